@@ -1,0 +1,35 @@
+/** A config mistake, located as precisely as the YAML allows. */
+export interface ConfigIssue {
+  line?: number;
+  column?: number;
+  /** The component id the mistake is in, if any. */
+  component?: string;
+  /** Dotted path of the key, e.g. `outputs.alerts.buffer.max_events`. */
+  path?: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly file: string;
+  readonly issues: ConfigIssue[];
+
+  constructor(file: string, issues: ConfigIssue[]) {
+    super(formatIssues(file, issues));
+    this.name = 'ConfigError';
+    this.file = file;
+    this.issues = issues;
+  }
+}
+
+export function formatIssue(file: string, issue: ConfigIssue): string {
+  const where = issue.line !== undefined ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
+  const what = [issue.component !== undefined ? `component "${issue.component}"` : '', issue.path ? `key ${issue.path}` : '']
+    .filter(Boolean)
+    .join(', ');
+  return `${where}: ${what ? `${what}: ` : ''}${issue.message}`;
+}
+
+function formatIssues(file: string, issues: ConfigIssue[]): string {
+  const head = issues.length === 1 ? 'invalid configuration' : `invalid configuration (${issues.length} problems)`;
+  return `${head}\n${issues.map((i) => `  ${formatIssue(file, i)}`).join('\n')}`;
+}

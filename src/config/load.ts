@@ -1,0 +1,514 @@
+/**
+ * Reads a pipeline YAML file into a checked `PipelineConfig`: YAML syntax, `${VAR}` interpolation, plugins,
+ * the top-level keys, each component against its own schema, and the topology (ids, references, cycles).
+ * Every problem found is reported at once, each with file, line, column, component id and key.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { closest } from 'fastest-levenshtein';
+import YAML, { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+import type { AnyComponentDefinition, ComponentKind } from '../engine/component.js';
+import { loadPlugin, type ComponentRegistry } from '../engine/registry.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
+import { interpolate } from './interpolate.js';
+import { duration, isSecretSchema } from './schema.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+const SECTION_KIND = { inputs: 'input', transforms: 'transform', outputs: 'output' } as const;
+type Section = keyof typeof SECTION_KIND;
+const SECTIONS = Object.keys(SECTION_KIND) as Section[];
+
+/** The engine's own top-level keys. Component keys are checked by each component's schema. */
+export const topLevelSchema = z.strictObject({
+  data_dir: z.string().min(1).default('.driftlock-data').describe('Folder for state: checkpoints, queues, detector snapshots. Relative paths resolve against the working directory.'),
+  log_level: z.enum(LOG_LEVELS).default('info').describe('Minimum level of the daemon\'s own logs (`--log-level` overrides it).'),
+  shutdown_timeout: duration().default(30).describe('How long a graceful stop may take to drain in-flight events before the daemon exits anyway.'),
+  plugins: z.array(z.string().min(1)).default([]).describe('Extra components to load: npm package names, or paths relative to this file.'),
+  api: z
+    .strictObject({
+      enabled: z.boolean().default(false).describe('Serve `/health` and `/metrics` (Prometheus text).'),
+      address: z.string().default('127.0.0.1:8686').describe('`host:port` to listen on.'),
+    })
+    .default({ enabled: false, address: '127.0.0.1:8686' })
+    .describe('The HTTP API for health checks and metrics.'),
+  inputs: z.record(z.string(), z.unknown()).describe('Components that produce events, keyed by id.'),
+  transforms: z.record(z.string(), z.unknown()).default({}).describe('Components that change events, keyed by id.'),
+  outputs: z.record(z.string(), z.unknown()).describe('Components that deliver events, keyed by id.'),
+});
+
+/** The buffer in front of each transform and output. */
+export const bufferSchema = z
+  .strictObject({
+    max_events: z.number().int().min(1).default(10_000).describe('Capacity of the buffer, in events.'),
+    when_full: z.enum(['block', 'drop_newest']).default('block').describe('`block` applies backpressure upstream; `drop_newest` discards new events and counts them.'),
+  })
+  .default({ max_events: 10_000, when_full: 'block' });
+
+const ENGINE_KEYS: Record<ComponentKind, string[]> = {
+  input: ['type'],
+  transform: ['type', 'inputs', 'buffer'],
+  output: ['type', 'inputs', 'buffer'],
+};
+
+export interface ComponentConfig {
+  id: string;
+  kind: ComponentKind;
+  type: string;
+  definition: AnyComponentDefinition;
+  /** Ids of the components that feed this one (empty for inputs). */
+  inputs: string[];
+  buffer: z.output<typeof bufferSchema>;
+  /** The component's own keys, validated and with defaults applied. */
+  options: unknown;
+  /** Dotted paths of secret values, for redaction. */
+  secretKeys: string[];
+}
+
+export interface PipelineConfig {
+  file: string;
+  dir: string;
+  dataDir: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  shutdownTimeoutMs: number;
+  api: { enabled: boolean; address: string };
+  plugins: string[];
+  components: ComponentConfig[];
+  /** Environment variables that were substituted into the config; their values are redacted from logs. */
+  secretsFromEnv: string[];
+}
+
+type PathSegment = string | number;
+
+/** Finds where a path points in the YAML, falling back to the deepest part that exists. */
+class Locator {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+  ) {}
+
+  locate(segments: PathSegment[], at: 'key' | 'value' = 'value'): { line?: number; column?: number } {
+    let node: unknown = this.doc.contents;
+    let best: YamlNode | null = (node as YamlNode) ?? null;
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i]!;
+      const last = i === segments.length - 1;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) break;
+        if (last && at === 'key' && isScalar(pair.key)) {
+          best = pair.key;
+          break;
+        }
+        best = isScalar(pair.key) ? pair.key : best;
+        node = pair.value;
+        if (node && (node as YamlNode).range) best = node as YamlNode;
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg];
+        if (!item) break;
+        node = item;
+        best = item as YamlNode;
+      } else {
+        break;
+      }
+    }
+    const offset = best?.range?.[0];
+    if (offset === undefined) return {};
+    const pos = this.lines.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  }
+}
+
+function describeFound(value: unknown, secret: boolean): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a map';
+  if (secret) return `a ${typeof value} (value hidden: secret)`;
+  if (typeof value === 'string') return `"${value.length > 60 ? value.slice(0, 57) + '...' : value}"`;
+  return `${typeof value} ${String(value)}`;
+}
+
+const EXPECTED_TYPE: Record<string, string> = {
+  string: 'a string', number: 'a number', int: 'a whole number', boolean: 'true or false', array: 'a list',
+  object: 'a map', record: 'a map',
+};
+
+function valueAt(root: unknown, segments: PathSegment[]): unknown {
+  let v: unknown = root;
+  for (const s of segments) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[s as string];
+  }
+  return v;
+}
+
+/** The schema at a path inside an object schema, to learn its valid keys and whether it is secret. */
+function schemaAt(schema: z.ZodType, segments: PathSegment[]): z.ZodType | undefined {
+  let s: z.ZodType | undefined = schema;
+  for (const seg of segments) {
+    s = unwrap(s);
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(seg)];
+    else if (s instanceof z.ZodArray) s = s.element as z.ZodType;
+    else if (s instanceof z.ZodRecord) s = s.valueType as z.ZodType;
+    else return undefined;
+    if (!s) return undefined;
+  }
+  return s;
+}
+
+function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
+  let cur = s;
+  for (let i = 0; i < 10 && cur; i++) {
+    if (cur instanceof z.ZodDefault || cur instanceof z.ZodOptional || cur instanceof z.ZodNullable) {
+      cur = cur.unwrap() as z.ZodType;
+    } else if (cur instanceof z.ZodPipe) {
+      cur = cur.in as z.ZodType;
+    } else break;
+  }
+  return cur;
+}
+
+/** Collects the dotted paths of keys marked secret in a schema. */
+export function secretPaths(schema: z.ZodType, prefix = ''): string[] {
+  const out: string[] = [];
+  const s = unwrap(schema);
+  if (isSecretSchema(schema) || (s && isSecretSchema(s))) return [prefix];
+  if (s instanceof z.ZodObject) {
+    for (const [k, v] of Object.entries(s.shape as Record<string, z.ZodType>)) out.push(...secretPaths(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return out;
+}
+
+class IssueCollector {
+  readonly issues: ConfigIssue[] = [];
+  constructor(private readonly locator: Locator) {}
+
+  add(segments: PathSegment[], message: string, opts: { component?: string; at?: 'key' | 'value'; pathFrom?: number } = {}): void {
+    const pos = this.locator.locate(segments, opts.at);
+    const shown = segments.slice(opts.pathFrom ?? 0);
+    this.issues.push({
+      ...pos,
+      ...(opts.component !== undefined ? { component: opts.component } : {}),
+      ...(shown.length ? { path: shown.join('.') } : {}),
+      message,
+    });
+  }
+
+  /** Turns zod issues into readable ones, anchored under `base` in the document. */
+  addZod(error: z.ZodError, base: PathSegment[], data: unknown, schema: z.ZodType, opts: { component?: string; extraKeys?: string[]; pathFrom?: number }): void {
+    for (const issue of error.issues) {
+      const segs = issue.path as PathSegment[];
+      const full = [...base, ...segs];
+      const found = valueAt(data, segs);
+      const secret = isSecretSchema(schemaAt(schema, segs) ?? z.never());
+      if (issue.code === 'unrecognized_keys') {
+        const objectSchema = unwrap(schemaAt(schema, segs));
+        const valid = [
+          ...(objectSchema instanceof z.ZodObject ? Object.keys(objectSchema.shape as object) : []),
+          ...(segs.length === 0 ? (opts.extraKeys ?? []) : []),
+        ];
+        for (const key of issue.keys) {
+          const near = valid.length ? closest(key, valid) : undefined;
+          const hint = near && editDistanceOk(key, near) ? ` (did you mean "${near}"?)` : '';
+          this.add([...full, key], `unknown key "${key}"${hint}; valid keys: ${valid.join(', ')}`, { ...opts, at: 'key' });
+        }
+        continue;
+      }
+      let message: string;
+      switch (issue.code) {
+        case 'invalid_type':
+          message = found === undefined
+            ? `missing required key (expected ${EXPECTED_TYPE[issue.expected] ?? issue.expected})`
+            : `expected ${EXPECTED_TYPE[issue.expected] ?? issue.expected}; found ${describeFound(found, secret)}`;
+          break;
+        case 'invalid_value': {
+          const values = issue.values.map(String);
+          const near = typeof found === 'string' && values.length ? closest(found, values) : undefined;
+          const hint = near && typeof found === 'string' && editDistanceOk(found, near) ? ` (did you mean "${near}"?)` : '';
+          message = `expected one of ${values.join(', ')}; found ${describeFound(found, secret)}${hint}`;
+          break;
+        }
+        case 'too_small':
+          message = issue.origin === 'array'
+            ? `expected at least ${String(issue.minimum)} item(s); found ${Array.isArray(found) ? found.length : 0}`
+            : issue.origin === 'string'
+              ? `expected a non-empty string; found ${describeFound(found, secret)}`
+              : `expected a number ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}; found ${describeFound(found, secret)}`;
+          break;
+        case 'too_big':
+          message = `expected a number ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}; found ${describeFound(found, secret)}`;
+          break;
+        case 'invalid_union':
+          message = `expected ${describeUnion(schemaAt(schema, segs))}; found ${describeFound(found, secret)}`;
+          break;
+        default:
+          message = `${issue.message}; found ${describeFound(found, secret)}`;
+      }
+      this.add(full, message, opts);
+    }
+  }
+}
+
+function describeUnion(schema: z.ZodType | undefined): string {
+  const meta = (schema as { meta?: () => Record<string, unknown> | undefined } | undefined)?.meta?.();
+  if (meta?.format === 'duration') return 'a duration such as 500ms, 30s, 5m or 1h';
+  if (meta?.format === 'size') return 'a size such as 512KiB, 10MiB or a whole number of bytes';
+  return 'one of the accepted forms';
+}
+
+/** Only suggest a near key when it is plausibly a typo. */
+function editDistanceOk(a: string, b: string): boolean {
+  return levenshtein(a, b) <= Math.max(2, Math.floor(Math.max(a.length, b.length) / 3));
+}
+
+function levenshtein(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Name to show in errors (defaults to the path as given). */
+  displayName?: string;
+}
+
+export async function loadConfigFile(file: string, registry: ComponentRegistry, options: LoadOptions = {}): Promise<PipelineConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(options.displayName ?? file, [{ message: `cannot read config file: ${(err as Error).message}` }]);
+  }
+  return parseConfig(text, file, registry, options);
+}
+
+export async function parseConfig(text: string, file: string, registry: ComponentRegistry, options: LoadOptions = {}): Promise<PipelineConfig> {
+  const env = options.env ?? process.env;
+  const shownFile = options.displayName ?? file;
+  const lines = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const locator = new Locator(doc, lines);
+  const issues = new IssueCollector(locator);
+
+  for (const err of doc.errors) {
+    const pos = err.linePos?.[0];
+    const message = err.code === 'DUPLICATE_KEY' ? `duplicate key: ${err.message.replace(/^Map keys must be unique.*/s, 'map keys must be unique (a component id or key is written twice)')}` : `YAML syntax error: ${err.message.split('\n')[0]}`;
+    issues.issues.push({ ...(pos ? { line: pos.line, column: pos.col } : {}), message });
+  }
+  if (issues.issues.length) throw new ConfigError(shownFile, issues.issues);
+
+  // ${VAR} interpolation, scalar by scalar, so that positions stay right.
+  const secretsFromEnv = new Set<string>();
+  YAML.visit(doc, {
+    Scalar(key, node) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
+      const result = interpolate(node.value, env);
+      for (const name of result.used) secretsFromEnv.add(name);
+      for (const message of result.errors) {
+        const pos = node.range ? lines.linePos(node.range[0]) : undefined;
+        issues.issues.push({ ...(pos ? { line: pos.line, column: pos.col } : {}), message });
+      }
+      let value: unknown = result.value;
+      if (node.type === 'PLAIN' && result.used.length) {
+        // An unquoted `${PORT}` should become the number 8080, as if it had been written there.
+        try {
+          const typed: unknown = YAML.parse(result.value);
+          if (typeof typed === 'number' || typeof typed === 'boolean') value = typed;
+        } catch {
+          /* keep the string */
+        }
+      }
+      node.value = value;
+    },
+  });
+  if (issues.issues.length) throw new ConfigError(shownFile, issues.issues);
+
+  const raw: unknown = doc.toJS() ?? {};
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(shownFile, [{ line: 1, column: 1, message: 'expected a map with inputs, transforms and outputs at the top level' }]);
+  }
+
+  const top = topLevelSchema.safeParse(raw);
+  if (!top.success) {
+    issues.addZod(top.error, [], raw, topLevelSchema, {});
+    throw new ConfigError(shownFile, issues.issues);
+  }
+  const cfg = top.data;
+  const dir = path.dirname(path.resolve(file));
+
+  // Plugins first: their component types must be known before components are checked.
+  for (const [i, spec] of cfg.plugins.entries()) {
+    try {
+      await loadPlugin(registry, spec, dir);
+    } catch (err) {
+      issues.add(['plugins', i], `cannot load plugin "${spec}": ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  const components: ComponentConfig[] = [];
+  const seen = new Map<string, Section>();
+  for (const section of SECTIONS) {
+    const kind = SECTION_KIND[section];
+    const entries = Object.entries(cfg[section] as Record<string, unknown>);
+    if (section !== 'transforms' && entries.length === 0) {
+      issues.add([section], `at least one ${kind} is required`, { at: 'key' });
+    }
+    for (const [id, value] of entries) {
+      const base: PathSegment[] = [section, id];
+      const at = { component: id, pathFrom: 2 };
+      if (seen.has(id)) {
+        issues.add(base, `duplicate component id: "${id}" is also defined under ${seen.get(id)}`, { ...at, at: 'key' });
+        continue;
+      }
+      seen.set(id, section);
+      if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(id)) {
+        issues.add(base, `invalid component id "${id}": use letters, digits, "_", "-" and "."`, { ...at, at: 'key' });
+      }
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        issues.add(base, `expected a map with a "type" key; found ${describeFound(value, false)}`, at);
+        continue;
+      }
+      const record = value as Record<string, unknown>;
+      const type = record.type;
+      if (typeof type !== 'string') {
+        issues.add([...base, 'type'], type === undefined ? `missing required key "type" (one of: ${typeNames(registry, kind)})` : `expected a component type name; found ${describeFound(type, false)}`, at);
+        continue;
+      }
+      const definition = registry.get(kind, type);
+      if (!definition) {
+        const kinds = registry.kindsOf(type);
+        const names = registry.list(kind).map((d) => d.type);
+        const near = names.length ? closest(type, names) : undefined;
+        const message = kinds.length
+          ? `"${type}" is ${kinds[0] === 'input' ? 'an' : 'a'} ${kinds.join('/')}, not ${kind === 'input' ? 'an' : 'a'} ${kind}: move it under ${kinds.map((k) => `${k}s`).join(' or ')}`
+          : `unknown ${kind} type "${type}"${near && editDistanceOk(type, near) ? ` (did you mean "${near}"?)` : ''}; known ${kind}s: ${names.join(', ')}`;
+        issues.add([...base, 'type'], message, at);
+        continue;
+      }
+
+      const engineKeys = ENGINE_KEYS[kind];
+      let inputs: string[] = [];
+      let buffer = bufferSchema.parse(undefined);
+      if (kind !== 'input') {
+        const engineSchema = z.object({
+          inputs: z.array(z.string().min(1)).min(1),
+          buffer: bufferSchema,
+        });
+        const parsed = engineSchema.safeParse({ inputs: record.inputs, buffer: record.buffer });
+        if (parsed.success) {
+          inputs = parsed.data.inputs;
+          buffer = parsed.data.buffer;
+        } else {
+          issues.addZod(parsed.error, base, record, engineSchema, at);
+        }
+      }
+      const own: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(record)) if (!engineKeys.includes(k)) own[k] = v;
+      const schema = definition.config instanceof z.ZodObject ? (definition.config as z.ZodObject).strict() : definition.config;
+      const parsed = schema.safeParse(own);
+      if (!parsed.success) {
+        issues.addZod(parsed.error, base, own, schema, { ...at, extraKeys: engineKeys });
+        continue;
+      }
+      components.push({ id, kind, type, definition, inputs, buffer, options: parsed.data, secretKeys: secretPaths(schema) });
+    }
+  }
+
+  checkTopology(components, seen, issues);
+  if (issues.issues.length) throw new ConfigError(shownFile, issues.issues);
+
+  return {
+    file: path.resolve(file),
+    dir,
+    dataDir: path.resolve(cfg.data_dir),
+    logLevel: cfg.log_level,
+    shutdownTimeoutMs: cfg.shutdown_timeout,
+    api: cfg.api,
+    plugins: cfg.plugins,
+    components,
+    secretsFromEnv: [...secretsFromEnv],
+  };
+}
+
+function typeNames(registry: ComponentRegistry, kind: ComponentKind): string {
+  return registry.list(kind).map((d) => d.type).join(', ');
+}
+
+function checkTopology(components: ComponentConfig[], seen: Map<string, Section>, issues: IssueCollector): void {
+  const byId = new Map(components.map((c) => [c.id, c]));
+  const producers = [...seen].filter(([, s]) => s !== 'outputs').map(([id]) => id);
+  const consumed = new Set<string>();
+  for (const c of components) {
+    const section = `${c.kind}s`;
+    c.inputs.forEach((ref, i) => {
+      const where: PathSegment[] = [section, c.id, 'inputs', i];
+      const at = { component: c.id, pathFrom: 2 };
+      if (ref === c.id) {
+        issues.add(where, `"${c.id}" lists itself as an input`, at);
+        return;
+      }
+      const refSection = seen.get(ref);
+      if (refSection === undefined) {
+        const near = producers.length ? closest(ref, producers) : undefined;
+        issues.add(where, `unknown input "${ref}"${near && editDistanceOk(ref, near) ? ` (did you mean "${near}"?)` : ''}; known inputs and transforms: ${producers.join(', ') || 'none'}`, at);
+        return;
+      }
+      if (refSection === 'outputs') {
+        issues.add(where, `"${ref}" is an output; outputs deliver events and cannot feed other components`, at);
+        return;
+      }
+      consumed.add(ref);
+    });
+  }
+  for (const c of components) {
+    if (c.kind !== 'output' && !consumed.has(c.id)) {
+      issues.add([`${c.kind}s`, c.id], `${c.kind} "${c.id}" feeds nothing: list it in the inputs of a transform or output, or remove it`, { component: c.id, at: 'key' });
+    }
+  }
+  // Cycles among transforms (inputs and outputs cannot be part of one).
+  const state = new Map<string, 'visiting' | 'done'>();
+  const reported = new Set<string>();
+  const visit = (id: string, trail: string[]): void => {
+    const c = byId.get(id);
+    if (!c || c.kind !== 'transform') return;
+    const s = state.get(id);
+    if (s === 'done') return;
+    if (s === 'visiting') {
+      const cycle = [...trail.slice(trail.indexOf(id)), id];
+      const key = [...cycle].sort().join(',');
+      if (!reported.has(key)) {
+        reported.add(key);
+        issues.add(['transforms', id, 'inputs'], `cycle: ${cycle.join(' -> ')} (events would loop forever)`, { component: id, pathFrom: 2 });
+      }
+      return;
+    }
+    state.set(id, 'visiting');
+    for (const ref of c.inputs) visit(ref, [...trail, id]);
+    state.set(id, 'done');
+  };
+  for (const c of components) visit(c.id, []);
+}
+
+/** A copy of a component's options with secret values replaced, for logging. */
+export function redactOptions(component: ComponentConfig): unknown {
+  const copy = structuredClone(component.options) as Record<string, unknown>;
+  for (const p of component.secretKeys) {
+    const parts = p.split('.');
+    let obj: Record<string, unknown> | undefined = copy;
+    for (const part of parts.slice(0, -1)) obj = obj?.[part] as Record<string, unknown> | undefined;
+    const last = parts[parts.length - 1]!;
+    if (obj && obj[last] !== undefined) obj[last] = '<redacted>';
+  }
+  return copy;
+}

@@ -1,0 +1,70 @@
+/**
+ * Building blocks for component config schemas. A component's zod schema is the single source of truth
+ * for validation, defaults, error messages and the generated config reference (`driftlock docs`).
+ */
+import { z } from 'zod';
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses `250ms`, `1.5s`, `5m`, `1h`, or a bare number of seconds, into milliseconds. */
+export function parseDuration(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
+  const m = DURATION.exec(value.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * DURATION_UNIT_MS[m[2] ?? 's']!;
+}
+
+/** A duration in the config (`30s`, `500ms`, `5m`, or a number of seconds); the parsed value is milliseconds. */
+export function duration() {
+  return z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 30s, 5m or 1h' });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .meta({ format: 'duration' });
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?$/i;
+const SIZE_UNIT: Record<string, number> = {
+  b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3,
+};
+
+export function parseByteSize(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
+  const m = SIZE.exec(value.trim());
+  if (!m) return undefined;
+  return Math.floor(Number(m[1]) * SIZE_UNIT[(m[2] ?? 'b').toLowerCase()]!);
+}
+
+/** A size in bytes (`64KiB`, `10MiB`, `1GB`, or a whole number of bytes). */
+export function byteSize() {
+  return z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      const bytes = parseByteSize(value);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'expected a size such as 512KiB, 10MiB or a whole number of bytes' });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .meta({ format: 'size' });
+}
+
+/** Marks a config value as secret: it is never logged, and config errors do not echo it. */
+export function secret<T extends z.ZodType>(schema: T): T {
+  return schema.meta({ secret: true }) as T;
+}
+
+export function isSecretSchema(schema: unknown): boolean {
+  const meta = (schema as { meta?: () => Record<string, unknown> | undefined }).meta?.();
+  return meta?.secret === true;
+}
+
+export { z };

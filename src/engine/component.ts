@@ -1,0 +1,98 @@
+/**
+ * The one contract every stage follows, built-in or plugin.
+ *
+ * A component definition is a type name, a config schema (zod: defaults, descriptions, validation) and a
+ * `build()` that turns the checked config into a running stage. The engine knows nothing about any particular
+ * component: it validates the config against the schema, calls `build()`, and wires stages with buffers.
+ *
+ * - An **input** produces batches: `run(ctx)` calls `ctx.emit(events)` until `ctx.signal` aborts or its
+ *   source ends. `emit` resolves once the batch is queued downstream, so a full pipeline slows the input.
+ * - A **transform** maps batches: `map(events)` returns the events to pass on (the engine carries the
+ *   acknowledgements), or `stream(batches)` takes full control for transforms that hold events across batches.
+ * - An **output** consumes batches: `consume(batches)` reads until the iterable ends and calls `ackBatch()`
+ *   for each batch once it is written (or rejected for good).
+ */
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { AckStatus, Batch } from './acknowledgement.js';
+import type { LogEvent } from './event.js';
+import type { ComponentMetrics } from './metrics.js';
+
+export type ComponentKind = 'input' | 'transform' | 'output';
+
+export interface ComponentContext {
+  /** The component id from the config (the key under `inputs:`, `transforms:` or `outputs:`). */
+  id: string;
+  logger: Logger;
+  /** A folder reserved for this component's state (checkpoints, queues), created on first use by the component. */
+  dataDir: string;
+  metrics: ComponentMetrics;
+  /** Aborted when the daemon stops (inputs stop reading) or the component is being torn down. */
+  signal: AbortSignal;
+}
+
+export interface InputContext extends ComponentContext {
+  /**
+   * Sends events downstream as one batch. Resolves once every downstream buffer has queued it (waiting while
+   * they are full). `onAck` runs once when every output the events reached has finished with them.
+   */
+  emit(events: LogEvent[], onAck?: (status: AckStatus) => void): Promise<void>;
+}
+
+export interface InputStage {
+  run(ctx: InputContext): Promise<void>;
+}
+
+export interface TransformStage {
+  /** Maps the events of one batch. May return the same array, a filtered one, or a new one. */
+  map?(events: LogEvent[]): LogEvent[] | Promise<LogEvent[]>;
+  /** Full control of the stream; the transform must carry each batch's finalizers to what it emits. */
+  stream?(batches: AsyncIterable<Batch>): AsyncIterable<Batch>;
+  /** Called once after the last batch (shutdown); may return final events to pass on. */
+  flush?(): LogEvent[] | Promise<LogEvent[]>;
+}
+
+export interface OutputStage {
+  consume(batches: AsyncIterable<Batch>, ctx: ComponentContext): Promise<void>;
+}
+
+export interface StageByKind {
+  input: InputStage;
+  transform: TransformStage;
+  output: OutputStage;
+}
+
+export interface BuildContext {
+  id: string;
+  logger: Logger;
+  dataDir: string;
+  /** Folder of the config file, to resolve relative paths in the component's config. */
+  configDir: string;
+}
+
+export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S extends z.ZodType = z.ZodType> {
+  kind: K;
+  /** The `type:` name in the YAML. */
+  type: string;
+  /** One or two sentences for the config reference. */
+  description: string;
+  /** The component's own keys (without `type`, `inputs` and `buffer`, which the engine owns). */
+  config: S;
+  /** Example config, shown in the config reference. */
+  example?: Record<string, unknown>;
+  build(config: z.output<S>, ctx: BuildContext): StageByKind[K] | Promise<StageByKind[K]>;
+}
+
+export type AnyComponentDefinition = ComponentDefinition<ComponentKind, z.ZodType>;
+
+export function defineInput<S extends z.ZodType>(def: Omit<ComponentDefinition<'input', S>, 'kind'>): ComponentDefinition<'input', S> {
+  return { kind: 'input', ...def };
+}
+
+export function defineTransform<S extends z.ZodType>(def: Omit<ComponentDefinition<'transform', S>, 'kind'>): ComponentDefinition<'transform', S> {
+  return { kind: 'transform', ...def };
+}
+
+export function defineOutput<S extends z.ZodType>(def: Omit<ComponentDefinition<'output', S>, 'kind'>): ComponentDefinition<'output', S> {
+  return { kind: 'output', ...def };
+}

@@ -1,0 +1,61 @@
+/**
+ * driftlock's event model, close to the OpenTelemetry log data model
+ * (https://opentelemetry.io/docs/specs/otel/logs/data-model/).
+ *
+ * Timestamps are epoch milliseconds (a JS number keeps microsecond precision for current dates); inputs
+ * that receive nanoseconds (OTLP) keep the exact value in `attributes` when it matters to them.
+ */
+export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
+export type Attributes = Record<string, AttributeValue>;
+
+/** Where an event came from. `input` is always set; the rest depends on the kind of input. */
+export interface EventSource {
+  /** Component id of the input that produced the event. */
+  input: string;
+  /** File path, for file-based inputs. */
+  file?: string;
+  /** Byte offset of the start of the line in `file`. */
+  offset?: number;
+  /** Remote address (`ip:port`) for network inputs. */
+  peer?: string;
+}
+
+export interface LogEvent {
+  /** When the event happened, epoch ms, if the record says so. */
+  timestamp?: number;
+  /** When driftlock first saw the event, epoch ms. Always set. */
+  observedTimestamp: number;
+  /** Severity as written by the source (`ERROR`, `warn`, `err`). */
+  severityText?: string;
+  /** OpenTelemetry severity number: 1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN, 17-20 ERROR, 21-24 FATAL. */
+  severityNumber?: number;
+  /** The log record itself: the raw line, or a structured object once parsed. */
+  body: string | Attributes;
+  /** Metadata about the record (parse errors, syslog header fields, OTLP attributes). */
+  attributes: Attributes;
+  /** Attributes of the producing entity (OTLP resource, e.g. `service.name`). */
+  resource?: Attributes;
+  /** Trace context, hex strings. */
+  traceId?: string;
+  spanId?: string;
+  source: EventSource;
+}
+
+export function createEvent(body: string | Attributes, source: EventSource, observedTimestamp = Date.now()): LogEvent {
+  return { observedTimestamp, body, attributes: {}, source };
+}
+
+/** The event's message as text: the body if it is a string, else its JSON. */
+export function bodyText(event: LogEvent): string {
+  return typeof event.body === 'string' ? event.body : JSON.stringify(event.body);
+}
+
+const SEVERITY_BY_NAME: Record<string, number> = {
+  trace: 1, debug: 5, info: 9, information: 9, informational: 9, notice: 10, warn: 13, warning: 13,
+  error: 17, err: 17, crit: 21, critical: 21, alert: 22, emerg: 23, emergency: 23, fatal: 21, panic: 23, severe: 17,
+};
+
+/** Maps a severity name as written by common loggers to an OpenTelemetry severity number. */
+export function severityNumberFromText(text: string): number | undefined {
+  return SEVERITY_BY_NAME[text.toLowerCase()];
+}

@@ -1,0 +1,348 @@
+/**
+ * The running pipeline: builds every component from its checked config, connects them with bounded
+ * buffers, starts them consumers-first, and stops them producers-first so that in-flight events drain.
+ *
+ * Data flow: an input's `emit()` sends a batch to the buffer of every component that lists it in `inputs`
+ * (fan-out retains the batch's finalizers once per extra branch and clones the events, so branches cannot
+ * see each other's changes). Several producers may feed one buffer (fan-in). A buffer closes when all of its
+ * producers have finished; a transform then flushes and closes its own downstream buffers; an output returns
+ * when its buffer is drained. That cascade is the graceful shutdown.
+ */
+import type { Logger } from 'pino';
+import { ackBatch, Finalizer, releaseAll, retainAll, type AckStatus, type Batch } from './acknowledgement.js';
+import { BatchBuffer } from './buffer.js';
+import type { ComponentContext, InputStage, OutputStage, TransformStage } from './component.js';
+import type { LogEvent } from './event.js';
+import { ComponentMetrics } from './metrics.js';
+import type { ComponentConfig, PipelineConfig } from '../config/load.js';
+import { redactOptions } from '../config/load.js';
+import path from 'node:path';
+
+/** Sends a producer's batches to every downstream buffer. */
+class Fanout {
+  private readonly targets: Array<{ buffer: BatchBuffer; close: () => void }> = [];
+
+  add(buffer: BatchBuffer): void {
+    this.targets.push({ buffer, close: buffer.addProducer() });
+  }
+
+  async send(batch: Batch): Promise<void> {
+    const n = this.targets.length;
+    if (n === 1) {
+      await this.targets[0]!.buffer.send(batch);
+      return;
+    }
+    if (n === 0) {
+      releaseAll(batch.finalizers);
+      return;
+    }
+    retainAll(batch.finalizers, n - 1);
+    const sends: Promise<boolean>[] = [];
+    for (let i = 0; i < n; i++) {
+      const events = i === n - 1 ? batch.events : structuredClone(batch.events);
+      sends.push(this.targets[i]!.buffer.send({ events, finalizers: batch.finalizers }));
+    }
+    await Promise.all(sends);
+  }
+
+  close(): void {
+    for (const t of this.targets) t.close();
+  }
+}
+
+interface RunningComponent {
+  config: ComponentConfig;
+  metrics: ComponentMetrics;
+  logger: Logger;
+  /** The buffer in front of a transform or output. */
+  buffer?: BatchBuffer;
+  fanout: Fanout;
+  done?: Promise<void>;
+}
+
+const RESTART_BACKOFF_MS = [250, 1000, 5000, 15000, 30000];
+
+export interface PipelineOptions {
+  logger: Logger;
+}
+
+export class Pipeline {
+  readonly config: PipelineConfig;
+  private readonly logger: Logger;
+  private readonly components = new Map<string, RunningComponent>();
+  private readonly stopInputs = new AbortController();
+  /** Aborted when the shutdown timeout passes: outputs give up on retries. */
+  private readonly hardStop = new AbortController();
+  private started = false;
+  private finished: Promise<void> | null = null;
+
+  constructor(config: PipelineConfig, options: PipelineOptions) {
+    this.config = config;
+    this.logger = options.logger;
+    for (const c of config.components) {
+      const metrics = new ComponentMetrics(c.id, c.kind, c.type);
+      const running: RunningComponent = {
+        config: c,
+        metrics,
+        logger: this.logger.child({ component: c.id, component_type: c.type }),
+        fanout: new Fanout(),
+      };
+      if (c.kind !== 'input') {
+        const buffer = new BatchBuffer({ maxEvents: c.buffer.max_events, whenFull: c.buffer.when_full });
+        running.buffer = buffer;
+        metrics.gauge('buffer_events', () => buffer.stats.queuedEvents);
+        metrics.gauge('discarded_events_total', () => buffer.stats.droppedEvents);
+      }
+      this.components.set(c.id, running);
+    }
+    for (const c of this.components.values()) {
+      for (const ref of c.config.inputs) this.components.get(ref)!.fanout.add(c.buffer!);
+    }
+  }
+
+  metrics(): ComponentMetrics[] {
+    return [...this.components.values()].map((c) => c.metrics);
+  }
+
+  /** Resolves when every component has finished (all inputs ended and everything drained). */
+  get done(): Promise<void> {
+    if (!this.finished) throw new Error('pipeline not started');
+    return this.finished;
+  }
+
+  private buildContext(c: RunningComponent, signal: AbortSignal): ComponentContext {
+    return {
+      id: c.config.id,
+      logger: c.logger,
+      dataDir: path.join(this.config.dataDir, c.config.id),
+      metrics: c.metrics,
+      signal,
+    };
+  }
+
+  private async build<T>(c: RunningComponent): Promise<T> {
+    return (await c.config.definition.build(c.config.options, {
+      id: c.config.id,
+      logger: c.logger,
+      dataDir: path.join(this.config.dataDir, c.config.id),
+      configDir: this.config.dir,
+    })) as T;
+  }
+
+  /** Builds all components (so that a bad port or path fails before anything runs), then starts them. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('pipeline already started');
+    this.started = true;
+    const order = [...this.components.values()].sort((a, b) => rank(a) - rank(b));
+    const stages = new Map<string, unknown>();
+    for (const c of order) {
+      c.logger.debug({ options: redactOptions(c.config) }, 'building component');
+      stages.set(c.config.id, await this.build(c));
+    }
+    // Consumers first, so that nothing is emitted into a component that is not reading yet.
+    for (const c of order) {
+      const stage = stages.get(c.config.id);
+      if (c.config.kind === 'output') c.done = this.runOutput(c, stage as OutputStage);
+      else if (c.config.kind === 'transform') c.done = this.runTransform(c, stage as TransformStage);
+      else c.done = this.runInput(c, stage as InputStage);
+    }
+    this.finished = Promise.all(order.map((c) => c.done)).then(() => undefined);
+    this.logger.info(
+      { inputs: count(order, 'input'), transforms: count(order, 'transform'), outputs: count(order, 'output') },
+      'pipeline started',
+    );
+  }
+
+  /**
+   * Graceful stop: inputs stop reading, in-flight events drain through transforms and outputs. Resolves
+   * true when everything drained within the shutdown timeout, false when it had to give up.
+   */
+  async stop(timeoutMs = this.config.shutdownTimeoutMs): Promise<boolean> {
+    if (!this.finished) return true;
+    this.stopInputs.abort();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref();
+    });
+    const drained = await Promise.race([this.finished.then(() => true), timedOut]);
+    clearTimeout(timer);
+    if (!drained) {
+      this.hardStop.abort();
+      let pending = 0;
+      for (const c of this.components.values()) pending += c.buffer?.stats.queuedEvents ?? 0;
+      this.logger.error({ timeout_ms: timeoutMs, queued_events: pending }, 'shutdown timeout reached before all events drained; unacknowledged events will be read again where the input supports it');
+    }
+    return drained;
+  }
+
+  private async runInput(c: RunningComponent, stage: InputStage): Promise<void> {
+    const ctx = {
+      ...this.buildContext(c, this.stopInputs.signal),
+      emit: async (events: LogEvent[], onAck?: (status: AckStatus) => void): Promise<void> => {
+        if (events.length === 0) {
+          onAck?.('delivered');
+          return;
+        }
+        c.metrics.add('sent_events_total', events.length);
+        await c.fanout.send({ events, finalizers: onAck ? [new Finalizer(onAck)] : [] });
+      },
+    };
+    try {
+      await this.supervise(c, async (attempt) => {
+        const current = attempt === 0 ? stage : await this.build<InputStage>(c);
+        await current.run(ctx);
+      }, () => this.stopInputs.signal.aborted);
+    } finally {
+      c.fanout.close();
+      c.logger.debug('input finished');
+    }
+  }
+
+  private async runTransform(c: RunningComponent, stage: TransformStage): Promise<void> {
+    const buffer = c.buffer!;
+    try {
+      if (stage.stream) {
+        await this.supervise(c, async (attempt) => {
+          const current = attempt === 0 ? stage : await this.build<TransformStage>(c);
+          for await (const out of current.stream!(this.counted(c, buffer))) {
+            c.metrics.add('sent_events_total', out.events.length);
+            await c.fanout.send(out);
+          }
+        }, () => buffer.closed && buffer.stats.queuedEvents === 0);
+      } else {
+        const map = stage.map?.bind(stage) ?? ((events: LogEvent[]) => events);
+        for await (const batch of this.counted(c, buffer)) {
+          let out: LogEvent[];
+          try {
+            out = await map(batch.events);
+          } catch (err) {
+            // Fail open: the events pass on unchanged rather than being lost, and the error is loud.
+            c.metrics.add('errors_total');
+            c.logger.error({ err, events: batch.events.length }, 'transform failed on a batch; passing its events on unchanged');
+            out = batch.events;
+          }
+          if (out.length === 0) {
+            releaseAll(batch.finalizers);
+            continue;
+          }
+          c.metrics.add('sent_events_total', out.length);
+          await c.fanout.send({ events: out, finalizers: batch.finalizers });
+        }
+      }
+      if (stage.flush) {
+        try {
+          const rest = await stage.flush();
+          if (rest.length) {
+            c.metrics.add('sent_events_total', rest.length);
+            await c.fanout.send({ events: rest, finalizers: [] });
+          }
+        } catch (err) {
+          c.metrics.add('errors_total');
+          c.logger.error({ err }, 'transform failed to flush');
+        }
+      }
+    } finally {
+      c.fanout.close();
+    }
+  }
+
+  private async *counted(c: RunningComponent, buffer: BatchBuffer): AsyncIterable<Batch> {
+    for await (const batch of buffer) {
+      c.metrics.add('received_events_total', batch.events.length);
+      yield batch;
+    }
+  }
+
+  /**
+   * Runs an output. Each batch is handed over wrapped in a local finalizer, so that the engine knows which
+   * batches the output has not finished; if the output crashes, those are handed to its restarted
+   * instance first (at-least-once), and nothing it held is lost.
+   */
+  private async runOutput(c: RunningComponent, stage: OutputStage): Promise<void> {
+    const buffer = c.buffer!;
+    const outstanding = new Set<Batch>();
+    const wrap = (batch: Batch): Batch => {
+      const local: Batch = {
+        events: batch.events,
+        finalizers: [
+          new Finalizer((status) => {
+            outstanding.delete(local);
+            if (status === 'delivered') c.metrics.add('sent_events_total', batch.events.length);
+            else if (status === 'rejected') c.metrics.add('rejected_events_total', batch.events.length);
+            releaseAll(batch.finalizers, status);
+          }),
+        ],
+      };
+      outstanding.add(local);
+      return local;
+    };
+    const metrics = c.metrics;
+    async function* feed(redeliver: Batch[]): AsyncIterable<Batch> {
+      for (const b of redeliver) yield b;
+      for await (const batch of buffer) {
+        metrics.add('received_events_total', batch.events.length);
+        yield wrap(batch);
+      }
+    }
+    const ctx = this.buildContext(c, this.hardStop.signal);
+    try {
+      await this.supervise(c, async (attempt) => {
+        const current = attempt === 0 ? stage : await this.build<OutputStage>(c);
+        const redeliver = [...outstanding].filter((b) => !b.finalizers[0]!.done);
+        if (redeliver.length) c.logger.warn({ batches: redeliver.length }, 'redelivering batches the crashed output had not acknowledged');
+        await current.consume(feed(redeliver), ctx);
+      }, () => buffer.closed && buffer.stats.queuedEvents === 0);
+    } finally {
+      // An output that returned without acknowledging some batches (or gave up at the hard stop) must not
+      // leave its inputs waiting forever: those batches count as rejected.
+      for (const b of outstanding) ackBatch(b, 'rejected');
+      for (const b of buffer.drainQueued()) releaseAll(b.finalizers, 'rejected');
+      buffer.seal();
+    }
+  }
+
+  /**
+   * Runs a component's main loop; if it throws, logs and counts the crash and restarts it with backoff,
+   * unless the pipeline is stopping. A component is never lost silently.
+   */
+  private async supervise(c: RunningComponent, body: (attempt: number) => Promise<void>, finished: () => boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await body(attempt);
+        return;
+      } catch (err) {
+        c.metrics.add('errors_total');
+        if (finished() || this.hardStop.signal.aborted) {
+          c.logger.error({ err }, `${c.config.kind} failed while stopping`);
+          return;
+        }
+        const delay = RESTART_BACKOFF_MS[Math.min(attempt, RESTART_BACKOFF_MS.length - 1)]!;
+        c.metrics.add('restarts_total');
+        c.logger.error({ err, restart_in_ms: delay, attempt: attempt + 1 }, `${c.config.kind} crashed; restarting`);
+        await sleep(delay, this.stopInputs.signal);
+        if (c.config.kind === 'input' && this.stopInputs.signal.aborted) return;
+      }
+    }
+  }
+}
+
+function rank(c: RunningComponent): number {
+  return c.config.kind === 'output' ? 0 : c.config.kind === 'transform' ? 1 : 2;
+}
+
+function count(list: RunningComponent[], kind: string): number {
+  return list.filter((c) => c.config.kind === kind).length;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,60 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { AnyComponentDefinition, ComponentKind } from './component.js';
+import { pluginApi } from '../plugin-api.js';
+
+/** Every component type the daemon knows, built-in or loaded from a plugin, registered the same way. */
+export class ComponentRegistry {
+  private readonly byKey = new Map<string, AnyComponentDefinition>();
+
+  register(def: AnyComponentDefinition, origin = 'built-in'): void {
+    if (!def || typeof def !== 'object' || typeof def.type !== 'string' || typeof def.build !== 'function') {
+      throw new Error(`${origin}: a component definition needs a type name, a config schema and a build() function`);
+    }
+    if (!['input', 'transform', 'output'].includes(def.kind)) {
+      throw new Error(`${origin}: component "${def.type}" has kind "${String(def.kind)}"; expected input, transform or output`);
+    }
+    const key = `${def.kind}:${def.type}`;
+    if (this.byKey.has(key)) throw new Error(`${origin}: a ${def.kind} named "${def.type}" is already registered`);
+    this.byKey.set(key, def);
+  }
+
+  get(kind: ComponentKind, type: string): AnyComponentDefinition | undefined {
+    return this.byKey.get(`${kind}:${type}`);
+  }
+
+  /** Kinds under which a type name is registered (to say "stdin is an input, not a transform"). */
+  kindsOf(type: string): ComponentKind[] {
+    return (['input', 'transform', 'output'] as const).filter((k) => this.byKey.has(`${k}:${type}`));
+  }
+
+  list(kind?: ComponentKind): AnyComponentDefinition[] {
+    return [...this.byKey.values()].filter((d) => kind === undefined || d.kind === kind);
+  }
+}
+
+/**
+ * Loads a plugin: an npm package name, or a path relative to the config file. A plugin module exports, as
+ * default, either an array of component definitions or a function that receives driftlock's plugin API
+ * (`z`, `defineInput`, ...) and returns that array; so a plugin uses the host's zod and helpers, whatever
+ * versions it was written against.
+ */
+export async function loadPlugin(registry: ComponentRegistry, spec: string, configDir: string): Promise<number> {
+  let url: string;
+  if (spec.startsWith('.') || path.isAbsolute(spec)) {
+    url = pathToFileURL(path.resolve(configDir, spec)).href;
+  } else {
+    const require = createRequire(path.join(configDir, 'noop.js'));
+    url = pathToFileURL(require.resolve(spec)).href;
+  }
+  const mod = (await import(url)) as { default?: unknown; components?: unknown };
+  let exported: unknown = mod.default ?? mod.components;
+  if (typeof exported === 'function') exported = await (exported as (api: typeof pluginApi) => unknown)(pluginApi);
+  if (exported && typeof exported === 'object' && 'components' in exported) exported = (exported as { components: unknown }).components;
+  if (!Array.isArray(exported)) {
+    throw new Error(`plugin "${spec}" exports no components (expected a default export: an array of definitions, or a function returning one)`);
+  }
+  for (const def of exported) registry.register(def as AnyComponentDefinition, `plugin "${spec}"`);
+  return exported.length;
+}

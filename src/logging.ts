@@ -1,0 +1,42 @@
+/**
+ * The daemon's own logs: pino, JSON lines on stderr; readable (pino-pretty) when stderr is a terminal.
+ * Values of environment variables substituted into the config (webhook URLs, tokens) are masked wherever
+ * they appear in a log line.
+ */
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
+
+export interface LoggingOptions {
+  level: LevelWithSilent;
+  /** Force pretty (true) or JSON (false); default: pretty when stderr is a TTY. */
+  pretty?: boolean;
+  /** Strings that must never be written (secret values). */
+  secrets?: string[];
+  destination?: NodeJS.WritableStream;
+}
+
+export function createLogger(options: LoggingOptions): Logger {
+  const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
+  const secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
+  const base: pino.LoggerOptions = {
+    level: options.level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  let stream: pino.DestinationStream = usePretty
+    ? pretty({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })
+    : pino.destination({ dest: 2, sync: true });
+  if (options.destination) stream = options.destination as unknown as pino.DestinationStream;
+  if (secrets.length) {
+    const inner = stream;
+    stream = {
+      write(line: string) {
+        let out = line;
+        for (const s of secrets) out = out.split(s).join('<redacted>');
+        return inner.write(out);
+      },
+    } as pino.DestinationStream;
+  }
+  return pino(base, stream);
+}
