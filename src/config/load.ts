@@ -24,7 +24,7 @@ const SECTIONS = Object.keys(SECTION_KIND) as Section[];
 export const topLevelSchema = z.strictObject({
   data_dir: z.string().min(1).default('.driftlock-data').describe('Folder for state: checkpoints, queues, detector snapshots. Relative paths resolve against the working directory.'),
   log_level: z.enum(LOG_LEVELS).default('info').describe('Minimum level of the daemon\'s own logs (`--log-level` overrides it).'),
-  shutdown_timeout: duration().default(30).describe('How long a graceful stop may take to drain in-flight events before the daemon exits anyway.'),
+  shutdown_timeout: duration().prefault('30s').describe('How long a graceful stop may take to drain in-flight events before the daemon exits anyway.'),
   plugins: z.array(z.string().min(1)).default([]).describe('Extra components to load: npm package names, or paths relative to this file.'),
   api: z
     .strictObject({
@@ -198,8 +198,20 @@ class IssueCollector {
 
   /** Turns zod issues into readable ones, anchored under `base` in the document. */
   addZod(error: z.ZodError, base: PathSegment[], data: unknown, schema: z.ZodType, opts: { component?: string; extraKeys?: string[]; pathFrom?: number }): void {
+    // A misspelt required key shows up twice (unknown "formt", missing "format"): say it once.
+    const suggested = new Set<string>();
+    for (const issue of error.issues) {
+      if (issue.code !== 'unrecognized_keys') continue;
+      const objectSchema = unwrap(schemaAt(schema, issue.path as PathSegment[]));
+      const valid = objectSchema instanceof z.ZodObject ? Object.keys(objectSchema.shape as object) : [];
+      for (const key of issue.keys) {
+        const near = valid.length ? closest(key, valid) : undefined;
+        if (near && editDistanceOk(key, near)) suggested.add([...issue.path, near].join('.'));
+      }
+    }
     for (const issue of error.issues) {
       const segs = issue.path as PathSegment[];
+      if (issue.code !== 'unrecognized_keys' && suggested.has(segs.join('.')) && valueAt(data, segs) === undefined) continue;
       const full = [...base, ...segs];
       const found = valueAt(data, segs);
       const secret = isSecretSchema(schemaAt(schema, segs) ?? z.never());
@@ -227,7 +239,9 @@ class IssueCollector {
           const values = issue.values.map(String);
           const near = typeof found === 'string' && values.length ? closest(found, values) : undefined;
           const hint = near && typeof found === 'string' && editDistanceOk(found, near) ? ` (did you mean "${near}"?)` : '';
-          message = `expected one of ${values.join(', ')}; found ${describeFound(found, secret)}${hint}`;
+          message = found === undefined
+            ? `missing required key (expected one of ${values.join(', ')})`
+            : `expected one of ${values.join(', ')}; found ${describeFound(found, secret)}${hint}`;
           break;
         }
         case 'too_small':
@@ -301,10 +315,17 @@ export async function parseConfig(text: string, file: string, registry: Componen
   const locator = new Locator(doc, lines);
   const issues = new IssueCollector(locator);
 
+  // After the first syntax error the parser's further complaints are mostly echoes of it: report that one.
+  let syntaxReported = false;
   for (const err of doc.errors) {
-    const pos = err.linePos?.[0];
-    const message = err.code === 'DUPLICATE_KEY' ? `duplicate key: ${err.message.replace(/^Map keys must be unique.*/s, 'map keys must be unique (a component id or key is written twice)')}` : `YAML syntax error: ${err.message.split('\n')[0]}`;
-    issues.issues.push({ ...(pos ? { line: pos.line, column: pos.col } : {}), message });
+    const duplicate = err.code === 'DUPLICATE_KEY';
+    if (!duplicate && syntaxReported) continue;
+    syntaxReported ||= !duplicate;
+    const pos = lines.linePos(err.pos[0]);
+    const message = duplicate
+      ? 'duplicate key: map keys must be unique (a component id or key is written twice)'
+      : `YAML syntax error: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+.*$/, '')}`;
+    issues.issues.push({ line: pos.line, column: pos.col, message });
   }
   if (issues.issues.length) throw new ConfigError(shownFile, issues.issues);
 
@@ -425,7 +446,8 @@ export async function parseConfig(text: string, file: string, registry: Componen
     }
   }
 
-  checkTopology(components, seen, issues);
+  // "Feeds nothing" is only meaningful once every component was understood.
+  checkTopology(components, seen, issues, issues.issues.length === 0);
   if (issues.issues.length) throw new ConfigError(shownFile, issues.issues);
 
   return {
@@ -445,7 +467,7 @@ function typeNames(registry: ComponentRegistry, kind: ComponentKind): string {
   return registry.list(kind).map((d) => d.type).join(', ');
 }
 
-function checkTopology(components: ComponentConfig[], seen: Map<string, Section>, issues: IssueCollector): void {
+function checkTopology(components: ComponentConfig[], seen: Map<string, Section>, issues: IssueCollector, checkUnconsumed: boolean): void {
   const byId = new Map(components.map((c) => [c.id, c]));
   const producers = [...seen].filter(([, s]) => s !== 'outputs').map(([id]) => id);
   const consumed = new Set<string>();
@@ -471,7 +493,7 @@ function checkTopology(components: ComponentConfig[], seen: Map<string, Section>
       consumed.add(ref);
     });
   }
-  for (const c of components) {
+  for (const c of checkUnconsumed ? components : []) {
     if (c.kind !== 'output' && !consumed.has(c.id)) {
       issues.add([`${c.kind}s`, c.id], `${c.kind} "${c.id}" feeds nothing: list it in the inputs of a transform or output, or remove it`, { component: c.id, at: 'key' });
     }

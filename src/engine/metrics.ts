@@ -16,6 +16,7 @@ const HELP: Record<string, string> = {
   sent_events_total: 'Events that the component passed on or wrote.',
   discarded_events_total: 'Events dropped by a full buffer (when_full: drop_newest).',
   rejected_events_total: 'Events refused for good (bad input, or an output that rejected them).',
+  malformed_events_total: 'Events passed on with a mark because their input was malformed (cut, invalid UTF-8, unparseable).',
   errors_total: 'Errors inside the component (logged with the component id).',
   restarts_total: 'Times the engine restarted the component after it crashed.',
   buffer_events: 'Events waiting in the buffer in front of the component.',

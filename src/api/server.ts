@@ -1,0 +1,56 @@
+/**
+ * The HTTP API (`api.enabled: true`): `GET /health` for liveness/readiness probes (200 while running, 503
+ * while stopping) and `GET /metrics` in Prometheus text format. Plain node:http: two routes need no framework.
+ */
+import http from 'node:http';
+import type { Logger } from 'pino';
+import { renderPrometheus, type ComponentMetrics } from '../engine/metrics.js';
+
+export interface ApiServerOptions {
+  address: string;
+  logger: Logger;
+  metrics: () => ComponentMetrics[];
+  state: () => 'starting' | 'running' | 'stopping';
+}
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
+  if (!m) throw new Error(`invalid address "${address}": expected host:port`);
+  return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
+}
+
+export async function startApiServer(options: ApiServerOptions): Promise<http.Server> {
+  const { host, port } = parseAddress(options.address);
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (url === '/health') {
+      const state = options.state();
+      res.writeHead(state === 'running' ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: state === 'running' ? 'ok' : state }));
+      return;
+    }
+    if (url === '/metrics') {
+      const samples = options.metrics().flatMap((m) => m.samples());
+      const mem = process.memoryUsage();
+      const body = renderPrometheus(samples) +
+        `# HELP driftlock_process_resident_memory_bytes Resident set size.\n# TYPE driftlock_process_resident_memory_bytes gauge\ndriftlock_process_resident_memory_bytes ${mem.rss}\n` +
+        `# HELP driftlock_process_uptime_seconds Seconds since the daemon started.\n# TYPE driftlock_process_uptime_seconds gauge\ndriftlock_process_uptime_seconds ${process.uptime().toFixed(1)}\n`;
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health or /metrics\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  options.logger.info({ address: `${host}:${(server.address() as { port: number }).port}` }, 'API listening (/health, /metrics)');
+  return server;
+}

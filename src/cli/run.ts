@@ -1,0 +1,84 @@
+/**
+ * `driftlock run`: load the config, start the pipeline, and stop it gracefully on SIGTERM/SIGINT (a second
+ * signal exits at once). Returns the process exit code.
+ */
+import type { Server } from 'node:http';
+import { startApiServer } from '../api/server.js';
+import { createRegistry } from '../components.js';
+import { ConfigError } from '../config/errors.js';
+import { loadConfigFile, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
+import { Pipeline } from '../engine/pipeline.js';
+import { createLogger } from '../logging.js';
+
+export interface RunOptions {
+  configFile: string;
+  logLevel?: (typeof LOG_LEVELS)[number];
+}
+
+export async function runDaemon(options: RunOptions): Promise<number> {
+  let config: PipelineConfig;
+  try {
+    config = await loadConfigFile(options.configFile, createRegistry());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`driftlock: ${err.message}\n`);
+      return 78;
+    }
+    throw err;
+  }
+  const secrets = config.secretsFromEnv.map((name) => process.env[name] ?? '').filter(Boolean);
+  const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets });
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception; exiting');
+    process.exit(70);
+  });
+  process.on('unhandledRejection', (err) => {
+    logger.fatal({ err }, 'unhandled promise rejection; exiting');
+    process.exit(70);
+  });
+
+  const pipeline = new Pipeline(config, { logger });
+  let state: 'starting' | 'running' | 'stopping' = 'starting';
+  let api: Server | undefined;
+  try {
+    if (config.api.enabled) {
+      api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state });
+    }
+    await pipeline.start();
+  } catch (err) {
+    logger.error({ err }, 'cannot start the pipeline');
+    api?.close();
+    return 78;
+  }
+  state = 'running';
+  logger.info({ config: config.file, data_dir: config.dataDir }, 'driftlock running');
+
+  let signals = 0;
+  let stopped: Promise<boolean> | null = null;
+  let requestStop: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now without draining');
+      process.exit(130);
+    }
+    logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'stopping: draining in-flight events (send the signal again to exit at once)');
+    state = 'stopping';
+    stopped = pipeline.stop();
+    requestStop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  await Promise.race([pipeline.done, stopRequested]);
+  const drained = stopped ? await stopped : true;
+  state = 'stopping';
+  api?.close();
+  const summary: Record<string, Record<string, number>> = {};
+  for (const m of pipeline.metrics()) summary[m.id] = m.snapshot();
+  logger.info({ drained, components: summary, max_rss_bytes: process.resourceUsage().maxRSS * 1024 }, stopped ? 'stopped' : 'all inputs finished; stopped');
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  return drained ? 0 : 1;
+}

@@ -1,0 +1,275 @@
+/**
+ * Syslog lines: RFC 5424 (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG`) and RFC 3164 / BSD
+ * (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`), including the files syslog daemons write (no PRI; sometimes no
+ * hostname; rsyslog's ISO timestamps instead of `Mmm dd`). Pure, so network inputs can reuse it.
+ */
+import { failure, stripLineEnd, typeName, type ParseResult } from './json.js';
+
+export const SYSLOG_FACILITIES: readonly string[] = [
+  'kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp',
+  'ntp', 'security', 'console', 'solaris-cron', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5',
+  'local6', 'local7',
+];
+export const SYSLOG_SEVERITIES: readonly string[] = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
+
+export type StructuredData = Record<string, Record<string, string>>;
+
+export interface SyslogMessage {
+  protocol: 'rfc5424' | 'rfc3164';
+  /** Facility and severity come from PRI; undefined when the line has none (syslog files). */
+  facility: number | undefined;
+  facility_name: string | undefined;
+  severity: number | undefined;
+  severity_name: string | undefined;
+  /** RFC 5424 VERSION. */
+  version: number | undefined;
+  /** Epoch ms. RFC 3164 times have no zone or year: local time, in the year that keeps them out of the future. */
+  timestamp: number | undefined;
+  hostname: string | undefined;
+  appname: string | undefined;
+  procid: string | undefined;
+  msgid: string | undefined;
+  structured_data: StructuredData | undefined;
+  message: string;
+}
+
+const DAY_MS = 86_400_000;
+const MONTHS: Record<string, number> = {
+  jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11,
+};
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|z|[+-]\d{2}:\d{2})$/;
+// Sticky, so they match at an offset without slicing the line.
+const BSD_TIME = /([A-Za-z]{3}) {1,2}(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?= |$)/y;
+const ISO_TIME = /(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|z|[+-]\d{2}:?\d{2})?)(?= |$)/y;
+const SD_UNESCAPE = /\\(["\\\]])/g;
+
+function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
+  // Plain assignment to `__proto__` would change the prototype instead of storing the value.
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
+}
+
+function newMessage(protocol: SyslogMessage['protocol'], pri: number | undefined): SyslogMessage {
+  return {
+    protocol,
+    facility: pri === undefined ? undefined : pri >> 3,
+    facility_name: pri === undefined ? undefined : SYSLOG_FACILITIES[pri >> 3],
+    severity: pri === undefined ? undefined : pri & 7,
+    severity_name: pri === undefined ? undefined : SYSLOG_SEVERITIES[pri & 7],
+    version: undefined,
+    timestamp: undefined,
+    hostname: undefined,
+    appname: undefined,
+    procid: undefined,
+    msgid: undefined,
+    structured_data: undefined,
+    message: '',
+  };
+}
+
+/**
+ * Parses one syslog line (RFC 5424 or RFC 3164). `now` (epoch ms) decides the year of RFC 3164 timestamps:
+ * the current one, or the previous one when that would put the time more than a day in the future.
+ */
+export function parseSyslog(line: string, now: number = Date.now()): ParseResult<SyslogMessage> {
+  if (typeof line !== 'string') return failure(`expected a string, got ${typeName(line)}`);
+  const text = stripLineEnd(line);
+  if (text.length === 0) return failure('empty line');
+  let pri: number | undefined;
+  let p = 0;
+  if (text.charCodeAt(0) === 60 /* < */) {
+    const close = text.indexOf('>', 1);
+    const digits = close === -1 ? '' : text.slice(1, close);
+    if (digits.length < 1 || digits.length > 3 || !isDigits(digits)) return failure('invalid PRI: expected <0> to <191> at the start');
+    pri = Number(digits);
+    if (pri > 191) return failure(`invalid PRI <${digits}>: the highest is 191`);
+    p = close + 1;
+  }
+  // RFC 5424 puts VERSION (digits, then a space) right after PRI; RFC 3164 puts a time there.
+  let v = p;
+  while (v < text.length && v - p < 3 && isDigit(text.charCodeAt(v))) v++;
+  if (pri !== undefined && v > p && text.charCodeAt(v) === 32) return parse5424(text, pri, p, v);
+  return parse3164(text, pri, p, now);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+function isDigits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (!isDigit(s.charCodeAt(i))) return false;
+  return s.length > 0;
+}
+
+function parse5424(text: string, pri: number, versionStart: number, versionEnd: number): ParseResult<SyslogMessage> {
+  const out = newMessage('rfc5424', pri);
+  out.version = Number(text.slice(versionStart, versionEnd));
+  let p = versionEnd + 1;
+  const fields = ['TIMESTAMP', 'HOSTNAME', 'APP-NAME', 'PROCID', 'MSGID'] as const;
+  const values: (string | undefined)[] = [];
+  for (const name of fields) {
+    const end = text.indexOf(' ', p);
+    if (end === -1 || end === p) return failure(`truncated RFC 5424 header: missing ${name === 'MSGID' ? 'STRUCTURED-DATA' : 'fields'} after ${name}`);
+    const token = text.slice(p, end);
+    values.push(token === '-' ? undefined : token);
+    p = end + 1;
+  }
+  const [time, hostname, appname, procid, msgid] = values;
+  if (time !== undefined) {
+    const ms = RFC3339.test(time) ? Date.parse(time) : NaN;
+    if (Number.isNaN(ms)) return failure(`invalid RFC 5424 timestamp '${time.slice(0, 40)}'`);
+    out.timestamp = ms;
+  }
+  out.hostname = hostname;
+  out.appname = appname;
+  out.procid = procid;
+  out.msgid = msgid;
+
+  if (text.charCodeAt(p) === 45 /* - */) {
+    p++;
+  } else if (text.charCodeAt(p) === 91 /* [ */) {
+    const sd: StructuredData = {};
+    const end = parseStructuredData(text, p, sd);
+    if (typeof end === 'string') return failure(end);
+    out.structured_data = sd;
+    p = end;
+  } else {
+    return failure(`expected STRUCTURED-DATA ('-' or '[') at position ${p}`);
+  }
+  if (p < text.length) {
+    if (text.charCodeAt(p) !== 32) return failure(`expected a space after STRUCTURED-DATA at position ${p}`);
+    p++;
+    if (text.charCodeAt(p) === 0xfeff) p++; // RFC 5424 marks UTF-8 messages with a BOM
+    out.message = text.slice(p);
+  }
+  return { ok: true, value: out };
+}
+
+/** Reads `[id k="v" ...][id2 ...]` from `p` into `sd`. Returns the index after the last `]`, or an error message. */
+function parseStructuredData(text: string, p: number, sd: StructuredData): number | string {
+  const n = text.length;
+  while (p < n && text.charCodeAt(p) === 91) {
+    let i = p + 1;
+    while (i < n && !isSdDelimiter(text.charCodeAt(i))) i++;
+    if (i === p + 1) return `empty SD-ID at position ${i}`;
+    const id = text.slice(p + 1, i);
+    const params: Record<string, string> = Object.hasOwn(sd, id) ? sd[id]! : {};
+    while (text.charCodeAt(i) === 32) {
+      const nameStart = ++i;
+      while (i < n && !isSdDelimiter(text.charCodeAt(i))) i++;
+      if (i === nameStart) return `empty PARAM-NAME in [${id}] at position ${i}`;
+      if (text.charCodeAt(i) !== 61 || text.charCodeAt(i + 1) !== 34) return `expected '="' after PARAM-NAME in [${id}] at position ${i}`;
+      const name = text.slice(nameStart, i);
+      const valueStart = i + 2;
+      let escaped = false;
+      let j = valueStart;
+      for (; j < n; j++) {
+        const c = text.charCodeAt(j);
+        if (c === 92) {
+          escaped = true;
+          j++;
+        } else if (c === 34) {
+          break;
+        }
+      }
+      if (j >= n) return `unterminated PARAM-VALUE for ${id}.${name}`;
+      const raw = text.slice(valueStart, j);
+      setOwn(params, name, escaped ? raw.replace(SD_UNESCAPE, '$1') : raw);
+      i = j + 1;
+    }
+    if (text.charCodeAt(i) !== 93) return `expected ']' to close [${id}] at position ${i}`;
+    setOwn(sd, id, params);
+    p = i + 1;
+  }
+  return p;
+}
+
+/** SD-NAME ends at '=', ' ', ']' or '"' (RFC 5424 section 6.3.2), or at the end of the line. */
+function isSdDelimiter(c: number): boolean {
+  return c === 61 || c === 32 || c === 93 || c === 34;
+}
+
+function parse3164(text: string, pri: number | undefined, start: number, now: number): ParseResult<SyslogMessage> {
+  const out = newMessage('rfc3164', pri);
+  const n = text.length;
+  let p = start;
+  BSD_TIME.lastIndex = p;
+  const bsd = BSD_TIME.exec(text);
+  if (bsd) {
+    const ms = bsdTime(bsd, now);
+    if (ms === undefined) return failure(`invalid timestamp '${bsd[0]}'`);
+    out.timestamp = ms;
+    p += bsd[0].length;
+  } else {
+    ISO_TIME.lastIndex = p;
+    const iso = ISO_TIME.exec(text);
+    if (iso) {
+      const ms = Date.parse(iso[1]!);
+      if (Number.isNaN(ms)) return failure(`invalid timestamp '${iso[1]}'`);
+      out.timestamp = ms;
+      p += iso[0].length;
+    } else if (pri === undefined) {
+      return failure('not a syslog line: expected <PRI>, or a timestamp such as "Jun 14 15:16:01", at the start');
+    }
+  }
+  while (p < n && text.charCodeAt(p) === 32) p++;
+
+  // A hostname follows the time, unless the next word is already the tag (`sshd[42]:`, `kernel:`).
+  if (out.timestamp !== undefined) {
+    const end = wordEnd(text, p);
+    if (end > p && !looksLikeTag(text, p, end)) {
+      out.hostname = text.slice(p, end);
+      p = end;
+      while (p < n && text.charCodeAt(p) === 32) p++;
+    }
+  }
+
+  const end = wordEnd(text, p);
+  if (end > p && looksLikeTag(text, p, end)) {
+    let tagEnd = text.charCodeAt(end - 1) === 58 /* : */ ? end - 1 : end;
+    if (text.charCodeAt(tagEnd - 1) === 93 /* ] */) {
+      const open = text.lastIndexOf('[', tagEnd - 1);
+      if (open > p) {
+        if (open + 1 < tagEnd - 1) out.procid = text.slice(open + 1, tagEnd - 1);
+        tagEnd = open;
+      }
+    }
+    out.appname = text.slice(p, tagEnd);
+    p = end < n ? end + 1 : end;
+  }
+  out.message = text.slice(p);
+  return { ok: true, value: out };
+}
+
+function wordEnd(text: string, p: number): number {
+  const space = text.indexOf(' ', p);
+  return space === -1 ? text.length : space;
+}
+
+/** `name:`, `name[pid]:` or `name[pid]`; the name must be non-empty. */
+function looksLikeTag(text: string, start: number, end: number): boolean {
+  let last = text.charCodeAt(end - 1);
+  if (last === 58) {
+    if (end - 1 <= start) return false;
+    if (text.charCodeAt(end - 2) !== 93) return !text.slice(start, end - 1).includes('[');
+    last = 93;
+    end--;
+  }
+  if (last !== 93) return false;
+  const open = text.lastIndexOf('[', end - 1);
+  return open > start;
+}
+
+function bsdTime(m: RegExpExecArray, now: number): number | undefined {
+  const month = MONTHS[m[1]!.toLowerCase()];
+  const day = Number(m[2]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = Number(m[6]);
+  if (month === undefined || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
+  if (m[3]) return new Date(Number(m[3]), month, day, hour, minute, second, ms).getTime();
+  const year = new Date(now).getFullYear();
+  const time = new Date(year, month, day, hour, minute, second, ms).getTime();
+  return time > now + DAY_MS ? new Date(year - 1, month, day, hour, minute, second, ms).getTime() : time;
+}

@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import { createRegistry } from '../../src/components.js';
+import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
+import { parseConfig } from '../../src/config/load.js';
+
+/** Parses a config that must fail, and returns its issues. */
+async function issuesOf(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<ConfigIssue[]> {
+  try {
+    await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).issues;
+  }
+  throw new Error('config was accepted but should have been rejected');
+}
+
+const VALID = `inputs:
+  app:
+    type: stdin
+transforms:
+  parse_app:
+    type: parse
+    inputs: [app]
+    format: json
+outputs:
+  out:
+    type: console
+    inputs: [parse_app]
+`;
+
+describe('config errors name file, line, column, component, key, expected and found', () => {
+  it('accepts the valid base config', async () => {
+    const cfg = await parseConfig(VALID, 'pipeline.yaml', createRegistry(), { env: {} });
+    expect(cfg.components.map((c) => `${c.kind}:${c.id}`)).toEqual(['input:app', 'transform:parse_app', 'output:out']);
+  });
+
+  it('1. unknown key, with the nearest valid key', async () => {
+    const issues = await issuesOf(VALID.replace('    format: json', '    formt: json'));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ line: 8, column: 5, component: 'parse_app', path: 'formt' });
+    expect(issues[0]!.message).toContain('unknown key "formt" (did you mean "format"?)');
+  });
+
+  it('2. enum value misspelt, with the allowed values and a suggestion', async () => {
+    const issues = await issuesOf(VALID.replace('format: json', 'format: jsn'));
+    expect(issues[0]).toMatchObject({ line: 8, column: 13, component: 'parse_app', path: 'format' });
+    expect(issues[0]!.message).toMatch(/expected one of json, nginx, logfmt, syslog; found "jsn" \(did you mean "json"\?\)/);
+  });
+
+  it('3. unknown component type, with the nearest known type', async () => {
+    const issues = await issuesOf(VALID.replace('type: console', 'type: consol'));
+    expect(issues[0]).toMatchObject({ line: 11, column: 11, component: 'out', path: 'type' });
+    expect(issues[0]!.message).toContain('unknown output type "consol" (did you mean "console"?)');
+  });
+
+  it('4. a component of the wrong kind', async () => {
+    const issues = await issuesOf(VALID.replace('type: parse', 'type: stdin'));
+    expect(issues[0]).toMatchObject({ line: 6, component: 'parse_app', path: 'type' });
+    expect(issues[0]!.message).toBe('"stdin" is an input, not a transform: move it under inputs');
+  });
+
+  it('5. reference to an unknown id, with a suggestion', async () => {
+    const issues = await issuesOf(VALID.replace('inputs: [parse_app]', 'inputs: [parse_ap]'));
+    expect(issues[0]).toMatchObject({ line: 12, column: 14, component: 'out', path: 'inputs.0' });
+    expect(issues[0]!.message).toContain('unknown input "parse_ap" (did you mean "parse_app"?)');
+  });
+
+  it('6. a cycle between transforms', async () => {
+    const yaml = `inputs:
+  app: { type: stdin }
+transforms:
+  a: { type: parse, format: json, inputs: [app, b] }
+  b: { type: parse, format: json, inputs: [a] }
+outputs:
+  out: { type: console, inputs: [b] }
+`;
+    const issues = await issuesOf(yaml);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]!.message).toMatch(/^cycle: (a -> b -> a|b -> a -> b)/);
+    expect(issues[0]!.line).toBeGreaterThanOrEqual(4);
+  });
+
+  it('7. an output with no inputs', async () => {
+    const issues = await issuesOf(VALID.replace('    inputs: [parse_app]\n', ''));
+    expect(issues.find((i) => i.component === 'out')).toMatchObject({ line: 11, path: 'inputs' });
+    expect(issues.find((i) => i.component === 'out')!.message).toBe('missing required key (expected a list)');
+  });
+
+  it('8. a component that feeds nothing', async () => {
+    const issues = await issuesOf(VALID.replace('inputs:\n  app:\n    type: stdin\n', 'inputs:\n  app:\n    type: stdin\n  spare:\n    type: demo\n'));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ line: 4, column: 3, component: 'spare' });
+    expect(issues[0]!.message).toContain('input "spare" feeds nothing');
+  });
+
+  it('9. the same id under two sections', async () => {
+    const issues = await issuesOf(VALID.replace('  out:\n', '  app:\n').replace('parse_app]\n', 'parse_app]\n'));
+    const dup = issues.find((i) => i.message.startsWith('duplicate component id'));
+    expect(dup).toMatchObject({ line: 10, column: 3, component: 'app' });
+    expect(dup!.message).toBe('duplicate component id: "app" is also defined under inputs');
+  });
+
+  it('10. a duplicate key in one map', async () => {
+    const issues = await issuesOf(VALID.replace('outputs:\n', 'outputs:\n  out:\n    type: console\n    inputs: [parse_app]\n'));
+    expect(issues[0]!.message).toMatch(/^duplicate key/);
+    expect(issues[0]!.line).toBe(13);
+  });
+
+  it('11. a wrong value type: a string where a number is expected', async () => {
+    const yaml = VALID.replace('    inputs: [parse_app]\n', '    inputs: [parse_app]\n    buffer:\n      max_events: lots\n');
+    const issues = await issuesOf(yaml);
+    expect(issues[0]).toMatchObject({ line: 14, column: 19, component: 'out', path: 'buffer.max_events' });
+    expect(issues[0]!.message).toBe('expected a number; found "lots"');
+  });
+
+  it('12. a number out of range', async () => {
+    const issues = await issuesOf(VALID.replace('    inputs: [parse_app]\n', '    inputs: [parse_app]\n    buffer: { max_events: 0 }\n'));
+    expect(issues[0]).toMatchObject({ line: 13, component: 'out', path: 'buffer.max_events' });
+    expect(issues[0]!.message).toBe('expected a number >= 1; found number 0');
+  });
+
+  it('13. a bad duration', async () => {
+    const issues = await issuesOf(`shutdown_timeout: soon\n${VALID}`);
+    expect(issues[0]).toMatchObject({ line: 1, column: 19, path: 'shutdown_timeout' });
+    expect(issues[0]!.message).toContain('a duration such as 500ms, 30s, 5m or 1h');
+  });
+
+  it('14. a missing environment variable without a default names the variable', async () => {
+    const issues = await issuesOf(`data_dir: \${STATE_DIR}/x\n${VALID}`);
+    expect(issues[0]).toMatchObject({ line: 1, column: 11 });
+    expect(issues[0]!.message).toBe('environment variable STATE_DIR is not set (write ${STATE_DIR:-default} to give a default)');
+  });
+
+  it('15. YAML syntax errors carry their position', async () => {
+    const issues = await issuesOf('inputs:\n  app:\n    type: stdin\n   bad indent: [\n');
+    expect(issues[0]!.message).toMatch(/^YAML syntax error/);
+    expect(issues[0]!.line).toBeGreaterThanOrEqual(3);
+  });
+
+  it('16. an unknown top-level key', async () => {
+    const issues = await issuesOf(`log_levle: debug\n${VALID}`);
+    expect(issues[0]).toMatchObject({ line: 1, column: 1, path: 'log_levle' });
+    expect(issues[0]!.message).toContain('(did you mean "log_level"?)');
+  });
+
+  it('17. no outputs at all', async () => {
+    const issues = await issuesOf('inputs:\n  app: { type: stdin }\noutputs: {}\n');
+    expect(issues.some((i) => i.message === 'at least one output is required' && i.line === 3)).toBe(true);
+  });
+
+  it('18. an output used as an input', async () => {
+    const yaml = VALID + '  second:\n    type: console\n    inputs: [out]\n';
+    const issues = await issuesOf(yaml);
+    expect(issues[0]).toMatchObject({ line: 15, component: 'second', path: 'inputs.0' });
+    expect(issues[0]!.message).toContain('"out" is an output');
+  });
+
+  it('reports every problem at once, and the formatted message names file:line:column', async () => {
+    try {
+      await parseConfig(VALID.replace('format: json', 'format: jsn').replace('type: console', 'type: consol'), 'pipeline.yaml', createRegistry(), { env: {} });
+      expect.unreachable();
+    } catch (err) {
+      const text = (err as Error).message;
+      expect(text).toContain('invalid configuration (2 problems)');
+      expect(text).toContain('pipeline.yaml:8:13: component "parse_app", key format: expected one of');
+      expect(text).toContain('pipeline.yaml:11:11: component "out", key type: unknown output type "consol"');
+    }
+  });
+});
+
+describe('environment interpolation', () => {
+  it('substitutes ${VAR} and ${VAR:-default}, types plain scalars, and keeps $$ literal', async () => {
+    const yaml = `data_dir: \${DIR:-/tmp/dl}\nshutdown_timeout: \${TIMEOUT}\n${VALID.replace('    type: console\n', '    type: console\n    buffer:\n      max_events: ${MAX}\n')}`;
+    const cfg = await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env: { TIMEOUT: '5s', MAX: '77' } });
+    expect(cfg.dataDir).toBe('/tmp/dl');
+    expect(cfg.shutdownTimeoutMs).toBe(5000);
+    expect(cfg.components.find((c) => c.id === 'out')!.buffer.max_events).toBe(77);
+    expect(cfg.secretsFromEnv.sort()).toEqual(['MAX', 'TIMEOUT']);
+  });
+});

@@ -1,0 +1,211 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { logLines, ROOT, runCli, startCli } from '../helpers/cli.js';
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'dl-e2e-'));
+}
+
+async function readJsonLines(file: string): Promise<Array<Record<string, unknown>>> {
+  const text = await readFile(file, 'utf8');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe('driftlock CLI', () => {
+  it('--version prints the package version and --help lists the commands', async () => {
+    const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const version = await runCli(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe(pkg.version);
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    for (const cmd of ['run', 'validate', 'docs']) expect(help.stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
+  });
+
+  it('an unknown command is a usage error (exit 2)', async () => {
+    const result = await runCli(['frobnicate']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("unknown command 'frobnicate'");
+  });
+
+  it('validate accepts the embedded default config and every example pipeline', async () => {
+    const result = await runCli(['validate', '-c', 'config/driftlock.yaml']);
+    expect(result.stdout).toMatch(/valid \(1 inputs, 1 transforms, 1 outputs\)/);
+    expect(result.code).toBe(0);
+  });
+
+  it('validate reports a broken config with file:line:column and exits 78', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'broken.yaml');
+    await writeFile(file, 'inputs:\n  in:\n    type: stdin\noutputs:\n  out:\n    type: console\n    inputs: [in]\n    encodng: json\n');
+    const result = await runCli(['validate', '-c', file]);
+    expect(result.code).toBe(78);
+    expect(result.stderr).toContain(`${file}:8:5: component "out", key encodng: unknown key "encodng" (did you mean "encoding"?)`);
+    const run = await runCli(['run', '-c', file]);
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('unknown key "encodng"');
+  });
+
+  it('stdin -> parse(json) -> file: every line arrives, bad lines marked not lost, exit 0 at end of input', async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, 'nested/out/events.jsonl');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs:
+  in: { type: stdin, max_line_bytes: 4KiB }
+transforms:
+  parse_json: { type: parse, inputs: [in], format: json }
+outputs:
+  out: { type: file, inputs: [parse_json], path: ${out} }
+`);
+    const good = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ n: i, msg: `hello ${i}` }));
+    const input = Buffer.concat([
+      Buffer.from(good.slice(0, 2500).join('\n') + '\n'),
+      Buffer.from('{"broken": \n'),
+      Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d, 0x0a]), // {"a":"\xff"}
+      Buffer.from(`{"big":"${'x'.repeat(10_000)}"}\n`),
+      Buffer.from(good.slice(2500).join('\r\n') + '\r\n'),
+      Buffer.from('{"last":"no newline"}'),
+    ]);
+    const result = await runCli(['run', '-c', file], { input });
+    expect(result.code, result.stderr).toBe(0);
+    const events = await readJsonLines(out);
+    expect(events).toHaveLength(5004);
+    const ns = events.map((e) => (e.body as { n?: number }).n).filter((n) => n !== undefined);
+    expect(ns).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+    const broken = events[2500]!;
+    expect(broken.body).toBe('{"broken": ');
+    expect((broken.attributes as Record<string, string>)['parse.error']).toMatch(/^json: /);
+    const invalid = events[2501]!;
+    expect((invalid.attributes as Record<string, unknown>)['log.invalid_utf8']).toBe(true);
+    expect(invalid.body).toEqual({ a: '\uFFFD' });
+    const big = events[2502]!;
+    expect((big.attributes as Record<string, unknown>)['log.truncated']).toBe(true);
+    expect((big.attributes as Record<string, unknown>)['parse.error']).toBeDefined();
+    expect(events[5003]!.body).toEqual({ last: 'no newline' });
+    const stopped = logLines(result.stderr).find((l) => String(l.msg).includes('stopped'))!;
+    expect(stopped).toBeDefined();
+    const components = stopped.components as Record<string, Record<string, number>>;
+    expect(components.in!.sent_events_total).toBe(5004);
+    expect(components.in!.malformed_events_total).toBe(2);
+    expect(components.out!.sent_events_total).toBe(5004);
+  });
+
+  it('SIGTERM stops inputs, drains in-flight events to the output, and exits 0', async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, 'demo.jsonl');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs:
+  demo: { type: demo, rate: 20000 }
+transforms:
+  parse_access: { type: parse, inputs: [demo], format: nginx }
+outputs:
+  out: { type: file, inputs: [parse_access], path: ${out} }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    await new Promise((r) => setTimeout(r, 700));
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code, result.stderr).toBe(0);
+    const stopped = logLines(result.stderr).find((l) => l.msg === 'stopped')!;
+    const components = stopped.components as Record<string, Record<string, number>>;
+    const sent = components.demo!.sent_events_total!;
+    expect(sent).toBeGreaterThan(1000);
+    const events = await readJsonLines(out);
+    expect(events).toHaveLength(sent);
+    expect((events[0]!.body as Record<string, unknown>).status).toBeTypeOf('number');
+  });
+
+  it('a second signal exits at once when draining is stuck (stdout nobody reads)', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+shutdown_timeout: 60s
+inputs:
+  demo: { type: demo, rate: 50000 }
+outputs:
+  out: { type: console, inputs: [demo] }
+`);
+    const cli = startCli(['run', '-c', file]);
+    cli.child.stdout!.pause(); // stop reading: the pipe fills and the console output blocks
+    await cli.waitFor(/driftlock running/);
+    await new Promise((r) => setTimeout(r, 500));
+    cli.child.kill('SIGTERM');
+    await cli.waitFor(/stopping/);
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toContain('second signal');
+  });
+
+  it('runs the embedded default pipeline (npm start) and prints readable access events', async () => {
+    const dir = await tempDir();
+    const cli = startCli(['run'], { cwd: dir });
+    await cli.waitFor(/\[web_demo\] \{"timestamp"/, 'stdout');
+    cli.child.kill('SIGINT');
+    const result = await cli.exited;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z (INFO|WARN|ERROR) +\[web_demo\] \{"timestamp":"[^"]+","remote_addr":"[\d.]+",.*"status":\d{3},/m);
+  });
+
+  it('loads a plugin from a fixture folder through the CLI', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [${path.join(ROOT, 'test/fixtures/plugins/uppercase')}/index.js]
+inputs: { in: { type: stdin } }
+transforms: { up: { type: uppercase, inputs: [in], suffix: "?" } }
+outputs:
+  count: { type: line_count, inputs: [up] }
+  echo: { type: console, inputs: [up], encoding: text }
+`);
+    const result = await runCli(['run', '-c', file], { input: 'a\nb\nc\n' });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('line_count=3');
+    expect(result.stdout).toContain('A?\nB?\nC?\n');
+  });
+
+  it('never writes the value of a substituted environment variable to its logs', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    const token = 'xoxb-SECRET-0123456789';
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { in: { type: stdin } }
+outputs: { out: { type: file, inputs: [in], path: "${dir}/\${TOKEN}.log" } }
+`);
+    const result = await runCli(['run', '-c', file, '--log-level', 'debug'], { input: 'x\n', env: { TOKEN: token } });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('building component');
+    expect(result.stderr).not.toContain(token);
+    expect(result.stderr).toContain('<redacted>');
+  });
+
+  it('serves /health and /metrics when the API is enabled', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { demo: { type: demo, rate: 100 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/API listening/);
+    const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+    await cli.waitFor(/driftlock running/);
+    const health = await fetch(`http://${address}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    await new Promise((r) => setTimeout(r, 300));
+    const metrics = await (await fetch(`http://${address}/metrics`)).text();
+    const m = /driftlock_sent_events_total\{component_id="demo",component_kind="input",component_type="demo"\} (\d+)/.exec(metrics);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0);
+    expect(metrics).toContain('driftlock_buffer_events{component_id="out"');
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  });
+});

@@ -1,0 +1,211 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hooks, numbersOf, testPipeline } from '../helpers/components.js';
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeEach(() => hooks.reset());
+afterEach(() => hooks.reset());
+
+describe('topology', () => {
+  it('fan-out: every output gets every event, as its own copy, and the input is acknowledged once per batch', async () => {
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 100, batch_size: 10 }
+transforms:
+  left_tag: { type: tag, tag: left, inputs: [src] }
+outputs:
+  a: { type: collect, inputs: [left_tag] }
+  b: { type: collect, inputs: [src] }
+`);
+    await pipeline.start();
+    await pipeline.done;
+    expect(numbersOf(hooks.received.get('a'))).toEqual(range(100));
+    expect(numbersOf(hooks.received.get('b'))).toEqual(range(100));
+    // The tag added on one branch is not visible on the other: fan-out clones.
+    expect(hooks.received.get('a')!.every((e) => e.attributes.left === true)).toBe(true);
+    expect(hooks.received.get('b')!.some((e) => 'left' in e.attributes)).toBe(false);
+    const acks = hooks.acks.get('src')!;
+    expect(acks.map(([first]) => first).sort((x, y) => x - y)).toEqual(range(10).map((i) => i * 10));
+    expect(acks.every(([, status]) => status === 'delivered')).toBe(true);
+  });
+
+  it('fan-in: two inputs feed one output', async () => {
+    const { pipeline } = await testPipeline(`
+inputs:
+  one: { type: numbers, count: 50 }
+  two: { type: numbers, count: 30 }
+outputs:
+  all: { type: collect, inputs: [one, two] }
+`);
+    await pipeline.start();
+    await pipeline.done;
+    const got = hooks.received.get('all')!;
+    expect(got).toHaveLength(80);
+    expect(numbersOf(got.filter((e) => e.source.input === 'one'))).toEqual(range(50));
+    expect(numbersOf(got.filter((e) => e.source.input === 'two'))).toEqual(range(30));
+  });
+
+  it('events a transform filters out count as delivered for acknowledgement', async () => {
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 20, batch_size: 1 }
+transforms:
+  keep_even: { type: even, inputs: [src] }
+outputs:
+  out: { type: collect, inputs: [keep_even] }
+`);
+    await pipeline.start();
+    await pipeline.done;
+    expect(numbersOf(hooks.received.get('out'))).toEqual(range(10).map((i) => i * 2));
+    expect(hooks.acks.get('src')).toHaveLength(20);
+    expect(hooks.acks.get('src')!.every(([, s]) => s === 'delivered')).toBe(true);
+  });
+});
+
+describe('acknowledgements', () => {
+  it('an input learns of delivery only after the slowest output has accepted the events', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    hooks.beforeAck.set('slow', () => gate);
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 10, batch_size: 10 }
+outputs:
+  fast: { type: collect, inputs: [src] }
+  slow: { type: collect, inputs: [src] }
+`);
+    await pipeline.start();
+    await sleep(100);
+    expect(hooks.received.get('fast')).toHaveLength(10);
+    expect(hooks.acks.get('src')).toEqual([]);
+    release();
+    await pipeline.done;
+    expect(hooks.acks.get('src')).toEqual([[0, 'delivered']]);
+  });
+
+  it('a crashed output is restarted and gets the batches it had not acknowledged: nothing lost', async () => {
+    hooks.beforeAck.set('flaky', (batch, attempt) => {
+      if (attempt === 1 && numbersOf(batch.events).includes(30)) throw new Error('output crashed');
+    });
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 60, batch_size: 10 }
+outputs:
+  flaky: { type: collect, inputs: [src] }
+`);
+    await pipeline.start();
+    await pipeline.done;
+    expect(hooks.instances.get('flaky')).toBe(2);
+    expect(numbersOf(hooks.received.get('flaky'))).toEqual(range(60));
+    expect(hooks.acks.get('src')!.every(([, s]) => s === 'delivered')).toBe(true);
+    const metrics = pipeline.metrics().find((m) => m.id === 'flaky')!;
+    expect(metrics.get('restarts_total')).toBe(1);
+    expect(metrics.get('errors_total')).toBe(1);
+  });
+
+  it('a transform that throws fails open: its events pass on unchanged and the error is counted', async () => {
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 30, batch_size: 10 }
+transforms:
+  tagger: { type: tag, throw_on: 15, inputs: [src] }
+outputs:
+  out: { type: collect, inputs: [tagger] }
+`);
+    await pipeline.start();
+    await pipeline.done;
+    const got = hooks.received.get('out')!;
+    expect(numbersOf(got)).toEqual(range(30));
+    expect(pipeline.metrics().find((m) => m.id === 'tagger')!.get('errors_total')).toBe(1);
+  });
+});
+
+describe('backpressure', () => {
+  it('with when_full: block a slow output holds the input back: memory stays bounded and nothing is lost', async () => {
+    let maxQueued = 0;
+    let maxUnacked = 0;
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 2000, batch_size: 10 }
+outputs:
+  slow: { type: collect, inputs: [src], buffer: { max_events: 50 } }
+`);
+    hooks.beforeAck.set('slow', async () => {
+      const m = pipeline.metrics().find((x) => x.id === 'slow')!;
+      maxQueued = Math.max(maxQueued, m.get('buffer_events'));
+      const emitted = pipeline.metrics().find((x) => x.id === 'src')!.get('sent_events_total');
+      maxUnacked = Math.max(maxUnacked, emitted - (hooks.acks.get('src')?.length ?? 0) * 10);
+      await new Promise((r) => setImmediate(r));
+    });
+    await pipeline.start();
+    await pipeline.done;
+    expect(numbersOf(hooks.received.get('slow'))).toEqual(range(2000));
+    expect(maxQueued).toBeLessThanOrEqual(50);
+    // In flight at most: the buffer, the batch being written, and the one blocked in emit().
+    expect(maxUnacked).toBeLessThanOrEqual(50 + 10 + 10);
+    const m = pipeline.metrics().find((x) => x.id === 'slow')!;
+    expect(m.get('discarded_events_total')).toBe(0);
+  });
+
+  it('with when_full: drop_newest a stalled output drops and counts, and the input is told', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    hooks.beforeAck.set('stalled', () => gate);
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 1000, batch_size: 10 }
+outputs:
+  stalled: { type: collect, inputs: [src], buffer: { max_events: 100, when_full: drop_newest } }
+`);
+    await pipeline.start();
+    // The input is never blocked: it finishes although the output is stuck.
+    for (let i = 0; i < 100 && (hooks.acks.get('src')?.length ?? 0) < 89; i++) await sleep(10);
+    release();
+    await pipeline.done;
+    const m = pipeline.metrics().find((x) => x.id === 'stalled')!;
+    const received = hooks.received.get('stalled')!.length;
+    expect(m.get('discarded_events_total')).toBe(1000 - received);
+    expect(received).toBeLessThanOrEqual(110);
+    const statuses = hooks.acks.get('src')!.map(([, s]) => s);
+    expect(statuses).toHaveLength(100);
+    expect(statuses.filter((s) => s === 'dropped').length * 10).toBe(1000 - received);
+  });
+});
+
+describe('lifecycle', () => {
+  it('stop() ends inputs and drains in-flight events through to the outputs', async () => {
+    hooks.beforeAck.set('out', async () => { await sleep(1); });
+    const { pipeline } = await testPipeline(`
+inputs:
+  endless: { type: numbers, count: 0, batch_size: 5 }
+transforms:
+  tagger: { type: tag, inputs: [endless] }
+outputs:
+  out: { type: collect, inputs: [tagger], buffer: { max_events: 20 } }
+`);
+    await pipeline.start();
+    await sleep(150);
+    const drained = await pipeline.stop(5000);
+    expect(drained).toBe(true);
+    const emitted = pipeline.metrics().find((m) => m.id === 'endless')!.get('sent_events_total');
+    expect(emitted).toBeGreaterThan(0);
+    expect(numbersOf(hooks.received.get('out'))).toEqual(range(emitted));
+    expect(hooks.acks.get('endless')!.length * 5).toBe(emitted);
+  });
+
+  it('stop() gives up after the timeout when an output hangs, and still releases the inputs', async () => {
+    hooks.beforeAck.set('stuck', () => new Promise<void>(() => undefined));
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 0, batch_size: 5 }
+outputs:
+  stuck: { type: collect, inputs: [src], buffer: { max_events: 10 } }
+`);
+    await pipeline.start();
+    await sleep(50);
+    const t0 = Date.now();
+    expect(await pipeline.stop(300)).toBe(false);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+});

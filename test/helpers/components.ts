@@ -1,0 +1,120 @@
+/** Small components for engine tests, registered exactly as built-ins and plugins are. */
+import { pino } from 'pino';
+import { z } from 'zod';
+import { ackBatch, type AckStatus, type Batch } from '../../src/engine/acknowledgement.js';
+import { defineInput, defineOutput, defineTransform } from '../../src/engine/component.js';
+import type { LogEvent } from '../../src/engine/event.js';
+import { ComponentRegistry } from '../../src/engine/registry.js';
+import { parseConfig, type PipelineConfig } from '../../src/config/load.js';
+import { Pipeline } from '../../src/engine/pipeline.js';
+
+export const silentLogger = pino({ level: 'silent' });
+
+/** Per-test hooks the components call into, keyed by component id. */
+export const hooks = {
+  /** What each `numbers` input learned from acknowledgements: [first number of batch, status]. */
+  acks: new Map<string, Array<[number, AckStatus]>>(),
+  /** Events each `collect` output received, in order. */
+  received: new Map<string, LogEvent[]>(),
+  /** Called by `collect` before acknowledging a batch; may delay, throw, or never resolve. */
+  beforeAck: new Map<string, (batch: Batch, attempt: number) => Promise<void> | void>(),
+  /** Called by `mutate` per event. */
+  instances: new Map<string, number>(),
+  reset(): void {
+    this.acks.clear();
+    this.received.clear();
+    this.beforeAck.clear();
+    this.instances.clear();
+  },
+};
+
+/** Emits `count` events numbered from 0, in batches of `batch_size`; `count: 0` runs until stopped. */
+export const numbersInput = defineInput({
+  type: 'numbers',
+  description: 'test input',
+  config: z.object({ count: z.number().int().default(100), batch_size: z.number().int().default(10) }),
+  build(config, { id }) {
+    return {
+      async run(ctx) {
+        const acks: Array<[number, AckStatus]> = [];
+        hooks.acks.set(id, acks);
+        for (let n = 0; config.count === 0 || n < config.count; n += config.batch_size) {
+          if (ctx.signal.aborted) break;
+          const events: LogEvent[] = [];
+          for (let i = n; i < n + config.batch_size && (config.count === 0 || i < config.count); i++) {
+            events.push({ observedTimestamp: Date.now(), body: { n: i }, attributes: {}, source: { input: id } });
+          }
+          const first = n;
+          await ctx.emit(events, (status) => acks.push([first, status]));
+          if (config.count === 0) await new Promise((r) => setImmediate(r));
+        }
+      },
+    };
+  },
+});
+
+/** Keeps events whose number is even (tests filtering and ack of filtered events). */
+export const evenTransform = defineTransform({
+  type: 'even',
+  description: 'test transform',
+  config: z.object({}),
+  build() {
+    return { map: (events) => events.filter((e) => ((e.body as { n: number }).n % 2) === 0) };
+  },
+});
+
+/** Tags events, and throws on batches that contain the number `throw_on`. */
+export const tagTransform = defineTransform({
+  type: 'tag',
+  description: 'test transform',
+  config: z.object({ tag: z.string().default('tagged'), throw_on: z.number().int().default(-1) }),
+  build(config) {
+    return {
+      map(events) {
+        for (const e of events) {
+          if ((e.body as { n: number }).n === config.throw_on) throw new Error('boom');
+          e.attributes[config.tag] = true;
+        }
+        return events;
+      },
+    };
+  },
+});
+
+/** Records what it receives; `hooks.beforeAck` decides how it behaves. */
+export const collectOutput = defineOutput({
+  type: 'collect',
+  description: 'test output',
+  config: z.object({}),
+  build(_config, { id }) {
+    const attempt = (hooks.instances.get(id) ?? 0) + 1;
+    hooks.instances.set(id, attempt);
+    return {
+      async consume(batches) {
+        for await (const batch of batches) {
+          await hooks.beforeAck.get(id)?.(batch, attempt);
+          const list = hooks.received.get(id) ?? [];
+          list.push(...batch.events);
+          hooks.received.set(id, list);
+          ackBatch(batch);
+        }
+      },
+    };
+  },
+});
+
+export function testRegistry(): ComponentRegistry {
+  const registry = new ComponentRegistry();
+  for (const def of [numbersInput, evenTransform, tagTransform, collectOutput]) registry.register(def);
+  return registry;
+}
+
+export async function testPipeline(yaml: string): Promise<{ pipeline: Pipeline; config: PipelineConfig }> {
+  const config = await parseConfig(yaml, 'test.yaml', testRegistry(), { env: {} });
+  const pipeline = new Pipeline(config, { logger: silentLogger });
+  return { pipeline, config };
+}
+
+export function numbersOf(events: LogEvent[] | undefined): number[] {
+  return (events ?? []).map((e) => (e.body as { n: number }).n);
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { LineSplitter, type LineFlags } from '../../src/inputs/line-splitter.js';
+
+interface Got { text: string; flags: LineFlags; start: number; end: number }
+
+function split(chunks: Array<string | Buffer>, max = 1024): Got[] {
+  const s = new LineSplitter(max);
+  const out: Got[] = [];
+  const on = (text: string, flags: LineFlags, start: number, end: number) => out.push({ text, flags: { ...flags }, start, end });
+  for (const c of chunks) s.push(typeof c === 'string' ? Buffer.from(c) : c, on);
+  s.flush(on);
+  return out;
+}
+
+describe('LineSplitter', () => {
+  it('splits on LF and CRLF, across chunk boundaries, with byte offsets', () => {
+    const got = split(['alpha\r\nbe', 'ta\ngam', 'ma\r', '\n']);
+    expect(got.map((g) => g.text)).toEqual(['alpha', 'beta', 'gamma']);
+    expect(got.map((g) => [g.start, g.end])).toEqual([[0, 7], [7, 12], [12, 19]]);
+    expect(got.every((g) => !g.flags.truncated && !g.flags.invalidUtf8)).toBe(true);
+  });
+
+  it('keeps a last line without newline until flush', () => {
+    const s = new LineSplitter(100);
+    const out: string[] = [];
+    s.push(Buffer.from('one\ntwo'), (t) => out.push(t));
+    expect(out).toEqual(['one']);
+    expect(s.pendingBytes).toBe(3);
+    s.flush((t) => out.push(t));
+    expect(out).toEqual(['one', 'two']);
+  });
+
+  it('cuts an over-long line, marks it, skips its rest, and leaves the next line intact', () => {
+    const long = 'x'.repeat(5000);
+    const got = split([`short\n${long.slice(0, 2000)}`, `${long.slice(2000)}\nnext\n`], 100);
+    expect(got.map((g) => g.text.length)).toEqual([5, 100, 4]);
+    expect(got[1]!.flags.truncated).toBe(true);
+    expect(got[2]).toMatchObject({ text: 'next', flags: { truncated: false } });
+  });
+
+  it('does not cut a multi-byte character in half when truncating', () => {
+    const got = split(['é'.repeat(60) + '\n'], 101);
+    expect(got[0]!.text).toBe('é'.repeat(50));
+    expect(got[0]!.flags.truncated).toBe(true);
+    expect(got[0]!.flags.invalidUtf8).toBe(false);
+  });
+
+  it('replaces invalid UTF-8 and marks only the bad line', () => {
+    const got = split([Buffer.concat([Buffer.from('good\nba'), Buffer.from([0xff, 0xfe]), Buffer.from('d\nfine\n')])]);
+    expect(got.map((g) => g.flags.invalidUtf8)).toEqual([false, true, false]);
+    expect(got[1]!.text).toBe('ba\uFFFD\uFFFDd');
+    expect(got[2]!.text).toBe('fine');
+  });
+
+  it('handles a multi-byte character split across chunks', () => {
+    const bytes = Buffer.from('naïve\n');
+    const got = split([bytes.subarray(0, 3), bytes.subarray(3)]);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ text: 'naïve', flags: { invalidUtf8: false } });
+  });
+});

@@ -1,0 +1,416 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Finalizer, type AckStatus, type Batch } from '../../src/engine/acknowledgement.js';
+import type { BuildContext, ComponentContext, OutputStage } from '../../src/engine/component.js';
+import type { LogEvent } from '../../src/engine/event.js';
+import { ComponentMetrics } from '../../src/engine/metrics.js';
+import { encodeEvents } from '../../src/outputs/encoding.js';
+import { fileOutput } from '../../src/outputs/file.js';
+
+let dir: string;
+const logger = pino({ level: 'silent' });
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-file-'));
+});
+
+afterEach(async () => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function makeEvent(seq: number, body: LogEvent['body'] = `line ${seq}`): LogEvent {
+  return { observedTimestamp: 1_700_000_000_000 + seq, body, attributes: { seq }, source: { input: 'test' } };
+}
+
+function makeBatch(events: LogEvent[], onAck: (status: AckStatus) => void = () => undefined): Batch {
+  return { events, finalizers: [new Finalizer(onAck)] };
+}
+
+async function* each(batches: Batch[]): AsyncIterable<Batch> {
+  for (const b of batches) yield b;
+}
+
+function context() {
+  const controller = new AbortController();
+  const metrics = new ComponentMetrics('out', 'output', 'file');
+  const ctx: ComponentContext = { id: 'out', logger, dataDir: path.join(dir, 'data'), metrics, signal: controller.signal };
+  return { ctx, controller, metrics };
+}
+
+async function build(config: Record<string, unknown>): Promise<OutputStage> {
+  const buildCtx: BuildContext = { id: 'out', logger, dataDir: path.join(dir, 'data'), configDir: dir };
+  return fileOutput.build(fileOutput.config.parse(config), buildCtx);
+}
+
+/** A batch source the test feeds step by step. */
+function channel() {
+  const queue: Batch[] = [];
+  let wake: (() => void) | undefined;
+  let ended = false;
+  return {
+    push(b: Batch) {
+      queue.push(b);
+      wake?.();
+    },
+    end() {
+      ended = true;
+      wake?.();
+    },
+    async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
+      while (true) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (ended) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    },
+  };
+}
+
+/** Pushes a batch and resolves with its ack status. */
+function pushAndWait(ch: ReturnType<typeof channel>, events: LogEvent[]): Promise<AckStatus> {
+  return new Promise((resolve) => ch.push(makeBatch(events, resolve)));
+}
+
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function lines(text: string): string[] {
+  expect(text.endsWith('\n') || text === '').toBe(true);
+  return text === '' ? [] : text.slice(0, -1).split('\n');
+}
+
+/** FileHandle's prototype, to spy on write/sync of the handles the output opens. */
+async function fileHandleProto(): Promise<{ write: (...args: unknown[]) => unknown; sync: () => Promise<void> }> {
+  const h = await open(path.join(dir, 'probe'), 'a');
+  await h.close();
+  return Object.getPrototypeOf(h);
+}
+
+describe('encodeEvents', () => {
+  it('writes the whole event as JSON, one line each', () => {
+    const events = [makeEvent(1), makeEvent(2, { msg: 'hi', n: 1 })];
+    const out = encodeEvents(events, 'json');
+    expect(lines(out).map((l) => JSON.parse(l))).toEqual(events);
+  });
+
+  it('writes the body as text, structured bodies as JSON', () => {
+    const out = encodeEvents([makeEvent(1, 'plain text'), makeEvent(2, { msg: 'hi' })], 'text');
+    expect(out).toBe('plain text\n{"msg":"hi"}\n');
+  });
+
+  it('encodes no events as an empty string', () => {
+    expect(encodeEvents([], 'json')).toBe('');
+    expect(encodeEvents([], 'text')).toBe('');
+  });
+});
+
+describe('file output config', () => {
+  it('has defaults', () => {
+    const cfg = fileOutput.config.parse({ path: 'x.log' });
+    expect(cfg).toEqual({ path: 'x.log', encoding: 'json', fsync_interval: 1000 });
+    expect(fileOutput.config.parse({ path: 'x.log', rotate: {} }).rotate).toEqual({ max_bytes: 100 * 1024 ** 2, max_files: 5 });
+  });
+
+  it('parses sizes and durations', () => {
+    const cfg = fileOutput.config.parse({ path: 'x.log', rotate: { max_bytes: '10KiB', max_files: 2 }, fsync_interval: '250ms' });
+    expect(cfg.rotate).toEqual({ max_bytes: 10 * 1024, max_files: 2 });
+    expect(cfg.fsync_interval).toBe(250);
+  });
+
+  it('rejects a missing path, max_files below 1, unknown rotate keys and bad encodings', () => {
+    expect(fileOutput.config.safeParse({}).success).toBe(false);
+    expect(fileOutput.config.safeParse({ path: 'x', rotate: { max_files: 0 } }).success).toBe(false);
+    expect(fileOutput.config.safeParse({ path: 'x', rotate: { max_file: 3 } }).success).toBe(false);
+    expect(fileOutput.config.safeParse({ path: 'x', encoding: 'xml' }).success).toBe(false);
+  });
+});
+
+describe('file output', () => {
+  it('writes JSON lines in order and acknowledges every batch', async () => {
+    const file = path.join(dir, 'out.jsonl');
+    const out = await build({ path: file });
+    const { ctx, metrics } = context();
+    const acks: AckStatus[] = [];
+    const events = Array.from({ length: 30 }, (_, i) => makeEvent(i, i % 2 ? { msg: `m${i}`, nested: { a: [1, 'b'] } } : `line ${i}`));
+    const batches = [0, 10, 20].map((start) => makeBatch(events.slice(start, start + 10), (s) => acks.push(s)));
+    await out.consume(each(batches), ctx);
+    const written = lines(await readFile(file, 'utf8')).map((l) => JSON.parse(l));
+    expect(written).toEqual(events);
+    expect(acks).toEqual(['delivered', 'delivered', 'delivered']);
+    expect(metrics.get('errors_total')).toBe(0);
+  });
+
+  it('writes text lines with encoding: text', async () => {
+    const file = path.join(dir, 'out.log');
+    const out = await build({ path: file, encoding: 'text' });
+    await out.consume(each([makeBatch([makeEvent(1, 'GET /health 200'), makeEvent(2, { level: 'warn' })])]), context().ctx);
+    expect(await readFile(file, 'utf8')).toBe('GET /health 200\n{"level":"warn"}\n');
+  });
+
+  it('creates missing parent folders', async () => {
+    const file = path.join(dir, 'a', 'b', 'c', 'out.log');
+    const out = await build({ path: file, encoding: 'text' });
+    await out.consume(each([makeBatch([makeEvent(1)])]), context().ctx);
+    expect(await readFile(file, 'utf8')).toBe('line 1\n');
+  });
+
+  it('resolves a relative path against the working directory', async () => {
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      const out = await build({ path: 'rel/out.log', encoding: 'text' });
+      await out.consume(each([makeBatch([makeEvent(1)])]), context().ctx);
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(await readFile(path.join(dir, 'rel', 'out.log'), 'utf8')).toBe('line 1\n');
+  });
+
+  it('appends to an existing file', async () => {
+    const file = path.join(dir, 'out.log');
+    await writeFile(file, 'existing line\n');
+    const out = await build({ path: file, encoding: 'text' });
+    await out.consume(each([makeBatch([makeEvent(1), makeEvent(2)])]), context().ctx);
+    await out.consume(each([makeBatch([makeEvent(3)])]), context().ctx);
+    expect(await readFile(file, 'utf8')).toBe('existing line\nline 1\nline 2\nline 3\n');
+  });
+
+  it('writes each batch with a single write call', async () => {
+    const proto = await fileHandleProto();
+    const write = vi.spyOn(proto, 'write');
+    const file = path.join(dir, 'out.jsonl');
+    const out = await build({ path: file });
+    const batches = Array.from({ length: 20 }, (_, b) => makeBatch(Array.from({ length: 500 }, (_, i) => makeEvent(b * 500 + i))));
+    await out.consume(each(batches), context().ctx);
+    expect(write).toHaveBeenCalledTimes(20);
+    const written = lines(await readFile(file, 'utf8'));
+    expect(written).toHaveLength(10_000);
+    expect(JSON.parse(written[9_999]!).attributes.seq).toBe(9_999);
+  });
+
+  it('rotates by size, keeps max_files rotated files, and never splits or loses a line', async () => {
+    const file = path.join(dir, 'out.log');
+    const out = await build({ path: file, encoding: 'text', rotate: { max_bytes: 100, max_files: 2 } });
+    // 3 lines of 8 bytes ("line 00\n") per batch: 24 bytes, so 4 batches (96 bytes) fit in a file.
+    const batches = Array.from({ length: 20 }, (_, b) => makeBatch([0, 1, 2].map((i) => makeEvent(b * 3 + i, `line ${String(b * 3 + i).padStart(2, '0')}`))));
+    await out.consume(each(batches), context().ctx);
+
+    expect((await readdir(dir)).sort()).toEqual(['out.log', 'out.log.1', 'out.log.2']);
+    const seqs: number[] = [];
+    for (const name of ['out.log.2', 'out.log.1', 'out.log']) {
+      const text = await readFile(path.join(dir, name), 'utf8');
+      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(100);
+      const fileSeqs = lines(text).map((l) => {
+        expect(l).toMatch(/^line \d\d$/);
+        return Number(l.slice(5));
+      });
+      expect(fileSeqs[0]! % 3).toBe(0); // every file starts at a batch boundary
+      seqs.push(...fileSeqs);
+    }
+    // 20 batches, 4 per file: 5 files' worth; the 3 newest remain, contiguous and ending at the last line.
+    expect(seqs).toEqual(Array.from({ length: 36 }, (_, i) => 24 + i));
+  });
+
+  it('rotates a pre-existing file that is already too large before writing', async () => {
+    const file = path.join(dir, 'out.log');
+    await writeFile(file, 'x'.repeat(200) + '\n');
+    const out = await build({ path: file, encoding: 'text', rotate: { max_bytes: 100, max_files: 1 } });
+    await out.consume(each([makeBatch([makeEvent(1)])]), context().ctx);
+    expect(await readFile(file, 'utf8')).toBe('line 1\n');
+    expect(await readFile(`${file}.1`, 'utf8')).toBe('x'.repeat(200) + '\n');
+  });
+
+  for (const fsync_interval of ['0', '1s']) {
+    it(`acknowledges a batch only once its lines are in the file (fsync_interval ${fsync_interval})`, async () => {
+      const file = path.join(dir, 'out.log');
+      const out = await build({ path: file, encoding: 'text', fsync_interval });
+      const checks: boolean[] = [];
+      const batches = Array.from({ length: 10 }, (_, b) => {
+        const events = Array.from({ length: 50 }, (_, i) => makeEvent(b * 50 + i));
+        return makeBatch(events, (status) => {
+          const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+          checks.push(status === 'delivered' && text.endsWith(encodeEvents(events, 'text')));
+        });
+      });
+      await out.consume(each(batches), context().ctx);
+      expect(checks).toEqual(Array(10).fill(true));
+    });
+  }
+
+  it('fsyncs after every write with fsync_interval 0', async () => {
+    const sync = vi.spyOn(await fileHandleProto(), 'sync');
+    const out = await build({ path: path.join(dir, 'out.log'), fsync_interval: 0 });
+    const acked: number[] = [];
+    const batches = Array.from({ length: 5 }, (_, b) => makeBatch([makeEvent(b)], () => acked.push(sync.mock.calls.length)));
+    await out.consume(each(batches), context().ctx);
+    expect(acked).toEqual([1, 2, 3, 4, 5]); // each ack came after its own fsync
+  });
+
+  it('fsyncs at most once per interval, when idle, and on close', async () => {
+    const sync = vi.spyOn(await fileHandleProto(), 'sync');
+    const out = await build({ path: path.join(dir, 'out.log'), fsync_interval: '50ms' });
+    const ch = channel();
+    const done = out.consume(ch, context().ctx);
+    for (let i = 0; i < 20; i++) await pushAndWait(ch, [makeEvent(i)]);
+    const afterWrites = sync.mock.calls.length;
+    await until(() => sync.mock.calls.length > afterWrites); // the timer flushes what is left while idle
+    const afterIdle = sync.mock.calls.length;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(sync.mock.calls.length).toBe(afterIdle); // nothing new written, nothing to fsync
+    await pushAndWait(ch, [makeEvent(99)]);
+    ch.end();
+    await done;
+    expect(sync.mock.calls.length).toBe(afterIdle + 1); // the final fsync on close
+  });
+
+  it('leaves no timer behind when the batches end, and never keeps the process alive', async () => {
+    const created: NodeJS.Timeout[] = [];
+    const realSetInterval = globalThis.setInterval;
+    vi.spyOn(globalThis, 'setInterval').mockImplementation(((fn: () => void, ms: number) => {
+      const t = realSetInterval(fn, ms);
+      created.push(t);
+      return t;
+    }) as typeof setInterval);
+    const cleared = vi.spyOn(globalThis, 'clearInterval');
+    const out = await build({ path: path.join(dir, 'out.log'), fsync_interval: '10ms' });
+    await out.consume(each([makeBatch([makeEvent(1)])]), context().ctx);
+    expect(created).toHaveLength(1);
+    expect(created[0]!.hasRef()).toBe(false);
+    expect(cleared).toHaveBeenCalledWith(created[0]);
+  });
+
+  it('retries a failed write until it succeeds', async () => {
+    const blocker = path.join(dir, 'blocker');
+    await writeFile(blocker, 'a regular file, not a folder');
+    const out = await build({ path: path.join(blocker, 'out.log'), encoding: 'text' });
+    const { ctx, metrics } = context();
+    const statuses: AckStatus[] = [];
+    const done = out.consume(each([makeBatch([makeEvent(1)], (s) => statuses.push(s))]), ctx);
+    await until(() => metrics.get('errors_total') >= 2);
+    expect(statuses).toEqual([]);
+    await unlink(blocker); // the parent can now be created
+    await done;
+    expect(statuses).toEqual(['delivered']);
+    expect(await readFile(path.join(blocker, 'out.log'), 'utf8')).toBe('line 1\n');
+  });
+
+  it('finishes a half-written batch after an error instead of writing it twice', async () => {
+    const proto = await fileHandleProto();
+    const realWrite = proto.write;
+    let calls = 0;
+    vi.spyOn(proto, 'write').mockImplementation(function (this: unknown, buf: unknown, offset: unknown, length: unknown) {
+      calls += 1;
+      if (calls === 1) return realWrite.call(this, buf, offset, Math.floor((length as number) / 2)); // a short write
+      if (calls === 2) return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+      return realWrite.call(this, buf, offset, length);
+    });
+    const file = path.join(dir, 'out.log');
+    const out = await build({ path: file, encoding: 'text' });
+    const { ctx, metrics } = context();
+    const statuses: AckStatus[] = [];
+    const events = Array.from({ length: 10 }, (_, i) => makeEvent(i));
+    await out.consume(each([makeBatch(events, (s) => statuses.push(s))]), ctx);
+    expect(statuses).toEqual(['delivered']);
+    expect(metrics.get('errors_total')).toBe(1);
+    expect(await readFile(file, 'utf8')).toBe(encodeEvents(events, 'text'));
+  });
+
+  it('rejects the batch it cannot write when the signal aborts, without throwing', async () => {
+    const blocker = path.join(dir, 'blocker');
+    await writeFile(blocker, 'a regular file, not a folder');
+    const out = await build({ path: path.join(blocker, 'out.log') });
+    const { ctx, controller, metrics } = context();
+    const statuses: AckStatus[] = [];
+    const done = out.consume(each([makeBatch([makeEvent(1)], (s) => statuses.push(s)), makeBatch([makeEvent(2)], (s) => statuses.push(s))]), ctx);
+    await until(() => metrics.get('errors_total') >= 2);
+    expect(statuses).toEqual([]);
+    controller.abort();
+    await expect(done).resolves.toBeUndefined();
+    // The first batch is rejected; the second was never taken, the engine rejects it.
+    expect(statuses).toEqual(['rejected']);
+  });
+
+  it('reopens the file after it is deleted', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const file = path.join(dir, 'out.log');
+    const out = await build({ path: file, encoding: 'text' });
+    const ch = channel();
+    const done = out.consume(ch, context().ctx);
+    expect(await pushAndWait(ch, [makeEvent(1)])).toBe('delivered');
+    await unlink(file);
+    vi.setSystemTime(Date.now() + 1500);
+    expect(await pushAndWait(ch, [makeEvent(2)])).toBe('delivered');
+    ch.end();
+    await done;
+    expect(await readFile(file, 'utf8')).toBe('line 2\n');
+  });
+
+  it('reopens the file after it is moved away and recreated (logrotate create)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const file = path.join(dir, 'out.log');
+    const out = await build({ path: file, encoding: 'text' });
+    const ch = channel();
+    const done = out.consume(ch, context().ctx);
+    await pushAndWait(ch, [makeEvent(1)]);
+    await rename(file, `${file}.moved`);
+    await writeFile(file, 'created by logrotate\n');
+    vi.setSystemTime(Date.now() + 1500);
+    await pushAndWait(ch, [makeEvent(2)]);
+    vi.setSystemTime(Date.now() + 1500);
+    await pushAndWait(ch, [makeEvent(3)]);
+    ch.end();
+    await done;
+    expect(await readFile(`${file}.moved`, 'utf8')).toBe('line 1\n');
+    expect(await readFile(file, 'utf8')).toBe('created by logrotate\nline 2\nline 3\n');
+  });
+
+  it('checks for a moved file at most once per second', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const file = path.join(dir, 'out.log');
+    const out = await build({ path: file, encoding: 'text' });
+    const ch = channel();
+    const done = out.consume(ch, context().ctx);
+    await pushAndWait(ch, [makeEvent(1)]);
+    await rename(file, `${file}.moved`);
+    await pushAndWait(ch, [makeEvent(2)]); // within the second: still the moved file
+    vi.setSystemTime(Date.now() + 1500);
+    await pushAndWait(ch, [makeEvent(3)]);
+    ch.end();
+    await done;
+    expect(await readFile(`${file}.moved`, 'utf8')).toBe('line 1\nline 2\n');
+    expect(await readFile(file, 'utf8')).toBe('line 3\n');
+  });
+
+  it('recreates a deleted parent folder when reopening', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const sub = path.join(dir, 'logs');
+    await mkdir(sub);
+    const file = path.join(sub, 'out.log');
+    const out = await build({ path: file, encoding: 'text' });
+    const ch = channel();
+    const done = out.consume(ch, context().ctx);
+    await pushAndWait(ch, [makeEvent(1)]);
+    await rm(sub, { recursive: true });
+    vi.setSystemTime(Date.now() + 1500);
+    expect(await pushAndWait(ch, [makeEvent(2)])).toBe('delivered');
+    ch.end();
+    await done;
+    expect(await readFile(file, 'utf8')).toBe('line 2\n');
+  });
+});
