@@ -33,12 +33,11 @@ export function stripLineEnd(line: string): string {
 export function parseJson(line: string): ParseResult<Attributes> {
   if (typeof line !== 'string') return failure(`expected a string, got ${typeName(line)}`);
   const text = stripLineEnd(line);
-  if (text.trim() === '') return failure('empty line');
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return failure(`invalid JSON: ${(err as Error).message}`);
+    return failure(text.trim() === '' ? 'empty line' : `invalid JSON: ${(err as Error).message}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return failure(`expected a JSON object, found ${typeName(value)}`);

@@ -42,6 +42,7 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|z|[+-]\d
 const BSD_TIME = /([A-Za-z]{3}) {1,2}(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?= |$)/y;
 const ISO_TIME = /(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|z|[+-]\d{2}:?\d{2})?)(?= |$)/y;
 const SD_UNESCAPE = /\\(["\\\]])/g;
+const HEADER_FIELDS = ['TIMESTAMP', 'HOSTNAME', 'APP-NAME', 'PROCID', 'MSGID'] as const;
 
 function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
   // Plain assignment to `__proto__` would change the prototype instead of storing the value.
@@ -105,11 +106,11 @@ function parse5424(text: string, pri: number, versionStart: number, versionEnd: 
   const out = newMessage('rfc5424', pri);
   out.version = Number(text.slice(versionStart, versionEnd));
   let p = versionEnd + 1;
-  const fields = ['TIMESTAMP', 'HOSTNAME', 'APP-NAME', 'PROCID', 'MSGID'] as const;
   const values: (string | undefined)[] = [];
-  for (const name of fields) {
+  for (const name of HEADER_FIELDS) {
     const end = text.indexOf(' ', p);
-    if (end === -1 || end === p) return failure(`truncated RFC 5424 header: missing ${name === 'MSGID' ? 'STRUCTURED-DATA' : 'fields'} after ${name}`);
+    if (end === -1) return failure(`truncated RFC 5424 header: missing ${name === 'MSGID' ? 'STRUCTURED-DATA' : 'fields'} after ${name}`);
+    if (end === p) return failure(`empty ${name} at position ${p}: RFC 5424 writes '-' for a missing field`);
     const token = text.slice(p, end);
     values.push(token === '-' ? undefined : token);
     p = end + 1;

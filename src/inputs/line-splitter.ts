@@ -59,14 +59,11 @@ export class LineSplitter {
       nl = start > lastNewline ? -1 : buf.indexOf(NEWLINE, start);
     }
     const rest = buf.length - start;
-    if (rest > 0) {
-      if (this.discarding) {
-        start = buf.length;
-      } else if (rest > this.maxLineBytes) {
+    if (rest > 0 && !this.discarding) {
+      if (rest > this.maxLineBytes) {
         // Emit the head of the over-long line now and skip the rest of it, so memory stays bounded.
         this.emit(buf, start, start + this.maxLineBytes, start + this.maxLineBytes, false, base, onLine, true);
         this.discarding = true;
-        start = buf.length;
       } else {
         this.pending = Buffer.from(buf.subarray(start));
       }
