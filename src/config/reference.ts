@@ -36,7 +36,8 @@ function typeOf(s: JsonSchema): string {
   if (s.type === 'object') return s.properties ? 'map' : 'map of id to component';
   if (s.type === 'integer') {
     const max = s.maximum !== undefined && s.maximum < Number.MAX_SAFE_INTEGER ? `..${s.maximum}` : '';
-    return s.minimum !== undefined ? `integer (${s.minimum}${max || '..'})` : 'integer';
+    const min = s.minimum !== undefined && s.minimum > Number.MIN_SAFE_INTEGER ? s.minimum : undefined;
+    return min !== undefined ? `integer (${min}${max || '..'})` : 'integer';
   }
   if (s.type === 'number' && (s.minimum !== undefined || s.exclusiveMinimum !== undefined)) {
     return s.exclusiveMinimum !== undefined ? `number (> ${s.exclusiveMinimum})` : `number (>= ${s.minimum})`;

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -34,6 +34,12 @@ describe('driftlock CLI', () => {
     const result = await runCli(['validate', '-c', 'config/driftlock.yaml']);
     expect(result.stdout).toMatch(/valid \(1 inputs, 1 transforms, 1 outputs\)/);
     expect(result.code).toBe(0);
+    const examples = (await readdir(path.join(ROOT, 'examples/pipelines'))).filter((f) => f.endsWith('.yaml'));
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    for (const example of examples) {
+      const r = await runCli(['validate', '-c', `examples/pipelines/${example}`]);
+      expect(r.code, `${example}: ${r.stderr}`).toBe(0);
+    }
   });
 
   it('validate reports a broken config with file:line:column and exits 78', async () => {
