@@ -3,6 +3,7 @@ import { ComponentRegistry } from './engine/registry.js';
 import { stdinInput } from './inputs/stdin.js';
 import { demoInput } from './inputs/demo.js';
 import { parseTransform } from './transforms/parse.js';
+import { anomalyDetectTransform } from './transforms/anomaly-detect.js';
 import { consoleOutput } from './outputs/console.js';
 import { fileOutput } from './outputs/file.js';
 import type { AnyComponentDefinition } from './engine/component.js';
@@ -11,6 +12,7 @@ export const builtinComponents: AnyComponentDefinition[] = [
   stdinInput,
   demoInput,
   parseTransform,
+  anomalyDetectTransform,
   consoleOutput,
   fileOutput,
 ] as AnyComponentDefinition[];

@@ -1,0 +1,68 @@
+/**
+ * Frequencies of a low-cardinality field (status, method, level), decayed so that the baseline follows
+ * the recent past. A value never or rarely seen scores high: the score is its surprisal, -log2 of its
+ * smoothed probability. A field whose distinct values exceed `maxDistinct` is not categorical: the caller
+ * then treats it as free text.
+ */
+export class CategoricalBaseline {
+  readonly counts = new Map<string, number>();
+  total = 0;
+  overflow = false;
+  private readonly maxDistinct: number;
+  private readonly decayEvery: number;
+  private sinceDecay = 0;
+
+  constructor(maxDistinct = 32, decayEvery = 4096) {
+    this.maxDistinct = maxDistinct;
+    this.decayEvery = decayEvery;
+  }
+
+  add(value: string): void {
+    if (this.overflow) return;
+    const c = this.counts.get(value);
+    if (c === undefined && this.counts.size >= this.maxDistinct) {
+      this.overflow = true;
+      this.counts.clear();
+      return;
+    }
+    this.counts.set(value, (c ?? 0) + 1);
+    this.total += 1;
+    if (++this.sinceDecay >= this.decayEvery) {
+      // Halve all counts: old habits fade, new ones can become normal.
+      this.sinceDecay = 0;
+      this.total = 0;
+      for (const [k, v] of this.counts) {
+        const h = v / 2;
+        if (h < 0.5) this.counts.delete(k);
+        else {
+          this.counts.set(k, h);
+          this.total += h;
+        }
+      }
+    }
+  }
+
+  /** Surprisal in bits of seeing `value`, and how often it was seen. */
+  score(value: string): { surprisal: number; seen: number; share: number } {
+    const seen = this.counts.get(value) ?? 0;
+    const share = this.total > 0 ? seen / this.total : 0;
+    return { surprisal: -Math.log2((seen + 0.5) / (this.total + 1)), seen, share };
+  }
+
+  /** The most common values and their shares, for a `why`. */
+  top(k = 3): Array<[string, number]> {
+    return [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, k).map(([v, c]) => [v, this.total ? c / this.total : 0]);
+  }
+
+  toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean } {
+    return { counts: [...this.counts], total: this.total, overflow: this.overflow };
+  }
+
+  static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean }): CategoricalBaseline {
+    const b = new CategoricalBaseline();
+    for (const [k, v] of data.counts) b.counts.set(k, v);
+    b.total = data.total;
+    b.overflow = data.overflow;
+    return b;
+  }
+}

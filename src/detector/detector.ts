@@ -1,0 +1,59 @@
+/**
+ * The detector: per-stream state, keyed by stream id, with a bounded number of streams (the least recently
+ * seen is evicted). Pure computation: no I/O, no timers; the caller supplies event time.
+ */
+import { StreamDetector } from './stream.js';
+import { PROFILES, type Anomaly, type DetectorInput, type DetectorOptions, type Profile } from './types.js';
+
+export interface DetectorConfig {
+  profile?: Profile;
+  overrides?: Partial<DetectorOptions>;
+  maxStreams?: number;
+}
+
+export class Detector {
+  readonly options: DetectorOptions;
+  private readonly maxStreams: number;
+  private readonly streams = new Map<string, StreamDetector>();
+  evictedStreams = 0;
+
+  constructor(config: DetectorConfig = {}) {
+    this.options = { ...PROFILES[config.profile ?? 'balanced'], ...config.overrides };
+    this.maxStreams = config.maxStreams ?? 1000;
+  }
+
+  stream(id: string): StreamDetector {
+    let s = this.streams.get(id);
+    if (s) {
+      // Map order is insertion order: re-inserting keeps the most recently used last.
+      this.streams.delete(id);
+      this.streams.set(id, s);
+      return s;
+    }
+    s = new StreamDetector(id, this.options);
+    this.streams.set(id, s);
+    if (this.streams.size > this.maxStreams) {
+      const oldest = this.streams.keys().next().value!;
+      this.streams.delete(oldest);
+      this.evictedStreams += 1;
+    }
+    return s;
+  }
+
+  /** Installs a stream restored from a snapshot. */
+  adopt(stream: StreamDetector): void {
+    this.streams.set(stream.id, stream);
+  }
+
+  observe(streamId: string, input: DetectorInput): Anomaly | undefined {
+    return this.stream(streamId).observe(input);
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  streamIds(): string[] {
+    return [...this.streams.keys()];
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Online template mining in the manner of Drain (He et al., ICWS 2017): events are split into tokens, routed
+ * by token count and their first tokens through a shallow tree, and joined to the most similar template in
+ * the leaf if enough tokens agree; differing positions become `<*>`. Bounded: a leaf keeps at most
+ * `maxClusters` templates, and the whole miner at most `maxTemplates` (least recently seen evicted).
+ */
+export interface Template {
+  id: number;
+  tokens: string[];
+  count: number;
+  firstSeen: number;
+  lastSeen: number;
+  /** The tree leaf it lives in (its first tokens as first seen). */
+  key: string;
+}
+
+export interface DrainOptions {
+  /** Fraction of tokens that must agree to join a template. */
+  similarity: number;
+  /** Leading tokens used to route (after the length). */
+  depth: number;
+  maxClusters: number;
+  maxTemplates: number;
+}
+
+const DEFAULTS: DrainOptions = { similarity: 0.5, depth: 2, maxClusters: 64, maxTemplates: 2000 };
+export const WILDCARD = '<*>';
+
+function hasDigitOrMask(token: string): boolean {
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if ((c >= 48 && c <= 57) || (c >= 0xe000 && c <= 0xe004)) return true;
+  }
+  return false;
+}
+
+export class TemplateMiner {
+  private readonly options: DrainOptions;
+  private readonly leaves = new Map<string, Template[]>();
+  private readonly byId = new Map<number, Template>();
+  private nextId = 1;
+
+  constructor(options: Partial<DrainOptions> = {}) {
+    this.options = { ...DEFAULTS, ...options };
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(id: number): Template | undefined {
+    return this.byId.get(id);
+  }
+
+  static tokenize(text: string): string[] {
+    return text.split(/\s+/).filter(Boolean).slice(0, 64);
+  }
+
+  private leafKey(tokens: string[]): string {
+    let key = String(tokens.length);
+    for (let i = 0; i < this.options.depth && i < tokens.length; i++) {
+      // Tokens with digits or masks are variables: route them together.
+      key += '\u0001' + (hasDigitOrMask(tokens[i]!) ? WILDCARD : tokens[i]);
+    }
+    return key;
+  }
+
+  /** Finds the template for the tokens without changing anything. */
+  match(tokens: string[]): Template | undefined {
+    const leaf = this.leaves.get(this.leafKey(tokens));
+    if (!leaf) return undefined;
+    return this.best(leaf, tokens)?.template;
+  }
+
+  private best(leaf: Template[], tokens: string[]): { template: Template; sim: number } | undefined {
+    let best: Template | undefined;
+    let bestSim = -1;
+    let bestParams = -1;
+    for (const t of leaf) {
+      let same = 0;
+      let params = 0;
+      for (let i = 0; i < tokens.length; i++) {
+        const tt = t.tokens[i]!;
+        if (tt === WILDCARD) params++;
+        else if (tt === tokens[i]) same++;
+      }
+      const sim = same / tokens.length;
+      if (sim > bestSim || (sim === bestSim && params > bestParams)) {
+        best = t;
+        bestSim = sim;
+        bestParams = params;
+      }
+    }
+    return best && bestSim >= this.options.similarity ? { template: best, sim: bestSim } : undefined;
+  }
+
+  /**
+   * Adds an event's tokens: returns its template and whether the template is new. `learn: false` classifies
+   * without creating or widening templates (used for events held out of the baseline).
+   */
+  add(tokens: string[], time: number, learn = true): { template: Template; isNew: boolean } {
+    const key = this.leafKey(tokens);
+    let leaf = this.leaves.get(key);
+    const found = leaf ? this.best(leaf, tokens) : undefined;
+    if (found) {
+      const t = found.template;
+      if (learn) {
+        for (let i = 0; i < tokens.length; i++) if (t.tokens[i] !== tokens[i] && t.tokens[i] !== WILDCARD) t.tokens[i] = WILDCARD;
+      }
+      t.count++;
+      t.lastSeen = time;
+      return { template: t, isNew: false };
+    }
+    const template: Template = { id: this.nextId++, tokens: tokens.slice(), count: 1, firstSeen: time, lastSeen: time, key };
+    if (!leaf) {
+      leaf = [];
+      this.leaves.set(key, leaf);
+    }
+    if (leaf.length >= this.options.maxClusters) this.evict(leaf);
+    leaf.push(template);
+    this.byId.set(template.id, template);
+    if (this.byId.size > this.options.maxTemplates) this.evictOldest();
+    return { template, isNew: true };
+  }
+
+  private evict(leaf: Template[]): void {
+    let oldest = 0;
+    for (let i = 1; i < leaf.length; i++) if (leaf[i]!.lastSeen < leaf[oldest]!.lastSeen) oldest = i;
+    const [gone] = leaf.splice(oldest, 1);
+    if (gone) this.byId.delete(gone.id);
+  }
+
+  private evictOldest(): void {
+    let victim: Template | undefined;
+    for (const t of this.byId.values()) if (!victim || t.lastSeen < victim.lastSeen) victim = t;
+    if (!victim) return;
+    this.byId.delete(victim.id);
+    const leaf = this.leaves.get(victim.key);
+    if (leaf) leaf.splice(leaf.indexOf(victim), 1);
+  }
+
+  templates(): Template[] {
+    return [...this.byId.values()];
+  }
+
+  restore(templates: Template[]): void {
+    for (const t of templates) {
+      const copy = { ...t, tokens: t.tokens.slice() };
+      const leaf = this.leaves.get(copy.key) ?? [];
+      leaf.push(copy);
+      this.leaves.set(copy.key, leaf);
+      this.byId.set(copy.id, copy);
+      this.nextId = Math.max(this.nextId, copy.id + 1);
+    }
+  }
+}
+
+export function templateText(t: Template): string {
+  return t.tokens.join(' ');
+}

@@ -1,0 +1,231 @@
+/**
+ * Compression distance at line rate.
+ *
+ * A sliding window over a stream's recent normal text, indexed the way deflate indexes its window: a hash
+ * of every 4-character sequence points at its latest position, and a chain links earlier positions with the
+ * same hash. Appending text costs O(length); scoring an event costs O(length × chain depth) and never
+ * depends on the size of the baseline. Scoring parses the event greedily into matches (against the window,
+ * or earlier in the event itself) and literals, and adds up an LZ77-style code length in bits:
+ *
+ * - `conditionalBits`: the event's code length given the window, ≈ C(x | baseline);
+ * - `selfBits`: its code length on its own, ≈ C(x);
+ * - `ratio = conditionalBits / selfBits`: an NCD-style distance: near 0 when the baseline explains the event,
+ *   near 1 when it explains nothing.
+ *
+ * The literal runs of the conditional parse are the parts of the event the baseline could not explain:
+ * exactly what a `why` should quote.
+ */
+const MIN_MATCH = 4;
+const MAX_MATCH = 258;
+const LITERAL_BITS = 8;
+
+export interface CompressionCost {
+  conditionalBits: number;
+  selfBits: number;
+  ratio: number;
+  /** [start, end) ranges of the event the window could not explain, longest first. */
+  literalRuns: Array<[number, number]>;
+}
+
+function hash4(a: number, b: number, c: number, d: number, bits: number): number {
+  return (Math.imul((a << 24) ^ (b << 16) ^ (c << 8) ^ d ^ (a >>> 8) ^ (b >>> 3), 0x9e3779b1) >>> (32 - bits));
+}
+
+function log2(n: number): number {
+  return 31 - Math.clz32(n);
+}
+
+/** Bits to code a match: a flag, the distance, and the length (Elias-gamma-like). */
+function matchBits(distance: number, length: number): number {
+  return 1 + log2(distance) + 1 + 2 * log2(length - MIN_MATCH + 1) + 1;
+}
+
+export class LzWindow {
+  readonly size: number;
+  private readonly mask: number;
+  private readonly hashBits: number;
+  private readonly maxChain: number;
+  private buf: Uint16Array;
+  private head: Int32Array;
+  private prev: Int32Array;
+  /** Absolute count of characters ever appended. */
+  private total = 0;
+  // Scratch for the event's own hash chains, reused across calls.
+  private localHead: Int32Array;
+  private localStamp: Int32Array;
+  private stamp = 0;
+  private localPrev = new Int32Array(1024);
+
+  constructor(size = 1 << 16, maxChain = 16) {
+    if ((size & (size - 1)) !== 0) throw new RangeError('window size must be a power of two');
+    this.size = size;
+    this.mask = size - 1;
+    this.hashBits = Math.max(10, Math.min(16, log2(size)));
+    this.maxChain = maxChain;
+    this.buf = new Uint16Array(size);
+    this.head = new Int32Array(1 << this.hashBits).fill(-1);
+    this.prev = new Int32Array(size).fill(-1);
+    this.localHead = new Int32Array(1 << 12);
+    this.localStamp = new Int32Array(1 << 12);
+  }
+
+  /** Characters currently in the window. */
+  get length(): number {
+    return Math.min(this.total, this.size);
+  }
+
+  /** Appends text (plus a separator) to the window, indexing every position. */
+  append(text: string): void {
+    const n = text.length;
+    for (let i = 0; i <= n; i++) {
+      const pos = this.total;
+      this.buf[pos & this.mask] = i < n ? text.charCodeAt(i) : 10;
+      this.total = pos + 1;
+      const start = pos - 3;
+      if (start >= 0) {
+        const m = this.mask;
+        const h = hash4(this.buf[start & m]!, this.buf[(start + 1) & m]!, this.buf[(start + 2) & m]!, this.buf[pos & m]!, this.hashBits);
+        this.prev[start & m] = this.head[h]!;
+        this.head[h] = start;
+      }
+    }
+  }
+
+  /** The code length of `text` given the window (and of `text` alone), without changing the window. */
+  cost(text: string): CompressionCost {
+    const n = text.length;
+    const m = this.mask;
+    const lowest = this.total - this.size;
+    if (this.localPrev.length < n) this.localPrev = new Int32Array(n * 2);
+    const localPrev = this.localPrev;
+    const stamp = ++this.stamp;
+    const lhBits = 12;
+    let conditional = 0;
+    const runs: Array<[number, number]> = [];
+    let runStart = -1;
+    let i = 0;
+    const insertLocal = (p: number) => {
+      if (p + 4 > n) return;
+      const h = hash4(text.charCodeAt(p), text.charCodeAt(p + 1), text.charCodeAt(p + 2), text.charCodeAt(p + 3), lhBits);
+      localPrev[p] = this.localStamp[h] === stamp ? this.localHead[h]! : -1;
+      this.localHead[h] = p;
+      this.localStamp[h] = stamp;
+    };
+    while (i < n) {
+      let best = 0;
+      let bestDist = 0;
+      if (i + MIN_MATCH <= n) {
+        const c0 = text.charCodeAt(i), c1 = text.charCodeAt(i + 1), c2 = text.charCodeAt(i + 2), c3 = text.charCodeAt(i + 3);
+        // Candidates in the baseline window.
+        let p = this.head[hash4(c0, c1, c2, c3, this.hashBits)]!;
+        for (let chain = 0; p >= 0 && p >= lowest && chain < this.maxChain; chain++) {
+          const limit = Math.min(n - i, MAX_MATCH, this.total - p);
+          let len = 0;
+          while (len < limit && this.buf[(p + len) & m] === text.charCodeAt(i + len)) len++;
+          if (len > best) {
+            best = len;
+            bestDist = this.total - p + i;
+            if (len === limit) break;
+          }
+          const next = this.prev[p & m]!;
+          if (next >= p) break; // the slot was reused by a newer position: the chain ends here
+          p = next;
+        }
+        // Candidates earlier in the event itself.
+        const lh = hash4(c0, c1, c2, c3, lhBits);
+        let q = this.localStamp[lh] === stamp ? this.localHead[lh]! : -1;
+        for (let chain = 0; q >= 0 && chain < 4; chain++) {
+          const limit = Math.min(n - i, MAX_MATCH);
+          let len = 0;
+          while (len < limit && text.charCodeAt(q + len) === text.charCodeAt(i + len)) len++;
+          if (len > best) {
+            best = len;
+            bestDist = i - q;
+          }
+          q = localPrev[q]!;
+        }
+      }
+      if (best >= MIN_MATCH) {
+        if (runStart >= 0) {
+          runs.push([runStart, i]);
+          runStart = -1;
+        }
+        conditional += matchBits(bestDist, best);
+        for (let k = 0; k < best; k++) insertLocal(i + k);
+        i += best;
+      } else {
+        if (runStart < 0) runStart = i;
+        conditional += LITERAL_BITS + 1;
+        insertLocal(i);
+        i += 1;
+      }
+    }
+    if (runStart >= 0) runs.push([runStart, n]);
+    const self = this.selfBits(text);
+    runs.sort((a, b) => b[1] - b[0] - (a[1] - a[0]));
+    return { conditionalBits: conditional, selfBits: self, ratio: self > 0 ? Math.min(conditional / self, 1.5) : 0, literalRuns: runs };
+  }
+
+  /** Code length of the text on its own: literals and matches within the text only. */
+  selfBits(text: string): number {
+    const n = text.length;
+    const stamp = ++this.stamp;
+    const lhBits = 12;
+    const localPrev = this.localPrev.length >= n ? this.localPrev : (this.localPrev = new Int32Array(n * 2));
+    let bits = 0;
+    let i = 0;
+    const insert = (p: number) => {
+      if (p + 4 > n) return;
+      const h = hash4(text.charCodeAt(p), text.charCodeAt(p + 1), text.charCodeAt(p + 2), text.charCodeAt(p + 3), lhBits);
+      localPrev[p] = this.localStamp[h] === stamp ? this.localHead[h]! : -1;
+      this.localHead[h] = p;
+      this.localStamp[h] = stamp;
+    };
+    while (i < n) {
+      let best = 0;
+      let dist = 0;
+      if (i + MIN_MATCH <= n) {
+        const lh = hash4(text.charCodeAt(i), text.charCodeAt(i + 1), text.charCodeAt(i + 2), text.charCodeAt(i + 3), lhBits);
+        let q = this.localStamp[lh] === stamp ? this.localHead[lh]! : -1;
+        for (let chain = 0; q >= 0 && chain < 4; chain++) {
+          const limit = Math.min(n - i, MAX_MATCH);
+          let len = 0;
+          while (len < limit && text.charCodeAt(q + len) === text.charCodeAt(i + len)) len++;
+          if (len > best) {
+            best = len;
+            dist = i - q;
+          }
+          q = localPrev[q]!;
+        }
+      }
+      if (best >= MIN_MATCH) {
+        bits += matchBits(dist, best);
+        for (let k = 0; k < best; k++) insert(i + k);
+        i += best;
+      } else {
+        bits += LITERAL_BITS + 1;
+        insert(i);
+        i += 1;
+      }
+    }
+    return bits;
+  }
+
+  /** The window's text, oldest first (for snapshots). */
+  text(): string {
+    const len = this.length;
+    const start = this.total - len;
+    let out = '';
+    for (let i = 0; i < len; i += 4096) {
+      const chunk: number[] = [];
+      for (let k = i; k < Math.min(len, i + 4096); k++) chunk.push(this.buf[(start + k) & this.mask]!);
+      out += String.fromCharCode(...chunk);
+    }
+    return out;
+  }
+
+  /** Bytes of memory held. */
+  get memoryBytes(): number {
+    return this.buf.byteLength + this.head.byteLength + this.prev.byteLength + this.localHead.byteLength * 2 + this.localPrev.byteLength;
+  }
+}

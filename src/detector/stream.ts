@@ -1,0 +1,472 @@
+/**
+ * One stream's detector: its baselines (text window, templates, fields, volume), the calibrators that turn
+ * raw scores into confidences, and the rule that decides what is flagged and what is learned.
+ *
+ * For every event each signal produces a raw score and a calibrated confidence (how rare such a score is
+ * among the stream's recent normal events). The strongest signal that passes both its confidence threshold
+ * and its absolute floor becomes the anomaly. Flagged events are not learned into the baselines; a pattern
+ * that keeps recurring for `learnAfterMs` is then accepted as normal, and its last alert says so.
+ */
+import { CategoricalBaseline } from './categorical.js';
+import { ScoreCalibrator } from './calibration.js';
+import { TemplateMiner, templateText, type Template } from './drain.js';
+import { LzWindow } from './lz-window.js';
+import { maskVolatile, unmask } from './mask.js';
+import { NumericBaseline } from './numeric.js';
+import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
+import { VolumeBaseline } from './volume.js';
+
+interface FieldState {
+  numeric?: NumericBaseline;
+  numericCal?: ScoreCalibrator;
+  categorical?: CategoricalBaseline;
+  categoricalCal?: ScoreCalibrator;
+  text?: LzWindow;
+  textCal?: ScoreCalibrator;
+  /** Fields whose values are timestamps or otherwise always unique after masking are not scored. */
+  ignored?: boolean;
+}
+
+interface Candidate {
+  kind: AnomalyKind;
+  score: number;
+  confidence: number;
+  why: string;
+  field?: string;
+  baseline?: Record<string, unknown>;
+}
+
+interface PendingLearn {
+  fieldValues: Array<[string, unknown]>;
+}
+
+const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
+const MESSAGE_FIELDS = ['message', 'msg', 'log', 'error', 'err', 'event', 'request', 'url', 'path'];
+// A level written as a word: at the start in any case ("error: ..."), or upper-case anywhere near the start.
+const LEVEL_AT_START = /^\W*(trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|severe|panic)\b/i;
+const LEVEL_UPPER = /\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRIT|CRITICAL|ALERT|EMERG|FATAL|SEVERE|PANIC)\b/;
+
+function levelOf(text: string): number | undefined {
+  const m = LEVEL_AT_START.exec(text) ?? LEVEL_UPPER.exec(text.length > 160 ? text.slice(0, 160) : text);
+  return m ? LEVEL_NUMBER[m[1]!.toLowerCase()] : undefined;
+}
+
+/**
+ * How much more an unexplained event matters for its severity: an error the baseline cannot explain is
+ * more likely to be news than an unexplained debug line. INFO and below 1, WARN 1.67, ERROR 2.33, FATAL 3.
+ */
+function severityWeight(n: number | undefined): number {
+  return n === undefined ? 1 : 1 + Math.max(0, Math.min(n, 21) - 9) / 6;
+}
+const LEVEL_NUMBER: Record<string, number> = {
+  trace: 1, debug: 5, info: 9, notice: 10, warn: 13, warning: 13, error: 17, err: 17, severe: 17,
+  crit: 21, critical: 21, alert: 22, emerg: 23, fatal: 21, panic: 23,
+};
+
+function severityName(n: number | undefined): string {
+  if (n === undefined) return '';
+  if (n >= 21) return 'FATAL';
+  if (n >= 17) return 'ERROR';
+  if (n >= 13) return 'WARN';
+  return '';
+}
+
+function quote(text: string, max = 60): string {
+  const t = unmask(text).trim();
+  return JSON.stringify(t.length > max ? t.slice(0, max - 1) + '…' : t);
+}
+
+function fmt(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const a = Math.abs(n);
+  if (a >= 1000) return Math.round(n).toLocaleString('en-US');
+  if (a >= 10) return n.toFixed(0);
+  if (a >= 1) return n.toFixed(2).replace(/\.?0+$/, '');
+  return n.toPrecision(2);
+}
+
+/** The unexplained parts of a text, as a short quoted list for a `why`. */
+function newText(text: string, runs: Array<[number, number]>, max = 2): string {
+  const parts = runs
+    .filter(([a, b]) => b - a >= 3 && /[^\s\uE000-\uE004]/.test(text.slice(a, b)))
+    .slice(0, max)
+    .sort((x, y) => x[0] - y[0])
+    .map(([a, b]) => quote(text.slice(a, b), 48));
+  return parts.join(', ');
+}
+
+export class StreamDetector {
+  readonly id: string;
+  private readonly o: DetectorOptions;
+  private readonly content: LzWindow;
+  private readonly contentCal = new ScoreCalibrator();
+  private readonly templates = new TemplateMiner();
+  private readonly learned = new Set<number>();
+  private readonly fields = new Map<string, FieldState>();
+  private volume = new VolumeBaseline();
+  private readonly volumeCal = new ScoreCalibrator(600);
+  /** Running share of normal events that came with a template never seen before. */
+  private newTemplateRate = 0.5;
+  events = 0;
+  anomalies = 0;
+  lastSeen = 0;
+
+  constructor(id: string, options: DetectorOptions) {
+    this.id = id;
+    this.o = options;
+    this.content = new LzWindow(options.windowChars);
+  }
+
+  /** Scores one event, learns from it unless it is flagged, and returns the anomaly if there is one. */
+  observe(input: DetectorInput): Anomaly | undefined {
+    this.events += 1;
+    this.lastSeen = input.time;
+    const warm = this.events > this.o.warmup;
+    const candidates: Candidate[] = [];
+
+    // Volume, in event time.
+    const volume = this.volume.observe(input.time, { spikeFactor: this.o.spikeFactor, minRate: this.o.minSpikeRate, minHistory: 30 });
+    if (volume && warm) {
+      const confidence = volume.kind === 'volume_drop' ? 1 - 1 / (1 + volume.factor) : this.volumeCal.confidence(volume.rate);
+      candidates.push({
+        kind: volume.kind,
+        score: volume.factor,
+        confidence,
+        why: volume.kind === 'volume_spike'
+          ? `volume ${fmt(volume.rate)}/s vs typical ${fmt(volume.typical)}/s (${fmt(volume.factor)}x)`
+          : `volume dropped: no events for ${volume.seconds} s vs typical ${fmt(volume.typical)}/s`,
+        baseline: { typical_per_second: volume.typical },
+      });
+    }
+
+    // Template of the event's message.
+    const fields = input.fields;
+    let message = input.text;
+    if (fields) {
+      for (const key of MESSAGE_FIELDS) {
+        const v = fields[key];
+        if (typeof v === 'string' && v) {
+          message = v;
+          break;
+        }
+      }
+    }
+    const maskedMessage = maskVolatile(message);
+    let severity = input.severity;
+    if (severity === undefined) severity = levelOf(message);
+    const sevName = severityName(severity);
+    const tokens = TemplateMiner.tokenize(maskedMessage);
+    if (fields && sevName) tokens.push(`[${sevName}]`);
+    if (tokens.length === 0) tokens.push('<empty>');
+    const { template, isNew } = this.templates.add(tokens, input.time);
+    const tmpl = unmask(templateText(template));
+    const known = this.learned.has(template.id);
+
+    // Whole-event content, for text events.
+    let contentRatio = 0;
+    const maskedText = fields ? '' : maskVolatile(input.text);
+    if (!fields) {
+      const cost = this.content.cost(maskedText);
+      contentRatio = cost.ratio * severityWeight(severity);
+      const contentRuns = cost.literalRuns;
+      if (warm && contentRatio >= this.o.contentFloor) {
+        const confidence = this.contentCal.confidence(contentRatio);
+        const novel = !known;
+        const text = newText(maskedText, contentRuns);
+        candidates.push({
+          kind: novel ? 'new_pattern' : 'content',
+          score: contentRatio,
+          confidence,
+          why: novel
+            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quote(tmpl, 100)}${text ? `: unexplained text ${text}` : ''}`
+            : `unusual text ${text || quote(maskedText)} (compression distance ${cost.ratio.toFixed(2)})`,
+        });
+      }
+    }
+
+    // A never-seen template in a structured stream is a pattern of its own (e.g. a new error on a route).
+    if (fields && warm && !known && (severity ?? 0) >= 13) {
+      const confidence = 1 - Math.max(this.newTemplateRate, 1e-4);
+      candidates.push({
+        kind: 'new_pattern',
+        score: 1,
+        confidence: isNew ? confidence : confidence * 0.999,
+        why: `new ${sevName.toLowerCase()} pattern ${quote(tmpl, 100)}${isNew ? ' (first seen)' : ` (seen ${template.count} times since ${new Date(template.firstSeen).toISOString()})`}`,
+      });
+    }
+
+    // Fields of structured events.
+    const learnFields: PendingLearn = { fieldValues: [] };
+    if (fields) {
+      for (const [name, value] of Object.entries(fields)) {
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
+        if (TIME_FIELD.test(name)) continue;
+        const c = this.scoreField(name, value, warm, learnFields, tmpl);
+        if (c) candidates.push(c);
+      }
+    }
+
+    // Decide.
+    let best: Candidate | undefined;
+    for (const c of candidates) {
+      if (c.confidence >= this.o.threshold && (!best || c.confidence > best.confidence || (c.confidence === best.confidence && c.score > best.score))) best = c;
+    }
+
+    // A pattern that has recurred long enough becomes normal; its last alert says so.
+    let accept = false;
+    if (!known && template.count >= this.o.learnMinCount && input.time - template.firstSeen >= this.o.learnAfterMs) {
+      accept = true;
+      this.learned.add(template.id);
+      if (best) best.why += `; recurring for ${Math.round((input.time - template.firstSeen) / 60000)} min (${template.count} times): now treated as normal`;
+    }
+
+    if (best && !accept) {
+      this.anomalies += 1;
+      return {
+        kind: best.kind,
+        score: Number(best.score.toFixed(4)),
+        confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
+        why: best.why,
+        stream_id: this.id,
+        template: tmpl,
+        template_id: template.id,
+        ...(best.field !== undefined ? { field: best.field } : {}),
+        ...(best.baseline ? { baseline: best.baseline } : {}),
+      };
+    }
+
+    // Learn from a normal event.
+    if (!warm || !best || accept) {
+      this.learned.add(template.id);
+      this.newTemplateRate = this.newTemplateRate * 0.995 + (isNew ? 0.005 : 0);
+      if (!fields) {
+        // The first events meet an empty baseline and all look new: they say nothing about normal scores.
+        if (this.events > this.o.warmup / 2) this.contentCal.add(contentRatio);
+        this.content.append(maskedText);
+      }
+      this.learnFields(learnFields);
+    }
+    if (best && accept) {
+      this.anomalies += 1;
+      return {
+        kind: best.kind, score: Number(best.score.toFixed(4)), confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
+        why: best.why, stream_id: this.id, template: tmpl, template_id: template.id,
+        ...(best.field !== undefined ? { field: best.field } : {}),
+      };
+    }
+    return undefined;
+  }
+
+  private fieldState(name: string): FieldState | undefined {
+    let f = this.fields.get(name);
+    if (!f) {
+      if (this.fields.size >= this.o.maxFields) return undefined;
+      f = {};
+      this.fields.set(name, f);
+    }
+    return f;
+  }
+
+  private scoreField(name: string, value: string | number | boolean, warm: boolean, learn: PendingLearn, tmpl: string): Candidate | undefined {
+    const f = this.fieldState(name);
+    if (!f || f.ignored) return undefined;
+    learn.fieldValues.push([name, value]);
+    if (typeof value === 'number') {
+      if (!f.numeric) {
+        f.numeric = new NumericBaseline();
+        f.numericCal = new ScoreCalibrator(512);
+        f.categorical = new CategoricalBaseline(24);
+        f.categoricalCal = new ScoreCalibrator(512);
+      }
+      const cat = f.categorical && !f.categorical.overflow && f.numeric.isInteger ? f.categorical : undefined;
+      if (cat) return this.scoreCategory(name, String(value), f, warm, tmpl);
+      if (!warm || f.numeric.samples < 20) return undefined;
+      const v = f.numeric.score(value);
+      const ratio = v.ratio;
+      const farEnough = v.median > 0 && value > 0
+        ? Math.abs(Math.log(ratio)) >= Math.log(this.o.numericRatioFloor) && (value > v.p99 || value < v.p01)
+        : v.score >= 6;
+      if (!farEnough) return undefined;
+      const confidence = f.numericCal!.confidence(v.score);
+      const how = v.median > 0 && value > 0
+        ? ratio >= 1 ? `${fmt(ratio)}x its typical ${fmt(v.median)}` : `1/${fmt(1 / ratio)} of its typical ${fmt(v.median)}`
+        : `far from its typical ${fmt(v.median)}`;
+      return {
+        kind: 'field_value',
+        score: v.score,
+        confidence,
+        field: name,
+        why: `${name} ${fmt(value)} is ${how} (p99 ${fmt(v.p99)})`,
+        baseline: { median: v.median, p99: v.p99, p01: v.p01 },
+      };
+    }
+    const text = typeof value === 'boolean' ? String(value) : value;
+    if (!f.categorical && !f.text) {
+      const masked = maskVolatile(text);
+      // A value that is only a timestamp is not worth scoring.
+      if (masked === '\uE000') {
+        f.ignored = true;
+        return undefined;
+      }
+      f.categorical = new CategoricalBaseline(32);
+      f.categoricalCal = new ScoreCalibrator(512);
+    }
+    if (f.categorical && !f.categorical.overflow) return this.scoreCategory(name, maskVolatile(text), f, warm, tmpl);
+    if (!f.text) {
+      f.text = new LzWindow(this.o.fieldWindowChars);
+      f.textCal = new ScoreCalibrator(512);
+    }
+    if (!warm || f.textCal!.samples < 20) return undefined;
+    const masked = maskVolatile(text);
+    const cost = f.text.cost(masked);
+    if (cost.ratio < this.o.fieldContentFloor) return undefined;
+    const confidence = f.textCal!.confidence(cost.ratio);
+    const quoted = newText(masked, cost.literalRuns);
+    return {
+      kind: 'field_content',
+      score: cost.ratio,
+      confidence,
+      field: name,
+      why: quoted ? `new text ${quoted} in ${name}` : `unusual ${name} ${quote(masked)}`,
+    };
+  }
+
+  private scoreCategory(name: string, value: string, f: FieldState, warm: boolean, tmpl: string): Candidate | undefined {
+    const cat = f.categorical!;
+    if (!warm || cat.total < 20) return undefined;
+    const s = cat.score(value);
+    if (s.share >= this.o.rareShare) return undefined;
+    const confidence = f.categoricalCal!.confidence(s.surprisal);
+    const typical = cat.top(3).map(([v, share]) => `${unmask(v)} ${Math.round(share * 100)}%`).join(', ');
+    return {
+      kind: 'field_category',
+      score: s.surprisal,
+      confidence,
+      field: name,
+      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quote(tmpl, 60)}`,
+      baseline: { top: cat.top(5) },
+    };
+  }
+
+  private learnFields(learn: PendingLearn): void {
+    for (const [name, value] of learn.fieldValues) {
+      const f = this.fields.get(name);
+      if (!f) continue;
+      if (typeof value === 'number') {
+        const cat = f.categorical;
+        if (cat && !cat.overflow && f.numeric!.isInteger) {
+          f.categoricalCal!.add(cat.score(String(value)).surprisal);
+          cat.add(String(value));
+        }
+        if (f.numeric!.samples >= 20) f.numericCal!.add(f.numeric!.score(value).score);
+        f.numeric!.add(value);
+        continue;
+      }
+      const masked = maskVolatile(String(value));
+      if (f.categorical && !f.categorical.overflow) {
+        f.categoricalCal!.add(f.categorical.score(masked).surprisal);
+        f.categorical.add(masked);
+        if (f.categorical.overflow) {
+          f.categorical = undefined;
+          f.text = new LzWindow(this.o.fieldWindowChars);
+          f.textCal = new ScoreCalibrator(512);
+        } else continue;
+      }
+      if (f.text) {
+        f.textCal!.add(f.text.cost(masked).ratio);
+        f.text.append(masked);
+      }
+    }
+  }
+
+  /** Approximate bytes held by this stream's state. */
+  get memoryBytes(): number {
+    let bytes = this.content.memoryBytes + 200 * this.templates.size + 16 * 1024;
+    for (const f of this.fields.values()) bytes += (f.text?.memoryBytes ?? 0) + 8 * 1024;
+    return bytes;
+  }
+
+  templateOf(id: number): Template | undefined {
+    return this.templates.get(id);
+  }
+
+  toJSON(): StreamSnapshot {
+    return {
+      id: this.id,
+      events: this.events,
+      anomalies: this.anomalies,
+      lastSeen: this.lastSeen,
+      newTemplateRate: this.newTemplateRate,
+      content: this.content.text(),
+      contentCal: this.contentCal.toJSON(),
+      templates: this.templates.templates(),
+      learned: [...this.learned],
+      volume: this.volume.toJSON(),
+      volumeCal: this.volumeCal.toJSON(),
+      fields: [...this.fields].map(([name, f]) => ({
+        name,
+        ...(f.ignored ? { ignored: true } : {}),
+        ...(f.numeric ? { numeric: f.numeric.toJSON(), numericCal: f.numericCal!.toJSON() } : {}),
+        ...(f.categorical ? { categorical: f.categorical.toJSON(), categoricalCal: f.categoricalCal!.toJSON() } : {}),
+        ...(f.text ? { text: f.text.text(), textCal: f.textCal!.toJSON() } : {}),
+      })),
+    };
+  }
+
+  static fromJSON(data: StreamSnapshot, options: DetectorOptions): StreamDetector {
+    const s = new StreamDetector(data.id, options);
+    s.events = data.events;
+    s.anomalies = data.anomalies;
+    s.lastSeen = data.lastSeen;
+    s.newTemplateRate = data.newTemplateRate;
+    if (data.content) s.content.append(data.content);
+    for (const v of data.contentCal) s.contentCal.add(v);
+    s.templates.restore(data.templates);
+    for (const id of data.learned) s.learned.add(id);
+    s.volume = VolumeBaseline.fromJSON(data.volume);
+    for (const v of data.volumeCal) s.volumeCal.add(v);
+    for (const f of data.fields) {
+      const state: FieldState = {};
+      if (f.ignored) state.ignored = true;
+      if (f.numeric) {
+        state.numeric = NumericBaseline.fromJSON(f.numeric);
+        state.numericCal = ScoreCalibrator.fromJSON(f.numericCal ?? [], 512);
+      }
+      if (f.categorical) {
+        state.categorical = CategoricalBaseline.fromJSON(f.categorical);
+        state.categoricalCal = ScoreCalibrator.fromJSON(f.categoricalCal ?? [], 512);
+      }
+      if (f.text !== undefined) {
+        state.text = new LzWindow(options.fieldWindowChars);
+        if (f.text) state.text.append(f.text);
+        state.textCal = ScoreCalibrator.fromJSON(f.textCal ?? [], 512);
+      }
+      s.fields.set(f.name, state);
+    }
+    return s;
+  }
+}
+
+export interface StreamSnapshot {
+  id: string;
+  events: number;
+  anomalies: number;
+  lastSeen: number;
+  newTemplateRate: number;
+  content: string;
+  contentCal: number[];
+  templates: Template[];
+  learned: number[];
+  volume: ReturnType<VolumeBaseline['toJSON']>;
+  volumeCal: number[];
+  fields: Array<{
+    name: string;
+    ignored?: boolean;
+    numeric?: number[];
+    numericCal?: number[];
+    categorical?: ReturnType<CategoricalBaseline['toJSON']>;
+    categoricalCal?: number[];
+    text?: string;
+    textCal?: number[];
+  }>;
+}

@@ -1,0 +1,85 @@
+/** What the detector reads and what it says. */
+export type AnomalyKind =
+  | 'new_pattern'
+  | 'content'
+  | 'field_value'
+  | 'field_category'
+  | 'field_content'
+  | 'volume_spike'
+  | 'volume_drop';
+
+export interface DetectorInput {
+  /** Event time, epoch ms (volume is measured in event time). */
+  time: number;
+  /** The event as text: the raw line, or the structured body rendered as JSON. */
+  text: string;
+  /** Structured fields, flattened with dotted keys, when the event is structured. */
+  fields?: Record<string, unknown>;
+  /** OpenTelemetry severity number, when known. */
+  severity?: number;
+}
+
+export interface Anomaly {
+  kind: AnomalyKind;
+  /** The raw score of the signal that fired (its unit depends on the kind). */
+  score: number;
+  /** Calibrated: the share of the stream's recent normal events that scored lower. */
+  confidence: number;
+  /** Why, in words: names the field or the pattern, quotes what was new. */
+  why: string;
+  stream_id: string;
+  /** The event's template (variable parts as `<*>`, `<num>`, `<ip>`, ...). */
+  template: string;
+  template_id: number;
+  field?: string;
+  baseline?: Record<string, unknown>;
+}
+
+export type Profile = 'sensitive' | 'balanced' | 'strict';
+
+export interface DetectorOptions {
+  /** Events a stream learns from before anything is flagged. */
+  warmup: number;
+  /** Minimum calibrated confidence to flag. */
+  threshold: number;
+  /**
+   * Minimum compression distance of a whole event for a content anomaly, after weighting by severity
+   * (an unexplained ERROR counts 2.33x, FATAL 3x), whatever the calibration says.
+   */
+  contentFloor: number;
+  /** Minimum compression distance of one free-text field (no severity weighting). */
+  fieldContentFloor: number;
+  /** A numeric value must be at least this many times (or this fraction of) its median. */
+  numericRatioFloor: number;
+  /** Share under which a categorical value counts as rare. */
+  rareShare: number;
+  /** Events in one second above this multiple of the typical rate are a spike... */
+  spikeFactor: number;
+  /** ...and at least this many. */
+  minSpikeRate: number;
+  /** A new pattern becomes normal once it has recurred for this long (event time)... */
+  learnAfterMs: number;
+  /** ...and at least this many times. */
+  learnMinCount: number;
+  /** Characters of recent normal text kept per stream (power of two). */
+  windowChars: number;
+  /** Characters kept per free-text field (power of two). */
+  fieldWindowChars: number;
+  /** Fields tracked per stream at most. */
+  maxFields: number;
+}
+
+export const PROFILES: Record<Profile, DetectorOptions> = {
+  sensitive: {
+    warmup: 50, threshold: 0.8, contentFloor: 0.7, fieldContentFloor: 0.4, numericRatioFloor: 3, rareShare: 0.005, spikeFactor: 3, minSpikeRate: 10,
+    learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 14, maxFields: 64,
+  },
+  balanced: {
+    warmup: 100, threshold: 0.9, contentFloor: 0.9, fieldContentFloor: 0.5, numericRatioFloor: 5, rareShare: 0.002, spikeFactor: 5, minSpikeRate: 20,
+    learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 14, maxFields: 64,
+  },
+  strict: {
+    warmup: 200, threshold: 0.95, contentFloor: 1.1, fieldContentFloor: 0.6, numericRatioFloor: 10, rareShare: 0.001, spikeFactor: 10, minSpikeRate: 50,
+    learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 14, maxFields: 64,
+  },
+};

@@ -1,0 +1,93 @@
+/**
+ * Event rate of a stream against its own baseline, in event time (the events' timestamps), so that a file
+ * scanned after the fact shows the same spikes as the live stream did. Counts per one-second bucket; the
+ * baseline is the median and spread of recent per-second counts (seconds without events count as zero).
+ * Spike buckets are kept out of the baseline, so a long spike keeps alerting instead of becoming normal.
+ */
+export interface VolumeVerdict {
+  kind: 'volume_spike' | 'volume_drop';
+  rate: number;
+  typical: number;
+  /** How many times the typical rate (spike), or seconds of silence (drop). */
+  factor: number;
+  /** For drops: how long the rate stayed low, in seconds. */
+  seconds?: number;
+}
+
+export class VolumeBaseline {
+  private readonly history: number[] = [];
+  private readonly capacity: number;
+  private bucket = -1;
+  private count = 0;
+  private flaggedBucket = -1;
+  private spiking = false;
+  private typicalCache = 0;
+  private sinceUpdate = 0;
+
+  constructor(capacity = 600) {
+    this.capacity = capacity;
+  }
+
+  /** Median events per second over the recent past. */
+  get typical(): number {
+    return this.typicalCache;
+  }
+
+  private push(n: number): void {
+    this.history.push(n);
+    if (this.history.length > this.capacity) this.history.shift();
+    if (++this.sinceUpdate >= 10 || this.history.length < 30) {
+      this.sinceUpdate = 0;
+      const s = [...this.history].sort((a, b) => a - b);
+      this.typicalCache = s[Math.floor((s.length - 1) / 2)]!;
+    }
+  }
+
+  /**
+   * Counts one event at time `t` (ms). Returns a verdict for the first event of a second whose count
+   * crosses the spike threshold, or for the first event after a long silence.
+   */
+  observe(t: number, options: { spikeFactor: number; minRate: number; minHistory: number }): VolumeVerdict | undefined {
+    const b = Math.floor(t / 1000);
+    let verdict: VolumeVerdict | undefined;
+    if (this.bucket < 0) this.bucket = b;
+    if (b > this.bucket) {
+      if (!this.spiking) this.push(this.count);
+      const gap = Math.min(b - this.bucket - 1, this.capacity);
+      const typical = this.typicalCache;
+      // Silence: seconds without events while the stream usually has several per second.
+      if (gap >= 30 && typical >= 1 && this.history.length >= options.minHistory) {
+        verdict = { kind: 'volume_drop', rate: 0, typical, factor: gap, seconds: gap };
+      }
+      for (let i = 0; i < gap; i++) this.push(0);
+      this.bucket = b;
+      this.count = 0;
+      this.spiking = false;
+    } else if (b < this.bucket) {
+      // Out-of-order timestamp: count it in the current second.
+    }
+    this.count += 1;
+    if (verdict) return verdict;
+    const typical = Math.max(this.typicalCache, 1);
+    if (this.history.length >= options.minHistory && this.count >= options.minRate && this.count > options.spikeFactor * typical) {
+      this.spiking = true;
+      if (this.flaggedBucket !== this.bucket) {
+        this.flaggedBucket = this.bucket;
+        return { kind: 'volume_spike', rate: this.count, typical: this.typicalCache, factor: this.count / typical };
+      }
+    }
+    return undefined;
+  }
+
+  toJSON(): { history: number[]; bucket: number; count: number } {
+    return { history: this.history.slice(), bucket: this.bucket, count: this.count };
+  }
+
+  static fromJSON(data: { history: number[]; bucket: number; count: number }): VolumeBaseline {
+    const v = new VolumeBaseline();
+    for (const n of data.history) v.push(n);
+    v.bucket = data.bucket;
+    v.count = data.count;
+    return v;
+  }
+}

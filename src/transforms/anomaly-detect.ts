@@ -1,0 +1,202 @@
+/**
+ * `anomaly_detect`: the thin transform around the detector library (`src/detector`). It turns events into
+ * detector inputs (parsing raw lines first when `format` says how), keys them by stream id, and marks
+ * flagged events with `attributes.anomaly`. State is snapshotted to `data_dir` and restored at start, so a
+ * restart does not begin a new warm-up.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { defineTransform, type TransformStage } from '../engine/component.js';
+import type { AttributeValue, Attributes, LogEvent } from '../engine/event.js';
+import { duration } from '../config/schema.js';
+import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
+import { restoreDetector, snapshotDetector } from '../detector/snapshot.js';
+import { parseTransform } from './parse.js';
+
+export const anomalyDetectConfig = z.object({
+  stream_id: z.string().min(1).default('{source.input}').describe(
+    'Which baseline an event is compared with: a fixed name (`nginx-logs`), or a field in braces: `{source.file}`, `{attributes.syslog.appname}`, `{resource.service.name}`, `{body.service}`. Literal text and several fields may be mixed.',
+  ),
+  format: z.enum(['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text']).default('auto').describe(
+    'How to read events whose body is still a raw line: `auto` tries JSON for lines that start with `{` and treats the rest as text; `text` never parses. Events parsed upstream (object bodies) are used as they are.',
+  ),
+  profile: z.enum(['sensitive', 'balanced', 'strict']).default('balanced').describe(
+    'Preset thresholds: `sensitive` flags more (and sooner), `strict` fewer.',
+  ),
+  fields: z.union([z.literal('auto'), z.array(z.string().min(1)).min(1)]).default('auto').describe(
+    'Fields of structured events to watch: `auto` (all of them), or a list of names (dotted for nested fields).',
+  ),
+  emit: z.enum(['anomalies', 'all']).default('anomalies').describe(
+    '`anomalies` passes on only flagged events; `all` passes every event, flagged ones with `attributes.anomaly`.',
+  ),
+  threshold: z.number().min(0).max(1).optional().describe('Minimum calibrated confidence to flag; overrides the profile.'),
+  warmup: z.number().int().min(0).optional().describe('Events per stream to learn from before flagging; overrides the profile.'),
+  learn_after: duration().optional().describe(
+    'How long a new pattern must keep recurring before it becomes normal (default 1h; the last alert says so).',
+  ),
+  max_streams: z.number().int().min(1).default(1000).describe('Streams kept at most; the least recently seen is evicted.'),
+  snapshot_interval: duration().prefault('60s').describe('How often detector state is saved to `data_dir` (also at shutdown). `0` disables snapshots.'),
+});
+
+export type AnomalyDetectConfig = z.output<typeof anomalyDetectConfig>;
+
+const STREAM_REF = /\{([^}]+)\}/g;
+
+function lookup(event: LogEvent, ref: string): unknown {
+  const [root, ...rest] = ref.split('.');
+  let v: unknown;
+  if (root === 'source') v = event.source;
+  else if (root === 'attributes') {
+    // Attribute names contain dots themselves (`syslog.appname`): try the longest name first.
+    const name = rest.join('.');
+    if (name in event.attributes) return event.attributes[name];
+    v = event.attributes;
+  } else if (root === 'resource') {
+    const name = rest.join('.');
+    if (event.resource && name in event.resource) return event.resource[name];
+    v = event.resource;
+  } else if (root === 'body') v = event.body;
+  else return undefined;
+  for (const key of rest) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return v;
+}
+
+/** Resolves a `stream_id` setting for one event; unresolvable references become `-`. */
+export function resolveStreamId(template: string, event: LogEvent): string {
+  if (!template.includes('{')) return template;
+  return template.replace(STREAM_REF, (_, ref: string) => {
+    const v = lookup(event, ref.trim());
+    return v === undefined || v === null || typeof v === 'object' ? '-' : String(v);
+  });
+}
+
+/** Flattens a structured body to dotted keys (two levels), skipping arrays and deeper objects. */
+export function flattenFields(body: Attributes, watch: Set<string> | null, prefix = '', out: Record<string, unknown> = {}, depth = 0): Record<string, unknown> {
+  for (const key in body) {
+    const value: AttributeValue = body[key]!;
+    const name = prefix ? `${prefix}.${key}` : key;
+    if (value !== null && typeof value === 'object') {
+      if (!Array.isArray(value) && depth < 1) flattenFields(value, watch, name, out, depth + 1);
+      continue;
+    }
+    if (!watch || watch.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+/** What the detector sees of an event. */
+export function toDetectorInput(event: LogEvent, watch: Set<string> | null): DetectorInput {
+  const time = event.timestamp ?? event.observedTimestamp;
+  if (typeof event.body === 'string') {
+    return { time, text: event.body, ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}) };
+  }
+  return {
+    time,
+    text: '',
+    fields: flattenFields(event.body, watch),
+    ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}),
+  };
+}
+
+export function detectorOptions(config: AnomalyDetectConfig): Partial<DetectorOptions> {
+  const o: Partial<DetectorOptions> = {};
+  if (config.threshold !== undefined) o.threshold = config.threshold;
+  if (config.warmup !== undefined) o.warmup = config.warmup;
+  if (config.learn_after !== undefined) o.learnAfterMs = config.learn_after;
+  return o;
+}
+
+/** Builds the raw-line parser for a `format`, reusing the `parse` transform so both read lines alike. */
+export async function lineParser(format: AnomalyDetectConfig['format']): Promise<(events: LogEvent[]) => LogEvent[] | Promise<LogEvent[]>> {
+  if (format === 'text') return (events) => events;
+  if (format === 'auto') {
+    const json = await lineParser('json');
+    return async (events) => {
+      const jsonish = events.filter((e) => typeof e.body === 'string' && e.body.trimStart().startsWith('{'));
+      if (jsonish.length) await json(jsonish);
+      for (const e of jsonish) if (typeof e.body === 'string') delete e.attributes['parse.error'];
+      return events;
+    };
+  }
+  const logger = (await import('pino')).pino({ level: 'silent' });
+  const stage = (await parseTransform.build(parseTransform.config.parse({ format }), { id: 'anomaly_detect.parse', logger, dataDir: '', configDir: '' })) as TransformStage;
+  return (events) => stage.map!(events);
+}
+
+export function anomalyAttribute(a: Anomaly): Attributes {
+  const out: Attributes = {
+    kind: a.kind,
+    score: a.score,
+    confidence: a.confidence,
+    why: a.why,
+    stream_id: a.stream_id,
+    template: a.template,
+  };
+  if (a.field !== undefined) out.field = a.field;
+  if (a.baseline) out.baseline = JSON.parse(JSON.stringify(a.baseline)) as Attributes;
+  return out;
+}
+
+export const anomalyDetectTransform = defineTransform({
+  type: 'anomaly_detect',
+  description:
+    'Flags events that look unlike their stream\'s recent baseline: new patterns, text the baseline cannot explain (compression distance), unusual field values, volume spikes and drops. Flagged events carry `attributes.anomaly` with `kind`, `score`, `confidence`, `why`, `stream_id`, `template` and `field`.',
+  config: anomalyDetectConfig,
+  example: { type: 'anomaly_detect', inputs: ['parse_access'], stream_id: 'nginx-logs', profile: 'balanced' },
+  async build(config, ctx) {
+    const detector = new Detector({ profile: config.profile, overrides: detectorOptions(config), maxStreams: config.max_streams });
+    const watch = config.fields === 'auto' ? null : new Set(config.fields);
+    const parse = await lineParser(config.format);
+    const snapshotFile = path.join(ctx.dataDir, 'detector.json');
+    try {
+      const restored = restoreDetector(detector, JSON.parse(await readFile(snapshotFile, 'utf8')));
+      ctx.logger.info({ streams: restored, file: snapshotFile }, 'detector state restored: no new warm-up');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') ctx.logger.warn({ err, file: snapshotFile }, 'cannot restore detector state; starting a new warm-up');
+    }
+    let lastSnapshot = Date.now();
+    let saving: Promise<void> | null = null;
+    const save = async () => {
+      await mkdir(ctx.dataDir, { recursive: true });
+      const tmp = `${snapshotFile}.tmp`;
+      await writeFile(tmp, JSON.stringify(snapshotDetector(detector)));
+      await rename(tmp, snapshotFile);
+    };
+    const maybeSave = () => {
+      if (config.snapshot_interval <= 0 || saving || Date.now() - lastSnapshot < config.snapshot_interval) return;
+      lastSnapshot = Date.now();
+      saving = save()
+        .catch((err: unknown) => ctx.logger.warn({ err }, 'cannot save detector state'))
+        .finally(() => (saving = null));
+    };
+    return {
+      async map(events: LogEvent[]) {
+        await parse(events);
+        const out: LogEvent[] = config.emit === 'all' ? events : [];
+        for (const event of events) {
+          const anomaly = detector.observe(resolveStreamId(config.stream_id, event), toDetectorInput(event, watch));
+          if (!anomaly) continue;
+          event.attributes.anomaly = anomalyAttribute(anomaly);
+          if (config.emit === 'anomalies') out.push(event);
+        }
+        maybeSave();
+        return out;
+      },
+      async flush() {
+        if (saving) await saving;
+        if (config.snapshot_interval > 0) {
+          try {
+            await save();
+          } catch (err) {
+            ctx.logger.warn({ err }, 'cannot save detector state');
+          }
+        }
+        return [];
+      },
+    };
+  },
+});
