@@ -11,8 +11,15 @@ import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
 import { configReference, spliceReference } from '../config/reference.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
+import { DETECT_FORMATS, PROFILE_NAMES, runScan, runStream, type DetectOptions } from './detect.js';
 
 export const EXIT = { ok: 0, notDrained: 1, usage: 2, internal: 70, config: 78, forced: 130 } as const;
+
+// A reader that goes away (`driftlock scan ... | head`) is not an error: stop quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 const program = new Command();
 program
@@ -52,6 +59,74 @@ program
       process.exitCode = EXIT.config;
     }
   });
+
+function number(name: string, min: number, max: number, integer: boolean) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+      process.stderr.write(`driftlock: ${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${value}"\n`);
+      process.exit(EXIT.usage);
+    }
+    return n;
+  };
+}
+
+/** Options shared by `stream` and `scan`. */
+function detectOptions(cmd: Command, streamHelp: string): Command {
+  return cmd
+    .addOption(new Option('-f, --format <format>', 'how to read lines (auto: JSON objects as JSON, the rest as text)').choices(DETECT_FORMATS).default('auto'))
+    .addOption(new Option('-p, --profile <profile>', 'sensitivity preset').choices(PROFILE_NAMES).default('balanced'))
+    .option('-s, --stream-id <id>', streamHelp)
+    .option('--threshold <confidence>', 'minimum calibrated confidence to flag, 0..1 (overrides the profile)', number('--threshold', 0, 1, false))
+    .option('--warmup <events>', 'events per stream to learn from before flagging (overrides the profile)', number('--warmup', 0, 1e9, true))
+    .option('--state <file>', 'restore detector state from this file at start and save it at the end (no new warm-up)')
+    .option('--max-line-bytes <bytes>', 'longer lines are cut to this size and marked', number('--max-line-bytes', 64, 1 << 30, true), 1 << 20);
+}
+
+interface DetectCliOptions {
+  format: DetectOptions['format'];
+  profile: DetectOptions['profile'];
+  streamId?: string;
+  threshold?: number;
+  warmup?: number;
+  state?: string;
+  maxLineBytes: number;
+}
+
+function toDetectOptions(o: DetectCliOptions): DetectOptions {
+  return {
+    format: o.format,
+    profile: o.profile,
+    maxLineBytes: o.maxLineBytes,
+    ...(o.streamId !== undefined ? { streamId: o.streamId } : {}),
+    ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
+    ...(o.warmup !== undefined ? { warmup: o.warmup } : {}),
+    ...(o.state !== undefined ? { state: o.state } : {}),
+  };
+}
+
+detectOptions(
+  program
+    .command('stream')
+    .description('read log lines from standard input and print alerts as they happen (e.g. tail -f access.log | driftlock stream --format nginx)')
+    .option('-q, --quiet', 'no status line or summary on stderr', false),
+  'baseline name: fixed (nginx-logs) or a field in braces ({body.service}); default "stdin"',
+).action(async (opts: DetectCliOptions & { quiet: boolean }) => {
+  process.exit(await runStream({ ...toDetectOptions(opts), quiet: opts.quiet }, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }));
+});
+
+detectOptions(
+  program
+    .command('scan')
+    .description('run log files through the detector and summarise; exit 0 nothing found, 1 anomalies found, 2 error')
+    .argument('<file...>', 'log files, read in order')
+    .addOption(new Option('-o, --output <output>', 'text for people, json for one object per flagged line').choices(['text', 'json']).default('text'))
+    .option('--top <n>', 'anomalies listed in the summary', number('--top', 0, 1000, true), 10)
+    .option('--no-progress', 'no progress bar on stderr'),
+  'baseline name: fixed, or a field in braces; default one stream per file',
+).action(async (files: string[], opts: DetectCliOptions & { output: 'text' | 'json'; top: number; progress: boolean }) => {
+  process.exit(await runScan(files, { ...toDetectOptions(opts), output: opts.output, top: opts.top, progress: opts.progress }, { stdout: process.stdout, stderr: process.stderr }));
+});
 
 program
   .command('docs')

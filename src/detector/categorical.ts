@@ -8,6 +8,9 @@ export class CategoricalBaseline {
   readonly counts = new Map<string, number>();
   total = 0;
   overflow = false;
+  /** Running share of recent values that were new: the probability that the next value is a new one. */
+  newRate = 1;
+  observations = 0;
   private readonly maxDistinct: number;
   private readonly decayEvery: number;
   private sinceDecay = 0;
@@ -20,6 +23,8 @@ export class CategoricalBaseline {
   add(value: string): void {
     if (this.overflow) return;
     const c = this.counts.get(value);
+    this.observations += 1;
+    this.newRate += Math.max(1 / this.observations, 1 / 500) * ((c === undefined ? 1 : 0) - this.newRate);
     if (c === undefined && this.counts.size >= this.maxDistinct) {
       this.overflow = true;
       this.counts.clear();
@@ -42,11 +47,16 @@ export class CategoricalBaseline {
     }
   }
 
-  /** Surprisal in bits of seeing `value`, and how often it was seen. */
+  /**
+   * Surprisal in bits of seeing `value`, and how often it was seen. A value never seen is as surprising as
+   * "something new" has recently been (a field that often brings new values makes a new one unremarkable);
+   * a known value as its share.
+   */
   score(value: string): { surprisal: number; seen: number; share: number } {
     const seen = this.counts.get(value) ?? 0;
     const share = this.total > 0 ? seen / this.total : 0;
-    return { surprisal: -Math.log2((seen + 0.5) / (this.total + 1)), seen, share };
+    const p = seen === 0 ? Math.max(this.newRate, 1e-4) : Math.max(share, 1e-4);
+    return { surprisal: -Math.log2(p), seen, share };
   }
 
   /** The most common values and their shares, for a `why`. */
@@ -54,15 +64,17 @@ export class CategoricalBaseline {
     return [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, k).map(([v, c]) => [v, this.total ? c / this.total : 0]);
   }
 
-  toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean } {
-    return { counts: [...this.counts], total: this.total, overflow: this.overflow };
+  toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean; newRate: number; observations: number } {
+    return { counts: [...this.counts], total: this.total, overflow: this.overflow, newRate: this.newRate, observations: this.observations };
   }
 
-  static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean }): CategoricalBaseline {
+  static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean; newRate?: number; observations?: number }): CategoricalBaseline {
     const b = new CategoricalBaseline();
     for (const [k, v] of data.counts) b.counts.set(k, v);
     b.total = data.total;
     b.overflow = data.overflow;
+    b.newRate = data.newRate ?? 1;
+    b.observations = data.observations ?? data.total;
     return b;
   }
 }

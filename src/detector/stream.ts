@@ -15,13 +15,14 @@ import { maskVolatile, unmask } from './mask.js';
 import { NumericBaseline } from './numeric.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
 import { VolumeBaseline } from './volume.js';
+import { TextFieldBaseline } from './text-field.js';
 
 interface FieldState {
   numeric?: NumericBaseline;
   numericCal?: ScoreCalibrator;
   categorical?: CategoricalBaseline;
   categoricalCal?: ScoreCalibrator;
-  text?: LzWindow;
+  text?: TextFieldBaseline;
   textCal?: ScoreCalibrator;
   /** Fields whose values are timestamps or otherwise always unique after masking are not scored. */
   ignored?: boolean;
@@ -76,6 +77,18 @@ function quote(text: string, max = 60): string {
   return JSON.stringify(t.length > max ? t.slice(0, max - 1) + '…' : t);
 }
 
+/**
+ * How far a positive value lies beyond its field's tail, in units of the tail's own width (log space):
+ * 1 means as far beyond the p99 as the p99 is beyond the median. A heavy-tailed field (response sizes)
+ * has a wide tail and needs a far bigger jump than a tight one (latencies) to count.
+ */
+function tailDistance(value: number, v: { median: number; p99: number; p01: number }): number {
+  const x = Math.log(value);
+  const mid = Math.log(v.median);
+  if (value >= v.median) return (x - Math.log(v.p99)) / Math.max(Math.log(v.p99) - mid, 0.1);
+  return (Math.log(Math.max(v.p01, 1e-12)) - x) / Math.max(mid - Math.log(Math.max(v.p01, 1e-12)), 0.1);
+}
+
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);
   const a = Math.abs(n);
@@ -104,7 +117,6 @@ export class StreamDetector {
   private readonly learned = new Set<number>();
   private readonly fields = new Map<string, FieldState>();
   private volume = new VolumeBaseline();
-  private readonly volumeCal = new ScoreCalibrator(600);
   /** Running share of normal events that came with a template never seen before. */
   private newTemplateRate = 0.5;
   events = 0;
@@ -120,14 +132,16 @@ export class StreamDetector {
   /** Scores one event, learns from it unless it is flagged, and returns the anomaly if there is one. */
   observe(input: DetectorInput): Anomaly | undefined {
     this.events += 1;
-    this.lastSeen = input.time;
+    const timed = input.time !== undefined;
+    const now = input.time ?? this.lastSeen;
+    this.lastSeen = now;
     const warm = this.events > this.o.warmup;
     const candidates: Candidate[] = [];
 
     // Volume, in event time.
-    const volume = this.volume.observe(input.time, { spikeFactor: this.o.spikeFactor, minRate: this.o.minSpikeRate, minHistory: 30 });
+    const volume = timed && this.volume.observe(now, { spikeFactor: this.o.spikeFactor, minRate: this.o.minSpikeRate, minHistory: 30 });
     if (volume && warm) {
-      const confidence = volume.kind === 'volume_drop' ? 1 - 1 / (1 + volume.factor) : this.volumeCal.confidence(volume.rate);
+      const confidence = volume.kind === 'volume_drop' ? 1 - 1 / (1 + volume.factor) : this.volume.confidence(volume.rate);
       candidates.push({
         kind: volume.kind,
         score: volume.factor,
@@ -158,7 +172,7 @@ export class StreamDetector {
     const tokens = TemplateMiner.tokenize(maskedMessage);
     if (fields && sevName) tokens.push(`[${sevName}]`);
     if (tokens.length === 0) tokens.push('<empty>');
-    const { template, isNew } = this.templates.add(tokens, input.time);
+    const { template, isNew } = this.templates.add(tokens, now);
     const tmpl = unmask(templateText(template));
     const known = this.learned.has(template.id);
 
@@ -184,8 +198,9 @@ export class StreamDetector {
       }
     }
 
-    // A never-seen template in a structured stream is a pattern of its own (e.g. a new error on a route).
-    if (fields && warm && !known && (severity ?? 0) >= 13) {
+    // A never-seen template of an error in a structured stream is a pattern of its own (a new error on a
+    // route). Warnings are not: every new path that answers 404 would be one.
+    if (fields && warm && !known && (severity ?? 0) >= 17) {
       const confidence = 1 - Math.max(this.newTemplateRate, 1e-4);
       candidates.push({
         kind: 'new_pattern',
@@ -214,14 +229,24 @@ export class StreamDetector {
 
     // A pattern that has recurred long enough becomes normal; its last alert says so.
     let accept = false;
-    if (!known && template.count >= this.o.learnMinCount && input.time - template.firstSeen >= this.o.learnAfterMs) {
+    if (!known && template.count >= this.o.learnMinCount && (!timed || now - template.firstSeen >= this.o.learnAfterMs)) {
       accept = true;
       this.learned.add(template.id);
-      if (best) best.why += `; recurring for ${Math.round((input.time - template.firstSeen) / 60000)} min (${template.count} times): now treated as normal`;
+      if (best) {
+        best.why += timed
+          ? `; recurring for ${Math.round((now - template.firstSeen) / 60000)} min (${template.count} times): now treated as normal`
+          : `; recurring ${template.count} times: now treated as normal`;
+      }
     }
 
     if (best && !accept) {
       this.anomalies += 1;
+      // Field values are learned even from a flagged event: numbers and categories move the baseline only
+      // by their share (a second status 500 is still rare; a size that turns out to be a normal tail stops
+      // alerting), and the other fields of the event are ordinary. Free text that was flagged is not
+      // learned, so a repeated injection keeps alerting.
+      this.learnFields(learnFields, best.kind === 'field_content' ? best.field : undefined);
+      if (best.kind === 'field_content') this.fields.get(best.field!)?.text?.learnSyntax(maskVolatile(String(fields![best.field!])), 0.1);
       return {
         kind: best.kind,
         score: Number(best.score.toFixed(4)),
@@ -284,7 +309,7 @@ export class StreamDetector {
       const v = f.numeric.score(value);
       const ratio = v.ratio;
       const farEnough = v.median > 0 && value > 0
-        ? Math.abs(Math.log(ratio)) >= Math.log(this.o.numericRatioFloor) && (value > v.p99 || value < v.p01)
+        ? Math.abs(Math.log(ratio)) >= Math.log(this.o.numericRatioFloor) && tailDistance(value, v) >= this.o.tailFactor
         : v.score >= 6;
       if (!farEnough) return undefined;
       const confidence = f.numericCal!.confidence(v.score);
@@ -313,21 +338,23 @@ export class StreamDetector {
     }
     if (f.categorical && !f.categorical.overflow) return this.scoreCategory(name, maskVolatile(text), f, warm, tmpl);
     if (!f.text) {
-      f.text = new LzWindow(this.o.fieldWindowChars);
+      f.text = new TextFieldBaseline(this.o.fieldWindowChars);
       f.textCal = new ScoreCalibrator(512);
     }
     if (!warm || f.textCal!.samples < 20) return undefined;
     const masked = maskVolatile(text);
-    const cost = f.text.cost(masked);
-    if (cost.ratio < this.o.fieldContentFloor) return undefined;
-    const confidence = f.textCal!.confidence(cost.ratio);
-    const quoted = newText(masked, cost.literalRuns);
+    const v = f.text.score(masked);
+    if (v.score < this.o.fieldContentFloor) return undefined;
+    const confidence = f.textCal!.confidence(v.score);
+    const quoted = newText(masked, v.literalRuns);
+    const syntax = v.newSyntax.slice(0, 4).map((g) => JSON.stringify(g.replace(/[\^$]/g, ''))).join(' ');
     return {
       kind: 'field_content',
-      score: cost.ratio,
+      score: v.score,
       confidence,
       field: name,
-      why: quoted ? `new text ${quoted} in ${name}` : `unusual ${name} ${quote(masked)}`,
+      why: `${quoted ? `new text ${quoted}` : `unusual value ${quote(masked)}`} in ${name}, in a form this field has not shown (${syntax})`,
+      baseline: { compression_distance: Number(v.ratio.toFixed(3)), new_syntax: v.newSyntax.length },
     };
   }
 
@@ -335,7 +362,8 @@ export class StreamDetector {
     const cat = f.categorical!;
     if (!warm || cat.total < 20) return undefined;
     const s = cat.score(value);
-    if (s.share >= this.o.rareShare) return undefined;
+    // Rare: a known value below `rareShare`, or a new value in a field that seldom brings new ones.
+    if (s.seen > 0 ? s.share >= this.o.rareShare : cat.newRate >= this.o.rareShare * 5) return undefined;
     const confidence = f.categoricalCal!.confidence(s.surprisal);
     const typical = cat.top(3).map(([v, share]) => `${unmask(v)} ${Math.round(share * 100)}%`).join(', ');
     return {
@@ -348,8 +376,9 @@ export class StreamDetector {
     };
   }
 
-  private learnFields(learn: PendingLearn): void {
+  private learnFields(learn: PendingLearn, except?: string): void {
     for (const [name, value] of learn.fieldValues) {
+      if (name === except) continue;
       const f = this.fields.get(name);
       if (!f) continue;
       if (typeof value === 'number') {
@@ -368,13 +397,13 @@ export class StreamDetector {
         f.categorical.add(masked);
         if (f.categorical.overflow) {
           f.categorical = undefined;
-          f.text = new LzWindow(this.o.fieldWindowChars);
+          f.text = new TextFieldBaseline(this.o.fieldWindowChars);
           f.textCal = new ScoreCalibrator(512);
         } else continue;
       }
       if (f.text) {
-        f.textCal!.add(f.text.cost(masked).ratio);
-        f.text.append(masked);
+        f.textCal!.add(f.text.score(masked).score);
+        f.text.learn(masked);
       }
     }
   }
@@ -402,13 +431,12 @@ export class StreamDetector {
       templates: this.templates.templates(),
       learned: [...this.learned],
       volume: this.volume.toJSON(),
-      volumeCal: this.volumeCal.toJSON(),
       fields: [...this.fields].map(([name, f]) => ({
         name,
         ...(f.ignored ? { ignored: true } : {}),
         ...(f.numeric ? { numeric: f.numeric.toJSON(), numericCal: f.numericCal!.toJSON() } : {}),
         ...(f.categorical ? { categorical: f.categorical.toJSON(), categoricalCal: f.categoricalCal!.toJSON() } : {}),
-        ...(f.text ? { text: f.text.text(), textCal: f.textCal!.toJSON() } : {}),
+        ...(f.text ? { text: f.text.toJSON(), textCal: f.textCal!.toJSON() } : {}),
       })),
     };
   }
@@ -424,7 +452,6 @@ export class StreamDetector {
     s.templates.restore(data.templates);
     for (const id of data.learned) s.learned.add(id);
     s.volume = VolumeBaseline.fromJSON(data.volume);
-    for (const v of data.volumeCal) s.volumeCal.add(v);
     for (const f of data.fields) {
       const state: FieldState = {};
       if (f.ignored) state.ignored = true;
@@ -437,8 +464,7 @@ export class StreamDetector {
         state.categoricalCal = ScoreCalibrator.fromJSON(f.categoricalCal ?? [], 512);
       }
       if (f.text !== undefined) {
-        state.text = new LzWindow(options.fieldWindowChars);
-        if (f.text) state.text.append(f.text);
+        state.text = TextFieldBaseline.fromJSON(f.text, options.fieldWindowChars);
         state.textCal = ScoreCalibrator.fromJSON(f.textCal ?? [], 512);
       }
       s.fields.set(f.name, state);
@@ -458,7 +484,6 @@ export interface StreamSnapshot {
   templates: Template[];
   learned: number[];
   volume: ReturnType<VolumeBaseline['toJSON']>;
-  volumeCal: number[];
   fields: Array<{
     name: string;
     ignored?: boolean;
@@ -466,7 +491,7 @@ export interface StreamSnapshot {
     numericCal?: number[];
     categorical?: ReturnType<CategoricalBaseline['toJSON']>;
     categoricalCal?: number[];
-    text?: string;
+    text?: ReturnType<TextFieldBaseline['toJSON']> | string;
     textCal?: number[];
   }>;
 }

@@ -9,8 +9,11 @@ export type AnomalyKind =
   | 'volume_drop';
 
 export interface DetectorInput {
-  /** Event time, epoch ms (volume is measured in event time). */
-  time: number;
+  /**
+   * Event time, epoch ms. Volume is measured in event time; without it (a text line with no timestamp read
+   * from a file) volume is not scored and a new pattern is learned by its count alone.
+   */
+  time?: number;
   /** The event as text: the raw line, or the structured body rendered as JSON. */
   text: string;
   /** Structured fields, flattened with dotted keys, when the event is structured. */
@@ -51,6 +54,8 @@ export interface DetectorOptions {
   fieldContentFloor: number;
   /** A numeric value must be at least this many times (or this fraction of) its median. */
   numericRatioFloor: number;
+  /** ...and lie beyond its p99 (or below its p01) by this many widths of the field's own tail. */
+  tailFactor: number;
   /** Share under which a categorical value counts as rare. */
   rareShare: number;
   /** Events in one second above this multiple of the typical rate are a spike... */
@@ -71,15 +76,15 @@ export interface DetectorOptions {
 
 export const PROFILES: Record<Profile, DetectorOptions> = {
   sensitive: {
-    warmup: 50, threshold: 0.8, contentFloor: 0.7, fieldContentFloor: 0.4, numericRatioFloor: 3, rareShare: 0.005, spikeFactor: 3, minSpikeRate: 10,
+    warmup: 50, threshold: 0.8, contentFloor: 0.7, fieldContentFloor: 0.8, numericRatioFloor: 3, tailFactor: 0.5, rareShare: 0.005, spikeFactor: 3, minSpikeRate: 10,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 14, maxFields: 64,
   },
   balanced: {
-    warmup: 100, threshold: 0.9, contentFloor: 0.9, fieldContentFloor: 0.5, numericRatioFloor: 5, rareShare: 0.002, spikeFactor: 5, minSpikeRate: 20,
+    warmup: 100, threshold: 0.9, contentFloor: 0.9, fieldContentFloor: 2, numericRatioFloor: 5, tailFactor: 1, rareShare: 0.002, spikeFactor: 5, minSpikeRate: 20,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 14, maxFields: 64,
   },
   strict: {
-    warmup: 200, threshold: 0.95, contentFloor: 1.1, fieldContentFloor: 0.6, numericRatioFloor: 10, rareShare: 0.001, spikeFactor: 10, minSpikeRate: 50,
+    warmup: 200, threshold: 0.95, contentFloor: 1.1, fieldContentFloor: 4, numericRatioFloor: 10, tailFactor: 2, rareShare: 0.001, spikeFactor: 10, minSpikeRate: 50,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 14, maxFields: 64,
   },
 };

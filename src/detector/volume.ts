@@ -14,7 +14,14 @@ export interface VolumeVerdict {
   seconds?: number;
 }
 
+import { ScoreCalibrator } from './calibration.js';
+
 export class VolumeBaseline {
+  /**
+   * Counts of recent normal seconds that had events (empty seconds left out, so that a sparse stream's
+   * bursts are compared with its other bursts, not with its silence): for the p99 and for confidences.
+   */
+  private readonly calibrator: ScoreCalibrator;
   private readonly history: number[] = [];
   private readonly capacity: number;
   private bucket = -1;
@@ -26,6 +33,7 @@ export class VolumeBaseline {
 
   constructor(capacity = 600) {
     this.capacity = capacity;
+    this.calibrator = new ScoreCalibrator(capacity);
   }
 
   /** Median events per second over the recent past. */
@@ -33,7 +41,13 @@ export class VolumeBaseline {
     return this.typicalCache;
   }
 
+  /** The share of recent busy seconds with fewer events than `rate` (an exponential tail above them all). */
+  confidence(rate: number): number {
+    return this.calibrator.confidence(rate);
+  }
+
   private push(n: number): void {
+    if (n > 0) this.calibrator.add(n);
     this.history.push(n);
     if (this.history.length > this.capacity) this.history.shift();
     if (++this.sinceUpdate >= 10 || this.history.length < 30) {
@@ -69,7 +83,12 @@ export class VolumeBaseline {
     this.count += 1;
     if (verdict) return verdict;
     const typical = Math.max(this.typicalCache, 1);
-    if (this.history.length >= options.minHistory && this.count >= options.minRate && this.count > options.spikeFactor * typical) {
+    // A spike must also clear twice the busiest seconds of the recent past (the p99): bursty streams (a
+    // page load fetching twenty assets at once) have busy seconds that are part of normal.
+    if (
+      this.history.length >= options.minHistory && this.count >= options.minRate && this.count > options.spikeFactor * typical &&
+      this.count > 2 * this.calibrator.quantile(0.99)
+    ) {
       this.spiking = true;
       if (this.flaggedBucket !== this.bucket) {
         this.flaggedBucket = this.bucket;

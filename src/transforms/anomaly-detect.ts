@@ -13,6 +13,7 @@ import { duration } from '../config/schema.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { restoreDetector, snapshotDetector } from '../detector/snapshot.js';
 import { parseTransform } from './parse.js';
+import { leadingTimestamp } from '../formats/leading-timestamp.js';
 
 export const anomalyDetectConfig = z.object({
   stream_id: z.string().min(1).default('{source.input}').describe(
@@ -89,13 +90,15 @@ export function flattenFields(body: Attributes, watch: Set<string> | null, prefi
 }
 
 /** What the detector sees of an event. */
-export function toDetectorInput(event: LogEvent, watch: Set<string> | null): DetectorInput {
-  const time = event.timestamp ?? event.observedTimestamp;
+export function toDetectorInput(event: LogEvent, watch: Set<string> | null, arrivalTime = true): DetectorInput {
+  let time = event.timestamp;
+  if (time === undefined && typeof event.body === 'string') time = leadingTimestamp(event.body);
+  if (time === undefined && arrivalTime) time = event.observedTimestamp;
   if (typeof event.body === 'string') {
-    return { time, text: event.body, ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}) };
+    return { ...(time !== undefined ? { time } : {}), text: event.body, ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}) };
   }
   return {
-    time,
+    ...(time !== undefined ? { time } : {}),
     text: '',
     fields: flattenFields(event.body, watch),
     ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}),

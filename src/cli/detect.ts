@@ -1,0 +1,348 @@
+/**
+ * `driftlock stream` and `driftlock scan`: the detector on the command line, without a pipeline file.
+ *
+ * Both read lines with the same splitter as the `stdin` and `file` inputs (long lines cut and marked,
+ * invalid UTF-8 replaced), read them with the same parsers as the `anomaly_detect` transform, and feed the
+ * same detector. `stream` reads standard input until it ends or a signal arrives and prints alerts as they
+ * happen; `scan` reads files to their end and summarises.
+ */
+import { createReadStream, statSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { Detector, type Anomaly, type AnomalyKind, type Profile } from '../detector/index.js';
+import { restoreDetector, snapshotDetector } from '../detector/snapshot.js';
+import type { LogEvent } from '../engine/event.js';
+import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
+import { markLine } from '../inputs/stdin.js';
+import { percent, renderAlertText } from '../outputs/alert-format.js';
+import { lineParser, resolveStreamId, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
+
+export const DETECT_FORMATS = ['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text'] as const;
+export const PROFILE_NAMES = ['sensitive', 'balanced', 'strict'] as const;
+
+export interface DetectOptions {
+  format: AnomalyDetectConfig['format'];
+  profile: Profile;
+  streamId?: string;
+  threshold?: number;
+  warmup?: number;
+  state?: string;
+  maxLineBytes: number;
+}
+
+interface Line {
+  text: string;
+  flags: LineFlags;
+  number: number;
+}
+
+interface Found {
+  anomaly: Anomaly;
+  line: number;
+  entry: string;
+  time: number;
+}
+
+/** Writes to a stream, waiting for it to drain when its buffer is full (a slow pipe reader). */
+async function write(out: Writable, text: string): Promise<void> {
+  if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve));
+}
+
+function colorWanted(stream: NodeJS.WriteStream): boolean {
+  return Boolean(stream.isTTY) && !process.env.NO_COLOR;
+}
+
+/** The detector, the parser and the per-line bookkeeping that both commands share. */
+class LineDetector {
+  readonly detector: Detector;
+  events = 0;
+  anomalies = 0;
+  malformed = 0;
+  readonly byKind = new Map<AnomalyKind, number>();
+  private parse!: (events: LogEvent[]) => LogEvent[] | Promise<LogEvent[]>;
+
+  constructor(readonly options: DetectOptions) {
+    this.detector = new Detector({
+      profile: options.profile,
+      overrides: {
+        ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
+        ...(options.warmup !== undefined ? { warmup: options.warmup } : {}),
+      },
+    });
+  }
+
+  async init(): Promise<string | undefined> {
+    this.parse = await lineParser(this.options.format);
+    if (!this.options.state) return undefined;
+    try {
+      const n = restoreDetector(this.detector, JSON.parse(await readFile(this.options.state, 'utf8')));
+      return `restored ${n} stream${n === 1 ? '' : 's'} from ${this.options.state}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return `cannot restore ${this.options.state} (${(err as Error).message}); starting a new warm-up`;
+    }
+  }
+
+  async save(): Promise<void> {
+    if (!this.options.state) return;
+    await mkdir(path.dirname(path.resolve(this.options.state)), { recursive: true });
+    const tmp = `${this.options.state}.tmp`;
+    await writeFile(tmp, JSON.stringify(snapshotDetector(this.detector)));
+    await rename(tmp, this.options.state);
+  }
+
+  /**
+   * Runs a batch of lines through the parser and the detector. `arrivalTime`: whether a line without a
+   * timestamp of its own happened when it was read (live input) or at an unknown time (a file).
+   */
+  async detect(lines: Line[], source: LogEvent['source'], defaultStream: string, arrivalTime: boolean): Promise<Found[]> {
+    const now = Date.now();
+    const events: LogEvent[] = lines.map((l) => {
+      const event: LogEvent = { observedTimestamp: now, body: l.text, attributes: {}, source };
+      if (l.flags.truncated || l.flags.invalidUtf8) {
+        markLine(event, l.flags);
+        this.malformed += 1;
+      }
+      return event;
+    });
+    await this.parse(events);
+    const found: Found[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      const streamId = this.options.streamId ? resolveStreamId(this.options.streamId, event) : defaultStream;
+      const input = toDetectorInput(event, null, arrivalTime);
+      this.events += 1;
+      const anomaly = this.detector.observe(streamId, input);
+      if (!anomaly) continue;
+      this.anomalies += 1;
+      this.byKind.set(anomaly.kind, (this.byKind.get(anomaly.kind) ?? 0) + 1);
+      found.push({ anomaly, line: lines[i]!.number, entry: lines[i]!.text, time: input.time ?? now });
+    }
+    return found;
+  }
+
+  kindSummary(): string {
+    return [...this.byKind.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n.toLocaleString('en-US')}`).join(', ');
+  }
+}
+
+/** Feeds a byte stream through the splitter, handing over the complete lines of each chunk. */
+async function forEachLines(input: Readable, maxLineBytes: number, onLines: (lines: Line[]) => Promise<void>, onBytes?: (n: number) => void): Promise<void> {
+  const splitter = new LineSplitter(maxLineBytes);
+  let number = 0;
+  let lines: Line[] = [];
+  const onLine = (text: string, flags: LineFlags) => lines.push({ text, flags, number: ++number });
+  for await (const chunk of input) {
+    splitter.push(chunk as Buffer, onLine);
+    onBytes?.((chunk as Buffer).length);
+    if (lines.length) {
+      const batch = lines;
+      lines = [];
+      await onLines(batch);
+    }
+  }
+  splitter.flush(onLine);
+  if (lines.length) await onLines(lines);
+}
+
+function rate(n: number, seconds: number): string {
+  return `${Math.round(n / Math.max(seconds, 1e-3)).toLocaleString('en-US')}/s`;
+}
+
+export interface StreamIo {
+  stdin: Readable;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+/**
+ * `driftlock stream`: alerts for standard input, as they happen. Readable blocks on a terminal, JSON lines
+ * otherwise; a status line on stderr (rewritten in place on a terminal, every 10 s otherwise). Ends at EOF
+ * or on SIGINT/SIGTERM with a summary; returns the exit code (0, or 2 on an error).
+ */
+export async function runStream(options: DetectOptions & { quiet: boolean }, io: StreamIo): Promise<number> {
+  const ld = new LineDetector(options);
+  const note = await ld.init();
+  if (note && !options.quiet) io.stderr.write(`driftlock: ${note}\n`);
+  const json = !io.stdout.isTTY;
+  const color = colorWanted(io.stdout);
+  const statusTty = Boolean(io.stderr.isTTY);
+  const started = Date.now();
+  let lastStatus = { at: started, events: 0 };
+  let statusShown = false;
+  const status = () => {
+    const now = Date.now();
+    const recent = rate(ld.events - lastStatus.events, (now - lastStatus.at) / 1000);
+    lastStatus = { at: now, events: ld.events };
+    return `events ${ld.events.toLocaleString('en-US')} (${recent}), anomalies ${ld.anomalies.toLocaleString('en-US')}, streams ${ld.detector.streamCount}`;
+  };
+  const clearStatus = () => {
+    if (statusShown) io.stderr.write('\r\x1b[K');
+    statusShown = false;
+  };
+  const timer = options.quiet
+    ? undefined
+    : setInterval(() => {
+        if (statusTty) {
+          io.stderr.write(`\r\x1b[K${status()}`);
+          statusShown = true;
+        } else {
+          io.stderr.write(`driftlock: ${status()}\n`);
+        }
+      }, statusTty ? 500 : 10_000);
+  timer?.unref();
+  const saver = options.state ? setInterval(() => void ld.save().catch(() => undefined), 60_000) : undefined;
+  saver?.unref();
+
+  const stop = () => io.stdin.destroy();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let code = 0;
+  try {
+    await forEachLines(io.stdin, options.maxLineBytes, async (lines) => {
+      const found = await ld.detect(lines, { input: 'stdin' }, 'stdin', true);
+      if (!found.length) return;
+      clearStatus();
+      let out = '';
+      for (const f of found) {
+        out += json
+          ? JSON.stringify({ time: new Date(f.time).toISOString(), line: f.line, ...f.anomaly, entry: f.entry }) + '\n'
+          : renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, location: `line ${f.line}` }, color);
+      }
+      await write(io.stdout, out);
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+      io.stderr.write(`driftlock: cannot read standard input: ${(err as Error).message}\n`);
+      code = 2;
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    if (timer) clearInterval(timer);
+    if (saver) clearInterval(saver);
+  }
+  try {
+    await ld.save();
+  } catch (err) {
+    io.stderr.write(`driftlock: cannot save state to ${options.state}: ${(err as Error).message}\n`);
+    code = 2;
+  }
+  clearStatus();
+  if (!options.quiet) {
+    const seconds = (Date.now() - started) / 1000;
+    io.stderr.write(
+      `driftlock: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s, ${ld.anomalies.toLocaleString('en-US')} anomalies` +
+        `${ld.anomalies ? ` (${ld.kindSummary()})` : ''}${ld.malformed ? `, ${ld.malformed} malformed lines (cut or invalid UTF-8)` : ''}\n`,
+    );
+  }
+  return code;
+}
+
+export interface ScanOptions extends DetectOptions {
+  output: 'text' | 'json';
+  top: number;
+  progress: boolean;
+}
+
+/**
+ * `driftlock scan FILE...`: each file to its end, one stream per file unless `--stream-id` says otherwise.
+ * Exit code 0 when nothing was flagged, 1 when anomalies were found, 2 on an error (a file that cannot be
+ * read; the other files are still scanned).
+ */
+export async function runScan(files: string[], options: ScanOptions, io: Omit<StreamIo, 'stdin'>): Promise<number> {
+  const ld = new LineDetector(options);
+  const note = await ld.init();
+  if (note) io.stderr.write(`driftlock: ${note}\n`);
+  const color = colorWanted(io.stdout);
+  const showProgress = options.progress && Boolean(io.stderr.isTTY);
+  const started = Date.now();
+  const top: Array<Found & { file: string }> = [];
+  let failed = 0;
+  if (options.output === 'json') await write(io.stdout, JSON.stringify({ warmup_lines: ld.detector.options.warmup, profile: options.profile }) + '\n');
+
+  for (const file of files) {
+    let size = 0;
+    try {
+      size = statSync(file).size;
+    } catch (err) {
+      io.stderr.write(`driftlock: cannot read ${file}: ${(err as Error).message}\n`);
+      failed += 1;
+      continue;
+    }
+    let read = 0;
+    let lastDraw = 0;
+    const draw = (final = false) => {
+      const now = Date.now();
+      if (!final && now - lastDraw < 200) return;
+      lastDraw = now;
+      const share = size ? Math.min(1, read / size) : 1;
+      const width = 24;
+      const bar = '█'.repeat(Math.round(share * width)).padEnd(width, '░');
+      io.stderr.write(`\r\x1b[K${path.basename(file)} ${bar} ${(share * 100).toFixed(0)}%  ${ld.events.toLocaleString('en-US')} events, ${ld.anomalies.toLocaleString('en-US')} anomalies`);
+    };
+    try {
+      await forEachLines(
+        createReadStream(file),
+        options.maxLineBytes,
+        async (lines) => {
+          const found = await ld.detect(lines, { input: 'scan', file }, file, false);
+          let out = '';
+          for (const f of found) {
+            top.push({ ...f, file });
+            if (options.output === 'json') {
+              out += JSON.stringify({
+                file, line: f.line, kind: f.anomaly.kind, score: f.anomaly.score, confidence: f.anomaly.confidence, why: f.anomaly.why,
+                field: f.anomaly.field ?? null, template: f.anomaly.template, stream_id: f.anomaly.stream_id,
+              }) + '\n';
+            } else {
+              out += renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, location: `${file}:${f.line}` }, color);
+            }
+          }
+          if (top.length > options.top * 20) trimTop(top, options.top);
+          if (out) {
+            if (showProgress) io.stderr.write('\r\x1b[K');
+            await write(io.stdout, out);
+          }
+          if (showProgress) draw();
+        },
+        (n) => (read += n),
+      );
+      if (showProgress) {
+        draw(true);
+        io.stderr.write('\n');
+      }
+    } catch (err) {
+      if (showProgress) io.stderr.write('\n');
+      io.stderr.write(`driftlock: cannot read ${file}: ${(err as Error).message}\n`);
+      failed += 1;
+    }
+  }
+  try {
+    await ld.save();
+  } catch (err) {
+    io.stderr.write(`driftlock: cannot save state to ${options.state}: ${(err as Error).message}\n`);
+    failed += 1;
+  }
+
+  const seconds = (Date.now() - started) / 1000;
+  trimTop(top, options.top);
+  let summary =
+    `\nScanned ${files.length - failed} of ${files.length} file${files.length === 1 ? '' : 's'}: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s (${rate(ld.events, seconds)}), ` +
+    `${ld.anomalies.toLocaleString('en-US')} anomalies${ld.malformed ? `, ${ld.malformed} malformed lines (cut or invalid UTF-8)` : ''}\n`;
+  if (ld.anomalies) {
+    summary += `By kind: ${ld.kindSummary()}\nTop anomalies:\n`;
+    for (const f of top) summary += `  ${percent(f.anomaly.confidence).padStart(6)}  ${f.file}:${f.line}  ${f.anomaly.kind}: ${f.anomaly.why}\n`;
+  }
+  // With JSON on stdout the summary goes to stderr, so that stdout stays one object per line.
+  await write(options.output === 'json' ? io.stderr : io.stdout, summary);
+  if (failed) return 2;
+  return ld.anomalies ? 1 : 0;
+}
+
+/** Keeps the `n` most confident (then highest scoring) anomalies, in that order. */
+function trimTop(top: Array<Found & { file: string }>, n: number): void {
+  top.sort((a, b) => b.anomaly.confidence - a.anomaly.confidence || b.anomaly.score - a.anomaly.score);
+  top.length = Math.min(top.length, n);
+}

@@ -1,0 +1,42 @@
+/**
+ * How an anomaly reads to a person: shared by the `stream` and `scan` commands (and any output that shows
+ * alerts as text), so that an alert looks the same wherever it appears.
+ */
+import type { Anomaly } from '../detector/index.js';
+
+export interface AlertView {
+  anomaly: Pick<Anomaly, 'kind' | 'score' | 'confidence' | 'why' | 'stream_id' | 'template'> & { field?: string | undefined };
+  /** The log entry as it was read. */
+  entry: string;
+  /** Event time (or arrival time), epoch ms. */
+  time: number;
+  /** `file:line` or similar, when known. */
+  location?: string;
+}
+
+const ANSI = { bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', cyan: '\x1b[36m', reset: '\x1b[0m' };
+
+/** Cuts text to `max` characters, saying how much was left out. */
+export function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max)}… (${(text.length - max).toLocaleString('en-US')} more characters)`;
+}
+
+export function percent(confidence: number): string {
+  const p = confidence * 100;
+  return `${p >= 99.95 ? '99.9+' : p.toFixed(1)}%`;
+}
+
+/** A few lines for a terminal: headline (time, stream, kind, confidence), the why, the entry. */
+export function renderAlertText(view: AlertView, color: boolean): string {
+  const c = color ? ANSI : { bold: '', dim: '', red: '', yellow: '', cyan: '', reset: '' };
+  const a = view.anomaly;
+  const tone = a.confidence >= 0.99 ? c.red : c.yellow;
+  const time = new Date(view.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const where = view.location ? `  ${c.dim}${view.location}${c.reset}` : '';
+  return (
+    `${tone}${c.bold}▲ ${a.kind}${c.reset}  ${c.bold}${a.stream_id}${c.reset}  confidence ${tone}${percent(a.confidence)}${c.reset}  ${c.dim}${time}${c.reset}${where}\n` +
+    `  ${a.why}\n` +
+    `  ${c.cyan}${truncate(view.entry.replace(/\r?\n/g, '⏎'), 300)}${c.reset}\n`
+  );
+}
