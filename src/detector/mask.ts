@@ -40,6 +40,8 @@ function replacer(match: string, ts: string, ts2: string, uuid: string, ip: stri
   if (ip !== undefined) return MASK.ip;
   // Short hex-looking words ("b2", "e5") are ordinary text; only long mixed ids are volatile.
   if (hex !== undefined) return hex.length >= 8 ? MASK.hex : hex.replace(/\d+/g, MASK.number);
+  // A long run of digits is an id like a hex one that happens to have no letter: mask both alike.
+  if (match.length >= 8) return MASK.hex;
   return MASK.number;
 }
 

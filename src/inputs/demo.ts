@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { duration } from '../config/schema.js';
 import { defineInput } from '../engine/component.js';
 import type { LogEvent } from '../engine/event.js';
 
@@ -12,6 +13,9 @@ export const demoConfig = z.object({
   rate: z.number().positive().default(10).describe('Lines per second.'),
   count: z.number().int().min(0).default(0).describe('Stop after this many lines; 0 runs until the daemon stops.'),
   seed: z.number().int().default(42).describe('Seed of the random generator: the same seed gives the same lines.'),
+  incident_interval: duration().prefault('0s').describe(
+    'Every this long (after twice this long of normal traffic), stage an incident, in turn: slow responses (`response_time` x100), a burst of `503` errors on `POST /login`, an SQL injection in the user agent, 20x the rate for 10 s. `0s`: normal traffic only.',
+  ),
 });
 
 /** mulberry32: a small, fast, seedable PRNG; good enough for traffic that only has to look real. */
@@ -51,8 +55,12 @@ const AGENTS = [
 const REFERERS = ['-', '-', 'https://example.com/', 'https://example.com/orders', 'https://www.google.com/'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
+export type DemoIncident = 'latency' | 'errors' | 'injection' | 'spike';
+export const DEMO_INCIDENTS: DemoIncident[] = ['latency', 'errors', 'injection', 'spike'];
+
 export class AccessLogGenerator {
   private readonly random: () => number;
+  private forcedRoute: [string, string, number, number] | undefined;
   private readonly totalWeight = ROUTES.reduce((s, r) => s + r[2], 0);
   private readonly clients: string[];
 
@@ -80,7 +88,7 @@ export class AccessLogGenerator {
         break;
       }
     }
-    const [method, template, , bytes] = route;
+    const [method, template, , bytes] = this.forcedRoute ?? route;
     const path = template
       .replace('{id}', String(this.int(1, 99_999)))
       .replace('{n}', String(this.int(1, 20)))
@@ -106,8 +114,24 @@ export class AccessLogGenerator {
     };
   }
 
-  line(now: number, format: 'nginx_json' | 'nginx_combined'): string {
+  /** Lines of a staged incident (the spike is a rate, staged by the input, not lines). */
+  incident(kind: Exclude<DemoIncident, 'spike'>, now: number, format: 'nginx_json' | 'nginx_combined'): string[] {
+    const out: string[] = [];
+    if (kind === 'latency') {
+      for (let i = 0; i < 5; i++) out.push(this.line(now, format, (r) => (r.response_time = Math.round(Number(r.response_time) * 100 * 1000) / 1000)));
+    } else if (kind === 'errors') {
+      this.forcedRoute = ['POST', '/login', 1, 128];
+      for (let i = 0; i < 5; i++) out.push(this.line(now, format, (r) => ((r.status = 503), (r.body_bytes_sent = 153))));
+      this.forcedRoute = undefined;
+    } else {
+      out.push(this.line(now, format, (r) => (r.http_user_agent = "Mozilla/5.0' UNION SELECT username, password FROM users WHERE '1'='1' --")));
+    }
+    return out;
+  }
+
+  line(now: number, format: 'nginx_json' | 'nginx_combined', alter?: (r: Record<string, string | number>) => void): string {
     const r = this.record(now);
+    alter?.(r);
     if (format === 'nginx_json') return JSON.stringify(r);
     const d = new Date(now);
     const pad = (n: number) => String(n).padStart(2, '0');
@@ -128,20 +152,33 @@ export const demoInput = defineInput({
         const tickMs = 100;
         const started = Date.now();
         let sent = 0;
+        // Lines owed at the normal rate; a spike adds extra lines on top without shifting the schedule.
+        let incidents = 0;
+        let nextIncident = config.incident_interval > 0 ? started + 2 * config.incident_interval : Infinity;
+        let spikeUntil = 0;
+        let spikeOwed = 0;
         while (!ctx.signal.aborted && (config.count === 0 || sent < config.count)) {
+          const now = Date.now();
           // Catch up to where the rate says we should be, so that slow ticks do not lower the rate.
-          const due = Math.floor(((Date.now() - started) / 1000) * config.rate) + 1;
+          const due = Math.floor(((now - started) / 1000) * config.rate) + 1;
           let n = Math.max(0, due - sent);
           if (config.count > 0) n = Math.min(n, config.count - sent);
-          if (n > 0) {
-            const now = Date.now();
-            const events: LogEvent[] = [];
-            for (let i = 0; i < n; i++) {
-              events.push({ observedTimestamp: now, body: generator.line(now, config.format), attributes: {}, source: { input: ctx.id } });
-            }
-            sent += n;
-            await ctx.emit(events);
+          const events: LogEvent[] = [];
+          const push = (line: string) => events.push({ observedTimestamp: now, body: line, attributes: {}, source: { input: ctx.id } });
+          for (let i = 0; i < n; i++) push(generator.line(now, config.format));
+          sent += n;
+          if (now >= nextIncident) {
+            const kind = DEMO_INCIDENTS[incidents++ % DEMO_INCIDENTS.length]!;
+            nextIncident += config.incident_interval;
+            ctx.logger.info({ incident: kind }, 'demo: staging an incident');
+            if (kind === 'spike') spikeUntil = now + 10_000;
+            else for (const line of generator.incident(kind, now, config.format)) push(line);
           }
+          if (now < spikeUntil) {
+            spikeOwed += (19 * config.rate * tickMs) / 1000;
+            for (; spikeOwed >= 1; spikeOwed--) push(generator.line(now, config.format));
+          }
+          if (events.length) await ctx.emit(events);
           if (config.count > 0 && sent >= config.count) break;
           await sleep(tickMs, undefined, { signal: ctx.signal }).catch(() => undefined);
         }

@@ -6,7 +6,7 @@ import { encodeEvents } from './encoding.js';
 
 export const consoleConfig = z.object({
   target: z.enum(['stdout', 'stderr']).default('stdout').describe('Where to write.'),
-  encoding: z.enum(['json', 'text', 'pretty']).default('json').describe('`json`: the whole event as one JSON line; `text`: the body alone; `pretty`: time, severity, input and body, for people.'),
+  encoding: z.enum(['json', 'text', 'pretty', 'alert']).default('json').describe('`json`: the whole event as one JSON line; `text`: the body alone; `pretty`: time, severity, input and body, for people; `alert`: anomalies (from `anomaly_detect`) as a few readable lines each: stream, kind, confidence, why and the entry (colored on a terminal).'),
 });
 
 export const consoleOutput = defineOutput({
@@ -31,7 +31,7 @@ export const consoleOutput = defineOutput({
               ackBatch(batch, 'rejected');
               continue;
             }
-            const out = encodeEvents(batch.events, config.encoding);
+            const out = encodeEvents(batch.events, config.encoding, Boolean((stream as NodeJS.WriteStream).isTTY) && !process.env.NO_COLOR);
             // The write callback is the acknowledgement, and waiting for it is the backpressure.
             const ok = await new Promise<boolean>((resolve) => stream.write(out, (err) => {
               if (err) onError(err);

@@ -1,8 +1,12 @@
 /** How outputs turn events into lines; shared so that `file` and `console` write the same formats. */
 import { bodyText, type LogEvent } from '../engine/event.js';
+import { renderAlertText, type AlertView } from './alert-format.js';
 
-/** `json`: the whole event; `text`: its body (JSON if structured); `pretty`: a line for people. */
-export type EventEncoding = 'json' | 'text' | 'pretty';
+/**
+ * `json`: the whole event; `text`: its body (JSON if structured); `pretty`: a line for people; `alert`: an
+ * anomaly as a few lines for people (stream, kind, confidence, why, the entry), other events as `pretty`.
+ */
+export type EventEncoding = 'json' | 'text' | 'pretty' | 'alert';
 
 const SEVERITY_NAMES = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 
@@ -21,8 +25,19 @@ export function prettyLine(event: LogEvent): string {
  * Encodes events as newline-terminated lines, in one string so that an output can write a batch at once.
  * Text bodies are written as they are, so a body that contains newlines spans several lines.
  */
-export function encodeEvents(events: readonly LogEvent[], encoding: EventEncoding): string {
+export function encodeEvents(events: readonly LogEvent[], encoding: EventEncoding, color = false): string {
   let out = '';
+  if (encoding === 'alert') {
+    for (const event of events) {
+      const anomaly = event.attributes.anomaly;
+      if (anomaly && typeof anomaly === 'object' && !Array.isArray(anomaly) && typeof anomaly.why === 'string') {
+        const view: AlertView = { anomaly: anomaly as unknown as AlertView['anomaly'], entry: bodyText(event), time: event.timestamp ?? event.observedTimestamp };
+        if (event.source.file) view.location = event.source.offset !== undefined ? `${event.source.file} @${event.source.offset}` : event.source.file;
+        out += renderAlertText(view, color);
+      } else out += prettyLine(event) + '\n';
+    }
+    return out;
+  }
   if (encoding === 'json') {
     for (const event of events) out += JSON.stringify(event) + '\n';
   } else if (encoding === 'text') {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,7 +33,7 @@ describe('driftlock CLI', () => {
 
   it('validate accepts the embedded default config and every example pipeline', async () => {
     const result = await runCli(['validate', '-c', 'config/driftlock.yaml']);
-    expect(result.stdout).toMatch(/valid \(1 inputs, 1 transforms, 1 outputs\)/);
+    expect(result.stdout).toMatch(/valid \(1 inputs, 2 transforms, 1 outputs\)/);
     expect(result.code).toBe(0);
     const examples = (await readdir(path.join(ROOT, 'examples/pipelines'))).filter((f) => f.endsWith('.yaml'));
     expect(examples.length).toBeGreaterThanOrEqual(2);
@@ -148,14 +149,18 @@ outputs:
     expect(result.stderr).toContain('second signal');
   });
 
-  it('runs the embedded default pipeline (npm start) and prints readable access events', async () => {
+  it('runs the embedded default pipeline (npm start): the demo stages incidents and readable alerts appear', async () => {
     const dir = await tempDir();
-    const cli = startCli(['run'], { cwd: dir });
-    await cli.waitFor(/\[web_demo\] \{"timestamp"/, 'stdout');
+    // Incidents every 4 s (after 8 s of normal traffic) instead of every 30 s, to keep the test short.
+    const cli = startCli(['run'], { cwd: dir, env: { DRIFTLOCK_DEMO_INCIDENTS_EVERY: '4s' } });
+    await cli.waitFor(/▲ field_value {2}nginx-logs {2}confidence/, 'stdout', 25_000);
     cli.child.kill('SIGINT');
     const result = await cli.exited;
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z (INFO|WARN|ERROR) +\[web_demo\] \{"timestamp":"[^"]+","remote_addr":"[\d.]+",.*"status":\d{3},/m);
+    expect(result.stdout).toMatch(/^ {2}response_time [\d.]+ is \d+x its typical [\d.]+ \(p99 [\d.]+\)$/m);
+    expect(result.stdout).toMatch(/^ {2}\{"timestamp":"[^"]+","remote_addr":"[\d.]+",.*"status":\d{3},/m);
+    // State is saved at shutdown, so that the next start does not warm up again.
+    expect(existsSync(path.join(dir, '.driftlock-data', 'detect', 'detector.json'))).toBe(true);
   });
 
   it('loads a plugin from a fixture folder through the CLI', async () => {

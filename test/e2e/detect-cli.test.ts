@@ -1,0 +1,216 @@
+/**
+ * End-to-end tests of `driftlock stream`, `driftlock scan` and the anomaly_detect transform, through the
+ * real CLI binary, on generated nginx access lines with incidents placed at known lines.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, startCli } from '../helpers/cli.js';
+import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'dl-detect-'));
+}
+
+function jsonLines(text: string): Array<Record<string, unknown>> {
+  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** 2,000 normal lines, then a slow response (line 2001), normal lines, an injection (line 2102), normal lines. */
+function incidentLog(format: 'json' | 'combined' = 'json'): string[] {
+  const gen = new NginxLines(7);
+  const make = (o: Parameters<NginxLines['line']>[0] = {}) => (format === 'json' ? gen.line(o) : gen.combined(o));
+  const lines: string[] = [];
+  for (let i = 0; i < 2000; i++) lines.push(make());
+  lines.push(make({ response_time: 5.2 }));
+  for (let i = 0; i < 100; i++) lines.push(make());
+  lines.push(make({ http_user_agent: SQL_INJECTION }));
+  for (let i = 0; i < 100; i++) lines.push(make());
+  return lines;
+}
+
+describe('driftlock stream', () => {
+  it('prints one JSON alert per anomaly for piped nginx JSON lines, naming the field, and a summary on stderr', async () => {
+    const lines = incidentLog();
+    const result = await runCli(['stream', '--stream-id', 'nginx-logs', '--format', 'nginx'], { input: lines.join('\n') + '\n' });
+    expect(result.code, result.stderr).toBe(0);
+    const alerts = jsonLines(result.stdout);
+    const slow = alerts.find((a) => a.line === 2001);
+    expect(slow, result.stdout).toBeDefined();
+    expect(slow).toMatchObject({ stream_id: 'nginx-logs', kind: 'field_value', field: 'response_time' });
+    expect(String(slow!.why)).toMatch(/response_time 5\.2 is \d+x its typical/);
+    expect(slow!.confidence).toBeGreaterThanOrEqual(0.9);
+    expect(String(slow!.entry)).toContain('"response_time":5.2');
+    const injection = alerts.find((a) => a.line === 2102);
+    // Four user agents in the baseline: the field is categorical, and the injection a value never seen.
+    expect(injection).toMatchObject({ stream_id: 'nginx-logs', kind: expect.stringMatching(/^field_(category|content)$/), field: 'http_user_agent' });
+    expect(String(injection!.why)).toContain('UNION SELECT');
+    // Steady traffic around the incidents stays quiet.
+    expect(alerts.length).toBeLessThanOrEqual(2 + Math.ceil(lines.length * 0.01));
+    expect(result.stderr).toMatch(/2,202 events in [\d.]+ s, \d+ anomalies/);
+  });
+
+  it('reads the combined access format with --format nginx', async () => {
+    const lines = incidentLog('combined');
+    const result = await runCli(['stream', '--format', 'nginx', '--quiet'], { input: lines.join('\n') + '\n' });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    const injection = jsonLines(result.stdout).find((a) => a.line === 2102);
+    expect(injection).toMatchObject({ stream_id: 'stdin', field: 'http_user_agent' });
+  });
+
+  it('keeps going through invalid UTF-8 and over-long lines, and counts them', async () => {
+    const gen = new NginxLines(3);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 300; i++) parts.push(Buffer.from(gen.line() + '\n'));
+    parts.push(Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a]));
+    parts.push(Buffer.from('x'.repeat(5000) + '\n'));
+    for (let i = 0; i < 300; i++) parts.push(Buffer.from(gen.line() + '\n'));
+    const result = await runCli(['stream', '--format', 'json', '--max-line-bytes', '1024'], { input: Buffer.concat(parts) });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/602 events in .*2 malformed lines/);
+  });
+
+  it('stops on SIGINT with a summary and exit 0, and --state carries the baseline to the next run', async () => {
+    const dir = await tempDir();
+    const state = path.join(dir, 'state', 'detector.json');
+    const gen = new NginxLines(11);
+    const running = startCli(['stream', '--format', 'nginx', '--state', state, '--stream-id', 'web']);
+    running.child.stdin!.write(gen.lines(1500).join('\n') + '\n');
+    await running.waitFor(/events 1,500/, 'stderr', 20_000).catch(() => undefined);
+    // Wait for the lines to be read before the signal (the status line appears every 10 s off a TTY, so
+    // poll the state of the process instead: the summary after SIGINT says how many were read).
+    await new Promise((r) => setTimeout(r, 1500));
+    running.child.kill('SIGINT');
+    const first = await running.exited;
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/1,500 events in/);
+    expect(existsSync(state)).toBe(true);
+
+    // A second run with only 20 lines (fewer than the warm-up of 100) still flags the slow response:
+    // the baseline came from the state file, not a new warm-up.
+    const next = [...gen.lines(19), gen.line({ response_time: 6 })];
+    const second = await runCli(['stream', '--format', 'nginx', '--state', state, '--stream-id', 'web'], { input: next.join('\n') + '\n' });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/restored 1 stream/);
+    expect(jsonLines(second.stdout).find((a) => a.line === 20)).toMatchObject({ field: 'response_time', stream_id: 'web' });
+
+    const fresh = await runCli(['stream', '--format', 'nginx', '--stream-id', 'web'], { input: next.join('\n') + '\n' });
+    expect(jsonLines(fresh.stdout)).toEqual([]);
+  });
+});
+
+describe('driftlock scan', () => {
+  it('--output json prints one object per flagged line with the agreed keys and exits 1', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'access.log');
+    await writeFile(file, incidentLog().join('\n') + '\n');
+    const result = await runCli(['scan', '--output', 'json', '--format', 'nginx', file]);
+    expect(result.code, result.stderr).toBe(1);
+    const objects = jsonLines(result.stdout);
+    expect(objects[0]).toMatchObject({ warmup_lines: 100, profile: 'balanced' });
+    const flags = objects.filter((o) => 'line' in o);
+    for (const f of flags) {
+      expect(Object.keys(f)).toEqual(expect.arrayContaining(['file', 'line', 'kind', 'score', 'confidence', 'why', 'field', 'template']));
+      expect(f.file).toBe(file);
+    }
+    expect(flags.find((f) => f.line === 2001)).toMatchObject({ kind: 'field_value', field: 'response_time' });
+    expect(flags.find((f) => f.line === 2102)).toMatchObject({ field: 'http_user_agent' });
+    expect(result.stderr).toMatch(/Scanned 1 of 1 file: 2,202 events/);
+  });
+
+  it('prints readable alerts and a summary by kind with the top anomalies; exit 0 on a clean file', async () => {
+    const dir = await tempDir();
+    const noisy = path.join(dir, 'noisy.log');
+    const clean = path.join(dir, 'clean.log');
+    await writeFile(noisy, incidentLog().join('\n') + '\n');
+    await writeFile(clean, new NginxLines(5).lines(1500).join('\n') + '\n');
+    const result = await runCli(['scan', '--format', 'nginx', noisy]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/▲ field_value {2}.*noisy\.log {2}confidence [\d.+]+%/);
+    expect(result.stdout).toMatch(/By kind: .*field_value \d+/);
+    expect(result.stdout).toMatch(/Top anomalies:\n.*noisy\.log:\d+ {2}\w+: /);
+    const quiet = await runCli(['scan', '--format', 'nginx', clean]);
+    expect(quiet.stdout).toMatch(/1,500 events .* 0 anomalies/);
+    expect(quiet.code).toBe(0);
+  });
+
+  it('a file that cannot be read is an error (exit 2) but the other files are still scanned', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'access.log');
+    await writeFile(file, incidentLog().join('\n') + '\n');
+    const result = await runCli(['scan', '--output', 'json', '--format', 'nginx', path.join(dir, 'missing.log'), file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/cannot read .*missing\.log: ENOENT/);
+    expect(jsonLines(result.stdout).some((o) => o.line === 2001)).toBe(true);
+    expect(result.stderr).toMatch(/Scanned 1 of 2 files/);
+  });
+
+  it('text files: a new error after only INFO lines is a new pattern whose why names it', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'app.log');
+    const lines: string[] = [];
+    let t = Date.parse('2025-01-01T00:00:00Z');
+    for (let i = 0; i < 1500; i++) lines.push(`${new Date((t += 50)).toISOString()} INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`);
+    lines.push(`${new Date((t += 50)).toISOString()} ERROR: Database connection failed`);
+    for (let i = 0; i < 50; i++) lines.push(`${new Date((t += 50)).toISOString()} INFO: User logged in user_id=${2000 + i}`);
+    await writeFile(file, lines.join('\n') + '\n');
+    const result = await runCli(['scan', '--output', 'json', '--format', 'text', file]);
+    expect(result.code).toBe(1);
+    const flags = jsonLines(result.stdout).filter((o) => 'line' in o);
+    expect(flags.map((f) => f.line)).toEqual([1501]);
+    expect(flags[0]).toMatchObject({ kind: 'new_pattern' });
+    expect(String(flags[0]!.why)).toMatch(/new error pattern .*Database connection failed/);
+  });
+
+  it('rejects bad options with a usage error', async () => {
+    const bad = await runCli(['scan', '--profile', 'paranoid', 'x.log']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/paranoid/);
+    const threshold = await runCli(['stream', '--threshold', '7']);
+    expect(threshold.code).toBe(2);
+    expect(threshold.stderr).toMatch(/--threshold must be a number from 0 to 1/);
+  });
+});
+
+describe('anomaly_detect in a pipeline', () => {
+  it('stdin -> parse -> anomaly_detect -> file writes flagged events with attributes.anomaly and snapshots state', async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, 'alerts.jsonl');
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(
+      config,
+      `data_dir: ${JSON.stringify(path.join(dir, 'data'))}
+inputs:
+  access:
+    type: stdin
+transforms:
+  parse_access:
+    type: parse
+    inputs: [access]
+    format: nginx
+  detect:
+    type: anomaly_detect
+    inputs: [parse_access]
+    stream_id: nginx-logs
+outputs:
+  alerts:
+    type: file
+    inputs: [detect]
+    path: ${JSON.stringify(out)}
+`,
+    );
+    const result = await runCli(['run', '-c', config], { input: incidentLog().join('\n') + '\n' });
+    expect(result.code, result.stderr).toBe(0);
+    const events = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { body: Record<string, unknown>; attributes: { anomaly: Record<string, unknown> } });
+    const slow = events.find((e) => e.body.response_time === 5.2);
+    expect(slow?.attributes.anomaly).toMatchObject({ kind: 'field_value', field: 'response_time', stream_id: 'nginx-logs' });
+    expect(events.find((e) => e.body.http_user_agent === SQL_INJECTION)?.attributes.anomaly).toMatchObject({ field: 'http_user_agent' });
+    // Only anomalies pass (emit: anomalies), and far fewer than the input.
+    expect(events.length).toBeLessThan(30);
+    const snapshot = JSON.parse(await readFile(path.join(dir, 'data', 'detect', 'detector.json'), 'utf8')) as { streams: Array<{ id: string; events: number }> };
+    expect(snapshot.streams).toEqual([expect.objectContaining({ id: 'nginx-logs', events: 2202 })]);
+  });
+});
