@@ -2,18 +2,37 @@
  * `npm run bench`: throughput and memory of whole pipelines, measured on the real CLI binary.
  * Each case pipes a generated file into `driftlock run` (pinned to one CPU core with taskset when it is
  * available) and reports lines/s, MiB/s of input and the peak resident set size (VmHWM) of the daemon.
+ *
+ * The anomaly detector is also measured on its own (`bench/detector.ts`, in a child process pinned the same
+ * way): events/s of `Detector.observe` on one stream of nginx JSON and of nginx text lines, and the memory
+ * a stream holds, against the targets of issue 3 (>= 150,000 events/s on one core, <= 4 MiB per stream).
+ *
+ * Environment: BENCH_LINES (lines of the pipeline cases, default 1,000,000); BENCH_ONLY=pipelines|detector
+ * (comma-separated) to run only the existing pipeline cases or only the detector cases (detector alone,
+ * memory per stream, and the pipelines with anomaly_detect); the BENCH_DETECTOR_* settings of
+ * `bench/detector.ts`.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AccessLogGenerator } from '../src/inputs/demo.js';
+import type { MemoryResult, ThroughputResult } from './detector.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+const DETECTOR_BENCH = path.join(ROOT, 'dist/bench/detector.js');
 const LINES = Number(process.env.BENCH_LINES ?? 1_000_000);
+const GROUPS = ['pipelines', 'detector'] as const;
+const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
+for (const g of ONLY) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`BENCH_ONLY: unknown group ${g} (expected ${GROUPS.join(', ')})`);
+const run = (group: (typeof GROUPS)[number]) => ONLY.includes(group);
+
+/** Issue 3: the detector's targets. */
+const TARGET_EVENTS_PER_SECOND = 150_000;
+const TARGET_MIB_PER_STREAM = 4;
 
 interface Row {
   name: string;
@@ -21,6 +40,10 @@ interface Row {
   seconds: number;
   inputMiB: number;
   peakRssMiB: number;
+  /** Lines the output file holds at the end (events passed on by the pipeline). */
+  outLines: number;
+  /** Minimum lines/s this case should reach, if it has a target. */
+  target?: number;
 }
 
 async function generateNginxJson(file: string, lines: number): Promise<void> {
@@ -50,7 +73,16 @@ function peakRss(pid: number): number {
 
 const haveTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
-async function runCase(name: string, config: string, inputFile: string, lines: number, dir: string): Promise<Row> {
+async function countLines(file: string): Promise<number> {
+  if (!existsSync(file)) return 0;
+  let n = 0;
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) n++;
+  }
+  return n;
+}
+
+async function runCase(name: string, config: string, inputFile: string, lines: number, dir: string, outFile: string, target?: number): Promise<Row> {
   const cfgFile = path.join(dir, `${name.replace(/\W+/g, '_')}.yaml`);
   await writeFile(cfgFile, config);
   const args = [CLI, 'run', '-c', cfgFile, '--log-level', 'warn'];
@@ -64,24 +96,84 @@ async function runCase(name: string, config: string, inputFile: string, lines: n
   clearInterval(poll);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`${name}: driftlock exited with ${code}`);
-  return { name, lines, seconds, inputMiB: statSync(inputFile).size / 2 ** 20, peakRssMiB: peak / 2 ** 20 };
+  const row: Row = { name, lines, seconds, inputMiB: statSync(inputFile).size / 2 ** 20, peakRssMiB: peak / 2 ** 20, outLines: await countLines(outFile) };
+  if (target !== undefined) row.target = target;
+  return row;
 }
 
-function printTable(rows: Row[]): void {
-  const header = ['pipeline', 'lines', 'seconds', 'lines/s', 'MiB/s', 'peak RSS MiB'];
-  const body = rows.map((r) => [
-    r.name,
-    r.lines.toLocaleString('en-US'),
-    r.seconds.toFixed(2),
-    Math.round(r.lines / r.seconds).toLocaleString('en-US'),
-    (r.inputMiB / r.seconds).toFixed(1),
-    r.peakRssMiB.toFixed(0),
-  ]);
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmtMiB = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+/** A markdown table: the first column left-aligned, the others right-aligned. */
+function printMarkdown(header: string[], body: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   console.log(line(header));
   console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|')}|`);
   for (const b of body) console.log(line(b));
+}
+
+/** Runs one case of `bench/detector.ts` in its own process (pinned like the pipelines) and reads its result. */
+function detectorCase<T>(which: 'json' | 'text' | 'memory'): T {
+  const args = ['--expose-gc', DETECTOR_BENCH, which];
+  const r = haveTaskset
+    ? spawnSync('taskset', ['-c', '0', process.execPath, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`detector bench ${which} exited with ${r.status ?? r.signal}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
+}
+
+function printTable(rows: Row[]): void {
+  const header = ['pipeline', 'lines', 'seconds', 'lines/s', 'MiB/s', 'peak RSS MiB', 'lines out', 'target lines/s'];
+  printMarkdown(header, rows.map((r) => {
+    const rate = r.lines / r.seconds;
+    return [
+      r.name,
+      fmtInt(r.lines),
+      r.seconds.toFixed(2),
+      fmtInt(rate),
+      (r.inputMiB / r.seconds).toFixed(1),
+      r.peakRssMiB.toFixed(0),
+      fmtInt(r.outLines),
+      r.target === undefined ? '' : `>= ${fmtInt(r.target)} ${verdict(rate >= r.target)}`,
+    ];
+  }));
+}
+
+function printDetectorTables(throughput: ThroughputResult[], memory: MemoryResult): void {
+  console.log(`\ndetector alone (Detector.observe, one stream, in process, pinned like the pipelines): inputs made before timing (JSON: the parse transform's JSON parser + toDetectorInput; text: nginx combined lines as { time, text }); ${fmtInt(throughput[0]?.warmupEvents ?? 0)} events on a throwaway detector first to warm the JIT; the timed detector starts empty\n`);
+  printMarkdown(
+    ['case', 'events', 'seconds', 'events/s', 'µs/event', 'anomalies', 'stream state MiB', 'target events/s'],
+    throughput.map((t) => {
+      const rate = t.events / t.seconds;
+      return [
+        t.case === 'json' ? 'nginx JSON fields (parsed)' : 'nginx text lines',
+        fmtInt(t.events),
+        t.seconds.toFixed(2),
+        fmtInt(rate) + (t.profiled ? ' (profiled)' : ''),
+        ((t.seconds / t.events) * 1e6).toFixed(2),
+        fmtInt(t.anomalies),
+        fmtMiB(t.memoryBytes),
+        `>= ${fmtInt(TARGET_EVENTS_PER_SECOND)} ${verdict(rate >= TARGET_EVENTS_PER_SECOND)}`,
+      ];
+    }),
+  );
+  const measured = memory.heapBytes + memory.externalBytes;
+  console.log(`\nmemory per stream: ${fmtInt(memory.streams)} streams (s0..s${memory.streams - 1}) of nginx JSON, ${fmtInt(memory.eventsPerStream)} events each, interleaved; growth after a full GC (node --expose-gc) divided by the streams; typed arrays (the LZ windows, numeric rings) live outside the JS heap, so both are counted; ${memory.seconds.toFixed(1)} s to feed, process RSS ${fmtInt(memory.rssBytes / 2 ** 20)} MiB at the end\n`);
+  printMarkdown(
+    ['case', 'streams', 'events/stream', 'MiB/stream (heap + typed arrays)', 'JS heap', 'typed arrays', 'detector estimate (memoryBytes)', 'target MiB/stream'],
+    [[
+      'nginx JSON, parsed',
+      fmtInt(memory.streams),
+      fmtInt(memory.eventsPerStream),
+      fmtMiB(measured),
+      fmtMiB(memory.heapBytes),
+      fmtMiB(memory.externalBytes),
+      fmtMiB(memory.estimateBytes),
+      `<= ${TARGET_MIB_PER_STREAM} ${verdict(measured <= TARGET_MIB_PER_STREAM * 2 ** 20)}`,
+    ]],
+  );
 }
 
 async function main(): Promise<void> {
@@ -93,16 +185,39 @@ async function main(): Promise<void> {
     console.log(`driftlock bench: ${LINES.toLocaleString('en-US')} nginx JSON lines (${(statSync(input).size / 2 ** 20).toFixed(0)} MiB), node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}, ${haveTaskset ? 'pinned to one core (taskset -c 0)' : 'not pinned (no taskset)'}`);
     console.log('time includes start-up and the final flush; the input is read from a file through stdin\n');
     const rows: Row[] = [];
-    rows.push(await runCase('stdin -> file', `data_dir: ${dir}/data
+    if (run('pipelines')) {
+      rows.push(await runCase('stdin -> file', `data_dir: ${dir}/data
 inputs: { in: { type: stdin } }
 outputs: { out: { type: file, inputs: [in], path: ${dir}/out-pass.jsonl, encoding: text } }
-`, input, LINES, dir));
-    rows.push(await runCase('stdin -> parse(json) -> file', `data_dir: ${dir}/data
+`, input, LINES, dir, `${dir}/out-pass.jsonl`));
+      rows.push(await runCase('stdin -> parse(json) -> file', `data_dir: ${dir}/data
 inputs: { in: { type: stdin } }
 transforms: { parse_json: { type: parse, inputs: [in], format: json } }
 outputs: { out: { type: file, inputs: [parse_json], path: ${dir}/out-json.jsonl } }
-`, input, LINES, dir));
+`, input, LINES, dir, `${dir}/out-json.jsonl`));
+    }
+    if (run('detector')) {
+      // One stream (a fixed stream_id); only flagged events reach the file. Each case has its own data_dir
+      // so that neither starts from the other's saved detector state.
+      rows.push(await runCase('stdin -> parse(json) -> anomaly_detect -> file', `data_dir: ${dir}/data-parse-detect
+inputs: { in: { type: stdin } }
+transforms:
+  parse_json: { type: parse, inputs: [in], format: json }
+  detect: { type: anomaly_detect, inputs: [parse_json], stream_id: nginx, emit: anomalies }
+outputs: { out: { type: file, inputs: [detect], path: ${dir}/out-parse-detect.jsonl } }
+`, input, LINES, dir, `${dir}/out-parse-detect.jsonl`, TARGET_EVENTS_PER_SECOND));
+      rows.push(await runCase('stdin -> anomaly_detect(format json) -> file', `data_dir: ${dir}/data-detect
+inputs: { in: { type: stdin } }
+transforms:
+  detect: { type: anomaly_detect, inputs: [in], stream_id: nginx, format: json, emit: anomalies }
+outputs: { out: { type: file, inputs: [detect], path: ${dir}/out-detect.jsonl } }
+`, input, LINES, dir, `${dir}/out-detect.jsonl`, TARGET_EVENTS_PER_SECOND));
+    }
     printTable(rows);
+    if (run('detector')) {
+      const throughput = [detectorCase<ThroughputResult>('json'), detectorCase<ThroughputResult>('text')];
+      printDetectorTables(throughput, detectorCase<MemoryResult>('memory'));
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

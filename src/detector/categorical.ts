@@ -64,12 +64,12 @@ export class CategoricalBaseline {
     return [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, k).map(([v, c]) => [v, this.total ? c / this.total : 0]);
   }
 
-  toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean; newRate: number; observations: number } {
-    return { counts: [...this.counts], total: this.total, overflow: this.overflow, newRate: this.newRate, observations: this.observations };
+  toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean; newRate: number; observations: number; maxDistinct: number } {
+    return { counts: [...this.counts], total: this.total, overflow: this.overflow, newRate: this.newRate, observations: this.observations, maxDistinct: this.maxDistinct };
   }
 
-  static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean; newRate?: number; observations?: number }): CategoricalBaseline {
-    const b = new CategoricalBaseline();
+  static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean; newRate?: number; observations?: number; maxDistinct?: number }): CategoricalBaseline {
+    const b = new CategoricalBaseline(data.maxDistinct ?? 32);
     for (const [k, v] of data.counts) b.counts.set(k, v);
     b.total = data.total;
     b.overflow = data.overflow;

@@ -42,7 +42,12 @@ export class Detector {
 
   /** Installs a stream restored from a snapshot. */
   adopt(stream: StreamDetector): void {
+    this.streams.delete(stream.id);
     this.streams.set(stream.id, stream);
+    while (this.streams.size > this.maxStreams) {
+      this.streams.delete(this.streams.keys().next().value!);
+      this.evictedStreams += 1;
+    }
   }
 
   observe(streamId: string, input: DetectorInput): Anomaly | undefined {

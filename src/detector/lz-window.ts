@@ -91,6 +91,11 @@ export class LzWindow {
     }
   }
 
+  /** Refills the window from `text()` of a snapshot (which already ends with a separator). */
+  restore(text: string): void {
+    this.append(text.endsWith('\n') ? text.slice(0, -1) : text);
+  }
+
   /** The code length of `text` given the window (and of `text` alone), without changing the window. */
   cost(text: string): CompressionCost {
     const n = text.length;

@@ -1,8 +1,11 @@
 /**
  * A robust baseline for one numeric field: the median and the spread of its recent values, in log space
  * for positive quantities (latencies and sizes vary by orders of magnitude, and "100x" is what matters).
- * Statistics are recomputed from a ring of recent values every few updates, so scoring is O(1).
+ * The recent values stay sorted as they arrive; the statistics are read from them every few updates (the
+ * median absolute deviation by merging two sorted runs, no sort), so scoring is O(1).
  */
+import { SortedWindow } from './sorted-window.js';
+
 export interface NumericVerdict {
   /** Robust z-score of the value against the baseline (0 when unremarkable). */
   score: number;
@@ -14,9 +17,7 @@ export interface NumericVerdict {
 }
 
 export class NumericBaseline {
-  private readonly ring: Float64Array;
-  private count = 0;
-  private next = 0;
+  private readonly window: SortedWindow;
   private sinceUpdate = 0;
   median = 0;
   p99 = 0;
@@ -27,20 +28,18 @@ export class NumericBaseline {
   isInteger = true;
 
   constructor(capacity = 512) {
-    this.ring = new Float64Array(capacity);
+    this.window = new SortedWindow(capacity);
   }
 
   get samples(): number {
-    return this.count;
+    return this.window.size;
   }
 
   add(value: number): void {
-    this.ring[this.next] = value;
-    this.next = (this.next + 1) % this.ring.length;
-    if (this.count < this.ring.length) this.count++;
+    this.window.add(value);
     if (value <= 0) this.positive = false;
     if (!Number.isInteger(value)) this.isInteger = false;
-    if (++this.sinceUpdate >= (this.count < 64 ? 4 : 64)) this.update();
+    if (++this.sinceUpdate >= (this.window.size < 64 ? 4 : 32)) this.update();
   }
 
   private transform(v: number): number {
@@ -49,35 +48,52 @@ export class NumericBaseline {
 
   private update(): void {
     this.sinceUpdate = 0;
-    const values = this.ring.slice(0, this.count).sort();
-    const q = (p: number) => values[Math.min(values.length - 1, Math.floor(p * (values.length - 1)))]!;
-    this.median = q(0.5);
-    this.p99 = q(0.99);
-    this.p01 = q(0.01);
-    const t = Array.from(values, (v) => this.transform(v)).sort((a, b) => a - b);
-    this.center = t[Math.floor((t.length - 1) / 2)]!;
-    const deviations = t.map((x) => Math.abs(x - this.center)).sort((a, b) => a - b);
-    const mad = deviations[Math.floor((deviations.length - 1) / 2)]!;
+    const w = this.window;
+    const n = w.size;
+    if (n === 0) return;
+    this.median = w.quantile(0.5);
+    this.p99 = w.quantile(0.99);
+    this.p01 = w.quantile(0.01);
+    // The values are sorted and the transform is monotonic, so the deviations from the center form two
+    // sorted runs (leftwards and rightwards from the middle): merge them up to the median deviation.
+    const m = Math.floor((n - 1) / 2);
+    this.center = this.transform(w.at(m));
+    let left = m;
+    let right = m + 1;
+    let mad = 0;
+    for (let k = 0; k <= m; k++) {
+      const dl = left >= 0 ? this.center - this.transform(w.at(left)) : Infinity;
+      const dr = right < n ? this.transform(w.at(right)) - this.center : Infinity;
+      if (dl <= dr) {
+        mad = dl;
+        left--;
+      } else {
+        mad = dr;
+        right++;
+      }
+    }
     // A floor on the spread: a constant field must not turn every tiny change into an outlier.
     this.scale = Math.max(1.4826 * mad, this.positive ? 0.1 : Math.max(1e-9, Math.abs(this.median) * 0.05, 1));
   }
 
   score(value: number): NumericVerdict {
-    if (this.sinceUpdate > 0 && this.count < 64) this.update();
+    if (this.sinceUpdate > 0 && this.window.size < 64) this.update();
     const positive = this.positive && value > 0;
     const z = positive ? Math.abs(Math.log(value + 1e-9) - this.center) / this.scale : Math.abs(value - this.median) / this.scale;
     return { score: z, ratio: this.median !== 0 ? value / this.median : Infinity, median: this.median, p99: this.p99, p01: this.p01 };
   }
 
-  toJSON(): number[] {
-    const out: number[] = [];
-    for (let i = 0; i < this.count; i++) out.push(this.ring[(this.next - this.count + i + this.ring.length) % this.ring.length]!);
-    return out;
+  toJSON(): { values: number[]; positive: boolean; integer: boolean } {
+    return { values: this.window.values(), positive: this.positive, integer: this.isInteger };
   }
 
-  static fromJSON(values: number[], capacity = 512): NumericBaseline {
+  /** Restores a baseline, including what its whole history said (a field once fractional stays so). */
+  static fromJSON(data: number[] | { values: number[]; positive: boolean; integer: boolean }, capacity = 512): NumericBaseline {
     const b = new NumericBaseline(capacity);
-    for (const v of values) b.add(v);
+    const d = Array.isArray(data) ? { values: data, positive: true, integer: true } : data;
+    b.positive = d.positive;
+    b.isInteger = d.integer;
+    for (const v of d.values) b.add(v);
     return b;
   }
 }

@@ -26,6 +26,23 @@ interface FieldState {
   textCal?: ScoreCalibrator;
   /** Fields whose values are timestamps or otherwise always unique after masking are not scored. */
   ignored?: boolean;
+  /** Recent raw values and their masked forms: most values repeat (user agents, routes). */
+  masks?: Map<string, string>;
+}
+
+const MASK_CACHE = 256;
+
+/** The masked form of a field's value, cached per field. */
+function maskField(f: FieldState, text: string): string {
+  let cache = f.masks;
+  if (!cache) cache = f.masks = new Map();
+  let m = cache.get(text);
+  if (m === undefined) {
+    m = maskVolatile(text);
+    if (cache.size >= MASK_CACHE) cache.clear();
+    cache.set(text, m);
+  }
+  return m;
 }
 
 interface Candidate {
@@ -37,8 +54,17 @@ interface Candidate {
   baseline?: Record<string, unknown>;
 }
 
+interface PendingField {
+  name: string;
+  value: string | number | boolean;
+  /** The masked text of a string value. */
+  masked?: string;
+  /** Its free-text score, when it was computed while scoring. */
+  textScore?: number;
+}
+
 interface PendingLearn {
-  fieldValues: Array<[string, unknown]>;
+  fieldValues: PendingField[];
 }
 
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
@@ -111,7 +137,10 @@ function newText(text: string, runs: Array<[number, number]>, max = 2): string {
 export class StreamDetector {
   readonly id: string;
   private readonly o: DetectorOptions;
-  private readonly content: LzWindow;
+  /** Recent normal text of text events; made on first use (structured streams never need it). */
+  private contentWindow: LzWindow | undefined;
+  /** Free-text fields with a window of their own, at most `maxTextFields` (memory per stream is bounded). */
+  private textFields = 0;
   private readonly contentCal = new ScoreCalibrator();
   private readonly templates = new TemplateMiner();
   private readonly learned = new Set<number>();
@@ -126,7 +155,23 @@ export class StreamDetector {
   constructor(id: string, options: DetectorOptions) {
     this.id = id;
     this.o = options;
-    this.content = new LzWindow(options.windowChars);
+  }
+
+  private get content(): LzWindow {
+    return (this.contentWindow ??= new LzWindow(this.o.windowChars));
+  }
+
+  /** Gives a field a free-text baseline, unless the stream has as many as it may keep. */
+  private makeText(f: FieldState): boolean {
+    if (this.textFields >= this.o.maxTextFields) {
+      f.ignored = true;
+      f.categorical = undefined;
+      return false;
+    }
+    this.textFields += 1;
+    f.text = new TextFieldBaseline(this.o.fieldWindowChars);
+    f.textCal = new ScoreCalibrator(512);
+    return true;
   }
 
   /** Scores one event, learns from it unless it is flagged, and returns the anomaly if there is one. */
@@ -156,16 +201,18 @@ export class StreamDetector {
     // Template of the event's message.
     const fields = input.fields;
     let message = input.text;
+    let messageField: FieldState | undefined;
     if (fields) {
       for (const key of MESSAGE_FIELDS) {
         const v = fields[key];
         if (typeof v === 'string' && v) {
           message = v;
+          messageField = this.fieldState(key);
           break;
         }
       }
     }
-    const maskedMessage = maskVolatile(message);
+    const maskedMessage = messageField ? maskField(messageField, message) : maskVolatile(message);
     let severity = input.severity;
     if (severity === undefined) severity = levelOf(message);
     const sevName = severityName(severity);
@@ -173,12 +220,14 @@ export class StreamDetector {
     if (fields && sevName) tokens.push(`[${sevName}]`);
     if (tokens.length === 0) tokens.push('<empty>');
     const { template, isNew } = this.templates.add(tokens, now);
-    const tmpl = unmask(templateText(template));
+    // The template as people read it: only needed for a why, so made on first use.
+    let tmplText: string | undefined;
+    const tmpl = (): string => (tmplText ??= unmask(templateText(template)));
     const known = this.learned.has(template.id);
 
     // Whole-event content, for text events.
     let contentRatio = 0;
-    const maskedText = fields ? '' : maskVolatile(input.text);
+    const maskedText = fields ? '' : maskedMessage;
     if (!fields) {
       const cost = this.content.cost(maskedText);
       contentRatio = cost.ratio * severityWeight(severity);
@@ -192,7 +241,7 @@ export class StreamDetector {
           score: contentRatio,
           confidence,
           why: novel
-            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quote(tmpl, 100)}${text ? `: unexplained text ${text}` : ''}`
+            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quote(tmpl(), 100)}${text ? `: unexplained text ${text}` : ''}`
             : `unusual text ${text || quote(maskedText)} (compression distance ${cost.ratio.toFixed(2)})`,
         });
       }
@@ -206,7 +255,7 @@ export class StreamDetector {
         kind: 'new_pattern',
         score: 1,
         confidence: isNew ? confidence : confidence * 0.999,
-        why: `new ${sevName.toLowerCase()} pattern ${quote(tmpl, 100)}${isNew ? ' (first seen)' : ` (seen ${template.count} times since ${new Date(template.firstSeen).toISOString()})`}`,
+        why: `new ${sevName.toLowerCase()} pattern ${quote(tmpl(), 100)}${isNew ? ' (first seen)' : ` (seen ${template.count} times since ${new Date(template.firstSeen).toISOString()})`}`,
       });
     }
 
@@ -244,16 +293,20 @@ export class StreamDetector {
       // Field values are learned even from a flagged event: numbers and categories move the baseline only
       // by their share (a second status 500 is still rare; a size that turns out to be a normal tail stops
       // alerting), and the other fields of the event are ordinary. Free text that was flagged is not
-      // learned, so a repeated injection keeps alerting.
+      // learned, so a repeated injection keeps alerting; only its syntax counts, a tenth, so that a new
+      // form of value that keeps coming back (some 20 times) becomes normal.
       this.learnFields(learnFields, best.kind === 'field_content' ? best.field : undefined);
-      if (best.kind === 'field_content') this.fields.get(best.field!)?.text?.learnSyntax(maskVolatile(String(fields![best.field!])), 0.1);
+      if (best.kind === 'field_content') {
+        const flagged = learnFields.fieldValues.find((p) => p.name === best.field);
+        if (flagged?.masked !== undefined) this.fields.get(best.field!)?.text?.learnSyntax(flagged.masked, 0.1);
+      }
       return {
         kind: best.kind,
         score: Number(best.score.toFixed(4)),
         confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
         why: best.why,
         stream_id: this.id,
-        template: tmpl,
+        template: tmpl(),
         template_id: template.id,
         ...(best.field !== undefined ? { field: best.field } : {}),
         ...(best.baseline ? { baseline: best.baseline } : {}),
@@ -275,7 +328,7 @@ export class StreamDetector {
       this.anomalies += 1;
       return {
         kind: best.kind, score: Number(best.score.toFixed(4)), confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
-        why: best.why, stream_id: this.id, template: tmpl, template_id: template.id,
+        why: best.why, stream_id: this.id, template: tmpl(), template_id: template.id,
         ...(best.field !== undefined ? { field: best.field } : {}),
       };
     }
@@ -292,10 +345,11 @@ export class StreamDetector {
     return f;
   }
 
-  private scoreField(name: string, value: string | number | boolean, warm: boolean, learn: PendingLearn, tmpl: string): Candidate | undefined {
+  private scoreField(name: string, value: string | number | boolean, warm: boolean, learn: PendingLearn, tmpl: () => string): Candidate | undefined {
     const f = this.fieldState(name);
     if (!f || f.ignored) return undefined;
-    learn.fieldValues.push([name, value]);
+    const pending: PendingField = { name, value };
+    learn.fieldValues.push(pending);
     if (typeof value === 'number') {
       if (!f.numeric) {
         f.numeric = new NumericBaseline();
@@ -326,24 +380,23 @@ export class StreamDetector {
       };
     }
     const text = typeof value === 'boolean' ? String(value) : value;
+    const masked = maskField(f, text);
+    pending.masked = masked;
     if (!f.categorical && !f.text) {
-      const masked = maskVolatile(text);
       // A value that is only a timestamp is not worth scoring.
       if (masked === '\uE000') {
         f.ignored = true;
+        learn.fieldValues.pop();
         return undefined;
       }
       f.categorical = new CategoricalBaseline(32);
       f.categoricalCal = new ScoreCalibrator(512);
     }
-    if (f.categorical && !f.categorical.overflow) return this.scoreCategory(name, maskVolatile(text), f, warm, tmpl);
-    if (!f.text) {
-      f.text = new TextFieldBaseline(this.o.fieldWindowChars);
-      f.textCal = new ScoreCalibrator(512);
-    }
+    if (f.categorical && !f.categorical.overflow) return this.scoreCategory(name, masked, f, warm, tmpl);
+    if (!f.text && !this.makeText(f)) return undefined;
     if (!warm || f.textCal!.samples < 20) return undefined;
-    const masked = maskVolatile(text);
-    const v = f.text.score(masked);
+    const v = f.text!.score(masked);
+    pending.textScore = v.score;
     if (v.score < this.o.fieldContentFloor) return undefined;
     const confidence = f.textCal!.confidence(v.score);
     const quoted = newText(masked, v.literalRuns);
@@ -358,7 +411,7 @@ export class StreamDetector {
     };
   }
 
-  private scoreCategory(name: string, value: string, f: FieldState, warm: boolean, tmpl: string): Candidate | undefined {
+  private scoreCategory(name: string, value: string, f: FieldState, warm: boolean, tmpl: () => string): Candidate | undefined {
     const cat = f.categorical!;
     if (!warm || cat.total < 20) return undefined;
     const s = cat.score(value);
@@ -371,13 +424,14 @@ export class StreamDetector {
       score: s.surprisal,
       confidence,
       field: name,
-      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quote(tmpl, 60)}`,
+      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quote(tmpl(), 60)}`,
       baseline: { top: cat.top(5) },
     };
   }
 
   private learnFields(learn: PendingLearn, except?: string): void {
-    for (const [name, value] of learn.fieldValues) {
+    for (const p of learn.fieldValues) {
+      const { name, value } = p;
       if (name === except) continue;
       const f = this.fields.get(name);
       if (!f) continue;
@@ -391,18 +445,17 @@ export class StreamDetector {
         f.numeric!.add(value);
         continue;
       }
-      const masked = maskVolatile(String(value));
+      const masked = p.masked ?? maskField(f, String(value));
       if (f.categorical && !f.categorical.overflow) {
         f.categoricalCal!.add(f.categorical.score(masked).surprisal);
         f.categorical.add(masked);
         if (f.categorical.overflow) {
           f.categorical = undefined;
-          f.text = new TextFieldBaseline(this.o.fieldWindowChars);
-          f.textCal = new ScoreCalibrator(512);
+          if (!this.makeText(f)) continue;
         } else continue;
       }
       if (f.text) {
-        f.textCal!.add(f.text.score(masked).score);
+        f.textCal!.add(p.textScore ?? f.text.score(masked).score);
         f.text.learn(masked);
       }
     }
@@ -410,7 +463,7 @@ export class StreamDetector {
 
   /** Approximate bytes held by this stream's state. */
   get memoryBytes(): number {
-    let bytes = this.content.memoryBytes + 200 * this.templates.size + 16 * 1024;
+    let bytes = (this.contentWindow?.memoryBytes ?? 0) + 200 * this.templates.size + 16 * 1024;
     for (const f of this.fields.values()) bytes += (f.text?.memoryBytes ?? 0) + 8 * 1024;
     return bytes;
   }
@@ -426,7 +479,7 @@ export class StreamDetector {
       anomalies: this.anomalies,
       lastSeen: this.lastSeen,
       newTemplateRate: this.newTemplateRate,
-      content: this.content.text(),
+      content: this.contentWindow?.text() ?? '',
       contentCal: this.contentCal.toJSON(),
       templates: this.templates.templates(),
       learned: [...this.learned],
@@ -447,7 +500,7 @@ export class StreamDetector {
     s.anomalies = data.anomalies;
     s.lastSeen = data.lastSeen;
     s.newTemplateRate = data.newTemplateRate;
-    if (data.content) s.content.append(data.content);
+    if (data.content) s.content.restore(data.content);
     for (const v of data.contentCal) s.contentCal.add(v);
     s.templates.restore(data.templates);
     for (const id of data.learned) s.learned.add(id);
@@ -465,6 +518,7 @@ export class StreamDetector {
       }
       if (f.text !== undefined) {
         state.text = TextFieldBaseline.fromJSON(f.text, options.fieldWindowChars);
+        s.textFields += 1;
         state.textCal = ScoreCalibrator.fromJSON(f.textCal ?? [], 512);
       }
       s.fields.set(f.name, state);
@@ -487,7 +541,7 @@ export interface StreamSnapshot {
   fields: Array<{
     name: string;
     ignored?: boolean;
-    numeric?: number[];
+    numeric?: ReturnType<NumericBaseline['toJSON']> | number[];
     numericCal?: number[];
     categorical?: ReturnType<CategoricalBaseline['toJSON']>;
     categoricalCal?: number[];

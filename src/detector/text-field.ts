@@ -93,7 +93,7 @@ export class TextFieldBaseline {
   static fromJSON(data: { text?: string; recent?: string[]; grams?: Array<[string, number]> } | string, windowChars: number): TextFieldBaseline {
     const b = new TextFieldBaseline(windowChars);
     const d = typeof data === 'string' ? { text: data } : data;
-    if (d.text) b.window.append(d.text);
+    if (d.text) b.window.restore(d.text);
     for (const v of d.recent ?? []) b.recent.set(v, true);
     for (const [g, c] of d.grams ?? []) b.grams.set(g, c);
     return b;

@@ -20,7 +20,7 @@ const MONTHS: Record<string, number> = {
   jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11,
 };
 
-const ISO = /^(\d{4})[-.](\d{2})[-.](\d{2})[T -](\d{2})[:.](\d{2})[:.](\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?/;
+const ISO = /^(\d{4})[-.](\d{2})[-.](\d{2})[T -](\d{2})[:.](\d{2})[:.](\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?/;
 const EPOCH = /^(\d{10}|\d{13})(?:\.\d+)?(?=\s)/;
 const BSD = /^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})\b/;
 const CTIME = /^(?:[A-Z][a-z]{2} )([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d+)? (\d{4})\b/;
@@ -29,14 +29,16 @@ const ACCESS = /\[(\d{1,2}\/[A-Za-z]{3}\/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d{1,6})? [
 
 function utc(year: number, month: number | undefined, day: number, h: number, m: number, s: number, ms = 0): number | undefined {
   if (month === undefined || month < 0 || month > 11 || day < 1 || day > 31 || h > 23 || m > 59 || s > 60) return undefined;
-  return Date.UTC(year, month, day, h, m, s, ms);
+  const t = Date.UTC(year, month, day, h, m, s, ms);
+  // Date.UTC rolls an impossible day over (February 30 becomes March 1): refuse it instead.
+  return new Date(t).getUTCDate() === day || s === 60 ? t : undefined;
 }
 
 function zoneOffsetMs(zone: string | undefined): number {
   if (!zone || zone === 'Z') return 0;
   const sign = zone[0] === '-' ? -1 : 1;
   const digits = zone.slice(1).replace(':', '');
-  return sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000;
+  return sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || 0)) * 60_000;
 }
 
 /** Epoch ms of the timestamp a line starts with, or undefined. */

@@ -1,0 +1,70 @@
+/**
+ * The last `capacity` numbers, kept both in arrival order (a ring, to know which one leaves) and sorted (for
+ * ranks and quantiles at once). Adding costs a binary search and one block move of at most `capacity`
+ * numbers (a memmove), instead of re-sorting a copy every few updates.
+ */
+export class SortedWindow {
+  private readonly ring: Float64Array;
+  private readonly sorted: Float64Array;
+  private count = 0;
+  private next = 0;
+
+  constructor(readonly capacity: number) {
+    this.ring = new Float64Array(capacity);
+    this.sorted = new Float64Array(capacity);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Index of the first sorted value >= x (or > x with `after`). */
+  rank(x: number, after = false): number {
+    const s = this.sorted;
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (after ? s[mid]! <= x : s[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  add(x: number): void {
+    const v = Number.isNaN(x) ? 0 : x;
+    if (this.count === this.capacity) {
+      const old = this.ring[this.next]!;
+      const i = this.rank(old);
+      this.sorted.copyWithin(i, i + 1, this.count);
+      this.count -= 1;
+    }
+    this.ring[this.next] = v;
+    this.next = (this.next + 1) % this.capacity;
+    const j = this.rank(v, true);
+    this.sorted.copyWithin(j + 1, j, this.count);
+    this.sorted[j] = v;
+    this.count += 1;
+  }
+
+  /** The sorted value at rank `floor(q * (n - 1))`; 0 when empty. */
+  quantile(q: number): number {
+    if (this.count === 0) return 0;
+    return this.sorted[Math.min(this.count - 1, Math.max(0, Math.floor(q * (this.count - 1))))]!;
+  }
+
+  at(i: number): number {
+    return this.sorted[i]!;
+  }
+
+  max(): number {
+    return this.count ? this.sorted[this.count - 1]! : 0;
+  }
+
+  /** Values in arrival order, oldest first (for snapshots). */
+  values(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) out.push(this.ring[(this.next - this.count + i + this.capacity) % this.capacity]!);
+    return out;
+  }
+}

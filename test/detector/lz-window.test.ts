@@ -1,0 +1,128 @@
+import { describe, it, expect } from 'vitest';
+import { LzWindow } from '../../src/detector/index.js';
+import { mulberry32 } from './baseline.js';
+
+const FOX = 'the quick brown fox jumps over the lazy dog';
+
+function windowWith(lines: string[], size = 1 << 12): LzWindow {
+  const w = new LzWindow(size);
+  for (const line of lines) w.append(line);
+  return w;
+}
+
+/** Random lower-case letters: text no window of English-like lines can explain. */
+function noise(seed: number, n: number): string {
+  const rnd = mulberry32(seed);
+  return Array.from({ length: n }, () => String.fromCharCode(97 + Math.floor(rnd() * 26))).join('');
+}
+
+describe('LzWindow', () => {
+  it('rejects a size that is not a power of two', () => {
+    expect(() => new LzWindow(1000)).toThrow(RangeError);
+    expect(() => new LzWindow(1024)).not.toThrow();
+  });
+
+  it('gives text seen in the window a low ratio and no literal runs', () => {
+    const w = windowWith([FOX, 'lorem ipsum dolor sit amet', FOX]);
+    const c = w.cost(FOX);
+    expect(c.ratio).toBeLessThan(0.2);
+    expect(c.conditionalBits).toBeLessThan(c.selfBits / 5);
+    expect(c.literalRuns).toEqual([]);
+  });
+
+  it('gives unrelated text a ratio near 1, one literal run over all of it', () => {
+    const w = windowWith([FOX, FOX]);
+    const text = 'zebra xylophone qwerty vortex';
+    const c = w.cost(text);
+    expect(c.ratio).toBeGreaterThan(0.9);
+    expect(c.ratio).toBeLessThanOrEqual(1.5);
+    expect(c.literalRuns).toEqual([[0, text.length]]);
+  });
+
+  it('scores an empty window like the text on its own', () => {
+    const w = new LzWindow(1 << 10);
+    const c = w.cost(FOX);
+    expect(c.conditionalBits).toBe(c.selfBits);
+    expect(c.ratio).toBe(1);
+    expect(w.cost('').ratio).toBe(0);
+  });
+
+  it('points its literal runs at the span the window cannot explain', () => {
+    const w = windowWith([FOX, FOX, FOX]);
+    const text = 'the quick brown fox XYZZYPLUGH over the lazy dog';
+    const c = w.cost(text);
+    expect(c.literalRuns.length).toBeGreaterThanOrEqual(1);
+    const [start, end] = c.literalRuns[0]!;
+    expect(text.slice(start, end)).toBe('XYZZYPLUGH');
+    // Partly explained: between the seen text and the unrelated text.
+    expect(c.ratio).toBeGreaterThan(w.cost(FOX).ratio);
+    expect(c.ratio).toBeLessThan(0.6);
+  });
+
+  it('sorts literal runs longest first', () => {
+    const w = windowWith([FOX, FOX]);
+    const text = `the quick ${noise(1, 6)} fox jumps over ${noise(2, 20)} lazy dog`;
+    const runs = w.cost(text).literalRuns;
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < runs.length; i++) expect(runs[i - 1]![1] - runs[i - 1]![0]).toBeGreaterThanOrEqual(runs[i]![1] - runs[i]![0]);
+    const [s, e] = runs[0]!;
+    expect(text.slice(s, e)).toContain(noise(2, 20).slice(2, 18));
+  });
+
+  it('explains repetition inside the event itself (self-matches)', () => {
+    const w = new LzWindow(1 << 10);
+    const once = noise(3, 40);
+    expect(w.selfBits(once.repeat(4))).toBeLessThan(2 * w.selfBits(once));
+  });
+
+  it('ranks near-duplicates of the baseline below unrelated text', () => {
+    const lines = Array.from({ length: 50 }, (_, i) => `INFO: User logged in user_id=${i} from web`);
+    const w = windowWith(lines);
+    const near = w.cost('INFO: User logged in user_id=99 from app');
+    const far = w.cost(noise(4, 40));
+    expect(near.ratio).toBeLessThan(0.5);
+    expect(far.ratio).toBeGreaterThan(0.9);
+  });
+
+  it('forgets text that has slid out of the window', () => {
+    const w = new LzWindow(1 << 10);
+    const old = noise(5, 60);
+    w.append(old);
+    expect(w.cost(old).ratio).toBeLessThan(0.2);
+    // Push more than the window's size of other text through it.
+    for (let i = 0; i < 40; i++) w.append(noise(100 + i, 40));
+    expect(w.length).toBe(1 << 10);
+    expect(w.cost(old).ratio).toBeGreaterThan(0.9);
+  });
+
+  it('does not change the window when scoring', () => {
+    const w = windowWith([FOX]);
+    const before = w.text();
+    const text = noise(6, 50);
+    const first = w.cost(text);
+    expect(w.cost(text)).toEqual(first);
+    expect(w.text()).toBe(before);
+  });
+
+  it('restores from its own text() without growing (no separator added per snapshot)', () => {
+    const a = new LzWindow(1 << 12);
+    a.append('GET /api/v1/users 200');
+    a.append('GET /api/v1/orders 404');
+    const b = new LzWindow(1 << 12);
+    b.restore(a.text());
+    const c = new LzWindow(1 << 12);
+    c.restore(b.text());
+    expect(c.text()).toBe(a.text());
+    expect(c.cost('GET /api/v1/orders 404').ratio).toBeCloseTo(a.cost('GET /api/v1/orders 404').ratio, 6);
+  });
+
+  it('returns its text oldest first, each appended text followed by a newline', () => {
+    const w = windowWith(['alpha', 'beta']);
+    expect(w.text()).toBe('alpha\nbeta\n');
+    expect(w.length).toBe(11);
+    const small = new LzWindow(1 << 10);
+    const long = noise(7, 1500);
+    small.append(long);
+    expect(small.text()).toBe(`${long}\n`.slice(-1024));
+  });
+});

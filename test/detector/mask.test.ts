@@ -1,0 +1,67 @@
+import { describe, it, expect } from 'vitest';
+import { maskVolatile, unmask } from '../../src/detector/index.js';
+import { MASK } from '../../src/detector/mask.js';
+
+const render = (text: string) => unmask(maskVolatile(text));
+
+describe('maskVolatile', () => {
+  it('masks numbers, integers and decimals alike', () => {
+    expect(maskVolatile('took 123 ms')).toBe(`took ${MASK.number} ms`);
+    expect(maskVolatile('took 1.5 s')).toBe(`took ${MASK.number} s`);
+    expect(maskVolatile('user_id=42')).toBe(`user_id=${MASK.number}`);
+    expect(maskVolatile('took 7 ms')).toBe(maskVolatile('took 98765 ms'));
+  });
+
+  it('masks IPv4 addresses, with or without a port', () => {
+    expect(maskVolatile('from 10.0.0.1 to 192.168.1.254:8080')).toBe(`from ${MASK.ip} to ${MASK.ip}`);
+  });
+
+  it('masks UUIDs whole, not as hex pieces and numbers', () => {
+    expect(maskVolatile('id 550e8400-e29b-41d4-a716-446655440000 ok')).toBe(`id ${MASK.uuid} ok`);
+  });
+
+  it('masks long hex ids but leaves short hex-looking words as text', () => {
+    expect(maskVolatile('trace deadbeef12345678')).toBe(`trace ${MASK.hex}`);
+    expect(maskVolatile('sha 9f86d081884c7d659a2feaa0c55ad015')).toBe(`sha ${MASK.hex}`);
+    // Short words: only their digits are masked.
+    expect(maskVolatile('b2 e5')).toBe(`b${MASK.number} e${MASK.number}`);
+    // Plain words made of hex letters have no digit: untouched.
+    expect(maskVolatile('cafe added a bead')).toBe('cafe added a bead');
+  });
+
+  it('masks ISO, BGL, syslog and access-log timestamps as one token', () => {
+    expect(maskVolatile('at 2025-01-01T12:00:00.123Z ok')).toBe(`at ${MASK.timestamp} ok`);
+    expect(maskVolatile('at 2024-05-01 12:00:00,123 ok')).toBe(`at ${MASK.timestamp} ok`);
+    expect(maskVolatile('at 2024-05-01T12:00:00+02:00 ok')).toBe(`at ${MASK.timestamp} ok`);
+    expect(maskVolatile('2005-06-03-15.42.50.675872 RAS')).toBe(`${MASK.timestamp} RAS`);
+    expect(maskVolatile('Jun 14 15:16:01 combo sshd')).toBe(`${MASK.timestamp} combo sshd`);
+    expect(maskVolatile('[10/Oct/2000:13:55:36 -0700] "GET /"')).toBe(`[${MASK.timestamp}] "GET /"`);
+  });
+
+  it('makes events that differ only in volatile parts equal', () => {
+    const a = 'req 550e8400-e29b-41d4-a716-446655440000 from 10.1.2.3 took 12 ms at 2024-05-01T12:00:00Z';
+    const b = 'req 123e4567-e89b-12d3-a456-426614174000 from 172.16.0.9 took 340 ms at 2025-12-31T23:59:59Z';
+    expect(maskVolatile(a)).toBe(maskVolatile(b));
+    expect(maskVolatile(a)).not.toBe(maskVolatile(b.replace('took', 'lost')));
+  });
+
+  it('leaves text without volatile parts unchanged', () => {
+    expect(maskVolatile('ERROR: Database connection failed')).toBe('ERROR: Database connection failed');
+    expect(maskVolatile('')).toBe('');
+  });
+});
+
+describe('unmask', () => {
+  it('renders each mask as a readable placeholder', () => {
+    expect(render('took 123 ms')).toBe('took <num> ms');
+    expect(render('from 10.0.0.1:8080')).toBe('from <ip>');
+    expect(render('id 550e8400-e29b-41d4-a716-446655440000')).toBe('id <uuid>');
+    expect(render('trace deadbeef12345678')).toBe('trace <hex>');
+    expect(render('at 2025-01-01T12:00:00Z')).toBe('at <ts>');
+    expect(unmask(`${MASK.timestamp}${MASK.uuid}${MASK.ip}${MASK.hex}${MASK.number}`)).toBe('<ts><uuid><ip><hex><num>');
+  });
+
+  it('leaves text without masks as it is', () => {
+    expect(unmask('plain text <num> stays')).toBe('plain text <num> stays');
+  });
+});

@@ -1,0 +1,412 @@
+/**
+ * Each signal of the detector, end to end through `Detector.observe`, on baselines built from seeded
+ * generators with explicit event times (20 events per second).
+ */
+import { describe, it, expect } from 'vitest';
+import { Detector, PROFILES, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
+import {
+  FEW_USER_AGENTS, LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, STEP_MS, T0, expectWellFormed, mulberry32, pick,
+} from './baseline.js';
+
+const BASELINE_EVENTS = 3000;
+const DB_ERROR = 'ERROR: Database connection failed';
+
+/** Feeds `n` events to the stream; returns the anomalies among them. */
+function feed(detector: Detector, streamId: string, n: number, next: () => DetectorInput): Anomaly[] {
+  const out: Anomaly[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = detector.observe(streamId, next());
+    if (a) out.push(a);
+  }
+  return out;
+}
+
+function nginxBaseline(userAgents: readonly string[] = FEW_USER_AGENTS): { detector: Detector; traffic: NginxTraffic; flagged: Anomaly[] } {
+  const detector = new Detector();
+  const traffic = new NginxTraffic({ userAgents });
+  const flagged = feed(detector, 'nginx', BASELINE_EVENTS, () => traffic.next());
+  return { detector, traffic, flagged };
+}
+
+function loginBaseline(overrides: ConstructorParameters<typeof Detector>[0] = {}): { detector: Detector; lines: LoginLines; flagged: Anomaly[] } {
+  const detector = new Detector(overrides);
+  const lines = new LoginLines();
+  const flagged = feed(detector, 'app', 2000, () => lines.next());
+  return { detector, lines, flagged };
+}
+
+describe('structured nginx-like events', () => {
+  it('learns a steady baseline without flagging it', () => {
+    const { detector, traffic, flagged } = nginxBaseline();
+    expect(flagged.length).toBeLessThan(BASELINE_EVENTS * 0.01);
+    // And the next 3000 normal events, well past warm-up, stay (almost) quiet too.
+    const later = feed(detector, 'nginx', 3000, () => traffic.next());
+    expect(later.length).toBeLessThan(30);
+    for (const a of later) expectWellFormed(a, 'nginx');
+  });
+
+  it('flags a response_time 100x its typical value as field_value', () => {
+    const { detector, traffic } = nginxBaseline();
+    const a = detector.observe('nginx', traffic.next({ response_time: 5.0 }));
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'nginx');
+    expect(a!.kind).toBe('field_value');
+    expect(a!.field).toBe('response_time');
+    expect(a!.why).toContain('response_time');
+    expect(a!.why).toContain('typical');
+    expect(a!.confidence).toBeGreaterThanOrEqual(PROFILES.balanced.threshold);
+    const median = a!.baseline?.['median'];
+    expect(typeof median).toBe('number');
+    expect(median as number).toBeGreaterThan(0.04);
+    expect(median as number).toBeLessThan(0.06);
+  });
+
+  it('does not flag a response_time inside its usual spread', () => {
+    const { detector, traffic } = nginxBaseline();
+    expect(detector.observe('nginx', traffic.next({ response_time: 0.07 }))).toBeUndefined();
+    expect(detector.observe('nginx', traffic.next({ response_time: 0.035 }))).toBeUndefined();
+  });
+
+  it('flags an SQL injection in a free-text user agent as field_content, quoting the new text', () => {
+    const { detector, traffic, flagged } = nginxBaseline(MANY_USER_AGENTS);
+    expect(flagged.length).toBeLessThan(BASELINE_EVENTS * 0.01);
+    const a = detector.observe('nginx', traffic.next({ http_user_agent: SQL_INJECTION }));
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'nginx');
+    expect(a!.kind).toBe('field_content');
+    expect(a!.field).toBe('http_user_agent');
+    expect(a!.why).toMatch(/^new text "/);
+    expect(a!.why).toContain('UNION SELECT username, password');
+    expect(a!.why).toContain('in http_user_agent');
+  });
+
+  it('keeps flagging a repeated injection for the next several occurrences', () => {
+    const { detector, traffic } = nginxBaseline(MANY_USER_AGENTS);
+    for (let k = 0; k < 10; k++) {
+      const a = detector.observe('nginx', traffic.next({ http_user_agent: SQL_INJECTION }));
+      expect(a?.kind, `occurrence ${k}`).toBe('field_content');
+      // Normal traffic in between stays normal.
+      expect(feed(detector, 'nginx', 5, () => traffic.next())).toEqual([]);
+    }
+  });
+
+  it('does not flag a new browser string in the usual syntax', () => {
+    const { detector, traffic } = nginxBaseline(MANY_USER_AGENTS);
+    const a = detector.observe('nginx', traffic.next({
+      http_user_agent: 'Mozilla/5.0 (X11; Fedora; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
+    }));
+    expect(a).toBeUndefined();
+  });
+
+  it('flags an SQL injection in a user agent that has only shown a few values (a categorical field)', () => {
+    const { detector, traffic } = nginxBaseline(FEW_USER_AGENTS);
+    const a = detector.observe('nginx', traffic.next({ http_user_agent: SQL_INJECTION }));
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'nginx');
+    expect(a!.field).toBe('http_user_agent');
+    expect(a!.kind).toBe('field_category');
+    expect(a!.why).toContain('UNION SELECT');
+    expect(a!.why).toContain('never seen before');
+  });
+
+  it('flags a status never seen before', () => {
+    const { detector, traffic } = nginxBaseline();
+    const a = detector.observe('nginx', traffic.next({ status: 500 }));
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'nginx');
+    expect(['field_category', 'new_pattern']).toContain(a!.kind);
+    if (a!.kind === 'field_category') {
+      expect(a!.field).toBe('status');
+      expect(a!.why).toMatch(/^status "500" never seen before/);
+    }
+    // A known, less common status (304, about 3%) is not flagged.
+    expect(detector.observe('nginx', traffic.next({ status: 304 }))).toBeUndefined();
+  });
+
+  it('flags a known but rare status as rare, with its share', () => {
+    const detector = new Detector();
+    const traffic = new NginxTraffic();
+    let i = 0;
+    // Two 503s, during warm-up; then only 200s and 304s.
+    const flagged = feed(detector, 'nginx', BASELINE_EVENTS, () => traffic.next(++i === 10 || i === 60 ? { status: 503 } : {}));
+    expect(flagged).toEqual([]);
+    const a = detector.observe('nginx', traffic.next({ status: 503 }));
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'nginx');
+    expect(a!.kind).toBe('field_category');
+    expect(a!.field).toBe('status');
+    expect(a!.why).toMatch(/^status "503" is rare \(0\.0\d%\)/);
+    expect(a!.why).toContain('typical: 200 ');
+  });
+
+  it('flags an error on a route as a new error pattern, but not a warning', () => {
+    const { detector, traffic } = nginxBaseline();
+    const warn = detector.observe('nginx', { ...traffic.next({ path: '/api/orders', status: 200 }), severity: 13 });
+    expect(warn).toBeUndefined();
+    const input = { ...traffic.next({ path: '/api/orders', status: 200 }), severity: 17 };
+    const a = detector.observe('nginx', input);
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'nginx');
+    expect(a!.kind).toBe('new_pattern');
+    expect(a!.template).toBe('/api/orders [ERROR]');
+    expect(a!.why).toBe('new error pattern "/api/orders [ERROR]" (first seen)');
+    // The second one says since when it has been seen.
+    const again = detector.observe('nginx', { ...traffic.next({ path: '/api/orders', status: 200 }), severity: 17 });
+    expect(again?.kind).toBe('new_pattern');
+    expect(again!.why).toContain(`(seen 2 times since ${new Date(input.time!).toISOString()})`);
+  });
+
+  it('scores at most maxFields fields per stream', () => {
+    const detector = new Detector({ overrides: { maxFields: 3 } });
+    const traffic = new NginxTraffic();
+    expect(feed(detector, 'nginx', BASELINE_EVENTS, () => traffic.next())).toEqual([]);
+    // method, path and status are tracked; response_time comes fourth and is not.
+    expect(detector.observe('nginx', traffic.next({ response_time: 5.0 }))).toBeUndefined();
+    expect(detector.observe('nginx', traffic.next({ status: 500 }))?.field).toBe('status');
+  });
+
+  it('flags 20x the usual rate for 10 s of event time as volume_spike, each second', () => {
+    const { detector, traffic } = nginxBaseline();
+    // 400 events per second for 10 seconds.
+    const during = feed(detector, 'nginx', 4000, () => traffic.next({}, 2.5));
+    const spikes = during.filter((a) => a.kind === 'volume_spike');
+    expect(spikes.length).toBeGreaterThanOrEqual(8);
+    for (const a of spikes) {
+      expectWellFormed(a, 'nginx');
+      expect(a.why).toMatch(/^volume /);
+      expect(a.why).toContain('typical 20/s');
+      expect(a.score).toBeGreaterThanOrEqual(PROFILES.balanced.spikeFactor);
+    }
+    // Back at the usual rate: no more volume alerts.
+    const after = feed(detector, 'nginx', 1200, () => traffic.next());
+    expect(after.filter((a) => a.kind === 'volume_spike' || a.kind === 'volume_drop')).toEqual([]);
+  });
+
+  it('does not flag a modest rise in rate', () => {
+    const { detector, traffic } = nginxBaseline();
+    // 40 events per second (2x) for 10 seconds.
+    const during = feed(detector, 'nginx', 400, () => traffic.next({}, 25));
+    expect(during.filter((a) => a.kind === 'volume_spike')).toEqual([]);
+  });
+
+  it('flags a minute of silence as volume_drop on the next event', () => {
+    const { detector, traffic } = nginxBaseline();
+    traffic.advance(60_000);
+    const a = detector.observe('nginx', traffic.next());
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'nginx');
+    expect(a!.kind).toBe('volume_drop');
+    expect(a!.why).toMatch(/^volume dropped: no events for \d+ s/);
+    // The following events are normal again.
+    expect(feed(detector, 'nginx', 20, () => traffic.next())).toEqual([]);
+  });
+});
+
+describe('text lines', () => {
+  it('learns 2000 login lines without flagging them', () => {
+    const { flagged } = loginBaseline();
+    expect(flagged).toEqual([]);
+  });
+
+  it('flags a never-seen error line as a new error pattern, naming its template', () => {
+    const { detector, lines } = loginBaseline();
+    const a = detector.observe('app', lines.line(DB_ERROR));
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'app');
+    expect(a!.kind).toBe('new_pattern');
+    expect(a!.why).toContain('error pattern');
+    expect(a!.why).toContain(`"${DB_ERROR}"`);
+    expect(a!.template).toBe(DB_ERROR);
+    expect(a!.confidence).toBeGreaterThanOrEqual(PROFILES.balanced.threshold);
+  });
+
+  it('keeps flagging a burst of the same error (it is not learned at once)', () => {
+    const { detector, lines } = loginBaseline();
+    const burst = Array.from({ length: 10 }, () => detector.observe('app', lines.line(DB_ERROR)));
+    for (const [k, a] of burst.entries()) {
+      expect(a?.kind, `occurrence ${k}`).toBe('new_pattern');
+      expect(a!.why).not.toContain('now treated as normal');
+    }
+    // All of one template.
+    expect(new Set(burst.map((a) => a!.template_id)).size).toBe(1);
+    // The login lines around it are still normal.
+    expect(feed(detector, 'app', 100, () => lines.next())).toEqual([]);
+  });
+
+  it('accepts a pattern that keeps recurring for longer than learnAfterMs, and says so', () => {
+    const { detector, lines } = loginBaseline({ overrides: { learnAfterMs: 60_000, learnMinCount: 5 } });
+    const firstSeen = lines.time + 5000;
+    const results: Array<{ elapsed: number; anomaly: Anomaly | undefined }> = [];
+    for (let k = 0; k < 20; k++) {
+      const input = lines.line(DB_ERROR, 5000);
+      results.push({ elapsed: input.time! - firstSeen, anomaly: detector.observe('app', input) });
+      // Normal lines in between (1 s of them).
+      expect(feed(detector, 'app', 20, () => lines.next())).toEqual([]);
+    }
+    const alerts = results.filter((r) => r.anomaly);
+    expect(alerts.length).toBeGreaterThanOrEqual(5);
+    // Every occurrence before the minute is flagged, as new.
+    for (const r of results.filter((x) => x.elapsed < 60_000)) {
+      expect(r.anomaly?.kind).toBe('new_pattern');
+      expect(r.anomaly!.why).not.toContain('now treated as normal');
+    }
+    const last = alerts[alerts.length - 1]!;
+    expect(last.elapsed).toBeGreaterThanOrEqual(60_000);
+    expect(last.anomaly!.why).toContain('now treated as normal');
+    expectWellFormed(last.anomaly!, 'app');
+    // From then on the pattern is normal.
+    for (const r of results.filter((x) => x.elapsed > last.elapsed)) expect(r.anomaly).toBeUndefined();
+    expect(results.filter((x) => x.elapsed > last.elapsed).length).toBeGreaterThan(5);
+  });
+
+  it('does not accept a pattern that recurs often but within less than learnAfterMs', () => {
+    const { detector, lines } = loginBaseline({ overrides: { learnAfterMs: 60_000, learnMinCount: 5 } });
+    // 30 occurrences in 30 s: count is enough, time is not.
+    for (let k = 0; k < 30; k++) {
+      const a = detector.observe('app', lines.line(DB_ERROR, 1000));
+      expect(a?.kind, `occurrence ${k}`).toBe('new_pattern');
+      expect(a!.why).not.toContain('now treated as normal');
+    }
+  });
+
+  it('learns an untimed pattern by its count alone', () => {
+    const detector = new Detector({ overrides: { learnMinCount: 5 } });
+    const lines = new LoginLines();
+    expect(feed(detector, 'untimed', 500, () => ({ text: lines.next().text }))).toEqual([]);
+    const results = Array.from({ length: 8 }, () => detector.observe('untimed', { text: DB_ERROR }));
+    for (const a of results.slice(0, 4)) {
+      expect(a?.kind).toBe('new_pattern');
+      expect(a!.why).not.toContain('now treated as normal');
+    }
+    expect(results[4]?.why).toContain('recurring 5 times: now treated as normal');
+    expect(results.slice(5)).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('flags unexplained text in a known error template as content', () => {
+    const rnd = mulberry32(11);
+    const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'];
+    const detector = new Detector();
+    let t = T0;
+    const at = (text: string): DetectorInput => ({ time: (t += STEP_MS), text });
+    let i = 0;
+    // Mostly INFO lines; every 40th an ERROR of a known form (the first one during warm-up).
+    const baseline = feed(detector, 'svc', 2000, () =>
+      at(i++ % 40 === 5 ? `ERROR: session for ${pick(rnd, users)} failed` : `INFO: session for ${pick(rnd, users)} started`));
+    expect(baseline).toEqual([]);
+    // The known error with a known kind of value is normal, even a name never seen.
+    expect(detector.observe('svc', at('ERROR: session for alice failed'))).toBeUndefined();
+    expect(detector.observe('svc', at('ERROR: session for zed failed'))).toBeUndefined();
+    const garbage = 'usoglmhmjpuytqhumoyqvhzhrzxwpnnrmtnruozz';
+    const a = detector.observe('svc', at(`ERROR: session for ${garbage} failed`));
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'svc');
+    expect(a!.kind).toBe('content');
+    expect(a!.template).toBe('ERROR: session for <*> failed');
+    expect(a!.why).toMatch(/^unusual text "/);
+    expect(a!.why).toContain(garbage.slice(10, 30));
+    expect(a!.why).toMatch(/compression distance \d\.\d\d\)$/);
+  });
+
+  it('flags nothing during warm-up, even an error line, and flags once warm', () => {
+    const warmup = 2500;
+    const detector = new Detector({ overrides: { warmup } });
+    const lines = new LoginLines();
+    expect(feed(detector, 'app', 2000, () => lines.next())).toEqual([]);
+    // Event 2001: still warming up, and the error becomes part of the baseline.
+    expect(detector.observe('app', lines.line(DB_ERROR))).toBeUndefined();
+    expect(feed(detector, 'app', warmup - 2001, () => lines.next())).toEqual([]);
+    expect(detector.stream('app').events).toBe(warmup);
+    // Warm now: a new error is flagged, the one learned during warm-up is not.
+    expect(detector.observe('app', lines.line(DB_ERROR))).toBeUndefined();
+    expect(detector.observe('app', lines.line('ERROR: Disk quota exceeded'))?.kind).toBe('new_pattern');
+  });
+
+  it('flags nothing during warm-up on structured events either', () => {
+    const detector = new Detector({ overrides: { warmup: 5000 } });
+    const traffic = new NginxTraffic();
+    expect(feed(detector, 'nginx', 3000, () => traffic.next())).toEqual([]);
+    expect(detector.observe('nginx', traffic.next({ response_time: 5.0 }))).toBeUndefined();
+    expect(feed(detector, 'nginx', 2000, () => traffic.next())).toEqual([]);
+    expect(detector.observe('nginx', traffic.next({ response_time: 5.0 }))?.kind).toBe('field_value');
+  });
+
+  it('keeps steady mixed traffic (almost) quiet', () => {
+    const rnd = mulberry32(3);
+    const users = ['alice', 'bob', 'carol', 'dave', 'erin'];
+    const make: Array<() => string> = [
+      () => `INFO: User logged in user_id=${Math.floor(rnd() * 100_000)}`,
+      () => `INFO: GET /api/items/${Math.floor(rnd() * 5000)} 200 in ${Math.floor(rnd() * 80)} ms`,
+      () => `DEBUG: cache hit key=session:${Math.floor(rnd() * 0xffffffff).toString(16).padStart(8, '0')}`,
+      () => `INFO: User ${pick(rnd, users)} updated profile field=${pick(rnd, ['email', 'name', 'avatar'])}`,
+      () => `WARN: slow query took ${500 + Math.floor(rnd() * 500)} ms on table ${pick(rnd, ['orders', 'users'])}`,
+    ];
+    const weights = [0.4, 0.3, 0.2, 0.08, 0.02];
+    const detector = new Detector();
+    let t = T0;
+    const out = feed(detector, 'mixed', 3000, () => {
+      t += STEP_MS;
+      let u = rnd();
+      let i = 0;
+      while (i < weights.length - 1 && u >= weights[i]!) u -= weights[i++]!;
+      return { time: t, text: make[i]!() };
+    });
+    expect(out.length).toBeLessThan(30);
+    for (const a of out) expectWellFormed(a, 'mixed');
+  });
+});
+
+describe('anomaly shape', () => {
+  it('every anomaly of every kind has a stream id, a template, a why and a confidence in [0, 1]', () => {
+    const { detector, traffic } = nginxBaseline(MANY_USER_AGENTS);
+    const all: Anomaly[] = [];
+    const push = (a: Anomaly | undefined) => {
+      if (a) all.push(a);
+    };
+    push(detector.observe('nginx', traffic.next({ response_time: 5.0 })));
+    push(detector.observe('nginx', traffic.next({ http_user_agent: SQL_INJECTION })));
+    push(detector.observe('nginx', traffic.next({ status: 500 })));
+    all.push(...feed(detector, 'nginx', 2000, () => traffic.next({}, 2.5)));
+    traffic.advance(60_000);
+    push(detector.observe('nginx', traffic.next()));
+    for (const a of all) expectWellFormed(a, 'nginx');
+    const text = loginBaseline();
+    const error = text.detector.observe('app', text.lines.line(DB_ERROR));
+    expect(error).toBeDefined();
+    expectWellFormed(error!, 'app');
+    all.push(error!);
+    const kinds = new Set(all.map((a) => a.kind));
+    for (const k of ['field_value', 'field_content', 'field_category', 'volume_spike', 'volume_drop', 'new_pattern'] as const) expect(kinds).toContain(k);
+    expect(all.filter((a) => a.kind.startsWith('field_')).every((a) => typeof a.field === 'string' && a.why.includes(a.field))).toBe(true);
+  });
+});
+
+describe('Detector streams', () => {
+  it('keeps streams apart: a baseline in one stream does not warm up another', () => {
+    const { detector, lines } = loginBaseline();
+    expect(detector.observe('other', lines.line(DB_ERROR))).toBeUndefined();
+    expect(detector.observe('app', lines.line(DB_ERROR))?.kind).toBe('new_pattern');
+    expect(detector.streamCount).toBe(2);
+  });
+
+  it('evicts the least recently used stream beyond maxStreams', () => {
+    const detector = new Detector({ maxStreams: 2 });
+    const input = (t: number): DetectorInput => ({ time: T0 + t, text: 'INFO: hello' });
+    detector.observe('a', input(1));
+    detector.observe('b', input(2));
+    detector.observe('a', input(3)); // a is now the most recently used
+    expect(detector.streamIds()).toEqual(['b', 'a']);
+    expect(detector.evictedStreams).toBe(0);
+    detector.observe('c', input(4));
+    expect(detector.streamCount).toBe(2);
+    expect(detector.evictedStreams).toBe(1);
+    expect(detector.streamIds()).toEqual(['a', 'c']);
+    // a kept its state, and reading it counts as a use: c is now the least recently used.
+    expect(detector.stream('a').events).toBe(2);
+    expect(detector.streamIds()).toEqual(['c', 'a']);
+    // b, when it comes back, starts over, and evicts c.
+    detector.observe('b', input(5));
+    expect(detector.stream('b').events).toBe(1);
+    expect(detector.evictedStreams).toBe(2);
+    expect(detector.streamIds()).toEqual(['a', 'b']);
+  });
+});

@@ -1,0 +1,214 @@
+import { describe, it, expect } from 'vitest';
+import { Detector, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
+import { SNAPSHOT_VERSION, restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
+import { LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, T0, STEP_MS, expectWellFormed, mulberry32 } from './baseline.js';
+
+const DB_ERROR = 'ERROR: Database connection failed';
+
+/** Through JSON text, as a snapshot file would be. */
+function viaJson(detector: Detector): DetectorSnapshot {
+  return JSON.parse(JSON.stringify(snapshotDetector(detector))) as DetectorSnapshot;
+}
+
+function restored(snapshot: DetectorSnapshot, config: ConstructorParameters<typeof Detector>[0] = {}): Detector {
+  const d = new Detector(config);
+  restoreDetector(d, snapshot);
+  return d;
+}
+
+function run(detector: Detector, streamId: string, inputs: DetectorInput[]): Array<Anomaly | undefined> {
+  return inputs.map((input) => detector.observe(streamId, input));
+}
+
+/**
+ * What must be the same for "the same anomaly": whether and what was flagged, on which field and template.
+ * Scores and the numbers quoted in a `why` may differ slightly: numeric statistics and calibrators are
+ * recomputed lazily, at a different phase after a restore.
+ */
+function summary(a: Anomaly | undefined): Pick<Anomaly, 'kind' | 'field' | 'template' | 'template_id' | 'stream_id'> | undefined {
+  return a && { kind: a.kind, field: a.field, template: a.template, template_id: a.template_id, stream_id: a.stream_id };
+}
+
+function expectSameAnomalies(restoredOnes: Array<Anomaly | undefined>, originalOnes: Array<Anomaly | undefined>): void {
+  expect(restoredOnes.map(summary)).toEqual(originalOnes.map(summary));
+  restoredOnes.forEach((a, i) => {
+    if (!a) return;
+    const b = originalOnes[i]!;
+    expect(a.confidence).toBeCloseTo(b.confidence, 2);
+    expect(a.score).toBeGreaterThan(b.score * 0.9);
+    expect(a.score).toBeLessThan(b.score * 1.1);
+  });
+}
+
+/** An nginx baseline of 3000 events, and the events that follow it (generated once, fed to several detectors). */
+function nginxScenario(): { original: Detector; traffic: NginxTraffic } {
+  const original = new Detector();
+  const traffic = new NginxTraffic({ userAgents: MANY_USER_AGENTS });
+  for (let i = 0; i < 3000; i++) original.observe('nginx', traffic.next());
+  return { original, traffic };
+}
+
+describe('snapshotDetector / restoreDetector', () => {
+  it('writes a versioned snapshot with every stream, and restores them all', () => {
+    const d = new Detector();
+    const lines = new LoginLines();
+    for (let i = 0; i < 200; i++) {
+      const input = lines.next();
+      d.observe('a', input);
+      if (i % 2 === 0) d.observe('b', input);
+    }
+    const snap = viaJson(d);
+    expect(snap.version).toBe(SNAPSHOT_VERSION);
+    expect(typeof snap.savedAt).toBe('number');
+    // Least recently used first: the last event went to a.
+    expect(snap.streams.map((s) => s.id)).toEqual(['b', 'a']);
+    // Taking a snapshot does not change the order of use.
+    expect(d.streamIds()).toEqual(['b', 'a']);
+    const r = new Detector();
+    expect(restoreDetector(r, snap)).toBe(2);
+    expect(r.streamIds()).toEqual(['b', 'a']);
+    expect(r.stream('a').events).toBe(200);
+    expect(r.stream('b').events).toBe(100);
+  });
+
+  it('restores the same state: a second snapshot carries the same baselines', () => {
+    const { original } = nginxScenario();
+    const snap = viaJson(original);
+    const again = viaJson(restored(snap));
+    const [a, b] = [snap.streams[0]!, again.streams[0]!];
+    expect(b.events).toBe(a.events);
+    expect(b.templates).toEqual(a.templates);
+    expect(b.learned).toEqual(a.learned);
+    // Field baselines: the same, except that restoring a free-text window appends one separator to it.
+    const withoutWindows = (fields: typeof a.fields) =>
+      fields.map((f) => ({ ...f, text: typeof f.text === 'object' ? { ...f.text, text: f.text.text.replace(/\n+$/, '') } : f.text }));
+    expect(b.fields.map((f) => f.name)).toEqual(a.fields.map((f) => f.name));
+    expect(withoutWindows(b.fields)).toEqual(withoutWindows(a.fields));
+    expect(a.fields.some((f) => f.text !== undefined)).toBe(true);
+    expect(b.volume.history).toEqual(a.volume.history);
+    expect(b.contentCal).toEqual(a.contentCal);
+  });
+
+  it('does not start a new warm-up: the first anomalous event after restore is flagged, as by the original', () => {
+    const { original, traffic } = nginxScenario();
+    const r = restored(viaJson(original));
+    const input = traffic.next({ response_time: 5.0 });
+    // A detector without the snapshot would still be warming up.
+    expect(new Detector().observe('nginx', input)).toBeUndefined();
+    const a = r.observe('nginx', input);
+    expect(a).toBeDefined();
+    expectWellFormed(a!, 'nginx');
+    expect(a!.kind).toBe('field_value');
+    expect(a!.field).toBe('response_time');
+    expect(a!.why).toContain('typical');
+    expectSameAnomalies([a], [original.observe('nginx', input)]);
+  });
+
+  it('keeps normal events normal after restore', () => {
+    const { original, traffic } = nginxScenario();
+    const r = restored(viaJson(original));
+    const normal = Array.from({ length: 1000 }, () => traffic.next());
+    const flagged = run(r, 'nginx', normal).filter(Boolean);
+    expect(flagged.length).toBeLessThan(10);
+    expectSameAnomalies(flagged, run(original, 'nginx', normal).filter(Boolean));
+  });
+
+  it('flags the same anomalies as the original on the same events, of every structured kind', () => {
+    const { original, traffic } = nginxScenario();
+    const r = restored(viaJson(original));
+    const inputs: DetectorInput[] = [];
+    for (let i = 0; i < 50; i++) inputs.push(traffic.next());
+    inputs.push(traffic.next({ http_user_agent: SQL_INJECTION }));
+    for (let i = 0; i < 50; i++) inputs.push(traffic.next());
+    inputs.push(traffic.next({ status: 500 }));
+    inputs.push(traffic.next({ response_time: 4.2 }));
+    for (let i = 0; i < 2000; i++) inputs.push(traffic.next({}, 2.5)); // 5 s at 400/s
+    const fromRestored = run(r, 'nginx', inputs);
+    const fromOriginal = run(original, 'nginx', inputs);
+    const kinds = new Set(fromRestored.filter(Boolean).map((a) => a!.kind));
+    for (const k of ['field_content', 'field_category', 'field_value', 'volume_spike'] as const) expect(kinds).toContain(k);
+    expectSameAnomalies(fromRestored, fromOriginal);
+  });
+
+  it('restores a text stream: a new error is flagged at once, and a learned pattern stays learned', () => {
+    const d = new Detector({ overrides: { learnAfterMs: 60_000, learnMinCount: 5 } });
+    const lines = new LoginLines();
+    for (let i = 0; i < 2000; i++) d.observe('app', lines.next());
+    // A warning that recurs for two minutes becomes normal before the snapshot.
+    let accepted: Anomaly | undefined;
+    for (let k = 0; k < 25; k++) {
+      const a = d.observe('app', lines.line('WARN: cache miss ratio high', 5000));
+      if (a?.why.includes('now treated as normal')) accepted = a;
+    }
+    expect(accepted).toBeDefined();
+    const r = restored(viaJson(d), { overrides: { learnAfterMs: 60_000, learnMinCount: 5 } });
+    const inputs = [lines.line('WARN: cache miss ratio high'), lines.line(DB_ERROR), ...Array.from({ length: 50 }, () => lines.next())];
+    const fromRestored = run(r, 'app', inputs);
+    expect(fromRestored[0]).toBeUndefined();
+    expect(fromRestored[1]?.kind).toBe('new_pattern');
+    expect(fromRestored[1]!.why).toContain('error pattern');
+    expect(fromRestored.slice(2)).toEqual(new Array(50).fill(undefined));
+    expectSameAnomalies(fromRestored, run(d, 'app', inputs));
+  });
+
+  it('restores the volume baseline: a spike right after restore is flagged', () => {
+    const { original, traffic } = nginxScenario();
+    const r = restored(viaJson(original));
+    const spike = Array.from({ length: 1200 }, () => traffic.next({}, 2.5));
+    const flagged = run(r, 'nginx', spike).filter((a) => a?.kind === 'volume_spike');
+    expect(flagged.length).toBeGreaterThanOrEqual(2);
+    expect(flagged[0]!.why).toMatch(/^volume /);
+  });
+
+  it('rejects a snapshot of another version, or no snapshot', () => {
+    const { original } = nginxScenario();
+    const snap = viaJson(original);
+    const d = new Detector();
+    expect(() => restoreDetector(d, { ...snap, version: SNAPSHOT_VERSION + 1 })).toThrow(/unsupported detector snapshot/);
+    expect(() => restoreDetector(d, { ...snap, version: 0 })).toThrow(/version 0/);
+    expect(() => restoreDetector(d, null as unknown as DetectorSnapshot)).toThrow(/unsupported detector snapshot/);
+    expect(() => restoreDetector(d, { version: SNAPSHOT_VERSION, savedAt: 0 } as unknown as DetectorSnapshot)).toThrow(/unsupported/);
+    // Nothing was restored by the failed attempts.
+    expect(d.streamCount).toBe(0);
+  });
+
+  it('keeps the stream bound when restoring more streams than maxStreams', () => {
+    const d = new Detector();
+    for (const id of ['a', 'b', 'c']) d.observe(id, { time: T0, text: 'INFO: hello' });
+    const r = restored(viaJson(d), { maxStreams: 2 });
+    r.observe('d', { time: T0 + STEP_MS, text: 'INFO: hello' });
+    expect(r.streamCount).toBeLessThanOrEqual(2);
+  });
+
+  it('treats an integer field like the original after a 25th distinct value', () => {
+    const rnd = mulberry32(1);
+    const d = new Detector();
+    let t = T0;
+    const at = (shard: number): DetectorInput => {
+      t += STEP_MS;
+      return { time: t, text: `served shard ${shard}`, fields: { msg: 'served', shard } };
+    };
+    for (let i = 0; i < 3000; i++) d.observe('shards', at(1 + Math.floor(rnd() * 24)));
+    const r = restored(viaJson(d));
+    const inputs = [25, 26, 27, 28].map(at);
+    const fromOriginal = run(d, 'shards', inputs);
+    const fromRestored = run(r, 'shards', inputs);
+    expect(fromOriginal[0]?.kind).toBe('field_category'); // both flag the first new shard
+    expect(fromRestored.map((a) => a?.kind)).toEqual(fromOriginal.map((a) => a?.kind));
+  });
+
+  it('scores a field that once had a non-integer value numerically after restore, as the original does', () => {
+    const rnd = mulberry32(2);
+    const d = new Detector();
+    let t = T0;
+    const at = (depth: number): DetectorInput => {
+      t += STEP_MS;
+      return { time: t, text: `queue ${depth}`, fields: { msg: 'queue', depth } };
+    };
+    for (let i = 0; i < 3000; i++) d.observe('q', at(i === 5 ? 2.5 : 10 + Math.floor(rnd() * 10)));
+    const r = restored(viaJson(d));
+    const input = at(200);
+    expect(d.observe('q', input)?.kind).toBe('field_value');
+    expect(r.observe('q', input)?.kind).toBe('field_value');
+  });
+});
