@@ -77,14 +77,23 @@ export class TemplateMiner {
     let bestSim = -1;
     let bestParams = -1;
     for (const t of leaf) {
+      // Similarity over the event's constant-looking tokens only: variable ones (with digits or masks:
+      // times, node names, ids) agree after masking in every line and would make any two lines of the
+      // same length look alike. Positions the template has already generalised do not count either way.
       let same = 0;
+      let compared = 0;
       let params = 0;
       for (let i = 0; i < tokens.length; i++) {
         const tt = t.tokens[i]!;
-        if (tt === WILDCARD) params++;
-        else if (tt === tokens[i]) same++;
+        if (tt === WILDCARD) {
+          params++;
+          continue;
+        }
+        if (hasDigitOrMask(tokens[i]!)) continue;
+        compared++;
+        if (tt === tokens[i]) same++;
       }
-      const sim = same / tokens.length;
+      const sim = compared === 0 ? 1 : same / compared;
       if (sim > bestSim || (sim === bestSim && params > bestParams)) {
         best = t;
         bestSim = sim;
