@@ -16,6 +16,7 @@ import { NumericBaseline } from './numeric.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
 import { VolumeBaseline } from './volume.js';
 import { TextFieldBaseline } from './text-field.js';
+import { TemplateRates } from './template-volume.js';
 
 interface FieldState {
   numeric?: NumericBaseline;
@@ -146,6 +147,7 @@ export class StreamDetector {
   private readonly learned = new Set<number>();
   private readonly fields = new Map<string, FieldState>();
   private volume = new VolumeBaseline();
+  private readonly templateRates = new TemplateRates();
   /** Running share of normal events that came with a template never seen before. */
   private newTemplateRate = 0.5;
   events = 0;
@@ -224,6 +226,22 @@ export class StreamDetector {
     let tmplText: string | undefined;
     const tmpl = (): string => (tmplText ??= unmask(templateText(template)));
     const known = this.learned.has(template.id);
+
+    // The pattern's own rate: an existing pattern (an error that usually comes now and then) flooding.
+    if (timed && warm && known) {
+      const burst = this.templateRates.observe(template.id, now, { minCount: Math.ceil(this.o.minSpikeRate / 2), factor: this.o.spikeFactor, minAgeSeconds: 600 });
+      if (burst) {
+        candidates.push({
+          kind: 'volume_spike',
+          score: burst.factor,
+          confidence: burst.confidence,
+          why: `volume of pattern ${quote(tmpl(), 80)}: ${fmt(burst.count)}/s vs typical ${fmt(burst.typical)}/s (${fmt(burst.factor)}x)`,
+          baseline: { typical_per_second: burst.typical },
+        });
+      }
+    } else if (timed) {
+      this.templateRates.observe(template.id, now, { minCount: Infinity, factor: Infinity, minAgeSeconds: Infinity });
+    }
 
     // Whole-event content, for text events.
     let contentRatio = 0;
@@ -484,6 +502,7 @@ export class StreamDetector {
       templates: this.templates.templates(),
       learned: [...this.learned],
       volume: this.volume.toJSON(),
+      templateRates: this.templateRates.toJSON(),
       fields: [...this.fields].map(([name, f]) => ({
         name,
         ...(f.ignored ? { ignored: true } : {}),
@@ -505,6 +524,7 @@ export class StreamDetector {
     s.templates.restore(data.templates);
     for (const id of data.learned) s.learned.add(id);
     s.volume = VolumeBaseline.fromJSON(data.volume);
+    if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
     for (const f of data.fields) {
       const state: FieldState = {};
       if (f.ignored) state.ignored = true;
@@ -538,6 +558,7 @@ export interface StreamSnapshot {
   templates: Template[];
   learned: number[];
   volume: ReturnType<VolumeBaseline['toJSON']>;
+  templateRates?: ReturnType<TemplateRates['toJSON']>;
   fields: Array<{
     name: string;
     ignored?: boolean;

@@ -78,7 +78,12 @@ export class VolumeBaseline {
       this.count = 0;
       this.spiking = false;
     } else if (b < this.bucket) {
-      // Out-of-order timestamp: count it in the current second.
+      // A late event (logs written at completion carry their start time): it belongs to a second already
+      // closed. Count it there if that second is still in the history, never in the current one (a burst of
+      // late events would look like a spike).
+      const back = this.bucket - b;
+      if (back <= this.history.length) this.history[this.history.length - back] = this.history[this.history.length - back]! + 1;
+      return undefined;
     }
     this.count += 1;
     if (verdict) return verdict;

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { Detector } from '../../src/detector/index.js';
+import { TemplateRates, poissonTailBound } from '../../src/detector/template-volume.js';
+import { mulberry32, T0 } from './baseline.js';
+
+const OPTIONS = { minCount: 10, factor: 5, minAgeSeconds: 600 };
+
+describe('poissonTailBound', () => {
+  it('is 1 at or below the mean and falls fast above it', () => {
+    expect(poissonTailBound(5, 5)).toBe(1);
+    expect(poissonTailBound(5, 3)).toBe(1);
+    expect(poissonTailBound(1, 10)).toBeLessThan(1e-4);
+    expect(poissonTailBound(2, 10)).toBeGreaterThan(poissonTailBound(1, 10));
+  });
+});
+
+describe('TemplateRates', () => {
+  /** One event of template 1 every `everyMs`, from T0 for `seconds`. */
+  function steady(rates: TemplateRates, seconds: number, everyMs: number): number {
+    let t = T0;
+    for (; t < T0 + seconds * 1000; t += everyMs) expect(rates.observe(1, t, OPTIONS)).toBeUndefined();
+    return t;
+  }
+
+  it('flags a pattern that usually comes every 5 s arriving 30 times in one second, once for that second', () => {
+    const rates = new TemplateRates();
+    const t = steady(rates, 1800, 5000);
+    const verdicts = Array.from({ length: 30 }, (_, i) => rates.observe(1, t + i * 10, OPTIONS)).filter(Boolean);
+    expect(verdicts).toHaveLength(1);
+    expect(verdicts[0]!.count).toBe(10);
+    expect(verdicts[0]!.typical).toBeGreaterThan(0.1);
+    expect(verdicts[0]!.typical).toBeLessThan(0.3);
+    expect(verdicts[0]!.confidence).toBeGreaterThan(0.9999);
+  });
+
+  it('says nothing about a young pattern, nor about bursts like those it has had before', () => {
+    const young = new TemplateRates();
+    const t = steady(young, 300, 5000);
+    expect(Array.from({ length: 30 }, (_, i) => young.observe(1, t + i * 10, OPTIONS)).filter(Boolean)).toEqual([]);
+
+    // Page loads: now and then 12 events in one second. A burst of 20 is not "more than twice the busiest".
+    const bursty = new TemplateRates();
+    const rnd = mulberry32(3);
+    let s = T0;
+    for (let second = 0; second < 1800; second++, s += 1000) {
+      const n = rnd() < 0.05 ? 12 : rnd() < 0.5 ? 1 : 0;
+      for (let i = 0; i < n; i++) bursty.observe(1, s + i * 20, OPTIONS);
+    }
+    expect(Array.from({ length: 20 }, (_, i) => bursty.observe(1, s + i * 20, OPTIONS)).filter(Boolean)).toEqual([]);
+    // The burst of 20 just seen raised the busiest second to 20: 41 in a second is more than twice that.
+    expect(Array.from({ length: 45 }, (_, i) => bursty.observe(1, s + 1000 + i * 20, OPTIONS)).filter(Boolean)).toHaveLength(1);
+  });
+
+  it('does not count late events (older timestamps) in the current second', () => {
+    const rates = new TemplateRates();
+    const t = steady(rates, 1800, 5000);
+    rates.observe(1, t + 20_000, OPTIONS);
+    const late = Array.from({ length: 30 }, (_, i) => rates.observe(1, t + i * 500, OPTIONS)).filter(Boolean);
+    expect(late).toEqual([]);
+  });
+});
+
+describe('per-template volume in the detector', () => {
+  it('flags an existing error pattern that floods while the stream volume stays ordinary', () => {
+    const d = new Detector({ profile: 'balanced' });
+    let t = T0;
+    let n = 0;
+    const rnd = mulberry32(9);
+    // 30 minutes of INFO lines at 20/s, with a timeout warning about every 10 s (one during the warm-up,
+    // so that the warning is a known pattern).
+    for (; t < T0 + 30 * 60_000; t += 50) {
+      const text = n === 10 || rnd() < 0.005 ? `WARN upstream timeout after 30s host=db${n % 3}` : `INFO request served in ${Math.floor(rnd() * 90) + 10}ms id=${n}`;
+      n++;
+      d.observe('app', { time: t, text });
+    }
+    // The warning now replaces the INFO lines for 3 s: the stream's rate stays 20/s.
+    const flagged = [];
+    for (let i = 0; i < 60; i++, t += 50) {
+      const a = d.observe('app', { time: t, text: `WARN upstream timeout after 30s host=db${i % 3}` });
+      if (a) flagged.push(a);
+    }
+    const burst = flagged.find((a) => a.kind === 'volume_spike');
+    expect(burst, JSON.stringify(flagged.map((a) => a.why))).toBeDefined();
+    expect(burst!.why).toMatch(/^volume of pattern "WARN upstream timeout after <num>s host=db<num>": \d+\/s vs typical [\d.]+\/s/);
+  });
+});
