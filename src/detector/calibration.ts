@@ -9,6 +9,8 @@
  */
 import { SortedWindow } from './sorted-window.js';
 
+const FULL_STRIDE = 4;
+
 export class ScoreCalibrator {
   private readonly window: SortedWindow;
 
@@ -20,7 +22,15 @@ export class ScoreCalibrator {
     return this.window.size;
   }
 
+  private skipped = 0;
+
+  /**
+   * Adds a normal score. Once the window is full only every `FULL_STRIDE`-th score is kept: a sample of the
+   * recent scores ranks as well as all of them, for a quarter of the upkeep.
+   */
   add(score: number): void {
+    if (this.window.size === this.window.capacity && ++this.skipped < FULL_STRIDE) return;
+    this.skipped = 0;
     this.window.add(score);
   }
 
