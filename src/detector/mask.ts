@@ -45,11 +45,57 @@ function replacer(match: string, ts: string, ts2: string, uuid: string, ip: stri
   return MASK.number;
 }
 
+// The same alternatives, tried only where one of them can start (see maskVolatile).
+const VOLATILE_AT = new RegExp(VOLATILE.source, 'y');
+
+function isWordChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
+/**
+ * Masks the volatile tokens of a text. Equivalent to `text.replace(VOLATILE, replacer)`, but the pattern
+ * is only tried at positions where one of its alternatives can begin: a digit; a letter that starts a
+ * word (hex ids, month names); a hex letter inside a word only when a UUID's first dash follows 8 places
+ * on. Everywhere else (spaces, punctuation, the inside of ordinary words) no alternative can match, and
+ * skipping those positions makes masking several times faster than a global replace.
+ */
 export function maskVolatile(text: string): string {
-  return text.replace(VOLATILE, replacer as (substring: string, ...args: unknown[]) => string);
+  const n = text.length;
+  let out = '';
+  let copied = 0;
+  let prevWord = false;
+  for (let i = 0; i < n; ) {
+    const c = text.charCodeAt(i);
+    const digit = c >= 48 && c <= 57;
+    const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    let attempt = digit;
+    if (!attempt && letter) {
+      const hexLetter = (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+      attempt = !prevWord ? hexLetter || c <= 90 : hexLetter && text.charCodeAt(i + 8) === 45;
+    }
+    if (attempt) {
+      VOLATILE_AT.lastIndex = i;
+      const m = VOLATILE_AT.exec(text);
+      if (m && m[0].length > 0) {
+        out += text.slice(copied, i) + replacer(m[0], m[1]!, m[2]!, m[3]!, m[4]!, m[5]!);
+        i += m[0].length;
+        copied = i;
+        prevWord = isWordChar(text.charCodeAt(i - 1));
+        continue;
+      }
+    }
+    prevWord = digit || letter || c === 95;
+    i++;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 /** Renders masked text for people: placeholders become `<num>`, `<ip>`, ... */
 export function unmask(masked: string): string {
   return masked.replace(/[\uE000-\uE004]/g, (c) => NAMES[c] ?? c);
+}
+
+/** The plain global replace that `maskVolatile` is equivalent to (for tests). */
+export function maskVolatileReference(text: string): string {
+  return text.replace(VOLATILE, replacer as (substring: string, ...args: unknown[]) => string);
 }
