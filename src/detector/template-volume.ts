@@ -55,7 +55,9 @@ export class TemplateRates {
       r.rate += alpha * (r.count - r.rate);
       r.rate *= Math.exp(-(second - r.second - 1) / this.horizonSeconds);
       r.peak *= Math.exp(-(second - r.second) / PEAK_DECAY_SECONDS);
-      if (r.flagged !== r.second) r.peak = Math.max(r.peak, r.count);
+      // A flagged second counts half: a burst like it again is not news (twice the peak is needed), a
+      // flood that keeps growing still is.
+      r.peak = Math.max(r.peak, r.flagged === r.second ? r.count / 2 : r.count);
       r.busy += 1;
       r.second = second;
       r.count = 0;
