@@ -32,6 +32,22 @@ interface FieldState {
 }
 
 const MASK_CACHE = 256;
+const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/;
+const PERCENT_ESCAPES = /%([0-9A-Fa-f]{2})/g;
+
+/**
+ * Undoes URL percent-encoding (`%27%20OR%201=1` is `' OR 1=1`), so that a field's words and syntax are
+ * judged as the application will read them, not as the client escaped them. Invalid UTF-8 sequences
+ * decode byte by byte.
+ */
+export function percentDecode(text: string): string {
+  if (!PERCENT_ESCAPE.test(text)) return text;
+  try {
+    return decodeURIComponent(text.replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
+  } catch {
+    return text.replace(PERCENT_ESCAPES, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+}
 
 /** The masked form of a field's value, cached per field. */
 function maskField(f: FieldState, text: string): string {
@@ -397,7 +413,8 @@ export class StreamDetector {
         baseline: { median: v.median, p99: v.p99, p01: v.p01 },
       };
     }
-    const text = typeof value === 'boolean' ? String(value) : value;
+    const raw = typeof value === 'boolean' ? String(value) : value;
+    const text = raw.includes('%') ? percentDecode(raw) : raw;
     const masked = maskField(f, text);
     pending.masked = masked;
     if (!f.categorical && !f.text) {
@@ -463,7 +480,7 @@ export class StreamDetector {
         f.numeric!.add(value);
         continue;
       }
-      const masked = p.masked ?? maskField(f, String(value));
+      const masked = p.masked ?? maskField(f, percentDecode(String(value)));
       if (f.categorical && !f.categorical.overflow) {
         f.categoricalCal!.add(f.categorical.score(masked).surprisal);
         f.categorical.add(masked);

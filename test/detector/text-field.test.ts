@@ -1,3 +1,4 @@
+import { percentDecode } from '../../src/detector/stream.js';
 import { describe, it, expect } from 'vitest';
 import { maskVolatile } from '../../src/detector/index.js';
 import { TextFieldBaseline, shapeOf } from '../../src/detector/text-field.js';
@@ -84,5 +85,14 @@ describe('TextFieldBaseline', () => {
     const v = restored.score(maskVolatile(MANY_USER_AGENTS[0]!));
     expect(v.newSyntax.length).toBeGreaterThan(0);
     expect(v.ratio).toBeLessThan(0.3);
+  });
+});
+
+describe('percentDecode', () => {
+  it('undoes URL escapes, keeps stray percent signs, and survives invalid UTF-8', () => {
+    expect(percentDecode('/?page=admin%22%20or%201=1%23')).toBe('/?page=admin" or 1=1#');
+    expect(percentDecode('100% sure %zz')).toBe('100% sure %zz');
+    expect(percentDecode('caf%C3%A9')).toBe('café');
+    expect(percentDecode('%FF%27x')).toBe("\u00ff'x");
   });
 });
