@@ -55,8 +55,18 @@ export class LzWindow {
   private localStamp: Int32Array;
   private stamp = 0;
   private localPrev = new Int32Array(1024);
+  /**
+   * Texts appended recently: where they start in the window and their own code length. A text that is in
+   * the window already, exactly, costs one match per `MAX_MATCH` characters: no search needed.
+   */
+  private readonly recent = new Map<string, { at: number; self: number }>();
+  private lastCost: { text: string; self: number } | undefined;
 
-  constructor(size = 1 << 16, maxChain = 16) {
+  /**
+   * `recentTexts`: how many recently appended texts to remember for the exact-copy shortcut (0: none; worth
+   * it where whole texts repeat, as masked log lines do).
+   */
+  constructor(size = 1 << 16, maxChain = 16, private readonly recentTexts = 0) {
     if ((size & (size - 1)) !== 0) throw new RangeError('window size must be a power of two');
     this.size = size;
     this.mask = size - 1;
@@ -77,6 +87,10 @@ export class LzWindow {
   /** Appends text (plus a separator) to the window, indexing every position. */
   append(text: string): void {
     const n = text.length;
+    if (this.recentTexts > 0 && this.lastCost?.text === text && n >= MIN_MATCH) {
+      if (this.recent.size >= this.recentTexts) this.recent.delete(this.recent.keys().next().value!);
+      this.recent.set(text, { at: this.total, self: this.lastCost.self });
+    }
     for (let i = 0; i <= n; i++) {
       const pos = this.total;
       this.buf[pos & this.mask] = i < n ? text.charCodeAt(i) : 10;
@@ -99,6 +113,14 @@ export class LzWindow {
   /** The code length of `text` given the window (and of `text` alone), without changing the window. */
   cost(text: string): CompressionCost {
     const n = text.length;
+    const seen = this.recentTexts > 0 ? this.recent.get(text) : undefined;
+    if (seen && this.total - seen.at + n < this.size) {
+      // An exact copy is in the window: the greedy parse is one match per MAX_MATCH characters.
+      let bits = 0;
+      for (let k = 0; k < n; k += MAX_MATCH) bits += matchBits(this.total - seen.at, Math.max(MIN_MATCH, Math.min(MAX_MATCH, n - k)));
+      this.lastCost = { text, self: seen.self };
+      return { conditionalBits: bits, selfBits: seen.self, ratio: seen.self > 0 ? Math.min(bits / seen.self, 1.5) : 0, literalRuns: [] };
+    }
     const m = this.mask;
     const lowest = this.total - this.size;
     if (this.localPrev.length < n) this.localPrev = new Int32Array(n * 2);
@@ -167,6 +189,7 @@ export class LzWindow {
     }
     if (runStart >= 0) runs.push([runStart, n]);
     const self = this.selfBits(text);
+    this.lastCost = { text, self };
     runs.sort((a, b) => b[1] - b[0] - (a[1] - a[0]));
     return { conditionalBits: conditional, selfBits: self, ratio: self > 0 ? Math.min(conditional / self, 1.5) : 0, literalRuns: runs };
   }
@@ -231,6 +254,8 @@ export class LzWindow {
 
   /** Bytes of memory held. */
   get memoryBytes(): number {
-    return this.buf.byteLength + this.head.byteLength + this.prev.byteLength + this.localHead.byteLength * 2 + this.localPrev.byteLength;
+    let recent = 0;
+    for (const k of this.recent.keys()) recent += 2 * k.length + 64;
+    return this.buf.byteLength + this.head.byteLength + this.prev.byteLength + this.localHead.byteLength * 2 + this.localPrev.byteLength + recent;
   }
 }

@@ -176,7 +176,7 @@ export class StreamDetector {
   }
 
   private get content(): LzWindow {
-    return (this.contentWindow ??= new LzWindow(this.o.windowChars));
+    return (this.contentWindow ??= new LzWindow(this.o.windowChars, 16, 1024));
   }
 
   /** Gives a field a free-text baseline, unless the stream has as many as it may keep. */

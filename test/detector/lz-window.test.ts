@@ -116,6 +116,27 @@ describe('LzWindow', () => {
     expect(c.cost('GET /api/v1/orders 404').ratio).toBeCloseTo(a.cost('GET /api/v1/orders 404').ratio, 6);
   });
 
+  it('prices an exact copy of a recent text like the full parse does, without searching', () => {
+    const line = 'INFO <num> request served in <num>ms for user <num> on /api/v<num>/orders';
+    const fast = new LzWindow(1 << 12, 16, 64);
+    const slow = new LzWindow(1 << 12);
+    for (const w of [fast, slow]) {
+      w.append('INFO startup complete');
+      w.cost(line);
+      w.append(line);
+      w.append('WARN slow query on orders');
+    }
+    const a = fast.cost(line);
+    const b = slow.cost(line);
+    expect(a.literalRuns).toEqual([]);
+    expect(a.selfBits).toBe(b.selfBits);
+    expect(a.conditionalBits).toBeLessThanOrEqual(b.conditionalBits);
+    expect(a.ratio).toBeLessThan(0.2);
+    // Once the copy has slid out of the window, the shortcut no longer applies.
+    for (let i = 0; i < 200; i++) fast.append(`filler line number ${i} with other words`);
+    expect(fast.cost(line).ratio).toBeGreaterThan(a.ratio);
+  });
+
   it('returns its text oldest first, each appended text followed by a newline', () => {
     const w = windowWith(['alpha', 'beta']);
     expect(w.text()).toBe('alpha\nbeta\n');
