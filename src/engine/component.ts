@@ -68,6 +68,8 @@ export interface BuildContext {
   dataDir: string;
   /** Folder of the config file, to resolve relative paths in the component's config. */
   configDir: string;
+  /** The component's metrics, for counters and gauges of its own (absent when built outside a pipeline). */
+  metrics?: ComponentMetrics;
 }
 
 export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S extends z.ZodType = z.ZodType> {

@@ -20,6 +20,9 @@ const HELP: Record<string, string> = {
   errors_total: 'Errors inside the component (logged with the component id).',
   restarts_total: 'Times the engine restarted the component after it crashed.',
   buffer_events: 'Events waiting in the buffer in front of the component.',
+  anomalies_total: 'Events the anomaly detector flagged.',
+  detector_streams: 'Streams (baselines) the anomaly detector holds.',
+  detector_evicted_streams_total: 'Streams the anomaly detector evicted (least recently seen) to stay within max_streams.',
 };
 
 export class ComponentMetrics {

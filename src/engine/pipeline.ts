@@ -126,6 +126,7 @@ export class Pipeline {
       logger: c.logger,
       dataDir: path.join(this.config.dataDir, c.config.id),
       configDir: this.config.dir,
+      metrics: c.metrics,
     })) as T;
   }
 

@@ -155,6 +155,8 @@ export const anomalyDetectTransform = defineTransform({
     const watch = config.fields === 'auto' ? null : new Set(config.fields);
     const parse = await lineParser(config.format);
     const snapshotFile = path.join(ctx.dataDir, 'detector.json');
+    ctx.metrics?.gauge('detector_streams', () => detector.streamCount);
+    ctx.metrics?.gauge('detector_evicted_streams_total', () => detector.evictedStreams);
     try {
       const restored = restoreDetector(detector, JSON.parse(await readFile(snapshotFile, 'utf8')));
       ctx.logger.info({ streams: restored, file: snapshotFile }, 'detector state restored: no new warm-up');
@@ -184,6 +186,7 @@ export const anomalyDetectTransform = defineTransform({
           const anomaly = detector.observe(resolveStreamId(config.stream_id, event), toDetectorInput(event, watch));
           if (!anomaly) continue;
           event.attributes.anomaly = anomalyAttribute(anomaly);
+          ctx.metrics?.add('anomalies_total');
           if (config.emit === 'anomalies') out.push(event);
         }
         maybeSave();

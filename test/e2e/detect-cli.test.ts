@@ -7,7 +7,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, startCli } from '../helpers/cli.js';
+import { logLines, runCli, startCli } from '../helpers/cli.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
 
 async function tempDir(): Promise<string> {
@@ -210,6 +210,9 @@ outputs:
     expect(events.find((e) => e.body.http_user_agent === SQL_INJECTION)?.attributes.anomaly).toMatchObject({ field: 'http_user_agent' });
     // Only anomalies pass (emit: anomalies), and far fewer than the input.
     expect(events.length).toBeLessThan(30);
+    // The detector's own metrics are in the summary the daemon logs when it stops.
+    const summary = logLines(result.stderr).find((l) => l.components) as { components: Record<string, Record<string, number>> };
+    expect(summary.components.detect).toMatchObject({ anomalies_total: events.length, detector_streams: 1, received_events_total: 2202 });
     const snapshot = JSON.parse(await readFile(path.join(dir, 'data', 'detect', 'detector.json'), 'utf8')) as { streams: Array<{ id: string; events: number }> };
     expect(snapshot.streams).toEqual([expect.objectContaining({ id: 'nginx-logs', events: 2202 })]);
   });
