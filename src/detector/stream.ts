@@ -31,7 +31,7 @@ interface FieldState {
   masks?: Map<string, string>;
 }
 
-const MASK_CACHE = 256;
+const MASK_CACHE = 64;
 const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/;
 const PERCENT_ESCAPES = /%([0-9A-Fa-f]{2})/g;
 
@@ -176,7 +176,7 @@ export class StreamDetector {
   }
 
   private get content(): LzWindow {
-    return (this.contentWindow ??= new LzWindow(this.o.windowChars, 16, 1024));
+    return (this.contentWindow ??= new LzWindow(this.o.windowChars, 16, 512));
   }
 
   /** Gives a field a free-text baseline, unless the stream has as many as it may keep. */

@@ -12,7 +12,7 @@
  */
 import { LzWindow } from './lz-window.js';
 
-const RECENT_VALUES = 2048;
+const RECENT_VALUES = 512;
 const MAX_GRAMS = 8192;
 const ALNUM_RUN = /[\p{L}\p{N}\uE000-\uE004_]+/gu;
 const SPACE_RUN = /\s+/g;
