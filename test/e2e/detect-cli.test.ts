@@ -2,12 +2,13 @@
  * End-to-end tests of `driftlock stream`, `driftlock scan` and the anomaly_detect transform, through the
  * real CLI binary, on generated nginx access lines with incidents placed at known lines.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, runCli, startCli } from '../helpers/cli.js';
+import { CLI, logLines, runCli, startCli } from '../helpers/cli.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
 
 async function tempDir(): Promise<string> {
@@ -50,6 +51,29 @@ describe('driftlock stream', () => {
     // Steady traffic around the incidents stays quiet.
     expect(alerts.length).toBeLessThanOrEqual(2 + Math.ceil(lines.length * 0.01));
     expect(result.stderr).toMatch(/2,202 events in [\d.]+ s, \d+ anomalies/);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/script'))('on a terminal: readable colored alerts and a live status line on stderr', async () => {
+    const dir = await tempDir();
+    const input = path.join(dir, 'access.log');
+    await writeFile(input, incidentLog().join('\n') + '\n');
+    // util-linux `script` gives the command a pseudo-terminal; the input still comes from a pipe, held
+    // open for 1.5 s so that the status line (every 0.5 s on a terminal) has time to show.
+    const command = `(cat ${JSON.stringify(input)}; sleep 1.5) | ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} stream --format nginx --stream-id nginx-logs`;
+    const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('close', (code) => resolve({ code, out }));
+    });
+    expect(result.code).toBe(0);
+    // eslint-disable-next-line no-control-regex
+    const plain = result.out.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+    expect(result.out).toContain('\x1b[1m'); // colored
+    expect(plain).toMatch(/▲ field_value {2}nginx-logs {2}confidence [\d.+]+% {2}2025-01-01 \S+Z {2}line 2001/);
+    expect(plain).toMatch(/^ {2}response_time 5\.2 is \d+x its typical/m);
+    expect(plain).toMatch(/events 2,202 \([\d,]+\/s\), anomalies \d+, streams 1/);
+    expect(plain).toMatch(/driftlock: 2,202 events in [\d.]+ s/);
   });
 
   it('reads the combined access format with --format nginx', async () => {
