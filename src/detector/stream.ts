@@ -162,6 +162,8 @@ export class StreamDetector {
   private readonly templates = new TemplateMiner();
   private readonly learned = new Set<number>();
   private readonly fields = new Map<string, FieldState>();
+  /** Names of fields that hold the event's time (not scored), found once. */
+  private readonly timeFields = new Set<string>();
   private volume = new VolumeBaseline();
   private readonly templateRates = new TemplateRates();
   /** Running share of normal events that came with a template never seen before. */
@@ -296,9 +298,14 @@ export class StreamDetector {
     // Fields of structured events.
     const learnFields: PendingLearn = { fieldValues: [] };
     if (fields) {
-      for (const [name, value] of Object.entries(fields)) {
+      for (const name in fields) {
+        const value = fields[name];
         if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
-        if (TIME_FIELD.test(name)) continue;
+        if (this.timeFields.has(name)) continue;
+        if (TIME_FIELD.test(name)) {
+          this.timeFields.add(name);
+          continue;
+        }
         const c = this.scoreField(name, value, warm, learnFields, tmpl);
         if (c) candidates.push(c);
       }

@@ -89,6 +89,15 @@ export function flattenFields(body: Attributes, watch: Set<string> | null, prefi
   return out;
 }
 
+/** Whether a body has no nested objects or arrays: then it is its own flattening, no copy needed. */
+function isFlat(body: Attributes): boolean {
+  for (const key in body) {
+    const v = body[key];
+    if (v !== null && typeof v === 'object') return false;
+  }
+  return true;
+}
+
 /** What the detector sees of an event. */
 export function toDetectorInput(event: LogEvent, watch: Set<string> | null, arrivalTime = true): DetectorInput {
   let time = event.timestamp;
@@ -100,7 +109,7 @@ export function toDetectorInput(event: LogEvent, watch: Set<string> | null, arri
   return {
     ...(time !== undefined ? { time } : {}),
     text: '',
-    fields: flattenFields(event.body, watch),
+    fields: !watch && isFlat(event.body) ? event.body : flattenFields(event.body, watch),
     ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}),
   };
 }
