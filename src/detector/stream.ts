@@ -32,6 +32,9 @@ interface FieldState {
 }
 
 const MASK_CACHE = 64;
+/** Characters of an event's text, and of one field's value, that the detector reads. */
+const MAX_TEXT = 4096;
+const MAX_FIELD_TEXT = 1024;
 const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/;
 const PERCENT_ESCAPES = /%([0-9A-Fa-f]{2})/g;
 
@@ -162,6 +165,8 @@ export class StreamDetector {
   private readonly templates = new TemplateMiner();
   private readonly learned = new Set<number>();
   private readonly fields = new Map<string, FieldState>();
+  /** Whether any event of the stream carried its own time (then arrival times are not used). */
+  private eventTimed = false;
   /** Names of fields that hold the event's time (not scored), found once. */
   private readonly timeFields = new Set<string>();
   private volume = new VolumeBaseline();
@@ -197,8 +202,11 @@ export class StreamDetector {
   /** Scores one event, learns from it unless it is flagged, and returns the anomaly if there is one. */
   observe(input: DetectorInput): Anomaly | undefined {
     this.events += 1;
-    const timed = input.time !== undefined;
-    const now = input.time ?? this.lastSeen;
+    // A stream whose events carry their own time must not mix in arrival times (a line whose timestamp
+    // could not be read): the jump would look like a silence or a spike. Such an event is untimed.
+    if (input.time !== undefined && !input.arrivalTime) this.eventTimed = true;
+    const timed = input.time !== undefined && !(input.arrivalTime && this.eventTimed);
+    const now = timed ? input.time! : this.lastSeen;
     this.lastSeen = now;
     const warm = this.events > this.o.warmup;
     const candidates: Candidate[] = [];
@@ -220,7 +228,8 @@ export class StreamDetector {
 
     // Template of the event's message.
     const fields = input.fields;
-    let message = input.text;
+    // Only the head of a huge event is read: enough to tell its pattern, and it cannot flush the baseline.
+    let message = input.text.length > MAX_TEXT ? input.text.slice(0, MAX_TEXT) : input.text;
     let messageField: FieldState | undefined;
     if (fields) {
       for (const key of MESSAGE_FIELDS) {
@@ -421,7 +430,8 @@ export class StreamDetector {
       };
     }
     const raw = typeof value === 'boolean' ? String(value) : value;
-    const text = raw.includes('%') ? percentDecode(raw) : raw;
+    const head = raw.length > MAX_FIELD_TEXT ? raw.slice(0, MAX_FIELD_TEXT) : raw;
+    const text = head.includes('%') ? percentDecode(head) : head;
     const masked = maskField(f, text);
     pending.masked = masked;
     if (!f.categorical && !f.text) {

@@ -14,6 +14,8 @@ export interface DetectorInput {
    * from a file) volume is not scored and a new pattern is learned by its count alone.
    */
   time?: number;
+  /** `time` is when the event arrived, not a time it carries: ignored once the stream has seen event times. */
+  arrivalTime?: boolean;
   /** The event as text: the raw line, or the structured body rendered as JSON. */
   text: string;
   /** Structured fields, flattened with dotted keys, when the event is structured. */

@@ -102,12 +102,14 @@ function isFlat(body: Attributes): boolean {
 export function toDetectorInput(event: LogEvent, watch: Set<string> | null, arrivalTime = true): DetectorInput {
   let time = event.timestamp;
   if (time === undefined && typeof event.body === 'string') time = leadingTimestamp(event.body);
-  if (time === undefined && arrivalTime) time = event.observedTimestamp;
+  const arrived = time === undefined && arrivalTime;
+  if (arrived) time = event.observedTimestamp;
   if (typeof event.body === 'string') {
-    return { ...(time !== undefined ? { time } : {}), text: event.body, ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}) };
+    return { ...(time !== undefined ? { time } : {}), ...(arrived ? { arrivalTime: true } : {}), text: event.body, ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}) };
   }
   return {
     ...(time !== undefined ? { time } : {}),
+    ...(arrived ? { arrivalTime: true } : {}),
     text: '',
     fields: !watch && isFlat(event.body) ? event.body : flattenFields(event.body, watch),
     ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}),

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { Detector } from '../../src/detector/index.js';
+import { T0 } from './baseline.js';
+
+describe('detector robustness', () => {
+  it('does not mix arrival times into a stream whose events carry their own time', () => {
+    const d = new Detector();
+    let t = T0;
+    for (let i = 0; i < 2000; i++) d.observe('s', { time: (t += 50), text: '', fields: { status: 200, path: '/a' } });
+    // A line whose timestamp could not be read arrives "now", years after the stream's event time: no
+    // volume drop (a silence) and no spike may come of it.
+    const odd = d.observe('s', { time: Date.now(), arrivalTime: true, text: 'garbage without a timestamp' });
+    expect(odd?.kind).not.toBe('volume_drop');
+    const next = d.observe('s', { time: t + 50, text: '', fields: { status: 200, path: '/a' } });
+    expect(next).toBeUndefined();
+  });
+
+  it('uses arrival times when that is all a stream has', () => {
+    const d = new Detector();
+    let t = T0;
+    for (let i = 0; i < 1200; i++) d.observe('s', { time: (t += 50), arrivalTime: true, text: `INFO served request ${i}` });
+    const spike = [];
+    for (let i = 0; i < 400; i++) {
+      const a = d.observe('s', { time: t + i, arrivalTime: true, text: `INFO served request ${i}` });
+      if (a) spike.push(a);
+    }
+    expect(spike.some((a) => a.kind === 'volume_spike')).toBe(true);
+  });
+
+  it('reads only the head of a huge event, and a huge event does not flush the baseline', () => {
+    const d = new Detector();
+    let t = T0;
+    const normal = (i: number) => `INFO user ${i} logged in from web`;
+    for (let i = 0; i < 1500; i++) d.observe('s', { time: (t += 50), text: normal(i) });
+    const huge = 'INFO ' + 'lorem ipsum dolor sit amet '.repeat(200_000);
+    const a = d.observe('s', { time: (t += 50), text: huge });
+    // What it says is about the head: the template and the quoted text are short.
+    if (a) expect(a.why.length + a.template.length).toBeLessThan(2000);
+    for (let i = 0; i < 50; i++) expect(d.observe('s', { time: (t += 50), text: normal(2000 + i) })).toBeUndefined();
+  });
+});
