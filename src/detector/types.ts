@@ -80,15 +80,15 @@ export interface DetectorOptions {
 
 export const PROFILES: Record<Profile, DetectorOptions> = {
   sensitive: {
-    warmup: 50, threshold: 0.8, contentFloor: 0.7, fieldContentFloor: 0.8, numericRatioFloor: 3, tailFactor: 0.5, rareShare: 0.005, spikeFactor: 3, minSpikeRate: 10,
+    warmup: 50, threshold: 0.8, contentFloor: 0.7, fieldContentFloor: 0.8, numericRatioFloor: 3, tailFactor: 0.75, rareShare: 0.005, spikeFactor: 3, minSpikeRate: 10,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 13, maxFields: 64, maxTextFields: 6,
   },
   balanced: {
-    warmup: 100, threshold: 0.9, contentFloor: 0.9, fieldContentFloor: 2, numericRatioFloor: 5, tailFactor: 1, rareShare: 0.002, spikeFactor: 5, minSpikeRate: 20,
+    warmup: 100, threshold: 0.9, contentFloor: 0.9, fieldContentFloor: 2, numericRatioFloor: 5, tailFactor: 1.5, rareShare: 0.002, spikeFactor: 5, minSpikeRate: 20,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 13, maxFields: 64, maxTextFields: 6,
   },
   strict: {
-    warmup: 200, threshold: 0.95, contentFloor: 1.1, fieldContentFloor: 4, numericRatioFloor: 10, tailFactor: 2, rareShare: 0.001, spikeFactor: 10, minSpikeRate: 50,
+    warmup: 200, threshold: 0.95, contentFloor: 1.1, fieldContentFloor: 4, numericRatioFloor: 10, tailFactor: 3, rareShare: 0.001, spikeFactor: 10, minSpikeRate: 50,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 13, maxFields: 64, maxTextFields: 6,
   },
 };
