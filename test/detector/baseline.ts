@@ -5,26 +5,10 @@
 import { expect } from 'vitest';
 import type { Anomaly, DetectorInput } from '../../src/detector/index.js';
 
-/** mulberry32: a small, fast, seeded PRNG with uniform output in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The evaluation harness's seeded PRNG (mulberry32, uniform in [0, 1)) and its helpers.
+import { gaussian, pick, seededRandom as mulberry32 } from '../../eval/random.js';
 
-/** A standard normal deviate from a uniform source (Box-Muller). */
-export function gaussian(rnd: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
-}
-
-export function pick<T>(rnd: () => number, items: readonly T[]): T {
-  return items[Math.floor(rnd() * items.length)]!;
-}
+export { gaussian, mulberry32, pick };
 
 /** Start of every generated stream: 2024-05-01T00:00:00Z. */
 export const T0 = Date.UTC(2024, 4, 1);

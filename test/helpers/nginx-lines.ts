@@ -1,15 +1,6 @@
 /** Seeded nginx JSON access lines for tests: a steady baseline and hand-placed incidents. */
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as mulberry32 } from '../../eval/random.js';
 
 const PATHS = ['/api/v1/users', '/api/v1/orders', '/api/v1/cart', '/index.html', '/static/app.js', '/static/app.css', '/health'];
 const AGENTS = [
