@@ -18,6 +18,8 @@
 const MIN_MATCH = 4;
 const MAX_MATCH = 258;
 const LITERAL_BITS = 8;
+/** Hash bits of the per-event index of self-matches. */
+const LOCAL_HASH_BITS = 12;
 
 export interface CompressionCost {
   conditionalBits: number;
@@ -55,6 +57,9 @@ export class LzWindow {
   private localStamp: Int32Array;
   private stamp = 0;
   private localPrev = new Int32Array(1024);
+  // The result of localMatch, kept in fields to avoid an allocation per position.
+  private matchLen = 0;
+  private matchDist = 0;
   /**
    * Texts appended recently: where they start in the window and their own code length. A text that is in
    * the window already, exactly, costs one match per `MAX_MATCH` characters: no search needed.
@@ -124,20 +129,11 @@ export class LzWindow {
     const m = this.mask;
     const lowest = this.total - this.size;
     if (this.localPrev.length < n) this.localPrev = new Int32Array(n * 2);
-    const localPrev = this.localPrev;
     const stamp = ++this.stamp;
-    const lhBits = 12;
     let conditional = 0;
     const runs: Array<[number, number]> = [];
     let runStart = -1;
     let i = 0;
-    const insertLocal = (p: number) => {
-      if (p + 4 > n) return;
-      const h = hash4(text.charCodeAt(p), text.charCodeAt(p + 1), text.charCodeAt(p + 2), text.charCodeAt(p + 3), lhBits);
-      localPrev[p] = this.localStamp[h] === stamp ? this.localHead[h]! : -1;
-      this.localHead[h] = p;
-      this.localStamp[h] = stamp;
-    };
     while (i < n) {
       let best = 0;
       let bestDist = 0;
@@ -159,18 +155,11 @@ export class LzWindow {
           p = next;
         }
         // Candidates earlier in the event itself.
-        const lh = hash4(c0, c1, c2, c3, lhBits);
-        let q = this.localStamp[lh] === stamp ? this.localHead[lh]! : -1;
-        for (let chain = 0; q >= 0 && chain < 4; chain++) {
-          const limit = Math.min(n - i, MAX_MATCH);
-          let len = 0;
-          while (len < limit && text.charCodeAt(q + len) === text.charCodeAt(i + len)) len++;
-          if (len > best) {
-            best = len;
-            bestDist = i - q;
-          }
-          q = localPrev[q]!;
-        }
+        this.matchLen = best;
+        this.matchDist = bestDist;
+        this.localMatch(text, i, n, stamp);
+        best = this.matchLen;
+        bestDist = this.matchDist;
       }
       if (best >= MIN_MATCH) {
         if (runStart >= 0) {
@@ -178,12 +167,12 @@ export class LzWindow {
           runStart = -1;
         }
         conditional += matchBits(bestDist, best);
-        for (let k = 0; k < best; k++) insertLocal(i + k);
+        for (let k = 0; k < best; k++) this.insertLocal(text, i + k, n, stamp);
         i += best;
       } else {
         if (runStart < 0) runStart = i;
         conditional += LITERAL_BITS + 1;
-        insertLocal(i);
+        this.insertLocal(text, i, n, stamp);
         i += 1;
       }
     }
@@ -198,45 +187,52 @@ export class LzWindow {
   selfBits(text: string): number {
     const n = text.length;
     const stamp = ++this.stamp;
-    const lhBits = 12;
-    const localPrev = this.localPrev.length >= n ? this.localPrev : (this.localPrev = new Int32Array(n * 2));
+    if (this.localPrev.length < n) this.localPrev = new Int32Array(n * 2);
     let bits = 0;
     let i = 0;
-    const insert = (p: number) => {
-      if (p + 4 > n) return;
-      const h = hash4(text.charCodeAt(p), text.charCodeAt(p + 1), text.charCodeAt(p + 2), text.charCodeAt(p + 3), lhBits);
-      localPrev[p] = this.localStamp[h] === stamp ? this.localHead[h]! : -1;
-      this.localHead[h] = p;
-      this.localStamp[h] = stamp;
-    };
     while (i < n) {
-      let best = 0;
-      let dist = 0;
-      if (i + MIN_MATCH <= n) {
-        const lh = hash4(text.charCodeAt(i), text.charCodeAt(i + 1), text.charCodeAt(i + 2), text.charCodeAt(i + 3), lhBits);
-        let q = this.localStamp[lh] === stamp ? this.localHead[lh]! : -1;
-        for (let chain = 0; q >= 0 && chain < 4; chain++) {
-          const limit = Math.min(n - i, MAX_MATCH);
-          let len = 0;
-          while (len < limit && text.charCodeAt(q + len) === text.charCodeAt(i + len)) len++;
-          if (len > best) {
-            best = len;
-            dist = i - q;
-          }
-          q = localPrev[q]!;
-        }
-      }
+      this.matchLen = 0;
+      if (i + MIN_MATCH <= n) this.localMatch(text, i, n, stamp);
+      const best = this.matchLen;
       if (best >= MIN_MATCH) {
-        bits += matchBits(dist, best);
-        for (let k = 0; k < best; k++) insert(i + k);
+        bits += matchBits(this.matchDist, best);
+        for (let k = 0; k < best; k++) this.insertLocal(text, i + k, n, stamp);
         i += best;
       } else {
         bits += LITERAL_BITS + 1;
-        insert(i);
+        this.insertLocal(text, i, n, stamp);
         i += 1;
       }
     }
     return bits;
+  }
+
+  /** Indexes position `p` of the event (this call's `stamp`) for matches within the event itself. */
+  private insertLocal(text: string, p: number, n: number, stamp: number): void {
+    if (p + 4 > n) return;
+    const h = hash4(text.charCodeAt(p), text.charCodeAt(p + 1), text.charCodeAt(p + 2), text.charCodeAt(p + 3), LOCAL_HASH_BITS);
+    this.localPrev[p] = this.localStamp[h] === stamp ? this.localHead[h]! : -1;
+    this.localHead[h] = p;
+    this.localStamp[h] = stamp;
+  }
+
+  /**
+   * Looks for a longer match of the event at `i` earlier in the event itself; raises `matchLen` and
+   * `matchDist` when it finds one (they hold the best so far on entry).
+   */
+  private localMatch(text: string, i: number, n: number, stamp: number): void {
+    const lh = hash4(text.charCodeAt(i), text.charCodeAt(i + 1), text.charCodeAt(i + 2), text.charCodeAt(i + 3), LOCAL_HASH_BITS);
+    let q = this.localStamp[lh] === stamp ? this.localHead[lh]! : -1;
+    const limit = Math.min(n - i, MAX_MATCH);
+    for (let chain = 0; q >= 0 && chain < 4; chain++) {
+      let len = 0;
+      while (len < limit && text.charCodeAt(q + len) === text.charCodeAt(i + len)) len++;
+      if (len > this.matchLen) {
+        this.matchLen = len;
+        this.matchDist = i - q;
+      }
+      q = this.localPrev[q]!;
+    }
   }
 
   /** The window's text, oldest first (for snapshots). */
