@@ -1,5 +1,6 @@
 /** Seeded nginx JSON access lines for tests: a steady baseline and hand-placed incidents. */
 
+import type { NginxJsonRecord } from '../../eval/datasets.js';
 import { seededRandom as mulberry32 } from '../../eval/random.js';
 
 const PATHS = ['/api/v1/users', '/api/v1/orders', '/api/v1/cart', '/index.html', '/static/app.js', '/static/app.css', '/health'];
@@ -10,16 +11,8 @@ const AGENTS = [
   'curl/8.5.0',
 ];
 
-export interface AccessRecord {
-  timestamp: string;
-  remote_addr: string;
-  request: string;
-  status: number;
-  body_bytes_sent: number;
-  http_referer: string;
-  http_user_agent: string;
-  response_time: number;
-}
+/** The nginx JSON shape of the datasets README (the eval harness's definition). */
+export type AccessRecord = NginxJsonRecord;
 
 export class NginxLines {
   private readonly random: () => number;
