@@ -1,0 +1,163 @@
+/**
+ * Checkpoints: for each file, its identity (device, inode, fingerprint) and the offset just past the last
+ * line whose batch every output acknowledged. Saved to `data_dir/<id>/checkpoints.json` atomically (a
+ * temporary file, fsync, rename), so that a crash at any moment leaves either the old or the new version.
+ */
+import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { Fingerprint } from './fingerprint.js';
+
+export interface Checkpoint {
+  /** Last path the file was read under (rotated files: the name they had). */
+  path: string;
+  dev: number;
+  ino: number;
+  fingerprint: Fingerprint;
+  /** Offset just past the last acknowledged line. */
+  offset: number;
+  /** Last time (epoch ms) the file was seen, to forget files gone for longer than `checkpoint_ttl`. */
+  seen: number;
+}
+
+interface CheckpointFile {
+  version: 1;
+  saved_at: number;
+  files: Array<{ path: string; dev: number; ino: number; fp_len: number; fp_hash: string; offset: number; seen: number }>;
+}
+
+export function fileKey(dev: number, ino: number): string {
+  return `${dev}:${ino}`;
+}
+
+export class CheckpointStore {
+  readonly file: string;
+  private readonly entries = new Map<string, Checkpoint>();
+  private dirty = false;
+  private saving: Promise<void> | undefined;
+
+  constructor(dir: string) {
+    this.file = path.join(dir, 'checkpoints.json');
+  }
+
+  /** Loads the saved checkpoints; a missing file is an empty store, a corrupt one is moved aside (and reported). */
+  async load(): Promise<{ corrupt?: string; savedAt?: number }> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw err;
+    }
+    try {
+      const data = JSON.parse(text) as CheckpointFile;
+      if (data.version !== 1 || !Array.isArray(data.files)) throw new Error('unknown checkpoint format');
+      for (const f of data.files) {
+        this.entries.set(fileKey(f.dev, f.ino), {
+          path: f.path, dev: f.dev, ino: f.ino, fingerprint: { length: f.fp_len, hash: f.fp_hash }, offset: f.offset, seen: f.seen,
+        });
+      }
+      return { savedAt: data.saved_at };
+    } catch {
+      const aside = `${this.file}.corrupt-${Date.now()}`;
+      await rename(this.file, aside).catch(() => undefined);
+      return { corrupt: aside };
+    }
+  }
+
+  get(key: string): Checkpoint | undefined {
+    return this.entries.get(key);
+  }
+
+  set(key: string, entry: Checkpoint): void {
+    this.entries.set(key, entry);
+    this.dirty = true;
+  }
+
+  delete(key: string): void {
+    if (this.entries.delete(key)) this.dirty = true;
+  }
+
+  all(): IterableIterator<[string, Checkpoint]> {
+    return this.entries.entries();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Call after changing an entry in place. */
+  touch(): void {
+    this.dirty = true;
+  }
+
+  /** Forgets files not seen for longer than ttlMs; returns how many. */
+  expire(now: number, ttlMs: number, keep: (key: string) => boolean): number {
+    let n = 0;
+    for (const [key, e] of this.entries) {
+      if (now - e.seen > ttlMs && !keep(key)) {
+        this.entries.delete(key);
+        n += 1;
+      }
+    }
+    if (n) this.dirty = true;
+    return n;
+  }
+
+  private serialize(): string {
+    const data: CheckpointFile = { version: 1, saved_at: Date.now(), files: [] };
+    for (const e of this.entries.values()) {
+      data.files.push({ path: e.path, dev: e.dev, ino: e.ino, fp_len: e.fingerprint.length, fp_hash: e.fingerprint.hash, offset: e.offset, seen: e.seen });
+    }
+    return JSON.stringify(data);
+  }
+
+  /** Writes the checkpoints if anything changed since the last save; one save at a time. */
+  async save(force = false): Promise<void> {
+    while (this.saving) await this.saving;
+    if (!this.dirty && !force) return;
+    this.dirty = false;
+    const text = this.serialize();
+    this.saving = (async () => {
+      try {
+        await mkdir(path.dirname(this.file), { recursive: true });
+        const tmp = `${this.file}.tmp`;
+        const handle = await open(tmp, 'w');
+        try {
+          await handle.writeFile(text);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(tmp, this.file);
+      } catch (err) {
+        this.dirty = true;
+        throw err;
+      }
+    })();
+    try {
+      await this.saving;
+    } finally {
+      this.saving = undefined;
+    }
+  }
+
+  /**
+   * The same, synchronously: for acknowledgements that arrive after the input stopped, when the daemon may
+   * exit right after the output's last write.
+   */
+  saveSync(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    mkdirSync(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.tmp-sync`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeFileSync(fd, this.serialize());
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Finds the files to read: a walk of the include globs at start and every `scan_interval`, and a chokidar
+ * watcher in between so that new files, changes and deletions are noticed at once (inotify on Linux; with
+ * `use_polling`, chokidar polls instead, for network filesystems where change notifications do not arrive).
+ * The periodic walk is the safety net for anything a watcher misses.
+ */
+import { watch, type FSWatcher } from 'chokidar';
+import type { Stats } from 'node:fs';
+import type { Logger } from 'pino';
+import type { PathMatcher } from './glob.js';
+
+export interface DiscoveryEvents {
+  added(file: string): void;
+  changed(file: string): void;
+  removed(file: string): void;
+}
+
+export interface WatchOptions {
+  usePolling: boolean;
+  pollIntervalMs: number;
+}
+
+export class Discovery {
+  private watcher: FSWatcher | undefined;
+
+  constructor(
+    private readonly matcher: PathMatcher,
+    private readonly logger: Logger,
+  ) {}
+
+  scan(): Promise<string[]> {
+    return this.matcher.scan();
+  }
+
+  /** Starts watching the include roots; resolves once the watcher is ready. */
+  async watch(events: DiscoveryEvents, options: WatchOptions): Promise<void> {
+    const roots = this.matcher.roots();
+    const depth = Math.max(...roots.map((r) => r.depth));
+    const watcher = watch(roots.map((r) => r.dir), {
+      ignoreInitial: true,
+      persistent: true,
+      usePolling: options.usePolling,
+      interval: options.pollIntervalMs,
+      binaryInterval: options.pollIntervalMs,
+      ...(Number.isFinite(depth) ? { depth } : {}),
+      // Folders are watched (matches may appear below them); files only when they match.
+      ignored: (file: string, st?: Stats) => st !== undefined && st.isFile() && !this.matcher.matches(file),
+    });
+    this.watcher = watcher;
+    watcher.on('add', (f) => events.added(f));
+    watcher.on('change', (f) => events.changed(f));
+    watcher.on('unlink', (f) => events.removed(f));
+    watcher.on('error', (err) => this.logger.warn({ err }, 'file watcher error; the periodic scan keeps finding files'));
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  }
+
+  async close(): Promise<void> {
+    await this.watcher?.close();
+    this.watcher = undefined;
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * One open file, read from an offset to its end and followed as it grows.
+ *
+ * Reads are large (up to `max_read_bytes`), and each read becomes one batch: the lines it completed, emitted
+ * with one acknowledgement callback. The `AckTracker` turns those acknowledgements, which may complete out
+ * of order, into the checkpoint: the end of the highest *contiguous* acknowledged batch.
+ *
+ * A tailer follows its file by descriptor, not by name. When the name comes to point at another file
+ * (rename rotation) or at nothing (deleted), the tailer keeps reading its descriptor to the end, waits
+ * `rotate_wait` for a writer that has not reopened yet (not for a deleted file), emits a last line that had
+ * no newline, waits for every batch to be acknowledged, and only then closes. When the file shrinks below
+ * what was read, or its first bytes change (copytruncate, or truncated and rewritten), the tailer starts
+ * again from offset 0; its host looks for a copy holding the part that was not read yet.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import type { AckStatus } from '../../engine/acknowledgement.js';
+import type { InputContext } from '../../engine/component.js';
+import type { LogEvent } from '../../engine/event.js';
+import { LineSplitter, type LineFlags } from '../line-splitter.js';
+import type { Checkpoint } from './checkpoints.js';
+import { fileKey } from './checkpoints.js';
+import { EMPTY_FINGERPRINT, hashBytes, readPrefix } from './fingerprint.js';
+import { MultilineJoiner, type MultilineRule } from './multiline.js';
+
+export interface TailerOptions {
+  maxLineBytes: number;
+  maxReadBytes: number;
+  fingerprintBytes: number;
+  /** 0: a last line without newline waits until the file is let go. */
+  partialLineTimeoutMs: number;
+  rotateWaitMs: number;
+  multiline?: { rule: MultilineRule; timeoutMs: number; maxLines: number };
+}
+
+/** Shared by every tracker of one input: what to do with acknowledgements that are not `delivered`. */
+export class AckPolicy {
+  /** Set when the input stops: a rejection after that is the shutdown giving up, not an output refusing for good. */
+  stopping = false;
+  /** Batches emitted and not yet acknowledged, over all files. */
+  outstanding = 0;
+  constructor(
+    readonly onAdvance: () => void,
+    readonly onNotDelivered: (status: AckStatus, events: number, file: string, counted: boolean) => void,
+  ) {}
+}
+
+/**
+ * Turns out-of-order acknowledgements of one file's batches into the offset of the last line up to which
+ * everything is acknowledged. It belongs to the *content* it checkpoints: when a truncated file's unread
+ * rest is found in a copy, the tracker moves to the tailer of the copy, so late acknowledgements still count.
+ */
+export class AckTracker {
+  entry: Checkpoint;
+  private ends: number[] = [];
+  /** 0 pending, 1 acknowledged, 2 abandoned (rejected at shutdown: the checkpoint must not pass it). */
+  private states: number[] = [];
+  private head = 0;
+  /** Index of `states[0]` among all batches ever tracked. */
+  private base = 0;
+  private count = 0;
+  outstanding = 0;
+  onIdle: (() => void) | undefined;
+  readonly policy: AckPolicy;
+
+  constructor(entry: Checkpoint, policy: AckPolicy) {
+    this.entry = entry;
+    this.policy = policy;
+  }
+
+  /** Registers a batch ending at `end`; returns the callback to hand to `emit`. */
+  track(end: number, events: number): (status: AckStatus) => void {
+    const index = this.count++;
+    this.ends.push(end);
+    this.states.push(0);
+    this.outstanding += 1;
+    this.policy.outstanding += 1;
+    return (status) => {
+      this.outstanding -= 1;
+      this.policy.outstanding -= 1;
+      let state = 1;
+      if (status !== 'delivered') {
+        const counted = !(status === 'rejected' && this.policy.stopping);
+        if (!counted) state = 2;
+        this.policy.onNotDelivered(status, events, this.entry.path, counted);
+      }
+      this.states[index - this.base] = state;
+      this.advance();
+      if (this.outstanding === 0) this.onIdle?.();
+    };
+  }
+
+  private advance(): void {
+    let moved = false;
+    while (this.head < this.states.length && this.states[this.head] === 1) {
+      this.entry.offset = this.ends[this.head]!;
+      this.head += 1;
+      moved = true;
+    }
+    if (this.head > 1024 && this.head * 2 > this.states.length) {
+      this.ends = this.ends.slice(this.head);
+      this.states = this.states.slice(this.head);
+      this.base += this.head;
+      this.head = 0;
+    }
+    if (moved) this.policy.onAdvance();
+  }
+}
+
+export type TailerState = 'live' | 'rotated' | 'deleted';
+
+export interface TailerHost {
+  readonly ctx: InputContext;
+  readonly options: TailerOptions;
+  /** The file's name now points at another file or at nothing: look at the name again. */
+  rotated(tailer: Tailer, previousPath: string): void;
+  /** The file was truncated; `old` is what was being read before: find its rest in a copy. */
+  truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; path: string }): Promise<void>;
+  closed(tailer: Tailer): void;
+}
+
+export class Tailer {
+  readonly key: string;
+  readonly dev: number;
+  readonly ino: number;
+  /** The included name the file has now; null once it was rotated away or deleted. */
+  path: string | null;
+  /** The last name the file was known by (for logs, checkpoints and events). */
+  lastPath: string;
+  state: TailerState;
+  tracker: AckTracker;
+  private readonly host: TailerHost;
+  private readonly handle: FileHandle;
+  private readonly opts: TailerOptions;
+  private readOffset: number;
+  /** End of the last line handed on as an event (what a copy resumes from after truncation). */
+  private consumedEnd: number;
+  private splitter: LineSplitter;
+  private readonly joiner: MultilineJoiner | undefined;
+  private events: LogEvent[] = [];
+  private batchEnd = 0;
+  private malformed = 0;
+  private now = Date.now();
+  private lastGrowth = Date.now();
+  private lastLine = Date.now();
+  private letGo = false;
+  private closing = false;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  done: Promise<void> = Promise.resolve();
+
+  constructor(host: TailerHost, handle: FileHandle, file: string, dev: number, ino: number, offset: number, tracker: AckTracker, state: TailerState = 'live') {
+    this.host = host;
+    this.handle = handle;
+    this.opts = host.options;
+    this.key = fileKey(dev, ino);
+    this.dev = dev;
+    this.ino = ino;
+    this.path = state === 'live' ? file : null;
+    this.lastPath = file;
+    this.state = state;
+    this.readOffset = offset;
+    this.consumedEnd = offset;
+    this.tracker = tracker;
+    tracker.onIdle = () => this.wake();
+    this.splitter = new LineSplitter(this.opts.maxLineBytes, offset);
+    const ml = this.opts.multiline;
+    this.joiner = ml && new MultilineJoiner(ml.rule, ml.maxLines, this.opts.maxLineBytes);
+    if (state !== 'live') this.lastGrowth = Date.now();
+  }
+
+  get position(): number {
+    return this.readOffset;
+  }
+
+  start(): void {
+    this.done = this.loop().catch((err: unknown) => {
+      this.host.ctx.metrics.add('errors_total');
+      this.host.ctx.logger.error({ err, file: this.lastPath }, 'cannot read file; letting it go (it is read again when found again)');
+    }).finally(async () => {
+      await this.handle.close().catch(() => undefined);
+      this.host.closed(this);
+    });
+  }
+
+  /** Something may have changed: read again. */
+  wake(): void {
+    this.woken = true;
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  /** The file's name points elsewhere now (rotation) or at nothing (deleted). */
+  markGone(deleted: boolean): void {
+    if (this.state === 'live') {
+      this.state = deleted ? 'deleted' : 'rotated';
+      this.lastGrowth = Date.now();
+      this.path = null;
+    } else if (deleted) this.state = 'deleted';
+    this.wake();
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.host.ctx.signal;
+    while (!signal.aborted && !this.closing) {
+      this.woken = false;
+      const progressed = await this.step();
+      if (this.closing || signal.aborted) break;
+      if (!progressed) await this.sleep();
+    }
+  }
+
+  private sleep(): Promise<void> {
+    if (this.woken) return Promise.resolve();
+    // No abort listener per file (there may be thousands): the input wakes every tailer when it stops.
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        this.wakeUp = undefined;
+        resolve();
+      };
+      this.wakeUp = done;
+      const due = this.nextDeadline();
+      if (due !== undefined) timer = setTimeout(done, Math.max(10, due - Date.now()));
+    });
+  }
+
+  /** When a timeout (multiline, partial line, rotate_wait) falls due, if one is pending. */
+  private nextDeadline(): number | undefined {
+    let due: number | undefined;
+    const at = (t: number) => (due = due === undefined ? t : Math.min(due, t));
+    if (this.joiner?.pending) at(this.lastLine + this.opts.multiline!.timeoutMs);
+    if (this.opts.partialLineTimeoutMs > 0 && this.splitter.pendingBytes > 0) at(this.lastGrowth + this.opts.partialLineTimeoutMs);
+    if (this.state === 'rotated' && !this.letGo) at(this.lastGrowth + this.opts.rotateWaitMs);
+    return due;
+  }
+
+  /** One turn: read a chunk if there is one; else handle timeouts, rotation and closing. True if it did something. */
+  private async step(): Promise<boolean> {
+    const st = await this.handle.stat();
+    const fp = this.tracker.entry.fingerprint;
+    if (st.size < this.readOffset || st.size < fp.length) {
+      await this.restartAfterTruncation(st.size);
+      return true;
+    }
+    if (st.size > this.readOffset && !this.letGo) {
+      const want = Math.min(this.opts.maxReadBytes, st.size - this.readOffset);
+      const buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await this.handle.read(buf, 0, want, this.readOffset);
+      if (bytesRead > 0) {
+        const chunk = buf.subarray(0, bytesRead);
+        // Checked after the read: if the file was truncated before it, its first bytes differ now.
+        if (!(await this.sameContent(chunk, st.size))) {
+          await this.restartAfterTruncation(st.size);
+          return true;
+        }
+        this.readOffset += bytesRead;
+        this.now = Date.now();
+        this.lastGrowth = this.now;
+        this.lastLine = this.now;
+        this.splitter.push(chunk, this.onLine);
+        await this.emitPending();
+        return true;
+      }
+    }
+    return this.atEnd(st.nlink);
+  }
+
+  /** At the end of the file: timeouts, rotation and deletion, closing. */
+  private async atEnd(links: number): Promise<boolean> {
+    const now = Date.now();
+    this.now = now;
+    if (this.joiner?.pending && now - this.lastLine >= this.opts.multiline!.timeoutMs) this.joiner.flush(this.onEvent);
+    if (this.opts.partialLineTimeoutMs > 0 && this.splitter.pendingBytes > 0 && now - this.lastGrowth >= this.opts.partialLineTimeoutMs) {
+      this.flushAll();
+    }
+    if (this.events.length) {
+      await this.emitPending();
+      return true;
+    }
+    if (links === 0 && this.state !== 'deleted') this.markGone(true);
+    if (this.state === 'live' && this.path) await this.checkName(this.path);
+    if (this.state === 'live') return false;
+    if (!this.letGo && (this.state === 'deleted' || now - this.lastGrowth >= this.opts.rotateWaitMs)) {
+      // Nobody will complete a last line without newline now: hand it on, and stop reading.
+      this.letGo = true;
+      this.flushAll();
+      await this.emitPending();
+    }
+    if (this.letGo && this.tracker.outstanding === 0) {
+      this.closing = true;
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether the name still points at this file. */
+  private async checkName(file: string): Promise<void> {
+    try {
+      const st = await stat(file);
+      if (fileKey(st.dev, st.ino) === this.key) return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return; // says nothing about our file
+    }
+    this.host.ctx.metrics.add('file_rotations_total');
+    this.markGone(false);
+    this.host.rotated(this, file);
+  }
+
+  /**
+   * Whether the file still holds what was read from it: its first bytes match the fingerprint. A short
+   * fingerprint (the file was small) is upgraded once the file has grown.
+   */
+  private async sameContent(chunk: Buffer, size: number): Promise<boolean> {
+    const entry = this.tracker.entry;
+    const fp = entry.fingerprint;
+    const want = Math.min(this.opts.fingerprintBytes, size);
+    if (fp.length >= want) {
+      if (fp.length === 0) return true;
+      const prefix = this.readOffset === 0 ? chunk.subarray(0, fp.length) : await readPrefix(this.handle, fp.length);
+      return prefix.length === fp.length && hashBytes(prefix) === fp.hash;
+    }
+    const prefix = this.readOffset === 0 && chunk.length >= want ? chunk.subarray(0, want) : await readPrefix(this.handle, want);
+    if (fp.length > 0 && (prefix.length < fp.length || hashBytes(prefix.subarray(0, fp.length)) !== fp.hash)) return false;
+    entry.fingerprint = { length: prefix.length, hash: hashBytes(prefix) };
+    return true;
+  }
+
+  private async restartAfterTruncation(size: number): Promise<void> {
+    const old = { tracker: this.tracker, resumeAt: this.consumedEnd, path: this.lastPath };
+    this.host.ctx.metrics.add('file_truncations_total');
+    this.host.ctx.logger.info({ file: this.lastPath, size, read_up_to: this.readOffset }, 'file truncated or replaced in place (copytruncate?): reading it again from the start');
+    this.events = [];
+    this.splitter = new LineSplitter(this.opts.maxLineBytes, 0);
+    this.joiner?.reset();
+    this.readOffset = 0;
+    this.consumedEnd = 0;
+    const entry: Checkpoint = { path: this.lastPath, dev: this.dev, ino: this.ino, fingerprint: EMPTY_FINGERPRINT, offset: 0, seen: Date.now() };
+    old.tracker.onIdle = undefined;
+    this.tracker = new AckTracker(entry, old.tracker.policy);
+    this.tracker.onIdle = () => this.wake();
+    await this.host.truncated(this, old);
+  }
+
+  private flushAll(): void {
+    this.splitter.flush(this.onLine);
+    this.joiner?.flush(this.onEvent);
+  }
+
+  private readonly onLine = (text: string, flags: LineFlags, start: number, end: number): void => {
+    if (this.joiner) this.joiner.push(text, flags, start, end, this.onEvent);
+    else this.onEvent(text, flags, start, end);
+  };
+
+  private readonly onEvent = (text: string, flags: LineFlags, start: number, end: number): void => {
+    const event: LogEvent = { observedTimestamp: this.now, body: text, attributes: {}, source: { input: this.host.ctx.id, file: this.lastPath, offset: start } };
+    if (flags.truncated || flags.invalidUtf8) {
+      if (flags.truncated) event.attributes['log.truncated'] = true;
+      if (flags.invalidUtf8) event.attributes['log.invalid_utf8'] = true;
+      this.malformed += 1;
+    }
+    this.events.push(event);
+    this.batchEnd = end;
+    this.consumedEnd = end;
+  };
+
+  private async emitPending(): Promise<void> {
+    if (this.malformed) {
+      this.host.ctx.metrics.add('malformed_events_total', this.malformed);
+      this.malformed = 0;
+    }
+    if (this.events.length === 0) return;
+    const events = this.events;
+    this.events = [];
+    await this.host.ctx.emit(events, this.tracker.track(this.batchEnd, events.length));
+  }
+}

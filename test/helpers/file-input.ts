@@ -1,0 +1,91 @@
+/**
+ * Runs the `file` input in-process with a fake pipeline around it: events are collected, and each batch is
+ * acknowledged at once (or held, to test checkpoints). Restarting = stopping and starting another instance
+ * with the same data folder, exactly as the daemon does across restarts.
+ */
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { AckStatus } from '../../src/engine/acknowledgement.js';
+import type { InputContext } from '../../src/engine/component.js';
+import type { LogEvent } from '../../src/engine/event.js';
+import { ComponentMetrics } from '../../src/engine/metrics.js';
+import { fileInputConfig, FileInput } from '../../src/inputs/file/index.js';
+import { silentLogger } from './components.js';
+
+export async function tempDir(prefix = 'dl-file-'): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+export interface RunningFileInput {
+  events: LogEvent[];
+  metrics: ComponentMetrics;
+  /** Batches held back when `hold` is set, with their acknowledgement callbacks. */
+  held: Array<{ events: LogEvent[]; ack: (status: AckStatus) => void }>;
+  /** The bodies received so far. */
+  bodies(): string[];
+  /** Waits until `check()` holds (polling every 10 ms), or fails after `timeoutMs`. */
+  until(check: () => boolean, what: string, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+export interface StartOptions {
+  dataDir: string;
+  config: Record<string, unknown>;
+  /** Hold batches instead of acknowledging them (see `held`). */
+  hold?: boolean;
+  /** Status to acknowledge with (default delivered). */
+  status?: AckStatus;
+}
+
+export function startFileInput(options: StartOptions): RunningFileInput {
+  const config = fileInputConfig.parse({ check_interval: '100ms', rotate_wait: '200ms', ...options.config });
+  const controller = new AbortController();
+  const metrics = new ComponentMetrics('files', 'input', 'file');
+  const events: LogEvent[] = [];
+  const held: RunningFileInput['held'] = [];
+  const ctx: InputContext = {
+    id: 'files',
+    logger: silentLogger,
+    dataDir: options.dataDir,
+    metrics,
+    signal: controller.signal,
+    async emit(batch, onAck) {
+      events.push(...batch);
+      if (options.hold) held.push({ events: batch, ack: onAck ?? (() => undefined) });
+      else onAck?.(options.status ?? 'delivered');
+    },
+  };
+  const done = new FileInput(config, ctx).run();
+  return {
+    events,
+    metrics,
+    held,
+    bodies: () => events.map((e) => e.body as string),
+    async until(check, what, timeoutMs = 10_000) {
+      const started = Date.now();
+      while (!check()) {
+        if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; got ${events.length} events`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    async stop() {
+      controller.abort();
+      await done;
+    },
+    done,
+  };
+}
+
+export async function readCheckpoints(dataDir: string): Promise<Array<{ path: string; offset: number; ino: number; fp_len: number }>> {
+  const data = JSON.parse(await readFile(path.join(dataDir, 'checkpoints.json'), 'utf8')) as { files: Array<{ path: string; offset: number; ino: number; fp_len: number }> };
+  return data.files;
+}
+
+/** `count` numbered lines, `prefix-000000` ... */
+export function numbered(prefix: string, from: number, count: number): string {
+  let out = '';
+  for (let i = from; i < from + count; i++) out += `${prefix}-${String(i).padStart(6, '0')}\n`;
+  return out;
+}

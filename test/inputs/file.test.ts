@@ -1,0 +1,263 @@
+import { appendFile, copyFile, mkdir, readdir, readlink, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { numbered, readCheckpoints, startFileInput, tempDir, type RunningFileInput } from '../helpers/file-input.js';
+
+const running: RunningFileInput[] = [];
+function start(options: Parameters<typeof startFileInput>[0]): RunningFileInput {
+  const r = startFileInput(options);
+  running.push(r);
+  return r;
+}
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.stop().catch(() => undefined);
+});
+
+/** Descriptors this process holds open on files under `dir` (Linux). */
+async function openFilesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith(dir)) out.push(target);
+  }
+  return out;
+}
+
+function expectEachOnce(bodies: string[], prefix: string, count: number): void {
+  const expected = numbered(prefix, 0, count).trimEnd().split('\n');
+  const mine = bodies.filter((b) => b.startsWith(prefix + '-'));
+  expect(new Set(mine).size, 'distinct lines').toBe(mine.length);
+  expect(mine.sort()).toEqual(expected);
+}
+
+describe('file input: reading and checkpoints', () => {
+  it('reads a file from the beginning, follows appends, and records file and offset on each event', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, 'one\ntwo\r\n');
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, '*.log')], start_at: 'beginning' } });
+    await input.until(() => input.events.length === 2, 'the first two lines');
+    await appendFile(log, 'three\n');
+    await input.until(() => input.events.length === 3, 'the appended line');
+    expect(input.bodies()).toEqual(['one', 'two', 'three']);
+    expect(input.events.map((e) => [e.source.file, e.source.offset])).toEqual([[log, 0], [log, 4], [log, 9]]);
+    await input.stop();
+    expect((await readCheckpoints(path.join(dir, 'data')))[0]).toMatchObject({ path: log, offset: 15 });
+  });
+
+  it('start_at: end skips what a file held at start, but files that appear later are read whole', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'old.log'), 'old 1\nold 2\n');
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, '*.log')] } });
+    await new Promise((r) => setTimeout(r, 100));
+    await appendFile(path.join(dir, 'old.log'), 'old 3\n');
+    await writeFile(path.join(dir, 'new.log'), 'new 1\n');
+    await input.until(() => input.events.length === 2, 'old 3 and new 1');
+    expect(input.bodies().sort()).toEqual(['new 1', 'old 3']);
+  });
+
+  it('resumes from the checkpoint after a restart: nothing lost, nothing repeated', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    await writeFile(log, numbered('a', 0, 1000));
+    const config = { include: [log], start_at: 'beginning' };
+    const first = start({ dataDir: data, config });
+    await first.until(() => first.events.length === 1000, '1000 lines');
+    await first.stop();
+    await appendFile(log, numbered('a', 1000, 500));
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length === 500, 'the 500 new lines');
+    expectEachOnce([...first.bodies(), ...second.bodies()], 'a', 1500);
+  });
+
+  it('checkpoints only the highest contiguous acknowledged offset; unacknowledged lines are read again', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    await writeFile(log, 'l1\n');
+    const config = { include: [log], start_at: 'beginning', max_read_bytes: 4096 };
+    const first = start({ dataDir: data, config, hold: true });
+    await first.until(() => first.held.length === 1, 'batch 1');
+    await appendFile(log, 'l2\n');
+    await first.until(() => first.held.length === 2, 'batch 2');
+    await appendFile(log, 'l3\n');
+    await first.until(() => first.held.length === 3, 'batch 3');
+    // Out of order: batches 3 and 1 are acknowledged, 2 is not: the checkpoint may only pass batch 1.
+    first.held[2]!.ack('delivered');
+    first.held[0]!.ack('delivered');
+    await first.stop();
+    expect((await readCheckpoints(data))[0]!.offset).toBe(3);
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length === 2, 'lines 2 and 3 again');
+    expect(second.bodies()).toEqual(['l2', 'l3']);
+  });
+
+  it('a rejected batch advances the checkpoint (it would be rejected again) and is counted', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, 'x\ny\n');
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning' }, status: 'rejected' });
+    await input.until(() => input.events.length === 2, 'two lines');
+    await input.stop();
+    expect(input.metrics.get('ack_rejected_events_total')).toBe(2);
+    expect((await readCheckpoints(path.join(dir, 'data')))[0]!.offset).toBe(4);
+  });
+});
+
+describe('file input: rotation and truncation', () => {
+  it('rename-and-create rotation: the old file is read to its end, the new one from its start', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, numbered('r', 0, 100));
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning' } });
+    await input.until(() => input.events.length === 100, 'first 100');
+    // A writer that has not reopened yet appends to the renamed file after the rotation.
+    await rename(log, `${log}.1`);
+    await writeFile(log, numbered('r', 150, 50));
+    await appendFile(`${log}.1`, numbered('r', 100, 50));
+    await input.until(() => input.events.length === 200, 'all 200');
+    expectEachOnce(input.bodies(), 'r', 200);
+    await input.until(() => input.metrics.get('files_open') === 1, 'the rotated file closed');
+    expect(await openFilesUnder(dir)).toEqual([log]);
+  });
+
+  it('copytruncate: lines not read before the truncation are read from the copy; the live file from its start', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, numbered('c', 0, 100));
+    // Small reads, so that the input is still reading when the file is copied and truncated under it.
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', max_read_bytes: '16KiB' } });
+    await input.until(() => input.events.length === 100, 'first 100');
+    await appendFile(log, numbered('c', 100, 200_000));
+    await copyFile(log, `${log}.1`);
+    await truncate(log, 0);
+    await appendFile(log, numbered('c', 200_100, 10));
+    await input.until(() => input.events.length >= 200_110, 'all 200,110 lines', 20_000);
+    expectEachOnce(input.bodies(), 'c', 200_110);
+    expect(input.metrics.get('file_truncations_total')).toBe(1);
+    // The part the input had not read when the file was truncated came from the copy.
+    expect(input.events.some((e) => e.source.file === `${log}.1`)).toBe(true);
+  });
+
+  it('a truncated file with no copy is read again from its start', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, 'before 1\nbefore 2\n');
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning' } });
+    await input.until(() => input.events.length === 2, 'two lines');
+    await truncate(log, 0);
+    await appendFile(log, 'after 1\n');
+    await input.until(() => input.events.length === 3, 'the line after truncation');
+    expect(input.bodies()).toEqual(['before 1', 'before 2', 'after 1']);
+  });
+
+  it('rotation while stopped: the renamed file is found by inode and finished; the new file is read whole', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    const config = { include: [log], start_at: 'end' };
+    await writeFile(log, '');
+    const first = start({ dataDir: data, config });
+    await first.until(() => existsSync(path.join(data, 'checkpoints.json')), 'the input to start');
+    await appendFile(log, numbered('s', 0, 10));
+    await first.until(() => first.events.length === 10, 'first 10');
+    await first.stop();
+    await appendFile(log, numbered('s', 10, 10)); // written before the rotation, never read
+    await rename(log, `${log}.1`);
+    await writeFile(log, numbered('s', 20, 10));
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length === 20, 'the 20 unread lines');
+    expectEachOnce([...first.bodies(), ...second.bodies()], 's', 30);
+  });
+
+  it('copytruncate while stopped: the rest is read from the copy, the truncated file from its start', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    const config = { include: [log], start_at: 'beginning' };
+    await writeFile(log, numbered('t', 0, 50));
+    const first = start({ dataDir: data, config });
+    await first.until(() => first.events.length === 50, 'first 50');
+    await first.stop();
+    await appendFile(log, numbered('t', 50, 50));
+    await copyFile(log, `${log}.1`);
+    await truncate(log, 0);
+    await appendFile(log, numbered('t', 100, 20));
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length === 70, 'the 70 unread lines');
+    expectEachOnce([...first.bodies(), ...second.bodies()], 't', 120);
+  });
+
+  it('inode reuse: a checkpoint for the same device and inode but other first bytes is not trusted', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    await writeFile(log, 'a new file that got the inode of an old one\nsecond line\n');
+    const st = statSync(log);
+    await mkdir(data, { recursive: true });
+    // A stale checkpoint of an older file with that inode: an offset of 40 bytes and another fingerprint.
+    await writeFile(path.join(data, 'checkpoints.json'), JSON.stringify({
+      version: 1, saved_at: Date.now(),
+      files: [{ path: log, dev: st.dev, ino: st.ino, fp_len: 30, fp_hash: 'f'.repeat(40), offset: 40, seen: Date.now() }],
+    }));
+    const input = start({ dataDir: data, config: { include: [log], start_at: 'end' } });
+    await input.until(() => input.events.length === 2, 'both lines');
+    expect(input.bodies()).toEqual(['a new file that got the inode of an old one', 'second line']);
+  });
+
+  it('an offset past the end of the file (truncated while stopped) is not trusted: read from the start', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    await writeFile(log, numbered('p', 0, 20));
+    const first = start({ dataDir: data, config: { include: [log], start_at: 'beginning' } });
+    await first.until(() => first.events.length === 20, '20 lines');
+    await first.stop();
+    await writeFile(log, numbered('p', 0, 3)); // same first bytes, shorter
+    const second = start({ dataDir: data, config: { include: [log], start_at: 'beginning' } });
+    await second.until(() => second.events.length === 3, '3 lines');
+    expect(second.bodies()).toEqual(['p-000000', 'p-000001', 'p-000002']);
+  });
+
+  it('a file deleted while stopped: its checkpoint is kept until checkpoint_ttl, a new file of that name is read whole', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    await writeFile(log, numbered('d', 0, 5));
+    const config = { include: [log], start_at: 'end', checkpoint_interval: '50ms', checkpoint_ttl: '300ms' };
+    const first = start({ dataDir: data, config: { ...config, start_at: 'beginning' } });
+    await first.until(() => first.events.length === 5, '5 lines');
+    await first.stop();
+    await unlink(log);
+    await writeFile(path.join(dir, 'other.txt'), 'x'); // keeps the old inode number from being reused by chance
+    await writeFile(log, 'reborn\n');
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length === 1, 'the new file');
+    expect(second.bodies()).toEqual(['reborn']);
+    // The old checkpoint is forgotten once its file has not been seen for checkpoint_ttl.
+    let saved = await readCheckpoints(data);
+    const started = Date.now();
+    while (saved.length > 1 && Date.now() - started < 5000) {
+      await new Promise((r) => setTimeout(r, 50));
+      saved = await readCheckpoints(data);
+    }
+    await second.stop();
+    saved = await readCheckpoints(data);
+    expect(saved).toHaveLength(1);
+    expect(saved[0]).toMatchObject({ path: log, offset: 7 });
+  });
+
+  it('a file deleted while read is finished and closed: no descriptor leaks', async () => {
+    const dir = await tempDir();
+    const files = Array.from({ length: 20 }, (_, i) => path.join(dir, `f${i}.log`));
+    for (const f of files) await writeFile(f, 'line\n');
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, '*.log')], start_at: 'beginning' } });
+    await input.until(() => input.events.length === 20, '20 lines');
+    expect(await openFilesUnder(dir)).toHaveLength(20);
+    for (const f of files) await rm(f);
+    await input.until(() => input.metrics.get('files_open') === 0, 'every file closed');
+    expect(await openFilesUnder(dir)).toEqual([]);
+  });
+});
