@@ -1,0 +1,116 @@
+/**
+ * Alert latency (issue 5): from a line written to a file until the webhook receiver has its alert, through
+ * the real daemon: file input -> parse(nginx) -> anomaly_detect -> webhook, the receiver a local HTTP server
+ * in this process. Lines are appended at a steady rate (every 10 ms a slice); every so often one of them is
+ * a probe (response_time ~2000x typical, a unique value) that the detector flags; its latency is the time
+ * the receiver got it minus the time just before the write that carried it. Before timing, a few thousand
+ * normal lines are written at once so that the detector is past its warm-up.
+ */
+import { spawn } from 'node:child_process';
+import { appendFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { AccessLogGenerator } from '../src/inputs/demo.js';
+
+export interface LatencyResult {
+  rate: number;
+  seconds: number;
+  lines: number;
+  probes: number;
+  received: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+export async function alertLatency(options: { cli: string; dir: string; rate: number; seconds: number; probeEvery: number; taskset: boolean }): Promise<LatencyResult> {
+  const { rate, seconds, probeEvery, dir } = options;
+  const received = new Map<number, number>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const at = performance.now();
+      try {
+        for (const alert of JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ event: { body: { response_time?: number } } }>) {
+          const rt = alert.event.body.response_time;
+          if (typeof rt === 'number' && rt >= 90) received.set(Math.round((rt - 90) * 1000), at);
+        }
+      } catch {
+        // not ours
+      }
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  const tag = `latency-${rate}`;
+  const log = path.join(dir, `${tag}.log`);
+  const config = path.join(dir, `${tag}.yaml`);
+  const gen = new AccessLogGenerator(11);
+  const record = (t: number, probe?: number) => {
+    const r = gen.record(t);
+    if (probe !== undefined) r.response_time = 90 + probe / 1000;
+    return JSON.stringify(r);
+  };
+  // Warm-up lines, their event times spread at the same rate up to now.
+  const warm = 3000;
+  const t0 = Date.now() - (warm / rate) * 1000;
+  await writeFile(log, Array.from({ length: warm }, (_, i) => record(t0 + (i * 1000) / rate)).join('\n') + '\n');
+  await writeFile(config, `data_dir: ${dir}/data-${tag}
+inputs: { access: { type: file, include: ['${log}'], start_at: beginning } }
+transforms:
+  parse_access: { type: parse, inputs: [access], format: nginx }
+  detect: { type: anomaly_detect, inputs: [parse_access], stream_id: nginx-logs }
+outputs:
+  hook: { type: webhook, inputs: [detect], url: 'http://127.0.0.1:${port}/alerts', batch: { max_events: 100, timeout: 0s } }
+`);
+  const args = [options.cli, 'run', '-c', config, '--log-level', 'warn'];
+  const child = options.taskset ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    // Let the daemon start and read the warm-up lines.
+    await new Promise((r) => setTimeout(r, 3000));
+    const written = new Map<number, number>();
+    const tickMs = 10;
+    const perTick = (rate * tickMs) / 1000;
+    const total = Math.round(rate * seconds);
+    const start = performance.now();
+    let n = 0;
+    let probe = 0;
+    while (n < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + Math.ceil(perTick));
+      if (due > n) {
+        const lines: string[] = [];
+        const probes: number[] = [];
+        for (; n < due; n++) {
+          if (n % probeEvery === probeEvery - 1) {
+            probes.push(probe);
+            lines.push(record(Date.now(), probe++));
+          } else lines.push(record(Date.now()));
+        }
+        const before = performance.now();
+        for (const p of probes) written.set(p, before);
+        await appendFile(log, lines.join('\n') + '\n');
+      }
+      await new Promise((r) => setTimeout(r, tickMs));
+    }
+    // Give the last probes time to arrive.
+    const deadline = performance.now() + 5000;
+    while (received.size < written.size && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const latencies = [...written].filter(([p]) => received.has(p)).map(([p, at]) => received.get(p)! - at).sort((a, b) => a - b);
+    if (process.env.BENCH_LATENCY_DEBUG) console.error([...written].map(([p, at]) => `${p}:${Math.round((received.get(p) ?? NaN) - at)}`).join(" "));
+    return { rate, seconds, lines: total, probes: written.size, received: latencies.length, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: latencies.at(-1) ?? NaN };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

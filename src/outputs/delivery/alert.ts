@@ -1,0 +1,28 @@
+/** Reading the detector's verdict (`attributes.anomaly`) off an event, for outputs that send alerts. */
+import type { LogEvent } from '../../engine/event.js';
+
+export interface AlertAnomaly {
+  kind: string;
+  confidence: number;
+  score?: number | undefined;
+  why: string;
+  stream_id: string;
+  template?: string | undefined;
+  field?: string | undefined;
+}
+
+/** The anomaly an event carries, or undefined when it carries none (or not in the detector's shape). */
+export function readAnomaly(event: LogEvent): AlertAnomaly | undefined {
+  const a = event.attributes.anomaly;
+  if (!a || typeof a !== 'object' || Array.isArray(a)) return undefined;
+  if (typeof a.kind !== 'string' || typeof a.why !== 'string' || typeof a.confidence !== 'number') return undefined;
+  return {
+    kind: a.kind,
+    confidence: a.confidence,
+    score: typeof a.score === 'number' ? a.score : undefined,
+    why: a.why,
+    stream_id: typeof a.stream_id === 'string' ? a.stream_id : event.source.input,
+    template: typeof a.template === 'string' ? a.template : undefined,
+    field: typeof a.field === 'string' ? a.field : undefined,
+  };
+}

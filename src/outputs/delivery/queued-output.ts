@@ -1,0 +1,80 @@
+/**
+ * The skeleton every queued output shares: the on-disk queue in `data_dir/<id>/queue`, the delivery worker,
+ * and the acknowledgement of upstream batches (at the durable enqueue, or at delivery). The output itself
+ * only turns events into records and records into a request.
+ */
+import path from 'node:path';
+import type { AckStatus } from '../../engine/acknowledgement.js';
+import type { ComponentContext } from '../../engine/component.js';
+import type { Settle } from './acks.js';
+import type { QueuedOutputConfig } from './config.js';
+import { DiskQueue, type QueuedRecord } from './disk-queue.js';
+import type { SendOutcome } from './http.js';
+import type { TokenBucket } from './rate-limit.js';
+import { DeliveryWorker, type BatchOptions } from './worker.js';
+
+export interface QueuedOutputOptions<T> {
+  ctx: ComponentContext;
+  config: QueuedOutputConfig;
+  target: string;
+  batch: BatchOptions;
+  rateLimit?: TokenBucket | undefined;
+  send: (records: Array<QueuedRecord<T>>, signal: AbortSignal) => Promise<SendOutcome>;
+}
+
+export class QueuedOutput<T> {
+  private constructor(
+    readonly queue: DiskQueue<T>,
+    private readonly worker: DeliveryWorker<T>,
+    private readonly ackMode: QueuedOutputConfig['acknowledgements'],
+  ) {}
+
+  static async open<T>(options: QueuedOutputOptions<T>): Promise<QueuedOutput<T>> {
+    const { ctx, config } = options;
+    const queue = await DiskQueue.open<T>({ dir: path.join(ctx.dataDir, 'queue'), maxBytes: config.queue.max_bytes });
+    ctx.metrics.gauge('queue_records', () => queue.pending);
+    if (queue.pending > 0) ctx.logger.info({ target: options.target, queued: queue.pending }, `${queue.pending} undelivered record(s) found in the on-disk queue; sending them first`);
+    const worker = new DeliveryWorker<T>({
+      queue,
+      send: options.send,
+      batch: options.batch,
+      backoff: { initialMs: config.retry.initial_backoff, maxMs: Math.max(config.retry.max_backoff, config.retry.initial_backoff) },
+      rateLimit: options.rateLimit,
+      logger: ctx.logger,
+      metrics: ctx.metrics,
+      target: options.target,
+    });
+    worker.start(ctx.signal);
+    return new QueuedOutput(queue, worker, config.acknowledgements);
+  }
+
+  /**
+   * Queues records durably. Each record's settle functions run (with `delivered`) once it is on disk, or,
+   * with `acknowledgements: delivered`, once the receiver took it (or refused it for good: `rejected`).
+   */
+  async enqueue(items: readonly T[], settles: ReadonlyArray<readonly Settle[]>): Promise<void> {
+    if (items.length === 0) return;
+    const settleAll = (i: number, status: AckStatus) => {
+      for (const s of settles[i] ?? []) s(status);
+    };
+    if (this.ackMode === 'delivered') {
+      await this.queue.push(items, (i) => (status) => settleAll(i, status));
+    } else {
+      await this.queue.push(items);
+      for (let i = 0; i < items.length; i++) settleAll(i, 'delivered');
+    }
+  }
+
+  /**
+   * Delivers what is queued while the receiver accepts it (`drain`, at the end of the input), or stops at once
+   * (after a crash), then closes the queue. What is not delivered stays on disk for the next start.
+   */
+  async close(drain = true): Promise<void> {
+    try {
+      if (drain) await this.worker.finish();
+      else await this.worker.stop();
+    } finally {
+      await this.queue.close();
+    }
+  }
+}

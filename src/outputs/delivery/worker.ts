@@ -1,0 +1,147 @@
+/**
+ * The delivery loop every queued output runs: takes the oldest records from its disk queue, forms a batch
+ * (by count, bytes and time), waits for the rate limiter, sends, and acks the queue when the receiver took
+ * the batch. Retryable failures (408, 429, 5xx, network errors, timeouts) are retried with exponential
+ * backoff and jitter, or exactly after `Retry-After` when the receiver says so, for as long as it takes:
+ * the records are on disk meanwhile. A permanent failure (another 4xx) is logged with the receiver's answer,
+ * counted, and the batch is given up on: retrying cannot help, and it must not block the alerts behind it.
+ *
+ * Batches are sent one at a time and in order, so a healthy receiver gets every record once, in order.
+ */
+import type { Logger } from 'pino';
+import type { ComponentMetrics } from '../../engine/metrics.js';
+import { Backoff, sleep, type BackoffOptions } from './backoff.js';
+import type { DiskQueue, QueuedRecord } from './disk-queue.js';
+import type { SendOutcome } from './http.js';
+import type { TokenBucket } from './rate-limit.js';
+
+export interface BatchOptions {
+  /** Records per request at most. */
+  maxItems: number;
+  /** Bytes (of queued records) per request at most; a single larger record is still sent alone. */
+  maxBytes: number;
+  /** How long the oldest record may wait for the batch to fill; 0 sends what is there at once. */
+  lingerMs: number;
+}
+
+export interface WorkerOptions<T> {
+  queue: DiskQueue<T>;
+  send: (records: Array<QueuedRecord<T>>, signal: AbortSignal) => Promise<SendOutcome>;
+  batch: BatchOptions;
+  backoff: BackoffOptions;
+  rateLimit?: TokenBucket | undefined;
+  logger: Logger;
+  metrics: ComponentMetrics;
+  /** What the records are sent to, for log lines ("Slack", "the webhook"). Never the URL. */
+  target: string;
+  /** A longer `Retry-After` than this is capped (default 10 min). */
+  maxRetryAfterMs?: number;
+}
+
+export class DeliveryWorker<T> {
+  private draining = false;
+  /** Interrupts waits (linger, backoff) when draining starts. */
+  private readonly wake = new AbortController();
+  private running: Promise<void> | undefined;
+  private failing = false;
+
+  constructor(private readonly options: WorkerOptions<T>) {}
+
+  /** Aborts everything at once (a crash of the output): what is queued stays on disk. */
+  private readonly halt = new AbortController();
+
+  /** Starts the loop; `hardStop` aborts everything, in-flight requests included. */
+  start(hardStop: AbortSignal): void {
+    this.running ??= this.loop(AbortSignal.any([hardStop, this.halt.signal]));
+  }
+
+  /** Stops now, without draining (in-flight requests are abandoned; their records stay queued). */
+  async stop(): Promise<void> {
+    this.halt.abort();
+    await this.running;
+  }
+
+  /**
+   * Finishes: sends what is queued while the receiver accepts it, and stops at the first failure (what is
+   * left stays on disk for the next start). Resolves when the loop has ended.
+   */
+  async finish(): Promise<void> {
+    this.draining = true;
+    this.wake.abort();
+    await this.running;
+  }
+
+  private async loop(hardStop: AbortSignal): Promise<void> {
+    const { queue, batch } = this.options;
+    const waits = AbortSignal.any([hardStop, this.wake.signal]);
+    while (!hardStop.aborted) {
+      if (queue.pending === 0) {
+        if (this.draining) return;
+        await queue.waitForRecords(waits);
+        continue;
+      }
+      if (batch.lingerMs > 0 && !this.draining) {
+        const first = queue.peek(1)[0]!;
+        const full = () => queue.pending >= batch.maxItems || queue.pendingBytes >= batch.maxBytes;
+        while (!full() && !waits.aborted) {
+          const left = first.enqueuedAt + batch.lingerMs - performance.now();
+          if (left <= 0) break;
+          await sleep(Math.min(left, 20), waits);
+        }
+      }
+      const records = queue.peek(batch.maxItems, batch.maxBytes);
+      const sent = await this.deliver(records, hardStop, waits);
+      if (!sent) return;
+    }
+  }
+
+  /** Sends one batch until it is delivered or given up on. False: stop the loop (draining or hard stop). */
+  private async deliver(records: Array<QueuedRecord<T>>, hardStop: AbortSignal, waits: AbortSignal): Promise<boolean> {
+    const { queue, metrics, logger, target } = this.options;
+    const backoff = new Backoff(this.options.backoff);
+    for (;;) {
+      if (this.options.rateLimit && !(await this.options.rateLimit.take(hardStop))) return false;
+      if (hardStop.aborted) return false;
+      metrics.add('delivery_requests_total');
+      const started = performance.now();
+      const outcome = await this.options.send(records, hardStop);
+      if (outcome.ok) {
+        await queue.ack(records.length, 'delivered');
+        metrics.add('delivered_records_total', records.length);
+        if (this.failing) {
+          this.failing = false;
+          logger.info({ target, attempts: backoff.attempts + 1, queued: queue.pending }, `${target} accepts deliveries again`);
+        }
+        return true;
+      }
+      metrics.add('errors_total');
+      if (!outcome.retry) {
+        metrics.add('delivery_rejected_total', records.length);
+        logger.error(
+          { target, status: outcome.status, reason: outcome.reason, records: records.length, first_seq: records[0]!.seq },
+          `${target} refused ${records.length === 1 ? 'an alert' : `${records.length} alerts`} for good (${outcome.reason}); not retrying: check the URL and credentials`,
+        );
+        await queue.ack(records.length, 'rejected');
+        return true;
+      }
+      metrics.add('delivery_retries_total');
+      const maxRetryAfter = this.options.maxRetryAfterMs ?? 600_000;
+      const delay = outcome.retryAfterMs !== undefined ? Math.min(outcome.retryAfterMs, maxRetryAfter) : backoff.next();
+      if (outcome.retryAfterMs !== undefined) {
+        // The receiver's own word on when to come back; it applies to every send to it, not only this one.
+        this.options.rateLimit?.penalize(delay);
+        backoff.next();
+      }
+      this.failing = true;
+      const fields = { target, reason: outcome.reason, status: outcome.status, attempt: backoff.attempts, queued: queue.pending, took_ms: Math.round(performance.now() - started) };
+      if (this.draining) {
+        logger.warn({ ...fields }, `cannot deliver to ${target} while stopping; ${queue.pending} queued record(s) stay on disk and are sent at the next start`);
+        return false;
+      }
+      logger.warn({ ...fields, retry_in_ms: delay }, `cannot deliver to ${target}; retrying`);
+      await sleep(delay, waits);
+      if (hardStop.aborted) return false;
+      // Woken early because draining began: try once more right away (the loop stops at the next failure).
+    }
+  }
+}

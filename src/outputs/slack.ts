@@ -1,0 +1,317 @@
+/**
+ * `slack`: posts anomalies to a Slack incoming webhook as Block Kit messages people can read at a glance,
+ * and never floods a channel:
+ *
+ * - **Grouping.** The first anomaly of a kind (same stream, kind, and field or template) is posted at once.
+ *   More like it within `group_window` are counted, not posted: when the window ends one message says
+ *   "…and 37 more like this in the last 60 s" (showing the latest), and a new window starts. A window that
+ *   ends with none is the end of the incident: one last message says so (if there were repeats).
+ * - **Rate limit.** At most one message per second per webhook URL (Slack's limit), with a short burst;
+ *   a `429` pauses every sender to that webhook for its `Retry-After`.
+ * - **Delivery** is the shared piece (`./delivery`): an fsynced on-disk queue in `data_dir/<id>/queue`,
+ *   retries with backoff and jitter for 5xx and network errors, a timeout per request; a `400`/`403`/
+ *   `404`/`410` (a wrong or revoked webhook) is logged with Slack's answer, counted and not retried.
+ *
+ * Events that carry no `attributes.anomaly` (feed this output from an `anomaly_detect` transform) are skipped
+ * and counted; a warning says so once.
+ */
+import { z } from 'zod';
+import type { Batch } from '../engine/acknowledgement.js';
+import { defineOutput, type ComponentContext } from '../engine/component.js';
+import { bodyText, type LogEvent } from '../engine/event.js';
+import { duration, secret } from '../config/schema.js';
+import { percent, truncate } from './alert-format.js';
+import { splitAck, type Settle } from './delivery/acks.js';
+import { readAnomaly, type AlertAnomaly } from './delivery/alert.js';
+import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
+import { post } from './delivery/http.js';
+import { QueuedOutput } from './delivery/queued-output.js';
+import { sharedBucket } from './delivery/rate-limit.js';
+
+export const slackConfig = z.object({
+  webhook_url: secret(z.string().regex(/^https?:\/\/\S+$/, 'expected an https:// URL (a Slack incoming webhook)')).describe('The Slack incoming webhook URL, usually `${SLACK_WEBHOOK_URL}` (the URL itself is the credential).'),
+  min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not posted (they count as delivered).'),
+  mention: z
+    .strictObject({
+      text: z.string().min(1).default('<!here>').describe('What to put at the top of the message: `<!here>`, `<!channel>`, `<@U012AB3CD>` (a user), `<!subteam^S012AB3CD>` (a user group).'),
+      min_confidence: z.number().min(0).max(1).default(0.99).describe('Mention only from this confidence up.'),
+    })
+    .optional()
+    .describe('Notify people for high-confidence anomalies. Without it, nobody is mentioned.'),
+  template: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Your own message text (Slack mrkdwn) instead of the standard fields, shown under the header: `{stream}`, `{kind}`, `{confidence}`, `{reason}`, `{field}`, `{pattern}`, `{entry}`, `{time}` and `{count}` are replaced (values escaped for Slack).'),
+  group_window: duration().prefault('60s').describe('Anomalies of the same stream, kind and field (or pattern) within this window become one follow-up message ("…and 37 more like this in the last 60 s"); a window without any ends the incident with one more message. `0s` posts every anomaly.'),
+  max_entry_chars: z.number().int().min(100).max(2900).default(1000).describe('The log entry is cut to this many characters, with a marker saying how many were left out.'),
+  rate_limit: z
+    .strictObject({
+      per_second: z.number().positive().max(10).default(1).describe('Messages per second per webhook URL (Slack allows 1).'),
+      burst: z.number().int().min(1).max(20).default(3).describe('Messages that may go at once after a quiet spell.'),
+    })
+    .prefault({})
+    .describe('Slack allows about one message per second per webhook, with short bursts; more is answered `429`.'),
+  request: requestSchema('10s'),
+  retry: retrySchema('1s', '5m'),
+  queue: queueSchema('16MiB'),
+  acknowledgements: acknowledgementsSchema(),
+});
+
+export type SlackConfig = z.output<typeof slackConfig>;
+
+/** A message as Slack's incoming webhooks take it: a fallback `text` and Block Kit `blocks`. */
+export interface SlackMessage {
+  text: string;
+  blocks: Array<Record<string, unknown>>;
+}
+
+/** What one anomaly shows. */
+export interface SlackAlert extends AlertAnomaly {
+  entry: string;
+  /** Event time, epoch ms. */
+  time: number;
+}
+
+export function toSlackAlert(event: LogEvent, anomaly: AlertAnomaly): SlackAlert {
+  return { ...anomaly, entry: bodyText(event), time: event.timestamp ?? event.observedTimestamp };
+}
+
+/** Slack's mrkdwn needs `&`, `<` and `>` escaped in text that came from elsewhere. */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Seconds, for "in the last 60 s": `60 s`, `1.5 s`, `5 min`. */
+export function formatWindow(ms: number): string {
+  if (ms >= 120_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
+
+/** A time Slack shows in each reader's own time zone, with an ISO fallback. */
+function slackDate(ms: number): string {
+  const iso = new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time_secs}|${iso}>`;
+}
+
+function codeBlock(entry: string, max: number): string {
+  // Three backticks inside would end the block early: break them with a zero-width space.
+  return '```' + escapeMrkdwn(truncate(entry, max)).replace(/```/g, '``\u200b`') + '```';
+}
+
+export interface MessageOptions {
+  maxEntryChars: number;
+  mention?: { text: string; min_confidence: number } | undefined;
+  template?: string | undefined;
+}
+
+export interface Repeat {
+  /** Anomalies like this one since the last message. */
+  count: number;
+  windowMs: number;
+}
+
+const HEADER = ':rotating_light: Log Anomaly Detected';
+
+/** The message for an anomaly; with `repeat`, the follow-up that counts the ones like it. */
+export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?: Repeat): SlackMessage {
+  const blocks: Array<Record<string, unknown>> = [{ type: 'header', text: { type: 'plain_text', text: HEADER, emoji: true } }];
+  const mention = options.mention && alert.confidence >= options.mention.min_confidence ? options.mention.text : '';
+  const more = repeat ? `…and ${repeat.count.toLocaleString('en-US')} more like this in the last ${formatWindow(repeat.windowMs)}` : '';
+  const lead = [mention, more && `*${more}* (latest below)`].filter(Boolean).join(' ');
+  if (lead) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: lead } });
+  if (options.template) {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(renderTemplate(options.template, alert, options, repeat?.count ?? 0), 2900) } });
+  } else {
+    const fields = [
+      { type: 'mrkdwn', text: `*Stream:*\n${escapeMrkdwn(alert.stream_id)}` },
+      { type: 'mrkdwn', text: `*Confidence:*\n${percent(alert.confidence)}` },
+      { type: 'mrkdwn', text: `*Kind:*\n${escapeMrkdwn(alert.kind)}` },
+    ];
+    if (alert.field) fields.push({ type: 'mrkdwn', text: `*Field:*\n${escapeMrkdwn(alert.field)}` });
+    blocks.push({ type: 'section', fields });
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Reason:*\n${escapeMrkdwn(truncate(alert.why, 1500))}` } });
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Log entry:*\n${codeBlock(alert.entry, options.maxEntryChars)}` } });
+  }
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:clock3: ${slackDate(alert.time)}  ·  driftlock` }] });
+  const head = more ? `${more}: ` : '';
+  const text = `${mention ? `${mention} ` : ''}:rotating_light: ${head}Log anomaly in ${alert.stream_id} (${alert.kind}, confidence ${percent(alert.confidence)}): ${truncate(alert.why, 300)}`;
+  return { text, blocks };
+}
+
+/** The update when an incident ends: nothing like it for a whole window. */
+export function endedMessage(first: SlackAlert, last: SlackAlert, total: number, windowMs: number): SlackMessage {
+  const what = first.field ? `field \`${escapeMrkdwn(first.field)}\`` : first.template ? `pattern \`${escapeMrkdwn(truncate(first.template, 200))}\`` : 'this pattern';
+  const summary = `No more *${escapeMrkdwn(first.kind)}* anomalies in *${escapeMrkdwn(first.stream_id)}* (${what}) for ${formatWindow(windowMs)}: ${total.toLocaleString('en-US')} in all, from ${slackDate(first.time)} to ${slackDate(last.time)}.`;
+  return {
+    text: `:white_check_mark: Anomaly over in ${first.stream_id} (${first.kind}): ${total.toLocaleString('en-US')} in all, none in the last ${formatWindow(windowMs)}`,
+    blocks: [
+      { type: 'header', text: { type: 'plain_text', text: ':white_check_mark: Log Anomaly Ended', emoji: true } },
+      { type: 'section', text: { type: 'mrkdwn', text: summary } },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: `:clock3: ${slackDate(last.time + windowMs)}  ·  driftlock` }] },
+    ],
+  };
+}
+
+function renderTemplate(template: string, alert: SlackAlert, options: MessageOptions, count: number): string {
+  const values: Record<string, string> = {
+    stream: escapeMrkdwn(alert.stream_id),
+    kind: escapeMrkdwn(alert.kind),
+    confidence: percent(alert.confidence),
+    reason: escapeMrkdwn(alert.why),
+    field: escapeMrkdwn(alert.field ?? ''),
+    pattern: escapeMrkdwn(alert.template ?? ''),
+    entry: escapeMrkdwn(truncate(alert.entry, options.maxEntryChars)),
+    time: slackDate(alert.time),
+    count: String(count),
+  };
+  return template.replace(/\{(\w+)\}/g, (m, name: string) => values[name] ?? m);
+}
+
+/** What makes two anomalies "the same incident": stream, kind, and the field (or else the pattern). */
+export function groupKey(a: AlertAnomaly): string {
+  return `${a.stream_id}\u0000${a.kind}\u0000${a.field ?? a.template ?? ''}`;
+}
+
+interface Group {
+  first: SlackAlert;
+  latest: SlackAlert;
+  total: number;
+  /** Repeats since the last message, and the acknowledgements waiting on that follow-up. */
+  repeats: number;
+  waiting: Settle[];
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Groups anomalies into messages; `send` queues one message and settles the events it stands for. */
+export class Grouper {
+  private readonly groups = new Map<string, Group>();
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly options: MessageOptions,
+    private readonly send: (message: SlackMessage, settles: Settle[]) => Promise<void>,
+    private readonly maxGroups = 10_000,
+  ) {}
+
+  /** Takes one anomaly; returns once its message (if it gets one now) is queued. */
+  async add(alert: SlackAlert, settle: Settle): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.windowMs <= 0) return this.send(alertMessage(alert, this.options), [settle]);
+    const key = groupKey(alert);
+    const group = this.groups.get(key);
+    if (group) {
+      group.repeats += 1;
+      group.total += 1;
+      group.latest = alert;
+      group.waiting.push(settle);
+      return;
+    }
+    if (this.groups.size >= this.maxGroups) return this.send(alertMessage(alert, this.options), [settle]);
+    const fresh: Group = { first: alert, latest: alert, total: 1, repeats: 0, waiting: [], timer: undefined };
+    this.groups.set(key, fresh);
+    this.arm(key, fresh);
+    await this.send(alertMessage(alert, this.options), [settle]);
+  }
+
+  private arm(key: string, group: Group): void {
+    group.timer = setTimeout(() => this.track(this.windowEnded(key, group)), this.windowMs);
+  }
+
+  private async windowEnded(key: string, group: Group): Promise<void> {
+    if (group.repeats > 0) {
+      const message = alertMessage(group.latest, this.options, { count: group.repeats, windowMs: this.windowMs });
+      const settles = group.waiting.splice(0);
+      group.repeats = 0;
+      this.arm(key, group);
+      await this.send(message, settles);
+      return;
+    }
+    this.groups.delete(key);
+    if (group.total > 1) await this.send(endedMessage(group.first, group.latest, group.total, this.windowMs), []);
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p.catch((err: unknown) => {
+      this.failure ??= err;
+    });
+    this.inflight.add(tracked);
+    void tracked.finally(() => this.inflight.delete(tracked));
+  }
+
+  /** At shutdown: the counted repeats become their follow-up messages now; windows close. */
+  async flush(): Promise<void> {
+    for (const [key, group] of this.groups) {
+      clearTimeout(group.timer);
+      this.groups.delete(key);
+      if (group.repeats > 0) {
+        this.track(this.send(alertMessage(group.latest, this.options, { count: group.repeats, windowMs: this.windowMs }), group.waiting.splice(0)));
+      }
+    }
+    await Promise.all(this.inflight);
+    if (this.failure) throw this.failure;
+  }
+
+  /** After a crash: stop the timers (the engine hands the unacknowledged batches to the next instance). */
+  dispose(): void {
+    for (const group of this.groups.values()) clearTimeout(group.timer);
+    this.groups.clear();
+  }
+}
+
+export const slackOutput = defineOutput({
+  type: 'slack',
+  description: 'Posts anomalies to a Slack incoming webhook as Block Kit messages (stream, confidence, kind, reason, the log entry, when), grouping repeats into one follow-up per `group_window` and an update when the incident ends, at most one message per second. Undelivered messages wait in an on-disk queue (they survive restarts); 429 `Retry-After`, 5xx and network errors are retried with backoff.',
+  config: slackConfig,
+  example: { type: 'slack', inputs: ['detect'], webhook_url: '${SLACK_WEBHOOK_URL}', min_confidence: 0.95, mention: { text: '<!here>', min_confidence: 0.999 }, group_window: '60s' },
+  build(config) {
+    const messageOptions: MessageOptions = { maxEntryChars: config.max_entry_chars, mention: config.mention, template: config.template };
+    return {
+      async consume(batches: AsyncIterable<Batch>, ctx: ComponentContext): Promise<void> {
+        const out = await QueuedOutput.open<SlackMessage>({
+          ctx,
+          config,
+          target: 'Slack',
+          // One message per request: that is what an incoming webhook takes.
+          batch: { maxItems: 1, maxBytes: Infinity, lingerMs: 0 },
+          rateLimit: sharedBucket(config.webhook_url, { perSecond: config.rate_limit.per_second, burst: config.rate_limit.burst }),
+          send: (records, signal) =>
+            post({ url: config.webhook_url, headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'driftlock' }, body: JSON.stringify(records[0]!.data), timeoutMs: config.request.timeout, signal }),
+        });
+        const grouper = new Grouper(config.group_window, messageOptions, (message, settles) => out.enqueue([message], [settles]));
+        let warnedPlain = false;
+        let ended = false;
+        try {
+          for await (const batch of batches) {
+            const settles = splitAck(batch, batch.events.length);
+            for (let i = 0; i < batch.events.length; i++) {
+              const event = batch.events[i]!;
+              const anomaly = readAnomaly(event);
+              if (!anomaly) {
+                ctx.metrics.add('skipped_events_total');
+                if (!warnedPlain) {
+                  warnedPlain = true;
+                  ctx.logger.warn('events without attributes.anomaly reach this Slack output and are skipped: feed it from an anomaly_detect transform');
+                }
+                settles[i]!('delivered');
+              } else if (anomaly.confidence < config.min_confidence) {
+                ctx.metrics.add('skipped_events_total');
+                settles[i]!('delivered');
+              } else {
+                await grouper.add(toSlackAlert(event, anomaly), settles[i]!);
+              }
+            }
+          }
+          ended = true;
+          await grouper.flush();
+        } finally {
+          if (!ended) grouper.dispose();
+          await out.close(ended);
+        }
+      },
+    };
+  },
+});

@@ -1,0 +1,135 @@
+/**
+ * `webhook`: POSTs events (anomalies, usually) as JSON to a URL, one per request or in batches by count,
+ * bytes and time, with custom headers, bearer or basic auth, an idempotency key per alert, and an
+ * HMAC-SHA256 signature over timestamp and body. Everything goes through the shared delivery piece
+ * (`./delivery`): an fsynced on-disk queue, retries with backoff and jitter, `Retry-After`, a timeout per
+ * request. Delivery is at-least-once: a receiver deduplicates with the alert's `id` (also sent as
+ * `Idempotency-Key` when a request carries one alert).
+ */
+import { z } from 'zod';
+import { type Batch } from '../engine/acknowledgement.js';
+import { defineOutput, type ComponentContext } from '../engine/component.js';
+import { bodyText, type LogEvent } from '../engine/event.js';
+import { byteSize, duration, secret } from '../config/schema.js';
+import { splitAck } from './delivery/acks.js';
+import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
+import { post } from './delivery/http.js';
+import { QueuedOutput } from './delivery/queued-output.js';
+import { digest, SIGNATURE_HEADER, sign } from './delivery/signature.js';
+import { readAnomaly } from './delivery/alert.js';
+
+export const webhookConfig = z
+  .object({
+    url: secret(z.string().regex(/^https?:\/\/\S+$/, 'expected an http:// or https:// URL')).describe('Where to POST, usually `${WEBHOOK_URL}`.'),
+    headers: secret(z.record(z.string(), z.string())).default({}).describe('Extra request headers, a map of name to value, e.g. `{ X-Team: sre }`.'),
+    auth: z
+      .strictObject({
+        strategy: z.enum(['bearer', 'basic']).describe('`bearer`: `Authorization: Bearer <token>`; `basic`: `Authorization: Basic` of `user:password`.'),
+        token: secret(z.string().min(1)).optional().describe('The bearer token.'),
+        user: z.string().optional().describe('The basic-auth user.'),
+        password: secret(z.string()).optional().describe('The basic-auth password.'),
+      })
+      .superRefine((auth, ctx) => {
+        if (auth.strategy === 'bearer' && !auth.token) ctx.addIssue({ code: 'custom', path: ['token'], message: 'auth strategy bearer needs a token' });
+        if (auth.strategy === 'basic' && (auth.user === undefined || auth.password === undefined)) ctx.addIssue({ code: 'custom', path: ['user'], message: 'auth strategy basic needs user and password' });
+      })
+      .optional()
+      .describe('Authentication.'),
+    signing_secret: secret(z.string().min(16)).optional().describe(`Signs every request: header \`${SIGNATURE_HEADER}: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">\` (see "Slack and webhook outputs" for how to verify it). At least 16 characters.`),
+    min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not sent. Events without `attributes.anomaly` are always sent.'),
+    batch: z
+      .strictObject({
+        max_events: z.number().int().min(1).default(100).describe('Events per request at most. With 1 the body is one JSON object; otherwise a JSON array (even of one).'),
+        max_bytes: byteSize().prefault('1MiB').describe('Bytes per request at most (a single larger event is still sent, alone).'),
+        timeout: duration().prefault('0s').describe('How long to wait for a batch to fill. `0s`: send at once whatever is waiting (batches form by themselves while a request is in flight).'),
+      })
+      .prefault({})
+      .describe('Batching.'),
+    request: requestSchema('10s'),
+    retry: retrySchema('500ms', '60s'),
+    queue: queueSchema('64MiB'),
+    acknowledgements: acknowledgementsSchema(),
+  });
+
+export type WebhookConfig = z.output<typeof webhookConfig>;
+
+/** What the receiver gets per event. */
+export interface WebhookAlert {
+  /** Stable per event (the same after a retry or a restart): deduplicate on it. */
+  id: string;
+  /** Event time (or arrival time), ISO 8601. */
+  time: string;
+  /** The detector's verdict, when the event was flagged. */
+  anomaly?: Record<string, unknown>;
+  /** The log entry as text. */
+  entry: string;
+  event: LogEvent;
+}
+
+/**
+ * A stable id: the same event read again after a crash (same file and offset, or same timestamp and
+ * body) gets the same id, so the receiver can drop the duplicate.
+ */
+export function alertId(event: LogEvent, outputId: string): string {
+  const where = event.source.offset !== undefined ? [event.source.file ?? '', event.source.offset] : [event.observedTimestamp];
+  const a = event.attributes.anomaly as Record<string, unknown> | undefined;
+  return `dl_${digest([outputId, event.source.input, ...where, event.timestamp ?? null, event.body, a?.kind ?? null, a?.field ?? null])}`;
+}
+
+export function toWebhookAlert(event: LogEvent, outputId: string): WebhookAlert {
+  const alert: WebhookAlert = { id: alertId(event, outputId), time: new Date(event.timestamp ?? event.observedTimestamp).toISOString(), entry: bodyText(event), event };
+  const a = event.attributes.anomaly;
+  if (a && typeof a === 'object' && !Array.isArray(a)) alert.anomaly = a;
+  return alert;
+}
+
+export function basicAuth(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+export const webhookOutput = defineOutput({
+  type: 'webhook',
+  description: 'POSTs events (usually anomalies) as JSON to a URL, one per request or batched, with headers, bearer or basic auth, an idempotency key per alert and an HMAC-SHA256 signature. Undelivered events wait in an on-disk queue (they survive restarts); retries 408, 429 (`Retry-After`), 5xx and network errors with backoff and jitter.',
+  config: webhookConfig,
+  example: { type: 'webhook', inputs: ['detect'], url: '${ALERT_WEBHOOK_URL}', signing_secret: '${ALERT_WEBHOOK_SECRET}', batch: { max_events: 50, timeout: '1s' } },
+  build(config, { id }) {
+    const baseHeaders: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'driftlock' };
+    for (const [k, v] of Object.entries(config.headers)) baseHeaders[k.toLowerCase()] = v;
+    if (config.auth?.strategy === 'bearer') baseHeaders.authorization = `Bearer ${config.auth.token!}`;
+    if (config.auth?.strategy === 'basic') baseHeaders.authorization = basicAuth(config.auth.user!, config.auth.password!);
+    const single = config.batch.max_events === 1;
+
+    return {
+      async consume(batches: AsyncIterable<Batch>, ctx: ComponentContext): Promise<void> {
+        const out = await QueuedOutput.open<WebhookAlert>({
+          ctx,
+          config,
+          target: 'the webhook',
+          batch: { maxItems: config.batch.max_events, maxBytes: config.batch.max_bytes, lingerMs: config.batch.timeout },
+          send: (records, signal) => {
+            const alerts = records.map((r) => r.data);
+            const body = single ? JSON.stringify(alerts[0]) : JSON.stringify(alerts);
+            const headers = { ...baseHeaders };
+            headers['idempotency-key'] = alerts.length === 1 ? alerts[0]!.id : `batch_${digest(alerts.map((a) => a.id))}`;
+            if (config.signing_secret) headers[SIGNATURE_HEADER.toLowerCase()] = sign(config.signing_secret, body);
+            return post({ url: config.url, headers, body, timeoutMs: config.request.timeout, signal });
+          },
+        });
+        let ended = false;
+        try {
+          for await (const batch of batches) {
+            const events = batch.events.filter((e) => {
+              const a = readAnomaly(e);
+              return !a || a.confidence >= config.min_confidence;
+            });
+            const settles = splitAck(batch, events.length);
+            await out.enqueue(events.map((e) => toWebhookAlert(e, id)), settles.map((s) => [s]));
+          }
+          ended = true;
+        } finally {
+          await out.close(ended);
+        }
+      },
+    };
+  },
+});

@@ -1,0 +1,74 @@
+/**
+ * The seed's flow end to end, through the real CLI and the example pipeline: nginx JSON lines appended to a
+ * file -> file input -> parse -> anomaly_detect -> slack, posting to a stand-in Slack on 127.0.0.1.
+ */
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SlackMessage } from '../../src/outputs/slack.js';
+import { startCli } from '../helpers/cli.js';
+import { ok, startReceiver, type Receiver } from '../helpers/http-receiver.js';
+import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
+
+let receiver: Receiver | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await receiver?.close();
+  receiver = undefined;
+  if (dir) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+function fieldsOf(m: SlackMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const b of m.blocks) {
+    for (const f of (b.fields as Array<{ text: string }> | undefined) ?? []) {
+      const [k, v] = f.text.split(':*\n');
+      out[k!.replace(/^\*/, '')] = v!;
+    }
+    const text = (b.text as { text?: string } | undefined)?.text ?? '';
+    const m2 = /^\*(Reason|Log entry):\*\n([\s\S]*)$/.exec(text);
+    if (m2) out[m2[1]!] = m2[2]!;
+  }
+  return out;
+}
+
+describe('nginx lines appended to a file -> parse -> anomaly_detect -> Slack', () => {
+  it('posts a readable message with Stream nginx-logs, a confidence and the reason, and stops cleanly', async () => {
+    receiver = await startReceiver(ok);
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-flow-'));
+    const log = path.join(dir, 'access.log');
+    await writeFile(log, '');
+    const cli = startCli(['run', '-c', 'examples/pipelines/nginx-file-to-slack.yaml'], {
+      env: { SLACK_WEBHOOK_URL: receiver.url, DRIFTLOCK_DATA_DIR: path.join(dir, 'data'), NGINX_ACCESS_LOG: log, NGINX_START_AT: 'beginning', SLACK_GROUP_WINDOW: '2s' },
+    });
+    try {
+      await cli.waitFor(/driftlock running/);
+      const gen = new NginxLines(7);
+      for (let i = 0; i < 4; i++) await appendFile(log, gen.lines(500).join('\n') + '\n');
+      await appendFile(log, [gen.line({ response_time: 5.2 }), ...gen.lines(100), gen.line({ http_user_agent: SQL_INJECTION }), ...gen.lines(100)].join('\n') + '\n');
+      await receiver.waitFor(() => receiver!.accepted().some((r) => r.body.includes('response_time 5.2')), 30_000, 'the slow-response alert');
+      await receiver.waitFor(() => receiver!.accepted().some((r) => r.body.includes('UNION SELECT')), 30_000, 'the injection alert');
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    const messages = receiver.accepted().map((r) => JSON.parse(r.body) as SlackMessage);
+    const slow = messages.find((m) => m.text.includes('response_time 5.2'))!;
+    const f = fieldsOf(slow);
+    expect(slow.blocks[0]).toMatchObject({ type: 'header', text: { text: ':rotating_light: Log Anomaly Detected' } });
+    expect(f.Stream).toBe('nginx-logs');
+    expect(f.Confidence).toMatch(/^(\d+\.\d|99\.9\+)%$/);
+    expect(f.Kind).toBe('field_value');
+    expect(f.Reason).toMatch(/^response_time 5\.2 is \d+x its typical/);
+    expect(f['Log entry']).toMatch(/^```\{.*"response_time":5\.2.*\}```$/);
+    const injection = fieldsOf(messages.find((m) => m.text.includes('UNION SELECT'))!);
+    expect(injection.Stream).toBe('nginx-logs');
+    expect(injection.Reason).toContain('http_user_agent');
+    // Steady traffic stays quiet, and the secret webhook URL never reaches the logs.
+    expect(messages.length).toBeLessThanOrEqual(12);
+    expect(result.stderr).not.toContain('secret-token-xyz');
+  });
+});

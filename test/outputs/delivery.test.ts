@@ -1,0 +1,240 @@
+/** The shared delivery piece: backoff, Retry-After, rate limit, the on-disk queue, the worker's retries. */
+import { existsSync } from 'node:fs';
+import { appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AckStatus } from '../../src/engine/acknowledgement.js';
+import { ComponentMetrics } from '../../src/engine/metrics.js';
+import { Backoff, backoffDelay, parseRetryAfter } from '../../src/outputs/delivery/backoff.js';
+import { DiskQueue } from '../../src/outputs/delivery/disk-queue.js';
+import type { SendOutcome } from '../../src/outputs/delivery/http.js';
+import { TokenBucket } from '../../src/outputs/delivery/rate-limit.js';
+import { sign, verifySignature } from '../../src/outputs/delivery/signature.js';
+import { DeliveryWorker } from '../../src/outputs/delivery/worker.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-delivery-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('backoff', () => {
+  it('grows exponentially with jitter in [d/2, d] and stops growing at the maximum', () => {
+    const opts = { initialMs: 100, maxMs: 1000 };
+    expect(backoffDelay(0, opts, 0)).toBe(50);
+    expect(backoffDelay(0, opts, 0.999999)).toBe(100);
+    expect(backoffDelay(1, opts, 0)).toBe(100);
+    expect(backoffDelay(3, opts, 0.999999)).toBe(800);
+    expect(backoffDelay(4, opts, 0.999999)).toBe(1000);
+    expect(backoffDelay(60, opts, 0)).toBe(500);
+    let r = 0;
+    const randoms = [0.1, 0.9, 0.5, 0.3, 0.7, 0.2, 0.8];
+    const b = new Backoff(opts, () => randoms[r++ % randoms.length]!);
+    const delays = Array.from({ length: 7 }, () => b.next());
+    for (const [i, d] of delays.entries()) {
+      const cap = Math.min(1000, 100 * 2 ** i);
+      expect(d).toBeGreaterThanOrEqual(cap / 2);
+      expect(d).toBeLessThanOrEqual(cap);
+    }
+    expect(b.attempts).toBe(7);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date, and ignores garbage', () => {
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(parseRetryAfter(' 0 ')).toBe(0);
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('Wed, 31 Dec 2025 23:59:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(null)).toBeUndefined();
+  });
+});
+
+describe('token bucket', () => {
+  it('lets a burst through, then one per second, and a 429 pauses it', () => {
+    let now = 0;
+    const bucket = new TokenBucket({ perSecond: 1, burst: 3 }, () => now);
+    expect([bucket.tryTake(), bucket.tryTake(), bucket.tryTake(), bucket.tryTake()]).toEqual([true, true, true, false]);
+    expect(bucket.waitTime()).toBe(1000);
+    now = 999;
+    expect(bucket.tryTake()).toBe(false);
+    now = 1000;
+    expect(bucket.tryTake()).toBe(true);
+    now = 100_000; // a long quiet spell refills only up to the burst
+    expect([bucket.tryTake(), bucket.tryTake(), bucket.tryTake(), bucket.tryTake()]).toEqual([true, true, true, false]);
+    now = 200_000;
+    bucket.penalize(2000);
+    expect(bucket.tryTake()).toBe(false);
+    expect(bucket.waitTime()).toBe(2000);
+    now = 202_000;
+    expect(bucket.tryTake()).toBe(true);
+  });
+
+  it('take() waits its turn on the real clock', async () => {
+    const bucket = new TokenBucket({ perSecond: 20, burst: 1 });
+    const started = performance.now();
+    for (let i = 0; i < 5; i++) expect(await bucket.take()).toBe(true);
+    // 1 at once, then 4 at 20/s: at least ~200 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    const aborted = AbortSignal.abort();
+    expect(await new TokenBucket({ perSecond: 0.001, burst: 1 }).take(aborted)).toBe(false);
+  });
+});
+
+describe('signature', () => {
+  it('verifies what it signs, and refuses a changed body, a wrong secret or an old timestamp', () => {
+    const body = '{"id":"dl_1"}';
+    const header = sign('a-long-shared-secret', body, 1_800_000_000);
+    expect(header).toMatch(/^t=1800000000,v1=[0-9a-f]{64}$/);
+    expect(verifySignature('a-long-shared-secret', body, header, 300, 1_800_000_010)).toBe(true);
+    expect(verifySignature('a-long-shared-secret', body + ' ', header, 300, 1_800_000_010)).toBe(false);
+    expect(verifySignature('another-secret-entirely', body, header, 300, 1_800_000_010)).toBe(false);
+    expect(verifySignature('a-long-shared-secret', body, header, 300, 1_800_000_400)).toBe(false);
+  });
+});
+
+describe('disk queue', () => {
+  it('keeps what was pushed and not acked across a reopen, in order, and forgets what was acked', async () => {
+    const qdir = path.join(dir, 'q');
+    const q = await DiskQueue.open<{ n: number }>({ dir: qdir, maxBytes: 1 << 20 });
+    await q.push([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    await q.push([{ n: 4 }]);
+    expect(q.pending).toBe(4);
+    expect(q.peek(2).map((r) => r.data.n)).toEqual([1, 2]);
+    await q.ack(2);
+    await q.close();
+    const again = await DiskQueue.open<{ n: number }>({ dir: qdir, maxBytes: 1 << 20 });
+    expect(again.peek(10).map((r) => [r.seq, r.data.n])).toEqual([[3, 3], [4, 4]]);
+    await again.push([{ n: 5 }]);
+    expect(again.peek(10).map((r) => r.seq)).toEqual([3, 4, 5]);
+    await again.ack(3);
+    await again.close();
+    const empty = await DiskQueue.open<{ n: number }>({ dir: qdir, maxBytes: 1 << 20 });
+    expect(empty.pending).toBe(0);
+    expect(empty.next).toBe(6);
+    // Fully acked segments are deleted.
+    expect((await readdir(qdir)).filter((f) => f.endsWith('.log'))).toEqual([]);
+    await empty.close();
+  });
+
+  it('cuts a torn last line (a crash mid-write) and keeps the whole records before it', async () => {
+    const qdir = path.join(dir, 'q');
+    const q = await DiskQueue.open<{ n: number }>({ dir: qdir, maxBytes: 1 << 20 });
+    await q.push([{ n: 1 }, { n: 2 }]);
+    await q.close();
+    const seg = path.join(qdir, (await readdir(qdir)).find((f) => f.endsWith('.log'))!);
+    await appendFile(seg, '{"s":3,"d":{"n"');
+    const again = await DiskQueue.open<{ n: number }>({ dir: qdir, maxBytes: 1 << 20 });
+    expect(again.peek(10).map((r) => r.data.n)).toEqual([1, 2]);
+    expect((await readFile(seg, 'utf8')).endsWith('}\n')).toBe(true);
+    await again.push([{ n: 3 }]);
+    expect(again.peek(10).map((r) => r.seq)).toEqual([1, 2, 3]);
+    await again.close();
+  });
+
+  it('is bounded: a push into a full queue waits until records are acked', async () => {
+    const q = await DiskQueue.open<{ pad: string }>({ dir: path.join(dir, 'q'), maxBytes: 1000 });
+    await q.push([{ pad: 'x'.repeat(600) }]);
+    let pushed = false;
+    const second = q.push([{ pad: 'y'.repeat(600) }]).then(() => (pushed = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pushed).toBe(false);
+    expect(q.pending).toBe(1);
+    await q.ack(1);
+    await second;
+    expect(pushed).toBe(true);
+    expect(q.peek(5).map((r) => r.data.pad[0])).toEqual(['y']);
+    await q.close();
+  });
+
+  it('rolls over to new segment files and deletes the old ones once acked', async () => {
+    const qdir = path.join(dir, 'q');
+    const q = await DiskQueue.open<{ n: number; pad: string }>({ dir: qdir, maxBytes: 1 << 20, segmentBytes: 500 });
+    for (let n = 1; n <= 20; n++) await q.push([{ n, pad: 'p'.repeat(80) }]);
+    const before = (await readdir(qdir)).filter((f) => f.endsWith('.log')).length;
+    expect(before).toBeGreaterThan(3);
+    await q.ack(15);
+    const after = (await readdir(qdir)).filter((f) => f.endsWith('.log')).length;
+    expect(after).toBeLessThan(before);
+    await q.close();
+    const again = await DiskQueue.open<{ n: number }>({ dir: qdir, maxBytes: 1 << 20, segmentBytes: 500 });
+    expect(again.peek(100).map((r) => r.data.n)).toEqual([16, 17, 18, 19, 20]);
+    await again.close();
+  });
+
+  it('runs each record\'s onDone with the status it was acked with', async () => {
+    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
+    const seen: Array<[number, AckStatus]> = [];
+    await q.push([1, 2, 3], (i) => (s) => seen.push([i, s]));
+    await q.ack(1);
+    await q.ack(2, 'rejected');
+    expect(seen).toEqual([[0, 'delivered'], [1, 'rejected'], [2, 'rejected']]);
+    await q.close();
+    expect(existsSync(path.join(dir, 'q', 'acked'))).toBe(true);
+  });
+});
+
+describe('delivery worker', () => {
+  const logger = pino({ level: 'silent' });
+
+  it('retries what may succeed later, gives up on what cannot, and sends in order, batched', async () => {
+    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
+    const answers: SendOutcome[] = [
+      { ok: false, retry: true, reason: 'HTTP 503', status: 503 },
+      { ok: false, retry: true, reason: 'ECONNRESET' },
+      { ok: true, status: 200 },
+      { ok: false, retry: false, reason: 'HTTP 404: no_service', status: 404 },
+    ];
+    const calls: number[][] = [];
+    const metrics = new ComponentMetrics('w', 'output', 'test');
+    const worker = new DeliveryWorker<number>({
+      queue: q,
+      send: async (records) => {
+        calls.push(records.map((r) => r.data));
+        return answers.shift() ?? { ok: true, status: 200 };
+      },
+      batch: { maxItems: 2, maxBytes: 1 << 20, lingerMs: 0 },
+      backoff: { initialMs: 10, maxMs: 20 },
+      logger,
+      metrics,
+      target: 'test',
+    });
+    await q.push([1, 2, 3, 4, 5]);
+    worker.start(new AbortController().signal);
+    await q.push([6]);
+    while (q.pending > 0) await new Promise((r) => setTimeout(r, 5));
+    await worker.finish();
+    expect(calls).toEqual([[1, 2], [1, 2], [1, 2], [3, 4], [5, 6]]);
+    expect(q.pending).toBe(0);
+    expect(metrics.get('delivery_rejected_total')).toBe(2);
+    expect(metrics.get('delivery_retries_total')).toBe(2);
+    expect(metrics.get('delivered_records_total')).toBe(4);
+    await q.close();
+  });
+
+  it('while finishing, stops at the first failure and leaves the rest queued on disk', async () => {
+    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
+    let calls = 0;
+    const worker = new DeliveryWorker<number>({
+      queue: q,
+      send: async () => (++calls === 1 ? { ok: true, status: 200 } : { ok: false, retry: true, reason: 'HTTP 503', status: 503 }),
+      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
+      backoff: { initialMs: 60_000, maxMs: 60_000 },
+      logger,
+      metrics: new ComponentMetrics('w', 'output', 'test'),
+      target: 'test',
+    });
+    await q.push([1, 2, 3]);
+    worker.start(new AbortController().signal);
+    await new Promise((r) => setTimeout(r, 30)); // in its 60 s backoff now
+    const started = performance.now();
+    await worker.finish();
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(q.peek(5).map((r) => r.data)).toEqual([2, 3]);
+    await q.close();
+  });
+});

@@ -1,0 +1,186 @@
+/** The Slack output: the message, grouping, the rate limit, and failures, against a stand-in Slack on 127.0.0.1. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AnyComponentDefinition } from '../../src/engine/component.js';
+import type { LogEvent } from '../../src/engine/event.js';
+import { alertMessage, endedMessage, escapeMrkdwn, slackOutput, type SlackAlert, type SlackMessage } from '../../src/outputs/slack.js';
+import { notFound, ok, rateLimited, startReceiver, type Receiver } from '../helpers/http-receiver.js';
+import { anomalyEvent, runOutput } from '../helpers/output-harness.js';
+
+let dir: string;
+let receiver: Receiver | undefined;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-slack-'));
+});
+afterEach(async () => {
+  await receiver?.close();
+  receiver = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+const def = slackOutput as unknown as AnyComponentDefinition;
+
+const alert: SlackAlert = {
+  kind: 'field_value',
+  confidence: 0.9991,
+  score: 12,
+  why: 'response_time 4.8 is 107x its typical 0.045 (p99 0.10)',
+  stream_id: 'nginx-logs',
+  template: '<*> GET <*> HTTP/1.1',
+  field: 'response_time',
+  entry: '{"timestamp":"2026-11-25T16:31:11.701Z","request":"GET /api/v1/orders?page=4 HTTP/1.1","status":200,"response_time":4.8}',
+  time: Date.parse('2026-11-25T16:31:11.701Z'),
+};
+
+function texts(m: SlackMessage): string {
+  return JSON.stringify(m.blocks);
+}
+
+function messages(r: Receiver): SlackMessage[] {
+  return r.accepted().map((q) => JSON.parse(q.body) as SlackMessage);
+}
+
+describe('Slack message', () => {
+  it('has the header, Stream, Confidence as a percentage, Kind, Reason, the entry as a code block, the time, and a text fallback', () => {
+    const m = alertMessage(alert, { maxEntryChars: 1000 });
+    expect(m.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: ':rotating_light: Log Anomaly Detected', emoji: true } });
+    const fields = (m.blocks[1] as { fields: Array<{ text: string }> }).fields.map((f) => f.text);
+    expect(fields).toEqual(['*Stream:*\nnginx-logs', '*Confidence:*\n99.9%', '*Kind:*\nfield_value', '*Field:*\nresponse_time']);
+    expect(m.blocks[2]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: '*Reason:*\nresponse_time 4.8 is 107x its typical 0.045 (p99 0.10)' } });
+    expect((m.blocks[3] as { text: { text: string } }).text.text).toBe('*Log entry:*\n```' + alert.entry + '```');
+    expect(m.blocks[4]).toEqual({ type: 'context', elements: [{ type: 'mrkdwn', text: ':clock3: <!date^1795624271^{date_short_pretty} at {time_secs}|2026-11-25T16:31:11Z>  ·  driftlock' }] });
+    expect(m.text).toBe(':rotating_light: Log anomaly in nginx-logs (field_value, confidence 99.9%): response_time 4.8 is 107x its typical 0.045 (p99 0.10)');
+    expect(m.text).not.toContain('<!here>');
+  });
+
+  it('cuts a long entry with a marker, escapes Slack\'s special characters, and defuses backticks', () => {
+    const m = alertMessage({ ...alert, entry: '<script>&' + '```' + 'x'.repeat(3000), why: 'a <b> & c' }, { maxEntryChars: 200 });
+    const entry = (m.blocks[3] as { text: { text: string } }).text.text;
+    expect(entry).toContain('&lt;script&gt;&amp;');
+    expect(entry).toMatch(/… \(2,81\d more characters\)```$/);
+    expect(entry.match(/```/g)).toHaveLength(2);
+    expect(texts(m)).toContain('a &lt;b&gt; &amp; c');
+    expect(escapeMrkdwn('<!channel>')).toBe('&lt;!channel&gt;');
+  });
+
+  it('mentions only from mention.min_confidence up, and a template replaces the fields', () => {
+    const mention = { text: '<!here>', min_confidence: 0.999 };
+    expect(alertMessage(alert, { maxEntryChars: 500, mention }).text.startsWith('<!here> ')).toBe(true);
+    expect(texts(alertMessage(alert, { maxEntryChars: 500, mention }))).toContain('"text":"<!here>"');
+    expect(alertMessage({ ...alert, confidence: 0.99 }, { maxEntryChars: 500, mention }).text).not.toContain('<!here>');
+    const t = alertMessage(alert, { maxEntryChars: 500, template: '*{kind}* in {stream} at {confidence}: {reason} ({unknown})' });
+    expect(t.blocks.map((b) => b.type)).toEqual(['header', 'section', 'context']);
+    expect((t.blocks[1] as { text: { text: string } }).text.text).toBe('*field_value* in nginx-logs at 99.9%: response_time 4.8 is 107x its typical 0.045 (p99 0.10) ({unknown})');
+  });
+
+  it('follow-ups count the ones like it, and the end of an incident says how many in all', () => {
+    const m = alertMessage(alert, { maxEntryChars: 500 }, { count: 37, windowMs: 60_000 });
+    expect(m.text).toContain('…and 37 more like this in the last 60 s');
+    expect(texts(m)).toContain('*…and 37 more like this in the last 60 s* (latest below)');
+    const end = endedMessage(alert, { ...alert, time: alert.time + 45_000 }, 38, 60_000);
+    expect(end.text).toBe(':white_check_mark: Anomaly over in nginx-logs (field_value): 38 in all, none in the last 60 s');
+    expect(texts(end)).toContain('Log Anomaly Ended');
+  });
+});
+
+describe('slack output', () => {
+  it('posts one message per anomaly to the webhook, never faster than Slack allows (1/s after a burst of 3)', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '0s' }, dir);
+    const sent = Array.from({ length: 6 }, (_, i) => anomalyEvent({ stream: `s${i}` }));
+    expect(await run.push(sent)).toBe('delivered');
+    await receiver.waitFor(() => receiver!.accepted().length === 6, 15_000, '6 messages');
+    await run.end();
+    const got = receiver.requests;
+    expect(got).toHaveLength(6);
+    expect(messages(receiver).map((m) => (m.blocks[1] as { fields: Array<{ text: string }> }).fields[0]!.text)).toEqual(sent.map((_, i) => `*Stream:*\ns${i}`));
+    // Token bucket: any k+1 consecutive messages span at least (k + 1 - burst) seconds.
+    for (let i = 0; i < got.length; i++) {
+      for (let j = i + 1; j < got.length; j++) {
+        expect((got[j]!.mono - got[i]!.mono) / 1000).toBeGreaterThanOrEqual(j - i + 1 - 3 - 0.05);
+      }
+    }
+    expect(got[5]!.mono - got[0]!.mono).toBeGreaterThanOrEqual(2950);
+  });
+
+  it('groups the same stream, kind and field: the first at once, "…and 37 more" after the window, then the end of the incident', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '1s' }, dir);
+    const burst = Array.from({ length: 38 }, () => anomalyEvent());
+    const other = anomalyEvent({ kind: 'field_category', field: 'status', why: 'status "503" never seen before' });
+    const acks = [run.push(burst.slice(0, 20)), run.push(burst.slice(20)), run.push([other])];
+    await receiver.waitFor(() => receiver!.accepted().length >= 4, 15_000, '4 messages');
+    expect(await Promise.all(acks)).toEqual(['delivered', 'delivered', 'delivered']);
+    await run.end();
+    const got = messages(receiver);
+    expect(got).toHaveLength(4);
+    expect(got[0]!.text).toContain(burst[0]!.attributes.anomaly && (burst[0]!.attributes.anomaly as { why: string }).why);
+    expect(got[1]!.text).toContain('status "503" never seen before');
+    expect(got[2]!.text).toContain('…and 37 more like this in the last 1 s');
+    expect(got[2]!.text).toContain((burst[37]!.attributes.anomaly as { why: string }).why);
+    expect(got[3]!.text).toBe(':white_check_mark: Anomaly over in nginx-logs (field_value): 38 in all, none in the last 1 s');
+  });
+
+  it('flushes counted repeats when the input ends, so none is lost to shutdown', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '60s' }, dir);
+    await Promise.all([run.push([anomalyEvent(), anomalyEvent()]), run.end()]);
+    const got = messages(receiver);
+    expect(got).toHaveLength(2);
+    expect(got[1]!.text).toContain('…and 1 more like this in the last 60 s');
+  });
+
+  it('honours 429 Retry-After: 2 (no message to that webhook until then)', async () => {
+    receiver = await startReceiver(rateLimited('2'));
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '0s' }, dir);
+    await run.push([anomalyEvent()]);
+    await receiver.waitFor(() => receiver!.accepted().length === 1, 10_000, 'the retry');
+    await run.end();
+    expect(receiver.requests.map((r) => r.status)).toEqual([429, 200]);
+    expect(receiver.requests[1]!.mono - receiver.requests[0]!.mono).toBeGreaterThanOrEqual(1990);
+  });
+
+  it('a bad webhook (404 no_service) is logged clearly and counted, not retried, and its URL is never logged', async () => {
+    receiver = await startReceiver(notFound);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '0s', rate_limit: { burst: 5 } }, dir);
+    await run.push([anomalyEvent({ stream: 'a' }), anomalyEvent({ stream: 'b' })]);
+    await receiver.waitFor(() => receiver!.requests.length === 2, 10_000, '2 attempts');
+    receiver.behave = ok;
+    await run.push([anomalyEvent({ stream: 'c' })]);
+    await receiver.waitFor(() => receiver!.accepted().length === 1, 10_000, 'the next message');
+    await run.end();
+    expect(receiver.requests.map((r) => r.status)).toEqual([404, 404, 200]);
+    expect(run.metrics.get('delivery_rejected_total')).toBe(2);
+    const errors = run.logs.filter((l) => l.level === 50);
+    expect(errors).toHaveLength(2);
+    expect(String(errors[0]!.msg)).toBe('Slack refused an alert for good (HTTP 404: no_service); not retrying: check the URL and credentials');
+    expect(JSON.stringify(run.logs)).not.toContain('secret-token-xyz');
+  });
+
+  it('skips anomalies below min_confidence and events without an anomaly (acked, counted)', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { webhook_url: receiver.url, min_confidence: 0.99, group_window: '0s' }, dir);
+    const plain: LogEvent = { observedTimestamp: Date.now(), body: 'x', attributes: {}, source: { input: 't' } };
+    expect(await run.push([anomalyEvent({ confidence: 0.95, stream: 'low' }), plain, anomalyEvent({ confidence: 0.995, stream: 'high' })])).toBe('delivered');
+    await run.end();
+    expect(messages(receiver).map((m) => m.text)).toEqual([expect.stringContaining('Log anomaly in high')]);
+    expect(run.metrics.get('skipped_events_total')).toBe(2);
+    expect(run.logs.some((l) => String(l.msg).includes('without attributes.anomaly'))).toBe(true);
+  });
+
+  it('messages queued while Slack is down are delivered by the next instance', async () => {
+    receiver = await startReceiver(() => ({ status: 500, body: 'internal_error' }));
+    const config = { webhook_url: receiver.url, group_window: '0s', retry: { initial_backoff: '50ms', max_backoff: '100ms' } };
+    const first = await runOutput(def, config, dir);
+    expect(await first.push([anomalyEvent({ stream: 'q1' }), anomalyEvent({ stream: 'q2' })])).toBe('delivered');
+    await receiver.waitFor(() => receiver!.requests.length >= 2, 10_000, 'failed attempts');
+    await first.abort();
+    receiver.behave = ok;
+    const second = await runOutput(def, config, dir);
+    await receiver.waitFor(() => receiver!.accepted().length === 2, 10_000, 'the queued messages');
+    await second.end();
+    expect(messages(receiver).map((m) => m.text.match(/in (q\d)/)![1])).toEqual(['q1', 'q2']);
+  });
+});

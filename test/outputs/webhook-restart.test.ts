@@ -1,0 +1,81 @@
+/**
+ * The webhook output through the real daemon: killed with SIGKILL while the receiver is down, restarted,
+ * and every queued alert arrives, once. Also: a hanging receiver does not stop a graceful shutdown.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { WebhookAlert } from '../../src/outputs/webhook.js';
+import { logLines, runCli, startCli } from '../helpers/cli.js';
+import { hang, ok, startReceiver, type Receiver } from '../helpers/http-receiver.js';
+
+let receiver: Receiver | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await receiver?.close();
+  receiver = undefined;
+  if (dir) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+async function pipeline(extra = ''): Promise<string> {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'dl-webhook-kill-'));
+  const config = path.join(dir, 'pipeline.yaml');
+  await writeFile(config, `data_dir: ${path.join(dir, 'data')}
+shutdown_timeout: 5s
+inputs: { app: { type: stdin } }
+outputs:
+  hook:
+    type: webhook
+    inputs: [app]
+    url: \${HOOK_URL}
+    signing_secret: \${HOOK_SECRET}
+    batch: { max_events: 7 }
+    request: { timeout: 500ms }
+    retry: { initial_backoff: 100ms, max_backoff: 300ms }
+${extra}`);
+  return config;
+}
+
+describe('webhook output in the daemon', () => {
+  it('SIGKILL mid-outage: the restarted daemon delivers all 50 queued events, each once', async () => {
+    receiver = await startReceiver(() => ({ status: 502 }));
+    const config = await pipeline();
+    const env = { HOOK_URL: receiver.url, HOOK_SECRET: 'a-very-long-signing-secret' };
+    const first = startCli(['run', '-c', config], { env });
+    first.child.stdin!.write(Array.from({ length: 50 }, (_, i) => `event ${i}`).join('\n') + '\n');
+    // The worker logs each failed attempt with how many records wait in the on-disk queue.
+    await first.waitFor(/"queued":50\b/, 'stderr', 20_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(receiver.accepted()).toHaveLength(0);
+
+    receiver.behave = ok;
+    const second = await runCli(['run', '-c', config], { env, input: '' });
+    expect(second.code, second.stderr.slice(-2000)).toBe(0);
+    const bodies = receiver.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry);
+    expect(bodies).toEqual(Array.from({ length: 50 }, (_, i) => `event ${i}`));
+    const summary = logLines(second.stderr).find((l) => l.msg === 'all inputs finished; stopped') as { components: Record<string, Record<string, number>> } | undefined;
+    expect(summary?.components.hook?.delivered_records_total).toBe(50);
+    expect(second.stderr).not.toContain('a-very-long-signing-secret');
+  });
+
+  it('a receiver that hangs does not hold up a graceful stop: the alert stays queued for the next start', async () => {
+    receiver = await startReceiver(hang);
+    const config = await pipeline();
+    const env = { HOOK_URL: receiver.url, HOOK_SECRET: 'a-very-long-signing-secret' };
+    const first = startCli(['run', '-c', config], { env });
+    first.child.stdin!.write('only event\n');
+    await receiver.waitFor(() => receiver!.requests.length >= 2, 20_000, 'timed-out attempts');
+    first.child.kill('SIGTERM');
+    const stopped = await first.exited;
+    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    expect(stopped.stderr).toMatch(/no answer within 500 ms \(timeout\)/);
+    expect(stopped.stderr).toContain('stay on disk');
+    receiver.behave = ok;
+    const second = await runCli(['run', '-c', config], { env, input: '' });
+    expect(second.code).toBe(0);
+    expect(receiver.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry)).toEqual(['only event']);
+  });
+});
