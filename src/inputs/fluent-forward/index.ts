@@ -1,0 +1,144 @@
+/**
+ * `fluent_forward`: the Fluentd forward protocol over TCP (or TLS), as Fluent Bit's `forward` output and
+ * Fluentd's `out_forward` send it: msgpack messages in Message, Forward, PackedForward and
+ * CompressedPackedForward modes (see `protocol.ts`).
+ *
+ * Each connection is read one message at a time, and the next is read only once the pipeline has taken the
+ * previous one, so a full pipeline slows senders down (TCP flow control). When a message carries
+ * `option.chunk` (`require_ack_response`), the input answers `{ack: chunk}` when every output has finished
+ * with its events (`acknowledge: delivered`, the default) or as soon as they are queued (`queued`); a sender
+ * that gets no ack (the connection broke first) sends the chunk again, so delivery is at-least-once.
+ * Events that a `drop_newest` buffer discarded or an output rejected for good are acknowledged too (resending
+ * cannot help) and logged. Bytes that are not msgpack close the connection (its framing is lost); a msgpack
+ * value that is not a forward message is skipped, counted and logged. Not supported: the `shared_key`
+ * handshake (HELO/PING/PONG) and UDP heartbeats.
+ */
+import type net from 'node:net';
+import { Decoder, encode } from '@msgpack/msgpack';
+import { z } from 'zod';
+import { byteSize, duration } from '../../config/schema.js';
+import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
+import type { AckStatus } from '../../engine/acknowledgement.js';
+import { listenAddress, type ListenAddress } from '../net/address.js';
+import { ProblemLog } from '../net/problems.js';
+import { serveStream } from '../net/stream-server.js';
+import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
+import { forwardEvents } from './mapping.js';
+import { decoderOptions, ForwardProtocolError, unpackMessage } from './protocol.js';
+
+export const fluentForwardConfig = z.object({
+  address: listenAddress('127.0.0.1:24224').describe('`host:port` to listen on (`0.0.0.0:24224` for every interface; port 0 picks a free port and logs it).'),
+  acknowledge: z
+    .enum(['delivered', 'queued'])
+    .default('delivered')
+    .describe('When to answer a chunk sent with `require_ack_response`: `delivered` once every output has written its events; `queued` once they are in the pipeline\'s buffers.'),
+  max_message_bytes: byteSize().prefault('16MiB').describe('Largest forward message (a chunk), also after gunzip; a larger one closes the connection and is counted.'),
+  max_connections: z.number().int().min(1).default(1000).describe('Connections open at once; more are refused (counted in `errors_total`).'),
+  idle_timeout: duration().prefault('5m').describe('Close a connection that sent nothing for this long; `0` never closes idle connections.'),
+  tls: tlsConfig.optional(),
+});
+
+export type FluentForwardConfig = z.output<typeof fluentForwardConfig>;
+
+export class FluentForwardInput implements InputStage {
+  private readonly config: FluentForwardConfig;
+  private readonly tls: TlsMaterial | undefined;
+  private resolveListening!: (address: ListenAddress) => void;
+  private rejectListening!: (err: Error) => void;
+  /** Resolves with the bound address (the real port when configured with port 0). */
+  readonly listening: Promise<ListenAddress>;
+
+  constructor(config: FluentForwardConfig, tlsMaterial: TlsMaterial | undefined) {
+    this.config = config;
+    this.tls = tlsMaterial;
+    this.listening = new Promise((resolve, reject) => {
+      this.resolveListening = resolve;
+      this.rejectListening = reject;
+    });
+    this.listening.catch(() => undefined);
+  }
+
+  async run(ctx: InputContext): Promise<void> {
+    const problems = new ProblemLog(ctx.logger);
+    const { host } = this.config.address;
+    const options = { name: 'fluent_forward', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout };
+    try {
+      await serveStream(options, ctx, problems, (socket, peer) => this.readConnection(socket, peer, ctx, problems), (port) => {
+        ctx.logger.info({ address: host, port, tls: this.tls !== undefined }, `fluent forward listening on ${host.includes(':') ? `[${host}]` : host}:${port}`);
+        this.resolveListening({ host, port });
+      });
+    } catch (err) {
+      this.rejectListening(err as Error);
+      throw err;
+    }
+  }
+
+  private async readConnection(socket: net.Socket, peer: string | undefined, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    const max = this.config.max_message_bytes;
+    let sinceLastMessage = 0;
+    // Bounds what one unfinished message may make the decoder hold.
+    async function* limited(): AsyncGenerator<Buffer> {
+      for await (const chunk of socket) {
+        sinceLastMessage += (chunk as Buffer).length;
+        if (sinceLastMessage > max) throw new ForwardProtocolError(`a message larger than max_message_bytes (${max})`);
+        yield chunk as Buffer;
+      }
+    }
+    const ack = (chunk: string) => {
+      if (!socket.destroyed && socket.writable) socket.write(encode({ ack: chunk }));
+    };
+    const decoder = new Decoder(decoderOptions(max));
+    try {
+      for await (const raw of decoder.decodeStream(limited())) {
+        sinceLastMessage = 0;
+        let message;
+        try {
+          message = unpackMessage(raw, max);
+        } catch (err) {
+          ctx.metrics.add('errors_total');
+          problems.report('bad_message', 'skipping a msgpack value that is not a forward message', { peer, error: (err as Error).message });
+          continue;
+        }
+        const events = forwardEvents(message, ctx.id, peer, Date.now());
+        const chunk = message.chunk;
+        if (events.length === 0) {
+          if (chunk !== undefined) ack(chunk);
+          continue;
+        }
+        ctx.metrics.add('received_events_total', events.length);
+        const delivered = chunk !== undefined && this.config.acknowledge === 'delivered';
+        const onAck = delivered
+          ? (status: AckStatus) => {
+              if (status !== 'delivered') problems.report(`chunk_${status}`, `acknowledging a chunk whose events were ${status} downstream (resending cannot help)`, { peer, events: events.length });
+              ack(chunk);
+            }
+          : undefined;
+        await ctx.emit(events, onAck);
+        if (chunk !== undefined && !delivered) ack(chunk);
+      }
+    } catch (err) {
+      if (ctx.signal.aborted || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+      ctx.metrics.add('errors_total');
+      const kind = err instanceof ForwardProtocolError ? 'message_too_large' : 'not_msgpack';
+      problems.report(kind, 'closing a fluent forward connection: its bytes cannot be read as forward messages', { peer, error: (err as Error).message });
+      return;
+    }
+    if (sinceLastMessage > 0) {
+      ctx.metrics.add('errors_total');
+      problems.report('incomplete_message', 'fluent forward client disconnected in the middle of a message (it will be resent if it asked for an ack)', { peer, bytes: sinceLastMessage });
+    }
+  }
+}
+
+export const fluentForwardInput = defineInput({
+  type: 'fluent_forward',
+  description:
+    'Receives the Fluentd forward protocol (msgpack over TCP, optionally TLS) from Fluent Bit\'s `forward` output ' +
+    'or Fluentd\'s `out_forward`: all four modes, gzip-compressed chunks, and `require_ack_response` acks.',
+  config: fluentForwardConfig,
+  example: { type: 'fluent_forward', address: '127.0.0.1:24224' },
+  async build(config) {
+    const material = config.tls ? await loadTls(config.tls) : undefined;
+    return new FluentForwardInput(config, material);
+  },
+});

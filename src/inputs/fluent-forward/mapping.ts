@@ -1,0 +1,74 @@
+/**
+ * Forward entries onto driftlock's event model: the record (a map) becomes the body as it is; the tag goes to
+ * `attributes["fluent.tag"]`, Fluent Bit's per-record metadata (when not empty) to `["fluent.metadata"]`.
+ * Severity is taken from a string `level`, `severity` or `log_level` field of the record, when there is one.
+ * Binary strings become text (UTF-8) or base64 when they are not UTF-8; EventTimes in records become epoch ms.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { AttributeValue, Attributes, LogEvent } from '../../engine/event.js';
+import { severityNumberFromText } from '../../engine/event.js';
+import { EventTime } from './event-time.js';
+import type { ForwardMessage } from './protocol.js';
+
+const SEVERITY_FIELDS = ['level', 'severity', 'log_level'];
+
+export function toAttributeValue(v: unknown): AttributeValue {
+  if (v === null || v === undefined) return null;
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return v;
+    case 'number':
+      return Number.isFinite(v) ? v : String(v);
+    case 'bigint':
+      return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+    case 'object':
+      break;
+    default:
+      return String(v);
+  }
+  if (Array.isArray(v)) return v.map(toAttributeValue);
+  if (v instanceof Uint8Array) {
+    const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    return isUtf8(b) ? b.toString('utf8') : b.toString('base64');
+  }
+  if (v instanceof EventTime) return v.toMillis();
+  if (v instanceof Date) return v.toISOString();
+  return toAttributes(v as Record<string, unknown>);
+}
+
+function toAttributes(record: Record<string, unknown>): Attributes {
+  const out: Attributes = {};
+  for (const key of Object.keys(record)) {
+    const value = toAttributeValue(record[key]);
+    if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
+  }
+  return out;
+}
+
+export function forwardEvents(message: ForwardMessage, input: string, peer: string | undefined, now: number): LogEvent[] {
+  const events: LogEvent[] = new Array(message.entries.length);
+  for (let i = 0; i < message.entries.length; i++) {
+    const e = message.entries[i]!;
+    const value = toAttributeValue(e.record);
+    const body: string | Attributes = typeof value === 'object' && value !== null && !Array.isArray(value) ? value : typeof value === 'string' ? value : JSON.stringify(value);
+    const attributes: Attributes = { 'fluent.tag': message.tag };
+    if (e.metadata && typeof e.metadata === 'object' && Object.keys(e.metadata).length > 0) attributes['fluent.metadata'] = toAttributeValue(e.metadata);
+    const event: LogEvent = { observedTimestamp: now, body, attributes, source: peer === undefined ? { input } : { input, peer } };
+    if (e.time !== undefined) event.timestamp = e.time;
+    if (typeof body === 'object') {
+      for (const field of SEVERITY_FIELDS) {
+        const level = body[field];
+        if (typeof level === 'string') {
+          event.severityText = level;
+          const number = severityNumberFromText(level);
+          if (number !== undefined) event.severityNumber = number;
+          break;
+        }
+      }
+    }
+    events[i] = event;
+  }
+  return events;
+}

@@ -1,0 +1,113 @@
+/**
+ * The Fluentd forward protocol (v1): the four shapes a message may take, unpacked into entries.
+ *
+ *   Message                  [tag, time, record, option?]
+ *   Forward                  [tag, [[time, record], ...], option?]
+ *   PackedForward            [tag, bin|str: a msgpack stream of [time, record], option?]
+ *   CompressedPackedForward  the same, gzipped, with option.compressed == "gzip"
+ *
+ * `time` is an EventTime (ext type 0), an integer or a float of seconds. Fluent Bit 2.1+ may send an entry as
+ * `[[time, metadata], record]`; both forms are read. `option.chunk` asks for an ack (`{ack: chunk}`) once
+ * the events are taken.
+ */
+import { gunzipSync } from 'node:zlib';
+import { Decoder } from '@msgpack/msgpack';
+import { EventTime, forwardExtensions } from './event-time.js';
+
+export interface ForwardEntry {
+  /** Epoch ms, if the entry has a usable time. */
+  time: number | undefined;
+  record: unknown;
+  metadata: unknown;
+}
+
+export interface ForwardMessage {
+  tag: string;
+  entries: ForwardEntry[];
+  /** The chunk id to acknowledge, when the sender asked for one. */
+  chunk: string | undefined;
+  mode: 'message' | 'forward' | 'packed_forward' | 'compressed_packed_forward';
+}
+
+export class ForwardProtocolError extends Error {}
+
+export function decoderOptions(maxBytes: number) {
+  return {
+    extensionCodec: forwardExtensions,
+    maxStrLength: maxBytes,
+    maxBinLength: maxBytes,
+    maxExtLength: 64,
+    maxArrayLength: maxBytes,
+    maxMapLength: maxBytes,
+  };
+}
+
+function toMillis(time: unknown): number | undefined {
+  if (time instanceof EventTime) return time.toMillis();
+  if (typeof time === 'number' && Number.isFinite(time)) return time * 1000;
+  if (typeof time === 'bigint') return Number(time) * 1000;
+  return undefined;
+}
+
+function entry(raw: unknown): ForwardEntry {
+  if (!Array.isArray(raw) || raw.length < 2) throw new ForwardProtocolError('an entry must be [time, record]');
+  const head: unknown = raw[0];
+  if (Array.isArray(head)) return { time: toMillis(head[0]), record: raw[1], metadata: head[1] };
+  return { time: toMillis(head), record: raw[1], metadata: undefined };
+}
+
+function options(raw: unknown): Record<string, unknown> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ForwardProtocolError('option must be a map');
+  return raw as Record<string, unknown>;
+}
+
+function chunkId(option: Record<string, unknown>): string | undefined {
+  const chunk = option.chunk;
+  if (chunk === undefined || chunk === null) return undefined;
+  if (typeof chunk === 'string') return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk).toString('latin1');
+  throw new ForwardProtocolError('option.chunk must be a string');
+}
+
+/** Unpacks one decoded top-level forward message. Throws ForwardProtocolError on anything else. */
+export function unpackMessage(message: unknown, maxBytes: number): ForwardMessage {
+  if (!Array.isArray(message) || message.length < 2) throw new ForwardProtocolError('a forward message must be an array [tag, ...]');
+  const rawTag: unknown = message[0];
+  const tag = typeof rawTag === 'string' ? rawTag : rawTag instanceof Uint8Array ? Buffer.from(rawTag).toString('utf8') : undefined;
+  if (tag === undefined) throw new ForwardProtocolError('the tag must be a string');
+  const second: unknown = message[1];
+
+  if (Array.isArray(second)) {
+    const option = options(message[2]);
+    return { tag, entries: second.map(entry), chunk: chunkId(option), mode: 'forward' };
+  }
+  if (second instanceof Uint8Array || typeof second === 'string') {
+    const option = options(message[2]);
+    let packed = typeof second === 'string' ? Buffer.from(second, 'latin1') : second;
+    let mode: ForwardMessage['mode'] = 'packed_forward';
+    if (option.compressed !== undefined) {
+      if (option.compressed !== 'gzip') throw new ForwardProtocolError(`unsupported compression ${JSON.stringify(option.compressed)} (only gzip)`);
+      try {
+        packed = gunzipSync(packed, { maxOutputLength: maxBytes });
+      } catch (err) {
+        throw new ForwardProtocolError(`cannot gunzip a CompressedPackedForward chunk: ${(err as Error).message}`);
+      }
+      mode = 'compressed_packed_forward';
+    }
+    const entries: ForwardEntry[] = [];
+    try {
+      for (const raw of new Decoder(decoderOptions(maxBytes)).decodeMulti(packed)) entries.push(entry(raw));
+    } catch (err) {
+      if (err instanceof ForwardProtocolError) throw err;
+      throw new ForwardProtocolError(`bad PackedForward entries: ${(err as Error).message}`);
+    }
+    return { tag, entries, chunk: chunkId(option), mode };
+  }
+  // Message mode: [tag, time, record, option?]
+  if (message.length < 3) throw new ForwardProtocolError('a Message must be [tag, time, record, option?]');
+  const time = toMillis(second);
+  if (time === undefined) throw new ForwardProtocolError('the time of a Message must be an EventTime or a number');
+  const option = options(message[3]);
+  return { tag, entries: [{ time, record: message[2], metadata: undefined }], chunk: chunkId(option), mode: 'message' };
+}

@@ -1,0 +1,41 @@
+/**
+ * `host:port` listen addresses for the network inputs (syslog, otlp_grpc, fluent_forward), parsed and checked
+ * by the config schema so that a bad address fails `validate`, not the running daemon.
+ */
+import { z } from 'zod';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** Splits `host:port`, `[v6]:port` or `:port` (all interfaces); port 0 lets the OS choose. */
+export function parseListenAddress(value: string): ListenAddress | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+/** A `host:port` config value (loopback by default in every network input). */
+export function listenAddress(defaultValue: string) {
+  return z
+    .string()
+    .transform((value, ctx) => {
+      const parsed = parseListenAddress(value);
+      if (!parsed) {
+        ctx.addIssue({ code: 'custom', message: 'expected host:port, such as 127.0.0.1:5514, 0.0.0.0:5514 or [::1]:5514 (port 0: any free port)' });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .prefault(defaultValue);
+}
+
+/** `ip:port` of a remote peer, for `source.peer`. */
+export function peerOf(address: string | undefined, port: number | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  return address.includes(':') ? `[${address}]:${port ?? 0}` : `${address}:${port ?? 0}`;
+}

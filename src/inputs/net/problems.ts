@@ -1,0 +1,48 @@
+/**
+ * Counts what goes wrong on the wire (garbage, oversized frames, refused connections) and logs it without
+ * letting a misbehaving client flood the daemon's log: the first occurrence of each kind is logged at once,
+ * later ones are summed into at most one warning per kind every 10 s.
+ */
+import type { Logger } from 'pino';
+
+const INTERVAL_MS = 10_000;
+
+interface Pending {
+  count: number;
+  lastLogged: number;
+  example: Record<string, unknown>;
+}
+
+export class ProblemLog {
+  private readonly logger: Logger;
+  private readonly kinds = new Map<string, Pending>();
+  private readonly totals = new Map<string, number>();
+
+  constructor(logger: Logger) {
+    this.logger = logger;
+  }
+
+  /** Records one problem of `kind`; `details` (peer, sizes) go into the log line. */
+  report(kind: string, message: string, details: Record<string, unknown> = {}): void {
+    this.totals.set(kind, (this.totals.get(kind) ?? 0) + 1);
+    const now = Date.now();
+    const p = this.kinds.get(kind);
+    if (!p) {
+      this.kinds.set(kind, { count: 0, lastLogged: now, example: details });
+      this.logger.warn({ problem: kind, ...details }, message);
+      return;
+    }
+    p.count += 1;
+    p.example = details;
+    if (now - p.lastLogged >= INTERVAL_MS) {
+      this.logger.warn({ problem: kind, occurrences: p.count, ...details }, `${message} (${p.count} times in the last ${Math.round((now - p.lastLogged) / 1000)} s)`);
+      p.count = 0;
+      p.lastLogged = now;
+    }
+  }
+
+  /** Total problems of `kind` since start (tests and the shutdown summary). */
+  total(kind: string): number {
+    return this.totals.get(kind) ?? 0;
+  }
+}

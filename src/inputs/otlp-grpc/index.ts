@@ -1,0 +1,233 @@
+/**
+ * `otlp_grpc`: receives OTLP logs over gRPC (`opentelemetry.proto.collector.logs.v1.LogsService/Export`),
+ * from OpenTelemetry SDKs, the OpenTelemetry Collector, or Fluent Bit's `opentelemetry` output with `grpc on`.
+ *
+ * Acknowledgement (`acknowledge`): by default the response is sent once every output has finished with the
+ * request's events (`delivered`); `queued` answers as soon as the events are in the pipeline's buffers. Events
+ * that a `drop_newest` buffer discarded or an output rejected for good are reported in `partial_success`
+ * (the client logs them and does not retry). When the pipeline is full (this input already has
+ * `max_pending_events` waiting for buffer space) a request is refused with `UNAVAILABLE` before anything of it
+ * is taken, so the client retries later: nothing is accepted and then dropped. A request that is not a valid
+ * protobuf gets `INVALID_ARGUMENT`; a missing or wrong bearer token `UNAUTHENTICATED`.
+ *
+ * grpc-js does not require the `te: trailers` header that gRPC's HTTP/2 mapping asks for, which Fluent Bit
+ * does not send; gzip request compression (`grpc-encoding: gzip`) is decompressed by grpc-js, and
+ * `max_receive_message_bytes` caps the decompressed size too (`RESOURCE_EXHAUSTED` beyond it).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { z } from 'zod';
+import { byteSize, duration, secret } from '../../config/schema.js';
+import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
+import type { AckStatus } from '../../engine/acknowledgement.js';
+import { listenAddress, type ListenAddress } from '../net/address.js';
+import { ProblemLog } from '../net/problems.js';
+import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
+import { requestToEvents } from './mapping.js';
+import { EXPORT_LOGS_PATH, logsServiceCodec, type ExportLogsServiceResponse, type LogsServiceCodec } from './proto.js';
+
+export const otlpGrpcConfig = z.object({
+  address: listenAddress('127.0.0.1:4317').describe('`host:port` to listen on (`0.0.0.0:4317` for every interface; port 0 picks a free port and logs it).'),
+  acknowledge: z
+    .enum(['delivered', 'queued'])
+    .default('delivered')
+    .describe('When to answer an Export call: `delivered` once every output has written its events (at-least-once end to end); `queued` once they are in the pipeline\'s buffers (lower latency; events in memory are lost if the daemon crashes).'),
+  max_pending_events: z
+    .number()
+    .int()
+    .min(1)
+    .default(10_000)
+    .describe('Events of accepted requests that may wait for room in a full pipeline; beyond that, requests are refused with `UNAVAILABLE` (the client retries).'),
+  max_receive_message_bytes: byteSize().prefault('4MiB').describe('Largest request, after decompression; larger ones get `RESOURCE_EXHAUSTED`.'),
+  bearer_token: secret(z.string().min(1)).optional().describe('When set, requests must carry `authorization: Bearer <token>`; others get `UNAUTHENTICATED`.'),
+  tls: tlsConfig.optional(),
+  shutdown_grace: duration().prefault('5s').describe('At shutdown, how long running calls may take to finish before connections are closed.'),
+});
+
+export type OtlpGrpcConfig = z.output<typeof otlpGrpcConfig>;
+
+type Raw = Buffer;
+const identity = (b: Raw) => b;
+
+/** The LogsService with raw bytes in and out: decoding happens in the handler so that bad bytes get INVALID_ARGUMENT. */
+const LOGS_SERVICE: grpc.ServiceDefinition = {
+  Export: {
+    path: EXPORT_LOGS_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+};
+
+function grpcError(code: grpc.status, details: string): Partial<grpc.StatusObject> {
+  return { code, details, metadata: new grpc.Metadata() };
+}
+
+function peerName(call: grpc.ServerUnaryCall<Raw, Raw>): string | undefined {
+  try {
+    return call.getPeer().replace(/^ipv[46]:/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+export class OtlpGrpcInput implements InputStage {
+  private readonly config: OtlpGrpcConfig;
+  private readonly tls: TlsMaterial | undefined;
+  private readonly codec: LogsServiceCodec;
+  private readonly expectedAuth: Buffer | undefined;
+  private readonly emptyResponse: Buffer;
+  private pendingEvents = 0;
+  private readonly inflight = new Set<Promise<void>>();
+  private resolveListening!: (address: ListenAddress) => void;
+  private rejectListening!: (err: Error) => void;
+  /** Resolves with the bound address (the real port when configured with port 0). */
+  readonly listening: Promise<ListenAddress>;
+
+  constructor(config: OtlpGrpcConfig, tls: TlsMaterial | undefined) {
+    this.config = config;
+    this.tls = tls;
+    this.codec = logsServiceCodec();
+    this.expectedAuth = config.bearer_token === undefined ? undefined : Buffer.from(`Bearer ${config.bearer_token}`);
+    this.emptyResponse = Buffer.from(this.codec.encodeResponse({}));
+    this.listening = new Promise((resolve, reject) => {
+      this.resolveListening = resolve;
+      this.rejectListening = reject;
+    });
+    this.listening.catch(() => undefined);
+  }
+
+  async run(ctx: InputContext): Promise<void> {
+    const problems = new ProblemLog(ctx.logger);
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': this.config.max_receive_message_bytes,
+      'grpc.max_send_message_length': 1024 * 1024,
+    });
+    server.addService(LOGS_SERVICE, {
+      Export: (call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>) => {
+        const done = this.export(call, callback, ctx, problems).catch((err: unknown) => {
+          ctx.metrics.add('errors_total');
+          ctx.logger.error({ err }, 'OTLP export failed');
+          callback(grpcError(grpc.status.INTERNAL, 'internal error'));
+        });
+        this.inflight.add(done);
+        void done.finally(() => this.inflight.delete(done));
+      },
+    });
+    const credentials = this.tls
+      ? grpc.ServerCredentials.createSsl(this.tls.ca ?? null, [{ private_key: this.tls.key, cert_chain: this.tls.cert }], this.tls.ca !== undefined)
+      : grpc.ServerCredentials.createInsecure();
+    const { host, port } = this.config.address;
+    const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    let boundPort: number;
+    try {
+      boundPort = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(target, credentials, (err, p) => (err ? reject(err) : resolve(p)));
+      });
+    } catch (err) {
+      const error = new Error(`otlp_grpc cannot listen on ${target}: ${(err as Error).message}`, { cause: err });
+      this.rejectListening(error);
+      throw error;
+    }
+    ctx.logger.info({ address: host, port: boundPort, tls: this.tls !== undefined }, `OTLP gRPC listening on ${host.includes(':') ? `[${host}]` : host}:${boundPort}`);
+    this.resolveListening({ host, port: boundPort });
+
+    if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, this.config.shutdown_grace);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    // Calls that were answered still hold their emit; the input ends only after them.
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private authorized(call: grpc.ServerUnaryCall<Raw, Raw>): boolean {
+    if (!this.expectedAuth) return true;
+    const value = call.metadata.get('authorization')[0];
+    if (typeof value !== 'string') return false;
+    const given = Buffer.from(value);
+    return given.length === this.expectedAuth.length && timingSafeEqual(given, this.expectedAuth);
+  }
+
+  private async export(call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    const peer = peerName(call);
+    if (!this.authorized(call)) {
+      problems.report('unauthenticated', 'OTLP request without the expected bearer token', { peer });
+      callback(grpcError(grpc.status.UNAUTHENTICATED, 'missing or wrong bearer token'));
+      return;
+    }
+    if (ctx.signal.aborted) {
+      callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock is shutting down; retry later'));
+      return;
+    }
+    let events;
+    try {
+      events = requestToEvents(this.codec.decodeRequest(call.request), ctx.id, peer);
+    } catch (err) {
+      ctx.metrics.add('errors_total');
+      problems.report('invalid_protobuf', 'OTLP request is not a valid ExportLogsServiceRequest', { peer, bytes: call.request.length, error: (err as Error).message });
+      callback(grpcError(grpc.status.INVALID_ARGUMENT, `not a valid ExportLogsServiceRequest: ${(err as Error).message}`));
+      return;
+    }
+    const n = events.length;
+    if (n === 0) {
+      callback(null, this.emptyResponse);
+      return;
+    }
+    if (this.pendingEvents > 0 && this.pendingEvents + n > this.config.max_pending_events) {
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
+      callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock pipeline is full; retry later'));
+      return;
+    }
+    ctx.metrics.add('received_events_total', n);
+    this.pendingEvents += n;
+    let ackStatus: AckStatus | undefined;
+    let onAcked: ((status: AckStatus) => void) | undefined;
+    const acked = new Promise<AckStatus>((resolve) => (onAcked = resolve));
+    try {
+      await ctx.emit(events, (status) => {
+        ackStatus = status;
+        onAcked!(status);
+      });
+    } finally {
+      this.pendingEvents -= n;
+    }
+    const status = this.config.acknowledge === 'delivered' ? await acked : ackStatus ?? 'delivered';
+    callback(null, this.respond(status, n));
+  }
+
+  private respond(status: AckStatus, n: number): Buffer {
+    if (status === 'delivered') return this.emptyResponse;
+    const response: ExportLogsServiceResponse = {
+      partialSuccess: {
+        rejectedLogRecords: n,
+        errorMessage: status === 'dropped'
+          ? 'driftlock dropped these records: a buffer is full and set to when_full: drop_newest'
+          : 'driftlock rejected these records: an output refused them for good (see the daemon log)',
+      },
+    };
+    return Buffer.from(this.codec.encodeResponse(response));
+  }
+}
+
+export const otlpGrpcInput = defineInput({
+  type: 'otlp_grpc',
+  description:
+    'Receives OTLP logs over gRPC (`LogsService/Export`) from OpenTelemetry SDKs and collectors, or Fluent Bit\'s ' +
+    '`opentelemetry` output with `grpc on`. Answers `UNAVAILABLE` while the pipeline is full, so clients retry.',
+  config: otlpGrpcConfig,
+  example: { type: 'otlp_grpc', address: '127.0.0.1:4317' },
+  async build(config) {
+    const tls = config.tls ? await loadTls(config.tls) : undefined;
+    return new OtlpGrpcInput(config, tls);
+  },
+});

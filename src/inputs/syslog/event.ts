@@ -1,0 +1,68 @@
+/**
+ * One received syslog message as an event: the header parsed by `src/formats/syslog.ts` (RFC 5424 or 3164) into
+ * `syslog.*` attributes, the same names the `parse` transform uses, and the message as the body. A message that
+ * does not parse is kept whole as the body with `attributes["parse.error"]`; a cut one is marked
+ * `log.truncated`, invalid UTF-8 `log.invalid_utf8` (replaced with U+FFFD).
+ */
+import { isUtf8 } from 'node:buffer';
+import type { LogEvent } from '../../engine/event.js';
+import { severityNumberFromText } from '../../engine/event.js';
+import { parseSyslog } from '../../formats/syslog.js';
+
+/** Moves a cut point back so that it does not split a multi-byte UTF-8 character. */
+function utf8Boundary(buf: Buffer): number {
+  let i = buf.length;
+  while (i > 0 && i > buf.length - 4 && (buf[i - 1]! & 0xc0) === 0x80) i--;
+  // i is now just after the last non-continuation byte; if that byte starts a sequence that is incomplete, drop it.
+  if (i > 0) {
+    const lead = buf[i - 1]!;
+    const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    if (need > 1 && buf.length - (i - 1) < need) return i - 1;
+  }
+  return buf.length;
+}
+
+/** Returns the event and whether it is malformed (cut, invalid UTF-8 or unparseable). */
+export function syslogEvent(bytes: Buffer, truncated: boolean, input: string, peer: string | undefined, now: number): { event: LogEvent; malformed: boolean } {
+  const end = truncated ? utf8Boundary(bytes) : bytes.length;
+  const slice = end === bytes.length ? bytes : bytes.subarray(0, end);
+  const valid = isUtf8(slice);
+  let text = slice.toString('utf8');
+  if (text.endsWith('\n')) text = text.slice(0, text.endsWith('\r\n') ? -2 : -1);
+  const event: LogEvent = { observedTimestamp: now, body: text, attributes: {}, source: peer === undefined ? { input } : { input, peer } };
+  const attributes = event.attributes;
+  let malformed = false;
+  if (truncated) {
+    attributes['log.truncated'] = true;
+    malformed = true;
+  }
+  if (!valid) {
+    attributes['log.invalid_utf8'] = true;
+    malformed = true;
+  }
+  const result = parseSyslog(text, now);
+  if (!result.ok) {
+    attributes['parse.error'] = result.error;
+    return { event, malformed: true };
+  }
+  const m = result.value;
+  event.body = m.message;
+  if (m.timestamp !== undefined) event.timestamp = m.timestamp;
+  attributes['syslog.protocol'] = m.protocol;
+  if (m.facility !== undefined) {
+    attributes['syslog.facility'] = m.facility;
+    if (m.facility_name !== undefined) attributes['syslog.facility_name'] = m.facility_name;
+  }
+  if (m.severity !== undefined && m.severity_name !== undefined) {
+    attributes['syslog.severity'] = m.severity;
+    event.severityText = m.severity_name;
+    const number = severityNumberFromText(m.severity_name);
+    if (number !== undefined) event.severityNumber = number;
+  }
+  if (m.hostname !== undefined) attributes['syslog.hostname'] = m.hostname;
+  if (m.appname !== undefined) attributes['syslog.appname'] = m.appname;
+  if (m.procid !== undefined) attributes['syslog.procid'] = m.procid;
+  if (m.msgid !== undefined) attributes['syslog.msgid'] = m.msgid;
+  if (m.structured_data !== undefined) attributes['syslog.structured_data'] = m.structured_data;
+  return { event, malformed };
+}

@@ -1,0 +1,167 @@
+/**
+ * Splits a syslog TCP (or TLS) byte stream into messages, RFC 6587: octet counting (`LEN SP MSG`) and
+ * non-transparent framing (one message per line), detected at the start of every frame, so a connection may
+ * use either (rsyslog and `logger --octet-count` count octets; most other senders end lines with LF).
+ *
+ * Memory stays bounded whatever a client sends: a frame longer than `maxBytes` is cut to its first `maxBytes`
+ * (the rest skipped as it arrives) and flagged `truncated`, and at most a 10-digit length prefix is held back
+ * while undecided.
+ */
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const NUL = 0x00;
+const MAX_LENGTH_DIGITS = 10;
+
+/** Receives one message: its bytes (without framing) and whether it was cut to `maxBytes`. */
+export type FrameHandler = (bytes: Buffer, truncated: boolean) => void;
+
+const enum State {
+  Start,
+  Line,
+  Octets,
+  SkipLine,
+}
+
+export class SyslogFramer {
+  private readonly maxBytes: number;
+  private state = State.Start;
+  /** Undecided bytes of a possible length prefix. */
+  private pending: Buffer | null = null;
+  private parts: Buffer[] = [];
+  private kept = 0;
+  private truncated = false;
+  /** Bytes still to come of the current octet-counted frame. */
+  private remaining = 0;
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  /** True while part of a frame has been received (a client that disconnects now leaves it incomplete). */
+  get midFrame(): boolean {
+    return this.state === State.Octets || (this.state === State.Line && this.kept > 0) || this.pending !== null;
+  }
+
+  push(chunk: Buffer, onFrame: FrameHandler): void {
+    let buf = chunk;
+    if (this.pending) {
+      buf = Buffer.concat([this.pending, chunk]);
+      this.pending = null;
+    }
+    const n = buf.length;
+    let p = 0;
+    while (p < n) {
+      switch (this.state) {
+        case State.Start: {
+          const c = buf[p]!;
+          if (c === LF || c === CR || c === NUL) {
+            p++; // stray line ends between frames, and the NUL trailer some senders use
+            break;
+          }
+          if (c >= 0x31 && c <= 0x39) {
+            let q = p + 1;
+            while (q < n && q - p < MAX_LENGTH_DIGITS && buf[q]! >= 0x30 && buf[q]! <= 0x39) q++;
+            if (q === n && q - p < MAX_LENGTH_DIGITS) {
+              this.pending = Buffer.from(buf.subarray(p)); // cannot tell yet: wait for the byte after the digits
+              return;
+            }
+            if (buf[q] === SP) {
+              this.remaining = Number(buf.toString('latin1', p, q));
+              this.state = State.Octets;
+              p = q + 1;
+              if (this.remaining === 0) this.finish(onFrame);
+              break;
+            }
+          }
+          this.state = State.Line;
+          break;
+        }
+        case State.Line: {
+          const nl = buf.indexOf(LF, p);
+          const end = nl < 0 ? n : nl;
+          this.keep(buf, p, end);
+          if (nl >= 0) {
+            this.finish(onFrame);
+            p = nl + 1;
+          } else {
+            p = n;
+            if (this.truncated) {
+              // Over-long line: pass its head on now and skip the rest up to the next LF.
+              this.finish(onFrame);
+              this.state = State.SkipLine;
+            }
+          }
+          break;
+        }
+        case State.Octets: {
+          const take = Math.min(this.remaining, n - p);
+          this.keep(buf, p, p + take);
+          this.remaining -= take;
+          p += take;
+          if (this.remaining === 0) this.finish(onFrame);
+          break;
+        }
+        case State.SkipLine: {
+          const nl = buf.indexOf(LF, p);
+          if (nl < 0) {
+            p = n;
+          } else {
+            p = nl + 1;
+            this.state = State.Start;
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  /**
+   * End of the connection: a last line without LF is a message; an octet-counted frame cut short is passed on
+   * (flagged truncated). Returns true when a frame was incomplete.
+   */
+  end(onFrame: FrameHandler): boolean {
+    let incomplete = false;
+    if (this.pending) {
+      // Digits and no space: a line that never ended.
+      this.keep(this.pending, 0, this.pending.length);
+      this.pending = null;
+      this.state = State.Line;
+    }
+    if (this.state === State.Octets) {
+      incomplete = true;
+      this.truncated = true;
+      this.finish(onFrame);
+    } else if (this.state === State.Line && this.kept > 0) {
+      this.finish(onFrame);
+    }
+    this.state = State.Start;
+    return incomplete;
+  }
+
+  private keep(buf: Buffer, start: number, end: number): void {
+    const room = this.maxBytes - this.kept;
+    let stop = end;
+    if (end - start > room) {
+      stop = start + room;
+      this.truncated = true;
+    }
+    if (stop > start) {
+      // Copied: the socket's chunk should not be retained for a partial frame.
+      this.parts.push(Buffer.from(buf.subarray(start, stop)));
+      this.kept += stop - start;
+    }
+  }
+
+  private finish(onFrame: FrameHandler): void {
+    let bytes = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.kept);
+    if (!this.truncated && this.state === State.Line && bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
+    const truncated = this.truncated;
+    this.parts = [];
+    this.kept = 0;
+    this.truncated = false;
+    this.state = State.Start;
+    if (bytes.length > 0 || truncated) onFrame(bytes, truncated);
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * `syslog`: receives syslog messages over UDP, TCP or TLS (rsyslog, syslog-ng, `logger`, network devices).
+ *
+ * - UDP: one message per datagram. UDP cannot slow a sender down, so while the pipeline is full up to
+ *   `max_pending_events` messages wait; beyond that new datagrams are dropped and counted
+ *   (`discarded_events_total`).
+ * - TCP and TLS: RFC 6587 octet counting or newline framing, detected per frame (see `framing.ts`). Each
+ *   connection is read only as fast as the pipeline takes its events, so a full pipeline slows the senders (TCP
+ *   flow control) instead of growing memory. At most `max_connections` at once (more are refused and counted);
+ *   a connection silent for `idle_timeout` is closed.
+ *
+ * Whatever arrives is counted and logged (rate-limited), never fatal: garbage becomes events marked
+ * `parse.error`/`log.invalid_utf8`, over-long frames are cut (`log.truncated`), a frame cut short by a
+ * disconnect is passed on marked `log.truncated`.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { z } from 'zod';
+import { byteSize, duration } from '../../config/schema.js';
+import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
+import type { LogEvent } from '../../engine/event.js';
+import { listenAddress, peerOf, type ListenAddress } from '../net/address.js';
+import { syslogEvent } from './event.js';
+import { SyslogFramer } from './framing.js';
+import { ProblemLog } from '../net/problems.js';
+import { formatAddress, serveStream } from '../net/stream-server.js';
+import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
+
+export const syslogConfig = z
+  .object({
+    mode: z.enum(['udp', 'tcp', 'tls']).default('tcp').describe('Transport: `udp` (one message per datagram), `tcp` or `tls` (octet-counted or newline-framed, detected per frame).'),
+    address: listenAddress('127.0.0.1:5514').describe('`host:port` to listen on (`0.0.0.0:514` for every interface; ports below 1024 need privileges; port 0 picks a free port and logs it).'),
+    max_message_bytes: byteSize().prefault('64KiB').describe('Longer messages are cut to this size and marked `log.truncated`; the rest of the frame is skipped.'),
+    max_connections: z.number().int().min(1).default(1000).describe('TCP/TLS connections open at once; more are refused (counted in `errors_total`).'),
+    idle_timeout: duration().prefault('5m').describe('Close a TCP/TLS connection that sent nothing for this long; `0` never closes idle connections.'),
+    max_pending_events: z.number().int().min(1).default(10_000).describe('UDP only: messages that may wait while the pipeline is full; beyond that datagrams are dropped and counted (`discarded_events_total`).'),
+    tls: tlsConfig.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.mode === 'tls' && !c.tls) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'mode: tls needs tls.cert_file and tls.key_file' });
+    if (c.mode !== 'tls' && c.tls) ctx.addIssue({ code: 'custom', path: ['tls'], message: `tls settings need mode: tls (mode is ${c.mode})` });
+  });
+
+export type SyslogConfig = z.output<typeof syslogConfig>;
+
+export class SyslogInput implements InputStage {
+  private readonly config: SyslogConfig;
+  private readonly tls: TlsMaterial | undefined;
+  private resolveListening!: (address: ListenAddress) => void;
+  private rejectListening!: (err: Error) => void;
+  /** Resolves with the bound address (the real port when configured with port 0). */
+  readonly listening: Promise<ListenAddress>;
+
+  constructor(config: SyslogConfig, tlsMaterial: TlsMaterial | undefined) {
+    this.config = config;
+    this.tls = tlsMaterial;
+    this.listening = new Promise((resolve, reject) => {
+      this.resolveListening = resolve;
+      this.rejectListening = reject;
+    });
+    this.listening.catch(() => undefined);
+  }
+
+  run(ctx: InputContext): Promise<void> {
+    return this.config.mode === 'udp' ? this.runUdp(ctx) : this.runStream(ctx);
+  }
+
+  private listened(ctx: InputContext, port: number): void {
+    const { host } = this.config.address;
+    ctx.logger.info({ address: host, port, mode: this.config.mode }, `syslog (${this.config.mode}) listening on ${formatAddress(host, port)}`);
+    this.resolveListening({ host, port });
+  }
+
+  private failed(err: Error): Error {
+    this.rejectListening(err);
+    return err;
+  }
+
+  private async runUdp(ctx: InputContext): Promise<void> {
+    const { host, port } = this.config.address;
+    const maxBytes = this.config.max_message_bytes;
+    const maxPending = this.config.max_pending_events;
+    const problems = new ProblemLog(ctx.logger);
+    const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+    let queue: LogEvent[] = [];
+    let draining: Promise<void> | null = null;
+    const drain = async () => {
+      while (queue.length > 0) {
+        const batch = queue;
+        queue = [];
+        await ctx.emit(batch);
+      }
+      draining = null;
+    };
+    socket.on('message', (msg, rinfo) => {
+      if (queue.length >= maxPending) {
+        ctx.metrics.add('discarded_events_total');
+        problems.report('udp_dropped', 'pipeline is full: dropping syslog UDP datagrams', { peer: peerOf(rinfo.address, rinfo.port), max_pending_events: maxPending });
+        return;
+      }
+      const truncated = msg.length > maxBytes;
+      const { event, malformed } = syslogEvent(truncated ? msg.subarray(0, maxBytes) : msg, truncated, ctx.id, peerOf(rinfo.address, rinfo.port), Date.now());
+      ctx.metrics.add('received_events_total');
+      if (malformed) ctx.metrics.add('malformed_events_total');
+      queue.push(event);
+      draining ??= drain();
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(port, host, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      socket.close();
+      throw this.failed(new Error(`syslog cannot listen on udp ${formatAddress(host, port)}: ${(err as Error).message}`, { cause: err }));
+    }
+    socket.on('error', (err) => problems.report('socket_error', 'syslog UDP socket error', { error: err.message }));
+    this.listened(ctx, socket.address().port);
+    if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    await (draining ?? Promise.resolve());
+    if (queue.length) await ctx.emit(queue);
+  }
+
+  private runStream(ctx: InputContext): Promise<void> {
+    const problems = new ProblemLog(ctx.logger);
+    const options = { name: 'syslog', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout };
+    return serveStream(options, ctx, problems, (socket, peer) => this.readConnection(socket, peer, ctx, problems), (port) => this.listened(ctx, port)).catch((err: unknown) => {
+      throw this.failed(err as Error);
+    });
+  }
+
+  private async readConnection(socket: net.Socket, peer: string | undefined, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    const input = ctx.id;
+    const framer = new SyslogFramer(this.config.max_message_bytes);
+    let events: LogEvent[] = [];
+    let malformed = 0;
+    const onFrame = (bytes: Buffer, truncated: boolean) => {
+      const result = syslogEvent(bytes, truncated, input, peer, Date.now());
+      if (result.malformed) malformed++;
+      events.push(result.event);
+    };
+    const flush = async () => {
+      if (malformed) {
+        ctx.metrics.add('malformed_events_total', malformed);
+        malformed = 0;
+      }
+      if (events.length === 0) return;
+      const batch = events;
+      events = [];
+      ctx.metrics.add('received_events_total', batch.length);
+      await ctx.emit(batch);
+    };
+    try {
+      for await (const chunk of socket) {
+        framer.push(chunk as Buffer, onFrame);
+        await flush();
+      }
+    } catch (err) {
+      // A reset by the client, or our own destroy() at shutdown or idle timeout: keep what arrived.
+      if (!ctx.signal.aborted && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+        problems.report('connection_error', 'syslog connection failed', { peer, error: (err as Error).message });
+      }
+    }
+    if (framer.end(onFrame)) {
+      ctx.metrics.add('errors_total');
+      problems.report('incomplete_frame', 'syslog client disconnected in the middle of an octet-counted frame; passing on what arrived, marked log.truncated', { peer });
+    }
+    await flush();
+  }
+}
+
+export const syslogInput = defineInput({
+  type: 'syslog',
+  description:
+    'Receives syslog over UDP, TCP or TLS (RFC 5424 and RFC 3164; octet-counted or newline-framed). The message ' +
+    'becomes the body and the header goes into `syslog.*` attributes; messages that do not parse are kept whole, ' +
+    'marked with `attributes["parse.error"]`.',
+  config: syslogConfig,
+  example: { type: 'syslog', mode: 'tcp', address: '127.0.0.1:5514' },
+  async build(config) {
+    const material = config.tls ? await loadTls(config.tls) : undefined;
+    return new SyslogInput(config, material);
+  },
+});

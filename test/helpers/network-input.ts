@@ -1,0 +1,94 @@
+/**
+ * Runs one input stage outside the engine with a fake InputContext: records emitted events, lets a test hold
+ * `emit` (a full pipeline) and decide each batch's acknowledgement, and captures the input's log lines.
+ */
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import type { AckStatus } from '../../src/engine/acknowledgement.js';
+import type { InputContext, InputStage } from '../../src/engine/component.js';
+import type { LogEvent } from '../../src/engine/event.js';
+import { ComponentMetrics } from '../../src/engine/metrics.js';
+
+export interface InputHarness {
+  events: LogEvent[];
+  logs: Array<Record<string, unknown>>;
+  metrics: ComponentMetrics;
+  /** Batches emitted so far, with their ack callbacks. */
+  batches: Array<{ events: LogEvent[]; ack: ((status: AckStatus) => void) | undefined }>;
+  /** While true, emit() waits (a full pipeline). */
+  block(): void;
+  unblock(): void;
+  /** How batches are acknowledged: 'delivered' at once (default), another status, or 'manual' (the test calls ack). */
+  ackWith: AckStatus | 'manual';
+  /** Resolves once at least `n` events were emitted. */
+  waitForEvents(n: number, timeoutMs?: number): Promise<LogEvent[]>;
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+export function runInput(stage: InputStage, id = 'net'): InputHarness {
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const logger = pino({ level: 'debug' }, sink);
+  const controller = new AbortController();
+  let gate: Promise<void> | null = null;
+  let openGate: (() => void) | null = null;
+  const waiters: Array<() => void> = [];
+  const harness: InputHarness = {
+    events: [],
+    logs,
+    metrics: new ComponentMetrics(id, 'input', 'test'),
+    batches: [],
+    ackWith: 'delivered',
+    block() {
+      if (!gate) gate = new Promise((r) => (openGate = r));
+    },
+    unblock() {
+      openGate?.();
+      gate = null;
+      openGate = null;
+    },
+    waitForEvents(n, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const started = Date.now();
+        const check = () => {
+          if (harness.events.length >= n) return resolve(harness.events);
+          if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${n} events (have ${harness.events.length}); logs: ${JSON.stringify(logs.slice(-5))}`));
+          setTimeout(check, 10);
+        };
+        check();
+      });
+    },
+    async stop() {
+      controller.abort();
+      harness.unblock();
+      await harness.done;
+    },
+    done: Promise.resolve(),
+  };
+  const ctx: InputContext = {
+    id,
+    logger,
+    dataDir: '/nonexistent',
+    metrics: harness.metrics,
+    signal: controller.signal,
+    async emit(events, onAck) {
+      while (gate) await gate;
+      harness.events.push(...events);
+      harness.batches.push({ events, ack: onAck });
+      for (const w of waiters.splice(0)) w();
+      if (onAck && harness.ackWith !== 'manual') {
+        const status = harness.ackWith;
+        queueMicrotask(() => onAck(status));
+      }
+    },
+  };
+  harness.done = stage.run(ctx);
+  harness.done.catch(() => undefined);
+  return harness;
+}

@@ -1,0 +1,26 @@
+/** A throwaway self-signed certificate for 127.0.0.1 / localhost, made with the openssl CLI (undefined without it). */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface TestCert {
+  dir: string;
+  certFile: string;
+  keyFile: string;
+  cert: Buffer;
+  key: Buffer;
+}
+
+export function makeSelfSignedCert(): TestCert | undefined {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dl-tls-'));
+  const certFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  const r = spawnSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout', keyFile, '-out', certFile,
+  ], { stdio: 'ignore' });
+  if (r.status !== 0) return undefined;
+  return { dir, certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
+}

@@ -1,0 +1,133 @@
+import net from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { encode } from '@msgpack/msgpack';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventTime } from '../../src/inputs/fluent-forward/event-time.js';
+import { fluentForwardConfig, fluentForwardInput, type FluentForwardInput } from '../../src/inputs/fluent-forward/index.js';
+import { ForwardClient, packEntries } from '../helpers/forward-client.js';
+import { runInput, type InputHarness } from '../helpers/network-input.js';
+
+const running: InputHarness[] = [];
+const clients: ForwardClient[] = [];
+
+async function start(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
+  const config = fluentForwardConfig.parse({ address: '127.0.0.1:0', ...options });
+  const stage = (await fluentForwardInput.build(config, { id: 'fwd', logger: undefined as never, dataDir: '', configDir: '.' })) as FluentForwardInput;
+  const h = runInput(stage, 'fwd');
+  running.push(h);
+  const { port } = await stage.listening;
+  return { h, port };
+}
+
+async function client(port: number): Promise<ForwardClient> {
+  const c = await ForwardClient.connect(port);
+  clients.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await Promise.all(running.splice(0).map((h) => h.stop()));
+});
+
+const T = Date.parse('2026-03-04T05:06:07.089Z');
+
+describe('fluent_forward input', () => {
+  it('Message mode with an EventTime: record as body, tag and time kept', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    c.send(['app.web', EventTime.fromMillis(T), { log: 'GET / 200', level: 'error', n: 3, bin: Buffer.from('bytes'), nested: { a: [1, 'x'] } }]);
+    const [e] = await h.waitForEvents(1);
+    expect(e).toMatchObject({
+      timestamp: T,
+      body: { log: 'GET / 200', level: 'error', n: 3, bin: 'bytes', nested: { a: [1, 'x'] } },
+      severityText: 'error',
+      severityNumber: 17,
+      attributes: { 'fluent.tag': 'app.web' },
+      source: { input: 'fwd' },
+    });
+    expect(e!.source.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it('Forward mode with integer times, acknowledged after delivery when option.chunk is set', async () => {
+    const { h, port } = await start();
+    h.ackWith = 'manual';
+    const c = await client(port);
+    c.send(['app.batch', [[1_700_000_000, { msg: 'a' }], [1_700_000_001, { msg: 'b' }]], { chunk: 'c1', size: 2 }]);
+    await h.waitForEvents(2);
+    expect(h.events.map((e) => [e.timestamp, e.body])).toEqual([[1_700_000_000_000, { msg: 'a' }], [1_700_000_001_000, { msg: 'b' }]]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.acks).toEqual([]);
+    h.batches[0]!.ack!('delivered');
+    await c.waitForAck('c1');
+  });
+
+  it('acknowledge: queued acks as soon as the events are queued', async () => {
+    const { h, port } = await start({ acknowledge: 'queued' });
+    h.ackWith = 'manual';
+    const c = await client(port);
+    c.send(['t', [[1, { x: 1 }]], { chunk: 'q1' }]);
+    await c.waitForAck('q1');
+    expect(h.events).toHaveLength(1);
+  });
+
+  it('PackedForward and CompressedPackedForward (gzip), with Fluent Bit\'s [[time, metadata], record] entries', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    const entries = Array.from({ length: 100 }, (_, i) => [EventTime.fromMillis(T + i), { i, msg: `packed ${i}` }]);
+    c.send(['packed', packEntries(entries), { chunk: 'p1', size: 100 }]);
+    const withMeta = Array.from({ length: 50 }, (_, i) => [[EventTime.fromMillis(T + i), i === 0 ? { otlp: { trace: 'x' } } : {}], { i, msg: `zipped ${i}` }]);
+    c.send(['zipped', gzipSync(packEntries(withMeta)), { chunk: 'z1', size: 50, compressed: 'gzip' }]);
+    await c.waitForAck('p1');
+    await c.waitForAck('z1');
+    const events = await h.waitForEvents(150);
+    expect(events[99]).toMatchObject({ timestamp: T + 99, body: { i: 99, msg: 'packed 99' }, attributes: { 'fluent.tag': 'packed' } });
+    expect(events[100]).toMatchObject({ timestamp: T, body: { i: 0, msg: 'zipped 0' }, attributes: { 'fluent.tag': 'zipped', 'fluent.metadata': { otlp: { trace: 'x' } } } });
+    expect(events[101]!.attributes['fluent.metadata']).toBeUndefined();
+  });
+
+  it('skips a msgpack value that is not a forward message, and keeps reading the connection', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    c.send({ not: 'a forward message' });
+    c.send(['tag', 'not a time', { x: 1 }]);
+    c.send(['ok', 1, { fine: true }]);
+    const [e] = await h.waitForEvents(1);
+    expect(e!.body).toEqual({ fine: true });
+    expect(h.metrics.get('errors_total')).toBe(2);
+    expect(h.logs.some((l) => l.problem === 'bad_message')).toBe(true);
+  });
+
+  it('closes a connection that sends bytes that are not msgpack, counts it, and serves others', async () => {
+    const { h, port } = await start();
+    const closed = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.from([0xc1, 0xc1, 0xc1, 0xff, 0x00])));
+      s.on('close', () => resolve(true));
+      s.on('error', () => undefined);
+    });
+    expect(closed).toBe(true);
+    expect(h.metrics.get('errors_total')).toBe(1);
+    const c = await client(port);
+    c.send(['after', 1, { still: 'serving' }, { chunk: 'a1' }]);
+    await c.waitForAck('a1');
+  });
+
+  it('a message larger than max_message_bytes closes the connection; a half-sent message is counted', async () => {
+    const { h, port } = await start({ max_message_bytes: '64KiB' });
+    const big = encode(['big', 1, { log: 'x'.repeat(200_000) }]);
+    await new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write(big));
+      s.on('close', () => resolve());
+      s.on('error', () => undefined);
+    });
+    expect(h.logs.some((l) => l.problem === 'message_too_large' || l.problem === 'not_msgpack')).toBe(true);
+    const half = encode(['half', 1, { log: 'y'.repeat(1000) }]);
+    await new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.end(half.subarray(0, 500)));
+      s.on('close', () => resolve());
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(h.logs.some((l) => l.problem === 'incomplete_message')).toBe(true);
+    expect(h.events).toHaveLength(0);
+  });
+});

@@ -1,0 +1,277 @@
+import http2 from 'node:http2';
+import { gzipSync } from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { otlpGrpcConfig, otlpGrpcInput, type OtlpGrpcInput } from '../../src/inputs/otlp-grpc/index.js';
+import { EXPORT_LOGS_PATH, logsServiceCodec } from '../../src/inputs/otlp-grpc/proto.js';
+import { runInput, type InputHarness } from '../helpers/network-input.js';
+import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
+import { makeSelfSignedCert } from '../helpers/tls-cert.js';
+
+const running: InputHarness[] = [];
+const clients: RawOtlpClient[] = [];
+
+async function start(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
+  const config = otlpGrpcConfig.parse({ address: '127.0.0.1:0', ...options });
+  const stage = (await otlpGrpcInput.build(config, { id: 'otlp', logger: undefined as never, dataDir: '', configDir: '.' })) as OtlpGrpcInput;
+  const h = runInput(stage, 'otlp');
+  running.push(h);
+  const { port } = await stage.listening;
+  return { h, port };
+}
+
+function client(port: number, options?: grpc.ClientOptions, credentials?: grpc.ChannelCredentials): RawOtlpClient {
+  const c = new RawOtlpClient(port, options, credentials);
+  clients.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(running.splice(0).map((h) => h.stop()));
+});
+
+describe('otlp_grpc input', () => {
+  it('receives logs from the OpenTelemetry JS SDK exporter (resource, scope, severity, attributes, body, trace ids)', async () => {
+    const { h, port } = await start();
+    const exporter = new OTLPLogExporter({ url: `http://127.0.0.1:${port}` });
+    const provider = new LoggerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'checkout', 'host.name': 'web-1' }),
+      processors: [new BatchLogRecordProcessor({ exporter })],
+    });
+    const logger = provider.getLogger('shop.payments', '1.2.3');
+    const at = Date.parse('2026-01-02T03:04:05.678Z');
+    logger.emit({
+      timestamp: at,
+      severityNumber: SeverityNumber.ERROR,
+      severityText: 'ERROR',
+      body: 'payment failed for order 42',
+      attributes: { 'order.id': 42, retry: true, ratio: 0.5, tags: ['a', 'b'] },
+      context: undefined,
+    });
+    logger.emit({ severityNumber: SeverityNumber.INFO, body: { user: 'ada', nested: { ok: true } } });
+    await provider.forceFlush();
+    await provider.shutdown();
+    const events = await h.waitForEvents(2);
+    const [first, second] = events;
+    expect(first).toMatchObject({
+      timestamp: at,
+      severityNumber: 17,
+      severityText: 'ERROR',
+      body: 'payment failed for order 42',
+      attributes: { 'order.id': 42, retry: true, ratio: 0.5, tags: ['a', 'b'], 'otlp.scope.name': 'shop.payments', 'otlp.scope.version': '1.2.3' },
+      resource: { 'service.name': 'checkout', 'host.name': 'web-1' },
+      source: { input: 'otlp' },
+    });
+    expect(first!.source.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(second!.body).toEqual({ user: 'ada', nested: { ok: true } });
+    expect(second!.severityNumber).toBe(9);
+    expect(h.metrics.get('received_events_total')).toBe(2);
+  });
+
+  it('maps every AnyValue kind, timestamps and trace/span ids (raw grpc-js client)', async () => {
+    const { h, port } = await start();
+    const traceId = Buffer.from('5b8efff798038103d269b633813fc60c', 'hex');
+    const spanId = Buffer.from('eee19b7ec3c1b174', 'hex');
+    const kinds = [
+      { stringValue: 'text' },
+      { boolValue: true },
+      { intValue: 7 },
+      { intValue: '9007199254740993' },
+      { doubleValue: 2.5 },
+      { arrayValue: { values: [{ stringValue: 'x' }, { intValue: 1 }] } },
+      { kvlistValue: { values: [{ key: 'k', value: { stringValue: 'v' } }, { key: 'n', value: { kvlistValue: { values: [] } } }] } },
+      { bytesValue: Buffer.from([1, 2, 3]) },
+    ];
+    const result = await client(port).export({
+      resourceLogs: [{
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
+        scopeLogs: [{
+          scope: { name: 'scope' },
+          logRecords: [
+            ...kinds.map((body, i) => ({ timeUnixNano: '1767323045678901234', body, attributes: [{ key: `a${i}`, value: body }] })),
+            { observedTimeUnixNano: '1767323045000000000', traceId, spanId, flags: 1, eventName: 'checkout.done' },
+          ],
+        }],
+      }],
+    });
+    expect(result.error).toBeNull();
+    expect(result.response?.partialSuccess).toBeUndefined();
+    const events = await h.waitForEvents(kinds.length + 1);
+    expect(events.map((e) => [e.body, e.attributes['otlp.body_type']])).toEqual([
+      ['text', undefined],
+      ['true', 'bool'],
+      ['7', 'int'],
+      ['9007199254740993', 'int'],
+      ['2.5', 'double'],
+      ['["x",1]', 'array'],
+      [{ k: 'v', n: {} }, undefined],
+      ['AQID', 'bytes'],
+    ].concat([['', undefined]]));
+    expect(events.slice(0, kinds.length).map((e, i) => e.attributes[`a${i}`])).toEqual(['text', true, 7, '9007199254740993', 2.5, ['x', 1], { k: 'v', n: {} }, 'AQID']);
+    expect(events[0]!.timestamp).toBeCloseTo(1767323045678.901, 2);
+    const last = events.at(-1)!;
+    expect(last).toMatchObject({ timestamp: 1767323045000, traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174' });
+    expect(last.attributes).toMatchObject({ 'otlp.flags': 1, 'otlp.event_name': 'checkout.done' });
+    expect(last.resource).toEqual({ 'service.name': 'svc' });
+  });
+
+  it('accepts gzip-compressed requests', async () => {
+    const { h, port } = await start();
+    const result = await client(port, { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip }).export(simpleRequest(500));
+    expect(result.error).toBeNull();
+    await h.waitForEvents(500);
+    expect(h.events[499]!.body).toBe('record 499');
+  });
+
+  it('accepts a raw HTTP/2 request without the te: trailers header, as Fluent Bit sends it (and gzip)', async () => {
+    const { h, port } = await start();
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const send = (payload: Buffer, compressed: boolean) => new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const frame = Buffer.alloc(5 + payload.length);
+        frame[0] = compressed ? 1 : 0;
+        frame.writeUInt32BE(payload.length, 1);
+        payload.copy(frame, 5);
+        const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', 'user-agent': 'fluent-bit' };
+        if (compressed) headers['grpc-encoding'] = 'gzip';
+        const req = session.request(headers);
+        let responseHeaders: http2.IncomingHttpHeaders = {};
+        let trailers: http2.IncomingHttpHeaders = {};
+        const chunks: Buffer[] = [];
+        req.on('response', (hd) => (responseHeaders = hd));
+        req.on('trailers', (t) => (trailers = t));
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => resolve({ headers: responseHeaders, trailers, body: Buffer.concat(chunks) }));
+        req.on('error', reject);
+        req.end(frame);
+      });
+      const codec = logsServiceCodec();
+      const plain = await send(Buffer.from(codec.encodeRequest(simpleRequest(3, (i) => `fluent ${i}`))), false);
+      expect(plain.trailers['grpc-status'] ?? plain.headers['grpc-status']).toBe('0');
+      expect(plain.body.length).toBeGreaterThanOrEqual(5);
+      const zipped = await send(gzipSync(codec.encodeRequest(simpleRequest(2, (i) => `zipped ${i}`))), true);
+      expect(zipped.trailers['grpc-status'] ?? zipped.headers['grpc-status']).toBe('0');
+      const events = await h.waitForEvents(5);
+      expect(events.map((e) => e.body)).toEqual(['fluent 0', 'fluent 1', 'fluent 2', 'zipped 0', 'zipped 1']);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('answers INVALID_ARGUMENT to bytes that are not a protobuf request, and keeps serving', async () => {
+    const { h, port } = await start();
+    const c = client(port);
+    const bad = await c.exportBytes(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+    expect(bad.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const garbage = await c.exportBytes(Buffer.from('this is not protobuf at all, just text'));
+    expect(garbage.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const good = await c.export(simpleRequest(1));
+    expect(good.error).toBeNull();
+    await h.waitForEvents(1);
+    expect(h.events).toHaveLength(1);
+    expect(h.logs.some((l) => l.problem === 'invalid_protobuf')).toBe(true);
+  });
+
+  it('checks the bearer token when one is configured', async () => {
+    const { h, port } = await start({ bearer_token: 's3cret' });
+    const c = client(port);
+    const none = await c.export(simpleRequest(1));
+    expect(none.error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    const wrongMeta = new grpc.Metadata();
+    wrongMeta.set('authorization', 'Bearer nope');
+    expect((await c.export(simpleRequest(1), wrongMeta)).error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    const meta = new grpc.Metadata();
+    meta.set('authorization', 'Bearer s3cret');
+    expect((await c.export(simpleRequest(2), meta)).error).toBeNull();
+    await h.waitForEvents(2);
+    expect(h.events).toHaveLength(2);
+  });
+
+  it('refuses requests larger than max_receive_message_bytes (also after decompression)', async () => {
+    const { h, port } = await start({ max_receive_message_bytes: '64KiB' });
+    const big = simpleRequest(1, () => 'x'.repeat(100_000));
+    expect((await client(port).export(big)).error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    const zipped = await client(port, { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip }).export(big);
+    expect(zipped.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect((await client(port).export(simpleRequest(1))).error).toBeNull();
+    await h.waitForEvents(1);
+  });
+
+  it('answers UNAVAILABLE while the pipeline is full, without taking the refused events, and loses nothing accepted', async () => {
+    const { h, port } = await start({ max_pending_events: 150 });
+    h.block();
+    const c = client(port);
+    const first = c.export(simpleRequest(100, (i) => `first ${i}`));
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await c.export(simpleRequest(100, (i) => `refused ${i}`));
+    expect(refused.error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(h.events).toHaveLength(0);
+    h.unblock();
+    expect((await first).error).toBeNull();
+    const retried = await c.export(simpleRequest(100, (i) => `retried ${i}`));
+    expect(retried.error).toBeNull();
+    await h.waitForEvents(200);
+    expect(h.events.map((e) => e.body).filter((b) => String(b).startsWith('refused'))).toHaveLength(0);
+    expect(h.events).toHaveLength(200);
+    expect(h.logs.some((l) => l.problem === 'pipeline_full')).toBe(true);
+  });
+
+  it('acknowledge: delivered answers only after the outputs finished; dropped/rejected records come back in partial_success', async () => {
+    const { h, port } = await start();
+    h.ackWith = 'manual';
+    const c = client(port);
+    let answered = false;
+    const pending = c.export(simpleRequest(3)).then((r) => {
+      answered = true;
+      return r;
+    });
+    await h.waitForEvents(3);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(answered).toBe(false);
+    h.batches[0]!.ack!('delivered');
+    const ok = await pending;
+    expect(ok.error).toBeNull();
+    expect(ok.response?.partialSuccess).toBeUndefined();
+
+    const dropped = c.export(simpleRequest(4));
+    await h.waitForEvents(7);
+    h.batches[1]!.ack!('dropped');
+    expect((await dropped).response?.partialSuccess).toMatchObject({ rejectedLogRecords: 4, errorMessage: expect.stringContaining('drop_newest') });
+    const rejected = c.export(simpleRequest(2));
+    await h.waitForEvents(9);
+    h.batches[2]!.ack!('rejected');
+    expect((await rejected).response?.partialSuccess).toMatchObject({ rejectedLogRecords: 2 });
+  });
+
+  it('acknowledge: queued answers as soon as the events are queued', async () => {
+    const { h, port } = await start({ acknowledge: 'queued' });
+    h.ackWith = 'manual';
+    const result = await client(port).export(simpleRequest(3));
+    expect(result.error).toBeNull();
+    expect(h.events).toHaveLength(3);
+  });
+
+  it('serves TLS with a certificate and key', async () => {
+    const cert = makeSelfSignedCert();
+    if (!cert) return void console.warn('skipped: openssl is not installed');
+    const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile } });
+    const plain = await client(port, { 'grpc.max_reconnect_backoff_ms': 100 }).export(simpleRequest(1));
+    expect(plain.error).not.toBeNull();
+    const secure = await client(port, {}, grpc.credentials.createSsl(cert.cert)).export(simpleRequest(2));
+    expect(secure.error).toBeNull();
+    await h.waitForEvents(2);
+  });
+
+  it('reports a port that is already taken as a start-up error', async () => {
+    const { port } = await start();
+    const config = otlpGrpcConfig.parse({ address: `127.0.0.1:${port}` });
+    const stage = (await otlpGrpcInput.build(config, { id: 'otlp2', logger: undefined as never, dataDir: '', configDir: '.' })) as OtlpGrpcInput;
+    const h = runInput(stage, 'otlp2');
+    await expect(h.done).rejects.toThrow(/cannot listen/);
+  });
+});

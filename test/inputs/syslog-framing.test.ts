@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { SyslogFramer } from '../../src/inputs/syslog/framing.js';
+
+function frames(chunks: Buffer[], maxBytes = 1024): { out: Array<[string, boolean]>; incomplete: boolean } {
+  const framer = new SyslogFramer(maxBytes);
+  const out: Array<[string, boolean]> = [];
+  const on = (b: Buffer, t: boolean) => out.push([b.toString('latin1'), t]);
+  for (const c of chunks) framer.push(c, on);
+  const incomplete = framer.end(on);
+  return { out, incomplete };
+}
+
+/** Every way of cutting `data` in two. */
+function everySplit(data: Buffer): Buffer[][] {
+  return Array.from({ length: data.length + 1 }, (_, i) => [data.subarray(0, i), data.subarray(i)]);
+}
+
+describe('syslog TCP framing (RFC 6587)', () => {
+  it('splits newline-framed messages (LF and CRLF) however the stream is chunked', () => {
+    const data = Buffer.from('<13>one\n<14>two\r\n\n<15>three\n');
+    for (const split of everySplit(data)) {
+      expect(frames(split).out).toEqual([['<13>one', false], ['<14>two', false], ['<15>three', false]]);
+    }
+  });
+
+  it('reads octet-counted frames, also mixed with newline frames per frame, however chunked', () => {
+    const msg1 = '<13>1 - h a - - - with\nnewline inside';
+    const data = Buffer.from(`${msg1.length} ${msg1}<14>plain line\n5 <15>x10 <16>012345`);
+    for (const split of everySplit(data)) {
+      expect(frames(split).out).toEqual([[msg1, false], ['<14>plain line', false], ['<15>x', false], ['<16>012345', false]]);
+    }
+  });
+
+  it('cuts an over-long line to max bytes, skips its rest, and keeps the next message intact', () => {
+    const long = 'x'.repeat(5000);
+    const { out } = frames([Buffer.from(`<13>${long.slice(0, 2000)}`), Buffer.from(`${long.slice(2000)}\n<14>next\n`)], 100);
+    expect(out).toEqual([[`<13>${'x'.repeat(96)}`, true], ['<14>next', false]]);
+  });
+
+  it('cuts an over-long octet-counted frame and keeps the next one intact', () => {
+    const body = 'y'.repeat(3000);
+    const { out } = frames([Buffer.from(`${body.length} ${body}12 <14>next one`)], 100);
+    expect(out).toEqual([['y'.repeat(100), true], ['<14>next one', false]]);
+  });
+
+  it('passes on a frame cut short by the end of the connection, marked truncated and reported incomplete', () => {
+    const cut = frames([Buffer.from('50 <13>only part')]);
+    expect(cut.out).toEqual([['<13>only part', true]]);
+    expect(cut.incomplete).toBe(true);
+    const line = frames([Buffer.from('<13>no newline at the end')]);
+    expect(line).toEqual({ out: [['<13>no newline at the end', false]], incomplete: false });
+  });
+
+  it('treats digits not followed by a space as the start of a line', () => {
+    // (Digits and a space do start an octet count: RFC 6587 framing is ambiguous there, as in rsyslog.)
+    expect(frames([Buffer.from('12345abc\n<13>ok\n')]).out).toEqual([['12345abc', false], ['<13>ok', false]]);
+    expect(frames([Buffer.from('12345678901234 too many digits\n')]).out).toEqual([['12345678901234 too many digits', false]]);
+  });
+});

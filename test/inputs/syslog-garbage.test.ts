@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { syslogConfig, syslogInput, type SyslogInput } from '../../src/inputs/syslog/index.js';
+import { runInput, type InputHarness } from '../helpers/network-input.js';
+
+const running: InputHarness[] = [];
+
+async function start(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
+  const config = syslogConfig.parse({ address: '127.0.0.1:0', ...options });
+  const stage = (await syslogInput.build(config, { id: 'syslog', logger: undefined as never, dataDir: '', configDir: '.' })) as SyslogInput;
+  const h = runInput(stage, 'syslog');
+  running.push(h);
+  const { port } = await stage.listening;
+  return { h, port };
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+function sendAndClose(port: number, data: string | Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.end(data));
+    s.on('error', () => resolve());
+    s.on('close', () => resolve());
+  });
+}
+
+/** A well-behaved client still gets through: the daemon neither crashed nor stalled. */
+async function stillServes(h: InputHarness, port: number): Promise<void> {
+  const before = h.events.length;
+  await sendAndClose(port, '<13>1 - host app - - - still alive\n');
+  const events = await h.waitForEvents(before + 1);
+  expect(events.some((e) => e.body === 'still alive')).toBe(true);
+}
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((h) => h.stop()));
+});
+
+describe('syslog input under garbage', () => {
+  it('random bytes become marked events, counted as malformed; other connections are unaffected', async () => {
+    const { h, port } = await start();
+    const good = await connect(port);
+    await sendAndClose(port, randomBytes(1 << 20));
+    good.write('<13>1 - host app - - - from the good client\n');
+    await h.waitForEvents(1);
+    await new Promise((r) => setTimeout(r, 200));
+    good.end();
+    expect(h.events.some((e) => e.body === 'from the good client')).toBe(true);
+    const bad = h.events.filter((e) => e.body !== 'from the good client');
+    expect(bad.length).toBeGreaterThan(0);
+    for (const e of bad) expect(e.attributes['parse.error'] ?? e.attributes['log.invalid_utf8'] ?? e.attributes['log.truncated']).toBeDefined();
+    expect(h.metrics.get('malformed_events_total')).toBeGreaterThan(0);
+    await stillServes(h, port);
+  });
+
+  it('a 10 MiB line is cut to max_message_bytes and marked; the next message is intact', async () => {
+    const { h, port } = await start({ max_message_bytes: '8KiB' });
+    const huge = Buffer.alloc(10 * 1024 * 1024, 'a');
+    huge.write('<13>1 - host app - - - ', 0);
+    await sendAndClose(port, Buffer.concat([huge, Buffer.from('\n<14>1 - host app - - - after the huge line\n')]));
+    const events = await h.waitForEvents(2);
+    expect(events).toHaveLength(2);
+    expect(events[0]!.attributes['log.truncated']).toBe(true);
+    expect(String(events[0]!.body).length).toBeLessThanOrEqual(8192);
+    expect(events[1]!.body).toBe('after the huge line');
+    await stillServes(h, port);
+  });
+
+  it('a client that sends half an octet-counted frame and disconnects: what arrived is kept, marked, counted and logged', async () => {
+    const { h, port } = await start();
+    await sendAndClose(port, '500 <13>1 - host app - - - only the first part');
+    const [e] = await h.waitForEvents(1);
+    expect(e).toMatchObject({ body: 'only the first part', attributes: { 'log.truncated': true } });
+    expect(h.metrics.get('errors_total')).toBe(1);
+    expect(h.logs.some((l) => l.problem === 'incomplete_frame')).toBe(true);
+    await stillServes(h, port);
+  });
+
+  it('1,000 connections at once are all served', async () => {
+    const { h, port } = await start();
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => sendAndClose(port, `<13>1 - host app - - - conn ${i}\n`)));
+    const events = await h.waitForEvents(1000, 20_000);
+    expect(new Set(events.map((e) => e.body)).size).toBe(1000);
+    await stillServes(h, port);
+  });
+
+  it('connections beyond max_connections are refused, counted and logged; later clients get through', async () => {
+    const { h, port } = await start({ max_connections: 10 });
+    const held = await Promise.all(Array.from({ length: 10 }, () => connect(port)));
+    const refused = await Promise.all(Array.from({ length: 20 }, () => new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('<13>1 - h a - - - refused?\n'));
+      s.on('close', () => resolve(true));
+      s.on('error', () => resolve(true));
+    })));
+    expect(refused.every(Boolean)).toBe(true);
+    expect(h.metrics.get('errors_total')).toBe(20);
+    expect(h.logs.some((l) => l.problem === 'too_many_connections')).toBe(true);
+    for (const s of held) s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    await stillServes(h, port);
+    expect(h.events.some((e) => e.body === 'refused?')).toBe(false);
+  });
+
+  it('a full pipeline slows TCP senders down instead of buffering without bound', async () => {
+    const { h, port } = await start();
+    h.block();
+    const s = await connect(port);
+    const line = Buffer.from(`<13>1 - host app - - - ${'p'.repeat(200)}\n`);
+    const chunk = Buffer.concat(Array.from({ length: 1000 }, () => line));
+    let written = 0;
+    while (s.write(chunk)) written += chunk.length;
+    written += chunk.length;
+    // The writer is blocked by TCP flow control well before 200 MiB.
+    const deadline = Date.now() + 1000;
+    while (Date.now() < deadline) {
+      if (s.writableNeedDrain) await new Promise((r) => setTimeout(r, 50));
+      else if (s.write(chunk)) written += chunk.length;
+    }
+    expect(written).toBeLessThan(200 * 1024 * 1024);
+    expect(h.events).toHaveLength(0);
+    h.unblock();
+    s.end();
+    await h.waitForEvents(1000);
+  });
+});

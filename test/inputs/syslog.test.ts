@@ -1,0 +1,148 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import tls from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import { syslogConfig, syslogInput, type SyslogInput } from '../../src/inputs/syslog/index.js';
+import { runInput, type InputHarness } from '../helpers/network-input.js';
+import { LOGGER, RSYSLOGD, runLogger, startRsyslog, type PrivateRsyslog } from '../helpers/syslog-senders.js';
+import { makeSelfSignedCert } from '../helpers/tls-cert.js';
+
+const running: InputHarness[] = [];
+const daemons: PrivateRsyslog[] = [];
+
+async function start(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
+  const config = syslogConfig.parse({ address: '127.0.0.1:0', ...options });
+  const stage = (await syslogInput.build(config, { id: 'syslog', logger: undefined as never, dataDir: '', configDir: '.' })) as SyslogInput;
+  const h = runInput(stage, 'syslog');
+  running.push(h);
+  const { port } = await stage.listening;
+  return { h, port };
+}
+
+function sendTcp(port: number, data: string | Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.end(data));
+    s.on('error', reject);
+    s.on('close', () => resolve());
+  });
+}
+
+afterEach(async () => {
+  await Promise.all(daemons.splice(0).map((d) => d.stop()));
+  await Promise.all(running.splice(0).map((h) => h.stop()));
+});
+
+describe('syslog input', () => {
+  it('UDP: one message per datagram, RFC 5424 and RFC 3164 parsed into syslog.* attributes', async () => {
+    const { h, port } = await start({ mode: 'udp' });
+    const socket = dgram.createSocket('udp4');
+    const send = (text: string) => new Promise<void>((r) => socket.send(text, port, '127.0.0.1', () => r()));
+    await send('<165>1 2026-01-02T03:04:05.678Z web-1 nginx 4242 ID47 [exampleSDID@32473 iut="3" eventSource="App"] request failed');
+    await send('<34>Oct 11 22:14:15 mymachine su[99]: \'su root\' failed for lonvick on /dev/pts/8');
+    await send('not syslog at all');
+    socket.close();
+    const [a, b, c] = await h.waitForEvents(3);
+    expect(a).toMatchObject({
+      body: 'request failed',
+      timestamp: Date.parse('2026-01-02T03:04:05.678Z'),
+      severityText: 'notice',
+      severityNumber: 10,
+      attributes: {
+        'syslog.protocol': 'rfc5424', 'syslog.facility': 20, 'syslog.facility_name': 'local4', 'syslog.severity': 5,
+        'syslog.hostname': 'web-1', 'syslog.appname': 'nginx', 'syslog.procid': '4242', 'syslog.msgid': 'ID47',
+        'syslog.structured_data': { 'exampleSDID@32473': { iut: '3', eventSource: 'App' } },
+      },
+    });
+    expect(a!.source.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(b).toMatchObject({ body: '\'su root\' failed for lonvick on /dev/pts/8', severityText: 'crit', attributes: { 'syslog.protocol': 'rfc3164', 'syslog.hostname': 'mymachine', 'syslog.appname': 'su', 'syslog.procid': '99', 'syslog.facility_name': 'auth' } });
+    expect(c).toMatchObject({ body: 'not syslog at all', attributes: { 'parse.error': expect.any(String) } });
+    expect(h.metrics.get('malformed_events_total')).toBe(1);
+  });
+
+  it('TCP: newline framing and octet counting on the same connection', async () => {
+    const { h, port } = await start();
+    const framed = '<13>1 - host app - - - counted\nwith a newline';
+    await sendTcp(port, `<14>Jan  5 10:00:00 host cron[1]: first\n${Buffer.byteLength(framed)} ${framed}<15>1 - host app - - - third\n`);
+    const events = await h.waitForEvents(3);
+    expect(events.map((e) => e.body)).toEqual(['first', 'counted\nwith a newline', 'third']);
+  });
+
+  it('TLS: serves with a certificate and key', async () => {
+    const cert = makeSelfSignedCert();
+    if (!cert) return void console.warn('skipped: openssl is not installed');
+    const { h, port } = await start({ mode: 'tls', tls: { cert_file: cert.certFile, key_file: cert.keyFile } });
+    await new Promise<void>((resolve, reject) => {
+      const s = tls.connect({ port, host: '127.0.0.1', ca: cert.cert }, () => s.end('<13>1 - host app - - - over tls\n'));
+      s.on('error', reject);
+      s.on('close', () => resolve());
+    });
+    const [e] = await h.waitForEvents(1);
+    expect(e!.body).toBe('over tls');
+  });
+
+  it('rejects mode: tls without certificates as a config error', () => {
+    const r = syslogConfig.safeParse({ mode: 'tls' });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain('mode: tls needs tls.cert_file');
+  });
+
+  it('closes connections that stay idle longer than idle_timeout', async () => {
+    const { h, port } = await start({ idle_timeout: '200ms' });
+    const closed = await new Promise<number>((resolve) => {
+      const started = Date.now();
+      const s = net.connect(port, '127.0.0.1', () => s.write('<13>1 - h a - - - hello\n'));
+      s.on('close', () => resolve(Date.now() - started));
+      s.on('error', () => undefined);
+    });
+    expect(closed).toBeGreaterThanOrEqual(150);
+    expect(closed).toBeLessThan(5000);
+    await h.waitForEvents(1);
+    expect(h.logs.some((l) => l.problem === 'idle_timeout')).toBe(true);
+  });
+});
+
+describe.skipIf(!LOGGER)('syslog input with util-linux logger', () => {
+  it('receives logger over UDP and TCP, with --octet-count, RFC 3164 and RFC 5424', async () => {
+    const udp = await start({ mode: 'udp' });
+    const tcp = await start({ mode: 'tcp' });
+    const common = ['-n', '127.0.0.1', '-t', 'myapp', '-p', 'local3.err'];
+    expect(await runLogger([...common, '-P', String(udp.port), '-d', '--rfc5424', '--msgid', 'M1', '--sd-id', 'meta@32473', '--sd-param', 'k="v"', 'udp 5424 message'])).toBe(0);
+    expect(await runLogger([...common, '-P', String(udp.port), '-d', '--rfc3164', 'udp 3164 message'])).toBe(0);
+    expect(await runLogger([...common, '-P', String(tcp.port), '-T', '--rfc5424', 'tcp 5424 message'])).toBe(0);
+    expect(await runLogger([...common, '-P', String(tcp.port), '-T', '--octet-count', '--rfc5424', 'tcp octet-counted message'])).toBe(0);
+    expect(await runLogger([...common, '-P', String(tcp.port), '-T', '--octet-count', '--rfc3164', 'tcp octet-counted 3164'])).toBe(0);
+    const u = await udp.h.waitForEvents(2);
+    const t = await tcp.h.waitForEvents(3);
+    for (const e of [...u, ...t]) {
+      expect(e.attributes['parse.error']).toBeUndefined();
+      expect(e.attributes).toMatchObject({ 'syslog.appname': 'myapp', 'syslog.facility_name': 'local3', 'syslog.severity': 3 });
+      expect(e.severityNumber).toBe(17);
+    }
+    expect(u.map((e) => [e.body, e.attributes['syslog.protocol']])).toEqual([['udp 5424 message', 'rfc5424'], ['udp 3164 message', 'rfc3164']]);
+    expect(u[0]!.attributes).toMatchObject({ 'syslog.msgid': 'M1', 'syslog.structured_data': { 'meta@32473': { k: 'v' } } });
+    expect(t.map((e) => e.body)).toEqual(['tcp 5424 message', 'tcp octet-counted message', 'tcp octet-counted 3164']);
+    expect(t[1]!.timestamp).toBeGreaterThan(Date.now() - 60_000);
+  });
+});
+
+describe.skipIf(!RSYSLOGD || !LOGGER)('syslog input with an rsyslog daemon forwarding over TCP', () => {
+  for (const framing of ['octet-counted', 'traditional'] as const) {
+    it(`receives what rsyslog forwards (omfwd TCP, ${framing} framing, RFC 5424 template)`, async () => {
+      const { h, port } = await start();
+      const rsyslog = await startRsyslog(port, framing);
+      daemons.push(rsyslog);
+      for (let i = 0; i < 20; i++) {
+        expect(await runLogger(['-n', '127.0.0.1', '-P', String(rsyslog.port), '-T', '--octet-count', '-t', 'billing', '-p', 'user.warning', `invoice ${i} overdue`])).toBe(0);
+      }
+      const events = await h.waitForEvents(20, 20_000);
+      expect(events.map((e) => e.body)).toEqual(Array.from({ length: 20 }, (_, i) => `invoice ${i} overdue`));
+      for (const e of events) {
+        expect(e.attributes).toMatchObject({ 'syslog.protocol': 'rfc5424', 'syslog.appname': 'billing', 'syslog.facility_name': 'user', 'syslog.severity': 4 });
+        expect(e.severityText).toBe('warning');
+      }
+    });
+  }
+});
+
+if (!RSYSLOGD) console.warn('syslog rsyslog tests skipped: rsyslogd is not installed (apt-get install rsyslog; .ci/run installs it)');
+if (!LOGGER) console.warn('syslog logger tests skipped: logger (util-linux) is not installed');
