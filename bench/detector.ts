@@ -21,7 +21,7 @@ import path from 'node:path';
 import { hotFunctions, profile } from './cpu-profile.js';
 import { Detector, type DetectorInput } from '../src/detector/index.js';
 import type { LogEvent } from '../src/engine/event.js';
-import { AccessLogGenerator } from '../src/inputs/demo.js';
+import { AccessLogGenerator, seededRandom } from '../src/inputs/demo.js';
 import { lineParser, toDetectorInput } from '../src/transforms/anomaly-detect.js';
 
 const START = Date.parse('2025-01-01T00:00:00Z');
@@ -39,7 +39,7 @@ export interface ThroughputResult {
 }
 
 export interface MemoryResult {
-  case: 'memory';
+  case: 'memory' | 'memory-worst';
   streams: number;
   eventsPerStream: number;
   seconds: number;
@@ -171,12 +171,59 @@ async function memory(): Promise<MemoryResult> {
   };
 }
 
+/**
+ * The worst case a stream can reach: every structure per stream filled. Events with 64 fields (8 free text
+ * with values never seen twice, 20 numbers, 36 categories), each followed by a text line of unique words.
+ */
+async function memoryWorst(): Promise<MemoryResult> {
+  if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc');
+  const streams = envInt('BENCH_DETECTOR_WORST_STREAMS', 10);
+  const perStream = envInt('BENCH_DETECTOR_WORST_EVENTS', 4_000);
+  const random = seededRandom(11);
+  const word = () => Math.floor(random() * 2 ** 40).toString(36);
+  const event = (t: number): DetectorInput => {
+    const fields: Record<string, unknown> = {};
+    for (let f = 0; f < 8; f++) fields[`text${f}`] = Array.from({ length: 12 }, word).join(random() < 0.5 ? ' ' : '/');
+    for (let f = 0; f < 20; f++) fields[`num${f}`] = random() * 1000;
+    for (let f = 0; f < 36; f++) fields[`cat${f}`] = `v${Math.floor(random() * 10)}`;
+    return { time: t, text: '', fields };
+  };
+  const line = (t: number): DetectorInput => ({ time: t, text: `${new Date(t).toISOString()} INFO ${Array.from({ length: 20 }, word).join(' ')}` });
+  observeAll(new Detector(), 'warmup', Array.from({ length: 2_000 }, (_, i) => event(START + i)));
+  const detector = new Detector({ maxStreams: Math.max(1000, streams) });
+  const before = heap();
+  const started = process.hrtime.bigint();
+  let t = START;
+  for (let s = 0; s < streams; s++) {
+    for (let i = 0; i < perStream; i++) {
+      t += 10;
+      detector.observe(`w${s}`, event(t));
+      detector.observe(`w${s}`, line(t));
+    }
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const after = heap();
+  let estimate = 0;
+  for (const id of detector.streamIds()) estimate += detector.stream(id).memoryBytes;
+  return {
+    case: 'memory-worst',
+    streams,
+    eventsPerStream: perStream * 2,
+    seconds,
+    heapBytes: (after.heap - before.heap) / streams,
+    externalBytes: (after.external - before.external) / streams,
+    estimateBytes: estimate / streams,
+    rssBytes: process.memoryUsage().rss,
+  };
+}
+
 async function main(): Promise<void> {
   const which = process.argv[2];
   let result: ThroughputResult | MemoryResult;
   if (which === 'json' || which === 'text') result = await throughput(which);
   else if (which === 'memory') result = await memory();
-  else throw new Error(`usage: node --expose-gc dist/bench/detector.js json|text|memory (got ${which ?? 'nothing'})`);
+  else if (which === 'memory-worst') result = await memoryWorst();
+  else throw new Error(`usage: node --expose-gc dist/bench/detector.js json|text|memory|memory-worst (got ${which ?? 'nothing'})`);
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 

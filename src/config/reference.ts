@@ -33,7 +33,12 @@ function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   if (s.anyOf) return s.anyOf.map(typeOf).join(' \\| ');
   if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'values'}`;
-  if (s.type === 'object') return s.properties ? 'map' : 'map of id to component';
+  if (s.type === 'object') {
+    if (s.properties) return 'map';
+    // A record: its values say what it maps to (e.g. HTTP headers are strings).
+    const values = typeof s.additionalProperties === 'object' ? typeOf(s.additionalProperties) : undefined;
+    return values && values !== 'any' && values !== 'map' ? `map of name to ${values}` : 'map of id to component';
+  }
   if (s.type === 'integer') {
     const max = s.maximum !== undefined && s.maximum < Number.MAX_SAFE_INTEGER ? `..${s.maximum}` : '';
     const min = s.minimum !== undefined && s.minimum > Number.MIN_SAFE_INTEGER ? s.minimum : undefined;
