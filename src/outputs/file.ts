@@ -12,6 +12,7 @@ import { ackBatch, type Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
 import { byteSize, duration } from '../config/schema.js';
 import { encodeEvents } from './encoding.js';
+import { Backoff, sleep } from './delivery/backoff.js';
 
 export const fileConfig = z.object({
   path: z.string().min(1).describe('File to append to. A relative path resolves against the working directory of the daemon; missing parent folders are created.'),
@@ -30,8 +31,8 @@ export type FileOutputConfig = z.output<typeof fileConfig>;
 
 /** How often, at most, to check whether the file was deleted or moved away (logrotate). */
 const REOPEN_CHECK_MS = 1000;
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5000;
+/** Retries of a failed write: the shared backoff (with jitter) of every output that can fail. */
+const RETRY = { initialMs: 100, maxMs: 5000 };
 
 interface Rotation {
   maxBytes: number;
@@ -190,20 +191,6 @@ async function renameIfExists(from: string, to: string): Promise<void> {
   }
 }
 
-/** Resolves after ms, or at once when the signal aborts; leaves no timer or listener behind. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 export const fileOutput = defineOutput({
   type: 'file',
   description: 'Appends events to a file, one per line (JSON or the message text), with optional rotation by size. Reopens the file if it is moved or deleted (logrotate).',
@@ -241,6 +228,7 @@ export const fileOutput = defineOutput({
             return true;
           }
           const progress: WriteProgress = { offset: 0, dev: 0, ino: 0 };
+          const backoff = new Backoff(RETRY);
           for (let attempt = 0; ; attempt++) {
             try {
               if (buf.length) await file.write(buf, progress);
@@ -251,7 +239,7 @@ export const fileOutput = defineOutput({
             } catch (err) {
               ctx.metrics.add('errors_total');
               await file.discard();
-              const delay = Math.min(RETRY_MIN_MS * 2 ** attempt, RETRY_MAX_MS);
+              const delay = backoff.next();
               if (!ctx.signal.aborted) {
                 ctx.logger.error({ err, path: target, events: batch.events.length, retry_in_ms: delay }, 'cannot write to the output file; retrying');
                 await sleep(delay, ctx.signal);
