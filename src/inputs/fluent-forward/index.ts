@@ -20,6 +20,7 @@ import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import { listenAddress, type ListenAddress } from '../net/address.js';
+import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import { serveStream } from '../net/stream-server.js';
 import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
@@ -43,19 +44,16 @@ export type FluentForwardConfig = z.output<typeof fluentForwardConfig>;
 export class FluentForwardInput implements InputStage {
   private readonly config: FluentForwardConfig;
   private readonly tls: TlsMaterial | undefined;
-  private resolveListening!: (address: ListenAddress) => void;
-  private rejectListening!: (err: Error) => void;
+  private readonly bound = new Listening();
+
   /** Resolves with the bound address (the real port when configured with port 0). */
-  readonly listening: Promise<ListenAddress>;
+  get listening(): Promise<ListenAddress> {
+    return this.bound.address;
+  }
 
   constructor(config: FluentForwardConfig, tlsMaterial: TlsMaterial | undefined) {
     this.config = config;
     this.tls = tlsMaterial;
-    this.listening = new Promise((resolve, reject) => {
-      this.resolveListening = resolve;
-      this.rejectListening = reject;
-    });
-    this.listening.catch(() => undefined);
   }
 
   async run(ctx: InputContext): Promise<void> {
@@ -65,10 +63,10 @@ export class FluentForwardInput implements InputStage {
     try {
       await serveStream(options, ctx, problems, (socket, peer) => this.readConnection(socket, peer, ctx, problems), (port) => {
         ctx.logger.info({ address: host, port, tls: this.tls !== undefined }, `fluent forward listening on ${host.includes(':') ? `[${host}]` : host}:${port}`);
-        this.resolveListening({ host, port });
+        this.bound.resolve({ host, port });
       });
     } catch (err) {
-      this.rejectListening(err as Error);
+      this.bound.reject(err as Error);
       throw err;
     }
   }

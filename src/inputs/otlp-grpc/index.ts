@@ -21,6 +21,7 @@ import { byteSize, duration, secret } from '../../config/schema.js';
 import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import { listenAddress, type ListenAddress } from '../net/address.js';
+import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
 import { requestToEvents } from './mapping.js';
@@ -82,10 +83,12 @@ export class OtlpGrpcInput implements InputStage {
   private readonly emptyResponse: Buffer;
   private pendingEvents = 0;
   private readonly inflight = new Set<Promise<void>>();
-  private resolveListening!: (address: ListenAddress) => void;
-  private rejectListening!: (err: Error) => void;
+  private readonly bound = new Listening();
+
   /** Resolves with the bound address (the real port when configured with port 0). */
-  readonly listening: Promise<ListenAddress>;
+  get listening(): Promise<ListenAddress> {
+    return this.bound.address;
+  }
 
   constructor(config: OtlpGrpcConfig, tls: TlsMaterial | undefined) {
     this.config = config;
@@ -93,11 +96,6 @@ export class OtlpGrpcInput implements InputStage {
     this.codec = logsServiceCodec();
     this.expectedAuth = config.bearer_token === undefined ? undefined : Buffer.from(`Bearer ${config.bearer_token}`);
     this.emptyResponse = Buffer.from(this.codec.encodeResponse({}));
-    this.listening = new Promise((resolve, reject) => {
-      this.resolveListening = resolve;
-      this.rejectListening = reject;
-    });
-    this.listening.catch(() => undefined);
   }
 
   async run(ctx: InputContext): Promise<void> {
@@ -129,11 +127,11 @@ export class OtlpGrpcInput implements InputStage {
       });
     } catch (err) {
       const error = new Error(`otlp_grpc cannot listen on ${target}: ${(err as Error).message}`, { cause: err });
-      this.rejectListening(error);
+      this.bound.reject(error);
       throw error;
     }
     ctx.logger.info({ address: host, port: boundPort, tls: this.tls !== undefined }, `OTLP gRPC listening on ${host.includes(':') ? `[${host}]` : host}:${boundPort}`);
-    this.resolveListening({ host, port: boundPort });
+    this.bound.resolve({ host, port: boundPort });
 
     if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
     await new Promise<void>((resolve) => {

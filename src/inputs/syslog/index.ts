@@ -20,6 +20,7 @@ import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
 import type { LogEvent } from '../../engine/event.js';
 import { listenAddress, peerOf, type ListenAddress } from '../net/address.js';
+import { Listening } from '../net/listening.js';
 import { syslogEvent } from './event.js';
 import { SyslogFramer } from './framing.js';
 import { ProblemLog } from '../net/problems.js';
@@ -46,19 +47,16 @@ export type SyslogConfig = z.output<typeof syslogConfig>;
 export class SyslogInput implements InputStage {
   private readonly config: SyslogConfig;
   private readonly tls: TlsMaterial | undefined;
-  private resolveListening!: (address: ListenAddress) => void;
-  private rejectListening!: (err: Error) => void;
+  private readonly bound = new Listening();
+
   /** Resolves with the bound address (the real port when configured with port 0). */
-  readonly listening: Promise<ListenAddress>;
+  get listening(): Promise<ListenAddress> {
+    return this.bound.address;
+  }
 
   constructor(config: SyslogConfig, tlsMaterial: TlsMaterial | undefined) {
     this.config = config;
     this.tls = tlsMaterial;
-    this.listening = new Promise((resolve, reject) => {
-      this.resolveListening = resolve;
-      this.rejectListening = reject;
-    });
-    this.listening.catch(() => undefined);
   }
 
   run(ctx: InputContext): Promise<void> {
@@ -68,11 +66,11 @@ export class SyslogInput implements InputStage {
   private listened(ctx: InputContext, port: number): void {
     const { host } = this.config.address;
     ctx.logger.info({ address: host, port, mode: this.config.mode }, `syslog (${this.config.mode}) listening on ${formatAddress(host, port)}`);
-    this.resolveListening({ host, port });
+    this.bound.resolve({ host, port });
   }
 
   private failed(err: Error): Error {
-    this.rejectListening(err);
+    this.bound.reject(err);
     return err;
   }
 
