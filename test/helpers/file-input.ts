@@ -3,6 +3,7 @@
  * acknowledged at once (or held, to test checkpoints). Restarting = stopping and starting another instance
  * with the same data folder, exactly as the daemon does across restarts.
  */
+import { afterEach } from 'vitest';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,4 +89,17 @@ export function numbered(prefix: string, from: number, count: number): string {
   let out = '';
   for (let i = from; i < from + count; i++) out += `${prefix}-${String(i).padStart(6, '0')}\n`;
   return out;
+}
+
+/** Starts file inputs for a test file; every one still running is stopped after each test. */
+export function startedFileInputs(): (options: StartOptions) => RunningFileInput {
+  const running: RunningFileInput[] = [];
+  afterEach(async () => {
+    for (const r of running.splice(0)) await r.stop().catch(() => undefined);
+  });
+  return (options) => {
+    const r = startFileInput(options);
+    running.push(r);
+    return r;
+  };
 }

@@ -1,18 +1,10 @@
 import { appendFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { compileGlob, PathMatcher } from '../../src/inputs/file/glob.js';
-import { startFileInput, tempDir, type RunningFileInput } from '../helpers/file-input.js';
+import { startedFileInputs, tempDir, type RunningFileInput } from '../helpers/file-input.js';
 
-const running: RunningFileInput[] = [];
-function start(options: Parameters<typeof startFileInput>[0]): RunningFileInput {
-  const r = startFileInput(options);
-  running.push(r);
-  return r;
-}
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.stop().catch(() => undefined);
-});
+const start = startedFileInputs();
 
 async function readWith(content: string | Buffer, config: Record<string, unknown>, expected: number): Promise<RunningFileInput> {
   const dir = await tempDir();

@@ -1,18 +1,10 @@
 import { appendFile, copyFile, mkdir, readdir, readlink, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { numbered, readCheckpoints, startFileInput, tempDir, type RunningFileInput } from '../helpers/file-input.js';
+import { describe, expect, it } from 'vitest';
+import { numbered, readCheckpoints, startedFileInputs, tempDir } from '../helpers/file-input.js';
 
-const running: RunningFileInput[] = [];
-function start(options: Parameters<typeof startFileInput>[0]): RunningFileInput {
-  const r = startFileInput(options);
-  running.push(r);
-  return r;
-}
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.stop().catch(() => undefined);
-});
+const start = startedFileInputs();
 
 /** Descriptors this process holds open on files under `dir` (Linux). */
 async function openFilesUnder(dir: string): Promise<string[]> {
