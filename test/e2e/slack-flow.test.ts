@@ -2,22 +2,20 @@
  * The seed's flow end to end, through the real CLI and the example pipeline: nginx JSON lines appended to a
  * file -> file input -> parse -> anomaly_detect -> slack, posting to a stand-in Slack on 127.0.0.1.
  */
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SlackMessage } from '../../src/outputs/slack.js';
 import { startCli } from '../helpers/cli.js';
-import { ok, startReceiver, type Receiver } from '../helpers/http-receiver.js';
+import { ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
 
 let receiver: Receiver | undefined;
 let dir: string | undefined;
 afterEach(async () => {
-  await receiver?.close();
-  receiver = undefined;
-  if (dir) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
+  await cleanUp(receiver, dir);
+  [receiver, dir] = [undefined, undefined];
 });
 
 function fieldsOf(m: SlackMessage): Record<string, string> {

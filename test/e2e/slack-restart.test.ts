@@ -2,23 +2,21 @@
  * No alert lost while Slack is down, even across a SIGKILL: the daemon queues the alerts durably (and acks
  * them upstream at that point), is killed mid-outage, and the next start delivers every one of them.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SlackMessage } from '../../src/outputs/slack.js';
 import { runCli, startCli } from '../helpers/cli.js';
-import { ok, startReceiver, type Receiver } from '../helpers/http-receiver.js';
+import { ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { freePort, scrape } from '../helpers/metrics.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
 
 let receiver: Receiver | undefined;
 let dir: string | undefined;
 afterEach(async () => {
-  await receiver?.close();
-  receiver = undefined;
-  if (dir) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
+  await cleanUp(receiver, dir);
+  [receiver, dir] = [undefined, undefined];
 });
 
 describe('slack output across a SIGKILL mid-outage', () => {

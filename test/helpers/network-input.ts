@@ -8,6 +8,7 @@ import type { AckStatus } from '../../src/engine/acknowledgement.js';
 import type { InputContext, InputStage } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
+import { syslogConfig, syslogInput, type SyslogInput } from '../../src/inputs/syslog/index.js';
 
 export interface InputHarness {
   events: LogEvent[];
@@ -91,4 +92,14 @@ export function runInput(stage: InputStage, id = 'net'): InputHarness {
   harness.done = stage.run(ctx);
   harness.done.catch(() => undefined);
   return harness;
+}
+
+/** Builds a syslog input on 127.0.0.1 (a free port) with `options`, runs it, and notes it in `running`. */
+export async function startSyslog(running: InputHarness[], options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
+  const config = syslogConfig.parse({ address: '127.0.0.1:0', ...options });
+  const stage = (await syslogInput.build(config, { id: 'syslog', logger: undefined as never, dataDir: '', configDir: '.' })) as SyslogInput;
+  const h = runInput(stage, 'syslog');
+  running.push(h);
+  const { port } = await stage.listening;
+  return { h, port };
 }

@@ -1,19 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { syslogConfig, syslogInput, type SyslogInput } from '../../src/inputs/syslog/index.js';
-import { runInput, type InputHarness } from '../helpers/network-input.js';
+import { startSyslog, type InputHarness } from '../helpers/network-input.js';
 
 const running: InputHarness[] = [];
 
-async function start(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
-  const config = syslogConfig.parse({ address: '127.0.0.1:0', ...options });
-  const stage = (await syslogInput.build(config, { id: 'syslog', logger: undefined as never, dataDir: '', configDir: '.' })) as SyslogInput;
-  const h = runInput(stage, 'syslog');
-  running.push(h);
-  const { port } = await stage.listening;
-  return { h, port };
-}
+const start = (options: Record<string, unknown> = {}) => startSyslog(running, options);
 
 function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

@@ -2,22 +2,15 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { syslogConfig, syslogInput, type SyslogInput } from '../../src/inputs/syslog/index.js';
-import { runInput, type InputHarness } from '../helpers/network-input.js';
+import { syslogConfig } from '../../src/inputs/syslog/index.js';
+import { startSyslog, type InputHarness } from '../helpers/network-input.js';
 import { LOGGER, RSYSLOGD, runLogger, startRsyslog, type PrivateRsyslog } from '../helpers/syslog-senders.js';
 import { makeSelfSignedCert } from '../helpers/tls-cert.js';
 
 const running: InputHarness[] = [];
 const daemons: PrivateRsyslog[] = [];
 
-async function start(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
-  const config = syslogConfig.parse({ address: '127.0.0.1:0', ...options });
-  const stage = (await syslogInput.build(config, { id: 'syslog', logger: undefined as never, dataDir: '', configDir: '.' })) as SyslogInput;
-  const h = runInput(stage, 'syslog');
-  running.push(h);
-  const { port } = await stage.listening;
-  return { h, port };
-}
+const start = (options: Record<string, unknown> = {}) => startSyslog(running, options);
 
 function sendTcp(port: number, data: string | Buffer): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -2,21 +2,19 @@
  * The webhook output through the real daemon: killed with SIGKILL while the receiver is down, restarted,
  * and every queued alert arrives, once. Also: a hanging receiver does not stop a graceful shutdown.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebhookAlert } from '../../src/outputs/webhook.js';
 import { logLines, runCli, startCli } from '../helpers/cli.js';
-import { hang, ok, startReceiver, type Receiver } from '../helpers/http-receiver.js';
+import { hang, ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 
 let receiver: Receiver | undefined;
 let dir: string | undefined;
 afterEach(async () => {
-  await receiver?.close();
-  receiver = undefined;
-  if (dir) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
+  await cleanUp(receiver, dir);
+  [receiver, dir] = [undefined, undefined];
 });
 
 async function pipeline(extra = ''): Promise<string> {
