@@ -10,43 +10,20 @@
  *   byte to the daemon's exit after SIGTERM once the senders closed (it drains what it received first).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EXPORT_LOGS_PATH, logsServiceCodec } from '../src/inputs/otlp-grpc/proto.js';
+import { countLines, peakRss, type Row } from './measure.js';
 
-export interface NetworkRow {
-  name: string;
-  lines: number;
-  seconds: number;
-  inputMiB: number;
-  peakRssMiB: number;
-  outLines: number;
-  target?: number;
-}
+/** A row of the pipelines table. */
+export type NetworkRow = Row;
 
 /** Issue 6: OTLP batches of 1,000 records on one core. */
 export const TARGET_OTLP_EVENTS_PER_SECOND = 100_000;
 
-function peakRss(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
-async function countLines(file: string): Promise<number> {
-  if (!existsSync(file)) return 0;
-  let n = 0;
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) n++;
-  }
-  return n;
-}
 
 interface Daemon {
   child: ChildProcess;

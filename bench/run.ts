@@ -16,13 +16,14 @@
  * of 1,000 records, target >= 100,000 events/s on one core; syslog TCP -> file), with a local load generator.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, openSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AccessLogGenerator } from '../src/inputs/demo.js';
 import type { MemoryResult, ThroughputResult } from './detector.js';
+import { countLines, peakRss, type Row } from './measure.js';
 import { alertLatency, type LatencyResult } from './alert-latency.js';
 import { otlpGrpcCase, syslogTcpCase } from './network.js';
 
@@ -49,17 +50,6 @@ function printLatencyTable(results: LatencyResult[]): void {
   );
 }
 
-interface Row {
-  name: string;
-  lines: number;
-  seconds: number;
-  inputMiB: number;
-  peakRssMiB: number;
-  /** Lines the output file holds at the end (events passed on by the pipeline). */
-  outLines: number;
-  /** Minimum lines/s this case should reach, if it has a target. */
-  target?: number;
-}
 
 async function generateNginxJson(file: string, lines: number): Promise<void> {
   const gen = new AccessLogGenerator(7);
@@ -77,25 +67,9 @@ async function generateNginxJson(file: string, lines: number): Promise<void> {
   await new Promise<void>((r) => out.on('finish', () => r()));
 }
 
-function peakRss(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 const haveTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
-async function countLines(file: string): Promise<number> {
-  if (!existsSync(file)) return 0;
-  let n = 0;
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) n++;
-  }
-  return n;
-}
 
 async function runCase(name: string, config: string, inputFile: string, lines: number, dir: string, outFile: string, target?: number): Promise<Row> {
   const cfgFile = path.join(dir, `${name.replace(/\W+/g, '_')}.yaml`);

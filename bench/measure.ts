@@ -1,0 +1,35 @@
+/** What every pipeline case of `npm run bench` measures, and how. */
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+
+/** One row of the pipelines table. */
+export interface Row {
+  name: string;
+  lines: number;
+  seconds: number;
+  inputMiB: number;
+  peakRssMiB: number;
+  /** Lines the output file holds at the end (events passed on by the pipeline). */
+  outLines: number;
+  /** Minimum lines/s this case should reach, if it has a target. */
+  target?: number;
+}
+
+/** Peak resident set size of a running process (VmHWM), in bytes; 0 when it cannot be read. */
+export function peakRss(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Newlines in a file (0 when it does not exist). */
+export async function countLines(file: string): Promise<number> {
+  if (!existsSync(file)) return 0;
+  let n = 0;
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) n++;
+  }
+  return n;
+}
