@@ -1,10 +1,11 @@
 /** Runs an output stage directly (no daemon): feed batches, see their acknowledgements, its logs and metrics. */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { Finalizer, type AckStatus, type Batch } from '../../src/engine/acknowledgement.js';
+import { Finalizer, type AckStatus } from '../../src/engine/acknowledgement.js';
 import type { AnyComponentDefinition, BuildContext, ComponentContext, OutputStage } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
+import { batchChannel } from './batch-channel.js';
 
 export interface OutputRun {
   /** Sends one batch; the promise resolves with its acknowledgement status. */
@@ -32,40 +33,19 @@ export async function runOutput(def: AnyComponentDefinition, config: Record<stri
   const controller = new AbortController();
   const metrics = new ComponentMetrics(id, 'output', def.type);
   const ctx: ComponentContext = { id, logger, dataDir, metrics, signal: controller.signal };
-  const queue: Batch[] = [];
-  let wake: (() => void) | undefined;
-  let ended = false;
-  const source: AsyncIterable<Batch> = {
-    async *[Symbol.asyncIterator]() {
-      while (true) {
-        const next = queue.shift();
-        if (next) {
-          yield next;
-          continue;
-        }
-        if (ended) return;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
-      }
-    },
-  };
+  const source = batchChannel();
   const done = stage.consume(source, ctx);
   return {
     push(events) {
-      return new Promise<AckStatus>((resolve) => {
-        queue.push({ events, finalizers: [new Finalizer(resolve)] });
-        wake?.();
-      });
+      return new Promise<AckStatus>((resolve) => source.push({ events, finalizers: [new Finalizer(resolve)] }));
     },
     async end() {
-      ended = true;
-      wake?.();
+      source.end();
       await done;
     },
     async abort() {
       controller.abort();
-      ended = true;
-      wake?.();
+      source.end();
       await done;
     },
     done,

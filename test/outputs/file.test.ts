@@ -8,6 +8,7 @@ import { Finalizer, type AckStatus, type Batch } from '../../src/engine/acknowle
 import type { BuildContext, ComponentContext, OutputStage } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
+import { batchChannel, type BatchChannel } from '../helpers/batch-channel.js';
 import { encodeEvents } from '../../src/outputs/encoding.js';
 import { fileOutput } from '../../src/outputs/file.js';
 
@@ -48,37 +49,8 @@ async function build(config: Record<string, unknown>): Promise<OutputStage> {
   return fileOutput.build(fileOutput.config.parse(config), buildCtx);
 }
 
-/** A batch source the test feeds step by step. */
-function channel() {
-  const queue: Batch[] = [];
-  let wake: (() => void) | undefined;
-  let ended = false;
-  return {
-    push(b: Batch) {
-      queue.push(b);
-      wake?.();
-    },
-    end() {
-      ended = true;
-      wake?.();
-    },
-    async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
-      while (true) {
-        const next = queue.shift();
-        if (next) {
-          yield next;
-          continue;
-        }
-        if (ended) return;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
-      }
-    },
-  };
-}
-
 /** Pushes a batch and resolves with its ack status. */
-function pushAndWait(ch: ReturnType<typeof channel>, events: LogEvent[]): Promise<AckStatus> {
+function pushAndWait(ch: BatchChannel, events: LogEvent[]): Promise<AckStatus> {
   return new Promise((resolve) => ch.push(makeBatch(events, resolve)));
 }
 
@@ -265,7 +237,7 @@ describe('file output', () => {
   it('fsyncs at most once per interval, when idle, and on close', async () => {
     const sync = vi.spyOn(await fileHandleProto(), 'sync');
     const out = await build({ path: path.join(dir, 'out.log'), fsync_interval: '50ms' });
-    const ch = channel();
+    const ch = batchChannel();
     const done = out.consume(ch, context().ctx);
     for (let i = 0; i < 20; i++) await pushAndWait(ch, [makeEvent(i)]);
     const afterWrites = sync.mock.calls.length;
@@ -350,7 +322,7 @@ describe('file output', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const file = path.join(dir, 'out.log');
     const out = await build({ path: file, encoding: 'text' });
-    const ch = channel();
+    const ch = batchChannel();
     const done = out.consume(ch, context().ctx);
     expect(await pushAndWait(ch, [makeEvent(1)])).toBe('delivered');
     await unlink(file);
@@ -365,7 +337,7 @@ describe('file output', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const file = path.join(dir, 'out.log');
     const out = await build({ path: file, encoding: 'text' });
-    const ch = channel();
+    const ch = batchChannel();
     const done = out.consume(ch, context().ctx);
     await pushAndWait(ch, [makeEvent(1)]);
     await rename(file, `${file}.moved`);
@@ -384,7 +356,7 @@ describe('file output', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const file = path.join(dir, 'out.log');
     const out = await build({ path: file, encoding: 'text' });
-    const ch = channel();
+    const ch = batchChannel();
     const done = out.consume(ch, context().ctx);
     await pushAndWait(ch, [makeEvent(1)]);
     await rename(file, `${file}.moved`);
@@ -403,7 +375,7 @@ describe('file output', () => {
     await mkdir(sub);
     const file = path.join(sub, 'out.log');
     const out = await build({ path: file, encoding: 'text' });
-    const ch = channel();
+    const ch = batchChannel();
     const done = out.consume(ch, context().ctx);
     await pushAndWait(ch, [makeEvent(1)]);
     await rm(sub, { recursive: true });
