@@ -11,12 +11,15 @@
  * - `delivered`: every output that the events reached accepted them (or a transform filtered them out).
  * - `dropped`:   a buffer with `when_full: drop_newest` discarded them; the user chose this; inputs move on.
  * - `rejected`:  an output refused them for good (a permanent error); counted and logged; inputs move on.
+ * - `abandoned`: the daemon stopped (shutdown timeout, or the pipeline closing) before every output was
+ *                done with them. Not a verdict on the events: inputs that can offer them again should (the
+ *                file input reads them again at the next start; network inputs let the client retry).
  */
 import type { LogEvent } from './event.js';
 
-export type AckStatus = 'delivered' | 'dropped' | 'rejected';
+export type AckStatus = 'delivered' | 'dropped' | 'rejected' | 'abandoned';
 
-const RANK: Record<AckStatus, number> = { delivered: 0, dropped: 1, rejected: 2 };
+const RANK: Record<AckStatus, number> = { delivered: 0, dropped: 1, rejected: 2, abandoned: 3 };
 
 export class Finalizer {
   private pending = 1;

@@ -97,7 +97,7 @@ export class BatchBuffer implements AsyncIterable<Batch> {
       }
     }
     if (this.sealed) {
-      releaseAll(batch.finalizers, 'rejected');
+      releaseAll(batch.finalizers, 'abandoned');
       return false;
     }
     this.queue.push(batch);

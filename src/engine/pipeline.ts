@@ -287,6 +287,14 @@ export class Pipeline {
       }
     }
     const ctx = this.buildContext(c, this.hardStop.signal);
+    // At the hard stop (shutdown timeout) the inputs hear at once about every batch this output still
+    // holds or has queued: abandoned, whether or not the output ever returns from a hung write.
+    const abandon = () => {
+      buffer.seal(); // senders still waiting for room are answered `abandoned` by the buffer
+      for (const b of outstanding) ackBatch(b, 'abandoned');
+      for (const b of buffer.drainQueued()) releaseAll(b.finalizers, 'abandoned');
+    };
+    this.hardStop.signal.addEventListener('abort', abandon, { once: true });
     try {
       await this.supervise(c, async (attempt) => {
         const current = attempt === 0 ? stage : await this.build<OutputStage>(c);
@@ -295,10 +303,10 @@ export class Pipeline {
         await current.consume(feed(redeliver), ctx);
       }, () => buffer.closed && buffer.stats.queuedEvents === 0);
     } finally {
-      // An output that returned without acknowledging some batches (or gave up at the hard stop) must not
-      // leave its inputs waiting forever: those batches count as rejected.
-      for (const b of outstanding) ackBatch(b, 'rejected');
-      for (const b of buffer.drainQueued()) releaseAll(b.finalizers, 'rejected');
+      // An output that returned without acknowledging some batches must not leave its inputs waiting
+      // forever: those batches are abandoned too (inputs may offer them again).
+      this.hardStop.signal.removeEventListener('abort', abandon);
+      abandon();
       buffer.seal();
     }
   }

@@ -245,8 +245,8 @@ export const fileOutput = defineOutput({
                 await sleep(delay, ctx.signal);
               }
               if (ctx.signal.aborted) {
-                ctx.logger.error({ err, path: target, events: batch.events.length }, 'cannot write to the output file; stopping, events rejected');
-                ackBatch(batch, 'rejected');
+                ctx.logger.error({ err, path: target, events: batch.events.length }, 'cannot write to the output file; stopping, events not written');
+                ackBatch(batch, 'abandoned');
                 return false;
               }
             }

@@ -303,7 +303,7 @@ describe('file output', () => {
     expect(await readFile(file, 'utf8')).toBe(encodeEvents(events, 'text'));
   });
 
-  it('rejects the batch it cannot write when the signal aborts, without throwing', async () => {
+  it('abandons the batch it cannot write when the signal aborts, without throwing', async () => {
     const blocker = path.join(dir, 'blocker');
     await writeFile(blocker, 'a regular file, not a folder');
     const out = await build({ path: path.join(blocker, 'out.log') });
@@ -314,8 +314,9 @@ describe('file output', () => {
     expect(statuses).toEqual([]);
     controller.abort();
     await expect(done).resolves.toBeUndefined();
-    // The first batch is rejected; the second was never taken, the engine rejects it.
-    expect(statuses).toEqual(['rejected']);
+    // The first batch is abandoned (not refused for good: its input may offer it again); the second was
+    // never taken, the engine abandons it.
+    expect(statuses).toEqual(['abandoned']);
   });
 
   it('reopens the file after it is deleted', async () => {

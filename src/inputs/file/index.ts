@@ -113,12 +113,12 @@ export class FileInput implements TailerHost {
     this.policy = new AckPolicy(
       () => this.advanced(),
       (status, events, file, counted) => {
-        ctx.metrics.add(status === 'dropped' ? 'ack_dropped_events_total' : 'ack_rejected_events_total', events);
-        if (status === 'rejected') {
-          ctx.logger.warn({ file, events, checkpointed: counted }, counted
-            ? 'an output rejected lines for good; they are not read again'
-            : 'lines not delivered before shutdown; they are read again at the next start');
+        if (status === 'abandoned') {
+          ctx.logger.info({ file, events }, 'lines not delivered before shutdown; they are read again at the next start');
+          return;
         }
+        ctx.metrics.add(status === 'dropped' ? 'ack_dropped_events_total' : 'ack_rejected_events_total', events);
+        if (status === 'rejected') ctx.logger.warn({ file, events, checkpointed: counted }, 'an output rejected lines for good; they are not read again');
       },
     );
     ctx.metrics.gauge('files_open', () => this.tailers.size);
@@ -167,7 +167,6 @@ export class FileInput implements TailerHost {
   }
 
   private async shutdown(): Promise<void> {
-    this.policy.stopping = true;
     await this.discovery.close().catch(() => undefined);
     await this.queue;
     for (const t of this.tailers.values()) t.wake();

@@ -35,8 +35,6 @@ export interface TailerOptions {
 
 /** Shared by every tracker of one input: what to do with acknowledgements that are not `delivered`. */
 export class AckPolicy {
-  /** Set when the input stops: a rejection after that is the shutdown giving up, not an output refusing for good. */
-  stopping = false;
   /** Batches emitted and not yet acknowledged, over all files. */
   outstanding = 0;
   constructor(
@@ -80,7 +78,8 @@ export class AckTracker {
       this.policy.outstanding -= 1;
       let state = 1;
       if (status !== 'delivered') {
-        const counted = !(status === 'rejected' && this.policy.stopping);
+        // Abandoned lines (the daemon stopped before they were written) are read again at the next start.
+        const counted = status !== 'abandoned';
         if (!counted) state = 2;
         this.policy.onNotDelivered(status, events, this.entry.path, counted);
       }

@@ -107,6 +107,8 @@ export class FluentForwardInput implements InputStage {
         const delivered = chunk !== undefined && this.config.acknowledge === 'delivered';
         const onAck = delivered
           ? (status: AckStatus) => {
+              // Abandoned (the daemon stopped first): no ack, so the client sends the chunk again.
+              if (status === 'abandoned') return;
               if (status !== 'delivered') problems.report(`chunk_${status}`, `acknowledging a chunk whose events were ${status} downstream (resending cannot help)`, { peer, events: events.length });
               ack(chunk);
             }

@@ -200,6 +200,8 @@ export class OtlpGrpcInput implements InputStage {
       this.pendingEvents -= n;
     }
     const status = this.config.acknowledge === 'delivered' ? await acked : ackStatus ?? 'delivered';
+    // Abandoned: the daemon stopped before the records were written; the client should send them again.
+    if (status === 'abandoned') return callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock stopped before these records were written; retry'));
     callback(null, this.respond(status, n));
   }
 

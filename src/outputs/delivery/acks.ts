@@ -4,7 +4,7 @@
  */
 import { ackBatch, type AckStatus, type Batch } from '../../engine/acknowledgement.js';
 
-const RANK: Record<AckStatus, number> = { delivered: 0, dropped: 1, rejected: 2 };
+const RANK: Record<AckStatus, number> = { delivered: 0, dropped: 1, rejected: 2, abandoned: 3 };
 
 export type Settle = (status: AckStatus) => void;
 
