@@ -164,6 +164,26 @@ describe('file input: rotation and truncation', () => {
     expectEachOnce([...first.bodies(), ...second.bodies()], 's', 30);
   });
 
+  it('while stopped, a rotated file never seen is read, but not unrelated, excluded or compressed files', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    const config = { include: [log], exclude: ['**/*.old'], start_at: 'end' };
+    await writeFile(log, '');
+    const first = start({ dataDir: data, config });
+    await first.until(() => existsSync(path.join(data, 'checkpoints.json')), 'the input to start');
+    await first.stop();
+    await new Promise((r) => setTimeout(r, 20)); // written after the last save, by the file times
+    await writeFile(`${log}.1`, numbered('r', 0, 5)); // a rotation of app.log made while stopped: read
+    await writeFile(path.join(dir, 'application-settings.conf'), 'password=hunter2\n'); // same stem, unrelated
+    await writeFile(`${log}.2.old`, 'excluded\n');
+    await writeFile(`${log}.3.gz`, Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x61, 0x62, 0x0a]));
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length >= 5, 'the rotated file');
+    await new Promise((r) => setTimeout(r, 300)); // a file read by mistake would show up by now
+    expect(second.bodies().sort()).toEqual(numbered('r', 0, 5).trimEnd().split('\n').sort());
+  });
+
   it('copytruncate while stopped: the rest is read from the copy, the truncated file from its start', async () => {
     const dir = await tempDir();
     const log = path.join(dir, 'app.log');

@@ -85,7 +85,13 @@ export class PathMatcher {
 
   matches(file: string): boolean {
     const p = file.split(path.sep).join('/');
-    return this.include.some((g) => g.regex.test(p)) && !this.exclude.some((g) => g.regex.test(p));
+    return this.include.some((g) => g.regex.test(p)) && !this.excluded(file);
+  }
+
+  /** Whether an `exclude` glob names the file (rotated files are never read when excluded, either). */
+  excluded(file: string): boolean {
+    const p = file.split(path.sep).join('/');
+    return this.exclude.some((g) => g.regex.test(p));
   }
 
   /** The folders to watch, without ones inside another (with the deepest depth needed below each). */

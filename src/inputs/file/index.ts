@@ -23,7 +23,7 @@ import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext } from '../../engine/component.js';
 import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
 import { Discovery } from './discovery.js';
-import { EMPTY_FINGERPRINT, fingerprintOf, startsWith } from './fingerprint.js';
+import { EMPTY_FINGERPRINT, fingerprintOf, readPrefix, startsWith } from './fingerprint.js';
 import { PathMatcher } from './glob.js';
 import { continuationPatternRule, PRESETS, startPatternRule, type MultilineRule } from './multiline.js';
 import { AckPolicy, AckTracker, Tailer, type TailerHost, type TailerOptions } from './tailer.js';
@@ -301,25 +301,32 @@ export class FileInput implements TailerHost {
 
   /**
    * Rotated files never seen: created and rotated away while driftlock was stopped (or before it had saved
-   * their checkpoint). In the folder of a rotated file, a file under a name derived from it, with no
-   * checkpoint, and written to after the last save, is read from its start.
+   * their checkpoint). In the folder of a checkpointed file, a file that is named as a rotation of it
+   * (`app.log.1`, `app.log-20250101`, `app.1.log`), is not excluded, is not compressed, has no checkpoint,
+   * and was written to after the last save, is read from its start.
    */
   private async recoverUnseen(savedAt: number, listings: Map<string, Found[]>): Promise<void> {
-    const stems = new Map<string, Set<string>>();
+    const origins = new Map<string, Set<string>>();
     const entries = [...this.store.all()].map(([, e]) => e);
     for (const e of entries) {
       const dir = path.dirname(e.path);
-      if (!stems.has(dir)) stems.set(dir, new Set());
-      stems.get(dir)!.add(stemOf(e.path));
+      if (!origins.has(dir)) origins.set(dir, new Set());
+      origins.get(dir)!.add(path.basename(e.path));
     }
-    for (const [dir, names] of stems) {
+    for (const [dir, names] of origins) {
       const listing = listings.get(dir) ?? (await listFolder(dir));
       for (const f of listing) {
         const key = fileKey(f.st.dev, f.st.ino);
-        if (this.tailers.has(key) || f.st.size === 0 || f.st.mtimeMs <= savedAt || this.matcher.matches(f.file)) continue;
-        if (![...names].some((stem) => path.basename(f.file).startsWith(stem))) continue;
+        if (this.tailers.has(key) || f.st.size === 0) continue;
+        if (f.st.mtimeMs <= savedAt) continue;
+        if (this.matcher.matches(f.file) || this.matcher.excluded(f.file)) continue;
+        if (![...names].some((name) => isRotationOf(path.basename(f.file), name))) continue;
         const handle = await open(f.file, 'r').catch(() => undefined);
         if (!handle) continue;
+        if (await isCompressed(handle)) {
+          await handle.close().catch(() => undefined);
+          continue;
+        }
         // Known content (its own checkpoint, or a copy of a checkpointed file) is not read again.
         let known = false;
         for (const e of entries) {
@@ -414,6 +421,31 @@ export class FileInput implements TailerHost {
     if (this.tailers.get(tailer.key) === tailer) this.tailers.delete(tailer.key);
     for (const [p, t] of this.byPath) if (t === tailer) this.byPath.delete(p);
   }
+}
+
+/**
+ * Whether `name` is how rotation names a copy of `original`: `app.log.1`, `app.log-20250101`,
+ * `app.log.2025-01-01` (a suffix of digits and separators after the name), or `app.1.log`,
+ * `app-20250101.log` (the same before the extension).
+ */
+export function isRotationOf(name: string, original: string): boolean {
+  const suffix = /^[.-]\d[\d.-]*$/;
+  if (name.startsWith(original) && suffix.test(name.slice(original.length))) return true;
+  const dot = original.lastIndexOf('.');
+  if (dot <= 0) return false;
+  const [stem, ext] = [original.slice(0, dot), original.slice(dot)];
+  return name.startsWith(stem) && name.endsWith(ext) && suffix.test(name.slice(stem.length, name.length - ext.length));
+}
+
+/** gzip, bzip2, xz and zstd files start with these bytes: archives of old logs, never read as text. */
+async function isCompressed(handle: FileHandle): Promise<boolean> {
+  const head = await readPrefix(handle, 6).catch(() => Buffer.alloc(0));
+  return (
+    (head[0] === 0x1f && head[1] === 0x8b) ||
+    head.subarray(0, 3).toString('latin1') === 'BZh' ||
+    head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) ||
+    head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))
+  );
 }
 
 /** The name of a file up to its first dot: rotated copies of `app.log` start with `app`. */
