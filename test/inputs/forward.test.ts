@@ -86,6 +86,34 @@ describe('fluent_forward input', () => {
     expect(events[101]!.attributes['fluent.metadata']).toBeUndefined();
   });
 
+  it('reads Fluentd out_forward chunks marked compressed: "text" as uncompressed, and acks them', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    const entries = Array.from({ length: 10 }, (_, i) => [EventTime.fromMillis(T + i), { i }]);
+    c.send(['fluentd', packEntries(entries), { chunk: 't1', size: 10, compressed: 'text' }]);
+    await c.waitForAck('t1');
+    const events = await h.waitForEvents(10);
+    expect(events.map((e) => (e.body as { i: number }).i)).toEqual([...Array(10).keys()]);
+  });
+
+  it('array and map headers announcing millions of elements cannot exhaust memory: refused, others served', async () => {
+    const { h, port } = await start();
+    // 0xdd = array32, 0xdf = map32, each announcing 16 million elements in 5 bytes. Decoding them whole
+    // would allocate about 128 MB per header; 100 connections would take the daemon down.
+    const headers = [Buffer.from([0xdd, 0x00, 0xf4, 0x24, 0x00, 0xdd, 0x00, 0xf4, 0x24, 0x00]), Buffer.from([0x93, 0xa1, 0x74, 0x01, 0xdf, 0x00, 0xf4, 0x24, 0x00])];
+    const before = process.memoryUsage().heapUsed;
+    await Promise.all(Array.from({ length: 100 }, (_, i) => new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.end(headers[i % 2]));
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    })));
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(512 * 2 ** 20);
+    expect(h.metrics.get('errors_total')).toBeGreaterThanOrEqual(100);
+    const c = await client(port);
+    c.send(['after', 1, { still: 'serving' }, { chunk: 'm1' }]);
+    await c.waitForAck('m1');
+  });
+
   it('skips a msgpack value that is not a forward message, and keeps reading the connection', async () => {
     const { h, port } = await start();
     const c = await client(port);

@@ -31,14 +31,22 @@ export interface ForwardMessage {
 
 export class ForwardProtocolError extends Error {}
 
+/**
+ * Most elements an array or map header may announce. The decoder allocates what a header announces before
+ * reading the elements, so a 5-byte header claiming 16 million entries would cost 128 MB: a few such
+ * headers from anyone who can connect would exhaust the heap. Real forward messages hold at most some
+ * thousands of entries per message (a chunk is a few MB) and records far fewer fields.
+ */
+export const MAX_ELEMENTS = 65_536;
+
 export function decoderOptions(maxBytes: number) {
   return {
     extensionCodec: forwardExtensions,
     maxStrLength: maxBytes,
     maxBinLength: maxBytes,
     maxExtLength: 64,
-    maxArrayLength: maxBytes,
-    maxMapLength: maxBytes,
+    maxArrayLength: Math.min(maxBytes, MAX_ELEMENTS),
+    maxMapLength: Math.min(maxBytes, MAX_ELEMENTS),
   };
 }
 
@@ -86,8 +94,9 @@ export function unpackMessage(message: unknown, maxBytes: number): ForwardMessag
     const option = options(message[2]);
     let packed = typeof second === 'string' ? Buffer.from(second, 'latin1') : second;
     let mode: ForwardMessage['mode'] = 'packed_forward';
-    if (option.compressed !== undefined) {
-      if (option.compressed !== 'gzip') throw new ForwardProtocolError(`unsupported compression ${JSON.stringify(option.compressed)} (only gzip)`);
+    // Fluentd's out_forward marks plain chunks `compressed: "text"`; like Fluentd's in_forward, anything but
+    // gzip is read as uncompressed.
+    if (option.compressed === 'gzip') {
       try {
         packed = gunzipSync(packed, { maxOutputLength: maxBytes });
       } catch (err) {
