@@ -82,6 +82,20 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/**
+ * Escapes, then cuts to `max` characters with a marker: escaping can make a text up to five times longer
+ * (`&` is `&amp;`), so cutting first could still overflow Slack's limit of 3,000 characters per section
+ * (Slack answers 400 and the alert is lost). A cut never splits an entity.
+ */
+export function escapeAndTruncate(text: string, max: number): string {
+  const escaped = escapeMrkdwn(text);
+  if (escaped.length <= max) return escaped;
+  const marker = ` … (${(escaped.length - max).toLocaleString('en-US')} more characters)`;
+  let head = escaped.slice(0, Math.max(0, max - marker.length));
+  head = head.replace(/&[a-z]{0,3}$/, '');
+  return head + marker;
+}
+
 /** Seconds, for "in the last 60 s": `60 s`, `1.5 s`, `5 min`. */
 export function formatWindow(ms: number): string {
   if (ms >= 120_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
@@ -97,7 +111,7 @@ function slackDate(ms: number): string {
 
 function codeBlock(entry: string, max: number): string {
   // Three backticks inside would end the block early: break them with a zero-width space.
-  return '```' + escapeMrkdwn(truncate(entry, max)).replace(/```/g, '``\u200b`') + '```';
+  return '```' + escapeAndTruncate(entry, max).replace(/```/g, '``\u200b`') + '```';
 }
 
 export interface MessageOptions {
@@ -131,7 +145,7 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
     ];
     if (alert.field) fields.push({ type: 'mrkdwn', text: `*Field:*\n${escapeMrkdwn(alert.field)}` });
     blocks.push({ type: 'section', fields });
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Reason:*\n${escapeMrkdwn(truncate(alert.why, 1500))}` } });
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Reason:*\n${escapeAndTruncate(alert.why, 1500)}` } });
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Log entry:*\n${codeBlock(alert.entry, options.maxEntryChars)}` } });
   }
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:clock3: ${slackDate(alert.time)}  ·  driftlock` }] });
@@ -162,7 +176,7 @@ function renderTemplate(template: string, alert: SlackAlert, options: MessageOpt
     reason: escapeMrkdwn(alert.why),
     field: escapeMrkdwn(alert.field ?? ''),
     pattern: escapeMrkdwn(alert.template ?? ''),
-    entry: escapeMrkdwn(truncate(alert.entry, options.maxEntryChars)),
+    entry: escapeAndTruncate(alert.entry, options.maxEntryChars),
     time: slackDate(alert.time),
     count: String(count),
   };

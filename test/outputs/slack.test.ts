@@ -59,10 +59,21 @@ describe('Slack message', () => {
     const m = alertMessage({ ...alert, entry: '<script>&' + '```' + 'x'.repeat(3000), why: 'a <b> & c' }, { maxEntryChars: 200 });
     const entry = (m.blocks[3] as { text: { text: string } }).text.text;
     expect(entry).toContain('&lt;script&gt;&amp;');
-    expect(entry).toMatch(/… \(2,81\d more characters\)```$/);
+    expect(entry).toMatch(/… \(2,8\d\d more characters\)```$/);
     expect(entry.match(/```/g)).toHaveLength(2);
     expect(texts(m)).toContain('a &lt;b&gt; &amp; c');
     expect(escapeMrkdwn('<!channel>')).toBe('&lt;!channel&gt;');
+  });
+
+  it('keeps every section within Slack\'s 3,000 characters, even when escaping makes the entry five times longer', () => {
+    const m = alertMessage({ ...alert, entry: '&'.repeat(5000), why: '<'.repeat(3000) }, { maxEntryChars: 2900 });
+    for (const block of m.blocks) {
+      const text = (block as { text?: { text?: string } }).text?.text;
+      if (text !== undefined) expect(text.length, text.slice(0, 40)).toBeLessThanOrEqual(3000);
+    }
+    const entry = (m.blocks[3] as { text: { text: string } }).text.text;
+    // The cut never splits an entity.
+    expect(/```((?:&amp;)+) … \(/.exec(entry)?.[1]).toBeDefined();
   });
 
   it('mentions only from mention.min_confidence up, and a template replaces the fields', () => {
