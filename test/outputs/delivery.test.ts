@@ -1,6 +1,6 @@
 /** The shared delivery piece: backoff, Retry-After, rate limit, the on-disk queue, the worker's retries. */
 import { existsSync } from 'node:fs';
-import { appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -133,6 +133,21 @@ describe('disk queue', () => {
     expect((await readFile(seg, 'utf8')).endsWith('}\n')).toBe(true);
     await again.push([{ n: 3 }]);
     expect(again.peek(10).map((r) => r.seq)).toEqual([1, 2, 3]);
+    await again.close();
+  });
+
+  it('skips a damaged record in the middle of a segment and keeps the ones after it', async () => {
+    const qdir = path.join(dir, 'q');
+    const q = await DiskQueue.open<{ n: number }>({ dir: qdir, maxBytes: 1 << 20 });
+    await q.push([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    await q.close();
+    const seg = path.join(qdir, (await readdir(qdir)).find((f) => f.endsWith('.log'))!);
+    const lines = (await readFile(seg, 'utf8')).split('\n');
+    lines[1] = lines[1]!.replace('"d"', '"\u0000d').slice(0, 7) + '#garbage';
+    await writeFile(seg, lines.join('\n'));
+    const again = await DiskQueue.open<{ n: number }>({ dir: qdir, maxBytes: 1 << 20 });
+    expect(again.peek(10).map((r) => r.data.n)).toEqual([1, 3]);
+    expect(again.corruptRecords).toBe(1);
     await again.close();
   });
 

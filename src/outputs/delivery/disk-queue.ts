@@ -66,6 +66,8 @@ export class DiskQueue<T> {
   private readonly roomWaiters: Array<() => void> = [];
   private readonly recordWaiters: Array<() => void> = [];
   private closed = false;
+  /** Damaged records skipped when the queue was opened (counted; the records around them are kept). */
+  corruptRecords = 0;
   private readonly segmentBytes: number;
   private readonly fsync: boolean;
 
@@ -123,7 +125,13 @@ export class DiskQueue<T> {
         } catch {
           parsed = undefined;
         }
-        if (!parsed || typeof parsed.s !== 'number') break;
+        start = nl + 1;
+        good = start;
+        if (!parsed || typeof parsed.s !== 'number') {
+          // A damaged record in the middle (a disk error): skip it, keep the ones after it.
+          this.corruptRecords += 1;
+          continue;
+        }
         if (lastSeq < firstSeq) firstSeq = parsed.s;
         lastSeq = parsed.s;
         if (parsed.s > this.ackedSeq) {
@@ -131,10 +139,8 @@ export class DiskQueue<T> {
           this.bytes += line.length + 1;
         }
         if (parsed.s >= this.nextSeq) this.nextSeq = parsed.s + 1;
-        start = nl + 1;
-        good = start;
       }
-      // A torn or corrupt tail (crash mid-write): keep what was whole.
+      // A torn tail (a crash in the middle of a write, no newline yet): keep what was whole.
       if (good < buf.length) await truncate(file, good);
       if (lastSeq >= firstSeq && lastSeq > this.ackedSeq) this.segments.push({ file, firstSeq, lastSeq, size: good });
       else await unlink(file);
