@@ -103,7 +103,7 @@ describe('fluent_forward input', () => {
     const headers = [Buffer.from([0xdd, 0x00, 0xf4, 0x24, 0x00, 0xdd, 0x00, 0xf4, 0x24, 0x00]), Buffer.from([0x93, 0xa1, 0x74, 0x01, 0xdf, 0x00, 0xf4, 0x24, 0x00])];
     const before = process.memoryUsage().heapUsed;
     await Promise.all(Array.from({ length: 100 }, (_, i) => new Promise<void>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => s.end(headers[i % 2]));
+      const s = net.connect(port, '127.0.0.1', () => s.end(headers[i % 2]!));
       s.on('close', () => resolve());
       s.on('error', () => resolve());
     })));
