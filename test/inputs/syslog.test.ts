@@ -50,6 +50,8 @@ describe('syslog input', () => {
     expect(b).toMatchObject({ body: '\'su root\' failed for lonvick on /dev/pts/8', severityText: 'crit', attributes: { 'syslog.protocol': 'rfc3164', 'syslog.hostname': 'mymachine', 'syslog.appname': 'su', 'syslog.procid': '99', 'syslog.facility_name': 'auth' } });
     expect(c).toMatchObject({ body: 'not syslog at all', attributes: { 'parse.error': expect.any(String) } });
     expect(h.metrics.get('malformed_events_total')).toBe(1);
+    // Counted and logged (rate-limited per kind), with the sender and the reason.
+    expect(h.logs.find((l) => l.problem === 'unparseable')).toMatchObject({ peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/), error: expect.any(String) });
   });
 
   it('TCP: newline framing and octet counting on the same connection', async () => {

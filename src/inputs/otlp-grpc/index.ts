@@ -167,6 +167,12 @@ export class OtlpGrpcInput implements InputStage {
       callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock is shutting down; retry later'));
       return;
     }
+    // Full already: answer before decoding anything (decoding is where a request costs memory).
+    if (this.pendingEvents >= this.config.max_pending_events) {
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
+      callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock pipeline is full; retry later'));
+      return;
+    }
     let events;
     try {
       events = requestToEvents(this.codec.decodeRequest(call.request), ctx.id, peer);

@@ -99,7 +99,10 @@ export class SyslogInput implements InputStage {
       const truncated = msg.length > maxBytes;
       const { event, malformed } = syslogEvent(truncated ? msg.subarray(0, maxBytes) : msg, truncated, ctx.id, peerOf(rinfo.address, rinfo.port), Date.now());
       ctx.metrics.add('received_events_total');
-      if (malformed) ctx.metrics.add('malformed_events_total');
+      if (malformed) {
+        ctx.metrics.add('malformed_events_total');
+        reportMalformed(problems, event, peerOf(rinfo.address, rinfo.port));
+      }
       queue.push(event);
       draining ??= drain();
     });
@@ -138,7 +141,10 @@ export class SyslogInput implements InputStage {
     let malformed = 0;
     const onFrame = (bytes: Buffer, truncated: boolean) => {
       const result = syslogEvent(bytes, truncated, input, peer, Date.now());
-      if (result.malformed) malformed++;
+      if (result.malformed) {
+        malformed++;
+        reportMalformed(problems, result.event, peer);
+      }
       events.push(result.event);
     };
     const flush = async () => {
@@ -169,6 +175,14 @@ export class SyslogInput implements InputStage {
     }
     await flush();
   }
+}
+
+/** Logs a malformed message (cut, invalid UTF-8, unparseable) through the rate-limited problem log. */
+function reportMalformed(problems: ProblemLog, event: LogEvent, peer: string | undefined): void {
+  const a = event.attributes;
+  const kind = a['log.truncated'] ? 'message_truncated' : a['log.invalid_utf8'] ? 'invalid_utf8' : 'unparseable';
+  const why = typeof a['parse.error'] === 'string' ? a['parse.error'] : undefined;
+  problems.report(kind, 'malformed syslog message kept with a mark', { peer, ...(why ? { error: why } : {}) });
 }
 
 export const syslogInput = defineInput({
