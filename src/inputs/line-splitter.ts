@@ -24,8 +24,13 @@ export class LineSplitter {
   private pending: Buffer | null = null;
   /** Offset of the first byte of `pending` (or of the next chunk) in the whole stream. */
   private position: number;
-  /** Inside an over-long line whose head was already emitted: skip bytes up to the next newline. */
+  /** Inside an over-long line: skip bytes up to the next newline. */
   private discarding = false;
+  /**
+   * The head of that over-long line, held until its newline is found: only then is it emitted, with the
+   * offset after the newline as its end, so that a checkpoint never points into the middle of a line.
+   */
+  private held: { bytes: Buffer; offset: number } | null = null;
 
   constructor(maxLineBytes: number, startOffset = 0) {
     this.maxLineBytes = maxLineBytes;
@@ -52,6 +57,7 @@ export class LineSplitter {
     while (nl >= 0) {
       if (this.discarding) {
         this.discarding = false;
+        this.emitHeld(base + nl + 1, onLine);
       } else {
         this.emit(buf, start, nl, nl + 1, allValid, base, onLine, false);
       }
@@ -61,8 +67,8 @@ export class LineSplitter {
     const rest = buf.length - start;
     if (rest > 0 && !this.discarding) {
       if (rest > this.maxLineBytes) {
-        // Emit the head of the over-long line now and skip the rest of it, so memory stays bounded.
-        this.emit(buf, start, start + this.maxLineBytes, start + this.maxLineBytes, false, base, onLine, true);
+        // Keep the head of the over-long line and skip the rest of it, so memory stays bounded.
+        this.held = { bytes: Buffer.from(buf.subarray(start, start + this.maxLineBytes)), offset: base + start };
         this.discarding = true;
       } else {
         this.pending = Buffer.from(buf.subarray(start));
@@ -80,7 +86,16 @@ export class LineSplitter {
       this.position += buf.length;
     }
     this.pending = null;
+    this.emitHeld(this.position, onLine);
     this.discarding = false;
+  }
+
+  /** Emits the held head of an over-long line, as ending at `end` (an absolute offset). */
+  private emitHeld(end: number, onLine: LineHandler): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    this.emit(held.bytes, 0, held.bytes.length, end - held.offset, false, held.offset, onLine, true);
   }
 
   private emit(buf: Buffer, start: number, end: number, next: number, known: boolean, base: number, onLine: LineHandler, truncated: boolean): void {

@@ -38,6 +38,19 @@ describe('LineSplitter', () => {
     expect(got[2]).toMatchObject({ text: 'next', flags: { truncated: false } });
   });
 
+  it('an over-long line ends (for checkpoints) after its newline, even when it spans many chunks', () => {
+    const long = 'x'.repeat(100);
+    const got = split([`a\n${long.slice(0, 30)}`, long.slice(30, 70), `${long.slice(70)}\nb\n`], 16);
+    expect(got.map((g) => [g.text, g.start, g.end, g.flags.truncated])).toEqual([
+      ['a', 0, 2, false],
+      ['x'.repeat(16), 2, 103, true],
+      ['b', 103, 105, false],
+    ]);
+    // Cut before its newline arrives (end of stream): it ends where reading stopped.
+    const cut = split([`${long}`], 16);
+    expect(cut.map((g) => [g.text.length, g.start, g.end, g.flags.truncated])).toEqual([[16, 0, 100, true]]);
+  });
+
   it('does not cut a multi-byte character in half when truncating', () => {
     const got = split(['é'.repeat(60) + '\n'], 101);
     expect(got[0]!.text).toBe('é'.repeat(50));
