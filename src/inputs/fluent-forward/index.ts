@@ -57,7 +57,7 @@ export class FluentForwardInput implements InputStage {
   }
 
   async run(ctx: InputContext): Promise<void> {
-    const problems = new ProblemLog(ctx.logger);
+    const problems = new ProblemLog(ctx.logger, ctx.signal);
     const { host } = this.config.address;
     const options = { name: 'fluent_forward', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout };
     try {

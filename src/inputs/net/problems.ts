@@ -1,7 +1,8 @@
 /**
  * Counts what goes wrong on the wire (garbage, oversized frames, refused connections) and logs it without
  * letting a misbehaving client flood the daemon's log: the first occurrence of each kind is logged at once,
- * later ones are summed into at most one warning per kind every 10 s.
+ * later ones are summed into at most one warning per kind every 10 s (sums not yet logged are written every
+ * 10 s, and when the input stops).
  */
 import type { Logger } from 'pino';
 
@@ -10,6 +11,7 @@ const INTERVAL_MS = 10_000;
 interface Pending {
   count: number;
   lastLogged: number;
+  message: string;
   example: Record<string, unknown>;
 }
 
@@ -18,8 +20,27 @@ export class ProblemLog {
   private readonly kinds = new Map<string, Pending>();
   private readonly totals = new Map<string, number>();
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, signal?: AbortSignal) {
     this.logger = logger;
+    if (signal && !signal.aborted) {
+      const timer = setInterval(() => this.flush(), INTERVAL_MS);
+      timer.unref();
+      signal.addEventListener('abort', () => {
+        clearInterval(timer);
+        this.flush();
+      }, { once: true });
+    }
+  }
+
+  /** Logs the sums of every kind with occurrences not yet logged. */
+  flush(): void {
+    const now = Date.now();
+    for (const [kind, p] of this.kinds) {
+      if (p.count === 0) continue;
+      this.logger.warn({ problem: kind, occurrences: p.count, ...p.example }, `${p.message} (${p.count} times in the last ${Math.round((now - p.lastLogged) / 1000)} s)`);
+      p.count = 0;
+      p.lastLogged = now;
+    }
   }
 
   /** Records one problem of `kind`; `details` (peer, sizes) go into the log line. */
@@ -28,12 +49,13 @@ export class ProblemLog {
     const now = Date.now();
     const p = this.kinds.get(kind);
     if (!p) {
-      this.kinds.set(kind, { count: 0, lastLogged: now, example: details });
+      this.kinds.set(kind, { count: 0, lastLogged: now, message, example: details });
       this.logger.warn({ problem: kind, ...details }, message);
       return;
     }
     p.count += 1;
     p.example = details;
+    p.message = message;
     if (now - p.lastLogged >= INTERVAL_MS) {
       this.logger.warn({ problem: kind, occurrences: p.count, ...details }, `${message} (${p.count} times in the last ${Math.round((now - p.lastLogged) / 1000)} s)`);
       p.count = 0;

@@ -99,7 +99,7 @@ export class OtlpGrpcInput implements InputStage {
   }
 
   async run(ctx: InputContext): Promise<void> {
-    const problems = new ProblemLog(ctx.logger);
+    const problems = new ProblemLog(ctx.logger, ctx.signal);
     const server = new grpc.Server({
       'grpc.max_receive_message_length': this.config.max_receive_message_bytes,
       'grpc.max_send_message_length': 1024 * 1024,

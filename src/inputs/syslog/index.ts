@@ -78,7 +78,7 @@ export class SyslogInput implements InputStage {
     const { host, port } = this.config.address;
     const maxBytes = this.config.max_message_bytes;
     const maxPending = this.config.max_pending_events;
-    const problems = new ProblemLog(ctx.logger);
+    const problems = new ProblemLog(ctx.logger, ctx.signal);
     const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
     let queue: LogEvent[] = [];
     let draining: Promise<void> | null = null;
@@ -127,7 +127,7 @@ export class SyslogInput implements InputStage {
   }
 
   private runStream(ctx: InputContext): Promise<void> {
-    const problems = new ProblemLog(ctx.logger);
+    const problems = new ProblemLog(ctx.logger, ctx.signal);
     const options = { name: 'syslog', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout };
     return serveStream(options, ctx, problems, (socket, peer) => this.readConnection(socket, peer, ctx, problems), (port) => this.listened(ctx, port)).catch((err: unknown) => {
       throw this.failed(err as Error);
