@@ -4,6 +4,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+/** Whether the openssl CLI is here (TLS tests are skipped, and say so, without it). */
+export const HAVE_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+
 export interface TestCert {
   dir: string;
   certFile: string;

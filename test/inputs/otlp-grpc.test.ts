@@ -10,7 +10,7 @@ import { otlpGrpcConfig, otlpGrpcInput, type OtlpGrpcInput } from '../../src/inp
 import { EXPORT_LOGS_PATH, logsServiceCodec } from '../../src/inputs/otlp-grpc/proto.js';
 import { runInput, type InputHarness } from '../helpers/network-input.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
-import { makeSelfSignedCert } from '../helpers/tls-cert.js';
+import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
 const running: InputHarness[] = [];
 const clients: RawOtlpClient[] = [];
@@ -256,9 +256,8 @@ describe('otlp_grpc input', () => {
     expect(h.events).toHaveLength(3);
   });
 
-  it('serves TLS with a certificate and key', async () => {
-    const cert = makeSelfSignedCert();
-    if (!cert) return void console.warn('skipped: openssl is not installed');
+  it.skipIf(!HAVE_OPENSSL)('serves TLS with a certificate and key', async () => {
+    const cert = makeSelfSignedCert()!;
     const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile } });
     const plain = await client(port, { 'grpc.max_reconnect_backoff_ms': 100 }).export(simpleRequest(1));
     expect(plain.error).not.toBeNull();

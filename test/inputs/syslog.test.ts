@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { syslogConfig } from '../../src/inputs/syslog/index.js';
 import { startSyslog, type InputHarness } from '../helpers/network-input.js';
 import { LOGGER, RSYSLOGD, runLogger, startRsyslog, type PrivateRsyslog } from '../helpers/syslog-senders.js';
-import { makeSelfSignedCert } from '../helpers/tls-cert.js';
+import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
 const running: InputHarness[] = [];
 const daemons: PrivateRsyslog[] = [];
@@ -62,9 +62,8 @@ describe('syslog input', () => {
     expect(events.map((e) => e.body)).toEqual(['first', 'counted\nwith a newline', 'third']);
   });
 
-  it('TLS: serves with a certificate and key', async () => {
-    const cert = makeSelfSignedCert();
-    if (!cert) return void console.warn('skipped: openssl is not installed');
+  it.skipIf(!HAVE_OPENSSL)('TLS: serves with a certificate and key', async () => {
+    const cert = makeSelfSignedCert()!;
     const { h, port } = await start({ mode: 'tls', tls: { cert_file: cert.certFile, key_file: cert.keyFile } });
     await new Promise<void>((resolve, reject) => {
       const s = tls.connect({ port, host: '127.0.0.1', ca: cert.cert }, () => s.end('<13>1 - host app - - - over tls\n'));
@@ -73,6 +72,23 @@ describe('syslog input', () => {
     });
     const [e] = await h.waitForEvents(1);
     expect(e!.body).toBe('over tls');
+  });
+
+  it.skipIf(!HAVE_OPENSSL)('TLS with ca_file: a client certificate signed by the CA is required', async () => {
+    const server = makeSelfSignedCert()!;
+    const client = makeSelfSignedCert()!; // self-signed: its own CA
+    const { h, port } = await start({ mode: 'tls', tls: { cert_file: server.certFile, key_file: server.keyFile, ca_file: client.certFile } });
+    const send = (withCert: boolean, text: string) => new Promise<boolean>((resolve) => {
+      const s = tls.connect({ port, host: '127.0.0.1', ca: server.cert, ...(withCert ? { cert: client.cert, key: client.key } : {}) }, () => s.write(`<13>1 - host app - - - ${text}\n`, () => s.end()));
+      s.on('error', () => resolve(false));
+      s.on('close', () => resolve(true));
+    });
+    await send(false, 'without a certificate');
+    await send(true, 'with a certificate');
+    const events = await h.waitForEvents(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(h.events.map((e) => e.body)).toEqual(['with a certificate']);
+    expect(events[0]!.body).toBe('with a certificate');
   });
 
   it('rejects mode: tls without certificates as a config error', () => {
