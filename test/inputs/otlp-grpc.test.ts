@@ -43,7 +43,7 @@ describe('otlp_grpc input', () => {
       resource: resourceFromAttributes({ 'service.name': 'checkout', 'host.name': 'web-1' }),
       processors: [new BatchLogRecordProcessor({ exporter })],
     });
-    const logger = provider.getLogger('shop.payments', '1.2.3');
+    const logger = provider.getLogger('shop.payments', '1.2.3', { attributes: { team: 'payments' } });
     const at = Date.parse('2026-01-02T03:04:05.678Z');
     logger.emit({
       timestamp: at,
@@ -63,7 +63,7 @@ describe('otlp_grpc input', () => {
       severityNumber: 17,
       severityText: 'ERROR',
       body: 'payment failed for order 42',
-      attributes: { 'order.id': 42, retry: true, ratio: 0.5, tags: ['a', 'b'], 'otlp.scope.name': 'shop.payments', 'otlp.scope.version': '1.2.3' },
+      attributes: { 'order.id': 42, retry: true, ratio: 0.5, tags: ['a', 'b'], 'otlp.scope.name': 'shop.payments', 'otlp.scope.version': '1.2.3', 'otlp.scope.attributes': { team: 'payments' } },
       resource: { 'service.name': 'checkout', 'host.name': 'web-1' },
       source: { input: 'otlp' },
     });

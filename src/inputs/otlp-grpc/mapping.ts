@@ -8,7 +8,8 @@
  *   array, bytes) become text (JSON for arrays, base64 for bytes) and `attributes["otlp.body_type"]` names
  *   the kind, so nothing about the value is lost.
  * - record attributes -> `attributes`; resource attributes -> `resource`; the scope's name and version ->
- *   `attributes["otlp.scope.name"]`, `["otlp.scope.version"]`; `event_name` -> `["otlp.event_name"]`;
+ *   `attributes["otlp.scope.name"]`, `["otlp.scope.version"]`, the scope's attributes ->
+ *   `["otlp.scope.attributes"]`; `event_name` -> `["otlp.event_name"]`;
  *   non-zero `flags` -> `["otlp.flags"]`.
  * - attribute values: int64 becomes a number when it is a safe integer, else a decimal string; bytes become
  *   base64; arrays and key-value lists nest.
@@ -92,10 +93,12 @@ export function requestToEvents(request: ExportLogsServiceRequest, input: string
     for (const sl of rl.scopeLogs) {
       const scopeName = sl.scope?.name || undefined;
       const scopeVersion = sl.scope?.version || undefined;
+      const scopeAttributes = sl.scope?.attributes?.length ? keyValues(sl.scope.attributes) : undefined;
       for (const r of sl.logRecords) {
         const attributes = keyValues(r.attributes);
         if (scopeName !== undefined) attributes['otlp.scope.name'] = scopeName;
         if (scopeVersion !== undefined) attributes['otlp.scope.version'] = scopeVersion;
+        if (scopeAttributes) attributes['otlp.scope.attributes'] = scopeAttributes;
         if (r.eventName) attributes['otlp.event_name'] = r.eventName;
         if (r.flags) attributes['otlp.flags'] = r.flags;
         let body: string | Attributes;
