@@ -177,6 +177,19 @@ describe('otlp_grpc input', () => {
     expect(h.logs.some((l) => l.problem === 'invalid_protobuf')).toBe(true);
   });
 
+  it('refuses a request with more records than max_records_per_request (INVALID_ARGUMENT), accepts the next', async () => {
+    const { h, port } = await start({ max_records_per_request: 100 });
+    const c = client(port);
+    const big = await c.export(simpleRequest(101));
+    expect(big.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(big.error?.details).toMatch(/101 log records in one request; at most 100/);
+    const fine = await c.export(simpleRequest(100));
+    expect(fine.error).toBeNull();
+    await h.waitForEvents(100);
+    expect(h.events).toHaveLength(100);
+    expect(h.metrics.get('rejected_events_total')).toBe(101);
+  });
+
   it('checks the bearer token when one is configured', async () => {
     const { h, port } = await start({ bearer_token: 's3cret' });
     const c = client(port);

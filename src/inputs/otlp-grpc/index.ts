@@ -39,6 +39,12 @@ export const otlpGrpcConfig = z.object({
     .min(1)
     .default(10_000)
     .describe('Events of accepted requests that may wait for room in a full pipeline; beyond that, requests are refused with `UNAVAILABLE` (the client retries).'),
+  max_records_per_request: z
+    .number()
+    .int()
+    .min(1)
+    .default(100_000)
+    .describe('An Export request with more log records is refused with INVALID_ARGUMENT (a small request can hold millions of empty records; each becomes an event in memory).'),
   max_receive_message_bytes: byteSize().prefault('4MiB').describe('Largest request, after decompression; larger ones get `RESOURCE_EXHAUSTED`.'),
   bearer_token: secret(z.string().min(1)).optional().describe('When set, requests must carry `authorization: Bearer <token>`; others get `UNAUTHENTICATED`.'),
   tls: tlsConfig.optional(),
@@ -175,7 +181,16 @@ export class OtlpGrpcInput implements InputStage {
     }
     let events;
     try {
-      events = requestToEvents(this.codec.decodeRequest(call.request), ctx.id, peer);
+      const request = this.codec.decodeRequest(call.request);
+      let records = 0;
+      for (const rl of request.resourceLogs) for (const sl of rl.scopeLogs) records += sl.logRecords.length;
+      if (records > this.config.max_records_per_request) {
+        ctx.metrics.add('rejected_events_total', records);
+        problems.report('too_many_records', 'OTLP request refused: more log records than max_records_per_request', { peer, records });
+        callback(grpcError(grpc.status.INVALID_ARGUMENT, `${records} log records in one request; at most ${this.config.max_records_per_request} are accepted`));
+        return;
+      }
+      events = requestToEvents(request, ctx.id, peer);
     } catch (err) {
       ctx.metrics.add('errors_total');
       problems.report('invalid_protobuf', 'OTLP request is not a valid ExportLogsServiceRequest', { peer, bytes: call.request.length, error: (err as Error).message });
