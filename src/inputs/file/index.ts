@@ -355,6 +355,13 @@ export class FileInput implements TailerHost {
    * from there to its end, then lets it go.
    */
   private async recover(entry: Checkpoint, key: string, listings = new Map<string, Found[]>(), resume?: { tracker: AckTracker; at: number }): Promise<boolean> {
+    if (await this.recoverFrom(entry, key, listings, resume)) return true;
+    // Names may have moved since the folder was listed (a rotation running right now): look once more.
+    listings.delete(path.dirname(entry.path));
+    return this.recoverFrom(entry, key, listings, resume);
+  }
+
+  private async recoverFrom(entry: Checkpoint, key: string, listings: Map<string, Found[]>, resume?: { tracker: AckTracker; at: number }): Promise<boolean> {
     const dir = path.dirname(entry.path);
     let listing = listings.get(dir);
     if (!listing) {
@@ -370,8 +377,11 @@ export class FileInput implements TailerHost {
     const candidates = listing
       .filter((f) => {
         const k = fileKey(f.st.dev, f.st.ino);
-        if (this.tailers.has(k) || f.st.size <= at || f.st.size < entry.fingerprint.length) return false;
-        return k === key || (known && path.basename(f.file).startsWith(stem));
+        if (this.tailers.has(k) || f.st.size < entry.fingerprint.length) return false;
+        // The file itself (same inode) only if it holds more than was read; a copy at any size: a copy of
+        // what was already read whole is remembered (below), so that it is not taken for a new file later.
+        if (k === key) return f.st.size > at;
+        return known && path.basename(f.file).startsWith(stem);
       })
       .sort((a, b) => Number(fileKey(b.st.dev, b.st.ino) === key) - Number(fileKey(a.st.dev, a.st.ino) === key));
     for (const c of candidates) {
@@ -382,11 +392,18 @@ export class FileInput implements TailerHost {
         continue;
       }
       const st = await handle.stat().catch(() => undefined);
-      if (!st || st.size <= at || !(await startsWith(handle, entry.fingerprint).catch(() => false))) {
+      if (!st || !(await startsWith(handle, entry.fingerprint).catch(() => false))) {
         await handle.close().catch(() => undefined);
         continue;
       }
       const cKey = fileKey(st.dev, st.ino);
+      if (st.size <= at) {
+        // A copy holding nothing unread (copytruncate after everything was read): remember it as read.
+        await handle.close().catch(() => undefined);
+        if (cKey === key) continue;
+        if (!this.store.get(cKey)) this.store.set(cKey, { ...entry, path: c.file, dev: st.dev, ino: st.ino, offset: st.size, seen: Date.now() });
+        continue;
+      }
       const moved: Checkpoint = { ...entry, path: c.file, dev: st.dev, ino: st.ino, seen: Date.now() };
       if (cKey !== key) this.store.delete(key);
       this.store.set(cKey, moved);
