@@ -408,6 +408,9 @@ async function evalSteady(ctx: Context): Promise<void> {
 export interface CorrelationResult {
   spearman: number;
   sample: number;
+  /** Mean time per scored line of the LZ window and of deflate with the baseline as preset dictionary. */
+  oursMicros?: number;
+  deflateMicros?: number;
 }
 export type CompressorCorrelation = (lines: string[], options?: Record<string, unknown>) => Promise<CorrelationResult> | CorrelationResult;
 
@@ -443,9 +446,10 @@ async function evalCompressor(ctx: Context): Promise<void> {
     const started = process.hrtime.bigint();
     const r = await loaded.fn([...lines]);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    rows.push([name, count(lines.length), fixed(r.spearman), count(r.sample), seconds.toFixed(1)]);
+    const micros = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1));
+    rows.push([name, count(lines.length), fixed(r.spearman), count(r.sample), micros(r.oursMicros), micros(r.deflateMicros), seconds.toFixed(1)]);
   }
-  ctx.out(renderTable(['lines', 'count', 'spearman', 'sample', 'seconds'], rows));
+  ctx.out(renderTable(['lines', 'count', 'spearman', 'sample', 'LZ window µs/line', 'deflate+dictionary µs/line', 'seconds'], rows));
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -35,23 +35,33 @@ export function spearman(a: number[], b: number[]): number {
   return num / Math.sqrt(da * db);
 }
 
-export function compressorCorrelation(lines: string[], options: { sample?: number; warmup?: number } = {}): { spearman: number; sample: number } {
+export function compressorCorrelation(
+  lines: string[],
+  options: { sample?: number; warmup?: number } = {},
+): { spearman: number; sample: number; oursMicros: number; deflateMicros: number } {
   const warmup = options.warmup ?? 200;
   const sample = options.sample ?? 1000;
   const window = new LzWindow(1 << 15);
   let dictionary = '';
   const ours: number[] = [];
   const deflate: number[] = [];
+  let oursNs = 0n;
+  let deflateNs = 0n;
   lines.forEach((line, i) => {
     const masked = maskVolatile(line);
     if (i >= warmup && ours.length < sample) {
+      const t0 = process.hrtime.bigint();
       ours.push(window.cost(masked).conditionalBits);
+      const t1 = process.hrtime.bigint();
       const dict = Buffer.from(dictionary.slice(-32768));
       deflate.push(deflateRawSync(Buffer.from(masked), { dictionary: dict, level: 9 }).length);
+      oursNs += t1 - t0;
+      deflateNs += process.hrtime.bigint() - t1;
     }
     window.append(masked);
     dictionary += masked + '\n';
     if (dictionary.length > 65536) dictionary = dictionary.slice(-32768);
   });
-  return { spearman: spearman(ours, deflate), sample: ours.length };
+  const n = Math.max(1, ours.length);
+  return { spearman: spearman(ours, deflate), sample: ours.length, oursMicros: Number(oursNs) / 1e3 / n, deflateMicros: Number(deflateNs) / 1e3 / n };
 }
