@@ -25,6 +25,7 @@ export interface DrainOptions {
 
 const DEFAULTS: DrainOptions = { similarity: 0.5, depth: 2, maxClusters: 64, maxTemplates: 2000 };
 export const WILDCARD = '<*>';
+const WHITESPACE = /\s/;
 
 function hasDigitOrMask(token: string): boolean {
   for (let i = 0; i < token.length; i++) {
@@ -52,8 +53,23 @@ export class TemplateMiner {
     return this.byId.get(id);
   }
 
+  /** Whitespace-separated tokens (as `split(/\s+/)` would give them), at most 64. */
   static tokenize(text: string): string[] {
-    return text.split(/\s+/).filter(Boolean).slice(0, 64);
+    const out: string[] = [];
+    const n = text.length;
+    let start = -1;
+    for (let i = 0; i <= n; i++) {
+      const c = i < n ? text.charCodeAt(i) : 32;
+      const space = c === 32 || (c >= 9 && c <= 13) || (c > 127 && WHITESPACE.test(text[i]!));
+      if (space) {
+        if (start >= 0) {
+          out.push(text.slice(start, i));
+          if (out.length === 64) return out;
+          start = -1;
+        }
+      } else if (start < 0) start = i;
+    }
+    return out;
   }
 
   private leafKey(tokens: string[]): string {

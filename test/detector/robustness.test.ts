@@ -39,3 +39,12 @@ describe('detector robustness', () => {
     for (let i = 0; i < 50; i++) expect(d.observe('s', { time: (t += 50), text: normal(2000 + i) })).toBeUndefined();
   });
 });
+
+describe('TemplateMiner.tokenize', () => {
+  it('splits like split(/\\s+/) (Unicode spaces too), dropping empty tokens, at most 64', async () => {
+    const { TemplateMiner } = await import('../../src/detector/drain.js');
+    for (const text of ['  a  b\tc\r\n', '', '   ', 'x\u00a0y\u2003z', 'one', Array.from({ length: 80 }, (_, i) => `t${i}`).join(' ')]) {
+      expect(TemplateMiner.tokenize(text)).toEqual(text.split(/\s+/).filter(Boolean).slice(0, 64));
+    }
+  });
+});
