@@ -99,6 +99,22 @@ describe('syslog input under garbage', () => {
     expect(h.events.some((e) => e.body === 'refused?')).toBe(false);
   });
 
+  it('a sender held back by a full pipeline is not closed as idle', async () => {
+    const { h, port } = await start({ idle_timeout: '200ms' });
+    h.block();
+    const s = await connect(port);
+    let closed = false;
+    s.on('close', () => (closed = true));
+    const line = Buffer.from(`<13>1 - host app - - - ${'q'.repeat(200)}\n`);
+    for (let i = 0; i < 40; i++) s.write(Buffer.concat(Array.from({ length: 1000 }, () => line)));
+    await new Promise((r) => setTimeout(r, 800)); // four idle timeouts
+    expect(closed).toBe(false);
+    expect(h.logs.some((l) => l.problem === 'idle_timeout')).toBe(false);
+    h.unblock();
+    await h.waitForEvents(40_000);
+    s.end();
+  });
+
   it('a full pipeline slows TCP senders down instead of buffering without bound', async () => {
     const { h, port } = await start();
     h.block();

@@ -45,6 +45,9 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
     sockets.add(socket);
     if (options.idleTimeout > 0) {
       socket.setTimeout(options.idleTimeout, () => {
+        // Data waiting to be read means the sender is not idle: driftlock is (its pipeline is full and the
+        // connection is paused). Such a connection stays open.
+        if (socket.readableLength > 0) return;
         problems.report('idle_timeout', `closing an idle ${options.name} connection`, { peer, idle_timeout_ms: options.idleTimeout });
         socket.destroy();
       });
