@@ -220,7 +220,7 @@ export class StreamDetector {
         score: volume.factor,
         confidence,
         why: volume.kind === 'volume_spike'
-          ? `volume ${fmt(volume.rate)}/s vs typical ${fmt(volume.typical)}/s (${fmt(volume.factor)}x)`
+          ? `volume ${fmt(volume.rate)} events in one second so far vs typical ${fmt(volume.typical)}/s (${fmt(volume.factor)}x)`
           : `volume dropped: no events for ${volume.seconds} s vs typical ${fmt(volume.typical)}/s`,
         baseline: { typical_per_second: volume.typical },
       });
