@@ -7,16 +7,14 @@
  * happen; `scan` reads files to their end and summarises.
  */
 import { createReadStream, statSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Detector, type Anomaly, type AnomalyKind, type Profile } from '../detector/index.js';
-import { restoreDetector, snapshotDetector } from '../detector/snapshot.js';
 import type { LogEvent } from '../engine/event.js';
 import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
 import { percent, renderAlertText } from '../outputs/alert-format.js';
-import { lineParser, resolveStreamId, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
+import { lineParser, loadDetectorState, resolveStreamId, saveDetectorState, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 
 export const DETECT_FORMATS = ['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text'] as const;
 export const PROFILE_NAMES = ['sensitive', 'balanced', 'strict'] as const;
@@ -76,20 +74,16 @@ class LineDetector {
     this.parse = await lineParser(this.options.format);
     if (!this.options.state) return undefined;
     try {
-      const n = restoreDetector(this.detector, JSON.parse(await readFile(this.options.state, 'utf8')));
-      return `restored ${n} stream${n === 1 ? '' : 's'} from ${this.options.state}`;
+      const n = await loadDetectorState(this.detector, this.options.state);
+      return n === undefined ? undefined : `restored ${n} stream${n === 1 ? '' : 's'} from ${this.options.state}`;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       return `cannot restore ${this.options.state} (${(err as Error).message}); starting a new warm-up`;
     }
   }
 
   async save(): Promise<void> {
     if (!this.options.state) return;
-    await mkdir(path.dirname(path.resolve(this.options.state)), { recursive: true });
-    const tmp = `${this.options.state}.tmp`;
-    await writeFile(tmp, JSON.stringify(snapshotDetector(this.detector)));
-    await rename(tmp, this.options.state);
+    await saveDetectorState(this.detector, this.options.state);
   }
 
   /**

@@ -4,7 +4,7 @@
  * flagged events with `attributes.anomaly`. State is snapshotted to `data_dir` and restored at start, so a
  * restart does not begin a new warm-up.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineTransform, type TransformStage } from '../engine/component.js';
@@ -13,6 +13,7 @@ import { duration } from '../config/schema.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { restoreDetector, snapshotDetector } from '../detector/snapshot.js';
 import { parseTransform } from './parse.js';
+import { writeFileAtomic } from '../atomic-write.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
 
 export const anomalyDetectConfig = z.object({
@@ -141,6 +142,23 @@ export async function lineParser(format: AnomalyDetectConfig['format']): Promise
   return (events) => stage.map!(events);
 }
 
+/** Restores a detector from a state file; the number of streams, or undefined when there is no file yet. */
+export async function loadDetectorState(detector: Detector, file: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return restoreDetector(detector, JSON.parse(text));
+}
+
+/** Saves a detector's state to a file, atomically. */
+export function saveDetectorState(detector: Detector, file: string): Promise<void> {
+  return writeFileAtomic(file, JSON.stringify(snapshotDetector(detector)));
+}
+
 export function anomalyAttribute(a: Anomaly): Attributes {
   const out: Attributes = {
     kind: a.kind,
@@ -169,19 +187,14 @@ export const anomalyDetectTransform = defineTransform({
     ctx.metrics?.gauge('detector_streams', () => detector.streamCount);
     ctx.metrics?.gauge('detector_evicted_streams_total', () => detector.evictedStreams);
     try {
-      const restored = restoreDetector(detector, JSON.parse(await readFile(snapshotFile, 'utf8')));
-      ctx.logger.info({ streams: restored, file: snapshotFile }, 'detector state restored: no new warm-up');
+      const restored = await loadDetectorState(detector, snapshotFile);
+      if (restored !== undefined) ctx.logger.info({ streams: restored, file: snapshotFile }, 'detector state restored: no new warm-up');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') ctx.logger.warn({ err, file: snapshotFile }, 'cannot restore detector state; starting a new warm-up');
+      ctx.logger.warn({ err, file: snapshotFile }, 'cannot restore detector state; starting a new warm-up');
     }
     let lastSnapshot = Date.now();
     let saving: Promise<void> | null = null;
-    const save = async () => {
-      await mkdir(ctx.dataDir, { recursive: true });
-      const tmp = `${snapshotFile}.tmp`;
-      await writeFile(tmp, JSON.stringify(snapshotDetector(detector)));
-      await rename(tmp, snapshotFile);
-    };
+    const save = () => saveDetectorState(detector, snapshotFile);
     const maybeSave = () => {
       if (config.snapshot_interval <= 0 || saving || Date.now() - lastSnapshot < config.snapshot_interval) return;
       lastSnapshot = Date.now();

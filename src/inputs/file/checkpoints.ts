@@ -4,9 +4,10 @@
  * temporary file, fsync, rename), so that a crash at any moment leaves either the old or the new version.
  */
 import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Fingerprint } from './fingerprint.js';
+import { writeFileAtomic } from '../../atomic-write.js';
 
 export interface Checkpoint {
   /** Last path the file was read under (rotated files: the name they had). */
@@ -120,16 +121,7 @@ export class CheckpointStore {
     const text = this.serialize();
     this.saving = (async () => {
       try {
-        await mkdir(path.dirname(this.file), { recursive: true });
-        const tmp = `${this.file}.tmp`;
-        const handle = await open(tmp, 'w');
-        try {
-          await handle.writeFile(text);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        await rename(tmp, this.file);
+        await writeFileAtomic(this.file, text, { fsync: true });
       } catch (err) {
         this.dirty = true;
         throw err;

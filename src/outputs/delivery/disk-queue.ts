@@ -14,9 +14,10 @@
  * so sending never reads the disk. `push()` waits while the queue is full: backpressure reaches the
  * pipeline, nothing is dropped.
  */
-import { mkdir, open, readdir, readFile, rename, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AckStatus } from '../../engine/acknowledgement.js';
+import { writeFileAtomic } from '../../atomic-write.js';
 
 export interface DiskQueueOptions {
   dir: string;
@@ -240,9 +241,7 @@ export class DiskQueue<T> {
     for (const wake of this.roomWaiters.splice(0)) wake();
     await this.serial(async () => {
       this.ackedSeq = Math.max(this.ackedSeq, acked);
-      const tmp = path.join(this.options.dir, `${ACKED_FILE}.tmp`);
-      await writeFile(tmp, `${this.ackedSeq}\n`);
-      await rename(tmp, path.join(this.options.dir, ACKED_FILE));
+      await writeFileAtomic(path.join(this.options.dir, ACKED_FILE), `${this.ackedSeq}\n`);
       // Segments holding only acked records go; the one being written to goes too when fully acked.
       while (this.segments.length > 0 && this.segments[0]!.lastSeq <= this.ackedSeq) {
         const seg = this.segments.shift()!;
