@@ -155,14 +155,19 @@ async function memory(): Promise<MemoryResult> {
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   generators.length = 0;
+  return memoryResult('memory', detector, streams, perStream, seconds, before);
+}
+
+/** Memory growth since `before` (after a full GC) per stream, with the detector's own estimate beside it. */
+function memoryResult(kind: MemoryResult['case'], detector: Detector, streams: number, eventsPerStream: number, seconds: number, before: ReturnType<typeof heap>): MemoryResult {
   const after = heap();
   let estimate = 0;
   for (const id of detector.streamIds()) estimate += detector.stream(id).memoryBytes;
   if (detector.streamCount !== streams) throw new Error(`expected ${streams} streams, found ${detector.streamCount}`);
   return {
-    case: 'memory',
+    case: kind,
     streams,
-    eventsPerStream: perStream,
+    eventsPerStream,
     seconds,
     heapBytes: (after.heap - before.heap) / streams,
     externalBytes: (after.external - before.external) / streams,
@@ -202,19 +207,7 @@ async function memoryWorst(): Promise<MemoryResult> {
     }
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const after = heap();
-  let estimate = 0;
-  for (const id of detector.streamIds()) estimate += detector.stream(id).memoryBytes;
-  return {
-    case: 'memory-worst',
-    streams,
-    eventsPerStream: perStream * 2,
-    seconds,
-    heapBytes: (after.heap - before.heap) / streams,
-    externalBytes: (after.external - before.external) / streams,
-    estimateBytes: estimate / streams,
-    rssBytes: process.memoryUsage().rss,
-  };
+  return memoryResult('memory-worst', detector, streams, perStream * 2, seconds, before);
 }
 
 async function main(): Promise<void> {
