@@ -7,6 +7,7 @@
  * and its absolute floor becomes the anomaly. Flagged events are not learned into the baselines; a pattern
  * that keeps recurring for `learnAfterMs` is then accepted as normal, and its last alert says so.
  */
+import { severityNumberFromText } from '../engine/event.js';
 import { CategoricalBaseline } from './categorical.js';
 import { ScoreCalibrator } from './calibration.js';
 import { TemplateMiner, templateText, type Template } from './drain.js';
@@ -95,7 +96,7 @@ const LEVEL_UPPER = /\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRIT|CRITICAL
 
 function levelOf(text: string): number | undefined {
   const m = LEVEL_AT_START.exec(text) ?? LEVEL_UPPER.exec(text.length > 160 ? text.slice(0, 160) : text);
-  return m ? LEVEL_NUMBER[m[1]!.toLowerCase()] : undefined;
+  return m ? severityNumberFromText(m[1]!) : undefined;
 }
 
 /**
@@ -105,10 +106,6 @@ function levelOf(text: string): number | undefined {
 function severityWeight(n: number | undefined): number {
   return n === undefined ? 1 : 1 + Math.max(0, Math.min(n, 21) - 9) / 6;
 }
-const LEVEL_NUMBER: Record<string, number> = {
-  trace: 1, debug: 5, info: 9, notice: 10, warn: 13, warning: 13, error: 17, err: 17, severe: 17,
-  crit: 21, critical: 21, alert: 22, emerg: 23, fatal: 21, panic: 23,
-};
 
 function severityName(n: number | undefined): string {
   if (n === undefined) return '';

@@ -14,11 +14,7 @@
  * Times without a zone are read as UTC: what matters to the detector is the spacing between lines.
  */
 import { epochToMs } from './json.js';
-import { parseTimeLocal } from './nginx.js';
-
-const MONTHS: Record<string, number> = {
-  jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11,
-};
+import { MONTHS, parseTimeLocal } from './nginx.js';
 
 const ISO = /^(\d{4})[-.](\d{2})[-.](\d{2})[T -](\d{2})[:.](\d{2})[:.](\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?/;
 const EPOCH = /^(\d{10}|\d{13})(?:\.\d+)?(?=\s)/;

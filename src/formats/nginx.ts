@@ -14,7 +14,8 @@ export interface NginxAccess {
   timestamp: number | undefined;
 }
 
-const MONTHS: Record<string, number> = {
+/** English month abbreviations, lower case, to a 0-based month: shared by the parsers that read dates. */
+export const MONTHS: Record<string, number> = {
   jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11,
 };
 const TIME_LOCAL = /^(\d{1,2})\/([A-Za-z]{3})\/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? ([+-])(\d{2}):?(\d{2})$/;

@@ -4,6 +4,7 @@
  * hostname; rsyslog's ISO timestamps instead of `Mmm dd`). Pure, so network inputs can reuse it.
  */
 import { failure, stripLineEnd, typeName, type ParseResult } from './json.js';
+import { MONTHS } from './nginx.js';
 
 export const SYSLOG_FACILITIES: readonly string[] = [
   'kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp',
@@ -34,9 +35,6 @@ export interface SyslogMessage {
 }
 
 const DAY_MS = 86_400_000;
-const MONTHS: Record<string, number> = {
-  jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11,
-};
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|z|[+-]\d{2}:\d{2})$/;
 // Sticky, so they match at an offset without slicing the line.
 const BSD_TIME = /([A-Za-z]{3}) {1,2}(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?= |$)/y;
