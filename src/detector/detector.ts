@@ -23,31 +23,31 @@ export class Detector {
   }
 
   stream(id: string): StreamDetector {
-    let s = this.streams.get(id);
-    if (s) {
-      // Map order is insertion order: re-inserting keeps the most recently used last.
-      this.streams.delete(id);
-      this.streams.set(id, s);
-      return s;
-    }
-    s = new StreamDetector(id, this.options);
-    this.streams.set(id, s);
-    if (this.streams.size > this.maxStreams) {
-      const oldest = this.streams.keys().next().value!;
-      this.streams.delete(oldest);
-      this.evictedStreams += 1;
-    }
-    return s;
+    return this.install(this.streams.get(id) ?? new StreamDetector(id, this.options));
   }
 
   /** Installs a stream restored from a snapshot. */
   adopt(stream: StreamDetector): void {
+    this.install(stream);
+  }
+
+  /** The stream's state, without counting as a use (snapshots, memory estimates). */
+  peek(id: string): StreamDetector | undefined {
+    return this.streams.get(id);
+  }
+
+  /**
+   * Makes a stream the most recently used (Map order is insertion order: re-inserting puts it last), then
+   * evicts the least recently used ones beyond `maxStreams`.
+   */
+  private install(stream: StreamDetector): StreamDetector {
     this.streams.delete(stream.id);
     this.streams.set(stream.id, stream);
     while (this.streams.size > this.maxStreams) {
       this.streams.delete(this.streams.keys().next().value!);
       this.evictedStreams += 1;
     }
+    return stream;
   }
 
   observe(streamId: string, input: DetectorInput): Anomaly | undefined {

@@ -14,7 +14,7 @@ export interface DetectorSnapshot {
 }
 
 export function snapshotDetector(detector: Detector): DetectorSnapshot {
-  return { version: SNAPSHOT_VERSION, savedAt: Date.now(), streams: detector.streamIds().map((id) => detector.stream(id).toJSON()) };
+  return { version: SNAPSHOT_VERSION, savedAt: Date.now(), streams: detector.streamIds().map((id) => detector.peek(id)!.toJSON()) };
 }
 
 /** Restores streams from a snapshot into an empty detector; returns how many. */
