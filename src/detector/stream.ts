@@ -84,6 +84,38 @@ interface PendingField {
   textScore?: number;
 }
 
+interface AlertedMessage {
+  confidence: number;
+  score: number;
+  /** Alerts raised by the message so far, and the time of the first. */
+  count: number;
+  first: number;
+}
+
+/** Messages remembered as alerted, at most (the least recently alerted are forgotten first). */
+const MAX_ALERTED = 256;
+
+/**
+ * What stays of a text event when every token holding a digit or a masked value is dropped: `RAS KERNEL
+ * FATAL data storage interrupt` for any node, time and address. Finer than a template (which may have
+ * merged several messages of the same length) and blind to what changes from one repeat to the next.
+ */
+export function messageSignature(tokens: readonly string[]): string {
+  let sig = '';
+  for (const t of tokens) {
+    let constant = true;
+    for (let i = 0; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      if ((c >= 48 && c <= 57) || (c >= 0xe000 && c <= 0xe004)) {
+        constant = false;
+        break;
+      }
+    }
+    if (constant) sig += sig ? ` ${t}` : t;
+  }
+  return sig;
+}
+
 interface PendingLearn {
   fieldValues: PendingField[];
 }
@@ -161,6 +193,13 @@ export class StreamDetector {
   private readonly contentCal = new ScoreCalibrator();
   private readonly templates = new TemplateMiner();
   private readonly learned = new Set<number>();
+  /**
+   * Text messages flagged for their text (new or unexplained) and not learned since, by signature: their
+   * repeats keep alerting at the first alert's confidence, even when the text scores lower the next time (a
+   * burst of the same new error is one incident still going on, not normal yet), until they have recurred
+   * for `learnAfterMs` and `learnMinCount` times.
+   */
+  private readonly alerted = new Map<string, AlertedMessage>();
   private readonly fields = new Map<string, FieldState>();
   /** Whether any event of the stream carried its own time (then arrival times are not used). */
   private eventTimed = false;
@@ -289,6 +328,19 @@ export class StreamDetector {
       }
     }
 
+    // A text message that alerted before and was not learned since keeps alerting while it recurs.
+    const signature = fields ? undefined : messageSignature(tokens);
+    const alerted = signature !== undefined && warm ? this.alerted.get(signature) : undefined;
+    let again: Candidate | undefined;
+    if (alerted) {
+      candidates.push(again = {
+        kind: 'new_pattern',
+        score: alerted.score,
+        confidence: alerted.confidence,
+        why: `${sevName ? sevName.toLowerCase() + ' ' : ''}message ${quote(signature!, 100)} again: ${alerted.count} alert${alerted.count === 1 ? '' : 's'} since ${timed ? new Date(alerted.first).toISOString() : 'it first appeared'}, not normal yet`,
+      });
+    }
+
     // A never-seen template of an error in a structured stream is a pattern of its own (a new error on a
     // route). Warnings are not: every new path that answers 404 would be one.
     if (fields && warm && !known && (severity ?? 0) >= 17) {
@@ -333,10 +385,22 @@ export class StreamDetector {
           ? `; recurring for ${Math.round((now - template.firstSeen) / 60000)} min (${template.count} times): now treated as normal`
           : `; recurring ${template.count} times: now treated as normal`;
       }
+    } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && (!timed || now - alerted.first >= this.o.learnAfterMs)) {
+      accept = true;
+      if (best) {
+        best.why += timed
+          ? `; recurring for ${Math.round((now - alerted.first) / 60000)} min (${alerted.count + 1} times): now treated as normal`
+          : `; recurring ${alerted.count + 1} times: now treated as normal`;
+      }
     }
 
     if (best && !accept) {
       this.anomalies += 1;
+      if (signature !== undefined && (best.kind === 'new_pattern' || best.kind === 'content')) this.rememberAlert(signature, best, now);
+      // A repeat alerts by its signature, whatever its text scores. When nothing else in it would alert
+      // (its text is explained by now), its text joins the window, so that the messages around it (the
+      // same crash's other lines) are judged as they were before it repeated.
+      if (best === again && !candidates.some((c) => c !== again && c.confidence >= this.o.threshold)) this.content.append(maskedText);
       // Field values are learned even from a flagged event: numbers and categories move the baseline only
       // by their share (a second status 500 is still rare; a size that turns out to be a normal tail stops
       // alerting), and the other fields of the event are ordinary. Free text that was flagged is not
@@ -363,6 +427,7 @@ export class StreamDetector {
     // Learn from a normal event.
     if (!warm || !best || accept) {
       this.learned.add(template.id);
+      if (signature !== undefined) this.alerted.delete(signature);
       this.newTemplateRate = this.newTemplateRate * 0.995 + (isNew ? 0.005 : 0);
       if (!fields) {
         // The first events meet an empty baseline and all look new: they say nothing about normal scores.
@@ -380,6 +445,15 @@ export class StreamDetector {
       };
     }
     return undefined;
+  }
+
+  private rememberAlert(signature: string, c: Candidate, now: number): void {
+    const a = this.alerted.get(signature);
+    this.alerted.delete(signature);
+    this.alerted.set(signature, a
+      ? { confidence: Math.max(a.confidence, c.confidence), score: Math.max(a.score, c.score), count: a.count + 1, first: a.first }
+      : { confidence: c.confidence, score: c.score, count: 1, first: now });
+    if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
   }
 
   private fieldState(name: string): FieldState | undefined {
@@ -534,6 +608,7 @@ export class StreamDetector {
       learned: [...this.learned],
       volume: this.volume.toJSON(),
       templateRates: this.templateRates.toJSON(),
+      alerted: [...this.alerted],
       fields: [...this.fields].map(([name, f]) => ({
         name,
         ...(f.ignored ? { ignored: true } : {}),
@@ -556,6 +631,7 @@ export class StreamDetector {
     for (const id of data.learned) s.learned.add(id);
     s.volume = VolumeBaseline.fromJSON(data.volume);
     if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
+    for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
     for (const f of data.fields) {
       const state: FieldState = {};
       if (f.ignored) state.ignored = true;
@@ -590,6 +666,7 @@ export interface StreamSnapshot {
   learned: number[];
   volume: ReturnType<VolumeBaseline['toJSON']>;
   templateRates?: ReturnType<TemplateRates['toJSON']>;
+  alerted?: Array<[string, AlertedMessage]>;
   fields: Array<{
     name: string;
     ignored?: boolean;

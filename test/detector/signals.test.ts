@@ -4,6 +4,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { Detector, PROFILES, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
+import { messageSignature } from '../../src/detector/stream.js';
 import {
   FEW_USER_AGENTS, LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, STEP_MS, T0, expectWellFormed, mulberry32, pick,
 } from './baseline.js';
@@ -231,6 +232,34 @@ describe('text lines', () => {
     expect(new Set(burst.map((a) => a!.template_id)).size).toBe(1);
     // The login lines around it are still normal.
     expect(feed(detector, 'app', 100, () => lines.next())).toEqual([]);
+  });
+
+  it('keeps alerting a repeated error after other lines have come to explain its text, until it is accepted', () => {
+    const QUOTA = (n: number) => `ERROR: disk quota exceeded on volume ${n}`;
+    const CLEARED = (n: number) => `INFO: disk quota exceeded on volume ${n} was cleared`;
+    const overrides = { learnAfterMs: 60_000, learnMinCount: 5 };
+    // Two detectors see the same lines, except that only the first sees the error once before.
+    const run = (errorFirst: boolean): Anomaly | undefined => {
+      const { detector, lines } = loginBaseline({ overrides });
+      if (errorFirst) expect(detector.observe('app', lines.line(QUOTA(3)))?.kind).toBe('new_pattern');
+      // For 150 s, an INFO line with the error's words recurs until it is accepted as normal and learned.
+      let k = 0;
+      feed(detector, 'app', 3000, () => (k++ % 3 === 0 ? lines.line(CLEARED(k)) : lines.next()));
+      return detector.observe('app', lines.line(QUOTA(7)));
+    };
+    // Without the earlier alert, the error's text is explained by now: not flagged.
+    expect(run(false)).toBeUndefined();
+    // With it, the repeat still alerts, by its message.
+    const again = run(true);
+    expect(again?.kind).toBe('new_pattern');
+    expect(again!.why).toBe(`error message "ERROR: disk quota exceeded on volume" again: 1 alert since ${new Date(T0 + 2001 * STEP_MS).toISOString()}, not normal yet`);
+    expectWellFormed(again!, 'app');
+  });
+
+  it('a message signature keeps the constant words and drops tokens with digits or masked values', () => {
+    expect(messageSignature(['RAS', 'KERNEL', 'FATAL', 'R24-M1-N0-C:J16-U01', 'data', 'storage', 'interrupt'])).toBe('RAS KERNEL FATAL data storage interrupt');
+    expect(messageSignature(['ERROR:', 'quota', 'on', '\uE001', 'volume', '7'])).toBe('ERROR: quota on volume');
+    expect(messageSignature(['42'])).toBe('');
   });
 
   it('accepts a pattern that keeps recurring for longer than learnAfterMs, and says so', () => {

@@ -151,6 +151,22 @@ describe('snapshotDetector / restoreDetector', () => {
     expectSameAnomalies(fromRestored, run(d, 'app', inputs));
   });
 
+  it('restores the errors that alerted: their repeats keep alerting after restore, as in the original', () => {
+    const overrides = { learnAfterMs: 60_000, learnMinCount: 5 };
+    const d = new Detector({ overrides });
+    const lines = new LoginLines();
+    for (let i = 0; i < 2000; i++) d.observe('app', lines.next());
+    expect(d.observe('app', lines.line('ERROR: disk quota exceeded on volume 3'))?.kind).toBe('new_pattern');
+    const r = restored(viaJson(d), { overrides });
+    // Lines that come to explain the error's words, then the error again.
+    let k = 0;
+    const inputs = Array.from({ length: 3000 }, () => (k++ % 3 === 0 ? lines.line(`INFO: disk quota exceeded on volume ${k} was cleared`) : lines.next()));
+    inputs.push(lines.line('ERROR: disk quota exceeded on volume 7'));
+    const fromRestored = run(r, 'app', inputs);
+    expect(fromRestored.at(-1)?.why).toMatch(/^error message "ERROR: disk quota exceeded on volume" again: 1 alert since /);
+    expectSameAnomalies(fromRestored, run(d, 'app', inputs));
+  });
+
   it('restores the volume baseline: a spike right after restore is flagged', () => {
     const { original, traffic } = nginxScenario();
     const r = restored(viaJson(original));
