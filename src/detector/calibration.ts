@@ -29,8 +29,21 @@ export class ScoreCalibrator {
    * recent scores ranks as well as all of them, for a quarter of the upkeep.
    */
   add(score: number): void {
-    if (this.window.size === this.window.capacity && ++this.skipped < FULL_STRIDE) return;
+    if (this.takes()) this.window.add(score);
+  }
+
+  /**
+   * Whether the next score offered would be kept, counting it as offered: when false, the caller need not
+   * compute the score at all (most are dropped once the window is full). When true, pass it to `keep`.
+   */
+  takes(): boolean {
+    if (this.window.size === this.window.capacity && ++this.skipped < FULL_STRIDE) return false;
     this.skipped = 0;
+    return true;
+  }
+
+  /** Adds a score after `takes()` said yes. */
+  keep(score: number): void {
     this.window.add(score);
   }
 

@@ -52,6 +52,13 @@ export class CategoricalBaseline {
    * "something new" has recently been (a field that often brings new values makes a new one unremarkable);
    * a known value as its share.
    */
+  /** `score(value).surprisal`, without making the object (it runs for every learned value). */
+  surprisal(value: string): number {
+    const seen = this.counts.get(value) ?? 0;
+    const p = seen === 0 ? Math.max(this.newRate, 1e-4) : Math.max(this.total > 0 ? seen / this.total : 0, 1e-4);
+    return -Math.log2(p);
+  }
+
   score(value: string): { surprisal: number; seen: number; share: number } {
     const seen = this.counts.get(value) ?? 0;
     const share = this.total > 0 ? seen / this.total : 0;

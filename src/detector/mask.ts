@@ -48,6 +48,18 @@ function replacer(match: string, ts: string, ts2: string, uuid: string, ip: stri
 // The same alternatives, tried only where one of them can start (see maskVolatile).
 const VOLATILE_AT = new RegExp(VOLATILE.source, 'y');
 
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+function isHexLetter(c: number): boolean {
+  return (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+}
+
+function isLower(c: number): boolean {
+  return c >= 97 && c <= 122;
+}
+
 function isWordChar(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 }
@@ -69,9 +81,43 @@ export function maskVolatile(text: string): string {
     const digit = c >= 48 && c <= 57;
     const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
     let attempt = digit;
-    if (!attempt && letter) {
-      const hexLetter = (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
-      attempt = !prevWord ? hexLetter || c <= 90 : hexLetter && text.charCodeAt(i + 8) === 45;
+    if (digit) {
+      // A run of digits that nothing but a plain number can continue (no `.`, `-`, hex letter, `0x`, or
+      // `dd/` after it), or a decimal that cannot begin an IP address, is a number: masked without running
+      // the pattern (most numbers in logs are one of these, and the pattern costs far more).
+      let j = i + 1;
+      while (j < n && isDigit(text.charCodeAt(j))) j++;
+      const next = text.charCodeAt(j);
+      let end = -1;
+      if (!(isHexLetter(next) || next === 46 || next === 45 || next === 120 || next === 88 || (next === 47 && j - i === 2))) end = j;
+      else if (next === 46) {
+        // `12.5`: a decimal, unless it could be the start of an IP address (`1.2.` with a short first part).
+        let k = j + 1;
+        while (k < n && isDigit(text.charCodeAt(k))) k++;
+        if (k === j + 1) end = j;
+        else if (!(j - i <= 3 && text.charCodeAt(k) === 46)) end = k;
+      }
+      if (end !== -1) {
+        out += text.slice(copied, i) + (end - i >= 8 ? MASK.hex : MASK.number);
+        i = end;
+        copied = end;
+        prevWord = true;
+        continue;
+      }
+    } else if (letter) {
+      const hexLetter = isHexLetter(c);
+      if (prevWord) attempt = hexLetter && text.charCodeAt(i + 8) === 45;
+      else {
+        // At a word's start only a month name (`Jun 14 ...`), a UUID (8 hex digits and `-`) or a hex id
+        // holding a digit can begin.
+        attempt = c <= 90 && isLower(text.charCodeAt(i + 1)) && isLower(text.charCodeAt(i + 2)) && text.charCodeAt(i + 3) === 32;
+        if (!attempt && hexLetter) {
+          let j = i + 1;
+          let hasDigit = false;
+          for (let d = text.charCodeAt(j); isDigit(d) || isHexLetter(d); d = text.charCodeAt(++j)) hasDigit ||= isDigit(d);
+          attempt = hasDigit || text.charCodeAt(i + 8) === 45;
+        }
+      }
     }
     if (attempt) {
       VOLATILE_AT.lastIndex = i;

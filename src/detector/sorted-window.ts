@@ -1,7 +1,7 @@
 /**
  * The last `capacity` numbers, kept both in arrival order (a ring, to know which one leaves) and sorted (for
- * ranks and quantiles at once). Adding costs a binary search and one block move of at most `capacity`
- * numbers (a memmove), instead of re-sorting a copy every few updates.
+ * ranks and quantiles at once). Adding costs two binary searches and one block move (a memmove) of the
+ * values between the leaving value's rank and the new one's, instead of re-sorting a copy every few updates.
  */
 export class SortedWindow {
   private readonly ring: Float64Array;
@@ -33,17 +33,32 @@ export class SortedWindow {
 
   add(x: number): void {
     const v = Number.isNaN(x) ? 0 : x;
+    const s = this.sorted;
     if (this.count === this.capacity) {
+      // Full: the new value takes the place of the oldest, and slides to its rank. Only the values between
+      // the two ranks move (about a third of the window on average, not all of it twice).
       const old = this.ring[this.next]!;
+      this.ring[this.next] = v;
+      this.next = (this.next + 1) % this.capacity;
       const i = this.rank(old);
-      this.sorted.copyWithin(i, i + 1, this.count);
-      this.count -= 1;
+      if (v > old) {
+        const j = this.rank(v) - 1;
+        s.copyWithin(i, i + 1, j + 1);
+        s[j] = v;
+      } else if (v < old) {
+        const j = this.rank(v, true);
+        s.copyWithin(j + 1, j, i);
+        s[j] = v;
+      } else {
+        s[i] = v;
+      }
+      return;
     }
     this.ring[this.next] = v;
     this.next = (this.next + 1) % this.capacity;
     const j = this.rank(v, true);
-    this.sorted.copyWithin(j + 1, j, this.count);
-    this.sorted[j] = v;
+    s.copyWithin(j + 1, j, this.count);
+    s[j] = v;
     this.count += 1;
   }
 

@@ -78,7 +78,7 @@ interface Candidate {
 interface PendingField {
   name: string;
   value: string | number | boolean;
-  /** The masked text of a string value. */
+  /** The masked text of a string value; the category key of an integer one. */
   masked?: string;
   /** Its free-text score, when it was computed while scoring. */
   textScore?: number;
@@ -479,7 +479,7 @@ export class StreamDetector {
         f.categoricalCal = new ScoreCalibrator(512);
       }
       const cat = f.categorical && !f.categorical.overflow && f.numeric.isInteger ? f.categorical : undefined;
-      if (cat) return this.scoreCategory(name, String(value), f, warm, tmpl);
+      if (cat) return this.scoreCategory(name, (pending.masked = String(value)), f, warm, tmpl);
       if (!warm || f.numeric.samples < 20) return undefined;
       const v = f.numeric.score(value);
       const ratio = v.ratio;
@@ -537,9 +537,10 @@ export class StreamDetector {
   private scoreCategory(name: string, value: string, f: FieldState, warm: boolean, tmpl: () => string): Candidate | undefined {
     const cat = f.categorical!;
     if (!warm || cat.total < 20) return undefined;
-    const s = cat.score(value);
     // Rare: a known value below `rareShare`, or a new value in a field that seldom brings new ones.
-    if (s.seen > 0 ? s.share >= this.o.rareShare : cat.newRate >= this.o.rareShare * 5) return undefined;
+    const seen = cat.counts.get(value) ?? 0;
+    if (seen > 0 ? seen / cat.total >= this.o.rareShare : cat.newRate >= this.o.rareShare * 5) return undefined;
+    const s = cat.score(value);
     const confidence = f.categoricalCal!.confidence(s.surprisal);
     const typical = cat.top(3).map(([v, share]) => `${unmask(v)} ${Math.round(share * 100)}%`).join(', ');
     return {
@@ -561,16 +562,17 @@ export class StreamDetector {
       if (typeof value === 'number') {
         const cat = f.categorical;
         if (cat && !cat.overflow && f.numeric!.isInteger) {
-          f.categoricalCal!.add(cat.score(String(value)).surprisal);
-          cat.add(String(value));
+          const key = p.masked ?? String(value);
+          if (f.categoricalCal!.takes()) f.categoricalCal!.keep(cat.surprisal(key));
+          cat.add(key);
         }
-        if (f.numeric!.samples >= 20) f.numericCal!.add(f.numeric!.score(value).score);
+        if (f.numeric!.samples >= 20 && f.numericCal!.takes()) f.numericCal!.keep(f.numeric!.score(value).score);
         f.numeric!.add(value);
         continue;
       }
       const masked = p.masked ?? maskField(f, percentDecode(String(value)));
       if (f.categorical && !f.categorical.overflow) {
-        f.categoricalCal!.add(f.categorical.score(masked).surprisal);
+        if (f.categoricalCal!.takes()) f.categoricalCal!.keep(f.categorical.surprisal(masked));
         f.categorical.add(masked);
         if (f.categorical.overflow) {
           f.categorical = undefined;
@@ -578,7 +580,7 @@ export class StreamDetector {
         } else continue;
       }
       if (f.text) {
-        f.textCal!.add(p.textScore ?? f.text.score(masked).score);
+        if (f.textCal!.takes()) f.textCal!.keep(p.textScore ?? f.text.score(masked).score);
         f.text.learn(masked);
       }
     }

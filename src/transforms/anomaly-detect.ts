@@ -99,22 +99,23 @@ function isFlat(body: Attributes): boolean {
   return true;
 }
 
-/** What the detector sees of an event. */
+/**
+ * What the detector sees of an event. Built field by field rather than with object spreads: this runs once
+ * per event, and conditional spreads cost more than the rest of it together.
+ */
 export function toDetectorInput(event: LogEvent, watch: Set<string> | null, arrivalTime = true): DetectorInput {
+  const body = event.body;
   let time = event.timestamp;
-  if (time === undefined && typeof event.body === 'string') time = leadingTimestamp(event.body);
+  if (time === undefined && typeof body === 'string') time = leadingTimestamp(body);
   const arrived = time === undefined && arrivalTime;
   if (arrived) time = event.observedTimestamp;
-  if (typeof event.body === 'string') {
-    return { ...(time !== undefined ? { time } : {}), ...(arrived ? { arrivalTime: true } : {}), text: event.body, ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}) };
-  }
-  return {
-    ...(time !== undefined ? { time } : {}),
-    ...(arrived ? { arrivalTime: true } : {}),
-    text: '',
-    fields: !watch && isFlat(event.body) ? event.body : flattenFields(event.body, watch),
-    ...(event.severityNumber !== undefined ? { severity: event.severityNumber } : {}),
-  };
+  const input: DetectorInput = typeof body === 'string'
+    ? { text: body }
+    : { text: '', fields: !watch && isFlat(body) ? body : flattenFields(body, watch) };
+  if (time !== undefined) input.time = time;
+  if (arrived) input.arrivalTime = true;
+  if (event.severityNumber !== undefined) input.severity = event.severityNumber;
+  return input;
 }
 
 export function detectorOptions(config: AnomalyDetectConfig): Partial<DetectorOptions> {
