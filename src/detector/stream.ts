@@ -33,6 +33,8 @@ interface FieldState {
 }
 
 const MASK_CACHE = 64;
+/** Options of the per-pattern rate for a pattern not learned yet: counted, never flagged. */
+const NO_BURSTS = { minCount: Infinity, factor: Infinity, minAgeSeconds: Infinity };
 /** Characters of an event's text, and of one field's value, that the detector reads. */
 const MAX_TEXT = 4096;
 const MAX_FIELD_TEXT = 1024;
@@ -77,6 +79,7 @@ interface Candidate {
 
 interface PendingField {
   name: string;
+  state: FieldState;
   value: string | number | boolean;
   /** The masked text of a string value; the category key of an integer one. */
   masked?: string;
@@ -114,10 +117,6 @@ export function messageSignature(tokens: readonly string[]): string {
     if (constant) sig += sig ? ` ${t}` : t;
   }
   return sig;
-}
-
-interface PendingLearn {
-  fieldValues: PendingField[];
 }
 
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
@@ -212,10 +211,27 @@ export class StreamDetector {
   events = 0;
   anomalies = 0;
   lastSeen = 0;
+  // Scratch of the event being observed (observe runs to its end before the next one), kept between events
+  // so that an ordinary event allocates almost nothing: its candidates, its fields to learn (`pendingCount`
+  // of the reused `pending` entries), its template and that template's readable text once made.
+  private readonly candidates: Candidate[] = [];
+  private readonly pending: PendingField[] = [];
+  private pendingCount = 0;
+  private template: Template | undefined;
+  private templateName: string | undefined;
+  private readonly volumeOptions: { spikeFactor: number; minRate: number; minHistory: number };
+  private readonly burstOptions: { minCount: number; factor: number; minAgeSeconds: number };
 
   constructor(id: string, options: DetectorOptions) {
     this.id = id;
     this.o = options;
+    this.volumeOptions = { spikeFactor: options.spikeFactor, minRate: options.minSpikeRate, minHistory: 30 };
+    this.burstOptions = { minCount: Math.ceil(options.minSpikeRate / 2), factor: options.spikeFactor, minAgeSeconds: 600 };
+  }
+
+  /** The event's template as people read it: only needed for a why, so made on first use. */
+  private tmpl(): string {
+    return (this.templateName ??= unmask(templateText(this.template!)));
   }
 
   private get content(): LzWindow {
@@ -245,10 +261,12 @@ export class StreamDetector {
     const now = timed ? input.time! : this.lastSeen;
     this.lastSeen = now;
     const warm = this.events > this.o.warmup;
-    const candidates: Candidate[] = [];
+    const candidates = this.candidates;
+    candidates.length = 0;
+    this.pendingCount = 0;
 
     // Volume, in event time.
-    const volume = timed && this.volume.observe(now, { spikeFactor: this.o.spikeFactor, minRate: this.o.minSpikeRate, minHistory: 30 });
+    const volume = timed && this.volume.observe(now, this.volumeOptions);
     if (volume && warm) {
       const confidence = volume.kind === 'volume_drop' ? 1 - 1 / (1 + volume.factor) : this.volume.confidence(volume.rate);
       candidates.push({
@@ -285,25 +303,24 @@ export class StreamDetector {
     if (fields && sevName) tokens.push(`[${sevName}]`);
     if (tokens.length === 0) tokens.push('<empty>');
     const { template, isNew } = this.templates.add(tokens, now);
-    // The template as people read it: only needed for a why, so made on first use.
-    let tmplText: string | undefined;
-    const tmpl = (): string => (tmplText ??= unmask(templateText(template)));
+    this.template = template;
+    this.templateName = undefined;
     const known = this.learned.has(template.id);
 
     // The pattern's own rate: an existing pattern (an error that usually comes now and then) flooding.
     if (timed && warm && known) {
-      const burst = this.templateRates.observe(template.id, now, { minCount: Math.ceil(this.o.minSpikeRate / 2), factor: this.o.spikeFactor, minAgeSeconds: 600 });
+      const burst = this.templateRates.observe(template.id, now, this.burstOptions);
       if (burst) {
         candidates.push({
           kind: 'volume_spike',
           score: burst.factor,
           confidence: burst.confidence,
-          why: `volume of pattern ${quote(tmpl(), 80)}: ${fmt(burst.count)}/s vs typical ${fmt(burst.typical)}/s (${fmt(burst.factor)}x)`,
+          why: `volume of pattern ${quote(this.tmpl(), 80)}: ${fmt(burst.count)}/s vs typical ${fmt(burst.typical)}/s (${fmt(burst.factor)}x)`,
           baseline: { typical_per_second: burst.typical },
         });
       }
     } else if (timed) {
-      this.templateRates.observe(template.id, now, { minCount: Infinity, factor: Infinity, minAgeSeconds: Infinity });
+      this.templateRates.observe(template.id, now, NO_BURSTS);
     }
 
     // Whole-event content, for text events.
@@ -322,7 +339,7 @@ export class StreamDetector {
           score: contentRatio,
           confidence,
           why: novel
-            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quote(tmpl(), 100)}${text ? `: unexplained text ${text}` : ''}`
+            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quote(this.tmpl(), 100)}${text ? `: unexplained text ${text}` : ''}`
             : `unusual text ${text || quote(maskedText)} (compression distance ${cost.ratio.toFixed(2)})`,
         });
       }
@@ -349,12 +366,11 @@ export class StreamDetector {
         kind: 'new_pattern',
         score: 1,
         confidence: isNew ? confidence : confidence * 0.999,
-        why: `new ${sevName.toLowerCase()} pattern ${quote(tmpl(), 100)}${isNew ? ' (first seen)' : ` (seen ${template.count} times since ${new Date(template.firstSeen).toISOString()})`}`,
+        why: `new ${sevName.toLowerCase()} pattern ${quote(this.tmpl(), 100)}${isNew ? ' (first seen)' : ` (seen ${template.count} times since ${new Date(template.firstSeen).toISOString()})`}`,
       });
     }
 
     // Fields of structured events.
-    const learnFields: PendingLearn = { fieldValues: [] };
     if (fields) {
       for (const name in fields) {
         const value = fields[name];
@@ -364,7 +380,7 @@ export class StreamDetector {
           this.timeFields.add(name);
           continue;
         }
-        const c = this.scoreField(name, value, warm, learnFields, tmpl);
+        const c = this.scoreField(name, value, warm);
         if (c) candidates.push(c);
       }
     }
@@ -406,10 +422,12 @@ export class StreamDetector {
       // alerting), and the other fields of the event are ordinary. Free text that was flagged is not
       // learned, so a repeated injection keeps alerting; only its syntax counts, a tenth, so that a new
       // form of value that keeps coming back (some 20 times) becomes normal.
-      this.learnFields(learnFields, best.kind === 'field_content' ? best.field : undefined);
+      this.learnFields(best.kind === 'field_content' ? best.field : undefined);
       if (best.kind === 'field_content') {
-        const flagged = learnFields.fieldValues.find((p) => p.name === best.field);
-        if (flagged?.masked !== undefined) this.fields.get(best.field!)?.text?.learnSyntax(flagged.masked, 0.1);
+        for (let k = 0; k < this.pendingCount; k++) {
+          const p = this.pending[k]!;
+          if (p.name === best.field && p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
+        }
       }
       return {
         kind: best.kind,
@@ -417,7 +435,7 @@ export class StreamDetector {
         confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
         why: best.why,
         stream_id: this.id,
-        template: tmpl(),
+        template: this.tmpl(),
         template_id: template.id,
         ...(best.field !== undefined ? { field: best.field } : {}),
         ...(best.baseline ? { baseline: best.baseline } : {}),
@@ -434,13 +452,13 @@ export class StreamDetector {
         if (this.events > this.o.warmup / 2) this.contentCal.add(contentRatio);
         this.content.append(maskedText);
       }
-      this.learnFields(learnFields);
+      this.learnFields();
     }
     if (best && accept) {
       this.anomalies += 1;
       return {
         kind: best.kind, score: Number(best.score.toFixed(4)), confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
-        why: best.why, stream_id: this.id, template: tmpl(), template_id: template.id,
+        why: best.why, stream_id: this.id, template: this.tmpl(), template_id: template.id,
         ...(best.field !== undefined ? { field: best.field } : {}),
       };
     }
@@ -466,11 +484,27 @@ export class StreamDetector {
     return f;
   }
 
-  private scoreField(name: string, value: string | number | boolean, warm: boolean, learn: PendingLearn, tmpl: () => string): Candidate | undefined {
+  /** The next reused entry of the event's fields to learn. */
+  private pendingField(name: string, state: FieldState, value: string | number | boolean): PendingField {
+    let p = this.pending[this.pendingCount];
+    if (p) {
+      p.name = name;
+      p.state = state;
+      p.value = value;
+      p.masked = undefined;
+      p.textScore = undefined;
+    } else {
+      p = { name, state, value, masked: undefined, textScore: undefined };
+      this.pending.push(p);
+    }
+    this.pendingCount += 1;
+    return p;
+  }
+
+  private scoreField(name: string, value: string | number | boolean, warm: boolean): Candidate | undefined {
     const f = this.fieldState(name);
     if (!f || f.ignored) return undefined;
-    const pending: PendingField = { name, value };
-    learn.fieldValues.push(pending);
+    const pending = this.pendingField(name, f, value);
     if (typeof value === 'number') {
       if (!f.numeric) {
         f.numeric = new NumericBaseline();
@@ -479,7 +513,7 @@ export class StreamDetector {
         f.categoricalCal = new ScoreCalibrator(512);
       }
       const cat = f.categorical && !f.categorical.overflow && f.numeric.isInteger ? f.categorical : undefined;
-      if (cat) return this.scoreCategory(name, (pending.masked = String(value)), f, warm, tmpl);
+      if (cat) return this.scoreCategory(name, (pending.masked = String(value)), f, warm);
       if (!warm || f.numeric.samples < 20) return undefined;
       const v = f.numeric.score(value);
       const ratio = v.ratio;
@@ -509,13 +543,13 @@ export class StreamDetector {
       // A value that is only a timestamp is not worth scoring.
       if (masked === '\uE000') {
         f.ignored = true;
-        learn.fieldValues.pop();
+        this.pendingCount -= 1;
         return undefined;
       }
       f.categorical = new CategoricalBaseline(32);
       f.categoricalCal = new ScoreCalibrator(512);
     }
-    if (f.categorical && !f.categorical.overflow) return this.scoreCategory(name, masked, f, warm, tmpl);
+    if (f.categorical && !f.categorical.overflow) return this.scoreCategory(name, masked, f, warm);
     if (!f.text && !this.makeText(f)) return undefined;
     if (!warm || f.textCal!.samples < 20) return undefined;
     const v = f.text!.score(masked);
@@ -534,7 +568,7 @@ export class StreamDetector {
     };
   }
 
-  private scoreCategory(name: string, value: string, f: FieldState, warm: boolean, tmpl: () => string): Candidate | undefined {
+  private scoreCategory(name: string, value: string, f: FieldState, warm: boolean): Candidate | undefined {
     const cat = f.categorical!;
     if (!warm || cat.total < 20) return undefined;
     // Rare: a known value below `rareShare`, or a new value in a field that seldom brings new ones.
@@ -548,17 +582,17 @@ export class StreamDetector {
       score: s.surprisal,
       confidence,
       field: name,
-      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quote(tmpl(), 60)}`,
+      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quote(this.tmpl(), 60)}`,
       baseline: { top: cat.top(5) },
     };
   }
 
-  private learnFields(learn: PendingLearn, except?: string): void {
-    for (const p of learn.fieldValues) {
+  private learnFields(except?: string): void {
+    for (let k = 0; k < this.pendingCount; k++) {
+      const p = this.pending[k]!;
       const { name, value } = p;
       if (name === except) continue;
-      const f = this.fields.get(name);
-      if (!f) continue;
+      const f = p.state;
       if (typeof value === 'number') {
         const cat = f.categorical;
         if (cat && !cat.overflow && f.numeric!.isInteger) {
