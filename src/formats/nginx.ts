@@ -57,7 +57,12 @@ function readQuoted(text: string, open: number): string | undefined {
   return raw.includes('\\') ? raw.replace(UNESCAPE, '$1') : raw;
 }
 
-/** Splits `GET /path HTTP/1.1` into its parts; the path may hold spaces (malformed requests do). */
+/**
+ * Splits `GET /path?a=1 HTTP/1.1` into `method`, `path` (nginx's `$uri`, without the query), `query`
+ * (`$args`, without the `?`; only when there is a `?`) and `protocol`. The target may hold spaces
+ * (malformed requests do). Path and query are apart because they vary apart: a new page is a new path, a
+ * payload in a parameter is new text in the query, not diluted by a long familiar path.
+ */
 function splitRequest(request: string, record: Attributes): void {
   const first = request.indexOf(' ');
   if (first <= 0) return;
@@ -65,11 +70,18 @@ function splitRequest(request: string, record: Attributes): void {
   if (!METHOD.test(method)) return;
   const last = request.lastIndexOf(' ');
   record.method = method;
+  let target: string;
   if (last > first && request.startsWith('HTTP/', last + 1)) {
-    record.path = request.slice(first + 1, last);
+    target = request.slice(first + 1, last);
     record.protocol = request.slice(last + 1);
   } else {
-    record.path = request.slice(first + 1);
+    target = request.slice(first + 1);
+  }
+  const q = target.indexOf('?');
+  if (q === -1) record.path = target;
+  else {
+    record.path = target.slice(0, q);
+    record.query = target.slice(q + 1);
   }
 }
 

@@ -252,7 +252,8 @@ describe('parseNginx (combined format)', () => {
   it('unescapes \\" and \\\\ inside quoted fields', () => {
     const { record } = ok(parseNginx(String.raw`1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /q?s=\"x\" HTTP/1.1" 400 0 "-" "sqlmap \"1.0\" \\ end\\"`));
     expect(record.request).toBe('GET /q?s="x" HTTP/1.1');
-    expect(record.path).toBe('/q?s="x"');
+    expect(record.path).toBe('/q');
+    expect(record.query).toBe('s="x"');
     expect(record.http_user_agent).toBe('sqlmap "1.0" \\ end\\');
     expect(record.status).toBe(400);
   });
@@ -269,6 +270,11 @@ describe('parseNginx (combined format)', () => {
     const noProtocol = ok(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /index.html" 200 10 "-" "-"')).record;
     expect(noProtocol).toMatchObject({ method: 'GET', path: '/index.html' });
     expect(noProtocol).not.toHaveProperty('protocol');
+    // The query string apart from the path, as nginx's $uri and $args; an empty one is kept, none is absent.
+    expect(ok(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /search?q=a+b&page=2 HTTP/1.1" 200 10 "-" "-"')).record)
+      .toMatchObject({ path: '/search', query: 'q=a+b&page=2', protocol: 'HTTP/1.1' });
+    expect(ok(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /a? HTTP/1.1" 200 10 "-" "-"')).record).toMatchObject({ path: '/a', query: '' });
+    expect(noProtocol).not.toHaveProperty('query');
     const dash = ok(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "-" 408 0 "-" "-"')).record;
     expect(dash.request).toBe('-');
     expect(dash).not.toHaveProperty('method');
