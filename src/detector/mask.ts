@@ -48,20 +48,21 @@ function replacer(match: string, ts: string, ts2: string, uuid: string, ip: stri
 // The same alternatives, tried only where one of them can start (see maskVolatile).
 const VOLATILE_AT = new RegExp(VOLATILE.source, 'y');
 
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
-}
+// Character classes of the scanner, one table lookup per character.
+const DIGIT = 1;
+const UPPER = 2;
+const LOWER = 4;
+const HEX = 8;
+const WORD = 16;
+const CLASS = new Uint8Array(65536);
+for (let c = 48; c <= 57; c++) CLASS[c] = DIGIT | HEX | WORD;
+for (let c = 65; c <= 90; c++) CLASS[c] = UPPER | WORD | (c <= 70 ? HEX : 0);
+for (let c = 97; c <= 122; c++) CLASS[c] = LOWER | WORD | (c <= 102 ? HEX : 0);
+CLASS[95] = WORD;
 
-function isHexLetter(c: number): boolean {
-  return (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
-}
-
-function isLower(c: number): boolean {
-  return c >= 97 && c <= 122;
-}
-
-function isWordChar(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+/** The class of the character at `i`, 0 past the end. */
+function classAt(text: string, i: number): number {
+  return i < text.length ? CLASS[text.charCodeAt(i)]! : 0;
 }
 
 /**
@@ -69,33 +70,44 @@ function isWordChar(c: number): boolean {
  * is only tried at positions where one of its alternatives can begin: a digit; a letter that starts a
  * word (hex ids, month names); a hex letter inside a word only when a UUID's first dash follows 8 places
  * on. Everywhere else (spaces, punctuation, the inside of ordinary words) no alternative can match, and
- * skipping those positions makes masking several times faster than a global replace.
+ * skipping those positions makes masking several times faster than a global replace. Most numbers do not
+ * need the pattern either (see below).
  */
 export function maskVolatile(text: string): string {
   const n = text.length;
   let out = '';
   let copied = 0;
   let prevWord = false;
-  for (let i = 0; i < n; ) {
-    const c = text.charCodeAt(i);
-    const digit = c >= 48 && c <= 57;
-    const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
-    let attempt = digit;
-    if (digit) {
+  let i = 0;
+  while (i < n) {
+    const k = CLASS[text.charCodeAt(i)]!;
+    if ((k & WORD) === 0) {
+      prevWord = false;
+      i++;
+      continue;
+    }
+    // Inside a word, only a digit, or a hex letter 8 places before a dash (a UUID), can begin a token.
+    if (prevWord && (k & DIGIT) === 0 && ((k & HEX) === 0 || text.charCodeAt(i + 8) !== 45)) {
+      i++;
+      continue;
+    }
+    let attempt: boolean;
+    if (k & DIGIT) {
       // A run of digits that nothing but a plain number can continue (no `.`, `-`, hex letter, `0x`, or
       // `dd/` after it), or a decimal that cannot begin an IP address, is a number: masked without running
       // the pattern (most numbers in logs are one of these, and the pattern costs far more).
       let j = i + 1;
-      while (j < n && isDigit(text.charCodeAt(j))) j++;
-      const next = text.charCodeAt(j);
+      while (classAt(text, j) & DIGIT) j++;
+      const next = j < n ? text.charCodeAt(j) : 0;
+      const hexLetter = (CLASS[next]! & (HEX | DIGIT)) === HEX;
       let end = -1;
-      if (!(isHexLetter(next) || next === 46 || next === 45 || next === 120 || next === 88 || (next === 47 && j - i === 2))) end = j;
+      if (!(hexLetter || next === 46 || next === 45 || next === 120 || next === 88 || (next === 47 && j - i === 2))) end = j;
       else if (next === 46) {
         // `12.5`: a decimal, unless it could be the start of an IP address (`1.2.` with a short first part).
-        let k = j + 1;
-        while (k < n && isDigit(text.charCodeAt(k))) k++;
-        if (k === j + 1) end = j;
-        else if (!(j - i <= 3 && text.charCodeAt(k) === 46)) end = k;
+        let q = j + 1;
+        while (classAt(text, q) & DIGIT) q++;
+        if (q === j + 1) end = j;
+        else if (!(j - i <= 3 && text.charCodeAt(q) === 46)) end = q;
       }
       if (end !== -1) {
         out += text.slice(copied, i) + (end - i >= 8 ? MASK.hex : MASK.number);
@@ -104,19 +116,18 @@ export function maskVolatile(text: string): string {
         prevWord = true;
         continue;
       }
-    } else if (letter) {
-      const hexLetter = isHexLetter(c);
-      if (prevWord) attempt = hexLetter && text.charCodeAt(i + 8) === 45;
-      else {
-        // At a word's start only a month name (`Jun 14 ...`), a UUID (8 hex digits and `-`) or a hex id
-        // holding a digit can begin.
-        attempt = c <= 90 && isLower(text.charCodeAt(i + 1)) && isLower(text.charCodeAt(i + 2)) && text.charCodeAt(i + 3) === 32;
-        if (!attempt && hexLetter) {
-          let j = i + 1;
-          let hasDigit = false;
-          for (let d = text.charCodeAt(j); isDigit(d) || isHexLetter(d); d = text.charCodeAt(++j)) hasDigit ||= isDigit(d);
-          attempt = hasDigit || text.charCodeAt(i + 8) === 45;
-        }
+      attempt = true;
+    } else if (prevWord) {
+      attempt = true; // a hex letter with a dash 8 places on
+    } else {
+      // At a word's start only a month name (`Jun 14 ...`), a UUID (8 hex digits and `-`) or a hex id
+      // holding a digit can begin.
+      attempt = (k & UPPER) !== 0 && (classAt(text, i + 1) & LOWER) !== 0 && (classAt(text, i + 2) & LOWER) !== 0 && text.charCodeAt(i + 3) === 32;
+      if (!attempt && (k & HEX) !== 0) {
+        let j = i + 1;
+        let hasDigit = false;
+        for (let d = classAt(text, j); d & HEX; d = classAt(text, ++j)) if (d & DIGIT) hasDigit = true;
+        attempt = hasDigit || text.charCodeAt(i + 8) === 45;
       }
     }
     if (attempt) {
@@ -126,11 +137,11 @@ export function maskVolatile(text: string): string {
         out += text.slice(copied, i) + replacer(m[0], m[1]!, m[2]!, m[3]!, m[4]!, m[5]!);
         i += m[0].length;
         copied = i;
-        prevWord = isWordChar(text.charCodeAt(i - 1));
+        prevWord = (classAt(text, i - 1) & WORD) !== 0;
         continue;
       }
     }
-    prevWord = digit || letter || c === 95;
+    prevWord = true;
     i++;
   }
   return copied === 0 ? text : out + text.slice(copied);
