@@ -33,6 +33,8 @@ interface FieldState {
 }
 
 const MASK_CACHE = 64;
+/** A categorical string field with this many distinct values gets a free-text model beside it. */
+const TEXT_FROM_DISTINCT = 8;
 /** Options of the per-pattern rate for a pattern not learned yet: counted, never flagged. */
 const NO_BURSTS = { minCount: Infinity, factor: Infinity, minAgeSeconds: Infinity };
 /** Characters of an event's text, and of one field's value, that the detector reads. */
@@ -75,6 +77,8 @@ interface Candidate {
   why: string;
   field?: string;
   baseline?: Record<string, unknown>;
+  /** The pattern the anomaly is about, when it is not the event's own (a pattern that went silent). */
+  templateId?: number;
 }
 
 interface PendingField {
@@ -206,6 +210,8 @@ export class StreamDetector {
   private readonly timeFields = new Set<string>();
   private volume = new VolumeBaseline();
   private readonly templateRates = new TemplateRates();
+  /** The second of event time in which silent patterns were last looked for. */
+  private silenceCheckedAt = -1;
   /** Running share of normal events that came with a template never seen before. */
   private newTemplateRate = 0.5;
   events = 0;
@@ -239,10 +245,14 @@ export class StreamDetector {
   }
 
   /** Gives a field a free-text baseline, unless the stream has as many as it may keep. */
-  private makeText(f: FieldState): boolean {
+  private makeText(f: FieldState, required = true): boolean {
     if (this.textFields >= this.o.maxTextFields) {
-      f.ignored = true;
-      f.categorical = undefined;
+      // Without a text model a field that is no category any more cannot be scored; one that still is
+      // stays a category.
+      if (required) {
+        f.ignored = true;
+        f.categorical = undefined;
+      }
       return false;
     }
     this.textFields += 1;
@@ -321,6 +331,24 @@ export class StreamDetector {
       }
     } else if (timed) {
       this.templateRates.observe(template.id, now, NO_BURSTS);
+    }
+
+    // A steady pattern that stopped while the stream goes on (checked once a second of event time).
+    if (timed && warm && Math.floor(now / 1000) !== this.silenceCheckedAt) {
+      this.silenceCheckedAt = Math.floor(now / 1000);
+      const silence = this.templateRates.silent(now, 600);
+      const silent = silence && this.templates.get(silence.template);
+      if (silence && silent) {
+        candidates.push({
+          kind: 'volume_drop',
+          score: silence.seconds / silence.interval,
+          // Regular gaps: missing for several of them is as good as certain news (the floor of the bar).
+          confidence: 1 - Math.exp(-silence.seconds / silence.interval),
+          why: `pattern ${quote(unmask(templateText(silent)), 80)} stopped: not seen for ${fmt(silence.seconds)} s, after coming every ${fmt(silence.interval)} s (longest gap ${fmt(silence.longestGap)} s)`,
+          baseline: { interval_seconds: silence.interval, longest_gap_seconds: silence.longestGap },
+          templateId: silence.template,
+        });
+      }
     }
 
     // Whole-event content, for text events.
@@ -429,14 +457,15 @@ export class StreamDetector {
           if (p.name === best.field && p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
         }
       }
+      const about = best.templateId !== undefined ? this.templates.get(best.templateId) : undefined;
       return {
         kind: best.kind,
         score: Number(best.score.toFixed(4)),
         confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
         why: best.why,
         stream_id: this.id,
-        template: this.tmpl(),
-        template_id: template.id,
+        template: about ? unmask(templateText(about)) : this.tmpl(),
+        template_id: about ? about.id : template.id,
         ...(best.field !== undefined ? { field: best.field } : {}),
         ...(best.baseline ? { baseline: best.baseline } : {}),
       };
@@ -549,7 +578,12 @@ export class StreamDetector {
       f.categorical = new CategoricalBaseline(32);
       f.categoricalCal = new ScoreCalibrator(512);
     }
-    if (f.categorical && !f.categorical.overflow) return this.scoreCategory(name, masked, f, warm);
+    if (f.categorical && !f.categorical.overflow) {
+      const c = this.scoreCategory(name, masked, f, warm);
+      // A value the category knows is not news; a new one is judged as text too, when the field has a
+      // text model beside its category.
+      if (c || !f.text || f.categorical.counts.has(masked)) return c;
+    }
     if (!f.text && !this.makeText(f)) return undefined;
     if (!warm || f.textCal!.samples < 20) return undefined;
     const v = f.text!.score(masked);
@@ -610,8 +644,13 @@ export class StreamDetector {
         f.categorical.add(masked);
         if (f.categorical.overflow) {
           f.categorical = undefined;
-          if (!this.makeText(f)) continue;
-        } else continue;
+          if (!f.text && !this.makeText(f)) continue;
+        } else {
+          // A category with many values gets a text model beside it early, learning the same values, so
+          // that its new values are judged as text (and it is ready when the category gives way).
+          if (!f.text && f.categorical.counts.size >= TEXT_FROM_DISTINCT) this.makeText(f, false);
+          if (!f.text) continue;
+        }
       }
       if (f.text) {
         if (f.textCal!.takes()) f.textCal!.keep(p.textScore ?? f.text.score(masked).score);

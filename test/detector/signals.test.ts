@@ -91,6 +91,23 @@ describe('structured nginx-like events', () => {
     }
   });
 
+  it('judges a new value of a many-valued categorical field as text: an injection in a query string that still looks like a category', () => {
+    const words = ['apple', 'banana', 'cherry', 'grape', 'lemon', 'mango', 'melon', 'orange', 'peach', 'pear', 'plum', 'kiwi', 'lime',
+      'fig', 'date', 'guava', 'papaya', 'quince', 'berry', 'apricot', 'nectarine', 'olive', 'pomelo', 'raisin', 'tangerine'];
+    const detector = new Detector();
+    let t = T0;
+    const at = (query: string): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { path: '/search', query, status: 200 } });
+    // 25 distinct values (fewer than a category holds), new ones still common enough not to be news.
+    let i = 0;
+    expect(feed(detector, 'web', 600, () => at(`q=${words[i++ % words.length]}&sort=name`))).toEqual([]);
+    const a = detector.observe('web', at(`q=' UNION SELECT password FROM users --&sort=name`));
+    expect(a?.kind).toBe('field_content');
+    expect(a!.field).toBe('query');
+    expect(a!.why).toContain(`new text "q=' UNION SELECT password FROM users --"`);
+    // A new word in the usual form is not news.
+    expect(detector.observe('web', at('q=strawberry&sort=name'))).toBeUndefined();
+  });
+
   it('does not flag a new browser string in the usual syntax', () => {
     const { detector, traffic } = nginxBaseline(MANY_USER_AGENTS);
     const a = detector.observe('nginx', traffic.next({
