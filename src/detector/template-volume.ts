@@ -9,7 +9,23 @@
  * dozen assets of one pattern at once), so a second is a burst only when its count is `factor` times the
  * rate, more than twice the busiest normal second, and improbable under a Poisson law of that rate: the
  * confidence is one minus the Chernoff bound on P(X >= count), so 0.9999 means "less than 1 in 10,000".
+ *
+ * The opposite, a pattern that stops: `silent()` finds a pattern that came at regular intervals (a health
+ * check, a heartbeat, a cron job's line: the spread of its gaps at most half their mean, over at least 60
+ * of them) and has now been missing for more than three of its intervals and twice its longest gap, while
+ * the stream goes on. Irregular patterns (requests, errors) come and go with the workload: their absence is
+ * no news, and they are never reported silent.
  */
+export interface TemplateSilence {
+  template: number;
+  /** Seconds since the pattern's last event. */
+  seconds: number;
+  /** The mean gap between its events (seconds between the seconds it showed up in). */
+  interval: number;
+  /** Its longest gap before (slowly forgotten), seconds. */
+  longestGap: number;
+}
+
 export interface TemplateBurst {
   count: number;
   typical: number;
@@ -28,10 +44,24 @@ interface Rate {
   busy: number;
   since: number;
   flagged: number;
+  /** Mean and variance of its gaps (seconds), exponentially weighted, and how many gaps so far. */
+  gapMean: number;
+  gapVar: number;
+  gaps: number;
+  /** Its longest gap, forgotten slowly (by 1% a gap). */
+  gapMax: number;
+  /** Whether its current silence was reported already. */
+  silenced: boolean;
 }
 
 const PEAK_DECAY_SECONDS = 3600;
 const MIN_BUSY_SECONDS = 60;
+/** A pattern is regular, and its silence news, after this many gaps whose spread is at most half their mean. */
+const MIN_GAPS = 60;
+const MAX_GAP_SPREAD = 0.5;
+const GAP_WEIGHT = 1 / 100;
+/** Silent for more than this many mean gaps (and twice the longest). */
+const SILENT_INTERVALS = 3;
 
 export class TemplateRates {
   private readonly rates = new Map<number, Rate>();
@@ -47,7 +77,7 @@ export class TemplateRates {
     let r = this.rates.get(template);
     if (!r) {
       if (this.rates.size >= this.maxTemplates) this.rates.delete(this.rates.keys().next().value!);
-      r = { second, count: 0, rate: 0, peak: 0, busy: 0, since: second, flagged: -1 };
+      r = { second, count: 0, rate: 0, peak: 0, busy: 0, since: second, flagged: -1, gapMean: 0, gapVar: 0, gaps: 0, gapMax: 0, silenced: false };
       this.rates.set(template, r);
     } else if (second > r.second) {
       // Fold the finished second in, then the silent seconds since.
@@ -58,6 +88,9 @@ export class TemplateRates {
       // A flagged second counts half: a burst like it again is not news (twice the peak is needed), a
       // flood that keeps growing still is.
       r.peak = Math.max(r.peak, r.flagged === r.second ? r.count / 2 : r.count);
+      // A silence already reported is not a normal gap.
+      if (!r.silenced) observeGap(r, second - r.second);
+      r.silenced = false;
       r.busy += 1;
       r.second = second;
       r.count = 0;
@@ -79,14 +112,50 @@ export class TemplateRates {
     return { count: r.count, typical, factor: r.count / typical, confidence };
   }
 
-  toJSON(): Array<[number, number, number, number, number]> {
-    return [...this.rates].map(([id, r]) => [id, r.rate, r.since, r.peak, r.busy]);
+  /**
+   * The regular pattern overdue the most at `time` (ms), if any is overdue; each silence is reported once.
+   * One pass over the patterns: call it about once a second of event time.
+   */
+  silent(time: number, minAgeSeconds: number): TemplateSilence | undefined {
+    const now = Math.floor(time / 1000);
+    let found: TemplateSilence | undefined;
+    let record: Rate | undefined;
+    for (const [id, r] of this.rates) {
+      if (r.silenced || r.gaps < MIN_GAPS || r.second - r.since < minAgeSeconds) continue;
+      if (Math.sqrt(r.gapVar) > MAX_GAP_SPREAD * r.gapMean) continue;
+      const missing = now - r.second;
+      if (missing <= SILENT_INTERVALS * r.gapMean || missing <= 2 * r.gapMax) continue;
+      if (!found || missing / r.gapMean > found.seconds / found.interval) {
+        found = { template: id, seconds: missing, interval: r.gapMean, longestGap: r.gapMax };
+        record = r;
+      }
+    }
+    if (record) record.silenced = true;
+    return found;
   }
 
-  restore(data: Array<[number, number, number, number, number]>, now: number): void {
-    const second = Math.floor(now / 1000);
-    for (const [id, rate, since, peak, busy] of data) this.rates.set(id, { second, count: 0, rate, peak: peak ?? 0, busy: busy ?? 0, since, flagged: -1 });
+  toJSON(): Array<[number, number, number, number, number, [number, number, number, number]?]> {
+    return [...this.rates].map(([id, r]) => [id, r.rate, r.since, r.peak, r.busy, [r.gapMean, r.gapVar, r.gaps, r.gapMax]]);
   }
+
+  /** Restores the rates as of `now`: every pattern counts as just seen (a restart is not a silence). */
+  restore(data: Array<[number, number, number, number, number, [number, number, number, number]?]>, now: number): void {
+    const second = Math.floor(now / 1000);
+    for (const [id, rate, since, peak, busy, gaps] of data) {
+      const [gapMean, gapVar, count, gapMax] = gaps ?? [0, 0, 0, 0];
+      this.rates.set(id, { second, count: 0, rate, peak: peak ?? 0, busy: busy ?? 0, since, flagged: -1, gapMean, gapVar, gaps: count, gapMax, silenced: false });
+    }
+  }
+}
+
+/** Folds one gap (seconds) into a pattern's gap statistics (weights 1/n at first, then 1/100). */
+function observeGap(r: Rate, gap: number): void {
+  r.gaps += 1;
+  const w = Math.max(1 / r.gaps, GAP_WEIGHT);
+  const d = gap - r.gapMean;
+  r.gapMean += w * d;
+  r.gapVar = (1 - w) * (r.gapVar + w * d * d);
+  r.gapMax = Math.max(r.gapMax * 0.99, gap);
 }
 
 /** Chernoff bound on P(X >= k) for X ~ Poisson(lambda), k > lambda: e^-lambda (e lambda / k)^k. */

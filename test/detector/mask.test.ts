@@ -73,6 +73,7 @@ describe('maskVolatile is the global replace, faster', () => {
       'a1b2c3d4-e5f6-7890-abcd-ef1234567890 and idxdeadbeef-1234-5678-9abc-def012345678',
       'deadbeef1234 0xABCDEF12 cafe babe 0x1f Jun 14 15:16:01 host Dec  4 04:47:44 x',
       '10.0.0.1:8080 999.1.2.3 1.2.3 v1.2.3.4.5 3.14 .5 abc123 xyz987 _42 a_1',
+      '1.2.3.4:80a 1.2.3.4:123456 1.2.3.4567 1.2.3.4a 1.2.3.4_ 1.2.3.4.5 12.34.56.78:9 x 255.255.255.255:65535 1.2.3.4:',
       '2024-05-01T12:00:00.123Z 2005-06-03-15.42.50.675872 17/May/2015:10:05:03 +0000 [Sun Dec 04 04:47:44 2005]',
       "GET /api/v1/users/12345?id=' UNION SELECT 1,2,3 -- HTTP/1.1",
       '',
@@ -86,7 +87,7 @@ describe('maskVolatile is the global replace, faster', () => {
     const rnd = mulberry32(17);
     // Digits, hex and other letters of both cases, the separators of dates, IPs and UUIDs, month names.
     const pieces = ['0', '1', '7', '9', '12', '2024', 'a', 'f', 'A', 'F', 'x', 'X', 'g', 'z', 'G', 'Z', '_', '.', '-', ':', '/', ' ', '  ',
-      '+', 'Jun', 'Dec', 'Feb', 'May', 'ab', 'deadbeef', '0x', 'é', '１'];
+      '+', 'Jun', 'Dec', 'Feb', 'May', 'ab', 'deadbeef', '0x', 'é', '１', '1.2.3.4', ':80', '12345', '3.14'];
     for (let k = 0; k < 20_000; k++) {
       let s = '';
       const n = 1 + Math.floor(rnd() * 24);

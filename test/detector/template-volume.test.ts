@@ -60,7 +60,82 @@ describe('TemplateRates', () => {
   });
 });
 
+describe('TemplateRates.silent', () => {
+  const QUIET = { minCount: Infinity, factor: Infinity, minAgeSeconds: Infinity };
+
+  it('reports a pattern that came every 5 s and stopped while the stream went on, once, after three intervals', () => {
+    const rates = new TemplateRates();
+    let t = T0;
+    // Template 1 every 5 s, template 2 (the rest of the stream) every second, for 30 minutes.
+    for (let s = 0; s < 1800; s++, t += 1000) {
+      if (s % 5 === 0) rates.observe(1, t, QUIET);
+      rates.observe(2, t + 500, QUIET);
+    }
+    expect(rates.silent(t, 600)).toBeUndefined();
+    // Template 1 stops; the stream goes on.
+    const reports = [];
+    for (let s = 0; s < 60; s++, t += 1000) {
+      rates.observe(2, t, QUIET);
+      const silence = rates.silent(t, 600);
+      if (silence) reports.push({ s, ...silence });
+    }
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.template).toBe(1);
+    expect(reports[0]!.interval).toBeCloseTo(5, 1);
+    // Its last event was 5 s before the stop: reported once more than 15 s (3 intervals) had passed.
+    expect(reports[0]!.seconds).toBeGreaterThan(15);
+    expect(reports[0]!.seconds).toBeLessThanOrEqual(17);
+    // Back again, then silent again: a new silence, reported again.
+    rates.observe(1, t, QUIET);
+    let again;
+    for (let s = 0; s < 30 && !again; s++, t += 1000) {
+      rates.observe(2, t, QUIET);
+      again = rates.silent(t, 600);
+    }
+    expect(again?.template).toBe(1);
+  });
+
+  it('never reports an irregular pattern (requests, errors: they come and go with the workload), nor a young one', () => {
+    const rates = new TemplateRates();
+    const rnd = mulberry32(4);
+    let t = T0;
+    for (let s = 0; s < 3600; s++, t += 1000) {
+      if (rnd() < 0.2) rates.observe(1, t, QUIET);
+      rates.observe(2, t + 500, QUIET);
+    }
+    for (let s = 0; s < 600; s++, t += 1000) {
+      rates.observe(2, t, QUIET);
+      expect(rates.silent(t, 600)).toBeUndefined();
+    }
+    const young = new TemplateRates();
+    t = T0;
+    for (let s = 0; s < 300; s++, t += 1000) young.observe(1, t, QUIET);
+    expect(young.silent(t + 60_000, 600)).toBeUndefined();
+  });
+});
+
 describe('per-template volume in the detector', () => {
+  it('flags a heartbeat line that stops while the rest of the stream goes on, naming the pattern', () => {
+    const d = new Detector({ profile: 'balanced' });
+    let t = T0;
+    const rnd = mulberry32(5);
+    const request = () => `INFO request served in ${Math.floor(rnd() * 90) + 10}ms`;
+    // 30 minutes at 10 lines/s, with a heartbeat every 10 s.
+    for (let n = 0; t < T0 + 30 * 60_000; t += 100, n++) {
+      expect(d.observe('app', { time: t, text: n % 100 === 0 ? 'INFO heartbeat ok from worker-7' : request() })).toBeUndefined();
+    }
+    // The heartbeat stops.
+    const flagged = [];
+    for (let i = 0; i < 600; i++, t += 100) {
+      const a = d.observe('app', { time: t, text: request() });
+      if (a) flagged.push(a);
+    }
+    expect(flagged.map((a) => a.kind)).toEqual(['volume_drop']);
+    expect(flagged[0]!.template).toBe('INFO heartbeat ok from worker-<num>');
+    expect(flagged[0]!.why).toMatch(/^pattern "INFO heartbeat ok from worker-<num>" stopped: not seen for 3\d s, after coming every 10 s \(longest gap 10 s\)$/);
+    expect(flagged[0]!.confidence).toBeGreaterThan(0.9);
+  });
+
   it('flags an existing error pattern that floods while the stream volume stays ordinary', () => {
     const d = new Detector({ profile: 'balanced' });
     let t = T0;
