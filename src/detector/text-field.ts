@@ -37,6 +37,9 @@ export interface TextFieldScore {
   literalRuns: Array<[number, number]>;
 }
 
+/** The score of a value seen recently (shared: it is read, never changed). */
+const SEEN: TextFieldScore = Object.freeze({ score: 0, ratio: 0, newSyntax: [], literalRuns: [] }) as TextFieldScore;
+
 export class TextFieldBaseline {
   readonly window: LzWindow;
   private readonly recent = new Map<string, true>();
@@ -47,7 +50,7 @@ export class TextFieldBaseline {
   }
 
   score(masked: string): TextFieldScore {
-    if (this.recent.has(masked)) return { score: 0, ratio: 0, newSyntax: [], literalRuns: [] };
+    if (this.recent.has(masked)) return SEEN;
     const newSyntax: string[] = [];
     for (const g of trigrams(shapeOf(masked))) if ((this.grams.get(g) ?? 0) < 2) newSyntax.push(g);
     if (newSyntax.length === 0) return { score: 0, ratio: 0, newSyntax, literalRuns: [] };
