@@ -4,6 +4,7 @@
  * with the same data folder, exactly as the daemon does across restarts.
  */
 import { afterEach } from 'vitest';
+import { pino } from 'pino';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,6 @@ import type { InputContext } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { fileInputConfig, FileInput } from '../../src/inputs/file/index.js';
-import { silentLogger } from './components.js';
 
 export async function tempDir(prefix = 'dl-file-'): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));
@@ -25,6 +25,14 @@ export interface RunningFileInput {
   held: Array<{ events: LogEvent[]; ack: (status: AckStatus) => void }>;
   /** The bodies received so far. */
   bodies(): string[];
+  /** The messages the input logged so far (debug level and up). */
+  logs: string[];
+  /**
+   * Holds every `emit` until the returned function is called: the input stops reading, as behind a full
+   * pipeline. `waiting` counts the emits held.
+   */
+  block(): () => void;
+  readonly waiting: number;
   /** Waits until `check()` holds (polling every 10 ms), or fails after `timeoutMs`. */
   until(check: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -46,13 +54,22 @@ export function startFileInput(options: StartOptions): RunningFileInput {
   const metrics = new ComponentMetrics('files', 'input', 'file');
   const events: LogEvent[] = [];
   const held: RunningFileInput['held'] = [];
+  const logs: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push((JSON.parse(line) as { msg: string }).msg) });
+  let gate: Promise<void> | undefined;
+  let waiting = 0;
   const ctx: InputContext = {
     id: 'files',
-    logger: silentLogger,
+    logger,
     dataDir: options.dataDir,
     metrics,
     signal: controller.signal,
     async emit(batch, onAck) {
+      while (gate) {
+        waiting += 1;
+        await gate;
+        waiting -= 1;
+      }
       events.push(...batch);
       if (options.hold) held.push({ events: batch, ack: onAck ?? (() => undefined) });
       else onAck?.(options.status ?? 'delivered');
@@ -64,6 +81,18 @@ export function startFileInput(options: StartOptions): RunningFileInput {
     metrics,
     held,
     bodies: () => events.map((e) => e.body as string),
+    logs,
+    block() {
+      let release!: () => void;
+      gate = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        gate = undefined;
+        release();
+      };
+    },
+    get waiting() {
+      return waiting;
+    },
     async until(check, what, timeoutMs = 10_000) {
       const started = Date.now();
       while (!check()) {

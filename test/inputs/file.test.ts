@@ -1,4 +1,4 @@
-import { appendFile, copyFile, mkdir, readdir, readlink, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, readlink, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -131,6 +131,60 @@ describe('file input: rotation and truncation', () => {
     expect(input.metrics.get('file_truncations_total')).toBe(1);
     // The part the input had not read when the file was truncated came from the copy.
     expect(input.events.some((e) => e.source.file === `${log}.1`)).toBe(true);
+  });
+
+  it('copytruncate twice while the input was held up: the rest of the first copy and all of the second are read', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, numbered('d', 0, 100));
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning' } });
+    await input.until(() => input.events.length === 100, 'first 100');
+    // A full pipeline holds the input in the middle of a batch; meanwhile logrotate runs twice.
+    const release = input.block();
+    await appendFile(log, numbered('d', 100, 10));
+    await input.until(() => input.waiting === 1, 'the input to be held');
+    await appendFile(log, numbered('d', 110, 10)); // not read yet: only in the first copy
+    await copyFile(log, `${log}.1`);
+    await truncate(log, 0);
+    await appendFile(log, numbered('d', 120, 50)); // never seen by the input: only in the second copy
+    await rename(`${log}.1`, `${log}.2`);
+    await copyFile(log, `${log}.1`);
+    await truncate(log, 0);
+    await appendFile(log, numbered('d', 170, 10));
+    release();
+    await input.until(() => input.events.length >= 180, 'all 180 lines');
+    await new Promise((r) => setTimeout(r, 300)); // a copy read twice would show up by now
+    expectEachOnce(input.bodies(), 'd', 180);
+  });
+
+  it('a copy whose inode has the checkpoint of a deleted file is still known as read: not read again', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    const config = { include: [log], start_at: 'beginning' };
+    await writeFile(log, numbered('i', 0, 50));
+    const first = start({ dataDir: data, config });
+    await first.until(() => first.events.length === 50, 'first 50');
+    await first.stop();
+    // copytruncate while stopped, after everything was read; the copy gets an inode that an older, deleted
+    // copy had (file systems reuse inodes at once), and that older copy's checkpoint is still kept.
+    await copyFile(log, `${log}.1`);
+    await truncate(log, 0);
+    await appendFile(log, numbered('i', 50, 10));
+    const file = path.join(data, 'checkpoints.json');
+    const saved = JSON.parse(await readFile(file, 'utf8')) as { files: Array<Record<string, unknown>> };
+    const copy = statSync(`${log}.1`);
+    saved.files.push({ path: `${log}.1`, dev: copy.dev, ino: copy.ino, fp_len: 16, fp_hash: 'e0c9035898dd52fc65c41454cec9c4d2611bfb37', offset: 300, seen: Date.now() });
+    await writeFile(file, JSON.stringify(saved));
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length >= 10, 'the 10 new lines');
+    await new Promise((r) => setTimeout(r, 300)); // the copy read again would show up by now
+    expectEachOnce([...first.bodies(), ...second.bodies()], 'i', 60);
+    await second.stop();
+    // The next start knows the copy as read too.
+    const third = start({ dataDir: data, config });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(third.bodies()).toEqual([]);
   });
 
   it('a truncated file with no copy is read again from its start', async () => {

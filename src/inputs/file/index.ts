@@ -13,7 +13,8 @@
  * place of a checkpointed file (rotation while driftlock was stopped), or reuses a checkpointed inode with
  * other content; from `start_at` only for files seen for the first time at start. And it finds the unread
  * rest of a file that was rotated or truncated while driftlock was not looking: in the same folder, by inode
- * (renamed) or by fingerprint (a copytruncate copy).
+ * (renamed) or by fingerprint (a copytruncate copy); and reads whole the rotated copies of content it never
+ * saw (written while it was stopped, or rotated more than once between two looks).
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
@@ -89,6 +90,12 @@ export class FileInput implements TailerHost {
   private readonly policy: AckPolicy;
   private readonly matcher: PathMatcher;
   private readonly discovery: Discovery;
+  /**
+   * Decisions about which reader takes which file run one at a time, in the order they come: the start-up
+   * scan and recovery, files found later, a tailer's search for the copy of its truncated file. Side by
+   * side, one could look at the folder in the middle of another (a truncation seen during the start-up,
+   * before the copy is taken over) and read the copy again from its start.
+   */
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
   private lastSyncSave = 0;
@@ -133,8 +140,10 @@ export class FileInput implements TailerHost {
     }
     const firstRun = this.store.size === 0;
     const found = await this.discovery.scan();
-    for (const file of found) await this.consider(file, true);
-    await this.recoverOrphans(loaded.savedAt);
+    await this.exclusive(async () => {
+      for (const file of found) await this.consider(file, true);
+      await this.recoverOrphans(loaded.savedAt);
+    });
     await this.store.save(true);
     ctx.logger.info({ files: this.tailers.size, checkpoints: this.store.size, first_run: firstRun }, 'file input started');
     if (ctx.signal.aborted) return this.shutdown();
@@ -146,7 +155,10 @@ export class FileInput implements TailerHost {
         removed: (f) => this.byPath.get(f)?.wake(),
       },
       { usePolling: this.config.use_polling, pollIntervalMs: Math.max(100, Math.min(this.config.check_interval, 1000)) },
-    ).catch((err: unknown) => ctx.logger.warn({ err }, 'cannot watch for file changes; relying on periodic checks'));
+    ).then(
+      () => ctx.logger.debug({ use_polling: this.config.use_polling }, 'watching for file changes'),
+      (err: unknown) => ctx.logger.warn({ err }, 'cannot watch for file changes; relying on periodic checks'),
+    );
 
     const timers = [
       setInterval(() => void this.saveNow(), this.config.checkpoint_interval),
@@ -177,9 +189,19 @@ export class FileInput implements TailerHost {
     // Batches still downstream are acknowledged after this returns: advanced() saves those synchronously.
   }
 
+  /** Runs `fn` after every decision queued before it (see `queue`). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
   private enqueue(file: string): void {
     if (this.stopped || this.ctx.signal.aborted) return;
-    this.queue = this.queue.then(() => this.consider(file, false)).catch((err: unknown) => {
+    this.exclusive(() => this.consider(file, false)).catch((err: unknown) => {
       this.ctx.metrics.add('errors_total');
       this.ctx.logger.error({ err, file }, 'cannot open file');
     });
@@ -256,8 +278,9 @@ export class FileInput implements TailerHost {
       }
       if (entry) {
         // The inode now holds other content: reused by a new file, or truncated while we were not looking.
+        // Its checkpoint stays until the fresh one replaces it below: saved meanwhile, it still leads the
+        // next start to the copy.
         this.ctx.logger.info({ file, checkpoint_offset: entry.offset, size: st.size }, 'file does not match its checkpoint (inode reused, or truncated): reading it from the start');
-        this.store.delete(key);
         await this.recover(entry, key);
       }
       const successor = atStart && [...this.store.all()].some(([k, e]) => e.path === file && k !== key);
@@ -280,7 +303,7 @@ export class FileInput implements TailerHost {
   }
 
   private startTailer(handle: FileHandle, file: string, st: Stats, offset: number, tracker: AckTracker, state: 'live' | 'rotated'): Tailer {
-    const t = new Tailer(this, handle, file, st.dev, st.ino, offset, tracker, state);
+    const t = new Tailer(this, handle, file, st, offset, tracker, state);
     this.tailers.set(t.key, t);
     if (state === 'live') this.byPath.set(file, t);
     t.start();
@@ -307,23 +330,34 @@ export class FileInput implements TailerHost {
    */
   private async recoverUnseen(savedAt: number, listings: Map<string, Found[]>): Promise<void> {
     const origins = new Map<string, Set<string>>();
-    const entries = [...this.store.all()].map(([, e]) => e);
-    for (const e of entries) {
+    for (const [, e] of this.store.all()) {
       const dir = path.dirname(e.path);
       if (!origins.has(dir)) origins.set(dir, new Set());
       origins.get(dir)!.add(path.basename(e.path));
     }
+    await this.readUnseen(origins, (mtimeMs) => mtimeMs > savedAt, listings, 'reading a rotated file written while driftlock was stopped');
+  }
+
+  /**
+   * Reads whole the files in `origins`' folders that are named as a rotation of one of its names, are not
+   * read already, and were written when `written` says: unless their first bytes are those of a known file.
+   */
+  private async readUnseen(origins: Map<string, Set<string>>, written: (mtimeMs: number) => boolean, listings: Map<string, Found[]>, why: string): Promise<void> {
+    const entries = [...this.store.all()].map(([, e]) => e);
     for (const [dir, names] of origins) {
       const listing = listings.get(dir) ?? (await listFolder(dir));
       for (const f of listing) {
-        const key = fileKey(f.st.dev, f.st.ino);
-        if (this.tailers.has(key) || f.st.size === 0) continue;
-        if (f.st.mtimeMs <= savedAt) continue;
+        if (this.tailers.has(fileKey(f.st.dev, f.st.ino)) || f.st.size === 0) continue;
+        if (!written(f.st.mtimeMs)) continue;
         if (this.matcher.matches(f.file) || this.matcher.excluded(f.file)) continue;
         if (![...names].some((name) => isRotationOf(path.basename(f.file), name))) continue;
         const handle = await open(f.file, 'r').catch(() => undefined);
         if (!handle) continue;
-        if (await isCompressed(handle)) {
+        // The name may point at another file than when the folder was listed (a rotation running now):
+        // what counts is the file opened.
+        const st = await handle.stat().catch(() => undefined);
+        const key = st && fileKey(st.dev, st.ino);
+        if (!st || !key || this.tailers.has(key) || st.size === 0 || !written(st.mtimeMs) || (await isCompressed(handle))) {
           await handle.close().catch(() => undefined);
           continue;
         }
@@ -340,10 +374,9 @@ export class FileInput implements TailerHost {
           await handle.close().catch(() => undefined);
           continue;
         }
-        const st = await handle.stat();
         const fresh: Checkpoint = { path: f.file, dev: st.dev, ino: st.ino, offset: 0, fingerprint: EMPTY_FINGERPRINT, seen: Date.now() };
         this.store.set(key, fresh);
-        this.ctx.logger.info({ file: f.file, size: st.size }, 'reading a rotated file written while driftlock was stopped');
+        this.ctx.logger.info({ file: f.file, size: st.size }, why);
         this.startTailer(handle, f.file, st, 0, new AckTracker(fresh, this.policy), 'rotated');
       }
     }
@@ -352,7 +385,8 @@ export class FileInput implements TailerHost {
   /**
    * Finds the unread rest of a checkpointed file in its folder: the same inode under another name (renamed
    * by rotation), or a copy with the same first bytes (copytruncate), longer than what was read. Reads it
-   * from there to its end, then lets it go.
+   * from there to its end, then lets it go. True if the content was found: being read, or a copy of it
+   * already read whole (remembered as read).
    */
   private async recover(entry: Checkpoint, key: string, listings = new Map<string, Found[]>(), resume?: { tracker: AckTracker; at: number }): Promise<boolean> {
     if (await this.recoverFrom(entry, key, listings, resume)) return true;
@@ -384,6 +418,7 @@ export class FileInput implements TailerHost {
         return known && path.basename(f.file).startsWith(stem);
       })
       .sort((a, b) => Number(fileKey(b.st.dev, b.st.ino) === key) - Number(fileKey(a.st.dev, a.st.ino) === key));
+    let remembered = false;
     for (const c of candidates) {
       let handle: FileHandle;
       try {
@@ -397,14 +432,31 @@ export class FileInput implements TailerHost {
         continue;
       }
       const cKey = fileKey(st.dev, st.ino);
+      // Acknowledged so far: a tracker still running (truncation while reading) may have moved on since
+      // `entry` was copied from its checkpoint.
+      const acked = resume?.tracker.entry.offset ?? entry.offset;
       if (st.size <= at) {
-        // A copy holding nothing unread (copytruncate after everything was read): remember it as read.
+        // A copy holding nothing unread (copytruncate after everything was read): remember it as read, or
+        // the next start takes it for a rotated file never seen and reads it again. An entry of the copy's
+        // inode with other first bytes is a deleted file's whose inode the copy reuses (copies come and go
+        // at every rotation): replaced. Lines still waiting for their acknowledgement are checkpointed in
+        // the copy's entry as they are acknowledged: after a crash before that, they are read again from
+        // the copy, not lost.
+        if (cKey === key) {
+          await handle.close().catch(() => undefined);
+          continue;
+        }
+        const own = this.store.get(cKey);
+        const ownIsCopy = own !== undefined && own.fingerprint.length > 0 && (await startsWith(handle, own.fingerprint).catch(() => false));
         await handle.close().catch(() => undefined);
-        if (cKey === key) continue;
-        if (!this.store.get(cKey)) this.store.set(cKey, { ...entry, path: c.file, dev: st.dev, ino: st.ino, offset: st.size, seen: Date.now() });
+        remembered = true;
+        if (ownIsCopy) continue;
+        const read: Checkpoint = { ...entry, path: c.file, dev: st.dev, ino: st.ino, offset: Math.min(acked, st.size), seen: Date.now() };
+        this.store.set(cKey, read);
+        if (resume) resume.tracker.entry = read;
         continue;
       }
-      const moved: Checkpoint = { ...entry, path: c.file, dev: st.dev, ino: st.ino, seen: Date.now() };
+      const moved: Checkpoint = { ...entry, path: c.file, dev: st.dev, ino: st.ino, offset: acked, seen: Date.now() };
       if (cKey !== key) this.store.delete(key);
       this.store.set(cKey, moved);
       const tracker = resume?.tracker ?? new AckTracker(moved, this.policy);
@@ -413,7 +465,7 @@ export class FileInput implements TailerHost {
       this.startTailer(handle, c.file, st, at, tracker, 'rotated');
       return true;
     }
-    return false;
+    return remembered;
   }
 
   // TailerHost
@@ -424,14 +476,23 @@ export class FileInput implements TailerHost {
     this.enqueue(previousPath);
   }
 
-  async truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; path: string }): Promise<void> {
-    const oldEntry = old.tracker.entry;
-    this.store.set(tailer.key, tailer.tracker.entry);
-    if (old.resumeAt >= 0) {
-      const found = await this.recover({ ...oldEntry, path: old.path }, tailer.key, new Map(), { tracker: old.tracker, at: old.resumeAt });
+  async truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; path: string; checkedMtimeMs: number }): Promise<void> {
+    await this.exclusive(async () => {
+      // The checkpoint of what was read stays under the file's key until it moves to the copy: saved
+      // meanwhile, it leads the next start to the copy; and the content stays known, so that nothing takes
+      // the copy for a rotated file never seen.
+      const oldEntry = old.tracker.entry;
+      let found = false;
+      if (old.resumeAt >= 0) found = await this.recover({ ...oldEntry, path: old.path }, tailer.key, new Map(), { tracker: old.tracker, at: old.resumeAt });
       if (!found) old.tracker.entry = { ...oldEntry }; // detached: its late acknowledgements change nothing saved
-    }
-    this.store.set(tailer.key, tailer.tracker.entry);
+      // Rotated again before this tailer looked (it was held up by a full pipeline, or by the start-up):
+      // the copies in between were never seen. A copy is modified after its original was last found
+      // unchanged (a copy made then, or keeping the modification time of lines written after), and the
+      // same clock stamps both: older rotated files are not taken.
+      const origins = new Map([[path.dirname(old.path), new Set([path.basename(old.path)])]]);
+      await this.readUnseen(origins, (mtimeMs) => mtimeMs >= old.checkedMtimeMs, new Map(), 'reading a rotated file never seen (rotated more than once since the file was last read)');
+      this.store.set(tailer.key, tailer.tracker.entry);
+    });
   }
 
   closed(tailer: Tailer): void {

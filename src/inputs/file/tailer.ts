@@ -113,8 +113,12 @@ export interface TailerHost {
   readonly options: TailerOptions;
   /** The file's name now points at another file or at nothing: look at the name again. */
   rotated(tailer: Tailer, previousPath: string): void;
-  /** The file was truncated; `old` is what was being read before: find its rest in a copy. */
-  truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; path: string }): Promise<void>;
+  /**
+   * The file was truncated; `old` is what was being read before: find its rest in a copy, and read copies
+   * of what was written and rotated away after `checkedMtimeMs` (the file's modification time when it was
+   * last found holding the old content): rotated more than once in between, they were never seen.
+   */
+  truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; path: string; checkedMtimeMs: number }): Promise<void>;
   closed(tailer: Tailer): void;
 }
 
@@ -132,6 +136,8 @@ export class Tailer {
   private readonly handle: FileHandle;
   private readonly opts: TailerOptions;
   private readOffset: number;
+  /** The file's modification time when its content was last found unchanged (see TailerHost.truncated). */
+  private checkedMtimeMs: number;
   /** End of the last line handed on as an event (what a copy resumes from after truncation). */
   private consumedEnd: number;
   private splitter: LineSplitter;
@@ -148,13 +154,14 @@ export class Tailer {
   private woken = false;
   done: Promise<void> = Promise.resolve();
 
-  constructor(host: TailerHost, handle: FileHandle, file: string, dev: number, ino: number, offset: number, tracker: AckTracker, state: TailerState = 'live') {
+  constructor(host: TailerHost, handle: FileHandle, file: string, st: { dev: number; ino: number; mtimeMs: number }, offset: number, tracker: AckTracker, state: TailerState = 'live') {
     this.host = host;
     this.handle = handle;
     this.opts = host.options;
-    this.key = fileKey(dev, ino);
-    this.dev = dev;
-    this.ino = ino;
+    this.key = fileKey(st.dev, st.ino);
+    this.dev = st.dev;
+    this.ino = st.ino;
+    this.checkedMtimeMs = st.mtimeMs;
     this.path = state === 'live' ? file : null;
     this.lastPath = file;
     this.state = state;
@@ -255,6 +262,7 @@ export class Tailer {
           await this.restartAfterTruncation(st.size);
           return true;
         }
+        this.checkedMtimeMs = st.mtimeMs;
         this.readOffset += bytesRead;
         this.now = Date.now();
         this.lastGrowth = this.now;
@@ -328,7 +336,7 @@ export class Tailer {
   }
 
   private async restartAfterTruncation(size: number): Promise<void> {
-    const old = { tracker: this.tracker, resumeAt: this.consumedEnd, path: this.lastPath };
+    const old = { tracker: this.tracker, resumeAt: this.consumedEnd, path: this.lastPath, checkedMtimeMs: this.checkedMtimeMs };
     this.host.ctx.metrics.add('file_truncations_total');
     this.host.ctx.logger.info({ file: this.lastPath, size, read_up_to: this.readOffset }, 'file truncated or replaced in place (copytruncate?): reading it again from the start');
     this.events = [];
