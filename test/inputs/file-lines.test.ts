@@ -102,6 +102,27 @@ describe('file input: lines', () => {
     expect(input.metrics.get('malformed_events_total')).toBe(1);
   });
 
+  it('an over-long line still being written when the input stops is read once, whole, after the restart', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    const config = { include: [log], start_at: 'beginning', max_line_bytes: '1KiB', partial_line_timeout: '100ms' };
+    await writeFile(log, `before\n${'x'.repeat(5000)}`);
+    const first = start({ dataDir: data, config });
+    await first.until(() => first.events.length >= 1, 'the first line');
+    await new Promise((r) => setTimeout(r, 400)); // past the partial-line timeout: the long line still waits
+    expect(first.bodies()).toEqual(['before']);
+    await first.stop();
+    // The rest of the long line arrives while the input is stopped.
+    await appendFile(log, `${'y'.repeat(5000)}\nafter\n`);
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length >= 2, 'the long line and the next');
+    await new Promise((r) => setTimeout(r, 300));
+    // The long line once, cut and marked; no piece of its tail as a line of its own.
+    expect(second.bodies().map((b) => b.slice(0, 3) + ':' + b.length)).toEqual(['xxx:1024', 'aft:5']);
+    expect(second.events[0]!.attributes['log.truncated']).toBe(true);
+  });
+
   it('invalid UTF-8 is replaced and marked', async () => {
     const input = await readWith(Buffer.from([0x61, 0xff, 0x62, 0x0a, 0x6f, 0x6b, 0x0a]), {}, 2);
     expect(input.bodies()).toEqual(['a\uFFFDb', 'ok']);
