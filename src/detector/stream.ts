@@ -578,12 +578,19 @@ export class StreamDetector {
       f.categorical = new CategoricalBaseline(32);
       f.categoricalCal = new ScoreCalibrator(512);
     }
+    let category: Candidate | undefined;
     if (f.categorical && !f.categorical.overflow) {
-      const c = this.scoreCategory(name, masked, f, warm);
-      // A value the category knows is not news; a new one is judged as text too, when the field has a
-      // text model beside its category.
-      if (c || !f.text || f.categorical.counts.has(masked)) return c;
+      category = this.scoreCategory(name, masked, f, warm);
+      // A value the category knows, and does not find rare, is not news; a new or rare one is judged as
+      // text too when the field has a text model beside its category: its why (the new text, quoted) says
+      // more than "never seen", so it is preferred when both fire.
+      if (!f.text || (!category && f.categorical.counts.has(masked))) return category;
     }
+    const content = this.scoreText(name, masked, f, warm, pending);
+    return content && (!category || content.confidence >= this.o.threshold) ? content : category;
+  }
+
+  private scoreText(name: string, masked: string, f: FieldState, warm: boolean, pending: PendingField): Candidate | undefined {
     if (!f.text && !this.makeText(f)) return undefined;
     if (!warm || f.textCal!.samples < 20) return undefined;
     const v = f.text!.score(masked);

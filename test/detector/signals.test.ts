@@ -104,6 +104,11 @@ describe('structured nginx-like events', () => {
     expect(a?.kind).toBe('field_content');
     expect(a!.field).toBe('query');
     expect(a!.why).toContain(`new text "q=' UNION SELECT password FROM users --"`);
+    // Again: the category has counted it (a rare value now), the text model has not learned it: the same
+    // quoted why, not "rare".
+    const again = detector.observe('web', at(`q=' UNION SELECT password FROM users --&sort=name`));
+    expect(again?.kind).toBe('field_content');
+    expect(again!.why).toBe(a!.why);
     // A new word in the usual form is not news.
     expect(detector.observe('web', at('q=strawberry&sort=name'))).toBeUndefined();
   });
