@@ -38,8 +38,14 @@ export class NumericBaseline {
 
   add(value: number): void {
     this.window.add(value);
-    if (value <= 0) this.positive = false;
     if (!Number.isInteger(value)) this.isInteger = false;
+    if (value <= 0 && this.positive) {
+      // Out of log space: the center and spread measured in it mean nothing now, so both are measured anew.
+      this.positive = false;
+      this.updatesSinceSpread = Infinity;
+      this.update();
+      return;
+    }
     if (++this.sinceUpdate >= (this.window.size < 64 ? 4 : 32)) this.update();
   }
 

@@ -106,21 +106,30 @@ const MAX_ALERTED = 256;
  * What stays of a text event when every token holding a digit or a masked value is dropped: `RAS KERNEL
  * FATAL data storage interrupt` for any node, time and address. Finer than a template (which may have
  * merged several messages of the same length) and blind to what changes from one repeat to the next.
+ * Undefined when too little stays to tell messages apart: fewer than two words with a letter, or fewer
+ * constant tokens than variable ones (an access line keeps only `- - "GET`; a line of numbers nothing).
  */
-export function messageSignature(tokens: readonly string[]): string {
+export function messageSignature(tokens: readonly string[]): string | undefined {
   let sig = '';
+  let constants = 0;
+  let words = 0;
   for (const t of tokens) {
     let constant = true;
+    let letter = false;
     for (let i = 0; i < t.length; i++) {
       const c = t.charCodeAt(i);
       if ((c >= 48 && c <= 57) || (c >= 0xe000 && c <= 0xe004)) {
         constant = false;
         break;
       }
+      if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127) letter = true;
     }
-    if (constant) sig += sig ? ` ${t}` : t;
+    if (!constant) continue;
+    constants += 1;
+    if (letter) words += 1;
+    sig += sig ? ` ${t}` : t;
   }
-  return sig;
+  return words >= 2 && constants * 2 >= tokens.length ? sig : undefined;
 }
 
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
@@ -247,13 +256,28 @@ export class StreamDetector {
   /** Gives a field a free-text baseline, unless the stream has as many as it may keep. */
   private makeText(f: FieldState, required = true): boolean {
     if (this.textFields >= this.o.maxTextFields) {
-      // Without a text model a field that is no category any more cannot be scored; one that still is
-      // stays a category.
+      // A field that is no category any more needs a text model to be scored at all: it takes the slot of
+      // one kept beside a category that still stands (that field is still scored as a category).
+      let freed = false;
       if (required) {
-        f.ignored = true;
-        f.categorical = undefined;
+        for (const other of this.fields.values()) {
+          if (other.text && other.categorical && !other.categorical.overflow) {
+            other.text = undefined;
+            other.textCal = undefined;
+            this.textFields -= 1;
+            freed = true;
+            break;
+          }
+        }
       }
-      return false;
+      if (!freed) {
+        // Without one, a field that is no category any more cannot be scored; one that still is stays one.
+        if (required) {
+          f.ignored = true;
+          f.categorical = undefined;
+        }
+        return false;
+      }
     }
     this.textFields += 1;
     f.text = new TextFieldBaseline(this.o.fieldWindowChars);
@@ -333,11 +357,13 @@ export class StreamDetector {
       this.templateRates.observe(template.id, now, NO_BURSTS);
     }
 
-    // A steady pattern that stopped while the stream goes on (checked once a second of event time).
+    // A steady pattern that stopped while the stream goes on: looked for once a second of event time, and
+    // at every event while one is found but loses to another candidate (the errors that came instead).
     if (timed && warm && Math.floor(now / 1000) !== this.silenceCheckedAt) {
-      this.silenceCheckedAt = Math.floor(now / 1000);
-      const silence = this.templateRates.silent(now, 600);
+      // Only patterns learned as normal: an error that alerted and then stops is no news.
+      const silence = this.templateRates.silent(now, 600, (id) => this.learned.has(id));
       const silent = silence && this.templates.get(silence.template);
+      if (!silent) this.silenceCheckedAt = Math.floor(now / 1000);
       if (silence && silent) {
         candidates.push({
           kind: 'volume_drop',
@@ -424,14 +450,14 @@ export class StreamDetector {
     if (!known && template.count >= this.o.learnMinCount && (!timed || now - template.firstSeen >= this.o.learnAfterMs)) {
       accept = true;
       this.learned.add(template.id);
-      if (best) {
+      if (best && best.templateId === undefined) {
         best.why += timed
           ? `; recurring for ${Math.round((now - template.firstSeen) / 60000)} min (${template.count} times): now treated as normal`
           : `; recurring ${template.count} times: now treated as normal`;
       }
-    } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && (!timed || now - alerted.first >= this.o.learnAfterMs)) {
+    } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && (!timed || now - (alerted.first || now) >= this.o.learnAfterMs)) {
       accept = true;
-      if (best) {
+      if (best && best.templateId === undefined) {
         best.why += timed
           ? `; recurring for ${Math.round((now - alerted.first) / 60000)} min (${alerted.count + 1} times): now treated as normal`
           : `; recurring ${alerted.count + 1} times: now treated as normal`;
@@ -457,18 +483,7 @@ export class StreamDetector {
           if (p.name === best.field && p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
         }
       }
-      const about = best.templateId !== undefined ? this.templates.get(best.templateId) : undefined;
-      return {
-        kind: best.kind,
-        score: Number(best.score.toFixed(4)),
-        confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
-        why: best.why,
-        stream_id: this.id,
-        template: about ? unmask(templateText(about)) : this.tmpl(),
-        template_id: about ? about.id : template.id,
-        ...(best.field !== undefined ? { field: best.field } : {}),
-        ...(best.baseline ? { baseline: best.baseline } : {}),
-      };
+      return this.report(best);
     }
 
     // Learn from a normal event.
@@ -485,13 +500,30 @@ export class StreamDetector {
     }
     if (best && accept) {
       this.anomalies += 1;
-      return {
-        kind: best.kind, score: Number(best.score.toFixed(4)), confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
-        why: best.why, stream_id: this.id, template: this.tmpl(), template_id: template.id,
-        ...(best.field !== undefined ? { field: best.field } : {}),
-      };
+      return this.report(best);
     }
     return undefined;
+  }
+
+  /** The anomaly for the winning candidate; a silent pattern's silence counts as reported. */
+  private report(best: Candidate): Anomaly {
+    let about: Template | undefined;
+    if (best.templateId !== undefined) {
+      this.templateRates.reported(best.templateId);
+      this.silenceCheckedAt = -1;
+      about = this.templates.get(best.templateId);
+    }
+    return {
+      kind: best.kind,
+      score: Number(best.score.toFixed(4)),
+      confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
+      why: best.why,
+      stream_id: this.id,
+      template: about ? unmask(templateText(about)) : this.tmpl(),
+      template_id: about ? about.id : this.template!.id,
+      ...(best.field !== undefined ? { field: best.field } : {}),
+      ...(best.baseline ? { baseline: best.baseline } : {}),
+    };
   }
 
   private rememberAlert(signature: string, c: Candidate, now: number): void {
@@ -500,6 +532,9 @@ export class StreamDetector {
     this.alerted.set(signature, a
       ? { confidence: Math.max(a.confidence, c.confidence), score: Math.max(a.score, c.score), count: a.count + 1, first: a.first }
       : { confidence: c.confidence, score: c.score, count: 1, first: now });
+    // First alerted before the stream had any time of its own: its hour starts with the first timed repeat.
+    const entry = this.alerted.get(signature)!;
+    if (entry.first === 0) entry.first = now;
     if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
   }
 

@@ -11,9 +11,10 @@
  * confidence is one minus the Chernoff bound on P(X >= count), so 0.9999 means "less than 1 in 10,000".
  *
  * The opposite, a pattern that stops: `silent()` finds a pattern that came at regular intervals (a health
- * check, a heartbeat, a cron job's line: the spread of its gaps at most half their mean, over at least 60
- * of them) and has now been missing for more than three of its intervals and twice its longest gap, while
- * the stream goes on. Irregular patterns (requests, errors) come and go with the workload: their absence is
+ * check, a heartbeat, a cron job's line: the spread of its gaps at most a quarter of their mean, over at
+ * least 60 of them) and has now been missing for more than three of its intervals and twice its longest
+ * gap (forgotten slowly), while the stream goes on. (Gaps are counted in whole seconds: a pattern in most
+ * seconds at random has gaps of 1, 2 and 3 s, a spread of about half their mean, and is not regular.) Irregular patterns (requests, errors) come and go with the workload: their absence is
  * no news, and they are never reported silent.
  */
 export interface TemplateSilence {
@@ -48,7 +49,7 @@ interface Rate {
   gapMean: number;
   gapVar: number;
   gaps: number;
-  /** Its longest gap, forgotten slowly (by 1% a gap). */
+  /** Its longest gap, forgotten slowly (by 0.1% a gap). */
   gapMax: number;
   /** Whether its current silence was reported already. */
   silenced: boolean;
@@ -58,7 +59,7 @@ const PEAK_DECAY_SECONDS = 3600;
 const MIN_BUSY_SECONDS = 60;
 /** A pattern is regular, and its silence news, after this many gaps whose spread is at most half their mean. */
 const MIN_GAPS = 60;
-const MAX_GAP_SPREAD = 0.5;
+const MAX_GAP_SPREAD = 0.25;
 const GAP_WEIGHT = 1 / 100;
 /** Silent for more than this many mean gaps (and twice the longest). */
 const SILENT_INTERVALS = 3;
@@ -113,25 +114,26 @@ export class TemplateRates {
   }
 
   /**
-   * The regular pattern overdue the most at `time` (ms), if any is overdue; each silence is reported once.
-   * One pass over the patterns: call it about once a second of event time.
+   * The regular pattern (among those `eligible`) overdue the most at `time` (ms), if any is overdue. It is
+   * found again until `reported()` is told. One pass over the patterns: call it about once a second.
    */
-  silent(time: number, minAgeSeconds: number): TemplateSilence | undefined {
+  silent(time: number, minAgeSeconds: number, eligible: (template: number) => boolean): TemplateSilence | undefined {
     const now = Math.floor(time / 1000);
     let found: TemplateSilence | undefined;
-    let record: Rate | undefined;
     for (const [id, r] of this.rates) {
-      if (r.silenced || r.gaps < MIN_GAPS || r.second - r.since < minAgeSeconds) continue;
+      if (r.silenced || r.gaps < MIN_GAPS || r.second - r.since < minAgeSeconds || !eligible(id)) continue;
       if (Math.sqrt(r.gapVar) > MAX_GAP_SPREAD * r.gapMean) continue;
       const missing = now - r.second;
       if (missing <= SILENT_INTERVALS * r.gapMean || missing <= 2 * r.gapMax) continue;
-      if (!found || missing / r.gapMean > found.seconds / found.interval) {
-        found = { template: id, seconds: missing, interval: r.gapMean, longestGap: r.gapMax };
-        record = r;
-      }
+      if (!found || missing / r.gapMean > found.seconds / found.interval) found = { template: id, seconds: missing, interval: r.gapMean, longestGap: r.gapMax };
     }
-    if (record) record.silenced = true;
     return found;
+  }
+
+  /** The silence of `template` was reported: not again until it comes back and stops again. */
+  reported(template: number): void {
+    const r = this.rates.get(template);
+    if (r) r.silenced = true;
   }
 
   toJSON(): Array<[number, number, number, number, number, [number, number, number, number]?]> {
@@ -155,7 +157,7 @@ function observeGap(r: Rate, gap: number): void {
   const d = gap - r.gapMean;
   r.gapMean += w * d;
   r.gapVar = (1 - w) * (r.gapVar + w * d * d);
-  r.gapMax = Math.max(r.gapMax * 0.99, gap);
+  r.gapMax = Math.max(r.gapMax * 0.999, gap);
 }
 
 /** Chernoff bound on P(X >= k) for X ~ Poisson(lambda), k > lambda: e^-lambda (e lambda / k)^k. */

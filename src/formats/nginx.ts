@@ -81,7 +81,8 @@ function splitRequest(request: string, record: Attributes): void {
   if (q === -1) record.path = target;
   else {
     record.path = target.slice(0, q);
-    record.query = target.slice(q + 1);
+    // A JSON line may carry a `query` of its own (`"query":"$args"`): it is kept.
+    if (record.query === undefined) record.query = target.slice(q + 1);
   }
 }
 

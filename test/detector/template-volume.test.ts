@@ -62,6 +62,7 @@ describe('TemplateRates', () => {
 
 describe('TemplateRates.silent', () => {
   const QUIET = { minCount: Infinity, factor: Infinity, minAgeSeconds: Infinity };
+  const ANY = () => true;
 
   it('reports a pattern that came every 5 s and stopped while the stream went on, once, after three intervals', () => {
     const rates = new TemplateRates();
@@ -71,13 +72,16 @@ describe('TemplateRates.silent', () => {
       if (s % 5 === 0) rates.observe(1, t, QUIET);
       rates.observe(2, t + 500, QUIET);
     }
-    expect(rates.silent(t, 600)).toBeUndefined();
+    expect(rates.silent(t, 600, ANY)).toBeUndefined();
     // Template 1 stops; the stream goes on.
     const reports = [];
     for (let s = 0; s < 60; s++, t += 1000) {
       rates.observe(2, t, QUIET);
-      const silence = rates.silent(t, 600);
-      if (silence) reports.push({ s, ...silence });
+      const silence = rates.silent(t, 600, ANY);
+      if (silence) {
+        reports.push({ s, ...silence });
+        rates.reported(silence.template);
+      }
     }
     expect(reports).toHaveLength(1);
     expect(reports[0]!.template).toBe(1);
@@ -90,9 +94,12 @@ describe('TemplateRates.silent', () => {
     let again;
     for (let s = 0; s < 30 && !again; s++, t += 1000) {
       rates.observe(2, t, QUIET);
-      again = rates.silent(t, 600);
+      again = rates.silent(t, 600, ANY);
     }
     expect(again?.template).toBe(1);
+    // Found until reported; never for a pattern not eligible (one that was never normal).
+    expect(rates.silent(t, 600, ANY)?.template).toBe(1);
+    expect(rates.silent(t, 600, (id) => id !== 1)).toBeUndefined();
   });
 
   it('never reports an irregular pattern (requests, errors: they come and go with the workload), nor a young one', () => {
@@ -105,16 +112,64 @@ describe('TemplateRates.silent', () => {
     }
     for (let s = 0; s < 600; s++, t += 1000) {
       rates.observe(2, t, QUIET);
-      expect(rates.silent(t, 600)).toBeUndefined();
+      expect(rates.silent(t, 600, ANY)).toBeUndefined();
     }
     const young = new TemplateRates();
     t = T0;
     for (let s = 0; s < 300; s++, t += 1000) young.observe(1, t, QUIET);
-    expect(young.silent(t + 60_000, 600)).toBeUndefined();
+    expect(young.silent(t + 60_000, 600, ANY)).toBeUndefined();
   });
 });
 
 describe('per-template volume in the detector', () => {
+  /** 30 minutes at 10 lines/s with a heartbeat every 10 s; returns the detector and the time after. */
+  function heartbeatBaseline(): { d: Detector; t: number; request: () => string } {
+    const d = new Detector({ profile: 'balanced' });
+    const rnd = mulberry32(5);
+    const request = () => `INFO request served in ${Math.floor(rnd() * 90) + 10}ms`;
+    let t = T0;
+    for (let n = 0; t < T0 + 30 * 60_000; t += 100, n++) {
+      expect(d.observe('app', { time: t, text: n % 100 === 0 ? 'INFO heartbeat ok from worker-7' : request() })).toBeUndefined();
+    }
+    return { d, t, request };
+  }
+
+  it('reports a stopped heartbeat even when an alerting line comes first in every second after it', () => {
+    const { d, t: start, request } = heartbeatBaseline();
+    let t = start;
+    const kinds: string[] = [];
+    for (let i = 0; i < 600; i++, t += 100) {
+      // From 20 s on, each second opens with a crash line (which alerts, and is looked at first).
+      const sec = Math.floor((t - start) / 1000);
+      const text = i % 10 === 0 && sec >= 20 ? `FATAL worker-7 crashed: segmentation fault at 0x7f3a${sec}` : request();
+      const a = d.observe('app', { time: t, text });
+      if (a) kinds.push(a.kind);
+    }
+    expect(kinds).toContain('new_pattern');
+    expect(kinds.filter((k) => k === 'volume_drop')).toHaveLength(1);
+  });
+
+  it('does not report an alerting error that stops, nor patterns of random traffic', () => {
+    const { d, t: start, request } = heartbeatBaseline();
+    let t = start;
+    // An error every 10 s for 20 minutes (it alerts: it is never normal), then it stops.
+    for (let n = 0; t < start + 20 * 60_000; t += 100, n++) d.observe('app', { time: t, text: n % 100 === 0 ? 'ERROR connection refused by db-3' : n % 100 === 50 ? 'INFO heartbeat ok from worker-7' : request() });
+    for (let i = 0; i < 600; i++, t += 100) {
+      const a = d.observe('app', { time: t, text: i % 100 === 0 ? 'INFO heartbeat ok from worker-7' : request() });
+      expect(a?.kind).not.toBe('volume_drop');
+    }
+    // Three paths drawn at random, an event every 300 ms, for two hours: each is in most seconds, never
+    // regular, and none ever stops.
+    const random = new Detector({ profile: 'balanced' });
+    const rnd = mulberry32(1);
+    t = T0;
+    for (let i = 0; i < 24_000; i++) {
+      const path = ['/api/cart', '/api/login', '/api/search'][Math.floor(rnd() * 3)]!;
+      const a = random.observe('web', { time: (t += 300), text: '', fields: { path, status: 200, bytes: 100 + Math.floor(rnd() * 50) } });
+      expect(a?.kind).not.toBe('volume_drop');
+    }
+  });
+
   it('flags a heartbeat line that stops while the rest of the stream goes on, naming the pattern', () => {
     const d = new Detector({ profile: 'balanced' });
     let t = T0;

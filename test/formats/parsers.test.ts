@@ -357,6 +357,11 @@ describe('parseNginx (JSON lines)', () => {
     expect(record).not.toHaveProperty('remote_user');
   });
 
+  it('splits the request of a JSON line into method, path and query, keeping a query field of its own', () => {
+    expect(ok(parseNginx('{"request":"GET /s?q=a&p=2 HTTP/1.1"}')).record).toMatchObject({ method: 'GET', path: '/s', query: 'q=a&p=2', protocol: 'HTTP/1.1' });
+    expect(ok(parseNginx('{"request":"GET /s?q=a HTTP/1.1","query":"from $args"}')).record).toMatchObject({ path: '/s', query: 'from $args' });
+  });
+
   it('reads time from time_local, time_iso8601, @timestamp or time', () => {
     expect(ok(parseNginx('{"time_local":"10/Oct/2000:13:55:36 -0700","status":200}')).timestamp).toBe(Date.UTC(2000, 9, 10, 20, 55, 36));
     expect(ok(parseNginx('{"time_iso8601":"2025-01-01T13:00:00+01:00"}')).timestamp).toBe(Date.UTC(2025, 0, 1, 12));
