@@ -9,7 +9,7 @@
  */
 import { SortedWindow } from './sorted-window.js';
 
-const FULL_STRIDE = 4;
+const FULL_STRIDE = 8;
 
 export class ScoreCalibrator {
   private readonly window: SortedWindow;
@@ -26,7 +26,7 @@ export class ScoreCalibrator {
 
   /**
    * Adds a normal score. Once the window is full only every `FULL_STRIDE`-th score is kept: a sample of the
-   * recent scores ranks as well as all of them, for a quarter of the upkeep.
+   * recent scores ranks as well as all of them, for an eighth of the upkeep.
    */
   add(score: number): void {
     if (this.takes()) this.window.add(score);

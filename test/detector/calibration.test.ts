@@ -95,16 +95,16 @@ describe('ScoreCalibrator', () => {
     expect(above).toBeLessThanOrEqual(1);
   });
 
-  it('forgets scores older than its capacity (keeping one in four once full)', () => {
-    const later = [...range(1, 64), ...range(1, 64), ...range(1, 64), ...range(1, 64)];
+  it('forgets scores older than its capacity (keeping one in eight once full)', () => {
+    const later = Array.from({ length: 8 }, () => range(1, 64)).flat();
     const c = filled([...new Array<number>(64).fill(1000), ...later], 64);
     expect(c.samples).toBe(64);
     expect(c.quantile(1)).toBe(64);
     expect(c.confidence(500)).toBeGreaterThan(0.99);
-    // Not yet replaced: after 64 more scores only 16 of the 64 old ones are gone.
+    // Not yet replaced: after 64 more scores only 8 of the 64 old ones are gone.
     const partly = filled([...new Array<number>(64).fill(1000), ...range(1, 64)], 64);
     expect(partly.quantile(1)).toBe(1000);
-    expect(partly.quantile(0)).toBe(4);
+    expect(partly.quantile(0)).toBe(8);
   });
 
   it('gives quantiles of the recent scores', () => {
@@ -121,8 +121,8 @@ describe('ScoreCalibrator', () => {
     const c = filled(values, 128);
     const json = c.toJSON();
     expect(json).toHaveLength(128);
-    // The first 128 scores fill the window; after that one in four is kept, oldest first.
-    const kept = [...values.slice(0, 128), ...values.slice(128).filter((_, i) => i % 4 === 3)];
+    // The first 128 scores fill the window; after that one in eight is kept, oldest first.
+    const kept = [...values.slice(0, 128), ...values.slice(128).filter((_, i) => i % 8 === 7)];
     expect(json).toEqual(kept.slice(-128));
     const restored = ScoreCalibrator.fromJSON(JSON.parse(JSON.stringify(json)) as number[], 128);
     expect(restored.samples).toBe(128);
