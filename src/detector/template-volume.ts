@@ -81,6 +81,10 @@ export class TemplateRates {
       r = { second, count: 0, rate: 0, peak: 0, busy: 0, since: second, flagged: -1, gapMean: 0, gapVar: 0, gaps: 0, gapMax: 0, silenced: false };
       this.rates.set(template, r);
     } else if (second > r.second) {
+      // Seen again in a new second: it moves to the back of the eviction order (once a second, not once an
+      // event), so under a churn of new patterns the ones still coming, a heartbeat among them, stay.
+      this.rates.delete(template);
+      this.rates.set(template, r);
       // Fold the finished second in, then the silent seconds since.
       const alpha = 1 - Math.exp(-1 / this.horizonSeconds);
       r.rate += alpha * (r.count - r.rate);

@@ -102,6 +102,25 @@ describe('TemplateRates.silent', () => {
     expect(rates.silent(t, 600, (id) => id !== 1)).toBeUndefined();
   });
 
+  it('keeps a pattern that still comes when more than maxTemplates new ones churn past it', () => {
+    const rates = new TemplateRates(300, 64);
+    let t = T0;
+    // Template 1 every 5 s for 30 minutes, while 2 new templates a second come and go.
+    let next = 100;
+    for (let s = 0; s < 1800; s++, t += 1000) {
+      if (s % 5 === 0) rates.observe(1, t, QUIET);
+      rates.observe(next++, t + 200, QUIET);
+      rates.observe(next++, t + 600, QUIET);
+    }
+    // Its statistics survived the churn: its stop is reported.
+    let silence;
+    for (let s = 0; s < 30 && !silence; s++, t += 1000) {
+      rates.observe(next++, t, QUIET);
+      silence = rates.silent(t, 600, ANY);
+    }
+    expect(silence?.template).toBe(1);
+  });
+
   it('never reports an irregular pattern (requests, errors: they come and go with the workload), nor a young one', () => {
     const rates = new TemplateRates();
     const rnd = mulberry32(4);
