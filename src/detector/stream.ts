@@ -400,7 +400,8 @@ export class StreamDetector {
     }
 
     // A text message that alerted before and was not learned since keeps alerting while it recurs.
-    const signature = fields ? undefined : messageSignature(tokens);
+    // Only needed while some message is remembered as alerted, or when this one alerts.
+    let signature = fields || this.alerted.size === 0 ? undefined : messageSignature(tokens);
     const alerted = signature !== undefined && warm ? this.alerted.get(signature) : undefined;
     let again: Candidate | undefined;
     if (alerted) {
@@ -466,7 +467,10 @@ export class StreamDetector {
 
     if (best && !accept) {
       this.anomalies += 1;
-      if (signature !== undefined && (best.kind === 'new_pattern' || best.kind === 'content')) this.rememberAlert(signature, best, now);
+      if (!fields && (best.kind === 'new_pattern' || best.kind === 'content')) {
+        signature ??= messageSignature(tokens);
+        if (signature !== undefined) this.rememberAlert(signature, best, now);
+      }
       // A repeat alerts by its signature, whatever its text scores. When nothing else in it would alert
       // (its text is explained by now), its text joins the window, so that the messages around it (the
       // same crash's other lines) are judged as they were before it repeated.
