@@ -4,8 +4,8 @@
  * seen get a confidence that approaches 1 as they exceed the maximum by more multiples of the upper spread
  * (an exponential tail), so that "far above anything normal" and "just above" are told apart.
  *
- * Kept as the last `capacity` normal scores, in a window that stays sorted as scores arrive, so the cost
- * per event is a binary search and one block move.
+ * Kept as `capacity` recent normal scores (all of them until full, then one in eight), in a window that
+ * stays sorted as scores arrive, so a kept score costs two binary searches and one block move.
  */
 import { SortedWindow } from './sorted-window.js';
 
