@@ -47,23 +47,24 @@ export class CategoricalBaseline {
     }
   }
 
-  /**
-   * Surprisal in bits of seeing `value`, and how often it was seen. A value never seen is as surprising as
-   * "something new" has recently been (a field that often brings new values makes a new one unremarkable);
-   * a known value as its share.
-   */
-  /** `score(value).surprisal`, without making the object (it runs for every learned value). */
-  surprisal(value: string): number {
+  /** The value's share of the recent values: 0 for a value not seen (or forgotten). */
+  share(value: string): number {
     const seen = this.counts.get(value) ?? 0;
-    const p = seen === 0 ? Math.max(this.newRate, 1e-4) : Math.max(this.total > 0 ? seen / this.total : 0, 1e-4);
-    return -Math.log2(p);
+    return seen > 0 && this.total > 0 ? seen / this.total : 0;
   }
 
+  /**
+   * Surprisal in bits of seeing `value`. A value never seen is as surprising as "something new" has recently
+   * been (a field that often brings new values makes a new one unremarkable); a known value as its share.
+   */
+  surprisal(value: string): number {
+    const share = this.share(value);
+    return -Math.log2(Math.max(share > 0 ? share : this.newRate, 1e-4));
+  }
+
+  /** Surprisal, how often the value was seen, and its share, for a `why`. */
   score(value: string): { surprisal: number; seen: number; share: number } {
-    const seen = this.counts.get(value) ?? 0;
-    const share = this.total > 0 ? seen / this.total : 0;
-    const p = seen === 0 ? Math.max(this.newRate, 1e-4) : Math.max(share, 1e-4);
-    return { surprisal: -Math.log2(p), seen, share };
+    return { surprisal: this.surprisal(value), seen: this.counts.get(value) ?? 0, share: this.share(value) };
   }
 
   /** The most common values and their shares, for a `why`. */

@@ -99,6 +99,13 @@ interface AlertedMessage {
   first: number;
 }
 
+/** What the last alert of a pattern that recurred long enough says. */
+function recurringNote(timed: boolean, elapsedMs: number, count: number): string {
+  return timed
+    ? `; recurring for ${Math.round(elapsedMs / 60000)} min (${count} times): now treated as normal`
+    : `; recurring ${count} times: now treated as normal`;
+}
+
 /** Messages remembered as alerted, at most (the least recently alerted are forgotten first). */
 const MAX_ALERTED = 256;
 
@@ -451,18 +458,10 @@ export class StreamDetector {
     if (!known && template.count >= this.o.learnMinCount && (!timed || now - template.firstSeen >= this.o.learnAfterMs)) {
       accept = true;
       this.learned.add(template.id);
-      if (best && best.templateId === undefined) {
-        best.why += timed
-          ? `; recurring for ${Math.round((now - template.firstSeen) / 60000)} min (${template.count} times): now treated as normal`
-          : `; recurring ${template.count} times: now treated as normal`;
-      }
+      if (best && best.templateId === undefined) best.why += recurringNote(timed, now - template.firstSeen, template.count);
     } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && (!timed || now - (alerted.first || now) >= this.o.learnAfterMs)) {
       accept = true;
-      if (best && best.templateId === undefined) {
-        best.why += timed
-          ? `; recurring for ${Math.round((now - alerted.first) / 60000)} min (${alerted.count + 1} times): now treated as normal`
-          : `; recurring ${alerted.count + 1} times: now treated as normal`;
-      }
+      if (best && best.templateId === undefined) best.why += recurringNote(timed, now - alerted.first, alerted.count + 1);
     }
 
     if (best && !accept) {
@@ -532,13 +531,12 @@ export class StreamDetector {
 
   private rememberAlert(signature: string, c: Candidate, now: number): void {
     const a = this.alerted.get(signature);
+    // Re-inserted last: the map's order is the order of forgetting. A message first alerted before the
+    // stream had any time of its own (first 0) starts its hour with the first timed repeat.
     this.alerted.delete(signature);
     this.alerted.set(signature, a
-      ? { confidence: Math.max(a.confidence, c.confidence), score: Math.max(a.score, c.score), count: a.count + 1, first: a.first }
+      ? { confidence: Math.max(a.confidence, c.confidence), score: Math.max(a.score, c.score), count: a.count + 1, first: a.first || now }
       : { confidence: c.confidence, score: c.score, count: 1, first: now });
-    // First alerted before the stream had any time of its own: its hour starts with the first timed repeat.
-    const entry = this.alerted.get(signature)!;
-    if (entry.first === 0) entry.first = now;
     if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
   }
 
@@ -652,8 +650,8 @@ export class StreamDetector {
     const cat = f.categorical!;
     if (!warm || cat.total < 20) return undefined;
     // Rare: a known value below `rareShare`, or a new value in a field that seldom brings new ones.
-    const seen = cat.counts.get(value) ?? 0;
-    if (seen > 0 ? seen / cat.total >= this.o.rareShare : cat.newRate >= this.o.rareShare * 5) return undefined;
+    const share = cat.share(value);
+    if (share > 0 ? share >= this.o.rareShare : cat.newRate >= this.o.rareShare * 5) return undefined;
     const s = cat.score(value);
     const confidence = f.categoricalCal!.confidence(s.surprisal);
     const typical = cat.top(3).map(([v, share]) => `${unmask(v)} ${Math.round(share * 100)}%`).join(', ');

@@ -13,9 +13,10 @@
  * The opposite, a pattern that stops: `silent()` finds a pattern that came at regular intervals (a health
  * check, a heartbeat, a cron job's line: the spread of its gaps at most a quarter of their mean, over at
  * least 60 of them) and has now been missing for more than three of its intervals and twice its longest
- * gap (forgotten slowly), while the stream goes on. (Gaps are counted in whole seconds: a pattern in most
- * seconds at random has gaps of 1, 2 and 3 s, a spread of about half their mean, and is not regular.) Irregular patterns (requests, errors) come and go with the workload: their absence is
- * no news, and they are never reported silent.
+ * gap (forgotten slowly), while the stream goes on. Gaps are counted in whole seconds: a pattern in most
+ * seconds at random has gaps of 1, 2 and 3 s, a spread of about half their mean, and is not regular.
+ * Irregular patterns (requests, errors) come and go with the workload: their absence is no news, and they
+ * are never reported silent.
  */
 export interface TemplateSilence {
   template: number;
@@ -57,7 +58,7 @@ interface Rate {
 
 const PEAK_DECAY_SECONDS = 3600;
 const MIN_BUSY_SECONDS = 60;
-/** A pattern is regular, and its silence news, after this many gaps whose spread is at most half their mean. */
+/** A pattern is regular, and its silence news, after this many gaps whose spread is at most this share of their mean. */
 const MIN_GAPS = 60;
 const MAX_GAP_SPREAD = 0.25;
 const GAP_WEIGHT = 1 / 100;
