@@ -16,9 +16,6 @@ export interface NumericVerdict {
   p01: number;
 }
 
-/** Once the window is full, one value in this many is added. */
-const FULL_STRIDE = 2;
-
 export class NumericBaseline {
   private readonly window: SortedWindow;
   private sinceUpdate = 0;
@@ -39,14 +36,8 @@ export class NumericBaseline {
     return this.window.size;
   }
 
-  private skipped = 0;
-
   add(value: number): void {
     if (!Number.isInteger(value)) this.isInteger = false;
-    // Once full, one value in two is kept (the window then spans about 1,000 values): the median and tails
-    // of so many move no faster, and keeping the window sorted is the costliest step of a numeric field.
-    // A value that takes the field out of log space is always kept.
-    if (this.window.size === this.window.capacity && (value > 0 || !this.positive) && ++this.skipped % FULL_STRIDE !== 0) return;
     this.window.add(value);
     if (value <= 0 && this.positive) {
       // Out of log space: the center and spread measured in it mean nothing now, so both are measured anew.

@@ -26,18 +26,15 @@ describe('NumericBaseline', () => {
     expect(b.score(119).score).toBeLessThan(1.5);
   });
 
-  it('keeps one value in two once full, but never skips one that changes how the field is judged', () => {
+  it('keeps the last values offered, and notices a fraction or a value of 0 at once', () => {
     const b = new NumericBaseline(8);
-    for (let v = 1; v <= 8; v++) b.add(v);
-    for (let v = 11; v <= 16; v++) b.add(v);
-    // 11..16 offered: 12, 14 and 16 kept, the three oldest gone.
-    expect(b.toJSON().values).toEqual([4, 5, 6, 7, 8, 12, 14, 16]);
-    // A fraction would be skipped by the stride, but the field is no longer an integer one.
+    for (let v = 1; v <= 14; v++) b.add(v);
+    expect(b.toJSON().values).toEqual([7, 8, 9, 10, 11, 12, 13, 14]);
     expect(b.toJSON().integer).toBe(true);
     b.add(17.5);
     expect(b.toJSON().integer).toBe(false);
-    // 0 leaves log space: always kept.
     b.add(0);
-    expect(b.toJSON().values).toContain(0);
+    expect(b.toJSON().values.slice(-2)).toEqual([17.5, 0]);
+    expect(b.toJSON().positive).toBe(false);
   });
 });
