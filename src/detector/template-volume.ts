@@ -5,9 +5,12 @@
  *
  * Each template keeps a count for the current second, an exponentially weighted rate over the past (time
  * constant `horizonSeconds`, silent seconds folded in lazily as zeros, corrected for its young age) and the
- * busiest second of its recent past (decaying over an hour; judged only after 60 busy seconds). Real traffic is bursty (a page load fetches a
- * dozen assets of one pattern at once), so a second is a burst only when its count is `factor` times the
- * rate, more than twice the busiest normal second, and improbable under a Poisson law of that rate: the
+ * busiest second of its past (judged only after 60 busy seconds). The busiest second fades with the
+ * pattern's own activity, over an hour of seconds it shows up in, not with the clock: a pattern that comes
+ * in bursts hours apart (a client opening ten FTP connections at once, twice a day) keeps the memory of
+ * its bursts between them. Real traffic is bursty (a page load fetches a dozen assets of one pattern at
+ * once), so a second is a burst only when its count is `factor` times the rate, more than twice the busiest
+ * normal second, and improbable under a Poisson law of that rate: the
  * confidence is one minus the Chernoff bound on P(X >= count), so 0.9999 means "less than 1 in 10,000".
  *
  * The opposite, a pattern that stops: `silent()` finds a pattern that came at regular intervals (a health
@@ -40,7 +43,7 @@ interface Rate {
   count: number;
   /** Exponentially weighted events per second, not yet corrected for age. */
   rate: number;
-  /** The busiest normal second recently (decaying). */
+  /** The busiest normal second (fading by busy second, not by clock). */
   peak: number;
   /** Seconds with at least one event so far: the peak means little before there are many. */
   busy: number;
@@ -56,7 +59,8 @@ interface Rate {
   silenced: boolean;
 }
 
-const PEAK_DECAY_SECONDS = 3600;
+/** The busiest second fades by 1/e over this many seconds in which the pattern shows up. */
+const PEAK_DECAY_BUSY_SECONDS = 3600;
 const MIN_BUSY_SECONDS = 60;
 /** A pattern is regular, and its silence news, after this many gaps whose spread is at most this share of their mean. */
 const MIN_GAPS = 60;
@@ -90,10 +94,10 @@ export class TemplateRates {
       const alpha = 1 - Math.exp(-1 / this.horizonSeconds);
       r.rate += alpha * (r.count - r.rate);
       r.rate *= Math.exp(-(second - r.second - 1) / this.horizonSeconds);
-      r.peak *= Math.exp(-(second - r.second) / PEAK_DECAY_SECONDS);
-      // A flagged second counts half: a burst like it again is not news (twice the peak is needed), a
-      // flood that keeps growing still is.
-      r.peak = Math.max(r.peak, r.flagged === r.second ? r.count / 2 : r.count);
+      r.peak *= Math.exp(-1 / PEAK_DECAY_BUSY_SECONDS);
+      // A flagged second counts three quarters: a burst like it again is not news (one and a half times it
+      // is needed), a flood that keeps growing still is.
+      r.peak = Math.max(r.peak, r.flagged === r.second ? r.count * 0.75 : r.count);
       // A silence already reported is not a normal gap.
       if (!r.silenced) observeGap(r, second - r.second);
       r.silenced = false;

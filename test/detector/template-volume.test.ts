@@ -51,6 +51,28 @@ describe('TemplateRates', () => {
     expect(Array.from({ length: 45 }, (_, i) => bursty.observe(1, s + 1000 + i * 20, OPTIONS)).filter(Boolean)).toHaveLength(1);
   });
 
+  it('remembers the bursts of a pattern that is idle for hours between them (the busiest second fades with its own activity, not with the clock)', () => {
+    // An FTP server's connection lines: a trickle, and every six hours a client opening 10 in one second.
+    const rates = new TemplateRates();
+    let t = T0;
+    const flagged: number[] = [];
+    const burst = (n: number, at: number) => {
+      for (let i = 0; i < n; i++) if (rates.observe(1, at + i * 20, OPTIONS)) flagged.push(at);
+    };
+    for (let hour = 0; hour < 48; hour++) {
+      // A line every 3 minutes: 20 busy seconds an hour.
+      for (let k = 0; k < 20; k++) rates.observe(1, t + k * 180_000, OPTIONS);
+      if (hour % 6 === 5) burst(10, t + 3_599_000);
+      t += 3_600_000;
+    }
+    // The first burst is news; the seven after it, as large and hours apart, are this pattern's normal.
+    expect(flagged.map((at) => Math.round((at - T0) / 3_600_000))).toEqual([6]);
+    // A flood three times the usual burst is still news.
+    const before = flagged.length;
+    burst(30, t + 1000);
+    expect(flagged.length).toBe(before + 1);
+  });
+
   it('does not count late events (older timestamps) in the current second', () => {
     const rates = new TemplateRates();
     const t = steady(rates, 1800, 5000);
