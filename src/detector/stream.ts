@@ -400,7 +400,7 @@ export class StreamDetector {
           score: contentRatio,
           confidence,
           why: novel
-            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quote(this.tmpl(), 100)}${text ? `: unexplained text ${text}` : ''}`
+            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quote(this.tmpl(), 100)}${isNew ? '' : ` (seen ${template.count} times${timed ? ` since ${new Date(template.firstSeen).toISOString()}` : ''}, not normal yet)`}${text ? `: unexplained text ${text}` : ''}`
             : `unusual text ${text || quote(maskedText)} (compression distance ${cost.ratio.toFixed(2)})`,
         });
       }

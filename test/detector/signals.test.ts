@@ -250,6 +250,9 @@ describe('text lines', () => {
       expect(a?.kind, `occurrence ${k}`).toBe('new_pattern');
       expect(a!.why).not.toContain('now treated as normal');
     }
+    // The first is new; the ones after it say how often the pattern has come, so nobody reads them as new.
+    expect(burst[0]!.why).not.toContain('(seen');
+    expect(burst[9]!.why).toMatch(/error pattern "[^"]+" \(seen 10 times since \d{4}-\d\d-\d\dT[^,]+, not normal yet\)/);
     // All of one template.
     expect(new Set(burst.map((a) => a!.template_id)).size).toBe(1);
     // The login lines around it are still normal.
