@@ -285,6 +285,29 @@ async function evalWeb(ctx: Context): Promise<void> {
   const warmupFlags = [...flagged].filter((l) => l <= web.warmupLines).length;
   ctx.out(`\nfalse positives after warm-up: ${fm.falsePositiveLines.length} of ${count(fm.normalLines)} normal lines (${percent(fm.falseAlarmRate)}); ` +
     `${fpProbes} of them are pre-existing probes; ${warmupFlags} flags during the warm-up (not scored)`);
+  // What the false positives are: which signal and field flagged them, and how many are the same why again
+  // (a flagged value is not learned, so a new user agent that comes back keeps alerting, as the issue asks).
+  const firstFlag = new Map<number, Flag>();
+  for (const f of result.flags) if (!firstFlag.has(f.line)) firstFlag.set(f.line, f);
+  const groups = new Map<string, { lines: number; whys: Set<string> }>();
+  const seenWhy = new Set<string>();
+  let repeats = 0;
+  for (const l of fm.falsePositiveLines) {
+    const f = firstFlag.get(l);
+    if (!f) continue;
+    const key = `${f.kind}${f.field ? ` ${f.field}` : ''}`;
+    const g = groups.get(key) ?? { lines: 0, whys: new Set<string>() };
+    g.lines += 1;
+    g.whys.add(f.why);
+    groups.set(key, g);
+    if (seenWhy.has(f.why)) repeats += 1;
+    seenWhy.add(f.why);
+  }
+  ctx.out('\nfalse positives by signal and field ("distinct": different whys; the rest repeat a why already flagged):\n');
+  ctx.out(renderTable(['signal', 'lines', 'distinct'], [...groups].sort((a, b) => b[1].lines - a[1].lines)
+    .map(([k, g]) => [k, String(g.lines), String(g.whys.size)])));
+  ctx.out(`${repeats} of ${fm.falsePositiveLines.length} false positives repeat a why already flagged; counted once each, ` +
+    `precision would be ${fixed(ratio(o.tp, o.tp + fm.falsePositiveLines.length - repeats))} (for reading only: the target counts lines)`);
   const missed = web.injections.filter((i) => !flagged.has(i.line));
   if (missed.length > 0) {
     ctx.out(`missed (${missed.length}, first 8):`);
