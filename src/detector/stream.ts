@@ -89,6 +89,8 @@ interface PendingField {
   masked?: string;
   /** Its free-text score, when it was computed while scoring. */
   textScore?: number;
+  /** Its text alerted: not learned (only its syntax, a little). */
+  flagged: boolean;
 }
 
 interface AlertedMessage {
@@ -478,14 +480,23 @@ export class StreamDetector {
       // by their share (a second status 500 is still rare; a size that turns out to be a normal tail stops
       // alerting), and the other fields of the event are ordinary. Free text that was flagged is not
       // learned, so a repeated injection keeps alerting; only its syntax counts, a tenth, so that a new
-      // form of value that keeps coming back (some 20 times) becomes normal.
-      this.learnFields(best.kind === 'field_content' ? best.field : undefined);
-      if (best.kind === 'field_content') {
-        for (let k = 0; k < this.pendingCount; k++) {
-          const p = this.pending[k]!;
-          if (p.name === best.field && p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
+      // form of value that keeps coming back (some 20 times) becomes normal. That holds for every text
+      // field that alerted, not only the one reported: a payload in the query string is in `request` too,
+      // and learning it in one field while reporting the other would make it normal there.
+      let flaggedText = 0;
+      for (const c of candidates) {
+        if (c.kind === 'field_content' && c.confidence >= this.o.threshold) {
+          for (let k = 0; k < this.pendingCount; k++) {
+            const p = this.pending[k]!;
+            if (p.name === c.field && !p.flagged) {
+              p.flagged = true;
+              flaggedText += 1;
+              if (p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
+            }
+          }
         }
       }
+      this.learnFields(flaggedText > 0);
       return this.report(best);
     }
 
@@ -559,8 +570,9 @@ export class StreamDetector {
       p.value = value;
       p.masked = undefined;
       p.textScore = undefined;
+      p.flagged = false;
     } else {
-      p = { name, state, value, masked: undefined, textScore: undefined };
+      p = { name, state, value, masked: undefined, textScore: undefined, flagged: false };
       this.pending.push(p);
     }
     this.pendingCount += 1;
@@ -665,11 +677,12 @@ export class StreamDetector {
     };
   }
 
-  private learnFields(except?: string): void {
+  /** Learns the event's fields; `skipFlagged`: leave out the text fields that alerted (marked `flagged`). */
+  private learnFields(skipFlagged = false): void {
     for (let k = 0; k < this.pendingCount; k++) {
       const p = this.pending[k]!;
-      const { name, value } = p;
-      if (name === except) continue;
+      const { value } = p;
+      if (skipFlagged && p.flagged) continue;
       const f = p.state;
       if (typeof value === 'number') {
         const cat = f.categorical;

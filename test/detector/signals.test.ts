@@ -113,6 +113,33 @@ describe('structured nginx-like events', () => {
     expect(detector.observe('web', at('q=strawberry&sort=name'))).toBeUndefined();
   });
 
+  it('learns an injection in none of the fields it alerted in, not only in the one reported (the query string is in request too)', () => {
+    const words = ['apple', 'banana', 'cherry', 'grape', 'lemon', 'mango', 'melon', 'orange', 'peach', 'pear', 'plum', 'kiwi'];
+    const rnd = mulberry32(11);
+    const detector = new Detector();
+    let t = T0;
+    const event = (query: string, shape: { request: boolean; query: boolean }): DetectorInput => {
+      const fields: Record<string, string | number> = {};
+      if (shape.request) fields.request = `GET /search?${query} HTTP/1.1`;
+      fields.path = '/search';
+      if (shape.query) fields.query = query;
+      fields.status = 200;
+      return { time: (t += STEP_MS), text: '', fields };
+    };
+    const BOTH = { request: true, query: true };
+    const normal = () => `q=${pick(rnd, words)}+${pick(rnd, words)}&page=${1 + Math.floor(rnd() * 40)}`;
+    expect(feed(detector, 'web', 3000, () => event(normal(), BOTH))).toEqual([]);
+    const payload = "q=' UNION SELECT password FROM users --";
+    const first = detector.observe('web', event(payload, BOTH));
+    expect(first?.kind).toBe('field_content');
+    // Whichever field was reported, the other one alerted too and has not learned the payload: events of
+    // the stream that carry only one of the two fields still alert, each in its field.
+    const requestOnly = detector.observe('web', event(payload, { request: true, query: false }));
+    expect(requestOnly?.field).toBe('request');
+    const queryOnly = detector.observe('web', event(payload, { request: false, query: true }));
+    expect(queryOnly?.field).toBe('query');
+  });
+
   it('does not flag a new browser string in the usual syntax', () => {
     const { detector, traffic } = nginxBaseline(MANY_USER_AGENTS);
     const a = detector.observe('nginx', traffic.next({
