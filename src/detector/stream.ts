@@ -174,6 +174,17 @@ function quote(text: string, max = 60): string {
 }
 
 /**
+ * A pattern, quoted; a long one loses its middle rather than its end: the end is where a log line says
+ * what happened, after the timestamp, thread and logger name (`<ts> ERROR [main] org.apache…: Failed to…`).
+ */
+function quotePattern(text: string, max = 100): string {
+  const t = unmask(text).trim();
+  if (t.length <= max) return JSON.stringify(t);
+  const head = Math.floor(max * 0.3);
+  return JSON.stringify(`${t.slice(0, head)}…${t.slice(t.length - (max - head - 1))}`);
+}
+
+/**
  * How far a positive value lies beyond its field's tail, in units of the tail's own width (log space):
  * 1 means as far beyond the p99 as the p99 is beyond the median. A heavy-tailed field (response sizes)
  * has a wide tail and needs a far bigger jump than a tight one (latencies) to count.
@@ -358,7 +369,7 @@ export class StreamDetector {
           kind: 'volume_spike',
           score: burst.factor,
           confidence: burst.confidence,
-          why: `volume of pattern ${quote(this.tmpl(), 80)}: ${fmt(burst.count)}/s vs typical ${fmt(burst.typical)}/s (${fmt(burst.factor)}x)`,
+          why: `volume of pattern ${quotePattern(this.tmpl(), 80)}: ${fmt(burst.count)}/s vs typical ${fmt(burst.typical)}/s (${fmt(burst.factor)}x)`,
           baseline: { typical_per_second: burst.typical },
         });
       }
@@ -379,7 +390,7 @@ export class StreamDetector {
           score: silence.seconds / silence.interval,
           // Regular gaps: missing for several of them is as good as certain news (the floor of the bar).
           confidence: 1 - Math.exp(-silence.seconds / silence.interval),
-          why: `pattern ${quote(unmask(templateText(silent)), 80)} stopped: not seen for ${fmt(silence.seconds)} s, after coming every ${fmt(silence.interval)} s (longest gap ${fmt(silence.longestGap)} s)`,
+          why: `pattern ${quotePattern(templateText(silent), 80)} stopped: not seen for ${fmt(silence.seconds)} s, after coming every ${fmt(silence.interval)} s (longest gap ${fmt(silence.longestGap)} s)`,
           baseline: { interval_seconds: silence.interval, longest_gap_seconds: silence.longestGap },
           templateId: silence.template,
         });
@@ -388,11 +399,12 @@ export class StreamDetector {
 
     // Whole-event content, for text events.
     let contentRatio = 0;
+    let contentRuns: Array<[number, number]> | undefined;
     const maskedText = fields ? '' : maskedMessage;
     if (!fields) {
       const cost = this.content.cost(maskedText);
       contentRatio = cost.ratio * severityWeight(severity);
-      const contentRuns = cost.literalRuns;
+      contentRuns = cost.literalRuns;
       if (warm && contentRatio >= this.o.contentFloor) {
         const confidence = this.contentCal.confidence(contentRatio);
         const novel = !known;
@@ -402,7 +414,7 @@ export class StreamDetector {
           score: contentRatio,
           confidence,
           why: novel
-            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quote(this.tmpl(), 100)}${isNew ? '' : ` (seen ${template.count} times${timed ? ` since ${new Date(template.firstSeen).toISOString()}` : ''}, not normal yet)`}${text ? `: unexplained text ${text}` : ''}`
+            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quotePattern(this.tmpl(), 100)}${isNew ? '' : ` (seen ${template.count} times${timed ? ` since ${new Date(template.firstSeen).toISOString()}` : ''}, not normal yet)`}${text ? `: unexplained text ${text}` : ''}`
             : `unusual text ${text || quote(maskedText)} (compression distance ${cost.ratio.toFixed(2)})`,
         });
       }
@@ -422,15 +434,17 @@ export class StreamDetector {
       });
     }
 
-    // A never-seen template of an error in a structured stream is a pattern of its own (a new error on a
-    // route). Warnings are not: every new path that answers 404 would be one.
-    if (fields && warm && !known && (severity ?? 0) >= 17) {
+    // A never-seen template of an error is a pattern of its own, however well its words compress: a new
+    // error on a route, or a Java logger's new ERROR line that shares its long prefix with the INFO lines.
+    // Warnings are not: every new path that answers 404 would be one.
+    if (warm && !known && (severity ?? 0) >= 17) {
       const confidence = 1 - Math.max(this.newTemplateRate, 1e-4);
+      const text = contentRuns ? newText(maskedText, contentRuns) : '';
       candidates.push({
         kind: 'new_pattern',
         score: 1,
         confidence: isNew ? confidence : confidence * 0.999,
-        why: `new ${sevName.toLowerCase()} pattern ${quote(this.tmpl(), 100)}${isNew ? ' (first seen)' : ` (seen ${template.count} times since ${new Date(template.firstSeen).toISOString()})`}`,
+        why: `new ${sevName.toLowerCase()} pattern ${quotePattern(this.tmpl(), 100)}${isNew ? ' (first seen)' : ` (seen ${template.count} times since ${new Date(template.firstSeen).toISOString()})`}${text ? `: unexplained text ${text}` : ''}`,
       });
     }
 
@@ -672,7 +686,7 @@ export class StreamDetector {
       score: s.surprisal,
       confidence,
       field: name,
-      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quote(this.tmpl(), 60)}`,
+      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quotePattern(this.tmpl(), 60)}`,
       baseline: { top: cat.top(5) },
     };
   }

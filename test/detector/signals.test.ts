@@ -270,6 +270,24 @@ describe('text lines', () => {
     expect(a!.confidence).toBeGreaterThanOrEqual(PROFILES.balanced.threshold);
   });
 
+  it('flags a new ERROR line whose words the INFO lines explain (the long prefix of a Java logger), and quotes its end', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(5);
+    let t = T0;
+    const prefix = '[RMCommunicator Allocator] org.apache.hadoop.mapreduce.v2.app.rm.RMContainerAllocator:';
+    const line = (level: string, message: string): DetectorInput => {
+      t += STEP_MS;
+      return { time: t, text: `${new Date(t).toISOString()} ${level} ${prefix} ${message}` };
+    };
+    const infos = ['Recalculating schedule, headroom=<memory:1024, vCores:1>', 'Reduce slow start threshold not met. completedMapsForReduceSlowstart 1',
+      'After Scheduling: PendingReds:1 ScheduledMaps:0 ScheduledReds:0 AssignedMaps:3 AssignedReds:0'];
+    const warmup = feed(detector, 'app', 2000, () => line('INFO', pick(rnd, infos).replace(/\d+/g, () => String(Math.floor(rnd() * 50)))));
+    expect(warmup).toEqual([]);
+    const a = detector.observe('app', line('ERROR', 'ERROR IN CONTACTING RM.'));
+    expect(a?.kind).toBe('new_pattern');
+    expect(a!.why).toMatch(/^new error pattern ".*….*RMContainerAllocator: ERROR IN CONTACTING RM\." \(first seen\)/);
+  });
+
   it('keeps flagging a burst of the same error (it is not learned at once)', () => {
     const { detector, lines } = loginBaseline();
     const burst = Array.from({ length: 10 }, () => detector.observe('app', lines.line(DB_ERROR)));
@@ -299,8 +317,9 @@ describe('text lines', () => {
       feed(detector, 'app', 3000, () => (k++ % 3 === 0 ? lines.line(CLEARED(k)) : lines.next()));
       return detector.observe('app', lines.line(QUOTA(7)));
     };
-    // Without the earlier alert, the error's text is explained by now: not flagged.
-    expect(run(false)).toBeUndefined();
+    // Without the earlier alert, the error's text is explained by now; it is flagged all the same, as an
+    // error template never seen before.
+    expect(run(false)?.why).toMatch(/^new error pattern "ERROR: disk quota exceeded on volume <num>" \(first seen\)/);
     // With it, the repeat still alerts, by its message.
     const again = run(true);
     expect(again?.kind).toBe('new_pattern');
