@@ -5,10 +5,10 @@
  *
  * Each template keeps a count for the current second, an exponentially weighted rate over the past (time
  * constant `horizonSeconds`, silent seconds folded in lazily as zeros, corrected for its young age) and the
- * busiest second of its past (judged only after 60 busy seconds). The busiest second fades with the
- * pattern's own activity, over an hour of seconds it shows up in, not with the clock: a pattern that comes
- * in bursts hours apart (a client opening ten FTP connections at once, twice a day) keeps the memory of
- * its bursts between them. Real traffic is bursty (a page load fetches a dozen assets of one pattern at
+ * busiest second of its past (judged only after 60 busy seconds). The busiest second fades over an hour
+ * of seconds the pattern shows up in, or over a day of the clock, whichever is faster: a pattern that
+ * comes in bursts hours apart (a client opening ten FTP connections at once, a few times a day) keeps the
+ * memory of its bursts between them, while a flood like one of two days ago is news again. Real traffic is bursty (a page load fetches a dozen assets of one pattern at
  * once), so a second is a burst only when its count is `factor` times the rate, more than twice the busiest
  * normal second, and improbable under a Poisson law of that rate: the
  * confidence is one minus the Chernoff bound on P(X >= count), so 0.9999 means "less than 1 in 10,000".
@@ -43,7 +43,7 @@ interface Rate {
   count: number;
   /** Exponentially weighted events per second, not yet corrected for age. */
   rate: number;
-  /** The busiest normal second (fading by busy second, not by clock). */
+  /** The busiest normal second (fading by busy second, or by day of the clock if that is faster). */
   peak: number;
   /** Seconds with at least one event so far: the peak means little before there are many. */
   busy: number;
@@ -59,8 +59,10 @@ interface Rate {
   silenced: boolean;
 }
 
-/** The busiest second fades by 1/e over this many seconds in which the pattern shows up. */
+/** The busiest second fades by 1/e over this many seconds in which the pattern shows up... */
 const PEAK_DECAY_BUSY_SECONDS = 3600;
+/** ...or over this many seconds of the clock, whichever is faster. */
+const PEAK_DECAY_CLOCK_SECONDS = 86_400;
 const MIN_BUSY_SECONDS = 60;
 /** A pattern is regular, and its silence news, after this many gaps whose spread is at most this share of their mean. */
 const MIN_GAPS = 60;
@@ -94,7 +96,7 @@ export class TemplateRates {
       const alpha = 1 - Math.exp(-1 / this.horizonSeconds);
       r.rate += alpha * (r.count - r.rate);
       r.rate *= Math.exp(-(second - r.second - 1) / this.horizonSeconds);
-      r.peak *= Math.exp(-1 / PEAK_DECAY_BUSY_SECONDS);
+      r.peak *= Math.exp(-Math.max(1 / PEAK_DECAY_BUSY_SECONDS, (second - r.second) / PEAK_DECAY_CLOCK_SECONDS));
       // A flagged second counts three quarters: a burst like it again is not news (one and a half times it
       // is needed), a flood that keeps growing still is.
       r.peak = Math.max(r.peak, r.flagged === r.second ? r.count * 0.75 : r.count);

@@ -73,6 +73,28 @@ describe('TemplateRates', () => {
     expect(flagged.length).toBe(before + 1);
   });
 
+  it('reports a flood of a sparse pattern again a day or two later, though not an hour later', () => {
+    // An error that comes every 3 minutes floods at 100/s for a minute; the same flood again later.
+    const run = (hoursLater: number): boolean => {
+      const rates = new TemplateRates();
+      let t = T0;
+      const trickle = (hours: number) => {
+        for (const end = t + hours * 3_600_000; t < end; t += 180_000) rates.observe(1, t, OPTIONS);
+      };
+      const flood = (seconds: number): number => {
+        let flagged = 0;
+        for (let s = 0; s < seconds; s++, t += 1000) for (let i = 0; i < 100; i++) if (rates.observe(1, t + i * 5, OPTIONS)) flagged += 1;
+        return flagged;
+      };
+      trickle(48);
+      expect(flood(60)).toBe(1);
+      trickle(hoursLater);
+      return flood(1) === 1;
+    };
+    expect(run(1)).toBe(false);
+    expect(run(48)).toBe(true);
+  });
+
   it('does not count late events (older timestamps) in the current second', () => {
     const rates = new TemplateRates();
     const t = steady(rates, 1800, 5000);
