@@ -174,6 +174,15 @@ function quote(text: string, max = 60): string {
 }
 
 /**
+ * How often a pattern that is not normal yet has come: ` (seen 3 times since 2025-01-01T12:00:00.000Z, not
+ * normal yet)`; without the date when the stream has no event times (or had none when the pattern began).
+ */
+function seenSince(template: Template, timed: boolean): string {
+  const since = timed && template.firstSeen > 0 ? ` since ${new Date(template.firstSeen).toISOString()}` : '';
+  return ` (seen ${template.count} times${since}, not normal yet)`;
+}
+
+/**
  * A pattern, quoted; a long one loses its middle rather than its end: the end is where a log line says
  * what happened, after the timestamp, thread and logger name (`<ts> ERROR [main] org.apache…: Failed to…`).
  */
@@ -414,7 +423,7 @@ export class StreamDetector {
           score: contentRatio,
           confidence,
           why: novel
-            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quotePattern(this.tmpl(), 100)}${isNew ? '' : ` (seen ${template.count} times${timed ? ` since ${new Date(template.firstSeen).toISOString()}` : ''}, not normal yet)`}${text ? `: unexplained text ${text}` : ''}`
+            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quotePattern(this.tmpl(), 100)}${isNew ? '' : seenSince(template, timed)}${text ? `: unexplained text ${text}` : ''}`
             : `unusual text ${text || quote(maskedText)} (compression distance ${cost.ratio.toFixed(2)})`,
         });
       }
@@ -444,7 +453,7 @@ export class StreamDetector {
         kind: 'new_pattern',
         score: 1,
         confidence: isNew ? confidence : confidence * 0.999,
-        why: `new ${sevName.toLowerCase()} pattern ${quotePattern(this.tmpl(), 100)}${isNew ? ' (first seen)' : ` (seen ${template.count} times since ${new Date(template.firstSeen).toISOString()})`}${text ? `: unexplained text ${text}` : ''}`,
+        why: `new ${sevName.toLowerCase()} pattern ${quotePattern(this.tmpl(), 100)}${isNew ? ' (first seen)' : seenSince(template, timed)}${text ? `: unexplained text ${text}` : ''}`,
       });
     }
 

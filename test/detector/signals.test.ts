@@ -140,6 +140,28 @@ describe('structured nginx-like events', () => {
     expect(queryOnly?.field).toBe('query');
   });
 
+  it('still learns the text fields of a flagged event that did not alert', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(12);
+    let t = T0;
+    const words = ['apple', 'banana', 'cherry', 'grape', 'lemon', 'mango', 'melon', 'orange', 'peach', 'pear', 'plum', 'kiwi'];
+    const event = (query: string, referer: string): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { path: '/search', query, referer, status: 200 } });
+    const normalQuery = () => `q=${pick(rnd, words)}+${pick(rnd, words)}&page=${1 + Math.floor(rnd() * 40)}`;
+    const normalReferer = () => `https://www.${pick(rnd, words)}.example/${pick(rnd, words)}/${pick(rnd, words)}.html`;
+    expect(feed(detector, 'web', 3000, () => event(normalQuery(), normalReferer()))).toEqual([]);
+    // An injection in the query; the referer is an ordinary one never seen before (new words, usual form).
+    const referer = 'https://www.strawberry.example/blueberry/raspberry.html';
+    const a = detector.observe('web', event("q=' UNION SELECT password FROM users --", referer));
+    expect(a?.field).toBe('query');
+    // The snapshot shows what was learned: the referer, not the payload.
+    const texts = (name: string) => {
+      const f = detector.peek('web')!.toJSON().fields.find((x) => x.name === name) as { text?: { recent: string[] } } | undefined;
+      return f?.text?.recent ?? [];
+    };
+    expect(texts('referer')).toContain(referer);
+    expect(texts('query').some((v) => v.includes('UNION'))).toBe(false);
+  });
+
   it('does not flag a new browser string in the usual syntax', () => {
     const { detector, traffic } = nginxBaseline(MANY_USER_AGENTS);
     const a = detector.observe('nginx', traffic.next({
@@ -203,7 +225,20 @@ describe('structured nginx-like events', () => {
     // The second one says since when it has been seen.
     const again = detector.observe('nginx', { ...traffic.next({ path: '/api/orders', status: 200 }), severity: 17 });
     expect(again?.kind).toBe('new_pattern');
-    expect(again!.why).toContain(`(seen 2 times since ${new Date(input.time!).toISOString()})`);
+    expect(again!.why).toContain(`(seen 2 times since ${new Date(input.time!).toISOString()}, not normal yet)`);
+  });
+
+  it('says how often a not yet normal error came, without a date when the stream has no times', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(9);
+    const users = ['alice', 'bob', 'carol', 'dave'];
+    // Untimed lines, as `scan` reads a file without timestamps.
+    expect(feed(detector, 'app', 2000, () => ({ text: `INFO: user ${pick(rnd, users)} logged in` }))).toEqual([]);
+    const first = detector.observe('app', { text: 'ERROR: user alice logged in twice' });
+    expect(first?.kind).toBe('new_pattern');
+    const again = detector.observe('app', { text: 'ERROR: user alice logged in twice' });
+    expect(again?.why).toContain('(seen 2 times, not normal yet)');
+    expect(again!.why).not.toContain('1970');
   });
 
   it('scores at most maxFields fields per stream', () => {
