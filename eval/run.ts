@@ -165,7 +165,6 @@ async function scan(ctx: Context, file: string, format: ScanRequest['format']): 
   const notes: string[] = [];
   if (result.ignoredLines > 0) notes.push(`${result.ignoredLines} stdout lines were not flag objects (ignored)`);
   if (result.invalidFlags > 0) notes.push(`${result.invalidFlags} flag objects had no valid "line" (ignored)`);
-  if (result.exitCode === 1 && result.flags.length === 0) notes.push('exit code 1 (anomalies found) but no flag on stdout');
   if (result.exitCode === 0 && result.flags.length > 0) notes.push(`exit code 0 (nominal) but ${result.flags.length} flags on stdout`);
   ctx.out(`scanner: ${count(flaggedLines(result.flags).size)} flagged lines (${count(result.flags.length)} flags), exit ${result.exitCode}, ${result.seconds.toFixed(1)} s`);
   for (const n of notes) ctx.out(`warning: ${n}`);

@@ -9,7 +9,7 @@
  * (stderr): stdout lines that are not JSON objects are counted and otherwise ignored.
  *
  * The default scanner is `node dist/src/cli/main.js`; `--scanner <command>` replaces it with any shell
- * command that honours the same arguments and output (see test/eval/fake-scanner.mjs).
+ * command that honours the same arguments and output.
  */
 import { spawn } from 'node:child_process';
 
@@ -158,7 +158,14 @@ export function runScan(req: ScanRequest): Promise<ScanResult> {
         const hint = stderr.trim().split('\n').slice(-3).join(' | ');
         return reject(new ScanError(`scanner exited ${code} (error): ${command}${hint ? `\n  ${hint}` : ''}`, meta));
       }
-      resolve({ ...parseScanOutput(Buffer.concat(stdout).toString('utf8')), ...meta });
+      const output = parseScanOutput(Buffer.concat(stdout).toString('utf8'));
+      // Exit 1 means "anomalies found", which a scanner says on stdout; exit 1 without a single flag is
+      // how node ends on an uncaught error (a scanner that crashed must not read as "no false alarms").
+      if (code === 1 && output.flags.length === 0) {
+        const hint = stderr.trim().split('\n').slice(-3).join(' | ');
+        return reject(new ScanError(`scanner exited 1 without a flag on stdout (crashed?): ${command}${hint ? `\n  ${hint}` : ''}`, meta));
+      }
+      resolve({ ...output, ...meta });
     });
   });
 }
