@@ -12,6 +12,11 @@ export interface Template {
   lastSeen: number;
   /** The tree leaf it lives in (its first tokens as first seen). */
   key: string;
+  /**
+   * The severity of its events ('' for none): an event of another severity never joins it, so that
+   * `ERROR x` is not `INFO x` with a wildcard. Absent in snapshots from before it existed (joins any).
+   */
+  severity?: string;
 }
 
 export interface DrainOptions {
@@ -81,18 +86,19 @@ export class TemplateMiner {
     return key;
   }
 
-  /** Finds the template for the tokens without changing anything. */
-  match(tokens: string[]): Template | undefined {
+  /** Finds the template for the tokens (of an event of `severity`) without changing anything. */
+  match(tokens: string[], severity = ''): Template | undefined {
     const leaf = this.leaves.get(this.leafKey(tokens));
     if (!leaf) return undefined;
-    return this.best(leaf, tokens)?.template;
+    return this.best(leaf, tokens, severity)?.template;
   }
 
-  private best(leaf: Template[], tokens: string[]): { template: Template; sim: number } | undefined {
+  private best(leaf: Template[], tokens: string[], severity: string): { template: Template; sim: number } | undefined {
     let best: Template | undefined;
     let bestSim = -1;
     let bestParams = -1;
     for (const t of leaf) {
+      if (t.severity !== undefined && t.severity !== severity) continue;
       // Similarity over the event's constant-looking tokens only: variable ones (with digits or masks:
       // times, node names, ids) agree after masking in every line and would make any two lines of the
       // same length look alike. Positions the template has already generalised do not count either way.
@@ -123,10 +129,10 @@ export class TemplateMiner {
    * Adds an event's tokens: returns its template and whether the template is new. `learn: false` classifies
    * without creating or widening templates (used for events held out of the baseline).
    */
-  add(tokens: string[], time: number, learn = true): { template: Template; isNew: boolean } {
+  add(tokens: string[], time: number, learn = true, severity = ''): { template: Template; isNew: boolean } {
     const key = this.leafKey(tokens);
     let leaf = this.leaves.get(key);
-    const found = leaf ? this.best(leaf, tokens) : undefined;
+    const found = leaf ? this.best(leaf, tokens, severity) : undefined;
     if (found) {
       const t = found.template;
       if (learn) {
@@ -136,7 +142,7 @@ export class TemplateMiner {
       t.lastSeen = time;
       return { template: t, isNew: false };
     }
-    const template: Template = { id: this.nextId++, tokens: tokens.slice(), count: 1, firstSeen: time, lastSeen: time, key };
+    const template: Template = { id: this.nextId++, tokens: tokens.slice(), count: 1, firstSeen: time, lastSeen: time, key, severity };
     if (!leaf) {
       leaf = [];
       this.leaves.set(key, leaf);

@@ -365,7 +365,7 @@ export class StreamDetector {
     const tokens = TemplateMiner.tokenize(maskedMessage);
     if (fields && sevName) tokens.push(`[${sevName}]`);
     if (tokens.length === 0) tokens.push('<empty>');
-    const { template, isNew } = this.templates.add(tokens, now);
+    const { template, isNew } = this.templates.add(tokens, now, true, sevName);
     this.template = template;
     this.templateName = undefined;
     const known = this.learned.has(template.id);

@@ -211,6 +211,25 @@ describe('structured nginx-like events', () => {
     expect(a!.why).toContain('typical: 200 ');
   });
 
+  it('flags the first error on a route whose failures so far were warnings (a login that answers 401)', () => {
+    // Severities as the nginx format gives them from the status: 2xx INFO, 4xx WARN, 5xx ERROR. A 500 is
+    // nothing rare in this stream (another route fails now and then), but /api/orders has never failed so.
+    const detector = new Detector();
+    const traffic = new NginxTraffic({ userAgents: FEW_USER_AGENTS });
+    const request = 'POST /api/orders HTTP/1.1';
+    let k = 0;
+    const event = (): DetectorInput => {
+      k += 1;
+      if (k % 50 === 0) return { ...traffic.next({ request: 'GET /api/health HTTP/1.1', status: 500 }), severity: 17 };
+      if (k % 10 === 0) return { ...traffic.next({ request, status: 401 }), severity: 13 };
+      return { ...traffic.next({ request, status: 200 }), severity: 9 };
+    };
+    expect(feed(detector, 'nginx', BASELINE_EVENTS, event)).toEqual([]);
+    const a = detector.observe('nginx', { ...traffic.next({ request, status: 500 }), severity: 17 });
+    expect(a?.kind).toBe('new_pattern');
+    expect(a!.template).toBe('POST /api/orders HTTP/<num> [ERROR]');
+  });
+
   it('flags an error on a route as a new error pattern, but not a warning', () => {
     const { detector, traffic } = nginxBaseline();
     const warn = detector.observe('nginx', { ...traffic.next({ path: '/api/orders', status: 200 }), severity: 13 });
