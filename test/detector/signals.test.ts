@@ -4,7 +4,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { Detector, PROFILES, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
-import { messageSignature } from '../../src/detector/stream.js';
+import { levelOf, messageSignature } from '../../src/detector/stream.js';
 import {
   FEW_USER_AGENTS, LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, STEP_MS, T0, expectWellFormed, mulberry32, pick,
 } from './baseline.js';
@@ -379,6 +379,19 @@ describe('text lines', () => {
     expect(again?.kind).toBe('new_pattern');
     expect(again!.why).toBe(`error message "ERROR: disk quota exceeded on volume" again: 1 alert since ${new Date(T0 + 2001 * STEP_MS).toISOString()}, not normal yet`);
     expectWellFormed(again!, 'app');
+  });
+
+  it('reads the level a line states: a word, or the letter of klog (Kubernetes) and Android logcat lines', () => {
+    expect(levelOf('ERROR: Database connection failed')).toBe(17);
+    expect(levelOf('2025-01-01 12:00:00 WARN disk almost full')).toBe(13);
+    expect(levelOf('E1125 21:54:40.123456   12345 reflector.go:138] failed to list *v1.Pod: connection refused')).toBe(17);
+    expect(levelOf('I1125 21:54:40.123456       1 leaderelection.go:248] attempting to acquire leader lease')).toBe(9);
+    expect(levelOf('F1125 21:54:40.123456       1 server.go:57] unable to load configmap')).toBe(21);
+    expect(levelOf('03-17 16:13:46.764  2227  2794 E KeyguardUpdateMonitor: isSimPinSecure mSimDatas is null')).toBe(17);
+    expect(levelOf('03-17 16:13:38.819  1702  8671 D PowerManagerService: acquire lock=233570404')).toBe(5);
+    // A capital letter and digits elsewhere are no level.
+    expect(levelOf('E1125 is the part number')).toBeUndefined();
+    expect(levelOf('user E logged in at 03-17 16:13:46.764')).toBeUndefined();
   });
 
   it('a message signature keeps the constant words and drops tokens with digits or masked values, if enough stays', () => {
