@@ -8,7 +8,10 @@
  * - epoch seconds or milliseconds (`1117838570 ...`)
  * - BSD syslog `Jun 14 15:16:01` (the year is taken from `referenceYear`)
  * - Apache error log `[Sun Dec 04 04:47:44 2005]`, and `Sun Dec 04 04:47:44 2005`
- * - compact `081109 203615` (yyMMdd HHmmss, as Hadoop writes it)
+ * - compact `081109 203615` (yyMMdd HHmmss, as Hadoop writes it), and `17/06/09 20:10:40` (yy/MM/dd, as
+ *   Spark's log4j default writes it)
+ * - klog (Kubernetes components) `E1125 21:54:40.123456` and Android logcat `03-17 16:13:46.764` (the year
+ *   is taken from `referenceYear`)
  * - anywhere in the first 120 characters: nginx/Apache `[10/Oct/2000:13:55:36 -0700]`
  *
  * Times without a zone are read as UTC: what matters to the detector is the spacing between lines.
@@ -21,6 +24,9 @@ const EPOCH = /^(\d{10}|\d{13})(?:\.\d+)?(?=\s)/;
 const BSD = /^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})\b/;
 const CTIME = /^(?:[A-Z][a-z]{2} )([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d+)? (\d{4})\b/;
 const COMPACT = /^(\d{2})(\d{2})(\d{2}) (\d{2})(\d{2})(\d{2})\b/;
+const SLASHED = /^(\d{2})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2})\b/;
+const KLOG = /^[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{1,6})\s/;
+const LOGCAT = /^(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{3})\s/;
 const ACCESS = /\[(\d{1,2}\/[A-Za-z]{3}\/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d{1,6})? [+-]\d{2}:?\d{2})\]/;
 
 function utc(year: number, month: number | undefined, day: number, h: number, m: number, s: number, ms = 0): number | undefined {
@@ -51,10 +57,14 @@ export function leadingTimestamp(line: string, referenceYear = new Date().getUTC
     }
     m = EPOCH.exec(text);
     if (m) return epochToMs(Number(m[1]));
-    m = COMPACT.exec(text);
+    m = COMPACT.exec(text) ?? SLASHED.exec(text);
     if (m) return utc(2000 + Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+    m = LOGCAT.exec(text);
+    if (m) return utc(referenceYear, Number(m[1]) - 1, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
   } else if (c >= 65 && c <= 90) {
-    let m = CTIME.exec(text);
+    let m = KLOG.exec(text);
+    if (m) return utc(referenceYear, Number(m[1]) - 1, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Math.floor(Number(`0.${m[6]}`) * 1000));
+    m = CTIME.exec(text);
     if (m) return utc(Number(m[6]), MONTHS[m[1]!.toLowerCase()], Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]));
     m = BSD.exec(text);
     if (m) return utc(referenceYear, MONTHS[m[1]!.toLowerCase()], Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]));

@@ -49,6 +49,16 @@ describe('leadingTimestamp', () => {
     expect(leadingTimestamp(line)).toBe(Date.UTC(2008, 10, 9, 20, 36, 15));
   });
 
+  it('reads Spark yy/MM/dd, klog and Android logcat times (the last two in the reference year)', () => {
+    expect(leadingTimestamp('17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers')).toBe(Date.UTC(2017, 5, 9, 20, 10, 40));
+    expect(leadingTimestamp('E1125 21:54:40.123456   12345 reflector.go:138] failed to list', 2026)).toBe(Date.UTC(2026, 10, 25, 21, 54, 40, 123));
+    expect(leadingTimestamp('I0102 03:04:05.000001       1 main.go:1] up', 2025)).toBe(Date.UTC(2025, 0, 2, 3, 4, 5, 0));
+    expect(leadingTimestamp('03-17 16:13:46.764  2227  2794 E KeyguardUpdateMonitor: null', 2017)).toBe(Date.UTC(2017, 2, 17, 16, 13, 46, 764));
+    // Look-alikes are not times.
+    expect(leadingTimestamp('E1125 is a part number')).toBeUndefined();
+    expect(leadingTimestamp('13-45 16:13:46.764 x', 2017)).toBeUndefined();
+  });
+
   it('finds an access-log time near the start of the line, with its zone', () => {
     const line = '1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326';
     expect(leadingTimestamp(line)).toBe(Date.UTC(2000, 9, 10, 20, 55, 36));
