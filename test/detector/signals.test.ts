@@ -389,6 +389,11 @@ describe('text lines', () => {
     expect(levelOf('F1125 21:54:40.123456       1 server.go:57] unable to load configmap')).toBe(21);
     expect(levelOf('03-17 16:13:46.764  2227  2794 E KeyguardUpdateMonitor: isSimPinSecure mSimDatas is null')).toBe(17);
     expect(levelOf('03-17 16:13:38.819  1702  8671 D PowerManagerService: acquire lock=233570404')).toBe(5);
+    // A level word in any case right after the line's time (Windows CBS, many .NET and Python loggers).
+    expect(levelOf('2016-09-28 04:30:30, Error                 CBS    Failed to load the servicing stack')).toBe(17);
+    expect(levelOf('2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack')).toBe(9);
+    expect(levelOf('12:00:01.123 [Warning] cache miss storm')).toBe(13);
+    expect(levelOf('404 error page served')).toBeUndefined();
     // A capital letter and digits elsewhere are no level.
     expect(levelOf('E1125 is the part number')).toBeUndefined();
     expect(levelOf('user E logged in at 03-17 16:13:46.764')).toBeUndefined();
