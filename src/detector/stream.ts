@@ -148,7 +148,7 @@ const LEVEL_AT_START = /^\W*(trace|debug|info|notice|warn|warning|error|err|crit
 const LEVEL_UPPER = /\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRIT|CRITICAL|ALERT|EMERG|FATAL|SEVERE|PANIC)\b/;
 
 // ...or in any case right after a leading time (`2016-09-28 04:30:30, Error  CBS ...`, `12:00:01 [warning] ...`).
-const LEVEL_AFTER_TIME = /^\[?\d[\d\-/:.,TZ+ ]{6,38}\]?[\s,|:-]*\[?(trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|severe|panic)\b/i;
+const LEVEL_AFTER_TIME = /^\[?(?:\d{4}[-/.]\d\d[-/.]\d\d[T ])?\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?[\s,|:-]*\[?(trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|severe|panic)\b/i;
 // Two line formats that write the level as one letter in a fixed place: klog (Kubernetes, glog:
 // `E1125 21:54:40.123456   12345 reflector.go:138] ...`) and Android logcat (`03-17 16:13:46.764  2227  2794 E Tag: ...`).
 const KLOG_LEVEL = /^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\s\]]+:\d+\] /;
