@@ -16,6 +16,22 @@ async function openFilesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
+/**
+ * A first run that reads a new file of `count` numbered lines whole (from the beginning) and stops: where
+ * the file and the data are, the config to start again with, and that run (its events).
+ */
+async function readWholeThenStop(prefix: string, count: number) {
+  const dir = await tempDir();
+  const log = path.join(dir, 'app.log');
+  const data = path.join(dir, 'data');
+  const config = { include: [log], start_at: 'beginning' };
+  await writeFile(log, numbered(prefix, 0, count));
+  const first = start({ dataDir: data, config });
+  await first.until(() => first.events.length === count, `the first ${count} lines`);
+  await first.stop();
+  return { dir, log, data, config, first };
+}
+
 function expectEachOnce(bodies: string[], prefix: string, count: number): void {
   const expected = numbered(prefix, 0, count).trimEnd().split('\n');
   const mine = bodies.filter((b) => b.startsWith(prefix + '-'));
@@ -50,14 +66,7 @@ describe('file input: reading and checkpoints', () => {
   });
 
   it('resumes from the checkpoint after a restart: nothing lost, nothing repeated', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    const data = path.join(dir, 'data');
-    await writeFile(log, numbered('a', 0, 1000));
-    const config = { include: [log], start_at: 'beginning' };
-    const first = start({ dataDir: data, config });
-    await first.until(() => first.events.length === 1000, '1000 lines');
-    await first.stop();
+    const { log, data, config, first } = await readWholeThenStop('a', 1000);
     await appendFile(log, numbered('a', 1000, 500));
     const second = start({ dataDir: data, config });
     await second.until(() => second.events.length === 500, 'the 500 new lines');
@@ -158,14 +167,7 @@ describe('file input: rotation and truncation', () => {
   });
 
   it('a copy whose inode has the checkpoint of a deleted file is still known as read: not read again', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    const data = path.join(dir, 'data');
-    const config = { include: [log], start_at: 'beginning' };
-    await writeFile(log, numbered('i', 0, 50));
-    const first = start({ dataDir: data, config });
-    await first.until(() => first.events.length === 50, 'first 50');
-    await first.stop();
+    const { log, data, config, first } = await readWholeThenStop('i', 50);
     // copytruncate while stopped, after everything was read; the copy gets an inode that an older, deleted
     // copy had (file systems reuse inodes at once), and that older copy's checkpoint is still kept.
     await copyFile(log, `${log}.1`);
@@ -239,14 +241,7 @@ describe('file input: rotation and truncation', () => {
   });
 
   it('copytruncate while stopped: the rest is read from the copy, the truncated file from its start', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    const data = path.join(dir, 'data');
-    const config = { include: [log], start_at: 'beginning' };
-    await writeFile(log, numbered('t', 0, 50));
-    const first = start({ dataDir: data, config });
-    await first.until(() => first.events.length === 50, 'first 50');
-    await first.stop();
+    const { log, data, config, first } = await readWholeThenStop('t', 50);
     await appendFile(log, numbered('t', 50, 50));
     await copyFile(log, `${log}.1`);
     await truncate(log, 0);
