@@ -144,11 +144,13 @@ export function messageSignature(tokens: readonly string[]): string | undefined 
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
 const MESSAGE_FIELDS = ['message', 'msg', 'log', 'error', 'err', 'event', 'request', 'url', 'path'];
 // A level written as a word: at the start in any case ("error: ..."), or upper-case anywhere near the start.
-const LEVEL_AT_START = /^\W*(trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|severe|panic)\b/i;
+const LEVEL_WORDS = 'trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|severe|panic';
+const LEVEL_AT_START = new RegExp(`^\\W*(${LEVEL_WORDS})\\b`, 'i');
+// Upper case anywhere: the same words but `ERR`, which is too short to trust in the middle of a line.
 const LEVEL_UPPER = /\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRIT|CRITICAL|ALERT|EMERG|FATAL|SEVERE|PANIC)\b/;
 
 // ...or in any case right after a leading time (`2016-09-28 04:30:30, Error  CBS ...`, `12:00:01 [warning] ...`).
-const LEVEL_AFTER_TIME = /^\[?(?:\d{4}[-/.]\d\d[-/.]\d\d[T ])?\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?[\s,|:-]*\[?(trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|severe|panic)\b/i;
+const LEVEL_AFTER_TIME = new RegExp(`^\\[?(?:\\d{4}[-/.]\\d\\d[-/.]\\d\\d[T ])?\\d\\d:\\d\\d:\\d\\d(?:[.,]\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d)?\\]?[\\s,|:-]*\\[?(${LEVEL_WORDS})\\b`, 'i');
 // Two line formats that write the level as one letter in a fixed place: klog (Kubernetes, glog:
 // `E1125 21:54:40.123456   12345 reflector.go:138] ...`) and Android logcat (`03-17 16:13:46.764  2227  2794 E Tag: ...`).
 const KLOG_LEVEL = /^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\s\]]+:\d+\] /;
@@ -517,20 +519,14 @@ export class StreamDetector {
       // form of value that keeps coming back (some 20 times) becomes normal. That holds for every text
       // field that alerted, not only the one reported: a payload in the query string is in `request` too,
       // and learning it in one field while reporting the other would make it normal there.
-      let flaggedText = 0;
-      for (const c of candidates) {
-        if (c.kind === 'field_content' && c.confidence >= this.o.threshold) {
-          for (let k = 0; k < this.pendingCount; k++) {
-            const p = this.pending[k]!;
-            if (p.name === c.field && !p.flagged) {
-              p.flagged = true;
-              flaggedText += 1;
-              if (p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
-            }
-          }
+      for (let k = 0; k < this.pendingCount; k++) {
+        const p = this.pending[k]!;
+        if (candidates.some((c) => c.kind === 'field_content' && c.field === p.name && c.confidence >= this.o.threshold)) {
+          p.flagged = true;
+          if (p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
         }
       }
-      this.learnFields(flaggedText > 0);
+      this.learnFields();
       return this.report(best);
     }
 
@@ -711,12 +707,12 @@ export class StreamDetector {
     };
   }
 
-  /** Learns the event's fields; `skipFlagged`: leave out the text fields that alerted (marked `flagged`). */
-  private learnFields(skipFlagged = false): void {
+  /** Learns the event's fields, but not the text fields that alerted (marked `flagged`; none in a normal event). */
+  private learnFields(): void {
     for (let k = 0; k < this.pendingCount; k++) {
       const p = this.pending[k]!;
       const { value } = p;
-      if (skipFlagged && p.flagged) continue;
+      if (p.flagged) continue;
       const f = p.state;
       if (typeof value === 'number') {
         const cat = f.categorical;
