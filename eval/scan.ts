@@ -154,17 +154,16 @@ export function runScan(req: ScanRequest): Promise<ScanResult> {
       const meta = { exitCode: code ?? -1, seconds, stderrTail: stderr.trim(), command };
       if (timedOut) return reject(new ScanError(`scanner timed out after ${seconds.toFixed(0)} s: ${command}`, meta));
       if (signal) return reject(new ScanError(`scanner killed by ${signal}: ${command}`, meta));
-      if (code !== 0 && code !== 1) {
+      // A failure says what the scanner last wrote on stderr.
+      const fail = (what: string) => {
         const hint = stderr.trim().split('\n').slice(-3).join(' | ');
-        return reject(new ScanError(`scanner exited ${code} (error): ${command}${hint ? `\n  ${hint}` : ''}`, meta));
-      }
+        reject(new ScanError(`${what}: ${command}${hint ? `\n  ${hint}` : ''}`, meta));
+      };
+      if (code !== 0 && code !== 1) return fail(`scanner exited ${code} (error)`);
       const output = parseScanOutput(Buffer.concat(stdout).toString('utf8'));
       // Exit 1 means "anomalies found", which a scanner says on stdout; exit 1 without a single flag is
       // how node ends on an uncaught error (a scanner that crashed must not read as "no false alarms").
-      if (code === 1 && output.flags.length === 0) {
-        const hint = stderr.trim().split('\n').slice(-3).join(' | ');
-        return reject(new ScanError(`scanner exited 1 without a flag on stdout (crashed?): ${command}${hint ? `\n  ${hint}` : ''}`, meta));
-      }
+      if (code === 1 && output.flags.length === 0) return fail('scanner exited 1 without a flag on stdout (crashed?)');
       resolve({ ...output, ...meta });
     });
   });
