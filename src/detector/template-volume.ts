@@ -8,10 +8,11 @@
  * busiest second of its past (judged only after 60 busy seconds). The busiest second fades over an hour
  * of seconds the pattern shows up in, or over a day of the clock, whichever is faster: a pattern that
  * comes in bursts hours apart (a client opening ten FTP connections at once, a few times a day) keeps the
- * memory of its bursts between them, while a flood like one of two days ago is news again. Real traffic is bursty (a page load fetches a dozen assets of one pattern at
- * once), so a second is a burst only when its count is `factor` times the rate, more than twice the busiest
- * normal second, and improbable under a Poisson law of that rate: the
- * confidence is one minus the Chernoff bound on P(X >= count), so 0.9999 means "less than 1 in 10,000".
+ * memory of its bursts between them, while a flood like one of two days ago is news again. Real traffic
+ * is bursty (a page load fetches a dozen assets of one pattern at once), so a second is a burst only when
+ * its count is `factor` times the rate, more than twice the busiest normal second, and improbable under a
+ * Poisson law of that rate: the confidence is one minus the Chernoff bound on P(X >= count), so 0.9999
+ * means "less than 1 in 10,000".
  *
  * The opposite, a pattern that stops: `silent()` finds a pattern that came at regular intervals (a health
  * check, a heartbeat, a cron job's line: the spread of its gaps at most a quarter of their mean, over at
