@@ -17,19 +17,25 @@ async function openFilesUnder(dir: string): Promise<string[]> {
 }
 
 /**
- * A first run that reads a new file of `count` numbered lines whole (from the beginning) and stops: where
- * the file and the data are, the config to start again with, and that run (its events).
+ * An input that has read a new file of `count` numbered lines whole (from the beginning), still running:
+ * where the file and the data are, the config to start again with, and the input (its events).
  */
-async function readWholeThenStop(prefix: string, count: number) {
+async function readWhole(prefix: string, count: number) {
   const dir = await tempDir();
   const log = path.join(dir, 'app.log');
   const data = path.join(dir, 'data');
   const config = { include: [log], start_at: 'beginning' };
   await writeFile(log, numbered(prefix, 0, count));
-  const first = start({ dataDir: data, config });
-  await first.until(() => first.events.length === count, `the first ${count} lines`);
+  const input = start({ dataDir: data, config });
+  await input.until(() => input.events.length === count, `the first ${count} lines`);
+  return { dir, log, data, config, input };
+}
+
+/** The same, stopped: a first run before a restart. */
+async function readWholeThenStop(prefix: string, count: number) {
+  const { input: first, ...rest } = await readWhole(prefix, count);
   await first.stop();
-  return { dir, log, data, config, first };
+  return { ...rest, first };
 }
 
 function expectEachOnce(bodies: string[], prefix: string, count: number): void {
@@ -109,11 +115,7 @@ describe('file input: reading and checkpoints', () => {
 
 describe('file input: rotation and truncation', () => {
   it('rename-and-create rotation: the old file is read to its end, the new one from its start', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    await writeFile(log, numbered('r', 0, 100));
-    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning' } });
-    await input.until(() => input.events.length === 100, 'first 100');
+    const { dir, log, input } = await readWhole('r', 100);
     // A writer that has not reopened yet appends to the renamed file after the rotation.
     await rename(log, `${log}.1`);
     await writeFile(log, numbered('r', 150, 50));
@@ -143,11 +145,7 @@ describe('file input: rotation and truncation', () => {
   });
 
   it('copytruncate twice while the input was held up: the rest of the first copy and all of the second are read', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    await writeFile(log, numbered('d', 0, 100));
-    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning' } });
-    await input.until(() => input.events.length === 100, 'first 100');
+    const { log, input } = await readWhole('d', 100);
     // A full pipeline holds the input in the middle of a batch; meanwhile logrotate runs twice.
     const release = input.block();
     await appendFile(log, numbered('d', 100, 10));
