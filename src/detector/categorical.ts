@@ -3,14 +3,23 @@
  * the recent past. A value never or rarely seen scores high: the score is its surprisal, -log2 of its
  * smoothed probability. A field whose distinct values exceed `maxDistinct` is not categorical: the caller
  * then treats it as free text.
+ *
+ * The chance that the next value is one never seen is the Good-Turing estimate: the share of the recent
+ * values that are seen once (singletons), smoothed by one. It reads the counts as they are now, so a field
+ * whose three values all came in its first events is sure of them after a hundred more (a running average
+ * of "was it new" would still say 3 in 100), and a field that keeps bringing values seen once stays open.
  */
+/** A decayed count that stands for one sighting (a 1 halved once is still one recent sighting). */
+function isSingleton(count: number): boolean {
+  return count < 1.5;
+}
+
 export class CategoricalBaseline {
   readonly counts = new Map<string, number>();
   total = 0;
   overflow = false;
-  /** Running share of recent values that were new: the probability that the next value is a new one. */
-  newRate = 1;
-  observations = 0;
+  /** Values whose (decayed) count rounds to 1: seen once, recently. */
+  private singletons = 0;
   private readonly maxDistinct: number;
   private readonly decayEvery: number;
   private sinceDecay = 0;
@@ -23,14 +32,15 @@ export class CategoricalBaseline {
   add(value: string): void {
     if (this.overflow) return;
     const c = this.counts.get(value);
-    this.observations += 1;
-    this.newRate += Math.max(1 / this.observations, 1 / 500) * ((c === undefined ? 1 : 0) - this.newRate);
     if (c === undefined && this.counts.size >= this.maxDistinct) {
       this.overflow = true;
       this.counts.clear();
+      this.singletons = 0;
       return;
     }
-    this.counts.set(value, (c ?? 0) + 1);
+    const n = (c ?? 0) + 1;
+    this.singletons += (isSingleton(n) ? 1 : 0) - (c !== undefined && isSingleton(c) ? 1 : 0);
+    this.counts.set(value, n);
     this.total += 1;
     if (++this.sinceDecay >= this.decayEvery) {
       // Halve all counts: old habits fade, new ones can become normal.
@@ -44,7 +54,18 @@ export class CategoricalBaseline {
           this.total += h;
         }
       }
+      this.countSingletons();
     }
+  }
+
+  /** The probability that the next value is one not seen recently (Good-Turing, smoothed by one). */
+  newProbability(): number {
+    return (this.singletons + 1) / (this.total + 2);
+  }
+
+  private countSingletons(): void {
+    this.singletons = 0;
+    for (const v of this.counts.values()) if (isSingleton(v)) this.singletons += 1;
   }
 
   /** The value's share of the recent values: 0 for a value not seen (or forgotten). */
@@ -54,12 +75,12 @@ export class CategoricalBaseline {
   }
 
   /**
-   * Surprisal in bits of seeing `value`. A value never seen is as surprising as "something new" has recently
-   * been (a field that often brings new values makes a new one unremarkable); a known value as its share.
+   * Surprisal in bits of seeing `value`. A value never seen is as surprising as "something new" is now
+   * likely (a field that often brings new values makes a new one unremarkable); a known value as its share.
    */
   surprisal(value: string): number {
     const share = this.share(value);
-    return -Math.log2(Math.max(share > 0 ? share : this.newRate, 1e-4));
+    return -Math.log2(Math.max(share > 0 ? share : this.newProbability(), 1e-4));
   }
 
   /** Surprisal, how often the value was seen, and its share, for a `why`. */
@@ -72,17 +93,17 @@ export class CategoricalBaseline {
     return [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, k).map(([v, c]) => [v, this.total ? c / this.total : 0]);
   }
 
-  toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean; newRate: number; observations: number; maxDistinct: number } {
-    return { counts: [...this.counts], total: this.total, overflow: this.overflow, newRate: this.newRate, observations: this.observations, maxDistinct: this.maxDistinct };
+  toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean; maxDistinct: number } {
+    return { counts: [...this.counts], total: this.total, overflow: this.overflow, maxDistinct: this.maxDistinct };
   }
 
-  static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean; newRate?: number; observations?: number; maxDistinct?: number }): CategoricalBaseline {
+  /** Restores a baseline (snapshots of older versions also carry `newRate`: the counts say it now). */
+  static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean; maxDistinct?: number }): CategoricalBaseline {
     const b = new CategoricalBaseline(data.maxDistinct ?? 32);
     for (const [k, v] of data.counts) b.counts.set(k, v);
     b.total = data.total;
     b.overflow = data.overflow;
-    b.newRate = data.newRate ?? 1;
-    b.observations = data.observations ?? data.total;
+    b.countSingletons();
     return b;
   }
 }

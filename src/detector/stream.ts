@@ -662,8 +662,12 @@ export class StreamDetector {
       category = this.scoreCategory(name, masked, f, warm);
       // A value the category knows, and does not find rare, is not news; a new or rare one is judged as
       // text too when the field has a text model beside its category: its why (the new text, quoted) says
-      // more than "never seen", so it is preferred when both fire.
-      if (!f.text || (!category && f.categorical.counts.has(masked))) return category;
+      // more than "never seen", so it is preferred when both fire. A field with a text model has many
+      // values (`TEXT_FROM_DISTINCT`): a new one is news only if its text is (a new word in the usual form
+      // is not); in a field of a few values (a method, a level, three user agents) any new value is.
+      const known = f.categorical.counts.has(masked);
+      if (!f.text || (!category && known)) return category;
+      if (!known) category = undefined;
     }
     const content = this.scoreText(name, masked, f, warm, pending);
     return content && (!category || content.confidence >= this.o.threshold) ? content : category;
@@ -693,7 +697,7 @@ export class StreamDetector {
     if (!warm || cat.total < 20) return undefined;
     // Rare: a known value below `rareShare`, or a new value in a field that seldom brings new ones.
     const share = cat.share(value);
-    if (share > 0 ? share >= this.o.rareShare : cat.newRate >= this.o.rareShare * 5) return undefined;
+    if (share > 0 ? share >= this.o.rareShare : cat.newProbability() >= this.o.rareShare * 5) return undefined;
     const s = cat.score(value);
     const confidence = f.categoricalCal!.confidence(s.surprisal);
     const typical = cat.top(3).map(([v, share]) => `${unmask(v)} ${Math.round(share * 100)}%`).join(', ');

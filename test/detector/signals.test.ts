@@ -181,6 +181,20 @@ describe('structured nginx-like events', () => {
     expect(a!.why).toContain('never seen before');
   });
 
+  it('flags a new value of a field of few values soon after the warm-up, not only after hundreds of events', () => {
+    // The three user agents and two statuses all show up in the first events. A running share of "was it
+    // new" still said 3 in 150 (2%) after 150 events, too common for a new value to be news: the injection
+    // and the 503 below went unflagged until about 400 and 300 events.
+    for (const n of [110, 150, 300]) {
+      const detector = new Detector();
+      const traffic = new NginxTraffic({ userAgents: FEW_USER_AGENTS.slice(0, 3) });
+      expect(feed(detector, 'nginx', n, () => traffic.next())).toEqual([]);
+      const a = detector.observe('nginx', traffic.next({ http_user_agent: SQL_INJECTION }));
+      expect(a?.field, `after ${n} events`).toBe('http_user_agent');
+      expect(a!.why).toContain('never seen before');
+    }
+  });
+
   it('flags a status never seen before', () => {
     const { detector, traffic } = nginxBaseline();
     const a = detector.observe('nginx', traffic.next({ status: 500 }));

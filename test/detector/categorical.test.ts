@@ -1,0 +1,45 @@
+import { describe, it, expect } from 'vitest';
+import { CategoricalBaseline } from '../../src/detector/categorical.js';
+
+describe('CategoricalBaseline', () => {
+  it('finds a new value unlikely in a field whose few values all came early', () => {
+    const b = new CategoricalBaseline();
+    for (let i = 0; i < 150; i++) b.add(['GET', 'POST', 'HEAD'][i % 3]!);
+    // Good-Turing: no value is seen once, so only the smoothing is left: 1 in 152.
+    expect(b.newProbability()).toBeCloseTo(1 / 152, 10);
+    expect(b.surprisal('PUT')).toBeGreaterThan(7);
+  });
+
+  it('finds a new value likely in a field that keeps bringing values seen once', () => {
+    const b = new CategoricalBaseline();
+    for (let i = 0; i < 20; i++) {
+      b.add('common');
+      b.add(`rare-${String.fromCharCode(97 + i)}`);
+    }
+    // 20 of 40 values are singletons.
+    expect(b.newProbability()).toBeCloseTo(21 / 42, 10);
+    // A singleton seen again is no longer one.
+    b.add('rare-a');
+    expect(b.newProbability()).toBeCloseTo(20 / 43, 10);
+  });
+
+  it('counts singletons after decay and after a restore', () => {
+    const b = new CategoricalBaseline(32, 8);
+    for (const v of ['a', 'a', 'a', 'a', 'b', 'b', 'c', 'd']) b.add(v);
+    // Halved after 8 values: a 2, b 1, c and d 0.5. Singletons: b, c, d.
+    expect(b.total).toBe(4);
+    expect(b.newProbability()).toBeCloseTo(4 / 6, 10);
+    const restored = CategoricalBaseline.fromJSON(JSON.parse(JSON.stringify(b)));
+    expect(restored.newProbability()).toBe(b.newProbability());
+    // A snapshot of an older version carries newRate and observations: they are ignored.
+    const old = CategoricalBaseline.fromJSON({ ...JSON.parse(JSON.stringify(b)), newRate: 0.5, observations: 8 });
+    expect(old.newProbability()).toBe(b.newProbability());
+  });
+
+  it('gives up on a field with more distinct values than it keeps', () => {
+    const b = new CategoricalBaseline(4);
+    for (const v of ['a', 'b', 'c', 'd', 'e']) b.add(v);
+    expect(b.overflow).toBe(true);
+    expect(b.counts.size).toBe(0);
+  });
+});
