@@ -23,6 +23,9 @@ export function createLogger(options: LoggingOptions): Logger {
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    // An error's cause as a nested object: the default appends each cause's message to the error's own,
+    // which already says it ("cannot listen on ...: listen EADDRINUSE ...: listen EADDRINUSE ...").
+    serializers: { err: pino.stdSerializers.errWithCause },
   };
   let stream: pino.DestinationStream = usePretty
     ? pretty({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })

@@ -7,7 +7,7 @@ import { startApiServer } from '../api/server.js';
 import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
-import { Pipeline } from '../engine/pipeline.js';
+import { Pipeline, StartError } from '../engine/pipeline.js';
 import { createLogger } from '../logging.js';
 
 export interface RunOptions {
@@ -47,6 +47,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     await pipeline.start();
   } catch (err) {
     logger.error({ err }, 'cannot start the pipeline');
+    if (err instanceof StartError) process.stderr.write(`driftlock: ${err.message}\n`);
     api?.close();
     return 78;
   }

@@ -41,6 +41,12 @@ export interface InputContext extends ComponentContext {
 
 export interface InputStage {
   run(ctx: InputContext): Promise<void>;
+  /**
+   * Optional: resolves once the input receives (a network input listens on its port); rejects when it
+   * cannot start (the port is taken, the address does not resolve). The daemon waits for it at start, and
+   * a rejection stops the start with a configuration error instead of restarting the input forever.
+   */
+  readonly ready?: Promise<unknown>;
 }
 
 export interface TransformStage {

@@ -148,6 +148,19 @@ export class Pipeline {
       else c.done = this.runInput(c, stage as InputStage);
     }
     this.finished = Promise.all(order.map((c) => c.done)).then(() => undefined);
+    // Inputs that can tell when they receive (network inputs listen) are waited for: a port that is taken
+    // or an address that does not resolve is a start failure (exit 78), not a crash restarted forever
+    // behind a healthy /health.
+    const waits = order.flatMap((c) => {
+      const ready = c.config.kind === 'input' ? (stages.get(c.config.id) as InputStage).ready : undefined;
+      return ready ? [ready.then(() => undefined, (err: unknown) => { throw new StartError(c.config.id, err); })] : [];
+    });
+    try {
+      await Promise.all(waits);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     this.logger.info(
       { inputs: count(order, 'input'), transforms: count(order, 'transform'), outputs: count(order, 'output') },
       'pipeline started',
@@ -354,4 +367,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** An input could not start (its `ready` rejected): the message names it and says why. */
+export class StartError extends Error {
+  constructor(readonly componentId: string, cause: unknown) {
+    super(`input ${JSON.stringify(componentId)} cannot start: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'StartError';
+  }
 }

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -178,6 +179,28 @@ outputs:
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('line_count=3');
     expect(result.stdout).toContain('A?\nB?\nC?\n');
+  });
+
+  it('exits 78 when an input cannot listen (the port is taken), instead of restarting it forever', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const dir = await tempDir();
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { net: { type: syslog, mode: tcp, address: "127.0.0.1:${port}" } }
+outputs: { out: { type: console, inputs: [net] } }
+`);
+      const result = await runCli(['run', '-c', file]);
+      expect(result.code, result.stderr).toBe(78);
+      expect(result.stderr).toContain(`driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
+      // The cause is said once, not appended again by the logger.
+      expect(result.stderr.split('\n').filter((l) => l.includes('EADDRINUSE: address already in use 127.0.0.1:' + port + ': listen EADDRINUSE'))).toEqual([]);
+    } finally {
+      holder.close();
+    }
   });
 
   it('never writes the value of a substituted environment variable to its logs', async () => {

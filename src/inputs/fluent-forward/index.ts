@@ -51,6 +51,11 @@ export class FluentForwardInput implements InputStage {
     return this.bound.address;
   }
 
+  /** The pipeline's start waits for this: a port that cannot be bound stops the daemon at start. */
+  get ready(): Promise<ListenAddress> {
+    return this.bound.address;
+  }
+
   constructor(config: FluentForwardConfig, tlsMaterial: TlsMaterial | undefined) {
     this.config = config;
     this.tls = tlsMaterial;

@@ -96,6 +96,11 @@ export class OtlpGrpcInput implements InputStage {
     return this.bound.address;
   }
 
+  /** The pipeline's start waits for this: a port that cannot be bound stops the daemon at start. */
+  get ready(): Promise<ListenAddress> {
+    return this.bound.address;
+  }
+
   constructor(config: OtlpGrpcConfig, tls: TlsMaterial | undefined) {
     this.config = config;
     this.tls = tls;

@@ -54,6 +54,11 @@ export class SyslogInput implements InputStage {
     return this.bound.address;
   }
 
+  /** The pipeline's start waits for this: a port that cannot be bound stops the daemon at start. */
+  get ready(): Promise<ListenAddress> {
+    return this.bound.address;
+  }
+
   constructor(config: SyslogConfig, tlsMaterial: TlsMaterial | undefined) {
     this.config = config;
     this.tls = tlsMaterial;
