@@ -332,16 +332,19 @@ export async function parseConfig(text: string, file: string, registry: Componen
   // ${VAR} interpolation, scalar by scalar, so that positions stay right.
   const secretsFromEnv = new Set<string>();
   YAML.visit(doc, {
-    Scalar(key, node) {
+    Scalar(key, node, path) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
       const result = interpolate(node.value, env);
-      for (const name of result.used) secretsFromEnv.add(name);
+      // Values substituted where secrets go (a token, a webhook URL, a header) are masked in the daemon's
+      // logs; others (a log level, a listen address) are not, or every line that mentions them would be.
+      const secretPlace = secretKeyPath(path);
+      for (const name of result.used) if (secretPlace || SECRET_NAME.test(name)) secretsFromEnv.add(name);
       for (const message of result.errors) {
         const pos = node.range ? lines.linePos(node.range[0]) : undefined;
         issues.issues.push({ ...(pos ? { line: pos.line, column: pos.col } : {}), message });
       }
       let value: unknown = result.value;
-      if (node.type === 'PLAIN' && result.used.length) {
+      if (node.type === 'PLAIN' && result.value !== node.value) {
         // An unquoted `${PORT}` should become the number 8080, as if it had been written there.
         try {
           const typed: unknown = YAML.parse(result.value);
@@ -533,4 +536,16 @@ export function redactOptions(component: ComponentConfig): unknown {
     if (obj && obj[last] !== undefined) obj[last] = '<redacted>';
   }
   return copy;
+}
+
+/** Config keys whose values are secret, and the variable names that say they hold one. */
+const SECRET_KEY = /secret|token|password|passwd|credential|auth|api_?key|url$|^headers$/i;
+const SECRET_NAME = /secret|token|passw|credential|auth|api_?key|webhook/i;
+
+/** Whether a scalar sits under a key that holds secrets (its own key, or a map such as `headers:`). */
+function secretKeyPath(path: readonly unknown[]): boolean {
+  for (const node of path) {
+    if (YAML.isPair(node) && YAML.isScalar(node.key) && typeof node.key.value === 'string' && SECRET_KEY.test(node.key.value)) return true;
+  }
+  return false;
 }

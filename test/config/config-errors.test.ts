@@ -175,6 +175,35 @@ describe('environment interpolation', () => {
     expect(cfg.dataDir).toBe('/tmp/dl');
     expect(cfg.shutdownTimeoutMs).toBe(5000);
     expect(cfg.components.find((c) => c.id === 'out')!.buffer.max_events).toBe(77);
-    expect(cfg.secretsFromEnv.sort()).toEqual(['MAX', 'TIMEOUT']);
+    // Neither goes where secrets go, nor is named like one: the logs may show them.
+    expect(cfg.secretsFromEnv).toEqual([]);
+  });
+
+  it('types a plain scalar that took its default, as it types a substituted one', async () => {
+    const yaml = VALID.replace('    type: console\n', '    type: console\n    buffer:\n      max_events: ${MAX:-66}\n');
+    const cfg = await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env: {} });
+    expect(cfg.components.find((c) => c.id === 'out')!.buffer.max_events).toBe(66);
+  });
+
+  it('masks in the logs the variables substituted where secrets go, or named like secrets, and no others', async () => {
+    const yaml = `log_level: \${LOG_LEVEL:-info}
+data_dir: /tmp/\${MY_TOKEN}
+inputs:
+  app: { type: syslog, mode: tcp, address: "\${ADDR}" }
+outputs:
+  hook:
+    type: webhook
+    inputs: [app]
+    url: \${HOOK}
+    headers: { X-Team: "\${TEAM}" }
+  slack:
+    type: slack
+    inputs: [app]
+    webhook_url: "\${SLACK}"
+`;
+    const env = { LOG_LEVEL: 'warn', ADDR: '127.0.0.1:5514', HOOK: 'http://127.0.0.1:9/hook', TEAM: 'platform', SLACK: 'https://127.0.0.1/services/T0/B0/x', MY_TOKEN: 'alerts' };
+    const cfg = await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env });
+    expect(cfg.logLevel).toBe('warn');
+    expect(cfg.secretsFromEnv.sort()).toEqual(['HOOK', 'MY_TOKEN', 'SLACK', 'TEAM']);
   });
 });
