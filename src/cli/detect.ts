@@ -13,7 +13,7 @@ import { Detector, type Anomaly, type AnomalyKind, type Profile } from '../detec
 import type { LogEvent } from '../engine/event.js';
 import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
-import { percent, renderAlertText } from '../outputs/alert-format.js';
+import { percent, printable, renderAlertText } from '../outputs/alert-format.js';
 import { lineParser, loadDetectorState, resolveStreamId, saveDetectorState, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 
 export const DETECT_FORMATS = ['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text'] as const;
@@ -327,7 +327,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
     `${ld.anomalies.toLocaleString('en-US')} anomalies${ld.malformed ? `, ${ld.malformed} malformed lines (cut or invalid UTF-8)` : ''}\n`;
   if (ld.anomalies) {
     summary += `By kind: ${ld.kindSummary()}\nTop anomalies:\n`;
-    for (const f of top) summary += `  ${percent(f.anomaly.confidence).padStart(6)}  ${f.file}:${f.line}  ${f.anomaly.kind}: ${f.anomaly.why}\n`;
+    for (const f of top) summary += `  ${percent(f.anomaly.confidence).padStart(6)}  ${printable(f.file)}:${f.line}  ${f.anomaly.kind}: ${printable(f.anomaly.why)}\n`;
   }
   // With JSON on stdout the summary goes to stderr, so that stdout stays one object per line.
   await write(options.output === 'json' ? io.stderr : io.stdout, summary);

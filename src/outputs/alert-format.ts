@@ -22,6 +22,18 @@ export function truncate(text: string, max: number): string {
   return `${text.slice(0, max)}… (${(text.length - max).toLocaleString('en-US')} more characters)`;
 }
 
+// C0 controls but tab and newline, DEL and C1 controls: what a terminal would obey rather than show.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/**
+ * Text from a log line made safe for a terminal: control characters (an escape sequence that would set
+ * the window title, clear the screen or hide what follows) are shown as `\x1b`, never sent as they are.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function percent(confidence: number): string {
   const p = confidence * 100;
   return `${p >= 99.95 ? '99.9+' : p.toFixed(1)}%`;
@@ -33,10 +45,10 @@ export function renderAlertText(view: AlertView, color: boolean): string {
   const a = view.anomaly;
   const tone = a.confidence >= 0.99 ? c.red : c.yellow;
   const time = new Date(view.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-  const where = view.location ? `  ${c.dim}${view.location}${c.reset}` : '';
+  const where = view.location ? `  ${c.dim}${printable(view.location)}${c.reset}` : '';
   return (
-    `${tone}${c.bold}▲ ${a.kind}${c.reset}  ${c.bold}${a.stream_id}${c.reset}  confidence ${tone}${percent(a.confidence)}${c.reset}  ${c.dim}${time}${c.reset}${where}\n` +
-    `  ${a.why}\n` +
-    `  ${c.cyan}${truncate(view.entry.replace(/\r?\n/g, '⏎'), 300)}${c.reset}\n`
+    `${tone}${c.bold}▲ ${a.kind}${c.reset}  ${c.bold}${printable(a.stream_id)}${c.reset}  confidence ${tone}${percent(a.confidence)}${c.reset}  ${c.dim}${time}${c.reset}${where}\n` +
+    `  ${printable(a.why).replace(/\n/g, '⏎')}\n` +
+    `  ${c.cyan}${printable(truncate(view.entry.replace(/\r?\n/g, '⏎'), 300))}${c.reset}\n`
   );
 }

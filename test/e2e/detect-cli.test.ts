@@ -161,6 +161,25 @@ describe('driftlock scan', () => {
     expect(quiet.code).toBe(0);
   });
 
+  it('shows control characters of a log line as escapes: a line cannot send escape sequences to the terminal', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'access.log');
+    // Access lines as nginx writes them (text, not JSON: JSON would have escaped the bytes already).
+    const lines = incidentLog('combined');
+    // The injection's user agent also sets the window title, clears the screen and hides what follows.
+    const hostile = `\x1b]0;pwned\x07\x1b[2J\x1b[8m${SQL_INJECTION}`;
+    lines[2101] = new NginxLines(7).combined({ http_user_agent: hostile });
+    await writeFile(file, lines.join('\n') + '\n');
+    const result = await runCli(['scan', '--format', 'nginx', file]);
+    expect(result.code, result.stderr).toBe(1);
+    // eslint-disable-next-line no-control-regex
+    expect(result.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    const alert = result.stdout.split('▲').find((a) => a.includes(':2102'));
+    expect(alert, result.stdout).toBeDefined();
+    // The entry shows the bytes as escapes.
+    expect(alert).toContain('\\x1b]0;pwned\\x07\\x1b[2J\\x1b[8m');
+  });
+
   it('a file that cannot be read is an error (exit 2) but the other files are still scanned', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'access.log');
