@@ -52,7 +52,10 @@ export class ComponentMetrics {
     return this.counters.get(name) ?? this.gauges.get(name)?.() ?? 0;
   }
 
-  /** A value read when metrics are scraped (e.g. buffer depth). */
+  /**
+   * A value read when metrics are scraped (e.g. buffer depth). A name ending in `_total` is exposed as a
+   * counter (a count kept elsewhere that only grows), any other as a gauge.
+   */
   gauge(name: string, read: () => number): void {
     this.gauges.set(name, read);
   }
@@ -64,7 +67,9 @@ export class ComponentMetrics {
       out.push({ name: `driftlock_${name}`, labels, value, help: HELP[name] ?? name, type: 'counter' });
     }
     for (const [name, read] of this.gauges) {
-      out.push({ name: `driftlock_${name}`, labels, value: read(), help: HELP[name] ?? name, type: 'gauge' });
+      // A value read from elsewhere that only grows (`..._total`, e.g. a buffer's dropped events) is a
+      // counter to Prometheus, whoever keeps it: rate() and resets depend on the type.
+      out.push({ name: `driftlock_${name}`, labels, value: read(), help: HELP[name] ?? name, type: name.endsWith('_total') ? 'counter' : 'gauge' });
     }
     return out;
   }

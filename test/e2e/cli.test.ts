@@ -239,6 +239,11 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
     expect(m).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(0);
     expect(metrics).toContain('driftlock_buffer_events{component_id="out"');
+    // Types as Prometheus reads them: every *_total is a counter (a buffer's dropped events too), depths are gauges.
+    const types = new Map([...metrics.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((t) => [t[1]!, t[2]!]));
+    expect(types.get('driftlock_discarded_events_total')).toBe('counter');
+    expect(types.get('driftlock_buffer_events')).toBe('gauge');
+    for (const [name, type] of types) if (name.endsWith('_total')) expect(type, name).toBe('counter');
     cli.child.kill('SIGTERM');
     expect((await cli.exited).code).toBe(0);
   });
