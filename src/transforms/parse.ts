@@ -2,7 +2,8 @@
  * `parse`: turns raw lines into structured events (JSON, nginx/Apache access, logfmt, syslog).
  *
  * A line that does not parse is never dropped: it passes on unchanged with `attributes["parse.error"]`, and
- * failures are summed into at most one warning per 10 s, so a wrong `format` cannot flood the daemon's log.
+ * failures are summed into at most one warning per 10 s, so a wrong `format` cannot flood the daemon's log,
+ * and counted in `malformed_events_total`, so that they can be alerted on.
  */
 import { z } from 'zod';
 import { defineTransform } from '../engine/component.js';
@@ -157,6 +158,7 @@ export const parseTransform = defineTransform({
     const fail = (event: LogEvent, message: string): void => {
       const error = `${format}: ${message}`;
       event.attributes['parse.error'] = error;
+      ctx.metrics?.add('malformed_events_total');
       failures++;
       totalFailures++;
       firstError ??= error;

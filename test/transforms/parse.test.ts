@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { afterEach, describe, it, expect, vi } from 'vitest';
 import type { TransformStage } from '../../src/engine/component.js';
 import { createEvent, type Attributes, type LogEvent } from '../../src/engine/event.js';
+import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { parseConfig, parseTransform } from '../../src/transforms/parse.js';
 
 interface Warning {
@@ -108,6 +109,15 @@ describe('parse transform: json', () => {
     expect(out[1]!.timestamp).toBeUndefined();
     expect(out[1]!.severityNumber).toBeUndefined();
     expect(out[2]!.attributes).not.toHaveProperty('parse.error');
+  });
+
+  it('counts the lines that do not parse in malformed_events_total', async () => {
+    const metrics = new ComponentMetrics('parse_test', 'transform', 'parse');
+    const logger = { warn: () => undefined } as unknown as Logger;
+    const stage = await parseTransform.build(parseConfig.parse({ format: 'json' }), { id: 'parse_test', logger, dataDir: '/tmp', configDir: '/tmp', metrics });
+    await stage.map!([event('{"a":1}'), event('{"a":'), event('nope')]);
+    await stage.map!([event('[]')]);
+    expect(metrics.get('malformed_events_total')).toBe(3);
   });
 });
 
