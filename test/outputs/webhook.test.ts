@@ -169,6 +169,29 @@ describe('webhook output', () => {
     await run.end();
   });
 
+  it('with acknowledgements: delivered, what is undelivered at shutdown is acked as it stays queued, and sent once by the next instance', async () => {
+    receiver = await startReceiver(() => ({ status: 503 }));
+    const config = { url: receiver.url, acknowledgements: 'delivered', batch: { max_events: 4 }, retry: { initial_backoff: '50ms', max_backoff: '100ms' } };
+    const first = await runOutput(def, config, dir);
+    let status: string | undefined;
+    const acked = first.push(events(6)).then((s) => (status = s));
+    await receiver.waitFor(() => receiver!.requests.length >= 2, 10_000, 'failed attempts');
+    expect(status).toBeUndefined(); // still waiting for the receiver
+    await first.end();
+    // Acked at shutdown: an input that waits for it (a file input's checkpoint) does not read them again.
+    await acked;
+    expect(status).toBe('delivered');
+    expect(receiver.accepted()).toHaveLength(0);
+
+    receiver.behave = ok;
+    const second = await runOutput(def, config, dir);
+    await receiver.waitFor(() => receiver!.accepted().reduce((n, r) => n + alertsOf(r).length, 0) >= 6, 10_000, 'the queued alerts');
+    await second.end();
+    const ids = receiver.accepted().flatMap((r) => alertsOf(r).map((a) => a.id));
+    expect(ids).toHaveLength(6);
+    expect(new Set(ids).size).toBe(6);
+  });
+
   it('what was queued while the receiver was down is sent by the next instance (restart, same data_dir)', async () => {
     receiver = await startReceiver(() => ({ status: 503 }));
     const config = { url: receiver.url, batch: { max_events: 4 }, retry: { initial_backoff: '50ms', max_backoff: '100ms' } };

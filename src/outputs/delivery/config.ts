@@ -34,7 +34,7 @@ export function acknowledgementsSchema() {
   return z
     .enum(['queued', 'delivered'])
     .default('queued')
-    .describe('When events count as delivered for end-to-end acknowledgements (the file input checkpoints on them): `queued`: once written to the on-disk queue and fsynced (an outage of the receiver does not hold the pipeline back); `delivered`: only once the receiver answered 2xx (or refused for good).');
+    .describe('When events count as delivered for end-to-end acknowledgements (the file input checkpoints on them): `queued`: once written to the on-disk queue and fsynced (an outage of the receiver does not hold the pipeline back); `delivered`: only once the receiver answered 2xx (or refused for good), or, for what is still undelivered at shutdown, once it stays in the on-disk queue for the next start (so that the input does not read it again).');
 }
 
 export interface QueuedOutputConfig {

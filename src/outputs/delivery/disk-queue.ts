@@ -257,6 +257,24 @@ export class DiskQueue<T> {
     for (const r of done) r.onDone?.(status);
   }
 
+  /**
+   * Tells whoever waits on the records still queued that the queue answers for them now (`status`), and
+   * forgets who they were; the records stay queued. For closing: they are on disk and go first at the next
+   * start, so an input that would otherwise read them again must not.
+   */
+  handOver(status: AckStatus): number {
+    let n = 0;
+    for (let i = this.head; i < this.records.length; i++) {
+      const r = this.records[i]!;
+      const done = r.onDone;
+      if (!done) continue;
+      r.onDone = undefined;
+      done(status);
+      n += 1;
+    }
+    return n;
+  }
+
   /** Stops waiting pushes (they throw) and closes the file. Unacked records stay on disk. */
   async close(): Promise<void> {
     this.closed = true;

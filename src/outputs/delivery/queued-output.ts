@@ -68,6 +68,10 @@ export class QueuedOutput<T> {
   /**
    * Delivers what is queued while the receiver accepts it (`drain`, at the end of the input), or stops at once
    * (after a crash), then closes the queue. What is not delivered stays on disk for the next start.
+   *
+   * With `acknowledgements: delivered`, the records left undelivered are acknowledged then: the queue,
+   * already on disk, sends them first at the next start. Left unacknowledged, a file input would read them
+   * again too, and the receiver would get every record of the outage twice.
    */
   async close(drain = true): Promise<void> {
     try {
@@ -75,6 +79,7 @@ export class QueuedOutput<T> {
       else await this.worker.stop();
     } finally {
       await this.queue.close();
+      if (this.ackMode === 'delivered') this.queue.handOver('delivered');
     }
   }
 }
