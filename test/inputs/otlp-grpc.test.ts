@@ -177,6 +177,21 @@ describe('otlp_grpc input', () => {
     expect(h.logs.some((l) => l.problem === 'invalid_protobuf')).toBe(true);
   });
 
+  it('takes a request with invalid UTF-8 in one record: that record is marked, the others pass untouched', async () => {
+    const { h, port } = await start();
+    const c = client(port);
+    const bytes = Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(3, (i) => (i === 1 ? 'bad XXXX here' : `record ${i}`))));
+    const at = bytes.indexOf('XXXX');
+    bytes.set([0xff, 0xfe, 0xc3, 0x28], at); // not UTF-8
+    const reply = await c.exportBytes(bytes);
+    expect(reply.error).toBeNull();
+    await h.waitForEvents(3);
+    expect(h.events.map((e) => e.body)).toEqual(['record 0', 'bad \uFFFD\uFFFD\uFFFD( here', 'record 2']);
+    expect(h.events.map((e) => e.attributes['log.invalid_utf8'] ?? false)).toEqual([false, true, false]);
+    expect(h.metrics.get('malformed_events_total')).toBe(1);
+    expect(h.logs.some((l) => l.problem === 'invalid_utf8')).toBe(true);
+  });
+
   it('refuses a request with more records than max_records_per_request (INVALID_ARGUMENT), accepts the next', async () => {
     const { h, port } = await start({ max_records_per_request: 100 });
     const c = client(port);

@@ -8,7 +8,8 @@
  * (the client logs them and does not retry). When the pipeline is full (this input already has
  * `max_pending_events` waiting for buffer space) a request is refused with `UNAVAILABLE` before anything of it
  * is taken, so the client retries later: nothing is accepted and then dropped. A request that is not a valid
- * protobuf gets `INVALID_ARGUMENT`; a missing or wrong bearer token `UNAUTHENTICATED`.
+ * protobuf gets `INVALID_ARGUMENT` (invalid UTF-8 in a string does not: it is replaced and the record marked); a
+ * missing or wrong bearer token `UNAUTHENTICATED`.
  *
  * grpc-js does not require the `te: trailers` header that gRPC's HTTP/2 mapping asks for, which Fluent Bit
  * does not send; gzip request compression (`grpc-encoding: gzip`) is decompressed by grpc-js, and
@@ -185,8 +186,18 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     let events;
+    let invalidUtf8 = false;
     try {
-      const request = this.codec.decodeRequest(call.request);
+      let request;
+      try {
+        request = this.codec.decodeRequest(call.request);
+      } catch (err) {
+        // Invalid UTF-8 in a string: decoded again with the bad bytes replaced, and the records that hold
+        // them marked (as the line inputs mark theirs), rather than refusing every record of the request.
+        if (!/utf-?8/i.test((err as Error).message)) throw err;
+        request = this.codec.decodeRequestLenient(call.request);
+        invalidUtf8 = true;
+      }
       let records = 0;
       for (const rl of request.resourceLogs) for (const sl of rl.scopeLogs) records += sl.logRecords.length;
       if (records > this.config.max_records_per_request) {
@@ -196,6 +207,17 @@ export class OtlpGrpcInput implements InputStage {
         return;
       }
       events = requestToEvents(request, ctx.id, peer);
+      if (invalidUtf8) {
+        let marked = 0;
+        for (const e of events) {
+          if (hasReplacement(e.body) || hasReplacement(e.attributes)) {
+            e.attributes['log.invalid_utf8'] = true;
+            marked += 1;
+          }
+        }
+        ctx.metrics.add('malformed_events_total', marked);
+        problems.report('invalid_utf8', 'OTLP request with invalid UTF-8 in strings: replaced with U+FFFD, records marked log.invalid_utf8', { peer, records: marked });
+      }
     } catch (err) {
       ctx.metrics.add('errors_total');
       problems.report('invalid_protobuf', 'OTLP request is not a valid ExportLogsServiceRequest', { peer, bytes: call.request.length, error: (err as Error).message });
@@ -257,3 +279,11 @@ export const otlpGrpcInput = defineInput({
     return new OtlpGrpcInput(config, tls);
   },
 });
+
+/** Whether a decoded value holds U+FFFD anywhere (a string, or a string inside a map or list). */
+function hasReplacement(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\uFFFD');
+  if (Array.isArray(v)) return v.some(hasReplacement);
+  if (v !== null && typeof v === 'object') return Object.values(v).some(hasReplacement);
+  return false;
+}

@@ -75,6 +75,11 @@ export interface ExportLogsServiceResponse {
 export interface LogsServiceCodec {
   /** Throws on bytes that are not a valid ExportLogsServiceRequest. */
   decodeRequest(bytes: Uint8Array): ExportLogsServiceRequest;
+  /**
+   * Decodes with invalid UTF-8 in strings replaced by U+FFFD, where `decodeRequest` throws (proto3 strings
+   * must be UTF-8): one bad record then costs itself, not the whole request.
+   */
+  decodeRequestLenient(bytes: Uint8Array): ExportLogsServiceRequest;
   encodeRequest(request: unknown): Uint8Array;
   encodeResponse(response: ExportLogsServiceResponse): Uint8Array;
   decodeResponse(bytes: Uint8Array): ExportLogsServiceResponse;
@@ -93,6 +98,13 @@ export function logsServiceCodec(): LogsServiceCodec {
   const response = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');
   codec = {
     decodeRequest: (bytes) => request.decode(bytes) as unknown as ExportLogsServiceRequest,
+    decodeRequestLenient: (bytes) => {
+      // The generated decoder reads proto3 strings with stringVerify (strict UTF-8); this reader answers
+      // it with the plain string read, which replaces bad bytes.
+      const reader = protobuf.Reader.create(bytes);
+      reader.stringVerify = reader.string;
+      return request.decode(reader) as unknown as ExportLogsServiceRequest;
+    },
     encodeRequest: (message) => request.encode(request.fromObject(message as Record<string, unknown>)).finish(),
     encodeResponse: (message) => response.encode(response.fromObject(message as Record<string, unknown>)).finish(),
     decodeResponse: (bytes) => response.toObject(response.decode(bytes), { longs: Number }) as ExportLogsServiceResponse,
