@@ -214,7 +214,9 @@ class IssueCollector {
       if (issue.code !== 'unrecognized_keys' && suggested.has(segs.join('.')) && valueAt(data, segs) === undefined) continue;
       const full = [...base, ...segs];
       const found = valueAt(data, segs);
-      const secret = isSecretSchema(schemaAt(schema, segs) ?? z.never());
+      const at = schemaAt(schema, segs);
+      // The mark sits on the inner schema of an optional or described key (`secret(z.string()).optional()`).
+      const secret = at !== undefined && (isSecretSchema(at) || isSecretSchema(unwrap(at)));
       if (issue.code === 'unrecognized_keys') {
         const objectSchema = unwrap(schemaAt(schema, segs));
         const valid = [
@@ -248,7 +250,9 @@ class IssueCollector {
           message = issue.origin === 'array'
             ? `expected at least ${String(issue.minimum)} item(s); found ${Array.isArray(found) ? found.length : 0}`
             : issue.origin === 'string'
-              ? `expected a non-empty string; found ${describeFound(found, secret)}`
+              ? Number(issue.minimum) > 1
+                ? `expected at least ${String(issue.minimum)} characters; found ${typeof found === 'string' && !secret ? `${found.length}` : describeFound(found, secret)}`
+                : `expected a non-empty string; found ${describeFound(found, secret)}`
               : `expected a number ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}; found ${describeFound(found, secret)}`;
           break;
         case 'too_big':
@@ -322,15 +326,20 @@ export async function parseConfig(text: string, file: string, registry: Componen
     if (!duplicate && syntaxReported) continue;
     syntaxReported ||= !duplicate;
     const pos = lines.linePos(err.pos[0]);
+    // `{ max_events: ${N} }`: inside { } or [ ], YAML reads the `{` of an unquoted ${N} as a new map.
+    const lineText = text.split('\n')[pos.line - 1] ?? '';
+    const hint = /[{[][^'"]*\$\{/.test(lineText) ? ' (inside { } or [ ], YAML reads the { of an unquoted ${VAR} as a new map: write that map one key per line, or quote a string value)' : '';
     const message = duplicate
       ? 'duplicate key: map keys must be unique (a component id or key is written twice)'
-      : `YAML syntax error: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+.*$/, '')}`;
+      : `YAML syntax error: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+.*$/, '')}${hint}`;
     issues.issues.push({ line: pos.line, column: pos.col, message });
   }
   if (issues.issues.length) throw new ConfigError(shownFile, issues.issues);
 
-  // ${VAR} interpolation, scalar by scalar, so that positions stay right.
+  // ${VAR} interpolation, scalar by scalar, so that positions stay right. A variable that is not set is
+  // reported, and the rest is still checked (every problem at once); the value it was in is not judged.
   const secretsFromEnv = new Set<string>();
+  const unresolved = new Set<string>();
   YAML.visit(doc, {
     Scalar(key, node, path) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
@@ -342,6 +351,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
       for (const message of result.errors) {
         const pos = node.range ? lines.linePos(node.range[0]) : undefined;
         issues.issues.push({ ...(pos ? { line: pos.line, column: pos.col } : {}), message });
+        if (pos) unresolved.add(`${pos.line}:${pos.col}`);
       }
       let value: unknown = result.value;
       if (node.type === 'PLAIN' && result.value !== node.value) {
@@ -356,17 +366,22 @@ export async function parseConfig(text: string, file: string, registry: Componen
       node.value = value;
     },
   });
-  if (issues.issues.length) throw new ConfigError(shownFile, issues.issues);
 
   const raw: unknown = doc.toJS() ?? {};
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(shownFile, [{ line: 1, column: 1, message: 'expected a map with inputs, transforms and outputs at the top level' }]);
   }
 
-  const top = topLevelSchema.safeParse(raw);
+  let top = topLevelSchema.safeParse(raw);
   if (!top.success) {
     issues.addZod(top.error, [], raw, topLevelSchema, {});
-    throw new ConfigError(shownFile, issues.issues);
+    // An unknown or wrong top-level key must not hide the components' problems: they are checked with
+    // the keys that are fine (defaults for the others). Without usable inputs and outputs there is nothing
+    // more to check.
+    const bad = new Set(top.error.issues.filter((i) => i.path.length > 0).map((i) => String(i.path[0])));
+    const known = Object.keys(topLevelSchema.shape);
+    top = topLevelSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([k]) => known.includes(k) && !bad.has(k))));
+    if (!top.success) throw new ConfigError(shownFile, dropUnresolved(issues.issues, unresolved));
   }
   const cfg = top.data;
   const dir = path.dirname(path.resolve(file));
@@ -451,7 +466,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
 
   // "Feeds nothing" is only meaningful once every component was understood.
   checkTopology(components, seen, issues, issues.issues.length === 0);
-  if (issues.issues.length) throw new ConfigError(shownFile, issues.issues);
+  if (issues.issues.length) throw new ConfigError(shownFile, dropUnresolved(issues.issues, unresolved));
 
   return {
     file: path.resolve(file),
@@ -548,4 +563,13 @@ function secretKeyPath(path: readonly unknown[]): boolean {
     if (YAML.isPair(node) && YAML.isScalar(node.key) && typeof node.key.value === 'string' && SECRET_KEY.test(node.key.value)) return true;
   }
   return false;
+}
+
+/**
+ * Leaves out what was found wrong with a value whose variable was not set (its `${NAME}` is still there,
+ * so "expected a number" would only repeat the real problem), keeping the message that names the variable.
+ */
+function dropUnresolved(list: ConfigIssue[], unresolved: Set<string>): ConfigIssue[] {
+  if (unresolved.size === 0) return list;
+  return list.filter((i) => i.line === undefined || !unresolved.has(`${i.line}:${i.column}`) || /^environment variable |^invalid variable reference/.test(i.message));
 }

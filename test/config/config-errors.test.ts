@@ -166,6 +166,33 @@ outputs:
       expect(text).toContain('pipeline.yaml:11:11: component "out", key type: unknown output type "consol"');
     }
   });
+
+  it('an unknown top-level key does not hide the problems of the components', async () => {
+    const issues = await issuesOf(`data_dirr: /tmp/x\n${VALID.replace('format: json', 'format: jsn')}`);
+    expect(issues.map((i) => [i.line, i.path])).toEqual([[1, 'data_dirr'], [9, 'format']]);
+    expect(issues[0]!.message).toContain('did you mean "data_dir"?');
+  });
+
+  it('an unset variable does not hide the other problems, and its value is not judged as well', async () => {
+    const yaml = VALID.replace('format: json', 'format: jsn').replace('    type: console\n', '    type: console\n    buffer:\n      max_events: ${MAX}\n');
+    const issues = await issuesOf(yaml);
+    expect(issues.map((i) => i.message)).toEqual([
+      'environment variable MAX is not set (write ${MAX:-default} to give a default)',
+      expect.stringContaining('expected one of json, nginx, logfmt, syslog; found "jsn"'),
+    ]);
+  });
+
+  it('a secret that is too short says how long it must be, and never shows it', async () => {
+    const yaml = VALID.replace('    type: console\n    inputs: [parse_app]\n', '    type: webhook\n    inputs: [parse_app]\n    url: http://127.0.0.1:9/x\n    signing_secret: hunter2\n');
+    const issues = await issuesOf(yaml);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]!.message).toBe('expected at least 16 characters; found a string (value hidden: secret)');
+  });
+
+  it('a ${VAR} unquoted inside { } gets a hint with the YAML syntax error', async () => {
+    const issues = await issuesOf(VALID.replace('    type: console\n', '    type: console\n    buffer: { max_events: ${MAX} }\n'), { MAX: '5' });
+    expect(issues[0]!.message).toMatch(/^YAML syntax error: .*write that map one key per line/);
+  });
 });
 
 describe('environment interpolation', () => {
