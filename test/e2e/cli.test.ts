@@ -38,10 +38,15 @@ describe('driftlock CLI', () => {
     expect(result.code).toBe(0);
     const examples = (await readdir(path.join(ROOT, 'examples/pipelines'))).filter((f) => f.endsWith('.yaml'));
     expect(examples.length).toBeGreaterThanOrEqual(2);
+    // The signing secret of the webhook example has no default: a public one would sign with a known key.
+    const secret = { ALERT_WEBHOOK_SECRET: 'a-secret-of-at-least-16-chars' };
     for (const example of examples) {
-      const r = await runCli(['validate', '-c', `examples/pipelines/${example}`]);
+      const r = await runCli(['validate', '-c', `examples/pipelines/${example}`], { env: secret });
       expect(r.code, `${example}: ${r.stderr}`).toBe(0);
     }
+    const unset = await runCli(['validate', '-c', 'examples/pipelines/nginx-file-to-webhook.yaml']);
+    expect(unset.code).toBe(78);
+    expect(unset.stderr).toContain('environment variable ALERT_WEBHOOK_SECRET is not set');
   });
 
   it('validate reports a broken config with file:line:column and exits 78', async () => {
