@@ -1,6 +1,7 @@
 /**
  * The HTTP API (`api.enabled: true`): `GET /health` for liveness/readiness probes (200 while running, 503
- * while stopping) and `GET /metrics` in Prometheus text format. Plain node:http: two routes need no framework.
+ * while starting or stopping, or while a component crashed within the last minute, listing it, as Fluent Bit's
+ * health check does) and `GET /metrics` in Prometheus text format. Plain node:http: two routes need no framework.
  */
 import http from 'node:http';
 import type { Logger } from 'pino';
@@ -11,6 +12,8 @@ export interface ApiServerOptions {
   logger: Logger;
   metrics: () => ComponentMetrics[];
   state: () => 'starting' | 'running' | 'stopping';
+  /** Components in trouble (crashed recently); none when healthy. */
+  trouble?: () => unknown[];
 }
 
 export function parseAddress(address: string): { host: string; port: number } {
@@ -29,8 +32,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
     }
     if (url === '/health') {
       const state = options.state();
-      res.writeHead(state === 'running' ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: state === 'running' ? 'ok' : state }));
+      const failing = state === 'running' ? (options.trouble?.() ?? []) : [];
+      const status = state !== 'running' ? state : failing.length ? 'degraded' : 'ok';
+      res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(failing.length ? { status, failing } : { status }));
       return;
     }
     if (url === '/metrics') {

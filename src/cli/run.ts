@@ -42,7 +42,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   let api: Server | undefined;
   try {
     if (config.api.enabled) {
-      api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state });
+      api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health() });
     }
     await pipeline.start();
   } catch (err) {

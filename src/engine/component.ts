@@ -29,6 +29,11 @@ export interface ComponentContext {
   metrics: ComponentMetrics;
   /** Aborted when the daemon stops (inputs stop reading) or the component is being torn down. */
   signal: AbortSignal;
+  /**
+   * Optional: tells `/health` the component cannot do its job (a file it cannot write, retried meanwhile)
+   * until `ok()`; the daemon's own failure, not a peer's (a receiver that is down is not one).
+   */
+  health?: { failing(reason: string): void; ok(): void };
 }
 
 export interface InputContext extends ComponentContext {

@@ -58,6 +58,23 @@ interface RunningComponent {
   buffer?: BatchBuffer;
   fanout: Fanout;
   done?: Promise<void>;
+  /** When it last crashed (ms), and why: `health()` reports it for `HEALTH_WINDOW_MS`. */
+  lastCrashAt?: number;
+  lastError?: string;
+  /** Since when it says it cannot do its job (`ctx.health.failing`), until it says `ok()`. */
+  failingSince?: number;
+  failingReason?: string;
+}
+
+/** A component that crashed within this long is reported by `health()` (longer than the longest backoff). */
+export const HEALTH_WINDOW_MS = 60_000;
+
+export interface ComponentTrouble {
+  component: string;
+  kind: string;
+  last_error: string;
+  seconds_ago: number;
+  restarts: number;
 }
 
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 15000, 30000];
@@ -117,6 +134,16 @@ export class Pipeline {
       dataDir: path.join(this.config.dataDir, c.config.id),
       metrics: c.metrics,
       signal,
+      health: {
+        failing(reason: string) {
+          c.failingSince ??= Date.now();
+          c.failingReason = reason;
+        },
+        ok() {
+          c.failingSince = undefined;
+          c.failingReason = undefined;
+        },
+      },
     };
   }
 
@@ -165,6 +192,28 @@ export class Pipeline {
       { inputs: count(order, 'input'), transforms: count(order, 'transform'), outputs: count(order, 'output') },
       'pipeline started',
     );
+  }
+
+  /**
+   * Components that crashed within the last `HEALTH_WINDOW_MS` (one restarted in a loop stays listed: its
+   * backoff is shorter), or that say they cannot do their job. Empty when all is well; `/health` answers
+   * 503 while it is not.
+   */
+  health(now = Date.now()): ComponentTrouble[] {
+    const out: ComponentTrouble[] = [];
+    for (const c of this.components.values()) {
+      const crashed = c.lastCrashAt !== undefined && now - c.lastCrashAt <= HEALTH_WINDOW_MS;
+      if (!crashed && c.failingSince === undefined) continue;
+      const since = crashed ? c.lastCrashAt! : c.failingSince!;
+      out.push({
+        component: c.config.id,
+        kind: c.config.kind,
+        last_error: (crashed ? c.lastError : c.failingReason) ?? '',
+        seconds_ago: Math.round((now - since) / 1000),
+        restarts: c.metrics.get('restarts_total'),
+      });
+    }
+    return out;
   }
 
   /**
@@ -340,6 +389,8 @@ export class Pipeline {
           return;
         }
         const delay = RESTART_BACKOFF_MS[Math.min(attempt, RESTART_BACKOFF_MS.length - 1)]!;
+        c.lastCrashAt = Date.now();
+        c.lastError = err instanceof Error ? err.message : String(err);
         c.metrics.add('restarts_total');
         c.logger.error({ err, restart_in_ms: delay, attempt: attempt + 1 }, `${c.config.kind} crashed; restarting`);
         await sleep(delay, this.stopInputs.signal);

@@ -233,11 +233,15 @@ export const fileOutput = defineOutput({
             try {
               if (buf.length) await file.write(buf, progress);
               if (syncEachWrite) await file.sync(true);
-              if (attempt > 0) ctx.logger.info({ path: target, attempts: attempt + 1 }, 'writing to the output file works again');
+              if (attempt > 0) {
+                ctx.logger.info({ path: target, attempts: attempt + 1 }, 'writing to the output file works again');
+                ctx.health?.ok();
+              }
               ackBatch(batch);
               return true;
             } catch (err) {
               ctx.metrics.add('errors_total');
+              ctx.health?.failing(`cannot write ${target}: ${(err as Error).message}`);
               await file.discard();
               const delay = backoff.next();
               if (!ctx.signal.aborted) {

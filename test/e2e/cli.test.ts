@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -206,6 +206,34 @@ outputs: { out: { type: console, inputs: [net] } }
     } finally {
       holder.close();
     }
+  });
+
+  it('/health answers 503 degraded, naming the component, while a file output cannot write, and ok once it can', async () => {
+    const dir = await tempDir();
+    const blocker = path.join(dir, 'not-a-folder');
+    await writeFile(blocker, '');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { demo: { type: demo, rate: 50 } }
+outputs: { out: { type: file, inputs: [demo], path: ${blocker}/out.log } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/cannot write to the output file; retrying/);
+    const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+    const bad = await fetch(`http://${address}/health`);
+    expect(bad.status).toBe(503);
+    const body = (await bad.json()) as { status: string; failing: Array<{ component: string; last_error: string }> };
+    expect(body.status).toBe('degraded');
+    expect(body.failing.map((f) => f.component)).toEqual(['out']);
+    expect(body.failing[0]!.last_error).toContain('not-a-folder');
+    await rm(blocker);
+    await cli.waitFor(/writing to the output file works again/);
+    const good = await fetch(`http://${address}/health`);
+    expect(good.status).toBe(200);
+    expect(await good.json()).toEqual({ status: 'ok' });
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
   });
 
   it('never writes the value of a substituted environment variable to its logs', async () => {

@@ -102,6 +102,10 @@ outputs:
     const metrics = pipeline.metrics().find((m) => m.id === 'flaky')!;
     expect(metrics.get('restarts_total')).toBe(1);
     expect(metrics.get('errors_total')).toBe(1);
+    // /health lists it for a minute after its crash, then no more.
+    const trouble = pipeline.health();
+    expect(trouble).toEqual([{ component: 'flaky', kind: 'output', last_error: 'output crashed', seconds_ago: expect.any(Number), restarts: 1 }]);
+    expect(pipeline.health(Date.now() + 61_000)).toEqual([]);
   });
 
   it('a transform that throws fails open: its events pass on unchanged and the error is counted', async () => {
