@@ -107,10 +107,12 @@ describe('slack output', () => {
     const got = receiver.requests;
     expect(got).toHaveLength(6);
     expect(messages(receiver).map((m) => (m.blocks[1] as { fields: Array<{ text: string }> }).fields[0]!.text)).toEqual(sent.map((_, i) => `*Stream:*\ns${i}`));
-    // Token bucket: any k+1 consecutive messages span at least (k + 1 - burst) seconds.
+    // Token bucket: any k+1 consecutive messages span at least (k + 1 - burst) seconds. Times are taken on
+    // arrival, so a request held up on a busy machine (CI runs test files side by side) and the next one on
+    // time can arrive closer than they were sent: 0.2 s of slack for that (0.941 s was seen in CI).
     for (let i = 0; i < got.length; i++) {
       for (let j = i + 1; j < got.length; j++) {
-        expect((got[j]!.mono - got[i]!.mono) / 1000).toBeGreaterThanOrEqual(j - i + 1 - 3 - 0.05);
+        expect((got[j]!.mono - got[i]!.mono) / 1000).toBeGreaterThanOrEqual(j - i + 1 - 3 - 0.2);
       }
     }
     expect(got[5]!.mono - got[0]!.mono).toBeGreaterThanOrEqual(2950);
