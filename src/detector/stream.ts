@@ -16,6 +16,7 @@ import { maskVolatile, unmask } from './mask.js';
 import { NumericBaseline } from './numeric.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
 import { VolumeBaseline } from './volume.js';
+import { StreamClock } from './stream-clock.js';
 import { TextFieldBaseline } from './text-field.js';
 import { TemplateRates } from './template-volume.js';
 
@@ -173,6 +174,14 @@ function severityWeight(n: number | undefined): number {
   return n === undefined ? 1 : 1 + Math.max(0, Math.min(n, 21) - 9) / 6;
 }
 
+/** `45 s`, `12 min`, `2.0 h`, `3.5 days`: a silence as a person says it. */
+function durationText(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86_400).toFixed(1)} days`;
+}
+
 function severityName(n: number | undefined): string {
   if (n === undefined) return '';
   if (n >= 21) return 'FATAL';
@@ -268,6 +277,7 @@ export class StreamDetector {
   events = 0;
   anomalies = 0;
   lastSeen = 0;
+  private readonly clock = new StreamClock();
   // Scratch of the event being observed (observe runs to its end before the next one), kept between events
   // so that an ordinary event allocates almost nothing: its candidates, its fields to learn (`pendingCount`
   // of the reused `pending` entries), its template and that template's readable text once made.
@@ -333,8 +343,15 @@ export class StreamDetector {
     // A stream whose events carry their own time must not mix in arrival times (a line whose timestamp
     // could not be read): the jump would look like a silence or a spike. Such an event is untimed.
     if (input.time !== undefined && !input.arrivalTime) this.eventTimed = true;
-    const timed = input.time !== undefined && !(input.arrivalTime && this.eventTimed);
-    const now = timed ? input.time! : this.lastSeen;
+    let timed = input.time !== undefined && !(input.arrivalTime && this.eventTimed);
+    let now = this.lastSeen;
+    if (timed) {
+      // The stream's clock: a timestamp far off the stream's time is held out (untimed) unless the next
+      // one confirms that the source's clock stepped (see stream-clock.ts).
+      const c = this.clock.map(input.time!);
+      if (c === undefined) timed = false;
+      else now = c;
+    }
     this.lastSeen = now;
     const warm = this.events > this.o.warmup;
     const candidates = this.candidates;
@@ -350,8 +367,11 @@ export class StreamDetector {
         score: volume.factor,
         confidence,
         why: volume.kind === 'volume_spike'
-          ? `volume ${fmt(volume.rate)} events in one second so far vs typical ${fmt(volume.typical)}/s (${fmt(volume.factor)}x)`
-          : `volume dropped: no events for ${volume.seconds} s vs typical ${fmt(volume.typical)}/s`,
+          ? volume.typical >= 1
+            ? `volume ${fmt(volume.rate)} events in one second so far vs typical ${fmt(volume.typical)}/s (${fmt(volume.factor)}x)`
+            // A sparse stream: most seconds have no event, so the median says nothing; its busy seconds do.
+            : `volume ${fmt(volume.rate)} events in one second so far; the stream usually has under 1/s, at most ${fmt(this.volume.busiest)} in its busiest seconds`
+          : `volume dropped: no events for ${durationText(volume.seconds!)} vs typical ${fmt(volume.typical)}/s`,
         baseline: { typical_per_second: volume.typical },
       });
     }
@@ -767,6 +787,7 @@ export class StreamDetector {
       events: this.events,
       anomalies: this.anomalies,
       lastSeen: this.lastSeen,
+      clockOffset: this.clock.offset,
       newTemplateRate: this.newTemplateRate,
       content: this.contentWindow?.text() ?? '',
       contentCal: this.contentCal.toJSON(),
@@ -790,6 +811,7 @@ export class StreamDetector {
     s.events = data.events;
     s.anomalies = data.anomalies;
     s.lastSeen = data.lastSeen;
+    s.clock.restore(data.clockOffset ?? 0, data.lastSeen > 0 ? data.lastSeen : undefined);
     s.newTemplateRate = data.newTemplateRate;
     if (data.content) s.content.restore(data.content);
     for (const v of data.contentCal) s.contentCal.add(v);
@@ -825,6 +847,8 @@ export interface StreamSnapshot {
   events: number;
   anomalies: number;
   lastSeen: number;
+  /** The stream clock's offset (ms) after its source's clock stepped; absent in older snapshots (0). */
+  clockOffset?: number;
   newTemplateRate: number;
   content: string;
   contentCal: number[];

@@ -41,6 +41,11 @@ export class VolumeBaseline {
     return this.typicalCache;
   }
 
+  /** Events in the busiest of the recent seconds that had any (their p99). */
+  get busiest(): number {
+    return this.calibrator.quantile(0.99);
+  }
+
   /** The share of recent busy seconds with fewer events than `rate` (an exponential tail above them all). */
   confidence(rate: number): number {
     return this.calibrator.confidence(rate);
@@ -67,11 +72,13 @@ export class VolumeBaseline {
     if (this.bucket < 0) this.bucket = b;
     if (b > this.bucket) {
       if (!this.spiking) this.push(this.count);
-      const gap = Math.min(b - this.bucket - 1, this.capacity);
+      const silent = b - this.bucket - 1;
+      const gap = Math.min(silent, this.capacity);
       const typical = this.typicalCache;
-      // Silence: seconds without events while the stream usually has several per second.
+      // Silence: seconds without events while the stream usually has several per second. Its length is
+      // the whole silence; the history only needs its last `capacity` seconds.
       if (gap >= 30 && typical >= 1 && this.history.length >= options.minHistory) {
-        verdict = { kind: 'volume_drop', rate: 0, typical, factor: gap, seconds: gap };
+        verdict = { kind: 'volume_drop', rate: 0, typical, factor: silent, seconds: silent };
       }
       for (let i = 0; i < gap; i++) this.push(0);
       this.bucket = b;

@@ -318,6 +318,48 @@ describe('structured nginx-like events', () => {
     // The following events are normal again.
     expect(feed(detector, 'nginx', 20, () => traffic.next())).toEqual([]);
   });
+
+  it('says how long a silence was, beyond the ten minutes of history', () => {
+    const { detector, traffic } = nginxBaseline();
+    traffic.advance(2 * 3600_000);
+    const a = detector.observe('nginx', traffic.next());
+    expect(a?.kind).toBe('volume_drop');
+    expect(a!.why).toMatch(/^volume dropped: no events for 2\.0 h vs typical/);
+  });
+
+  it('a spike in a sparse stream is told against its busy seconds, not a typical rate of 0/s', () => {
+    const detector = new Detector();
+    const traffic = new NginxTraffic();
+    // One event every 5 s, now and then two in a second.
+    feed(detector, 'sparse', 600, () => traffic.next({}, 5000));
+    const spike = feed(detector, 'sparse', 60, () => traffic.next({}, 10)).find((a) => a.kind === 'volume_spike');
+    expect(spike?.why).toMatch(/^volume \d+ events in one second so far; the stream usually has under 1\/s, at most \d+ in its busiest seconds$/);
+    expect(spike!.why).not.toContain('typical 0');
+  });
+
+  it('one event stamped years ahead does not blind the volume baseline (it is held out)', () => {
+    const { detector, traffic } = nginxBaseline();
+    const stray = traffic.next();
+    const bogus = detector.observe('nginx', { ...stray, time: Date.UTC(2036, 0, 1) });
+    expect(bogus).toBeUndefined();
+    feed(detector, 'nginx', 200, () => traffic.next());
+    // 20x for 10 s right after: still a spike.
+    const burst = feed(detector, 'nginx', 4000, () => traffic.next({}, 2.5));
+    expect(burst.filter((a) => a.kind === 'volume_spike').length).toBeGreaterThan(0);
+    expect(burst.filter((a) => a.kind === 'volume_drop')).toEqual([]);
+  });
+
+  it('a clock stepped back an hour, or a year that rolls over unwritten, continues the baseline', () => {
+    for (const step of [-3600_000, -364 * 86_400_000]) {
+      const { detector, traffic } = nginxBaseline();
+      traffic.advance(step);
+      // The steady rate goes on after the step: quiet (the first event after the step is held out).
+      const after = feed(detector, 'nginx', 1200, () => traffic.next());
+      expect(after.filter((a) => a.kind.startsWith('volume')), `step ${step}`).toEqual([]);
+      const burst = feed(detector, 'nginx', 4000, () => traffic.next({}, 2.5));
+      expect(burst.filter((a) => a.kind === 'volume_spike').length, `step ${step}`).toBeGreaterThan(0);
+    }
+  });
 });
 
 describe('text lines', () => {
