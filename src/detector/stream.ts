@@ -142,6 +142,7 @@ export function messageSignature(tokens: readonly string[]): string | undefined 
   return words >= 2 && constants * 2 >= tokens.length ? sig : undefined;
 }
 
+const NUMBER_TEXT = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
 const MESSAGE_FIELDS = ['message', 'msg', 'log', 'error', 'err', 'event', 'request', 'url', 'path'];
 // A level written as a word: at the start in any case ("error: ..."), or upper-case anywhere near the start.
@@ -629,9 +630,14 @@ export class StreamDetector {
     return p;
   }
 
-  private scoreField(name: string, value: string | number | boolean, warm: boolean): Candidate | undefined {
+  private scoreField(name: string, given: string | number | boolean, warm: boolean): Candidate | undefined {
     const f = this.fieldState(name);
     if (!f || f.ignored) return undefined;
+    // A number written as a string (logfmt has no other kind; JSON producers often quote numbers) is a
+    // number, in a field that has held numbers or nothing yet. Not one with a leading zero (a zip code).
+    const value = typeof given === 'string' && given.length <= 24 && NUMBER_TEXT.test(given) && (f.numeric !== undefined || (f.text === undefined && f.categorical === undefined))
+      ? Number(given)
+      : given;
     const pending = this.pendingField(name, f, value);
     if (typeof value === 'number') {
       if (!f.numeric) {

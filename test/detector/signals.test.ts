@@ -62,6 +62,20 @@ describe('structured nginx-like events', () => {
     expect(median as number).toBeLessThan(0.06);
   });
 
+  it('reads numbers written as strings as numbers (logfmt, quoted JSON numbers): a 100x latency is flagged', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(3);
+    let t = T0;
+    const at = (ms: string, zip = '01234'): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { msg: 'done', duration_ms: ms, zip } });
+    expect(feed(detector, 'app', 300, () => at(String(30 + Math.floor(rnd() * 40))))).toEqual([]);
+    const a = detector.observe('app', at('5000'));
+    expect(a?.kind).toBe('field_value');
+    expect(a!.field).toBe('duration_ms');
+    expect(a!.why).toMatch(/^duration_ms 5,000 is \d+x its typical/);
+    // A string with a leading zero (a zip code) stays a string: a new one is a category, not a number.
+    expect(detector.stream('app')!.fields.get('zip')!.numeric).toBeUndefined();
+  });
+
   it('does not flag a response_time inside its usual spread', () => {
     const { detector, traffic } = nginxBaseline();
     expect(detector.observe('nginx', traffic.next({ response_time: 0.07 }))).toBeUndefined();
