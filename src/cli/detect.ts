@@ -241,7 +241,16 @@ export interface ScanOptions extends DetectOptions {
 }
 
 /**
- * `driftlock scan FILE...`: each file to its end, one stream per file unless `--stream-id` says otherwise.
+ * The stream a scanned file belongs to: its path without a rotation suffix, so that `app.log.1`,
+ * `app.log.2.gz`, `app.log-20251125` and `app.log` share one baseline (and one saved `--state`).
+ */
+export function streamOfFile(file: string): string {
+  return file.replace(/(?:\.\d+)?(?:\.(?:gz|bz2|xz|zst))?$/, '').replace(/[-.](?:\d{8}|\d{4}-\d\d-\d\d)(?:-\d+)?$/, '');
+}
+
+/**
+ * `driftlock scan FILE...`: each file to its end, one stream per log (the file's path without a rotation
+ * suffix: `app.log.1` and `app.log` are one stream) unless `--stream-id` says otherwise.
  * Exit code 0 when nothing was flagged, 1 when anomalies were found, 2 on an error (a file that cannot be
  * read; the other files are still scanned).
  */
@@ -281,7 +290,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
         createReadStream(file),
         options.maxLineBytes,
         async (lines) => {
-          const found = await ld.detect(lines, { input: 'scan', file }, file, false);
+          const found = await ld.detect(lines, { input: 'scan', file }, streamOfFile(file), false);
           let out = '';
           for (const f of found) {
             top.push({ ...f, file });

@@ -208,6 +208,24 @@ describe('driftlock scan', () => {
     expect(String(flags[0]!.why)).toMatch(/new error pattern .*Database connection failed/);
   });
 
+  it('--state: a rotated file and the current one are one stream, so the next scan starts from the saved baseline', async () => {
+    const dir = await tempDir();
+    const state = path.join(dir, 'state.json');
+    let t = Date.parse('2025-01-01T00:00:00Z');
+    const info = (i: number) => `${new Date((t += 50)).toISOString()} INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`;
+    await writeFile(path.join(dir, 'app.log.1'), Array.from({ length: 300 }, (_, i) => info(i)).join('\n') + '\n');
+    const today = [...Array.from({ length: 50 }, (_, i) => info(i)), `${new Date((t += 50)).toISOString()} ERROR: Database connection failed`];
+    await writeFile(path.join(dir, 'app.log'), today.join('\n') + '\n');
+    const first = await runCli(['scan', '--output', 'json', '--format', 'text', '--state', state, path.join(dir, 'app.log.1')]);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await runCli(['scan', '--output', 'json', '--format', 'text', '--state', state, path.join(dir, 'app.log')]);
+    // 51 lines alone would still be in the warm-up (100): the ERROR is found only on the restored baseline.
+    expect(second.code, second.stderr).toBe(1);
+    const flags = jsonLines(second.stdout).filter((o) => 'line' in o);
+    expect(flags.map((f) => f.line)).toEqual([51]);
+    expect(flags[0]!.stream_id).toBe(path.join(dir, 'app.log'));
+  });
+
   it('rejects bad options with a usage error', async () => {
     const bad = await runCli(['scan', '--profile', 'paranoid', 'x.log']);
     expect(bad.code).toBe(2);
