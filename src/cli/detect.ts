@@ -39,7 +39,8 @@ interface Found {
   anomaly: Anomaly;
   line: number;
   entry: string;
-  time: number;
+  /** Event or arrival time (ms); none for a scanned line without a time of its own. */
+  time: number | undefined;
 }
 
 /** Writes to a stream, waiting for it to drain when its buffer is full (a slow pipe reader). */
@@ -111,7 +112,9 @@ class LineDetector {
       if (!anomaly) continue;
       this.anomalies += 1;
       this.byKind.set(anomaly.kind, (this.byKind.get(anomaly.kind) ?? 0) + 1);
-      found.push({ anomaly, line: lines[i]!.number, entry: lines[i]!.text, time: input.time ?? now });
+      // A line without a time of its own (a scanned file's untimed line) is shown without one, not with
+      // the moment of the scan.
+      found.push({ anomaly, line: lines[i]!.number, entry: lines[i]!.text, time: input.time ?? (arrivalTime ? now : undefined) });
     }
     return found;
   }
@@ -201,7 +204,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
       let out = '';
       for (const f of found) {
         out += json
-          ? JSON.stringify({ time: new Date(f.time).toISOString(), line: f.line, ...f.anomaly, entry: f.entry }) + '\n'
+          ? JSON.stringify({ time: new Date(f.time ?? Date.now()).toISOString(), line: f.line, ...f.anomaly, entry: f.entry }) + '\n'
           : renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, location: `line ${f.line}` }, color);
       }
       await write(io.stdout, out);
@@ -261,7 +264,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   const color = colorWanted(io.stdout);
   const showProgress = options.progress && Boolean(io.stderr.isTTY);
   const started = Date.now();
-  const top: Array<Found & { file: string }> = [];
+  const top = new TopAnomalies();
   let failed = 0;
   if (options.output === 'json') await write(io.stdout, JSON.stringify({ warmup_lines: ld.detector.options.warmup, profile: options.profile }) + '\n');
 
@@ -293,7 +296,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
           const found = await ld.detect(lines, { input: 'scan', file }, streamOfFile(file), false);
           let out = '';
           for (const f of found) {
-            top.push({ ...f, file });
+            top.add({ ...f, file });
             if (options.output === 'json') {
               out += JSON.stringify({
                 file, line: f.line, kind: f.anomaly.kind, score: f.anomaly.score, confidence: f.anomaly.confidence, why: f.anomaly.why,
@@ -303,7 +306,6 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
               out += renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, location: `${file}:${f.line}` }, color);
             }
           }
-          if (top.length > options.top * 20) trimTop(top, options.top);
           if (out) {
             if (showProgress) io.stderr.write('\r\x1b[K');
             await write(io.stdout, out);
@@ -330,13 +332,15 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   }
 
   const seconds = (Date.now() - started) / 1000;
-  trimTop(top, options.top);
   let summary =
     `\nScanned ${files.length - failed} of ${files.length} file${files.length === 1 ? '' : 's'}: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s (${rate(ld.events, seconds)}), ` +
     `${ld.anomalies.toLocaleString('en-US')} anomalies${ld.malformed ? `, ${ld.malformed} malformed lines (cut or invalid UTF-8)` : ''}\n`;
   if (ld.anomalies) {
     summary += `By kind: ${ld.kindSummary()}\nTop anomalies:\n`;
-    for (const f of top) summary += `  ${percent(f.anomaly.confidence).padStart(6)}  ${printable(f.file)}:${f.line}  ${f.anomaly.kind}: ${printable(f.anomaly.why)}\n`;
+    for (const f of top.list(options.top)) {
+      const alike = f.alike ? ` (and ${f.alike.toLocaleString('en-US')} more alike)` : '';
+      summary += `  ${percent(f.anomaly.confidence).padStart(6)}  ${printable(f.file)}:${f.line}  ${f.anomaly.kind}: ${printable(f.anomaly.why)}${alike}\n`;
+    }
   }
   // With JSON on stdout the summary goes to stderr, so that stdout stays one object per line.
   await write(options.output === 'json' ? io.stderr : io.stdout, summary);
@@ -345,7 +349,34 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
 }
 
 /** Keeps the `n` most confident (then highest scoring) anomalies, in that order. */
-function trimTop(top: Array<Found & { file: string }>, n: number): void {
-  top.sort((a, b) => b.anomaly.confidence - a.anomaly.confidence || b.anomaly.score - a.anomaly.score);
-  top.length = Math.min(top.length, n);
+/**
+ * The summary's top anomalies: one line per stream, kind, pattern and field (the best of them), with how
+ * many more alike there were, so that one incident's 800 repeats do not fill the list.
+ */
+class TopAnomalies {
+  private readonly best = new Map<string, Found & { file: string; alike: number }>();
+
+  add(f: Found & { file: string }): void {
+    const a = f.anomaly;
+    const key = `${a.stream_id}\u0000${a.kind}\u0000${a.template_id}\u0000${a.field ?? ''}`;
+    const had = this.best.get(key);
+    if (!had) {
+      this.best.set(key, { ...f, alike: 0 });
+      // Bounded: beyond 4,096 kinds of anomaly, the 1,024 best stay.
+      if (this.best.size > 4096) {
+        const keep = new Set(this.list(1024));
+        for (const [k, v] of this.best) if (!keep.has(v)) this.best.delete(k);
+      }
+    }
+    else if (better(f, had)) this.best.set(key, { ...f, alike: had.alike + 1 });
+    else had.alike += 1;
+  }
+
+  list(n: number): Array<Found & { file: string; alike: number }> {
+    return [...this.best.values()].sort((a, b) => (better(a, b) ? -1 : better(b, a) ? 1 : 0)).slice(0, n);
+  }
+}
+
+function better(a: Found, b: Found): boolean {
+  return a.anomaly.confidence > b.anomaly.confidence || (a.anomaly.confidence === b.anomaly.confidence && a.anomaly.score > b.anomaly.score);
 }

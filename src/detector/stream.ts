@@ -80,6 +80,8 @@ interface Candidate {
   baseline?: Record<string, unknown>;
   /** The pattern the anomaly is about, when it is not the event's own (a pattern that went silent). */
   templateId?: number;
+  /** A few words for the `also unusual:` note when another candidate is reported (`status "500"`). */
+  brief?: string;
 }
 
 interface PendingField {
@@ -142,6 +144,7 @@ export function messageSignature(tokens: readonly string[]): string | undefined 
   return words >= 2 && constants * 2 >= tokens.length ? sig : undefined;
 }
 
+const BLANK = /^\s*$/;
 const NUMBER_TEXT = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
 const MESSAGE_FIELDS = ['message', 'msg', 'log', 'error', 'err', 'event', 'request', 'url', 'path'];
@@ -191,9 +194,17 @@ function severityName(n: number | undefined): string {
   return '';
 }
 
+// Half of a surrogate pair, left by a cut through an emoji or another character beyond the BMP.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Text cut for a `why`, without half characters at the cuts. */
+function whole(text: string): string {
+  return text.replace(LONE_SURROGATE, '');
+}
+
 function quote(text: string, max = 60): string {
   const t = unmask(text).trim();
-  return JSON.stringify(t.length > max ? t.slice(0, max - 1) + '…' : t);
+  return JSON.stringify(whole(t.length > max ? t.slice(0, max - 1) + '…' : t));
 }
 
 /**
@@ -213,7 +224,7 @@ function quotePattern(text: string, max = 100): string {
   const t = unmask(text).trim();
   if (t.length <= max) return JSON.stringify(t);
   const head = Math.floor(max * 0.3);
-  return JSON.stringify(`${t.slice(0, head)}…${t.slice(t.length - (max - head - 1))}`);
+  return JSON.stringify(whole(`${t.slice(0, head)}…${t.slice(t.length - (max - head - 1))}`));
 }
 
 /**
@@ -228,6 +239,14 @@ function tailDistance(value: number, v: { median: number; p99: number; p01: numb
   return (Math.log(Math.max(v.p01, 1e-12)) - x) / Math.max(mid - Math.log(Math.max(v.p01, 1e-12)), 0.1);
 }
 
+/** A share as a percentage that does not round a rare value to 0% (or a near-total one to 100%). */
+function percentText(share: number): string {
+  const p = share * 100;
+  if (p >= 1 && p <= 99) return `${Math.round(p)}%`;
+  if (p > 99 && p < 100) return `${Math.min(p, 99.9).toFixed(1)}%`;
+  return p === 0 || p === 100 ? `${p}%` : `${p.toFixed(p < 0.1 ? 2 : 1)}%`;
+}
+
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);
   const a = Math.abs(n);
@@ -237,13 +256,25 @@ function fmt(n: number): string {
   return n.toPrecision(2);
 }
 
-/** The unexplained parts of a text, as a short quoted list for a `why`. */
+const WORD_CHAR = /[\p{L}\p{N}_]/u;
+
+/**
+ * The unexplained parts of a text, as a short quoted list for a `why`. A literal run of the compression
+ * starts and ends where the baseline's matches did, often inside a word (`put/out` of `Input/output`):
+ * each is widened to whole words (at most 16 characters each way) so that it reads.
+ */
 function newText(text: string, runs: Array<[number, number]>, max = 2): string {
   const parts = runs
     .filter(([a, b]) => b - a >= 3 && /[^\s\uE000-\uE004]/.test(text.slice(a, b)))
     .slice(0, max)
     .sort((x, y) => x[0] - y[0])
-    .map(([a, b]) => quote(text.slice(a, b), 48));
+    .map(([a, b]) => {
+      let s = a;
+      let e = b;
+      while (s > 0 && a - s < 16 && WORD_CHAR.test(text[s - 1]!) && WORD_CHAR.test(text[s]!)) s--;
+      while (e < text.length && e - b < 16 && WORD_CHAR.test(text[e]!) && WORD_CHAR.test(text[e - 1]!)) e++;
+      return quote(text.slice(s, e), 48);
+    });
   return parts.join(', ');
 }
 
@@ -340,6 +371,8 @@ export class StreamDetector {
 
   /** Scores one event, learns from it unless it is flagged, and returns the anomaly if there is one. */
   observe(input: DetectorInput): Anomaly | undefined {
+    // A blank line (spaces, tabs) says nothing: not scored, not learned, not counted.
+    if (!input.fields && BLANK.test(input.text)) return undefined;
     this.events += 1;
     // A stream whose events carry their own time must not mix in arrival times (a line whose timestamp
     // could not be read): the jump would look like a silence or a spike. Such an event is untimed.
@@ -572,6 +605,15 @@ export class StreamDetector {
 
   /** The anomaly for the winning candidate; a silent pattern's silence counts as reported. */
   private report(best: Candidate): Anomaly {
+    // Other fields of the same event that alerted too are named after the reported one: a first POST that
+    // also answered 500 must not hide the 500.
+    let also = '';
+    for (const c of this.candidates) {
+      if (c === best || !c.brief || c.field === best.field || c.confidence < this.o.threshold) continue;
+      if (also.length > 80) break;
+      also += `${also ? ', ' : '; also unusual: '}${c.brief}`;
+    }
+    if (also) best = { ...best, why: best.why + also };
     let about: Template | undefined;
     if (best.templateId !== undefined) {
       this.templateRates.reported(best.templateId);
@@ -665,6 +707,7 @@ export class StreamDetector {
         confidence,
         field: name,
         why: `${name} ${fmt(value)} is ${how} (p99 ${fmt(v.p99)})`,
+        brief: `${name} ${fmt(value)}`,
         baseline: { median: v.median, p99: v.p99, p01: v.p01 },
       };
     }
@@ -714,6 +757,7 @@ export class StreamDetector {
       confidence,
       field: name,
       why: `${quoted ? `new text ${quoted}` : `unusual value ${quote(masked)}`} in ${name}, in a form this field has not shown (${syntax})`,
+      brief: `${name} text`,
       baseline: { compression_distance: Number(v.ratio.toFixed(3)), new_syntax: v.newSyntax.length },
     };
   }
@@ -726,13 +770,14 @@ export class StreamDetector {
     if (share > 0 ? share >= this.o.rareShare : cat.newProbability() >= this.o.rareShare * 5) return undefined;
     const s = cat.score(value);
     const confidence = f.categoricalCal!.confidence(s.surprisal);
-    const typical = cat.top(3).map(([v, share]) => `${unmask(v)} ${Math.round(share * 100)}%`).join(', ');
+    const typical = cat.top(3).map(([v, share]) => `${unmask(v)} ${percentText(share)}`).join(', ');
     return {
       kind: 'field_category',
       score: s.surprisal,
       confidence,
       field: name,
       why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quotePattern(this.tmpl(), 60)}`,
+      brief: `${name} ${quote(value, 24)}`,
       baseline: { top: cat.top(5) },
     };
   }

@@ -8,8 +8,8 @@ export interface AlertView {
   anomaly: Pick<Anomaly, 'kind' | 'score' | 'confidence' | 'why' | 'stream_id' | 'template'> & { field?: string | undefined };
   /** The log entry as it was read. */
   entry: string;
-  /** Event time (or arrival time), epoch ms. */
-  time: number;
+  /** Event time (or arrival time), epoch ms; none for a line that has no time of its own. */
+  time?: number | undefined;
   /** `file:line` or similar, when known. */
   location?: string;
 }
@@ -44,7 +44,7 @@ export function renderAlertText(view: AlertView, color: boolean): string {
   const c = color ? ANSI : { bold: '', dim: '', red: '', yellow: '', cyan: '', reset: '' };
   const a = view.anomaly;
   const tone = a.confidence >= 0.99 ? c.red : c.yellow;
-  const time = new Date(view.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const time = view.time === undefined ? '' : new Date(view.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   const where = view.location ? `  ${c.dim}${printable(view.location)}${c.reset}` : '';
   return (
     `${tone}${c.bold}▲ ${a.kind}${c.reset}  ${c.bold}${printable(a.stream_id)}${c.reset}  confidence ${tone}${percent(a.confidence)}${c.reset}  ${c.dim}${time}${c.reset}${where}\n` +

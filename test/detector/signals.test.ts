@@ -211,6 +211,15 @@ describe('structured nginx-like events', () => {
     }
   });
 
+  it('names the other fields that alerted too: a first DELETE that also answered 500 does not hide the 500', () => {
+    const { detector, traffic } = nginxBaseline();
+    const a = detector.observe('nginx', traffic.next({ method: 'DELETE', status: 500 }));
+    expect(a).toBeDefined();
+    const [reported, other] = a!.field === 'method' ? ['method "DELETE"', 'status "500"'] : ['status "500"', 'method "DELETE"'];
+    expect(a!.why).toContain(reported);
+    expect(a!.why).toMatch(new RegExp(`; also unusual: .*${other.replace(/"/g, '"')}`));
+  });
+
   it('flags a status never seen before', () => {
     const { detector, traffic } = nginxBaseline();
     const a = detector.observe('nginx', traffic.next({ status: 500 }));
@@ -223,6 +232,18 @@ describe('structured nginx-like events', () => {
     }
     // A known, less common status (304, about 3%) is not flagged.
     expect(detector.observe('nginx', traffic.next({ status: 304 }))).toBeUndefined();
+  });
+
+  it('says a rare share as it is, not rounded to 0% beside a 100% that is not one', () => {
+    const detector = new Detector();
+    const traffic = new NginxTraffic();
+    feed(detector, 'nginx', 3000, () => traffic.next());
+    feed(detector, 'nginx', 1, () => traffic.next({ method: 'HEAD' }));
+    feed(detector, 'nginx', 300, () => traffic.next());
+    const a = detector.observe('nginx', traffic.next({ method: 'HEAD' }));
+    expect(a?.field).toBe('method');
+    // It was "HEAD 0%" before.
+    expect(a!.why).toMatch(/^method "HEAD" is rare \(0\.03%\) \(typical: GET 80%, POST 20%, HEAD 0\.03%\)/);
   });
 
   it('flags a known but rare status as rare, with its share', () => {
@@ -382,6 +403,16 @@ describe('text lines', () => {
   it('learns 2000 login lines without flagging them', () => {
     const { flagged } = loginBaseline();
     expect(flagged).toEqual([]);
+  });
+
+  it('quotes in whole characters and whole words: no half emoji, no word cut where a match ended', () => {
+    const { detector, lines } = loginBaseline();
+    const a = detector.observe('app', lines.line(`ERROR: payment failed for order ${'💥'.repeat(60)}`));
+    expect(a).toBeDefined();
+    expect(a!.why).not.toMatch(/[\uD800-\uDFFF]/u); // no lone surrogate (a well-formed pair would not match with /u)
+    expect(a!.why).toContain('💥');
+    const b = detector.observe('app', lines.line('ERROR: Input/output error on volume'));
+    expect(b!.why).not.toMatch(/"put\/out/);
   });
 
   it('flags a never-seen error line as a new error pattern, naming its template', () => {

@@ -226,6 +226,24 @@ describe('driftlock scan', () => {
     expect(flags[0]!.stream_id).toBe(path.join(dir, 'app.log'));
   });
 
+  it('summary: one line per kind of anomaly with how many more were alike; untimed lines show no time; blank lines are not scored', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'app.log');
+    const lines = Array.from({ length: 400 }, (_, i) => `INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`);
+    for (let i = 0; i < 5; i++) lines.push('ERROR: Database connection failed', '   ', '\t');
+    await writeFile(file, lines.join('\n') + '\n');
+    const result = await runCli(['scan', '--format', 'text', file]);
+    expect(result.code, result.stderr).toBe(1);
+    const summary = result.stdout.slice(result.stdout.indexOf('Top anomalies:'));
+    const entries = summary.split('\n').slice(1).filter((l) => l.trim());
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatch(/app\.log:401 {2}new_pattern: .*Database connection failed.*\(and 4 more alike\)$/);
+    // The headline of an alert: no date (the lines have none; the scan's own time would be a lie).
+    const headline = result.stdout.split('\n').find((l) => l.startsWith('▲'))!;
+    expect(headline).not.toMatch(/\d{4}-\d\d-\d\d/);
+    expect(result.stdout).not.toContain('unusual text ""');
+  });
+
   it('rejects bad options with a usage error', async () => {
     const bad = await runCli(['scan', '--profile', 'paranoid', 'x.log']);
     expect(bad.code).toBe(2);
