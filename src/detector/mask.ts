@@ -15,7 +15,8 @@ const NAMES: Record<string, string> = {
   [MASK.timestamp]: '<ts>',
   [MASK.uuid]: '<uuid>',
   [MASK.ip]: '<ip>',
-  [MASK.hex]: '<hex>',
+  // Long hex ids and long runs of digits (ids, epochs) alike: "<hex>" misnamed the decimal ones.
+  [MASK.hex]: '<id>',
   [MASK.number]: '<num>',
 };
 

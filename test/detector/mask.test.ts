@@ -57,9 +57,10 @@ describe('unmask', () => {
     expect(render('took 123 ms')).toBe('took <num> ms');
     expect(render('from 10.0.0.1:8080')).toBe('from <ip>');
     expect(render('id 550e8400-e29b-41d4-a716-446655440000')).toBe('id <uuid>');
-    expect(render('trace deadbeef12345678')).toBe('trace <hex>');
+    expect(render('trace deadbeef12345678')).toBe('trace <id>');
+    expect(render('temphigh 1117838570')).toBe('temphigh <id>');
     expect(render('at 2025-01-01T12:00:00Z')).toBe('at <ts>');
-    expect(unmask(`${MASK.timestamp}${MASK.uuid}${MASK.ip}${MASK.hex}${MASK.number}`)).toBe('<ts><uuid><ip><hex><num>');
+    expect(unmask(`${MASK.timestamp}${MASK.uuid}${MASK.ip}${MASK.hex}${MASK.number}`)).toBe('<ts><uuid><ip><id><num>');
   });
 
   it('leaves text without masks as it is', () => {
