@@ -71,7 +71,12 @@ export class VolumeBaseline {
     let verdict: VolumeVerdict | undefined;
     if (this.bucket < 0) this.bucket = b;
     if (b > this.bucket) {
-      if (!this.spiking) this.push(this.count);
+      // A second that closes as a spike is kept out of the baseline; so is one that would have been a
+      // spike before there was history enough to say so (10 to `minHistory` seconds): a burst in the first
+      // half minute would otherwise become the busiest seconds, and hide the next one.
+      const early = this.history.length >= 10 && this.history.length < options.minHistory &&
+        this.count >= options.minRate && this.count > options.spikeFactor * Math.max(this.typicalCache, 1);
+      if (!this.spiking && !early) this.push(this.count);
       const silent = b - this.bucket - 1;
       const gap = Math.min(silent, this.capacity);
       const typical = this.typicalCache;

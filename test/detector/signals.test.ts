@@ -374,6 +374,16 @@ describe('structured nginx-like events', () => {
     expect(spike!.why).not.toContain('typical 0');
   });
 
+  it('a burst before the volume baseline had history enough does not hide the next one', () => {
+    const detector = new Detector();
+    const traffic = new NginxTraffic();
+    feed(detector, 'early', 200, () => traffic.next({}, 100)); // 10/s for 20 s
+    feed(detector, 'early', 2000, () => traffic.next({}, 5)); // 200/s for 10 s: too early to judge
+    feed(detector, 'early', 2600, () => traffic.next({}, 100)); // 10/s for 260 s
+    const second = feed(detector, 'early', 2000, () => traffic.next({}, 5));
+    expect(second.filter((a) => a.kind === 'volume_spike').length).toBeGreaterThanOrEqual(5);
+  });
+
   it('one event stamped years ahead does not blind the volume baseline (it is held out)', () => {
     const { detector, traffic } = nginxBaseline();
     const stray = traffic.next();
