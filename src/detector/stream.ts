@@ -31,6 +31,8 @@ interface FieldState {
   ignored?: boolean;
   /** Recent raw values and their masked forms: most values repeat (user agents, routes). */
   masks?: Map<string, string>;
+  /** In a field of numbers: the running share (over about 256 values) of values that were not one. */
+  otherShare?: number;
 }
 
 const MASK_CACHE = 64;
@@ -681,6 +683,22 @@ export class StreamDetector {
       ? Number(given)
       : given;
     const pending = this.pendingField(name, f, value);
+    // A field of numbers that says something else (`"latency_ms": "timeout"`): news, until it keeps saying it.
+    if (typeof value !== 'number' && f.numeric && warm && f.numeric.samples >= 20) {
+      const share = f.otherShare ?? 0;
+      if (share < this.o.rareShare * 5) {
+        const shown = quote(String(value), 40);
+        return {
+          kind: 'field_value',
+          score: -Math.log2(Math.max(share, 1e-4)),
+          confidence: 1 - Math.max(share, 1 / (f.numeric.samples + 1)),
+          field: name,
+          why: `${name} is ${shown} where it has been a number (typical ${fmt(f.numeric.median)}, p99 ${fmt(f.numeric.p99)})`,
+          brief: `${name} ${shown}`,
+          baseline: { median: f.numeric.median, p99: f.numeric.p99, not_a_number_share: share },
+        };
+      }
+    }
     if (typeof value === 'number') {
       if (!f.numeric) {
         f.numeric = new NumericBaseline();
@@ -789,6 +807,7 @@ export class StreamDetector {
       const { value } = p;
       if (p.flagged) continue;
       const f = p.state;
+      if (f.numeric) f.otherShare = (f.otherShare ?? 0) + ((typeof value === 'number' ? 0 : 1) - (f.otherShare ?? 0)) / 256;
       if (typeof value === 'number') {
         const cat = f.categorical;
         if (cat && !cat.overflow && f.numeric!.isInteger) {
@@ -851,6 +870,7 @@ export class StreamDetector {
         name,
         ...(f.ignored ? { ignored: true } : {}),
         ...(f.numeric ? { numeric: f.numeric.toJSON(), numericCal: f.numericCal!.toJSON() } : {}),
+        ...(f.otherShare !== undefined ? { otherShare: f.otherShare } : {}),
         ...(f.categorical ? { categorical: f.categorical.toJSON(), categoricalCal: f.categoricalCal!.toJSON() } : {}),
         ...(f.text ? { text: f.text.toJSON(), textCal: f.textCal!.toJSON() } : {}),
       })),
@@ -874,6 +894,7 @@ export class StreamDetector {
     for (const f of data.fields) {
       const state: FieldState = {};
       if (f.ignored) state.ignored = true;
+      if (f.otherShare !== undefined) state.otherShare = f.otherShare;
       if (f.numeric) {
         state.numeric = NumericBaseline.fromJSON(f.numeric);
         state.numericCal = ScoreCalibrator.fromJSON(f.numericCal ?? [], 512);
@@ -913,6 +934,7 @@ export interface StreamSnapshot {
     ignored?: boolean;
     numeric?: ReturnType<NumericBaseline['toJSON']> | number[];
     numericCal?: number[];
+    otherShare?: number;
     categorical?: ReturnType<CategoricalBaseline['toJSON']>;
     categoricalCal?: number[];
     text?: ReturnType<TextFieldBaseline['toJSON']> | string;

@@ -78,6 +78,21 @@ describe('structured nginx-like events', () => {
     expect(zip).toHaveProperty('categorical');
   });
 
+  it('flags a field of numbers that says something else ("timeout"), until that is common', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(4);
+    let t = T0;
+    const at = (ms: number | string): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { msg: 'done', latency_ms: ms } });
+    expect(feed(detector, 'app', 300, () => at(30.5 + rnd() * 40))).toEqual([]);
+    const a = detector.observe('app', at('timeout'));
+    expect(a?.field).toBe('latency_ms');
+    expect(a!.why).toMatch(/^latency_ms is "timeout" where it has been a number \(typical \d+/);
+    // One value in five says "timeout" from now on: after a while it is part of the field.
+    // (About 600 of them: only the first few alert.)
+    const later = feed(detector, 'app', 3000, () => at(rnd() < 0.2 ? 'timeout' : 30.5 + rnd() * 40));
+    expect(later.filter((x) => x.field === 'latency_ms').length).toBeLessThan(5);
+  });
+
   it('does not flag a response_time inside its usual spread', () => {
     const { detector, traffic } = nginxBaseline();
     expect(detector.observe('nginx', traffic.next({ response_time: 0.07 }))).toBeUndefined();
