@@ -794,7 +794,7 @@ export class StreamDetector {
       score: s.surprisal,
       confidence,
       field: name,
-      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quotePattern(this.tmpl(), 60)}`,
+      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quotePattern(this.tmpl(), 80)}`,
       brief: `${name} ${quote(value, 24)}`,
       baseline: { top: cat.top(5) },
     };
