@@ -389,6 +389,18 @@ describe('structured nginx-like events', () => {
     expect(spike!.why).not.toContain('typical 0');
   });
 
+  it('after the source clock stepped back, a repeat says since when in the source\'s time, not a time after the event', () => {
+    const { detector, lines } = loginBaseline();
+    const first = detector.observe('app', lines.line(DB_ERROR));
+    expect(first?.kind).toBe('new_pattern');
+    feed(detector, 'app', 2, () => lines.next(-3600_000 / 2)); // stepped back an hour: held out, then confirmed
+    feed(detector, 'app', 50, () => lines.next());
+    const again = detector.observe('app', lines.line(DB_ERROR));
+    const since = /since (\S+?)[,)]/.exec(again!.why)?.[1];
+    expect(since, again!.why).toBeDefined();
+    expect(Date.parse(since!)).toBeLessThanOrEqual(lines.time);
+  });
+
   it('a burst before the volume baseline had history enough does not hide the next one', () => {
     const detector = new Detector();
     const traffic = new NginxTraffic();
