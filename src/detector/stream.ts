@@ -680,7 +680,8 @@ export class StreamDetector {
     if (!f || f.ignored) return undefined;
     // A number written as a string (logfmt has no other kind; JSON producers often quote numbers) is a
     // number, in a field that has held numbers or nothing yet. Not one with a leading zero (a zip code).
-    const value = typeof given === 'string' && given.length <= 24 && NUMBER_TEXT.test(given) && (f.numeric !== undefined || (f.text === undefined && f.categorical === undefined))
+    const value = typeof given === 'string' && (f.numeric !== undefined || (f.text === undefined && f.categorical === undefined)) &&
+      given.length <= 24 && NUMBER_TEXT.test(given)
       ? Number(given)
       : given;
     const pending = this.pendingField(name, f, value);
