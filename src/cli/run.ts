@@ -8,7 +8,9 @@ import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { Pipeline, StartError } from '../engine/pipeline.js';
+import { lockDataDir } from '../engine/data-dir-lock.js';
 import { createLogger } from '../logging.js';
+import type { Logger } from 'pino';
 
 export interface RunOptions {
   configFile: string;
@@ -37,6 +39,22 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     process.exit(70);
   });
 
+  let unlock: () => Promise<void>;
+  try {
+    unlock = await lockDataDir(config.dataDir, logger);
+  } catch (err) {
+    logger.error({ err }, 'cannot start: data_dir');
+    process.stderr.write(`driftlock: ${(err as Error).message}\n`);
+    return 78;
+  }
+  try {
+    return await runLocked(config, logger);
+  } finally {
+    await unlock().catch(() => undefined);
+  }
+}
+
+async function runLocked(config: PipelineConfig, logger: Logger): Promise<number> {
   const pipeline = new Pipeline(config, { logger });
   let state: 'starting' | 'running' | 'stopping' = 'starting';
   let api: Server | undefined;

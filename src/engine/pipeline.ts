@@ -165,7 +165,11 @@ export class Pipeline {
     const stages = new Map<string, unknown>();
     for (const c of order) {
       c.logger.debug({ options: redactOptions(c.config) }, 'building component');
-      stages.set(c.config.id, await this.build(c));
+      try {
+        stages.set(c.config.id, await this.build(c));
+      } catch (err) {
+        throw new StartError(c.config.id, err, c.config.kind);
+      }
     }
     // Consumers first, so that nothing is emitted into a component that is not reading yet.
     for (const c of order) {
@@ -180,7 +184,7 @@ export class Pipeline {
     // behind a healthy /health.
     const waits = order.flatMap((c) => {
       const ready = c.config.kind === 'input' ? (stages.get(c.config.id) as InputStage).ready : undefined;
-      return ready ? [ready.then(() => undefined, (err: unknown) => { throw new StartError(c.config.id, err); })] : [];
+      return ready ? [ready.then(() => undefined, (err: unknown) => { throw new StartError(c.config.id, err, 'input'); })] : [];
     });
     try {
       await Promise.all(waits);
@@ -420,10 +424,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** An input could not start (its `ready` rejected): the message names it and says why. */
+/** A component could not start (its build threw, or an input's `ready` rejected): names it and says why. */
 export class StartError extends Error {
-  constructor(readonly componentId: string, cause: unknown) {
-    super(`input ${JSON.stringify(componentId)} cannot start: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  constructor(readonly componentId: string, cause: unknown, kind: string) {
+    super(`${kind} ${JSON.stringify(componentId)} cannot start: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'StartError';
   }
 }

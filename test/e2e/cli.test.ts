@@ -236,6 +236,51 @@ outputs: { out: { type: file, inputs: [demo], path: ${blocker}/out.log } }
     expect((await cli.exited).code).toBe(0);
   });
 
+  it('refuses a second daemon on the same data_dir (exit 78), and takes over the lock of a killed one', async () => {
+    const dir = await tempDir();
+    const config = (name: string) => `data_dir: ${dir}/data
+inputs: { demo: { type: demo, rate: 20 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
+`;
+    await writeFile(path.join(dir, 'a.yaml'), config('a'));
+    await writeFile(path.join(dir, 'b.yaml'), config('b'));
+    const first = startCli(['run', '-c', path.join(dir, 'a.yaml')]);
+    await first.waitFor(/driftlock running/);
+    const second = await runCli(['run', '-c', path.join(dir, 'b.yaml')]);
+    expect(second.code, second.stderr).toBe(78);
+    expect(second.stderr).toContain(`driftlock: data_dir ${dir}/data is in use by another driftlock`);
+    // Killed without a chance to let go: the lock goes stale and the next daemon takes it over.
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const third = startCli(['run', '-c', path.join(dir, 'b.yaml')]);
+    await third.waitFor(/driftlock running/, 'stderr', 20_000);
+    third.child.kill('SIGTERM');
+    expect((await third.exited).code).toBe(0);
+    // Released at exit: the next start takes it at once.
+    const fourth = startCli(['run', '-c', path.join(dir, 'a.yaml')]);
+    await fourth.waitFor(/driftlock running/, 'stderr', 3_000);
+    fourth.child.kill('SIGTERM');
+    expect((await fourth.exited).code).toBe(0);
+  }, 30_000);
+
+  it('says which component could not be built when its build throws (exit 78)', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'plugin.mjs'), `export default ({ z, defineOutput }) => [defineOutput({
+  type: 'backend', description: 'Fails to build.', config: z.object({}),
+  build() { throw new Error('cannot connect to backend X'); },
+})];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [./plugin.mjs]
+inputs: { in: { type: stdin } }
+outputs: { out: { type: backend, inputs: [in] } }
+`);
+    const result = await runCli(['run', '-c', file], { input: 'x\n' });
+    expect(result.code).toBe(78);
+    expect(result.stderr).toContain('driftlock: output "out" cannot start: cannot connect to backend X');
+  });
+
   it('never writes the value of a substituted environment variable to its logs', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'pipeline.yaml');
