@@ -16,6 +16,8 @@ export function parseDuration(value: string | number): number | undefined {
 }
 
 /** A duration in the config (`30s`, `500ms`, `5m`, or a number of seconds); the parsed value is milliseconds. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export function duration() {
   return z
     .union([z.number(), z.string()])
@@ -23,6 +25,11 @@ export function duration() {
       const ms = parseDuration(value);
       if (ms === undefined) {
         ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 30s, 5m or 1h' });
+        return z.NEVER;
+      }
+      // Node's timers hold at most 2^31-1 ms (24.8 days); a longer wait would fire after 1 ms.
+      if (ms > MAX_TIMER_MS) {
+        ctx.addIssue({ code: 'custom', message: 'expected a duration of at most 24 days (576h): a timer cannot wait longer' });
         return z.NEVER;
       }
       return ms;

@@ -9,15 +9,24 @@ export class ComponentRegistry {
   private readonly byKey = new Map<string, AnyComponentDefinition>();
 
   register(def: AnyComponentDefinition, origin = 'built-in'): void {
+    this.check(def, origin);
+    this.byKey.set(`${def.kind}:${def.type}`, def);
+  }
+
+  /** Throws what is wrong with a definition (for `register`, and to check a plugin's all before any). */
+  check(def: AnyComponentDefinition, origin = 'built-in'): void {
     if (!def || typeof def !== 'object' || typeof def.type !== 'string' || typeof def.build !== 'function') {
       throw new Error(`${origin}: a component definition needs a type name, a config schema and a build() function`);
     }
     if (!['input', 'transform', 'output'].includes(def.kind)) {
       throw new Error(`${origin}: component "${def.type}" has kind "${String(def.kind)}"; expected input, transform or output`);
     }
-    const key = `${def.kind}:${def.type}`;
-    if (this.byKey.has(key)) throw new Error(`${origin}: a ${def.kind} named "${def.type}" is already registered`);
-    this.byKey.set(key, def);
+    if (typeof (def.config as { safeParse?: unknown } | undefined)?.safeParse !== 'function') {
+      throw new Error(`${origin}: component "${def.type}" needs a config schema made with the z it is handed (z.object({...})); found ${def.config === undefined ? 'none' : typeof def.config}`);
+    }
+    if (this.byKey.has(`${def.kind}:${def.type}`)) {
+      throw new Error(`${origin}: ${def.kind === 'input' ? 'an' : 'a'} ${def.kind} named "${def.type}" is already registered`);
+    }
   }
 
   get(kind: ComponentKind, type: string): AnyComponentDefinition | undefined {
@@ -54,6 +63,15 @@ export async function loadPlugin(registry: ComponentRegistry, spec: string, conf
   if (exported && typeof exported === 'object' && 'components' in exported) exported = (exported as { components: unknown }).components;
   if (!Array.isArray(exported)) {
     throw new Error(`plugin "${spec}" exports no components (expected a default export: an array of definitions, or a function returning one)`);
+  }
+  // All or nothing: a plugin with one bad definition registers none of them.
+  const seen = new Set<string>();
+  for (const def of exported) {
+    const d = def as AnyComponentDefinition;
+    registry.check(d, `plugin "${spec}"`);
+    const key = `${d.kind}:${d.type}`;
+    if (seen.has(key)) throw new Error(`plugin "${spec}": it defines ${d.kind} "${d.type}" twice`);
+    seen.add(key);
   }
   for (const def of exported) registry.register(def as AnyComponentDefinition, `plugin "${spec}"`);
   return exported.length;

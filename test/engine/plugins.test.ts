@@ -54,4 +54,42 @@ outputs: { out: { type: console, inputs: [in] } }
     expect((err as ConfigError).issues[0]).toMatchObject({ line: 1, column: 11, path: 'plugins.0' });
     expect((err as ConfigError).issues[0]!.message).toMatch(/^cannot load plugin "\.\/missing-plugin\.js"/);
   });
+
+  it('a definition without a zod config schema, or one clashing with a built-in, is a config error; none of the plugin is registered', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    await writeFile(path.join(dir, 'plain.mjs'), `export default ({ z, defineOutput }) => [
+  defineOutput({ type: 'good_one', description: 'fine', config: z.object({}), build() { return { async consume() {} }; } }),
+  defineOutput({ type: 'plainschema', description: 'x', config: { path: 'string' }, build() { return { async consume() {} }; } }),
+];
+`);
+    await writeFile(path.join(dir, 'clash.mjs'), `export default ({ z, defineInput }) => [defineInput({ type: 'stdin', description: 'x', config: z.object({}), build() { return { async run() {} }; } })];
+`);
+    for (const [plugin, message] of [
+      ['./plain.mjs', /component "plainschema" needs a config schema made with the z it is handed/],
+      ['./clash.mjs', /an input named "stdin" is already registered/],
+    ] as const) {
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, `plugins: [${plugin}]
+inputs: { in: { type: stdin } }
+outputs: { out: { type: console, inputs: [in] } }
+`);
+      const registry = createRegistry();
+      const err = await loadConfigFile(file, registry).catch((e: unknown) => e);
+      expect(err, plugin).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).issues[0]!.message).toMatch(message);
+      expect(registry.get('output', 'good_one')).toBeUndefined();
+    }
+  });
+
+  it('a duration longer than a timer can wait (24.8 days) is refused, not turned into 1 ms', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `shutdown_timeout: 1000h
+inputs: { in: { type: stdin } }
+outputs: { out: { type: console, inputs: [in] } }
+`);
+    const err = await loadConfigFile(file, createRegistry()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues[0]!.message).toBe('expected a duration of at most 24 days (576h): a timer cannot wait longer; found "1000h"');
+  });
 });
