@@ -42,6 +42,11 @@ export class StreamClock {
     return undefined;
   }
 
+  /** A clock time as the source's time now (for a why's dates): the clock's time less its offset. */
+  sourceTime(t: number): number {
+    return t - this.offset;
+  }
+
   restore(offset: number, last: number | undefined): void {
     this.offset = offset;
     this.last = last;

@@ -212,10 +212,10 @@ function quote(text: string, max = 60): string {
 /**
  * How often a pattern that is not normal yet has come: ` (seen 3 times since 2025-01-01T12:00:00.000Z, not
  * normal yet)`; without the date when the stream has no event times (or had none when the pattern began).
- * The date is in the source's time as it is now (the stream clock's times less its offset).
+ * The date is in the source's time as it is now (`StreamClock.sourceTime`).
  */
-function seenSince(template: Template, timed: boolean, offset: number): string {
-  const since = timed && template.firstSeen > 0 ? ` since ${new Date(template.firstSeen - offset).toISOString()}` : '';
+function seenSince(template: Template, timed: boolean, clock: StreamClock): string {
+  const since = timed && template.firstSeen > 0 ? ` since ${new Date(clock.sourceTime(template.firstSeen)).toISOString()}` : '';
   return ` (seen ${template.count} times${since}, not normal yet)`;
 }
 
@@ -493,7 +493,7 @@ export class StreamDetector {
           score: contentRatio,
           confidence,
           why: novel
-            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quotePattern(this.tmpl(), 100)}${isNew ? '' : seenSince(template, timed, this.clock.offset)}${text ? `: unexplained text ${text}` : ''}`
+            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quotePattern(this.tmpl(), 100)}${isNew ? '' : seenSince(template, timed, this.clock)}${text ? `: unexplained text ${text}` : ''}`
             : `unusual text ${text || quote(maskedText)} (compression distance ${cost.ratio.toFixed(2)})`,
         });
       }
@@ -509,7 +509,7 @@ export class StreamDetector {
         kind: 'new_pattern',
         score: alerted.score,
         confidence: alerted.confidence,
-        why: `${sevName ? sevName.toLowerCase() + ' ' : ''}message ${quote(signature!, 100)} again: ${alerted.count} alert${alerted.count === 1 ? '' : 's'} since ${timed ? new Date(alerted.first - this.clock.offset).toISOString() : 'it first appeared'}, not normal yet`,
+        why: `${sevName ? sevName.toLowerCase() + ' ' : ''}message ${quote(signature!, 100)} again: ${alerted.count} alert${alerted.count === 1 ? '' : 's'} since ${timed ? new Date(this.clock.sourceTime(alerted.first)).toISOString() : 'it first appeared'}, not normal yet`,
       });
     }
 
@@ -523,7 +523,7 @@ export class StreamDetector {
         kind: 'new_pattern',
         score: 1,
         confidence: isNew ? confidence : confidence * 0.999,
-        why: `new ${sevName.toLowerCase()} pattern ${quotePattern(this.tmpl(), 100)}${isNew ? ' (first seen)' : seenSince(template, timed, this.clock.offset)}${text ? `: unexplained text ${text}` : ''}`,
+        why: `new ${sevName.toLowerCase()} pattern ${quotePattern(this.tmpl(), 100)}${isNew ? ' (first seen)' : seenSince(template, timed, this.clock)}${text ? `: unexplained text ${text}` : ''}`,
       });
     }
 
