@@ -348,7 +348,6 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   return ld.anomalies ? 1 : 0;
 }
 
-/** Keeps the `n` most confident (then highest scoring) anomalies, in that order. */
 /**
  * The summary's top anomalies: one line per stream, kind, pattern and field (the best of them), with how
  * many more alike there were, so that one incident's 800 repeats do not fill the list.
@@ -367,9 +366,11 @@ class TopAnomalies {
         const keep = new Set(this.list(1024));
         for (const [k, v] of this.best) if (!keep.has(v)) this.best.delete(k);
       }
+    } else if (better(f, had)) {
+      this.best.set(key, { ...f, alike: had.alike + 1 });
+    } else {
+      had.alike += 1;
     }
-    else if (better(f, had)) this.best.set(key, { ...f, alike: had.alike + 1 });
-    else had.alike += 1;
   }
 
   list(n: number): Array<Found & { file: string; alike: number }> {

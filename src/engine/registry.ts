@@ -4,13 +4,18 @@ import { pathToFileURL } from 'node:url';
 import type { AnyComponentDefinition, ComponentKind } from './component.js';
 import { pluginApi } from '../plugin-api.js';
 
+/** The registry's key of a component type: a type name is unique per kind. */
+function keyOf(kind: ComponentKind, type: string): string {
+  return `${kind}:${type}`;
+}
+
 /** Every component type the daemon knows, built-in or loaded from a plugin, registered the same way. */
 export class ComponentRegistry {
   private readonly byKey = new Map<string, AnyComponentDefinition>();
 
   register(def: AnyComponentDefinition, origin = 'built-in'): void {
     this.check(def, origin);
-    this.byKey.set(`${def.kind}:${def.type}`, def);
+    this.byKey.set(keyOf(def.kind, def.type), def);
   }
 
   /** Throws what is wrong with a definition (for `register`, and to check a plugin's all before any). */
@@ -24,18 +29,18 @@ export class ComponentRegistry {
     if (typeof (def.config as { safeParse?: unknown } | undefined)?.safeParse !== 'function') {
       throw new Error(`${origin}: component "${def.type}" needs a config schema made with the z it is handed (z.object({...})); found ${def.config === undefined ? 'none' : typeof def.config}`);
     }
-    if (this.byKey.has(`${def.kind}:${def.type}`)) {
+    if (this.byKey.has(keyOf(def.kind, def.type))) {
       throw new Error(`${origin}: ${def.kind === 'input' ? 'an' : 'a'} ${def.kind} named "${def.type}" is already registered`);
     }
   }
 
   get(kind: ComponentKind, type: string): AnyComponentDefinition | undefined {
-    return this.byKey.get(`${kind}:${type}`);
+    return this.byKey.get(keyOf(kind, type));
   }
 
   /** Kinds under which a type name is registered (to say "stdin is an input, not a transform"). */
   kindsOf(type: string): ComponentKind[] {
-    return (['input', 'transform', 'output'] as const).filter((k) => this.byKey.has(`${k}:${type}`));
+    return (['input', 'transform', 'output'] as const).filter((k) => this.byKey.has(keyOf(k, type)));
   }
 
   list(kind?: ComponentKind): AnyComponentDefinition[] {
@@ -69,7 +74,7 @@ export async function loadPlugin(registry: ComponentRegistry, spec: string, conf
   for (const def of exported) {
     const d = def as AnyComponentDefinition;
     registry.check(d, `plugin "${spec}"`);
-    const key = `${d.kind}:${d.type}`;
+    const key = keyOf(d.kind, d.type);
     if (seen.has(key)) throw new Error(`plugin "${spec}": it defines ${d.kind} "${d.type}" twice`);
     seen.add(key);
   }

@@ -262,17 +262,13 @@ export class DiskQueue<T> {
    * forgets who they were; the records stay queued. For closing: they are on disk and go first at the next
    * start, so an input that would otherwise read them again must not.
    */
-  handOver(status: AckStatus): number {
-    let n = 0;
+  handOver(status: AckStatus): void {
     for (let i = this.head; i < this.records.length; i++) {
       const r = this.records[i]!;
       const done = r.onDone;
-      if (!done) continue;
       r.onDone = undefined;
-      done(status);
-      n += 1;
+      done?.(status);
     }
-    return n;
   }
 
   /** Stops waiting pushes (they throw) and closes the file. Unacked records stay on disk. */
