@@ -4,10 +4,24 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, ROOT, runCli, startCli } from '../helpers/cli.js';
+import { logLines, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'dl-e2e-'));
+}
+
+/** Runs the daemon on the demo input with the API on a free port, writing to `outPath`; resolves once the API listens. */
+async function startDemoWithApi(dir: string, rate: number, outPath: string): Promise<{ cli: RunningCli; address: string }> {
+  const file = path.join(dir, 'pipeline.yaml');
+  await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { demo: { type: demo, rate: ${rate} } }
+outputs: { out: { type: file, inputs: [demo], path: ${outPath} } }
+`);
+  const cli = startCli(['run', '-c', file]);
+  await cli.waitFor(/API listening/);
+  const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+  return { cli, address };
 }
 
 async function readJsonLines(file: string): Promise<Array<Record<string, unknown>>> {
@@ -212,15 +226,8 @@ outputs: { out: { type: console, inputs: [net] } }
     const dir = await tempDir();
     const blocker = path.join(dir, 'not-a-folder');
     await writeFile(blocker, '');
-    const file = path.join(dir, 'pipeline.yaml');
-    await writeFile(file, `data_dir: ${dir}/data
-api: { enabled: true, address: "127.0.0.1:0" }
-inputs: { demo: { type: demo, rate: 50 } }
-outputs: { out: { type: file, inputs: [demo], path: ${blocker}/out.log } }
-`);
-    const cli = startCli(['run', '-c', file]);
+    const { cli, address } = await startDemoWithApi(dir, 50, `${blocker}/out.log`);
     await cli.waitFor(/cannot write to the output file; retrying/);
-    const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
     const bad = await fetch(`http://${address}/health`);
     expect(bad.status).toBe(503);
     const body = (await bad.json()) as { status: string; failing: Array<{ component: string; last_error: string }> };
@@ -298,15 +305,7 @@ outputs: { out: { type: file, inputs: [in], path: "${dir}/\${TOKEN}.log" } }
 
   it('serves /health and /metrics when the API is enabled', async () => {
     const dir = await tempDir();
-    const file = path.join(dir, 'pipeline.yaml');
-    await writeFile(file, `data_dir: ${dir}/data
-api: { enabled: true, address: "127.0.0.1:0" }
-inputs: { demo: { type: demo, rate: 100 } }
-outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
-`);
-    const cli = startCli(['run', '-c', file]);
-    await cli.waitFor(/API listening/);
-    const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+    const { cli, address } = await startDemoWithApi(dir, 100, `${dir}/out.log`);
     await cli.waitFor(/driftlock running/);
     const health = await fetch(`http://${address}/health`);
     expect(health.status).toBe(200);

@@ -8,7 +8,7 @@ import type { AnyComponentDefinition } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { webhookOutput, type WebhookAlert } from '../../src/outputs/webhook.js';
 import { hang, notFound, ok, outage, rateLimited, startReceiver, type Receiver } from '../helpers/http-receiver.js';
-import { anomalyEvent, runOutput } from '../helpers/output-harness.js';
+import { anomalyEvent, runOutput, type OutputRun } from '../helpers/output-harness.js';
 
 let dir: string;
 let receiver: Receiver | undefined;
@@ -35,6 +35,21 @@ function verify(secret: string, rawBody: string, header: string | undefined): bo
 function alertsOf(r: { body: string }): WebhookAlert[] {
   const parsed = JSON.parse(r.body) as WebhookAlert | WebhookAlert[];
   return Array.isArray(parsed) ? parsed : [parsed];
+}
+
+/**
+ * The receiver comes back, and the next instance of the output (same data_dir) sends the `n` alerts the
+ * last one left queued, each once. Returns that instance, ended.
+ */
+async function nextInstanceSendsEachOnce(config: Record<string, unknown>, n: number): Promise<OutputRun> {
+  receiver!.behave = ok;
+  const second = await runOutput(def, config, dir);
+  await receiver!.waitFor(() => receiver!.accepted().reduce((k, r) => k + alertsOf(r).length, 0) >= n, 10_000, 'the queued alerts');
+  await second.end();
+  const ids = receiver!.accepted().flatMap((r) => alertsOf(r).map((a) => a.id));
+  expect(ids).toHaveLength(n);
+  expect(new Set(ids).size).toBe(n);
+  return second;
 }
 
 function events(n: number): LogEvent[] {
@@ -183,13 +198,7 @@ describe('webhook output', () => {
     expect(status).toBe('delivered');
     expect(receiver.accepted()).toHaveLength(0);
 
-    receiver.behave = ok;
-    const second = await runOutput(def, config, dir);
-    await receiver.waitFor(() => receiver!.accepted().reduce((n, r) => n + alertsOf(r).length, 0) >= 6, 10_000, 'the queued alerts');
-    await second.end();
-    const ids = receiver.accepted().flatMap((r) => alertsOf(r).map((a) => a.id));
-    expect(ids).toHaveLength(6);
-    expect(new Set(ids).size).toBe(6);
+    await nextInstanceSendsEachOnce(config, 6);
   });
 
   it('what was queued while the receiver was down is sent by the next instance (restart, same data_dir)', async () => {
@@ -203,13 +212,7 @@ describe('webhook output', () => {
     expect(first.logs.some((l) => String(l.msg).includes('stay on disk'))).toBe(true);
     expect(receiver.accepted()).toHaveLength(0);
 
-    receiver.behave = ok;
-    const second = await runOutput(def, config, dir);
-    await receiver.waitFor(() => receiver!.accepted().reduce((n, r) => n + alertsOf(r).length, 0) >= 10, 10_000, 'the queued alerts');
-    await second.end();
-    const ids = receiver.accepted().flatMap((r) => alertsOf(r).map((a) => a.id));
-    expect(ids).toHaveLength(10);
-    expect(new Set(ids).size).toBe(10);
+    const second = await nextInstanceSendsEachOnce(config, 10);
     expect(second.logs.some((l) => String(l.msg).includes('undelivered record(s) found'))).toBe(true);
   });
 
