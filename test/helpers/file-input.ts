@@ -27,6 +27,8 @@ export interface RunningFileInput {
   bodies(): string[];
   /** The messages the input logged so far (debug level and up). */
   logs: string[];
+  /** The same log lines, whole (fields and all). */
+  logRecords: Array<Record<string, unknown>>;
   /**
    * Holds every `emit` until the returned function is called: the input stops reading, as behind a full
    * pipeline. `waiting` counts the emits held.
@@ -55,7 +57,14 @@ export function startFileInput(options: StartOptions): RunningFileInput {
   const events: LogEvent[] = [];
   const held: RunningFileInput['held'] = [];
   const logs: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push((JSON.parse(line) as { msg: string }).msg) });
+  const logRecords: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, {
+    write: (line: string) => {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      logRecords.push(record);
+      logs.push(record.msg as string);
+    },
+  });
   let gate: Promise<void> | undefined;
   let waiting = 0;
   const ctx: InputContext = {
@@ -82,6 +91,7 @@ export function startFileInput(options: StartOptions): RunningFileInput {
     held,
     bodies: () => events.map((e) => e.body as string),
     logs,
+    logRecords,
     block() {
       let release!: () => void;
       gate = new Promise<void>((resolve) => (release = resolve));

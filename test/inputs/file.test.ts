@@ -101,6 +101,27 @@ describe('file input: reading and checkpoints', () => {
     expect(second.bodies()).toEqual(['l2', 'l3']);
   });
 
+  it('lines abandoned at shutdown are logged once, with their total per file, and read again at the next start', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    await writeFile(log, 'l1\n');
+    const config = { include: [log], start_at: 'beginning', max_read_bytes: 4096 };
+    const first = start({ dataDir: data, config, hold: true });
+    await first.until(() => first.held.length === 1, 'batch 1');
+    await appendFile(log, 'l2\nl3\n');
+    await first.until(() => first.held.length === 2, 'batch 2');
+    // What the engine does at the shutdown timeout: every batch in flight abandoned at once.
+    for (const b of first.held) b.ack('abandoned');
+    await first.stop();
+    const said = first.logRecords.filter((r) => r.msg === 'lines not delivered before shutdown; they are read again at the next start');
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatchObject({ events: 3, files: { [log]: 3 } });
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length === 3, 'the three lines again');
+    expect(second.bodies()).toEqual(['l1', 'l2', 'l3']);
+  });
+
   it('a rejected batch advances the checkpoint (it would be rejected again) and is counted', async () => {
     const dir = await tempDir();
     const log = path.join(dir, 'app.log');

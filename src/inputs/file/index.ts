@@ -99,6 +99,7 @@ export class FileInput implements TailerHost {
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
   private lastSyncSave = 0;
+  private readonly abandoned = new Map<string, number>();
 
   constructor(
     private readonly config: FileInputConfig,
@@ -121,7 +122,7 @@ export class FileInput implements TailerHost {
       () => this.advanced(),
       (status, events, file, counted) => {
         if (status === 'abandoned') {
-          ctx.logger.info({ file, events }, 'lines not delivered before shutdown; they are read again at the next start');
+          this.noteAbandoned(file, events);
           return;
         }
         ctx.metrics.add(status === 'dropped' ? 'ack_dropped_events_total' : 'ack_rejected_events_total', events);
@@ -129,6 +130,22 @@ export class FileInput implements TailerHost {
       },
     );
     ctx.metrics.gauge('files_open', () => this.tailers.size);
+  }
+
+  /**
+   * Lines not delivered at shutdown are logged once, as a total per file: the engine abandons every batch
+   * still in flight at the same moment, and one line per batch said the same thing dozens of times.
+   */
+  private noteAbandoned(file: string, events: number): void {
+    const first = this.abandoned.size === 0;
+    this.abandoned.set(file, (this.abandoned.get(file) ?? 0) + events);
+    if (!first) return;
+    setImmediate(() => {
+      const files = Object.fromEntries(this.abandoned);
+      const total = [...this.abandoned.values()].reduce((a, b) => a + b, 0);
+      this.abandoned.clear();
+      this.ctx.logger.info({ events: total, files }, 'lines not delivered before shutdown; they are read again at the next start');
+    });
   }
 
   async run(): Promise<void> {
