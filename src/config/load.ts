@@ -170,15 +170,25 @@ function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
   return cur;
 }
 
-/** Collects the dotted paths of keys marked secret in a schema. */
+/**
+ * Collects the dotted paths of keys marked secret in a schema. `*` stands for any item of a list or any key
+ * of a map (`sinks.*.token`).
+ */
 export function secretPaths(schema: z.ZodType, prefix = ''): string[] {
-  const out: string[] = [];
   const s = unwrap(schema);
   if (isSecretSchema(schema) || (s && isSecretSchema(s))) return [prefix];
-  if (s instanceof z.ZodObject) {
-    for (const [k, v] of Object.entries(s.shape as Record<string, z.ZodType>)) out.push(...secretPaths(v, prefix ? `${prefix}.${k}` : k));
-  }
-  return out;
+  const under = (key: string) => (prefix ? `${prefix}.${key}` : key);
+  if (s instanceof z.ZodObject) return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([k, v]) => secretPaths(v, under(k)));
+  if (s instanceof z.ZodArray) return secretPaths(s.element as z.ZodType, under('*'));
+  if (s instanceof z.ZodRecord) return secretPaths(s.valueType as z.ZodType, under('*'));
+  if (s instanceof z.ZodUnion) return [...new Set((s.options as z.ZodType[]).flatMap((o) => secretPaths(o, prefix)))];
+  return [];
+}
+
+/** Whether the dotted `path` of a value lies at or under the secret path `secret` (`*` matching any key). */
+function underSecret(path: readonly PathSegment[], secret: string): boolean {
+  const parts = secret.split('.');
+  return parts.length <= path.length && parts.every((p, i) => p === '*' || p === String(path[i]));
 }
 
 class IssueCollector {
@@ -339,6 +349,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
   // ${VAR} interpolation, scalar by scalar, so that positions stay right. A variable that is not set is
   // reported, and the rest is still checked (every problem at once); the value it was in is not judged.
   const secretsFromEnv = new Set<string>();
+  const substituted: Array<{ at: PathSegment[]; names: readonly string[] }> = [];
   const unresolved = new Set<string>();
   YAML.visit(doc, {
     Scalar(key, node, path) {
@@ -346,8 +357,11 @@ export async function parseConfig(text: string, file: string, registry: Componen
       const result = interpolate(node.value, env);
       // Values substituted where secrets go (a token, a webhook URL, a header) are masked in the daemon's
       // logs; others (a log level, a listen address) are not, or every line that mentions them would be.
+      // Where secrets go is what the component's schema marks `secret()`, known once its type is (below);
+      // a key named like a secret, or a variable named like one, counts too.
       const secretPlace = secretKeyPath(path);
       for (const name of result.used) if (secretPlace || SECRET_NAME.test(name)) secretsFromEnv.add(name);
+      if (result.used.length) substituted.push({ at: keyPath(path, node), names: result.used });
       for (const message of result.errors) {
         const pos = node.range ? lines.linePos(node.range[0]) : undefined;
         issues.issues.push({ ...(pos ? { line: pos.line, column: pos.col } : {}), message });
@@ -464,6 +478,11 @@ export async function parseConfig(text: string, file: string, registry: Componen
     }
   }
 
+  for (const { at, names } of substituted) {
+    const c = components.find((c) => at[0] === `${c.kind}s` && at[1] === c.id);
+    if (c?.secretKeys.some((k) => underSecret(at.slice(2), k))) for (const name of names) secretsFromEnv.add(name);
+  }
+
   // "Feeds nothing" is only meaningful once every component was understood.
   checkTopology(components, seen, issues, issues.issues.length === 0);
   if (issues.issues.length) throw new ConfigError(shownFile, dropUnresolved(issues.issues, unresolved));
@@ -543,13 +562,17 @@ function checkTopology(components: ComponentConfig[], seen: Map<string, Section>
 /** A copy of a component's options with secret values replaced, for logging. */
 export function redactOptions(component: ComponentConfig): unknown {
   const copy = structuredClone(component.options) as Record<string, unknown>;
-  for (const p of component.secretKeys) {
-    const parts = p.split('.');
-    let obj: Record<string, unknown> | undefined = copy;
-    for (const part of parts.slice(0, -1)) obj = obj?.[part] as Record<string, unknown> | undefined;
-    const last = parts[parts.length - 1]!;
-    if (obj && obj[last] !== undefined) obj[last] = '<redacted>';
-  }
+  const redact = (obj: unknown, parts: string[]): void => {
+    if (obj === null || typeof obj !== 'object') return;
+    const o = obj as Record<string, unknown>;
+    const [part, ...rest] = parts;
+    for (const key of part === '*' ? Object.keys(o) : [part!]) {
+      if (o[key] === undefined) continue;
+      if (rest.length) redact(o[key], rest);
+      else o[key] = '<redacted>';
+    }
+  };
+  for (const p of component.secretKeys) redact(copy, p.split('.'));
   return copy;
 }
 
@@ -563,6 +586,17 @@ function secretKeyPath(path: readonly unknown[]): boolean {
     if (YAML.isPair(node) && YAML.isScalar(node.key) && typeof node.key.value === 'string' && SECRET_KEY.test(node.key.value)) return true;
   }
   return false;
+}
+
+/** The keys (and sequence indexes) from the document's root down to `node`, as `YAML.visit` reached it. */
+function keyPath(ancestors: readonly unknown[], node: unknown): PathSegment[] {
+  const out: PathSegment[] = [];
+  for (let i = 0; i < ancestors.length; i++) {
+    const a = ancestors[i];
+    if (YAML.isPair(a) && YAML.isScalar(a.key)) out.push(a.key.value as PathSegment);
+    else if (YAML.isSeq(a)) out.push(a.items.indexOf((ancestors[i + 1] ?? node) as never));
+  }
+  return out;
 }
 
 /**

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createRegistry } from '../../src/components.js';
 import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig, redactOptions } from '../../src/config/load.js';
+import { secret, z } from '../../src/config/schema.js';
+import { defineOutput } from '../../src/engine/component.js';
 
 /** Parses a config that must fail, and returns its issues. */
 async function issuesOf(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<ConfigIssue[]> {
@@ -232,5 +234,42 @@ outputs:
     const cfg = await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env });
     expect(cfg.logLevel).toBe('warn');
     expect(cfg.secretsFromEnv.sort()).toEqual(['HOOK', 'MY_TOKEN', 'SLACK', 'TEAM']);
+  });
+
+  it("masks what goes where a component's schema marks a secret, whatever the key and variable are called", async () => {
+    // A plugin's output whose credential sits under keys no name rule knows: `dsn`, and a list of `sinks`.
+    const registry = createRegistry();
+    registry.register(defineOutput({
+      type: 'sentry_like',
+      description: 'test output',
+      config: z.object({
+        dsn: secret(z.string()),
+        sinks: z.array(z.object({ target: secret(z.string()), label: z.string() })).default([]),
+        region: z.string().default('eu'),
+      }),
+      build: () => ({ async consume() {} }),
+    }));
+    const yaml = `inputs:
+  app: { type: stdin }
+outputs:
+  out:
+    type: sentry_like
+    inputs: [app]
+    dsn: \${PROJECT}
+    region: \${REGION}
+    sinks:
+      - target: "\${FIRST}"
+        label: \${LABEL}
+      - { target: "\${SECOND}", label: b }
+`;
+    const env = { PROJECT: 'https://k@127.0.0.1/1', REGION: 'us', FIRST: 'one', SECOND: 'two', LABEL: 'a' };
+    const cfg = await parseConfig(yaml, 'pipeline.yaml', registry, { env });
+    expect(cfg.secretsFromEnv.sort()).toEqual(['FIRST', 'PROJECT', 'SECOND']);
+    // The component's options as the daemon logs them: the secrets replaced, the rest as written.
+    expect(redactOptions(cfg.components.find((c) => c.id === 'out')!)).toEqual({
+      dsn: '<redacted>',
+      region: 'us',
+      sinks: [{ target: '<redacted>', label: 'a' }, { target: '<redacted>', label: 'b' }],
+    });
   });
 });
