@@ -12,6 +12,8 @@ export interface Row {
   outLines: number;
   /** Minimum lines/s this case should reach, if it has a target. */
   target?: number;
+  /** Lines/s of every run, slowest first, when the case ran more than once (the row is the median run). */
+  runs?: number[];
 }
 
 /** Peak resident set size of a running process (VmHWM), in bytes; 0 when it cannot be read. */

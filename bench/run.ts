@@ -7,7 +7,8 @@
  * way): events/s of `Detector.observe` on one stream of nginx JSON and of nginx text lines, and the memory
  * a stream holds, against the targets of issue 3 (>= 150,000 events/s on one core, <= 4 MiB per stream).
  *
- * Environment: BENCH_LINES (lines of the pipeline cases, default 1,000,000); BENCH_ONLY=pipelines|detector
+ * Environment: BENCH_LINES (lines of the pipeline cases, default 1,000,000); BENCH_RUNS (runs of each
+ * pipeline case, default 3: the table shows the median run and the slowest and fastest); BENCH_ONLY=pipelines|detector
  * (comma-separated) to run only the existing pipeline cases or only the detector cases (detector alone,
  * memory per stream, and the pipelines with anomaly_detect); the BENCH_DETECTOR_* settings of
  * `bench/detector.ts`. BENCH_ONLY=latency runs only the alert latency of issue 5 (`bench/alert-latency.ts`: a line
@@ -71,7 +72,33 @@ async function generateNginxJson(file: string, lines: number): Promise<void> {
 const haveTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
 
-async function runCase(name: string, config: string, inputFile: string, lines: number, dir: string, outFile: string, target?: number): Promise<Row> {
+/** Runs of each pipeline case (BENCH_RUNS): the table shows the median run, and the slowest and fastest. */
+const RUNS = Math.max(1, Math.floor(Number(process.env.BENCH_RUNS ?? 3)));
+
+/**
+ * Runs a case RUNS times, each from a clean slate (no saved state in its data_dir, no output file), and
+ * keeps the median run. One run of a few seconds on a shared machine can land in a slow phase; the median
+ * of three, with the spread beside it, says what the code does and how much the machine moved.
+ */
+async function repeated(config: string, outFile: string, once: () => Promise<Row>): Promise<Row> {
+  const dataDir = /^data_dir: (.+)$/m.exec(config)?.[1];
+  const rows: Row[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await rm(outFile, { force: true });
+    rows.push(await once());
+  }
+  const rate = (r: Row) => r.lines / r.seconds;
+  rows.sort((a, b) => rate(a) - rate(b));
+  const median = rows[Math.floor((rows.length - 1) / 2)]!;
+  return { ...median, peakRssMiB: Math.max(...rows.map((r) => r.peakRssMiB)), ...(rows.length > 1 ? { runs: rows.map(rate) } : {}) };
+}
+
+function runCase(name: string, config: string, inputFile: string, lines: number, dir: string, outFile: string, target?: number): Promise<Row> {
+  return repeated(config, outFile, () => runCaseOnce(name, config, inputFile, lines, dir, outFile, target));
+}
+
+async function runCaseOnce(name: string, config: string, inputFile: string, lines: number, dir: string, outFile: string, target?: number): Promise<Row> {
   const cfgFile = path.join(dir, `${name.replace(/\W+/g, '_')}.yaml`);
   await writeFile(cfgFile, config);
   const args = [CLI, 'run', '-c', cfgFile, '--log-level', 'warn'];
@@ -99,7 +126,11 @@ const TARGET_PARSE_LINES_PER_SECOND = 150_000;
  * Runs a pipeline whose input is a file: it never ends by itself, so the output is watched (its size, then
  * its lines) and the daemon stopped with SIGTERM once every line is there.
  */
-async function runFileCase(name: string, config: string, inputFile: string, lines: number, dir: string, outFile: string, target?: number): Promise<Row> {
+function runFileCase(name: string, config: string, inputFile: string, lines: number, dir: string, outFile: string, target?: number): Promise<Row> {
+  return repeated(config, outFile, () => runFileCaseOnce(name, config, inputFile, lines, dir, outFile, target));
+}
+
+async function runFileCaseOnce(name: string, config: string, inputFile: string, lines: number, dir: string, outFile: string, target?: number): Promise<Row> {
   const cfgFile = path.join(dir, `${name.replace(/\W+/g, '_')}.yaml`);
   await writeFile(cfgFile, config);
   const args = [CLI, 'run', '-c', cfgFile, '--log-level', 'warn'];
@@ -160,7 +191,7 @@ function detectorCase<T>(which: 'json' | 'text' | 'memory' | 'memory-worst'): T 
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['pipeline', 'lines', 'seconds', 'lines/s', 'MiB/s', 'peak RSS MiB', 'lines out', 'target lines/s'];
+  const header = ['pipeline', 'lines', 'seconds', 'lines/s', 'runs: slowest - fastest', 'MiB/s', 'peak RSS MiB', 'lines out', 'target lines/s'];
   printMarkdown(header, rows.map((r) => {
     const rate = r.lines / r.seconds;
     return [
@@ -168,6 +199,7 @@ function printTable(rows: Row[]): void {
       fmtInt(r.lines),
       r.seconds.toFixed(2),
       fmtInt(rate),
+      r.runs ? `${r.runs.length}: ${fmtInt(r.runs[0]!)} - ${fmtInt(r.runs.at(-1)!)}` : '1',
       (r.inputMiB / r.seconds).toFixed(1),
       r.peakRssMiB.toFixed(0),
       fmtInt(r.outLines),
@@ -221,7 +253,7 @@ async function main(): Promise<void> {
     const input = path.join(dir, 'nginx.jsonl');
     await generateNginxJson(input, LINES);
     console.log(`driftlock bench: ${LINES.toLocaleString('en-US')} nginx JSON lines (${(statSync(input).size / 2 ** 20).toFixed(0)} MiB), node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}, ${haveTaskset ? 'pinned to one core (taskset -c 0)' : 'not pinned (no taskset)'}`);
-    console.log('time includes start-up and the final flush; the input is read from a file through stdin\n');
+    console.log(`time includes start-up and the final flush; the input is read from a file through stdin; each pipeline case runs ${RUNS} time${RUNS === 1 ? '' : 's'} from a clean data_dir (BENCH_RUNS) and the row is the median run (network cases: one run)\n`);
     const rows: Row[] = [];
     if (run('pipelines')) {
       rows.push(await runCase('stdin -> file', `data_dir: ${dir}/data
