@@ -36,6 +36,8 @@ export interface ThroughputResult {
   warmupEvents: number;
   memoryBytes: number;
   profiled: boolean;
+  /** Events/s of every run, slowest first, when `npm run bench` ran the case more than once. */
+  runs?: number[];
 }
 
 export interface MemoryResult {

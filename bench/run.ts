@@ -190,6 +190,14 @@ function detectorCase<T>(which: 'json' | 'text' | 'memory' | 'memory-worst'): T 
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
 }
 
+/** The detector's throughput case run RUNS times (each a fresh process): the median run, with the others' rates. */
+function medianDetectorRun(which: 'json' | 'text'): ThroughputResult {
+  const runs = Array.from({ length: RUNS }, () => detectorCase<ThroughputResult>(which));
+  const rate = (t: ThroughputResult) => t.events / t.seconds;
+  runs.sort((a, b) => rate(a) - rate(b));
+  return { ...runs[Math.floor((runs.length - 1) / 2)]!, ...(runs.length > 1 ? { runs: runs.map(rate) } : {}) };
+}
+
 function printTable(rows: Row[]): void {
   const header = ['pipeline', 'lines', 'seconds', 'lines/s', 'runs: slowest - fastest', 'MiB/s', 'peak RSS MiB', 'lines out', 'target lines/s'];
   printMarkdown(header, rows.map((r) => {
@@ -211,7 +219,7 @@ function printTable(rows: Row[]): void {
 function printDetectorTables(throughput: ThroughputResult[], memory: MemoryResult[]): void {
   console.log(`\ndetector alone (Detector.observe, one stream, in process, pinned like the pipelines): inputs made before timing (JSON: the parse transform's JSON parser + toDetectorInput; text: nginx combined lines as { time, text }); ${fmtInt(throughput[0]?.warmupEvents ?? 0)} events on a throwaway detector first to warm the JIT; the timed detector starts empty\n`);
   printMarkdown(
-    ['case', 'events', 'seconds', 'events/s', 'µs/event', 'anomalies', 'stream state MiB', 'target events/s'],
+    ['case', 'events', 'seconds', 'events/s', 'runs: slowest - fastest', 'µs/event', 'anomalies', 'stream state MiB', 'target events/s'],
     throughput.map((t) => {
       const rate = t.events / t.seconds;
       return [
@@ -219,10 +227,12 @@ function printDetectorTables(throughput: ThroughputResult[], memory: MemoryResul
         fmtInt(t.events),
         t.seconds.toFixed(2),
         fmtInt(rate) + (t.profiled ? ' (profiled)' : ''),
+        t.runs ? `${t.runs.length}: ${fmtInt(t.runs[0]!)} - ${fmtInt(t.runs.at(-1)!)}` : '1',
         ((t.seconds / t.events) * 1e6).toFixed(2),
         fmtInt(t.anomalies),
         fmtMiB(t.memoryBytes),
-        `>= ${fmtInt(TARGET_EVENTS_PER_SECOND)} ${verdict(rate >= TARGET_EVENTS_PER_SECOND)}`,
+        // Issue 3 sets the target on nginx JSON; whole text lines (no fields) are shown for comparison.
+        t.case === 'json' ? `>= ${fmtInt(TARGET_EVENTS_PER_SECOND)} ${verdict(rate >= TARGET_EVENTS_PER_SECOND)}` : 'none (target is on JSON)',
       ];
     }),
   );
@@ -303,7 +313,7 @@ outputs: { out: { type: file, inputs: [detect], path: ${dir}/out-detect.jsonl } 
     }
     if (rows.length) printTable(rows);
     if (run('detector')) {
-      const throughput = [detectorCase<ThroughputResult>('json'), detectorCase<ThroughputResult>('text')];
+      const throughput = (['json', 'text'] as const).map((which) => medianDetectorRun(which));
       printDetectorTables(throughput, [detectorCase<MemoryResult>('memory'), detectorCase<MemoryResult>('memory-worst')]);
     }
     if (run('latency')) {
