@@ -4,6 +4,8 @@ import { encode } from '@msgpack/msgpack';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventTime } from '../../src/inputs/fluent-forward/event-time.js';
 import { fluentForwardConfig, fluentForwardInput, type FluentForwardInput } from '../../src/inputs/fluent-forward/index.js';
+import { createRegistry } from '../../src/components.js';
+import { parseConfig, redactOptions } from '../../src/config/load.js';
 import { ForwardClient, packEntries } from '../helpers/forward-client.js';
 import { runInput, type InputHarness } from '../helpers/network-input.js';
 
@@ -157,5 +159,78 @@ describe('fluent_forward input', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(h.logs.some((l) => l.problem === 'incomplete_message')).toBe(true);
     expect(h.events).toHaveLength(0);
+  });
+});
+
+describe('fluent_forward input: shared-key handshake (security)', () => {
+  const security = { shared_key: 'k3y-only-we-know', self_hostname: 'driftlock-test' };
+
+  it('a client that proves the shared key gets a PONG it can verify, then its messages are read', async () => {
+    const { h, port } = await start({ security });
+    const c = await client(port);
+    // A salt that is not valid UTF-8, as Fluent Bit's random salt usually is: the digest is over its bytes.
+    const salt = Buffer.from([0xff, 0xfe, 0x80, 0x00, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0x01]);
+    const pong = await c.login({ sharedKey: security.shared_key, salt });
+    const nonce = (c.handshake[0]![1] as { nonce: Uint8Array }).nonce;
+    expect(nonce.length).toBe(16);
+    expect(pong).toEqual(['PONG', true, '', 'driftlock-test', ForwardClient.pongDigest('driftlock-test', salt, nonce, security.shared_key)]);
+    c.send(['app', 1_700_000_000, { log: 'hello' }, { chunk: 'h1' }]);
+    await c.waitForAck('h1');
+    expect(h.events.map((e) => e.body)).toEqual([{ log: 'hello' }]);
+  });
+
+  it('a wrong shared key is refused with a short reason, the connection closed, nothing read, and it is counted', async () => {
+    const { h, port } = await start({ security });
+    const c = await client(port);
+    const pong = await c.login({ sharedKey: 'not-the-key' });
+    expect(pong).toEqual(['PONG', false, 'shared_key mismatch', '', '']);
+    // Fluent Bit before 5.0.8 copies the reason into a 32-byte buffer.
+    expect(String(pong[2]).length).toBeLessThan(32);
+    c.send(['app', 1_700_000_000, { log: 'sneaked in' }]);
+    await c.closed;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.events).toHaveLength(0);
+    expect(h.metrics.get('errors_total')).toBe(1);
+    expect(h.logs.find((l) => l.problem === 'handshake_failed')).toMatchObject({ reason: 'shared_key mismatch', hostname: 'client-host' });
+  });
+
+  it('a client that skips the handshake and sends a forward message at once is refused', async () => {
+    const { h, port } = await start({ security });
+    const c = await client(port);
+    c.send(['app', 1_700_000_000, { log: 'no handshake' }, { chunk: 'x1' }]);
+    await c.closed;
+    expect(c.handshake.map((m) => m.slice(0, 3))).toEqual([['HELO', expect.anything()], ['PONG', false, 'invalid ping message']]);
+    expect(c.acks).toEqual([]);
+    expect(h.events).toHaveLength(0);
+  });
+
+  it('with users, the client must also log in: the right password passes, a wrong one is refused', async () => {
+    const { h, port } = await start({ security: { ...security, users: [{ username: 'fluent-bit', password: 's3cret' }] } });
+    const good = await client(port);
+    expect((await good.login({ sharedKey: security.shared_key, username: 'fluent-bit', password: 's3cret' }))[1]).toBe(true);
+    const helo = good.handshake[0]![1] as { auth: Uint8Array };
+    expect(helo.auth.length).toBe(16);
+    good.send(['app', 1_700_000_000, { log: 'logged in' }, { chunk: 'u1' }]);
+    await good.waitForAck('u1');
+    const bad = await client(port);
+    expect(await bad.login({ sharedKey: security.shared_key, username: 'fluent-bit', password: 'guess' })).toEqual(['PONG', false, 'username/password mismatch', '', '']);
+    await bad.closed;
+    expect(h.events.map((e) => e.body)).toEqual([{ log: 'logged in' }]);
+  });
+
+  it('the shared key and the passwords are secrets: masked in the logs, redacted from the logged options', async () => {
+    const yaml = `inputs:
+  fwd:
+    type: fluent_forward
+    security:
+      shared_key: \${FORWARD_KEY}
+      users:
+        - { username: fluent-bit, password: "\${FB_PASS}" }
+outputs:
+  out: { type: console, inputs: [fwd] }
+`;
+    const cfg = await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env: { FORWARD_KEY: 'k3y', FB_PASS: 'pw' } });
+    expect(cfg.secretsFromEnv.sort()).toEqual(['FB_PASS', 'FORWARD_KEY']);
+    expect(redactOptions(cfg.components[0]!)).toMatchObject({ security: { shared_key: '<redacted>', users: [{ username: 'fluent-bit', password: '<redacted>' }] } });
   });
 });

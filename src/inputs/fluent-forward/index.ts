@@ -10,13 +10,15 @@
  * that gets no ack (the connection broke first) sends the chunk again, so delivery is at-least-once.
  * Events that a `drop_newest` buffer discarded or an output rejected for good are acknowledged too (resending
  * cannot help) and logged. Bytes that are not msgpack close the connection (its framing is lost); a msgpack
- * value that is not a forward message is skipped, counted and logged. Not supported: the `shared_key`
- * handshake (HELO/PING/PONG) and UDP heartbeats.
+ * value that is not a forward message is skipped, counted and logged. With `security`, every connection
+ * first passes the shared-key handshake (HELO/PING/PONG, `handshake.ts`), optionally with users. Not
+ * supported: UDP heartbeats.
  */
 import type net from 'node:net';
+import os from 'node:os';
 import { Decoder, encode } from '@msgpack/msgpack';
 import { z } from 'zod';
-import { byteSize, duration } from '../../config/schema.js';
+import { byteSize, duration, secret } from '../../config/schema.js';
 import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import { listenAddress, type ListenAddress } from '../net/address.js';
@@ -24,6 +26,7 @@ import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import { serveStream } from '../net/stream-server.js';
 import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
+import { serverHandshake } from './handshake.js';
 import { forwardEvents } from './mapping.js';
 import { decoderOptions, ForwardProtocolError, unpackMessage } from './protocol.js';
 
@@ -37,6 +40,17 @@ export const fluentForwardConfig = z.object({
   max_connections: z.number().int().min(1).default(1000).describe('Connections open at once; more are refused (counted in `errors_total`).'),
   idle_timeout: duration().prefault('5m').describe('Close a connection that sent nothing for this long; `0` never closes idle connections.'),
   tls: tlsConfig.optional(),
+  security: z
+    .strictObject({
+      shared_key: secret(z.string().min(1)).describe('The key both sides know (Fluent Bit\'s `Shared_Key`, Fluentd\'s `<security> shared_key`). A client that does not prove it has it is refused.'),
+      self_hostname: z.string().min(1).optional().describe('This server\'s name in the handshake (clients may check it). Defaults to the machine\'s host name.'),
+      users: z
+        .array(z.strictObject({ username: z.string().min(1), password: secret(z.string()) }))
+        .default([])
+        .describe('When set, a client must also log in as one of these users (Fluent Bit\'s `Username` and `Password`).'),
+    })
+    .optional()
+    .describe('Requires the forward protocol\'s authentication handshake on every connection, as Fluentd\'s secure forward does. Use it with `tls`: the handshake proves who the client is, TLS hides the logs.'),
 });
 
 export type FluentForwardConfig = z.output<typeof fluentForwardConfig>;
@@ -79,12 +93,35 @@ export class FluentForwardInput implements InputStage {
   private async readConnection(socket: net.Socket, peer: string | undefined, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const max = this.config.max_message_bytes;
     let sinceLastMessage = 0;
+    const chunks = (socket as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    let first: Buffer | undefined;
+    const security = this.config.security;
+    if (security) {
+      const shook = await serverHandshake({ ...security, self_hostname: security.self_hostname ?? os.hostname() }, (data) => socket.write(data), chunks);
+      if (!shook.ok) {
+        ctx.metrics.add('errors_total');
+        problems.report('handshake_failed', 'refusing a fluent forward connection: its handshake failed', { peer, reason: shook.reason, ...(shook.hostname !== undefined ? { hostname: shook.hostname } : {}) });
+        // The refusal (PONG false) reaches the client before the connection closes.
+        if (!socket.destroyed) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 5000);
+            socket.end(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+        }
+        return;
+      }
+      if (shook.rest.length) first = shook.rest;
+    }
     // Bounds what one unfinished message may make the decoder hold.
     async function* limited(): AsyncGenerator<Buffer> {
-      for await (const chunk of socket) {
-        sinceLastMessage += (chunk as Buffer).length;
+      for (let next = first ? { done: false as const, value: first } : await chunks.next(); !next.done; next = await chunks.next()) {
+        const chunk = next.value;
+        sinceLastMessage += chunk.length;
         if (sinceLastMessage > max) throw new ForwardProtocolError(`a message larger than max_message_bytes (${max})`);
-        yield chunk as Buffer;
+        yield chunk;
       }
     }
     const ack = (chunk: string) => {
