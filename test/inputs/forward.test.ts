@@ -98,6 +98,35 @@ describe('fluent_forward input', () => {
     expect(events.map((e) => (e.body as { i: number }).i)).toEqual([...Array(10).keys()]);
   });
 
+  it("reads PackedForward entries framed as Fluentd's out_forward writes them: a str32 of raw msgpack bytes", async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    // out_forward: array of 3, the tag, then 0xdb + 32-bit length + the chunk's bytes, then the option map.
+    // The entries hold EventTimes and ints, bytes that are not UTF-8: a decoder reading a str as text breaks them.
+    const entries = packEntries(Array.from({ length: 5 }, (_, i) => [EventTime.fromMillis(T + i), { i, big: 70_000 + i, msg: `line ${i}` }]));
+    const header = Buffer.alloc(5);
+    header[0] = 0xdb;
+    header.writeUInt32BE(entries.length, 1);
+    c.socket.write(Buffer.concat([Buffer.from([0x93]), encode('fluentd.app'), header, entries, encode({ size: 5, chunk: 'f1', compressed: 'text' })]));
+    await c.waitForAck('f1');
+    const events = await h.waitForEvents(5);
+    expect(events.map((e) => [e.timestamp, e.body])).toEqual(Array.from({ length: 5 }, (_, i) => [T + i, { i, big: 70_000 + i, msg: `line ${i}` }]));
+    expect(events[0]!.attributes['fluent.tag']).toBe('fluentd.app');
+  });
+
+  it('a record string that is not valid UTF-8 is replaced with U+FFFD and its event marked and counted; the rest pass', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    // Message mode, packed by hand: {"log": <str of the bytes 'caf' 0xe9>} (latin-1, as an old app writes it).
+    const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
+    const record = Buffer.concat([Buffer.from([0x81]), encode('log'), Buffer.from([0xa0 | latin1.length]), latin1]);
+    c.socket.write(Buffer.concat([Buffer.from([0x93]), encode('app'), encode(1_700_000_000), record]));
+    c.send(['app', 1_700_000_001, { log: 'café' }]);
+    const events = await h.waitForEvents(2);
+    expect(events.map((e) => [e.body, e.attributes['log.invalid_utf8']])).toEqual([[{ log: 'caf\uFFFD' }, true], [{ log: 'café' }, undefined]]);
+    expect(h.metrics.get('malformed_events_total')).toBe(1);
+  });
+
   it('array and map headers announcing millions of elements cannot exhaust memory: refused, others served', async () => {
     const { h, port } = await start();
     // 0xdd = array32, 0xdf = map32, each announcing 16 million elements in 5 bytes. Decoding them whole

@@ -146,6 +146,12 @@ export class FluentForwardInput implements InputStage {
           continue;
         }
         ctx.metrics.add('received_events_total', events.length);
+        let marked = 0;
+        for (const e of events) if (e.attributes['log.invalid_utf8'] === true) marked += 1;
+        if (marked) {
+          ctx.metrics.add('malformed_events_total', marked);
+          problems.report('invalid_utf8', 'forward records with invalid UTF-8 in strings: replaced with U+FFFD, records marked log.invalid_utf8', { peer, records: marked });
+        }
         const delivered = chunk !== undefined && this.config.acknowledge === 'delivered';
         const onAck = delivered
           ? (status: AckStatus) => {

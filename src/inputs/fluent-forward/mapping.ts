@@ -2,7 +2,9 @@
  * Forward entries onto driftlock's event model: the record (a map) becomes the body as it is; the tag goes to
  * `attributes["fluent.tag"]`, Fluent Bit's per-record metadata (when not empty) to `["fluent.metadata"]`.
  * Severity is taken from a string `level`, `severity` or `log_level` field of the record, when there is one.
- * Binary strings become text (UTF-8) or base64 when they are not UTF-8; EventTimes in records become epoch ms.
+ * Strings arrive as bytes (see `decoderOptions`) and become text; bytes that are not valid UTF-8 are replaced
+ * with U+FFFD and the event is marked `log.invalid_utf8`, as the other inputs do. EventTimes in records
+ * become epoch ms.
  */
 import { isUtf8 } from 'node:buffer';
 import type { AttributeValue, Attributes, LogEvent } from '../../engine/event.js';
@@ -11,6 +13,9 @@ import { EventTime } from './event-time.js';
 import type { ForwardMessage } from './protocol.js';
 
 const SEVERITY_FIELDS = ['level', 'severity', 'log_level'];
+
+/** Set when a conversion met bytes that are not valid UTF-8 (reset by the caller, per event). */
+let invalidUtf8 = false;
 
 export function toAttributeValue(v: unknown): AttributeValue {
   if (v === null || v === undefined) return null;
@@ -30,7 +35,8 @@ export function toAttributeValue(v: unknown): AttributeValue {
   if (Array.isArray(v)) return v.map(toAttributeValue);
   if (v instanceof Uint8Array) {
     const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-    return isUtf8(b) ? b.toString('utf8') : b.toString('base64');
+    if (!isUtf8(b)) invalidUtf8 = true;
+    return b.toString('utf8');
   }
   if (v instanceof EventTime) return v.toMillis();
   if (v instanceof Date) return v.toISOString();
@@ -51,10 +57,12 @@ export function forwardEvents(message: ForwardMessage, input: string, peer: stri
   const events: LogEvent[] = new Array(message.entries.length);
   for (let i = 0; i < message.entries.length; i++) {
     const e = message.entries[i]!;
+    invalidUtf8 = false;
     const value = toAttributeValue(e.record);
     const body: string | Attributes = typeof value === 'object' && value !== null && !Array.isArray(value) ? value : typeof value === 'string' ? value : JSON.stringify(value);
     const attributes: Attributes = { 'fluent.tag': message.tag };
     if (e.metadata && typeof e.metadata === 'object' && Object.keys(e.metadata).length > 0) attributes['fluent.metadata'] = toAttributeValue(e.metadata);
+    if (invalidUtf8) attributes['log.invalid_utf8'] = true;
     const event: LogEvent = { observedTimestamp: now, body, attributes, source: peer === undefined ? { input } : { input, peer } };
     if (e.time !== undefined) event.timestamp = e.time;
     if (typeof body === 'object') {

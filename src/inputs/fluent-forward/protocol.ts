@@ -39,8 +39,15 @@ export class ForwardProtocolError extends Error {}
  */
 export const MAX_ELEMENTS = 65_536;
 
+/**
+ * Strings are decoded as bytes (`rawStrings`; map keys stay strings): Fluentd's out_forward sends the
+ * entries of PackedForward as a *str* of raw msgpack bytes (str32), which a UTF-8 decoding would destroy,
+ * and a record's text that is not valid UTF-8 can then be replaced and marked like every input does
+ * (`mapping.ts`) instead of silently.
+ */
 export function decoderOptions(maxBytes: number) {
   return {
+    rawStrings: true,
     extensionCodec: forwardExtensions,
     maxStrLength: maxBytes,
     maxBinLength: maxBytes,
@@ -70,19 +77,25 @@ function options(raw: unknown): Record<string, unknown> {
   return raw as Record<string, unknown>;
 }
 
+/** A str (decoded as bytes) or bin as text; undefined for anything else. */
+function text(v: unknown, encoding: BufferEncoding = 'utf8'): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString(encoding);
+  return undefined;
+}
+
 function chunkId(option: Record<string, unknown>): string | undefined {
   const chunk = option.chunk;
   if (chunk === undefined || chunk === null) return undefined;
-  if (typeof chunk === 'string') return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk).toString('latin1');
-  throw new ForwardProtocolError('option.chunk must be a string');
+  const id = text(chunk, 'latin1');
+  if (id === undefined) throw new ForwardProtocolError('option.chunk must be a string');
+  return id;
 }
 
 /** Unpacks one decoded top-level forward message. Throws ForwardProtocolError on anything else. */
 export function unpackMessage(message: unknown, maxBytes: number): ForwardMessage {
   if (!Array.isArray(message) || message.length < 2) throw new ForwardProtocolError('a forward message must be an array [tag, ...]');
-  const rawTag: unknown = message[0];
-  const tag = typeof rawTag === 'string' ? rawTag : rawTag instanceof Uint8Array ? Buffer.from(rawTag).toString('utf8') : undefined;
+  const tag = text(message[0]);
   if (tag === undefined) throw new ForwardProtocolError('the tag must be a string');
   const second: unknown = message[1];
 
@@ -90,13 +103,13 @@ export function unpackMessage(message: unknown, maxBytes: number): ForwardMessag
     const option = options(message[2]);
     return { tag, entries: second.map(entry), chunk: chunkId(option), mode: 'forward' };
   }
-  if (second instanceof Uint8Array || typeof second === 'string') {
+  if (second instanceof Uint8Array) {
     const option = options(message[2]);
-    let packed = typeof second === 'string' ? Buffer.from(second, 'latin1') : second;
+    let packed = second;
     let mode: ForwardMessage['mode'] = 'packed_forward';
     // Fluentd's out_forward marks plain chunks `compressed: "text"`; like Fluentd's in_forward, anything but
     // gzip is read as uncompressed.
-    if (option.compressed === 'gzip') {
+    if (text(option.compressed) === 'gzip') {
       try {
         packed = gunzipSync(packed, { maxOutputLength: maxBytes });
       } catch (err) {
