@@ -1,5 +1,6 @@
 /** The shared delivery piece: backoff, Retry-After, rate limit, the on-disk queue, the worker's retries. */
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +10,7 @@ import type { AckStatus } from '../../src/engine/acknowledgement.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { Backoff, backoffDelay, parseRetryAfter } from '../../src/outputs/delivery/backoff.js';
 import { DiskQueue } from '../../src/outputs/delivery/disk-queue.js';
-import type { SendOutcome } from '../../src/outputs/delivery/http.js';
+import { post, type SendOutcome } from '../../src/outputs/delivery/http.js';
 import { TokenBucket } from '../../src/outputs/delivery/rate-limit.js';
 import { sign, verifySignature } from '../../src/outputs/delivery/signature.js';
 import { DeliveryWorker } from '../../src/outputs/delivery/worker.js';
@@ -251,5 +252,55 @@ describe('delivery worker', () => {
     expect(performance.now() - started).toBeLessThan(1000);
     expect(q.peek(5).map((r) => r.data)).toEqual([2, 3]);
     await q.close();
+  });
+});
+
+describe('http post: redirects', () => {
+  /** A receiver on 127.0.0.1 whose answer per path is given; it records method, path, body and auth. */
+  async function receiver(routes: Record<string, { status: number; location?: (port: number) => string }>) {
+    const seen: Array<{ method: string; path: string; body: string; auth: string | undefined }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push({ method: req.method!, path: req.url!, body, auth: req.headers.authorization });
+        const route = routes[req.url!] ?? { status: 200 };
+        const port = (server.address() as { port: number }).port;
+        res.writeHead(route.status, route.location ? { location: route.location(port) } : {});
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    return { seen, url: (p: string) => `http://127.0.0.1:${port}${p}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+  const request = (url: string) => ({ url, headers: { 'content-type': 'application/json', authorization: 'Bearer t0k3n' }, body: '{"alert":1}', timeoutMs: 2000 });
+
+  it('a 301, 302 or 303 is a permanent failure naming where it points, never a bodiless GET counted as sent', async () => {
+    for (const status of [301, 302, 303]) {
+      const r = await receiver({ '/hook': { status, location: (port) => `http://127.0.0.1:${port}/moved/secret-path` } });
+      const outcome = await post(request(r.url('/hook')));
+      expect(outcome).toMatchObject({ ok: false, retry: false, status });
+      expect((outcome as { reason: string }).reason).toMatch(/redirects to http:\/\/127\.0\.0\.1:\d+\/\.\.\. \(following it would turn the POST into a GET/);
+      expect((outcome as { reason: string }).reason).not.toContain('secret-path');
+      expect(r.seen.map((s) => s.method + ' ' + s.path)).toEqual(['POST /hook']);
+      await r.close();
+    }
+  });
+
+  it('a 307 or 308 is followed with the same POST and body; Authorization is dropped when it leaves the origin', async () => {
+    const other = await receiver({});
+    const r = await receiver({
+      '/hook': { status: 307, location: () => '/next' },
+      '/next': { status: 308, location: () => other.url('/final') },
+    });
+    expect(await post(request(r.url('/hook')))).toEqual({ ok: true, status: 200 });
+    expect(r.seen).toEqual([
+      { method: 'POST', path: '/hook', body: '{"alert":1}', auth: 'Bearer t0k3n' },
+      { method: 'POST', path: '/next', body: '{"alert":1}', auth: 'Bearer t0k3n' },
+    ]);
+    expect(other.seen).toEqual([{ method: 'POST', path: '/final', body: '{"alert":1}', auth: undefined }]);
+    await r.close();
+    await other.close();
   });
 });

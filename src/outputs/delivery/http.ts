@@ -28,15 +28,34 @@ export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;
 }
 
-/** Posts and classifies the answer. Never throws for HTTP or network failures. */
+/** Redirects followed at most, as fetch does. */
+const MAX_REDIRECTS = 5;
+
+/**
+ * Posts and classifies the answer. Never throws for HTTP or network failures.
+ *
+ * Redirects are followed only when they keep the method and the body (307, 308), with `Authorization`
+ * dropped when the redirect leaves the origin, as fetch does. A 301, 302 or 303 is a permanent failure
+ * that says where it points: following it (fetch's default) turns the POST into a bodiless GET that the
+ * receiver answers 200, so every alert would be lost and counted as delivered.
+ */
 export async function post(request: HttpPost): Promise<SendOutcome> {
   const timeout = AbortSignal.timeout(request.timeoutMs);
   const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
   let res: Response;
   let text: string;
+  let url = request.url;
+  let headers = request.headers;
   try {
-    res = await fetch(request.url, { method: 'POST', headers: request.headers, body: request.body, signal, redirect: 'follow' });
-    text = await res.text();
+    for (let hops = 0; ; hops++) {
+      res = await fetch(url, { method: 'POST', headers, body: request.body, signal, redirect: 'manual' });
+      text = await res.text();
+      const location = res.headers.get('location');
+      if ((res.status !== 307 && res.status !== 308) || !location || hops === MAX_REDIRECTS) break;
+      const next = new URL(location, url);
+      if (next.origin !== new URL(url).origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+      url = next.href;
+    }
   } catch (err) {
     if (timeout.aborted) return { ok: false, retry: true, reason: `no answer within ${request.timeoutMs} ms (timeout)` };
     if (request.signal?.aborted) return { ok: false, retry: true, reason: 'aborted: the daemon is stopping' };
@@ -44,6 +63,18 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
   }
   const status = res.status;
   if (status >= 200 && status < 300) return { ok: true, status };
+  if (status >= 300 && status < 400) {
+    // Only the origin of the target is named: the path of a webhook URL can be its secret.
+    const location = res.headers.get('location');
+    let where = '';
+    try {
+      if (location) where = ` to ${new URL(location, url).origin}/...`;
+    } catch {
+      /* an unreadable Location: not named */
+    }
+    const why = status === 307 || status === 308 ? `more than ${MAX_REDIRECTS} redirects` : 'following it would turn the POST into a GET without the alert; set the URL to where it points';
+    return { ok: false, retry: false, reason: `HTTP ${status}: the receiver redirects${where} (${why})`, status };
+  }
   const said = text.trim().slice(0, 200);
   const reason = `HTTP ${status}${said ? `: ${said}` : ''}`;
   if (isRetryableStatus(status)) {
