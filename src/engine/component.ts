@@ -30,6 +30,12 @@ export interface ComponentContext {
   /** Aborted when the daemon stops (inputs stop reading) or the component is being torn down. */
   signal: AbortSignal;
   /**
+   * Optional: aborted when a graceful stop begins (the inputs stop), while outputs still drain. An output
+   * waiting on something only time could free (room in a full queue) stops waiting then; for outputs
+   * `signal` aborts only at the hard stop.
+   */
+  stopping?: AbortSignal;
+  /**
    * Optional: tells `/health` the component cannot do its job (a file it cannot write, retried meanwhile)
    * until `ok()`; the daemon's own failure, not a peer's (a receiver that is down is not one).
    */

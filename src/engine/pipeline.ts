@@ -134,6 +134,7 @@ export class Pipeline {
       dataDir: path.join(this.config.dataDir, c.config.id),
       metrics: c.metrics,
       signal,
+      stopping: this.stopInputs.signal,
       health: {
         failing(reason: string) {
           c.failingSince ??= Date.now();

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AckStatus } from '../../src/engine/acknowledgement.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { Backoff, backoffDelay, parseRetryAfter } from '../../src/outputs/delivery/backoff.js';
-import { DiskQueue } from '../../src/outputs/delivery/disk-queue.js';
+import { DiskQueue, QueueFullError } from '../../src/outputs/delivery/disk-queue.js';
 import { post, type SendOutcome } from '../../src/outputs/delivery/http.js';
 import { TokenBucket } from '../../src/outputs/delivery/rate-limit.js';
 import { sign, verifySignature } from '../../src/outputs/delivery/signature.js';
@@ -251,6 +251,103 @@ describe('delivery worker', () => {
     await worker.finish();
     expect(performance.now() - started).toBeLessThan(1000);
     expect(q.peek(5).map((r) => r.data)).toEqual([2, 3]);
+    await q.close();
+  });
+});
+
+describe('delivery worker: Retry-After and stopping', () => {
+  const logger = pino({ level: 'silent' });
+
+  it('Retry-After: 0 on every answer is retried on the backoff, not in a busy loop', async () => {
+    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
+    let calls = 0;
+    const worker = new DeliveryWorker<number>({
+      queue: q,
+      send: async () => {
+        calls += 1;
+        return { ok: false, retry: true, reason: 'HTTP 429', status: 429, retryAfterMs: 0 };
+      },
+      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
+      backoff: { initialMs: 100, maxMs: 100 },
+      logger,
+      metrics: new ComponentMetrics('w', 'output', 'test'),
+      target: 'test',
+    });
+    await q.push([1]);
+    const hard = new AbortController();
+    worker.start(hard.signal);
+    await new Promise((r) => setTimeout(r, 500));
+    hard.abort();
+    await worker.stop();
+    // Backoff of 50-100 ms: at most about ten tries in 500 ms (a helper's run saw 1,129 in 3 s before).
+    expect(calls).toBeGreaterThanOrEqual(3);
+    expect(calls).toBeLessThanOrEqual(12);
+    await q.close();
+  });
+
+  it("while stopping, a receiver's long Retry-After is not waited for: the rest stays on disk", async () => {
+    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
+    const sent: number[] = [];
+    const worker = new DeliveryWorker<number>({
+      queue: q,
+      send: async (records) => {
+        sent.push(records[0]!.data);
+        return sent.length === 1 ? { ok: false, retry: true, reason: 'HTTP 429', status: 429, retryAfterMs: 120_000 } : { ok: true, status: 200 };
+      },
+      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
+      backoff: { initialMs: 100, maxMs: 1000 },
+      rateLimit: new TokenBucket({ perSecond: 1, burst: 3 }),
+      logger,
+      metrics: new ComponentMetrics('w', 'output', 'test'),
+      target: 'test',
+    });
+    await q.push([1, 2, 3]);
+    worker.start(new AbortController().signal);
+    await new Promise((r) => setTimeout(r, 50)); // told to come back in 120 s
+    const started = performance.now();
+    await worker.finish();
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(sent).toEqual([1]);
+    expect(q.peek(5).map((r) => r.data)).toEqual([1, 2, 3]);
+    await q.close();
+  });
+
+  it('while stopping, a normal rate-limit turn is still waited for and the queue drained', async () => {
+    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
+    const sent: number[] = [];
+    const worker = new DeliveryWorker<number>({
+      queue: q,
+      send: async (records) => {
+        sent.push(records[0]!.data);
+        return { ok: true, status: 200 };
+      },
+      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
+      backoff: { initialMs: 100, maxMs: 1000 },
+      rateLimit: new TokenBucket({ perSecond: 10, burst: 1 }),
+      logger,
+      metrics: new ComponentMetrics('w', 'output', 'test'),
+      target: 'test',
+    });
+    await q.push([1, 2, 3, 4]);
+    worker.start(new AbortController().signal);
+    await worker.finish();
+    expect(sent).toEqual([1, 2, 3, 4]);
+    expect(q.pending).toBe(0);
+    await q.close();
+  });
+
+  it('a push waiting for room in a full queue gives up when told to: nothing of it is queued', async () => {
+    const q = await DiskQueue.open<string>({ dir: path.join(dir, 'q'), maxBytes: 200 });
+    await q.push(['x'.repeat(150)]);
+    const stopping = new AbortController();
+    const waiting = q.push(['y'.repeat(150)], undefined, stopping.signal);
+    let settled = false;
+    void waiting.catch(() => undefined).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    stopping.abort();
+    await expect(waiting).rejects.toBeInstanceOf(QueueFullError);
+    expect(q.peek(5).map((r) => r.data)).toEqual(['x'.repeat(150)]);
     await q.close();
   });
 });

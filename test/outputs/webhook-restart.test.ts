@@ -2,7 +2,7 @@
  * The webhook output through the real daemon: killed with SIGKILL while the receiver is down, restarted,
  * and every queued alert arrives, once. Also: a hanging receiver does not stop a graceful shutdown.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -75,5 +75,50 @@ describe('webhook output in the daemon', () => {
     const second = await runCli(['run', '-c', config], { env, input: '' });
     expect(second.code).toBe(0);
     expect(receiver.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry)).toEqual(['only event']);
+  });
+
+  it('SIGTERM while the on-disk queue is full and the receiver down: a quick clean stop, and every line once later', async () => {
+    receiver = await startReceiver(() => ({ status: 502 }));
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-webhook-full-'));
+    const log = path.join(dir, 'app.log');
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(config, `data_dir: ${path.join(dir, 'data')}
+shutdown_timeout: 20s
+inputs: { app: { type: file, include: [${log}], start_at: beginning } }
+outputs:
+  hook:
+    type: webhook
+    inputs: [app]
+    url: \${HOOK_URL}
+    batch: { max_events: 10 }
+    queue: { max_bytes: 4KiB }
+    buffer: { max_events: 20 }
+    retry: { initial_backoff: 100ms, max_backoff: 300ms }
+`);
+    const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `line ${from + i}`).join('\n') + '\n';
+    await writeFile(log, lines(0, 150));
+    const env = { HOOK_URL: receiver.url };
+    const first = startCli(['run', '-c', config], { env, stdin: 'ignore' });
+    // The first read is one batch, queued whole (a push into an empty queue is taken at any size); the
+    // lines appended next wait for room that the dead receiver never makes.
+    await receiver.waitFor(() => receiver!.requests.length >= 2, 20_000, 'failed attempts');
+    await appendFile(log, lines(150, 300));
+    await first.waitFor(/"queued":150\b/, 'stderr', 20_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const stopAt = performance.now();
+    first.child.kill('SIGTERM');
+    const stopped = await first.exited;
+    // Before: the output waited for room in the full queue until the shutdown timeout, then exit 1.
+    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    expect(performance.now() - stopAt).toBeLessThan(10_000);
+    expect(stopped.stderr).toContain('stopping with the on-disk queue full');
+
+    receiver.behave = ok;
+    const second = startCli(['run', '-c', config], { env, stdin: 'ignore' });
+    const entries = () => receiver!.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry);
+    await receiver.waitFor(() => entries().length >= 300, 30_000, 'all 300 lines');
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    expect(entries()).toEqual(Array.from({ length: 300 }, (_, i) => `line ${i}`));
   });
 });

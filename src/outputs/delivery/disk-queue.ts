@@ -19,6 +19,13 @@ import path from 'node:path';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import { writeFileAtomic } from '../../atomic-write.js';
 
+/** A push given up on while the queue was full (see `push`'s `giveUp`). */
+export class QueueFullError extends Error {
+  constructor(bytes: number, maxBytes: number) {
+    super(`the on-disk queue is full (${bytes} of ${maxBytes} bytes)`);
+  }
+}
+
 export interface DiskQueueOptions {
   dir: string;
   /** Bytes of unacked records at most (a single push into an empty queue is accepted whatever its size). */
@@ -152,12 +159,24 @@ export class DiskQueue<T> {
    * Appends records durably; resolves with them once they are on disk. Waits while the queue is full.
    * `onDone` (per record) runs when the record is later acked.
    */
-  async push(items: readonly T[], onDone?: (index: number) => ((status: AckStatus) => void) | undefined): Promise<Array<QueuedRecord<T>>> {
+  /**
+   * Appends records durably; waits while the queue is full. `giveUp` ends that wait: the push then throws
+   * `QueueFullError` and nothing of it is queued.
+   */
+  async push(items: readonly T[], onDone?: (index: number) => ((status: AckStatus) => void) | undefined, giveUp?: AbortSignal): Promise<Array<QueuedRecord<T>>> {
     if (items.length === 0) return [];
     const datas = items.map((d) => JSON.stringify(d));
     const size = datas.reduce((n, d) => n + Buffer.byteLength(d) + 32, 0);
     while (!this.closed && this.bytes > 0 && this.bytes + size > this.options.maxBytes) {
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      if (giveUp?.aborted) throw new QueueFullError(this.bytes, this.options.maxBytes);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          giveUp?.removeEventListener('abort', done);
+          resolve();
+        };
+        this.roomWaiters.push(done);
+        giveUp?.addEventListener('abort', done, { once: true });
+      });
     }
     if (this.closed) throw new Error('queue is closed');
     return this.serial(async () => {

@@ -8,7 +8,7 @@ import type { AckStatus } from '../../engine/acknowledgement.js';
 import type { ComponentContext } from '../../engine/component.js';
 import type { Settle } from './acks.js';
 import type { QueuedOutputConfig } from './config.js';
-import { DiskQueue, type QueuedRecord } from './disk-queue.js';
+import { DiskQueue, QueueFullError, type QueuedRecord } from './disk-queue.js';
 import type { SendOutcome } from './http.js';
 import type { TokenBucket } from './rate-limit.js';
 import { DeliveryWorker, type BatchOptions } from './worker.js';
@@ -27,7 +27,11 @@ export class QueuedOutput<T> {
     readonly queue: DiskQueue<T>,
     private readonly worker: DeliveryWorker<T>,
     private readonly ackMode: QueuedOutputConfig['acknowledgements'],
+    private readonly ctx: ComponentContext,
   ) {}
+
+  /** Records not queued because the queue stayed full into the stop (counted once per stop, logged once). */
+  private notQueued = 0;
 
   static async open<T>(options: QueuedOutputOptions<T>): Promise<QueuedOutput<T>> {
     const { ctx, config } = options;
@@ -45,7 +49,7 @@ export class QueuedOutput<T> {
       target: options.target,
     });
     worker.start(ctx.signal);
-    return new QueuedOutput(queue, worker, config.acknowledgements);
+    return new QueuedOutput(queue, worker, config.acknowledgements, ctx);
   }
 
   /**
@@ -57,11 +61,21 @@ export class QueuedOutput<T> {
     const settleAll = (i: number, status: AckStatus) => {
       for (const s of settles[i] ?? []) s(status);
     };
-    if (this.ackMode === 'delivered') {
-      await this.queue.push(items, (i) => (status) => settleAll(i, status));
-    } else {
-      await this.queue.push(items);
-      for (let i = 0; i < items.length; i++) settleAll(i, 'delivered');
+    try {
+      if (this.ackMode === 'delivered') {
+        await this.queue.push(items, (i) => (status) => settleAll(i, status), this.ctx.stopping);
+      } else {
+        await this.queue.push(items, undefined, this.ctx.stopping);
+        for (let i = 0; i < items.length; i++) settleAll(i, 'delivered');
+      }
+    } catch (err) {
+      if (!(err instanceof QueueFullError)) throw err;
+      // The daemon is stopping and the queue is full (the receiver is down, or slower than the input):
+      // waiting for room would only run into the shutdown timeout. These records are not queued; their
+      // inputs hear `abandoned` (the file input reads them again at the next start, network clients resend).
+      if (this.notQueued === 0) this.ctx.logger.warn({ reason: err.message }, 'stopping with the on-disk queue full: alerts still in the pipeline are not queued; their inputs offer them again at the next start');
+      this.notQueued += items.length;
+      for (let i = 0; i < items.length; i++) settleAll(i, 'abandoned');
     }
   }
 

@@ -38,6 +38,12 @@ export interface WorkerOptions<T> {
   maxRetryAfterMs?: number;
 }
 
+/**
+ * While stopping, the longest the worker waits for the rate limiter before it leaves the rest on disk: a
+ * normal turn (Slack: one message a second) is waited for; a receiver's `Retry-After` of minutes is not.
+ */
+const DRAIN_MAX_WAIT_MS = 5000;
+
 export class DeliveryWorker<T> {
   private draining = false;
   /** Interrupts waits (linger, backoff) when draining starts. */
@@ -95,12 +101,31 @@ export class DeliveryWorker<T> {
     }
   }
 
+  /**
+   * Waits for the rate limiter's turn. While stopping, a turn further off than DRAIN_MAX_WAIT_MS (a
+   * `Retry-After` the receiver gave) is not waited for: false, and what is queued stays on disk. A wait that
+   * began before the stop is cut short when it begins, and judged again.
+   */
+  private async takeTurn(hardStop: AbortSignal, waits: AbortSignal): Promise<boolean> {
+    const limiter = this.options.rateLimit;
+    if (!limiter) return true;
+    if (!this.draining && (await limiter.take(waits))) return true;
+    if (hardStop.aborted) return false;
+    const wait = limiter.waitTime();
+    if (wait > DRAIN_MAX_WAIT_MS) {
+      const { logger, target, queue } = this.options;
+      logger.warn({ target, wait_ms: wait, queued: queue.pending }, `not waiting ${Math.round(wait / 1000)} s for ${target}'s rate limit while stopping; ${queue.pending} queued record(s) stay on disk and are sent at the next start`);
+      return false;
+    }
+    return limiter.take(hardStop);
+  }
+
   /** Sends one batch until it is delivered or given up on. False: stop the loop (draining or hard stop). */
   private async deliver(records: Array<QueuedRecord<T>>, hardStop: AbortSignal, waits: AbortSignal): Promise<boolean> {
     const { queue, metrics, logger, target } = this.options;
     const backoff = new Backoff(this.options.backoff);
     for (;;) {
-      if (this.options.rateLimit && !(await this.options.rateLimit.take(hardStop))) return false;
+      if (!(await this.takeTurn(hardStop, waits))) return false;
       if (hardStop.aborted) return false;
       metrics.add('delivery_requests_total');
       const started = performance.now();
@@ -126,12 +151,12 @@ export class DeliveryWorker<T> {
       }
       metrics.add('delivery_retries_total');
       const maxRetryAfter = this.options.maxRetryAfterMs ?? 600_000;
-      const delay = outcome.retryAfterMs !== undefined ? Math.min(outcome.retryAfterMs, maxRetryAfter) : backoff.next();
-      if (outcome.retryAfterMs !== undefined) {
-        // The receiver's own word on when to come back; it applies to every send to it, not only this one.
-        this.options.rateLimit?.penalize(delay);
-        backoff.next();
-      }
+      // The receiver's own word on when to come back, but never sooner than the backoff: `Retry-After: 0`
+      // (or a date already past) on every answer would otherwise be retried in a busy loop.
+      const step = backoff.next();
+      const delay = outcome.retryAfterMs !== undefined ? Math.max(Math.min(outcome.retryAfterMs, maxRetryAfter), step) : step;
+      // It applies to every send to that receiver, not only this one.
+      if (outcome.retryAfterMs !== undefined) this.options.rateLimit?.penalize(delay);
       this.failing = true;
       const fields = { target, reason: outcome.reason, status: outcome.status, attempt: backoff.attempts, queued: queue.pending, took_ms: Math.round(performance.now() - started) };
       if (this.draining) {
