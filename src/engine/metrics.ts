@@ -29,7 +29,15 @@ const HELP: Record<string, string> = {
   queue_records: 'Records waiting in the output\'s on-disk queue.',
   detector_streams: 'Streams (baselines) the anomaly detector holds.',
   detector_evicted_streams_total: 'Streams the anomaly detector evicted (least recently seen) to stay within max_streams.',
+  file_rotations_total: 'Rotations the file input followed (a file renamed or replaced under its name).',
+  file_truncations_total: 'Truncations the file input saw (copytruncate, or a file emptied in place).',
+  files_open: 'Files the file input holds open.',
+  ack_dropped_events_total: 'Events the input emitted that a full drop_newest buffer downstream discarded.',
+  ack_rejected_events_total: 'Events the input emitted that an output downstream refused for good.',
 };
+
+/** Counters every component exports from the start. */
+export const COMMON_COUNTERS = ['received_events_total', 'sent_events_total', 'rejected_events_total', 'malformed_events_total', 'errors_total', 'restarts_total'];
 
 export class ComponentMetrics {
   readonly id: string;
@@ -42,6 +50,15 @@ export class ComponentMetrics {
     this.id = id;
     this.kind = kind;
     this.type = type;
+  }
+
+  /**
+   * Counters exported from the start, at 0: a series that appears only at its first error cannot be
+   * alerted on (`increase()` and `absent()` see nothing before it).
+   */
+  declare(...names: string[]): this {
+    for (const name of names) if (!this.counters.has(name)) this.counters.set(name, 0);
+    return this;
   }
 
   add(name: string, value = 1): void {
@@ -74,9 +91,10 @@ export class ComponentMetrics {
     return out;
   }
 
+  /** Values for the summary logged at exit; counters still at 0 are left out, to keep it short. */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [name, value] of this.counters) out[name] = value;
+    for (const [name, value] of this.counters) if (value !== 0) out[name] = value;
     for (const [name, read] of this.gauges) out[name] = read();
     return out;
   }

@@ -13,7 +13,7 @@ import { ackBatch, Finalizer, releaseAll, retainAll, type AckStatus, type Batch 
 import { BatchBuffer } from './buffer.js';
 import type { ComponentContext, InputStage, OutputStage, TransformStage } from './component.js';
 import type { LogEvent } from './event.js';
-import { ComponentMetrics } from './metrics.js';
+import { COMMON_COUNTERS, ComponentMetrics } from './metrics.js';
 import type { ComponentConfig, PipelineConfig } from '../config/load.js';
 import { redactOptions } from '../config/load.js';
 import path from 'node:path';
@@ -97,7 +97,7 @@ export class Pipeline {
     this.config = config;
     this.logger = options.logger;
     for (const c of config.components) {
-      const metrics = new ComponentMetrics(c.id, c.kind, c.type);
+      const metrics = new ComponentMetrics(c.id, c.kind, c.type).declare(...COMMON_COUNTERS);
       const running: RunningComponent = {
         config: c,
         metrics,
@@ -236,9 +236,10 @@ export class Pipeline {
     const drained = await Promise.race([this.finished.then(() => true), timedOut]);
     clearTimeout(timer);
     if (!drained) {
-      this.hardStop.abort();
+      // Counted before the hard stop: it empties the buffers (their batches are abandoned).
       let pending = 0;
       for (const c of this.components.values()) pending += c.buffer?.stats.queuedEvents ?? 0;
+      this.hardStop.abort();
       this.logger.error({ timeout_ms: timeoutMs, queued_events: pending }, 'shutdown timeout reached before all events drained; unacknowledged events will be read again where the input supports it');
     }
     return drained;

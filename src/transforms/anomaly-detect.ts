@@ -187,6 +187,7 @@ export const anomalyDetectTransform = defineTransform({
     const snapshotFile = path.join(ctx.dataDir, 'detector.json');
     ctx.metrics?.gauge('detector_streams', () => detector.streamCount);
     ctx.metrics?.gauge('detector_evicted_streams_total', () => detector.evictedStreams);
+    ctx.metrics?.declare('anomalies_total');
     try {
       const restored = await loadDetectorState(detector, snapshotFile);
       if (restored !== undefined) ctx.logger.info({ streams: restored, file: snapshotFile }, 'detector state restored: no new warm-up');

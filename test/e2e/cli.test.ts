@@ -321,6 +321,10 @@ outputs: { out: { type: file, inputs: [in], path: "${dir}/\${TOKEN}.log" } }
     expect(types.get('driftlock_discarded_events_total')).toBe('counter');
     expect(types.get('driftlock_buffer_events')).toBe('gauge');
     for (const [name, type] of types) if (name.endsWith('_total')) expect(type, name).toBe('counter');
+    // Error counters exist from the start, at 0, so that increase() and absent() can be alerted on.
+    expect(metrics).toMatch(/^driftlock_errors_total\{component_id="demo",component_kind="input",component_type="demo"\} 0$/m);
+    expect(metrics).toMatch(/^driftlock_restarts_total\{component_id="out",component_kind="output",component_type="file"\} 0$/m);
+    expect(metrics).not.toMatch(/^# HELP (\S+) \1$/m); // every series has a description, not its own name
     cli.child.kill('SIGTERM');
     expect((await cli.exited).code).toBe(0);
   });

@@ -130,6 +130,7 @@ export class FileInput implements TailerHost {
       },
     );
     ctx.metrics.gauge('files_open', () => this.tailers.size);
+    ctx.metrics.declare('file_rotations_total', 'file_truncations_total', 'ack_dropped_events_total', 'ack_rejected_events_total');
   }
 
   /**

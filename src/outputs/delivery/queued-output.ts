@@ -37,6 +37,7 @@ export class QueuedOutput<T> {
     const { ctx, config } = options;
     const queue = await DiskQueue.open<T>({ dir: path.join(ctx.dataDir, 'queue'), maxBytes: config.queue.max_bytes });
     ctx.metrics.gauge('queue_records', () => queue.pending);
+    ctx.metrics.declare('delivery_requests_total', 'delivery_retries_total', 'delivery_rejected_total', 'delivered_records_total');
     if (queue.pending > 0) ctx.logger.info({ target: options.target, queued: queue.pending }, `${queue.pending} undelivered record(s) found in the on-disk queue; sending them first`);
     const worker = new DeliveryWorker<T>({
       queue,
