@@ -15,9 +15,20 @@ export interface LoggingOptions {
   destination?: NodeJS.WritableStream;
 }
 
+/** Replaces every secret value in a text with `<redacted>` (values under 4 characters are left alone). */
+export function secretMasker(secrets: readonly string[]): (text: string) => string {
+  const values = secrets.filter((s) => s.length >= 4);
+  return (text) => {
+    let out = text;
+    for (const s of values) out = out.split(s).join('<redacted>');
+    return out;
+  };
+}
+
 export function createLogger(options: LoggingOptions): Logger {
   const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
   const secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
+  const mask = secretMasker(secrets);
   const base: pino.LoggerOptions = {
     level: options.level,
     base: { pid: process.pid },
@@ -35,9 +46,7 @@ export function createLogger(options: LoggingOptions): Logger {
     const inner = stream;
     stream = {
       write(line: string) {
-        let out = line;
-        for (const s of secrets) out = out.split(s).join('<redacted>');
-        return inner.write(out);
+        return inner.write(mask(line));
       },
     } as pino.DestinationStream;
   }

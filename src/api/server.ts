@@ -14,6 +14,8 @@ export interface ApiServerOptions {
   state: () => 'starting' | 'running' | 'stopping';
   /** Components in trouble (crashed recently); none when healthy. */
   trouble?: () => unknown[];
+  /** Masks secret values in what `/health` says (an error message can quote a substituted secret). */
+  mask?: (text: string) => string;
 }
 
 export function parseAddress(address: string): { host: string; port: number } {
@@ -35,7 +37,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       const failing = state === 'running' ? (options.trouble?.() ?? []) : [];
       const status = state !== 'running' ? state : failing.length ? 'degraded' : 'ok';
       res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(failing.length ? { status, failing } : { status }));
+      const body = JSON.stringify(failing.length ? { status, failing } : { status });
+      res.end(options.mask ? options.mask(body) : body);
       return;
     }
     if (url === '/metrics') {

@@ -9,7 +9,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { Pipeline, StartError } from '../engine/pipeline.js';
 import { lockDataDir } from '../engine/data-dir-lock.js';
-import { createLogger } from '../logging.js';
+import { createLogger, secretMasker } from '../logging.js';
 import type { Logger } from 'pino';
 
 export interface RunOptions {
@@ -60,7 +60,8 @@ async function runLocked(config: PipelineConfig, logger: Logger): Promise<number
   let api: Server | undefined;
   try {
     if (config.api.enabled) {
-      api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health() });
+      const mask = secretMasker(config.secretsFromEnv.map((name) => process.env[name] ?? ''));
+      api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask });
     }
     await pipeline.start();
   } catch (err) {

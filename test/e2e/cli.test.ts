@@ -11,14 +11,14 @@ async function tempDir(): Promise<string> {
 }
 
 /** Runs the daemon on the demo input with the API on a free port, writing to `outPath`; resolves once the API listens. */
-async function startDemoWithApi(dir: string, rate: number, outPath: string): Promise<{ cli: RunningCli; address: string }> {
+async function startDemoWithApi(dir: string, rate: number, outPath: string, env?: NodeJS.ProcessEnv): Promise<{ cli: RunningCli; address: string }> {
   const file = path.join(dir, 'pipeline.yaml');
   await writeFile(file, `data_dir: ${dir}/data
 api: { enabled: true, address: "127.0.0.1:0" }
 inputs: { demo: { type: demo, rate: ${rate} } }
-outputs: { out: { type: file, inputs: [demo], path: ${outPath} } }
+outputs: { out: { type: file, inputs: [demo], path: "${outPath}" } }
 `);
-  const cli = startCli(['run', '-c', file]);
+  const cli = startCli(['run', '-c', file], env ? { env } : {});
   await cli.waitFor(/API listening/);
   const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
   return { cli, address };
@@ -226,14 +226,16 @@ outputs: { out: { type: console, inputs: [net] } }
     const dir = await tempDir();
     const blocker = path.join(dir, 'not-a-folder');
     await writeFile(blocker, '');
-    const { cli, address } = await startDemoWithApi(dir, 50, `${blocker}/out.log`);
+    // The path holds a substituted secret: /health masks it as the logs do.
+    const { cli, address } = await startDemoWithApi(dir, 50, `${blocker}/out-\${OUT_TOKEN}.log`, { OUT_TOKEN: 'tok-s3cr3t-value' });
     await cli.waitFor(/cannot write to the output file; retrying/);
     const bad = await fetch(`http://${address}/health`);
     expect(bad.status).toBe(503);
     const body = (await bad.json()) as { status: string; failing: Array<{ component: string; last_error: string }> };
     expect(body.status).toBe('degraded');
     expect(body.failing.map((f) => f.component)).toEqual(['out']);
-    expect(body.failing[0]!.last_error).toContain('not-a-folder');
+    expect(body.failing[0]!.last_error).toContain('not-a-folder/out-<redacted>.log');
+    expect(JSON.stringify(body)).not.toContain('s3cr3t');
     await rm(blocker);
     await cli.waitFor(/writing to the output file works again/);
     const good = await fetch(`http://${address}/health`);
