@@ -60,6 +60,17 @@ describe('file input: reading and checkpoints', () => {
     expect((await readCheckpoints(path.join(dir, 'data')))[0]).toMatchObject({ path: log, offset: 15 });
   });
 
+  it('says when no file matches include at start, and still reads one that appears later', async () => {
+    const dir = await tempDir();
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, 'later', '*.log')], start_at: 'beginning' } });
+    await input.until(() => input.logs.includes('file input started'), 'the start');
+    expect(input.logs).toContain('no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
+    await mkdir(path.join(dir, 'later'));
+    await writeFile(path.join(dir, 'later', 'app.log'), 'late line\n');
+    await input.until(() => input.events.length === 1, 'the line of the file that appeared');
+    expect(input.bodies()).toEqual(['late line']);
+  });
+
   it('start_at: end skips what a file held at start, but files that appear later are read whole', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'old.log'), 'old 1\nold 2\n');

@@ -164,6 +164,9 @@ export class FileInput implements TailerHost {
     });
     await this.store.save(true);
     ctx.logger.info({ files: this.tailers.size, checkpoints: this.store.size, first_run: firstRun }, 'file input started');
+    // A wrong path is the commonest mistake, and looks like a quiet log: say so (files that appear later
+    // are still picked up).
+    if (found.length === 0) ctx.logger.warn({ include: this.config.include }, 'no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
     if (ctx.signal.aborted) return this.shutdown();
 
     await this.discovery.watch(
