@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AnyComponentDefinition, ComponentKind } from './component.js';
@@ -57,7 +58,10 @@ export class ComponentRegistry {
 export async function loadPlugin(registry: ComponentRegistry, spec: string, configDir: string): Promise<number> {
   let url: string;
   if (spec.startsWith('.') || path.isAbsolute(spec)) {
-    url = pathToFileURL(path.resolve(configDir, spec)).href;
+    const target = path.resolve(configDir, spec);
+    // A folder is a package: its package.json `main`, or its index.js (ESM imports take no folders).
+    const folder = await stat(target).then((st) => st.isDirectory(), () => false);
+    url = pathToFileURL(folder ? createRequire(path.join(configDir, 'noop.js')).resolve(target) : target).href;
   } else {
     const require = createRequire(path.join(configDir, 'noop.js'));
     url = pathToFileURL(require.resolve(spec)).href;

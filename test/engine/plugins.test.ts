@@ -27,6 +27,18 @@ outputs: { out: { type: console, inputs: [up] } }
     expect(await (stage as { map: (e: typeof events) => typeof events }).map(events)).toMatchObject([{ body: 'HELLO!' }]);
   });
 
+  it('loads a plugin given as a package folder (its package.json main), as the README shows', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `plugins: [${path.relative(dir, path.join(fixtures, 'uppercase'))}]
+inputs: { in: { type: stdin } }
+transforms: { up: { type: uppercase, inputs: [in] } }
+outputs: { out: { type: console, inputs: [up] } }
+`);
+    const cfg = await loadConfigFile(file, createRegistry());
+    expect(cfg.components.find((c) => c.id === 'up')!.type).toBe('uppercase');
+  });
+
   it('a plugin component gets the same config errors as a built-in', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
     const file = path.join(dir, 'pipeline.yaml');
