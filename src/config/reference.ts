@@ -44,8 +44,10 @@ function typeOf(s: JsonSchema): string {
     const min = s.minimum !== undefined && s.minimum > Number.MIN_SAFE_INTEGER ? s.minimum : undefined;
     return min !== undefined ? `integer (${min}${max || '..'})` : 'integer';
   }
-  if (s.type === 'number' && (s.minimum !== undefined || s.exclusiveMinimum !== undefined)) {
-    return s.exclusiveMinimum !== undefined ? `number (> ${s.exclusiveMinimum})` : `number (>= ${s.minimum})`;
+  if (s.type === 'number' && (s.minimum !== undefined || s.exclusiveMinimum !== undefined || s.maximum !== undefined)) {
+    const low = s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : s.minimum !== undefined ? `>= ${s.minimum}` : undefined;
+    const high = s.maximum !== undefined ? `<= ${s.maximum}` : undefined;
+    return `number (${[low, high].filter(Boolean).join(', ')})`;
   }
   return Array.isArray(s.type) ? s.type.join(' \\| ') : (s.type ?? 'any');
 }
