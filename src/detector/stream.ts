@@ -313,6 +313,8 @@ export class StreamDetector {
   anomalies = 0;
   lastSeen = 0;
   private readonly clock = new StreamClock();
+  /** Restored from a snapshot and not yet given a timed event (see `observe`). */
+  private resumed = false;
   // Scratch of the event being observed (observe runs to its end before the next one), kept between events
   // so that an ordinary event allocates almost nothing: its candidates, its fields to learn (`pendingCount`
   // of the reused `pending` entries), its template and that template's readable text once made.
@@ -388,6 +390,12 @@ export class StreamDetector {
       const c = this.clock.map(input.time!);
       if (c === undefined) timed = false;
       else now = c;
+    }
+    if (this.resumed && timed) {
+      // The first event after a restore: the time since the snapshot's last event was the daemon's.
+      this.resumed = false;
+      this.volume.resume(now);
+      this.templateRates.resume(now);
     }
     this.lastSeen = now;
     const warm = this.events > this.o.warmup;
@@ -891,6 +899,7 @@ export class StreamDetector {
     s.templates.restore(data.templates);
     for (const id of data.learned) s.learned.add(id);
     s.volume = VolumeBaseline.fromJSON(data.volume);
+    s.resumed = true;
     if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
     for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
     for (const f of data.fields) {

@@ -142,6 +142,20 @@ export class TemplateRates {
     return found;
   }
 
+  /**
+   * Continues at `time` (ms) after a restart: every pattern counts as seen then, so that the daemon's own
+   * downtime is neither a pattern's silence nor one of its gaps, nor decays its rate.
+   */
+  resume(time: number): void {
+    const second = Math.floor(time / 1000);
+    for (const r of this.rates.values()) {
+      if (r.second < second) {
+        r.second = second;
+        r.count = 0;
+      }
+    }
+  }
+
   /** The silence of `template` was reported: not again until it comes back and stops again. */
   reported(template: number): void {
     const r = this.rates.get(template);

@@ -115,6 +115,20 @@ export class VolumeBaseline {
     return undefined;
   }
 
+  /**
+   * Continues at time `t` (ms) after a restart: the seconds since the last event counted are the daemon's
+   * own downtime, not the stream's silence, and are neither reported nor counted.
+   */
+  resume(t: number): void {
+    const b = Math.floor(t / 1000);
+    if (this.bucket >= 0 && b > this.bucket) {
+      if (!this.spiking) this.push(this.count);
+      this.bucket = b;
+      this.count = 0;
+      this.spiking = false;
+    }
+  }
+
   toJSON(): { history: number[]; bucket: number; count: number } {
     return { history: this.history.slice(), bucket: this.bucket, count: this.count };
   }

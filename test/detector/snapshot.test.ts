@@ -227,4 +227,24 @@ describe('snapshotDetector / restoreDetector', () => {
     expect(d.observe('q', input)?.kind).toBe('field_value');
     expect(r.observe('q', input)?.kind).toBe('field_value');
   });
+
+  it("the daemon's own downtime after a restore is not the stream's silence: no volume drop, no stopped heartbeat", () => {
+    const original = new Detector();
+    const lines = new LoginLines();
+    // 12 minutes at 20 lines/s, with a heartbeat every 10 s (regular enough to be missed when it stops).
+    for (let i = 1; i <= 14_400; i++) {
+      original.observe('app', i % 200 === 0 ? lines.line('INFO: heartbeat ok') : lines.next());
+    }
+    const snapshot = viaJson(original);
+    const copy = restored(snapshot);
+    // 15 minutes later (the daemon was down): the same traffic again.
+    lines.time += 15 * 60_000;
+    const after: DetectorInput[] = [];
+    for (let i = 1; i <= 400; i++) after.push(i % 200 === 0 ? lines.line('INFO: heartbeat ok') : lines.next());
+    const resumed = run(copy, 'app', after).filter((a): a is Anomaly => a !== undefined);
+    expect(resumed.map((a) => a.why)).toEqual([]);
+    // The detector that never stopped saw the same 15 minutes as a silence of its stream, and says so.
+    const continued = run(original, 'app', after).filter((a): a is Anomaly => a !== undefined);
+    expect(continued.map((a) => a.kind)).toContain('volume_drop');
+  });
 });
