@@ -140,13 +140,16 @@ export class FileInput implements TailerHost {
   private noteAbandoned(file: string, events: number): void {
     const first = this.abandoned.size === 0;
     this.abandoned.set(file, (this.abandoned.get(file) ?? 0) + events);
-    if (!first) return;
-    setImmediate(() => {
-      const files = Object.fromEntries(this.abandoned);
-      const total = [...this.abandoned.values()].reduce((a, b) => a + b, 0);
-      this.abandoned.clear();
-      this.ctx.logger.info({ events: total, files }, 'lines not delivered before shutdown; they are read again at the next start');
-    });
+    if (first) setImmediate(() => this.logAbandoned());
+  }
+
+  /** Logs the lines abandoned so far, if any (at the next turn of the event loop, or at shutdown). */
+  private logAbandoned(): void {
+    if (this.abandoned.size === 0) return;
+    const files = Object.fromEntries(this.abandoned);
+    const total = [...this.abandoned.values()].reduce((a, b) => a + b, 0);
+    this.abandoned.clear();
+    this.ctx.logger.info({ events: total, files }, 'lines not delivered before shutdown; they are read again at the next start');
   }
 
   async run(): Promise<void> {
@@ -200,6 +203,7 @@ export class FileInput implements TailerHost {
   }
 
   private async shutdown(): Promise<void> {
+    this.logAbandoned();
     await this.discovery.close().catch(() => undefined);
     await this.queue;
     for (const t of this.tailers.values()) t.wake();
