@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
 import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
+import { parseByteSize } from '../config/schema.js';
 import { configReference, spliceReference } from '../config/reference.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
@@ -71,6 +72,18 @@ function number(name: string, min: number, max: number, integer: boolean) {
   };
 }
 
+/** A size option: `1MiB`, `64KiB` or a whole number of bytes, as in config files. */
+function size(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = parseByteSize(value);
+    if (n === undefined || n < min || n > max) {
+      process.stderr.write(`driftlock: ${name} must be a size from ${min} to ${max} bytes (such as 64KiB or 1MiB), got "${value}"\n`);
+      process.exit(EXIT.usage);
+    }
+    return n;
+  };
+}
+
 /** Options shared by `stream` and `scan`. */
 function detectOptions(cmd: Command, streamHelp: string): Command {
   return cmd
@@ -80,7 +93,7 @@ function detectOptions(cmd: Command, streamHelp: string): Command {
     .option('--threshold <confidence>', 'minimum calibrated confidence to flag, 0..1 (overrides the profile)', number('--threshold', 0, 1, false))
     .option('--warmup <events>', 'events per stream to learn from before flagging (overrides the profile)', number('--warmup', 0, 1e9, true))
     .option('--state <file>', 'restore detector state from this file at start and save it at the end (no new warm-up)')
-    .option('--max-line-bytes <bytes>', 'longer lines are cut to this size and marked', number('--max-line-bytes', 64, 1 << 30, true), 1 << 20);
+    .option('--max-line-bytes <size>', 'longer lines are cut to this size and marked (64KiB, 1MiB or bytes)', size('--max-line-bytes', 64, 1 << 30), 1 << 20);
 }
 
 interface DetectCliOptions {

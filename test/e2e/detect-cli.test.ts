@@ -92,9 +92,13 @@ describe('driftlock stream', () => {
     parts.push(Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a]));
     parts.push(Buffer.from('x'.repeat(5000) + '\n'));
     for (let i = 0; i < 300; i++) parts.push(Buffer.from(gen.line() + '\n'));
-    const result = await runCli(['stream', '--format', 'json', '--max-line-bytes', '1024'], { input: Buffer.concat(parts) });
+    const result = await runCli(['stream', '--format', 'json', '--max-line-bytes', '1KiB'], { input: Buffer.concat(parts) });
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/602 events in .*2 malformed lines/);
+    // A size below the floor is a usage error (exit 2) that says what is expected.
+    const bad = await runCli(['stream', '--max-line-bytes', '10'], { input: '' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--max-line-bytes must be a size from 64 to 1073741824 bytes (such as 64KiB or 1MiB), got "10"');
   });
 
   it('stops on SIGINT with a summary and exit 0, and --state carries the baseline to the next run', async () => {
