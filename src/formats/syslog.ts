@@ -3,6 +3,7 @@
  * (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`), including the files syslog daemons write (no PRI; sometimes no
  * hostname; rsyslog's ISO timestamps instead of `Mmm dd`). Pure, so network inputs can reuse it.
  */
+import { severityNumberFromText, type LogEvent } from '../engine/event.js';
 import { failure, stripLineEnd, typeName, type ParseResult } from './json.js';
 import { MONTHS } from './nginx.js';
 
@@ -271,4 +272,31 @@ function bsdTime(m: RegExpExecArray, now: number): number | undefined {
   const year = new Date(now).getFullYear();
   const time = new Date(year, month, day, hour, minute, second, ms).getTime();
   return time > now + DAY_MS ? new Date(year - 1, month, day, hour, minute, second, ms).getTime() : time;
+}
+
+/**
+ * Puts a parsed message on an event, the same for the `syslog` input and the `parse` transform: the message
+ * becomes the body, its time the event's, and the header goes into `syslog.*` attributes. Severities map as
+ * emerg 23, alert 22, crit 21 (FATAL), err 17, warning 13, notice 10, info 9, debug 5.
+ */
+export function applySyslogMessage(event: LogEvent, m: SyslogMessage): void {
+  const attributes = event.attributes;
+  event.body = m.message;
+  if (m.timestamp !== undefined) event.timestamp = m.timestamp;
+  attributes['syslog.protocol'] = m.protocol;
+  if (m.facility !== undefined) {
+    attributes['syslog.facility'] = m.facility;
+    if (m.facility_name !== undefined) attributes['syslog.facility_name'] = m.facility_name;
+  }
+  if (m.severity !== undefined && m.severity_name !== undefined) {
+    attributes['syslog.severity'] = m.severity;
+    event.severityText = m.severity_name;
+    const number = severityNumberFromText(m.severity_name);
+    if (number !== undefined) event.severityNumber = number;
+  }
+  if (m.hostname !== undefined) attributes['syslog.hostname'] = m.hostname;
+  if (m.appname !== undefined) attributes['syslog.appname'] = m.appname;
+  if (m.procid !== undefined) attributes['syslog.procid'] = m.procid;
+  if (m.msgid !== undefined) attributes['syslog.msgid'] = m.msgid;
+  if (m.structured_data !== undefined) attributes['syslog.structured_data'] = m.structured_data;
 }

@@ -11,7 +11,7 @@ import { severityNumberFromText, type AttributeValue, type Attributes, type LogE
 import { parseJson, parseTimestamp, typeName } from '../formats/json.js';
 import { parseLogfmt } from '../formats/logfmt.js';
 import { parseNginx } from '../formats/nginx.js';
-import { parseSyslog } from '../formats/syslog.js';
+import { applySyslogMessage, parseSyslog } from '../formats/syslog.js';
 
 const WARN_INTERVAL_MS = 10_000;
 const TIME_FIELDS = ['timestamp', 'time', '@timestamp', 'ts'];
@@ -115,24 +115,7 @@ const applyNginx: Apply = (event, text) => {
 const applySyslog: Apply = (event, text, now) => {
   const result = parseSyslog(text, now);
   if (!result.ok) return result.error;
-  const m = result.value;
-  const attributes = event.attributes;
-  event.body = m.message;
-  if (m.timestamp !== undefined) event.timestamp = m.timestamp;
-  if (m.facility !== undefined) {
-    attributes['syslog.facility'] = m.facility;
-    if (m.facility_name !== undefined) attributes['syslog.facility_name'] = m.facility_name;
-  }
-  if (m.severity !== undefined && m.severity_name !== undefined) {
-    attributes['syslog.severity'] = m.severity;
-    // emerg 23, alert 22, crit 21 (FATAL), err 17, warning 13, notice 10, info 9, debug 5
-    setSeverity(event, m.severity_name, severityNumberFromText(m.severity_name));
-  }
-  if (m.hostname !== undefined) attributes['syslog.hostname'] = m.hostname;
-  if (m.appname !== undefined) attributes['syslog.appname'] = m.appname;
-  if (m.procid !== undefined) attributes['syslog.procid'] = m.procid;
-  if (m.msgid !== undefined) attributes['syslog.msgid'] = m.msgid;
-  if (m.structured_data !== undefined) attributes['syslog.structured_data'] = m.structured_data;
+  applySyslogMessage(event, result.value);
   return undefined;
 };
 

@@ -178,7 +178,9 @@ describe('parse transform: syslog', () => {
     expect(e!.body).toBe('An application event');
     expect(e!.timestamp).toBe(Date.UTC(2003, 9, 11, 22, 14, 15, 3));
     expect([e!.severityText, e!.severityNumber]).toEqual(['notice', 10]);
+    // The same attributes as the syslog input sets (one mapping serves both), the protocol included.
     expect(e!.attributes).toEqual({
+      'syslog.protocol': 'rfc5424',
       'syslog.facility': 20,
       'syslog.facility_name': 'local4',
       'syslog.severity': 5,
@@ -206,7 +208,7 @@ describe('parse transform: syslog', () => {
     expect(e!.timestamp).toBe(new Date(2005, 5, 14, 15, 16, 1).getTime());
     expect(e!.severityText).toBeUndefined();
     expect(e!.severityNumber).toBeUndefined();
-    expect(e!.attributes).toEqual({ 'syslog.hostname': 'combo', 'syslog.appname': 'sshd(pam_unix)', 'syslog.procid': '19939' });
+    expect(e!.attributes).toEqual({ 'syslog.protocol': 'rfc3164', 'syslog.hostname': 'combo', 'syslog.appname': 'sshd(pam_unix)', 'syslog.procid': '19939' });
   });
 
   it('marks non-syslog text as a failure', async () => {

@@ -6,8 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { LogEvent } from '../../engine/event.js';
-import { severityNumberFromText } from '../../engine/event.js';
-import { parseSyslog } from '../../formats/syslog.js';
+import { applySyslogMessage, parseSyslog } from '../../formats/syslog.js';
 
 /** Moves a cut point back so that it does not split a multi-byte UTF-8 character. */
 function utf8Boundary(buf: Buffer): number {
@@ -45,24 +44,6 @@ export function syslogEvent(bytes: Buffer, truncated: boolean, input: string, pe
     attributes['parse.error'] = result.error;
     return { event, malformed: true };
   }
-  const m = result.value;
-  event.body = m.message;
-  if (m.timestamp !== undefined) event.timestamp = m.timestamp;
-  attributes['syslog.protocol'] = m.protocol;
-  if (m.facility !== undefined) {
-    attributes['syslog.facility'] = m.facility;
-    if (m.facility_name !== undefined) attributes['syslog.facility_name'] = m.facility_name;
-  }
-  if (m.severity !== undefined && m.severity_name !== undefined) {
-    attributes['syslog.severity'] = m.severity;
-    event.severityText = m.severity_name;
-    const number = severityNumberFromText(m.severity_name);
-    if (number !== undefined) event.severityNumber = number;
-  }
-  if (m.hostname !== undefined) attributes['syslog.hostname'] = m.hostname;
-  if (m.appname !== undefined) attributes['syslog.appname'] = m.appname;
-  if (m.procid !== undefined) attributes['syslog.procid'] = m.procid;
-  if (m.msgid !== undefined) attributes['syslog.msgid'] = m.msgid;
-  if (m.structured_data !== undefined) attributes['syslog.structured_data'] = m.structured_data;
+  applySyslogMessage(event, result.value);
   return { event, malformed };
 }
