@@ -1,7 +1,7 @@
 /** The shared delivery piece: backoff, Retry-After, rate limit, the on-disk queue, the worker's retries. */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -11,6 +11,7 @@ import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { Backoff, backoffDelay, parseRetryAfter } from '../../src/outputs/delivery/backoff.js';
 import { DiskQueue, QueueFullError } from '../../src/outputs/delivery/disk-queue.js';
 import { post, type SendOutcome } from '../../src/outputs/delivery/http.js';
+import { QueuedOutput } from '../../src/outputs/delivery/queued-output.js';
 import { TokenBucket } from '../../src/outputs/delivery/rate-limit.js';
 import { sign, verifySignature } from '../../src/outputs/delivery/signature.js';
 import { DeliveryWorker } from '../../src/outputs/delivery/worker.js';
@@ -349,6 +350,45 @@ describe('delivery worker: Retry-After and stopping', () => {
     await expect(waiting).rejects.toBeInstanceOf(QueueFullError);
     expect(q.peek(5).map((r) => r.data)).toEqual(['x'.repeat(150)]);
     await q.close();
+  });
+});
+
+describe('queued output: a full disk under the queue', () => {
+  it.skipIf(!existsSync('/dev/full'))('waits and retries the push (health failing meanwhile) instead of crashing, then queues and delivers it once', async () => {
+    const dataDir = path.join(dir, 'out');
+    const metrics = new ComponentMetrics('hook', 'output', 'test');
+    const health: string[] = [];
+    const logs: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push((JSON.parse(line) as { msg: string }).msg) });
+    const sent: string[] = [];
+    const out = await QueuedOutput.open<string>({
+      ctx: { id: 'hook', logger, dataDir, metrics, signal: new AbortController().signal, health: { failing: (r) => health.push(`failing: ${r}`), ok: () => health.push('ok') } },
+      config: { request: { timeout: 1000 }, retry: { initial_backoff: 50, max_backoff: 100 }, queue: { max_bytes: 1 << 20 }, acknowledgements: 'queued' },
+      target: 'test',
+      batch: { maxItems: 10, maxBytes: 1 << 20, lingerMs: 0 },
+      send: async (records) => {
+        sent.push(...records.map((r) => r.data));
+        return { ok: true, status: 200 };
+      },
+    });
+    // The next segment file is /dev/full: every write to it fails with ENOSPC, as on a full disk.
+    const segment = path.join(dataDir, 'queue', `${'1'.padStart(20, '0')}.log`);
+    await symlink('/dev/full', segment);
+    const settled: string[] = [];
+    const pushing = out.enqueue(['alert 1'], [[(status) => settled.push(status)]]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toEqual([]);
+    expect(health[0]).toMatch(/^failing: cannot write the on-disk queue: .*ENOSPC/);
+    expect(metrics.get('errors_total')).toBeGreaterThanOrEqual(1);
+    // Space comes back: the next try writes a real segment.
+    await unlink(segment);
+    await pushing;
+    expect(settled).toEqual(['delivered']);
+    expect(health.at(-1)).toBe('ok');
+    while (sent.length === 0) await new Promise((r) => setTimeout(r, 10));
+    await out.close();
+    expect(sent).toEqual(['alert 1']);
+    expect(logs).toContain('the on-disk queue can be written again');
   });
 });
 

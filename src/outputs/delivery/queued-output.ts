@@ -11,7 +11,11 @@ import type { QueuedOutputConfig } from './config.js';
 import { DiskQueue, QueueFullError, type QueuedRecord } from './disk-queue.js';
 import type { SendOutcome } from './http.js';
 import type { TokenBucket } from './rate-limit.js';
+import { sleep } from './backoff.js';
 import { DeliveryWorker, type BatchOptions } from './worker.js';
+
+/** How often a push is tried again while the disk under the queue is full. */
+const DISK_FULL_RETRY_MS = 1000;
 
 export interface QueuedOutputOptions<T> {
   ctx: ComponentContext;
@@ -32,6 +36,8 @@ export class QueuedOutput<T> {
 
   /** Records not queued because the queue stayed full into the stop (counted once per stop, logged once). */
   private notQueued = 0;
+  /** The last push failed for want of disk space (reported to /health until one succeeds). */
+  private diskFull = false;
 
   static async open<T>(options: QueuedOutputOptions<T>): Promise<QueuedOutput<T>> {
     const { ctx, config } = options;
@@ -62,21 +68,45 @@ export class QueuedOutput<T> {
     const settleAll = (i: number, status: AckStatus) => {
       for (const s of settles[i] ?? []) s(status);
     };
-    try {
-      if (this.ackMode === 'delivered') {
-        await this.queue.push(items, (i) => (status) => settleAll(i, status), this.ctx.stopping);
-      } else {
-        await this.queue.push(items, undefined, this.ctx.stopping);
-        for (let i = 0; i < items.length; i++) settleAll(i, 'delivered');
-      }
-    } catch (err) {
-      if (!(err instanceof QueueFullError)) throw err;
-      // The daemon is stopping and the queue is full (the receiver is down, or slower than the input):
-      // waiting for room would only run into the shutdown timeout. These records are not queued; their
-      // inputs hear `abandoned` (the file input reads them again at the next start, network clients resend).
-      if (this.notQueued === 0) this.ctx.logger.warn({ reason: err.message }, 'stopping with the on-disk queue full: alerts still in the pipeline are not queued; their inputs offer them again at the next start');
+    const abandon = (reason: string) => {
+      // The daemon is stopping and the queue cannot take them (full: the receiver is down or slower than
+      // the input; or its disk is full): waiting would only run into the shutdown timeout. These records are
+      // not queued; their inputs hear `abandoned` (the file input reads them again at the next start,
+      // network clients resend).
+      if (this.notQueued === 0) this.ctx.logger.warn({ reason }, 'stopping with the on-disk queue full: alerts still in the pipeline are not queued; their inputs offer them again at the next start');
       this.notQueued += items.length;
       for (let i = 0; i < items.length; i++) settleAll(i, 'abandoned');
+    };
+    for (;;) {
+      try {
+        if (this.ackMode === 'delivered') {
+          await this.queue.push(items, (i) => (status) => settleAll(i, status), this.ctx.stopping);
+        } else {
+          await this.queue.push(items, undefined, this.ctx.stopping);
+          for (let i = 0; i < items.length; i++) settleAll(i, 'delivered');
+        }
+        if (this.diskFull) {
+          this.diskFull = false;
+          this.ctx.health?.ok();
+          this.ctx.logger.info('the on-disk queue can be written again');
+        }
+        return;
+      } catch (err) {
+        if (err instanceof QueueFullError) return abandon(err.message);
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+        // The disk under data_dir is full. Crashing would stop the worker too, the only thing that frees
+        // space (delivered segments are deleted): keep it running and try the push again, as for a full queue.
+        this.ctx.metrics.add('errors_total');
+        if (!this.diskFull) {
+          this.diskFull = true;
+          this.ctx.health?.failing(`cannot write the on-disk queue: ${(err as Error).message}`);
+          this.ctx.logger.error({ err }, 'cannot write the on-disk queue (disk full); retrying every second while the queue delivers');
+        }
+        if (this.ctx.stopping?.aborted) return abandon((err as Error).message);
+        await sleep(DISK_FULL_RETRY_MS, this.ctx.stopping ?? this.ctx.signal);
+        if (this.ctx.signal.aborted) return abandon((err as Error).message);
+      }
     }
   }
 
