@@ -337,6 +337,30 @@ describe('delivery worker: Retry-After and stopping', () => {
     await q.close();
   });
 
+  it('while stopping, a refusal for good ends the drain: the rest stays on disk for a fixed config', async () => {
+    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
+    const sent: number[] = [];
+    const worker = new DeliveryWorker<number>({
+      queue: q,
+      send: async (records) => {
+        sent.push(records[0]!.data);
+        return { ok: false, retry: false, reason: 'HTTP 404: no_service', status: 404 };
+      },
+      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
+      backoff: { initialMs: 100, maxMs: 1000 },
+      logger,
+      metrics: new ComponentMetrics('w', 'output', 'test'),
+      target: 'test',
+    });
+    await q.push([1, 2, 3]);
+    void worker.finish(); // stopping before it starts: the drain alone
+    worker.start(new AbortController().signal);
+    await worker.finish();
+    expect(sent).toEqual([1]);
+    expect(q.peek(5).map((r) => r.data)).toEqual([2, 3]);
+    await q.close();
+  });
+
   it('a push waiting for room in a full queue gives up when told to: nothing of it is queued', async () => {
     const q = await DiskQueue.open<string>({ dir: path.join(dir, 'q'), maxBytes: 200 });
     await q.push(['x'.repeat(150)]);

@@ -44,6 +44,9 @@ export interface WorkerOptions<T> {
  */
 const DRAIN_MAX_WAIT_MS = 5000;
 
+/** Refusals for good are logged at most once in this long (the others are counted into the next line). */
+const REJECTION_LOG_INTERVAL_MS = 10_000;
+
 export class DeliveryWorker<T> {
   private draining = false;
   /** Interrupts waits (linger, backoff) when draining starts. */
@@ -101,6 +104,30 @@ export class DeliveryWorker<T> {
     }
   }
 
+  /** When a refusal was last logged, and the records refused since without a line of their own. */
+  private refusalLoggedAt: number | undefined;
+  private refusedUnlogged = 0;
+
+  /**
+   * Logs a refusal at error level, at most one line every 10 s with the count of those in between (a wrong
+   * URL refuses every alert; a line each buried the log). `delivery_rejected_total` counts them all.
+   */
+  private logRejection(status: number, reason: string, records: Array<QueuedRecord<T>>): void {
+    const { logger, target } = this.options;
+    const now = performance.now();
+    if (this.refusalLoggedAt !== undefined && now - this.refusalLoggedAt < REJECTION_LOG_INTERVAL_MS) {
+      this.refusedUnlogged += records.length;
+      return;
+    }
+    const between = this.refusedUnlogged > 0 ? { refused_since_last_line: this.refusedUnlogged } : {};
+    logger.error(
+      { target, status, reason, records: records.length, first_seq: records[0]!.seq, ...between },
+      `${target} refused ${records.length === 1 ? 'an alert' : `${records.length} alerts`} for good (${reason}); not retrying: check the URL and credentials`,
+    );
+    this.refusalLoggedAt = now;
+    this.refusedUnlogged = 0;
+  }
+
   /**
    * Waits for the rate limiter's turn. While stopping, a turn further off than DRAIN_MAX_WAIT_MS (a
    * `Retry-After` the receiver gave) is not waited for: false, and what is queued stays on disk. A wait that
@@ -142,12 +169,11 @@ export class DeliveryWorker<T> {
       metrics.add('errors_total');
       if (!outcome.retry) {
         metrics.add('delivery_rejected_total', records.length);
-        logger.error(
-          { target, status: outcome.status, reason: outcome.reason, records: records.length, first_seq: records[0]!.seq },
-          `${target} refused ${records.length === 1 ? 'an alert' : `${records.length} alerts`} for good (${outcome.reason}); not retrying: check the URL and credentials`,
-        );
+        this.logRejection(outcome.status, outcome.reason, records);
         await queue.ack(records.length, 'rejected');
-        return true;
+        // While stopping, a refusal ends the drain like any failure: a wrong URL or revoked token refuses
+        // the rest too, and kept on disk they can still go out once the config is fixed.
+        return !this.draining;
       }
       metrics.add('delivery_retries_total');
       const maxRetryAfter = this.options.maxRetryAfterMs ?? 600_000;
