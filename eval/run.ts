@@ -194,6 +194,27 @@ function describeFlag(f: Flag): string {
 // ---------------------------------------------------------------------------------------------------------
 // BGL_2k
 
+/** The confidence levels the calibration check reads. */
+const CALIBRATION_LEVELS = [0.9, 0.99, 0.999] as const;
+
+/**
+ * Is `confidence` what it says? "0.99 means fewer than 1% of the stream's recent normal events scored as
+ * high": of the normal events scored (after the warm-up), the share flagged at a confidence of at least c
+ * should stay under 1 - c. Only flagged events carry a confidence, so this share is a lower bound of the
+ * share that scored that high.
+ */
+function calibrationRows(name: string, flags: readonly Flag[], isNormal: (line: number) => boolean, fromLine: number, normalCount: number): string[][] {
+  const best = new Map<number, number>();
+  for (const f of flags) if (f.line >= fromLine && isNormal(f.line)) best.set(f.line, Math.max(best.get(f.line) ?? 0, f.confidence));
+  return CALIBRATION_LEVELS.map((c) => {
+    const n = [...best.values()].filter((v) => v >= c).length;
+    const share = ratio(n, normalCount);
+    return [name, `>= ${c}`, `${n} of ${count(normalCount)}`, percent(share, 2), `< ${percent(1 - c, 1)}`, share < 1 - c ? 'yes' : 'no'];
+  });
+}
+
+const CALIBRATION_HEADER = ['normal events', 'confidence', 'flagged', 'share', 'claimed', 'holds'];
+
 async function evalBgl(ctx: Context): Promise<void> {
   const source = path.join(ctx.opts.datasetsDir, DATASET_FILES.bgl);
   const bgl = prepareBgl(await readFile(source, 'utf8'));
@@ -225,6 +246,10 @@ async function evalBgl(ctx: Context): Promise<void> {
     const eps = episodesOf(g.group);
     return [g.group, String(g.lines), String(g.flagged), fixed(g.recall), `${episodeRecall(flagged, eps).found}/${eps.length}`];
   })));
+  const bglWarmup = result.warmupLines ?? STEADY_WARMUP_LINES;
+  const normalAfter = bgl.anomalous.slice(bglWarmup).filter((a) => !a).length;
+  ctx.out(`\ncalibration on the normal lines after the scanner's warm-up (${bglWarmup}; reported, not a target):\n`);
+  ctx.out(renderTable(CALIBRATION_HEADER, calibrationRows('BGL_2k, normal lines', result.flags, (l) => !bgl.anomalous[l - 1], bglWarmup + 1, normalAfter)));
   if (e.missed.length > 0) {
     ctx.out('\nmissed episodes:');
     for (const ep of e.missed) {
@@ -307,6 +332,8 @@ async function evalWeb(ctx: Context): Promise<void> {
     .map(([k, g]) => [k, String(g.lines), String(g.whys.size)])));
   ctx.out(`${repeats} of ${fm.falsePositiveLines.length} false positives repeat a why already flagged; counted once each, ` +
     `precision would be ${fixed(ratio(o.tp, o.tp + fm.falsePositiveLines.length - repeats))} (for reading only: the target counts lines)`);
+  ctx.out('\ncalibration on the normal lines after the warm-up (reported, not a target):\n');
+  ctx.out(renderTable(CALIBRATION_HEADER, calibrationRows('web, normal lines', result.flags, (l) => !web.labels[l - 1], web.warmupLines + 1, fm.normalLines)));
   const missed = web.injections.filter((i) => !flagged.has(i.line));
   if (missed.length > 0) {
     ctx.out(`missed (${missed.length}, first 8):`);
@@ -403,6 +430,7 @@ async function evalSeed(ctx: Context): Promise<void> {
 async function evalSteady(ctx: Context): Promise<void> {
   ctx.out(`normal logs, scanned in place with --format text; warm-up: the first ${STEADY_WARMUP_LINES} lines unless the scanner reports its own; every later flag is a false alarm\n`);
   const rows: string[][] = [];
+  const calibration: string[][] = [];
   let lines = 0;
   let flaggedTotal = 0;
   for (const rel of STEADY_FILES) {
@@ -416,12 +444,15 @@ async function evalSteady(ctx: Context): Promise<void> {
     const name = path.basename(rel);
     const ok = target(ctx, `false alarms, ${name}`, fa.rate, '<=', TARGETS.falseAlarmRate, (x) => percent(x));
     rows.push([name, count(lineCount), String(warmup), count(fa.lines), String(fa.flagged), percent(fa.rate), String(fa.warmupFlagged), `<= ${percent(TARGETS.falseAlarmRate)}`, verdict(ok)]);
+    calibration.push(...calibrationRows(name, result.flags, () => true, warmup + 1, fa.lines).filter((r) => r[1] !== '>= 0.9'));
   }
   const rate = ratio(flaggedTotal, lines);
   const ok = target(ctx, 'false alarms, all steady logs', rate, '<=', TARGETS.falseAlarmRate, (x) => percent(x));
   rows.push(['all', '-', '-', count(lines), String(flaggedTotal), percent(rate), '-', `<= ${percent(TARGETS.falseAlarmRate)}`, verdict(ok)]);
   ctx.out('');
   ctx.out(renderTable(['file', 'lines', 'warm-up', 'scored', 'flagged', 'rate', 'warm-up flags', 'target', 'result'], rows));
+  ctx.out('\ncalibration (reported, not a target):\n');
+  ctx.out(renderTable(CALIBRATION_HEADER, calibration));
 }
 
 // ---------------------------------------------------------------------------------------------------------
