@@ -27,6 +27,7 @@ const HELP: Record<string, string> = {
   delivered_records_total: 'Records a receiver accepted (2xx).',
   skipped_events_total: 'Events an output left out on purpose (e.g. below min_confidence).',
   queue_records: 'Records waiting in the output\'s on-disk queue.',
+  queue_bytes: 'Bytes of records waiting in the output\'s on-disk queue (at most queue.max_bytes, give or take one batch).',
   detector_streams: 'Streams (baselines) the anomaly detector holds.',
   detector_evicted_streams_total: 'Streams the anomaly detector evicted (least recently seen) to stay within max_streams.',
   file_rotations_total: 'Rotations the file input followed (a file renamed or replaced under its name).',

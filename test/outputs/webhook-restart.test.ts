@@ -112,6 +112,8 @@ outputs:
     expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
     expect(performance.now() - stopAt).toBeLessThan(10_000);
     expect(stopped.stderr).toContain('stopping with the on-disk queue full');
+    // The full queue was said when it happened, once.
+    expect(stopped.stderr.split('the on-disk queue is full: the output waits').length - 1).toBe(1);
 
     receiver.behave = ok;
     const second = startCli(['run', '-c', config], { env, stdin: 'ignore' });

@@ -164,6 +164,7 @@ describe('webhook output', () => {
     await run.end();
     expect(receiver.requests.map((r) => r.status)).toEqual([404, 404, 404, 200]);
     expect(run.metrics.get('delivery_rejected_total')).toBe(3);
+    expect(run.metrics.get('rejected_events_total')).toBe(3);
     // A wrong URL refuses every alert: one line in 10 s, not one each; the metric counts all three.
     const refusals = run.logs.filter((l) => l.level === 50 && String(l.msg).includes('refused'));
     expect(refusals).toHaveLength(1);

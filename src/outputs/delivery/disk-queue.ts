@@ -34,6 +34,8 @@ export interface DiskQueueOptions {
   segmentBytes?: number;
   /** fdatasync each push before it resolves (default true). */
   fsync?: boolean;
+  /** Called when a push starts waiting for room (the queue is full). */
+  onFull?: () => void;
 }
 
 export interface QueuedRecord<T> {
@@ -167,8 +169,13 @@ export class DiskQueue<T> {
     if (items.length === 0) return [];
     const datas = items.map((d) => JSON.stringify(d));
     const size = datas.reduce((n, d) => n + Buffer.byteLength(d) + 32, 0);
+    let waited = false;
     while (!this.closed && this.bytes > 0 && this.bytes + size > this.options.maxBytes) {
       if (giveUp?.aborted) throw new QueueFullError(this.bytes, this.options.maxBytes);
+      if (!waited) {
+        waited = true;
+        this.options.onFull?.();
+      }
       await new Promise<void>((resolve) => {
         const done = () => {
           giveUp?.removeEventListener('abort', done);

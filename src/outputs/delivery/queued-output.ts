@@ -32,6 +32,8 @@ export class QueuedOutput<T> {
     private readonly worker: DeliveryWorker<T>,
     private readonly ackMode: QueuedOutputConfig['acknowledgements'],
     private readonly ctx: ComponentContext,
+    private readonly full: { since: number | undefined },
+    private readonly maxBytes: number,
   ) {}
 
   /** Records not queued because the queue stayed full into the stop (counted once per stop, logged once). */
@@ -41,8 +43,16 @@ export class QueuedOutput<T> {
 
   static async open<T>(options: QueuedOutputOptions<T>): Promise<QueuedOutput<T>> {
     const { ctx, config } = options;
-    const queue = await DiskQueue.open<T>({ dir: path.join(ctx.dataDir, 'queue'), maxBytes: config.queue.max_bytes });
+    // A full queue is said once, when a push first has to wait, and again when it has room (see enqueue).
+    const full = { since: undefined as number | undefined };
+    const onFull = () => {
+      if (full.since !== undefined) return;
+      full.since = Date.now();
+      ctx.logger.warn({ target: options.target, max_bytes: config.queue.max_bytes }, `the on-disk queue is full: the output waits for deliveries to ${options.target} to make room, and the pipeline slows down (backpressure)`);
+    };
+    const queue = await DiskQueue.open<T>({ dir: path.join(ctx.dataDir, 'queue'), maxBytes: config.queue.max_bytes, onFull });
     ctx.metrics.gauge('queue_records', () => queue.pending);
+    ctx.metrics.gauge('queue_bytes', () => queue.pendingBytes);
     ctx.metrics.declare('delivery_requests_total', 'delivery_retries_total', 'delivery_rejected_total', 'delivered_records_total');
     if (queue.pending > 0) ctx.logger.info({ target: options.target, queued: queue.pending }, `${queue.pending} undelivered record(s) found in the on-disk queue; sending them first`);
     const worker = new DeliveryWorker<T>({
@@ -56,7 +66,7 @@ export class QueuedOutput<T> {
       target: options.target,
     });
     worker.start(ctx.signal);
-    return new QueuedOutput(queue, worker, config.acknowledgements, ctx);
+    return new QueuedOutput(queue, worker, config.acknowledgements, ctx, full, config.queue.max_bytes);
   }
 
   /**
@@ -84,6 +94,10 @@ export class QueuedOutput<T> {
         } else {
           await this.queue.push(items, undefined, this.ctx.stopping);
           for (let i = 0; i < items.length; i++) settleAll(i, 'delivered');
+        }
+        if (this.full.since !== undefined && this.queue.pendingBytes < this.maxBytes / 2) {
+          this.ctx.logger.info({ full_for_ms: Date.now() - this.full.since }, 'the on-disk queue has room again');
+          this.full.since = undefined;
         }
         if (this.diskFull) {
           this.diskFull = false;

@@ -169,6 +169,7 @@ export class DeliveryWorker<T> {
       metrics.add('errors_total');
       if (!outcome.retry) {
         metrics.add('delivery_rejected_total', records.length);
+        metrics.add('rejected_events_total', records.length);
         this.logRejection(outcome.status, outcome.reason, records);
         await queue.ack(records.length, 'rejected');
         // While stopping, a refusal ends the drain like any failure: a wrong URL or revoked token refuses
