@@ -42,7 +42,7 @@ export const slackConfig = z.object({
     .string()
     .min(1)
     .optional()
-    .describe('Your own message text (Slack mrkdwn) instead of the standard fields, shown under the header: `{stream}`, `{kind}`, `{confidence}`, `{reason}`, `{field}`, `{pattern}`, `{entry}`, `{time}` and `{count}` are replaced (values escaped for Slack).'),
+    .describe('Your own message text (Slack mrkdwn) instead of the standard fields, shown under the header: `{stream}`, `{kind}`, `{confidence}`, `{reason}`, `{field}`, `{pattern}`, `{entry}`, `{time}` and `{count}` (how many anomalies the message stands for: 1, or the repeats a follow-up counts) are replaced (values escaped for Slack).'),
   group_window: duration().prefault('60s').describe('Anomalies of the same stream, kind and field (or pattern) within this window become one follow-up message ("…and 37 more like this in the last 60 s"); a window without any ends the incident with one more message. `0s` posts every anomaly.'),
   max_entry_chars: z.number().int().min(100).max(2900).default(1000).describe('The log entry is cut to this many characters, with a marker saying how many were left out.'),
   rate_limit: z
@@ -136,7 +136,7 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
   const lead = [mention, more && `*${more}* (latest below)`].filter(Boolean).join(' ');
   if (lead) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: lead } });
   if (options.template) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(renderTemplate(options.template, alert, options, repeat?.count ?? 0), 2900) } });
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(renderTemplate(options.template, alert, options, repeat?.count ?? 1), 2900) } });
   } else {
     const fields = [
       { type: 'mrkdwn', text: `*Stream:*\n${escapeMrkdwn(alert.stream_id)}` },
@@ -157,9 +157,11 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
 /** The update when an incident ends: nothing like it for a whole window. */
 export function endedMessage(first: SlackAlert, last: SlackAlert, total: number, windowMs: number): SlackMessage {
   const what = first.field ? `field \`${escapeMrkdwn(first.field)}\`` : first.template ? `pattern \`${escapeMrkdwn(truncate(first.template, 200))}\`` : 'this pattern';
+  // The plain text (notifications, screen readers) names the field or pattern too.
+  const plainWhat = first.field ? `field ${first.field}` : first.template ? `pattern ${truncate(first.template, 100)}` : 'this pattern';
   const summary = `No more *${escapeMrkdwn(first.kind)}* anomalies in *${escapeMrkdwn(first.stream_id)}* (${what}) for ${formatWindow(windowMs)}: ${total.toLocaleString('en-US')} in all, from ${slackDate(first.time)} to ${slackDate(last.time)}.`;
   return {
-    text: `:white_check_mark: Anomaly over in ${first.stream_id} (${first.kind}): ${total.toLocaleString('en-US')} in all, none in the last ${formatWindow(windowMs)}`,
+    text: `:white_check_mark: Anomaly over in ${first.stream_id} (${first.kind}, ${plainWhat}): ${total.toLocaleString('en-US')} in all, none in the last ${formatWindow(windowMs)}`,
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: ':white_check_mark: Log Anomaly Ended', emoji: true } },
       { type: 'section', text: { type: 'mrkdwn', text: summary } },

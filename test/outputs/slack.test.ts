@@ -91,7 +91,7 @@ describe('Slack message', () => {
     expect(m.text).toContain('…and 37 more like this in the last 60 s');
     expect(texts(m)).toContain('*…and 37 more like this in the last 60 s* (latest below)');
     const end = endedMessage(alert, { ...alert, time: alert.time + 45_000 }, 38, 60_000);
-    expect(end.text).toBe(':white_check_mark: Anomaly over in nginx-logs (field_value): 38 in all, none in the last 60 s');
+    expect(end.text).toBe(':white_check_mark: Anomaly over in nginx-logs (field_value, field response_time): 38 in all, none in the last 60 s');
     expect(texts(end)).toContain('Log Anomaly Ended');
   });
 });
@@ -133,7 +133,7 @@ describe('slack output', () => {
     expect(got[1]!.text).toContain('status "503" never seen before');
     expect(got[2]!.text).toContain('…and 37 more like this in the last 1 s');
     expect(got[2]!.text).toContain((burst[37]!.attributes.anomaly as { why: string }).why);
-    expect(got[3]!.text).toBe(':white_check_mark: Anomaly over in nginx-logs (field_value): 38 in all, none in the last 1 s');
+    expect(got[3]!.text).toBe(':white_check_mark: Anomaly over in nginx-logs (field_value, field response_time): 38 in all, none in the last 1 s');
   });
 
   it('flushes counted repeats when the input ends, so none is lost to shutdown', async () => {
