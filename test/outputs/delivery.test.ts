@@ -416,6 +416,39 @@ describe('queued output: a full disk under the queue', () => {
   });
 });
 
+describe('queued output: the delivered mark cannot be written', () => {
+  it.skipIf(!existsSync('/dev/full'))('delivers and acknowledges on, counts and logs it once, and does not take the daemon down', async () => {
+    const dataDir = path.join(dir, 'out');
+    const metrics = new ComponentMetrics('hook', 'output', 'test');
+    const logs: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push((JSON.parse(line) as { msg: string }).msg) });
+    const sent: string[] = [];
+    const out = await QueuedOutput.open<string>({
+      ctx: { id: 'hook', logger, dataDir, metrics, signal: new AbortController().signal },
+      config: { request: { timeout: 1000 }, retry: { initial_backoff: 50, max_backoff: 100 }, queue: { max_bytes: 1 << 20 }, acknowledgements: 'delivered' },
+      target: 'test',
+      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
+      send: async (records) => {
+        sent.push(...records.map((r) => r.data));
+        return { ok: true, status: 200 };
+      },
+    });
+    // The mark's temp file is /dev/full: writing the mark fails with ENOSPC. Before, that rejection went
+    // unhandled and the daemon exited 70.
+    await symlink('/dev/full', path.join(dataDir, 'queue', 'acked.tmp'));
+    const settled: string[] = [];
+    await out.enqueue(['alert 1', 'alert 2'], [[(status) => settled.push(status)], [(status) => settled.push(status)]]);
+    while (settled.length < 2) await new Promise((r) => setTimeout(r, 10));
+    expect(sent).toEqual(['alert 1', 'alert 2']);
+    expect(settled).toEqual(['delivered', 'delivered']);
+    expect(metrics.get('errors_total')).toBe(2);
+    expect(logs.filter((m) => m.startsWith("cannot write the on-disk queue's delivered mark"))).toHaveLength(1);
+    await out.enqueue(['alert 3'], [[]]);
+    while (sent.length < 3) await new Promise((r) => setTimeout(r, 10));
+    await out.close();
+  });
+});
+
 describe('http post: redirects', () => {
   /** A receiver on 127.0.0.1 whose answer per path is given; it records method, path, body and auth. */
   async function receiver(routes: Record<string, { status: number; location?: (port: number) => string }>) {

@@ -36,6 +36,8 @@ export interface DiskQueueOptions {
   fsync?: boolean;
   /** Called when a push starts waiting for room (the queue is full). */
   onFull?: () => void;
+  /** Called when the acked mark could not be written (the ack itself goes on). */
+  onMarkError?: (err: unknown) => void;
 }
 
 export interface QueuedRecord<T> {
@@ -267,7 +269,14 @@ export class DiskQueue<T> {
     for (const wake of this.roomWaiters.splice(0)) wake();
     await this.serial(async () => {
       this.ackedSeq = Math.max(this.ackedSeq, acked);
-      await writeFileAtomic(path.join(this.options.dir, ACKED_FILE), `${this.ackedSeq}\n`);
+      try {
+        await writeFileAtomic(path.join(this.options.dir, ACKED_FILE), `${this.ackedSeq}\n`);
+      } catch (err) {
+        // The records were delivered; a mark that lags on disk only means they may be sent again after a
+        // restart (at-least-once). Not fatal: the next ack writes the mark again, and the segments below
+        // still go (which frees space when the disk is full).
+        this.options.onMarkError?.(err);
+      }
       // Segments holding only acked records go; the one being written to goes too when fully acked.
       while (this.segments.length > 0 && this.segments[0]!.lastSeq <= this.ackedSeq) {
         const seg = this.segments.shift()!;

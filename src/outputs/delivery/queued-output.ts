@@ -50,7 +50,14 @@ export class QueuedOutput<T> {
       full.since = Date.now();
       ctx.logger.warn({ target: options.target, max_bytes: config.queue.max_bytes }, `the on-disk queue is full: the output waits for deliveries to ${options.target} to make room, and the pipeline slows down (backpressure)`);
     };
-    const queue = await DiskQueue.open<T>({ dir: path.join(ctx.dataDir, 'queue'), maxBytes: config.queue.max_bytes, onFull });
+    let markFailing = false;
+    const onMarkError = (err: unknown) => {
+      ctx.metrics.add('errors_total');
+      if (markFailing) return;
+      markFailing = true;
+      ctx.logger.error({ err }, 'cannot write the on-disk queue\'s delivered mark; delivering on (records delivered since may be sent again after a restart)');
+    };
+    const queue = await DiskQueue.open<T>({ dir: path.join(ctx.dataDir, 'queue'), maxBytes: config.queue.max_bytes, onFull, onMarkError });
     ctx.metrics.gauge('queue_records', () => queue.pending);
     ctx.metrics.gauge('queue_bytes', () => queue.pendingBytes);
     ctx.metrics.declare('delivery_requests_total', 'delivery_retries_total', 'delivery_rejected_total', 'delivered_records_total');
@@ -64,6 +71,7 @@ export class QueuedOutput<T> {
       logger: ctx.logger,
       metrics: ctx.metrics,
       target: options.target,
+      onError: (err) => ctx.health?.failing(`delivery stopped: ${err.message}`),
     });
     worker.start(ctx.signal);
     return new QueuedOutput(queue, worker, config.acknowledgements, ctx, full, config.queue.max_bytes);
@@ -74,6 +82,8 @@ export class QueuedOutput<T> {
    * with `acknowledgements: delivered`, once the receiver took it (or refused it for good: `rejected`).
    */
   async enqueue(items: readonly T[], settles: ReadonlyArray<readonly Settle[]>): Promise<void> {
+    // A worker that died takes the output down with it, so that the engine restarts both.
+    if (this.worker.error) throw this.worker.error;
     if (items.length === 0) return;
     const settleAll = (i: number, status: AckStatus) => {
       for (const s of settles[i] ?? []) s(status);

@@ -36,6 +36,8 @@ export interface WorkerOptions<T> {
   target: string;
   /** A longer `Retry-After` than this is capped (default 10 min). */
   maxRetryAfterMs?: number;
+  /** Told when the loop dies of an error (see `error`). */
+  onError?: (err: Error) => void;
 }
 
 /**
@@ -59,9 +61,17 @@ export class DeliveryWorker<T> {
   /** Aborts everything at once (a crash of the output): what is queued stays on disk. */
   private readonly halt = new AbortController();
 
+  /** Why the loop died, if it did (an error no retry handles): the output rethrows it to crash and restart. */
+  error: Error | undefined;
+
   /** Starts the loop; `hardStop` aborts everything, in-flight requests included. */
   start(hardStop: AbortSignal): void {
-    this.running ??= this.loop(AbortSignal.any([hardStop, this.halt.signal]));
+    // Never an unhandled rejection (the daemon would exit 70): the error is kept for the output to raise.
+    this.running ??= this.loop(AbortSignal.any([hardStop, this.halt.signal])).catch((err: unknown) => {
+      this.error = err instanceof Error ? err : new Error(String(err));
+      this.options.logger.error({ err: this.error, target: this.options.target }, `delivery to ${this.options.target} stopped by an error; the output restarts`);
+      this.options.onError?.(this.error);
+    });
   }
 
   /** Stops now, without draining (in-flight requests are abandoned; their records stay queued). */
