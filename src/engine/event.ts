@@ -8,6 +8,16 @@
 export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
 export type Attributes = Record<string, AttributeValue>;
 
+/**
+ * How deep maps and lists may nest in an event. Deeper values (a hostile or broken sender's 5,000 levels in
+ * a 30 KB line) are cut off by the inputs and parsers: copying or serialising them overflows the stack,
+ * which would take down every stage that touches the event.
+ */
+export const MAX_NESTING = 64;
+
+/** What stands in for a value nested deeper than MAX_NESTING. */
+export const TOO_DEEP = `[nested deeper than ${MAX_NESTING} levels: cut]`;
+
 /** Where an event came from. `input` is always set; the rest depends on the kind of input. */
 export interface EventSource {
   /** Component id of the input that produced the event. */

@@ -4,7 +4,7 @@
  * Parsers never throw on bad input: they return `{ ok: false, error }` with a short message that says what
  * is wrong, so a hot loop over 150k lines/s does not pay for exceptions and callers need no try/catch.
  */
-import type { Attributes } from '../engine/event.js';
+import { MAX_NESTING, type Attributes } from '../engine/event.js';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -29,10 +29,36 @@ export function stripLineEnd(line: string): string {
   return end === line.length ? line : line.slice(0, end);
 }
 
+/** Whether the text has brackets enough to nest deeper than MAX_NESTING (a cheap test before counting). */
+function mayNestTooDeep(text: string): boolean {
+  let n = 0;
+  for (let i = text.indexOf('{'); i !== -1; i = text.indexOf('{', i + 1)) if (++n > MAX_NESTING) return true;
+  for (let i = text.indexOf('['); i !== -1; i = text.indexOf('[', i + 1)) if (++n > MAX_NESTING) return true;
+  return false;
+}
+
+/** The deepest nesting of objects and arrays in JSON text (brackets inside strings do not count). */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) deepest = Math.max(deepest, ++depth);
+    else if (c === 125 || c === 93) depth--;
+  }
+  return deepest;
+}
+
 /** Parses one line holding a JSON object. Arrays, strings and other top-level values are errors. */
 export function parseJson(line: string): ParseResult<Attributes> {
   if (typeof line !== 'string') return failure(`expected a string, got ${typeName(line)}`);
   const text = stripLineEnd(line);
+  if (mayNestTooDeep(text) && nestingDepth(text) > MAX_NESTING) return failure(`JSON nested deeper than ${MAX_NESTING} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);

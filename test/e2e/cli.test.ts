@@ -120,6 +120,29 @@ outputs:
     expect(components.out!.sent_events_total).toBe(5004);
   });
 
+  it('a JSON line nested 5,000 levels deep is marked, not parsed, and stops nothing: fan-out to two outputs', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { in: { type: stdin } }
+transforms: { parse_json: { type: parse, inputs: [in], format: json } }
+outputs:
+  a: { type: file, inputs: [parse_json], path: ${dir}/a.jsonl }
+  b: { type: file, inputs: [parse_json], path: ${dir}/b.jsonl }
+`);
+    // JSON.parse takes it, but copying it for the second output (structuredClone) or writing it
+    // (JSON.stringify) overflows the stack: before, the transform died and the pipeline hung.
+    const deep = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000);
+    const input = ['{"n":1}', deep, '{"n":2}'].join('\n') + '\n';
+    const result = await runCli(['run', '-c', file], { input });
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    for (const out of ['a', 'b']) {
+      const events = await readJsonLines(path.join(dir, `${out}.jsonl`));
+      expect(events.map((e) => e.body)).toEqual([{ n: 1 }, deep, { n: 2 }]);
+      expect((events[1]!.attributes as Record<string, string>)['parse.error']).toBe('json: JSON nested deeper than 64 levels');
+    }
+  });
+
   it('SIGTERM stops inputs, drains in-flight events to the output, and exits 0', async () => {
     const dir = await tempDir();
     const out = path.join(dir, 'demo.jsonl');

@@ -39,6 +39,14 @@ describe('stripLineEnd', () => {
 });
 
 describe('parseJson', () => {
+  it('refuses nesting deeper than 64 levels, counting only brackets outside strings', () => {
+    const nested = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    expect(parseJson(nested(64)).ok).toBe(true);
+    expect(parseJson(nested(65))).toEqual({ ok: false, error: 'JSON nested deeper than 64 levels' });
+    // Brackets in strings are text: 200 of them in a flat object parse.
+    expect(parseJson(JSON.stringify({ s: '{['.repeat(200) }))).toEqual({ ok: true, value: { s: '{['.repeat(200) } });
+  });
+
   it('parses an object, nested values included', () => {
     expect(ok(parseJson('{"level":"info","msg":"hi","n":3,"ok":true,"tags":["a"],"ctx":{"id":null}}'))).toEqual({
       level: 'info', msg: 'hi', n: 3, ok: true, tags: ['a'], ctx: { id: null },

@@ -114,6 +114,23 @@ describe('fluent_forward input', () => {
     expect(events[0]!.attributes['fluent.tag']).toBe('fluentd.app');
   });
 
+  it('a record nested deeper than 64 levels is cut there, not passed on to overflow a later stage', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    // Packed by hand ({a: {a: ... {leaf: true}}}, 200 levels): the encoder refuses more than 100.
+    const record = Buffer.concat([...Array.from({ length: 200 }, () => Buffer.concat([Buffer.from([0x81]), encode('a')])), encode({ leaf: true })]);
+    c.socket.write(Buffer.concat([Buffer.from([0x93]), encode('deep'), encode(1_700_000_000), record]));
+    const [e] = await h.waitForEvents(1);
+    let node = e!.body as unknown;
+    let depth = 0;
+    while (typeof node === 'object' && node !== null && 'a' in node) {
+      node = (node as { a: unknown }).a;
+      depth += 1;
+    }
+    expect(depth).toBe(64);
+    expect(node).toBe('[nested deeper than 64 levels: cut]');
+  });
+
   it('a record string that is not valid UTF-8 is replaced with U+FFFD and its event marked and counted; the rest pass', async () => {
     const { h, port } = await start();
     const c = await client(port);

@@ -8,7 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { AttributeValue, Attributes, LogEvent } from '../../engine/event.js';
-import { severityNumberFromText } from '../../engine/event.js';
+import { MAX_NESTING, severityNumberFromText, TOO_DEEP } from '../../engine/event.js';
 import { EventTime } from './event-time.js';
 import type { ForwardMessage } from './protocol.js';
 
@@ -17,7 +17,7 @@ const SEVERITY_FIELDS = ['level', 'severity', 'log_level'];
 /** Set when a conversion met bytes that are not valid UTF-8 (reset by the caller, per event). */
 let invalidUtf8 = false;
 
-export function toAttributeValue(v: unknown): AttributeValue {
+export function toAttributeValue(v: unknown, depth = 0): AttributeValue {
   if (v === null || v === undefined) return null;
   switch (typeof v) {
     case 'string':
@@ -32,7 +32,8 @@ export function toAttributeValue(v: unknown): AttributeValue {
     default:
       return String(v);
   }
-  if (Array.isArray(v)) return v.map(toAttributeValue);
+  if (depth >= MAX_NESTING && typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof EventTime)) return TOO_DEEP;
+  if (Array.isArray(v)) return v.map((x) => toAttributeValue(x, depth + 1));
   if (v instanceof Uint8Array) {
     const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
     if (!isUtf8(b)) invalidUtf8 = true;
@@ -40,13 +41,13 @@ export function toAttributeValue(v: unknown): AttributeValue {
   }
   if (v instanceof EventTime) return v.toMillis();
   if (v instanceof Date) return v.toISOString();
-  return toAttributes(v as Record<string, unknown>);
+  return toAttributes(v as Record<string, unknown>, depth + 1);
 }
 
-function toAttributes(record: Record<string, unknown>): Attributes {
+function toAttributes(record: Record<string, unknown>, depth: number): Attributes {
   const out: Attributes = {};
   for (const key of Object.keys(record)) {
-    const value = toAttributeValue(record[key]);
+    const value = toAttributeValue(record[key], depth);
     if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     else out[key] = value;
   }

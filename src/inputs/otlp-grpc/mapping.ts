@@ -14,7 +14,7 @@
  * - attribute values: int64 becomes a number when it is a safe integer, else a decimal string; bytes become
  *   base64; arrays and key-value lists nest.
  */
-import type { AttributeValue, Attributes, LogEvent } from '../../engine/event.js';
+import { MAX_NESTING, TOO_DEEP, type AttributeValue, type Attributes, type LogEvent } from '../../engine/event.js';
 import type { ExportLogsServiceRequest, Int64, OtlpAnyValue, OtlpKeyValue } from './proto.js';
 
 const TWO_32 = 4_294_967_296;
@@ -58,25 +58,25 @@ function setOwn(target: Attributes, key: string, value: AttributeValue): void {
   else target[key] = value;
 }
 
-export function anyValue(v: OtlpAnyValue | null | undefined): AttributeValue {
+export function anyValue(v: OtlpAnyValue | null | undefined, depth = 0): AttributeValue {
   if (!v) return null;
   switch (v.value) {
     case 'stringValue': return v.stringValue!;
     case 'boolValue': return v.boolValue!;
     case 'intValue': return int64Value(v.intValue!);
     case 'doubleValue': return v.doubleValue!;
-    case 'arrayValue': return (v.arrayValue?.values ?? []).map(anyValue);
-    case 'kvlistValue': return keyValues(v.kvlistValue?.values);
+    case 'arrayValue': return depth >= MAX_NESTING ? TOO_DEEP : (v.arrayValue?.values ?? []).map((x) => anyValue(x, depth + 1));
+    case 'kvlistValue': return depth >= MAX_NESTING ? TOO_DEEP : keyValues(v.kvlistValue?.values, {}, depth + 1);
     case 'bytesValue': return base64(v.bytesValue!);
     default: return null;
   }
 }
 
-export function keyValues(list: OtlpKeyValue[] | undefined, into: Attributes = {}): Attributes {
+export function keyValues(list: OtlpKeyValue[] | undefined, into: Attributes = {}, depth = 0): Attributes {
   if (!list) return into;
   for (let i = 0; i < list.length; i++) {
     const kv = list[i]!;
-    setOwn(into, kv.key, anyValue(kv.value));
+    setOwn(into, kv.key, anyValue(kv.value, depth));
   }
   return into;
 }
