@@ -91,7 +91,19 @@ async function runLocked(config: PipelineConfig, logger: Logger): Promise<number
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  await Promise.race([pipeline.done, stopRequested]);
+  try {
+    await Promise.race([pipeline.done, stopRequested]);
+  } catch (err) {
+    // A failure the engine could not contain: stop what still runs and exit, rather than stay alive doing
+    // nothing (the data_dir lock released, /health still ok).
+    logger.fatal({ err }, 'the pipeline failed; stopping');
+    state = 'stopping';
+    await pipeline.stop().catch(() => false);
+    api?.close();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    return 70;
+  }
   const drained = stopped ? await stopped : true;
   state = 'stopping';
   api?.close();
