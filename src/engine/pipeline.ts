@@ -18,6 +18,33 @@ import type { ComponentConfig, PipelineConfig } from '../config/load.js';
 import { redactOptions } from '../config/load.js';
 import path from 'node:path';
 
+/**
+ * A deep copy of the events for another branch. An event that cannot be copied (nested so deep that
+ * structuredClone overflows the stack: the inputs and parsers cut nesting, a plugin may not) is replaced, in
+ * the batch as in its copies, by a marked stand-in rather than stopping the producer.
+ */
+function copyEvents(events: LogEvent[]): LogEvent[] {
+  try {
+    return structuredClone(events);
+  } catch {
+    for (let i = 0; i < events.length; i++) {
+      try {
+        structuredClone(events[i]);
+      } catch (err) {
+        const e = events[i]!;
+        events[i] = {
+          ...(e.timestamp !== undefined ? { timestamp: e.timestamp } : {}),
+          observedTimestamp: e.observedTimestamp,
+          body: `[event could not be copied: ${(err as Error).message}]`,
+          attributes: { 'log.truncated': true },
+          source: { ...e.source },
+        };
+      }
+    }
+    return structuredClone(events);
+  }
+}
+
 /** Sends a producer's batches to every downstream buffer. */
 class Fanout {
   private readonly targets: Array<{ buffer: BatchBuffer; close: () => void }> = [];
@@ -36,10 +63,13 @@ class Fanout {
       releaseAll(batch.finalizers);
       return;
     }
+    // Copies first: a copy that throws must not leave the finalizers retained for sends that never happen.
+    const copies: LogEvent[][] = [];
+    for (let i = 0; i < n - 1; i++) copies.push(copyEvents(batch.events));
     retainAll(batch.finalizers, n - 1);
     const sends: Promise<boolean>[] = [];
     for (let i = 0; i < n; i++) {
-      const events = i === n - 1 ? batch.events : structuredClone(batch.events);
+      const events = i === n - 1 ? batch.events : copies[i]!;
       sends.push(this.targets[i]!.buffer.send({ events, finalizers: batch.finalizers }));
     }
     await Promise.all(sends);

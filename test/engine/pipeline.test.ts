@@ -30,6 +30,28 @@ outputs:
     expect(acks.every(([, status]) => status === 'delivered')).toBe(true);
   });
 
+  it('fan-out of an event too deep to copy: a marked stand-in goes to both outputs, the rest unharmed', async () => {
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 20, batch_size: 5 }
+transforms:
+  careless: { type: tag, deep_on: 7, inputs: [src] }
+outputs:
+  a: { type: collect, inputs: [careless] }
+  b: { type: collect, inputs: [careless] }
+`);
+    await pipeline.start();
+    await pipeline.done;
+    for (const out of ['a', 'b']) {
+      const got = hooks.received.get(out)!;
+      expect(got).toHaveLength(20);
+      expect(got[7]!.body).toMatch(/^\[event could not be copied: /);
+      expect(got[7]!.attributes['log.truncated']).toBe(true);
+      expect(numbersOf(got.filter((_, i) => i !== 7))).toEqual(range(20).filter((i) => i !== 7));
+    }
+    expect(hooks.acks.get('src')!.every(([, status]) => status === 'delivered')).toBe(true);
+  });
+
   it('fan-in: two inputs feed one output', async () => {
     const { pipeline } = await testPipeline(`
 inputs:

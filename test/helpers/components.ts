@@ -63,16 +63,25 @@ export const evenTransform = defineTransform({
   },
 });
 
-/** Tags events, and throws on batches that contain the number `throw_on`. */
+/**
+ * Tags events, throws on batches that contain the number `throw_on`, and gives the event numbered `deep_on`
+ * a body nested 10,000 levels deep (too deep to copy), as a careless plugin might.
+ */
 export const tagTransform = defineTransform({
   type: 'tag',
   description: 'test transform',
-  config: z.object({ tag: z.string().default('tagged'), throw_on: z.number().int().default(-1) }),
+  config: z.object({ tag: z.string().default('tagged'), throw_on: z.number().int().default(-1), deep_on: z.number().int().default(-1) }),
   build(config) {
     return {
       map(events) {
         for (const e of events) {
-          if ((e.body as { n: number }).n === config.throw_on) throw new Error('boom');
+          const n = (e.body as { n: number }).n;
+          if (n === config.throw_on) throw new Error('boom');
+          if (n === config.deep_on) {
+            let deep: Record<string, unknown> = { n };
+            for (let i = 0; i < 10_000; i++) deep = { a: deep };
+            e.body = deep as LogEvent['body'];
+          }
           e.attributes[config.tag] = true;
         }
         return events;
