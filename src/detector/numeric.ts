@@ -104,7 +104,8 @@ export class NumericBaseline {
     const d = Array.isArray(data) ? { values: data, positive: true, integer: true } : data;
     b.positive = d.positive;
     b.isInteger = d.integer;
-    for (const v of d.values) b.add(v);
+    // Values are finite when kept; older snapshots may hold null where an Infinity was.
+    for (const v of d.values) if (typeof v === 'number' && Number.isFinite(v)) b.add(v);
     return b;
   }
 }

@@ -688,10 +688,13 @@ export class StreamDetector {
     if (!f || f.ignored) return undefined;
     // A number written as a string (logfmt has no other kind; JSON producers often quote numbers) is a
     // number, in a field that has held numbers or nothing yet. Not one with a leading zero (a zip code).
-    const value = typeof given === 'string' && (f.numeric !== undefined || (f.text === undefined && f.categorical === undefined)) &&
+    const converted = typeof given === 'string' && (f.numeric !== undefined || (f.text === undefined && f.categorical === undefined)) &&
       given.length <= 24 && NUMBER_TEXT.test(given)
       ? Number(given)
       : given;
+    // 1e999 is Infinity to JSON.parse and Number: not a number a baseline can hold (nor a snapshot, where it
+    // becomes null). It is judged as the text it was.
+    const value = typeof converted === 'number' && !Number.isFinite(converted) ? String(given) : converted;
     const pending = this.pendingField(name, f, value);
     // A field of numbers that says something else (`"latency_ms": "timeout"`): news, until it keeps saying it.
     if (typeof value !== 'number' && f.numeric && warm && f.numeric.samples >= 20) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Detector } from '../../src/detector/index.js';
+import { restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
 import { T0 } from './baseline.js';
 
 describe('detector robustness', () => {
@@ -13,6 +14,24 @@ describe('detector robustness', () => {
     expect(odd?.kind).not.toBe('volume_drop');
     const next = d.observe('s', { time: t + 50, text: '', fields: { status: 200, path: '/a' } });
     expect(next).toBeUndefined();
+  });
+
+  it('an Infinity (JSON 1e999) in a field of numbers is flagged as not a number and keeps out of the baseline', () => {
+    const d = new Detector();
+    let t = T0;
+    const ev = (latency: number | string) => ({ time: (t += 1000), text: '', fields: { msg: 'GET /api', latency } });
+    for (let i = 0; i < 300; i++) d.observe('s', ev(0.05 + (i % 10) * 0.001));
+    const inf = d.observe('s', ev(JSON.parse('1e999') as number));
+    expect(inf?.why).toBe('latency is "Infinity" where it has been a number (typical 0.054, p99 0.059)');
+    expect(d.observe('s', ev('1e999'))?.field).toBe('latency');
+    // The baseline and its snapshot hold no Infinity (a snapshot would write it as null): a restored copy
+    // judges the next values as the original does.
+    const copy = new Detector();
+    restoreDetector(copy, JSON.parse(JSON.stringify(snapshotDetector(d))) as DetectorSnapshot);
+    for (const v of [0.052, 0.3, 5]) {
+      const input = ev(v);
+      expect(copy.observe('s', input)?.why).toBe(d.observe('s', input)?.why);
+    }
   });
 
   it('uses arrival times when that is all a stream has', () => {
