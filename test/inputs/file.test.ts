@@ -158,6 +158,22 @@ describe('file input: rotation and truncation', () => {
     expect(await openFilesUnder(dir)).toEqual([log]);
   });
 
+  it('a rotated file let go (acks still out) and then renamed back under an included name is read on', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.log'), 'one\n');
+    const input = start({ dataDir: path.join(dir, 'data'), hold: true, config: { include: [path.join(dir, '*.log')], start_at: 'beginning', scan_interval: '200ms' } });
+    await input.until(() => input.held.length === 1, 'the first line');
+    await rename(path.join(dir, 'a.log'), path.join(dir, 'a.old')); // rotated away (not included)
+    await new Promise((r) => setTimeout(r, 800)); // past rotate_wait (200 ms): let go, its batch not yet acked
+    await rename(path.join(dir, 'a.old'), path.join(dir, 'b.log')); // the same file, included again
+    await new Promise((r) => setTimeout(r, 800));
+    for (const h of input.held.splice(0)) h.ack('delivered');
+    await appendFile(path.join(dir, 'b.log'), 'two\n');
+    // Before, it was taken back as live but neither read nor closed: 'two' never came.
+    await input.until(() => input.bodies().includes('two'), 'the line appended after it came back');
+    expect(input.bodies()).toEqual(['one', 'two']);
+  });
+
   it('copytruncate: lines not read before the truncation are read from the copy; the live file from its start', async () => {
     const dir = await tempDir();
     const log = path.join(dir, 'app.log');

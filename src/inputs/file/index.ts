@@ -284,9 +284,7 @@ export class FileInput implements TailerHost {
       if (existing) {
         // The same file under an included name again (renamed back, or a hard link): keep one reader.
         if (existing.state !== 'deleted' && existing.path === null) {
-          existing.path = file;
-          existing.state = 'live';
-          existing.lastPath = file;
+          existing.takeBack(file);
           this.byPath.set(file, existing);
         }
         return;

@@ -179,6 +179,20 @@ export class Tailer {
     return this.readOffset;
   }
 
+  /**
+   * The file is under an included name again (renamed back, or to another included name): it is live. A
+   * tailer that had already let it go (rotate_wait passed while acks were outstanding) reads on instead of
+   * waiting to close: before, it neither read the new lines nor closed.
+   */
+  takeBack(file: string): void {
+    this.path = file;
+    this.state = 'live';
+    this.lastPath = file;
+    this.letGo = false;
+    this.lastGrowth = Date.now();
+    this.wake();
+  }
+
   start(): void {
     this.done = this.loop().catch((err: unknown) => {
       this.host.ctx.metrics.add('errors_total');
