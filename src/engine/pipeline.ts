@@ -302,13 +302,36 @@ export class Pipeline {
     const buffer = c.buffer!;
     try {
       if (stage.stream) {
+        // A stream transform may hold batches (to aggregate) before it emits them. Each batch goes in under
+        // a finalizer of its own that completes the batch's real ones; the batches whose finalizer it neither
+        // emitted nor released when it crashed are fed again to the restarted instance (as an output's are),
+        // or, if it is not restarted, abandoned, so that their inputs are not left waiting.
+        const held = new Map<Finalizer, Batch>();
+        const redeliver: Batch[] = [];
+        const wrap = (b: Batch): Batch => {
+          const own = new Finalizer((status) => releaseAll(b.finalizers, status));
+          held.set(own, b);
+          return { events: b.events, finalizers: [own] };
+        };
+        const takeBack = (): Batch[] => {
+          const left = [...held].filter(([own]) => !own.done).map(([, b]) => b);
+          held.clear();
+          return left;
+        };
+        const feed = async function* (source: AsyncIterable<Batch>): AsyncIterable<Batch> {
+          for (const b of redeliver.splice(0)) yield wrap(b);
+          for await (const b of source) yield wrap(b);
+        };
         await this.supervise(c, async (attempt) => {
+          if (attempt > 0) redeliver.push(...takeBack());
           const current = attempt === 0 ? stage : await this.build<TransformStage>(c);
-          for await (const out of current.stream!(this.counted(c, buffer))) {
+          for await (const out of current.stream!(feed(this.counted(c, buffer)))) {
+            for (const f of out.finalizers) held.delete(f);
             c.metrics.add('sent_events_total', out.events.length);
             await c.fanout.send(out);
           }
         }, () => buffer.closed && buffer.stats.queuedEvents === 0);
+        for (const b of [...redeliver.splice(0), ...takeBack()]) releaseAll(b.finalizers, 'abandoned');
       } else {
         const map = stage.map?.bind(stage) ?? ((events: LogEvent[]) => events);
         for await (const batch of this.counted(c, buffer)) {

@@ -90,6 +90,33 @@ export const tagTransform = defineTransform({
   },
 });
 
+/**
+ * A stream transform that holds each batch until the next one comes (as an aggregating one does), and whose
+ * first instance throws on the `crash_on`-th batch it sees.
+ */
+export const holdTransform = defineTransform({
+  type: 'hold',
+  description: 'test transform',
+  config: z.object({ crash_on: z.number().int().default(-1) }),
+  build(config, { id }) {
+    const attempt = (hooks.instances.get(id) ?? 0) + 1;
+    hooks.instances.set(id, attempt);
+    return {
+      async *stream(batches: AsyncIterable<Batch>) {
+        let held: Batch | undefined;
+        let seen = 0;
+        for await (const b of batches) {
+          seen += 1;
+          if (attempt === 1 && seen === config.crash_on) throw new Error('plugin bug');
+          if (held) yield held;
+          held = b;
+        }
+        if (held) yield held;
+      },
+    };
+  },
+});
+
 /** Records what it receives; `hooks.beforeAck` decides how it behaves. */
 export const collectOutput = defineOutput({
   type: 'collect',
@@ -114,7 +141,7 @@ export const collectOutput = defineOutput({
 
 export function testRegistry(): ComponentRegistry {
   const registry = new ComponentRegistry();
-  for (const def of [numbersInput, evenTransform, tagTransform, collectOutput]) registry.register(def);
+  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, collectOutput]) registry.register(def);
   return registry;
 }
 
