@@ -108,6 +108,8 @@ export interface ComponentTrouble {
 }
 
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 15000, 30000];
+/** A component that ran this long before it crashed is restarted as after a first crash. */
+const HEALTHY_RUN_MS = 60_000;
 
 export interface PipelineOptions {
   logger: Logger;
@@ -437,17 +439,21 @@ export class Pipeline {
    * unless the pipeline is stopping. A component is never lost silently.
    */
   private async supervise(c: RunningComponent, body: (attempt: number) => Promise<void>, finished: () => boolean): Promise<void> {
+    // The restart backoff grows with crashes in a row; one that ran for a minute before crashing starts it over.
+    let step = 0;
     for (let attempt = 0; ; attempt++) {
+      const startedAt = Date.now();
       try {
         await body(attempt);
         return;
       } catch (err) {
+        if (Date.now() - startedAt >= HEALTHY_RUN_MS) step = 0;
         c.metrics.add('errors_total');
         if (finished() || this.hardStop.signal.aborted) {
           c.logger.error({ err }, `${c.config.kind} failed while stopping`);
           return;
         }
-        const delay = RESTART_BACKOFF_MS[Math.min(attempt, RESTART_BACKOFF_MS.length - 1)]!;
+        const delay = RESTART_BACKOFF_MS[Math.min(step++, RESTART_BACKOFF_MS.length - 1)]!;
         c.lastCrashAt = Date.now();
         c.lastError = err instanceof Error ? err.message : String(err);
         c.metrics.add('restarts_total');

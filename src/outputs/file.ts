@@ -232,7 +232,17 @@ export const fileOutput = defineOutput({
           for (let attempt = 0; ; attempt++) {
             try {
               if (buf.length) await file.write(buf, progress);
-              if (syncEachWrite) await file.sync(true);
+              if (syncEachWrite) {
+                try {
+                  await file.sync(true);
+                } catch (err) {
+                  // After a failed fsync the kernel may have dropped the written pages, and a new descriptor
+                  // does not see that error: write the batch again rather than trust it (a line may then be
+                  // twice in the file; none is lost).
+                  progress.offset = 0;
+                  throw err;
+                }
+              }
               if (attempt > 0) {
                 ctx.logger.info({ path: target, attempts: attempt + 1 }, 'writing to the output file works again');
                 ctx.health?.ok();
