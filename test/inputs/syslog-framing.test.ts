@@ -38,9 +38,23 @@ describe('syslog TCP framing (RFC 6587)', () => {
   });
 
   it('cuts an over-long octet-counted frame and keeps the next one intact', () => {
-    const body = 'y'.repeat(3000);
+    const body = '<14>' + 'y'.repeat(2996);
     const { out } = frames([Buffer.from(`${body.length} ${body}12 <14>next one`)], 100);
-    expect(out).toEqual([['y'.repeat(100), true], ['<14>next one', false]]);
+    expect(out).toEqual([['<14>' + 'y'.repeat(96), true], ['<14>next one', false]]);
+  });
+
+  it('a plain line that starts with a number and a space is a line, not an octet count swallowing the next ones', () => {
+    const { out } = frames([Buffer.from('99999 junk\n<14>Nov 26 01:00:00 host app: good 0\n1764120000 web01 nginx: served\n200 OK plain\n<14>good 1\n')]);
+    expect(out).toEqual([
+      ['99999 junk', false],
+      ['<14>Nov 26 01:00:00 host app: good 0', false],
+      ['1764120000 web01 nginx: served', false],
+      ['200 OK plain', false],
+      ['<14>good 1', false],
+    ]);
+    // The byte that decides may come in the next read: an octet count split after its space still counts.
+    expect(frames([Buffer.from('12 '), Buffer.from('<14>next one')]).out).toEqual([['<14>next one', false]]);
+    expect(frames([Buffer.from('12 '), Buffer.from('plain text\n')]).out).toEqual([['12 plain text', false]]);
   });
 
   it('passes on a frame cut short by the end of the connection, marked truncated and reported incomplete', () => {

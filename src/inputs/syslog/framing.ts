@@ -1,7 +1,8 @@
 /**
  * Splits a syslog TCP (or TLS) byte stream into messages, RFC 6587: octet counting (`LEN SP MSG`) and
  * non-transparent framing (one message per line), detected at the start of every frame, so a connection may
- * use either (rsyslog and `logger --octet-count` count octets; most other senders end lines with LF).
+ * use either (rsyslog and `logger --octet-count` count octets; most other senders end lines with LF). A frame
+ * is octet-counted only when its digits and space are followed by `<` (the message's PRI).
  *
  * Memory stays bounded whatever a client sends: a frame longer than `maxBytes` is cut to its first `maxBytes`
  * (the rest skipped as it arrives) and flagged `truncated`, and at most a 10-digit length prefix is held back
@@ -12,6 +13,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 const SP = 0x20;
 const NUL = 0x00;
+const LT = 0x3c;
 const MAX_LENGTH_DIGITS = 10;
 
 /** Receives one message: its bytes (without framing) and whether it was cut to `maxBytes`. */
@@ -63,11 +65,15 @@ export class SyslogFramer {
           if (c >= 0x31 && c <= 0x39) {
             let q = p + 1;
             while (q < n && q - p < MAX_LENGTH_DIGITS && buf[q]! >= 0x30 && buf[q]! <= 0x39) q++;
-            if (q === n && q - p < MAX_LENGTH_DIGITS) {
-              this.pending = Buffer.from(buf.subarray(p)); // cannot tell yet: wait for the byte after the digits
+            // Cannot tell yet: wait for the bytes after the digits (the space, and what follows it).
+            if ((q === n && q - p < MAX_LENGTH_DIGITS) || (q + 1 === n && buf[q] === SP)) {
+              this.pending = Buffer.from(buf.subarray(p));
               return;
             }
-            if (buf[q] === SP) {
+            // An octet count is followed by a syslog message, which begins with its PRI (`<`): a plain line
+            // that starts with a number (`1764120000 web01 ...`, `200 OK`) is a line, not a length that would
+            // swallow the messages after it.
+            if (buf[q] === SP && buf[q + 1] === LT) {
               this.remaining = Number(buf.toString('latin1', p, q));
               this.state = State.Octets;
               p = q + 1;
