@@ -114,6 +114,21 @@ describe('fluent_forward input', () => {
     expect(events[0]!.attributes['fluent.tag']).toBe('fluentd.app');
   });
 
+  it('a chunk with a malformed entry keeps its good entries and is acked; the bad one is counted', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    c.send(['app.mixed', [[1_700_000_000, { log: 'good A' }], 'not-an-entry', [1_700_000_001, { log: 'good B' }]], { chunk: 'mixed1' }]);
+    // Before, the whole chunk was dropped and never acked: the sender would resend it for ever.
+    await c.waitForAck('mixed1');
+    expect(h.events.map((e) => e.body)).toEqual([{ log: 'good A' }, { log: 'good B' }]);
+    expect(h.metrics.get('rejected_events_total')).toBe(1);
+    expect(h.logs.find((l) => l.problem === 'bad_entries')).toMatchObject({ skipped: 1, kept: 2 });
+    // A chunk that cannot be read at all (bad gzip) is acked too, and counted.
+    c.send(['app.gz', Buffer.from('not gzip at all'), { chunk: 'gz1', compressed: 'gzip' }]);
+    await c.waitForAck('gz1');
+    expect(h.logs.some((l) => l.problem === 'bad_message')).toBe(true);
+  });
+
   it('a record nested deeper than 64 levels is cut there, not passed on to overflow a later stage', async () => {
     const { h, port } = await start();
     const c = await client(port);

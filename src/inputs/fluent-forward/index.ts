@@ -99,6 +99,7 @@ export class FluentForwardInput implements InputStage {
     if (security) {
       const shook = await serverHandshake({ ...security, self_hostname: security.self_hostname ?? os.hostname() }, (data) => socket.write(data), chunks);
       if (!shook.ok) {
+        if (ctx.signal.aborted) return; // the daemon is stopping: a handshake cut short is not the client's fault
         ctx.metrics.add('errors_total');
         problems.report('handshake_failed', 'refusing a fluent forward connection: its handshake failed', { peer, reason: shook.reason, ...(shook.hostname !== undefined ? { hostname: shook.hostname } : {}) });
         // The refusal (PONG false) reaches the client before the connection closes.
@@ -137,7 +138,14 @@ export class FluentForwardInput implements InputStage {
         } catch (err) {
           ctx.metrics.add('errors_total');
           problems.report('bad_message', 'skipping a msgpack value that is not a forward message', { peer, error: (err as Error).message });
+          // A chunk that cannot be read is acked all the same: the sender would resend it for ever.
+          if (err instanceof ForwardProtocolError && err.chunk !== undefined) ack(err.chunk);
           continue;
+        }
+        if (message.skipped > 0) {
+          ctx.metrics.add('errors_total');
+          ctx.metrics.add('rejected_events_total', message.skipped);
+          problems.report('bad_entries', 'skipping entries that are not [time, record]; the rest of the chunk is kept', { peer, tag: message.tag, skipped: message.skipped, kept: message.entries.length });
         }
         const events = forwardEvents(message, ctx.id, peer, Date.now());
         const chunk = message.chunk;
@@ -167,7 +175,8 @@ export class FluentForwardInput implements InputStage {
     } catch (err) {
       if (ctx.signal.aborted || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
       ctx.metrics.add('errors_total');
-      const kind = err instanceof ForwardProtocolError ? 'message_too_large' : 'not_msgpack';
+      // The decoder's own "Max length exceeded" (a string or bin over max_message_bytes) is a size problem too.
+      const kind = err instanceof ForwardProtocolError || /^Max length exceeded/.test((err as Error).message) ? 'message_too_large' : 'not_msgpack';
       problems.report(kind, 'closing a fluent forward connection: its bytes cannot be read as forward messages', { peer, error: (err as Error).message });
       return;
     }

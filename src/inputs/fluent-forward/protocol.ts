@@ -27,9 +27,28 @@ export interface ForwardMessage {
   /** The chunk id to acknowledge, when the sender asked for one. */
   chunk: string | undefined;
   mode: 'message' | 'forward' | 'packed_forward' | 'compressed_packed_forward';
+  /** Entries that were not [time, record] (or could not be decoded): skipped, the others kept. */
+  skipped: number;
 }
 
-export class ForwardProtocolError extends Error {}
+/** What is wrong with a message; `chunk` when its ack id could be read (it is acked: resending cannot help). */
+export class ForwardProtocolError extends Error {
+  chunk: string | undefined;
+}
+
+/** Entries that are [time, record]; the others are counted, not allowed to sink the chunk they came in. */
+function goodEntries(raws: Iterable<unknown>): { entries: ForwardEntry[]; skipped: number } {
+  const entries: ForwardEntry[] = [];
+  let skipped = 0;
+  for (const raw of raws) {
+    try {
+      entries.push(entry(raw));
+    } catch {
+      skipped += 1;
+    }
+  }
+  return { entries, skipped };
+}
 
 /**
  * Most elements an array or map header may announce. The decoder allocates what a header announces before
@@ -101,7 +120,7 @@ export function unpackMessage(message: unknown, maxBytes: number): ForwardMessag
 
   if (Array.isArray(second)) {
     const option = options(message[2]);
-    return { tag, entries: second.map(entry), chunk: chunkId(option), mode: 'forward' };
+    return { tag, ...goodEntries(second), chunk: chunkId(option), mode: 'forward' };
   }
   if (second instanceof Uint8Array) {
     const option = options(message[2]);
@@ -109,27 +128,33 @@ export function unpackMessage(message: unknown, maxBytes: number): ForwardMessag
     let mode: ForwardMessage['mode'] = 'packed_forward';
     // Fluentd's out_forward marks plain chunks `compressed: "text"`; like Fluentd's in_forward, anything but
     // gzip is read as uncompressed.
+    const chunk = chunkId(option);
     if (text(option.compressed) === 'gzip') {
       try {
         packed = gunzipSync(packed, { maxOutputLength: maxBytes });
       } catch (err) {
-        throw new ForwardProtocolError(`cannot gunzip a CompressedPackedForward chunk: ${(err as Error).message}`);
+        const e = new ForwardProtocolError(`cannot gunzip a CompressedPackedForward chunk: ${(err as Error).message}`);
+        e.chunk = chunk;
+        throw e;
       }
       mode = 'compressed_packed_forward';
     }
-    const entries: ForwardEntry[] = [];
+    // The entries up to bytes that cannot be decoded are kept; what follows such bytes is lost (the stream
+    // has no framing to find the next entry) and counted as one skipped entry.
+    const raws: unknown[] = [];
+    let broken = 0;
     try {
-      for (const raw of new Decoder(decoderOptions(maxBytes)).decodeMulti(packed)) entries.push(entry(raw));
-    } catch (err) {
-      if (err instanceof ForwardProtocolError) throw err;
-      throw new ForwardProtocolError(`bad PackedForward entries: ${(err as Error).message}`);
+      for (const raw of new Decoder(decoderOptions(maxBytes)).decodeMulti(packed)) raws.push(raw);
+    } catch {
+      broken = 1;
     }
-    return { tag, entries, chunk: chunkId(option), mode };
+    const good = goodEntries(raws);
+    return { tag, entries: good.entries, skipped: good.skipped + broken, chunk, mode };
   }
   // Message mode: [tag, time, record, option?]
   if (message.length < 3) throw new ForwardProtocolError('a Message must be [tag, time, record, option?]');
   const time = toMillis(second);
   if (time === undefined) throw new ForwardProtocolError('the time of a Message must be an EventTime or a number');
   const option = options(message[3]);
-  return { tag, entries: [{ time, record: message[2], metadata: undefined }], chunk: chunkId(option), mode: 'message' };
+  return { tag, entries: [{ time, record: message[2], metadata: undefined }], chunk: chunkId(option), mode: 'message', skipped: 0 };
 }
