@@ -192,6 +192,18 @@ describe('otlp_grpc input', () => {
     expect(h.logs.some((l) => l.problem === 'invalid_utf8')).toBe(true);
   });
 
+  it('invalid UTF-8 in the resource (service.name) marks and counts every record of it', async () => {
+    const { h, port } = await start();
+    const c = client(port);
+    const bytes = Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(2)));
+    const at = bytes.indexOf('bench'); // the resource's service.name
+    bytes.set([0x62, 0xc3, 0x28], at); // "b" then a broken two-byte sequence
+    expect((await c.exportBytes(bytes)).error).toBeNull();
+    await h.waitForEvents(2);
+    expect(h.events.map((e) => e.attributes['log.invalid_utf8'])).toEqual([true, true]);
+    expect(h.metrics.get('malformed_events_total')).toBe(2);
+  });
+
   it('refuses a request with more records than max_records_per_request (INVALID_ARGUMENT), accepts the next', async () => {
     const { h, port } = await start({ max_records_per_request: 100 });
     const c = client(port);
@@ -213,6 +225,7 @@ describe('otlp_grpc input', () => {
     const wrongMeta = new grpc.Metadata();
     wrongMeta.set('authorization', 'Bearer nope');
     expect((await c.export(simpleRequest(1), wrongMeta)).error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(h.metrics.get('errors_total')).toBe(2); // refusals are counted, so they can be alerted on
     const meta = new grpc.Metadata();
     meta.set('authorization', 'Bearer s3cret');
     expect((await c.export(simpleRequest(2), meta)).error).toBeNull();

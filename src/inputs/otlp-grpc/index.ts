@@ -111,6 +111,7 @@ export class OtlpGrpcInput implements InputStage {
   }
 
   async run(ctx: InputContext): Promise<void> {
+    ctx.metrics.declare('refused_requests_total');
     const problems = new ProblemLog(ctx.logger, ctx.signal);
     const server = new grpc.Server({
       'grpc.max_receive_message_length': this.config.max_receive_message_bytes,
@@ -171,6 +172,7 @@ export class OtlpGrpcInput implements InputStage {
   private async export(call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const peer = peerName(call);
     if (!this.authorized(call)) {
+      ctx.metrics.add('errors_total');
       problems.report('unauthenticated', 'OTLP request without the expected bearer token', { peer });
       callback(grpcError(grpc.status.UNAUTHENTICATED, 'missing or wrong bearer token'));
       return;
@@ -181,6 +183,7 @@ export class OtlpGrpcInput implements InputStage {
     }
     // Full already: answer before decoding anything (decoding is where a request costs memory).
     if (this.pendingEvents >= this.config.max_pending_events) {
+      ctx.metrics.add('refused_requests_total');
       problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
       callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock pipeline is full; retry later'));
       return;
@@ -210,7 +213,8 @@ export class OtlpGrpcInput implements InputStage {
       if (invalidUtf8) {
         let marked = 0;
         for (const e of events) {
-          if (hasReplacement(e.body) || hasReplacement(e.attributes)) {
+          // Every string of the record counts: its resource (service.name...) and severity text too.
+          if (hasReplacement(e.body) || hasReplacement(e.attributes) || hasReplacement(e.resource) || hasReplacement(e.severityText)) {
             e.attributes['log.invalid_utf8'] = true;
             marked += 1;
           }
@@ -230,6 +234,7 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     if (this.pendingEvents > 0 && this.pendingEvents + n > this.config.max_pending_events) {
+      ctx.metrics.add('refused_requests_total');
       problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
       callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock pipeline is full; retry later'));
       return;

@@ -65,6 +65,9 @@ export class SyslogInput implements InputStage {
   }
 
   run(ctx: InputContext): Promise<void> {
+    // Datagrams dropped while the pipeline is full are counted from 0 (a series that appears only at the
+    // first drop cannot be alerted on).
+    if (this.config.mode === 'udp') ctx.metrics.declare('discarded_events_total');
     return this.config.mode === 'udp' ? this.runUdp(ctx) : this.runStream(ctx);
   }
 
