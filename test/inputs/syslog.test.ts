@@ -26,6 +26,16 @@ afterEach(async () => {
 });
 
 describe('syslog input', () => {
+  it('UDP: asks for receive_buffer_bytes of socket buffer and logs what the kernel granted', async () => {
+    const { h } = await start({ mode: 'udp', receive_buffer_bytes: '128KiB' });
+    const line = h.logs.find((l) => l.msg === 'syslog UDP receive buffer')!;
+    expect(line.asked).toBe(131_072);
+    // Linux grants at least what was asked under net.core.rmem_max (and reports twice that).
+    expect(line.receive_buffer_bytes).toBeGreaterThanOrEqual(131_072);
+    expect(h.metrics.get('discarded_events_total')).toBe(0);
+    expect(h.metrics.samples().some((s) => s.name === 'driftlock_discarded_events_total')).toBe(true);
+  });
+
   it('UDP: one message per datagram, RFC 5424 and RFC 3164 parsed into syslog.* attributes', async () => {
     const { h, port } = await start({ mode: 'udp' });
     const socket = dgram.createSocket('udp4');

@@ -35,6 +35,7 @@ export const syslogConfig = z
     max_connections: z.number().int().min(1).default(1000).describe('TCP/TLS connections open at once; more are refused (counted in `errors_total`).'),
     idle_timeout: duration().prefault('5m').describe('Close a TCP/TLS connection that sent nothing for this long; `0` never closes idle connections.'),
     max_pending_events: z.number().int().min(1).default(10_000).describe('UDP only: messages that may wait while the pipeline is full; beyond that datagrams are dropped and counted (`discarded_events_total`).'),
+    receive_buffer_bytes: byteSize().prefault('4MiB').describe('UDP only: the socket\'s receive buffer (SO_RCVBUF), which holds a burst while driftlock reads. Datagrams that overflow it are dropped by the kernel, unseen by driftlock (`RcvbufErrors` in /proc/net/snmp). The kernel caps it at `net.core.rmem_max`; the size it granted is logged at start.'),
     tls: tlsConfig.optional(),
   })
   .superRefine((c, ctx) => {
@@ -127,6 +128,15 @@ export class SyslogInput implements InputStage {
       throw this.failed(new Error(`syslog cannot listen on udp ${formatAddress(host, port)}: ${(err as Error).message}`, { cause: err }));
     }
     socket.on('error', (err) => problems.report('socket_error', 'syslog UDP socket error', { error: err.message }));
+    // Linux reports twice what it grants (the other half is its bookkeeping); rmem_max caps the request.
+    try {
+      socket.setRecvBufferSize(this.config.receive_buffer_bytes);
+    } catch (err) {
+      ctx.logger.warn({ err }, 'cannot set the UDP receive buffer size');
+    }
+    const granted = socket.getRecvBufferSize();
+    ctx.logger.info({ receive_buffer_bytes: granted, asked: this.config.receive_buffer_bytes }, 'syslog UDP receive buffer');
+    if (granted < this.config.receive_buffer_bytes) ctx.logger.warn({ receive_buffer_bytes: granted, asked: this.config.receive_buffer_bytes }, 'the kernel granted a smaller UDP receive buffer than asked (net.core.rmem_max): bursts may be dropped before driftlock sees them');
     this.listened(ctx, socket.address().port);
     if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
     await new Promise<void>((resolve) => socket.close(() => resolve()));
