@@ -49,7 +49,7 @@ export const otlpGrpcConfig = z.object({
   max_receive_message_bytes: byteSize().prefault('4MiB').describe('Largest request, after decompression; larger ones get `RESOURCE_EXHAUSTED`.'),
   bearer_token: secret(z.string().min(1)).optional().describe('When set, requests must carry `authorization: Bearer <token>`; others get `UNAUTHENTICATED`.'),
   tls: tlsConfig.optional(),
-  shutdown_grace: duration().prefault('5s').describe('At shutdown, how long running calls may take to finish before connections are closed.'),
+  shutdown_grace: duration().prefault('35s').describe('At shutdown, how long running calls may take to finish before connections are closed (their clients then see `CANCELLED`). Keep it above the daemon\'s `shutdown_timeout` (30s by default): a call still waiting for delivery is then answered `OK` when its records are written, or `UNAVAILABLE` when the shutdown timeout abandons them.'),
 });
 
 export type OtlpGrpcConfig = z.output<typeof otlpGrpcConfig>;
