@@ -57,6 +57,14 @@ describe('syslog TCP framing (RFC 6587)', () => {
     expect(frames([Buffer.from('12 '), Buffer.from('plain text\n')]).out).toEqual([['12 plain text', false]]);
   });
 
+  it('a last line without LF is a message after a clean close, and marked cut after a reset', () => {
+    const framer = new SyslogFramer(1024);
+    const out: Array<[string, boolean]> = [];
+    framer.push(Buffer.from('<13>whole\n<13>half of a li'), (b, t) => out.push([b.toString(), t]));
+    expect(framer.end((b, t) => out.push([b.toString(), t]), true)).toBe(true);
+    expect(out).toEqual([['<13>whole', false], ['<13>half of a li', true]]);
+  });
+
   it('passes on a frame cut short by the end of the connection, marked truncated and reported incomplete', () => {
     const cut = frames([Buffer.from('50 <13>only part')]);
     expect(cut.out).toEqual([['<13>only part', true]]);

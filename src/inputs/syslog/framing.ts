@@ -124,10 +124,11 @@ export class SyslogFramer {
   }
 
   /**
-   * End of the connection: a last line without LF is a message; an octet-counted frame cut short is passed on
+   * End of the connection: a last line without LF is a message, unless the connection broke (`broken`: a
+   * reset), when it may be cut and is flagged truncated; an octet-counted frame cut short is passed on
    * (flagged truncated). Returns true when a frame was incomplete.
    */
-  end(onFrame: FrameHandler): boolean {
+  end(onFrame: FrameHandler, broken = false): boolean {
     let incomplete = false;
     if (this.pending) {
       // Digits and no space: a line that never ended.
@@ -140,6 +141,10 @@ export class SyslogFramer {
       this.truncated = true;
       this.finish(onFrame);
     } else if (this.state === State.Line && this.kept > 0) {
+      if (broken) {
+        incomplete = true;
+        this.truncated = true;
+      }
       this.finish(onFrame);
     }
     this.state = State.Start;

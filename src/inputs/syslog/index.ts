@@ -176,6 +176,7 @@ export class SyslogInput implements InputStage {
       ctx.metrics.add('received_events_total', batch.length);
       await ctx.emit(batch);
     };
+    let broken = false;
     try {
       for await (const chunk of socket) {
         framer.push(chunk as Buffer, onFrame);
@@ -184,12 +185,14 @@ export class SyslogInput implements InputStage {
     } catch (err) {
       // A reset by the client, or our own destroy() at shutdown or idle timeout: keep what arrived.
       if (!ctx.signal.aborted && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+        broken = true;
+        ctx.metrics.add('errors_total');
         problems.report('connection_error', 'syslog connection failed', { peer, error: (err as Error).message });
       }
     }
-    if (framer.end(onFrame)) {
+    if (framer.end(onFrame, broken)) {
       ctx.metrics.add('errors_total');
-      problems.report('incomplete_frame', 'syslog client disconnected in the middle of an octet-counted frame; passing on what arrived, marked log.truncated', { peer });
+      problems.report('incomplete_frame', 'syslog client disconnected in the middle of a frame; passing on what arrived, marked log.truncated', { peer });
     }
     await flush();
   }
