@@ -311,7 +311,11 @@ export class Pipeline {
         const held = new Map<Finalizer, Batch>();
         const redeliver: Batch[] = [];
         const wrap = (b: Batch): Batch => {
-          const own = new Finalizer((status) => releaseAll(b.finalizers, status));
+          // Completed (emitted and delivered, or released by a transform that filters), it is held no more.
+          const own: Finalizer = new Finalizer((status) => {
+            held.delete(own);
+            releaseAll(b.finalizers, status);
+          });
           held.set(own, b);
           return { events: b.events, finalizers: [own] };
         };
@@ -321,7 +325,8 @@ export class Pipeline {
           return left;
         };
         const feed = async function* (source: AsyncIterable<Batch>): AsyncIterable<Batch> {
-          for (const b of redeliver.splice(0)) yield wrap(b);
+          // All wrapped (held) at once: a second crash while they are fed again must find every one.
+          for (const b of redeliver.splice(0).map(wrap)) yield b;
           for await (const b of source) yield wrap(b);
         };
         await this.supervise(c, async (attempt) => {

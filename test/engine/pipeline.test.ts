@@ -148,6 +148,21 @@ outputs:
     expect(acks.every(([, status]) => status === 'delivered')).toBe(true);
   });
 
+  it('a stream transform that crashes again while its held batches are fed back still loses none', async () => {
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 60, batch_size: 10 }
+transforms:
+  t: { type: hold, crash_on: 3, crash_again_on: 1, inputs: [src] }
+outputs:
+  out: { type: collect, inputs: [t] }
+`);
+    await pipeline.start();
+    await pipeline.done;
+    expect(numbersOf(hooks.received.get('out'))).toEqual(range(60));
+    expect(hooks.acks.get('src')!.map(([first]) => first).sort((x, y) => x - y)).toEqual(range(6).map((i) => i * 10));
+  });
+
   it('a transform that throws fails open: its events pass on unchanged and the error is counted', async () => {
     const { pipeline } = await testPipeline(`
 inputs:

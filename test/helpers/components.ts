@@ -91,13 +91,13 @@ export const tagTransform = defineTransform({
 });
 
 /**
- * A stream transform that holds each batch until the next one comes (as an aggregating one does), and whose
- * first instance throws on the `crash_on`-th batch it sees.
+ * A stream transform that holds each batch until the next one comes (as an aggregating one does), whose
+ * first instance throws on the `crash_on`-th batch it sees, and the second on its `crash_again_on`-th.
  */
 export const holdTransform = defineTransform({
   type: 'hold',
   description: 'test transform',
-  config: z.object({ crash_on: z.number().int().default(-1) }),
+  config: z.object({ crash_on: z.number().int().default(-1), crash_again_on: z.number().int().default(-1) }),
   build(config, { id }) {
     const attempt = (hooks.instances.get(id) ?? 0) + 1;
     hooks.instances.set(id, attempt);
@@ -107,7 +107,7 @@ export const holdTransform = defineTransform({
         let seen = 0;
         for await (const b of batches) {
           seen += 1;
-          if (attempt === 1 && seen === config.crash_on) throw new Error('plugin bug');
+          if ((attempt === 1 && seen === config.crash_on) || (attempt === 2 && seen === config.crash_again_on)) throw new Error('plugin bug');
           if (held) yield held;
           held = b;
         }
