@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -34,6 +35,14 @@ describe('syslog input', () => {
     expect(line.receive_buffer_bytes).toBeGreaterThanOrEqual(131_072);
     expect(h.metrics.get('discarded_events_total')).toBe(0);
     expect(h.metrics.samples().some((s) => s.name === 'driftlock_discarded_events_total')).toBe(true);
+  });
+
+  it.skipIf(!existsSync('/proc/sys/net/core/rmem_max'))('UDP: warns when net.core.rmem_max cuts the receive buffer asked for', async () => {
+    const max = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    const asked = Math.floor(max * 1.5);
+    const { h } = await start({ mode: 'udp', receive_buffer_bytes: asked });
+    const warning = h.logs.find((l) => String(l.msg).startsWith('the kernel granted a smaller UDP receive buffer'));
+    expect(warning).toMatchObject({ asked, receive_buffer_bytes: max });
   });
 
   it('UDP: one message per datagram, RFC 5424 and RFC 3164 parsed into syslog.* attributes', async () => {

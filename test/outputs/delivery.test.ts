@@ -402,7 +402,7 @@ describe('queued output: a full disk under the queue', () => {
     const pushing = out.enqueue(['alert 1'], [[(status) => settled.push(status)]]);
     await new Promise((r) => setTimeout(r, 300));
     expect(settled).toEqual([]);
-    expect(health[0]).toMatch(/^failing: cannot write the on-disk queue: .*ENOSPC/);
+    expect(health).toEqual(['ok', expect.stringMatching(/^failing: cannot write the on-disk queue: .*ENOSPC/)]);
     expect(metrics.get('errors_total')).toBeGreaterThanOrEqual(1);
     // Space comes back: the next try writes a real segment.
     await unlink(segment);
@@ -478,6 +478,15 @@ describe('http post: redirects', () => {
       expect((outcome as { reason: string }).reason).toMatch(/redirects to http:\/\/127\.0\.0\.1:\d+\/\.\.\. \(following it would turn the POST into a GET/);
       expect((outcome as { reason: string }).reason).not.toContain('secret-path');
       expect(r.seen.map((s) => s.method + ' ' + s.path)).toEqual(['POST /hook']);
+      await r.close();
+    }
+  });
+
+  it('a 307 without a usable Location is a permanent failure that says so, not a retry for ever', async () => {
+    for (const location of [undefined, 'http://[::1']) {
+      const r = await receiver({ '/hook': { status: 307, ...(location ? { location: () => location } : {}) } });
+      const outcome = await post(request(r.url('/hook')));
+      expect(outcome).toEqual({ ok: false, retry: false, status: 307, reason: 'HTTP 307: the receiver redirects (without a usable Location header)' });
       await r.close();
     }
   });

@@ -166,9 +166,11 @@ describe('slack output', () => {
     await run.end();
     expect(receiver.requests.map((r) => r.status)).toEqual([404, 404, 200]);
     expect(run.metrics.get('delivery_rejected_total')).toBe(2);
-    // One line for both (at most one every 10 s); the metric counts each.
+    // One line for the first (at most one every 10 s), and at the end one for those in between; the metric
+    // counts each.
     const errors = run.logs.filter((l) => l.level === 50);
-    expect(errors).toHaveLength(1);
+    expect(errors).toHaveLength(2);
+    expect(errors[1]).toMatchObject({ refused_since_last_line: 1 });
     expect(String(errors[0]!.msg)).toBe('Slack refused an alert for good (HTTP 404: no_service); not retrying: check the URL and credentials');
     expect(JSON.stringify(run.logs)).not.toContain('secret-token-xyz');
   });

@@ -7,6 +7,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AnyComponentDefinition } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { webhookOutput, type WebhookAlert } from '../../src/outputs/webhook.js';
+import { createRegistry } from '../../src/components.js';
+import { parseConfig } from '../../src/config/load.js';
+import { Pipeline } from '../../src/engine/pipeline.js';
+import { numbersInput, silentLogger } from '../helpers/components.js';
 import { hang, notFound, ok, outage, rateLimited, startReceiver, type Receiver } from '../helpers/http-receiver.js';
 import { anomalyEvent, runOutput, type OutputRun } from '../helpers/output-harness.js';
 
@@ -165,11 +169,32 @@ describe('webhook output', () => {
     expect(receiver.requests.map((r) => r.status)).toEqual([404, 404, 404, 200]);
     expect(run.metrics.get('delivery_rejected_total')).toBe(3);
     expect(run.metrics.get('rejected_events_total')).toBe(3);
-    // A wrong URL refuses every alert: one line in 10 s, not one each; the metric counts all three.
+    // A wrong URL refuses every alert: one line in 10 s, not one each, and one at the end for those in
+    // between; the metric counts all three.
     const refusals = run.logs.filter((l) => l.level === 50 && String(l.msg).includes('refused'));
-    expect(refusals).toHaveLength(1);
+    expect(refusals).toHaveLength(2);
+    expect(refusals[1]).toMatchObject({ refused_since_last_line: 2 });
     expect(String(refusals[0]!.msg)).toContain('HTTP 404: no_service');
     expect(JSON.stringify(run.logs)).not.toContain('secret-token-xyz');
+  });
+
+  it('a refusal is counted once in rejected_events_total, in either acknowledgement mode (the engine and the worker)', async () => {
+    receiver = await startReceiver(notFound);
+    for (const mode of ['queued', 'delivered']) {
+      const registry = createRegistry();
+      registry.register(numbersInput);
+      const yaml = `data_dir: ${path.join(dir, mode)}
+inputs: { src: { type: numbers, count: 5, batch_size: 1 } }
+outputs: { hook: { type: webhook, inputs: [src], url: "${receiver.url}", acknowledgements: ${mode}, batch: { max_events: 1 } } }
+`;
+      const pipeline = new Pipeline(await parseConfig(yaml, 'test.yaml', registry, { env: {} }), { logger: silentLogger });
+      await pipeline.start();
+      await pipeline.done;
+      // How many were refused before the end (a refusal ends the drain) varies; each is counted once.
+      const hook = pipeline.metrics().find((m) => m.id === 'hook')!;
+      expect(hook.get('delivery_rejected_total'), mode).toBeGreaterThan(0);
+      expect(hook.get('rejected_events_total'), mode).toBe(hook.get('delivery_rejected_total'));
+    }
   });
 
   it('with acknowledgements: delivered, acks only once the receiver took the alert', async () => {

@@ -128,13 +128,14 @@ export class SyslogInput implements InputStage {
       throw this.failed(new Error(`syslog cannot listen on udp ${formatAddress(host, port)}: ${(err as Error).message}`, { cause: err }));
     }
     socket.on('error', (err) => problems.report('socket_error', 'syslog UDP socket error', { error: err.message }));
-    // Linux reports twice what it grants (the other half is its bookkeeping); rmem_max caps the request.
+    // rmem_max caps the request; Linux reports twice what it grants (the other half is its bookkeeping).
     try {
       socket.setRecvBufferSize(this.config.receive_buffer_bytes);
     } catch (err) {
       ctx.logger.warn({ err }, 'cannot set the UDP receive buffer size');
     }
-    const granted = socket.getRecvBufferSize();
+    const reported = socket.getRecvBufferSize();
+    const granted = process.platform === 'linux' ? Math.floor(reported / 2) : reported;
     ctx.logger.info({ receive_buffer_bytes: granted, asked: this.config.receive_buffer_bytes }, 'syslog UDP receive buffer');
     if (granted < this.config.receive_buffer_bytes) ctx.logger.warn({ receive_buffer_bytes: granted, asked: this.config.receive_buffer_bytes }, 'the kernel granted a smaller UDP receive buffer than asked (net.core.rmem_max): bursts may be dropped before driftlock sees them');
     this.listened(ctx, socket.address().port);

@@ -15,7 +15,7 @@ export function retrySchema(initial = '1s', max = '60s') {
   return z
     .strictObject({
       initial_backoff: duration().prefault(initial).describe(`Wait before the first retry (default ${initial}); each further retry waits about twice as long (exponential backoff with jitter: a random 50-100% of the step).`),
-      max_backoff: duration().prefault(max).describe(`The wait between retries grows to this at most (default ${max}). Retries go on until the receiver accepts: the alerts wait in the on-disk queue. A \`Retry-After\` from the receiver is honoured instead.`),
+      max_backoff: duration().prefault(max).describe(`The wait between retries grows to this at most (default ${max}). Retries go on until the receiver accepts: the alerts wait in the on-disk queue. A \`Retry-After\` from the receiver is honoured instead (never sooner than \`initial_backoff\`).`),
     })
     .prefault({})
     .describe('Retries of 408, 429, 5xx, timeouts and network errors. Other 4xx answers (a wrong URL, bad credentials) are logged with the answer, counted (`driftlock_delivery_rejected_total`) and not retried.');

@@ -50,9 +50,8 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
     for (let hops = 0; ; hops++) {
       res = await fetch(url, { method: 'POST', headers, body: request.body, signal, redirect: 'manual' });
       text = await res.text();
-      const location = res.headers.get('location');
-      if ((res.status !== 307 && res.status !== 308) || !location || hops === MAX_REDIRECTS) break;
-      const next = new URL(location, url);
+      const next = resolveLocation(res.headers.get('location'), url);
+      if ((res.status !== 307 && res.status !== 308) || !next || hops === MAX_REDIRECTS) break;
       if (next.origin !== new URL(url).origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
       url = next.href;
     }
@@ -65,14 +64,13 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
   if (status >= 200 && status < 300) return { ok: true, status };
   if (status >= 300 && status < 400) {
     // Only the origin of the target is named: the path of a webhook URL can be its secret.
-    const location = res.headers.get('location');
-    let where = '';
-    try {
-      if (location) where = ` to ${new URL(location, url).origin}/...`;
-    } catch {
-      /* an unreadable Location: not named */
-    }
-    const why = status === 307 || status === 308 ? `more than ${MAX_REDIRECTS} redirects` : 'following it would turn the POST into a GET without the alert; set the URL to where it points';
+    const target = resolveLocation(res.headers.get('location'), url);
+    const where = target ? ` to ${target.origin}/...` : '';
+    const why = !target
+      ? 'without a usable Location header'
+      : status === 307 || status === 308
+        ? `more than ${MAX_REDIRECTS} redirects`
+        : 'following it would turn the POST into a GET without the alert; set the URL to where it points';
     return { ok: false, retry: false, reason: `HTTP ${status}: the receiver redirects${where} (${why})`, status };
   }
   const said = text.trim().slice(0, 200);
@@ -82,6 +80,16 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
     return retryAfterMs === undefined ? { ok: false, retry: true, reason, status } : { ok: false, retry: true, reason, status, retryAfterMs };
   }
   return { ok: false, retry: false, reason, status };
+}
+
+/** A redirect's target, or undefined when there is none or it is not a URL. */
+function resolveLocation(location: string | null, base: string): URL | undefined {
+  if (!location) return undefined;
+  try {
+    return new URL(location, base);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A network error in words, without the URL (the cause carries the code and at most host:port). */

@@ -34,6 +34,7 @@ export class QueuedOutput<T> {
     private readonly ctx: ComponentContext,
     private readonly full: { since: number | undefined },
     private readonly maxBytes: number,
+    private readonly giveUp: AbortSignal,
   ) {}
 
   /** Records not queued because the queue stayed full into the stop (counted once per stop, logged once). */
@@ -72,9 +73,21 @@ export class QueuedOutput<T> {
       metrics: ctx.metrics,
       target: options.target,
       onError: (err) => ctx.health?.failing(`delivery stopped: ${err.message}`),
+      onFailing: () => {
+        if (ctx.stopping?.aborted) giveUp.abort();
+      },
     });
+    // A push waiting for room in a full queue gives up once the daemon is stopping *and* the receiver is
+    // failing: then no room will come before the shutdown timeout. While it delivers, room comes: the push
+    // waits, so that inputs that cannot send again (syslog) lose nothing.
+    const giveUp = new AbortController();
+    ctx.stopping?.addEventListener('abort', () => {
+      if (worker.isFailing || worker.error) giveUp.abort();
+    }, { once: true });
     worker.start(ctx.signal);
-    return new QueuedOutput(queue, worker, config.acknowledgements, ctx, full, config.queue.max_bytes);
+    // A new instance (the first, or one restarted after a crash) starts out healthy.
+    ctx.health?.ok();
+    return new QueuedOutput(queue, worker, config.acknowledgements, ctx, full, config.queue.max_bytes, giveUp.signal);
   }
 
   /**
@@ -100,9 +113,9 @@ export class QueuedOutput<T> {
     for (;;) {
       try {
         if (this.ackMode === 'delivered') {
-          await this.queue.push(items, (i) => (status) => settleAll(i, status), this.ctx.stopping);
+          await this.queue.push(items, (i) => (status) => settleAll(i, status), this.giveUp);
         } else {
-          await this.queue.push(items, undefined, this.ctx.stopping);
+          await this.queue.push(items, undefined, this.giveUp);
           for (let i = 0; i < items.length; i++) settleAll(i, 'delivered');
         }
         if (this.full.since !== undefined && this.queue.pendingBytes < this.maxBytes / 2) {

@@ -38,6 +38,8 @@ export interface WorkerOptions<T> {
   maxRetryAfterMs?: number;
   /** Told when the loop dies of an error (see `error`). */
   onError?: (err: Error) => void;
+  /** Told when sends start failing (a retryable failure after a success, or the first one). */
+  onFailing?: () => void;
 }
 
 /**
@@ -55,6 +57,11 @@ export class DeliveryWorker<T> {
   private readonly wake = new AbortController();
   private running: Promise<void> | undefined;
   private failing = false;
+
+  /** Whether the last attempt failed (the receiver is down or refusing for now). */
+  get isFailing(): boolean {
+    return this.failing;
+  }
 
   constructor(private readonly options: WorkerOptions<T>) {}
 
@@ -78,6 +85,7 @@ export class DeliveryWorker<T> {
   async stop(): Promise<void> {
     this.halt.abort();
     await this.running;
+    this.logRefusalsLeft();
   }
 
   /**
@@ -88,6 +96,14 @@ export class DeliveryWorker<T> {
     this.draining = true;
     this.wake.abort();
     await this.running;
+    this.logRefusalsLeft();
+  }
+
+  /** Refusals counted since the last line that said so: said once more, so that none goes unlogged. */
+  private logRefusalsLeft(): void {
+    if (this.refusedUnlogged === 0) return;
+    this.options.logger.error({ target: this.options.target, refused_since_last_line: this.refusedUnlogged }, `${this.options.target} refused ${this.refusedUnlogged} more alert(s) for good since the last line; not retried`);
+    this.refusedUnlogged = 0;
   }
 
   private async loop(hardStop: AbortSignal): Promise<void> {
@@ -179,7 +195,9 @@ export class DeliveryWorker<T> {
       metrics.add('errors_total');
       if (!outcome.retry) {
         metrics.add('delivery_rejected_total', records.length);
-        metrics.add('rejected_events_total', records.length);
+        // Records with a callback (acknowledgements: delivered) are counted by the engine when it hears.
+        const unheard = records.filter((r) => !r.onDone).length;
+        if (unheard) metrics.add('rejected_events_total', unheard);
         this.logRejection(outcome.status, outcome.reason, records);
         await queue.ack(records.length, 'rejected');
         // While stopping, a refusal ends the drain like any failure: a wrong URL or revoked token refuses
@@ -188,12 +206,13 @@ export class DeliveryWorker<T> {
       }
       metrics.add('delivery_retries_total');
       const maxRetryAfter = this.options.maxRetryAfterMs ?? 600_000;
-      // The receiver's own word on when to come back, but never sooner than the backoff: `Retry-After: 0`
-      // (or a date already past) on every answer would otherwise be retried in a busy loop.
+      // The receiver's own word on when to come back, but never sooner than the first backoff step:
+      // `Retry-After: 0` (or a date already past) on every answer would otherwise be retried in a busy loop.
       const step = backoff.next();
-      const delay = outcome.retryAfterMs !== undefined ? Math.max(Math.min(outcome.retryAfterMs, maxRetryAfter), step) : step;
+      const delay = outcome.retryAfterMs !== undefined ? Math.max(Math.min(outcome.retryAfterMs, maxRetryAfter), this.options.backoff.initialMs) : step;
       // It applies to every send to that receiver, not only this one.
       if (outcome.retryAfterMs !== undefined) this.options.rateLimit?.penalize(delay);
+      if (!this.failing) this.options.onFailing?.();
       this.failing = true;
       const fields = { target, reason: outcome.reason, status: outcome.status, attempt: backoff.attempts, queued: queue.pending, took_ms: Math.round(performance.now() - started) };
       if (this.draining) {
