@@ -491,18 +491,24 @@ describe('http post: redirects', () => {
     }
   });
 
-  it('a 307 or 308 is followed with the same POST and body; Authorization is dropped when it leaves the origin', async () => {
+  it('a 307 or 308 within the origin is followed with the same POST and body; to another origin it is refused', async () => {
     const other = await receiver({});
     const r = await receiver({
       '/hook': { status: 307, location: () => '/next' },
-      '/next': { status: 308, location: () => other.url('/final') },
+      '/next': { status: 308, location: () => '/final' },
+      '/away': { status: 307, location: () => other.url('/final') },
     });
     expect(await post(request(r.url('/hook')))).toEqual({ ok: true, status: 200 });
     expect(r.seen).toEqual([
       { method: 'POST', path: '/hook', body: '{"alert":1}', auth: 'Bearer t0k3n' },
       { method: 'POST', path: '/next', body: '{"alert":1}', auth: 'Bearer t0k3n' },
+      { method: 'POST', path: '/final', body: '{"alert":1}', auth: 'Bearer t0k3n' },
     ]);
-    expect(other.seen).toEqual([{ method: 'POST', path: '/final', body: '{"alert":1}', auth: undefined }]);
+    // The credentials (token, configured headers, signature) never go to another host on a redirect.
+    const away = await post(request(r.url('/away')));
+    expect(away).toMatchObject({ ok: false, retry: false, status: 307 });
+    expect((away as { reason: string }).reason).toMatch(/to another origin, which would get the credentials/);
+    expect(other.seen).toEqual([]);
     await r.close();
     await other.close();
   });

@@ -34,8 +34,9 @@ const MAX_REDIRECTS = 5;
 /**
  * Posts and classifies the answer. Never throws for HTTP or network failures.
  *
- * Redirects are followed only when they keep the method and the body (307, 308), with `Authorization`
- * dropped when the redirect leaves the origin, as fetch does. A 301, 302 or 303 is a permanent failure
+ * Redirects are followed only when they keep the method and the body (307, 308) and stay on the same origin
+ * (the request carries credentials). Any other redirect is a permanent failure that says where it points. A
+ * 301, 302 or 303 is a permanent failure
  * that says where it points: following it (fetch's default) turns the POST into a bodiless GET that the
  * receiver answers 200, so every alert would be lost and counted as delivered.
  */
@@ -45,14 +46,14 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
   let res: Response;
   let text: string;
   let url = request.url;
-  let headers = request.headers;
   try {
     for (let hops = 0; ; hops++) {
-      res = await fetch(url, { method: 'POST', headers, body: request.body, signal, redirect: 'manual' });
+      res = await fetch(url, { method: 'POST', headers: request.headers, body: request.body, signal, redirect: 'manual' });
       text = await res.text();
       const next = resolveLocation(res.headers.get('location'), url);
-      if ((res.status !== 307 && res.status !== 308) || !next || hops === MAX_REDIRECTS) break;
-      if (next.origin !== new URL(url).origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+      // Only within the origin: the request carries credentials (Authorization, the configured headers, the
+      // signature) that must not go to another host on a receiver's say-so.
+      if ((res.status !== 307 && res.status !== 308) || !next || hops === MAX_REDIRECTS || next.origin !== new URL(url).origin) break;
       url = next.href;
     }
   } catch (err) {
@@ -68,9 +69,11 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
     const where = target ? ` to ${target.origin}/...` : '';
     const why = !target
       ? 'without a usable Location header'
-      : status === 307 || status === 308
-        ? `more than ${MAX_REDIRECTS} redirects`
-        : 'following it would turn the POST into a GET without the alert; set the URL to where it points';
+      : status !== 307 && status !== 308
+        ? 'following it would turn the POST into a GET without the alert; set the URL to where it points'
+        : target.origin !== new URL(url).origin
+          ? 'to another origin, which would get the credentials; set the URL to where it points'
+          : `more than ${MAX_REDIRECTS} redirects`;
     return { ok: false, retry: false, reason: `HTTP ${status}: the receiver redirects${where} (${why})`, status };
   }
   const said = text.trim().slice(0, 200);
