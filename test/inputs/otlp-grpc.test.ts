@@ -217,6 +217,31 @@ describe('otlp_grpc input', () => {
     expect(h.metrics.get('rejected_events_total')).toBe(101);
   });
 
+  it('counts records on the wire as decoding would, and refuses two million empty ones without decoding them', async () => {
+    const codec = logsServiceCodec();
+    const request = { resourceLogs: [0, 1, 2].map((r) => ({ scopeLogs: [0, 1].map((s) => ({ scope: { name: `s${s}` }, logRecords: Array.from({ length: r * 3 + s }, (_, i) => ({ body: { stringValue: `r${r} s${s} ${i}` } })) })) })) };
+    const bytes = codec.encodeRequest(request);
+    const decoded = codec.decodeRequest(bytes).resourceLogs.flatMap((rl) => rl.scopeLogs).reduce((n, sl) => n + sl.logRecords.length, 0);
+    expect(codec.countRecords(bytes)).toBe(decoded);
+    expect(() => codec.countRecords(Buffer.from([0x0a, 0x10, 0x12]))).toThrow();
+
+    // resource_logs { scope_logs { log_records {} x 2,000,000 } }, 4 MB: decoded, two million objects.
+    const n = 2_000_000;
+    const varint = (v: number) => { const out: number[] = []; while (v > 127) { out.push((v & 127) | 128); v >>>= 7; } out.push(v); return Buffer.from(out); };
+    const scope = Buffer.alloc(2 * n);
+    for (let i = 0; i < n; i++) scope[2 * i] = 0x12; // field 2, length 0
+    const scopeLogs = Buffer.concat([Buffer.from([0x12]), varint(scope.length), scope]);
+    const resourceLogs = Buffer.concat([Buffer.from([0x0a]), varint(scopeLogs.length), scopeLogs]);
+    const { h, port } = await start({ max_receive_message_bytes: '8MiB' });
+    const before = process.memoryUsage().heapUsed;
+    const reply = await client(port).exportBytes(resourceLogs);
+    expect(reply.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(reply.error?.details).toMatch(/2000000 log records in one request/);
+    expect(h.metrics.get('rejected_events_total')).toBe(n);
+    // Decoded, they took 200+ MB; counted on the wire, a few.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 2 ** 20);
+  });
+
   it('checks the bearer token when one is configured', async () => {
     const { h, port } = await start({ bearer_token: 's3cret' });
     const c = client(port);

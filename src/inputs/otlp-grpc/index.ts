@@ -45,7 +45,7 @@ export const otlpGrpcConfig = z.object({
     .int()
     .min(1)
     .default(100_000)
-    .describe('An Export request with more log records is refused with INVALID_ARGUMENT (a small request can hold millions of empty records; each becomes an event in memory).'),
+    .describe('An Export request with more log records is refused with INVALID_ARGUMENT (a small request can hold millions of empty records; each would become an event in memory). They are counted on the wire, before anything is decoded.'),
   max_receive_message_bytes: byteSize().prefault('4MiB').describe('Largest request, after decompression; larger ones get `RESOURCE_EXHAUSTED`.'),
   bearer_token: secret(z.string().min(1)).optional().describe('When set, requests must carry `authorization: Bearer <token>`; others get `UNAUTHENTICATED`.'),
   tls: tlsConfig.optional(),
@@ -191,6 +191,14 @@ export class OtlpGrpcInput implements InputStage {
     let events;
     let invalidUtf8 = false;
     try {
+      // Counted on the wire first: decoded, 4 MiB of empty records are two million objects (hundreds of MB).
+      const counted = this.codec.countRecords(call.request);
+      if (counted > this.config.max_records_per_request) {
+        ctx.metrics.add('rejected_events_total', counted);
+        problems.report('too_many_records', 'OTLP request refused: more log records than max_records_per_request', { peer, records: counted });
+        callback(grpcError(grpc.status.INVALID_ARGUMENT, `${counted} log records in one request; at most ${this.config.max_records_per_request} are accepted`));
+        return;
+      }
       let request;
       try {
         request = this.codec.decodeRequest(call.request);

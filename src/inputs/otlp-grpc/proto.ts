@@ -80,12 +80,47 @@ export interface LogsServiceCodec {
    * must be UTF-8): one bad record then costs itself, not the whole request.
    */
   decodeRequestLenient(bytes: Uint8Array): ExportLogsServiceRequest;
+  /**
+   * Log records in a request, counted on the wire without decoding anything (skipping every payload), so
+   * that a request with millions of tiny records is refused before they are objects in memory.
+   */
+  countRecords(bytes: Uint8Array): number;
   encodeRequest(request: unknown): Uint8Array;
   encodeResponse(response: ExportLogsServiceResponse): Uint8Array;
   decodeResponse(bytes: Uint8Array): ExportLogsServiceResponse;
 }
 
 let codec: LogsServiceCodec | undefined;
+
+/** Wire type 2 (length-delimited) of field `field`. */
+const delimited = (field: number) => (field << 3) | 2;
+
+/**
+ * ExportLogsServiceRequest.resource_logs (1) -> ResourceLogs.scope_logs (2) -> ScopeLogs.log_records (2):
+ * walks those three levels of the wire format and counts the last. Throws on malformed bytes.
+ */
+function countRecords(bytes: Uint8Array): number {
+  const r = protobuf.Reader.create(bytes);
+  const each = (end: number, field: number, inside: (end: number) => void) => {
+    while (r.pos < end) {
+      const tag = r.uint32();
+      if (tag === delimited(field)) {
+        const length = r.uint32();
+        if (r.pos + length > end) throw new Error('length past the end of its message');
+        inside(r.pos + length);
+      } else {
+        r.skipType(tag & 7);
+      }
+    }
+    if (r.pos !== end) throw new Error('a field runs past the end of its message');
+  };
+  let records = 0;
+  each(r.len, 1, (end) => each(end, 2, (inner) => each(inner, 2, (record) => {
+    records += 1;
+    r.pos = record;
+  })));
+  return records;
+}
 
 /** Loads the `.proto` files once per process. */
 export function logsServiceCodec(): LogsServiceCodec {
@@ -105,6 +140,7 @@ export function logsServiceCodec(): LogsServiceCodec {
       reader.stringVerify = reader.string;
       return request.decode(reader) as unknown as ExportLogsServiceRequest;
     },
+    countRecords,
     encodeRequest: (message) => request.encode(request.fromObject(message as Record<string, unknown>)).finish(),
     encodeResponse: (message) => response.encode(response.fromObject(message as Record<string, unknown>)).finish(),
     decodeResponse: (bytes) => response.toObject(response.decode(bytes), { longs: Number }) as ExportLogsServiceResponse,
