@@ -157,6 +157,11 @@ describe('fluent_forward input', () => {
     const events = await h.waitForEvents(2);
     expect(events.map((e) => [e.body, e.attributes['log.invalid_utf8']])).toEqual([[{ log: 'caf\uFFFD' }, true], [{ log: 'café' }, undefined]]);
     expect(h.metrics.get('malformed_events_total')).toBe(1);
+    // A tag that is not valid UTF-8 marks its events too.
+    c.socket.write(Buffer.concat([Buffer.from([0x93, 0xa5, 0x61, 0x70, 0xff, 0x2e, 0x74]), encode(1_700_000_002), encode({ log: 'x' })]));
+    const [, , tagged] = await h.waitForEvents(3);
+    expect([tagged!.attributes['fluent.tag'], tagged!.attributes['log.invalid_utf8']]).toEqual(['ap\uFFFD.t', true]);
+    expect(h.metrics.get('malformed_events_total')).toBe(2);
   });
 
   it('array and map headers announcing millions of elements cannot exhaust memory: refused, others served', async () => {

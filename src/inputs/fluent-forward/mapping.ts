@@ -63,7 +63,7 @@ export function forwardEvents(message: ForwardMessage, input: string, peer: stri
     const body: string | Attributes = typeof value === 'object' && value !== null && !Array.isArray(value) ? value : typeof value === 'string' ? value : JSON.stringify(value);
     const attributes: Attributes = { 'fluent.tag': message.tag };
     if (e.metadata && typeof e.metadata === 'object' && Object.keys(e.metadata).length > 0) attributes['fluent.metadata'] = toAttributeValue(e.metadata);
-    if (invalidUtf8) attributes['log.invalid_utf8'] = true;
+    if (invalidUtf8 || message.invalidTag) attributes['log.invalid_utf8'] = true;
     const event: LogEvent = { observedTimestamp: now, body, attributes, source: peer === undefined ? { input } : { input, peer } };
     if (e.time !== undefined) event.timestamp = e.time;
     if (typeof body === 'object') {

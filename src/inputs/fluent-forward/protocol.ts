@@ -10,6 +10,7 @@
  * `[[time, metadata], record]`; both forms are read. `option.chunk` asks for an ack (`{ack: chunk}`) once
  * the events are taken.
  */
+import { isUtf8 } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { Decoder } from '@msgpack/msgpack';
 import { EventTime, forwardExtensions } from './event-time.js';
@@ -29,6 +30,8 @@ export interface ForwardMessage {
   mode: 'message' | 'forward' | 'packed_forward' | 'compressed_packed_forward';
   /** Entries that were not [time, record] (or could not be decoded): skipped, the others kept. */
   skipped: number;
+  /** The tag's bytes were not valid UTF-8 (replaced with U+FFFD). */
+  invalidTag?: boolean;
 }
 
 /** What is wrong with a message; `chunk` when its ack id could be read (it is acked: resending cannot help). */
@@ -116,6 +119,13 @@ export function unpackMessage(message: unknown, maxBytes: number): ForwardMessag
   if (!Array.isArray(message) || message.length < 2) throw new ForwardProtocolError('a forward message must be an array [tag, ...]');
   const tag = text(message[0]);
   if (tag === undefined) throw new ForwardProtocolError('the tag must be a string');
+  const invalidTag = message[0] instanceof Uint8Array && !isUtf8(message[0]);
+  const unpacked = unpackBody(message, tag, maxBytes);
+  if (invalidTag) unpacked.invalidTag = true;
+  return unpacked;
+}
+
+function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardMessage {
   const second: unknown = message[1];
 
   if (Array.isArray(second)) {
