@@ -395,7 +395,7 @@ export class StreamDetector {
       // The first event after a restore: the time since the snapshot's last event was the daemon's.
       this.resumed = false;
       this.volume.resume(now);
-      this.templateRates.resume(now);
+      this.templateRates.resume(now, this.lastSeen);
     }
     this.lastSeen = now;
     const warm = this.events > this.o.warmup;

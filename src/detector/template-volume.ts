@@ -143,17 +143,14 @@ export class TemplateRates {
   }
 
   /**
-   * Continues at `time` (ms) after a restart: every pattern counts as seen then, so that the daemon's own
-   * downtime is neither a pattern's silence nor one of its gaps, nor decays its rate.
+   * Continues at `time` (ms) after a restart whose last event was at `last`: the downtime between is cut
+   * out of every pattern's clock, so that it is neither a silence nor a gap, nor decays a rate, while a
+   * pattern already missing before the restart stays missing for as long as it was.
    */
-  resume(time: number): void {
-    const second = Math.floor(time / 1000);
-    for (const r of this.rates.values()) {
-      if (r.second < second) {
-        r.second = second;
-        r.count = 0;
-      }
-    }
+  resume(time: number, last: number): void {
+    const gap = Math.floor(time / 1000) - Math.floor(last / 1000);
+    if (gap <= 0) return;
+    for (const r of this.rates.values()) r.second += gap;
   }
 
   /** The silence of `template` was reported: not again until it comes back and stops again. */
