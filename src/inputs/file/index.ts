@@ -368,39 +368,50 @@ export class FileInput implements TailerHost {
   private async readUnseen(origins: Map<string, Set<string>>, written: (mtimeMs: number) => boolean, listings: Map<string, Found[]>, why: string): Promise<void> {
     const entries = [...this.store.all()].map(([, e]) => e);
     for (const [dir, names] of origins) {
-      const listing = listings.get(dir) ?? (await listFolder(dir));
-      for (const f of listing) {
-        if (this.tailers.has(fileKey(f.st.dev, f.st.ino)) || f.st.size === 0) continue;
-        if (!written(f.st.mtimeMs)) continue;
-        if (this.matcher.matches(f.file) || this.matcher.excluded(f.file)) continue;
-        if (![...names].some((name) => isRotationOf(path.basename(f.file), name))) continue;
-        const handle = await open(f.file, 'r').catch(() => undefined);
-        if (!handle) continue;
-        // The name may point at another file than when the folder was listed (a rotation running now):
-        // what counts is the file opened.
-        const st = await handle.stat().catch(() => undefined);
-        const key = st && fileKey(st.dev, st.ino);
-        if (!st || !key || this.tailers.has(key) || st.size === 0 || !written(st.mtimeMs) || (await isCompressed(handle))) {
-          await handle.close().catch(() => undefined);
-          continue;
-        }
-        // Known content (its own checkpoint, or a copy of a checkpointed file) is not read again.
-        let known = false;
-        for (const e of entries) {
-          if (e.fingerprint.length === 0 || path.dirname(e.path) !== dir) continue;
-          if (await startsWith(handle, e.fingerprint).catch(() => false)) {
-            known = true;
-            break;
+      // A rotation running while the listing is walked shifts names: a file listed as app.log.2 may be
+      // app.log.3 by the time it is opened, and the walk would never open it. A name found holding another
+      // file than listed says so; the folder is then listed and walked again (files already started are
+      // skipped), a few times at most.
+      for (let pass = 0, shifted = true; shifted && pass < 5; pass++) {
+        shifted = false;
+        const listing = (pass === 0 && listings.get(dir)) || (await listFolder(dir));
+        for (const f of listing) {
+          if (this.tailers.has(fileKey(f.st.dev, f.st.ino)) || f.st.size === 0) continue;
+          if (!written(f.st.mtimeMs)) continue;
+          if (this.matcher.matches(f.file) || this.matcher.excluded(f.file)) continue;
+          if (![...names].some((name) => isRotationOf(path.basename(f.file), name))) continue;
+          const handle = await open(f.file, 'r').catch(() => undefined);
+          if (!handle) {
+            shifted = true; // gone since the listing: renamed on
+            continue;
           }
+          // The name may point at another file than when the folder was listed (a rotation running now):
+          // what counts is the file opened.
+          const st = await handle.stat().catch(() => undefined);
+          if (st && (st.dev !== f.st.dev || st.ino !== f.st.ino)) shifted = true;
+          const key = st && fileKey(st.dev, st.ino);
+          if (!st || !key || this.tailers.has(key) || st.size === 0 || !written(st.mtimeMs) || (await isCompressed(handle))) {
+            await handle.close().catch(() => undefined);
+            continue;
+          }
+          // Known content (its own checkpoint, or a copy of a checkpointed file) is not read again.
+          let known = false;
+          for (const e of entries) {
+            if (e.fingerprint.length === 0 || path.dirname(e.path) !== dir) continue;
+            if (await startsWith(handle, e.fingerprint).catch(() => false)) {
+              known = true;
+              break;
+            }
+          }
+          if (known) {
+            await handle.close().catch(() => undefined);
+            continue;
+          }
+          const fresh: Checkpoint = { path: f.file, dev: st.dev, ino: st.ino, offset: 0, fingerprint: EMPTY_FINGERPRINT, seen: Date.now() };
+          this.store.set(key, fresh);
+          this.ctx.logger.info({ file: f.file, size: st.size }, why);
+          this.startTailer(handle, f.file, st, 0, new AckTracker(fresh, this.policy), 'rotated');
         }
-        if (known) {
-          await handle.close().catch(() => undefined);
-          continue;
-        }
-        const fresh: Checkpoint = { path: f.file, dev: st.dev, ino: st.ino, offset: 0, fingerprint: EMPTY_FINGERPRINT, seen: Date.now() };
-        this.store.set(key, fresh);
-        this.ctx.logger.info({ file: f.file, size: st.size }, why);
-        this.startTailer(handle, f.file, st, 0, new AckTracker(fresh, this.policy), 'rotated');
       }
     }
   }
