@@ -38,7 +38,7 @@ export const anomalyDetectConfig = z.object({
     'How long a new pattern must keep recurring before it becomes normal (default 1h; the last alert says so).',
   ),
   max_streams: z.number().int().min(1).default(1000).describe('Streams kept at most; the least recently seen is evicted.'),
-  snapshot_interval: duration().prefault('60s').describe('How often detector state is saved to `data_dir` (also at shutdown). `0` disables snapshots.'),
+  snapshot_interval: duration().prefault('60s').describe('How often detector state is saved to `data_dir` when events came since the last save (also at shutdown). `0` disables snapshots: state is neither saved nor restored.'),
 });
 
 export type AnomalyDetectConfig = z.output<typeof anomalyDetectConfig>;
@@ -188,22 +188,33 @@ export const anomalyDetectTransform = defineTransform({
     ctx.metrics?.gauge('detector_streams', () => detector.streamCount);
     ctx.metrics?.gauge('detector_evicted_streams_total', () => detector.evictedStreams);
     ctx.metrics?.declare('anomalies_total');
-    try {
-      const restored = await loadDetectorState(detector, snapshotFile);
-      if (restored !== undefined) ctx.logger.info({ streams: restored, file: snapshotFile }, 'detector state restored: no new warm-up');
-    } catch (err) {
-      ctx.logger.warn({ err, file: snapshotFile }, 'cannot restore detector state; starting a new warm-up');
+    const snapshots = config.snapshot_interval > 0;
+    if (snapshots) {
+      try {
+        const restored = await loadDetectorState(detector, snapshotFile);
+        if (restored !== undefined) ctx.logger.info({ streams: restored, file: snapshotFile }, 'detector state restored: no new warm-up');
+      } catch (err) {
+        ctx.logger.warn({ err, file: snapshotFile }, 'cannot restore detector state; starting a new warm-up');
+      }
     }
-    let lastSnapshot = Date.now();
     let saving: Promise<void> | null = null;
+    let dirty = false;
     const save = () => saveDetectorState(detector, snapshotFile);
-    const maybeSave = () => {
-      if (config.snapshot_interval <= 0 || saving || Date.now() - lastSnapshot < config.snapshot_interval) return;
-      lastSnapshot = Date.now();
-      saving = save()
-        .catch((err: unknown) => ctx.logger.warn({ err }, 'cannot save detector state'))
-        .finally(() => (saving = null));
-    };
+    // On a timer, not on the next batch: a burst followed by silence must be saved too (the file input has
+    // checkpointed those lines; after a SIGKILL they would not be read again, and the baseline would be lost).
+    const timer = snapshots
+      ? setInterval(() => {
+        if (!dirty || saving) return;
+        dirty = false;
+        saving = save()
+          .catch((err: unknown) => {
+            dirty = true;
+            ctx.logger.warn({ err }, 'cannot save detector state');
+          })
+          .finally(() => (saving = null));
+      }, config.snapshot_interval)
+      : undefined;
+    timer?.unref();
     return {
       async map(events: LogEvent[]) {
         await parse(events);
@@ -215,12 +226,13 @@ export const anomalyDetectTransform = defineTransform({
           ctx.metrics?.add('anomalies_total');
           if (config.emit === 'anomalies') out.push(event);
         }
-        maybeSave();
+        dirty = true;
         return out;
       },
       async flush() {
+        clearInterval(timer);
         if (saving) await saving;
-        if (config.snapshot_interval > 0) {
+        if (snapshots) {
           try {
             await save();
           } catch (err) {

@@ -143,6 +143,28 @@ outputs:
     }
   });
 
+  it('anomaly_detect saves its state after a burst followed by silence, so a SIGKILL then loses no baseline', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, Array.from({ length: 500 }, (_, i) => JSON.stringify({ msg: 'GET /api', n: i, response_time: 0.05 })).join('\n') + '\n');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { app: { type: file, include: [${log}], start_at: beginning } }
+transforms: { detect: { type: anomaly_detect, inputs: [app], format: json, stream_id: app, snapshot_interval: 1s, emit: all } }
+outputs: { out: { type: file, inputs: [detect], path: ${dir}/out.jsonl } }
+`);
+    const cli = startCli(['run', '-c', file], { stdin: 'ignore' });
+    const out = path.join(dir, 'out.jsonl');
+    for (let i = 0; i < 200 && !(existsSync(out) && (await readFile(out, 'utf8')).split('\n').length > 500); i++) await new Promise((r) => setTimeout(r, 50));
+    // The burst is over; nothing more comes. Before, state was saved only when the next batch arrived.
+    const snapshot = path.join(dir, 'data', 'detect', 'detector.json');
+    for (let i = 0; i < 60 && !existsSync(snapshot); i++) await new Promise((r) => setTimeout(r, 100));
+    cli.child.kill('SIGKILL');
+    await cli.exited;
+    const state = JSON.parse(await readFile(snapshot, 'utf8')) as { streams: Array<{ id: string; events: number }> };
+    expect(state.streams.map((s) => [s.id, s.events])).toEqual([['app', 500]]);
+  });
+
   it('SIGTERM stops inputs, drains in-flight events to the output, and exits 0', async () => {
     const dir = await tempDir();
     const out = path.join(dir, 'demo.jsonl');

@@ -62,7 +62,7 @@ describe('file input: reading and checkpoints', () => {
 
   it('says when no file matches include at start, and still reads one that appears later', async () => {
     const dir = await tempDir();
-    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, 'later', '*.log')], start_at: 'beginning' } });
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, 'later', '*.log')], start_at: 'beginning', scan_interval: '200ms' } });
     await input.until(() => input.logs.includes('file input started'), 'the start');
     expect(input.logs).toContain('no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
     await mkdir(path.join(dir, 'later'));
