@@ -7,6 +7,7 @@
  * happen; `scan` reads files to their end and summarises.
  */
 import { createReadStream, statSync } from 'node:fs';
+import { createGunzip } from 'node:zlib';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Detector, type Anomaly, type AnomalyKind, type Profile } from '../detector/index.js';
@@ -252,8 +253,9 @@ export function streamOfFile(file: string): string {
 }
 
 /**
- * `driftlock scan FILE...`: each file to its end, one stream per log (the file's path without a rotation
- * suffix: `app.log.1` and `app.log` are one stream) unless `--stream-id` says otherwise.
+ * `driftlock scan FILE...`: each file to its end (`.gz` files decompressed), one stream per log (the file's
+ * absolute path without a rotation suffix: `app.log.1` and `app.log` are one stream) unless `--stream-id`
+ * says otherwise.
  * Exit code 0 when nothing was flagged, 1 when anomalies were found, 2 on an error (a file that cannot be
  * read; the other files are still scanned).
  */
@@ -289,11 +291,17 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       io.stderr.write(`\r\x1b[K${path.basename(file)} ${bar} ${(share * 100).toFixed(0)}%  ${ld.events.toLocaleString('en-US')} events, ${ld.anomalies.toLocaleString('en-US')} anomalies`);
     };
     try {
+      // A gzipped rotation (app.log.2.gz) is read decompressed; the bar then moves with the bytes unpacked.
+      const raw = createReadStream(file);
+      const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
+      if (input !== raw) raw.on('error', (err) => input.destroy(err));
+      // One stream per log whatever the path looks like (`app.log`, `./app.log`, `/var/log/app.log`).
+      const stream = streamOfFile(path.resolve(file));
       await forEachLines(
-        createReadStream(file),
+        input,
         options.maxLineBytes,
         async (lines) => {
-          const found = await ld.detect(lines, { input: 'scan', file }, streamOfFile(file), false);
+          const found = await ld.detect(lines, { input: 'scan', file }, stream, false);
           let out = '';
           for (const f of found) {
             top.add({ ...f, file });

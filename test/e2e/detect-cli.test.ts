@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 /**
  * End-to-end tests of `driftlock stream`, `driftlock scan` and the anomaly_detect transform, through the
  * real CLI binary, on generated nginx access lines with incidents placed at known lines.
@@ -228,6 +229,24 @@ describe('driftlock scan', () => {
     const flags = jsonLines(second.stdout).filter((o) => 'line' in o);
     expect(flags.map((f) => f.line)).toEqual([51]);
     expect(flags[0]!.stream_id).toBe(path.join(dir, 'app.log'));
+  });
+
+  it('scan reads a gzipped rotation decompressed, and one log is one stream however its path is written', async () => {
+    const dir = await tempDir();
+    const state = path.join(dir, 'state.json');
+    let t = Date.parse('2025-01-01T00:00:00Z');
+    const info = (i: number) => `${new Date((t += 50)).toISOString()} INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`;
+    await writeFile(path.join(dir, 'app.log.2.gz'), gzipSync(Array.from({ length: 300 }, (_, i) => info(i)).join('\n') + '\n'));
+    const gz = await runCli(['scan', '--output', 'json', '--format', 'text', '--state', state, path.join(dir, 'app.log.2.gz')]);
+    expect(gz.code, gz.stderr).toBe(0);
+    expect(gz.stderr).toMatch(/300 events/);
+    expect(gz.stderr).not.toMatch(/malformed/);
+    // The same log through a relative path: the saved baseline is found (no new warm-up).
+    await writeFile(path.join(dir, 'app.log'), [...Array.from({ length: 50 }, (_, i) => info(i)), `${new Date((t += 50)).toISOString()} ERROR: Database connection failed`].join('\n') + '\n');
+    const second = await runCli(['scan', '--output', 'json', '--format', 'text', '--state', state, './app.log'], { cwd: dir });
+    expect(second.code, second.stderr).toBe(1);
+    const flags = jsonLines(second.stdout).filter((o) => 'line' in o);
+    expect(flags.map((f) => [f.line, f.stream_id])).toEqual([[51, path.join(dir, 'app.log')]]);
   });
 
   it('summary: one line per kind of anomaly with how many more were alike; untimed lines show no time; blank lines are not scored', async () => {
