@@ -383,6 +383,7 @@ export class StreamDetector {
     // could not be read): the jump would look like a silence or a spike. Such an event is untimed.
     if (input.time !== undefined && !input.arrivalTime) this.eventTimed = true;
     let timed = input.time !== undefined && !(input.arrivalTime && this.eventTimed);
+    const previous = this.lastSeen;
     let now = this.lastSeen;
     if (timed) {
       // The stream's clock: a timestamp far off the stream's time is held out (untimed) unless the next
@@ -405,6 +406,9 @@ export class StreamDetector {
 
     // Volume, in event time.
     const volume = timed && this.volume.observe(now, this.volumeOptions);
+    // The whole stream fell silent (reported as a volume drop): that silence is not each pattern's own, or
+    // the first line after it would say a heartbeat stopped instead of that the stream did.
+    if (volume && volume.kind === 'volume_drop') this.templateRates.resume(now, previous);
     if (volume && warm) {
       const confidence = volume.kind === 'volume_drop' ? 1 - 1 / (1 + volume.factor) : this.volume.confidence(volume.rate);
       candidates.push({

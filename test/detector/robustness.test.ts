@@ -34,6 +34,32 @@ describe('detector robustness', () => {
     }
   });
 
+  it('a silence of the whole stream is reported as a volume drop, not as a heartbeat that stopped', () => {
+    const d = new Detector();
+    let t = T0;
+    const line = (text: string) => ({ time: t, text: `${new Date(t).toISOString()} ${text}` });
+    const run = (seconds: number) => {
+      const out = [];
+      for (let s = 0; s < seconds; s++) {
+        for (let k = 0; k < 5; k++) {
+          t += 200;
+          const a = d.observe('s', line(`INFO served request ${(s * 5 + k) % 97}`));
+          if (a) out.push(a);
+        }
+        if (s % 10 === 0) {
+          const a = d.observe('s', line(`INFO heartbeat ok from worker-${s % 3}`));
+          if (a) out.push(a);
+        }
+      }
+      return out;
+    };
+    run(15 * 60);
+    t += 105 * 60_000; // 1.75 h without a line
+    const after = run(60);
+    expect(after.map((a) => a.kind)).toEqual(['volume_drop']);
+    expect(after[0]!.why).toMatch(/^volume dropped: no events for 1\.7 h/);
+  });
+
   it('uses arrival times when that is all a stream has', () => {
     const d = new Detector();
     let t = T0;
