@@ -45,8 +45,26 @@ interface Found {
 }
 
 /** Writes to a stream, waiting for it to drain when its buffer is full (a slow pipe reader). */
+/**
+ * `stream` and `scan` while they run: `readerGone` is aborted when the reader of stdout went away
+ * (`driftlock scan ... | head -1`), and the command then ends as on Ctrl-C: it stops reading, saves
+ * `--state`, writes its summary to stderr and exits with its usual code.
+ */
+export const detectSession = { active: false, readerGone: new AbortController() };
+
 async function write(out: Writable, text: string): Promise<void> {
-  if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve));
+  if (out.destroyed || (out === process.stdout && detectSession.readerGone.signal.aborted)) return;
+  if (!out.write(text)) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        out.off('drain', done);
+        out.off('close', done);
+        resolve();
+      };
+      out.once('drain', done);
+      out.once('close', done);
+    });
+  }
 }
 
 function colorWanted(stream: NodeJS.WriteStream): boolean {
@@ -196,6 +214,8 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   const stop = () => io.stdin.destroy();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  detectSession.active = true;
+  detectSession.readerGone.signal.addEventListener('abort', stop, { once: true });
   let code = 0;
   try {
     await forEachLines(io.stdin, options.maxLineBytes, async (lines) => {
@@ -218,6 +238,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    detectSession.readerGone.signal.removeEventListener('abort', stop);
     if (timer) clearInterval(timer);
     if (saver) clearInterval(saver);
   }
@@ -270,7 +291,10 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   let failed = 0;
   if (options.output === 'json') await write(io.stdout, JSON.stringify({ warmup_lines: ld.detector.options.warmup, profile: options.profile }) + '\n');
 
+  detectSession.active = true;
+  const gone = detectSession.readerGone.signal;
   for (const file of files) {
+    if (gone.aborted) break; // the reader of stdout went away: stop, save the state, summarise
     let size = 0;
     try {
       size = statSync(file).size;
@@ -295,6 +319,9 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       const raw = createReadStream(file);
       const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
       if (input !== raw) raw.on('error', (err) => input.destroy(err));
+      const stopReading = () => input.destroy();
+      gone.addEventListener('abort', stopReading, { once: true });
+      input.once('close', () => gone.removeEventListener('abort', stopReading));
       // One stream per log whatever the path looks like (`app.log`, `./app.log`, `/var/log/app.log`).
       const stream = streamOfFile(path.resolve(file));
       await forEachLines(
@@ -328,6 +355,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       }
     } catch (err) {
       if (showProgress) io.stderr.write('\n');
+      if (gone.aborted) break;
       io.stderr.write(`driftlock: cannot read ${file}: ${(err as Error).message}\n`);
       failed += 1;
     }

@@ -12,14 +12,16 @@ import { parseByteSize } from '../config/schema.js';
 import { configReference, spliceReference } from '../config/reference.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
-import { DETECT_FORMATS, PROFILE_NAMES, runScan, runStream, type DetectOptions } from './detect.js';
+import { DETECT_FORMATS, PROFILE_NAMES, detectSession, runScan, runStream, type DetectOptions } from './detect.js';
 
 export const EXIT = { ok: 0, notDrained: 1, usage: 2, internal: 70, config: 78, forced: 130 } as const;
 
-// A reader that goes away (`driftlock scan ... | head`) is not an error: stop quietly.
+// A reader that goes away (`driftlock scan ... | head`) is not an error: `stream` and `scan` stop as on
+// Ctrl-C (their state saved, their summary on stderr); anything else stops quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
+  if (err.code !== 'EPIPE') throw err;
+  if (!detectSession.active) process.exit(0);
+  detectSession.readerGone.abort();
 });
 
 const program = new Command();

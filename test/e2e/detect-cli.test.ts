@@ -1,13 +1,13 @@
-import { gzipSync } from 'node:zlib';
 /**
  * End-to-end tests of `driftlock stream`, `driftlock scan` and the anomaly_detect transform, through the
  * real CLI binary, on generated nginx access lines with incidents placed at known lines.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CLI, logLines, runCli, startCli } from '../helpers/cli.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
@@ -229,6 +229,23 @@ describe('driftlock scan', () => {
     const flags = jsonLines(second.stdout).filter((o) => 'line' in o);
     expect(flags.map((f) => f.line)).toEqual([51]);
     expect(flags[0]!.stream_id).toBe(path.join(dir, 'app.log'));
+  });
+
+  it('scan | head -1: the reader going away ends the scan as Ctrl-C would: state saved, exit code kept', async () => {
+    const dir = await tempDir();
+    const state = path.join(dir, 'state.json');
+    let t = Date.parse('2025-01-01T00:00:00Z');
+    const lines = Array.from({ length: 400 }, (_, i) => `${new Date((t += 50)).toISOString()} INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`);
+    for (let i = 0; i < 300; i++) lines.push(`${new Date((t += 50)).toISOString()} ERROR: disk ${i % 7} failed with code E${i}`);
+    const file = path.join(dir, 'app.log');
+    await writeFile(file, lines.join('\n') + '\n');
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const shell = `${q(process.execPath)} ${q(CLI)} scan --no-progress --output json --format text --state ${q(state)} ${q(file)} | head -1 > /dev/null; echo "exit \${PIPESTATUS[0]}"`;
+    const r = spawnSync('bash', ['-c', shell], { encoding: 'utf8' });
+    // Before: exit 0 at the broken pipe, no state saved, no summary.
+    expect(r.stdout.trim()).toBe('exit 1');
+    expect(existsSync(state)).toBe(true);
+    expect(r.stderr).toMatch(/anomalies/);
   });
 
   it('scan reads a gzipped rotation decompressed, and one log is one stream however its path is written', async () => {
