@@ -133,8 +133,15 @@ export async function lineParser(format: AnomalyDetectConfig['format']): Promise
     const json = await lineParser('json');
     return async (events) => {
       const jsonish = events.filter((e) => typeof e.body === 'string' && e.body.trimStart().startsWith('{'));
+      // A line that only looks like JSON stays text, unmarked by this guess; a mark an upstream `parse` put
+      // there stays.
+      const had = jsonish.map((e) => e.attributes['parse.error']);
       if (jsonish.length) await json(jsonish);
-      for (const e of jsonish) if (typeof e.body === 'string') delete e.attributes['parse.error'];
+      jsonish.forEach((e, i) => {
+        if (typeof e.body !== 'string') return;
+        if (had[i] === undefined) delete e.attributes['parse.error'];
+        else e.attributes['parse.error'] = had[i];
+      });
       return events;
     };
   }
