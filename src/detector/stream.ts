@@ -107,6 +107,11 @@ interface AlertedMessage {
 }
 
 /** What the last alert of a pattern that recurred long enough says. */
+/** The why of the alert that makes a pattern normal: its "not normal yet" would contradict the note after it. */
+function becomesNormal(why: string): string {
+  return why.replace(/, not normal yet\b/g, '');
+}
+
 function recurringNote(timed: boolean, elapsedMs: number, count: number): string {
   return timed
     ? `; recurring for ${Math.round(elapsedMs / 60000)} min (${count} times): now treated as normal`
@@ -565,10 +570,10 @@ export class StreamDetector {
     if (!known && template.count >= this.o.learnMinCount && (!timed || now - template.firstSeen >= this.o.learnAfterMs)) {
       accept = true;
       this.learned.add(template.id);
-      if (best && best.templateId === undefined) best.why += recurringNote(timed, now - template.firstSeen, template.count);
+      if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - template.firstSeen, template.count);
     } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && (!timed || now - (alerted.first || now) >= this.o.learnAfterMs)) {
       accept = true;
-      if (best && best.templateId === undefined) best.why += recurringNote(timed, now - alerted.first, alerted.count + 1);
+      if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - alerted.first, alerted.count + 1);
     }
 
     if (best && !accept) {

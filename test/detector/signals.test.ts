@@ -568,6 +568,7 @@ describe('text lines', () => {
     const last = alerts[alerts.length - 1]!;
     expect(last.elapsed).toBeGreaterThanOrEqual(60_000);
     expect(last.anomaly!.why).toContain('now treated as normal');
+    expect(last.anomaly!.why).not.toContain('not normal yet'); // it said both before
     expectWellFormed(last.anomaly!, 'app');
     // From then on the pattern is normal.
     for (const r of results.filter((x) => x.elapsed > last.elapsed)) expect(r.anomaly).toBeUndefined();
