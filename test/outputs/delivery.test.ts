@@ -14,7 +14,7 @@ import { post, type SendOutcome } from '../../src/outputs/delivery/http.js';
 import { QueuedOutput } from '../../src/outputs/delivery/queued-output.js';
 import { TokenBucket } from '../../src/outputs/delivery/rate-limit.js';
 import { sign, verifySignature } from '../../src/outputs/delivery/signature.js';
-import { DeliveryWorker } from '../../src/outputs/delivery/worker.js';
+import { DeliveryWorker, type WorkerOptions } from '../../src/outputs/delivery/worker.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -195,6 +195,26 @@ describe('disk queue', () => {
   });
 });
 
+/**
+ * A worker on a fresh queue that holds `records`, sending batches of one with `send` (backoff 100 ms to 1 s,
+ * silent, unpushed otherwise); `options` override any of it. Not started.
+ */
+async function queuedWorker(records: number[], send: WorkerOptions<number>['send'], options: Partial<WorkerOptions<number>> = {}) {
+  const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
+  const worker = new DeliveryWorker<number>({
+    queue: q,
+    send,
+    batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
+    backoff: { initialMs: 100, maxMs: 1000 },
+    logger: pino({ level: 'silent' }),
+    metrics: new ComponentMetrics('w', 'output', 'test'),
+    target: 'test',
+    ...options,
+  });
+  await q.push(records);
+  return { q, worker };
+}
+
 describe('delivery worker', () => {
   const logger = pino({ level: 'silent' });
 
@@ -234,18 +254,12 @@ describe('delivery worker', () => {
   });
 
   it('while finishing, stops at the first failure and leaves the rest queued on disk', async () => {
-    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
     let calls = 0;
-    const worker = new DeliveryWorker<number>({
-      queue: q,
-      send: async () => (++calls === 1 ? { ok: true, status: 200 } : { ok: false, retry: true, reason: 'HTTP 503', status: 503 }),
-      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
-      backoff: { initialMs: 60_000, maxMs: 60_000 },
-      logger,
-      metrics: new ComponentMetrics('w', 'output', 'test'),
-      target: 'test',
-    });
-    await q.push([1, 2, 3]);
+    const { q, worker } = await queuedWorker(
+      [1, 2, 3],
+      async () => (++calls === 1 ? { ok: true, status: 200 } : { ok: false, retry: true, reason: 'HTTP 503', status: 503 }),
+      { backoff: { initialMs: 60_000, maxMs: 60_000 } },
+    );
     worker.start(new AbortController().signal);
     await new Promise((r) => setTimeout(r, 30)); // in its 60 s backoff now
     const started = performance.now();
@@ -257,24 +271,12 @@ describe('delivery worker', () => {
 });
 
 describe('delivery worker: Retry-After and stopping', () => {
-  const logger = pino({ level: 'silent' });
-
   it('Retry-After: 0 on every answer is retried on the backoff, not in a busy loop', async () => {
-    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
     let calls = 0;
-    const worker = new DeliveryWorker<number>({
-      queue: q,
-      send: async () => {
-        calls += 1;
-        return { ok: false, retry: true, reason: 'HTTP 429', status: 429, retryAfterMs: 0 };
-      },
-      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
-      backoff: { initialMs: 100, maxMs: 100 },
-      logger,
-      metrics: new ComponentMetrics('w', 'output', 'test'),
-      target: 'test',
-    });
-    await q.push([1]);
+    const { q, worker } = await queuedWorker([1], async () => {
+      calls += 1;
+      return { ok: false, retry: true, reason: 'HTTP 429', status: 429, retryAfterMs: 0 };
+    }, { backoff: { initialMs: 100, maxMs: 100 } });
     const hard = new AbortController();
     worker.start(hard.signal);
     await new Promise((r) => setTimeout(r, 500));
@@ -287,22 +289,11 @@ describe('delivery worker: Retry-After and stopping', () => {
   });
 
   it("while stopping, a receiver's long Retry-After is not waited for: the rest stays on disk", async () => {
-    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
     const sent: number[] = [];
-    const worker = new DeliveryWorker<number>({
-      queue: q,
-      send: async (records) => {
-        sent.push(records[0]!.data);
-        return sent.length === 1 ? { ok: false, retry: true, reason: 'HTTP 429', status: 429, retryAfterMs: 120_000 } : { ok: true, status: 200 };
-      },
-      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
-      backoff: { initialMs: 100, maxMs: 1000 },
-      rateLimit: new TokenBucket({ perSecond: 1, burst: 3 }),
-      logger,
-      metrics: new ComponentMetrics('w', 'output', 'test'),
-      target: 'test',
-    });
-    await q.push([1, 2, 3]);
+    const { q, worker } = await queuedWorker([1, 2, 3], async (records) => {
+      sent.push(records[0]!.data);
+      return sent.length === 1 ? { ok: false, retry: true, reason: 'HTTP 429', status: 429, retryAfterMs: 120_000 } : { ok: true, status: 200 };
+    }, { rateLimit: new TokenBucket({ perSecond: 1, burst: 3 }) });
     worker.start(new AbortController().signal);
     await new Promise((r) => setTimeout(r, 50)); // told to come back in 120 s
     const started = performance.now();
@@ -314,22 +305,11 @@ describe('delivery worker: Retry-After and stopping', () => {
   });
 
   it('while stopping, a normal rate-limit turn is still waited for and the queue drained', async () => {
-    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
     const sent: number[] = [];
-    const worker = new DeliveryWorker<number>({
-      queue: q,
-      send: async (records) => {
-        sent.push(records[0]!.data);
-        return { ok: true, status: 200 };
-      },
-      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
-      backoff: { initialMs: 100, maxMs: 1000 },
-      rateLimit: new TokenBucket({ perSecond: 10, burst: 1 }),
-      logger,
-      metrics: new ComponentMetrics('w', 'output', 'test'),
-      target: 'test',
-    });
-    await q.push([1, 2, 3, 4]);
+    const { q, worker } = await queuedWorker([1, 2, 3, 4], async (records) => {
+      sent.push(records[0]!.data);
+      return { ok: true, status: 200 };
+    }, { rateLimit: new TokenBucket({ perSecond: 10, burst: 1 }) });
     worker.start(new AbortController().signal);
     await worker.finish();
     expect(sent).toEqual([1, 2, 3, 4]);
@@ -338,21 +318,11 @@ describe('delivery worker: Retry-After and stopping', () => {
   });
 
   it('while stopping, a refusal for good ends the drain: the rest stays on disk for a fixed config', async () => {
-    const q = await DiskQueue.open<number>({ dir: path.join(dir, 'q'), maxBytes: 1 << 20 });
     const sent: number[] = [];
-    const worker = new DeliveryWorker<number>({
-      queue: q,
-      send: async (records) => {
-        sent.push(records[0]!.data);
-        return { ok: false, retry: false, reason: 'HTTP 404: no_service', status: 404 };
-      },
-      batch: { maxItems: 1, maxBytes: 1 << 20, lingerMs: 0 },
-      backoff: { initialMs: 100, maxMs: 1000 },
-      logger,
-      metrics: new ComponentMetrics('w', 'output', 'test'),
-      target: 'test',
+    const { q, worker } = await queuedWorker([1, 2, 3], async (records) => {
+      sent.push(records[0]!.data);
+      return { ok: false, retry: false, reason: 'HTTP 404: no_service', status: 404 };
     });
-    await q.push([1, 2, 3]);
     void worker.finish(); // stopping before it starts: the drain alone
     worker.start(new AbortController().signal);
     await worker.finish();
