@@ -38,6 +38,18 @@ async function readWholeThenStop(prefix: string, count: number) {
   return { ...rest, first };
 }
 
+/** An input that holds its batches (acks are the test's to give), after reading a first line, `l1`. */
+async function heldAfterFirstLine() {
+  const dir = await tempDir();
+  const log = path.join(dir, 'app.log');
+  const data = path.join(dir, 'data');
+  await writeFile(log, 'l1\n');
+  const config = { include: [log], start_at: 'beginning', max_read_bytes: 4096 };
+  const first = start({ dataDir: data, config, hold: true });
+  await first.until(() => first.held.length === 1, 'batch 1');
+  return { log, data, config, first };
+}
+
 function expectEachOnce(bodies: string[], prefix: string, count: number): void {
   const expected = numbered(prefix, 0, count).trimEnd().split('\n');
   const mine = bodies.filter((b) => b.startsWith(prefix + '-'));
@@ -91,13 +103,7 @@ describe('file input: reading and checkpoints', () => {
   });
 
   it('checkpoints only the highest contiguous acknowledged offset; unacknowledged lines are read again', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    const data = path.join(dir, 'data');
-    await writeFile(log, 'l1\n');
-    const config = { include: [log], start_at: 'beginning', max_read_bytes: 4096 };
-    const first = start({ dataDir: data, config, hold: true });
-    await first.until(() => first.held.length === 1, 'batch 1');
+    const { log, data, config, first } = await heldAfterFirstLine();
     await appendFile(log, 'l2\n');
     await first.until(() => first.held.length === 2, 'batch 2');
     await appendFile(log, 'l3\n');
@@ -113,13 +119,7 @@ describe('file input: reading and checkpoints', () => {
   });
 
   it('lines abandoned at shutdown are logged once, with their total per file, and read again at the next start', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    const data = path.join(dir, 'data');
-    await writeFile(log, 'l1\n');
-    const config = { include: [log], start_at: 'beginning', max_read_bytes: 4096 };
-    const first = start({ dataDir: data, config, hold: true });
-    await first.until(() => first.held.length === 1, 'batch 1');
+    const { log, data, config, first } = await heldAfterFirstLine();
     await appendFile(log, 'l2\nl3\n');
     await first.until(() => first.held.length === 2, 'batch 2');
     // What the engine does at the shutdown timeout: every batch in flight abandoned at once.
