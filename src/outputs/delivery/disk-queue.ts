@@ -61,6 +61,18 @@ interface Segment {
 const ACKED_FILE = 'acked';
 const SEGMENT_RE = /^(\d{20})\.log$/;
 
+/** Resolves when one of `waiters` is called (they are woken all at once), or when `signal` aborts. */
+function wake(waiters: Array<() => void>, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    waiters.push(done);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 function segmentName(seq: number): string {
   return `${String(seq).padStart(20, '0')}.log`;
 }
@@ -178,14 +190,7 @@ export class DiskQueue<T> {
         waited = true;
         this.options.onFull?.();
       }
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          giveUp?.removeEventListener('abort', done);
-          resolve();
-        };
-        this.roomWaiters.push(done);
-        giveUp?.addEventListener('abort', done, { once: true });
-      });
+      await wake(this.roomWaiters, giveUp);
     }
     if (this.closed) throw new Error('queue is closed');
     return this.serial(async () => {
@@ -239,14 +244,7 @@ export class DiskQueue<T> {
   /** Resolves when there is at least one record, or the signal aborts. */
   async waitForRecords(signal?: AbortSignal): Promise<void> {
     if (this.pending > 0 || signal?.aborted) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      this.recordWaiters.push(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    await wake(this.recordWaiters, signal);
   }
 
   /** Acks the oldest `count` records (delivered, or given up on: `rejected`). */
