@@ -319,8 +319,9 @@ export class Pipeline {
           held.set(own, b);
           return { events: b.events, finalizers: [own] };
         };
+        // A completed wrapper has left `held` already: what is there is what the transform still holds.
         const takeBack = (): Batch[] => {
-          const left = [...held].filter(([own]) => !own.done).map(([, b]) => b);
+          const left = [...held.values()];
           held.clear();
           return left;
         };
