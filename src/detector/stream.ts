@@ -21,6 +21,8 @@ import { TextFieldBaseline } from './text-field.js';
 import { TemplateRates } from './template-volume.js';
 
 interface FieldState {
+  /** The field's place in MESSAGE_FIELDS (their length when it is none): a message field is the event's message. */
+  messageRank: number;
   numeric?: NumericBaseline;
   numericCal?: ScoreCalibrator;
   categorical?: CategoricalBaseline;
@@ -155,6 +157,11 @@ const BLANK = /^\s*$/;
 const NUMBER_TEXT = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
 const MESSAGE_FIELDS = ['message', 'msg', 'log', 'error', 'err', 'event', 'request', 'url', 'path'];
+
+function messageRankOf(name: string): number {
+  const i = MESSAGE_FIELDS.indexOf(name);
+  return i < 0 ? MESSAGE_FIELDS.length : i;
+}
 // A level written as a word: at the start in any case ("error: ..."), or upper-case anywhere near the start.
 const LEVEL_WORDS = 'trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|severe|panic';
 const LEVEL_AT_START = new RegExp(`^\\W*(${LEVEL_WORDS})\\b`, 'i');
@@ -324,6 +331,9 @@ export class StreamDetector {
   // so that an ordinary event allocates almost nothing: its candidates, its fields to learn (`pendingCount`
   // of the reused `pending` entries), its template and that template's readable text once made.
   private readonly candidates: Candidate[] = [];
+  private readonly scanNames: string[] = [];
+  private readonly scanStates: FieldState[] = [];
+  private readonly scanValues: Array<string | number | boolean> = [];
   private readonly pending: PendingField[] = [];
   private pendingCount = 0;
   private template: Template | undefined;
@@ -435,14 +445,35 @@ export class StreamDetector {
     // Only the head of a huge event is read: enough to tell its pattern, and it cannot flush the baseline.
     let message = input.text.length > MAX_TEXT ? input.text.slice(0, MAX_TEXT) : input.text;
     let messageField: FieldState | undefined;
+    // One walk over the event's fields finds their states (and skips time fields) for scoring below, and
+    // the message field: the first of MESSAGE_FIELDS, in that order, that holds text.
+    let fieldCount = 0;
     if (fields) {
-      for (const key of MESSAGE_FIELDS) {
-        const v = fields[key];
-        if (typeof v === 'string' && v) {
-          message = v;
-          messageField = this.fieldState(key);
-          break;
+      let messageRank = MESSAGE_FIELDS.length;
+      for (const name in fields) {
+        const value = fields[name];
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
+        // A field with a state is no time field (those never get one): one lookup for most fields.
+        let f = this.fields.get(name);
+        if (f === undefined) {
+          if (this.timeFields.has(name)) continue;
+          if (TIME_FIELD.test(name)) {
+            this.timeFields.add(name);
+            continue;
+          }
+          f = this.fieldState(name);
         }
+        const rank = f ? f.messageRank : messageRankOf(name);
+        if (rank < messageRank && typeof value === 'string' && value) {
+          messageRank = rank;
+          message = value;
+          messageField = f;
+        }
+        if (f === undefined) continue;
+        this.scanNames[fieldCount] = name;
+        this.scanStates[fieldCount] = f;
+        this.scanValues[fieldCount] = value;
+        fieldCount += 1;
       }
     }
     const maskedMessage = messageField ? maskField(messageField, message) : maskVolatile(message);
@@ -545,18 +576,9 @@ export class StreamDetector {
     }
 
     // Fields of structured events.
-    if (fields) {
-      for (const name in fields) {
-        const value = fields[name];
-        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
-        if (this.timeFields.has(name)) continue;
-        if (TIME_FIELD.test(name)) {
-          this.timeFields.add(name);
-          continue;
-        }
-        const c = this.scoreField(name, value, warm);
-        if (c) candidates.push(c);
-      }
+    for (let k = 0; k < fieldCount; k++) {
+      const c = this.scoreField(this.scanNames[k]!, this.scanStates[k]!, this.scanValues[k]!, warm);
+      if (c) candidates.push(c);
     }
 
     // Decide.
@@ -668,7 +690,7 @@ export class StreamDetector {
     let f = this.fields.get(name);
     if (!f) {
       if (this.fields.size >= this.o.maxFields) return undefined;
-      f = {};
+      f = { messageRank: messageRankOf(name) };
       this.fields.set(name, f);
     }
     return f;
@@ -692,9 +714,8 @@ export class StreamDetector {
     return p;
   }
 
-  private scoreField(name: string, given: string | number | boolean, warm: boolean): Candidate | undefined {
-    const f = this.fieldState(name);
-    if (!f || f.ignored) return undefined;
+  private scoreField(name: string, f: FieldState, given: string | number | boolean, warm: boolean): Candidate | undefined {
+    if (f.ignored) return undefined;
     // A number written as a string (logfmt has no other kind; JSON producers often quote numbers) is a
     // number, in a field that has held numbers or nothing yet. Not one with a leading zero (a zip code).
     const converted = typeof given === 'string' && (f.numeric !== undefined || (f.text === undefined && f.categorical === undefined)) &&
@@ -915,7 +936,7 @@ export class StreamDetector {
     if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
     for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
     for (const f of data.fields) {
-      const state: FieldState = {};
+      const state: FieldState = { messageRank: messageRankOf(f.name) };
       if (f.ignored) state.ignored = true;
       if (f.otherShare !== undefined) state.otherShare = f.otherShare;
       if (f.numeric) {
