@@ -1,6 +1,7 @@
 /** Runs the real, built CLI binary (`npm run build` first; `npm test` does). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -24,7 +25,8 @@ export interface RunningCli {
   waitFor: (pattern: RegExp, stream?: 'stdout' | 'stderr', timeoutMs?: number) => Promise<void>;
 }
 
-export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'pipe' | 'ignore' } = {}): RunningCli {
+/** `stdin`: a pipe (default), nothing, or an open file descriptor (standard input redirected from a file). */
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'pipe' | 'ignore' | number } = {}): RunningCli {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
@@ -52,7 +54,18 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd
   return { child, stdout: () => out, stderr: () => err, exited, waitFor };
 }
 
-export async function runCli(args: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+/** Runs the CLI to its end; `input` is written to its standard input, through a pipe or (`inputFile`) as a file. */
+export async function runCli(args: string[], options: { input?: string | Buffer; inputFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  if (options.inputFile !== undefined) {
+    // `driftlock ... < file`: the child's standard input is the file itself, not a pipe.
+    await writeFile(options.inputFile, options.input ?? '');
+    const fd = openSync(options.inputFile, 'r');
+    try {
+      return await startCli(args, { ...options, stdin: fd }).exited;
+    } finally {
+      closeSync(fd);
+    }
+  }
   const running = startCli(args, options);
   if (options.input !== undefined) running.child.stdin!.end(options.input);
   else running.child.stdin!.end();
