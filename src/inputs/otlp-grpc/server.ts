@@ -1,0 +1,248 @@
+/** The gRPC server of the `otlp_grpc` input (see index.ts): loaded when a pipeline has one. */
+import { timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { InputContext, InputStage } from '../../engine/component.js';
+import type { AckStatus } from '../../engine/acknowledgement.js';
+import type { ListenAddress } from '../net/address.js';
+import { Listening } from '../net/listening.js';
+import { ProblemLog } from '../net/problems.js';
+import type { TlsMaterial } from '../net/tls.js';
+import type { OtlpGrpcConfig } from './index.js';
+import { requestToEvents } from './mapping.js';
+import { EXPORT_LOGS_PATH, logsServiceCodec, type ExportLogsServiceResponse, type LogsServiceCodec } from './proto.js';
+
+type Raw = Buffer;
+const identity = (b: Raw) => b;
+
+/** The LogsService with raw bytes in and out: decoding happens in the handler so that bad bytes get INVALID_ARGUMENT. */
+const LOGS_SERVICE: grpc.ServiceDefinition = {
+  Export: {
+    path: EXPORT_LOGS_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+};
+
+function grpcError(code: grpc.status, details: string): Partial<grpc.StatusObject> {
+  return { code, details, metadata: new grpc.Metadata() };
+}
+
+function peerName(call: grpc.ServerUnaryCall<Raw, Raw>): string | undefined {
+  try {
+    return call.getPeer().replace(/^ipv[46]:/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+export class OtlpGrpcInput implements InputStage {
+  private readonly config: OtlpGrpcConfig;
+  private readonly tls: TlsMaterial | undefined;
+  private readonly codec: LogsServiceCodec;
+  private readonly expectedAuth: Buffer | undefined;
+  private readonly emptyResponse: Buffer;
+  private pendingEvents = 0;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly bound = new Listening();
+
+  /** Resolves with the bound address (the real port when configured with port 0). */
+  get listening(): Promise<ListenAddress> {
+    return this.bound.address;
+  }
+
+  /** The pipeline's start waits for this: a port that cannot be bound stops the daemon at start. */
+  get ready(): Promise<ListenAddress> {
+    return this.bound.address;
+  }
+
+  constructor(config: OtlpGrpcConfig, tls: TlsMaterial | undefined) {
+    this.config = config;
+    this.tls = tls;
+    this.codec = logsServiceCodec();
+    this.expectedAuth = config.bearer_token === undefined ? undefined : Buffer.from(`Bearer ${config.bearer_token}`);
+    this.emptyResponse = Buffer.from(this.codec.encodeResponse({}));
+  }
+
+  async run(ctx: InputContext): Promise<void> {
+    ctx.metrics.declare('refused_requests_total');
+    const problems = new ProblemLog(ctx.logger, ctx.signal);
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': this.config.max_receive_message_bytes,
+      'grpc.max_send_message_length': 1024 * 1024,
+    });
+    server.addService(LOGS_SERVICE, {
+      Export: (call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>) => {
+        const done = this.export(call, callback, ctx, problems).catch((err: unknown) => {
+          ctx.metrics.add('errors_total');
+          ctx.logger.error({ err }, 'OTLP export failed');
+          callback(grpcError(grpc.status.INTERNAL, 'internal error'));
+        });
+        this.inflight.add(done);
+        void done.finally(() => this.inflight.delete(done));
+      },
+    });
+    const credentials = this.tls
+      ? grpc.ServerCredentials.createSsl(this.tls.ca ?? null, [{ private_key: this.tls.key, cert_chain: this.tls.cert }], this.tls.ca !== undefined)
+      : grpc.ServerCredentials.createInsecure();
+    const { host, port } = this.config.address;
+    const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    let boundPort: number;
+    try {
+      boundPort = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(target, credentials, (err, p) => (err ? reject(err) : resolve(p)));
+      });
+    } catch (err) {
+      const error = new Error(`otlp_grpc cannot listen on ${target}: ${(err as Error).message}`, { cause: err });
+      this.bound.reject(error);
+      throw error;
+    }
+    ctx.logger.info({ address: host, port: boundPort, tls: this.tls !== undefined }, `OTLP gRPC listening on ${host.includes(':') ? `[${host}]` : host}:${boundPort}`);
+    this.bound.resolve({ host, port: boundPort });
+
+    if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, this.config.shutdown_grace);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    // Calls that were answered still hold their emit; the input ends only after them.
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private authorized(call: grpc.ServerUnaryCall<Raw, Raw>): boolean {
+    if (!this.expectedAuth) return true;
+    const value = call.metadata.get('authorization')[0];
+    if (typeof value !== 'string') return false;
+    const given = Buffer.from(value);
+    return given.length === this.expectedAuth.length && timingSafeEqual(given, this.expectedAuth);
+  }
+
+  private async export(call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    const peer = peerName(call);
+    if (!this.authorized(call)) {
+      ctx.metrics.add('errors_total');
+      problems.report('unauthenticated', 'OTLP request without the expected bearer token', { peer });
+      callback(grpcError(grpc.status.UNAUTHENTICATED, 'missing or wrong bearer token'));
+      return;
+    }
+    if (ctx.signal.aborted) {
+      callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock is shutting down; retry later'));
+      return;
+    }
+    // Full already: answer before decoding anything (decoding is where a request costs memory).
+    if (this.pendingEvents >= this.config.max_pending_events) {
+      ctx.metrics.add('refused_requests_total');
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
+      callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock pipeline is full; retry later'));
+      return;
+    }
+    let events;
+    let invalidUtf8 = false;
+    try {
+      // Counted on the wire first: decoded, 4 MiB of empty records are two million objects (hundreds of MB).
+      const counted = this.codec.countRecords(call.request);
+      if (counted > this.config.max_records_per_request) {
+        ctx.metrics.add('rejected_events_total', counted);
+        problems.report('too_many_records', 'OTLP request refused: more log records than max_records_per_request', { peer, records: counted });
+        callback(grpcError(grpc.status.INVALID_ARGUMENT, `${counted} log records in one request; at most ${this.config.max_records_per_request} are accepted`));
+        return;
+      }
+      let request;
+      try {
+        request = this.codec.decodeRequest(call.request);
+      } catch (err) {
+        // Invalid UTF-8 in a string: decoded again with the bad bytes replaced, and the records that hold
+        // them marked (as the line inputs mark theirs), rather than refusing every record of the request.
+        if (!/utf-?8/i.test((err as Error).message)) throw err;
+        request = this.codec.decodeRequestLenient(call.request);
+        invalidUtf8 = true;
+      }
+      let records = 0;
+      for (const rl of request.resourceLogs) for (const sl of rl.scopeLogs) records += sl.logRecords.length;
+      if (records > this.config.max_records_per_request) {
+        ctx.metrics.add('rejected_events_total', records);
+        problems.report('too_many_records', 'OTLP request refused: more log records than max_records_per_request', { peer, records });
+        callback(grpcError(grpc.status.INVALID_ARGUMENT, `${records} log records in one request; at most ${this.config.max_records_per_request} are accepted`));
+        return;
+      }
+      events = requestToEvents(request, ctx.id, peer);
+      if (invalidUtf8) {
+        let marked = 0;
+        for (const e of events) {
+          // Every string of the record counts: its resource (service.name...) and severity text too.
+          if (hasReplacement(e.body) || hasReplacement(e.attributes) || hasReplacement(e.resource) || hasReplacement(e.severityText)) {
+            e.attributes['log.invalid_utf8'] = true;
+            marked += 1;
+          }
+        }
+        ctx.metrics.add('malformed_events_total', marked);
+        problems.report('invalid_utf8', 'OTLP request with invalid UTF-8 in strings: replaced with U+FFFD, records marked log.invalid_utf8', { peer, records: marked });
+      }
+    } catch (err) {
+      ctx.metrics.add('errors_total');
+      problems.report('invalid_protobuf', 'OTLP request is not a valid ExportLogsServiceRequest', { peer, bytes: call.request.length, error: (err as Error).message });
+      callback(grpcError(grpc.status.INVALID_ARGUMENT, `not a valid ExportLogsServiceRequest: ${(err as Error).message}`));
+      return;
+    }
+    const n = events.length;
+    if (n === 0) {
+      callback(null, this.emptyResponse);
+      return;
+    }
+    if (this.pendingEvents > 0 && this.pendingEvents + n > this.config.max_pending_events) {
+      ctx.metrics.add('refused_requests_total');
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
+      callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock pipeline is full; retry later'));
+      return;
+    }
+    ctx.metrics.add('received_events_total', n);
+    this.pendingEvents += n;
+    let ackStatus: AckStatus | undefined;
+    let onAcked: ((status: AckStatus) => void) | undefined;
+    const acked = new Promise<AckStatus>((resolve) => (onAcked = resolve));
+    try {
+      await ctx.emit(events, (status) => {
+        ackStatus = status;
+        onAcked!(status);
+      });
+    } finally {
+      this.pendingEvents -= n;
+    }
+    const status = this.config.acknowledge === 'delivered' ? await acked : ackStatus ?? 'delivered';
+    // Abandoned: the daemon stopped before the records were written; the client should send them again.
+    if (status === 'abandoned') return callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock stopped before these records were written; retry'));
+    callback(null, this.respond(status, n));
+  }
+
+  private respond(status: AckStatus, n: number): Buffer {
+    if (status === 'delivered') return this.emptyResponse;
+    const response: ExportLogsServiceResponse = {
+      partialSuccess: {
+        rejectedLogRecords: n,
+        errorMessage: status === 'dropped'
+          ? 'driftlock dropped these records: a buffer is full and set to when_full: drop_newest'
+          : 'driftlock rejected these records: an output refused them for good (see the daemon log)',
+      },
+    };
+    return Buffer.from(this.codec.encodeResponse(response));
+  }
+}
+
+
+
+/** Whether a decoded value holds U+FFFD anywhere (a string, or a string inside a map or list). */
+function hasReplacement(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\uFFFD');
+  if (Array.isArray(v)) return v.some(hasReplacement);
+  if (v !== null && typeof v === 'object') return Object.values(v).some(hasReplacement);
+  return false;
+}
