@@ -3,8 +3,14 @@
  * Values of environment variables substituted into the config (webhook URLs, tokens) are masked wherever
  * they appear in a log line.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+/** pino-pretty, loaded only for a terminal: a daemon writing JSON lines does not pay for it at start-up. */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+}
 
 export interface LoggingOptions {
   level: LevelWithSilent;
@@ -39,7 +45,7 @@ export function createLogger(options: LoggingOptions): Logger {
     serializers: { err: pino.stdSerializers.errWithCause },
   };
   let stream: pino.DestinationStream = usePretty
-    ? pretty({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })
+    ? loadPretty()({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })
     : pino.destination({ dest: 2, sync: true });
   if (options.destination) stream = options.destination as unknown as pino.DestinationStream;
   if (secrets.length) {
