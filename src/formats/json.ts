@@ -92,6 +92,61 @@ export function epochToMs(n: number): number | undefined {
   return ms >= YEAR_2000_MS ? ms : undefined;
 }
 
+/** The digit at `i`, or -1. */
+function digit(s: string, i: number): number {
+  const c = s.charCodeAt(i) - 48;
+  return c >= 0 && c <= 9 ? c : -1;
+}
+
+function twoDigits(s: string, i: number): number {
+  const a = digit(s, i);
+  const b = digit(s, i + 1);
+  return a < 0 || b < 0 ? -1 : a * 10 + b;
+}
+
+/**
+ * The timestamp shape most logs write, `2025-01-01T12:00:00.123Z` (or `+02:00`), read by hand: a third of the
+ * cost of the regular expression and Date.parse, once per event. It takes only values whose every part is
+ * in range (days up to 28, no leap second), where it gives exactly what Date.parse does (fractions beyond
+ * milliseconds are cut, not rounded); anything else is undefined and goes the general way.
+ */
+function utcIsoFast(v: string): number | undefined {
+  const n = v.length;
+  if (n < 20 || n > 35 || v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(10) !== 84 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58) return undefined;
+  const y1 = twoDigits(v, 0);
+  const y2 = twoDigits(v, 2);
+  const month = twoDigits(v, 5);
+  const day = twoDigits(v, 8);
+  const hour = twoDigits(v, 11);
+  const minute = twoDigits(v, 14);
+  const second = twoDigits(v, 17);
+  if (y1 < 10 || y2 < 0 || month < 1 || month > 12 || day < 1 || day > 28 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  let i = 19;
+  let ms = 0;
+  if (v.charCodeAt(i) === 46) {
+    // 1 to 9 digits; the first three are the milliseconds.
+    const start = ++i;
+    while (i < n && i - start < 9 && digit(v, i) >= 0) {
+      if (i - start < 3) ms += digit(v, i) * (i === start ? 100 : i === start + 1 ? 10 : 1);
+      i++;
+    }
+    if (i === start) return undefined;
+  }
+  let offset = 0;
+  const zone = v.charCodeAt(i);
+  if (zone === 90 && i + 1 === n) {
+    // Z
+  } else if ((zone === 43 || zone === 45) && i + 6 === n && v.charCodeAt(i + 3) === 58) {
+    const oh = twoDigits(v, i + 1);
+    const om = twoDigits(v, i + 4);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return undefined;
+    offset = (zone === 43 ? 1 : -1) * (oh * 60 + om) * 60_000;
+  } else {
+    return undefined;
+  }
+  return Date.UTC(y1 * 100 + y2, month - 1, day, hour, minute, second, ms) - offset;
+}
+
 /**
  * A timestamp field's value to epoch ms: an ISO 8601 string (no offset means local time, as Date.parse
  * does), or an epoch number or numeric string. Anything else is undefined.
@@ -99,6 +154,8 @@ export function epochToMs(n: number): number | undefined {
 export function parseTimestamp(value: unknown): number | undefined {
   if (typeof value === 'number') return epochToMs(value);
   if (typeof value !== 'string') return undefined;
+  const fast = utcIsoFast(value);
+  if (fast !== undefined) return fast;
   if (ISO_DATE.test(value)) {
     let iso = value;
     if (iso.length > 10 && iso.charCodeAt(10) === 32) iso = `${iso.slice(0, 10)}T${iso.slice(11)}`;

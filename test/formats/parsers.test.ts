@@ -109,6 +109,36 @@ describe('parseTimestamp', () => {
     expect(parseTimestamp('2025-01-01 12:00:00,500Z')).toBe(Date.UTC(2025, 0, 1, 12, 0, 0, 500));
   });
 
+  it('gives what the ISO 8601 pattern and Date.parse give, for 20,000 near-valid timestamps (the hand-read fast path included)', () => {
+    // The general way, as parseTimestamp reads any ISO string: the oracle for the hand-read common shape.
+    const general = (v: string): number | undefined => {
+      if (!/^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/.test(v)) return undefined;
+      let iso = v;
+      if (iso.charCodeAt(10) === 32) iso = `${iso.slice(0, 10)}T${iso.slice(11)}`;
+      iso = iso.replace(',', '.');
+      if (/[+-]\d{2}$/.test(iso)) iso += ':00';
+      const ms = Date.parse(iso);
+      return Number.isNaN(ms) ? undefined : ms;
+    };
+    let seed = 42;
+    const pick = <T>(xs: readonly T[]): T => {
+      seed = (seed * 16807) % 2147483647;
+      return xs[seed % xs.length]!;
+    };
+    const two = (xs: number[]) => pick(xs).toString().padStart(2, '0');
+    let fast = 0;
+    for (let k = 0; k < 20_000; k++) {
+      const v = `${pick(['2025', '2025', '2025', '1999', '0999', '2024', '20x5'])}-${two([1, 2, 9, 12, 12, 0, 13])}-${two([1, 9, 28, 28, 28, 29, 30, 31, 0, 32])}` +
+        `${pick(['T', 'T', 'T', ' ', 't'])}${two([0, 9, 23, 23, 24])}:${two([0, 30, 59, 59, 60])}:${two([0, 30, 59, 59, 60, 61])}` +
+        `${pick(['', '', '.', '.5', '.25', '.123', '.1234', '.123456', '.123456789', '.1234567890', ',5', '.x'])}` +
+        `${pick(['Z', 'Z', 'z', '', '+02:00', '-05:30', '+23:59', '+24:00', '-00:60', '+0200', '+02', 'Zx', '+2:00'])}`;
+      const got = parseTimestamp(v);
+      expect(got, v).toBe(general(v));
+      if (got !== undefined && /T\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(v)) fast += 1;
+    }
+    expect(fast).toBeGreaterThan(500);
+  });
+
   it('reads ISO 8601 without an offset as local time', () => {
     expect(parseTimestamp('2025-01-01T12:00:00')).toBe(new Date(2025, 0, 1, 12).getTime());
   });
