@@ -226,6 +226,22 @@ describe('fluent_forward input', () => {
     expect(h.logs.some((l) => l.problem === 'incomplete_message')).toBe(true);
     expect(h.events).toHaveLength(0);
   });
+
+  it('a message cut by the end of the connection is reported also when it came in the same read as a complete one', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    const whole = encode(['whole', 1, { log: 'kept' }, { chunk: 'w1' }]);
+    const cut = encode(['cut', 2, { log: 'y'.repeat(1000) }]).subarray(0, 500);
+    // One small write: loopback hands it to the input as one read, the complete message and the cut one together.
+    c.socket.write(Buffer.concat([whole, cut]));
+    await c.waitForAck('w1');
+    await c.close();
+    // A stop waits for every connection's reader to finish: what it reports about the closed one is in by then.
+    await h.stop();
+    expect(h.events.map((e) => e.body)).toEqual([{ log: 'kept' }]);
+    expect(h.metrics.get('errors_total')).toBe(1);
+    expect(h.logs.filter((l) => l.problem === 'incomplete_message').map((l) => l.bytes)).toEqual([500]);
+  });
 });
 
 describe('fluent_forward input: shared-key handshake (security)', () => {

@@ -26,6 +26,7 @@ import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import { serveStream } from '../net/stream-server.js';
 import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
+import { MessageBoundaries } from './framing.js';
 import { serverHandshake } from './handshake.js';
 import { forwardEvents } from './mapping.js';
 import { decoderOptions, ForwardProtocolError, unpackMessage } from './protocol.js';
@@ -92,7 +93,7 @@ export class FluentForwardInput implements InputStage {
 
   private async readConnection(socket: net.Socket, peer: string | undefined, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const max = this.config.max_message_bytes;
-    let sinceLastMessage = 0;
+    const boundaries = new MessageBoundaries();
     const chunks = (socket as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     let first: Buffer | undefined;
     const security = this.config.security;
@@ -116,12 +117,14 @@ export class FluentForwardInput implements InputStage {
       }
       if (shook.rest.length) first = shook.rest;
     }
-    // Bounds what one unfinished message may make the decoder hold.
+    // Bounds what one unfinished message may make the decoder hold. Its size is counted from where the last
+    // message ended in the bytes, not from when the decoder yielded it: a read often holds the end of one
+    // message and the start of the next.
     async function* limited(): AsyncGenerator<Buffer> {
       for (let next = first ? { done: false as const, value: first } : await chunks.next(); !next.done; next = await chunks.next()) {
         const chunk = next.value;
-        sinceLastMessage += chunk.length;
-        if (sinceLastMessage > max) throw new ForwardProtocolError(`a message larger than max_message_bytes (${max})`);
+        boundaries.push(chunk);
+        if (boundaries.pending > max) throw new ForwardProtocolError(`a message larger than max_message_bytes (${max})`);
         yield chunk;
       }
     }
@@ -131,7 +134,6 @@ export class FluentForwardInput implements InputStage {
     const decoder = new Decoder(decoderOptions(max));
     try {
       for await (const raw of decoder.decodeStream(limited())) {
-        sinceLastMessage = 0;
         let message;
         try {
           message = unpackMessage(raw, max);
@@ -180,9 +182,10 @@ export class FluentForwardInput implements InputStage {
       problems.report(kind, 'closing a fluent forward connection: its bytes cannot be read as forward messages', { peer, error: (err as Error).message });
       return;
     }
-    if (sinceLastMessage > 0) {
+    // The decoder ends quietly with a message half received; the bytes say whether one was.
+    if (boundaries.pending > 0) {
       ctx.metrics.add('errors_total');
-      problems.report('incomplete_message', 'fluent forward client disconnected in the middle of a message (it will be resent if it asked for an ack)', { peer, bytes: sinceLastMessage });
+      problems.report('incomplete_message', 'fluent forward client disconnected in the middle of a message (it will be resent if it asked for an ack)', { peer, bytes: boundaries.pending });
     }
   }
 }
