@@ -164,6 +164,25 @@ describe('fluent_forward input', () => {
     expect(h.metrics.get('malformed_events_total')).toBe(2);
   });
 
+  it('a record key that is not valid UTF-8 is replaced with U+FFFD and its event marked and counted, at any depth', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    const str = (b: Buffer) => Buffer.concat([Buffer.from([0xd9, b.length]), b]);
+    // Message mode, packed by hand: {'caf' 0xe9: 'v'} (a short key), then {'outer': {'a-longer-key-' 0xff 'than-16': 1}}.
+    const short = Buffer.concat([Buffer.from([0x81]), str(Buffer.from([0x63, 0x61, 0x66, 0xe9])), encode('v')]);
+    const long = Buffer.concat([Buffer.from([0x81]), encode('outer'), Buffer.from([0x81]), str(Buffer.from('a-longer-key-\xff-than-16', 'latin1')), encode(1)]);
+    for (const record of [short, long]) c.socket.write(Buffer.concat([Buffer.from([0x93]), encode('app'), encode(1_700_000_000), record]));
+    c.send(['app', 1_700_000_001, { café: 'fine' }]);
+    const events = await h.waitForEvents(3);
+    expect(events.map((e) => [e.body, e.attributes['log.invalid_utf8']])).toEqual([
+      [{ 'caf\uFFFD': 'v' }, true],
+      [{ outer: { 'a-longer-key-\uFFFD-than-16': 1 } }, true],
+      [{ café: 'fine' }, undefined],
+    ]);
+    expect(h.metrics.get('malformed_events_total')).toBe(2);
+    expect(h.logs.find((l) => l.problem === 'invalid_utf8')).toMatchObject({ records: 1 });
+  });
+
   it('array and map headers announcing millions of elements cannot exhaust memory: refused, others served', async () => {
     const { h, port } = await start();
     // 0xdd = array32, 0xdf = map32, each announcing 16 million elements in 5 bytes. Decoding them whole

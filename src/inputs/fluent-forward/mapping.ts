@@ -2,15 +2,15 @@
  * Forward entries onto driftlock's event model: the record (a map) becomes the body as it is; the tag goes to
  * `attributes["fluent.tag"]`, Fluent Bit's per-record metadata (when not empty) to `["fluent.metadata"]`.
  * Severity is taken from a string `level`, `severity` or `log_level` field of the record, when there is one.
- * Strings arrive as bytes (see `decoderOptions`) and become text; bytes that are not valid UTF-8 are replaced
- * with U+FFFD and the event is marked `log.invalid_utf8`, as the other inputs do. EventTimes in records
- * become epoch ms.
+ * Strings arrive as bytes (see `decoderOptions`) and become text; bytes that are not valid UTF-8, in a value
+ * or a key, are replaced with U+FFFD and the event is marked `log.invalid_utf8`, as the other inputs do.
+ * EventTimes in records become epoch ms.
  */
 import { isUtf8 } from 'node:buffer';
 import type { AttributeValue, Attributes, LogEvent } from '../../engine/event.js';
 import { MAX_NESTING, severityNumberFromText, TOO_DEEP } from '../../engine/event.js';
 import { EventTime } from './event-time.js';
-import type { ForwardMessage } from './protocol.js';
+import { INVALID_KEY, type ForwardMessage } from './protocol.js';
 
 const SEVERITY_FIELDS = ['level', 'severity', 'log_level'];
 
@@ -46,8 +46,13 @@ export function toAttributeValue(v: unknown, depth = 0): AttributeValue {
 
 function toAttributes(record: Record<string, unknown>, depth: number): Attributes {
   const out: Attributes = {};
-  for (const key of Object.keys(record)) {
-    const value = toAttributeValue(record[key], depth);
+  for (const sent of Object.keys(record)) {
+    const value = toAttributeValue(record[sent], depth);
+    let key = sent;
+    if (key.startsWith(INVALID_KEY)) {
+      key = key.slice(INVALID_KEY.length);
+      invalidUtf8 = true;
+    }
     if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     else out[key] = value;
   }
