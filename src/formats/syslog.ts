@@ -1,7 +1,8 @@
 /**
  * Syslog lines: RFC 5424 (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG`) and RFC 3164 / BSD
- * (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`), including the files syslog daemons write (no PRI; sometimes no
- * hostname; rsyslog's ISO timestamps instead of `Mmm dd`). Pure, so network inputs can reuse it.
+ * (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`, the colon sometimes missing), including the files syslog daemons
+ * write (no PRI; sometimes no hostname; rsyslog's ISO timestamps instead of `Mmm dd`). Pure, so network inputs
+ * can reuse it.
  */
 import { severityNumberFromText, type LogEvent } from '../engine/event.js';
 import { failure, stripLineEnd, typeName, type ParseResult } from './json.js';
@@ -214,31 +215,49 @@ function parse3164(text: string, pri: number | undefined, start: number, now: nu
   }
   while (p < n && text.charCodeAt(p) === 32) p++;
 
-  // A hostname follows the time, unless the next word is already the tag (`sshd[42]:`, `kernel:`).
   if (out.timestamp !== undefined) {
+    // A hostname follows the time, unless the next word is already the tag (`sshd[42]:`, `kernel:`).
     const end = wordEnd(text, p);
     if (end > p && !looksLikeTag(text, p, end)) {
       out.hostname = text.slice(p, end);
-      p = end;
-      while (p < n && text.charCodeAt(p) === 32) p++;
+      // One space, as rsyslog reads it: after two, the tag is empty and the rest is the message.
+      p = end < n ? end + 1 : end;
     }
-  }
-
-  const end = wordEnd(text, p);
-  if (end > p && looksLikeTag(text, p, end)) {
-    let tagEnd = text.charCodeAt(end - 1) === 58 /* : */ ? end - 1 : end;
-    if (text.charCodeAt(tagEnd - 1) === 93 /* ] */) {
-      const open = text.lastIndexOf('[', tagEnd - 1);
-      if (open > p) {
-        if (open + 1 < tagEnd - 1) out.procid = text.slice(open + 1, tagEnd - 1);
-        tagEnd = open;
-      }
-    }
-    out.appname = text.slice(p, tagEnd);
-    p = end < n ? end + 1 : end;
+    // After the header, the first word is the tag, with or without a colon after it (`su[123] 'su root'
+    // failed`). Nothing in the line tells a tag without a colon from a message's first word; rsyslog takes
+    // it as the tag, and so does this.
+    p = readTag(text, p, out);
+  } else {
+    // PRI and no time: too little of a header to take a plain first word as the tag (rsyslog would, and
+    // read a hostname before it too); only a word that looks like one (`app:`, `app[1]:`) is.
+    const end = wordEnd(text, p);
+    if (end > p && looksLikeTag(text, p, end)) p = readTag(text, p, out);
   }
   out.message = text.slice(p);
   return { ok: true, value: out };
+}
+
+/**
+ * Reads the tag at `p` as rsyslog does (its RFC 3164 parser, then its programname and procid): the tag runs
+ * to the first space or colon, a colon included; the app name is the tag up to its first `[` or `:`, and the
+ * process id what stands between that `[` and the next `]` in the tag. Unlike rsyslog's default, a `/` does
+ * not end the app name (`postfix/smtpd` stays whole, as rsyslog's parser.permitSlashInProgramName keeps it).
+ * Returns where the message starts: after the tag and the space that follows it.
+ */
+function readTag(text: string, p: number, out: SyslogMessage): number {
+  const n = text.length;
+  let end = p;
+  while (end < n && text.charCodeAt(end) !== 32 && text.charCodeAt(end) !== 58 /* : */) end++;
+  let nameEnd = end;
+  const open = text.indexOf('[', p);
+  if (open !== -1 && open < end) {
+    nameEnd = open;
+    const close = text.indexOf(']', open);
+    if (close !== -1 && close < end && close > open + 1) out.procid = text.slice(open + 1, close);
+  }
+  if (nameEnd > p) out.appname = text.slice(p, nameEnd);
+  if (end < n && text.charCodeAt(end) === 58) end++;
+  return end < n && text.charCodeAt(end) === 32 ? end + 1 : end;
 }
 
 function wordEnd(text: string, p: number): number {

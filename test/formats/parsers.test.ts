@@ -518,13 +518,24 @@ describe('parseSyslog (RFC 3164)', () => {
     });
   });
 
-  it('reads TAG[PID], and a message without a tag', () => {
+  it('reads TAG[PID], and a tag without a colon as rsyslog does', () => {
     const m = ok(parseSyslog('<86>Feb  5 17:32:18 web01 sshd[4123]: Accepted publickey for deploy', oct2003));
     expect(m).toMatchObject({ facility: 10, facility_name: 'authpriv', severity: 6, hostname: 'web01', appname: 'sshd', procid: '4123', message: 'Accepted publickey for deploy' });
-    const noTag = ok(parseSyslog('<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!', oct2003));
-    expect(noTag.hostname).toBe('10.0.0.99');
-    expect(noTag.appname).toBeUndefined();
-    expect(noTag.message).toBe('Use the BFG!');
+    // RFC 3164's own example; rsyslog (and the RFC: a tag ends at the first character that is not alphanumeric)
+    // reads 'Use' as the tag.
+    const noColon = ok(parseSyslog('<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!', oct2003));
+    expect(noColon).toMatchObject({ hostname: '10.0.0.99', appname: 'Use', procid: undefined, message: 'the BFG!' });
+    const withPid = ok(parseSyslog("<34>Oct 11 22:14:15 mymachine su[123] 'su root' failed", oct2003));
+    expect(withPid).toMatchObject({ hostname: 'mymachine', appname: 'su', procid: '123', message: "'su root' failed" });
+    // The tag ends at the first colon; the app name at the first '[' in the tag, the process id at the next ']'.
+    expect(ok(parseSyslog('<13>Oct 11 22:14:15 host a:b: hi', oct2003))).toMatchObject({ appname: 'a', message: 'b: hi' });
+    expect(ok(parseSyslog('<13>Oct 11 22:14:15 host app:x', oct2003))).toMatchObject({ appname: 'app', message: 'x' });
+    expect(ok(parseSyslog('<13>Oct 11 22:14:15 host app[1][2]: x', oct2003))).toMatchObject({ appname: 'app', procid: '1', message: 'x' });
+    expect(ok(parseSyslog('<13>Oct 11 22:14:15 host app[12 x', oct2003))).toMatchObject({ appname: 'app', procid: undefined, message: 'x' });
+    expect(ok(parseSyslog('<13>Oct 11 22:14:15 host postfix/smtpd[9]: x', oct2003))).toMatchObject({ appname: 'postfix/smtpd', procid: '9' });
+    // Nothing after the hostname, or a second space: no tag.
+    expect(ok(parseSyslog('<13>Oct 11 22:14:15 host', oct2003))).toMatchObject({ hostname: 'host', appname: undefined, message: '' });
+    expect(ok(parseSyslog('<13>Oct 11 22:14:15 host app', oct2003))).toMatchObject({ hostname: 'host', appname: 'app', message: '' });
   });
 
   it('tolerates a missing hostname', () => {
@@ -553,9 +564,10 @@ describe('parseSyslog (RFC 3164)', () => {
     expect(root.message).toBe('-- root[2421]: ROOT LOGIN ON tty2');
     expect(root.timestamp).toBe(new Date(2005, 6, 7, 8, 6, 15).getTime());
 
+    // As rsyslog reads it: the tag is the first word, the colon comes later in the message.
     const syslogd = ok(parseSyslog('Jun 19 04:09:11 combo syslogd 1.4.1: restart.\r', now));
-    expect(syslogd.appname).toBeUndefined();
-    expect(syslogd.message).toBe('syslogd 1.4.1: restart.');
+    expect(syslogd.appname).toBe('syslogd');
+    expect(syslogd.message).toBe('1.4.1: restart.');
 
     const kernel = ok(parseSyslog('Jul 27 14:41:57 combo kernel: Linux version 2.6.5-1.358 (bhcompile@bugs.build.redhat.com) (gcc version 3.3.3 20040412 (Red Hat Linux 3.3.3-7)) #1 Sat May 8 09:04:50 EDT 2004', now));
     expect(kernel.appname).toBe('kernel');

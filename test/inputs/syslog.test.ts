@@ -3,6 +3,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { LogEvent } from '../../src/engine/event.js';
 import { syslogConfig } from '../../src/inputs/syslog/index.js';
 import { startSyslog, type InputHarness } from '../helpers/network-input.js';
 import { LOGGER, RSYSLOGD, runLogger, startRsyslog, type PrivateRsyslog } from '../helpers/syslog-senders.js';
@@ -79,6 +80,28 @@ describe('syslog input', () => {
     await sendTcp(port, `<14>Jan  5 10:00:00 host cron[1]: first\n${Buffer.byteLength(framed)} ${framed}<15>1 - host app - - - third\n`);
     const events = await h.waitForEvents(3);
     expect(events.map((e) => e.body)).toEqual(['first', 'counted\nwith a newline', 'third']);
+  });
+
+  it('RFC 3164: the tag is read with or without a colon after it, up to the first space or colon, as rsyslog reads it', async () => {
+    const { h, port } = await start();
+    await sendTcp(port, [
+      '<13>Oct 11 22:14:15 host myapp: hello world',
+      '<13>Oct 11 22:14:15 host myapp hello world',
+      '<13>Oct 11 22:14:15 host myapp:hello world',
+      "<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed for lonvick on /dev/pts/8",
+      "<34>Oct 11 22:14:15 mymachine su[123] 'su root' failed for lonvick on /dev/pts/8",
+      '<13>Oct 11 22:14:15 host a:b: hi',
+      '',
+    ].join('\n'));
+    const events = await h.waitForEvents(6);
+    expect(events.map((e) => [e.attributes['syslog.hostname'], e.attributes['syslog.appname'], e.attributes['syslog.procid'], e.body])).toEqual([
+      ['host', 'myapp', undefined, 'hello world'],
+      ['host', 'myapp', undefined, 'hello world'],
+      ['host', 'myapp', undefined, 'hello world'],
+      ['mymachine', 'su', '123', "'su root' failed for lonvick on /dev/pts/8"],
+      ['mymachine', 'su', '123', "'su root' failed for lonvick on /dev/pts/8"],
+      ['host', 'a', undefined, 'b: hi'],
+    ]);
   });
 
   it.skipIf(!HAVE_OPENSSL)('TLS: serves with a certificate and key', async () => {
@@ -172,6 +195,34 @@ describe.skipIf(!RSYSLOGD || !LOGGER)('syslog input with an rsyslog daemon forwa
       }
     });
   }
+});
+
+describe.skipIf(!RSYSLOGD)('syslog input reading RFC 3164 tags as rsyslog does', () => {
+  it('app name, process id and message of each line are those rsyslog forwards for the same line', async () => {
+    const lines = [
+      "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
+      "<34>Oct 11 22:14:15 mymachine su[123] 'su root' failed for lonvick on /dev/pts/8",
+      '<13>Oct 11 22:14:15 host myapp hello world',
+      '<13>Oct 11 22:14:15 host myapp:hello world',
+      '<13>Oct 11 22:14:15 host su[123]: hello',
+      '<13>Oct 11 22:14:15 host myapp[12]x: hello',
+      '<13>Oct 11 22:14:15 host app[1][2]: x',
+      '<13>Oct 11 22:14:15 host a:b: hi',
+      '<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!',
+    ];
+    const direct = await start();
+    const forwarded = await start();
+    const rsyslog = await startRsyslog(forwarded.port, 'traditional');
+    daemons.push(rsyslog);
+    // rsyslog parses each line and forwards it as RFC 5424: its APP-NAME, PROCID and MSG are its reading.
+    await sendTcp(rsyslog.port, lines.map((l) => `${l}\n`).join(''));
+    await sendTcp(direct.port, lines.map((l) => `${l}\n`).join(''));
+    const fields = (e: LogEvent) => [e.attributes['syslog.hostname'], e.attributes['syslog.appname'], e.attributes['syslog.procid'], e.body];
+    const ours = (await direct.h.waitForEvents(lines.length)).map(fields);
+    // rsyslog keeps the space after the tag in the message; driftlock drops it, as before.
+    const theirs = (await forwarded.h.waitForEvents(lines.length, 20_000)).map((e) => fields({ ...e, body: String(e.body).replace(/^ /, '') }));
+    expect(ours).toEqual(theirs);
+  });
 });
 
 if (!RSYSLOGD) console.warn('syslog rsyslog tests skipped: rsyslogd is not installed (apt-get install rsyslog; .ci/run installs it)');
