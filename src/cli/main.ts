@@ -92,7 +92,7 @@ function detectOptions(cmd: Command, streamHelp: string): Command {
     .addOption(new Option('-f, --format <format>', 'how to read lines (auto: JSON objects as JSON, the rest as text)').choices(DETECT_FORMATS).default('auto'))
     .addOption(new Option('-p, --profile <profile>', 'sensitivity preset').choices(PROFILE_NAMES).default('balanced'))
     .option('-s, --stream-id <id>', streamHelp)
-    .option('--threshold <confidence>', 'minimum calibrated confidence to flag, 0..1 (overrides the profile)', number('--threshold', 0, 1, false))
+    .option('--threshold <confidence>', 'minimum calibrated confidence to flag, 0..0.9999 (overrides the profile)', number('--threshold', 0, 0.9999, false))
     .option('--warmup <events>', 'events per stream to learn from before flagging (overrides the profile)', number('--warmup', 0, 1e9, true))
     .option('--state <file>', 'restore detector state from this file at start and save it at the end (no new warm-up)')
     .option('--max-line-bytes <size>', 'longer lines are cut to this size and marked (64KiB, 1MiB or bytes)', size('--max-line-bytes', 64, 1 << 30), 1 << 20);

@@ -32,7 +32,7 @@ export const anomalyDetectConfig = z.object({
   emit: z.enum(['anomalies', 'all']).default('anomalies').describe(
     '`anomalies` passes on only flagged events; `all` passes every event, flagged ones with `attributes.anomaly`.',
   ),
-  threshold: z.number().min(0).max(1).optional().describe('Minimum calibrated confidence to flag; overrides the profile.'),
+  threshold: z.number().min(0).max(0.9999).optional().describe('Minimum calibrated confidence to flag; overrides the profile. At most 0.9999: confidences are reported to four decimals and never reach 1.'),
   warmup: z.number().int().min(0).optional().describe('Events per stream to learn from before flagging; overrides the profile.'),
   learn_after: duration().optional().describe(
     'How long a new pattern must keep recurring before it becomes normal (default 1h; the last alert says so).',

@@ -290,7 +290,11 @@ describe('driftlock scan', () => {
     expect(bad.stderr).toMatch(/paranoid/);
     const threshold = await runCli(['stream', '--threshold', '7']);
     expect(threshold.code).toBe(2);
-    expect(threshold.stderr).toMatch(/--threshold must be a number from 0 to 1/);
+    expect(threshold.stderr).toMatch(/--threshold must be a number from 0 to 0.9999/);
+    // 1 would never flag anything: no confidence reaches it.
+    const one = await runCli(['stream', '--threshold', '1']);
+    expect(one.code).toBe(2);
+    expect(one.stderr).toMatch(/--threshold must be a number from 0 to 0.9999, got "1"/);
   });
 });
 
