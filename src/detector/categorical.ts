@@ -93,16 +93,18 @@ export class CategoricalBaseline {
     return [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, k).map(([v, c]) => [v, this.total ? c / this.total : 0]);
   }
 
-  toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean; maxDistinct: number } {
-    return { counts: [...this.counts], total: this.total, overflow: this.overflow, maxDistinct: this.maxDistinct };
+  toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean; maxDistinct: number; sinceDecay: number } {
+    return { counts: [...this.counts], total: this.total, overflow: this.overflow, maxDistinct: this.maxDistinct, sinceDecay: this.sinceDecay };
   }
 
   /** Restores a baseline (snapshots of older versions also carry `newRate`: the counts say it now). */
-  static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean; maxDistinct?: number }): CategoricalBaseline {
+  static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean; maxDistinct?: number; sinceDecay?: number }): CategoricalBaseline {
     const b = new CategoricalBaseline(data.maxDistinct ?? 32);
     for (const [k, v] of data.counts) b.counts.set(k, v);
     b.total = data.total;
     b.overflow = data.overflow;
+    // Where the restored counts are in their halving cycle (absent in older snapshots: a new cycle).
+    if (Number.isInteger(data.sinceDecay) && data.sinceDecay! >= 0) b.sinceDecay = Math.min(data.sinceDecay!, b.decayEvery - 1);
     b.countSingletons();
     return b;
   }

@@ -36,6 +36,20 @@ describe('CategoricalBaseline', () => {
     expect(old.newProbability()).toBe(b.newProbability());
   });
 
+  it('a restored baseline halves its counts when the original would have: the cycle is in the snapshot', () => {
+    const b = new CategoricalBaseline();
+    for (let i = 0; i < 3000; i++) b.add(i % 3 === 0 ? 'a' : 'b');
+    const restored = CategoricalBaseline.fromJSON(JSON.parse(JSON.stringify(b)) as ReturnType<CategoricalBaseline['toJSON']>);
+    for (let i = 0; i < 1096; i++) {
+      b.add('b');
+      restored.add('b');
+    }
+    // 4,096 values since the start: halved once, in both.
+    expect(b.total).toBe(2048);
+    expect(restored.total).toBe(b.total);
+    expect([...restored.counts]).toEqual([...b.counts]);
+  });
+
   it('gives up on a field with more distinct values than it keeps', () => {
     const b = new CategoricalBaseline(4);
     for (const v of ['a', 'b', 'c', 'd', 'e']) b.add(v);
