@@ -337,6 +337,8 @@ export class StreamDetector {
   private readonly pending: PendingField[] = [];
   private pendingCount = 0;
   private template: Template | undefined;
+  /** The event has no message (only fields): its template is its severity alone, not worth naming. */
+  private messageless = false;
   private templateName: string | undefined;
   private readonly volumeOptions: { spikeFactor: number; minRate: number; minHistory: number };
   private readonly burstOptions: { minCount: number; factor: number; minAgeSeconds: number };
@@ -477,6 +479,7 @@ export class StreamDetector {
       }
     }
     const maskedMessage = messageField ? maskField(messageField, message) : maskVolatile(message);
+    this.messageless = maskedMessage === '';
     let severity = input.severity;
     if (severity === undefined) severity = levelOf(message);
     const sevName = severityName(severity);
@@ -564,7 +567,9 @@ export class StreamDetector {
     // A never-seen template of an error is a pattern of its own, however well its words compress: a new
     // error on a route, or a Java logger's new ERROR line that shares its long prefix with the INFO lines.
     // Warnings are not: every new path that answers 404 would be one.
-    if (warm && !known && (severity ?? 0) >= 17) {
+    // An event with no message at all (only watched fields: `fields: [response_time]`) has no pattern to
+    // speak of: its template is its severity alone, and "new error pattern [ERROR]" would name nothing.
+    if (warm && !known && (severity ?? 0) >= 17 && !this.messageless) {
       const confidence = 1 - Math.max(this.newTemplateRate, 1e-4);
       const text = contentRuns ? newText(maskedText, contentRuns) : '';
       candidates.push({
@@ -837,7 +842,7 @@ export class StreamDetector {
       score: s.surprisal,
       confidence,
       field: name,
-      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical}), on ${quotePattern(this.tmpl(), 80)}`,
+      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical})${this.messageless ? '' : `, on ${quotePattern(this.tmpl(), 80)}`}`,
       brief: `${name} ${quote(value, 24)}`,
       baseline: { top: cat.top(5) },
     };

@@ -313,6 +313,23 @@ describe('structured nginx-like events', () => {
     expect(again!.why).toContain(`(seen 2 times since ${new Date(input.time!).toISOString()}, not normal yet)`);
   });
 
+  it('an event without a message (only watched fields) is judged by its fields, not as a new error pattern "[ERROR]"', () => {
+    // As anomaly_detect with `fields: [response_time]` gives them: the watched field, and the severity.
+    const detector = new Detector();
+    const rnd = mulberry32(5);
+    let t = T0;
+    const next = (severity: number, responseTime = 0.04 + rnd() * 0.02, method = 'GET'): DetectorInput => ({ text: '', fields: { response_time: responseTime, method }, time: (t += STEP_MS), severity });
+    expect(feed(detector, 'api', BASELINE_EVENTS, () => next(9))).toEqual([]);
+    expect(detector.observe('api', next(17))).toBeUndefined();
+    const slow = detector.observe('api', next(17, 5));
+    expect(slow?.kind).toBe('field_value');
+    expect(slow!.field).toBe('response_time');
+    // A category's why names no pattern either.
+    const put = detector.observe('api', next(9, 0.05, 'PUT'));
+    expect(put?.kind).toBe('field_category');
+    expect(put!.why).toMatch(/^method "PUT" never seen before in this stream \(typical: GET 100%\)$/);
+  });
+
   it('says how often a not yet normal error came, without a date when the stream has no times', () => {
     const detector = new Detector();
     const rnd = mulberry32(9);
