@@ -16,7 +16,7 @@ describe('config reference', () => {
     expect(reference).toContain('| `buffer.when_full` | `block` \\| `drop_newest` | `block` |');
     expect(reference).toContain('| `shutdown_timeout` | duration | `30s` |');
     // Decimal numbers show their upper bound too (a threshold above 1 is refused).
-    expect(reference).toContain('| `threshold` | number (>= 0, <= 1) |');
+    expect(reference).toContain('| `threshold` | number (>= 0, <= 0.9999) |');
     expect(reference).toContain('| `rate_limit.per_second` | number (> 0, <= 10) |');
   });
 
