@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineTransform, type TransformStage } from '../engine/component.js';
-import type { AttributeValue, Attributes, LogEvent } from '../engine/event.js';
+import { MAX_NESTING, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { restoreDetector, snapshotDetector } from '../detector/snapshot.js';
@@ -27,7 +27,7 @@ export const anomalyDetectConfig = z.object({
     'Preset thresholds: `sensitive` flags more (and sooner), `strict` fewer.',
   ),
   fields: z.union([z.literal('auto'), z.array(z.string().min(1)).min(1)]).default('auto').describe(
-    'Fields of structured events to watch: `auto` (all of them), or a list of names (dotted for nested fields).',
+    'Fields of structured events to watch: `auto` (a body\'s own fields and those one object down), or a list of names, dotted for nested fields at any depth (`kubernetes.labels.app`).',
   ),
   emit: z.enum(['anomalies', 'all']).default('anomalies').describe(
     '`anomalies` passes on only flagged events; `all` passes every event, flagged ones with `attributes.anomaly`.',
@@ -76,16 +76,36 @@ export function resolveStreamId(template: string, event: LogEvent): string {
   });
 }
 
-/** Flattens a structured body to dotted keys (two levels), skipping arrays and deeper objects. */
-export function flattenFields(body: Attributes, watch: Set<string> | null, prefix = '', out: Record<string, unknown> = {}, depth = 0): Record<string, unknown> {
+/** The fields an `anomaly_detect` watches (`fields: [...]`), and the objects on the way to them. */
+export interface WatchedFields {
+  names: Set<string>;
+  /** Every dotted prefix of a watched name (`kubernetes`, `kubernetes.labels` for `kubernetes.labels.app`). */
+  prefixes: Set<string>;
+}
+
+export function watchedFields(names: readonly string[]): WatchedFields {
+  const prefixes = new Set<string>();
+  for (const name of names) {
+    for (let i = name.indexOf('.'); i > 0; i = name.indexOf('.', i + 1)) prefixes.add(name.slice(0, i));
+  }
+  return { names: new Set(names), prefixes };
+}
+
+/**
+ * Flattens a structured body to dotted keys, skipping arrays. Without a watch list two levels are read (a
+ * body's own fields and those of the objects in it); with one, objects are followed only on the way to a
+ * watched name, to any depth (`kubernetes.labels.app`).
+ */
+export function flattenFields(body: Attributes, watch: WatchedFields | null, prefix = '', out: Record<string, unknown> = {}, depth = 0): Record<string, unknown> {
   for (const key in body) {
     const value: AttributeValue = body[key]!;
     const name = prefix ? `${prefix}.${key}` : key;
     if (value !== null && typeof value === 'object') {
-      if (!Array.isArray(value) && depth < 1) flattenFields(value, watch, name, out, depth + 1);
+      if (Array.isArray(value)) continue;
+      if (watch ? watch.prefixes.has(name) && depth < MAX_NESTING : depth < 1) flattenFields(value, watch, name, out, depth + 1);
       continue;
     }
-    if (!watch || watch.has(name)) out[name] = value;
+    if (!watch || watch.names.has(name)) out[name] = value;
   }
   return out;
 }
@@ -103,7 +123,7 @@ function isFlat(body: Attributes): boolean {
  * What the detector sees of an event. Built field by field rather than with object spreads: this runs once
  * per event, and conditional spreads cost more than the rest of it together.
  */
-export function toDetectorInput(event: LogEvent, watch: Set<string> | null, arrivalTime = true): DetectorInput {
+export function toDetectorInput(event: LogEvent, watch: WatchedFields | null, arrivalTime = true): DetectorInput {
   const body = event.body;
   let time = event.timestamp;
   if (time === undefined && typeof body === 'string') time = leadingTimestamp(body);
@@ -189,7 +209,7 @@ export const anomalyDetectTransform = defineTransform({
   example: { type: 'anomaly_detect', inputs: ['parse_access'], stream_id: 'nginx-logs', profile: 'balanced' },
   async build(config, ctx) {
     const detector = new Detector({ profile: config.profile, overrides: detectorOptions(config), maxStreams: config.max_streams });
-    const watch = config.fields === 'auto' ? null : new Set(config.fields);
+    const watch = config.fields === 'auto' ? null : watchedFields(config.fields);
     const parse = await lineParser(config.format);
     const snapshotFile = path.join(ctx.dataDir, 'detector.json');
     ctx.metrics?.gauge('detector_streams', () => detector.streamCount);

@@ -1,7 +1,7 @@
 /** The anomaly_detect transform's own line reading (format: auto), apart from the detector. */
 import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../../src/engine/event.js';
-import { anomalyDetectConfig, lineParser } from '../../src/transforms/anomaly-detect.js';
+import { anomalyDetectConfig, lineParser, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
 
 const event = (body: string, attributes: LogEvent['attributes'] = {}): LogEvent => ({ observedTimestamp: 0, body, attributes, source: { input: 't' } });
 
@@ -25,5 +25,31 @@ describe('anomaly_detect threshold', () => {
     const one = anomalyDetectConfig.safeParse({ stream_id: 's', threshold: 1 });
     expect(one.success).toBe(false);
     expect(one.error?.issues[0]?.path).toEqual(['threshold']);
+  });
+});
+
+describe('anomaly_detect fields', () => {
+  const event = (body: LogEvent['body']): LogEvent => ({ observedTimestamp: 0, body, attributes: {}, source: { input: 'test' } });
+  const body = {
+    msg: 'hello',
+    latency_ms: 12,
+    http: { method: 'GET', request: { headers: { 'user-agent': 'curl/8' } } },
+    kubernetes: { labels: { app: 'api', tier: 'web' }, pod: 'api-1' },
+    'service.name': 'checkout',
+    tags: ['a', 'b'],
+  };
+
+  it('auto: a body\'s own fields and those one object down, dotted; arrays and deeper objects skipped', () => {
+    expect(toDetectorInput(event(body), null).fields).toEqual({ msg: 'hello', latency_ms: 12, 'http.method': 'GET', 'kubernetes.pod': 'api-1', 'service.name': 'checkout' });
+  });
+
+  it('a watch list reads exactly the watched names, at any depth, and keys that hold dots themselves', () => {
+    const watch = watchedFields(['kubernetes.labels.app', 'http.request.headers.user-agent', 'latency_ms', 'service.name', 'missing.field']);
+    expect(toDetectorInput(event(body), watch).fields).toEqual({
+      'kubernetes.labels.app': 'api',
+      'http.request.headers.user-agent': 'curl/8',
+      latency_ms: 12,
+      'service.name': 'checkout',
+    });
   });
 });
