@@ -16,6 +16,7 @@ import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
 import { percent, printable, renderAlertText } from '../outputs/alert-format.js';
 import { lineParser, loadDetectorState, resolveStreamId, saveDetectorState, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
+import { describeRestore } from '../detector/snapshot.js';
 
 export const DETECT_FORMATS = ['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text'] as const;
 export const PROFILE_NAMES = ['sensitive', 'balanced', 'strict'] as const;
@@ -94,8 +95,8 @@ class LineDetector {
     this.parse = await lineParser(this.options.format);
     if (!this.options.state) return undefined;
     try {
-      const n = await loadDetectorState(this.detector, this.options.state);
-      return n === undefined ? undefined : `restored ${n} stream${n === 1 ? '' : 's'} from ${this.options.state}`;
+      const r = await loadDetectorState(this.detector, this.options.state);
+      return r === undefined ? undefined : `restored ${describeRestore(r)} from ${this.options.state}`;
     } catch (err) {
       return `cannot restore ${this.options.state} (${(err as Error).message}); starting a new warm-up`;
     }

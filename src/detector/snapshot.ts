@@ -17,11 +17,43 @@ export function snapshotDetector(detector: Detector): DetectorSnapshot {
   return { version: SNAPSHOT_VERSION, savedAt: Date.now(), streams: detector.streamIds().map((id) => detector.peek(id)!.toJSON()) };
 }
 
-/** Restores streams from a snapshot into an empty detector; returns how many. */
-export function restoreDetector(detector: Detector, snapshot: DetectorSnapshot): number {
+/** What a restore did: the streams restored, and those whose state could not be read (they start a new warm-up). */
+export interface RestoreResult {
+  streams: number;
+  failed: Array<{ id: string; error: string }>;
+}
+
+/**
+ * Restores streams from a snapshot into an empty detector. A stream whose state cannot be read is left out
+ * (it starts a new warm-up) and named in `failed`; the others are restored. A snapshot that is not one, or of
+ * another version, throws.
+ */
+export function restoreDetector(detector: Detector, snapshot: DetectorSnapshot): RestoreResult {
   if (!snapshot || snapshot.version !== SNAPSHOT_VERSION || !Array.isArray(snapshot.streams)) {
     throw new Error(`unsupported detector snapshot (version ${String(snapshot?.version)}; expected ${SNAPSHOT_VERSION})`);
   }
-  for (const data of snapshot.streams) detector.adopt(StreamDetector.fromJSON(data, detector.options));
-  return snapshot.streams.length;
+  const result: RestoreResult = { streams: 0, failed: [] };
+  for (const data of snapshot.streams) {
+    let stream: StreamDetector;
+    try {
+      if (!data || typeof data !== 'object' || typeof data.id !== 'string') throw new Error('no stream id');
+      stream = StreamDetector.fromJSON(data, detector.options);
+    } catch (err) {
+      const id = data && typeof data === 'object' && typeof data.id === 'string' ? data.id : '?';
+      result.failed.push({ id, error: (err as Error).message });
+      continue;
+    }
+    detector.adopt(stream);
+    result.streams += 1;
+  }
+  return result;
+}
+
+/** A restore's outcome in words: `3 streams`, or `2 streams; 1 could not be read (stream "x": ...) and starts a new warm-up`. */
+export function describeRestore(r: RestoreResult): string {
+  const streams = `${r.streams} stream${r.streams === 1 ? '' : 's'}`;
+  if (r.failed.length === 0) return streams;
+  const shown = r.failed.slice(0, 3).map((f) => `stream ${JSON.stringify(f.id)}: ${f.error}`).join('; ');
+  const more = r.failed.length > 3 ? `; and ${r.failed.length - 3} more` : '';
+  return `${streams}; ${r.failed.length} could not be read (${shown}${more}) and start${r.failed.length === 1 ? 's' : ''} a new warm-up`;
 }

@@ -11,7 +11,7 @@ import { defineTransform, type TransformStage } from '../engine/component.js';
 import { MAX_NESTING, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
-import { restoreDetector, snapshotDetector } from '../detector/snapshot.js';
+import { describeRestore, restoreDetector, snapshotDetector, type RestoreResult } from '../detector/snapshot.js';
 import { parseTransform } from './parse.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
@@ -170,8 +170,8 @@ export async function lineParser(format: AnomalyDetectConfig['format']): Promise
   return (events) => stage.map!(events);
 }
 
-/** Restores a detector from a state file; the number of streams, or undefined when there is no file yet. */
-export async function loadDetectorState(detector: Detector, file: string): Promise<number | undefined> {
+/** Restores a detector from a state file; what was restored, or undefined when there is no file yet. */
+export async function loadDetectorState(detector: Detector, file: string): Promise<RestoreResult | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -219,7 +219,9 @@ export const anomalyDetectTransform = defineTransform({
     if (snapshots) {
       try {
         const restored = await loadDetectorState(detector, snapshotFile);
-        if (restored !== undefined) ctx.logger.info({ streams: restored, file: snapshotFile }, 'detector state restored: no new warm-up');
+        if (restored !== undefined && restored.failed.length === 0) ctx.logger.info({ streams: restored.streams, file: snapshotFile }, 'detector state restored: no new warm-up');
+        // Some streams' state could not be read: those start a new warm-up, the others do not.
+        else if (restored !== undefined) ctx.logger.warn({ streams: restored.streams, failed: restored.failed.slice(0, 10), file: snapshotFile }, `detector state partly restored: ${describeRestore(restored)}`);
       } catch (err) {
         ctx.logger.warn({ err, file: snapshotFile }, 'cannot restore detector state; starting a new warm-up');
       }

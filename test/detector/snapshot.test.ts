@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { Detector, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
-import { SNAPSHOT_VERSION, restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
+import { SNAPSHOT_VERSION, describeRestore, restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
 import { LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, T0, STEP_MS, expectWellFormed, mulberry32 } from './baseline.js';
 
 const DB_ERROR = 'ERROR: Database connection failed';
@@ -65,7 +65,7 @@ describe('snapshotDetector / restoreDetector', () => {
     // Taking a snapshot does not change the order of use.
     expect(d.streamIds()).toEqual(['b', 'a']);
     const r = new Detector();
-    expect(restoreDetector(r, snap)).toBe(2);
+    expect(restoreDetector(r, snap)).toEqual({ streams: 2, failed: [] });
     expect(r.streamIds()).toEqual(['b', 'a']);
     expect(r.stream('a').events).toBe(200);
     expect(r.stream('b').events).toBe(100);
@@ -174,6 +174,22 @@ describe('snapshotDetector / restoreDetector', () => {
     const flagged = run(r, 'nginx', spike).filter((a) => a?.kind === 'volume_spike');
     expect(flagged.length).toBeGreaterThanOrEqual(2);
     expect(flagged[0]!.why).toMatch(/^volume /);
+  });
+
+  it('restores the streams it can read and names the ones it cannot, which start a new warm-up', () => {
+    const d = new Detector();
+    for (const id of ['a', 'b', 'c']) for (let i = 0; i < 150; i++) d.observe(id, { text: `user ${i} logged in`, time: T0 + i * 1000 });
+    const snap = viaJson(d);
+    // Stream b's state is damaged (a hand edit, a disk error): its templates are no list.
+    (snap.streams[1] as unknown as { templates: unknown }).templates = 42;
+    const r = new Detector();
+    const result = restoreDetector(r, snap);
+    expect(result.streams).toBe(2);
+    expect(result.failed).toEqual([{ id: 'b', error: expect.any(String) as string }]);
+    expect(r.streamIds()).toEqual(['a', 'c']);
+    expect(r.stream('a').events).toBe(150);
+    expect(describeRestore(result)).toMatch(/^2 streams; 1 could not be read \(stream "b": .+\) and starts a new warm-up$/);
+    expect(describeRestore({ streams: 1, failed: [] })).toBe('1 stream');
   });
 
   it('rejects a snapshot of another version, or no snapshot', () => {
