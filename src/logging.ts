@@ -21,9 +21,19 @@ export interface LoggingOptions {
   destination?: NodeJS.WritableStream;
 }
 
-/** Replaces every secret value in a text with `<redacted>` (values under 4 characters are left alone). */
+/**
+ * Replaces every secret value in a text with `<redacted>` (values under 4 characters are left alone). The
+ * texts are JSON (log lines, /health), where a secret holding `"`, `\` or a control character is written
+ * escaped: that form is masked too.
+ */
 export function secretMasker(secrets: readonly string[]): (text: string) => string {
-  const values = secrets.filter((s) => s.length >= 4);
+  const values: string[] = [];
+  for (const s of secrets) {
+    if (s.length < 4) continue;
+    const escaped = JSON.stringify(s).slice(1, -1);
+    if (escaped !== s) values.push(escaped);
+    values.push(s);
+  }
   return (text) => {
     let out = text;
     for (const s of values) out = out.split(s).join('<redacted>');
