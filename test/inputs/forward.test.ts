@@ -164,7 +164,7 @@ describe('fluent_forward input', () => {
     expect(h.metrics.get('malformed_events_total')).toBe(2);
   });
 
-  it('a record key that is not valid UTF-8 is replaced with U+FFFD and its event marked and counted, at any depth', async () => {
+  it('a record key that is not valid UTF-8 has its bad bytes written \\xHH and its event marked and counted, at any depth', async () => {
     const { h, port } = await start();
     const c = await client(port);
     const str = (b: Buffer) => Buffer.concat([Buffer.from([0xd9, b.length]), b]);
@@ -175,12 +175,30 @@ describe('fluent_forward input', () => {
     c.send(['app', 1_700_000_001, { café: 'fine' }]);
     const events = await h.waitForEvents(3);
     expect(events.map((e) => [e.body, e.attributes['log.invalid_utf8']])).toEqual([
-      [{ 'caf\uFFFD': 'v' }, true],
-      [{ outer: { 'a-longer-key-\uFFFD-than-16': 1 } }, true],
+      [{ 'caf\\xe9': 'v' }, true],
+      [{ outer: { 'a-longer-key-\\xff-than-16': 1 } }, true],
       [{ café: 'fine' }, undefined],
     ]);
     expect(h.metrics.get('malformed_events_total')).toBe(2);
     expect(h.logs.find((l) => l.problem === 'invalid_utf8')).toMatchObject({ records: 1 });
+  });
+
+  it('keys that differ only in bytes that are not UTF-8 stay apart: no value is lost', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    const str = (b: Buffer) => Buffer.concat([Buffer.from([0xa0 | b.length]), b]);
+    // {'a' 0xff: '1', 'a' 0xfe: '2', 'a\uFFFD': '3', 'é' 0xe9 0x80: '4'}: with U+FFFD for bad bytes the first three were one key.
+    const record = Buffer.concat([
+      Buffer.from([0x84]),
+      str(Buffer.from([0x61, 0xff])), encode('1'),
+      str(Buffer.from([0x61, 0xfe])), encode('2'),
+      str(Buffer.from('a\uFFFD')), encode('3'),
+      str(Buffer.from([0xc3, 0xa9, 0xe9, 0x80])), encode('4'),
+    ]);
+    c.socket.write(Buffer.concat([Buffer.from([0x93]), encode('app'), encode(1_700_000_000), record]));
+    const [event] = await h.waitForEvents(1);
+    expect(event!.body).toEqual({ 'a\\xff': '1', 'a\\xfe': '2', 'a\uFFFD': '3', 'é\\xe9\\x80': '4' });
+    expect(event!.attributes['log.invalid_utf8']).toBe(true);
   });
 
   it('array and map headers announcing millions of elements cannot exhaust memory: refused, others served', async () => {
