@@ -332,7 +332,7 @@ export class StreamDetector {
   // of the reused `pending` entries), its template and that template's readable text once made.
   private readonly candidates: Candidate[] = [];
   private readonly scanNames: string[] = [];
-  private readonly scanStates: FieldState[] = [];
+  private readonly scanStates: Array<FieldState | undefined> = [];
   private readonly scanValues: Array<string | number | boolean> = [];
   private readonly pending: PendingField[] = [];
   private pendingCount = 0;
@@ -452,31 +452,39 @@ export class StreamDetector {
     let fieldCount = 0;
     if (fields) {
       let messageRank = MESSAGE_FIELDS.length;
+      let messageIndex = -1;
+      let unknown = 0;
       for (const name in fields) {
         const value = fields[name];
         if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
         // A field with a state is no time field (those never get one): one lookup for most fields.
-        let f = this.fields.get(name);
+        const f = this.fields.get(name);
         if (f === undefined) {
           if (this.timeFields.has(name)) continue;
           if (TIME_FIELD.test(name)) {
             this.timeFields.add(name);
             continue;
           }
-          f = this.fieldState(name);
+          unknown += 1;
         }
         const rank = f ? f.messageRank : messageRankOf(name);
         if (rank < messageRank && typeof value === 'string' && value) {
           messageRank = rank;
           message = value;
-          messageField = f;
+          messageIndex = fieldCount;
         }
-        if (f === undefined) continue;
         this.scanNames[fieldCount] = name;
         this.scanStates[fieldCount] = f;
         this.scanValues[fieldCount] = value;
         fieldCount += 1;
       }
+      if (unknown > 0) {
+        // Fields seen for the first time get their states now, the message field first: a wide event
+        // (more fields than the stream keeps) must not crowd out its message.
+        if (messageIndex >= 0) this.scanStates[messageIndex] ??= this.fieldState(this.scanNames[messageIndex]!);
+        for (let k = 0; k < fieldCount; k++) this.scanStates[k] ??= this.fieldState(this.scanNames[k]!);
+      }
+      if (messageIndex >= 0) messageField = this.scanStates[messageIndex];
     }
     const maskedMessage = messageField ? maskField(messageField, message) : maskVolatile(message);
     this.messageless = maskedMessage === '';
@@ -582,7 +590,10 @@ export class StreamDetector {
 
     // Fields of structured events.
     for (let k = 0; k < fieldCount; k++) {
-      const c = this.scoreField(this.scanNames[k]!, this.scanStates[k]!, this.scanValues[k]!, warm);
+      const state = this.scanStates[k];
+      // No state: the stream keeps as many fields as it may (`maxFields`), and this one came too late.
+      if (state === undefined) continue;
+      const c = this.scoreField(this.scanNames[k]!, state, this.scanValues[k]!, warm);
       if (c) candidates.push(c);
     }
 

@@ -352,6 +352,21 @@ describe('structured nginx-like events', () => {
     expect(detector.observe('nginx', traffic.next({ status: 500 }))?.field).toBe('status');
   });
 
+  it('a wide event does not crowd out its message: the message field is kept first when the limit is reached', () => {
+    // maxFields 2, and the message comes last of three fields: message and host are kept, not host and status.
+    const detector = new Detector({ overrides: { maxFields: 2 } });
+    const rnd = mulberry32(21);
+    let t = T0;
+    const next = (message = `GET /api/items/${Math.floor(rnd() * 7)} ok`): DetectorInput => ({
+      text: '',
+      fields: { host: `web-${Math.floor(rnd() * 3)}`, status: 200, message },
+      time: (t += STEP_MS),
+    });
+    expect(feed(detector, 'wide', 300, () => next())).toEqual([]);
+    const a = detector.observe('wide', next('GET /api/items/3 ok; DROP TABLE users;--'));
+    expect(a?.field).toBe('message');
+  });
+
   it('flags 20x the usual rate for 10 s of event time as volume_spike, each second', () => {
     const { detector, traffic } = nginxBaseline();
     // 400 events per second for 10 seconds.
