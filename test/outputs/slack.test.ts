@@ -115,7 +115,6 @@ describe('slack output', () => {
         expect((got[j]!.mono - got[i]!.mono) / 1000).toBeGreaterThanOrEqual(j - i + 1 - 3 - 0.2);
       }
     }
-    expect(got[5]!.mono - got[0]!.mono).toBeGreaterThanOrEqual(2950);
   });
 
   it('groups the same stream, kind and field: the first at once, "…and 37 more" after the window, then the end of the incident', async () => {
