@@ -134,9 +134,15 @@ export class CheckpointStore {
     }
   }
 
+  /** Resolves when no asynchronous save is in flight. */
+  async idle(): Promise<void> {
+    while (this.saving) await this.saving.catch(() => undefined);
+  }
+
   /**
    * The same, synchronously: for acknowledgements that arrive after the input stopped, when the daemon may
-   * exit right after the output's last write.
+   * exit right after the output's last write. Not while an asynchronous save is in flight (see `idle`): its
+   * older text would be renamed over this one.
    */
   saveSync(): void {
     if (!this.dirty) return;

@@ -209,9 +209,16 @@ export class FileInput implements TailerHost {
     for (const t of this.tailers.values()) t.wake();
     await Promise.all([...this.tailers.values()].map((t) => t.done));
     this.touchSeen();
-    await this.store.save().catch((err: unknown) => this.ctx.logger.error({ err }, 'cannot save checkpoints'));
+    // The last save is synchronous, after any save in flight: an acknowledgement that came during an
+    // asynchronous one would have missed it (its text was taken before), and with `stopped` set no later
+    // save might come. From here on advanced() saves each acknowledgement synchronously.
+    await this.store.idle();
     this.stopped = true;
-    // Batches still downstream are acknowledged after this returns: advanced() saves those synchronously.
+    try {
+      this.store.saveSync();
+    } catch (err) {
+      this.ctx.logger.error({ err }, 'cannot save checkpoints');
+    }
   }
 
   /** Runs `fn` after every decision queued before it (see `queue`). */
