@@ -3,7 +3,8 @@
  * other's checkpoints and queue files, and deliver everything twice (Vector refuses this too). The lock is
  * proper-lockfile's: a `driftlock.lock` folder in `data_dir` (mkdir is atomic, also on network
  * filesystems) whose mtime the holder refreshes; a lock not refreshed for `STALE_MS` (its daemon was
- * killed) is taken over. A daemon restarted right after a SIGKILL waits for that.
+ * killed) is taken over. A daemon restarted right after a SIGKILL waits for that. A daemon that finds its
+ * own lock taken over (it was paused for longer than that) exits at once.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +12,8 @@ import lockfile from 'proper-lockfile';
 import type { Logger } from 'pino';
 
 export const LOCK_NAME = 'driftlock.lock';
+/** Exit code of a daemon that lost its data_dir lock (EX_TEMPFAIL: start it again once the other is gone). */
+export const LOCK_LOST_EXIT_CODE = 75;
 const STALE_MS = 5_000;
 
 export class DataDirInUse extends Error {
@@ -30,8 +33,15 @@ export async function lockDataDir(dataDir: string, logger: Logger): Promise<() =
       update: STALE_MS / 2,
       retries: { retries: 7, factor: 1, minTimeout: 1_000, maxTimeout: 1_000 },
       realpath: false,
-      // The default throws from a timer, which would kill the daemon: say it loudly instead.
-      onCompromised: (err) => logger.error({ err, data_dir: dataDir }, 'lost the data_dir lock (not refreshed in time, or removed): another daemon may now use this data_dir'),
+      // The lock was not refreshed in time (the process was paused: Ctrl-Z, docker pause, a debugger, a
+      // frozen VM) or was removed: another daemon may own the folder now. Going on would write over its
+      // checkpoints and queues, and saving anything at shutdown would too; so the daemon exits at once, as
+      // after a crash: what it had not delivered is read again or resent (delivery is at-least-once).
+      onCompromised: (err) => {
+        logger.fatal({ err, data_dir: dataDir }, `lost the data_dir lock (not refreshed in time, or removed): another daemon may own ${dataDir} now; exiting at once without saving (${LOCK_LOST_EXIT_CODE})`);
+        process.stderr.write(`driftlock: lost the lock of data_dir ${dataDir}; exiting at once without saving, so as not to write over the daemon that may own it now\n`);
+        process.exit(LOCK_LOST_EXIT_CODE);
+      },
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw new DataDirInUse(dataDir);

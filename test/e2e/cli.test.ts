@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -318,6 +318,37 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
     fourth.child.kill('SIGTERM');
     expect((await fourth.exited).code).toBe(0);
   }, 30_000);
+
+  it('a daemon paused until another took over its data_dir exits at once (75) on waking, writing nothing more', async () => {
+    const dir = await tempDir();
+    const config = (name: string) => `data_dir: ${dir}/data
+inputs: { demo: { type: demo, rate: 20 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
+`;
+    await writeFile(path.join(dir, 'a.yaml'), config('a'));
+    await writeFile(path.join(dir, 'b.yaml'), config('b'));
+    const first = startCli(['run', '-c', path.join(dir, 'a.yaml')]);
+    await first.waitFor(/driftlock running/);
+    // Paused (Ctrl-Z, docker pause): its lock goes stale and a second daemon takes the folder over.
+    first.child.kill('SIGSTOP');
+    const second = startCli(['run', '-c', path.join(dir, 'b.yaml')]);
+    try {
+      await second.waitFor(/driftlock running/, 'stderr', 20_000);
+      first.child.kill('SIGCONT');
+      const woke = await first.exited;
+      expect(woke.code).toBe(75);
+      expect(woke.stderr).toContain(`driftlock: lost the lock of data_dir ${dir}/data; exiting at once without saving`);
+      // The first wrote no more once it woke: its output ends where it was paused.
+      const size = (await stat(path.join(dir, 'a.log'))).size;
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await stat(path.join(dir, 'a.log'))).size).toBe(size);
+      expect(second.child.exitCode).toBeNull();
+    } finally {
+      first.child.kill('SIGCONT');
+      second.child.kill('SIGTERM');
+    }
+    expect((await second.exited).code).toBe(0);
+  }, 40_000);
 
   it('says which component could not be built when its build throws (exit 78)', async () => {
     const dir = await tempDir();
