@@ -36,6 +36,12 @@ export interface ComponentContext {
    */
   stopping?: AbortSignal;
   /**
+   * Optional: once a graceful stop has begun, when it gives up (`performance.now()` time; the shutdown
+   * timeout). An output that could drain for longer (a backlog on disk, a slow receiver) stops in time to
+   * finish cleanly, leaving the rest for the next start.
+   */
+  stopDeadline?: () => number | undefined;
+  /**
    * Optional: tells `/health` the component cannot do its job (a file it cannot write, retried meanwhile)
    * until `ok()`; the daemon's own failure, not a peer's (a receiver that is down is not one).
    */

@@ -122,6 +122,8 @@ export class Pipeline {
   private readonly stopInputs = new AbortController();
   /** Aborted when the shutdown timeout passes: outputs give up on retries. */
   private readonly hardStop = new AbortController();
+  /** When a graceful stop gives up (performance.now()), once one has begun. */
+  private stopDeadline: number | undefined;
   private started = false;
   private finished: Promise<void> | null = null;
 
@@ -167,6 +169,7 @@ export class Pipeline {
       metrics: c.metrics,
       signal,
       stopping: this.stopInputs.signal,
+      stopDeadline: () => this.stopDeadline,
       health: {
         failing(reason: string) {
           c.failingSince ??= Date.now();
@@ -259,6 +262,7 @@ export class Pipeline {
    */
   async stop(timeoutMs = this.config.shutdownTimeoutMs): Promise<boolean> {
     if (!this.finished) return true;
+    this.stopDeadline ??= performance.now() + timeoutMs;
     this.stopInputs.abort();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {

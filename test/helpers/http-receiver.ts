@@ -19,7 +19,8 @@ export interface ReceivedRequest {
   status: number;
 }
 
-export type Reply = { status: number; headers?: Record<string, string>; body?: string } | 'hang' | 'reset';
+/** An answer (after `delayMs`: a slow receiver), a request left hanging, or a connection reset. */
+export type Reply = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number } | 'hang' | 'reset';
 /** Decides the answer to the n-th request (0-based). */
 export type Behaviour = (req: ReceivedRequest, n: number) => Reply;
 
@@ -99,9 +100,13 @@ export async function startReceiver(behave: Behaviour = ok, port = 0): Promise<R
         req.socket.destroy();
         return;
       }
-      record.status = reply.status;
-      res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
-      res.end(reply.body ?? '');
+      const answer = () => {
+        record.status = reply.status;
+        res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
+        res.end(reply.body ?? '');
+      };
+      if (reply.delayMs) setTimeout(answer, reply.delayMs);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));

@@ -16,6 +16,8 @@ import { DeliveryWorker, type BatchOptions } from './worker.js';
 
 /** How often a push is tried again while the disk under the queue is full. */
 const DISK_FULL_RETRY_MS = 1000;
+/** Time kept, at least, between the end of a drain at shutdown and the shutdown timeout (a fifth, if longer). */
+const DRAIN_MARGIN_MS = 1000;
 
 export interface QueuedOutputOptions<T> {
   ctx: ComponentContext;
@@ -157,8 +159,25 @@ export class QueuedOutput<T> {
    */
   async close(drain = true): Promise<void> {
     try {
-      if (drain) await this.worker.finish();
-      else await this.worker.stop();
+      if (!drain) await this.worker.stop();
+      else {
+        // Draining while the receiver accepts, but not into the shutdown timeout: what is on disk is safe
+        // there, and a daemon that hits the timeout exits 1 and, with acknowledgements: delivered, leaves its
+        // inputs unacknowledged (they would read it all again). The rest is sent at the next start.
+        const deadline = this.ctx.stopDeadline?.();
+        const left = deadline === undefined ? Infinity : deadline - performance.now();
+        const budget = Math.max(0, left - Math.max(DRAIN_MARGIN_MS, left * 0.2));
+        const finished = this.worker.finish();
+        let timer: NodeJS.Timeout | undefined;
+        const outOfTime = budget === Infinity ? undefined : new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), budget)));
+        const how = await (outOfTime ? Promise.race([finished, outOfTime]) : finished);
+        clearTimeout(timer);
+        if (how === 'late') {
+          this.ctx.logger.warn({ queued: this.queue.pending, drained_ms: Math.round(budget) }, `stopping before the shutdown timeout: ${this.queue.pending} queued record(s) stay on disk and are sent at the next start`);
+          await this.worker.stop();
+          await finished.catch(() => undefined);
+        }
+      }
     } finally {
       await this.queue.close();
       if (this.ackMode === 'delivered') this.queue.handOver('delivered');
