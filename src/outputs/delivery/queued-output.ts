@@ -165,15 +165,15 @@ export class QueuedOutput<T> {
         // there, and a daemon that hits the timeout exits 1 and, with acknowledgements: delivered, leaves its
         // inputs unacknowledged (they would read it all again). The rest is sent at the next start.
         const deadline = this.ctx.stopDeadline?.();
-        const left = deadline === undefined ? Infinity : deadline - performance.now();
-        const budget = Math.max(0, left - Math.max(DRAIN_MARGIN_MS, left * 0.2));
+        const left = deadline === undefined ? undefined : deadline - performance.now();
+        const budget = left === undefined ? undefined : Math.max(0, left - Math.max(DRAIN_MARGIN_MS, left * 0.2));
         const finished = this.worker.finish();
         let timer: NodeJS.Timeout | undefined;
-        const outOfTime = budget === Infinity ? undefined : new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), budget)));
+        const outOfTime = budget === undefined ? undefined : new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), budget)));
         const how = await (outOfTime ? Promise.race([finished, outOfTime]) : finished);
         clearTimeout(timer);
         if (how === 'late') {
-          this.ctx.logger.warn({ queued: this.queue.pending, drained_ms: Math.round(budget) }, `stopping before the shutdown timeout: ${this.queue.pending} queued record(s) stay on disk and are sent at the next start`);
+          this.ctx.logger.warn({ queued: this.queue.pending, drained_ms: Math.round(budget!) }, `stopping before the shutdown timeout: ${this.queue.pending} queued record(s) stay on disk and are sent at the next start`);
           await this.worker.stop();
           await finished.catch(() => undefined);
         }
