@@ -60,6 +60,7 @@ class AppendFile {
     private readonly file: string,
     private readonly rotation: Rotation | undefined,
     private readonly onSyncError: (err: unknown) => void,
+    private readonly onTornEnd: (size: number) => void = () => undefined,
   ) {}
 
   /** Appends buf from `progress.offset`; on failure `progress` says how much got into which file. */
@@ -127,7 +128,7 @@ class AppendFile {
 
   private async prepare(length: number): Promise<void> {
     const now = Date.now();
-    if (!this.handle) await this.open(now);
+    if (!this.handle) await this.open(now, true);
     else if (now - this.lastCheck >= REOPEN_CHECK_MS || this.wouldOverflow(length)) await this.checkIdentity(now);
     if (this.wouldOverflow(length)) await this.rotate();
   }
@@ -161,14 +162,29 @@ class AppendFile {
     await this.open();
   }
 
-  private async open(now = Date.now()): Promise<void> {
+  /**
+   * Opens `path` for appending. With `repair` (no batch is half written: a new batch comes), a file that
+   * ends inside a line (a write cut short when the disk filled up as the daemon stopped, or a file another
+   * program wrote) gets a newline first, so that the next record starts a line of its own instead of being
+   * glued to the fragment.
+   */
+  private async open(now = Date.now(), repair = false): Promise<void> {
     await mkdir(path.dirname(this.file), { recursive: true });
-    const handle = await open(this.file, 'a');
+    const handle = await open(this.file, 'a+');
     try {
       const st = await handle.stat();
       this.dev = st.dev;
       this.ino = st.ino;
       this.size = st.size;
+      if (repair && st.size > 0) {
+        const last = Buffer.alloc(1);
+        await handle.read(last, 0, 1, st.size - 1);
+        if (last[0] !== 0x0a) {
+          await handle.write('\n');
+          this.size += 1;
+          this.onTornEnd(st.size);
+        }
+      }
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw err;
@@ -208,10 +224,15 @@ export const fileOutput = defineOutput({
 
     return {
       async consume(batches: AsyncIterable<Batch>, ctx: ComponentContext): Promise<void> {
-        const file = new AppendFile(target, rotation, (err) => {
-          ctx.metrics.add('errors_total');
-          ctx.logger.error({ err, path: target }, 'cannot fsync the output file');
-        });
+        const file = new AppendFile(
+          target,
+          rotation,
+          (err) => {
+            ctx.metrics.add('errors_total');
+            ctx.logger.error({ err, path: target }, 'cannot fsync the output file');
+          },
+          (size) => ctx.logger.warn({ path: target, size }, 'the output file ended inside a line (a write cut short, such as by a full disk at the last stop): a newline was added, so the next record starts a line of its own'),
+        );
         const timer = syncEachWrite ? undefined : setInterval(() => file.syncInBackground(), config.fsync_interval);
         timer?.unref();
 

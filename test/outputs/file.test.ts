@@ -163,6 +163,24 @@ describe('file output', () => {
     expect(await readFile(file, 'utf8')).toBe('existing line\nline 1\nline 2\nline 3\n');
   });
 
+  it('a file that ends inside a line (a write cut short at the last stop) gets a newline before the next record, and says so', async () => {
+    const file = path.join(dir, 'out.jsonl');
+    await writeFile(file, '{"seq":1}\n{"seq":2,"body":"cut sho');
+    const out = await build({ path: file });
+    const said: Array<Record<string, unknown>> = [];
+    const { ctx } = context();
+    ctx.logger = pino({ level: 'info' }, { write: (line: string) => said.push(JSON.parse(line) as Record<string, unknown>) });
+    await out.consume(each([makeBatch([makeEvent(3)])]), ctx);
+    const text = await readFile(file, 'utf8');
+    const written = lines(text);
+    expect(written.slice(0, 2)).toEqual(['{"seq":1}', '{"seq":2,"body":"cut sho']);
+    expect(JSON.parse(written[2]!).attributes.seq).toBe(3);
+    expect(said.find((l) => String(l.msg).startsWith('the output file ended inside a line'))).toMatchObject({ level: 40, size: 34 });
+    // A file that ends with a newline is left as it is.
+    await out.consume(each([makeBatch([makeEvent(4)])]), context().ctx);
+    expect(lines(await readFile(file, 'utf8'))).toHaveLength(4);
+  });
+
   it('writes each batch with a single write call', async () => {
     const proto = await fileHandleProto();
     const write = vi.spyOn(proto, 'write');
