@@ -64,6 +64,28 @@ export function byteSize() {
     .meta({ format: 'size' });
 }
 
+/**
+ * An http:// or https:// URL that a request can be sent to: one the URL parser takes (a port from 1 to
+ * 65535), without a user name or password in it (fetch refuses those: credentials go in a header). Checked
+ * at load, so that `validate` says so instead of a retry loop that can never succeed. Messages never quote
+ * the value (URLs here are usually secrets).
+ */
+export function httpUrl(what: string) {
+  return z.string().superRefine((value, ctx) => {
+    let url: URL | undefined;
+    try {
+      url = /^https?:\/\/\S+$/i.test(value) ? new URL(value) : undefined;
+    } catch {
+      url = undefined;
+    }
+    if (!url) {
+      ctx.addIssue({ code: 'custom', message: `expected ${what}: http:// or https://, a host, and a port from 1 to 65535 if one is given` });
+    } else if (url.username || url.password) {
+      ctx.addIssue({ code: 'custom', message: `${what} holds a user name or password (user:pass@host), which cannot be sent that way; put the credentials in a header (Authorization)` });
+    }
+  });
+}
+
 /** Marks a config value as secret: it is never logged, and config errors do not echo it. */
 export function secret<T extends z.ZodType>(schema: T): T {
   return schema.meta({ secret: true }) as T;

@@ -19,7 +19,7 @@ import { z } from 'zod';
 import type { Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
 import { bodyText, type LogEvent } from '../engine/event.js';
-import { duration, secret } from '../config/schema.js';
+import { duration, httpUrl, secret } from '../config/schema.js';
 import { percent, truncate } from './alert-format.js';
 import { splitAck, type Settle } from './delivery/acks.js';
 import { readAnomaly, type AlertAnomaly } from './delivery/alert.js';
@@ -29,7 +29,7 @@ import { QueuedOutput } from './delivery/queued-output.js';
 import { sharedBucket } from './delivery/rate-limit.js';
 
 export const slackConfig = z.object({
-  webhook_url: secret(z.string().regex(/^https?:\/\/\S+$/, 'expected an https:// URL (a Slack incoming webhook)')).describe('The Slack incoming webhook URL, usually `${SLACK_WEBHOOK_URL}` (the URL itself is the credential).'),
+  webhook_url: secret(httpUrl('an https:// URL (a Slack incoming webhook)')).describe('The Slack incoming webhook URL, usually `${SLACK_WEBHOOK_URL}` (the URL itself is the credential).'),
   min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not posted (they count as delivered).'),
   mention: z
     .strictObject({

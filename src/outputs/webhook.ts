@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { type Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
 import { bodyText, type LogEvent } from '../engine/event.js';
-import { byteSize, duration, secret } from '../config/schema.js';
+import { byteSize, duration, httpUrl, secret } from '../config/schema.js';
 import { splitAck } from './delivery/acks.js';
 import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
 import { post } from './delivery/http.js';
@@ -20,7 +20,7 @@ import { readAnomaly } from './delivery/alert.js';
 
 export const webhookConfig = z
   .object({
-    url: secret(z.string().regex(/^https?:\/\/\S+$/, 'expected an http:// or https:// URL')).describe('Where to POST, usually `${WEBHOOK_URL}`.'),
+    url: secret(httpUrl('an http:// or https:// URL')).describe('Where to POST, usually `${WEBHOOK_URL}`.'),
     headers: secret(z.record(z.string(), z.string())).default({}).describe('Extra request headers, a map of name to value, e.g. `{ X-Team: sre }`.'),
     auth: z
       .strictObject({

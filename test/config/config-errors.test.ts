@@ -191,6 +191,16 @@ outputs:
     expect(issues[0]!.message).toBe('expected at least 16 characters; found a string (value hidden: secret)');
   });
 
+  it('a webhook URL that can never be sent to (credentials in it, a port out of range) is a config error that does not show it', async () => {
+    const withUrl = (url: string) => VALID.replace('    type: console\n    inputs: [parse_app]\n', `    type: webhook\n    inputs: [parse_app]\n    url: "${url}"\n`);
+    const credentials = await issuesOf(withUrl('http://user:pa55word@127.0.0.1:8080/hook'));
+    expect(credentials.map((i) => i.message)).toEqual([expect.stringMatching(/holds a user name or password \(user:pass@host\).*header/)]);
+    const port = await issuesOf(withUrl('http://127.0.0.1:99999/x'));
+    expect(port.map((i) => i.message)).toEqual([expect.stringContaining('a port from 1 to 65535')]);
+    for (const issue of [...credentials, ...port]) expect(issue.message).not.toMatch(/pa55word|99999/);
+    await expect(parseConfig(withUrl('https://hooks.example.com:8443/services/T0/B0/x?token=abc'), 'pipeline.yaml', createRegistry(), { env: {} })).resolves.toBeDefined();
+  });
+
   it('a ${VAR} unquoted inside { } gets a hint with the YAML syntax error', async () => {
     const issues = await issuesOf(VALID.replace('    type: console\n', '    type: console\n    buffer: { max_events: ${MAX} }\n'), { MAX: '5' });
     expect(issues[0]!.message).toMatch(/^YAML syntax error: .*write that map one key per line/);
