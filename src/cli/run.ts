@@ -61,12 +61,16 @@ async function runLocked(config: PipelineConfig, logger: Logger): Promise<number
   try {
     if (config.api.enabled) {
       const mask = secretMasker(config.secretsFromEnv.map((name) => process.env[name] ?? ''));
-      api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask });
+      try {
+        api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask });
+      } catch (err) {
+        throw new Error(`the API cannot listen on ${config.api.address}: ${(err as Error).message}`, { cause: err });
+      }
     }
     await pipeline.start();
   } catch (err) {
     logger.error({ err }, 'cannot start the pipeline');
-    if (err instanceof StartError) process.stderr.write(`driftlock: ${err.message}\n`);
+    process.stderr.write(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}\n`);
     api?.close();
     return 78;
   }

@@ -13,6 +13,7 @@ import { loadPlugin, type ComponentRegistry } from '../engine/registry.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { interpolate } from './interpolate.js';
 import { duration, isSecretSchema } from './schema.js';
+import { parseListenAddress } from '../inputs/net/address.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -29,7 +30,11 @@ export const topLevelSchema = z.strictObject({
   api: z
     .strictObject({
       enabled: z.boolean().default(false).describe('Serve `/health` and `/metrics` (Prometheus text).'),
-      address: z.string().default('127.0.0.1:8686').describe('`host:port` to listen on.'),
+      address: z
+        .string()
+        .refine((value) => parseListenAddress(value) !== undefined, 'expected host:port, such as 127.0.0.1:8686, 0.0.0.0:8686 or [::1]:8686 (port 0: any free port)')
+        .default('127.0.0.1:8686')
+        .describe('`host:port` to listen on.'),
     })
     .default({ enabled: false, address: '127.0.0.1:8686' })
     .describe('The HTTP API for health checks and metrics.'),

@@ -201,6 +201,13 @@ outputs:
     await expect(parseConfig(withUrl('https://hooks.example.com:8443/services/T0/B0/x?token=abc'), 'pipeline.yaml', createRegistry(), { env: {} })).resolves.toBeDefined();
   });
 
+  it('the API address is checked like an input\'s: host:port', async () => {
+    for (const address of ['localhost', '127.0.0.1:99999']) {
+      const issues = await issuesOf(`api: { enabled: true, address: "${address}" }\n${VALID}`);
+      expect(issues.map((i) => [i.line, i.message])).toEqual([[1, expect.stringMatching(/^expected host:port/)]]);
+    }
+  });
+
   it('a ${VAR} unquoted inside { } gets a hint with the YAML syntax error', async () => {
     const issues = await issuesOf(VALID.replace('    type: console\n', '    type: console\n    buffer: { max_events: ${MAX} }\n'), { MAX: '5' });
     expect(issues[0]!.message).toMatch(/^YAML syntax error: .*write that map one key per line/);

@@ -264,6 +264,15 @@ outputs: { out: { type: console, inputs: [net] } }
       expect(result.stderr).toContain(`driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
       // The cause is said once, not appended again by the logger.
       expect(result.stderr.split('\n').filter((l) => l.includes('EADDRINUSE: address already in use 127.0.0.1:' + port + ': listen EADDRINUSE'))).toEqual([]);
+      // The API's own port taken: the same, said in one line.
+      await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:${port}" }
+inputs: { in: { type: stdin } }
+outputs: { out: { type: console, inputs: [in] } }
+`);
+      const api = await runCli(['run', '-c', file], { input: '' });
+      expect(api.code, api.stderr).toBe(78);
+      expect(api.stderr).toContain(`driftlock: cannot start: the API cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
     } finally {
       holder.close();
     }
