@@ -178,7 +178,10 @@ export const demoInput = defineInput({
             spikeOwed += (19 * config.rate * tickMs) / 1000;
             for (; spikeOwed >= 1; spikeOwed--) push(generator.line(now, config.format));
           }
-          if (events.length) await ctx.emit(events);
+          if (events.length) {
+            ctx.metrics.add('received_events_total', events.length);
+            await ctx.emit(events);
+          }
           if (config.count > 0 && sent >= config.count) break;
           await sleep(tickMs, undefined, { signal: ctx.signal }).catch(() => undefined);
         }

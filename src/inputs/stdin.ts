@@ -43,6 +43,7 @@ export async function readLinesInto(stream: Readable, ctx: InputContext, maxLine
       if (events.length) {
         const batch = events;
         events = [];
+        ctx.metrics.add('received_events_total', batch.length);
         await ctx.emit(batch);
       }
       if (malformed) {
@@ -57,7 +58,10 @@ export async function readLinesInto(stream: Readable, ctx: InputContext, maxLine
     ctx.signal.removeEventListener('abort', stop);
   }
   splitter.flush(onLine);
-  if (events.length) await ctx.emit(events);
+  if (events.length) {
+    ctx.metrics.add('received_events_total', events.length);
+    await ctx.emit(events);
+  }
 }
 
 function isRegularFile(fd: number): boolean {

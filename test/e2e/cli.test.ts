@@ -118,6 +118,7 @@ outputs:
     expect(stopped).toBeDefined();
     const components = stopped.components as Record<string, Record<string, number>>;
     expect(components.in!.sent_events_total).toBe(5004);
+    expect(components.in!.received_events_total).toBe(5004);
     expect(components.in!.malformed_events_total).toBe(2);
     expect(components.out!.sent_events_total).toBe(5004);
   });

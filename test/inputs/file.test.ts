@@ -67,6 +67,7 @@ describe('file input: reading and checkpoints', () => {
     await appendFile(log, 'three\n');
     await input.until(() => input.events.length === 3, 'the appended line');
     expect(input.bodies()).toEqual(['one', 'two', 'three']);
+    expect(input.metrics.get('received_events_total')).toBe(3);
     expect(input.events.map((e) => [e.source.file, e.source.offset])).toEqual([[log, 0], [log, 4], [log, 9]]);
     await input.stop();
     expect((await readCheckpoints(path.join(dir, 'data')))[0]).toMatchObject({ path: log, offset: 15 });

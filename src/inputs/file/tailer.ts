@@ -395,6 +395,7 @@ export class Tailer {
     if (this.events.length === 0) return;
     const events = this.events;
     this.events = [];
+    this.host.ctx.metrics.add('received_events_total', events.length);
     await this.host.ctx.emit(events, this.tracker.track(this.batchEnd, events.length));
   }
 }
