@@ -248,6 +248,23 @@ outputs:
     expect(result.stdout).toContain('A?\nB?\nC?\n');
   });
 
+  it('a pipeline of many inputs starts and stops without a listener-leak warning', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    const ids = Array.from({ length: 12 }, (_, i) => `f${i}`);
+    await writeFile(file, `data_dir: ${dir}/data
+inputs:
+${ids.map((id) => `  ${id}: { type: file, include: [${dir}/logs-${id}/*.log] }`).join('\n')}
+outputs: { out: { type: console, inputs: [${ids.join(', ')}] } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    expect(result.stderr).not.toContain('MaxListenersExceededWarning');
+  });
+
   it('exits 78 when an input cannot listen (the port is taken), instead of restarting it forever', async () => {
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
