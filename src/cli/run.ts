@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { startApiServer } from '../api/server.js';
 import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
-import { loadConfigFile, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
+import { loadConfigFile, secretValuesOf, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { Pipeline, StartError } from '../engine/pipeline.js';
 import { lockDataDir } from '../engine/data-dir-lock.js';
 import { createLogger, secretMasker } from '../logging.js';
@@ -28,7 +28,9 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     }
     throw err;
   }
-  const secrets = config.secretsFromEnv.map((name) => process.env[name] ?? '').filter(Boolean);
+  // Values substituted from variables where secrets go (or named like secrets), and secrets written in the
+  // config itself: masked wherever they would be written.
+  const secrets = [...config.secretsFromEnv.map((name) => process.env[name] ?? ''), ...config.components.flatMap(secretValuesOf)].filter(Boolean);
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets });
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception; exiting');
@@ -48,19 +50,19 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     return 78;
   }
   try {
-    return await runLocked(config, logger);
+    return await runLocked(config, logger, secrets);
   } finally {
     await unlock().catch(() => undefined);
   }
 }
 
-async function runLocked(config: PipelineConfig, logger: Logger): Promise<number> {
+async function runLocked(config: PipelineConfig, logger: Logger, secrets: string[]): Promise<number> {
   const pipeline = new Pipeline(config, { logger });
   let state: 'starting' | 'running' | 'stopping' = 'starting';
   let api: Server | undefined;
   try {
     if (config.api.enabled) {
-      const mask = secretMasker(config.secretsFromEnv.map((name) => process.env[name] ?? ''));
+      const mask = secretMasker(secrets);
       try {
         api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask });
       } catch (err) {

@@ -565,6 +565,31 @@ function checkTopology(components: ComponentConfig[], seen: Map<string, Section>
 }
 
 /** A copy of a component's options with secret values replaced, for logging. */
+/**
+ * The values a component's options hold at its secret keys (written in the config itself, not through a
+ * variable): masked in the logs and /health like variables substituted there, so that an error message
+ * that quotes one (a plugin's "login failed: <password>") does not show it.
+ */
+export function secretValuesOf(component: ComponentConfig): string[] {
+  const out: string[] = [];
+  const collect = (v: unknown): void => {
+    if (typeof v === 'string') out.push(v);
+    else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) collect(x);
+  };
+  const walk = (obj: unknown, parts: string[]): void => {
+    if (obj === null || typeof obj !== 'object') return;
+    const o = obj as Record<string, unknown>;
+    const [part, ...rest] = parts;
+    for (const key of part === '*' ? Object.keys(o) : [part!]) {
+      if (o[key] === undefined) continue;
+      if (rest.length) walk(o[key], rest);
+      else collect(o[key]);
+    }
+  };
+  for (const p of component.secretKeys) walk(component.options, p.split('.'));
+  return out;
+}
+
 export function redactOptions(component: ComponentConfig): unknown {
   const copy = structuredClone(component.options) as Record<string, unknown>;
   const redact = (obj: unknown, parts: string[]): void => {

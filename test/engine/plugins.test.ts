@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createRegistry } from '../../src/components.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfigFile } from '../../src/config/load.js';
+import { startCli } from '../helpers/cli.js';
 
 const fixtures = path.resolve(import.meta.dirname, '../fixtures/plugins');
 
@@ -103,5 +104,31 @@ outputs: { out: { type: console, inputs: [in] } }
     const err = await loadConfigFile(file, createRegistry()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).issues[0]!.message).toBe('expected a duration of at most 24 days (576h): a timer cannot wait longer; found "1000h"');
+  });
+
+  it('a secret written in the config itself (not through a variable) is masked when a plugin\'s error quotes it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    await writeFile(path.join(dir, 'login.mjs'), `export default ({ z, defineOutput, secret }) => [
+  defineOutput({
+    type: 'login_output',
+    description: 'fails its login, quoting the password',
+    config: z.object({ password: secret(z.string()) }),
+    build(config) { return { async consume() { throw new Error('login failed: ' + config.password); } }; },
+  }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [./login.mjs]
+inputs: { in: { type: stdin } }
+outputs: { out: { type: login_output, inputs: [in], password: "literal-pass-XYZ" } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    // The output fails and is restarted; its error is logged each time.
+    await cli.waitFor(/login failed/);
+    cli.child.kill('SIGKILL');
+    const result = await cli.exited;
+    expect(result.stderr).toContain('login failed: <redacted>');
+    expect(result.stderr).not.toContain('literal-pass-XYZ');
   });
 });
