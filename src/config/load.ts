@@ -449,7 +449,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
         const names = registry.list(kind).map((d) => d.type);
         const near = names.length ? closest(type, names) : undefined;
         const message = kinds.length
-          ? `"${type}" is ${kinds[0] === 'input' ? 'an' : 'a'} ${kinds.join('/')}, not ${kind === 'input' ? 'an' : 'a'} ${kind}: move it under ${kinds.map((k) => `${k}s`).join(' or ')}`
+          ? `"${type}" is ${kinds[0] === 'transform' ? 'a' : 'an'} ${kinds.join('/')}, not ${kind === 'transform' ? 'a' : 'an'} ${kind}: move it under ${kinds.map((k) => `${k}s`).join(' or ')}`
           : `unknown ${kind} type "${type}"${near && editDistanceOk(type, near) ? ` (did you mean "${near}"?)` : ''}; known ${kind}s: ${names.join(', ')}`;
         issues.add([...base, 'type'], message, at);
         continue;

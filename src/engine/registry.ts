@@ -31,7 +31,7 @@ export class ComponentRegistry {
       throw new Error(`${origin}: component "${def.type}" needs a config schema made with the z it is handed (z.object({...})); found ${def.config === undefined ? 'none' : typeof def.config}`);
     }
     if (this.byKey.has(keyOf(def.kind, def.type))) {
-      throw new Error(`${origin}: ${def.kind === 'input' ? 'an' : 'a'} ${def.kind} named "${def.type}" is already registered`);
+      throw new Error(`${origin}: ${def.kind === 'transform' ? 'a' : 'an'} ${def.kind} named "${def.type}" is already registered`);
     }
   }
 

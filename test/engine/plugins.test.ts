@@ -77,9 +77,12 @@ outputs: { out: { type: console, inputs: [in] } }
 `);
     await writeFile(path.join(dir, 'clash.mjs'), `export default ({ z, defineInput }) => [defineInput({ type: 'stdin', description: 'x', config: z.object({}), build() { return { async run() {} }; } })];
 `);
+    await writeFile(path.join(dir, 'clash-output.mjs'), `export default ({ z, defineOutput }) => [defineOutput({ type: 'file', description: 'x', config: z.object({}), build() { return { async consume() {} }; } })];
+`);
     for (const [plugin, message] of [
       ['./plain.mjs', /component "plainschema" needs a config schema made with the z it is handed/],
       ['./clash.mjs', /an input named "stdin" is already registered/],
+      ['./clash-output.mjs', /an output named "file" is already registered/],
     ] as const) {
       const file = path.join(dir, 'pipeline.yaml');
       await writeFile(file, `plugins: [${plugin}]
