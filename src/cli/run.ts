@@ -1,6 +1,8 @@
 /**
  * `driftlock run`: load the config, start the pipeline, and stop it gracefully on SIGTERM/SIGINT (a second
- * signal exits at once). Returns the process exit code.
+ * signal exits at once). SIGHUP reloads the config: the running pipeline drains and stops, and one built from
+ * the new config starts on the same data_dir (checkpoints and queues carry over); a config that does not
+ * load, or a pipeline that cannot start, leaves the old one running. Returns the process exit code.
  */
 import type { Server } from 'node:http';
 import { startApiServer } from '../api/server.js';
@@ -17,6 +19,11 @@ export interface RunOptions {
   logLevel?: (typeof LOG_LEVELS)[number];
 }
 
+/** Values substituted from variables where secrets go (or named like secrets), and secrets written in the config itself. */
+function secretsOf(config: PipelineConfig): string[] {
+  return [...config.secretsFromEnv.map((name) => process.env[name] ?? ''), ...config.components.flatMap(secretValuesOf)].filter(Boolean);
+}
+
 export async function runDaemon(options: RunOptions): Promise<number> {
   let config: PipelineConfig;
   try {
@@ -28,10 +35,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     }
     throw err;
   }
-  // Values substituted from variables where secrets go (or named like secrets), and secrets written in the
-  // config itself: masked wherever they would be written.
-  const secrets = [...config.secretsFromEnv.map((name) => process.env[name] ?? ''), ...config.components.flatMap(secretValuesOf)].filter(Boolean);
-  const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets });
+  const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets: secretsOf(config) });
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception; exiting');
     process.exit(70);
@@ -50,21 +54,25 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     return 78;
   }
   try {
-    return await runLocked(config, logger, secrets);
+    return await runLocked(config, logger, options);
   } finally {
     await unlock().catch(() => undefined);
   }
 }
 
-async function runLocked(config: PipelineConfig, logger: Logger, secrets: string[]): Promise<number> {
-  const pipeline = new Pipeline(config, { logger });
+type Wake = { why: 'done' } | { why: 'failed'; err: unknown } | { why: 'stop' } | { why: 'reload' };
+
+async function runLocked(first: PipelineConfig, firstLogger: Logger, options: RunOptions): Promise<number> {
+  let config = first;
+  let logger = firstLogger;
+  let pipeline = new Pipeline(config, { logger });
+  let mask = secretMasker(secretsOf(config));
   let state: 'starting' | 'running' | 'stopping' = 'starting';
   let api: Server | undefined;
   try {
     if (config.api.enabled) {
-      const mask = secretMasker(secrets);
       try {
-        api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask });
+        api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask: (text) => mask(text) });
       } catch (err) {
         throw new Error(`the API cannot listen on ${config.api.address}: ${(err as Error).message}`, { cause: err });
       }
@@ -81,8 +89,8 @@ async function runLocked(config: PipelineConfig, logger: Logger, secrets: string
 
   let signals = 0;
   let stopped: Promise<boolean> | null = null;
-  let requestStop: () => void = () => undefined;
-  const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
+  let wake: (w: Wake) => void = () => undefined;
+  const next = () => new Promise<Wake>((resolve) => (wake = resolve));
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
@@ -92,23 +100,86 @@ async function runLocked(config: PipelineConfig, logger: Logger, secrets: string
     logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'stopping: draining in-flight events (send the signal again to exit at once)');
     state = 'stopping';
     stopped = pipeline.stop();
-    requestStop();
+    wake({ why: 'stop' });
+  };
+  let reloading = false;
+  const onHangUp = () => {
+    if (state !== 'running') return;
+    if (reloading) {
+      logger.warn('SIGHUP: a reload is already under way');
+      return;
+    }
+    wake({ why: 'reload' });
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-
-  try {
-    await Promise.race([pipeline.done, stopRequested]);
-  } catch (err) {
-    // A failure the engine could not contain: stop what still runs and exit, rather than stay alive doing
-    // nothing (the data_dir lock released, /health still ok).
-    logger.fatal({ err }, 'the pipeline failed; stopping');
-    state = 'stopping';
-    await pipeline.stop().catch(() => false);
-    api?.close();
+  process.on('SIGHUP', onHangUp);
+  const cleanUp = () => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    return 70;
+    process.off('SIGHUP', onHangUp);
+  };
+
+  for (;;) {
+    const woke = next();
+    const current = pipeline;
+    // Only the pipeline running now may end the loop: one replaced by a reload ends as it is replaced.
+    current.done.then(
+      () => pipeline === current && wake({ why: 'done' }),
+      (err: unknown) => pipeline === current && wake({ why: 'failed', err }),
+    );
+    const w = await woke;
+    if (w.why === 'reload') {
+      reloading = true;
+      try {
+        const fresh = await prepareReload(options, config, logger);
+        if (fresh && state === 'running') {
+          logger.info({ config: fresh.config.file, timeout_ms: config.shutdownTimeoutMs }, 'SIGHUP: reloading the config: draining the running pipeline');
+          const drained = await current.stop();
+          if (state !== 'running') continue;
+          const replacement = new Pipeline(fresh.config, { logger: fresh.logger });
+          try {
+            await replacement.start();
+            [pipeline, config, logger] = [replacement, fresh.config, fresh.logger];
+            mask = secretMasker(secretsOf(fresh.config));
+            logger.info({ config: config.file, drained }, 'config reloaded: the new pipeline is running');
+            // A SIGTERM that came while it started stopped the old one: this one stops now.
+            if (state !== 'running') stopped = pipeline.stop();
+          } catch (err) {
+            // The new pipeline cannot start (a port still in use, a file it cannot open): the old config
+            // runs again, so that a bad edit does not take the daemon down.
+            logger.error({ err }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
+            await replacement.stop(1_000).catch(() => false);
+            const previous = new Pipeline(config, { logger });
+            await previous.start();
+            pipeline = previous;
+            if (state !== 'running') stopped = pipeline.stop();
+          }
+        }
+      } catch (err) {
+        // Neither config could start: the daemon cannot do its job.
+        logger.fatal({ err }, 'SIGHUP: the previous config cannot start again either; exiting');
+        process.stderr.write(`driftlock: the pipeline cannot start after a reload: ${(err as Error).message}\n`);
+        state = 'stopping';
+        api?.close();
+        cleanUp();
+        return 78;
+      } finally {
+        reloading = false;
+      }
+      continue;
+    }
+    if (w.why === 'failed') {
+      // A failure the engine could not contain: stop what still runs and exit, rather than stay alive doing
+      // nothing (the data_dir lock released, /health still ok).
+      logger.fatal({ err: w.err }, 'the pipeline failed; stopping');
+      state = 'stopping';
+      await pipeline.stop().catch(() => false);
+      api?.close();
+      cleanUp();
+      return 70;
+    }
+    break;
   }
   const drained = stopped ? await stopped : true;
   state = 'stopping';
@@ -116,7 +187,35 @@ async function runLocked(config: PipelineConfig, logger: Logger, secrets: string
   const summary: Record<string, Record<string, number>> = {};
   for (const m of pipeline.metrics()) summary[m.id] = m.snapshot();
   logger.info({ drained, components: summary, max_rss_bytes: process.resourceUsage().maxRSS * 1024 }, stopped ? 'stopped' : 'all inputs finished; stopped');
-  process.off('SIGTERM', onSignal);
-  process.off('SIGINT', onSignal);
+  cleanUp();
   return drained ? 0 : 1;
+}
+
+/**
+ * The config to reload to, with its logger, or undefined (said in the log) when it cannot be: it does not
+ * load, it moves data_dir (the lock is this one's), it changes the API (it keeps running as it is), or
+ * the running pipeline reads standard input (which cannot be read again).
+ */
+async function prepareReload(options: RunOptions, running: PipelineConfig, logger: Logger): Promise<{ config: PipelineConfig; logger: Logger } | undefined> {
+  let config: PipelineConfig;
+  try {
+    config = await loadConfigFile(options.configFile, createRegistry());
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    logger.error({ config: options.configFile, problems: err.issues.length }, `SIGHUP: the config does not load; the running pipeline goes on unchanged\n${err.message}`);
+    return undefined;
+  }
+  if (config.dataDir !== running.dataDir) {
+    logger.error({ data_dir: running.dataDir, new_data_dir: config.dataDir }, 'SIGHUP: data_dir cannot change on a reload (restart driftlock for that); the running pipeline goes on unchanged');
+    return undefined;
+  }
+  if (running.components.some((c) => c.kind === 'input' && c.type === 'stdin')) {
+    logger.error('SIGHUP: a pipeline that reads standard input cannot be reloaded (what was read cannot be read again); the running pipeline goes on unchanged');
+    return undefined;
+  }
+  if (config.api.enabled !== running.api.enabled || config.api.address !== running.api.address) {
+    logger.warn({ api: running.api, new_api: config.api }, 'SIGHUP: api settings change only at a restart; the API keeps running as it is');
+  }
+  const fresh = createLogger({ level: options.logLevel ?? config.logLevel, secrets: secretsOf(config) });
+  return { config, logger: fresh };
 }

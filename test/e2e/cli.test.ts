@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,14 @@ outputs: { out: { type: file, inputs: [demo], path: "${outPath}" } }
   await cli.waitFor(/API listening/);
   const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
   return { cli, address };
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function readJsonLines(file: string): Promise<Array<Record<string, unknown>>> {
@@ -345,6 +353,43 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
     fourth.child.kill('SIGTERM');
     expect((await fourth.exited).code).toBe(0);
   }, 30_000);
+
+  it('SIGHUP reloads the config: the new pipeline runs on the same data_dir; a broken config leaves it running', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    const log = path.join(dir, 'app.log');
+    const config = (out: string) => `data_dir: ${dir}/data
+inputs: { app: { type: file, include: [${log}], start_at: beginning } }
+outputs: { out: { type: file, inputs: [app], path: ${dir}/${out}, encoding: text } }
+`;
+    await writeFile(log, 'one\ntwo\n');
+    await writeFile(file, config('a.log'));
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/driftlock running/);
+      const lines = async (name: string) => (existsSync(path.join(dir, name)) ? (await readFile(path.join(dir, name), 'utf8')).split('\n').filter(Boolean) : []);
+      await until(async () => (await lines('a.log')).length === 2);
+      // The output moves to b.log: what the file input reads after the reload goes there, from its checkpoint.
+      await writeFile(file, config('b.log'));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded: the new pipeline is running/);
+      await appendFile(log, 'three\n');
+      await until(async () => (await lines('b.log')).length === 1);
+      expect(await lines('a.log')).toEqual(['one', 'two']);
+      expect(await lines('b.log')).toEqual(['three']);
+      // A config that does not load: said, and the running pipeline goes on.
+      await writeFile(file, config('c.log').replace('type: file, include', 'type: fiel, include'));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/SIGHUP: the config does not load; the running pipeline goes on unchanged/);
+      await appendFile(log, 'four\n');
+      await until(async () => (await lines('b.log')).length === 2);
+      expect(existsSync(path.join(dir, 'c.log'))).toBe(false);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+  });
 
   it('a daemon paused until another took over its data_dir exits at once (75) on waking, writing nothing more', async () => {
     const dir = await tempDir();
