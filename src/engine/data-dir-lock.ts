@@ -26,9 +26,14 @@ export class DataDirInUse extends Error {
 /** Takes the lock of `dataDir` (creating the folder), waiting up to about `STALE_MS` for a stale one. */
 export async function lockDataDir(dataDir: string, logger: Logger): Promise<() => Promise<void>> {
   await mkdir(dataDir, { recursive: true });
+  const lockfilePath = path.join(dataDir, LOCK_NAME);
+  // Held: by a running daemon (refused), or by one that was killed (stale soon). Said before the wait.
+  if (await lockfile.check(dataDir, { lockfilePath, stale: STALE_MS, realpath: false }).catch(() => false)) {
+    logger.info({ data_dir: dataDir }, `the data_dir lock is held; waiting up to ${(STALE_MS + 2_000) / 1000} s in case its daemon was killed (its lock then goes stale)`);
+  }
   try {
     return await lockfile.lock(dataDir, {
-      lockfilePath: path.join(dataDir, LOCK_NAME),
+      lockfilePath,
       stale: STALE_MS,
       update: STALE_MS / 2,
       retries: { retries: 7, factor: 1, minTimeout: 1_000, maxTimeout: 1_000 },

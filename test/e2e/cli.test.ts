@@ -340,6 +340,8 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
     const second = await runCli(['run', '-c', path.join(dir, 'b.yaml')]);
     expect(second.code, second.stderr).toBe(78);
     expect(second.stderr).toContain(`driftlock: data_dir ${dir}/data is in use by another driftlock`);
+    // The wait before that was said, not silent.
+    expect(second.stderr).toContain('the data_dir lock is held; waiting up to 7 s in case its daemon was killed');
     // Killed without a chance to let go: the lock goes stale and the next daemon takes it over.
     first.child.kill('SIGKILL');
     await first.exited;
