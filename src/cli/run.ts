@@ -201,8 +201,9 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, logge
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    logger.error({ config: options.configFile, problems: err.issues.length }, `SIGHUP: the config does not load; the running pipeline goes on unchanged\n${err.message}`);
+    // A config with errors, or a file that cannot be read (gone, no permission): nothing changes.
+    if (err instanceof ConfigError) logger.error({ config: options.configFile, problems: err.issues.length }, `SIGHUP: the config does not load; the running pipeline goes on unchanged\n${err.message}`);
+    else logger.error({ err, config: options.configFile }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
     return undefined;
   }
   if (config.dataDir !== running.dataDir) {
