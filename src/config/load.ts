@@ -572,9 +572,18 @@ function checkTopology(components: ComponentConfig[], seen: Map<string, Section>
  */
 export function secretValuesOf(component: ComponentConfig): string[] {
   const out: string[] = [];
-  const collect = (v: unknown): void => {
-    if (typeof v === 'string') out.push(v);
-    else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) collect(x);
+  // A value written in the config is masked wherever it appears in a log line: a short or common one
+  // ("true", "info") would mask words of every line and break the JSON. So only values of 8 characters or
+  // more; and in a map marked secret as a whole (webhook `headers`), only those under a name that says
+  // credential (Authorization, X-Api-Key), not X-Source or Content-Type.
+  const collect = (v: unknown, name?: string): void => {
+    if (typeof v === 'string') {
+      if (v.length >= MIN_LITERAL_SECRET && (name === undefined || CREDENTIAL_NAME.test(name))) out.push(v);
+    } else if (Array.isArray(v)) {
+      for (const x of v) collect(x, name);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) collect(x, k);
+    }
   };
   const walk = (obj: unknown, parts: string[]): void => {
     if (obj === null || typeof obj !== 'object') return;
@@ -605,6 +614,11 @@ export function redactOptions(component: ComponentConfig): unknown {
   for (const p of component.secretKeys) redact(copy, p.split('.'));
   return copy;
 }
+
+/** Secrets written in the config are masked only from this length (see secretValuesOf). */
+const MIN_LITERAL_SECRET = 8;
+/** Names (of headers, of map keys) that say their value is a credential. */
+const CREDENTIAL_NAME = /auth|token|secret|passw|credential|api_?key|apikey|cookie|signature|session|private|key$/i;
 
 /** Config keys whose values are secret, and the variable names that say they hold one. */
 const SECRET_KEY = /secret|token|password|passwd|credential|auth|api_?key|url$|^headers$/i;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRegistry } from '../../src/components.js';
 import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
-import { parseConfig, redactOptions } from '../../src/config/load.js';
+import { parseConfig, redactOptions, secretValuesOf } from '../../src/config/load.js';
 import { secret, z } from '../../src/config/schema.js';
 import { defineOutput } from '../../src/engine/component.js';
 
@@ -251,6 +251,26 @@ outputs:
     const cfg = await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env });
     expect(cfg.logLevel).toBe('warn');
     expect(cfg.secretsFromEnv.sort()).toEqual(['HOOK', 'MY_TOKEN', 'SLACK', 'TEAM']);
+  });
+
+  it('secrets written in the config are masked, but not short values nor headers whose name says no credential', async () => {
+    const yaml = `inputs:
+  app: { type: stdin }
+outputs:
+  hook:
+    type: webhook
+    inputs: [app]
+    url: https://hooks.example.com/services/T0/B0/abcdefgh
+    headers: { X-Source: driftlock, X-Debug: "true", Content-Type: application/json, Authorization: "Bearer tok-123456", X-Api-Key: k3y-value-99 }
+    signing_secret: a-signing-secret-of-some-length
+`;
+    const cfg = await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env: {} });
+    expect(secretValuesOf(cfg.components.find((c) => c.id === 'hook')!).sort()).toEqual([
+      'Bearer tok-123456',
+      'a-signing-secret-of-some-length',
+      'https://hooks.example.com/services/T0/B0/abcdefgh',
+      'k3y-value-99',
+    ]);
   });
 
   it("masks what goes where a component's schema marks a secret, whatever the key and variable are called", async () => {
