@@ -16,8 +16,8 @@ export interface LoggingOptions {
   level: LevelWithSilent;
   /** Force pretty (true) or JSON (false); default: pretty when stderr is a TTY. */
   pretty?: boolean;
-  /** Strings that must never be written (secret values). */
-  secrets?: string[];
+  /** Strings that must never be written (secret values), or a SecretMask that can take more later. */
+  secrets?: string[] | SecretMask;
   destination?: NodeJS.WritableStream;
 }
 
@@ -41,10 +41,35 @@ export function secretMasker(secrets: readonly string[]): (text: string) => stri
   };
 }
 
+/**
+ * The secret values a daemon masks, which a config reload can add to (the old ones stay masked: the old
+ * pipeline may still be logging while it drains). One for the logs, /health and the stderr summary lines.
+ */
+export class SecretMask {
+  private values: string[] = [];
+  private masker: (text: string) => string = (text) => text;
+
+  constructor(secrets: readonly string[] = []) {
+    this.add(secrets);
+  }
+
+  add(secrets: readonly string[]): void {
+    const fresh = secrets.filter((s) => s.length >= 4 && !this.values.includes(s));
+    if (fresh.length === 0) return;
+    this.values.push(...fresh);
+    this.masker = secretMasker(this.values);
+  }
+
+  get size(): number {
+    return this.values.length;
+  }
+
+  readonly mask = (text: string): string => this.masker(text);
+}
+
 export function createLogger(options: LoggingOptions): Logger {
   const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
-  const secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
-  const mask = secretMasker(secrets);
+  const secrets = options.secrets instanceof SecretMask ? options.secrets : new SecretMask(options.secrets ?? []);
   const base: pino.LoggerOptions = {
     level: options.level,
     base: { pid: process.pid },
@@ -58,11 +83,12 @@ export function createLogger(options: LoggingOptions): Logger {
     ? loadPretty()({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })
     : pino.destination({ dest: 2, sync: true });
   if (options.destination) stream = options.destination as unknown as pino.DestinationStream;
-  if (secrets.length) {
+  // Wrapped when there is a secret to mask, or may be one after a reload (a SecretMask given).
+  if (secrets.size > 0 || options.secrets instanceof SecretMask) {
     const inner = stream;
     stream = {
       write(line: string) {
-        return inner.write(mask(line));
+        return inner.write(secrets.mask(line));
       },
     } as pino.DestinationStream;
   }

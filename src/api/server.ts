@@ -1,6 +1,6 @@
 /**
  * The HTTP API (`api.enabled: true`): `GET /health` for liveness/readiness probes (200 while running, 503
- * while starting or stopping, or while a component crashed within the last minute, listing it, as Fluent Bit's
+ * while starting, reloading or stopping, or while a component crashed within the last minute, listing it, as Fluent Bit's
  * health check does) and `GET /metrics` in Prometheus text format. Plain node:http: two routes need no framework.
  */
 import http from 'node:http';
@@ -11,7 +11,7 @@ export interface ApiServerOptions {
   address: string;
   logger: Logger;
   metrics: () => ComponentMetrics[];
-  state: () => 'starting' | 'running' | 'stopping';
+  state: () => 'starting' | 'running' | 'reloading' | 'stopping';
   /** Components in trouble (crashed recently); none when healthy. */
   trouble?: () => unknown[];
   /** Masks secret values in what `/health` says (an error message can quote a substituted secret). */

@@ -11,7 +11,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, secretValuesOf, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { Pipeline, StartError } from '../engine/pipeline.js';
 import { lockDataDir } from '../engine/data-dir-lock.js';
-import { createLogger, secretMasker } from '../logging.js';
+import { createLogger, SecretMask } from '../logging.js';
 import type { Logger } from 'pino';
 
 export interface RunOptions {
@@ -35,7 +35,11 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets: secretsOf(config) });
+  const secrets = new SecretMask(secretsOf(config));
+  const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets });
+  // Until the pipeline runs, a SIGHUP (logrotate's postrotate) must not end the daemon, as by default.
+  const earlyHangUp = () => logger.warn('SIGHUP while starting: ignored (send it again once driftlock is running to reload the config)');
+  process.on('SIGHUP', earlyHangUp);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception; exiting');
     process.exit(70);
@@ -50,29 +54,29 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     unlock = await lockDataDir(config.dataDir, logger);
   } catch (err) {
     logger.error({ err }, 'cannot start: data_dir');
-    process.stderr.write(`driftlock: ${(err as Error).message}\n`);
+    process.stderr.write(secrets.mask(`driftlock: ${(err as Error).message}\n`));
+    process.off('SIGHUP', earlyHangUp);
     return 78;
   }
   try {
-    return await runLocked(config, logger, options);
+    return await runLocked(config, logger, options, secrets, () => process.off('SIGHUP', earlyHangUp));
   } finally {
+    process.off('SIGHUP', earlyHangUp);
     await unlock().catch(() => undefined);
   }
 }
 
 type Wake = { why: 'done' } | { why: 'failed'; err: unknown } | { why: 'stop' } | { why: 'reload' };
 
-async function runLocked(first: PipelineConfig, firstLogger: Logger, options: RunOptions): Promise<number> {
+async function runLocked(first: PipelineConfig, logger: Logger, options: RunOptions, secrets: SecretMask, running: () => void): Promise<number> {
   let config = first;
-  let logger = firstLogger;
   let pipeline = new Pipeline(config, { logger });
-  let mask = secretMasker(secretsOf(config));
-  let state: 'starting' | 'running' | 'stopping' = 'starting';
+  let state: 'starting' | 'running' | 'reloading' | 'stopping' = 'starting';
   let api: Server | undefined;
   try {
     if (config.api.enabled) {
       try {
-        api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask: (text) => mask(text) });
+        api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask: secrets.mask });
       } catch (err) {
         throw new Error(`the API cannot listen on ${config.api.address}: ${(err as Error).message}`, { cause: err });
       }
@@ -80,7 +84,7 @@ async function runLocked(first: PipelineConfig, firstLogger: Logger, options: Ru
     await pipeline.start();
   } catch (err) {
     logger.error({ err }, 'cannot start the pipeline');
-    process.stderr.write(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}\n`);
+    process.stderr.write(secrets.mask(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}\n`));
     api?.close();
     return 78;
   }
@@ -89,6 +93,7 @@ async function runLocked(first: PipelineConfig, firstLogger: Logger, options: Ru
 
   let signals = 0;
   let stopped: Promise<boolean> | null = null;
+  let stopRequested = false;
   let wake: (w: Wake) => void = () => undefined;
   const next = () => new Promise<Wake>((resolve) => (wake = resolve));
   const onSignal = (signal: NodeJS.Signals) => {
@@ -99,21 +104,18 @@ async function runLocked(first: PipelineConfig, firstLogger: Logger, options: Ru
     }
     logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'stopping: draining in-flight events (send the signal again to exit at once)');
     state = 'stopping';
+    stopRequested = true;
     stopped = pipeline.stop();
     wake({ why: 'stop' });
   };
-  let reloading = false;
   const onHangUp = () => {
-    if (state !== 'running') return;
-    if (reloading) {
-      logger.warn('SIGHUP: a reload is already under way');
-      return;
-    }
-    wake({ why: 'reload' });
+    if (state === 'reloading') logger.warn('SIGHUP: a reload is already under way');
+    else if (state === 'running') wake({ why: 'reload' });
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', onHangUp);
+  running();
   const cleanUp = () => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
@@ -130,21 +132,20 @@ async function runLocked(first: PipelineConfig, firstLogger: Logger, options: Ru
     );
     const w = await woke;
     if (w.why === 'reload') {
-      reloading = true;
+      // /health says 503 "reloading" while the old pipeline drains and the new one starts.
+      state = 'reloading';
       try {
-        const fresh = await prepareReload(options, config, logger);
-        if (fresh && state === 'running') {
-          logger.info({ config: fresh.config.file, timeout_ms: config.shutdownTimeoutMs }, 'SIGHUP: reloading the config: draining the running pipeline');
+        const fresh = await prepareReload(options, config, logger, secrets);
+        if (fresh && !stopRequested) {
+          logger.info({ config: fresh.file, timeout_ms: config.shutdownTimeoutMs }, 'SIGHUP: reloading the config: draining the running pipeline');
           const drained = await current.stop();
-          if (state !== 'running') continue;
-          const replacement = new Pipeline(fresh.config, { logger: fresh.logger });
+          // A SIGTERM during the drain: its own stop (with its timeout) is what the exit waits for.
+          if (stopRequested) break;
+          const replacement = new Pipeline(fresh, { logger });
           try {
             await replacement.start();
-            [pipeline, config, logger] = [replacement, fresh.config, fresh.logger];
-            mask = secretMasker(secretsOf(fresh.config));
+            [pipeline, config] = [replacement, fresh];
             logger.info({ config: config.file, drained }, 'config reloaded: the new pipeline is running');
-            // A SIGTERM that came while it started stopped the old one: this one stops now.
-            if (state !== 'running') stopped = pipeline.stop();
           } catch (err) {
             // The new pipeline cannot start (a port still in use, a file it cannot open): the old config
             // runs again, so that a bad edit does not take the daemon down.
@@ -153,20 +154,20 @@ async function runLocked(first: PipelineConfig, firstLogger: Logger, options: Ru
             const previous = new Pipeline(config, { logger });
             await previous.start();
             pipeline = previous;
-            if (state !== 'running') stopped = pipeline.stop();
           }
+          // A SIGTERM that came while it started stopped the old one: this one stops now.
+          if (stopRequested) stopped = pipeline.stop();
         }
       } catch (err) {
         // Neither config could start: the daemon cannot do its job.
         logger.fatal({ err }, 'SIGHUP: the previous config cannot start again either; exiting');
-        process.stderr.write(`driftlock: the pipeline cannot start after a reload: ${(err as Error).message}\n`);
+        process.stderr.write(secrets.mask(`driftlock: the pipeline cannot start after a reload: ${(err as Error).message}\n`));
         state = 'stopping';
         api?.close();
         cleanUp();
         return 78;
-      } finally {
-        reloading = false;
       }
+      if (!stopRequested) state = 'running';
       continue;
     }
     if (w.why === 'failed') {
@@ -192,11 +193,11 @@ async function runLocked(first: PipelineConfig, firstLogger: Logger, options: Ru
 }
 
 /**
- * The config to reload to, with its logger, or undefined (said in the log) when it cannot be: it does not
+ * The config to reload to, or undefined (said in the log) when it cannot be: it does not
  * load, it moves data_dir (the lock is this one's), it changes the API (it keeps running as it is), or
  * the running pipeline reads standard input (which cannot be read again).
  */
-async function prepareReload(options: RunOptions, running: PipelineConfig, logger: Logger): Promise<{ config: PipelineConfig; logger: Logger } | undefined> {
+async function prepareReload(options: RunOptions, running: PipelineConfig, logger: Logger, secrets: SecretMask): Promise<PipelineConfig | undefined> {
   let config: PipelineConfig;
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
@@ -217,6 +218,8 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, logge
   if (config.api.enabled !== running.api.enabled || config.api.address !== running.api.address) {
     logger.warn({ api: running.api, new_api: config.api }, 'SIGHUP: api settings change only at a restart; the API keeps running as it is');
   }
-  const fresh = createLogger({ level: options.logLevel ?? config.logLevel, secrets: secretsOf(config) });
-  return { config, logger: fresh };
+  // Masked from now on, before anything of the new config can be logged (its components' errors).
+  secrets.add(secretsOf(config));
+  if (!options.logLevel && config.logLevel !== running.logLevel) logger.level = config.logLevel;
+  return config;
 }

@@ -268,9 +268,10 @@ export class Pipeline {
     this.stopDeadline ??= performance.now() + timeoutMs;
     this.stopInputs.abort();
     let timer: NodeJS.Timeout | undefined;
+    // Not unref'd: a component stuck on a promise that holds no handle leaves the event loop empty, and
+    // the process would exit 0 at once, drained or not, saying nothing; this timer keeps it to the timeout.
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
-      timer.unref();
     });
     const drained = await Promise.race([this.finished.then(() => true), timedOut]);
     clearTimeout(timer);

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
+import { startReceiver } from '../helpers/http-receiver.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'dl-e2e-'));
@@ -391,6 +392,96 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/${out}, encoding: text
     }
     const result = await cli.exited;
     expect(result.code, result.stderr.slice(-2000)).toBe(0);
+  });
+
+  it('a SIGHUP before the pipeline runs (waiting for the data_dir lock) is ignored, not fatal', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { demo: { type: demo, rate: 5 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
+`);
+    // A lock left fresh by a daemon just killed: the start waits for it to go stale (about 5 s).
+    await mkdir(path.join(dir, 'data', 'driftlock.lock'), { recursive: true });
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/the data_dir lock is held; waiting/);
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/SIGHUP while starting: ignored/);
+      await cli.waitFor(/driftlock running/, 'stderr', 20_000);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    expect((await cli.exited).code).toBe(0);
+  }, 30_000);
+
+  it('a SIGTERM while a reload drains a stuck output exits within the shutdown timeout (1), not never', async () => {
+    const dir = await tempDir();
+    // An output that never finishes a batch, nor stops: only the shutdown timeout ends it.
+    await writeFile(path.join(dir, 'stuck.mjs'), `export default ({ z, defineOutput }) => [
+  defineOutput({ type: 'stuck', description: 'never finishes', config: z.object({}), build() { return { async consume(batches) { for await (const b of batches) await new Promise(() => {}); } }; } }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+shutdown_timeout: 2s
+plugins: [./stuck.mjs]
+inputs: { demo: { type: demo, rate: 20 } }
+outputs: { out: { type: stuck, inputs: [demo] } }
+`);
+    // Plain SIGTERM first: before, the process exited 0 at once, saying nothing (its only timer was unref'd).
+    const plain = startCli(['run', '-c', file]);
+    await plain.waitFor(/driftlock running/);
+    plain.child.kill('SIGTERM');
+    const first = await plain.exited;
+    expect(first.code, first.stderr.slice(-2000)).toBe(1);
+    expect(first.stderr).toContain('shutdown timeout reached before all events drained');
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/driftlock running/);
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/reloading the config: draining/);
+      const stopAt = performance.now();
+      cli.child.kill('SIGTERM');
+      const result = await cli.exited;
+      expect(result.code, result.stderr.slice(-2000)).toBe(1);
+      expect(performance.now() - stopAt).toBeLessThan(8_000);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  it('/health says 503 reloading while a reload drains (a slow receiver), and ok after; a SIGTERM then exits 0', async () => {
+    const receiver = await startReceiver(() => ({ status: 200, body: 'ok', delayMs: 400 }));
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, 'a\nb\nc\nd\n');
+    await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { app: { type: file, include: [${log}], start_at: beginning } }
+outputs: { hook: { type: webhook, inputs: [app], url: "${receiver.url}", batch: { max_events: 1 } } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/API listening/);
+      const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+      await receiver.waitFor(() => receiver.requests.length >= 1, 10_000, 'the first request');
+      cli.child.kill('SIGHUP');
+      const seen: string[] = [];
+      while (!cli.stderr().includes('config reloaded')) {
+        const res = await fetch(`http://${address}/health`);
+        seen.push(`${res.status} ${(await res.json() as { status: string }).status}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(seen).toContain('503 reloading');
+      const after = await fetch(`http://${address}/health`);
+      expect(after.status).toBe(200);
+    } finally {
+      cli.child.kill('SIGTERM');
+      await receiver.close();
+    }
+    expect((await cli.exited).code).toBe(0);
   });
 
   it('a daemon paused until another took over its data_dir exits at once (75) on waking, writing nothing more', async () => {

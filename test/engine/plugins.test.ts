@@ -134,4 +134,49 @@ outputs: { out: { type: login_output, inputs: [in], password: "literal-pass-XYZ"
     expect(result.stderr).toContain('login failed: <redacted>');
     expect(result.stderr).not.toContain('literal-pass-XYZ');
   });
+
+  it('secrets stay masked in the one-line stderr summary of a start failure, and after a reload brings new ones', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    await writeFile(path.join(dir, 'login.mjs'), `export default ({ z, defineOutput, secret }) => [
+  defineOutput({
+    type: 'login_output',
+    description: 'fails at build or at its first batch, quoting the password',
+    config: z.object({ password: secret(z.string()), at: z.enum(['build', 'consume']) }),
+    build(config) {
+      if (config.at === 'build') throw new Error('login failed: ' + config.password);
+      return { async consume() { throw new Error('login failed: ' + config.password); } };
+    },
+  }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    const config = (password: string, at: string) => `data_dir: ${dir}/data
+shutdown_timeout: 2s
+plugins: [./login.mjs]
+inputs: { in: { type: demo, rate: 5 } }
+outputs: { out: { type: login_output, inputs: [in], password: "${password}", at: ${at} } }
+`;
+    await writeFile(file, config('first-pass-XYZ', 'build'));
+    const refused = startCli(['run', '-c', file]);
+    const result = await refused.exited;
+    expect(result.code).toBe(78);
+    expect(result.stderr).toContain('driftlock: output "out" cannot start: login failed: <redacted>');
+    expect(result.stderr).not.toContain('first-pass-XYZ');
+
+    await writeFile(file, config('first-pass-XYZ', 'consume'));
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/driftlock running/);
+      await writeFile(file, config('second-pass-ABC', 'consume'));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded/);
+      // The new pipeline's output fails quoting the new password.
+      await cli.waitFor(/"msg":"config reloaded[\s\S]*login failed/);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+    const after = await cli.exited;
+    expect(after.stderr).not.toContain('second-pass-ABC');
+    expect(after.stderr).not.toContain('first-pass-XYZ');
+  });
 });
