@@ -82,9 +82,19 @@ export function httpUrl(what: string) {
       ctx.addIssue({ code: 'custom', message: `expected ${what}: http:// or https://, a host, and a port from 1 to 65535 if one is given` });
     } else if (url.username || url.password) {
       ctx.addIssue({ code: 'custom', message: `${what} holds a user name or password (user:pass@host), which cannot be sent that way; put the credentials in a header (Authorization)` });
+    } else if (url.port !== '' && FETCH_BAD_PORTS.has(Number(url.port))) {
+      ctx.addIssue({ code: 'custom', message: `${what} uses port ${url.port}, which fetch refuses to connect to (the Fetch standard's "bad ports": SMTP, IRC, NFS, SIP, X11...); use another port` });
     }
   });
 }
+
+/** Ports fetch never connects to (the Fetch standard's port blocking; checked against Node 20's fetch). */
+export const FETCH_BAD_PORTS = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115,
+  117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587,
+  601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679,
+  6697, 10080,
+]);
 
 /** Marks a config value as secret: it is never logged, and config errors do not echo it. */
 export function secret<T extends z.ZodType>(schema: T): T {

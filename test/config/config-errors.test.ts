@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createRegistry } from '../../src/components.js';
 import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
 import { parseConfig, redactOptions, secretValuesOf } from '../../src/config/load.js';
-import { secret, z } from '../../src/config/schema.js';
+import { FETCH_BAD_PORTS, secret, z } from '../../src/config/schema.js';
 import { defineOutput } from '../../src/engine/component.js';
 
 /** Parses a config that must fail, and returns its issues. */
@@ -185,7 +185,7 @@ outputs:
   });
 
   it('a secret that is too short says how long it must be, and never shows it', async () => {
-    const yaml = VALID.replace('    type: console\n    inputs: [parse_app]\n', '    type: webhook\n    inputs: [parse_app]\n    url: http://127.0.0.1:9/x\n    signing_secret: hunter2\n');
+    const yaml = VALID.replace('    type: console\n    inputs: [parse_app]\n', '    type: webhook\n    inputs: [parse_app]\n    url: http://127.0.0.1:9009/x\n    signing_secret: hunter2\n');
     const issues = await issuesOf(yaml);
     expect(issues).toHaveLength(1);
     expect(issues[0]!.message).toBe('expected at least 16 characters; found a string (value hidden: secret)');
@@ -198,6 +198,9 @@ outputs:
     const port = await issuesOf(withUrl('http://127.0.0.1:99999/x'));
     expect(port.map((i) => i.message)).toEqual([expect.stringContaining('a port from 1 to 65535')]);
     for (const issue of [...credentials, ...port]) expect(issue.message).not.toMatch(/pa55word|99999/);
+    // A port fetch refuses to connect to, whatever listens there: refused here, not retried forever.
+    const blocked = await issuesOf(withUrl('http://127.0.0.1:10080/hook'));
+    expect(blocked.map((i) => i.message)).toEqual([expect.stringContaining('uses port 10080, which fetch refuses to connect to')]);
     await expect(parseConfig(withUrl('https://hooks.example.com:8443/services/T0/B0/x?token=abc'), 'pipeline.yaml', createRegistry(), { env: {} })).resolves.toBeDefined();
   });
 
@@ -206,6 +209,21 @@ outputs:
       const issues = await issuesOf(`api: { enabled: true, address: "${address}" }\n${VALID}`);
       expect(issues.map((i) => [i.line, i.message])).toEqual([[1, expect.stringMatching(/^expected host:port/)]]);
     }
+  });
+
+  it('the ports refused at load are exactly those this Node\'s fetch refuses (below 11,000)', async () => {
+    const refused: number[] = [];
+    // 200 at a time: each is a connection attempt to loopback (refused at once, or never made: bad port).
+    for (let from = 1; from <= 11_000; from += 200) {
+      await Promise.all(Array.from({ length: 200 }, (_, i) => from + i).map(async (port) => {
+        try {
+          await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5_000) });
+        } catch (err) {
+          if (String((err as { cause?: { message?: string } }).cause?.message).includes('bad port')) refused.push(port);
+        }
+      }));
+    }
+    expect(refused.sort((a, b) => a - b)).toEqual([...FETCH_BAD_PORTS].sort((a, b) => a - b));
   });
 
   it('a ${VAR} unquoted inside { } gets a hint with the YAML syntax error', async () => {
@@ -247,7 +265,7 @@ outputs:
     inputs: [app]
     webhook_url: "\${SLACK}"
 `;
-    const env = { LOG_LEVEL: 'warn', ADDR: '127.0.0.1:5514', HOOK: 'http://127.0.0.1:9/hook', TEAM: 'platform', SLACK: 'https://127.0.0.1/services/T0/B0/x', MY_TOKEN: 'alerts' };
+    const env = { LOG_LEVEL: 'warn', ADDR: '127.0.0.1:5514', HOOK: 'http://127.0.0.1:9009/hook', TEAM: 'platform', SLACK: 'https://127.0.0.1/services/T0/B0/x', MY_TOKEN: 'alerts' };
     const cfg = await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env });
     expect(cfg.logLevel).toBe('warn');
     expect(cfg.secretsFromEnv.sort()).toEqual(['HOOK', 'MY_TOKEN', 'SLACK', 'TEAM']);
