@@ -166,4 +166,29 @@ outputs:
     expect(new Set(entries()).size).toBe(total);
     expect(entries().length).toBeLessThanOrEqual(total + 500);
   }, 60_000);
+
+  it('with shutdown_timeout: 1s a stop still delivers what a fast receiver takes at once', async () => {
+    receiver = await startReceiver(ok);
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-webhook-short-'));
+    const log = path.join(dir, 'app.log');
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(config, `data_dir: ${path.join(dir, 'data')}
+shutdown_timeout: 1s
+inputs: { app: { type: file, include: [${log}], start_at: beginning } }
+outputs:
+  hook:
+    type: webhook
+    inputs: [app]
+    url: \${HOOK_URL}
+    batch: { max_events: 1 }
+`);
+    await writeFile(log, 'l1\nl2\nl3\nl4\nl5\n');
+    const cli = startCli(['run', '-c', config], { env: { HOOK_URL: receiver.url }, stdin: 'ignore' });
+    await cli.waitFor(/file input started/);
+    cli.child.kill('SIGTERM');
+    const stopped = await cli.exited;
+    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    // Before: the drain's budget was 0 whenever 1 s or less was left, and 4 of the 5 stayed on disk.
+    expect(receiver.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry)).toEqual(['l1', 'l2', 'l3', 'l4', 'l5']);
+  });
 });

@@ -166,7 +166,9 @@ export class QueuedOutput<T> {
         // inputs unacknowledged (they would read it all again). The rest is sent at the next start.
         const deadline = this.ctx.stopDeadline?.();
         const left = deadline === undefined ? undefined : deadline - performance.now();
-        const budget = left === undefined ? undefined : Math.max(0, left - Math.max(DRAIN_MARGIN_MS, left * 0.2));
+        // Kept before the deadline: a fifth of what is left, at least 1 s, but never more than half (a
+        // shutdown_timeout of 1 s still drains for half a second).
+        const budget = left === undefined ? undefined : Math.max(0, left - Math.max(left * 0.2, Math.min(DRAIN_MARGIN_MS, left / 2)));
         const finished = this.worker.finish();
         let timer: NodeJS.Timeout | undefined;
         const outOfTime = budget === undefined ? undefined : new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), budget)));
