@@ -170,20 +170,17 @@ class AppendFile {
    */
   private async open(now = Date.now(), repair = false): Promise<void> {
     await mkdir(path.dirname(this.file), { recursive: true });
-    const handle = await open(this.file, 'a+');
+    const handle = await open(this.file, 'a');
     try {
       const st = await handle.stat();
       this.dev = st.dev;
       this.ino = st.ino;
       this.size = st.size;
-      if (repair && st.size > 0) {
-        const last = Buffer.alloc(1);
-        await handle.read(last, 0, 1, st.size - 1);
-        if (last[0] !== 0x0a) {
-          await handle.write('\n');
-          this.size += 1;
-          this.onTornEnd(st.size);
-        }
+      const last = repair && st.size > 0 ? await lastByte(this.file, st.size) : undefined;
+      if (last !== undefined && last !== 0x0a) {
+        await handle.write('\n');
+        this.size += 1;
+        this.onTornEnd(st.size);
       }
     } catch (err) {
       await handle.close().catch(() => undefined);
@@ -192,6 +189,25 @@ class AppendFile {
     this.handle = handle;
     this.dirty = false;
     this.lastCheck = now;
+  }
+}
+
+/**
+ * The last byte of a file, read through a handle of its own: the output's is opened for appending only, as
+ * a target may be writable and not readable (mode 0200, an append-only policy). Undefined when it cannot be
+ * read; the file is then left as it is.
+ */
+async function lastByte(file: string, size: number): Promise<number | undefined> {
+  const reader = await open(file, 'r').catch(() => undefined);
+  if (!reader) return undefined;
+  try {
+    const last = Buffer.alloc(1);
+    const { bytesRead } = await reader.read(last, 0, 1, size - 1);
+    return bytesRead === 1 ? last[0] : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await reader.close().catch(() => undefined);
   }
 }
 
