@@ -1,7 +1,5 @@
 /** `stdin`: one event per line of standard input; the daemon's inputs end at EOF. */
-import { fstatSync, readSync } from 'node:fs';
-import { Readable } from 'node:stream';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { defineInput, type InputContext } from '../engine/component.js';
 import type { LogEvent } from '../engine/event.js';
@@ -64,32 +62,6 @@ export async function readLinesInto(stream: Readable, ctx: InputContext, maxLine
   }
 }
 
-function isRegularFile(fd: number): boolean {
-  try {
-    return fstatSync(fd).isFile();
-  } catch {
-    return false;
-  }
-}
-
-const FILE_CHUNK_BYTES = 64 * 1024;
-
-/**
- * Standard input redirected from a file (`driftlock run < app.log`), read in 64 KiB chunks with plain
- * reads. Node's own stream for it goes through the thread pool for every chunk, which on one core costs a
- * thread switch per chunk (about 6% of a whole parse -> anomaly_detect pipeline). A read from a regular
- * file does not wait on a writer; the turn of the event loop after each chunk keeps signals and timers served.
- */
-async function* fileChunks(fd: number): AsyncGenerator<Buffer> {
-  for (;;) {
-    const buffer = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
-    const n = readSync(fd, buffer, 0, FILE_CHUNK_BYTES, null);
-    if (n === 0) return;
-    yield n === FILE_CHUNK_BYTES ? buffer : buffer.subarray(0, n);
-    await nextTurn();
-  }
-}
-
 export const stdinInput = defineInput({
   type: 'stdin',
   description: 'Reads standard input, one event per line (`\\n` or `\\r\\n`). The pipeline stops when standard input ends.',
@@ -97,7 +69,7 @@ export const stdinInput = defineInput({
   example: { type: 'stdin' },
   build(config) {
     return {
-      run: (ctx) => readLinesInto(isRegularFile(0) ? Readable.from(fileChunks(0)) : process.stdin, ctx, config.max_line_bytes),
+      run: (ctx) => readLinesInto(process.stdin, ctx, config.max_line_bytes),
     };
   },
 });
