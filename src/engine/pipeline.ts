@@ -310,6 +310,9 @@ export class Pipeline {
           await current.run({ ...base, signal: run.signal });
         } finally {
           this.stopInputs.signal.removeEventListener('abort', stop);
+          // Whatever the run left listening (a server, a timer waiting for the stop) hears it now: a crashed
+          // run is over, and its restart gets a signal of its own.
+          run.abort();
         }
       }, () => this.stopInputs.signal.aborted);
     } finally {

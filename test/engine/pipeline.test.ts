@@ -106,6 +106,21 @@ outputs:
     expect(hooks.acks.get('src')).toEqual([[0, 'delivered']]);
   });
 
+  it('a crashed input run hears its own stop at once (what it left listening is closed), and its restart the daemon\'s', async () => {
+    const { pipeline } = await testPipeline(`
+inputs: { src: { type: crashy } }
+outputs: { out: { type: collect, inputs: [src] } }
+`);
+    await pipeline.start();
+    const deadline = Date.now() + 5_000;
+    while ((hooks.instances.get('src') ?? 0) < 2 && Date.now() < deadline) await sleep(20);
+    expect(hooks.instances.get('src')).toBe(2);
+    // The first run crashed: its signal is aborted, while the second still runs.
+    expect(hooks.heard.get('src')).toEqual([1]);
+    expect(await pipeline.stop()).toBe(true);
+    expect(hooks.heard.get('src')).toEqual([1, 2]);
+  });
+
   it('a crashed output is restarted and gets the batches it had not acknowledged: nothing lost', async () => {
     hooks.beforeAck.set('flaky', (batch, attempt) => {
       if (attempt === 1 && numbersOf(batch.events).includes(30)) throw new Error('output crashed');

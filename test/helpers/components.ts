@@ -20,11 +20,14 @@ export const hooks = {
   beforeAck: new Map<string, (batch: Batch, attempt: number) => Promise<void> | void>(),
   /** Called by `mutate` per event. */
   instances: new Map<string, number>(),
+  /** Runs of a `crashy` input whose signal was aborted, by their attempt number. */
+  heard: new Map<string, number[]>(),
   reset(): void {
     this.acks.clear();
     this.received.clear();
     this.beforeAck.clear();
     this.instances.clear();
+    this.heard.clear();
   },
 };
 
@@ -139,9 +142,30 @@ export const collectOutput = defineOutput({
   },
 });
 
+/**
+ * An input whose first run leaves a listener on its signal (as a server waiting for the stop would) and
+ * crashes; the runs after it wait for the stop. `hooks.heard` records which runs' signals were aborted.
+ */
+export const crashyInput = defineInput({
+  type: 'crashy',
+  description: 'test input',
+  config: z.object({}),
+  build(_config, { id }) {
+    return {
+      async run(ctx) {
+        const attempt = (hooks.instances.get(id) ?? 0) + 1;
+        hooks.instances.set(id, attempt);
+        ctx.signal.addEventListener('abort', () => hooks.heard.set(id, [...(hooks.heard.get(id) ?? []), attempt]), { once: true });
+        if (attempt === 1) throw new Error('crashed, leaving its listener behind');
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+      },
+    };
+  },
+});
+
 export function testRegistry(): ComponentRegistry {
   const registry = new ComponentRegistry();
-  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, collectOutput]) registry.register(def);
+  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, collectOutput, crashyInput]) registry.register(def);
   return registry;
 }
 
