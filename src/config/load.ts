@@ -573,12 +573,14 @@ function checkTopology(components: ComponentConfig[], seen: Map<string, Section>
 export function secretValuesOf(component: ComponentConfig): string[] {
   const out: string[] = [];
   // A value written in the config is masked wherever it appears in a log line: a short or common one
-  // ("true", "info") would mask words of every line and break the JSON. So only values of 8 characters or
-  // more; and in a map marked secret as a whole (webhook `headers`), only those under a name that says
-  // credential (Authorization, X-Api-Key), not X-Source or Content-Type.
+  // ("true", "info") would mask words of every line and break the JSON. In a map marked secret as a whole
+  // (webhook `headers`) only values under a name that says credential (Authorization, X-Api-Key), not
+  // X-Source or Content-Type, and of 8 characters or more.
   const collect = (v: unknown, name?: string): void => {
     if (typeof v === 'string') {
-      if (v.length >= MIN_LITERAL_SECRET && (name === undefined || CREDENTIAL_NAME.test(name))) out.push(v);
+      // A value at a key marked secret itself (password, token) is masked whatever its length (from 4
+      // characters, as every secret); one picked out of a map by its name only from 8.
+      if (name === undefined || (v.length >= MIN_LITERAL_SECRET && CREDENTIAL_NAME.test(name))) out.push(v);
     } else if (Array.isArray(v)) {
       for (const x of v) collect(x, name);
     } else if (v !== null && typeof v === 'object') {

@@ -271,7 +271,7 @@ outputs:
     expect(cfg.secretsFromEnv.sort()).toEqual(['HOOK', 'MY_TOKEN', 'SLACK', 'TEAM']);
   });
 
-  it('secrets written in the config are masked, but not short values nor headers whose name says no credential', async () => {
+  it('secrets written in the config are masked (a short password too), but not headers whose name says no credential nor short header values', async () => {
     const yaml = `inputs:
   app: { type: stdin }
 outputs:
@@ -279,14 +279,16 @@ outputs:
     type: webhook
     inputs: [app]
     url: https://hooks.example.com/services/T0/B0/abcdefgh
-    headers: { X-Source: driftlock, X-Debug: "true", Content-Type: application/json, Authorization: "Bearer tok-123456", X-Api-Key: k3y-value-99 }
+    headers: { X-Source: driftlock, X-Debug: "true", Content-Type: application/json, Authorization: "Bearer tok-123456", X-Api-Key: k3y-value-99, X-Token: abc }
     signing_secret: a-signing-secret-of-some-length
+    auth: { strategy: basic, user: alerts, password: hunter2 }
 `;
     const cfg = await parseConfig(yaml, 'pipeline.yaml', createRegistry(), { env: {} });
     expect(secretValuesOf(cfg.components.find((c) => c.id === 'hook')!).sort()).toEqual([
       'Bearer tok-123456',
       'a-signing-secret-of-some-length',
       'https://hooks.example.com/services/T0/B0/abcdefgh',
+      'hunter2',
       'k3y-value-99',
     ]);
   });
