@@ -25,10 +25,19 @@ function secretsOf(config: PipelineConfig): string[] {
 }
 
 export async function runDaemon(options: RunOptions): Promise<number> {
+  // Until the pipeline runs, a SIGHUP (logrotate's postrotate) must not end the daemon, as it does by
+  // default: it is ignored, said once there is a logger to say it.
+  const early: { logger?: Logger } = {};
+  const earlyHangUp = () => {
+    if (early.logger) early.logger.warn('SIGHUP while starting: ignored (send it again once driftlock is running to reload the config)');
+    else process.stderr.write('driftlock: SIGHUP while starting: ignored\n');
+  };
+  process.on('SIGHUP', earlyHangUp);
   let config: PipelineConfig;
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
   } catch (err) {
+    process.off('SIGHUP', earlyHangUp);
     if (err instanceof ConfigError) {
       process.stderr.write(`driftlock: ${err.message}\n`);
       return 78;
@@ -37,9 +46,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   }
   const secrets = new SecretMask(secretsOf(config));
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets });
-  // Until the pipeline runs, a SIGHUP (logrotate's postrotate) must not end the daemon, as by default.
-  const earlyHangUp = () => logger.warn('SIGHUP while starting: ignored (send it again once driftlock is running to reload the config)');
-  process.on('SIGHUP', earlyHangUp);
+  early.logger = logger;
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception; exiting');
     process.exit(70);
@@ -61,7 +68,6 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   try {
     return await runLocked(config, logger, options, secrets, () => process.off('SIGHUP', earlyHangUp));
   } finally {
-    process.off('SIGHUP', earlyHangUp);
     await unlock().catch(() => undefined);
   }
 }
@@ -96,7 +102,11 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   let stopRequested = false;
   let wake: (w: Wake) => void = () => undefined;
   const next = () => new Promise<Wake>((resolve) => (wake = resolve));
+  // Once the pipeline has stopped, signals are ignored until the process exits (after the lock is let go):
+  // their default action would kill a daemon that stopped cleanly (exit 129 or 143 instead of 0).
+  let finished = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (finished) return;
     signals += 1;
     if (signals > 1) {
       logger.warn({ signal }, 'second signal: exiting now without draining');
@@ -108,18 +118,21 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
     stopped = pipeline.stop();
     wake({ why: 'stop' });
   };
+  let reloadAsked = false;
   const onHangUp = () => {
-    if (state === 'reloading') logger.warn('SIGHUP: a reload is already under way');
-    else if (state === 'running') wake({ why: 'reload' });
+    if (finished) return;
+    if (state === 'reloading' || reloadAsked) logger.warn('SIGHUP: a reload is already under way');
+    else if (state === 'running') {
+      reloadAsked = true;
+      wake({ why: 'reload' });
+    }
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', onHangUp);
   running();
   const cleanUp = () => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    process.off('SIGHUP', onHangUp);
+    finished = true;
   };
 
   for (;;) {
@@ -134,6 +147,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
     if (w.why === 'reload') {
       // /health says 503 "reloading" while the old pipeline drains and the new one starts.
       state = 'reloading';
+      reloadAsked = false;
       try {
         const fresh = await prepareReload(options, config, logger, secrets);
         if (fresh && !stopRequested) {

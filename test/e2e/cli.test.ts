@@ -394,6 +394,27 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/${out}, encoding: text
     expect(result.code, result.stderr.slice(-2000)).toBe(0);
   });
 
+  it('signals that come while a clean stop ends (up to the exit) do not kill it: exit 0', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { demo: { type: demo, rate: 50 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    cli.child.kill('SIGTERM');
+    // SIGHUPs without pause until the process is gone: one lands in the last moments, after the pipeline
+    // stopped (before, the handlers were gone by then and the default action killed it: exit 129).
+    while (cli.child.exitCode === null && cli.child.signalCode === null) {
+      cli.child.kill('SIGHUP');
+      await new Promise((r) => setImmediate(r));
+    }
+    const result = await cli.exited;
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+    expect(result.stderr).toContain('"msg":"stopped"');
+  });
+
   it('a SIGHUP before the pipeline runs (waiting for the data_dir lock) is ignored, not fatal', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'pipeline.yaml');
