@@ -587,6 +587,21 @@ export function secretValuesOf(component: ComponentConfig): string[] {
       for (const [k, x] of Object.entries(v)) collect(x, k);
     }
   };
+  forEachSecret(component.options, component.secretKeys, (o, key) => collect(o[key]));
+  return out;
+}
+
+export function redactOptions(component: ComponentConfig): unknown {
+  const copy = structuredClone(component.options) as Record<string, unknown>;
+  forEachSecret(copy, component.secretKeys, (o, key) => (o[key] = '<redacted>'));
+  return copy;
+}
+
+/**
+ * Calls `visit(parent, key)` for every value of `options` at one of the dotted secret paths (`*` matching
+ * any key), so that the value can be read or replaced.
+ */
+function forEachSecret(options: unknown, paths: readonly string[], visit: (parent: Record<string, unknown>, key: string) => void): void {
   const walk = (obj: unknown, parts: string[]): void => {
     if (obj === null || typeof obj !== 'object') return;
     const o = obj as Record<string, unknown>;
@@ -594,27 +609,10 @@ export function secretValuesOf(component: ComponentConfig): string[] {
     for (const key of part === '*' ? Object.keys(o) : [part!]) {
       if (o[key] === undefined) continue;
       if (rest.length) walk(o[key], rest);
-      else collect(o[key]);
+      else visit(o, key);
     }
   };
-  for (const p of component.secretKeys) walk(component.options, p.split('.'));
-  return out;
-}
-
-export function redactOptions(component: ComponentConfig): unknown {
-  const copy = structuredClone(component.options) as Record<string, unknown>;
-  const redact = (obj: unknown, parts: string[]): void => {
-    if (obj === null || typeof obj !== 'object') return;
-    const o = obj as Record<string, unknown>;
-    const [part, ...rest] = parts;
-    for (const key of part === '*' ? Object.keys(o) : [part!]) {
-      if (o[key] === undefined) continue;
-      if (rest.length) redact(o[key], rest);
-      else o[key] = '<redacted>';
-    }
-  };
-  for (const p of component.secretKeys) redact(copy, p.split('.'));
-  return copy;
+  for (const p of paths) walk(options, p.split('.'));
 }
 
 /** Secrets written in the config are masked only from this length (see secretValuesOf). */
