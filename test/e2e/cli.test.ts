@@ -25,6 +25,22 @@ outputs: { out: { type: file, inputs: [demo], path: "${outPath}" } }
   return { cli, address };
 }
 
+/**
+ * Two configs (a.yaml, b.yaml: demo -> a.log, b.log) on one data_dir, and a daemon running the first.
+ */
+async function firstOfTwoDaemons(): Promise<{ dir: string; first: RunningCli }> {
+  const dir = await tempDir();
+  const config = (name: string) => `data_dir: ${dir}/data
+inputs: { demo: { type: demo, rate: 20 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
+`;
+  await writeFile(path.join(dir, 'a.yaml'), config('a'));
+  await writeFile(path.join(dir, 'b.yaml'), config('b'));
+  const first = startCli(['run', '-c', path.join(dir, 'a.yaml')]);
+  await first.waitFor(/driftlock running/);
+  return { dir, first };
+}
+
 async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const started = Date.now();
   while (!(await check())) {
@@ -329,15 +345,7 @@ outputs: { out: { type: console, inputs: [in] } }
   });
 
   it('refuses a second daemon on the same data_dir (exit 78), and takes over the lock of a killed one', async () => {
-    const dir = await tempDir();
-    const config = (name: string) => `data_dir: ${dir}/data
-inputs: { demo: { type: demo, rate: 20 } }
-outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
-`;
-    await writeFile(path.join(dir, 'a.yaml'), config('a'));
-    await writeFile(path.join(dir, 'b.yaml'), config('b'));
-    const first = startCli(['run', '-c', path.join(dir, 'a.yaml')]);
-    await first.waitFor(/driftlock running/);
+    const { dir, first } = await firstOfTwoDaemons();
     const second = await runCli(['run', '-c', path.join(dir, 'b.yaml')]);
     expect(second.code, second.stderr).toBe(78);
     expect(second.stderr).toContain(`driftlock: data_dir ${dir}/data is in use by another driftlock`);
@@ -506,15 +514,7 @@ outputs: { hook: { type: webhook, inputs: [app], url: "${receiver.url}", batch: 
   });
 
   it('a daemon paused until another took over its data_dir: on waking, one of the two exits 75 at once, never both run on', async () => {
-    const dir = await tempDir();
-    const config = (name: string) => `data_dir: ${dir}/data
-inputs: { demo: { type: demo, rate: 20 } }
-outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
-`;
-    await writeFile(path.join(dir, 'a.yaml'), config('a'));
-    await writeFile(path.join(dir, 'b.yaml'), config('b'));
-    const first = startCli(['run', '-c', path.join(dir, 'a.yaml')]);
-    await first.waitFor(/driftlock running/);
+    const { dir, first } = await firstOfTwoDaemons();
     // Paused (Ctrl-Z, docker pause): its lock goes stale and a second daemon takes the folder over.
     first.child.kill('SIGSTOP');
     const second = startCli(['run', '-c', path.join(dir, 'b.yaml')]);
