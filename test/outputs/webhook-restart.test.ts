@@ -36,6 +36,31 @@ ${extra}`);
   return config;
 }
 
+/**
+ * A file input (read from the beginning) -> webhook (url from HOOK_URL) pipeline in a new folder, set as
+ * `dir`: the log the input reads and the config file. `hook` adds lines to the webhook's settings.
+ */
+async function fileToWebhook(name: string, shutdownTimeout: string, hook: string[]): Promise<{ log: string; config: string }> {
+  dir = await mkdtemp(path.join(os.tmpdir(), `dl-webhook-${name}-`));
+  const log = path.join(dir, 'app.log');
+  const config = path.join(dir, 'pipeline.yaml');
+  await writeFile(config, `data_dir: ${path.join(dir, 'data')}
+shutdown_timeout: ${shutdownTimeout}
+inputs: { app: { type: file, include: [${log}], start_at: beginning } }
+outputs:
+  hook:
+    type: webhook
+    inputs: [app]
+    url: \${HOOK_URL}
+${hook.map((l) => `    ${l}\n`).join('')}`);
+  return { log, config };
+}
+
+/** The entries of every alert the receiver accepted, in order. */
+function entries(r: Receiver): string[] {
+  return r.accepted().flatMap((req) => JSON.parse(req.body) as WebhookAlert[]).map((a) => a.entry);
+}
+
 describe('webhook output in the daemon', () => {
   it('SIGKILL mid-outage: the restarted daemon delivers all 50 queued events, each once', async () => {
     receiver = await startReceiver(() => ({ status: 502 }));
@@ -52,7 +77,7 @@ describe('webhook output in the daemon', () => {
     receiver.behave = ok;
     const second = await runCli(['run', '-c', config], { env, input: '' });
     expect(second.code, second.stderr.slice(-2000)).toBe(0);
-    const bodies = receiver.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry);
+    const bodies = entries(receiver);
     expect(bodies).toEqual(Array.from({ length: 50 }, (_, i) => `event ${i}`));
     const summary = logLines(second.stderr).find((l) => l.msg === 'all inputs finished; stopped') as { components: Record<string, Record<string, number>> } | undefined;
     expect(summary?.components.hook?.delivered_records_total).toBe(50);
@@ -74,27 +99,12 @@ describe('webhook output in the daemon', () => {
     receiver.behave = ok;
     const second = await runCli(['run', '-c', config], { env, input: '' });
     expect(second.code).toBe(0);
-    expect(receiver.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry)).toEqual(['only event']);
+    expect(entries(receiver)).toEqual(['only event']);
   });
 
   it('SIGTERM while the on-disk queue is full and the receiver down: a quick clean stop, and every line once later', async () => {
     receiver = await startReceiver(() => ({ status: 502 }));
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-webhook-full-'));
-    const log = path.join(dir, 'app.log');
-    const config = path.join(dir, 'pipeline.yaml');
-    await writeFile(config, `data_dir: ${path.join(dir, 'data')}
-shutdown_timeout: 20s
-inputs: { app: { type: file, include: [${log}], start_at: beginning } }
-outputs:
-  hook:
-    type: webhook
-    inputs: [app]
-    url: \${HOOK_URL}
-    batch: { max_events: 10 }
-    queue: { max_bytes: 4KiB }
-    buffer: { max_events: 20 }
-    retry: { initial_backoff: 100ms, max_backoff: 300ms }
-`);
+    const { log, config } = await fileToWebhook('full', '20s', ['batch: { max_events: 10 }', 'queue: { max_bytes: 4KiB }', 'buffer: { max_events: 20 }', 'retry: { initial_backoff: 100ms, max_backoff: 300ms }']);
     const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `line ${from + i}`).join('\n') + '\n';
     await writeFile(log, lines(0, 150));
     const env = { HOOK_URL: receiver.url };
@@ -117,30 +127,16 @@ outputs:
 
     receiver.behave = ok;
     const second = startCli(['run', '-c', config], { env, stdin: 'ignore' });
-    const entries = () => receiver!.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry);
-    await receiver.waitFor(() => entries().length >= 300, 30_000, 'all 300 lines');
+    await receiver.waitFor(() => entries(receiver!).length >= 300, 30_000, 'all 300 lines');
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
-    expect(entries()).toEqual(Array.from({ length: 300 }, (_, i) => `line ${i}`));
+    expect(entries(receiver!)).toEqual(Array.from({ length: 300 }, (_, i) => `line ${i}`));
   });
 
   it('SIGTERM with a backlog a slow receiver cannot take in time: a clean stop before the timeout, the rest sent at the next start, nothing read twice', async () => {
     // 200 ms an answer, 500 records a request: 30,000 lines take 12 s, the shutdown timeout is 5 s.
     receiver = await startReceiver(() => ({ status: 200, body: 'ok', delayMs: 200 }));
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-webhook-slow-'));
-    const log = path.join(dir, 'app.log');
-    const config = path.join(dir, 'pipeline.yaml');
-    await writeFile(config, `data_dir: ${path.join(dir, 'data')}
-shutdown_timeout: 5s
-inputs: { app: { type: file, include: [${log}], start_at: beginning } }
-outputs:
-  hook:
-    type: webhook
-    inputs: [app]
-    url: \${HOOK_URL}
-    acknowledgements: delivered
-    batch: { max_events: 500 }
-`);
+    const { log, config } = await fileToWebhook('slow', '5s', ['acknowledgements: delivered', 'batch: { max_events: 500 }']);
     const total = 30_000;
     await writeFile(log, Array.from({ length: total }, (_, i) => `line ${i}`).join('\n') + '\n');
     const env = { HOOK_URL: receiver.url };
@@ -158,30 +154,17 @@ outputs:
 
     receiver.behave = ok;
     const second = startCli(['run', '-c', config], { env, stdin: 'ignore' });
-    const entries = () => receiver!.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry);
-    await receiver.waitFor(() => new Set(entries()).size >= total, 30_000, `all ${total} lines`);
+    await receiver.waitFor(() => new Set(entries(receiver!)).size >= total, 30_000, `all ${total} lines`);
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
     // Every line arrived; at most the request cut at the stop came twice (not the whole file again).
-    expect(new Set(entries()).size).toBe(total);
-    expect(entries().length).toBeLessThanOrEqual(total + 500);
+    expect(new Set(entries(receiver!)).size).toBe(total);
+    expect(entries(receiver!).length).toBeLessThanOrEqual(total + 500);
   }, 60_000);
 
   it('with shutdown_timeout: 1s a stop still delivers what a fast receiver takes at once', async () => {
     receiver = await startReceiver(ok);
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-webhook-short-'));
-    const log = path.join(dir, 'app.log');
-    const config = path.join(dir, 'pipeline.yaml');
-    await writeFile(config, `data_dir: ${path.join(dir, 'data')}
-shutdown_timeout: 1s
-inputs: { app: { type: file, include: [${log}], start_at: beginning } }
-outputs:
-  hook:
-    type: webhook
-    inputs: [app]
-    url: \${HOOK_URL}
-    batch: { max_events: 1 }
-`);
+    const { log, config } = await fileToWebhook('short', '1s', ['batch: { max_events: 1 }']);
     await writeFile(log, 'l1\nl2\nl3\nl4\nl5\n');
     const cli = startCli(['run', '-c', config], { env: { HOOK_URL: receiver.url }, stdin: 'ignore' });
     await cli.waitFor(/file input started/);
@@ -189,6 +172,6 @@ outputs:
     const stopped = await cli.exited;
     expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
     // Before: the drain's budget was 0 whenever 1 s or less was left, and 4 of the 5 stayed on disk.
-    expect(receiver.accepted().flatMap((r) => JSON.parse(r.body) as WebhookAlert[]).map((a) => a.entry)).toEqual(['l1', 'l2', 'l3', 'l4', 'l5']);
+    expect(entries(receiver)).toEqual(['l1', 'l2', 'l3', 'l4', 'l5']);
   });
 });
