@@ -9,6 +9,27 @@ import { startCli } from '../helpers/cli.js';
 
 const fixtures = path.resolve(import.meta.dirname, '../fixtures/plugins');
 
+/**
+ * A folder holding `login.mjs`: a plugin output that fails its login, quoting its (secret) password, when it
+ * is built (`at: build`) or at its first batch (`at: consume`).
+ */
+async function withLoginPlugin(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+  await writeFile(path.join(dir, 'login.mjs'), `export default ({ z, defineOutput, secret }) => [
+  defineOutput({
+    type: 'login_output',
+    description: 'fails at build or at its first batch, quoting the password',
+    config: z.object({ password: secret(z.string()), at: z.enum(['build', 'consume']) }),
+    build(config) {
+      if (config.at === 'build') throw new Error('login failed: ' + config.password);
+      return { async consume() { throw new Error('login failed: ' + config.password); } };
+    },
+  }),
+];
+`);
+  return dir;
+}
+
 describe('plugins', () => {
   it('loads components from a relative path and validates them with their own schema', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
@@ -110,21 +131,12 @@ outputs: { out: { type: console, inputs: [in] } }
   });
 
   it('a secret written in the config itself (not through a variable) is masked when a plugin\'s error quotes it', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
-    await writeFile(path.join(dir, 'login.mjs'), `export default ({ z, defineOutput, secret }) => [
-  defineOutput({
-    type: 'login_output',
-    description: 'fails its login, quoting the password',
-    config: z.object({ password: secret(z.string()) }),
-    build(config) { return { async consume() { throw new Error('login failed: ' + config.password); } }; },
-  }),
-];
-`);
+    const dir = await withLoginPlugin();
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `data_dir: ${dir}/data
 plugins: [./login.mjs]
 inputs: { in: { type: stdin } }
-outputs: { out: { type: login_output, inputs: [in], password: "literal-pass-XYZ" } }
+outputs: { out: { type: login_output, inputs: [in], password: "literal-pass-XYZ", at: consume } }
 `);
     const cli = startCli(['run', '-c', file]);
     // The output fails and is restarted; its error is logged each time.
@@ -136,19 +148,7 @@ outputs: { out: { type: login_output, inputs: [in], password: "literal-pass-XYZ"
   });
 
   it('secrets stay masked in the one-line stderr summary of a start failure, and after a reload brings new ones', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
-    await writeFile(path.join(dir, 'login.mjs'), `export default ({ z, defineOutput, secret }) => [
-  defineOutput({
-    type: 'login_output',
-    description: 'fails at build or at its first batch, quoting the password',
-    config: z.object({ password: secret(z.string()), at: z.enum(['build', 'consume']) }),
-    build(config) {
-      if (config.at === 'build') throw new Error('login failed: ' + config.password);
-      return { async consume() { throw new Error('login failed: ' + config.password); } };
-    },
-  }),
-];
-`);
+    const dir = await withLoginPlugin();
     const file = path.join(dir, 'pipeline.yaml');
     const config = (password: string, at: string) => `data_dir: ${dir}/data
 shutdown_timeout: 2s
