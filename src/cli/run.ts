@@ -131,7 +131,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', onHangUp);
   running();
-  const cleanUp = () => {
+  const ignoreSignals = () => {
     finished = true;
   };
 
@@ -178,7 +178,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
         process.stderr.write(secrets.mask(`driftlock: the pipeline cannot start after a reload: ${(err as Error).message}\n`));
         state = 'stopping';
         api?.close();
-        cleanUp();
+        ignoreSignals();
         return 78;
       }
       if (!stopRequested) state = 'running';
@@ -191,7 +191,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       state = 'stopping';
       await pipeline.stop().catch(() => false);
       api?.close();
-      cleanUp();
+      ignoreSignals();
       return 70;
     }
     break;
@@ -202,7 +202,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   const summary: Record<string, Record<string, number>> = {};
   for (const m of pipeline.metrics()) summary[m.id] = m.snapshot();
   logger.info({ drained, components: summary, max_rss_bytes: process.resourceUsage().maxRSS * 1024 }, stopped ? 'stopped' : 'all inputs finished; stopped');
-  cleanUp();
+  ignoreSignals();
   return drained ? 0 : 1;
 }
 
