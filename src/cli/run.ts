@@ -77,6 +77,8 @@ type Wake = { why: 'done' } | { why: 'failed'; err: unknown } | { why: 'stop' } 
 async function runLocked(first: PipelineConfig, logger: Logger, options: RunOptions, secrets: SecretMask, running: () => void): Promise<number> {
   let config = first;
   let pipeline = new Pipeline(config, { logger });
+  // Counters of the pipelines a reload replaced: the summary at exit covers the whole run.
+  const carried: Summary = {};
   let state: 'starting' | 'running' | 'reloading' | 'stopping' = 'starting';
   let api: Server | undefined;
   try {
@@ -155,6 +157,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
           const drained = await current.stop();
           // A SIGTERM during the drain: its own stop (with its timeout) is what the exit waits for.
           if (stopRequested) break;
+          carryTotals(carried, current);
           const replacement = new Pipeline(fresh, { logger });
           try {
             await replacement.start();
@@ -199,11 +202,31 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   const drained = stopped ? await stopped : true;
   state = 'stopping';
   api?.close();
-  const summary: Record<string, Record<string, number>> = {};
-  for (const m of pipeline.metrics()) summary[m.id] = m.snapshot();
+  const summary = exitSummary(pipeline, carried);
   logger.info({ drained, components: summary, max_rss_bytes: process.resourceUsage().maxRSS * 1024 }, stopped ? 'stopped' : 'all inputs finished; stopped');
   ignoreSignals();
   return drained ? 0 : 1;
+}
+
+type Summary = Record<string, Record<string, number>>;
+
+/** Adds a replaced pipeline's counters (`..._total`; gauges are a moment's reading) to `into`, per component id. */
+function carryTotals(into: Summary, replaced: Pipeline): void {
+  for (const m of replaced.metrics()) {
+    const sums = (into[m.id] ??= {});
+    for (const [name, value] of Object.entries(m.snapshot())) if (name.endsWith('_total')) sums[name] = (sums[name] ?? 0) + value;
+  }
+}
+
+/** The components' metrics at exit: the last pipeline's, plus the counters of those a reload replaced. */
+function exitSummary(last: Pipeline, carried: Summary): Summary {
+  const summary: Summary = {};
+  for (const m of last.metrics()) summary[m.id] = m.snapshot();
+  for (const [id, sums] of Object.entries(carried)) {
+    const into = (summary[id] ??= {});
+    for (const [name, value] of Object.entries(sums)) into[name] = (into[name] ?? 0) + value;
+  }
+  return summary;
 }
 
 /**

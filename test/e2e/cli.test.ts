@@ -400,6 +400,11 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/${out}, encoding: text
     }
     const result = await cli.exited;
     expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    // The summary at exit counts the whole run: two lines before the reload, two after.
+    const stopped = logLines(result.stderr).find((l) => l.msg === 'stopped')!;
+    const components = stopped.components as Record<string, Record<string, number>>;
+    expect(components.app!.sent_events_total).toBe(4);
+    expect(components.out!.sent_events_total).toBe(4);
   });
 
   it('signals that come while a clean stop ends (up to the exit) do not kill it: exit 0', async () => {
