@@ -63,6 +63,18 @@ describe('unmask', () => {
     expect(unmask(`${MASK.timestamp}${MASK.uuid}${MASK.ip}${MASK.hex}${MASK.number}`)).toBe('<ts><uuid><ip><id><num>');
   });
 
+  it('masks long hex runs that end inside a word in linear time (the old pattern backtracked for minutes)', () => {
+    // 20,000 hex characters with digits, then a `z`: no hex id (no word boundary), so the digit runs are numbers.
+    const run = '3f9a0b'.repeat(3_334).slice(0, 20_000);
+    const masked = maskVolatile(`payload=${run}z tail`);
+    expect(masked.startsWith(`payload=${MASK.number}f${MASK.number}a${MASK.number}b`)).toBe(true);
+    expect(masked.endsWith('z tail')).toBe(true);
+    expect(masked).toBe(maskVolatileReference(`payload=${run}z tail`));
+    // Ending at a word boundary it is one id; a million letters and a digit before a `g`, no id at all.
+    expect(maskVolatile(`payload=${run} tail`)).toBe(`payload=${MASK.hex} tail`);
+    expect(maskVolatile(`${'a'.repeat(1_000_000)}1g`)).toBe(`${'a'.repeat(1_000_000)}${MASK.number}g`);
+  });
+
   it('leaves text without masks as it is', () => {
     expect(unmask('plain text <num> stays')).toBe('plain text <num> stays');
   });
