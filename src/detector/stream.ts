@@ -62,6 +62,15 @@ export function percentDecode(text: string): string {
   }
 }
 
+/**
+ * The first `max` characters of a long text, as a string of its own. A plain `slice` of a long string is
+ * a view that keeps the whole of it alive: a template, a cached mask or a remembered value made from the
+ * head of a 1 MB line would hold the megabyte.
+ */
+export function headOf(text: string, max: number): string {
+  return text.length > max ? Buffer.from(text.slice(0, max), 'utf16le').toString('utf16le') : text;
+}
+
 /** The masked form of a field's value, cached per field. */
 function maskField(f: FieldState, text: string): string {
   let cache = f.masks;
@@ -445,7 +454,7 @@ export class StreamDetector {
     // Template of the event's message.
     const fields = input.fields;
     // Only the head of a huge event is read: enough to tell its pattern, and it cannot flush the baseline.
-    let message = input.text.length > MAX_TEXT ? input.text.slice(0, MAX_TEXT) : input.text;
+    let message = headOf(input.text, MAX_TEXT);
     let messageField: FieldState | undefined;
     // One walk over the event's fields finds their states (and skips time fields) for scoring below, and
     // the message field: the first of MESSAGE_FIELDS, in that order, that holds text.
@@ -470,7 +479,7 @@ export class StreamDetector {
         const rank = f ? f.messageRank : messageRankOf(name);
         if (rank < messageRank && typeof value === 'string' && value) {
           messageRank = rank;
-          message = value;
+          message = headOf(value, MAX_TEXT);
           messageIndex = fieldCount;
         }
         this.scanNames[fieldCount] = name;
@@ -789,7 +798,7 @@ export class StreamDetector {
       };
     }
     const raw = typeof value === 'boolean' ? String(value) : value;
-    const head = raw.length > MAX_FIELD_TEXT ? raw.slice(0, MAX_FIELD_TEXT) : raw;
+    const head = headOf(raw, MAX_FIELD_TEXT);
     const text = head.includes('%') ? percentDecode(head) : head;
     const masked = maskField(f, text);
     pending.masked = masked;

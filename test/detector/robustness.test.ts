@@ -1,6 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Detector } from '../../src/detector/index.js';
 import { restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
+import { ROOT } from '../helpers/cli.js';
 import { T0 } from './baseline.js';
 
 describe('detector robustness', () => {
@@ -82,6 +86,32 @@ describe('detector robustness', () => {
     // What it says is about the head: the template and the quoted text are short.
     if (a) expect(a.why.length + a.template.length).toBeLessThan(2000);
     for (let i = 0; i < 50; i++) expect(d.observe('s', { time: (t += 50), text: normal(2000 + i) })).toBeUndefined();
+  });
+});
+
+describe('detector memory', () => {
+  it('keeps only the heads of huge events and values, not the whole strings (1 MB lines, a message field, another field)', () => {
+    // Run in a child with --expose-gc, on the built detector, so that the heap can be measured after a full GC.
+    const detector = pathToFileURL(path.join(ROOT, 'dist/src/detector/index.js')).href;
+    const script = `
+      const { Detector } = await import(${JSON.stringify(detector)});
+      const d = new Detector();
+      const big = (i) => { let s = 'line ' + i + ' '; let k = i * 7919; while (s.length < 1048576) s += (k++ * 2654435761 % 4294967296).toString(36).replace(/[0-9]/g, 'q') + ' '; return s; };
+      globalThis.gc(); const before = process.memoryUsage().heapUsed;
+      let t = ${T0};
+      for (let i = 0; i < 100; i++) {
+        d.observe('text', { time: (t += 1000), text: big(i) });
+        d.observe('message-field', { time: t, text: 'x', fields: { msg: big(i), level: 'info' } });
+        d.observe('other-field', { time: t, text: 'x', fields: { message: 'done', payload: big(i) } });
+      }
+      globalThis.gc();
+      process.stdout.write(String(process.memoryUsage().heapUsed - before));`;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const retained = Number(out);
+    // 300 MB of lines went through three streams; each keeps the heads it read (before: 30+ MiB, the
+    // lines that the heads were views of).
+    expect(retained).toBeGreaterThan(0);
+    expect(retained).toBeLessThan(12 * 2 ** 20);
   });
 });
 
