@@ -235,8 +235,16 @@ function quote(text: string, max = 60): string {
  * normal yet)`; without the date when the stream has no event times (or had none when the pattern began).
  * The date is in the source's time as it is now (`StreamClock.sourceTime`).
  */
+/** The latest time a JavaScript Date can hold (ms): an event stamped later is untimed. */
+const MAX_TIME_MS = 8.64e15;
+
+/** A clock time as an ISO 8601 date for a why (a time no Date can hold, which no event gives, as ms). */
+function isoTime(ms: number): string {
+  return Math.abs(ms) <= MAX_TIME_MS ? new Date(ms).toISOString() : `${ms} ms`;
+}
+
 function seenSince(template: Template, timed: boolean, clock: StreamClock): string {
-  const since = timed && template.firstSeen > 0 ? ` since ${new Date(clock.sourceTime(template.firstSeen)).toISOString()}` : '';
+  const since = timed && template.firstSeen > 0 ? ` since ${isoTime(clock.sourceTime(template.firstSeen))}` : '';
   return ` (seen ${template.count} times${since}, not normal yet)`;
 }
 
@@ -407,14 +415,16 @@ export class StreamDetector {
     this.events += 1;
     // A stream whose events carry their own time must not mix in arrival times (a line whose timestamp
     // could not be read): the jump would look like a silence or a spike. Such an event is untimed.
-    if (input.time !== undefined && !input.arrivalTime) this.eventTimed = true;
-    let timed = input.time !== undefined && !(input.arrivalTime && this.eventTimed);
+    // A time no Date can hold (a nanosecond epoch read as one in ms, NaN) is no time at all.
+    const time = input.time !== undefined && Math.abs(input.time) <= MAX_TIME_MS ? input.time : undefined;
+    if (time !== undefined && !input.arrivalTime) this.eventTimed = true;
+    let timed = time !== undefined && !(input.arrivalTime && this.eventTimed);
     const previous = this.lastSeen;
     let now = this.lastSeen;
     if (timed) {
       // The stream's clock: a timestamp far off the stream's time is held out (untimed) unless the next
       // one confirms that the source's clock stepped (see stream-clock.ts).
-      const c = this.clock.map(input.time!);
+      const c = this.clock.map(time!);
       if (c === undefined) timed = false;
       else now = c;
     }
@@ -577,7 +587,7 @@ export class StreamDetector {
         kind: 'new_pattern',
         score: alerted.score,
         confidence: alerted.confidence,
-        why: `${sevName ? sevName.toLowerCase() + ' ' : ''}message ${quote(signature!, 100)} again: ${alerted.count} alert${alerted.count === 1 ? '' : 's'} since ${timed ? new Date(this.clock.sourceTime(alerted.first)).toISOString() : 'it first appeared'}, not normal yet`,
+        why: `${sevName ? sevName.toLowerCase() + ' ' : ''}message ${quote(signature!, 100)} again: ${alerted.count} alert${alerted.count === 1 ? '' : 's'} since ${timed ? isoTime(this.clock.sourceTime(alerted.first)) : 'it first appeared'}, not normal yet`,
       });
     }
 

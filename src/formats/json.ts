@@ -89,7 +89,8 @@ export function epochToMs(n: number): number | undefined {
   else if (n < 1e14) ms = n;
   else if (n < 1e17) ms = n / 1e3;
   else ms = n / 1e6;
-  return ms >= YEAR_2000_MS ? ms : undefined;
+  // Up to the latest time a Date holds: beyond it, no date (a number too large for any epoch unit).
+  return ms >= YEAR_2000_MS && ms <= 8.64e15 ? ms : undefined;
 }
 
 /** The digit at `i`, or -1. */

@@ -244,12 +244,29 @@ export const anomalyDetectTransform = defineTransform({
       }, config.snapshot_interval)
       : undefined;
     timer?.unref();
+    let lastErrorLog = -Infinity;
+    let unlogged = 0;
     return {
       async map(events: LogEvent[]) {
         await parse(events);
         const out: LogEvent[] = config.emit === 'all' ? events : [];
         for (const event of events) {
-          const anomaly = detector.observe(resolveStreamId(config.stream_id, event), toDetectorInput(event, watch));
+          let anomaly;
+          try {
+            anomaly = detector.observe(resolveStreamId(config.stream_id, event), toDetectorInput(event, watch));
+          } catch (err) {
+            // A bug the event brought out: the event goes on unscored (with emit: all), the rest of the
+            // batch is still scored, and the error is counted and said.
+            ctx.metrics?.add('errors_total');
+            const now = Date.now();
+            if (now - lastErrorLog >= 60_000) {
+              // At most one log line a minute: a bug that every event hits must not flood the log.
+              ctx.logger.error({ err, since_last_logged: unlogged }, 'the detector failed on an event; it passes on unscored (errors_total counts them)');
+              lastErrorLog = now;
+              unlogged = 0;
+            } else unlogged += 1;
+            continue;
+          }
           if (!anomaly) continue;
           event.attributes.anomaly = anomalyAttribute(anomaly);
           ctx.metrics?.add('anomalies_total');

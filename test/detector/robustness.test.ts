@@ -64,6 +64,17 @@ describe('detector robustness', () => {
     expect(after[0]!.why).toMatch(/^volume dropped: no events for 1\.7 h/);
   });
 
+  it('takes a time no Date can hold as no time, and still says why a new error pattern is news', () => {
+    const d = new Detector();
+    for (let i = 0; i < 300; i++) d.observe('s', { time: 1e19 + i * 1000, text: `user ${i} logged in` });
+    // Before, the why's "since <date>" threw a RangeError out of observe.
+    for (let i = 0; i < 3; i++) {
+      const a = d.observe('s', { time: 1e19 + (300 + i) * 1000, text: 'ERROR database connection refused' });
+      expect(a?.why).toMatch(/error pattern/);
+      expect(a?.why).not.toMatch(/Invalid|NaN/);
+    }
+  });
+
   it('uses arrival times when that is all a stream has', () => {
     const d = new Detector();
     let t = T0;
@@ -96,7 +107,9 @@ describe('detector memory', () => {
     const script = `
       const { Detector } = await import(${JSON.stringify(detector)});
       const d = new Detector();
-      const big = (i) => { let s = 'line ' + i + ' '; let k = i * 7919; while (s.length < 1048576) s += (k++ * 2654435761 % 4294967296).toString(36).replace(/[0-9]/g, 'q') + ' '; return s; };
+      // A megabyte each, with a head of words (letters only: nothing masked) that no other line has.
+      const word = (n) => { let s = ''; for (let k = 0; k < 8; k++) { s += String.fromCharCode(97 + (n % 26)); n = Math.floor(n / 26) + 7 * k; } return s; };
+      const big = (i) => Array.from({ length: 600 }, (_, j) => word(i * 7919 + j * 104729)).join(' ') + ' alpha beta gamma'.repeat(61_400);
       globalThis.gc(); const before = process.memoryUsage().heapUsed;
       let t = ${T0};
       for (let i = 0; i < 100; i++) {

@@ -164,6 +164,10 @@ describe('parseTimestamp', () => {
     expect(parseTimestamp({})).toBeUndefined();
     expect(epochToMs(Number.NaN)).toBeUndefined();
     expect(epochToMs(Number.POSITIVE_INFINITY)).toBeUndefined();
+    // Beyond the latest time a Date holds, in any unit: no time (a Date of it threw later on).
+    expect(epochToMs(1e22)).toBeUndefined();
+    expect(parseTimestamp('10000000000000000000000')).toBeUndefined();
+    expect(epochToMs(8.64e21)).toBe(8.64e15);
   });
 });
 

@@ -1,7 +1,12 @@
 /** The anomaly_detect transform's own line reading (format: auto), apart from the detector. */
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../../src/engine/event.js';
-import { anomalyDetectConfig, lineParser, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
+import { ComponentMetrics } from '../../src/engine/metrics.js';
+import { anomalyDetectConfig, anomalyDetectTransform, lineParser, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
 
 const event = (body: string, attributes: LogEvent['attributes'] = {}): LogEvent => ({ observedTimestamp: 0, body, attributes, source: { input: 't' } });
 
@@ -51,5 +56,22 @@ describe('anomaly_detect fields', () => {
       latency_ms: 12,
       'service.name': 'checkout',
     });
+  });
+});
+
+describe('anomaly_detect on an event the detector fails on', () => {
+  it('passes that event on unscored, scores the rest of the batch, and counts the error', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
+    const config = anomalyDetectConfig.parse({ stream_id: '{body.service}', emit: 'all', snapshot_interval: '0s' });
+    const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, metrics });
+    const ok = (service: string, msg: string): LogEvent => ({ observedTimestamp: 0, timestamp: 1_735_732_800_000, body: { service, msg }, attributes: {}, source: { input: 't' } });
+    // A body a plugin built with a getter that throws: reading its fields fails inside the detector's input.
+    const broken: LogEvent = { observedTimestamp: 0, body: Object.defineProperty({ service: 'c' }, 'msg', { enumerable: true, get: () => { throw new Error('boom'); } }), attributes: {}, source: { input: 't' } };
+    const out = await (stage as { map(e: LogEvent[]): Promise<LogEvent[]> }).map([ok('a', 'hello'), broken, ok('b', 'hello')]);
+    expect(out).toHaveLength(3);
+    expect(metrics.get('errors_total')).toBe(1);
+    // Both good events reached the detector (one stream each): the batch was not given up at the broken one.
+    expect(metrics.get('detector_streams')).toBe(2);
   });
 });
