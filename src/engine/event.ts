@@ -18,6 +18,16 @@ export const MAX_NESTING = 64;
 /** What stands in for a value nested deeper than MAX_NESTING. */
 export const TOO_DEEP = `[nested deeper than ${MAX_NESTING} levels: cut]`;
 
+/**
+ * Stores a field under any key, `__proto__` too: a plain assignment to `__proto__` would set the object's
+ * prototype instead and drop the field (JSON.parse, logfmt, syslog parameters and OTLP or msgpack maps can
+ * all carry that key).
+ */
+export function setOwn<T>(target: Record<string, T>, key: string, value: NoInfer<T>): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
+}
+
 /** Where an event came from. `input` is always set; the rest depends on the kind of input. */
 export interface EventSource {
   /** Component id of the input that produced the event. */

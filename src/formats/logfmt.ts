@@ -6,6 +6,7 @@
  * a version like `1.10` into a different value. A bare key (no `=`) is `true`; `key=` is the empty string.
  * Quoted values take the escapes Go's strconv.Quote writes (`\"`, `\\`, `\n`, `\t`, `\r`, `\uXXXX`).
  */
+import { setOwn } from '../engine/event.js';
 import { failure, stripLineEnd, typeName, type ParseResult } from './json.js';
 
 export type LogfmtRecord = Record<string, string | true>;
@@ -38,12 +39,6 @@ function unescape(text: string, start: number, end: number): string {
   return parts.join('');
 }
 
-function set(record: LogfmtRecord, key: string, value: string | true): void {
-  // Plain assignment to `__proto__` would change the prototype instead of storing the value.
-  if (key === '__proto__') Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-  else record[key] = value;
-}
-
 /** Parses one logfmt line. A line without a single `key=value` pair is an error (it is prose, not logfmt). */
 export function parseLogfmt(line: string): ParseResult<LogfmtRecord> {
   if (typeof line !== 'string') return failure(`expected a string, got ${typeName(line)}`);
@@ -62,7 +57,7 @@ export function parseLogfmt(line: string): ParseResult<LogfmtRecord> {
     if (i === keyStart) return failure(`missing key before '=' at position ${i}`);
     const key = text.slice(keyStart, i);
     if (i >= n || c <= 32) {
-      set(record, key, true);
+      setOwn(record, key, true);
       continue;
     }
     i++; // past '='
@@ -76,13 +71,13 @@ export function parseLogfmt(line: string): ParseResult<LogfmtRecord> {
       }
       if (close === -1) return failure(`unterminated quoted value for key '${key}'`);
       const raw = text.slice(i + 1, close);
-      set(record, key, raw.includes('\\') ? unescape(text, i + 1, close) : raw);
+      setOwn(record, key, raw.includes('\\') ? unescape(text, i + 1, close) : raw);
       i = close + 1;
       if (i < n && text.charCodeAt(i) > 32) return failure(`expected a space after the quoted value of '${key}' at position ${i}`);
     } else {
       const valueStart = i;
       while (i < n && text.charCodeAt(i) > 32) i++;
-      set(record, key, text.slice(valueStart, i));
+      setOwn(record, key, text.slice(valueStart, i));
     }
     pairs++;
   }

@@ -4,7 +4,7 @@
  * write (no PRI; sometimes no hostname; rsyslog's ISO timestamps instead of `Mmm dd`). Pure, so network inputs
  * can reuse it.
  */
-import { severityNumberFromText, type LogEvent } from '../engine/event.js';
+import { setOwn, severityNumberFromText, type LogEvent } from '../engine/event.js';
 import { failure, stripLineEnd, typeName, type ParseResult } from './json.js';
 import { MONTHS } from './nginx.js';
 
@@ -43,12 +43,6 @@ const BSD_TIME = /([A-Za-z]{3}) {1,2}(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{
 const ISO_TIME = /(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|z|[+-]\d{2}:?\d{2})?)(?= |$)/y;
 const SD_UNESCAPE = /\\(["\\\]])/g;
 const HEADER_FIELDS = ['TIMESTAMP', 'HOSTNAME', 'APP-NAME', 'PROCID', 'MSGID'] as const;
-
-function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
-  // Plain assignment to `__proto__` would change the prototype instead of storing the value.
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
-}
 
 function newMessage(protocol: SyslogMessage['protocol'], pri: number | undefined): SyslogMessage {
   return {

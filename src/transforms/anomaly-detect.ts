@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineTransform, type TransformStage } from '../engine/component.js';
-import { MAX_NESTING, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
+import { MAX_NESTING, setOwn, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { describeRestore, restoreDetector, snapshotDetector, type RestoreResult } from '../detector/snapshot.js';
@@ -105,7 +105,7 @@ export function flattenFields(body: Attributes, watch: WatchedFields | null, pre
       if (watch ? watch.prefixes.has(name) && depth < MAX_NESTING : depth < 1) flattenFields(value, watch, name, out, depth + 1);
       continue;
     }
-    if (!watch || watch.names.has(name)) out[name] = value;
+    if (!watch || watch.names.has(name)) setOwn(out, name, value);
   }
   return out;
 }

@@ -48,6 +48,14 @@ describe('anomaly_detect fields', () => {
     expect(toDetectorInput(event(body), null).fields).toEqual({ msg: 'hello', latency_ms: 12, 'http.method': 'GET', 'kubernetes.pod': 'api-1', 'service.name': 'checkout' });
   });
 
+  it('keeps a field named __proto__ (JSON makes it an own property) when the body is flattened', () => {
+    const nested = JSON.parse('{"message":"login ok","__proto__":"alice","meta":{"x":1}}') as LogEvent['body'];
+    const fields = toDetectorInput(event(nested), null).fields!;
+    expect(Object.keys(fields)).toEqual(['message', '__proto__', 'meta.x']);
+    expect(Object.getOwnPropertyDescriptor(fields, '__proto__')?.value).toBe('alice');
+    expect(Object.getPrototypeOf(fields)).toBe(Object.prototype);
+  });
+
   it('a watch list reads exactly the watched names, at any depth, and keys that hold dots themselves', () => {
     const watch = watchedFields(['kubernetes.labels.app', 'http.request.headers.user-agent', 'latency_ms', 'service.name', 'missing.field']);
     expect(toDetectorInput(event(body), watch).fields).toEqual({

@@ -8,7 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { AttributeValue, Attributes, LogEvent } from '../../engine/event.js';
-import { MAX_NESTING, severityNumberFromText, TOO_DEEP } from '../../engine/event.js';
+import { MAX_NESTING, setOwn, severityNumberFromText, TOO_DEEP } from '../../engine/event.js';
 import { EventTime } from './event-time.js';
 import { INVALID_KEY, type ForwardMessage } from './protocol.js';
 
@@ -53,8 +53,7 @@ function toAttributes(record: Record<string, unknown>, depth: number): Attribute
       key = key.slice(INVALID_KEY.length);
       invalidUtf8 = true;
     }
-    if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-    else out[key] = value;
+    setOwn(out, key, value);
   }
   return out;
 }

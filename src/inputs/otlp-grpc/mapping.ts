@@ -14,7 +14,7 @@
  * - attribute values: int64 becomes a number when it is a safe integer, else a decimal string; bytes become
  *   base64; arrays and key-value lists nest.
  */
-import { MAX_NESTING, TOO_DEEP, type AttributeValue, type Attributes, type LogEvent } from '../../engine/event.js';
+import { MAX_NESTING, setOwn, TOO_DEEP, type AttributeValue, type Attributes, type LogEvent } from '../../engine/event.js';
 import type { ExportLogsServiceRequest, Int64, OtlpAnyValue, OtlpKeyValue } from './proto.js';
 
 const TWO_32 = 4_294_967_296;
@@ -51,11 +51,6 @@ function hexId(bytes: Uint8Array | undefined): string | undefined {
 
 function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
-
-function setOwn(target: Attributes, key: string, value: AttributeValue): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
 }
 
 export function anyValue(v: OtlpAnyValue | null | undefined, depth = 0): AttributeValue {
