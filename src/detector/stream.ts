@@ -225,16 +225,16 @@ function whole(text: string): string {
   return text.replace(LONE_SURROGATE, '');
 }
 
-function quote(text: string, max = 60): string {
+/** Masked text as people read it, cut to `max` characters (an ellipsis marks the cut). */
+function clip(text: string, max: number): string {
   const t = unmask(text).trim();
-  return JSON.stringify(whole(t.length > max ? t.slice(0, max - 1) + '…' : t));
+  return t.length > max ? whole(t.slice(0, max - 1) + '…') : t;
 }
 
-/**
- * How often a pattern that is not normal yet has come: ` (seen 3 times since 2025-01-01T12:00:00.000Z, not
- * normal yet)`; without the date when the stream has no event times (or had none when the pattern began).
- * The date is in the source's time as it is now (`StreamClock.sourceTime`).
- */
+function quote(text: string, max = 60): string {
+  return JSON.stringify(clip(text, max));
+}
+
 /** The latest time a JavaScript Date can hold (ms): an event stamped later is untimed. */
 const MAX_TIME_MS = 8.64e15;
 
@@ -243,6 +243,11 @@ function isoTime(ms: number): string {
   return Math.abs(ms) <= MAX_TIME_MS ? new Date(ms).toISOString() : `${ms} ms`;
 }
 
+/**
+ * How often a pattern that is not normal yet has come: ` (seen 3 times since 2025-01-01T12:00:00.000Z, not
+ * normal yet)`; without the date when the stream has no event times (or had none when the pattern began).
+ * The date is in the source's time as it is now (`StreamClock.sourceTime`).
+ */
 function seenSince(template: Template, timed: boolean, clock: StreamClock): string {
   const since = timed && template.firstSeen > 0 ? ` since ${isoTime(clock.sourceTime(template.firstSeen))}` : '';
   return ` (seen ${template.count} times${since}, not normal yet)`;
@@ -282,6 +287,8 @@ function percentText(share: number): string {
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);
   const a = Math.abs(n);
+  // Beyond what digits say to a person (1e308 has 309 of them): powers of ten.
+  if (a >= 1e15) return n.toPrecision(3);
   if (a >= 1000) return Math.round(n).toLocaleString('en-US');
   if (a >= 10) return n.toFixed(0);
   if (a >= 1) return n.toFixed(2).replace(/\.?0+$/, '');
@@ -795,7 +802,9 @@ export class StreamDetector {
       if (!farEnough) return undefined;
       const confidence = f.numericCal!.confidence(v.score);
       const how = v.median > 0 && value > 0
-        ? ratio >= 1 ? `${fmt(ratio)}x its typical ${fmt(v.median)}` : `1/${fmt(1 / ratio)} of its typical ${fmt(v.median)}`
+        ? ratio >= 1
+          ? ratio < 1e9 ? `${fmt(ratio)}x its typical ${fmt(v.median)}` : `over a billion times its typical ${fmt(v.median)}`
+          : 1 / ratio < 1e9 ? `1/${fmt(1 / ratio)} of its typical ${fmt(v.median)}` : `under a billionth of its typical ${fmt(v.median)}`
         : `far from its typical ${fmt(v.median)}`;
       return {
         kind: 'field_value',
@@ -866,7 +875,7 @@ export class StreamDetector {
     if (share > 0 ? share >= this.o.rareShare : cat.newProbability() >= this.o.rareShare * 5) return undefined;
     const s = cat.score(value);
     const confidence = f.categoricalCal!.confidence(s.surprisal);
-    const typical = cat.top(3).map(([v, share]) => `${unmask(v)} ${percentText(share)}`).join(', ');
+    const typical = cat.top(3).map(([v, share]) => `${clip(v, 40)} ${percentText(share)}`).join(', ');
     return {
       kind: 'field_category',
       score: s.surprisal,
@@ -874,7 +883,7 @@ export class StreamDetector {
       field: name,
       why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical})${this.messageless ? '' : `, on ${quotePattern(this.tmpl(), 80)}`}`,
       brief: `${name} ${quote(value, 24)}`,
-      baseline: { top: cat.top(5) },
+      baseline: { top: cat.top(5).map(([v, share]) => [clip(v, 200), share]) },
     };
   }
 

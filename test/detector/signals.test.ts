@@ -277,6 +277,34 @@ describe('structured nginx-like events', () => {
     expect(a!.why).toContain('typical: 200 ');
   });
 
+  it('keeps a category\'s why short and its baseline readable: long typical values are cut, placeholders shown as <num>', () => {
+    const detector = new Detector();
+    let t = T0;
+    const agents = ['a', 'b', 'c'].map((c) => `Mozilla/5.0 (${c.repeat(900)})`);
+    const routes = (i: number) => `/api/v1/items/${i}`;
+    feed(detector, 'ua', 400, () => ({ time: (t += STEP_MS), text: '', fields: { message: 'GET', ua: agents[t % 3]!, route: routes(t % 7) } }));
+    const a = detector.observe('ua', { time: (t += STEP_MS), text: '', fields: { message: 'GET', ua: 'sqlmap/1.0', route: routes(1) } });
+    expect(a?.field).toBe('ua');
+    expect(a!.why.length).toBeLessThan(400);
+    expect(a!.why).toContain('Mozilla/<num> (aaaa');
+    const b = detector.observe('ua', { time: (t += STEP_MS), text: '', fields: { message: 'GET', ua: agents[0]!, route: '/api/v2/users/7' } });
+    expect(b?.field).toBe('route');
+    expect(JSON.stringify(b!.baseline)).toContain('/api/v<num>/items/<num>');
+    expect(JSON.stringify(b!.baseline)).not.toMatch(/[\uE000-\uE004]/);
+  });
+
+  it('writes extreme numbers and ratios so that they read: no 309-digit number, no "1/Infinity"', () => {
+    const detector = new Detector();
+    let t = T0;
+    const rnd = mulberry32(5);
+    feed(detector, 'dur', 400, () => ({ time: (t += STEP_MS), text: '', fields: { message: 'request done', dur: 0.5 + rnd() * 0.16 } }));
+    const tiny = detector.observe('dur', { time: (t += STEP_MS), text: '', fields: { message: 'request done', dur: 5e-324 } });
+    const huge = detector.observe('dur', { time: (t += STEP_MS), text: '', fields: { message: 'request done', dur: 1e308 } });
+    expect(tiny?.why).toMatch(/^dur 4\.9e-324 is under a billionth of its typical 0\.5\d/);
+    expect(huge?.why).toMatch(/^dur 1\.00e\+308 is over a billion times its typical 0\.5\d/);
+    expect(huge!.why.length).toBeLessThan(100);
+  });
+
   it('flags the first error on a route whose failures so far were warnings (a login that answers 401)', () => {
     // Severities as the nginx format gives them from the status: 2xx INFO, 4xx WARN, 5xx ERROR. A 500 is
     // nothing rare in this stream (another route fails now and then), but /api/orders has never failed so.
