@@ -2,6 +2,7 @@ import { appendFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileGlob, PathMatcher } from '../../src/inputs/file/glob.js';
+import { goRule } from '../../src/inputs/file/multiline.js';
 import { startedFileInputs, tempDir, type RunningFileInput } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
@@ -71,6 +72,16 @@ describe('file input: lines', () => {
     expect(bodies[1]).toMatch(/^panic: runtime error.*\n\ngoroutine 1 \[running\]:\n/);
     expect(bodies[1]).toMatch(/exit status 2$/);
     expect(bodies[2]).toBe('2024/05/01 12:00:05 restarted');
+  });
+
+  it('multiline preset go reads a function line in one pass: a hostile 1 MB line after a panic is judged at once', () => {
+    const first = 'panic: bad request';
+    // Before, each `(` of the run made the pattern try to the end of the line: minutes for this one.
+    expect(goRule.continues(`x${'(t'.repeat(500_000)}`, first)).toBe(false);
+    expect(goRule.continues(`x${'(t'.repeat(500_000)})`, first)).toBe(true);
+    expect(goRule.continues('main.(*Server).handle(0xc000010000, {0x0, 0x0})', first)).toBe(true);
+    expect(goRule.continues('main.main()', first)).toBe(true);
+    expect(goRule.continues('not a (function) line', first)).toBe(false);
   });
 
   it('start_pattern: a matching line starts an event; the last event goes out after the timeout', async () => {

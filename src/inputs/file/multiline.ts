@@ -61,7 +61,10 @@ export const pythonRule: MultilineRule = {
  * tab-indented `file:line +0x..` lines, `created by ...`, `[signal ...]`, up to `exit status N`.
  */
 const GO_START = /^(?:panic: |fatal error: |runtime: )/;
-const GO_BODY = /^(?:$|\s|goroutine \d+ \[|created by |\[signal |exit status \d+|panic: |\[recovered\]|[\w./*()[\]-]+\(.*\)$|\.\.\.\d+ frames elided\.\.\.)/;
+// A function line (`main.main()`, `pkg.(*T).M(0x1, ...)`) is a run of name characters, `(`, and a line
+// that ends in `)`. The end is checked once, before the run: `run\(.*\)$` tried `.*` to the end after
+// every `(` of the run, quadratic on a hostile line (`x(t(t(t...`, 128 KB took 4-8 s).
+const GO_BODY = /^(?:$|\s|goroutine \d+ \[|created by |\[signal |exit status \d+|panic: |\[recovered\]|(?=.*\)$)[\w./*()[\]-]+\(|\.\.\.\d+ frames elided\.\.\.)/;
 export const goRule: MultilineRule = {
   continues(line, first) {
     return GO_START.test(first) && !GO_START.test(line) && GO_BODY.test(line);
