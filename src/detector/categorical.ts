@@ -9,6 +9,8 @@
  * whose three values all came in its first events is sure of them after a hundred more (a running average
  * of "was it new" would still say 3 in 100), and a field that keeps bringing values seen once stays open.
  */
+import { boundedKey } from './strings.js';
+
 /** A decayed count that stands for one sighting (a 1 halved once is still one recent sighting). */
 function isSingleton(count: number): boolean {
   return count < 1.5;
@@ -29,8 +31,16 @@ export class CategoricalBaseline {
     this.decayEvery = decayEvery;
   }
 
-  add(value: string): void {
+  /** Whether the value is among the counted ones. */
+  has(value: string): boolean {
+    return this.counts.has(boundedKey(value));
+  }
+
+  add(given: string): void {
     if (this.overflow) return;
+    // A long value is counted under a short stand-in: 32 values of a kilobyte in each of 64 fields would
+    // take megabytes per stream.
+    const value = boundedKey(given);
     const c = this.counts.get(value);
     if (c === undefined && this.counts.size >= this.maxDistinct) {
       this.overflow = true;
@@ -70,7 +80,7 @@ export class CategoricalBaseline {
 
   /** The value's share of the recent values: 0 for a value not seen (or forgotten). */
   share(value: string): number {
-    const seen = this.counts.get(value) ?? 0;
+    const seen = this.counts.get(boundedKey(value)) ?? 0;
     return seen > 0 && this.total > 0 ? seen / this.total : 0;
   }
 
@@ -85,7 +95,7 @@ export class CategoricalBaseline {
 
   /** Surprisal, how often the value was seen, and its share, for a `why`. */
   score(value: string): { surprisal: number; seen: number; share: number } {
-    return { surprisal: this.surprisal(value), seen: this.counts.get(value) ?? 0, share: this.share(value) };
+    return { surprisal: this.surprisal(value), seen: this.counts.get(boundedKey(value)) ?? 0, share: this.share(value) };
   }
 
   /** The most common values and their shares, for a `why`. */

@@ -17,6 +17,7 @@ import { NumericBaseline } from './numeric.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
 import { VolumeBaseline } from './volume.js';
 import { StreamClock } from './stream-clock.js';
+import { headOf } from './strings.js';
 import { TextFieldBaseline } from './text-field.js';
 import { TemplateRates } from './template-volume.js';
 
@@ -33,11 +34,23 @@ interface FieldState {
   ignored?: boolean;
   /** Recent raw values and their masked forms: most values repeat (user agents, routes). */
   masks?: Map<string, string>;
+  /** Characters in `masks`, keys and values. */
+  maskChars?: number;
+  /** The stream's event count when the field last came, and how many events it came in. */
+  lastEvent: number;
+  seen: number;
   /** In a field of numbers: the running share (over about 256 values) of values that were not one. */
   otherShare?: number;
 }
 
+/** Cached masks per field at most, and their characters at most (keys and values): 512 KB a stream at worst. */
 const MASK_CACHE = 64;
+/** Events after which a field that stopped coming gives its slot to a new one (see evictStaleField). */
+const STALE_FIELD_EVENTS = 1000;
+const STALE_RARE_FIELD_EVENTS = 100;
+const MASK_CACHE_CHARS = 4096;
+/** A longer value is masked each time: such values seldom repeat, and would crowd out those that do. */
+const MASK_CACHE_VALUE = 256;
 /** A categorical string field with this many distinct values gets a free-text model beside it. */
 const TEXT_FROM_DISTINCT = 8;
 /** Options of the per-pattern rate for a pattern not learned yet: counted, never flagged. */
@@ -62,24 +75,24 @@ export function percentDecode(text: string): string {
   }
 }
 
-/**
- * The first `max` characters of a long text, as a string of its own. A plain `slice` of a long string is
- * a view that keeps the whole of it alive: a template, a cached mask or a remembered value made from the
- * head of a 1 MB line would hold the megabyte.
- */
-export function headOf(text: string, max: number): string {
-  return text.length > max ? Buffer.from(text.slice(0, max), 'utf16le').toString('utf16le') : text;
-}
-
 /** The masked form of a field's value, cached per field. */
 function maskField(f: FieldState, text: string): string {
+  if (text.length > MASK_CACHE_VALUE) return maskVolatile(text);
   let cache = f.masks;
-  if (!cache) cache = f.masks = new Map();
+  if (!cache) {
+    cache = f.masks = new Map();
+    f.maskChars = 0;
+  }
   let m = cache.get(text);
   if (m === undefined) {
     m = maskVolatile(text);
-    if (cache.size >= MASK_CACHE) cache.clear();
+    const chars = text.length + m.length;
+    if (cache.size >= MASK_CACHE || f.maskChars! + chars > MASK_CACHE_CHARS) {
+      cache.clear();
+      f.maskChars = 0;
+    }
     cache.set(text, m);
+    f.maskChars! += chars;
   }
   return m;
 }
@@ -492,6 +505,9 @@ export class StreamDetector {
             continue;
           }
           unknown += 1;
+        } else {
+          f.lastEvent = this.events;
+          f.seen += 1;
         }
         const rank = f ? f.messageRank : messageRankOf(name);
         if (rank < messageRank && typeof value === 'string' && value) {
@@ -731,11 +747,33 @@ export class StreamDetector {
   private fieldState(name: string): FieldState | undefined {
     let f = this.fields.get(name);
     if (!f) {
-      if (this.fields.size >= this.o.maxFields) return undefined;
-      f = { messageRank: messageRankOf(name) };
+      if (this.fields.size >= this.o.maxFields && !this.evictStaleField()) return undefined;
+      f = { messageRank: messageRankOf(name), lastEvent: this.events, seen: 1 };
       this.fields.set(name, f);
     }
     return f;
+  }
+
+  /**
+   * Frees the slot of a field that stopped coming, for a new one: the one gone longest, if it has been
+   * gone `STALE_FIELD_EVENTS` events, or `STALE_RARE_FIELD_EVENTS` when it came only once or twice (keys
+   * made of ids, `req_8213`, come once each). Without this, a stream's first 64 field names would be its
+   * only ones for good, and a field that comes later would never be scored.
+   */
+  private evictStaleField(): boolean {
+    let stalest: string | undefined;
+    let stalestEvent = Infinity;
+    for (const [name, f] of this.fields) {
+      const gone = this.events - f.lastEvent;
+      if ((gone >= STALE_FIELD_EVENTS || (f.seen <= 2 && gone >= STALE_RARE_FIELD_EVENTS)) && f.lastEvent < stalestEvent) {
+        stalest = name;
+        stalestEvent = f.lastEvent;
+      }
+    }
+    if (stalest === undefined) return false;
+    if (this.fields.get(stalest)!.text) this.textFields -= 1;
+    this.fields.delete(stalest);
+    return true;
   }
 
   /** The next reused entry of the event's fields to learn. */
@@ -839,7 +877,7 @@ export class StreamDetector {
       // more than "never seen", so it is preferred when both fire. A field with a text model has many
       // values (`TEXT_FROM_DISTINCT`): a new one is news only if its text is (a new word in the usual form
       // is not); in a field of a few values (a method, a level, three user agents) any new value is.
-      const known = f.categorical.counts.has(masked);
+      const known = f.categorical.has(masked);
       if (!f.text || (!category && known)) return category;
       if (!known) category = undefined;
     }
@@ -930,7 +968,7 @@ export class StreamDetector {
   /** Approximate bytes held by this stream's state. */
   get memoryBytes(): number {
     let bytes = (this.contentWindow?.memoryBytes ?? 0) + 200 * this.templates.size + 16 * 1024;
-    for (const f of this.fields.values()) bytes += (f.text?.memoryBytes ?? 0) + 8 * 1024;
+    for (const f of this.fields.values()) bytes += (f.text?.memoryBytes ?? 0) + 2 * (f.maskChars ?? 0) + 8 * 1024;
     return bytes;
   }
 
@@ -955,6 +993,8 @@ export class StreamDetector {
       alerted: [...this.alerted],
       fields: [...this.fields].map(([name, f]) => ({
         name,
+        lastEvent: f.lastEvent,
+        seen: f.seen,
         ...(f.ignored ? { ignored: true } : {}),
         ...(f.numeric ? { numeric: f.numeric.toJSON(), numericCal: f.numericCal!.toJSON() } : {}),
         ...(f.otherShare !== undefined ? { otherShare: f.otherShare } : {}),
@@ -980,7 +1020,8 @@ export class StreamDetector {
     if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
     for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
     for (const f of data.fields) {
-      const state: FieldState = { messageRank: messageRankOf(f.name) };
+      // Older snapshots have no sightings: such a field counts as one that comes (not a one-off).
+      const state: FieldState = { messageRank: messageRankOf(f.name), lastEvent: Number.isFinite(f.lastEvent) ? f.lastEvent! : s.events, seen: Number.isFinite(f.seen) ? f.seen! : 3 };
       if (f.ignored) state.ignored = true;
       if (f.otherShare !== undefined) state.otherShare = f.otherShare;
       if (f.numeric) {
@@ -1019,6 +1060,8 @@ export interface StreamSnapshot {
   alerted?: Array<[string, AlertedMessage]>;
   fields: Array<{
     name: string;
+    lastEvent?: number;
+    seen?: number;
     ignored?: boolean;
     numeric?: ReturnType<NumericBaseline['toJSON']> | number[];
     numericCal?: number[];

@@ -19,6 +19,8 @@
 import { LzWindow } from './lz-window.js';
 
 const RECENT_VALUES = 512;
+/** ...and at most this many characters of them: 512 values of a kilobyte would take a megabyte a field. */
+const RECENT_CHARS = 32_768;
 /** The shape length at which the new-trigram count is taken as it is (shorter ones weigh more). */
 const REFERENCE_SHAPE = 25;
 const MAX_GRAMS = 8192;
@@ -54,6 +56,7 @@ const SEEN: TextFieldScore = Object.freeze({ score: 0, ratio: 0, newSyntax: [], 
 export class TextFieldBaseline {
   readonly window: LzWindow;
   private readonly recent = new Map<string, true>();
+  private recentChars = 0;
   private readonly grams = new Map<string, number>();
 
   constructor(windowChars: number) {
@@ -90,10 +93,19 @@ export class TextFieldBaseline {
       this.recent.set(masked, true);
       return;
     }
-    this.recent.set(masked, true);
-    if (this.recent.size > RECENT_VALUES) this.recent.delete(this.recent.keys().next().value!);
+    this.remember(masked);
     this.learnSyntax(masked, 1);
     this.window.append(masked);
+  }
+
+  private remember(masked: string): void {
+    this.recent.set(masked, true);
+    this.recentChars += masked.length;
+    while (this.recent.size > RECENT_VALUES || (this.recentChars > RECENT_CHARS && this.recent.size > 1)) {
+      const oldest = this.recent.keys().next().value!;
+      this.recent.delete(oldest);
+      this.recentChars -= oldest.length;
+    }
   }
 
   get memoryBytes(): number {
@@ -110,7 +122,7 @@ export class TextFieldBaseline {
     const b = new TextFieldBaseline(windowChars);
     const d = typeof data === 'string' ? { text: data } : data;
     if (d.text) b.window.restore(d.text);
-    for (const v of d.recent ?? []) b.recent.set(v, true);
+    for (const v of d.recent ?? []) b.remember(v);
     for (const [g, c] of d.grams ?? []) b.grams.set(g, c);
     return b;
   }

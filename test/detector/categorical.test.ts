@@ -2,6 +2,18 @@ import { describe, it, expect } from 'vitest';
 import { CategoricalBaseline } from '../../src/detector/categorical.js';
 
 describe('CategoricalBaseline', () => {
+  it('counts a long value under a short key of its head and a hash: values that share a head stay apart', () => {
+    const b = new CategoricalBaseline();
+    const head = 'x'.repeat(4000);
+    for (let i = 0; i < 60; i++) b.add(`${head}${i % 3}`);
+    const keys = b.toJSON().counts.map(([k]) => k);
+    expect(keys).toHaveLength(3);
+    for (const k of keys) expect(k.length).toBeLessThanOrEqual(128);
+    expect(b.has(`${head}1`)).toBe(true);
+    expect(b.has(`${head}7`)).toBe(false);
+    expect(b.share(`${head}2`)).toBeCloseTo(1 / 3, 10);
+  });
+
   it('finds a new value unlikely in a field whose few values all came early', () => {
     const b = new CategoricalBaseline();
     for (let i = 0; i < 150; i++) b.add(['GET', 'POST', 'HEAD'][i % 3]!);

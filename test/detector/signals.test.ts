@@ -380,6 +380,21 @@ describe('structured nginx-like events', () => {
     expect(detector.observe('nginx', traffic.next({ status: 500 }))?.field).toBe('status');
   });
 
+  it('gives the slot of a field that stopped coming to a new one: keys made of ids do not blind the stream for good', () => {
+    const detector = new Detector();
+    let t = T0;
+    // 80 one-off keys (more than the 64 slots) before the stream's real fields ever come.
+    for (let k = 0; k < 80; k++) detector.observe('app', { time: (t += STEP_MS), text: '', fields: { message: 'request done', [`req_${k}`]: 1 } });
+    const rnd = mulberry32(3);
+    const flagged = feed(detector, 'app', 1000, () => ({ time: (t += STEP_MS), text: '', fields: { message: 'request done', status: 200, latency: 10 + rnd() * 4 } }));
+    expect(flagged).toEqual([]);
+    const a = detector.observe('app', { time: (t += STEP_MS), text: '', fields: { message: 'request done', status: 500, latency: 12 } });
+    expect(a?.field).toBe('status');
+    // A field that comes on every event keeps its slot, however many new names come and go.
+    for (let k = 0; k < 200; k++) detector.observe('app', { time: (t += STEP_MS), text: '', fields: { message: 'request done', status: 200, latency: 11, [`id_${k}`]: 'x' } });
+    expect(detector.observe('app', { time: (t += STEP_MS), text: '', fields: { message: 'request done', status: 200, latency: 9000 } })?.field).toBe('latency');
+  });
+
   it('a wide event does not crowd out its message: the message field is kept first when the limit is reached', () => {
     // maxFields 2, and the message comes last of three fields: message and host are kept, not host and status.
     const detector = new Detector({ overrides: { maxFields: 2 } });

@@ -84,6 +84,18 @@ describe('TextFieldBaseline', () => {
     expect(b.score(masked).score).toBe(0);
   });
 
+  it('remembers recent values up to a number of characters, not only a number of values (kilobyte values)', () => {
+    const b = new TextFieldBaseline(1 << 13);
+    const rnd = mulberry32(4);
+    const value = (i: number) => `${i}:${Array.from({ length: 100 }, () => Math.floor(rnd() * 1e9).toString(36)).join('/')}`.slice(0, 1000);
+    for (let i = 0; i < 600; i++) b.learn(value(i));
+    const recent = b.toJSON().recent;
+    expect(recent.reduce((n, v) => n + v.length, 0)).toBeLessThanOrEqual(32_768);
+    // The latest are the ones kept: the newest value scores 0 at once.
+    expect(recent.length).toBeGreaterThan(20);
+    expect(b.score(recent.at(-1)!).score).toBe(0);
+  });
+
   it('round-trips through JSON', () => {
     const b = trained(MANY_USER_AGENTS, 500);
     const restored = TextFieldBaseline.fromJSON(JSON.parse(JSON.stringify(b.toJSON())) as ReturnType<TextFieldBaseline['toJSON']>, 1 << 14);
