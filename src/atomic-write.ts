@@ -6,12 +6,33 @@
 import { mkdir, open, rename } from 'node:fs/promises';
 import path from 'node:path';
 
-export async function writeFileAtomic(file: string, data: string | Buffer, options: { fsync?: boolean } = {}): Promise<void> {
+/** Pieces of text written in turn are gathered into writes of about this many characters. */
+const WRITE_CHARS = 1 << 20;
+
+/**
+ * `data` may also be pieces of text, written in turn: content longer than one string can hold, made one
+ * piece at a time (each write lets other work run).
+ */
+export async function writeFileAtomic(file: string, data: string | Buffer | Iterable<string>, options: { fsync?: boolean } = {}): Promise<void> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp`;
   const handle = await open(tmp, 'w');
   try {
-    await handle.writeFile(data);
+    if (typeof data === 'string' || Buffer.isBuffer(data)) await handle.writeFile(data);
+    else {
+      let batch: string[] = [];
+      let chars = 0;
+      for (const piece of data) {
+        batch.push(piece);
+        chars += piece.length;
+        if (chars >= WRITE_CHARS) {
+          await handle.writeFile(batch.join(''));
+          batch = [];
+          chars = 0;
+        }
+      }
+      if (batch.length > 0) await handle.writeFile(batch.join(''));
+    }
     if (options.fsync) await handle.sync();
   } finally {
     await handle.close();

@@ -4,14 +4,16 @@
  * flagged events with `attributes.anomaly`. State is snapshotted to `data_dir` and restored at start, so a
  * restart does not begin a new warm-up.
  */
-import { readFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineTransform, type TransformStage } from '../engine/component.js';
 import { MAX_NESTING, setOwn, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
-import { describeRestore, restoreDetector, snapshotDetector, type RestoreResult } from '../detector/snapshot.js';
+import { checkSnapshotHeader, describeRestore, isSnapshotHeader, restoreDetector, restoreStream, snapshotLines, type DetectorSnapshot, type RestoreResult } from '../detector/snapshot.js';
+import type { StreamSnapshot } from '../detector/stream.js';
 import { parseTransform } from './parse.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
@@ -172,19 +174,47 @@ export async function lineParser(format: AnomalyDetectConfig['format']): Promise
 
 /** Restores a detector from a state file; what was restored, or undefined when there is no file yet. */
 export async function loadDetectorState(detector: Detector, file: string): Promise<RestoreResult | undefined> {
-  let text: string;
+  let handle: FileHandle;
   try {
-    text = await readFile(file, 'utf8');
+    handle = await open(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  return restoreDetector(detector, JSON.parse(text));
+  // Read line by line: the state of thousands of streams is longer than one string can hold.
+  const lines = createInterface({ input: handle.createReadStream({ encoding: 'utf8', autoClose: false }), crlfDelay: Infinity });
+  try {
+    let result: RestoreResult | undefined;
+    for await (const line of lines) {
+      if (result === undefined) {
+        const first: unknown = JSON.parse(line);
+        // A snapshot written before they were lines: one JSON text, on one line.
+        if (!isSnapshotHeader(first)) return restoreDetector(detector, first as DetectorSnapshot);
+        checkSnapshotHeader(first);
+        result = { streams: 0, failed: [] };
+        continue;
+      }
+      if (line === '') continue;
+      let data: StreamSnapshot;
+      try {
+        data = JSON.parse(line) as StreamSnapshot;
+      } catch (err) {
+        result.failed.push({ id: '?', error: `not JSON: ${(err as Error).message}` });
+        continue;
+      }
+      restoreStream(detector, data, result);
+    }
+    if (result === undefined) throw new Error('the state file is empty');
+    return result;
+  } finally {
+    lines.close();
+    await handle.close();
+  }
 }
 
-/** Saves a detector's state to a file, atomically. */
+/** Saves a detector's state to a file, atomically, one stream at a time. */
 export function saveDetectorState(detector: Detector, file: string): Promise<void> {
-  return writeFileAtomic(file, JSON.stringify(snapshotDetector(detector)));
+  return writeFileAtomic(file, snapshotLines(detector));
 }
 
 export function anomalyAttribute(a: Anomaly): Attributes {

@@ -1,6 +1,10 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { Detector, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
 import { SNAPSHOT_VERSION, describeRestore, restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
+import { loadDetectorState, saveDetectorState } from '../../src/transforms/anomaly-detect.js';
 import { LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, T0, STEP_MS, expectWellFormed, mulberry32 } from './baseline.js';
 
 const DB_ERROR = 'ERROR: Database connection failed';
@@ -262,5 +266,52 @@ describe('snapshotDetector / restoreDetector', () => {
     // The detector that never stopped saw the same 15 minutes as a silence of its stream, and says so.
     const continued = run(original, 'app', after).filter((a): a is Anomaly => a !== undefined);
     expect(continued.map((a) => a.kind)).toContain('volume_drop');
+  });
+});
+
+describe('the state file (saveDetectorState / loadDetectorState)', () => {
+  const fill = (ids: string[]) => {
+    const d = new Detector();
+    for (const id of ids) for (let i = 0; i < 150; i++) d.observe(id, { text: `user ${i} logged in`, time: T0 + i * 1000 });
+    return d;
+  };
+
+  it('is JSON lines, a header and one stream a line (one JSON text could not hold thousands of streams), and restores', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-state-'));
+    const file = path.join(dir, 'detector.json');
+    const ids = Array.from({ length: 40 }, (_, i) => `s${i}`);
+    await saveDetectorState(fill(ids), file);
+    const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id?: string; driftlock?: string; streams?: number });
+    expect(lines[0]).toMatchObject({ driftlock: 'detector-state', version: SNAPSHOT_VERSION, streams: 40 });
+    expect(lines.slice(1).map((l) => l.id)).toEqual(ids);
+    const r = new Detector();
+    expect(await loadDetectorState(r, file)).toEqual({ streams: 40, failed: [] });
+    expect(r.stream('s39').events).toBe(150);
+  });
+
+  it('reads a state file written before they were lines (one JSON text)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-state-'));
+    const file = path.join(dir, 'detector.json');
+    await writeFile(file, JSON.stringify(snapshotDetector(fill(['a', 'b']))));
+    const r = new Detector();
+    expect(await loadDetectorState(r, file)).toEqual({ streams: 2, failed: [] });
+    expect(r.stream('b').events).toBe(150);
+  });
+
+  it('restores the streams whose lines it can read when one line is damaged; no file is no state', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-state-'));
+    const file = path.join(dir, 'detector.json');
+    await saveDetectorState(fill(['a', 'b', 'c']), file);
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    lines[2] = lines[2]!.slice(0, 100);
+    await writeFile(file, lines.join('\n'));
+    const r = new Detector();
+    const result = await loadDetectorState(r, file);
+    expect(result?.streams).toBe(2);
+    expect(result?.failed).toEqual([{ id: '?', error: expect.stringMatching(/^not JSON/) as string }]);
+    expect(r.streamIds()).toEqual(['a', 'c']);
+    expect(await loadDetectorState(new Detector(), path.join(dir, 'missing.json'))).toBeUndefined();
+    await writeFile(file, '');
+    await expect(loadDetectorState(new Detector(), file)).rejects.toThrow(/empty/);
   });
 });

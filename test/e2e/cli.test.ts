@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
+import { logLines, readDetectorState, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { startReceiver } from '../helpers/http-receiver.js';
 
 async function tempDir(): Promise<string> {
@@ -189,7 +189,7 @@ outputs: { out: { type: file, inputs: [detect], path: ${dir}/out.jsonl } }
     for (let i = 0; i < 60 && !existsSync(snapshot); i++) await new Promise((r) => setTimeout(r, 100));
     cli.child.kill('SIGKILL');
     await cli.exited;
-    const state = JSON.parse(await readFile(snapshot, 'utf8')) as { streams: Array<{ id: string; events: number }> };
+    const state = await readDetectorState(snapshot);
     expect(state.streams.map((s) => [s.id, s.events])).toEqual([['app', 500]]);
   });
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { CLI, logLines, runCli, startCli } from '../helpers/cli.js';
+import { CLI, logLines, readDetectorState, runCli, startCli } from '../helpers/cli.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
 
 async function tempDir(): Promise<string> {
@@ -336,7 +336,7 @@ outputs:
     // The detector's own metrics are in the summary the daemon logs when it stops.
     const summary = logLines(result.stderr).find((l) => l.components) as { components: Record<string, Record<string, number>> };
     expect(summary.components.detect).toMatchObject({ anomalies_total: events.length, detector_streams: 1, received_events_total: 2202 });
-    const snapshot = JSON.parse(await readFile(path.join(dir, 'data', 'detect', 'detector.json'), 'utf8')) as { streams: Array<{ id: string; events: number }> };
+    const snapshot = await readDetectorState(path.join(dir, 'data', 'detect', 'detector.json'));
     expect(snapshot.streams).toEqual([expect.objectContaining({ id: 'nginx-logs', events: 2202 })]);
   });
 });

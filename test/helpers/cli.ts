@@ -1,7 +1,7 @@
 /** Runs the real, built CLI binary (`npm run build` first; `npm test` does). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -78,4 +78,10 @@ export function logLines(stderr: string): Array<Record<string, unknown>> {
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** A detector state file (JSON lines: a header, then a stream a line): the header and the streams. */
+export async function readDetectorState(file: string): Promise<{ header: Record<string, unknown>; streams: Array<{ id: string; events: number }> }> {
+  const [header, ...streams] = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { header: header!, streams: streams as Array<{ id: string; events: number }> };
 }
