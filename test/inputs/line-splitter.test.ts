@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LineSplitter, type LineFlags } from '../../src/inputs/line-splitter.js';
+import { countByteWork } from '../helpers/byte-work.js';
 
 interface Got { text: string; flags: LineFlags; start: number; end: number }
 
@@ -70,5 +71,27 @@ describe('LineSplitter', () => {
     const got = split([bytes.subarray(0, 3), bytes.subarray(3)]);
     expect(got).toHaveLength(1);
     expect(got[0]).toMatchObject({ text: 'naïve', flags: { invalidUtf8: false } });
+  });
+
+  it('a long line in small chunks is copied and searched a bounded number of times, not once per chunk', () => {
+    // Counts, not time: they show the quadratic cost on any machine. 1 MiB (the default max_line_bytes) in
+    // 1 KiB reads, then its newline and a short line. Joining the line so far with each chunk and searching
+    // it all again copied and scanned about 512 MiB each (1,024 chunks, half a MiB held on average); the
+    // same line in 256-byte chunks took 0.7 s.
+    const size = 1 << 20;
+    const line = Buffer.alloc(size, 0x61);
+    const s = new LineSplitter(size);
+    const got: Array<[number, boolean, number, number]> = [];
+    const on = (text: string, flags: LineFlags, start: number, end: number) => got.push([text.length, flags.truncated, start, end]);
+    const counts = countByteWork();
+    try {
+      for (let at = 0; at < size; at += 1024) s.push(line.subarray(at, at + 1024), on);
+      s.push(Buffer.from('\nnext\n'), on);
+    } finally {
+      counts.stop();
+    }
+    expect(got).toEqual([[size, false, 0, size + 1], [4, false, size + 1, size + 6]]);
+    expect(counts.copied).toBeLessThanOrEqual(3 * size);
+    expect(counts.searched).toBeLessThanOrEqual(3 * size);
   });
 });
