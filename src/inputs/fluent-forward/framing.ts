@@ -1,9 +1,9 @@
 /**
- * Where msgpack values end in a byte stream that arrives in pieces, found without decoding them. The decoder
- * (`Decoder.decodeStream`) yields each message but not where it ended, and says nothing about bytes left
- * over when the stream ends: after a read that held a whole message and the start of the next, it cannot tell
- * that start from nothing. This walks the same bytes header by header (a few steps per value; str, bin and ext
- * bodies are passed over in one step) and keeps the count of bytes received since the last value ended.
+ * Where msgpack values end in a byte stream that arrives in pieces, found without decoding them: the server
+ * holds the bytes of a message until its end has come and then decodes it whole, and knows at the end of the
+ * stream whether a message was left half received. This walks the bytes header by header (a few steps per
+ * value; str, bin and ext bodies are passed over in one step) and keeps the count of bytes received since the
+ * last value ended.
  */
 
 /** Bytes that follow each head byte that has a body of fixed size (numbers, fixext). */
@@ -41,7 +41,16 @@ export class MessageBoundaries {
   private length = 0;
   private counts = Counts.Bytes;
   /** Set at a byte that is not msgpack (0xc1): the decoder fails there and closes the connection. */
-  private lost = false;
+  lost = false;
+
+  /**
+   * Bytes the unfinished top-level value is known to take at least: those received, the rest of a body begun,
+   * and a byte for each value announced but not begun. A message that announces more than it may hold is
+   * refused at once, not after that much has come.
+   */
+  get atLeast(): number {
+    return this.lost ? this.pending : this.pending + this.skip + this.lengthBytes + this.values;
+  }
 
   push(chunk: Uint8Array): void {
     const n = chunk.length;

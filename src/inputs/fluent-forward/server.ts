@@ -9,6 +9,7 @@ import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import { serveStream } from '../net/stream-server.js';
 import type { TlsMaterial } from '../net/tls.js';
+import { PendingBytes } from '../pending-bytes.js';
 import type { FluentForwardConfig } from './index.js';
 import { MessageBoundaries } from './framing.js';
 import { serverHandshake } from './handshake.js';
@@ -76,15 +77,31 @@ export class FluentForwardInput implements InputStage {
       }
       if (shook.rest.length) first = shook.rest;
     }
-    // Bounds what one unfinished message may make the decoder hold. Its size is counted from where the last
-    // message ended in the bytes, not from when the decoder yielded it: a read often holds the end of one
-    // message and the start of the next.
-    async function* limited(): AsyncGenerator<Buffer> {
+    // The bytes of an unfinished message are held here until the walker finds its end; the decoder is given
+    // only whole messages. Given the reads as they came, it joined all the bytes it had not decoded yet with
+    // each read, so a large message in small reads was copied over and over: 8 MiB in 1 KiB writes took the
+    // daemon 8.5 s of CPU, a 15 MiB message 18.6 s. Given whole messages it holds nothing between them
+    // and copies nothing.
+    const held = new PendingBytes();
+    async function* wholeMessages(): AsyncGenerator<Uint8Array> {
       for (let next = first ? { done: false as const, value: first } : await chunks.next(); !next.done; next = await chunks.next()) {
         const chunk = next.value;
         boundaries.push(chunk);
-        if (boundaries.pending > max) throw new ForwardProtocolError(`a message larger than max_message_bytes (${max})`);
-        yield chunk;
+        // Where the last message complete in this read ends (not after its start if none is). After a byte
+        // that is not msgpack the walker knows no more ends: everything goes to the decoder, which fails there.
+        const end = boundaries.lost ? chunk.length : chunk.length - boundaries.pending;
+        const whole = end <= 0 ? undefined : held.length > 0 ? held.take(chunk.subarray(0, end)) : chunk.subarray(0, end);
+        // Bounds what one unfinished message may make us hold. Its size is counted from where the last
+        // message ended in the bytes (a read often holds the end of one message and the start of the next),
+        // with what its headers announce: the decoder refused a str or bin over the limit at its header.
+        const tooLarge = boundaries.atLeast > max;
+        if (!tooLarge && end < chunk.length) held.append(chunk.subarray(Math.max(0, end)));
+        // A plain Uint8Array view, as the decoder made when it joined bytes itself: the views it takes of it
+        // (strings are read as bytes) are then plain too, which decodes small messages about 10% faster.
+        // The messages before one that is too large are read first, as the decoder read them before it came
+        // to that one's header.
+        if (whole) yield new Uint8Array(whole.buffer, whole.byteOffset, whole.length);
+        if (tooLarge) throw new ForwardProtocolError(`a message larger than max_message_bytes (${max})`);
       }
     }
     const ack = (chunk: string) => {
@@ -92,7 +109,7 @@ export class FluentForwardInput implements InputStage {
     };
     const decoder = new Decoder(decoderOptions(max));
     try {
-      for await (const raw of decoder.decodeStream(limited())) {
+      for await (const raw of decoder.decodeStream(wholeMessages())) {
         let message;
         try {
           message = unpackMessage(raw, max);
