@@ -51,6 +51,9 @@ export const bufferSchema = z
   })
   .default({ max_events: 10_000, when_full: 'block' });
 
+/** The ids of the components that feed a transform or output. */
+const inputsSchema = z.array(z.string().min(1)).min(1);
+
 const ENGINE_KEYS: Record<ComponentKind, string[]> = {
   input: ['type'],
   transform: ['type', 'inputs', 'buffer'],
@@ -415,6 +418,9 @@ export async function parseConfig(text: string, file: string, registry: Componen
   }
 
   const components: ComponentConfig[] = [];
+  // Every component whose id is known, with the references that could be read, also of those that failed
+  // their own checks: their references are checked in the same run, not once the rest is fixed.
+  const nodes: TopologyNode[] = [];
   const seen = new Map<string, Section>();
   for (const section of SECTIONS) {
     const kind = SECTION_KIND[section];
@@ -438,6 +444,8 @@ export async function parseConfig(text: string, file: string, registry: Componen
         continue;
       }
       const record = value as Record<string, unknown>;
+      // What `inputs` names is checked whatever else is wrong with the component: a valid list is enough.
+      nodes.push({ id, kind, inputs: kind === 'input' ? [] : (inputsSchema.safeParse(record.inputs).data ?? []) });
       const type = record.type;
       if (typeof type !== 'string') {
         issues.add([...base, 'type'], type === undefined ? `missing required key "type" (one of: ${typeNames(registry, kind)})` : `expected a component type name; found ${describeFound(type, false)}`, at);
@@ -460,7 +468,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
       let buffer = bufferSchema.parse(undefined);
       if (kind !== 'input') {
         const engineSchema = z.object({
-          inputs: z.array(z.string().min(1)).min(1),
+          inputs: inputsSchema,
           buffer: bufferSchema,
         });
         const parsed = engineSchema.safeParse({ inputs: record.inputs, buffer: record.buffer });
@@ -489,7 +497,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
   }
 
   // "Feeds nothing" is only meaningful once every component was understood.
-  checkTopology(components, seen, issues, issues.issues.length === 0);
+  checkTopology(nodes, seen, issues, issues.issues.length === 0);
   if (issues.issues.length) throw new ConfigError(shownFile, dropUnresolved(issues.issues, unresolved));
 
   return {
@@ -509,7 +517,10 @@ function typeNames(registry: ComponentRegistry, kind: ComponentKind): string {
   return registry.list(kind).map((d) => d.type).join(', ');
 }
 
-function checkTopology(components: ComponentConfig[], seen: Map<string, Section>, issues: IssueCollector, checkUnconsumed: boolean): void {
+/** What the topology check needs of a component: it is known also of one that failed its own checks. */
+type TopologyNode = Pick<ComponentConfig, 'id' | 'kind' | 'inputs'>;
+
+function checkTopology(components: TopologyNode[], seen: Map<string, Section>, issues: IssueCollector, checkUnconsumed: boolean): void {
   const byId = new Map(components.map((c) => [c.id, c]));
   const producers = [...seen].filter(([, s]) => s !== 'outputs').map(([id]) => id);
   const consumed = new Set<string>();

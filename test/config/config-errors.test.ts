@@ -169,6 +169,32 @@ outputs:
     }
   });
 
+  it('a component that fails its own checks still has its references checked in the same run, and is not itself "unknown"', async () => {
+    // Its own key is wrong and it names a missing input: both at once, not the second after the first is fixed.
+    const out2 = VALID + '  out2: { type: file, inputs: [parse_ap], path: 123 }\n';
+    expect((await issuesOf(out2)).map((i) => [i.line, i.column, i.component, i.path, i.message])).toEqual([
+      [13, 49, 'out2', 'path', 'expected a string; found number 123'],
+      [13, 32, 'out2', 'inputs.0', expect.stringContaining('unknown input "parse_ap" (did you mean "parse_app"?)')],
+    ]);
+    // Whatever failed (a key, the type, the buffer), a reference to a missing id or to an output is found.
+    const failing = [
+      '  out2: { type: consol, inputs: [parse_ap] }\n',
+      '  out2: { inputs: [parse_ap] }\n',
+      '  out2: { type: console, inputs: [parse_ap], buffer: { max_events: 0 } }\n',
+      '  out2: { type: console, inputs: [out], encoding: yaml }\n',
+    ];
+    for (const yaml of failing) {
+      const issues = await issuesOf(VALID + yaml);
+      expect(issues.map((i) => i.component)).toEqual(['out2', 'out2']);
+      expect(issues[1]).toMatchObject({ line: 13, path: 'inputs.0' });
+      expect(issues[1]!.message).toMatch(/^unknown input "parse_ap"|^"out" is an output/);
+    }
+    // A transform that failed its own checks exists: what it feeds is not told it names an unknown input,
+    // and the input it reads is not said to feed nothing (nor is anything else).
+    const issues = await issuesOf(VALID.replace('format: json', 'format: jsn').replace('inputs:\n  app:\n    type: stdin\n', 'inputs:\n  app:\n    type: stdin\n  spare:\n    type: demo\n'));
+    expect(issues.map((i) => [i.component, i.path])).toEqual([['parse_app', 'format']]);
+  });
+
   it('an unknown top-level key does not hide the problems of the components', async () => {
     const issues = await issuesOf(`data_dirr: /tmp/x\n${VALID.replace('format: json', 'format: jsn')}`);
     expect(issues.map((i) => [i.line, i.path])).toEqual([[1, 'data_dirr'], [9, 'format']]);

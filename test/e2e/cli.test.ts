@@ -100,6 +100,17 @@ describe('driftlock CLI', () => {
     expect(run.stderr).toContain('unknown key "encodng"');
   });
 
+  it('validate reports, in one run, a component\'s own wrong key and its reference to a missing input', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, 'inputs:\n  app: { type: stdin }\ntransforms:\n  parse_app: { type: parse, inputs: [app], format: json }\noutputs:\n  out: { type: console, inputs: [parse_app] }\n  out2: { type: file, inputs: [parse_ap], path: 123 }\n');
+    const result = await runCli(['validate', '-c', file]);
+    expect(result.code).toBe(78);
+    expect(result.stderr).toContain('invalid configuration (2 problems)');
+    expect(result.stderr).toContain(`${file}:7:49: component "out2", key path: expected a string; found number 123`);
+    expect(result.stderr).toContain(`${file}:7:32: component "out2", key inputs.0: unknown input "parse_ap" (did you mean "parse_app"?)`);
+  });
+
   // Standard input is read one way from a pipe and another from a file (`driftlock run < app.log`).
   it.each(['a pipe', 'a file'])('stdin from %s -> parse(json) -> file: every line arrives, bad lines marked not lost, exit 0 at end of input', async (from) => {
     const dir = await tempDir();
