@@ -58,9 +58,11 @@ export async function runDaemon(options: RunOptions): Promise<number> {
 
   let unlock: () => Promise<void>;
   try {
-    unlock = await lockDataDir(config.dataDir, logger);
+    // Named as the config's own errors name it (the file as given, line, column).
+    const setAt = config.dataDirAt ? `${options.configFile}:${config.dataDirAt.line}:${config.dataDirAt.column}` : `the default; ${options.configFile} sets none`;
+    unlock = await lockDataDir(config.dataDir, logger, setAt);
   } catch (err) {
-    logger.error({ err }, 'cannot start: data_dir');
+    logger.error({ err, data_dir: config.dataDir }, 'cannot start: data_dir');
     process.stderr.write(secrets.mask(`driftlock: ${(err as Error).message}\n`));
     process.off('SIGHUP', earlyHangUp);
     return 78;

@@ -78,6 +78,8 @@ export interface PipelineConfig {
   file: string;
   dir: string;
   dataDir: string;
+  /** Where the file sets `data_dir` (unset when it takes the default), for errors about that folder. */
+  dataDirAt?: { line: number; column: number };
   logLevel: (typeof LOG_LEVELS)[number];
   shutdownTimeoutMs: number;
   api: { enabled: boolean; address: string };
@@ -504,6 +506,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
     file: path.resolve(file),
     dir,
     dataDir: path.resolve(cfg.data_dir),
+    ...dataDirAt(raw, locator),
     logLevel: cfg.log_level,
     shutdownTimeoutMs: cfg.shutdown_timeout,
     api: cfg.api,
@@ -511,6 +514,12 @@ export async function parseConfig(text: string, file: string, registry: Componen
     components,
     secretsFromEnv: [...secretsFromEnv],
   };
+}
+
+function dataDirAt(raw: object, locator: Locator): Pick<PipelineConfig, 'dataDirAt'> {
+  if (!('data_dir' in raw)) return {};
+  const { line, column } = locator.locate(['data_dir']);
+  return line !== undefined && column !== undefined ? { dataDirAt: { line, column } } : {};
 }
 
 function typeNames(registry: ComponentRegistry, kind: ComponentKind): string {

@@ -6,7 +6,8 @@
  * killed) is taken over. A daemon restarted right after a SIGKILL waits for that. A daemon that finds its
  * own lock taken over (it was paused for longer than that) exits at once.
  */
-import { mkdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, lstat, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { Logger } from 'pino';
@@ -23,9 +24,30 @@ export class DataDirInUse extends Error {
   }
 }
 
-/** Takes the lock of `dataDir` (creating the folder), waiting up to about `STALE_MS` for a stale one. */
-export async function lockDataDir(dataDir: string, logger: Logger): Promise<() => Promise<void>> {
-  await mkdir(dataDir, { recursive: true });
+/**
+ * `data_dir` cannot be created or written: says which folder, where the config set it, and why in words
+ * before the system's message (a bare `EEXIST: file already exists, mkdir ...` did not say it was data_dir).
+ */
+export class DataDirUnusable extends Error {
+  constructor(readonly dataDir: string, reason: string, cause: Error, setAt?: string) {
+    super(`data_dir ${dataDir}${setAt ? ` (${setAt})` : ''} cannot be used: ${reason}: ${cause.message}`, { cause });
+    this.name = 'DataDirUnusable';
+  }
+}
+
+/**
+ * Takes the lock of `dataDir` (creating the folder), waiting up to about `STALE_MS` for a stale one.
+ * `setAt` says where the config set data_dir, for the error when the folder cannot be used.
+ */
+export async function lockDataDir(dataDir: string, logger: Logger, setAt?: string): Promise<() => Promise<void>> {
+  try {
+    await makeFolder(dataDir);
+    // proper-lockfile retries any error for its whole wait (7 s): one that waiting cannot cure (a read-only
+    // filesystem, no permission) is found here, at once.
+    await access(dataDir, constants.W_OK);
+  } catch (err) {
+    throw new DataDirUnusable(dataDir, await whyUnusable(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
+  }
   const lockfilePath = path.join(dataDir, LOCK_NAME);
   // Held: by a running daemon (refused), or by one that was killed (stale soon). Said before the wait.
   if (await lockfile.check(dataDir, { lockfilePath, stale: STALE_MS, realpath: false }).catch(() => false)) {
@@ -50,6 +72,59 @@ export async function lockDataDir(dataDir: string, logger: Logger): Promise<() =
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw new DataDirInUse(dataDir);
+    if (typeof (err as NodeJS.ErrnoException).code === 'string') throw new DataDirUnusable(dataDir, await whyUnusable(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
     throw err;
+  }
+}
+
+/**
+ * `mkdir -p`. Not `mkdir(dir, { recursive: true })`: Node's steps back to the parent on ENOENT and forward
+ * again on EEXIST, forever, at 100% CPU, where a parent exists but cannot hold the child (under /proc, or
+ * a symbolic link to nothing): the daemon hung at start, saying nothing.
+ */
+async function makeFolder(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // There already: fine if it is a folder (or a link to one); a file, or a link to nothing, is an error.
+    if (code === 'EEXIST' && (await stat(dir).then((s) => s.isDirectory(), () => false))) return;
+    if (code !== 'ENOENT' || path.dirname(dir) === dir) throw err;
+  }
+  await makeFolder(path.dirname(dir));
+  // The parent is there now: a second ENOENT is final (the parent cannot hold folders).
+  await mkdir(dir).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST' || !(await stat(dir).then((s) => s.isDirectory(), () => false))) throw err;
+  });
+}
+
+/** Why `dataDir` could not be created or written, in words: what is in the way, or what forbids it. */
+async function whyUnusable(dataDir: string, err: NodeJS.ErrnoException): Promise<string> {
+  switch (err.code) {
+    case 'EROFS':
+      return 'it is on a read-only filesystem';
+    case 'EACCES':
+      return 'permission denied';
+    case 'EPERM':
+      return 'not permitted';
+    case 'EEXIST':
+    case 'ENOTDIR':
+    case 'ENOENT': {
+      // The deepest part of the path that exists is what is in the way.
+      for (let at = dataDir; ; at = path.dirname(at)) {
+        const link = await lstat(at).catch(() => undefined);
+        const named = at === dataDir ? 'it' : at;
+        if (link) {
+          const target = await stat(at).catch(() => undefined);
+          if (!target) return `${named} is a symbolic link to nothing`;
+          if (!target.isDirectory()) return `${named} is a file, not a folder`;
+          return err.code === 'ENOENT' ? `${named} does not take new folders` : 'it cannot be created';
+        }
+        if (path.dirname(at) === at) return 'it cannot be created';
+      }
+    }
+    default:
+      return 'it cannot be created or written';
   }
 }

@@ -376,6 +376,37 @@ outputs: { out: { type: console, inputs: [in] } }
     expect((await fourth.exited).code).toBe(0);
   }, 30_000);
 
+  it('a data_dir that cannot be a folder is named, with where the config sets it and why, and exits 78 at once', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'plain'), 'a file\n');
+    const attempt = async (dataDir: string | undefined) => {
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, `${dataDir === undefined ? '' : `log_level: warn\ndata_dir: ${dataDir}\n`}inputs: { g: { type: demo, count: 1 } }\noutputs: { o: { type: console, inputs: [g] } }\n`);
+      // Under /proc, Node's recursive mkdir used to loop forever: the run is ended rather than waited for.
+      const cli = startCli(['run', '-c', file], { cwd: dir });
+      const timer = setTimeout(() => cli.child.kill('SIGKILL'), 10_000);
+      const result = await cli.exited;
+      clearTimeout(timer);
+      expect(result.code, result.stderr).toBe(78);
+      return result.stderr.split('\n').filter((l) => l.startsWith('driftlock: '));
+    };
+    const file = path.join(dir, 'pipeline.yaml');
+    expect(await attempt(path.join(dir, 'plain'))).toEqual([
+      `driftlock: data_dir ${dir}/plain (${file}:2:11) cannot be used: it is a file, not a folder: EEXIST: file already exists, mkdir '${dir}/plain'`,
+    ]);
+    expect(await attempt(path.join(dir, 'plain/state'))).toEqual([
+      `driftlock: data_dir ${dir}/plain/state (${file}:2:11) cannot be used: ${dir}/plain is a file, not a folder: ENOTDIR: not a directory, mkdir '${dir}/plain/state'`,
+    ]);
+    expect(await attempt('/proc/driftlock-test/state')).toEqual([
+      "driftlock: data_dir /proc/driftlock-test/state (" + file + ":2:11) cannot be used: /proc does not take new folders: ENOENT: no such file or directory, mkdir '/proc/driftlock-test'",
+    ]);
+    // Not set: the default, relative to the working directory, and the file that does not set it.
+    await writeFile(path.join(dir, '.driftlock-data'), '');
+    expect(await attempt(undefined)).toEqual([
+      `driftlock: data_dir ${dir}/.driftlock-data (the default; ${file} sets none) cannot be used: it is a file, not a folder: EEXIST: file already exists, mkdir '${dir}/.driftlock-data'`,
+    ]);
+  }, 60_000);
+
   it('SIGHUP reloads the config: the new pipeline runs on the same data_dir; a broken config leaves it running', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'pipeline.yaml');
