@@ -151,8 +151,12 @@ export const demoInput = defineInput({
         const generator = new AccessLogGenerator(config.seed);
         const tickMs = 100;
         const started = Date.now();
+        // Lines of normal traffic, on the rate's schedule; a spike or an incident adds lines on top without
+        // shifting it.
+        let scheduled = 0;
+        // Every line, an incident's and a spike's too: what `count` stops at.
         let sent = 0;
-        // Lines owed at the normal rate; a spike adds extra lines on top without shifting the schedule.
+        const room = () => (config.count === 0 ? Infinity : config.count - sent);
         let incidents = 0;
         let nextIncident = config.incident_interval > 0 ? started + 2 * config.incident_interval : Infinity;
         let spikeUntil = 0;
@@ -161,22 +165,24 @@ export const demoInput = defineInput({
           const now = Date.now();
           // Catch up to where the rate says we should be, so that slow ticks do not lower the rate.
           const due = Math.floor(((now - started) / 1000) * config.rate) + 1;
-          let n = Math.max(0, due - sent);
-          if (config.count > 0) n = Math.min(n, config.count - sent);
+          const n = Math.min(Math.max(0, due - scheduled), room());
           const events: LogEvent[] = [];
-          const push = (line: string) => events.push({ observedTimestamp: now, body: line, attributes: {}, source: { input: ctx.id } });
+          const push = (line: string) => {
+            events.push({ observedTimestamp: now, body: line, attributes: {}, source: { input: ctx.id } });
+            sent++;
+          };
           for (let i = 0; i < n; i++) push(generator.line(now, config.format));
-          sent += n;
-          if (now >= nextIncident) {
+          scheduled += n;
+          if (now >= nextIncident && room() > 0) {
             const kind = DEMO_INCIDENTS[incidents++ % DEMO_INCIDENTS.length]!;
             nextIncident += config.incident_interval;
             ctx.logger.info({ incident: kind }, 'demo: staging an incident');
             if (kind === 'spike') spikeUntil = now + 10_000;
-            else for (const line of generator.incident(kind, now, config.format)) push(line);
+            else for (const line of generator.incident(kind, now, config.format).slice(0, room())) push(line);
           }
           if (now < spikeUntil) {
             spikeOwed += (19 * config.rate * tickMs) / 1000;
-            for (; spikeOwed >= 1; spikeOwed--) push(generator.line(now, config.format));
+            for (; spikeOwed >= 1 && room() > 0; spikeOwed--) push(generator.line(now, config.format));
           }
           if (events.length) {
             ctx.metrics.add('received_events_total', events.length);

@@ -376,6 +376,26 @@ outputs: { out: { type: console, inputs: [in] } }
     expect((await fourth.exited).code).toBe(0);
   }, 30_000);
 
+  it('the demo input stops at exactly count lines, staged incidents and spike included', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    // Incidents every 500 ms from 1 s: slow responses, 503s, an injection, then a spike (20x) until the end.
+    await writeFile(file, `log_level: warn
+data_dir: ${dir}/data
+inputs: { g: { type: demo, rate: 1000, count: 3000, incident_interval: 500ms } }
+outputs: { o: { type: console, inputs: [g], encoding: text } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    const timer = setTimeout(() => cli.child.kill('SIGKILL'), 20_000);
+    const result = await cli.exited;
+    clearTimeout(timer);
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.split('\n').filter(Boolean);
+    expect(lines.some((l) => l.includes('"status":503'))).toBe(true);
+    expect(lines.some((l) => l.includes('UNION SELECT'))).toBe(true);
+    expect(lines).toHaveLength(3000);
+  });
+
   it('a data_dir that cannot be a folder is named, with where the config sets it and why, and exits 78 at once', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'plain'), 'a file\n');
