@@ -46,7 +46,8 @@ export class ComponentMetrics {
   readonly kind: string;
   readonly type: string;
   private readonly counters = new Map<string, number>();
-  private readonly gauges = new Map<string, () => number>();
+  /** Values kept elsewhere, read when metrics are scraped, with the type Prometheus is told. */
+  private readonly readers = new Map<string, { read: () => number; type: MetricSample['type'] }>();
 
   constructor(id: string, kind: string, type: string) {
     this.id = id;
@@ -68,15 +69,23 @@ export class ComponentMetrics {
   }
 
   get(name: string): number {
-    return this.counters.get(name) ?? this.gauges.get(name)?.() ?? 0;
+    return this.counters.get(name) ?? this.readers.get(name)?.read() ?? 0;
   }
 
   /**
-   * A value read when metrics are scraped (e.g. buffer depth). A name ending in `_total` is exposed as a
-   * counter (a count kept elsewhere that only grows), any other as a gauge.
+   * A value read when metrics are scraped (e.g. buffer depth), exposed as a gauge. A name ending in
+   * `_total` is a count that only grows and is exposed as a counter all the same (`counter()` says so).
    */
   gauge(name: string, read: () => number): void {
-    this.gauges.set(name, read);
+    this.readers.set(name, { read, type: name.endsWith('_total') ? 'counter' : 'gauge' });
+  }
+
+  /**
+   * A count kept elsewhere that only grows (e.g. a buffer's dropped events), read when metrics are scraped:
+   * a counter to Prometheus, whoever keeps it (rate() and resets depend on the type).
+   */
+  counter(name: string, read: () => number): void {
+    this.readers.set(name, { read, type: 'counter' });
   }
 
   samples(): MetricSample[] {
@@ -85,19 +94,23 @@ export class ComponentMetrics {
     for (const [name, value] of this.counters) {
       out.push({ name: `driftlock_${name}`, labels, value, help: HELP[name] ?? name, type: 'counter' });
     }
-    for (const [name, read] of this.gauges) {
-      // A value read from elsewhere that only grows (`..._total`, e.g. a buffer's dropped events) is a
-      // counter to Prometheus, whoever keeps it: rate() and resets depend on the type.
-      out.push({ name: `driftlock_${name}`, labels, value: read(), help: HELP[name] ?? name, type: name.endsWith('_total') ? 'counter' : 'gauge' });
+    for (const [name, { read, type }] of this.readers) {
+      out.push({ name: `driftlock_${name}`, labels, value: read(), help: HELP[name] ?? name, type });
     }
     return out;
   }
 
-  /** Values for the summary logged at exit; counters still at 0 are left out, to keep it short. */
+  /**
+   * Values for the summary logged at exit; those at 0 (counters and gauges: an empty buffer at exit is the
+   * rule) are left out, to keep it short. `/metrics` still exports them.
+   */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [name, value] of this.counters) if (value !== 0) out[name] = value;
-    for (const [name, read] of this.gauges) out[name] = read();
+    for (const [name, { read }] of this.readers) {
+      const value = read();
+      if (value !== 0) out[name] = value;
+    }
     return out;
   }
 }

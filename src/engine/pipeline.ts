@@ -145,7 +145,7 @@ export class Pipeline {
         const buffer = new BatchBuffer({ maxEvents: c.buffer.max_events, whenFull: c.buffer.when_full });
         running.buffer = buffer;
         metrics.gauge('buffer_events', () => buffer.stats.queuedEvents);
-        metrics.gauge('discarded_events_total', () => buffer.stats.droppedEvents);
+        metrics.counter('discarded_events_total', () => buffer.stats.droppedEvents);
       }
       this.components.set(c.id, running);
     }

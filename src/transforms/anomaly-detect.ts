@@ -243,7 +243,7 @@ export const anomalyDetectTransform = defineTransform({
     const parse = await lineParser(config.format);
     const snapshotFile = path.join(ctx.dataDir, 'detector.json');
     ctx.metrics?.gauge('detector_streams', () => detector.streamCount);
-    ctx.metrics?.gauge('detector_evicted_streams_total', () => detector.evictedStreams);
+    ctx.metrics?.counter('detector_evicted_streams_total', () => detector.evictedStreams);
     ctx.metrics?.declare('anomalies_total');
     const snapshots = config.snapshot_interval > 0;
     if (snapshots) {

@@ -376,6 +376,25 @@ outputs: { out: { type: console, inputs: [in] } }
     expect((await fourth.exited).code).toBe(0);
   }, 30_000);
 
+  it('the summary logged at exit leaves out what is 0, gauges too', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { g: { type: demo, rate: 1000, count: 20 } }
+transforms: { p: { type: parse, inputs: [g], format: json } }
+outputs: { o: { type: file, inputs: [p], path: ${dir}/out.jsonl } }
+`);
+    const result = await runCli(['run', '-c', file]);
+    expect(result.code, result.stderr).toBe(0);
+    const summary = logLines(result.stderr).find((l) => l.msg === 'all inputs finished; stopped')!.components as Record<string, Record<string, number>>;
+    // Drained at exit: the buffers are empty, and nothing was dropped, rejected or malformed.
+    expect(summary).toEqual({
+      g: { received_events_total: 20, sent_events_total: 20 },
+      p: { received_events_total: 20, sent_events_total: 20 },
+      o: { received_events_total: 20, sent_events_total: 20 },
+    });
+  });
+
   it('the demo input stops at exactly count lines, staged incidents and spike included', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'pipeline.yaml');
