@@ -92,6 +92,11 @@ interface RunningComponent {
   /** When it last crashed (ms), and why: `health()` reports it for `HEALTH_WINDOW_MS`. */
   lastCrashAt?: number;
   lastError?: string;
+  /**
+   * Set while an input that says when it receives (`ready`: a network input listens) has not yet: a failure
+   * then is a start failure, handed to `start()` through `fail`, not a crash to restart.
+   */
+  starting?: { fail: (err: unknown) => void };
   /** Since when it says it cannot do its job (`ctx.health.failing`), until it says `ok()`. */
   failingSince?: number;
   failingReason?: string;
@@ -210,6 +215,23 @@ export class Pipeline {
         throw new StartError(c.config.id, err, c.config.kind);
       }
     }
+    // Inputs that can tell when they receive (network inputs listen) are waited for: a port that is taken
+    // or an address that does not resolve is a start failure (exit 78), not a crash restarted forever
+    // behind a healthy /health. Set up before they run, so that a run failing at once is known as one.
+    const waits: Promise<void>[] = [];
+    for (const c of order) {
+      const ready = c.config.kind === 'input' ? (stages.get(c.config.id) as InputStage).ready : undefined;
+      if (!ready) continue;
+      const failed = new Promise<never>((_, reject) => (c.starting = { fail: reject }));
+      waits.push(
+        Promise.race([ready, failed]).then(
+          () => void (c.starting = undefined),
+          (err: unknown) => {
+            throw new StartError(c.config.id, err, 'input');
+          },
+        ),
+      );
+    }
     // Consumers first, so that nothing is emitted into a component that is not reading yet.
     for (const c of order) {
       const stage = stages.get(c.config.id);
@@ -218,13 +240,6 @@ export class Pipeline {
       else c.done = this.runInput(c, stage as InputStage);
     }
     this.finished = Promise.all(order.map((c) => c.done)).then(() => undefined);
-    // Inputs that can tell when they receive (network inputs listen) are waited for: a port that is taken
-    // or an address that does not resolve is a start failure (exit 78), not a crash restarted forever
-    // behind a healthy /health.
-    const waits = order.flatMap((c) => {
-      const ready = c.config.kind === 'input' ? (stages.get(c.config.id) as InputStage).ready : undefined;
-      return ready ? [ready.then(() => undefined, (err: unknown) => { throw new StartError(c.config.id, err, 'input'); })] : [];
-    });
     try {
       await Promise.all(waits);
     } catch (err) {
@@ -476,6 +491,13 @@ export class Pipeline {
       } catch (err) {
         if (Date.now() - startedAt >= HEALTHY_RUN_MS) step = 0;
         c.metrics.add('errors_total');
+        if (c.starting) {
+          // It never received (its port is taken, its address does not resolve): start() fails with this, and
+          // the daemon exits 78. Said as a restart, it read as a crash of a running input.
+          c.logger.error({ err }, `${c.config.kind} cannot start`);
+          c.starting.fail(err);
+          return;
+        }
         if (finished() || this.hardStop.signal.aborted) {
           c.logger.error({ err }, `${c.config.kind} failed while stopping`);
           return;

@@ -318,6 +318,9 @@ outputs: { out: { type: console, inputs: [net] } }
       expect(result.stderr).toContain(`driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
       // The cause is said once, not appended again by the logger.
       expect(result.stderr.split('\n').filter((l) => l.includes('EADDRINUSE: address already in use 127.0.0.1:' + port + ': listen EADDRINUSE'))).toEqual([]);
+      // Logged as what it is, not as a crash of a running input about to be restarted.
+      const logged = logLines(result.stderr).filter((l) => l.component === 'net').map((l) => [l.level, l.msg, l.restart_in_ms]);
+      expect(logged).toEqual([['error', 'input cannot start', undefined]]);
       // The API's own port taken: the same, said in one line.
       await writeFile(file, `data_dir: ${dir}/data
 api: { enabled: true, address: "127.0.0.1:${port}" }
