@@ -14,7 +14,8 @@
  * other content; from `start_at` only for files seen for the first time at start. And it finds the unread
  * rest of a file that was rotated or truncated while driftlock was not looking: in the same folder, by inode
  * (renamed) or by fingerprint (a copytruncate copy); and reads whole the rotated copies of content it never
- * saw (written while it was stopped, or rotated more than once between two looks).
+ * saw (written while it was stopped, rotated more than once between two looks, or a new file rotated before
+ * it was found under the name its predecessor left empty).
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
@@ -100,6 +101,17 @@ export class FileInput implements TailerHost {
   private stopped = false;
   private lastSyncSave = 0;
   private readonly abandoned = new Map<string, number>();
+  /**
+   * Names whose file was rotated away when nothing had taken its place yet. The writer creates the new file
+   * a moment later, and the watcher may never say so: chokidar reports a name unlinked and created again
+   * within 100 ms as one `change` (atomic mode), and drops a `change` that comes within 50 ms of the last
+   * one for that name, so a file created right after the rename, while the `change` of the last append is
+   * in that window, is reported by no event at all. Such a name is looked at again at every
+   * `check_interval` until a file is found there, for `scan_interval` at most (the periodic walk looks at
+   * it by then). Kept: when the rotation was seen, and the rotated file's modification time when it was
+   * last found unchanged (see `consider`).
+   */
+  private readonly vacated = new Map<string, { since: number; checkedMtimeMs: number }>();
 
   constructor(
     private readonly config: FileInputConfig,
@@ -188,6 +200,7 @@ export class FileInput implements TailerHost {
       setInterval(() => void this.saveNow(), this.config.checkpoint_interval),
       setInterval(() => {
         for (const t of this.tailers.values()) t.wake();
+        this.lookAtVacated();
       }, this.config.check_interval),
       setInterval(() => {
         void this.discovery.scan().then((files) => files.forEach((f) => this.byPath.has(f) || this.enqueue(f)), () => undefined);
@@ -231,12 +244,25 @@ export class FileInput implements TailerHost {
     return run;
   }
 
-  private enqueue(file: string): void {
+  /** Considers `file` in turn (see `queue`), then calls `after`, if given, in the same turn. */
+  private enqueue(file: string, after?: () => void): void {
     if (this.stopped || this.ctx.signal.aborted) return;
-    this.exclusive(() => this.consider(file, false)).catch((err: unknown) => {
+    this.exclusive(async () => {
+      await this.consider(file, false);
+      after?.();
+    }).catch((err: unknown) => {
       this.ctx.metrics.add('errors_total');
       this.ctx.logger.error({ err, file }, 'cannot open file');
     });
+  }
+
+  /** Looks again at the names rotated away with no file in their place yet (see `vacated`). */
+  private lookAtVacated(): void {
+    const now = Date.now();
+    for (const [file, v] of this.vacated) {
+      if (this.byPath.has(file) || now - v.since >= this.config.scan_interval) this.vacated.delete(file);
+      else this.enqueue(file);
+    }
   }
 
   private advanced(): void {
@@ -327,6 +353,16 @@ export class FileInput implements TailerHost {
       // Saved at once: if driftlock dies before the next save and the file is rotated away meanwhile, its
       // checkpoint is what lets the next start find it.
       if (!atStart) await this.store.save().catch(() => undefined);
+      // Found only after its name was found empty at a rotation (see `vacated`): nobody read it meanwhile,
+      // and it may have been rotated already (copied and truncated, or renamed, with a new file in its
+      // place). Copies written after the rotated file was last found unchanged, whose content is not known,
+      // are read whole, as after a truncation seen late.
+      const vacated = this.vacated.get(file);
+      if (vacated) {
+        this.vacated.delete(file);
+        const origins = new Map([[path.dirname(file), new Set([path.basename(file)])]]);
+        await this.readUnseen(origins, (mtimeMs) => mtimeMs >= vacated.checkedMtimeMs, new Map(), 'reading a rotated file never seen (the file was rotated before it was found)');
+      }
     } finally {
       if (!keep) await handle.close().catch(() => undefined);
     }
@@ -511,10 +547,16 @@ export class FileInput implements TailerHost {
 
   // TailerHost
 
-  rotated(tailer: Tailer, previousPath: string): void {
+  rotated(tailer: Tailer, previousPath: string, checkedMtimeMs: number): void {
     if (this.byPath.get(previousPath) === tailer) this.byPath.delete(previousPath);
     this.ctx.logger.debug({ file: previousPath }, 'file rotated away; reading it to its end');
-    this.enqueue(previousPath);
+    const since = Date.now();
+    this.enqueue(previousPath, () => {
+      // No file under the name yet: a notification of the one to come may never arrive (see `vacated`).
+      if (this.byPath.has(previousPath)) return;
+      this.vacated.set(previousPath, { since, checkedMtimeMs });
+      this.ctx.logger.debug({ file: previousPath }, 'no file in its place yet; looking at the name at every check_interval');
+    });
   }
 
   async truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; path: string; checkedMtimeMs: number }): Promise<void> {

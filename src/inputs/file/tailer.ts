@@ -111,8 +111,11 @@ export type TailerState = 'live' | 'rotated' | 'deleted';
 export interface TailerHost {
   readonly ctx: InputContext;
   readonly options: TailerOptions;
-  /** The file's name now points at another file or at nothing: look at the name again. */
-  rotated(tailer: Tailer, previousPath: string): void;
+  /**
+   * The file's name now points at another file or at nothing: look at the name again. `checkedMtimeMs` is
+   * the file's modification time when its content was last found unchanged (see `truncated`).
+   */
+  rotated(tailer: Tailer, previousPath: string, checkedMtimeMs: number): void;
   /**
    * The file was truncated; `old` is what was being read before: find its rest in a copy, and read copies
    * of what was written and rotated away after `checkedMtimeMs` (the file's modification time when it was
@@ -327,7 +330,7 @@ export class Tailer {
     }
     this.host.ctx.metrics.add('file_rotations_total');
     this.markGone(false);
-    this.host.rotated(this, file);
+    this.host.rotated(this, file, this.checkedMtimeMs);
   }
 
   /**
