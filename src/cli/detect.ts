@@ -73,7 +73,7 @@ function colorWanted(stream: NodeJS.WriteStream): boolean {
 }
 
 /** The detector, the parser and the per-line bookkeeping that both commands share. */
-class LineDetector {
+export class LineDetector {
   readonly detector: Detector;
   events = 0;
   anomalies = 0;
@@ -102,9 +102,15 @@ class LineDetector {
     }
   }
 
-  async save(): Promise<void> {
-    if (!this.options.state) return;
-    await saveDetectorState(this.detector, this.options.state);
+  /** The save in flight: saves run one after another (two at once would write the same temp file). */
+  private saving: Promise<void> = Promise.resolve();
+
+  save(): Promise<void> {
+    const file = this.options.state;
+    if (!file) return Promise.resolve();
+    const next = this.saving.catch(() => undefined).then(() => saveDetectorState(this.detector, file));
+    this.saving = next;
+    return next;
   }
 
   /**

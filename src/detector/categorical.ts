@@ -110,7 +110,11 @@ export class CategoricalBaseline {
   /** Restores a baseline (snapshots of older versions also carry `newRate`: the counts say it now). */
   static fromJSON(data: { counts: Array<[string, number]>; total: number; overflow: boolean; maxDistinct?: number; sinceDecay?: number }): CategoricalBaseline {
     const b = new CategoricalBaseline(data.maxDistinct ?? 32);
-    for (const [k, v] of data.counts) b.counts.set(k, v);
+    // Keys as this version writes them: a snapshot of an older one holds long values whole.
+    for (const [k, v] of data.counts) {
+      const key = boundedKey(k);
+      b.counts.set(key, (b.counts.get(key) ?? 0) + v);
+    }
     b.total = data.total;
     b.overflow = data.overflow;
     // Where the restored counts are in their halving cycle (absent in older snapshots: a new cycle).

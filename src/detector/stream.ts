@@ -36,9 +36,9 @@ interface FieldState {
   masks?: Map<string, string>;
   /** Characters in `masks`, keys and values. */
   maskChars?: number;
-  /** The stream's event count when the field last came, and how many events it came in. */
+  /** The stream's event counts when the field first and last came. */
+  firstEvent: number;
   lastEvent: number;
-  seen: number;
   /** In a field of numbers: the running share (over about 256 values) of values that were not one. */
   otherShare?: number;
 }
@@ -241,7 +241,7 @@ function whole(text: string): string {
 /** Masked text as people read it, cut to `max` characters (an ellipsis marks the cut). */
 function clip(text: string, max: number): string {
   const t = unmask(text).trim();
-  return t.length > max ? whole(t.slice(0, max - 1) + '…') : t;
+  return whole(t.length > max ? t.slice(0, max - 1) + '…' : t);
 }
 
 function quote(text: string, max = 60): string {
@@ -337,6 +337,8 @@ export class StreamDetector {
   private contentWindow: LzWindow | undefined;
   /** Free-text fields with a window of their own, at most `maxTextFields` (memory per stream is bounded). */
   private textFields = 0;
+  /** No field can have gone stale before this event (see evictStaleField). */
+  private noEvictionBefore = 0;
   private readonly contentCal = new ScoreCalibrator();
   private readonly templates = new TemplateMiner();
   private readonly learned = new Set<number>();
@@ -505,10 +507,7 @@ export class StreamDetector {
             continue;
           }
           unknown += 1;
-        } else {
-          f.lastEvent = this.events;
-          f.seen += 1;
-        }
+        } else f.lastEvent = this.events;
         const rank = f ? f.messageRank : messageRankOf(name);
         if (rank < messageRank && typeof value === 'string' && value) {
           messageRank = rank;
@@ -748,7 +747,7 @@ export class StreamDetector {
     let f = this.fields.get(name);
     if (!f) {
       if (this.fields.size >= this.o.maxFields && !this.evictStaleField()) return undefined;
-      f = { messageRank: messageRankOf(name), lastEvent: this.events, seen: 1 };
+      f = { messageRank: messageRankOf(name), firstEvent: this.events, lastEvent: this.events };
       this.fields.set(name, f);
     }
     return f;
@@ -756,21 +755,28 @@ export class StreamDetector {
 
   /**
    * Frees the slot of a field that stopped coming, for a new one: the one gone longest, if it has been
-   * gone `STALE_FIELD_EVENTS` events, or `STALE_RARE_FIELD_EVENTS` when it came only once or twice (keys
+   * gone `STALE_FIELD_EVENTS` events, or `STALE_RARE_FIELD_EVENTS` when it came in one or two events in a row (keys
    * made of ids, `req_8213`, come once each). Without this, a stream's first 64 field names would be its
    * only ones for good, and a field that comes later would never be scored.
    */
   private evictStaleField(): boolean {
+    // No field can be stale before then: events wider than the slots do not scan them for every field.
+    if (this.events < this.noEvictionBefore) return false;
     let stalest: string | undefined;
     let stalestEvent = Infinity;
+    let oldest = Infinity;
     for (const [name, f] of this.fields) {
       const gone = this.events - f.lastEvent;
-      if ((gone >= STALE_FIELD_EVENTS || (f.seen <= 2 && gone >= STALE_RARE_FIELD_EVENTS)) && f.lastEvent < stalestEvent) {
+      if ((gone >= STALE_FIELD_EVENTS || (f.lastEvent - f.firstEvent <= 1 && gone >= STALE_RARE_FIELD_EVENTS)) && f.lastEvent < stalestEvent) {
         stalest = name;
         stalestEvent = f.lastEvent;
       }
+      if (f.lastEvent < oldest) oldest = f.lastEvent;
     }
-    if (stalest === undefined) return false;
+    if (stalest === undefined) {
+      this.noEvictionBefore = oldest + STALE_RARE_FIELD_EVENTS;
+      return false;
+    }
     if (this.fields.get(stalest)!.text) this.textFields -= 1;
     this.fields.delete(stalest);
     return true;
@@ -993,8 +999,8 @@ export class StreamDetector {
       alerted: [...this.alerted],
       fields: [...this.fields].map(([name, f]) => ({
         name,
+        firstEvent: f.firstEvent,
         lastEvent: f.lastEvent,
-        seen: f.seen,
         ...(f.ignored ? { ignored: true } : {}),
         ...(f.numeric ? { numeric: f.numeric.toJSON(), numericCal: f.numericCal!.toJSON() } : {}),
         ...(f.otherShare !== undefined ? { otherShare: f.otherShare } : {}),
@@ -1021,7 +1027,8 @@ export class StreamDetector {
     for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
     for (const f of data.fields) {
       // Older snapshots have no sightings: such a field counts as one that comes (not a one-off).
-      const state: FieldState = { messageRank: messageRankOf(f.name), lastEvent: Number.isFinite(f.lastEvent) ? f.lastEvent! : s.events, seen: Number.isFinite(f.seen) ? f.seen! : 3 };
+      const lastEvent = Number.isFinite(f.lastEvent) ? f.lastEvent! : s.events;
+      const state: FieldState = { messageRank: messageRankOf(f.name), firstEvent: Number.isFinite(f.firstEvent) ? f.firstEvent! : lastEvent - 2, lastEvent };
       if (f.ignored) state.ignored = true;
       if (f.otherShare !== undefined) state.otherShare = f.otherShare;
       if (f.numeric) {
@@ -1060,8 +1067,8 @@ export interface StreamSnapshot {
   alerted?: Array<[string, AlertedMessage]>;
   fields: Array<{
     name: string;
+    firstEvent?: number;
     lastEvent?: number;
-    seen?: number;
     ignored?: boolean;
     numeric?: ReturnType<NumericBaseline['toJSON']> | number[];
     numericCal?: number[];

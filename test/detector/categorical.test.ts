@@ -14,6 +14,16 @@ describe('CategoricalBaseline', () => {
     expect(b.share(`${head}2`)).toBeCloseTo(1 / 3, 10);
   });
 
+  it('reads a snapshot that holds long values whole (written before they had short keys) under the short keys', () => {
+    const agent = (c: string) => `Mozilla/5.0 (${c.repeat(170)})`;
+    const old = { counts: [[agent('a'), 40], [agent('b'), 30], [agent('c'), 30]] as Array<[string, number]>, total: 100, overflow: false };
+    const b = CategoricalBaseline.fromJSON(old);
+    // Before, the whole values were put back as keys that no lookup finds: every known agent was "never seen".
+    expect(b.has(agent('a'))).toBe(true);
+    expect(b.share(agent('b'))).toBeCloseTo(0.3, 10);
+    for (const [k] of b.toJSON().counts) expect(k.length).toBeLessThanOrEqual(128);
+  });
+
   it('finds a new value unlikely in a field whose few values all came early', () => {
     const b = new CategoricalBaseline();
     for (let i = 0; i < 150; i++) b.add(['GET', 'POST', 'HEAD'][i % 3]!);

@@ -293,6 +293,14 @@ describe('structured nginx-like events', () => {
     expect(JSON.stringify(b!.baseline)).not.toMatch(/[\uE000-\uE004]/);
   });
 
+  it('quotes a value with a lone surrogate without it (no escaped half character in a why)', () => {
+    const detector = new Detector();
+    let t = T0;
+    feed(detector, 'geo', 400, () => ({ time: (t += STEP_MS), text: '', fields: { message: 'GET', region: t % 2 ? 'eu' : 'us' } }));
+    const a = detector.observe('geo', { time: (t += STEP_MS), text: '', fields: { message: 'GET', region: 'ap\ud800' } });
+    expect(a?.why).toMatch(/^region "ap" never seen before/);
+  });
+
   it('writes extreme numbers and ratios so that they read: no 309-digit number, no "1/Infinity"', () => {
     const detector = new Detector();
     let t = T0;
