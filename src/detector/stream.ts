@@ -360,6 +360,14 @@ export class StreamDetector {
   private silenceCheckedAt = -1;
   /** Running share of normal events that came with a template never seen before. */
   private newTemplateRate = 0.5;
+  /**
+   * The same share without the prior: a running average from 0, divided by the running average of 1s
+   * (`seenWeight`), so that the first events count for what they are. Structured events use it: with the
+   * prior, a stream of one message needed some 320 events before a new error pattern reached a confidence
+   * of 0.9. Text streams keep the prior (without it, BGL's early new FATAL templates alert: F1 0.611 -> 0.565).
+   */
+  private newTemplateShare = 0;
+  private seenWeight = 0;
   events = 0;
   anomalies = 0;
   lastSeen = 0;
@@ -619,7 +627,8 @@ export class StreamDetector {
     // An event with no message at all (only watched fields: `fields: [response_time]`) has no pattern to
     // speak of: its template is its severity alone, and "new error pattern [ERROR]" would name nothing.
     if (warm && !known && (severity ?? 0) >= 17 && !this.messageless) {
-      const confidence = 1 - Math.max(this.newTemplateRate, 1e-4);
+      const rate = fields && this.seenWeight > 0 ? this.newTemplateShare / this.seenWeight : this.newTemplateRate;
+      const confidence = 1 - Math.max(rate, 1e-4);
       const text = contentRuns ? newText(maskedText, contentRuns) : '';
       candidates.push({
         kind: 'new_pattern',
@@ -688,6 +697,8 @@ export class StreamDetector {
       this.learned.add(template.id);
       if (signature !== undefined) this.alerted.delete(signature);
       this.newTemplateRate = this.newTemplateRate * 0.995 + (isNew ? 0.005 : 0);
+      this.newTemplateShare = this.newTemplateShare * 0.995 + (isNew ? 0.005 : 0);
+      this.seenWeight = this.seenWeight * 0.995 + 0.005;
       if (!fields) {
         // The first events meet an empty baseline and all look new: they say nothing about normal scores.
         if (this.events > this.o.warmup / 2) this.contentCal.add(contentRatio);
@@ -990,6 +1001,8 @@ export class StreamDetector {
       lastSeen: this.lastSeen,
       clockOffset: this.clock.offset,
       newTemplateRate: this.newTemplateRate,
+      newTemplateShare: this.newTemplateShare,
+      seenWeight: this.seenWeight,
       content: this.contentWindow?.text() ?? '',
       contentCal: this.contentCal.toJSON(),
       templates: this.templates.templates(),
@@ -1017,6 +1030,10 @@ export class StreamDetector {
     s.lastSeen = data.lastSeen;
     s.clock.restore(data.clockOffset ?? 0, data.lastSeen > 0 ? data.lastSeen : undefined);
     s.newTemplateRate = data.newTemplateRate;
+    // Older snapshots have only the rate with its prior: it stands for both until the share has its own.
+    const weighted = typeof data.seenWeight === 'number' && data.seenWeight > 0 && typeof data.newTemplateShare === 'number';
+    s.newTemplateShare = weighted ? data.newTemplateShare! : data.newTemplateRate;
+    s.seenWeight = weighted ? data.seenWeight! : 1;
     if (data.content) s.content.restore(data.content);
     for (const v of data.contentCal) s.contentCal.add(v);
     s.templates.restore(data.templates);
@@ -1058,6 +1075,8 @@ export interface StreamSnapshot {
   /** The stream clock's offset (ms) after its source's clock stepped; absent in older snapshots (0). */
   clockOffset?: number;
   newTemplateRate: number;
+  newTemplateShare?: number;
+  seenWeight?: number;
   content: string;
   contentCal: number[];
   templates: Template[];

@@ -293,6 +293,17 @@ describe('structured nginx-like events', () => {
     expect(JSON.stringify(b!.baseline)).not.toMatch(/[\uE000-\uE004]/);
   });
 
+  it('keeps alerting on a burst of the same new error in a young structured stream (300 events of one message)', () => {
+    const detector = new Detector();
+    let t = T0;
+    for (let i = 0; i < 300; i++) detector.observe('app', { time: (t += 1000), text: '', fields: { level: 'info', message: `user ${i} logged in` }, severity: 9 });
+    const burst = [0, 1, 2].map(() => detector.observe('app', { time: (t += 1000), text: '', fields: { level: 'error', message: 'database connection refused' }, severity: 17 }));
+    // Before, only the first alerted (through its level): the new-template rate still held a prior of 0.5,
+    // so the pattern's own confidence was 0.89, under the threshold, until some 320 events.
+    expect(burst.map((a) => a?.kind)).toEqual(['field_category', 'new_pattern', 'new_pattern']);
+    expect(burst[2]!.why).toMatch(/^new error pattern "database connection refused \[ERROR\]" \(seen 3 times since /);
+  });
+
   it('quotes a value with a lone surrogate without it (no escaped half character in a why)', () => {
     const detector = new Detector();
     let t = T0;
