@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, readDetectorState, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
+import { exitSummary, logLines, readDetectorState, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { startReceiver } from '../helpers/http-receiver.js';
 
 async function tempDir(): Promise<string> {
@@ -150,9 +150,7 @@ outputs:
     expect((big.attributes as Record<string, unknown>)['log.truncated']).toBe(true);
     expect((big.attributes as Record<string, unknown>)['parse.error']).toBeDefined();
     expect(events[5003]!.body).toEqual({ last: 'no newline' });
-    const stopped = logLines(result.stderr).find((l) => String(l.msg).includes('stopped'))!;
-    expect(stopped).toBeDefined();
-    const components = stopped.components as Record<string, Record<string, number>>;
+    const components = exitSummary(result.stderr, 'all inputs finished; stopped');
     expect(components.in!.sent_events_total).toBe(5004);
     expect(components.in!.received_events_total).toBe(5004);
     expect(components.in!.malformed_events_total).toBe(2);
@@ -222,9 +220,7 @@ outputs:
     cli.child.kill('SIGTERM');
     const result = await cli.exited;
     expect(result.code, result.stderr).toBe(0);
-    const stopped = logLines(result.stderr).find((l) => l.msg === 'stopped')!;
-    const components = stopped.components as Record<string, Record<string, number>>;
-    const sent = components.demo!.sent_events_total!;
+    const sent = exitSummary(result.stderr).demo!.sent_events_total!;
     expect(sent).toBeGreaterThan(1000);
     const events = await readJsonLines(out);
     expect(events).toHaveLength(sent);
@@ -389,7 +385,7 @@ outputs: { o: { type: file, inputs: [p], path: ${dir}/out.jsonl } }
 `);
     const result = await runCli(['run', '-c', file]);
     expect(result.code, result.stderr).toBe(0);
-    const summary = logLines(result.stderr).find((l) => l.msg === 'all inputs finished; stopped')!.components as Record<string, Record<string, number>>;
+    const summary = exitSummary(result.stderr, 'all inputs finished; stopped');
     // Drained at exit: the buffers are empty, and nothing was dropped, rejected or malformed.
     expect(summary).toEqual({
       g: { received_events_total: 20, sent_events_total: 20 },
@@ -485,8 +481,7 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/${out}, encoding: text
     const result = await cli.exited;
     expect(result.code, result.stderr.slice(-2000)).toBe(0);
     // The summary at exit counts the whole run: two lines before the reload, two after.
-    const stopped = logLines(result.stderr).find((l) => l.msg === 'stopped')!;
-    const components = stopped.components as Record<string, Record<string, number>>;
+    const components = exitSummary(result.stderr);
     expect(components.app!.sent_events_total).toBe(4);
     expect(components.out!.sent_events_total).toBe(4);
   });

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { CLI, logLines, readDetectorState, runCli, startCli } from '../helpers/cli.js';
+import { CLI, exitSummary, readDetectorState, runCli, startCli } from '../helpers/cli.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
 
 async function tempDir(): Promise<string> {
@@ -334,8 +334,7 @@ outputs:
     // Only anomalies pass (emit: anomalies), and far fewer than the input.
     expect(events.length).toBeLessThan(30);
     // The detector's own metrics are in the summary the daemon logs when it stops.
-    const summary = logLines(result.stderr).find((l) => l.components) as { components: Record<string, Record<string, number>> };
-    expect(summary.components.detect).toMatchObject({ anomalies_total: events.length, detector_streams: 1, received_events_total: 2202 });
+    expect(exitSummary(result.stderr, 'all inputs finished; stopped').detect).toMatchObject({ anomalies_total: events.length, detector_streams: 1, received_events_total: 2202 });
     const snapshot = await readDetectorState(path.join(dir, 'data', 'detect', 'detector.json'));
     expect(snapshot.streams).toEqual([expect.objectContaining({ id: 'nginx-logs', events: 2202 })]);
   });

@@ -85,3 +85,10 @@ export async function readDetectorState(file: string): Promise<{ header: Record<
   const [header, ...streams] = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   return { header: header!, streams: streams as Array<{ id: string; events: number }> };
 }
+
+/** The components' metrics in the summary the daemon logs as it exits (the line whose message is `msg`). */
+export function exitSummary(stderr: string, msg = 'stopped'): Record<string, Record<string, number>> {
+  const line = logLines(stderr).find((l) => l.msg === msg);
+  if (!line) throw new Error(`no "${msg}" summary in the daemon's log:\n${stderr.slice(-2000)}`);
+  return line.components as Record<string, Record<string, number>>;
+}
