@@ -270,6 +270,8 @@ describe('snapshotDetector / restoreDetector', () => {
 });
 
 describe('the state file (saveDetectorState / loadDetectorState)', () => {
+  /** A state file's path in a new temporary folder. */
+  const stateFile = async () => path.join(await mkdtemp(path.join(os.tmpdir(), 'driftlock-state-')), 'detector.json');
   const fill = (ids: string[]) => {
     const d = new Detector();
     for (const id of ids) for (let i = 0; i < 150; i++) d.observe(id, { text: `user ${i} logged in`, time: T0 + i * 1000 });
@@ -277,8 +279,7 @@ describe('the state file (saveDetectorState / loadDetectorState)', () => {
   };
 
   it('is JSON lines, a header and one stream a line (one JSON text could not hold thousands of streams), and restores', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-state-'));
-    const file = path.join(dir, 'detector.json');
+    const file = await stateFile();
     const ids = Array.from({ length: 40 }, (_, i) => `s${i}`);
     await saveDetectorState(fill(ids), file);
     const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id?: string; driftlock?: string; streams?: number });
@@ -290,8 +291,7 @@ describe('the state file (saveDetectorState / loadDetectorState)', () => {
   });
 
   it('reads a state file written before they were lines (one JSON text)', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-state-'));
-    const file = path.join(dir, 'detector.json');
+    const file = await stateFile();
     await writeFile(file, JSON.stringify(snapshotDetector(fill(['a', 'b']))));
     const r = new Detector();
     expect(await loadDetectorState(r, file)).toEqual({ streams: 2, failed: [] });
@@ -299,8 +299,7 @@ describe('the state file (saveDetectorState / loadDetectorState)', () => {
   });
 
   it('restores the streams whose lines it can read when one line is damaged; no file is no state', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-state-'));
-    const file = path.join(dir, 'detector.json');
+    const file = await stateFile();
     await saveDetectorState(fill(['a', 'b', 'c']), file);
     const lines = (await readFile(file, 'utf8')).split('\n');
     lines[2] = lines[2]!.slice(0, 100);
@@ -310,7 +309,7 @@ describe('the state file (saveDetectorState / loadDetectorState)', () => {
     expect(result?.streams).toBe(2);
     expect(result?.failed).toEqual([{ id: '?', error: expect.stringMatching(/^not JSON/) as string }]);
     expect(r.streamIds()).toEqual(['a', 'c']);
-    expect(await loadDetectorState(new Detector(), path.join(dir, 'missing.json'))).toBeUndefined();
+    expect(await loadDetectorState(new Detector(), path.join(path.dirname(file), 'missing.json'))).toBeUndefined();
     await writeFile(file, '');
     await expect(loadDetectorState(new Detector(), file)).rejects.toThrow(/empty/);
   });
