@@ -49,9 +49,11 @@ export function isSnapshotHeader(value: unknown): value is SnapshotHeader {
 
 /** Checks a header's version: a snapshot of another version throws (it starts a new warm-up). */
 export function checkSnapshotHeader(header: SnapshotHeader): void {
-  if (header.version !== SNAPSHOT_VERSION) {
-    throw new Error(`unsupported detector snapshot (version ${String(header.version)}; expected ${SNAPSHOT_VERSION})`);
-  }
+  if (header.version !== SNAPSHOT_VERSION) throw unsupportedSnapshot(header.version);
+}
+
+function unsupportedSnapshot(version: unknown): Error {
+  return new Error(`unsupported detector snapshot (version ${String(version)}; expected ${SNAPSHOT_VERSION})`);
 }
 
 /** What a restore did: the streams restored, and those whose state could not be read (they start a new warm-up). */
@@ -67,7 +69,7 @@ export interface RestoreResult {
  */
 export function restoreDetector(detector: Detector, snapshot: DetectorSnapshot): RestoreResult {
   if (!snapshot || snapshot.version !== SNAPSHOT_VERSION || !Array.isArray(snapshot.streams)) {
-    throw new Error(`unsupported detector snapshot (version ${String(snapshot?.version)}; expected ${SNAPSHOT_VERSION})`);
+    throw unsupportedSnapshot(snapshot?.version);
   }
   const result: RestoreResult = { streams: 0, failed: [] };
   for (const data of snapshot.streams) restoreStream(detector, data, result);

@@ -45,12 +45,12 @@ interface FieldState {
 
 /** Cached masks per field at most, and their characters at most (keys and values): 512 KB a stream at worst. */
 const MASK_CACHE = 64;
-/** Events after which a field that stopped coming gives its slot to a new one (see evictStaleField). */
-const STALE_FIELD_EVENTS = 1000;
-const STALE_RARE_FIELD_EVENTS = 100;
 const MASK_CACHE_CHARS = 4096;
 /** A longer value is masked each time: such values seldom repeat, and would crowd out those that do. */
 const MASK_CACHE_VALUE = 256;
+/** Events after which a field that stopped coming gives its slot to a new one (see evictStaleField). */
+const STALE_FIELD_EVENTS = 1000;
+const STALE_RARE_FIELD_EVENTS = 100;
 /** A categorical string field with this many distinct values gets a free-text model beside it. */
 const TEXT_FROM_DISTINCT = 8;
 /** Options of the per-pattern rate for a pattern not learned yet: counted, never flagged. */
@@ -358,13 +358,13 @@ export class StreamDetector {
   private readonly templateRates = new TemplateRates();
   /** The second of event time in which silent patterns were last looked for. */
   private silenceCheckedAt = -1;
-  /** Running share of normal events that came with a template never seen before. */
-  private newTemplateRate = 0.5;
   /**
-   * The same share without the prior: a running average from 0, divided by the running average of 1s
-   * (`seenWeight`), so that the first events count for what they are. Structured events use it: with the
-   * prior, a stream of one message needed some 320 events before a new error pattern reached a confidence
-   * of 0.9. Text streams keep the prior (without it, BGL's early new FATAL templates alert: F1 0.611 -> 0.565).
+   * The share of normal events that came with a template never seen before: a running average over about
+   * 200 events from 0, divided by the running average of 1s (`seenWeight`), so that the first events count
+   * for what they are. Structured events use it as it is. Text streams read it with a prior of 0.5 that
+   * fades as the events come (`priorTemplateRate`): without the prior, BGL's early new FATAL templates
+   * alert (F1 0.611 -> 0.565); with it, a structured stream of one message needed some 320 events before a
+   * new error pattern reached a confidence of 0.9.
    */
   private newTemplateShare = 0;
   private seenWeight = 0;
@@ -627,7 +627,7 @@ export class StreamDetector {
     // An event with no message at all (only watched fields: `fields: [response_time]`) has no pattern to
     // speak of: its template is its severity alone, and "new error pattern [ERROR]" would name nothing.
     if (warm && !known && (severity ?? 0) >= 17 && !this.messageless) {
-      const rate = fields && this.seenWeight > 0 ? this.newTemplateShare / this.seenWeight : this.newTemplateRate;
+      const rate = fields && this.seenWeight > 0 ? this.newTemplateShare / this.seenWeight : this.priorTemplateRate;
       const confidence = 1 - Math.max(rate, 1e-4);
       const text = contentRuns ? newText(maskedText, contentRuns) : '';
       candidates.push({
@@ -696,7 +696,6 @@ export class StreamDetector {
     if (!warm || !best || accept) {
       this.learned.add(template.id);
       if (signature !== undefined) this.alerted.delete(signature);
-      this.newTemplateRate = this.newTemplateRate * 0.995 + (isNew ? 0.005 : 0);
       this.newTemplateShare = this.newTemplateShare * 0.995 + (isNew ? 0.005 : 0);
       this.seenWeight = this.seenWeight * 0.995 + 0.005;
       if (!fields) {
@@ -982,6 +981,11 @@ export class StreamDetector {
     }
   }
 
+  /** The share of new templates with a prior of 0.5 whose weight fades as normal events come. */
+  private get priorTemplateRate(): number {
+    return this.newTemplateShare + 0.5 * (1 - this.seenWeight);
+  }
+
   /** Approximate bytes held by this stream's state. */
   get memoryBytes(): number {
     let bytes = (this.contentWindow?.memoryBytes ?? 0) + 200 * this.templates.size + 16 * 1024;
@@ -1000,7 +1004,7 @@ export class StreamDetector {
       anomalies: this.anomalies,
       lastSeen: this.lastSeen,
       clockOffset: this.clock.offset,
-      newTemplateRate: this.newTemplateRate,
+      newTemplateRate: this.priorTemplateRate,
       newTemplateShare: this.newTemplateShare,
       seenWeight: this.seenWeight,
       content: this.contentWindow?.text() ?? '',
@@ -1029,7 +1033,6 @@ export class StreamDetector {
     s.anomalies = data.anomalies;
     s.lastSeen = data.lastSeen;
     s.clock.restore(data.clockOffset ?? 0, data.lastSeen > 0 ? data.lastSeen : undefined);
-    s.newTemplateRate = data.newTemplateRate;
     // Older snapshots have only the rate with its prior: it stands for both until the share has its own.
     const weighted = typeof data.seenWeight === 'number' && data.seenWeight > 0 && typeof data.newTemplateShare === 'number';
     s.newTemplateShare = weighted ? data.newTemplateShare! : data.newTemplateRate;
