@@ -80,7 +80,11 @@ export class CategoricalBaseline {
 
   /** The value's share of the recent values: 0 for a value not seen (or forgotten). */
   share(value: string): number {
-    const seen = this.counts.get(boundedKey(value)) ?? 0;
+    return this.shareOfKey(boundedKey(value));
+  }
+
+  private shareOfKey(key: string): number {
+    const seen = this.counts.get(key) ?? 0;
     return seen > 0 && this.total > 0 ? seen / this.total : 0;
   }
 
@@ -89,13 +93,18 @@ export class CategoricalBaseline {
    * likely (a field that often brings new values makes a new one unremarkable); a known value as its share.
    */
   surprisal(value: string): number {
-    const share = this.share(value);
+    return this.surprisalOf(this.shareOfKey(boundedKey(value)));
+  }
+
+  private surprisalOf(share: number): number {
     return -Math.log2(Math.max(share > 0 ? share : this.newProbability(), 1e-4));
   }
 
   /** Surprisal, how often the value was seen, and its share, for a `why`. */
   score(value: string): { surprisal: number; seen: number; share: number } {
-    return { surprisal: this.surprisal(value), seen: this.counts.get(boundedKey(value)) ?? 0, share: this.share(value) };
+    const key = boundedKey(value);
+    const share = this.shareOfKey(key);
+    return { surprisal: this.surprisalOf(share), seen: this.counts.get(key) ?? 0, share };
   }
 
   /** The most common values and their shares, for a `why`. */
