@@ -37,6 +37,40 @@ ValueError: bad value
 INFO:root:next
 `;
 
+// Written by CPython 3 (logging.exception after `raise ... from e`, then one raised while handling another):
+// a chained traceback has a blank line before *and after* the line that joins its parts.
+const PYTHON_CHAINED = `ERROR:root:request failed
+Traceback (most recent call last):
+  File "chain.py", line 7, in <module>
+    f()
+  File "chain.py", line 4, in f
+    raise KeyError('sku')
+KeyError: 'sku'
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "chain.py", line 9, in <module>
+    raise ValueError('bad cart') from e
+ValueError: bad cart
+ERROR:root:second
+Traceback (most recent call last):
+  File "chain.py", line 14, in <module>
+    f()
+  File "chain.py", line 4, in f
+    raise KeyError('sku')
+KeyError: 'sku'
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "chain.py", line 16, in <module>
+    {}['x']
+    ~~^^^^^
+KeyError: 'x'
+WARNING:root:next
+`;
+
 const GO = `2024/05/01 12:00:00 serving
 panic: runtime error: index out of range [5] with length 3
 
@@ -63,6 +97,16 @@ describe('file input: lines', () => {
   it('multiline preset python keeps a traceback up to its exception line', async () => {
     const input = await readWith(PYTHON, { multiline: { preset: 'python', timeout: '100ms' } }, 2);
     expect(input.bodies()).toEqual([PYTHON.split('\nINFO')[0], 'INFO:root:next']);
+  });
+
+  it('multiline preset python keeps a chained traceback (both blank lines around the chain message) in one event', async () => {
+    const input = await readWith(PYTHON_CHAINED, { multiline: { preset: 'python', timeout: '100ms' } }, 3);
+    const bodies = input.bodies();
+    expect(bodies).toEqual([
+      PYTHON_CHAINED.slice(0, PYTHON_CHAINED.indexOf('\nERROR:root:second')),
+      PYTHON_CHAINED.slice(PYTHON_CHAINED.indexOf('ERROR:root:second'), PYTHON_CHAINED.indexOf('\nWARNING')),
+      'WARNING:root:next',
+    ]);
   });
 
   it('multiline preset go keeps a panic and its goroutine dump together', async () => {

@@ -49,7 +49,8 @@ export const pythonRule: MultilineRule = {
     if (line.startsWith('Traceback (most recent call last):')) return true;
     if (/^\s/.test(line) && line.trim() !== '') return true;
     if (PY_CHAIN.test(line)) return true;
-    if (line === '') return PY_EXCEPTION.test(previous) && !/^\s/.test(previous); // the blank line before a chain
+    // The blank line before a chain's message, and the one after it (Python writes both).
+    if (line === '') return (PY_EXCEPTION.test(previous) && !/^\s/.test(previous)) || PY_CHAIN.test(previous);
     if (previous === '') return line.startsWith('During handling') || line.startsWith('The above exception');
     // The exception line ends the traceback: it follows an indented source line.
     return /^\s{4}\S/.test(previous) && PY_EXCEPTION.test(line);
