@@ -39,7 +39,10 @@ function unescape(text: string, start: number, end: number): string {
   return parts.join('');
 }
 
-/** Parses one logfmt line. A line without a single `key=value` pair is an error (it is prose, not logfmt). */
+/**
+ * Parses one logfmt line. A line without a single `key=value` pair is an error (it is prose, not logfmt), and
+ * so is text over several lines (a line break outside a quoted value).
+ */
 export function parseLogfmt(line: string): ParseResult<LogfmtRecord> {
   if (typeof line !== 'string') return failure(`expected a string, got ${typeName(line)}`);
   const text = stripLineEnd(line);
@@ -48,7 +51,12 @@ export function parseLogfmt(line: string): ParseResult<LogfmtRecord> {
   let pairs = 0;
   let i = 0;
   while (true) {
-    while (i < n && text.charCodeAt(i) <= 32) i++;
+    while (i < n && text.charCodeAt(i) <= 32) {
+      // A record is one line (writers escape line breaks inside quoted values): text over several lines is
+      // a stack trace or a Go panic joined by a multiline rule, whose words would become bare keys.
+      if (text.charCodeAt(i) === 10) return failure(`line break at position ${i}: a logfmt record is one line`);
+      i++;
+    }
     if (i >= n) break;
     const keyStart = i;
     let c = text.charCodeAt(i);

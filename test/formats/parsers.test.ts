@@ -204,6 +204,15 @@ describe('parseLogfmt', () => {
     expect(err(parseLogfmt('   \r\n'))).toBe('empty line');
   });
 
+  it('refuses text over several lines (a Go panic joined by the go preset), whose words would become bare keys', () => {
+    const panic = 'panic: runtime error: invalid memory address or nil pointer dereference\n[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x6b8a4d]\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:12 +0x1d';
+    expect(err(parseLogfmt(panic))).toBe('line break at position 71: a logfmt record is one line');
+    expect(err(parseLogfmt('level=error msg=boom\n\tat x.y(Z.java:1)'))).toMatch(/^line break at position 20/);
+    // A line break inside a quoted value, or ending the line, is not one between records.
+    expect(ok(parseLogfmt('msg="two\nlines" n=1'))).toEqual({ msg: 'two\nlines', n: '1' });
+    expect(ok(parseLogfmt('a=1\r\n'))).toEqual({ a: '1' });
+  });
+
   it('explains structural errors', () => {
     expect(err(parseLogfmt('=value'))).toBe("missing key before '=' at position 0");
     expect(err(parseLogfmt('a=1 =2'))).toBe("missing key before '=' at position 4");
