@@ -402,6 +402,23 @@ export class StreamDetector {
     return (this.templateName ??= unmask(templateText(this.template!)));
   }
 
+  /**
+   * The event's pattern, quoted for a why. An event of several lines (a stack trace or a panic joined by a
+   * multiline rule) is named by its first line, which says what happened (`<ts> ERROR [main] c.a.Orders -
+   * Failed to persist order <num>`, `panic: runtime error: ...`), and how many lines follow: with the
+   * middle of the whole template cut, the quote ended in the last frame read (`... <num> common frames
+   * omitted`, `server.go:<num> +<num>x<num>cb`) and the message was what got cut.
+   */
+  private patternQuote(masked: string): string {
+    const nl = masked.indexOf('\n');
+    const first = nl < 0 ? 0 : TemplateMiner.tokenize(masked.slice(0, nl)).length;
+    const tokens = this.template!.tokens;
+    if (first === 0 || first >= tokens.length) return quotePattern(this.tmpl(), 100);
+    let more = 0;
+    for (const line of masked.slice(nl + 1).split('\n')) if (line.trim() !== '') more += 1;
+    return `${quotePattern(tokens.slice(0, first).join(' '), 100)} and ${more} more line${more === 1 ? '' : 's'}`;
+  }
+
   private get content(): LzWindow {
     return (this.contentWindow ??= new LzWindow(this.o.windowChars, 16, 512));
   }
@@ -601,7 +618,7 @@ export class StreamDetector {
           score: contentRatio,
           confidence,
           why: novel
-            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${quotePattern(this.tmpl(), 100)}${isNew ? '' : seenSince(template, timed, this.clock)}${text ? `: unexplained text ${text}` : ''}`
+            ? `new ${sevName ? sevName.toLowerCase() + ' ' : ''}pattern ${this.patternQuote(maskedMessage)}${isNew ? '' : seenSince(template, timed, this.clock)}${text ? `: unexplained text ${text}` : ''}`
             : `unusual text ${text || quote(maskedText)} (compression distance ${cost.ratio.toFixed(2)})`,
         });
       }
@@ -634,7 +651,7 @@ export class StreamDetector {
         kind: 'new_pattern',
         score: 1,
         confidence: isNew ? confidence : confidence * 0.999,
-        why: `new ${sevName.toLowerCase()} pattern ${quotePattern(this.tmpl(), 100)}${isNew ? ' (first seen)' : seenSince(template, timed, this.clock)}${text ? `: unexplained text ${text}` : ''}`,
+        why: `new ${sevName.toLowerCase()} pattern ${this.patternQuote(maskedMessage)}${isNew ? ' (first seen)' : seenSince(template, timed, this.clock)}${text ? `: unexplained text ${text}` : ''}`,
       });
     }
 

@@ -69,6 +69,30 @@ exit status 2`;
   return { text: lines.join('\n') + '\n', panic };
 }
 
+// A Java service's plain-text log (logback's default layout), 10 lines a second, then a new exception.
+function javaServiceLog(): { text: string; trace: string } {
+  const lines: string[] = [];
+  let t = Date.parse('2026-11-25T10:00:00Z');
+  const ts = () => new Date(t).toISOString().replace('T', ' ').slice(0, 23);
+  for (let i = 0; i < 400; i++, t += 100) {
+    lines.push(i % 3 === 2
+      ? `${ts()} INFO  [http-nio-8080-exec-${1 + (i % 8)}] c.a.orders.OrderService - Order ${100000 + ((i * 7919) % 900000)} created for user ${1000 + ((i * 104729) % 90000)}`
+      : `${ts()} INFO  [http-nio-8080-exec-${1 + (i % 8)}] c.a.orders.OrderController - GET /api/orders/${1000 + ((i * 31337) % 90000)} -> 200 in ${5 + ((i * 13) % 50)} ms`);
+  }
+  const trace = `${ts()} ERROR [http-nio-8080-exec-3] c.a.orders.OrderService - Failed to persist order 771234
+org.springframework.dao.DataAccessResourceFailureException: Unable to acquire JDBC Connection
+\tat org.springframework.orm.jpa.vendor.HibernateJpaDialect.convertHibernateAccessException(HibernateJpaDialect.java:277)
+\tat org.springframework.orm.jpa.JpaTransactionManager.doBegin(JpaTransactionManager.java:467)
+\tat com.acme.orders.OrderService.persist(OrderService.java:88)
+Caused by: java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available, request timed out after 30004ms.
+\tat com.zaxxer.hikari.pool.HikariPool.createTimeoutException(HikariPool.java:696)
+\t... 114 common frames omitted`;
+  lines.push(trace);
+  t += 100;
+  for (let i = 0; i < 5; i++, t += 100) lines.push(`${ts()} INFO  [http-nio-8080-exec-1] c.a.orders.OrderController - GET /api/orders/4242 -> 200 in 12 ms`);
+  return { text: lines.join('\n') + '\n', trace };
+}
+
 describe('application logs through the daemon', () => {
   it('a Go panic joined by the go preset stays text through parse(logfmt) and alerts whole, instead of becoming bare-word fields', async () => {
     const dir = await tempDir();
@@ -98,5 +122,30 @@ outputs:
     expect(panicEvent.attributes.anomaly?.why).toMatch(/^new fatal pattern "panic: runtime error: .*invalid memory address/);
     // The service's own lines are still logfmt.
     expect(events[0]!.body).toMatchObject({ level: 'INFO', msg: 'request served', status: '200' });
+  });
+  it('a Java stack trace is one event, one alert, and its why quotes the line that logged it, not the last frame', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'orders.log');
+    const { text, trace } = javaServiceLog();
+    await writeFile(log, text);
+    const out = path.join(dir, 'alerts.jsonl');
+    const alerts = await runUntil(dir, `data_dir: ${dir}/data
+inputs:
+  app:
+    type: file
+    include: [${log}]
+    start_at: beginning
+    multiline: { preset: java, timeout: 200ms }
+transforms:
+  detect: { type: anomaly_detect, inputs: [app], stream_id: orders }
+outputs:
+  out: { type: file, inputs: [detect], path: ${out} }
+`, out, (e) => e.length >= 1);
+    expect(alerts.map((a) => a.body)).toEqual([trace]);
+    const why = alerts[0]!.attributes.anomaly!.why;
+    // Before: 'new error pattern "<ts> ERROR [http-nio-<num>-exe…ol.createTimeoutException(HikariPool.java:<num>)
+    // ... <num> common frames omitted" (first seen): ...': the message that logged the trace was the part cut.
+    expect(why).toMatch(/^new error pattern "<ts> ERROR \[http-nio-<num>-exec-<num>\] c\.a\.orders\.OrderService - Failed to persist order <num>" and 7 more lines(?: \(first seen\))?: unexplained text "/);
+    expect(why).not.toMatch(/frames omitted/);
   });
 });
