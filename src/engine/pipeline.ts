@@ -381,7 +381,7 @@ export class Pipeline {
         for await (const batch of this.counted(c, buffer)) {
           let out: LogEvent[];
           try {
-            out = await map(batch.events);
+            out = checkMapped(await map(batch.events), 'map()');
           } catch (err) {
             // Fail open: the events pass on unchanged rather than being lost, and the error is loud.
             c.metrics.add('errors_total');
@@ -398,7 +398,7 @@ export class Pipeline {
       }
       if (stage.flush) {
         try {
-          const rest = await stage.flush();
+          const rest = checkMapped(await stage.flush(), 'flush()');
           if (rest.length) {
             c.metrics.add('sent_events_total', rest.length);
             await c.fanout.send({ events: rest, finalizers: [] });
@@ -512,6 +512,31 @@ export class Pipeline {
       }
     }
   }
+}
+
+/**
+ * A transform's `map()` or `flush()` result, checked before it goes on: a plugin's that returns something
+ * other than an array of events (undefined, one event, nulls) would otherwise fail further on, in the
+ * engine (`undefined` stopped the daemon, exit 70) or in an innocent stage downstream (a file output
+ * rejected the batch for good, and a buffer counted NaN events and never drained). Thrown, it is the
+ * transform's own failure: its events pass on unchanged, logged and counted on it.
+ */
+function checkMapped(out: unknown, what: string): LogEvent[] {
+  if (!Array.isArray(out)) throw new Error(`${what} must return an array of events; it returned ${describe(out)}`);
+  for (let i = 0; i < out.length; i++) {
+    const e: unknown = out[i];
+    const body = (e as { body?: unknown } | null)?.body;
+    if (e === null || typeof e !== 'object' || (typeof body !== 'string' && (body === null || typeof body !== 'object'))) {
+      throw new Error(`${what} must return an array of events; item ${i} is ${e === null || typeof e !== 'object' ? describe(e) : 'an object without a body (a string or an object)'}`);
+    }
+  }
+  return out as LogEvent[];
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 function rank(c: RunningComponent): number {
