@@ -92,6 +92,8 @@ export class ComponentMetrics {
     const labels = { component_id: this.id, component_kind: this.kind, component_type: this.type };
     const out: MetricSample[] = [];
     for (const [name, value] of this.counters) {
+      // A value read elsewhere under the same name (the engine's buffer_events) is the one exported.
+      if (this.readers.has(name)) continue;
       out.push({ name: `driftlock_${name}`, labels, value, help: HELP[name] ?? name, type: 'counter' });
     }
     for (const [name, { read, type }] of this.readers) {
@@ -115,21 +117,32 @@ export class ComponentMetrics {
   }
 }
 
-/** Renders samples in the Prometheus text exposition format. */
+/**
+ * Renders samples in the Prometheus text exposition format. Names a plugin chose are made valid (`[a-zA-Z0-9_:]`,
+ * anything else becomes `_`), and a series is written once, with its family's type: one sample Prometheus
+ * cannot parse, or a series written twice, makes it reject the whole scrape, every component's metrics with it
+ * (a plugin's `cache-hits`, or its own `buffer_events` beside the engine's, did).
+ */
 export function renderPrometheus(samples: MetricSample[]): string {
   const byName = new Map<string, MetricSample[]>();
   for (const s of samples) {
-    const list = byName.get(s.name);
+    const name = s.name.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/^(?=[0-9])/, '_');
+    const list = byName.get(name);
     if (list) list.push(s);
-    else byName.set(s.name, [s]);
+    else byName.set(name, [s]);
   }
   const lines: string[] = [];
   for (const [name, list] of byName) {
-    lines.push(`# HELP ${name} ${list[0]!.help}`, `# TYPE ${name} ${list[0]!.type}`);
+    const { type, help } = list[0]!;
+    lines.push(`# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${name} ${type}`);
+    const written = new Set<string>();
     for (const s of list) {
+      if (s.type !== type) continue;
       const labels = Object.entries(s.labels)
         .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
         .join(',');
+      if (written.has(labels)) continue;
+      written.add(labels);
       lines.push(`${name}{${labels}} ${s.value}`);
     }
   }

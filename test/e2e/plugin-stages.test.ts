@@ -6,10 +6,50 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exitSummary, logLines, runCli } from '../helpers/cli.js';
+import { exitSummary, logLines, runCli, startCli } from '../helpers/cli.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'dl-plugin-stages-'));
+}
+
+/**
+ * What a strict reader of the Prometheus text format (0.0.4) finds wrong: a sample line that does not parse
+ * (metric name `[a-zA-Z_:][a-zA-Z0-9_:]*`, labels, a number), a series written twice, a family typed twice or
+ * split. Prometheus rejects the whole scrape for any of them.
+ */
+function expositionProblems(text: string): string[] {
+  const problems: string[] = [];
+  const typed = new Map<string, string>();
+  const series = new Set<string>();
+  const done = new Set<string>();
+  let family = '';
+  const label = String.raw`[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"`;
+  const sample = new RegExp(String.raw`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:${label}(?:,${label})*)?\})? (-?[0-9.e+]+|NaN|[+-]Inf)$`);
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (type) {
+      if (typed.has(type[1]!)) problems.push(`TYPE twice: ${line}`);
+      typed.set(type[1]!, type[2]!);
+      continue;
+    }
+    if (line.startsWith('# HELP ')) continue;
+    const m = sample.exec(line);
+    if (!m) {
+      problems.push(`does not parse: ${line}`);
+      continue;
+    }
+    if (m[1] !== family) {
+      if (done.has(m[1]!)) problems.push(`family split: ${m[1]}`);
+      done.add(family);
+      family = m[1]!;
+    }
+    if (!typed.has(m[1]!)) problems.push(`no TYPE before ${m[1]}`);
+    const key = `${m[1]}${m[2] ?? ''}`;
+    if (series.has(key)) problems.push(`series twice: ${key}`);
+    series.add(key);
+  }
+  return problems;
 }
 
 async function lines(file: string): Promise<string[]> {
@@ -58,4 +98,39 @@ outputs:
       expect((failed?.err as { message: string }).message).toMatch(/^map\(\) must return an array of events/);
     }, 30_000);
   }
+
+  it('metrics a plugin names freely (a hyphen, an engine name) keep /metrics valid Prometheus text', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'counting.mjs'), `export default ({ z, defineTransform }) => [
+  defineTransform({ type: 'counting', description: 'counts', config: z.object({}), build: (config, ctx) => {
+    ctx.metrics.declare('cache-hits', 'lookups_total');
+    return { map: (events) => { ctx.metrics.add('cache-hits', events.length); ctx.metrics.add('buffer_events'); return events; } };
+  } }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [./counting.mjs]
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { demo: { type: demo, rate: 50 } }
+transforms: { count.it: { type: counting, inputs: [demo] } }
+outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/API listening/);
+      const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+      let text = '';
+      for (let i = 0; i < 100 && !/cache_hits\{[^}]*\} [1-9]/.test(text); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        text = await (await fetch(`http://${address}/metrics`)).text();
+      }
+      expect(expositionProblems(text)).toEqual([]);
+      expect(text).toMatch(/^driftlock_cache_hits\{component_id="count.it",component_kind="transform",component_type="counting"\} [1-9]/m);
+      expect(text).toMatch(/^# TYPE driftlock_buffer_events gauge$/m);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    expect((await cli.exited).code).toBe(0);
+  }, 30_000);
 });
