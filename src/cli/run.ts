@@ -160,7 +160,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
           // A SIGTERM during the drain: its own stop (with its timeout) is what the exit waits for.
           if (stopRequested) break;
           carryTotals(carried, current);
-          const replacement = new Pipeline(fresh, { logger });
+          const replacement = new Pipeline(fresh, { logger, carryMetricsFrom: current.metrics() });
           try {
             await replacement.start();
             [pipeline, config] = [replacement, fresh];
@@ -170,7 +170,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             // runs again, so that a bad edit does not take the daemon down.
             logger.error({ err }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
             await replacement.stop(1_000).catch(() => false);
-            const previous = new Pipeline(config, { logger });
+            const previous = new Pipeline(config, { logger, carryMetricsFrom: current.metrics() });
             await previous.start();
             pipeline = previous;
           }

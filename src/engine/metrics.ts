@@ -48,6 +48,8 @@ export class ComponentMetrics {
   private readonly counters = new Map<string, number>();
   /** Values kept elsewhere, read when metrics are scraped, with the type Prometheus is told. */
   private readonly readers = new Map<string, { read: () => number; type: MetricSample['type'] }>();
+  /** Counts of the same component in the pipelines a reload replaced, added to its counters on `/metrics`. */
+  private readonly carried = new Map<string, number>();
 
   constructor(id: string, kind: string, type: string) {
     this.id = id;
@@ -88,16 +90,34 @@ export class ComponentMetrics {
     this.readers.set(name, { read, type: 'counter' });
   }
 
+  /**
+   * Carries the counters of the same component (id, kind and type) in the pipeline a reload replaced: a
+   * counter on `/metrics` only grows for the life of the process, as Prometheus expects (a drop reads as a
+   * restart, and what was counted since the last scrape is lost from `increase()`). Gauges start afresh.
+   */
+  carryOver(previous: ComponentMetrics): void {
+    if (previous.id !== this.id || previous.kind !== this.kind || previous.type !== this.type) return;
+    for (const s of previous.samples()) {
+      if (s.type === 'counter') this.carried.set(s.name.slice('driftlock_'.length), s.value);
+    }
+  }
+
   samples(): MetricSample[] {
     const labels = { component_id: this.id, component_kind: this.kind, component_type: this.type };
     const out: MetricSample[] = [];
+    const counter = (name: string, value: number) => (this.carried.get(name) ?? 0) + value;
     for (const [name, value] of this.counters) {
       // A value read elsewhere under the same name (the engine's buffer_events) is the one exported.
       if (this.readers.has(name)) continue;
-      out.push({ name: `driftlock_${name}`, labels, value, help: HELP[name] ?? name, type: 'counter' });
+      out.push({ name: `driftlock_${name}`, labels, value: counter(name, value), help: HELP[name] ?? name, type: 'counter' });
     }
     for (const [name, { read, type }] of this.readers) {
-      out.push({ name: `driftlock_${name}`, labels, value: read(), help: HELP[name] ?? name, type });
+      const value = read();
+      out.push({ name: `driftlock_${name}`, labels, value: type === 'counter' ? counter(name, value) : value, help: HELP[name] ?? name, type });
+    }
+    // A counter the replaced pipeline had and this one has not (yet): it does not vanish.
+    for (const [name, value] of this.carried) {
+      if (!this.counters.has(name) && !this.readers.has(name)) out.push({ name: `driftlock_${name}`, labels, value, help: HELP[name] ?? name, type: 'counter' });
     }
     return out;
   }

@@ -119,6 +119,8 @@ const HEALTHY_RUN_MS = 60_000;
 
 export interface PipelineOptions {
   logger: Logger;
+  /** The metrics of the pipeline this one replaces (a reload): its components' counters go on from there. */
+  carryMetricsFrom?: ComponentMetrics[];
 }
 
 export class Pipeline {
@@ -152,6 +154,8 @@ export class Pipeline {
         metrics.gauge('buffer_events', () => buffer.stats.queuedEvents);
         metrics.counter('discarded_events_total', () => buffer.stats.droppedEvents);
       }
+      const previous = options.carryMetricsFrom?.find((m) => m.id === c.id);
+      if (previous) metrics.carryOver(previous);
       this.components.set(c.id, running);
     }
     for (const c of this.components.values()) {

@@ -2,7 +2,7 @@
  * Third-party stages as a developer writes them (a plugin file beside the config), run by the real daemon:
  * how the engine takes a plugin that misbehaves.
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -132,5 +132,44 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
       cli.child.kill('SIGTERM');
     }
     expect((await cli.exited).code).toBe(0);
+  }, 30_000);
+
+  it('counters on /metrics go on growing across a SIGHUP reload (they restarted at 0 while the exit summary added them up)', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, Array.from({ length: 100 }, (_, i) => `line ${i}`).join('\n') + '\n');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { app: { type: file, include: [${log}], start_at: beginning } }
+outputs: { out: { type: file, inputs: [app], path: ${dir}/out.jsonl } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    const sent = async (address: string, id: string): Promise<number> => {
+      const text = await (await fetch(`http://${address}/metrics`)).text();
+      const m = new RegExp(`^driftlock_sent_events_total\\{component_id="${id}"[^}]*\\} (\\d+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : -1;
+    };
+    try {
+      await cli.waitFor(/API listening/);
+      const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+      for (let i = 0; i < 100 && (await sent(address, 'out')) < 100; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await sent(address, 'app')).toBe(100);
+      expect(await sent(address, 'out')).toBe(100);
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded/);
+      // The file input resumes from its checkpoint: the new pipeline sends nothing more.
+      expect(await sent(address, 'app')).toBe(100);
+      expect(await sent(address, 'out')).toBe(100);
+      await appendFile(log, 'line 100\n');
+      for (let i = 0; i < 100 && (await sent(address, 'out')) < 101; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await sent(address, 'out')).toBe(101);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const result = await cli.exited;
+    expect(result.code).toBe(0);
+    // The exit summary, which already added the replaced pipeline's counters up, says the same.
+    expect(exitSummary(result.stderr).out!.sent_events_total).toBe(101);
   }, 30_000);
 });
