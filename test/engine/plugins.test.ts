@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -178,5 +178,33 @@ outputs: { out: { type: login_output, inputs: [in], password: "${password}", at:
     const after = await cli.exited;
     expect(after.stderr).not.toContain('second-pass-ABC');
     expect(after.stderr).not.toContain('first-pass-XYZ');
+  });
+
+  it('loads an ESM-only package by name (exports with an import condition and no require one), also a scoped one and its subpath', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const plugin = (type: string) => `export default ({ z, defineTransform }) => [
+  defineTransform({ type: '${type}', description: 'x', config: z.object({}), build: () => ({ map: (events) => events }) }),
+];
+`;
+    const esm = path.join(dir, 'node_modules', 'driftlock-plugin-esm-only');
+    await mkdir(esm, { recursive: true });
+    await writeFile(path.join(esm, 'package.json'), JSON.stringify({ name: 'driftlock-plugin-esm-only', type: 'module', exports: { '.': { types: './index.d.ts', import: './index.js' } } }));
+    await writeFile(path.join(esm, 'index.js'), plugin('esm_only'));
+    const scoped = path.join(dir, 'node_modules', '@acme', 'driftlock-plugins');
+    await mkdir(scoped, { recursive: true });
+    await writeFile(path.join(scoped, 'package.json'), JSON.stringify({ name: '@acme/driftlock-plugins', type: 'module', exports: { '.': { import: './main.js' }, './extra': { node: { import: './extra.js' } } } }));
+    await writeFile(path.join(scoped, 'main.js'), plugin('acme_main'));
+    await writeFile(path.join(scoped, 'extra.js'), plugin('acme_extra'));
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `plugins: [driftlock-plugin-esm-only, "@acme/driftlock-plugins", "@acme/driftlock-plugins/extra"]
+inputs: { in: { type: stdin } }
+transforms:
+  a: { type: esm_only, inputs: [in] }
+  b: { type: acme_main, inputs: [a] }
+  c: { type: acme_extra, inputs: [b] }
+outputs: { out: { type: console, inputs: [c] } }
+`);
+    const cfg = await loadConfigFile(file, createRegistry());
+    expect(cfg.components.map((c) => c.type)).toEqual(expect.arrayContaining(['esm_only', 'acme_main', 'acme_extra']));
   });
 });
