@@ -1,0 +1,50 @@
+/**
+ * A plugin written in TypeScript against driftlock's own types, as a developer would: `import type` from the
+ * package name, compiled with tsc (strict, NodeNext) in a folder of its own where driftlock is installed.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.js';
+
+describe('plugin types', () => {
+  it('a TypeScript plugin compiles against `import type { PluginApi, LogEvent } from "driftlock"`', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-ts-'));
+    await mkdir(path.join(dir, 'node_modules'));
+    await symlink(ROOT, path.join(dir, 'node_modules', 'driftlock'), 'dir');
+    await writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'driftlock-plugin-ts', type: 'module', main: 'dist/index.js' }));
+    await writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'dist', rootDir: 'src', types: [] },
+    }));
+    await mkdir(path.join(dir, 'src'));
+    await writeFile(path.join(dir, 'src', 'index.ts'), `import type { Batch, LogEvent, PluginApi } from 'driftlock';
+export default ({ z, defineTransform, defineOutput, ackBatch }: PluginApi) => [
+  defineTransform({
+    type: 'ts_tag',
+    description: 'Tags events.',
+    config: z.object({ tag: z.string() }),
+    build: (config) => ({ map: (events: LogEvent[]) => events.map((e) => ({ ...e, attributes: { ...e.attributes, tag: config.tag } })) }),
+  }),
+  defineOutput({
+    type: 'ts_count',
+    description: 'Counts events.',
+    config: z.object({}),
+    build: () => ({
+      async consume(batches: AsyncIterable<Batch>) {
+        for await (const b of batches) ackBatch(b);
+      },
+    }),
+  }),
+];
+`);
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir]).then(
+      () => ({ code: 0, out: '' }),
+      (err: { code: number; stdout: string }) => ({ code: err.code, out: err.stdout }),
+    );
+    expect(result, result.out).toEqual({ code: 0, out: '' });
+  }, 60_000);
+});
