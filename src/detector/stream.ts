@@ -41,6 +41,11 @@ interface FieldState {
   lastEvent: number;
   /** In a field of numbers: the running share (over about 256 values) of values that were not one. */
   otherShare?: number;
+  /**
+   * The field's numbers are durations written with their unit (`150ms`, `2.1s`, `1m30s`: Go's
+   * time.Duration, as log/slog and logfmt loggers print it), held in seconds and shown with a unit.
+   */
+  duration?: boolean;
 }
 
 /** Cached masks per field at most, and their characters at most (keys and values): 512 KB a stream at worst. */
@@ -177,6 +182,30 @@ export function messageSignature(tokens: readonly string[]): string | undefined 
 
 const BLANK = /^\s*$/;
 const NUMBER_TEXT = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
+/** A duration with its unit, as Go prints one: `150ms`, `2.1s`, `1m30.5s`, `1h2m0s`, `350µs`, `0s`. */
+const DURATION_TEXT = /^-?(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))+$/;
+const DURATION_PART = /(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)/g;
+const UNIT_SECONDS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, μs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+
+/** A duration text's seconds (`1m30.5s` is 90.5), or undefined when it is none. */
+export function durationSeconds(text: string): number | undefined {
+  if (text.length > 32 || !DURATION_TEXT.test(text)) return undefined;
+  let seconds = 0;
+  for (const m of text.matchAll(DURATION_PART)) seconds += Number(m[1]) * UNIT_SECONDS[m[2]!]!;
+  return text.startsWith('-') ? -seconds : seconds;
+}
+
+/** Seconds as a person reads a duration: `350µs`, `22ms`, `2.1s`, `4.5 min`, `1.2 h`. */
+export function durationValue(seconds: number): string {
+  const a = Math.abs(seconds);
+  if (a === 0) return '0s';
+  if (a < 1e-6) return `${fmt(seconds * 1e9)}ns`;
+  if (a < 1e-3) return `${fmt(seconds * 1e6)}µs`;
+  if (a < 1) return `${fmt(seconds * 1e3)}ms`;
+  if (a < 120) return `${fmt(seconds)}s`;
+  if (a < 7200) return `${fmt(seconds / 60)} min`;
+  return `${fmt(seconds / 3600)} h`;
+}
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
 const MESSAGE_FIELDS = ['message', 'msg', 'log', 'error', 'err', 'event', 'request', 'url', 'path'];
 
@@ -831,10 +860,19 @@ export class StreamDetector {
     if (f.ignored) return undefined;
     // A number written as a string (logfmt has no other kind; JSON producers often quote numbers) is a
     // number, in a field that has held numbers or nothing yet. Not one with a leading zero (a zip code).
-    const converted = typeof given === 'string' && (f.numeric !== undefined || (f.text === undefined && f.categorical === undefined)) &&
-      given.length <= 24 && NUMBER_TEXT.test(given)
-      ? Number(given)
-      : given;
+    // A duration with its unit is one too, in seconds, in a field that has held durations or nothing yet;
+    // a field is one or the other (a bare 2100 in a field of durations says nothing of its unit).
+    let converted: string | number | boolean = given;
+    if (typeof given === 'string' && (f.numeric !== undefined || (f.text === undefined && f.categorical === undefined))) {
+      if (!f.duration && given.length <= 24 && NUMBER_TEXT.test(given)) converted = Number(given);
+      else if (f.duration || f.numeric === undefined) {
+        const seconds = durationSeconds(given);
+        if (seconds !== undefined) {
+          converted = seconds;
+          f.duration = true;
+        }
+      }
+    }
     // 1e999 is Infinity to JSON.parse and Number: not a number a baseline can hold (nor a snapshot, where it
     // becomes null). It is judged as the text it was.
     const value = typeof converted === 'number' && !Number.isFinite(converted) ? String(given) : converted;
@@ -849,7 +887,9 @@ export class StreamDetector {
           score: -Math.log2(Math.max(share, 1e-4)),
           confidence: 1 - Math.max(share, 1 / (f.numeric.samples + 1)),
           field: name,
-          why: `${name} is ${shown} where it has been a number (typical ${fmt(f.numeric.median)}, p99 ${fmt(f.numeric.p99)})`,
+          why: f.duration
+            ? `${name} is ${shown} where it has been a duration (typical ${durationValue(f.numeric.median)}, p99 ${durationValue(f.numeric.p99)})`
+            : `${name} is ${shown} where it has been a number (typical ${fmt(f.numeric.median)}, p99 ${fmt(f.numeric.p99)})`,
           brief: `${name} ${shown}`,
           baseline: { median: f.numeric.median, p99: f.numeric.p99, not_a_number_share: share },
         };
@@ -859,8 +899,13 @@ export class StreamDetector {
       if (!f.numeric) {
         f.numeric = new NumericBaseline();
         f.numericCal = new ScoreCalibrator(512);
-        f.categorical = new CategoricalBaseline(24);
-        f.categoricalCal = new ScoreCalibrator(512);
+        // Integers may be codes (a status, a port): a category too, until they prove to be many. A duration
+        // is a measure, whatever its digits.
+        if (f.duration) f.numeric.isInteger = false;
+        else {
+          f.categorical = new CategoricalBaseline(24);
+          f.categoricalCal = new ScoreCalibrator(512);
+        }
       }
       const cat = f.categorical && !f.categorical.overflow && f.numeric.isInteger ? f.categorical : undefined;
       if (cat) return this.scoreCategory(name, (pending.masked = String(value)), f, warm);
@@ -872,18 +917,19 @@ export class StreamDetector {
         : v.score >= 6;
       if (!farEnough) return undefined;
       const confidence = f.numericCal!.confidence(v.score);
+      const show = f.duration ? durationValue : fmt;
       const how = v.median > 0 && value > 0
         ? ratio >= 1
-          ? ratio < 1e9 ? `${fmt(ratio)}x its typical ${fmt(v.median)}` : `over a billion times its typical ${fmt(v.median)}`
-          : 1 / ratio < 1e9 ? `1/${fmt(1 / ratio)} of its typical ${fmt(v.median)}` : `under a billionth of its typical ${fmt(v.median)}`
-        : `far from its typical ${fmt(v.median)}`;
+          ? ratio < 1e9 ? `${fmt(ratio)}x its typical ${show(v.median)}` : `over a billion times its typical ${show(v.median)}`
+          : 1 / ratio < 1e9 ? `1/${fmt(1 / ratio)} of its typical ${show(v.median)}` : `under a billionth of its typical ${show(v.median)}`
+        : `far from its typical ${show(v.median)}`;
       return {
         kind: 'field_value',
         score: v.score,
         confidence,
         field: name,
-        why: `${name} ${fmt(value)} is ${how} (p99 ${fmt(v.p99)})`,
-        brief: `${name} ${fmt(value)}`,
+        why: `${name} ${show(value)} is ${how} (p99 ${show(v.p99)})`,
+        brief: `${name} ${show(value)}`,
         baseline: { median: v.median, p99: v.p99, p01: v.p01 },
       };
     }
@@ -1038,6 +1084,7 @@ export class StreamDetector {
         ...(f.ignored ? { ignored: true } : {}),
         ...(f.numeric ? { numeric: f.numeric.toJSON(), numericCal: f.numericCal!.toJSON() } : {}),
         ...(f.otherShare !== undefined ? { otherShare: f.otherShare } : {}),
+        ...(f.duration ? { duration: true } : {}),
         ...(f.categorical ? { categorical: f.categorical.toJSON(), categoricalCal: f.categoricalCal!.toJSON() } : {}),
         ...(f.text ? { text: f.text.toJSON(), textCal: f.textCal!.toJSON() } : {}),
       })),
@@ -1068,6 +1115,7 @@ export class StreamDetector {
       const state: FieldState = { messageRank: messageRankOf(f.name), firstEvent: Number.isFinite(f.firstEvent) ? f.firstEvent! : lastEvent - 2, lastEvent };
       if (f.ignored) state.ignored = true;
       if (f.otherShare !== undefined) state.otherShare = f.otherShare;
+      if (f.duration === true) state.duration = true;
       if (f.numeric) {
         state.numeric = NumericBaseline.fromJSON(f.numeric);
         state.numericCal = ScoreCalibrator.fromJSON(f.numericCal ?? [], 512);
@@ -1112,6 +1160,7 @@ export interface StreamSnapshot {
     numeric?: ReturnType<NumericBaseline['toJSON']> | number[];
     numericCal?: number[];
     otherShare?: number;
+    duration?: boolean;
     categorical?: ReturnType<CategoricalBaseline['toJSON']>;
     categoricalCal?: number[];
     text?: ReturnType<TextFieldBaseline['toJSON']> | string;

@@ -4,7 +4,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { Detector, PROFILES, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
-import { levelOf, messageSignature } from '../../src/detector/stream.js';
+import { StreamDetector, durationSeconds, durationValue, levelOf, messageSignature, type StreamSnapshot } from '../../src/detector/stream.js';
 import {
   FEW_USER_AGENTS, LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, STEP_MS, T0, expectWellFormed, mulberry32, pick,
 } from './baseline.js';
@@ -91,6 +91,44 @@ describe('structured nginx-like events', () => {
     // (About 600 of them: only the first few alert.)
     const later = feed(detector, 'app', 3000, () => at(rnd() < 0.2 ? 'timeout' : 30.5 + rnd() * 40));
     expect(later.filter((x) => x.field === 'latency_ms').length).toBeLessThan(5);
+  });
+
+  it('reads durations written with their unit (Go: 850µs, 12.5ms, 2.4s) as seconds: a 100x jump in the same unit is flagged, a normal value in another unit is not', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(11);
+    let t = T0;
+    const at = (duration: string): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { msg: 'request served', duration } });
+    // Mostly 2-9 ms, one in ten under a millisecond (Go prints those in µs).
+    const normal = () => (rnd() < 0.1 ? `${Math.round(600 + rnd() * 350)}µs` : `${(2 + rnd() * 7).toFixed(3)}ms`);
+    expect(feed(detector, 'app', 600, () => at(normal()))).toEqual([]);
+    // Units not seen so far, inside the usual spread: not news.
+    expect(detector.observe('app', at('9.8ms'))).toBeUndefined();
+    expect(detector.observe('app', at('1.001ms'))).toBeUndefined();
+    expect(detector.observe('app', at('999.5µs'))).toBeUndefined();
+    // 100x in the same unit: before, "<num>ms" was a known category and this passed.
+    const slow = detector.observe('app', at('480ms'));
+    expect(slow?.kind).toBe('field_value');
+    expect(slow!.why).toMatch(/^duration 480ms is \d+x its typical \d(?:\.\d+)?ms \(p99 \d(?:\.\d+)?ms\)$/);
+    const slower = detector.observe('app', at('3m30.5s'));
+    expect(slower!.why).toMatch(/^duration 3.51 min is [\d,]+x its typical/);
+    const text = detector.observe('app', at('timeout'));
+    expect(text!.why).toMatch(/^duration is "timeout" where it has been a duration \(typical \d(?:\.\d+)?ms, p99/);
+    // Kept through a snapshot: the restored field still reads durations.
+    const restored = new Detector();
+    restored.adopt(StreamDetector.fromJSON(JSON.parse(JSON.stringify(detector.stream('app').toJSON())) as StreamSnapshot, PROFILES.balanced));
+    t += 1000;
+    expect(restored.observe('app', at('510ms'))?.why).toMatch(/^duration 510ms is \d+x/);
+  });
+
+  it('durationSeconds reads Go durations and nothing else; durationValue writes them back', () => {
+    expect(durationSeconds('1m30.5s')).toBe(90.5);
+    expect(durationSeconds('1h2m')).toBe(3720);
+    expect(durationSeconds('350µs')).toBeCloseTo(0.00035, 12);
+    expect(durationSeconds('12us')).toBeCloseTo(0.000012, 12);
+    expect(durationSeconds('-1.5s')).toBe(-1.5);
+    expect(durationSeconds('0s')).toBe(0);
+    for (const not of ['5', 'ms', '1.5', '1.s', '10 ms', '3days', '1e3ms', '']) expect(durationSeconds(not)).toBeUndefined();
+    expect(['0.00035', '0.0125', '2.4', '90.5', '7200'].map((s) => durationValue(Number(s)))).toEqual(['350µs', '13ms', '2.4s', '91s', '2 h']);
   });
 
   it('does not flag a response_time inside its usual spread', () => {
