@@ -13,8 +13,11 @@ const SEVERITY_NAMES = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 /** A one-line, human-readable rendering: time, severity, input id, body, then attributes. */
 export function prettyLine(event: LogEvent): string {
   const time = new Date(event.timestamp ?? event.observedTimestamp).toISOString();
-  const severity = event.severityNumber
-    ? SEVERITY_NAMES[Math.min(5, Math.floor((event.severityNumber - 1) / 4))]!
+  // OTLP's SeverityNumber is an open enum: a client may send any int32 (-5, 0, 1000). Below 1 there is no
+  // name to give, and indexing the table with a negative number crashed the output on every retry.
+  const n = event.severityNumber;
+  const severity = n !== undefined && n >= 1
+    ? SEVERITY_NAMES[Math.min(5, Math.floor((n - 1) / 4))]!
     : (event.severityText ?? '-').toUpperCase();
   let attrs = '';
   for (const [k, v] of Object.entries(event.attributes)) attrs += ` ${k}=${JSON.stringify(v)}`;
