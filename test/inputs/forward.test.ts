@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { encode } from '@msgpack/msgpack';
+import { encode, ExtData } from '@msgpack/msgpack';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventTime } from '../../src/inputs/fluent-forward/event-time.js';
 import { fluentForwardConfig, fluentForwardInput, type FluentForwardInput } from '../../src/inputs/fluent-forward/index.js';
@@ -128,6 +128,26 @@ describe('fluent_forward input', () => {
     c.send(['app.gz', Buffer.from('not gzip at all'), { chunk: 'gz1', compressed: 'gzip' }]);
     await c.waitForAck('gz1');
     expect(h.logs.some((l) => l.problem === 'bad_message')).toBe(true);
+  });
+
+  it('an EventTime of the wrong length costs its own entry at most: the chunk is acked, its other entries kept, the connection read on', async () => {
+    const { h, port } = await start();
+    const c = await client(port);
+    // ext type 0 with 4 bytes instead of 8. Before, the decoder threw on it: the connection was closed as
+    // "not msgpack", the good entry beside it lost and the chunk never acked, so the sender resent it for ever.
+    const shortTime = new ExtData(0, new Uint8Array([0x65, 0, 0, 0]));
+    c.send(['app.time', [[new EventTime(1_700_000_000, 0), { log: 'good' }], [shortTime, { log: 'short time' }]], { chunk: 'time1' }]);
+    await c.waitForAck('time1');
+    // Message mode: its one entry has no time to read; the message is skipped, counted, and acked all the same.
+    c.send(['app.time', shortTime, { log: 'message with a short time' }, { chunk: 'time2' }]);
+    await c.waitForAck('time2');
+    c.send(['app.time', 1_700_000_002, { log: 'after' }]);
+    await h.waitForEvents(3);
+    expect(h.events.map((e) => e.body)).toEqual([{ log: 'good' }, { log: 'short time' }, { log: 'after' }]);
+    expect(h.events[0]!.timestamp).toBe(1_700_000_000_000);
+    expect(h.events[1]!.timestamp).toBeUndefined();
+    expect(h.logs.some((l) => l.problem === 'not_msgpack')).toBe(false);
+    expect(h.logs.find((l) => l.problem === 'bad_message')).toMatchObject({ error: expect.stringMatching(/time of a Message/) });
   });
 
   it('a record nested deeper than 64 levels is cut there, not passed on to overflow a later stage', async () => {

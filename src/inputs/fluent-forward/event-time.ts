@@ -2,7 +2,7 @@
  * Fluentd's EventTime: msgpack extension type 0, 8 bytes (seconds and nanoseconds, both uint32 big-endian).
  * Senders use it for sub-second times; older ones send an integer (or a float) of seconds instead.
  */
-import { ExtensionCodec } from '@msgpack/msgpack';
+import { ExtData, ExtensionCodec } from '@msgpack/msgpack';
 
 export class EventTime {
   readonly seconds: number;
@@ -37,7 +37,10 @@ forwardExtensions.register({
     return out;
   },
   decode: (data: Uint8Array) => {
-    if (data.byteLength !== 8) throw new Error(`EventTime must be 8 bytes, got ${data.byteLength}`);
+    // Not thrown: the decoder reads a whole forward message at once, and a throw here failed all of it and
+    // closed the connection, unacked, so the sender resent the same chunk for ever. As plain ext data the
+    // entry is judged like any other time that is not a time (see protocol.ts), and its chunk's others kept.
+    if (data.byteLength !== 8) return new ExtData(EVENT_TIME_TYPE, data);
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     return new EventTime(view.getUint32(0), view.getUint32(4));
   },

@@ -245,8 +245,14 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardM
   }
   // Message mode: [tag, time, record, option?]
   if (message.length < 3) throw new ForwardProtocolError('a Message must be [tag, time, record, option?]');
-  const time = toMillis(second);
-  if (time === undefined) throw new ForwardProtocolError('the time of a Message must be an EventTime or a number');
   const option = options(message[3]);
-  return { tag, entries: [{ time, record: message[2], metadata: undefined }], chunk: chunkId(option), mode: 'message', skipped: 0 };
+  const chunk = chunkId(option);
+  const time = toMillis(second);
+  if (time === undefined) {
+    // Acked like other chunks that cannot be read: resending the same bytes cannot help.
+    const e = new ForwardProtocolError('the time of a Message must be an EventTime or a number');
+    e.chunk = chunk;
+    throw e;
+  }
+  return { tag, entries: [{ time, record: message[2], metadata: undefined }], chunk, mode: 'message', skipped: 0 };
 }
