@@ -42,6 +42,7 @@ export const otlpGrpcConfig = z.object({
     .default(100_000)
     .describe('An Export request with more log records is refused with INVALID_ARGUMENT (a small request can hold millions of empty records; each would become an event in memory). They are counted on the wire, before anything is decoded.'),
   max_receive_message_bytes: byteSize().prefault('4MiB').describe('Largest request, after decompression; larger ones get `RESOURCE_EXHAUSTED`.'),
+  idle_timeout: duration().prefault('5m').describe('Close a connection that has had no call running for this long (gRPC\'s `max_connection_idle`: a GOAWAY, after which clients reconnect when they next export); also a connection that never sent a request. `0` never closes idle connections.'),
   bearer_token: secret(z.string().min(1)).optional().describe('When set, requests must carry `authorization: Bearer <token>`; others get `UNAUTHENTICATED`.'),
   tls: tlsConfig.optional(),
   shutdown_grace: duration().prefault('35s').describe('At shutdown, how long running calls may take to finish before connections are closed (their clients then see `CANCELLED`). Keep it above the daemon\'s `shutdown_timeout` (30s by default): a call still waiting for delivery is then answered `OK` when its records are written, or `UNAVAILABLE` when the shutdown timeout abandons them.'),
