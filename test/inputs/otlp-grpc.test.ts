@@ -8,6 +8,7 @@ import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs
 import { afterEach, describe, expect, it } from 'vitest';
 import { otlpGrpcConfig, otlpGrpcInput, type OtlpGrpcInput } from '../../src/inputs/otlp-grpc/index.js';
 import { EXPORT_LOGS_PATH, logsServiceCodec } from '../../src/inputs/otlp-grpc/proto.js';
+import { TOO_DEEP } from '../../src/engine/event.js';
 import { runInput, type InputHarness } from '../helpers/network-input.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
 import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
@@ -175,6 +176,39 @@ describe('otlp_grpc input', () => {
     await h.waitForEvents(1);
     expect(h.events).toHaveLength(1);
     expect(h.logs.some((l) => l.problem === 'invalid_protobuf')).toBe(true);
+  });
+
+  it('a key-value list nested 100 levels deep is cut at 64 levels, not the reason its whole request is refused', async () => {
+    const { h, port } = await start();
+    const c = client(port);
+    // Written by hand: protobufjs's encoder stops at 100 levels too. AnyValue.kvlist_value (6) -> KeyValueList.values
+    // (1) -> KeyValue { key (1), value (2) }: three messages per level.
+    const varint = (v: number) => {
+      const out: number[] = [];
+      for (; v > 127; v >>>= 7) out.push((v & 127) | 128);
+      out.push(v);
+      return Buffer.from(out);
+    };
+    const field = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag]), varint(body.length), body]);
+    let value = field(0x0a, Buffer.from('bottom'));
+    for (let i = 0; i < 100; i++) value = field(0x32, field(0x0a, Buffer.concat([field(0x0a, Buffer.from('k')), field(0x12, value)])));
+    const deepRecord = field(0x0a, field(0x12, field(0x12, field(0x2a, value))));
+    const good = Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'beside it')));
+    // Before, protobufjs's default limit of 100 nested messages refused it all with INVALID_ARGUMENT ("max
+    // depth exceeded") from 33 such levels on, with the good record of the same request.
+    const result = await c.exportBytes(Buffer.concat([good, deepRecord]));
+    expect(result.error).toBeNull();
+    await h.waitForEvents(2);
+    expect(h.events[0]!.body).toBe('beside it');
+    let body: unknown = h.events[1]!.body;
+    let depth = 0;
+    while (body !== null && typeof body === 'object') {
+      body = (body as Record<string, unknown>).k;
+      depth++;
+    }
+    expect(body).toBe(TOO_DEEP);
+    // The body's own map, then the 64 levels of values the mapping keeps (MAX_NESTING).
+    expect(depth).toBe(65);
   });
 
   it('takes a request with invalid UTF-8 in one record: that record is marked, the others pass untouched', async () => {

@@ -92,6 +92,14 @@ export interface LogsServiceCodec {
 
 let codec: LogsServiceCodec | undefined;
 
+/**
+ * Nested messages the decoder follows before it refuses a request. protobufjs's default, 100 (protoc's), is
+ * reached by a key-value list 33 levels deep (three messages a level), so a request was refused whole,
+ * every other record with it, for a value the mapping would have cut at MAX_NESTING (64) levels. 512 holds
+ * 64 such levels with room; far below where the decoder's recursion overflows the stack (some 3,000 levels).
+ */
+const RECURSION_LIMIT = 512;
+
 /** Wire type 2 (length-delimited) of field `field`. */
 const delimited = (field: number) => (field << 3) | 2;
 
@@ -125,6 +133,7 @@ function countRecords(bytes: Uint8Array): number {
 /** Loads the `.proto` files once per process. */
 export function logsServiceCodec(): LogsServiceCodec {
   if (codec) return codec;
+  if (protobuf.Reader.recursionLimit < RECURSION_LIMIT) protobuf.Reader.recursionLimit = RECURSION_LIMIT;
   const dir = protoDir();
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => path.join(dir, target);
