@@ -43,6 +43,21 @@ async function runUntil(dir: string, pipeline: string, out: string, done: (event
   return readJsonLines(out);
 }
 
+/** A pipeline tailing `log` from its start with a multiline preset, through `transforms` (the last one is `detect`), to a file. */
+function tailPipeline(dir: string, log: string, preset: string, out: string, transforms: string): string {
+  return `data_dir: ${dir}/data
+inputs:
+  app:
+    type: file
+    include: [${log}]
+    start_at: beginning
+    multiline: { preset: ${preset}, timeout: 200ms }
+transforms:${transforms}
+outputs:
+  out: { type: file, inputs: [detect], path: ${out} }
+`;
+}
+
 // A Go service's logfmt lines (log/slog's text handler), 10 a second, then a panic with its goroutine dump.
 function goServiceLog(): { text: string; panic: string } {
   const lines: string[] = [];
@@ -100,19 +115,9 @@ describe('application logs through the daemon', () => {
     const { text, panic } = goServiceLog();
     await writeFile(log, text);
     const out = path.join(dir, 'all.jsonl');
-    const events = await runUntil(dir, `data_dir: ${dir}/data
-inputs:
-  app:
-    type: file
-    include: [${log}]
-    start_at: beginning
-    multiline: { preset: go, timeout: 200ms }
-transforms:
+    const events = await runUntil(dir, tailPipeline(dir, log, 'go', out, `
   parse: { type: parse, inputs: [app], format: logfmt }
-  detect: { type: anomaly_detect, inputs: [parse], stream_id: shipper, emit: all }
-outputs:
-  out: { type: file, inputs: [detect], path: ${out} }
-`, out, (e) => e.length >= 406);
+  detect: { type: anomaly_detect, inputs: [parse], stream_id: shipper, emit: all }`), out, (e) => e.length >= 406);
     expect(events).toHaveLength(406);
     const panicEvent = events[400]!;
     // Before: parsed as logfmt, {"panic:": true, "runtime": true, ..., "code": "0x1", ...}, and not flagged.
@@ -129,18 +134,8 @@ outputs:
     const { text, trace } = javaServiceLog();
     await writeFile(log, text);
     const out = path.join(dir, 'alerts.jsonl');
-    const alerts = await runUntil(dir, `data_dir: ${dir}/data
-inputs:
-  app:
-    type: file
-    include: [${log}]
-    start_at: beginning
-    multiline: { preset: java, timeout: 200ms }
-transforms:
-  detect: { type: anomaly_detect, inputs: [app], stream_id: orders }
-outputs:
-  out: { type: file, inputs: [detect], path: ${out} }
-`, out, (e) => e.length >= 1);
+    const alerts = await runUntil(dir, tailPipeline(dir, log, 'java', out, `
+  detect: { type: anomaly_detect, inputs: [app], stream_id: orders }`), out, (e) => e.length >= 1);
     expect(alerts.map((a) => a.body)).toEqual([trace]);
     const why = alerts[0]!.attributes.anomaly!.why;
     // Before: 'new error pattern "<ts> ERROR [http-nio-<num>-exe…ol.createTimeoutException(HikariPool.java:<num>)
