@@ -311,6 +311,16 @@ function quotePattern(text: string, max = 100): string {
  * 1 means as far beyond the p99 as the p99 is beyond the median. A heavy-tailed field (response sizes)
  * has a wide tail and needs a far bigger jump than a tight one (latencies) to count.
  */
+/**
+ * How far beyond the field's p99 (or below its p01) a value lies, in widths of that tail (median to p99),
+ * on a linear scale: for fields that are not all positive (mostly 0, or negative), where ratios say nothing.
+ */
+function linearTailDistance(value: number, v: { median: number; p99: number; p01: number }): number {
+  const floor = Math.max(Math.abs(v.median) * 0.05, 1e-9);
+  if (value >= v.median) return (value - v.p99) / Math.max(v.p99 - v.median, floor);
+  return (v.p01 - value) / Math.max(v.median - v.p01, floor);
+}
+
 function tailDistance(value: number, v: { median: number; p99: number; p01: number }): number {
   const x = Math.log(value);
   const mid = Math.log(v.median);
@@ -328,6 +338,7 @@ function percentText(share: number): string {
 
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);
+  if (n === 0) return '0';
   const a = Math.abs(n);
   // Beyond what digits say to a person (1e308 has 309 of them): powers of ten.
   if (a >= 1e15) return n.toPrecision(3);
@@ -912,9 +923,11 @@ export class StreamDetector {
       if (!warm || f.numeric.samples < 20) return undefined;
       const v = f.numeric.score(value);
       const ratio = v.ratio;
+      // Off the log scale (a field mostly 0, or negative), the value must still lie beyond the field's own
+      // tail: a wait of 3,900 ms in a field that is 0 seven times in ten and up to 5,000 otherwise is not news.
       const farEnough = v.median > 0 && value > 0
         ? Math.abs(Math.log(ratio)) >= Math.log(this.o.numericRatioFloor) && tailDistance(value, v) >= this.o.tailFactor
-        : v.score >= 6;
+        : v.score >= 6 && linearTailDistance(value, v) >= this.o.tailFactor;
       if (!farEnough) return undefined;
       const confidence = f.numericCal!.confidence(v.score);
       const show = f.duration ? durationValue : fmt;

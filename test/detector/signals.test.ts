@@ -120,6 +120,21 @@ describe('structured nginx-like events', () => {
     expect(restored.observe('app', at('510ms'))?.why).toMatch(/^duration 510ms is \d+x/);
   });
 
+  it('a field of numbers that is mostly 0 flags only what lies beyond its own tail, not every value that is not 0', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(3);
+    let t = T0;
+    const at = (wait_ms: number): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { msg: 'job done', wait_ms } });
+    // 0 seven times in ten, else 100-5,000 ms: many distinct integers, so no category but a number.
+    const normal = () => (rnd() < 0.7 ? 0 : Math.round(100 + rnd() * 4900));
+    feed(detector, 'app', 1000, () => at(normal()));
+    // Before: 858 of these 9,000 were flagged ('wait_ms 3,900 is far from its typical 0.0 (p99 4,883)').
+    expect(feed(detector, 'app', 9000, () => at(normal()))).toEqual([]);
+    const far = detector.observe('app', at(50_000));
+    expect(far?.kind).toBe('field_value');
+    expect(far!.why).toMatch(/^wait_ms 50,000 is far from its typical 0 \(p99 4,\d{3}\)$/);
+  });
+
   it('durationSeconds reads Go durations and nothing else; durationValue writes them back', () => {
     expect(durationSeconds('1m30.5s')).toBe(90.5);
     expect(durationSeconds('1h2m')).toBe(3720);
