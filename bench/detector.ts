@@ -181,9 +181,10 @@ function memoryResult(kind: MemoryResult['case'], detector: Detector, streams: n
 }
 
 /**
- * The worst case a stream can reach: every structure per stream filled. Events with 64 fields (8 free text
- * with values of about a kilobyte never seen twice, 20 numbers, 36 categories of ten values of 200
- * characters), each followed by a text line of unique words.
+ * The worst case a stream can reach: every structure per stream filled. Events with 64 fields (a message of
+ * twelve kinds, so that numbers are also kept per template; 8 free text with values of about a kilobyte never
+ * seen twice, 20 numbers, 35 categories of ten values of 200 characters), each followed by a text line of
+ * unique words.
  */
 async function memoryWorst(): Promise<MemoryResult> {
   if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc');
@@ -192,10 +193,10 @@ async function memoryWorst(): Promise<MemoryResult> {
   const random = seededRandom(11);
   const word = () => Math.floor(random() * 2 ** 40).toString(36);
   const event = (t: number): DetectorInput => {
-    const fields: Record<string, unknown> = {};
+    const fields: Record<string, unknown> = { msg: `task ${'abcdefghijkl'[Math.floor(random() * 12)]} done` };
     for (let f = 0; f < 8; f++) fields[`text${f}`] = Array.from({ length: 120 }, word).join(random() < 0.5 ? ' ' : '/');
     for (let f = 0; f < 20; f++) fields[`num${f}`] = random() * 1000;
-    for (let f = 0; f < 36; f++) fields[`cat${f}`] = `${'v'.repeat(199)}${String.fromCharCode(97 + Math.floor(random() * 10))}`;
+    for (let f = 0; f < 35; f++) fields[`cat${f}`] = `${'v'.repeat(199)}${String.fromCharCode(97 + Math.floor(random() * 10))}`;
     return { time: t, text: '', fields };
   };
   const line = (t: number): DetectorInput => ({ time: t, text: `${new Date(t).toISOString()} INFO ${Array.from({ length: 20 }, word).join(' ')}` });

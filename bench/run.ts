@@ -237,7 +237,7 @@ function printDetectorTables(throughput: ThroughputResult[], memory: MemoryResul
     }),
   );
   const [typical] = memory;
-  console.log(`\nmemory per stream: growth after a full GC (node --expose-gc) divided by the streams; typed arrays (the LZ windows, numeric rings) live outside the JS heap, so both are counted. Typical: nginx JSON lines, the streams fed interleaved; worst case: events with 64 fields (8 of them free text with unique values of about a kilobyte, 20 numbers, 36 categories of ten 200-character values) and a text line each, so that every per-stream structure fills up; process RSS ${fmtInt((typical?.rssBytes ?? 0) / 2 ** 20)} MiB after the typical case\n`);
+  console.log(`\nmemory per stream: growth after a full GC (node --expose-gc) divided by the streams; typed arrays (the LZ windows, numeric rings) live outside the JS heap, so both are counted. Typical: nginx JSON lines, the streams fed interleaved; worst case: events with 64 fields (a message of twelve kinds, 8 free text fields with unique values of about a kilobyte, 20 numbers, 35 categories of ten 200-character values) and a text line each, so that every per-stream structure fills up; process RSS ${fmtInt((typical?.rssBytes ?? 0) / 2 ** 20)} MiB after the typical case\n`);
   printMarkdown(
     ['case', 'streams', 'events/stream', 'MiB/stream (heap + typed arrays)', 'JS heap', 'typed arrays', 'detector estimate (memoryBytes)', 'target MiB/stream'],
     memory.map((m) => {

@@ -46,6 +46,17 @@ interface FieldState {
    * time.Duration, as log/slog and logfmt loggers print it), held in seconds and shown with a unit.
    */
   duration?: boolean;
+  /**
+   * A field of numbers that several messages carry has a baseline per message template too: the same name
+   * measures different things (`duration_ms` of "request completed", ~40, and of "slow upstream", ~600).
+   */
+  byTemplate?: Map<number, TemplateNumbers>;
+}
+
+/** One message template's numbers in a field, and when they last came (the stream's event count). */
+interface TemplateNumbers {
+  numbers: NumericBaseline;
+  lastEvent: number;
 }
 
 /** Cached masks per field at most, and their characters at most (keys and values): 512 KB a stream at worst. */
@@ -53,6 +64,17 @@ const MASK_CACHE = 64;
 const MASK_CACHE_CHARS = 4096;
 /** A longer value is masked each time: such values seldom repeat, and would crowd out those that do. */
 const MASK_CACHE_VALUE = 256;
+/**
+ * Per-template baselines of a numeric field: at most this many templates a field (the least recently seen
+ * gives way), each of this many recent values, used once it holds `TEMPLATE_NUMBERS_MIN` of them.
+ */
+const TEMPLATE_NUMBERS = 8;
+const TEMPLATE_NUMBERS_CAPACITY = 256;
+const TEMPLATE_NUMBERS_MIN = 50;
+/** Per-template baselines a stream keeps at most, over all its fields (some 140 KB). */
+const STREAM_TEMPLATE_NUMBERS = 32;
+/** A template gets its own numbers once it has come this often (one-off messages never do). */
+const TEMPLATE_NUMBERS_FROM = 20;
 /** Events after which a field that stopped coming gives its slot to a new one (see evictStaleField). */
 const STALE_FIELD_EVENTS = 1000;
 const STALE_RARE_FIELD_EVENTS = 100;
@@ -208,6 +230,12 @@ export function durationValue(seconds: number): string {
 }
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
 const MESSAGE_FIELDS = ['message', 'msg', 'log', 'error', 'err', 'event', 'request', 'url', 'path'];
+/**
+ * Message fields before this rank say what happened (`msg: "request completed"`): their templates are kinds
+ * of event, and numbers are also judged per template. Not a request line, URL or path: their templates are
+ * resources (`GET /reset.css`), whose numbers (a file's size) hold still until a deploy changes them all.
+ */
+const KIND_MESSAGE_RANK = MESSAGE_FIELDS.indexOf('request');
 
 function messageRankOf(name: string): number {
   const i = MESSAGE_FIELDS.indexOf(name);
@@ -377,6 +405,8 @@ export class StreamDetector {
   private contentWindow: LzWindow | undefined;
   /** Free-text fields with a window of their own, at most `maxTextFields` (memory per stream is bounded). */
   private textFields = 0;
+  /** Per-template numeric baselines, over all fields (at most `STREAM_TEMPLATE_NUMBERS`). */
+  private templateNumbersKept = 0;
   /** No field can have gone stale before this event (see evictStaleField). */
   private noEvictionBefore = 0;
   private readonly contentCal = new ScoreCalibrator();
@@ -426,6 +456,8 @@ export class StreamDetector {
   private template: Template | undefined;
   /** The event has no message (only fields): its template is its severity alone, not worth naming. */
   private messageless = false;
+  /** The event's message says what happened (a `msg`, not a request line): its numbers are judged per template too. */
+  private kindMessage = false;
   private templateName: string | undefined;
   private readonly volumeOptions: { spikeFactor: number; minRate: number; minHistory: number };
   private readonly burstOptions: { minCount: number; factor: number; minAgeSeconds: number };
@@ -591,9 +623,11 @@ export class StreamDetector {
         for (let k = 0; k < fieldCount; k++) this.scanStates[k] ??= this.fieldState(this.scanNames[k]!);
       }
       if (messageIndex >= 0) messageField = this.scanStates[messageIndex];
-    }
+      this.kindMessage = messageRank < KIND_MESSAGE_RANK;
+    } else this.kindMessage = false;
     const maskedMessage = messageField ? maskField(messageField, message) : maskVolatile(message);
     this.messageless = maskedMessage === '';
+    if (this.messageless) this.kindMessage = false;
     let severity = input.severity;
     if (severity === undefined) severity = levelOf(message);
     const sevName = severityName(severity);
@@ -844,7 +878,9 @@ export class StreamDetector {
       this.noEvictionBefore = oldest + STALE_RARE_FIELD_EVENTS;
       return false;
     }
-    if (this.fields.get(stalest)!.text) this.textFields -= 1;
+    const gone = this.fields.get(stalest)!;
+    if (gone.text) this.textFields -= 1;
+    this.templateNumbersKept -= gone.byTemplate?.size ?? 0;
     this.fields.delete(stalest);
     return true;
   }
@@ -865,6 +901,43 @@ export class StreamDetector {
     }
     this.pendingCount += 1;
     return p;
+  }
+
+  /**
+   * The baseline of the event's template in a numeric field, to judge by instead of the field's own when
+   * the field's tail is another template's: this template's values, enough of them, lie well below the
+   * field's p99 (`duration_ms` of "request completed", p99 70, beside "slow upstream" lines at 300-900, which
+   * make the field's p99 850: there, 4,100 was no news). Otherwise the field's own baseline judges.
+   */
+  private templateNumbers(f: FieldState): NumericBaseline | undefined {
+    const by = f.byTemplate;
+    if (by === undefined || by.size < 2 || !this.kindMessage) return undefined;
+    const own = by.get(this.template!.id)?.numbers;
+    return own !== undefined && own.samples >= TEMPLATE_NUMBERS_MIN && own.p99 > 0 && own.p99 * 2 < f.numeric!.p99 ? own : undefined;
+  }
+
+  /** Learns a number into the baseline of the event's template in its field. */
+  private learnTemplateNumber(f: FieldState, value: number): void {
+    if (!this.kindMessage || this.template!.count < TEMPLATE_NUMBERS_FROM) return;
+    const by = (f.byTemplate ??= new Map());
+    const id = this.template!.id;
+    let own = by.get(id);
+    if (own === undefined) {
+      if (by.size >= TEMPLATE_NUMBERS || (by.size > 0 && this.templateNumbersKept >= STREAM_TEMPLATE_NUMBERS)) {
+        // The field's least recently seen template gives way.
+        let stalest: number | undefined;
+        let last = Infinity;
+        for (const [k, t] of by) if (t.lastEvent < last) [stalest, last] = [k, t.lastEvent];
+        by.delete(stalest!);
+        this.templateNumbersKept -= 1;
+      }
+      if (this.templateNumbersKept >= STREAM_TEMPLATE_NUMBERS) return;
+      own = { numbers: new NumericBaseline(TEMPLATE_NUMBERS_CAPACITY), lastEvent: this.events };
+      by.set(id, own);
+      this.templateNumbersKept += 1;
+    }
+    own.lastEvent = this.events;
+    own.numbers.add(value);
   }
 
   private scoreField(name: string, f: FieldState, given: string | number | boolean, warm: boolean): Candidate | undefined {
@@ -921,7 +994,8 @@ export class StreamDetector {
       const cat = f.categorical && !f.categorical.overflow && f.numeric.isInteger ? f.categorical : undefined;
       if (cat) return this.scoreCategory(name, (pending.masked = String(value)), f, warm);
       if (!warm || f.numeric.samples < 20) return undefined;
-      const v = f.numeric.score(value);
+      const own = this.templateNumbers(f);
+      const v = (own ?? f.numeric).score(value);
       const ratio = v.ratio;
       // Off the log scale (a field mostly 0, or negative), the value must still lie beyond the field's own
       // tail: a wait of 3,900 ms in a field that is 0 seven times in ten and up to 5,000 otherwise is not news.
@@ -941,7 +1015,7 @@ export class StreamDetector {
         score: v.score,
         confidence,
         field: name,
-        why: `${name} ${show(value)} is ${how} (p99 ${show(v.p99)})`,
+        why: `${name} ${show(value)} is ${how}${own ? ` on ${quotePattern(this.tmpl(), 60)}` : ''} (p99 ${show(v.p99)})`,
         brief: `${name} ${show(value)}`,
         baseline: { median: v.median, p99: v.p99, p01: v.p01 },
       };
@@ -1032,8 +1106,10 @@ export class StreamDetector {
           if (f.categoricalCal!.takes()) f.categoricalCal!.keep(cat.surprisal(key));
           cat.add(key);
         }
-        if (f.numeric!.samples >= 20 && f.numericCal!.takes()) f.numericCal!.keep(f.numeric!.score(value).score);
+        if (f.numeric!.samples >= 20 && f.numericCal!.takes()) f.numericCal!.keep((this.templateNumbers(f) ?? f.numeric!).score(value).score);
         f.numeric!.add(value);
+        // Codes (a category of integers) are judged as categories, not by template.
+        if (!cat || cat.overflow || !f.numeric!.isInteger) this.learnTemplateNumber(f, value);
         continue;
       }
       const masked = p.masked ?? maskField(f, percentDecode(String(value)));
@@ -1065,7 +1141,9 @@ export class StreamDetector {
   /** Approximate bytes held by this stream's state. */
   get memoryBytes(): number {
     let bytes = (this.contentWindow?.memoryBytes ?? 0) + 200 * this.templates.size + 16 * 1024;
-    for (const f of this.fields.values()) bytes += (f.text?.memoryBytes ?? 0) + 2 * (f.maskChars ?? 0) + 8 * 1024;
+    for (const f of this.fields.values()) {
+      bytes += (f.text?.memoryBytes ?? 0) + 2 * (f.maskChars ?? 0) + 8 * 1024 + (f.byTemplate?.size ?? 0) * (16 * TEMPLATE_NUMBERS_CAPACITY + 200);
+    }
     return bytes;
   }
 
@@ -1098,6 +1176,7 @@ export class StreamDetector {
         ...(f.numeric ? { numeric: f.numeric.toJSON(), numericCal: f.numericCal!.toJSON() } : {}),
         ...(f.otherShare !== undefined ? { otherShare: f.otherShare } : {}),
         ...(f.duration ? { duration: true } : {}),
+        ...(f.byTemplate?.size ? { byTemplate: [...f.byTemplate].map(([id, t]) => [id, t.numbers.toJSON().values, t.lastEvent] as [number, number[], number]) } : {}),
         ...(f.categorical ? { categorical: f.categorical.toJSON(), categoricalCal: f.categoricalCal!.toJSON() } : {}),
         ...(f.text ? { text: f.text.toJSON(), textCal: f.textCal!.toJSON() } : {}),
       })),
@@ -1129,6 +1208,15 @@ export class StreamDetector {
       if (f.ignored) state.ignored = true;
       if (f.otherShare !== undefined) state.otherShare = f.otherShare;
       if (f.duration === true) state.duration = true;
+      if (Array.isArray(f.byTemplate)) {
+        state.byTemplate = new Map();
+        for (const [id, values, last] of f.byTemplate.slice(-TEMPLATE_NUMBERS)) {
+          const numbers = NumericBaseline.fromJSON({ values, positive: true, integer: false }, TEMPLATE_NUMBERS_CAPACITY);
+          if (s.templateNumbersKept >= STREAM_TEMPLATE_NUMBERS) break;
+          state.byTemplate.set(id, { numbers, lastEvent: Number.isFinite(last) ? last : lastEvent });
+          s.templateNumbersKept += 1;
+        }
+      }
       if (f.numeric) {
         state.numeric = NumericBaseline.fromJSON(f.numeric);
         state.numericCal = ScoreCalibrator.fromJSON(f.numericCal ?? [], 512);
@@ -1174,6 +1262,8 @@ export interface StreamSnapshot {
     numericCal?: number[];
     otherShare?: number;
     duration?: boolean;
+    /** Per template: its id, its recent numbers (oldest first) and the event count when it last came. */
+    byTemplate?: Array<[number, number[], number]>;
     categorical?: ReturnType<CategoricalBaseline['toJSON']>;
     categoricalCal?: number[];
     text?: ReturnType<TextFieldBaseline['toJSON']> | string;

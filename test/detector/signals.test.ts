@@ -135,6 +135,45 @@ describe('structured nginx-like events', () => {
     expect(far!.why).toMatch(/^wait_ms 50,000 is far from its typical 0 \(p99 4,\d{3}\)$/);
   });
 
+  it('judges a number by its message when another message puts a larger tail in the same field', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(5);
+    let t = T0;
+    const at = (msg: string, level: string, duration_ms: number): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { level, msg, route: '/api/orders', duration_ms } });
+    // "request completed" in 20-90 ms; one line in ten a warning "slow upstream" at 300-900 ms.
+    const normal = () => (rnd() < 0.1 ? at('slow upstream', 'warn', Math.round(300 + rnd() * 600)) : at('request completed', 'info', Math.round(20 + rnd() * 40 + (rnd() < 0.05 ? 30 : 0))));
+    expect(feed(detector, 'app', 5000, normal)).toEqual([]);
+    // Before: the field's p99 (~850) was the slow lines', and 4,100 on "request completed" passed.
+    const slow = detector.observe('app', at('request completed', 'info', 4100));
+    expect(slow?.kind).toBe('field_value');
+    expect(slow!.why).toMatch(/^duration_ms 4,100 is \d+x its typical \d+ on "request completed" \(p99 \d+\)$/);
+    // The slow message's own values, and its usual ones, are no news.
+    expect(detector.observe('app', at('slow upstream', 'warn', 900))).toBeUndefined();
+    expect(detector.observe('app', at('request completed', 'info', 75))).toBeUndefined();
+    expect(feed(detector, 'app', 2000, normal)).toEqual([]);
+    // Kept through a snapshot.
+    const restored = new Detector();
+    restored.adopt(StreamDetector.fromJSON(JSON.parse(JSON.stringify(detector.stream('app').toJSON())) as StreamSnapshot, PROFILES.balanced));
+    expect(restored.observe('app', at('request completed', 'info', 3900))?.why).toMatch(/^duration_ms 3,900 is \d+x its typical \d+ on "request completed"/);
+  });
+
+  it('does not judge the numbers of an access log by its request line (a resource, not a kind of event)', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(6);
+    let t = T0;
+    // Each file always has its own size; one request in ten is a large download.
+    const files = [['/reset.css', 1015], ['/logo.png', 20_480], ['/app.js', 88_000]] as const;
+    const at = (path: string, bytes: number): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { request: `GET ${path} HTTP/1.1`, status: 200, body_bytes_sent: bytes } });
+    const normal = () => {
+      if (rnd() < 0.1) return at('/download/big.iso', Math.round(5e6 + rnd() * 5e6));
+      const [path, size] = files[Math.floor(rnd() * files.length)]!;
+      return at(path, size + Math.round(rnd() * 40));
+    };
+    feed(detector, 'nginx', 3000, normal);
+    // A deploy changes a file's size 8x: the field's own baseline (which the big downloads widen) decides.
+    expect(detector.observe('nginx', at('/reset.css', 8120))).toBeUndefined();
+  });
+
   it('durationSeconds reads Go durations and nothing else; durationValue writes them back', () => {
     expect(durationSeconds('1m30.5s')).toBe(90.5);
     expect(durationSeconds('1h2m')).toBe(3720);
