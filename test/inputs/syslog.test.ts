@@ -125,12 +125,29 @@ describe('syslog input', () => {
       s.on('error', () => resolve(false));
       s.on('close', () => resolve(true));
     });
+    const stranger = makeSelfSignedCert()!; // not signed by the CA
+    const sendAs = (cert: { cert: string | Buffer; key: string | Buffer } | undefined, text: string) => new Promise<boolean>((resolve) => {
+      const s = tls.connect({ port, host: '127.0.0.1', ca: server.cert, ...(cert ? { cert: cert.cert, key: cert.key } : {}) }, () => s.write(`<13>1 - host app - - - ${text}\n`, () => s.end()));
+      s.on('error', () => resolve(false));
+      s.on('close', () => resolve(true));
+    });
+    // The stranger first: each kind of problem is logged once per 10 s, so its line is the one to read.
+    await sendAs(stranger, 'with a stranger certificate');
     await send(false, 'without a certificate');
     await send(true, 'with a certificate');
     const events = await h.waitForEvents(1);
     await new Promise((r) => setTimeout(r, 200));
     expect(h.events.map((e) => e.body)).toEqual(['with a certificate']);
     expect(events[0]!.body).toBe('with a certificate');
+    // Each refusal is counted, and logged with the client's address and the reason (before: "socket hang up",
+    // and no peer, for the stranger's certificate).
+    expect(h.metrics.get('errors_total')).toBe(2);
+    const refused = h.logs.filter((l) => l.problem === 'tls_handshake_failed');
+    expect(refused[0]).toMatchObject({
+      msg: 'syslog TLS client refused: its certificate is not signed by ca_file',
+      peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      error: expect.stringMatching(/CERT|SIGNATURE|ISSUER/),
+    });
   });
 
   it('rejects mode: tls without certificates as a config error', () => {

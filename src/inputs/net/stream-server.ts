@@ -67,7 +67,21 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
   let server: net.Server;
   if (options.tls) {
     const m = options.tls;
-    server = tls.createServer({ cert: m.cert, key: m.key, ca: m.ca, requestCert: m.ca !== undefined, rejectUnauthorized: m.ca !== undefined }, onSocket);
+    // With a CA, a client must show a certificate it signed. The check is made here rather than by the TLS
+    // layer (rejectUnauthorized), which dropped the socket mid-handshake and left only "socket hang up",
+    // without the peer or the reason; nothing is read from a client that fails it.
+    const required = m.ca !== undefined;
+    server = tls.createServer({ cert: m.cert, key: m.key, ca: m.ca, requestCert: required, rejectUnauthorized: false }, (socket: tls.TLSSocket) => {
+      if (required && !socket.authorized) {
+        ctx.metrics.add('errors_total');
+        const shown = Object.keys(socket.getPeerCertificate()).length > 0;
+        const why = shown ? 'its certificate is not signed by ca_file' : 'it sent no certificate, and ca_file requires one';
+        problems.report('tls_handshake_failed', `${options.name} TLS client refused: ${why}`, { peer: peerOf(socket.remoteAddress, socket.remotePort), error: String(socket.authorizationError ?? 'not authorized') });
+        socket.destroy();
+        return;
+      }
+      onSocket(socket);
+    });
     server.on('tlsClientError', (err, socket) => {
       ctx.metrics.add('errors_total');
       problems.report('tls_handshake_failed', `${options.name} TLS handshake failed`, { peer: peerOf(socket.remoteAddress, socket.remotePort), error: err.message });
