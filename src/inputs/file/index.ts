@@ -381,9 +381,21 @@ export class FileInput implements TailerHost {
     const orphans = [...this.store.all()].filter(([key]) => !this.tailers.has(key));
     this.ctx.logger.debug({ orphans: orphans.map(([k, e]) => `${k} ${e.path} ${e.offset}`) }, 'checkpoints of files not found under an included name');
     const listings = new Map<string, Found[]>();
+    const missed: Array<[string, Checkpoint]> = [];
     for (const [key, entry] of orphans) {
       if (this.store.get(key) !== entry) continue;
-      await this.recover(entry, key, listings);
+      if (!(await this.recoverFrom(entry, key, listings))) missed.push([key, entry]);
+    }
+    // Names may have moved while the folders were listed (a rotation running right now): the ones not found
+    // look once more, in folders listed again once for all of them. Not once per checkpoint: checkpoints of
+    // deleted files stay for checkpoint_ttl, and re-listing a folder of 200 files for each of 4,000 of them
+    // held every file back for 20 s at each start and each reload.
+    if (missed.length > 0) {
+      for (const [, entry] of missed) listings.delete(path.dirname(entry.path));
+      for (const [key, entry] of missed) {
+        if (this.store.get(key) !== entry) continue;
+        await this.recoverFrom(entry, key, listings);
+      }
     }
     if (savedAt !== undefined) await this.recoverUnseen(savedAt, listings);
   }
