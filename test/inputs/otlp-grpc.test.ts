@@ -1,4 +1,5 @@
 import http2 from 'node:http2';
+import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { SeverityNumber } from '@opentelemetry/api-logs';
@@ -365,6 +366,26 @@ describe('otlp_grpc input', () => {
     expect(secure.error).toBeNull();
     await h.waitForEvents(2);
   });
+
+  it('closes a connection that does not answer a keepalive ping (a client gone without closing); live clients keep theirs', async () => {
+    const { h, port } = await start({ keepalive_interval: '1s' });
+    // The server's view of a client that vanished (crash, network partition): a connection that never says
+    // anything again. grpc-js keeps such a connection for ever unless it pings; this one never answers.
+    const silent = net.connect(port, '127.0.0.1');
+    silent.on('error', () => undefined);
+    silent.resume();
+    const closed = new Promise<boolean>((resolve) => {
+      silent.on('close', () => resolve(true));
+      setTimeout(() => resolve(false), 15_000).unref();
+    });
+    const live = client(port);
+    expect((await live.export(simpleRequest(1))).error).toBeNull();
+    expect(await closed).toBe(true);
+    // A grpc client answers the pings: its connection is kept and serves the next call.
+    expect((await live.export(simpleRequest(1))).error).toBeNull();
+    await h.waitForEvents(2);
+    silent.destroy();
+  }, 30_000);
 
   it('reports a port that is already taken as a start-up error', async () => {
     const { port } = await start();
