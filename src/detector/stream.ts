@@ -999,9 +999,11 @@ export class StreamDetector {
       const ratio = v.ratio;
       // Off the log scale (a field mostly 0, or negative), the value must still lie beyond the field's own
       // tail: a wait of 3,900 ms in a field that is 0 seven times in ten and up to 5,000 otherwise is not news.
+      // A field on the log scale (a positive median) that gets 0 or a negative value (a -1 sentinel in a
+      // latency) is judged by its score alone: no linear tail says how far below 0 lies from a 20-60 spread.
       const farEnough = v.median > 0 && value > 0
         ? Math.abs(Math.log(ratio)) >= Math.log(this.o.numericRatioFloor) && tailDistance(value, v) >= this.o.tailFactor
-        : v.score >= 6 && linearTailDistance(value, v) >= this.o.tailFactor;
+        : v.score >= 6 && (v.median > 0 || linearTailDistance(value, v) >= this.o.tailFactor);
       if (!farEnough) return undefined;
       const confidence = f.numericCal!.confidence(v.score);
       const show = f.duration ? durationValue : fmt;

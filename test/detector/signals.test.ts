@@ -135,6 +135,19 @@ describe('structured nginx-like events', () => {
     expect(far!.why).toMatch(/^wait_ms 50,000 is far from its typical 0 \(p99 4,\d{3}\)$/);
   });
 
+  it('still flags 0 or a negative value in a field of positive numbers (a -1 sentinel in a latency)', () => {
+    for (const probe of [-1, 0]) {
+      const detector = new Detector();
+      const rnd = mulberry32(3);
+      let t = T0;
+      const at = (latency_ms: number): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { msg: 'request completed', latency_ms } });
+      expect(feed(detector, 'app', 3000, () => at(20.5 + rnd() * 40))).toEqual([]);
+      const a = detector.observe('app', at(probe));
+      expect(a?.kind, String(probe)).toBe('field_value');
+      expect(a!.why).toMatch(new RegExp(`^latency_ms ${probe} is far from its typical \\d+`));
+    }
+  });
+
   it('judges a number by its message when another message puts a larger tail in the same field', () => {
     const detector = new Detector();
     const rnd = mulberry32(5);
