@@ -75,6 +75,8 @@ const TEMPLATE_NUMBERS_MIN = 50;
 const STREAM_TEMPLATE_NUMBERS = 32;
 /** A template gets its own numbers once it has come this often (one-off messages never do). */
 const TEMPLATE_NUMBERS_FROM = 20;
+/** Events after which a template that stopped coming gives its baseline in a field to another. */
+const STALE_TEMPLATE_NUMBERS_EVENTS = 1000;
 /** Events after which a field that stopped coming gives its slot to a new one (see evictStaleField). */
 const STALE_FIELD_EVENTS = 1000;
 const STALE_RARE_FIELD_EVENTS = 100;
@@ -924,10 +926,13 @@ export class StreamDetector {
     let own = by.get(id);
     if (own === undefined) {
       if (by.size >= TEMPLATE_NUMBERS || (by.size > 0 && this.templateNumbersKept >= STREAM_TEMPLATE_NUMBERS)) {
-        // The field's least recently seen template gives way.
+        // The field's least recently seen template gives way, once it has stopped coming: with more kinds
+        // of messages than there is room for, each taking the least recent one's place, none would keep its
+        // baseline long enough to be used (and each would take a new one, 4 KB, every few events).
         let stalest: number | undefined;
         let last = Infinity;
         for (const [k, t] of by) if (t.lastEvent < last) [stalest, last] = [k, t.lastEvent];
+        if (this.events - last < STALE_TEMPLATE_NUMBERS_EVENTS) return;
         by.delete(stalest!);
         this.templateNumbersKept -= 1;
       }

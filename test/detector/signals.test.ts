@@ -170,6 +170,26 @@ describe('structured nginx-like events', () => {
     expect(restored.observe('app', at('request completed', 'info', 3900))?.why).toMatch(/^duration_ms 3,900 is \d+x its typical \d+ on "request completed"/);
   });
 
+  it('keeps the per-message baselines of a field when more kinds of messages come than it has room for (no thrashing)', () => {
+    const detector = new Detector();
+    const rnd = mulberry32(8);
+    let t = T0;
+    const at = (msg: string, duration_ms: number): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { msg, duration_ms } });
+    const first = () => (rnd() < 0.5 ? at('request completed', 20 + rnd() * 40) : at('slow upstream', 300 + rnd() * 600));
+    feed(detector, 'app', 1000, first);
+    // Then twelve kinds in all, as often each: more than the 8 baselines a field keeps. Before, every kind
+    // without one took the least recently seen one's, so that none reached the 50 values it needs (and each
+    // took a new 4 KB baseline): 4,100 on "request completed" passed again.
+    const others = 'cdefghijkl'.split('').map((c) => `task ${c} done`);
+    const mixed = () => {
+      const k = Math.floor(rnd() * 12);
+      return k < 2 ? first() : at(others[k - 2]!, 10 + rnd() * 90);
+    };
+    feed(detector, 'app', 6000, mixed);
+    const slow = detector.observe('app', at('request completed', 4100));
+    expect(slow?.why).toMatch(/^duration_ms 4,100 is \d+x its typical \d+ on "request completed" \(p99 \d+\)$/);
+  });
+
   it('does not judge the numbers of an access log by its request line (a resource, not a kind of event)', () => {
     const detector = new Detector();
     const rnd = mulberry32(6);
