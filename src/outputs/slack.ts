@@ -150,7 +150,9 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
   }
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:clock3: ${slackDate(alert.time)}  ·  driftlock` }] });
   const head = more ? `${more}: ` : '';
-  const text = `${mention ? `${mention} ` : ''}:rotating_light: ${head}Log anomaly in ${alert.stream_id} (${alert.kind}, confidence ${percent(alert.confidence)}): ${truncate(alert.why, 300)}`;
+  // The fallback text is mrkdwn too (and what notifications show): the log's words are escaped there as in
+  // the blocks, or a why quoting `<!channel>` from a user agent would notify the whole channel.
+  const text = `${mention ? `${mention} ` : ''}:rotating_light: ${head}Log anomaly in ${escapeMrkdwn(alert.stream_id)} (${escapeMrkdwn(alert.kind)}, confidence ${percent(alert.confidence)}): ${escapeAndTruncate(alert.why, 300)}`;
   return { text, blocks };
 }
 
@@ -158,10 +160,10 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
 export function endedMessage(first: SlackAlert, last: SlackAlert, total: number, windowMs: number): SlackMessage {
   const what = first.field ? `field \`${escapeMrkdwn(first.field)}\`` : first.template ? `pattern \`${escapeMrkdwn(truncate(first.template, 200))}\`` : 'this pattern';
   // The plain text (notifications, screen readers) names the field or pattern too.
-  const plainWhat = first.field ? `field ${first.field}` : first.template ? `pattern ${truncate(first.template, 100)}` : 'this pattern';
+  const plainWhat = first.field ? `field ${escapeMrkdwn(first.field)}` : first.template ? `pattern ${escapeAndTruncate(first.template, 100)}` : 'this pattern';
   const summary = `No more *${escapeMrkdwn(first.kind)}* anomalies in *${escapeMrkdwn(first.stream_id)}* (${what}) for ${formatWindow(windowMs)}: ${total.toLocaleString('en-US')} in all, from ${slackDate(first.time)} to ${slackDate(last.time)}.`;
   return {
-    text: `:white_check_mark: Anomaly over in ${first.stream_id} (${first.kind}, ${plainWhat}): ${total.toLocaleString('en-US')} in all, none in the last ${formatWindow(windowMs)}`,
+    text: `:white_check_mark: Anomaly over in ${escapeMrkdwn(first.stream_id)} (${escapeMrkdwn(first.kind)}, ${plainWhat}): ${total.toLocaleString('en-US')} in all, none in the last ${formatWindow(windowMs)}`,
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: ':white_check_mark: Log Anomaly Ended', emoji: true } },
       { type: 'section', text: { type: 'mrkdwn', text: summary } },

@@ -1,0 +1,80 @@
+/**
+ * The Slack output with hostile log content (user agents, paths: attacker-controlled), against a stand-in
+ * Slack on 127.0.0.1: what the webhook receives must not mention anyone, disguise a link, or break Slack's
+ * limits, in every text Slack reads as mrkdwn (the blocks and the fallback `text`).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AnyComponentDefinition } from '../../src/engine/component.js';
+import { slackOutput, type SlackMessage } from '../../src/outputs/slack.js';
+import { ok, startReceiver, type Receiver } from '../helpers/http-receiver.js';
+import { anomalyEvent, runOutput } from '../helpers/output-harness.js';
+
+let dir: string;
+let receiver: Receiver | undefined;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-slack-hostile-'));
+});
+afterEach(async () => {
+  await receiver?.close();
+  receiver = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+const def = slackOutput as unknown as AnyComponentDefinition;
+const INJECTION = '<!channel> <!here> <!everyone> <@U024BE7LH> <#C123> <!subteam^S0123> <https://evil.example|click here> & co';
+
+/** Every text Slack parses as mrkdwn: the fallback `text` and each mrkdwn text object in the blocks. */
+function mrkdwnTexts(m: SlackMessage): Array<[string, string]> {
+  const out: Array<[string, string]> = [['text', m.text]];
+  m.blocks.forEach((b, i) => {
+    const t = b.text as { type: string; text: string } | undefined;
+    if (t?.type === 'mrkdwn') out.push([`blocks[${i}].text`, t.text]);
+    for (const [j, f] of ((b.fields ?? []) as Array<{ text: string }>).entries()) out.push([`blocks[${i}].fields[${j}]`, f.text]);
+    for (const [j, e] of ((b.elements ?? []) as Array<{ text: string }>).entries()) out.push([`blocks[${i}].elements[${j}]`, e.text]);
+  });
+  return out;
+}
+
+/** Slack's control sequences (`<...>`) in a text, but the dates the output writes itself and the configured mention. */
+function controlSequences(text: string, mention?: string): string[] {
+  let t = text.replace(/<!date\^\d+\^\{date_short_pretty\} at \{time_secs\}\|[^<>]*>/g, '');
+  if (mention && t.startsWith(mention)) t = t.slice(mention.length);
+  if (mention && t === '') return [];
+  return t.match(/<[^>]*>?/g) ?? [];
+}
+
+describe('slack output with hostile log content', () => {
+  it('escapes mentions and links from the log in the fallback text of alerts, follow-ups and the end of an incident', async () => {
+    receiver = await startReceiver(ok);
+    const mention = { text: '<!here>', min_confidence: 0.9 };
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '1s', mention, rate_limit: { burst: 5 } }, dir);
+    const hostile = () =>
+      anomalyEvent({
+        kind: 'field_content',
+        field: 'http_user_agent',
+        why: `new text "${INJECTION}" in http_user_agent`,
+        template: `GET /<!channel>/<https://evil.example|login> HTTP/1.1`,
+        body: { http_user_agent: INJECTION },
+      });
+    // A pattern anomaly (no field): the end of its incident names the pattern, which quotes the log.
+    const pattern = () => anomalyEvent({ kind: 'new_pattern', why: `new pattern "${INJECTION}"`, template: `GET /${INJECTION} HTTP/1.1`, body: { request: INJECTION } });
+    expect(await run.push([hostile(), pattern(), hostile(), pattern(), hostile()])).toBe('delivered');
+    // Each: the first at once, "…and N more" after the window, then the end of the incident.
+    await receiver.waitFor(() => receiver!.accepted().filter((r) => r.body.includes('Anomaly over')).length === 2, 20_000, '6 messages');
+    await run.end();
+    const got = receiver.accepted().map((r) => JSON.parse(r.body) as SlackMessage);
+    expect(got.map((m) => /^(<!here> )?:\w+: (…and \d more|Log anomaly|Anomaly over)/.exec(m.text)?.[2]).sort()).toEqual(['Anomaly over', 'Anomaly over', 'Log anomaly', 'Log anomaly', '…and 1 more', '…and 2 more']);
+    for (const m of got) {
+      for (const [where, text] of mrkdwnTexts(m)) {
+        expect(controlSequences(text, mention.text), `${where}: ${text}`).toEqual([]);
+        expect(text.replace(/&(amp|lt|gt);/g, ''), `${where}: ${text}`).not.toContain('&');
+      }
+    }
+    // The words are still there, escaped.
+    expect(got[0]!.text).toContain('&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;@U024BE7LH&gt;');
+    expect(got[0]!.text).toContain('&lt;https://evil.example|click here&gt; &amp; co');
+  });
+});
