@@ -88,7 +88,11 @@ export function escapeMrkdwn(text: string): string {
  * (Slack answers 400 and the alert is lost). A cut never splits an entity.
  */
 export function escapeAndTruncate(text: string, max: number): string {
-  const escaped = escapeMrkdwn(text);
+  return cutEscaped(escapeMrkdwn(text), max);
+}
+
+/** Cuts text already escaped for Slack to `max` characters with a marker, never inside an entity. */
+function cutEscaped(escaped: string, max: number): string {
   if (escaped.length <= max) return escaped;
   const marker = ` … (${(escaped.length - max).toLocaleString('en-US')} more characters)`;
   let head = escaped.slice(0, Math.max(0, max - marker.length));
@@ -110,8 +114,12 @@ function slackDate(ms: number): string {
 }
 
 function codeBlock(entry: string, max: number): string {
-  // Three backticks inside would end the block early: break them with a zero-width space.
-  return '```' + escapeAndTruncate(entry, max).replace(/```/g, '``\u200b`') + '```';
+  // Three backticks in a row inside would end the block early (and what follows would be read as mrkdwn): a
+  // zero-width space after every second backtick of a run breaks runs of any length (replacing each "```"
+  // left "``````" as "``\u200b```\u200b`", a fence again). It goes in before the cut, which so keeps the
+  // section within Slack's 3,000 characters; a backtick at either end of the entry would join the fence.
+  const body = cutEscaped(escapeMrkdwn(entry).replace(/``(?=`)/g, '``\u200b'), max);
+  return '```' + (body.startsWith('`') ? '\u200b' : '') + body + (body.endsWith('`') ? '\u200b' : '') + '```';
 }
 
 export interface MessageOptions {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AnyComponentDefinition } from '../../src/engine/component.js';
 import { slackOutput, type SlackMessage } from '../../src/outputs/slack.js';
-import { ok, startReceiver, type Receiver } from '../helpers/http-receiver.js';
+import { ok, startReceiver, type Behaviour, type Receiver } from '../helpers/http-receiver.js';
 import { anomalyEvent, runOutput } from '../helpers/output-harness.js';
 
 let dir: string;
@@ -25,6 +25,20 @@ afterEach(async () => {
 
 const def = slackOutput as unknown as AnyComponentDefinition;
 const INJECTION = '<!channel> <!here> <!everyone> <@U024BE7LH> <#C123> <!subteam^S0123> <https://evil.example|click here> & co';
+
+/**
+ * A stand-in that checks what Slack documents for Block Kit: a section's text at most 3,000 characters, a
+ * field's 2,000, a header's 150, 50 blocks; a message breaking one is answered 400 `invalid_blocks`.
+ */
+const slackLike: Behaviour = (req) => {
+  const m = JSON.parse(req.body) as SlackMessage;
+  const tooLong = m.blocks.length > 50 || m.blocks.some((b) => {
+    const text = (b.text as { text?: string } | undefined)?.text ?? '';
+    const fields = ((b.fields ?? []) as Array<{ text: string }>).map((f) => f.text);
+    return text.length > (b.type === 'header' ? 150 : 3000) || fields.some((f) => f.length > 2000);
+  });
+  return tooLong ? { status: 400, body: 'invalid_blocks' } : { status: 200, body: 'ok' };
+};
 
 /** Every text Slack parses as mrkdwn: the fallback `text` and each mrkdwn text object in the blocks. */
 function mrkdwnTexts(m: SlackMessage): Array<[string, string]> {
@@ -76,5 +90,24 @@ describe('slack output with hostile log content', () => {
     // The words are still there, escaped.
     expect(got[0]!.text).toContain('&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;@U024BE7LH&gt;');
     expect(got[0]!.text).toContain('&lt;https://evil.example|click here&gt; &amp; co');
+  });
+
+  it('keeps backticks from the log inside the code block, and a section of them within 3,000 characters', async () => {
+    receiver = await startReceiver(slackLike);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '0s', max_entry_chars: 2900, rate_limit: { burst: 5 } }, dir);
+    const entries = ['curl ``````*BOLD* _ital_ ~strike~ `````````', '`'.repeat(3000), '`x`'];
+    expect(await run.push(entries.map((e, i) => anomalyEvent({ stream: `s${i}`, body: e })))).toBe('delivered');
+    await receiver.waitFor(() => receiver!.requests.length === 3, 15_000, '3 requests');
+    await run.end();
+    expect(receiver.requests.map((r) => r.status), receiver.requests.map((r) => r.body.slice(0, 300)).join('\n')).toEqual([200, 200, 200]);
+    expect(run.metrics.get('delivery_rejected_total')).toBe(0);
+    for (const r of receiver.requests) {
+      const m = JSON.parse(r.body) as SlackMessage;
+      const entry = (m.blocks.find((b) => (b.text as { text?: string } | undefined)?.text?.startsWith('*Log entry:*')) as { text: { text: string } }).text.text;
+      // One fence to open, one to close, no run of three backticks in between.
+      const inner = /^\*Log entry:\*\n```([\s\S]*)```$/.exec(entry)![1]!;
+      expect(inner, entry.slice(0, 200)).not.toMatch(/```/);
+      expect(inner.startsWith('`') || inner.endsWith('`'), entry.slice(0, 200)).toBe(false);
+    }
   });
 });
