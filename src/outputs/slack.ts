@@ -20,7 +20,7 @@ import type { Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
 import { bodyText, type LogEvent } from '../engine/event.js';
 import { duration, httpUrl, secret } from '../config/schema.js';
-import { percent, truncate } from './alert-format.js';
+import { percent } from './alert-format.js';
 import { splitAck, type Settle } from './delivery/acks.js';
 import { readAnomaly, type AlertAnomaly } from './delivery/alert.js';
 import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
@@ -91,12 +91,17 @@ export function escapeAndTruncate(text: string, max: number): string {
   return cutEscaped(escapeMrkdwn(text), max);
 }
 
-/** Cuts text already escaped for Slack to `max` characters with a marker, never inside an entity. */
+/**
+ * Cuts text already escaped for Slack to `max` characters with a marker, never inside an entity, a `<...>`
+ * of the output's own (a date, a link of a template) or a surrogate pair: half an emoji is a lone surrogate,
+ * not text (JSON.stringify writes it as `\ud83d`).
+ */
 function cutEscaped(escaped: string, max: number): string {
   if (escaped.length <= max) return escaped;
   const marker = ` … (${(escaped.length - max).toLocaleString('en-US')} more characters)`;
   let head = escaped.slice(0, Math.max(0, max - marker.length));
-  head = head.replace(/&[a-z]{0,3}$/, '');
+  if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
+  head = head.replace(/&[a-z]{0,3}$/, '').replace(/<[^>]*$/, '');
   return head + marker;
 }
 
@@ -144,7 +149,7 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
   const lead = [mention, more && `*${more}* (latest below)`].filter(Boolean).join(' ');
   if (lead) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: lead } });
   if (options.template) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(renderTemplate(options.template, alert, options, repeat?.count ?? 1), 2900) } });
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(options.template, alert, options, repeat?.count ?? 1), 2900) } });
   } else {
     const fields = [
       { type: 'mrkdwn', text: `*Stream:*\n${escapeMrkdwn(alert.stream_id)}` },
@@ -166,7 +171,7 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
 
 /** The update when an incident ends: nothing like it for a whole window. */
 export function endedMessage(first: SlackAlert, last: SlackAlert, total: number, windowMs: number): SlackMessage {
-  const what = first.field ? `field \`${escapeMrkdwn(first.field)}\`` : first.template ? `pattern \`${escapeMrkdwn(truncate(first.template, 200))}\`` : 'this pattern';
+  const what = first.field ? `field \`${escapeMrkdwn(first.field)}\`` : first.template ? `pattern \`${escapeAndTruncate(first.template, 200)}\`` : 'this pattern';
   // The plain text (notifications, screen readers) names the field or pattern too.
   const plainWhat = first.field ? `field ${escapeMrkdwn(first.field)}` : first.template ? `pattern ${escapeAndTruncate(first.template, 100)}` : 'this pattern';
   const summary = `No more *${escapeMrkdwn(first.kind)}* anomalies in *${escapeMrkdwn(first.stream_id)}* (${what}) for ${formatWindow(windowMs)}: ${total.toLocaleString('en-US')} in all, from ${slackDate(first.time)} to ${slackDate(last.time)}.`;

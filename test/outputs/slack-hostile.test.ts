@@ -110,4 +110,34 @@ describe('slack output with hostile log content', () => {
       expect(inner.startsWith('`') || inner.endsWith('`'), entry.slice(0, 200)).toBe(false);
     }
   });
+
+  it('cuts long entries and templates without splitting an emoji, an entity or a date', async () => {
+    receiver = await startReceiver(slackLike);
+    const base = { webhook_url: receiver.url, group_window: '0s', max_entry_chars: 2900, rate_limit: { burst: 10 } };
+    const plain = await runOutput(def, base, path.join(dir, 'plain'));
+    const templated = await runOutput(def, { ...base, webhook_url: `${receiver.url}/t`, template: '{reason} {entry} {time}' }, path.join(dir, 'templated'));
+    // Both parities of where a cut can fall, in the entry, the why, and a template's whole text.
+    const events = () => [
+      anomalyEvent({ stream: 'e0', body: '😀'.repeat(3000) }),
+      anomalyEvent({ stream: 'e1', body: 'x' + '😀'.repeat(3000) }),
+      anomalyEvent({ stream: 'w0', why: '😀'.repeat(1000) }),
+      anomalyEvent({ stream: 'w1', why: 'x' + '😀'.repeat(1000) }),
+      anomalyEvent({ stream: 'a0', why: 'x' + '&'.repeat(1000), body: '&'.repeat(3000) }),
+      anomalyEvent({ stream: 'a1', why: 'xy' + '&'.repeat(1000), body: '&'.repeat(3000) }),
+      anomalyEvent({ stream: 'd0', why: 'x'.repeat(10), body: 'x'.repeat(2860) }),
+    ];
+    expect(await Promise.all([plain.push(events()), templated.push(events())])).toEqual(['delivered', 'delivered']);
+    await receiver.waitFor(() => receiver!.requests.length === 14, 20_000, '14 requests');
+    await Promise.all([plain.end(), templated.end()]);
+    expect(receiver.requests.map((r) => r.status)).toEqual(Array(14).fill(200));
+    const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    for (const r of receiver.requests) {
+      expect(r.body, r.body.slice(0, 200)).not.toMatch(/\\ud[89ab][0-9a-f]{2}/i);
+      for (const [where, text] of mrkdwnTexts(JSON.parse(r.body) as SlackMessage)) {
+        expect(lone.test(text), `${where}: ${text.slice(0, 200)}`).toBe(false);
+        expect(text.replace(/&(amp|lt|gt);/g, ''), `${where}: ${text.slice(-200)}`).not.toContain('&');
+        expect(controlSequences(text), `${where}: ${text.slice(-200)}`).toEqual([]);
+      }
+    }
+  });
 });
