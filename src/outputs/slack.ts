@@ -105,6 +105,14 @@ function cutEscaped(escaped: string, max: number): string {
   return head + marker;
 }
 
+/**
+ * A stream id, kind or field name, escaped and cut to 200 characters: they can come from the log (a stream
+ * id of `{body.service}`, a field named by a JSON key), and a field of a section takes 2,000 at most.
+ */
+function name(text: string): string {
+  return escapeAndTruncate(text, 200);
+}
+
 /** Seconds, for "in the last 60 s": `60 s`, `1.5 s`, `5 min`. */
 export function formatWindow(ms: number): string {
   if (ms >= 120_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
@@ -152,11 +160,11 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(options.template, alert, options, repeat?.count ?? 1), 2900) } });
   } else {
     const fields = [
-      { type: 'mrkdwn', text: `*Stream:*\n${escapeMrkdwn(alert.stream_id)}` },
+      { type: 'mrkdwn', text: `*Stream:*\n${name(alert.stream_id)}` },
       { type: 'mrkdwn', text: `*Confidence:*\n${percent(alert.confidence)}` },
-      { type: 'mrkdwn', text: `*Kind:*\n${escapeMrkdwn(alert.kind)}` },
+      { type: 'mrkdwn', text: `*Kind:*\n${name(alert.kind)}` },
     ];
-    if (alert.field) fields.push({ type: 'mrkdwn', text: `*Field:*\n${escapeMrkdwn(alert.field)}` });
+    if (alert.field) fields.push({ type: 'mrkdwn', text: `*Field:*\n${name(alert.field)}` });
     blocks.push({ type: 'section', fields });
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Reason:*\n${escapeAndTruncate(alert.why, 1500)}` } });
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `*Log entry:*\n${codeBlock(alert.entry, options.maxEntryChars)}` } });
@@ -165,18 +173,18 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
   const head = more ? `${more}: ` : '';
   // The fallback text is mrkdwn too (and what notifications show): the log's words are escaped there as in
   // the blocks, or a why quoting `<!channel>` from a user agent would notify the whole channel.
-  const text = `${mention ? `${mention} ` : ''}:rotating_light: ${head}Log anomaly in ${escapeMrkdwn(alert.stream_id)} (${escapeMrkdwn(alert.kind)}, confidence ${percent(alert.confidence)}): ${escapeAndTruncate(alert.why, 300)}`;
+  const text = `${mention ? `${mention} ` : ''}:rotating_light: ${head}Log anomaly in ${name(alert.stream_id)} (${name(alert.kind)}, confidence ${percent(alert.confidence)}): ${escapeAndTruncate(alert.why, 300)}`;
   return { text, blocks };
 }
 
 /** The update when an incident ends: nothing like it for a whole window. */
 export function endedMessage(first: SlackAlert, last: SlackAlert, total: number, windowMs: number): SlackMessage {
-  const what = first.field ? `field \`${escapeMrkdwn(first.field)}\`` : first.template ? `pattern \`${escapeAndTruncate(first.template, 200)}\`` : 'this pattern';
+  const what = first.field ? `field \`${name(first.field)}\`` : first.template ? `pattern \`${escapeAndTruncate(first.template, 200)}\`` : 'this pattern';
   // The plain text (notifications, screen readers) names the field or pattern too.
-  const plainWhat = first.field ? `field ${escapeMrkdwn(first.field)}` : first.template ? `pattern ${escapeAndTruncate(first.template, 100)}` : 'this pattern';
-  const summary = `No more *${escapeMrkdwn(first.kind)}* anomalies in *${escapeMrkdwn(first.stream_id)}* (${what}) for ${formatWindow(windowMs)}: ${total.toLocaleString('en-US')} in all, from ${slackDate(first.time)} to ${slackDate(last.time)}.`;
+  const plainWhat = first.field ? `field ${name(first.field)}` : first.template ? `pattern ${escapeAndTruncate(first.template, 100)}` : 'this pattern';
+  const summary = `No more *${name(first.kind)}* anomalies in *${name(first.stream_id)}* (${what}) for ${formatWindow(windowMs)}: ${total.toLocaleString('en-US')} in all, from ${slackDate(first.time)} to ${slackDate(last.time)}.`;
   return {
-    text: `:white_check_mark: Anomaly over in ${escapeMrkdwn(first.stream_id)} (${escapeMrkdwn(first.kind)}, ${plainWhat}): ${total.toLocaleString('en-US')} in all, none in the last ${formatWindow(windowMs)}`,
+    text: `:white_check_mark: Anomaly over in ${name(first.stream_id)} (${name(first.kind)}, ${plainWhat}): ${total.toLocaleString('en-US')} in all, none in the last ${formatWindow(windowMs)}`,
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: ':white_check_mark: Log Anomaly Ended', emoji: true } },
       { type: 'section', text: { type: 'mrkdwn', text: summary } },

@@ -140,4 +140,18 @@ describe('slack output with hostile log content', () => {
       }
     }
   });
+
+  it('a stream id or field name of 3,000 characters (from the log: {body.service}, a JSON key) is cut, not refused by Slack', async () => {
+    receiver = await startReceiver(slackLike);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '1s', rate_limit: { burst: 5 } }, dir);
+    const long = () => anomalyEvent({ stream: 'S'.repeat(3000), kind: 'field_category', field: 'F'.repeat(3000) });
+    expect(await run.push([long(), long()])).toBe('delivered');
+    // The alert, "…and 1 more", the end of the incident.
+    await receiver.waitFor(() => receiver!.requests.some((r) => r.body.includes('Anomaly over')), 15_000, 'the end of the incident');
+    await run.end();
+    expect(receiver.requests.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(run.metrics.get('delivery_rejected_total')).toBe(0);
+    const first = JSON.parse(receiver.requests[0]!.body) as SlackMessage;
+    expect(mrkdwnTexts(first).find(([, t]) => t.startsWith('*Stream:*'))![1]).toMatch(/^\*Stream:\*\nS+ … \(2,800 more characters\)$/);
+  });
 });
