@@ -77,9 +77,20 @@ export function toSlackAlert(event: LogEvent, anomaly: AlertAnomaly): SlackAlert
   return { ...anomaly, entry: bodyText(event), time: event.timestamp ?? event.observedTimestamp };
 }
 
-/** Slack's mrkdwn needs `&`, `<` and `>` escaped in text that came from elsewhere. */
+// Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they reorder what follows, so a
+// log line could show "gnp.exe" as "exe.png".
+const BIDI = /[\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Slack's mrkdwn needs `&`, `<` and `>` escaped in text that came from elsewhere; bidi controls are shown as
+ * `\u202e` rather than obeyed.
+ */
 export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(BIDI, (ch) => `\\u${ch.charCodeAt(0).toString(16)}`);
 }
 
 /**

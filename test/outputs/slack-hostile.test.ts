@@ -154,4 +154,21 @@ describe('slack output with hostile log content', () => {
     const first = JSON.parse(receiver.requests[0]!.body) as SlackMessage;
     expect(mrkdwnTexts(first).find(([, t]) => t.startsWith('*Stream:*'))![1]).toMatch(/^\*Stream:\*\nS+ … \(2,800 more characters\)$/);
   });
+
+  it('shows bidi overrides from the log as \\u202e instead of letting them reorder the text', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '0s', template: '{reason}: {entry}' }, path.join(dir, 't'));
+    const plain = await runOutput(def, { webhook_url: `${receiver.url}/p`, group_window: '0s' }, path.join(dir, 'p'));
+    const ua = 'Mozilla/5.0 \u202egnp.exe\u202c \u2066x\u2069';
+    const event = () => anomalyEvent({ kind: 'field_category', field: 'http_user_agent', why: `http_user_agent "${ua}" never seen before`, body: { http_user_agent: ua } });
+    await Promise.all([run.push([event()]), plain.push([event()])]);
+    await receiver.waitFor(() => receiver!.accepted().length === 2, 10_000, '2 messages');
+    await Promise.all([run.end(), plain.end()]);
+    for (const r of receiver.accepted()) {
+      for (const [where, text] of mrkdwnTexts(JSON.parse(r.body) as SlackMessage)) {
+        expect(text, where).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+      }
+      expect((JSON.parse(r.body) as SlackMessage).text).toContain('Mozilla/5.0 \\u202egnp.exe\\u202c \\u2066x\\u2069');
+    }
+  });
 });
