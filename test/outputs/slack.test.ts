@@ -174,6 +174,19 @@ describe('slack output', () => {
     expect(JSON.stringify(run.logs)).not.toContain('secret-token-xyz');
   });
 
+  it('a message Slack refuses for what it holds (400 invalid_blocks) is not blamed on the URL in the log', async () => {
+    receiver = await startReceiver(() => ({ status: 400, body: 'invalid_blocks' }));
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '0s' }, dir);
+    await run.push([anomalyEvent()]);
+    await receiver.waitFor(() => receiver!.requests.length === 1, 10_000, 'the attempt');
+    await run.end();
+    expect(run.metrics.get('delivery_rejected_total')).toBe(1);
+    // Before: '...; not retrying: check the URL and credentials', for a URL that works.
+    expect(String(run.logs.find((l) => l.level === 50)!.msg)).toBe(
+      'Slack refused an alert for good (HTTP 400: invalid_blocks); not retrying: the receiver refused the request itself (what it held, or its size), and would refuse it again',
+    );
+  });
+
   it('skips anomalies below min_confidence and events without an anomaly (acked, counted)', async () => {
     receiver = await startReceiver(ok);
     const run = await runOutput(def, { webhook_url: receiver.url, min_confidence: 0.99, group_window: '0s' }, dir);

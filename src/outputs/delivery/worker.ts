@@ -148,7 +148,7 @@ export class DeliveryWorker<T> {
     const between = this.refusedUnlogged > 0 ? { refused_since_last_line: this.refusedUnlogged } : {};
     logger.error(
       { target, status, reason, records: records.length, first_seq: records[0]!.seq, ...between },
-      `${target} refused ${records.length === 1 ? 'an alert' : `${records.length} alerts`} for good (${reason}); not retrying: check the URL and credentials`,
+      `${target} refused ${records.length === 1 ? 'an alert' : `${records.length} alerts`} for good (${reason}); not retrying: ${refusalHint(status)}`,
     );
     this.refusalLoggedAt = now;
     this.refusedUnlogged = 0;
@@ -225,4 +225,15 @@ export class DeliveryWorker<T> {
       // Woken early because draining began: try once more right away (the loop stops at the next failure).
     }
   }
+}
+
+/**
+ * What a permanent refusal asks of the operator. A wrong address or credentials (401, 403, 404, 410) is
+ * theirs to fix; a request refused for what it holds (400, 413, 422: Slack's `invalid_blocks`) is not, and
+ * "check the URL" would send them the wrong way.
+ */
+export function refusalHint(status: number): string {
+  if (status === 401 || status === 403 || status === 404 || status === 410) return 'check the URL and credentials';
+  if (status === 400 || status === 413 || status === 422) return 'the receiver refused the request itself (what it held, or its size), and would refuse it again';
+  return 'the receiver says it will not take it';
 }
