@@ -285,7 +285,8 @@ export function streamOfFile(file: string): string {
  * absolute path without a rotation suffix: `app.log.1` and `app.log` are one stream) unless `--stream-id`
  * says otherwise.
  * Exit code 0 when nothing was flagged, 1 when anomalies were found, 2 on an error (a file that cannot be
- * read; the other files are still scanned).
+ * read; the other files are still scanned), 130 / 143 when stopped by SIGINT / SIGTERM (state saved,
+ * summary written).
  */
 export async function runScan(files: string[], options: ScanOptions, io: Omit<StreamIo, 'stdin'>): Promise<number> {
   const ld = new LineDetector(options);
@@ -299,9 +300,25 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   if (options.output === 'json') await write(io.stdout, JSON.stringify({ warmup_lines: ld.detector.options.warmup, profile: options.profile }) + '\n');
 
   detectSession.active = true;
-  const gone = detectSession.readerGone.signal;
+  // Stops the scan: the reader of stdout went away, or Ctrl-C / SIGTERM. Reading stops, the state is saved
+  // and the summary written; a signal makes the exit code 130 (SIGINT) or 143 (SIGTERM), as a shell's would
+  // be, so that `driftlock scan ... && echo clean` does not take an interrupted scan for a clean one. A
+  // second signal kills at once (the handlers are removed after the first).
+  const halt = new AbortController();
+  const gone = halt.signal;
+  let signalled: NodeJS.Signals | undefined;
+  const onGone = () => halt.abort();
+  const onSignal = (sig: NodeJS.Signals) => {
+    signalled ??= sig;
+    halt.abort();
+  };
+  if (detectSession.readerGone.signal.aborted) halt.abort();
+  detectSession.readerGone.signal.addEventListener('abort', onGone, { once: true });
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let scanned = 0;
   for (const file of files) {
-    if (gone.aborted) break; // the reader of stdout went away: stop, save the state, summarise
+    if (gone.aborted) break; // stopped: save the state, summarise
     let size = 0;
     try {
       size = statSync(file).size;
@@ -360,6 +377,8 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
         draw(true);
         io.stderr.write('\n');
       }
+      // A file whose reading was stopped half-way is not counted as scanned.
+      if (!gone.aborted) scanned += 1;
     } catch (err) {
       if (showProgress) io.stderr.write('\n');
       if (gone.aborted) break;
@@ -367,6 +386,9 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       failed += 1;
     }
   }
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  detectSession.readerGone.signal.removeEventListener('abort', onGone);
   try {
     await ld.save();
   } catch (err) {
@@ -376,7 +398,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
 
   const seconds = (Date.now() - started) / 1000;
   let summary =
-    `\nScanned ${files.length - failed} of ${files.length} file${files.length === 1 ? '' : 's'}: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s (${rate(ld.events, seconds)}), ` +
+    `\n${signalled ? `Interrupted (${signalled}). ` : ''}Scanned ${scanned} of ${files.length} file${files.length === 1 ? '' : 's'}: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s (${rate(ld.events, seconds)}), ` +
     `${ld.anomalies.toLocaleString('en-US')} anomalies${ld.malformed ? `, ${ld.malformed} malformed lines (cut or invalid UTF-8)` : ''}\n`;
   if (ld.anomalies) {
     summary += `By kind: ${ld.kindSummary()}\nTop anomalies:\n`;
@@ -387,6 +409,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   }
   // With JSON on stdout the summary goes to stderr, so that stdout stays one object per line.
   await write(options.output === 'json' ? io.stderr : io.stdout, summary);
+  if (signalled) return signalled === 'SIGINT' ? 130 : 143;
   if (failed) return 2;
   return ld.anomalies ? 1 : 0;
 }
