@@ -45,7 +45,6 @@ interface Found {
   time: number | undefined;
 }
 
-/** Writes to a stream, waiting for it to drain when its buffer is full (a slow pipe reader). */
 /**
  * `stream` and `scan` while they run: `readerGone` is aborted when the reader of stdout went away
  * (`driftlock scan ... | head -1`), and the command then ends as on Ctrl-C: it stops reading, saves
@@ -53,17 +52,24 @@ interface Found {
  */
 export const detectSession = { active: false, readerGone: new AbortController() };
 
-async function write(out: Writable, text: string): Promise<void> {
+/**
+ * Writes to a stream, waiting for it to drain when its buffer is full (a slow pipe reader). `halt`: the
+ * command was told to stop (Ctrl-C): the wait ends then, so that a reader that does not read (`| less`
+ * left on its first page) cannot keep the command from stopping and saving its state.
+ */
+async function write(out: Writable, text: string, halt?: AbortSignal): Promise<void> {
   if (out.destroyed || (out === process.stdout && detectSession.readerGone.signal.aborted)) return;
-  if (!out.write(text)) {
+  if (!out.write(text) && !halt?.aborted) {
     await new Promise<void>((resolve) => {
       const done = () => {
         out.off('drain', done);
         out.off('close', done);
+        halt?.removeEventListener('abort', done);
         resolve();
       };
       out.once('drain', done);
       out.once('close', done);
+      halt?.addEventListener('abort', done, { once: true });
     });
   }
 }
@@ -218,7 +224,11 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   const saver = options.state ? setInterval(() => void ld.save().catch(() => undefined), 60_000) : undefined;
   saver?.unref();
 
-  const stop = () => io.stdin.destroy();
+  const halt = new AbortController();
+  const stop = () => {
+    halt.abort();
+    io.stdin.destroy();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   detectSession.active = true;
@@ -235,7 +245,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
           ? JSON.stringify({ time: new Date(f.time ?? Date.now()).toISOString(), line: f.line, ...f.anomaly, entry: f.entry }) + '\n'
           : renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, location: `line ${f.line}` }, color);
       }
-      await write(io.stdout, out);
+      await write(io.stdout, out, halt.signal);
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
@@ -367,7 +377,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
           }
           if (out) {
             if (showProgress) io.stderr.write('\r\x1b[K');
-            await write(io.stdout, out);
+            await write(io.stdout, out, gone);
           }
           if (showProgress) draw();
         },
@@ -408,7 +418,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
     }
   }
   // With JSON on stdout the summary goes to stderr, so that stdout stays one object per line.
-  await write(options.output === 'json' ? io.stderr : io.stdout, summary);
+  await write(options.output === 'json' ? io.stderr : io.stdout, summary, gone);
   if (signalled) return signalled === 'SIGINT' ? 130 : 143;
   if (failed) return 2;
   return ld.anomalies ? 1 : 0;

@@ -7,7 +7,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, startCli } from '../helpers/cli.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'dl-interrupt-'));
@@ -43,5 +44,51 @@ describe('driftlock scan, interrupted', () => {
       // The file not reached is not counted as scanned.
       expect(result.stderr).toMatch(/Scanned [01] of 2 files/);
     }, 60_000);
+  }
+});
+
+/** Lines in six-letter made-up words: after 200 quiet lines, each one a new pattern and an alert. */
+function manyAlerts(): string {
+  const word = (n: number) => {
+    let s = '';
+    for (let k = 0; k < 6; k++) {
+      s += String.fromCharCode(97 + (n % 26));
+      n = Math.floor(n / 26) + k * 7 + 3;
+    }
+    return s;
+  };
+  const lines = Array.from({ length: 200 }, (_, i) => `INFO: User logged in user_id=${1000 + i}`);
+  for (let i = 0; i < 5000; i++) lines.push(`${word(i * 7919 + 13)} ${word(i * 104729 + 5)} ${word(i * 31 + 1)} failed`);
+  return lines.join('\n') + '\n';
+}
+
+describe('Ctrl-C while the reader of stdout is slow (| less)', () => {
+  for (const command of ['stream', 'scan'] as const) {
+    it(`${command}: stops promptly and saves --state, though its alerts wait in a full pipe`, async () => {
+      const dir = await tempDir();
+      const state = path.join(dir, 'state.json');
+      const log = path.join(dir, 'app.log');
+      await writeFile(log, manyAlerts());
+      const args = command === 'stream' ? ['stream', '--format', 'text', '--state', state] : ['scan', '--no-progress', '--format', 'text', '--output', 'json', '--state', state, log];
+      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      // A reader that reads nothing: about 800 KB of alerts fill the pipe and the writer waits.
+      child.stdout.pause();
+      if (command === 'stream') child.stdin.write(manyAlerts()); // held open, as from tail -f
+      else child.stdin.end();
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await new Promise((r) => setTimeout(r, 2500));
+      const signalledAt = Date.now();
+      child.kill('SIGINT');
+      const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 8000))]);
+      const took = Date.now() - signalledAt;
+      child.stdout.resume();
+      if (code === 'hung') child.kill('SIGKILL');
+      // Before: no exit until the reader drained the pipe (here, never).
+      expect(code, err).toBe(command === 'stream' ? 0 : 130);
+      expect(took).toBeLessThan(5000);
+      expect(existsSync(state)).toBe(true);
+    }, 30_000);
   }
 });
