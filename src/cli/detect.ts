@@ -349,7 +349,8 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       io.stderr.write(`\r\x1b[K${path.basename(file)} ${bar} ${(share * 100).toFixed(0)}%  ${ld.events.toLocaleString('en-US')} events, ${ld.anomalies.toLocaleString('en-US')} anomalies`);
     };
     try {
-      // A gzipped rotation (app.log.2.gz) is read decompressed; the bar then moves with the bytes unpacked.
+      // A gzipped rotation (app.log.2.gz) is read decompressed; the bar moves with the bytes read from the
+      // file (compressed), which is what `size` counts.
       const raw = createReadStream(file);
       const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
       if (input !== raw) raw.on('error', (err) => input.destroy(err));
@@ -381,7 +382,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
           }
           if (showProgress) draw();
         },
-        (n) => (read += n),
+        () => (read = raw.bytesRead),
       );
       if (showProgress) {
         draw(true);
