@@ -6,7 +6,7 @@
  * same detector. `stream` reads standard input until it ends or a signal arrives and prints alerts as they
  * happen; `scan` reads files to their end and summarises.
  */
-import { createReadStream, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -282,6 +282,31 @@ export interface ScanOptions extends DetectOptions {
   progress: boolean;
 }
 
+const COMPRESSORS = { bzip2: 'bzcat', xz: 'xzcat', zstd: 'zstdcat' } as const;
+
+/**
+ * What a file holds, from its first bytes: gzip (read decompressed, whatever its name), another compression
+ * scan does not unpack, binary data (NUL bytes, as grep judges it: wtmp, a journal file, an executable), or
+ * text. A file named `.gz` that holds plain text is read as text, as `zcat -f` would.
+ */
+function contentKind(file: string): 'gzip' | keyof typeof COMPRESSORS | 'binary' | 'text' {
+  const head = Buffer.alloc(4096);
+  const fd = openSync(file, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const bytes = head.subarray(0, n);
+  const starts = (...b: number[]) => n >= b.length && b.every((v, i) => bytes[i] === v);
+  if (starts(0x1f, 0x8b)) return 'gzip';
+  if (starts(0x42, 0x5a, 0x68)) return 'bzip2';
+  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'xz';
+  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return 'zstd';
+  return bytes.includes(0) ? 'binary' : 'text';
+}
+
 /**
  * The stream a scanned file belongs to: its path without a rotation suffix, so that `app.log.1`,
  * `app.log.2.gz`, `app.log-20251125` and `app.log` share one baseline (and one saved `--state`).
@@ -291,7 +316,7 @@ export function streamOfFile(file: string): string {
 }
 
 /**
- * `driftlock scan FILE...`: each file to its end (`.gz` files decompressed), one stream per log (the file's
+ * `driftlock scan FILE...`: each file to its end (gzip files decompressed), one stream per log (the file's
  * absolute path without a rotation suffix: `app.log.1` and `app.log` are one stream) unless `--stream-id`
  * says otherwise.
  * Exit code 0 when nothing was flagged, 1 when anomalies were found, 2 on an error (a file that cannot be
@@ -330,8 +355,21 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   for (const file of files) {
     if (gone.aborted) break; // stopped: save the state, summarise
     let size = 0;
+    let gzip = false;
     try {
-      size = statSync(file).size;
+      const stat = statSync(file);
+      size = stat.size;
+      if (stat.isDirectory()) throw new Error(`a directory (scan reads files: driftlock scan ${path.join(file, '*.log')})`);
+      // How a regular file is read is decided by what it holds, not by its name (a pipe such as /dev/stdin
+      // is read as text: its first bytes cannot be looked at twice).
+      if (stat.isFile()) {
+        const kind = contentKind(file);
+        if (kind === 'binary') throw new Error('a binary file (NUL bytes in its first 4 KiB), not a log; skipped');
+        if (kind !== 'text' && kind !== 'gzip') {
+          throw new Error(`compressed with ${kind}, which scan does not unpack (gzip only); try: ${COMPRESSORS[kind]} ${file} | driftlock scan /dev/stdin`);
+        }
+        gzip = kind === 'gzip';
+      }
     } catch (err) {
       io.stderr.write(`driftlock: cannot read ${file}: ${(err as Error).message}\n`);
       failed += 1;
@@ -352,8 +390,14 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       // A gzipped rotation (app.log.2.gz) is read decompressed; the bar moves with the bytes read from the
       // file (compressed), which is what `size` counts.
       const raw = createReadStream(file);
-      const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-      if (input !== raw) raw.on('error', (err) => input.destroy(err));
+      const input = gzip ? raw.pipe(createGunzip()) : raw;
+      if (input !== raw) {
+        raw.on('error', (err) => input.destroy(err));
+        // zlib's own words ("unexpected end of file") do not say that the file is a truncated gzip.
+        input.on('error', (err: NodeJS.ErrnoException) => {
+          if (err.code?.startsWith('Z_')) err.message = `gzip data: ${err.message}`;
+        });
+      }
       const stopReading = () => input.destroy();
       gone.addEventListener('abort', stopReading, { once: true });
       input.once('close', () => gone.removeEventListener('abort', stopReading));
