@@ -74,8 +74,13 @@ async function write(out: Writable, text: string, halt?: AbortSignal): Promise<v
   }
 }
 
+/** A terminal that understands escape sequences (colors, a line rewritten in place): not TERM=dumb (Emacs shells, some CI logs). */
+function ansiTerminal(stream: NodeJS.WriteStream): boolean {
+  return Boolean(stream.isTTY) && process.env.TERM !== 'dumb';
+}
+
 function colorWanted(stream: NodeJS.WriteStream): boolean {
-  return Boolean(stream.isTTY) && !process.env.NO_COLOR;
+  return ansiTerminal(stream) && !process.env.NO_COLOR;
 }
 
 /** The detector, the parser and the per-line bookkeeping that both commands share. */
@@ -196,7 +201,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   if (note && !options.quiet) io.stderr.write(`driftlock: ${note}\n`);
   const json = !io.stdout.isTTY;
   const color = colorWanted(io.stdout);
-  const statusTty = Boolean(io.stderr.isTTY);
+  const statusTty = ansiTerminal(io.stderr);
   const started = Date.now();
   let lastStatus = { at: started, events: 0 };
   let statusShown = false;
@@ -328,7 +333,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   const note = await ld.init();
   if (note) io.stderr.write(`driftlock: ${note}\n`);
   const color = colorWanted(io.stdout);
-  const showProgress = options.progress && Boolean(io.stderr.isTTY);
+  const showProgress = options.progress && ansiTerminal(io.stderr);
   const started = Date.now();
   const top = new TopAnomalies();
   let failed = 0;

@@ -10,11 +10,12 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
 
-function underTerminal(args: string[]): Promise<{ code: number | null; out: string }> {
+/** Runs the CLI on a pseudo-terminal; its stdout to /dev/null unless `stdout` says otherwise (`input`: a shell command piped in). */
+function underTerminal(args: string[], options: { env?: NodeJS.ProcessEnv; stdout?: boolean; input?: string } = {}): Promise<{ code: number | null; out: string }> {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = [process.execPath, CLI, ...args].map(q).join(' ') + ' > /dev/null';
+  const command = (options.input ? `${options.input} | ` : '') + [process.execPath, CLI, ...args].map(q).join(' ') + (options.stdout ? '' : ' > /dev/null');
   return new Promise((resolve) => {
-    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('close', (code) => resolve({ code, out }));
@@ -39,5 +40,23 @@ describe.skipIf(!existsSync('/usr/bin/script'))('driftlock scan progress bar', (
     // Compressed and decompressed positions differ a little (a chunk unpacked ahead); 15 points of slack.
     for (const f of before) expect(f.shown, JSON.stringify(f)).toBeLessThanOrEqual(Math.round((f.events / total) * 100) + 15);
     expect(frames.at(-1)).toEqual({ shown: 100, events: total });
+  }, 60_000);
+
+  it('TERM=dumb: no colors and no line rewritten in place (no escape sequences at all), for scan and stream', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-progress-'));
+    const lines = Array.from({ length: 300 }, (_, i) => `INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`);
+    lines.push('ERROR: Database connection failed');
+    const file = path.join(dir, 'app.log');
+    await writeFile(file, lines.join('\n') + '\n');
+    const scan = await underTerminal(['scan', '--format', 'text', file], { env: { TERM: 'dumb' }, stdout: true });
+    expect(scan.code, scan.out).toBe(1);
+    expect(scan.out).toMatch(/▲ new_pattern/);
+    // Before: "\x1b[33m\x1b[1m▲ new_pattern\x1b[0m" and "\r\x1b[K" progress redraws.
+    expect(scan.out).not.toContain('\x1b');
+    const stream = await underTerminal(['stream', '--format', 'text'], { env: { TERM: 'dumb' }, stdout: true, input: `(cat '${file}'; sleep 1.2)` });
+    expect(stream.code, stream.out).toBe(0);
+    expect(stream.out).toMatch(/▲ new_pattern/);
+    expect(stream.out).toMatch(/driftlock: 301 events in/);
+    expect(stream.out).not.toContain('\x1b');
   }, 60_000);
 });
