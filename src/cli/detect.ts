@@ -83,16 +83,25 @@ function colorWanted(stream: NodeJS.WriteStream): boolean {
   return ansiTerminal(stream) && !process.env.NO_COLOR;
 }
 
+/** `1 anomaly`, `2,345 anomalies`. */
+function anomaliesText(n: number): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? 'anomaly' : 'anomalies'}`;
+}
+
 /** The detector, the parser and the per-line bookkeeping that both commands share. */
 export class LineDetector {
   readonly detector: Detector;
   events = 0;
   anomalies = 0;
   malformed = 0;
+  /** Lines that did not parse in the `--format` asked for (json, nginx, logfmt, syslog): read as text. */
+  unparsed = 0;
+  private formatWarned = false;
   readonly byKind = new Map<AnomalyKind, number>();
   private parse!: (events: LogEvent[]) => LogEvent[] | Promise<LogEvent[]>;
 
-  constructor(readonly options: DetectOptions) {
+  /** `warn`: told once when most of the first lines do not parse in the format asked for. */
+  constructor(readonly options: DetectOptions, private readonly warn: (message: string) => void = () => undefined) {
     this.detector = new Detector({
       profile: options.profile,
       overrides: {
@@ -139,9 +148,11 @@ export class LineDetector {
       return event;
     });
     await this.parse(events);
+    const strict = this.options.format !== 'text' && this.options.format !== 'auto';
     const found: Found[] = [];
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
+      if (strict && event.attributes['parse.error'] !== undefined) this.unparsed += 1;
       const streamId = this.options.streamId ? resolveStreamId(this.options.streamId, event) : defaultStream;
       const input = toDetectorInput(event, null, arrivalTime);
       this.events += 1;
@@ -153,7 +164,20 @@ export class LineDetector {
       // the moment of the scan.
       found.push({ anomaly, line: lines[i]!.number, entry: lines[i]!.text, time: input.time ?? (arrivalTime ? now : undefined) });
     }
+    // A wrong --format is no error (each line that does not parse is read as text), but it is a mistake
+    // worth a word: said once, when nine in ten of the first hundred lines or more did not parse.
+    if (strict && !this.formatWarned && this.events >= 100 && this.unparsed >= 0.9 * this.events) {
+      this.formatWarned = true;
+      this.warn(`${this.unparsed.toLocaleString('en-US')} of the first ${this.events.toLocaleString('en-US')} lines are not ${this.options.format}: they are read as plain text (is --format ${this.options.format} right? --format auto reads JSON objects as JSON and the rest as text)`);
+    }
     return found;
+  }
+
+  /** The summary's note of lines that were cut, invalid UTF-8, or not in the format asked for. */
+  lineNotes(): string {
+    let notes = this.malformed ? `, ${this.malformed.toLocaleString('en-US')} malformed line${this.malformed === 1 ? '' : 's'} (cut or invalid UTF-8)` : '';
+    if (this.unparsed) notes += `, ${this.unparsed.toLocaleString('en-US')} line${this.unparsed === 1 ? '' : 's'} not ${this.options.format} (read as text)`;
+    return notes;
   }
 
   kindSummary(): string {
@@ -196,7 +220,10 @@ export interface StreamIo {
  * or on SIGINT/SIGTERM with a summary; returns the exit code (0, or 2 on an error).
  */
 export async function runStream(options: DetectOptions & { quiet: boolean }, io: StreamIo): Promise<number> {
-  const ld = new LineDetector(options);
+  const ld = new LineDetector(options, (message) => {
+    clearStatus();
+    io.stderr.write(`driftlock: ${message}\n`);
+  });
   const note = await ld.init();
   if (note && !options.quiet) io.stderr.write(`driftlock: ${note}\n`);
   const json = !io.stdout.isTTY;
@@ -274,8 +301,8 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   if (!options.quiet) {
     const seconds = (Date.now() - started) / 1000;
     io.stderr.write(
-      `driftlock: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s, ${ld.anomalies.toLocaleString('en-US')} anomalies` +
-        `${ld.anomalies ? ` (${ld.kindSummary()})` : ''}${ld.malformed ? `, ${ld.malformed} malformed lines (cut or invalid UTF-8)` : ''}\n`,
+      `driftlock: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s, ${anomaliesText(ld.anomalies)}` +
+        `${ld.anomalies ? ` (${ld.kindSummary()})` : ''}${ld.lineNotes()}\n`,
     );
   }
   return code;
@@ -329,7 +356,8 @@ export function streamOfFile(file: string): string {
  * summary written).
  */
 export async function runScan(files: string[], options: ScanOptions, io: Omit<StreamIo, 'stdin'>): Promise<number> {
-  const ld = new LineDetector(options);
+  // Said on a line of its own: the progress bar is redrawn after it.
+  const ld = new LineDetector(options, (message) => io.stderr.write(`${showProgress ? '\r\x1b[K' : ''}driftlock: ${message}\n`));
   const note = await ld.init();
   if (note) io.stderr.write(`driftlock: ${note}\n`);
   const color = colorWanted(io.stdout);
@@ -389,7 +417,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       const share = size ? Math.min(1, read / size) : 1;
       const width = 24;
       const bar = '█'.repeat(Math.round(share * width)).padEnd(width, '░');
-      io.stderr.write(`\r\x1b[K${path.basename(file)} ${bar} ${(share * 100).toFixed(0)}%  ${ld.events.toLocaleString('en-US')} events, ${ld.anomalies.toLocaleString('en-US')} anomalies`);
+      io.stderr.write(`\r\x1b[K${path.basename(file)} ${bar} ${(share * 100).toFixed(0)}%  ${ld.events.toLocaleString('en-US')} events, ${anomaliesText(ld.anomalies)}`);
     };
     try {
       // A gzipped rotation (app.log.2.gz) is read decompressed; the bar moves with the bytes read from the
@@ -459,7 +487,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   const seconds = (Date.now() - started) / 1000;
   let summary =
     `\n${signalled ? `Interrupted (${signalled}). ` : ''}Scanned ${scanned} of ${files.length} file${files.length === 1 ? '' : 's'}: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s (${rate(ld.events, seconds)}), ` +
-    `${ld.anomalies.toLocaleString('en-US')} anomalies${ld.malformed ? `, ${ld.malformed} malformed lines (cut or invalid UTF-8)` : ''}\n`;
+    `${anomaliesText(ld.anomalies)}${ld.lineNotes()}\n`;
   if (ld.anomalies) {
     summary += `By kind: ${ld.kindSummary()}\nTop anomalies:\n`;
     for (const f of top.list(options.top)) {

@@ -86,6 +86,24 @@ describe('driftlock stream', () => {
     expect(injection).toMatchObject({ stream_id: 'stdin', field: 'http_user_agent' });
   });
 
+  it('says once when the lines are not in the --format asked for, and counts them in the summary', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-fmt-'));
+    const file = path.join(dir, 'app.log');
+    const text = Array.from({ length: 400 }, (_, i) => `2026-11-25T10:00:${String(i % 60).padStart(2, '0')}Z INFO worker ${i % 7} picked job ${1000 + i}`);
+    await writeFile(file, text.join('\n') + '\n');
+    // Before: not a word; the lines were quietly read as text.
+    const wrong = await runCli(['scan', '--format', 'json', '--no-progress', file]);
+    const warnings = wrong.stderr.split('\n').filter((l) => l.includes('lines are not json'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^driftlock: 400 of the first 400 lines are not json: they are read as plain text \(is --format json right\?/);
+    expect(wrong.stdout).toMatch(/400 events in .*, 400 lines not json \(read as text\)/);
+    // The right format, or auto: no such word.
+    const right = await runCli(['scan', '--format', 'text', '--no-progress', file]);
+    expect(right.stderr + right.stdout).not.toMatch(/not json|not text/);
+    const auto = await runCli(['stream', '--format', 'auto'], { input: text.join('\n') + '\n' });
+    expect(auto.stderr).not.toMatch(/lines are not/);
+  });
+
   it('keeps going through invalid UTF-8 and over-long lines, and counts them', async () => {
     const gen = new NginxLines(3);
     const parts: Buffer[] = [];
