@@ -355,7 +355,7 @@ export function streamOfFile(file: string): string {
  * read; the other files are still scanned), 130 / 143 when stopped by SIGINT / SIGTERM (state saved,
  * summary written).
  */
-export async function runScan(files: string[], options: ScanOptions, io: Omit<StreamIo, 'stdin'>): Promise<number> {
+export async function runScan(files: string[], options: ScanOptions, io: Omit<StreamIo, 'stdin'> & { stdin?: Readable }): Promise<number> {
   // Said on a line of its own: the progress bar is redrawn after it.
   const ld = new LineDetector(options, (message) => io.stderr.write(`${showProgress ? '\r\x1b[K' : ''}driftlock: ${message}\n`));
   const note = await ld.init();
@@ -389,7 +389,9 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
     if (gone.aborted) break; // stopped: save the state, summarise
     let size = 0;
     let gzip = false;
-    try {
+    // `-` is standard input, as grep and jq read it (a pipe or a socket: /dev/stdin cannot open a socket).
+    const stdin = file === '-' && io.stdin ? io.stdin : undefined;
+    if (!stdin) try {
       const stat = statSync(file);
       size = stat.size;
       if (stat.isDirectory()) throw new Error(`a directory (scan reads files: driftlock scan ${path.join(file, '*.log')})`);
@@ -414,18 +416,24 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       const now = Date.now();
       if (!final && now - lastDraw < 200) return;
       lastDraw = now;
+      const counts = `${ld.events.toLocaleString('en-US')} events, ${anomaliesText(ld.anomalies)}`;
+      // Standard input has no size to measure a bar against: only the counts.
+      if (stdin) {
+        io.stderr.write(`\r\x1b[Kstandard input  ${counts}`);
+        return;
+      }
       const share = size ? Math.min(1, read / size) : 1;
       const width = 24;
       const bar = '█'.repeat(Math.round(share * width)).padEnd(width, '░');
-      io.stderr.write(`\r\x1b[K${path.basename(file)} ${bar} ${(share * 100).toFixed(0)}%  ${ld.events.toLocaleString('en-US')} events, ${anomaliesText(ld.anomalies)}`);
+      io.stderr.write(`\r\x1b[K${path.basename(file)} ${bar} ${(share * 100).toFixed(0)}%  ${counts}`);
     };
     try {
       // A gzipped rotation (app.log.2.gz) is read decompressed; the bar moves with the bytes read from the
       // file (compressed), which is what `size` counts.
-      const raw = createReadStream(file);
+      const raw = stdin ?? createReadStream(file);
       const input = gzip ? raw.pipe(createGunzip()) : raw;
       if (input !== raw) {
-        raw.on('error', (err) => input.destroy(err));
+        raw.on('error', (err: Error) => input.destroy(err));
         // zlib's own words ("unexpected end of file") do not say that the file is a truncated gzip.
         input.on('error', (err: NodeJS.ErrnoException) => {
           if (err.code?.startsWith('Z_')) err.message = `gzip data: ${err.message}`;
@@ -435,7 +443,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       gone.addEventListener('abort', stopReading, { once: true });
       input.once('close', () => gone.removeEventListener('abort', stopReading));
       // One stream per log whatever the path looks like (`app.log`, `./app.log`, `/var/log/app.log`).
-      const stream = streamOfFile(path.resolve(file));
+      const stream = stdin ? 'stdin' : streamOfFile(path.resolve(file));
       await forEachLines(
         input,
         options.maxLineBytes,
@@ -459,7 +467,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
           }
           if (showProgress) draw();
         },
-        () => (read = raw.bytesRead),
+        () => (read = 'bytesRead' in raw ? raw.bytesRead : 0),
       );
       if (showProgress) {
         draw(true);

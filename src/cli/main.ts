@@ -134,13 +134,13 @@ detectOptions(
   program
     .command('scan')
     .description('run log files through the detector and summarise; exit 0 nothing found, 1 anomalies found, 2 error')
-    .argument('<file...>', 'log files, read in order')
+    .argument('<file...>', 'log files, read in order (- for standard input)')
     .addOption(new Option('-o, --output <output>', 'text for people, json for one object per flagged line').choices(['text', 'json']).default('text'))
     .option('--top <n>', 'anomalies listed in the summary', number('--top', 0, 1000, true), 10)
     .option('--no-progress', 'no progress bar on stderr'),
   'baseline name: fixed, or a field in braces; default one stream per log file (app.log.1 and app.log are one)',
 ).action(async (files: string[], opts: DetectCliOptions & { output: 'text' | 'json'; top: number; progress: boolean }) => {
-  process.exit(await runScan(files, { ...toDetectOptions(opts), output: opts.output, top: opts.top, progress: opts.progress }, { stdout: process.stdout, stderr: process.stderr }));
+  process.exit(await runScan(files, { ...toDetectOptions(opts), output: opts.output, top: opts.top, progress: opts.progress }, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }));
 });
 
 program

@@ -104,6 +104,14 @@ describe('driftlock stream', () => {
     expect(auto.stderr).not.toMatch(/lines are not/);
   });
 
+  it('scan reads standard input for -, as grep and jq do', async () => {
+    const lines = incidentLog('combined');
+    // Before: "cannot read -: ENOENT", exit 2.
+    const result = await runCli(['scan', '--format', 'nginx', '--no-progress', '--output', 'json', '-'], { input: lines.join('\n') + '\n' });
+    expect(result.code).toBe(1);
+    expect(jsonLines(result.stdout).find((a) => a.line === 2102)).toMatchObject({ file: '-', stream_id: 'stdin', field: 'http_user_agent' });
+  });
+
   it('keeps going through invalid UTF-8 and over-long lines, and counts them', async () => {
     const gen = new NginxLines(3);
     const parts: Buffer[] = [];
