@@ -27,6 +27,8 @@ export class VolumeBaseline {
   private bucket = -1;
   private count = 0;
   private flaggedBucket = -1;
+  /** Closed seconds flagged as spikes by their late events (a few at a time: cleared when 64). */
+  private readonly flaggedLate = new Set<number>();
   private spiking = false;
   private typicalCache = 0;
   private sinceUpdate = 0;
@@ -62,6 +64,11 @@ export class VolumeBaseline {
     }
   }
 
+  private hold(): void {
+    this.history.push(this.typicalCache);
+    if (this.history.length > this.capacity) this.history.shift();
+  }
+
   /**
    * Counts one event at time `t` (ms). Returns a verdict for the first event of a second whose count
    * crosses the spike threshold, or for the first event after a long silence.
@@ -77,6 +84,9 @@ export class VolumeBaseline {
       const early = this.history.length >= 10 && this.history.length < options.minHistory &&
         this.count >= options.minRate && this.count > options.spikeFactor * Math.max(this.typicalCache, 1);
       if (!this.spiking && !early) this.push(this.count);
+      // Kept out, it still holds its place (at the typical count, out of the busy seconds), so that a late
+      // event is counted in its own second.
+      else this.hold();
       const silent = b - this.bucket - 1;
       const gap = Math.min(silent, this.capacity);
       const typical = this.typicalCache;
@@ -93,8 +103,23 @@ export class VolumeBaseline {
       // A late event (logs written at completion carry their start time): it belongs to a second already
       // closed. Count it there if that second is still in the history, never in the current one (a burst of
       // late events would look like a spike).
+      // A second that becomes a spike with its late events is one: a source whose clock is a few seconds
+      // behind the others' (pods merged into one stream) has all its events late, and its burst would
+      // otherwise never be seen.
       const back = this.bucket - b;
-      if (back <= this.history.length) this.history[this.history.length - back] = this.history[this.history.length - back]! + 1;
+      if (back > this.history.length) return undefined;
+      const i = this.history.length - back;
+      const n = this.history[i]! + 1;
+      this.history[i] = n;
+      const typical = Math.max(this.typicalCache, 1);
+      if (
+        this.history.length >= options.minHistory && n >= options.minRate && n > options.spikeFactor * typical &&
+        n > 2 * this.calibrator.quantile(0.99) && !this.flaggedLate.has(b)
+      ) {
+        if (this.flaggedLate.size >= 64) this.flaggedLate.clear();
+        this.flaggedLate.add(b);
+        return { kind: 'volume_spike', rate: n, typical: this.typicalCache, factor: n / typical };
+      }
       return undefined;
     }
     this.count += 1;
@@ -109,6 +134,8 @@ export class VolumeBaseline {
       this.spiking = true;
       if (this.flaggedBucket !== this.bucket) {
         this.flaggedBucket = this.bucket;
+        if (this.flaggedLate.size >= 64) this.flaggedLate.clear();
+        this.flaggedLate.add(this.bucket);
         return { kind: 'volume_spike', rate: this.count, typical: this.typicalCache, factor: this.count / typical };
       }
     }
