@@ -285,17 +285,20 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
       code = 2;
     }
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
     detectSession.readerGone.signal.removeEventListener('abort', stop);
     if (timer) clearInterval(timer);
     if (saver) clearInterval(saver);
   }
+  // A first Ctrl-C while the state is saved (standard input ended, the save under way) does not kill the
+  // process half-way through writing it: the handlers are removed after the save.
   try {
     await ld.save();
   } catch (err) {
     io.stderr.write(`driftlock: cannot save state to ${options.state}: ${(err as Error).message}\n`);
     code = 2;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
   }
   clearStatus();
   if (!options.quiet) {
@@ -482,9 +485,8 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       failed += 1;
     }
   }
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  detectSession.readerGone.signal.removeEventListener('abort', onGone);
+  // The handlers stay on while the state is saved: a Ctrl-C then (the files read, the save under way) is
+  // noted, as one during the scan is, rather than killing the process half-way through writing the state.
   try {
     await ld.save();
   } catch (err) {
@@ -505,6 +507,9 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   }
   // With JSON on stdout the summary goes to stderr, so that stdout stays one object per line.
   await write(options.output === 'json' ? io.stderr : io.stdout, summary, gone);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  detectSession.readerGone.signal.removeEventListener('abort', onGone);
   if (signalled) return signalled === 'SIGINT' ? 130 : 143;
   if (failed) return 2;
   return ld.anomalies ? 1 : 0;

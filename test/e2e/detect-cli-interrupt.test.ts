@@ -2,12 +2,12 @@
  * `driftlock scan` and `driftlock stream` interrupted the way an operator interrupts them: Ctrl-C or
  * SIGTERM in the middle of a long scan, and Ctrl-C while the reader of stdout is slow (`| less`).
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { CLI, startCli } from '../helpers/cli.js';
 
 async function tempDir(): Promise<string> {
@@ -90,5 +90,80 @@ describe('Ctrl-C while the reader of stdout is slow (| less)', () => {
       expect(took).toBeLessThan(5000);
       expect(existsSync(state)).toBe(true);
     }, 30_000);
+  }
+});
+
+/**
+ * Reads a FIFO put where the state's temporary file goes, without draining it until told: a state bigger
+ * than the pipe's 64 KiB keeps the save in flight (the writer waits) once the first bytes have come.
+ */
+function holdFifo(fifo: string): { started: () => boolean; drain: () => Promise<string> } {
+  const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(1 << 16);
+  const readSome = (): number | 'again' => {
+    try {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n > 0) chunks.push(Buffer.from(buf.subarray(0, n)));
+      return n;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return 'again';
+      throw err;
+    }
+  };
+  let first = false;
+  return {
+    // The first bytes only: the rest waits in the full pipe.
+    started: () => first || (first = chunks.length > 0 || (readSome(), chunks.length > 0)),
+    drain: async () => {
+      for (;;) {
+        const n = readSome();
+        if (n === 0) break;
+        if (n === 'again') await new Promise((r) => setTimeout(r, 5));
+      }
+      closeSync(fd);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+  };
+}
+
+describe.skipIf(!existsSync('/usr/bin/mkfifo'))('Ctrl-C while the state is being saved', () => {
+  for (const command of ['scan', 'stream'] as const) {
+    it(`${command}: the save is finished, not cut short by the signal`, async () => {
+      const dir = await tempDir();
+      const log = path.join(dir, 'app.jsonl');
+      // A thousand streams: a state of some 250 KB, more than a pipe holds.
+      await writeFile(log, Array.from({ length: 5000 }, (_, i) => JSON.stringify({ svc: `s${i % 1000}`, msg: `User logged in user_id=${1000 + i}` })).join('\n') + '\n');
+      const state = path.join(dir, 'state.json');
+      execFileSync('mkfifo', [`${state}.tmp`]);
+      const fifo = holdFifo(`${state}.tmp`);
+      const common = ['--format', 'json', '--stream-id', '{body.svc}', '--state', state];
+      const args = command === 'scan' ? ['scan', '--no-progress', '--output', 'json', ...common, log] : ['stream', ...common];
+      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      if (command === 'stream') child.stdin.end(await readFile(log));
+      else child.stdin.end();
+      const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
+      const started = Date.now();
+      while (!fifo.started()) {
+        if (Date.now() - started > 20_000) throw new Error(`the save never began\n${err}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // The files are read, the save is under way: Ctrl-C now.
+      child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 300));
+      const saved = await fifo.drain();
+      const [code, signal] = await exited;
+      // Before: killed by the signal half-way through the save (the state never renamed into place), no summary.
+      expect(signal, err).toBeNull();
+      expect(code, err).toBe(command === 'scan' ? 130 : 0);
+      expect(saved.length).toBeGreaterThan(1 << 16);
+      expect(saved.endsWith('\n')).toBe(true);
+      expect(err).toMatch(command === 'scan' ? /Interrupted \(SIGINT\)\. Scanned 1 of 1 file: 5,000 events/ : /driftlock: 5,000 events in/);
+      // The state is in place (rename moved the FIFO there; its content is what was read above).
+      expect(existsSync(state)).toBe(true);
+      expect(existsSync(`${state}.tmp`)).toBe(false);
+    }, 60_000);
   }
 });
