@@ -324,7 +324,9 @@ const COMPRESSORS = { bzip2: 'bzcat', xz: 'xzcat', zstd: 'zstdcat' } as const;
  * scan does not unpack, binary data (NUL bytes, as grep judges it: wtmp, a journal file, an executable), or
  * text. A file named `.gz` that holds plain text is read as text, as `zcat -f` would.
  */
-function contentKind(file: string): 'gzip' | keyof typeof COMPRESSORS | 'binary' | 'text' {
+type ContentKind = 'gzip' | keyof typeof COMPRESSORS | 'binary' | 'text';
+
+function contentKind(file: string): ContentKind {
   const head = Buffer.alloc(4096);
   const fd = openSync(file, 'r');
   let n: number;
@@ -333,13 +335,60 @@ function contentKind(file: string): 'gzip' | keyof typeof COMPRESSORS | 'binary'
   } finally {
     closeSync(fd);
   }
-  const bytes = head.subarray(0, n);
-  const starts = (...b: number[]) => n >= b.length && b.every((v, i) => bytes[i] === v);
+  return kindOfBytes(head.subarray(0, n));
+}
+
+/** What the first bytes of a file or a stream say it holds. */
+function kindOfBytes(bytes: Buffer): ContentKind {
+  const starts = (...b: number[]) => bytes.length >= b.length && b.every((v, i) => bytes[i] === v);
   if (starts(0x1f, 0x8b)) return 'gzip';
   if (starts(0x42, 0x5a, 0x68)) return 'bzip2';
   if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'xz';
   if (starts(0x28, 0xb5, 0x2f, 0xfd)) return 'zstd';
-  return bytes.includes(0) ? 'binary' : 'text';
+  return bytes.subarray(0, 4096).includes(0) ? 'binary' : 'text';
+}
+
+/** Why a file of this kind is not scanned (undefined: it is read); `piped`: standard input or a pipe. */
+function refusal(kind: ContentKind, file: string, piped: boolean): string | undefined {
+  if (kind === 'binary') return 'a binary file (NUL bytes in its first 4 KiB), not a log; skipped';
+  if (kind === 'text' || kind === 'gzip') return undefined;
+  const unpack = piped ? `... | ${COMPRESSORS[kind]} | driftlock scan -` : `${COMPRESSORS[kind]} ${file} | driftlock scan /dev/stdin`;
+  return `compressed with ${kind}, which scan does not unpack (gzip only); try: ${unpack}`;
+}
+
+/**
+ * The first bytes of a stream (standard input, a pipe), put back to be read again: what it holds is
+ * judged by them as a regular file's are. Empty at its end, or when `halt` stops the scan meanwhile.
+ */
+function peek(stream: Readable, halt: AbortSignal): Promise<Buffer> {
+  if (stream.readableEnded || stream.destroyed || halt.aborted) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      halt.removeEventListener('abort', onEnd);
+    };
+    const onReadable = () => {
+      const chunk = stream.read() as Buffer | null;
+      if (chunk === null) return; // the end: 'end' follows
+      cleanup();
+      stream.unshift(chunk);
+      resolve(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.alloc(0));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    stream.on('readable', onReadable);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+    halt.addEventListener('abort', onEnd, { once: true });
+  });
 }
 
 /**
@@ -392,22 +441,21 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
     if (gone.aborted) break; // stopped: save the state, summarise
     let size = 0;
     let gzip = false;
+    // A pipe, a FIFO or a device: what it holds is judged by its first bytes once it is open.
+    let piped = false;
     // `-` is standard input, as grep and jq read it (a pipe or a socket: /dev/stdin cannot open a socket).
     const stdin = file === '-' && io.stdin ? io.stdin : undefined;
     if (!stdin) try {
       const stat = statSync(file);
       size = stat.size;
       if (stat.isDirectory()) throw new Error(`a directory (scan reads files: driftlock scan ${path.join(file, '*.log')})`);
-      // How a regular file is read is decided by what it holds, not by its name (a pipe such as /dev/stdin
-      // is read as text: its first bytes cannot be looked at twice).
+      // How a file is read is decided by what it holds, not by its name.
       if (stat.isFile()) {
         const kind = contentKind(file);
-        if (kind === 'binary') throw new Error('a binary file (NUL bytes in its first 4 KiB), not a log; skipped');
-        if (kind !== 'text' && kind !== 'gzip') {
-          throw new Error(`compressed with ${kind}, which scan does not unpack (gzip only); try: ${COMPRESSORS[kind]} ${file} | driftlock scan /dev/stdin`);
-        }
+        const refused = refusal(kind, file, false);
+        if (refused) throw new Error(refused);
         gzip = kind === 'gzip';
-      }
+      } else piped = true;
     } catch (err) {
       io.stderr.write(`driftlock: cannot read ${file}: ${(err as Error).message}\n`);
       failed += 1;
@@ -434,6 +482,20 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       // A gzipped rotation (app.log.2.gz) is read decompressed; the bar moves with the bytes read from the
       // file (compressed), which is what `size` counts.
       const raw = stdin ?? createReadStream(file);
+      if (stdin || piped) {
+        // `gunzip -c app.log.2.gz | ...` is not needed: `cat app.log.2.gz | driftlock scan -` reads it too.
+        const kind = kindOfBytes(await peek(raw, gone));
+        if (gone.aborted) {
+          if (!stdin) raw.destroy();
+          break;
+        }
+        const refused = refusal(kind, file, true);
+        if (refused) {
+          if (!stdin) raw.destroy();
+          throw new Error(refused);
+        }
+        gzip = kind === 'gzip';
+      }
       const input = gzip ? raw.pipe(createGunzip()) : raw;
       if (input !== raw) {
         raw.on('error', (err: Error) => input.destroy(err));

@@ -45,4 +45,21 @@ describe('driftlock scan decides how to read a file by what it holds', () => {
     expect(r.stderr).toContain('driftlock: cannot read nginx: a directory (scan reads files: driftlock scan nginx/*.log)');
     expect(r.stderr).toMatch(/Scanned 1 of 4 files: 300 events/);
   });
+
+  it('standard input (-) and a pipe are judged by what they hold too: gzip is read decompressed, bzip2 refused', async () => {
+    const gz = gzipSync(appLog());
+    // Before: read as binary text: "0 anomalies, 21 malformed lines", exit 0, as if the log were clean.
+    // Through a pipe, and redirected from a file (`< app.log.2.gz`).
+    const inputFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'dl-content-')), 'input');
+    for (const input of [{ input: gz }, { input: gz, inputFile }]) {
+      const r = await runCli(['scan', '--output', 'json', '--format', 'text', '-'], input);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/Scanned 1 of 1 file: 300 events/);
+      expect(r.stderr).not.toMatch(/malformed|cannot read/);
+    }
+    const bz = await runCli(['scan', '--output', 'json', '--format', 'text', '-'], { input: Buffer.concat([Buffer.from('BZh91AY&SY'), Buffer.from([0x8a, 0x17, 0xf3, 0x02, 0x00, 0x11])]) });
+    expect(bz.code, bz.stderr).toBe(2);
+    expect(bz.stderr).toContain('driftlock: cannot read -: compressed with bzip2, which scan does not unpack (gzip only); try: ... | bzcat | driftlock scan -');
+  });
 });
+
