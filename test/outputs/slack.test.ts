@@ -187,6 +187,17 @@ describe('slack output', () => {
     );
   });
 
+  it('a webhook URL that redirects (the URL moved) is still blamed on the URL in the log', async () => {
+    receiver = await startReceiver(() => ({ status: 301, headers: { location: 'https://hooks.example.com/services/new' } }));
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '0s' }, dir);
+    await run.push([anomalyEvent()]);
+    await receiver.waitFor(() => receiver!.requests.length === 1, 10_000, 'the attempt');
+    await run.end();
+    expect(run.metrics.get('delivery_rejected_total')).toBe(1);
+    // Before (since the hint went by status): '...; not retrying: the receiver says it will not take it'.
+    expect(String(run.logs.find((l) => l.level === 50)!.msg)).toMatch(/^Slack refused an alert for good \(HTTP 301: the receiver redirects to https:\/\/hooks\.example\.com\/\.\.\. .*\); not retrying: check the URL and credentials$/);
+  });
+
   it('skips anomalies below min_confidence and events without an anomaly (acked, counted)', async () => {
     receiver = await startReceiver(ok);
     const run = await runOutput(def, { webhook_url: receiver.url, min_confidence: 0.99, group_window: '0s' }, dir);

@@ -228,12 +228,13 @@ export class DeliveryWorker<T> {
 }
 
 /**
- * What a permanent refusal asks of the operator. A wrong address or credentials (401, 403, 404, 410) is
+ * What a permanent refusal asks of the operator. A wrong address or credentials (3xx, 401, 403, 404, 410) is
  * theirs to fix; a request refused for what it holds (400, 413, 422: Slack's `invalid_blocks`) is not, and
  * "check the URL" would send them the wrong way.
  */
 export function refusalHint(status: number): string {
-  if (status === 401 || status === 403 || status === 404 || status === 410) return 'check the URL and credentials';
+  // A redirect not followed (301/302/303, or to another origin) is a URL that moved: the URL is theirs to fix too.
+  if ((status >= 300 && status < 400) || status === 401 || status === 403 || status === 404 || status === 410) return 'check the URL and credentials';
   if (status === 400 || status === 413 || status === 422) return 'the receiver refused the request itself (what it held, or its size), and would refuse it again';
   return 'the receiver says it will not take it';
 }
