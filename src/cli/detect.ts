@@ -352,7 +352,7 @@ function kindOfBytes(bytes: Buffer): ContentKind {
 function refusal(kind: ContentKind, file: string, piped: boolean): string | undefined {
   if (kind === 'binary') return 'a binary file (NUL bytes in its first 4 KiB), not a log; skipped';
   if (kind === 'text' || kind === 'gzip') return undefined;
-  const unpack = piped ? `... | ${COMPRESSORS[kind]} | driftlock scan -` : `${COMPRESSORS[kind]} ${file} | driftlock scan /dev/stdin`;
+  const unpack = piped ? `... | ${COMPRESSORS[kind]} | driftlock scan -` : `${COMPRESSORS[kind]} ${file} | driftlock scan -`;
   return `compressed with ${kind}, which scan does not unpack (gzip only); try: ${unpack}`;
 }
 

@@ -41,7 +41,7 @@ describe('driftlock scan decides how to read a file by what it holds', () => {
     // Before: wtmp and the bzip2 file were scanned as text: alerts on binary garbage.
     expect(r.stdout.split('\n').filter((l) => l.includes('"line"'))).toEqual([]);
     expect(r.stderr).toContain('driftlock: cannot read wtmp: a binary file (NUL bytes in its first 4 KiB), not a log; skipped');
-    expect(r.stderr).toContain('driftlock: cannot read app.log.3.bz2: compressed with bzip2, which scan does not unpack (gzip only); try: bzcat app.log.3.bz2 | driftlock scan /dev/stdin');
+    expect(r.stderr).toContain('driftlock: cannot read app.log.3.bz2: compressed with bzip2, which scan does not unpack (gzip only); try: bzcat app.log.3.bz2 | driftlock scan -');
     expect(r.stderr).toContain('driftlock: cannot read nginx: a directory (scan reads files: driftlock scan nginx/*.log)');
     expect(r.stderr).toMatch(/Scanned 1 of 4 files: 300 events/);
   });
