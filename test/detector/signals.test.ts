@@ -642,6 +642,44 @@ describe('structured nginx-like events', () => {
     expect(burst.filter((a) => a.kind === 'volume_drop')).toEqual([]);
   });
 
+  it('old lines replayed hours late between live ones (a forwarder after an outage) are no clock step: no silence, no pattern stopped', () => {
+    const { detector, traffic } = nginxBaseline();
+    // The replay: the lines of four hours ago, 200 at a time between live lines, for 30 live seconds.
+    const old = new NginxTraffic();
+    old.advance(traffic.time - old.time - 4 * 3600_000);
+    const alerts: Anomaly[] = [];
+    for (let i = 0; i < 600; i++) {
+      alerts.push(...feed(detector, 'nginx', 200, () => old.next({}, 5)));
+      alerts.push(...feed(detector, 'nginx', 1, () => traffic.next()));
+    }
+    alerts.push(...feed(detector, 'nginx', 2000, () => traffic.next()));
+    // Before: "volume dropped: no events for 4.0 h" and a "pattern ... stopped" for each pattern, each time
+    // the source went from old lines back to live ones (two old lines in a row read as a clock stepped back).
+    expect(alerts.filter((a) => a.kind === 'volume_drop')).toEqual([]);
+    // The live rate goes on: a 20x burst is still a spike.
+    const burst = feed(detector, 'nginx', 4000, () => traffic.next({}, 2.5));
+    expect(burst.filter((a) => a.kind === 'volume_spike').length).toBeGreaterThan(0);
+  });
+
+  it('a real clock step back is still taken after a replay has ended, and when a stream has only old lines for long', () => {
+    for (const live of [true, false]) {
+      const { detector, traffic } = nginxBaseline();
+      const old = new NginxTraffic();
+      old.advance(traffic.time - old.time - 4 * 3600_000);
+      for (let i = 0; i < 20; i++) {
+        feed(detector, 'nginx', 200, () => old.next({}, 5));
+        if (live) feed(detector, 'nginx', 1, () => traffic.next());
+      }
+      // Ten minutes of live traffic (the replay is over), then the clock steps back an hour.
+      feed(detector, 'nginx', 12_000, () => traffic.next());
+      traffic.advance(-3600_000);
+      const after = feed(detector, 'nginx', 3000, () => traffic.next());
+      expect(after.filter((a) => a.kind.startsWith('volume')), `live ${live}`).toEqual([]);
+      const burst = feed(detector, 'nginx', 4000, () => traffic.next({}, 2.5));
+      expect(burst.filter((a) => a.kind === 'volume_spike').length, `live ${live}`).toBeGreaterThan(0);
+    }
+  });
+
   it('a clock stepped back an hour, or a year that rolls over unwritten, continues the baseline', () => {
     for (const step of [-3600_000, -364 * 86_400_000]) {
       const { detector, traffic } = nginxBaseline();
