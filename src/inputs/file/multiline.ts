@@ -45,8 +45,11 @@ export const javaRule: MultilineRule = {
 const PY_CHAIN = /^(?:During handling of the above exception, another exception occurred:|The above exception was the direct cause of the following exception:)$/;
 const PY_EXCEPTION = /^[A-Za-z_][\w.]*(?::.*)?$/;
 export const pythonRule: MultilineRule = {
-  continues(line, _first, previous) {
-    if (line.startsWith('Traceback (most recent call last):')) return true;
+  continues(line, first, previous) {
+    // A traceback continues the message that logged it (logging.exception), a chain's blank line, or
+    // anything but the exception line that ended a traceback: right after one, it is the next traceback
+    // (a worker crashing twice), not part of the first.
+    if (line.startsWith('Traceback (most recent call last):')) return previous === first || !(PY_EXCEPTION.test(previous) && !/^\s/.test(previous));
     if (/^\s/.test(line) && line.trim() !== '') return true;
     if (PY_CHAIN.test(line)) return true;
     // The blank line before a chain's message, and the one after it (Python writes both).
