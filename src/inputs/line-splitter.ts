@@ -48,6 +48,11 @@ export class LineSplitter {
     return this.pending.length;
   }
 
+  /** Whether a line is begun and its newline not yet come (its bytes, or the head of an over-long one). */
+  get inLine(): boolean {
+    return this.pending.length > 0 || this.discarding;
+  }
+
   push(chunk: Buffer, onLine: LineHandler): void {
     // Offset of the chunk's first byte. Only the chunk is searched for newlines: `pending` holds none.
     const base = this.position + this.pending.length;

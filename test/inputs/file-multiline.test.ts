@@ -2,10 +2,10 @@
  * Stack traces joined by `multiline` in the real file input, on real files: one trace is one event, never
  * two traces in one event nor one trace in two events.
  */
-import { writeFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startedFileInputs, tempDir } from '../helpers/file-input.js';
+import { readCheckpoints, startedFileInputs, tempDir } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
 
@@ -42,5 +42,50 @@ describe('file input: multiline events', () => {
     traces.splice(2, 2, `${traces[2]}\n${traces[3]}`);
     expect(input.bodies()).toEqual(traces);
     expect(input.bodies()).toHaveLength(5);
+  });
+
+  it('a trace whose last line has no newline yet is not closed by the timeout: the rest of that line, and of the trace, joins it', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const head = '2024-05-01 12:00:01 ERROR request failed\njava.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)\n\tat a.B.d(B.j';
+    await writeFile(log, head);
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', multiline: { preset: 'java', timeout: '100ms' } } });
+    // Five timeouts pass with the file ending in the middle of a frame line (a block-buffered writer).
+    await new Promise((r) => setTimeout(r, 500));
+    expect(input.bodies()).toEqual([]);
+    await appendFile(log, 'ava:2)\n\tat a.B.e(B.java:3)\n2024-05-01 12:00:02 INFO next\n');
+    await input.until(() => input.bodies().includes('2024-05-01 12:00:02 INFO next'), 'the next line');
+    expect(input.bodies()).toEqual([`${head}ava:2)\n\tat a.B.e(B.java:3)`, '2024-05-01 12:00:02 INFO next']);
+    expect(input.events.map((e) => e.source.offset)).toEqual([0, head.length + 'ava:2)\n\tat a.B.e(B.java:3)\n'.length]);
+  });
+
+  it('the same when that line is already longer than max_line_bytes: its head is kept in the event, not sent alone later', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, `[1] first\n  more\n  ${'x'.repeat(200)}`);
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', max_line_bytes: 120, multiline: { start_pattern: '^\\[\\d+\\]', timeout: '100ms' } } });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(input.bodies()).toEqual([]);
+    await appendFile(log, 'yyy\n  end\n[2] next\n');
+    await input.until(() => input.bodies().includes('[2] next'), 'the next event');
+    const bodies = input.bodies();
+    expect(bodies).toHaveLength(2);
+    expect(bodies[0]!.startsWith('[1] first\n  more\n')).toBe(true);
+    expect(bodies[1]).toBe('[2] next');
+    expect(input.events[0]!.attributes['log.truncated']).toBe(true);
+  });
+
+  it('with partial_line_timeout, a trace ending in a line without newline goes out whole, that line included, when the line times out', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const text = '[1] first\n  more\n  last without newline';
+    await writeFile(log, text);
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', partial_line_timeout: '400ms', multiline: { start_pattern: '^\\[\\d+\\]', timeout: '100ms' } } });
+    await input.until(() => input.events.length >= 1, 'the event');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(input.bodies()).toEqual([text]);
+    await input.stop();
+    const [checkpoint] = await readCheckpoints(path.join(dir, 'data'));
+    expect(checkpoint!.offset).toBe(Buffer.byteLength(text));
   });
 });

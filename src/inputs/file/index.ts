@@ -52,7 +52,7 @@ export const fileInputConfig = z.object({
       preset: z.enum(['java', 'python', 'go']).optional().describe('Ready-made rules: `java` (`at ...` frames, `Caused by:`), `python` (`Traceback ...` up to the exception line), `go` (`panic:` and its goroutine dump).'),
       start_pattern: regex().optional().describe('A line matching this regular expression starts a new event; other lines continue the current one.'),
       continuation_pattern: regex().optional().describe('A line matching this regular expression continues the current event; other lines start a new one.'),
-      timeout: duration().prefault('1s').describe('An event is passed on when no line came for this long (the next line may still have continued it).'),
+      timeout: duration().prefault('1s').describe('An event is passed on when no line came for this long (the next line may still have continued it). While the file ends in a line without newline, the event waits with that line, which may continue it (see `partial_line_timeout`).'),
       max_lines: z.number().int().min(1).default(500).describe('Lines joined into one event at most; the rest of the event is dropped and the event marked `log.truncated`.'),
     })
     .refine((m) => [m.preset, m.start_pattern, m.continuation_pattern].filter((v) => v !== undefined).length === 1, {

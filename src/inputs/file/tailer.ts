@@ -254,7 +254,7 @@ export class Tailer {
   private nextDeadline(): number | undefined {
     let due: number | undefined;
     const at = (t: number) => (due = due === undefined ? t : Math.min(due, t));
-    if (this.joiner?.pending) at(this.lastLine + this.opts.multiline!.timeoutMs);
+    if (this.joiner?.pending && !this.splitter.inLine) at(this.lastLine + this.opts.multiline!.timeoutMs);
     if (this.opts.partialLineTimeoutMs > 0 && this.splitter.pendingBytes > 0) at(this.lastGrowth + this.opts.partialLineTimeoutMs);
     if (this.state === 'rotated' && !this.letGo) at(this.lastGrowth + this.opts.rotateWaitMs);
     return due;
@@ -296,7 +296,10 @@ export class Tailer {
   private async atEnd(links: number): Promise<boolean> {
     const now = Date.now();
     this.now = now;
-    if (this.joiner?.pending && now - this.lastLine >= this.opts.multiline!.timeoutMs) this.joiner.flush(this.onEvent);
+    // Not while a last line waits for its newline: that line may continue the event (a trace written by a
+    // block-buffered writer stops anywhere). The event waits with it: for its newline, partial_line_timeout,
+    // or the moment the file is let go, when both go out together (flushAll).
+    if (this.joiner?.pending && !this.splitter.inLine && now - this.lastLine >= this.opts.multiline!.timeoutMs) this.joiner.flush(this.onEvent);
     if (this.opts.partialLineTimeoutMs > 0 && this.splitter.pendingBytes > 0 && now - this.lastGrowth >= this.opts.partialLineTimeoutMs) {
       this.flushAll();
     }
