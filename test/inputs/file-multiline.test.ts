@@ -89,3 +89,18 @@ describe('file input: multiline events', () => {
     expect(checkpoint!.offset).toBe(Buffer.byteLength(text));
   });
 });
+
+describe('file input: multiline events past max_line_bytes', () => {
+  it('are cut at max_line_bytes: the line that does not fit is cut, and the lines after it are dropped, not joined after a hole', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const long = `  ${'a'.repeat(30)}`;
+    await writeFile(log, `[1] first\n${long}\n  b\n  c\n[2] next\n`);
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', max_line_bytes: 40, multiline: { start_pattern: '^\\[\\d+\\]', timeout: '100ms' } } });
+    await input.until(() => input.bodies().includes('[2] next'), 'the next event');
+    expect(input.bodies()).toEqual([`[1] first\n${long.slice(0, 30)}`, '[2] next']);
+    expect(Buffer.byteLength(input.bodies()[0]!)).toBe(40);
+    expect(input.events[0]!.attributes['log.truncated']).toBe(true);
+    expect(input.events[1]!.attributes['log.truncated']).toBeUndefined();
+  });
+});

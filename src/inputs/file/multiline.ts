@@ -77,6 +77,14 @@ export const goRule: MultilineRule = {
 
 export const PRESETS: Record<'java' | 'python' | 'go', MultilineRule> = { java: javaRule, python: pythonRule, go: goRule };
 
+/** The first `bytes` bytes of `text` in UTF-8, not splitting a character. */
+function cutUtf8(text: string, bytes: number): string {
+  const buf = Buffer.from(text, 'utf8');
+  let end = Math.min(bytes, buf.length);
+  while (end > 0 && end < buf.length && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.toString('utf8', 0, end);
+}
+
 export type LineOut = (text: string, flags: LineFlags, start: number, end: number) => void;
 
 export class MultilineJoiner {
@@ -91,6 +99,8 @@ export class MultilineJoiner {
   private end = 0;
   private truncated = false;
   private invalidUtf8 = false;
+  /** At max_lines or max_line_bytes: the rest of the event is dropped. */
+  private full = false;
 
   constructor(rule: MultilineRule, maxLines: number, maxBytes: number) {
     this.rule = rule;
@@ -108,9 +118,18 @@ export class MultilineJoiner {
       this.end = end;
       if (flags.invalidUtf8) this.invalidUtf8 = true;
       if (flags.truncated) this.truncated = true;
+      if (this.full) return; // keep consuming the event's lines, drop their text
       const size = Buffer.byteLength(text) + 1;
       if (this.parts.length >= this.maxLines || this.bytes + size > this.maxBytes) {
-        this.truncated = true; // keep consuming the event's lines, drop their text
+        // The event is cut here, as a long line is: the line that does not fit keeps what fits, and no later
+        // line is joined after it (a shorter frame after a dropped long one left a hole in the trace).
+        const room = this.maxBytes - this.bytes - 1;
+        if (this.parts.length < this.maxLines && room > 0) {
+          this.parts.push(cutUtf8(text, room));
+          this.bytes = this.maxBytes;
+        }
+        this.truncated = true;
+        this.full = true;
         return;
       }
       this.parts.push(text);
@@ -126,6 +145,7 @@ export class MultilineJoiner {
     this.end = end;
     this.truncated = flags.truncated;
     this.invalidUtf8 = flags.invalidUtf8;
+    this.full = false;
   }
 
   flush(out: LineOut): void {
