@@ -590,6 +590,13 @@ export class FileInput implements TailerHost {
     });
   }
 
+  async changedUnread(tailer: Tailer, sinceMtimeMs: number): Promise<void> {
+    await this.exclusive(async () => {
+      const origins = new Map([[path.dirname(tailer.lastPath), new Set([path.basename(tailer.lastPath)])]]);
+      await this.readUnseen(origins, (mtimeMs) => mtimeMs >= sinceMtimeMs, new Map(), 'reading a rotated file never seen (the file was copied and truncated before anything in it was read)');
+    });
+  }
+
   closed(tailer: Tailer): void {
     if (this.tailers.get(tailer.key) === tailer) this.tailers.delete(tailer.key);
     for (const [p, t] of this.byPath) if (t === tailer) this.byPath.delete(p);

@@ -122,6 +122,13 @@ export interface TailerHost {
    * last found holding the old content): rotated more than once in between, they were never seen.
    */
   truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; path: string; checkedMtimeMs: number }): Promise<void>;
+  /**
+   * The file changed while nothing had been read from it yet (offset 0, no fingerprint): if it was written,
+   * copied and truncated in between (copytruncate right after a burst), the truncation cannot be seen on the
+   * file itself. Read whole the copies of it written since `sinceMtimeMs` (the file's modification time when
+   * it was last found unchanged) whose content is not known.
+   */
+  changedUnread(tailer: Tailer, sinceMtimeMs: number): Promise<void>;
   closed(tailer: Tailer): void;
 }
 
@@ -268,6 +275,11 @@ export class Tailer {
       await this.restartAfterTruncation(st.size);
       return true;
     }
+    // Nothing read from the file yet, and it changed since it was last looked at: what was written in
+    // between may have been copied and truncated away already (see TailerHost.changedUnread). Looked for
+    // after the read below: a copy made before it is there by then; one made after it starts with what was
+    // read (the fingerprint), a copy the truncation path finds.
+    const unreadSince = this.state === 'live' && this.readOffset === 0 && fp.length === 0 && st.mtimeMs !== this.checkedMtimeMs ? this.checkedMtimeMs : undefined;
     if (st.size > this.readOffset && !this.letGo) {
       const want = Math.min(this.opts.maxReadBytes, st.size - this.readOffset);
       const buf = Buffer.allocUnsafe(want);
@@ -280,6 +292,7 @@ export class Tailer {
           return true;
         }
         this.checkedMtimeMs = st.mtimeMs;
+        if (unreadSince !== undefined) await this.host.changedUnread(this, unreadSince);
         this.readOffset += bytesRead;
         this.now = Date.now();
         this.lastGrowth = this.now;
@@ -288,6 +301,11 @@ export class Tailer {
         await this.emitPending();
         return true;
       }
+    }
+    if (unreadSince !== undefined && st.size === 0) {
+      // Still empty: written and truncated since the last look, or only touched.
+      this.checkedMtimeMs = st.mtimeMs;
+      await this.host.changedUnread(this, unreadSince);
     }
     return this.atEnd(st.nlink);
   }

@@ -1,0 +1,91 @@
+/**
+ * copytruncate of a file the input had not read anything from yet (offset 0, no fingerprint): the lines
+ * written since it was last found unchanged are read from the copy. Before, an empty file that was written
+ * to, copied and truncated before the input read it (logrotate right after a burst) lost those lines: at
+ * offset 0 with no fingerprint the truncation is invisible, so the copy was never looked for.
+ */
+import { appendFileSync, copyFileSync, truncateSync } from 'node:fs';
+import { appendFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { numbered, startedFileInputs, tempDir } from '../helpers/file-input.js';
+
+const start = startedFileInputs();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** An input reading an empty `app.log` from the beginning, started and watching. */
+async function onEmptyFile(before?: (dir: string) => Promise<void>) {
+  const dir = await tempDir();
+  const log = path.join(dir, 'app.log');
+  await before?.(dir);
+  await writeFile(log, '');
+  const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning' } });
+  await input.until(() => input.logs.includes('watching for file changes'), 'the watcher');
+  await sleep(50);
+  return { dir, log, input };
+}
+
+function expectEachOnce(bodies: string[], expected: string): void {
+  const lines = expected.trimEnd().split('\n');
+  expect(new Set(bodies).size, 'distinct lines').toBe(bodies.length);
+  expect([...bodies].sort()).toEqual([...lines].sort());
+}
+
+describe('file input: copytruncate before anything was read', () => {
+  it('5 lines written to an empty file, copied and truncated, then 1 line: all 6 are read, each once (10 rounds)', async () => {
+    for (let round = 0; round < 10; round++) {
+      const { log, input } = await onEmptyFile();
+      // Synchronous calls: the input cannot read in between, as when logrotate runs right after a burst.
+      appendFileSync(log, numbered('u', 0, 5));
+      copyFileSync(log, `${log}.1`);
+      truncateSync(log, 0);
+      await sleep(50);
+      await appendFile(log, numbered('u', 5, 1));
+      await input.until(() => input.events.length >= 6, `all 6 lines in round ${round + 1}`, 5000);
+      await sleep(300); // a line read twice would show up by now
+      expectEachOnce(input.bodies(), numbered('u', 0, 6));
+      expect(input.events.filter((e) => e.source.file === `${log}.1`)).toHaveLength(5);
+      await input.stop();
+    }
+  });
+
+  it('copied and truncated with nothing written after: the copy is read all the same', async () => {
+    const { log, input } = await onEmptyFile();
+    appendFileSync(log, numbered('z', 0, 5));
+    copyFileSync(log, `${log}.1`);
+    truncateSync(log, 0);
+    await input.until(() => input.events.length >= 5, 'the 5 lines of the copy', 5000);
+    await sleep(300);
+    expectEachOnce(input.bodies(), numbered('z', 0, 5));
+  });
+
+  it('truncated with no copy made: nothing is read but what comes after; an older rotated file is not read', async () => {
+    const { log, input } = await onEmptyFile(async (dir) => {
+      // Rotated before the input started: not this file's content, not to be read.
+      await writeFile(path.join(dir, 'app.log.1'), numbered('old', 0, 3));
+      await sleep(30);
+    });
+    appendFileSync(log, numbered('t', 0, 5));
+    truncateSync(log, 0);
+    await sleep(50);
+    await appendFile(log, numbered('t', 5, 1));
+    await input.until(() => input.events.length >= 1, 'the line after the truncation');
+    await sleep(300);
+    expect(input.bodies()).toEqual(['t-000005']);
+  });
+
+  it('appends and a rename rotation of a file started empty: each line once', async () => {
+    const { log, input } = await onEmptyFile();
+    await appendFile(log, numbered('r', 0, 5));
+    await input.until(() => input.events.length === 5, 'the first 5 lines');
+    await appendFile(log, numbered('r', 5, 5));
+    await input.until(() => input.events.length === 10, 'the next 5 lines');
+    await rename(log, `${log}.1`);
+    await writeFile(log, '');
+    await sleep(400); // past rotate_wait (200 ms): the renamed file is let go, known by its checkpoint
+    await appendFile(log, numbered('r', 10, 5));
+    await input.until(() => input.events.length >= 15, 'the lines of the new file');
+    await sleep(300);
+    expectEachOnce(input.bodies(), numbered('r', 0, 15));
+  });
+});
