@@ -108,6 +108,9 @@ export class AckTracker {
 
 export type TailerState = 'live' | 'rotated' | 'deleted';
 
+/** File times lag the wall clock (coarse timestamps; 1 s on some file systems). */
+const UNREAD_SLACK_MS = 1000;
+
 export interface TailerHost {
   readonly ctx: InputContext;
   readonly options: TailerOptions;
@@ -148,6 +151,12 @@ export class Tailer {
   private readOffset: number;
   /** The file's modification time when its content was last found unchanged (see TailerHost.truncated). */
   private checkedMtimeMs: number;
+  /**
+   * Wall time (ms) of the last look that found the file unchanged. A copy of what was written since is made
+   * after it: rotated files older than that (written before the file was found: an old app.log.1 beside an
+   * empty app.log at start) are not its content (see TailerHost.changedUnread).
+   */
+  private lookedAtMs = Date.now();
   /** End of the last line handed on as an event (what a copy resumes from after truncation). */
   private consumedEnd: number;
   private splitter: LineSplitter;
@@ -269,6 +278,7 @@ export class Tailer {
 
   /** One turn: read a chunk if there is one; else handle timeouts, rotation and closing. True if it did something. */
   private async step(): Promise<boolean> {
+    const lookedAt = Date.now();
     const st = await this.handle.stat();
     const fp = this.tracker.entry.fingerprint;
     if (st.size < this.readOffset || st.size < fp.length) {
@@ -279,7 +289,10 @@ export class Tailer {
     // between may have been copied and truncated away already (see TailerHost.changedUnread). Looked for
     // after the read below: a copy made before it is there by then; one made after it starts with what was
     // read (the fingerprint), a copy the truncation path finds.
-    const unreadSince = this.state === 'live' && this.readOffset === 0 && fp.length === 0 && st.mtimeMs !== this.checkedMtimeMs ? this.checkedMtimeMs : undefined;
+    const unreadSince = this.state === 'live' && this.readOffset === 0 && fp.length === 0 && st.mtimeMs !== this.checkedMtimeMs
+      ? Math.max(this.checkedMtimeMs, this.lookedAtMs - UNREAD_SLACK_MS)
+      : undefined;
+    if (st.mtimeMs === this.checkedMtimeMs) this.lookedAtMs = lookedAt;
     if (st.size > this.readOffset && !this.letGo) {
       const want = Math.min(this.opts.maxReadBytes, st.size - this.readOffset);
       const buf = Buffer.allocUnsafe(want);
