@@ -43,6 +43,10 @@ export class StreamClock {
       // step was a replay. Back to it, with no gap; the replay's lines are held out from now on.
       const back = t + this.previous.offset;
       if (back >= last - LATE_MS && back - last <= LATE_MS && last - this.previous.at <= JUMP_MS) {
+        // Stamped before the step: a late line of that timeline (written before the clock stepped, sent
+        // after), which says nothing of whether it went on. Held out; taken for a return, it made every
+        // event after it on the stepped clock a replay's, untimed, 1,000 of them.
+        if (back < this.previous.at) return undefined;
         this.offset = this.previous.offset;
         this.previous = undefined;
         this.pending = undefined;
