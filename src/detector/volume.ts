@@ -27,7 +27,7 @@ export class VolumeBaseline {
   private bucket = -1;
   private count = 0;
   private flaggedBucket = -1;
-  /** Closed seconds flagged as spikes by their late events (a few at a time: cleared when 64). */
+  /** The last 64 seconds flagged as spikes (live or by their late events), so that none is flagged twice. */
   private readonly flaggedLate = new Set<number>();
   private spiking = false;
   private typicalCache = 0;
@@ -62,6 +62,16 @@ export class VolumeBaseline {
       const s = [...this.history].sort((a, b) => a - b);
       this.typicalCache = s[Math.floor((s.length - 1) / 2)]!;
     }
+  }
+
+  /**
+   * Remembers a flagged second; past 64, the oldest is forgotten. Not all at once: a long spike cleared
+   * them every 64 s, and the seconds just flagged live were flagged again by their late events.
+   */
+  private flagLate(b: number): void {
+    if (this.flaggedLate.has(b)) return;
+    if (this.flaggedLate.size >= 64) this.flaggedLate.delete(this.flaggedLate.values().next().value!);
+    this.flaggedLate.add(b);
   }
 
   private hold(): void {
@@ -116,8 +126,7 @@ export class VolumeBaseline {
         this.history.length >= options.minHistory && n >= options.minRate && n > options.spikeFactor * typical &&
         n > 2 * this.calibrator.quantile(0.99) && !this.flaggedLate.has(b)
       ) {
-        if (this.flaggedLate.size >= 64) this.flaggedLate.clear();
-        this.flaggedLate.add(b);
+        this.flagLate(b);
         return { kind: 'volume_spike', rate: n, typical: this.typicalCache, factor: n / typical };
       }
       return undefined;
@@ -134,8 +143,7 @@ export class VolumeBaseline {
       this.spiking = true;
       if (this.flaggedBucket !== this.bucket) {
         this.flaggedBucket = this.bucket;
-        if (this.flaggedLate.size >= 64) this.flaggedLate.clear();
-        this.flaggedLate.add(this.bucket);
+        this.flagLate(this.bucket);
         return { kind: 'volume_spike', rate: this.count, typical: this.typicalCache, factor: this.count / typical };
       }
     }

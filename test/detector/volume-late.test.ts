@@ -31,3 +31,27 @@ describe('VolumeBaseline, late events', () => {
     for (const x of verdicts) expect(x.rate).toBeGreaterThan(5 * 20);
   });
 });
+
+describe('VolumeBaseline, a long spike with late events', () => {
+  it('flags each second once: two pods 3 s apart bursting 10x for 200 s', () => {
+    const v = new VolumeBaseline();
+    const T = 1_700_000_000_000;
+    for (let s = 0; s < 600; s++) {
+      for (let i = 0; i < 10; i++) {
+        v.observe(T + s * 1000 + i * 100, OPTIONS);
+        if (s >= 3) v.observe(T + (s - 3) * 1000 + i * 100 + 50, OPTIONS);
+      }
+    }
+    const flagged = new Map<number, number>();
+    for (let s = 600; s < 800; s++) {
+      for (let i = 0; i < 200; i++) {
+        if (v.observe(T + s * 1000 + i * 5, OPTIONS)) flagged.set(s, (flagged.get(s) ?? 0) + 1);
+        if (v.observe(T + (s - 3) * 1000 + i * 5 + 2, OPTIONS)) flagged.set(s - 3, (flagged.get(s - 3) ?? 0) + 1);
+      }
+    }
+    // Before: every 64 flagged seconds the memory of them was cleared, and the 3 seconds just flagged live
+    // were flagged again by the lagging pod's events (9 seconds twice).
+    expect([...flagged].filter(([, n]) => n > 1)).toEqual([]);
+    expect(flagged.size).toBeGreaterThanOrEqual(200);
+  });
+});
