@@ -44,6 +44,20 @@ describe('file input: multiline events', () => {
     expect(input.bodies()).toHaveLength(5);
   });
 
+  it('python: a traceback after one whose logged message reads as its exception line is an event of its own', async () => {
+    // The message that logged the first traceback is the same text as its exception line: the two
+    // tracebacks were one event (the first line was recognised by its text, not by being the first).
+    const text = 'ValueError: x\nTraceback (most recent call last):\n  File "a.py", line 1, in <module>\n    f()\nValueError: x\n' +
+      'Traceback (most recent call last):\n  File "a.py", line 2, in <module>\n    g()\nKeyError: y\nINFO:root:next\n';
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, text);
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', multiline: { preset: 'python', timeout: '100ms' } } });
+    await input.until(() => input.bodies().includes('INFO:root:next'), 'the last line');
+    expect(input.bodies()).toEqual(text.trimEnd().split(/\n(?=Traceback \(most recent call last\):\n {2}File "a.py", line 2|INFO)/));
+    expect(input.bodies()).toHaveLength(3);
+  });
+
   it('a trace whose last line has no newline yet is not closed by the timeout: the rest of that line, and of the trace, joins it', async () => {
     const dir = await tempDir();
     const log = path.join(dir, 'app.log');

@@ -10,8 +10,11 @@
 import type { LineFlags } from '../line-splitter.js';
 
 export interface MultilineRule {
-  /** Whether `line` belongs to the event that `first` started (`first` is that event's first line). */
-  continues(line: string, first: string, previous: string): boolean;
+  /**
+   * Whether `line` belongs to the event that `first` started (`first` is that event's first line);
+   * `lines`: how many lines the event has so far (1: `previous` is `first`).
+   */
+  continues(line: string, first: string, previous: string, lines?: number): boolean;
 }
 
 /** A line matching `start` begins an event; any other line continues the current one. */
@@ -45,11 +48,11 @@ export const javaRule: MultilineRule = {
 const PY_CHAIN = /^(?:During handling of the above exception, another exception occurred:|The above exception was the direct cause of the following exception:)$/;
 const PY_EXCEPTION = /^[A-Za-z_][\w.]*(?::.*)?$/;
 export const pythonRule: MultilineRule = {
-  continues(line, first, previous) {
+  continues(line, _first, previous, lines) {
     // A traceback continues the message that logged it (logging.exception), a chain's blank line, or
     // anything but the exception line that ended a traceback: right after one, it is the next traceback
     // (a worker crashing twice), not part of the first.
-    if (line.startsWith('Traceback (most recent call last):')) return previous === first || !(PY_EXCEPTION.test(previous) && !/^\s/.test(previous));
+    if (line.startsWith('Traceback (most recent call last):')) return lines === 1 || !(PY_EXCEPTION.test(previous) && !/^\s/.test(previous));
     if (/^\s/.test(line) && line.trim() !== '') return true;
     if (PY_CHAIN.test(line)) return true;
     // The blank line before a chain's message, and the one after it (Python writes both).
@@ -94,6 +97,8 @@ export class MultilineJoiner {
   private parts: string[] = [];
   private first = '';
   private previous = '';
+  /** Lines in the pending event, those dropped past max_lines or max_line_bytes included. */
+  private lines = 0;
   private bytes = 0;
   private start = 0;
   private end = 0;
@@ -113,8 +118,9 @@ export class MultilineJoiner {
   }
 
   push(text: string, flags: LineFlags, start: number, end: number, out: LineOut): void {
-    if (this.parts.length > 0 && this.rule.continues(text, this.first, this.previous)) {
+    if (this.parts.length > 0 && this.rule.continues(text, this.first, this.previous, this.lines)) {
       this.previous = text;
+      this.lines += 1;
       this.end = end;
       if (flags.invalidUtf8) this.invalidUtf8 = true;
       if (flags.truncated) this.truncated = true;
@@ -140,6 +146,7 @@ export class MultilineJoiner {
     this.parts.push(text);
     this.first = text;
     this.previous = text;
+    this.lines = 1;
     this.bytes = Buffer.byteLength(text);
     this.start = start;
     this.end = end;
