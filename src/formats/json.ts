@@ -93,6 +93,27 @@ export function epochToMs(n: number): number | undefined {
   return ms >= YEAR_2000_MS && ms <= 8.64e15 ? ms : undefined;
 }
 
+/**
+ * Date.UTC for any year: Date.UTC and the Date constructor read years 0 to 99 as 1900 to 1999, so a line
+ * stamped `0050-06-01` would be put in 1950 (and `0000-02-29`, valid, rolled to March as 1900 has none).
+ */
+export function utcMs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
+  if (year < 0 || year > 99) return Date.UTC(year, month, day, hour, minute, second, ms);
+  const d = new Date(0);
+  d.setUTCFullYear(year, month, day);
+  d.setUTCHours(hour, minute, second, ms);
+  return d.getTime();
+}
+
+/** The same in local time (`new Date(year, ...)`, which has the same two-digit-year rule). */
+export function localMs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
+  if (year < 0 || year > 99) return new Date(year, month, day, hour, minute, second, ms).getTime();
+  const d = new Date(2000, 0, 1);
+  d.setFullYear(year, month, day);
+  d.setHours(hour, minute, second, ms);
+  return d.getTime();
+}
+
 /** The digit at `i`, or -1. */
 function digit(s: string, i: number): number {
   const c = s.charCodeAt(i) - 48;

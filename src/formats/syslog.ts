@@ -5,7 +5,7 @@
  * can reuse it.
  */
 import { setOwn, severityNumberFromText, type LogEvent } from '../engine/event.js';
-import { failure, stripLineEnd, typeName, type ParseResult } from './json.js';
+import { failure, localMs, stripLineEnd, typeName, type ParseResult } from './json.js';
 import { MONTHS } from './nginx.js';
 
 export const SYSLOG_FACILITIES: readonly string[] = [
@@ -281,10 +281,10 @@ function bsdTime(m: RegExpExecArray, now: number): number | undefined {
   const second = Number(m[6]);
   if (month === undefined || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
   const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
-  if (m[3]) return new Date(Number(m[3]), month, day, hour, minute, second, ms).getTime();
+  if (m[3]) return localMs(Number(m[3]), month, day, hour, minute, second, ms);
   const year = new Date(now).getFullYear();
-  const time = new Date(year, month, day, hour, minute, second, ms).getTime();
-  return time > now + DAY_MS ? new Date(year - 1, month, day, hour, minute, second, ms).getTime() : time;
+  const time = localMs(year, month, day, hour, minute, second, ms);
+  return time > now + DAY_MS ? localMs(year - 1, month, day, hour, minute, second, ms) : time;
 }
 
 /**
