@@ -93,6 +93,22 @@ export function epochToMs(n: number): number | undefined {
   return ms >= YEAR_2000_MS && ms <= 8.64e15 ? ms : undefined;
 }
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Days in a month (0-based) of a proleptic Gregorian year; 31 for a month out of range (checked elsewhere). */
+export function daysInMonth(year: number, month: number): number {
+  if (month === 1) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return MONTH_DAYS[month] ?? 31;
+}
+
+/**
+ * Whether text starting `yyyy-mm-dd` names a day its month does not have (`2025-02-30`, `2025-04-31`):
+ * Date.parse and Date.UTC roll those over into the next month instead of refusing them.
+ */
+export function impossibleIsoDay(text: string): boolean {
+  return Number(text.slice(8, 10)) > daysInMonth(Number(text.slice(0, 4)), Number(text.slice(5, 7)) - 1);
+}
+
 /**
  * Date.UTC for any year: Date.UTC and the Date constructor read years 0 to 99 as 1900 to 1999, so a line
  * stamped `0050-06-01` would be put in 1950 (and `0000-02-29`, valid, rolled to March as 1900 has none).
@@ -179,6 +195,7 @@ export function parseTimestamp(value: unknown): number | undefined {
   const fast = utcIsoFast(value);
   if (fast !== undefined) return fast;
   if (ISO_DATE.test(value)) {
+    if (impossibleIsoDay(value)) return undefined;
     let iso = value;
     if (iso.length > 10 && iso.charCodeAt(10) === 32) iso = `${iso.slice(0, 10)}T${iso.slice(11)}`;
     if (iso.includes(',')) iso = iso.replace(',', '.');

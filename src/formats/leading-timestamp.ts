@@ -16,7 +16,7 @@
  *
  * Times without a zone are read as UTC: what matters to the detector is the spacing between lines.
  */
-import { epochToMs, utcMs } from './json.js';
+import { daysInMonth, epochToMs, utcMs } from './json.js';
 import { MONTHS, parseTimeLocal } from './nginx.js';
 
 const ISO = /^(\d{4})[-.](\d{2})[-.](\d{2})[T -](\d{2})[:.](\d{2})[:.](\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?/;
@@ -30,10 +30,10 @@ const LOGCAT = /^(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{3})\s/;
 const ACCESS = /\[(\d{1,2}\/[A-Za-z]{3}\/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d{1,6})? [+-]\d{2}:?\d{2})\]/;
 
 function utc(year: number, month: number | undefined, day: number, h: number, m: number, s: number, ms = 0): number | undefined {
-  if (month === undefined || month < 0 || month > 11 || day < 1 || day > 31 || h > 23 || m > 59 || s > 60) return undefined;
-  const t = utcMs(year, month, day, h, m, s, ms);
-  // Date.UTC rolls an impossible day over (February 30 becomes March 1): refuse it instead.
-  return new Date(t).getUTCDate() === day || s === 60 ? t : undefined;
+  // Date.UTC rolls an impossible day over (February 30 becomes March 1): refuse it instead. A leap second
+  // (:60) is the next minute's start.
+  if (month === undefined || month < 0 || month > 11 || day < 1 || day > daysInMonth(year, month) || h > 23 || m > 59 || s > 60) return undefined;
+  return utcMs(year, month, day, h, m, s, ms);
 }
 
 function zoneOffsetMs(zone: string | undefined): number {

@@ -5,7 +5,7 @@
  * can reuse it.
  */
 import { setOwn, severityNumberFromText, type LogEvent } from '../engine/event.js';
-import { failure, localMs, stripLineEnd, typeName, type ParseResult } from './json.js';
+import { daysInMonth, failure, impossibleIsoDay, localMs, stripLineEnd, typeName, type ParseResult } from './json.js';
 import { MONTHS } from './nginx.js';
 
 export const SYSLOG_FACILITIES: readonly string[] = [
@@ -111,7 +111,7 @@ function parse5424(text: string, pri: number, versionStart: number, versionEnd: 
   }
   const [time, hostname, appname, procid, msgid] = values;
   if (time !== undefined) {
-    const ms = RFC3339.test(time) ? Date.parse(time) : NaN;
+    const ms = RFC3339.test(time) && !impossibleIsoDay(time) ? Date.parse(time) : NaN;
     if (Number.isNaN(ms)) return failure(`invalid RFC 5424 timestamp '${time.slice(0, 40)}'`);
     out.timestamp = ms;
   }
@@ -199,7 +199,7 @@ function parse3164(text: string, pri: number | undefined, start: number, now: nu
     ISO_TIME.lastIndex = p;
     const iso = ISO_TIME.exec(text);
     if (iso) {
-      const ms = Date.parse(iso[1]!);
+      const ms = impossibleIsoDay(iso[1]!) ? NaN : Date.parse(iso[1]!);
       if (Number.isNaN(ms)) return failure(`invalid timestamp '${iso[1]}'`);
       out.timestamp = ms;
       p += iso[0].length;
@@ -279,7 +279,8 @@ function bsdTime(m: RegExpExecArray, now: number): number | undefined {
   const hour = Number(m[4]);
   const minute = Number(m[5]);
   const second = Number(m[6]);
-  if (month === undefined || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  // Without a year, February 29 is allowed (the year is chosen below).
+  if (month === undefined || day < 1 || day > daysInMonth(m[3] ? Number(m[3]) : 2000, month) || hour > 23 || minute > 59 || second > 60) return undefined;
   const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
   if (m[3]) return localMs(Number(m[3]), month, day, hour, minute, second, ms);
   const year = new Date(now).getFullYear();

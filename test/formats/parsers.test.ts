@@ -113,6 +113,9 @@ describe('parseTimestamp', () => {
     // The general way, as parseTimestamp reads any ISO string: the oracle for the hand-read common shape.
     const general = (v: string): number | undefined => {
       if (!/^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/.test(v)) return undefined;
+      // A day its month does not have is refused (Date.parse would roll February 30 over into March).
+      const [y, mo, d] = [Number(v.slice(0, 4)), Number(v.slice(5, 7)), Number(v.slice(8, 10))];
+      if (mo >= 1 && mo <= 12 && d > new Date(Date.UTC(2000 + (y % 400), mo, 0)).getUTCDate()) return undefined;
       let iso = v;
       if (iso.charCodeAt(10) === 32) iso = `${iso.slice(0, 10)}T${iso.slice(11)}`;
       iso = iso.replace(',', '.');
