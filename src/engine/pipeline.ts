@@ -305,9 +305,22 @@ export class Pipeline {
   }
 
   private async runInput(c: RunningComponent, stage: InputStage): Promise<void> {
+    // Set once the input has stopped for good: what it emits after that (a plugin's timer left running
+    // through a reload) can go nowhere. It was dropped without a word; now it is counted and said, once.
+    let stopped = false;
+    let toldLate = false;
     const base = {
       ...this.buildContext(c, this.stopInputs.signal),
       emit: async (events: LogEvent[], onAck?: (status: AckStatus) => void): Promise<void> => {
+        if (stopped) {
+          c.metrics.add('discarded_events_total', events.length);
+          if (!toldLate) {
+            toldLate = true;
+            c.logger.warn({ events: events.length }, 'input emitted events after it stopped; they are discarded (an input must stop emitting once ctx.signal is aborted)');
+          }
+          onAck?.('abandoned');
+          return;
+        }
         if (events.length === 0) {
           onAck?.('delivered');
           return;
@@ -335,6 +348,7 @@ export class Pipeline {
         }
       }, () => this.stopInputs.signal.aborted);
     } finally {
+      stopped = true;
       c.fanout.close();
       c.logger.debug('input finished');
     }

@@ -134,6 +134,41 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
     expect((await cli.exited).code).toBe(0);
   }, 30_000);
 
+  it('an input that goes on emitting after it was stopped (a timer left running through a reload) is said once and counted, not dropped without a word', async () => {
+    const dir = await tempDir();
+    // Never clears its timer: after a SIGHUP the old instance keeps emitting into a pipeline that is gone.
+    await writeFile(path.join(dir, 'leaky.mjs'), `export default ({ z, defineInput }) => [
+  defineInput({ type: 'leaky', description: 'emits on a timer it never clears', config: z.object({}), build: () => ({
+    run: (ctx) => new Promise((resolve) => {
+      setInterval(() => ctx.emit([{ observedTimestamp: Date.now(), body: 'tick', attributes: {}, source: { input: 'leaky' } }]), 20);
+      ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    }),
+  }) }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [./leaky.mjs]
+inputs: { ticks: { type: leaky } }
+outputs: { out: { type: file, inputs: [ticks], path: ${dir}/out.jsonl } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/driftlock running/);
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded/);
+      // Before: nothing; the old instance's events went into a closed buffer, uncounted.
+      await cli.waitFor(/input emitted events after it stopped/);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const result = await cli.exited;
+    expect(result.code).toBe(0);
+    const told = logLines(result.stderr).filter((l) => String(l.msg).startsWith('input emitted events after it stopped'));
+    expect(told).toHaveLength(1);
+    expect(told[0]!.component).toBe('ticks');
+  }, 30_000);
+
   it('counters on /metrics go on growing across a SIGHUP reload (they restarted at 0 while the exit summary added them up)', async () => {
     const dir = await tempDir();
     const log = path.join(dir, 'app.log');
