@@ -100,6 +100,9 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   }
   state = 'running';
   logger.info({ config: config.file, data_dir: config.dataDir }, 'driftlock running');
+  // A daemon runs until it is told to stop: Node would end the process as soon as nothing keeps its event
+  // loop busy (a plugin input waiting for events on a promise alone), silently, with exit code 0.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
 
   let signals = 0;
   let stopped: Promise<boolean> | null = null;
@@ -137,6 +140,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   running();
   const ignoreSignals = () => {
     finished = true;
+    clearInterval(keepAlive);
   };
 
   for (;;) {

@@ -169,6 +169,31 @@ outputs: { out: { type: file, inputs: [ticks], path: ${dir}/out.jsonl } }
     expect(told[0]!.component).toBe('ticks');
   }, 30_000);
 
+  it('the daemon runs until it is told to stop, even when its only input waits on a promise alone (nothing else keeps Node busy)', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'quiet.mjs'), `export default ({ z, defineInput }) => [
+  defineInput({ type: 'quiet', description: 'waits for events that come from elsewhere', config: z.object({}), build: () => ({
+    run: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true })),
+  }) }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [./quiet.mjs]
+inputs: { q: { type: quiet } }
+outputs: { out: { type: file, inputs: [q], path: ${dir}/out.jsonl } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    await new Promise((r) => setTimeout(r, 1000));
+    // Before: the process had already ended, exit code 0, without a word.
+    expect(cli.child.exitCode).toBeNull();
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code).toBe(0);
+    expect(logLines(result.stderr).some((l) => l.msg === 'stopped')).toBe(true);
+  }, 30_000);
+
   it('counters on /metrics go on growing across a SIGHUP reload (they restarted at 0 while the exit summary added them up)', async () => {
     const dir = await tempDir();
     const log = path.join(dir, 'app.log');
