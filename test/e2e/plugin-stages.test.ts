@@ -52,6 +52,21 @@ function expositionProblems(text: string): string[] {
   return problems;
 }
 
+/** A plugin input of `type` whose run(ctx) returns `run` (JS source), as input `id` -> a file output; the config's path. */
+async function inputPluginPipeline(dir: string, id: string, type: string, run: string): Promise<string> {
+  await writeFile(path.join(dir, `${type}.mjs`), `export default ({ z, defineInput }) => [
+  defineInput({ type: '${type}', description: 'a test input', config: z.object({}), build: () => ({ run: (ctx) => ${run} }) }),
+];
+`);
+  const file = path.join(dir, 'pipeline.yaml');
+  await writeFile(file, `data_dir: ${dir}/data
+plugins: [./${type}.mjs]
+inputs: { ${id}: { type: ${type} } }
+outputs: { out: { type: file, inputs: [${id}], path: ${dir}/out.jsonl } }
+`);
+  return file;
+}
+
 async function lines(file: string): Promise<string[]> {
   return (await readFile(file, 'utf8')).split('\n').filter(Boolean);
 }
@@ -137,21 +152,10 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
   it('an input that goes on emitting after it was stopped (a timer left running through a reload) is said once and counted, not dropped without a word', async () => {
     const dir = await tempDir();
     // Never clears its timer: after a SIGHUP the old instance keeps emitting into a pipeline that is gone.
-    await writeFile(path.join(dir, 'leaky.mjs'), `export default ({ z, defineInput }) => [
-  defineInput({ type: 'leaky', description: 'emits on a timer it never clears', config: z.object({}), build: () => ({
-    run: (ctx) => new Promise((resolve) => {
+    const file = await inputPluginPipeline(dir, 'ticks', 'leaky', `new Promise((resolve) => {
       setInterval(() => ctx.emit([{ observedTimestamp: Date.now(), body: 'tick', attributes: {}, source: { input: 'leaky' } }]), 20);
       ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true });
-    }),
-  }) }),
-];
-`);
-    const file = path.join(dir, 'pipeline.yaml');
-    await writeFile(file, `data_dir: ${dir}/data
-plugins: [./leaky.mjs]
-inputs: { ticks: { type: leaky } }
-outputs: { out: { type: file, inputs: [ticks], path: ${dir}/out.jsonl } }
-`);
+    })`);
     const cli = startCli(['run', '-c', file]);
     try {
       await cli.waitFor(/driftlock running/);
@@ -171,18 +175,7 @@ outputs: { out: { type: file, inputs: [ticks], path: ${dir}/out.jsonl } }
 
   it('the daemon runs until it is told to stop, even when its only input waits on a promise alone (nothing else keeps Node busy)', async () => {
     const dir = await tempDir();
-    await writeFile(path.join(dir, 'quiet.mjs'), `export default ({ z, defineInput }) => [
-  defineInput({ type: 'quiet', description: 'waits for events that come from elsewhere', config: z.object({}), build: () => ({
-    run: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true })),
-  }) }),
-];
-`);
-    const file = path.join(dir, 'pipeline.yaml');
-    await writeFile(file, `data_dir: ${dir}/data
-plugins: [./quiet.mjs]
-inputs: { q: { type: quiet } }
-outputs: { out: { type: file, inputs: [q], path: ${dir}/out.jsonl } }
-`);
+    const file = await inputPluginPipeline(dir, 'q', 'quiet', `new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true }))`);
     const cli = startCli(['run', '-c', file]);
     await cli.waitFor(/driftlock running/);
     await new Promise((r) => setTimeout(r, 1000));
