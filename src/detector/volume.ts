@@ -55,8 +55,7 @@ export class VolumeBaseline {
 
   private push(n: number): void {
     if (n > 0) this.calibrator.add(n);
-    this.history.push(n);
-    if (this.history.length > this.capacity) this.history.shift();
+    this.append(n);
     if (++this.sinceUpdate >= 10 || this.history.length < 30) {
       this.sinceUpdate = 0;
       const s = [...this.history].sort((a, b) => a - b);
@@ -74,9 +73,24 @@ export class VolumeBaseline {
     this.flaggedLate.add(b);
   }
 
-  private hold(): void {
-    this.history.push(this.typicalCache);
+  /** Appends a second's count to the history, which keeps the last `capacity` seconds. */
+  private append(n: number): void {
+    this.history.push(n);
     if (this.history.length > this.capacity) this.history.shift();
+  }
+
+  /**
+   * Whether `n` events in one second are a spike: enough history, at least `minRate`, over `spikeFactor`
+   * times the typical rate, and over twice the busiest seconds of the recent past (the p99): bursty streams
+   * (a page load fetching twenty assets at once) have busy seconds that are part of normal.
+   */
+  private isSpike(n: number, options: { spikeFactor: number; minRate: number; minHistory: number }): boolean {
+    return this.history.length >= options.minHistory && n >= options.minRate && n > options.spikeFactor * Math.max(this.typicalCache, 1) &&
+      n > 2 * this.calibrator.quantile(0.99);
+  }
+
+  private spike(n: number): VolumeVerdict {
+    return { kind: 'volume_spike', rate: n, typical: this.typicalCache, factor: n / Math.max(this.typicalCache, 1) };
   }
 
   /**
@@ -96,7 +110,7 @@ export class VolumeBaseline {
       if (!this.spiking && !early) this.push(this.count);
       // Kept out, it still holds its place (at the typical count, out of the busy seconds), so that a late
       // event is counted in its own second.
-      else this.hold();
+      else this.append(this.typicalCache);
       const silent = b - this.bucket - 1;
       const gap = Math.min(silent, this.capacity);
       const typical = this.typicalCache;
@@ -121,30 +135,18 @@ export class VolumeBaseline {
       const i = this.history.length - back;
       const n = this.history[i]! + 1;
       this.history[i] = n;
-      const typical = Math.max(this.typicalCache, 1);
-      if (
-        this.history.length >= options.minHistory && n >= options.minRate && n > options.spikeFactor * typical &&
-        n > 2 * this.calibrator.quantile(0.99) && !this.flaggedLate.has(b)
-      ) {
-        this.flagLate(b);
-        return { kind: 'volume_spike', rate: n, typical: this.typicalCache, factor: n / typical };
-      }
-      return undefined;
+      if (!this.isSpike(n, options) || this.flaggedLate.has(b)) return undefined;
+      this.flagLate(b);
+      return this.spike(n);
     }
     this.count += 1;
     if (verdict) return verdict;
-    const typical = Math.max(this.typicalCache, 1);
-    // A spike must also clear twice the busiest seconds of the recent past (the p99): bursty streams (a
-    // page load fetching twenty assets at once) have busy seconds that are part of normal.
-    if (
-      this.history.length >= options.minHistory && this.count >= options.minRate && this.count > options.spikeFactor * typical &&
-      this.count > 2 * this.calibrator.quantile(0.99)
-    ) {
+    if (this.isSpike(this.count, options)) {
       this.spiking = true;
       if (this.flaggedBucket !== this.bucket) {
         this.flaggedBucket = this.bucket;
         this.flagLate(this.bucket);
-        return { kind: 'volume_spike', rate: this.count, typical: this.typicalCache, factor: this.count / typical };
+        return this.spike(this.count);
       }
     }
     return undefined;
