@@ -341,6 +341,13 @@ function quotePattern(text: string, max = 100): string {
  * 1 means as far beyond the p99 as the p99 is beyond the median. A heavy-tailed field (response sizes)
  * has a wide tail and needs a far bigger jump than a tight one (latencies) to count.
  */
+function tailDistance(value: number, v: { median: number; p99: number; p01: number }): number {
+  const x = Math.log(value);
+  const mid = Math.log(v.median);
+  if (value >= v.median) return (x - Math.log(v.p99)) / Math.max(Math.log(v.p99) - mid, 0.1);
+  return (Math.log(Math.max(v.p01, 1e-12)) - x) / Math.max(mid - Math.log(Math.max(v.p01, 1e-12)), 0.1);
+}
+
 /**
  * How far beyond the field's p99 (or below its p01) a value lies, in widths of that tail (median to p99),
  * on a linear scale: for fields that are not all positive (mostly 0, or negative), where ratios say nothing.
@@ -349,13 +356,6 @@ function linearTailDistance(value: number, v: { median: number; p99: number; p01
   const floor = Math.max(Math.abs(v.median) * 0.05, 1e-9);
   if (value >= v.median) return (value - v.p99) / Math.max(v.p99 - v.median, floor);
   return (v.p01 - value) / Math.max(v.median - v.p01, floor);
-}
-
-function tailDistance(value: number, v: { median: number; p99: number; p01: number }): number {
-  const x = Math.log(value);
-  const mid = Math.log(v.median);
-  if (value >= v.median) return (x - Math.log(v.p99)) / Math.max(Math.log(v.p99) - mid, 0.1);
-  return (Math.log(Math.max(v.p01, 1e-12)) - x) / Math.max(mid - Math.log(Math.max(v.p01, 1e-12)), 0.1);
 }
 
 /** A share as a percentage that does not round a rare value to 0% (or a near-total one to 100%). */
@@ -1218,8 +1218,8 @@ export class StreamDetector {
       if (Array.isArray(f.byTemplate)) {
         state.byTemplate = new Map();
         for (const [id, values, last] of f.byTemplate.slice(-TEMPLATE_NUMBERS)) {
-          const numbers = NumericBaseline.fromJSON({ values, positive: true, integer: false }, TEMPLATE_NUMBERS_CAPACITY);
           if (s.templateNumbersKept >= STREAM_TEMPLATE_NUMBERS) break;
+          const numbers = NumericBaseline.fromJSON({ values, positive: true, integer: false }, TEMPLATE_NUMBERS_CAPACITY);
           state.byTemplate.set(id, { numbers, lastEvent: Number.isFinite(last) ? last : lastEvent });
           s.templateNumbersKept += 1;
         }
