@@ -130,7 +130,7 @@ export class LineSplitter {
 }
 
 /** Moves a cut point back so that it does not split a multi-byte UTF-8 character. */
-function utf8Boundary(buf: Buffer, start: number, end: number): number {
+export function utf8Boundary(buf: Buffer, start: number, end: number): number {
   let i = end;
   // Continuation bytes are 10xxxxxx; step back over at most 3 of them to the lead byte.
   while (i > start && i > end - 4 && (buf[i]! & 0xc0) === 0x80) i--;

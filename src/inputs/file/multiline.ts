@@ -7,7 +7,7 @@
  * Offsets: a joined event starts at its first line and ends after its last, so a checkpoint never falls in
  * the middle of a stack trace.
  */
-import type { LineFlags } from '../line-splitter.js';
+import { utf8Boundary, type LineFlags } from '../line-splitter.js';
 
 export interface MultilineRule {
   /**
@@ -46,17 +46,18 @@ export const javaRule: MultilineRule = {
  * (`ValueError: bad`); chained exceptions (`During handling of the above exception...`) stay in the event.
  */
 const PY_CHAIN = /^(?:During handling of the above exception, another exception occurred:|The above exception was the direct cause of the following exception:)$/;
+// An exception line (`ValueError: bad value`): it starts with a name, so it is never indented.
 const PY_EXCEPTION = /^[A-Za-z_][\w.]*(?::.*)?$/;
 export const pythonRule: MultilineRule = {
   continues(line, _first, previous, lines) {
     // A traceback continues the message that logged it (logging.exception), a chain's blank line, or
     // anything but the exception line that ended a traceback: right after one, it is the next traceback
     // (a worker crashing twice), not part of the first.
-    if (line.startsWith('Traceback (most recent call last):')) return lines === 1 || !(PY_EXCEPTION.test(previous) && !/^\s/.test(previous));
+    if (line.startsWith('Traceback (most recent call last):')) return lines === 1 || !PY_EXCEPTION.test(previous);
     if (/^\s/.test(line) && line.trim() !== '') return true;
     if (PY_CHAIN.test(line)) return true;
     // The blank line before a chain's message, and the one after it (Python writes both).
-    if (line === '') return (PY_EXCEPTION.test(previous) && !/^\s/.test(previous)) || PY_CHAIN.test(previous);
+    if (line === '') return PY_EXCEPTION.test(previous) || PY_CHAIN.test(previous);
     if (previous === '') return line.startsWith('During handling') || line.startsWith('The above exception');
     // The exception line ends the traceback: it follows an indented source line.
     return /^\s{4}\S/.test(previous) && PY_EXCEPTION.test(line);
@@ -83,9 +84,7 @@ export const PRESETS: Record<'java' | 'python' | 'go', MultilineRule> = { java: 
 /** The first `bytes` bytes of `text` in UTF-8, not splitting a character. */
 function cutUtf8(text: string, bytes: number): string {
   const buf = Buffer.from(text, 'utf8');
-  let end = Math.min(bytes, buf.length);
-  while (end > 0 && end < buf.length && (buf[end]! & 0xc0) === 0x80) end--;
-  return buf.toString('utf8', 0, end);
+  return bytes >= buf.length ? text : buf.toString('utf8', 0, utf8Boundary(buf, 0, bytes));
 }
 
 export type LineOut = (text: string, flags: LineFlags, start: number, end: number) => void;
