@@ -102,6 +102,14 @@ export function daysInMonth(year: number, month: number): number {
 }
 
 /**
+ * Whether a date and a time of day exist: a day its month has (February 29 only in a leap year), hours to 23,
+ * minutes to 59, seconds to 60 (a leap second). `month` is 0-based; undefined (a name not known) does not.
+ */
+export function validDateTime(year: number, month: number | undefined, day: number, hour: number, minute: number, second: number): month is number {
+  return month !== undefined && month >= 0 && month <= 11 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 && minute <= 59 && second <= 60;
+}
+
+/**
  * Whether text starting `yyyy-mm-dd` names a day its month does not have (`2025-02-30`, `2025-04-31`):
  * Date.parse and Date.UTC roll those over into the next month instead of refusing them.
  */

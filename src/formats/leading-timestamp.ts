@@ -16,7 +16,7 @@
  *
  * Times without a zone are read as UTC: what matters to the detector is the spacing between lines.
  */
-import { daysInMonth, epochToMs, utcMs } from './json.js';
+import { epochToMs, utcMs, validDateTime } from './json.js';
 import { MONTHS, parseTimeLocal } from './nginx.js';
 
 const ISO = /^(\d{4})[-.](\d{2})[-.](\d{2})[T -](\d{2})[:.](\d{2})[:.](\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?/;
@@ -32,7 +32,7 @@ const ACCESS = /\[(\d{1,2}\/[A-Za-z]{3}\/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d{1,6})? [
 function utc(year: number, month: number | undefined, day: number, h: number, m: number, s: number, ms = 0): number | undefined {
   // Date.UTC rolls an impossible day over (February 30 becomes March 1): refuse it instead. A leap second
   // (:60) is the next minute's start.
-  if (month === undefined || month < 0 || month > 11 || day < 1 || day > daysInMonth(year, month) || h > 23 || m > 59 || s > 60) return undefined;
+  if (!validDateTime(year, month, day, h, m, s)) return undefined;
   return utcMs(year, month, day, h, m, s, ms);
 }
 

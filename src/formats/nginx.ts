@@ -6,7 +6,7 @@
  * nginx's own `\xHH` escapes are kept as written, since decoding them byte by byte would garble UTF-8.
  */
 import type { AttributeValue, Attributes } from '../engine/event.js';
-import { daysInMonth, failure, parseJson, parseTimestamp, stripLineEnd, typeName, utcMs, type ParseResult } from './json.js';
+import { failure, parseJson, parseTimestamp, stripLineEnd, typeName, utcMs, validDateTime, type ParseResult } from './json.js';
 
 export interface NginxAccess {
   record: Attributes;
@@ -34,7 +34,7 @@ export function parseTimeLocal(text: string): number | undefined {
   const minute = Number(m[5]);
   const second = Number(m[6]);
   const year = Number(m[3]);
-  if (month === undefined || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 60) return undefined;
+  if (!validDateTime(year, month, day, hour, minute, second)) return undefined;
   const fraction = m[7] ? Number(`0.${m[7]}`) * 1000 : 0;
   const offset = (Number(m[9]) * 60 + Number(m[10])) * 60_000 * (m[8] === '-' ? -1 : 1);
   return utcMs(year, month, day, hour, minute, second) + fraction - offset;

@@ -5,7 +5,7 @@
  * can reuse it.
  */
 import { setOwn, severityNumberFromText, type LogEvent } from '../engine/event.js';
-import { daysInMonth, failure, impossibleIsoDay, localMs, stripLineEnd, typeName, type ParseResult } from './json.js';
+import { failure, impossibleIsoDay, localMs, stripLineEnd, typeName, validDateTime, type ParseResult } from './json.js';
 import { MONTHS } from './nginx.js';
 
 export const SYSLOG_FACILITIES: readonly string[] = [
@@ -280,7 +280,7 @@ function bsdTime(m: RegExpExecArray, now: number): number | undefined {
   const minute = Number(m[5]);
   const second = Number(m[6]);
   // Without a year, February 29 is allowed (the year is chosen below).
-  if (month === undefined || day < 1 || day > daysInMonth(m[3] ? Number(m[3]) : 2000, month) || hour > 23 || minute > 59 || second > 60) return undefined;
+  if (!validDateTime(m[3] ? Number(m[3]) : 2000, month, day, hour, minute, second)) return undefined;
   const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
   if (m[3]) return localMs(Number(m[3]), month, day, hour, minute, second, ms);
   const year = new Date(now).getFullYear();
