@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve as resolveImport } from 'import-meta-resolve';
 import type { AnyComponentDefinition, ComponentKind } from './component.js';
 import { pluginApi } from '../plugin-api.js';
 
@@ -63,7 +64,7 @@ export async function loadPlugin(registry: ComponentRegistry, spec: string, conf
     const folder = await stat(target).then((st) => st.isDirectory(), () => false);
     url = pathToFileURL(folder ? createRequire(path.join(configDir, 'noop.js')).resolve(target) : target).href;
   } else {
-    url = pathToFileURL(await resolvePackage(spec, configDir)).href;
+    url = pathToFileURL(resolvePackage(spec, configDir)).href;
   }
   const mod = (await import(url)) as { default?: unknown; components?: unknown };
   let exported: unknown = mod.default ?? mod.components;
@@ -86,51 +87,21 @@ export async function loadPlugin(registry: ComponentRegistry, spec: string, conf
 }
 
 /**
- * Resolves a plugin's package name from the config's folder, as `import` would from there. `require.resolve`
- * alone refuses an ESM-only package, whose `exports` has an `import` condition and no `require` one (the
- * usual form for `"type": "module"` packages): "No "exports" main defined". Such a package's entry is then
- * read from its `exports` with the conditions `import`, `node` and `default`.
+ * Resolves a plugin's package name from the config's folder. `require.resolve` alone refuses an ESM-only
+ * package, whose `exports` has an `import` condition and no `require` one (the usual form for `"type":
+ * "module"` packages): "No "exports" main defined". Such a package is then resolved as `import` resolves it
+ * from there (import-meta-resolve: Node's own ESM resolution, `exports` conditions and all).
  */
-async function resolvePackage(spec: string, configDir: string): Promise<string> {
-  const require = createRequire(path.join(configDir, 'noop.js'));
+function resolvePackage(spec: string, configDir: string): string {
+  const parent = path.join(configDir, 'noop.js');
   try {
-    return require.resolve(spec);
+    return createRequire(parent).resolve(spec);
   } catch (err) {
     if ((err as { code?: string }).code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw err;
-    const parts = spec.split('/');
-    const name = parts.slice(0, spec.startsWith('@') ? 2 : 1).join('/');
-    const subpath = ['.', ...parts.slice(spec.startsWith('@') ? 2 : 1)].join('/');
-    for (const folder of require.resolve.paths(spec) ?? []) {
-      const root = path.join(folder, name);
-      const manifest = await readFile(path.join(root, 'package.json'), 'utf8').catch(() => undefined);
-      if (manifest === undefined) continue;
-      const { exports } = JSON.parse(manifest) as { exports?: unknown };
-      const isMap = exports !== null && typeof exports === 'object' && !Array.isArray(exports);
-      const entry = isMap && Object.keys(exports).some((k) => k.startsWith('.')) ? (exports as Record<string, unknown>)[subpath] : subpath === '.' ? exports : undefined;
-      const target = importTarget(entry);
-      if (target === undefined) throw err;
-      return path.join(root, target);
-    }
-    throw err;
-  }
-}
-
-/** The file an `exports` entry gives to `import` under Node: a string, or the first matching condition. */
-function importTarget(entry: unknown): string | undefined {
-  if (typeof entry === 'string') return entry;
-  if (Array.isArray(entry)) {
-    for (const e of entry) {
-      const t = importTarget(e);
-      if (t !== undefined) return t;
-    }
-    return undefined;
-  }
-  if (entry === null || typeof entry !== 'object') return undefined;
-  for (const [condition, value] of Object.entries(entry)) {
-    if (condition === 'import' || condition === 'node' || condition === 'default') {
-      const t = importTarget(value);
-      if (t !== undefined) return t;
+    try {
+      return fileURLToPath(resolveImport(spec, pathToFileURL(parent).href));
+    } catch {
+      throw err;
     }
   }
-  return undefined;
 }
