@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { LogEvent } from '../../src/engine/event.js';
 import { syslogConfig } from '../../src/inputs/syslog/index.js';
 import { startSyslog, type InputHarness } from '../helpers/network-input.js';
+import { handshakeTimeout } from '../../src/inputs/net/stream-server.js';
 import { LOGGER, RSYSLOGD, runLogger, startRsyslog, type PrivateRsyslog } from '../helpers/syslog-senders.js';
 import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
@@ -148,6 +149,42 @@ describe('syslog input', () => {
       peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
       error: expect.stringMatching(/CERT|SIGNATURE|ISSUER/),
     });
+  });
+
+  it.skipIf(!HAVE_OPENSSL)('TLS: a client that connects and never finishes its handshake is closed after idle_timeout (at most 10 s), logged with its peer', async () => {
+    const cert = makeSelfSignedCert()!;
+    const { h, port } = await start({ mode: 'tls', idle_timeout: '300ms', tls: { cert_file: cert.certFile, key_file: cert.keyFile } });
+    // A plain TCP client: no ClientHello ever comes. Before, the server waited Node's 120 s, holding a slot
+    // of max_connections all that time.
+    const closed = await new Promise<number>((resolve) => {
+      const started = Date.now();
+      const s = net.connect(port, '127.0.0.1');
+      s.on('close', () => resolve(Date.now() - started));
+      s.on('error', () => undefined);
+      setTimeout(() => {
+        s.destroy();
+        resolve(Infinity);
+      }, 8000).unref();
+    });
+    expect(closed).toBeGreaterThanOrEqual(250);
+    expect(closed).toBeLessThan(5000);
+    const failed = h.logs.find((l) => l.problem === 'tls_handshake_failed');
+    expect(failed).toMatchObject({ peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/), error: expect.stringMatching(/timeout/i) });
+    expect(h.metrics.get('errors_total')).toBe(1);
+    // A client that does finish its handshake is served as before.
+    await new Promise<void>((resolve, reject) => {
+      const s = tls.connect({ port, host: '127.0.0.1', ca: cert.cert }, () => s.end('<13>1 - host app - - - after the stalled one\n'));
+      s.on('error', reject);
+      s.on('close', () => resolve());
+    });
+    const [e] = await h.waitForEvents(1);
+    expect(e!.body).toBe('after the stalled one');
+  });
+
+  it('handshake timeout: 10 s, or idle_timeout when shorter, also when idle_timeout is 0 (never idle)', () => {
+    expect(handshakeTimeout(300_000)).toBe(10_000);
+    expect(handshakeTimeout(300)).toBe(300);
+    expect(handshakeTimeout(0)).toBe(10_000);
   });
 
   it('rejects mode: tls without certificates as a config error', () => {

@@ -30,7 +30,7 @@ export const fluentForwardConfig = z.object({
     .describe('When to answer a chunk sent with `require_ack_response`: `delivered` once every output has written its events; `queued` once they are in the pipeline\'s buffers.'),
   max_message_bytes: byteSize().prefault('16MiB').describe('Largest forward message (a chunk), also after gunzip; a larger one closes the connection and is counted.'),
   max_connections: z.number().int().min(1).default(1000).describe('Connections open at once; more are refused (counted in `errors_total`).'),
-  idle_timeout: duration().prefault('5m').describe('Close a connection that sent nothing for this long; `0` never closes idle connections.'),
+  idle_timeout: duration().prefault('5m').describe('Close a connection that sent nothing for this long; `0` never closes idle connections. A TLS handshake must finish within 10 s, or this when shorter.'),
   tls: tlsConfig.optional(),
   security: z
     .strictObject({

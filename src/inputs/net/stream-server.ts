@@ -1,7 +1,7 @@
 /**
  * The TCP/TLS listener shared by the stream-based network inputs (syslog over TCP/TLS, fluent_forward):
- * `max_connections` (more are refused, counted in `errors_total` and logged), idle timeout, TLS handshake
- * failures counted and logged, and a graceful stop that stops accepting, closes every connection and waits
+ * `max_connections` (more are refused, counted in `errors_total` and logged), idle timeout, a TLS handshake
+ * timeout, TLS handshake failures counted and logged, and a graceful stop that stops accepting, closes every connection and waits
  * for each connection's reader to pass on what it already received.
  */
 import net from 'node:net';
@@ -27,6 +27,16 @@ export type ConnectionReader = (socket: net.Socket, peer: string | undefined) =>
 export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/**
+ * How long a TLS client may take to finish its handshake: 10 s, or `idle_timeout` when that is shorter. A
+ * connection counts against `max_connections` from its first byte, and Node's own limit (120 s) let clients
+ * that open a socket and never say hello hold every slot for two minutes each.
+ */
+export function handshakeTimeout(idleTimeout: number): number {
+  return idleTimeout > 0 ? Math.min(idleTimeout, TLS_HANDSHAKE_TIMEOUT) : TLS_HANDSHAKE_TIMEOUT;
+}
+const TLS_HANDSHAKE_TIMEOUT = 10_000;
 
 /**
  * Listens, then serves connections until `ctx.signal` aborts. `onListening` receives the bound port (the real
@@ -71,7 +81,7 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
     // layer (rejectUnauthorized), which dropped the socket mid-handshake and left only "socket hang up",
     // without the peer or the reason; nothing is read from a client that fails it.
     const required = m.ca !== undefined;
-    server = tls.createServer({ cert: m.cert, key: m.key, ca: m.ca, requestCert: required, rejectUnauthorized: false }, (socket: tls.TLSSocket) => {
+    server = tls.createServer({ cert: m.cert, key: m.key, ca: m.ca, requestCert: required, rejectUnauthorized: false, handshakeTimeout: handshakeTimeout(options.idleTimeout) }, (socket: tls.TLSSocket) => {
       if (required && !socket.authorized) {
         ctx.metrics.add('errors_total');
         const shown = Object.keys(socket.getPeerCertificate()).length > 0;
@@ -85,6 +95,8 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
     server.on('tlsClientError', (err, socket) => {
       ctx.metrics.add('errors_total');
       problems.report('tls_handshake_failed', `${options.name} TLS handshake failed`, { peer: peerOf(socket.remoteAddress, socket.remotePort), error: err.message });
+      // With a listener for this event, closing the socket is ours to do (a timed-out handshake stayed open).
+      socket.destroy();
     });
   } else {
     server = net.createServer(onSocket);

@@ -33,7 +33,7 @@ export const syslogConfig = z
     address: listenAddress('127.0.0.1:5514').describe('`host:port` to listen on (`0.0.0.0:514` for every interface; ports below 1024 need privileges; port 0 picks a free port and logs it).'),
     max_message_bytes: byteSize().prefault('64KiB').describe('Longer messages are cut to this size and marked `log.truncated`; the rest of the frame is skipped.'),
     max_connections: z.number().int().min(1).default(1000).describe('TCP/TLS connections open at once; more are refused (counted in `errors_total`).'),
-    idle_timeout: duration().prefault('5m').describe('Close a TCP/TLS connection that sent nothing for this long; `0` never closes idle connections.'),
+    idle_timeout: duration().prefault('5m').describe('Close a TCP/TLS connection that sent nothing for this long; `0` never closes idle connections. A TLS handshake must finish within 10 s, or this when shorter.'),
     max_pending_events: z.number().int().min(1).default(10_000).describe('UDP only: messages that may wait while the pipeline is full; beyond that datagrams are dropped and counted (`discarded_events_total`).'),
     receive_buffer_bytes: byteSize().prefault('4MiB').describe('UDP only: the socket\'s receive buffer (SO_RCVBUF), which holds a burst while driftlock reads. Datagrams that overflow it are dropped by the kernel, unseen by driftlock (`RcvbufErrors` in /proc/net/snmp). The kernel caps it at `net.core.rmem_max`; the size it granted is logged at start.'),
     tls: tlsConfig.optional(),
