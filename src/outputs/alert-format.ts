@@ -19,7 +19,9 @@ const ANSI = { bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[3
 /** Cuts text to `max` characters, saying how much was left out. */
 export function truncate(text: string, max: number): string {
   if (text.length <= max) return text;
-  return `${text.slice(0, max)}… (${(text.length - max).toLocaleString('en-US')} more characters)`;
+  // Not between the halves of a surrogate pair: half an emoji is no character, and a terminal shows U+FFFD.
+  const cut = /[\ud800-\udbff]/.test(text[max - 1] ?? '') ? max - 1 : max;
+  return `${text.slice(0, cut)}… (${(text.length - cut).toLocaleString('en-US')} more characters)`;
 }
 
 // C0 controls but tab and newline, DEL and C1 controls: what a terminal would obey rather than show.
