@@ -79,6 +79,23 @@ function ansiTerminal(stream: NodeJS.WriteStream): boolean {
   return Boolean(stream.isTTY) && process.env.TERM !== 'dumb';
 }
 
+/**
+ * A status line cut to the terminal's width (one column spare): a longer one wraps, and `\r` then redraws
+ * only its last row, leaving a trail of stale rows. `keep` is the tail that matters most (percentage and
+ * counts); the head (a file name) gives way first, from its start.
+ */
+export function fitStatus(columns: number | undefined, head: string, keep = ''): string {
+  const max = columns && columns > 1 ? columns - 1 : Infinity;
+  const width = (t: string) => [...t].length;
+  if (width(head) + width(keep) <= max) return head + keep;
+  const room = max - width(keep);
+  if (room >= 8) {
+    const chars = [...head];
+    return `…${chars.slice(chars.length - (room - 1)).join('')}${keep}`;
+  }
+  return [...(head + keep)].slice(0, Math.max(1, max - 1)).join('') + '…';
+}
+
 function colorWanted(stream: NodeJS.WriteStream): boolean {
   return ansiTerminal(stream) && !process.env.NO_COLOR;
 }
@@ -246,7 +263,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
     ? undefined
     : setInterval(() => {
         if (statusTty) {
-          io.stderr.write(`\r\x1b[K${status()}`);
+          io.stderr.write(`\r\x1b[K${fitStatus(io.stderr.columns, status())}`);
           statusShown = true;
         } else {
           io.stderr.write(`driftlock: ${status()}\n`);
@@ -470,13 +487,13 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       const counts = `${ld.events.toLocaleString('en-US')} events, ${anomaliesText(ld.anomalies)}`;
       // Standard input has no size to measure a bar against: only the counts.
       if (stdin) {
-        io.stderr.write(`\r\x1b[Kstandard input  ${counts}`);
+        io.stderr.write(`\r\x1b[K${fitStatus(io.stderr.columns, 'standard input', `  ${counts}`)}`);
         return;
       }
       const share = size ? Math.min(1, read / size) : 1;
       const width = 24;
       const bar = '█'.repeat(Math.round(share * width)).padEnd(width, '░');
-      io.stderr.write(`\r\x1b[K${path.basename(file)} ${bar} ${(share * 100).toFixed(0)}%  ${counts}`);
+      io.stderr.write(`\r\x1b[K${fitStatus(io.stderr.columns, path.basename(file), ` ${bar} ${(share * 100).toFixed(0)}%  ${counts}`)}`);
     };
     try {
       // A gzipped rotation (app.log.2.gz) is read decompressed; the bar moves with the bytes read from the

@@ -11,9 +11,9 @@ import { describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
 
 /** Runs the CLI on a pseudo-terminal; its stdout to /dev/null unless `stdout` says otherwise (`input`: a shell command piped in). */
-function underTerminal(args: string[], options: { env?: NodeJS.ProcessEnv; stdout?: boolean; input?: string } = {}): Promise<{ code: number | null; out: string }> {
+function underTerminal(args: string[], options: { env?: NodeJS.ProcessEnv; stdout?: boolean; input?: string; columns?: number } = {}): Promise<{ code: number | null; out: string }> {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = (options.input ? `${options.input} | ` : '') + [process.execPath, CLI, ...args].map(q).join(' ') + (options.stdout ? '' : ' > /dev/null');
+  const command = (options.columns ? `stty cols ${options.columns}; ` : '') + (options.input ? `${options.input} | ` : '') + [process.execPath, CLI, ...args].map(q).join(' ') + (options.stdout ? '' : ' > /dev/null');
   return new Promise((resolve) => {
     const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     let out = '';
@@ -58,5 +58,20 @@ describe.skipIf(!existsSync('/usr/bin/script'))('driftlock scan progress bar', (
     expect(stream.out).toMatch(/▲ new_pattern/);
     expect(stream.out).toMatch(/driftlock: 301 events in/);
     expect(stream.out).not.toContain('\x1b');
+  }, 60_000);
+
+  it('a narrow terminal: each progress redraw fits its width (the file name gives way first), so none wraps', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-progress-'));
+    const lines = Array.from({ length: 200_000 }, (_, i) => `INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`);
+    const name = 'a-rather-long-name-of-a-rotated-application-log-2025-01-01.log';
+    const file = path.join(dir, name);
+    await writeFile(file, lines.join('\n') + '\n');
+    const result = await underTerminal(['scan', '--format', 'text', file], { columns: 80 });
+    expect(result.code, result.out).toBe(0);
+    const frames = result.out.split('\r').map((f) => f.replace(/\x1b\[K/g, '')).filter((f) => f.includes('%  '));
+    expect(frames.length, result.out.slice(0, 2000)).toBeGreaterThan(0);
+    // Before: "a-rather-long-name-... ████ 100%  200,000 events, 0 anomalies", 121 columns on an 80-column terminal.
+    for (const f of frames) expect([...f].length, f).toBeLessThanOrEqual(79);
+    expect(frames.at(-1)).toMatch(/^….*2025-01-01\.log █+ 100% {2}200,000 events, 0 anomalies$/);
   }, 60_000);
 });
