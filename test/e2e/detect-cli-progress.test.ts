@@ -68,7 +68,7 @@ describe.skipIf(!existsSync('/usr/bin/script'))('driftlock scan progress bar', (
     await writeFile(file, lines.join('\n') + '\n');
     const result = await underTerminal(['scan', '--format', 'text', file], { columns: 80 });
     expect(result.code, result.out).toBe(0);
-    const frames = result.out.split('\r').map((f) => f.replace(/\x1b\[K/g, '')).filter((f) => f.includes('%  '));
+    const frames = result.out.split('\r').map((f) => f.replaceAll('\x1b[K', '')).filter((f) => f.includes('%  '));
     expect(frames.length, result.out.slice(0, 2000)).toBeGreaterThan(0);
     // Before: "a-rather-long-name-... ████ 100%  200,000 events, 0 anomalies", 121 columns on an 80-column terminal.
     for (const f of frames) expect([...f].length, f).toBeLessThanOrEqual(79);
