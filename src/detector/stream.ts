@@ -759,7 +759,9 @@ export class StreamDetector {
 
     if (best && !accept) {
       this.anomalies += 1;
-      if (!fields && (best.kind === 'new_pattern' || best.kind === 'content')) {
+      // Warnings, errors and lines with no level: a DEBUG or INFO line keeps alerting only while its own
+      // text does (flagged at night, a routine DEBUG line alerted by its signature until its 100th time).
+      if (!fields && (best.kind === 'new_pattern' || best.kind === 'content') && (severity === undefined || severity >= 13)) {
         signature ??= messageSignature(tokens);
         if (signature !== undefined) this.rememberAlert(signature, best, now);
       }

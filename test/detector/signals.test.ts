@@ -778,6 +778,21 @@ describe('text lines', () => {
     expectWellFormed(again!, 'app');
   });
 
+  it('does not keep alerting a repeated DEBUG or INFO message by its first alert: once its text is explained, it is normal', () => {
+    const WARMED = (n: number) => `DEBUG: cache warmed for shard ${n} in region eu-west-${n % 3}`;
+    const EXPLAINED = (n: number) => `INFO: User logged in user_id=${n} after cache warmed for shard ${n} in region eu-west-${n % 3}`;
+    const { detector, lines } = loginBaseline({ overrides: { learnAfterMs: 3_600_000, learnMinCount: 100 } });
+    // Its first time: new text, flagged.
+    expect(detector.observe('app', lines.line(WARMED(3)))?.kind).toBe('new_pattern');
+    // Other lines come to explain its words.
+    let k = 0;
+    feed(detector, 'app', 600, () => (k++ % 3 === 0 ? lines.line(EXPLAINED(k)) : lines.next()));
+    // Before: "message "DEBUG: cache warmed for shard in region" again: 1 alert since ..., not normal yet", and
+    // so on for every repeat until 100 of them over an hour (a simulated service at night: 97 such alerts of
+    // a DEBUG cache line in 16 h). Keeping on is for warnings and errors, and for lines with no level.
+    expect(detector.observe('app', lines.line(WARMED(7)))).toBeUndefined();
+  });
+
   it('reads the level a line states: a word, or the letter of klog (Kubernetes) and Android logcat lines', () => {
     expect(levelOf('ERROR: Database connection failed')).toBe(17);
     expect(levelOf('2025-01-01 12:00:00 WARN disk almost full')).toBe(13);
