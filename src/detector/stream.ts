@@ -15,7 +15,7 @@ import { LzWindow } from './lz-window.js';
 import { maskVolatile, unmask } from './mask.js';
 import { NumericBaseline } from './numeric.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
-import { VolumeBaseline } from './volume.js';
+import { VolumeBaseline, type VolumeOptions } from './volume.js';
 import { StreamClock } from './stream-clock.js';
 import { headOf } from './strings.js';
 import { TextFieldBaseline } from './text-field.js';
@@ -461,13 +461,13 @@ export class StreamDetector {
   /** The event's message says what happened (a `msg`, not a request line): its numbers are judged per template too. */
   private kindMessage = false;
   private templateName: string | undefined;
-  private readonly volumeOptions: { spikeFactor: number; minRate: number; minHistory: number };
+  private readonly volumeOptions: VolumeOptions;
   private readonly burstOptions: { minCount: number; factor: number; minAgeSeconds: number };
 
   constructor(id: string, options: DetectorOptions) {
     this.id = id;
     this.o = options;
-    this.volumeOptions = { spikeFactor: options.spikeFactor, minRate: options.minSpikeRate, minHistory: 30 };
+    this.volumeOptions = { spikeFactor: options.spikeFactor, minRate: options.minSpikeRate, minHistory: 30, learnAfterMs: options.learnAfterMs };
     this.burstOptions = { minCount: Math.ceil(options.minSpikeRate / 2), factor: options.spikeFactor, minAgeSeconds: 600 };
   }
 
@@ -572,12 +572,15 @@ export class StreamDetector {
         kind: volume.kind,
         score: volume.factor,
         confidence,
-        why: volume.kind === 'volume_spike'
+        why: (volume.kind === 'volume_spike'
           ? volume.typical >= 1
             ? `volume ${fmt(volume.rate)} events in one second so far vs typical ${fmt(volume.typical)}/s (${fmt(volume.factor)}x)`
             // A sparse stream: most seconds have no event, so the median says nothing; its busy seconds do.
             : `volume ${fmt(volume.rate)} events in one second so far; the stream usually has under 1/s, at most ${fmt(this.volume.busiest)} in its busiest seconds`
-          : `volume dropped: no events for ${durationText(volume.seconds!)} vs typical ${fmt(volume.typical)}/s`,
+          : `volume dropped: no events for ${durationText(volume.seconds!)} vs typical ${fmt(volume.typical)}/s`) +
+          (volume.recurring
+            ? `; a burst every ${durationText(volume.recurring.periodSeconds)} since ${isoTime(this.clock.sourceTime(volume.recurring.firstSecond * 1000))} (${volume.recurring.times} times): now treated as normal`
+            : ''),
         baseline: { typical_per_second: volume.typical },
       });
     }

@@ -2,7 +2,8 @@
  * Event rate of a stream against its own baseline, in event time (the events' timestamps), so that a file
  * scanned after the fact shows the same spikes as the live stream did. Counts per one-second bucket; the
  * baseline is the median and spread of recent per-second counts (seconds without events count as zero).
- * Spike buckets are kept out of the baseline, so a long spike keeps alerting instead of becoming normal.
+ * Spike buckets are kept out of the baseline, so a long spike keeps alerting instead of becoming normal;
+ * bursts that keep a rhythm (a cron job's, every hour) for `learnAfterMs` become normal instead.
  */
 export interface VolumeVerdict {
   kind: 'volume_spike' | 'volume_drop';
@@ -12,6 +13,35 @@ export interface VolumeVerdict {
   factor: number;
   /** For drops: how long the rate stayed low, in seconds. */
   seconds?: number;
+  /**
+   * For a spike that has come back at a regular interval for `learnAfterMs` (an hourly cron job's burst):
+   * said once, on the burst that makes it normal; later bursts of that rhythm are not reported.
+   */
+  recurring?: { periodSeconds: number; times: number; firstSecond: number };
+}
+
+export interface VolumeOptions {
+  spikeFactor: number;
+  minRate: number;
+  minHistory: number;
+  /** How long bursts must keep coming at a regular interval before they are normal (ms; three of them at least). */
+  learnAfterMs: number;
+}
+
+/** A run of spiked seconds, each within this many seconds of the last, is one burst. */
+const BURST_JOIN_SECONDS = 10;
+/** Bursts remembered (their first second and busiest count), for their rhythm. */
+const BURSTS_KEPT = 64;
+/** A burst is on a rhythm's beat within this share of the period, or this many seconds when more. */
+const BEAT_TOLERANCE = 0.02;
+const BEAT_TOLERANCE_SECONDS = 10;
+/** A learned rhythm's burst may come this many beats after the last one seen (a day of an hourly job). */
+const RHYTHM_BEATS = 24;
+
+interface Burst {
+  start: number;
+  last: number;
+  peak: number;
 }
 
 import { ScoreCalibrator } from './calibration.js';
@@ -29,6 +59,11 @@ export class VolumeBaseline {
   private flaggedBucket = -1;
   /** The last 64 seconds flagged as spikes (live or by their late events), so that none is flagged twice. */
   private readonly flaggedLate = new Set<number>();
+  /** Recent bursts, oldest first; the last may be going on. */
+  private readonly bursts: Burst[] = [];
+  /** The rhythm, in seconds, of bursts learned as normal; and whether the current burst keeps it. */
+  private normalPeriod = 0;
+  private burstExpected: { peak: number } | undefined;
   private spiking = false;
   private typicalCache = 0;
   private sinceUpdate = 0;
@@ -84,20 +119,102 @@ export class VolumeBaseline {
    * times the typical rate, and over twice the busiest seconds of the recent past (the p99): bursty streams
    * (a page load fetching twenty assets at once) have busy seconds that are part of normal.
    */
-  private isSpike(n: number, options: { spikeFactor: number; minRate: number; minHistory: number }): boolean {
+  private isSpike(n: number, options: VolumeOptions): boolean {
     return this.history.length >= options.minHistory && n >= options.minRate && n > options.spikeFactor * Math.max(this.typicalCache, 1) &&
       n > 2 * this.calibrator.quantile(0.99);
   }
 
-  private spike(n: number): VolumeVerdict {
-    return { kind: 'volume_spike', rate: n, typical: this.typicalCache, factor: n / Math.max(this.typicalCache, 1) };
+  /**
+   * The verdict on a spiked second `b` with `n` events: a spike, unless its burst keeps a rhythm learned as
+   * normal (and stays within twice the busiest of its earlier bursts). Bursts are kept out of the baseline
+   * (a long spike keeps alerting), and the baseline spans only minutes, so a burst every hour looked new
+   * every hour: an hourly cron job alerted 72 times in two days of a simulated service.
+   */
+  private spike(b: number, n: number, options: VolumeOptions): VolumeVerdict | undefined {
+    const verdict: VolumeVerdict = { kind: 'volume_spike', rate: n, typical: this.typicalCache, factor: n / Math.max(this.typicalCache, 1) };
+    const current = this.bursts.at(-1);
+    if (current && b >= current.start && b - current.last <= BURST_JOIN_SECONDS) {
+      current.last = Math.max(current.last, b);
+      current.peak = Math.max(current.peak, n);
+    } else {
+      this.bursts.push({ start: b, last: b, peak: n });
+      if (this.bursts.length > BURSTS_KEPT) this.bursts.shift();
+      this.burstExpected = undefined;
+      const rhythm = this.rhythm(options.learnAfterMs / 1000);
+      if (rhythm) {
+        this.burstExpected = { peak: rhythm.peak };
+        // The first burst of a rhythm that makes it normal says so; the next ones are quiet.
+        if (Math.abs(rhythm.period - this.normalPeriod) > tolerance(rhythm.period)) {
+          this.normalPeriod = rhythm.period;
+          verdict.recurring = { periodSeconds: rhythm.period, times: rhythm.times, firstSecond: rhythm.first };
+          return verdict;
+        }
+      }
+    }
+    if (this.burstExpected) {
+      if (n <= 2 * this.burstExpected.peak) return undefined;
+      // Far above its rhythm's bursts: news after all, and this burst is no longer the usual one.
+      this.burstExpected = undefined;
+    }
+    return verdict;
+  }
+
+  /** A spiked second closed with `n` events: its burst's busiest second is at least that. */
+  private burstPeak(b: number, n: number): void {
+    const current = this.bursts.at(-1);
+    if (current && b >= current.start && b <= current.last) current.peak = Math.max(current.peak, n);
+  }
+
+  /**
+   * Whether the burst just begun (the last one) keeps a rhythm: the bursts one, two, ... periods before it
+   * all came, on the beat, for at least `learnSeconds`, and at least three in all. The shortest such
+   * period wins. Its peak is the busiest of those bursts.
+   */
+  private rhythm(learnSeconds: number): { period: number; times: number; first: number; peak: number } | undefined {
+    const bursts = this.bursts;
+    const now = bursts.at(-1)!.start;
+    // The rhythm learned already: a burst on its beat, even when beats went by without one (a cron burst at
+    // the day's peak traffic may not be twice the busiest seconds, and is no spike then).
+    if (this.normalPeriod > 0) {
+      const period = this.normalPeriod;
+      let peak = 0;
+      let times = 0;
+      let first = now;
+      for (let i = bursts.length - 2; i >= 0; i--) {
+        const d = now - bursts[i]!.start;
+        const k = Math.round(d / period);
+        if (k < 1 || k > RHYTHM_BEATS || Math.abs(d - k * period) > tolerance(period)) continue;
+        times += 1;
+        peak = Math.max(peak, bursts[i]!.peak);
+        first = bursts[i]!.start;
+      }
+      if (times > 0) return { period, times: times + 1, first, peak };
+    }
+    for (let i = bursts.length - 2; i >= 0; i--) {
+      const period = now - bursts[i]!.start;
+      if (period <= BURST_JOIN_SECONDS) continue;
+      let beats = 1;
+      let peak = bursts[i]!.peak;
+      let first = bursts[i]!.start;
+      // Walk back beat by beat: each earlier beat must have a burst.
+      for (let k = 2; ; k++) {
+        const at = now - k * period;
+        const hit = bursts.find((x) => Math.abs(x.start - at) <= tolerance(period));
+        if (!hit) break;
+        beats += 1;
+        peak = Math.max(peak, hit.peak);
+        first = hit.start;
+      }
+      if (beats >= 2 && now - first >= learnSeconds) return { period, times: beats + 1, first, peak };
+    }
+    return undefined;
   }
 
   /**
    * Counts one event at time `t` (ms). Returns a verdict for the first event of a second whose count
    * crosses the spike threshold, or for the first event after a long silence.
    */
-  observe(t: number, options: { spikeFactor: number; minRate: number; minHistory: number }): VolumeVerdict | undefined {
+  observe(t: number, options: VolumeOptions): VolumeVerdict | undefined {
     const b = Math.floor(t / 1000);
     let verdict: VolumeVerdict | undefined;
     if (this.bucket < 0) this.bucket = b;
@@ -107,6 +224,7 @@ export class VolumeBaseline {
       // half minute would otherwise become the busiest seconds, and hide the next one.
       const early = this.history.length >= 10 && this.history.length < options.minHistory &&
         this.count >= options.minRate && this.count > options.spikeFactor * Math.max(this.typicalCache, 1);
+      if (this.spiking) this.burstPeak(this.bucket, this.count);
       if (!this.spiking && !early) this.push(this.count);
       // Kept out, it still holds its place (at the typical count, out of the busy seconds), so that a late
       // event is counted in its own second.
@@ -137,7 +255,7 @@ export class VolumeBaseline {
       this.history[i] = n;
       if (!this.isSpike(n, options) || this.flaggedLate.has(b)) return undefined;
       this.flagLate(b);
-      return this.spike(n);
+      return this.spike(b, n, options);
     }
     this.count += 1;
     if (verdict) return verdict;
@@ -146,7 +264,7 @@ export class VolumeBaseline {
       if (this.flaggedBucket !== this.bucket) {
         this.flaggedBucket = this.bucket;
         this.flagLate(this.bucket);
-        return this.spike(this.count);
+        return this.spike(this.bucket, this.count, options);
       }
     }
     return undefined;
@@ -166,15 +284,31 @@ export class VolumeBaseline {
     }
   }
 
-  toJSON(): { history: number[]; bucket: number; count: number } {
-    return { history: this.history.slice(), bucket: this.bucket, count: this.count };
+  toJSON(): VolumeSnapshot {
+    return { history: this.history.slice(), bucket: this.bucket, count: this.count, bursts: this.bursts.map((x) => [x.start, x.last, x.peak]), normalPeriod: this.normalPeriod };
   }
 
-  static fromJSON(data: { history: number[]; bucket: number; count: number }): VolumeBaseline {
+  static fromJSON(data: VolumeSnapshot): VolumeBaseline {
     const v = new VolumeBaseline();
     for (const n of data.history) v.push(n);
     v.bucket = data.bucket;
     v.count = data.count;
+    // Snapshots before bursts were remembered have none.
+    for (const [start, last, peak] of data.bursts ?? []) v.bursts.push({ start, last, peak });
+    v.normalPeriod = data.normalPeriod ?? 0;
     return v;
   }
+}
+
+export interface VolumeSnapshot {
+  history: number[];
+  bucket: number;
+  count: number;
+  /** Recent bursts: first second, last second, busiest count. */
+  bursts?: Array<[number, number, number]>;
+  normalPeriod?: number;
+}
+
+function tolerance(period: number): number {
+  return Math.max(BEAT_TOLERANCE_SECONDS, BEAT_TOLERANCE * period);
 }

@@ -5,7 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import { VolumeBaseline } from '../../src/detector/volume.js';
 
-const OPTIONS = { spikeFactor: 5, minRate: 20, minHistory: 30 };
+const OPTIONS = { spikeFactor: 5, minRate: 20, minHistory: 30, learnAfterMs: 3_600_000 };
 
 describe('VolumeBaseline, late events', () => {
   it('flags a burst from a source 3 s behind the others, once per second, and not its ordinary late events', () => {
