@@ -159,20 +159,62 @@ interface AlertedMessage {
   first: number;
 }
 
-/** What the last alert of a pattern that recurred long enough says. */
+/**
+ * A free-text field's value that alerted and was not learned since (a user agent, a referer, a query
+ * string), remembered by its field and masked value: when it first alerted, and on how many separate
+ * occasions since (see `VALUE_OCCASIONS`).
+ */
+interface AlertedValue {
+  field: string;
+  /** The masked value. */
+  value: string;
+  /** Event time of the first alert (0 when the stream had no time yet: then that of the first timed one). */
+  first: number;
+  /** Event time at which the latest occasion began: a repeat within half of `learnAfterMs` of it is part of it. */
+  occasion: number;
+  occasions: number;
+  /** Alerts raised by the value so far. */
+  count: number;
+}
+
 /** The why of the alert that makes a pattern normal: its "not normal yet" would contradict the note after it. */
 function becomesNormal(why: string): string {
   return why.replace(/, not normal yet\b/g, '');
 }
 
+/** What the last alert of a pattern (or a field's value) that recurred long enough says. */
 function recurringNote(timed: boolean, elapsedMs: number, count: number): string {
   return timed
-    ? `; recurring for ${Math.round(elapsedMs / 60000)} min (${count} times): now treated as normal`
+    ? `; recurring for ${durationText(Math.round(elapsedMs / 1000))} (${count} times): now treated as normal`
     : `; recurring ${count} times: now treated as normal`;
+}
+
+/** The key of a field's value in `alertedValues`: a field name holds no NUL. */
+function valueKey(field: string, value: string): string {
+  return `${field}\u0000${value}`;
 }
 
 /** Messages remembered as alerted, at most (the least recently alerted are forgotten first). */
 const MAX_ALERTED = 256;
+/** Field values remembered as alerted, at most, over all fields of a stream (the least recently alerted go first). */
+const MAX_ALERTED_VALUES = 256;
+/**
+ * A field's value that alerted becomes normal once it has come back on this many separate occasions, the
+ * first and the last at least `learnAfterMs` apart. An occasion begins with an alert at least half of
+ * `learnAfterMs` after the previous occasion began; the repeats in between belong to it, however many.
+ *
+ * Not `learnMinCount` alerts, as for a text message: a message that becomes normal is one that floods (an
+ * error on every request), while a client with a new user agent comes back every few hours (the web eval's
+ * feed reader, polling every 5 to 8 hours, alerted on every visit, and would have needed 100 of them, about
+ * a month). What tells a client that keeps coming back from one attack going on is not how many requests
+ * it makes but whether they are spread over time: a burst (a scanner sending the same payload 15 times in
+ * a minute, or now and then for 40 minutes) is one occasion, or two, and keeps alerting. Three occasions,
+ * half of `learnAfterMs` apart, are the fewest that show recurrence rather than one repeat, and they span
+ * `learnAfterMs` by themselves; a client polling every minute gets its third at the end of that span. The
+ * price: a payload that keeps coming for longer than `learnAfterMs` becomes normal too, as a flood of one
+ * error message does.
+ */
+const VALUE_OCCASIONS = 3;
 
 /**
  * What stays of a text event when every token holding a digit or a masked value is dropped: `RAS KERNEL
@@ -421,6 +463,12 @@ export class StreamDetector {
    * for `learnAfterMs` and `learnMinCount` times.
    */
   private readonly alerted = new Map<string, AlertedMessage>();
+  /**
+   * Free-text field values flagged and not learned since, by field and masked value (`valueKey`): each
+   * keeps alerting until it has recurred on `VALUE_OCCASIONS` occasions over `learnAfterMs`, and is then
+   * learned into its field's text baseline.
+   */
+  private readonly alertedValues = new Map<string, AlertedValue>();
   private readonly fields = new Map<string, FieldState>();
   /** Whether any event of the stream carried its own time (then arrival times are not used). */
   private eventTimed = false;
@@ -778,13 +826,21 @@ export class StreamDetector {
       // learned, so a repeated injection keeps alerting; only its syntax counts, a tenth, so that a new
       // form of value that keeps coming back (some 20 times) becomes normal. That holds for every text
       // field that alerted, not only the one reported: a payload in the query string is in `request` too,
-      // and learning it in one field while reporting the other would make it normal there.
+      // and learning it in one field while reporting the other would make it normal there. A value that
+      // has alerted on `VALUE_OCCASIONS` occasions over `learnAfterMs` (a new client that keeps coming
+      // back) is learned after all, and its alert says so.
       for (let k = 0; k < this.pendingCount; k++) {
         const p = this.pending[k]!;
-        if (candidates.some((c) => c.kind === 'field_content' && c.field === p.name && c.confidence >= this.o.threshold)) {
-          p.flagged = true;
-          if (p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
+        const c = candidates.find((x) => x.kind === 'field_content' && x.field === p.name && x.confidence >= this.o.threshold);
+        if (c === undefined) continue;
+        const recurred = p.masked !== undefined ? this.rememberValueAlert(p.name, p.masked, timed, now) : undefined;
+        if (recurred) {
+          c.why += recurringNote(timed, now - recurred.first, recurred.count);
+          if (c.brief) c.brief += ' (now normal)';
+          continue;
         }
+        p.flagged = true;
+        if (p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
       }
       this.learnFields();
       return this.report(best);
@@ -849,6 +905,36 @@ export class StreamDetector {
       ? { confidence: Math.max(a.confidence, c.confidence), score: Math.max(a.score, c.score), count: a.count + 1, first: a.first || now }
       : { confidence: c.confidence, score: c.score, count: 1, first: now });
     if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
+  }
+
+  /**
+   * Counts an alert of a free-text field's value. Returns its record, forgotten, when the value has now
+   * recurred long enough to be normal: on `VALUE_OCCASIONS` occasions, the first alert `learnAfterMs` ago
+   * or more; without event time, `learnMinCount` alerts (as a text message), since a burst cannot be
+   * told from recurrence then.
+   */
+  private rememberValueAlert(field: string, value: string, timed: boolean, now: number): AlertedValue | undefined {
+    const key = valueKey(field, value);
+    let a = this.alertedValues.get(key);
+    if (a === undefined) {
+      a = { field, value, first: timed ? now : 0, occasion: timed ? now : 0, occasions: 1, count: 1 };
+    } else {
+      // Re-inserted last: the map's order is the order of forgetting.
+      this.alertedValues.delete(key);
+      a.count += 1;
+      if (timed) {
+        if (a.first === 0) a.first = a.occasion = now;
+        else if (now - a.occasion >= this.o.learnAfterMs / 2) {
+          a.occasion = now;
+          a.occasions += 1;
+        }
+      }
+    }
+    const normal = timed ? a.occasions >= VALUE_OCCASIONS && now - a.first >= this.o.learnAfterMs : a.count >= this.o.learnMinCount;
+    if (normal) return a;
+    this.alertedValues.set(key, a);
+    if (this.alertedValues.size > MAX_ALERTED_VALUES) this.alertedValues.delete(this.alertedValues.keys().next().value!);
+    return undefined;
   }
 
   private fieldState(name: string): FieldState | undefined {
@@ -1153,6 +1239,7 @@ export class StreamDetector {
   /** Approximate bytes held by this stream's state. */
   get memoryBytes(): number {
     let bytes = (this.contentWindow?.memoryBytes ?? 0) + 200 * this.templates.size + 16 * 1024;
+    for (const a of this.alertedValues.values()) bytes += 2 * (a.field.length + a.value.length) + 120;
     for (const f of this.fields.values()) {
       bytes += (f.text?.memoryBytes ?? 0) + 2 * (f.maskChars ?? 0) + 8 * 1024 + (f.byTemplate?.size ?? 0) * (16 * TEMPLATE_NUMBERS_CAPACITY + 200);
     }
@@ -1180,6 +1267,7 @@ export class StreamDetector {
       volume: this.volume.toJSON(),
       templateRates: this.templateRates.toJSON(),
       alerted: [...this.alerted],
+      alertedValues: [...this.alertedValues.values()],
       fields: [...this.fields].map(([name, f]) => ({
         name,
         firstEvent: f.firstEvent,
@@ -1213,6 +1301,17 @@ export class StreamDetector {
     s.resumed = true;
     if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
     for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
+    // Older snapshots have none: their flagged field values start counting again.
+    for (const a of data.alertedValues ?? []) {
+      if (typeof a?.field !== 'string' || typeof a.value !== 'string') continue;
+      const { field, value } = a;
+      const count = Number.isFinite(a.count) ? a.count : 1;
+      const first = Number.isFinite(a.first) ? a.first : 0;
+      const occasion = Number.isFinite(a.occasion) ? a.occasion : first;
+      const occasions = Number.isFinite(a.occasions) ? a.occasions : 1;
+      s.alertedValues.set(valueKey(field, value), { field, value, first, occasion, occasions, count });
+    }
+    while (s.alertedValues.size > MAX_ALERTED_VALUES) s.alertedValues.delete(s.alertedValues.keys().next().value!);
     for (const f of data.fields) {
       // Older snapshots have no sightings: such a field counts as one that comes (not a one-off).
       const lastEvent = Number.isFinite(f.lastEvent) ? f.lastEvent! : s.events;
@@ -1265,6 +1364,8 @@ export interface StreamSnapshot {
   volume: ReturnType<VolumeBaseline['toJSON']>;
   templateRates?: ReturnType<TemplateRates['toJSON']>;
   alerted?: Array<[string, AlertedMessage]>;
+  /** Free-text field values that alerted and were not learned since, least recently alerted first; absent in older snapshots. */
+  alertedValues?: AlertedValue[];
   fields: Array<{
     name: string;
     firstEvent?: number;

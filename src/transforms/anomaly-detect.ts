@@ -37,7 +37,7 @@ export const anomalyDetectConfig = z.object({
   threshold: z.number().min(0).max(0.9999).optional().describe('Minimum calibrated confidence to flag; overrides the profile. At most 0.9999: confidences are reported to four decimals and never reach 1.'),
   warmup: z.number().int().min(0).optional().describe('Events per stream to learn from before flagging; overrides the profile.'),
   learn_after: duration().optional().describe(
-    'How long a new pattern must keep recurring before it becomes normal (default 1h; the last alert says so).',
+    'How long a new pattern, or a flagged value of a free-text field, must keep recurring before it becomes normal (default 1h; the last alert says so).',
   ),
   max_streams: z.number().int().min(1).default(1000).describe('Streams kept at most; the least recently seen is evicted.'),
   snapshot_interval: duration().prefault('60s').describe('How often detector state is saved to `data_dir` when events came since the last save (also at shutdown). `0` disables snapshots: state is neither saved nor restored.'),

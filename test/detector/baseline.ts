@@ -51,6 +51,11 @@ export const PATHS = ['/', '/index.html', '/api/users', '/api/orders', '/static/
 
 export const SQL_INJECTION = "' UNION SELECT username, password FROM users --";
 
+/** A feed reader's user agent (from the web eval's log, where it polls every few hours): new syntax, legitimate. */
+export const FEED_READER_USER_AGENT = 'LiveJournal.com (webmaster@livejournal.com; for http://www.livejournal.com/users/cshpsionic/; 5 readers)';
+/** A phone's user agent that came 15 times within minutes in the web eval's log. */
+export const PHONE_USER_AGENT = 'LAVA.KKT35+.FARSIGHTED60D_CN_11B_HW (MAUI/KKT35_S116_20130820;BDATE/2013/08/20 14:41;LCD/240320;CHIP/MT6260;KEY/Normal;TOUCH/0;CAMERA/1)';
+
 export interface NginxOptions {
   seed?: number;
   userAgents?: readonly string[];

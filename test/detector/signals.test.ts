@@ -6,7 +6,8 @@ import { describe, it, expect } from 'vitest';
 import { Detector, PROFILES, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
 import { StreamDetector, durationSeconds, durationValue, levelOf, messageSignature, type StreamSnapshot } from '../../src/detector/stream.js';
 import {
-  FEW_USER_AGENTS, LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, STEP_MS, T0, expectWellFormed, mulberry32, pick,
+  FEED_READER_USER_AGENT, FEW_USER_AGENTS, LoginLines, MANY_USER_AGENTS, NginxTraffic, PHONE_USER_AGENT, SQL_INJECTION, STEP_MS, T0,
+  expectWellFormed, mulberry32, pick,
 } from './baseline.js';
 
 const BASELINE_EVENTS = 3000;
@@ -690,6 +691,106 @@ describe('structured nginx-like events', () => {
       const burst = feed(detector, 'nginx', 4000, () => traffic.next({}, 2.5));
       expect(burst.filter((a) => a.kind === 'volume_spike').length, `step ${step}`).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('a free-text value that alerted and keeps coming back', () => {
+  const HOUR = 3_600_000;
+  /** One request every 5 s of event time: a quiet site, where hours of traffic are a few thousand events. */
+  const QUIET_STEP = 5000;
+
+  function quietSite(overrides: Partial<typeof PROFILES.balanced> = {}): { detector: Detector; traffic: NginxTraffic } {
+    const detector = new Detector({ overrides });
+    const traffic = new NginxTraffic({ userAgents: MANY_USER_AGENTS, stepMs: QUIET_STEP });
+    feed(detector, 'nginx', BASELINE_EVENTS, () => traffic.next());
+    return { detector, traffic };
+  }
+
+  /** Browsers for `ms` of event time; their anomalies. */
+  function browse(detector: Detector, traffic: NginxTraffic, ms: number): Anomaly[] {
+    return feed(detector, 'nginx', Math.round(ms / QUIET_STEP), () => traffic.next());
+  }
+
+  it('learns a user agent that comes back every two hours once it has recurred for learn_after, and its last alert says so', () => {
+    const { detector, traffic } = quietSite();
+    const visits: Array<Anomaly | undefined> = [];
+    const between: Anomaly[] = [];
+    for (let k = 0; k < 5; k++) {
+      visits.push(detector.observe('nginx', traffic.next({ http_user_agent: FEED_READER_USER_AGENT })));
+      between.push(...browse(detector, traffic, 2 * HOUR));
+    }
+    // The first two visits alert, as new; so does the third, which is the last: it has come on three
+    // occasions over four hours (more than learn_after, 1 h).
+    for (const a of visits.slice(0, 3)) {
+      expect(a?.kind).toBe('field_content');
+      expect(a!.field).toBe('http_user_agent');
+      expect(a!.why).toMatch(/^new text .* in http_user_agent, in a form this field has not shown/);
+      expectWellFormed(a!, 'nginx');
+    }
+    expect(visits[0]!.why).not.toContain('now treated as normal');
+    expect(visits[1]!.why).not.toContain('now treated as normal');
+    expect(visits[2]!.why).toMatch(/; recurring for 4\.0 h \(3 times\): now treated as normal$/);
+    // From then on it is normal: learned into the field's text baseline.
+    expect(visits.slice(3)).toEqual([undefined, undefined]);
+    expect(between.length).toBeLessThan(10 * 1440 * 0.01);
+  });
+
+  it('counts a burst of the same value as one occasion: 15 alerts within minutes, and one more over an hour later, are not normal yet', () => {
+    const { detector, traffic } = quietSite();
+    // 15 times in 3 minutes, browsers in between: every one alerts (one client, or one attack, going on).
+    for (let k = 0; k < 15; k++) {
+      const a = detector.observe('nginx', traffic.next({ http_user_agent: PHONE_USER_AGENT }, 1000));
+      expect(a?.kind, `repeat ${k}`).toBe('field_content');
+      expect(a!.field).toBe('http_user_agent');
+      expect(a!.why).not.toContain('now treated as normal');
+      browse(detector, traffic, 10_000);
+    }
+    // Over learn_after since the first alert, and 16 alerts: still only a second occasion.
+    browse(detector, traffic, 75 * 60_000);
+    const second = detector.observe('nginx', traffic.next({ http_user_agent: PHONE_USER_AGENT }));
+    expect(second?.kind).toBe('field_content');
+    expect(second!.why).not.toContain('now treated as normal');
+    // A third occasion, over half of learn_after after the second: now it has kept coming back.
+    browse(detector, traffic, 40 * 60_000);
+    const third = detector.observe('nginx', traffic.next({ http_user_agent: PHONE_USER_AGENT }));
+    expect(third?.kind).toBe('field_content');
+    expect(third!.why).toMatch(/; recurring for 2\.\d h \(17 times\): now treated as normal$/);
+    browse(detector, traffic, 60_000);
+    expect(detector.observe('nginx', traffic.next({ http_user_agent: PHONE_USER_AGENT }))).toBeUndefined();
+  });
+
+  it('keeps alerting on an injection repeated every 20 minutes for an hour: it has come on two occasions, not three', () => {
+    const { detector, traffic } = quietSite();
+    // At 0, 20, 40 and 60 min: occasions begin at 0 and 40 (half of learn_after after 0); 20 and 60 are
+    // part of them.
+    for (let k = 0; k < 4; k++) {
+      const a = detector.observe('nginx', traffic.next({ http_user_agent: SQL_INJECTION }));
+      expect(a?.kind, `repeat ${k}`).toBe('field_content');
+      expect(a!.why, `repeat ${k}`).not.toContain('now treated as normal');
+      browse(detector, traffic, 20 * 60_000);
+    }
+    // Still coming at 80 min, on a third occasion over more than learn_after: the rule that makes a
+    // feed reader normal makes this normal too, and says so.
+    const fifth = detector.observe('nginx', traffic.next({ http_user_agent: SQL_INJECTION }));
+    expect(fifth?.kind).toBe('field_content');
+    expect(fifth!.why).toMatch(/; recurring for 80 min \(5 times\): now treated as normal$/);
+  });
+
+  it('learns a value of a stream without event time by its count of alerts alone (learnMinCount)', () => {
+    const detector = new Detector({ overrides: { learnMinCount: 5 } });
+    const traffic = new NginxTraffic({ userAgents: MANY_USER_AGENTS });
+    const untimed = (overrides: Record<string, unknown> = {}): DetectorInput => {
+      const { text, fields } = traffic.next(overrides);
+      return { text, fields };
+    };
+    feed(detector, 'nginx', BASELINE_EVENTS, () => untimed());
+    const results = Array.from({ length: 7 }, () => detector.observe('nginx', untimed({ http_user_agent: FEED_READER_USER_AGENT })));
+    for (const a of results.slice(0, 4)) {
+      expect(a?.kind).toBe('field_content');
+      expect(a!.why).not.toContain('now treated as normal');
+    }
+    expect(results[4]?.why).toMatch(/; recurring 5 times: now treated as normal$/);
+    expect(results.slice(5)).toEqual([undefined, undefined]);
   });
 });
 

@@ -5,7 +5,9 @@ import { describe, it, expect } from 'vitest';
 import { Detector, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
 import { SNAPSHOT_VERSION, describeRestore, restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
 import { loadDetectorState, saveDetectorState } from '../../src/transforms/anomaly-detect.js';
-import { LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, T0, STEP_MS, expectWellFormed, mulberry32 } from './baseline.js';
+import {
+  FEED_READER_USER_AGENT, LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, T0, STEP_MS, expectWellFormed, mulberry32,
+} from './baseline.js';
 
 const DB_ERROR = 'ERROR: Database connection failed';
 
@@ -169,6 +171,35 @@ describe('snapshotDetector / restoreDetector', () => {
     const fromRestored = run(r, 'app', inputs);
     expect(fromRestored.at(-1)?.why).toMatch(/^error message "ERROR: disk quota exceeded on volume" again: 1 alert since /);
     expectSameAnomalies(fromRestored, run(d, 'app', inputs));
+  });
+
+  it('restores the field values that alerted: a user agent on its third occasion after restore becomes normal, as in the original', () => {
+    const hour = 3_600_000;
+    const d = new Detector();
+    const traffic = new NginxTraffic({ userAgents: MANY_USER_AGENTS, stepMs: 5000 });
+    const browse = (ms: number): DetectorInput[] => Array.from({ length: ms / 5000 }, () => traffic.next());
+    run(d, 'nginx', browse(4 * hour));
+    // Two visits, two hours apart, before the snapshot.
+    for (let k = 0; k < 2; k++) {
+      expect(d.observe('nginx', traffic.next({ http_user_agent: FEED_READER_USER_AGENT }))?.kind).toBe('field_content');
+      run(d, 'nginx', browse(2 * hour));
+    }
+    const snap = viaJson(d);
+    expect(snap.streams[0]!.alertedValues).toEqual([
+      expect.objectContaining({ field: 'http_user_agent', value: expect.stringContaining('livejournal') as string, occasions: 2, count: 2 }),
+    ]);
+    const inputs = [traffic.next({ http_user_agent: FEED_READER_USER_AGENT }), ...browse(hour), traffic.next({ http_user_agent: FEED_READER_USER_AGENT })];
+    const fromRestored = run(restored(snap), 'nginx', inputs);
+    expect(fromRestored[0]?.why).toMatch(/; recurring for 4\.0 h \(3 times\): now treated as normal$/);
+    expect(fromRestored.at(-1)).toBeUndefined();
+    expectSameAnomalies(fromRestored, run(d, 'nginx', inputs));
+    // A snapshot of an older build has no such values: the user agent starts counting again, and alerts.
+    const older = JSON.parse(JSON.stringify(snap)) as DetectorSnapshot;
+    delete older.streams[0]!.alertedValues;
+    const fromOlder = run(restored(older), 'nginx', inputs);
+    expect(fromOlder[0]?.kind).toBe('field_content');
+    expect(fromOlder[0]!.why).not.toContain('now treated as normal');
+    expect(fromOlder.at(-1)?.kind).toBe('field_content');
   });
 
   it('restores the volume baseline: a spike right after restore is flagged', () => {
