@@ -1,6 +1,7 @@
 /**
  * The detector: per-stream state, keyed by stream id, with a bounded number of streams (the least recently
- * seen is evicted). Pure computation: no I/O, no timers; the caller supplies event time.
+ * seen is evicted). Pure computation: no I/O, no timers; the caller supplies event time, and the time on its
+ * own clock when it asks for silences (`checkSilence`).
  */
 import { StreamDetector } from './stream.js';
 import { PROFILES, type Anomaly, type DetectorInput, type DetectorOptions, type Profile } from './types.js';
@@ -57,6 +58,20 @@ export class Detector {
 
   observe(streamId: string, input: DetectorInput): Anomaly | undefined {
     return this.stream(streamId).observe(input);
+  }
+
+  /**
+   * Silences while they last, at `now` on the caller's clock (the clock of the events' `receivedAt`): one
+   * anomaly for each live stream that is silent now and was not reported yet (see `StreamDetector.tick`).
+   * No stream counts as used. A live caller calls it every second or so; a scan of files never does.
+   */
+  checkSilence(now: number): Anomaly[] {
+    const out: Anomaly[] = [];
+    for (const stream of this.streams.values()) {
+      const a = stream.tick(now);
+      if (a) out.push(a);
+    }
+    return out;
   }
 
   get streamCount(): number {

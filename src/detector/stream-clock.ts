@@ -81,6 +81,11 @@ export class StreamClock {
     return undefined;
   }
 
+  /** The latest time on the clock (ms), once any. */
+  get latest(): number | undefined {
+    return this.last;
+  }
+
   /** A clock time as the source's time now (for a why's dates): the clock's time less its offset. */
   sourceTime(t: number): number {
     return t - this.offset;
@@ -92,5 +97,58 @@ export class StreamClock {
     this.pending = undefined;
     this.previous = undefined;
     this.replay = undefined;
+  }
+}
+
+/**
+ * Events stamped within this of the caller's clock (ms, either way) arrive in near real time: the stream is
+ * live, and its silence can be told while it lasts.
+ */
+export const LIVE_LAG_MS = 60_000;
+/**
+ * ...or events whose lag held within `STEADY_TOLERANCE_MS` for `STEADY_MS` of the caller's clock: the
+ * stream's time goes at the pace of the caller's, a fixed distance away (a source in another zone writing
+ * local time with no zone, read as UTC; a clock off by minutes).
+ */
+export const STEADY_TOLERANCE_MS = 10_000;
+export const STEADY_MS = 5 * 60_000;
+
+/**
+ * How a stream's clock relates to the caller's (the wall clock of a live daemon), so that a silence can be
+ * measured while it lasts, with no event to give the time: the stream's time now is the time of its latest
+ * event plus the time the caller's clock went on since it received it.
+ *
+ * Only a live stream is given a time now. A file of last week read from its beginning, or a backlog read
+ * in a catch-up burst, has its events far behind the caller's clock, and their lag shrinking as fast as the
+ * reading goes: when such a file ends, its stream is not silent, it was read. So a stream is live when the
+ * lag of its latest event (caller's clock less stream's time) is under `LIVE_LAG_MS` either way, or has held
+ * within `STEADY_TOLERANCE_MS` of one value for `STEADY_MS` (a replay's lag does not hold still: read at
+ * even 1.05 times the pace it was written, it moves by 10 s every 200 s).
+ */
+export class WallLink {
+  /** The caller's time when the latest timed event was received, and the stream's latest time then. */
+  private receivedAt: number | undefined;
+  private clockAt = 0;
+  /** The lag the current steady run holds to, and the caller's time it began. */
+  private steadyLag = 0;
+  private steadySince = 0;
+
+  /** A timed event received at `receivedAt` (caller's clock); the stream's latest time is now `latest`. */
+  observe(latest: number, receivedAt: number): void {
+    const lag = receivedAt - latest;
+    if (this.receivedAt === undefined || Math.abs(lag - this.steadyLag) > STEADY_TOLERANCE_MS) {
+      this.steadyLag = lag;
+      this.steadySince = receivedAt;
+    }
+    this.receivedAt = receivedAt;
+    this.clockAt = latest;
+  }
+
+  /** The stream's time at `now` (caller's clock), when the stream is live; undefined otherwise. */
+  clockTime(now: number): number | undefined {
+    if (this.receivedAt === undefined) return undefined;
+    const lag = this.receivedAt - this.clockAt;
+    if (Math.abs(lag) > LIVE_LAG_MS && this.receivedAt - this.steadySince < STEADY_MS) return undefined;
+    return this.clockAt + Math.max(0, now - this.receivedAt);
   }
 }

@@ -16,7 +16,7 @@ import { maskVolatile, unmask } from './mask.js';
 import { NumericBaseline } from './numeric.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
 import { VolumeBaseline, type VolumeOptions } from './volume.js';
-import { StreamClock } from './stream-clock.js';
+import { StreamClock, WallLink } from './stream-clock.js';
 import { headOf } from './strings.js';
 import { TextFieldBaseline } from './text-field.js';
 import { TemplateRates } from './template-volume.js';
@@ -316,7 +316,7 @@ function severityWeight(n: number | undefined): number {
 }
 
 /** `45 s`, `12 min`, `2.0 h`, `3.5 days`: a silence as a person says it. */
-function durationText(seconds: number): string {
+export function durationText(seconds: number): string {
   if (seconds < 120) return `${seconds} s`;
   if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
   if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
@@ -492,6 +492,13 @@ export class StreamDetector {
   anomalies = 0;
   lastSeen = 0;
   private readonly clock = new StreamClock();
+  /** The stream's time against the caller's clock, for `tick()`: set by events that say when they were received. */
+  private readonly link = new WallLink();
+  /**
+   * `tick()` reported the current silence while it lasted: the event that ends it does not report it again
+   * (nor its patterns as stopped), and no tick reports it twice.
+   */
+  private silenceReported = false;
   /** Restored from a snapshot and not yet given a timed event (see `observe`). */
   private resumed = false;
   // Scratch of the event being observed (observe runs to its end before the next one), kept between events
@@ -515,7 +522,7 @@ export class StreamDetector {
   constructor(id: string, options: DetectorOptions) {
     this.id = id;
     this.o = options;
-    this.volumeOptions = { spikeFactor: options.spikeFactor, minRate: options.minSpikeRate, minHistory: 30, learnAfterMs: options.learnAfterMs };
+    this.volumeOptions = { spikeFactor: options.spikeFactor, minRate: options.minSpikeRate, minHistory: 30, learnAfterMs: options.learnAfterMs, minSilence: options.minSilenceSeconds };
     this.burstOptions = { minCount: Math.ceil(options.minSpikeRate / 2), factor: options.spikeFactor, minAgeSeconds: 600 };
   }
 
@@ -604,17 +611,21 @@ export class StreamDetector {
       this.templateRates.resume(now, this.lastSeen);
     }
     this.lastSeen = now;
+    if (timed && input.receivedAt !== undefined) this.link.observe(this.clock.latest ?? now, input.receivedAt);
     const warm = this.events > this.o.warmup;
     const candidates = this.candidates;
     candidates.length = 0;
     this.pendingCount = 0;
 
+    // The event that ends a silence `tick()` reported while it lasted: one alert per silence.
+    const reportedSilenceEnds = timed && this.silenceReported && Math.floor(now / 1000) > this.volume.second;
+    if (reportedSilenceEnds) this.silenceReported = false;
     // Volume, in event time.
     const volume = timed && this.volume.observe(now, this.volumeOptions);
     // The whole stream fell silent (reported as a volume drop): that silence is not each pattern's own, or
     // the first line after it would say a heartbeat stopped instead of that the stream did.
-    if (volume && volume.kind === 'volume_drop') this.templateRates.resume(now, previous);
-    if (volume && warm) {
+    if ((volume && volume.kind === 'volume_drop') || reportedSilenceEnds) this.templateRates.resume(now, previous);
+    if (volume && warm && !(reportedSilenceEnds && volume.kind === 'volume_drop')) {
       const confidence = volume.kind === 'volume_drop' ? 1 - 1 / (1 + volume.factor) : this.volume.confidence(volume.rate);
       candidates.push({
         kind: volume.kind,
@@ -864,6 +875,71 @@ export class StreamDetector {
       return this.report(best);
     }
     return undefined;
+  }
+
+  /**
+   * The stream's silence while it lasts, at `now` on the caller's clock (the clock that gave the events'
+   * `receivedAt`): what the next event would report if it came now, the stream's time being its latest
+   * event's plus the time gone by since it was received. A stream that usually has at least one event a
+   * second is silent after `minSilenceSeconds` (a volume drop); a sparser one when a regular pattern
+   * learned as normal (a heartbeat) is overdue by the rule of `TemplateRates.silent`. Reported once: the
+   * event that ends the silence does not report it again.
+   *
+   * Nothing is said of a stream that is not warm, was restored from a snapshot and has had no event since
+   * (the daemon's own downtime is no silence), or is not live: its events came far behind the caller's
+   * clock (a file of last week, a catch-up), so its end is no silence (see `WallLink`).
+   */
+  tick(now: number): Anomaly | undefined {
+    if (this.silenceReported || this.resumed || this.events <= this.o.warmup) return undefined;
+    const t = this.link.clockTime(now);
+    if (t === undefined) return undefined;
+    const since = Math.floor(t / 1000) - this.volume.second - 1;
+    let found: Candidate | undefined;
+    let about: Template | undefined;
+    const volume = this.volume.silence(t, this.volumeOptions);
+    if (volume) {
+      found = {
+        kind: 'volume_drop',
+        score: volume.factor,
+        confidence: 1 - 1 / (1 + volume.factor),
+        why: `volume dropped: no events for ${durationText(volume.seconds!)} so far vs typical ${fmt(volume.typical)}/s (still silent)`,
+        baseline: { typical_per_second: volume.typical, silent_seconds: volume.seconds! },
+      };
+    } else if (this.volume.typical < 1 && since >= this.o.minSilenceSeconds) {
+      // Too sparse for a typical rate: its regular patterns say when it should have spoken. Not before the
+      // stream as a whole has been silent as long as a busy stream must be: a lull of a few seconds in a
+      // stream whose typical rate went to 0 (it was silent for minutes before) is no silence yet.
+      const silence = this.templateRates.silent(t, 600, (id) => this.learned.has(id));
+      about = silence && this.templates.get(silence.template);
+      if (silence && about) {
+        found = {
+          kind: 'volume_drop',
+          score: silence.seconds / silence.interval,
+          confidence: 1 - Math.exp(-silence.seconds / silence.interval),
+          why: `pattern ${quotePattern(templateText(about), 80)} stopped: not seen for ${fmt(silence.seconds)} s, after coming every ${fmt(silence.interval)} s (longest gap ${fmt(silence.longestGap)} s); no events for ${durationText(since)} so far (still silent)`,
+          baseline: { interval_seconds: silence.interval, longest_gap_seconds: silence.longestGap, silent_seconds: since },
+        };
+      }
+    }
+    if (!found || found.confidence < this.o.threshold) return undefined;
+    this.silenceReported = true;
+    this.anomalies += 1;
+    return {
+      kind: found.kind,
+      score: Number(found.score.toFixed(4)),
+      confidence: Number(Math.min(found.confidence, 0.9999).toFixed(4)),
+      why: found.why,
+      stream_id: this.id,
+      template: about ? unmask(templateText(about)) : '',
+      template_id: about ? about.id : -1,
+      baseline: found.baseline!,
+    };
+  }
+
+  /** The stream's time (ms, as its source writes it) at `now` on the caller's clock, when it is live. */
+  sourceTimeAt(now: number): number | undefined {
+    const t = this.link.clockTime(now);
+    return t === undefined ? undefined : this.clock.sourceTime(t);
   }
 
   /** The anomaly for the winning candidate; a silent pattern's silence counts as reported. */

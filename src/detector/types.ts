@@ -22,6 +22,11 @@ export interface DetectorInput {
   fields?: Record<string, unknown>;
   /** OpenTelemetry severity number, when known. */
   severity?: number;
+  /**
+   * When the caller received the event, on its (wall) clock, epoch ms. A live caller gives it so that
+   * `tick()` can tell how far the stream's time has gone since; a scan of files does not.
+   */
+  receivedAt?: number;
 }
 
 export interface Anomaly {
@@ -33,7 +38,10 @@ export interface Anomaly {
   /** Why, in words: names the field or the pattern, quotes what was new. */
   why: string;
   stream_id: string;
-  /** The event's template (variable parts as `<*>`, `<num>`, `<ip>`, ...). */
+  /**
+   * The event's template (variable parts as `<*>`, `<num>`, `<ip>`, ...); for a silence reported while it
+   * lasts, the pattern that stopped, or none (`''` and -1) when the whole stream did.
+   */
   template: string;
   template_id: number;
   field?: string;
@@ -64,6 +72,11 @@ export interface DetectorOptions {
   spikeFactor: number;
   /** ...and at least this many. */
   minSpikeRate: number;
+  /**
+   * Seconds without events (event time) after which a stream that usually has at least one a second is
+   * reported silent (a volume drop): at its next event, or by `tick()` while the silence lasts.
+   */
+  minSilenceSeconds: number;
   /** A new pattern becomes normal once it has recurred for this long (event time)... */
   learnAfterMs: number;
   /** ...and at least this many times. */
@@ -80,15 +93,15 @@ export interface DetectorOptions {
 
 export const PROFILES: Record<Profile, DetectorOptions> = {
   sensitive: {
-    warmup: 50, threshold: 0.8, contentFloor: 0.7, fieldContentFloor: 0.8, numericRatioFloor: 3, tailFactor: 0.75, rareShare: 0.005, spikeFactor: 3, minSpikeRate: 10,
+    warmup: 50, threshold: 0.8, contentFloor: 0.7, fieldContentFloor: 0.8, numericRatioFloor: 3, tailFactor: 0.75, rareShare: 0.005, spikeFactor: 3, minSpikeRate: 10, minSilenceSeconds: 30,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 13, maxFields: 64, maxTextFields: 6,
   },
   balanced: {
-    warmup: 100, threshold: 0.9, contentFloor: 0.9, fieldContentFloor: 2, numericRatioFloor: 5, tailFactor: 1.5, rareShare: 0.002, spikeFactor: 5, minSpikeRate: 20,
+    warmup: 100, threshold: 0.9, contentFloor: 0.9, fieldContentFloor: 2, numericRatioFloor: 5, tailFactor: 1.5, rareShare: 0.002, spikeFactor: 5, minSpikeRate: 20, minSilenceSeconds: 30,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 13, maxFields: 64, maxTextFields: 6,
   },
   strict: {
-    warmup: 200, threshold: 0.95, contentFloor: 1.1, fieldContentFloor: 4, numericRatioFloor: 10, tailFactor: 3, rareShare: 0.001, spikeFactor: 10, minSpikeRate: 50,
+    warmup: 200, threshold: 0.95, contentFloor: 1.1, fieldContentFloor: 4, numericRatioFloor: 10, tailFactor: 3, rareShare: 0.001, spikeFactor: 10, minSpikeRate: 50, minSilenceSeconds: 30,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 13, maxFields: 64, maxTextFields: 6,
   },
 };

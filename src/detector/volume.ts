@@ -26,6 +26,8 @@ export interface VolumeOptions {
   minHistory: number;
   /** How long bursts must keep coming at a regular interval before they are normal (ms; three of them at least). */
   learnAfterMs: number;
+  /** Seconds without events that make a silence (30 when not given). */
+  minSilence?: number;
 }
 
 /** A run of spiked seconds, each within this many seconds of the last, is one burst. */
@@ -45,6 +47,7 @@ interface Burst {
 }
 
 import { ScoreCalibrator } from './calibration.js';
+
 
 export class VolumeBaseline {
   /**
@@ -219,13 +222,8 @@ export class VolumeBaseline {
     let verdict: VolumeVerdict | undefined;
     if (this.bucket < 0) this.bucket = b;
     if (b > this.bucket) {
-      // A second that closes as a spike is kept out of the baseline; so is one that would have been a
-      // spike before there was history enough to say so (10 to `minHistory` seconds): a burst in the first
-      // half minute would otherwise become the busiest seconds, and hide the next one.
-      const early = this.history.length >= 10 && this.history.length < options.minHistory &&
-        this.count >= options.minRate && this.count > options.spikeFactor * Math.max(this.typicalCache, 1);
       if (this.spiking) this.burstPeak(this.bucket, this.count);
-      if (!this.spiking && !early) this.push(this.count);
+      if (!this.keptOut(options)) this.push(this.count);
       // Kept out, it still holds its place (at the typical count, out of the busy seconds), so that a late
       // event is counted in its own second.
       else this.append(this.typicalCache);
@@ -234,7 +232,7 @@ export class VolumeBaseline {
       const typical = this.typicalCache;
       // Silence: seconds without events while the stream usually has several per second. Its length is
       // the whole silence; the history only needs its last `capacity` seconds.
-      if (gap >= 30 && typical >= 1 && this.history.length >= options.minHistory) {
+      if (silent >= (options.minSilence ?? 30) && typical >= 1 && this.history.length >= options.minHistory) {
         verdict = { kind: 'volume_drop', rate: 0, typical, factor: silent, seconds: silent };
       }
       for (let i = 0; i < gap; i++) this.push(0);
@@ -268,6 +266,43 @@ export class VolumeBaseline {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Whether the current second, once closed, is kept out of the baseline: it closes as a spike, or would
+   * have been one before there was history enough to say so (10 to `minHistory` seconds): a burst in the
+   * first half minute would otherwise become the busiest seconds, and hide the next one.
+   */
+  private keptOut(options: VolumeOptions): boolean {
+    return this.spiking || (this.history.length >= 10 && this.history.length < options.minHistory &&
+      this.count >= options.minRate && this.count > options.spikeFactor * Math.max(this.typicalCache, 1));
+  }
+
+  /** The second (epoch s) of the latest event counted, or -1 before any. */
+  get second(): number {
+    return this.bucket;
+  }
+
+  /**
+   * The silence at time `t` (ms) while it lasts: the verdict the next event would get if it came at `t`,
+   * by the same rule (`minSilence` seconds without events while the typical rate is at least 1/s, with
+   * history enough), with the typical rate as closing the current second would leave it. Reads only:
+   * nothing is counted until an event comes.
+   */
+  silence(t: number, options: VolumeOptions): VolumeVerdict | undefined {
+    if (this.bucket < 0) return undefined;
+    const silent = Math.floor(t / 1000) - this.bucket - 1;
+    if (silent < (options.minSilence ?? 30) || Math.min(this.history.length + 1, this.capacity) < options.minHistory) return undefined;
+    let typical = this.typicalCache;
+    // `push` would take the current second in, and update the median if it is due (as `observe` does).
+    if (!this.keptOut(options) && (this.sinceUpdate + 1 >= 10 || this.history.length + 1 < 30)) {
+      const s = [...this.history, this.count];
+      if (s.length > this.capacity) s.shift();
+      s.sort((a, b) => a - b);
+      typical = s[Math.floor((s.length - 1) / 2)]!;
+    }
+    if (typical < 1) return undefined;
+    return { kind: 'volume_drop', rate: 0, typical, factor: silent, seconds: silent };
   }
 
   /**
