@@ -9,11 +9,12 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineTransform, type TransformStage } from '../engine/component.js';
+import { releaseAll, type Batch } from '../engine/acknowledgement.js';
 import { MAX_NESTING, setOwn, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { checkSnapshotHeader, describeRestore, isSnapshotHeader, restoreDetector, restoreStream, snapshotLines, type DetectorSnapshot, type RestoreResult } from '../detector/snapshot.js';
-import type { StreamSnapshot } from '../detector/stream.js';
+import { durationText, type StreamSnapshot } from '../detector/stream.js';
 import { parseTransform } from './parse.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
@@ -38,6 +39,9 @@ export const anomalyDetectConfig = z.object({
   warmup: z.number().int().min(0).optional().describe('Events per stream to learn from before flagging; overrides the profile.'),
   learn_after: duration().optional().describe(
     'How long a new pattern, or a flagged value of a free-text field, must keep recurring before it becomes normal (default 1h; the last alert says so).',
+  ),
+  min_silence: duration().refine((ms) => ms >= 1000, 'expected at least 1s').optional().describe(
+    'How long a stream that usually has at least one event a second must be silent (in its event time) to be reported as a `volume_drop` (default 30s). The silence of a live stream is reported while it lasts, checked every second; a stream whose events come far behind the clock (a file read from its beginning, a catch-up) is told at its next event only.',
   ),
   max_streams: z.number().int().min(1).default(1000).describe('Streams kept at most; the least recently seen is evicted.'),
   snapshot_interval: duration().prefault('60s').describe('How often detector state is saved to `data_dir` when events came since the last save (also at shutdown). `0` disables snapshots: state is neither saved nor restored.'),
@@ -145,6 +149,7 @@ export function detectorOptions(config: AnomalyDetectConfig): Partial<DetectorOp
   if (config.threshold !== undefined) o.threshold = config.threshold;
   if (config.warmup !== undefined) o.warmup = config.warmup;
   if (config.learn_after !== undefined) o.learnAfterMs = config.learn_after;
+  if (config.min_silence !== undefined) o.minSilenceSeconds = Math.ceil(config.min_silence / 1000);
   return o;
 }
 
@@ -231,6 +236,40 @@ export function anomalyAttribute(a: Anomaly): Attributes {
   return out;
 }
 
+/** How often the silences of live streams are looked for (ms of the wall clock). */
+export const SILENCE_CHECK_MS = 1000;
+
+/**
+ * The clock events are received by and silences measured on: the wall clock as it was when the process
+ * started, moved on by a monotonic clock, so that the system clock stepped forward (NTP, a VM's clock
+ * fixed at boot) does not make every live stream look silent for the length of the step.
+ */
+export function receiverClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * The event that carries a silence reported while it lasts (no event of the stream carries it: there is
+ * none): a line that says so, stamped with the stream's time now, from this transform (`source.input` is its
+ * id), with the anomaly in `attributes.anomaly` as any other.
+ */
+export function silenceEvent(anomaly: Anomaly, streamTime: number | undefined, transformId: string, observed = Date.now()): LogEvent {
+  const seconds = anomaly.baseline?.silent_seconds;
+  const typical = anomaly.baseline?.typical_per_second;
+  const body = `stream ${anomaly.stream_id} silent: no events for ${typeof seconds === 'number' ? durationText(seconds) : 'a while'}` +
+    (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(anomaly.template.length > 80 ? `${anomaly.template.slice(0, 79)}…` : anomaly.template)} stopped)` : '');
+  const event: LogEvent = {
+    observedTimestamp: observed,
+    severityText: 'WARN',
+    severityNumber: 13,
+    body,
+    attributes: { anomaly: anomalyAttribute(anomaly) },
+    source: { input: transformId },
+  };
+  if (streamTime !== undefined) event.timestamp = streamTime;
+  return event;
+}
+
 export const anomalyDetectTransform = defineTransform({
   type: 'anomaly_detect',
   description:
@@ -275,15 +314,38 @@ export const anomalyDetectTransform = defineTransform({
       : undefined;
     timer?.unref();
     let lastErrorLog = -Infinity;
+    let lastSilenceErrorLog = -Infinity;
     let unlogged = 0;
-    return {
-      async map(events: LogEvent[]) {
+    /** Silences of live streams now, as events to pass on. */
+    // Never throws: a failure of stream() would make the engine build the stage anew, beside this one's
+    // snapshot timer, which only flush() stops.
+    const silences = (): LogEvent[] => {
+      try {
+        const now = receiverClock();
+        const found = detector.checkSilence(now);
+        for (let i = 0; i < found.length; i++) ctx.metrics?.add('anomalies_total');
+        return found.map((a) => silenceEvent(a, detector.peek(a.stream_id)?.sourceTimeAt(now), ctx.id));
+      } catch (err) {
+        ctx.metrics?.add('errors_total');
+        const now = Date.now();
+        if (now - lastSilenceErrorLog >= 60_000) {
+          ctx.logger.error({ err }, 'the detector failed looking for silent streams (errors_total counts it)');
+          lastSilenceErrorLog = now;
+        }
+        return [];
+      }
+    };
+    const stage = {
+      async map(events: LogEvent[]): Promise<LogEvent[]> {
         await parse(events);
         const out: LogEvent[] = config.emit === 'all' ? events : [];
+        const receivedAt = receiverClock();
         for (const event of events) {
           let anomaly;
           try {
-            anomaly = detector.observe(resolveStreamId(config.stream_id, event), toDetectorInput(event, watch));
+            const input = toDetectorInput(event, watch);
+            input.receivedAt = receivedAt;
+            anomaly = detector.observe(resolveStreamId(config.stream_id, event), input);
           } catch (err) {
             // A bug the event brought out: the event goes on unscored (with emit: all), the rest of the
             // batch is still scored, and the error is counted and said.
@@ -305,6 +367,47 @@ export const anomalyDetectTransform = defineTransform({
         dirty = true;
         return out;
       },
+      /**
+       * The batches, scored by `map`, and the silences of live streams while they last: looked for every
+       * `SILENCE_CHECK_MS`, but only while this stage waits for input. Then everything received so far is
+       * scored, and a stream's quiet is its own; while a batch is scored or handed on (a blocked output, a
+       * backlog in the buffer in front), no stream is judged silent for the stage's own delay.
+       */
+      async *stream(batches: AsyncIterable<Batch>): AsyncIterable<Batch> {
+        const source = batches[Symbol.asyncIterator]();
+        let wake: (() => void) | undefined;
+        const ticker = setInterval(() => wake?.(), SILENCE_CHECK_MS);
+        ticker.unref();
+        try {
+          let next = source.next();
+          for (;;) {
+            const tick = new Promise<'tick'>((resolve) => (wake = () => resolve('tick')));
+            const got = await Promise.race([next, tick]);
+            wake = undefined;
+            if (got === 'tick') {
+              const found = silences();
+              if (found.length) yield { events: found, finalizers: [] };
+              continue;
+            }
+            if (got.done) return;
+            const batch = got.value;
+            let out: LogEvent[];
+            try {
+              out = await stage.map(batch.events);
+            } catch (err) {
+              // Fail open, as the engine does for a transform's map: the events pass on unchanged.
+              ctx.metrics?.add('errors_total');
+              ctx.logger.error({ err, events: batch.events.length }, 'transform failed on a batch; passing its events on unchanged');
+              out = batch.events;
+            }
+            if (out.length) yield { events: out, finalizers: batch.finalizers };
+            else releaseAll(batch.finalizers);
+            next = source.next();
+          }
+        } finally {
+          clearInterval(ticker);
+        }
+      },
       async flush() {
         clearInterval(timer);
         if (saving) await saving;
@@ -318,5 +421,6 @@ export const anomalyDetectTransform = defineTransform({
         return [];
       },
     };
+    return stage;
   },
 });

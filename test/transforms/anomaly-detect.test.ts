@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { Finalizer, type Batch } from '../../src/engine/acknowledgement.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { anomalyDetectConfig, anomalyDetectTransform, lineParser, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
@@ -81,5 +82,43 @@ describe('anomaly_detect on an event the detector fails on', () => {
     expect(metrics.get('errors_total')).toBe(1);
     // Both good events reached the detector (one stream each): the batch was not given up at the broken one.
     expect(metrics.get('detector_streams')).toBe(2);
+  });
+});
+
+describe('anomaly_detect stream(): silences while they last', () => {
+  it('passes on a silence event, with no input event to carry it, while it waits for input; the input batches go on with their finalizers', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
+    const config = anomalyDetectConfig.parse({ stream_id: 'api', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s', emit: 'all' });
+    const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, metrics });
+    // 40 s of a live stream at 20/s, its last event stamped now: one batch, then the input waits.
+    const now = Date.now();
+    const events: LogEvent[] = [];
+    for (let t = now - 40_000; t <= now; t += 50) events.push({ observedTimestamp: now, timestamp: t, body: { msg: 'GET /api', status: 200 }, attributes: {}, source: { input: 'app' } });
+    const acked: string[] = [];
+    const finalizer = new Finalizer((status) => acked.push(status));
+    let release!: () => void;
+    const ended = new Promise<void>((resolve) => (release = resolve));
+    async function* input(): AsyncIterable<Batch> {
+      yield { events, finalizers: [finalizer] };
+      await ended;
+    }
+    const out = stage.stream!(input())[Symbol.asyncIterator]();
+    const first = await out.next();
+    expect(first.value!.events).toHaveLength(events.length);
+    expect(first.value!.finalizers).toEqual([finalizer]);
+    const started = Date.now();
+    const second = await out.next();
+    const silence = second.value!.events;
+    expect(second.value!.finalizers).toEqual([]);
+    expect(silence).toHaveLength(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(silence[0]!.body).toMatch(/^stream api silent: no events for \d+ s vs typical 20\/s$/);
+    expect(silence[0]!.source).toEqual({ input: 'detect' });
+    expect(silence[0]!.attributes.anomaly).toMatchObject({ kind: 'volume_drop', stream_id: 'api', template: '' });
+    expect(metrics.get('anomalies_total')).toBeGreaterThanOrEqual(1);
+    // The input ends: the stream of batches ends too (its timer with it).
+    release();
+    expect((await out.next()).done).toBe(true);
   });
 });

@@ -1,0 +1,85 @@
+/**
+ * A service that stops logging is reported while it is silent, not when (if ever) its next line comes:
+ * the real CLI (`driftlock run`), JSON lines on standard input (kept open: the input is silent, not over),
+ * `anomaly_detect` with a small `min_silence`, and a webhook output posting to a receiver on 127.0.0.1.
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCli } from '../helpers/cli.js';
+import { ok, startReceiver, cleanUp, type Receiver } from '../helpers/http-receiver.js';
+import { NginxLines } from '../helpers/nginx-lines.js';
+
+let receiver: Receiver | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await cleanUp(receiver, dir);
+  [receiver, dir] = [undefined, undefined];
+});
+
+interface Posted {
+  entry: string;
+  anomaly?: { kind: string; why: string; stream_id: string; confidence: number };
+  event: { body: string; timestamp?: number; source: { input: string } };
+}
+
+/** Lines of service `svc` at 20/s, stamped from `from` to `to` (epoch ms). */
+function linesOf(svc: string, seed: number, from: number, to: number): string[] {
+  const gen = new NginxLines(seed, from);
+  const out: string[] = [];
+  while (gen.time < to) out.push(JSON.stringify({ ...gen.record(), svc }));
+  return out;
+}
+
+describe('a stream that falls silent, through the real CLI and a webhook', () => {
+  it('is reported once while the input is still open and silent; a file of last week read at once is not', async () => {
+    receiver = await startReceiver(ok);
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-silence-'));
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(config, `data_dir: ${dir}/data
+inputs: { app: { type: stdin } }
+transforms:
+  detect: { type: anomaly_detect, inputs: [app], stream_id: '{body.svc}', min_silence: 3s, threshold: 0.75, snapshot_interval: 0 }
+outputs:
+  hook: { type: webhook, inputs: [detect], url: '${receiver.url}', batch: { max_events: 1 } }
+`);
+    const cli = startCli(['run', '-c', config]);
+    const silences = (): Posted[] => receiver!.accepted()
+      .map((r) => JSON.parse(r.body) as Posted)
+      .filter((e) => e.anomaly?.kind === 'volume_drop');
+    try {
+      await cli.waitFor(/driftlock running/);
+      const now = Date.now();
+      // 45 s of a live service, its last line stamped now; and a day of last week's log, read in one go.
+      const live = linesOf('live', 3, now - 45_000, now - 20);
+      const old = linesOf('old', 4, now - 8 * 86_400_000, now - 8 * 86_400_000 + 45_000);
+      cli.child.stdin!.write([...old, ...live].join('\n') + '\n');
+      const wrote = Date.now();
+      await receiver.waitFor(() => silences().length > 0, 20_000, 'the silence alert');
+      const arrived = Date.now();
+      // Two more checks' worth of silence: still one alert, and none for the old file's stream.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(cli.child.exitCode).toBeNull();
+      const found = silences();
+      expect(found).toHaveLength(1);
+      const alert = found[0]!;
+      expect(alert.anomaly!.stream_id).toBe('live');
+      expect(alert.anomaly!.why).toMatch(/^volume dropped: no events for \d+ s so far vs typical \d+\/s \(still silent\)$/);
+      expect(alert.entry).toMatch(/^stream live silent: no events for \d+ s vs typical \d+\/s$/);
+      expect(alert.event.source.input).toBe('detect');
+      expect(alert.event.timestamp).toBeGreaterThan(now);
+      // At least the 3 s of silence, and soon after (checks run every second).
+      expect(arrived - wrote).toBeGreaterThanOrEqual(3000);
+      expect(arrived - wrote).toBeLessThan(15_000);
+      // The service comes back: its first line does not report the same silence again.
+      cli.child.stdin!.write(linesOf('live', 5, Date.now() - 2000, Date.now() - 20).join('\n') + '\n');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(silences()).toHaveLength(1);
+    } finally {
+      cli.child.stdin!.end();
+    }
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+  }, 60_000);
+});
