@@ -538,6 +538,10 @@ function checkTopology(components: TopologyNode[], seen: Map<string, Section>, i
     c.inputs.forEach((ref, i) => {
       const where: PathSegment[] = [section, c.id, 'inputs', i];
       const at = { component: c.id, pathFrom: 2 };
+      if (c.inputs.indexOf(ref) < i) {
+        issues.add(where, `"${ref}" is listed twice in inputs: each of its events would arrive twice`, at);
+        return;
+      }
       if (ref === c.id) {
         issues.add(where, `"${c.id}" lists itself as an input`, at);
         return;

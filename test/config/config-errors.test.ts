@@ -67,6 +67,13 @@ describe('config errors name file, line, column, component, key, expected and fo
     expect(issues[0]!.message).toContain('unknown input "parse_ap" (did you mean "parse_app"?)');
   });
 
+  it('5b. an id listed twice in inputs (every event of it was delivered twice)', async () => {
+    const issues = await issuesOf(VALID.replace('inputs: [parse_app]', 'inputs: [parse_app, parse_app]'));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ line: 12, component: 'out', path: 'inputs.1' });
+    expect(issues[0]!.message).toBe('"parse_app" is listed twice in inputs: each of its events would arrive twice');
+  });
+
   it('6. a cycle between transforms', async () => {
     const yaml = `inputs:
   app: { type: stdin }
