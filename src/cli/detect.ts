@@ -15,7 +15,7 @@ import type { LogEvent } from '../engine/event.js';
 import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
 import { percent, printable, renderAlertText } from '../outputs/alert-format.js';
-import { lineParser, loadDetectorState, resolveStreamId, saveDetectorState, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
+import { SILENCE_CHECK_MS, lineParser, loadDetectorState, receiverClock, resolveStreamId, saveDetectorState, silenceEvent, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
 
 export const DETECT_FORMATS = ['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text'] as const;
@@ -27,6 +27,8 @@ export interface DetectOptions {
   streamId?: string;
   threshold?: number;
   warmup?: number;
+  /** Seconds of silence that make a volume drop (the profile's 30 when not given). */
+  minSilenceSeconds?: number;
   state?: string;
   maxLineBytes: number;
 }
@@ -124,6 +126,7 @@ export class LineDetector {
       overrides: {
         ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
         ...(options.warmup !== undefined ? { warmup: options.warmup } : {}),
+        ...(options.minSilenceSeconds !== undefined ? { minSilenceSeconds: options.minSilenceSeconds } : {}),
       },
     });
   }
@@ -156,6 +159,8 @@ export class LineDetector {
    */
   async detect(lines: Line[], source: LogEvent['source'], defaultStream: string, arrivalTime: boolean): Promise<Found[]> {
     const now = Date.now();
+    // Live input: when each line was received, so that a stream's silence can be told while it lasts.
+    const receivedAt = arrivalTime ? receiverClock() : undefined;
     const events: LogEvent[] = lines.map((l) => {
       const event: LogEvent = { observedTimestamp: now, body: l.text, attributes: {}, source };
       if (l.flags.truncated || l.flags.invalidUtf8) {
@@ -172,6 +177,7 @@ export class LineDetector {
       if (strict && event.attributes['parse.error'] !== undefined) this.unparsed += 1;
       const streamId = this.options.streamId ? resolveStreamId(this.options.streamId, event) : defaultStream;
       const input = toDetectorInput(event, null, arrivalTime);
+      if (receivedAt !== undefined) input.receivedAt = receivedAt;
       this.events += 1;
       const anomaly = this.detector.observe(streamId, input);
       if (!anomaly) continue;
@@ -188,6 +194,19 @@ export class LineDetector {
       this.warn(`${this.unparsed.toLocaleString('en-US')} of the first ${this.events.toLocaleString('en-US')} lines are not ${this.options.format}: they are read as plain text (is --format ${this.options.format} right? --format auto reads JSON objects as JSON and the rest as text)`);
     }
     return found;
+  }
+
+  /**
+   * Streams of live input silent now (see `Detector.checkSilence`), each as an alert whose entry says so;
+   * they have no line of their own.
+   */
+  silences(now = receiverClock()): Array<Omit<Found, 'line'>> {
+    return this.detector.checkSilence(now).map((anomaly) => {
+      this.anomalies += 1;
+      this.byKind.set(anomaly.kind, (this.byKind.get(anomaly.kind) ?? 0) + 1);
+      const time = this.detector.peek(anomaly.stream_id)?.sourceTimeAt(now);
+      return { anomaly, entry: String(silenceEvent(anomaly, time, 'stream').body), time };
+    });
   }
 
   /** The summary's note of lines that were cut, invalid UTF-8, or not in the format asked for. */
@@ -283,18 +302,39 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   detectSession.active = true;
   detectSession.readerGone.signal.addEventListener('abort', stop, { once: true });
   let code = 0;
+  const render = (found: Array<Omit<Found, 'line'> & { line?: number }>): string => {
+    let out = '';
+    for (const f of found) {
+      out += json
+        ? JSON.stringify({ time: new Date(f.time ?? Date.now()).toISOString(), line: f.line, ...f.anomaly, entry: f.entry }) + '\n'
+        : renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, ...(f.line !== undefined ? { location: `line ${f.line}` } : {}) }, color);
+    }
+    return out;
+  };
+  // A silent stream is told while it lasts (a service that stopped logging sends no next line to tell
+  // it), looked for every second while standard input is waited on: not while lines are scored or an
+  // alert waits for a slow reader of standard output, which is this command's delay, not the stream's.
+  let busy = 0;
+  const silenceTicker = setInterval(() => {
+    if (busy > 0 || halt.signal.aborted) return;
+    const found = ld.silences();
+    if (!found.length) return;
+    clearStatus();
+    busy += 1;
+    void write(io.stdout, render(found), halt.signal).catch(() => undefined).finally(() => (busy -= 1));
+  }, SILENCE_CHECK_MS);
+  silenceTicker.unref();
   try {
     await forEachLines(io.stdin, options.maxLineBytes, async (lines) => {
-      const found = await ld.detect(lines, { input: 'stdin' }, 'stdin', true);
-      if (!found.length) return;
-      clearStatus();
-      let out = '';
-      for (const f of found) {
-        out += json
-          ? JSON.stringify({ time: new Date(f.time ?? Date.now()).toISOString(), line: f.line, ...f.anomaly, entry: f.entry }) + '\n'
-          : renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, location: `line ${f.line}` }, color);
+      busy += 1;
+      try {
+        const found = await ld.detect(lines, { input: 'stdin' }, 'stdin', true);
+        if (!found.length) return;
+        clearStatus();
+        await write(io.stdout, render(found), halt.signal);
+      } finally {
+        busy -= 1;
       }
-      await write(io.stdout, out, halt.signal);
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
@@ -303,6 +343,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
     }
   } finally {
     detectSession.readerGone.signal.removeEventListener('abort', stop);
+    clearInterval(silenceTicker);
     if (timer) clearInterval(timer);
     if (saver) clearInterval(saver);
   }

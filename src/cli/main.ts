@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
 import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
-import { parseByteSize } from '../config/schema.js';
+import { parseByteSize, parseDuration } from '../config/schema.js';
 import { configReference, spliceReference } from '../config/reference.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
@@ -86,6 +86,18 @@ function size(name: string, min: number, max: number) {
   };
 }
 
+/** A duration option: `10s`, `500ms`, `5m`, or a number of seconds, as in config files; at least 1 s. */
+function durationSeconds(name: string) {
+  return (value: string): number => {
+    const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
+    if (ms === undefined || ms < 1000 || ms > 2 ** 31 - 1) {
+      process.stderr.write(`driftlock: ${name} must be a duration of at least 1s (such as 10s or 5m), got "${value}"\n`);
+      process.exit(EXIT.usage);
+    }
+    return Math.ceil(ms / 1000);
+  };
+}
+
 /** Options shared by `stream` and `scan`. */
 function detectOptions(cmd: Command, streamHelp: string): Command {
   return cmd
@@ -94,6 +106,7 @@ function detectOptions(cmd: Command, streamHelp: string): Command {
     .option('-s, --stream-id <id>', streamHelp)
     .option('--threshold <confidence>', 'minimum calibrated confidence to flag, 0..0.9999 (overrides the profile)', number('--threshold', 0, 0.9999, false))
     .option('--warmup <events>', 'events per stream to learn from before flagging (overrides the profile)', number('--warmup', 0, 1e9, true))
+    .option('--min-silence <duration>', 'how long a stream of 1+ events/s must be silent to be a volume_drop (default 30s)', durationSeconds('--min-silence'))
     .option('--state <file>', 'restore detector state from this file at start and save it at the end (no new warm-up)')
     .option('--max-line-bytes <size>', 'longer lines are cut to this size and marked (64KiB, 1MiB or bytes)', size('--max-line-bytes', 64, 1 << 30), 1 << 20);
 }
@@ -104,6 +117,7 @@ interface DetectCliOptions {
   streamId?: string;
   threshold?: number;
   warmup?: number;
+  minSilence?: number;
   state?: string;
   maxLineBytes: number;
 }
@@ -116,6 +130,7 @@ function toDetectOptions(o: DetectCliOptions): DetectOptions {
     ...(o.streamId !== undefined ? { streamId: o.streamId } : {}),
     ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
     ...(o.warmup !== undefined ? { warmup: o.warmup } : {}),
+    ...(o.minSilence !== undefined ? { minSilenceSeconds: o.minSilence } : {}),
     ...(o.state !== undefined ? { state: o.state } : {}),
   };
 }
