@@ -387,6 +387,52 @@ describe('otlp_grpc input', () => {
     silent.destroy();
   }, 30_000);
 
+  it('refuses connections beyond max_connections, counted and logged with the peer; a freed slot serves again', async () => {
+    const { h, port } = await start({ max_connections: 2 });
+    const open = (): Promise<net.Socket> => new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(s));
+      s.on('error', () => undefined);
+    });
+    const closedWithin = (s: net.Socket, ms: number) => new Promise<boolean>((resolve) => {
+      if (s.destroyed) return resolve(true);
+      s.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), ms).unref();
+    });
+    // Two connections that say nothing (idle_timeout is minutes): they hold both slots.
+    const a = await open();
+    const b = await open();
+    await new Promise((r) => setTimeout(r, 100));
+    // Before: grpc-js took every connection (5,000 silent ones held 5,000 descriptors).
+    const third = await open();
+    expect(await closedWithin(third, 3000)).toBe(true);
+    expect(h.metrics.get('errors_total')).toBe(1);
+    expect(h.logs.find((l) => l.problem === 'too_many_connections')).toMatchObject({
+      msg: 'otlp_grpc connection refused: max_connections (2) reached',
+      peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+    });
+    expect(await closedWithin(a, 200)).toBe(false);
+    a.destroy();
+    b.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await client(port).export(simpleRequest(2))).error).toBeNull();
+    await h.waitForEvents(2);
+  });
+
+  it.skipIf(!HAVE_OPENSSL)('stops promptly with a TLS connection still in its handshake', async () => {
+    const cert = makeSelfSignedCert()!;
+    const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile }, shutdown_grace: '1s' });
+    const stalled = net.connect(port, '127.0.0.1');
+    stalled.on('error', () => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    await h.stop();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(stalled.destroyed || (await new Promise<boolean>((resolve) => {
+      stalled.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 2000).unref();
+    }))).toBe(true);
+  });
+
   it('reports a port that is already taken as a start-up error', async () => {
     const { port } = await start();
     const config = otlpGrpcConfig.parse({ address: `127.0.0.1:${port}` });

@@ -42,6 +42,7 @@ export const otlpGrpcConfig = z.object({
     .default(100_000)
     .describe('An Export request with more log records is refused with INVALID_ARGUMENT (a small request can hold millions of empty records; each would become an event in memory). They are counted on the wire, before anything is decoded.'),
   max_receive_message_bytes: byteSize().prefault('4MiB').describe('Largest request, after decompression; larger ones get `RESOURCE_EXHAUSTED`.'),
+  max_connections: z.number().int().min(1).default(1000).describe('Connections open at once; more are refused (counted in `errors_total`). grpc-js has no such limit of its own: driftlock accepts the connections and hands them to it.'),
   idle_timeout: duration().prefault('5m').describe('Close a connection that has had no call running for this long (gRPC\'s `max_connection_idle`: a GOAWAY, after which clients reconnect when they next export); also a connection that never sent a request. `0` never closes idle connections.'),
   bearer_token: secret(z.string().min(1)).optional().describe('When set, requests must carry `authorization: Bearer <token>`; others get `UNAUTHENTICATED`.'),
   keepalive_interval: duration().prefault('5m').describe('How often each connection is sent an HTTP/2 PING. A connection that does not answer within 20 s (or within `keepalive_interval`, if shorter) is closed: a client gone without closing it (a crash, a network partition), or one that never spoke HTTP/2, would otherwise hold a descriptor and memory for ever. `0` never pings.'),

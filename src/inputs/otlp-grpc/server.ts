@@ -1,9 +1,10 @@
 /** The gRPC server of the `otlp_grpc` input (see index.ts): loaded when a pipeline has one. */
 import { timingSafeEqual } from 'node:crypto';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
-import type { ListenAddress } from '../net/address.js';
+import { peerOf, type ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import type { TlsMaterial } from '../net/tls.js';
@@ -96,20 +97,42 @@ export class OtlpGrpcInput implements InputStage {
       : grpc.ServerCredentials.createInsecure();
     const { host, port } = this.config.address;
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    // driftlock's own listener hands each connection to grpc-js (its connection injector), so that
+    // max_connections can hold: grpc-js has no such limit, and every connection costs a descriptor and
+    // HTTP/2 session memory. TLS, when on, is done by grpc-js on the connection it is handed.
+    const injector = server.createConnectionInjector(credentials);
+    const sockets = new Set<net.Socket>();
+    const listener = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      injector.injectConnection(socket);
+    });
+    listener.maxConnections = this.config.max_connections;
+    listener.on('drop', (data) => {
+      ctx.metrics.add('errors_total');
+      problems.report('too_many_connections', `otlp_grpc connection refused: max_connections (${this.config.max_connections}) reached`, { peer: peerOf(data?.remoteAddress, data?.remotePort) });
+    });
     let boundPort: number;
     try {
       boundPort = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(target, credentials, (err, p) => (err ? reject(err) : resolve(p)));
+        listener.once('error', reject);
+        listener.listen({ host, port }, () => {
+          listener.off('error', reject);
+          resolve((listener.address() as net.AddressInfo).port);
+        });
       });
     } catch (err) {
       const error = new Error(`otlp_grpc cannot listen on ${target}: ${(err as Error).message}`, { cause: err });
       this.bound.reject(error);
       throw error;
     }
+    listener.on('error', (err) => problems.report('server_error', 'otlp_grpc server error', { error: err.message }));
     ctx.logger.info({ address: host, port: boundPort, tls: this.tls !== undefined }, `OTLP gRPC listening on ${host.includes(':') ? `[${host}]` : host}:${boundPort}`);
     this.bound.resolve({ host, port: boundPort });
 
     if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    // No new connections; those open finish their calls (tryShutdown), for shutdown_grace at most.
+    const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         server.forceShutdown();
@@ -120,6 +143,10 @@ export class OtlpGrpcInput implements InputStage {
         resolve();
       });
     });
+    injector.destroy();
+    // What grpc-js did not close (a connection still in its TLS handshake is no session of its own yet).
+    for (const socket of sockets) socket.destroy();
+    await closed;
     // Calls that were answered still hold their emit; the input ends only after them.
     await Promise.allSettled([...this.inflight]);
   }
