@@ -44,6 +44,8 @@ interface Burst {
   start: number;
   last: number;
   peak: number;
+  /** On the beat of the rhythm learned as normal (one of the bursts that made it, or kept it since). */
+  onBeat?: boolean;
 }
 
 import { ScoreCalibrator } from './calibration.js';
@@ -146,9 +148,13 @@ export class VolumeBaseline {
       const rhythm = this.rhythm(options.learnAfterMs / 1000);
       if (rhythm) {
         this.burstExpected = { peak: rhythm.peak };
-        // The first burst of a rhythm that makes it normal says so; the next ones are quiet.
-        if (Math.abs(rhythm.period - this.normalPeriod) > tolerance(rhythm.period)) {
+        this.bursts.at(-1)!.onBeat = true;
+        // The first burst of a rhythm that makes it normal says so; the next ones are quiet. A rhythm of the
+        // same period on another beat (bursts at :24 besides the cron job's at :00) is news of its own.
+        if (rhythm.beats.length > 0) {
+          const same = Math.abs(rhythm.period - this.normalPeriod) <= tolerance(rhythm.period);
           this.normalPeriod = rhythm.period;
+          for (const x of this.bursts) x.onBeat = (same && x.onBeat === true) || rhythm.beats.includes(x);
           verdict.recurring = { periodSeconds: rhythm.period, times: rhythm.times, firstSecond: rhythm.first };
           return verdict;
         }
@@ -173,17 +179,19 @@ export class VolumeBaseline {
    * all came, on the beat, for at least `learnSeconds`, and at least three in all. The shortest such
    * period wins. Its peak is the busiest of those bursts.
    */
-  private rhythm(learnSeconds: number): { period: number; times: number; first: number; peak: number } | undefined {
+  private rhythm(learnSeconds: number): { period: number; times: number; first: number; peak: number; beats: Burst[] } | undefined {
     const bursts = this.bursts;
     const now = bursts.at(-1)!.start;
     // The rhythm learned already: a burst on its beat, even when beats went by without one (a cron burst at
-    // the day's peak traffic may not be twice the busiest seconds, and is no spike then).
+    // the day's peak traffic may not be twice the busiest seconds, and is no spike then). Only the bursts on
+    // its beat count: a burst an hour after an incident at 14:23 is not the cron job's at 15:00.
     if (this.normalPeriod > 0) {
       const period = this.normalPeriod;
       let peak = 0;
       let times = 0;
       let first = now;
       for (let i = bursts.length - 2; i >= 0; i--) {
+        if (!bursts[i]!.onBeat) continue;
         const d = now - bursts[i]!.start;
         const k = Math.round(d / period);
         if (k < 1 || k > RHYTHM_BEATS || Math.abs(d - k * period) > tolerance(period)) continue;
@@ -191,24 +199,24 @@ export class VolumeBaseline {
         peak = Math.max(peak, bursts[i]!.peak);
         first = bursts[i]!.start;
       }
-      if (times > 0) return { period, times: times + 1, first, peak };
+      if (times > 0) return { period, times: times + 1, first, peak, beats: [] };
     }
     for (let i = bursts.length - 2; i >= 0; i--) {
       const period = now - bursts[i]!.start;
       if (period <= BURST_JOIN_SECONDS) continue;
-      let beats = 1;
       let peak = bursts[i]!.peak;
       let first = bursts[i]!.start;
+      const beats = [bursts[i]!, bursts.at(-1)!];
       // Walk back beat by beat: each earlier beat must have a burst.
       for (let k = 2; ; k++) {
         const at = now - k * period;
         const hit = bursts.find((x) => Math.abs(x.start - at) <= tolerance(period));
         if (!hit) break;
-        beats += 1;
+        beats.push(hit);
         peak = Math.max(peak, hit.peak);
         first = hit.start;
       }
-      if (beats >= 2 && now - first >= learnSeconds) return { period, times: beats + 1, first, peak };
+      if (beats.length >= 3 && now - first >= learnSeconds) return { period, times: beats.length, first, peak, beats };
     }
     return undefined;
   }
@@ -320,7 +328,7 @@ export class VolumeBaseline {
   }
 
   toJSON(): VolumeSnapshot {
-    return { history: this.history.slice(), bucket: this.bucket, count: this.count, bursts: this.bursts.map((x) => [x.start, x.last, x.peak]), normalPeriod: this.normalPeriod };
+    return { history: this.history.slice(), bucket: this.bucket, count: this.count, bursts: this.bursts.map((x) => [x.start, x.last, x.peak, x.onBeat ? 1 : 0]), normalPeriod: this.normalPeriod };
   }
 
   static fromJSON(data: VolumeSnapshot): VolumeBaseline {
@@ -328,8 +336,8 @@ export class VolumeBaseline {
     for (const n of data.history) v.push(n);
     v.bucket = data.bucket;
     v.count = data.count;
-    // Snapshots before bursts were remembered have none.
-    for (const [start, last, peak] of data.bursts ?? []) v.bursts.push({ start, last, peak });
+    // Snapshots before bursts were remembered have none; those before their beat was, all count as on it.
+    for (const [start, last, peak, onBeat] of data.bursts ?? []) v.bursts.push({ start, last, peak, onBeat: onBeat === undefined || onBeat === 1 });
     v.normalPeriod = data.normalPeriod ?? 0;
     return v;
   }
@@ -339,8 +347,8 @@ export interface VolumeSnapshot {
   history: number[];
   bucket: number;
   count: number;
-  /** Recent bursts: first second, last second, busiest count. */
-  bursts?: Array<[number, number, number]>;
+  /** Recent bursts: first second, last second, busiest count, 1 when on the beat of the normal rhythm (absent in older snapshots). */
+  bursts?: Array<[number, number, number] | [number, number, number, number]>;
   normalPeriod?: number;
 }
 

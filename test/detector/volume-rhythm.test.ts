@@ -14,7 +14,7 @@ const HOUR = 3_600_000;
  * Feeds `hours` of a service logging about 4 lines a second, with a burst of `burst` lines within two
  * seconds at the top of every hour (and at `extra` times, ms from T0), and returns the volume alerts.
  */
-function service(detector: Detector, from: number, hours: number, options: { burst?: number; extra?: Array<{ at: number; lines: number }> } = {}): Array<{ at: number; a: Anomaly }> {
+function service(detector: Detector, from: number, hours: number, options: { burst?: number; extra?: Array<{ at: number; lines: number; cron?: boolean }> } = {}): Array<{ at: number; a: Anomaly }> {
   const rnd = mulberry32(from + 1);
   const out: Array<{ at: number; a: Anomaly }> = [];
   const events: Array<{ t: number; text: string }> = [];
@@ -24,7 +24,7 @@ function service(detector: Detector, from: number, hours: number, options: { bur
     if (h === 0) continue;
     for (let i = 0; i < (options.burst ?? 150); i++) events.push({ t: T0 + h * HOUR + Math.floor(rnd() * 2000), text: `INFO cron backup step ${i} done in ${Math.floor(rnd() * 20)}ms` });
   }
-  for (const x of options.extra ?? []) for (let i = 0; i < x.lines; i++) events.push({ t: x.at + Math.floor(rnd() * 2000), text: `INFO GET /api/v1/items/${Math.floor(rnd() * 1e5)} 200 ${Math.floor(rnd() * 80)}ms` });
+  for (const x of options.extra ?? []) for (let i = 0; i < x.lines; i++) events.push({ t: x.at + Math.floor(rnd() * 2000), text: x.cron ? `INFO cron backup step ${i} done in ${Math.floor(rnd() * 20)}ms` : `INFO GET /api/v1/items/${Math.floor(rnd() * 1e5)} 200 ${Math.floor(rnd() * 80)}ms` });
   events.sort((a, b) => a.t - b.t);
   for (const e of events) {
     const a = detector.observe('svc', { time: e.t, text: e.text });
@@ -77,5 +77,20 @@ describe('volume: bursts with a rhythm', () => {
     const spikes = service(detector, T0, 7.5);
     expect([...new Set(spikes.map((s) => hourOf(s.at)))]).toEqual([1, 2, 3, 4, 5]);
     expect(spikes.at(-1)!.a.why).toMatch(/; a burst every 60 min since \S+ \(5 times\): now treated as normal$/);
+  });
+
+  it('a burst an hour after an off-beat one is not taken for the learned rhythm: only bursts on its beat count', () => {
+    // The job run by hand at 5:24 (its own lines, so no pattern's rate tells it), and again at 6:24: an
+    // hour after a burst, but off the cron job's beat. It was quiet: any remembered burst set a beat.
+    const detector = new Detector();
+    const spikes = service(detector, T0, 8, {
+      extra: [5.4, 6.4, 7.4].map((h) => ({ at: T0 + h * HOUR, lines: 150, cron: true })),
+    });
+    const at = (h: number) => spikes.filter((s) => s.at >= T0 + h * HOUR && s.at < T0 + (h + 0.01) * HOUR);
+    expect(at(5.4)).not.toEqual([]);
+    expect(at(6.4)).not.toEqual([]);
+    // Its third time, two hours after the first, is a rhythm of its own, and says so.
+    expect(at(7.4).at(-1)!.a.why).toMatch(/; a burst every 60 min since \S+T05:24:0\d\.\d{3}Z \(3 times\): now treated as normal$/);
+    expect(at(7)).toEqual([]);
   });
 });
