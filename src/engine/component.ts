@@ -93,6 +93,12 @@ export interface BuildContext {
   configDir: string;
   /** The component's metrics, for counters and gauges of its own (absent when built outside a pipeline). */
   metrics?: ComponentMetrics;
+  /**
+   * Whether a component upstream of this one (what it lists in `inputs`, theirs, ...) is waiting for room
+   * to send: held up by a full buffer, its own or another component's it also feeds (absent outside a
+   * pipeline). Then this one's input is quiet because the pipeline is, not because its sources are.
+   */
+  upstreamBlocked?: () => boolean;
 }
 
 export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S extends z.ZodType = z.ZodType> {

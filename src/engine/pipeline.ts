@@ -49,12 +49,28 @@ function copyEvents(events: LogEvent[]): LogEvent[] {
 /** Sends a producer's batches to every downstream buffer. */
 class Fanout {
   private readonly targets: Array<{ buffer: BatchBuffer; close: () => void }> = [];
+  /** Sends not yet queued by every target: past the microtasks of a send, one waits for room. */
+  private sending = 0;
+
+  /** Whether a send waits for room in a downstream buffer (the component's output is held up). */
+  get blocked(): boolean {
+    return this.sending > 0;
+  }
 
   add(buffer: BatchBuffer): void {
     this.targets.push({ buffer, close: buffer.addProducer() });
   }
 
   async send(batch: Batch): Promise<void> {
+    this.sending += 1;
+    try {
+      await this.sendAll(batch);
+    } finally {
+      this.sending -= 1;
+    }
+  }
+
+  private async sendAll(batch: Batch): Promise<void> {
     const n = this.targets.length;
     if (n === 1) {
       await this.targets[0]!.buffer.send(batch);
@@ -196,13 +212,28 @@ export class Pipeline {
   }
 
   private async build<T>(c: RunningComponent): Promise<T> {
+    const upstream = this.upstreamOf(c);
     return (await c.config.definition.build(c.config.options, {
       id: c.config.id,
       logger: c.logger,
       dataDir: path.join(this.config.dataDir, c.config.id),
       configDir: this.config.dir,
       metrics: c.metrics,
+      upstreamBlocked: () => upstream.some((u) => u.fanout.blocked),
     })) as T;
+  }
+
+  /** The components whose events reach `c`: those it lists in `inputs`, theirs, and so on. */
+  private upstreamOf(c: RunningComponent): RunningComponent[] {
+    const found = new Set<RunningComponent>();
+    const todo = [...c.config.inputs];
+    for (let id = todo.pop(); id !== undefined; id = todo.pop()) {
+      const u = this.components.get(id);
+      if (!u || found.has(u)) continue;
+      found.add(u);
+      todo.push(...u.config.inputs);
+    }
+    return [...found];
   }
 
   /** Builds all components (so that a bad port or path fails before anything runs), then starts them. */

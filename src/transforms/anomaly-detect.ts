@@ -319,9 +319,15 @@ export const anomalyDetectTransform = defineTransform({
     /** Silences of live streams now, as events to pass on. */
     // Never throws: a failure of stream() would make the engine build the stage anew, beside this one's
     // snapshot timer, which only flush() stops.
+    // When a component upstream was last seen held up (waiting for room in a full buffer: a sibling output
+    // that cannot write, a backlog): the input is quiet because the pipeline is. No stream is judged silent
+    // then, nor until a silence's length has gone by since, so that the events it held have come through.
+    let heldUpAt = -Infinity;
+    const minSilenceMs = detector.options.minSilenceSeconds * 1000;
     const silences = (): LogEvent[] => {
       try {
         const now = receiverClock();
+        if (now - heldUpAt < minSilenceMs) return [];
         const found = detector.checkSilence(now);
         for (let i = 0; i < found.length; i++) ctx.metrics?.add('anomalies_total');
         return found.map((a) => silenceEvent(a, detector.peek(a.stream_id)?.sourceTimeAt(now), ctx.id));
@@ -371,12 +377,17 @@ export const anomalyDetectTransform = defineTransform({
        * The batches, scored by `map`, and the silences of live streams while they last: looked for every
        * `SILENCE_CHECK_MS`, but only while this stage waits for input. Then everything received so far is
        * scored, and a stream's quiet is its own; while a batch is scored or handed on (a blocked output, a
-       * backlog in the buffer in front), no stream is judged silent for the stage's own delay.
+       * backlog in the buffer in front), no stream is judged silent for the stage's own delay. Nor while a
+       * component upstream waits for room (the input also feeds an output that cannot write), and for
+       * `min_silence` after: the input was held, not its sources quiet.
        */
       async *stream(batches: AsyncIterable<Batch>): AsyncIterable<Batch> {
         const source = batches[Symbol.asyncIterator]();
         let wake: (() => void) | undefined;
-        const ticker = setInterval(() => wake?.(), SILENCE_CHECK_MS);
+        const ticker = setInterval(() => {
+          if (ctx.upstreamBlocked?.()) heldUpAt = receiverClock();
+          wake?.();
+        }, SILENCE_CHECK_MS);
         ticker.unref();
         try {
           let next = source.next();
