@@ -14,6 +14,15 @@ export function headOf(text: string, max: number): string {
   return text.length > max ? ownCopy(text.slice(0, max)) : text;
 }
 
+/**
+ * The first `max` UTF-16 units of `text`, or `max - 1` when the cut would fall between the halves of a
+ * surrogate pair (an emoji): half of one is no character (a terminal shows U+FFFD, JSON writes `\ud83d`).
+ */
+export function cutWhole(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return text.slice(0, /[\ud800-\udbff]/.test(text[max - 1] ?? '') ? max - 1 : max);
+}
+
 /** 32-bit FNV-1a of a string's UTF-16 code units, as 8 hex digits. */
 function fnv1a(text: string, seed: number): string {
   let h = seed;

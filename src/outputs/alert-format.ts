@@ -3,6 +3,7 @@
  * alerts as text), so that an alert looks the same wherever it appears.
  */
 import type { Anomaly } from '../detector/index.js';
+import { cutWhole } from '../detector/strings.js';
 
 export interface AlertView {
   anomaly: Pick<Anomaly, 'kind' | 'score' | 'confidence' | 'why' | 'stream_id' | 'template'> & { field?: string | undefined };
@@ -20,8 +21,8 @@ const ANSI = { bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[3
 export function truncate(text: string, max: number): string {
   if (text.length <= max) return text;
   // Not between the halves of a surrogate pair: half an emoji is no character, and a terminal shows U+FFFD.
-  const cut = /[\ud800-\udbff]/.test(text[max - 1] ?? '') ? max - 1 : max;
-  return `${text.slice(0, cut)}… (${(text.length - cut).toLocaleString('en-US')} more characters)`;
+  const head = cutWhole(text, max);
+  return `${head}… (${(text.length - head.length).toLocaleString('en-US')} more characters)`;
 }
 
 // C0 controls but tab and newline, DEL and C1 controls: what a terminal would obey rather than show.

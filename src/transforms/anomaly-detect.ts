@@ -18,6 +18,7 @@ import { durationText, type StreamSnapshot } from '../detector/stream.js';
 import { parseTransform } from './parse.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
+import { cutWhole } from '../detector/strings.js';
 
 export const anomalyDetectConfig = z.object({
   stream_id: z.string().min(1).default('{source.input}').describe(
@@ -257,7 +258,7 @@ export function silenceEvent(anomaly: Anomaly, streamTime: number | undefined, t
   const seconds = anomaly.baseline?.silent_seconds;
   const typical = anomaly.baseline?.typical_per_second;
   const body = `stream ${anomaly.stream_id} silent: no events for ${typeof seconds === 'number' ? durationText(seconds) : 'a while'}` +
-    (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(anomaly.template.length > 80 ? `${anomaly.template.slice(0, 79)}…` : anomaly.template)} stopped)` : '');
+    (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(anomaly.template.length > 80 ? `${cutWhole(anomaly.template, 79)}…` : anomaly.template)} stopped)` : '');
   const event: LogEvent = {
     observedTimestamp: observed,
     severityText: 'WARN',

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Finalizer, type Batch } from '../../src/engine/acknowledgement.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
-import { anomalyDetectConfig, anomalyDetectTransform, lineParser, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
+import { anomalyDetectConfig, anomalyDetectTransform, lineParser, silenceEvent, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
 
 const event = (body: string, attributes: LogEvent['attributes'] = {}): LogEvent => ({ observedTimestamp: 0, body, attributes, source: { input: 't' } });
 
@@ -120,5 +120,16 @@ describe('anomaly_detect stream(): silences while they last', () => {
     // The input ends: the stream of batches ends too (its timer with it).
     release();
     expect((await out.next()).done).toBe(true);
+  });
+});
+
+describe('anomaly_detect silenceEvent', () => {
+  it('cuts a long pattern in the body without leaving half an emoji', () => {
+    const template = `${'x'.repeat(78)}😀 heartbeat <num>`;
+    const event = silenceEvent({ kind: 'volume_drop', score: 3, confidence: 0.95, why: 'pattern stopped', stream_id: 'api', template, template_id: 4, baseline: { silent_seconds: 40 } }, undefined, 'detect');
+    const body = event.body as string;
+    // A lone surrogate: a terminal shows U+FFFD, JSON.stringify writes `\ud83d`.
+    expect(body).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+    expect(body).toBe(`stream api silent: no events for 40 s (pattern "${'x'.repeat(78)}…" stopped)`);
   });
 });
