@@ -88,14 +88,43 @@ function ansiTerminal(stream: NodeJS.WriteStream): boolean {
  */
 export function fitStatus(columns: number | undefined, head: string, keep = ''): string {
   const max = columns && columns > 1 ? columns - 1 : Infinity;
-  const width = (t: string) => [...t].length;
+  const width = (t: string) => {
+    let n = 0;
+    for (const ch of t) n += charColumns(ch.codePointAt(0)!);
+    return n;
+  };
   if (width(head) + width(keep) <= max) return head + keep;
   const room = max - width(keep);
   if (room >= 8) {
+    // The end of the head, as many characters as fit in the room left after the `…`.
     const chars = [...head];
-    return `…${chars.slice(chars.length - (room - 1)).join('')}${keep}`;
+    let used = 1;
+    let from = chars.length;
+    while (from > 0 && used + charColumns(chars[from - 1]!.codePointAt(0)!) <= room) used += charColumns(chars[--from]!.codePointAt(0)!);
+    return `…${chars.slice(from).join('')}${keep}`;
   }
-  return [...(head + keep)].slice(0, Math.max(1, max - 1)).join('') + '…';
+  const out: string[] = [];
+  let used = 1;
+  for (const ch of head + keep) {
+    const w = charColumns(ch.codePointAt(0)!);
+    if (used + w > Math.max(2, max)) break;
+    out.push(ch);
+    used += w;
+  }
+  return out.join('') + '…';
+}
+
+/**
+ * Columns a character takes on a terminal: 2 for East Asian wide and fullwidth characters and emoji
+ * (a file name in Chinese took twice the columns its characters counted, and wrapped), 0 for combining
+ * marks, 1 otherwise.
+ */
+function charColumns(cp: number): number {
+  if ((cp >= 0x300 && cp <= 0x36f) || cp === 0x200d || (cp >= 0xfe00 && cp <= 0xfe0f)) return 0;
+  if ((cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf && cp !== 0x303f) || (cp >= 0xac00 && cp <= 0xd7a3) ||
+    (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) || (cp >= 0xffe0 && cp <= 0xffe6) ||
+    (cp >= 0x1f300 && cp <= 0x1f64f) || (cp >= 0x1f900 && cp <= 0x1f9ff) || (cp >= 0x20000 && cp <= 0x3fffd)) return 2;
+  return 1;
 }
 
 function colorWanted(stream: NodeJS.WriteStream): boolean {
