@@ -24,7 +24,7 @@ export interface VolumeOptions {
   spikeFactor: number;
   minRate: number;
   minHistory: number;
-  /** How long bursts must keep coming at a regular interval before they are normal (ms; three of them at least). */
+  /** How long bursts must keep coming at a regular interval before they are normal (ms; four bursts at least). */
   learnAfterMs: number;
   /** Seconds without events that make a silence (30 when not given). */
   minSilence?: number;
@@ -37,6 +37,11 @@ const BURSTS_KEPT = 64;
 /** A burst is on a rhythm's beat within this share of the period, or this many seconds when more. */
 const BEAT_TOLERANCE = 0.02;
 const BEAT_TOLERANCE_SECONDS = 10;
+/**
+ * Bursts on one beat, the new one included, that make a rhythm (and at least `learnAfterMs` from the first):
+ * with three, two hourly cron bursts and one incident at half past made "a burst every 30 min".
+ */
+const RHYTHM_MIN_BURSTS = 4;
 /** A learned rhythm's burst may come this many beats after the last one seen (a day of an hourly job). */
 const RHYTHM_BEATS = 24;
 
@@ -176,7 +181,7 @@ export class VolumeBaseline {
 
   /**
    * Whether the burst just begun (the last one) keeps a rhythm: the bursts one, two, ... periods before it
-   * all came, on the beat, for at least `learnSeconds`, and at least three in all. The shortest such
+   * all came, on the beat, for at least `learnSeconds`, and at least `RHYTHM_MIN_BURSTS` in all. The shortest such
    * period wins. Its peak is the busiest of those bursts.
    */
   private rhythm(learnSeconds: number): { period: number; times: number; first: number; peak: number; beats: Burst[] } | undefined {
@@ -216,7 +221,7 @@ export class VolumeBaseline {
         peak = Math.max(peak, hit.peak);
         first = hit.start;
       }
-      if (beats.length >= 3 && now - first >= learnSeconds) return { period, times: beats.length, first, peak, beats };
+      if (beats.length >= RHYTHM_MIN_BURSTS && now - first >= learnSeconds) return { period, times: beats.length, first, peak, beats };
     }
     return undefined;
   }
@@ -352,6 +357,7 @@ export interface VolumeSnapshot {
   normalPeriod?: number;
 }
 
+/** How far off its beat a burst may start: 2% of the period or 10 s, but never over a tenth of the period. */
 function tolerance(period: number): number {
-  return Math.max(BEAT_TOLERANCE_SECONDS, BEAT_TOLERANCE * period);
+  return Math.min(Math.max(BEAT_TOLERANCE_SECONDS, BEAT_TOLERANCE * period), period / 10);
 }

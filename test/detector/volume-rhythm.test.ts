@@ -41,10 +41,10 @@ describe('volume: bursts with a rhythm', () => {
     const spikes = service(detector, T0, 8.5);
     const hours = [...new Set(spikes.map((s) => hourOf(s.at)))];
     // Before: every hour, 1 to 2 alerts each, for ever (72 in two days of a simulated service).
-    expect(hours).toEqual([1, 2, 3]);
-    const last = spikes.filter((s) => hourOf(s.at) === 3);
+    expect(hours).toEqual([1, 2, 3, 4]);
+    const last = spikes.filter((s) => hourOf(s.at) === 4);
     expect(last).toHaveLength(1);
-    expect(last[0]!.a.why).toMatch(/; a burst every 60 min since \d{4}-\d\d-\d\dT01:00:0\d\.\d{3}Z \(3 times\): now treated as normal$/);
+    expect(last[0]!.a.why).toMatch(/; a burst every 60 min since \d{4}-\d\d-\d\dT01:00:0\d\.\d{3}Z \(4 times\): now treated as normal$/);
   });
 
   it('still alerts a burst off the beat, and one on the beat far bigger than the usual bursts', () => {
@@ -83,14 +83,25 @@ describe('volume: bursts with a rhythm', () => {
     // The job run by hand at 5:24 (its own lines, so no pattern's rate tells it), and again at 6:24: an
     // hour after a burst, but off the cron job's beat. It was quiet: any remembered burst set a beat.
     const detector = new Detector();
-    const spikes = service(detector, T0, 8, {
-      extra: [5.4, 6.4, 7.4].map((h) => ({ at: T0 + h * HOUR, lines: 150, cron: true })),
+    const spikes = service(detector, T0, 9, {
+      extra: [5.4, 6.4, 7.4, 8.4].map((h) => ({ at: T0 + h * HOUR, lines: 150, cron: true })),
     });
     const at = (h: number) => spikes.filter((s) => s.at >= T0 + h * HOUR && s.at < T0 + (h + 0.01) * HOUR);
     expect(at(5.4)).not.toEqual([]);
     expect(at(6.4)).not.toEqual([]);
-    // Its third time, two hours after the first, is a rhythm of its own, and says so.
-    expect(at(7.4).at(-1)!.a.why).toMatch(/; a burst every 60 min since \S+T05:24:0\d\.\d{3}Z \(3 times\): now treated as normal$/);
+    expect(at(7.4)).not.toEqual([]);
+    // Its fourth time, three hours after the first, is a rhythm of its own, and says so.
+    expect(at(8.4).at(-1)!.a.why).toMatch(/; a burst every 60 min since \S+T05:24:0\d\.\d{3}Z \(4 times\): now treated as normal$/);
     expect(at(7)).toEqual([]);
+  });
+
+  it('one incident between two cron bursts does not make a rhythm of half the period', () => {
+    // Cron bursts on the hour; one burst of its lines at 1:30 (the job run by hand). Before, the 2:00 burst
+    // said "a burst every 30 min ... (3 times): now treated as normal", and later bursts at half past
+    // were quiet.
+    const detector = new Detector();
+    const spikes = service(detector, T0, 5, { extra: [1.5, 3.5].map((h) => ({ at: T0 + h * HOUR, lines: 150, cron: true })) });
+    expect(spikes.some((s) => /every 30 min/.test(s.a.why))).toBe(false);
+    expect(spikes.some((s) => s.at >= T0 + 3.5 * HOUR && s.at < T0 + 3.51 * HOUR)).toBe(true);
   });
 });
