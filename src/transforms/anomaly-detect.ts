@@ -42,7 +42,7 @@ export const anomalyDetectConfig = z.object({
     'How long a new pattern, or a flagged value of a free-text field, must keep recurring before it becomes normal (default 1h; the last alert says so).',
   ),
   min_silence: duration().refine((ms) => ms >= 1000, 'expected at least 1s').optional().describe(
-    'How long a stream that usually has at least one event a second must be silent (in its event time) to be reported as a `volume_drop` (default 30s). The silence of a live stream is reported while it lasts, checked every second; a stream whose events come far behind the clock (a file read from its beginning, a catch-up) is told at its next event only.',
+    'How long a stream that usually has at least one event a second must be silent (in its event time) to be reported as a `volume_drop` (default 30s). The silence of a live stream is reported while it lasts, looked for every second while the transform waits for input (not while it scores a batch or waits for a blocked output: then at its next idle second); a stream whose events come far behind the clock (a file read from its beginning, a catch-up) is told at its next event only.',
   ),
   max_streams: z.number().int().min(1).default(1000).describe('Streams kept at most; the least recently seen is evicted.'),
   snapshot_interval: duration().prefault('60s').describe('How often detector state is saved to `data_dir` when events came since the last save (also at shutdown). `0` disables snapshots: state is neither saved nor restored.'),
