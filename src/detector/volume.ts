@@ -342,8 +342,13 @@ export class VolumeBaseline {
     v.bucket = data.bucket;
     v.count = data.count;
     // Snapshots before bursts were remembered have none; those before their beat was, all count as on it.
-    for (const [start, last, peak, onBeat] of data.bursts ?? []) v.bursts.push({ start, last, peak, onBeat: onBeat === undefined || onBeat === 1 });
-    v.normalPeriod = data.normalPeriod ?? 0;
+    // A snapshot edited by hand or from another build: only whole entries, and at most what is kept.
+    for (const b of (data.bursts ?? []).slice(-BURSTS_KEPT)) {
+      const [start, last, peak, onBeat] = Array.isArray(b) ? b : [];
+      if (!Number.isFinite(start) || !Number.isFinite(last) || !Number.isFinite(peak)) continue;
+      v.bursts.push({ start: start!, last: last!, peak: peak!, onBeat: onBeat === undefined || onBeat === 1 });
+    }
+    v.normalPeriod = Number.isFinite(data.normalPeriod) && data.normalPeriod! > 0 ? data.normalPeriod! : 0;
     return v;
   }
 }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Detector, type Anomaly } from '../../src/detector/index.js';
 import { restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
+import { VolumeBaseline } from '../../src/detector/volume.js';
 import { T0, mulberry32 } from './baseline.js';
 
 const HOUR = 3_600_000;
@@ -103,5 +104,15 @@ describe('volume: bursts with a rhythm', () => {
     const spikes = service(detector, T0, 5, { extra: [1.5, 3.5].map((h) => ({ at: T0 + h * HOUR, lines: 150, cron: true })) });
     expect(spikes.some((s) => /every 30 min/.test(s.a.why))).toBe(false);
     expect(spikes.some((s) => s.at >= T0 + 3.5 * HOUR && s.at < T0 + 3.51 * HOUR)).toBe(true);
+  });
+
+  it('a snapshot with more bursts than are kept, or broken entries, restores what is whole and at most 64', () => {
+    const bursts = Array.from({ length: 500 }, (_, i) => [i * 3600, i * 3600 + 1, 100, 1] as [number, number, number, number]);
+    const broken = [[null, 1, 2], 'x', [1, 2]] as unknown as Array<[number, number, number]>;
+    const v = VolumeBaseline.fromJSON({ history: [1, 2, 3], bucket: 10, count: 0, bursts: [...broken, ...bursts], normalPeriod: Number.NaN });
+    const saved = v.toJSON();
+    expect(saved.bursts).toHaveLength(64);
+    expect(saved.bursts![0]![0]).toBe(436 * 3600);
+    expect(saved.normalPeriod).toBe(0);
   });
 });
