@@ -237,6 +237,40 @@ export function anomalyAttribute(a: Anomaly): Attributes {
   return out;
 }
 
+/** More streams than this silent at the same check are one alert: what feeds them has stopped. */
+export const MAX_SILENCE_ALERTS = 5;
+
+/**
+ * The silences found at one check, as alerts: each stream's own, or, when more than `MAX_SILENCE_ALERTS`
+ * went silent at once, one for all of them. A forwarder or input that stops silences every stream behind
+ * it: one check found a thousand, and a thousand Slack messages (one a second) would have taken 17 minutes
+ * to say one thing.
+ */
+export function groupSilences(found: Anomaly[]): Anomaly[] {
+  if (found.length <= MAX_SILENCE_ALERTS) return found;
+  const seconds = found.map((a) => a.baseline?.silent_seconds).filter((s): s is number => typeof s === 'number');
+  const least = seconds.length ? Math.min(...seconds) : undefined;
+  const most = seconds.length ? Math.max(...seconds) : undefined;
+  const names = streamList(found.map((a) => a.stream_id), found.length);
+  const how = least === undefined ? '' : least === most ? `: no events for ${durationText(least)} so far` : `: no events for ${durationText(least)} to ${durationText(most!)} so far`;
+  return [{
+    kind: 'volume_drop',
+    score: Math.max(...found.map((a) => a.score)),
+    confidence: Math.max(...found.map((a) => a.confidence)),
+    why: `${found.length} streams went silent at once (${names})${how}; what feeds them (an input, a forwarder) may have stopped`,
+    stream_id: `${found.length} streams`,
+    template: '',
+    template_id: -1,
+    baseline: { streams: found.length, stream_ids: found.slice(0, 100).map((a) => a.stream_id), ...(most !== undefined ? { silent_seconds: most } : {}) },
+  }];
+}
+
+/** `a, b, c, d, e and 995 more`: the first five of `total` stream ids, each cut to 60 characters. */
+function streamList(ids: string[], total: number): string {
+  const shown = ids.slice(0, 5).map((id) => (id.length > 60 ? `${cutWhole(id, 59)}…` : id));
+  return shown.join(', ') + (total > shown.length ? ` and ${total - shown.length} more` : '');
+}
+
 /** How often the silences of live streams are looked for (ms of the wall clock). */
 export const SILENCE_CHECK_MS = 1000;
 
@@ -257,8 +291,11 @@ export function receiverClock(): number {
 export function silenceEvent(anomaly: Anomaly, streamTime: number | undefined, transformId: string, observed = Date.now()): LogEvent {
   const seconds = anomaly.baseline?.silent_seconds;
   const typical = anomaly.baseline?.typical_per_second;
-  const body = `stream ${anomaly.stream_id} silent: no events for ${typeof seconds === 'number' ? durationText(seconds) : 'a while'}` +
-    (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(anomaly.template.length > 80 ? `${cutWhole(anomaly.template, 79)}…` : anomaly.template)} stopped)` : '');
+  const streams = anomaly.baseline?.streams;
+  const body = typeof streams === 'number'
+    ? `${streams} streams silent at once: ${streamList(anomaly.baseline?.stream_ids as string[] | undefined ?? [], streams)}`
+    : `stream ${anomaly.stream_id} silent: no events for ${typeof seconds === 'number' ? durationText(seconds) : 'a while'}` +
+      (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(anomaly.template.length > 80 ? `${cutWhole(anomaly.template, 79)}…` : anomaly.template)} stopped)` : '');
   const event: LogEvent = {
     observedTimestamp: observed,
     severityText: 'WARN',
@@ -329,7 +366,7 @@ export const anomalyDetectTransform = defineTransform({
       try {
         const now = receiverClock();
         if (now - heldUpAt < minSilenceMs) return [];
-        const found = detector.checkSilence(now);
+        const found = groupSilences(detector.checkSilence(now));
         for (let i = 0; i < found.length; i++) ctx.metrics?.add('anomalies_total');
         return found.map((a) => silenceEvent(a, detector.peek(a.stream_id)?.sourceTimeAt(now), ctx.id));
       } catch (err) {

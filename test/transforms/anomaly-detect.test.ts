@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { Finalizer, type Batch } from '../../src/engine/acknowledgement.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
-import { anomalyDetectConfig, anomalyDetectTransform, lineParser, silenceEvent, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
+import { anomalyDetectConfig, anomalyDetectTransform, groupSilences, lineParser, silenceEvent, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
+import type { Anomaly } from '../../src/detector/index.js';
 
 const event = (body: string, attributes: LogEvent['attributes'] = {}): LogEvent => ({ observedTimestamp: 0, body, attributes, source: { input: 't' } });
 
@@ -120,6 +121,48 @@ describe('anomaly_detect stream(): silences while they last', () => {
     // The input ends: the stream of batches ends too (its timer with it).
     release();
     expect((await out.next()).done).toBe(true);
+  });
+});
+
+describe('anomaly_detect: many streams silent at once', () => {
+  it('passes on one alert naming them, not one per stream, when more than five go silent at the same check', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
+    const config = anomalyDetectConfig.parse({ stream_id: '{body.svc}', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s' });
+    const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, metrics });
+    // Twelve services behind one forwarder, each 40 s at 20/s, the last event stamped now; then the
+    // forwarder stops: every stream falls silent at once.
+    const now = Date.now();
+    const events: LogEvent[] = [];
+    for (let t = now - 40_000; t <= now; t += 50) {
+      for (let k = 0; k < 12; k++) events.push({ observedTimestamp: now, timestamp: t, body: { svc: `svc-${k}`, msg: 'GET /api', status: 200 }, attributes: {}, source: { input: 'fwd' } });
+    }
+    let release!: () => void;
+    const ended = new Promise<void>((resolve) => (release = resolve));
+    async function* input(): AsyncIterable<Batch> {
+      yield { events, finalizers: [] };
+      await ended;
+    }
+    const out = stage.stream!(input())[Symbol.asyncIterator]();
+    const batch = await out.next();
+    // Before: twelve silence events (a thousand streams: a thousand Slack messages).
+    const silence = batch.value!.events;
+    expect(silence).toHaveLength(1);
+    expect(silence[0]!.body).toMatch(/^12 streams silent at once: svc-\d+, svc-\d+, svc-\d+, svc-\d+, svc-\d+ and 7 more$/);
+    expect(silence[0]!.attributes.anomaly).toMatchObject({
+      kind: 'volume_drop',
+      stream_id: '12 streams',
+      why: expect.stringMatching(/^12 streams went silent at once \(svc-\d+, .* and 7 more\): no events for \d+ s( to \d+ s)? so far; what feeds them \(an input, a forwarder\) may have stopped$/),
+    });
+    expect(metrics.get('anomalies_total')).toBe(1);
+    release();
+    expect((await out.next()).done).toBe(true);
+  });
+
+  it('keeps one alert a stream for five or fewer', () => {
+    const one = (id: string): Anomaly => ({ kind: 'volume_drop', score: 9, confidence: 0.9, why: 'x', stream_id: id, template: '', template_id: -1, baseline: { silent_seconds: 9 } });
+    expect(groupSilences(['a', 'b', 'c', 'd', 'e'].map(one))).toHaveLength(5);
+    expect(groupSilences(['a', 'b', 'c', 'd', 'e', 'f'].map(one)).map((a) => a.stream_id)).toEqual(['6 streams']);
   });
 });
 
