@@ -311,7 +311,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
     ? undefined
     : setInterval(() => {
         if (statusTty) {
-          io.stderr.write(`\r\x1b[K${fitStatus(io.stderr.columns, status())}`);
+          io.stderr.write(`\r\x1b[K${fitStatus(io.stderr.columns, '', status())}`);
           statusShown = true;
         } else {
           io.stderr.write(`driftlock: ${status()}\n`);

@@ -24,4 +24,12 @@ describe('fitStatus', () => {
     // Too narrow for the counts: the whole line cut, with a marker, within the width.
     expect(columns(fitStatus(20, '日志.log', keep))).toBeLessThanOrEqual(19);
   });
+
+  it("stream's status line keeps its start (the event count) when cut, not its end", () => {
+    const status = 'events 1,234,567 (56,789/s), anomalies 3, streams 1';
+    const line = fitStatus(30, '', status);
+    expect(columns(line)).toBeLessThanOrEqual(29);
+    expect(line.startsWith('events 1,234,567')).toBe(true);
+    expect(line.endsWith('…')).toBe(true);
+  });
 });
