@@ -21,6 +21,7 @@ import { defineOutput, type ComponentContext } from '../engine/component.js';
 import { bodyText, type LogEvent } from '../engine/event.js';
 import { duration, httpUrl, secret } from '../config/schema.js';
 import { percent } from './alert-format.js';
+import { cutWhole } from '../detector/strings.js';
 import { splitAck, type Settle } from './delivery/acks.js';
 import { readAnomaly, type AlertAnomaly } from './delivery/alert.js';
 import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
@@ -110,9 +111,7 @@ export function escapeAndTruncate(text: string, max: number): string {
 function cutEscaped(escaped: string, max: number): string {
   if (escaped.length <= max) return escaped;
   const marker = ` … (${(escaped.length - max).toLocaleString('en-US')} more characters)`;
-  let head = escaped.slice(0, Math.max(0, max - marker.length));
-  if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
-  head = head.replace(/&[a-z]{0,3}$/, '').replace(/<[^>]*$/, '');
+  const head = cutWhole(escaped, Math.max(0, max - marker.length)).replace(/&[a-z]{0,3}$/, '').replace(/<[^>]*$/, '');
   return head + marker;
 }
 
