@@ -924,16 +924,7 @@ export class StreamDetector {
     if (!found || found.confidence < this.o.threshold) return undefined;
     this.silenceReported = true;
     this.anomalies += 1;
-    return {
-      kind: found.kind,
-      score: Number(found.score.toFixed(4)),
-      confidence: Number(Math.min(found.confidence, 0.9999).toFixed(4)),
-      why: found.why,
-      stream_id: this.id,
-      template: about ? unmask(templateText(about)) : '',
-      template_id: about ? about.id : -1,
-      baseline: found.baseline!,
-    };
+    return this.anomalyOf(found, about ? unmask(templateText(about)) : '', about ? about.id : -1);
   }
 
   /** The stream's time (ms, as its source writes it) at `now` on the caller's clock, when it is live. */
@@ -959,16 +950,21 @@ export class StreamDetector {
       this.silenceCheckedAt = -1;
       about = this.templates.get(best.templateId);
     }
+    return this.anomalyOf(best, about ? unmask(templateText(about)) : this.tmpl(), about ? about.id : this.template!.id);
+  }
+
+  /** A candidate as the anomaly reported: score and confidence to four decimals, a confidence never 1. */
+  private anomalyOf(c: Candidate, template: string, templateId: number): Anomaly {
     return {
-      kind: best.kind,
-      score: Number(best.score.toFixed(4)),
-      confidence: Number(Math.min(best.confidence, 0.9999).toFixed(4)),
-      why: best.why,
+      kind: c.kind,
+      score: Number(c.score.toFixed(4)),
+      confidence: Number(Math.min(c.confidence, 0.9999).toFixed(4)),
+      why: c.why,
       stream_id: this.id,
-      template: about ? unmask(templateText(about)) : this.tmpl(),
-      template_id: about ? about.id : this.template!.id,
-      ...(best.field !== undefined ? { field: best.field } : {}),
-      ...(best.baseline ? { baseline: best.baseline } : {}),
+      template,
+      template_id: templateId,
+      ...(c.field !== undefined ? { field: c.field } : {}),
+      ...(c.baseline ? { baseline: c.baseline } : {}),
     };
   }
 
