@@ -3,13 +3,14 @@
  * the real CLI (`driftlock run`), JSON lines on standard input (kept open: the input is silent, not over),
  * `anomaly_detect` with a small `min_silence`, and a webhook output posting to a receiver on 127.0.0.1.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli.js';
 import { ok, startReceiver, cleanUp, type Receiver } from '../helpers/http-receiver.js';
 import { NginxLines } from '../helpers/nginx-lines.js';
+import { silencePipeline } from '../helpers/silence-pipeline.js';
 
 let receiver: Receiver | undefined;
 let dir: string | undefined;
@@ -36,14 +37,7 @@ describe('a stream that falls silent, through the real CLI and a webhook', () =>
   it('is reported once while the input is still open and silent; a file of last week read at once is not', async () => {
     receiver = await startReceiver(ok);
     dir = await mkdtemp(path.join(os.tmpdir(), 'dl-silence-'));
-    const config = path.join(dir, 'pipeline.yaml');
-    await writeFile(config, `data_dir: ${dir}/data
-inputs: { app: { type: stdin } }
-transforms:
-  detect: { type: anomaly_detect, inputs: [app], stream_id: '{body.svc}', min_silence: 3s, threshold: 0.75, snapshot_interval: 0 }
-outputs:
-  hook: { type: webhook, inputs: [detect], url: '${receiver.url}', batch: { max_events: 1 } }
-`);
+    const config = await silencePipeline(dir, receiver.url);
     const cli = startCli(['run', '-c', config]);
     const silences = (): Posted[] => receiver!.accepted()
       .map((r) => JSON.parse(r.body) as Posted)

@@ -4,13 +4,14 @@
  * input stops reading. The service goes on logging the whole time; no `volume_drop` may be posted.
  * The real CLI (`driftlock run`), JSON lines on standard input written live, a webhook receiver for the alerts.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli.js';
 import { ok, startReceiver, cleanUp, type Receiver } from '../helpers/http-receiver.js';
 import { NginxLines } from '../helpers/nginx-lines.js';
+import { silencePipeline } from '../helpers/silence-pipeline.js';
 
 /** Lines of 3 KB: the pipe of standard output fills within seconds. */
 const PAD = 'x'.repeat(3000);
@@ -25,15 +26,7 @@ describe('a stalled pipeline in front of anomaly_detect', () => {
   it('reports no silence of a stream that kept logging while a sibling output blocked the input', async () => {
     alerts = await startReceiver(ok);
     dir = await mkdtemp(path.join(os.tmpdir(), 'dl-stall-'));
-    const config = path.join(dir, 'pipeline.yaml');
-    await writeFile(config, `data_dir: ${dir}/data
-inputs: { app: { type: stdin } }
-transforms:
-  detect: { type: anomaly_detect, inputs: [app], stream_id: '{body.svc}', min_silence: 3s, threshold: 0.75, snapshot_interval: 0 }
-outputs:
-  hook: { type: webhook, inputs: [detect], url: '${alerts.url}', batch: { max_events: 1 } }
-  archive: { type: console, inputs: [app], buffer: { max_events: 20 } }
-`);
+    const config = await silencePipeline(dir, alerts.url, `  archive: { type: console, inputs: [app], buffer: { max_events: 20 } }\n`);
     const cli = startCli(['run', '-c', config]);
     // Lines still waiting in the pipe when the process is killed: EPIPE, no failure of the test's.
     cli.child.stdin!.on('error', () => {});
