@@ -99,6 +99,11 @@ export interface BuildContext {
    * pipeline). Then this one's input is quiet because the pipeline is, not because its sources are.
    */
   upstreamBlocked?: () => boolean;
+  /**
+   * Aborted when a graceful stop (or a reload) begins: the inputs stop, so what follows is quiet because
+   * the daemon is stopping (absent outside a pipeline).
+   */
+  stopping?: AbortSignal;
 }
 
 export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S extends z.ZodType = z.ZodType> {

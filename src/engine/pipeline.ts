@@ -220,6 +220,7 @@ export class Pipeline {
       configDir: this.config.dir,
       metrics: c.metrics,
       upstreamBlocked: () => upstream.some((u) => u.fanout.blocked),
+      stopping: this.stopInputs.signal,
     })) as T;
   }
 

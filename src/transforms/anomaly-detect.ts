@@ -365,7 +365,8 @@ export const anomalyDetectTransform = defineTransform({
     const silences = (): LogEvent[] => {
       try {
         const now = receiverClock();
-        if (now - heldUpAt < minSilenceMs) return [];
+        // Stopping (or reloading): the inputs stop, and the quiet that follows is the daemon's own.
+        if (ctx.stopping?.aborted || now - heldUpAt < minSilenceMs) return [];
         const found = groupSilences(detector.checkSilence(now));
         for (let i = 0; i < found.length; i++) ctx.metrics?.add('anomalies_total');
         return found.map((a) => silenceEvent(a, detector.peek(a.stream_id)?.sourceTimeAt(now), ctx.id));

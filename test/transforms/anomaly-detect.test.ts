@@ -124,6 +124,31 @@ describe('anomaly_detect stream(): silences while they last', () => {
   });
 });
 
+describe('anomaly_detect: no silence while the daemon stops', () => {
+  it('passes on no silence once a graceful stop or reload has begun, however long the inputs take to end', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const stopping = new AbortController();
+    const config = anomalyDetectConfig.parse({ stream_id: 'api', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s' });
+    const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, stopping: stopping.signal });
+    const now = Date.now();
+    const events: LogEvent[] = [];
+    for (let t = now - 40_000; t <= now; t += 50) events.push({ observedTimestamp: now, timestamp: t, body: { msg: 'GET /api', status: 200 }, attributes: {}, source: { input: 'app' } });
+    let release!: () => void;
+    const ended = new Promise<void>((resolve) => (release = resolve));
+    async function* input(): AsyncIterable<Batch> {
+      yield { events, finalizers: [] };
+      // The daemon stops: an input (an OTLP server waiting for its calls) takes 12 s to end.
+      stopping.abort();
+      await ended;
+    }
+    const out = stage.stream!(input())[Symbol.asyncIterator]();
+    const next = out.next();
+    // Before: "stream api silent" after 9 s, while the daemon was only stopping.
+    setTimeout(release, 12_000);
+    expect((await next).done).toBe(true);
+  }, 20_000);
+});
+
 describe('anomaly_detect: many streams silent at once', () => {
   it('passes on one alert naming them, not one per stream, when more than five go silent at the same check', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
