@@ -125,6 +125,14 @@ export const STEADY_MS = 5 * 60_000;
  * within `STEADY_TOLERANCE_MS` of one value for `STEADY_MS` (a replay's lag does not hold still: read at
  * even 1.05 times the pace it was written, it moves by 10 s every 200 s).
  */
+/** A `WallLink` handed from one detector to the next within a process (a reload). */
+export interface WallLinkState {
+  receivedAt: number;
+  clockAt: number;
+  steadyLag: number;
+  steadySince: number;
+}
+
 export class WallLink {
   /** The caller's time when the latest timed event was received, and the stream's latest time then. */
   private receivedAt: number | undefined;
@@ -142,6 +150,16 @@ export class WallLink {
     }
     this.receivedAt = receivedAt;
     this.clockAt = latest;
+  }
+
+  /** The link as it is, for the same stream's detector in this process after a reload (`adopt`). */
+  state(): WallLinkState | undefined {
+    return this.receivedAt === undefined ? undefined : { receivedAt: this.receivedAt, clockAt: this.clockAt, steadyLag: this.steadyLag, steadySince: this.steadySince };
+  }
+
+  /** Takes the link of the detector a reload replaced (same process: same caller's clock). */
+  adopt(state: WallLinkState): void {
+    ({ receivedAt: this.receivedAt, clockAt: this.clockAt, steadyLag: this.steadyLag, steadySince: this.steadySince } = state);
   }
 
   /** The stream's time at `now` (caller's clock), when the stream is live; undefined otherwise. */

@@ -16,7 +16,7 @@ import { maskVolatile, unmask } from './mask.js';
 import { NumericBaseline } from './numeric.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
 import { VolumeBaseline, type VolumeOptions } from './volume.js';
-import { StreamClock, WallLink } from './stream-clock.js';
+import { StreamClock, WallLink, type WallLinkState } from './stream-clock.js';
 import { headOf } from './strings.js';
 import { TextFieldBaseline } from './text-field.js';
 import { TemplateRates } from './template-volume.js';
@@ -442,6 +442,12 @@ function newText(text: string, runs: Array<[number, number]>, max = 2): string {
   return parts.join(', ');
 }
 
+/** A stream's live state, handed across a reload within one process (see `StreamDetector.liveState`). */
+export interface LiveState {
+  link: WallLinkState;
+  silenceReported: boolean;
+}
+
 export class StreamDetector {
   readonly id: string;
   private readonly o: DetectorOptions;
@@ -501,6 +507,12 @@ export class StreamDetector {
   private silenceReported = false;
   /** Restored from a snapshot and not yet given a timed event (see `observe`). */
   private resumed = false;
+  /**
+   * Restored after a reload, with the live link of the detector the reload replaced (`adoptLive`): the
+   * stream was live in this process, so its silence is told while resumed (a silence that began before the
+   * reload is one).
+   */
+  private liveAcrossReload = false;
   // Scratch of the event being observed (observe runs to its end before the next one), kept between events
   // so that an ordinary event allocates almost nothing: its candidates, its fields to learn (`pendingCount`
   // of the reused `pending` entries), its template and that template's readable text once made.
@@ -607,6 +619,7 @@ export class StreamDetector {
     if (this.resumed && timed) {
       // The first event after a restore: the time since the snapshot's last event was the daemon's.
       this.resumed = false;
+      this.liveAcrossReload = false;
       this.volume.resume(now);
       this.templateRates.resume(now, this.lastSeen);
     }
@@ -890,7 +903,7 @@ export class StreamDetector {
    * clock (a file of last week, a catch-up), so its end is no silence (see `WallLink`).
    */
   tick(now: number): Anomaly | undefined {
-    if (this.silenceReported || this.resumed || this.events <= this.o.warmup) return undefined;
+    if (this.silenceReported || (this.resumed && !this.liveAcrossReload) || this.events <= this.o.warmup) return undefined;
     const t = this.link.clockTime(now);
     if (t === undefined) return undefined;
     const since = Math.floor(t / 1000) - this.volume.second - 1;
@@ -925,6 +938,23 @@ export class StreamDetector {
     this.silenceReported = true;
     this.anomalies += 1;
     return this.anomalyOf(found, about ? unmask(templateText(about)) : '', about ? about.id : -1);
+  }
+
+  /**
+   * What a reload hands to this stream's next detector in the same process (`adoptLive`): its link to the
+   * caller's clock and whether its current silence was told. Undefined for a stream never live.
+   */
+  liveState(): LiveState | undefined {
+    const link = this.link.state();
+    return link === undefined ? undefined : { link, silenceReported: this.silenceReported };
+  }
+
+  /** Takes `liveState()` of the detector a reload replaced, for a stream restored from its snapshot. */
+  adoptLive(state: LiveState): void {
+    if (!this.resumed) return;
+    this.link.adopt(state.link);
+    this.silenceReported = state.silenceReported;
+    this.liveAcrossReload = true;
   }
 
   /** The stream's time (ms, as its source writes it) at `now` on the caller's clock, when it is live. */

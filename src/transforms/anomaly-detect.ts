@@ -14,7 +14,7 @@ import { MAX_NESTING, setOwn, type AttributeValue, type Attributes, type LogEven
 import { duration } from '../config/schema.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { checkSnapshotHeader, describeRestore, isSnapshotHeader, restoreDetector, restoreStream, snapshotLines, type DetectorSnapshot, type RestoreResult } from '../detector/snapshot.js';
-import { durationText, type StreamSnapshot } from '../detector/stream.js';
+import { durationText, type LiveState, type StreamSnapshot } from '../detector/stream.js';
 import { parseTransform } from './parse.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
@@ -271,6 +271,12 @@ function streamList(ids: string[], total: number): string {
   return shown.join(', ') + (total > shown.length ? ` and ${total - shown.length} more` : '');
 }
 
+/**
+ * The live state of each stream (see `StreamDetector.liveState`) that a stage stopped gracefully left for
+ * the stage built next from the same snapshot file in this process: after a reload, the next pipeline's.
+ */
+const liveAcrossReload = new Map<string, Map<string, LiveState>>();
+
 /** How often the silences of live streams are looked for (ms of the wall clock). */
 export const SILENCE_CHECK_MS = 1000;
 
@@ -333,6 +339,22 @@ export const anomalyDetectTransform = defineTransform({
         ctx.logger.warn({ err, file: snapshotFile }, 'cannot restore detector state; starting a new warm-up');
       }
     }
+    // A reload in this process: the streams the replaced detector had live go on being live here, so that a
+    // silence that began before the reload is still told (restored streams are otherwise judged only after
+    // their next event: a process's own downtime is no silence). Not before `min_silence` has gone by since
+    // this build, so that the inputs, started anew, have handed on what came during the reload.
+    const handedOver = liveAcrossReload.get(snapshotFile);
+    liveAcrossReload.delete(snapshotFile);
+    let adoptedLive = false;
+    if (handedOver) {
+      for (const [id, live] of handedOver) {
+        const stream = detector.peek(id);
+        if (stream) {
+          stream.adoptLive(live);
+          adoptedLive = true;
+        }
+      }
+    }
     let saving: Promise<void> | null = null;
     let dirty = false;
     const save = () => saveDetectorState(detector, snapshotFile);
@@ -360,7 +382,7 @@ export const anomalyDetectTransform = defineTransform({
     // When a component upstream was last seen held up (waiting for room in a full buffer: a sibling output
     // that cannot write, a backlog): the input is quiet because the pipeline is. No stream is judged silent
     // then, nor until a silence's length has gone by since, so that the events it held have come through.
-    let heldUpAt = -Infinity;
+    let heldUpAt = adoptedLive ? receiverClock() : -Infinity;
     const minSilenceMs = detector.options.minSilenceSeconds * 1000;
     const silences = (): LogEvent[] => {
       try {
@@ -464,6 +486,13 @@ export const anomalyDetectTransform = defineTransform({
         if (snapshots) {
           try {
             await save();
+            // For this stage's successor if this stop is a reload (see `liveAcrossReload`).
+            const live = new Map<string, LiveState>();
+            for (const id of detector.streamIds()) {
+              const state = detector.peek(id)?.liveState();
+              if (state) live.set(id, state);
+            }
+            liveAcrossReload.set(snapshotFile, live);
           } catch (err) {
             ctx.logger.warn({ err }, 'cannot save detector state');
           }

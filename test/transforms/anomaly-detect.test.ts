@@ -149,6 +149,36 @@ describe('anomaly_detect: no silence while the daemon stops', () => {
   }, 20_000);
 });
 
+describe('anomaly_detect: a reload in the same process', () => {
+  it('still tells a silence that began before the reload (the new stage restores the state)', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const config = anomalyDetectConfig.parse({ stream_id: 'api', min_silence: '1s', threshold: 0.5, snapshot_interval: '1s' });
+    const build = () => anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, stopping: new AbortController().signal });
+    const now = Date.now();
+    const events: LogEvent[] = [];
+    for (let t = now - 45_000; t <= now; t += 50) events.push({ observedTimestamp: now, timestamp: t, body: { msg: 'GET /api', status: 200 }, attributes: {}, source: { input: 'app' } });
+    // A live stream, then a reload (the stage stops gracefully) just after its last event.
+    const first = await build();
+    await first.map!(events);
+    await first.flush!();
+    // The new pipeline's stage, from the same data dir: its input open and silent.
+    const second = await build();
+    let release!: () => void;
+    const ended = new Promise<void>((resolve) => (release = resolve));
+    const input: AsyncIterable<Batch> = { [Symbol.asyncIterator]: () => ({ next: async () => (await ended, { done: true, value: undefined }) }) };
+    const out = second.stream!(input)[Symbol.asyncIterator]();
+    const timeout = setTimeout(release, 8_000);
+    const got = await out.next();
+    clearTimeout(timeout);
+    release();
+    // Before: nothing (a restored stream was judged only after its next event); the input ended at 8 s.
+    expect(got.done).toBe(false);
+    expect(got.value!.events.map((e: LogEvent) => String(e.body))).toEqual([expect.stringMatching(/^stream api silent: no events for \d+ s/)]);
+    expect((await out.next()).done).toBe(true);
+    await second.flush!();
+  }, 20_000);
+});
+
 describe('anomaly_detect: many streams silent at once', () => {
   it('passes on one alert naming them, not one per stream, when more than five go silent at the same check', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
