@@ -113,6 +113,14 @@ export const LIVE_LAG_MS = 60_000;
 export const STEADY_TOLERANCE_MS = 10_000;
 export const STEADY_MS = 5 * 60_000;
 
+/** A `WallLink` handed from one detector to the next within a process (a reload). */
+export interface WallLinkState {
+  receivedAt: number;
+  clockAt: number;
+  steadyLag: number;
+  steadySince: number;
+}
+
 /**
  * How a stream's clock relates to the caller's (the wall clock of a live daemon), so that a silence can be
  * measured while it lasts, with no event to give the time: the stream's time now is the time of its latest
@@ -125,14 +133,6 @@ export const STEADY_MS = 5 * 60_000;
  * within `STEADY_TOLERANCE_MS` of one value for `STEADY_MS` (a replay's lag does not hold still: read at
  * even 1.05 times the pace it was written, it moves by 10 s every 200 s).
  */
-/** A `WallLink` handed from one detector to the next within a process (a reload). */
-export interface WallLinkState {
-  receivedAt: number;
-  clockAt: number;
-  steadyLag: number;
-  steadySince: number;
-}
-
 export class WallLink {
   /** The caller's time when the latest timed event was received, and the stream's latest time then. */
   private receivedAt: number | undefined;
