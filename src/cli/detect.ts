@@ -344,13 +344,16 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   // it), looked for every second while standard input is waited on: not while lines are scored or an
   // alert waits for a slow reader of standard output, which is this command's delay, not the stream's.
   let busy = 0;
+  // The silence alert being written, if any: awaited before the command ends, so that an end of input
+  // right after it does not cut it off.
+  let silenceWritten: Promise<void> = Promise.resolve();
   const silenceTicker = setInterval(() => {
     if (busy > 0 || halt.signal.aborted) return;
     const found = ld.silences();
     if (!found.length) return;
     clearStatus();
     busy += 1;
-    void write(io.stdout, render(found), halt.signal).catch(() => undefined).finally(() => (busy -= 1));
+    silenceWritten = write(io.stdout, render(found), halt.signal).catch(() => undefined).finally(() => (busy -= 1));
   }, SILENCE_CHECK_MS);
   silenceTicker.unref();
   try {
@@ -373,6 +376,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   } finally {
     detectSession.readerGone.signal.removeEventListener('abort', stop);
     clearInterval(silenceTicker);
+    await silenceWritten;
     if (timer) clearInterval(timer);
     if (saver) clearInterval(saver);
   }
