@@ -433,6 +433,21 @@ describe('otlp_grpc input', () => {
     }))).toBe(true);
   });
 
+  it('stops promptly with a client that connected and never sent a byte, and lets a running call finish', async () => {
+    const { h, port } = await start({ shutdown_grace: '10s' });
+    const silent = net.connect(port, '127.0.0.1');
+    silent.on('error', () => undefined);
+    // A real client that has exported: its connection stays open, idle.
+    expect((await client(port).export(simpleRequest(1))).error).toBeNull();
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    await h.stop();
+    // Before: grpc-js waited on the silent connection for shutdown_grace (10 s here, 35 s by default, past
+    // the daemon's 30 s shutdown timeout: exit 1, "drained: false").
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(h.events).toHaveLength(1);
+  }, 20_000);
+
   it('reports a port that is already taken as a start-up error', async () => {
     const { port } = await start();
     const config = otlpGrpcConfig.parse({ address: `127.0.0.1:${port}` });

@@ -131,8 +131,11 @@ export class OtlpGrpcInput implements InputStage {
     this.bound.resolve({ host, port: boundPort });
 
     if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
-    // No new connections; those open finish their calls (tryShutdown), for shutdown_grace at most.
+    // No new connections; those open finish their calls (tryShutdown), for shutdown_grace at most. One
+    // that never sent a byte has no call to finish: grpc-js waited for it until shutdown_grace, and the
+    // daemon's stop ran into its shutdown timeout (exit 1 after 30 s, for one silent TCP client).
     const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+    for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         server.forceShutdown();
