@@ -237,6 +237,9 @@ export function anomalyAttribute(a: Anomaly): Attributes {
   return out;
 }
 
+/** The `stream_id` of the alert for many streams silent at once. */
+export const MANY_STREAMS = 'many streams';
+
 /** More streams than this silent at the same check are one alert: what feeds them has stopped. */
 export const MAX_SILENCE_ALERTS = 5;
 
@@ -258,7 +261,9 @@ export function groupSilences(found: Anomaly[]): Anomaly[] {
     score: Math.max(...found.map((a) => a.score)),
     confidence: Math.max(...found.map((a) => a.confidence)),
     why: `${found.length} streams went silent at once (${names})${how}; what feeds them (an input, a forwarder) may have stopped`,
-    stream_id: `${found.length} streams`,
+    // One name whatever the count, so that Slack's grouping (by stream, kind and field) takes the next such
+    // alert as a repeat: "12 streams" and "13 streams" were two incidents.
+    stream_id: MANY_STREAMS,
     template: '',
     template_id: -1,
     baseline: { streams: found.length, stream_ids: found.slice(0, 100).map((a) => a.stream_id), ...(most !== undefined ? { silent_seconds: most } : {}) },
