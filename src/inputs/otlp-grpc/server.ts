@@ -122,6 +122,8 @@ export class OtlpGrpcInput implements InputStage {
         });
       });
     } catch (err) {
+      injector.destroy();
+      server.forceShutdown();
       const error = new Error(`otlp_grpc cannot listen on ${target}: ${(err as Error).message}`, { cause: err });
       this.bound.reject(error);
       throw error;
