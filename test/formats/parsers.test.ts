@@ -9,6 +9,8 @@ import { parseSyslog } from '../../src/formats/syslog.js';
 const DATASETS = path.resolve(import.meta.dirname, '../../../shared/datasets');
 const APACHE_ACCESS = path.join(DATASETS, 'web/apache_access_2015.log');
 const LINUX_SYSLOG = path.join(DATASETS, 'loghub/Linux_2k.log');
+/** Said in the test's name when it is skipped, so that a clone elsewhere sees why (the datasets are not copied in). */
+const needs = (file: string) => (existsSync(file) ? '' : ` (skipped: ${file} not found; the datasets are read from ../shared/datasets)`);
 
 function ok<T>(result: ParseResult<T>): T {
   if (!result.ok) throw new Error(`expected success, got error: ${result.error}`);
@@ -388,7 +390,7 @@ describe('parseNginx (combined format)', () => {
     expect(spaces.value.ok).toBe(false);
   });
 
-  it.skipIf(!existsSync(APACHE_ACCESS))('parses every line of apache_access_2015.log', () => {
+  it.skipIf(!existsSync(APACHE_ACCESS))(`parses every line of apache_access_2015.log${needs(APACHE_ACCESS)}`, () => {
     const lines = readFileSync(APACHE_ACCESS, 'utf8').split('\n').filter((l) => l !== '');
     expect(lines.length).toBe(10_000);
     const failures = lines.map((l) => parseNginx(l)).filter((r) => !r.ok || r.value.timestamp === undefined);
@@ -636,7 +638,7 @@ describe('parseSyslog (RFC 3164)', () => {
     expect(ok(noSpaces.value).hostname!.length).toBe(BIG);
   });
 
-  it.skipIf(!existsSync(LINUX_SYSLOG))('parses every line of loghub Linux_2k.log with a host and no CR left', () => {
+  it.skipIf(!existsSync(LINUX_SYSLOG))(`parses every line of loghub Linux_2k.log with a host and no CR left${needs(LINUX_SYSLOG)}`, () => {
     const lines = readFileSync(LINUX_SYSLOG, 'utf8').split('\n').filter((l) => l !== '');
     expect(lines.length).toBe(2000);
     const now = new Date(2005, 7, 1).getTime();
