@@ -146,6 +146,43 @@ describe('TemplateRates.silent', () => {
     expect(rates.silent(t, 600, (id) => id !== 1)).toBeUndefined();
   });
 
+  it('a pattern at random in nearly every second is not "stopped" by a chance gap of a few seconds; a steady 1/s line is, after some 21 s', () => {
+    const rnd = mulberry32(3);
+    const rates = new TemplateRates();
+    let t = T0;
+    // Template 1 at 3.6 events a second at random (its gaps, in whole seconds, are 1 s 97% of the time),
+    // template 2 a steady line every second; an hour of them.
+    const poisson = (lambda: number) => {
+      let n = 0;
+      for (let p = rnd(); p > Math.exp(-lambda); p *= rnd()) n++;
+      return n;
+    };
+    for (let s = 0; s < 3600; s++, t += 1000) {
+      for (let k = poisson(3.6); k > 0; k--) rates.observe(1, t + Math.floor(rnd() * 1000), QUIET);
+      rates.observe(2, t + 500, QUIET);
+    }
+    // Template 1 misses 5 s (a chance gap: once in some 10^8 seconds at that rate, yet a day of such patterns
+    // has many): before, "stopped: not seen for 4 s, after coming every 1.03 s".
+    for (let s = 0; s < 5; s++, t += 1000) {
+      rates.observe(2, t + 500, QUIET);
+      expect(rates.silent(t + 999, 600, ANY)).toBeUndefined();
+    }
+    // Both stop for good (the stream goes on with another line): each is told once it is improbable.
+    const told = new Map<number, number>();
+    for (let s = 0; s < 40; s++, t += 1000) {
+      rates.observe(3, t + 500, QUIET);
+      const silence = rates.silent(t + 999, 600, ANY);
+      if (silence && !told.has(silence.template)) {
+        told.set(silence.template, silence.seconds);
+        rates.reported(silence.template);
+      }
+    }
+    expect(told.get(2)).toBeGreaterThanOrEqual(20);
+    expect(told.get(2)).toBeLessThanOrEqual(23);
+    expect(told.get(1)).toBeGreaterThanOrEqual(6);
+    expect(told.get(1)).toBeLessThanOrEqual(12);
+  });
+
   it('keeps a pattern that still comes when more than maxTemplates new ones churn past it', () => {
     const rates = new TemplateRates(300, 64);
     let t = T0;
