@@ -5,6 +5,8 @@
  * Spike buckets are kept out of the baseline, so a long spike keeps alerting instead of becoming normal;
  * bursts that keep a rhythm (a cron job's, every hour) for `learnAfterMs` become normal instead.
  */
+import { ScoreCalibrator } from './calibration.js';
+
 export interface VolumeVerdict {
   kind: 'volume_spike' | 'volume_drop';
   rate: number;
@@ -53,9 +55,6 @@ interface Burst {
   onBeat?: boolean;
 }
 
-import { ScoreCalibrator } from './calibration.js';
-
-
 export class VolumeBaseline {
   /**
    * Counts of recent normal seconds that had events (empty seconds left out, so that a sparse stream's
@@ -103,8 +102,7 @@ export class VolumeBaseline {
     this.append(n);
     if (++this.sinceUpdate >= 10 || this.history.length < 30) {
       this.sinceUpdate = 0;
-      const s = [...this.history].sort((a, b) => a - b);
-      this.typicalCache = s[Math.floor((s.length - 1) / 2)]!;
+      this.typicalCache = median([...this.history]);
     }
   }
 
@@ -311,8 +309,7 @@ export class VolumeBaseline {
     if (!this.keptOut(options) && (this.sinceUpdate + 1 >= 10 || this.history.length + 1 < 30)) {
       const s = [...this.history, this.count];
       if (s.length > this.capacity) s.shift();
-      s.sort((a, b) => a - b);
-      typical = s[Math.floor((s.length - 1) / 2)]!;
+      typical = median(s);
     }
     if (typical < 1) return undefined;
     return { kind: 'volume_drop', rate: 0, typical, factor: silent, seconds: silent };
@@ -360,6 +357,12 @@ export interface VolumeSnapshot {
   /** Recent bursts: first second, last second, busiest count, 1 when on the beat of the normal rhythm (absent in older snapshots). */
   bursts?: Array<[number, number, number] | [number, number, number, number]>;
   normalPeriod?: number;
+}
+
+/** The lower median of `values` (sorted in place), as the typical count of a second. */
+function median(values: number[]): number {
+  values.sort((a, b) => a - b);
+  return values[Math.floor((values.length - 1) / 2)]!;
 }
 
 /** How far off its beat a burst may start: 2% of the period or 10 s, but never over a tenth of the period. */
