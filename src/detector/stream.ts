@@ -19,7 +19,7 @@ import { VolumeBaseline, type VolumeOptions } from './volume.js';
 import { StreamClock, WallLink, type WallLinkState } from './stream-clock.js';
 import { headOf } from './strings.js';
 import { TextFieldBaseline } from './text-field.js';
-import { TemplateRates } from './template-volume.js';
+import { TemplateRates, type TemplateSilence } from './template-volume.js';
 
 interface FieldState {
   /** The field's place in MESSAGE_FIELDS (their length when it is none): a message field is the event's message. */
@@ -442,6 +442,23 @@ function newText(text: string, runs: Array<[number, number]>, max = 2): string {
   return parts.join(', ');
 }
 
+/**
+ * A regular pattern that stopped (see `TemplateRates.silent`) as a candidate. `since`: when it is told while
+ * the stream is silent (`tick`), how long the whole stream has had no events.
+ */
+function stoppedPattern(silence: TemplateSilence, template: Template, since?: number): Candidate {
+  return {
+    kind: 'volume_drop',
+    score: silence.seconds / silence.interval,
+    // Regular gaps: missing for several of them is as good as certain news (the floor of the bar).
+    confidence: 1 - Math.exp(-silence.seconds / silence.interval),
+    why: `pattern ${quotePattern(templateText(template), 80)} stopped: not seen for ${fmt(silence.seconds)} s, after coming every ${fmt(silence.interval)} s (longest gap ${fmt(silence.longestGap)} s)` +
+      (since === undefined ? '' : `; no events for ${durationText(since)} so far (still silent)`),
+    baseline: { interval_seconds: silence.interval, longest_gap_seconds: silence.longestGap, ...(since === undefined ? {} : { silent_seconds: since }) },
+    templateId: silence.template,
+  };
+}
+
 /** A stream's live state, handed across a reload within one process (see `StreamDetector.liveState`). */
 export interface LiveState {
   link: WallLinkState;
@@ -740,15 +757,7 @@ export class StreamDetector {
       const silent = silence && this.templates.get(silence.template);
       if (!silent) this.silenceCheckedAt = Math.floor(now / 1000);
       if (silence && silent) {
-        candidates.push({
-          kind: 'volume_drop',
-          score: silence.seconds / silence.interval,
-          // Regular gaps: missing for several of them is as good as certain news (the floor of the bar).
-          confidence: 1 - Math.exp(-silence.seconds / silence.interval),
-          why: `pattern ${quotePattern(templateText(silent), 80)} stopped: not seen for ${fmt(silence.seconds)} s, after coming every ${fmt(silence.interval)} s (longest gap ${fmt(silence.longestGap)} s)`,
-          baseline: { interval_seconds: silence.interval, longest_gap_seconds: silence.longestGap },
-          templateId: silence.template,
-        });
+        candidates.push(stoppedPattern(silence, silent));
       }
     }
 
@@ -924,15 +933,7 @@ export class StreamDetector {
       // stream whose typical rate went to 0 (it was silent for minutes before) is no silence yet.
       const silence = this.templateRates.silent(t, 600, (id) => this.learned.has(id));
       about = silence && this.templates.get(silence.template);
-      if (silence && about) {
-        found = {
-          kind: 'volume_drop',
-          score: silence.seconds / silence.interval,
-          confidence: 1 - Math.exp(-silence.seconds / silence.interval),
-          why: `pattern ${quotePattern(templateText(about), 80)} stopped: not seen for ${fmt(silence.seconds)} s, after coming every ${fmt(silence.interval)} s (longest gap ${fmt(silence.longestGap)} s); no events for ${durationText(since)} so far (still silent)`,
-          baseline: { interval_seconds: silence.interval, longest_gap_seconds: silence.longestGap, silent_seconds: since },
-        };
-      }
+      if (silence && about) found = stoppedPattern(silence, about, since);
     }
     if (!found || found.confidence < this.o.threshold) return undefined;
     this.silenceReported = true;
