@@ -23,6 +23,11 @@ export function cutWhole(text: string, max: number): string {
   return text.slice(0, /[\ud800-\udbff]/.test(text[max - 1] ?? '') ? max - 1 : max);
 }
 
+/** `text` cut to `max` characters with an ellipsis as the last, never between the halves of a surrogate pair. */
+export function ellipsize(text: string, max: number): string {
+  return text.length > max ? `${cutWhole(text, max - 1)}…` : text;
+}
+
 /** 32-bit FNV-1a of a string's UTF-16 code units, as 8 hex digits. */
 function fnv1a(text: string, seed: number): string {
   let h = seed;

@@ -18,7 +18,7 @@ import { durationText, type LiveState, type StreamSnapshot } from '../detector/s
 import { parseTransform } from './parse.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
-import { cutWhole } from '../detector/strings.js';
+import { ellipsize } from '../detector/strings.js';
 
 export const anomalyDetectConfig = z.object({
   stream_id: z.string().min(1).default('{source.input}').describe(
@@ -272,7 +272,7 @@ export function groupSilences(found: Anomaly[]): Anomaly[] {
 
 /** `a, b, c, d, e and 995 more`: the first five of `total` stream ids, each cut to 60 characters. */
 function streamList(ids: string[], total: number): string {
-  const shown = ids.slice(0, 5).map((id) => (id.length > 60 ? `${cutWhole(id, 59)}…` : id));
+  const shown = ids.slice(0, 5).map((id) => ellipsize(id, 60));
   return shown.join(', ') + (total > shown.length ? ` and ${total - shown.length} more` : '');
 }
 
@@ -306,7 +306,7 @@ export function silenceEvent(anomaly: Anomaly, streamTime: number | undefined, t
   const body = typeof streams === 'number'
     ? `${streams} streams silent at once: ${streamList(anomaly.baseline?.stream_ids as string[] | undefined ?? [], streams)}`
     : `stream ${anomaly.stream_id} silent: no events for ${typeof seconds === 'number' ? durationText(seconds) : 'a while'}` +
-      (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(anomaly.template.length > 80 ? `${cutWhole(anomaly.template, 79)}…` : anomaly.template)} stopped)` : '');
+      (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(ellipsize(anomaly.template, 80))} stopped)` : '');
   const event: LogEvent = {
     observedTimestamp: observed,
     severityText: 'WARN',
