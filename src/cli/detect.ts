@@ -15,7 +15,7 @@ import type { LogEvent } from '../engine/event.js';
 import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
 import { percent, printable, renderAlertText } from '../outputs/alert-format.js';
-import { SILENCE_CHECK_MS, groupSilences, lineParser, loadDetectorState, receiverClock, resolveStreamId, saveDetectorState, silenceEvent, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
+import { SILENCE_CHECK_MS, groupSilences, lineParser, loadDetectorState, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
 
 export const DETECT_FORMATS = ['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text'] as const;
@@ -234,7 +234,7 @@ export class LineDetector {
       this.anomalies += 1;
       this.byKind.set(anomaly.kind, (this.byKind.get(anomaly.kind) ?? 0) + 1);
       const time = this.detector.peek(anomaly.stream_id)?.sourceTimeAt(now);
-      return { anomaly, entry: String(silenceEvent(anomaly, time, 'stream').body), time };
+      return { anomaly, entry: silenceText(anomaly), time };
     });
   }
 

@@ -300,23 +300,27 @@ export function receiverClock(): number {
  * id), with the anomaly in `attributes.anomaly` as any other.
  */
 export function silenceEvent(anomaly: Anomaly, streamTime: number | undefined, transformId: string, observed = Date.now()): LogEvent {
-  const seconds = anomaly.baseline?.silent_seconds;
-  const typical = anomaly.baseline?.typical_per_second;
-  const streams = anomaly.baseline?.streams;
-  const body = typeof streams === 'number'
-    ? `${streams} streams silent at once: ${streamList(anomaly.baseline?.stream_ids as string[] | undefined ?? [], streams)}`
-    : `stream ${anomaly.stream_id} silent: no events for ${typeof seconds === 'number' ? durationText(seconds) : 'a while'}` +
-      (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(ellipsize(anomaly.template, 80))} stopped)` : '');
   const event: LogEvent = {
     observedTimestamp: observed,
     severityText: 'WARN',
     severityNumber: 13,
-    body,
+    body: silenceText(anomaly),
     attributes: { anomaly: anomalyAttribute(anomaly) },
     source: { input: transformId },
   };
   if (streamTime !== undefined) event.timestamp = streamTime;
   return event;
+}
+
+/** The line that says a stream (or many) is silent: the body of `silenceEvent`, the entry `driftlock stream` prints. */
+export function silenceText(anomaly: Anomaly): string {
+  const seconds = anomaly.baseline?.silent_seconds;
+  const typical = anomaly.baseline?.typical_per_second;
+  const streams = anomaly.baseline?.streams;
+  return typeof streams === 'number'
+    ? `${streams} streams silent at once: ${streamList(anomaly.baseline?.stream_ids as string[] | undefined ?? [], streams)}`
+    : `stream ${anomaly.stream_id} silent: no events for ${typeof seconds === 'number' ? durationText(seconds) : 'a while'}` +
+      (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(ellipsize(anomaly.template, 80))} stopped)` : '');
 }
 
 export const anomalyDetectTransform = defineTransform({
