@@ -39,11 +39,37 @@ export function handshakeTimeout(idleTimeout: number): number {
 const TLS_HANDSHAKE_TIMEOUT = 10_000;
 
 /**
+ * Listens on `options.address` with at most `options.maxConnections` connections open (more are refused,
+ * counted in `errors_total` and logged with the peer); resolves with the bound port. A listen failure
+ * rejects with `<name> cannot listen on <address>: <reason>`; later server errors are logged.
+ */
+export async function listenWithLimit(server: net.Server, options: Pick<StreamServerOptions, 'name' | 'address' | 'maxConnections'>, ctx: InputContext, problems: ProblemLog): Promise<number> {
+  const { host, port } = options.address;
+  server.maxConnections = options.maxConnections;
+  server.on('drop', (data) => {
+    ctx.metrics.add('errors_total');
+    problems.report('too_many_connections', `${options.name} connection refused: max_connections (${options.maxConnections}) reached`, { peer: peerOf(data?.remoteAddress, data?.remotePort) });
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port, host }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    throw new Error(`${options.name} cannot listen on ${formatAddress(host, port)}: ${(err as Error).message}`, { cause: err });
+  }
+  server.on('error', (err) => problems.report('server_error', `${options.name} server error`, { error: err.message }));
+  return (server.address() as net.AddressInfo).port;
+}
+
+/**
  * Listens, then serves connections until `ctx.signal` aborts. `onListening` receives the bound port (the real
  * one for port 0) once the server accepts connections; a listen failure rejects.
  */
 export async function serveStream(options: StreamServerOptions, ctx: InputContext, problems: ProblemLog, read: ConnectionReader, onListening: (port: number) => void): Promise<void> {
-  const { host, port } = options.address;
   const connections = new Set<Promise<void>>();
   const sockets = new Set<net.Socket>();
   const onSocket = (socket: net.Socket) => {
@@ -101,24 +127,7 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
   } else {
     server = net.createServer(onSocket);
   }
-  server.maxConnections = options.maxConnections;
-  server.on('drop', (data) => {
-    ctx.metrics.add('errors_total');
-    problems.report('too_many_connections', `${options.name} connection refused: max_connections (${options.maxConnections}) reached`, { peer: peerOf(data?.remoteAddress, data?.remotePort) });
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port, host }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    throw new Error(`${options.name} cannot listen on ${formatAddress(host, port)}: ${(err as Error).message}`, { cause: err });
-  }
-  server.on('error', (err) => problems.report('server_error', `${options.name} server error`, { error: err.message }));
-  onListening((server.address() as net.AddressInfo).port);
+  onListening(await listenWithLimit(server, options, ctx, problems));
   if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // Stop reading: what was already received is passed on (each reader finishes its batch), then the input ends.

@@ -4,7 +4,8 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
-import { peerOf, type ListenAddress } from '../net/address.js';
+import type { ListenAddress } from '../net/address.js';
+import { listenWithLimit } from '../net/stream-server.js';
 import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import type { TlsMaterial } from '../net/tls.js';
@@ -95,8 +96,7 @@ export class OtlpGrpcInput implements InputStage {
     const credentials = this.tls
       ? grpc.ServerCredentials.createSsl(this.tls.ca ?? null, [{ private_key: this.tls.key, cert_chain: this.tls.cert }], this.tls.ca !== undefined)
       : grpc.ServerCredentials.createInsecure();
-    const { host, port } = this.config.address;
-    const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const { host } = this.config.address;
     // driftlock's own listener hands each connection to grpc-js (its connection injector), so that
     // max_connections can hold: grpc-js has no such limit, and every connection costs a descriptor and
     // HTTP/2 session memory. TLS, when on, is done by grpc-js on the connection it is handed.
@@ -107,28 +107,15 @@ export class OtlpGrpcInput implements InputStage {
       socket.once('close', () => sockets.delete(socket));
       injector.injectConnection(socket);
     });
-    listener.maxConnections = this.config.max_connections;
-    listener.on('drop', (data) => {
-      ctx.metrics.add('errors_total');
-      problems.report('too_many_connections', `otlp_grpc connection refused: max_connections (${this.config.max_connections}) reached`, { peer: peerOf(data?.remoteAddress, data?.remotePort) });
-    });
     let boundPort: number;
     try {
-      boundPort = await new Promise<number>((resolve, reject) => {
-        listener.once('error', reject);
-        listener.listen({ host, port }, () => {
-          listener.off('error', reject);
-          resolve((listener.address() as net.AddressInfo).port);
-        });
-      });
+      boundPort = await listenWithLimit(listener, { name: 'otlp_grpc', address: this.config.address, maxConnections: this.config.max_connections }, ctx, problems);
     } catch (err) {
       injector.destroy();
       server.forceShutdown();
-      const error = new Error(`otlp_grpc cannot listen on ${target}: ${(err as Error).message}`, { cause: err });
-      this.bound.reject(error);
-      throw error;
+      this.bound.reject(err as Error);
+      throw err;
     }
-    listener.on('error', (err) => problems.report('server_error', 'otlp_grpc server error', { error: err.message }));
     ctx.logger.info({ address: host, port: boundPort, tls: this.tls !== undefined }, `OTLP gRPC listening on ${host.includes(':') ? `[${host}]` : host}:${boundPort}`);
     this.bound.resolve({ host, port: boundPort });
 
