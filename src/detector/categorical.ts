@@ -17,7 +17,16 @@ function isSingleton(count: number): boolean {
 }
 
 export class CategoricalBaseline {
-  readonly counts = new Map<string, number>();
+  /**
+   * Each counted value's slot in `slotCounts`, in the order the values were first counted (the order
+   * `top()` breaks ties in and snapshots list them). A count lives in a typed array rather than as the
+   * map's value: counting a known value is one lookup and an add, where `set` would allocate a heap number
+   * for every fractional count (all of them after the first halving).
+   */
+  private readonly slots = new Map<string, number>();
+  private slotCounts: Float64Array;
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
   total = 0;
   overflow = false;
   /** Values whose (decayed) count rounds to 1: seen once, recently. */
@@ -29,11 +38,43 @@ export class CategoricalBaseline {
   constructor(maxDistinct = 32, decayEvery = 4096) {
     this.maxDistinct = maxDistinct;
     this.decayEvery = decayEvery;
+    this.slotCounts = new Float64Array(Math.min(maxDistinct, 8));
+  }
+
+  /** A slot for a value counted anew (0 counts): one freed by a halving, or the next, growing the array. */
+  private newSlot(key: string): number {
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.nextSlot++;
+      if (slot >= this.slotCounts.length) {
+        const grown = new Float64Array(this.slotCounts.length * 2);
+        grown.set(this.slotCounts);
+        this.slotCounts = grown;
+      }
+    }
+    this.slots.set(key, slot);
+    this.slotCounts[slot] = 0;
+    return slot;
+  }
+
+  /** How many distinct values are counted. */
+  get distinct(): number {
+    return this.slots.size;
+  }
+
+  /** The counted values and their (decayed) counts, in the order they were first counted. */
+  *counts(): IterableIterator<[string, number]> {
+    for (const [k, slot] of this.slots) yield [k, this.slotCounts[slot]!];
+  }
+
+  private countOf(key: string): number {
+    const slot = this.slots.get(key);
+    return slot === undefined ? 0 : this.slotCounts[slot]!;
   }
 
   /** Whether the value is among the counted ones. */
   has(value: string): boolean {
-    return this.counts.has(boundedKey(value));
+    return this.slots.has(boundedKey(value));
   }
 
   add(given: string): void {
@@ -41,26 +82,34 @@ export class CategoricalBaseline {
     // A long value is counted under a short stand-in: 32 values of a kilobyte in each of 64 fields would
     // take megabytes per stream.
     const value = boundedKey(given);
-    const c = this.counts.get(value);
-    if (c === undefined && this.counts.size >= this.maxDistinct) {
-      this.overflow = true;
-      this.counts.clear();
-      this.singletons = 0;
-      return;
-    }
+    let slot = this.slots.get(value);
+    let c: number | undefined;
+    if (slot === undefined) {
+      if (this.slots.size >= this.maxDistinct) {
+        this.overflow = true;
+        this.slots.clear();
+        this.freeSlots.length = 0;
+        this.nextSlot = 0;
+        this.singletons = 0;
+        return;
+      }
+      slot = this.newSlot(value);
+    } else c = this.slotCounts[slot]!;
     const n = (c ?? 0) + 1;
     this.singletons += (isSingleton(n) ? 1 : 0) - (c !== undefined && isSingleton(c) ? 1 : 0);
-    this.counts.set(value, n);
+    this.slotCounts[slot] = n;
     this.total += 1;
     if (++this.sinceDecay >= this.decayEvery) {
       // Halve all counts: old habits fade, new ones can become normal.
       this.sinceDecay = 0;
       this.total = 0;
-      for (const [k, v] of this.counts) {
-        const h = v / 2;
-        if (h < 0.5) this.counts.delete(k);
-        else {
-          this.counts.set(k, h);
+      for (const [k, s] of this.slots) {
+        const h = this.slotCounts[s]! / 2;
+        if (h < 0.5) {
+          this.slots.delete(k);
+          this.freeSlots.push(s);
+        } else {
+          this.slotCounts[s] = h;
           this.total += h;
         }
       }
@@ -75,7 +124,7 @@ export class CategoricalBaseline {
 
   private countSingletons(): void {
     this.singletons = 0;
-    for (const v of this.counts.values()) if (isSingleton(v)) this.singletons += 1;
+    for (const s of this.slots.values()) if (isSingleton(this.slotCounts[s]!)) this.singletons += 1;
   }
 
   /** The value's share of the recent values: 0 for a value not seen (or forgotten). */
@@ -84,7 +133,7 @@ export class CategoricalBaseline {
   }
 
   private shareOfKey(key: string): number {
-    const seen = this.counts.get(key) ?? 0;
+    const seen = this.countOf(key);
     return seen > 0 && this.total > 0 ? seen / this.total : 0;
   }
 
@@ -104,16 +153,16 @@ export class CategoricalBaseline {
   score(value: string): { surprisal: number; seen: number; share: number } {
     const key = boundedKey(value);
     const share = this.shareOfKey(key);
-    return { surprisal: this.surprisalOf(share), seen: this.counts.get(key) ?? 0, share };
+    return { surprisal: this.surprisalOf(share), seen: this.countOf(key), share };
   }
 
   /** The most common values and their shares, for a `why`. */
   top(k = 3): Array<[string, number]> {
-    return [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, k).map(([v, c]) => [v, this.total ? c / this.total : 0]);
+    return [...this.counts()].sort((a, b) => b[1] - a[1]).slice(0, k).map(([v, c]) => [v, this.total ? c / this.total : 0]);
   }
 
   toJSON(): { counts: Array<[string, number]>; total: number; overflow: boolean; maxDistinct: number; sinceDecay: number } {
-    return { counts: [...this.counts], total: this.total, overflow: this.overflow, maxDistinct: this.maxDistinct, sinceDecay: this.sinceDecay };
+    return { counts: [...this.counts()], total: this.total, overflow: this.overflow, maxDistinct: this.maxDistinct, sinceDecay: this.sinceDecay };
   }
 
   /** Restores a baseline (snapshots of older versions also carry `newRate`: the counts say it now). */
@@ -122,7 +171,8 @@ export class CategoricalBaseline {
     // Keys as this version writes them: a snapshot of an older one holds long values whole.
     for (const [k, v] of data.counts) {
       const key = boundedKey(k);
-      b.counts.set(key, (b.counts.get(key) ?? 0) + v);
+      const slot = b.slots.get(key) ?? b.newSlot(key);
+      b.slotCounts[slot] = b.slotCounts[slot]! + v;
     }
     b.total = data.total;
     b.overflow = data.overflow;

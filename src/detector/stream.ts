@@ -1323,7 +1323,7 @@ export class StreamDetector {
         } else {
           // A category with many values gets a text model beside it early, learning the same values, so
           // that its new values are judged as text (and it is ready when the category gives way).
-          if (!f.text && f.categorical.counts.size >= TEXT_FROM_DISTINCT) this.makeText(f, false);
+          if (!f.text && f.categorical.distinct >= TEXT_FROM_DISTINCT) this.makeText(f, false);
           if (!f.text) continue;
         }
       }

@@ -69,13 +69,29 @@ describe('CategoricalBaseline', () => {
     // 4,096 values since the start: halved once, in both.
     expect(b.total).toBe(2048);
     expect(restored.total).toBe(b.total);
-    expect([...restored.counts]).toEqual([...b.counts]);
+    expect([...restored.counts()]).toEqual([...b.counts()]);
   });
 
   it('gives up on a field with more distinct values than it keeps', () => {
     const b = new CategoricalBaseline(4);
     for (const v of ['a', 'b', 'c', 'd', 'e']) b.add(v);
     expect(b.overflow).toBe(true);
-    expect(b.counts.size).toBe(0);
+    expect(b.distinct).toBe(0);
+  });
+
+  it('counts more values than its first slots hold, and gives the slots of values a halving forgot to new ones', () => {
+    const b = new CategoricalBaseline(32, 64);
+    // 20 values (more than the 8 slots it starts with), value i counted i + 1 times: 210 of them.
+    for (let i = 0; i < 20; i++) for (let k = 0; k <= i; k++) b.add(`v${i}`);
+    // 210 values: halved three times (at 64, 128 and 192), the ones counted once gone at the first.
+    expect(b.has('v0')).toBe(false);
+    expect(b.top(2).map(([v]) => v)).toEqual(['v19', 'v18']);
+    const before = b.toJSON().counts;
+    for (let i = 0; i < 5; i++) b.add(`new${i}`);
+    const after = new Map(b.toJSON().counts);
+    // The old values kept their counts; the new ones count 1 each, listed after them.
+    for (const [k, v] of before) expect(after.get(k)).toBe(v);
+    expect(b.toJSON().counts.slice(-5)).toEqual([0, 1, 2, 3, 4].map((i) => [`new${i}`, 1]));
+    expect(b.distinct).toBe(before.length + 5);
   });
 });
