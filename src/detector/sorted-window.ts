@@ -20,12 +20,26 @@ export class SortedWindow {
 
   /** Index of the first sorted value >= x (or > x with `after`). */
   rank(x: number, after = false): number {
+    return after ? this.firstAbove(x, 0, this.count) : this.firstAtLeast(x, 0, this.count);
+  }
+
+  /** Index of the first sorted value >= x within [lo, hi) (hi when none). */
+  private firstAtLeast(x: number, lo: number, hi: number): number {
     const s = this.sorted;
-    let lo = 0;
-    let hi = this.count;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (after ? s[mid]! <= x : s[mid]! < x) lo = mid + 1;
+      if (s[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Index of the first sorted value > x within [lo, hi) (hi when none). */
+  private firstAbove(x: number, lo: number, hi: number): number {
+    const s = this.sorted;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (s[mid]! <= x) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -36,27 +50,30 @@ export class SortedWindow {
     const s = this.sorted;
     if (this.count === this.capacity) {
       // Full: the new value takes the place of the oldest, and slides to its rank. Only the values between
-      // the two ranks move (about a third of the window on average, not all of it twice).
+      // the two ranks move (about a third of the window on average, not all of it twice). The new value's
+      // rank lies on the side of the old one's it is on, so only that side is searched; an equal value
+      // (a status 200 after a 200) changes nothing in the sorted order.
       const old = this.ring[this.next]!;
       this.ring[this.next] = v;
       this.next = (this.next + 1) % this.capacity;
-      const i = this.rank(old);
+      if (v === old) return;
+      const n = this.count;
       if (v > old) {
-        const j = this.rank(v) - 1;
+        const i = this.firstAtLeast(old, 0, n);
+        const j = this.firstAtLeast(v, i + 1, n) - 1;
         s.copyWithin(i, i + 1, j + 1);
         s[j] = v;
-      } else if (v < old) {
-        const j = this.rank(v, true);
+      } else {
+        const i = this.firstAtLeast(old, 0, n);
+        const j = this.firstAbove(v, 0, i);
         s.copyWithin(j + 1, j, i);
         s[j] = v;
-      } else {
-        s[i] = v;
       }
       return;
     }
     this.ring[this.next] = v;
     this.next = (this.next + 1) % this.capacity;
-    const j = this.rank(v, true);
+    const j = this.firstAbove(v, 0, this.count);
     s.copyWithin(j + 1, j, this.count);
     s[j] = v;
     this.count += 1;
