@@ -40,11 +40,37 @@ function hasDigitOrMask(token: string): boolean {
   return false;
 }
 
+/**
+ * Messages whose template `addMessage` remembers at most, and their characters at most (the map is emptied
+ * when either is reached): 64 KB a stream. Longer messages are not remembered (they seldom repeat exactly).
+ */
+const MESSAGE_CACHE = 1024;
+const MESSAGE_CACHE_CHARS = 32_768;
+const MESSAGE_CACHE_LENGTH = 512;
+
+/** What `addMessage` remembers of a message: the template it joined, for events of that severity. */
+interface CachedMatch {
+  template: Template;
+  severity: string;
+  severityToken: boolean;
+  /** The miner's `generation` then: a template added, widened, evicted or restored since voids it. */
+  generation: number;
+}
+
 export class TemplateMiner {
   private readonly options: DrainOptions;
   private readonly leaves = new Map<string, Template[]>();
   private readonly byId = new Map<number, Template>();
   private nextId = 1;
+  /**
+   * The template each recent message (masked) joined, while no template has changed since: a message
+   * that joined a template without widening it finds that same template again as long as no template is
+   * added, widened or evicted (the search depends on nothing else), so it needs no tokens and no search.
+   */
+  private readonly matched = new Map<string, CachedMatch>();
+  private matchedChars = 0;
+  /** Counts the changes to the templates that can change which template a message joins. */
+  private generation = 0;
 
   constructor(options: Partial<DrainOptions> = {}) {
     this.options = { ...DEFAULTS, ...options };
@@ -52,6 +78,11 @@ export class TemplateMiner {
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** Bytes held by the messages `addMessage` remembers (an estimate). */
+  get cacheBytes(): number {
+    return 2 * this.matchedChars + 64 * this.matched.size;
   }
 
   get(id: number): Template | undefined {
@@ -126,6 +157,36 @@ export class TemplateMiner {
   }
 
   /**
+   * Adds an event's masked message, as `add` would its tokens (whitespace-separated, then `[SEVERITY]` when
+   * `severityToken`, or `<empty>` for none), with the same result; a message that joined a template
+   * before, unchanged since, is found without tokenizing or searching.
+   */
+  addMessage(masked: string, time: number, severity: string, severityToken: boolean): { template: Template; isNew: boolean } {
+    const hit = this.matched.get(masked);
+    if (hit !== undefined && hit.generation === this.generation && hit.severity === severity && hit.severityToken === severityToken) {
+      const t = hit.template;
+      t.count++;
+      t.lastSeen = time;
+      return { template: t, isNew: false };
+    }
+    const tokens = TemplateMiner.tokenize(masked);
+    if (severityToken && severity) tokens.push(`[${severity}]`);
+    if (tokens.length === 0) tokens.push('<empty>');
+    const generation = this.generation;
+    const result = this.add(tokens, time, true, severity);
+    if (this.generation === generation && masked.length <= MESSAGE_CACHE_LENGTH) {
+      if (this.matched.size >= MESSAGE_CACHE || this.matchedChars + masked.length > MESSAGE_CACHE_CHARS) {
+        this.matched.clear();
+        this.matchedChars = 0;
+      }
+      // A message met again after its entry went stale replaces it: its characters are counted once more.
+      this.matched.set(masked, { template: result.template, severity, severityToken, generation });
+      this.matchedChars += masked.length;
+    }
+    return result;
+  }
+
+  /**
    * Adds an event's tokens: returns its template and whether the template is new. `learn: false` classifies
    * without creating or widening templates (used for events held out of the baseline).
    */
@@ -136,13 +197,19 @@ export class TemplateMiner {
     if (found) {
       const t = found.template;
       if (learn) {
-        for (let i = 0; i < tokens.length; i++) if (t.tokens[i] !== tokens[i] && t.tokens[i] !== WILDCARD) t.tokens[i] = WILDCARD;
+        for (let i = 0; i < tokens.length; i++) {
+          if (t.tokens[i] !== tokens[i] && t.tokens[i] !== WILDCARD) {
+            t.tokens[i] = WILDCARD;
+            this.generation++;
+          }
+        }
       }
       t.count++;
       t.lastSeen = time;
       return { template: t, isNew: false };
     }
     const template: Template = { id: this.nextId++, tokens: tokens.slice(), count: 1, firstSeen: time, lastSeen: time, key, severity };
+    this.generation++;
     if (!leaf) {
       leaf = [];
       this.leaves.set(key, leaf);
@@ -175,6 +242,7 @@ export class TemplateMiner {
   }
 
   restore(templates: Template[]): void {
+    this.generation++;
     for (const t of templates) {
       const copy = { ...t, tokens: t.tokens.slice() };
       const leaf = this.leaves.get(copy.key) ?? [];

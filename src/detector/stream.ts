@@ -223,6 +223,13 @@ const VALUE_OCCASIONS = 3;
  * Undefined when too little stays to tell messages apart: fewer than two words with a letter, or fewer
  * constant tokens than variable ones (an access line keeps only `- - "GET`; a line of numbers nothing).
  */
+/** The tokens of a text event's masked message, as its template was mined from: `<empty>` for none. */
+function messageTokens(masked: string): string[] {
+  const tokens = TemplateMiner.tokenize(masked);
+  if (tokens.length === 0) tokens.push('<empty>');
+  return tokens;
+}
+
 export function messageSignature(tokens: readonly string[]): string | undefined {
   let sig = '';
   let constants = 0;
@@ -725,10 +732,7 @@ export class StreamDetector {
     let severity = input.severity;
     if (severity === undefined) severity = levelOf(message);
     const sevName = severityName(severity);
-    const tokens = TemplateMiner.tokenize(maskedMessage);
-    if (fields && sevName) tokens.push(`[${sevName}]`);
-    if (tokens.length === 0) tokens.push('<empty>');
-    const { template, isNew } = this.templates.add(tokens, now, true, sevName);
+    const { template, isNew } = this.templates.addMessage(maskedMessage, now, sevName, fields !== undefined);
     this.template = template;
     this.templateName = undefined;
     const known = this.learned.has(template.id);
@@ -786,7 +790,7 @@ export class StreamDetector {
 
     // A text message that alerted before and was not learned since keeps alerting while it recurs.
     // Only needed while some message is remembered as alerted, or when this one alerts.
-    let signature = fields || this.alerted.size === 0 ? undefined : messageSignature(tokens);
+    let signature = fields || this.alerted.size === 0 ? undefined : messageSignature(messageTokens(maskedMessage));
     const alerted = signature !== undefined && warm ? this.alerted.get(signature) : undefined;
     let again: Candidate | undefined;
     if (alerted) {
@@ -846,7 +850,7 @@ export class StreamDetector {
       // Warnings, errors and lines with no level: a DEBUG or INFO line keeps alerting only while its own
       // text does (flagged at night, a routine DEBUG line alerted by its signature until its 100th time).
       if (!fields && (best.kind === 'new_pattern' || best.kind === 'content') && (severity === undefined || severity >= 13)) {
-        signature ??= messageSignature(tokens);
+        signature ??= messageSignature(messageTokens(maskedMessage));
         if (signature !== undefined) this.rememberAlert(signature, best, now);
       }
       // A repeat alerts by its signature, whatever its text scores. When nothing else in it would alert
@@ -1341,7 +1345,7 @@ export class StreamDetector {
 
   /** Approximate bytes held by this stream's state. */
   get memoryBytes(): number {
-    let bytes = (this.contentWindow?.memoryBytes ?? 0) + 200 * this.templates.size + 16 * 1024;
+    let bytes = (this.contentWindow?.memoryBytes ?? 0) + 200 * this.templates.size + this.templates.cacheBytes + 16 * 1024;
     for (const a of this.alertedValues.values()) bytes += 2 * (a.field.length + a.value.length) + 120;
     for (const f of this.fields.values()) {
       bytes += (f.text?.memoryBytes ?? 0) + 2 * (f.maskChars ?? 0) + 8 * 1024 + (f.byTemplate?.size ?? 0) * (16 * TEMPLATE_NUMBERS_CAPACITY + 200);
