@@ -10,6 +10,7 @@ import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:
 import { createGunzip } from 'node:zlib';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import stringWidth from 'string-width';
 import { Detector, type Anomaly, type AnomalyKind, type Profile } from '../detector/index.js';
 import type { LogEvent } from '../engine/event.js';
 import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
@@ -88,43 +89,33 @@ function ansiTerminal(stream: NodeJS.WriteStream): boolean {
  */
 export function fitStatus(columns: number | undefined, head: string, keep = ''): string {
   const max = columns && columns > 1 ? columns - 1 : Infinity;
-  const width = (t: string) => {
-    let n = 0;
-    for (const ch of t) n += charColumns(ch.codePointAt(0)!);
-    return n;
-  };
-  if (width(head) + width(keep) <= max) return head + keep;
-  const room = max - width(keep);
+  if (stringWidth(head) + stringWidth(keep) <= max) return head + keep;
+  const room = max - stringWidth(keep);
   if (room >= 8) {
-    // The end of the head, as many characters as fit in the room left after the `…`.
-    const chars = [...head];
+    // The end of the head, as many characters (whole graphemes: an emoji with its modifiers) as fit in the
+    // room left after the `…`.
+    const chars = graphemes(head);
     let used = 1;
     let from = chars.length;
-    while (from > 0 && used + charColumns(chars[from - 1]!.codePointAt(0)!) <= room) used += charColumns(chars[--from]!.codePointAt(0)!);
+    while (from > 0 && used + stringWidth(chars[from - 1]!) <= room) used += stringWidth(chars[--from]!);
     return `…${chars.slice(from).join('')}${keep}`;
   }
-  const out: string[] = [];
+  let out = '';
   let used = 1;
-  for (const ch of head + keep) {
-    const w = charColumns(ch.codePointAt(0)!);
+  for (const ch of graphemes(head + keep)) {
+    const w = stringWidth(ch);
     if (used + w > Math.max(2, max)) break;
-    out.push(ch);
+    out += ch;
     used += w;
   }
-  return out.join('') + '…';
+  return out + '…';
 }
 
-/**
- * Columns a character takes on a terminal: 2 for East Asian wide and fullwidth characters and emoji
- * (a file name in Chinese took twice the columns its characters counted, and wrapped), 0 for combining
- * marks, 1 otherwise.
- */
-function charColumns(cp: number): number {
-  if ((cp >= 0x300 && cp <= 0x36f) || cp === 0x200d || (cp >= 0xfe00 && cp <= 0xfe0f)) return 0;
-  if ((cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf && cp !== 0x303f) || (cp >= 0xac00 && cp <= 0xd7a3) ||
-    (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) || (cp >= 0xffe0 && cp <= 0xffe6) ||
-    (cp >= 0x1f300 && cp <= 0x1f64f) || (cp >= 0x1f900 && cp <= 0x1f9ff) || (cp >= 0x20000 && cp <= 0x3fffd)) return 2;
-  return 1;
+const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/** The text's user-perceived characters: what a cut must not split. */
+function graphemes(text: string): string[] {
+  return Array.from(GRAPHEMES.segment(text), (g) => g.segment);
 }
 
 function colorWanted(stream: NodeJS.WriteStream): boolean {

@@ -32,4 +32,11 @@ describe('fitStatus', () => {
     expect(line.startsWith('events 1,234,567')).toBe(true);
     expect(line.endsWith('…')).toBe(true);
   });
+
+  it('cuts between whole emoji, counting a family of three (five code points) as the two columns it shows', () => {
+    const family = '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}';
+    const line = fitStatus(21, `${family.repeat(30)}.log`, '');
+    // 20 columns: the `…`, `.log`, and seven whole families of two columns each (15 would need 30).
+    expect(line).toBe(`…${family.repeat(7)}.log`);
+  });
 });
