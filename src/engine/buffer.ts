@@ -116,6 +116,15 @@ export class BatchBuffer implements AsyncIterable<Batch> {
         this.consumerWaiting = resolve;
       });
     }
+    return this.take();
+  }
+
+  /** Takes the next batch if one is queued, without waiting; undefined if none is. */
+  takeQueued(): Batch | undefined {
+    return this.head < this.queue.length ? this.take() : undefined;
+  }
+
+  private take(): Batch {
     const batch = this.queue[this.head]!;
     this.queue[this.head] = undefined as unknown as Batch;
     this.head += 1;

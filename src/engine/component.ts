@@ -75,8 +75,18 @@ export interface TransformStage {
   flush?(): LogEvent[] | Promise<LogEvent[]>;
 }
 
+/**
+ * The batches an output consumes. The engine's also offer `takeQueued()`: the next batch if one is already
+ * queued, taken at once without waiting (undefined if none is), so that an output can handle what has piled
+ * up together (the file output writes it with one write). Such a batch is the output's to acknowledge, as
+ * one from the iteration is; the iteration goes on after it.
+ */
+export interface Batches extends AsyncIterable<Batch> {
+  takeQueued?(): Batch | undefined;
+}
+
 export interface OutputStage {
-  consume(batches: AsyncIterable<Batch>, ctx: ComponentContext): Promise<void>;
+  consume(batches: Batches, ctx: ComponentContext): Promise<void>;
 }
 
 export interface StageByKind {

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { ackBatch, Finalizer, releaseAll, retainAll, type AckStatus, type Batch } from './acknowledgement.js';
 import { BatchBuffer } from './buffer.js';
-import type { ComponentContext, InputStage, OutputStage, TransformStage } from './component.js';
+import type { Batches, ComponentContext, InputStage, OutputStage, TransformStage } from './component.js';
 import type { LogEvent } from './event.js';
 import { COMMON_COUNTERS, ComponentMetrics } from './metrics.js';
 import type { ComponentConfig, PipelineConfig } from '../config/load.js';
@@ -494,13 +494,26 @@ export class Pipeline {
       return local;
     };
     const metrics = c.metrics;
-    async function* feed(redeliver: Batch[]): AsyncIterable<Batch> {
-      for (const b of redeliver) yield b;
-      for await (const batch of buffer) {
+    const feed = (redeliver: Batch[]): Batches => {
+      // Shared by the iteration and takeQueued(): the batches to redeliver come first, in order, either way.
+      let next = 0;
+      const received = (batch: Batch): Batch => {
         metrics.add('received_events_total', batch.events.length);
-        yield wrap(batch);
-      }
-    }
+        return wrap(batch);
+      };
+      const iterate = async function* (): AsyncIterable<Batch> {
+        while (next < redeliver.length) yield redeliver[next++]!;
+        for await (const batch of buffer) yield received(batch);
+      };
+      return {
+        [Symbol.asyncIterator]: () => iterate()[Symbol.asyncIterator](),
+        takeQueued: () => {
+          if (next < redeliver.length) return redeliver[next++];
+          const batch = buffer.takeQueued();
+          return batch && received(batch);
+        },
+      };
+    };
     const ctx = this.buildContext(c, this.hardStop.signal);
     // At the hard stop (shutdown timeout) the inputs hear at once about every batch this output still
     // holds or has queued: abandoned, whether or not the output ever returns from a hung write.

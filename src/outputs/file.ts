@@ -1,15 +1,16 @@
 /**
  * `file`: appends events to a file, one line each, with optional size-based rotation.
  *
- * Each batch is encoded into one buffer and written with one `write()` (this runs at 150k+ lines/s), and
- * acknowledged only once that write has resolved. Failed writes are retried with backoff, never dropped:
+ * Each batch is encoded into one buffer and written with one `write()`, together with the batches queued
+ * behind it when a backlog has formed (up to about 1 MiB a write; without rotation), and acknowledged only
+ * once that write has resolved. Failed writes are retried with backoff, never dropped:
  * the pipeline slows down instead (backpressure) until the disk recovers or the daemon stops.
  */
 import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ackBatch, type Batch } from '../engine/acknowledgement.js';
-import { defineOutput, type ComponentContext } from '../engine/component.js';
+import { defineOutput, type Batches, type ComponentContext } from '../engine/component.js';
 import { byteSize, duration } from '../config/schema.js';
 import { encodeEvents } from './encoding.js';
 import { Backoff, sleep } from './delivery/backoff.js';
@@ -31,6 +32,11 @@ export type FileOutputConfig = z.output<typeof fileConfig>;
 
 /** How often, at most, to check whether the file was deleted or moved away (logrotate). */
 const REOPEN_CHECK_MS = 1000;
+/**
+ * Batches already queued behind the one being written go with it, in one write, up to this much text
+ * (about 1 MiB): a backlog is written in few large writes instead of one write per batch.
+ */
+const COALESCE_CHARS = 1 << 20;
 /** Retries of a failed write: the shared backoff (with jitter) of every output that can fail. */
 const RETRY = { initialMs: 100, maxMs: 5000 };
 
@@ -239,7 +245,7 @@ export const fileOutput = defineOutput({
     const syncEachWrite = config.fsync_interval === 0;
 
     return {
-      async consume(batches: AsyncIterable<Batch>, ctx: ComponentContext): Promise<void> {
+      async consume(batches: Batches, ctx: ComponentContext): Promise<void> {
         const file = new AppendFile(
           target,
           rotation,
@@ -252,18 +258,41 @@ export const fileOutput = defineOutput({
         const timer = syncEachWrite ? undefined : setInterval(() => file.syncInBackground(), config.fsync_interval);
         timer?.unref();
 
-        /** Writes one batch, retrying until it is written or the daemon stops; false when it gave up. */
-        const writeBatch = async (batch: Batch): Promise<boolean> => {
-          let buf: Buffer;
+        /** A batch's lines, or undefined when it cannot be encoded: it is then rejected. */
+        const encode = (batch: Batch): string | undefined => {
           try {
-            buf = Buffer.from(encodeEvents(batch.events, config.encoding));
+            return encodeEvents(batch.events, config.encoding);
           } catch (err) {
             // Cannot happen with well-formed events (JSON values only); retrying would not help either.
             ctx.metrics.add('errors_total');
             ctx.logger.error({ err, path: target, events: batch.events.length }, 'cannot encode events; rejecting them');
             ackBatch(batch, 'rejected');
-            return true;
+            return undefined;
           }
+        };
+
+        /**
+         * Writes `first` and the batches queued behind it (up to COALESCE_CHARS of text) with one write,
+         * retrying until it is written or the daemon stops; false when it gave up. Each batch is
+         * acknowledged once the write that holds it is done. With rotation, one batch a write, so that files
+         * are cut between the same batches as ever.
+         */
+        const writeBatches = async (first: Batch): Promise<boolean> => {
+          const text = encode(first);
+          if (text === undefined) return true;
+          const group = [first];
+          let lines = text;
+          let events = first.events.length;
+          while (!rotation && lines.length < COALESCE_CHARS) {
+            const batch = batches.takeQueued?.();
+            if (!batch) break;
+            const more = encode(batch);
+            if (more === undefined) continue;
+            group.push(batch);
+            lines += more;
+            events += batch.events.length;
+          }
+          const buf = Buffer.from(lines);
           const progress: WriteProgress = { offset: 0, dev: 0, ino: 0 };
           const backoff = new Backoff(RETRY);
           for (let attempt = 0; ; attempt++) {
@@ -274,7 +303,7 @@ export const fileOutput = defineOutput({
                   await file.sync(true);
                 } catch (err) {
                   // After a failed fsync the kernel may have dropped the written pages, and a new descriptor
-                  // does not see that error: write the batch again rather than trust it (a line may then be
+                  // does not see that error: write the batches again rather than trust it (a line may then be
                   // twice in the file; none is lost).
                   progress.offset = 0;
                   throw err;
@@ -284,7 +313,7 @@ export const fileOutput = defineOutput({
                 ctx.logger.info({ path: target, attempts: attempt + 1 }, 'writing to the output file works again');
                 ctx.health?.ok();
               }
-              ackBatch(batch);
+              for (const batch of group) ackBatch(batch);
               return true;
             } catch (err) {
               ctx.metrics.add('errors_total');
@@ -292,12 +321,12 @@ export const fileOutput = defineOutput({
               await file.discard();
               const delay = backoff.next();
               if (!ctx.signal.aborted) {
-                ctx.logger.error({ err, path: target, events: batch.events.length, retry_in_ms: delay }, 'cannot write to the output file; retrying');
+                ctx.logger.error({ err, path: target, events, retry_in_ms: delay }, 'cannot write to the output file; retrying');
                 await sleep(delay, ctx.signal);
               }
               if (ctx.signal.aborted) {
-                ctx.logger.error({ err, path: target, events: batch.events.length }, 'cannot write to the output file; stopping, events not written');
-                ackBatch(batch, 'abandoned');
+                ctx.logger.error({ err, path: target, events }, 'cannot write to the output file; stopping, events not written');
+                for (const batch of group) ackBatch(batch, 'abandoned');
                 return false;
               }
             }
@@ -306,7 +335,7 @@ export const fileOutput = defineOutput({
 
         try {
           for await (const batch of batches) {
-            if (!(await writeBatch(batch))) return;
+            if (!(await writeBatches(batch))) return;
           }
         } finally {
           clearInterval(timer);

@@ -22,6 +22,27 @@ describe('BatchBuffer', () => {
     expect(seen).toEqual(['a0', 'a1', 'b0', 'b1', 'b2']);
   });
 
+  it('takeQueued() takes the next queued batch at once, in order, makes room for a waiting sender, and is undefined when none is queued', async () => {
+    const buffer = new BatchBuffer({ maxEvents: 4, whenFull: 'block' });
+    const close = buffer.addProducer();
+    expect(buffer.takeQueued()).toBeUndefined();
+    await buffer.send(batch(2, 'a'));
+    await buffer.send(batch(2, 'b'));
+    let sent = false;
+    const third = buffer.send(batch(2, 'c')).then(() => (sent = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(sent).toBe(false);
+    expect(buffer.takeQueued()!.events.map((e) => e.body)).toEqual(['a0', 'a1']);
+    await third;
+    expect(buffer.stats.queuedEvents).toBe(4);
+    expect(buffer.takeQueued()!.events.map((e) => e.body)).toEqual(['b0', 'b1']);
+    expect((await buffer.next())!.events.map((e) => e.body)).toEqual(['c0', 'c1']);
+    expect(buffer.takeQueued()).toBeUndefined();
+    expect(buffer.stats.queuedEvents).toBe(0);
+    close();
+    expect(await buffer.next()).toBeUndefined();
+  });
+
   it('blocks senders while full, wakes them in arrival order, and never holds more than its capacity', async () => {
     const buffer = new BatchBuffer({ maxEvents: 4, whenFull: 'block' });
     const close = buffer.addProducer();

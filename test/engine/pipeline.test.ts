@@ -145,6 +145,30 @@ outputs:
     expect(pipeline.health(Date.now() + 61_000)).toEqual([]);
   });
 
+  it('an output that takes queued batches (takeQueued) gets every batch once, in order; restarted after a crash, the ones it had not acknowledged first', async () => {
+    hooks.beforeAck.set('out', async (batch, attempt) => {
+      await sleep(2); // batches pile up behind the one being handled
+      if (attempt === 1 && numbersOf(batch.events).includes(120)) throw new Error('output crashed');
+    });
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 200, batch_size: 10 }
+outputs:
+  out: { type: collect, take_queued: true, inputs: [src] }
+`);
+    await pipeline.start();
+    await pipeline.done;
+    expect(hooks.instances.get('out')).toBe(2);
+    expect(hooks.takenQueued.get('out')).toBeGreaterThan(0);
+    expect(numbersOf(hooks.received.get('out'))).toEqual(range(200));
+    const acks = hooks.acks.get('src')!;
+    expect(acks.map(([first]) => first).sort((x, y) => x - y)).toEqual(range(20).map((i) => i * 10));
+    expect(acks.every(([, s]) => s === 'delivered')).toBe(true);
+    const metrics = pipeline.metrics().find((m) => m.id === 'out')!;
+    expect(metrics.get('received_events_total')).toBe(200);
+    expect(metrics.get('sent_events_total')).toBe(200);
+  });
+
   it('a stream transform that crashes while holding a batch is restarted and gets that batch again: nothing lost', async () => {
     const { pipeline } = await testPipeline(`
 inputs:

@@ -18,6 +18,8 @@ export const hooks = {
   received: new Map<string, LogEvent[]>(),
   /** Called by `collect` before acknowledging a batch; may delay, throw, or never resolve. */
   beforeAck: new Map<string, (batch: Batch, attempt: number) => Promise<void> | void>(),
+  /** Batches each `collect` output with `take_queued` took with takeQueued(). */
+  takenQueued: new Map<string, number>(),
   /** Called by `mutate` per event. */
   instances: new Map<string, number>(),
   /** Runs of a `crashy` input whose signal was aborted, by their attempt number. */
@@ -27,6 +29,7 @@ export const hooks = {
     this.received.clear();
     this.beforeAck.clear();
     this.instances.clear();
+    this.takenQueued.clear();
     this.heard.clear();
   },
 };
@@ -124,18 +127,27 @@ export const holdTransform = defineTransform({
 export const collectOutput = defineOutput({
   type: 'collect',
   description: 'test output',
-  config: z.object({}),
-  build(_config, { id }) {
+  // take_queued: after each batch of the iteration, also takes those queued behind it (takeQueued()).
+  config: z.object({ take_queued: z.boolean().default(false) }),
+  build(config, { id }) {
     const attempt = (hooks.instances.get(id) ?? 0) + 1;
     hooks.instances.set(id, attempt);
+    const take = async (batch: Batch) => {
+      await hooks.beforeAck.get(id)?.(batch, attempt);
+      const list = hooks.received.get(id) ?? [];
+      list.push(...batch.events);
+      hooks.received.set(id, list);
+      ackBatch(batch);
+    };
     return {
       async consume(batches) {
         for await (const batch of batches) {
-          await hooks.beforeAck.get(id)?.(batch, attempt);
-          const list = hooks.received.get(id) ?? [];
-          list.push(...batch.events);
-          hooks.received.set(id, list);
-          ackBatch(batch);
+          await take(batch);
+          if (!config.take_queued) continue;
+          for (let more = batches.takeQueued!(); more; more = batches.takeQueued!()) {
+            hooks.takenQueued.set(id, (hooks.takenQueued.get(id) ?? 0) + 1);
+            await take(more);
+          }
         }
       },
     };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Finalizer, type AckStatus, type Batch } from '../../src/engine/acknowledgement.js';
-import type { BuildContext, ComponentContext, OutputStage } from '../../src/engine/component.js';
+import type { Batches, BuildContext, ComponentContext, OutputStage } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { batchChannel, type BatchChannel } from '../helpers/batch-channel.js';
@@ -35,6 +35,23 @@ function makeBatch(events: LogEvent[], onAck: (status: AckStatus) => void = () =
 
 async function* each(batches: Batch[]): AsyncIterable<Batch> {
   for (const b of batches) yield b;
+}
+
+/** Batches all queued at once, as the engine hands them over: iterated, or taken at once with takeQueued(). */
+function queued(batches: Batch[]): Batches & { taken: number } {
+  const left = [...batches];
+  const source = {
+    taken: 0,
+    async *[Symbol.asyncIterator]() {
+      for (let b = left.shift(); b; b = left.shift()) yield b;
+    },
+    takeQueued() {
+      const b = left.shift();
+      if (b) source.taken++;
+      return b;
+    },
+  };
+  return source;
 }
 
 function context() {
@@ -192,6 +209,63 @@ describe('file output', () => {
     const written = lines(await readFile(file, 'utf8'));
     expect(written).toHaveLength(10_000);
     expect(JSON.parse(written[9_999]!).attributes.seq).toBe(9_999);
+  });
+
+  it('writes the batches queued behind one (takeQueued) with it in one write, acknowledging each once written', async () => {
+    const proto = await fileHandleProto();
+    const write = vi.spyOn(proto, 'write');
+    const file = path.join(dir, 'out.jsonl');
+    const out = await build({ path: file });
+    const statuses: AckStatus[] = [];
+    // 20 batches of 500 events (about 90 bytes a line): about 0.9 MB, under the 1 MiB a write gathers.
+    const batches = Array.from({ length: 20 }, (_, b) => makeBatch(Array.from({ length: 500 }, (_, i) => makeEvent(b * 500 + i)), (s) => statuses.push(s)));
+    const source = queued(batches);
+    await out.consume(source, context().ctx);
+    expect(source.taken).toBe(19);
+    expect(write).toHaveBeenCalledTimes(1);
+    expect(statuses).toEqual(Array(20).fill('delivered'));
+    expect(await readFile(file, 'utf8')).toBe(batches.map((b) => encodeEvents(b.events, 'json')).join(''));
+  });
+
+  it('gathers about 1 MiB a write at most: a longer backlog goes in several writes, in order', async () => {
+    const proto = await fileHandleProto();
+    const write = vi.spyOn(proto, 'write');
+    const file = path.join(dir, 'out.log');
+    const out = await build({ path: file, encoding: 'text' });
+    // 64 batches of 64 KiB of text: 4 MiB, in writes of 1 MiB.
+    const batches = Array.from({ length: 64 }, (_, b) => makeBatch([makeEvent(b, `${String(b).padStart(2, '0')}${'x'.repeat(65_533)}`)]));
+    await out.consume(queued(batches), context().ctx);
+    expect(write).toHaveBeenCalledTimes(4);
+    const written = lines(await readFile(file, 'utf8'));
+    expect(written.map((l) => Number(l.slice(0, 2)))).toEqual(Array.from({ length: 64 }, (_, i) => i));
+  });
+
+  it('rejects a queued batch it cannot encode on its own; the others of the write are delivered', async () => {
+    const file = path.join(dir, 'out.jsonl');
+    const out = await build({ path: file });
+    const statuses: Array<[number, AckStatus]> = [];
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const batches = [0, 1, 2].map((b) => makeBatch([makeEvent(b, b === 1 ? (cyclic as LogEvent['body']) : `line ${b}`)], (s) => statuses.push([b, s])));
+    const { ctx, metrics } = context();
+    await out.consume(queued(batches), ctx);
+    expect(statuses.sort()).toEqual([[0, 'delivered'], [1, 'rejected'], [2, 'delivered']]);
+    expect(metrics.get('errors_total')).toBe(1);
+    expect(lines(await readFile(file, 'utf8')).map((l) => JSON.parse(l).body)).toEqual(['line 0', 'line 2']);
+  });
+
+  it('with rotation writes one batch a write, so that files are cut between the same batches', async () => {
+    const proto = await fileHandleProto();
+    const write = vi.spyOn(proto, 'write');
+    const file = path.join(dir, 'out.log');
+    const out = await build({ path: file, encoding: 'text', rotate: { max_bytes: 100, max_files: 2 } });
+    const batches = Array.from({ length: 8 }, (_, b) => makeBatch([0, 1, 2].map((i) => makeEvent(b * 3 + i, `line ${String(b * 3 + i).padStart(2, '0')}`))));
+    const source = queued(batches);
+    await out.consume(source, context().ctx);
+    expect(source.taken).toBe(0);
+    expect(write).toHaveBeenCalledTimes(8);
+    expect(lines(await readFile(`${file}.1`, 'utf8'))).toHaveLength(12);
+    expect(lines(await readFile(file, 'utf8'))).toHaveLength(12);
   });
 
   it('rotates by size, keeps max_files rotated files, and never splits or loses a line', async () => {
