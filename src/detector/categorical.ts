@@ -38,7 +38,9 @@ export class CategoricalBaseline {
   constructor(maxDistinct = 32, decayEvery = 4096) {
     this.maxDistinct = maxDistinct;
     this.decayEvery = decayEvery;
-    this.slotCounts = new Float64Array(Math.min(maxDistinct, 8));
+    // At least one slot, whatever a snapshot says: a limit of 0, below 1 or not a number gave an array of
+    // none (that doubling never grows, so restored counts read as undefined), a negative one a RangeError.
+    this.slotCounts = new Float64Array(maxDistinct >= 1 && maxDistinct < 8 ? Math.ceil(maxDistinct) : 8);
   }
 
   /** A slot for a value counted anew (0 counts): one freed by a halving, or the next, growing the array. */

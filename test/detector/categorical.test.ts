@@ -94,4 +94,12 @@ describe('CategoricalBaseline', () => {
     expect(b.toJSON().counts.slice(-5)).toEqual([0, 1, 2, 3, 4].map((i) => [`new${i}`, 1]));
     expect(b.distinct).toBe(before.length + 5);
   });
+
+  it('restores the counts of a snapshot whose limit is 0, below 1 or negative, as before the slots', () => {
+    for (const maxDistinct of [0, 0.5, -1]) {
+      const b = CategoricalBaseline.fromJSON({ counts: [['a', 5], ['b', 2]], total: 7, overflow: false, maxDistinct });
+      expect(b.toJSON().counts).toEqual([['a', 5], ['b', 2]]);
+      expect(b.top(1)).toEqual([['a', 5 / 7]]);
+    }
+  });
 });
