@@ -732,7 +732,7 @@ export class StreamDetector {
     let severity = input.severity;
     if (severity === undefined) severity = levelOf(message);
     const sevName = severityName(severity);
-    const { template, isNew } = this.templates.addMessage(maskedMessage, now, sevName, fields !== undefined);
+    const { template, isNew } = this.templates.addMessage(maskedMessage, now, sevName, Boolean(fields));
     this.template = template;
     this.templateName = undefined;
     const known = this.learned.has(template.id);

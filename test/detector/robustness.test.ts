@@ -87,6 +87,12 @@ describe('detector robustness', () => {
     expect(spike.some((a) => a.kind === 'volume_spike')).toBe(true);
   });
 
+  it('mines an event with fields: null as one without fields (no severity token), as before the message cache', () => {
+    const d = new Detector();
+    d.observe('s', { time: T0, text: 'disk full on sda', fields: null as unknown as undefined, severity: 17 });
+    expect(d.peek('s')!.toJSON().templates.map((t) => t.tokens.join(' '))).toEqual(['disk full on sda']);
+  });
+
   it('reads only the head of a huge event, and a huge event does not flush the baseline', () => {
     const d = new Detector();
     let t = T0;
