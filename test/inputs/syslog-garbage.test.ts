@@ -133,3 +133,29 @@ describe('syslog input under garbage', () => {
     await h.waitForEvents(1000);
   });
 });
+
+describe('syslog events of long lines', () => {
+  it('keep none of the line alive through their header fields (a slice is a view of its whole line)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const path = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    const { ROOT } = await import('../helpers/cli.js');
+    const module = JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/src/inputs/syslog/event.js')).href);
+    const script = `
+      const { syslogEvent } = await import(${module});
+      const kept = [];
+      globalThis.gc(); const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 200; i++) {
+        const line = '<13>1 2025-01-01T00:00:00Z web-frontend-' + String(i).padStart(4, '0') + '.example.internal payments-service-api 4242 - - ' + 'x'.repeat(300000);
+        const { event } = syslogEvent(Buffer.from(line), false, 'syslog', undefined, 1735689600000);
+        // What a detector keyed by host and app keeps: the two header fields.
+        kept.push(event.attributes['syslog.hostname'], event.attributes['syslog.appname']);
+      }
+      globalThis.gc();
+      process.stdout.write(String(process.memoryUsage().heapUsed - before) + ' ' + kept.length);`;
+    const [retained, count] = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' }).split(' ').map(Number);
+    expect(count).toBe(400);
+    // 60 MB of lines; 400 short strings kept (before: all the lines with them).
+    expect(retained).toBeLessThan(4 * 2 ** 20);
+  });
+});
