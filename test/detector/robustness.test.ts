@@ -1,10 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Detector } from '../../src/detector/index.js';
 import { restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
-import { ROOT } from '../helpers/cli.js';
+import { builtModule, runWithGc } from '../helpers/gc-child.js';
 import { T0 } from './baseline.js';
 
 describe('detector robustness', () => {
@@ -109,9 +106,8 @@ describe('detector robustness', () => {
 describe('detector memory', () => {
   it('keeps only the heads of huge events and values, not the whole strings (1 MB lines, a message field, another field)', () => {
     // Run in a child with --expose-gc, on the built detector, so that the heap can be measured after a full GC.
-    const detector = pathToFileURL(path.join(ROOT, 'dist/src/detector/index.js')).href;
     const script = `
-      const { Detector } = await import(${JSON.stringify(detector)});
+      const { Detector } = await import(${builtModule('dist/src/detector/index.js')});
       const d = new Detector();
       // A megabyte each, with a head of words (letters only: nothing masked) that no other line has.
       const word = (n) => { let s = ''; for (let k = 0; k < 8; k++) { s += String.fromCharCode(97 + (n % 26)); n = Math.floor(n / 26) + 7 * k; } return s; };
@@ -125,7 +121,7 @@ describe('detector memory', () => {
       }
       globalThis.gc();
       process.stdout.write(String(process.memoryUsage().heapUsed - before));`;
-    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const out = runWithGc(script);
     const retained = Number(out);
     // 300 MB of lines went through three streams; each keeps the heads it read (before: 30+ MiB, the
     // lines that the heads were views of).

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { builtModule, runWithGc } from '../helpers/gc-child.js';
 import { startSyslog, type InputHarness } from '../helpers/network-input.js';
 
 const running: InputHarness[] = [];
@@ -136,13 +137,8 @@ describe('syslog input under garbage', () => {
 
 describe('syslog events of long lines', () => {
   it('keep none of the line alive through their header fields (a slice is a view of its whole line)', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const path = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    const { ROOT } = await import('../helpers/cli.js');
-    const module = JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/src/inputs/syslog/event.js')).href);
     const script = `
-      const { syslogEvent } = await import(${module});
+      const { syslogEvent } = await import(${builtModule('dist/src/inputs/syslog/event.js')});
       const kept = [];
       globalThis.gc(); const before = process.memoryUsage().heapUsed;
       for (let i = 0; i < 200; i++) {
@@ -153,7 +149,7 @@ describe('syslog events of long lines', () => {
       }
       globalThis.gc();
       process.stdout.write(String(process.memoryUsage().heapUsed - before) + ' ' + kept.length);`;
-    const [retained, count] = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' }).split(' ').map(Number);
+    const [retained, count] = runWithGc(script).split(' ').map(Number);
     expect(count).toBe(400);
     // 60 MB of lines; 400 short strings kept (before: all the lines with them).
     expect(retained).toBeLessThan(4 * 2 ** 20);

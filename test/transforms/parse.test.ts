@@ -4,6 +4,7 @@ import type { TransformStage } from '../../src/engine/component.js';
 import { createEvent, type Attributes, type LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { parseConfig, parseTransform } from '../../src/transforms/parse.js';
+import { builtModule, runWithGc } from '../helpers/gc-child.js';
 
 interface Warning {
   fields: Record<string, unknown>;
@@ -314,14 +315,9 @@ describe('parse transform: failure reporting', () => {
 describe('parse: long lines', () => {
   it('leaves no short part of a long line holding the line: 300 logfmt lines of 200 KB through parse and the detector', async () => {
     // In a child with --expose-gc, on the built code, so that the heap can be measured after a full GC.
-    const { execFileSync } = await import('node:child_process');
-    const path = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    const { ROOT } = await import('../helpers/cli.js');
-    const url = (file: string) => JSON.stringify(pathToFileURL(path.join(ROOT, file)).href);
     const script = `
-      const { Detector } = await import(${url('dist/src/detector/index.js')});
-      const { lineParser, toDetectorInput } = await import(${url('dist/src/transforms/anomaly-detect.js')});
+      const { Detector } = await import(${builtModule('dist/src/detector/index.js')});
+      const { lineParser, toDetectorInput } = await import(${builtModule('dist/src/transforms/anomaly-detect.js')});
       const parse = await lineParser('logfmt');
       const d = new Detector();
       const name = (i) => { let s = ''; do { s += String.fromCharCode(97 + (i % 26)); i = Math.floor(i / 26); } while (i > 0); return s; };
@@ -334,7 +330,7 @@ describe('parse: long lines', () => {
       }
       globalThis.gc();
       process.stdout.write(String(process.memoryUsage().heapUsed - before));`;
-    const retained = Number(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' }));
+    const retained = Number(runWithGc(script));
     // 60 MB of lines went through; before, the message and client ids the detector kept held some 50 MB of them.
     expect(retained).toBeGreaterThan(0);
     expect(retained).toBeLessThan(8 * 2 ** 20);
