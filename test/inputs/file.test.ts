@@ -119,6 +119,30 @@ describe('file input: reading and checkpoints', () => {
     expect(second.bodies()).toEqual(['l2', 'l3']);
   });
 
+  it('a read goes downstream in batches of 256 KiB of it, each acknowledged on its own; a line across two is whole', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    // 7,000 lines of 100 bytes, read at once (1 MiB reads): line 2621 spans the first 256 KiB boundary.
+    const line = (i: number) => `line-${i}-`.padEnd(99, 'x');
+    await writeFile(log, Array.from({ length: 7000 }, (_, i) => line(i) + '\n').join(''));
+    const config = { include: [log], start_at: 'beginning' };
+    const first = start({ dataDir: data, config, hold: true });
+    await first.until(() => first.events.length === 7000, 'the 7000 lines');
+    expect(first.held.map((b) => b.events.length)).toEqual([2621, 2621, 1758]);
+    expect(first.bodies()).toEqual(Array.from({ length: 7000 }, (_, i) => line(i)));
+    expect(first.events.map((e) => e.source.offset)).toEqual(Array.from({ length: 7000 }, (_, i) => i * 100));
+    // Batches 1 and 3 acknowledged, 2 not: the checkpoint stops at the end of batch 1.
+    first.held[2]!.ack('delivered');
+    first.held[0]!.ack('delivered');
+    await first.stop();
+    expect((await readCheckpoints(data))[0]!.offset).toBe(2621 * 100);
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length === 7000 - 2621, 'the lines after batch 1 again');
+    expect(second.bodies()).toEqual(Array.from({ length: 7000 - 2621 }, (_, i) => line(2621 + i)));
+    await second.stop();
+  });
+
   it('lines abandoned at shutdown are logged once, with their total per file, and read again at the next start', async () => {
     const { log, data, config, first } = await heldAfterFirstLine();
     await appendFile(log, 'l2\nl3\n');

@@ -45,7 +45,7 @@ export const fileInputConfig = z.object({
   exclude: z.array(z.string().min(1)).default([]).describe('Globs of files not to read, even if `include` matches them. A glob starting with `**` matches anywhere (`**/*.gz`).'),
   start_at: z.enum(['beginning', 'end']).default('end').describe('Where to start in a file seen for the first time when the input starts: `end` reads only what is written from now on, `beginning` reads what is there. Files that appear later, or that replaced a checkpointed file while driftlock was stopped, are always read from their start; checkpointed files resume from their checkpoint.'),
   max_line_bytes: byteSize().prefault('1MiB').describe('Longer lines (and joined multiline events) are cut to this size and marked `log.truncated`; the next line is unaffected.'),
-  max_read_bytes: byteSize().prefault('1MiB').describe('Bytes read from a file at once; the lines of one read go downstream as one batch.'),
+  max_read_bytes: byteSize().prefault('1MiB').describe('Bytes read from a file at once; its lines go downstream in batches, one for each 256 KiB of the read.'),
   partial_line_timeout: duration().prefault('0s').describe('How long a last line without newline waits for the rest before it is passed on as it is. `0s`: it waits until the file is let go (rotated or deleted).'),
   multiline: z
     .strictObject({

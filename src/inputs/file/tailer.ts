@@ -1,9 +1,10 @@
 /**
  * One open file, read from an offset to its end and followed as it grows.
  *
- * Reads are large (up to `max_read_bytes`), and each read becomes one batch: the lines it completed, emitted
- * with one acknowledgement callback. The `AckTracker` turns those acknowledgements, which may complete out
- * of order, into the checkpoint: the end of the highest *contiguous* acknowledged batch.
+ * Reads are large (up to `max_read_bytes`), and the lines a read completed go downstream in batches, one per
+ * slice of up to 256 KiB of the read (`SLICE_BYTES`), each emitted with an acknowledgement callback of its
+ * own. The `AckTracker` turns those acknowledgements, which may complete out of order, into the checkpoint:
+ * the end of the highest *contiguous* acknowledged batch.
  *
  * A tailer follows its file by descriptor, not by name. When the name comes to point at another file
  * (rename rotation) or at nothing (deleted), the tailer keeps reading its descriptor to the end, waits
@@ -14,6 +15,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import type { InputContext } from '../../engine/component.js';
 import type { LogEvent } from '../../engine/event.js';
@@ -107,6 +109,16 @@ export class AckTracker {
 }
 
 export type TailerState = 'live' | 'rotated' | 'deleted';
+
+/**
+ * A read is split into lines and emitted this much at a time, with a turn of the event loop in between, so
+ * that the pipeline carries one slice's events away before the next slice's are made. A whole 1 MiB read
+ * as one batch (~3,600 nginx lines) kept its events, their parsed copies and their encoded text alive all
+ * at once: the young-generation GCs found them alive and promoted them (1M nginx lines through
+ * parse(json) -> file: 546 MB promoted, 975 ms of scavenges; in 256 KiB slices 73 MB, 248 ms). Smaller
+ * slices cost more small writes downstream than they save (64 KiB was slower than 256 KiB).
+ */
+const SLICE_BYTES = 256 * 1024;
 
 /** File times lag the wall clock (coarse timestamps; 1 s on some file systems). */
 const UNREAD_SLACK_MS = 1000;
@@ -310,8 +322,13 @@ export class Tailer {
         this.now = Date.now();
         this.lastGrowth = this.now;
         this.lastLine = this.now;
-        this.splitter.push(chunk, this.onLine);
-        await this.emitPending();
+        // In slices, each emitted before the next is split (see SLICE_BYTES); the read is checked and
+        // accounted for as a whole above, and a line cut between two slices is joined by the splitter.
+        for (let at = 0; at < chunk.length; at += SLICE_BYTES) {
+          if (at > 0) await yieldToLoop();
+          this.splitter.push(chunk.subarray(at, at + SLICE_BYTES), this.onLine);
+          await this.emitPending();
+        }
         return true;
       }
     }
