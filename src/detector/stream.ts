@@ -51,6 +51,8 @@ interface FieldState {
    * measures different things (`duration_ms` of "request completed", ~40, and of "slow upstream", ~600).
    */
   byTemplate?: Map<number, TemplateNumbers>;
+  /** Event time of the last number that had alerted and was learned (see `OUTLIER_SPACING_MS`). */
+  outlierAt?: number;
 }
 
 /** One message template's numbers in a field, and when they last came (the stream's event count). */
@@ -80,6 +82,13 @@ const STALE_TEMPLATE_NUMBERS_EVENTS = 1000;
 /** Events after which a field that stopped coming gives its slot to a new one (see evictStaleField). */
 const STALE_FIELD_EVENTS = 1000;
 const STALE_RARE_FIELD_EVENTS = 100;
+/**
+ * Numbers that alerted are learned (a size that turns out to be a normal tail stops alerting), but at most
+ * one a field each this long in event time: counted by events, a flood of slow requests at 1,000/s was the
+ * baseline's tail after its first 31 events (30 ms of a 10 s incident), at 20/s after 1.5 s; by time it takes
+ * some 30 s at any rate. Sparse outliers (a large download now and then) are learned as before.
+ */
+const OUTLIER_SPACING_MS = 1000;
 /** A categorical string field with this many distinct values gets a free-text model beside it. */
 const TEXT_FROM_DISTINCT = 8;
 /** Options of the per-pattern rate for a pattern not learned yet: counted, never flagged. */
@@ -149,6 +158,8 @@ interface PendingField {
   textScore?: number;
   /** Its text alerted: not learned (only its syntax, a little). */
   flagged: boolean;
+  /** Its number alerted (`field_value`): learned, but at most one such a field each `OUTLIER_SPACING_MS`. */
+  outlier: boolean;
 }
 
 interface AlertedMessage {
@@ -879,7 +890,11 @@ export class StreamDetector {
         p.flagged = true;
         if (p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
       }
-      this.learnFields();
+      for (let k = 0; k < this.pendingCount; k++) {
+        const p = this.pending[k]!;
+        if (typeof p.value === 'number' && candidates.some((x) => x.kind === 'field_value' && x.field === p.name && x.confidence >= this.o.threshold)) p.outlier = true;
+      }
+      this.learnFields(timed, now);
       return this.report(best);
     }
 
@@ -894,7 +909,7 @@ export class StreamDetector {
         if (this.events > this.o.warmup / 2) this.contentCal.add(contentRatio);
         this.content.append(maskedText);
       }
-      this.learnFields();
+      this.learnFields(timed, now);
     }
     if (best && accept) {
       this.anomalies += 1;
@@ -1095,8 +1110,9 @@ export class StreamDetector {
       p.masked = undefined;
       p.textScore = undefined;
       p.flagged = false;
+      p.outlier = false;
     } else {
-      p = { name, state, value, masked: undefined, textScore: undefined, flagged: false };
+      p = { name, state, value, masked: undefined, textScore: undefined, flagged: false, outlier: false };
       this.pending.push(p);
     }
     this.pendingCount += 1;
@@ -1297,7 +1313,7 @@ export class StreamDetector {
   }
 
   /** Learns the event's fields, but not the text fields that alerted (marked `flagged`; none in a normal event). */
-  private learnFields(): void {
+  private learnFields(timed: boolean, now: number): void {
     for (let k = 0; k < this.pendingCount; k++) {
       const p = this.pending[k]!;
       const { value } = p;
@@ -1305,6 +1321,12 @@ export class StreamDetector {
       const f = p.state;
       if (f.numeric) f.otherShare = (f.otherShare ?? 0) + ((typeof value === 'number' ? 0 : 1) - (f.otherShare ?? 0)) / 256;
       if (typeof value === 'number') {
+        if (p.outlier && timed) {
+          // A flood of outliers enters the baseline one a second (see OUTLIER_SPACING_MS).
+          const at = f.outlierAt;
+          if (at !== undefined && now >= at && now - at < OUTLIER_SPACING_MS) continue;
+          f.outlierAt = now;
+        }
         const cat = f.categorical;
         if (cat && !cat.overflow && f.numeric!.isInteger) {
           const key = p.masked ?? String(value);

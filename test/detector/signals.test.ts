@@ -219,6 +219,28 @@ describe('structured nginx-like events', () => {
     expect(['0.00035', '0.0125', '2.4', '90.5', '7200'].map((s) => durationValue(Number(s)))).toEqual(['350µs', '13ms', '2.4s', '91s', '2 h']);
   });
 
+  it('keeps alerting through a flood of slow responses at 1,000/s: outliers enter the baseline one a second, not one an event', () => {
+    const detector = new Detector();
+    const traffic = new NginxTraffic({ stepMs: 1 });
+    feed(detector, 'nginx', 60_000, () => traffic.next());
+    // A 10-second incident: every response 100x slower. Before, the baseline's tail took the first 31 slow
+    // values in (30 ms of the incident) and the other 9,969 events passed unflagged.
+    const flood = feed(detector, 'nginx', 10_000, () => traffic.next({ response_time: 5.0 }));
+    const slow = flood.filter((a) => a.field === 'response_time');
+    expect(slow.length).toBeGreaterThan(9_000);
+    // A rare large value now and then (under one a second) is still learned, and becomes the tail.
+    const sparse = new Detector();
+    const quiet = new NginxTraffic({ stepMs: 50 });
+    feed(sparse, 'nginx', 3000, () => quiet.next());
+    let flagged = 0;
+    for (let i = 0; i < 60; i++) {
+      feed(sparse, 'nginx', 40, () => quiet.next());
+      if (sparse.observe('nginx', quiet.next({ response_time: 5.0 }))?.field === 'response_time') flagged++;
+    }
+    expect(flagged).toBeGreaterThan(0);
+    expect(flagged).toBeLessThan(60);
+  });
+
   it('does not flag a response_time inside its usual spread', () => {
     const { detector, traffic } = nginxBaseline();
     expect(detector.observe('nginx', traffic.next({ response_time: 0.07 }))).toBeUndefined();
