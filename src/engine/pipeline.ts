@@ -524,12 +524,15 @@ export class Pipeline {
     };
     this.hardStop.signal.addEventListener('abort', abandon, { once: true });
     try {
+      // Done with its work once nothing is queued *and* nothing it took is unacknowledged: an output that
+      // took the last queued batches (takeQueued() empties the buffer at once) and crashed holding them is
+      // restarted to get them again, not taken for one that failed while stopping (they were abandoned).
       await this.supervise(c, async (attempt) => {
         const current = attempt === 0 ? stage : await this.build<OutputStage>(c);
         const redeliver = [...outstanding].filter((b) => !b.finalizers[0]!.done);
         if (redeliver.length) c.logger.warn({ batches: redeliver.length }, 'redelivering batches the crashed output had not acknowledged');
         await current.consume(feed(redeliver), ctx);
-      }, () => buffer.closed && buffer.stats.queuedEvents === 0);
+      }, () => buffer.closed && buffer.stats.queuedEvents === 0 && outstanding.size === 0);
     } finally {
       // An output that returned without acknowledging some batches must not leave its inputs waiting
       // forever: those batches are abandoned too (inputs may offer them again).

@@ -169,6 +169,31 @@ outputs:
     expect(metrics.get('sent_events_total')).toBe(200);
   });
 
+  it('an output that crashes holding batches once its buffer is closed and empty (it took the rest with takeQueued) is restarted and gets them again', async () => {
+    // The input has sent everything and closed the buffer at once; the output takes the queued batches
+    // with takeQueued() and crashes on the last one, with nothing left queued. It was taken for an output
+    // that failed while stopping: not restarted, its batches abandoned (events of a stdin input lost).
+    hooks.beforeAck.set('out', async (batch, attempt) => {
+      await sleep(1);
+      if (attempt === 1 && numbersOf(batch.events).includes(190)) throw new Error('output crashed');
+    });
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 200, batch_size: 10 }
+outputs:
+  out: { type: collect, take_queued: true, inputs: [src] }
+`);
+    await pipeline.start();
+    await pipeline.done;
+    expect(hooks.instances.get('out')).toBe(2);
+    expect(numbersOf(hooks.received.get('out'))).toEqual(range(200));
+    const acks = hooks.acks.get('src')!;
+    expect(acks).toHaveLength(20);
+    expect(acks.every(([, s]) => s === 'delivered')).toBe(true);
+    const metrics = pipeline.metrics().find((m) => m.id === 'out')!;
+    expect(metrics.get('sent_events_total')).toBe(200);
+  });
+
   it('a stream transform that crashes while holding a batch is restarted and gets that batch again: nothing lost', async () => {
     const { pipeline } = await testPipeline(`
 inputs:
