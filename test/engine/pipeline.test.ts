@@ -145,10 +145,14 @@ outputs:
     expect(pipeline.health(Date.now() + 61_000)).toEqual([]);
   });
 
-  it('an output that takes queued batches (takeQueued) gets every batch once, in order; restarted after a crash, the ones it had not acknowledged first', async () => {
+  /**
+   * 200 numbers in batches of 10 into an output that takes queued batches (takeQueued), each held `delayMs`
+   * before its acknowledgement; its first attempt at the batch holding `crashAt` throws. Runs to the end.
+   */
+  async function crashingTakeQueued(crashAt: number, delayMs: number) {
     hooks.beforeAck.set('out', async (batch, attempt) => {
-      await sleep(2); // batches pile up behind the one being handled
-      if (attempt === 1 && numbersOf(batch.events).includes(120)) throw new Error('output crashed');
+      await sleep(delayMs);
+      if (attempt === 1 && numbersOf(batch.events).includes(crashAt)) throw new Error('output crashed');
     });
     const { pipeline } = await testPipeline(`
 inputs:
@@ -158,13 +162,17 @@ outputs:
 `);
     await pipeline.start();
     await pipeline.done;
+    return { acks: hooks.acks.get('src')!, metrics: pipeline.metrics().find((m) => m.id === 'out')! };
+  }
+
+  it('an output that takes queued batches (takeQueued) gets every batch once, in order; restarted after a crash, the ones it had not acknowledged first', async () => {
+    // Batches pile up behind the one being handled (2 ms each).
+    const { acks, metrics } = await crashingTakeQueued(120, 2);
     expect(hooks.instances.get('out')).toBe(2);
     expect(hooks.takenQueued.get('out')).toBeGreaterThan(0);
     expect(numbersOf(hooks.received.get('out'))).toEqual(range(200));
-    const acks = hooks.acks.get('src')!;
     expect(acks.map(([first]) => first).sort((x, y) => x - y)).toEqual(range(20).map((i) => i * 10));
     expect(acks.every(([, s]) => s === 'delivered')).toBe(true);
-    const metrics = pipeline.metrics().find((m) => m.id === 'out')!;
     expect(metrics.get('received_events_total')).toBe(200);
     expect(metrics.get('sent_events_total')).toBe(200);
   });
@@ -173,24 +181,11 @@ outputs:
     // The input has sent everything and closed the buffer at once; the output takes the queued batches
     // with takeQueued() and crashes on the last one, with nothing left queued. It was taken for an output
     // that failed while stopping: not restarted, its batches abandoned (events of a stdin input lost).
-    hooks.beforeAck.set('out', async (batch, attempt) => {
-      await sleep(1);
-      if (attempt === 1 && numbersOf(batch.events).includes(190)) throw new Error('output crashed');
-    });
-    const { pipeline } = await testPipeline(`
-inputs:
-  src: { type: numbers, count: 200, batch_size: 10 }
-outputs:
-  out: { type: collect, take_queued: true, inputs: [src] }
-`);
-    await pipeline.start();
-    await pipeline.done;
+    const { acks, metrics } = await crashingTakeQueued(190, 1);
     expect(hooks.instances.get('out')).toBe(2);
     expect(numbersOf(hooks.received.get('out'))).toEqual(range(200));
-    const acks = hooks.acks.get('src')!;
     expect(acks).toHaveLength(20);
     expect(acks.every(([, s]) => s === 'delivered')).toBe(true);
-    const metrics = pipeline.metrics().find((m) => m.id === 'out')!;
     expect(metrics.get('sent_events_total')).toBe(200);
   });
 
