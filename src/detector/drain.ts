@@ -89,6 +89,17 @@ export class TemplateMiner {
     return this.byId.get(id);
   }
 
+  /**
+   * The tokens a masked message is mined as: its words (`tokenize`), then `[SEVERITY]` when a severity is
+   * given, or `<empty>` for none at all.
+   */
+  static messageTokens(masked: string, severity = ''): string[] {
+    const tokens = TemplateMiner.tokenize(masked);
+    if (severity) tokens.push(`[${severity}]`);
+    if (tokens.length === 0) tokens.push('<empty>');
+    return tokens;
+  }
+
   /** Whitespace-separated tokens (as `split(/\s+/)` would give them), at most 64. */
   static tokenize(text: string): string[] {
     const out: string[] = [];
@@ -169,9 +180,7 @@ export class TemplateMiner {
       t.lastSeen = time;
       return { template: t, isNew: false };
     }
-    const tokens = TemplateMiner.tokenize(masked);
-    if (severityToken && severity) tokens.push(`[${severity}]`);
-    if (tokens.length === 0) tokens.push('<empty>');
+    const tokens = TemplateMiner.messageTokens(masked, severityToken ? severity : '');
     const generation = this.generation;
     const result = this.add(tokens, time, true, severity);
     if (this.generation === generation && masked.length <= MESSAGE_CACHE_LENGTH) {

@@ -58,13 +58,12 @@ export class SortedWindow {
       this.next = (this.next + 1) % this.capacity;
       if (v === old) return;
       const n = this.count;
+      const i = this.firstAtLeast(old, 0, n);
       if (v > old) {
-        const i = this.firstAtLeast(old, 0, n);
         const j = this.firstAtLeast(v, i + 1, n) - 1;
         s.copyWithin(i, i + 1, j + 1);
         s[j] = v;
       } else {
-        const i = this.firstAtLeast(old, 0, n);
         const j = this.firstAbove(v, 0, i);
         s.copyWithin(j + 1, j, i);
         s[j] = v;

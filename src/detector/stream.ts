@@ -234,13 +234,6 @@ const VALUE_OCCASIONS = 3;
  * Undefined when too little stays to tell messages apart: fewer than two words with a letter, or fewer
  * constant tokens than variable ones (an access line keeps only `- - "GET`; a line of numbers nothing).
  */
-/** The tokens of a text event's masked message, as its template was mined from: `<empty>` for none. */
-function messageTokens(masked: string): string[] {
-  const tokens = TemplateMiner.tokenize(masked);
-  if (tokens.length === 0) tokens.push('<empty>');
-  return tokens;
-}
-
 export function messageSignature(tokens: readonly string[]): string | undefined {
   let sig = '';
   let constants = 0;
@@ -801,7 +794,7 @@ export class StreamDetector {
 
     // A text message that alerted before and was not learned since keeps alerting while it recurs.
     // Only needed while some message is remembered as alerted, or when this one alerts.
-    let signature = fields || this.alerted.size === 0 ? undefined : messageSignature(messageTokens(maskedMessage));
+    let signature = fields || this.alerted.size === 0 ? undefined : messageSignature(TemplateMiner.messageTokens(maskedMessage));
     const alerted = signature !== undefined && warm ? this.alerted.get(signature) : undefined;
     let again: Candidate | undefined;
     if (alerted) {
@@ -861,7 +854,7 @@ export class StreamDetector {
       // Warnings, errors and lines with no level: a DEBUG or INFO line keeps alerting only while its own
       // text does (flagged at night, a routine DEBUG line alerted by its signature until its 100th time).
       if (!fields && (best.kind === 'new_pattern' || best.kind === 'content') && (severity === undefined || severity >= 13)) {
-        signature ??= messageSignature(messageTokens(maskedMessage));
+        signature ??= messageSignature(TemplateMiner.messageTokens(maskedMessage));
         if (signature !== undefined) this.rememberAlert(signature, best, now);
       }
       // A repeat alerts by its signature, whatever its text scores. When nothing else in it would alert
@@ -876,9 +869,14 @@ export class StreamDetector {
       // field that alerted, not only the one reported: a payload in the query string is in `request` too,
       // and learning it in one field while reporting the other would make it normal there. A value that
       // has alerted on `VALUE_OCCASIONS` occasions over `learnAfterMs` (a new client that keeps coming
-      // back) is learned after all, and its alert says so.
+      // back) is learned after all, and its alert says so. A number that alerted is marked an outlier:
+      // learned at most one a second a field (`OUTLIER_SPACING_MS`).
       for (let k = 0; k < this.pendingCount; k++) {
         const p = this.pending[k]!;
+        if (typeof p.value === 'number') {
+          p.outlier = candidates.some((x) => x.kind === 'field_value' && x.field === p.name && x.confidence >= this.o.threshold);
+          continue;
+        }
         const c = candidates.find((x) => x.kind === 'field_content' && x.field === p.name && x.confidence >= this.o.threshold);
         if (c === undefined) continue;
         const recurred = p.masked !== undefined ? this.rememberValueAlert(p.name, p.masked, timed, now) : undefined;
@@ -889,10 +887,6 @@ export class StreamDetector {
         }
         p.flagged = true;
         if (p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
-      }
-      for (let k = 0; k < this.pendingCount; k++) {
-        const p = this.pending[k]!;
-        if (typeof p.value === 'number' && candidates.some((x) => x.kind === 'field_value' && x.field === p.name && x.confidence >= this.o.threshold)) p.outlier = true;
       }
       this.learnFields(timed, now);
       return this.report(best);
