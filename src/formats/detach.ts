@@ -8,7 +8,7 @@ import type { LogEvent } from '../engine/event.js';
  * Lines at least this long have the strings a parser cut out of them copied (see `detach`). JSON values are
  * new strings anyway (JSON.parse), so only the other formats need it.
  */
-export const DETACH_FROM = 1024;
+const DETACH_FROM = 1024;
 /** V8 copies shorter slices anyway: only from this length on is a slice a view of its line. */
 const SLICE_LENGTH = 13;
 
@@ -18,12 +18,13 @@ function detached(value: string, lineLength: number): string {
 }
 
 /**
- * Copies the strings a parser cut out of a long line. In V8 a slice of a string is a view that keeps the
+ * Copies the strings a parser cut out of a long line (of `DETACH_FROM` characters or more; else nothing). In V8 a slice of a string is a view that keeps the
  * whole of it alive: a short `msg` from a 200 KB logfmt line, kept by the detector as a known value, a
  * remembered message or a stream id, kept the 200 KB with it (800 such lines: 98 MiB held after GC). A
  * part as long as half the line is left as it is: copying it would save little.
  */
 export function detach(event: LogEvent, lineLength: number): void {
+  if (lineLength < DETACH_FROM) return;
   const body = event.body;
   if (typeof body === 'string') event.body = detached(body, lineLength);
   else if (body !== null && typeof body === 'object' && !Array.isArray(body)) {

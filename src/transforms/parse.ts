@@ -12,7 +12,7 @@ import { parseJson, parseTimestamp, typeName } from '../formats/json.js';
 import { parseLogfmt } from '../formats/logfmt.js';
 import { parseNginx } from '../formats/nginx.js';
 import { applySyslogMessage, parseSyslog } from '../formats/syslog.js';
-import { DETACH_FROM, detach } from '../formats/detach.js';
+import { detach } from '../formats/detach.js';
 
 const WARN_INTERVAL_MS = 10_000;
 const TIME_FIELDS = ['timestamp', 'time', '@timestamp', 'ts'];
@@ -173,7 +173,7 @@ export const parseTransform = defineTransform({
           const error = apply(event, raw, now);
           if (error !== undefined) fail(event, error);
           else {
-            if (raw.length >= DETACH_FROM && format !== 'json') detach(event, raw.length);
+            if (format !== 'json') detach(event, raw.length);
             if (keepOriginal) event.attributes['log.original'] = raw;
           }
         }

@@ -7,7 +7,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { LogEvent } from '../../engine/event.js';
 import { applySyslogMessage, parseSyslog } from '../../formats/syslog.js';
-import { DETACH_FROM, detach } from '../../formats/detach.js';
+import { detach } from '../../formats/detach.js';
 
 /** Moves a cut point back so that it does not split a multi-byte UTF-8 character. */
 function utf8Boundary(buf: Buffer): number {
@@ -46,6 +46,6 @@ export function syslogEvent(bytes: Buffer, truncated: boolean, input: string, pe
     return { event, malformed: true };
   }
   applySyslogMessage(event, result.value);
-  if (text.length >= DETACH_FROM) detach(event, text.length);
+  detach(event, text.length);
   return { event, malformed };
 }
