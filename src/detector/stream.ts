@@ -51,8 +51,34 @@ interface FieldState {
    * measures different things (`duration_ms` of "request completed", ~40, and of "slow upstream", ~600).
    */
   byTemplate?: Map<number, TemplateNumbers>;
-  /** Event time of the last number that had alerted and was learned (see `OUTLIER_SPACING_MS`). */
-  outlierAt?: number;
+  /** The field's numbers that alerted lately, all on one side of its baseline (see `NumericShift`). */
+  shift?: NumericShift;
+}
+
+/**
+ * A run of a field's numbers that alerted, all above its baseline or all below (an incident of slow
+ * responses). They are not learned while it lasts, so that a flood keeps alerting, however long, until it
+ * has lasted `learnAfterMs` (without event time: `learnMinCount` alerts). Then it is accepted: the alert
+ * that accepts it says so, and from then on the numbers within its range are learned and do not alert,
+ * while the baseline moves to them. It ends when no number as far out on its side has come for half of
+ * `learnAfterMs` (without event time: `SHIFT_GAP_EVENTS` events); a number beyond its range alerts. The
+ * numbers going back to where they were before an accepted run (within the baseline's p01..p99 then) are
+ * not news either: the end of an incident that lasted is not a new one.
+ */
+interface NumericShift {
+  /** Above the baseline (true) or below it. */
+  high: boolean;
+  /** Event times of its first and its latest number (0 without event time), and the stream's event count at the latest. */
+  first: number;
+  last: number;
+  lastEvent: number;
+  /** Numbers that alerted in it (before it was accepted) or that it let pass (after). */
+  count: number;
+  /** Its farthest number: the largest of a run above the baseline, the smallest of one below. */
+  extreme: number;
+  accepted: boolean;
+  /** The baseline's p01 and p99 when it began. */
+  before: [number, number];
 }
 
 /** One message template's numbers in a field, and when they last came (the stream's event count). */
@@ -83,12 +109,9 @@ const STALE_TEMPLATE_NUMBERS_EVENTS = 1000;
 const STALE_FIELD_EVENTS = 1000;
 const STALE_RARE_FIELD_EVENTS = 100;
 /**
- * Numbers that alerted are learned (a size that turns out to be a normal tail stops alerting), but at most
- * one a field each this long in event time: counted by events, a flood of slow requests at 1,000/s was the
- * baseline's tail after its first 31 events (30 ms of a 10 s incident), at 20/s after 1.5 s; by time it takes
- * some 30 s at any rate. Sparse outliers (a large download now and then) are learned as before.
+ * Without event time, a run of numbers that alerted ends after this many events with none (see `NumericShift`).
  */
-const OUTLIER_SPACING_MS = 1000;
+const SHIFT_GAP_EVENTS = 1000;
 /** A categorical string field with this many distinct values gets a free-text model beside it. */
 const TEXT_FROM_DISTINCT = 8;
 /** Options of the per-pattern rate for a pattern not learned yet: counted, never flagged. */
@@ -158,7 +181,7 @@ interface PendingField {
   textScore?: number;
   /** Its text alerted: not learned (only its syntax, a little). */
   flagged: boolean;
-  /** Its number alerted (`field_value`): learned, but at most one such a field each `OUTLIER_SPACING_MS`. */
+  /** Its number alerted (`field_value`): not learned while its run lasts (see `NumericShift`). */
   outlier: boolean;
 }
 
@@ -828,7 +851,7 @@ export class StreamDetector {
       const state = this.scanStates[k];
       // No state: the stream keeps as many fields as it may (`maxFields`), and this one came too late.
       if (state === undefined) continue;
-      const c = this.scoreField(this.scanNames[k]!, state, this.scanValues[k]!, warm);
+      const c = this.scoreField(this.scanNames[k]!, state, this.scanValues[k]!, warm, timed, now);
       if (c) candidates.push(c);
     }
 
@@ -861,20 +884,21 @@ export class StreamDetector {
       // (its text is explained by now), its text joins the window, so that the messages around it (the
       // same crash's other lines) are judged as they were before it repeated.
       if (best === again && !candidates.some((c) => c !== again && c.confidence >= this.o.threshold)) this.content.append(maskedText);
-      // Field values are learned even from a flagged event: numbers and categories move the baseline only
-      // by their share (a second status 500 is still rare; a size that turns out to be a normal tail stops
-      // alerting), and the other fields of the event are ordinary. Free text that was flagged is not
-      // learned, so a repeated injection keeps alerting; only its syntax counts, a tenth, so that a new
-      // form of value that keeps coming back (some 20 times) becomes normal. That holds for every text
-      // field that alerted, not only the one reported: a payload in the query string is in `request` too,
-      // and learning it in one field while reporting the other would make it normal there. A value that
-      // has alerted on `VALUE_OCCASIONS` occasions over `learnAfterMs` (a new client that keeps coming
-      // back) is learned after all, and its alert says so. A number that alerted is marked an outlier:
-      // learned at most one a second a field (`OUTLIER_SPACING_MS`).
+      // Field values are learned even from a flagged event: categories move the baseline only by their
+      // share (a second status 500 is still rare), and the other fields of the event are ordinary. A number
+      // that alerted is not learned while its run lasts (see `NumericShift`): a flood of slow responses keeps
+      // alerting until it has lasted `learnAfterMs`, and the alert that accepts it says so. Free text that
+      // was flagged is not learned, so a repeated injection keeps alerting; only its syntax counts, a tenth,
+      // so that a new form of value that keeps coming back (some 20 times) becomes normal. That holds for
+      // every text field that alerted, not only the one reported: a payload in the query string is in
+      // `request` too, and learning it in one field while reporting the other would make it normal there. A
+      // value that has alerted on `VALUE_OCCASIONS` occasions over `learnAfterMs` (a new client that keeps
+      // coming back) is learned after all, and its alert says so.
       for (let k = 0; k < this.pendingCount; k++) {
         const p = this.pending[k]!;
         if (typeof p.value === 'number') {
-          p.outlier = candidates.some((x) => x.kind === 'field_value' && x.field === p.name && x.confidence >= this.o.threshold);
+          const c = candidates.find((x) => x.kind === 'field_value' && x.field === p.name && x.confidence >= this.o.threshold);
+          p.outlier = c !== undefined && this.outlierRun(p.state, p.value, c, timed, now);
           continue;
         }
         const c = candidates.find((x) => x.kind === 'field_content' && x.field === p.name && x.confidence >= this.o.threshold);
@@ -888,7 +912,7 @@ export class StreamDetector {
         p.flagged = true;
         if (p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
       }
-      this.learnFields(timed, now);
+      this.learnFields();
       return this.report(best);
     }
 
@@ -903,7 +927,7 @@ export class StreamDetector {
         if (this.events > this.o.warmup / 2) this.contentCal.add(contentRatio);
         this.content.append(maskedText);
       }
-      this.learnFields(timed, now);
+      this.learnFields();
     }
     if (best && accept) {
       this.anomalies += 1;
@@ -1021,6 +1045,40 @@ export class StreamDetector {
       ? { confidence: Math.max(a.confidence, c.confidence), score: Math.max(a.score, c.score), count: a.count + 1, first: a.first || now }
       : { confidence: c.confidence, score: c.score, count: 1, first: now });
     if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
+  }
+
+  /**
+   * Counts a number that alerted in its field's run (see `NumericShift`), which it begins when there is
+   * none going on on its side. Returns whether the number stays out of the baseline: all of a run's do
+   * until it has lasted long enough, when the alert says that such numbers are now normal.
+   */
+  private outlierRun(f: FieldState, value: number, c: Candidate, timed: boolean, now: number): boolean {
+    const high = value >= (c.baseline?.['median'] as number);
+    let run = f.shift;
+    if (run === undefined || run.high !== high || !this.runGoesOn(run, timed, now)) {
+      const before: [number, number] = [c.baseline?.['p01'] as number, c.baseline?.['p99'] as number];
+      run = f.shift = { high, first: timed ? now : 0, last: timed ? now : 0, lastEvent: this.events, count: 0, extreme: value, accepted: false, before };
+    }
+    // An accepted run lets the numbers within its range pass unscored (scoreField): this one lies beyond.
+    if (run.accepted) return true;
+    run.count += 1;
+    run.lastEvent = this.events;
+    if (high ? value > run.extreme : value < run.extreme) run.extreme = value;
+    if (timed) {
+      if (run.first === 0) run.first = now;
+      run.last = now;
+    }
+    const long = timed ? now - run.first >= this.o.learnAfterMs : run.count >= this.o.learnMinCount;
+    if (!long) return true;
+    run.accepted = true;
+    c.why += recurringNote(timed, now - run.first, run.count);
+    if (c.brief) c.brief += ' (now normal)';
+    return false;
+  }
+
+  /** Whether a run of numbers is still going on: one as far out came within its gap (see `NumericShift`). */
+  private runGoesOn(run: NumericShift, timed: boolean, now: number): boolean {
+    return timed && run.last !== 0 ? now - run.last <= this.o.learnAfterMs / 2 : this.events - run.lastEvent <= SHIFT_GAP_EVENTS;
   }
 
   /**
@@ -1153,7 +1211,7 @@ export class StreamDetector {
     own.numbers.add(value);
   }
 
-  private scoreField(name: string, f: FieldState, given: string | number | boolean, warm: boolean): Candidate | undefined {
+  private scoreField(name: string, f: FieldState, given: string | number | boolean, warm: boolean, timed: boolean, now: number): Candidate | undefined {
     if (f.ignored) return undefined;
     // A number written as a string (logfmt has no other kind; JSON producers often quote numbers) is a
     // number, in a field that has held numbers or nothing yet. Not one with a leading zero (a zip code).
@@ -1218,6 +1276,16 @@ export class StreamDetector {
         ? Math.abs(Math.log(ratio)) >= Math.log(this.o.numericRatioFloor) && tailDistance(value, v) >= this.o.tailFactor
         : v.score >= 6 && (v.median > 0 || linearTailDistance(value, v) >= this.o.tailFactor);
       if (!farEnough) return undefined;
+      // A run of such numbers that lasted long enough is normal: those within its range are learned.
+      const run = f.shift;
+      if (run?.accepted && (run.high ? value >= v.median && value <= run.extreme : value <= v.median && value >= run.extreme) && this.runGoesOn(run, timed, now)) {
+        run.count += 1;
+        run.lastEvent = this.events;
+        if (timed) run.last = now;
+        return undefined;
+      }
+      // Back to where it was before an accepted run.
+      if (run?.accepted && (run.high ? value < v.median : value > v.median) && value >= run.before[0] && value <= run.before[1]) return undefined;
       const confidence = f.numericCal!.confidence(v.score);
       const show = f.duration ? durationValue : fmt;
       const how = v.median > 0 && value > 0
@@ -1306,8 +1374,8 @@ export class StreamDetector {
     };
   }
 
-  /** Learns the event's fields, but not the text fields that alerted (marked `flagged`; none in a normal event). */
-  private learnFields(timed: boolean, now: number): void {
+  /** Learns the event's fields, but not the text fields that alerted (marked `flagged`) nor the numbers (`outlier`); none in a normal event. */
+  private learnFields(): void {
     for (let k = 0; k < this.pendingCount; k++) {
       const p = this.pending[k]!;
       const { value } = p;
@@ -1315,12 +1383,7 @@ export class StreamDetector {
       const f = p.state;
       if (f.numeric) f.otherShare = (f.otherShare ?? 0) + ((typeof value === 'number' ? 0 : 1) - (f.otherShare ?? 0)) / 256;
       if (typeof value === 'number') {
-        if (p.outlier && timed) {
-          // A flood of outliers enters the baseline one a second (see OUTLIER_SPACING_MS).
-          const at = f.outlierAt;
-          if (at !== undefined && now >= at && now - at < OUTLIER_SPACING_MS) continue;
-          f.outlierAt = now;
-        }
+        if (p.outlier) continue;
         const cat = f.categorical;
         if (cat && !cat.overflow && f.numeric!.isInteger) {
           const key = p.masked ?? String(value);
@@ -1399,6 +1462,7 @@ export class StreamDetector {
         ...(f.numeric ? { numeric: f.numeric.toJSON(), numericCal: f.numericCal!.toJSON() } : {}),
         ...(f.otherShare !== undefined ? { otherShare: f.otherShare } : {}),
         ...(f.duration ? { duration: true } : {}),
+        ...(f.shift ? { shift: { ...f.shift, before: [...f.shift.before] } } : {}),
         ...(f.byTemplate?.size ? { byTemplate: [...f.byTemplate].map(([id, t]) => [id, t.numbers.toJSON().values, t.lastEvent] as [number, number[], number]) } : {}),
         ...(f.categorical ? { categorical: f.categorical.toJSON(), categoricalCal: f.categoricalCal!.toJSON() } : {}),
         ...(f.text ? { text: f.text.toJSON(), textCal: f.textCal!.toJSON() } : {}),
@@ -1442,6 +1506,11 @@ export class StreamDetector {
       if (f.ignored) state.ignored = true;
       if (f.otherShare !== undefined) state.otherShare = f.otherShare;
       if (f.duration === true) state.duration = true;
+      // Older snapshots have none: a run of numbers going on at the stop starts again.
+      const run = f.shift;
+      if (run && typeof run.high === 'boolean' && typeof run.accepted === 'boolean' && Array.isArray(run.before) && [run.first, run.last, run.lastEvent, run.count, run.extreme, ...run.before].every(Number.isFinite)) {
+        state.shift = { high: run.high, first: run.first, last: run.last, lastEvent: run.lastEvent, count: run.count, extreme: run.extreme, accepted: run.accepted, before: [run.before[0]!, run.before[1]!] };
+      }
       if (Array.isArray(f.byTemplate)) {
         state.byTemplate = new Map();
         for (const [id, values, last] of f.byTemplate.slice(-TEMPLATE_NUMBERS)) {
@@ -1498,6 +1567,8 @@ export interface StreamSnapshot {
     numericCal?: number[];
     otherShare?: number;
     duration?: boolean;
+    /** A run of numbers that alerted, going on at the snapshot; absent in older snapshots. */
+    shift?: NumericShift;
     /** Per template: its id, its recent numbers (oldest first) and the event count when it last came. */
     byTemplate?: Array<[number, number[], number]>;
     categorical?: ReturnType<CategoricalBaseline['toJSON']>;

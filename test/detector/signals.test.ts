@@ -219,26 +219,90 @@ describe('structured nginx-like events', () => {
     expect(['0.00035', '0.0125', '2.4', '90.5', '7200'].map((s) => durationValue(Number(s)))).toEqual(['350µs', '13ms', '2.4s', '91s', '2 h']);
   });
 
-  it('keeps alerting through a flood of slow responses at 1,000/s: outliers enter the baseline one a second, not one an event', () => {
-    const detector = new Detector();
-    const traffic = new NginxTraffic({ stepMs: 1 });
-    feed(detector, 'nginx', 60_000, () => traffic.next());
-    // A 10-second incident: every response 100x slower. Before, the baseline's tail took the first 31 slow
-    // values in (30 ms of the incident) and the other 9,969 events passed unflagged.
-    const flood = feed(detector, 'nginx', 10_000, () => traffic.next({ response_time: 5.0 }));
-    const slow = flood.filter((a) => a.field === 'response_time');
-    expect(slow.length).toBeGreaterThan(9_000);
-    // A rare large value now and then (under one a second) is still learned, and becomes the tail.
-    const sparse = new Detector();
-    const quiet = new NginxTraffic({ stepMs: 50 });
-    feed(sparse, 'nginx', 3000, () => quiet.next());
-    let flagged = 0;
-    for (let i = 0; i < 60; i++) {
-      feed(sparse, 'nginx', 40, () => quiet.next());
-      if (sparse.observe('nginx', quiet.next({ response_time: 5.0 }))?.field === 'response_time') flagged++;
+  describe('a run of numbers that alert (an incident of slow responses)', () => {
+    const MINUTE = 60_000;
+    const slowAlerts = (out: Anomaly[]): Anomaly[] => out.filter((a) => a.field === 'response_time');
+
+    /** A stream of 100 events a second that has learned 5 minutes of normal traffic. */
+    function busy(learnAfterMs: number): { detector: Detector; traffic: NginxTraffic } {
+      const detector = new Detector({ overrides: { learnAfterMs } });
+      const traffic = new NginxTraffic({ stepMs: 10 });
+      feed(detector, 'nginx', 30_000, () => traffic.next());
+      return { detector, traffic };
     }
-    expect(flagged).toBeGreaterThan(0);
-    expect(flagged).toBeLessThan(60);
+
+    it('keeps alerting on every slow response until the run has lasted learn_after, then says it is normal and goes quiet', () => {
+      const { detector, traffic } = busy(5 * MINUTE);
+      // Every response 100x slower for 6 minutes at 100/s. Before, a number that alerted was learned one a
+      // second: the flood was the baseline's tail after 30 s and passed unflagged from then on.
+      const flood = slowAlerts(feed(detector, 'nginx', 36_000, () => traffic.next({ response_time: 5.0 })));
+      const accepted = flood.filter((a) => a.why.includes('now treated as normal'));
+      expect(accepted).toHaveLength(1);
+      expect(accepted[0]!.why).toMatch(/^response_time 5(\.0+)?s? is \d+x its typical .*; recurring for 5(\.0)? min \([\d,]+ times\): now treated as normal$/);
+      const at = flood.indexOf(accepted[0]!);
+      // All of its first 5 minutes alerted (30,000 events, the first one included), then none.
+      expect(at).toBeGreaterThanOrEqual(29_990);
+      expect(flood.length).toBeLessThanOrEqual(at + 1 + 100);
+      // The run goes on while slow responses come: a pause of a minute does not make it new.
+      traffic.advance(MINUTE);
+      expect(slowAlerts(feed(detector, 'nginx', 1000, () => traffic.next({ response_time: 5.0 })))).toHaveLength(0);
+      // Something far beyond what the run accepted is still news.
+      expect(detector.observe('nginx', traffic.next({ response_time: 500 }))?.field).toBe('response_time');
+    });
+
+    it('the way back after an accepted run is not news, and a run that ended does not make the next incident normal', () => {
+      const { detector, traffic } = busy(2 * MINUTE);
+      const first = slowAlerts(feed(detector, 'nginx', 15_000, () => traffic.next({ response_time: 5.0 })));
+      expect(first.filter((a) => a.why.includes('now treated as normal'))).toHaveLength(1);
+      // Back to normal for 2 minutes: not news (before the run, these were the baseline), and the run ends
+      // after 1 minute without slow responses.
+      expect(slowAlerts(feed(detector, 'nginx', 12_000, () => traffic.next()))).toHaveLength(0);
+      const second = slowAlerts(feed(detector, 'nginx', 3000, () => traffic.next({ response_time: 5.0 })));
+      expect(second.length).toBeGreaterThanOrEqual(2990);
+      expect(second.some((a) => a.why.includes('now treated as normal'))).toBe(false);
+    });
+
+    it('a slow response now and then is a run too: it alerts until it has recurred for learn_after', () => {
+      const detector = new Detector({ overrides: { learnAfterMs: MINUTE } });
+      const quiet = new NginxTraffic({ stepMs: 50 });
+      feed(detector, 'nginx', 3000, () => quiet.next());
+      const flagged: Anomaly[] = [];
+      // One 100x slower response every 2 s (1 in 41), for 3 minutes.
+      for (let i = 0; i < 90; i++) {
+        feed(detector, 'nginx', 40, () => quiet.next());
+        const a = detector.observe('nginx', quiet.next({ response_time: 5.0 }));
+        if (a?.field === 'response_time') flagged.push(a);
+      }
+      // Every one in the first minute (30), the one that accepts the run, then none or nearly.
+      expect(flagged.length).toBeGreaterThanOrEqual(31);
+      expect(flagged.length).toBeLessThan(40);
+      expect(flagged[30]!.why).toContain('now treated as normal');
+    });
+
+    it('without event time, the run is accepted after learn_min_count alerts', () => {
+      const detector = new Detector();
+      const traffic = new NginxTraffic();
+      const untimed = (overrides: Record<string, unknown> = {}): DetectorInput => ({ ...traffic.next(overrides), time: undefined });
+      feed(detector, 'nginx', 3000, () => untimed());
+      const flood = slowAlerts(feed(detector, 'nginx', 2000, () => untimed({ response_time: 5.0 })));
+      const accepted = flood.findIndex((a) => a.why.includes('now treated as normal'));
+      expect(accepted).toBe(PROFILES.balanced.learnMinCount - 1);
+      expect(flood[accepted]!.why).toMatch(/; recurring 100 times: now treated as normal$/);
+      expect(flood.length).toBeLessThan(accepted + 50);
+    });
+
+    it('is kept through a snapshot: a restart in the middle of an incident neither starts it again nor forgets it', () => {
+      const { detector, traffic } = busy(2 * MINUTE);
+      feed(detector, 'nginx', 6000, () => traffic.next({ response_time: 5.0 }));
+      const restored = new Detector({ overrides: { learnAfterMs: 2 * MINUTE } });
+      restored.adopt(StreamDetector.fromJSON(JSON.parse(JSON.stringify(detector.stream('nginx').toJSON())) as StreamSnapshot, { ...PROFILES.balanced, learnAfterMs: 2 * MINUTE }));
+      const rest = slowAlerts(feed(restored, 'nginx', 8000, () => traffic.next({ response_time: 5.0 })));
+      // 60 s of the run before the restart: accepted 60 s after it, at its 6,000th event.
+      const at = rest.findIndex((a) => a.why.includes('now treated as normal'));
+      expect(at).toBeGreaterThanOrEqual(5990);
+      expect(at).toBeLessThanOrEqual(6010);
+      expect(rest[at]!.why).toContain('recurring for 2 min');
+    });
   });
 
   it('does not flag a response_time inside its usual spread', () => {
