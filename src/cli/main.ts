@@ -12,6 +12,7 @@ import { parseByteSize, parseDuration } from '../config/schema.js';
 import { configReference, spliceReference } from '../config/reference.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
+import { standardInput } from '../inputs/stdin.js';
 import { DETECT_FORMATS, PROFILE_NAMES, detectSession, runScan, runStream, type DetectOptions } from './detect.js';
 
 export const EXIT = { ok: 0, notDrained: 1, usage: 2, internal: 70, config: 78, forced: 130 } as const;
@@ -142,7 +143,7 @@ detectOptions(
     .option('-q, --quiet', 'no status line or summary on stderr', false),
   'baseline name: fixed (nginx-logs) or a field in braces ({body.service}); default "stdin"',
 ).action(async (opts: DetectCliOptions & { quiet: boolean }) => {
-  process.exit(await runStream({ ...toDetectOptions(opts), quiet: opts.quiet }, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }));
+  process.exit(await runStream({ ...toDetectOptions(opts), quiet: opts.quiet }, { stdin: standardInput(), stdout: process.stdout, stderr: process.stderr }));
 });
 
 detectOptions(
