@@ -433,6 +433,37 @@ describe('otlp_grpc input', () => {
     }))).toBe(true);
   });
 
+  it.skipIf(!HAVE_OPENSSL)('closes a TLS connection that does not finish its handshake within 10 s, or idle_timeout when shorter', async () => {
+    const cert = makeSelfSignedCert()!;
+    const { port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile }, idle_timeout: '1s' });
+    // One says nothing; one starts a handshake (a TLS record header, the start of a ClientHello) and stalls.
+    // Neither is an HTTP/2 session yet, so idle_timeout (grpc's max_connection_idle) did not apply: Node's
+    // own handshake limit closed them after 120 s.
+    const stalled = (bytes: Buffer) => new Promise<number | 'open'>((resolve) => {
+      const started = Date.now();
+      const s = net.connect(port, '127.0.0.1', () => {
+        if (bytes.length) s.write(bytes);
+      });
+      s.on('error', () => undefined);
+      s.resume();
+      const timer = setTimeout(() => {
+        s.destroy();
+        resolve('open');
+      }, 6000);
+      s.on('close', () => {
+        clearTimeout(timer);
+        resolve(Date.now() - started);
+      });
+    });
+    const [silent, hello] = await Promise.all([stalled(Buffer.alloc(0)), stalled(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))]);
+    expect(silent).not.toBe('open');
+    expect(hello).not.toBe('open');
+    expect(silent).toBeGreaterThanOrEqual(900);
+    // A client that does its handshake is served.
+    const secure = await client(port, {}, grpc.credentials.createSsl(cert.cert)).export(simpleRequest(1));
+    expect(secure.error).toBeNull();
+  }, 15_000);
+
   it('stops promptly with a client that connected and never sent a byte, and lets a running call finish', async () => {
     const { h, port } = await start({ shutdown_grace: '10s' });
     const silent = net.connect(port, '127.0.0.1');

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import type { ListenAddress } from '../net/address.js';
-import { listenWithLimit } from '../net/stream-server.js';
+import { handshakeTimeout, listenWithLimit } from '../net/stream-server.js';
 import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import type { TlsMaterial } from '../net/tls.js';
@@ -96,6 +96,11 @@ export class OtlpGrpcInput implements InputStage {
     const credentials = this.tls
       ? grpc.ServerCredentials.createSsl(this.tls.ca ?? null, [{ private_key: this.tls.key, cert_chain: this.tls.cert }], this.tls.ca !== undefined)
       : grpc.ServerCredentials.createInsecure();
+    // A connection still in its TLS handshake is no HTTP/2 session yet, so idle_timeout (grpc's
+    // max_connection_idle) does not reach it: Node's own handshake limit (120 s) did. grpc-js builds its TLS
+    // server from these options (it has no setting of its own for it); same limit as the syslog input's.
+    const secureOptions = credentials._getConstructorOptions();
+    if (secureOptions) secureOptions.handshakeTimeout = handshakeTimeout(this.config.idle_timeout);
     const { host } = this.config.address;
     // driftlock's own listener hands each connection to grpc-js (its connection injector), so that
     // max_connections can hold: grpc-js has no such limit, and every connection costs a descriptor and
