@@ -51,6 +51,8 @@ interface FieldState {
    * measures different things (`duration_ms` of "request completed", ~40, and of "slow upstream", ~600).
    */
   byTemplate?: Map<number, TemplateNumbers>;
+  /** Event time of the last value its numeric window took (see `NUMBER_SPACING_MS`). */
+  sampledAt?: number;
   /** The field's numbers that alerted lately, all on one side of its baseline (see `NumericShift`). */
   shift?: NumericShift;
 }
@@ -108,6 +110,12 @@ const STALE_TEMPLATE_NUMBERS_EVENTS = 1000;
 /** Events after which a field that stopped coming gives its slot to a new one (see evictStaleField). */
 const STALE_FIELD_EVENTS = 1000;
 const STALE_RARE_FIELD_EVENTS = 100;
+/**
+ * A field's window of recent numbers (512) takes at most one value each this long in event time, so that it
+ * spans at least 10 s of the stream: at 1,000 events/s it held half a second, and a slow second was half
+ * of it. Slower streams keep every value.
+ */
+const NUMBER_SPACING_MS = 20;
 /**
  * Without event time, a run of numbers that alerted ends after this many events with none (see `NumericShift`).
  */
@@ -912,7 +920,7 @@ export class StreamDetector {
         p.flagged = true;
         if (p.masked !== undefined) p.state.text?.learnSyntax(p.masked, 0.1);
       }
-      this.learnFields();
+      this.learnFields(timed, now);
       return this.report(best);
     }
 
@@ -927,7 +935,7 @@ export class StreamDetector {
         if (this.events > this.o.warmup / 2) this.contentCal.add(contentRatio);
         this.content.append(maskedText);
       }
-      this.learnFields();
+      this.learnFields(timed, now);
     }
     if (best && accept) {
       this.anomalies += 1;
@@ -1375,7 +1383,7 @@ export class StreamDetector {
   }
 
   /** Learns the event's fields, but not the text fields that alerted (marked `flagged`) nor the numbers (`outlier`); none in a normal event. */
-  private learnFields(): void {
+  private learnFields(timed: boolean, now: number): void {
     for (let k = 0; k < this.pendingCount; k++) {
       const p = this.pending[k]!;
       const { value } = p;
@@ -1391,7 +1399,11 @@ export class StreamDetector {
           cat.add(key);
         }
         if (f.numeric!.samples >= 20 && f.numericCal!.takes()) f.numericCal!.keep((this.templateNumbers(f) ?? f.numeric!).score(value).score);
-        f.numeric!.add(value);
+        // At most one value each NUMBER_SPACING_MS of event time enters the window (see there).
+        if (!timed || f.sampledAt === undefined || now - f.sampledAt >= NUMBER_SPACING_MS || now < f.sampledAt) {
+          f.numeric!.add(value);
+          if (timed) f.sampledAt = now;
+        }
         // Codes (a category of integers) are judged as categories, not by template.
         if (!cat || cat.overflow || !f.numeric!.isInteger) this.learnTemplateNumber(f, value);
         continue;

@@ -23,6 +23,11 @@ function feed(detector: Detector, streamId: string, n: number, next: () => Detec
   return out;
 }
 
+/** The anomalies among `out` that name `response_time`. */
+function slowAlertsOf(out: Anomaly[]): Anomaly[] {
+  return out.filter((a) => a.field === 'response_time');
+}
+
 function nginxBaseline(userAgents: readonly string[] = FEW_USER_AGENTS): { detector: Detector; traffic: NginxTraffic; flagged: Anomaly[] } {
   const detector = new Detector();
   const traffic = new NginxTraffic({ userAgents });
@@ -219,9 +224,20 @@ describe('structured nginx-like events', () => {
     expect(['0.00035', '0.0125', '2.4', '90.5', '7200'].map((s) => durationValue(Number(s)))).toEqual(['350µs', '13ms', '2.4s', '91s', '2 h']);
   });
 
+  it('a field\'s window of numbers spans some 10 s of event time at any rate: a busy stream\'s slow second does not become its baseline', () => {
+    const detector = new Detector();
+    const traffic = new NginxTraffic({ stepMs: 1 });
+    feed(detector, 'nginx', 30_000, () => traffic.next());
+    // 0.6 s at 1,000 events/s of responses 3x slower: under the ratio that alerts, so learned. Before, they
+    // were the whole window (512 values, half a second), and the field's typical value was 0.15 s.
+    expect(slowAlertsOf(feed(detector, 'nginx', 600, () => traffic.next({ response_time: 0.15 })))).toHaveLength(0);
+    const a = detector.observe('nginx', traffic.next({ response_time: 5.0 }));
+    expect(a?.field).toBe('response_time');
+    expect(a!.baseline?.['median']).toBeLessThan(0.06);
+  });
+
   describe('a run of numbers that alert (an incident of slow responses)', () => {
     const MINUTE = 60_000;
-    const slowAlerts = (out: Anomaly[]): Anomaly[] => out.filter((a) => a.field === 'response_time');
 
     /** A stream of 100 events a second that has learned 5 minutes of normal traffic. */
     function busy(learnAfterMs: number): { detector: Detector; traffic: NginxTraffic } {
@@ -235,7 +251,7 @@ describe('structured nginx-like events', () => {
       const { detector, traffic } = busy(5 * MINUTE);
       // Every response 100x slower for 6 minutes at 100/s. Before, a number that alerted was learned one a
       // second: the flood was the baseline's tail after 30 s and passed unflagged from then on.
-      const flood = slowAlerts(feed(detector, 'nginx', 36_000, () => traffic.next({ response_time: 5.0 })));
+      const flood = slowAlertsOf(feed(detector, 'nginx', 36_000, () => traffic.next({ response_time: 5.0 })));
       const accepted = flood.filter((a) => a.why.includes('now treated as normal'));
       expect(accepted).toHaveLength(1);
       expect(accepted[0]!.why).toMatch(/^response_time 5(\.0+)?s? is \d+x its typical .*; recurring for 5(\.0)? min \([\d,]+ times\): now treated as normal$/);
@@ -245,19 +261,19 @@ describe('structured nginx-like events', () => {
       expect(flood.length).toBeLessThanOrEqual(at + 1 + 100);
       // The run goes on while slow responses come: a pause of a minute does not make it new.
       traffic.advance(MINUTE);
-      expect(slowAlerts(feed(detector, 'nginx', 1000, () => traffic.next({ response_time: 5.0 })))).toHaveLength(0);
+      expect(slowAlertsOf(feed(detector, 'nginx', 1000, () => traffic.next({ response_time: 5.0 })))).toHaveLength(0);
       // Something far beyond what the run accepted is still news.
       expect(detector.observe('nginx', traffic.next({ response_time: 500 }))?.field).toBe('response_time');
     });
 
     it('the way back after an accepted run is not news, and a run that ended does not make the next incident normal', () => {
       const { detector, traffic } = busy(2 * MINUTE);
-      const first = slowAlerts(feed(detector, 'nginx', 15_000, () => traffic.next({ response_time: 5.0 })));
+      const first = slowAlertsOf(feed(detector, 'nginx', 15_000, () => traffic.next({ response_time: 5.0 })));
       expect(first.filter((a) => a.why.includes('now treated as normal'))).toHaveLength(1);
       // Back to normal for 2 minutes: not news (before the run, these were the baseline), and the run ends
       // after 1 minute without slow responses.
-      expect(slowAlerts(feed(detector, 'nginx', 12_000, () => traffic.next()))).toHaveLength(0);
-      const second = slowAlerts(feed(detector, 'nginx', 3000, () => traffic.next({ response_time: 5.0 })));
+      expect(slowAlertsOf(feed(detector, 'nginx', 12_000, () => traffic.next()))).toHaveLength(0);
+      const second = slowAlertsOf(feed(detector, 'nginx', 3000, () => traffic.next({ response_time: 5.0 })));
       expect(second.length).toBeGreaterThanOrEqual(2990);
       expect(second.some((a) => a.why.includes('now treated as normal'))).toBe(false);
     });
@@ -284,7 +300,7 @@ describe('structured nginx-like events', () => {
       const traffic = new NginxTraffic();
       const untimed = (overrides: Record<string, unknown> = {}): DetectorInput => ({ ...traffic.next(overrides), time: undefined });
       feed(detector, 'nginx', 3000, () => untimed());
-      const flood = slowAlerts(feed(detector, 'nginx', 2000, () => untimed({ response_time: 5.0 })));
+      const flood = slowAlertsOf(feed(detector, 'nginx', 2000, () => untimed({ response_time: 5.0 })));
       const accepted = flood.findIndex((a) => a.why.includes('now treated as normal'));
       expect(accepted).toBe(PROFILES.balanced.learnMinCount - 1);
       expect(flood[accepted]!.why).toMatch(/; recurring 100 times: now treated as normal$/);
@@ -296,7 +312,7 @@ describe('structured nginx-like events', () => {
       feed(detector, 'nginx', 6000, () => traffic.next({ response_time: 5.0 }));
       const restored = new Detector({ overrides: { learnAfterMs: 2 * MINUTE } });
       restored.adopt(StreamDetector.fromJSON(JSON.parse(JSON.stringify(detector.stream('nginx').toJSON())) as StreamSnapshot, { ...PROFILES.balanced, learnAfterMs: 2 * MINUTE }));
-      const rest = slowAlerts(feed(restored, 'nginx', 8000, () => traffic.next({ response_time: 5.0 })));
+      const rest = slowAlertsOf(feed(restored, 'nginx', 8000, () => traffic.next({ response_time: 5.0 })));
       // 60 s of the run before the restart: accepted 60 s after it, at its 6,000th event.
       const at = rest.findIndex((a) => a.why.includes('now treated as normal'));
       expect(at).toBeGreaterThanOrEqual(5990);
