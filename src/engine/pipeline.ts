@@ -424,7 +424,7 @@ export class Pipeline {
             c.metrics.add('sent_events_total', out.events.length);
             await c.fanout.send(out);
           }
-        }, () => buffer.closed && buffer.stats.queuedEvents === 0);
+        }, () => finishedWith(buffer, held.size + redeliver.length));
         for (const b of [...redeliver.splice(0), ...takeBack()]) releaseAll(b.finalizers, 'abandoned');
       } else {
         const map = stage.map?.bind(stage) ?? ((events: LogEvent[]) => events);
@@ -524,15 +524,12 @@ export class Pipeline {
     };
     this.hardStop.signal.addEventListener('abort', abandon, { once: true });
     try {
-      // Done with its work once nothing is queued *and* nothing it took is unacknowledged: an output that
-      // took the last queued batches (takeQueued() empties the buffer at once) and crashed holding them is
-      // restarted to get them again, not taken for one that failed while stopping (they were abandoned).
       await this.supervise(c, async (attempt) => {
         const current = attempt === 0 ? stage : await this.build<OutputStage>(c);
         const redeliver = [...outstanding].filter((b) => !b.finalizers[0]!.done);
         if (redeliver.length) c.logger.warn({ batches: redeliver.length }, 'redelivering batches the crashed output had not acknowledged');
         await current.consume(feed(redeliver), ctx);
-      }, () => buffer.closed && buffer.stats.queuedEvents === 0 && outstanding.size === 0);
+      }, () => finishedWith(buffer, outstanding.size));
     } finally {
       // An output that returned without acknowledging some batches must not leave its inputs waiting
       // forever: those batches are abandoned too (inputs may offer them again).
@@ -578,6 +575,18 @@ export class Pipeline {
       }
     }
   }
+}
+
+/**
+ * Whether a transform or output that crashed was done with its work, so that it is not restarted (it failed
+ * while stopping): its buffer is closed and empty *and* it holds none of the batches it took (`holding`:
+ * an output's unacknowledged ones, a stream transform's neither emitted nor released, or waiting to be fed
+ * again). One that crashed holding some once its buffer had closed and emptied (stdin at its end, a drain
+ * at shutdown; an output that took the last batches with takeQueued(), a stream transform that aggregates)
+ * is restarted to get them again: taken for one that failed while stopping, their batches were abandoned.
+ */
+function finishedWith(buffer: BatchBuffer, holding: number): boolean {
+  return buffer.closed && buffer.stats.queuedEvents === 0 && holding === 0;
 }
 
 /**

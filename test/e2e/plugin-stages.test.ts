@@ -114,6 +114,55 @@ outputs:
     }, 30_000);
   }
 
+  it('a stream transform that crashes at the end of stdin, holding what it aggregated, is restarted: every line written, none abandoned', async () => {
+    // It holds the batches it reads until it has min_events; its first instance throws once its input has
+    // ended. It was taken for a transform that failed while stopping: not restarted, what it held abandoned,
+    // and the daemon exited 0 with those lines never written (all 3,000 here).
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'group.mjs'), `let instances = 0;
+export default ({ z, defineTransform }) => [
+  defineTransform({ type: 'group', description: 'groups batches; its first instance crashes at the end', config: z.object({}), build() {
+    const me = ++instances;
+    return {
+      async *stream(batches) {
+        let events = [];
+        let finalizers = [];
+        for await (const b of batches) {
+          events.push(...b.events);
+          finalizers.push(...b.finalizers);
+          if (events.length >= 10000) {
+            yield { events, finalizers };
+            events = [];
+            finalizers = [];
+          }
+        }
+        if (me === 1) throw new Error('crashed at the end of its input, holding ' + events.length + ' events');
+        if (events.length) yield { events, finalizers };
+      },
+    };
+  } }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [./group.mjs]
+inputs: { in: { type: stdin } }
+transforms:
+  group: { type: group, inputs: [in] }
+outputs:
+  out: { type: file, inputs: [group], path: ${dir}/out.jsonl }
+`);
+    const input = Array.from({ length: 3000 }, (_, i) => `line ${i}`).join('\n') + '\n';
+    const result = await runCli(['run', '-c', file], { input });
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    const crash = logLines(result.stderr).find((l) => (l.err as { message?: string } | undefined)?.message?.startsWith('crashed at the end'));
+    expect(crash?.msg).toBe('transform crashed; restarting');
+    expect((crash?.err as { message: string }).message).toBe('crashed at the end of its input, holding 3000 events');
+    const written = (await lines(path.join(dir, 'out.jsonl'))).map((l) => (JSON.parse(l) as { body: string }).body);
+    expect(written).toEqual(Array.from({ length: 3000 }, (_, i) => `line ${i}`));
+    expect(exitSummary(result.stderr, 'all inputs finished; stopped').group!.restarts_total).toBe(1);
+  }, 30_000);
+
   it('metrics a plugin names freely (a hyphen, an engine name) keep /metrics valid Prometheus text', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'counting.mjs'), `export default ({ z, defineTransform }) => [

@@ -99,14 +99,22 @@ export const tagTransform = defineTransform({
 /**
  * A stream transform that holds each batch until the next one comes (as an aggregating one does), whose
  * first instance throws on the `crash_on`-th batch it sees, and the second on its `crash_again_on`-th.
+ * With `crash_at_end`, the first instance throws once its input has ended, holding its last batch; the
+ * build of instance `build_fails_on` throws.
  */
 export const holdTransform = defineTransform({
   type: 'hold',
   description: 'test transform',
-  config: z.object({ crash_on: z.number().int().default(-1), crash_again_on: z.number().int().default(-1) }),
+  config: z.object({
+    crash_on: z.number().int().default(-1),
+    crash_again_on: z.number().int().default(-1),
+    crash_at_end: z.boolean().default(false),
+    build_fails_on: z.number().int().default(-1),
+  }),
   build(config, { id }) {
     const attempt = (hooks.instances.get(id) ?? 0) + 1;
     hooks.instances.set(id, attempt);
+    if (attempt === config.build_fails_on) throw new Error('plugin cannot build');
     return {
       async *stream(batches: AsyncIterable<Batch>) {
         let held: Batch | undefined;
@@ -117,6 +125,7 @@ export const holdTransform = defineTransform({
           if (held) yield held;
           held = b;
         }
+        if (attempt === 1 && config.crash_at_end) throw new Error('plugin bug at the end of its input');
         if (held) yield held;
       },
     };
