@@ -388,6 +388,8 @@ export class Pipeline {
 
   private async runTransform(c: RunningComponent, stage: TransformStage): Promise<void> {
     const buffer = c.buffer!;
+    // The instance that ran last: a restarted stream transform's is the one to flush, not the crashed one.
+    let current = stage;
     try {
       if (stage.stream) {
         // A stream transform may hold batches (to aggregate) before it emits them. Each batch goes in under
@@ -418,7 +420,7 @@ export class Pipeline {
         };
         await this.supervise(c, async (attempt) => {
           if (attempt > 0) redeliver.push(...takeBack());
-          const current = attempt === 0 ? stage : await this.build<TransformStage>(c);
+          if (attempt > 0) current = await this.build<TransformStage>(c);
           for await (const out of current.stream!(feed(this.counted(c, buffer)))) {
             for (const f of out.finalizers) held.delete(f);
             c.metrics.add('sent_events_total', out.events.length);
@@ -446,9 +448,9 @@ export class Pipeline {
           await c.fanout.send({ events: out, finalizers: batch.finalizers });
         }
       }
-      if (stage.flush) {
+      if (current.flush) {
         try {
-          const rest = checkMapped(await stage.flush(), 'flush()');
+          const rest = checkMapped(await current.flush(), 'flush()');
           if (rest.length) {
             c.metrics.add('sent_events_total', rest.length);
             await c.fanout.send({ events: rest, finalizers: [] });

@@ -222,6 +222,8 @@ outputs:
     await pipeline.start();
     await pipeline.done;
     expect(hooks.instances.get('t')).toBe(2);
+    // The instance that ran last is flushed, not the one that crashed (before: [1]).
+    expect(hooks.flushed.get('t')).toEqual([2]);
     expect(numbersOf(hooks.received.get('out'))).toEqual(range(50));
     const acks = hooks.acks.get('src')!;
     expect(acks.map(([first]) => first).sort((x, y) => x - y)).toEqual(range(5).map((i) => i * 10));

@@ -24,6 +24,8 @@ export const hooks = {
   instances: new Map<string, number>(),
   /** Runs of a `crashy` input whose signal was aborted, by their attempt number. */
   heard: new Map<string, number[]>(),
+  /** Instances of a `hold` transform whose flush() was called, by their attempt number. */
+  flushed: new Map<string, number[]>(),
   reset(): void {
     this.acks.clear();
     this.received.clear();
@@ -31,6 +33,7 @@ export const hooks = {
     this.instances.clear();
     this.takenQueued.clear();
     this.heard.clear();
+    this.flushed.clear();
   },
 };
 
@@ -100,7 +103,7 @@ export const tagTransform = defineTransform({
  * A stream transform that holds each batch until the next one comes (as an aggregating one does), whose
  * first instance throws on the `crash_on`-th batch it sees, and the second on its `crash_again_on`-th.
  * With `crash_at_end`, the first instance throws once its input has ended, holding its last batch; the
- * build of instance `build_fails_on` throws.
+ * build of instance `build_fails_on` throws. Its flush() is recorded in `hooks.flushed`.
  */
 export const holdTransform = defineTransform({
   type: 'hold',
@@ -127,6 +130,10 @@ export const holdTransform = defineTransform({
         }
         if (attempt === 1 && config.crash_at_end) throw new Error('plugin bug at the end of its input');
         if (held) yield held;
+      },
+      flush() {
+        hooks.flushed.set(id, [...(hooks.flushed.get(id) ?? []), attempt]);
+        return [];
       },
     };
   },
