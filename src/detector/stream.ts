@@ -53,8 +53,11 @@ interface FieldState {
   byTemplate?: Map<number, TemplateNumbers>;
   /** Event time of the last value its numeric window took (see `NUMBER_SPACING_MS`). */
   sampledAt?: number;
-  /** The field's numbers that alerted lately, all on one side of its baseline (see `NumericShift`). */
-  shift?: NumericShift;
+  /**
+   * The runs of the field's numbers that alerted lately (see `NumericShift`): one a side of its baseline
+   * for each message template they came in, at most `MAX_SHIFTS`.
+   */
+  shifts?: NumericShift[];
 }
 
 /**
@@ -68,6 +71,11 @@ interface FieldState {
  * not news either: the end of an incident that lasted is not a new one.
  */
 interface NumericShift {
+  /**
+   * The message template its numbers came in (-1 in a stream without such templates): the slow lines of one
+   * message do not make another's far numbers normal, whichever baseline judges them (see `templateNumbers`).
+   */
+  template: number;
   /** Above the baseline (true) or below it. */
   high: boolean;
   /** Event times of its first and its latest number (0 without event time), and the stream's event count at the latest. */
@@ -120,6 +128,8 @@ const NUMBER_SPACING_MS = 20;
  * Without event time, a run of numbers that alerted ends after this many events with none (see `NumericShift`).
  */
 const SHIFT_GAP_EVENTS = 1000;
+/** Runs of numbers a field keeps (see `NumericShift`): one a side for as many templates as it keeps baselines of. */
+const MAX_SHIFTS = 2 * (TEMPLATE_NUMBERS + 1);
 /** A categorical string field with this many distinct values gets a free-text model beside it. */
 const TEXT_FROM_DISTINCT = 8;
 /** Options of the per-pattern rate for a pattern not learned yet: counted, never flagged. */
@@ -191,6 +201,8 @@ interface PendingField {
   flagged: boolean;
   /** Its number alerted (`field_value`): not learned while its run lasts (see `NumericShift`). */
   outlier: boolean;
+  /** The template of the run its number belongs to, if it alerted (see `NumericShift`). */
+  template: number;
 }
 
 interface AlertedMessage {
@@ -225,6 +237,19 @@ function becomesNormal(why: string): string {
 }
 
 /** What the last alert of a pattern (or a field's value) that recurred long enough says. */
+/** A run of numbers from a snapshot (see `NumericShift`), or undefined when it is not well formed. */
+function restoreShift(x: unknown): NumericShift | undefined {
+  if (typeof x !== 'object' || x === null) return undefined;
+  const r = x as Partial<Record<keyof NumericShift, unknown>>;
+  const template = r.template ?? -1;
+  const { high, accepted, before } = r;
+  if (typeof high !== 'boolean' || typeof accepted !== 'boolean' || !Array.isArray(before) || before.length !== 2) return undefined;
+  const numbers = [template, r.first, r.last, r.lastEvent, r.count, r.extreme, before[0], before[1]];
+  if (!numbers.every((n) => typeof n === 'number' && Number.isFinite(n)) || !Number.isInteger(template)) return undefined;
+  const [, first, last, lastEvent, count, extreme, lo, hi] = numbers as number[];
+  return { template: template as number, high, first: first!, last: last!, lastEvent: lastEvent!, count: count!, extreme: extreme!, accepted, before: [lo!, hi!] };
+}
+
 function recurringNote(timed: boolean, elapsedMs: number, count: number): string {
   return timed
     ? `; recurring for ${durationText(Math.round(elapsedMs / 1000))} (${count} times): now treated as normal`
@@ -906,7 +931,7 @@ export class StreamDetector {
         const p = this.pending[k]!;
         if (typeof p.value === 'number') {
           const c = candidates.find((x) => x.kind === 'field_value' && x.field === p.name && x.confidence >= this.o.threshold);
-          p.outlier = c !== undefined && this.outlierRun(p.state, p.value, c, timed, now);
+          p.outlier = c !== undefined && this.outlierRun(p.state, p.template, p.value, c, timed, now);
           continue;
         }
         const c = candidates.find((x) => x.kind === 'field_content' && x.field === p.name && x.confidence >= this.o.threshold);
@@ -1060,12 +1085,21 @@ export class StreamDetector {
    * none going on on its side. Returns whether the number stays out of the baseline: all of a run's do
    * until it has lasted long enough, when the alert says that such numbers are now normal.
    */
-  private outlierRun(f: FieldState, value: number, c: Candidate, timed: boolean, now: number): boolean {
+  private outlierRun(f: FieldState, template: number, value: number, c: Candidate, timed: boolean, now: number): boolean {
     const high = value >= (c.baseline?.['median'] as number);
-    let run = f.shift;
-    if (run === undefined || run.high !== high || !this.runGoesOn(run, timed, now)) {
+    const runs = (f.shifts ??= []);
+    let at = runs.findIndex((r) => r.template === template && r.high === high);
+    let run = at >= 0 ? runs[at] : undefined;
+    if (run === undefined || !this.runGoesOn(run, timed, now)) {
       const before: [number, number] = [c.baseline?.['p01'] as number, c.baseline?.['p99'] as number];
-      run = f.shift = { high, first: timed ? now : 0, last: timed ? now : 0, lastEvent: this.events, count: 0, extreme: value, accepted: false, before };
+      run = { template, high, first: timed ? now : 0, last: timed ? now : 0, lastEvent: this.events, count: 0, extreme: value, accepted: false, before };
+      if (at < 0 && runs.length >= MAX_SHIFTS) {
+        // The run that has gone longest without a number gives way.
+        at = 0;
+        for (let k = 1; k < runs.length; k++) if (runs[k]!.lastEvent < runs[at]!.lastEvent) at = k;
+      }
+      if (at >= 0) runs[at] = run;
+      else runs.push(run);
     }
     // An accepted run lets the numbers within its range pass unscored (scoreField): this one lies beyond.
     if (run.accepted) return true;
@@ -1076,7 +1110,9 @@ export class StreamDetector {
       if (run.first === 0) run.first = now;
       run.last = now;
     }
-    const long = timed ? now - run.first >= this.o.learnAfterMs : run.count >= this.o.learnMinCount;
+    // A run that has had event time is judged by it: an event without one (a timestamp that could not be
+    // read) does not make it long by its count.
+    const long = run.first !== 0 ? timed && now - run.first >= this.o.learnAfterMs : run.count >= this.o.learnMinCount;
     if (!long) return true;
     run.accepted = true;
     c.why += recurringNote(timed, now - run.first, run.count);
@@ -1171,8 +1207,9 @@ export class StreamDetector {
       p.textScore = undefined;
       p.flagged = false;
       p.outlier = false;
+      p.template = -1;
     } else {
-      p = { name, state, value, masked: undefined, textScore: undefined, flagged: false, outlier: false };
+      p = { name, state, value, masked: undefined, textScore: undefined, flagged: false, outlier: false, template: -1 };
       this.pending.push(p);
     }
     this.pendingCount += 1;
@@ -1284,16 +1321,24 @@ export class StreamDetector {
         ? Math.abs(Math.log(ratio)) >= Math.log(this.o.numericRatioFloor) && tailDistance(value, v) >= this.o.tailFactor
         : v.score >= 6 && (v.median > 0 || linearTailDistance(value, v) >= this.o.tailFactor);
       if (!farEnough) return undefined;
-      // A run of such numbers that lasted long enough is normal: those within its range are learned.
-      const run = f.shift;
-      if (run?.accepted && (run.high ? value >= v.median && value <= run.extreme : value <= v.median && value >= run.extreme) && this.runGoesOn(run, timed, now)) {
-        run.count += 1;
-        run.lastEvent = this.events;
-        if (timed) run.last = now;
-        return undefined;
+      // The runs of the event's template (see `NumericShift`): a message's numbers are not another's.
+      const template = this.kindMessage ? this.template!.id : -1;
+      pending.template = template;
+      const high = value >= v.median;
+      if (f.shifts !== undefined) {
+        for (const run of f.shifts) {
+          if (!run.accepted || run.template !== template) continue;
+          // A run of such numbers that lasted long enough is normal: those within its range are learned.
+          if (run.high === high && (high ? value <= run.extreme : value >= run.extreme) && this.runGoesOn(run, timed, now)) {
+            run.count += 1;
+            run.lastEvent = this.events;
+            if (timed) run.last = now;
+            return undefined;
+          }
+          // Back to where it was before an accepted run on the other side.
+          if (run.high !== high && value !== v.median && value >= run.before[0] && value <= run.before[1]) return undefined;
+        }
       }
-      // Back to where it was before an accepted run.
-      if (run?.accepted && (run.high ? value < v.median : value > v.median) && value >= run.before[0] && value <= run.before[1]) return undefined;
       const confidence = f.numericCal!.confidence(v.score);
       const show = f.duration ? durationValue : fmt;
       const how = v.median > 0 && value > 0
@@ -1474,7 +1519,7 @@ export class StreamDetector {
         ...(f.numeric ? { numeric: f.numeric.toJSON(), numericCal: f.numericCal!.toJSON() } : {}),
         ...(f.otherShare !== undefined ? { otherShare: f.otherShare } : {}),
         ...(f.duration ? { duration: true } : {}),
-        ...(f.shift ? { shift: { ...f.shift, before: [...f.shift.before] } } : {}),
+        ...(f.shifts?.length ? { shifts: f.shifts.map((r) => ({ ...r, before: [r.before[0], r.before[1]] as [number, number] })) } : {}),
         ...(f.byTemplate?.size ? { byTemplate: [...f.byTemplate].map(([id, t]) => [id, t.numbers.toJSON().values, t.lastEvent] as [number, number[], number]) } : {}),
         ...(f.categorical ? { categorical: f.categorical.toJSON(), categoricalCal: f.categoricalCal!.toJSON() } : {}),
         ...(f.text ? { text: f.text.toJSON(), textCal: f.textCal!.toJSON() } : {}),
@@ -1518,10 +1563,12 @@ export class StreamDetector {
       if (f.ignored) state.ignored = true;
       if (f.otherShare !== undefined) state.otherShare = f.otherShare;
       if (f.duration === true) state.duration = true;
-      // Older snapshots have none: a run of numbers going on at the stop starts again.
-      const run = f.shift;
-      if (run && typeof run.high === 'boolean' && typeof run.accepted === 'boolean' && Array.isArray(run.before) && [run.first, run.last, run.lastEvent, run.count, run.extreme, ...run.before].every(Number.isFinite)) {
-        state.shift = { high: run.high, first: run.first, last: run.last, lastEvent: run.lastEvent, count: run.count, extreme: run.extreme, accepted: run.accepted, before: [run.before[0]!, run.before[1]!] };
+      // Older snapshots have none (a run of numbers going on at the stop starts again), or one `shift`, which
+      // had no template: kept as a run of a stream without message templates (-1). A malformed one is left out.
+      const runs: unknown[] = Array.isArray(f.shifts) ? f.shifts.slice(-MAX_SHIFTS) : f.shift !== undefined ? [f.shift] : [];
+      for (const run of runs) {
+        const r = restoreShift(run);
+        if (r && !state.shifts?.some((o) => o.template === r.template && o.high === r.high)) (state.shifts ??= []).push(r);
       }
       if (Array.isArray(f.byTemplate)) {
         state.byTemplate = new Map();
@@ -1579,8 +1626,10 @@ export interface StreamSnapshot {
     numericCal?: number[];
     otherShare?: number;
     duration?: boolean;
-    /** A run of numbers that alerted, going on at the snapshot; absent in older snapshots. */
-    shift?: NumericShift;
+    /** The runs of numbers that alerted (see `NumericShift`); absent in older snapshots. */
+    shifts?: NumericShift[];
+    /** A single run, without its template, as the first snapshots with runs had it (restored as template -1). */
+    shift?: Omit<NumericShift, 'template'>;
     /** Per template: its id, its recent numbers (oldest first) and the event count when it last came. */
     byTemplate?: Array<[number, number[], number]>;
     categorical?: ReturnType<CategoricalBaseline['toJSON']>;

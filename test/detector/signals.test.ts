@@ -7,7 +7,7 @@ import { Detector, PROFILES, type Anomaly, type DetectorInput } from '../../src/
 import { StreamDetector, durationSeconds, durationValue, levelOf, messageSignature, type StreamSnapshot } from '../../src/detector/stream.js';
 import {
   FEED_READER_USER_AGENT, FEW_USER_AGENTS, LoginLines, MANY_USER_AGENTS, NginxTraffic, PHONE_USER_AGENT, SQL_INJECTION, STEP_MS, T0,
-  expectWellFormed, mulberry32, pick,
+  expectWellFormed, gaussian, mulberry32, pick,
 } from './baseline.js';
 
 const BASELINE_EVENTS = 3000;
@@ -318,6 +318,72 @@ describe('structured nginx-like events', () => {
       expect(at).toBeGreaterThanOrEqual(5990);
       expect(at).toBeLessThanOrEqual(6010);
       expect(rest[at]!.why).toContain('recurring for 2 min');
+    });
+
+    it('counts the runs above and below the baseline apart: slow and fast responses in turn are accepted after learn_after too', () => {
+      const { detector, traffic } = busy(2 * MINUTE);
+      // Every other response 100x slower, the others 100x faster, for 4 minutes. Before, each number on
+      // the other side began a new run: neither was ever accepted, and all 24,000 alerted.
+      const perMinute: number[] = [];
+      for (let m = 0; m < 4; m++) perMinute.push(slowAlertsOf(feed(detector, 'nginx', 6000, (() => { let i = 0; return () => traffic.next({ response_time: i++ % 2 ? 5.0 : 0.0005 }); })())).length);
+      expect(perMinute[0]).toBe(6000);
+      expect(perMinute[3]).toBe(0);
+    });
+
+    it('the way back after an accepted run is not news when some of its numbers lie beyond the old p01..p99', () => {
+      const detector = new Detector({ overrides: { learnAfterMs: 2 * MINUTE } });
+      const rnd = mulberry32(3);
+      let t = T0;
+      const at = (latency_ms: number): DetectorInput => ({ time: (t += 10), text: '', fields: { msg: 'tick', latency_ms } });
+      const normal = () => at(Math.round(40 * Math.exp(0.3 * gaussian(rnd))));
+      feed(detector, 'app', 30_000, normal);
+      // A -1 sentinel for 4 minutes: accepted after 2.
+      const run = feed(detector, 'app', 24_000, () => at(-1));
+      expect(run.filter((a) => a.why.includes('now treated as normal'))).toHaveLength(1);
+      // Back to normal. Before, the first number above the old p99 (1 in 100) began a run above the
+      // baseline in the accepted run's place, and the way back alerted on 11,996 of 12,000 events.
+      expect(feed(detector, 'app', 12_000, normal).length).toBeLessThan(600);
+    });
+
+    it('a run on one message\'s numbers does not make another message\'s far numbers normal', () => {
+      const detector = new Detector({ overrides: { learnAfterMs: 2 * MINUTE } });
+      const rnd = mulberry32(5);
+      let t = T0;
+      const at = (msg: string, level: string, duration_ms: number): DetectorInput => ({ time: (t += 10), text: '', fields: { level, msg, route: '/api/orders', duration_ms } });
+      const normal = (slow?: number) => (rnd() < 0.1 ? at('slow upstream', 'warn', slow ?? Math.round(300 + rnd() * 600)) : at('request completed', 'info', Math.round(20 + rnd() * 40 + (rnd() < 0.05 ? 30 : 0))));
+      feed(detector, 'app', 30_000, () => normal());
+      // "slow upstream" takes 9-10 s for 3 minutes: accepted after 2 (it is judged by the field's baseline).
+      const run = feed(detector, 'app', 18_000, () => normal(Math.round(9000 + rnd() * 1000)));
+      expect(run.filter((a) => a.why.includes('now treated as normal'))).toHaveLength(1);
+      // "request completed" is judged by its own baseline (20-90): 5,000 there is news. Before, it lay
+      // within the other run's range and passed.
+      expect(detector.observe('app', at('request completed', 'info', 5000))?.why).toMatch(/^duration_ms 5,000 is \d+x its typical \d+ on "request completed"/);
+    });
+
+    it('in a stream with event time, an event without one does not accept a run after learn_min_count alerts', () => {
+      const { detector, traffic } = busy(5 * MINUTE);
+      // 3 minutes of slow responses; one event in 50 has no time (a timestamp that could not be read).
+      // Before, the first of those after the 100th alert accepted the run: after 1 s, not 5 minutes.
+      let i = 0;
+      const flood = slowAlertsOf(feed(detector, 'nginx', 18_000, () => {
+        const e = traffic.next({ response_time: 5.0 });
+        return ++i % 50 === 0 ? { ...e, time: undefined } : e;
+      }));
+      expect(flood.filter((a) => a.why.includes('now treated as normal'))).toHaveLength(0);
+      expect(flood.length).toBe(18_000);
+    });
+
+    it('does not restore a run from a snapshot whose range is malformed', () => {
+      const { detector, traffic } = busy(2 * MINUTE);
+      feed(detector, 'nginx', 15_000, () => traffic.next({ response_time: 5.0 }));
+      const snapshot = JSON.parse(JSON.stringify(detector.stream('nginx').toJSON())) as StreamSnapshot;
+      const field = snapshot.fields!.find((f) => f.name === 'response_time')! as unknown as Record<string, unknown>;
+      const runs = (field['shifts'] ?? [field['shift']]) as Array<Record<string, unknown>>;
+      expect(runs.length).toBeGreaterThan(0);
+      for (const r of runs) r['before'] = [0.03];
+      const restored = StreamDetector.fromJSON(snapshot, { ...PROFILES.balanced, learnAfterMs: 2 * MINUTE });
+      const again = restored.toJSON().fields!.find((f) => f.name === 'response_time')! as unknown as Record<string, unknown>;
+      expect(again['shift'] ?? again['shifts']).toBeUndefined();
     });
   });
 
