@@ -896,11 +896,13 @@ export class StreamDetector {
 
     // A pattern that has recurred long enough becomes normal; its last alert says so.
     let accept = false;
-    if (!known && template.count >= this.o.learnMinCount && (!timed || now - template.firstSeen >= this.o.learnAfterMs)) {
+    // By time in a stream that has event time, even on a line without one (its timestamp unreadable): by
+    // count alone only in a stream that never had any.
+    if (!known && template.count >= this.o.learnMinCount && (timed ? now - template.firstSeen >= this.o.learnAfterMs : !this.eventTimed)) {
       accept = true;
       this.learned.add(template.id);
       if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - template.firstSeen, template.count);
-    } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && (!timed || now - (alerted.first || now) >= this.o.learnAfterMs)) {
+    } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && (timed ? now - (alerted.first || now) >= this.o.learnAfterMs : !this.eventTimed)) {
       accept = true;
       if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - alerted.first, alerted.count + 1);
     }
@@ -1128,8 +1130,8 @@ export class StreamDetector {
   /**
    * Counts an alert of a free-text field's value. Returns its record, forgotten, when the value has now
    * recurred long enough to be normal: on `VALUE_OCCASIONS` occasions, the first alert `learnAfterMs` ago
-   * or more; without event time, `learnMinCount` alerts (as a text message), since a burst cannot be
-   * told from recurrence then.
+   * or more; in a stream without event time, `learnMinCount` alerts (as a text message), since a burst
+   * cannot be told from recurrence then. An event without time in a stream that has it makes nothing normal.
    */
   private rememberValueAlert(field: string, value: string, timed: boolean, now: number): AlertedValue | undefined {
     const key = valueKey(field, value);
@@ -1148,7 +1150,7 @@ export class StreamDetector {
         }
       }
     }
-    const normal = timed ? a.occasions >= VALUE_OCCASIONS && now - a.first >= this.o.learnAfterMs : a.count >= this.o.learnMinCount;
+    const normal = timed ? a.occasions >= VALUE_OCCASIONS && now - a.first >= this.o.learnAfterMs : !this.eventTimed && a.count >= this.o.learnMinCount;
     if (normal) return a;
     this.alertedValues.set(key, a);
     if (this.alertedValues.size > MAX_ALERTED_VALUES) this.alertedValues.delete(this.alertedValues.keys().next().value!);

@@ -964,6 +964,20 @@ describe('a free-text value that alerted and keeps coming back', () => {
     expect(results[4]?.why).toMatch(/; recurring 5 times: now treated as normal$/);
     expect(results.slice(5)).toEqual([undefined, undefined]);
   });
+
+  it('in a stream with event time, a value is not learned by its count on an event without one', () => {
+    const detector = new Detector({ overrides: { learnMinCount: 5 } });
+    const traffic = new NginxTraffic({ userAgents: MANY_USER_AGENTS });
+    feed(detector, 'nginx', BASELINE_EVENTS, () => traffic.next());
+    // The same new user agent 12 times in about a second, every other line without a readable time. Before,
+    // the first alert past the fifth on a line without time (the sixth) made it normal by its count, as in a
+    // stream without time at all. (Some 20 alerts make its form of text normal, whatever the time.)
+    const results = Array.from({ length: 12 }, (_, i) => {
+      const e = traffic.next({ http_user_agent: FEED_READER_USER_AGENT }, 100);
+      return detector.observe('nginx', i % 2 ? { ...e, time: undefined } : e);
+    });
+    expect(results.every((a) => a?.kind === 'field_content' && !a.why.includes('now treated as normal'))).toBe(true);
+  });
 });
 
 describe('text lines', () => {
@@ -1125,6 +1139,18 @@ describe('text lines', () => {
     // 30 occurrences in 30 s: count is enough, time is not.
     for (let k = 0; k < 30; k++) {
       const a = detector.observe('app', lines.line(DB_ERROR, 1000));
+      expect(a?.kind, `occurrence ${k}`).toBe('new_pattern');
+      expect(a!.why).not.toContain('now treated as normal');
+    }
+  });
+
+  it('in a stream with event time, a pattern is not accepted by its count on lines without a readable time', () => {
+    const { detector, lines } = loginBaseline({ overrides: { learnAfterMs: 60_000, learnMinCount: 5 } });
+    // An error every second for 30 s, one line in three without a time. Before, the fifth occurrence, if
+    // untimed, or the first untimed one after it, made the pattern normal after 5 s.
+    for (let k = 0; k < 30; k++) {
+      const line = lines.line(DB_ERROR, 1000);
+      const a = detector.observe('app', k % 3 === 2 ? { text: line.text } : line);
       expect(a?.kind, `occurrence ${k}`).toBe('new_pattern');
       expect(a!.why).not.toContain('now treated as normal');
     }
