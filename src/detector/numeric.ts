@@ -36,6 +36,11 @@ export class NumericBaseline {
     return this.window.size;
   }
 
+  /** The window holds as many values as it can: each new one replaces the oldest. */
+  get full(): boolean {
+    return this.window.size === this.window.capacity;
+  }
+
   add(value: number): void {
     if (!Number.isInteger(value)) this.isInteger = false;
     this.window.add(value);

@@ -119,9 +119,10 @@ const STALE_TEMPLATE_NUMBERS_EVENTS = 1000;
 const STALE_FIELD_EVENTS = 1000;
 const STALE_RARE_FIELD_EVENTS = 100;
 /**
- * A field's window of recent numbers (512) takes at most one value each this long in event time, so that it
- * spans at least 10 s of the stream: at 1,000 events/s it held half a second, and a slow second was half
- * of it. Slower streams keep every value.
+ * A field's window of recent numbers (512), once full, takes at most one value each this long in event time,
+ * so that it spans at least 10 s of the stream: at 1,000 events/s it held half a second, and a slow second
+ * was half of it. Slower streams keep every value, and every stream fills its window with every value (a
+ * new stream's numbers are judged after 20 values, however close in time; in 2 ms at 10,000 events/s).
  */
 const NUMBER_SPACING_MS = 20;
 /**
@@ -1446,8 +1447,8 @@ export class StreamDetector {
           cat.add(key);
         }
         if (f.numeric!.samples >= 20 && f.numericCal!.takes()) f.numericCal!.keep((this.templateNumbers(f) ?? f.numeric!).score(value).score);
-        // At most one value each NUMBER_SPACING_MS of event time enters the window (see there).
-        if (!timed || f.sampledAt === undefined || now - f.sampledAt >= NUMBER_SPACING_MS || now < f.sampledAt) {
+        // Once the window is full, at most one value each NUMBER_SPACING_MS of event time enters it (see there).
+        if (!timed || !f.numeric!.full || f.sampledAt === undefined || now - f.sampledAt >= NUMBER_SPACING_MS || now < f.sampledAt) {
           f.numeric!.add(value);
           if (timed) f.sampledAt = now;
         }
