@@ -15,7 +15,8 @@ import { Detector, type Anomaly, type AnomalyKind, type Profile } from '../detec
 import type { LogEvent } from '../engine/event.js';
 import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
-import { percent, printable, renderAlertText } from '../outputs/alert-format.js';
+import { percent, printable, renderAlertText, renderRepeatsText } from '../outputs/alert-format.js';
+import { RepeatFolder } from './repeat-folder.js';
 import { SILENCE_CHECK_MS, groupSilences, lineParser, loadDetectorState, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
 
@@ -264,6 +265,9 @@ function rate(n: number, seconds: number): string {
   return `${Math.round(n / Math.max(seconds, 1e-3)).toLocaleString('en-US')}/s`;
 }
 
+/** How long `stream` folds an incident's repeats on a terminal before it says how many came (`--group-window`). */
+export const DEFAULT_GROUP_WINDOW_MS = 10_000;
+
 export interface StreamIo {
   stdin: Readable;
   stdout: NodeJS.WriteStream;
@@ -275,7 +279,7 @@ export interface StreamIo {
  * otherwise; a status line on stderr (rewritten in place on a terminal, every 10 s otherwise). Ends at EOF
  * or on SIGINT/SIGTERM with a summary; returns the exit code (0, or 2 on an error).
  */
-export async function runStream(options: DetectOptions & { quiet: boolean }, io: StreamIo): Promise<number> {
+export async function runStream(options: DetectOptions & { quiet: boolean; groupWindowMs?: number }, io: StreamIo): Promise<number> {
   const ld = new LineDetector(options, (message) => {
     clearStatus();
     io.stderr.write(`driftlock: ${message}\n`);
@@ -322,12 +326,23 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   detectSession.active = true;
   detectSession.readerGone.signal.addEventListener('abort', stop, { once: true });
   let code = 0;
-  const render = (found: Array<Omit<Found, 'line'> & { line?: number }>): string => {
+  // On a terminal, an incident's repeats are folded into a line every group window (see repeat-folder.ts);
+  // JSON lines carry every alert.
+  const folder = json ? undefined : new RepeatFolder(options.groupWindowMs ?? DEFAULT_GROUP_WINDOW_MS);
+  const folded = (end = false): string => {
     let out = '';
+    for (const r of folder?.due(Date.now(), end) ?? []) out += renderRepeatsText(r.repeats, r.total, r.seconds, r.anomaly.why, color);
+    return out;
+  };
+  // The alerts to write, after the lines of the incidents whose window has ended.
+  const render = (found: Array<Omit<Found, 'line'> & { line?: number }>): string => {
+    let out = folded();
     for (const f of found) {
-      out += json
-        ? JSON.stringify({ time: new Date(f.time ?? Date.now()).toISOString(), line: f.line, ...f.anomaly, entry: f.entry }) + '\n'
-        : renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, ...(f.line !== undefined ? { location: `line ${f.line}` } : {}) }, color);
+      if (json) {
+        out += JSON.stringify({ time: new Date(f.time ?? Date.now()).toISOString(), line: f.line, ...f.anomaly, entry: f.entry }) + '\n';
+      } else if (!folder || folder.show(f.anomaly, Date.now())) {
+        out += renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, ...(f.line !== undefined ? { location: `line ${f.line}` } : {}) }, color);
+      }
     }
     return out;
   };
@@ -340,11 +355,11 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   let silenceWritten: Promise<void> = Promise.resolve();
   const silenceTicker = setInterval(() => {
     if (busy > 0 || halt.signal.aborted) return;
-    const found = ld.silences();
-    if (!found.length) return;
+    const out = render(ld.silences());
+    if (!out) return;
     clearStatus();
     busy += 1;
-    silenceWritten = write(io.stdout, render(found), halt.signal).catch(() => undefined).finally(() => (busy -= 1));
+    silenceWritten = write(io.stdout, out, halt.signal).catch(() => undefined).finally(() => (busy -= 1));
   }, SILENCE_CHECK_MS);
   silenceTicker.unref();
   try {
@@ -352,9 +367,10 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
       busy += 1;
       try {
         const found = await ld.detect(lines, { input: 'stdin' }, 'stdin', true);
-        if (!found.length) return;
+        const out = found.length ? render(found) : '';
+        if (!out) return;
         clearStatus();
-        await write(io.stdout, render(found), halt.signal);
+        await write(io.stdout, out, halt.signal);
       } finally {
         busy -= 1;
       }
@@ -368,6 +384,12 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
     detectSession.readerGone.signal.removeEventListener('abort', stop);
     clearInterval(silenceTicker);
     await silenceWritten;
+    // The repeats folded since each incident's last line, before the summary.
+    const rest = folded(true);
+    if (rest) {
+      clearStatus();
+      await write(io.stdout, rest, halt.signal).catch(() => undefined);
+    }
     if (timer) clearInterval(timer);
     if (saver) clearInterval(saver);
   }

@@ -99,6 +99,18 @@ function durationSeconds(name: string) {
   };
 }
 
+/** A duration of 0 or more, in ms (`0`, `10s`, `2m`). */
+function durationMs(name: string) {
+  return (value: string): number => {
+    const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
+    if (ms === undefined || ms < 0 || ms > 2 ** 31 - 1) {
+      process.stderr.write(`driftlock: ${name} must be a duration (such as 10s or 1m, or 0), got "${value}"\n`);
+      process.exit(EXIT.usage);
+    }
+    return ms;
+  };
+}
+
 /** Options shared by `stream` and `scan`. */
 function detectOptions(cmd: Command, streamHelp: string): Command {
   return cmd
@@ -140,10 +152,12 @@ detectOptions(
   program
     .command('stream')
     .description('read log lines from standard input and print alerts as they happen (e.g. tail -f access.log | driftlock stream --format nginx)')
-    .option('-q, --quiet', 'no status line or summary on stderr', false),
+    .option('-q, --quiet', 'no status line or summary on stderr', false)
+    .option('--group-window <duration>', 'on a terminal, repeats of an alert (same stream, kind, and field or pattern) are folded into one line per window; 0 shows every one (default 10s; JSON output shows every one)', durationMs('--group-window')),
   'baseline name: fixed (nginx-logs) or a field in braces ({body.service}); default "stdin"',
-).action(async (opts: DetectCliOptions & { quiet: boolean }) => {
-  process.exit(await runStream({ ...toDetectOptions(opts), quiet: opts.quiet }, { stdin: standardInput(), stdout: process.stdout, stderr: process.stderr }));
+).action(async (opts: DetectCliOptions & { quiet: boolean; groupWindow?: number }) => {
+  const options = { ...toDetectOptions(opts), quiet: opts.quiet, ...(opts.groupWindow !== undefined ? { groupWindowMs: opts.groupWindow } : {}) };
+  process.exit(await runStream(options, { stdin: standardInput(), stdout: process.stdout, stderr: process.stderr }));
 });
 
 detectOptions(

@@ -55,3 +55,11 @@ export function renderAlertText(view: AlertView, color: boolean): string {
     `  ${c.cyan}${printable(truncate(view.entry.replace(/\r?\n/g, '⏎'), 300))}${c.reset}\n`
   );
 }
+
+/** One line for the repeats of an alert folded on a terminal (see src/cli/repeat-folder.ts). */
+export function renderRepeatsText(repeats: number, total: number, seconds: number, latestWhy: string, color: boolean): string {
+  const c = color ? ANSI : { bold: '', dim: '', red: '', yellow: '', cyan: '', reset: '' };
+  const many = repeats === 1 ? '1 more like it' : `${repeats.toLocaleString('en-US')} more like it`;
+  const span = seconds >= 1 ? ` in ${Math.round(seconds).toLocaleString('en-US')} s` : '';
+  return `  ${c.dim}↳ ${many}${span} (${total.toLocaleString('en-US')} in all); latest: ${printable(truncate(latestWhy, 200)).replace(/\n/g, '⏎')}${c.reset}\n`;
+}

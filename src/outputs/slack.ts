@@ -23,7 +23,7 @@ import { duration, httpUrl, secret } from '../config/schema.js';
 import { percent } from './alert-format.js';
 import { cutWhole } from '../detector/strings.js';
 import { splitAck, type Settle } from './delivery/acks.js';
-import { readAnomaly, type AlertAnomaly } from './delivery/alert.js';
+import { groupKey, readAnomaly, type AlertAnomaly } from './delivery/alert.js';
 import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
 import { post } from './delivery/http.js';
 import { QueuedOutput } from './delivery/queued-output.js';
@@ -216,11 +216,6 @@ function renderTemplate(template: string, alert: SlackAlert, options: MessageOpt
     count: String(count),
   };
   return template.replace(/\{(\w+)\}/g, (m, name: string) => values[name] ?? m);
-}
-
-/** What makes two anomalies "the same incident": stream, kind, and the field (or else the pattern). */
-export function groupKey(a: AlertAnomaly): string {
-  return `${a.stream_id}\u0000${a.kind}\u0000${a.field ?? a.template ?? ''}`;
 }
 
 interface Group {

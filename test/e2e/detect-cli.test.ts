@@ -77,6 +77,40 @@ describe('driftlock stream', () => {
     expect(plain).toMatch(/driftlock: 2,202 events in [\d.]+ s/);
   });
 
+  it.skipIf(!existsSync('/usr/bin/script'))('on a terminal, an incident\'s repeats are folded into a line (--group-window); piped JSON has every alert', async () => {
+    const dir = await tempDir();
+    const input = path.join(dir, 'access.log');
+    const gen = new NginxLines(11);
+    const lines: string[] = [];
+    for (let i = 0; i < 2000; i++) lines.push(gen.line());
+    // 30 s of slow responses at 20/s: a run of numbers alerts on every one until it has lasted learn_after.
+    for (let i = 0; i < 600; i++) lines.push(gen.line({ response_time: 5.0 }));
+    for (let i = 0; i < 100; i++) lines.push(gen.line());
+    await writeFile(input, lines.join('\n') + '\n');
+    const piped = await runCli(['stream', '--format', 'nginx', '--stream-id', 'nginx-logs'], { input: lines.join('\n') + '\n' });
+    const slow = jsonLines(piped.stdout).filter((a) => a.field === 'response_time');
+    expect(slow.length).toBeGreaterThanOrEqual(590);
+    const onTerminal = async (extra: string): Promise<string> => {
+      const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} stream -q --format nginx --stream-id nginx-logs ${extra} < ${JSON.stringify(input)}`;
+      const out = await new Promise<string>((resolve) => {
+        const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+        let text = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+        child.on('close', () => resolve(text));
+      });
+      // eslint-disable-next-line no-control-regex
+      return out.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
+    };
+    // Read in well under 10 s: the first slow response in full, the rest in one line at the end.
+    const folded = await onTerminal('');
+    expect(folded.match(/^ {2}response_time 5 is \d+x its typical/gm)).toHaveLength(1);
+    const line = new RegExp(`^ {2}↳ ${(slow.length - 1).toLocaleString('en-US')} more like it(?: in \\d+ s)? \\(${slow.length.toLocaleString('en-US')} in all\\); latest: response_time 5 is \\d+x`, 'm');
+    expect(folded).toMatch(line);
+    const every = await onTerminal('--group-window 0');
+    expect(every.match(/^ {2}response_time 5 is \d+x its typical/gm)).toHaveLength(slow.length);
+    expect(every).not.toContain('more like it');
+  });
+
   it('reads the combined access format with --format nginx', async () => {
     const lines = incidentLog('combined');
     const result = await runCli(['stream', '--format', 'nginx', '--quiet'], { input: lines.join('\n') + '\n' });

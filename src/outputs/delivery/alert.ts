@@ -26,3 +26,8 @@ export function readAnomaly(event: LogEvent): AlertAnomaly | undefined {
     field: typeof a.field === 'string' ? a.field : undefined,
   };
 }
+
+/** What makes two anomalies "the same incident": stream, kind, and the field (or else the pattern). */
+export function groupKey(a: AlertAnomaly): string {
+  return `${a.stream_id}\u0000${a.kind}\u0000${a.field ?? a.template ?? ''}`;
+}
