@@ -63,7 +63,8 @@ interface FieldState {
 /**
  * A run of a field's numbers that alerted, all above its baseline or all below (an incident of slow
  * responses). They are not learned while it lasts, so that a flood keeps alerting, however long, until it
- * has lasted `learnAfterMs` (without event time: `learnMinCount` alerts). Then it is accepted: the alert
+ * has lasted `learnAfterMs` (in a stream without event time: `learnMinCount` alerts; in one with, numbers on
+ * lines without a readable time never make it long by their count). Then it is accepted: the alert
  * that accepts it says so, and from then on the numbers within its range are learned and do not alert,
  * while the baseline moves to them. It ends when no number as far out on its side has come for half of
  * `learnAfterMs` (without event time: `SHIFT_GAP_EVENTS` events); a number beyond its range alerts. The
@@ -1113,9 +1114,11 @@ export class StreamDetector {
       if (run.first === 0) run.first = now;
       run.last = now;
     }
-    // A run that has had event time is judged by it: an event without one (a timestamp that could not be
-    // read) does not make it long by its count.
-    const long = run.first !== 0 ? timed && now - run.first >= this.o.learnAfterMs : run.count >= this.o.learnMinCount;
+    // A run that has had event time is judged by it, and so is one in a stream that has event time: an
+    // event without one (a timestamp that could not be read) does not make it long by its count, as it makes
+    // no pattern, message or value normal (a run whose numbers all came on such lines was accepted at its
+    // 100th alert). By count only in a stream that never had event time.
+    const long = run.first !== 0 ? timed && now - run.first >= this.o.learnAfterMs : !this.eventTimed && run.count >= this.o.learnMinCount;
     if (!long) return true;
     run.accepted = true;
     c.why += recurringNote(timed, now - run.first, run.count);

@@ -377,6 +377,17 @@ describe('structured nginx-like events', () => {
       expect(flood.length).toBe(18_000);
     });
 
+    it('in a stream with event time, a run whose numbers all come on lines without one is not accepted by its count', () => {
+      const { detector, traffic } = busy(5 * MINUTE);
+      // For 3 minutes, one response in 5 is 100x slower and its line has no readable time; the others are
+      // normal and timed. The stream has event time: only time may make the run normal, and 3 minutes is
+      // less than learn_after (5). Counted by alerts, it was accepted at its 100th.
+      let i = 0;
+      const flood = slowAlertsOf(feed(detector, 'nginx', 18_000, () => (++i % 5 === 0 ? { ...traffic.next({ response_time: 5.0 }), time: undefined } : traffic.next())));
+      expect(flood.filter((a) => a.why.includes('now treated as normal'))).toHaveLength(0);
+      expect(flood.length).toBe(3600);
+    });
+
     it('does not restore a run from a snapshot whose range is malformed', () => {
       const { detector, traffic } = busy(2 * MINUTE);
       feed(detector, 'nginx', 15_000, () => traffic.next({ response_time: 5.0 }));
