@@ -275,8 +275,9 @@ export interface StreamIo {
 }
 
 /**
- * `driftlock stream`: alerts for standard input, as they happen. Readable blocks on a terminal, JSON lines
- * otherwise; a status line on stderr (rewritten in place on a terminal, every 10 s otherwise). Ends at EOF
+ * `driftlock stream`: alerts for standard input, as they happen. Readable blocks on a terminal (an
+ * incident's repeats folded into a line each group window, see repeat-folder.ts), JSON lines otherwise
+ * (every alert); a status line on stderr (rewritten in place on a terminal, every 10 s otherwise). Ends at EOF
  * or on SIGINT/SIGTERM with a summary; returns the exit code (0, or 2 on an error).
  */
 export async function runStream(options: DetectOptions & { quiet: boolean; groupWindowMs?: number }, io: StreamIo): Promise<number> {

@@ -238,7 +238,6 @@ function becomesNormal(why: string): string {
   return why.replace(/, not normal yet\b/g, '');
 }
 
-/** What the last alert of a pattern (or a field's value) that recurred long enough says. */
 /** A run of numbers from a snapshot (see `NumericShift`), or undefined when it is not well formed. */
 function restoreShift(x: unknown): NumericShift | undefined {
   if (typeof x !== 'object' || x === null) return undefined;
@@ -252,6 +251,7 @@ function restoreShift(x: unknown): NumericShift | undefined {
   return { template: template as number, high, first: first!, last: last!, lastEvent: lastEvent!, count: count!, extreme: extreme!, accepted, before: [lo!, hi!] };
 }
 
+/** What the last alert of a pattern (or a field's value, or a run of its numbers) that recurred long enough says. */
 function recurringNote(timed: boolean, elapsedMs: number, count: number): string {
   return timed
     ? `; recurring for ${durationText(Math.round(elapsedMs / 1000))} (${count} times): now treated as normal`

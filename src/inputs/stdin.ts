@@ -27,7 +27,8 @@ export function standardInput(): Readable {
   try {
     file = fstatSync(0).isFile();
   } catch {
-    // No descriptor 0 (closed by the parent): process.stdin says so in its own way.
+    // Not seen in practice: Node opens /dev/null on a descriptor 0 that the parent closed (`<&-`), and that
+    // is no regular file. Should fstat fail all the same, process.stdin says so in its own way.
   }
   return file ? createReadStream('', { fd: 0, highWaterMark: FILE_READ_BYTES, autoClose: false }) : process.stdin;
 }
