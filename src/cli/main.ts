@@ -87,28 +87,26 @@ function size(name: string, min: number, max: number) {
   };
 }
 
-/** A duration option: `10s`, `500ms`, `5m`, or a number of seconds, as in config files; at least 1 s. */
-function durationSeconds(name: string) {
+/**
+ * A duration option in ms: `10s`, `500ms`, `5m`, or a number of seconds, as in config files; at least
+ * `minMs` (0: `0` is allowed), at most what a timer can wait (2^31 - 1 ms).
+ */
+function durationMs(name: string, minMs = 0) {
   return (value: string): number => {
     const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
-    if (ms === undefined || ms < 1000 || ms > 2 ** 31 - 1) {
-      process.stderr.write(`driftlock: ${name} must be a duration of at least 1s (such as 10s or 5m), got "${value}"\n`);
-      process.exit(EXIT.usage);
-    }
-    return Math.ceil(ms / 1000);
-  };
-}
-
-/** A duration of 0 or more, in ms (`0`, `10s`, `2m`). */
-function durationMs(name: string) {
-  return (value: string): number => {
-    const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
-    if (ms === undefined || ms < 0 || ms > 2 ** 31 - 1) {
-      process.stderr.write(`driftlock: ${name} must be a duration (such as 10s or 1m, or 0), got "${value}"\n`);
+    if (ms === undefined || ms < minMs || ms > 2 ** 31 - 1) {
+      const what = minMs > 0 ? `a duration of at least ${minMs / 1000}s (such as 10s or 5m)` : 'a duration (such as 10s or 1m, or 0)';
+      process.stderr.write(`driftlock: ${name} must be ${what}, got "${value}"\n`);
       process.exit(EXIT.usage);
     }
     return ms;
   };
+}
+
+/** A duration option of at least 1 s, in whole seconds (rounded up). */
+function durationSeconds(name: string) {
+  const ms = durationMs(name, 1000);
+  return (value: string): number => Math.ceil(ms(value) / 1000);
 }
 
 /** Options shared by `stream` and `scan`. */
