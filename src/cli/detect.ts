@@ -33,6 +33,8 @@ export interface DetectOptions {
   minSilenceSeconds?: number;
   state?: string;
   maxLineBytes: number;
+  /** Readable output folds an incident's repeats into a line per this window (see repeat-folder.ts); 0 folds nothing. */
+  groupWindowMs?: number;
 }
 
 interface Line {
@@ -280,7 +282,7 @@ export interface StreamIo {
  * (every alert); a status line on stderr (rewritten in place on a terminal, every 10 s otherwise). Ends at EOF
  * or on SIGINT/SIGTERM with a summary; returns the exit code (0, or 2 on an error).
  */
-export async function runStream(options: DetectOptions & { quiet: boolean; groupWindowMs?: number }, io: StreamIo): Promise<number> {
+export async function runStream(options: DetectOptions & { quiet: boolean }, io: StreamIo): Promise<number> {
   const ld = new LineDetector(options, (message) => {
     clearStatus();
     io.stderr.write(`driftlock: ${message}\n`);
@@ -521,6 +523,20 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   const showProgress = options.progress && ansiTerminal(io.stderr);
   const started = Date.now();
   const top = new TopAnomalies();
+  // Readable output folds an incident's repeats (see repeat-folder.ts) in the log's own time: a scan reads
+  // hours of it in seconds. Alerts of lines without a time fold by the wall clock, in a folder of their own,
+  // and their lines do not say how long the repeats took.
+  const window = options.groupWindowMs ?? DEFAULT_GROUP_WINDOW_MS;
+  const byLogTime = options.output === 'json' ? undefined : new RepeatFolder(window);
+  const byClock = options.output === 'json' ? undefined : new RepeatFolder(window);
+  // The latest log time of an alert: the end of the last window at the end of a file.
+  let logTime: number | undefined;
+  const foldedLines = (logNow: number | undefined, end = false): string => {
+    let out = '';
+    if (byLogTime && (logNow !== undefined || end)) for (const r of byLogTime.due(logNow ?? 0, end)) out += renderRepeatsText(r.repeats, r.total, r.seconds, r.anomaly.why, color);
+    if (byClock) for (const r of byClock.due(Date.now(), end)) out += renderRepeatsText(r.repeats, r.total, undefined, r.anomaly.why, color);
+    return out;
+  };
   let failed = 0;
   if (options.output === 'json') await write(io.stdout, JSON.stringify({ warmup_lines: ld.detector.options.warmup, profile: options.profile }) + '\n');
 
@@ -628,7 +644,10 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
                 field: f.anomaly.field ?? null, template: f.anomaly.template, stream_id: f.anomaly.stream_id,
               }) + '\n';
             } else {
-              out += renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, location: `${file}:${f.line}` }, color);
+              if (f.time !== undefined) logTime = f.time;
+              out += foldedLines(f.time);
+              const folder = f.time !== undefined ? byLogTime! : byClock!;
+              if (folder.show(f.anomaly, f.time ?? Date.now())) out += renderAlertText({ anomaly: f.anomaly, entry: f.entry, time: f.time, location: `${file}:${f.line}` }, color);
             }
           }
           if (out) {
@@ -639,6 +658,12 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
         },
         () => (read = 'bytesRead' in raw ? raw.bytesRead : 0),
       );
+      // The repeats folded since each incident's last line, at the end of each file (its incidents end with it).
+      const rest = foldedLines(logTime, true);
+      if (rest) {
+        if (showProgress) io.stderr.write('\r\x1b[K');
+        await write(io.stdout, rest, gone);
+      }
       if (showProgress) {
         draw(true);
         io.stderr.write('\n');

@@ -119,7 +119,8 @@ function detectOptions(cmd: Command, streamHelp: string): Command {
     .option('--warmup <events>', 'events per stream to learn from before flagging (overrides the profile)', number('--warmup', 0, 1e9, true))
     .option('--min-silence <duration>', 'how long a stream of 1+ events/s must be silent to be a volume_drop (default 30s)', durationSeconds('--min-silence'))
     .option('--state <file>', 'restore detector state from this file at start and save it at the end (no new warm-up)')
-    .option('--max-line-bytes <size>', 'longer lines are cut to this size and marked (64KiB, 1MiB or bytes)', size('--max-line-bytes', 64, 1 << 30), 1 << 20);
+    .option('--max-line-bytes <size>', 'longer lines are cut to this size and marked (64KiB, 1MiB or bytes)', size('--max-line-bytes', 64, 1 << 30), 1 << 20)
+    .option('--group-window <duration>', 'readable output: the repeats of an alert (same stream, kind, and field or pattern) are one line per window, not each in full (stream: wall time; scan: the log\'s time); 0 shows every one (default 10s; JSON output has every one)', durationMs('--group-window'));
 }
 
 interface DetectCliOptions {
@@ -131,6 +132,7 @@ interface DetectCliOptions {
   minSilence?: number;
   state?: string;
   maxLineBytes: number;
+  groupWindow?: number;
 }
 
 function toDetectOptions(o: DetectCliOptions): DetectOptions {
@@ -143,6 +145,7 @@ function toDetectOptions(o: DetectCliOptions): DetectOptions {
     ...(o.warmup !== undefined ? { warmup: o.warmup } : {}),
     ...(o.minSilence !== undefined ? { minSilenceSeconds: o.minSilence } : {}),
     ...(o.state !== undefined ? { state: o.state } : {}),
+    ...(o.groupWindow !== undefined ? { groupWindowMs: o.groupWindow } : {}),
   };
 }
 
@@ -150,12 +153,10 @@ detectOptions(
   program
     .command('stream')
     .description('read log lines from standard input and print alerts as they happen (e.g. tail -f access.log | driftlock stream --format nginx)')
-    .option('-q, --quiet', 'no status line or summary on stderr', false)
-    .option('--group-window <duration>', 'on a terminal, repeats of an alert (same stream, kind, and field or pattern) are folded into one line per window; 0 shows every one (default 10s; JSON output shows every one)', durationMs('--group-window')),
+    .option('-q, --quiet', 'no status line or summary on stderr', false),
   'baseline name: fixed (nginx-logs) or a field in braces ({body.service}); default "stdin"',
-).action(async (opts: DetectCliOptions & { quiet: boolean; groupWindow?: number }) => {
-  const options = { ...toDetectOptions(opts), quiet: opts.quiet, ...(opts.groupWindow !== undefined ? { groupWindowMs: opts.groupWindow } : {}) };
-  process.exit(await runStream(options, { stdin: standardInput(), stdout: process.stdout, stderr: process.stderr }));
+).action(async (opts: DetectCliOptions & { quiet: boolean }) => {
+  process.exit(await runStream({ ...toDetectOptions(opts), quiet: opts.quiet }, { stdin: standardInput(), stdout: process.stdout, stderr: process.stderr }));
 });
 
 detectOptions(

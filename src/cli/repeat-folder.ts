@@ -1,7 +1,8 @@
 /**
- * `driftlock stream` on a terminal: the first alert of an incident is shown in full and its repeats are
- * folded, as the Slack output groups them. An incident is the alerts of one stream, kind, and field or
- * pattern (`groupKey`). Each `windowMs` (wall time: what a person watching sees), an incident that had
+ * The readable output of `driftlock stream` and `scan`: the first alert of an incident is shown in full and
+ * its repeats are folded, as the Slack output groups them. An incident is the alerts of one stream, kind, and field or
+ * pattern (`groupKey`). Each `windowMs` (of the clock it is given: the wall clock for `stream`, what a person
+ * watching sees; the log's own time for `scan`, which reads hours of it in seconds), an incident that had
  * repeats gets one line saying how many and what the latest said; one that had none for a whole window is
  * over, and its next alert is shown in full again. A flood of slow responses at 1,000/s, which alerts on
  * every response until it has lasted `learn_after`, is then one block and a line every 10 s, not 1,000
@@ -34,6 +35,8 @@ export interface FoldedRepeats {
 
 export class RepeatFolder {
   private readonly incidents = new Map<string, Incident>();
+  /** The earliest window start of the incidents (as of the last `due`, or a later start): before its end nothing is due. */
+  private earliest = Infinity;
 
   /** `windowMs` 0 or less folds nothing. */
   constructor(private readonly windowMs: number) {}
@@ -44,7 +47,10 @@ export class RepeatFolder {
     const key = groupKey(anomaly);
     const incident = this.incidents.get(key);
     if (incident === undefined) {
-      if (this.incidents.size < MAX_INCIDENTS) this.incidents.set(key, { windowStart: now, repeats: 0, total: 1, latest: anomaly });
+      if (this.incidents.size < MAX_INCIDENTS) {
+        this.incidents.set(key, { windowStart: now, repeats: 0, total: 1, latest: anomaly });
+        if (now < this.earliest) this.earliest = now;
+      }
       return true;
     }
     incident.repeats += 1;
@@ -55,12 +61,18 @@ export class RepeatFolder {
 
   /**
    * The lines of the incidents whose window has ended (of all of them with `end`, at the end of input);
-   * an incident without repeats in its window is over and forgotten.
+   * an incident without repeats in its window is over and forgotten. A clock that went back (a log's time)
+   * ends every window. Cheap when nothing is due: it may be asked at every alert.
    */
   due(now: number, end = false): FoldedRepeats[] {
+    if (!end && now >= this.earliest && now - this.earliest < this.windowMs) return [];
     const out: FoldedRepeats[] = [];
+    this.earliest = Infinity;
     for (const [key, incident] of this.incidents) {
-      if (!end && now - incident.windowStart < this.windowMs) continue;
+      if (!end && now >= incident.windowStart && now - incident.windowStart < this.windowMs) {
+        if (incident.windowStart < this.earliest) this.earliest = incident.windowStart;
+        continue;
+      }
       if (incident.repeats > 0) {
         out.push({ anomaly: incident.latest, repeats: incident.repeats, total: incident.total, seconds: Math.max(0, now - incident.windowStart) / 1000 });
       }
@@ -68,6 +80,7 @@ export class RepeatFolder {
       else {
         incident.repeats = 0;
         incident.windowStart = now;
+        if (now < this.earliest) this.earliest = now;
       }
     }
     return out;

@@ -56,10 +56,10 @@ export function renderAlertText(view: AlertView, color: boolean): string {
   );
 }
 
-/** One line for the repeats of an alert folded on a terminal (see src/cli/repeat-folder.ts). */
-export function renderRepeatsText(repeats: number, total: number, seconds: number, latestWhy: string, color: boolean): string {
+/** One line for the folded repeats of an alert (see src/cli/repeat-folder.ts); `seconds` they came in, when that means something. */
+export function renderRepeatsText(repeats: number, total: number, seconds: number | undefined, latestWhy: string, color: boolean): string {
   const c = color ? ANSI : { bold: '', dim: '', red: '', yellow: '', cyan: '', reset: '' };
   const many = repeats === 1 ? '1 more like it' : `${repeats.toLocaleString('en-US')} more like it`;
-  const span = seconds >= 1 ? ` in ${Math.round(seconds).toLocaleString('en-US')} s` : '';
+  const span = seconds !== undefined && seconds >= 1 ? ` in ${Math.round(seconds).toLocaleString('en-US')} s` : '';
   return `  ${c.dim}↳ ${many}${span} (${total.toLocaleString('en-US')} in all); latest: ${printable(truncate(latestWhy, 200)).replace(/\n/g, '⏎')}${c.reset}\n`;
 }

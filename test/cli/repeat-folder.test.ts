@@ -34,6 +34,14 @@ describe('RepeatFolder (stream on a terminal)', () => {
     expect(none.due(100_000, true)).toEqual([]);
   });
 
+  it('ends every window when the clock goes back (a log\'s time), and is asked cheaply when nothing is due', () => {
+    const f = new RepeatFolder(10_000);
+    f.show(slow(), 50_000);
+    f.show(slow('again'), 51_000);
+    expect(f.due(55_000)).toEqual([]);
+    expect(f.due(40_000)).toEqual([{ anomaly: slow('again'), repeats: 1, total: 2, seconds: 0 }]);
+  });
+
   it('follows at most 1,000 incidents at once: beyond, alerts are shown in full', () => {
     const f = new RepeatFolder(10_000);
     for (let k = 0; k < 1000; k++) expect(f.show({ ...error, template: `ERROR ${k}` }, 0)).toBe(true);

@@ -33,6 +33,17 @@ function incidentLog(format: 'json' | 'combined' = 'json'): string[] {
   return lines;
 }
 
+/** 2,000 normal lines, 30 s of slow responses at 20/s (600 lines), 100 normal lines. */
+function slowIncidentLog(): string[] {
+  const gen = new NginxLines(11);
+  const lines: string[] = [];
+  for (let i = 0; i < 2000; i++) lines.push(gen.line());
+  // A run of numbers alerts on every slow response until it has lasted learn_after.
+  for (let i = 0; i < 600; i++) lines.push(gen.line({ response_time: 5.0 }));
+  for (let i = 0; i < 100; i++) lines.push(gen.line());
+  return lines;
+}
+
 describe('driftlock stream', () => {
   it('prints one JSON alert per anomaly for piped nginx JSON lines, naming the field, and a summary on stderr', async () => {
     const lines = incidentLog();
@@ -80,12 +91,7 @@ describe('driftlock stream', () => {
   it.skipIf(!existsSync('/usr/bin/script'))('on a terminal, an incident\'s repeats are folded into a line (--group-window); piped JSON has every alert', async () => {
     const dir = await tempDir();
     const input = path.join(dir, 'access.log');
-    const gen = new NginxLines(11);
-    const lines: string[] = [];
-    for (let i = 0; i < 2000; i++) lines.push(gen.line());
-    // 30 s of slow responses at 20/s: a run of numbers alerts on every one until it has lasted learn_after.
-    for (let i = 0; i < 600; i++) lines.push(gen.line({ response_time: 5.0 }));
-    for (let i = 0; i < 100; i++) lines.push(gen.line());
+    const lines = slowIncidentLog();
     await writeFile(input, lines.join('\n') + '\n');
     const piped = await runCli(['stream', '--format', 'nginx', '--stream-id', 'nginx-logs'], { input: lines.join('\n') + '\n' });
     const slow = jsonLines(piped.stdout).filter((a) => a.field === 'response_time');
@@ -224,6 +230,26 @@ describe('driftlock scan', () => {
     const quiet = await runCli(['scan', '--format', 'nginx', clean]);
     expect(quiet.stdout).toMatch(/1,500 events .* 0 anomalies/);
     expect(quiet.code).toBe(0);
+  });
+
+  it('folds an incident\'s repeats into a line per --group-window of the log\'s own time; --output json has every alert', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'access.log');
+    await writeFile(log, slowIncidentLog().join('\n') + '\n');
+    const json = await runCli(['scan', '--output', 'json', '--format', 'nginx', log]);
+    const slow = jsonLines(json.stdout).filter((a) => a.field === 'response_time');
+    expect(slow.length).toBeGreaterThanOrEqual(590);
+    const text = await runCli(['scan', '--no-progress', '--format', 'nginx', log]);
+    expect(text.code).toBe(1);
+    // The first in full; then a line each 10 s of the log (read in well under a second), the rest at the end.
+    expect(text.stdout.match(/^ {2}response_time 5 is \d+x its typical/gm)).toHaveLength(1);
+    const folded = [...text.stdout.matchAll(/^ {2}↳ ([\d,]+) more like it(?: in (\d+) s)? \(([\d,]+) in all\); latest: response_time 5 is/gm)];
+    expect(folded.length).toBeGreaterThanOrEqual(3);
+    expect(folded.reduce((sum, m) => sum + Number(m[1]!.replace(/,/g, '')), 0)).toBe(slow.length - 1);
+    expect(Number(folded.at(-1)![3]!.replace(/,/g, ''))).toBe(slow.length);
+    for (const m of folded.slice(0, -1)) expect(Number(m[2])).toBeGreaterThanOrEqual(10);
+    const every = await runCli(['scan', '--no-progress', '--group-window', '0', '--format', 'nginx', log]);
+    expect(every.stdout.match(/^ {2}response_time 5 is \d+x its typical/gm)).toHaveLength(slow.length);
   });
 
   it('shows control characters of a log line as escapes: a line cannot send escape sequences to the terminal', async () => {
