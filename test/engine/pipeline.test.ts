@@ -4,6 +4,26 @@ import { hooks, numbersOf, testPipeline } from '../helpers/components.js';
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The `numbers` input `src` heard each of its `batches` batches of 10 acknowledged, every one delivered. */
+function expectEveryBatchDelivered(batches: number): void {
+  const acks = hooks.acks.get('src')!;
+  expect(acks.map(([first]) => first).sort((x, y) => x - y)).toEqual(range(batches).map((i) => i * 10));
+  expect(acks.every(([, status]) => status === 'delivered')).toBe(true);
+}
+
+/** numbers (`count` of them, 0: until stopped, in batches of 10) -> the stream transform `hold` with `options` -> collect. */
+function holdPipeline(count: number, options: Record<string, number | boolean>): ReturnType<typeof testPipeline> {
+  const hold = Object.entries(options).map(([k, v]) => `${k}: ${v}, `).join('');
+  return testPipeline(`
+inputs:
+  src: { type: numbers, count: ${count}, batch_size: 10 }
+transforms:
+  t: { type: hold, ${hold}inputs: [src] }
+outputs:
+  out: { type: collect, inputs: [t] }
+`);
+}
+
 beforeEach(() => hooks.reset());
 afterEach(() => hooks.reset());
 
@@ -190,55 +210,30 @@ outputs:
   });
 
   it('a stream transform that crashes while holding a batch is restarted and gets that batch again: nothing lost', async () => {
-    const { pipeline } = await testPipeline(`
-inputs:
-  src: { type: numbers, count: 50, batch_size: 10 }
-transforms:
-  t: { type: hold, crash_on: 2, inputs: [src] }
-outputs:
-  out: { type: collect, inputs: [t] }
-`);
+    const { pipeline } = await holdPipeline(50, { crash_on: 2 });
     await pipeline.start();
     await pipeline.done;
     // Before, the batch it held when it crashed was lost and never acknowledged (30 of 50 arrived).
     expect(numbersOf(hooks.received.get('out'))).toEqual(range(50));
-    const acks = hooks.acks.get('src')!;
-    expect(acks.map(([first]) => first).sort((x, y) => x - y)).toEqual(range(5).map((i) => i * 10));
-    expect(acks.every(([, status]) => status === 'delivered')).toBe(true);
+    expectEveryBatchDelivered(5);
   });
 
   it('a stream transform that crashes holding a batch once its input has ended (buffer closed and empty) is restarted and gets it again', async () => {
     // The input has sent everything and its buffer has closed; the transform has read it all and crashes
     // holding the last batch. It was taken for one that failed while stopping: not restarted, and the batch
     // acknowledged abandoned, never delivered (40-49 lost; stdin's lines lost, the daemon exiting 0).
-    const { pipeline } = await testPipeline(`
-inputs:
-  src: { type: numbers, count: 50, batch_size: 10 }
-transforms:
-  t: { type: hold, crash_at_end: true, inputs: [src] }
-outputs:
-  out: { type: collect, inputs: [t] }
-`);
+    const { pipeline } = await holdPipeline(50, { crash_at_end: true });
     await pipeline.start();
     await pipeline.done;
     expect(hooks.instances.get('t')).toBe(2);
     // The instance that ran last is flushed, not the one that crashed (before: [1]).
     expect(hooks.flushed.get('t')).toEqual([2]);
     expect(numbersOf(hooks.received.get('out'))).toEqual(range(50));
-    const acks = hooks.acks.get('src')!;
-    expect(acks.map(([first]) => first).sort((x, y) => x - y)).toEqual(range(5).map((i) => i * 10));
-    expect(acks.every(([, status]) => status === 'delivered')).toBe(true);
+    expectEveryBatchDelivered(5);
   });
 
   it('a stream transform that crashes holding a batch during a drain at shutdown is restarted and delivers it: stop() drains', async () => {
-    const { pipeline } = await testPipeline(`
-inputs:
-  src: { type: numbers, count: 0, batch_size: 10 }
-transforms:
-  t: { type: hold, crash_at_end: true, inputs: [src] }
-outputs:
-  out: { type: collect, inputs: [t] }
-`);
+    const { pipeline } = await holdPipeline(0, { crash_at_end: true });
     await pipeline.start();
     while ((hooks.received.get('out')?.length ?? 0) < 100) await sleep(1);
     expect(await pipeline.stop(5000)).toBe(true);
@@ -250,14 +245,7 @@ outputs:
 
   it('a stream transform whose restart fails to build, after a crash at the end of its input, is restarted again and loses nothing', async () => {
     // Between the crash and the next run the batches it held wait to be fed again: they count as held.
-    const { pipeline } = await testPipeline(`
-inputs:
-  src: { type: numbers, count: 50, batch_size: 10 }
-transforms:
-  t: { type: hold, crash_at_end: true, build_fails_on: 2, inputs: [src] }
-outputs:
-  out: { type: collect, inputs: [t] }
-`);
+    const { pipeline } = await holdPipeline(50, { crash_at_end: true, build_fails_on: 2 });
     await pipeline.start();
     await pipeline.done;
     expect(hooks.instances.get('t')).toBe(3);
@@ -266,14 +254,7 @@ outputs:
   });
 
   it('a stream transform that crashes again while its held batches are fed back still loses none', async () => {
-    const { pipeline } = await testPipeline(`
-inputs:
-  src: { type: numbers, count: 60, batch_size: 10 }
-transforms:
-  t: { type: hold, crash_on: 3, crash_again_on: 1, inputs: [src] }
-outputs:
-  out: { type: collect, inputs: [t] }
-`);
+    const { pipeline } = await holdPipeline(60, { crash_on: 3, crash_again_on: 1 });
     await pipeline.start();
     await pipeline.done;
     expect(numbersOf(hooks.received.get('out'))).toEqual(range(60));
