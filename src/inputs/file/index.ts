@@ -187,7 +187,7 @@ export class FileInput implements TailerHost {
     await this.discovery.watch(
       {
         added: (f) => this.enqueue(f),
-        changed: (f) => this.byPath.get(f)?.wake() ?? this.enqueue(f),
+        changed: (f) => this.byPath.get(f)?.changed() ?? this.enqueue(f),
         removed: (f) => this.byPath.get(f)?.wake(),
       },
       { usePolling: this.config.use_polling, pollIntervalMs: Math.max(100, Math.min(this.config.check_interval, 1000)) },

@@ -120,6 +120,9 @@ export type TailerState = 'live' | 'rotated' | 'deleted';
  */
 const SLICE_BYTES = 256 * 1024;
 
+/** How long after a change notification the file is read once more: past chokidar's 50 ms throttle of changes. */
+const CHANGE_QUIET_MS = 60;
+
 /** File times lag the wall clock (coarse timestamps; 1 s on some file systems). */
 const UNREAD_SLACK_MS = 1000;
 
@@ -183,6 +186,8 @@ export class Tailer {
   private closing = false;
   private wakeUp: (() => void) | undefined;
   private woken = false;
+  /** The wake that follows a change notification (see `changed`). */
+  private trailingWake: NodeJS.Timeout | undefined;
   done: Promise<void> = Promise.resolve();
 
   constructor(host: TailerHost, handle: FileHandle, file: string, st: { dev: number; ino: number; mtimeMs: number }, offset: number, tracker: AckTracker, state: TailerState = 'live') {
@@ -232,6 +237,25 @@ export class Tailer {
       await this.handle.close().catch(() => undefined);
       this.host.closed(this);
     });
+  }
+
+  /**
+   * The watcher saw the file change: read now, and once more `CHANGE_QUIET_MS` later. chokidar passes on
+   * at most one change of a file each 50 ms and drops the others, with no trailing one: a line appended just
+   * after a notified one waited for the periodic check (`check_interval`, 1 s by default), and the last line
+   * of a burst came up to a second late. Each notification moves the second read on, so that it follows
+   * the last one; the timer does not hold the process open.
+   */
+  changed(): void {
+    this.wake();
+    if (this.trailingWake) this.trailingWake.refresh();
+    else {
+      this.trailingWake = setTimeout(() => {
+        this.trailingWake = undefined;
+        this.wake();
+      }, CHANGE_QUIET_MS);
+      this.trailingWake.unref();
+    }
   }
 
   /** Something may have changed: read again. */
