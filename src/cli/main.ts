@@ -169,7 +169,9 @@ detectOptions(
     .option('--no-progress', 'no progress bar on stderr'),
   'baseline name: fixed, or a field in braces; default one stream per log file (app.log.1 and app.log are one)',
 ).action(async (files: string[], opts: DetectCliOptions & { output: 'text' | 'json'; top: number; progress: boolean }) => {
-  process.exit(await runScan(files, { ...toDetectOptions(opts), output: opts.output, top: opts.top, progress: opts.progress }, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }));
+  // Standard input is opened only when one of the files is `-`.
+  const stdin = files.includes('-') ? standardInput() : undefined;
+  process.exit(await runScan(files, { ...toDetectOptions(opts), output: opts.output, top: opts.top, progress: opts.progress }, { ...(stdin ? { stdin } : {}), stdout: process.stdout, stderr: process.stderr }));
 });
 
 program

@@ -150,6 +150,10 @@ describe('driftlock stream', () => {
     const result = await runCli(['scan', '--format', 'nginx', '--no-progress', '--output', 'json', '-'], { input: lines.join('\n') + '\n' });
     expect(result.code).toBe(1);
     expect(jsonLines(result.stdout).find((a) => a.line === 2102)).toMatchObject({ file: '-', stream_id: 'stdin', field: 'http_user_agent' });
+    // A file redirected to it (read 256 KiB at a time): the same flags.
+    const redirected = await runCli(['scan', '--format', 'nginx', '--no-progress', '--output', 'json', '-'], { input: lines.join('\n') + '\n', inputFile: path.join(await tempDir(), 'in.log') });
+    expect(redirected.code).toBe(1);
+    expect(jsonLines(redirected.stdout)).toEqual(jsonLines(result.stdout));
   });
 
   it('keeps going through invalid UTF-8 and over-long lines, and counts them', async () => {
