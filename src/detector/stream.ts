@@ -242,8 +242,7 @@ function becomesNormal(why: string): string {
 function restoreShift(x: unknown): NumericShift | undefined {
   if (typeof x !== 'object' || x === null) return undefined;
   const r = x as Partial<Record<keyof NumericShift, unknown>>;
-  const template = r.template ?? -1;
-  const { high, accepted, before } = r;
+  const { template, high, accepted, before } = r;
   if (typeof high !== 'boolean' || typeof accepted !== 'boolean' || !Array.isArray(before) || before.length !== 2) return undefined;
   const numbers = [template, r.first, r.last, r.lastEvent, r.count, r.extreme, before[0], before[1]];
   if (!numbers.every((n) => typeof n === 'number' && Number.isFinite(n)) || !Number.isInteger(template)) return undefined;
@@ -1569,10 +1568,8 @@ export class StreamDetector {
       if (f.ignored) state.ignored = true;
       if (f.otherShare !== undefined) state.otherShare = f.otherShare;
       if (f.duration === true) state.duration = true;
-      // Older snapshots have none (a run of numbers going on at the stop starts again), or one `shift`, which
-      // had no template: kept as a run of a stream without message templates (-1). A malformed one is left out.
-      const runs: unknown[] = Array.isArray(f.shifts) ? f.shifts.slice(-MAX_SHIFTS) : f.shift !== undefined ? [f.shift] : [];
-      for (const run of runs) {
+      // Older snapshots have none: a run of numbers going on at the stop starts again. A malformed one is left out.
+      for (const run of Array.isArray(f.shifts) ? (f.shifts as unknown[]).slice(-MAX_SHIFTS) : []) {
         const r = restoreShift(run);
         if (r && !state.shifts?.some((o) => o.template === r.template && o.high === r.high)) (state.shifts ??= []).push(r);
       }
@@ -1634,8 +1631,6 @@ export interface StreamSnapshot {
     duration?: boolean;
     /** The runs of numbers that alerted (see `NumericShift`); absent in older snapshots. */
     shifts?: NumericShift[];
-    /** A single run, without its template, as the first snapshots with runs had it (restored as template -1). */
-    shift?: Omit<NumericShift, 'template'>;
     /** Per template: its id, its recent numbers (oldest first) and the event count when it last came. */
     byTemplate?: Array<[number, number[], number]>;
     categorical?: ReturnType<CategoricalBaseline['toJSON']>;

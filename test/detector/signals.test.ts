@@ -393,12 +393,12 @@ describe('structured nginx-like events', () => {
       feed(detector, 'nginx', 15_000, () => traffic.next({ response_time: 5.0 }));
       const snapshot = JSON.parse(JSON.stringify(detector.stream('nginx').toJSON())) as StreamSnapshot;
       const field = snapshot.fields!.find((f) => f.name === 'response_time')! as unknown as Record<string, unknown>;
-      const runs = (field['shifts'] ?? [field['shift']]) as Array<Record<string, unknown>>;
+      const runs = field['shifts'] as Array<Record<string, unknown>>;
       expect(runs.length).toBeGreaterThan(0);
       for (const r of runs) r['before'] = [0.03];
       const restored = StreamDetector.fromJSON(snapshot, { ...PROFILES.balanced, learnAfterMs: 2 * MINUTE });
       const again = restored.toJSON().fields!.find((f) => f.name === 'response_time')! as unknown as Record<string, unknown>;
-      expect(again['shift'] ?? again['shifts']).toBeUndefined();
+      expect(again['shifts']).toBeUndefined();
     });
   });
 
