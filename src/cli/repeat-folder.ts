@@ -14,7 +14,7 @@ import { groupKey, type AlertAnomaly } from '../outputs/delivery/alert.js';
 const MAX_INCIDENTS = 1000;
 
 interface Incident {
-  /** Wall time at which its current window began. */
+  /** When its current window began, on the clock the folder is given. */
   windowStart: number;
   /** Alerts folded in the current window, and in all since its first. */
   repeats: number;

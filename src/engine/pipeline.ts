@@ -419,8 +419,10 @@ export class Pipeline {
           for await (const b of source) yield wrap(b);
         };
         await this.supervise(c, async (attempt) => {
-          if (attempt > 0) redeliver.push(...takeBack());
-          if (attempt > 0) current = await this.build<TransformStage>(c);
+          if (attempt > 0) {
+            redeliver.push(...takeBack());
+            current = await this.build<TransformStage>(c);
+          }
           for await (const out of current.stream!(feed(this.counted(c, buffer)))) {
             for (const f of out.finalizers) held.delete(f);
             c.metrics.add('sent_events_total', out.events.length);

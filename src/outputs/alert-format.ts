@@ -16,6 +16,7 @@ export interface AlertView {
 }
 
 const ANSI = { bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', cyan: '\x1b[36m', reset: '\x1b[0m' };
+const PLAIN: typeof ANSI = { bold: '', dim: '', red: '', yellow: '', cyan: '', reset: '' };
 
 /** Cuts text to `max` characters, saying how much was left out. */
 export function truncate(text: string, max: number): string {
@@ -44,7 +45,7 @@ export function percent(confidence: number): string {
 
 /** A few lines for a terminal: headline (time, stream, kind, confidence), the why, the entry. */
 export function renderAlertText(view: AlertView, color: boolean): string {
-  const c = color ? ANSI : { bold: '', dim: '', red: '', yellow: '', cyan: '', reset: '' };
+  const c = color ? ANSI : PLAIN;
   const a = view.anomaly;
   const tone = a.confidence >= 0.99 ? c.red : c.yellow;
   const time = view.time === undefined ? '' : new Date(view.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
@@ -58,8 +59,7 @@ export function renderAlertText(view: AlertView, color: boolean): string {
 
 /** One line for the folded repeats of an alert (see src/cli/repeat-folder.ts); `seconds` they came in, when that means something. */
 export function renderRepeatsText(repeats: number, total: number, seconds: number | undefined, latestWhy: string, color: boolean): string {
-  const c = color ? ANSI : { bold: '', dim: '', red: '', yellow: '', cyan: '', reset: '' };
-  const many = repeats === 1 ? '1 more like it' : `${repeats.toLocaleString('en-US')} more like it`;
+  const c = color ? ANSI : PLAIN;
   const span = seconds !== undefined && seconds >= 1 ? ` in ${Math.round(seconds).toLocaleString('en-US')} s` : '';
-  return `  ${c.dim}↳ ${many}${span} (${total.toLocaleString('en-US')} in all); latest: ${printable(truncate(latestWhy, 200)).replace(/\n/g, '⏎')}${c.reset}\n`;
+  return `  ${c.dim}↳ ${repeats.toLocaleString('en-US')} more like it${span} (${total.toLocaleString('en-US')} in all); latest: ${printable(truncate(latestWhy, 200)).replace(/\n/g, '⏎')}${c.reset}\n`;
 }
