@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `driftlock` command line. Exit codes: 0 success; 1 stopped but could not drain in time; 2 usage
+ * The `driftlock` command line. Exit codes: 0 success; 1 stopped but could not drain in time, or a component
+ * was given up on after crashing again and again once its input had ended; 2 usage
  * error; 70 internal error; 78 configuration error; 130 forced stop by a second signal.
  */
 import { readFile, writeFile } from 'node:fs/promises';

@@ -210,8 +210,10 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   api?.close();
   const summary = exitSummary(pipeline, carried);
   logger.info({ drained, components: summary, max_rss_bytes: process.resourceUsage().maxRSS * 1024 }, stopped ? 'stopped' : 'all inputs finished; stopped');
+  // A stage given up on (it kept crashing after its input ended) abandoned what it held: not a clean run.
+  if (pipeline.gaveUp.length) logger.error({ components: pipeline.gaveUp }, 'exiting 1: events were abandoned by components that kept crashing after their input ended');
   ignoreSignals();
-  return drained ? 0 : 1;
+  return drained && pipeline.gaveUp.length === 0 ? 0 : 1;
 }
 
 type Summary = Record<string, Record<string, number>>;

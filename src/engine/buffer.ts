@@ -21,6 +21,8 @@ export interface BufferStats {
   droppedEvents: number;
   /** Times a sender had to wait for room (block). */
   blockedSends: number;
+  /** Events sent after the buffer was sealed (a sender waiting for room when its consumer was given up on): answered `abandoned`. */
+  abandonedEvents: number;
 }
 
 /**
@@ -29,7 +31,7 @@ export interface BufferStats {
  * its end and the queue is drained: that is how shutdown drains the pipeline stage by stage.
  */
 export class BatchBuffer implements AsyncIterable<Batch> {
-  readonly stats: BufferStats = { queuedEvents: 0, droppedEvents: 0, blockedSends: 0 };
+  readonly stats: BufferStats = { queuedEvents: 0, droppedEvents: 0, blockedSends: 0, abandonedEvents: 0 };
   private readonly options: BufferOptions;
   private queue: Batch[] = [];
   private head = 0;
@@ -97,6 +99,7 @@ export class BatchBuffer implements AsyncIterable<Batch> {
       }
     }
     if (this.sealed) {
+      this.stats.abandonedEvents += batch.events.length;
       releaseAll(batch.finalizers, 'abandoned');
       return false;
     }

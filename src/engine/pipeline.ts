@@ -103,6 +103,8 @@ interface RunningComponent {
   logger: Logger;
   /** The buffer in front of a transform or output. */
   buffer?: BatchBuffer;
+  /** Events it held or had queued when it was given up on (or the shutdown timeout passed). */
+  abandoned: number;
   fanout: Fanout;
   done?: Promise<void>;
   /** When it last crashed (ms), and why: `health()` reports it for `HEALTH_WINDOW_MS`. */
@@ -132,9 +134,17 @@ export interface ComponentTrouble {
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 15000, 30000];
 /** A component that ran this long before it crashed is restarted as after a first crash. */
 const HEALTHY_RUN_MS = 60_000;
+/**
+ * Crashes in a row, once a transform's or output's input has ended, after which it is given up on: what it
+ * holds is abandoned and the run exits 1. Restarted for ever, one that crashes on its last batches every time
+ * kept `driftlock run` on standard input from ever exiting.
+ */
+export const RESTARTS_AFTER_END = RESTART_BACKOFF_MS.length;
 
 export interface PipelineOptions {
   logger: Logger;
+  /** The waits before restarts, crash after crash (the last repeats); tests shorten them. */
+  restartBackoffMs?: readonly number[];
   /** The metrics of the pipeline this one replaces (a reload): its components' counters go on from there. */
   carryMetricsFrom?: ComponentMetrics[];
 }
@@ -150,10 +160,14 @@ export class Pipeline {
   private stopDeadline: number | undefined;
   private started = false;
   private finished: Promise<void> | null = null;
+  private readonly restartBackoffMs: readonly number[];
+  /** Components given up on after crashing `RESTARTS_AFTER_END` times in a row once their input had ended. */
+  readonly gaveUp: string[] = [];
 
   constructor(config: PipelineConfig, options: PipelineOptions) {
     this.config = config;
     this.logger = options.logger;
+    this.restartBackoffMs = options.restartBackoffMs?.length ? options.restartBackoffMs : RESTART_BACKOFF_MS;
     // Every component listens on these (a pipeline of 7 inputs passed Node's 10 and it warned of a leak).
     setMaxListeners(0, this.stopInputs.signal, this.hardStop.signal);
     for (const c of config.components) {
@@ -163,10 +177,13 @@ export class Pipeline {
         metrics,
         logger: this.logger.child({ component: c.id, component_type: c.type }),
         fanout: new Fanout(),
+        abandoned: 0,
       };
       if (c.kind !== 'input') {
         const buffer = new BatchBuffer({ maxEvents: c.buffer.max_events, whenFull: c.buffer.when_full });
         running.buffer = buffer;
+        // What the component gave up on (`abandoned`), plus what was sent to its sealed buffer.
+        metrics.counter('abandoned_events_total', () => running.abandoned + buffer.stats.abandonedEvents);
         metrics.gauge('buffer_events', () => buffer.stats.queuedEvents);
         metrics.counter('discarded_events_total', () => buffer.stats.droppedEvents);
       }
@@ -428,8 +445,10 @@ export class Pipeline {
             c.metrics.add('sent_events_total', out.events.length);
             await c.fanout.send(out);
           }
-        }, () => finishedWith(buffer, held.size + redeliver.length));
-        for (const b of [...redeliver.splice(0), ...takeBack()]) releaseAll(b.finalizers, 'abandoned');
+        }, () => finishedWith(buffer, held.size + redeliver.length), () => buffer.closed);
+        const left = [...redeliver.splice(0), ...takeBack()];
+        c.abandoned += left.reduce((n, b) => n + b.events.length, 0);
+        for (const b of left) releaseAll(b.finalizers, 'abandoned');
       } else {
         const map = stage.map?.bind(stage) ?? ((events: LogEvent[]) => events);
         for await (const batch of this.counted(c, buffer)) {
@@ -523,8 +542,14 @@ export class Pipeline {
     // holds or has queued: abandoned, whether or not the output ever returns from a hung write.
     const abandon = () => {
       buffer.seal(); // senders still waiting for room are answered `abandoned` by the buffer
-      for (const b of outstanding) ackBatch(b, 'abandoned');
-      for (const b of buffer.drainQueued()) releaseAll(b.finalizers, 'abandoned');
+      for (const b of outstanding) {
+        c.abandoned += b.events.length;
+        ackBatch(b, 'abandoned');
+      }
+      for (const b of buffer.drainQueued()) {
+        c.abandoned += b.events.length;
+        releaseAll(b.finalizers, 'abandoned');
+      }
     };
     this.hardStop.signal.addEventListener('abort', abandon, { once: true });
     try {
@@ -533,7 +558,7 @@ export class Pipeline {
         const redeliver = [...outstanding].filter((b) => !b.finalizers[0]!.done);
         if (redeliver.length) c.logger.warn({ batches: redeliver.length }, 'redelivering batches the crashed output had not acknowledged');
         await current.consume(feed(redeliver), ctx);
-      }, () => finishedWith(buffer, outstanding.size));
+      }, () => finishedWith(buffer, outstanding.size), () => buffer.closed);
     } finally {
       // An output that returned without acknowledging some batches must not leave its inputs waiting
       // forever: those batches are abandoned too (inputs may offer them again).
@@ -545,11 +570,14 @@ export class Pipeline {
 
   /**
    * Runs a component's main loop; if it throws, logs and counts the crash and restarts it with backoff,
-   * unless the pipeline is stopping. A component is never lost silently.
+   * unless the pipeline is stopping. A component is never lost silently. `inputEnded` (a transform's or
+   * output's buffer closed: its inputs ended, or a drain) bounds the restarts: after `RESTARTS_AFTER_END`
+   * crashes in a row since then it is given up on (said, and listed in `gaveUp`).
    */
-  private async supervise(c: RunningComponent, body: (attempt: number) => Promise<void>, finished: () => boolean): Promise<void> {
+  private async supervise(c: RunningComponent, body: (attempt: number) => Promise<void>, finished: () => boolean, inputEnded: () => boolean = () => false): Promise<void> {
     // The restart backoff grows with crashes in a row; one that ran for a minute before crashing starts it over.
     let step = 0;
+    let crashesAfterEnd = 0;
     for (let attempt = 0; ; attempt++) {
       const startedAt = Date.now();
       try {
@@ -569,7 +597,15 @@ export class Pipeline {
           c.logger.error({ err }, `${c.config.kind} failed while stopping`);
           return;
         }
-        const delay = RESTART_BACKOFF_MS[Math.min(step++, RESTART_BACKOFF_MS.length - 1)]!;
+        if (inputEnded() && ++crashesAfterEnd >= RESTARTS_AFTER_END) {
+          c.lastCrashAt = Date.now();
+          c.lastError = err instanceof Error ? err.message : String(err);
+          this.gaveUp.push(c.config.id);
+          c.logger.error({ err, crashes: crashesAfterEnd }, `${c.config.kind} crashed ${crashesAfterEnd} times in a row after its input ended; giving up on it: the events it holds are abandoned`);
+          return;
+        }
+        const backoff = this.restartBackoffMs;
+        const delay = backoff[Math.min(step++, backoff.length - 1)]!;
         c.lastCrashAt = Date.now();
         c.lastError = err instanceof Error ? err.message : String(err);
         c.metrics.add('restarts_total');

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RESTARTS_AFTER_END } from '../../src/engine/pipeline.js';
 import { hooks, numbersOf, testPipeline } from '../helpers/components.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -12,7 +13,7 @@ function expectEveryBatchDelivered(batches: number): void {
 }
 
 /** numbers (`count` of them, 0: until stopped, in batches of 10) -> the stream transform `hold` with `options` -> collect. */
-function holdPipeline(count: number, options: Record<string, number | boolean>): ReturnType<typeof testPipeline> {
+function holdPipeline(count: number, options: Record<string, number | boolean>, restartBackoffMs?: number[]): ReturnType<typeof testPipeline> {
   const hold = Object.entries(options).map(([k, v]) => `${k}: ${v}, `).join('');
   return testPipeline(`
 inputs:
@@ -21,7 +22,7 @@ transforms:
   t: { type: hold, ${hold}inputs: [src] }
 outputs:
   out: { type: collect, inputs: [t] }
-`);
+`, { restartBackoffMs });
 }
 
 beforeEach(() => hooks.reset());
@@ -261,6 +262,53 @@ outputs:
     expect(hooks.acks.get('src')!.map(([first]) => first).sort((x, y) => x - y)).toEqual(range(6).map((i) => i * 10));
   });
 
+  it('a stream transform that crashes at the end of its input every time is given up on after RESTARTS_AFTER_END crashes: the run ends, what it held abandoned and counted', async () => {
+    // Before, it was restarted for ever: `driftlock run` reading standard input never exited.
+    const { pipeline } = await holdPipeline(50, { crash_at_end_always: true }, [5]);
+    await pipeline.start();
+    await pipeline.done;
+    expect(RESTARTS_AFTER_END).toBeGreaterThan(1);
+    expect(hooks.instances.get('t')).toBe(RESTARTS_AFTER_END);
+    expect(pipeline.gaveUp).toEqual(['t']);
+    const t = pipeline.metrics().find((m) => m.id === 't')!;
+    expect(t.get('restarts_total')).toBe(RESTARTS_AFTER_END - 1);
+    expect(t.get('abandoned_events_total')).toBe(10);
+    // The batch it held (40-49) is answered abandoned; the rest were delivered.
+    expect(numbersOf(hooks.received.get('out'))).toEqual(range(40));
+    const acks = hooks.acks.get('src')!.sort(([a], [b]) => a - b);
+    expect(acks).toEqual([...range(4).map((i) => [i * 10, 'delivered']), [40, 'abandoned']]);
+    expect(pipeline.health().map((h) => h.component)).toEqual(['t']);
+  });
+
+  it('an output that crashes on its last batch every time is given up on once its input has ended; crashes before the end do not count', async () => {
+    // Every instance throws on the batch holding 90, the last.
+    // Instances 1-6 throw on the first batch they get (0, redelivered to each), while the input waits for
+    // room in the buffer (it is open): those crashes do not count towards giving up.
+    const started = new Set<number>();
+    hooks.beforeAck.set('out', async (batch, attempt) => {
+      const first = !started.has(attempt);
+      started.add(attempt);
+      if (attempt <= 6 && first) throw new Error('early crash');
+      if (numbersOf(batch.events).includes(90)) throw new Error('output crashed on the last batch');
+    });
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 100, batch_size: 10 }
+outputs:
+  out: { type: collect, inputs: [src], buffer: { max_events: 10 } }
+`, { restartBackoffMs: [5] });
+    await pipeline.start();
+    await pipeline.done;
+    expect(pipeline.gaveUp).toEqual(['out']);
+    const out = pipeline.metrics().find((m) => m.id === 'out')!;
+    expect(out.get('abandoned_events_total')).toBe(10);
+    const acks = hooks.acks.get('src')!;
+    expect(acks.filter(([, s]) => s === 'abandoned')).toEqual([[90, 'abandoned']]);
+    expect(acks.filter(([, s]) => s === 'delivered').map(([n]) => n).sort((a, b) => a - b)).toEqual(range(9).map((i) => i * 10));
+    expect(hooks.instances.get('out')).toBeGreaterThanOrEqual(6 + RESTARTS_AFTER_END);
+    expect(out.get('restarts_total')).toBe(hooks.instances.get('out')! - 1);
+  });
+
   it('a transform that throws fails open: its events pass on unchanged and the error is counted', async () => {
     const { pipeline } = await testPipeline(`
 inputs:
@@ -368,5 +416,7 @@ outputs:
     const emitted = pipeline.metrics().find((m) => m.id === 'src')!.get('sent_events_total');
     expect(acks.length * 5).toBe(emitted);
     expect(new Set(acks.map(([, s]) => s))).toEqual(new Set(['abandoned']));
+    // ...and counted on the output that held them (the batch it was stuck on and those queued behind it).
+    expect(pipeline.metrics().find((m) => m.id === 'stuck')!.get('abandoned_events_total')).toBe(emitted);
   });
 });

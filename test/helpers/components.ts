@@ -102,8 +102,9 @@ export const tagTransform = defineTransform({
 /**
  * A stream transform that holds each batch until the next one comes (as an aggregating one does), whose
  * first instance throws on the `crash_on`-th batch it sees, and the second on its `crash_again_on`-th.
- * With `crash_at_end`, the first instance throws once its input has ended, holding its last batch; the
- * build of instance `build_fails_on` throws. Its flush() is recorded in `hooks.flushed`.
+ * With `crash_at_end`, the first instance throws once its input has ended, holding its last batch (with
+ * `crash_at_end_always`, every instance does); the build of instance `build_fails_on` throws. Its flush() is
+ * recorded in `hooks.flushed`.
  */
 export const holdTransform = defineTransform({
   type: 'hold',
@@ -112,6 +113,7 @@ export const holdTransform = defineTransform({
     crash_on: z.number().int().default(-1),
     crash_again_on: z.number().int().default(-1),
     crash_at_end: z.boolean().default(false),
+    crash_at_end_always: z.boolean().default(false),
     build_fails_on: z.number().int().default(-1),
   }),
   build(config, { id }) {
@@ -128,7 +130,7 @@ export const holdTransform = defineTransform({
           if (held) yield held;
           held = b;
         }
-        if (attempt === 1 && config.crash_at_end) throw new Error('plugin bug at the end of its input');
+        if ((attempt === 1 && config.crash_at_end) || config.crash_at_end_always) throw new Error('plugin bug at the end of its input');
         if (held) yield held;
       },
       flush() {
@@ -197,9 +199,9 @@ export function testRegistry(): ComponentRegistry {
   return registry;
 }
 
-export async function testPipeline(yaml: string): Promise<{ pipeline: Pipeline; config: PipelineConfig }> {
+export async function testPipeline(yaml: string, options: { restartBackoffMs?: number[] } = {}): Promise<{ pipeline: Pipeline; config: PipelineConfig }> {
   const config = await parseConfig(yaml, 'test.yaml', testRegistry(), { env: {} });
-  const pipeline = new Pipeline(config, { logger: silentLogger });
+  const pipeline = new Pipeline(config, { logger: silentLogger, ...options });
   return { pipeline, config };
 }
 
