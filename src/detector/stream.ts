@@ -899,11 +899,11 @@ export class StreamDetector {
     let accept = false;
     // By time in a stream that has event time, even on a line without one (its timestamp unreadable): by
     // count alone only in a stream that never had any.
-    if (!known && template.count >= this.o.learnMinCount && (timed ? now - template.firstSeen >= this.o.learnAfterMs : !this.eventTimed)) {
+    if (!known && template.count >= this.o.learnMinCount && this.longEnough(timed, now, template.firstSeen, template.count)) {
       accept = true;
       this.learned.add(template.id);
       if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - template.firstSeen, template.count);
-    } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && (timed ? now - (alerted.first || now) >= this.o.learnAfterMs : !this.eventTimed)) {
+    } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && this.longEnough(timed, now, alerted.first || now, alerted.count + 1)) {
       accept = true;
       if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - alerted.first, alerted.count + 1);
     }
@@ -1117,12 +1117,23 @@ export class StreamDetector {
     // event without one (a timestamp that could not be read) does not make it long by its count, as it makes
     // no pattern, message or value normal (a run whose numbers all came on such lines was accepted at its
     // 100th alert). By count only in a stream that never had event time.
-    const long = run.first !== 0 ? timed && now - run.first >= this.o.learnAfterMs : !this.eventTimed && run.count >= this.o.learnMinCount;
+    const long = (run.first !== 0 || !timed) && this.longEnough(timed, now, run.first, run.count);
     if (!long) return true;
     run.accepted = true;
     c.why += recurringNote(timed, now - run.first, run.count);
     if (c.brief) c.brief += ' (now normal)';
     return false;
+  }
+
+  /**
+   * The rule shared by patterns, alerted messages, values and runs of numbers that keep alerting: they have
+   * recurred long enough to be normal when, on a timed event, `learnAfterMs` has passed since the `first`;
+   * on an untimed one, after `learnMinCount` alerts, and only in a stream that never had event time (there a
+   * burst cannot be told from recurrence; in one that has it, an event without time makes nothing normal).
+   * Each caller adds its own condition (a count, occasions, a run that began on a timed event).
+   */
+  private longEnough(timed: boolean, now: number, first: number, count: number): boolean {
+    return timed ? now - first >= this.o.learnAfterMs : !this.eventTimed && count >= this.o.learnMinCount;
   }
 
   /** Whether a run of numbers is still going on: one as far out came within its gap (see `NumericShift`). */
@@ -1153,7 +1164,7 @@ export class StreamDetector {
         }
       }
     }
-    const normal = timed ? a.occasions >= VALUE_OCCASIONS && now - a.first >= this.o.learnAfterMs : !this.eventTimed && a.count >= this.o.learnMinCount;
+    const normal = (!timed || a.occasions >= VALUE_OCCASIONS) && this.longEnough(timed, now, a.first, a.count);
     if (normal) return a;
     this.alertedValues.set(key, a);
     if (this.alertedValues.size > MAX_ALERTED_VALUES) this.alertedValues.delete(this.alertedValues.keys().next().value!);
