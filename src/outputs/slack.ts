@@ -2,10 +2,13 @@
  * `slack`: posts anomalies to a Slack incoming webhook as Block Kit messages people can read at a glance,
  * and never floods a channel:
  *
- * - **Grouping.** The first anomaly of a kind (same stream, kind, and field or template) is posted at once.
- *   More like it within `group_window` are counted, not posted: when the window ends one message says
- *   "…and 37 more like this in the last 60 s" (showing the latest), and a new window starts. A window that
- *   ends with none is the end of the incident: one last message says so (if there were repeats).
+ * - **Grouping.** The first anomaly of a kind (same stream, kind, and field or template) is posted at once,
+ *   with the `mention` (follow-ups never mention: an incident pages once). More like it within
+ *   `group_window` are counted, not posted: when the window ends one message says "…and 37 more like this
+ *   in the last 60 s" (showing the latest), and a new window starts. A window that ends with none is the end
+ *   of the incident: one last message says so (if there were repeats). The incidents still open at a
+ *   graceful stop (a reload, a restart) are kept in `data_dir/<id>/groups.json` and go on after it: no
+ *   second page, and the end counts them all.
  * - **Rate limit.** At most one message per second per webhook URL (Slack's limit), with a short burst;
  *   a `429` pauses every sender to that webhook for its `Retry-After`.
  * - **Delivery** is the shared piece (`./delivery`): an fsynced on-disk queue in `data_dir/<id>/queue`,
@@ -15,7 +18,10 @@
  * Events that carry no `attributes.anomaly` (feed this output from an `anomaly_detect` transform) are skipped
  * and counted; a warning says so once.
  */
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from '../atomic-write.js';
 import type { Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
 import { bodyText, type LogEvent } from '../engine/event.js';
@@ -84,15 +90,19 @@ const BIDI = /[\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Slack's mrkdwn needs `&`, `<` and `>` escaped in text that came from elsewhere; bidi controls are shown as
- * `\u202e` rather than obeyed.
+ * `\u202e` rather than obeyed; and a run of three backticks or more, which opens a code block that swallows
+ * the rest of the section, gets a zero-width space after every second backtick (see `codeBlock`).
  */
 export function escapeMrkdwn(text: string): string {
   return text
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(BIDI, (ch) => `\\u${ch.charCodeAt(0).toString(16)}`);
+    .replace(BIDI, (ch) => `\\u${ch.charCodeAt(0).toString(16)}`)
+    .replace(FENCE, '``\u200b');
 }
+
+const FENCE = /``(?=`)/g;
 
 /**
  * Escapes, then cuts to `max` characters with a marker: escaping can make a text up to five times longer
@@ -141,7 +151,7 @@ function codeBlock(entry: string, max: number): string {
   // zero-width space after every second backtick of a run breaks runs of any length (replacing each "```"
   // left "``````" as "``\u200b```\u200b`", a fence again). It goes in before the cut, which so keeps the
   // section within Slack's 3,000 characters; a backtick at either end of the entry would join the fence.
-  const body = cutEscaped(escapeMrkdwn(entry).replace(/``(?=`)/g, '``\u200b'), max);
+  const body = cutEscaped(escapeMrkdwn(entry), max);
   return '```' + (body.startsWith('`') ? '\u200b' : '') + body + (body.endsWith('`') ? '\u200b' : '') + '```';
 }
 
@@ -162,7 +172,8 @@ const HEADER = ':rotating_light: Log Anomaly Detected';
 /** The message for an anomaly; with `repeat`, the follow-up that counts the ones like it. */
 export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?: Repeat): SlackMessage {
   const blocks: Array<Record<string, unknown>> = [{ type: 'header', text: { type: 'plain_text', text: HEADER, emoji: true } }];
-  const mention = options.mention && alert.confidence >= options.mention.min_confidence ? options.mention.text : '';
+  // A follow-up never mentions: the incident's first message paged already.
+  const mention = !repeat && options.mention && alert.confidence >= options.mention.min_confidence ? options.mention.text : '';
   const more = repeat ? `…and ${repeat.count.toLocaleString('en-US')} more like this in the last ${formatWindow(repeat.windowMs)}` : '';
   const lead = [mention, more && `*${more}* (latest below)`].filter(Boolean).join(' ');
   if (lead) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: lead } });
@@ -226,11 +237,35 @@ interface Group {
   repeats: number;
   waiting: Settle[];
   timer: NodeJS.Timeout | undefined;
+  /** When the group's last message was queued (ms, wall clock): its window runs from there. */
+  since: number;
+}
+
+/** An incident still open at a graceful stop, as `groups.json` keeps it for the next instance. */
+export interface SavedGroup {
+  first: SlackAlert;
+  latest: SlackAlert;
+  total: number;
+  since: number;
+}
+
+/** Open incidents kept at most (the latest), and the characters of a log entry each keeps. */
+const MAX_SAVED_GROUPS = 1000;
+const MAX_SAVED_ENTRY = 4000;
+
+/**
+ * "In the last …" of a follow-up: the window, or, when it came sooner (at a stop) or later (after one), the
+ * time since the group's last message in whole seconds (at least 1 s).
+ */
+function sinceLast(elapsedMs: number, windowMs: number): number {
+  return Math.abs(elapsedMs - windowMs) < 1000 ? windowMs : Math.max(1000, Math.round(elapsedMs / 1000) * 1000);
 }
 
 /** Groups anomalies into messages; `send` queues one message and settles the events it stands for. */
 export class Grouper {
   private readonly groups = new Map<string, Group>();
+  /** What `flush()` closed and `saved()` hands on. */
+  private readonly open: Group[] = [];
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown;
 
@@ -255,27 +290,50 @@ export class Grouper {
       return;
     }
     if (this.groups.size >= this.maxGroups) return this.send(alertMessage(alert, this.options), [settle]);
-    const fresh: Group = { first: alert, latest: alert, total: 1, repeats: 0, waiting: [], timer: undefined };
+    const fresh: Group = { first: alert, latest: alert, total: 1, repeats: 0, waiting: [], timer: undefined, since: Date.now() };
     this.groups.set(key, fresh);
     this.arm(key, fresh);
     await this.send(alertMessage(alert, this.options), [settle]);
   }
 
-  private arm(key: string, group: Group): void {
-    group.timer = setTimeout(() => this.track(this.windowEnded(key, group)), this.windowMs);
+  private arm(key: string, group: Group, ms = this.windowMs): void {
+    group.timer = setTimeout(() => this.track(this.windowEnded(key, group)), ms);
   }
 
   private async windowEnded(key: string, group: Group): Promise<void> {
     if (group.repeats > 0) {
-      const message = alertMessage(group.latest, this.options, { count: group.repeats, windowMs: this.windowMs });
+      const now = Date.now();
+      const message = alertMessage(group.latest, this.options, { count: group.repeats, windowMs: sinceLast(now - group.since, this.windowMs) });
       const settles = group.waiting.splice(0);
       group.repeats = 0;
+      group.since = now;
       this.arm(key, group);
       await this.send(message, settles);
       return;
     }
     this.groups.delete(key);
     if (group.total > 1) await this.send(endedMessage(group.first, group.latest, group.total, this.windowMs), []);
+  }
+
+  /**
+   * Takes the incidents a previous instance left open at its stop (`saved()`): one whose window is still
+   * running goes on (its repeats are follow-ups, its end counts them all); one whose window passed while
+   * nothing ran has ended, and says so now.
+   */
+  restore(saved: readonly SavedGroup[], now = Date.now()): void {
+    if (this.windowMs <= 0) return;
+    for (const g of saved) {
+      const key = groupKey(g.first);
+      if (this.groups.has(key) || this.groups.size >= this.maxGroups) continue;
+      const group: Group = { first: g.first, latest: g.latest, total: g.total, repeats: 0, waiting: [], timer: undefined, since: g.since };
+      this.groups.set(key, group);
+      this.arm(key, group, Math.max(0, g.since + this.windowMs - now));
+    }
+  }
+
+  /** The incidents still open, for the next instance (after `flush()`, their repeats already sent). */
+  saved(): SavedGroup[] {
+    return this.open.slice(-MAX_SAVED_GROUPS).map((g) => ({ first: keepable(g.first), latest: keepable(g.latest), total: g.total, since: g.since }));
   }
 
   private track(p: Promise<void>): void {
@@ -286,14 +344,21 @@ export class Grouper {
     void tracked.finally(() => this.inflight.delete(tracked));
   }
 
-  /** At shutdown: the counted repeats become their follow-up messages now; windows close. */
+  /**
+   * At shutdown: the counted repeats become their follow-up messages now; windows close, and the incidents
+   * stay open for `saved()`.
+   */
   async flush(): Promise<void> {
+    const now = Date.now();
     for (const [key, group] of this.groups) {
       clearTimeout(group.timer);
       this.groups.delete(key);
       if (group.repeats > 0) {
-        this.track(this.send(alertMessage(group.latest, this.options, { count: group.repeats, windowMs: this.windowMs }), group.waiting.splice(0)));
+        this.track(this.send(alertMessage(group.latest, this.options, { count: group.repeats, windowMs: sinceLast(now - group.since, this.windowMs) }), group.waiting.splice(0)));
+        group.repeats = 0;
+        group.since = now;
       }
+      this.open.push(group);
     }
     await Promise.all(this.inflight);
     if (this.failure) throw this.failure;
@@ -304,6 +369,40 @@ export class Grouper {
     for (const group of this.groups.values()) clearTimeout(group.timer);
     this.groups.clear();
   }
+}
+
+/** An alert as `groups.json` keeps it: its entry cut (a line can be 1 MiB; the message shows 2,900 at most). */
+function keepable(a: SlackAlert): SlackAlert {
+  return a.entry.length <= MAX_SAVED_ENTRY ? a : { ...a, entry: cutWhole(a.entry, MAX_SAVED_ENTRY) };
+}
+
+/** The incidents a previous instance saved at its stop; the file is removed once read (a crash saves none). */
+async function takeSavedGroups(file: string, ctx: ComponentContext): Promise<SavedGroup[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') ctx.logger.warn({ err, file }, 'cannot read the incidents saved at the last stop; they start afresh');
+    return [];
+  }
+  await rm(file, { force: true });
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (!Array.isArray(parsed)) throw new Error('not an array');
+    return parsed.filter(isSavedGroup);
+  } catch (err) {
+    ctx.logger.warn({ err, file }, 'the incidents saved at the last stop cannot be read; they start afresh');
+    return [];
+  }
+}
+
+function isSavedGroup(g: unknown): g is SavedGroup {
+  const o = g as Partial<SavedGroup> | null;
+  const alertOk = (a: unknown) => {
+    const x = a as Partial<SlackAlert> | null;
+    return typeof x === 'object' && x !== null && typeof x.stream_id === 'string' && typeof x.kind === 'string' && typeof x.why === 'string' && typeof x.entry === 'string' && typeof x.time === 'number' && typeof x.confidence === 'number';
+  };
+  return typeof o === 'object' && o !== null && alertOk(o.first) && alertOk(o.latest) && Number.isFinite(o.total) && Number.isFinite(o.since);
 }
 
 export const slackOutput = defineOutput({
@@ -326,6 +425,8 @@ export const slackOutput = defineOutput({
             post({ url: config.webhook_url, headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'driftlock' }, body: JSON.stringify(records[0]!.data), timeoutMs: config.request.timeout, signal }),
         });
         const grouper = new Grouper(config.group_window, messageOptions, (message, settles) => out.enqueue([message], [settles]));
+        const groupsFile = path.join(ctx.dataDir, 'groups.json');
+        grouper.restore(await takeSavedGroups(groupsFile, ctx));
         let warnedPlain = false;
         let ended = false;
         try {
@@ -351,6 +452,8 @@ export const slackOutput = defineOutput({
           }
           ended = true;
           await grouper.flush();
+          const open = grouper.saved();
+          if (open.length && config.group_window > 0) await writeFileAtomic(groupsFile, JSON.stringify(open), { fsync: true });
         } finally {
           if (!ended) grouper.dispose();
           await out.close(ended);

@@ -63,6 +63,12 @@ describe('Slack message', () => {
     expect(entry.match(/```/g)).toHaveLength(2);
     expect(texts(m)).toContain('a &lt;b&gt; &amp; c');
     expect(escapeMrkdwn('<!channel>')).toBe('&lt;!channel&gt;');
+    // In the reason and the fallback text too: a fence from the log opened a code block that swallowed the
+    // rest of the section (the why quotes what the log said).
+    const fenced = alertMessage({ ...alert, why: 'new text "a```b````c" in http_user_agent' }, { maxEntryChars: 200 });
+    expect(fenced.text).not.toMatch(/```/);
+    expect(JSON.stringify(fenced.blocks[2])).not.toMatch(/```/);
+    expect(fenced.text.replace(/\u200b/g, '')).toContain('new text "a```b````c"');
   });
 
   it('keeps every section within Slack\'s 3,000 characters, even when escaping makes the entry five times longer', () => {
@@ -89,6 +95,12 @@ describe('Slack message', () => {
   it('follow-ups count the ones like it, and the end of an incident says how many in all', () => {
     const m = alertMessage(alert, { maxEntryChars: 500 }, { count: 37, windowMs: 60_000 });
     expect(m.text).toContain('…and 37 more like this in the last 60 s');
+    // A follow-up never mentions, whatever its confidence: the incident's first message paged already.
+    const mention = { text: '<!here>', min_confidence: 0.5 };
+    expect(alertMessage(alert, { maxEntryChars: 500, mention }).text).toMatch(/^<!here> /);
+    const followUp = alertMessage(alert, { maxEntryChars: 500, mention }, { count: 37, windowMs: 60_000 });
+    expect(followUp.text).not.toContain('<!here>');
+    expect(texts(followUp)).not.toContain('<!here>');
     expect(texts(m)).toContain('*…and 37 more like this in the last 60 s* (latest below)');
     const end = endedMessage(alert, { ...alert, time: alert.time + 45_000 }, 38, 60_000);
     expect(end.text).toBe(':white_check_mark: Anomaly over in nginx-logs (field_value, field response_time): 38 in all, none in the last 60 s');
@@ -141,7 +153,48 @@ describe('slack output', () => {
     await Promise.all([run.push([anomalyEvent(), anomalyEvent()]), run.end()]);
     const got = messages(receiver);
     expect(got).toHaveLength(2);
-    expect(got[1]!.text).toContain('…and 1 more like this in the last 60 s');
+    // The time since the first message, not the 60 s window that had not passed (it said "60 s").
+    expect(got[1]!.text).toContain('…and 1 more like this in the last 1 s');
+  });
+
+  it('an incident open at a graceful stop goes on in the next instance: no second first message, and its end counts every anomaly', async () => {
+    receiver = await startReceiver(ok);
+    const config = { webhook_url: receiver.url, group_window: '2s', mention: { text: '<!here>', min_confidence: 0.5 } };
+    const first = await runOutput(def, config, dir);
+    // Stopped within the window: its two repeats are sent at the stop, and the incident stays open.
+    expect(await Promise.all([first.push([anomalyEvent(), anomalyEvent(), anomalyEvent()]), first.end()])).toEqual(['delivered', undefined]);
+    expect(messages(receiver).map((m) => m.text)).toEqual([expect.stringMatching(/^<!here> :rotating_light: Log anomaly in/), expect.stringMatching(/^:rotating_light: …and 2 more like this in the last 1 s/)]);
+    // A reload or restart: a new instance on the same data_dir, the same incident going on.
+    const second = await runOutput(def, config, dir);
+    expect(await second.push([anomalyEvent(), anomalyEvent()])).toBe('delivered');
+    await receiver.waitFor(() => messages(receiver!).some((m) => m.text.includes('Anomaly over')), 15_000, 'the end of the incident');
+    await second.end();
+    const texts = messages(receiver).map((m) => m.text);
+    // Before, the second instance posted a new first message (and paged again), and the end said 2 in all.
+    expect(texts.filter((t) => /^(<!here> )?:rotating_light: Log anomaly in/.test(t))).toHaveLength(1);
+    expect(texts.filter((t) => t.includes('<!here>'))).toHaveLength(1);
+    expect(texts[2]).toMatch(/^:rotating_light: …and 2 more like this in the last 2 s/);
+    expect(texts[3]).toMatch(/: 5 in all, none in the last 2 s$/);
+    expect(texts).toHaveLength(4);
+  });
+
+  it('an incident saved at a stop whose window passed before the next start ends at that start; a crash saves none', async () => {
+    receiver = await startReceiver(ok);
+    const config = { webhook_url: receiver.url, group_window: '1s' };
+    const first = await runOutput(def, config, dir);
+    expect(await first.push([anomalyEvent(), anomalyEvent()])).toBe('delivered');
+    await first.end();
+    await new Promise((r) => setTimeout(r, 1200));
+    const second = await runOutput(def, config, dir);
+    await receiver.waitFor(() => messages(receiver!).length === 3, 10_000, 'the end of the incident');
+    expect(messages(receiver)[2]!.text).toMatch(/Anomaly over in nginx-logs .*: 2 in all/);
+    // The second instance is aborted (as at a crash): nothing is saved, and a third one has nothing to end.
+    expect(await second.push([anomalyEvent({ stream: 'other' })])).toBe('delivered');
+    await second.abort();
+    const third = await runOutput(def, config, dir);
+    await new Promise((r) => setTimeout(r, 300));
+    await third.end();
+    expect(messages(receiver).filter((m) => m.text.includes('Anomaly over'))).toHaveLength(1);
   });
 
   it('honours 429 Retry-After: 2 (no message to that webhook until then)', async () => {
