@@ -1,6 +1,7 @@
 /** How outputs turn events into lines; shared so that `file` and `console` write the same formats. */
 import { bodyText, type LogEvent } from '../engine/event.js';
 import { renderAlertText, type AlertView } from './alert-format.js';
+import { alertEntry } from './delivery/alert.js';
 
 /**
  * `json`: the whole event; `text`: its body (JSON if structured); `pretty`: a line for people; `alert`: an
@@ -34,7 +35,7 @@ export function encodeEvents(events: readonly LogEvent[], encoding: EventEncodin
     for (const event of events) {
       const anomaly = event.attributes.anomaly;
       if (anomaly && typeof anomaly === 'object' && !Array.isArray(anomaly) && typeof anomaly.why === 'string') {
-        const view: AlertView = { anomaly: anomaly as unknown as AlertView['anomaly'], entry: bodyText(event), time: event.timestamp ?? event.observedTimestamp };
+        const view: AlertView = { anomaly: anomaly as unknown as AlertView['anomaly'], entry: alertEntry(event), time: event.timestamp ?? event.observedTimestamp };
         if (event.source.file) view.location = event.source.offset !== undefined ? `${event.source.file} @${event.source.offset}` : event.source.file;
         out += renderAlertText(view, color);
       } else out += prettyLine(event) + '\n';

@@ -24,12 +24,12 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
-import { bodyText, type LogEvent } from '../engine/event.js';
+import type { LogEvent } from '../engine/event.js';
 import { duration, httpUrl, secret } from '../config/schema.js';
 import { percent } from './alert-format.js';
 import { cutWhole } from '../detector/strings.js';
 import { splitAck, type Settle } from './delivery/acks.js';
-import { groupKey, readAnomaly, type AlertAnomaly } from './delivery/alert.js';
+import { alertEntry, groupKey, readAnomaly, type AlertAnomaly } from './delivery/alert.js';
 import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
 import { post } from './delivery/http.js';
 import { QueuedOutput } from './delivery/queued-output.js';
@@ -81,7 +81,7 @@ export interface SlackAlert extends AlertAnomaly {
 }
 
 export function toSlackAlert(event: LogEvent, anomaly: AlertAnomaly): SlackAlert {
-  return { ...anomaly, entry: bodyText(event), time: event.timestamp ?? event.observedTimestamp };
+  return { ...anomaly, entry: alertEntry(event), time: event.timestamp ?? event.observedTimestamp };
 }
 
 // Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they reorder what follows, so a

@@ -9,14 +9,14 @@
 import { z } from 'zod';
 import { type Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
-import { bodyText, type LogEvent } from '../engine/event.js';
+import type { LogEvent } from '../engine/event.js';
 import { byteSize, duration, httpUrl, secret } from '../config/schema.js';
 import { splitAck } from './delivery/acks.js';
 import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
 import { post } from './delivery/http.js';
 import { QueuedOutput } from './delivery/queued-output.js';
 import { digest, SIGNATURE_HEADER, sign } from './delivery/signature.js';
-import { readAnomaly } from './delivery/alert.js';
+import { alertEntry, readAnomaly } from './delivery/alert.js';
 
 export const webhookConfig = z
   .object({
@@ -77,7 +77,7 @@ export function alertId(event: LogEvent, outputId: string): string {
 }
 
 export function toWebhookAlert(event: LogEvent, outputId: string): WebhookAlert {
-  const alert: WebhookAlert = { id: alertId(event, outputId), time: new Date(event.timestamp ?? event.observedTimestamp).toISOString(), entry: bodyText(event), event };
+  const alert: WebhookAlert = { id: alertId(event, outputId), time: new Date(event.timestamp ?? event.observedTimestamp).toISOString(), entry: alertEntry(event), event };
   const a = event.attributes.anomaly;
   if (a && typeof a === 'object' && !Array.isArray(a)) alert.anomaly = a;
   return alert;

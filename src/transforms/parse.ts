@@ -40,7 +40,7 @@ export const parseConfig = z.object({
   keep_original: z
     .boolean()
     .default(false)
-    .describe('Keep the raw line in `attributes["log.original"]` when it parses.'),
+    .describe('Keep the raw line in `attributes["log.original"]` when it parses. Alerts (Slack, webhook, the `alert` encoding) then show it as the log entry instead of the parsed record.'),
 });
 
 export type ParseConfig = z.output<typeof parseConfig>;

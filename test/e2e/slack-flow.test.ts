@@ -69,4 +69,31 @@ describe('nginx lines appended to a file -> parse -> anomaly_detect -> Slack', (
     expect(messages.length).toBeLessThanOrEqual(12);
     expect(result.stderr).not.toContain('secret-token-xyz');
   });
+
+  it('shows a combined-format access line as it was written, not as the parsed record', async () => {
+    receiver = await startReceiver(ok);
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-flow-'));
+    const log = path.join(dir, 'access.log');
+    await writeFile(log, '');
+    const cli = startCli(['run', '-c', 'examples/pipelines/nginx-file-to-slack.yaml'], {
+      env: { SLACK_WEBHOOK_URL: receiver.url, DRIFTLOCK_DATA_DIR: path.join(dir, 'data'), NGINX_ACCESS_LOG: log, NGINX_START_AT: 'beginning', SLACK_GROUP_WINDOW: '2s' },
+    });
+    const gen = new NginxLines(11);
+    const injected = gen.combined({ http_user_agent: SQL_INJECTION });
+    try {
+      await cli.waitFor(/driftlock running/);
+      const normal = () => Array.from({ length: 500 }, () => gen.combined());
+      for (let i = 0; i < 4; i++) await appendFile(log, normal().join('\n') + '\n');
+      await appendFile(log, [injected, ...normal().slice(0, 100)].join('\n') + '\n');
+      await receiver.waitFor(() => receiver!.accepted().some((r) => r.body.includes('UNION SELECT')), 30_000, 'the injection alert');
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    const alert = receiver.accepted().map((r) => JSON.parse(r.body) as SlackMessage).find((m) => m.text.includes('UNION SELECT'))!;
+    const entry = fieldsOf(alert)['Log entry']!.replace(/^```|```$/g, '').replace(/\u200b/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    // Before, the entry was the parsed record as JSON: {"remote_addr":...,"time_local":...,"method":"GET",...}.
+    expect(entry).toBe(injected);
+  });
 });

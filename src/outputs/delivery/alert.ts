@@ -1,5 +1,15 @@
 /** Reading the detector's verdict (`attributes.anomaly`) off an event, for outputs that send alerts. */
-import type { LogEvent } from '../../engine/event.js';
+import { bodyText, type LogEvent } from '../../engine/event.js';
+
+/**
+ * The log entry an alert shows: the line as it was written when the parse transform kept it
+ * (`keep_original: true` puts it in `attributes["log.original"]`), which is what an on-call engineer greps
+ * for; else the body (its JSON once parsed: a combined-format access line showed as the parsed record).
+ */
+export function alertEntry(event: LogEvent): string {
+  const original = event.attributes['log.original'];
+  return typeof original === 'string' ? original : bodyText(event);
+}
 
 export interface AlertAnomaly {
   kind: string;
