@@ -17,7 +17,7 @@ import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
 import { percent, printable, renderAlertText, renderRepeatsText } from '../outputs/alert-format.js';
 import { RepeatFolder } from './repeat-folder.js';
-import { SILENCE_CHECK_MS, groupSilences, lineParser, loadDetectorState, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
+import { SILENCE_CHECK_MS, groupSilences, lineParser, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
 
 export const DETECT_FORMATS = ['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text'] as const;
@@ -142,7 +142,16 @@ export class LineDetector {
   readonly byKind = new Map<AnomalyKind, number>();
   private parse!: (events: LogEvent[]) => LogEvent[] | Promise<LogEvent[]>;
 
-  /** `warn`: told once when most of the first lines do not parse in the format asked for. */
+  /** Fields of `--stream-id` some line lacked: each is told once. */
+  private readonly toldMissing = new Set<string>();
+
+  private missing(ref: string, event: LogEvent, line: number | undefined): void {
+    if (this.toldMissing.has(ref)) return;
+    this.toldMissing.add(ref);
+    this.warn(`--stream-id: ${line !== undefined ? `line ${line}` : 'a line'} has no {${ref}} (${missingFieldHint(ref, event)}); such lines share the stream "-"`);
+  }
+
+  /** `warn`: a word to the user, said once: most of the first lines do not parse in the format asked for, or lines lack a field of `--stream-id`. */
   constructor(readonly options: DetectOptions, private readonly warn: (message: string) => void = () => undefined) {
     this.detector = new Detector({
       profile: options.profile,
@@ -198,7 +207,7 @@ export class LineDetector {
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
       if (strict && event.attributes['parse.error'] !== undefined) this.unparsed += 1;
-      const streamId = this.options.streamId ? resolveStreamId(this.options.streamId, event) : defaultStream;
+      const streamId = this.options.streamId ? resolveStreamId(this.options.streamId, event, (ref) => this.missing(ref, event, lines[i]!.number)) : defaultStream;
       const input = toDetectorInput(event, null, arrivalTime);
       if (receivedAt !== undefined) input.receivedAt = receivedAt;
       this.events += 1;

@@ -14,6 +14,7 @@ import { configReference, spliceReference } from '../config/reference.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
 import { standardInput } from '../inputs/stdin.js';
+import { streamIdProblem } from '../transforms/anomaly-detect.js';
 import { DETECT_FORMATS, PROFILE_NAMES, detectSession, runScan, runStream, type DetectOptions } from './detect.js';
 
 export const EXIT = { ok: 0, notDrained: 1, usage: 2, internal: 70, config: 78, forced: 130 } as const;
@@ -65,6 +66,16 @@ program
     }
   });
 
+/** `--stream-id`: a name, or fields in braces that an event can have (`{body.service}`). */
+function streamIdOption(value: string): string {
+  const problem = streamIdProblem(value);
+  if (problem) {
+    process.stderr.write(`driftlock: --stream-id: ${problem}\n`);
+    process.exit(EXIT.usage);
+  }
+  return value;
+}
+
 function number(name: string, min: number, max: number, integer: boolean) {
   return (value: string): number => {
     const n = Number(value);
@@ -115,7 +126,7 @@ function detectOptions(cmd: Command, streamHelp: string): Command {
   return cmd
     .addOption(new Option('-f, --format <format>', 'how to read lines (auto: JSON objects as JSON, the rest as text)').choices(DETECT_FORMATS).default('auto'))
     .addOption(new Option('-p, --profile <profile>', 'sensitivity preset').choices(PROFILE_NAMES).default('balanced'))
-    .option('-s, --stream-id <id>', streamHelp)
+    .option('-s, --stream-id <id>', streamHelp, streamIdOption)
     .option('--threshold <confidence>', 'minimum calibrated confidence to flag, 0..0.9999 (overrides the profile)', number('--threshold', 0, 0.9999, false))
     .option('--warmup <events>', 'events per stream to learn from before flagging (overrides the profile)', number('--warmup', 0, 1e9, true))
     .option('--min-silence <duration>', 'how long a stream of 1+ events/s must be silent to be a volume_drop (default 30s)', durationSeconds('--min-silence'))

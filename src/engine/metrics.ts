@@ -22,6 +22,7 @@ const HELP: Record<string, string> = {
   abandoned_events_total: 'Events a transform or output still held or had queued when it was given up on: the shutdown timeout cut its drain short, or it kept crashing after its input ended (inputs that can offer them again do).',
   buffer_events: 'Events waiting in the buffer in front of the component.',
   anomalies_total: 'Events the anomaly detector flagged.',
+  stream_id_unresolved_events_total: 'Events the anomaly detector put in the stream `-` because they lack a field its `stream_id` names.',
   delivery_requests_total: 'HTTP requests an output sent (first tries and retries).',
   delivery_retries_total: 'Requests an output retried (408, 429, 5xx, timeouts, network errors).',
   delivery_rejected_total: 'Records a receiver refused for good (other 4xx): logged, not retried.',

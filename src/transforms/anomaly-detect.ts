@@ -7,6 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
+import { closest } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { defineTransform, type TransformStage } from '../engine/component.js';
 import { releaseAll, type Batch } from '../engine/acknowledgement.js';
@@ -21,8 +22,11 @@ import { leadingTimestamp } from '../formats/leading-timestamp.js';
 import { ellipsize } from '../detector/strings.js';
 
 export const anomalyDetectConfig = z.object({
-  stream_id: z.string().min(1).default('{source.input}').describe(
-    'Which baseline an event is compared with: a fixed name (`nginx-logs`), or a field in braces: `{source.file}`, `{attributes.syslog.appname}`, `{resource.service.name}`, `{body.service}`. Literal text and several fields may be mixed.',
+  stream_id: z.string().min(1).default('{source.input}').superRefine((value, ctx) => {
+    const problem = streamIdProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).describe(
+    'Which baseline an event is compared with: a fixed name (`nginx-logs`), or a field in braces: `{source.file}`, `{attributes.syslog.appname}`, `{resource.service.name}`, `{body.service}`. Literal text and several fields may be mixed. An event without the field goes to the stream `-` (warned once per field, counted in `stream_id_unresolved_events_total`).',
   ),
   format: z.enum(['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text']).default('auto').describe(
     'How to read events whose body is still a raw line: `auto` tries JSON for lines that start with `{` and treats the rest as text; `text` never parses. Events parsed upstream (object bodies) are used as they are.',
@@ -51,6 +55,48 @@ export const anomalyDetectConfig = z.object({
 export type AnomalyDetectConfig = z.output<typeof anomalyDetectConfig>;
 
 const STREAM_REF = /\{([^}]+)\}/g;
+const STREAM_ROOTS = ['source', 'attributes', 'resource', 'body'];
+
+/**
+ * What is wrong with a `stream_id` setting that no event could resolve, or undefined: a brace without its
+ * pair, or a reference that does not start with one of the event's parts (`{service}` for `{body.service}`).
+ */
+export function streamIdProblem(template: string): string | undefined {
+  const rest = template.replace(STREAM_REF, '');
+  if (rest.includes('{') || rest.includes('}')) return `"${template}" has a brace without its pair: a field is written in braces, as {body.service}`;
+  for (const m of template.matchAll(STREAM_REF)) {
+    const ref = m[1]!.trim();
+    const root = ref.split('.')[0]!;
+    if (!STREAM_ROOTS.includes(root) || ref === root) {
+      return `{${ref}} names no field of an event: a field starts with ${STREAM_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. {body.${ref === root && STREAM_ROOTS.includes(root) ? 'service' : ref}})`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why `ref` is missing on `event`, for a warning: the first part of it the event does not have, and the
+ * closest name it has there (`{body.servce}`: did you mean {body.service}?).
+ */
+export function missingFieldHint(ref: string, event: LogEvent): string {
+  const [root, ...rest] = ref.split('.');
+  const top: unknown = root === 'source' ? event.source : root === 'attributes' ? event.attributes : root === 'resource' ? event.resource : event.body;
+  // Attribute and resource names hold dots themselves (`syslog.appname`): the whole name is the key.
+  const parts = (root === 'attributes' || root === 'resource') && top && typeof top === 'object' && !(rest[0]! in top) ? [root!, rest.join('.')] : [root!, ...rest];
+  let v = top;
+  for (let i = 1; i < parts.length; i++) {
+    const there = parts.slice(0, i).join('.');
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+      return `${there} is ${v === undefined ? 'missing' : typeof v === 'string' ? 'text, not an object (parse it first)' : Array.isArray(v) ? 'a list' : `a ${typeof v}`}`;
+    }
+    if (!(parts[i]! in v)) {
+      const keys = Object.keys(v);
+      return keys.length ? `${there} has no ${parts[i]}; did you mean {${there}.${closest(parts[i]!, keys)}}?` : `${there} has no fields`;
+    }
+    v = (v as Record<string, unknown>)[parts[i]!];
+  }
+  return v === null || v === undefined ? `${ref} is ${String(v)}` : `${ref} is an object, not a value`;
+}
 
 function lookup(event: LogEvent, ref: string): unknown {
   const [root, ...rest] = ref.split('.');
@@ -74,12 +120,19 @@ function lookup(event: LogEvent, ref: string): unknown {
   return v;
 }
 
-/** Resolves a `stream_id` setting for one event; unresolvable references become `-`. */
-export function resolveStreamId(template: string, event: LogEvent): string {
+/**
+ * Resolves a `stream_id` setting for one event; unresolvable references become `-`, and are told to
+ * `missed` (the reference, trimmed).
+ */
+export function resolveStreamId(template: string, event: LogEvent, missed?: (ref: string) => void): string {
   if (!template.includes('{')) return template;
   return template.replace(STREAM_REF, (_, ref: string) => {
     const v = lookup(event, ref.trim());
-    return v === undefined || v === null || typeof v === 'object' ? '-' : String(v);
+    if (v === undefined || v === null || typeof v === 'object') {
+      missed?.(ref.trim());
+      return '-';
+    }
+    return String(v);
   });
 }
 
@@ -337,6 +390,21 @@ export const anomalyDetectTransform = defineTransform({
     ctx.metrics?.gauge('detector_streams', () => detector.streamCount);
     ctx.metrics?.counter('detector_evicted_streams_total', () => detector.evictedStreams);
     ctx.metrics?.declare('anomalies_total');
+    if (config.stream_id.includes('{')) ctx.metrics?.declare('stream_id_unresolved_events_total');
+    // A field of stream_id that an event lacks (a typo, a format that does not give it): the event goes to
+    // the stream `-`, counted, and said once per field with what the event has instead.
+    const toldMissing = new Set<string>();
+    let missedBy: LogEvent | undefined;
+    let missedEvent: LogEvent | undefined;
+    const missed = (ref: string) => {
+      if (missedEvent !== missedBy) {
+        missedEvent = missedBy;
+        ctx.metrics?.add('stream_id_unresolved_events_total');
+      }
+      if (toldMissing.has(ref) || toldMissing.size >= 100) return;
+      toldMissing.add(ref);
+      ctx.logger.warn({ stream_id: config.stream_id, field: ref, hint: missingFieldHint(ref, missedBy!) }, `stream_id: an event has no {${ref}}; such events share the stream "-" (told once per field, counted in stream_id_unresolved_events_total)`);
+    };
     const snapshots = config.snapshot_interval > 0;
     if (snapshots) {
       try {
@@ -421,7 +489,8 @@ export const anomalyDetectTransform = defineTransform({
           try {
             const input = toDetectorInput(event, watch);
             input.receivedAt = receivedAt;
-            anomaly = detector.observe(resolveStreamId(config.stream_id, event), input);
+            missedBy = event;
+            anomaly = detector.observe(resolveStreamId(config.stream_id, event, missed), input);
           } catch (err) {
             // A bug the event brought out: the event goes on unscored (with emit: all), the rest of the
             // batch is still scored, and the error is counted and said.

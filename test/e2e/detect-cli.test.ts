@@ -117,6 +117,17 @@ describe('driftlock stream', () => {
     expect(every).not.toContain('more like it');
   });
 
+  it('--stream-id: a field no event could have is a usage error; a field some lines lack is said once, with a hint', async () => {
+    const bad = await runCli(['stream', '--stream-id', '{servce}'], { input: '' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--stream-id: \{servce\} names no field of an event/);
+    const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ service: `s${i % 3}`, msg: 'hello' }));
+    const typo = await runCli(['stream', '--format', 'json', '--stream-id', '{body.servce}'], { input: lines.join('\n') + '\n' });
+    expect(typo.code).toBe(0);
+    const told = typo.stderr.split('\n').filter((l) => l.includes('--stream-id'));
+    expect(told).toEqual(['driftlock: --stream-id: line 1 has no {body.servce} (body has no servce; did you mean {body.service}?); such lines share the stream "-"']);
+  });
+
   it('reads the combined access format with --format nginx', async () => {
     const lines = incidentLog('combined');
     const result = await runCli(['stream', '--format', 'nginx', '--quiet'], { input: lines.join('\n') + '\n' });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Finalizer, type Batch } from '../../src/engine/acknowledgement.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
-import { anomalyDetectConfig, anomalyDetectTransform, groupSilences, lineParser, silenceEvent, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
+import { anomalyDetectConfig, anomalyDetectTransform, groupSilences, lineParser, missingFieldHint, resolveStreamId, silenceEvent, streamIdProblem, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
 import type { Anomaly } from '../../src/detector/index.js';
 
 const event = (body: string, attributes: LogEvent['attributes'] = {}): LogEvent => ({ observedTimestamp: 0, body, attributes, source: { input: 't' } });
@@ -83,6 +83,50 @@ describe('anomaly_detect on an event the detector fails on', () => {
     expect(metrics.get('errors_total')).toBe(1);
     // Both good events reached the detector (one stream each): the batch was not given up at the broken one.
     expect(metrics.get('detector_streams')).toBe(2);
+  });
+});
+
+describe('anomaly_detect stream_id', () => {
+  const event = (body: LogEvent['body'], attributes: LogEvent['attributes'] = {}): LogEvent => ({ observedTimestamp: 0, body, attributes, source: { input: 'web', file: '/var/log/a.log' } });
+
+  it('refuses a setting no event could resolve: a brace without its pair, a field with no part of the event before it', () => {
+    expect(streamIdProblem('nginx-logs')).toBeUndefined();
+    expect(streamIdProblem('{source.file}')).toBeUndefined();
+    expect(streamIdProblem('app-{body.service}-{attributes.syslog.appname}')).toBeUndefined();
+    expect(streamIdProblem('{body.service')).toMatch(/brace without its pair/);
+    expect(streamIdProblem('body.service}')).toMatch(/brace without its pair/);
+    expect(streamIdProblem('{service}')).toMatch(/\{service\} names no field of an event: .*\(e\.g\. \{body\.service\}\)/);
+    expect(streamIdProblem('{body}')).toMatch(/names no field/);
+    const bad = anomalyDetectConfig.safeParse({ stream_id: '{body.service' });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.message).toMatch(/brace without its pair/);
+  });
+
+  it('says which field an event lacks and what it has instead; an unresolved field is told to the caller', () => {
+    expect(missingFieldHint('body.servce', event({ service: 'a', status: 200 }))).toBe('body has no servce; did you mean {body.service}?');
+    expect(missingFieldHint('body.service', event('GET / 200'))).toBe('body is text, not an object (parse it first)');
+    expect(missingFieldHint('attributes.syslog.apname', event({}, { 'syslog.appname': 'sshd' }))).toBe('attributes has no syslog.apname; did you mean {attributes.syslog.appname}?');
+    expect(missingFieldHint('body.k8s.pod', event({ k8s: { node: 'n1' } }))).toBe('body.k8s has no pod; did you mean {body.k8s.node}?');
+    const missed: string[] = [];
+    expect(resolveStreamId('{ body.servce }/{source.input}', event({ service: 'a' }), (ref) => missed.push(ref))).toBe('-/web');
+    expect(missed).toEqual(['body.servce']);
+  });
+
+  it('an event without the field goes to the stream "-": counted, and warned once per field with a hint', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
+    const logs: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const config = anomalyDetectConfig.parse({ stream_id: '{body.servce}', emit: 'all', snapshot_interval: '0s' });
+    const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger, dataDir, configDir: dataDir, metrics });
+    const events = ['a', 'b', 'c'].map((service) => event({ service, msg: 'hello' }));
+    await (stage as { map(e: LogEvent[]): Promise<LogEvent[]> }).map(events);
+    await (stage as { map(e: LogEvent[]): Promise<LogEvent[]> }).map([event({ service: 'd' })]);
+    expect(metrics.get('stream_id_unresolved_events_total')).toBe(4);
+    expect(metrics.get('detector_streams')).toBe(1);
+    const warned = logs.filter((l) => String(l.msg).startsWith('stream_id:'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ field: 'body.servce', hint: 'body has no servce; did you mean {body.service}?' });
   });
 });
 
