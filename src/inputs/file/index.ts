@@ -186,9 +186,12 @@ export class FileInput implements TailerHost {
 
     await this.discovery.watch(
       {
-        added: (f) => this.enqueue(f),
-        changed: (f) => this.byPath.get(f)?.changed() ?? this.enqueue(f),
-        removed: (f) => this.byPath.get(f)?.wake(),
+        // A name being read may now hold another file, whatever the event says: a name deleted and created
+        // again within 100 ms comes as one `change` (chokidar's atomic mode), and polling reports a replaced
+        // file as a `change` too. The tailer looks at its name (see Tailer.lookAtName).
+        added: (f) => this.notified(f),
+        changed: (f) => this.notified(f),
+        removed: (f) => this.byPath.get(f)?.lookAtName(),
       },
       { usePolling: this.config.use_polling, pollIntervalMs: Math.max(100, Math.min(this.config.check_interval, 1000)) },
     ).then(
@@ -199,7 +202,7 @@ export class FileInput implements TailerHost {
     const timers = [
       setInterval(() => void this.saveNow(), this.config.checkpoint_interval),
       setInterval(() => {
-        for (const t of this.tailers.values()) t.wake();
+        for (const t of this.tailers.values()) t.lookAtName();
         this.lookAtVacated();
       }, this.config.check_interval),
       setInterval(() => {
@@ -254,6 +257,14 @@ export class FileInput implements TailerHost {
       this.ctx.metrics.add('errors_total');
       this.ctx.logger.error({ err, file }, 'cannot open file');
     });
+  }
+
+  /** A notification about `file`: its tailer reads and looks at the name, or the name is considered. */
+  private notified(file: string): void {
+    const t = this.byPath.get(file);
+    if (!t) return this.enqueue(file);
+    t.changed();
+    t.lookAtName();
   }
 
   /** Looks again at the names rotated away with no file in their place yet (see `vacated`). */
@@ -559,9 +570,9 @@ export class FileInput implements TailerHost {
 
   // TailerHost
 
-  rotated(tailer: Tailer, previousPath: string, checkedMtimeMs: number): void {
+  rotated(tailer: Tailer, previousPath: string, checkedMtimeMs: number, deleted: boolean): void {
     if (this.byPath.get(previousPath) === tailer) this.byPath.delete(previousPath);
-    this.ctx.logger.debug({ file: previousPath }, 'file rotated away; reading it to its end');
+    this.ctx.logger.debug({ file: previousPath }, deleted ? 'file deleted; reading it to its end' : 'file rotated away; reading it to its end');
     const since = Date.now();
     this.enqueue(previousPath, () => {
       // No file under the name yet: a notification of the one to come may never arrive (see `vacated`).

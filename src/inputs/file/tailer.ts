@@ -130,10 +130,11 @@ export interface TailerHost {
   readonly ctx: InputContext;
   readonly options: TailerOptions;
   /**
-   * The file's name now points at another file or at nothing: look at the name again. `checkedMtimeMs` is
-   * the file's modification time when its content was last found unchanged (see `truncated`).
+   * The file's name now points at another file or at nothing (the file was renamed away, or `deleted`): look
+   * at the name again. `checkedMtimeMs` is the file's modification time when its content was last found
+   * unchanged (see `truncated`).
    */
-  rotated(tailer: Tailer, previousPath: string, checkedMtimeMs: number): void;
+  rotated(tailer: Tailer, previousPath: string, checkedMtimeMs: number, deleted: boolean): void;
   /**
    * The file was truncated; `old` is what was being read before: find its rest in a copy, and read copies
    * of what was written and rotated away after `checkedMtimeMs` (the file's modification time when it was
@@ -186,6 +187,7 @@ export class Tailer {
   private closing = false;
   private wakeUp: (() => void) | undefined;
   private woken = false;
+  private lookingAtName = false;
   /** The wake that follows a change notification (see `changed`). */
   private trailingWake: NodeJS.Timeout | undefined;
   done: Promise<void> = Promise.resolve();
@@ -244,7 +246,8 @@ export class Tailer {
    * at most one change of a file each 50 ms and drops the others, with no trailing one: a line appended just
    * after a notified one waited for the periodic check (`check_interval`, 1 s by default), and the last line
    * of a burst came up to a second late. Each notification moves the second read on, so that it follows
-   * the last one; the timer does not hold the process open.
+   * the last one; the timer does not hold the process open. The second look includes the name (see
+   * `lookAtName`): a file deleted and created again right after a notified append is notified by nothing.
    */
   changed(): void {
     this.wake();
@@ -252,10 +255,33 @@ export class Tailer {
     else {
       this.trailingWake = setTimeout(() => {
         this.trailingWake = undefined;
-        this.wake();
+        this.lookAtName();
       }, CHANGE_QUIET_MS);
       this.trailingWake.unref();
     }
+  }
+
+  /**
+   * The name may point at another file now (a notification about it, or the periodic check): look at once.
+   * A sleeping loop looks when woken; a busy one (a long backlog, or a full pipeline holding its `emit`)
+   * would look only at the end of the file, so the name is looked at beside it: the file that replaced this
+   * one is opened now, not after the backlog, and read even if it is deleted again meanwhile.
+   */
+  lookAtName(): void {
+    const asleep = this.wakeUp !== undefined;
+    this.wake();
+    if (asleep || this.state !== 'live' || this.lookingAtName || this.closing) return;
+    this.lookingAtName = true;
+    void (async () => {
+      try {
+        if ((await this.handle.stat()).nlink === 0) this.release(true);
+        else if (this.path) await this.checkName(this.path);
+      } catch {
+        // closed meanwhile: nothing to look at
+      } finally {
+        this.lookingAtName = false;
+      }
+    })();
   }
 
   /** Something may have changed: read again. */
@@ -316,6 +342,8 @@ export class Tailer {
   private async step(): Promise<boolean> {
     const lookedAt = Date.now();
     const st = await this.handle.stat();
+    // Deleted: read on to the end, but let the name go now, so that a file created under it is read at once.
+    if (st.nlink === 0 && this.state !== 'deleted') this.release(true);
     const fp = this.tracker.entry.fingerprint;
     if (st.size < this.readOffset || st.size < fp.length) {
       await this.restartAfterTruncation(st.size);
@@ -361,11 +389,11 @@ export class Tailer {
       this.checkedMtimeMs = st.mtimeMs;
       await this.host.changedUnread(this, unreadSince);
     }
-    return this.atEnd(st.nlink);
+    return this.atEnd();
   }
 
   /** At the end of the file: timeouts, rotation and deletion, closing. */
-  private async atEnd(links: number): Promise<boolean> {
+  private async atEnd(): Promise<boolean> {
     const now = Date.now();
     this.now = now;
     // Not while a last line waits for its newline: that line may continue the event (a trace written by a
@@ -379,7 +407,6 @@ export class Tailer {
       await this.emitPending();
       return true;
     }
-    if (links === 0 && this.state !== 'deleted') this.markGone(true);
     if (this.state === 'live' && this.path) await this.checkName(this.path);
     if (this.state === 'live') return false;
     if (!this.letGo && (this.state === 'deleted' || now - this.lastGrowth >= this.opts.rotateWaitMs)) {
@@ -395,7 +422,7 @@ export class Tailer {
     return false;
   }
 
-  /** Whether the name still points at this file. */
+  /** Whether the name still points at this file; if not, the file was renamed away or deleted. */
   private async checkName(file: string): Promise<void> {
     try {
       const st = await stat(file);
@@ -403,9 +430,27 @@ export class Tailer {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return; // says nothing about our file
     }
-    this.host.ctx.metrics.add('file_rotations_total');
-    this.markGone(false);
-    this.host.rotated(this, file, this.checkedMtimeMs);
+    const own = await this.handle.stat().catch(() => undefined);
+    this.release(own?.nlink === 0);
+  }
+
+  /**
+   * The file is no longer under its name: renamed away, or deleted. It is read on to its end (after
+   * `rotate_wait` if renamed); a live file's name goes back to the host, which looks at it at once. Before,
+   * a deleted file kept its name until it was closed and the host was never told: a file deleted and
+   * created again under the same name (which chokidar reports as one `change` when it takes under 100 ms)
+   * was found only by the periodic scan, `scan_interval` later, and not at all if it was deleted again
+   * before then. Once only: the loop and `lookAtName` may both find it.
+   */
+  private release(deleted: boolean): void {
+    const file = this.state === 'live' ? this.path : null;
+    if (!file) {
+      if (deleted) this.markGone(true);
+      return;
+    }
+    if (!deleted) this.host.ctx.metrics.add('file_rotations_total');
+    this.markGone(deleted);
+    this.host.rotated(this, file, this.checkedMtimeMs, deleted);
   }
 
   /**
