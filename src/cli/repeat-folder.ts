@@ -20,6 +20,8 @@ interface Incident {
   repeats: number;
   total: number;
   latest: AlertAnomaly;
+  /** When the latest alert came (the folder's clock). */
+  latestAt: number;
 }
 
 /** What one line says of an incident's folded repeats. */
@@ -29,7 +31,7 @@ export interface FoldedRepeats {
   repeats: number;
   /** Alerts of the incident since it began, the first included. */
   total: number;
-  /** Seconds the repeats came in. */
+  /** Seconds the repeats came in: from the window's start (the last line, or the first alert) to the latest. */
   seconds: number;
 }
 
@@ -48,7 +50,7 @@ export class RepeatFolder {
     const incident = this.incidents.get(key);
     if (incident === undefined) {
       if (this.incidents.size < MAX_INCIDENTS) {
-        this.incidents.set(key, { windowStart: now, repeats: 0, total: 1, latest: anomaly });
+        this.incidents.set(key, { windowStart: now, repeats: 0, total: 1, latest: anomaly, latestAt: now });
         if (now < this.earliest) this.earliest = now;
       }
       return true;
@@ -56,6 +58,7 @@ export class RepeatFolder {
     incident.repeats += 1;
     incident.total += 1;
     incident.latest = anomaly;
+    incident.latestAt = now;
     return false;
   }
 
@@ -74,7 +77,8 @@ export class RepeatFolder {
         continue;
       }
       if (incident.repeats > 0) {
-        out.push({ anomaly: incident.latest, repeats: incident.repeats, total: incident.total, seconds: Math.max(0, now - incident.windowStart) / 1000 });
+        // When they came, not when the line is due: a 2 s burst read "in 11 s" (the window, stretched by the ticker).
+        out.push({ anomaly: incident.latest, repeats: incident.repeats, total: incident.total, seconds: Math.max(0, incident.latestAt - incident.windowStart) / 1000 });
       }
       if (end || incident.repeats === 0) this.incidents.delete(key);
       else {

@@ -12,12 +12,13 @@ describe('RepeatFolder (stream on a terminal)', () => {
     expect(f.show(error, 0)).toBe(true);
     for (let t = 1; t <= 500; t++) expect(f.show(slow(`latest ${t}`), t * 10)).toBe(false);
     expect(f.due(9_999)).toEqual([]);
-    // The window ends: one line for the slow responses; the error had no repeat, its incident is over.
-    expect(f.due(10_000)).toEqual([{ anomaly: slow('latest 500'), repeats: 500, total: 501, seconds: 10 }]);
+    // The window ends: one line for the slow responses, which came over 5 s (the line said the window's
+    // 10 s); the error had no repeat, its incident is over.
+    expect(f.due(10_000)).toEqual([{ anomaly: slow('latest 500'), repeats: 500, total: 501, seconds: 5 }]);
     expect(f.show(error, 10_001)).toBe(true);
     // Still the same incident of slow responses: folded, counted from the new window.
     expect(f.show(slow('later'), 12_000)).toBe(false);
-    expect(f.due(20_000)).toEqual([{ anomaly: slow('later'), repeats: 1, total: 502, seconds: 10 }]);
+    expect(f.due(20_000)).toEqual([{ anomaly: slow('later'), repeats: 1, total: 502, seconds: 2 }]);
     // A window without repeats ends it: the next slow response is shown again.
     expect(f.due(30_000)).toEqual([]);
     expect(f.show(slow(), 30_001)).toBe(true);
@@ -27,7 +28,7 @@ describe('RepeatFolder (stream on a terminal)', () => {
     const f = new RepeatFolder(10_000);
     f.show(slow(), 0);
     f.show(slow('second'), 100);
-    expect(f.due(2_000, true)).toEqual([{ anomaly: slow('second'), repeats: 1, total: 2, seconds: 2 }]);
+    expect(f.due(2_000, true)).toEqual([{ anomaly: slow('second'), repeats: 1, total: 2, seconds: 0.1 }]);
     expect(f.due(3_000, true)).toEqual([]);
     const none = new RepeatFolder(0);
     expect([none.show(slow(), 0), none.show(slow(), 1), none.show(slow(), 2)]).toEqual([true, true, true]);
@@ -39,7 +40,7 @@ describe('RepeatFolder (stream on a terminal)', () => {
     f.show(slow(), 50_000);
     f.show(slow('again'), 51_000);
     expect(f.due(55_000)).toEqual([]);
-    expect(f.due(40_000)).toEqual([{ anomaly: slow('again'), repeats: 1, total: 2, seconds: 0 }]);
+    expect(f.due(40_000)).toEqual([{ anomaly: slow('again'), repeats: 1, total: 2, seconds: 1 }]);
   });
 
   it('follows at most 1,000 incidents at once: beyond, alerts are shown in full', () => {
