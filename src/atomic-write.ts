@@ -3,8 +3,9 @@
  * then renamed over the file, so a crash leaves the old content or the new one, never half of either. Used by
  * every piece of state driftlock keeps in `data_dir` (checkpoints, queue positions, detector snapshots).
  */
-import { mkdir, open, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { makeFolder } from './make-folder.js';
 
 /** Pieces of text written in turn are gathered into writes of about this many characters. */
 const WRITE_CHARS = 1 << 20;
@@ -14,7 +15,7 @@ const WRITE_CHARS = 1 << 20;
  * piece at a time (each write lets other work run).
  */
 export async function writeFileAtomic(file: string, data: string | Buffer | Iterable<string>, options: { fsync?: boolean } = {}): Promise<void> {
-  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await makeFolder(path.dirname(path.resolve(file)));
   const tmp = `${file}.tmp`;
   const handle = await open(tmp, 'w');
   try {

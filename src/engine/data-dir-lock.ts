@@ -7,9 +7,10 @@
  * own lock taken over (it was paused for longer than that) exits at once.
  */
 import { constants } from 'node:fs';
-import { access, lstat, mkdir, stat } from 'node:fs/promises';
+import { access, lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
+import { makeFolder } from '../make-folder.js';
 import type { Logger } from 'pino';
 
 export const LOCK_NAME = 'driftlock.lock';
@@ -75,28 +76,6 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
     if (typeof (err as NodeJS.ErrnoException).code === 'string') throw new DataDirUnusable(dataDir, await whyUnusable(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
     throw err;
   }
-}
-
-/**
- * `mkdir -p`. Not `mkdir(dir, { recursive: true })`: Node's steps back to the parent on ENOENT and forward
- * again on EEXIST, forever, at 100% CPU, where a parent exists but cannot hold the child (under /proc, or
- * a symbolic link to nothing): the daemon hung at start, saying nothing.
- */
-async function makeFolder(dir: string): Promise<void> {
-  try {
-    await mkdir(dir);
-    return;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // There already: fine if it is a folder (or a link to one); a file, or a link to nothing, is an error.
-    if (code === 'EEXIST' && (await stat(dir).then((s) => s.isDirectory(), () => false))) return;
-    if (code !== 'ENOENT' || path.dirname(dir) === dir) throw err;
-  }
-  await makeFolder(path.dirname(dir));
-  // The parent is there now: a second ENOENT is final (the parent cannot hold folders).
-  await mkdir(dir).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST' || !(await stat(dir).then((s) => s.isDirectory(), () => false))) throw err;
-  });
 }
 
 /** Why `dataDir` could not be created or written, in words: what is in the way, or what forbids it. */

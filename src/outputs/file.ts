@@ -6,7 +6,7 @@
  * once that write has resolved. Failed writes are retried with backoff, never dropped:
  * the pipeline slows down instead (backpressure) until the disk recovers or the daemon stops.
  */
-import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ackBatch, type Batch } from '../engine/acknowledgement.js';
@@ -14,6 +14,7 @@ import { defineOutput, type Batches, type ComponentContext } from '../engine/com
 import { byteSize, duration } from '../config/schema.js';
 import { encodeEvents } from './encoding.js';
 import { Backoff, sleep } from './delivery/backoff.js';
+import { makeFolder } from '../make-folder.js';
 
 export const fileConfig = z.object({
   path: z.string().min(1).describe('File to append to. A relative path resolves against the working directory of the daemon; missing parent folders are created.'),
@@ -175,7 +176,7 @@ class AppendFile {
    * glued to the fragment.
    */
   private async open(now = Date.now(), repair = false): Promise<void> {
-    await mkdir(path.dirname(this.file), { recursive: true });
+    await makeFolder(path.dirname(this.file));
     const handle = await open(this.file, 'a');
     try {
       const st = await handle.stat();

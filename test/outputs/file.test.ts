@@ -374,6 +374,20 @@ describe('file output', () => {
     expect(await readFile(path.join(blocker, 'out.log'), 'utf8')).toBe('line 1\n');
   });
 
+  it('a path whose parent cannot hold folders (under /proc) is an error it retries and counts, not a hang', async () => {
+    // Node's mkdir(..., { recursive: true }) never settled there, spinning at 100% CPU: no error, no log, a
+    // healthy /health, and a stop that waited for the shutdown timeout.
+    const out = await build({ path: `/proc/driftlock-test-${process.pid}/out.log`, encoding: 'text' });
+    const { ctx, metrics } = context();
+    const controller = new AbortController();
+    const statuses: AckStatus[] = [];
+    const done = out.consume(each([makeBatch([makeEvent(1)], (s) => statuses.push(s))]), { ...ctx, signal: controller.signal });
+    await until(() => metrics.get('errors_total') >= 2);
+    controller.abort();
+    await done;
+    expect(statuses).toEqual(['abandoned']);
+  });
+
   it('finishes a half-written batch after an error instead of writing it twice', async () => {
     const proto = await fileHandleProto();
     const realWrite = proto.write;

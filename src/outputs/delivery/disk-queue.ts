@@ -14,10 +14,11 @@
  * so sending never reads the disk. `push()` waits while the queue is full: backpressure reaches the
  * pipeline, nothing is dropped.
  */
-import { mkdir, open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import { writeFileAtomic } from '../../atomic-write.js';
+import { makeFolder } from '../../make-folder.js';
 
 /** A push given up on while the queue was full (see `push`'s `giveUp`). */
 export class QueueFullError extends Error {
@@ -123,7 +124,7 @@ export class DiskQueue<T> {
 
   private async recover(): Promise<void> {
     const dir = this.options.dir;
-    await mkdir(dir, { recursive: true });
+    await makeFolder(dir);
     try {
       const text = (await readFile(path.join(dir, ACKED_FILE), 'utf8')).trim();
       const n = Number(text);
