@@ -354,7 +354,9 @@ export async function parseConfig(text: string, file: string, registry: Componen
       : `YAML syntax error: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+.*$/, '')}${hint}`;
     issues.issues.push({ line: pos.line, column: pos.col, message });
   }
-  if (issues.issues.length) throw new ConfigError(shownFile, issues.issues);
+  // A duplicate key alone leaves a document to check (the last value of the key counts): every other
+  // problem is reported with it, at once. A syntax error does not.
+  if (syntaxReported) throw new ConfigError(shownFile, issues.issues);
 
   // ${VAR} interpolation, scalar by scalar, so that positions stay right. A variable that is not set is
   // reported, and the rest is still checked (every problem at once); the value it was in is not judged.

@@ -115,6 +115,12 @@ outputs:
     expect(issues[0]!.line).toBe(13);
   });
 
+  it('10b. a duplicate key does not hide the other problems: all are reported at once', async () => {
+    const yaml = VALID.replace('    format: json', '    format: json\n    format: json').replace('    type: console', '    type: consol');
+    const issues = await issuesOf(yaml);
+    expect(issues.map((i) => i.message)).toEqual([expect.stringMatching(/^duplicate key/), expect.stringMatching(/^unknown output type "consol" \(did you mean "console"\?\)/)]);
+  });
+
   it('11. a wrong value type: a string where a number is expected', async () => {
     const yaml = VALID.replace('    inputs: [parse_app]\n', '    inputs: [parse_app]\n    buffer:\n      max_events: lots\n');
     const issues = await issuesOf(yaml);
