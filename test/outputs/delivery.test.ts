@@ -345,6 +345,22 @@ describe('delivery worker: Retry-After and stopping', () => {
     expect(q.peek(5).map((r) => r.data)).toEqual(['x'.repeat(150)]);
     await q.close();
   });
+
+  it('once a push was given up on, a later one given up too is refused even when it fits: it would overtake the one refused', async () => {
+    const q = await DiskQueue.open<string>({ dir: path.join(dir, 'q'), maxBytes: 250 });
+    await q.push(['x'.repeat(150)]);
+    const stopping = new AbortController();
+    const big = q.push(['y'.repeat(150)], undefined, stopping.signal);
+    await new Promise((r) => setTimeout(r, 20));
+    stopping.abort();
+    await expect(big).rejects.toBeInstanceOf(QueueFullError);
+    // Before: queued, after the records of `big` that its input offers again at the next start.
+    await expect(q.push(['z'], undefined, stopping.signal)).rejects.toBeInstanceOf(QueueFullError);
+    // Without a give-up signal (no stop) a push is taken as before.
+    await q.push(['w']);
+    expect(q.peek(5).map((r) => r.data)).toEqual(['x'.repeat(150), 'w']);
+    await q.close();
+  });
 });
 
 describe('queued output: a full disk under the queue', () => {

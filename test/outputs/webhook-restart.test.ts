@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { WebhookAlert } from '../../src/outputs/webhook.js';
 import { logLines, runCli, startCli } from '../helpers/cli.js';
 import { hang, ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
+import { freePort, scrape } from '../helpers/metrics.js';
 
 let receiver: Receiver | undefined;
 let dir: string | undefined;
@@ -54,6 +55,21 @@ outputs:
     url: \${HOOK_URL}
 ${hook.map((l) => `    ${l}\n`).join('')}`);
   return { log, config };
+}
+
+/** `line <from>` to `line <to - 1>`, a line each. */
+function lines(from: number, to: number): string {
+  return Array.from({ length: to - from }, (_, i) => `line ${from + i}`).join('\n') + '\n';
+}
+
+/** Starts the daemon again with a receiver that accepts, waits for `total` distinct lines, and stops it. */
+async function deliverRest(config: string, total: number): Promise<void> {
+  receiver!.behave = ok;
+  const second = startCli(['run', '-c', config], { env: { HOOK_URL: receiver!.url }, stdin: 'ignore' });
+  await receiver!.waitFor(() => new Set(entries(receiver!)).size >= total, 20_000, `all ${total} lines`);
+  second.child.kill('SIGTERM');
+  const stopped = await second.exited;
+  expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
 }
 
 /** The entries of every alert the receiver accepted, in order. */
@@ -173,5 +189,36 @@ describe('webhook output in the daemon', () => {
     expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
     // Before: the drain's budget was 0 whenever 1 s or less was left, and 4 of the 5 stayed on disk.
     expect(entries(receiver)).toEqual(['l1', 'l2', 'l3', 'l4', 'l5']);
+  });
+});
+
+describe('webhook output: a graceful stop with the on-disk queue full', () => {
+  const full = ['batch: { max_events: 10 }', 'queue: { max_bytes: 4KiB }', 'retry: { initial_backoff: 100ms, max_backoff: 300ms }'];
+
+  it('a batch given up on at the stop is not overtaken by a later one that fits: the next start delivers each line once, in order', async () => {
+    receiver = await startReceiver(() => ({ status: 502 }));
+    const port = await freePort();
+    const { log, config } = await fileToWebhook('order', '20s', full);
+    await appendFile(config, `api: { enabled: true, address: "127.0.0.1:${port}" }\n`);
+    await writeFile(log, lines(0, 5));
+    const first = startCli(['run', '-c', config], { env: { HOOK_URL: receiver.url }, stdin: 'ignore' });
+    await receiver.waitFor(() => receiver!.requests.length >= 2, 20_000, 'failed attempts');
+    // 20 lines do not fit in what is left of the queue and wait; the one line read after them would.
+    await appendFile(log, lines(5, 25));
+    await first.waitFor(/the on-disk queue is full: the output waits/);
+    await appendFile(log, lines(25, 26));
+    for (const started = Date.now(); (await scrape(port)).get('sent_events_total/app') !== 26; ) {
+      if (Date.now() - started > 20_000) throw new Error('line 25 was not read');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    first.child.kill('SIGTERM');
+    const stopped = await first.exited;
+    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    expect(stopped.stderr).toContain('stopping with the on-disk queue full');
+
+    await deliverRest(config, 26);
+    // Before: line 25 was queued after lines 5-24 were given up on; the file input read from line 5 again,
+    // and the receiver got 0-4, 25, 5-25: line 25 twice, and out of order.
+    expect(entries(receiver)).toEqual(lines(0, 26).trim().split('\n'));
   });
 });

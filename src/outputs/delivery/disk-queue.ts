@@ -91,6 +91,8 @@ export class DiskQueue<T> {
   private readonly roomWaiters: Array<() => void> = [];
   private readonly recordWaiters: Array<() => void> = [];
   private closed = false;
+  /** A push was given up on (see `push`). */
+  private gaveUp = false;
   /** Damaged records skipped when the queue was opened (counted; the records around them are kept). */
   corruptRecords = 0;
   private readonly segmentBytes: number;
@@ -174,19 +176,21 @@ export class DiskQueue<T> {
 
   /**
    * Appends records durably; resolves with them once they are on disk. Waits while the queue is full.
-   * `onDone` (per record) runs when the record is later acked.
-   */
-  /**
-   * Appends records durably; waits while the queue is full. `giveUp` ends that wait: the push then throws
-   * `QueueFullError` and nothing of it is queued.
+   * `onDone` (per record) runs when the record is later acked. `giveUp` ends that wait: the push then
+   * throws `QueueFullError` and nothing of it is queued; from then on, so does every push given an aborted
+   * `giveUp`, even one that fits (queued, it would overtake the records given up on).
    */
   async push(items: readonly T[], onDone?: (index: number) => ((status: AckStatus) => void) | undefined, giveUp?: AbortSignal): Promise<Array<QueuedRecord<T>>> {
     if (items.length === 0) return [];
     const datas = items.map((d) => JSON.stringify(d));
     const size = datas.reduce((n, d) => n + Buffer.byteLength(d) + 32, 0);
+    if (this.gaveUp && giveUp?.aborted) throw new QueueFullError(this.bytes, this.options.maxBytes);
     let waited = false;
     while (!this.closed && this.bytes > 0 && this.bytes + size > this.options.maxBytes) {
-      if (giveUp?.aborted) throw new QueueFullError(this.bytes, this.options.maxBytes);
+      if (giveUp?.aborted) {
+        this.gaveUp = true;
+        throw new QueueFullError(this.bytes, this.options.maxBytes);
+      }
       if (!waited) {
         waited = true;
         this.options.onFull?.();

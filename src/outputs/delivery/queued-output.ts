@@ -41,6 +41,12 @@ export class QueuedOutput<T> {
 
   /** Records not queued because the queue stayed full into the stop (counted once per stop, logged once). */
   private notQueued = 0;
+  /**
+   * A batch was not queued while stopping: no later one is either. Queued, it would overtake the one its
+   * input offers again at the next start (the file input reads from the first line not acknowledged), and
+   * the receiver would get it twice, out of order.
+   */
+  private abandoning = false;
   /** The last push failed for want of disk space (reported to /health until one succeeds). */
   private diskFull = false;
 
@@ -104,6 +110,7 @@ export class QueuedOutput<T> {
       for (const s of settles[i] ?? []) s(status);
     };
     const abandon = (reason: string) => {
+      this.abandoning = true;
       // The daemon is stopping and the queue cannot take them (full: the receiver is down or slower than
       // the input; or its disk is full): waiting would only run into the shutdown timeout. These records are
       // not queued; their inputs hear `abandoned` (the file input reads them again at the next start,
@@ -112,6 +119,7 @@ export class QueuedOutput<T> {
       this.notQueued += items.length;
       for (let i = 0; i < items.length; i++) settleAll(i, 'abandoned');
     };
+    if (this.abandoning) return abandon('an earlier batch was not queued');
     for (;;) {
       try {
         if (this.ackMode === 'delivered') {
