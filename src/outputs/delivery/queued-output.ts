@@ -36,7 +36,7 @@ export class QueuedOutput<T> {
     private readonly ctx: ComponentContext,
     private readonly full: { since: number | undefined },
     private readonly maxBytes: number,
-    private readonly giveUp: AbortSignal,
+    private readonly giveUp: AbortController,
   ) {}
 
   /** Records not queued because the queue stayed full into the stop (counted once per stop, logged once). */
@@ -49,6 +49,10 @@ export class QueuedOutput<T> {
   private abandoning = false;
   /** The last push failed for want of disk space (reported to /health until one succeeds). */
   private diskFull = false;
+  /** Ends the drain before the shutdown timeout (armed when the stop begins). */
+  private deadline: NodeJS.Timeout | undefined;
+  private deadlineArmed = false;
+  private readonly onStop = () => this.stopBegan();
 
   static async open<T>(options: QueuedOutputOptions<T>): Promise<QueuedOutput<T>> {
     const { ctx, config } = options;
@@ -71,6 +75,11 @@ export class QueuedOutput<T> {
     ctx.metrics.gauge('queue_bytes', () => queue.pendingBytes);
     ctx.metrics.declare('delivery_requests_total', 'delivery_retries_total', 'delivery_rejected_total', 'delivered_records_total');
     if (queue.pending > 0) ctx.logger.info({ target: options.target, queued: queue.pending }, `${queue.pending} undelivered record(s) found in the on-disk queue; sending them first`);
+    // A push waiting for room in a full queue gives up once the daemon is stopping *and* no room will come
+    // before the shutdown timeout: the receiver fails (the worker leaves the rest on disk at the first
+    // failure while stopping), the worker has ended, or the drain's time is up. While it delivers, room
+    // comes: the push waits, so that inputs that cannot send again (syslog) lose nothing.
+    const giveUp = new AbortController();
     const worker = new DeliveryWorker<T>({
       queue,
       send: options.send,
@@ -84,18 +93,52 @@ export class QueuedOutput<T> {
       onFailing: () => {
         if (ctx.stopping?.aborted) giveUp.abort();
       },
+      // Nothing makes room after the loop has ended (a push then raises the worker's error, if it died).
+      onEnded: () => giveUp.abort(),
     });
-    // A push waiting for room in a full queue gives up once the daemon is stopping *and* the receiver is
-    // failing: then no room will come before the shutdown timeout. While it delivers, room comes: the push
-    // waits, so that inputs that cannot send again (syslog) lose nothing.
-    const giveUp = new AbortController();
-    ctx.stopping?.addEventListener('abort', () => {
-      if (worker.isFailing || worker.error) giveUp.abort();
-    }, { once: true });
+    const out = new QueuedOutput(queue, worker, config.acknowledgements, ctx, full, config.queue.max_bytes, giveUp);
     worker.start(ctx.signal);
+    if (ctx.stopping?.aborted) out.stopBegan();
+    else ctx.stopping?.addEventListener('abort', out.onStop, { once: true });
     // A new instance (the first, or one restarted after a crash) starts out healthy.
     ctx.health?.ok();
-    return new QueuedOutput(queue, worker, config.acknowledgements, ctx, full, config.queue.max_bytes, giveUp.signal);
+    return out;
+  }
+
+  /**
+   * The stop has begun (the inputs stop; what is in the pipeline still comes): the worker leaves the rest on
+   * disk at its first failure from now on (a retry would hold the stop up by a backoff and another request
+   * timeout), and the drain's deadline is armed, whatever the output is doing (waiting for room in a full
+   * queue, or a request in flight to a receiver that does not answer).
+   */
+  private stopBegan(): void {
+    this.worker.beginStop();
+    if (this.worker.isFailing || this.worker.error) this.giveUp.abort();
+    this.armDeadline();
+  }
+
+  /**
+   * Drains while the receiver accepts, but not into the shutdown timeout: what is on disk is safe there,
+   * and a daemon that hits the timeout exits 1 and, with acknowledgements: delivered, leaves its inputs
+   * unacknowledged (they would read it all again). Kept before the deadline: a fifth of what is left, at
+   * least 1 s, but never more than half (a shutdown_timeout of 1 s still drains for half a second). At the
+   * end of it the request in flight is aborted (its records stay queued, and are sent at the next start)
+   * and pushes waiting for room give up.
+   */
+  private armDeadline(): void {
+    if (this.deadlineArmed) return;
+    const deadline = this.ctx.stopDeadline?.();
+    if (deadline === undefined) return;
+    this.deadlineArmed = true;
+    const left = deadline - performance.now();
+    const budget = Math.max(0, left - Math.max(left * 0.2, Math.min(DRAIN_MARGIN_MS, left / 2)));
+    this.deadline = setTimeout(() => {
+      // A worker that already left the rest on disk (a failure while stopping) has said so.
+      if (this.worker.ended) return;
+      this.ctx.logger.warn({ queued: this.queue.pending, drained_ms: Math.round(budget) }, `stopping before the shutdown timeout: ${this.queue.pending} queued record(s) stay on disk and are sent at the next start`);
+      this.giveUp.abort();
+      void this.worker.stop();
+    }, budget);
   }
 
   /**
@@ -123,9 +166,9 @@ export class QueuedOutput<T> {
     for (;;) {
       try {
         if (this.ackMode === 'delivered') {
-          await this.queue.push(items, (i) => (status) => settleAll(i, status), this.giveUp);
+          await this.queue.push(items, (i) => (status) => settleAll(i, status), this.giveUp.signal);
         } else {
-          await this.queue.push(items, undefined, this.giveUp);
+          await this.queue.push(items, undefined, this.giveUp.signal);
           for (let i = 0; i < items.length; i++) settleAll(i, 'delivered');
         }
         if (this.full.since !== undefined && this.queue.pendingBytes < this.maxBytes / 2) {
@@ -139,7 +182,10 @@ export class QueuedOutput<T> {
         }
         return;
       } catch (err) {
-        if (err instanceof QueueFullError) return abandon(err.message);
+        if (err instanceof QueueFullError) {
+          if (this.worker.error) throw this.worker.error;
+          return abandon(err.message);
+        }
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
         // The disk under data_dir is full. Crashing would stop the worker too, the only thing that frees
@@ -159,7 +205,8 @@ export class QueuedOutput<T> {
 
   /**
    * Delivers what is queued while the receiver accepts it (`drain`, at the end of the input), or stops at once
-   * (after a crash), then closes the queue. What is not delivered stays on disk for the next start.
+   * (after a crash), then closes the queue. What is not delivered stays on disk for the next start. The
+   * drain ends at the deadline armed when the stop began (`armDeadline`), wherever it is.
    *
    * With `acknowledgements: delivered`, the records left undelivered are acknowledged then: the queue,
    * already on disk, sends them first at the next start. Left unacknowledged, a file input would read them
@@ -169,26 +216,13 @@ export class QueuedOutput<T> {
     try {
       if (!drain) await this.worker.stop();
       else {
-        // Draining while the receiver accepts, but not into the shutdown timeout: what is on disk is safe
-        // there, and a daemon that hits the timeout exits 1 and, with acknowledgements: delivered, leaves its
-        // inputs unacknowledged (they would read it all again). The rest is sent at the next start.
-        const deadline = this.ctx.stopDeadline?.();
-        const left = deadline === undefined ? undefined : deadline - performance.now();
-        // Kept before the deadline: a fifth of what is left, at least 1 s, but never more than half (a
-        // shutdown_timeout of 1 s still drains for half a second).
-        const budget = left === undefined ? undefined : Math.max(0, left - Math.max(left * 0.2, Math.min(DRAIN_MARGIN_MS, left / 2)));
-        const finished = this.worker.finish();
-        let timer: NodeJS.Timeout | undefined;
-        const outOfTime = budget === undefined ? undefined : new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), budget)));
-        const how = await (outOfTime ? Promise.race([finished, outOfTime]) : finished);
-        clearTimeout(timer);
-        if (how === 'late') {
-          this.ctx.logger.warn({ queued: this.queue.pending, drained_ms: Math.round(budget!) }, `stopping before the shutdown timeout: ${this.queue.pending} queued record(s) stay on disk and are sent at the next start`);
-          await this.worker.stop();
-          await finished.catch(() => undefined);
-        }
+        this.armDeadline();
+        await this.worker.finish();
       }
     } finally {
+      // Kept until now: a stop that begins during the drain at the end of the input arms the deadline too.
+      this.ctx.stopping?.removeEventListener('abort', this.onStop);
+      clearTimeout(this.deadline);
       await this.queue.close();
       if (this.ackMode === 'delivered') this.queue.handOver('delivered');
     }

@@ -40,6 +40,8 @@ export interface WorkerOptions<T> {
   onError?: (err: Error) => void;
   /** Told when sends start failing (a retryable failure after a success, or the first one). */
   onFailing?: () => void;
+  /** Told when the loop has ended, whatever the reason (nothing makes room in the queue after that). */
+  onEnded?: () => void;
 }
 
 /**
@@ -52,11 +54,22 @@ const DRAIN_MAX_WAIT_MS = 5000;
 const REJECTION_LOG_INTERVAL_MS = 10_000;
 
 export class DeliveryWorker<T> {
+  /** The stop has begun: a failure or refusal ends the loop (the rest stays on disk), and no long wait is waited. */
+  private stopping = false;
+  /** The input has ended too: the loop ends once the queue is empty. */
   private draining = false;
-  /** Interrupts waits (linger, backoff) when draining starts. */
+  /** Interrupts waits (linger, backoff, rate limit) when the stop begins. */
   private readonly wake = new AbortController();
+  /** Interrupts the wait for records when draining begins (at the stop the pipeline may still queue some). */
+  private readonly drained = new AbortController();
   private running: Promise<void> | undefined;
   private failing = false;
+  private done = false;
+
+  /** Whether the loop has ended (drained, stopped at a failure while stopping, halted, or died of an error). */
+  get ended(): boolean {
+    return this.done;
+  }
 
   /** Whether the last attempt failed (the receiver is down or refusing for now). */
   get isFailing(): boolean {
@@ -74,11 +87,16 @@ export class DeliveryWorker<T> {
   /** Starts the loop; `hardStop` aborts everything, in-flight requests included. */
   start(hardStop: AbortSignal): void {
     // Never an unhandled rejection (the daemon would exit 70): the error is kept for the output to raise.
-    this.running ??= this.loop(AbortSignal.any([hardStop, this.halt.signal])).catch((err: unknown) => {
-      this.error = err instanceof Error ? err : new Error(String(err));
-      this.options.logger.error({ err: this.error, target: this.options.target }, `delivery to ${this.options.target} stopped by an error; the output restarts`);
-      this.options.onError?.(this.error);
-    });
+    this.running ??= this.loop(AbortSignal.any([hardStop, this.halt.signal]))
+      .catch((err: unknown) => {
+        this.error = err instanceof Error ? err : new Error(String(err));
+        this.options.logger.error({ err: this.error, target: this.options.target }, `delivery to ${this.options.target} stopped by an error; the output restarts`);
+        this.options.onError?.(this.error);
+      })
+      .finally(() => {
+        this.done = true;
+        this.options.onEnded?.();
+      });
   }
 
   /** Stops now, without draining (in-flight requests are abandoned; their records stay queued). */
@@ -89,12 +107,23 @@ export class DeliveryWorker<T> {
   }
 
   /**
+   * The daemon is stopping: from now on the first failure or refusal ends the loop (what is left stays on
+   * disk for the next start) instead of a retry, and a backoff in progress is cut short (one more try at
+   * once). The loop still sends what the pipeline queues meanwhile, until `finish`.
+   */
+  beginStop(): void {
+    this.stopping = true;
+    this.wake.abort();
+  }
+
+  /**
    * Finishes: sends what is queued while the receiver accepts it, and stops at the first failure (what is
    * left stays on disk for the next start). Resolves when the loop has ended.
    */
   async finish(): Promise<void> {
+    this.beginStop();
     this.draining = true;
-    this.wake.abort();
+    this.drained.abort();
     await this.running;
     this.logRefusalsLeft();
   }
@@ -109,13 +138,14 @@ export class DeliveryWorker<T> {
   private async loop(hardStop: AbortSignal): Promise<void> {
     const { queue, batch } = this.options;
     const waits = AbortSignal.any([hardStop, this.wake.signal]);
+    const idle = AbortSignal.any([hardStop, this.drained.signal]);
     while (!hardStop.aborted) {
       if (queue.pending === 0) {
         if (this.draining) return;
-        await queue.waitForRecords(waits);
+        await queue.waitForRecords(idle);
         continue;
       }
-      if (batch.lingerMs > 0 && !this.draining) {
+      if (batch.lingerMs > 0 && !this.stopping) {
         const first = queue.peek(1)[0]!;
         const full = () => queue.pending >= batch.maxItems || queue.pendingBytes >= batch.maxBytes;
         while (!full() && !waits.aborted) {
@@ -162,7 +192,7 @@ export class DeliveryWorker<T> {
   private async takeTurn(hardStop: AbortSignal, waits: AbortSignal): Promise<boolean> {
     const limiter = this.options.rateLimit;
     if (!limiter) return true;
-    if (!this.draining && (await limiter.take(waits))) return true;
+    if (!this.stopping && (await limiter.take(waits))) return true;
     if (hardStop.aborted) return false;
     const wait = limiter.waitTime();
     if (wait > DRAIN_MAX_WAIT_MS) {
@@ -183,6 +213,8 @@ export class DeliveryWorker<T> {
       metrics.add('delivery_requests_total');
       const started = performance.now();
       const outcome = await this.options.send(records, hardStop);
+      // Cut off by the output (a crash, or the stop's deadline, which says so): not the receiver's failure.
+      if (hardStop.aborted && !outcome.ok) return false;
       if (outcome.ok) {
         await queue.ack(records.length, 'delivered');
         metrics.add('delivered_records_total', records.length);
@@ -202,7 +234,7 @@ export class DeliveryWorker<T> {
         await queue.ack(records.length, 'rejected');
         // While stopping, a refusal ends the drain like any failure: a wrong URL or revoked token refuses
         // the rest too, and kept on disk they can still go out once the config is fixed.
-        return !this.draining;
+        return !this.stopping;
       }
       metrics.add('delivery_retries_total');
       const maxRetryAfter = this.options.maxRetryAfterMs ?? 600_000;
@@ -215,14 +247,14 @@ export class DeliveryWorker<T> {
       if (!this.failing) this.options.onFailing?.();
       this.failing = true;
       const fields = { target, reason: outcome.reason, status: outcome.status, attempt: backoff.attempts, queued: queue.pending, took_ms: Math.round(performance.now() - started) };
-      if (this.draining) {
+      if (this.stopping) {
         logger.warn({ ...fields }, `cannot deliver to ${target} while stopping; ${queue.pending} queued record(s) stay on disk and are sent at the next start`);
         return false;
       }
       logger.warn({ ...fields, retry_in_ms: delay }, `cannot deliver to ${target}; retrying`);
       await sleep(delay, waits);
       if (hardStop.aborted) return false;
-      // Woken early because draining began: try once more right away (the loop stops at the next failure).
+      // Woken early because the stop began: try once more right away (the loop stops at the next failure).
     }
   }
 }
