@@ -32,28 +32,35 @@ function fieldsOf(m: SlackMessage): Record<string, string> {
   return out;
 }
 
+/** The example pipeline, tailing an empty access.log in a new folder, posting to a stand-in Slack (group window 2 s). */
+async function startExample(): Promise<{ log: string; cli: ReturnType<typeof startCli>; slack: Receiver }> {
+  const slack = await startReceiver(ok);
+  receiver = slack;
+  dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-flow-'));
+  const log = path.join(dir, 'access.log');
+  await writeFile(log, '');
+  const cli = startCli(['run', '-c', 'examples/pipelines/nginx-file-to-slack.yaml'], {
+    env: { SLACK_WEBHOOK_URL: slack.url, DRIFTLOCK_DATA_DIR: path.join(dir, 'data'), NGINX_ACCESS_LOG: log, NGINX_START_AT: 'beginning', SLACK_GROUP_WINDOW: '2s' },
+  });
+  return { log, cli, slack };
+}
+
 describe('nginx lines appended to a file -> parse -> anomaly_detect -> Slack', () => {
   it('posts a readable message with Stream nginx-logs, a confidence and the reason, and stops cleanly', async () => {
-    receiver = await startReceiver(ok);
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-flow-'));
-    const log = path.join(dir, 'access.log');
-    await writeFile(log, '');
-    const cli = startCli(['run', '-c', 'examples/pipelines/nginx-file-to-slack.yaml'], {
-      env: { SLACK_WEBHOOK_URL: receiver.url, DRIFTLOCK_DATA_DIR: path.join(dir, 'data'), NGINX_ACCESS_LOG: log, NGINX_START_AT: 'beginning', SLACK_GROUP_WINDOW: '2s' },
-    });
+    const { log, cli, slack } = await startExample();
     try {
       await cli.waitFor(/driftlock running/);
       const gen = new NginxLines(7);
       for (let i = 0; i < 4; i++) await appendFile(log, gen.lines(500).join('\n') + '\n');
       await appendFile(log, [gen.line({ response_time: 5.2 }), ...gen.lines(100), gen.line({ http_user_agent: SQL_INJECTION }), ...gen.lines(100)].join('\n') + '\n');
-      await receiver.waitFor(() => receiver!.accepted().some((r) => r.body.includes('response_time 5.2')), 30_000, 'the slow-response alert');
-      await receiver.waitFor(() => receiver!.accepted().some((r) => r.body.includes('UNION SELECT')), 30_000, 'the injection alert');
+      await slack.waitFor(() => slack.accepted().some((r) => r.body.includes('response_time 5.2')), 30_000, 'the slow-response alert');
+      await slack.waitFor(() => slack.accepted().some((r) => r.body.includes('UNION SELECT')), 30_000, 'the injection alert');
     } finally {
       cli.child.kill('SIGTERM');
     }
     const result = await cli.exited;
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
-    const messages = receiver.accepted().map((r) => JSON.parse(r.body) as SlackMessage);
+    const messages = slack.accepted().map((r) => JSON.parse(r.body) as SlackMessage);
     const slow = messages.find((m) => m.text.includes('response_time 5.2'))!;
     const f = fieldsOf(slow);
     expect(slow.blocks[0]).toMatchObject({ type: 'header', text: { text: ':rotating_light: Log Anomaly Detected' } });
@@ -71,13 +78,7 @@ describe('nginx lines appended to a file -> parse -> anomaly_detect -> Slack', (
   });
 
   it('shows a combined-format access line as it was written, not as the parsed record', async () => {
-    receiver = await startReceiver(ok);
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-flow-'));
-    const log = path.join(dir, 'access.log');
-    await writeFile(log, '');
-    const cli = startCli(['run', '-c', 'examples/pipelines/nginx-file-to-slack.yaml'], {
-      env: { SLACK_WEBHOOK_URL: receiver.url, DRIFTLOCK_DATA_DIR: path.join(dir, 'data'), NGINX_ACCESS_LOG: log, NGINX_START_AT: 'beginning', SLACK_GROUP_WINDOW: '2s' },
-    });
+    const { log, cli, slack } = await startExample();
     const gen = new NginxLines(11);
     const injected = gen.combined({ http_user_agent: SQL_INJECTION });
     try {
@@ -85,13 +86,13 @@ describe('nginx lines appended to a file -> parse -> anomaly_detect -> Slack', (
       const normal = () => Array.from({ length: 500 }, () => gen.combined());
       for (let i = 0; i < 4; i++) await appendFile(log, normal().join('\n') + '\n');
       await appendFile(log, [injected, ...normal().slice(0, 100)].join('\n') + '\n');
-      await receiver.waitFor(() => receiver!.accepted().some((r) => r.body.includes('UNION SELECT')), 30_000, 'the injection alert');
+      await slack.waitFor(() => slack.accepted().some((r) => r.body.includes('UNION SELECT')), 30_000, 'the injection alert');
     } finally {
       cli.child.kill('SIGTERM');
     }
     const result = await cli.exited;
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
-    const alert = receiver.accepted().map((r) => JSON.parse(r.body) as SlackMessage).find((m) => m.text.includes('UNION SELECT'))!;
+    const alert = slack.accepted().map((r) => JSON.parse(r.body) as SlackMessage).find((m) => m.text.includes('UNION SELECT'))!;
     const entry = fieldsOf(alert)['Log entry']!.replace(/^```|```$/g, '').replace(/\u200b/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
     // Before, the entry was the parsed record as JSON: {"remote_addr":...,"time_local":...,"method":"GET",...}.
     expect(entry).toBe(injected);

@@ -195,52 +195,50 @@ describe('webhook output in the daemon', () => {
 describe('webhook output: a graceful stop with the on-disk queue full', () => {
   const full = ['batch: { max_events: 10 }', 'queue: { max_bytes: 4KiB }', 'retry: { initial_backoff: 100ms, max_backoff: 300ms }'];
 
-  it('a receiver that takes the request and never answers: no retry once the stop began, and every line once, in order, at the next start', async () => {
-    receiver = await startReceiver(hang);
-    const { log, config } = await fileToWebhook('hang-full', '20s', [...full, 'request: { timeout: 2s }']);
-    // The first read is queued whole; the next waits for room that only an answer would make.
+  /**
+   * A receiver that takes requests and never answers; 20 lines, queued whole, then 20 more that wait for room
+   * only an answer would make; then SIGTERM: the stopped daemon and how long the stop took (ms).
+   */
+  async function stopWithQueueFull(name: string, shutdownTimeout: string, requestTimeout: string) {
+    const hook = await startReceiver(hang);
+    receiver = hook;
+    const { log, config } = await fileToWebhook(name, shutdownTimeout, [...full, `request: { timeout: ${requestTimeout} }`]);
     await writeFile(log, lines(0, 20));
-    const first = startCli(['run', '-c', config], { env: { HOOK_URL: receiver.url }, stdin: 'ignore' });
-    await receiver.waitFor(() => receiver!.requests.length >= 1, 20_000, 'the first request');
+    const first = startCli(['run', '-c', config], { env: { HOOK_URL: hook.url }, stdin: 'ignore' });
+    await hook.waitFor(() => hook.requests.length >= 1, 20_000, 'the first request');
     await appendFile(log, lines(20, 40));
     await first.waitFor(/the on-disk queue is full: the output waits/);
     const stopAt = performance.now();
     first.child.kill('SIGTERM');
     const stopped = await first.exited;
-    const took = performance.now() - stopAt;
+    return { hook, config, stopped, took: performance.now() - stopAt };
+  }
+
+  it('a receiver that takes the request and never answers: no retry once the stop began, and every line once, in order, at the next start', async () => {
+    const { hook, config, stopped, took } = await stopWithQueueFull('hang-full', '20s', '2s');
     expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
     // Before: the timeout of the request in flight was retried ("retrying") and the retry hung for another
     // request timeout: two requests, and the stop took about twice request.timeout (3.7 s here).
-    expect(receiver.requests).toHaveLength(1);
+    expect(hook.requests).toHaveLength(1);
     expect(stopped.stderr).not.toContain('cannot deliver to the webhook; retrying');
     expect(stopped.stderr).toContain('cannot deliver to the webhook while stopping');
     expect(took).toBeLessThan(3000);
 
     await deliverRest(config, 40);
-    expect(entries(receiver)).toEqual(lines(0, 40).trim().split('\n'));
+    expect(entries(hook)).toEqual(lines(0, 40).trim().split('\n'));
   });
 
   it('a receiver that never answers and a request timeout longer than the stop: it stops before shutdown_timeout (exit 0), and every line comes once, in order, at the next start', async () => {
-    receiver = await startReceiver(hang);
-    const { log, config } = await fileToWebhook('hang-deadline', '3s', [...full, 'request: { timeout: 30s }']);
-    await writeFile(log, lines(0, 20));
-    const first = startCli(['run', '-c', config], { env: { HOOK_URL: receiver.url }, stdin: 'ignore' });
-    await receiver.waitFor(() => receiver!.requests.length >= 1, 20_000, 'the first request');
-    await appendFile(log, lines(20, 40));
-    await first.waitFor(/the on-disk queue is full: the output waits/);
-    const stopAt = performance.now();
-    first.child.kill('SIGTERM');
-    const stopped = await first.exited;
-    const took = performance.now() - stopAt;
+    const { hook, config, stopped, took } = await stopWithQueueFull('hang-deadline', '3s', '30s');
     // Before: the output waited for room in the full queue, so its drain deadline (armed only once its input
     // had ended) never came: the shutdown timeout cut it off at 3 s, exit 1, drained: false.
     expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
     expect(stopped.stderr).toContain('stopping before the shutdown timeout');
     expect(took).toBeLessThan(2800);
-    expect(receiver.requests).toHaveLength(1);
+    expect(hook.requests).toHaveLength(1);
 
     await deliverRest(config, 40);
-    expect(entries(receiver)).toEqual(lines(0, 40).trim().split('\n'));
+    expect(entries(hook)).toEqual(lines(0, 40).trim().split('\n'));
   });
 
   it('a batch given up on at the stop is not overtaken by a later one that fits: the next start delivers each line once, in order', async () => {
