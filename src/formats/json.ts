@@ -190,7 +190,20 @@ function utcIsoFast(v: string): number | undefined {
   } else {
     return undefined;
   }
-  return Date.UTC(y1 * 100 + y2, month - 1, day, hour, minute, second, ms) - offset;
+  return (daysFromCivil(y1 * 100 + y2, month, day) * 86_400 + hour * 3600 + minute * 60 + second) * 1000 + ms - offset;
+}
+
+/**
+ * Days from 1970-01-01 to a date of the proleptic Gregorian calendar (`month` 1-12), for the years
+ * `utcIsoFast` takes (1000-9999): what Date.UTC counts, in plain arithmetic. Date.UTC is a call into the
+ * runtime that cost half of `utcIsoFast` (some 70 ns), once per event.
+ */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  return era * 146_097 + yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear - 719_468;
 }
 
 /**

@@ -144,6 +144,19 @@ describe('parseTimestamp', () => {
     expect(fast).toBeGreaterThan(500);
   });
 
+  it('counts the days of the hand-read shape as Date.UTC does, in every month of the years 1000 to 9999', () => {
+    const pad = (n: number, w: number) => String(n).padStart(w, '0');
+    for (let y = 1000; y <= 9999; y++) {
+      for (let m = 1; m <= 12; m++) {
+        for (const d of [1, 28]) {
+          const v = `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)}T23:59:59.999Z`;
+          const got = parseTimestamp(v);
+          if (got !== Date.UTC(y, m - 1, d, 23, 59, 59, 999)) expect(got, v).toBe(Date.UTC(y, m - 1, d, 23, 59, 59, 999));
+        }
+      }
+    }
+  });
+
   it('reads ISO 8601 without an offset as local time', () => {
     expect(parseTimestamp('2025-01-01T12:00:00')).toBe(new Date(2025, 0, 1, 12).getTime());
   });
