@@ -15,8 +15,6 @@ import { applySyslogMessage, parseSyslog } from '../formats/syslog.js';
 import { detach } from '../formats/detach.js';
 
 const WARN_INTERVAL_MS = 10_000;
-const TIME_FIELDS = ['timestamp', 'time', '@timestamp', 'ts'];
-const LEVEL_FIELDS = ['level', 'severity', 'lvl', 'log.level'];
 // pino and bunyan write numeric levels.
 const NUMERIC_LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
@@ -53,33 +51,41 @@ function setSeverity(event: LogEvent, text: string, number: number | undefined):
   if (number !== undefined) event.severityNumber = number;
 }
 
-/** Event time and severity from the usual field names of JSON and logfmt loggers. */
+/**
+ * Event time and severity from the usual field names of JSON and logfmt loggers: the first of `timestamp`,
+ * `time`, `@timestamp`, `ts` that reads as a time, and the first of `level`, `severity`, `lvl`, `log.level`
+ * that holds a level. Each name is read as a property of its own, not in a loop over a list of names: a
+ * read whose key changes from one turn to the next goes through V8's megamorphic lookup, eight a line.
+ */
 function applyWellKnownFields(event: LogEvent, record: Attributes): void {
-  for (const key of TIME_FIELDS) {
-    const value = record[key];
-    if (value === undefined) continue;
-    const ms = parseTimestamp(value);
-    if (ms !== undefined) {
-      event.timestamp = ms;
-      break;
-    }
+  const ms = timeOf(record.timestamp) ?? timeOf(record.time) ?? timeOf(record['@timestamp']) ?? timeOf(record.ts);
+  if (ms !== undefined) event.timestamp = ms;
+  if (setLevel(event, record.level) || setLevel(event, record.severity) || setLevel(event, record.lvl)) return;
+  let value: AttributeValue | undefined = record['log.level'];
+  if (value === undefined) {
+    const log = record.log; // ECS writes it nested as well as dotted
+    if (log !== null && typeof log === 'object' && !Array.isArray(log)) value = log.level;
   }
-  for (const key of LEVEL_FIELDS) {
-    let value: AttributeValue | undefined = record[key];
-    if (value === undefined && key === 'log.level') {
-      const log = record.log; // ECS writes it nested as well as dotted
-      if (log !== null && typeof log === 'object' && !Array.isArray(log)) value = log.level;
-    }
-    if (typeof value === 'string' && value !== '') {
-      setSeverity(event, value, severityNumberFromText(value));
-      return;
-    }
-    if (typeof value === 'number' && NUMERIC_LEVELS[value] !== undefined) {
-      const name = NUMERIC_LEVELS[value]!;
-      setSeverity(event, name, severityNumberFromText(name));
-      return;
-    }
+  setLevel(event, value);
+}
+
+/** A time field's value as epoch ms: undefined when absent or not a time. */
+function timeOf(value: AttributeValue | undefined): number | undefined {
+  return value === undefined ? undefined : parseTimestamp(value);
+}
+
+/** Sets the severity from a level field's value, if it holds a level. */
+function setLevel(event: LogEvent, value: AttributeValue | undefined): boolean {
+  if (typeof value === 'string' && value !== '') {
+    setSeverity(event, value, severityNumberFromText(value));
+    return true;
   }
+  if (typeof value === 'number' && NUMERIC_LEVELS[value] !== undefined) {
+    const name = NUMERIC_LEVELS[value]!;
+    setSeverity(event, name, severityNumberFromText(name));
+    return true;
+  }
+  return false;
 }
 
 const applyJson: Apply = (event, text) => {
