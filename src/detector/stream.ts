@@ -594,6 +594,16 @@ export class StreamDetector {
    */
   private readonly alertedValues = new Map<string, AlertedValue>();
   private readonly fields = new Map<string, FieldState>();
+  /** Counts the changes of `fields` (a field added or evicted): what `seenNames` found is good until it moves. */
+  private fieldsVersion = 0;
+  /**
+   * The names of the last structured events' fields by their place in the event, and what each was: its
+   * state, or undefined for a time field (see `observe`). Events of a stream mostly carry the same fields in
+   * the same order: a name found again in its place is found without a map lookup.
+   */
+  private readonly seenNames: string[] = [];
+  private readonly seenStates: Array<FieldState | undefined> = [];
+  private seenVersion = -1;
   /** Whether any event of the stream carried its own time (then arrival times are not used). */
   private eventTimed = false;
   /** Names of fields that hold the event's time (not scored), found once. */
@@ -787,19 +797,36 @@ export class StreamDetector {
       let messageRank = MESSAGE_FIELDS.length;
       let messageIndex = -1;
       let unknown = 0;
+      if (this.seenVersion !== this.fieldsVersion) {
+        this.seenNames.length = 0;
+        this.seenVersion = this.fieldsVersion;
+      }
+      let place = -1;
       for (const name in fields) {
         const value = fields[name];
+        place += 1;
         if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
-        // A field with a state is no time field (those never get one): one lookup for most fields.
-        const f = this.fields.get(name);
-        if (f === undefined) {
-          if (this.timeFields.has(name)) continue;
-          if (TIME_FIELD.test(name)) {
-            this.timeFields.add(name);
-            continue;
+        let f: FieldState | undefined;
+        if (name === this.seenNames[place]) {
+          f = this.seenStates[place];
+          if (f === undefined) continue; // a time field
+        } else {
+          // A field with a state is no time field (those never get one): one lookup for most fields.
+          f = this.fields.get(name);
+          if (f === undefined) {
+            if (this.timeFields.has(name) || TIME_FIELD.test(name)) {
+              this.timeFields.add(name);
+              this.seenNames[place] = name;
+              this.seenStates[place] = undefined;
+              continue;
+            }
+          } else {
+            this.seenNames[place] = name;
+            this.seenStates[place] = f;
           }
-          unknown += 1;
-        } else f.lastEvent = this.events;
+        }
+        if (f === undefined) unknown += 1;
+        else f.lastEvent = this.events;
         const rank = f ? f.messageRank : messageRankOf(name);
         if (rank < messageRank && typeof value === 'string' && value) {
           messageRank = rank;
@@ -1210,6 +1237,7 @@ export class StreamDetector {
       if (this.fields.size >= this.o.maxFields && !this.evictStaleField()) return undefined;
       f = { messageRank: messageRankOf(name), firstEvent: this.events, lastEvent: this.events };
       this.fields.set(name, f);
+      this.fieldsVersion += 1;
     }
     return f;
   }
@@ -1242,6 +1270,7 @@ export class StreamDetector {
     if (gone.text) this.textFields -= 1;
     this.templateNumbersKept -= gone.byTemplate?.size ?? 0;
     this.fields.delete(stalest);
+    this.fieldsVersion += 1;
     return true;
   }
 
@@ -1640,6 +1669,7 @@ export class StreamDetector {
         state.textCal = ScoreCalibrator.fromJSON(f.textCal ?? [], 512);
       }
       s.fields.set(f.name, state);
+      s.fieldsVersion += 1;
     }
     return s;
   }
