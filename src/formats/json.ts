@@ -172,8 +172,11 @@ function utcIsoFast(v: string): number | undefined {
   if (v.charCodeAt(i) === 46) {
     // 1 to 9 digits; the first three are the milliseconds.
     const start = ++i;
-    while (i < n && i - start < 9 && digit(v, i) >= 0) {
-      if (i - start < 3) ms += digit(v, i) * (i === start ? 100 : i === start + 1 ? 10 : 1);
+    while (i < n && i - start < 9) {
+      const d = v.charCodeAt(i) - 48;
+      if (!(d >= 0 && d <= 9)) break;
+      const k = i - start;
+      if (k < 3) ms += d * (k === 0 ? 100 : k === 1 ? 10 : 1);
       i++;
     }
     if (i === start) return undefined;
