@@ -33,16 +33,17 @@ interface FieldState {
   /** Fields whose values are timestamps or otherwise always unique after masking are not scored. */
   ignored?: boolean;
   /** Recent raw values and their masked forms: most values repeat (user agents, routes). */
-  masks?: Map<string, string>;
-  /** Characters in `masks`, keys and values. */
+  masks?: Map<string, MaskEntry>;
+  /** Characters in `masks`, keys and masked values. */
   maskChars?: number;
   /**
-   * The first `MASK_FRONT` values of `masks`, each followed by its masked form; and the value looked up
-   * last with its masked form (see `maskField`).
+   * The first `MASK_FRONT` values of `masks` and their entries; and the value looked up last with its
+   * entry (see `maskEntry`).
    */
   maskFront?: string[];
+  maskFrontEntries?: MaskEntry[];
   lastMaskKey?: string;
-  lastMask?: string;
+  lastMask?: MaskEntry;
   /** The stream's event counts when the field first and last came. */
   firstEvent: number;
   lastEvent: number;
@@ -165,8 +166,16 @@ export function percentDecode(text: string): string {
   }
 }
 
+/** A value's masked form and, for a message field's value once asked, the level it states (`levelOf`). */
+interface MaskEntry {
+  masked: string;
+  /** Null until asked. */
+  level: number | undefined | null;
+}
+
 /**
- * The masked form of a field's value, cached per field.
+ * The masked form of a field's value, cached per field, with room for the level a message states; undefined
+ * for a value too long to cache.
  *
  * Values are strings fresh from the parser, each looked up for the first time: a map lookup hashes the
  * whole value first (a user agent, 70-130 characters: some 100 ns). A cache of a few values (a field's user
@@ -174,41 +183,53 @@ export function percentDecode(text: string): string {
  * that differs; and the value looked up last is compared first (a message field is looked up twice, as the
  * message and as a field). Both hold only values in the cache, which stays as with lookups alone.
  */
-function maskField(f: FieldState, text: string): string {
-  if (text.length > MASK_CACHE_VALUE) return maskVolatile(text);
+function maskEntry(f: FieldState, text: string): MaskEntry | undefined {
+  if (text.length > MASK_CACHE_VALUE) return undefined;
   if (text === f.lastMaskKey) return f.lastMask!;
   let cache = f.masks;
   let front = f.maskFront;
-  if (!cache || !front) {
+  let entries = f.maskFrontEntries;
+  if (!cache || !front || !entries) {
     cache = f.masks = new Map();
     front = f.maskFront = [];
+    entries = f.maskFrontEntries = [];
     f.maskChars = 0;
   }
-  let m: string | undefined;
+  let e: MaskEntry | undefined;
   if (cache.size <= MASK_FRONT) {
     // The front holds the whole cache: a value not in it is not cached.
-    for (let k = 0; k < front.length; k += 2) {
+    for (let k = 0; k < front.length; k++) {
       if (front[k] === text) {
-        m = front[k + 1]!;
+        e = entries[k]!;
         break;
       }
     }
-  } else m = cache.get(text);
-  if (m === undefined) {
-    m = maskVolatile(text);
+  } else e = cache.get(text);
+  if (e === undefined) {
+    const m = maskVolatile(text);
     const chars = text.length + m.length;
     if (cache.size >= MASK_CACHE || f.maskChars! + chars > MASK_CACHE_CHARS) {
       cache.clear();
       front.length = 0;
+      entries.length = 0;
       f.maskChars = 0;
     }
-    cache.set(text, m);
+    e = { masked: m, level: null };
+    cache.set(text, e);
     f.maskChars! += chars;
-    if (cache.size <= MASK_FRONT) front.push(text, m);
+    if (cache.size <= MASK_FRONT) {
+      front.push(text);
+      entries.push(e);
+    }
   }
   f.lastMaskKey = text;
-  f.lastMask = m;
-  return m;
+  f.lastMask = e;
+  return e;
+}
+
+/** The masked form of a field's value (see `maskEntry`). */
+function maskField(f: FieldState, text: string): string {
+  return maskEntry(f, text)?.masked ?? maskVolatile(text);
 }
 
 interface Candidate {
@@ -847,11 +868,16 @@ export class StreamDetector {
       if (messageIndex >= 0) messageField = this.scanStates[messageIndex];
       this.kindMessage = messageRank < KIND_MESSAGE_RANK;
     } else this.kindMessage = false;
-    const maskedMessage = messageField ? maskField(messageField, message) : maskVolatile(message);
+    // A message field's value keeps the level it states beside its mask: most messages repeat.
+    const messageMask = messageField ? maskEntry(messageField, message) : undefined;
+    const maskedMessage = messageMask ? messageMask.masked : maskVolatile(message);
     this.messageless = maskedMessage === '';
     if (this.messageless) this.kindMessage = false;
     let severity = input.severity;
-    if (severity === undefined) severity = levelOf(message);
+    if (severity === undefined) {
+      if (messageMask === undefined) severity = levelOf(message);
+      else severity = messageMask.level === null ? (messageMask.level = levelOf(message)) : messageMask.level;
+    }
     const sevName = severityName(severity);
     const { template, isNew } = this.templates.addMessage(maskedMessage, now, sevName, Boolean(fields));
     this.template = template;
