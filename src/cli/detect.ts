@@ -20,8 +20,9 @@ import { RepeatFolder } from './repeat-folder.js';
 import { SILENCE_CHECK_MS, groupSilences, lineParser, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
 
-export const DETECT_FORMATS = ['auto', 'json', 'nginx', 'logfmt', 'syslog', 'text'] as const;
-export const PROFILE_NAMES = ['sensitive', 'balanced', 'strict'] as const;
+import { detectSession } from './detect-session.js';
+
+export { DETECT_FORMATS, PROFILE_NAMES, detectSession } from './detect-session.js';
 
 export interface DetectOptions {
   format: AnomalyDetectConfig['format'];
@@ -51,12 +52,6 @@ interface Found {
   time: number | undefined;
 }
 
-/**
- * `stream` and `scan` while they run: `readerGone` is aborted when the reader of stdout went away
- * (`driftlock scan ... | head -1`), and the command then ends as on Ctrl-C: it stops reading, saves
- * `--state`, writes its summary to stderr and exits with its usual code.
- */
-export const detectSession = { active: false, readerGone: new AbortController() };
 
 /**
  * Writes to a stream, waiting for it to drain when its buffer is full (a slow pipe reader). `halt`: the

@@ -10,12 +10,13 @@ import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
 import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
 import { parseByteSize, parseDuration } from '../config/schema.js';
-import { configReference, spliceReference } from '../config/reference.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
 import { standardInput } from '../inputs/stdin.js';
 import { streamIdProblem } from '../transforms/anomaly-detect.js';
-import { DETECT_FORMATS, PROFILE_NAMES, detectSession, runScan, runStream, type DetectOptions } from './detect.js';
+// `stream`, `scan` and `docs` load their modules when they run: `run` starts without them.
+import { DETECT_FORMATS, PROFILE_NAMES, detectSession } from './detect-session.js';
+import type { DetectOptions } from './detect.js';
 
 export const EXIT = { ok: 0, notDrained: 1, usage: 2, internal: 70, config: 78, forced: 130 } as const;
 
@@ -168,6 +169,7 @@ detectOptions(
     .option('-q, --quiet', 'no status line or summary on stderr', false),
   'baseline name: fixed (nginx-logs) or a field in braces ({body.service}); default "stdin"',
 ).action(async (opts: DetectCliOptions & { quiet: boolean }) => {
+  const { runStream } = await import('./detect.js');
   process.exit(await runStream({ ...toDetectOptions(opts), quiet: opts.quiet }, { stdin: standardInput(), stdout: process.stdout, stderr: process.stderr }));
 });
 
@@ -183,6 +185,7 @@ detectOptions(
 ).action(async (files: string[], opts: DetectCliOptions & { output: 'text' | 'json'; top: number; progress: boolean }) => {
   // Standard input is opened only when one of the files is `-`.
   const stdin = files.includes('-') ? standardInput() : undefined;
+  const { runScan } = await import('./detect.js');
   process.exit(await runScan(files, { ...toDetectOptions(opts), output: opts.output, top: opts.top, progress: opts.progress }, { ...(stdin ? { stdin } : {}), stdout: process.stdout, stderr: process.stderr }));
 });
 
@@ -191,6 +194,7 @@ program
   .description('print the config reference generated from the component schemas')
   .option('--write <readme>', 'replace the reference section of this README instead of printing')
   .action(async (opts: { write?: string }) => {
+    const { configReference, spliceReference } = await import('../config/reference.js');
     const reference = configReference(createRegistry());
     if (!opts.write) {
       process.stdout.write(reference);
