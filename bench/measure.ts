@@ -2,6 +2,16 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 
 /** One row of the pipelines table. */
+/**
+ * The CPU core the bench pins its daemons and detector runs to (`taskset -c`): `BENCH_CPU`, 0 by default. A
+ * bench pinned from outside (`taskset -c 1 npm run bench`) still pinned its children to core 0.
+ */
+export const BENCH_CPU = (() => {
+  const cpu = process.env.BENCH_CPU ?? '0';
+  if (!/^\d+$/.test(cpu)) throw new Error(`BENCH_CPU: expected a core number, got ${JSON.stringify(cpu)}`);
+  return cpu;
+})();
+
 export interface Row {
   name: string;
   lines: number;

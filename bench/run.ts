@@ -15,6 +15,7 @@
  * written to a file until the webhook receiver has its alert, p50/p99 at 1,000 and 10,000 lines/s).
  * BENCH_ONLY=network runs only the network inputs of issue 6 (`bench/network.ts`: OTLP gRPC -> file in batches
  * of 1,000 records, target >= 100,000 events/s on one core; syslog TCP -> file), with a local load generator.
+ * BENCH_CPU: the core the daemons and detector runs are pinned to (default 0).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, openSync, statSync } from 'node:fs';
@@ -24,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AccessLogGenerator } from '../src/inputs/demo.js';
 import type { MemoryResult, ThroughputResult } from './detector.js';
-import { countLines, peakRss, type Row } from './measure.js';
+import { BENCH_CPU, countLines, peakRss, type Row } from './measure.js';
 import { alertLatency, type LatencyResult } from './alert-latency.js';
 import { otlpGrpcCase, syslogTcpCase } from './network.js';
 
@@ -69,7 +70,7 @@ async function generateNginxJson(file: string, lines: number): Promise<void> {
 }
 
 
-const haveTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const haveTaskset = spawnSync('taskset', ['-c', BENCH_CPU, 'true']).status === 0;
 
 
 /** Runs of each pipeline case (BENCH_RUNS): the table shows the median run, and the slowest and fastest. */
@@ -103,7 +104,7 @@ async function runCaseOnce(name: string, config: string, inputFile: string, line
   await writeFile(cfgFile, config);
   const args = [CLI, 'run', '-c', cfgFile, '--log-level', 'warn'];
   const cmd = haveTaskset ? 'taskset' : process.execPath;
-  const cmdArgs = haveTaskset ? ['-c', '0', process.execPath, ...args] : args;
+  const cmdArgs = haveTaskset ? ['-c', BENCH_CPU, process.execPath, ...args] : args;
   const started = process.hrtime.bigint();
   const child = spawn(cmd, cmdArgs, { stdio: [openSync(inputFile, 'r'), 'ignore', 'inherit'] });
   let peak = 0;
@@ -136,7 +137,7 @@ async function runFileCaseOnce(name: string, config: string, inputFile: string, 
   const args = [CLI, 'run', '-c', cfgFile, '--log-level', 'warn'];
   const started = process.hrtime.bigint();
   const child = haveTaskset
-    ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
+    ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
     : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   let peak = 0;
@@ -184,7 +185,7 @@ function printMarkdown(header: string[], body: string[][]): void {
 function detectorCase<T>(which: 'json' | 'text' | 'memory' | 'memory-worst'): T {
   const args = ['--expose-gc', DETECTOR_BENCH, which];
   const r = haveTaskset
-    ? spawnSync('taskset', ['-c', '0', process.execPath, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    ? spawnSync('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
     : spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`detector bench ${which} exited with ${r.status ?? r.signal}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
@@ -262,7 +263,7 @@ async function main(): Promise<void> {
   try {
     const input = path.join(dir, 'nginx.jsonl');
     await generateNginxJson(input, LINES);
-    console.log(`driftlock bench: ${LINES.toLocaleString('en-US')} nginx JSON lines (${(statSync(input).size / 2 ** 20).toFixed(0)} MiB), node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}, ${haveTaskset ? 'pinned to one core (taskset -c 0)' : 'not pinned (no taskset)'}`);
+    console.log(`driftlock bench: ${LINES.toLocaleString('en-US')} nginx JSON lines (${(statSync(input).size / 2 ** 20).toFixed(0)} MiB), node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}, ${haveTaskset ? `pinned to one core (taskset -c ${BENCH_CPU})` : 'not pinned (no taskset)'}`);
     console.log(`time includes start-up and the final flush; the input is read from a file through stdin; each pipeline case runs ${RUNS} time${RUNS === 1 ? '' : 's'} from a clean data_dir (BENCH_RUNS) and the row is the median run (network cases: one run)\n`);
     const rows: Row[] = [];
     if (run('pipelines')) {
