@@ -597,17 +597,15 @@ export class Pipeline {
           c.logger.error({ err }, `${c.config.kind} failed while stopping`);
           return;
         }
+        c.lastCrashAt = Date.now();
+        c.lastError = err instanceof Error ? err.message : String(err);
         if (inputEnded() && ++crashesAfterEnd >= RESTARTS_AFTER_END) {
-          c.lastCrashAt = Date.now();
-          c.lastError = err instanceof Error ? err.message : String(err);
           this.gaveUp.push(c.config.id);
           c.logger.error({ err, crashes: crashesAfterEnd }, `${c.config.kind} crashed ${crashesAfterEnd} times in a row after its input ended; giving up on it: the events it holds are abandoned`);
           return;
         }
         const backoff = this.restartBackoffMs;
         const delay = backoff[Math.min(step++, backoff.length - 1)]!;
-        c.lastCrashAt = Date.now();
-        c.lastError = err instanceof Error ? err.message : String(err);
         c.metrics.add('restarts_total');
         c.logger.error({ err, restart_in_ms: delay, attempt: attempt + 1 }, `${c.config.kind} crashed; restarting`);
         await sleep(delay, this.stopInputs.signal);
