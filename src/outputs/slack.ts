@@ -300,15 +300,19 @@ export class Grouper {
     group.timer = setTimeout(() => this.track(this.windowEnded(key, group)), ms);
   }
 
+  /** Queues the follow-up of the repeats counted since the group's last message, which it becomes. */
+  private followUp(group: Group, now: number): Promise<void> {
+    const message = alertMessage(group.latest, this.options, { count: group.repeats, windowMs: sinceLast(now - group.since, this.windowMs) });
+    group.repeats = 0;
+    group.since = now;
+    return this.send(message, group.waiting.splice(0));
+  }
+
   private async windowEnded(key: string, group: Group): Promise<void> {
     if (group.repeats > 0) {
-      const now = Date.now();
-      const message = alertMessage(group.latest, this.options, { count: group.repeats, windowMs: sinceLast(now - group.since, this.windowMs) });
-      const settles = group.waiting.splice(0);
-      group.repeats = 0;
-      group.since = now;
+      const sent = this.followUp(group, Date.now());
       this.arm(key, group);
-      await this.send(message, settles);
+      await sent;
       return;
     }
     this.groups.delete(key);
@@ -353,11 +357,7 @@ export class Grouper {
     for (const [key, group] of this.groups) {
       clearTimeout(group.timer);
       this.groups.delete(key);
-      if (group.repeats > 0) {
-        this.track(this.send(alertMessage(group.latest, this.options, { count: group.repeats, windowMs: sinceLast(now - group.since, this.windowMs) }), group.waiting.splice(0)));
-        group.repeats = 0;
-        group.since = now;
-      }
+      if (group.repeats > 0) this.track(this.followUp(group, now));
       this.open.push(group);
     }
     await Promise.all(this.inflight);
@@ -453,7 +453,7 @@ export const slackOutput = defineOutput({
           ended = true;
           await grouper.flush();
           const open = grouper.saved();
-          if (open.length && config.group_window > 0) await writeFileAtomic(groupsFile, JSON.stringify(open), { fsync: true });
+          if (open.length) await writeFileAtomic(groupsFile, JSON.stringify(open), { fsync: true });
         } finally {
           if (!ended) grouper.dispose();
           await out.close(ended);
