@@ -56,6 +56,24 @@ export type AnomalyDetectConfig = z.output<typeof anomalyDetectConfig>;
 
 const STREAM_REF = /\{([^}]+)\}/g;
 const STREAM_ROOTS = ['source', 'attributes', 'resource', 'body'];
+/** The parts of an event whose names hold dots themselves (`syslog.appname`, `service.name`). */
+const DOTTED_ROOTS = new Set(['attributes', 'resource']);
+
+/** The part of an event a `stream_id` field starts with, or undefined for any other name. */
+function eventPart(event: LogEvent, root: string | undefined): unknown {
+  switch (root) {
+    case 'source':
+      return event.source;
+    case 'attributes':
+      return event.attributes;
+    case 'resource':
+      return event.resource;
+    case 'body':
+      return event.body;
+    default:
+      return undefined;
+  }
+}
 
 /**
  * What is wrong with a `stream_id` setting that no event could resolve, or undefined: a brace without its
@@ -80,9 +98,9 @@ export function streamIdProblem(template: string): string | undefined {
  */
 export function missingFieldHint(ref: string, event: LogEvent): string {
   const [root, ...rest] = ref.split('.');
-  const top: unknown = root === 'source' ? event.source : root === 'attributes' ? event.attributes : root === 'resource' ? event.resource : event.body;
+  const top = eventPart(event, root);
   // Attribute and resource names hold dots themselves (`syslog.appname`): the whole name is the key.
-  const parts = (root === 'attributes' || root === 'resource') && top && typeof top === 'object' && !(rest[0]! in top) ? [root!, rest.join('.')] : [root!, ...rest];
+  const parts = DOTTED_ROOTS.has(root!) && top && typeof top === 'object' && !(rest[0]! in top) ? [root!, rest.join('.')] : [root!, ...rest];
   let v = top;
   for (let i = 1; i < parts.length; i++) {
     const there = parts.slice(0, i).join('.');
@@ -100,19 +118,12 @@ export function missingFieldHint(ref: string, event: LogEvent): string {
 
 function lookup(event: LogEvent, ref: string): unknown {
   const [root, ...rest] = ref.split('.');
-  let v: unknown;
-  if (root === 'source') v = event.source;
-  else if (root === 'attributes') {
+  let v = eventPart(event, root);
+  if (DOTTED_ROOTS.has(root!) && v) {
     // Attribute names contain dots themselves (`syslog.appname`): try the longest name first.
     const name = rest.join('.');
-    if (name in event.attributes) return event.attributes[name];
-    v = event.attributes;
-  } else if (root === 'resource') {
-    const name = rest.join('.');
-    if (event.resource && name in event.resource) return event.resource[name];
-    v = event.resource;
-  } else if (root === 'body') v = event.body;
-  else return undefined;
+    if (name in (v as object)) return (v as Record<string, unknown>)[name];
+  }
   for (const key of rest) {
     if (v === null || typeof v !== 'object') return undefined;
     v = (v as Record<string, unknown>)[key];
@@ -122,14 +133,14 @@ function lookup(event: LogEvent, ref: string): unknown {
 
 /**
  * Resolves a `stream_id` setting for one event; unresolvable references become `-`, and are told to
- * `missed` (the reference, trimmed).
+ * `missed` (the reference, trimmed, and the event).
  */
-export function resolveStreamId(template: string, event: LogEvent, missed?: (ref: string) => void): string {
+export function resolveStreamId(template: string, event: LogEvent, missed?: (ref: string, event: LogEvent) => void): string {
   if (!template.includes('{')) return template;
   return template.replace(STREAM_REF, (_, ref: string) => {
     const v = lookup(event, ref.trim());
     if (v === undefined || v === null || typeof v === 'object') {
-      missed?.(ref.trim());
+      missed?.(ref.trim(), event);
       return '-';
     }
     return String(v);
@@ -394,16 +405,16 @@ export const anomalyDetectTransform = defineTransform({
     // A field of stream_id that an event lacks (a typo, a format that does not give it): the event goes to
     // the stream `-`, counted, and said once per field with what the event has instead.
     const toldMissing = new Set<string>();
-    let missedBy: LogEvent | undefined;
-    let missedEvent: LogEvent | undefined;
-    const missed = (ref: string) => {
-      if (missedEvent !== missedBy) {
-        missedEvent = missedBy;
+    // Counted once per event, however many of its fields are missing.
+    let lastMissed: LogEvent | undefined;
+    const missed = (ref: string, event: LogEvent) => {
+      if (event !== lastMissed) {
+        lastMissed = event;
         ctx.metrics?.add('stream_id_unresolved_events_total');
       }
       if (toldMissing.has(ref) || toldMissing.size >= 100) return;
       toldMissing.add(ref);
-      ctx.logger.warn({ stream_id: config.stream_id, field: ref, hint: missingFieldHint(ref, missedBy!) }, `stream_id: an event has no {${ref}}; such events share the stream "-" (told once per field, counted in stream_id_unresolved_events_total)`);
+      ctx.logger.warn({ stream_id: config.stream_id, field: ref, hint: missingFieldHint(ref, event) }, `stream_id: an event has no {${ref}}; such events share the stream "-" (told once per field, counted in stream_id_unresolved_events_total)`);
     };
     const snapshots = config.snapshot_interval > 0;
     if (snapshots) {
@@ -489,7 +500,6 @@ export const anomalyDetectTransform = defineTransform({
           try {
             const input = toDetectorInput(event, watch);
             input.receivedAt = receivedAt;
-            missedBy = event;
             anomaly = detector.observe(resolveStreamId(config.stream_id, event, missed), input);
           } catch (err) {
             // A bug the event brought out: the event goes on unscored (with emit: all), the rest of the
