@@ -271,6 +271,16 @@ function rate(n: number, seconds: number): string {
   return `${Math.round(n / Math.max(seconds, 1e-3)).toLocaleString('en-US')}/s`;
 }
 
+/**
+ * The lines of a folder's incidents whose window has ended at `now` (of all of them with `end`); `spans`:
+ * whether they say how long the repeats came over (not for alerts timed by the wall clock in a scan).
+ */
+function dueText(folder: RepeatFolder | undefined, now: number, end: boolean, color: boolean, spans = true): string {
+  let out = '';
+  for (const r of folder?.due(now, end) ?? []) out += renderRepeatsText(r.repeats, r.total, spans ? r.seconds : undefined, r.anomaly.why, color);
+  return out;
+}
+
 /** How long `stream` folds an incident's repeats on a terminal before it says how many came (`--group-window`). */
 export const DEFAULT_GROUP_WINDOW_MS = 10_000;
 
@@ -336,11 +346,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   // On a terminal, an incident's repeats are folded into a line every group window (see repeat-folder.ts);
   // JSON lines carry every alert.
   const folder = json ? undefined : new RepeatFolder(options.groupWindowMs ?? DEFAULT_GROUP_WINDOW_MS);
-  const folded = (end = false): string => {
-    let out = '';
-    for (const r of folder?.due(Date.now(), end) ?? []) out += renderRepeatsText(r.repeats, r.total, r.seconds, r.anomaly.why, color);
-    return out;
-  };
+  const folded = (end = false): string => dueText(folder, Date.now(), end, color);
   // The alerts to write, after the lines of the incidents whose window has ended.
   const render = (found: Array<Omit<Found, 'line'> & { line?: number }>): string => {
     let out = folded();
@@ -535,12 +541,8 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   const byClock = options.output === 'json' ? undefined : new RepeatFolder(window);
   // The latest log time of an alert: the end of the last window at the end of a file.
   let logTime: number | undefined;
-  const foldedLines = (logNow: number | undefined, end = false): string => {
-    let out = '';
-    if (byLogTime && (logNow !== undefined || end)) for (const r of byLogTime.due(logNow ?? 0, end)) out += renderRepeatsText(r.repeats, r.total, r.seconds, r.anomaly.why, color);
-    if (byClock) for (const r of byClock.due(Date.now(), end)) out += renderRepeatsText(r.repeats, r.total, undefined, r.anomaly.why, color);
-    return out;
-  };
+  const foldedLines = (logNow: number | undefined, end = false): string =>
+    (logNow !== undefined || end ? dueText(byLogTime, logNow ?? 0, end, color) : '') + dueText(byClock, Date.now(), end, color, false);
   let failed = 0;
   if (options.output === 'json') await write(io.stdout, JSON.stringify({ warmup_lines: ld.detector.options.warmup, profile: options.profile }) + '\n');
 
