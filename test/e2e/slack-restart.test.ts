@@ -2,7 +2,7 @@
  * No alert lost while Slack is down, even across a SIGKILL: the daemon queues the alerts durably (and acks
  * them upstream at that point), is killed mid-outage, and the next start delivers every one of them.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import type { SlackMessage } from '../../src/outputs/slack.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { freePort, scrape } from '../helpers/metrics.js';
-import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
+import { incidentLines, stdinToSlack } from '../helpers/slack-pipeline.js';
 
 let receiver: Receiver | undefined;
 let dir: string | undefined;
@@ -24,24 +24,9 @@ describe('slack output across a SIGKILL mid-outage', () => {
     receiver = await startReceiver(() => ({ status: 503, body: 'service_unavailable' }));
     dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-kill-'));
     const port = await freePort();
-    const config = path.join(dir, 'pipeline.yaml');
-    await writeFile(config, `data_dir: ${path.join(dir, 'data')}
-api: { enabled: true, address: "127.0.0.1:${port}" }
-inputs: { access: { type: stdin } }
-transforms:
-  parse_access: { type: parse, inputs: [access], format: nginx }
-  detect: { type: anomaly_detect, inputs: [parse_access], stream_id: nginx-logs, profile: sensitive }
-outputs:
-  slack:
-    type: slack
-    inputs: [detect]
-    webhook_url: \${SLACK_WEBHOOK_URL}
-    group_window: 0s
-    retry: { initial_backoff: 100ms, max_backoff: 300ms }
-`);
+    const config = await stdinToSlack(dir, { top: [`api: { enabled: true, address: "127.0.0.1:${port}" }`] });
     const env = { SLACK_WEBHOOK_URL: receiver.url };
-    const gen = new NginxLines(21);
-    const lines = [...gen.lines(1500), gen.line({ response_time: 7.5 }), ...gen.lines(50), gen.line({ http_user_agent: SQL_INJECTION }), gen.line({ status: 503 }), ...gen.lines(50)];
+    const lines = incidentLines();
     const first = startCli(['run', '-c', config], { env });
     first.child.stdin!.write(lines.join('\n') + '\n'); // stdin stays open: the daemon keeps running
     let queued: number;

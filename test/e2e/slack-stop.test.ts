@@ -3,13 +3,13 @@
  * full: the daemon stops in time (exit 0) instead of running into shutdown_timeout, and what it holds stays
  * on disk for the next start.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli.js';
 import { hang, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
-import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
+import { incidentLines, stdinToSlack } from '../helpers/slack-pipeline.js';
 
 let receiver: Receiver | undefined;
 let dir: string | undefined;
@@ -22,26 +22,9 @@ describe('slack output stopped while Slack hangs and the queue is full', () => {
   it('stops before shutdown_timeout (exit 0), aborting the request in flight, with no retry', async () => {
     receiver = await startReceiver(hang);
     dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-stop-'));
-    const config = path.join(dir, 'pipeline.yaml');
     // One message fills a 1 KiB queue: the next alert waits for room that only an answer would make.
-    await writeFile(config, `data_dir: ${path.join(dir, 'data')}
-shutdown_timeout: 3s
-inputs: { access: { type: stdin } }
-transforms:
-  parse_access: { type: parse, inputs: [access], format: nginx }
-  detect: { type: anomaly_detect, inputs: [parse_access], stream_id: nginx-logs, profile: sensitive }
-outputs:
-  slack:
-    type: slack
-    inputs: [detect]
-    webhook_url: \${SLACK_WEBHOOK_URL}
-    group_window: 0s
-    request: { timeout: 30s }
-    retry: { initial_backoff: 100ms, max_backoff: 300ms }
-    queue: { max_bytes: 1KiB }
-`);
-    const gen = new NginxLines(21);
-    const lines = [...gen.lines(1500), gen.line({ response_time: 7.5 }), ...gen.lines(50), gen.line({ http_user_agent: SQL_INJECTION }), gen.line({ status: 503 }), ...gen.lines(50)];
+    const config = await stdinToSlack(dir, { top: ['shutdown_timeout: 3s'], slack: ['request: { timeout: 30s }', 'queue: { max_bytes: 1KiB }'] });
+    const lines = incidentLines();
     const cli = startCli(['run', '-c', config], { env: { SLACK_WEBHOOK_URL: receiver.url } });
     cli.child.stdin!.write(lines.join('\n') + '\n'); // stdin stays open: the daemon keeps running
     await receiver.waitFor(() => receiver!.requests.length >= 1, 20_000, 'the first message');
