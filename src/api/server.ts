@@ -1,7 +1,8 @@
 /**
- * The HTTP API (`api.enabled: true`): `GET /health` for liveness/readiness probes (200 while running, 503
+ * The HTTP API (`api.enabled: true`): `GET /health` (also `/readyz`) for readiness probes (200 while running, 503
  * while starting, reloading or stopping, or while a component crashed within the last minute, listing it, as Fluent Bit's
- * health check does) and `GET /metrics` in Prometheus text format. Plain node:http: two routes need no framework.
+ * health check does), `GET /livez` for liveness probes (200 whenever the daemon answers at all) and `GET /metrics` in
+ * Prometheus text format. Plain node:http: four routes need no framework.
  */
 import http from 'node:http';
 import type { Logger } from 'pino';
@@ -32,7 +33,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    if (url === '/health') {
+    if (url === '/livez') {
+      // Liveness: the event loop answers. Starting, reloading, stopping or degraded are not reasons to be killed.
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'alive', state: options.state() }));
+      return;
+    }
+    if (url === '/health' || url === '/readyz') {
       const state = options.state();
       const failing = state === 'running' ? (options.trouble?.() ?? []) : [];
       const status = state !== 'running' ? state : failing.length ? 'degraded' : 'ok';
@@ -50,7 +56,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health or /metrics\n');
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health, /livez, /readyz or /metrics\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -59,6 +65,6 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       resolve();
     });
   });
-  options.logger.info({ address: `${host}:${(server.address() as { port: number }).port}` }, 'API listening (/health, /metrics)');
+  options.logger.info({ address: `${host}:${(server.address() as { port: number }).port}` }, 'API listening (/health, /livez, /readyz, /metrics)');
   return server;
 }

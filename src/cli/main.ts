@@ -38,12 +38,15 @@ program
     process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
   });
 
+/** `--config`, or the DRIFTLOCK_CONFIG environment variable (a container image sets it once, as Vector's VECTOR_CONFIG). */
+const configOption = () => new Option('-c, --config <file>', 'pipeline YAML file').env('DRIFTLOCK_CONFIG');
+
 const logLevelOption = () => new Option('--log-level <level>', 'minimum level of the daemon\'s own logs (overrides log_level)').choices(LOG_LEVELS);
 
 program
   .command('run')
-  .description('run a pipeline (the embedded default pipeline when no --config is given)')
-  .option('-c, --config <file>', 'pipeline YAML file', defaultConfigPath())
+  .description('run a pipeline (the embedded default pipeline when neither --config nor DRIFTLOCK_CONFIG is given)')
+  .addOption(configOption().default(defaultConfigPath()))
   .addOption(logLevelOption())
   .action(async (opts: { config: string; logLevel?: (typeof LOG_LEVELS)[number] }) => {
     // Exit explicitly: an open stdin or a client socket must not keep a stopped daemon alive.
@@ -53,7 +56,7 @@ program
 program
   .command('validate')
   .description('check a pipeline file: syntax, component configs, topology; prints every problem found')
-  .requiredOption('-c, --config <file>', 'pipeline YAML file')
+  .addOption(configOption().makeOptionMandatory())
   .action(async (opts: { config: string }) => {
     try {
       const cfg = await loadConfigFile(opts.config, createRegistry());

@@ -21,7 +21,7 @@ outputs: { out: { type: file, inputs: [demo], path: "${outPath}" } }
 `);
   const cli = startCli(['run', '-c', file], env ? { env } : {});
   await cli.waitFor(/API listening/);
-  const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+  const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
   return { cli, address };
 }
 
@@ -86,6 +86,24 @@ describe('driftlock CLI', () => {
     const unset = await runCli(['validate', '-c', 'examples/pipelines/nginx-file-to-webhook.yaml']);
     expect(unset.code).toBe(78);
     expect(unset.stderr).toContain('environment variable ALERT_WEBHOOK_SECRET is not set');
+  });
+
+  it('DRIFTLOCK_CONFIG names the pipeline when --config is not given (run and validate); --config wins over it', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'from-env.yaml');
+    await writeFile(file, `data_dir: ${dir}/data\ninputs: { in: { type: stdin } }\noutputs: { out: { type: file, inputs: [in], path: ${dir}/out.log } }\n`);
+    const env = { DRIFTLOCK_CONFIG: file };
+    const validated = await runCli(['validate'], { env });
+    expect(validated.code, validated.stderr).toBe(0);
+    expect(validated.stdout).toContain('valid (1 inputs, 0 transforms, 1 outputs)');
+    const ran = await runCli(['run'], { env, input: 'one\ntwo\n' });
+    expect(ran.code, ran.stderr).toBe(0);
+    expect((await readJsonLines(`${dir}/out.log`)).map((e) => e.body)).toEqual(['one', 'two']);
+    const flag = await runCli(['validate', '-c', 'config/driftlock.yaml'], { env });
+    expect(flag.stdout).toContain('valid (1 inputs, 2 transforms, 1 outputs)');
+    const missing = await runCli(['validate'], { env: { DRIFTLOCK_CONFIG: path.join(dir, 'nope.yaml') } });
+    expect(missing.code).toBe(78);
+    expect(missing.stderr).toContain('nope.yaml');
   });
 
   it('validate reports a broken config with file:line:column and exits 78', async () => {
@@ -345,6 +363,11 @@ outputs: { out: { type: console, inputs: [in] } }
     expect(body.failing.map((f) => f.component)).toEqual(['out']);
     expect(body.failing[0]!.last_error).toContain('not-a-folder/out-<redacted>.log');
     expect(JSON.stringify(body)).not.toContain('s3cr3t');
+    // Kubernetes' probes: not ready (/readyz is /health), but alive: a liveness probe must not restart it.
+    expect((await fetch(`http://${address}/readyz`)).status).toBe(503);
+    const live = await fetch(`http://${address}/livez`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: 'alive', state: 'running' });
     await rm(blocker);
     await cli.waitFor(/writing to the output file works again/);
     const good = await fetch(`http://${address}/health`);
@@ -578,16 +601,21 @@ outputs: { hook: { type: webhook, inputs: [app], url: "${receiver.url}", batch: 
     const cli = startCli(['run', '-c', file]);
     try {
       await cli.waitFor(/API listening/);
-      const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+      const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
       await receiver.waitFor(() => receiver.requests.length >= 1, 10_000, 'the first request');
       cli.child.kill('SIGHUP');
       const seen: string[] = [];
+      const liveSeen: string[] = [];
       while (!cli.stderr().includes('config reloaded')) {
         const res = await fetch(`http://${address}/health`);
         seen.push(`${res.status} ${(await res.json() as { status: string }).status}`);
+        const live = await fetch(`http://${address}/livez`);
+        liveSeen.push(`${live.status} ${(await live.json() as { state: string }).state}`);
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(seen).toContain('503 reloading');
+      expect(liveSeen).toContain('200 reloading');
+      expect(liveSeen.filter((l) => !l.startsWith('200 '))).toEqual([]);
       const after = await fetch(`http://${address}/health`);
       expect(after.status).toBe(200);
     } finally {

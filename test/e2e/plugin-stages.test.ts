@@ -183,7 +183,7 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
     const cli = startCli(['run', '-c', file]);
     try {
       await cli.waitFor(/API listening/);
-      const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+      const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
       let text = '';
       for (let i = 0; i < 100 && !/cache_hits\{[^}]*\} [1-9]/.test(text); i++) {
         await new Promise((r) => setTimeout(r, 100));
@@ -259,7 +259,7 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/out.jsonl } }
     };
     try {
       await cli.waitFor(/API listening/);
-      const address = logLines(cli.stderr()).find((l) => l.msg === 'API listening (/health, /metrics)')!.address as string;
+      const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
       for (let i = 0; i < 100 && (await sent(address, 'out')) < 100; i++) await new Promise((r) => setTimeout(r, 100));
       expect(await sent(address, 'app')).toBe(100);
       expect(await sent(address, 'out')).toBe(100);
