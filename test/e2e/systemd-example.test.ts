@@ -1,0 +1,116 @@
+/**
+ * examples/systemd/driftlock.service: systemd's own check of the unit, then its commands run as systemd
+ * runs them (the unit's Environment= and EnvironmentFile=, ExecStartPre=, ExecStart=, ExecReload= with
+ * $MAINPID, SIGTERM within TimeoutStopSec=), with `driftlock` standing for the installed binary.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, writeFile, appendFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, ROOT, startCli } from '../helpers/cli.js';
+import { cleanUp } from '../helpers/http-receiver.js';
+
+const UNIT = path.join(ROOT, 'examples/systemd/driftlock.service');
+const BINARY = '/usr/local/bin/driftlock';
+/** EX_CONFIG of sysexits.h: what `driftlock validate` and `run` exit with on a config error. */
+const EXIT_CONFIG = 78;
+
+/** The unit's [Service] settings: each key's values in order (Environment= may repeat). */
+function service(text: string): Map<string, string[]> {
+  const section = /^\[Service\]\n([\s\S]*?)(?=^\[|(?![\s\S]))/m.exec(text)![1]!;
+  const settings = new Map<string, string[]>();
+  for (const line of section.split('\n')) {
+    const m = /^(\w+)=(.*)$/.exec(line);
+    if (m) settings.set(m[1]!, [...(settings.get(m[1]!) ?? []), m[2]!]);
+  }
+  return settings;
+}
+
+/** A command line of the unit, with `driftlock` standing for the installed binary and $MAINPID filled in. */
+function command(line: string, mainPid?: number): string[] {
+  return line.split(/\s+/).map((w) => (w === '$MAINPID' ? String(mainPid) : w));
+}
+
+let dir: string | undefined;
+afterEach(async () => {
+  await cleanUp(undefined, dir);
+  dir = undefined;
+});
+
+const hasSystemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+
+describe('examples/systemd/driftlock.service', () => {
+  it.runIf(hasSystemdAnalyze)('passes systemd-analyze verify without a warning', async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-systemd-'));
+    // verify checks that the commands exist: point the unit at a driftlock that does.
+    const binary = path.join(dir, 'driftlock');
+    await writeFile(binary, `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
+    await chmod(binary, 0o755);
+    const unit = path.join(dir, 'driftlock.service');
+    await writeFile(unit, (await readFile(UNIT, 'utf8')).replaceAll(BINARY, binary));
+    const result = await promisify(execFile)('systemd-analyze', ['verify', unit]).catch((err: { code: number; stderr: string; stdout: string }) => err);
+    expect(`${result.stdout}${result.stderr}`).toBe('');
+  });
+
+  it('its commands validate, run, reload on SIGHUP, stop on SIGTERM in time; a config error is not restarted', async () => {
+    const unit = service(await readFile(UNIT, 'utf8'));
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-systemd-'));
+    const env: Record<string, string> = {};
+    for (const e of unit.get('Environment') ?? []) {
+      const [k, ...v] = e.split('=');
+      env[k!] = v.join('=');
+    }
+    // Paths of the host, here in the test's folder; the secrets file as EnvironmentFile= reads it.
+    const pipeline = path.join(dir, 'driftlock.yaml');
+    const log = path.join(dir, 'app.log');
+    env.DRIFTLOCK_CONFIG = pipeline;
+    env.DRIFTLOCK_DATA_DIR = path.join(dir, 'state');
+    const envFile = unit.get('EnvironmentFile')![0]!;
+    expect(envFile.startsWith('-')).toBe(true); // optional: a host without secrets starts too
+    await writeFile(pipeline, `data_dir: \${DRIFTLOCK_DATA_DIR:-/var/lib/driftlock}
+inputs: { app: { type: file, include: [${log}], start_at: beginning } }
+outputs: { out: { type: file, inputs: [app], path: "\${OUT_FILE}" } }
+`);
+    await writeFile(path.join(dir, 'env'), `OUT_FILE=${path.join(dir, 'out-1.log')}\n`);
+    const fileEnv = () => readFile(path.join(dir!, 'env'), 'utf8').then((t) => Object.fromEntries(t.trim().split('\n').map((l) => l.split('=') as [string, string])));
+    await writeFile(log, 'one\ntwo\n');
+
+    const run = (line: string) => {
+      const [bin, ...args] = command(line);
+      expect(bin).toBe(BINARY);
+      return args;
+    };
+    const pre = await promisify(execFile)(process.execPath, [CLI, ...run(unit.get('ExecStartPre')![0]!)], { env: { ...process.env, ...env, ...(await fileEnv()) } });
+    expect(pre.stdout).toContain('valid (1 inputs, 0 transforms, 1 outputs)');
+
+    const daemon = startCli(run(unit.get('ExecStart')![0]!), { env: { ...env, ...(await fileEnv()) }, cwd: dir });
+    try {
+      await daemon.waitFor(/driftlock running/);
+      // ExecReload: kill -HUP $MAINPID. The pipeline's output moves to out-2.log; the lines go on.
+      await writeFile(pipeline, (await readFile(pipeline, 'utf8')).replace('${OUT_FILE}', path.join(dir, 'out-2.log')));
+      const [kill, ...killArgs] = command(unit.get('ExecReload')![0]!, daemon.child.pid);
+      expect(spawnSync(kill!, killArgs).status).toBe(0);
+      await daemon.waitFor(/config reloaded/);
+      await appendFile(log, 'three\n');
+      for (let i = 0; i < 100 && !(await readFile(path.join(dir, 'out-2.log'), 'utf8').catch(() => '')).includes('three'); i++) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      daemon.child.kill('SIGTERM'); // systemd's KillSignal= default
+    }
+    const stoppedAt = performance.now();
+    const result = await daemon.exited;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    expect(performance.now() - stoppedAt).toBeLessThan(Number(/^(\d+)$/.exec(unit.get('TimeoutStopSec')![0]!)![1]) * 1000);
+    expect(await readFile(path.join(dir, 'out-1.log'), 'utf8')).toMatch(/"one"[\s\S]*"two"/);
+    expect(await readFile(path.join(dir, 'out-2.log'), 'utf8')).toContain('"three"');
+
+    // A broken pipeline: ExecStartPre fails with the config exit code, which the unit does not restart.
+    await writeFile(pipeline, 'inputs: { app: { type: file, include: [] } }\n');
+    const broken = spawnSync(process.execPath, [CLI, ...run(unit.get('ExecStartPre')![0]!)], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    expect(broken.status).toBe(EXIT_CONFIG);
+    expect(broken.stderr).toContain('outputs');
+    expect(unit.get('RestartPreventExitStatus')![0]!.split(/\s+/)).toContain(String(EXIT_CONFIG));
+    expect(unit.get('Restart')).toEqual(['on-failure']);
+  }, 60_000);
+});
