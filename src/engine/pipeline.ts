@@ -417,9 +417,13 @@ export class Pipeline {
         const redeliver: Batch[] = [];
         const wrap = (b: Batch): Batch => {
           // Completed (emitted and delivered, or released by a transform that filters), it is held no more.
+          // The callback keeps the batch's finalizers, not the batch: a transform that emits a few of its
+          // events (anomaly_detect) hands on this finalizer, and an output that holds those for a while (Slack
+          // grouping for a minute, a receiver down) would keep every event of the batch alive with it.
+          const upstream = b.finalizers;
           const own: Finalizer = new Finalizer((status) => {
             held.delete(own);
-            releaseAll(b.finalizers, status);
+            releaseAll(upstream, status);
           });
           held.set(own, b);
           return { events: b.events, finalizers: [own] };
@@ -502,14 +506,15 @@ export class Pipeline {
     const buffer = c.buffer!;
     const outstanding = new Set<Batch>();
     const wrap = (batch: Batch): Batch => {
+      const { events, finalizers: upstream } = batch;
       const local: Batch = {
-        events: batch.events,
+        events,
         finalizers: [
           new Finalizer((status) => {
             outstanding.delete(local);
-            if (status === 'delivered') c.metrics.add('sent_events_total', batch.events.length);
-            else if (status === 'rejected') c.metrics.add('rejected_events_total', batch.events.length);
-            releaseAll(batch.finalizers, status);
+            if (status === 'delivered') c.metrics.add('sent_events_total', events.length);
+            else if (status === 'rejected') c.metrics.add('rejected_events_total', events.length);
+            releaseAll(upstream, status);
           }),
         ],
       };

@@ -24,6 +24,8 @@ export const hooks = {
   instances: new Map<string, number>(),
   /** Runs of a `crashy` input whose signal was aborted, by their attempt number. */
   heard: new Map<string, number[]>(),
+  /** Called by a `numbers` input with each batch of events it emits. */
+  emitted: new Map<string, (events: LogEvent[]) => void>(),
   /** Instances of a `hold` transform whose flush() was called, by their attempt number. */
   flushed: new Map<string, number[]>(),
   reset(): void {
@@ -34,6 +36,7 @@ export const hooks = {
     this.takenQueued.clear();
     this.heard.clear();
     this.flushed.clear();
+    this.emitted.clear();
   },
 };
 
@@ -54,6 +57,7 @@ export const numbersInput = defineInput({
             events.push({ observedTimestamp: Date.now(), body: { n: i }, attributes: {}, source: { input: id } });
           }
           const first = n;
+          hooks.emitted.get(id)?.(events);
           await ctx.emit(events, (status) => acks.push([first, status]));
           if (config.count === 0) await new Promise((r) => setImmediate(r));
         }
@@ -141,6 +145,20 @@ export const holdTransform = defineTransform({
   },
 });
 
+/** A stream transform that passes on the first event of each batch, as anomaly_detect passes on the few anomalies. */
+export const firstTransform = defineTransform({
+  type: 'first',
+  description: 'test transform',
+  config: z.object({}),
+  build() {
+    return {
+      async *stream(batches: AsyncIterable<Batch>) {
+        for await (const b of batches) yield { events: b.events.slice(0, 1), finalizers: b.finalizers };
+      },
+    };
+  },
+});
+
 /** Records what it receives; `hooks.beforeAck` decides how it behaves. */
 export const collectOutput = defineOutput({
   type: 'collect',
@@ -195,7 +213,7 @@ export const crashyInput = defineInput({
 
 export function testRegistry(): ComponentRegistry {
   const registry = new ComponentRegistry();
-  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, collectOutput, crashyInput]) registry.register(def);
+  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, firstTransform, collectOutput, crashyInput]) registry.register(def);
   return registry;
 }
 
