@@ -793,7 +793,9 @@ export class StreamDetector {
         kind: volume.kind,
         score: volume.factor,
         confidence,
-        why: (volume.kind === 'volume_spike'
+        why: volume.sustained
+          ? `volume up to ${fmt(volume.sustained.peak)} events a second for ${durationText(volume.sustained.seconds)} since ${isoTime(this.clock.sourceTime(volume.sustained.firstSecond * 1000))} vs typical ${fmt(volume.typical)}/s before: lasted long enough, now treated as normal`
+          : (volume.kind === 'volume_spike'
           ? volume.typical >= 1
             ? `volume ${fmt(volume.rate)} events in one second so far vs typical ${fmt(volume.typical)}/s (${fmt(volume.factor)}x)`
             // A sparse stream: most seconds have no event, so the median says nothing; its busy seconds do.

@@ -2,8 +2,10 @@
  * Event rate of a stream against its own baseline, in event time (the events' timestamps), so that a file
  * scanned after the fact shows the same spikes as the live stream did. Counts per one-second bucket; the
  * baseline is the median and spread of recent per-second counts (seconds without events count as zero).
- * Spike buckets are kept out of the baseline, so a long spike keeps alerting instead of becoming normal;
- * bursts that keep a rhythm (a cron job's, every hour) for `learnAfterMs` become normal instead.
+ * Spike buckets are kept out of the baseline, so a spike keeps alerting instead of becoming normal at once;
+ * bursts that keep a rhythm (a cron job's, every hour) for `learnAfterMs` become normal, and so does a
+ * spike that lasts that long without a break (a new level of traffic: a new customer, a retry storm that
+ * became the way things are).
  */
 import { ScoreCalibrator } from './calibration.js';
 
@@ -20,6 +22,11 @@ export interface VolumeVerdict {
    * said once, on the burst that makes it normal; later bursts of that rhythm are not reported.
    */
   recurring?: { periodSeconds: number; times: number; firstSecond: number };
+  /**
+   * For a spike that has lasted `learnAfterMs` without a break: said once, on the second that makes the new
+   * rate normal; its seconds then enter the baseline, and only a rate far above it is reported again.
+   */
+  sustained?: { seconds: number; firstSecond: number; peak: number };
 }
 
 export interface VolumeOptions {
@@ -53,6 +60,8 @@ interface Burst {
   peak: number;
   /** On the beat of the rhythm learned as normal (one of the bursts that made it, or kept it since). */
   onBeat?: boolean;
+  /** Lasted `learnAfterMs` and became the new normal: its busiest second then (0 while it has not). */
+  level?: number;
 }
 
 export class VolumeBaseline {
@@ -144,6 +153,16 @@ export class VolumeBaseline {
     if (current && b >= current.start && b - current.last <= BURST_JOIN_SECONDS) {
       current.last = Math.max(current.last, b);
       current.peak = Math.max(current.peak, n);
+      if (current.level) {
+        // The new level, until the baseline has caught up with it; far above it is news again.
+        if (n <= 2 * current.level) return undefined;
+        current.level = undefined;
+        current.start = b;
+      } else if (b - current.start >= options.learnAfterMs / 1000) {
+        current.level = current.peak;
+        verdict.sustained = { seconds: b - current.start, firstSecond: current.start, peak: current.peak };
+        return verdict;
+      }
     } else {
       this.bursts.push({ start: b, last: b, peak: n });
       if (this.bursts.length > BURSTS_KEPT) this.bursts.shift();
@@ -285,8 +304,14 @@ export class VolumeBaseline {
    * first half minute would otherwise become the busiest seconds, and hide the next one.
    */
   private keptOut(options: VolumeOptions): boolean {
-    return this.spiking || (this.history.length >= 10 && this.history.length < options.minHistory &&
+    return (this.spiking && !this.onNewLevel()) || (this.history.length >= 10 && this.history.length < options.minHistory &&
       this.count >= options.minRate && this.count > options.spikeFactor * Math.max(this.typicalCache, 1));
+  }
+
+  /** Whether the current second belongs to a spike that lasted long enough to be the new normal. */
+  private onNewLevel(): boolean {
+    const current = this.bursts.at(-1);
+    return current?.level !== undefined && this.bucket >= current.start && this.bucket - current.last <= BURST_JOIN_SECONDS;
   }
 
   /** The second (epoch s) of the latest event counted, or -1 before any. */
@@ -322,7 +347,7 @@ export class VolumeBaseline {
   resume(t: number): void {
     const b = Math.floor(t / 1000);
     if (this.bucket >= 0 && b > this.bucket) {
-      if (!this.spiking) this.push(this.count);
+      if (!this.spiking || this.onNewLevel()) this.push(this.count);
       this.bucket = b;
       this.count = 0;
       this.spiking = false;
@@ -330,7 +355,10 @@ export class VolumeBaseline {
   }
 
   toJSON(): VolumeSnapshot {
-    return { history: this.history.slice(), bucket: this.bucket, count: this.count, bursts: this.bursts.map((x) => [x.start, x.last, x.peak, x.onBeat ? 1 : 0]), normalPeriod: this.normalPeriod };
+    return {
+      history: this.history.slice(), bucket: this.bucket, count: this.count, normalPeriod: this.normalPeriod,
+      bursts: this.bursts.map((x) => (x.level ? [x.start, x.last, x.peak, x.onBeat ? 1 : 0, x.level] : [x.start, x.last, x.peak, x.onBeat ? 1 : 0])),
+    };
   }
 
   static fromJSON(data: VolumeSnapshot): VolumeBaseline {
@@ -341,9 +369,11 @@ export class VolumeBaseline {
     // Snapshots before bursts were remembered have none; those before their beat was, all count as on it.
     // A snapshot edited by hand or from another build: only whole entries, and at most what is kept.
     for (const b of (data.bursts ?? []).slice(-BURSTS_KEPT)) {
-      const [start, last, peak, onBeat] = Array.isArray(b) ? b : [];
+      const [start, last, peak, onBeat, level] = Array.isArray(b) ? b : [];
       if (!Number.isFinite(start) || !Number.isFinite(last) || !Number.isFinite(peak)) continue;
-      v.bursts.push({ start: start!, last: last!, peak: peak!, onBeat: onBeat === undefined || onBeat === 1 });
+      const burst: Burst = { start: start!, last: last!, peak: peak!, onBeat: onBeat === undefined || onBeat === 1 };
+      if (Number.isFinite(level) && level! > 0) burst.level = level!;
+      v.bursts.push(burst);
     }
     v.normalPeriod = Number.isFinite(data.normalPeriod) && data.normalPeriod! > 0 ? data.normalPeriod! : 0;
     return v;
@@ -354,8 +384,11 @@ export interface VolumeSnapshot {
   history: number[];
   bucket: number;
   count: number;
-  /** Recent bursts: first second, last second, busiest count, 1 when on the beat of the normal rhythm (absent in older snapshots). */
-  bursts?: Array<[number, number, number] | [number, number, number, number]>;
+  /**
+   * Recent bursts: first second, last second, busiest count, 1 when on the beat of the normal rhythm (absent
+   * in older snapshots), and the busiest count when it lasted long enough to be the new normal (absent if not).
+   */
+  bursts?: Array<[number, number, number] | [number, number, number, number] | [number, number, number, number, number]>;
   normalPeriod?: number;
 }
 
