@@ -19,7 +19,7 @@ const HELP: Record<string, string> = {
   malformed_events_total: 'Events passed on with a mark because their input was malformed (cut, invalid UTF-8, unparseable).',
   errors_total: 'Errors inside the component (logged with the component id).',
   restarts_total: 'Times the engine restarted the component after it crashed.',
-  abandoned_events_total: 'Events a transform or output still held or had queued when it was given up on: the shutdown timeout cut its drain short, or it kept crashing after its input ended (inputs that can offer them again do).',
+  abandoned_events_total: 'Events a transform or output gave up on: the shutdown timeout cut its drain short, an output could not queue them at a stop (its on-disk queue full), or it kept crashing after its input ended (inputs that can offer them again do).',
   buffer_events: 'Events waiting in the buffer in front of the component.',
   anomalies_total: 'Events the anomaly detector flagged.',
   stream_id_unresolved_events_total: 'Events the anomaly detector put in the stream `-` because they lack a field its `stream_id` names.',

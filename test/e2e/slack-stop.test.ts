@@ -7,7 +7,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCli } from '../helpers/cli.js';
+import { exitSummary, startCli } from '../helpers/cli.js';
 import { hang, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { incidentLines, stdinToSlack } from '../helpers/slack-pipeline.js';
 
@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 describe('slack output stopped while Slack hangs and the queue is full', () => {
-  it('stops before shutdown_timeout (exit 0), aborting the request in flight, with no retry', async () => {
+  it('stops before shutdown_timeout (exit 1, the alerts waiting for room counted abandoned), aborting the request in flight, with no retry', async () => {
     receiver = await startReceiver(hang);
     dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-stop-'));
     // One message fills a 1 KiB queue: the next alert waits for room that only an answer would make.
@@ -34,8 +34,10 @@ describe('slack output stopped while Slack hangs and the queue is full', () => {
     const stopped = await cli.exited;
     const took = performance.now() - stopAt;
     // Before: the push waiting for room kept the output from reaching its drain deadline, and the request
-    // hung on: the shutdown timeout cut it off at 3 s, exit 1.
-    expect(stopped.code, stopped.stderr.slice(-3000)).toBe(0);
+    // hung on: the shutdown timeout cut it off at 3 s. Now it stops before, giving up on the alerts that
+    // wait for room: counted, and not a clean stop (exit 1).
+    expect(stopped.code, stopped.stderr.slice(-3000)).toBe(1);
+    expect(exitSummary(stopped.stderr).slack!.abandoned_events_total).toBeGreaterThan(0);
     expect(stopped.stderr).toContain('stopping before the shutdown timeout');
     expect(took).toBeLessThan(2800);
     expect(receiver.requests).toHaveLength(1);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebhookAlert } from '../../src/outputs/webhook.js';
-import { logLines, runCli, startCli } from '../helpers/cli.js';
+import { exitSummary, logLines, runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { hang, ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { freePort, scrape } from '../helpers/metrics.js';
 
@@ -41,6 +41,20 @@ ${extra}`);
  * A file input (read from the beginning) -> webhook (url from HOOK_URL) pipeline in a new folder, set as
  * `dir`: the log the input reads and the config file. `hook` adds lines to the webhook's settings.
  */
+/**
+ * A stop that gave up on events (the on-disk queue full when it came): quick, but not clean. Exit 1, the
+ * count in the output's abandoned_events_total, and the log says so. Before, exit 0 and "drained": true,
+ * and the events were in no counter (a syslog input cannot offer them again).
+ */
+function expectAbandoned(stopped: CliResult, min = 1): number {
+  expect(stopped.code, stopped.stderr.slice(-2000)).toBe(1);
+  const abandoned = exitSummary(stopped.stderr).hook!.abandoned_events_total ?? 0;
+  expect(abandoned).toBeGreaterThanOrEqual(min);
+  expect(logLines(stopped.stderr).find((l) => l.msg === 'stopped')!.drained).toBe(false);
+  expect(stopped.stderr).toContain('stopped before every event reached its outputs');
+  return abandoned;
+}
+
 async function fileToWebhook(name: string, shutdownTimeout: string, hook: string[]): Promise<{ log: string; config: string }> {
   dir = await mkdtemp(path.join(os.tmpdir(), `dl-webhook-${name}-`));
   const log = path.join(dir, 'app.log');
@@ -118,7 +132,7 @@ describe('webhook output in the daemon', () => {
     expect(entries(receiver)).toEqual(['only event']);
   });
 
-  it('SIGTERM while the on-disk queue is full and the receiver down: a quick clean stop, and every line once later', async () => {
+  it('SIGTERM while the on-disk queue is full and the receiver down: a quick stop that counts the 150 lines it gave up on (exit 1), and every line once later', async () => {
     receiver = await startReceiver(() => ({ status: 502 }));
     const { log, config } = await fileToWebhook('full', '20s', ['batch: { max_events: 10 }', 'queue: { max_bytes: 4KiB }', 'buffer: { max_events: 20 }', 'retry: { initial_backoff: 100ms, max_backoff: 300ms }']);
     const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `line ${from + i}`).join('\n') + '\n';
@@ -134,8 +148,9 @@ describe('webhook output in the daemon', () => {
     const stopAt = performance.now();
     first.child.kill('SIGTERM');
     const stopped = await first.exited;
-    // Before: the output waited for room in the full queue until the shutdown timeout, then exit 1.
-    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    // Before the drain deadline: the output waited for room in the full queue until the shutdown timeout.
+    // The 150 lines that wait for room are given up on (the file input reads them again at the next start).
+    expect(expectAbandoned(stopped)).toBe(150);
     expect(performance.now() - stopAt).toBeLessThan(10_000);
     expect(stopped.stderr).toContain('stopping with the on-disk queue full');
     // The full queue was said when it happened, once.
@@ -216,7 +231,7 @@ describe('webhook output: a graceful stop with the on-disk queue full', () => {
 
   it('a receiver that takes the request and never answers: no retry once the stop began, and every line once, in order, at the next start', async () => {
     const { hook, config, stopped, took } = await stopWithQueueFull('hang-full', '20s', '2s');
-    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    expect(expectAbandoned(stopped)).toBe(20);
     // Before: the timeout of the request in flight was retried ("retrying") and the retry hung for another
     // request timeout: two requests, and the stop took about twice request.timeout (3.7 s here).
     expect(hook.requests).toHaveLength(1);
@@ -228,11 +243,12 @@ describe('webhook output: a graceful stop with the on-disk queue full', () => {
     expect(entries(hook)).toEqual(lines(0, 40).trim().split('\n'));
   });
 
-  it('a receiver that never answers and a request timeout longer than the stop: it stops before shutdown_timeout (exit 0), and every line comes once, in order, at the next start', async () => {
+  it('a receiver that never answers and a request timeout longer than the stop: it stops before shutdown_timeout (exit 1: the waiting lines counted abandoned), and every line comes once, in order, at the next start', async () => {
     const { hook, config, stopped, took } = await stopWithQueueFull('hang-deadline', '3s', '30s');
     // Before: the output waited for room in the full queue, so its drain deadline (armed only once its input
-    // had ended) never came: the shutdown timeout cut it off at 3 s, exit 1, drained: false.
-    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    // had ended) never came: the shutdown timeout cut it off at 3 s. Now it gives up on the 20 waiting
+    // lines before the timeout.
+    expect(expectAbandoned(stopped)).toBe(20);
     expect(stopped.stderr).toContain('stopping before the shutdown timeout');
     expect(took).toBeLessThan(2800);
     expect(hook.requests).toHaveLength(1);
@@ -259,7 +275,7 @@ describe('webhook output: a graceful stop with the on-disk queue full', () => {
     }
     first.child.kill('SIGTERM');
     const stopped = await first.exited;
-    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    expect(expectAbandoned(stopped)).toBe(21);
     expect(stopped.stderr).toContain('stopping with the on-disk queue full');
 
     await deliverRest(config, 26);

@@ -158,7 +158,7 @@ export class QueuedOutput<T> {
       // the input; or its disk is full): waiting would only run into the shutdown timeout. These records are
       // not queued; their inputs hear `abandoned` (the file input reads them again at the next start,
       // network clients resend).
-      if (this.notQueued === 0) this.ctx.logger.warn({ reason }, 'stopping with the on-disk queue full: alerts still in the pipeline are not queued; their inputs offer them again at the next start');
+      if (this.notQueued === 0) this.ctx.logger.warn({ reason }, 'stopping with the on-disk queue full: events still in the pipeline are not queued (counted in abandoned_events_total); inputs that can offer them again (file, otlp_grpc, fluent_forward with acks) do at the next start, the others (syslog) lose them');
       this.notQueued += items.length;
       for (let i = 0; i < items.length; i++) settleAll(i, 'abandoned');
     };
