@@ -1,8 +1,11 @@
 /**
  * `driftlock run`: load the config, start the pipeline, and stop it gracefully on SIGTERM/SIGINT (a second
- * signal exits at once). SIGHUP reloads the config: the running pipeline drains and stops, and one built from
- * the new config starts on the same data_dir (checkpoints and queues carry over); a config that does not
- * load, or a pipeline that cannot start, leaves the old one running. Returns the process exit code.
+ * signal exits at once). SIGHUP reloads the config: what can be checked of the new config while the running
+ * pipeline runs is checked first (it loads; its TLS files are read and go together), and a failure there
+ * leaves the running pipeline as it is. Then the running pipeline drains and stops, and one built from the
+ * new config starts on the same data_dir (checkpoints and queues carry over); if that one cannot start (a
+ * port still taken), the previous config starts again, with the TLS material it had loaded. Returns the
+ * process exit code.
  */
 import type { Server } from 'node:http';
 import { startApiServer } from '../api/server.js';
@@ -11,6 +14,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, secretValuesOf, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { Pipeline, StartError } from '../engine/pipeline.js';
 import { lockDataDir } from '../engine/data-dir-lock.js';
+import { TlsMaterials, tlsSettingsOf } from '../inputs/net/tls.js';
 import { createLogger, SecretMask } from '../logging.js';
 import type { Logger } from 'pino';
 
@@ -79,6 +83,10 @@ type Wake = { why: 'done' } | { why: 'failed'; err: unknown } | { why: 'stop' } 
 async function runLocked(first: PipelineConfig, logger: Logger, options: RunOptions, secrets: SecretMask, running: () => void): Promise<number> {
   let config = first;
   let pipeline = new Pipeline(config, { logger });
+  // The TLS certificates and keys the running pipeline was built with, read once: its components rebuilt
+  // after a crash, and the previous config started again after a failed reload, use them, not the files,
+  // which may have changed since (a renewal half done).
+  let tlsMaterials = new TlsMaterials();
   // Counters of the pipelines a reload replaced: the summary at exit covers the whole run.
   const carried: Summary = {};
   let state: 'starting' | 'running' | 'reloading' | 'stopping' = 'starting';
@@ -91,7 +99,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
         throw new Error(`the API cannot listen on ${config.api.address}: ${(err as Error).message}`, { cause: err });
       }
     }
-    await pipeline.start();
+    await tlsMaterials.use(() => pipeline.start());
   } catch (err) {
     logger.error({ err }, 'cannot start the pipeline');
     process.stderr.write(secrets.mask(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}\n`));
@@ -157,8 +165,9 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       state = 'reloading';
       reloadAsked = false;
       try {
-        const fresh = await prepareReload(options, config, logger, secrets);
-        if (fresh && !stopRequested) {
+        const prepared = await prepareReload(options, config, logger, secrets);
+        if (prepared && !stopRequested) {
+          const fresh = prepared.config;
           logger.info({ config: fresh.file, timeout_ms: config.shutdownTimeoutMs }, 'SIGHUP: reloading the config: draining the running pipeline');
           const drained = await current.stop();
           // A SIGTERM during the drain: its own stop (with its timeout) is what the exit waits for.
@@ -166,16 +175,18 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
           carryTotals(carried, current);
           const replacement = new Pipeline(fresh, { logger, carryMetricsFrom: current.metrics() });
           try {
-            await replacement.start();
-            [pipeline, config] = [replacement, fresh];
+            // Built with the TLS material checked before the running pipeline stopped, not the files again.
+            await prepared.tls.use(() => replacement.start());
+            [pipeline, config, tlsMaterials] = [replacement, fresh, prepared.tls];
             logger.info({ config: config.file, drained }, 'config reloaded: the new pipeline is running');
           } catch (err) {
             // The new pipeline cannot start (a port still in use, a file it cannot open): the old config
-            // runs again, so that a bad edit does not take the daemon down.
+            // runs again, so that a bad edit does not take the daemon down; with the TLS material it ran
+            // with, whatever its files hold now.
             logger.error({ err }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
             await replacement.stop(1_000).catch(() => false);
             const previous = new Pipeline(config, { logger, carryMetricsFrom: current.metrics() });
-            await previous.start();
+            await tlsMaterials.use(() => previous.start());
             pipeline = previous;
           }
           // A SIGTERM that came while it started stopped the old one: this one stops now.
@@ -238,11 +249,13 @@ function exitSummary(last: Pipeline, carried: Summary): Summary {
 }
 
 /**
- * The config to reload to, or undefined (said in the log) when it cannot be: it does not
- * load, it moves data_dir (the lock is this one's), it changes the API (it keeps running as it is), or
- * the running pipeline reads standard input (which cannot be read again).
+ * The config to reload to, with its TLS material read and checked, or undefined (said in the log) when it
+ * cannot be: it does not load, it moves data_dir (the lock is this one's), the running pipeline reads
+ * standard input (which cannot be read again), or a component's TLS files cannot be used (missing, not
+ * PEM, a certificate that does not match its key: a renewal half done). An API change is said and left
+ * for a restart. All of it is checked while the running pipeline runs, which goes on unchanged if it fails.
  */
-async function prepareReload(options: RunOptions, running: PipelineConfig, logger: Logger, secrets: SecretMask): Promise<PipelineConfig | undefined> {
+async function prepareReload(options: RunOptions, running: PipelineConfig, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials } | undefined> {
   let config: PipelineConfig;
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
@@ -260,11 +273,27 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, logge
     logger.error('SIGHUP: a pipeline that reads standard input cannot be reloaded (what was read cannot be read again); the running pipeline goes on unchanged');
     return undefined;
   }
+  // Masked from now on, before anything of the new config can be logged (its components' errors).
+  secrets.add(secretsOf(config));
+  // Read now, the running pipeline still serving with its own: the new pipeline is built from these.
+  const tls = new TlsMaterials();
+  const problems: string[] = [];
+  for (const c of config.components) {
+    const settings = tlsSettingsOf(c.options);
+    if (!settings) continue;
+    try {
+      await tls.load(settings);
+    } catch (err) {
+      problems.push(`${c.kind} ${JSON.stringify(c.id)} cannot start: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length) {
+    logger.error({ config: options.configFile, problems: problems.length }, `SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged\n${problems.join('\n')}`);
+    return undefined;
+  }
   if (config.api.enabled !== running.api.enabled || config.api.address !== running.api.address) {
     logger.warn({ api: running.api, new_api: config.api }, 'SIGHUP: api settings change only at a restart; the API keeps running as it is');
   }
-  // Masked from now on, before anything of the new config can be logged (its components' errors).
-  secrets.add(secretsOf(config));
   if (!options.logLevel && config.logLevel !== running.logLevel) logger.level = config.logLevel;
-  return config;
+  return { config, tls };
 }
