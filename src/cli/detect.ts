@@ -13,6 +13,7 @@ import type { Readable, Writable } from 'node:stream';
 import stringWidth from 'string-width';
 import { Detector, type Anomaly, type AnomalyKind, type Profile } from '../detector/index.js';
 import type { LogEvent } from '../engine/event.js';
+import { MultilineJoiner, PRESETS, type LineOut } from '../inputs/file/multiline.js';
 import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
 import { percent, printable, renderAlertText, renderRepeatsText } from '../outputs/alert-format.js';
@@ -36,6 +37,8 @@ export interface DetectOptions {
   maxLineBytes: number;
   /** Readable output folds an incident's repeats into a line per this window (see repeat-folder.ts); 0 folds nothing. */
   groupWindowMs?: number;
+  /** Joins stack traces into one event with the file input's preset rules. */
+  multiline?: keyof typeof PRESETS;
 }
 
 interface Line {
@@ -248,23 +251,56 @@ export class LineDetector {
   }
 }
 
-/** Feeds a byte stream through the splitter, handing over the complete lines of each chunk. */
-async function forEachLines(input: Readable, maxLineBytes: number, onLines: (lines: Line[]) => Promise<void>, onBytes?: (n: number) => void): Promise<void> {
+/** Lines of a stack trace joined into one event at most (the file input's `multiline.max_lines` default). */
+const MULTILINE_MAX_LINES = 500;
+/** A joined event is passed on when no line came for this long (the file input's `multiline.timeout` default). */
+const MULTILINE_TIMEOUT_MS = 1000;
+
+/**
+ * Feeds a byte stream through the splitter, handing over the complete lines of each chunk. With `multiline`,
+ * lines are joined into events by the preset's rule first (numbered by their first line); the event still
+ * open at the end of a chunk waits for the next line, or is passed on after a second without one (`tail -f`).
+ */
+async function forEachLines(input: Readable, maxLineBytes: number, onLines: (lines: Line[]) => Promise<void>, onBytes?: (n: number) => void, multiline?: DetectOptions['multiline']): Promise<void> {
   const splitter = new LineSplitter(maxLineBytes);
   let number = 0;
   let lines: Line[] = [];
-  const onLine = (text: string, flags: LineFlags) => lines.push({ text, flags, number: ++number });
-  for await (const chunk of input) {
-    splitter.push(chunk as Buffer, onLine);
-    onBytes?.((chunk as Buffer).length);
-    if (lines.length) {
-      const batch = lines;
-      lines = [];
-      await onLines(batch);
+  const joiner = multiline ? new MultilineJoiner(PRESETS[multiline], MULTILINE_MAX_LINES, maxLineBytes) : undefined;
+  const joined: LineOut = (text, flags, first) => lines.push({ text, flags, number: first });
+  const onLine = joiner
+    ? (text: string, flags: LineFlags) => {
+        number += 1;
+        joiner.push(text, flags, number, number, joined);
+      }
+    : (text: string, flags: LineFlags) => lines.push({ text, flags, number: ++number });
+  // Batches go out one after another: the timer's flush never overlaps the loop's.
+  let delivering: Promise<void> = Promise.resolve();
+  const deliver = () => {
+    if (!lines.length) return delivering;
+    const batch = lines;
+    lines = [];
+    return (delivering = delivering.then(() => onLines(batch)));
+  };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    for await (const chunk of input) {
+      clearTimeout(timer);
+      splitter.push(chunk as Buffer, onLine);
+      onBytes?.((chunk as Buffer).length);
+      await deliver();
+      if (joiner?.pending) {
+        timer = setTimeout(() => {
+          joiner.flush(joined);
+          void deliver();
+        }, MULTILINE_TIMEOUT_MS);
+      }
     }
+  } finally {
+    clearTimeout(timer);
   }
   splitter.flush(onLine);
-  if (lines.length) await onLines(lines);
+  joiner?.flush(joined);
+  await deliver();
 }
 
 function rate(n: number, seconds: number): string {
@@ -387,7 +423,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
       } finally {
         busy -= 1;
       }
-    });
+    }, undefined, options.multiline);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
       io.stderr.write(`driftlock: cannot read standard input: ${(err as Error).message}\n`);
@@ -663,6 +699,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
           if (showProgress) draw();
         },
         () => (read = 'bytesRead' in raw ? raw.bytesRead : 0),
+        options.multiline,
       );
       // The repeats folded since each incident's last line, at the end of each file (its incidents end with it).
       const rest = foldedLines(logTime, true);

@@ -314,6 +314,44 @@ describe('driftlock scan', () => {
     expect(String(flags[0]!.why)).toMatch(/new error pattern .*Database connection failed/);
   });
 
+  it('--multiline java: a new stack trace is one alert at its first line, not one per frame; stream passes a trace on a second after its last line', async () => {
+    const lines: string[] = [];
+    let t = Date.parse('2025-01-01T00:00:00Z');
+    const info = (i: number) => `${new Date((t += 50)).toISOString()} INFO [main] c.a.Orders - order ${1000 + ((i * 7919) % 9000)} placed`;
+    for (let i = 0; i < 1500; i++) lines.push(info(i));
+    const trace = [
+      `${new Date((t += 50)).toISOString()} ERROR [http-1] c.a.Payments - payment failed`,
+      'java.lang.IllegalStateException: connection pool exhausted',
+      ...Array.from({ length: 12 }, (_, i) => `\tat com.acme.pay.Gateway${i}.call(Gateway${i}.java:${40 + i})`),
+      'Caused by: java.net.SocketTimeoutException: Read timed out',
+      '\tat java.base/sun.nio.ch.NioSocketImpl.timedRead(NioSocketImpl.java:288)',
+      '\t... 14 more',
+    ];
+    lines.push(...trace);
+    for (let i = 0; i < 50; i++) lines.push(info(2000 + i));
+    const input = lines.join('\n') + '\n';
+    const flagsOf = (stdout: string) => jsonLines(stdout).filter((o) => 'line' in o);
+    const joined = await runCli(['scan', '--output', 'json', '--format', 'text', '--multiline', 'java', '-'], { input });
+    expect(joined.code, joined.stderr).toBe(1);
+    const flags = flagsOf(joined.stdout);
+    expect(flags.map((f) => f.line)).toEqual([1501]);
+    expect(String(flags[0]!.why)).toMatch(/payment failed.* and 16 more lines/);
+    // Without it, the frames are lines of their own, and alert as such.
+    const apart = await runCli(['scan', '--output', 'json', '--format', 'text', '-'], { input });
+    expect(flagsOf(apart.stdout).length).toBeGreaterThan(5);
+
+    // stream, stdin left open after the trace: the last event is passed on by the timeout, not at EOF.
+    const cli = startCli(['stream', '--format', 'text', '--multiline', 'java', '--quiet']);
+    try {
+      cli.child.stdin!.write(lines.slice(0, 1500 + trace.length).join('\n') + '\n');
+      await cli.waitFor(/payment failed/, 'stdout', 10_000);
+      expect(cli.stdout()).toMatch(/and 16 more lines/);
+    } finally {
+      cli.child.stdin!.end();
+    }
+    expect((await cli.exited).code).toBe(0);
+  });
+
   it('--state: a rotated file and the current one are one stream, so the next scan starts from the saved baseline', async () => {
     const dir = await tempDir();
     const state = path.join(dir, 'state.json');
