@@ -445,6 +445,11 @@ export function durationText(seconds: number): string {
   return `${(seconds / 86_400).toFixed(1)} days`;
 }
 
+/** Seconds as people read them: `1.5 s`, `65 min`, `2.5 h` (3,900 s read badly at 3 a.m.). */
+function spanText(seconds: number): string {
+  return seconds < 120 ? `${fmt(seconds)} s` : durationText(Math.round(seconds));
+}
+
 function severityName(n: number | undefined): string {
   if (n === undefined) return '';
   if (n >= 21) return 'FATAL';
@@ -574,7 +579,7 @@ function stoppedPattern(silence: TemplateSilence, template: Template, since?: nu
     score: silence.seconds / silence.interval,
     // Regular gaps: missing for several of them is as good as certain news (the floor of the bar).
     confidence: 1 - Math.exp(-silence.seconds / silence.interval),
-    why: `pattern ${quotePattern(templateText(template), 80)} stopped: not seen for ${fmt(silence.seconds)} s, after coming every ${fmt(silence.interval)} s (longest gap ${fmt(silence.longestGap)} s)` +
+    why: `pattern ${quotePattern(templateText(template), 80)} stopped: not seen for ${spanText(silence.seconds)}, after coming every ${spanText(silence.interval)} (longest gap ${spanText(silence.longestGap)})` +
       (since === undefined ? '' : `; no events for ${durationText(since)} so far (still silent)`),
     baseline: { interval_seconds: silence.interval, longest_gap_seconds: silence.longestGap, ...(since === undefined ? {} : { silent_seconds: since }) },
     templateId: silence.template,

@@ -291,6 +291,23 @@ describe('per-template volume in the detector', () => {
     expect(flagged[0]!.confidence).toBeGreaterThan(0.9);
   });
 
+  it('says how long a slow heartbeat has been missing in minutes, not thousands of seconds', () => {
+    const d = new Detector({ profile: 'balanced' });
+    let t = T0;
+    const rnd = mulberry32(6);
+    const request = () => `INFO request served in ${Math.floor(rnd() * 90) + 10}ms`;
+    // 8 hours at 1 line a second, with a sync line every 3 minutes; then the sync stops.
+    for (let n = 0; t < T0 + 8 * 3_600_000; t += 1000, n++) d.observe('app', { time: t, text: n % 180 === 0 ? 'INFO sync done for shard-3' : request() });
+    const flagged = [];
+    for (let i = 0; i < 3600; i++, t += 1000) {
+      const a = d.observe('app', { time: t, text: request() });
+      if (a?.kind === 'volume_drop') flagged.push(a);
+    }
+    expect(flagged).toHaveLength(1);
+    // Before: "not seen for 540 s, after coming every 180 s (longest gap 180 s)".
+    expect(flagged[0]!.why).toMatch(/^pattern "INFO sync done for shard-<num>" stopped: not seen for \d+ min, after coming every 3 min \(longest gap 3 min\)$/);
+  });
+
   it('flags an existing error pattern that floods while the stream volume stays ordinary', () => {
     const d = new Detector({ profile: 'balanced' });
     let t = T0;
