@@ -39,6 +39,8 @@ export interface DetectOptions {
   groupWindowMs?: number;
   /** Joins stack traces into one event with the file input's preset rules. */
   multiline?: keyof typeof PRESETS;
+  /** Streams kept at most (the least recently seen is evicted; 1,000 when not given). */
+  maxStreams?: number;
 }
 
 interface Line {
@@ -140,6 +142,8 @@ export class LineDetector {
   readonly byKind = new Map<AnomalyKind, number>();
   private parse!: (events: LogEvent[]) => LogEvent[] | Promise<LogEvent[]>;
 
+  /** Streams were evicted before their warm-up ended (told once). */
+  private coldWarned = false;
   /** Fields of `--stream-id` some line lacked: each is told once. */
   private readonly toldMissing = new Set<string>();
 
@@ -153,6 +157,7 @@ export class LineDetector {
   constructor(readonly options: DetectOptions, private readonly warn: (message: string) => void = () => undefined) {
     this.detector = new Detector({
       profile: options.profile,
+      ...(options.maxStreams !== undefined ? { maxStreams: options.maxStreams } : {}),
       overrides: {
         ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
         ...(options.warmup !== undefined ? { warmup: options.warmup } : {}),
@@ -216,6 +221,10 @@ export class LineDetector {
       // A line without a time of its own (a scanned file's untimed line) is shown without one, not with
       // the moment of the scan.
       found.push({ anomaly, line: lines[i]!.number, entry: lines[i]!.text, time: input.time ?? (arrivalTime ? now : undefined) });
+    }
+    if (!this.coldWarned && this.detector.evictedColdStreams > 0) {
+      this.coldWarned = true;
+      this.warn(`--stream-id ${this.options.streamId ?? ''}: more streams take turns than --max-streams (${this.options.maxStreams ?? 1000}) keeps; those evicted before their warm-up ended are never scored (raise --max-streams, or use a coarser --stream-id)`);
     }
     // A wrong --format is no error (each line that does not parse is read as text), but it is a mistake
     // worth a word: said once, when nine in ten of the first hundred lines or more did not parse.

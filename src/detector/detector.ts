@@ -19,6 +19,11 @@ export class Detector {
   /** The most recently used stream: the next event is most often of the same one (no reordering needed). */
   private last: StreamDetector | undefined;
   evictedStreams = 0;
+  /**
+   * Of those, the streams evicted before their warm-up ended: never scored. Many mean `maxStreams` is below
+   * the number of streams that take turns (a stream_id of too fine a grain, or too many sources).
+   */
+  evictedColdStreams = 0;
 
   constructor(config: DetectorConfig = {}) {
     this.options = { ...PROFILES[config.profile ?? 'balanced'], ...config.overrides };
@@ -49,8 +54,10 @@ export class Detector {
     this.streams.delete(stream.id);
     this.streams.set(stream.id, stream);
     while (this.streams.size > this.maxStreams) {
-      this.streams.delete(this.streams.keys().next().value!);
+      const [id, oldest] = this.streams.entries().next().value!;
+      this.streams.delete(id);
       this.evictedStreams += 1;
+      if (oldest.events <= this.options.warmup) this.evictedColdStreams += 1;
     }
     this.last = this.streams.get(stream.id) === stream ? stream : undefined;
     return stream;

@@ -32,6 +32,7 @@ const HELP: Record<string, string> = {
   queue_bytes: 'Bytes of records waiting in the output\'s on-disk queue (at most queue.max_bytes, give or take one batch).',
   detector_streams: 'Streams (baselines) the anomaly detector holds.',
   detector_evicted_streams_total: 'Streams the anomaly detector evicted (least recently seen) to stay within max_streams.',
+  detector_evicted_cold_streams_total: 'Streams evicted before their warm-up ended, never scored: more streams take turns than max_streams keeps.',
   file_rotations_total: 'Rotations the file input followed (a file renamed or replaced under its name).',
   file_truncations_total: 'Truncations the file input saw (copytruncate, or a file emptied in place).',
   files_open: 'Files the file input holds open.',

@@ -400,6 +400,18 @@ export const anomalyDetectTransform = defineTransform({
     const snapshotFile = path.join(ctx.dataDir, 'detector.json');
     ctx.metrics?.gauge('detector_streams', () => detector.streamCount);
     ctx.metrics?.counter('detector_evicted_streams_total', () => detector.evictedStreams);
+    ctx.metrics?.counter('detector_evicted_cold_streams_total', () => detector.evictedColdStreams);
+    // Streams evicted before their warm-up ended are never scored: said at the first, then at most hourly.
+    let coldTold = 0;
+    let coldToldAt = 0;
+    const tellCold = () => {
+      const cold = detector.evictedColdStreams;
+      if (cold === coldTold || (coldTold > 0 && Date.now() - coldToldAt < 3_600_000)) return;
+      ctx.logger.warn({ max_streams: config.max_streams, evicted_before_warmup: cold, stream_id: config.stream_id },
+        `${cold} stream(s) were evicted before their warm-up ended, so they are never scored: more streams take turns than max_streams (${config.max_streams}) keeps; raise max_streams or use a coarser stream_id (detector_evicted_cold_streams_total)`);
+      coldTold = cold;
+      coldToldAt = Date.now();
+    };
     ctx.metrics?.declare('anomalies_total');
     if (config.stream_id.includes('{')) ctx.metrics?.declare('stream_id_unresolved_events_total');
     // A field of stream_id that an event lacks (a typo, a format that does not give it): the event goes to
@@ -520,6 +532,7 @@ export const anomalyDetectTransform = defineTransform({
           if (config.emit === 'anomalies') out.push(event);
         }
         dirty = true;
+        tellCold();
         return out;
       },
       /**

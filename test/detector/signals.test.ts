@@ -1307,4 +1307,17 @@ describe('Detector streams', () => {
     expect(detector.evictedStreams).toBe(2);
     expect(detector.streamIds()).toEqual(['a', 'b']);
   });
+
+  it('counts the streams evicted before their warm-up ended apart: they are never scored', () => {
+    const detector = new Detector({ maxStreams: 2, overrides: { warmup: 5 } });
+    const input = (t: number): DetectorInput => ({ time: T0 + t, text: 'INFO: hello' });
+    for (let i = 0; i < 10; i++) detector.observe('warm', input(i));
+    detector.observe('x', input(10));
+    detector.observe('y', input(11)); // evicts warm (10 events: past its warm-up)
+    expect([detector.evictedStreams, detector.evictedColdStreams]).toEqual([1, 0]);
+    // Three streams taking turns in two places: each is evicted after one event, for ever.
+    for (let i = 0; i < 30; i++) detector.observe(['x', 'y', 'z'][i % 3]!, input(20 + i));
+    expect(detector.evictedColdStreams).toBe(detector.evictedStreams - 1);
+    expect(detector.evictedColdStreams).toBeGreaterThan(20);
+  });
 });

@@ -352,6 +352,17 @@ describe('driftlock scan', () => {
     expect((await cli.exited).code).toBe(0);
   });
 
+  it('--max-streams: streams taking turns beyond it are evicted before their warm-up, and stderr says so once', async () => {
+    const input = Array.from({ length: 300 }, (_, i) => JSON.stringify({ service: `svc-${i % 3}`, msg: `order ${i} placed` })).join('\n') + '\n';
+    const few = await runCli(['scan', '--format', 'json', '--stream-id', '{body.service}', '--max-streams', '2', '-'], { input });
+    const told = few.stderr.split('\n').filter((l) => l.includes('more streams take turns than --max-streams (2)'));
+    expect(told).toHaveLength(1);
+    const enough = await runCli(['scan', '--format', 'json', '--stream-id', '{body.service}', '--max-streams', '3', '-'], { input });
+    expect(enough.stderr).not.toContain('more streams take turns');
+    const bad = await runCli(['scan', '--max-streams', '0', '-'], { input: '' });
+    expect(bad.code).toBe(2);
+  });
+
   it('--state: a rotated file and the current one are one stream, so the next scan starts from the saved baseline', async () => {
     const dir = await tempDir();
     const state = path.join(dir, 'state.json');

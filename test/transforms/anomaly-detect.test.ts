@@ -128,6 +128,24 @@ describe('anomaly_detect stream_id', () => {
     expect(warned).toHaveLength(1);
     expect(warned[0]).toMatchObject({ field: 'body.servce', hint: 'body has no servce; did you mean {body.service}?' });
   });
+
+  it('streams evicted before their warm-up ended are counted and said: more take turns than max_streams keeps', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
+    const logs: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const config = anomalyDetectConfig.parse({ stream_id: '{body.service}', max_streams: 2, snapshot_interval: '0s' });
+    const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger, dataDir, configDir: dataDir, metrics });
+    const map = (events: LogEvent[]) => (stage as { map(e: LogEvent[]): Promise<LogEvent[]> }).map(events);
+    await map(['a', 'b'].map((service) => event({ service, msg: 'hello' })));
+    expect(metrics.get('detector_evicted_cold_streams_total')).toBe(0);
+    for (let i = 0; i < 3; i++) await map(['c', 'd', 'e'].map((service) => event({ service, msg: 'hello' })));
+    expect(metrics.get('detector_evicted_cold_streams_total')).toBe(9);
+    const warned = logs.filter((l) => String(l.msg).includes('evicted before their warm-up ended'));
+    // Said at the first, not at every batch.
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ max_streams: 2, stream_id: '{body.service}' });
+  });
 });
 
 describe('anomaly_detect stream(): silences while they last', () => {
