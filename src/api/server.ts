@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { renderPrometheus, type ComponentMetrics } from '../engine/metrics.js';
+import { parseListenAddress } from '../inputs/net/address.js';
 
 export interface ApiServerOptions {
   address: string;
@@ -19,10 +20,11 @@ export interface ApiServerOptions {
   mask?: (text: string) => string;
 }
 
-export function parseAddress(address: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
-  if (!m) throw new Error(`invalid address "${address}": expected host:port`);
-  return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
+/** `api.address` as the network inputs read theirs (`:8686` is every interface); the config checked it. */
+function parseAddress(address: string): { host: string; port: number } {
+  const parsed = parseListenAddress(address);
+  if (!parsed) throw new Error(`invalid address "${address}": expected host:port`);
+  return parsed;
 }
 
 export async function startApiServer(options: ApiServerOptions): Promise<http.Server> {

@@ -34,7 +34,7 @@ export const topLevelSchema = z.strictObject({
         .string()
         .refine((value) => parseListenAddress(value) !== undefined, 'expected host:port, such as 127.0.0.1:8686, 0.0.0.0:8686 or [::1]:8686 (port 0: any free port)')
         .default('127.0.0.1:8686')
-        .describe('`host:port` to listen on.'),
+        .describe('`host:port` to listen on (`:8686` or `0.0.0.0:8686`: every interface, for probes from outside a container).'),
     })
     .default({ enabled: false, address: '127.0.0.1:8686' })
     .describe('The HTTP API for health checks and metrics.'),
