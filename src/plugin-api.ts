@@ -27,4 +27,4 @@ export const pluginApi = {
 export type PluginApi = typeof pluginApi;
 export type { Batch, AckStatus } from './engine/acknowledgement.js';
 export type { LogEvent, Attributes, AttributeValue, EventSource } from './engine/event.js';
-export type { ComponentDefinition, InputStage, TransformStage, OutputStage, Batches, InputContext, ComponentContext, BuildContext } from './engine/component.js';
+export type { ComponentDefinition, InputStage, TransformStage, OutputStage, Batches, InputContext, ComponentContext, BuildContext, ListenPort } from './engine/component.js';

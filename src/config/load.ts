@@ -8,7 +8,7 @@ import path from 'node:path';
 import { closest } from 'fastest-levenshtein';
 import YAML, { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
-import type { AnyComponentDefinition, ComponentKind } from '../engine/component.js';
+import type { AnyComponentDefinition, ComponentKind, ListenPort } from '../engine/component.js';
 import { loadPlugin, type ComponentRegistry } from '../engine/registry.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { interpolate } from './interpolate.js';
@@ -500,6 +500,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
     if (c?.secretKeys.some((k) => underSecret(at.slice(2), k))) for (const name of names) secretsFromEnv.add(name);
   }
 
+  checkPorts(components, cfg.api, issues);
   // "Feeds nothing" is only meaningful once every component was understood.
   checkTopology(nodes, seen, issues, issues.issues.length === 0);
   if (issues.issues.length) throw new ConfigError(shownFile, dropUnresolved(issues.issues, unresolved));
@@ -516,6 +517,26 @@ export async function parseConfig(text: string, file: string, registry: Componen
     components,
     secretsFromEnv: [...secretsFromEnv],
   };
+}
+
+/**
+ * Two listeners on one port (of one protocol) cannot both start: refused here, where `validate` sees it,
+ * rather than by `run` (exit 78 at start). A wildcard host (`0.0.0.0`, `::`) takes the port on every address.
+ * Port 0 is any free port, never a clash.
+ */
+function checkPorts(components: ComponentConfig[], api: { enabled: boolean; address: string }, issues: IssueCollector): void {
+  const taken: Array<ListenPort & { who: string; at: Array<string | number> }> = [];
+  const apiAddress = api.enabled ? parseListenAddress(api.address) : undefined;
+  if (apiAddress) taken.push({ protocol: 'tcp', ...apiAddress, key: 'address', who: 'the API', at: ['api', 'address'] });
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
+  for (const c of components) {
+    for (const p of c.definition.listens?.(c.options) ?? []) {
+      const at = [`${c.kind}s`, c.id, p.key];
+      const clash = p.port !== 0 && taken.find((t) => t.protocol === p.protocol && t.port === p.port && (t.host === p.host || wildcard(t.host) || wildcard(p.host)));
+      if (clash) issues.add(at, `${p.protocol.toUpperCase()} port ${p.port} is also ${clash.who}'s (${clash.at.join('.')}): two listeners cannot share a port`, { component: c.id, pathFrom: 2 });
+      else taken.push({ ...p, who: `component "${c.id}"`, at });
+    }
+  }
 }
 
 function dataDirAt(raw: object, locator: Locator): Pick<PipelineConfig, 'dataDirAt'> {

@@ -127,6 +127,19 @@ export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S 
   /** Example config, shown in the config reference. */
   example?: Record<string, unknown>;
   build(config: z.output<S>, ctx: BuildContext): StageByKind[K] | Promise<StageByKind[K]>;
+  /**
+   * The ports the component will listen on, from its parsed config, so that `validate` can refuse two
+   * components (or one and the API) on one port before `run` finds it taken. `key`: the config key that
+   * sets it, for the error's position.
+   */
+  listens?(config: z.output<S>): ListenPort[];
+}
+
+export interface ListenPort {
+  protocol: 'tcp' | 'udp';
+  host: string;
+  port: number;
+  key: string;
 }
 
 export type AnyComponentDefinition = ComponentDefinition<ComponentKind, z.ZodType>;

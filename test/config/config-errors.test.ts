@@ -281,6 +281,33 @@ outputs:
   });
 });
 
+describe('listening ports', () => {
+  const PORTS = `api: { enabled: true, address: "127.0.0.1:15601" }
+inputs:
+  a: { type: syslog, mode: tcp, address: "127.0.0.1:15600" }
+  b: { type: syslog, mode: udp, address: "127.0.0.1:15600" }
+  c: { type: fluent_forward, address: "0.0.0.0:15600" }
+  d: { type: otlp_grpc, address: "127.0.0.1:15601" }
+  e: { type: otlp_grpc, address: "127.0.0.1:0" }
+  f: { type: syslog, mode: tcp, address: "127.0.0.1:0" }
+  g: { type: otlp_grpc, address: "127.0.0.2:15600" }
+outputs:
+  out: { type: console, inputs: [a, b, c, d, e, f, g] }
+`;
+
+  it('two listeners on one port are a config error at the second, naming the first; UDP beside TCP, port 0 and other hosts are not', async () => {
+    // Before: validate accepted this, and run exited 78 when the second could not listen.
+    const issues = await issuesOf(PORTS);
+    expect(issues).toEqual([
+      // c asks for the port on every address, a has it on one of them.
+      { line: 5, column: 39, component: 'c', path: 'address', message: 'TCP port 15600 is also component "a"\'s (inputs.a.address): two listeners cannot share a port' },
+      { line: 6, column: 34, component: 'd', path: 'address', message: 'TCP port 15601 is also the API\'s (api.address): two listeners cannot share a port' },
+    ]);
+    const apart = PORTS.replace('"0.0.0.0:15600"', '"127.0.0.1:15602"').replace('"127.0.0.1:15601" }\n  e', '"127.0.0.1:15603" }\n  e');
+    await expect(parseConfig(apart, 'pipeline.yaml', createRegistry(), { env: {} })).resolves.toBeDefined();
+  });
+});
+
 describe('environment interpolation', () => {
   it('substitutes ${VAR} and ${VAR:-default}, types plain scalars, and keeps $$ literal', async () => {
     const yaml = `data_dir: \${DIR:-/tmp/dl}\nshutdown_timeout: \${TIMEOUT}\n${VALID.replace('    type: console\n', '    type: console\n    buffer:\n      max_events: ${MAX}\n')}`;

@@ -54,6 +54,7 @@ export const fluentForwardInput = defineInput({
     'or Fluentd\'s `out_forward`: all four modes, gzip-compressed chunks, and `require_ack_response` acks.',
   config: fluentForwardConfig,
   example: { type: 'fluent_forward', address: '127.0.0.1:24224' },
+  listens: (config) => [{ protocol: 'tcp', ...config.address, key: 'address' }],
   async build(config) {
     const material = config.tls ? await loadTls(config.tls) : undefined;
     // The msgpack decoder and the server load only for a pipeline that has this input.

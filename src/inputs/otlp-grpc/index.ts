@@ -59,6 +59,7 @@ export const otlpGrpcInput = defineInput({
     '`opentelemetry` output with `grpc on`. Answers `UNAVAILABLE` while the pipeline is full, so clients retry.',
   config: otlpGrpcConfig,
   example: { type: 'otlp_grpc', address: '127.0.0.1:4317' },
+  listens: (config) => [{ protocol: 'tcp', ...config.address, key: 'address' }],
   async build(config) {
     const tls = config.tls ? await loadTls(config.tls) : undefined;
     // grpc-js and protobufjs load only for a pipeline that has this input: they are about a sixth of the

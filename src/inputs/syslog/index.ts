@@ -215,6 +215,7 @@ export const syslogInput = defineInput({
     'marked with `attributes["parse.error"]`.',
   config: syslogConfig,
   example: { type: 'syslog', mode: 'tcp', address: '127.0.0.1:5514' },
+  listens: (config) => [{ protocol: config.mode === 'udp' ? 'udp' : 'tcp', ...config.address, key: 'address' }],
   async build(config) {
     const material = config.tls ? await loadTls(config.tls) : undefined;
     return new SyslogInput(config, material);
