@@ -31,6 +31,16 @@ describe('syslog TCP framing (RFC 6587)', () => {
     }
   });
 
+  it('a NUL ends a newline-framed message (the trailer some senders use), however chunked; inside an octet-counted one it is data', () => {
+    const counted = '<15>a\0b';
+    const data = Buffer.from(`<13>one\0<14>two\r\0\0\n<15>three\n${counted.length} ${counted}<16>four\0`);
+    for (const split of everySplit(data)) {
+      expect(frames(split).out).toEqual([['<13>one', false], ['<14>two', false], ['<15>three', false], [counted, false], ['<16>four', false]]);
+    }
+    // An over-long line is skipped up to its NUL: the next message is intact.
+    expect(frames([Buffer.from(`<13>${'x'.repeat(300)}\0<14>next\0`)], 100).out).toEqual([[`<13>${'x'.repeat(96)}`, true], ['<14>next', false]]);
+  });
+
   it('cuts an over-long line to max bytes, skips its rest, and keeps the next message intact', () => {
     const long = 'x'.repeat(5000);
     const { out } = frames([Buffer.from(`<13>${long.slice(0, 2000)}`), Buffer.from(`${long.slice(2000)}\n<14>next\n`)], 100);

@@ -75,6 +75,15 @@ describe('syslog input', () => {
     expect(h.logs.find((l) => l.problem === 'unparseable')).toMatchObject({ peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/), error: expect.any(String) });
   });
 
+  it('TCP: NUL ends a newline-framed message, as LF does: msg1\\0msg2\\0 is two messages (was one, NULs inside)', async () => {
+    const { h, port } = await start();
+    await sendTcp(port, '<13>1 - host app - - - msg1\0<13>1 - host app - - - msg2\0<14>Oct 11 22:14:15 host su: msg3\0\n');
+    const events = await h.waitForEvents(3);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(events.map((e) => e.body)).toEqual(['msg1', 'msg2', 'msg3']);
+    expect(events.every((e) => e.attributes['parse.error'] === undefined)).toBe(true);
+  });
+
   it('TCP: newline framing and octet counting on the same connection', async () => {
     const { h, port } = await start();
     const framed = '<13>1 - host app - - - counted\nwith a newline';

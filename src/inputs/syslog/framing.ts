@@ -2,7 +2,9 @@
  * Splits a syslog TCP (or TLS) byte stream into messages, RFC 6587: octet counting (`LEN SP MSG`) and
  * non-transparent framing (one message per line), detected at the start of every frame, so a connection may
  * use either (rsyslog and `logger --octet-count` count octets; most other senders end lines with LF). A frame
- * is octet-counted only when its digits and space are followed by `<` (the message's PRI).
+ * is octet-counted only when its digits and space are followed by `<` (the message's PRI). In non-transparent
+ * framing a NUL ends a message as LF does (the trailer some senders use, which rsyslog's imtcp can take as a
+ * delimiter): `msg1\0msg2\0` is two messages, not one with NULs in it.
  *
  * Memory stays bounded whatever a client sends: a frame longer than `maxBytes` is cut to its first `maxBytes`
  * (the rest skipped as it arrives) and flagged `truncated`, and at most a 10-digit length prefix is held back
@@ -54,6 +56,15 @@ export class SyslogFramer {
     }
     const n = buf.length;
     let p = 0;
+    // Where the next NUL is at or after p (-1: none in buf), looked up again only once p has passed it, so a
+    // chunk of many lines is searched for NUL once, not once per line.
+    let nul = -2;
+    const lineEnd = (from: number): number => {
+      if (nul !== -1 && nul < from) nul = buf.indexOf(NUL, from);
+      const lf = buf.indexOf(LF, from);
+      if (nul < 0) return lf;
+      return lf < 0 || nul < lf ? nul : lf;
+    };
     while (p < n) {
       switch (this.state) {
         case State.Start: {
@@ -85,7 +96,7 @@ export class SyslogFramer {
           break;
         }
         case State.Line: {
-          const nl = buf.indexOf(LF, p);
+          const nl = lineEnd(p);
           const end = nl < 0 ? n : nl;
           this.keep(buf, p, end);
           if (nl >= 0) {
@@ -94,7 +105,7 @@ export class SyslogFramer {
           } else {
             p = n;
             if (this.truncated) {
-              // Over-long line: pass its head on now and skip the rest up to the next LF.
+              // Over-long line: pass its head on now and skip the rest up to the next LF (or NUL).
               this.finish(onFrame);
               this.state = State.SkipLine;
             }
@@ -110,7 +121,7 @@ export class SyslogFramer {
           break;
         }
         case State.SkipLine: {
-          const nl = buf.indexOf(LF, p);
+          const nl = lineEnd(p);
           if (nl < 0) {
             p = n;
           } else {
