@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, startCli } from '../helpers/cli.js';
+import { exitSummary, logLines, startCli } from '../helpers/cli.js';
 import { ForwardClient } from '../helpers/forward-client.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
 
@@ -55,6 +55,71 @@ outputs:
       expect(sys).toMatchObject({ body: 'disk failure', attributes: { 'syslog.appname': 'app', 'syslog.severity': 3 } });
       expect(all).toHaveLength(102);
     } finally {
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+    }
+  });
+
+  it('SIGTERM with the pipeline full: syslog lines already read are delivered (were lost: B 0/20)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-e2e-net-stop-'));
+    const out = path.join(dir, 'out.txt');
+    // A slow output (1 ms per event; 3 s for the flood) behind a small buffer: the pipeline is full while the flood drains.
+    await writeFile(path.join(dir, 'slow.mjs'), `import fs from 'node:fs';
+export default ({ z, defineOutput, ackBatch }) => [defineOutput({
+  type: 'slow_file', description: 'a slow output', config: z.object({ path: z.string() }),
+  build: (config) => ({ async consume(batches) {
+    for await (const batch of batches) {
+      await new Promise((r) => setTimeout(r, batch.events.length));
+      fs.appendFileSync(config.path, batch.events.map((e) => (typeof e.body === 'string' ? e.body : JSON.stringify(e.body)) + '\\n').join(''));
+      ackBatch(batch);
+    }
+  } }),
+})];
+`);
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(config, `data_dir: ${dir}/data
+shutdown_timeout: 60s
+plugins: [./slow.mjs]
+inputs:
+  sys: { type: syslog, mode: tcp, address: 127.0.0.1:0 }
+  fwd: { type: fluent_forward, address: 127.0.0.1:0 }
+outputs:
+  slow: { type: slow_file, inputs: [sys, fwd], path: ${out}, buffer: { max_events: 500 } }
+`);
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    const sockets: net.Socket[] = [];
+    try {
+      await cli.waitFor(/syslog \(tcp\) listening/);
+      await cli.waitFor(/fluent forward listening/);
+      const ports = new Map<string, number>();
+      for (const l of logLines(cli.stderr())) if (typeof l.port === 'number') ports.set(String(l.component), l.port);
+      const connect = () => new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect({ port: ports.get('sys')!, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
+        s.on('error', reject);
+        sockets.push(s);
+      });
+      const line = (text: string) => `<13>1 - host app - - - ${text}\n`;
+      const flood = await connect();
+      flood.write(Array.from({ length: 3000 }, (_, i) => line(`flood ${i}`)).join(''));
+      const victim = await connect();
+      victim.write(Array.from({ length: 20 }, (_, i) => line(`victim A${i}`)).join(''));
+      await new Promise((r) => setTimeout(r, 500));
+      victim.write(Array.from({ length: 20 }, (_, i) => line(`victim B${i}`)).join(''));
+      const fwd = await ForwardClient.connect(ports.get('fwd')!);
+      fwd.send(['app.web', [[1_700_000_000, { msg: 'forwarded at the stop' }]], { chunk: 'stop-1' }]);
+      await new Promise((r) => setTimeout(r, 300));
+      cli.child.kill('SIGTERM');
+      const exit = await cli.exited;
+      expect(exit.code, exit.stderr).toBe(0);
+      const bodies = (await readFile(out, 'utf8')).split('\n').filter(Boolean);
+      expect(bodies.filter((b) => b.startsWith('victim A'))).toHaveLength(20);
+      expect(bodies.filter((b) => b.startsWith('victim B'))).toHaveLength(20);
+      expect(bodies.filter((b) => b.startsWith('flood '))).toHaveLength(3000);
+      expect(bodies).toContain(JSON.stringify({ msg: 'forwarded at the stop' }));
+      const summary = exitSummary(exit.stderr);
+      expect(summary.sys!.received_events_total).toBe(3040);
+      expect(logLines(exit.stderr).find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
+    } finally {
+      for (const s of sockets) s.destroy();
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
     }
   });

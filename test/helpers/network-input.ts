@@ -23,7 +23,10 @@ export interface InputHarness {
   ackWith: AckStatus | 'manual';
   /** Resolves once at least `n` events were emitted. */
   waitForEvents(n: number, timeoutMs?: number): Promise<LogEvent[]>;
+  /** Stops the input (aborts its signal) and waits for it; emit stays held if it was (see `abort`). */
   stop(): Promise<void>;
+  /** Aborts the input's signal (the daemon begins to stop) without releasing a held emit or waiting. */
+  abort(): void;
   done: Promise<void>;
 }
 
@@ -64,6 +67,9 @@ export function runInput(stage: InputStage, id = 'net'): InputHarness {
         };
         check();
       });
+    },
+    abort() {
+      controller.abort();
     },
     async stop() {
       controller.abort();

@@ -7,7 +7,7 @@ import type { AckStatus } from '../../engine/acknowledgement.js';
 import type { ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
-import { serveStream } from '../net/stream-server.js';
+import { serveStream, type ConnectionChunks } from '../net/stream-server.js';
 import type { TlsMaterial } from '../net/tls.js';
 import { PendingBytes } from '../pending-bytes.js';
 import type { FluentForwardConfig } from './index.js';
@@ -41,7 +41,7 @@ export class FluentForwardInput implements InputStage {
     const { host } = this.config.address;
     const options = { name: 'fluent_forward', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout };
     try {
-      await serveStream(options, ctx, problems, (socket, peer) => this.readConnection(socket, peer, ctx, problems), (port) => {
+      await serveStream(options, ctx, problems, (socket, peer, chunks) => this.readConnection(socket, peer, chunks, ctx, problems), (port) => {
         ctx.logger.info({ address: host, port, tls: this.tls !== undefined }, `fluent forward listening on ${host.includes(':') ? `[${host}]` : host}:${port}`);
         this.bound.resolve({ host, port });
       });
@@ -51,10 +51,11 @@ export class FluentForwardInput implements InputStage {
     }
   }
 
-  private async readConnection(socket: net.Socket, peer: string | undefined, ctx: InputContext, problems: ProblemLog): Promise<void> {
+  private async readConnection(socket: net.Socket, peer: string | undefined, connection: ConnectionChunks, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const max = this.config.max_message_bytes;
     const boundaries = new MessageBoundaries();
-    const chunks = (socket as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    // Every chunk read from the socket, also after a reset and at the stop (see ConnectionChunks).
+    const chunks = connection[Symbol.asyncIterator]();
     let first: Buffer | undefined;
     const security = this.config.security;
     if (security) {
@@ -151,17 +152,24 @@ export class FluentForwardInput implements InputStage {
         if (chunk !== undefined && !delivered) ack(chunk);
       }
     } catch (err) {
-      if (ctx.signal.aborted || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
       ctx.metrics.add('errors_total');
       // The decoder's own "Max length exceeded" (a string or bin over max_message_bytes) is a size problem too.
       const kind = err instanceof ForwardProtocolError || /^Max length exceeded/.test((err as Error).message) ? 'message_too_large' : 'not_msgpack';
       problems.report(kind, 'closing a fluent forward connection: its bytes cannot be read as forward messages', { peer, error: (err as Error).message });
       return;
     }
+    if (connection.error) {
+      ctx.metrics.add('errors_total');
+      problems.report('connection_error', 'fluent forward connection failed', { peer, error: connection.error.message });
+    }
     // The decoder ends quietly with a message half received; the bytes say whether one was.
     if (boundaries.pending > 0) {
-      ctx.metrics.add('errors_total');
-      problems.report('incomplete_message', 'fluent forward client disconnected in the middle of a message (it will be resent if it asked for an ack)', { peer, bytes: boundaries.pending });
+      if (connection.stopped) {
+        problems.report('stopped_mid_message', 'fluent forward input stopped in the middle of a message (it will be resent if it asked for an ack)', { peer, bytes: boundaries.pending });
+      } else {
+        ctx.metrics.add('errors_total');
+        problems.report('incomplete_message', 'fluent forward client disconnected in the middle of a message (it will be resent if it asked for an ack)', { peer, bytes: boundaries.pending });
+      }
     }
   }
 }

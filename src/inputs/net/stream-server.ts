@@ -1,8 +1,8 @@
 /**
  * The TCP/TLS listener shared by the stream-based network inputs (syslog over TCP/TLS, fluent_forward):
  * `max_connections` (more are refused, counted in `errors_total` and logged), idle timeout, a TLS handshake
- * timeout, TLS handshake failures counted and logged, and a graceful stop that stops accepting, closes every connection and waits
- * for each connection's reader to pass on what it already received.
+ * timeout, TLS handshake failures counted and logged, and a graceful stop that stops accepting and lets each
+ * connection's reader pass on every byte already received (see ConnectionChunks) before the connection closes.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -19,10 +19,145 @@ export interface StreamServerOptions {
   maxConnections: number;
   /** Milliseconds; 0 keeps idle connections open. */
   idleTimeout: number;
+  /**
+   * Send FIN (`socket.end()`) on every connection when the stop begins, so that a client watching its
+   * socket (rsyslog checks before each send) stops sending on it while the last bytes are read. Not for
+   * inputs that still answer on the connection after the stop (fluent_forward's acks).
+   */
+  endOnStop?: boolean;
 }
 
-/** Reads one connection until it ends; must not throw for anything the client does. */
-export type ConnectionReader = (socket: net.Socket, peer: string | undefined) => Promise<void>;
+/**
+ * Reads one connection until `chunks` ends; must not throw for anything the client does. The socket is
+ * destroyed once the returned promise settles.
+ */
+export type ConnectionReader = (socket: net.Socket, peer: string | undefined, chunks: ConnectionChunks) => Promise<void>;
+
+/**
+ * How long a connection is still read after the input stops (capped by the pipeline's shutdown deadline):
+ * a client that was closing gets its last bytes read to the end of its stream; one that goes on sending is
+ * cut after this, and every byte read by then is passed on.
+ */
+export const STOP_GRACE_MS = 1000;
+
+type PausableHandle = { reading?: boolean; readStop?: () => number };
+
+/**
+ * Stops reading from the kernel: what the client sends after this stays in the socket's receive queue (and
+ * is refused with a reset when the socket is destroyed), rather than being read into the process and lost
+ * there. Node has no public call for it: `pause()` alone keeps reading until its buffer is full, and
+ * `_read()` would start the handle again whenever the buffer is read below its high-water mark.
+ */
+function stopKernelReads(socket: net.Socket): void {
+  socket.pause();
+  (socket as unknown as { _read: (n: number) => void })._read = () => undefined;
+  const handle = (socket as unknown as { _handle?: PausableHandle | null })._handle;
+  if (handle && handle.reading && typeof handle.readStop === 'function') {
+    handle.reading = false;
+    handle.readStop();
+  }
+}
+
+/**
+ * The chunks a connection delivers, as an async iterable that never throws and never loses a byte that Node
+ * has read from the socket. Node's own iterator (`for await (const chunk of socket)`) ends, or throws, as
+ * soon as the socket is destroyed (a reset by the client, a destroy() at stop), without yielding the chunks
+ * still in the socket's buffer: those lines were read from the kernel, so the client took them as sent, and
+ * they were lost uncounted.
+ *
+ * - The client's end of stream ends the iteration with `ended` set.
+ * - A reset (or any socket error) ends it after every buffered chunk, with `error` set.
+ * - After stop() (the input stops), the connection is read on for at most STOP_GRACE_MS (to the end
+ *   of the client's stream if it comes by then); then reading from the kernel stops, the chunks already
+ *   read are yielded, and the iteration ends with `stopped` set.
+ */
+export class ConnectionChunks implements AsyncIterable<Buffer> {
+  /** The error that broke the connection (a reset); every byte received before it was yielded. */
+  error: Error | undefined;
+  /** The client ended its stream (FIN, or TLS close and FIN): a last line without LF is complete. */
+  ended = false;
+  /** Reading stopped because the input stopped, before the client's end of stream. */
+  stopped = false;
+
+  private readonly socket: net.Socket;
+  private readonly deadline: () => number | undefined;
+  private iterating = false;
+  private stopping = false;
+  /** Wakes the reader waiting for data, at the stop. */
+  private wake: (() => void) | undefined;
+
+  constructor(socket: net.Socket, deadline: () => number | undefined = () => undefined) {
+    this.socket = socket;
+    this.deadline = deadline;
+  }
+
+  /** The input stops: read on for the grace, then pass on what was read and end (see the class). */
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    if (this.iterating) throw new Error('ConnectionChunks can be iterated once');
+    this.iterating = true;
+    return this.chunks();
+  }
+
+  private async *chunks(): AsyncGenerator<Buffer> {
+    const socket = this.socket;
+    let stopAt: number | undefined;
+    for (;;) {
+      if (stopAt === undefined && this.stopping) {
+        const now = performance.now();
+        const deadline = this.deadline();
+        stopAt = now + Math.max(0, Math.min(STOP_GRACE_MS, deadline === undefined ? STOP_GRACE_MS : deadline - now));
+      }
+      if (stopAt !== undefined && !this.stopped && performance.now() >= stopAt && !this.ended) {
+        this.stopped = true;
+        stopKernelReads(socket);
+      }
+      // read() returns what is buffered even after a reset or destroy().
+      const chunk = socket.read() as Buffer | null;
+      if (chunk !== null) {
+        yield chunk;
+        continue;
+      }
+      if (socket.readableEnded) {
+        this.ended = true;
+        return;
+      }
+      if (socket.errored) {
+        this.error = socket.errored;
+        return;
+      }
+      if (socket.destroyed || this.stopped) return;
+      await this.more(stopAt);
+    }
+  }
+
+  /** Waits for data, the end of the stream, an error or close, the stop, or `stopAt`. */
+  private more(stopAt: number | undefined): Promise<void> {
+    const socket = this.socket;
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        socket.off('readable', done);
+        socket.off('end', done);
+        socket.off('close', done);
+        socket.off('error', done);
+        this.wake = undefined;
+        resolve();
+      };
+      socket.on('readable', done);
+      socket.on('end', done);
+      socket.on('close', done);
+      socket.on('error', done);
+      if (stopAt === undefined) this.wake = done;
+      else timer = setTimeout(done, Math.max(0, stopAt - performance.now()));
+    });
+  }
+}
 
 export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -71,14 +206,17 @@ export async function listenWithLimit(server: net.Server, options: Pick<StreamSe
  */
 export async function serveStream(options: StreamServerOptions, ctx: InputContext, problems: ProblemLog, read: ConnectionReader, onListening: (port: number) => void): Promise<void> {
   const connections = new Set<Promise<void>>();
-  const sockets = new Set<net.Socket>();
+  const sockets = new Map<net.Socket, ConnectionChunks>();
   const onSocket = (socket: net.Socket) => {
     if (ctx.signal.aborted) {
       socket.destroy();
       return;
     }
     const peer = peerOf(socket.remoteAddress, socket.remotePort);
-    sockets.add(socket);
+    const chunks = new ConnectionChunks(socket, ctx.stopDeadline);
+    sockets.set(socket, chunks);
+    // A reset is seen by the reader (ConnectionChunks.error), after the bytes that came before it.
+    socket.on('error', () => undefined);
     if (options.idleTimeout > 0) {
       socket.setTimeout(options.idleTimeout, () => {
         // Data waiting to be read means the sender is not idle: driftlock is (its pipeline is full and the
@@ -88,7 +226,7 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
         socket.destroy();
       });
     }
-    const done = read(socket, peer)
+    const done = read(socket, peer, chunks)
       .catch((err: unknown) => {
         ctx.metrics.add('errors_total');
         problems.report('connection_error', `${options.name} connection failed`, { peer, error: (err as Error).message });
@@ -130,8 +268,13 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
   onListening(await listenWithLimit(server, options, ctx, problems));
   if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // Stop reading: what was already received is passed on (each reader finishes its batch), then the input ends.
-  for (const socket of sockets) socket.destroy();
+  // No new connections. Each reader reads its connection for a short grace, then passes on every byte
+  // already read (ConnectionChunks) and returns; its socket is destroyed then. Destroying them here, as
+  // before, lost what Node had read but the reader had not taken yet.
+  for (const [socket, chunks] of sockets) {
+    chunks.stop();
+    if (options.endOnStop) socket.end();
+  }
   await Promise.allSettled([...connections]);
   await closed;
 }

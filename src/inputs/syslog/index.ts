@@ -24,7 +24,7 @@ import { Listening } from '../net/listening.js';
 import { syslogEvent } from './event.js';
 import { SyslogFramer } from './framing.js';
 import { ProblemLog } from '../net/problems.js';
-import { formatAddress, serveStream } from '../net/stream-server.js';
+import { formatAddress, serveStream, type ConnectionChunks } from '../net/stream-server.js';
 import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
 
 export const syslogConfig = z
@@ -147,13 +147,13 @@ export class SyslogInput implements InputStage {
 
   private runStream(ctx: InputContext): Promise<void> {
     const problems = new ProblemLog(ctx.logger, ctx.signal);
-    const options = { name: 'syslog', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout };
-    return serveStream(options, ctx, problems, (socket, peer) => this.readConnection(socket, peer, ctx, problems), (port) => this.listened(ctx, port)).catch((err: unknown) => {
+    const options = { name: 'syslog', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout, endOnStop: true };
+    return serveStream(options, ctx, problems, (_socket, peer, chunks) => this.readConnection(peer, chunks, ctx, problems), (port) => this.listened(ctx, port)).catch((err: unknown) => {
       throw this.failed(err as Error);
     });
   }
 
-  private async readConnection(socket: net.Socket, peer: string | undefined, ctx: InputContext, problems: ProblemLog): Promise<void> {
+  private async readConnection(peer: string | undefined, chunks: ConnectionChunks, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const input = ctx.id;
     const framer = new SyslogFramer(this.config.max_message_bytes);
     let events: LogEvent[] = [];
@@ -177,23 +177,25 @@ export class SyslogInput implements InputStage {
       ctx.metrics.add('received_events_total', batch.length);
       await ctx.emit(batch);
     };
-    let broken = false;
-    try {
-      for await (const chunk of socket) {
-        framer.push(chunk as Buffer, onFrame);
-        await flush();
-      }
-    } catch (err) {
-      // A reset by the client, or our own destroy() at shutdown or idle timeout: keep what arrived.
-      if (!ctx.signal.aborted && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-        broken = true;
-        ctx.metrics.add('errors_total');
-        problems.report('connection_error', 'syslog connection failed', { peer, error: (err as Error).message });
-      }
+    // Every chunk read from the socket is framed and passed on, also after a reset and at the stop (see
+    // ConnectionChunks): Node's own iterator dropped what it had read but not yielded yet.
+    for await (const chunk of chunks) {
+      framer.push(chunk, onFrame);
+      await flush();
     }
-    if (framer.end(onFrame, broken)) {
+    if (chunks.error) {
       ctx.metrics.add('errors_total');
-      problems.report('incomplete_frame', 'syslog client disconnected in the middle of a frame; passing on what arrived, marked log.truncated', { peer });
+      problems.report('connection_error', 'syslog connection failed', { peer, error: chunks.error.message });
+    }
+    // A last line without LF is a message when the client ended its stream; cut by a reset, a destroy (idle
+    // timeout) or the stop, it may be part of one, and is marked log.truncated.
+    if (framer.end(onFrame, !chunks.ended)) {
+      if (chunks.stopped) {
+        problems.report('stopped_mid_frame', 'syslog input stopped in the middle of a frame; passing on what arrived, marked log.truncated', { peer });
+      } else {
+        ctx.metrics.add('errors_total');
+        problems.report('incomplete_frame', 'syslog client disconnected in the middle of a frame; passing on what arrived, marked log.truncated', { peer });
+      }
     }
     await flush();
   }
