@@ -59,7 +59,7 @@ outputs:
     }
   });
 
-  it('SIGTERM with the pipeline full: syslog lines already read are delivered (were lost: B 0/20)', async () => {
+  it('SIGTERM with the pipeline full: syslog lines already read are delivered (were lost: B 0/20), and a forward chunk taken is acked before its connection closes', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-e2e-net-stop-'));
     const out = path.join(dir, 'out.txt');
     // A slow output (1 ms per event; 3 s for the flood) behind a small buffer: the pipeline is full while the flood drains.
@@ -115,6 +115,8 @@ outputs:
       expect(bodies.filter((b) => b.startsWith('victim B'))).toHaveLength(20);
       expect(bodies.filter((b) => b.startsWith('flood '))).toHaveLength(3000);
       expect(bodies).toContain(JSON.stringify({ msg: 'forwarded at the stop' }));
+      // Delivered, and acked before the connection closed: Fluent Bit does not send it again.
+      expect(fwd.acks).toEqual(['stop-1']);
       const summary = exitSummary(exit.stderr);
       expect(summary.sys!.received_events_total).toBe(3040);
       expect(logLines(exit.stderr).find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });

@@ -177,6 +177,24 @@ async function startForward(options: Record<string, unknown> = {}): Promise<{ h:
 }
 
 describe('fluent_forward: the stop and resets', () => {
+  it('at the stop, the chunk taken is acked once delivered, before the connection closes (was closed with no ack)', async () => {
+    const { h, port } = await startForward();
+    h.ackWith = 'manual';
+    const c = await ForwardClient.connect(port);
+    c.send(['app', [[1_700_000_000, { msg: 'in flight' }]], { chunk: 'stop-1' }]);
+    await h.waitForEvents(1);
+    h.abort();
+    // Delivered after the stop's read grace (1 s) is over, as by a slow output: the connection, read no more,
+    // is still open for the ack.
+    await sleep(1300);
+    h.batches[0]!.ack!('delivered');
+    await c.waitForAck('stop-1', 3000);
+    await c.closed;
+    await h.done;
+    expect(c.acks).toEqual(['stop-1']);
+    expect(h.logs.filter((l) => l.level === 40)).toEqual([]);
+  });
+
   it('at the stop, messages read while the pipeline was full are all passed on; a reset too', async () => {
     for (const how of ['stop', 'reset'] as const) {
       const { h, port } = await startForward();

@@ -108,6 +108,10 @@ export class FluentForwardInput implements InputStage {
     const ack = (chunk: string) => {
       if (!socket.destroyed && socket.writable) socket.write(encode({ ack: chunk }));
     };
+    // Chunks taken (emitted) whose ack waits for their delivery: at the stop the connection stays open for
+    // them (reading stopped), so the client hears of every chunk that was delivered and does not resend it.
+    let awaitingAcks = 0;
+    let acksSettled: (() => void) | undefined;
     const decoder = new Decoder(decoderOptions(max));
     try {
       for await (const raw of decoder.decodeStream(wholeMessages())) {
@@ -142,12 +146,15 @@ export class FluentForwardInput implements InputStage {
         const delivered = chunk !== undefined && this.config.acknowledge === 'delivered';
         const onAck = delivered
           ? (status: AckStatus) => {
+              awaitingAcks -= 1;
+              if (awaitingAcks === 0) acksSettled?.();
               // Abandoned (the daemon stopped first): no ack, so the client sends the chunk again.
               if (status === 'abandoned') return;
               if (status !== 'delivered') problems.report(`chunk_${status}`, `acknowledging a chunk whose events were ${status} downstream (resending cannot help)`, { peer, events: events.length });
               ack(chunk);
             }
           : undefined;
+        if (onAck) awaitingAcks += 1;
         await ctx.emit(events, onAck);
         if (chunk !== undefined && !delivered) ack(chunk);
       }
@@ -171,5 +178,43 @@ export class FluentForwardInput implements InputStage {
         problems.report('incomplete_message', 'fluent forward client disconnected in the middle of a message (it will be resent if it asked for an ack)', { peer, bytes: boundaries.pending });
       }
     }
+    if (connection.stopped) await this.settleAcks(socket, () => awaitingAcks, (settled) => (acksSettled = settled), ctx);
+  }
+
+  /**
+   * At the stop: waits, reading nothing more, until the acks of the chunks already taken are sent (their
+   * events delivered, or given up on) or the shutdown deadline comes, then closes the connection cleanly
+   * (FIN after the acks). Closing it at once, as before, left the client without the ack of a chunk that
+   * was then delivered: it sent the chunk again after every stop and reload.
+   */
+  private async settleAcks(socket: net.Socket, awaiting: () => number, onSettled: (settled: (() => void) | undefined) => void, ctx: InputContext): Promise<void> {
+    if (socket.destroyed || !socket.writable) return;
+    if (awaiting() > 0) {
+      const deadline = ctx.stopDeadline?.();
+      const wait = Math.max(0, deadline === undefined ? ACK_WAIT_MS : deadline - performance.now());
+      let timer: NodeJS.Timeout | undefined;
+      let done: (() => void) | undefined;
+      await new Promise<void>((resolve) => {
+        done = resolve;
+        onSettled(resolve);
+        socket.once('close', resolve);
+        timer = setTimeout(resolve, wait);
+      });
+      clearTimeout(timer);
+      socket.off('close', done!);
+      onSettled(undefined);
+    }
+    if (socket.destroyed) return;
+    // The acks written reach the client before the connection closes.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      socket.end(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }
+
+/** How long a stopping connection waits for its acks when the pipeline gives no shutdown deadline. */
+const ACK_WAIT_MS = 5000;
