@@ -59,7 +59,8 @@ outputs:
     }
   });
 
-  it('SIGTERM with the pipeline full: syslog lines already read are delivered (were lost: B 0/20), and a forward chunk taken is acked before its connection closes', async () => {
+  // A reload stops the running pipeline as SIGTERM does (then starts the new one).
+  it.each(['SIGTERM', 'SIGHUP'] as const)('%s with the pipeline full: syslog lines already read are delivered (were lost: B 0/20), and a forward chunk taken is acked before its connection closes', async (signal) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-e2e-net-stop-'));
     const out = path.join(dir, 'out.txt');
     // A slow output (1 ms per event; 3 s for the flood) behind a small buffer: the pipeline is full while the flood drains.
@@ -107,7 +108,11 @@ outputs:
       const fwd = await ForwardClient.connect(ports.get('fwd')!);
       fwd.send(['app.web', [[1_700_000_000, { msg: 'forwarded at the stop' }]], { chunk: 'stop-1' }]);
       await new Promise((r) => setTimeout(r, 300));
-      cli.child.kill('SIGTERM');
+      cli.child.kill(signal);
+      if (signal === 'SIGHUP') {
+        await cli.waitFor(/config reloaded: the new pipeline is running/);
+        cli.child.kill('SIGTERM');
+      }
       const exit = await cli.exited;
       expect(exit.code, exit.stderr).toBe(0);
       const bodies = (await readFile(out, 'utf8')).split('\n').filter(Boolean);
@@ -120,6 +125,7 @@ outputs:
       const summary = exitSummary(exit.stderr);
       expect(summary.sys!.received_events_total).toBe(3040);
       expect(logLines(exit.stderr).find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
+      if (signal === 'SIGHUP') expect(logLines(exit.stderr).find((l) => l.msg === 'config reloaded: the new pipeline is running')).toMatchObject({ drained: true });
     } finally {
       for (const s of sockets) s.destroy();
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
