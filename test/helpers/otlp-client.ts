@@ -10,8 +10,8 @@ export interface ExportResult {
 export class RawOtlpClient {
   readonly client: grpc.Client;
 
-  constructor(port: number, options: grpc.ClientOptions = {}, credentials = grpc.credentials.createInsecure()) {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, credentials, options);
+  constructor(port: number, options: grpc.ClientOptions = {}, credentials = grpc.credentials.createInsecure(), host = '127.0.0.1') {
+    this.client = new grpc.Client(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials, options);
   }
 
   exportBytes(bytes: Buffer, metadata = new grpc.Metadata()): Promise<ExportResult> {

@@ -479,6 +479,14 @@ describe('otlp_grpc input', () => {
     expect(h.events).toHaveLength(1);
   }, 20_000);
 
+  it('writes an IPv6 peer as [address]:port in source.peer, as the other network inputs do', async () => {
+    const { h, port } = await start({ address: '[::1]:0' });
+    expect((await new RawOtlpClient(port, {}, undefined, '::1').export(simpleRequest(1))).error).toBeNull();
+    await h.waitForEvents(1);
+    // Before: "::1:51508".
+    expect(h.events[0]!.source.peer).toMatch(/^\[::1\]:\d+$/);
+  });
+
   it('reports a port that is already taken as a start-up error', async () => {
     const { port } = await start();
     const config = otlpGrpcConfig.parse({ address: `127.0.0.1:${port}` });

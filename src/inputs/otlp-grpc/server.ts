@@ -4,7 +4,7 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
-import type { ListenAddress } from '../net/address.js';
+import { peerOf, type ListenAddress } from '../net/address.js';
 import { handshakeTimeout, listenWithLimit } from '../net/stream-server.js';
 import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
@@ -33,12 +33,19 @@ function grpcError(code: grpc.status, details: string): Partial<grpc.StatusObjec
   return { code, details, metadata: new grpc.Metadata() };
 }
 
+/** `ip:port`, `[ipv6]:port` as the other network inputs write it (grpc-js gives `::1:51508`). */
 function peerName(call: grpc.ServerUnaryCall<Raw, Raw>): string | undefined {
+  let peer: string;
   try {
-    return call.getPeer().replace(/^ipv[46]:/, '');
+    peer = call.getPeer().replace(/^ipv[46]:/, '');
   } catch {
     return undefined;
   }
+  if (peer.startsWith('[')) return peer;
+  const colon = peer.lastIndexOf(':');
+  const port = Number(peer.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port)) return peer === 'unknown' ? undefined : peer;
+  return peerOf(peer.slice(0, colon), port);
 }
 
 export class OtlpGrpcInput implements InputStage {
