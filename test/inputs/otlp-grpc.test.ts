@@ -487,6 +487,22 @@ describe('otlp_grpc input', () => {
     expect(h.events[0]!.source.peer).toMatch(/^\[::1\]:\d+$/);
   });
 
+  it.skipIf(!HAVE_OPENSSL)('counts and logs a failed TLS handshake', async () => {
+    const cert = makeSelfSignedCert()!;
+    const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile } });
+    // Plain text to the TLS port: before, neither counted nor logged (grpc-js handles the handshake).
+    const plain = net.connect(port, '127.0.0.1', () => plain.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    plain.on('error', () => undefined);
+    plain.resume();
+    await new Promise((resolve) => plain.on('close', resolve));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(h.metrics.get('errors_total')).toBe(1);
+    expect(h.logs.find((l) => l.problem === 'tls_handshake_failed')).toMatchObject({ peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    const secure = await client(port, {}, grpc.credentials.createSsl(cert.cert)).export(simpleRequest(1));
+    expect(secure.error).toBeNull();
+    await h.waitForEvents(1);
+  });
+
   it('reports a port that is already taken as a start-up error', async () => {
     const { port } = await start();
     const config = otlpGrpcConfig.parse({ address: `127.0.0.1:${port}` });

@@ -1,6 +1,7 @@
 /** The gRPC server of the `otlp_grpc` input (see index.ts): loaded when a pipeline has one. */
 import { timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
@@ -113,6 +114,7 @@ export class OtlpGrpcInput implements InputStage {
     // max_connections can hold: grpc-js has no such limit, and every connection costs a descriptor and
     // HTTP/2 session memory. TLS, when on, is done by grpc-js on the connection it is handed.
     const injector = server.createConnectionInjector(credentials);
+    if (this.tls) this.watchTlsFailures(server, ctx, problems);
     const sockets = new Set<net.Socket>();
     const listener = net.createServer((socket) => {
       sockets.add(socket);
@@ -153,6 +155,25 @@ export class OtlpGrpcInput implements InputStage {
     await closed;
     // Calls that were answered still hold their emit; the input ends only after them.
     await Promise.allSettled([...this.inflight]);
+  }
+
+  /**
+   * Failed TLS handshakes (plain text to a TLS port, no or a wrong client certificate with `ca_file`, a
+   * handshake timeout) are counted in `errors_total` and logged, as the syslog input does. grpc-js keeps the
+   * HTTP/2 server it made for the connection injector to itself: it is found among its `http2Servers`
+   * (internal, as `_getConstructorOptions` above). Node's http2 server still closes the socket. Should a
+   * grpc-js release rename that field, they go uncounted again, as before, and nothing else changes.
+   */
+  private watchTlsFailures(server: grpc.Server, ctx: InputContext, problems: ProblemLog): void {
+    const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+    if (!(servers instanceof Map)) return;
+    for (const http2Server of servers.keys() as IterableIterator<unknown>) {
+      if (!(http2Server instanceof tls.Server)) continue;
+      http2Server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+        ctx.metrics.add('errors_total');
+        problems.report('tls_handshake_failed', 'otlp_grpc TLS handshake failed', { peer: peerOf(socket.remoteAddress, socket.remotePort), error: err.message });
+      });
+    }
   }
 
   private authorized(call: grpc.ServerUnaryCall<Raw, Raw>): boolean {
