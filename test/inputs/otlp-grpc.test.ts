@@ -479,6 +479,38 @@ describe('otlp_grpc input', () => {
     expect(h.events).toHaveLength(1);
   }, 20_000);
 
+  it('stops without waiting for a stream whose request never arrived whole; a call waiting for delivery is still answered', async () => {
+    const { h, port } = await start({ shutdown_grace: '10s' });
+    h.ackWith = 'manual';
+    // A client that announces a 1000-byte message and sends 10 bytes of it, then nothing.
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    const stalled = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    stalled.on('error', () => undefined);
+    const header = Buffer.alloc(5);
+    header.writeUInt32BE(1000, 1);
+    stalled.write(Buffer.concat([header, Buffer.alloc(10)]));
+    const stalledClosed = new Promise<boolean>((resolve) => {
+      stalled.on('close', () => resolve(true));
+      setTimeout(() => resolve(false), 8000).unref();
+    });
+    const c = client(port);
+    const waiting = c.export(simpleRequest(3));
+    await h.waitForEvents(3);
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    const stopped = h.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    h.batches[0]!.ack!('delivered');
+    expect((await waiting).error).toBeNull();
+    await stopped;
+    // Before: grpc-js waited for the stalled stream until shutdown_grace (10 s here; 35 s by default, past the
+    // daemon's 30 s shutdown timeout: SIGTERM ended "drained: false", exit 1, and a reload took 30 s).
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await stalledClosed).toBe(true);
+    session.destroy();
+  }, 20_000);
+
   it('writes an IPv6 peer as [address]:port in source.peer, as the other network inputs do', async () => {
     const { h, port } = await start({ address: '[::1]:0' });
     expect((await new RawOtlpClient(port, {}, undefined, '::1').export(simpleRequest(1))).error).toBeNull();

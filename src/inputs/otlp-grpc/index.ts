@@ -47,7 +47,7 @@ export const otlpGrpcConfig = z.object({
   bearer_token: secret(z.string().min(1)).optional().describe('When set, requests must carry `authorization: Bearer <token>`; others get `UNAUTHENTICATED`.'),
   keepalive_interval: duration().prefault('5m').describe('How often each connection is sent an HTTP/2 PING. A connection that does not answer within 20 s (or within `keepalive_interval`, if shorter) is closed: a client gone without closing it (a crash, a network partition), or one that never spoke HTTP/2, would otherwise hold a descriptor and memory for ever. `0` never pings.'),
   tls: tlsConfig.optional(),
-  shutdown_grace: duration().prefault('35s').describe('At shutdown, how long running calls may take to finish before connections are closed (their clients then see `CANCELLED`). Keep it above the daemon\'s `shutdown_timeout` (30s by default): a call still waiting for delivery is then answered `OK` when its records are written, or `UNAVAILABLE` when the shutdown timeout abandons them.'),
+  shutdown_grace: duration().prefault('35s').describe('At shutdown, how long calls whose request has arrived may take to be answered before connections are closed (their clients then see `CANCELLED`); a stream whose request never arrived whole is not waited for. Keep it above the daemon\'s `shutdown_timeout` (30s by default): a call still waiting for delivery is then answered `OK` when its records are written, or `UNAVAILABLE` when the shutdown timeout abandons them.'),
 });
 
 export type OtlpGrpcConfig = z.output<typeof otlpGrpcConfig>;

@@ -15,6 +15,8 @@ import { requestToEvents } from './mapping.js';
 import { EXPORT_LOGS_PATH, logsServiceCodec, type ExportLogsServiceResponse, type LogsServiceCodec } from './proto.js';
 
 type Raw = Buffer;
+/** At a stop, how long answered calls' responses may take to reach their clients before connections are cut. */
+const ANSWER_FLUSH_MS = 1000;
 const identity = (b: Raw) => b;
 
 /** The LogsService with raw bytes in and out: decoding happens in the handler so that bad bytes get INVALID_ARGUMENT. */
@@ -134,21 +136,24 @@ export class OtlpGrpcInput implements InputStage {
     this.bound.resolve({ host, port: boundPort });
 
     if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
-    // No new connections; those open finish their calls (tryShutdown), for shutdown_grace at most. One
-    // that never sent a byte has no call to finish: grpc-js waited for it until shutdown_grace, and the
-    // daemon's stop ran into its shutdown timeout (exit 1 after 30 s, for one silent TCP client).
+    // No new connections, and a GOAWAY on those open (tryShutdown): their clients send no new calls, and
+    // each closes once its calls are answered. One that never sent a byte has no call: closed at once.
     const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
     for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        server.forceShutdown();
-        resolve();
-      }, this.config.shutdown_grace);
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    const sessionsClosed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    // Waited for: the calls whose request arrived whole (their handler runs; those still in line for the
+    // pipeline were answered UNAVAILABLE at the abort), for shutdown_grace at most. Not waited for: a stream
+    // whose request never arrived whole. tryShutdown alone waited for it too, until shutdown_grace (35 s,
+    // past the daemon's 30 s shutdown timeout): one client that sent half a request made every stop and
+    // reload take the whole shutdown timeout and end "drained: false".
+    const handlersDone = (async () => {
+      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    })();
+    await raceTimeout(handlersDone, this.config.shutdown_grace);
+    // The answers just written get a moment to reach their clients; what is still open then (a stream with
+    // half a request, a client that does not read) is cancelled.
+    await raceTimeout(sessionsClosed, Math.min(ANSWER_FLUSH_MS, this.config.shutdown_grace));
+    server.forceShutdown();
     injector.destroy();
     // What grpc-js did not close (a connection still in its TLS handshake is no session of its own yet).
     for (const socket of sockets) socket.destroy();
@@ -296,6 +301,13 @@ export class OtlpGrpcInput implements InputStage {
 }
 
 
+
+/** Waits for `promise`, `ms` at most. */
+async function raceTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
 
 /** Whether a decoded value holds U+FFFD anywhere (a string, or a string inside a map or list). */
 function hasReplacement(v: unknown): boolean {
