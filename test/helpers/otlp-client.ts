@@ -14,16 +14,18 @@ export class RawOtlpClient {
     this.client = new grpc.Client(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials, options);
   }
 
-  exportBytes(bytes: Buffer, metadata = new grpc.Metadata()): Promise<ExportResult> {
+  /** `callOptions.deadline` sets the call's deadline; `onCall` gets the call (to cancel it). */
+  exportBytes(bytes: Buffer, metadata = new grpc.Metadata(), callOptions: grpc.CallOptions = {}, onCall?: (call: grpc.ClientUnaryCall) => void): Promise<ExportResult> {
     return new Promise((resolve) => {
-      this.client.makeUnaryRequest<Buffer, Buffer>(EXPORT_LOGS_PATH, (b) => b, (b) => b, bytes, metadata, (error, response) => {
+      const call = this.client.makeUnaryRequest<Buffer, Buffer>(EXPORT_LOGS_PATH, (b) => b, (b) => b, bytes, metadata, callOptions, (error, response) => {
         resolve({ error: error ?? null, response: response ? logsServiceCodec().decodeResponse(response) : undefined });
       });
+      onCall?.(call);
     });
   }
 
-  export(request: unknown, metadata?: grpc.Metadata): Promise<ExportResult> {
-    return this.exportBytes(Buffer.from(logsServiceCodec().encodeRequest(request)), metadata);
+  export(request: unknown, metadata?: grpc.Metadata, callOptions?: grpc.CallOptions, onCall?: (call: grpc.ClientUnaryCall) => void): Promise<ExportResult> {
+    return this.exportBytes(Buffer.from(logsServiceCodec().encodeRequest(request)), metadata, callOptions, onCall);
   }
 
   close(): void {

@@ -479,6 +479,64 @@ describe('otlp_grpc input', () => {
     expect(h.events).toHaveLength(1);
   }, 20_000);
 
+  it('does not take a request whose client gave up (deadline passed, or cancelled) while it waited for a full pipeline', async () => {
+    const { h, port } = await start();
+    h.block();
+    const c = client(port);
+    const first = c.export(simpleRequest(10, (i) => `first ${i}`));
+    await new Promise((r) => setTimeout(r, 100));
+    // An exporter with a 300 ms deadline: it gives up, and will send the same records again.
+    const late = await c.export(simpleRequest(10, (i) => `late ${i}`), undefined, { deadline: Date.now() + 300 });
+    expect(late.error?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    let call: grpc.ClientUnaryCall | undefined;
+    const cancelled = c.export(simpleRequest(10, (i) => `cancelled ${i}`), undefined, {}, (x) => (call = x));
+    await new Promise((r) => setTimeout(r, 100));
+    call!.cancel();
+    expect((await cancelled).error?.code).toBe(grpc.status.CANCELLED);
+    await new Promise((r) => setTimeout(r, 100));
+    h.unblock();
+    expect((await first).error).toBeNull();
+    await new Promise((r) => setTimeout(r, 200));
+    // Before: both waited in emit all the same and went into the pipeline once it had room (30 events): each
+    // retry a duplicate, 31 copies of a record under a long overload (measured with an exporter-like client).
+    expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(Array(10).fill('first'));
+    expect(h.metrics.get('received_events_total')).toBe(10);
+    expect(h.metrics.get('refused_requests_total')).toBe(2);
+    expect(h.logs.some((l) => l.problem === 'client_gave_up')).toBe(true);
+    // Its retry is taken.
+    expect((await c.export(simpleRequest(10, (i) => `late ${i}`), undefined, { deadline: Date.now() + 2000 })).error).toBeNull();
+    await h.waitForEvents(20);
+  });
+
+  it('refuses with UNAVAILABLE, before taking it, a request that cannot be answered before its deadline', async () => {
+    const { h, port } = await start();
+    h.ackWith = 'manual';
+    const c = client(port);
+    const first = c.export(simpleRequest(5, (i) => `first ${i}`));
+    await h.waitForEvents(5);
+    await new Promise((r) => setTimeout(r, 600));
+    // The request before it has waited 600 ms for delivery already: 400 ms are not enough.
+    const hurried = await c.export(simpleRequest(5, (i) => `hurried ${i}`), undefined, { deadline: Date.now() + 400 });
+    // Before: taken, and answered DEADLINE_EXCEEDED once written (the client sends it again: a duplicate).
+    expect(hurried.error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(hurried.error?.details).toMatch(/deadline/);
+    expect(h.events).toHaveLength(5);
+    expect(h.metrics.get('refused_requests_total')).toBe(1);
+    expect(h.logs.some((l) => l.problem === 'too_slow')).toBe(true);
+    // A client that can wait is taken; no deadline, or a long one.
+    const patient = c.export(simpleRequest(5, (i) => `patient ${i}`), undefined, { deadline: Date.now() + 10_000 });
+    await h.waitForEvents(10);
+    h.batches[0]!.ack!('delivered');
+    h.batches[1]!.ack!('delivered');
+    expect((await first).error).toBeNull();
+    expect((await patient).error).toBeNull();
+    // Caught up (the last answer's wait, less the time since, is past): a short deadline is served again.
+    await new Promise((r) => setTimeout(r, 500));
+    h.ackWith = 'delivered';
+    expect((await c.export(simpleRequest(5), undefined, { deadline: Date.now() + 400 })).error).toBeNull();
+    await h.waitForEvents(15);
+  });
+
   it('stops without waiting for a stream whose request never arrived whole; a call waiting for delivery is still answered', async () => {
     const { h, port } = await start({ shutdown_grace: '10s' });
     h.ackWith = 'manual';

@@ -7,7 +7,9 @@
  * that a `drop_newest` buffer discarded or an output rejected for good are reported in `partial_success`
  * (the client logs them and does not retry). When the pipeline is full (this input already has
  * `max_pending_events` waiting for buffer space) a request is refused with `UNAVAILABLE` before anything of it
- * is taken, so the client retries later: nothing is accepted and then dropped. A request that is not a valid
+ * is taken, so the client retries later: nothing is accepted and then dropped. So is a request this input
+ * expects not to answer before its deadline; one whose client gives up while it waits for the pipeline is
+ * not taken (its retry would be a duplicate). A request that is not a valid
  * protobuf gets `INVALID_ARGUMENT` (invalid UTF-8 in a string does not: it is replaced and the record marked); a
  * missing or wrong bearer token `UNAUTHENTICATED`.
  *

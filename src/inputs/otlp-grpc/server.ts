@@ -51,6 +51,13 @@ function peerName(call: grpc.ServerUnaryCall<Raw, Raw>): string | undefined {
   return peerOf(peer.slice(0, colon), port);
 }
 
+/** When the client gives up on the call (ms since the epoch), Infinity without a deadline. */
+function deadlineOf(call: grpc.ServerUnaryCall<Raw, Raw>): number {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : Infinity;
+}
+
 export class OtlpGrpcInput implements InputStage {
   private readonly config: OtlpGrpcConfig;
   private readonly tls: TlsMaterial | undefined;
@@ -59,6 +66,21 @@ export class OtlpGrpcInput implements InputStage {
   private readonly emptyResponse: Buffer;
   private pendingEvents = 0;
   private readonly inflight = new Set<Promise<void>>();
+  /**
+   * Accepted requests waiting for their turn to emit, first come first served: one request at a time waits
+   * in the pipeline's emit (which cannot be called off), the others here, where a call whose client gave up
+   * (cancelled, or its deadline passed) leaves the line without its records entering the pipeline.
+   */
+  private readonly line: Array<{ go: (turn: boolean) => void }> = [];
+  private emitting = false;
+  /** Requests accepted and not answered yet (oldest first), to judge whether a new one can be answered in time. */
+  private readonly unanswered = new Map<object, { start: number; n: number }>();
+  private unansweredEvents = 0;
+  /** Smoothed time the pipeline took per record of this input, from the answered requests (ms). */
+  private msPerRecord = 0;
+  private lastAnswered = 0;
+  /** How long the request answered last waited for its answer (ms). */
+  private lastLatency = 0;
   private readonly bound = new Listening();
 
   /** Resolves with the bound address (the real port when configured with port 0). */
@@ -219,6 +241,16 @@ export class OtlpGrpcInput implements InputStage {
         callback(grpcError(grpc.status.INVALID_ARGUMENT, `${counted} log records in one request; at most ${this.config.max_records_per_request} are accepted`));
         return;
       }
+      // A request that cannot be answered before its deadline is refused now: taken, it would be written
+      // after its client gave up and sent it again (duplicates, and more load on a pipeline already behind).
+      const expected = this.expectedWait(counted);
+      const left = deadlineOf(call) - Date.now();
+      if (expected > left) {
+        ctx.metrics.add('refused_requests_total');
+        problems.report('too_slow', 'pipeline too slow to answer OTLP requests before their deadline: refusing them with UNAVAILABLE until it catches up', { peer, expected_ms: Math.round(expected), deadline_ms: Math.round(left) });
+        callback(grpcError(grpc.status.UNAVAILABLE, `driftlock cannot answer within this call's deadline (${Math.round(left)} ms; about ${Math.round(expected)} ms needed); retry later`));
+        return;
+      }
       let request;
       try {
         request = this.codec.decodeRequest(call.request);
@@ -267,23 +299,117 @@ export class OtlpGrpcInput implements InputStage {
       callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock pipeline is full; retry later'));
       return;
     }
-    ctx.metrics.add('received_events_total', n);
     this.pendingEvents += n;
+    const key = {};
+    this.unanswered.set(key, { start: Date.now(), n });
+    this.unansweredEvents += n;
+    const turn = await this.waitForTurn(call, ctx);
+    if (!turn || call.cancelled || Date.now() >= deadlineOf(call)) {
+      // The client is gone (or will not read the answer): its records never entered the pipeline, so its
+      // retry is no duplicate. At a stop, requests still in line are answered UNAVAILABLE instead.
+      this.pendingEvents -= n;
+      if (turn) this.nextTurn();
+      this.answered(key, false);
+      ctx.metrics.add('refused_requests_total');
+      if (ctx.signal.aborted && !call.cancelled) callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock is shutting down; retry later'));
+      else problems.report('client_gave_up', 'OTLP client gave up (cancelled, or its deadline passed) while its request waited for a full pipeline: its records were not taken', { peer, records: n });
+      return;
+    }
+    ctx.metrics.add('received_events_total', n);
     let ackStatus: AckStatus | undefined;
     let onAcked: ((status: AckStatus) => void) | undefined;
     const acked = new Promise<AckStatus>((resolve) => (onAcked = resolve));
+    let status: AckStatus;
     try {
-      await ctx.emit(events, (status) => {
-        ackStatus = status;
-        onAcked!(status);
-      });
+      try {
+        await ctx.emit(events, (s) => {
+          ackStatus = s;
+          onAcked!(s);
+        });
+      } finally {
+        this.pendingEvents -= n;
+        this.nextTurn();
+      }
+      status = this.config.acknowledge === 'delivered' ? await acked : ackStatus ?? 'delivered';
     } finally {
-      this.pendingEvents -= n;
+      this.answered(key, true);
     }
-    const status = this.config.acknowledge === 'delivered' ? await acked : ackStatus ?? 'delivered';
     // Abandoned: the daemon stopped before the records were written; the client should send them again.
     if (status === 'abandoned') return callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock stopped before these records were written; retry'));
     callback(null, this.respond(status, n));
+  }
+
+  /**
+   * Resolves true when this request may emit: at once when nobody is emitting, else in arrival order once
+   * the requests before it are in the pipeline. Resolves false if its call ends first (the client cancelled,
+   * its deadline passed) or the input stops.
+   */
+  private waitForTurn(call: grpc.ServerUnaryCall<Raw, Raw>, ctx: InputContext): Promise<boolean> {
+    if (!this.emitting && this.line.length === 0) {
+      this.emitting = true;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      const deadline = deadlineOf(call);
+      let timer: NodeJS.Timeout | undefined;
+      const entry = {
+        go: (turn: boolean) => {
+          call.off('cancelled', leave);
+          ctx.signal.removeEventListener('abort', leave);
+          if (timer) clearTimeout(timer);
+          resolve(turn);
+        },
+      };
+      const leave = () => {
+        const at = this.line.indexOf(entry);
+        if (at < 0) return;
+        this.line.splice(at, 1);
+        entry.go(false);
+      };
+      this.line.push(entry);
+      call.once('cancelled', leave);
+      ctx.signal.addEventListener('abort', leave, { once: true });
+      // grpc-js cancels a call at its deadline too; this is in case it has not yet when the turn comes.
+      if (deadline !== Infinity) timer = setTimeout(leave, Math.max(0, deadline - Date.now()));
+    });
+  }
+
+  /** The request emitting is in the pipeline: the next one in line goes. */
+  private nextTurn(): void {
+    const next = this.line.shift();
+    if (next) next.go(true);
+    else this.emitting = false;
+  }
+
+  /** A request is answered (or left the line): how long the pipeline took for it feeds the estimate of the next wait. */
+  private answered(key: object, measured: boolean): void {
+    const entry = this.unanswered.get(key);
+    if (!entry) return;
+    this.unanswered.delete(key);
+    this.unansweredEvents -= entry.n;
+    if (!measured) return;
+    const now = Date.now();
+    // The time the pipeline spent on this request's records alone: since it came in, or since the one
+    // answered before it, whichever is later.
+    const sample = (now - Math.max(entry.start, this.lastAnswered)) / entry.n;
+    this.msPerRecord = this.lastAnswered === 0 ? sample : 0.8 * this.msPerRecord + 0.2 * sample;
+    this.lastAnswered = now;
+    this.lastLatency = now - entry.start;
+  }
+
+  /**
+   * How long a request of `n` records would wait for its answer now (ms), from what this input saw: at least
+   * as long as its oldest unanswered request has waited so far; when requests are unanswered, what they and
+   * this one take at the measured pace; and the wait of the request answered last, less the time since (an
+   * output may have answered once its records were in its queue, which still has them to work off). With
+   * nothing unanswered and the last answer old enough, nothing: the estimate cannot go stale and refuse for ever.
+   */
+  private expectedWait(n: number): number {
+    const now = Date.now();
+    const sinceLast = this.lastLatency - (now - this.lastAnswered);
+    const oldest = this.unanswered.values().next();
+    if (oldest.done) return Math.max(0, sinceLast);
+    return Math.max(now - oldest.value.start, (this.unansweredEvents + n) * this.msPerRecord, sinceLast);
   }
 
   private respond(status: AckStatus, n: number): Buffer {
