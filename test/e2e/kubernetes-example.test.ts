@@ -5,7 +5,6 @@
  * lines; the probes and the Prometheus annotations asked on the ports they name; a stand-in Slack.
  */
 import { mkdir, mkdtemp, readdir, readFile, writeFile, appendFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import type { SlackMessage } from '../../src/outputs/slack.js';
 import { ROOT, startCli } from '../helpers/cli.js';
 import { cleanUp, ok, startReceiver, type Receiver } from '../helpers/http-receiver.js';
 import { NginxLines, SQL_INJECTION, type AccessRecord } from '../helpers/nginx-lines.js';
+import { freePort } from '../helpers/metrics.js';
 
 /* The few Kubernetes shapes the test reads. */
 interface Mount { name: string; mountPath: string; subPath?: string; readOnly?: boolean }
@@ -91,13 +91,6 @@ function render(format: string, r: AccessRecord): string {
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 let slack: Receiver | undefined;
 let dir: string | undefined;

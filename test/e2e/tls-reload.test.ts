@@ -13,14 +13,8 @@ import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { logLines, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { HAVE_OPENSSL, makeSelfSignedCert, type TestCert } from '../helpers/tls-cert.js';
+import { freePort } from '../helpers/metrics.js';
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function until(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
   const started = Date.now();
