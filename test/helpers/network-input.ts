@@ -8,6 +8,7 @@ import type { AckStatus } from '../../src/engine/acknowledgement.js';
 import type { InputContext, InputStage } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
+import { fluentForwardConfig, fluentForwardInput, type FluentForwardInput } from '../../src/inputs/fluent-forward/index.js';
 import { syslogConfig, syslogInput, type SyslogInput } from '../../src/inputs/syslog/index.js';
 
 export interface InputHarness {
@@ -105,6 +106,16 @@ export async function startSyslog(running: InputHarness[], options: Record<strin
   const config = syslogConfig.parse({ address: '127.0.0.1:0', ...options });
   const stage = (await syslogInput.build(config, { id: 'syslog', logger: undefined as never, dataDir: '', configDir: '.' })) as SyslogInput;
   const h = runInput(stage, 'syslog');
+  running.push(h);
+  const { port } = await stage.listening;
+  return { h, port };
+}
+
+/** Builds a fluent_forward input on 127.0.0.1 (a free port) with `options`, runs it, and notes it in `running`. */
+export async function startForward(running: InputHarness[], options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
+  const config = fluentForwardConfig.parse({ address: '127.0.0.1:0', ...options });
+  const stage = (await fluentForwardInput.build(config, { id: 'fwd', logger: undefined as never, dataDir: '', configDir: '.' })) as FluentForwardInput;
+  const h = runInput(stage, 'fwd');
   running.push(h);
   const { port } = await stage.listening;
   return { h, port };

@@ -3,24 +3,15 @@ import { gzipSync } from 'node:zlib';
 import { encode, ExtData } from '@msgpack/msgpack';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventTime } from '../../src/inputs/fluent-forward/event-time.js';
-import { fluentForwardConfig, fluentForwardInput, type FluentForwardInput } from '../../src/inputs/fluent-forward/index.js';
 import { createRegistry } from '../../src/components.js';
 import { parseConfig, redactOptions } from '../../src/config/load.js';
 import { countByteWork } from '../helpers/byte-work.js';
 import { ForwardClient, packEntries } from '../helpers/forward-client.js';
-import { runInput, type InputHarness } from '../helpers/network-input.js';
+import { startForward, type InputHarness } from '../helpers/network-input.js';
 
 const running: InputHarness[] = [];
 const clients: ForwardClient[] = [];
 
-async function start(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
-  const config = fluentForwardConfig.parse({ address: '127.0.0.1:0', ...options });
-  const stage = (await fluentForwardInput.build(config, { id: 'fwd', logger: undefined as never, dataDir: '', configDir: '.' })) as FluentForwardInput;
-  const h = runInput(stage, 'fwd');
-  running.push(h);
-  const { port } = await stage.listening;
-  return { h, port };
-}
 
 async function client(port: number): Promise<ForwardClient> {
   const c = await ForwardClient.connect(port);
@@ -37,7 +28,7 @@ const T = Date.parse('2026-03-04T05:06:07.089Z');
 
 describe('fluent_forward input', () => {
   it('Message mode with an EventTime: record as body, tag and time kept', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     c.send(['app.web', EventTime.fromMillis(T), { log: 'GET / 200', level: 'error', n: 3, bin: Buffer.from('bytes'), nested: { a: [1, 'x'] } }]);
     const [e] = await h.waitForEvents(1);
@@ -53,7 +44,7 @@ describe('fluent_forward input', () => {
   });
 
   it('Forward mode with integer times, acknowledged after delivery when option.chunk is set', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     h.ackWith = 'manual';
     const c = await client(port);
     c.send(['app.batch', [[1_700_000_000, { msg: 'a' }], [1_700_000_001, { msg: 'b' }]], { chunk: 'c1', size: 2 }]);
@@ -66,7 +57,7 @@ describe('fluent_forward input', () => {
   });
 
   it('acknowledge: queued acks as soon as the events are queued', async () => {
-    const { h, port } = await start({ acknowledge: 'queued' });
+    const { h, port } = await startForward(running, { acknowledge: 'queued' });
     h.ackWith = 'manual';
     const c = await client(port);
     c.send(['t', [[1, { x: 1 }]], { chunk: 'q1' }]);
@@ -75,7 +66,7 @@ describe('fluent_forward input', () => {
   });
 
   it('PackedForward and CompressedPackedForward (gzip), with Fluent Bit\'s [[time, metadata], record] entries', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     const entries = Array.from({ length: 100 }, (_, i) => [EventTime.fromMillis(T + i), { i, msg: `packed ${i}` }]);
     c.send(['packed', packEntries(entries), { chunk: 'p1', size: 100 }]);
@@ -90,7 +81,7 @@ describe('fluent_forward input', () => {
   });
 
   it('reads Fluentd out_forward chunks marked compressed: "text" as uncompressed, and acks them', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     const entries = Array.from({ length: 10 }, (_, i) => [EventTime.fromMillis(T + i), { i }]);
     c.send(['fluentd', packEntries(entries), { chunk: 't1', size: 10, compressed: 'text' }]);
@@ -100,7 +91,7 @@ describe('fluent_forward input', () => {
   });
 
   it("reads PackedForward entries framed as Fluentd's out_forward writes them: a str32 of raw msgpack bytes", async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     // out_forward: array of 3, the tag, then 0xdb + 32-bit length + the chunk's bytes, then the option map.
     // The entries hold EventTimes and ints, bytes that are not UTF-8: a decoder reading a str as text breaks them.
@@ -116,7 +107,7 @@ describe('fluent_forward input', () => {
   });
 
   it('a chunk with a malformed entry keeps its good entries and is acked; the bad one is counted', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     c.send(['app.mixed', [[1_700_000_000, { log: 'good A' }], 'not-an-entry', [1_700_000_001, { log: 'good B' }]], { chunk: 'mixed1' }]);
     // Before, the whole chunk was dropped and never acked: the sender would resend it for ever.
@@ -131,7 +122,7 @@ describe('fluent_forward input', () => {
   });
 
   it('an EventTime of the wrong length costs its own entry at most: the chunk is acked, its other entries kept, the connection read on', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     // ext type 0 with 4 bytes instead of 8. Before, the decoder threw on it: the connection was closed as
     // "not msgpack", the good entry beside it lost and the chunk never acked, so the sender resent it for ever.
@@ -151,7 +142,7 @@ describe('fluent_forward input', () => {
   });
 
   it('a record nested deeper than 64 levels is cut there, not passed on to overflow a later stage', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     // Packed by hand ({a: {a: ... {leaf: true}}}, 200 levels): the encoder refuses more than 100.
     const record = Buffer.concat([...Array.from({ length: 200 }, () => Buffer.concat([Buffer.from([0x81]), encode('a')])), encode({ leaf: true })]);
@@ -168,7 +159,7 @@ describe('fluent_forward input', () => {
   });
 
   it('a record string that is not valid UTF-8 is replaced with U+FFFD and its event marked and counted; the rest pass', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     // Message mode, packed by hand: {"log": <str of the bytes 'caf' 0xe9>} (latin-1, as an old app writes it).
     const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
@@ -186,7 +177,7 @@ describe('fluent_forward input', () => {
   });
 
   it('a record key that is not valid UTF-8 has its bad bytes written \\xHH and its event marked and counted, at any depth', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     const str = (b: Buffer) => Buffer.concat([Buffer.from([0xd9, b.length]), b]);
     // Message mode, packed by hand: {'caf' 0xe9: 'v'} (a short key), then {'outer': {'a-longer-key-' 0xff 'than-16': 1}}.
@@ -205,7 +196,7 @@ describe('fluent_forward input', () => {
   });
 
   it('keys that differ only in bytes that are not UTF-8 stay apart: no value is lost', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     const str = (b: Buffer) => Buffer.concat([Buffer.from([0xa0 | b.length]), b]);
     // {'a' 0xff: '1', 'a' 0xfe: '2', 'a\uFFFD': '3', 'é' 0xe9 0x80: '4'}: with U+FFFD for bad bytes the first three were one key.
@@ -223,7 +214,7 @@ describe('fluent_forward input', () => {
   });
 
   it('array and map headers announcing millions of elements cannot exhaust memory: refused, others served', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     // 0xdd = array32, 0xdf = map32, each announcing 16 million elements in 5 bytes. Decoding them whole
     // would allocate about 128 MB per header; 100 connections would take the daemon down.
     const headers = [Buffer.from([0xdd, 0x00, 0xf4, 0x24, 0x00, 0xdd, 0x00, 0xf4, 0x24, 0x00]), Buffer.from([0x93, 0xa1, 0x74, 0x01, 0xdf, 0x00, 0xf4, 0x24, 0x00])];
@@ -241,7 +232,7 @@ describe('fluent_forward input', () => {
   });
 
   it('skips a msgpack value that is not a forward message, and keeps reading the connection', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     c.send({ not: 'a forward message' });
     c.send(['tag', 'not a time', { x: 1 }]);
@@ -253,7 +244,7 @@ describe('fluent_forward input', () => {
   });
 
   it('closes a connection that sends bytes that are not msgpack, counts it, and serves others', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const closed = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.from([0xc1, 0xc1, 0xc1, 0xff, 0x00])));
       s.on('close', () => resolve(true));
@@ -267,7 +258,7 @@ describe('fluent_forward input', () => {
   });
 
   it('a message larger than max_message_bytes closes the connection; a half-sent message is counted', async () => {
-    const { h, port } = await start({ max_message_bytes: '64KiB' });
+    const { h, port } = await startForward(running, { max_message_bytes: '64KiB' });
     const big = encode(['big', 1, { log: 'x'.repeat(200_000) }]);
     await new Promise<void>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => s.write(big));
@@ -286,7 +277,7 @@ describe('fluent_forward input', () => {
   });
 
   it('a large message arriving in many reads is copied a bounded number of times, not once per read', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     // 4 MiB in 1 KiB writes, which loopback hands over in reads of up to 64 KiB. The decoder's stream mode
     // joined all the bytes it had not decoded yet with each read: about 130 MiB copied for this message
@@ -306,7 +297,7 @@ describe('fluent_forward input', () => {
   });
 
   it('a header announcing more than max_message_bytes closes the connection at once; the message before it is read', async () => {
-    const { h, port } = await start({ max_message_bytes: '64KiB' });
+    const { h, port } = await startForward(running, { max_message_bytes: '64KiB' });
     const c = await client(port);
     // ['t', 1, str32 of 1 MiB]: refused at its header, as the decoder did, not after 64 KiB more have come.
     const announced = Buffer.from([0x93, 0xa1, 0x74, 0x01, 0xdb, 0x00, 0x10, 0x00, 0x00, 0x78]);
@@ -318,7 +309,7 @@ describe('fluent_forward input', () => {
   });
 
   it('a message cut by the end of the connection is reported also when it came in the same read as a complete one', async () => {
-    const { h, port } = await start();
+    const { h, port } = await startForward(running);
     const c = await client(port);
     const whole = encode(['whole', 1, { log: 'kept' }, { chunk: 'w1' }]);
     const cut = encode(['cut', 2, { log: 'y'.repeat(1000) }]).subarray(0, 500);
@@ -338,7 +329,7 @@ describe('fluent_forward input: shared-key handshake (security)', () => {
   const security = { shared_key: 'k3y-only-we-know', self_hostname: 'driftlock-test' };
 
   it('a client that proves the shared key gets a PONG it can verify, then its messages are read', async () => {
-    const { h, port } = await start({ security });
+    const { h, port } = await startForward(running, { security });
     const c = await client(port);
     // A salt that is not valid UTF-8, as Fluent Bit's random salt usually is: the digest is over its bytes.
     const salt = Buffer.from([0xff, 0xfe, 0x80, 0x00, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0x01]);
@@ -352,7 +343,7 @@ describe('fluent_forward input: shared-key handshake (security)', () => {
   });
 
   it('a wrong shared key is refused with a short reason, the connection closed, nothing read, and it is counted', async () => {
-    const { h, port } = await start({ security });
+    const { h, port } = await startForward(running, { security });
     const c = await client(port);
     const pong = await c.login({ sharedKey: 'not-the-key' });
     expect(pong).toEqual(['PONG', false, 'shared_key mismatch', '', '']);
@@ -367,7 +358,7 @@ describe('fluent_forward input: shared-key handshake (security)', () => {
   });
 
   it('a client that skips the handshake and sends a forward message at once is refused', async () => {
-    const { h, port } = await start({ security });
+    const { h, port } = await startForward(running, { security });
     const c = await client(port);
     c.send(['app', 1_700_000_000, { log: 'no handshake' }, { chunk: 'x1' }]);
     await c.closed;
@@ -377,7 +368,7 @@ describe('fluent_forward input: shared-key handshake (security)', () => {
   });
 
   it('with users, the client must also log in: the right password passes, a wrong one is refused', async () => {
-    const { h, port } = await start({ security: { ...security, users: [{ username: 'fluent-bit', password: 's3cret' }] } });
+    const { h, port } = await startForward(running, { security: { ...security, users: [{ username: 'fluent-bit', password: 's3cret' }] } });
     const good = await client(port);
     expect((await good.login({ sharedKey: security.shared_key, username: 'fluent-bit', password: 's3cret' }))[1]).toBe(true);
     const helo = good.handshake[0]![1] as { auth: Uint8Array };

@@ -6,9 +6,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fluentForwardConfig, fluentForwardInput, type FluentForwardInput } from '../../src/inputs/fluent-forward/index.js';
 import { ForwardClient } from '../helpers/forward-client.js';
-import { runInput, startSyslog, type InputHarness } from '../helpers/network-input.js';
+import { startForward, startSyslog, type InputHarness } from '../helpers/network-input.js';
 import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
 const running: InputHarness[] = [];
@@ -167,18 +166,10 @@ describe('syslog TCP: what was read from a connection is never lost', () => {
   });
 });
 
-async function startForward(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
-  const config = fluentForwardConfig.parse({ address: '127.0.0.1:0', ...options });
-  const stage = (await fluentForwardInput.build(config, { id: 'fwd', logger: undefined as never, dataDir: '', configDir: '.' })) as FluentForwardInput;
-  const h = runInput(stage, 'fwd');
-  running.push(h);
-  const { port } = await stage.listening;
-  return { h, port };
-}
 
 describe('fluent_forward: the stop and resets', () => {
   it('at the stop, the chunk taken is acked once delivered, before the connection closes (was closed with no ack)', async () => {
-    const { h, port } = await startForward();
+    const { h, port } = await startForward(running);
     h.ackWith = 'manual';
     const c = await ForwardClient.connect(port);
     c.send(['app', [[1_700_000_000, { msg: 'in flight' }]], { chunk: 'stop-1' }]);
@@ -197,7 +188,7 @@ describe('fluent_forward: the stop and resets', () => {
 
   it('at the stop, messages read while the pipeline was full are all passed on; a reset too', async () => {
     for (const how of ['stop', 'reset'] as const) {
-      const { h, port } = await startForward();
+      const { h, port } = await startForward(running);
       h.block();
       const c = await ForwardClient.connect(port);
       c.socket.on('error', () => undefined);
