@@ -44,16 +44,24 @@ export interface PrivateRsyslog {
   stop(): Promise<void>;
 }
 
-/** Starts rsyslogd in the foreground: imtcp on a free port, everything forwarded to `forwardPort` (omfwd TCP). */
-export async function startRsyslog(forwardPort: number, framing: 'octet-counted' | 'traditional'): Promise<PrivateRsyslog> {
+/**
+ * Starts rsyslogd in the foreground: imtcp on a free port, everything forwarded to `forwardPort` (omfwd TCP)
+ * with `template`: RFC 5424 by default; `json` is rsyslog's jsonf list template (messages with no PRI).
+ */
+export async function startRsyslog(forwardPort: number, framing: 'octet-counted' | 'traditional', template: 'rfc5424' | 'json' = 'rfc5424'): Promise<PrivateRsyslog> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dl-rsyslog-'));
   const port = await freePort();
   const config = path.join(dir, 'rsyslog.conf');
   writeFileSync(config, `global(workDirectory="${dir}" maxMessageSize="64k")
 module(load="imtcp")
 input(type="imtcp" address="127.0.0.1" port="${port}")
+template(name="jsonLine" type="list" option.jsonf="on") {
+  property(outname="host" name="hostname" format="jsonf")
+  property(outname="app" name="app-name" format="jsonf")
+  property(outname="msg" name="msg" format="jsonf")
+}
 *.* action(type="omfwd" target="127.0.0.1" port="${forwardPort}" protocol="tcp" TCP_Framing="${framing}"
-           template="RSYSLOG_SyslogProtocol23Format" queue.type="Direct")
+           template="${template === 'json' ? 'jsonLine' : 'RSYSLOG_SyslogProtocol23Format'}" queue.type="Direct")
 `);
   const child = spawn(RSYSLOGD!, ['-n', '-f', config, '-i', path.join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

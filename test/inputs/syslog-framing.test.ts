@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { SyslogFramer } from '../../src/inputs/syslog/framing.js';
+import { SyslogFramer, type Framing } from '../../src/inputs/syslog/framing.js';
 
-function frames(chunks: Buffer[], maxBytes = 1024): { out: Array<[string, boolean]>; incomplete: boolean } {
-  const framer = new SyslogFramer(maxBytes);
+function frames(chunks: Buffer[], maxBytes = 1024, framing?: Framing): { out: Array<[string, boolean]>; incomplete: boolean } {
+  const framer = new SyslogFramer(maxBytes, framing);
   const out: Array<[string, boolean]> = [];
   const on = (b: Buffer, t: boolean) => out.push([b.toString('latin1'), t]);
   for (const c of chunks) framer.push(c, on);
@@ -65,6 +65,19 @@ describe('syslog TCP framing (RFC 6587)', () => {
     // The byte that decides may come in the next read: an octet count split after its space still counts.
     expect(frames([Buffer.from('12 '), Buffer.from('<14>next one')]).out).toEqual([['<14>next one', false]]);
     expect(frames([Buffer.from('12 '), Buffer.from('plain text\n')]).out).toEqual([['12 plain text', false]]);
+  });
+
+  it('framing: octet_counting counts frames whose message has no PRI (rsyslog JSON and file-format templates), however chunked', () => {
+    const json = '{"host":"vm", "msg":"json msg 1"}';
+    const file = '2026-11-26T20:57:53+00:00 vm japp json msg 2';
+    const data = Buffer.from(`${json.length} ${json}${file.length} ${file}`);
+    for (const split of everySplit(data)) expect(frames(split, 1024, 'octet_counting').out).toEqual([[json, false], [file, false]]);
+    // auto takes them for lines (the reviewer saw '34 {"host"...' with a parse error, and frames merged).
+    expect(frames([data], 1024, 'auto').out).toEqual([[data.toString(), false]]);
+  });
+
+  it('framing: newline never counts octets: a line "12 <14>..." is a line', () => {
+    expect(frames([Buffer.from('12 <14>next one\n5 <15>x\n')], 1024, 'newline').out).toEqual([['12 <14>next one', false], ['5 <15>x', false]]);
   });
 
   it('a last line without LF is a message after a clean close, and marked cut after a reset', () => {

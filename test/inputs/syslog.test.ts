@@ -260,6 +260,24 @@ describe.skipIf(!RSYSLOGD || !LOGGER)('syslog input with an rsyslog daemon forwa
   }
 });
 
+describe.skipIf(!RSYSLOGD || !LOGGER)('syslog input, framing: octet_counting, with rsyslog forwarding a JSON template', () => {
+  it('each octet-counted JSON message is one event, its body as sent (auto framing took them for lines: counts in the body, messages merged)', async () => {
+    const { h, port } = await start({ framing: 'octet_counting', parse_header: false });
+    const rsyslog = await startRsyslog(port, 'octet-counted', 'json');
+    daemons.push(rsyslog);
+    for (let i = 0; i < 10; i++) {
+      expect(await runLogger(['-n', '127.0.0.1', '-P', String(rsyslog.port), '-T', '--octet-count', '-t', 'billing', `invoice ${i} overdue`])).toBe(0);
+    }
+    const events = await h.waitForEvents(10, 20_000);
+    // No syslog header: the body is the JSON that rsyslog wrote, whole, one per event, for a parse transform.
+    expect(events.map((e) => JSON.parse(String(e.body)) as { app: string; msg: string })).toEqual(
+      Array.from({ length: 10 }, (_, i) => expect.objectContaining({ app: 'billing', msg: `invoice ${i} overdue` })),
+    );
+    expect(events.every((e) => e.attributes['parse.error'] === undefined)).toBe(true);
+    expect(h.metrics.get('malformed_events_total')).toBe(0);
+  });
+});
+
 describe.skipIf(!RSYSLOGD)('syslog input reading RFC 3164 tags as rsyslog does', () => {
   it('app name, process id and message of each line are those rsyslog forwards for the same line', async () => {
     const lines = [

@@ -22,8 +22,11 @@ function utf8Boundary(buf: Buffer): number {
   return buf.length;
 }
 
-/** Returns the event and whether it is malformed (cut, invalid UTF-8 or unparseable). */
-export function syslogEvent(bytes: Buffer, truncated: boolean, input: string, peer: string | undefined, now: number): { event: LogEvent; malformed: boolean } {
+/**
+ * Returns the event and whether it is malformed (cut, invalid UTF-8 or unparseable). `parseHeader: false`:
+ * the message is the body as sent (a template with no syslog header, such as rsyslog's JSON), not parsed.
+ */
+export function syslogEvent(bytes: Buffer, truncated: boolean, input: string, peer: string | undefined, now: number, parseHeader = true): { event: LogEvent; malformed: boolean } {
   const end = truncated ? utf8Boundary(bytes) : bytes.length;
   const slice = end === bytes.length ? bytes : bytes.subarray(0, end);
   const valid = isUtf8(slice);
@@ -40,6 +43,7 @@ export function syslogEvent(bytes: Buffer, truncated: boolean, input: string, pe
     attributes['log.invalid_utf8'] = true;
     malformed = true;
   }
+  if (!parseHeader) return { event, malformed };
   const result = parseSyslog(text, now);
   if (!result.ok) {
     attributes['parse.error'] = result.error;

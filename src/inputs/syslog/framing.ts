@@ -18,6 +18,12 @@ const NUL = 0x00;
 const LT = 0x3c;
 const MAX_LENGTH_DIGITS = 10;
 
+/**
+ * How frames are told apart: `auto` as above; `octet_counting` takes every `LEN SP` as a count whatever the
+ * message starts with (rsyslog's JSON or file-format templates have no PRI); `newline` never counts octets.
+ */
+export type Framing = 'auto' | 'octet_counting' | 'newline';
+
 /** Receives one message: its bytes (without framing) and whether it was cut to `maxBytes`. */
 export type FrameHandler = (bytes: Buffer, truncated: boolean) => void;
 
@@ -39,7 +45,7 @@ export class SyslogFramer {
   /** Bytes still to come of the current octet-counted frame. */
   private remaining = 0;
 
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, private readonly framing: Framing = 'auto') {
     this.maxBytes = maxBytes;
   }
 
@@ -73,7 +79,7 @@ export class SyslogFramer {
             p++; // stray line ends between frames, and the NUL trailer some senders use
             break;
           }
-          if (c >= 0x31 && c <= 0x39) {
+          if (c >= 0x31 && c <= 0x39 && this.framing !== 'newline') {
             let q = p + 1;
             while (q < n && q - p < MAX_LENGTH_DIGITS && buf[q]! >= 0x30 && buf[q]! <= 0x39) q++;
             // Cannot tell yet: wait for the bytes after the digits (the space, and what follows it).
@@ -84,7 +90,7 @@ export class SyslogFramer {
             // An octet count is followed by a syslog message, which begins with its PRI (`<`): a plain line
             // that starts with a number (`1764120000 web01 ...`, `200 OK`) is a line, not a length that would
             // swallow the messages after it.
-            if (buf[q] === SP && buf[q + 1] === LT) {
+            if (buf[q] === SP && (buf[q + 1] === LT || this.framing === 'octet_counting')) {
               this.remaining = Number(buf.toString('latin1', p, q));
               this.state = State.Octets;
               p = q + 1;

@@ -30,6 +30,8 @@ import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
 export const syslogConfig = z
   .object({
     mode: z.enum(['udp', 'tcp', 'tls']).default('tcp').describe('Transport: `udp` (one message per datagram), `tcp` or `tls` (octet-counted or newline-framed, detected per frame).'),
+    parse_header: z.boolean().default(true).describe('Read each message\'s syslog header (PRI, time, host, app name) into `syslog.*` attributes; a message without one is kept with `parse.error` and counted malformed. `false`: the message is the body as sent, for templates that send none (rsyslog\'s JSON): parse it with a `parse` transform.'),
+    framing: z.enum(['auto', 'octet_counting', 'newline']).default('auto').describe('How `tcp` and `tls` tell messages apart: `auto` detects it per frame (`LEN SP` followed by `<`, the PRI, is a count; anything else is a line); `octet_counting` takes every `LEN SP` as a count, for senders whose messages do not start with a PRI (rsyslog with a JSON or file-format template); `newline` only ends messages at LF or NUL, for lines that start with a number and a space.'),
     address: listenAddress('127.0.0.1:5514').describe('`host:port` to listen on (`0.0.0.0:514` for every interface; ports below 1024 need privileges; port 0 picks a free port and logs it).'),
     max_message_bytes: byteSize().prefault('64KiB').describe('Longer messages are cut to this size and marked `log.truncated`; the rest of the frame is skipped.'),
     max_connections: z.number().int().min(1).default(1000).describe('TCP/TLS connections open at once; more are refused (counted in `errors_total`).'),
@@ -40,6 +42,7 @@ export const syslogConfig = z
   })
   .superRefine((c, ctx) => {
     if (c.mode === 'tls' && !c.tls) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'mode: tls needs tls.cert_file and tls.key_file' });
+    if (c.mode === 'udp' && c.framing !== 'auto') ctx.addIssue({ code: 'custom', path: ['framing'], message: 'framing applies to mode: tcp and tls (a datagram is one message)' });
     if (c.mode !== 'tls' && c.tls) ctx.addIssue({ code: 'custom', path: ['tls'], message: `tls settings need mode: tls (mode is ${c.mode})` });
   });
 
@@ -106,7 +109,7 @@ export class SyslogInput implements InputStage {
         return;
       }
       const truncated = msg.length > maxBytes;
-      const { event, malformed } = syslogEvent(truncated ? msg.subarray(0, maxBytes) : msg, truncated, ctx.id, peerOf(rinfo.address, rinfo.port), Date.now());
+      const { event, malformed } = syslogEvent(truncated ? msg.subarray(0, maxBytes) : msg, truncated, ctx.id, peerOf(rinfo.address, rinfo.port), Date.now(), this.config.parse_header);
       ctx.metrics.add('received_events_total');
       if (malformed) {
         ctx.metrics.add('malformed_events_total');
@@ -155,11 +158,11 @@ export class SyslogInput implements InputStage {
 
   private async readConnection(peer: string | undefined, chunks: ConnectionChunks, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const input = ctx.id;
-    const framer = new SyslogFramer(this.config.max_message_bytes);
+    const framer = new SyslogFramer(this.config.max_message_bytes, this.config.framing);
     let events: LogEvent[] = [];
     let malformed = 0;
     const onFrame = (bytes: Buffer, truncated: boolean) => {
-      const result = syslogEvent(bytes, truncated, input, peer, Date.now());
+      const result = syslogEvent(bytes, truncated, input, peer, Date.now(), this.config.parse_header);
       if (result.malformed) {
         malformed++;
         reportMalformed(problems, result.event, peer);
