@@ -291,6 +291,18 @@ describe('otlp_grpc input', () => {
     expect((await c.export(simpleRequest(2), meta)).error).toBeNull();
     await h.waitForEvents(2);
     expect(h.events).toHaveLength(2);
+    // The scheme's case does not matter (RFC 9110); the token's does. Before, `bearer s3cret` was refused.
+    const lower = new grpc.Metadata();
+    lower.set('authorization', 'bearer s3cret');
+    expect((await c.export(simpleRequest(1), lower)).error).toBeNull();
+    const upperToken = new grpc.Metadata();
+    upperToken.set('authorization', 'Bearer S3CRET');
+    expect((await c.export(simpleRequest(1), upperToken)).error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    const noScheme = new grpc.Metadata();
+    noScheme.set('authorization', 's3cret');
+    expect((await c.export(simpleRequest(1), noScheme)).error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    await h.waitForEvents(3);
+    expect(h.metrics.get('errors_total')).toBe(4);
   });
 
   it('refuses requests larger than max_receive_message_bytes (also after decompression)', async () => {

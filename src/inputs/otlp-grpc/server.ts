@@ -97,7 +97,7 @@ export class OtlpGrpcInput implements InputStage {
     this.config = config;
     this.tls = tls;
     this.codec = logsServiceCodec();
-    this.expectedAuth = config.bearer_token === undefined ? undefined : Buffer.from(`Bearer ${config.bearer_token}`);
+    this.expectedAuth = config.bearer_token === undefined ? undefined : Buffer.from(config.bearer_token);
     this.emptyResponse = Buffer.from(this.codec.encodeResponse({}));
   }
 
@@ -207,7 +207,10 @@ export class OtlpGrpcInput implements InputStage {
     if (!this.expectedAuth) return true;
     const value = call.metadata.get('authorization')[0];
     if (typeof value !== 'string') return false;
-    const given = Buffer.from(value);
+    // The scheme is case-insensitive (RFC 9110: `bearer`, `BEARER`), the token compared in constant time.
+    const m = /^bearer +(.*)$/i.exec(value);
+    if (!m) return false;
+    const given = Buffer.from(m[1]!);
     return given.length === this.expectedAuth.length && timingSafeEqual(given, this.expectedAuth);
   }
 
