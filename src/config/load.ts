@@ -46,7 +46,7 @@ export const topLevelSchema = z.strictObject({
 /** The buffer in front of each transform and output. */
 export const bufferSchema = z
   .strictObject({
-    max_events: z.number().int().min(1).default(10_000).describe('Capacity of the buffer, in events.'),
+    max_events: z.number().int().min(1).default(10_000).describe('Capacity of the buffer, in events (batches are taken whole: an empty buffer takes a larger one).'),
     when_full: z.enum(['block', 'drop_newest']).default('block').describe('`block` applies backpressure upstream; `drop_newest` discards new events and counts them.'),
   })
   .default({ max_events: 10_000, when_full: 'block' });
