@@ -390,8 +390,9 @@ export class Pipeline {
           onAck?.('delivered');
           return;
         }
-        c.metrics.add('sent_events_total', events.length);
         await c.fanout.send({ events, finalizers: onAck ? [new Finalizer(onAck)] : [] });
+        // Counted once in the buffers (a full one makes send wait): not while they wait for room.
+        c.metrics.add('sent_events_total', events.length);
       },
     };
     try {

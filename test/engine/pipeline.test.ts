@@ -136,6 +136,25 @@ outputs:
     expect(hooks.acks.get('src')).toEqual([[0, 'delivered']]);
   });
 
+  it('an input\'s sent_events_total counts what the buffers took, not what waits for room in a full one', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    hooks.beforeAck.set('out', () => gate);
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 100, batch_size: 10 }
+outputs:
+  out: { type: collect, inputs: [src], buffer: { max_events: 10 } }
+`);
+    await pipeline.start();
+    await sleep(200);
+    // One batch taken by the output (held), one in its buffer, the third waiting for room. Before: 30.
+    expect(pipeline.metrics().find((m) => m.id === 'src')!.get('sent_events_total')).toBe(20);
+    release();
+    await pipeline.done;
+    expect(pipeline.metrics().find((m) => m.id === 'src')!.get('sent_events_total')).toBe(100);
+  });
+
   it('an output holding the few events a stream transform passed on does not keep the rest of their batches alive', async () => {
     // Before, the stream transform's finalizer kept its whole input batch: a Slack output grouping a minute of
     // anomalies (or waiting for its receiver) held every parsed line of every batch they came from, and a
@@ -454,11 +473,15 @@ outputs:
     expect(await pipeline.stop(300)).toBe(false);
     // Every batch the input emitted is answered: abandoned (the daemon gave up on it), not rejected (an
     // output refused it for good), so an input that can offer its events again knows it should.
+    // The input's sent_events_total counts what the buffer took: the batch the output was stuck on and the two
+    // queued behind it; the fourth waited for room in the full buffer, and is answered too.
     const acks = hooks.acks.get('src')!;
     const emitted = pipeline.metrics().find((m) => m.id === 'src')!.get('sent_events_total');
-    expect(acks.length * 5).toBe(emitted);
+    expect(emitted).toBe(15);
+    expect(acks.length * 5).toBe(emitted + 5);
     expect(new Set(acks.map(([, s]) => s))).toEqual(new Set(['abandoned']));
-    // ...and counted on the output that held them (the batch it was stuck on and those queued behind it).
-    expect(pipeline.metrics().find((m) => m.id === 'stuck')!.get('abandoned_events_total')).toBe(emitted);
+    // ...and counted on the output that held them (the batch it was stuck on, those queued behind it, and the
+    // one that waited for room in its buffer).
+    expect(pipeline.metrics().find((m) => m.id === 'stuck')!.get('abandoned_events_total')).toBe(emitted + 5);
   });
 });
