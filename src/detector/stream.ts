@@ -793,7 +793,8 @@ export class StreamDetector {
     // the first line after it would say a heartbeat stopped instead of that the stream did.
     if ((volume && volume.kind === 'volume_drop') || reportedSilenceEnds) this.templateRates.resume(now, previous);
     if (volume && warm && !(reportedSilenceEnds && volume.kind === 'volume_drop')) {
-      const confidence = volume.kind === 'volume_drop' ? 1 - 1 / (1 + volume.factor) : this.volume.confidence(volume.rate);
+      // A silence's factor is its seconds; a partial drop's how many times below the typical rate it fell.
+      const confidence = volume.partial ? 1 - 1 / (1 + volume.factor * volume.factor) : volume.kind === 'volume_drop' ? 1 - 1 / (1 + volume.factor) : this.volume.confidence(volume.rate);
       candidates.push({
         kind: volume.kind,
         score: volume.factor,
@@ -805,7 +806,9 @@ export class StreamDetector {
             ? `volume ${fmt(volume.rate)} events in one second so far vs typical ${fmt(volume.typical)}/s (${fmt(volume.factor)}x)`
             // A sparse stream: most seconds have no event, so the median says nothing; its busy seconds do.
             : `volume ${fmt(volume.rate)} events in one second so far; the stream usually has under 1/s, at most ${fmt(this.volume.busiest)} in its busiest seconds`
-          : `volume dropped: no events for ${durationText(volume.seconds!)} vs typical ${fmt(volume.typical)}/s`) +
+          : volume.partial
+            ? `volume dropped to ${fmt(volume.rate)}/s over the last ${durationText(volume.seconds!)} vs typical ${fmt(volume.typical)}/s (${fmt(Math.round((1 - volume.rate / volume.typical) * 100))}% lower)`
+            : `volume dropped: no events for ${durationText(volume.seconds!)} vs typical ${fmt(volume.typical)}/s`) +
           (volume.recurring
             ? `; a burst every ${durationText(volume.recurring.periodSeconds)} since ${isoTime(this.clock.sourceTime(volume.recurring.firstSecond * 1000))} (${volume.recurring.times} times): now treated as normal`
             : ''),

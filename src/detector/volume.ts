@@ -18,6 +18,11 @@ export interface VolumeVerdict {
   /** For drops: how long the rate stayed low, in seconds. */
   seconds?: number;
   /**
+   * A drop that is not a silence: the last `seconds` had `rate` events a second, a `factor`-th of the typical
+   * rate (a partial outage: most requests failing before they are logged, a load balancer sending elsewhere).
+   */
+  partial?: boolean;
+  /**
    * For a spike that has come back at a regular interval for `learnAfterMs` (an hourly cron job's burst):
    * said once, on the burst that makes it normal; later bursts of that rhythm are not reported.
    */
@@ -38,6 +43,13 @@ export interface VolumeOptions {
   /** Seconds without events that make a silence (30 when not given). */
   minSilence?: number;
 }
+
+/** Seconds over which a partial drop is judged. */
+const DROP_WINDOW = 60;
+/** Seconds of history before a partial drop is judged (the typical rate must stand for minutes, not moments). */
+const DROP_MIN_HISTORY = 300;
+/** Events the window should have held, at least, for its shortfall to be news (not a sparse stream's chance lull). */
+const DROP_MIN_EXPECTED = 100;
 
 /** A run of spiked seconds, each within this many seconds of the last, is one burst. */
 const BURST_JOIN_SECONDS = 10;
@@ -83,6 +95,10 @@ export class VolumeBaseline {
   private normalPeriod = 0;
   private burstExpected: { peak: number } | undefined;
   private spiking = false;
+  /** Events in the last `DROP_WINDOW` seconds of the history. */
+  private recentSum = 0;
+  /** A drop (partial, or a silence) was reported and the rate has not come back to half the typical since. */
+  private dropReported = false;
   private typicalCache = 0;
   private sinceUpdate = 0;
 
@@ -128,7 +144,26 @@ export class VolumeBaseline {
   /** Appends a second's count to the history, which keeps the last `capacity` seconds. */
   private append(n: number): void {
     this.history.push(n);
+    this.recentSum += n;
+    if (this.history.length > DROP_WINDOW) this.recentSum -= this.history[this.history.length - 1 - DROP_WINDOW]!;
     if (this.history.length > this.capacity) this.history.shift();
+  }
+
+  /**
+   * A partial drop, judged when a second closes: the last minute held a `spikeFactor`-th or less of what the
+   * typical rate gives it, and that rate would give it 100 events or more. Said once, until the rate is back
+   * to half the typical; meanwhile the low seconds enter the baseline, and a lasting new level becomes the
+   * typical one within minutes.
+   */
+  private drop(options: VolumeOptions): VolumeVerdict | undefined {
+    const expected = this.typicalCache * DROP_WINDOW;
+    if (this.dropReported) {
+      if (this.recentSum * 2 >= expected) this.dropReported = false;
+      return undefined;
+    }
+    if (this.history.length < DROP_MIN_HISTORY || expected < DROP_MIN_EXPECTED || this.recentSum * options.spikeFactor > expected) return undefined;
+    this.dropReported = true;
+    return { kind: 'volume_drop', rate: this.recentSum / DROP_WINDOW, typical: this.typicalCache, factor: expected / Math.max(this.recentSum, 1), seconds: DROP_WINDOW, partial: true };
   }
 
   /**
@@ -264,8 +299,10 @@ export class VolumeBaseline {
       // the whole silence; the history only needs its last `capacity` seconds.
       if (silent >= (options.minSilence ?? 30) && typical >= 1 && this.history.length >= options.minHistory) {
         verdict = { kind: 'volume_drop', rate: 0, typical, factor: silent, seconds: silent };
+        this.dropReported = true;
       }
       for (let i = 0; i < gap; i++) this.push(0);
+      verdict ??= this.drop(options);
       this.bucket = b;
       this.count = 0;
       this.spiking = false;
@@ -281,6 +318,7 @@ export class VolumeBaseline {
       const i = this.history.length - back;
       const n = this.history[i]! + 1;
       this.history[i] = n;
+      if (back <= DROP_WINDOW) this.recentSum += 1;
       if (!this.isSpike(n, options) || this.flaggedLate.has(b)) return undefined;
       this.flagLate(b);
       return this.spike(b, n, options);

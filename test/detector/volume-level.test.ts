@@ -66,3 +66,38 @@ describe('volume: a spike that lasts becomes the new level', () => {
     expect(traffic(again, T0 + 41 * MINUTE, 10, 40)).toEqual([]);
   });
 });
+
+/** Feeds `minutes` of Poisson-like traffic at `perSecond` (random gaps), from `from`; returns the volume drops. */
+function poisson(detector: Detector, from: number, minutes: number, perSecond: number, seed = 3): Array<{ at: number; a: Anomaly }> {
+  const rnd = mulberry32(seed + from);
+  const out: Array<{ at: number; a: Anomaly }> = [];
+  for (let t = from - Math.log(1 - rnd()) * (1000 / perSecond); t < from + minutes * MINUTE; t -= Math.log(1 - rnd()) * (1000 / perSecond)) {
+    const a = detector.observe('svc', { time: Math.floor(t), text: `INFO GET /api/v1/items/${Math.floor(rnd() * 1e5)} 200 ${Math.floor(rnd() * 80)}ms` });
+    if (a && a.kind === 'volume_drop') out.push({ at: Math.floor(t), a });
+  }
+  return out;
+}
+
+describe('volume: a partial drop', () => {
+  it('traffic falling to a tenth is said once, with the rates; again after it came back and fell again', () => {
+    const detector = new Detector();
+    expect(poisson(detector, T0, 20, 20)).toEqual([]);
+    // Before: nothing; only a silence of 30 s was a volume drop.
+    const first = poisson(detector, T0 + 20 * MINUTE, 10, 2);
+    expect(first).toHaveLength(1);
+    expect(first[0]!.at).toBeLessThan(T0 + 21 * MINUTE + 5_000);
+    expect(first[0]!.a.why).toMatch(/^volume dropped to \d(\.\d+)?\/s over the last 60 s vs typical (19|20|21)\/s \(\d+% lower\)$/);
+    expect(first[0]!.a.confidence).toBeGreaterThan(0.95);
+    expect(poisson(detector, T0 + 30 * MINUTE, 20, 20)).toEqual([]);
+    expect(poisson(detector, T0 + 50 * MINUTE, 5, 2)).toHaveLength(1);
+  });
+
+  it('steady traffic, its chance lulls, and a sparse stream falling quieter are no partial drop', () => {
+    const steady = new Detector();
+    expect(poisson(steady, T0, 120, 5)).toEqual([]);
+    // One event a second: a minute should hold 60, under the 100 that make a shortfall news.
+    const sparse = new Detector();
+    poisson(sparse, T0, 20, 1);
+    expect(poisson(sparse, T0 + 20 * MINUTE, 10, 0.1).filter((d) => d.a.why.startsWith('volume dropped to'))).toEqual([]);
+  });
+});
