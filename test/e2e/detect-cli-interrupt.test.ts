@@ -78,7 +78,10 @@ describe('Ctrl-C while the reader of stdout is slow (| less)', () => {
       if (command === 'stream') child.stdin.write(manyAlerts()); // held open, as from tail -f
       else child.stdin.end();
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      await new Promise((r) => setTimeout(r, 2500));
+      // Signalled once it writes alerts (its handlers are set by then: on a loaded machine start-up alone
+      // took over 2.5 s, and SIGINT's default action killed it), and the pipe has had time to fill.
+      await new Promise((r) => child.stdout.once('readable', r));
+      await new Promise((r) => setTimeout(r, 1500));
       const signalledAt = Date.now();
       child.kill('SIGINT');
       const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 8000))]);
