@@ -8,7 +8,7 @@
  * that keeps recurring for `learnAfterMs` is then accepted as normal, and its last alert says so.
  */
 import { severityNumberFromText } from '../engine/event.js';
-import { CategoricalBaseline } from './categorical.js';
+import { CategoricalBaseline, type ValueHistory } from './categorical.js';
 import { ScoreCalibrator } from './calibration.js';
 import { TemplateMiner, templateText, type Template } from './drain.js';
 import { LzWindow } from './lz-window.js';
@@ -1422,7 +1422,7 @@ export class StreamDetector {
         }
       }
       const cat = f.categorical && !f.categorical.overflow && f.numeric.isInteger ? f.categorical : undefined;
-      if (cat) return this.scoreCategory(name, (pending.masked = String(value)), f, warm);
+      if (cat) return this.scoreCategory(name, (pending.masked = String(value)), f, warm, timed, now);
       if (!warm || f.numeric.samples < 20) return undefined;
       const own = this.templateNumbers(f);
       const v = (own ?? f.numeric).score(value);
@@ -1487,7 +1487,7 @@ export class StreamDetector {
     }
     let category: Candidate | undefined;
     if (f.categorical && !f.categorical.overflow) {
-      category = this.scoreCategory(name, masked, f, warm);
+      category = this.scoreCategory(name, masked, f, warm, timed, now);
       // A value the category knows, and does not find rare, is not news; a new or rare one is judged as
       // text too when the field has a text model beside its category: its why (the new text, quoted) says
       // more than "never seen", so it is preferred when both fire. A field with a text model has many
@@ -1521,12 +1521,23 @@ export class StreamDetector {
     };
   }
 
-  private scoreCategory(name: string, value: string, f: FieldState, warm: boolean): Candidate | undefined {
+  private scoreCategory(name: string, value: string, f: FieldState, warm: boolean, timed: boolean, now: number): Candidate | undefined {
     const cat = f.categorical!;
     if (!warm || cat.total < 20) return undefined;
     // Rare: a known value below `rareShare`, or a new value in a field that seldom brings new ones.
     const share = cat.share(value);
     if (share > 0 ? share >= this.o.rareShare : cat.newProbability() >= this.o.rareShare * 5) return undefined;
+    // Rare but normal: a value seen on `VALUE_OCCASIONS` separate occasions over `learnAfterMs` or more (a
+    // health check every few minutes, a nightly job on its third night, a warning now and then) is no news
+    // for its small share, which the busy hours make smaller still; the rule of a free-text value that keeps
+    // coming back. Its lifetime record, not its count: counts are halved every few thousand events, and a
+    // value that comes once a day would be forgotten, and "never seen", each time it came.
+    // This sighting counts: it may begin the occasion that makes the value normal.
+    const history = cat.history(value);
+    if (timed && history !== undefined && now - history.first >= this.o.learnAfterMs) {
+      const occasions = history.occasions + (now - history.occasion >= this.o.learnAfterMs / 2 ? 1 : 0);
+      if (occasions >= VALUE_OCCASIONS) return undefined;
+    }
     const s = cat.score(value);
     const confidence = f.categoricalCal!.confidence(s.surprisal);
     const typical = cat.top(3).map(([v, share]) => `${clip(v, 40)} ${percentText(share)}`).join(', ');
@@ -1535,10 +1546,16 @@ export class StreamDetector {
       score: s.surprisal,
       confidence,
       field: name,
-      why: `${name} ${quote(value, 40)} ${s.seen === 0 ? 'never seen before in this stream' : `is rare (${(s.share * 100).toFixed(2)}%)`} (typical: ${typical})${this.messageless ? '' : `, on ${quotePattern(this.tmpl(), 80)}`}`,
+      why: `${name} ${quote(value, 40)} ${s.seen > 0 ? `is rare (${(s.share * 100).toFixed(2)}%)` : history === undefined ? 'never seen before in this stream' : `not seen recently${this.seenBefore(history)}`} (typical: ${typical})${this.messageless ? '' : `, on ${quotePattern(this.tmpl(), 80)}`}`,
       brief: `${name} ${quote(value, 24)}`,
       baseline: { top: cat.top(5).map(([v, share]) => [clip(v, 200), share]) },
     };
+  }
+
+  /** What a why says of a value seen before and forgotten since: on how many occasions, since when. */
+  private seenBefore(h: ValueHistory): string {
+    if (!Number.isFinite(h.first) || h.occasions < 1) return '';
+    return ` (seen on ${h.occasions} occasion${h.occasions === 1 ? '' : 's'} since ${isoTime(this.clock.sourceTime(h.first))})`;
   }
 
   /** Learns the event's fields, but not the text fields that alerted (marked `flagged`) nor the numbers (`outlier`); none in a normal event. */
@@ -1555,7 +1572,7 @@ export class StreamDetector {
         if (cat && !cat.overflow && f.numeric!.isInteger) {
           const key = p.masked ?? String(value);
           if (f.categoricalCal!.takes()) f.categoricalCal!.keep(cat.surprisal(key));
-          cat.add(key);
+          cat.add(key, timed ? now : undefined, this.o.learnAfterMs / 2);
         }
         if (f.numeric!.samples >= 20 && f.numericCal!.takes()) f.numericCal!.keep((this.templateNumbers(f) ?? f.numeric!).score(value).score);
         // Once the window is full, at most one value each NUMBER_SPACING_MS of event time enters it (see there).
@@ -1570,7 +1587,7 @@ export class StreamDetector {
       const masked = p.masked ?? maskField(f, percentDecode(String(value)));
       if (f.categorical && !f.categorical.overflow) {
         if (f.categoricalCal!.takes()) f.categoricalCal!.keep(f.categorical.surprisal(masked));
-        f.categorical.add(masked);
+        f.categorical.add(masked, timed ? now : undefined, this.o.learnAfterMs / 2);
         if (f.categorical.overflow) {
           f.categorical = undefined;
           if (!f.text && !this.makeText(f)) continue;
