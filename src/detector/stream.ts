@@ -267,6 +267,9 @@ interface AlertedMessage {
   /** Alerts raised by the message so far, and the time of the first. */
   count: number;
   first: number;
+  /** When the latest occasion began, and how many (see `VALUE_OCCASIONS`); absent in older snapshots. */
+  occasion?: number;
+  occasions?: number;
 }
 
 /**
@@ -337,6 +340,8 @@ const MAX_ALERTED_VALUES = 256;
  * error message does.
  */
 const VALUE_OCCASIONS = 3;
+/** The OpenTelemetry severity number of ERROR. */
+const ERROR_SEVERITY = 17;
 
 /**
  * What stays of a text event when every token holding a digit or a masked value is dropped: `RAS KERNEL
@@ -613,6 +618,12 @@ export class StreamDetector {
    * for `learnAfterMs` and `learnMinCount` times.
    */
   private readonly alerted = new Map<string, AlertedMessage>();
+  /**
+   * Signatures of text messages that alerted until they recurred long enough to be normal, at most
+   * `MAX_ALERTED` (the least recently accepted are forgotten first): their text is not news again when the
+   * content window has forgotten it (see the content candidate in `observe`).
+   */
+  private readonly normalSignatures = new Set<string>();
   /**
    * Free-text field values flagged and not learned since, by field and masked value (`valueKey`): each
    * keeps alerting until it has recurred on `VALUE_OCCASIONS` occasions over `learnAfterMs`, and is then
@@ -922,6 +933,9 @@ export class StreamDetector {
       }
     }
 
+    // The message's signature (see `messageSignature`), made when needed: while some message is remembered
+    // as alerted or accepted, or when this one alerts.
+    let signature: string | undefined;
     // Whole-event content, for text events.
     let contentRatio = 0;
     let contentRuns: Array<[number, number]> | undefined;
@@ -930,7 +944,12 @@ export class StreamDetector {
       const cost = this.content.cost(maskedText);
       contentRatio = cost.ratio * severityWeight(severity);
       contentRuns = cost.literalRuns;
-      if (warm && contentRatio >= this.o.contentFloor) {
+      // A message that recurred long enough to be accepted as normal is no news for its text: unexplained
+      // again only because the window has moved on since its last burst (a flapping error, an hourly job).
+      // Its text joins the window as any normal event's. Not a new template with the same words.
+      const accepted = known && this.normalSignatures.size > 0 &&
+        this.normalSignatures.has((signature = messageSignature(TemplateMiner.messageTokens(maskedMessage))) ?? '');
+      if (warm && contentRatio >= this.o.contentFloor && !accepted) {
         const confidence = this.contentCal.confidence(contentRatio);
         const novel = !known;
         const text = newText(maskedText, contentRuns);
@@ -947,7 +966,7 @@ export class StreamDetector {
 
     // A text message that alerted before and was not learned since keeps alerting while it recurs.
     // Only needed while some message is remembered as alerted, or when this one alerts.
-    let signature = fields || this.alerted.size === 0 ? undefined : messageSignature(TemplateMiner.messageTokens(maskedMessage));
+    if (signature === undefined && !fields && this.alerted.size > 0) signature = messageSignature(TemplateMiner.messageTokens(maskedMessage));
     const alerted = signature !== undefined && warm ? this.alerted.get(signature) : undefined;
     let again: Candidate | undefined;
     if (alerted) {
@@ -999,7 +1018,8 @@ export class StreamDetector {
       accept = true;
       this.learned.add(template.id);
       if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - template.firstSeen, template.count);
-    } else if (alerted && alerted.count + 1 >= this.o.learnMinCount && this.longEnough(timed, now, alerted.first || now, alerted.count + 1)) {
+    } else if (alerted && (alerted.count + 1 >= this.o.learnMinCount || ((severity ?? ERROR_SEVERITY) < ERROR_SEVERITY && this.occasionsWith(alerted, timed, now) >= VALUE_OCCASIONS)) &&
+      this.longEnough(timed, now, alerted.first || now, alerted.count + 1)) {
       accept = true;
       if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - alerted.first, alerted.count + 1);
     }
@@ -1010,7 +1030,7 @@ export class StreamDetector {
       // text does (flagged at night, a routine DEBUG line alerted by its signature until its 100th time).
       if (!fields && (best.kind === 'new_pattern' || best.kind === 'content') && (severity === undefined || severity >= 13)) {
         signature ??= messageSignature(TemplateMiner.messageTokens(maskedMessage));
-        if (signature !== undefined) this.rememberAlert(signature, best, now);
+        if (signature !== undefined) this.rememberAlert(signature, best, timed, now);
       }
       // A repeat alerts by its signature, whatever its text scores. When nothing else in it would alert
       // (its text is explained by now), its text joins the window, so that the messages around it (the
@@ -1052,6 +1072,14 @@ export class StreamDetector {
     if (!warm || !best || accept) {
       this.learned.add(template.id);
       if (signature !== undefined) this.alerted.delete(signature);
+      if (accept && !fields) {
+        signature ??= messageSignature(TemplateMiner.messageTokens(maskedMessage));
+        if (signature !== undefined) {
+          this.normalSignatures.delete(signature);
+          this.normalSignatures.add(signature);
+          if (this.normalSignatures.size > MAX_ALERTED) this.normalSignatures.delete(this.normalSignatures.values().next().value!);
+        }
+      }
       this.newTemplateShare = this.newTemplateShare * 0.995 + (isNew ? 0.005 : 0);
       this.seenWeight = this.seenWeight * 0.995 + 0.005;
       if (!fields) {
@@ -1168,15 +1196,40 @@ export class StreamDetector {
     };
   }
 
-  private rememberAlert(signature: string, c: Candidate, now: number): void {
+  private rememberAlert(signature: string, c: Candidate, timed: boolean, now: number): void {
     const a = this.alerted.get(signature);
     // Re-inserted last: the map's order is the order of forgetting. A message first alerted before the
     // stream had any time of its own (first 0) starts its hour with the first timed repeat.
     this.alerted.delete(signature);
+    // Alerting again, it is no longer taken as normal.
+    this.normalSignatures.delete(signature);
+    let occasion = a?.occasion ?? a?.first ?? now;
+    let occasions = a?.occasions ?? 1;
+    if (a && timed && this.occasionsWith(a, timed, now) > occasions) {
+      occasion = now;
+      occasions += 1;
+    }
     this.alerted.set(signature, a
-      ? { confidence: Math.max(a.confidence, c.confidence), score: Math.max(a.score, c.score), count: a.count + 1, first: a.first || now }
-      : { confidence: c.confidence, score: c.score, count: 1, first: now });
+      ? { confidence: Math.max(a.confidence, c.confidence), score: Math.max(a.score, c.score), count: a.count + 1, first: a.first || now, occasion: a.first ? occasion : now, occasions }
+      : { confidence: c.confidence, score: c.score, count: 1, first: now, occasion: now, occasions: 1 });
     if (this.alerted.size > MAX_ALERTED) this.alerted.delete(this.alerted.keys().next().value!);
+  }
+
+  /**
+   * The separate occasions of an alerted message counting a repeat at `now`: one more when it comes at
+   * least half of `learnAfterMs` after its latest occasion began (see `VALUE_OCCASIONS`). A message that
+   * comes back on separate occasions over `learnAfterMs` (a warning with its trace every ten minutes, a
+   * daily job's line) is normal by then, as a field's value is, however few its alerts: by a count of 100
+   * it took 17 hours at one every ten minutes, and 100 days at one a day. A flood is normal after
+   * `learnAfterMs` either way. Only on a timed event, of a message first alerted on one; and only for a
+   * message below error (a warning, a line with no level is not one): the same error or fatal coming back
+   * now and then over weeks is a fault that recurs, not a routine (BGL's recurring FATAL lines, each an
+   * incident, were all taken as normal by their third occasion: F1 0.611 -> 0.346).
+   */
+  private occasionsWith(a: AlertedMessage, timed: boolean, now: number): number {
+    const occasions = a.occasions ?? 1;
+    if (!timed || !a.first) return occasions;
+    return now - (a.occasion ?? a.first) >= this.o.learnAfterMs / 2 ? occasions + 1 : occasions;
   }
 
   /**
@@ -1641,6 +1694,7 @@ export class StreamDetector {
       volume: this.volume.toJSON(),
       templateRates: this.templateRates.toJSON(),
       alerted: [...this.alerted],
+      normalSignatures: [...this.normalSignatures],
       alertedValues: [...this.alertedValues.values()],
       fields: [...this.fields].map(([name, f]) => ({
         name,
@@ -1676,6 +1730,10 @@ export class StreamDetector {
     s.resumed = true;
     if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
     for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
+    // Older snapshots have none: an accepted message is accepted again when it next alerts long enough.
+    for (const signature of Array.isArray(data.normalSignatures) ? data.normalSignatures.slice(-MAX_ALERTED) : []) {
+      if (typeof signature === 'string') s.normalSignatures.add(signature);
+    }
     // Older snapshots have none: their flagged field values start counting again.
     for (const a of data.alertedValues ?? []) {
       if (typeof a?.field !== 'string' || typeof a.value !== 'string') continue;
@@ -1745,6 +1803,8 @@ export interface StreamSnapshot {
   volume: ReturnType<VolumeBaseline['toJSON']>;
   templateRates?: ReturnType<TemplateRates['toJSON']>;
   alerted?: Array<[string, AlertedMessage]>;
+  /** Signatures of text messages accepted as normal after alerting, least recently accepted first; absent in older snapshots. */
+  normalSignatures?: string[];
   /** Free-text field values that alerted and were not learned since, least recently alerted first; absent in older snapshots. */
   alertedValues?: AlertedValue[];
   fields: Array<{
