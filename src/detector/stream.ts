@@ -789,6 +789,11 @@ export class StreamDetector {
       this.templateRates.resume(now, this.lastSeen);
     }
     this.lastSeen = now;
+    // A line with no time of its own in a stream that has event time (a stack frame, a "Caused by:" line
+    // under a timed header) takes the time of the line before it, for what it makes normal: untimed, it
+    // could never be (see `longEnough`), and once it alerted in an incident it alerted with every routine
+    // trace after. Not a line whose time was held out as far off (see stream-clock.ts).
+    const learnTimed = timed || (this.eventTimed && now !== 0 && (time === undefined || input.arrivalTime === true));
     if (timed && input.receivedAt !== undefined) this.link.observe(this.clock.latest ?? now, input.receivedAt);
     const warm = this.events > this.o.warmup;
     const candidates = this.candidates;
@@ -974,7 +979,7 @@ export class StreamDetector {
         kind: 'new_pattern',
         score: alerted.score,
         confidence: alerted.confidence,
-        why: `${sevName ? sevName.toLowerCase() + ' ' : ''}message ${quote(signature!, 100)} again: ${alerted.count} alert${alerted.count === 1 ? '' : 's'} since ${timed ? isoTime(this.clock.sourceTime(alerted.first)) : 'it first appeared'}, not normal yet`,
+        why: `${sevName ? sevName.toLowerCase() + ' ' : ''}message ${quote(signature!, 100)} again: ${alerted.count} alert${alerted.count === 1 ? '' : 's'} since ${learnTimed ? isoTime(this.clock.sourceTime(alerted.first)) : 'it first appeared'}, not normal yet`,
       });
     }
 
@@ -1014,14 +1019,14 @@ export class StreamDetector {
     let accept = false;
     // By time in a stream that has event time, even on a line without one (its timestamp unreadable): by
     // count alone only in a stream that never had any.
-    if (!known && template.count >= this.o.learnMinCount && this.longEnough(timed, now, template.firstSeen, template.count)) {
+    if (!known && template.count >= this.o.learnMinCount && this.longEnough(learnTimed, now, template.firstSeen, template.count)) {
       accept = true;
       this.learned.add(template.id);
-      if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - template.firstSeen, template.count);
-    } else if (alerted && (alerted.count + 1 >= this.o.learnMinCount || ((severity ?? ERROR_SEVERITY) < ERROR_SEVERITY && this.occasionsWith(alerted, timed, now) >= VALUE_OCCASIONS)) &&
-      this.longEnough(timed, now, alerted.first || now, alerted.count + 1)) {
+      if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(learnTimed, now - template.firstSeen, template.count);
+    } else if (alerted && (alerted.count + 1 >= this.o.learnMinCount || ((severity ?? 0) < ERROR_SEVERITY && this.occasionsWith(alerted, learnTimed, now) >= VALUE_OCCASIONS)) &&
+      this.longEnough(learnTimed, now, alerted.first || now, alerted.count + 1)) {
       accept = true;
-      if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(timed, now - alerted.first, alerted.count + 1);
+      if (best && best.templateId === undefined) best.why = becomesNormal(best.why) + recurringNote(learnTimed, now - alerted.first, alerted.count + 1);
     }
 
     if (best && !accept) {
@@ -1030,7 +1035,7 @@ export class StreamDetector {
       // text does (flagged at night, a routine DEBUG line alerted by its signature until its 100th time).
       if (!fields && (best.kind === 'new_pattern' || best.kind === 'content') && (severity === undefined || severity >= 13)) {
         signature ??= messageSignature(TemplateMiner.messageTokens(maskedMessage));
-        if (signature !== undefined) this.rememberAlert(signature, best, timed, now);
+        if (signature !== undefined) this.rememberAlert(signature, best, learnTimed, now);
       }
       // A repeat alerts by its signature, whatever its text scores. When nothing else in it would alert
       // (its text is explained by now), its text joins the window, so that the messages around it (the

@@ -56,4 +56,30 @@ describe('a text message that keeps coming back', () => {
     // and every burst of the next hour alerted, then the next hour's (some 20 alerts a burst).
     expect(alerts.slice(accepted + 1)).toEqual([]);
   });
+
+  it('makes a continuation line without a timestamp normal by the time of the line before it', () => {
+    const detector = new Detector();
+    const random = mulberry32(9);
+    const stamp = (t: number) => new Date(t).toISOString();
+    const caused = 'Caused by: java.net.SocketTimeoutException: Read timed out';
+    const alerts: Array<{ t: number; a: Anomaly }> = [];
+    for (let t = T0; t < T0 + 4 * HOUR; t += 500) {
+      const lines: Array<{ time?: number; text: string }> = [
+        { time: t, text: `${stamp(t)} INFO [http-${Math.floor(random() * 16)}] request ${Math.floor(random() * 1e6)} ${pick(random, PATHS)} by ${pick(random, USERS)} took ${Math.floor(random() * 90) + 5}ms` },
+      ];
+      // From 30 minutes on, every 10 minutes: a warning with a "Caused by:" line that has no time of its own.
+      if (t - T0 >= 30 * MINUTE && (t - T0) % (10 * MINUTE) === 0) {
+        lines.push({ time: t, text: `${stamp(t)} WARN [pool] upstream call to inventory failed, retrying` }, { text: caused });
+      }
+      for (const line of lines) {
+        const a = detector.observe('app', line);
+        if (a && line.time === undefined) alerts.push({ t, a });
+      }
+    }
+    expect(alerts.length).toBeGreaterThan(0);
+    // Before: untimed, it could never recur long enough, and alerted with every warning (21 of them).
+    const last = alerts[alerts.length - 1]!;
+    expect(last.t).toBeLessThan(T0 + 2 * HOUR);
+    expect(last.a.why).toContain('now treated as normal');
+  });
 });
