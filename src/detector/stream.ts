@@ -1545,7 +1545,7 @@ export class StreamDetector {
     }
     let category: Candidate | undefined;
     if (f.categorical && !f.categorical.overflow) {
-      category = this.scoreCategory(name, masked, f, warm, timed, now);
+      category = this.scoreCategory(name, masked, f, warm, timed, now, text);
       // A value the category knows, and does not find rare, is not news; a new or rare one is judged as
       // text too when the field has a text model beside its category: its why (the new text, quoted) says
       // more than "never seen", so it is preferred when both fire. A field with a text model has many
@@ -1579,7 +1579,8 @@ export class StreamDetector {
     };
   }
 
-  private scoreCategory(name: string, value: string, f: FieldState, warm: boolean, timed: boolean, now: number): Candidate | undefined {
+  /** `raw`: the value as the event has it, quoted by the why when masking changed it (a pod name, a build id). */
+  private scoreCategory(name: string, value: string, f: FieldState, warm: boolean, timed: boolean, now: number, raw?: string): Candidate | undefined {
     const cat = f.categorical!;
     if (!warm || cat.total < 20) return undefined;
     // Rare: a known value below `rareShare`, or a new value in a field that seldom brings new ones.
@@ -1604,7 +1605,7 @@ export class StreamDetector {
       score: s.surprisal,
       confidence,
       field: name,
-      why: `${name} ${quote(value, 40)} ${s.seen > 0 ? `is rare (${(s.share * 100).toFixed(2)}%)` : history === undefined ? 'never seen before in this stream' : `not seen recently${this.seenBefore(history)}`} (typical: ${typical})${this.messageless ? '' : `, on ${quotePattern(this.tmpl(), 80)}`}`,
+      why: `${name} ${raw !== undefined && raw !== value ? `${quote(raw, 40)} (as ${quote(value, 40)})` : quote(value, 40)} ${s.seen > 0 ? `is rare (${(s.share * 100).toFixed(2)}%)` : history === undefined ? 'never seen before in this stream' : `not seen recently${this.seenBefore(history)}`} (typical: ${typical})${this.messageless ? '' : `, on ${quotePattern(this.tmpl(), 80)}`}`,
       brief: `${name} ${quote(value, 24)}`,
       baseline: { top: cat.top(5).map(([v, share]) => [clip(v, 200), share]) },
     };

@@ -82,3 +82,22 @@ describe('a categorical value that is rare but normal', () => {
     expect(d.toJSON().history.length).toBeLessThanOrEqual(4 + 8);
   });
 });
+
+describe('the why of a category value', () => {
+  it('quotes the value as the event has it, and the form it is counted under when masking changed it', () => {
+    const detector = new Detector();
+    const random = mulberry32(3);
+    const pods = ['checkout-7d9f5c6b8-2k4lm', 'checkout-7d9f5c6b8-9x7qz', 'checkout-7d9f5c6b8-p3r8t'];
+    for (let i = 0, t = T0; i < 3000; i++, t += 100) {
+      detector.observe('svc', { time: t, text: '', fields: { message: 'request completed', pod: pick(random, pods), path: pick(random, PATHS) } });
+    }
+    const a = detector.observe('svc', { time: T0 + 300_100, text: '', fields: { message: 'request completed', pod: 'checkout-5c7b9d2f1-c3b7c', path: '/api/cart' } });
+    expect(a?.field).toBe('pod');
+    // Before: pod "checkout-<id>-c<num>b<num>c" never seen before ..., a name no one can look for.
+    expect(a!.why).toMatch(/^pod "checkout-5c7b9d2f1-c3b7c" \(as "checkout-<id>-c<num>b<num>c"\) never seen before in this stream/);
+    // A value masking leaves as it is is quoted once.
+    const b = detector.observe('svc', { time: T0 + 300_200, text: '', fields: { message: 'request completed', pod: 'checkout-7d9f5c6b8-2k4lm', path: '/api/none-such' } });
+    expect(b?.field).toBe('path');
+    expect(b!.why).toMatch(/^path "\/api\/none-such" never seen before/);
+  });
+});
