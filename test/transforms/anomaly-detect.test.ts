@@ -46,8 +46,12 @@ describe('anomaly_detect fields', () => {
     tags: ['a', 'b'],
   };
 
-  it('auto: a body\'s own fields and those one object down, dotted; arrays and deeper objects skipped', () => {
-    expect(toDetectorInput(event(body), null).fields).toEqual({ msg: 'hello', latency_ms: 12, 'http.method': 'GET', 'kubernetes.pod': 'api-1', 'service.name': 'checkout' });
+  it('auto: a body\'s own fields and those up to three objects down, dotted; arrays and deeper objects skipped', () => {
+    // Before: one object down only (http.method, kubernetes.pod); ECS's http.response.status_code was never read.
+    expect(toDetectorInput(event({ ...body, deep: { a: { b: { c: { d: 'too far' }, c2: 'kept' } } } }), null).fields).toEqual({
+      msg: 'hello', latency_ms: 12, 'http.method': 'GET', 'http.request.headers.user-agent': 'curl/8',
+      'kubernetes.labels.app': 'api', 'kubernetes.labels.tier': 'web', 'kubernetes.pod': 'api-1', 'service.name': 'checkout', 'deep.a.b.c2': 'kept',
+    });
   });
 
   it('keeps a field named __proto__ (JSON makes it an own property) when the body is flattened', () => {
