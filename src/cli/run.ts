@@ -12,11 +12,12 @@ import { startApiServer } from '../api/server.js';
 import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, secretValuesOf, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
-import { Pipeline, StartError } from '../engine/pipeline.js';
+import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { lockDataDir } from '../engine/data-dir-lock.js';
 import { TlsMaterials, tlsSettingsOf } from '../inputs/net/tls.js';
 import { createLogger, SecretMask } from '../logging.js';
 import type { Logger } from 'pino';
+import { isDeepStrictEqual } from 'node:util';
 
 export interface RunOptions {
   configFile: string;
@@ -128,9 +129,10 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       process.exit(130);
     }
     logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'stopping: draining in-flight events (send the signal again to exit at once)');
+    // During a reload, the reload stops what runs when it can (the drain under way, inputs it holds).
+    if (state !== 'reloading') stopped = pipeline.stop();
     state = 'stopping';
     stopRequested = true;
-    stopped = pipeline.stop();
     wake({ why: 'stop' });
   };
   let reloadAsked = false;
@@ -164,16 +166,24 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       // /health says 503 "reloading" while the old pipeline drains and the new one starts.
       state = 'reloading';
       reloadAsked = false;
+      // Inputs unchanged in the new config go on running through the reload (their sockets stay open, files
+      // stay open at their offsets); their events wait while the old pipeline drains and the new one starts.
+      let held: HeldInputs | undefined;
       try {
-        const prepared = await prepareReload(options, config, logger, secrets);
+        const prepared = await prepareReload(options, config, tlsMaterials, logger, secrets);
         if (prepared && !stopRequested) {
           const fresh = prepared.config;
-          logger.info({ config: fresh.file, timeout_ms: config.shutdownTimeoutMs }, 'SIGHUP: reloading the config: draining the running pipeline');
-          const drained = await current.stop();
-          // A SIGTERM during the drain: its own stop (with its timeout) is what the exit waits for.
-          if (stopRequested) break;
+          logger.info({ config: fresh.file, timeout_ms: config.shutdownTimeoutMs, kept_running: [...prepared.keep] }, 'SIGHUP: reloading the config: draining the running pipeline');
+          const handed = await current.handOver(prepared.keep);
+          held = handed.held;
+          const drained = handed.drained;
+          // A SIGTERM during the drain: the inputs held stop too, and the exit waits for them.
+          if (stopRequested) {
+            stopped = held.stop().then(() => drained);
+            break;
+          }
           carryTotals(carried, current);
-          const replacement = new Pipeline(fresh, { logger, carryMetricsFrom: current.metrics() });
+          const replacement = new Pipeline(fresh, { logger, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
           try {
             // Built with the TLS material checked before the running pipeline stopped, not the files again.
             await prepared.tls.use(() => replacement.start());
@@ -182,14 +192,15 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
           } catch (err) {
             // The new pipeline cannot start (a port still in use, a file it cannot open): the old config
             // runs again, so that a bad edit does not take the daemon down; with the TLS material it ran
-            // with, whatever its files hold now.
+            // with, whatever its files hold now. The inputs kept running are held again, and go on into it.
             logger.error({ err }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
             await replacement.stop(1_000).catch(() => false);
-            const previous = new Pipeline(config, { logger, carryMetricsFrom: current.metrics() });
+            const previous = new Pipeline(config, { logger, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
             await tlsMaterials.use(() => previous.start());
             pipeline = previous;
           }
-          // A SIGTERM that came while it started stopped the old one: this one stops now.
+          held = undefined;
+          // A SIGTERM that came while it started: this one stops now.
           if (stopRequested) stopped = pipeline.stop();
         }
       } catch (err) {
@@ -197,10 +208,13 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
         logger.fatal({ err }, 'SIGHUP: the previous config cannot start again either; exiting');
         process.stderr.write(secrets.mask(`driftlock: the pipeline cannot start after a reload: ${(err as Error).message}\n`));
         state = 'stopping';
+        await held?.stop();
         api?.close();
         ignoreSignals();
         return 78;
       }
+      // A SIGTERM while the config was read (nothing was stopped for the reload): the pipeline stops now.
+      if (stopRequested) stopped ??= pipeline.stop();
       if (!stopRequested) state = 'running';
       continue;
     }
@@ -231,7 +245,8 @@ type Summary = Record<string, Record<string, number>>;
 
 /** Adds a replaced pipeline's counters (`..._total`; gauges are a moment's reading) to `into`, per component id. */
 function carryTotals(into: Summary, replaced: Pipeline): void {
-  for (const m of replaced.metrics()) {
+  // Not the inputs it handed over to the next pipeline: their counters go on there.
+  for (const m of replaced.metrics({ handedOver: false })) {
     const sums = (into[m.id] ??= {});
     for (const [name, value] of Object.entries(m.snapshot())) if (name.endsWith('_total')) sums[name] = (sums[name] ?? 0) + value;
   }
@@ -249,13 +264,14 @@ function exitSummary(last: Pipeline, carried: Summary): Summary {
 }
 
 /**
- * The config to reload to, with its TLS material read and checked, or undefined (said in the log) when it
- * cannot be: it does not load, it moves data_dir (the lock is this one's), the running pipeline reads
- * standard input (which cannot be read again), or a component's TLS files cannot be used (missing, not
- * PEM, a certificate that does not match its key: a renewal half done). An API change is said and left
- * for a restart. All of it is checked while the running pipeline runs, which goes on unchanged if it fails.
+ * The config to reload to, with its TLS material read and checked and the inputs that go on running through
+ * the reload (`keep`), or undefined (said in the log) when it cannot be: it does not load, it moves data_dir
+ * (the lock is this one's), it changes or removes an input that reads standard input (what was read cannot
+ * be read again), or a component's TLS files cannot be used (missing, not PEM, a certificate that does not
+ * match its key: a renewal half done). An API change is said and left for a restart. All of it is checked
+ * while the running pipeline runs, which goes on unchanged if it fails.
  */
-async function prepareReload(options: RunOptions, running: PipelineConfig, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials } | undefined> {
+async function prepareReload(options: RunOptions, running: PipelineConfig, runningTls: TlsMaterials, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials; keep: Set<string> } | undefined> {
   let config: PipelineConfig;
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
@@ -267,10 +283,6 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, logge
   }
   if (config.dataDir !== running.dataDir) {
     logger.error({ data_dir: running.dataDir, new_data_dir: config.dataDir }, 'SIGHUP: data_dir cannot change on a reload (restart driftlock for that); the running pipeline goes on unchanged');
-    return undefined;
-  }
-  if (running.components.some((c) => c.kind === 'input' && c.type === 'stdin')) {
-    logger.error('SIGHUP: a pipeline that reads standard input cannot be reloaded (what was read cannot be read again); the running pipeline goes on unchanged');
     return undefined;
   }
   // Masked from now on, before anything of the new config can be logged (its components' errors).
@@ -291,9 +303,42 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, logge
     logger.error({ config: options.configFile, problems: problems.length }, `SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged\n${problems.join('\n')}`);
     return undefined;
   }
+  const keep = await unchangedInputs(running, config, runningTls, tls);
+  const stdin = running.components.find((c) => c.kind === 'input' && c.type === 'stdin' && !keep.has(c.id));
+  if (stdin) {
+    logger.error({ input: stdin.id }, 'SIGHUP: the new config changes or removes the input that reads standard input (what was read cannot be read again; it can only go on unchanged); the running pipeline goes on unchanged');
+    return undefined;
+  }
   if (config.api.enabled !== running.api.enabled || config.api.address !== running.api.address) {
     logger.warn({ api: running.api, new_api: config.api }, 'SIGHUP: api settings change only at a restart; the API keeps running as it is');
   }
   if (!options.logLevel && config.logLevel !== running.logLevel) logger.level = config.logLevel;
-  return { config, tls };
+  return { config, tls, keep };
+}
+
+/**
+ * The inputs a reload keeps running: those the new config has with the same id, type and settings (and, for
+ * TLS, the same certificate, key and CA bytes: a renewed certificate is taken by rebuilding the input).
+ * Their listeners stay open and their files stay open where they are, so a reload loses nothing of them; any
+ * other input is stopped with the old pipeline and built anew.
+ */
+async function unchangedInputs(running: PipelineConfig, fresh: PipelineConfig, runningTls: TlsMaterials, freshTls: TlsMaterials): Promise<Set<string>> {
+  const keep = new Set<string>();
+  for (const c of fresh.components) {
+    if (c.kind !== 'input') continue;
+    const old = running.components.find((o) => o.id === c.id);
+    // By type, not by definition object: a plugin's factory makes new ones at each load of the config.
+    if (!old || old.kind !== 'input' || old.type !== c.type || !isDeepStrictEqual(old.options, c.options)) continue;
+    const settings = tlsSettingsOf(c.options);
+    if (settings) {
+      try {
+        const [before, now] = await Promise.all([runningTls.load(settings), freshTls.load(settings)]);
+        if (!isDeepStrictEqual(before, now)) continue;
+      } catch {
+        continue;
+      }
+    }
+    keep.add(c.id);
+  }
+  return keep;
 }

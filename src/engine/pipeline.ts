@@ -46,28 +46,57 @@ function copyEvents(events: LogEvent[]): LogEvent[] {
   }
 }
 
-/** Sends a producer's batches to every downstream buffer. */
+/**
+ * Sends a producer's batches to every downstream buffer. An input kept running through a reload is *held*
+ * (`hold`): its sends wait at a gate while the pipeline it fed drains, and go on into the buffers of the
+ * pipeline that adopts it once that one runs (`add`, then `open`); or, if the daemon stops instead, they
+ * are answered `abandoned` (`discard`), so that an input that can offer them again (a file) will.
+ */
 class Fanout {
-  private readonly targets: Array<{ buffer: BatchBuffer; close: () => void }> = [];
+  private targets: Array<{ buffer: BatchBuffer; close: () => void }> = [];
   /** Sends not yet queued by every target: past the microtasks of a send, one waits for room. */
   private sending = 0;
+  /** Sends waiting at the gate of a hold. */
+  private waiting = 0;
+  private gate: { opened: Promise<void>; open: () => void } | undefined;
+  private discarding = false;
+  private closed = false;
+  private idle: Array<() => void> = [];
 
-  /** Whether a send waits for room in a downstream buffer (the component's output is held up). */
+  /** Whether a send waits for room in a downstream buffer, or at the gate of a reload (the component's output is held up). */
   get blocked(): boolean {
-    return this.sending > 0;
+    return this.sending > 0 || this.waiting > 0;
   }
 
   add(buffer: BatchBuffer): void {
-    this.targets.push({ buffer, close: buffer.addProducer() });
+    const close = buffer.addProducer();
+    // A producer that has finished (an input that ended while held) sends nothing more to a new buffer.
+    if (this.closed) close();
+    else this.targets.push({ buffer, close });
   }
 
-  async send(batch: Batch): Promise<void> {
+  /** Sends a batch; false when it was not sent (discarded at a stop that came while held: answered `abandoned`). */
+  async send(batch: Batch): Promise<boolean> {
+    while (this.gate) {
+      this.waiting += 1;
+      try {
+        await this.gate.opened;
+      } finally {
+        this.waiting -= 1;
+      }
+    }
+    if (this.discarding) {
+      releaseAll(batch.finalizers, 'abandoned');
+      return false;
+    }
     this.sending += 1;
     try {
       await this.sendAll(batch);
     } finally {
       this.sending -= 1;
+      if (this.sending === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
+    return true;
   }
 
   private async sendAll(batch: Batch): Promise<void> {
@@ -92,7 +121,37 @@ class Fanout {
     await Promise.all(sends);
   }
 
+  /**
+   * Holds the producer for a reload: new sends wait at a gate; the buffers it fed are let go (closed for
+   * it) once the sends already under way are queued, which the returned promise waits for.
+   */
+  async hold(): Promise<void> {
+    if (!this.gate) {
+      let open!: () => void;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      this.gate = { opened, open };
+    }
+    const previous = this.targets;
+    this.targets = [];
+    if (this.sending > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    for (const t of previous) t.close();
+  }
+
+  /** Lets the sends held at the gate go on, into the buffers added since. */
+  open(): void {
+    const gate = this.gate;
+    this.gate = undefined;
+    gate?.open();
+  }
+
+  /** Lets the sends held at the gate go, answered `abandoned`, and those that follow too (the daemon stops). */
+  discard(): void {
+    this.discarding = true;
+    this.open();
+  }
+
   close(): void {
+    this.closed = true;
     for (const t of this.targets) t.close();
   }
 }
@@ -101,6 +160,14 @@ interface RunningComponent {
   config: ComponentConfig;
   metrics: ComponentMetrics;
   logger: Logger;
+  /** The pipeline it belongs to: an input kept through a reload moves to the new one. */
+  owner: Pipeline;
+  /** An input's own stop: aborted when its pipeline stops, but not for a reload that keeps it running. */
+  stopper?: AbortController;
+  /** An input whose run is over (it ended, or stopped): not kept through a reload. */
+  ended?: boolean;
+  /** An input handed over to the next pipeline by a reload (`handOver`): its old pipeline leaves it be. */
+  handedOver?: boolean;
   /** The buffer in front of a transform or output. */
   buffer?: BatchBuffer;
   /** Events it held or had queued when it was given up on (or the shutdown timeout passed). */
@@ -147,6 +214,36 @@ export interface PipelineOptions {
   restartBackoffMs?: readonly number[];
   /** The metrics of the pipeline this one replaces (a reload): its components' counters go on from there. */
   carryMetricsFrom?: ComponentMetrics[];
+  /**
+   * Inputs of the pipeline this one replaces, kept running through the reload (`handOver`): this one feeds
+   * their events on once it has started, instead of building and starting them anew.
+   */
+  adopt?: HeldInputs;
+}
+
+/**
+ * Inputs a reload keeps running (unchanged in the new config): between the old pipeline's drain and the new
+ * one's start their events wait (backpressure on the input: a TCP client is slowed, a file is read later).
+ */
+export class HeldInputs {
+  /** @internal */
+  constructor(readonly components: readonly RunningComponent[]) {}
+
+  get ids(): string[] {
+    return this.components.map((c) => c.config.id);
+  }
+
+  /**
+   * Stops them without a pipeline to go on to (the daemon stops during a reload): what they emit from now on
+   * is answered `abandoned` (a file input reads it again at the next start). Resolves when they have stopped.
+   */
+  async stop(): Promise<void> {
+    for (const c of this.components) {
+      c.stopper!.abort();
+      c.fanout.discard();
+    }
+    await Promise.all(this.components.map((c) => c.done));
+  }
 }
 
 export class Pipeline {
@@ -163,6 +260,8 @@ export class Pipeline {
   private readonly restartBackoffMs: readonly number[];
   /** Components given up on after crashing `RESTARTS_AFTER_END` times in a row once their input had ended. */
   readonly gaveUp: string[] = [];
+  /** Inputs running already, kept from the pipeline this one replaces. */
+  private readonly adopted: RunningComponent[] = [];
 
   constructor(config: PipelineConfig, options: PipelineOptions) {
     this.config = config;
@@ -171,11 +270,21 @@ export class Pipeline {
     // Every component listens on these (a pipeline of 7 inputs passed Node's 10 and it warned of a leak).
     setMaxListeners(0, this.stopInputs.signal, this.hardStop.signal);
     for (const c of config.components) {
+      const kept = options.adopt?.components.find((k) => k.config.id === c.id && c.kind === 'input');
+      if (kept) {
+        // Running already: its metrics, logger, fan-out and run go on; its events go into this pipeline.
+        Object.assign(kept, { config: c, owner: this, handedOver: false });
+        this.adopted.push(kept);
+        this.components.set(c.id, kept);
+        continue;
+      }
       const metrics = new ComponentMetrics(c.id, c.kind, c.type).declare(...COMMON_COUNTERS);
       const running: RunningComponent = {
         config: c,
         metrics,
         logger: this.logger.child({ component: c.id, component_type: c.type }),
+        owner: this,
+        ...(c.kind === 'input' ? { stopper: unlimited(new AbortController()) } : {}),
         fanout: new Fanout(),
         abandoned: 0,
       };
@@ -196,8 +305,12 @@ export class Pipeline {
     }
   }
 
-  metrics(): ComponentMetrics[] {
-    return [...this.components.values()].map((c) => c.metrics);
+  /**
+   * The components' metrics. With `handedOver: false`, without those of inputs a reload handed over to the
+   * next pipeline, which carries them on itself (so that they are not counted twice).
+   */
+  metrics(options: { handedOver?: boolean } = {}): ComponentMetrics[] {
+    return [...this.components.values()].filter((c) => options.handedOver !== false || !c.handedOver).map((c) => c.metrics);
   }
 
   /** Resolves when every component has finished (all inputs ended and everything drained). */
@@ -213,8 +326,9 @@ export class Pipeline {
       dataDir: path.join(this.config.dataDir, c.config.id),
       metrics: c.metrics,
       signal,
-      stopping: this.stopInputs.signal,
-      stopDeadline: () => this.stopDeadline,
+      stopping: c.stopper?.signal ?? this.stopInputs.signal,
+      // The pipeline's it belongs to now: an input kept through a reload hears the new one's stop.
+      stopDeadline: () => c.owner.stopDeadline,
       health: {
         failing(reason: string) {
           c.failingSince ??= Date.now();
@@ -237,7 +351,7 @@ export class Pipeline {
       configDir: this.config.dir,
       metrics: c.metrics,
       upstreamBlocked: () => upstream.some((u) => u.fanout.blocked),
-      stopping: this.stopInputs.signal,
+      stopping: c.stopper?.signal ?? this.stopInputs.signal,
     })) as T;
   }
 
@@ -261,10 +375,13 @@ export class Pipeline {
     const order = [...this.components.values()].sort((a, b) => rank(a) - rank(b));
     const stages = new Map<string, unknown>();
     for (const c of order) {
+      if (this.adopted.includes(c)) continue;
       c.logger.debug({ options: redactOptions(c.config) }, 'building component');
       try {
         stages.set(c.config.id, await this.build(c));
       } catch (err) {
+        // Nothing runs yet but the inputs adopted from a reload: held again, for the pipeline started instead.
+        await this.handOver(new Set(this.adopted.map((a) => a.config.id)));
         throw new StartError(c.config.id, err, c.config.kind);
       }
     }
@@ -273,7 +390,7 @@ export class Pipeline {
     // behind a healthy /health. Set up before they run, so that a run failing at once is known as one.
     const waits: Promise<void>[] = [];
     for (const c of order) {
-      const ready = c.config.kind === 'input' ? (stages.get(c.config.id) as InputStage).ready : undefined;
+      const ready = c.config.kind === 'input' && !this.adopted.includes(c) ? (stages.get(c.config.id) as InputStage).ready : undefined;
       if (!ready) continue;
       const failed = new Promise<never>((_, reject) => (c.starting = { fail: reject }));
       waits.push(
@@ -287,6 +404,7 @@ export class Pipeline {
     }
     // Consumers first, so that nothing is emitted into a component that is not reading yet.
     for (const c of order) {
+      if (this.adopted.includes(c)) continue;
       const stage = stages.get(c.config.id);
       if (c.config.kind === 'output') c.done = this.runOutput(c, stage as OutputStage);
       else if (c.config.kind === 'transform') c.done = this.runTransform(c, stage as TransformStage);
@@ -296,11 +414,14 @@ export class Pipeline {
     try {
       await Promise.all(waits);
     } catch (err) {
-      await this.stop();
+      // Inputs adopted from a reload are held again, for the pipeline that is started instead.
+      await this.handOver(new Set(this.adopted.map((c) => c.config.id)));
       throw err;
     }
+    // Everything downstream runs: the events an adopted input held through the reload go on, into this one.
+    for (const c of this.adopted) c.fanout.open();
     this.logger.info(
-      { inputs: count(order, 'input'), transforms: count(order, 'transform'), outputs: count(order, 'output') },
+      { inputs: count(order, 'input'), transforms: count(order, 'transform'), outputs: count(order, 'output'), ...(this.adopted.length ? { kept_running: this.adopted.map((c) => c.config.id) } : {}) },
       'pipeline started',
     );
   }
@@ -327,27 +448,56 @@ export class Pipeline {
     return out;
   }
 
+  /** Its components, but inputs handed over to the next pipeline by a reload (and since adopted by it). */
+  private owned(): RunningComponent[] {
+    return [...this.components.values()].filter((c) => c.owner === this && !c.handedOver);
+  }
+
   /**
    * Graceful stop: inputs stop reading, in-flight events drain through transforms and outputs. Resolves
    * true when everything drained within the shutdown timeout, false when it had to give up.
    */
   async stop(timeoutMs = this.config.shutdownTimeoutMs): Promise<boolean> {
-    if (!this.finished) return true;
+    return this.stopHolding([], timeoutMs);
+  }
+
+  /**
+   * A reload's stop: as `stop`, but the inputs in `keep` (unchanged in the new config) go on running. Their
+   * sends are held (they wait) and the buffers they fed are let go, so that this pipeline drains; the
+   * pipeline built with `adopt: held` takes them over. Resolves when this one has drained (or timed out).
+   */
+  async handOver(keep: ReadonlySet<string>, timeoutMs = this.config.shutdownTimeoutMs): Promise<{ drained: boolean; held: HeldInputs }> {
+    const held = this.owned().filter((c) => c.config.kind === 'input' && keep.has(c.config.id) && !c.ended);
+    for (const c of held) c.handedOver = true;
+    const drained = await this.stopHolding(held, timeoutMs);
+    return { drained, held: new HeldInputs(held) };
+  }
+
+  private async stopHolding(held: RunningComponent[], timeoutMs: number): Promise<boolean> {
+    // Held first: nothing they send from now on goes into a buffer that is about to close.
+    const detached = Promise.all(held.map((c) => c.fanout.hold()));
+    if (!this.finished) {
+      await detached;
+      return true;
+    }
+    const stopping = this.owned();
     const abandonedBefore = this.abandonedEvents();
     this.stopDeadline ??= performance.now() + timeoutMs;
     this.stopInputs.abort();
+    for (const c of stopping) c.stopper?.abort();
     let timer: NodeJS.Timeout | undefined;
     // Not unref'd: a component stuck on a promise that holds no handle leaves the event loop empty, and
     // the process would exit 0 at once, drained or not, saying nothing; this timer keeps it to the timeout.
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
-    const drained = await Promise.race([this.finished.then(() => true), timedOut]);
+    const finished = Promise.all([detached, ...stopping.map((c) => c.done)]);
+    const drained = await Promise.race([finished.then(() => true), timedOut]);
     clearTimeout(timer);
     if (!drained) {
       // Counted before the hard stop: it empties the buffers (their batches are abandoned).
       let pending = 0;
-      for (const c of this.components.values()) pending += c.buffer?.stats.queuedEvents ?? 0;
+      for (const c of stopping) pending += c.buffer?.stats.queuedEvents ?? 0;
       this.hardStop.abort();
       this.logger.error({ timeout_ms: timeoutMs, queued_events: pending }, 'shutdown timeout reached before all events drained; unacknowledged events will be read again where the input supports it');
       return false;
@@ -375,7 +525,7 @@ export class Pipeline {
     let stopped = false;
     let toldLate = false;
     const base = {
-      ...this.buildContext(c, this.stopInputs.signal),
+      ...this.buildContext(c, c.stopper!.signal),
       emit: async (events: LogEvent[], onAck?: (status: AckStatus) => void): Promise<void> => {
         if (stopped) {
           c.metrics.add('discarded_events_total', events.length);
@@ -390,31 +540,35 @@ export class Pipeline {
           onAck?.('delivered');
           return;
         }
-        await c.fanout.send({ events, finalizers: onAck ? [new Finalizer(onAck)] : [] });
-        // Counted once in the buffers (a full one makes send wait): not while they wait for room.
-        c.metrics.add('sent_events_total', events.length);
+        const sent = await c.fanout.send({ events, finalizers: onAck ? [new Finalizer(onAck)] : [] });
+        // Counted once in the buffers (a full one makes send wait): not while they wait for room. Not sent:
+        // the daemon stopped while a reload held them (answered `abandoned`).
+        c.metrics.add(sent ? 'sent_events_total' : 'discarded_events_total', events.length);
       },
     };
     try {
       await this.supervise(c, async (attempt) => {
-        const current = attempt === 0 ? stage : await this.build<InputStage>(c);
-        // Each run gets a signal of its own, aborted with the inputs' one: what a run that crashed left
-        // listening on it goes with it, instead of piling up on the signal every input shares.
+        // Rebuilt after a crash by the pipeline it belongs to now (one that a reload handed it over to).
+        const current = attempt === 0 ? stage : await c.owner.build<InputStage>(c);
+        // Each run gets a signal of its own, aborted with the input's stop: what a run that crashed left
+        // listening on it goes with it, instead of piling up on the signal its stop has.
         const run = new AbortController();
         const stop = () => run.abort();
-        this.stopInputs.signal.addEventListener('abort', stop, { once: true });
-        if (this.stopInputs.signal.aborted) run.abort();
+        const stopper = c.stopper!.signal;
+        stopper.addEventListener('abort', stop, { once: true });
+        if (stopper.aborted) run.abort();
         try {
           await current.run({ ...base, signal: run.signal });
         } finally {
-          this.stopInputs.signal.removeEventListener('abort', stop);
+          stopper.removeEventListener('abort', stop);
           // Whatever the run left listening (a server, a timer waiting for the stop) hears it now: a crashed
           // run is over, and its restart gets a signal of its own.
           run.abort();
         }
-      }, () => this.stopInputs.signal.aborted);
+      }, () => c.stopper!.signal.aborted);
     } finally {
       stopped = true;
+      c.ended = true;
       c.fanout.close();
       c.logger.debug('input finished');
     }
@@ -615,23 +769,26 @@ export class Pipeline {
           c.starting.fail(err);
           return;
         }
-        if (finished() || this.hardStop.signal.aborted) {
+        // The pipeline it belongs to now: an input kept through a reload moved to the next one.
+        const owner = c.owner;
+        if (finished() || owner.hardStop.signal.aborted) {
           c.logger.error({ err }, `${c.config.kind} failed while stopping`);
           return;
         }
         c.lastCrashAt = Date.now();
         c.lastError = err instanceof Error ? err.message : String(err);
         if (inputEnded() && ++crashesAfterEnd >= RESTARTS_AFTER_END) {
-          this.gaveUp.push(c.config.id);
+          owner.gaveUp.push(c.config.id);
           c.logger.error({ err, crashes: crashesAfterEnd }, `${c.config.kind} crashed ${crashesAfterEnd} times in a row after its input ended; giving up on it: the events it holds are abandoned`);
           return;
         }
-        const backoff = this.restartBackoffMs;
+        const backoff = owner.restartBackoffMs;
         const delay = backoff[Math.min(step++, backoff.length - 1)]!;
         c.metrics.add('restarts_total');
         c.logger.error({ err, restart_in_ms: delay, attempt: attempt + 1 }, `${c.config.kind} crashed; restarting`);
-        await sleep(delay, this.stopInputs.signal);
-        if (c.config.kind === 'input' && this.stopInputs.signal.aborted) return;
+        const stopping = c.stopper?.signal ?? owner.stopInputs.signal;
+        await sleep(delay, stopping);
+        if (c.config.kind === 'input' && stopping.aborted) return;
       }
     }
   }
@@ -680,6 +837,12 @@ function rank(c: RunningComponent): number {
 
 function count(list: RunningComponent[], kind: string): number {
   return list.filter((c) => c.config.kind === kind).length;
+}
+
+/** An input's stop: its runs, connections and timers each listen on it (Node warns past 10 listeners). */
+function unlimited(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -59,7 +59,8 @@ outputs:
     }
   });
 
-  // A reload stops the running pipeline as SIGTERM does (then starts the new one).
+  // A reload that changes the inputs stops them as SIGTERM does (then starts new ones); one that leaves an
+  // input unchanged keeps it running (test/e2e/reload-keeps-inputs.test.ts).
   it.each(['SIGTERM', 'SIGHUP'] as const)('%s with the pipeline full: syslog lines already read are delivered (were lost: B 0/20), and a forward chunk taken is acked before its connection closes', async (signal) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-e2e-net-stop-'));
     const out = path.join(dir, 'out.txt');
@@ -108,6 +109,8 @@ outputs:
       const fwd = await ForwardClient.connect(ports.get('fwd')!);
       fwd.send(['app.web', [[1_700_000_000, { msg: 'forwarded at the stop' }]], { chunk: 'stop-1' }]);
       await new Promise((r) => setTimeout(r, 300));
+      // Both inputs change (max_connections), so that the reload stops them.
+      if (signal === 'SIGHUP') await writeFile(config, (await readFile(config, 'utf8')).replaceAll('address: 127.0.0.1:0', 'address: 127.0.0.1:0, max_connections: 999'));
       cli.child.kill(signal);
       if (signal === 'SIGHUP') {
         await cli.waitFor(/config reloaded: the new pipeline is running/);
@@ -126,6 +129,7 @@ outputs:
       expect(summary.sys!.received_events_total).toBe(3040);
       expect(logLines(exit.stderr).find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
       if (signal === 'SIGHUP') expect(logLines(exit.stderr).find((l) => l.msg === 'config reloaded: the new pipeline is running')).toMatchObject({ drained: true });
+      if (signal === 'SIGHUP') expect(logLines(exit.stderr).find((l) => l.msg === 'SIGHUP: reloading the config: draining the running pipeline')).toMatchObject({ kept_running: [] });
     } finally {
       for (const s of sockets) s.destroy();
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');

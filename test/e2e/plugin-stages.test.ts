@@ -209,6 +209,8 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
     let beforeStop: string;
     try {
       await cli.waitFor(/driftlock running/);
+      // Renamed, the input is stopped by the reload and another built (one that did not change goes on running).
+      await writeFile(file, (await readFile(file, 'utf8')).replaceAll('ticks', 'ticks_v2'));
       cli.child.kill('SIGHUP');
       await cli.waitFor(/config reloaded/);
       // Before: nothing; the old instance's events went into a closed buffer, uncounted.

@@ -28,7 +28,10 @@ export const hooks = {
   emitted: new Map<string, (events: LogEvent[]) => void>(),
   /** Instances of a `hold` transform whose flush() was called, by their attempt number. */
   flushed: new Map<string, number[]>(),
+  /** Runs of each `numbers` input (a reload that keeps one running does not run it again). */
+  runs: new Map<string, number>(),
   reset(): void {
+    this.runs.clear();
     this.acks.clear();
     this.received.clear();
     this.beforeAck.clear();
@@ -48,6 +51,7 @@ export const numbersInput = defineInput({
   build(config, { id }) {
     return {
       async run(ctx) {
+        hooks.runs.set(id, (hooks.runs.get(id) ?? 0) + 1);
         const acks: Array<[number, AckStatus]> = [];
         hooks.acks.set(id, acks);
         for (let n = 0; config.count === 0 || n < config.count; n += config.batch_size) {

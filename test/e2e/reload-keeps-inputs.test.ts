@@ -1,0 +1,133 @@
+/**
+ * SIGHUP keeps the inputs whose config did not change running: a syslog UDP socket stays bound, a syslog TCP
+ * connection stays open, a tailed file stays open where it is. Before, every input was stopped and built
+ * anew: datagrams sent while the port was closed were lost, and every TCP sender was disconnected.
+ */
+import dgram from 'node:dgram';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { logLines, startCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/syslog-senders.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function readLines(file: string): Promise<string[]> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+describe('SIGHUP with inputs that did not change', () => {
+  it('keeps them running: every UDP datagram, TCP line and file line sent through the reload arrives once, and the TCP connection is never closed', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-reload-keep-'));
+    const [tcpPort, udpPort] = [await freePort(), await freePort()];
+    const log = path.join(dir, 'app.log');
+    const out = path.join(dir, 'out.jsonl');
+    await writeFile(log, '');
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (extra: string) => `data_dir: ${dir}/data
+inputs:
+  udp: { type: syslog, mode: udp, address: 127.0.0.1:${udpPort} }
+  tcp: { type: syslog, mode: tcp, address: 127.0.0.1:${tcpPort} }
+  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
+outputs:
+  out: { type: file, inputs: [udp, tcp, tail], path: ${out} }
+${extra}`;
+    await writeFile(config, pipeline(''));
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    const udp = dgram.createSocket('udp4');
+    let tcp: net.Socket | undefined;
+    try {
+      await cli.waitFor(/driftlock running/);
+      tcp = net.connect({ port: tcpPort, host: '127.0.0.1' });
+      await new Promise<void>((resolve, reject) => tcp!.once('connect', resolve).once('error', reject));
+      let tcpClosed = false;
+      tcp.on('close', () => (tcpClosed = true));
+      tcp.on('error', () => undefined);
+      // Three senders, one message each every 2 ms, from before the SIGHUP until after the new pipeline runs.
+      const sent = { udp: 0, tcp: 0, file: 0 };
+      let sending = true;
+      const senders = (async () => {
+        while (sending) {
+          udp.send(`<13>1 - host app - - - udp ${sent.udp++}`, udpPort, '127.0.0.1');
+          if (!tcpClosed) tcp!.write(`<13>1 - host app - - - tcp ${sent.tcp++}\n`);
+          await appendFile(log, `file ${sent.file++}\n`);
+          await sleep(2);
+        }
+      })();
+      await sleep(400);
+      // The new config adds an output: the pipeline changes, the inputs do not.
+      await writeFile(config, pipeline(`  copy: { type: file, inputs: [udp], path: ${dir}/copy.jsonl }\n`));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded: the new pipeline is running/);
+      await sleep(400);
+      sending = false;
+      await senders;
+      const expected = sent.udp + sent.tcp + sent.file;
+      for (let i = 0; i < 300 && (await readLines(out)).length < expected; i++) await sleep(20);
+      expect(tcpClosed).toBe(false);
+      cli.child.kill('SIGTERM');
+      const exit = await cli.exited;
+      expect(exit.code, exit.stderr).toBe(0);
+      const reloading = logLines(exit.stderr).find((l) => l.msg === 'SIGHUP: reloading the config: draining the running pipeline');
+      expect(reloading?.kept_running).toEqual(['udp', 'tcp', 'tail']);
+      const bodies = (await readLines(out)).map((l) => (JSON.parse(l) as { body: string }).body);
+      const numbered = (prefix: string) => bodies.filter((b) => b.startsWith(prefix)).map((b) => Number(b.slice(prefix.length)));
+      const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+      // Each sender's messages, all of them, once each (UDP and TCP in order; the file too).
+      expect(numbered('udp ')).toEqual(range(sent.udp));
+      expect(numbered('tcp ')).toEqual(range(sent.tcp));
+      expect(numbered('file ')).toEqual(range(sent.file));
+      expect(sent.udp).toBeGreaterThan(100);
+    } finally {
+      udp.close();
+      tcp?.destroy();
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a pipeline that reads standard input reloads when its stdin input is unchanged (it goes on reading), and refuses a change to it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-reload-stdin-'));
+    const out = path.join(dir, 'out.jsonl');
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (input: string, extra: string) => `data_dir: ${dir}/data
+inputs:
+  in: { type: stdin${input} }
+outputs:
+  out: { type: file, inputs: [in], path: ${out} }
+${extra}`;
+    await writeFile(config, pipeline('', ''));
+    const cli = startCli(['run', '-c', config]);
+    try {
+      await cli.waitFor(/driftlock running/);
+      cli.child.stdin!.write('one\ntwo\n');
+      for (let i = 0; i < 200 && (await readLines(out)).length < 2; i++) await sleep(10);
+      // A changed stdin input: refused, the running pipeline goes on.
+      await writeFile(config, pipeline(', max_line_bytes: 2KiB', ''));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/changes or removes the input that reads standard input/);
+      cli.child.stdin!.write('three\n');
+      for (let i = 0; i < 200 && (await readLines(out)).length < 3; i++) await sleep(10);
+      // Unchanged, with an output added: reloaded, and standard input goes on being read.
+      await writeFile(config, pipeline('', `  copy: { type: file, inputs: [in], path: ${dir}/copy.jsonl }\n`));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded: the new pipeline is running/);
+      cli.child.stdin!.end('four\n');
+      const exit = await cli.exited;
+      expect(exit.code, exit.stderr).toBe(0);
+      const bodies = (await readLines(out)).map((l) => (JSON.parse(l) as { body: string }).body);
+      expect(bodies).toEqual(['one', 'two', 'three', 'four']);
+      const copied = (await readLines(path.join(dir, 'copy.jsonl'))).map((l) => (JSON.parse(l) as { body: string }).body);
+      expect(copied).toEqual(['four']);
+    } finally {
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
