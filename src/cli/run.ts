@@ -179,7 +179,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
           const drained = handed.drained;
           // A SIGTERM during the drain: the inputs held stop too, and the exit waits for them.
           if (stopRequested) {
-            stopped = held.stop().then(() => drained);
+            stopped = held.stop().then((clean) => drained && clean);
             break;
           }
           carryTotals(carried, current);

@@ -60,6 +60,8 @@ class Fanout {
   private waiting = 0;
   private gate: { opened: Promise<void>; open: () => void } | undefined;
   private discarding = false;
+  /** Events answered `abandoned` by `discard`. */
+  discarded = 0;
   private closed = false;
   private idle: Array<() => void> = [];
 
@@ -86,6 +88,7 @@ class Fanout {
       }
     }
     if (this.discarding) {
+      this.discarded += batch.events.length;
       releaseAll(batch.finalizers, 'abandoned');
       return false;
     }
@@ -235,14 +238,19 @@ export class HeldInputs {
 
   /**
    * Stops them without a pipeline to go on to (the daemon stops during a reload): what they emit from now on
-   * is answered `abandoned` (a file input reads it again at the next start). Resolves when they have stopped.
+   * is answered `abandoned` (a file input reads it again at the next start; counted in the input's
+   * `discarded_events_total`). Resolves when they have stopped: true when none was, false (not drained) else.
    */
-  async stop(): Promise<void> {
+  async stop(): Promise<boolean> {
     for (const c of this.components) {
       c.stopper!.abort();
       c.fanout.discard();
     }
     await Promise.all(this.components.map((c) => c.done));
+    for (const c of this.components) {
+      if (c.fanout.discarded > 0) c.logger.error({ discarded_events: c.fanout.discarded }, 'stopped during a reload: events it received since the reload began were not delivered (a file input reads them again at the next start)');
+    }
+    return this.components.every((c) => c.fanout.discarded === 0);
   }
 }
 
