@@ -13,6 +13,7 @@ import { defineTransform, type TransformStage } from '../engine/component.js';
 import { releaseAll, type Batch } from '../engine/acknowledgement.js';
 import { MAX_NESTING, setOwn, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
+import { DOTTED_ROOTS, eventPart, FIELD_ROOTS, lookupField } from '../engine/field-path.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { checkSnapshotHeader, describeRestore, isSnapshotHeader, restoreDetector, restoreStream, snapshotLines, type DetectorSnapshot, type RestoreResult } from '../detector/snapshot.js';
 import { durationText, type LiveState, type StreamSnapshot } from '../detector/stream.js';
@@ -55,26 +56,6 @@ export const anomalyDetectConfig = z.object({
 export type AnomalyDetectConfig = z.output<typeof anomalyDetectConfig>;
 
 const STREAM_REF = /\{([^}]+)\}/g;
-const STREAM_ROOTS = ['source', 'attributes', 'resource', 'body'];
-/** The parts of an event whose names hold dots themselves (`syslog.appname`, `service.name`). */
-const DOTTED_ROOTS = new Set(['attributes', 'resource']);
-
-/** The part of an event a `stream_id` field starts with, or undefined for any other name. */
-function eventPart(event: LogEvent, root: string | undefined): unknown {
-  switch (root) {
-    case 'source':
-      return event.source;
-    case 'attributes':
-      return event.attributes;
-    case 'resource':
-      return event.resource;
-    case 'body':
-      return event.body;
-    default:
-      return undefined;
-  }
-}
-
 /**
  * What is wrong with a `stream_id` setting that no event could resolve, or undefined: a brace without its
  * pair, or a reference that does not start with one of the event's parts (`{service}` for `{body.service}`).
@@ -85,8 +66,8 @@ export function streamIdProblem(template: string): string | undefined {
   for (const m of template.matchAll(STREAM_REF)) {
     const ref = m[1]!.trim();
     const root = ref.split('.')[0]!;
-    if (!STREAM_ROOTS.includes(root) || ref === root) {
-      return `{${ref}} names no field of an event: a field starts with ${STREAM_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. {body.${ref === root && STREAM_ROOTS.includes(root) ? 'service' : ref}})`;
+    if (!FIELD_ROOTS.includes(root) || ref === root) {
+      return `{${ref}} names no field of an event: a field starts with ${FIELD_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. {body.${ref === root && FIELD_ROOTS.includes(root) ? 'service' : ref}})`;
     }
   }
   return undefined;
@@ -116,21 +97,6 @@ export function missingFieldHint(ref: string, event: LogEvent): string {
   return v === null || v === undefined ? `${ref} is ${String(v)}` : `${ref} is an object, not a value`;
 }
 
-function lookup(event: LogEvent, ref: string): unknown {
-  const [root, ...rest] = ref.split('.');
-  let v = eventPart(event, root);
-  if (DOTTED_ROOTS.has(root!) && v) {
-    // Attribute names contain dots themselves (`syslog.appname`): try the longest name first.
-    const name = rest.join('.');
-    if (name in (v as object)) return (v as Record<string, unknown>)[name];
-  }
-  for (const key of rest) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[key];
-  }
-  return v;
-}
-
 /**
  * Resolves a `stream_id` setting for one event; unresolvable references become `-`, and are told to
  * `missed` (the reference, trimmed, and the event).
@@ -138,7 +104,7 @@ function lookup(event: LogEvent, ref: string): unknown {
 export function resolveStreamId(template: string, event: LogEvent, missed?: (ref: string, event: LogEvent) => void): string {
   if (!template.includes('{')) return template;
   return template.replace(STREAM_REF, (_, ref: string) => {
-    const v = lookup(event, ref.trim());
+    const v = lookupField(event, ref.trim());
     if (v === undefined || v === null || typeof v === 'object') {
       missed?.(ref.trim(), event);
       return '-';
