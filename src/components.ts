@@ -6,6 +6,7 @@ import { fileInput } from './inputs/file/index.js';
 import { syslogInput } from './inputs/syslog/index.js';
 import { otlpGrpcInput } from './inputs/otlp-grpc/index.js';
 import { fluentForwardInput } from './inputs/fluent-forward/index.js';
+import { filterTransform } from './transforms/filter.js';
 import { parseTransform } from './transforms/parse.js';
 import { anomalyDetectTransform } from './transforms/anomaly-detect.js';
 import { consoleOutput } from './outputs/console.js';
@@ -22,6 +23,7 @@ export const builtinComponents: AnyComponentDefinition[] = [
   otlpGrpcInput,
   fluentForwardInput,
   parseTransform,
+  filterTransform,
   anomalyDetectTransform,
   consoleOutput,
   fileOutput,

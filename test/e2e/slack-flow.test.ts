@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SlackMessage } from '../../src/outputs/slack.js';
-import { startCli } from '../helpers/cli.js';
+import { exitSummary, startCli } from '../helpers/cli.js';
 import { ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
 
@@ -48,11 +48,19 @@ async function startExample(): Promise<{ log: string; cli: ReturnType<typeof sta
 describe('nginx lines appended to a file -> parse -> anomaly_detect -> Slack', () => {
   it('posts a readable message with Stream nginx-logs, a confidence and the reason, and stops cleanly', async () => {
     const { log, cli, slack } = await startExample();
+    const written: string[] = [];
     try {
       await cli.waitFor(/driftlock running/);
       const gen = new NginxLines(7);
-      for (let i = 0; i < 4; i++) await appendFile(log, gen.lines(500).join('\n') + '\n');
-      await appendFile(log, [gen.line({ response_time: 5.2 }), ...gen.lines(100), gen.line({ http_user_agent: SQL_INJECTION }), ...gen.lines(100)].join('\n') + '\n');
+      const baseline = Array.from({ length: 4 }, () => gen.lines(500));
+      for (const lines of baseline) await appendFile(log, lines.join('\n') + '\n');
+      // The generator's traffic has health checks of its own (GET /health): dropped too.
+      written.push(...baseline.flat());
+      // Kubernetes probes, new to the stream: the example's filter drops them before the detector.
+      const probes = Array.from({ length: 30 }, (_, i) => gen.line(i % 2 ? { request: 'GET /healthz HTTP/1.1', http_user_agent: 'kube-probe/1.29' } : { request: 'GET /readyz?verbose HTTP/1.1', http_user_agent: 'Mozilla/5.0' }));
+      const rest = [gen.line({ response_time: 5.2 }), ...probes, ...gen.lines(100), gen.line({ http_user_agent: SQL_INJECTION }), ...gen.lines(100)];
+      written.push(...rest);
+      await appendFile(log, rest.join('\n') + '\n');
       await slack.waitFor(() => slack.accepted().some((r) => r.body.includes('response_time 5.2')), 30_000, 'the slow-response alert');
       await slack.waitFor(() => slack.accepted().some((r) => r.body.includes('UNION SELECT')), 30_000, 'the injection alert');
     } finally {
@@ -74,6 +82,14 @@ describe('nginx lines appended to a file -> parse -> anomaly_detect -> Slack', (
     expect(injection.Reason).toContain('http_user_agent');
     // Steady traffic stays quiet, and the secret webhook URL never reaches the logs.
     expect(messages.length).toBeLessThanOrEqual(12);
+    // The probes were dropped by the example's filter, counted, and never alerted on.
+    const probe = (line: string) => {
+      const r = JSON.parse(line) as { request: string; http_user_agent: string };
+      return /^(GET|HEAD) \/(healthz|readyz|livez|health|ping)[ ?]/.test(r.request) || /^kube-probe\//.test(r.http_user_agent);
+    };
+    expect(written.filter(probe).length).toBeGreaterThan(30);
+    expect(exitSummary(result.stderr).drop_probes!.filtered_events_total).toBe(written.filter(probe).length);
+    expect(messages.some((m) => /healthz|readyz|kube-probe/.test(JSON.stringify(m)))).toBe(false);
     expect(result.stderr).not.toContain('secret-token-xyz');
   });
 

@@ -1,0 +1,164 @@
+/**
+ * `filter`: drops events by conditions on their fields, as Fluent Bit's `grep` filter and Vector's `filter`
+ * transform do: health checks and probes before they reach `anomaly_detect`, debug lines before an output.
+ *
+ * An event passes when it matches the `include` conditions (all of them, or any with `include_mode: any`;
+ * no `include`: every event), matches none of the `exclude` conditions, and is not below `min_severity`.
+ * Dropped events are counted (`filtered_events_total`) and acknowledged as delivered: an input does not
+ * read them again. A condition names a field as `stream_id` does (`body.request`, `attributes.syslog.appname`,
+ * `resource.service.name`, `source.file`), or `body` (the whole message), or `severity`.
+ */
+import { z } from 'zod';
+import { defineTransform } from '../engine/component.js';
+import { bodyText, severityNumberFromText, type LogEvent } from '../engine/event.js';
+import { FIELD_ROOTS, lookupField } from '../engine/field-path.js';
+
+const SEVERITIES = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
+/** The lowest OpenTelemetry severity number of each name (1-4 TRACE, 5-8 DEBUG, ...). */
+const SEVERITY_FLOOR: Record<(typeof SEVERITIES)[number], number> = { TRACE: 1, DEBUG: 5, INFO: 9, WARN: 13, ERROR: 17, FATAL: 21 };
+const TESTS = ['equals', 'matches', 'contains', 'exists'] as const;
+
+const condition = z
+  .strictObject({
+    field: z.string().min(1).describe('The field: `body` (the whole message), `severity`, or a path such as `body.request`, `attributes.syslog.appname`, `resource.service.name`, `source.file`.'),
+    equals: z.union([z.string(), z.number(), z.boolean()]).optional().describe('The field holds this value (a number also matches its text: `200` matches `"200"`).'),
+    matches: z.string().optional().describe('The field, as text, matches this regular expression (JavaScript syntax; anchors `^` and `$` are yours to write).'),
+    contains: z.string().optional().describe('The field, as text, contains this text.'),
+    exists: z.boolean().optional().describe('`true`: the event has the field; `false`: it has not.'),
+    ignore_case: z.boolean().default(false).describe('Compare text without regard to case (`equals`, `matches`, `contains`).'),
+  })
+  .superRefine((c, ctx) => {
+    const given = TESTS.filter((t) => c[t] !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: given.length === 0 ? `a condition needs one test: ${TESTS.join(', ')}` : `a condition has one test, not ${given.join(' and ')} (write two conditions)` });
+    }
+    const root = c.field.split('.')[0]!;
+    if (c.field !== 'severity' && (!FIELD_ROOTS.includes(root) || (c.field === root && root !== 'body'))) {
+      ctx.addIssue({ code: 'custom', path: ['field'], message: `"${c.field}" names no field of an event: write body, severity, or a path starting with ${FIELD_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. body.${c.field === root ? 'request' : c.field})` });
+    }
+    if (c.matches !== undefined) {
+      try {
+        new RegExp(c.matches, c.ignore_case ? 'i' : '');
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['matches'], message: `not a regular expression: ${(err as Error).message}` });
+      }
+    }
+  });
+
+export const filterConfig = z
+  .object({
+    include: z.array(condition).min(1).optional().describe('Only events that match these conditions pass (all of them, or any: `include_mode`).'),
+    include_mode: z.enum(['all', 'any']).default('all').describe('`all`: an event must match every `include` condition; `any`: one is enough.'),
+    exclude: z.array(condition).default([]).describe('Events that match any of these conditions are dropped.'),
+    min_severity: z.enum(SEVERITIES).optional().describe('Events of a lower severity are dropped; events without a severity pass.'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.include === undefined && c.exclude.length === 0 && c.min_severity === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'a filter needs `include`, `exclude` or `min_severity`: as it is, it passes every event' });
+    }
+  });
+
+export type FilterConfig = z.output<typeof filterConfig>;
+type Condition = z.output<typeof condition>;
+
+/** The event's severity number: its own, or read from its severity text. */
+function severityOf(event: LogEvent): number | undefined {
+  return event.severityNumber ?? (event.severityText === undefined ? undefined : severityNumberFromText(event.severityText));
+}
+
+/** The severity's name (`ERROR`), as a condition on `severity` compares it; the text as written if it has no number. */
+function severityName(event: LogEvent): string | undefined {
+  const n = severityOf(event);
+  if (n === undefined || n < 1) return event.severityText;
+  return SEVERITIES[Math.min(5, Math.floor((n - 1) / 4))];
+}
+
+function valueOf(event: LogEvent, field: string): unknown {
+  if (field === 'severity') return severityName(event);
+  if (field === 'body') return bodyText(event);
+  return lookupField(event, field);
+}
+
+function asText(v: unknown): string {
+  return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/** A condition as a test of one event. */
+function compile(c: Condition): (event: LogEvent) => boolean {
+  const fold = c.ignore_case ? (s: string) => s.toLowerCase() : (s: string) => s;
+  const present = (v: unknown) => v !== undefined && v !== null;
+  if (c.exists !== undefined) {
+    const want = c.exists;
+    return (e) => present(valueOf(e, c.field)) === want;
+  }
+  if (c.matches !== undefined) {
+    const re = new RegExp(c.matches, c.ignore_case ? 'i' : '');
+    return (e) => {
+      const v = valueOf(e, c.field);
+      return present(v) && re.test(asText(v));
+    };
+  }
+  if (c.contains !== undefined) {
+    const part = fold(c.contains);
+    return (e) => {
+      const v = valueOf(e, c.field);
+      return present(v) && fold(asText(v)).includes(part);
+    };
+  }
+  const want = c.equals!;
+  if (typeof want === 'number') {
+    return (e) => {
+      const v = valueOf(e, c.field);
+      return typeof v === 'number' ? v === want : typeof v === 'string' && v.trim() !== '' && Number(v) === want;
+    };
+  }
+  if (typeof want === 'boolean') {
+    return (e) => {
+      const v = valueOf(e, c.field);
+      return v === want || v === String(want);
+    };
+  }
+  const text = fold(want);
+  return (e) => {
+    const v = valueOf(e, c.field);
+    return present(v) && typeof v !== 'object' && fold(String(v)) === text;
+  };
+}
+
+export const filterTransform = defineTransform({
+  type: 'filter',
+  description:
+    'Drops events by conditions on their fields (as Fluent Bit\'s `grep` and Vector\'s `filter`): only those that match `include`, none of `exclude`, and are not below `min_severity` pass. Dropped events are counted in `filtered_events_total` and acknowledged as delivered.',
+  config: filterConfig,
+  example: {
+    type: 'filter',
+    inputs: ['parse_access'],
+    exclude: [
+      { field: 'body.request', matches: '^GET /(healthz|readyz)' },
+      { field: 'body.http_user_agent', contains: 'kube-probe' },
+    ],
+  },
+  build(config, ctx) {
+    const include = (config.include ?? []).map(compile);
+    const exclude = config.exclude.map(compile);
+    const any = config.include_mode === 'any';
+    const floor = config.min_severity === undefined ? undefined : SEVERITY_FLOOR[config.min_severity];
+    const passes = (e: LogEvent): boolean => {
+      if (include.length > 0 && !(any ? include.some((t) => t(e)) : include.every((t) => t(e)))) return false;
+      for (const t of exclude) if (t(e)) return false;
+      if (floor !== undefined) {
+        const n = severityOf(e);
+        if (n !== undefined && n >= 1 && n < floor) return false;
+      }
+      return true;
+    };
+    ctx.metrics?.declare('filtered_events_total');
+    return {
+      map(events) {
+        const kept = events.filter(passes);
+        if (kept.length < events.length) ctx.metrics?.add('filtered_events_total', events.length - kept.length);
+        return kept;
+      },
+    };
+  },
+});

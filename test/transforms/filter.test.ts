@@ -1,0 +1,128 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createRegistry } from '../../src/components.js';
+import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createEvent, type Attributes, type LogEvent } from '../../src/engine/event.js';
+import { ComponentMetrics } from '../../src/engine/metrics.js';
+import type { TransformStage } from '../../src/engine/component.js';
+
+/** A pipeline whose only transform is the filter given (its YAML lines, indented under `f:`). */
+function pipeline(filter: string): string {
+  return `inputs: { app: { type: stdin } }
+transforms:
+  f:
+    type: filter
+    inputs: [app]
+${filter.trim().split('\n').map((l) => `    ${l}`).join('\n')}
+outputs: { out: { type: console, inputs: [f] } }
+`;
+}
+
+/** Builds the filter as the daemon does: from YAML through the config loader. */
+async function filter(yaml: string): Promise<{ stage: TransformStage; metrics: ComponentMetrics }> {
+  const config = await parseConfig(pipeline(yaml), 'pipeline.yaml', createRegistry(), { env: {} });
+  const c = config.components.find((x) => x.id === 'f')!;
+  const metrics = new ComponentMetrics('f', 'transform', 'filter');
+  const stage = (await c.definition.build(c.options, { id: 'f', logger: pino({ level: 'silent' }), dataDir: '/tmp', configDir: '/tmp', metrics })) as TransformStage;
+  return { stage, metrics };
+}
+
+async function issuesOf(yaml: string): Promise<ConfigIssue[]> {
+  try {
+    await parseConfig(pipeline(yaml), 'pipeline.yaml', createRegistry(), { env: {} });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).issues;
+  }
+  throw new Error('config was accepted but should have been rejected');
+}
+
+function access(request: string, status: number, extra: Partial<LogEvent> = {}, body: Attributes = {}): LogEvent {
+  return { ...createEvent({ request, status, http_user_agent: 'Mozilla/5.0', ...body }, { input: 'app', file: '/var/log/nginx/access.log' }, 1_700_000_000_000), ...extra };
+}
+
+const requests = async (stage: TransformStage, events: LogEvent[]) => (await stage.map!(events)).map((e) => (typeof e.body === 'string' ? e.body : (e.body.request as string)));
+
+describe('filter', () => {
+  it('exclude drops events that match any condition (regex, substring), counts them, and passes the rest unchanged', async () => {
+    const { stage, metrics } = await filter(`
+exclude:
+  - { field: body.request, matches: '^GET /(healthz|readyz)' }
+  - { field: body.http_user_agent, contains: kube-probe, ignore_case: true }`);
+    const events = [
+      access('GET /healthz HTTP/1.1', 200),
+      access('GET /api/users HTTP/1.1', 200),
+      access('GET /readyz HTTP/1.1', 200),
+      access('GET /api/orders HTTP/1.1', 200, {}, { http_user_agent: 'Kube-Probe/1.29' }),
+      access('POST /login HTTP/1.1', 500),
+    ];
+    expect(await requests(stage, events)).toEqual(['GET /api/users HTTP/1.1', 'POST /login HTTP/1.1']);
+    expect(metrics.get('filtered_events_total')).toBe(3);
+  });
+
+  it('include keeps only events that match all conditions, or any with include_mode: any; a number matches its text', async () => {
+    const all = (await filter(`
+include:
+  - { field: body.status, equals: 500 }
+  - { field: body.request, contains: POST }`)).stage;
+    const any = (await filter(`
+include_mode: any
+include:
+  - { field: body.status, equals: 500 }
+  - { field: body.request, contains: POST }`)).stage;
+    const events = () => [access('POST /login HTTP/1.1', 500), access('GET / HTTP/1.1', 500), access('POST /cart HTTP/1.1', 200), access('GET / HTTP/1.1', 200)];
+    expect(await requests(all, events())).toEqual(['POST /login HTTP/1.1']);
+    expect(await requests(any, events())).toEqual(['POST /login HTTP/1.1', 'GET / HTTP/1.1', 'POST /cart HTTP/1.1']);
+    // "500" written as text (logfmt values are strings) equals 500.
+    expect(await requests(all, [access('POST /x HTTP/1.1', 0, {}, { status: '500' })])).toEqual(['POST /x HTTP/1.1']);
+  });
+
+  it('min_severity drops what is below it, by number or by text; events without a severity pass', async () => {
+    const { stage } = await filter('min_severity: WARN');
+    const events = [
+      access('debug', 200, { severityNumber: 5, severityText: 'DEBUG' }),
+      access('info text only', 200, { severityText: 'info' }),
+      access('warning text only', 200, { severityText: 'warning' }),
+      access('error', 200, { severityNumber: 17 }),
+      access('no severity', 200),
+      // OTLP's SEVERITY_NUMBER_UNSPECIFIED: no severity either.
+      access('unspecified', 200, { severityNumber: 0 }),
+    ];
+    expect(await requests(stage, events)).toEqual(['warning text only', 'error', 'no severity', 'unspecified']);
+  });
+
+  it('fields with dots in attribute names, source, severity, the whole body, and exists', async () => {
+    const syslog = (app: string, msg: string, severityText?: string): LogEvent => ({
+      ...createEvent(msg, { input: 'sys' }, 1),
+      attributes: { 'syslog.appname': app },
+      ...(severityText ? { severityText } : {}),
+    });
+    const byApp = (await filter(`exclude: [{ field: attributes.syslog.appname, equals: CRON }]`)).stage;
+    expect(await requests(byApp, [syslog('cron', 'a'), syslog('sshd', 'b')])).toEqual(['a', 'b']);
+    const byAppFolded = (await filter(`exclude: [{ field: attributes.syslog.appname, equals: CRON, ignore_case: true }]`)).stage;
+    expect(await requests(byAppFolded, [syslog('cron', 'a'), syslog('sshd', 'b')])).toEqual(['b']);
+    const bySeverity = (await filter(`include: [{ field: severity, equals: ERROR }]`)).stage;
+    expect(await requests(bySeverity, [syslog('a', 'x', 'err'), syslog('a', 'y', 'info'), syslog('a', 'z')])).toEqual(['x']);
+    const byBody = (await filter(`exclude: [{ field: body, matches: 'session (opened|closed)' }]`)).stage;
+    expect(await requests(byBody, [syslog('sshd', 'pam_unix: session opened for user root'), syslog('sshd', 'Failed password for root')])).toEqual(['Failed password for root']);
+    const withoutField = (await filter(`include: [{ field: body.trace_id, exists: false }]`)).stage;
+    expect(await requests(withoutField, [access('a', 200, {}, { trace_id: 'abc' }), access('b', 200)])).toEqual(['b']);
+    const bySource = (await filter(`include: [{ field: source.file, matches: 'nginx/access' }]`)).stage;
+    expect(await requests(bySource, [access('c', 200), syslog('x', 'not a file')])).toEqual(['c']);
+  });
+
+  it('clear config errors: a bad regex, no test or two tests, a field no event has, a filter that filters nothing', async () => {
+    const bad = await issuesOf(`exclude: [{ field: body.request, matches: 'GET /(a' }]`);
+    expect(bad[0]).toMatchObject({ component: 'f' });
+    expect(bad[0]!.path).toMatch(/exclude\.0\.matches/);
+    expect(bad[0]!.message).toMatch(/not a regular expression: .*Unterminated group/);
+    expect((await issuesOf(`exclude: [{ field: body.request }]`))[0]!.message).toMatch(/a condition needs one test: equals, matches, contains, exists/);
+    expect((await issuesOf(`exclude: [{ field: body.request, equals: a, contains: b }]`))[0]!.message).toMatch(/one test, not equals and contains/);
+    const field = await issuesOf(`exclude: [{ field: request, equals: a }]`);
+    expect(field[0]!.path).toMatch(/exclude\.0\.field/);
+    expect(field[0]!.message).toMatch(/"request" names no field of an event: .* \(e\.g\. body\.request\)/);
+    expect((await issuesOf(`include_mode: any`))[0]!.message).toMatch(/needs `include`, `exclude` or `min_severity`/);
+    expect((await issuesOf(`min_severity: LOUD`))[0]!.message).toMatch(/expected one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL/);
+  });
+});
