@@ -175,14 +175,19 @@ describe('examples/kubernetes/nginx-sidecar.yaml', () => {
       const gen = new NginxLines(5);
       const lines = (n: number) => Array.from({ length: n }, () => render(format, gen.record()));
       for (const line of lines(3)) expect(() => JSON.parse(line) as unknown).not.toThrow();
-      for (let i = 0; i < 4; i++) await appendFile(logFile, lines(500).join('\n') + '\n');
+      // nginx's readiness probe, as the kubelet sends it, among the traffic: the pipeline's filter drops it.
+      const probePath = nginx.readinessProbe!.httpGet.path;
+      const probe = () => render(format, gen.record({ request: `GET ${probePath} HTTP/1.1`, http_user_agent: 'kube-probe/1.31' }));
+      for (let i = 0; i < 4; i++) await appendFile(logFile, [...lines(500), ...Array.from({ length: 10 }, probe)].join('\n') + '\n');
       await appendFile(logFile, [render(format, gen.record({ http_user_agent: SQL_INJECTION })), ...lines(100)].join('\n') + '\n');
       await slack.waitFor(() => slack!.accepted().some((r) => r.body.includes('UNION SELECT')), 30_000, 'the injection alert');
 
       expect((await fetch(`http://127.0.0.1:${port}${driftlock.livenessProbe!.httpGet.path}`)).status).toBe(200);
       const metrics = await fetch(`http://127.0.0.1:${port}${annotations['prometheus.io/path']}`);
       expect(metrics.status).toBe(200);
-      expect(await metrics.text()).toMatch(/^driftlock_received_events_total\{component_id="access",component_kind="input",component_type="file"\} 2101$/m);
+      const text = await metrics.text();
+      expect(text).toMatch(/^driftlock_received_events_total\{component_id="access",component_kind="input",component_type="file"\} 2141$/m);
+      expect(text).toMatch(/^driftlock_filtered_events_total\{component_id="drop_probes",component_kind="transform",component_type="filter"\} 40$/m);
     } finally {
       cli.child.kill('SIGTERM');
     }
