@@ -18,7 +18,7 @@ import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
 import { percent, printable, renderAlertText, renderRepeatsText } from '../outputs/alert-format.js';
 import { RepeatFolder } from './repeat-folder.js';
-import { SILENCE_CHECK_MS, groupSilences, lineParser, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
+import { SILENCE_CHECK_MS, backAnomaly, groupSilences, lineParser, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
 
 import { detectSession } from './detect-session.js';
@@ -215,6 +215,13 @@ export class LineDetector {
       if (receivedAt !== undefined) input.receivedAt = receivedAt;
       this.events += 1;
       const anomaly = this.detector.observe(streamId, input);
+      // A stream whose silence was told while it lasted is back: said before this line's own verdict (not
+      // counted as an anomaly).
+      const end = this.detector.takeSilenceEnd(streamId);
+      if (end) {
+        const back = backAnomaly([{ streamId, end }]);
+        found.push({ anomaly: back, line: lines[i]!.number, entry: back.why, time: input.time ?? (arrivalTime ? now : undefined) });
+      }
       if (!anomaly) continue;
       this.anomalies += 1;
       this.byKind.set(anomaly.kind, (this.byKind.get(anomaly.kind) ?? 0) + 1);

@@ -3,7 +3,7 @@
  * seen is evicted). Pure computation: no I/O, no timers; the caller supplies event time, and the time on its
  * own clock when it asks for silences (`checkSilence`).
  */
-import { StreamDetector } from './stream.js';
+import { StreamDetector, type SilenceEnd } from './stream.js';
 import { PROFILES, type Anomaly, type DetectorInput, type DetectorOptions, type Profile } from './types.js';
 
 export interface DetectorConfig {
@@ -65,6 +65,11 @@ export class Detector {
 
   observe(streamId: string, input: DetectorInput): Anomaly | undefined {
     return this.stream(streamId).observe(input);
+  }
+
+  /** The end of a silence told while it lasted, found by the stream's last event (once; see `StreamDetector.takeSilenceEnd`). */
+  takeSilenceEnd(streamId: string): SilenceEnd | undefined {
+    return this.streams.get(streamId)?.takeSilenceEnd();
   }
 
   /**

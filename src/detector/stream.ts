@@ -595,6 +595,18 @@ function stoppedPattern(silence: TemplateSilence, template: Template, since?: nu
 export interface LiveState {
   link: WallLinkState;
   silenceReported: boolean;
+  /** The confidence the silence was told with, for the notice of its end (absent from older states). */
+  silenceConfidence?: number;
+}
+
+/** The end of a silence `tick()` reported while it lasted: the stream has an event again. */
+export interface SilenceEnd {
+  /** How long it was silent (its time from the last event before to the one after). */
+  silentSeconds: number;
+  /** The stream's time of its last event before the silence (epoch ms, as the source wrote it). */
+  since: number;
+  /** The confidence the silence was reported with. */
+  confidence: number;
 }
 
 export class StreamDetector {
@@ -670,6 +682,9 @@ export class StreamDetector {
    * (nor its patterns as stopped), and no tick reports it twice.
    */
   private silenceReported = false;
+  private silenceConfidence = 0;
+  /** Set by the event that ends a silence `tick()` reported, until `takeSilenceEnd()`. */
+  private silenceEnd: SilenceEnd | undefined;
   /** Restored from a snapshot and not yet given a timed event (see `observe`). */
   private resumed = false;
   /**
@@ -802,7 +817,10 @@ export class StreamDetector {
 
     // The event that ends a silence `tick()` reported while it lasted: one alert per silence.
     const reportedSilenceEnds = timed && this.silenceReported && Math.floor(now / 1000) > this.volume.second;
-    if (reportedSilenceEnds) this.silenceReported = false;
+    if (reportedSilenceEnds) {
+      this.silenceReported = false;
+      this.silenceEnd = { silentSeconds: Math.max(0, (now - previous) / 1000), since: this.clock.sourceTime(previous), confidence: this.silenceConfidence };
+    }
     // Volume, in event time.
     const volume = timed && this.volume.observe(now, this.volumeOptions);
     // The whole stream fell silent (reported as a volume drop): that silence is not each pattern's own, or
@@ -1140,7 +1158,19 @@ export class StreamDetector {
     if (!found || found.confidence < this.o.threshold) return undefined;
     this.silenceReported = true;
     this.anomalies += 1;
-    return this.anomalyOf(found, about ? unmask(templateText(about)) : '', about ? about.id : -1);
+    const told = this.anomalyOf(found, about ? unmask(templateText(about)) : '', about ? about.id : -1);
+    this.silenceConfidence = told.confidence;
+    return told;
+  }
+
+  /**
+   * The end of a silence reported while it lasted, once: set by the event that ends it (`observe`), for the
+   * caller to say that the stream is back.
+   */
+  takeSilenceEnd(): SilenceEnd | undefined {
+    const end = this.silenceEnd;
+    this.silenceEnd = undefined;
+    return end;
   }
 
   /**
@@ -1149,7 +1179,7 @@ export class StreamDetector {
    */
   liveState(): LiveState | undefined {
     const link = this.link.state();
-    return link === undefined ? undefined : { link, silenceReported: this.silenceReported };
+    return link === undefined ? undefined : { link, silenceReported: this.silenceReported, silenceConfidence: this.silenceConfidence };
   }
 
   /** Takes `liveState()` of the detector a reload replaced, for a stream restored from its snapshot. */
@@ -1157,6 +1187,7 @@ export class StreamDetector {
     if (!this.resumed) return;
     this.link.adopt(state.link);
     this.silenceReported = state.silenceReported;
+    this.silenceConfidence = state.silenceConfidence ?? this.o.threshold;
     this.liveAcrossReload = true;
   }
 

@@ -46,6 +46,11 @@ export interface Anomaly {
   template_id: number;
   field?: string;
   baseline?: Record<string, unknown>;
+  /**
+   * Not an anomaly but the end of one: a stream whose silence was reported while it lasted is back (kind
+   * `volume_drop`, score 0, the silence's confidence). Outputs close the incident with it.
+   */
+  resolved?: true;
 }
 
 export type Profile = 'sensitive' | 'balanced' | 'strict';

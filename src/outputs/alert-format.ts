@@ -6,7 +6,7 @@ import type { Anomaly } from '../detector/index.js';
 import { cutWhole } from '../detector/strings.js';
 
 export interface AlertView {
-  anomaly: Pick<Anomaly, 'kind' | 'score' | 'confidence' | 'why' | 'stream_id' | 'template'> & { field?: string | undefined };
+  anomaly: Pick<Anomaly, 'kind' | 'score' | 'confidence' | 'why' | 'stream_id' | 'template'> & { field?: string | undefined; resolved?: boolean | undefined };
   /** The log entry as it was read. */
   entry: string;
   /** Event time (or arrival time), epoch ms; none for a line that has no time of its own. */
@@ -15,8 +15,8 @@ export interface AlertView {
   location?: string;
 }
 
-const ANSI = { bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', cyan: '\x1b[36m', reset: '\x1b[0m' };
-const PLAIN: typeof ANSI = { bold: '', dim: '', red: '', yellow: '', cyan: '', reset: '' };
+const ANSI = { bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', green: '\x1b[32m', cyan: '\x1b[36m', reset: '\x1b[0m' };
+const PLAIN: typeof ANSI = { bold: '', dim: '', red: '', yellow: '', green: '', cyan: '', reset: '' };
 
 /** Cuts text to `max` characters, saying how much was left out. */
 export function truncate(text: string, max: number): string {
@@ -50,6 +50,8 @@ export function renderAlertText(view: AlertView, color: boolean): string {
   const tone = a.confidence >= 0.99 ? c.red : c.yellow;
   const time = view.time === undefined ? '' : new Date(view.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   const where = view.location ? `  ${c.dim}${printable(view.location)}${c.reset}` : '';
+  // The end of a silence told while it lasted: no entry of its own (its why is the whole of it).
+  if (a.resolved) return `${c.green}${c.bold}✔ back${c.reset}  ${c.bold}${printable(a.stream_id)}${c.reset}  ${c.dim}${time}${c.reset}\n  ${printable(a.why).replace(/\n/g, '⏎')}\n`;
   return (
     `${tone}${c.bold}▲ ${a.kind}${c.reset}  ${c.bold}${printable(a.stream_id)}${c.reset}  confidence ${tone}${percent(a.confidence)}${c.reset}  ${c.dim}${time}${c.reset}${where}\n` +
     `  ${printable(a.why).replace(/\n/g, '⏎')}\n` +

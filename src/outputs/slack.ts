@@ -198,6 +198,19 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
   return { text, blocks };
 }
 
+/** The message that a stream whose silence was told is back (an `anomaly_detect` notice with `resolved`). */
+export function backMessage(alert: SlackAlert): SlackMessage {
+  return {
+    text: `:white_check_mark: Log stream back: ${escapeAndTruncate(alert.why, 300)}`,
+    blocks: [
+      { type: 'header', text: { type: 'plain_text', text: ':white_check_mark: Log Stream Back', emoji: true } },
+      { type: 'section', fields: [{ type: 'mrkdwn', text: `*Stream:*\n${name(alert.stream_id)}` }, { type: 'mrkdwn', text: `*Kind:*\n${name(alert.kind)}` }] },
+      { type: 'section', text: { type: 'mrkdwn', text: `*Reason:*\n${escapeAndTruncate(alert.why, 2000)}` } },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: `:clock3: ${slackDate(alert.time)}  ·  driftlock` }] },
+    ],
+  };
+}
+
 /** The update when an incident ends: nothing like it for a whole window. */
 export function endedMessage(first: SlackAlert, last: SlackAlert, total: number, windowMs: number): SlackMessage {
   const what = first.field ? `field \`${name(first.field)}\`` : first.template ? `pattern \`${escapeAndTruncate(first.template, 200)}\`` : 'this pattern';
@@ -279,6 +292,7 @@ export class Grouper {
   /** Takes one anomaly; returns once its message (if it gets one now) is queued. */
   async add(alert: SlackAlert, settle: Settle): Promise<void> {
     if (this.failure) throw this.failure;
+    if (alert.resolved) return this.resolve(alert, settle);
     if (this.windowMs <= 0) return this.send(alertMessage(alert, this.options), [settle]);
     const key = groupKey(alert);
     const group = this.groups.get(key);
@@ -294,6 +308,21 @@ export class Grouper {
     this.groups.set(key, fresh);
     this.arm(key, fresh);
     await this.send(alertMessage(alert, this.options), [settle]);
+  }
+
+  /**
+   * A stream back after a silence told while it lasted: the silence's incident, if still open, ends (its
+   * repeats counted so far go out first), and the notice is posted at once, without a mention.
+   */
+  private async resolve(alert: SlackAlert, settle: Settle): Promise<void> {
+    const key = groupKey({ ...alert, resolved: undefined });
+    const group = this.groups.get(key);
+    if (group) {
+      clearTimeout(group.timer);
+      this.groups.delete(key);
+      if (group.repeats > 0) await this.followUp(group, Date.now());
+    }
+    await this.send(backMessage(alert), [settle]);
   }
 
   private arm(key: string, group: Group, ms = this.windowMs): void {

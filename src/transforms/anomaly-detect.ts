@@ -16,7 +16,7 @@ import { duration } from '../config/schema.js';
 import { DOTTED_ROOTS, eventPart, FIELD_ROOTS, lookupField } from '../engine/field-path.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { checkSnapshotHeader, describeRestore, isSnapshotHeader, restoreDetector, restoreStream, snapshotLines, type DetectorSnapshot, type RestoreResult } from '../detector/snapshot.js';
-import { durationText, type LiveState, type StreamSnapshot } from '../detector/stream.js';
+import { durationText, type LiveState, type SilenceEnd, type StreamSnapshot } from '../detector/stream.js';
 import { parseTransform } from './parse.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
@@ -271,6 +271,7 @@ export function anomalyAttribute(a: Anomaly): Attributes {
   };
   if (a.field !== undefined) out.field = a.field;
   if (a.baseline) out.baseline = JSON.parse(JSON.stringify(a.baseline)) as Attributes;
+  if (a.resolved) out.resolved = true;
   return out;
 }
 
@@ -358,6 +359,43 @@ export function silenceText(anomaly: Anomaly): string {
     ? `${streams} streams silent at once: ${streamList(anomaly.baseline?.stream_ids as string[] | undefined ?? [], streams)}`
     : `stream ${anomaly.stream_id} silent: no events for ${typeof seconds === 'number' ? durationText(seconds) : 'a while'}` +
       (typeof typical === 'number' ? ` vs typical ${typical}/s` : anomaly.template ? ` (pattern ${JSON.stringify(ellipsize(anomaly.template, 80))} stopped)` : '');
+}
+
+/**
+ * The notice that streams whose silence was told while it lasted are back (their first events since): an
+ * anomaly as the silence's (`volume_drop`, its confidence) with `resolved: true` and score 0, so that an
+ * output can close the incident (Slack says so with a check mark). More than `MAX_SILENCE_ALERTS` back at
+ * once are one notice, as their silence was one alert.
+ */
+export function backAnomaly(ends: ReadonlyArray<{ streamId: string; end: SilenceEnd }>): Anomaly {
+  const most = Math.round(Math.max(...ends.map((e) => e.end.silentSeconds)));
+  const one = ends.length === 1 ? ends[0]! : undefined;
+  return {
+    kind: 'volume_drop',
+    resolved: true,
+    score: 0,
+    confidence: Math.max(...ends.map((e) => e.end.confidence)),
+    why: one
+      ? `stream ${one.streamId} back: events again after ${durationText(Math.round(one.end.silentSeconds))} of silence (its last event before was at ${new Date(one.end.since).toISOString()})`
+      : `${ends.length} streams back: events again after up to ${durationText(most)} of silence (${streamList(ends.map((e) => e.streamId), ends.length)})`,
+    stream_id: one ? one.streamId : MANY_STREAMS,
+    template: '',
+    template_id: -1,
+    baseline: { silent_seconds: most, ...(one ? {} : { streams: ends.length, stream_ids: ends.slice(0, 100).map((e) => e.streamId) }) },
+  };
+}
+
+/** The notices of streams back (see `backAnomaly`): one per stream, or one for all when more than `MAX_SILENCE_ALERTS`. */
+export function backAnomalies(ends: ReadonlyArray<{ streamId: string; end: SilenceEnd }>): Anomaly[] {
+  if (ends.length === 0) return [];
+  return ends.length > MAX_SILENCE_ALERTS ? [backAnomaly(ends)] : ends.map((e) => backAnomaly([e]));
+}
+
+/** The event that carries a notice of streams back: the why as its body, INFO, from this transform. */
+export function backEvent(anomaly: Anomaly, transformId: string, time: number | undefined, observed = Date.now()): LogEvent {
+  const event: LogEvent = { observedTimestamp: observed, severityText: 'INFO', severityNumber: 9, body: anomaly.why, attributes: { anomaly: anomalyAttribute(anomaly) }, source: { input: transformId } };
+  if (time !== undefined) event.timestamp = time;
+  return event;
 }
 
 export const anomalyDetectTransform = defineTransform({
@@ -480,12 +518,21 @@ export const anomalyDetectTransform = defineTransform({
         await parse(events);
         const out: LogEvent[] = config.emit === 'all' ? events : [];
         const receivedAt = receiverClock();
+        // Streams whose silence was told while it lasted, back with this batch: said before its events.
+        const back: Array<{ streamId: string; end: SilenceEnd }> = [];
+        let backAt: number | undefined;
         for (const event of events) {
           let anomaly;
           try {
             const input = toDetectorInput(event, watch);
             input.receivedAt = receivedAt;
-            anomaly = detector.observe(resolveStreamId(config.stream_id, event, missed), input);
+            const streamId = resolveStreamId(config.stream_id, event, missed);
+            anomaly = detector.observe(streamId, input);
+            const end = detector.takeSilenceEnd(streamId);
+            if (end) {
+              back.push({ streamId, end });
+              backAt ??= event.timestamp ?? event.observedTimestamp;
+            }
           } catch (err) {
             // A bug the event brought out: the event goes on unscored (with emit: all), the rest of the
             // batch is still scored, and the error is counted and said.
@@ -506,7 +553,8 @@ export const anomalyDetectTransform = defineTransform({
         }
         dirty = true;
         tellCold();
-        return out;
+        if (back.length === 0) return out;
+        return [...backAnomalies(back).map((a) => backEvent(a, ctx.id, backAt)), ...out];
       },
       /**
        * The batches, scored by `map`, and the silences of live streams while they last: looked for every

@@ -56,6 +56,27 @@ describe('a silence told while it lasts (checkSilence)', () => {
     expect(tickEachSecond(detector, traffic.time, traffic.time + 10_000)).toEqual([]);
   });
 
+  it('the event that ends a silence told while it lasted leaves its end to take once (how long, since when, the confidence); an untold silence leaves none', () => {
+    const { detector, traffic } = liveNginx();
+    const last = traffic.time;
+    const [told] = tickEachSecond(detector, last + 200, last + 120_000);
+    expect(detector.takeSilenceEnd('nginx')).toBeUndefined();
+    traffic.advance(300_000);
+    feed(detector, 'nginx', 1, () => traffic.next(), (e) => e.time! + 200);
+    const end = detector.takeSilenceEnd('nginx')!;
+    expect(end.silentSeconds).toBeGreaterThan(300);
+    expect(end.silentSeconds).toBeLessThan(301);
+    expect(end.since).toBe(last);
+    expect(end.confidence).toBe(told!.anomaly.confidence);
+    expect(detector.takeSilenceEnd('nginx')).toBeUndefined();
+    feed(detector, 'nginx', 100, () => traffic.next(), (e) => e.time! + 200);
+    expect(detector.takeSilenceEnd('nginx')).toBeUndefined();
+    // A gap no tick told (the ticks stopped: a scan, or a blocked pipeline): its end is no news.
+    traffic.advance(300_000);
+    feed(detector, 'nginx', 10, () => traffic.next(), (e) => e.time! + 200);
+    expect(detector.takeSilenceEnd('nginx')).toBeUndefined();
+  });
+
   it('a second silence after the stream came back is reported too', () => {
     const { detector, traffic } = liveNginx();
     expect(tickEachSecond(detector, traffic.time, traffic.time + 60_000)).toHaveLength(1);

@@ -21,7 +21,7 @@ afterEach(async () => {
 
 interface Posted {
   entry: string;
-  anomaly?: { kind: string; why: string; stream_id: string; confidence: number };
+  anomaly?: { kind: string; why: string; stream_id: string; confidence: number; resolved?: boolean };
   event: { body: string; timestamp?: number; source: { input: string } };
 }
 
@@ -41,7 +41,8 @@ describe('a stream that falls silent, through the real CLI and a webhook', () =>
     const cli = startCli(['run', '-c', config]);
     const silences = (): Posted[] => receiver!.accepted()
       .map((r) => JSON.parse(r.body) as Posted)
-      .filter((e) => e.anomaly?.kind === 'volume_drop');
+      .filter((e) => e.anomaly?.kind === 'volume_drop' && !e.anomaly.resolved);
+    const backs = (): Posted[] => receiver!.accepted().map((r) => JSON.parse(r.body) as Posted).filter((e) => e.anomaly?.resolved === true);
     try {
       await cli.waitFor(/driftlock running/);
       const now = Date.now();
@@ -66,10 +67,18 @@ describe('a stream that falls silent, through the real CLI and a webhook', () =>
       // At least the 3 s of silence, and soon after (checks run every second).
       expect(arrived - wrote).toBeGreaterThanOrEqual(3000);
       expect(arrived - wrote).toBeLessThan(15_000);
-      // The service comes back: its first line does not report the same silence again.
+      expect(backs()).toEqual([]);
+      // The service comes back: its first line does not report the same silence again, but says it is back
+      // (once), so that the incident can be closed.
       cli.child.stdin!.write(linesOf('live', 5, Date.now() - 2000, Date.now() - 20).join('\n') + '\n');
+      await receiver.waitFor(() => backs().length > 0, 10_000, 'the notice that the stream is back');
       await new Promise((r) => setTimeout(r, 1500));
       expect(silences()).toHaveLength(1);
+      const back = backs();
+      expect(back).toHaveLength(1);
+      expect(back[0]!.anomaly).toMatchObject({ kind: 'volume_drop', stream_id: 'live', resolved: true, confidence: alert.anomaly!.confidence });
+      expect(back[0]!.anomaly!.why).toMatch(/^stream live back: events again after \d+ s of silence \(its last event before was at 20\d\d-/);
+      expect(back[0]!.entry).toBe(back[0]!.anomaly!.why);
     } finally {
       cli.child.stdin!.end();
     }

@@ -24,12 +24,18 @@ describe('driftlock stream: a silent stream', () => {
     const reportedAt = Date.now() - now;
     // Two more checks go by: the same silence is not told twice.
     await new Promise((r) => setTimeout(r, 2500));
+    // The service logs again: said once, at its first line.
+    cli.child.stdin!.write(recentLines(Date.now()).split('\n').slice(-3).join('\n').replace(/"msg"/g, '"svc":"live","msg"'));
+    await cli.waitFor(/"resolved":true/, 'stdout', 10_000);
     cli.child.stdin!.end();
     const result = await cli.exited;
     expect(result.code, result.stderr).toBe(0);
     const alerts = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
     const drops = alerts.filter((a) => a['kind'] === 'volume_drop');
-    expect(drops).toHaveLength(1);
+    expect(drops.filter((a) => !a['resolved'])).toHaveLength(1);
+    const back = drops.filter((a) => a['resolved'] === true);
+    expect(back).toHaveLength(1);
+    expect(back[0]).toMatchObject({ stream_id: 'live', line: 1601, why: expect.stringMatching(/^stream live back: events again after \d+ s of silence/) });
     expect(drops[0]).toMatchObject({ stream_id: 'live', entry: expect.stringMatching(/^stream live silent: no events for \d+ s vs typical 20\/s$/) });
     expect(drops[0]!['why']).toMatch(/still silent/);
     expect(drops[0]).not.toHaveProperty('line');

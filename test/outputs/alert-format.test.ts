@@ -23,4 +23,14 @@ describe('alert text for terminals', () => {
     expect(LONE_SURROGATE.test(text)).toBe(false);
     expect(text).toContain(`${'y'.repeat(299)}… (`);
   });
+
+  it('renders a stream back after a silence as a check mark and its why, without an entry or a confidence', () => {
+    const why = 'stream nginx-logs back: events again after 4.2 min of silence (its last event before was at 2026-11-25T16:31:11.701Z)';
+    const text = renderAlertText({
+      anomaly: { kind: 'volume_drop', score: 0, confidence: 0.97, why, stream_id: 'nginx-logs', template: '', resolved: true },
+      entry: why,
+      time: Date.parse('2026-11-25T16:35:23.000Z'),
+    }, false);
+    expect(text).toBe(`✔ back  nginx-logs  2026-11-25 16:35:23Z\n  ${why}\n`);
+  });
 });

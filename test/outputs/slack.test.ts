@@ -147,6 +147,27 @@ describe('slack output', () => {
     expect(got[3]!.text).toBe(':white_check_mark: Anomaly over in nginx-logs (field_value, field response_time): 38 in all, none in the last 1 s');
   });
 
+  it('a stream back after a silence ends the silence\'s incident at once (its repeats first) with a "Log Stream Back" message that mentions nobody', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '30s', mention: { text: '<!here>', min_confidence: 0.9 } }, dir);
+    const silent = () => anomalyEvent({ kind: 'volume_drop', template: '', why: 'volume dropped: no events for 30 s so far vs typical 20/s (still silent)', confidence: 0.97 });
+    const back = anomalyEvent({ kind: 'volume_drop', template: '', why: 'stream nginx-logs back: events again after 4.2 min of silence', confidence: 0.97 });
+    (back.attributes.anomaly as Record<string, unknown>).resolved = true;
+    // The repeat is acknowledged with its follow-up: which the notice that the stream is back brings forward.
+    const acks = [run.push([silent(), silent()]), run.push([back])];
+    await receiver.waitFor(() => receiver!.accepted().length >= 3, 10_000, '3 messages');
+    expect(await Promise.all(acks)).toEqual(['delivered', 'delivered']);
+    await run.end();
+    const got = messages(receiver);
+    // Not the 30 s window: the repeat, then the end, as soon as the stream is back; no "Anomaly over" after.
+    expect(got.map((m) => (m.blocks[0] as { text: { text: string } }).text.text)).toEqual([':rotating_light: Log Anomaly Detected', ':rotating_light: Log Anomaly Detected', ':white_check_mark: Log Stream Back']);
+    expect(got[1]!.text).toContain('…and 1 more like this');
+    expect(got[0]!.text.startsWith('<!here>')).toBe(true);
+    expect(got[2]!.text).toBe(':white_check_mark: Log stream back: stream nginx-logs back: events again after 4.2 min of silence');
+    expect(texts(got[2]!)).not.toContain('<!here>');
+    expect(texts(got[2]!)).toContain('*Stream:*\\nnginx-logs');
+  });
+
   it('flushes counted repeats when the input ends, so none is lost to shutdown', async () => {
     receiver = await startReceiver(ok);
     const run = await runOutput(def, { webhook_url: receiver.url, group_window: '60s' }, dir);

@@ -19,6 +19,8 @@ export interface AlertAnomaly {
   stream_id: string;
   template?: string | undefined;
   field?: string | undefined;
+  /** The end of an incident, not one: a stream whose silence was told is back (`anomaly_detect`). */
+  resolved?: boolean | undefined;
 }
 
 /** The anomaly an event carries, or undefined when it carries none (or not in the detector's shape). */
@@ -34,6 +36,7 @@ export function readAnomaly(event: LogEvent): AlertAnomaly | undefined {
     stream_id: typeof a.stream_id === 'string' ? a.stream_id : event.source.input,
     template: typeof a.template === 'string' ? a.template : undefined,
     field: typeof a.field === 'string' ? a.field : undefined,
+    ...(a.resolved === true ? { resolved: true } : {}),
   };
 }
 
