@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { Detector, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
@@ -8,6 +7,7 @@ import { loadDetectorState, saveDetectorState } from '../../src/transforms/anoma
 import {
   FEED_READER_USER_AGENT, LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, T0, STEP_MS, expectWellFormed, mulberry32,
 } from './baseline.js';
+import { tempDir } from '../helpers/temp.js';
 
 const DB_ERROR = 'ERROR: Database connection failed';
 
@@ -302,7 +302,7 @@ describe('snapshotDetector / restoreDetector', () => {
 
 describe('the state file (saveDetectorState / loadDetectorState)', () => {
   /** A state file's path in a new temporary folder. */
-  const stateFile = async () => path.join(await mkdtemp(path.join(os.tmpdir(), 'driftlock-state-')), 'detector.json');
+  const stateFile = async () => path.join(await tempDir('driftlock-state-'), 'detector.json');
   const fill = (ids: string[]) => {
     const d = new Detector();
     for (const id of ids) for (let i = 0; i < 150; i++) d.observe(id, { text: `user ${i} logged in`, time: T0 + i * 1000 });

@@ -3,15 +3,11 @@
  * anomaly_detect -> file output, and what the alerts say.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli.js';
-
-async function tempDir(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), 'dl-app-'));
-}
+import { tempDir } from '../helpers/temp.js';
 
 /** An event as the file output writes it, with what these tests read of it. */
 interface OutEvent {
@@ -110,7 +106,7 @@ Caused by: java.sql.SQLTransientConnectionException: HikariPool-1 - Connection i
 
 describe('application logs through the daemon', () => {
   it('a Go panic joined by the go preset stays text through parse(logfmt) and alerts whole, instead of becoming bare-word fields', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-app-');
     const log = path.join(dir, 'shipper.log');
     const { text, panic } = goServiceLog();
     await writeFile(log, text);
@@ -129,7 +125,7 @@ describe('application logs through the daemon', () => {
     expect(events[0]!.body).toMatchObject({ level: 'INFO', msg: 'request served', status: '200' });
   });
   it('a Java stack trace is one event, one alert, and its why quotes the line that logged it, not the last frame', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-app-');
     const log = path.join(dir, 'orders.log');
     const { text, trace } = javaServiceLog();
     await writeFile(log, text);

@@ -1,15 +1,11 @@
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exitSummary, logLines, readDetectorState, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { startReceiver } from '../helpers/http-receiver.js';
-
-async function tempDir(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), 'dl-e2e-'));
-}
+import { tempDir } from '../helpers/temp.js';
 
 /** Runs the daemon on the demo input with the API on a free port, writing to `outPath`; resolves once the API listens. */
 async function startDemoWithApi(dir: string, rate: number, outPath: string, env?: NodeJS.ProcessEnv): Promise<{ cli: RunningCli; address: string }> {
@@ -29,7 +25,7 @@ outputs: { out: { type: file, inputs: [demo], path: "${outPath}" } }
  * Two configs (a.yaml, b.yaml: demo -> a.log, b.log) on one data_dir, and a daemon running the first.
  */
 async function firstOfTwoDaemons(): Promise<{ dir: string; first: RunningCli }> {
-  const dir = await tempDir();
+  const dir = await tempDir('dl-e2e-');
   const config = (name: string) => `data_dir: ${dir}/data
 inputs: { demo: { type: demo, rate: 20 } }
 outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
@@ -89,7 +85,7 @@ describe('driftlock CLI', () => {
   });
 
   it('DRIFTLOCK_CONFIG names the pipeline when --config is not given (run and validate); --config wins over it', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'from-env.yaml');
     await writeFile(file, `data_dir: ${dir}/data\ninputs: { in: { type: stdin } }\noutputs: { out: { type: file, inputs: [in], path: ${dir}/out.log } }\n`);
     const env = { DRIFTLOCK_CONFIG: file };
@@ -107,7 +103,7 @@ describe('driftlock CLI', () => {
   });
 
   it('validate reports a broken config with file:line:column and exits 78', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'broken.yaml');
     await writeFile(file, 'inputs:\n  in:\n    type: stdin\noutputs:\n  out:\n    type: console\n    inputs: [in]\n    encodng: json\n');
     const result = await runCli(['validate', '-c', file]);
@@ -119,7 +115,7 @@ describe('driftlock CLI', () => {
   });
 
   it('validate reports, in one run, a component\'s own wrong key and its reference to a missing input', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, 'inputs:\n  app: { type: stdin }\ntransforms:\n  parse_app: { type: parse, inputs: [app], format: json }\noutputs:\n  out: { type: console, inputs: [parse_app] }\n  out2: { type: file, inputs: [parse_ap], path: 123 }\n');
     const result = await runCli(['validate', '-c', file]);
@@ -131,7 +127,7 @@ describe('driftlock CLI', () => {
 
   // Standard input is read one way from a pipe and another from a file (`driftlock run < app.log`).
   it.each(['a pipe', 'a file'])('stdin from %s -> parse(json) -> file: every line arrives, bad lines marked not lost, exit 0 at end of input', async (from) => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const out = path.join(dir, 'nested/out/events.jsonl');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `data_dir: ${dir}/data
@@ -176,7 +172,7 @@ outputs:
   });
 
   it('a JSON line nested 5,000 levels deep is marked, not parsed, and stops nothing: fan-out to two outputs', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `data_dir: ${dir}/data
 inputs: { in: { type: stdin } }
@@ -199,7 +195,7 @@ outputs:
   });
 
   it('anomaly_detect saves its state after a burst followed by silence, so a SIGKILL then loses no baseline', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const log = path.join(dir, 'app.log');
     await writeFile(log, Array.from({ length: 500 }, (_, i) => JSON.stringify({ msg: 'GET /api', n: i, response_time: 0.05 })).join('\n') + '\n');
     const file = path.join(dir, 'pipeline.yaml');
@@ -221,7 +217,7 @@ outputs: { out: { type: file, inputs: [detect], path: ${dir}/out.jsonl } }
   });
 
   it('SIGTERM stops inputs, drains in-flight events to the output, and exits 0', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const out = path.join(dir, 'demo.jsonl');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `data_dir: ${dir}/data
@@ -246,7 +242,7 @@ outputs:
   });
 
   it('a second signal exits at once when draining is stuck (stdout nobody reads)', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `data_dir: ${dir}/data
 shutdown_timeout: 60s
@@ -268,7 +264,7 @@ outputs:
   });
 
   it('runs the embedded default pipeline (npm start): the demo stages incidents and readable alerts appear', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     // Incidents every 4 s (after 8 s of normal traffic) instead of every 30 s, to keep the test short.
     const cli = startCli(['run'], { cwd: dir, env: { DRIFTLOCK_DEMO_INCIDENTS_EVERY: '4s' } });
     await cli.waitFor(/▲ field_value {2}nginx-logs {2}confidence/, 'stdout', 25_000);
@@ -282,7 +278,7 @@ outputs:
   });
 
   it('loads a plugin from a fixture folder through the CLI', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `data_dir: ${dir}/data
 plugins: [${path.join(ROOT, 'test/fixtures/plugins/uppercase')}/index.js]
@@ -299,7 +295,7 @@ outputs:
   });
 
   it('a pipeline of many inputs starts and stops without a listener-leak warning', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     const ids = Array.from({ length: 12 }, (_, i) => `f${i}`);
     await writeFile(file, `data_dir: ${dir}/data
@@ -320,7 +316,7 @@ outputs: { out: { type: console, inputs: [${ids.join(', ')}] } }
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const port = (holder.address() as net.AddressInfo).port;
     try {
-      const dir = await tempDir();
+      const dir = await tempDir('dl-e2e-');
       const file = path.join(dir, 'pipeline.yaml');
       await writeFile(file, `data_dir: ${dir}/data
 api: { enabled: true, address: "127.0.0.1:0" }
@@ -350,7 +346,7 @@ outputs: { out: { type: console, inputs: [in] } }
   });
 
   it('/health answers 503 degraded, naming the component, while a file output cannot write, and ok once it can', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const blocker = path.join(dir, 'not-a-folder');
     await writeFile(blocker, '');
     // The path holds a substituted secret: /health masks it as the logs do.
@@ -399,7 +395,7 @@ outputs: { out: { type: console, inputs: [in] } }
   }, 30_000);
 
   it('the summary logged at exit leaves out what is 0, gauges too', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `data_dir: ${dir}/data
 inputs: { g: { type: demo, rate: 1000, count: 20 } }
@@ -418,7 +414,7 @@ outputs: { o: { type: file, inputs: [p], path: ${dir}/out.jsonl } }
   });
 
   it('the demo input stops at exactly count lines, staged incidents and spike included', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     // Incidents every 500 ms from 1 s: slow responses, 503s, an injection, then a spike (20x) until the end.
     await writeFile(file, `log_level: warn
@@ -438,7 +434,7 @@ outputs: { o: { type: console, inputs: [g], encoding: text } }
   });
 
   it('a data_dir that cannot be a folder is named, with where the config sets it and why, and exits 78 at once', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     await writeFile(path.join(dir, 'plain'), 'a file\n');
     const attempt = async (dataDir: string | undefined) => {
       const file = path.join(dir, 'pipeline.yaml');
@@ -469,7 +465,7 @@ outputs: { o: { type: console, inputs: [g], encoding: text } }
   }, 60_000);
 
   it('SIGHUP reloads the config: the new pipeline runs on the same data_dir; a broken config leaves it running', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     const log = path.join(dir, 'app.log');
     const config = (out: string) => `data_dir: ${dir}/data
@@ -510,7 +506,7 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/${out}, encoding: text
   });
 
   it('signals that come while a clean stop ends (up to the exit) do not kill it: exit 0', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `data_dir: ${dir}/data
 inputs: { demo: { type: demo, rate: 50 } }
@@ -531,7 +527,7 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
   });
 
   it('a SIGHUP before the pipeline runs (waiting for the data_dir lock) is ignored, not fatal', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `data_dir: ${dir}/data
 inputs: { demo: { type: demo, rate: 5 } }
@@ -552,7 +548,7 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
   }, 30_000);
 
   it('a SIGTERM while a reload drains a stuck output exits within the shutdown timeout (1), not never', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     // An output that never finishes a batch, nor stops: only the shutdown timeout ends it.
     await writeFile(path.join(dir, 'stuck.mjs'), `export default ({ z, defineOutput }) => [
   defineOutput({ type: 'stuck', description: 'never finishes', config: z.object({}), build() { return { async consume(batches) { for await (const b of batches) await new Promise(() => {}); } }; } }),
@@ -589,7 +585,7 @@ outputs: { out: { type: stuck, inputs: [demo] } }
 
   it('/health says 503 reloading while a reload drains (a slow receiver), and ok after; a SIGTERM then exits 0', async () => {
     const receiver = await startReceiver(() => ({ status: 200, body: 'ok', delayMs: 400 }));
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     const log = path.join(dir, 'app.log');
     await writeFile(log, 'a\nb\nc\nd\n');
@@ -655,7 +651,7 @@ outputs: { hook: { type: webhook, inputs: [app], url: "${receiver.url}", batch: 
   }, 40_000);
 
   it('says which component could not be built when its build throws (exit 78)', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     await writeFile(path.join(dir, 'plugin.mjs'), `export default ({ z, defineOutput }) => [defineOutput({
   type: 'backend', description: 'Fails to build.', config: z.object({}),
   build() { throw new Error('cannot connect to backend X'); },
@@ -673,7 +669,7 @@ outputs: { out: { type: backend, inputs: [in] } }
   });
 
   it('never writes the value of a substituted environment variable to its logs', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     const token = 'xoxb-SECRET-0123456789';
     await writeFile(file, `data_dir: ${dir}/data
@@ -688,7 +684,7 @@ outputs: { out: { type: file, inputs: [in], path: "${dir}/\${TOKEN}.log" } }
   });
 
   it('serves /health and /metrics when the API is enabled', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-e2e-');
     const { cli, address } = await startDemoWithApi(dir, 100, `${dir}/out.log`);
     await cli.waitFor(/driftlock running/);
     const health = await fetch(`http://${address}/health`);

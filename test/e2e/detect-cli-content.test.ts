@@ -2,12 +2,12 @@
  * `driftlock scan` on what an operator finds in /var/log besides plain logs: a gzipped rotation whatever its
  * name, a `.gz` name on plain text, other compressions, binary files (wtmp, journals), directories.
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 function appLog(lines = 300): string {
   let t = Date.parse('2025-01-01T00:00:00Z');
@@ -17,7 +17,7 @@ function appLog(lines = 300): string {
 
 describe('driftlock scan decides how to read a file by what it holds', () => {
   it('a gzipped file without .gz in its name is read decompressed; a .gz name on plain text is read as text', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-content-'));
+    const dir = await tempDir('dl-content-');
     await writeFile(path.join(dir, 'app.log.1'), gzipSync(appLog()));
     await writeFile(path.join(dir, 'app.log.2.gz'), appLog());
     const r = await runCli(['scan', '--output', 'json', '--format', 'text', path.join(dir, 'app.log.1'), path.join(dir, 'app.log.2.gz')]);
@@ -29,7 +29,7 @@ describe('driftlock scan decides how to read a file by what it holds', () => {
   });
 
   it('binary files, other compressions and directories are refused with what they are and what to do (exit 2)', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-content-'));
+    const dir = await tempDir('dl-content-');
     const wtmp = Buffer.alloc(384 * 20);
     for (let i = 0; i < 20; i++) wtmp.write(`pts/${i}\u0000user${i}\u0000host.example.com`, i * 384);
     await writeFile(path.join(dir, 'wtmp'), wtmp);
@@ -50,7 +50,7 @@ describe('driftlock scan decides how to read a file by what it holds', () => {
     const gz = gzipSync(appLog());
     // Before: read as binary text: "0 anomalies, 21 malformed lines", exit 0, as if the log were clean.
     // Through a pipe, and redirected from a file (`< app.log.2.gz`).
-    const inputFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'dl-content-')), 'input');
+    const inputFile = path.join(await tempDir('dl-content-'), 'input');
     for (const input of [{ input: gz }, { input: gz, inputFile }]) {
       const r = await runCli(['scan', '--output', 'json', '--format', 'text', '-'], input);
       expect(r.code, r.stderr).toBe(0);

@@ -2,17 +2,14 @@
  * `driftlock scan` and `driftlock stream` interrupted the way an operator interrupts them: Ctrl-C or
  * SIGTERM in the middle of a long scan, and Ctrl-C while the reader of stdout is slow (`| less`).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, startCli } from '../helpers/cli.js';
-
-async function tempDir(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), 'dl-interrupt-'));
-}
+import { spawnForTest } from '../helpers/processes.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** A log long enough that a scan of it is still running a second or two after it started. */
 async function longLog(dir: string, lines = 300_000): Promise<string> {
@@ -27,7 +24,7 @@ async function longLog(dir: string, lines = 300_000): Promise<string> {
 describe('driftlock scan, interrupted', () => {
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     it(`${signal} mid-scan: stops, saves --state, prints the summary marked interrupted, exits ${code}`, async () => {
-      const dir = await tempDir();
+      const dir = await tempDir('dl-interrupt-');
       const file = await longLog(dir);
       const state = path.join(dir, 'state.json');
       const running = startCli(['scan', '--no-progress', '--format', 'text', '--output', 'json', '--state', state, file, file]);
@@ -65,12 +62,12 @@ function manyAlerts(): string {
 describe('Ctrl-C while the reader of stdout is slow (| less)', () => {
   for (const command of ['stream', 'scan'] as const) {
     it(`${command}: stops promptly and saves --state, though its alerts wait in a full pipe`, async () => {
-      const dir = await tempDir();
+      const dir = await tempDir('dl-interrupt-');
       const state = path.join(dir, 'state.json');
       const log = path.join(dir, 'app.log');
       await writeFile(log, manyAlerts());
       const args = command === 'stream' ? ['stream', '--format', 'text', '--state', state] : ['scan', '--no-progress', '--format', 'text', '--output', 'json', '--state', state, log];
-      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawnForTest(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
       let err = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
       // A reader that reads nothing: about 800 KB of alerts fill the pipe and the writer waits.
@@ -133,7 +130,7 @@ function holdFifo(fifo: string): { started: () => boolean; drain: () => Promise<
 describe.skipIf(!existsSync('/usr/bin/mkfifo'))('Ctrl-C while the state is being saved', () => {
   for (const command of ['scan', 'stream'] as const) {
     it(`${command}: the save is finished, not cut short by the signal`, async () => {
-      const dir = await tempDir();
+      const dir = await tempDir('dl-interrupt-');
       const log = path.join(dir, 'app.jsonl');
       // A thousand streams: a state of some 250 KB, more than a pipe holds.
       await writeFile(log, Array.from({ length: 5000 }, (_, i) => JSON.stringify({ svc: `s${i % 1000}`, msg: `User logged in user_id=${1000 + i}` })).join('\n') + '\n');
@@ -142,7 +139,7 @@ describe.skipIf(!existsSync('/usr/bin/mkfifo'))('Ctrl-C while the state is being
       const fifo = holdFifo(`${state}.tmp`);
       const common = ['--format', 'json', '--stream-id', '{body.svc}', '--state', state];
       const args = command === 'scan' ? ['scan', '--no-progress', '--output', 'json', ...common, log] : ['stream', ...common];
-      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+      const child = spawnForTest(process.execPath, [CLI, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
       let err = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
       if (command === 'stream') child.stdin.end(await readFile(log));

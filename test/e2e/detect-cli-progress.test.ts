@@ -1,21 +1,21 @@
 /**
  * `driftlock scan`'s progress bar on a terminal (util-linux `script` gives it a pseudo-terminal).
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
+import { spawnForTest } from '../helpers/processes.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** Runs the CLI on a pseudo-terminal; its stdout to /dev/null unless `stdout` says otherwise (`input`: a shell command piped in). */
 function underTerminal(args: string[], options: { env?: NodeJS.ProcessEnv; stdout?: boolean; input?: string; columns?: number } = {}): Promise<{ code: number | null; out: string }> {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const command = (options.columns ? `stty cols ${options.columns}; ` : '') + (options.input ? `${options.input} | ` : '') + [process.execPath, CLI, ...args].map(q).join(' ') + (options.stdout ? '' : ' > /dev/null');
   return new Promise((resolve) => {
-    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+    const child = spawnForTest('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('close', (code) => resolve({ code, out }));
@@ -24,7 +24,7 @@ function underTerminal(args: string[], options: { env?: NodeJS.ProcessEnv; stdou
 
 describe.skipIf(!existsSync('/usr/bin/script'))('driftlock scan progress bar', () => {
   it('a gzipped rotation: the share shown follows the lines read, not 100% once the compressed size is unpacked', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-progress-'));
+    const dir = await tempDir('dl-progress-');
     const total = 400_000;
     let t = Date.parse('2025-01-01T00:00:00Z');
     const lines: string[] = [];
@@ -43,7 +43,7 @@ describe.skipIf(!existsSync('/usr/bin/script'))('driftlock scan progress bar', (
   }, 60_000);
 
   it('TERM=dumb: no colors and no line rewritten in place (no escape sequences at all), for scan and stream', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-progress-'));
+    const dir = await tempDir('dl-progress-');
     const lines = Array.from({ length: 300 }, (_, i) => `INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`);
     lines.push('ERROR: Database connection failed');
     const file = path.join(dir, 'app.log');
@@ -61,7 +61,7 @@ describe.skipIf(!existsSync('/usr/bin/script'))('driftlock scan progress bar', (
   }, 60_000);
 
   it('a narrow terminal: each progress redraw fits its width (the file name gives way first), so none wraps', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-progress-'));
+    const dir = await tempDir('dl-progress-');
     const lines = Array.from({ length: 200_000 }, (_, i) => `INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`);
     const name = 'a-rather-long-name-of-a-rotated-application-log-2025-01-01.log';
     const file = path.join(dir, name);

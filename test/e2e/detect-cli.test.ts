@@ -2,19 +2,16 @@
  * End-to-end tests of `driftlock stream`, `driftlock scan` and the anomaly_detect transform, through the
  * real CLI binary, on generated nginx access lines with incidents placed at known lines.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CLI, exitSummary, readDetectorState, runCli, startCli } from '../helpers/cli.js';
+import { spawnForTest } from '../helpers/processes.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
-
-async function tempDir(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), 'dl-detect-'));
-}
+import { tempDir } from '../helpers/temp.js';
 
 function jsonLines(text: string): Array<Record<string, unknown>> {
   return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -66,14 +63,14 @@ describe('driftlock stream', () => {
   });
 
   it.skipIf(!existsSync('/usr/bin/script'))('on a terminal: readable colored alerts and a live status line on stderr', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const input = path.join(dir, 'access.log');
     await writeFile(input, incidentLog().join('\n') + '\n');
     // util-linux `script` gives the command a pseudo-terminal; the input still comes from a pipe, held
     // open for 1.5 s so that the status line (every 0.5 s on a terminal) has time to show.
     const command = `(cat ${JSON.stringify(input)}; sleep 1.5) | ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} stream --format nginx --stream-id nginx-logs`;
     const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawnForTest('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
       child.on('close', (code) => resolve({ code, out }));
@@ -89,7 +86,7 @@ describe('driftlock stream', () => {
   });
 
   it.skipIf(!existsSync('/usr/bin/script'))('on a terminal, an incident\'s repeats are folded into a line (--group-window); piped JSON has every alert', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const input = path.join(dir, 'access.log');
     const lines = slowIncidentLog();
     await writeFile(input, lines.join('\n') + '\n');
@@ -99,7 +96,7 @@ describe('driftlock stream', () => {
     const onTerminal = async (extra: string): Promise<string> => {
       const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} stream -q --format nginx --stream-id nginx-logs ${extra} < ${JSON.stringify(input)}`;
       const out = await new Promise<string>((resolve) => {
-        const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+        const child = spawnForTest('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
         let text = '';
         child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
         child.on('close', () => resolve(text));
@@ -138,7 +135,7 @@ describe('driftlock stream', () => {
   });
 
   it('says once when the lines are not in the --format asked for, and counts them in the summary', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-fmt-'));
+    const dir = await tempDir('dl-fmt-');
     const file = path.join(dir, 'app.log');
     const text = Array.from({ length: 400 }, (_, i) => `2026-11-25T10:00:${String(i % 60).padStart(2, '0')}Z INFO worker ${i % 7} picked job ${1000 + i}`);
     await writeFile(file, text.join('\n') + '\n');
@@ -162,7 +159,7 @@ describe('driftlock stream', () => {
     expect(result.code).toBe(1);
     expect(jsonLines(result.stdout).find((a) => a.line === 2102)).toMatchObject({ file: '-', stream_id: 'stdin', field: 'http_user_agent' });
     // A file redirected to it (read 256 KiB at a time): the same flags.
-    const redirected = await runCli(['scan', '--format', 'nginx', '--no-progress', '--output', 'json', '-'], { input: lines.join('\n') + '\n', inputFile: path.join(await tempDir(), 'in.log') });
+    const redirected = await runCli(['scan', '--format', 'nginx', '--no-progress', '--output', 'json', '-'], { input: lines.join('\n') + '\n', inputFile: path.join(await tempDir('dl-detect-'), 'in.log') });
     expect(redirected.code).toBe(1);
     expect(jsonLines(redirected.stdout)).toEqual(jsonLines(result.stdout));
   });
@@ -184,7 +181,7 @@ describe('driftlock stream', () => {
   });
 
   it('stops on SIGINT with a summary and exit 0, and --state carries the baseline to the next run', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const state = path.join(dir, 'state', 'detector.json');
     const gen = new NginxLines(11);
     const running = startCli(['stream', '--format', 'nginx', '--state', state, '--stream-id', 'web']);
@@ -214,7 +211,7 @@ describe('driftlock stream', () => {
 
 describe('driftlock scan', () => {
   it('--output json prints one object per flagged line with the agreed keys and exits 1', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const file = path.join(dir, 'access.log');
     await writeFile(file, incidentLog().join('\n') + '\n');
     const result = await runCli(['scan', '--output', 'json', '--format', 'nginx', file]);
@@ -232,7 +229,7 @@ describe('driftlock scan', () => {
   });
 
   it('prints readable alerts and a summary by kind with the top anomalies; exit 0 on a clean file', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const noisy = path.join(dir, 'noisy.log');
     const clean = path.join(dir, 'clean.log');
     await writeFile(noisy, incidentLog().join('\n') + '\n');
@@ -248,7 +245,7 @@ describe('driftlock scan', () => {
   });
 
   it('folds an incident\'s repeats into a line per --group-window of the log\'s own time; --output json has every alert', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const log = path.join(dir, 'access.log');
     await writeFile(log, slowIncidentLog().join('\n') + '\n');
     const json = await runCli(['scan', '--output', 'json', '--format', 'nginx', log]);
@@ -268,7 +265,7 @@ describe('driftlock scan', () => {
   });
 
   it('shows control characters of a log line as escapes: a line cannot send escape sequences to the terminal', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const file = path.join(dir, 'access.log');
     // Access lines as nginx writes them (text, not JSON: JSON would have escaped the bytes already).
     const lines = incidentLog('combined');
@@ -287,7 +284,7 @@ describe('driftlock scan', () => {
   });
 
   it('a file that cannot be read is an error (exit 2) but the other files are still scanned', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const file = path.join(dir, 'access.log');
     await writeFile(file, incidentLog().join('\n') + '\n');
     const result = await runCli(['scan', '--output', 'json', '--format', 'nginx', path.join(dir, 'missing.log'), file]);
@@ -298,7 +295,7 @@ describe('driftlock scan', () => {
   });
 
   it('text files: a new error after only INFO lines is a new pattern whose why names it', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const file = path.join(dir, 'app.log');
     const lines: string[] = [];
     let t = Date.parse('2025-01-01T00:00:00Z');
@@ -364,7 +361,7 @@ describe('driftlock scan', () => {
   });
 
   it('--state: a rotated file and the current one are one stream, so the next scan starts from the saved baseline', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const state = path.join(dir, 'state.json');
     let t = Date.parse('2025-01-01T00:00:00Z');
     const info = (i: number) => `${new Date((t += 50)).toISOString()} INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`;
@@ -382,7 +379,7 @@ describe('driftlock scan', () => {
   });
 
   it('scan | head -1: the reader going away ends the scan as Ctrl-C would: state saved, exit code kept', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const state = path.join(dir, 'state.json');
     let t = Date.parse('2025-01-01T00:00:00Z');
     const lines = Array.from({ length: 400 }, (_, i) => `${new Date((t += 50)).toISOString()} INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`);
@@ -399,7 +396,7 @@ describe('driftlock scan', () => {
   });
 
   it('scan reads a gzipped rotation decompressed, and one log is one stream however its path is written', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const state = path.join(dir, 'state.json');
     let t = Date.parse('2025-01-01T00:00:00Z');
     const info = (i: number) => `${new Date((t += 50)).toISOString()} INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`;
@@ -417,7 +414,7 @@ describe('driftlock scan', () => {
   });
 
   it('summary: one line per kind of anomaly with how many more were alike; untimed lines show no time; blank lines are not scored', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const file = path.join(dir, 'app.log');
     const lines = Array.from({ length: 400 }, (_, i) => `INFO: User logged in user_id=${1000 + ((i * 7919) % 9000)}`);
     for (let i = 0; i < 5; i++) lines.push('ERROR: Database connection failed', '   ', '\t');
@@ -450,7 +447,7 @@ describe('driftlock scan', () => {
 
 describe('anomaly_detect in a pipeline', () => {
   it('stdin -> parse -> anomaly_detect -> file writes flagged events with attributes.anomaly and snapshots state', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-detect-');
     const out = path.join(dir, 'alerts.jsonl');
     const config = path.join(dir, 'pipeline.yaml');
     await writeFile(

@@ -95,7 +95,8 @@ outputs:
     let lowest!: (n: number) => void;
     uncoveredFrom = new Promise((resolve) => (lowest = resolve));
     cli.child.kill('SIGKILL');
-    // Its debug log and the checkpoints it had saved are kept next to the output, for a failure's diagnosis.
+    // Its debug log and the checkpoints it had saved are kept next to the output, for a failure's diagnosis
+    // (the folder is removed when the test ends: DRIFTLOCK_KEEP_TEST_DIRS=1 keeps it if the test failed).
     const killed = await cli.exited;
     await writeFile(path.join(dir, `stderr-${kills}.log`), killed.stderr);
     const saved = path.join(data, 'app', 'checkpoints.json');

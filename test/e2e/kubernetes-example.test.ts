@@ -4,8 +4,7 @@
  * pipeline mapped through the container's volume mounts to folders here; nginx's log_format rendered into
  * lines; the probes and the Prometheus annotations asked on the ports they name; a stand-in Slack.
  */
-import { mkdir, mkdtemp, readdir, readFile, writeFile, appendFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readdir, readFile, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -14,6 +13,7 @@ import { ROOT, startCli } from '../helpers/cli.js';
 import { cleanUp, ok, startReceiver, type Receiver } from '../helpers/http-receiver.js';
 import { NginxLines, SQL_INJECTION, type AccessRecord } from '../helpers/nginx-lines.js';
 import { freePort } from '../helpers/metrics.js';
+import { tempDir } from '../helpers/temp.js';
 
 /* The few Kubernetes shapes the test reads. */
 interface Mount { name: string; mountPath: string; subPath?: string; readOnly?: boolean }
@@ -93,10 +93,9 @@ function render(format: string, r: AccessRecord): string {
 
 
 let slack: Receiver | undefined;
-let dir: string | undefined;
 afterEach(async () => {
-  await cleanUp(slack, dir);
-  [slack, dir] = [undefined, undefined];
+  await cleanUp(slack);
+  slack = undefined;
 });
 
 describe('examples/kubernetes/nginx-sidecar.yaml', () => {
@@ -109,7 +108,7 @@ describe('examples/kubernetes/nginx-sidecar.yaml', () => {
     expect(driftlock.image).toMatch(/^driftlock:/);
     expect(driftlock.securityContext?.runAsUser).toBe(1000); // the image's `node` user, owner of its data folder
 
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-k8s-'));
+    const dir = await tempDir('dl-k8s-');
     const where = await volumes(path.join(dir, 'volumes'), pod, data);
 
     // The image reads its pipeline from DRIFTLOCK_CONFIG: the config map's file through the mount.

@@ -1,15 +1,15 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exitSummary, logLines, startCli } from '../helpers/cli.js';
 import { ForwardClient } from '../helpers/forward-client.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('network inputs through the real CLI', () => {
   it('syslog (tcp), otlp_grpc and fluent_forward on port 0 -> file; the bound ports are logged; SIGTERM drains and exits 0', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-e2e-net-'));
+    const dir = await tempDir('dl-e2e-net-');
     const out = path.join(dir, 'events.jsonl');
     const config = path.join(dir, 'pipeline.yaml');
     await writeFile(config, `data_dir: ${dir}/data
@@ -62,7 +62,7 @@ outputs:
   // A reload that changes the inputs stops them as SIGTERM does (then starts new ones); one that leaves an
   // input unchanged keeps it running (test/e2e/reload-keeps-inputs.test.ts).
   it.each(['SIGTERM', 'SIGHUP'] as const)('%s with the pipeline full: syslog lines already read are delivered (were lost: B 0/20), and a forward chunk taken is acked before its connection closes', async (signal) => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-e2e-net-stop-'));
+    const dir = await tempDir('dl-e2e-net-stop-');
     const out = path.join(dir, 'out.txt');
     // A slow output (1 ms per event; 3 s for the flood) behind a small buffer: the pipeline is full while the flood drains.
     await writeFile(path.join(dir, 'slow.mjs'), `import fs from 'node:fs';

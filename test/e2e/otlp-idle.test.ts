@@ -1,10 +1,10 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, startCli } from '../helpers/cli.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** Opens a TCP connection, writes `bytes` (maybe none), and resolves with the ms until the server closed it, or 'open'. */
 function closedWithin(port: number, bytes: Buffer, ms: number): Promise<number | 'open'> {
@@ -28,7 +28,7 @@ function closedWithin(port: number, bytes: Buffer, ms: number): Promise<number |
 
 describe('otlp_grpc: idle connections through the real CLI', () => {
   it('closes connections that stay idle for idle_timeout (silent, or an HTTP/2 preface and nothing more); clients still export', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-e2e-otlp-idle-'));
+    const dir = await tempDir('dl-e2e-otlp-idle-');
     const out = path.join(dir, 'events.jsonl');
     const config = path.join(dir, 'pipeline.yaml');
     await writeFile(config, `data_dir: ${dir}/data

@@ -1,13 +1,13 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, startCli } from '../helpers/cli.js';
 import { RawOtlpClient } from '../helpers/otlp-client.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('otlp_grpc: severity numbers outside 1..24 through the real CLI', () => {
   it('a record with a negative severity_number is printed by a pretty console output, and the Export call is answered', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-e2e-otlp-sev-'));
+    const dir = await tempDir('dl-e2e-otlp-sev-');
     const config = path.join(dir, 'pipeline.yaml');
     await writeFile(config, `data_dir: ${dir}/data
 inputs:

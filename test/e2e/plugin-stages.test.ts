@@ -2,15 +2,11 @@
  * Third-party stages as a developer writes them (a plugin file beside the config), run by the real daemon:
  * how the engine takes a plugin that misbehaves.
  */
-import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exitSummary, logLines, runCli, startCli } from '../helpers/cli.js';
-
-async function tempDir(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), 'dl-plugin-stages-'));
-}
+import { tempDir } from '../helpers/temp.js';
 
 /**
  * What a strict reader of the Prometheus text format (0.0.4) finds wrong: a sample line that does not parse
@@ -83,7 +79,7 @@ describe('plugin stages', () => {
     ['events without a body', 'events.map(() => ({ attributes: {} }))'],
   ] as const) {
     it(`a transform whose map() returns ${name} fails open: its events pass on, counted and logged on it; other stages are untouched`, async () => {
-      const dir = await tempDir();
+      const dir = await tempDir('dl-plugin-stages-');
       await writeFile(path.join(dir, 'bad.mjs'), `export default ({ z, defineTransform }) => [
   defineTransform({ type: 'bad_map', description: 'returns garbage', config: z.object({}), build: () => ({ map: (events) => ${body} }) }),
 ];
@@ -118,7 +114,7 @@ outputs:
     // It holds the batches it reads until it has min_events; its first instance throws once its input has
     // ended. It was taken for a transform that failed while stopping: not restarted, what it held abandoned,
     // and the daemon exited 0 with those lines never written (all 3,000 here).
-    const dir = await tempDir();
+    const dir = await tempDir('dl-plugin-stages-');
     await writeFile(path.join(dir, 'group.mjs'), `let instances = 0;
 export default ({ z, defineTransform }) => [
   defineTransform({ type: 'group', description: 'groups batches; its first instance crashes at the end', config: z.object({}), build() {
@@ -164,7 +160,7 @@ outputs:
   }, 30_000);
 
   it('metrics a plugin names freely (a hyphen, an engine name) keep /metrics valid Prometheus text', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-plugin-stages-');
     await writeFile(path.join(dir, 'counting.mjs'), `export default ({ z, defineTransform }) => [
   defineTransform({ type: 'counting', description: 'counts', config: z.object({}), build: (config, ctx) => {
     ctx.metrics.declare('cache-hits', 'lookups_total');
@@ -199,7 +195,7 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
   }, 30_000);
 
   it('an input that goes on emitting after it was stopped (a timer left running through a reload) is said once and counted, not dropped without a word', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-plugin-stages-');
     // Never clears its timer: after a SIGHUP the old instance keeps emitting into a pipeline that is gone.
     const file = await inputPluginPipeline(dir, 'ticks', 'leaky', `new Promise((resolve) => {
       setInterval(() => ctx.emit([{ observedTimestamp: Date.now(), body: 'tick', attributes: {}, source: { input: 'leaky' } }]), 20);
@@ -230,7 +226,7 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
   }, 30_000);
 
   it('the daemon runs until it is told to stop, even when its only input waits on a promise alone (nothing else keeps Node busy)', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-plugin-stages-');
     const file = await inputPluginPipeline(dir, 'q', 'quiet', `new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true }))`);
     const cli = startCli(['run', '-c', file]);
     await cli.waitFor(/driftlock running/);
@@ -244,7 +240,7 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
   }, 30_000);
 
   it('counters on /metrics go on growing across a SIGHUP reload (they restarted at 0 while the exit summary added them up)', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('dl-plugin-stages-');
     const log = path.join(dir, 'app.log');
     await writeFile(log, Array.from({ length: 100 }, (_, i) => `line ${i}`).join('\n') + '\n');
     const file = path.join(dir, 'pipeline.yaml');

@@ -3,20 +3,17 @@
  * the real CLI (`driftlock run`), JSON lines on standard input (kept open: the input is silent, not over),
  * `anomaly_detect` with a small `min_silence`, and a webhook output posting to a receiver on 127.0.0.1.
  */
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli.js';
 import { ok, startReceiver, cleanUp, type Receiver } from '../helpers/http-receiver.js';
 import { NginxLines } from '../helpers/nginx-lines.js';
 import { silencePipeline } from '../helpers/silence-pipeline.js';
+import { tempDir } from '../helpers/temp.js';
 
 let receiver: Receiver | undefined;
-let dir: string | undefined;
 afterEach(async () => {
-  await cleanUp(receiver, dir);
-  [receiver, dir] = [undefined, undefined];
+  await cleanUp(receiver);
+  receiver = undefined;
 });
 
 interface Posted {
@@ -36,7 +33,7 @@ function linesOf(svc: string, seed: number, from: number, to: number): string[] 
 describe('a stream that falls silent, through the real CLI and a webhook', () => {
   it('is reported once while the input is still open and silent; a file of last week read at once is not', async () => {
     receiver = await startReceiver(ok);
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-silence-'));
+    const dir = await tempDir('dl-silence-');
     const config = await silencePipeline(dir, receiver.url);
     const cli = startCli(['run', '-c', config]);
     const silences = (): Posted[] => receiver!.accepted()

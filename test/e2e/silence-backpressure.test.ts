@@ -4,28 +4,25 @@
  * input stops reading. The service goes on logging the whole time; no `volume_drop` may be posted.
  * The real CLI (`driftlock run`), JSON lines on standard input written live, a webhook receiver for the alerts.
  */
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli.js';
 import { ok, startReceiver, cleanUp, type Receiver } from '../helpers/http-receiver.js';
 import { NginxLines } from '../helpers/nginx-lines.js';
 import { silencePipeline } from '../helpers/silence-pipeline.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** Lines of 3 KB: the pipe of standard output fills within seconds. */
 const PAD = 'x'.repeat(3000);
 let alerts: Receiver | undefined;
-let dir: string | undefined;
 afterEach(async () => {
-  await cleanUp(alerts, dir);
-  [alerts, dir] = [undefined, undefined];
+  await cleanUp(alerts);
+  alerts = undefined;
 });
 
 describe('a stalled pipeline in front of anomaly_detect', () => {
   it('reports no silence of a stream that kept logging while a sibling output blocked the input', async () => {
     alerts = await startReceiver(ok);
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-stall-'));
+    const dir = await tempDir('dl-stall-');
     const config = await silencePipeline(dir, alerts.url, `  archive: { type: console, inputs: [app], buffer: { max_events: 20 } }\n`);
     const cli = startCli(['run', '-c', config]);
     // Lines still waiting in the pipe when the process is killed: EPIPE, no failure of the test's.

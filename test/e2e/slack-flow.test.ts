@@ -2,20 +2,19 @@
  * The seed's flow end to end, through the real CLI and the example pipeline: nginx JSON lines appended to a
  * file -> file input -> parse -> anomaly_detect -> slack, posting to a stand-in Slack on 127.0.0.1.
  */
-import { appendFile, mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SlackMessage } from '../../src/outputs/slack.js';
 import { exitSummary, startCli } from '../helpers/cli.js';
 import { ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
+import { tempDir } from '../helpers/temp.js';
 
 let receiver: Receiver | undefined;
-let dir: string | undefined;
 afterEach(async () => {
-  await cleanUp(receiver, dir);
-  [receiver, dir] = [undefined, undefined];
+  await cleanUp(receiver);
+  receiver = undefined;
 });
 
 function fieldsOf(m: SlackMessage): Record<string, string> {
@@ -36,7 +35,7 @@ function fieldsOf(m: SlackMessage): Record<string, string> {
 async function startExample(): Promise<{ log: string; cli: ReturnType<typeof startCli>; slack: Receiver }> {
   const slack = await startReceiver(ok);
   receiver = slack;
-  dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-flow-'));
+  const dir = await tempDir('dl-slack-flow-');
   const log = path.join(dir, 'access.log');
   await writeFile(log, '');
   const cli = startCli(['run', '-c', 'examples/pipelines/nginx-file-to-slack.yaml'], {

@@ -2,27 +2,24 @@
  * No alert lost while Slack is down, even across a SIGKILL: the daemon queues the alerts durably (and acks
  * them upstream at that point), is killed mid-outage, and the next start delivers every one of them.
  */
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SlackMessage } from '../../src/outputs/slack.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { freePort, scrape } from '../helpers/metrics.js';
 import { incidentLines, stdinToSlack } from '../helpers/slack-pipeline.js';
+import { tempDir } from '../helpers/temp.js';
 
 let receiver: Receiver | undefined;
-let dir: string | undefined;
 afterEach(async () => {
-  await cleanUp(receiver, dir);
-  [receiver, dir] = [undefined, undefined];
+  await cleanUp(receiver);
+  receiver = undefined;
 });
 
 describe('slack output across a SIGKILL mid-outage', () => {
   it('delivers every alert queued before the kill at the next start, each once', async () => {
     receiver = await startReceiver(() => ({ status: 503, body: 'service_unavailable' }));
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-kill-'));
+    const dir = await tempDir('dl-slack-kill-');
     const port = await freePort();
     const config = await stdinToSlack(dir, { top: [`api: { enabled: true, address: "127.0.0.1:${port}" }`] });
     const env = { SLACK_WEBHOOK_URL: receiver.url };

@@ -3,25 +3,22 @@
  * full: the daemon stops in time (exit 0) instead of running into shutdown_timeout, and what it holds stays
  * on disk for the next start.
  */
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exitSummary, startCli } from '../helpers/cli.js';
 import { hang, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { incidentLines, stdinToSlack } from '../helpers/slack-pipeline.js';
+import { tempDir } from '../helpers/temp.js';
 
 let receiver: Receiver | undefined;
-let dir: string | undefined;
 afterEach(async () => {
-  await cleanUp(receiver, dir);
-  [receiver, dir] = [undefined, undefined];
+  await cleanUp(receiver);
+  receiver = undefined;
 });
 
 describe('slack output stopped while Slack hangs and the queue is full', () => {
   it('stops before shutdown_timeout (exit 1, the alerts waiting for room counted abandoned), aborting the request in flight, with no retry', async () => {
     receiver = await startReceiver(hang);
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-slack-stop-'));
+    const dir = await tempDir('dl-slack-stop-');
     // One message fills a 1 KiB queue: the next alert waits for room that only an answer would make.
     const config = await stdinToSlack(dir, { top: ['shutdown_timeout: 3s'], slack: ['request: { timeout: 30s }', 'queue: { max_bytes: 1KiB }'] });
     const lines = incidentLines();

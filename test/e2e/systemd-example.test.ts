@@ -3,14 +3,13 @@
  * runs them (the unit's Environment= and EnvironmentFile=, ExecStartPre=, ExecStart=, ExecReload= with
  * $MAINPID, SIGTERM within TimeoutStopSec=), with `driftlock` standing for the installed binary.
  */
-import { execFile, spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, readFile, writeFile, appendFile } from 'node:fs/promises';
-import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { chmod, readFile, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CLI, ROOT, startCli } from '../helpers/cli.js';
-import { cleanUp } from '../helpers/http-receiver.js';
+import { execFileForTest } from '../helpers/processes.js';
+import { tempDir } from '../helpers/temp.js';
 
 const UNIT = path.join(ROOT, 'examples/systemd/driftlock.service');
 const BINARY = '/usr/local/bin/driftlock';
@@ -33,30 +32,24 @@ function command(line: string, mainPid?: number): string[] {
   return line.split(/\s+/).map((w) => (w === '$MAINPID' ? String(mainPid) : w));
 }
 
-let dir: string | undefined;
-afterEach(async () => {
-  await cleanUp(undefined, dir);
-  dir = undefined;
-});
-
 const hasSystemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 
 describe('examples/systemd/driftlock.service', () => {
   it.runIf(hasSystemdAnalyze)('passes systemd-analyze verify without a warning', async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-systemd-'));
+    const dir = await tempDir('dl-systemd-');
     // verify checks that the commands exist: point the unit at a driftlock that does.
     const binary = path.join(dir, 'driftlock');
     await writeFile(binary, `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
     await chmod(binary, 0o755);
     const unit = path.join(dir, 'driftlock.service');
     await writeFile(unit, (await readFile(UNIT, 'utf8')).replaceAll(BINARY, binary));
-    const result = await promisify(execFile)('systemd-analyze', ['verify', unit]).catch((err: { code: number; stderr: string; stdout: string }) => err);
+    const result = await execFileForTest('systemd-analyze', ['verify', unit]).catch((err: { code: number; stderr: string; stdout: string }) => err);
     expect(`${result.stdout}${result.stderr}`).toBe('');
   });
 
   it('its commands validate, run, reload on SIGHUP, stop on SIGTERM in time; a config error is not restarted', async () => {
     const unit = service(await readFile(UNIT, 'utf8'));
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dl-systemd-'));
+    const dir = await tempDir('dl-systemd-');
     const env: Record<string, string> = {};
     for (const e of unit.get('Environment') ?? []) {
       const [k, ...v] = e.split('=');
@@ -74,7 +67,7 @@ inputs: { app: { type: file, include: [${log}], start_at: beginning } }
 outputs: { out: { type: file, inputs: [app], path: "\${OUT_FILE}" } }
 `);
     await writeFile(path.join(dir, 'env'), `OUT_FILE=${path.join(dir, 'out-1.log')}\n`);
-    const fileEnv = () => readFile(path.join(dir!, 'env'), 'utf8').then((t) => Object.fromEntries(t.trim().split('\n').map((l) => l.split('=') as [string, string])));
+    const fileEnv = () => readFile(path.join(dir, 'env'), 'utf8').then((t) => Object.fromEntries(t.trim().split('\n').map((l) => l.split('=') as [string, string])));
     await writeFile(log, 'one\ntwo\n');
 
     const run = (line: string) => {
@@ -82,7 +75,7 @@ outputs: { out: { type: file, inputs: [app], path: "\${OUT_FILE}" } }
       expect(bin).toBe(BINARY);
       return args;
     };
-    const pre = await promisify(execFile)(process.execPath, [CLI, ...run(unit.get('ExecStartPre')![0]!)], { env: { ...process.env, ...env, ...(await fileEnv()) } });
+    const pre = await execFileForTest(process.execPath, [CLI, ...run(unit.get('ExecStartPre')![0]!)], { env: { ...process.env, ...env, ...(await fileEnv()) } });
     expect(pre.stdout).toContain('valid (1 inputs, 0 transforms, 1 outputs)');
 
     const daemon = startCli(run(unit.get('ExecStart')![0]!), { env: { ...env, ...(await fileEnv()) }, cwd: dir });

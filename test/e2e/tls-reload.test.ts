@@ -5,15 +5,15 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { logLines, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { HAVE_OPENSSL, makeSelfSignedCert, type TestCert } from '../helpers/tls-cert.js';
 import { freePort } from '../helpers/metrics.js';
+import { tempDir } from '../helpers/temp.js';
 
 
 async function until(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
@@ -63,7 +63,7 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
   const received = async (out: string, text: string) => existsSync(out) && (await readFile(out, 'utf8')).includes(text);
 
   it('a SIGHUP while the certificate does not match its key, or is gone (a renewal half done), leaves the running pipeline serving its certificate; a finished renewal is then taken', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-tls-reload-'));
+    const dir = await tempDir('dl-tls-reload-');
     const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
     await copyFile(a.certFile, path.join(dir, 'server.crt'));
     await copyFile(a.keyFile, path.join(dir, 'server.key'));
@@ -107,11 +107,10 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
     }
     const result = await cli.exited;
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
-    await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('a reload whose new pipeline cannot start (a port taken) starts the previous config again with the TLS material it had, though its files changed since', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-tls-reload-'));
+    const dir = await tempDir('dl-tls-reload-');
     const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
     await copyFile(a.certFile, path.join(dir, 'server.crt'));
     await copyFile(a.keyFile, path.join(dir, 'server.key'));
@@ -139,11 +138,10 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
     const result = await cli.exited;
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
     expect(result.stderr).not.toContain('cannot start again either');
-    await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('at start, a certificate that does not match its key is a config error (exit 78) naming the files', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-tls-reload-'));
+    const dir = await tempDir('dl-tls-reload-');
     const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
     const file = path.join(dir, 'pipeline.yaml');
     // Before, this failed only when the input listened, with OpenSSL's words alone ("key values mismatch"):
@@ -157,6 +155,5 @@ outputs:
     const result = await runCli(['run', '-c', file]);
     expect(result.code, result.stderr.slice(-3000)).toBe(78);
     expect(result.stderr).toContain(`driftlock: input "otlp" cannot start: TLS certificate ${b.certFile} does not match the key ${a.keyFile}: `);
-    await rm(dir, { recursive: true, force: true });
   }, 30_000);
 });

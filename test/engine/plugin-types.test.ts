@@ -2,17 +2,16 @@
  * A plugin written in TypeScript against driftlock's own types, as a developer would: `import type` from the
  * package name, compiled with tsc (strict, NodeNext) in a folder of its own where driftlock is installed.
  */
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { execFileForTest } from '../helpers/processes.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('plugin types', () => {
   it('a TypeScript plugin compiles against `import type { PluginApi, LogEvent } from "driftlock"`', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-ts-'));
+    const dir = await tempDir('dl-plugin-ts-');
     await mkdir(path.join(dir, 'node_modules'));
     await symlink(ROOT, path.join(dir, 'node_modules', 'driftlock'), 'dir');
     await writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'driftlock-plugin-ts', type: 'module', main: 'dist/index.js' }));
@@ -41,7 +40,7 @@ export default ({ z, defineTransform, defineOutput, ackBatch }: PluginApi) => [
 ];
 `);
     const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir]).then(
+    const result = await execFileForTest(process.execPath, [tsc, '-p', dir]).then(
       () => ({ code: 0, out: '' }),
       (err: { code: number; stdout: string }) => ({ code: err.code, out: err.stdout }),
     );

@@ -1,11 +1,11 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRegistry } from '../../src/components.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { startCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 const fixtures = path.resolve(import.meta.dirname, '../fixtures/plugins');
 
@@ -14,7 +14,7 @@ const fixtures = path.resolve(import.meta.dirname, '../fixtures/plugins');
  * is built (`at: build`) or at its first batch (`at: consume`).
  */
 async function withLoginPlugin(): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+  const dir = await tempDir('dl-plugin-');
   await writeFile(path.join(dir, 'login.mjs'), `export default ({ z, defineOutput, secret }) => [
   defineOutput({
     type: 'login_output',
@@ -32,7 +32,7 @@ async function withLoginPlugin(): Promise<string> {
 
 describe('plugins', () => {
   it('loads components from a relative path and validates them with their own schema', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const dir = await tempDir('dl-plugin-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `plugins: [${path.relative(dir, path.join(fixtures, 'uppercase/index.js'))}]
 inputs: { in: { type: stdin } }
@@ -50,7 +50,7 @@ outputs: { out: { type: console, inputs: [up] } }
   });
 
   it('loads a plugin given as a package folder (its package.json main), as the README shows', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const dir = await tempDir('dl-plugin-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `plugins: [${path.relative(dir, path.join(fixtures, 'uppercase'))}]
 inputs: { in: { type: stdin } }
@@ -62,7 +62,7 @@ outputs: { out: { type: console, inputs: [up] } }
   });
 
   it('a plugin component gets the same config errors as a built-in', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const dir = await tempDir('dl-plugin-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `plugins: [${path.join(fixtures, 'uppercase')}/index.js]
 inputs: { in: { type: stdin } }
@@ -77,7 +77,7 @@ outputs: { out: { type: console, inputs: [up] } }
   });
 
   it('a plugin that cannot be loaded is a config error naming it', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const dir = await tempDir('dl-plugin-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `plugins: [./missing-plugin.js]
 inputs: { in: { type: stdin } }
@@ -90,7 +90,7 @@ outputs: { out: { type: console, inputs: [in] } }
   });
 
   it('a definition without a zod config schema, or one clashing with a built-in, is a config error; none of the plugin is registered', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const dir = await tempDir('dl-plugin-');
     await writeFile(path.join(dir, 'plain.mjs'), `export default ({ z, defineOutput }) => [
   defineOutput({ type: 'good_one', description: 'fine', config: z.object({}), build() { return { async consume() {} }; } }),
   defineOutput({ type: 'plainschema', description: 'x', config: { path: 'string' }, build() { return { async consume() {} }; } }),
@@ -119,7 +119,7 @@ outputs: { out: { type: console, inputs: [in] } }
   });
 
   it('a duration longer than a timer can wait (24.8 days) is refused, not turned into 1 ms', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const dir = await tempDir('dl-plugin-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `shutdown_timeout: 1000h
 inputs: { in: { type: stdin } }
@@ -181,7 +181,7 @@ outputs: { out: { type: login_output, inputs: [in], password: "${password}", at:
   });
 
   it('loads an ESM-only package by name (exports with an import condition and no require one), also a scoped one and its subpath', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-plugin-'));
+    const dir = await tempDir('dl-plugin-');
     const plugin = (type: string) => `export default ({ z, defineTransform }) => [
   defineTransform({ type: '${type}', description: 'x', config: z.object({}), build: () => ({ map: (events) => events }) }),
 ];

@@ -1,8 +1,12 @@
-/** Runs the real, built CLI binary (`npm run build` first; `npm test` does). */
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * Runs the real, built CLI binary (`npm run build` first; `npm test` does). Each run is killed when the test
+ * that started it ends, if it is still running (see processes.ts).
+ */
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { spawnForTest } from './processes.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
@@ -27,7 +31,7 @@ export interface RunningCli {
 
 /** `stdin`: a pipe (default), nothing, or an open file descriptor (standard input redirected from a file). */
 export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'pipe' | 'ignore' | number } = {}): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawnForTest(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe'],

@@ -5,17 +5,18 @@
  */
 import { afterEach } from 'vitest';
 import { pino } from 'pino';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AckStatus } from '../../src/engine/acknowledgement.js';
 import type { InputContext } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { fileInputConfig, FileInput } from '../../src/inputs/file/index.js';
+import { tempDir as newTempDir } from './temp.js';
 
-export async function tempDir(prefix = 'dl-file-'): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), prefix));
+/** A temp folder for a file input test, removed when the test ends. */
+export function tempDir(prefix = 'dl-file-'): Promise<string> {
+  return newTempDir(prefix);
 }
 
 export interface RunningFileInput {

@@ -2,7 +2,6 @@
  * A stand-in HTTP receiver on 127.0.0.1 for the Slack and webhook outputs: records every request, and
  * answers as the test says (ok, 404, 429 with Retry-After, an outage for a while, a hang, a reset).
  */
-import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -115,8 +114,7 @@ export async function startReceiver(behave: Behaviour = ok, port = 0): Promise<R
   return receiver;
 }
 
-/** Closes a test's receiver and removes its folder (either may be absent). */
-export async function cleanUp(receiver: Receiver | undefined, dir: string | undefined): Promise<void> {
+/** Closes a test's receiver, if it has one (its folder is removed by temp.ts, after its daemon is killed). */
+export async function cleanUp(receiver: Receiver | undefined): Promise<void> {
   await receiver?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
 }

@@ -1,12 +1,14 @@
 /**
  * Real syslog senders from Debian's packages for the tests: util-linux `logger` and a private `rsyslogd`
- * (its own config, pid file and work folder in a temp dir; no root, no system socket).
+ * (its own config, pid file and work folder in a temp dir; no root, no system socket). Both are killed, and
+ * the folder removed, when the test ends.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
+import { spawnForTest } from './processes.js';
+import { tempDirSync } from './temp.js';
 
 function which(cmd: string): string | undefined {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
@@ -19,7 +21,7 @@ export const RSYSLOGD = which('rsyslogd') ?? (spawnSync('test', ['-x', '/usr/sbi
 /** Runs `logger` with the arguments; resolves with its exit code. */
 export function runLogger(args: string[]): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const child = spawn(LOGGER!, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawnForTest(LOGGER!, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     child.on('error', reject);
     child.on('close', resolve);
   });
@@ -49,7 +51,7 @@ export interface PrivateRsyslog {
  * with `template`: RFC 5424 by default; `json` is rsyslog's jsonf list template (messages with no PRI).
  */
 export async function startRsyslog(forwardPort: number, framing: 'octet-counted' | 'traditional', template: 'rfc5424' | 'json' = 'rfc5424'): Promise<PrivateRsyslog> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'dl-rsyslog-'));
+  const dir = tempDirSync('dl-rsyslog-');
   const port = await freePort();
   const config = path.join(dir, 'rsyslog.conf');
   writeFileSync(config, `global(workDirectory="${dir}" maxMessageSize="64k")
@@ -63,7 +65,7 @@ template(name="jsonLine" type="list" option.jsonf="on") {
 *.* action(type="omfwd" target="127.0.0.1" port="${forwardPort}" protocol="tcp" TCP_Framing="${framing}"
            template="${template === 'json' ? 'jsonLine' : 'RSYSLOG_SyslogProtocol23Format'}" queue.type="Direct")
 `);
-  const child = spawn(RSYSLOGD!, ['-n', '-f', config, '-i', path.join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnForTest(RSYSLOGD!, ['-n', '-f', config, '-i', path.join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

@@ -1,8 +1,11 @@
-/** A throwaway self-signed certificate for 127.0.0.1 / localhost, made with the openssl CLI (undefined without it). */
+/**
+ * A throwaway self-signed certificate for 127.0.0.1 / localhost, made with the openssl CLI (undefined without it),
+ * in a temp folder removed when the test ends.
+ */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { tempDirSync } from './temp.js';
 
 /** Whether the openssl CLI is here (TLS tests are skipped, and say so, without it). */
 export const HAVE_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
@@ -16,7 +19,7 @@ export interface TestCert {
 }
 
 export function makeSelfSignedCert(): TestCert | undefined {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'dl-tls-'));
+  const dir = tempDirSync('dl-tls-');
   const certFile = path.join(dir, 'cert.pem');
   const keyFile = path.join(dir, 'key.pem');
   const r = spawnSync('openssl', [

@@ -1,15 +1,15 @@
 /** TLS material: read and checked when loaded (each problem names its file), and kept by a pipeline's TlsMaterials. */
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTls, TlsMaterials, tlsSettingsOf } from '../../src/inputs/net/tls.js';
 import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe.skipIf(!HAVE_OPENSSL)('TLS material', () => {
   it('a certificate and key that do not go together, or are not PEM, and a CA file without certificates are refused, naming the file', async () => {
     const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-tls-check-'));
+    const dir = await tempDir('dl-tls-check-');
     const junk = path.join(dir, 'junk.pem');
     const empty = path.join(dir, 'empty.pem');
     await writeFile(junk, 'not a certificate\n');
@@ -23,12 +23,11 @@ describe.skipIf(!HAVE_OPENSSL)('TLS material', () => {
     await expect(loadTls({ cert_file: a.certFile, key_file: a.keyFile, ca_file: junk })).rejects.toThrow(`TLS CA file ${junk} holds no PEM certificate`);
     await expect(loadTls({ cert_file: a.certFile, key_file: a.keyFile, ca_file: a.keyFile })).rejects.toThrow(`TLS CA file ${a.keyFile} holds no PEM certificate`);
     await expect(loadTls({ cert_file: path.join(dir, 'gone.crt'), key_file: a.keyFile })).rejects.toThrow(`cannot read TLS certificate ${path.join(dir, 'gone.crt')}: ENOENT`);
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('under a TlsMaterials, the files are read once: what changes in them after is not seen; a failure is not kept', async () => {
     const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-tls-kept-'));
+    const dir = await tempDir('dl-tls-kept-');
     const settings = { cert_file: path.join(dir, 'server.crt'), key_file: path.join(dir, 'server.key') };
     await copyFile(a.certFile, settings.cert_file);
     await copyFile(a.keyFile, settings.key_file);
@@ -47,7 +46,6 @@ describe.skipIf(!HAVE_OPENSSL)('TLS material', () => {
     await expect(fresh.load(settings)).rejects.toThrow('does not match the key');
     await copyFile(b.keyFile, settings.key_file);
     await expect(fresh.load(settings)).resolves.toMatchObject({ cert: b.cert, key: b.key });
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('finds the TLS settings in a component\'s options', () => {

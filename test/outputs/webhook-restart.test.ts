@@ -2,24 +2,23 @@
  * The webhook output through the real daemon: killed with SIGKILL while the receiver is down, restarted,
  * and every queued alert arrives, once. Also: a hanging receiver does not stop a graceful shutdown.
  */
-import { appendFile, mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebhookAlert } from '../../src/outputs/webhook.js';
 import { exitSummary, logLines, runCli, startCli, type CliResult } from '../helpers/cli.js';
 import { hang, ok, startReceiver, type Receiver, cleanUp } from '../helpers/http-receiver.js';
 import { freePort, scrape } from '../helpers/metrics.js';
+import { tempDir } from '../helpers/temp.js';
 
 let receiver: Receiver | undefined;
-let dir: string | undefined;
 afterEach(async () => {
-  await cleanUp(receiver, dir);
-  [receiver, dir] = [undefined, undefined];
+  await cleanUp(receiver);
+  receiver = undefined;
 });
 
 async function pipeline(extra = ''): Promise<string> {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'dl-webhook-kill-'));
+  const dir = await tempDir('dl-webhook-kill-');
   const config = path.join(dir, 'pipeline.yaml');
   await writeFile(config, `data_dir: ${path.join(dir, 'data')}
 shutdown_timeout: 5s
@@ -38,8 +37,8 @@ ${extra}`);
 }
 
 /**
- * A file input (read from the beginning) -> webhook (url from HOOK_URL) pipeline in a new folder, set as
- * `dir`: the log the input reads and the config file. `hook` adds lines to the webhook's settings.
+ * A file input (read from the beginning) -> webhook (url from HOOK_URL) pipeline in a new folder (removed
+ * when the test ends): the log the input reads and the config file. `hook` adds lines to the webhook's settings.
  */
 /**
  * A stop that gave up on events (the on-disk queue full when it came): quick, but not clean. Exit 1, the
@@ -56,7 +55,7 @@ function expectAbandoned(stopped: CliResult, min = 1): number {
 }
 
 async function fileToWebhook(name: string, shutdownTimeout: string, hook: string[]): Promise<{ log: string; config: string }> {
-  dir = await mkdtemp(path.join(os.tmpdir(), `dl-webhook-${name}-`));
+  const dir = await tempDir(`dl-webhook-${name}-`);
   const log = path.join(dir, 'app.log');
   const config = path.join(dir, 'pipeline.yaml');
   await writeFile(config, `data_dir: ${path.join(dir, 'data')}

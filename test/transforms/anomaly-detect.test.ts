@@ -1,7 +1,4 @@
 /** The anomaly_detect transform's own line reading (format: auto), apart from the detector. */
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Finalizer, type Batch } from '../../src/engine/acknowledgement.js';
@@ -9,6 +6,7 @@ import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { anomalyDetectConfig, anomalyDetectTransform, groupSilences, lineParser, missingFieldHint, resolveStreamId, silenceEvent, streamIdProblem, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
 import type { Anomaly } from '../../src/detector/index.js';
+import { tempDir } from '../helpers/temp.js';
 
 const event = (body: string, attributes: LogEvent['attributes'] = {}): LogEvent => ({ observedTimestamp: 0, body, attributes, source: { input: 't' } });
 
@@ -75,7 +73,7 @@ describe('anomaly_detect fields', () => {
 
 describe('anomaly_detect on an event the detector fails on', () => {
   it('passes that event on unscored, scores the rest of the batch, and counts the error', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const dataDir = await tempDir('driftlock-ad-');
     const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
     const config = anomalyDetectConfig.parse({ stream_id: '{body.service}', emit: 'all', snapshot_interval: '0s' });
     const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, metrics });
@@ -117,7 +115,7 @@ describe('anomaly_detect stream_id', () => {
   });
 
   it('an event without the field goes to the stream "-": counted, and warned once per field with a hint', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const dataDir = await tempDir('driftlock-ad-');
     const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
     const logs: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });
@@ -134,7 +132,7 @@ describe('anomaly_detect stream_id', () => {
   });
 
   it('streams evicted before their warm-up ended are counted and said: more take turns than max_streams keeps', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const dataDir = await tempDir('driftlock-ad-');
     const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
     const logs: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });
@@ -154,7 +152,7 @@ describe('anomaly_detect stream_id', () => {
 
 describe('anomaly_detect stream(): silences while they last', () => {
   it('passes on a silence event, with no input event to carry it, while it waits for input; the input batches go on with their finalizers', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const dataDir = await tempDir('driftlock-ad-');
     const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
     const config = anomalyDetectConfig.parse({ stream_id: 'api', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s', emit: 'all' });
     const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, metrics });
@@ -192,7 +190,7 @@ describe('anomaly_detect stream(): silences while they last', () => {
 
 describe('anomaly_detect: no silence while the daemon stops', () => {
   it('passes on no silence once a graceful stop or reload has begun, however long the inputs take to end', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const dataDir = await tempDir('driftlock-ad-');
     const stopping = new AbortController();
     const config = anomalyDetectConfig.parse({ stream_id: 'api', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s' });
     const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, stopping: stopping.signal });
@@ -217,7 +215,7 @@ describe('anomaly_detect: no silence while the daemon stops', () => {
 
 describe('anomaly_detect: a reload in the same process', () => {
   it('still tells a silence that began before the reload (the new stage restores the state)', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const dataDir = await tempDir('driftlock-ad-');
     const config = anomalyDetectConfig.parse({ stream_id: 'api', min_silence: '1s', threshold: 0.5, snapshot_interval: '1s' });
     const build = () => anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, stopping: new AbortController().signal });
     const now = Date.now();
@@ -247,7 +245,7 @@ describe('anomaly_detect: a reload in the same process', () => {
 
 describe('anomaly_detect: many streams silent at once', () => {
   it('passes on one alert naming them, not one per stream, when more than five go silent at the same check', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-ad-'));
+    const dataDir = await tempDir('driftlock-ad-');
     const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
     const config = anomalyDetectConfig.parse({ stream_id: '{body.svc}', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s' });
     const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, metrics });
