@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { AccessLogGenerator } from '../src/inputs/demo.js';
-import { BENCH_CPU } from './measure.js';
+import { BENCH_CPU, tracked } from './measure.js';
 
 export interface LatencyResult {
   rate: number;
@@ -73,7 +73,7 @@ outputs:
   hook: { type: webhook, inputs: [detect], url: 'http://127.0.0.1:${port}/alerts', batch: { max_events: 100, timeout: 0s } }
 `);
   const args = [options.cli, 'run', '-c', config, '--log-level', 'warn'];
-  const child = options.taskset ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = tracked(options.taskset ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] }));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     // Let the daemon start and read the warm-up lines.

@@ -1,4 +1,5 @@
 /** What every pipeline case of `npm run bench` measures, and how. */
+import type { ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 
 /** One row of the pipelines table. */
@@ -44,4 +45,22 @@ export async function countLines(file: string): Promise<number> {
     for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) n++;
   }
   return n;
+}
+
+/** The daemons the bench started and has not seen exit. */
+const daemons = new Set<ChildProcess>();
+
+/** Registers a daemon the bench started, for killDaemons. */
+export function tracked<T extends ChildProcess>(child: T): T {
+  daemons.add(child);
+  child.once('exit', () => daemons.delete(child));
+  return child;
+}
+
+/**
+ * Kills (SIGKILL) the daemons still running: the bench failed or was stopped in the middle of a case (a
+ * daemon reading a file input, or listening, would otherwise run on, orphaned, once the bench has exited).
+ */
+export function killDaemons(): void {
+  for (const child of daemons) child.kill('SIGKILL');
 }

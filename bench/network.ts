@@ -15,7 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EXPORT_LOGS_PATH, logsServiceCodec } from '../src/inputs/otlp-grpc/proto.js';
-import { BENCH_CPU, countLines, peakRss, type Row } from './measure.js';
+import { BENCH_CPU, countLines, peakRss, tracked, type Row } from './measure.js';
 
 /** A row of the pipelines table. */
 export type NetworkRow = Row;
@@ -35,7 +35,7 @@ interface Daemon {
 /** Starts the CLI on a config whose single input listens on port 0; resolves with the port it logged. */
 async function startDaemon(cli: string, config: string, taskset: boolean): Promise<Daemon> {
   const args = [cli, 'run', '-c', config, '--log-level', 'info'];
-  const child = taskset ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = tracked(taskset ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   let peak = 0;
   const poll = setInterval(() => (peak = Math.max(peak, peakRss(child.pid!))), 20);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {

@@ -18,7 +18,7 @@
  * BENCH_CPU: the core the daemons and detector runs are pinned to (default 0).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, openSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, openSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -26,7 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AccessLogGenerator } from '../src/inputs/demo.js';
 import type { MemoryResult, ThroughputResult } from './detector.js';
-import { BENCH_CPU, countLines, peakRss, type Row } from './measure.js';
+import { BENCH_CPU, countLines, killDaemons, peakRss, tracked, type Row } from './measure.js';
 import { alertLatency, type LatencyResult } from './alert-latency.js';
 import { otlpGrpcCase, syslogTcpCase } from './network.js';
 
@@ -108,7 +108,7 @@ async function runCaseOnce(name: string, config: string, inputFile: string, line
   const cmd = haveTaskset ? 'taskset' : process.execPath;
   const cmdArgs = haveTaskset ? ['-c', BENCH_CPU, process.execPath, ...args] : args;
   const started = process.hrtime.bigint();
-  const child = spawn(cmd, cmdArgs, { stdio: [openSync(inputFile, 'r'), 'ignore', 'inherit'] });
+  const child = tracked(spawn(cmd, cmdArgs, { stdio: [openSync(inputFile, 'r'), 'ignore', 'inherit'] }));
   let peak = 0;
   const poll = setInterval(() => (peak = Math.max(peak, peakRss(child.pid!))), 20);
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
@@ -138,9 +138,9 @@ async function runFileCaseOnce(name: string, config: string, inputFile: string, 
   await writeFile(cfgFile, config);
   const args = [CLI, 'run', '-c', cfgFile, '--log-level', 'warn'];
   const started = process.hrtime.bigint();
-  const child = haveTaskset
+  const child = tracked(haveTaskset
     ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] }));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   let peak = 0;
   let finished = 0n;
@@ -271,6 +271,16 @@ async function freePort(): Promise<number> {
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error('run "npm run build" first');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'driftlock-bench-'));
+  // Ctrl-C or a kill ends the process without running the `finally` below: the input (278 MiB at the
+  // default BENCH_LINES) and the outputs stayed behind, and a daemon of the case under way ran on.
+  const fatal = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (signal: NodeJS.Signals) => {
+    for (const s of fatal) process.off(s, onSignal);
+    killDaemons();
+    rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, signal);
+  };
+  for (const s of fatal) process.on(s, onSignal);
   try {
     const input = path.join(dir, 'nginx.jsonl');
     await generateNginxJson(input, LINES);
@@ -347,6 +357,8 @@ outputs: { out: { type: file, inputs: [detect], path: ${dir}/out-detect.jsonl } 
       printLatencyTable(latency);
     }
   } finally {
+    for (const s of fatal) process.off(s, onSignal);
+    killDaemons(); // none, unless a case failed half-way
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -55,7 +55,7 @@
  * The exit code is 0 whenever the evaluation ran, whatever the scores (targets are reported, not
  * enforced); 1 when the harness could not do its job (datasets missing, scanner missing or failing).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -514,6 +514,15 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const report: EvalReport = { targets: [], errors: [], workDir: dir };
   const ctx: Context = { opts, dir, report, out: (text = '') => opts.write(`${text}\n`) };
   const started = Date.now();
+  // Ctrl-C or a kill ends the process without running the `finally` below, which left the prepared files
+  // (some 11 MB) behind though the report says they are deleted: remove them, then die of the signal.
+  const fatal = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (signal: NodeJS.Signals) => {
+    for (const s of fatal) process.off(s, onSignal);
+    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, signal);
+  };
+  for (const s of fatal) process.on(s, onSignal);
   try {
     ctx.out('# driftlock eval');
     ctx.out(`\nscanner: ${opts.scanner} scan --output json --format <fmt> --profile ${opts.profile} FILE (cwd ${opts.root})`);
@@ -533,6 +542,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     ctx.out(`\n${passed}/${report.targets.length} targets met${report.errors.length ? `; ${report.errors.length} sections had errors:` : ''} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     for (const e of report.errors) ctx.out(`  - ${e}`);
   } finally {
+    for (const s of fatal) process.off(s, onSignal);
     if (!opts.keep) await rm(dir, { recursive: true, force: true });
   }
   return report;
