@@ -4,13 +4,13 @@
  * anew: datagrams sent while the port was closed were lost, and every TCP sender was disconnected.
  */
 import dgram from 'node:dgram';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, startCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/syslog-senders.js';
+import { tempDir } from '../helpers/temp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,7 +24,7 @@ async function readLines(file: string): Promise<string[]> {
 
 describe('SIGHUP with inputs that did not change', () => {
   it('keeps them running: every UDP datagram, TCP line and file line sent through the reload arrives once, and the TCP connection is never closed', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-reload-keep-'));
+    const dir = await tempDir('dl-reload-keep-');
     const [tcpPort, udpPort] = [await freePort(), await freePort()];
     const log = path.join(dir, 'app.log');
     const out = path.join(dir, 'out.jsonl');
@@ -88,12 +88,11 @@ ${extra}`;
       udp.close();
       tcp?.destroy();
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
     }
   });
 
   it('a pipeline that reads standard input reloads when its stdin input is unchanged (it goes on reading), and refuses a change to it', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-reload-stdin-'));
+    const dir = await tempDir('dl-reload-stdin-');
     const out = path.join(dir, 'out.jsonl');
     const config = path.join(dir, 'pipeline.yaml');
     const pipeline = (input: string, extra: string) => `data_dir: ${dir}/data
@@ -127,12 +126,11 @@ ${extra}`;
       expect(copied).toEqual(['four']);
     } finally {
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
     }
   });
 
   it('SIGTERM during a reload that keeps a file input: the daemon stops, and the next start delivers every line (what the held input had read is read again)', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dl-reload-term-'));
+    const dir = await tempDir('dl-reload-term-');
     const log = path.join(dir, 'app.log');
     const out = path.join(dir, 'out.txt');
     await writeFile(log, '');
@@ -157,44 +155,40 @@ inputs:
 outputs:
   out: { type: slow_file, inputs: [tail], path: ${out}, buffer: { max_events: 200 } }
 `);
-    try {
-      const first = startCli(['run', '-c', config], { stdin: 'ignore' });
-      await first.waitFor(/driftlock running/);
-      // Ten lines every 10 ms, faster than the output takes them: a backlog builds up.
-      let written = 0;
-      let writing = true;
-      const writer = (async () => {
-        while (writing) {
-          await appendFile(log, Array.from({ length: 10 }, () => `line ${written++}\n`).join(''));
-          await sleep(10);
-        }
-      })();
-      await sleep(1000);
-      first.child.kill('SIGHUP');
-      await first.waitFor(/SIGHUP: reloading the config/);
-      await sleep(50);
-      first.child.kill('SIGTERM');
-      const stopped = await first.exited;
-      writing = false;
-      await writer;
-      // Not a clean stop: what the held input had read since the reload began was not delivered (said, exit 1).
-      expect(stopped.code, stopped.stderr).toBe(1);
-      expect(logLines(stopped.stderr).find((l) => String(l.msg).startsWith('stopped during a reload'))?.discarded_events).toBeGreaterThan(0);
-      expect(logLines(stopped.stderr).find((l) => l.msg === 'SIGHUP: reloading the config: draining the running pipeline')?.kept_running).toEqual(['tail']);
-      expect(logLines(stopped.stderr).some((l) => l.msg === 'config reloaded: the new pipeline is running'), stopped.stderr).toBe(false);
-      expect((await readLines(out)).length).toBeLessThan(written);
-      // The next start resumes from the checkpoint: every line arrives (at least once).
-      const second = startCli(['run', '-c', config], { stdin: 'ignore' });
-      await second.waitFor(/driftlock running/);
-      for (let i = 0; i < 1000 && new Set(await readLines(out)).size < written; i++) await sleep(20);
-      second.child.kill('SIGTERM');
-      expect((await second.exited).code).toBe(0);
-      const lines = await readLines(out);
-      expect(new Set(lines)).toEqual(new Set(Array.from({ length: written }, (_, i) => `line ${i}`)));
-      // Only what was in flight is written twice.
-      expect(lines.length - written).toBeLessThan(500);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const first = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await first.waitFor(/driftlock running/);
+    // Ten lines every 10 ms, faster than the output takes them: a backlog builds up.
+    let written = 0;
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        await appendFile(log, Array.from({ length: 10 }, () => `line ${written++}\n`).join(''));
+        await sleep(10);
+      }
+    })();
+    await sleep(1000);
+    first.child.kill('SIGHUP');
+    await first.waitFor(/SIGHUP: reloading the config/);
+    await sleep(50);
+    first.child.kill('SIGTERM');
+    const stopped = await first.exited;
+    writing = false;
+    await writer;
+    // Not a clean stop: what the held input had read since the reload began was not delivered (said, exit 1).
+    expect(stopped.code, stopped.stderr).toBe(1);
+    expect(logLines(stopped.stderr).find((l) => String(l.msg).startsWith('stopped during a reload'))?.discarded_events).toBeGreaterThan(0);
+    expect(logLines(stopped.stderr).find((l) => l.msg === 'SIGHUP: reloading the config: draining the running pipeline')?.kept_running).toEqual(['tail']);
+    expect(logLines(stopped.stderr).some((l) => l.msg === 'config reloaded: the new pipeline is running'), stopped.stderr).toBe(false);
+    expect((await readLines(out)).length).toBeLessThan(written);
+    // The next start resumes from the checkpoint: every line arrives (at least once).
+    const second = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await second.waitFor(/driftlock running/);
+    for (let i = 0; i < 1000 && new Set(await readLines(out)).size < written; i++) await sleep(20);
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    const lines = await readLines(out);
+    expect(new Set(lines)).toEqual(new Set(Array.from({ length: written }, (_, i) => `line ${i}`)));
+    // Only what was in flight is written twice.
+    expect(lines.length - written).toBeLessThan(500);
   }, 60_000);
 });
