@@ -129,16 +129,23 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       process.exit(130);
     }
     logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'stopping: draining in-flight events (send the signal again to exit at once)');
-    // During a reload, the reload stops what runs when it can (the drain under way, inputs it holds).
+    // During a reload, the reload stops what runs when it can (the drain under way); the inputs it holds
+    // stop reading now (what they hold is not delivered), not when the drain is over.
     if (state !== 'reloading') stopped = pipeline.stop();
+    else pipeline.stopHandingOver();
     state = 'stopping';
     stopRequested = true;
     wake({ why: 'stop' });
   };
   let reloadAsked = false;
+  // A SIGHUP during a reload: the file may have changed again since it was read; read once more after.
+  let reloadAgain = false;
   const onHangUp = () => {
     if (finished) return;
-    if (state === 'reloading' || reloadAsked) logger.warn('SIGHUP: a reload is already under way');
+    if (state === 'reloading') {
+      if (!reloadAgain) logger.warn('SIGHUP during a reload: the config will be read again once this reload is done');
+      reloadAgain = true;
+    } else if (reloadAsked) logger.warn('SIGHUP: a reload is already under way');
     else if (state === 'running') {
       reloadAsked = true;
       wake({ why: 'reload' });
@@ -179,7 +186,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
           const drained = handed.drained;
           // A SIGTERM during the drain: the inputs held stop too, and the exit waits for them.
           if (stopRequested) {
-            stopped = held.stop().then((clean) => drained && clean);
+            stopped = held.stop(config.shutdownTimeoutMs).then((clean) => drained && clean);
             break;
           }
           carryTotals(carried, current);
@@ -188,6 +195,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             // Built with the TLS material checked before the running pipeline stopped, not the files again.
             await prepared.tls.use(() => replacement.start());
             [pipeline, config, tlsMaterials] = [replacement, fresh, prepared.tls];
+            current.dispose();
             logger.info({ config: config.file, drained }, 'config reloaded: the new pipeline is running');
           } catch (err) {
             // The new pipeline cannot start (a port still in use, a file it cannot open): the old config
@@ -198,6 +206,8 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             const previous = new Pipeline(config, { logger, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
             await tlsMaterials.use(() => previous.start());
             pipeline = previous;
+            current.dispose();
+            replacement.dispose();
           }
           held = undefined;
           // A SIGTERM that came while it started: this one stops now.
@@ -208,7 +218,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
         logger.fatal({ err }, 'SIGHUP: the previous config cannot start again either; exiting');
         process.stderr.write(secrets.mask(`driftlock: the pipeline cannot start after a reload: ${(err as Error).message}\n`));
         state = 'stopping';
-        await held?.stop();
+        await held?.stop(config.shutdownTimeoutMs);
         api?.close();
         ignoreSignals();
         return 78;
@@ -216,6 +226,12 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       // A SIGTERM while the config was read (nothing was stopped for the reload): the pipeline stops now.
       if (stopRequested) stopped ??= pipeline.stop();
       if (!stopRequested) state = 'running';
+      if (reloadAgain && !stopRequested) {
+        reloadAgain = false;
+        reloadAsked = true;
+        // The next turn's wait: woken at once, for the reload asked during this one.
+        setImmediate(() => wake({ why: 'reload' }));
+      }
       continue;
     }
     if (w.why === 'failed') {
@@ -328,7 +344,7 @@ async function unchangedInputs(running: PipelineConfig, fresh: PipelineConfig, r
     if (c.kind !== 'input') continue;
     const old = running.components.find((o) => o.id === c.id);
     // By type, not by definition object: a plugin's factory makes new ones at each load of the config.
-    if (!old || old.kind !== 'input' || old.type !== c.type || !isDeepStrictEqual(old.options, c.options)) continue;
+    if (!old || old.kind !== 'input' || old.type !== c.type || c.definition.keepOnReload === false || !isDeepStrictEqual(old.options, c.options)) continue;
     const settings = tlsSettingsOf(c.options);
     if (settings) {
       try {

@@ -133,6 +133,13 @@ export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S 
    * sets it, for the error's position.
    */
   listens?(config: z.output<S>): ListenPort[];
+  /**
+   * Inputs: whether a reload (SIGHUP) that leaves its settings unchanged keeps it running (default true):
+   * what it receives meanwhile waits until the new pipeline runs. `false` for an input whose clients give up
+   * on an answer that waits (a gRPC deadline) and send again, so that what waited would be delivered twice:
+   * it is stopped and built anew, as a changed input is.
+   */
+  keepOnReload?: boolean;
 }
 
 export interface ListenPort {

@@ -121,7 +121,7 @@ outputs:
     const { held } = await old.handOver(new Set(['src']));
     // The input is waiting at the gate with its next batch.
     await sleep(50);
-    expect(await held.stop()).toBe(false);
+    expect(await held.stop(5_000)).toBe(false);
     const acks = hooks.acks.get('src')!;
     expect(acks.at(-1)![1]).toBe('abandoned');
     expect(acks.filter(([, s]) => s === 'abandoned')).toHaveLength(1);

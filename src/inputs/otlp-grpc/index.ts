@@ -62,6 +62,10 @@ export const otlpGrpcInput = defineInput({
   config: otlpGrpcConfig,
   example: { type: 'otlp_grpc', address: '127.0.0.1:4317' },
   listens: (config) => [{ protocol: 'tcp', ...config.address, key: 'address' }],
+  // Not kept running through a reload: an Export call held while the pipelines change over outlives its
+  // client's deadline (exporters use 1-10 s), the client sends it again, and both copies were delivered.
+  // Stopped and built anew, it answers UNAVAILABLE (GOAWAY) and the client retries, once.
+  keepOnReload: false,
   async build(config) {
     const tls = config.tls ? await loadTls(config.tls) : undefined;
     // grpc-js and protobufjs load only for a pipeline that has this input: they are about a sixth of the

@@ -1,0 +1,194 @@
+/**
+ * A reload that keeps inputs running, where it can go wrong (found by a review that ran the daemon): a
+ * drain that abandons what a kept file input sent, an OTLP client whose deadline passes while its request
+ * waits, a SIGTERM during the reload with an input that never stops.
+ */
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { logLines, startCli } from '../helpers/cli.js';
+import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
+import { freePort } from '../helpers/syslog-senders.js';
+import { tempDir } from '../helpers/temp.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('a reload that keeps inputs running, at its edges', () => {
+  it('a kept file input whose lines the old pipeline\'s drain abandoned is restarted, and offers them to the new pipeline', async () => {
+    const dir = await tempDir('dl-reload-abandon-');
+    const deadPort = await freePort(); // nothing listens there: the receiver is down
+    const log = path.join(dir, 'app.log');
+    const all = path.join(dir, 'all.txt');
+    await writeFile(log, '');
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (extra: string) => `data_dir: ${dir}/data
+shutdown_timeout: 5s
+inputs:
+  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
+outputs:
+  hook: { type: webhook, inputs: [tail], url: "http://127.0.0.1:${deadPort}/x", queue: { max_bytes: 16KiB }, retry: { initial_backoff: 5s } }
+${extra}`;
+    await writeFile(config, pipeline(''));
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await cli.waitFor(/driftlock running/);
+    let n = 0;
+    for (let round = 0; round < 5; round++) {
+      let text = '';
+      for (let i = 0; i < 400; i++) text += `line ${n++} ${'x'.repeat(100)}\n`;
+      await appendFile(log, text);
+      await sleep(300);
+    }
+    await cli.waitFor(/on-disk queue is full/);
+    await sleep(500);
+    // The reload adds a file output; the file input is unchanged, but the drain abandons what it sent.
+    await writeFile(config, pipeline(`  all: { type: file, inputs: [tail], path: ${all}, encoding: text }\n`));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/config reloaded: the new pipeline is running/);
+    const lines = async () => (await readFile(all, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    const last = `line 1999 ${'x'.repeat(100)}`;
+    for (let i = 0; i < 300 && !(await lines()).includes(last); i++) await sleep(20);
+    cli.child.kill('SIGTERM');
+    await cli.exited;
+    const logs = logLines(cli.stderr());
+    expect(logs.find((l) => l.msg === 'SIGHUP: reloading the config: draining the running pipeline')?.kept_running).toEqual(['tail']);
+    expect(logs.some((l) => String(l.msg).startsWith('events this input sent were abandoned by the reload')), cli.stderr()).toBe(true);
+    // Before: kept running, the input never read them again in this process: the new output got none.
+    const got = new Set(await lines());
+    expect(got.size).toBeGreaterThanOrEqual(1500);
+    expect(got.has(last), cli.stderr().slice(-6000)).toBe(true);
+  }, 60_000);
+
+  it('an OTLP request held past its client\'s deadline is not written as well as its retry: otlp_grpc is rebuilt by a reload, not kept', async () => {
+    const dir = await tempDir('dl-reload-otlp-');
+    const port = await freePort();
+    const out = path.join(dir, 'out.jsonl');
+    // A transform whose build takes 3 s: the reload takes that long (as a slow drain would).
+    await writeFile(path.join(dir, 'slow.mjs'), `export default ({ z, defineTransform }) => [defineTransform({
+  type: 'slowbuild', description: 'slow build', config: z.object({ build_ms: z.number() }),
+  async build(c) { await new Promise((r) => setTimeout(r, c.build_ms)); return { map: (e) => e }; } })];\n`);
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (ms: number) => `data_dir: ${dir}/data
+plugins: [./slow.mjs]
+inputs:
+  otlp: { type: otlp_grpc, address: 127.0.0.1:${port} }
+transforms:
+  pass: { type: slowbuild, inputs: [otlp], build_ms: ${ms} }
+outputs:
+  out: { type: file, inputs: [pass], path: ${out} }
+`;
+    await writeFile(config, pipeline(0));
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    const client = new RawOtlpClient(port);
+    try {
+      await cli.waitFor(/driftlock running/);
+      // An exporter: one request at a time, 1 s deadline, sent again until it is answered OK.
+      let batch = 0;
+      let sending = true;
+      let errors = 0;
+      const exporter = (async () => {
+        while (sending) {
+          const b = batch++;
+          for (;;) {
+            const { error } = await client.export(simpleRequest(5, (i) => `b${b}.${i}`), undefined, { deadline: Date.now() + 1000 });
+            if (!error) break;
+            errors++;
+            await sleep(100);
+          }
+          await sleep(20);
+        }
+      })();
+      await sleep(500);
+      await writeFile(config, pipeline(3000));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded: the new pipeline is running/);
+      await sleep(500);
+      sending = false;
+      await exporter;
+      cli.child.kill('SIGTERM');
+      const exit = await cli.exited;
+      expect(exit.code, exit.stderr).toBe(0);
+      expect(logLines(exit.stderr).find((l) => l.msg === 'SIGHUP: reloading the config: draining the running pipeline')?.kept_running).toEqual([]);
+      const bodies = (await readFile(out, 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { body: string }).body);
+      expect(errors).toBeGreaterThan(0); // the client was turned away during the reload, and sent again
+      expect(bodies.length - new Set(bodies).size).toBe(0); // no record written twice
+      expect(new Set(bodies).size).toBe(batch * 5);
+    } finally {
+      client.close();
+    }
+  }, 60_000);
+
+  it('a SIGTERM during a reload exits within the shutdown timeout even if a kept input never returns from its stop; the others stop reading at once', async () => {
+    const dir = await tempDir('dl-reload-term-');
+    await writeFile(path.join(dir, 'plug.mjs'), `export default ({ z, defineInput, defineOutput, ackBatch }) => [
+  defineInput({ type: 'stubborn', description: 'never ends', config: z.object({}), build: () => ({ run: () => new Promise(() => {}) }) }),
+  defineInput({ type: 'tick', description: 'ticks', config: z.object({}), build: () => ({ async run(ctx) {
+    for (let i = 0; !ctx.signal.aborted; i++) { await ctx.emit([{ observedTimestamp: Date.now(), body: 't' + i, attributes: {}, source: { input: ctx.id } }]); await new Promise((r) => setTimeout(r, 1)); } } }) }),
+  defineOutput({ type: 'slow', description: 'slow', config: z.object({ delay_ms: z.number() }), build: (c) => ({ async consume(batches) {
+    for await (const b of batches) { await new Promise((r) => setTimeout(r, c.delay_ms)); ackBatch(b); } } }) }),
+];\n`);
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (delay: number) => `data_dir: ${dir}/data
+shutdown_timeout: 3s
+plugins: [./plug.mjs]
+inputs:
+  stub: { type: stubborn }
+  tick: { type: tick }
+outputs:
+  out: { type: slow, inputs: [stub, tick], delay_ms: ${delay}, buffer: { max_events: 20 } }
+`;
+    await writeFile(config, pipeline(100));
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await cli.waitFor(/driftlock running/);
+    await sleep(1500);
+    await writeFile(config, pipeline(0)); // the output changes; both inputs are kept
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/reloading the config/);
+    await sleep(300); // the old pipeline is draining (20 events at 100 ms each)
+    const t = Date.now();
+    cli.child.kill('SIGTERM');
+    // Before: still running 15 s later (the held inputs were waited for without a limit).
+    const exit = await Promise.race([cli.exited, sleep(15_000).then(() => undefined)]);
+    expect(exit, `still running ${Date.now() - t} ms after SIGTERM`).toBeDefined();
+    expect(exit!.code).toBe(1);
+    expect(Date.now() - t).toBeLessThan(9_000);
+    const logs = logLines(exit!.stderr);
+    expect(logs.find((l) => l.component === 'stub' && String(l.msg).includes('did not stop within the shutdown timeout'))).toBeDefined();
+    // The ticking input stopped at the SIGTERM, not after the drain: it held one batch, no more.
+    expect(logs.find((l) => l.component === 'tick' && String(l.msg).startsWith('stopped during a reload'))?.discarded_events).toBe(1);
+  }, 40_000);
+
+  it('a SIGHUP during a reload is not lost: the config is read again once that reload is done', async () => {
+    const dir = await tempDir('dl-reload-twice-');
+    await writeFile(path.join(dir, 'slow.mjs'), `export default ({ z, defineTransform }) => [defineTransform({
+  type: 'slowbuild', description: 'slow build', config: z.object({ build_ms: z.number() }),
+  async build(c) { await new Promise((r) => setTimeout(r, c.build_ms)); return { map: (e) => e }; } })];\n`);
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (ms: number, extra = '') => `data_dir: ${dir}/data
+plugins: [./slow.mjs]
+inputs:
+  gen: { type: demo, rate: 50 }
+transforms:
+  pass: { type: slowbuild, inputs: [gen], build_ms: ${ms} }
+outputs:
+  out: { type: file, inputs: [pass], path: ${dir}/out.jsonl }
+${extra}`;
+    await writeFile(config, pipeline(0));
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await cli.waitFor(/driftlock running/);
+    await writeFile(config, pipeline(1500));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/reloading the config/);
+    // Edited again while the first reload starts its pipeline (1.5 s): before, this SIGHUP was dropped.
+    await writeFile(config, pipeline(1500, `  third: { type: file, inputs: [gen], path: ${dir}/third.jsonl }\n`));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/the config will be read again once this reload is done/);
+    const reloaded = () => logLines(cli.stderr()).filter((l) => l.msg === 'config reloaded: the new pipeline is running').length;
+    for (let i = 0; i < 400 && reloaded() < 2; i++) await sleep(20);
+    expect(reloaded()).toBe(2);
+    const third = async () => (await readFile(path.join(dir, 'third.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+    for (let i = 0; i < 200 && (await third()) === 0; i++) await sleep(20);
+    expect(await third()).toBeGreaterThan(0);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  }, 40_000);
+});
