@@ -14,6 +14,7 @@ import { TemplateMiner, templateText, type Template } from './drain.js';
 import { LzWindow } from './lz-window.js';
 import { maskVolatile, unmask } from './mask.js';
 import { NumericBaseline } from './numeric.js';
+import { DriftTracker, RECENT_MINUTES, type DriftAlert, type DriftSnapshot } from './drift.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
 import { VolumeBaseline, type VolumeOptions } from './volume.js';
 import { StreamClock, WallLink, type WallLinkState } from './stream-clock.js';
@@ -66,6 +67,8 @@ interface FieldState {
    * for each message template they came in, at most `MAX_SHIFTS`.
    */
   shifts?: NumericShift[];
+  /** The field's level over time, for slow drifts (see drift.ts); its numbers in event time only. */
+  drift?: DriftTracker;
 }
 
 /**
@@ -104,6 +107,8 @@ interface NumericShift {
 interface TemplateNumbers {
   numbers: NumericBaseline;
   lastEvent: number;
+  /** This message's level over time (see `trackDrift`). */
+  drift?: DriftTracker;
 }
 
 /** Cached masks per field at most, and their characters at most (keys and values): 512 KB a stream at worst. */
@@ -142,6 +147,8 @@ const NUMBER_SPACING_MS = 20;
 const SHIFT_GAP_EVENTS = 1000;
 /** Runs of numbers a field keeps (see `NumericShift`): one a side for as many templates as it keeps baselines of. */
 const MAX_SHIFTS = 2 * (TEMPLATE_NUMBERS + 1);
+/** A drift waits while its field's numbers alert as `field_value`, the latest this recently (see `alertingRun`). */
+const DRIFT_HOLD_MS = 2 * 60_000;
 /** A categorical string field with this many distinct values gets a free-text model beside it. */
 const TEXT_FROM_DISTINCT = 8;
 /** Options of the per-pattern rate for a pattern not learned yet: counted, never flagged. */
@@ -243,6 +250,8 @@ interface Candidate {
   templateId?: number;
   /** A few words for the `also unusual:` note when another candidate is reported (`status "500"`). */
   brief?: string;
+  /** A drift's tracker, told when its alert is reported (it is offered again until then). */
+  drift?: DriftTracker;
 }
 
 interface PendingField {
@@ -708,6 +717,14 @@ export class StreamDetector {
   /** The event's message says what happened (a `msg`, not a request line): its numbers are judged per template too. */
   private kindMessage = false;
   private templateName: string | undefined;
+  /**
+   * Whether the event has a time of its own (not its arrival): what slow drifts are measured in (see
+   * `trackDrift`); then that time and its minute since the epoch. Kept as numbers always, not undefined
+   * when there is none: a field that may hold undefined holds a number as an object, made anew each event.
+   */
+  private driftTimed = false;
+  private driftNow = 0;
+  private driftMinute = 0;
   private readonly volumeOptions: VolumeOptions;
   private readonly burstOptions: { minCount: number; factor: number; minAgeSeconds: number };
 
@@ -811,6 +828,11 @@ export class StreamDetector {
     const learnTimed = timed || (this.eventTimed && now !== 0 && (time === undefined || input.arrivalTime === true));
     if (timed && input.receivedAt !== undefined) this.link.observe(this.clock.latest ?? now, input.receivedAt);
     const warm = this.events > this.o.warmup;
+    this.driftTimed = timed && !input.arrivalTime;
+    if (this.driftTimed) {
+      this.driftNow = now;
+      this.driftMinute = Math.floor(now / 60_000);
+    }
     const candidates = this.candidates;
     candidates.length = 0;
     this.pendingCount = 0;
@@ -1199,6 +1221,7 @@ export class StreamDetector {
 
   /** The anomaly for the winning candidate; a silent pattern's silence counts as reported. */
   private report(best: Candidate): Anomaly {
+    best.drift?.reported();
     // Other fields of the same event that alerted too are named after the reported one: a first POST that
     // also answered 500 must not hide the 500.
     let also = '';
@@ -1459,6 +1482,62 @@ export class StreamDetector {
     own.numbers.add(value);
   }
 
+  /**
+   * Counts a number of the event (in event time) in its field's drift tracker, and in its message's when the
+   * field has numbers per message template; a drift found, or found and not reported yet, becomes a candidate.
+   * A field that several kinds of message carry (two or more with baselines of their own) is judged per
+   * message: its median moves when their mix does (more "slow upstream" lines beside the "request
+   * completed" ones), while each message's level holds. Otherwise the field's own level is judged.
+   */
+  private trackDrift(name: string, f: FieldState, value: number, warm: boolean): void {
+    const now = this.driftNow;
+    const by = f.byTemplate;
+    const perTemplate = by !== undefined && by.size >= 2;
+    const tracker = (f.drift ??= new DriftTracker());
+    const alert = tracker.add(value, this.driftMinute, now, warm && !perTemplate, this.o);
+    if (alert !== undefined && !perTemplate && !this.alertingRun(f, alert.high, undefined, now)) this.candidates.push(this.driftCandidate(name, f, alert, tracker, false));
+    if (by === undefined || !this.kindMessage) return;
+    const id = this.template!.id;
+    const own = by.get(id);
+    if (own === undefined) return;
+    const mine = (own.drift ??= new DriftTracker());
+    const found = mine.add(value, this.driftMinute, now, warm && perTemplate, this.o);
+    if (found !== undefined && perTemplate && !this.alertingRun(f, found.high, id, now)) this.candidates.push(this.driftCandidate(name, f, found, mine, true));
+  }
+
+  /**
+   * Whether the field's numbers are alerting as `field_value` on that side now (a run not accepted yet, its
+   * latest number within `DRIFT_HOLD_MS`; of that message template when one is given): a drift found
+   * meanwhile waits, since those alerts say it (a latency that jumped 100x in ten minutes), and is said when
+   * they stop, with the level as it is then.
+   */
+  private alertingRun(f: FieldState, high: boolean, template: number | undefined, now: number): boolean {
+    const runs = f.shifts;
+    if (runs === undefined) return false;
+    for (const r of runs) {
+      if (!r.accepted && r.high === high && (template === undefined || r.template === template) && r.last !== 0 && now - r.last <= DRIFT_HOLD_MS) return true;
+    }
+    return false;
+  }
+
+  /** A drift as a candidate: `response_time has risen gradually since ...: median 0.41 over the last 10 min vs 0.05 1-3 h before (8.2x); p99 now 0.9`. */
+  private driftCandidate(name: string, f: FieldState, a: DriftAlert, tracker: DriftTracker, onTemplate: boolean): Candidate {
+    const show = f.duration ? durationValue : fmt;
+    const verb = `${a.high ? 'risen' : 'fallen'}${a.further ? ' further' : a.gradual ? ' gradually' : ''}`;
+    const factor = a.high ? `${fmt(a.factor)}x` : `1/${fmt(a.factor)}`;
+    const before = a.settled ? `${show(a.reference)} where it settled before` : `${show(a.reference)} 1-3 h before`;
+    return {
+      kind: 'field_drift',
+      score: a.factor,
+      confidence: a.confidence,
+      field: name,
+      why: `${name} has ${verb} since ${isoTime(this.clock.sourceTime(a.since))}: median ${show(a.level)} over the last ${RECENT_MINUTES} min vs ${before} ` +
+        `(${factor}${a.further && a.said !== undefined ? `; said at ${show(a.said)}` : ''}); p99 now ${show(a.p99)}${onTemplate ? ` on ${quotePattern(this.tmpl(), 60)}` : ''}`,
+      baseline: { median: a.level, p99: a.p99, reference_median: a.reference, factor: a.factor, since: isoTime(this.clock.sourceTime(a.since)) },
+      drift: tracker,
+    };
+  }
+
   private scoreField(name: string, f: FieldState, given: string | number | boolean, warm: boolean, timed: boolean, now: number): Candidate | undefined {
     if (f.ignored) return undefined;
     // A number written as a string (logfmt has no other kind; JSON producers often quote numbers) is a
@@ -1512,6 +1591,7 @@ export class StreamDetector {
       }
       const cat = f.categorical && !f.categorical.overflow && f.numeric.isInteger ? f.categorical : undefined;
       if (cat) return this.scoreCategory(name, (pending.masked = String(value)), f, warm, timed, now);
+      if (this.driftTimed) this.trackDrift(name, f, value, warm);
       if (!warm || f.numeric.samples < 20) return undefined;
       const own = this.templateNumbers(f);
       const v = (own ?? f.numeric).score(value);
@@ -1706,6 +1786,8 @@ export class StreamDetector {
     for (const a of this.alertedValues.values()) bytes += 2 * (a.field.length + a.value.length) + 120;
     for (const f of this.fields.values()) {
       bytes += (f.text?.memoryBytes ?? 0) + 2 * (f.maskChars ?? 0) + 8 * 1024 + (f.byTemplate?.size ?? 0) * (16 * TEMPLATE_NUMBERS_CAPACITY + 200);
+      if (f.drift) bytes += DriftTracker.memoryBytes;
+      if (f.byTemplate) for (const t of f.byTemplate.values()) if (t.drift) bytes += DriftTracker.memoryBytes;
     }
     return bytes;
   }
@@ -1742,7 +1824,8 @@ export class StreamDetector {
         ...(f.otherShare !== undefined ? { otherShare: f.otherShare } : {}),
         ...(f.duration ? { duration: true } : {}),
         ...(f.shifts?.length ? { shifts: f.shifts.map((r) => ({ ...r, before: [r.before[0], r.before[1]] as [number, number] })) } : {}),
-        ...(f.byTemplate?.size ? { byTemplate: [...f.byTemplate].map(([id, t]) => [id, t.numbers.toJSON().values, t.lastEvent] as [number, number[], number]) } : {}),
+        ...(f.byTemplate?.size ? { byTemplate: [...f.byTemplate].map(([id, t]): TemplateNumbersSnapshot => t.drift ? [id, t.numbers.toJSON().values, t.lastEvent, t.drift.toJSON()] : [id, t.numbers.toJSON().values, t.lastEvent]) } : {}),
+        ...(f.drift ? { drift: f.drift.toJSON() } : {}),
         ...(f.categorical ? { categorical: f.categorical.toJSON(), categoricalCal: f.categoricalCal!.toJSON() } : {}),
         ...(f.text ? { text: f.text.toJSON(), textCal: f.textCal!.toJSON() } : {}),
       })),
@@ -1796,13 +1879,15 @@ export class StreamDetector {
       }
       if (Array.isArray(f.byTemplate)) {
         state.byTemplate = new Map();
-        for (const [id, values, last] of f.byTemplate.slice(-TEMPLATE_NUMBERS)) {
+        for (const [id, values, last, drift] of f.byTemplate.slice(-TEMPLATE_NUMBERS)) {
           if (s.templateNumbersKept >= STREAM_TEMPLATE_NUMBERS) break;
           const numbers = NumericBaseline.fromJSON({ values, positive: true, integer: false }, TEMPLATE_NUMBERS_CAPACITY);
-          state.byTemplate.set(id, { numbers, lastEvent: Number.isFinite(last) ? last : lastEvent });
+          // Older snapshots have no drift tracker: it starts anew (two hours before it judges).
+          state.byTemplate.set(id, { numbers, lastEvent: Number.isFinite(last) ? last : lastEvent, ...(drift !== undefined ? { drift: DriftTracker.fromJSON(drift) } : {}) });
           s.templateNumbersKept += 1;
         }
       }
+      if (f.drift !== undefined) state.drift = DriftTracker.fromJSON(f.drift);
       if (f.numeric) {
         state.numeric = NumericBaseline.fromJSON(f.numeric);
         state.numericCal = ScoreCalibrator.fromJSON(f.numericCal ?? [], 512);
@@ -1822,6 +1907,9 @@ export class StreamDetector {
     return s;
   }
 }
+
+/** A message template's numbers in a field, in a snapshot: see `StreamSnapshot`. */
+type TemplateNumbersSnapshot = [number, number[], number] | [number, number[], number, DriftSnapshot];
 
 export interface StreamSnapshot {
   id: string;
@@ -1855,8 +1943,13 @@ export interface StreamSnapshot {
     duration?: boolean;
     /** The runs of numbers that alerted (see `NumericShift`); absent in older snapshots. */
     shifts?: NumericShift[];
-    /** Per template: its id, its recent numbers (oldest first) and the event count when it last came. */
-    byTemplate?: Array<[number, number[], number]>;
+    /**
+     * Per template: its id, its recent numbers (oldest first), the event count when it last came and its
+     * drift tracker (absent in older snapshots).
+     */
+    byTemplate?: TemplateNumbersSnapshot[];
+    /** The field's drift tracker (see drift.ts); absent in older snapshots. */
+    drift?: DriftSnapshot;
     categorical?: ReturnType<CategoricalBaseline['toJSON']>;
     categoricalCal?: number[];
     text?: ReturnType<TextFieldBaseline['toJSON']> | string;

@@ -5,6 +5,7 @@ export type AnomalyKind =
   | 'field_value'
   | 'field_category'
   | 'field_content'
+  | 'field_drift'
   | 'volume_spike'
   | 'volume_drop';
 
@@ -71,6 +72,11 @@ export interface DetectorOptions {
   numericRatioFloor: number;
   /** ...and lie beyond its p99 (or below its p01) by this many widths of the field's own tail. */
   tailFactor: number;
+  /**
+   * A numeric field's level over its last 10 minutes (event time) this many times its level one to three
+   * hours before, or this fraction of it, is a slow drift (`field_drift`; see drift.ts).
+   */
+  driftFactor: number;
   /** Share under which a categorical value counts as rare. */
   rareShare: number;
   /** Events in one second above this multiple of the typical rate are a spike... */
@@ -98,15 +104,15 @@ export interface DetectorOptions {
 
 export const PROFILES: Record<Profile, DetectorOptions> = {
   sensitive: {
-    warmup: 50, threshold: 0.8, contentFloor: 0.7, fieldContentFloor: 0.8, numericRatioFloor: 3, tailFactor: 0.75, rareShare: 0.005, spikeFactor: 3, minSpikeRate: 10, minSilenceSeconds: 30,
+    warmup: 50, threshold: 0.8, contentFloor: 0.7, fieldContentFloor: 0.8, numericRatioFloor: 3, tailFactor: 0.75, driftFactor: 2, rareShare: 0.005, spikeFactor: 3, minSpikeRate: 10, minSilenceSeconds: 30,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 13, maxFields: 64, maxTextFields: 6,
   },
   balanced: {
-    warmup: 100, threshold: 0.9, contentFloor: 0.9, fieldContentFloor: 2, numericRatioFloor: 5, tailFactor: 1.5, rareShare: 0.002, spikeFactor: 5, minSpikeRate: 20, minSilenceSeconds: 30,
+    warmup: 100, threshold: 0.9, contentFloor: 0.9, fieldContentFloor: 2, numericRatioFloor: 5, tailFactor: 1.5, driftFactor: 3, rareShare: 0.002, spikeFactor: 5, minSpikeRate: 20, minSilenceSeconds: 30,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 13, maxFields: 64, maxTextFields: 6,
   },
   strict: {
-    warmup: 200, threshold: 0.95, contentFloor: 1.1, fieldContentFloor: 4, numericRatioFloor: 10, tailFactor: 3, rareShare: 0.001, spikeFactor: 10, minSpikeRate: 50, minSilenceSeconds: 30,
+    warmup: 200, threshold: 0.95, contentFloor: 1.1, fieldContentFloor: 4, numericRatioFloor: 10, tailFactor: 3, driftFactor: 5, rareShare: 0.001, spikeFactor: 10, minSpikeRate: 50, minSilenceSeconds: 30,
     learnAfterMs: 60 * 60_000, learnMinCount: 100, windowChars: 1 << 16, fieldWindowChars: 1 << 13, maxFields: 64, maxTextFields: 6,
   },
 };

@@ -44,7 +44,7 @@ export const anomalyDetectConfig = z.object({
   threshold: z.number().min(0).max(0.9999).optional().describe('Minimum calibrated confidence to flag; overrides the profile. At most 0.9999: confidences are reported to four decimals and never reach 1.'),
   warmup: z.number().int().min(0).optional().describe('Events per stream to learn from before flagging; overrides the profile.'),
   learn_after: duration().optional().describe(
-    'How long a new pattern, a flagged value of a free-text field, or a run of a field\'s numbers that alert (slow responses), must keep recurring before it becomes normal (default 1h; the last alert says so).',
+    'How long a new pattern, a flagged value of a free-text field, or a run of a field\'s numbers that alert (slow responses), must keep recurring before it becomes normal (default 1h; the last alert says so); and how long a slow drift of a field\'s level (`field_drift`) lasts, after it is said, before the new level is the field\'s normal.',
   ),
   min_silence: duration().refine((ms) => ms >= 1000, 'expected at least 1s').optional().describe(
     'How long a stream that usually has at least one event a second must be silent (in its event time) to be reported as a `volume_drop` (default 30s). The silence of a live stream is reported while it lasts, looked for every second while the transform waits for input (not while it scores a batch or waits for a blocked output: then at its next idle second); a stream whose events come far behind the clock (a file read from its beginning, a catch-up) is told at its next event only.',
@@ -401,7 +401,7 @@ export function backEvent(anomaly: Anomaly, transformId: string, time: number | 
 export const anomalyDetectTransform = defineTransform({
   type: 'anomaly_detect',
   description:
-    'Flags events that look unlike their stream\'s recent baseline: new patterns, text the baseline cannot explain (compression distance), unusual field values, volume spikes and drops. Flagged events carry `attributes.anomaly` with `kind`, `score`, `confidence`, `why`, `stream_id`, `template` and `field`.',
+    'Flags events that look unlike their stream\'s recent baseline: new patterns, text the baseline cannot explain (compression distance), unusual field values, slow drifts of a field\'s level (in event time), volume spikes and drops. Flagged events carry `attributes.anomaly` with `kind`, `score`, `confidence`, `why`, `stream_id`, `template` and `field`.',
   config: anomalyDetectConfig,
   example: { type: 'anomaly_detect', inputs: ['parse_access'], stream_id: 'nginx-logs', profile: 'balanced' },
   async build(config, ctx) {
