@@ -471,7 +471,7 @@ export function buildWebInjection(accessLines: readonly string[], payloads: Payl
 // ---------------------------------------------------------------------------------------------------------
 // The seed scenario
 
-export type IncidentId = '1' | '1b' | '2' | '3' | '4';
+export type IncidentId = '1' | '1b' | '2' | '3' | '4' | '5';
 
 export interface SeedIncident {
   id: IncidentId;
@@ -520,7 +520,20 @@ export const EXPECTED_WHY: Record<IncidentId, { pattern: RegExp; text: string }>
   '2': { pattern: /response_time/i, text: 'response_time' },
   '3': { pattern: /http_user_agent/i, text: 'http_user_agent' },
   '4': { pattern: /volume/i, text: 'volume' },
+  '5': { pattern: /response_time has (risen|fallen)/i, text: '"response_time has risen"' },
 };
+
+/**
+ * The slow drift (incident 5, reported, not a target): `DRIFT_BASELINE_MINUTES` of clean traffic at
+ * `DRIFT_LINES_PER_SECOND`, then `response_time` scaled up linearly from its ~50 ms to ten times that over
+ * `DRIFT_RAMP_MINUTES`, then `DRIFT_AFTER_MINUTES` at ten times. A drift is judged on minutes of event time
+ * and needs hours of them, so this file is slower (2 lines/s) and longer (some 32,000 lines) than the others.
+ */
+export const DRIFT_LINES_PER_SECOND = 2;
+export const DRIFT_BASELINE_MINUTES = 180;
+export const DRIFT_RAMP_MINUTES = 60;
+export const DRIFT_AFTER_MINUTES = 30;
+export const DRIFT_FACTOR = 10;
 
 /**
  * Normal nginx JSON traffic for the seed scenario: the clean records of the 2015 log, cycled in order, with
@@ -574,7 +587,9 @@ const range = (from: number, to: number): number[] => Array.from({ length: Math.
  *     `ERROR: Database connection failed`;
  * 2.  `response_time` about 5.0 s (log-normal, sigma 0.05) on 5 consecutive lines, instead of ~0.05 s;
  * 3.  `SEED_SQLI_USER_AGENT` as the user agent of one line;
- * 4.  volume: `SPIKE_FACTOR` times the normal rate for `SPIKE_SECONDS` of event time (~4,000 lines).
+ * 4.  volume: `SPIKE_FACTOR` times the normal rate for `SPIKE_SECONDS` of event time (~4,000 lines);
+ * 5.  a slow drift (reported, not a target): `response_time` from ~0.05 s to ~0.5 s over an hour, after three
+ *     hours of clean traffic at 2 lines/s (see `DRIFT_FACTOR`); found on a flag from the ramp on.
  */
 export function buildSeedScenario(accessLines: readonly string[], options: SeedOptions): SeedIncident[] {
   const baselineLines = options.baselineLines ?? SEED_DEFAULTS.baselineLines;
@@ -680,5 +695,36 @@ export function buildSeedScenario(accessLines: readonly string[], options: SeedO
     };
   };
 
-  return [newError, appLog(), latency, sqli, volume];
+  const drift = (): SeedIncident => {
+    const t = new SeedTraffic(records, options.seed, startMs, DRIFT_LINES_PER_SECOND);
+    const out: NginxJsonRecord[] = [];
+    const rampStart = startMs + DRIFT_BASELINE_MINUTES * 60_000;
+    const rampEnd = rampStart + DRIFT_RAMP_MINUTES * 60_000;
+    const end = rampEnd + DRIFT_AFTER_MINUTES * 60_000;
+    const lines: number[] = [];
+    const detection: number[] = [];
+    while (t.now < end) {
+      const r = t.next();
+      const at = Date.parse(r.timestamp);
+      if (at < rampStart) {
+        out.push(r);
+        continue;
+      }
+      const scale = at < rampEnd ? 1 + ((DRIFT_FACTOR - 1) * (at - rampStart)) / (rampEnd - rampStart) : DRIFT_FACTOR;
+      out.push({ ...r, response_time: Math.max(0.001, Math.round(r.response_time * scale * 1000) / 1000) });
+      if (at < rampEnd) lines.push(out.length);
+      detection.push(out.length);
+    }
+    return {
+      id: '5', title: `slow drift: response_time ~0.05 s -> ~${RESPONSE_TIME_MEDIAN * DRIFT_FACTOR} s over ${DRIFT_RAMP_MINUTES} min`, fileName: 'seed-5-slow-drift.jsonl', format: 'nginx',
+      text: out.map((r) => `${serializeNginx(r)}\n`).join(''),
+      lineCount: out.length,
+      incidentLines: lines,
+      detectionLines: detection,
+      expectedWhy: EXPECTED_WHY['5'].pattern,
+      expectedWhyText: EXPECTED_WHY['5'].text,
+    };
+  };
+
+  return [newError, appLog(), latency, sqli, volume, drift()];
 }
