@@ -196,7 +196,8 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             await prepared.tls.use(() => replacement.start());
             [pipeline, config, tlsMaterials] = [replacement, fresh, prepared.tls];
             current.dispose();
-            logger.info({ config: config.file, drained }, 'config reloaded: the new pipeline is running');
+            // What was kept in the end: not an input that had ended, nor one the drain abandoned events of.
+            logger.info({ config: config.file, drained, kept_running: held.ids }, 'config reloaded: the new pipeline is running');
           } catch (err) {
             // The new pipeline cannot start (a port still in use, a file it cannot open): the old config
             // runs again, so that a bad edit does not take the daemon down; with the TLS material it ran

@@ -52,6 +52,7 @@ ${extra}`;
     const logs = logLines(cli.stderr());
     expect(logs.find((l) => l.msg === 'SIGHUP: reloading the config: draining the running pipeline')?.kept_running).toEqual(['tail']);
     expect(logs.some((l) => String(l.msg).startsWith('events this input sent were abandoned by the reload')), cli.stderr()).toBe(true);
+    expect(logs.find((l) => l.msg === 'config reloaded: the new pipeline is running')?.kept_running).toEqual([]);
     // Before: kept running, the input never read them again in this process: the new output got none.
     const got = new Set(await lines());
     expect(got.size).toBeGreaterThanOrEqual(1500);

@@ -76,6 +76,7 @@ ${extra}`;
       expect(exit.code, exit.stderr).toBe(0);
       const reloading = logLines(exit.stderr).find((l) => l.msg === 'SIGHUP: reloading the config: draining the running pipeline');
       expect(reloading?.kept_running).toEqual(['udp', 'tcp', 'tail']);
+      expect(logLines(exit.stderr).find((l) => l.msg === 'config reloaded: the new pipeline is running')?.kept_running).toEqual(['udp', 'tcp', 'tail']);
       const bodies = (await readLines(out)).map((l) => (JSON.parse(l) as { body: string }).body);
       const numbered = (prefix: string) => bodies.filter((b) => b.startsWith(prefix)).map((b) => Number(b.slice(prefix.length)));
       const range = (n: number) => Array.from({ length: n }, (_, i) => i);
