@@ -167,8 +167,6 @@ interface RunningComponent {
   owner: Pipeline;
   /** An input's own stop: aborted when its pipeline stops, but not for a reload that keeps it running. */
   stopper?: AbortController;
-  /** An input whose run is over (it ended, or stopped): not kept through a reload. */
-  ended?: boolean;
   /** An input handed over to the next pipeline by a reload (`handOver`): its old pipeline leaves it be. */
   handedOver?: boolean;
   /**
@@ -177,7 +175,10 @@ interface RunningComponent {
    * state) for as long as the input runs: 137 MB a reload, measured.
    */
   tellEnded?: (err?: unknown) => void;
-  /** An input's end, once its run is over: `null` when it ended well, the error when it failed. */
+  /**
+   * An input's end, once its run is over (it ended, or stopped; not kept through a reload): `null` when it
+   * ended well, the error when it failed; undefined while it runs.
+   */
   endedWith?: { err: unknown } | null;
   /** Acknowledgements answered `abandoned` so far (an input that attaches them). */
   abandonedAcks: number;
@@ -234,15 +235,18 @@ export interface PipelineOptions {
   adopt?: HeldInputs;
 }
 
+/** Tells a held input to stop reading, and answers what it holds or sends from now on `abandoned`. */
+function halt(c: RunningComponent): void {
+  c.stopper!.abort();
+  c.fanout.discard();
+}
+
 /**
  * Stops inputs held by a reload: they stop reading, what they hold or emit is answered `abandoned`. Waits for
  * them up to `timeoutMs`; true when all stopped and none discarded anything.
  */
 async function stopInputsNow(inputs: readonly RunningComponent[], timeoutMs: number, what: string): Promise<boolean> {
-  for (const c of inputs) {
-    c.stopper!.abort();
-    c.fanout.discard();
-  }
+  for (const c of inputs) halt(c);
   let timer: NodeJS.Timeout | undefined;
   const stopped = await Promise.race([
     Promise.all(inputs.map((c) => c.done?.catch(() => undefined))).then(() => true),
@@ -251,7 +255,7 @@ async function stopInputsNow(inputs: readonly RunningComponent[], timeoutMs: num
   clearTimeout(timer);
   for (const c of inputs) {
     if (c.fanout.discarded > 0) c.logger.error({ discarded_events: c.fanout.discarded }, `${what}: events it received since the reload began were not delivered (a file input reads them again at the next start)`);
-    if (!c.ended) c.logger.error({ timeout_ms: timeoutMs }, `${what}: the input did not stop within the shutdown timeout; given up on`);
+    if (c.endedWith === undefined) c.logger.error({ timeout_ms: timeoutMs }, `${what}: the input did not stop within the shutdown timeout; given up on`);
   }
   return stopped && inputs.every((c) => c.fanout.discarded === 0);
 }
@@ -507,11 +511,7 @@ export class Pipeline {
    * they stop reading at once rather than after the drain, and what they hold is answered `abandoned`.
    */
   stopHandingOver(): void {
-    for (const c of this.components.values()) {
-      if (c.owner !== this || !c.handedOver) continue;
-      c.stopper!.abort();
-      c.fanout.discard();
-    }
+    for (const c of this.components.values()) if (c.owner === this && c.handedOver) halt(c);
   }
 
   /** Its components, but inputs handed over to the next pipeline by a reload (and since adopted by it). */
@@ -533,7 +533,7 @@ export class Pipeline {
    * pipeline built with `adopt: held` takes them over. Resolves when this one has drained (or timed out).
    */
   async handOver(keep: ReadonlySet<string>, timeoutMs = this.config.shutdownTimeoutMs): Promise<{ drained: boolean; held: HeldInputs }> {
-    const held = this.owned().filter((c) => c.config.kind === 'input' && keep.has(c.config.id) && !c.ended);
+    const held = this.owned().filter((c) => c.config.kind === 'input' && keep.has(c.config.id) && c.endedWith === undefined);
     for (const c of held) c.handedOver = true;
     const abandonedBefore = held.map((c) => c.abandonedAcks);
     const drained = await this.stopHolding(held, timeoutMs);
@@ -650,7 +650,6 @@ export class Pipeline {
       throw err;
     } finally {
       stopped = true;
-      c.ended = true;
       c.endedWith ??= null;
       c.tellEnded?.(c.endedWith === null ? undefined : c.endedWith.err);
       c.tellEnded = undefined;
