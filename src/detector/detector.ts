@@ -69,7 +69,9 @@ export class Detector {
 
   /** The end of a silence told while it lasted, found by the stream's last event (once; see `StreamDetector.takeSilenceEnd`). */
   takeSilenceEnd(streamId: string): SilenceEnd | undefined {
-    return this.streams.get(streamId)?.takeSilenceEnd();
+    // Asked after each event: the stream it just observed is `last`, with no map lookup.
+    const stream = this.last !== undefined && this.last.id === streamId ? this.last : this.streams.get(streamId);
+    return stream?.takeSilenceEnd();
   }
 
   /**

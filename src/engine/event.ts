@@ -75,6 +75,20 @@ const SEVERITY_BY_NAME: Record<string, number> = {
   error: 17, err: 17, crit: 21, critical: 21, alert: 22, emerg: 23, emergency: 23, fatal: 21, panic: 23, severe: 17,
 };
 
+/** OpenTelemetry's severity names, lowest first: each covers four numbers (1-4 TRACE, 5-8 DEBUG, ...). */
+export const SEVERITY_NAMES = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
+export type SeverityName = (typeof SEVERITY_NAMES)[number];
+
+/** The name of a severity number of 1 or more (above 24, FATAL). */
+export function severityName(n: number): SeverityName {
+  return SEVERITY_NAMES[Math.min(5, Math.floor((n - 1) / 4))]!;
+}
+
+/** The lowest severity number of a name (`WARN`: 13). */
+export function severityFloor(name: SeverityName): number {
+  return SEVERITY_NAMES.indexOf(name) * 4 + 1;
+}
+
 /** Maps a severity name as written by common loggers to an OpenTelemetry severity number. */
 export function severityNumberFromText(text: string): number | undefined {
   return SEVERITY_BY_NAME[text.toLowerCase()];

@@ -1,5 +1,5 @@
 /** How outputs turn events into lines; shared so that `file` and `console` write the same formats. */
-import { bodyText, type LogEvent } from '../engine/event.js';
+import { bodyText, severityName, type LogEvent } from '../engine/event.js';
 import { renderAlertText, type AlertView } from './alert-format.js';
 import { alertEntry } from './delivery/alert.js';
 
@@ -9,8 +9,6 @@ import { alertEntry } from './delivery/alert.js';
  */
 export type EventEncoding = 'json' | 'text' | 'pretty' | 'alert';
 
-const SEVERITY_NAMES = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
-
 /** A one-line, human-readable rendering: time, severity, input id, body, then attributes. */
 export function prettyLine(event: LogEvent): string {
   const time = new Date(event.timestamp ?? event.observedTimestamp).toISOString();
@@ -18,7 +16,7 @@ export function prettyLine(event: LogEvent): string {
   // name to give, and indexing the table with a negative number crashed the output on every retry.
   const n = event.severityNumber;
   const severity = n !== undefined && n >= 1
-    ? SEVERITY_NAMES[Math.min(5, Math.floor((n - 1) / 4))]!
+    ? severityName(n)
     : (event.severityText ?? '-').toUpperCase();
   let attrs = '';
   for (const [k, v] of Object.entries(event.attributes)) attrs += ` ${k}=${JSON.stringify(v)}`;

@@ -11,7 +11,7 @@ import { closest } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { defineTransform, type TransformStage } from '../engine/component.js';
 import { releaseAll, type Batch } from '../engine/acknowledgement.js';
-import { MAX_NESTING, setOwn, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
+import { MAX_NESTING, setOwn, severityFloor, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
 import { DOTTED_ROOTS, eventPart, FIELD_ROOTS, lookupField } from '../engine/field-path.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
@@ -338,15 +338,20 @@ export function receiverClock(): number {
  * id), with the anomaly in `attributes.anomaly` as any other.
  */
 export function silenceEvent(anomaly: Anomaly, streamTime: number | undefined, transformId: string, observed = Date.now()): LogEvent {
+  return noticeEvent(anomaly, silenceText(anomaly), 'WARN', streamTime, transformId, observed);
+}
+
+/** An event of this transform's own (no event of the stream carries it) with `anomaly` in `attributes.anomaly`. */
+function noticeEvent(anomaly: Anomaly, body: string, severity: 'WARN' | 'INFO', time: number | undefined, transformId: string, observed: number): LogEvent {
   const event: LogEvent = {
     observedTimestamp: observed,
-    severityText: 'WARN',
-    severityNumber: 13,
-    body: silenceText(anomaly),
+    severityText: severity,
+    severityNumber: severityFloor(severity),
+    body,
     attributes: { anomaly: anomalyAttribute(anomaly) },
     source: { input: transformId },
   };
-  if (streamTime !== undefined) event.timestamp = streamTime;
+  if (time !== undefined) event.timestamp = time;
   return event;
 }
 
@@ -393,9 +398,7 @@ export function backAnomalies(ends: ReadonlyArray<{ streamId: string; end: Silen
 
 /** The event that carries a notice of streams back: the why as its body, INFO, from this transform. */
 export function backEvent(anomaly: Anomaly, transformId: string, time: number | undefined, observed = Date.now()): LogEvent {
-  const event: LogEvent = { observedTimestamp: observed, severityText: 'INFO', severityNumber: 9, body: anomaly.why, attributes: { anomaly: anomalyAttribute(anomaly) }, source: { input: transformId } };
-  if (time !== undefined) event.timestamp = time;
-  return event;
+  return noticeEvent(anomaly, anomaly.why, 'INFO', time, transformId, observed);
 }
 
 export const anomalyDetectTransform = defineTransform({

@@ -10,12 +10,9 @@
  */
 import { z } from 'zod';
 import { defineTransform } from '../engine/component.js';
-import { bodyText, severityNumberFromText, type LogEvent } from '../engine/event.js';
+import { bodyText, SEVERITY_NAMES, severityFloor, severityName, severityNumberFromText, type LogEvent } from '../engine/event.js';
 import { FIELD_ROOTS, lookupField } from '../engine/field-path.js';
 
-const SEVERITIES = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
-/** The lowest OpenTelemetry severity number of each name (1-4 TRACE, 5-8 DEBUG, ...). */
-const SEVERITY_FLOOR: Record<(typeof SEVERITIES)[number], number> = { TRACE: 1, DEBUG: 5, INFO: 9, WARN: 13, ERROR: 17, FATAL: 21 };
 const TESTS = ['equals', 'matches', 'contains', 'exists'] as const;
 
 const condition = z
@@ -50,7 +47,7 @@ export const filterConfig = z
     include: z.array(condition).min(1).optional().describe('Only events that match these conditions pass (all of them, or any: `include_mode`).'),
     include_mode: z.enum(['all', 'any']).default('all').describe('`all`: an event must match every `include` condition; `any`: one is enough.'),
     exclude: z.array(condition).default([]).describe('Events that match any of these conditions are dropped.'),
-    min_severity: z.enum(SEVERITIES).optional().describe('Events of a lower severity are dropped; events without a severity pass.'),
+    min_severity: z.enum(SEVERITY_NAMES).optional().describe('Events of a lower severity are dropped; events without a severity pass.'),
   })
   .superRefine((c, ctx) => {
     if (c.include === undefined && c.exclude.length === 0 && c.min_severity === undefined) {
@@ -67,14 +64,13 @@ function severityOf(event: LogEvent): number | undefined {
 }
 
 /** The severity's name (`ERROR`), as a condition on `severity` compares it; the text as written if it has no number. */
-function severityName(event: LogEvent): string | undefined {
+function severityText(event: LogEvent): string | undefined {
   const n = severityOf(event);
-  if (n === undefined || n < 1) return event.severityText;
-  return SEVERITIES[Math.min(5, Math.floor((n - 1) / 4))];
+  return n === undefined || n < 1 ? event.severityText : severityName(n);
 }
 
 function valueOf(event: LogEvent, field: string): unknown {
-  if (field === 'severity') return severityName(event);
+  if (field === 'severity') return severityText(event);
   if (field === 'body') return bodyText(event);
   return lookupField(event, field);
 }
@@ -142,7 +138,7 @@ export const filterTransform = defineTransform({
     const include = (config.include ?? []).map(compile);
     const exclude = config.exclude.map(compile);
     const any = config.include_mode === 'any';
-    const floor = config.min_severity === undefined ? undefined : SEVERITY_FLOOR[config.min_severity];
+    const floor = config.min_severity === undefined ? undefined : severityFloor(config.min_severity);
     const passes = (e: LogEvent): boolean => {
       if (include.length > 0 && !(any ? include.some((t) => t(e)) : include.every((t) => t(e)))) return false;
       for (const t of exclude) if (t(e)) return false;
