@@ -3,6 +3,7 @@
  * the documentation cannot drift from what the loader accepts. `driftlock docs` prints it; a test checks
  * that the README carries the current text.
  */
+import { Document, isScalar, visit } from 'yaml';
 import { z } from 'zod';
 import type { AnyComponentDefinition, ComponentKind } from '../engine/component.js';
 import type { ComponentRegistry } from '../engine/registry.js';
@@ -69,6 +70,8 @@ function rows(schema: JsonSchema, prefix: string, required: string[] = []): stri
     out.push(`| \`${name}\` | ${typeOf(prop)} | ${formatDefault(prop, isRequired)} | ${desc} |`);
     const inner = prop.anyOf?.find((a) => a.properties) ?? prop;
     if (inner.properties) out.push(...rows(inner, `${name}.`, (inner as { required?: string[] }).required));
+    // A list of maps (the filter's conditions): the keys of each item, as `include[].field`.
+    else if (inner.items?.properties) out.push(...rows(inner.items, `${name}[].`, (inner.items as { required?: string[] }).required));
   }
   return out;
 }
@@ -89,18 +92,20 @@ const ENGINE_ROWS: Record<ComponentKind, string[]> = {
 };
 ENGINE_ROWS.output = ENGINE_ROWS.transform;
 
-function componentSection(def: AnyComponentDefinition): string {
-  const example = def.example ? `\n\n\`\`\`yaml\n${toYaml({ [`my_${def.type}`]: def.example })}\`\`\`` : '';
-  return `#### \`${def.type}\` (${def.kind})\n\n${def.description}\n\n${table(def.config, ENGINE_ROWS[def.kind])}${example}`;
+/** A component's example as a config would hold it: lists of plain values on one line (`inputs: [parse]`). */
+export function exampleYaml(def: AnyComponentDefinition): string {
+  const doc = new Document({ [`my_${def.type}`]: def.example });
+  visit(doc, {
+    Seq(_, node) {
+      if (node.items.every((item) => isScalar(item))) node.flow = true;
+    },
+  });
+  return doc.toString({ flowCollectionPadding: false });
 }
 
-function toYaml(value: Record<string, unknown>, indent = ''): string {
-  let out = '';
-  for (const [k, v] of Object.entries(value)) {
-    if (v && typeof v === 'object' && !Array.isArray(v)) out += `${indent}${k}:\n${toYaml(v as Record<string, unknown>, indent + '  ')}`;
-    else out += `${indent}${k}: ${Array.isArray(v) ? `[${v.join(', ')}]` : String(v)}\n`;
-  }
-  return out;
+function componentSection(def: AnyComponentDefinition): string {
+  const example = def.example ? `\n\n\`\`\`yaml\n${exampleYaml(def)}\`\`\`` : '';
+  return `#### \`${def.type}\` (${def.kind})\n\n${def.description}\n\n${table(def.config, ENGINE_ROWS[def.kind])}${example}`;
 }
 
 export function configReference(registry: ComponentRegistry): string {

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRegistry } from '../../src/components.js';
-import { configReference, spliceReference } from '../../src/config/reference.js';
+import { parse } from 'yaml';
+import { interpolate } from '../../src/config/interpolate.js';
+import { configReference, exampleYaml, spliceReference } from '../../src/config/reference.js';
 
 describe('config reference', () => {
   it('documents every built-in component and every key of its schema', () => {
@@ -18,6 +20,27 @@ describe('config reference', () => {
     // Decimal numbers show their upper bound too (a threshold above 1 is refused).
     expect(reference).toContain('| `threshold` | number (>= 0, <= 0.9999) |');
     expect(reference).toContain('| `rate_limit.per_second` | number (> 0, <= 10) |');
+  });
+
+  it('prints each example as the YAML of a valid component config (no `[object Object]`)', () => {
+    const registry = createRegistry();
+    let checked = 0;
+    for (const def of registry.list()) {
+      if (!def.example) continue;
+      const text = exampleYaml(def);
+      expect(text, def.type).not.toContain('[object Object]');
+      const read = parse(text) as Record<string, Record<string, unknown>>;
+      // As the loader does: `${VAR}` taken from the environment (here, the values a deployment would set).
+      const env = { SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/x', ALERT_WEBHOOK_URL: 'https://alerts.example.com/hook', ALERT_WEBHOOK_SECRET: 'a-long-shared-secret-0123456789' };
+      const withEnv = JSON.parse(JSON.stringify(read), (_k, v: unknown) => (typeof v === 'string' ? interpolate(v, env).value : v)) as typeof read;
+      expect(read[`my_${def.type}`], def.type).toEqual(def.example);
+      const { type: _type, inputs: _inputs, buffer: _buffer, ...options } = withEnv[`my_${def.type}`]!;
+      const result = def.config.safeParse(options);
+      expect(result.success, `${def.type}: ${result.error?.message}`).toBe(true);
+      checked++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(8);
+    expect(exampleYaml(registry.get('transform', 'filter')!)).toContain('exclude:\n    - field: body.request\n');
   });
 
   it('the README carries the current reference (run `npm run docs` after changing a schema)', async () => {

@@ -37,7 +37,7 @@ export const fluentForwardConfig = z.object({
       shared_key: secret(z.string().min(1)).describe('The key both sides know (Fluent Bit\'s `Shared_Key`, Fluentd\'s `<security> shared_key`). A client that does not prove it has it is refused.'),
       self_hostname: z.string().min(1).optional().describe('This server\'s name in the handshake (clients may check it). Defaults to the machine\'s host name.'),
       users: z
-        .array(z.strictObject({ username: z.string().min(1), password: secret(z.string()) }))
+        .array(z.strictObject({ username: z.string().min(1).describe('The user name the client logs in with (Fluent Bit\'s `Username`).'), password: secret(z.string()).describe('That user\'s password (Fluent Bit\'s `Password`).') }))
         .default([])
         .describe('When set, a client must also log in as one of these users (Fluent Bit\'s `Username` and `Password`).'),
     })
