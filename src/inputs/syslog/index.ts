@@ -105,7 +105,7 @@ export class SyslogInput implements InputStage {
     socket.on('message', (msg, rinfo) => {
       if (queue.length >= maxPending) {
         ctx.metrics.add('discarded_events_total');
-        problems.report('udp_dropped', 'pipeline is full: dropping syslog UDP datagrams', { peer: peerOf(rinfo.address, rinfo.port), max_pending_events: maxPending });
+        problems.report('udp_dropped', 'pipeline is not taking events (full, or a reload is under way): dropping syslog UDP datagrams beyond max_pending_events', { peer: peerOf(rinfo.address, rinfo.port), max_pending_events: maxPending });
         return;
       }
       const truncated = msg.length > maxBytes;
