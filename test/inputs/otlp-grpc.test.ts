@@ -1,4 +1,6 @@
+import http from 'node:http';
 import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
@@ -6,7 +8,7 @@ import { SeverityNumber } from '@opentelemetry/api-logs';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { otlpGrpcConfig, otlpGrpcInput, type OtlpGrpcInput } from '../../src/inputs/otlp-grpc/index.js';
 import { EXPORT_LOGS_PATH, logsServiceCodec } from '../../src/inputs/otlp-grpc/proto.js';
 import { TOO_DEEP } from '../../src/engine/event.js';
@@ -177,6 +179,77 @@ describe('otlp_grpc input', () => {
     await h.waitForEvents(1);
     expect(h.events).toHaveLength(1);
     expect(h.logs.some((l) => l.problem === 'invalid_protobuf')).toBe(true);
+  });
+
+  it('answers an HTTP/1.1 (OTLP/HTTP) request with 505 and what to change, counts and logs it, and keeps serving gRPC', async () => {
+    const { h, port } = await start();
+    // Fluent Bit's opentelemetry output without `grpc on`: POST /v1/logs over HTTP/1.1. Before, the client
+    // read a GOAWAY frame it could not parse ("Received HTTP/0.9") and the daemon logged nothing.
+    const body = Buffer.alloc(200_000, 7);
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/logs', headers: { 'content-type': 'application/x-protobuf', 'user-agent': 'Fluent-Bit' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(answer.status).toBe(505);
+    expect(answer.text).toContain('`grpc on`');
+    expect(answer.text).toContain('OTEL_EXPORTER_OTLP_PROTOCOL=grpc');
+    const logged = h.logs.find((l) => l.problem === 'http1_request');
+    expect(logged).toMatchObject({ method: 'POST', path: '/v1/logs', user_agent: 'Fluent-Bit' });
+    expect(h.metrics.get('errors_total')).toBe(1);
+    // gRPC clients on the same port are served as before, also one that is slow to send its first bytes.
+    expect((await client(port).export(simpleRequest(2))).error).toBeNull();
+    const slow = net.connect(port, '127.0.0.1');
+    slow.on('error', () => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const late = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => slow });
+    try {
+      const stream = late.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc' });
+      const message = Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1)));
+      const frame = Buffer.alloc(5 + message.length);
+      frame.writeUInt32BE(message.length, 1);
+      message.copy(frame, 5);
+      stream.end(frame);
+      const status = await new Promise<string | undefined>((resolve) => stream.on('trailers', (t) => resolve(t['grpc-status'] as string | undefined)));
+      expect(status).toBe('0');
+    } finally {
+      late.close();
+    }
+    await h.waitForEvents(3);
+    expect(h.events).toHaveLength(3);
+  });
+
+  it.skipIf(!HAVE_OPENSSL)('with TLS, answers an HTTP/1.1 client that offers no ALPN with 505, and names one that offers only http/1.1', async () => {
+    const cert = makeSelfSignedCert()!;
+    const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile } });
+    const request = (alpn: string[] | undefined) => new Promise<{ status: number; text: string } | Error>((resolve) => {
+      const req = https.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/logs', ca: cert.cert, servername: 'localhost', ...(alpn ? { ALPNProtocols: alpn } : {}), agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', resolve);
+      req.end('x');
+    });
+    const none = await request(undefined);
+    // Before: Node's HTTP/2 server answered 403 Forbidden, with no word in the daemon's log.
+    expect(none).toMatchObject({ status: 505 });
+    expect((none as { text: string }).text).toContain('`grpc on`');
+    const http11 = await request(['http/1.1']);
+    expect(http11).toBeInstanceOf(Error);
+    // Both counted; the first logged at once (the second of the same kind is summed into a later warning),
+    // and the refused handshake is not reported as a TLS failure of unknown cause.
+    await vi.waitFor(() => expect(h.metrics.get('errors_total')).toBe(2));
+    expect(h.logs.filter((l) => l.problem === 'http1_request')).toHaveLength(1);
+    expect(h.logs.some((l) => l.problem === 'tls_handshake_failed')).toBe(false);
+    const secure = await client(port, {}, grpc.credentials.createSsl(cert.cert)).export(simpleRequest(1));
+    expect(secure.error).toBeNull();
   });
 
   it('a key-value list nested 100 levels deep is cut at 64 levels, not the reason its whole request is refused', async () => {

@@ -1,5 +1,6 @@
 /** The gRPC server of the `otlp_grpc` input (see index.ts): loaded when a pipeline has one. */
 import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -138,12 +139,14 @@ export class OtlpGrpcInput implements InputStage {
     // max_connections can hold: grpc-js has no such limit, and every connection costs a descriptor and
     // HTTP/2 session memory. TLS, when on, is done by grpc-js on the connection it is handed.
     const injector = server.createConnectionInjector(credentials);
-    if (this.tls) this.watchTlsFailures(server, ctx, problems);
+    const http1 = this.http1Server(ctx, problems);
+    if (this.tls) this.watchTlsFailures(server, ctx, problems, http1);
     const sockets = new Set<net.Socket>();
     const listener = net.createServer((socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
-      injector.injectConnection(socket);
+      if (this.tls) injector.injectConnection(socket);
+      else sniffHttp1(socket, (s) => injector.injectConnection(s), (s) => http1.emit('connection', s));
     });
     let boundPort: number;
     try {
@@ -191,16 +194,61 @@ export class OtlpGrpcInput implements InputStage {
    * (internal, as `_getConstructorOptions` above). Node's http2 server still closes the socket. Should a
    * grpc-js release rename that field, they go uncounted again, as before, and nothing else changes.
    */
-  private watchTlsFailures(server: grpc.Server, ctx: InputContext, problems: ProblemLog): void {
+  private watchTlsFailures(server: grpc.Server, ctx: InputContext, problems: ProblemLog, http1: http.Server): void {
     const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
     if (!(servers instanceof Map)) return;
     for (const http2Server of servers.keys() as IterableIterator<unknown>) {
       if (!(http2Server instanceof tls.Server)) continue;
+      // A TLS client that offered no protocol (ALPN) at all: Node's HTTP/2 server answered it 403 Forbidden,
+      // with no word in the log; it is answered as an HTTP/1.1 client on the plain port is, and counted.
+      http2Server.on('unknownProtocol', (socket: tls.TLSSocket) => http1.emit('connection', socket));
       http2Server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
         ctx.metrics.add('errors_total');
-        problems.report('tls_handshake_failed', 'otlp_grpc TLS handshake failed', { peer: peerOf(socket.remoteAddress, socket.remotePort), error: err.message });
+        const peer = peerOf(socket.remoteAddress, socket.remotePort);
+        // One that offered protocols, none of them HTTP/2 (`http/1.1`): the handshake itself fails.
+        if (/no application protocol/i.test(err.message)) problems.report('http1_request', 'a TLS client that does not offer HTTP/2 (ALPN) connected to the OTLP gRPC port (an OTLP/HTTP exporter?): handshake refused; Fluent Bit needs `grpc on` in its opentelemetry output, an OpenTelemetry exporter the gRPC protocol', { peer });
+        else problems.report('tls_handshake_failed', 'otlp_grpc TLS handshake failed', { peer, error: err.message });
       });
     }
+  }
+
+  /**
+   * Answers clients that speak HTTP/1.1 to this gRPC port: OTLP/HTTP exporters, such as Fluent Bit's
+   * `opentelemetry` output without `grpc on` (its default) or an SDK set to `http/protobuf`. Without this
+   * they got a GOAWAY frame that they could not read ("Received HTTP/0.9"), and the daemon logged nothing.
+   * Now each request gets `505 HTTP Version Not Supported` with a body that says what to change (Fluent Bit
+   * writes it in its log), is counted in `errors_total` and logged, and its records are not taken.
+   */
+  private http1Server(ctx: InputContext, problems: ProblemLog): http.Server {
+    const limit = this.config.max_receive_message_bytes;
+    const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+      ctx.metrics.add('errors_total');
+      problems.report('http1_request', 'an HTTP/1.1 client (OTLP/HTTP?) sent a request to the OTLP gRPC port: refused with 505; Fluent Bit needs `grpc on` in its opentelemetry output, an OpenTelemetry exporter the gRPC protocol', {
+        peer: peerOf(req.socket.remoteAddress, req.socket.remotePort),
+        method: req.method,
+        path: req.url,
+        user_agent: req.headers['user-agent'],
+      });
+      const answer = () => {
+        if (res.headersSent) return;
+        res.writeHead(505, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+        res.end(`driftlock: ${ctx.id} (otlp_grpc) receives OTLP over gRPC (HTTP/2), not OTLP/HTTP. Fluent Bit: set \`grpc on\` in the opentelemetry output. OpenTelemetry SDKs and collectors: use the gRPC exporter (OTEL_EXPORTER_OTLP_PROTOCOL=grpc).\n`);
+      };
+      // The body is read and dropped before the answer, so the client is not cut off (a reset) while it is
+      // still sending; one larger than max_receive_message_bytes is answered at once.
+      let read = 0;
+      req.on('data', (chunk: Buffer) => {
+        read += chunk.length;
+        if (read > limit) {
+          answer();
+          req.destroy();
+        }
+      });
+      req.on('end', answer);
+      req.on('error', () => undefined);
+    });
+    server.on('clientError', (_err, socket) => socket.destroy());
+    return server;
   }
 
   private authorized(call: grpc.ServerUnaryCall<Raw, Raw>): boolean {
@@ -430,6 +478,45 @@ export class OtlpGrpcInput implements InputStage {
 }
 
 
+
+/** How long a new plain-text connection may take to send its first bytes before it is handed to gRPC unread. */
+const SNIFF_MS = 250;
+const HTTP2_PREFACE = 'PRI * HTTP/2.0';
+
+/**
+ * Hands a new connection to gRPC, or to `http1` if its first bytes are an HTTP/1.x request line (a method
+ * and a space; HTTP/2's preface starts with `PRI *`). The bytes read to decide are put back first. A client
+ * that sends nothing within SNIFF_MS goes to gRPC as it is (gRPC's idle and keepalive rules apply to it).
+ */
+function sniffHttp1(socket: net.Socket, grpcSide: (socket: net.Socket) => void, http1: (socket: net.Socket) => void): void {
+  // Until its new owner listens, an error (a reset) must not go unheard: that would crash the daemon.
+  const ignore = () => undefined;
+  const handOver = () => {
+    clearTimeout(timer);
+    socket.off('data', first);
+    socket.off('close', gone);
+    socket.off('error', ignore);
+  };
+  const first = (chunk: Buffer) => {
+    handOver();
+    socket.pause();
+    socket.unshift(chunk);
+    const head = chunk.toString('latin1', 0, 16);
+    if (/^[A-Z]{3,10} /.test(head) && !HTTP2_PREFACE.startsWith(head.slice(0, Math.min(head.length, HTTP2_PREFACE.length)))) {
+      http1(socket);
+      socket.resume();
+    } else grpcSide(socket);
+  };
+  const gone = () => clearTimeout(timer);
+  const timer = setTimeout(() => {
+    handOver();
+    socket.pause();
+    grpcSide(socket);
+  }, SNIFF_MS);
+  socket.once('data', first);
+  socket.once('close', gone);
+  socket.on('error', ignore);
+}
 
 /** Waits for `promise`, `ms` at most. */
 async function raceTimeout(promise: Promise<void>, ms: number): Promise<void> {
