@@ -37,6 +37,48 @@ function grpcError(code: grpc.status, details: string): Partial<grpc.StatusObjec
   return { code, details, metadata: new grpc.Metadata() };
 }
 
+/** Why an Export request was refused, in gRPC's terms (OTLP/HTTP maps each to a status code). */
+type Refusal = 'UNAUTHENTICATED' | 'UNAVAILABLE' | 'INVALID_ARGUMENT' | 'INTERNAL';
+
+/** How an Export request is answered: its response, or a refusal and why. */
+type ExportAnswer = { response: ExportLogsServiceResponse } | { refusal: Refusal; message: string };
+
+/** One Export request, whichever transport brought it (gRPC, or OTLP/HTTP). */
+interface ExportRequest {
+  peer: string | undefined;
+  /** The `authorization` header or metadata. */
+  authorization: string | undefined;
+  /** The request as protobuf bytes (an OTLP/JSON one is encoded first). */
+  bytes: Buffer;
+  /** When the client gives up on it (ms since the epoch), Infinity without a deadline. */
+  deadline: number;
+  /** The client is gone (cancelled, or its connection closed) before it was answered. */
+  cancelled(): boolean;
+  /** Calls `listener` once if the client goes; returns a function that stops listening. */
+  onCancel(listener: () => void): () => void;
+  answer(answer: ExportAnswer): void;
+}
+
+/** An Export call of grpc-js as an ExportRequest. */
+function grpcRequest(call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>, codec: LogsServiceCodec, emptyResponse: Buffer): ExportRequest {
+  const authorization = call.metadata.get('authorization')[0];
+  return {
+    peer: peerName(call),
+    authorization: typeof authorization === 'string' ? authorization : undefined,
+    bytes: call.request,
+    deadline: deadlineOf(call),
+    cancelled: () => call.cancelled,
+    onCancel: (listener) => {
+      call.once('cancelled', listener);
+      return () => call.off('cancelled', listener);
+    },
+    answer: (a) => {
+      if ('refusal' in a) callback(grpcError(grpc.status[a.refusal], a.message));
+      else callback(null, a.response.partialSuccess ? Buffer.from(codec.encodeResponse(a.response)) : emptyResponse);
+    },
+  };
+}
+
 /** `ip:port`, `[ipv6]:port` as the other network inputs write it (grpc-js gives `::1:51508`). */
 function peerName(call: grpc.ServerUnaryCall<Raw, Raw>): string | undefined {
   let peer: string;
@@ -117,13 +159,7 @@ export class OtlpGrpcInput implements InputStage {
     });
     server.addService(LOGS_SERVICE, {
       Export: (call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>) => {
-        const done = this.export(call, callback, ctx, problems).catch((err: unknown) => {
-          ctx.metrics.add('errors_total');
-          ctx.logger.error({ err }, 'OTLP export failed');
-          callback(grpcError(grpc.status.INTERNAL, 'internal error'));
-        });
-        this.inflight.add(done);
-        void done.finally(() => this.inflight.delete(done));
+        this.handle(grpcRequest(call, callback, this.codec, this.emptyResponse), ctx, problems);
       },
     });
     const credentials = this.tls
@@ -251,10 +287,21 @@ export class OtlpGrpcInput implements InputStage {
     return server;
   }
 
-  private authorized(call: grpc.ServerUnaryCall<Raw, Raw>): boolean {
+  /** Runs one Export request; what goes wrong unexpectedly is answered INTERNAL, counted and logged. */
+  private handle(request: ExportRequest, ctx: InputContext, problems: ProblemLog): void {
+    const done = this.export(request, ctx, problems).catch((err: unknown) => {
+      ctx.metrics.add('errors_total');
+      ctx.logger.error({ err }, 'OTLP export failed');
+      request.answer({ refusal: 'INTERNAL', message: 'internal error' });
+    });
+    this.inflight.add(done);
+    void done.finally(() => this.inflight.delete(done));
+  }
+
+  private authorized(request: ExportRequest): boolean {
     if (!this.expectedAuth) return true;
-    const value = call.metadata.get('authorization')[0];
-    if (typeof value !== 'string') return false;
+    const value = request.authorization;
+    if (value === undefined) return false;
     // The scheme is case-insensitive (RFC 9110: `bearer`, `BEARER`), the token compared in constant time.
     const m = /^bearer +(.*)$/i.exec(value);
     if (!m) return false;
@@ -262,65 +309,66 @@ export class OtlpGrpcInput implements InputStage {
     return given.length === this.expectedAuth.length && timingSafeEqual(given, this.expectedAuth);
   }
 
-  private async export(call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>, ctx: InputContext, problems: ProblemLog): Promise<void> {
-    const peer = peerName(call);
-    if (!this.authorized(call)) {
+  private async export(request: ExportRequest, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    const { peer } = request;
+    const refuse = (refusal: Refusal, message: string) => request.answer({ refusal, message });
+    if (!this.authorized(request)) {
       ctx.metrics.add('errors_total');
       problems.report('unauthenticated', 'OTLP request without the expected bearer token', { peer });
-      callback(grpcError(grpc.status.UNAUTHENTICATED, 'missing or wrong bearer token'));
+      refuse('UNAUTHENTICATED', 'missing or wrong bearer token');
       return;
     }
     if (ctx.signal.aborted) {
-      callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock is shutting down; retry later'));
+      refuse('UNAVAILABLE', 'driftlock is shutting down; retry later');
       return;
     }
     // Full already: answer before decoding anything (decoding is where a request costs memory).
     if (this.pendingEvents >= this.config.max_pending_events) {
       ctx.metrics.add('refused_requests_total');
       problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
-      callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock pipeline is full; retry later'));
+      refuse('UNAVAILABLE', 'driftlock pipeline is full; retry later');
       return;
     }
     let events;
     let invalidUtf8 = false;
     try {
       // Counted on the wire first: decoded, 4 MiB of empty records are two million objects (hundreds of MB).
-      const counted = this.codec.countRecords(call.request);
+      const counted = this.codec.countRecords(request.bytes);
       if (counted > this.config.max_records_per_request) {
         ctx.metrics.add('rejected_events_total', counted);
         problems.report('too_many_records', 'OTLP request refused: more log records than max_records_per_request', { peer, records: counted });
-        callback(grpcError(grpc.status.INVALID_ARGUMENT, `${counted} log records in one request; at most ${this.config.max_records_per_request} are accepted`));
+        refuse('INVALID_ARGUMENT', `${counted} log records in one request; at most ${this.config.max_records_per_request} are accepted`);
         return;
       }
       // A request that cannot be answered before its deadline is refused now: taken, it would be written
       // after its client gave up and sent it again (duplicates, and more load on a pipeline already behind).
       const expected = this.expectedWait(counted);
-      const left = deadlineOf(call) - Date.now();
+      const left = request.deadline - Date.now();
       if (expected > left) {
         ctx.metrics.add('refused_requests_total');
         problems.report('too_slow', 'pipeline too slow to answer OTLP requests before their deadline: refusing them with UNAVAILABLE until it catches up', { peer, expected_ms: Math.round(expected), deadline_ms: Math.round(left) });
-        callback(grpcError(grpc.status.UNAVAILABLE, `driftlock cannot answer within this call's deadline (${Math.round(left)} ms; about ${Math.round(expected)} ms needed); retry later`));
+        refuse('UNAVAILABLE', `driftlock cannot answer within this call's deadline (${Math.round(left)} ms; about ${Math.round(expected)} ms needed); retry later`);
         return;
       }
-      let request;
+      let decoded;
       try {
-        request = this.codec.decodeRequest(call.request);
+        decoded = this.codec.decodeRequest(request.bytes);
       } catch (err) {
         // Invalid UTF-8 in a string: decoded again with the bad bytes replaced, and the records that hold
         // them marked (as the line inputs mark theirs), rather than refusing every record of the request.
         if (!/utf-?8/i.test((err as Error).message)) throw err;
-        request = this.codec.decodeRequestLenient(call.request);
+        decoded = this.codec.decodeRequestLenient(request.bytes);
         invalidUtf8 = true;
       }
       let records = 0;
-      for (const rl of request.resourceLogs) for (const sl of rl.scopeLogs) records += sl.logRecords.length;
+      for (const rl of decoded.resourceLogs) for (const sl of rl.scopeLogs) records += sl.logRecords.length;
       if (records > this.config.max_records_per_request) {
         ctx.metrics.add('rejected_events_total', records);
         problems.report('too_many_records', 'OTLP request refused: more log records than max_records_per_request', { peer, records });
-        callback(grpcError(grpc.status.INVALID_ARGUMENT, `${records} log records in one request; at most ${this.config.max_records_per_request} are accepted`));
+        refuse('INVALID_ARGUMENT', `${records} log records in one request; at most ${this.config.max_records_per_request} are accepted`);
         return;
       }
-      events = requestToEvents(request, ctx.id, peer);
+      events = requestToEvents(decoded, ctx.id, peer);
       if (invalidUtf8) {
         let marked = 0;
         for (const e of events) {
@@ -335,34 +383,34 @@ export class OtlpGrpcInput implements InputStage {
       }
     } catch (err) {
       ctx.metrics.add('errors_total');
-      problems.report('invalid_protobuf', 'OTLP request is not a valid ExportLogsServiceRequest', { peer, bytes: call.request.length, error: (err as Error).message });
-      callback(grpcError(grpc.status.INVALID_ARGUMENT, `not a valid ExportLogsServiceRequest: ${(err as Error).message}`));
+      problems.report('invalid_protobuf', 'OTLP request is not a valid ExportLogsServiceRequest', { peer, bytes: request.bytes.length, error: (err as Error).message });
+      refuse('INVALID_ARGUMENT', `not a valid ExportLogsServiceRequest: ${(err as Error).message}`);
       return;
     }
     const n = events.length;
     if (n === 0) {
-      callback(null, this.emptyResponse);
+      request.answer({ response: {} });
       return;
     }
     if (this.pendingEvents > 0 && this.pendingEvents + n > this.config.max_pending_events) {
       ctx.metrics.add('refused_requests_total');
       problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
-      callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock pipeline is full; retry later'));
+      refuse('UNAVAILABLE', 'driftlock pipeline is full; retry later');
       return;
     }
     this.pendingEvents += n;
     const key = {};
     this.unanswered.set(key, { start: Date.now(), n });
     this.unansweredEvents += n;
-    const turn = await this.waitForTurn(call, ctx);
-    if (!turn || call.cancelled || Date.now() >= deadlineOf(call)) {
+    const turn = await this.waitForTurn(request, ctx);
+    if (!turn || request.cancelled() || Date.now() >= request.deadline) {
       // The client is gone (or will not read the answer): its records never entered the pipeline, so its
       // retry is no duplicate. At a stop, requests still in line are answered UNAVAILABLE instead.
       this.pendingEvents -= n;
       if (turn) this.nextTurn();
       this.answered(key, false);
       ctx.metrics.add('refused_requests_total');
-      if (ctx.signal.aborted && !call.cancelled) callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock is shutting down; retry later'));
+      if (ctx.signal.aborted && !request.cancelled()) refuse('UNAVAILABLE', 'driftlock is shutting down; retry later');
       else problems.report('client_gave_up', 'OTLP client gave up (cancelled, or its deadline passed) while its request waited for a full pipeline: its records were not taken', { peer, records: n });
       return;
     }
@@ -386,8 +434,8 @@ export class OtlpGrpcInput implements InputStage {
       this.answered(key, true);
     }
     // Abandoned: the daemon stopped before the records were written; the client should send them again.
-    if (status === 'abandoned') return callback(grpcError(grpc.status.UNAVAILABLE, 'driftlock stopped before these records were written; retry'));
-    callback(null, this.respond(status, n));
+    if (status === 'abandoned') return refuse('UNAVAILABLE', 'driftlock stopped before these records were written; retry');
+    request.answer({ response: this.respond(status, n) });
   }
 
   /**
@@ -395,17 +443,18 @@ export class OtlpGrpcInput implements InputStage {
    * the requests before it are in the pipeline. Resolves false if its call ends first (the client cancelled,
    * its deadline passed) or the input stops.
    */
-  private waitForTurn(call: grpc.ServerUnaryCall<Raw, Raw>, ctx: InputContext): Promise<boolean> {
+  private waitForTurn(request: ExportRequest, ctx: InputContext): Promise<boolean> {
     if (!this.emitting && this.line.length === 0) {
       this.emitting = true;
       return Promise.resolve(true);
     }
     return new Promise<boolean>((resolve) => {
-      const deadline = deadlineOf(call);
+      const deadline = request.deadline;
       let timer: NodeJS.Timeout | undefined;
+      let stopListening = () => undefined as void;
       const entry = {
         go: (turn: boolean) => {
-          call.off('cancelled', leave);
+          stopListening();
           ctx.signal.removeEventListener('abort', leave);
           if (timer) clearTimeout(timer);
           resolve(turn);
@@ -418,7 +467,7 @@ export class OtlpGrpcInput implements InputStage {
         entry.go(false);
       };
       this.line.push(entry);
-      call.once('cancelled', leave);
+      stopListening = request.onCancel(leave);
       ctx.signal.addEventListener('abort', leave, { once: true });
       // grpc-js cancels a call at its deadline too; this is in case it has not yet when the turn comes.
       if (deadline !== Infinity) timer = setTimeout(leave, Math.max(0, deadline - Date.now()));
@@ -463,9 +512,9 @@ export class OtlpGrpcInput implements InputStage {
     return Math.max(now - oldest.value.start, (this.unansweredEvents + n) * this.msPerRecord, sinceLast);
   }
 
-  private respond(status: AckStatus, n: number): Buffer {
-    if (status === 'delivered') return this.emptyResponse;
-    const response: ExportLogsServiceResponse = {
+  private respond(status: AckStatus, n: number): ExportLogsServiceResponse {
+    if (status === 'delivered') return {};
+    return {
       partialSuccess: {
         rejectedLogRecords: n,
         errorMessage: status === 'dropped'
@@ -473,7 +522,6 @@ export class OtlpGrpcInput implements InputStage {
           : 'driftlock rejected these records: an output refused them for good (see the daemon log)',
       },
     };
-    return Buffer.from(this.codec.encodeResponse(response));
   }
 }
 
