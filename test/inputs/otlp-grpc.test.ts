@@ -5,7 +5,11 @@ import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { SeverityNumber } from '@opentelemetry/api-logs';
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
+import { OTLPLogExporter as JsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import protobuf from 'protobufjs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -32,6 +36,32 @@ function client(port: number, options?: grpc.ClientOptions, credentials?: grpc.C
   const c = new RawOtlpClient(port, options, credentials);
   clients.push(c);
   return c;
+}
+
+/** A POST over HTTP/1.1: status, headers and body. */
+function httpPost(port: number, path: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A google.rpc.Status (code = 1, message = 2), as OTLP/HTTP refusals carry it. */
+function decodeRpcStatus(bytes: Buffer): { code?: number; message?: string } {
+  const r = protobuf.Reader.create(bytes);
+  const out: { code?: number; message?: string } = {};
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag === 8) out.code = r.int32();
+    else if (tag === 18) out.message = r.string();
+    else r.skipType(tag & 7);
+  }
+  return out;
 }
 
 afterEach(async () => {
@@ -181,29 +211,32 @@ describe('otlp_grpc input', () => {
     expect(h.logs.some((l) => l.problem === 'invalid_protobuf')).toBe(true);
   });
 
-  it('answers an HTTP/1.1 (OTLP/HTTP) request with 505 and what to change, counts and logs it, and keeps serving gRPC', async () => {
+  it('receives OTLP/HTTP from the OpenTelemetry JS exporters (http/protobuf and http/json) on the gRPC port', async () => {
     const { h, port } = await start();
-    // Fluent Bit's opentelemetry output without `grpc on`: POST /v1/logs over HTTP/1.1. Before, the client
-    // read a GOAWAY frame it could not parse ("Received HTTP/0.9") and the daemon logged nothing.
-    const body = Buffer.alloc(200_000, 7);
-    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/logs', headers: { 'content-type': 'application/x-protobuf', 'user-agent': 'Fluent-Bit' } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    // Before: an HTTP/1.1 client (these exporters; Fluent Bit's opentelemetry output without `grpc on`, its
+    // default) read a GOAWAY frame it could not parse ("Received HTTP/0.9"), and the daemon logged nothing.
+    for (const [protocol, Exporter] of [['http/protobuf', ProtoLogExporter], ['http/json', JsonLogExporter]] as const) {
+      const provider = new LoggerProvider({
+        resource: resourceFromAttributes({ 'service.name': `shop-${protocol}` }),
+        processors: [new BatchLogRecordProcessor({ exporter: new Exporter({ url: `http://127.0.0.1:${port}/v1/logs` }) })],
       });
-      req.on('error', reject);
-      req.end(body);
-    });
-    expect(answer.status).toBe(505);
-    expect(answer.text).toContain('`grpc on`');
-    expect(answer.text).toContain('OTEL_EXPORTER_OTLP_PROTOCOL=grpc');
-    const logged = h.logs.find((l) => l.problem === 'http1_request');
-    expect(logged).toMatchObject({ method: 'POST', path: '/v1/logs', user_agent: 'Fluent-Bit' });
-    expect(h.metrics.get('errors_total')).toBe(1);
-    // gRPC clients on the same port are served as before, also one that is slow to send its first bytes.
-    expect((await client(port).export(simpleRequest(2))).error).toBeNull();
+      provider.getLogger('checkout', '1.2.0').emit({
+        severityNumber: SeverityNumber.ERROR,
+        severityText: 'ERROR',
+        body: `payment declined over ${protocol}`,
+        attributes: { 'order.id': 42, retry: true },
+        context: trace.setSpanContext(ROOT_CONTEXT, { traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', traceFlags: 1 }),
+      });
+      await provider.forceFlush();
+      await provider.shutdown();
+    }
+    const events = await h.waitForEvents(2);
+    expect(events.map((e) => [e.body, e.resource?.['service.name'], e.severityNumber, e.attributes['order.id'], e.attributes.retry, e.traceId, e.spanId, e.attributes['otlp.scope.name']])).toEqual([
+      ['payment declined over http/protobuf', 'shop-http/protobuf', 17, 42, true, '5b8efff798038103d269b633813fc60c', 'eee19b7ec3c1b174', 'checkout'],
+      ['payment declined over http/json', 'shop-http/json', 17, 42, true, '5b8efff798038103d269b633813fc60c', 'eee19b7ec3c1b174', 'checkout'],
+    ]);
+    // gRPC on the same port as before, also a client slow to send its first bytes (it is handed on unread).
+    expect((await client(port).export(simpleRequest(1))).error).toBeNull();
     const slow = net.connect(port, '127.0.0.1');
     slow.on('error', () => undefined);
     await new Promise((resolve) => setTimeout(resolve, 600));
@@ -220,33 +253,96 @@ describe('otlp_grpc input', () => {
     } finally {
       late.close();
     }
-    await h.waitForEvents(3);
-    expect(h.events).toHaveLength(3);
+    await h.waitForEvents(4);
+    expect(h.metrics.get('errors_total')).toBe(0);
   });
 
-  it.skipIf(!HAVE_OPENSSL)('with TLS, answers an HTTP/1.1 client that offers no ALPN with 505, and names one that offers only http/1.1', async () => {
+  it('OTLP/HTTP: gzip, partial success, and each refusal with the status the specification gives', async () => {
+    const { h, port } = await start({ bearer_token: 'tok-123', max_receive_message_bytes: '64KiB' });
+    const auth = { authorization: 'Bearer tok-123' };
+    const proto = (body: Buffer, headers: Record<string, string> = {}) => httpPost(port, '/v1/logs', body, { 'content-type': 'application/x-protobuf', ...auth, ...headers });
+    const request = (n: number, text = 'http') => Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(n, (i) => `${text} ${i}`)));
+
+    const ok = await proto(request(2));
+    expect(ok.status).toBe(200);
+    expect(ok.headers['content-type']).toBe('application/x-protobuf');
+    expect(logsServiceCodec().decodeResponse(ok.body)).toEqual({});
+    expect((await proto(gzipSync(request(3, 'zipped')), { 'content-encoding': 'gzip' })).status).toBe(200);
+    await h.waitForEvents(5);
+
+    // Refusals a client must not retry (400, 401, 413, 415) and one it should (503, with Retry-After).
+    const bad = await proto(Buffer.from('this is not protobuf at all'));
+    expect(bad.status).toBe(400);
+    expect(decodeRpcStatus(bad.body)).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, message: expect.stringContaining('not a valid ExportLogsServiceRequest') });
+    const noToken = await httpPost(port, '/v1/logs', request(1), { 'content-type': 'application/x-protobuf' });
+    expect(noToken.status).toBe(401);
+    expect(decodeRpcStatus(noToken.body).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect((await proto(Buffer.alloc(70_000, 0x0a))).status).toBe(413);
+    // A gzip bomb: 20 KB on the wire, 20 MB inflated, refused at the limit.
+    expect((await proto(gzipSync(Buffer.alloc(20_000_000)), { 'content-encoding': 'gzip' })).status).toBe(413);
+    expect((await proto(request(1), { 'content-encoding': 'br' })).status).toBe(415);
+    expect((await httpPost(port, '/v1/logs', request(1), { 'content-type': 'text/plain', ...auth })).status).toBe(415);
+    expect((await httpPost(port, '/v1/traces', request(1), { 'content-type': 'application/x-protobuf', ...auth })).status).toBe(404);
+    const json = await httpPost(port, '/v1/logs', Buffer.from('{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "not-hex"}]}]}]}'), { 'content-type': 'application/json', ...auth });
+    expect(json.status).toBe(400);
+    expect(json.body.toString()).toContain('traceId');
+    expect(h.events).toHaveLength(5);
+    // Invalid UTF-8 in a JSON string: replaced, and the record marked, as for a binary request.
+    const broken = Buffer.concat([Buffer.from('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"bad '), Buffer.from([0xff, 0xfe]), Buffer.from('"}}]}]}]}')]);
+    expect((await httpPost(port, '/v1/logs', broken, { 'content-type': 'application/json', ...auth })).status).toBe(200);
+    const [marked] = (await h.waitForEvents(6)).slice(5);
+    expect(marked!.body).toBe('bad \uFFFD\uFFFD');
+    expect(marked!.attributes['log.invalid_utf8']).toBe(true);
+
+    h.block();
+    const held = proto(request(1, 'held'));
+    await new Promise((r) => setTimeout(r, 100));
+    h.unblock();
+    expect((await held).status).toBe(200);
+
+    h.ackWith = 'dropped';
+    const dropped = await httpPost(port, '/v1/logs', Buffer.from(JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'dropped 0' } }, { body: { stringValue: 'dropped 1' } }] }] }] })), { 'content-type': 'application/json', ...auth });
+    expect(dropped.status).toBe(200);
+    expect(JSON.parse(dropped.body.toString())).toEqual({ partialSuccess: { rejectedLogRecords: '2', errorMessage: expect.stringContaining('drop_newest') } });
+    // Each refusal is counted and logged with what to change.
+    expect(h.metrics.get('errors_total')).toBe(8);
+    expect(h.logs.find((l) => l.problem === 'http_not_found')).toMatchObject({ path: '/v1/traces' });
+  });
+
+  it('OTLP/HTTP: answers 503 with Retry-After while the pipeline is full, without taking the refused records', async () => {
+    const { h, port } = await start({ max_pending_events: 150 });
+    h.block();
+    const body = (n: number, text: string) => Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(n, (i) => `${text} ${i}`)));
+    const first = httpPost(port, '/v1/logs', body(100, 'first'), { 'content-type': 'application/x-protobuf' });
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await httpPost(port, '/v1/logs', body(100, 'refused'), { 'content-type': 'application/x-protobuf' });
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(decodeRpcStatus(refused.body).code).toBe(grpc.status.UNAVAILABLE);
+    h.unblock();
+    expect((await first).status).toBe(200);
+    await h.waitForEvents(100);
+    expect(h.events.every((e) => String(e.body).startsWith('first'))).toBe(true);
+  });
+
+  it.skipIf(!HAVE_OPENSSL)('with TLS, serves OTLP/HTTP to a client that offers no ALPN, and names one that offers only http/1.1', async () => {
     const cert = makeSelfSignedCert()!;
     const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile } });
-    const request = (alpn: string[] | undefined) => new Promise<{ status: number; text: string } | Error>((resolve) => {
-      const req = https.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/logs', ca: cert.cert, servername: 'localhost', ...(alpn ? { ALPNProtocols: alpn } : {}), agent: false }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    const body = Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'over tls')));
+    const request = (alpn: string[] | undefined) => new Promise<{ status: number } | Error>((resolve) => {
+      const req = https.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/logs', headers: { 'content-type': 'application/x-protobuf' }, ca: cert.cert, servername: 'localhost', ...(alpn ? { ALPNProtocols: alpn } : {}), agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
       });
       req.on('error', resolve);
-      req.end('x');
+      req.end(body);
     });
-    const none = await request(undefined);
     // Before: Node's HTTP/2 server answered 403 Forbidden, with no word in the daemon's log.
-    expect(none).toMatchObject({ status: 505 });
-    expect((none as { text: string }).text).toContain('`grpc on`');
-    const http11 = await request(['http/1.1']);
-    expect(http11).toBeInstanceOf(Error);
-    // Both counted; the first logged at once (the second of the same kind is summed into a later warning),
-    // and the refused handshake is not reported as a TLS failure of unknown cause.
-    await vi.waitFor(() => expect(h.metrics.get('errors_total')).toBe(2));
-    expect(h.logs.filter((l) => l.problem === 'http1_request')).toHaveLength(1);
+    expect(await request(undefined)).toEqual({ status: 200 });
+    expect((await h.waitForEvents(1))[0]!.body).toBe('over tls');
+    expect(await request(['http/1.1'])).toBeInstanceOf(Error);
+    await vi.waitFor(() => expect(h.metrics.get('errors_total')).toBe(1));
+    expect(h.logs.find((l) => l.problem === 'tls_no_http2')).toBeDefined();
     expect(h.logs.some((l) => l.problem === 'tls_handshake_failed')).toBe(false);
     const secure = await client(port, {}, grpc.credentials.createSsl(cert.cert)).export(simpleRequest(1));
     expect(secure.error).toBeNull();

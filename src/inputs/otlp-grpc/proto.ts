@@ -86,6 +86,11 @@ export interface LogsServiceCodec {
    */
   countRecords(bytes: Uint8Array): number;
   encodeRequest(request: unknown): Uint8Array;
+  /**
+   * An OTLP/JSON request (the protobuf JSON mapping, with trace and span ids in hex, not base64) as
+   * protobuf bytes, so that it takes the same path as a binary one. Throws on what does not fit the schema.
+   */
+  encodeJsonRequest(json: unknown): Uint8Array;
   encodeResponse(response: ExportLogsServiceResponse): Uint8Array;
   decodeResponse(bytes: Uint8Array): ExportLogsServiceResponse;
 }
@@ -130,6 +135,27 @@ function countRecords(bytes: Uint8Array): number {
   return records;
 }
 
+/**
+ * OTLP/JSON writes `traceId` and `spanId` in hex (the specification's one departure from the protobuf JSON
+ * mapping, where bytes are base64): converted in place so that protobufjs's `fromObject` reads them.
+ */
+function hexIdsToBase64(json: Record<string, unknown>): Record<string, unknown> {
+  const list = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? v.filter((x): x is Record<string, unknown> => x !== null && typeof x === 'object') : []);
+  for (const rl of list(json.resourceLogs)) {
+    for (const sl of list(rl.scopeLogs)) {
+      for (const record of list(sl.logRecords)) {
+        for (const key of ['traceId', 'spanId'] as const) {
+          const id = record[key];
+          if (typeof id !== 'string' || id === '') continue;
+          if (!/^(?:[0-9a-fA-F]{2})+$/.test(id)) throw new Error(`${key} "${id.slice(0, 40)}" is not hex`);
+          record[key] = Buffer.from(id, 'hex').toString('base64');
+        }
+      }
+    }
+  }
+  return json;
+}
+
 /** Loads the `.proto` files once per process. */
 export function logsServiceCodec(): LogsServiceCodec {
   if (codec) return codec;
@@ -151,6 +177,10 @@ export function logsServiceCodec(): LogsServiceCodec {
     },
     countRecords,
     encodeRequest: (message) => request.encode(request.fromObject(message as Record<string, unknown>)).finish(),
+    encodeJsonRequest: (json) => {
+      if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error('expected a JSON object');
+      return request.encode(request.fromObject(hexIdsToBase64(json as Record<string, unknown>))).finish();
+    },
     encodeResponse: (message) => response.encode(response.fromObject(message as Record<string, unknown>)).finish(),
     decodeResponse: (bytes) => response.toObject(response.decode(bytes), { longs: Number }) as ExportLogsServiceResponse,
   };

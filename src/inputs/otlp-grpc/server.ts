@@ -1,9 +1,13 @@
 /** The gRPC server of the `otlp_grpc` input (see index.ts): loaded when a pipeline has one. */
 import { timingSafeEqual } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import { peerOf, type ListenAddress } from '../net/address.js';
@@ -50,6 +54,8 @@ interface ExportRequest {
   authorization: string | undefined;
   /** The request as protobuf bytes (an OTLP/JSON one is encoded first). */
   bytes: Buffer;
+  /** Its JSON held invalid UTF-8 (replaced when it was read): records with U+FFFD are marked. */
+  invalidUtf8?: boolean;
   /** When the client gives up on it (ms since the epoch), Infinity without a deadline. */
   deadline: number;
   /** The client is gone (cancelled, or its connection closed) before it was answered. */
@@ -242,49 +248,133 @@ export class OtlpGrpcInput implements InputStage {
         ctx.metrics.add('errors_total');
         const peer = peerOf(socket.remoteAddress, socket.remotePort);
         // One that offered protocols, none of them HTTP/2 (`http/1.1`): the handshake itself fails.
-        if (/no application protocol/i.test(err.message)) problems.report('http1_request', 'a TLS client that does not offer HTTP/2 (ALPN) connected to the OTLP gRPC port (an OTLP/HTTP exporter?): handshake refused; Fluent Bit needs `grpc on` in its opentelemetry output, an OpenTelemetry exporter the gRPC protocol', { peer });
+        if (/no application protocol/i.test(err.message)) problems.report('tls_no_http2', 'a TLS client that offers HTTP/1.1 and not HTTP/2 (ALPN) was refused: over TLS, OTLP/HTTP is served only to clients that offer no ALPN protocol; use gRPC (Fluent Bit: `grpc on`), or plain text', { peer });
         else problems.report('tls_handshake_failed', 'otlp_grpc TLS handshake failed', { peer, error: err.message });
       });
     }
   }
 
   /**
-   * Answers clients that speak HTTP/1.1 to this gRPC port: OTLP/HTTP exporters, such as Fluent Bit's
-   * `opentelemetry` output without `grpc on` (its default) or an SDK set to `http/protobuf`. Without this
-   * they got a GOAWAY frame that they could not read ("Received HTTP/0.9"), and the daemon logged nothing.
-   * Now each request gets `505 HTTP Version Not Supported` with a body that says what to change (Fluent Bit
-   * writes it in its log), is counted in `errors_total` and logged, and its records are not taken.
+   * OTLP over HTTP/1.1 (`POST /v1/logs`, binary protobuf or JSON, optionally gzip), on the same port as gRPC,
+   * as Fluent Bit's own `opentelemetry` input serves both: what Fluent Bit's `opentelemetry` output sends
+   * without `grpc on` (its default), and OpenTelemetry SDKs and collectors set to `http/protobuf` or
+   * `http/json`. A request takes the same path as a gRPC call (bearer token, limits, backpressure,
+   * acknowledgement); refusals become the HTTP statuses the OTLP specification gives (503 with
+   * `Retry-After` to retry, 400 not to), with a `google.rpc.Status` body.
    */
   private http1Server(ctx: InputContext, problems: ProblemLog): http.Server {
-    const limit = this.config.max_receive_message_bytes;
-    const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
-      ctx.metrics.add('errors_total');
-      problems.report('http1_request', 'an HTTP/1.1 client (OTLP/HTTP?) sent a request to the OTLP gRPC port: refused with 505; Fluent Bit needs `grpc on` in its opentelemetry output, an OpenTelemetry exporter the gRPC protocol', {
-        peer: peerOf(req.socket.remoteAddress, req.socket.remotePort),
-        method: req.method,
-        path: req.url,
-        user_agent: req.headers['user-agent'],
+    const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, (req, res) => {
+      this.serveHttp(req, res, ctx, problems).catch((err: unknown) => {
+        ctx.metrics.add('errors_total');
+        ctx.logger.error({ err }, 'OTLP/HTTP request failed');
+        if (!res.headersSent) res.writeHead(500).end();
       });
-      const answer = () => {
-        if (res.headersSent) return;
-        res.writeHead(505, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
-        res.end(`driftlock: ${ctx.id} (otlp_grpc) receives OTLP over gRPC (HTTP/2), not OTLP/HTTP. Fluent Bit: set \`grpc on\` in the opentelemetry output. OpenTelemetry SDKs and collectors: use the gRPC exporter (OTEL_EXPORTER_OTLP_PROTOCOL=grpc).\n`);
-      };
-      // The body is read and dropped before the answer, so the client is not cut off (a reset) while it is
-      // still sending; one larger than max_receive_message_bytes is answered at once.
-      let read = 0;
-      req.on('data', (chunk: Buffer) => {
-        read += chunk.length;
-        if (read > limit) {
-          answer();
-          req.destroy();
-        }
-      });
-      req.on('end', answer);
-      req.on('error', () => undefined);
     });
     server.on('clientError', (_err, socket) => socket.destroy());
     return server;
+  }
+
+  private async serveHttp(req: http.IncomingMessage, res: http.ServerResponse, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    const peer = peerOf(req.socket.remoteAddress, req.socket.remotePort);
+    const path = (req.url ?? '').split('?')[0]!;
+    // An answer before the body was read: the rest is read and dropped first, so that the client is not
+    // cut off (a reset) while it still sends; a body past the size limit closes the connection at once.
+    const refuseHttp = (status: number, problem: string, message: string, headers: Record<string, string> = {}) => {
+      ctx.metrics.add('errors_total');
+      problems.report(problem, `OTLP/HTTP request refused (${status}): ${message}`, { peer, method: req.method, path, content_type: req.headers['content-type'], user_agent: req.headers['user-agent'] });
+      const reply = () => {
+        if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(`driftlock: ${message}\n`);
+      };
+      if (req.complete) reply();
+      else {
+        req.on('end', reply);
+        req.resume();
+      }
+    };
+    if (path !== OTLP_HTTP_LOGS_PATH) {
+      return refuseHttp(404, 'http_not_found', `OTLP/HTTP logs are received at POST ${OTLP_HTTP_LOGS_PATH}; ${path.slice(0, 100)} is not served (driftlock takes logs, not traces or metrics; Fluent Bit before 5.0 posts to / unless its opentelemetry output sets \`logs_uri /v1/logs\`)`);
+    }
+    if (req.method !== 'POST') return refuseHttp(405, 'http_bad_method', `send logs with POST, not ${req.method}`, { allow: 'POST' });
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== PROTOBUF_TYPE && type !== JSON_TYPE) {
+      return refuseHttp(415, 'http_bad_content_type', `Content-Type must be ${PROTOBUF_TYPE} or ${JSON_TYPE}, not "${type.slice(0, 100)}"`);
+    }
+    const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'identity' && encoding !== 'gzip') return refuseHttp(415, 'http_bad_content_encoding', `Content-Encoding ${encoding.slice(0, 40)} is not supported (gzip is)`);
+
+    const limit = this.config.max_receive_message_bytes;
+    const tooLarge = () => {
+      ctx.metrics.add('errors_total');
+      problems.report('http_too_large', 'OTLP/HTTP request refused (413): larger than max_receive_message_bytes', { peer, max_receive_message_bytes: limit });
+      if (!res.headersSent) res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(`driftlock: request larger than ${limit} bytes (max_receive_message_bytes)\n`);
+    };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > limit) {
+          tooLarge();
+          req.socket.destroySoon();
+          return;
+        }
+        chunks.push(chunk);
+      }
+    } catch {
+      return; // the client went away while it sent its request: nothing was taken
+    }
+    let body = Buffer.concat(chunks, size);
+    if (encoding === 'gzip') {
+      try {
+        body = await gunzip(body, { maxOutputLength: limit });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge();
+        return refuseHttp(400, 'http_bad_gzip', `the body is not valid gzip: ${(err as Error).message}`);
+      }
+    }
+    const json = type === JSON_TYPE;
+    let bytes = body;
+    let invalidUtf8 = false;
+    if (json) {
+      invalidUtf8 = !isUtf8(body);
+      try {
+        bytes = Buffer.from(this.codec.encodeJsonRequest(JSON.parse(body.toString('utf8'))));
+      } catch (err) {
+        return refuseHttp(400, 'invalid_json', `not a valid OTLP/JSON ExportLogsServiceRequest: ${(err as Error).message.slice(0, 200)}`);
+      }
+    }
+
+    let gone = false;
+    const onGone = new Set<() => void>();
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      gone = true;
+      for (const listener of onGone) listener();
+    });
+    const authorization = req.headers.authorization;
+    this.handle({
+      peer,
+      authorization,
+      bytes,
+      invalidUtf8,
+      deadline: Infinity,
+      cancelled: () => gone,
+      onCancel: (listener) => {
+        onGone.add(listener);
+        return () => onGone.delete(listener);
+      },
+      answer: (a) => {
+        if (gone || res.headersSent) return;
+        if ('refusal' in a) {
+          const code = grpc.status[a.refusal];
+          const status = json ? JSON.stringify({ code, message: a.message }) : encodeRpcStatus(code, a.message);
+          res.writeHead(HTTP_STATUS[a.refusal], { 'content-type': json ? JSON_TYPE : PROTOBUF_TYPE, ...(a.refusal === 'UNAVAILABLE' ? { 'retry-after': '1' } : {}) }).end(status);
+          return;
+        }
+        const answer = json ? JSON.stringify(responseJson(a.response)) : Buffer.from(this.codec.encodeResponse(a.response));
+        res.writeHead(200, { 'content-type': json ? JSON_TYPE : PROTOBUF_TYPE }).end(answer);
+      },
+    }, ctx, problems);
   }
 
   /** Runs one Export request; what goes wrong unexpectedly is answered INTERNAL, counted and logged. */
@@ -330,7 +420,7 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     let events;
-    let invalidUtf8 = false;
+    let invalidUtf8 = request.invalidUtf8 === true;
     try {
       // Counted on the wire first: decoded, 4 MiB of empty records are two million objects (hundreds of MB).
       const counted = this.codec.countRecords(request.bytes);
@@ -526,6 +616,25 @@ export class OtlpGrpcInput implements InputStage {
 }
 
 
+
+const OTLP_HTTP_LOGS_PATH = '/v1/logs';
+const PROTOBUF_TYPE = 'application/x-protobuf';
+const JSON_TYPE = 'application/json';
+const gunzip = promisify(zlib.gunzip);
+
+/** OTLP/HTTP's status for each refusal: 503 (with Retry-After) is retried by clients, 400 and 401 are not. */
+const HTTP_STATUS: Record<Refusal, number> = { UNAUTHENTICATED: 401, UNAVAILABLE: 503, INVALID_ARGUMENT: 400, INTERNAL: 500 };
+
+/** A `google.rpc.Status` (code = 1, message = 2), the body OTLP/HTTP gives a refusal. */
+function encodeRpcStatus(code: number, message: string): Buffer {
+  return Buffer.from(protobuf.Writer.create().uint32((1 << 3) | 0).int32(code).uint32((2 << 3) | 2).string(message).finish());
+}
+
+/** The response in OTLP/JSON: int64 as a string, as the protobuf JSON mapping writes it. */
+function responseJson(response: ExportLogsServiceResponse): Record<string, unknown> {
+  const p = response.partialSuccess;
+  return p ? { partialSuccess: { rejectedLogRecords: String(p.rejectedLogRecords), errorMessage: p.errorMessage } } : {};
+}
 
 /** How long a new plain-text connection may take to send its first bytes before it is handed to gRPC unread. */
 const SNIFF_MS = 250;
