@@ -26,18 +26,46 @@ export function eventPart(event: LogEvent, root: string | undefined): unknown {
   }
 }
 
+/**
+ * A field's path compiled once, as a reader of that field on any event: `ref.split('.')` and the names to
+ * try are worked out here, not for each event.
+ *
+ * Names hold dots themselves: attribute and resource names (`syslog.appname`, `service.name`) and the keys
+ * of ECS loggers' bodies (`{"log.level":"error"}`). So at each object on the way, the longest name made of
+ * the path's next parts that the object has is tried first, then shorter ones: `attributes.syslog.appname`
+ * is the attribute `syslog.appname`, and `attributes.syslog.structured_data.origin.ip` the field `origin.ip`
+ * inside the attribute `syslog.structured_data`. Only an object's own keys count (`body.constructor` is
+ * no field), and an array's items are named by their index (`body.tags.0`).
+ */
+export function compileField(ref: string): (event: LogEvent) => unknown {
+  const [root, ...parts] = ref.split('.');
+  const n = parts.length;
+  // names[i][j]: parts i..j joined, the key tried for the parts from i on, longest (j = n - 1) first.
+  const names = parts.map((_, i) => parts.map((__, j) => (j < i ? '' : parts.slice(i, j + 1).join('.'))));
+  const from = (v: unknown, i: number): unknown => {
+    if (i === n) return v;
+    if (v === null || typeof v !== 'object') return undefined;
+    const row = names[i]!;
+    for (let j = n - 1; j >= i; j--) {
+      const key = row[j]!;
+      if (!Object.hasOwn(v, key)) continue;
+      const found = from((v as Record<string, unknown>)[key], j + 1);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  return (event) => from(eventPart(event, root), 0);
+}
+
+const compiled = new Map<string, (event: LogEvent) => unknown>();
+
 /** The value at `ref` (`body.service`), or undefined when the event has none there. */
 export function lookupField(event: LogEvent, ref: string): unknown {
-  const [root, ...rest] = ref.split('.');
-  let v = eventPart(event, root);
-  if (DOTTED_ROOTS.has(root!) && v) {
-    // Attribute names contain dots themselves (`syslog.appname`): try the longest name first.
-    const name = rest.join('.');
-    if (name in (v as object)) return (v as Record<string, unknown>)[name];
+  let read = compiled.get(ref);
+  if (read === undefined) {
+    if (compiled.size >= 1000) compiled.clear(); // refs come from configs: a handful
+    read = compileField(ref);
+    compiled.set(ref, read);
   }
-  for (const key of rest) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[key];
-  }
-  return v;
+  return read(event);
 }
