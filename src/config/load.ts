@@ -293,6 +293,7 @@ function describeUnion(schema: z.ZodType | undefined): string {
   const meta = (schema as { meta?: () => Record<string, unknown> | undefined } | undefined)?.meta?.();
   if (meta?.format === 'duration') return 'a duration such as 500ms, 30s, 5m or 1h';
   if (meta?.format === 'size') return 'a size such as 512KiB, 10MiB or a whole number of bytes';
+  if (typeof meta?.expected === 'string') return meta.expected;
   return 'one of the accepted forms';
 }
 

@@ -22,6 +22,7 @@ const HELP: Record<string, string> = {
   abandoned_events_total: 'Events a transform or output gave up on: the shutdown timeout cut its drain short, an output could not queue them at a stop (its on-disk queue full), or it kept crashing after its input ended (inputs that can offer them again do).',
   buffer_events: 'Events waiting in the buffer in front of the component.',
   anomalies_total: 'Events the anomaly detector flagged.',
+  filtered_events_total: 'Events a filter dropped by its conditions (acknowledged as delivered).',
   stream_id_unresolved_events_total: 'Events the anomaly detector put in the stream `-` because they lack a field its `stream_id` names.',
   delivery_requests_total: 'HTTP requests an output sent (first tries and retries).',
   delivery_retries_total: 'Requests an output retried (408, 429, 5xx, timeouts, network errors).',

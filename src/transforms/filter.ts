@@ -11,15 +11,20 @@
 import { z } from 'zod';
 import { defineTransform } from '../engine/component.js';
 import { bodyText, SEVERITY_NAMES, severityFloor, severityName, severityNumberFromText, type LogEvent } from '../engine/event.js';
-import { FIELD_ROOTS, lookupField } from '../engine/field-path.js';
+import { compileField, FIELD_ROOTS } from '../engine/field-path.js';
+import { compileUserRegex } from '../engine/user-regex.js';
 
 const TESTS = ['equals', 'matches', 'contains', 'exists'] as const;
 
 const condition = z
   .strictObject({
-    field: z.string().min(1).describe('The field: `body` (the whole message), `severity`, or a path such as `body.request`, `attributes.syslog.appname`, `resource.service.name`, `source.file`.'),
-    equals: z.union([z.string(), z.number(), z.boolean()]).optional().describe('The field holds this value (a number also matches its text: `200` matches `"200"`).'),
-    matches: z.string().optional().describe('The field, as text, matches this regular expression (JavaScript syntax; anchors `^` and `$` are yours to write).'),
+    field: z.string().min(1).describe('The field: `body` (the whole message), `severity` (its name: TRACE, DEBUG, INFO, WARN, ERROR or FATAL; `error`, `warning` or `err` name the same), or a path such as `body.request`, `body.http.status`, `attributes.syslog.appname`, `resource.service.name`, `source.file`.'),
+    equals: z
+      .union([z.string(), z.number(), z.boolean()])
+      .optional()
+      .meta({ expected: 'text, a number or true/false (a field that is missing or null: `exists: false`)' })
+      .describe('The field holds this value (a number also matches its text: `200` matches `"200"`).'),
+    matches: z.string().optional().describe('The field, as text, matches this regular expression (JavaScript syntax; anchors `^` and `$` are yours to write). It must run in linear time, as Vector\'s do: lookarounds and backreferences are refused.'),
     contains: z.string().optional().describe('The field, as text, contains this text.'),
     exists: z.boolean().optional().describe('`true`: the event has the field; `false`: it has not.'),
     ignore_case: z.boolean().default(false).describe('Compare text without regard to case (`equals`, `matches`, `contains`).'),
@@ -29,15 +34,15 @@ const condition = z
     if (given.length !== 1) {
       ctx.addIssue({ code: 'custom', message: given.length === 0 ? `a condition needs one test: ${TESTS.join(', ')}` : `a condition has one test, not ${given.join(' and ')} (write two conditions)` });
     }
-    const root = c.field.split('.')[0]!;
-    if (c.field !== 'severity' && (!FIELD_ROOTS.includes(root) || (c.field === root && root !== 'body'))) {
-      ctx.addIssue({ code: 'custom', path: ['field'], message: `"${c.field}" names no field of an event: write body, severity, or a path starting with ${FIELD_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. body.${c.field === root ? 'request' : c.field})` });
-    }
+    const problem = fieldProblem(c.field);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['field'], message: problem });
     if (c.matches !== undefined) {
+      const flag = /^\(\?([a-z]+)\)/.exec(c.matches);
       try {
-        new RegExp(c.matches, c.ignore_case ? 'i' : '');
+        compileUserRegex(c.matches, { ignoreCase: c.ignore_case });
       } catch (err) {
-        ctx.addIssue({ code: 'custom', path: ['matches'], message: `not a regular expression: ${(err as Error).message}` });
+        const hint = flag?.[1]?.includes('i') ? ` (a flag is not written inside a JavaScript regular expression: for ${flag[0]}, write ignore_case: true)` : '';
+        ctx.addIssue({ code: 'custom', path: ['matches'], message: `not a regular expression driftlock can use: ${(err as Error).message}${hint}` });
       }
     }
   });
@@ -56,6 +61,20 @@ export const filterConfig = z
   });
 
 export type FilterConfig = z.output<typeof filterConfig>;
+
+/** Why `field` names no field of any event, with the path meant, or undefined. */
+function fieldProblem(field: string): string | undefined {
+  if (field === 'severity' || field === 'body') return undefined;
+  const parts = field.split('.');
+  const root = parts[0]!;
+  if (FIELD_ROOTS.includes(root) && parts.length > 1 && parts.every((p) => p !== '')) return undefined;
+  // What was meant: `.status` (Vector's path) or `status` is the body's field; `Body.status` is body.status.
+  const bare = field.replace(/^\.+/, '').replace(/\.+$/, '').replace(/\.{2,}/g, '.');
+  const first = bare.split('.')[0]!.toLowerCase();
+  const example: Record<string, string> = { attributes: 'attributes.syslog.appname', resource: 'resource.service.name', source: 'source.file' };
+  const meant = bare === '' ? 'body.request' : bare.toLowerCase() in example ? example[bare.toLowerCase()]! : FIELD_ROOTS.includes(first) || first === 'severity' ? first + bare.slice(first.length) : `body.${bare}`;
+  return `"${field}" names no field of an event: write body, severity, or a path starting with ${FIELD_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. ${meant})`;
+}
 type Condition = z.output<typeof condition>;
 
 /** The event's severity number: its own, or read from its severity text. */
@@ -69,54 +88,61 @@ function severityText(event: LogEvent): string | undefined {
   return n === undefined || n < 1 ? event.severityText : severityName(n);
 }
 
-function valueOf(event: LogEvent, field: string): unknown {
-  if (field === 'severity') return severityText(event);
-  if (field === 'body') return bodyText(event);
-  return lookupField(event, field);
-}
-
 function asText(v: unknown): string {
   return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
+/** The body as text, worked out once an event however many conditions read it (an object body is JSON). */
+type BodyText = (event: LogEvent) => string;
+
 /** A condition as a test of one event. */
-function compile(c: Condition): (event: LogEvent) => boolean {
+function compile(c: Condition, body: BodyText): (event: LogEvent) => boolean {
   const fold = c.ignore_case ? (s: string) => s.toLowerCase() : (s: string) => s;
   const present = (v: unknown) => v !== undefined && v !== null;
+  const valueOf: (event: LogEvent) => unknown = c.field === 'severity' ? severityText : c.field === 'body' ? body : compileField(c.field);
   if (c.exists !== undefined) {
     const want = c.exists;
-    return (e) => present(valueOf(e, c.field)) === want;
+    return (e) => present(valueOf(e)) === want;
   }
   if (c.matches !== undefined) {
-    const re = new RegExp(c.matches, c.ignore_case ? 'i' : '');
+    const re = compileUserRegex(c.matches, { ignoreCase: c.ignore_case });
     return (e) => {
-      const v = valueOf(e, c.field);
+      const v = valueOf(e);
       return present(v) && re.test(asText(v));
     };
   }
   if (c.contains !== undefined) {
     const part = fold(c.contains);
     return (e) => {
-      const v = valueOf(e, c.field);
+      const v = valueOf(e);
       return present(v) && fold(asText(v)).includes(part);
     };
   }
   const want = c.equals!;
   if (typeof want === 'number') {
     return (e) => {
-      const v = valueOf(e, c.field);
+      const v = valueOf(e);
       return typeof v === 'number' ? v === want : typeof v === 'string' && v.trim() !== '' && Number(v) === want;
     };
   }
   if (typeof want === 'boolean') {
     return (e) => {
-      const v = valueOf(e, c.field);
+      const v = valueOf(e);
       return v === want || v === String(want);
+    };
+  }
+  if (c.field === 'severity') {
+    // Severities are compared by name whatever their case or spelling: `error`, `err` and `ERROR` are one.
+    const n = severityNumberFromText(want);
+    const name = (n === undefined ? want : severityName(n)).toLowerCase();
+    return (e) => {
+      const v = severityText(e);
+      return v !== undefined && v.toLowerCase() === name;
     };
   }
   const text = fold(want);
   return (e) => {
-    const v = valueOf(e, c.field);
+    const v = valueOf(e);
     return present(v) && typeof v !== 'object' && fold(String(v)) === text;
   };
 }
@@ -135,8 +161,17 @@ export const filterTransform = defineTransform({
     ],
   },
   build(config, ctx) {
-    const include = (config.include ?? []).map(compile);
-    const exclude = config.exclude.map(compile);
+    let textOf: LogEvent | undefined;
+    let text = '';
+    const body: BodyText = (e) => {
+      if (e !== textOf) {
+        text = bodyText(e);
+        textOf = e;
+      }
+      return text;
+    };
+    const include = (config.include ?? []).map((c) => compile(c, body));
+    const exclude = config.exclude.map((c) => compile(c, body));
     const any = config.include_mode === 'any';
     const floor = config.min_severity === undefined ? undefined : severityFloor(config.min_severity);
     const passes = (e: LogEvent): boolean => {
@@ -152,6 +187,8 @@ export const filterTransform = defineTransform({
     return {
       map(events) {
         const kept = events.filter(passes);
+        textOf = undefined; // the next batch may bring the same event objects back, changed
+        text = '';
         if (kept.length < events.length) ctx.metrics?.add('filtered_events_total', events.length - kept.length);
         return kept;
       },

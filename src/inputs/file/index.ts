@@ -23,6 +23,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext } from '../../engine/component.js';
+import { compileUserRegex } from '../../engine/user-regex.js';
 import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
 import { Discovery } from './discovery.js';
 import { EMPTY_FINGERPRINT, fingerprintOf, readPrefix, startsWith } from './fingerprint.js';
@@ -33,9 +34,9 @@ import { AckPolicy, AckTracker, Tailer, type TailerHost, type TailerOptions } fr
 function regex() {
   return z.string().min(1).superRefine((value, ctx) => {
     try {
-      new RegExp(value);
+      compileUserRegex(value);
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
+      ctx.addIssue({ code: 'custom', message: `not a regular expression driftlock can use: ${(err as Error).message}` });
     }
   });
 }
@@ -73,8 +74,8 @@ export type FileInputConfig = z.output<typeof fileInputConfig>;
 
 function multilineRule(m: NonNullable<FileInputConfig['multiline']>): MultilineRule {
   if (m.preset) return PRESETS[m.preset];
-  if (m.start_pattern) return startPatternRule(new RegExp(m.start_pattern));
-  return continuationPatternRule(new RegExp(m.continuation_pattern!));
+  if (m.start_pattern) return startPatternRule(compileUserRegex(m.start_pattern));
+  return continuationPatternRule(compileUserRegex(m.continuation_pattern!));
 }
 
 interface Found {
