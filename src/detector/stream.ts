@@ -805,6 +805,8 @@ export class StreamDetector {
     if (time !== undefined && !input.arrivalTime) this.eventTimed = true;
     let timed = time !== undefined && !(input.arrivalTime && this.eventTimed);
     const previous = this.lastSeen;
+    // The second of the last event before this one (a restore's resume below moves it to this event's).
+    const lastSecond = this.volume.second;
     let now = this.lastSeen;
     if (timed) {
       // The stream's clock: a timestamp far off the stream's time is held out (untimed) unless the next
@@ -813,7 +815,8 @@ export class StreamDetector {
       if (c === undefined) timed = false;
       else now = c;
     }
-    if (this.resumed && timed) {
+    const resumedNow = this.resumed && timed;
+    if (resumedNow) {
       // The first event after a restore: the time since the snapshot's last event was the daemon's.
       this.resumed = false;
       this.liveAcrossReload = false;
@@ -837,8 +840,10 @@ export class StreamDetector {
     candidates.length = 0;
     this.pendingCount = 0;
 
-    // The event that ends a silence `tick()` reported while it lasted: one alert per silence.
-    const reportedSilenceEnds = timed && this.silenceReported && Math.floor(now / 1000) > this.volume.second;
+    // The event that ends a silence `tick()` reported while it lasted: one alert per silence. Also the first
+    // event after a restore when the silence was told before the stop (the snapshot keeps that it was): the
+    // silence was said, and so is its end, however long the daemon was down in between.
+    const reportedSilenceEnds = timed && this.silenceReported && Math.floor(now / 1000) > lastSecond;
     if (reportedSilenceEnds) {
       this.silenceReported = false;
       this.silenceEnd = { silentSeconds: Math.max(0, (now - previous) / 1000), since: this.clock.sourceTime(previous), confidence: this.silenceConfidence };
@@ -847,7 +852,8 @@ export class StreamDetector {
     const volume = timed && this.volume.observe(now, this.volumeOptions);
     // The whole stream fell silent (reported as a volume drop): that silence is not each pattern's own, or
     // the first line after it would say a heartbeat stopped instead of that the stream did.
-    if ((volume && volume.kind === 'volume_drop') || reportedSilenceEnds) this.templateRates.resume(now, previous);
+    // (After a restore the resume above has done so already: a second one would move each pattern twice.)
+    if ((volume && volume.kind === 'volume_drop') || (reportedSilenceEnds && !resumedNow)) this.templateRates.resume(now, previous);
     if (volume && warm && !(reportedSilenceEnds && volume.kind === 'volume_drop')) {
       // A silence's factor is its seconds; a partial drop's how many times below the typical rate it fell.
       const confidence = volume.partial ? 1 - 1 / (1 + volume.factor * volume.factor) : volume.kind === 'volume_drop' ? 1 - 1 / (1 + volume.factor) : this.volume.confidence(volume.rate);
@@ -1815,6 +1821,7 @@ export class StreamDetector {
       alerted: [...this.alerted],
       normalSignatures: [...this.normalSignatures],
       alertedValues: [...this.alertedValues.values()],
+      ...(this.silenceReported ? { silenceReported: true, silenceConfidence: this.silenceConfidence } : {}),
       fields: [...this.fields].map(([name, f]) => ({
         name,
         firstEvent: f.firstEvent,
@@ -1848,6 +1855,11 @@ export class StreamDetector {
     for (const id of data.learned) s.learned.add(id);
     s.volume = VolumeBaseline.fromJSON(data.volume);
     s.resumed = true;
+    // A silence told before the stop: its end is told at the stream's next event (absent in older snapshots).
+    if (data.silenceReported === true) {
+      s.silenceReported = true;
+      s.silenceConfidence = Number.isFinite(data.silenceConfidence) ? data.silenceConfidence! : options.threshold;
+    }
     if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
     for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
     // Older snapshots have none: an accepted message is accepted again when it next alerts long enough.
@@ -1932,6 +1944,9 @@ export interface StreamSnapshot {
   normalSignatures?: string[];
   /** Free-text field values that alerted and were not learned since, least recently alerted first; absent in older snapshots. */
   alertedValues?: AlertedValue[];
+  /** A silence was told while it lasted and the stream has had no event since, with its confidence; absent in older snapshots and when not. */
+  silenceReported?: boolean;
+  silenceConfidence?: number;
   fields: Array<{
     name: string;
     firstEvent?: number;

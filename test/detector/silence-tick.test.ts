@@ -186,6 +186,31 @@ describe('a silence told while it lasts (checkSilence)', () => {
     expect(restored.checkSilence(traffic.time + 1000)).toEqual([]);
   });
 
+  it('a silence told before a restart is told back at the first event after it (the snapshot keeps that it was told), once', () => {
+    const { detector, traffic } = liveNginx();
+    const last = traffic.time;
+    const [told] = tickEachSecond(detector, last + 200, last + 60_000);
+    expect(told?.anomaly.kind).toBe('volume_drop');
+    // Stopped (SIGTERM, a deploy) while the stream is still silent, then started again.
+    const snapshot = JSON.parse(JSON.stringify(snapshotDetector(detector))) as DetectorSnapshot;
+    const restored = new Detector();
+    restoreDetector(restored, snapshot);
+    expect(tickEachSecond(restored, last + 60_000, last + 120_000)).toEqual([]);
+    traffic.advance(300_000);
+    const after = feed(restored, 'nginx', 1, () => traffic.next(), (e) => e.time! + 200);
+    expect(after).toEqual([]);
+    const end = restored.takeSilenceEnd('nginx')!;
+    expect(end).toBeDefined();
+    expect(end.silentSeconds).toBeGreaterThan(300);
+    expect(end.silentSeconds).toBeLessThan(301);
+    expect(end.since).toBe(last);
+    expect(end.confidence).toBe(told!.anomaly.confidence);
+    feed(restored, 'nginx', 1200, () => traffic.next(), (e) => e.time! + 200);
+    expect(restored.takeSilenceEnd('nginx')).toBeUndefined();
+    // And the stream goes on being judged: a new silence is told again.
+    expect(tickEachSecond(restored, traffic.time, traffic.time + 60_000).map((r) => r.anomaly.kind)).toEqual(['volume_drop']);
+  });
+
   it('a heartbeat-only stream (under 1 event a second) that stops: its pattern, once, while the stream is silent; not again when it comes back', () => {
     const detector = new Detector();
     let t = T0;
