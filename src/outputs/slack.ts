@@ -49,7 +49,7 @@ export const slackConfig = z.object({
     .string()
     .min(1)
     .optional()
-    .describe('Your own message text (Slack mrkdwn) instead of the standard fields, shown under the header: `{stream}`, `{kind}`, `{confidence}`, `{reason}`, `{field}`, `{pattern}`, `{entry}`, `{time}` and `{count}` (how many anomalies the message stands for: 1, or the repeats a follow-up counts) are replaced (values escaped for Slack).'),
+    .describe('Your own message text (Slack mrkdwn) instead of the standard fields, shown under the header: `{stream}`, `{kind}`, `{confidence}`, `{reason}`, `{field}`, `{pattern}`, `{entry}`, `{time}` and `{count}` (how many anomalies the message stands for: 1, or the repeats a follow-up counts) are replaced (values escaped for Slack). It is used by the "Log Stream Back" notice too; the update that ends an incident keeps its own summary.'),
   group_window: duration().prefault('60s').describe('Anomalies of the same stream, kind and field (or pattern) within this window become one follow-up message ("…and 37 more like this in the last 60 s"); a window without any ends the incident with one more message. `0s` posts every anomaly.'),
   max_entry_chars: z.number().int().min(100).max(2900).default(1000).describe('The log entry is cut to this many characters, with a marker saying how many were left out.'),
   rate_limit: z
@@ -198,14 +198,22 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
   return { text, blocks };
 }
 
-/** The message that a stream whose silence was told is back (an `anomaly_detect` notice with `resolved`). */
-export function backMessage(alert: SlackAlert): SlackMessage {
+/**
+ * The message that a stream whose silence was told is back (an `anomaly_detect` notice with `resolved`): the
+ * standard fields, or the `template` (as the silence's own message had), under its own header.
+ */
+export function backMessage(alert: SlackAlert, options?: MessageOptions): SlackMessage {
+  const body: Array<Record<string, unknown>> = options?.template
+    ? [{ type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(options.template, alert, options, 1), 2900) } }]
+    : [
+      { type: 'section', fields: [{ type: 'mrkdwn', text: `*Stream:*\n${name(alert.stream_id)}` }, { type: 'mrkdwn', text: `*Kind:*\n${name(alert.kind)}` }] },
+      { type: 'section', text: { type: 'mrkdwn', text: `*Reason:*\n${escapeAndTruncate(alert.why, 2000)}` } },
+    ];
   return {
     text: `:white_check_mark: Log stream back: ${escapeAndTruncate(alert.why, 300)}`,
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: ':white_check_mark: Log Stream Back', emoji: true } },
-      { type: 'section', fields: [{ type: 'mrkdwn', text: `*Stream:*\n${name(alert.stream_id)}` }, { type: 'mrkdwn', text: `*Kind:*\n${name(alert.kind)}` }] },
-      { type: 'section', text: { type: 'mrkdwn', text: `*Reason:*\n${escapeAndTruncate(alert.why, 2000)}` } },
+      ...body,
       { type: 'context', elements: [{ type: 'mrkdwn', text: `:clock3: ${slackDate(alert.time)}  ·  driftlock` }] },
     ],
   };
@@ -322,7 +330,7 @@ export class Grouper {
       this.groups.delete(key);
       if (group.repeats > 0) await this.followUp(group, Date.now());
     }
-    await this.send(backMessage(alert), [settle]);
+    await this.send(backMessage(alert, this.options), [settle]);
   }
 
   private arm(key: string, group: Group, ms = this.windowMs): void {

@@ -168,6 +168,25 @@ describe('slack output', () => {
     expect(texts(got[2]!)).toContain('*Stream:*\\nnginx-logs');
   });
 
+  it('a custom template applies to the "Log Stream Back" message too, as to the silence it closes', async () => {
+    receiver = await startReceiver(ok);
+    const template = ':pager: *{stream}* ({kind}, {confidence}): {reason} | runbook <https://wiki.example/nginx|nginx>';
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '30s', template }, dir);
+    const silent = anomalyEvent({ kind: 'volume_drop', template: '', why: 'volume dropped: no events for 30 s so far vs typical 20/s (still silent)', confidence: 0.97 });
+    const back = anomalyEvent({ kind: 'volume_drop', template: '', why: 'stream nginx-logs back: events again after 4.2 min of silence', confidence: 0.97 });
+    (back.attributes.anomaly as Record<string, unknown>).resolved = true;
+    expect(await Promise.all([run.push([silent]), run.push([back])])).toEqual(['delivered', 'delivered']);
+    await receiver.waitFor(() => receiver!.accepted().length >= 2, 10_000, '2 messages');
+    await run.end();
+    const got = messages(receiver);
+    const sections = got.map((m) => m.blocks.filter((b) => b.type === 'section').map((b) => (b as { text: { text: string } }).text.text));
+    expect(sections[0]).toEqual([':pager: *nginx-logs* (volume_drop, 97.0%): volume dropped: no events for 30 s so far vs typical 20/s (still silent) | runbook <https://wiki.example/nginx|nginx>']);
+    // Before, the back message had the standard fields whatever the template (and no runbook link).
+    expect((got[1]!.blocks[0] as { text: { text: string } }).text.text).toBe(':white_check_mark: Log Stream Back');
+    expect(sections[1]).toEqual([':pager: *nginx-logs* (volume_drop, 97.0%): stream nginx-logs back: events again after 4.2 min of silence | runbook <https://wiki.example/nginx|nginx>']);
+    expect(got[1]!.text).toBe(':white_check_mark: Log stream back: stream nginx-logs back: events again after 4.2 min of silence');
+  });
+
   it('flushes counted repeats when the input ends, so none is lost to shutdown', async () => {
     receiver = await startReceiver(ok);
     const run = await runOutput(def, { webhook_url: receiver.url, group_window: '60s' }, dir);
