@@ -1219,10 +1219,13 @@ export class StreamDetector {
     this.liveAcrossReload = true;
   }
 
-  /** The stream's time (ms, as its source writes it) at `now` on the caller's clock, when it is live. */
+  /**
+   * The stream's time (ms, as its source writes it) at `now` on the caller's clock, when it is live: in whole
+   * milliseconds, as events' times are (the caller's clock has fractions of one).
+   */
   sourceTimeAt(now: number): number | undefined {
     const t = this.link.clockTime(now);
-    return t === undefined ? undefined : this.clock.sourceTime(t);
+    return t === undefined ? undefined : Math.floor(this.clock.sourceTime(t));
   }
 
   /** The anomaly for the winning candidate; a silent pattern's silence counts as reported. */
