@@ -18,7 +18,7 @@ import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
 import { percent, printable, renderAlertText, renderRepeatsText } from '../outputs/alert-format.js';
 import { RepeatFolder } from './repeat-folder.js';
-import { SILENCE_CHECK_MS, backAnomaly, groupSilences, lineParser, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
+import { SILENCE_CHECK_MS, BackGatherer, backAnomaly, lineParser, tellSilences, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
 
 import { detectSession } from './detect-session.js';
@@ -144,6 +144,8 @@ export class LineDetector {
 
   /** Streams were evicted before their warm-up ended (told once). */
   private coldWarned = false;
+  /** Streams back from a silence told for many at once: one notice for those back within a few seconds. */
+  private readonly gathered = new BackGatherer();
   /** Fields of `--stream-id` some line lacked: each is told once. */
   private readonly toldMissing = new Set<string>();
 
@@ -218,7 +220,8 @@ export class LineDetector {
       // A stream whose silence was told while it lasted is back: said before this line's own verdict (not
       // counted as an anomaly).
       const end = this.detector.takeSilenceEnd(streamId);
-      if (end) {
+      if (end?.grouped) this.gathered.add(streamId, end, receivedAt ?? receiverClock(), input.time ?? (arrivalTime ? now : undefined));
+      else if (end) {
         const back = backAnomaly([{ streamId, end }]);
         found.push({ anomaly: back, line: lines[i]!.number, entry: back.why, time: input.time ?? (arrivalTime ? now : undefined) });
       }
@@ -247,12 +250,20 @@ export class LineDetector {
    * they have no line of their own.
    */
   silences(now = receiverClock()): Array<Omit<Found, 'line'>> {
-    return groupSilences(this.detector.checkSilence(now)).map((anomaly) => {
+    const found = tellSilences(this.detector, now).map((anomaly) => {
       this.anomalies += 1;
       this.byKind.set(anomaly.kind, (this.byKind.get(anomaly.kind) ?? 0) + 1);
       const time = this.detector.peek(anomaly.stream_id)?.sourceTimeAt(now);
       return { anomaly, entry: silenceText(anomaly), time };
     });
+    // Streams back that are gathered are told before a new silence.
+    return [...this.backs(now, found.length > 0), ...found];
+  }
+
+  /** The notice of streams back from a silence told for many at once, when due at `now` (or at once with `force`). */
+  backs(now = receiverClock(), force = false): Array<Omit<Found, 'line'>> {
+    const due = this.gathered.take(now, force);
+    return due ? [{ anomaly: due.anomaly, entry: due.anomaly.why, time: due.time }] : [];
   }
 
   /** The summary's note of lines that were cut, invalid UTF-8, or not in the format asked for. */
@@ -449,8 +460,10 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
     detectSession.readerGone.signal.removeEventListener('abort', stop);
     clearInterval(silenceTicker);
     await silenceWritten;
-    // The repeats folded since each incident's last line, before the summary.
-    const rest = folded(true);
+    // Streams back whose notice was still gathering, then the repeats folded since each incident's last
+    // line, before the summary.
+    const backs = ld.backs(receiverClock(), true);
+    const rest = (backs.length ? render(backs) : '') + folded(true);
     if (rest) {
       clearStatus();
       await write(io.stdout, rest, halt.signal).catch(() => undefined);

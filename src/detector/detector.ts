@@ -79,6 +79,11 @@ export class Detector {
    * anomaly for each live stream that is silent now and was not reported yet (see `StreamDetector.tick`).
    * No stream counts as used. A live caller calls it every second or so; a scan of files never does.
    */
+  /** The silences just told of these streams were one alert (see `StreamDetector.markSilenceGrouped`). */
+  markSilenceGrouped(streamIds: Iterable<string>): void {
+    for (const id of streamIds) this.streams.get(id)?.markSilenceGrouped();
+  }
+
   checkSilence(now: number): Anomaly[] {
     const out: Anomaly[] = [];
     for (const stream of this.streams.values()) {

@@ -606,6 +606,8 @@ export interface LiveState {
   silenceReported: boolean;
   /** The confidence the silence was told with, for the notice of its end (absent from older states). */
   silenceConfidence?: number;
+  /** The silence was told in one alert with other streams' (see `markSilenceGrouped`). */
+  silenceGrouped?: boolean;
 }
 
 /** The end of a silence `tick()` reported while it lasted: the stream has an event again. */
@@ -616,6 +618,8 @@ export interface SilenceEnd {
   since: number;
   /** The confidence the silence was reported with. */
   confidence: number;
+  /** The silence was told in one alert with other streams' (see `StreamDetector.markSilenceGrouped`). */
+  grouped?: boolean;
 }
 
 export class StreamDetector {
@@ -692,6 +696,8 @@ export class StreamDetector {
    */
   private silenceReported = false;
   private silenceConfidence = 0;
+  /** The told silence was one alert with other streams' (`markSilenceGrouped`): its end is told with theirs. */
+  private silenceGrouped = false;
   /** Set by the event that ends a silence `tick()` reported, until `takeSilenceEnd()`. */
   private silenceEnd: SilenceEnd | undefined;
   /** Restored from a snapshot and not yet given a timed event (see `observe`). */
@@ -846,7 +852,8 @@ export class StreamDetector {
     const reportedSilenceEnds = timed && this.silenceReported && Math.floor(now / 1000) > lastSecond;
     if (reportedSilenceEnds) {
       this.silenceReported = false;
-      this.silenceEnd = { silentSeconds: Math.max(0, (now - previous) / 1000), since: this.clock.sourceTime(previous), confidence: this.silenceConfidence };
+      this.silenceEnd = { silentSeconds: Math.max(0, (now - previous) / 1000), since: this.clock.sourceTime(previous), confidence: this.silenceConfidence, ...(this.silenceGrouped ? { grouped: true } : {}) };
+      this.silenceGrouped = false;
     }
     // Volume, in event time.
     const volume = timed && this.volume.observe(now, this.volumeOptions);
@@ -1185,6 +1192,7 @@ export class StreamDetector {
     }
     if (!found || found.confidence < this.o.threshold) return undefined;
     this.silenceReported = true;
+    this.silenceGrouped = false;
     this.anomalies += 1;
     const told = this.anomalyOf(found, about ? unmask(templateText(about)) : '', about ? about.id : -1);
     this.silenceConfidence = told.confidence;
@@ -1202,12 +1210,20 @@ export class StreamDetector {
   }
 
   /**
+   * The silence just told was said in one alert with other streams' (many went silent at once): its end is
+   * to be told with theirs, not alone (`SilenceEnd.grouped`).
+   */
+  markSilenceGrouped(): void {
+    if (this.silenceReported) this.silenceGrouped = true;
+  }
+
+  /**
    * What a reload hands to this stream's next detector in the same process (`adoptLive`): its link to the
    * caller's clock and whether its current silence was told. Undefined for a stream never live.
    */
   liveState(): LiveState | undefined {
     const link = this.link.state();
-    return link === undefined ? undefined : { link, silenceReported: this.silenceReported, silenceConfidence: this.silenceConfidence };
+    return link === undefined ? undefined : { link, silenceReported: this.silenceReported, silenceConfidence: this.silenceConfidence, ...(this.silenceGrouped ? { silenceGrouped: true } : {}) };
   }
 
   /** Takes `liveState()` of the detector a reload replaced, for a stream restored from its snapshot. */
@@ -1216,6 +1232,7 @@ export class StreamDetector {
     this.link.adopt(state.link);
     this.silenceReported = state.silenceReported;
     this.silenceConfidence = state.silenceConfidence ?? this.o.threshold;
+    this.silenceGrouped = state.silenceReported && state.silenceGrouped === true;
     this.liveAcrossReload = true;
   }
 
@@ -1824,7 +1841,7 @@ export class StreamDetector {
       alerted: [...this.alerted],
       normalSignatures: [...this.normalSignatures],
       alertedValues: [...this.alertedValues.values()],
-      ...(this.silenceReported ? { silenceReported: true, silenceConfidence: this.silenceConfidence } : {}),
+      ...(this.silenceReported ? { silenceReported: true, silenceConfidence: this.silenceConfidence, ...(this.silenceGrouped ? { silenceGrouped: true } : {}) } : {}),
       fields: [...this.fields].map(([name, f]) => ({
         name,
         firstEvent: f.firstEvent,
@@ -1862,6 +1879,7 @@ export class StreamDetector {
     if (data.silenceReported === true) {
       s.silenceReported = true;
       s.silenceConfidence = Number.isFinite(data.silenceConfidence) ? data.silenceConfidence! : options.threshold;
+      s.silenceGrouped = data.silenceGrouped === true;
     }
     if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
     for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
@@ -1950,6 +1968,8 @@ export interface StreamSnapshot {
   /** A silence was told while it lasted and the stream has had no event since, with its confidence; absent in older snapshots and when not. */
   silenceReported?: boolean;
   silenceConfidence?: number;
+  /** That silence was told in one alert with other streams'. */
+  silenceGrouped?: boolean;
   fields: Array<{
     name: string;
     firstEvent?: number;

@@ -308,6 +308,16 @@ export function groupSilences(found: Anomaly[]): Anomaly[] {
   }];
 }
 
+/**
+ * The silences of live streams at `now` (see `Detector.checkSilence`), as alerts (see `groupSilences`);
+ * streams told in one alert for many are marked so, and their ends are told together (`BackGatherer`).
+ */
+export function tellSilences(detector: Detector, now: number): Anomaly[] {
+  const found = detector.checkSilence(now);
+  if (found.length > MAX_SILENCE_ALERTS) detector.markSilenceGrouped(found.map((a) => a.stream_id));
+  return groupSilences(found);
+}
+
 /** `a, b, c, d, e and 995 more`: the first five of `total` stream ids, each cut to 60 characters. */
 function streamList(ids: string[], total: number): string {
   const shown = ids.slice(0, 5).map((id) => ellipsize(id, 60));
@@ -372,9 +382,11 @@ export function silenceText(anomaly: Anomaly): string {
  * output can close the incident (Slack says so with a check mark). More than `MAX_SILENCE_ALERTS` back at
  * once are one notice, as their silence was one alert.
  */
-export function backAnomaly(ends: ReadonlyArray<{ streamId: string; end: SilenceEnd }>): Anomaly {
+export function backAnomaly(ends: ReadonlyArray<{ streamId: string; end: SilenceEnd }>, grouped = false): Anomaly {
   const most = Math.round(Math.max(...ends.map((e) => e.end.silentSeconds)));
-  const one = ends.length === 1 ? ends[0]! : undefined;
+  // The streams of a silence told in one alert for many: their notice closes that alert, whose stream is
+  // `MANY_STREAMS`, however few are back yet.
+  const one = ends.length === 1 && !grouped ? ends[0]! : undefined;
   return {
     kind: 'volume_drop',
     resolved: true,
@@ -382,7 +394,7 @@ export function backAnomaly(ends: ReadonlyArray<{ streamId: string; end: Silence
     confidence: Math.max(...ends.map((e) => e.end.confidence)),
     why: one
       ? `stream ${one.streamId} back: events again after ${durationText(Math.round(one.end.silentSeconds))} of silence (its last event before was at ${new Date(one.end.since).toISOString()})`
-      : `${ends.length} streams back: events again after up to ${durationText(most)} of silence (${streamList(ends.map((e) => e.streamId), ends.length)})`,
+      : `${ends.length} stream${ends.length === 1 ? '' : 's'} back${grouped ? ' (of those that went silent at once)' : ''}: events again after ${ends.length === 1 ? '' : 'up to '}${durationText(most)} of silence (${streamList(ends.map((e) => e.streamId), ends.length)})`,
     stream_id: one ? one.streamId : MANY_STREAMS,
     template: '',
     template_id: -1,
@@ -394,6 +406,44 @@ export function backAnomaly(ends: ReadonlyArray<{ streamId: string; end: Silence
 export function backAnomalies(ends: ReadonlyArray<{ streamId: string; end: SilenceEnd }>): Anomaly[] {
   if (ends.length === 0) return [];
   return ends.length > MAX_SILENCE_ALERTS ? [backAnomaly(ends)] : ends.map((e) => backAnomaly([e]));
+}
+
+/** How long the ends of a silence told for many streams at once are gathered into one notice (ms). */
+export const BACK_GATHER_MS = 10_000;
+
+/**
+ * The ends of silences told in one alert for many streams (`SilenceEnd.grouped`): a forwarder that comes back
+ * brings its streams back over some seconds, a few in each batch, and each stream's own notice made one
+ * Slack message a second for what one alert had said (12 streams silent at once: 12 "Log Stream Back"
+ * messages). The ends are gathered from the first for `BACK_GATHER_MS` (on the caller's clock) and told as
+ * one notice for all of them (`backAnomaly`, grouped); those that come later make the next one.
+ */
+export class BackGatherer {
+  private pending: Array<{ streamId: string; end: SilenceEnd }> = [];
+  private due = Infinity;
+  /** The event time of the first end gathered, for the notice. */
+  private time: number | undefined;
+
+  constructor(private readonly gatherMs = BACK_GATHER_MS) {}
+
+  add(streamId: string, end: SilenceEnd, now: number, time: number | undefined): void {
+    if (this.pending.length === 0) {
+      this.due = now + this.gatherMs;
+      this.time = time;
+    }
+    this.pending.push({ streamId, end });
+  }
+
+  /** The notice of the ends gathered, when their time has come at `now` (or at once with `force`). */
+  take(now: number, force = false): { anomaly: Anomaly; time: number | undefined } | undefined {
+    if (this.pending.length === 0 || (!force && now < this.due)) return undefined;
+    const anomaly = backAnomaly(this.pending, true);
+    const time = this.time;
+    this.pending = [];
+    this.due = Infinity;
+    this.time = undefined;
+    return { anomaly, time };
+  }
 }
 
 /** The event that carries a notice of streams back: the why as its body, INFO, from this transform. */
@@ -498,14 +548,21 @@ export const anomalyDetectTransform = defineTransform({
     // then, nor until a silence's length has gone by since, so that the events it held have come through.
     let heldUpAt = adoptedLive ? receiverClock() : -Infinity;
     const minSilenceMs = detector.options.minSilenceSeconds * 1000;
+    // Streams back from a silence told for many at once: one notice for those back within BACK_GATHER_MS.
+    const gathered = new BackGatherer();
+    const gatheredDue = (now: number, force = false): LogEvent[] => {
+      const due = gathered.take(now, force);
+      return due ? [backEvent(due.anomaly, ctx.id, due.time)] : [];
+    };
     const silences = (): LogEvent[] => {
       try {
         const now = receiverClock();
         // Stopping (or reloading): the inputs stop, and the quiet that follows is the daemon's own.
-        if (ctx.stopping?.aborted || now - heldUpAt < minSilenceMs) return [];
-        const found = groupSilences(detector.checkSilence(now));
+        if (ctx.stopping?.aborted || now - heldUpAt < minSilenceMs) return gatheredDue(now);
+        const found = tellSilences(detector, now);
         for (let i = 0; i < found.length; i++) ctx.metrics?.add('anomalies_total');
-        return found.map((a) => silenceEvent(a, detector.peek(a.stream_id)?.sourceTimeAt(now), ctx.id));
+        // Streams back that are gathered are told before a new silence (of them, or of others).
+        return [...gatheredDue(now, found.length > 0), ...found.map((a) => silenceEvent(a, detector.peek(a.stream_id)?.sourceTimeAt(now), ctx.id))];
       } catch (err) {
         ctx.metrics?.add('errors_total');
         const now = Date.now();
@@ -532,7 +589,8 @@ export const anomalyDetectTransform = defineTransform({
             const streamId = resolveStreamId(config.stream_id, event, missed);
             anomaly = detector.observe(streamId, input);
             const end = detector.takeSilenceEnd(streamId);
-            if (end) {
+            if (end?.grouped) gathered.add(streamId, end, receivedAt, event.timestamp ?? event.observedTimestamp);
+            else if (end) {
               back.push({ streamId, end });
               backAt ??= event.timestamp ?? event.observedTimestamp;
             }
@@ -556,8 +614,9 @@ export const anomalyDetectTransform = defineTransform({
         }
         dirty = true;
         tellCold();
-        if (back.length === 0) return out;
-        return [...backAnomalies(back).map((a) => backEvent(a, ctx.id, backAt)), ...out];
+        const due = gatheredDue(receivedAt);
+        if (back.length === 0 && due.length === 0) return out;
+        return [...due, ...backAnomalies(back).map((a) => backEvent(a, ctx.id, backAt)), ...out];
       },
       /**
        * The batches, scored by `map`, and the silences of live streams while they last: looked for every
@@ -607,6 +666,8 @@ export const anomalyDetectTransform = defineTransform({
       },
       async flush() {
         clearInterval(timer);
+        // Streams back whose notice was still gathering: told now (their silence is over in the state saved).
+        const rest = gatheredDue(receiverClock(), true);
         if (saving) await saving;
         if (snapshots) {
           try {
@@ -622,7 +683,7 @@ export const anomalyDetectTransform = defineTransform({
             ctx.logger.warn({ err }, 'cannot save detector state');
           }
         }
-        return [];
+        return rest;
       },
     };
     return stage;

@@ -211,6 +211,24 @@ describe('a silence told while it lasts (checkSilence)', () => {
     expect(tickEachSecond(restored, traffic.time, traffic.time + 60_000).map((r) => r.anomaly.kind)).toEqual(['volume_drop']);
   });
 
+  it('a silence told in one alert for many streams ends marked so (to be told with theirs), after a restart too', () => {
+    const { detector, traffic } = liveNginx();
+    const last = traffic.time;
+    expect(tickEachSecond(detector, last + 200, last + 60_000)).toHaveLength(1);
+    detector.markSilenceGrouped(['nginx', 'not-a-stream']);
+    const restored = new Detector();
+    restoreDetector(restored, JSON.parse(JSON.stringify(snapshotDetector(detector))) as DetectorSnapshot);
+    traffic.advance(120_000);
+    feed(restored, 'nginx', 1, () => traffic.next(), (e) => e.time! + 200);
+    expect(restored.takeSilenceEnd('nginx')).toMatchObject({ grouped: true, since: last });
+    // The next silence is its own again, until it is marked.
+    feed(restored, 'nginx', 1200, () => traffic.next(), (e) => e.time! + 200);
+    expect(tickEachSecond(restored, traffic.time, traffic.time + 60_000)).toHaveLength(1);
+    traffic.advance(60_000);
+    feed(restored, 'nginx', 1, () => traffic.next(), (e) => e.time! + 200);
+    expect(restored.takeSilenceEnd('nginx')?.grouped).toBeUndefined();
+  });
+
   it('a heartbeat-only stream (under 1 event a second) that stops: its pattern, once, while the stream is silent; not again when it comes back', () => {
     const detector = new Detector();
     let t = T0;

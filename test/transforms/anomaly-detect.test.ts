@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Finalizer, type Batch } from '../../src/engine/acknowledgement.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
-import { anomalyDetectConfig, anomalyDetectTransform, groupSilences, lineParser, missingFieldHint, resolveStreamId, silenceEvent, streamIdProblem, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
+import { BACK_GATHER_MS, anomalyDetectConfig, anomalyDetectTransform, groupSilences, lineParser, missingFieldHint, resolveStreamId, silenceEvent, streamIdProblem, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
 import type { Anomaly } from '../../src/detector/index.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -277,6 +277,61 @@ describe('anomaly_detect: many streams silent at once', () => {
     release();
     expect((await out.next()).done).toBe(true);
   });
+
+  it('tells the streams of that alert back in one notice, closing it, though they come back a few at a time', async () => {
+    const dataDir = await tempDir('driftlock-ad-');
+    const config = anomalyDetectConfig.parse({ stream_id: '{body.svc}', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s' });
+    const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir });
+    const record = (t: number, k: number): LogEvent => ({ observedTimestamp: t, timestamp: t, body: { svc: `svc-${k}`, msg: 'GET /api', status: 200 }, attributes: {}, source: { input: 'fwd' } });
+    const now = Date.now();
+    const events: LogEvent[] = [];
+    for (let t = now - 40_000; t <= now; t += 50) for (let k = 0; k < 12; k++) events.push(record(t, k));
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let silenceTold!: () => void;
+    const told = new Promise<void>((resolve) => (silenceTold = resolve));
+    let release!: () => void;
+    const ended = new Promise<void>((resolve) => (release = resolve));
+    async function* input(): AsyncIterable<Batch> {
+      yield { events, finalizers: [] };
+      await told;
+      // The forwarder is back: its streams come back one a batch, 150 ms apart (as files and connections resume).
+      let done = false;
+      void ended.then(() => (done = true));
+      for (let i = 0; !done; i++) {
+        // Each stream back goes on at 20/s.
+        const back = Math.min(12, i + 1);
+        const t = Date.now();
+        const batch: LogEvent[] = [];
+        for (let k = 0; k < back; k++) for (let j = 0; j < 3; j++) batch.push(record(t - 100 + 50 * j, k));
+        yield { events: batch, finalizers: [] };
+        await sleep(150);
+      }
+    }
+    const out = stage.stream!(input())[Symbol.asyncIterator]();
+    const silence = (await out.next()).value!.events;
+    expect(silence.map((e: LogEvent) => (e.attributes.anomaly as { stream_id: string }).stream_id)).toEqual(['many streams']);
+    silenceTold();
+    const notices: LogEvent[] = [];
+    const started = Date.now();
+    // What the stage passes on until 2 s after the notice came (BACK_GATHER_MS after the first stream back).
+    let next = out.next();
+    let until = started + 20_000;
+    for (;;) {
+      const got = await Promise.race([next, sleep(Math.max(0, until - Date.now())).then(() => undefined)]);
+      if (!got || got.done) break;
+      next = out.next();
+      const resolved = got.value.events.filter((e: LogEvent) => (e.attributes.anomaly as { resolved?: boolean } | undefined)?.resolved);
+      if (resolved.length && !notices.length) until = Date.now() + 2000;
+      notices.push(...resolved);
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(BACK_GATHER_MS);
+    // Before: twelve notices, one per stream, each for a stream of its own (none closed the alert).
+    expect(notices).toHaveLength(1);
+    expect(notices[0]!.attributes.anomaly).toMatchObject({ kind: 'volume_drop', resolved: true, stream_id: 'many streams', confidence: (silence[0]!.attributes.anomaly as { confidence: number }).confidence });
+    expect(notices[0]!.body).toMatch(/^12 streams back \(of those that went silent at once\): events again after up to \d+ s of silence \(svc-0, svc-1, svc-2, svc-3, svc-4 and 7 more\)$/);
+    release();
+    for (let got = await next; !got.done; got = await out.next());
+  }, 30_000);
 
   it('keeps one alert a stream for five or fewer', () => {
     const one = (id: string): Anomaly => ({ kind: 'volume_drop', score: 9, confidence: 0.9, why: 'x', stream_id: id, template: '', template_id: -1, baseline: { silent_seconds: 9 } });
