@@ -169,6 +169,9 @@ export interface Repeat {
 
 const HEADER = ':rotating_light: Log Anomaly Detected';
 
+/** The characters of a template's text at most (the section that shows it takes 3,000). */
+const TEMPLATE_CHARS = 2900;
+
 /** The message for an anomaly; with `repeat`, the follow-up that counts the ones like it. */
 export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?: Repeat): SlackMessage {
   const blocks: Array<Record<string, unknown>> = [{ type: 'header', text: { type: 'plain_text', text: HEADER, emoji: true } }];
@@ -178,7 +181,7 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
   const lead = [mention, more && `*${more}* (latest below)`].filter(Boolean).join(' ');
   if (lead) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: lead } });
   if (options.template) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(options.template, alert, options, repeat?.count ?? 1), 2900) } });
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(options.template, alert, options, repeat?.count ?? 1), TEMPLATE_CHARS) } });
   } else {
     const fields = [
       { type: 'mrkdwn', text: `*Stream:*\n${name(alert.stream_id)}` },
@@ -204,7 +207,7 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
  */
 export function backMessage(alert: SlackAlert, options?: MessageOptions): SlackMessage {
   const body: Array<Record<string, unknown>> = options?.template
-    ? [{ type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(options.template, alert, options, 1), 2900) } }]
+    ? [{ type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(options.template, alert, options, 1), TEMPLATE_CHARS) } }]
     : [
       { type: 'section', fields: [{ type: 'mrkdwn', text: `*Stream:*\n${name(alert.stream_id)}` }, { type: 'mrkdwn', text: `*Kind:*\n${name(alert.kind)}` }] },
       { type: 'section', text: { type: 'mrkdwn', text: `*Reason:*\n${escapeAndTruncate(alert.why, 2000)}` } },
@@ -240,14 +243,22 @@ function renderTemplate(template: string, alert: SlackAlert, options: MessageOpt
     stream: escapeMrkdwn(alert.stream_id),
     kind: escapeMrkdwn(alert.kind),
     confidence: percent(alert.confidence),
-    reason: escapeMrkdwn(alert.why),
+    reason: escapeAndTruncate(alert.why, 1500),
     field: escapeMrkdwn(alert.field ?? ''),
     pattern: escapeMrkdwn(alert.template ?? ''),
-    entry: escapeAndTruncate(alert.entry, options.maxEntryChars),
+    entry: '',
     time: slackDate(alert.time),
     count: String(count),
   };
-  return template.replace(/\{(\w+)\}/g, (m, name: string) => values[name] ?? m);
+  const fill = () => template.replace(/\{(\w+)\}/g, (m, name: string) => values[name] ?? m);
+  // The entry is cut to the room the rest of the text leaves: cut as a whole, a long line took the end of
+  // the template with it (the closing fence of a code block, a runbook link after the entry).
+  const entries = template.match(/\{entry\}/g)?.length ?? 0;
+  if (entries > 0) {
+    const room = Math.floor((TEMPLATE_CHARS - fill().length) / entries);
+    values.entry = escapeAndTruncate(alert.entry, Math.max(50, Math.min(options.maxEntryChars, room)));
+  }
+  return fill();
 }
 
 interface Group {

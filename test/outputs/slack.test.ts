@@ -71,6 +71,24 @@ describe('Slack message', () => {
     expect(fenced.text.replace(/\u200b/g, '')).toContain('new text "a```b````c"');
   });
 
+  it('cuts a long entry to the room a template leaves, so that the template\'s end (a closing fence, a runbook link) stays', () => {
+    const template = '*{stream}* {kind} x{count}\n{reason}\n```{entry}```\nrunbook: <https://wiki.example/nginx|nginx runbook>';
+    const long = { ...alert, entry: 'Mozilla/5.0 <!channel> &&& ```'.repeat(600), why: 'why '.repeat(1000) };
+    for (const maxEntryChars of [1000, 2900]) {
+      const m = alertMessage(long, { maxEntryChars, template });
+      const text = (m.blocks[1] as { text: { text: string } }).text.text;
+      expect(text.length).toBeLessThanOrEqual(3000);
+      // Before (max_entry_chars 2900): the text was cut at 2,900 inside the entry, its fence left open and
+      // the runbook link gone.
+      expect(text.endsWith('```\nrunbook: <https://wiki.example/nginx|nginx runbook>')).toBe(true);
+      expect(text.match(/```/g)).toHaveLength(2);
+      expect(text).toMatch(/more characters\)```/);
+    }
+    // A short entry is left whole.
+    const short = alertMessage(alert, { maxEntryChars: 2900, template });
+    expect((short.blocks[1] as { text: { text: string } }).text.text).toContain(alert.entry.replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+  });
+
   it('keeps every section within Slack\'s 3,000 characters, even when escaping makes the entry five times longer', () => {
     const m = alertMessage({ ...alert, entry: '&'.repeat(5000), why: '<'.repeat(3000) }, { maxEntryChars: 2900 });
     for (const block of m.blocks) {
