@@ -56,6 +56,23 @@ describe('a silence told while it lasts (checkSilence)', () => {
     expect(tickEachSecond(detector, traffic.time, traffic.time + 10_000)).toEqual([]);
   });
 
+  it('a silence is surer the busier the stream: nginx at 20/s silent 30 s reaches 0.99 (a Slack mention), a 1/s stream does not', () => {
+    const { detector, traffic } = liveNginx();
+    const [busy] = tickEachSecond(detector, traffic.time + 200, traffic.time + 60_000);
+    // 600 events missing. Before: 1 - 1/(1 + 30 s) = 0.968 whatever the rate, so a dead nginx never paged.
+    expect(busy!.anomaly.confidence).toBeGreaterThanOrEqual(0.998);
+    const sparse = new Detector();
+    let t = T0;
+    for (let i = 0; i < 600; i++) {
+      t += 1000;
+      sparse.observe('ticker', { text: `heartbeat ok seq=${i}`, time: t, receivedAt: t + 50 });
+    }
+    const [slow] = tickEachSecond(sparse, t + 50, t + 120_000);
+    expect(slow!.anomaly.kind).toBe('volume_drop');
+    expect(slow!.anomaly.confidence).toBeGreaterThanOrEqual(0.9);
+    expect(slow!.anomaly.confidence).toBeLessThan(0.99);
+  });
+
   it('the event that ends a silence told while it lasted leaves its end to take once (how long, since when, the confidence); an untold silence leaves none', () => {
     const { detector, traffic } = liveNginx();
     const last = traffic.time;
