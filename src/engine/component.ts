@@ -11,6 +11,9 @@
  *   acknowledgements), or `stream(batches)` takes full control for transforms that hold events across batches.
  * - An **output** consumes batches: `consume(batches)` reads until the iterable ends and calls `ackBatch()`
  *   for each batch once it is written (or rejected for good).
+ *
+ * A `stream()` or `consume()` that returns before its batches end (while its input goes on) is taken for a
+ * crash: logged, counted and restarted, as one that throws.
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';

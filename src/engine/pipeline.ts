@@ -704,6 +704,7 @@ export class Pipeline {
             c.metrics.add('sent_events_total', out.events.length);
             await c.fanout.send(out);
           }
+          this.endedEarly(c, buffer, 'stream()');
         }, () => finishedWith(buffer, held.size + redeliver.length), () => buffer.closed);
         const left = [...redeliver.splice(0), ...takeBack()];
         c.abandoned += left.reduce((n, b) => n + b.events.length, 0);
@@ -818,6 +819,7 @@ export class Pipeline {
         const redeliver = [...outstanding].filter((b) => !b.finalizers[0]!.done);
         if (redeliver.length) c.logger.warn({ batches: redeliver.length }, 'redelivering batches the crashed output had not acknowledged');
         await current.consume(feed(redeliver), ctx);
+        this.endedEarly(c, buffer, 'consume()');
       }, () => finishedWith(buffer, outstanding.size), () => buffer.closed);
     } finally {
       // An output that returned without acknowledging some batches must not leave its inputs waiting
@@ -826,6 +828,18 @@ export class Pipeline {
       abandon();
       buffer.seal();
     }
+  }
+
+  /**
+   * Throws when a stream transform's `stream()` or an output's `consume()` returned while its input goes on
+   * (its buffer is open, or still holds batches), but for the hard stop: what came after would wait in its
+   * buffer for ever, never answered (a stream transform's, the stop then said `drained`), or be answered
+   * `abandoned` without a word (an output's), while `/health` said ok. A crash, it is said, counted and
+   * restarted, as when it throws.
+   */
+  private endedEarly(c: RunningComponent, buffer: BatchBuffer, what: string): void {
+    if ((buffer.closed && buffer.stats.queuedEvents === 0) || c.owner.hardStop.signal.aborted) return;
+    throw new Error(`${what} returned before its input ended (${buffer.closed ? `${buffer.stats.queuedEvents} events still queued` : 'its input goes on'}): it must read its batches until they end`);
   }
 
   /**

@@ -247,6 +247,41 @@ outputs:
     return { acks: hooks.acks.get('src')!, metrics: pipeline.metrics().find((m) => m.id === 'out')! };
   }
 
+  it('an output whose consume() returns while its input goes on is restarted as a crashed one: said on /health, nothing lost', async () => {
+    // Before, what came after went to a sealed buffer: answered `abandoned` without a word, /health ok.
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 0, batch_size: 10 }
+outputs:
+  out: { type: collect, quit_after: 2, inputs: [src] }
+`, { restartBackoffMs: [1] });
+    await pipeline.start();
+    for (let i = 0; i < 3000 && (hooks.received.get('out')?.length ?? 0) < 100; i++) await sleep(1);
+    expect(await pipeline.stop(2000)).toBe(true);
+    const acks = hooks.acks.get('src')!;
+    expect(acks.filter(([, s]) => s !== 'delivered')).toEqual([]);
+    expect(numbersOf(hooks.received.get('out'))).toEqual(range(acks.length * 10));
+    expect(hooks.instances.get('out')).toBe(2);
+    const metrics = pipeline.metrics().find((m) => m.id === 'out')!;
+    expect(metrics.get('restarts_total')).toBe(1);
+    expect(metrics.get('abandoned_events_total')).toBe(0);
+    expect(pipeline.health()).toEqual([expect.objectContaining({ component: 'out', last_error: expect.stringMatching(/^consume\(\) returned before its input ended/) })]);
+  });
+
+  it('a stream transform whose stream() returns while its input goes on is restarted as a crashed one: what it held and what follows arrive', async () => {
+    // Before, its buffer filled and was never read: the input hung once it was full, the batches in it
+    // were never answered, and stop() said drained.
+    const { pipeline } = await holdPipeline(0, { quit_after: 2 }, [1]);
+    await pipeline.start();
+    for (let i = 0; i < 3000 && (hooks.received.get('out')?.length ?? 0) < 100; i++) await sleep(1);
+    expect(await pipeline.stop(2000)).toBe(true);
+    const acks = hooks.acks.get('src')!;
+    expect(acks.filter(([, s]) => s !== 'delivered')).toEqual([]);
+    expect(numbersOf(hooks.received.get('out'))).toEqual(range(acks.length * 10));
+    expect(hooks.instances.get('t')).toBe(2);
+    expect(pipeline.health()).toEqual([expect.objectContaining({ component: 't', last_error: expect.stringMatching(/^stream\(\) returned before its input ended/) })]);
+  });
+
   it('an output that takes queued batches (takeQueued) gets every batch once, in order; restarted after a crash, the ones it had not acknowledged first', async () => {
     // Batches pile up behind the one being handled (2 ms each).
     const { acks, metrics } = await crashingTakeQueued(120, 2);

@@ -111,8 +111,8 @@ export const tagTransform = defineTransform({
  * A stream transform that holds each batch until the next one comes (as an aggregating one does), whose
  * first instance throws on the `crash_on`-th batch it sees, and the second on its `crash_again_on`-th.
  * With `crash_at_end`, the first instance throws once its input has ended, holding its last batch (with
- * `crash_at_end_always`, every instance does); the build of instance `build_fails_on` throws. Its flush() is
- * recorded in `hooks.flushed`.
+ * `crash_at_end_always`, every instance does); the build of instance `build_fails_on` throws; the first
+ * instance returns after `quit_after` batches, holding the last. Its flush() is recorded in `hooks.flushed`.
  */
 export const holdTransform = defineTransform({
   type: 'hold',
@@ -123,6 +123,7 @@ export const holdTransform = defineTransform({
     crash_at_end: z.boolean().default(false),
     crash_at_end_always: z.boolean().default(false),
     build_fails_on: z.number().int().default(-1),
+    quit_after: z.number().int().default(-1),
   }),
   build(config, { id }) {
     const attempt = (hooks.instances.get(id) ?? 0) + 1;
@@ -137,6 +138,8 @@ export const holdTransform = defineTransform({
           if ((attempt === 1 && seen === config.crash_on) || (attempt === 2 && seen === config.crash_again_on)) throw new Error('plugin bug');
           if (held) yield held;
           held = b;
+          // A plugin bug: the first instance stops reading (returns) after `quit_after` batches, holding one.
+          if (attempt === 1 && seen === config.quit_after) return;
         }
         if ((attempt === 1 && config.crash_at_end) || config.crash_at_end_always) throw new Error('plugin bug at the end of its input');
         if (held) yield held;
@@ -168,7 +171,8 @@ export const collectOutput = defineOutput({
   type: 'collect',
   description: 'test output',
   // take_queued: after each batch of the iteration, also takes those queued behind it (takeQueued()).
-  config: z.object({ take_queued: z.boolean().default(false) }),
+  // quit_after: the first instance returns from consume() after that many batches (a plugin bug).
+  config: z.object({ take_queued: z.boolean().default(false), quit_after: z.number().int().default(-1) }),
   build(config, { id }) {
     const attempt = (hooks.instances.get(id) ?? 0) + 1;
     hooks.instances.set(id, attempt);
@@ -181,8 +185,10 @@ export const collectOutput = defineOutput({
     };
     return {
       async consume(batches) {
+        let taken = 0;
         for await (const batch of batches) {
           await take(batch);
+          if (attempt === 1 && ++taken === config.quit_after) return;
           if (!config.take_queued) continue;
           for (let more = batches.takeQueued!(); more; more = batches.takeQueued!()) {
             hooks.takenQueued.set(id, (hooks.takenQueued.get(id) ?? 0) + 1);
