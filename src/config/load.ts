@@ -531,13 +531,29 @@ function checkPorts(components: ComponentConfig[], api: { enabled: boolean; addr
   if (apiAddress) taken.push({ protocol: 'tcp', ...apiAddress, key: 'address', who: 'the API', at: ['api', 'address'] });
   const wildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
   for (const c of components) {
-    for (const p of c.definition.listens?.(c.options) ?? []) {
+    let ports: ListenPort[];
+    try {
+      ports = c.definition.listens?.(c.options) ?? [];
+      const bad = Array.isArray(ports) ? ports.find((p) => !isListenPort(p)) : ports;
+      if (bad !== undefined) throw new Error(`it returned ${JSON.stringify(bad) ?? String(bad)}; expected a list of { protocol: 'tcp' | 'udp', host, port, key }`);
+    } catch (err) {
+      // A plugin's listens() that throws (an address it cannot parse) was an internal error: exit 70 and a
+      // stack trace, from `validate` too, naming neither the component nor its line.
+      issues.add([`${c.kind}s`, c.id, 'type'], `the ${c.kind} type "${c.type}" cannot say which ports it listens on (its listens() failed): ${(err as Error).message}`, { component: c.id, pathFrom: 2 });
+      continue;
+    }
+    for (const p of ports) {
       const at = [`${c.kind}s`, c.id, p.key];
       const clash = p.port !== 0 && taken.find((t) => t.protocol === p.protocol && t.port === p.port && (t.host === p.host || wildcard(t.host) || wildcard(p.host)));
       if (clash) issues.add(at, `${p.protocol.toUpperCase()} port ${p.port} is also ${clash.who}'s (${clash.at.join('.')}): two listeners cannot share a port`, { component: c.id, pathFrom: 2 });
       else taken.push({ ...p, who: `component "${c.id}"`, at });
     }
   }
+}
+
+function isListenPort(p: unknown): p is ListenPort {
+  const q = p as Partial<ListenPort> | null;
+  return typeof q === 'object' && q !== null && (q.protocol === 'tcp' || q.protocol === 'udp') && typeof q.host === 'string' && Number.isInteger(q.port) && typeof q.key === 'string';
 }
 
 function dataDirAt(raw: object, locator: Locator): Pick<PipelineConfig, 'dataDirAt'> {

@@ -118,6 +118,37 @@ outputs: { out: { type: console, inputs: [in] } }
     }
   });
 
+  it('a plugin input whose listens() throws, or answers something else than ports, is a config error at its line, not an internal error', async () => {
+    // Before, `validate` exited 70 with the plugin's stack trace, naming neither the component nor its line.
+    const dir = await tempDir('dl-plugin-');
+    await writeFile(path.join(dir, 'listener.mjs'), `export default ({ z, defineInput }) => [defineInput({
+  type: 'listener', description: 'x', config: z.object({ address: z.string() }),
+  listens(config) {
+    const m = /^(.+):(\\d+)$/.exec(config.address);
+    if (!m) throw new Error('cannot parse the address ' + JSON.stringify(config.address));
+    return m[1] === 'odd' ? { port: 1 } : [{ protocol: 'tcp', host: m[1], port: Number(m[2]), key: 'address' }];
+  },
+  build() { return { async run() {} }; },
+})];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `plugins: [./listener.mjs]
+inputs:
+  a: { type: listener, address: nonsense }
+  b: { type: listener, address: "odd:1" }
+  c: { type: listener, address: "127.0.0.1:9" }
+  d: { type: listener, address: "127.0.0.1:9" }
+outputs: { out: { type: console, inputs: [a, b, c, d] } }
+`);
+    const err = await loadConfigFile(file, createRegistry()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.map((i) => [i.line, i.component, i.message])).toEqual([
+      [3, 'a', 'the input type "listener" cannot say which ports it listens on (its listens() failed): cannot parse the address "nonsense"'],
+      [4, 'b', 'the input type "listener" cannot say which ports it listens on (its listens() failed): it returned {"port":1}; expected a list of { protocol: \'tcp\' | \'udp\', host, port, key }'],
+      [6, 'd', 'TCP port 9 is also component "c"\'s (inputs.c.address): two listeners cannot share a port'],
+    ]);
+  });
+
   it('a duration longer than a timer can wait (24.8 days) is refused, not turned into 1 ms', async () => {
     const dir = await tempDir('dl-plugin-');
     const file = path.join(dir, 'pipeline.yaml');
