@@ -418,7 +418,9 @@ export async function parseConfig(text: string, file: string, registry: Componen
     try {
       await loadPlugin(registry, spec, dir);
     } catch (err) {
-      issues.add(['plugins', i], `cannot load plugin "${spec}": ${(err as Error).message.split('\n')[0]}`);
+      // The loader's messages name the plugin too: said once.
+      const message = (err as Error).message.split('\n')[0]!.replace(`plugin "${spec}": `, '').replace(`plugin "${spec}" `, 'it ');
+      issues.add(['plugins', i], `cannot load plugin "${spec}": ${message}`);
     }
   }
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,10 +15,13 @@ function keyOf(kind: ComponentKind, type: string): string {
 /** Every component type the daemon knows, built-in or loaded from a plugin, registered the same way. */
 export class ComponentRegistry {
   private readonly byKey = new Map<string, AnyComponentDefinition>();
+  /** Where each type came from: `built-in`, or `plugin "<spec>"`. */
+  private readonly originOf = new Map<string, string>();
 
   register(def: AnyComponentDefinition, origin = 'built-in'): void {
     this.check(def, origin);
     this.byKey.set(keyOf(def.kind, def.type), def);
+    this.originOf.set(keyOf(def.kind, def.type), origin);
   }
 
   /** Throws what is wrong with a definition (for `register`, and to check a plugin's all before any). */
@@ -31,8 +35,11 @@ export class ComponentRegistry {
     if (typeof (def.config as { safeParse?: unknown } | undefined)?.safeParse !== 'function') {
       throw new Error(`${origin}: component "${def.type}" needs a config schema made with the z it is handed (z.object({...})); found ${def.config === undefined ? 'none' : typeof def.config}`);
     }
-    if (this.byKey.has(keyOf(def.kind, def.type))) {
-      throw new Error(`${origin}: ${def.kind === 'transform' ? 'a' : 'an'} ${def.kind} named "${def.type}" is already registered`);
+    const first = this.originOf.get(keyOf(def.kind, def.type));
+    if (first !== undefined) {
+      // Said who has it: a built-in cannot be replaced, and of two plugins the first listed keeps it.
+      const by = first === 'built-in' ? 'by a built-in (a plugin cannot replace one: give yours a type name of its own)' : `by ${first}, listed before it`;
+      throw new Error(`${origin}: ${def.kind === 'transform' ? 'a' : 'an'} ${def.kind} named "${def.type}" is already registered ${by}`);
     }
   }
 
@@ -66,12 +73,25 @@ export async function loadPlugin(registry: ComponentRegistry, spec: string, conf
   } else {
     url = pathToFileURL(resolvePackage(spec, configDir)).href;
   }
-  const mod = (await import(url)) as { default?: unknown; components?: unknown };
+  const mod = (await import(url).catch((err: unknown) => {
+    if (err instanceof SyntaxError) throw new SyntaxError(`${err.message} (${syntaxErrorAt(fileURLToPath(url))})`);
+    // A missing file is not "imported from" driftlock's own loader, as Node says it is.
+    if (err instanceof Error) err.message = err.message.replace(` imported from ${fileURLToPath(import.meta.url)}`, '');
+    throw thrownAt(err, fileURLToPath(url));
+  })) as { default?: unknown; components?: unknown };
   let exported: unknown = mod.default ?? mod.components;
-  if (typeof exported === 'function') exported = await (exported as (api: typeof pluginApi) => unknown)(pluginApi);
+  const called = typeof exported === 'function';
+  if (called) {
+    try {
+      exported = await (exported as (api: typeof pluginApi) => unknown)(pluginApi);
+    } catch (err) {
+      throw thrownAt(err, fileURLToPath(url));
+    }
+  }
   if (exported && typeof exported === 'object' && 'components' in exported) exported = (exported as { components: unknown }).components;
   if (!Array.isArray(exported)) {
-    throw new Error(`plugin "${spec}" exports no components (expected a default export: an array of definitions, or a function returning one)`);
+    const what = exported === undefined && !called ? `it has no default export${Object.keys(mod).length ? ` (its exports: ${Object.keys(mod).join(', ')})` : ''}` : `its default export ${called ? 'returned' : 'is'} ${describeExport(exported)}`;
+    throw new Error(`plugin "${spec}" exports no components: ${what}; expected a default export: an array of definitions, or a function returning one`);
   }
   // All or nothing: a plugin with one bad definition registers none of them.
   const seen = new Set<string>();
@@ -84,6 +104,41 @@ export async function loadPlugin(registry: ComponentRegistry, spec: string, conf
   }
   for (const def of exported) registry.register(def as AnyComponentDefinition, `plugin "${spec}"`);
   return exported.length;
+}
+
+/**
+ * Where a plugin's syntax error is: Node's import() says only what (`Unexpected identifier 'build'`), not
+ * in which file or line. `node --check` on the plugin's file says both, when the error is in that file.
+ */
+function syntaxErrorAt(file: string): string {
+  const check = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
+  const at = /^(.+:\d+)$/m.exec(check.stderr ?? '')?.[1];
+  if (check.status !== 0 && at) return `at ${at}`;
+  return `in a module ${path.basename(file)} imports: \`node --check\` on each finds which`;
+}
+
+/**
+ * What the plugin's code threw (at import, or its default function), with where: the first frame of its
+ * stack in the plugin's own folder, else the first outside Node itself (`ENOENT: no such file or
+ * directory` alone does not say which line of the plugin read the file).
+ */
+function thrownAt(err: unknown, entry: string): unknown {
+  if (!(err instanceof Error) || !err.stack) return err;
+  const frames: string[] = [];
+  for (const line of err.stack.split('\n').slice(1)) {
+    const at = /^\s+at (?:.*\()?((?:file:\/\/|\/)[^()]+?):(\d+):(\d+)\)?$/.exec(line);
+    if (at) frames.push(`${at[1]!.startsWith('file:') ? fileURLToPath(at[1]!) : at[1]!}:${at[2]}:${at[3]}`);
+  }
+  const own = frames.find((f) => f.startsWith(path.dirname(entry) + path.sep)) ?? frames[0];
+  if (own) err.message = `${err.message} (at ${own})`;
+  return err;
+}
+
+function describeExport(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  const v = value as { type?: unknown; build?: unknown };
+  if (typeof value === 'object' && typeof v.type === 'string' && typeof v.build === 'function') return `one definition ("${v.type}"), not an array of them`;
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /**

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createRegistry } from '../../src/components.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfigFile } from '../../src/config/load.js';
-import { startCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
 
 const fixtures = path.resolve(import.meta.dirname, '../fixtures/plugins');
@@ -116,6 +116,43 @@ outputs: { out: { type: console, inputs: [in] } }
       expect((err as ConfigError).issues[0]!.message).toMatch(message);
       expect(registry.get('output', 'good_one')).toBeUndefined();
     }
+  });
+
+  it('a plugin that cannot load says where: the file and line of a syntax error or of what its code threw, what it exported instead, who has the type it wants', async () => {
+    const dir = await tempDir('dl-plugin-');
+    const out = (type: string) => `defineOutput({ type: '${type}', description: 'x', config: z.object({}), build() { return { async consume() {} }; } })`;
+    const files: Record<string, string> = {
+      'syntax.mjs': `export default ({ z }) => [\n  { kind: 'output', type: 'x', config: z.object({}) build() {} },\n];\n`,
+      'throws.mjs': `import { readFileSync } from 'node:fs';\nconst settings = readFileSync('${dir}/missing.json', 'utf8');\nexport default () => [];\n`,
+      'calls.mjs': `export default ({ z }) => {\n  const conf = undefined;\n  return [conf.type];\n};\n`,
+      'one.mjs': `export default ({ z, defineOutput }) => ${out('single')};\n`,
+      'named.mjs': `export const output = {};\n`,
+      'first.mjs': `export default ({ z, defineOutput }) => [${out('shared')}];\n`,
+      'second.mjs': `export default ({ z, defineOutput }) => [${out('shared')}];\n`,
+      'console.mjs': `export default ({ z, defineOutput }) => [${out('console')}];\n`,
+    };
+    for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `plugins: [./syntax.mjs, ./throws.mjs, ./calls.mjs, ./one.mjs, ./named.mjs, ./first.mjs, ./second.mjs, ./console.mjs, ./nothere.mjs]
+inputs: { in: { type: stdin } }
+outputs: { out: { type: console, inputs: [in] } }
+`);
+    // Through the built CLI: Node's own import(), as the daemon loads plugins (vitest's differs).
+    const result = await runCli(['validate', '-c', file]);
+    expect(result.code).toBe(78);
+    // Before: "Unexpected identifier 'build'" and "ENOENT: ..." alone; "exports no components (expected ...)"
+    // for a function that returned one definition; "already registered" without by whom; the plugin named
+    // twice in each line, and a missing file "imported from" driftlock's own loader.
+    expect(result.stderr.split('\n').filter((l) => l.startsWith('  ')).map((l) => l.replace(/^ {2}\S*pipeline\.yaml:\d+:\d+: key plugins\.\d+: /, ''))).toEqual([
+      `cannot load plugin "./syntax.mjs": Unexpected identifier 'build' (at ${dir}/syntax.mjs:2)`,
+      `cannot load plugin "./throws.mjs": ENOENT: no such file or directory, open '${dir}/missing.json' (at ${dir}/throws.mjs:2:18)`,
+      `cannot load plugin "./calls.mjs": Cannot read properties of undefined (reading 'type') (at ${dir}/calls.mjs:3:16)`,
+      'cannot load plugin "./one.mjs": it exports no components: its default export returned one definition ("single"), not an array of them; expected a default export: an array of definitions, or a function returning one',
+      'cannot load plugin "./named.mjs": it exports no components: it has no default export (its exports: output); expected a default export: an array of definitions, or a function returning one',
+      'cannot load plugin "./second.mjs": an output named "shared" is already registered by plugin "./first.mjs", listed before it',
+      'cannot load plugin "./console.mjs": an output named "console" is already registered by a built-in (a plugin cannot replace one: give yours a type name of its own)',
+      `cannot load plugin "./nothere.mjs": Cannot find module '${dir}/nothere.mjs'`,
+    ]);
   });
 
   it('a plugin input whose listens() throws, or answers something else than ports, is a config error at its line, not an internal error', async () => {
