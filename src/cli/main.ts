@@ -7,6 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { createRegistry } from '../components.js';
+import { loadPlugin } from '../engine/registry.js';
 import { ConfigError } from '../config/errors.js';
 import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
 import { parseByteSize, parseDuration } from '../config/schema.js';
@@ -202,9 +203,19 @@ program
   .command('docs')
   .description('print the config reference generated from the component schemas')
   .option('--write <readme>', 'replace the reference section of this README instead of printing')
-  .action(async (opts: { write?: string }) => {
+  .option('--plugin <plugin>', 'document this plugin\'s components too: an npm package name or a path, from the current folder (repeatable)', (spec: string, specs: string[]) => [...specs, spec], [] as string[])
+  .action(async (opts: { write?: string; plugin: string[] }) => {
     const { configReference, spliceReference } = await import('../config/reference.js');
-    const reference = configReference(createRegistry());
+    const registry = createRegistry();
+    for (const spec of opts.plugin) {
+      try {
+        await loadPlugin(registry, spec, process.cwd());
+      } catch (err) {
+        process.stderr.write(`driftlock: cannot load plugin "${spec}": ${(err as Error).message.split('\n')[0]!.replace(`plugin "${spec}": `, '').replace(`plugin "${spec}" `, 'it ')}\n`);
+        process.exit(EXIT.config);
+      }
+    }
+    const reference = configReference(registry);
     if (!opts.write) {
       process.stdout.write(reference);
       return;

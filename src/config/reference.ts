@@ -58,7 +58,8 @@ function formatDefault(s: JsonSchema, required: boolean): string {
   if (typeof s.default === 'object' && s.default !== null) {
     return Array.isArray(s.default) && s.default.length === 0 ? '`[]`' : '';
   }
-  return `\`${String(s.default)}\``;
+  // An empty string is written as one: an empty code span reads as nothing (or as two backquotes).
+  return s.default === '' ? '`""`' : `\`${String(s.default)}\``;
 }
 
 function rows(schema: JsonSchema, prefix: string, required: string[] = []): string[] {
@@ -103,9 +104,11 @@ export function exampleYaml(def: AnyComponentDefinition): string {
   return doc.toString({ flowCollectionPadding: false });
 }
 
-function componentSection(def: AnyComponentDefinition): string {
+function componentSection(def: AnyComponentDefinition, origin = 'built-in'): string {
   const example = def.example ? `\n\n\`\`\`yaml\n${exampleYaml(def)}\`\`\`` : '';
-  return `#### \`${def.type}\` (${def.kind})\n\n${def.description}\n\n${table(def.config, ENGINE_ROWS[def.kind])}${example}`;
+  // A plugin's component says which plugin it comes from (`plugins:` must list it).
+  const from = origin === 'built-in' ? '' : `, ${origin}`;
+  return `#### \`${def.type}\` (${def.kind}${from})\n\n${def.description}\n\n${table(def.config, ENGINE_ROWS[def.kind])}${example}`;
 }
 
 export function configReference(registry: ComponentRegistry): string {
@@ -115,7 +118,7 @@ export function configReference(registry: ComponentRegistry): string {
   ];
   for (const kind of ['input', 'transform', 'output'] as const) {
     parts.push(`### ${kind[0]!.toUpperCase()}${kind.slice(1)}s`);
-    for (const def of registry.list(kind).sort((a, b) => a.type.localeCompare(b.type))) parts.push(componentSection(def));
+    for (const def of registry.list(kind).sort((a, b) => a.type.localeCompare(b.type))) parts.push(componentSection(def, registry.origin(kind, def.type)));
   }
   return parts.join('\n\n') + '\n';
 }

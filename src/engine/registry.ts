@@ -43,6 +43,11 @@ export class ComponentRegistry {
     }
   }
 
+  /** Where a type came from: `built-in`, or `plugin "<spec>"`. */
+  origin(kind: ComponentKind, type: string): string | undefined {
+    return this.originOf.get(keyOf(kind, type));
+  }
+
   get(kind: ComponentKind, type: string): AnyComponentDefinition | undefined {
     return this.byKey.get(keyOf(kind, type));
   }

@@ -5,6 +5,7 @@ import { createRegistry } from '../../src/components.js';
 import { parse } from 'yaml';
 import { interpolate } from '../../src/config/interpolate.js';
 import { configReference, exampleYaml, spliceReference } from '../../src/config/reference.js';
+import { runCli } from '../helpers/cli.js';
 
 describe('config reference', () => {
   it('documents every built-in component and every key of its schema', () => {
@@ -41,6 +42,20 @@ describe('config reference', () => {
     }
     expect(checked).toBeGreaterThanOrEqual(8);
     expect(exampleYaml(registry.get('transform', 'filter')!)).toContain('exclude:\n    - field: body.request\n');
+  });
+
+  it('`driftlock docs --plugin` documents a plugin\'s components too, naming the plugin; one that cannot load exits 78 naming it', async () => {
+    // Before, `docs` knew the built-ins only: a plugin's schema, descriptions and defaults had no reference.
+    const fixtures = path.resolve(import.meta.dirname, '../fixtures/plugins');
+    const result = await runCli(['docs', '--plugin', './uppercase'], { cwd: fixtures });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('#### `uppercase` (transform, plugin "./uppercase")\n\nUpper-cases string bodies.');
+    expect(result.stdout).toContain('| `suffix` | string | `""` | Appended to every body. |');
+    expect(result.stdout).toContain('#### `line_count` (output, plugin "./uppercase")');
+    expect(result.stdout).toContain('#### `file` (output)\n');
+    const missing = await runCli(['docs', '--plugin', './nope.mjs'], { cwd: fixtures });
+    expect(missing.code).toBe(78);
+    expect(missing.stderr).toBe(`driftlock: cannot load plugin "./nope.mjs": Cannot find module '${fixtures}/nope.mjs'\n`);
   });
 
   it('the README carries the current reference (run `npm run docs` after changing a schema)', async () => {
