@@ -221,11 +221,15 @@ const HEALTHY_RUN_MS = 60_000;
  * kept `driftlock run` on standard input from ever exiting.
  */
 export const RESTARTS_AFTER_END = RESTART_BACKOFF_MS.length;
+/** While the start waits for an input's `ready`, it says so this often. */
+const READY_WARN_MS = 10_000;
 
 export interface PipelineOptions {
   logger: Logger;
   /** The waits before restarts, crash after crash (the last repeats); tests shorten them. */
   restartBackoffMs?: readonly number[];
+  /** How often the start names the inputs whose `ready` it still waits for (default 10 s); tests shorten it. */
+  readyWarnMs?: number;
   /** The metrics of the pipeline this one replaces (a reload): its components' counters go on from there. */
   carryMetricsFrom?: ComponentMetrics[];
   /**
@@ -296,6 +300,7 @@ export class Pipeline {
   private started = false;
   private finished: Promise<void> | null = null;
   private readonly restartBackoffMs: readonly number[];
+  private readonly readyWarnMs: number;
   /** Components given up on after crashing `RESTARTS_AFTER_END` times in a row once their input had ended. */
   readonly gaveUp: string[] = [];
   /** Inputs running already, kept from the pipeline this one replaces. */
@@ -305,6 +310,7 @@ export class Pipeline {
     this.config = config;
     this.logger = options.logger;
     this.restartBackoffMs = options.restartBackoffMs?.length ? options.restartBackoffMs : RESTART_BACKOFF_MS;
+    this.readyWarnMs = options.readyWarnMs ?? READY_WARN_MS;
     // Every component listens on these (a pipeline of 7 inputs passed Node's 10 and it warned of a leak).
     setMaxListeners(0, this.stopInputs.signal, this.hardStop.signal);
     for (const c of config.components) {
@@ -428,13 +434,18 @@ export class Pipeline {
     // or an address that does not resolve is a start failure (exit 78), not a crash restarted forever
     // behind a healthy /health. Set up before they run, so that a run failing at once is known as one.
     const waits: Promise<void>[] = [];
+    const notReady = new Set<RunningComponent>();
     for (const c of order) {
       const ready = c.config.kind === 'input' && !this.adopted.includes(c) ? (stages.get(c.config.id) as InputStage).ready : undefined;
       if (!ready) continue;
       const failed = new Promise<never>((_, reject) => (c.starting = { fail: reject }));
+      notReady.add(c);
       waits.push(
         Promise.race([ready, failed]).then(
-          () => void (c.starting = undefined),
+          () => {
+            c.starting = undefined;
+            notReady.delete(c);
+          },
           (err: unknown) => {
             throw new StartError(c.config.id, err, 'input');
           },
@@ -451,12 +462,21 @@ export class Pipeline {
     }
     // An input's end through `untilEnded` (this pipeline's own), not its `done` (see `tellEnded`).
     this.finished = Promise.all(order.map((c) => (c.config.kind === 'input' ? this.untilEnded(c) : c.done))).then(() => undefined);
+    // An input whose `ready` does not resolve (a plugin's) is named while the start waits for it. The timer
+    // also keeps Node running meanwhile: a `ready` that holds no handle (a promise alone) let the process end
+    // at once, exit 0, without a word.
+    const waitingSince = Date.now();
+    const waiting = setInterval(() => {
+      for (const c of notReady) c.logger.warn({ waited_ms: Date.now() - waitingSince }, 'input not ready yet (its `ready` has not resolved): the start waits for it, /health says starting');
+    }, this.readyWarnMs);
     try {
       await Promise.all(waits);
     } catch (err) {
       // Inputs adopted from a reload are held again, for the pipeline that is started instead.
       await this.handOver(new Set(this.adopted.map((c) => c.config.id)));
       throw err;
+    } finally {
+      clearInterval(waiting);
     }
     // Everything downstream runs: the events an adopted input held through the reload go on, into this one.
     for (const c of this.adopted) c.fanout.open();

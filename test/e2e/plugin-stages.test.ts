@@ -239,6 +239,32 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
     expect(logLines(result.stderr).some((l) => l.msg === 'stopped')).toBe(true);
   }, 30_000);
 
+  it('an input whose `ready` never resolves holds the start, named in a warning every 10 s; the process does not end at once, exit 0, without a word', async () => {
+    const dir = await tempDir('dl-plugin-stages-');
+    await writeFile(path.join(dir, 'never.mjs'), `export default ({ z, defineInput }) => [
+  defineInput({ type: 'never_ready', description: 'a test input', config: z.object({}), build: () => ({
+    ready: new Promise(() => {}),
+    run: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true })),
+  }) }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [./never.mjs]
+inputs: { n: { type: never_ready } }
+outputs: { out: { type: file, inputs: [n], path: ${dir}/out.jsonl } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await new Promise((r) => setTimeout(r, 1500));
+    // Before: the process had already ended, exit code 0, nothing logged.
+    expect(cli.child.exitCode).toBeNull();
+    await cli.waitFor(/input not ready yet/, 'stderr', 15_000);
+    const warned = logLines(cli.stderr()).find((l) => l.msg === 'input not ready yet (its `ready` has not resolved): the start waits for it, /health says starting')!;
+    expect(warned).toMatchObject({ level: 'warn', component: 'n', component_type: 'never_ready' });
+    cli.child.kill('SIGKILL');
+    await cli.exited;
+  }, 30_000);
+
   it('counters on /metrics go on growing across a SIGHUP reload (they restarted at 0 while the exit summary added them up)', async () => {
     const dir = await tempDir('dl-plugin-stages-');
     const log = path.join(dir, 'app.log');
