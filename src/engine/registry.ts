@@ -62,6 +62,9 @@ export class ComponentRegistry {
   }
 }
 
+/** Plugin modules whose import failed, by URL, and how often: the next try imports them anew. */
+const failedImports = new Map<string, number>();
+
 /**
  * Loads a plugin: an npm package name, or a path relative to the config file. A plugin module exports, as
  * default, either an array of component definitions or a function that receives driftlock's plugin API
@@ -78,11 +81,14 @@ export async function loadPlugin(registry: ComponentRegistry, spec: string, conf
   } else {
     url = pathToFileURL(resolvePackage(spec, configDir)).href;
   }
-  const mod = (await import(url).catch((err: unknown) => {
+  // Node keeps a module that failed (its error, for its URL) for the life of the process: imported under
+  // the same URL, a plugin fixed after a SIGHUP refused it would fail again at every SIGHUP until a restart.
+  const retry = failedImports.get(url);
+  const mod = (await import(retry === undefined ? url : `${url}?retry=${retry}`).catch((err: unknown) => {
+    failedImports.set(url, (retry ?? 0) + 1);
     if (err instanceof SyntaxError) throw new SyntaxError(`${err.message} (${syntaxErrorAt(fileURLToPath(url))})`);
     // A missing file is not "imported from" driftlock's own loader, as Node says it is.
-    if (err instanceof Error) err.message = err.message.replace(` imported from ${fileURLToPath(import.meta.url)}`, '');
-    throw thrownAt(err, fileURLToPath(url));
+    throw thrownAt(err, fileURLToPath(url), (m) => m.replace(` imported from ${fileURLToPath(import.meta.url)}`, ''));
   })) as { default?: unknown; components?: unknown };
   let exported: unknown = mod.default ?? mod.components;
   const called = typeof exported === 'function';
@@ -127,16 +133,16 @@ function syntaxErrorAt(file: string): string {
  * stack in the plugin's own folder, else the first outside Node itself (`ENOENT: no such file or
  * directory` alone does not say which line of the plugin read the file).
  */
-function thrownAt(err: unknown, entry: string): unknown {
-  if (!(err instanceof Error) || !err.stack) return err;
+function thrownAt(err: unknown, entry: string, edit: (message: string) => string = (m) => m): unknown {
+  if (!(err instanceof Error)) return err;
   const frames: string[] = [];
-  for (const line of err.stack.split('\n').slice(1)) {
+  for (const line of (err.stack ?? '').split('\n').slice(1)) {
     const at = /^\s+at (?:.*\()?((?:file:\/\/|\/)[^()]+?):(\d+):(\d+)\)?$/.exec(line);
     if (at) frames.push(`${at[1]!.startsWith('file:') ? fileURLToPath(at[1]!) : at[1]!}:${at[2]}:${at[3]}`);
   }
   const own = frames.find((f) => f.startsWith(path.dirname(entry) + path.sep)) ?? frames[0];
-  if (own) err.message = `${err.message} (at ${own})`;
-  return err;
+  // A new error: the one thrown may be kept and thrown again (a module's), and must not grow at each telling.
+  return new Error(`${edit(err.message)}${own ? ` (at ${own})` : ''}`, { cause: err });
 }
 
 function describeExport(value: unknown): string {

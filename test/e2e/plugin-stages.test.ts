@@ -265,6 +265,43 @@ outputs: { out: { type: file, inputs: [n], path: ${dir}/out.jsonl } }
     await cli.exited;
   }, 30_000);
 
+  it('a plugin that failed to load at a SIGHUP loads at the next one once it is fixed (Node kept its error: refused until a restart)', async () => {
+    const dir = await tempDir('dl-plugin-stages-');
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, 'before\n');
+    const plugin = path.join(dir, 'late.mjs');
+    await writeFile(plugin, `throw new Error('late: not configured yet');\n`);
+    const file = path.join(dir, 'pipeline.yaml');
+    const config = (plugins: string, output: string) => `data_dir: ${dir}/data
+plugins: [${plugins}]
+inputs: { app: { type: file, include: [${log}], start_at: beginning } }
+outputs: { out: { type: ${output}, inputs: [app], path: ${dir}/out.jsonl } }
+`;
+    await writeFile(file, config('', 'file'));
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/driftlock running/);
+      await writeFile(file, config('./late.mjs', 'late_file'));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/late: not configured yet \(at [^)]*late\.mjs:1:7\)/);
+      // Fixed: an output that writes the bodies, upper-cased.
+      await writeFile(plugin, `import { appendFile } from 'node:fs/promises';
+export default ({ z, defineOutput, ackBatch, bodyText }) => [defineOutput({ type: 'late_file', description: 'x', config: z.object({ path: z.string() }),
+  build: (config) => ({ async consume(batches) { for await (const b of batches) { await appendFile(config.path, b.events.map((e) => bodyText(e).toUpperCase() + '\\n').join('')); ackBatch(b); } } }) })];
+`);
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded/);
+      await appendFile(log, 'after\n');
+      for (let i = 0; i < 100 && !(await readFile(path.join(dir, 'out.jsonl'), 'utf8')).includes('AFTER'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await readFile(path.join(dir, 'out.jsonl'), 'utf8')).toMatch(/"before"[^\n]*\nAFTER\n$/);
+      // The error of the first try was said once, not with its place twice.
+      expect(cli.stderr()).not.toMatch(/\(at [^)]*\) \(at /);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    expect((await cli.exited).code).toBe(0);
+  }, 30_000);
+
   it('counters on /metrics go on growing across a SIGHUP reload (they restarted at 0 while the exit summary added them up)', async () => {
     const dir = await tempDir('dl-plugin-stages-');
     const log = path.join(dir, 'app.log');
