@@ -2,7 +2,7 @@
  * A plugin written in TypeScript against driftlock's own types, as a developer would: `import type` from the
  * package name, compiled with tsc (strict, NodeNext) in a folder of its own where driftlock is installed.
  */
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
@@ -45,5 +45,26 @@ export default ({ z, defineTransform, defineOutput, ackBatch }: PluginApi) => [
       (err: { code: number; stdout: string }) => ({ code: err.code, out: err.stdout }),
     );
     expect(result, result.out).toEqual({ code: 0, out: '' });
+  }, 60_000);
+
+  it('a plugin\'s own test gets the API with `import { pluginApi } from "driftlock"`, and the README\'s example plugin runs with it', async () => {
+    // Before, the package had no main: `import 'driftlock'` failed (ERR_MODULE_NOT_FOUND, .../driftlock/index.js).
+    const dir = await tempDir('dl-plugin-test-');
+    await mkdir(path.join(dir, 'node_modules'));
+    await symlink(ROOT, path.join(dir, 'node_modules', 'driftlock'), 'dir');
+    await writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'driftlock-plugin-readme', type: 'module', main: 'index.js' }));
+    const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const example = /### Plugins\n[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)![1]!;
+    await writeFile(path.join(dir, 'index.js'), example);
+    await writeFile(path.join(dir, 'check.js'), `import { pluginApi } from 'driftlock';
+import plugin from './index.js';
+const [def] = plugin(pluginApi);
+const config = def.config.parse({ suffix: '!' });
+const stage = await def.build(config, { id: 'up', dataDir: '.', configDir: '.' });
+const events = [pluginApi.createEvent('hello', { input: 'in' }), pluginApi.createEvent({ msg: 'hi' }, { input: 'in' })];
+process.stdout.write(JSON.stringify(stage.map(events).map((e) => e.body)));
+`);
+    const { stdout } = await execFileForTest(process.execPath, [path.join(dir, 'check.js')], { cwd: dir });
+    expect(JSON.parse(stdout)).toEqual(['HELLO!', '{"MSG":"HI"}!']);
   }, 60_000);
 });
