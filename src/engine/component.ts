@@ -64,7 +64,8 @@ export interface InputStage {
   /**
    * Optional: resolves once the input receives (a network input listens on its port); rejects when it
    * cannot start (the port is taken, the address does not resolve). The daemon waits for it at start, and
-   * a rejection stops the start with a configuration error instead of restarting the input forever.
+   * a rejection stops the start with a configuration error instead of restarting the input forever. An
+   * input rebuilt after a crash is not waited for: its `ready` rejecting is a crash of that run (restarted).
    */
   readonly ready?: Promise<unknown>;
 }

@@ -657,7 +657,11 @@ export class Pipeline {
         stopper.addEventListener('abort', stop, { once: true });
         if (stopper.aborted) run.abort();
         try {
-          await current.run({ ...base, signal: run.signal });
+          // A rebuilt input's `ready` (start() waits for the first's) rejecting is this run's failure: a crash,
+          // restarted. Unobserved, it was an unhandled rejection, and the daemon exited 70.
+          const unready = attempt > 0 && current.ready ? Promise.resolve(current.ready).then(() => new Promise<never>(() => undefined)) : undefined;
+          const running = current.run({ ...base, signal: run.signal });
+          await (unready ? Promise.race([running, unready]) : running);
         } finally {
           stopper.removeEventListener('abort', stop);
           // Whatever the run left listening (a server, a timer waiting for the stop) hears it now: a crashed

@@ -203,6 +203,33 @@ outputs: { out: { type: collect, inputs: [src] } }
     expect(hooks.heard.get('src')).toEqual([1, 2]);
   });
 
+  it('an input rebuilt after a crash whose `ready` rejects (its upstream refuses) is a crash of that run: restarted, the daemon goes on', async () => {
+    // Before, nothing observed a rebuilt input's `ready`: its rejection was unhandled and the daemon exited 70.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { pipeline } = await testPipeline(`
+inputs:
+  up: { type: reconnect, unready_on: 2 }
+outputs:
+  out: { type: collect, inputs: [up] }
+`, { restartBackoffMs: [1] });
+      await pipeline.start();
+      for (let i = 0; i < 2000 && (hooks.received.get('out')?.length ?? 0) < 2; i++) await sleep(1);
+      await sleep(20);
+      expect(unhandled).toEqual([]);
+      expect(hooks.instances.get('up')).toBe(3);
+      // Build 2 emitted before its `ready` rejected; build 3 runs on.
+      expect(numbersOf(hooks.received.get('out'))).toEqual([2, 3]);
+      expect(pipeline.metrics().find((m) => m.id === 'up')!.get('restarts_total')).toBe(2);
+      expect(pipeline.health()).toEqual([expect.objectContaining({ component: 'up', last_error: 'upstream refused the connection' })]);
+      expect(await pipeline.stop(2000)).toBe(true);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('a crashed output is restarted and gets the batches it had not acknowledged: nothing lost', async () => {
     hooks.beforeAck.set('flaky', (batch, attempt) => {
       if (attempt === 1 && numbersOf(batch.events).includes(30)) throw new Error('output crashed');

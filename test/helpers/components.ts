@@ -221,9 +221,33 @@ export const crashyInput = defineInput({
   },
 });
 
+/**
+ * An input connecting to an upstream: its `ready` resolves once connected, and rejects for the build numbered
+ * `unready_on` (the upstream refuses); its first run crashes (the connection resets), the others emit one
+ * event numbered by their build and wait for the stop.
+ */
+export const reconnectInput = defineInput({
+  type: 'reconnect',
+  description: 'test input',
+  config: z.object({ unready_on: z.number().int().default(-1) }),
+  build(config, { id }) {
+    const attempt = (hooks.instances.get(id) ?? 0) + 1;
+    hooks.instances.set(id, attempt);
+    const ready = attempt === config.unready_on ? new Promise<void>((_, reject) => setTimeout(() => reject(new Error('upstream refused the connection')), 5)) : Promise.resolve();
+    return {
+      ready,
+      async run(ctx) {
+        if (attempt === 1) throw new Error('connection reset');
+        await ctx.emit([{ observedTimestamp: Date.now(), body: { n: attempt }, attributes: {}, source: { input: id } }]);
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+      },
+    };
+  },
+});
+
 export function testRegistry(): ComponentRegistry {
   const registry = new ComponentRegistry();
-  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, firstTransform, collectOutput, crashyInput]) registry.register(def);
+  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, firstTransform, collectOutput, crashyInput, reconnectInput]) registry.register(def);
   return registry;
 }
 
