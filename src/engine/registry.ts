@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve as resolveImport } from 'import-meta-resolve';
@@ -75,9 +75,10 @@ export async function loadPlugin(registry: ComponentRegistry, spec: string, conf
   let url: string;
   if (spec.startsWith('.') || path.isAbsolute(spec)) {
     const target = path.resolve(configDir, spec);
-    // A folder is a package: its package.json `main`, or its index.js (ESM imports take no folders).
+    // A folder is a package: its package.json `exports` (as its name would resolve), `main`, or its index.js
+    // (ESM imports take no folders).
     const folder = await stat(target).then((st) => st.isDirectory(), () => false);
-    url = pathToFileURL(folder ? createRequire(path.join(configDir, 'noop.js')).resolve(target) : target).href;
+    url = pathToFileURL(folder ? await resolveFolder(target, configDir) : target).href;
   } else {
     url = pathToFileURL(resolvePackage(spec, configDir)).href;
   }
@@ -150,6 +151,20 @@ function describeExport(value: unknown): string {
   const v = value as { type?: unknown; build?: unknown };
   if (typeof value === 'object' && typeof v.type === 'string' && typeof v.build === 'function') return `one definition ("${v.type}"), not an array of them`;
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/**
+ * The module a package folder given by path stands for. `require.resolve` of a folder reads `main` (or
+ * index.js) only: a package whose package.json has `exports` alone (the usual form for an ESM package),
+ * which loads by its name, was "Cannot find module" by its path. Its `exports` are read as its own name
+ * resolves from inside it (Node's self-reference).
+ */
+async function resolveFolder(folder: string, configDir: string): Promise<string> {
+  const pkg = await readFile(path.join(folder, 'package.json'), 'utf8').then((text) => JSON.parse(text) as { name?: unknown; exports?: unknown }, () => undefined);
+  if (pkg?.exports !== undefined && typeof pkg.name === 'string') {
+    return fileURLToPath(resolveImport(pkg.name, pathToFileURL(path.join(folder, 'noop.js')).href));
+  }
+  return createRequire(path.join(configDir, 'noop.js')).resolve(folder);
 }
 
 /**

@@ -275,4 +275,24 @@ outputs: { out: { type: console, inputs: [c] } }
     const cfg = await loadConfigFile(file, createRegistry());
     expect(cfg.components.map((c) => c.type)).toEqual(expect.arrayContaining(['esm_only', 'acme_main', 'acme_extra']));
   });
+
+  it('loads a package folder given by path whose package.json has exports and no main (a plugin in development, beside the config)', async () => {
+    // Before: "Cannot find module '<folder>'": a folder was resolved by its main (or index.js) alone.
+    const dir = await tempDir('dl-plugin-');
+    const pkg = path.join(dir, 'acme-plugin');
+    await mkdir(path.join(pkg, 'dist'), { recursive: true });
+    await writeFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'driftlock-plugin-acme', type: 'module', exports: { '.': { types: './dist/index.d.ts', import: './dist/index.js' } } }));
+    await writeFile(path.join(pkg, 'dist', 'index.js'), `export default ({ z, defineTransform }) => [
+  defineTransform({ type: 'acme_dev', description: 'x', config: z.object({}), build: () => ({ map: (events) => events }) }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `plugins: [./acme-plugin]
+inputs: { in: { type: stdin } }
+transforms: { a: { type: acme_dev, inputs: [in] } }
+outputs: { out: { type: console, inputs: [a] } }
+`);
+    const cfg = await loadConfigFile(file, createRegistry());
+    expect(cfg.components.find((c) => c.id === 'a')!.type).toBe('acme_dev');
+  });
 });
