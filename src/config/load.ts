@@ -414,6 +414,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
   const dir = path.dirname(path.resolve(file));
 
   // Plugins first: their component types must be known before components are checked.
+  const unloaded: string[] = [];
   for (const [i, spec] of cfg.plugins.entries()) {
     try {
       await loadPlugin(registry, spec, dir);
@@ -421,6 +422,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
       // The loader's messages name the plugin too: said once.
       const message = (err as Error).message.split('\n')[0]!.replace(`plugin "${spec}": `, '').replace(`plugin "${spec}" `, 'it ');
       issues.add(['plugins', i], `cannot load plugin "${spec}": ${message}`);
+      unloaded.push(spec);
     }
   }
 
@@ -465,7 +467,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
         const near = names.length ? closest(type, names) : undefined;
         const message = kinds.length
           ? `"${type}" is ${kinds[0] === 'transform' ? 'a' : 'an'} ${kinds.join('/')}, not ${kind === 'transform' ? 'a' : 'an'} ${kind}: move it under ${kinds.map((k) => `${k}s`).join(' or ')}`
-          : `unknown ${kind} type "${type}"${near && editDistanceOk(type, near) ? ` (did you mean "${near}"?)` : ''}; known ${kind}s: ${names.join(', ')}`;
+          : `unknown ${kind} type "${type}"${near && editDistanceOk(type, near) ? ` (did you mean "${near}"?)` : ''}; known ${kind}s: ${names.join(', ')}${unloaded.length ? `; ${unloaded.length === 1 ? 'plugin' : 'plugins'} ${unloaded.map((p) => `"${p}"`).join(', ')} did not load (above)` : ''}`;
         issues.add([...base, 'type'], message, at);
         continue;
       }

@@ -81,12 +81,15 @@ outputs: { out: { type: console, inputs: [up] } }
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, `plugins: [./missing-plugin.js]
 inputs: { in: { type: stdin } }
-outputs: { out: { type: console, inputs: [in] } }
+transforms: { up: { type: uppercase, inputs: [in] } }
+outputs: { out: { type: console, inputs: [up] } }
 `);
     const err = await loadConfigFile(file, createRegistry()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).issues[0]).toMatchObject({ line: 1, column: 11, path: 'plugins.0' });
     expect((err as ConfigError).issues[0]!.message).toMatch(/^cannot load plugin "\.\/missing-plugin\.js"/);
+    // The type it would have brought is unknown: said so, not only the built-ins listed.
+    expect((err as ConfigError).issues[1]!.message).toBe('unknown transform type "uppercase"; known transforms: parse, filter, anomaly_detect; plugin "./missing-plugin.js" did not load (above)');
   });
 
   it('a definition without a zod config schema, or one clashing with a built-in, is a config error; none of the plugin is registered', async () => {
