@@ -619,9 +619,27 @@ export class Pipeline {
     // through a reload) can go nowhere. It was dropped without a word; now it is counted and said, once.
     let stopped = false;
     let toldLate = false;
+    let toldRefused = false;
     const base = {
       ...this.buildContext(c, c.stopper!.signal),
-      emit: async (events: LogEvent[], onAck?: (status: AckStatus) => void): Promise<void> => {
+      emit: async (emitted: LogEvent[], onAck?: (status: AckStatus) => void): Promise<void> => {
+        // What is not an event (a plugin's string, or a list of them) goes no further: it failed downstream,
+        // blamed on an innocent stage (parse: "Cannot set properties of undefined"), or was written as it was.
+        const { events, refused } = checkEmitted(emitted, c.config.id);
+        if (refused) {
+          c.metrics.add('rejected_events_total', refused.count);
+          c.metrics.add('errors_total');
+          if (!toldRefused) {
+            toldRefused = true;
+            c.logger.error({ refused: refused.count, reason: refused.reason }, 'input emitted something other than events; refused (counted in rejected_events_total): emit() takes an array of events (createEvent())');
+          }
+          if (events.length === 0) {
+            onAck?.('rejected');
+            return;
+          }
+          const ack = onAck;
+          onAck = ack && ((status) => ack(status === 'delivered' || status === 'dropped' ? 'rejected' : status));
+        }
         if (stopped) {
           c.metrics.add('discarded_events_total', events.length);
           if (!toldLate) {
@@ -723,7 +741,8 @@ export class Pipeline {
             redeliver.push(...takeBack());
             current = await this.build<TransformStage>(c);
           }
-          for await (const out of current.stream!(feed(this.counted(c, buffer)))) {
+          for await (const yielded of current.stream!(feed(this.counted(c, buffer)))) {
+            const out = checkYielded(yielded);
             for (const f of out.finalizers) held.delete(f);
             c.metrics.add('sent_events_total', out.events.length);
             await c.fanout.send(out);
@@ -935,16 +954,58 @@ function finishedWith(buffer: BatchBuffer, holding: number): boolean {
  * rejected the batch for good, and a buffer counted NaN events and never drained). Thrown, it is the
  * transform's own failure: its events pass on unchanged, logged and counted on it.
  */
-function checkMapped(out: unknown, what: string): LogEvent[] {
-  if (!Array.isArray(out)) throw new Error(`${what} must return an array of events; it returned ${describe(out)}`);
+function checkMapped(out: unknown, what: string, must = `${what} must return an array of events`): LogEvent[] {
+  if (!Array.isArray(out)) throw new Error(`${must}; it returned ${describe(out)}`);
   for (let i = 0; i < out.length; i++) {
     const e: unknown = out[i];
     const body = (e as { body?: unknown } | null)?.body;
     if (e === null || typeof e !== 'object' || (typeof body !== 'string' && (body === null || typeof body !== 'object'))) {
-      throw new Error(`${what} must return an array of events; item ${i} is ${e === null || typeof e !== 'object' ? describe(e) : 'an object without a body (a string or an object)'}`);
+      throw new Error(`${must}; item ${i} is ${e === null || typeof e !== 'object' ? describe(e) : 'an object without a body (a string or an object)'}`);
     }
   }
   return out as LogEvent[];
+}
+
+/**
+ * A batch a stream transform yielded, checked as map()'s results are: events alone (`yield batch.events`)
+ * crashed it with "out.finalizers is not iterable", and what is not an event failed in a stage downstream.
+ */
+function checkYielded(out: unknown): Batch {
+  const b = out as Partial<Batch> | null;
+  if (b === null || typeof b !== 'object' || Array.isArray(b) || !Array.isArray(b.finalizers)) {
+    throw new Error(`stream() must yield batches, { events, finalizers } (the finalizers of the batches its events come from); it yielded ${Array.isArray(out) ? 'an array (events alone?)' : b !== null && typeof b === 'object' ? 'an object without a finalizers list' : describe(out)}`);
+  }
+  checkMapped(b.events, 'stream()', 'the events of a batch stream() yields must be an array of events');
+  return b as Batch;
+}
+
+/**
+ * The events an input emitted that are events: a body (a string or an object); what the engine and other
+ * stages rely on besides (`attributes`, `source`, `observedTimestamp`) is filled in when missing. `refused`
+ * says how many items were not, and why (the first).
+ */
+function checkEmitted(emitted: unknown, input: string): { events: LogEvent[]; refused?: { count: number; reason: string } } {
+  if (!Array.isArray(emitted)) return { events: [], refused: { count: 1, reason: `emit() was given ${describe(emitted)}, not an array of events` } };
+  let events = emitted as LogEvent[];
+  let refused: { count: number; reason: string } | undefined;
+  for (let i = 0; i < emitted.length; i++) {
+    const e: unknown = emitted[i];
+    const body = (e as { body?: unknown } | null)?.body;
+    if (e === null || typeof e !== 'object' || (typeof body !== 'string' && (body === null || typeof body !== 'object'))) {
+      if (!refused) {
+        refused = { count: 0, reason: `item ${i} is ${e === null || typeof e !== 'object' ? describe(e) : 'an object without a body (a string or an object)'}` };
+        events = emitted.slice(0, i) as LogEvent[];
+      }
+      refused.count += 1;
+      continue;
+    }
+    const event = e as Partial<LogEvent>;
+    if (event.attributes === null || typeof event.attributes !== 'object') event.attributes = {};
+    if (event.source === null || typeof event.source !== 'object') event.source = { input };
+    if (typeof event.observedTimestamp !== 'number') event.observedTimestamp = Date.now();
+    if (refused) events.push(event as LogEvent);
+  }
+  return refused ? { events, refused } : { events };
 }
 
 function describe(value: unknown): string {

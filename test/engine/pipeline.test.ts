@@ -432,6 +432,52 @@ outputs:
     expect(out.get('restarts_total')).toBe(hooks.instances.get('out')! - 1);
   });
 
+  it('what an input emits that is not events is refused there, counted and answered `rejected`; an event with a body alone gets the rest', async () => {
+    // Before, strings went on: the parse transform failed on them ("Cannot set properties of undefined"),
+    // blamed, and the file output wrote them as they were; a lone event (not an array) made a buffer count NaN.
+    for (const [emits, received, status, refused] of [
+      ['strings', [100], 'rejected', 2],
+      ['lone_event', [100], 'rejected', 1],
+      ['mixed', [0, 3, 100], 'rejected', 2],
+      ['bare', [0, 100], 'delivered', 0],
+    ] as const) {
+      hooks.reset();
+      const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: junk, emits: ${emits} }
+transforms:
+  t: { type: tag, inputs: [src] }
+outputs:
+  out: { type: collect, inputs: [t] }
+`);
+      await pipeline.start();
+      for (let i = 0; i < 2000 && (hooks.acks.get('src')?.length ?? 0) < 2; i++) await sleep(1);
+      expect(hooks.acks.get('src'), emits).toEqual([[0, status], [100, 'delivered']]);
+      expect(numbersOf(hooks.received.get('out')), emits).toEqual(received);
+      // Filled in: what the engine and other stages rely on.
+      for (const e of hooks.received.get('out')!) expect(e).toMatchObject({ attributes: { tagged: true }, source: { input: 'src' }, observedTimestamp: expect.any(Number) });
+      const metrics = pipeline.metrics();
+      expect(metrics.find((m) => m.id === 'src')!.get('rejected_events_total'), emits).toBe(refused);
+      expect(metrics.find((m) => m.id === 't')!.get('errors_total'), emits).toBe(0);
+      expect(await pipeline.stop(2000)).toBe(true);
+    }
+  });
+
+  it('a stream transform that yields events alone, not batches, crashes saying so (it said "out.finalizers is not iterable")', async () => {
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 10 }
+transforms:
+  t: { type: yield_events, inputs: [src] }
+outputs:
+  out: { type: collect, inputs: [t] }
+`, { restartBackoffMs: [1] });
+    await pipeline.start();
+    for (let i = 0; i < 2000 && pipeline.health().length === 0; i++) await sleep(1);
+    expect(pipeline.health()[0]!.last_error).toBe('stream() must yield batches, { events, finalizers } (the finalizers of the batches its events come from); it yielded an array (events alone?)');
+    await pipeline.stop(200);
+  });
+
   it('a transform that throws fails open: its events pass on unchanged and the error is counted', async () => {
     const { pipeline } = await testPipeline(`
 inputs:

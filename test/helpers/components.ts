@@ -245,9 +245,51 @@ export const reconnectInput = defineInput({
   },
 });
 
+/**
+ * A careless plugin input: emits, once, one batch of what `emits` says (strings, a lone event, events with
+ * no body or with only a body), then a good event, and waits for the stop. `hooks.acks` gets [batch, status].
+ */
+export const junkInput = defineInput({
+  type: 'junk',
+  description: 'test input',
+  config: z.object({ emits: z.enum(['strings', 'lone_event', 'mixed', 'bare']) }),
+  build(config, { id }) {
+    return {
+      async run(ctx) {
+        const acks: Array<[number, AckStatus]> = [];
+        hooks.acks.set(id, acks);
+        const good = (n: number): LogEvent => ({ observedTimestamp: Date.now(), body: { n }, attributes: {}, source: { input: id } });
+        const junk: Record<typeof config.emits, unknown> = {
+          strings: ['line 0', 'line 1'],
+          lone_event: good(0),
+          mixed: [good(0), { n: 1 }, null, good(3)],
+          bare: [{ body: { n: 0 } }],
+        };
+        await ctx.emit(junk[config.emits] as LogEvent[], (status) => acks.push([0, status]));
+        await ctx.emit([good(100)], (status) => acks.push([100, status]));
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+      },
+    };
+  },
+});
+
+/** A stream transform that yields its batches' events alone (`yield batch.events`), as a careless plugin might. */
+export const yieldEventsTransform = defineTransform({
+  type: 'yield_events',
+  description: 'test transform',
+  config: z.object({}),
+  build() {
+    return {
+      async *stream(batches: AsyncIterable<Batch>) {
+        for await (const b of batches) yield b.events as unknown as Batch;
+      },
+    };
+  },
+});
+
 export function testRegistry(): ComponentRegistry {
   const registry = new ComponentRegistry();
-  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, firstTransform, collectOutput, crashyInput, reconnectInput]) registry.register(def);
+  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, firstTransform, collectOutput, crashyInput, reconnectInput, junkInput, yieldEventsTransform]) registry.register(def);
   return registry;
 }
 
