@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { ackBatch, Finalizer, releaseAll, retainAll, type AckStatus, type Batch } from './acknowledgement.js';
 import { BatchBuffer } from './buffer.js';
-import type { Batches, ComponentContext, InputStage, OutputStage, TransformStage } from './component.js';
+import type { Batches, ComponentContext, ComponentKind, InputStage, OutputStage, TransformStage } from './component.js';
 import type { LogEvent } from './event.js';
 import { COMMON_COUNTERS, ComponentMetrics } from './metrics.js';
 import type { ComponentConfig, PipelineConfig } from '../config/load.js';
@@ -389,7 +389,7 @@ export class Pipeline {
 
   private async build<T>(c: RunningComponent): Promise<T> {
     const upstream = this.upstreamOf(c);
-    return (await c.config.definition.build(c.config.options, {
+    return checkStage(c.config.kind, await c.config.definition.build(c.config.options, {
       id: c.config.id,
       logger: c.logger,
       dataDir: path.join(this.config.dataDir, c.config.id),
@@ -964,6 +964,22 @@ function checkMapped(out: unknown, what: string, must = `${what} must return an 
     }
   }
   return out as LogEvent[];
+}
+
+/**
+ * What a component's build() returned, checked for the method its kind runs: a plugin's that misnamed it
+ * (`write` for `consume`) crashed at every restart ("current.consume is not a function"), and a transform
+ * with neither `map` nor `stream` (`transform`) passed every event on untouched without a word.
+ */
+function checkStage(kind: ComponentKind, stage: unknown): unknown {
+  const has = (name: string) => typeof (stage as Record<string, unknown> | null)?.[name] === 'function';
+  const needs = kind === 'input' ? ['run'] : kind === 'output' ? ['consume'] : ['map', 'stream', 'flush'];
+  if (!needs.some(has)) {
+    const found = stage !== null && typeof stage === 'object' ? Object.keys(stage) : [];
+    const what = stage === null || typeof stage !== 'object' ? describe(stage) : found.length ? `an object with ${found.join(', ')}` : 'an empty object';
+    throw new Error(`build() must return ${kind === 'transform' ? 'a stage with map(), stream() or flush()' : `a stage with ${needs[0]}()`}; it returned ${what}`);
+  }
+  return stage;
 }
 
 /**

@@ -2,8 +2,11 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LogEvent } from '../../src/engine/event.js';
-import { RESTARTS_AFTER_END } from '../../src/engine/pipeline.js';
-import { hooks, numbersOf, testPipeline } from '../helpers/components.js';
+import { z } from 'zod';
+import { defineInput, defineOutput, defineTransform, type AnyComponentDefinition } from '../../src/engine/component.js';
+import { parseConfig } from '../../src/config/load.js';
+import { Pipeline, RESTARTS_AFTER_END } from '../../src/engine/pipeline.js';
+import { hooks, numbersOf, silentLogger, testPipeline, testRegistry } from '../helpers/components.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -476,6 +479,27 @@ outputs:
     for (let i = 0; i < 2000 && pipeline.health().length === 0; i++) await sleep(1);
     expect(pipeline.health()[0]!.last_error).toBe('stream() must yield batches, { events, finalizers } (the finalizers of the batches its events come from); it yielded an array (events alone?)');
     await pipeline.stop(200);
+  });
+
+  it('a stage whose build() misnames its method (write for consume, transform for map) cannot start, saying so', async () => {
+    // Before: the output crashed at every restart ("current.consume is not a function"); the transform passed
+    // every event on untouched without a word.
+    for (const [kind, stage, message] of [
+      ['output', { write: async () => undefined }, 'output "bad" cannot start: build() must return a stage with consume(); it returned an object with write'],
+      ['transform', { transform: (e: LogEvent[]) => e }, 'transform "bad" cannot start: build() must return a stage with map(), stream() or flush(); it returned an object with transform'],
+      ['input', undefined, 'input "bad" cannot start: build() must return a stage with run(); it returned undefined'],
+    ] as const) {
+      const registry = testRegistry();
+      const define = kind === 'output' ? defineOutput : kind === 'transform' ? defineTransform : defineInput;
+      registry.register(define({ type: 'misnamed', description: 'x', config: z.object({}), build: () => stage as never }) as AnyComponentDefinition);
+      const yaml = kind === 'input'
+        ? 'inputs: { bad: { type: misnamed } }\noutputs: { out: { type: collect, inputs: [bad] } }\n'
+        : kind === 'transform'
+          ? 'inputs: { src: { type: numbers } }\ntransforms: { bad: { type: misnamed, inputs: [src] } }\noutputs: { out: { type: collect, inputs: [bad] } }\n'
+          : 'inputs: { src: { type: numbers } }\noutputs: { bad: { type: misnamed, inputs: [src] } }\n';
+      const pipeline = new Pipeline(await parseConfig(yaml, 'test.yaml', registry, { env: {} }), { logger: silentLogger });
+      await expect(pipeline.start(), kind).rejects.toThrow(message);
+    }
   });
 
   it('a transform that throws fails open: its events pass on unchanged and the error is counted', async () => {
