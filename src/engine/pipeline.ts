@@ -663,6 +663,7 @@ export class Pipeline {
         c.metrics.add(sent ? 'sent_events_total' : 'discarded_events_total', events.length);
       },
     };
+    const startedAt = Date.now();
     try {
       await this.supervise(c, async (attempt) => {
         // Rebuilt after a crash by the pipeline it belongs to now (one that a reload handed it over to).
@@ -687,6 +688,11 @@ export class Pipeline {
           run.abort();
         }
       }, () => c.stopper!.signal.aborted);
+      // Said: one of several inputs (a plugin's whose run() returned at once, its server left to itself)
+      // stopped receiving without a word, /health ok; stdin at its end says so too.
+      if (!c.stopper!.signal.aborted && c.starting === undefined) {
+        c.logger.info({ ran_ms: Date.now() - startedAt }, 'input ended by itself (its run() returned before any stop): it receives no more; once every input has ended, the pipeline drains and the daemon exits');
+      }
     } catch (err) {
       c.endedWith = { err };
       throw err;

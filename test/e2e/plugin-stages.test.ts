@@ -302,6 +302,29 @@ export default ({ z, defineOutput, ackBatch, bodyText }) => [defineOutput({ type
     expect((await cli.exited).code).toBe(0);
   }, 30_000);
 
+  it('an input whose run() returns while others go on says so (it stopped receiving without a word)', async () => {
+    const dir = await tempDir('dl-plugin-stages-');
+    await writeFile(path.join(dir, 'oneshot.mjs'), `export default ({ z, defineInput }) => [
+  defineInput({ type: 'oneshot', description: 'a test input', config: z.object({}), build: () => ({ async run() {} }) }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [./oneshot.mjs]
+inputs: { once: { type: oneshot }, gen: { type: demo, rate: 5 } }
+outputs: { out: { type: file, inputs: [once, gen], path: ${dir}/out.jsonl } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/input ended by itself/);
+    const said = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('input ended by itself'))!;
+    expect(said).toMatchObject({ level: 'info', component: 'once', component_type: 'oneshot', ran_ms: expect.any(Number) });
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code).toBe(0);
+    // Not said of an input the stop ended.
+    expect(logLines(result.stderr).filter((l) => String(l.msg).startsWith('input ended by itself'))).toHaveLength(1);
+  }, 30_000);
+
   it('counters on /metrics go on growing across a SIGHUP reload (they restarted at 0 while the exit summary added them up)', async () => {
     const dir = await tempDir('dl-plugin-stages-');
     const log = path.join(dir, 'app.log');
