@@ -108,7 +108,9 @@ function componentSection(def: AnyComponentDefinition, origin = 'built-in'): str
   const example = def.example ? `\n\n\`\`\`yaml\n${exampleYaml(def)}\`\`\`` : '';
   // A plugin's component says which plugin it comes from (`plugins:` must list it).
   const from = origin === 'built-in' ? '' : `, ${origin}`;
-  return `#### \`${def.type}\` (${def.kind}${from})\n\n${def.description}\n\n${table(def.config, ENGINE_ROWS[def.kind])}${example}`;
+  // A plugin in JavaScript may leave its description out: not printed as "undefined".
+  const description = typeof def.description === 'string' && def.description ? def.description : '*(no description)*';
+  return `#### \`${def.type}\` (${def.kind}${from})\n\n${description}\n\n${table(def.config, ENGINE_ROWS[def.kind])}${example}`;
 }
 
 export function configReference(registry: ComponentRegistry): string {

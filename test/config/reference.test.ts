@@ -6,6 +6,8 @@ import { parse } from 'yaml';
 import { interpolate } from '../../src/config/interpolate.js';
 import { configReference, exampleYaml, spliceReference } from '../../src/config/reference.js';
 import { runCli } from '../helpers/cli.js';
+import { z } from 'zod';
+import type { AnyComponentDefinition } from '../../src/engine/component.js';
 
 describe('config reference', () => {
   it('documents every built-in component and every key of its schema', () => {
@@ -56,6 +58,13 @@ describe('config reference', () => {
     const missing = await runCli(['docs', '--plugin', './nope.mjs'], { cwd: fixtures });
     expect(missing.code).toBe(78);
     expect(missing.stderr).toBe(`driftlock: cannot load plugin "./nope.mjs": Cannot find module '${fixtures}/nope.mjs'\n`);
+  });
+
+  it('a plugin component without a description (JavaScript, no type check) is documented without "undefined"', () => {
+    const registry = createRegistry();
+    registry.register({ kind: 'output', type: 'nodesc', config: z.object({ a: z.string() }), build: () => ({ consume: async () => undefined }) } as unknown as AnyComponentDefinition, 'plugin "./nodesc.mjs"');
+    const section = configReference(registry).split('#### ').find((p) => p.startsWith('`nodesc`'))!;
+    expect(section).toMatch(/^`nodesc` \(output, plugin "\.\/nodesc\.mjs"\)\n\n\*\(no description\)\*\n\n\| key/);
   });
 
   it('the README carries the current reference (run `npm run docs` after changing a schema)', async () => {
