@@ -221,14 +221,14 @@ const HEALTHY_RUN_MS = 60_000;
  * kept `driftlock run` on standard input from ever exiting.
  */
 export const RESTARTS_AFTER_END = RESTART_BACKOFF_MS.length;
-/** While the start waits for an input's `ready`, it says so this often. */
+/** While the start waits for a build() or an input's `ready`, it says so this often. */
 const READY_WARN_MS = 10_000;
 
 export interface PipelineOptions {
   logger: Logger;
   /** The waits before restarts, crash after crash (the last repeats); tests shorten them. */
   restartBackoffMs?: readonly number[];
-  /** How often the start names the inputs whose `ready` it still waits for (default 10 s); tests shorten it. */
+  /** How often the start names the component whose build() or the inputs whose `ready` it still waits for (default 10 s); tests shorten it. */
   readyWarnMs?: number;
   /** The metrics of the pipeline this one replaces (a reload): its components' counters go on from there. */
   carryMetricsFrom?: ComponentMetrics[];
@@ -418,23 +418,51 @@ export class Pipeline {
     if (this.started) throw new Error('pipeline already started');
     this.started = true;
     const order = [...this.components.values()].sort((a, b) => rank(a) - rank(b));
+    // A component whose build() or whose `ready` does not settle (a plugin's) is named while the start waits
+    // for it. The timer also keeps Node running meanwhile: one that holds no handle (a promise alone) let
+    // the process end at once, exit 0, without a word.
+    let building: RunningComponent | undefined;
+    const notReady = new Set<RunningComponent>();
+    const waitingSince = Date.now();
+    const waiting = setInterval(() => {
+      const waited_ms = Date.now() - waitingSince;
+      building?.logger.warn({ waited_ms }, 'build() has not finished yet: the start waits for it, /health says starting');
+      for (const c of notReady) c.logger.warn({ waited_ms }, 'input not ready yet (its `ready` has not resolved): the start waits for it, /health says starting');
+    }, this.readyWarnMs);
+    try {
+      await this.startStages(order, notReady, (c) => (building = c));
+    } finally {
+      clearInterval(waiting);
+    }
+    // Everything downstream runs: the events an adopted input held through the reload go on, into this one.
+    for (const c of this.adopted) c.fanout.open();
+    this.logger.info(
+      { inputs: count(order, 'input'), transforms: count(order, 'transform'), outputs: count(order, 'output'), ...(this.adopted.length ? { kept_running: this.adopted.map((c) => c.config.id) } : {}) },
+      'pipeline started',
+    );
+  }
+
+  /** `start()`'s work: builds (`building` says which it waits for), runs, and waits for the inputs' `ready`. */
+  private async startStages(order: RunningComponent[], notReady: Set<RunningComponent>, building: (c: RunningComponent | undefined) => void): Promise<void> {
     const stages = new Map<string, unknown>();
     for (const c of order) {
       if (this.adopted.includes(c)) continue;
       c.logger.debug({ options: redactOptions(c.config) }, 'building component');
+      building(c);
       try {
         stages.set(c.config.id, await this.build(c));
       } catch (err) {
         // Nothing runs yet but the inputs adopted from a reload: held again, for the pipeline started instead.
         await this.handOver(new Set(this.adopted.map((a) => a.config.id)));
         throw new StartError(c.config.id, err, c.config.kind);
+      } finally {
+        building(undefined);
       }
     }
     // Inputs that can tell when they receive (network inputs listen) are waited for: a port that is taken
     // or an address that does not resolve is a start failure (exit 78), not a crash restarted forever
     // behind a healthy /health. Set up before they run, so that a run failing at once is known as one.
     const waits: Promise<void>[] = [];
-    const notReady = new Set<RunningComponent>();
     for (const c of order) {
       const ready = c.config.kind === 'input' && !this.adopted.includes(c) ? (stages.get(c.config.id) as InputStage).ready : undefined;
       if (!ready) continue;
@@ -462,28 +490,13 @@ export class Pipeline {
     }
     // An input's end through `untilEnded` (this pipeline's own), not its `done` (see `tellEnded`).
     this.finished = Promise.all(order.map((c) => (c.config.kind === 'input' ? this.untilEnded(c) : c.done))).then(() => undefined);
-    // An input whose `ready` does not resolve (a plugin's) is named while the start waits for it. The timer
-    // also keeps Node running meanwhile: a `ready` that holds no handle (a promise alone) let the process end
-    // at once, exit 0, without a word.
-    const waitingSince = Date.now();
-    const waiting = setInterval(() => {
-      for (const c of notReady) c.logger.warn({ waited_ms: Date.now() - waitingSince }, 'input not ready yet (its `ready` has not resolved): the start waits for it, /health says starting');
-    }, this.readyWarnMs);
     try {
       await Promise.all(waits);
     } catch (err) {
       // Inputs adopted from a reload are held again, for the pipeline that is started instead.
       await this.handOver(new Set(this.adopted.map((c) => c.config.id)));
       throw err;
-    } finally {
-      clearInterval(waiting);
     }
-    // Everything downstream runs: the events an adopted input held through the reload go on, into this one.
-    for (const c of this.adopted) c.fanout.open();
-    this.logger.info(
-      { inputs: count(order, 'input'), transforms: count(order, 'transform'), outputs: count(order, 'output'), ...(this.adopted.length ? { kept_running: this.adopted.map((c) => c.config.id) } : {}) },
-      'pipeline started',
-    );
   }
 
   /**

@@ -239,31 +239,33 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
     expect(logLines(result.stderr).some((l) => l.msg === 'stopped')).toBe(true);
   }, 30_000);
 
-  it('an input whose `ready` never resolves holds the start, named in a warning every 10 s; the process does not end at once, exit 0, without a word', async () => {
-    const dir = await tempDir('dl-plugin-stages-');
-    await writeFile(path.join(dir, 'never.mjs'), `export default ({ z, defineInput }) => [
-  defineInput({ type: 'never_ready', description: 'a test input', config: z.object({}), build: () => ({
-    ready: new Promise(() => {}),
-    run: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true })),
-  }) }),
+  it('a build() or an input\'s `ready` that never settles holds the start, named in a warning every 10 s; the process does not end at once, exit 0, without a word', async () => {
+    for (const [what, stage, message] of [
+      ['ready', `({ ready: new Promise(() => {}), run: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true })) })`, 'input not ready yet (its `ready` has not resolved): the start waits for it, /health says starting'],
+      ['build', 'new Promise(() => {})', 'build() has not finished yet: the start waits for it, /health says starting'],
+    ] as const) {
+      const dir = await tempDir('dl-plugin-stages-');
+      await writeFile(path.join(dir, 'never.mjs'), `export default ({ z, defineInput }) => [
+  defineInput({ type: 'never_${what}', description: 'a test input', config: z.object({}), build: () => ${stage} }),
 ];
 `);
-    const file = path.join(dir, 'pipeline.yaml');
-    await writeFile(file, `data_dir: ${dir}/data
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, `data_dir: ${dir}/data
 plugins: [./never.mjs]
-inputs: { n: { type: never_ready } }
+inputs: { n: { type: never_${what} } }
 outputs: { out: { type: file, inputs: [n], path: ${dir}/out.jsonl } }
 `);
-    const cli = startCli(['run', '-c', file]);
-    await new Promise((r) => setTimeout(r, 1500));
-    // Before: the process had already ended, exit code 0, nothing logged.
-    expect(cli.child.exitCode).toBeNull();
-    await cli.waitFor(/input not ready yet/, 'stderr', 15_000);
-    const warned = logLines(cli.stderr()).find((l) => l.msg === 'input not ready yet (its `ready` has not resolved): the start waits for it, /health says starting')!;
-    expect(warned).toMatchObject({ level: 'warn', component: 'n', component_type: 'never_ready' });
-    cli.child.kill('SIGKILL');
-    await cli.exited;
-  }, 30_000);
+      const cli = startCli(['run', '-c', file]);
+      await new Promise((r) => setTimeout(r, 1500));
+      // Before: the process had already ended, exit code 0, nothing logged.
+      expect(cli.child.exitCode, what).toBeNull();
+      await cli.waitFor(/has not (resolved|finished)/, 'stderr', 15_000);
+      const warned = logLines(cli.stderr()).find((l) => l.msg === message);
+      expect(warned, what).toMatchObject({ level: 'warn', component: 'n', component_type: `never_${what}` });
+      cli.child.kill('SIGKILL');
+      await cli.exited;
+    }
+  }, 60_000);
 
   it('a plugin that failed to load at a SIGHUP loads at the next one once it is fixed (Node kept its error: refused until a restart)', async () => {
     const dir = await tempDir('dl-plugin-stages-');
