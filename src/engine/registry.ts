@@ -168,13 +168,30 @@ async function resolveFolder(folder: string, configDir: string): Promise<string>
 }
 
 /**
- * Resolves a plugin's package name from the config's folder. `require.resolve` alone refuses an ESM-only
- * package, whose `exports` has an `import` condition and no `require` one (the usual form for `"type":
- * "module"` packages): "No "exports" main defined". Such a package is then resolved as `import` resolves it
- * from there (import-meta-resolve: Node's own ESM resolution, `exports` conditions and all).
+ * Resolves a plugin's package name from the config's folder, else from driftlock's own place: a plugin
+ * installed beside driftlock (`npm install` in the container image's /app, or `npm install -g` beside a
+ * global driftlock) was "Cannot find module" for a config in /etc/driftlock, which has no node_modules.
  */
 function resolvePackage(spec: string, configDir: string): string {
-  const parent = path.join(configDir, 'noop.js');
+  try {
+    return resolveFrom(spec, path.join(configDir, 'noop.js'));
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
+    try {
+      return resolveFrom(spec, fileURLToPath(import.meta.url));
+    } catch {
+      throw Object.assign(new Error(`Cannot find package '${spec}' from the config's folder (${configDir}) nor beside driftlock`), { code: 'MODULE_NOT_FOUND' });
+    }
+  }
+}
+
+/**
+ * Resolves a package name as a module in `parent`'s folder would. `require.resolve` alone refuses an
+ * ESM-only package, whose `exports` has an `import` condition and no `require` one (the usual form for
+ * `"type": "module"` packages): "No "exports" main defined". Such a package is then resolved as `import`
+ * resolves it from there (import-meta-resolve: Node's own ESM resolution, `exports` conditions and all).
+ */
+function resolveFrom(spec: string, parent: string): string {
   try {
     return createRequire(parent).resolve(spec);
   } catch (err) {

@@ -279,6 +279,22 @@ outputs: { out: { type: console, inputs: [c] } }
     expect(cfg.components.map((c) => c.type)).toEqual(expect.arrayContaining(['esm_only', 'acme_main', 'acme_extra']));
   });
 
+  it('a package name not found from the config\'s folder is looked for beside driftlock (a plugin installed in the image\'s /app, the config in /etc/driftlock)', async () => {
+    // A temporary folder has no node_modules: `zod`, one of driftlock's own dependencies, is found beside
+    // driftlock only. Not a plugin, it is refused as one; before, it was "Cannot find module 'zod'".
+    const dir = await tempDir('dl-plugin-');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `plugins: [zod, driftlock-plugin-not-installed]
+inputs: { in: { type: stdin } }
+outputs: { out: { type: console, inputs: [in] } }
+`);
+    const err = await loadConfigFile(file, createRegistry()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    const messages = (err as ConfigError).issues.map((i) => i.message);
+    expect(messages[0]).toMatch(/^cannot load plugin "zod": it exports no components/);
+    expect(messages[1]).toBe(`cannot load plugin "driftlock-plugin-not-installed": Cannot find package 'driftlock-plugin-not-installed' from the config's folder (${dir}) nor beside driftlock`);
+  });
+
   it('loads a package folder given by path whose package.json has exports and no main (a plugin in development, beside the config)', async () => {
     // Before: "Cannot find module '<folder>'": a folder was resolved by its main (or index.js) alone.
     const dir = await tempDir('dl-plugin-');
