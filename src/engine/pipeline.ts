@@ -199,6 +199,12 @@ interface RunningComponent {
   /** Since when it says it cannot do its job (`ctx.health.failing`), until it says `ok()`. */
   failingSince?: number;
   failingReason?: string;
+  /**
+   * When a transform last failed on a batch (its events passed on unchanged), and why: `health()` reports
+   * it for `HEALTH_WINDOW_MS`, as a crash. A redaction that fails open lets through what it should remove.
+   */
+  lastFailedBatchAt?: number;
+  lastBatchError?: string;
 }
 
 /** A component that crashed within this long is reported by `health()` (longer than the longest backoff). */
@@ -508,12 +514,13 @@ export class Pipeline {
     const out: ComponentTrouble[] = [];
     for (const c of this.components.values()) {
       const crashed = c.lastCrashAt !== undefined && now - c.lastCrashAt <= HEALTH_WINDOW_MS;
-      if (!crashed && c.failingSince === undefined) continue;
-      const since = crashed ? c.lastCrashAt! : c.failingSince!;
+      const failedBatch = c.lastFailedBatchAt !== undefined && now - c.lastFailedBatchAt <= HEALTH_WINDOW_MS;
+      if (!crashed && c.failingSince === undefined && !failedBatch) continue;
+      const since = crashed ? c.lastCrashAt! : c.failingSince ?? c.lastFailedBatchAt!;
       out.push({
         component: c.config.id,
         kind: c.config.kind,
-        last_error: (crashed ? c.lastError : c.failingReason) ?? '',
+        last_error: (crashed ? c.lastError : c.failingSince !== undefined ? c.failingReason : c.lastBatchError) ?? '',
         seconds_ago: Math.round((now - since) / 1000),
         restarts: c.metrics.get('restarts_total'),
       });
@@ -778,8 +785,11 @@ export class Pipeline {
           try {
             out = checkMapped(await map(batch.events), 'map()');
           } catch (err) {
-            // Fail open: the events pass on unchanged rather than being lost, and the error is loud.
+            // Fail open: the events pass on unchanged rather than being lost, and the error is loud: logged,
+            // counted, and on /health (degraded) for a minute after the last failure.
             c.metrics.add('errors_total');
+            c.lastFailedBatchAt = Date.now();
+            c.lastBatchError = `failed on a batch, its events passed on unchanged: ${err instanceof Error ? err.message : String(err)}`;
             c.logger.error({ err, events: batch.events.length }, 'transform failed on a batch; passing its events on unchanged');
             out = batch.events;
           }

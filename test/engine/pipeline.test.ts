@@ -516,6 +516,10 @@ outputs:
     const got = hooks.received.get('out')!;
     expect(numbersOf(got)).toEqual(range(30));
     expect(pipeline.metrics().find((m) => m.id === 'tagger')!.get('errors_total')).toBe(1);
+    // And /health says so for a minute: a redaction that fails open lets through what it should remove.
+    // Before, only errors_total told it.
+    expect(pipeline.health()).toEqual([expect.objectContaining({ component: 'tagger', kind: 'transform', last_error: expect.stringMatching(/^failed on a batch, its events passed on unchanged: /) })]);
+    expect(pipeline.health(Date.now() + 61_000)).toEqual([]);
   });
 });
 
