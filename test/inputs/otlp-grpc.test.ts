@@ -309,6 +309,23 @@ describe('otlp_grpc input', () => {
     expect(h.logs.find((l) => l.problem === 'http_not_found')).toMatchObject({ path: '/v1/traces' });
   });
 
+  it('OTLP/HTTP: a keep-alive connection is closed after idle_timeout between requests, not Node\'s 5 s', async () => {
+    const { h, port } = await start({ idle_timeout: '1s' });
+    const socket = net.connect(port, '127.0.0.1');
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+    socket.on('error', () => undefined);
+    socket.resume();
+    const body = Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1)));
+    socket.write(`POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body);
+    await h.waitForEvents(1);
+    const answered = Date.now();
+    const at = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 3500))]);
+    socket.destroy();
+    expect(at).toBeGreaterThan(0);
+    expect(at - answered).toBeLessThan(3000);
+  });
+
   it('OTLP/HTTP: answers 503 with Retry-After while the pipeline is full, without taking the refused records', async () => {
     const { h, port } = await start({ max_pending_events: 150 });
     h.block();

@@ -263,7 +263,9 @@ export class OtlpGrpcInput implements InputStage {
    * `Retry-After` to retry, 400 not to), with a `google.rpc.Status` body.
    */
   private http1Server(ctx: InputContext, problems: ProblemLog): http.Server {
-    const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, (req, res) => {
+    // A keep-alive connection between requests is idle as a gRPC one is: closed after idle_timeout (0:
+    // never), not Node's 5 s, which closed Fluent Bit's pooled connections under it between flushes.
+    const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: this.config.idle_timeout }, (req, res) => {
       this.serveHttp(req, res, ctx, problems).catch((err: unknown) => {
         ctx.metrics.add('errors_total');
         ctx.logger.error({ err }, 'OTLP/HTTP request failed');
