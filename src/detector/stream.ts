@@ -512,11 +512,18 @@ function seenSince(template: Template, timed: boolean, clock: StreamClock): stri
  * A pattern, quoted; a long one loses its middle rather than its end: the end is where a log line says
  * what happened, after the timestamp, thread and logger name (`<ts> ERROR [main] org.apache…: Failed to…`).
  */
-function quotePattern(text: string, max = 100): string {
+export function quotePattern(text: string, max = 100): string {
   const t = unmask(text).trim();
   if (t.length <= max) return JSON.stringify(t);
   const head = Math.floor(max * 0.3);
-  return JSON.stringify(whole(`${t.slice(0, head)}…${t.slice(t.length - (max - head - 1))}`));
+  let start = t.slice(0, head);
+  let end = t.slice(t.length - (max - head - 1));
+  // Cut between words where one is near ("Database …failed: timeout", not "Database …ailed: timeout").
+  const lastSpace = start.lastIndexOf(' ');
+  if (lastSpace >= head / 2) start = start.slice(0, lastSpace + 1);
+  const firstSpace = end.indexOf(' ');
+  if (firstSpace >= 0 && firstSpace <= end.length / 3) end = end.slice(firstSpace + 1);
+  return JSON.stringify(whole(`${start}…${end}`));
 }
 
 /**
