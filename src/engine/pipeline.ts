@@ -986,13 +986,17 @@ function finishedWith(buffer: BatchBuffer, holding: number): boolean {
 function checkMapped(out: unknown, what: string, must = `${what} must return an array of events`): LogEvent[] {
   if (!Array.isArray(out)) throw new Error(`${must}; it returned ${describe(out)}`);
   for (let i = 0; i < out.length; i++) {
-    const e: unknown = out[i];
-    const body = (e as { body?: unknown } | null)?.body;
-    if (e === null || typeof e !== 'object' || (typeof body !== 'string' && (body === null || typeof body !== 'object'))) {
-      throw new Error(`${must}; item ${i} is ${e === null || typeof e !== 'object' ? describe(e) : 'an object without a body (a string or an object)'}`);
-    }
+    const not = notAnEvent(out[i]);
+    if (not !== undefined) throw new Error(`${must}; item ${i} is ${not}`);
   }
   return out as LogEvent[];
+}
+
+/** What `e` is when it is not an event (one needs a body: a string or an object), or undefined when it is one. */
+function notAnEvent(e: unknown): string | undefined {
+  if (e === null || typeof e !== 'object') return describe(e);
+  const body = (e as { body?: unknown }).body;
+  return typeof body === 'string' || (body !== null && typeof body === 'object') ? undefined : 'an object without a body (a string or an object)';
 }
 
 /**
@@ -1035,10 +1039,10 @@ function checkEmitted(emitted: unknown, input: string): { events: LogEvent[]; re
   let refused: { count: number; reason: string } | undefined;
   for (let i = 0; i < emitted.length; i++) {
     const e: unknown = emitted[i];
-    const body = (e as { body?: unknown } | null)?.body;
-    if (e === null || typeof e !== 'object' || (typeof body !== 'string' && (body === null || typeof body !== 'object'))) {
+    const not = notAnEvent(e);
+    if (not !== undefined) {
       if (!refused) {
-        refused = { count: 0, reason: `item ${i} is ${e === null || typeof e !== 'object' ? describe(e) : 'an object without a body (a string or an object)'}` };
+        refused = { count: 0, reason: `item ${i} is ${not}` };
         events = emitted.slice(0, i) as LogEvent[];
       }
       refused.count += 1;
