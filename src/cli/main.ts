@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { createRegistry } from '../components.js';
-import { loadPlugin } from '../engine/registry.js';
+import { loadPlugin, pluginLoadError } from '../engine/registry.js';
 import { ConfigError } from '../config/errors.js';
 import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
 import { parseByteSize, parseDuration } from '../config/schema.js';
@@ -211,7 +211,7 @@ program
       try {
         await loadPlugin(registry, spec, process.cwd());
       } catch (err) {
-        process.stderr.write(`driftlock: cannot load plugin "${spec}": ${(err as Error).message.split('\n')[0]!.replace(`plugin "${spec}": `, '').replace(`plugin "${spec}" `, 'it ')}\n`);
+        process.stderr.write(`driftlock: ${pluginLoadError(spec, err)}\n`);
         process.exit(EXIT.config);
       }
     }

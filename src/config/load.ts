@@ -9,7 +9,7 @@ import { closest } from 'fastest-levenshtein';
 import YAML, { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import type { AnyComponentDefinition, ComponentKind, ListenPort } from '../engine/component.js';
-import { loadPlugin, type ComponentRegistry } from '../engine/registry.js';
+import { loadPlugin, pluginLoadError, type ComponentRegistry } from '../engine/registry.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { interpolate } from './interpolate.js';
 import { duration, isSecretSchema } from './schema.js';
@@ -419,9 +419,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
     try {
       await loadPlugin(registry, spec, dir);
     } catch (err) {
-      // The loader's messages name the plugin too: said once.
-      const message = (err as Error).message.split('\n')[0]!.replace(`plugin "${spec}": `, '').replace(`plugin "${spec}" `, 'it ');
-      issues.add(['plugins', i], `cannot load plugin "${spec}": ${message}`);
+      issues.add(['plugins', i], pluginLoadError(spec, err));
       unloaded.push(spec);
     }
   }

@@ -62,6 +62,15 @@ export class ComponentRegistry {
   }
 }
 
+/**
+ * Why plugin `spec` could not load, in one line that names it once: `cannot load plugin "x": ...` (the
+ * loader's own messages name the plugin too).
+ */
+export function pluginLoadError(spec: string, err: unknown): string {
+  const why = (err as Error).message.split('\n')[0]!.replace(`plugin "${spec}": `, '').replace(`plugin "${spec}" `, 'it ');
+  return `cannot load plugin "${spec}": ${why}`;
+}
+
 /** Plugin modules whose import failed, by URL, and how often: the next try imports them anew. */
 const failedImports = new Map<string, number>();
 
