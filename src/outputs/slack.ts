@@ -172,6 +172,11 @@ const HEADER = ':rotating_light: Log Anomaly Detected';
 /** The characters of a template's text at most (the section that shows it takes 3,000). */
 const TEMPLATE_CHARS = 2900;
 
+/** The section that shows a user's `template`, filled in for `alert` and cut to what a section takes. */
+function templateSection(template: string, alert: SlackAlert, options: MessageOptions, count: number): Record<string, unknown> {
+  return { type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(template, alert, options, count), TEMPLATE_CHARS) } };
+}
+
 /** The message for an anomaly; with `repeat`, the follow-up that counts the ones like it. */
 export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?: Repeat): SlackMessage {
   const blocks: Array<Record<string, unknown>> = [{ type: 'header', text: { type: 'plain_text', text: HEADER, emoji: true } }];
@@ -181,7 +186,7 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
   const lead = [mention, more && `*${more}* (latest below)`].filter(Boolean).join(' ');
   if (lead) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: lead } });
   if (options.template) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(options.template, alert, options, repeat?.count ?? 1), TEMPLATE_CHARS) } });
+    blocks.push(templateSection(options.template, alert, options, repeat?.count ?? 1));
   } else {
     const fields = [
       { type: 'mrkdwn', text: `*Stream:*\n${name(alert.stream_id)}` },
@@ -207,7 +212,7 @@ export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?
  */
 export function backMessage(alert: SlackAlert, options?: MessageOptions): SlackMessage {
   const body: Array<Record<string, unknown>> = options?.template
-    ? [{ type: 'section', text: { type: 'mrkdwn', text: cutEscaped(renderTemplate(options.template, alert, options, 1), TEMPLATE_CHARS) } }]
+    ? [templateSection(options.template, alert, options, 1)]
     : [
       { type: 'section', fields: [{ type: 'mrkdwn', text: `*Stream:*\n${name(alert.stream_id)}` }, { type: 'mrkdwn', text: `*Kind:*\n${name(alert.kind)}` }] },
       { type: 'section', text: { type: 'mrkdwn', text: `*Reason:*\n${escapeAndTruncate(alert.why, 2000)}` } },
