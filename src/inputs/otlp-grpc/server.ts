@@ -279,15 +279,16 @@ export class OtlpGrpcInput implements InputStage {
   private async serveHttp(req: http.IncomingMessage, res: http.ServerResponse, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const peer = peerOf(req.socket.remoteAddress, req.socket.remotePort);
     const path = (req.url ?? '').split('?')[0]!;
-    // An answer before the body was read: the rest is read and dropped first, so that the client is not
-    // cut off (a reset) while it still sends; a body past the size limit closes the connection at once.
-    const refuseHttp = (status: number, problem: string, message: string, headers: Record<string, string> = {}) => {
+    // An answer before the body was read: the rest is read and dropped first (`drain`), so that the client
+    // is not cut off (a reset) while it still sends; a body past the size limit is not, and its connection
+    // is closed.
+    const refuseHttp = (status: number, problem: string, message: string, headers: Record<string, string> = {}, drain = true) => {
       ctx.metrics.add('errors_total');
       problems.report(problem, `OTLP/HTTP request refused (${status}): ${message}`, { peer, method: req.method, path, content_type: req.headers['content-type'], user_agent: req.headers['user-agent'] });
       const reply = () => {
         if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(`driftlock: ${message}\n`);
       };
-      if (req.complete) reply();
+      if (req.complete || !drain) reply();
       else {
         req.on('end', reply);
         req.resume();
@@ -305,11 +306,7 @@ export class OtlpGrpcInput implements InputStage {
     if (encoding !== 'identity' && encoding !== 'gzip') return refuseHttp(415, 'http_bad_content_encoding', `Content-Encoding ${encoding.slice(0, 40)} is not supported (gzip is)`);
 
     const limit = this.config.max_receive_message_bytes;
-    const tooLarge = () => {
-      ctx.metrics.add('errors_total');
-      problems.report('http_too_large', 'OTLP/HTTP request refused (413): larger than max_receive_message_bytes', { peer, max_receive_message_bytes: limit });
-      if (!res.headersSent) res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(`driftlock: request larger than ${limit} bytes (max_receive_message_bytes)\n`);
-    };
+    const tooLarge = () => refuseHttp(413, 'http_too_large', `request larger than ${limit} bytes (max_receive_message_bytes)`, { connection: 'close' }, false);
     const chunks: Buffer[] = [];
     let size = 0;
     try {
@@ -365,16 +362,17 @@ export class OtlpGrpcInput implements InputStage {
         onGone.add(listener);
         return () => onGone.delete(listener);
       },
+      // Answered in the request's own encoding.
       answer: (a) => {
         if (gone || res.headersSent) return;
         if ('refusal' in a) {
           const code = grpc.status[a.refusal];
           const status = json ? JSON.stringify({ code, message: a.message }) : encodeRpcStatus(code, a.message);
-          res.writeHead(HTTP_STATUS[a.refusal], { 'content-type': json ? JSON_TYPE : PROTOBUF_TYPE, ...(a.refusal === 'UNAVAILABLE' ? { 'retry-after': '1' } : {}) }).end(status);
+          res.writeHead(HTTP_STATUS[a.refusal], { 'content-type': type, ...(a.refusal === 'UNAVAILABLE' ? { 'retry-after': '1' } : {}) }).end(status);
           return;
         }
         const answer = json ? JSON.stringify(responseJson(a.response)) : Buffer.from(this.codec.encodeResponse(a.response));
-        res.writeHead(200, { 'content-type': json ? JSON_TYPE : PROTOBUF_TYPE }).end(answer);
+        res.writeHead(200, { 'content-type': type }).end(answer);
       },
     }, ctx, problems);
   }
