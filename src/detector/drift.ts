@@ -24,7 +24,10 @@
  * - it ends when the level is back within the square root of `factor` of the reference (the reference is
  *   then that level until enough minutes after the return make one), or when it has lasted `settleMs`
  *   (`learn_after`): the new level is then the field's normal, and the reference until enough minutes make
- *   one of their own.
+ *   one of their own;
+ * - after a drift that became the normal, a level back within the square root of `factor` of the level
+ *   before it is the end of that incident, not a new drift: it is not said, and that level is the reference
+ *   again (a latency that rose, stayed for hours and came back down is a recovery).
  *
  * Confidence, as the detector's other signals: the share of the field's recent minutes without a drift whose
  * recent level lay as far from their reference (|ln(level / reference)|), at least `CALIBRATION_MIN_MINUTES`
@@ -132,6 +135,8 @@ export interface DriftSnapshot {
   delayed?: number[];
   floor?: number;
   settledLevel?: number;
+  /** Absent in snapshots before it. */
+  prior?: number;
   drift?: ActiveDrift;
   pending?: DriftAlert;
   off?: boolean;
@@ -168,6 +173,8 @@ export class DriftTracker {
   private floor = -Infinity;
   /** ...and until there are enough of them, it is this level. */
   private settledLevel: number | undefined;
+  /** The level before the last drift that became the normal: a return to it is said by no one (see `judge`). */
+  private prior: number | undefined;
   private drift: ActiveDrift | undefined;
   /** An alert found and not reported yet: offered with every value until it is. */
   private pending: DriftAlert | undefined;
@@ -287,6 +294,7 @@ export class DriftTracker {
         this.pending = undefined;
         this.floor = m - RECENT_MINUTES + 1;
         this.settledLevel = back ? drift.reference : level;
+        this.prior = back ? undefined : drift.reference;
         this.delayedCount = 0;
         return;
       }
@@ -322,7 +330,17 @@ export class DriftTracker {
     const limit = high ? ref.level * factor : ref.level / factor;
     if (judge && (high ? level >= limit : level <= limit) && beyond(limit, high) >= SUSTAINED_MINUTES && this.calibration.samples >= CALIBRATION_MIN_MINUTES) {
       const confidence = this.calibration.confidence(score);
+      const prior = this.prior;
+      if (confidence >= threshold && prior !== undefined && high === prior > ref.level && Math.abs(Math.log(level / prior)) <= Math.log(factor) / 2) {
+        // Back to the level before the drift that became the normal: a recovery, judged from now on against it.
+        this.floor = m - RECENT_MINUTES + 1;
+        this.settledLevel = prior;
+        this.prior = undefined;
+        this.delayedCount = 0;
+        return;
+      }
       if (confidence >= threshold) {
+        this.prior = undefined;
         const since = this.runStart(m, high ? ref.level * Math.sqrt(factor) : ref.level / Math.sqrt(factor), high);
         this.drift = { high, reference: ref.level, settled: ref.settled, at: now, since, said: level };
         this.pending = {
@@ -382,6 +400,7 @@ export class DriftTracker {
       delayed: Array.from({ length: this.delayedCount }, (_, i) => this.delayed[(this.delayedAt - this.delayedCount + i + CALIBRATION_DELAY) % CALIBRATION_DELAY]!),
       ...(Number.isFinite(this.floor) ? { floor: this.floor } : {}),
       ...(this.settledLevel !== undefined ? { settledLevel: this.settledLevel } : {}),
+      ...(this.prior !== undefined ? { prior: this.prior } : {}),
       ...(this.drift ? { drift: { ...this.drift } } : {}),
       ...(this.pending ? { pending: { ...this.pending } } : {}),
       ...(this.off ? { off: true } : {}),
@@ -436,6 +455,7 @@ export class DriftTracker {
     }
     if (num(d.floor)) t.floor = d.floor;
     if (num(d.settledLevel)) t.settledLevel = d.settledLevel;
+    if (num(d.prior) && d.prior > 0) t.prior = d.prior;
     const a = d.drift;
     if (a && typeof a.high === 'boolean' && typeof a.settled === 'boolean' && [a.reference, a.at, a.since, a.said].every(num)) {
       t.drift = { high: a.high, reference: a.reference, settled: a.settled, at: a.at, since: a.since, said: a.said };

@@ -1653,16 +1653,20 @@ export class StreamDetector {
       const high = value >= v.median;
       if (f.shifts !== undefined) {
         for (const run of f.shifts) {
-          if (!run.accepted || run.template !== template) continue;
+          if (run.template !== template) continue;
           // A run of such numbers that lasted long enough is normal: those within its range are learned.
-          if (run.high === high && (high ? value <= run.extreme : value >= run.extreme) && this.runGoesOn(run, timed, now)) {
+          if (run.accepted && run.high === high && (high ? value <= run.extreme : value >= run.extreme) && this.runGoesOn(run, timed, now)) {
             run.count += 1;
             run.lastEvent = this.events;
             if (timed) run.last = now;
             return undefined;
           }
-          // Back to where it was before an accepted run on the other side.
-          if (run.high !== high && value !== v.median && value >= run.before[0] && value <= run.before[1]) return undefined;
+          // Back to where it was before a run on the other side that became the field's level: one that
+          // lasted long enough, or one that the baseline followed (its median now lies beyond the p01..p99 the
+          // run began from: a latency that jumped and stayed, alerting until its values made the typical).
+          // The end of an incident is not a new one.
+          const followed = run.accepted || (run.high ? v.median > run.before[1] : v.median < run.before[0]);
+          if (followed && run.high !== high && value !== v.median && value >= run.before[0] && value <= run.before[1]) return undefined;
         }
       }
       const confidence = f.numericCal!.confidence(v.score);

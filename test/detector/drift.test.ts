@@ -178,6 +178,33 @@ describe('field_drift: a numeric field that moves slowly', () => {
     expect(found.map((f) => Math.floor(f.at / 60))).toEqual([3, 5]);
   });
 
+  it('takes a return to the level before a drift that became the normal for a recovery: nothing said, and a new rise is news again', () => {
+    const d = new Detector();
+    const traffic = new NginxTraffic({ start: T0, stepMs: STEP });
+    // 0.05 for 3 h, 0.3 for 2 h 20 min (the normal after learn_after, 1 h), back to 0.05, up again at 7 h 20.
+    const level = (t: number): number => (t < 180 ? 0.05 : t < 320 ? 0.3 : t < 440 ? 0.05 : 0.3);
+    const flags = feed(d, traffic, 8 * HOUR, level);
+    // The rise is said; its return, nothing; the second rise, as the first (field_value, then field_drift).
+    expect(drifts(flags).map((f) => (f.at < 320 ? 'rise' : f.at < 440 ? 'return' : 'again'))).toEqual(['rise', 'again']);
+    expect(flags.filter((f) => f.at >= 320 && f.at < 440)).toEqual([]);
+    const again = flags.filter((f) => f.at >= 440);
+    expect(again[0]!.a).toMatchObject({ kind: 'field_value', field: 'response_time' });
+    expect(again[0]!.a.why).toMatch(/x its typical 0\.0[45]/);
+    expect(drifts(again)[0]!.a.why).toMatch(/has risen since .* vs 0\.0(49|5|50|51) 1-3 h before/);
+  });
+
+  it('keeps the level before a drift that became the normal across a restore: the return is still a recovery', () => {
+    const d = new Detector();
+    const traffic = new NginxTraffic({ start: T0, stepMs: STEP });
+    const level = (t: number): number => (t < 180 ? 0.05 : t < 320 ? 0.3 : 0.05);
+    expect(drifts(feed(d, traffic, 5 * HOUR, level))).toHaveLength(1);
+    const snapshot = JSON.parse(JSON.stringify(snapshotDetector(d))) as DetectorSnapshot;
+    expect(snapshot.streams[0]!.fields.find((f) => f.name === 'response_time')!.drift).toMatchObject({ prior: expect.closeTo(0.05, 1) as number });
+    const again = new Detector();
+    restoreDetector(again, snapshot);
+    expect(feed(again, traffic, 7 * HOUR, level, mulberry32(7))).toEqual([]);
+  });
+
   it('takes a level that lasts learn_after as the new normal: no alert again while it holds', () => {
     const d = new Detector();
     const traffic = new NginxTraffic({ start: T0, stepMs: STEP });
