@@ -8,7 +8,8 @@
  *   in the last 60 s" (showing the latest), and a new window starts. A window that ends with none is the end
  *   of the incident: one last message says so (if there were repeats). The incidents still open at a
  *   graceful stop (a reload, a restart) are kept in `data_dir/<id>/groups.json` and go on after it: no
- *   second page, and the end counts them all.
+ *   second page, and the end counts them all. At most one mention goes out per `mention.cooldown`: a storm
+ *   of incidents at once (many streams failing together) pages once.
  * - **Rate limit.** At most one message per second per webhook URL (Slack's limit), with a short burst;
  *   a `429` pauses every sender to that webhook for its `Retry-After`.
  * - **Delivery** is the shared piece (`./delivery`): an fsynced on-disk queue in `data_dir/<id>/queue`,
@@ -42,6 +43,7 @@ export const slackConfig = z.object({
     .strictObject({
       text: z.string().min(1).default('<!here>').describe('What to put at the top of the message: `<!here>`, `<!channel>`, `<@U012AB3CD>` (a user), `<!subteam^S012AB3CD>` (a user group).'),
       min_confidence: z.number().min(0).max(1).default(0.99).describe('Mention only from this confidence up.'),
+      cooldown: duration().prefault('5m').describe('At most one mention in this time: when many streams or kinds alert at once (a shared database down, twelve services failing), the first incident pages and the others are posted without a mention, saying when the last one went out. `0s` mentions every incident.'),
     })
     .optional()
     .describe('Notify people for high-confidence anomalies. Without it, nobody is mentioned.'),
@@ -140,6 +142,11 @@ export function formatWindow(ms: number): string {
   return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
 }
 
+/** How long ago, in whole seconds under two minutes, whole minutes after. */
+function formatAgo(ms: number): string {
+  return ms < 120_000 ? `${Math.max(1, Math.round(ms / 1000))} s` : `${Math.round(ms / 60_000)} min`;
+}
+
 /** A time Slack shows in each reader's own time zone, with an ISO fallback. */
 function slackDate(ms: number): string {
   const iso = new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -157,8 +164,14 @@ function codeBlock(entry: string, max: number): string {
 
 export interface MessageOptions {
   maxEntryChars: number;
-  mention?: { text: string; min_confidence: number } | undefined;
+  /** `cooldown` (ms): read by the `Grouper`, which decides which messages mention. */
+  mention?: { text: string; min_confidence: number; cooldown?: number } | undefined;
   template?: string | undefined;
+}
+
+/** What a message leaves out: with `mentionedAgoMs`, the mention it would have had (the last went out that long ago). */
+interface Muted {
+  mentionedAgoMs?: number;
 }
 
 export interface Repeat {
@@ -178,12 +191,14 @@ function templateSection(template: string, alert: SlackAlert, options: MessageOp
 }
 
 /** The message for an anomaly; with `repeat`, the follow-up that counts the ones like it. */
-export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?: Repeat): SlackMessage {
+export function alertMessage(alert: SlackAlert, options: MessageOptions, repeat?: Repeat, muted: Muted = {}): SlackMessage {
   const blocks: Array<Record<string, unknown>> = [{ type: 'header', text: { type: 'plain_text', text: HEADER, emoji: true } }];
   // A follow-up never mentions: the incident's first message paged already.
-  const mention = !repeat && options.mention && alert.confidence >= options.mention.min_confidence ? options.mention.text : '';
+  const wanted = !repeat && options.mention !== undefined && alert.confidence >= options.mention.min_confidence;
+  const mention = wanted && muted.mentionedAgoMs === undefined ? options.mention!.text : '';
   const more = repeat ? `…and ${repeat.count.toLocaleString('en-US')} more like this in the last ${formatWindow(repeat.windowMs)}` : '';
-  const lead = [mention, more && `*${more}* (latest below)`].filter(Boolean).join(' ');
+  const quiet = wanted && muted.mentionedAgoMs !== undefined ? `_No mention: the last went out ${formatAgo(muted.mentionedAgoMs)} ago (mention cooldown)_` : '';
+  const lead = [mention, more && `*${more}* (latest below)`, quiet].filter(Boolean).join(' ');
   if (lead) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: lead } });
   if (options.template) {
     blocks.push(templateSection(options.template, alert, options, repeat?.count ?? 1));
@@ -305,6 +320,8 @@ export class Grouper {
   private readonly open: Group[] = [];
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown;
+  /** When the last mention went out (monotonic ms). */
+  private mentionedAt = -Infinity;
 
   constructor(
     private readonly windowMs: number,
@@ -317,7 +334,7 @@ export class Grouper {
   async add(alert: SlackAlert, settle: Settle): Promise<void> {
     if (this.failure) throw this.failure;
     if (alert.resolved) return this.resolve(alert, settle);
-    if (this.windowMs <= 0) return this.send(alertMessage(alert, this.options), [settle]);
+    if (this.windowMs <= 0) return this.send(this.opening(alert), [settle]);
     const key = groupKey(alert);
     const group = this.groups.get(key);
     if (group) {
@@ -327,11 +344,25 @@ export class Grouper {
       group.waiting.push(settle);
       return;
     }
-    if (this.groups.size >= this.maxGroups) return this.send(alertMessage(alert, this.options), [settle]);
+    if (this.groups.size >= this.maxGroups) return this.send(this.opening(alert), [settle]);
     const fresh: Group = { first: alert, latest: alert, total: 1, repeats: 0, waiting: [], timer: undefined, since: Date.now() };
     this.groups.set(key, fresh);
     this.arm(key, fresh);
-    await this.send(alertMessage(alert, this.options), [settle]);
+    await this.send(this.opening(alert), [settle]);
+  }
+
+  /**
+   * The first message of an incident: with the mention when the alert is confident enough and none went out
+   * within `mention.cooldown`; otherwise saying when the last did.
+   */
+  private opening(alert: SlackAlert): SlackMessage {
+    const m = this.options.mention;
+    if (m === undefined || alert.confidence < m.min_confidence) return alertMessage(alert, this.options);
+    const now = performance.now();
+    const ago = now - this.mentionedAt;
+    if (ago < (m.cooldown ?? 0)) return alertMessage(alert, this.options, undefined, { mentionedAgoMs: ago });
+    this.mentionedAt = now;
+    return alertMessage(alert, this.options);
   }
 
   /**

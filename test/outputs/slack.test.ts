@@ -186,6 +186,35 @@ describe('slack output', () => {
     expect(texts(got[2]!)).toContain('*Stream:*\\nnginx-logs');
   });
 
+  it('mentions once per mention.cooldown: twelve streams alerting at once page once, the other incidents say when the mention went out', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '30s', mention: { text: '<!here>', min_confidence: 0.99 }, rate_limit: { per_second: 10, burst: 20 } }, dir);
+    const storm = Array.from({ length: 12 }, (_, i) => anomalyEvent({ stream: `service-${i}`, why: `status "503" never seen before in service-${i}`, kind: 'field_category', field: 'status' }));
+    // One below min_confidence: it never mentions, and says nothing of the cooldown.
+    const low = anomalyEvent({ stream: 'service-low', confidence: 0.95 });
+    expect(await run.push([...storm, low])).toBe('delivered');
+    await receiver.waitFor(() => receiver!.accepted().length >= 13, 10_000, '13 messages');
+    await run.end();
+    const got = messages(receiver);
+    const paged = got.filter((m) => m.text.startsWith('<!here>') || texts(m).includes('"text":"<!here>"'));
+    expect(paged.map((m) => m.text)).toEqual([expect.stringContaining('service-0') as string]);
+    const muted = got.filter((m) => texts(m).includes('No mention: the last went out'));
+    expect(muted).toHaveLength(11);
+    expect(texts(muted[0]!)).toMatch(/_No mention: the last went out \d+ s ago \(mention cooldown\)_/);
+    const lowMessage = got.find((m) => m.text.includes('service-low'))!;
+    expect(texts(lowMessage)).not.toContain('No mention');
+    expect(texts(lowMessage)).not.toContain('<!here>');
+  });
+
+  it('mentions every incident with mention.cooldown 0s', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { webhook_url: receiver.url, group_window: '30s', mention: { text: '<!here>', min_confidence: 0.99, cooldown: '0s' }, rate_limit: { per_second: 10, burst: 20 } }, dir);
+    expect(await run.push(Array.from({ length: 3 }, (_, i) => anomalyEvent({ stream: `service-${i}` })))).toBe('delivered');
+    await receiver.waitFor(() => receiver!.accepted().length >= 3, 10_000, '3 messages');
+    await run.end();
+    expect(messages(receiver).map((m) => m.text.startsWith('<!here> '))).toEqual([true, true, true]);
+  });
+
   it('a custom template applies to the "Log Stream Back" message too, as to the silence it closes', async () => {
     receiver = await startReceiver(ok);
     const template = ':pager: *{stream}* ({kind}, {confidence}): {reason} | runbook <https://wiki.example/nginx|nginx>';
