@@ -23,7 +23,7 @@ const condition = z
       .union([z.string(), z.number(), z.boolean()])
       .optional()
       .meta({ expected: 'text, a number or true/false (a field that is missing or null: `exists: false`)' })
-      .describe('The field holds this value (a number also matches its text: `200` matches `"200"`).'),
+      .describe('The field holds this value (a number also matches its decimal text: `200` matches `"200"` and `"200.0"`, not `"2e2"` or `"0xC8"`).'),
     matches: z.string().optional().describe('The field, as text, matches this regular expression (JavaScript syntax; anchors `^` and `$` are yours to write). It must run in linear time, as Vector\'s do: lookarounds and backreferences are refused.'),
     contains: z.string().optional().describe('The field, as text, contains this text.'),
     exists: z.boolean().optional().describe('`true`: the event has the field; `false`: it has not.'),
@@ -95,6 +95,12 @@ function asText(v: unknown): string {
 /** The body as text, worked out once an event however many conditions read it (an object body is JSON). */
 type BodyText = (event: LogEvent) => string;
 
+/**
+ * A number written as text, as `equals: 500` takes it: decimal digits, a sign and a fraction. Not what
+ * `Number()` also reads (`"5e2"`, `"0x1F4"`, `" 500 "`, `"0b111110100"`): a status of `"5e2"` is not 500.
+ */
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
+
 /** A condition as a test of one event. */
 function compile(c: Condition, body: BodyText): (event: LogEvent) => boolean {
   const fold = c.ignore_case ? (s: string) => s.toLowerCase() : (s: string) => s;
@@ -122,7 +128,7 @@ function compile(c: Condition, body: BodyText): (event: LogEvent) => boolean {
   if (typeof want === 'number') {
     return (e) => {
       const v = valueOf(e);
-      return typeof v === 'number' ? v === want : typeof v === 'string' && v.trim() !== '' && Number(v) === want;
+      return typeof v === 'number' ? v === want : typeof v === 'string' && DECIMAL.test(v) && Number(v) === want;
     };
   }
   if (typeof want === 'boolean') {

@@ -76,6 +76,9 @@ include:
     expect(await requests(any, events())).toEqual(['POST /login HTTP/1.1', 'GET / HTTP/1.1', 'POST /cart HTTP/1.1']);
     // "500" written as text (logfmt values are strings) equals 500.
     expect(await requests(all, [access('POST /x HTTP/1.1', 0, {}, { status: '500' })])).toEqual(['POST /x HTTP/1.1']);
+    // Its decimal text only: Number() also reads these as 500.
+    const texts = ['500.0', '+500', '5e2', '0x1F4', '0b111110100', ' 500 ', '500\n'];
+    expect(await requests(all, texts.map((t) => access(`POST ${JSON.stringify(t)} HTTP/1.1`, 0, {}, { status: t })))).toEqual(['POST "500.0" HTTP/1.1', 'POST "+500" HTTP/1.1']);
   });
 
   it('min_severity drops what is below it, by number or by text; events without a severity pass', async () => {
