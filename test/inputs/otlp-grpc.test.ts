@@ -342,6 +342,66 @@ describe('otlp_grpc input', () => {
     expect(h.events.every((e) => String(e.body).startsWith('first'))).toBe(true);
   });
 
+  it.skipIf(!HAVE_OPENSSL)('serves OTLP/HTTP over HTTP/2 (TLS with ALPN h2, as Go clients send it; and h2c), beside gRPC on the same session', async () => {
+    const cert = makeSelfSignedCert()!;
+    const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile }, max_receive_message_bytes: '64KiB' });
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: cert.cert, servername: 'localhost' });
+    session.on('error', () => undefined);
+    const post = (path: string, body: Buffer, headers: Record<string, string>) => new Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      const req = session.request({ ':method': 'POST', ':path': path, ...headers });
+      let responseHeaders: http2.IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      req.on('response', (hd) => (responseHeaders = hd));
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('close', () => resolve({ status: Number(responseHeaders[':status'] ?? 0), headers: responseHeaders, body: Buffer.concat(chunks) }));
+      req.on('error', reject);
+      req.end(body);
+    });
+    try {
+      const request = (text: string) => Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => text)));
+      // Before: grpc-js answered every such stream a bare 415, and the daemon logged nothing.
+      const ok = await post('/v1/logs', request('h2 protobuf'), { 'content-type': 'application/x-protobuf' });
+      expect(ok.status).toBe(200);
+      expect(ok.headers['content-type']).toBe('application/x-protobuf');
+      const json = await post('/v1/logs', Buffer.from(JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'h2 json' } }] }] }] })), { 'content-type': 'application/json' });
+      expect(json.status).toBe(200);
+      expect(JSON.parse(json.body.toString())).toEqual({});
+      expect((await h.waitForEvents(2)).map((e) => e.body)).toEqual(['h2 protobuf', 'h2 json']);
+      // Refusals as over HTTP/1.1; a body past the limit is answered, and its stream closed.
+      const missing = await post('/v1/traces', request('x'), { 'content-type': 'application/x-protobuf' });
+      expect(missing.status).toBe(404);
+      expect(missing.body.toString()).toContain('/v1/logs');
+      expect((await post('/v1/logs', Buffer.alloc(200_000, 0x0a), { 'content-type': 'application/x-protobuf' })).status).toBe(413);
+      const bad = await post('/v1/logs', Buffer.from('not protobuf'), { 'content-type': 'application/x-protobuf' });
+      expect(bad.status).toBe(400);
+      expect(decodeRpcStatus(bad.body).code).toBe(grpc.status.INVALID_ARGUMENT);
+      // The session still serves, gRPC included.
+      expect((await post('/v1/logs', request('after'), { 'content-type': 'application/x-protobuf' })).status).toBe(200);
+      expect((await client(port, {}, grpc.credentials.createSsl(cert.cert)).export(simpleRequest(1, () => 'grpc'))).error).toBeNull();
+      expect((await h.waitForEvents(4)).map((e) => e.body)).toEqual(['h2 protobuf', 'h2 json', 'after', 'grpc']);
+      expect(h.metrics.get('errors_total')).toBe(3);
+      expect(h.logs.find((l) => l.problem === 'http_not_found')).toMatchObject({ path: '/v1/traces', peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    } finally {
+      session.close();
+    }
+    // Plain HTTP/2 (prior knowledge, no TLS) on a port without TLS.
+    const plain = await start();
+    const h2c = http2.connect(`http://127.0.0.1:${plain.port}`);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = h2c.request({ ':method': 'POST', ':path': '/v1/logs', 'content-type': 'application/x-protobuf' });
+        req.on('response', (hd) => resolve(Number(hd[':status'])));
+        req.on('error', reject);
+        req.resume();
+        req.end(Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'h2c'))));
+      });
+      expect(status).toBe(200);
+      expect((await plain.h.waitForEvents(1))[0]!.body).toBe('h2c');
+    } finally {
+      h2c.close();
+    }
+  });
+
   it.skipIf(!HAVE_OPENSSL)('with TLS, serves OTLP/HTTP to a client that offers no ALPN, and names one that offers only http/1.1', async () => {
     const cert = makeSelfSignedCert()!;
     const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile } });

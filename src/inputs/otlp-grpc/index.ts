@@ -1,7 +1,7 @@
 /**
  * `otlp_grpc`: receives OTLP logs over gRPC (`opentelemetry.proto.collector.logs.v1.LogsService/Export`),
  * from OpenTelemetry SDKs, the OpenTelemetry Collector, or Fluent Bit's `opentelemetry` output with `grpc on`;
- * and on the same port OTLP/HTTP (`POST /v1/logs` over HTTP/1.1, binary protobuf or JSON, optionally gzip),
+ * and on the same port OTLP/HTTP (`POST /v1/logs` over HTTP/1.1 or HTTP/2, binary protobuf or JSON, optionally gzip),
  * which Fluent Bit's `opentelemetry` output sends by default, taking the same path (server.ts).
  *
  * Acknowledgement (`acknowledge`): by default the response is sent once every output has finished with the
@@ -60,7 +60,7 @@ export const otlpGrpcInput = defineInput({
   type: 'otlp_grpc',
   description:
     'Receives OTLP logs over gRPC (`LogsService/Export`) from OpenTelemetry SDKs and collectors, or Fluent Bit\'s ' +
-    '`opentelemetry` output with `grpc on`; on the same port, OTLP/HTTP (`POST /v1/logs` over HTTP/1.1, protobuf or JSON), ' +
+    '`opentelemetry` output with `grpc on`; on the same port, OTLP/HTTP (`POST /v1/logs` over HTTP/1.1 or HTTP/2, protobuf or JSON), ' +
     'Fluent Bit\'s default. Answers `UNAVAILABLE` (HTTP 503) while the pipeline is full, so clients retry.',
   config: otlpGrpcConfig,
   example: { type: 'otlp_grpc', address: '127.0.0.1:4317' },

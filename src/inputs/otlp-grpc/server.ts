@@ -2,6 +2,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
@@ -107,6 +108,89 @@ function deadlineOf(call: grpc.ServerUnaryCall<Raw, Raw>): number {
   return Number.isFinite(ms) ? ms : Infinity;
 }
 
+/** One OTLP/HTTP request and its answer, over HTTP/1.1 or HTTP/2. */
+interface HttpExchange {
+  peer: string | undefined;
+  method: string;
+  /** The request's path, without its query. */
+  path: string;
+  header(name: 'content-type' | 'content-encoding' | 'authorization' | 'user-agent'): string | undefined;
+  /** The request body's chunks as they come. */
+  body: AsyncIterable<Buffer>;
+  /** The body was read to its end. */
+  complete(): boolean;
+  /** Reads the rest of the body and drops it, then calls `then`. */
+  discardBody(then: () => void): void;
+  /** Sends the answer; nothing once one was sent. With `close`, the body is not read further: the connection (HTTP/1.1) or the stream (HTTP/2) is closed after the answer. */
+  respond(status: number, headers: Record<string, string>, body: string | Buffer, close?: boolean): void;
+  answered(): boolean;
+  /** Calls `listener` once if the client goes before its answer is sent. */
+  onGone(listener: () => void): void;
+}
+
+function http1Exchange(req: http.IncomingMessage, res: http.ServerResponse): HttpExchange {
+  return {
+    peer: peerOf(req.socket.remoteAddress, req.socket.remotePort),
+    method: req.method ?? '',
+    path: (req.url ?? '').split('?')[0]!,
+    header: (name) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v.join(', ') : v;
+    },
+    body: req,
+    complete: () => req.complete,
+    discardBody: (then) => {
+      req.on('end', then);
+      req.resume();
+    },
+    respond: (status, headers, body, close) => {
+      if (res.headersSent) return;
+      res.writeHead(status, close ? { ...headers, connection: 'close' } : headers).end(body);
+      if (close) req.socket.destroySoon();
+    },
+    answered: () => res.headersSent,
+    onGone: (listener) => res.on('close', () => {
+      if (!res.writableFinished) listener();
+    }),
+  };
+}
+
+/**
+ * An HTTP/2 stream that grpc-js did not take (its content type is not gRPC's): OTLP/HTTP over HTTP/2, as Go
+ * clients send it over TLS (the OpenTelemetry Collector's `otlphttp` exporter, Go SDKs; Fluent Bit's
+ * `http2 force`), which negotiate HTTP/2 by ALPN.
+ */
+function http2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): HttpExchange {
+  const socket = stream.session?.socket;
+  return {
+    peer: socket ? peerOf(socket.remoteAddress, socket.remotePort) : undefined,
+    method: String(headers[':method'] ?? ''),
+    path: String(headers[':path'] ?? '').split('?')[0]!,
+    header: (name) => {
+      const v = headers[name];
+      return Array.isArray(v) ? v.join(', ') : v;
+    },
+    // Not destroyed when the reading stops early (a body past the size limit): the stream carries the answer.
+    body: { [Symbol.asyncIterator]: () => stream.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer> },
+    complete: () => stream.readableEnded,
+    discardBody: (then) => {
+      stream.on('end', then);
+      stream.resume();
+    },
+    respond: (status, responseHeaders, body, close) => {
+      if (stream.headersSent || stream.destroyed) return;
+      stream.respond({ ':status': status, ...responseHeaders });
+      // The client may still be sending: once the answer is out, the stream is reset (NO_ERROR), which
+      // tells it to stop (RFC 9113, 8.1).
+      stream.end(body, close ? () => stream.close(http2.constants.NGHTTP2_NO_ERROR) : undefined);
+    },
+    answered: () => stream.headersSent,
+    onGone: (listener) => stream.on('close', () => {
+      if (!stream.writableFinished) listener();
+    }),
+  };
+}
+
 export class OtlpGrpcInput implements InputStage {
   private readonly config: OtlpGrpcConfig;
   private readonly tls: TlsMaterial | undefined;
@@ -182,6 +266,7 @@ export class OtlpGrpcInput implements InputStage {
     // HTTP/2 session memory. TLS, when on, is done by grpc-js on the connection it is handed.
     const injector = server.createConnectionInjector(credentials);
     const http1 = this.http1Server(ctx, problems);
+    this.serveHttp2(server, ctx, problems);
     if (this.tls) this.watchTlsFailures(server, ctx, problems, http1);
     const sockets = new Set<net.Socket>();
     const listener = net.createServer((socket) => {
@@ -248,7 +333,7 @@ export class OtlpGrpcInput implements InputStage {
         ctx.metrics.add('errors_total');
         const peer = peerOf(socket.remoteAddress, socket.remotePort);
         // One that offered protocols, none of them HTTP/2 (`http/1.1`): the handshake itself fails.
-        if (/no application protocol/i.test(err.message)) problems.report('tls_no_http2', 'a TLS client that offers HTTP/1.1 and not HTTP/2 (ALPN) was refused: over TLS, OTLP/HTTP is served only to clients that offer no ALPN protocol; use gRPC (Fluent Bit: `grpc on`), or plain text', { peer });
+        if (/no application protocol/i.test(err.message)) problems.report('tls_no_http2', 'a TLS client that offers HTTP/1.1 and not HTTP/2 (ALPN) was refused: over TLS, OTLP/HTTP is served to clients that offer HTTP/2 or no ALPN protocol at all; use gRPC (Fluent Bit: `grpc on`), HTTP/2, or plain text', { peer });
         else problems.report('tls_handshake_failed', 'otlp_grpc TLS handshake failed', { peer, error: err.message });
       });
     }
@@ -266,55 +351,72 @@ export class OtlpGrpcInput implements InputStage {
     // A keep-alive connection between requests is idle as a gRPC one is: closed after idle_timeout (0:
     // never), not Node's 5 s, which closed Fluent Bit's pooled connections under it between flushes.
     const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: this.config.idle_timeout }, (req, res) => {
-      this.serveHttp(req, res, ctx, problems).catch((err: unknown) => {
-        ctx.metrics.add('errors_total');
-        ctx.logger.error({ err }, 'OTLP/HTTP request failed');
-        if (!res.headersSent) res.writeHead(500).end();
-      });
+      this.serveHttpExchange(http1Exchange(req, res), ctx, problems);
     });
     server.on('clientError', (_err, socket) => socket.destroy());
     return server;
   }
 
-  private async serveHttp(req: http.IncomingMessage, res: http.ServerResponse, ctx: InputContext, problems: ProblemLog): Promise<void> {
-    const peer = peerOf(req.socket.remoteAddress, req.socket.remotePort);
-    const path = (req.url ?? '').split('?')[0]!;
+  /**
+   * OTLP/HTTP over HTTP/2, on grpc-js's own HTTP/2 sessions: a stream whose content type is not gRPC's is
+   * answered by grpc-js with a bare 415; it is served here instead. grpc-js checks the content type in an
+   * internal method (`_verifyContentType`, after it counted the stream for the idle timeout), which is
+   * wrapped: should a grpc-js release rename it, such streams get grpc-js's 415 again, and nothing else changes.
+   */
+  private serveHttp2(server: grpc.Server, ctx: InputContext, problems: ProblemLog): void {
+    type Verify = (this: unknown, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
+    const internal = server as unknown as { _verifyContentType?: Verify };
+    const verify = internal._verifyContentType;
+    if (typeof verify !== 'function') return;
+    const serve = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.serveHttpExchange(http2Exchange(stream, headers), ctx, problems);
+    internal._verifyContentType = function (stream, headers) {
+      const type = headers['content-type'];
+      if (typeof type === 'string' && type.startsWith('application/grpc')) return verify.call(this, stream, headers);
+      serve(stream, headers);
+      return false;
+    };
+  }
+
+  private serveHttpExchange(x: HttpExchange, ctx: InputContext, problems: ProblemLog): void {
+    this.serveHttp(x, ctx, problems).catch((err: unknown) => {
+      ctx.metrics.add('errors_total');
+      ctx.logger.error({ err }, 'OTLP/HTTP request failed');
+      x.respond(500, {}, '');
+    });
+  }
+
+  private async serveHttp(x: HttpExchange, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    const { peer, path } = x;
     // An answer before the body was read: the rest is read and dropped first (`drain`), so that the client
     // is not cut off (a reset) while it still sends; a body past the size limit is not, and its connection
-    // is closed.
+    // (HTTP/2: its stream) is closed.
     const refuseHttp = (status: number, problem: string, message: string, headers: Record<string, string> = {}, drain = true) => {
       ctx.metrics.add('errors_total');
-      problems.report(problem, `OTLP/HTTP request refused (${status}): ${message}`, { peer, method: req.method, path, content_type: req.headers['content-type'], user_agent: req.headers['user-agent'] });
-      const reply = () => {
-        if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(`driftlock: ${message}\n`);
-      };
-      if (req.complete || !drain) reply();
-      else {
-        req.on('end', reply);
-        req.resume();
-      }
+      problems.report(problem, `OTLP/HTTP request refused (${status}): ${message}`, { peer, method: x.method, path, content_type: x.header('content-type'), user_agent: x.header('user-agent') });
+      const reply = () => x.respond(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }, `driftlock: ${message}\n`, !drain);
+      if (x.complete() || !drain) reply();
+      else x.discardBody(reply);
     };
     if (path !== OTLP_HTTP_LOGS_PATH) {
       return refuseHttp(404, 'http_not_found', `OTLP/HTTP logs are received at POST ${OTLP_HTTP_LOGS_PATH}; ${path.slice(0, 100)} is not served (driftlock takes logs, not traces or metrics; Fluent Bit before 5.0 posts to / unless its opentelemetry output sets \`logs_uri /v1/logs\`)`);
     }
-    if (req.method !== 'POST') return refuseHttp(405, 'http_bad_method', `send logs with POST, not ${req.method}`, { allow: 'POST' });
-    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (x.method !== 'POST') return refuseHttp(405, 'http_bad_method', `send logs with POST, not ${x.method}`, { allow: 'POST' });
+    const type = String(x.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== PROTOBUF_TYPE && type !== JSON_TYPE) {
       return refuseHttp(415, 'http_bad_content_type', `Content-Type must be ${PROTOBUF_TYPE} or ${JSON_TYPE}, not "${type.slice(0, 100)}"`);
     }
-    const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    const encoding = String(x.header('content-encoding') ?? 'identity').trim().toLowerCase();
     if (encoding !== 'identity' && encoding !== 'gzip') return refuseHttp(415, 'http_bad_content_encoding', `Content-Encoding ${encoding.slice(0, 40)} is not supported (gzip is)`);
 
     const limit = this.config.max_receive_message_bytes;
-    const tooLarge = () => refuseHttp(413, 'http_too_large', `request larger than ${limit} bytes (max_receive_message_bytes)`, { connection: 'close' }, false);
+    const tooLarge = () => refuseHttp(413, 'http_too_large', `request larger than ${limit} bytes (max_receive_message_bytes)`, {}, false);
     const chunks: Buffer[] = [];
     let size = 0;
     try {
-      for await (const chunk of req as AsyncIterable<Buffer>) {
+      for await (const chunk of x.body) {
         size += chunk.length;
         if (size > limit) {
           tooLarge();
-          req.socket.destroySoon();
           return;
         }
         chunks.push(chunk);
@@ -345,15 +447,13 @@ export class OtlpGrpcInput implements InputStage {
 
     let gone = false;
     const onGone = new Set<() => void>();
-    res.on('close', () => {
-      if (res.writableFinished) return;
+    x.onGone(() => {
       gone = true;
       for (const listener of onGone) listener();
     });
-    const authorization = req.headers.authorization;
     this.handle({
       peer,
-      authorization,
+      authorization: x.header('authorization'),
       bytes,
       invalidUtf8,
       deadline: Infinity,
@@ -364,15 +464,15 @@ export class OtlpGrpcInput implements InputStage {
       },
       // Answered in the request's own encoding.
       answer: (a) => {
-        if (gone || res.headersSent) return;
+        if (gone) return;
         if ('refusal' in a) {
           const code = grpc.status[a.refusal];
           const status = json ? JSON.stringify({ code, message: a.message }) : encodeRpcStatus(code, a.message);
-          res.writeHead(HTTP_STATUS[a.refusal], { 'content-type': type, ...(a.refusal === 'UNAVAILABLE' ? { 'retry-after': '1' } : {}) }).end(status);
+          x.respond(HTTP_STATUS[a.refusal], { 'content-type': type, ...(a.refusal === 'UNAVAILABLE' ? { 'retry-after': '1' } : {}) }, status);
           return;
         }
         const answer = json ? JSON.stringify(responseJson(a.response)) : Buffer.from(this.codec.encodeResponse(a.response));
-        res.writeHead(200, { 'content-type': type }).end(answer);
+        x.respond(200, { 'content-type': type }, answer);
       },
     }, ctx, problems);
   }
