@@ -2,12 +2,17 @@
  * The HTTP API (`api.enabled: true`): `GET /health` (also `/readyz`) for readiness probes (200 while running, 503
  * while starting, reloading or stopping, or while a component crashed within the last minute, listing it, as Fluent Bit's
  * health check does), `GET /livez` for liveness probes (200 whenever the daemon answers at all) and `GET /metrics` in
- * Prometheus text format. Plain node:http: four routes need no framework.
+ * Prometheus text format, and `GET /tap` (see `serveTap`) for `driftlock tap`. Plain node:http: five routes need
+ * no framework.
  */
 import http from 'node:http';
+import net from 'node:net';
 import type { Logger } from 'pino';
+import type { LogEvent } from '../engine/event.js';
 import { renderPrometheus, type ComponentMetrics } from '../engine/metrics.js';
+import { tapPattern, type Taps } from '../engine/tap.js';
 import { parseListenAddress } from '../inputs/net/address.js';
+import { encodeEvents } from '../outputs/encoding.js';
 
 export interface ApiServerOptions {
   address: string;
@@ -18,6 +23,68 @@ export interface ApiServerOptions {
   trouble?: () => unknown[];
   /** Masks secret values in what `/health` says (an error message can quote a substituted secret). */
   mask?: (text: string) => string;
+  /** The daemon's taps, and the ids of the components that send events on (inputs and transforms). */
+  tap?: { taps: Taps; producers: () => string[] };
+}
+
+/** Events a tap shows when the request names no `limit`. */
+const TAP_DEFAULT_LIMIT = 100;
+/** Bytes a tap's reader may fall behind by before events are left out for it (and counted). */
+const TAP_MAX_BEHIND = 1 << 20;
+
+/** A peer on this machine (or in this pod): 127.0.0.0/8 or ::1, also as IPv4-mapped IPv6. */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return address === '::1' || (net.isIPv4(v4) && v4.startsWith('127.'));
+}
+
+/**
+ * `GET /tap?components=parse_access,detect_*&limit=100`: the events the named inputs and transforms send on,
+ * as they go by, one JSON line each (`{"component": id, "event": {...}}`), until `limit` events (default 100;
+ * 0: until the client goes). Only for clients on the machine itself: events are the logs, whatever `address`
+ * the API listens on for probes. A reader that falls behind by more than 1 MiB misses events: a line
+ * `{"missed": n}` says how many, and the pipeline never waits for a tap.
+ */
+function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonNullable<ApiServerOptions['tap']>): void {
+  const json = (status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
+  };
+  if (!isLoopback(req.socket.remoteAddress)) return json(403, { error: 'the tap is served to clients on this machine only (run driftlock tap beside the daemon, e.g. with kubectl exec)' });
+  const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+  const patterns = (query.get('components') ?? '*').split(',').map((p) => p.trim()).filter(Boolean);
+  const limitText = query.get('limit');
+  const limit = limitText === null ? TAP_DEFAULT_LIMIT : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 0) return json(400, { error: `limit must be a whole number of events, 0 for no limit, not ${JSON.stringify(limitText)}` });
+  const matches = tapPattern(patterns.length ? patterns : ['*']);
+  const producers = tap.producers();
+  const watched = producers.filter(matches);
+  if (watched.length === 0) return json(404, { error: `no input or transform matches ${patterns.join(', ')}`, components: producers });
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-driftlock-tap-components': watched.join(',') });
+  res.flushHeaders();
+  let shown = 0;
+  let missed = 0;
+  const close = tap.taps.watch(matches, (component: string, events: readonly LogEvent[]) => {
+    for (const event of events) {
+      if (res.writableLength > TAP_MAX_BEHIND) {
+        missed += 1;
+        continue;
+      }
+      let line = '';
+      if (missed > 0) {
+        line = `{"missed":${missed}}\n`;
+        missed = 0;
+      }
+      res.write(`${line}{"component":${JSON.stringify(component)},"event":${encodeEvents([event], 'json').trimEnd()}}\n`);
+      shown += 1;
+      if (limit > 0 && shown >= limit) {
+        close();
+        res.end();
+        return;
+      }
+    }
+  });
+  res.on('close', close);
 }
 
 /** `api.address` as the network inputs read theirs (`:8686` is every interface); the config checked it. */
@@ -31,6 +98,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
   const { host, port } = parseAddress(options.address);
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
+    if (url === '/tap' && options.tap && req.method === 'GET') {
+      serveTap(req, res, options.tap);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -58,7 +129,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health, /livez, /readyz or /metrics\n');
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health, /livez, /readyz, /metrics or /tap\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -200,6 +200,34 @@ detectOptions(
 });
 
 program
+  .command('tap')
+  .description('print the events that inputs and transforms of a running daemon send on, as they go by (needs api.enabled: true)')
+  .argument('[components...]', 'ids of inputs and transforms, * for any characters (parse_*); default all of them')
+  .addOption(new Option('--api <host:port>', 'the daemon\'s api.address (default: read from --config, else 127.0.0.1:8686)'))
+  .addOption(configOption())
+  .option('-n, --limit <n>', 'events to show, 0 for no limit', number('--limit', 0, 1e9, true), 100)
+  .addOption(new Option('--format <format>', 'json: one line per event as the API sends it; pretty: a line for people').choices(['json', 'pretty']).default(process.stdout.isTTY ? 'pretty' : 'json'))
+  .action(async (components: string[], opts: { api?: string; config?: string; limit: number; format: 'json' | 'pretty' }) => {
+    let api = opts.api;
+    if (api === undefined && opts.config !== undefined) {
+      try {
+        const cfg = await loadConfigFile(opts.config, createRegistry());
+        if (!cfg.api.enabled) {
+          process.stderr.write(`driftlock tap: ${opts.config} does not enable the API (api.enabled: true), which the tap is read from\n`);
+          process.exit(EXIT.usage);
+        }
+        api = cfg.api.address;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`${err.message}\n`);
+        process.exit(EXIT.config);
+      }
+    }
+    const { runTap } = await import('./tap.js');
+    process.exit(await runTap(components, { api: api ?? '127.0.0.1:8686', limit: opts.limit, format: opts.format }, { stdout: process.stdout, stderr: process.stderr }));
+  });
+
+program
   .command('docs')
   .description('print the config reference generated from the component schemas')
   .option('--write <readme>', 'replace the reference section of this README instead of printing')

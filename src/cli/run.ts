@@ -13,6 +13,7 @@ import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, secretValuesOf, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
+import { Taps } from '../engine/tap.js';
 import { lockDataDir } from '../engine/data-dir-lock.js';
 import { TlsMaterials, tlsSettingsOf } from '../inputs/net/tls.js';
 import { createLogger, SecretMask } from '../logging.js';
@@ -83,7 +84,9 @@ type Wake = { why: 'done' } | { why: 'failed'; err: unknown } | { why: 'stop' } 
 
 async function runLocked(first: PipelineConfig, logger: Logger, options: RunOptions, secrets: SecretMask, running: () => void): Promise<number> {
   let config = first;
-  let pipeline = new Pipeline(config, { logger });
+  // Open taps (`GET /tap`) watch whichever pipeline runs: they go on through reloads.
+  const taps = new Taps();
+  let pipeline = new Pipeline(config, { logger, taps });
   // The TLS certificates and keys the running pipeline was built with, read once: its components rebuilt
   // after a crash, and the previous config started again after a failed reload, use them, not the files,
   // which may have changed since (a renewal half done).
@@ -95,7 +98,8 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   try {
     if (config.api.enabled) {
       try {
-        api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask: secrets.mask });
+        api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask: secrets.mask,
+          tap: { taps, producers: () => pipeline.config.components.filter((c) => c.kind !== 'output').map((c) => c.id) } });
       } catch (err) {
         throw new Error(`the API cannot listen on ${config.api.address}: ${(err as Error).message}`, { cause: err });
       }
@@ -190,7 +194,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             break;
           }
           carryTotals(carried, current);
-          const replacement = new Pipeline(fresh, { logger, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
+          const replacement = new Pipeline(fresh, { logger, taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
           try {
             // Built with the TLS material checked before the running pipeline stopped, not the files again.
             await prepared.tls.use(() => replacement.start());
@@ -204,7 +208,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             // with, whatever its files hold now. The inputs kept running are held again, and go on into it.
             logger.error({ err }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
             await replacement.stop(1_000).catch(() => false);
-            const previous = new Pipeline(config, { logger, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
+            const previous = new Pipeline(config, { logger, taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
             await tlsMaterials.use(() => previous.start());
             pipeline = previous;
             current.dispose();

@@ -29,7 +29,7 @@ export const topLevelSchema = z.strictObject({
   plugins: z.array(z.string().min(1)).default([]).describe('Extra components to load: npm package names, or paths relative to this file.'),
   api: z
     .strictObject({
-      enabled: z.boolean().default(false).describe('Serve `/health` (`/readyz`), `/livez` and `/metrics` (Prometheus text).'),
+      enabled: z.boolean().default(false).describe('Serve `/health` (`/readyz`), `/livez`, `/metrics` (Prometheus text) and `/tap` (for `driftlock tap`, to local clients only).'),
       address: z
         .string()
         .refine((value) => parseListenAddress(value) !== undefined, 'expected host:port, such as 127.0.0.1:8686, 0.0.0.0:8686 or [::1]:8686 (port 0: any free port)')

@@ -14,6 +14,7 @@ import { BatchBuffer } from './buffer.js';
 import type { Batches, ComponentContext, ComponentKind, InputStage, OutputStage, TransformStage } from './component.js';
 import type { LogEvent } from './event.js';
 import { COMMON_COUNTERS, ComponentMetrics } from './metrics.js';
+import type { Taps } from './tap.js';
 import type { ComponentConfig, PipelineConfig } from '../config/load.js';
 import { redactOptions } from '../config/load.js';
 import { setMaxListeners } from 'node:events';
@@ -65,6 +66,9 @@ class Fanout {
   private closed = false;
   private idle: Array<() => void> = [];
 
+  /** `id`: the producer's, for the `taps` watching what it sends. */
+  constructor(private readonly id: string, private readonly taps: Taps | undefined) {}
+
   /** Whether a send waits for room in a downstream buffer, or at the gate of a reload (the component's output is held up). */
   get blocked(): boolean {
     return this.sending > 0 || this.waiting > 0;
@@ -92,6 +96,7 @@ class Fanout {
       releaseAll(batch.finalizers, 'abandoned');
       return false;
     }
+    if (this.taps?.active) this.taps.offer(this.id, batch.events);
     this.sending += 1;
     try {
       await this.sendAll(batch);
@@ -243,6 +248,8 @@ export interface PipelineOptions {
    * their events on once it has started, instead of building and starting them anew.
    */
   adopt?: HeldInputs;
+  /** The daemon's taps (`GET /tap`): what each producer sends is offered to them. */
+  taps?: Taps;
 }
 
 /** Tells a held input to stop reading, and answers what it holds or sends from now on `abandoned`. */
@@ -335,7 +342,7 @@ export class Pipeline {
         logger: this.logger.child({ component: c.id, component_type: c.type }),
         owner: this,
         ...(c.kind === 'input' ? { stopper: unlimited(new AbortController()) } : {}),
-        fanout: new Fanout(),
+        fanout: new Fanout(c.id, options.taps),
         abandoned: 0,
         abandonedAcks: 0,
       };

@@ -1,0 +1,84 @@
+/**
+ * `driftlock tap [components...]`: prints the events that the named inputs and transforms of a running daemon
+ * send on, as they go by (the API's `GET /tap`; the daemon needs `api.enabled: true`). For finding out what a
+ * parse made of a line, or what reaches `anomaly_detect`, without editing the pipeline, as `vector tap`.
+ */
+import http from 'node:http';
+import type { Writable } from 'node:stream';
+import type { LogEvent } from '../engine/event.js';
+import { parseListenAddress } from '../inputs/net/address.js';
+import { prettyLine } from '../outputs/encoding.js';
+
+export interface TapOptions {
+  /** The API's `host:port`; a wildcard host (`0.0.0.0`, `::`, empty) is reached on loopback. */
+  api: string;
+  /** Events to show, 0 for no limit. */
+  limit: number;
+  format: 'json' | 'pretty';
+}
+
+/** Where to connect for an API listening on `address`. */
+export function apiTarget(address: string): { host: string; port: number } | undefined {
+  const parsed = parseListenAddress(address);
+  if (!parsed) return undefined;
+  const host = parsed.host === '0.0.0.0' || parsed.host === '' ? '127.0.0.1' : parsed.host === '::' ? '::1' : parsed.host;
+  return { host, port: parsed.port };
+}
+
+/** Runs the tap until its limit, the daemon's end, or Ctrl-C; returns the exit code (0, or 2 when it cannot tap). */
+export function runTap(patterns: readonly string[], o: TapOptions, io: { stdout: Writable; stderr: Writable }): Promise<number> {
+  const target = apiTarget(o.api);
+  if (!target) {
+    io.stderr.write(`driftlock tap: --api ${JSON.stringify(o.api)} is not host:port\n`);
+    return Promise.resolve(2);
+  }
+  const query = new URLSearchParams({ components: patterns.length ? patterns.join(',') : '*', limit: String(o.limit) });
+  const where = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  return new Promise((resolve) => {
+    const req = http.get({ host: target.host, port: target.port, path: `/tap?${query}`, agent: false }, (res) => {
+      res.setEncoding('utf8');
+      if (res.statusCode !== 200) {
+        let body = '';
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => {
+          let message = body.trim();
+          try {
+            const answer = JSON.parse(body) as { error?: string; components?: string[] };
+            message = `${answer.error ?? message}${answer.components ? ` (inputs and transforms: ${answer.components.join(', ')})` : ''}`;
+          } catch {
+            // an answer from something else than driftlock's API: shown as it is
+          }
+          io.stderr.write(`driftlock tap: ${where} answered ${res.statusCode}: ${message || '(no message)'}${res.statusCode === 404 && !message.includes('matches') ? ' (is --api the daemon\'s api.address?)' : ''}\n`);
+          resolve(2);
+        });
+        return;
+      }
+      io.stderr.write(`driftlock tap: watching ${String(res.headers['x-driftlock-tap-components'] ?? patterns.join(', '))} at ${where}${o.limit > 0 ? ` (the next ${o.limit} events)` : ''}; Ctrl-C to stop\n`);
+      let shown = 0;
+      let rest = '';
+      res.on('data', (chunk: string) => {
+        const lines = (rest + chunk).split('\n');
+        rest = lines.pop()!;
+        for (const line of lines) {
+          if (!line) continue;
+          const item = JSON.parse(line) as { component?: string; event?: LogEvent; missed?: number };
+          if (item.missed !== undefined) {
+            io.stderr.write(`driftlock tap: ${item.missed} events not shown (this reader fell behind)\n`);
+            continue;
+          }
+          shown += 1;
+          io.stdout.write(o.format === 'json' ? `${line}\n` : `${item.component}  ${prettyLine(item.event!)}\n`);
+        }
+      });
+      res.on('end', () => {
+        if (o.limit === 0 || shown < o.limit) io.stderr.write(`driftlock tap: the daemon ended the tap after ${shown} events (it stopped or reloaded its API)\n`);
+        resolve(0);
+      });
+      res.on('error', () => resolve(0));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      io.stderr.write(`driftlock tap: cannot reach the API at ${where} (${err.code ?? err.message}): is the daemon running with api.enabled: true, and is --api its api.address?\n`);
+      resolve(2);
+    });
+  });
+}

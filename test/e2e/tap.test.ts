@@ -1,0 +1,64 @@
+/** `driftlock tap` against a running daemon, both the real CLI: what a parse made of the lines, live, through a reload. */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { logLines, runCli, startCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
+
+const pipeline = (dir: string, keepOriginal: boolean) => `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { web: { type: demo, rate: 50 } }
+transforms:
+  parse_access: { type: parse, inputs: [web], format: nginx, keep_original: ${keepOriginal} }
+outputs: { out: { type: file, inputs: [parse_access], path: "${dir}/out.log" } }
+`;
+
+describe('driftlock tap', () => {
+  it('prints what a transform sends on, goes on through a reload, and says clearly when it cannot tap', async () => {
+    const dir = await tempDir('dl-tap-');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, pipeline(dir, false));
+    const daemon = startCli(['run', '-c', file]);
+    await daemon.waitFor(/driftlock running/);
+    const api = logLines(daemon.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+
+    const three = await runCli(['tap', '--api', api, 'parse_*', '-n', '3', '--format', 'json']);
+    expect(three.code).toBe(0);
+    const lines = three.stdout.trim().split('\n').map((l) => JSON.parse(l) as { component: string; event: { body: Record<string, unknown>; attributes: Record<string, unknown> } });
+    expect(lines).toHaveLength(3);
+    for (const l of lines) {
+      expect(l.component).toBe('parse_access');
+      // The parsed record, as the next stage gets it: fields of the nginx JSON line, and the request split.
+      expect(l.event.body).toMatchObject({ status: expect.any(Number) as number, method: expect.any(String) as string, path: expect.any(String) as string });
+      expect(l.event.attributes['log.original']).toBeUndefined();
+    }
+    expect(three.stderr).toContain('watching parse_access');
+
+    // A tap with no limit, open through a reload that changes the transform: it shows the new pipeline's events.
+    const live = startCli(['tap', '--api', api, 'parse_access', '-n', '0', '--format', 'json']);
+    await live.waitFor(/"component":"parse_access"/, 'stdout');
+    await writeFile(file, pipeline(dir, true));
+    daemon.child.kill('SIGHUP');
+    await live.waitFor(/"log\.original"/, 'stdout', 20_000);
+    live.child.kill('SIGINT');
+
+    const none = await runCli(['tap', '--api', api, 'detect']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no input or transform matches detect (inputs and transforms: web, parse_access)');
+
+    daemon.child.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+    const gone = await runCli(['tap', '--api', api]);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toMatch(/cannot reach the API at 127\.0\.0\.1:\d+ \(ECONNREFUSED\): is the daemon running with api\.enabled: true/);
+  });
+
+  it('reads the API address from --config, and refuses a config without the API', async () => {
+    const dir = await tempDir('dl-tap-');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, pipeline(dir, false).replace(/^api: .*\n/m, ''));
+    const off = await runCli(['tap', '-c', file]);
+    expect(off.code).toBe(2);
+    expect(off.stderr).toContain('does not enable the API (api.enabled: true)');
+  });
+});
