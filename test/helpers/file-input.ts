@@ -30,6 +30,8 @@ export interface RunningFileInput {
   logs: string[];
   /** The same log lines, whole (fields and all). */
   logRecords: Array<Record<string, unknown>>;
+  /** What the input told /health, in order: `failing: <reason>` or `ok`. */
+  health: string[];
   /**
    * Holds every `emit` until the returned function is called: the input stops reading, as behind a full
    * pipeline. `waiting` counts the emits held.
@@ -59,6 +61,7 @@ export function startFileInput(options: StartOptions): RunningFileInput {
   const held: RunningFileInput['held'] = [];
   const logs: string[] = [];
   const logRecords: Array<Record<string, unknown>> = [];
+  const health: string[] = [];
   const logger = pino({ level: 'debug' }, {
     write: (line: string) => {
       const record = JSON.parse(line) as Record<string, unknown>;
@@ -74,6 +77,7 @@ export function startFileInput(options: StartOptions): RunningFileInput {
     dataDir: options.dataDir,
     metrics,
     signal: controller.signal,
+    health: { failing: (reason) => health.push(`failing: ${reason}`), ok: () => health.push('ok') },
     async emit(batch, onAck) {
       while (gate) {
         waiting += 1;
@@ -93,6 +97,7 @@ export function startFileInput(options: StartOptions): RunningFileInput {
     bodies: () => events.map((e) => e.body as string),
     logs,
     logRecords,
+    health,
     block() {
       let release!: () => void;
       gate = new Promise<void>((resolve) => (release = resolve));

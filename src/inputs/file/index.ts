@@ -23,6 +23,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext } from '../../engine/component.js';
+import { FailureReport } from '../../engine/failure-report.js';
 import { compileUserRegex } from '../../engine/user-regex.js';
 import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
 import { Discovery } from './discovery.js';
@@ -113,6 +114,8 @@ export class FileInput implements TailerHost {
    * last found unchanged (see `consider`).
    */
   private readonly vacated = new Map<string, { since: number; checkedMtimeMs: number }>();
+  /** Checkpoints that cannot be saved (a full or read-only data_dir): said once, on /health, retried. */
+  private readonly saveFailure: FailureReport;
 
   constructor(
     private readonly config: FileInputConfig,
@@ -142,6 +145,11 @@ export class FileInput implements TailerHost {
         if (status === 'rejected') ctx.logger.warn({ file, events, checkpointed: counted }, 'an output rejected lines for good; they are not read again');
       },
     );
+    this.saveFailure = new FailureReport(ctx, {
+      what: 'cannot save checkpoints',
+      recovered: 'checkpoints can be saved again',
+      fields: { file: this.store.file },
+    });
     ctx.metrics.gauge('files_open', () => this.tailers.size);
     ctx.metrics.declare('file_rotations_total', 'file_truncations_total', 'ack_dropped_events_total', 'ack_rejected_events_total');
   }
@@ -167,6 +175,13 @@ export class FileInput implements TailerHost {
 
   async run(): Promise<void> {
     const { ctx } = this;
+    // A run that throws leaves its tailers behind, reading on and holding their files open: the engine
+    // aborts the signal then, and they must hear it (no abort listener per file; see Tailer.sleep). Before,
+    // they slept on, each restart opened and read every file once more (a 2,000-line file was delivered 5
+    // times over 4 restarts) and the descriptors added up until the process hit its limit.
+    ctx.signal.addEventListener('abort', () => {
+      for (const t of this.tailers.values()) t.wake();
+    }, { once: true });
     const loaded = await this.store.load();
     if (loaded.corrupt) {
       ctx.metrics.add('errors_total');
@@ -178,7 +193,9 @@ export class FileInput implements TailerHost {
       for (const file of found) await this.consider(file, true);
       await this.recoverOrphans(loaded.savedAt);
     });
-    await this.store.save(true);
+    // A save that fails (a full data_dir) is retried by the timer: the lines are read meanwhile, and only
+    // their checkpoints wait. Before, it was a crash, and a full disk at start was a crash loop.
+    await this.saveCheckpoints(true);
     ctx.logger.info({ files: this.tailers.size, checkpoints: this.store.size, first_run: firstRun }, 'file input started');
     // A wrong path is the commonest mistake, and looks like a quiet log: say so (files that appear later
     // are still picked up).
@@ -231,10 +248,16 @@ export class FileInput implements TailerHost {
     // save might come. From here on advanced() saves each acknowledgement synchronously.
     await this.store.idle();
     this.stopped = true;
+    this.saveSync();
+  }
+
+  /** Saves the checkpoints at once, synchronously (see `CheckpointStore.saveSync`); a failure is reported. */
+  private saveSync(): void {
     try {
       this.store.saveSync();
+      this.saveFailure.succeeded();
     } catch (err) {
-      this.ctx.logger.error({ err }, 'cannot save checkpoints');
+      this.saveFailure.failed(err);
     }
   }
 
@@ -283,11 +306,7 @@ export class FileInput implements TailerHost {
     const now = Date.now();
     if (this.policy.outstanding === 0 || now - this.lastSyncSave > 200) {
       this.lastSyncSave = now;
-      try {
-        this.store.saveSync();
-      } catch (err) {
-        this.ctx.logger.error({ err }, 'cannot save checkpoints');
-      }
+      this.saveSync();
     }
   }
 
@@ -303,11 +322,19 @@ export class FileInput implements TailerHost {
     for (const t of this.tailers.values()) live.add(fileKey(t.tracker.entry.dev, t.tracker.entry.ino));
     const forgotten = this.store.expire(now, this.config.checkpoint_ttl, (key) => live.has(key));
     if (forgotten) this.ctx.logger.info({ checkpoints: forgotten }, 'forgot checkpoints of files gone for longer than checkpoint_ttl');
+    await this.saveCheckpoints();
+  }
+
+  /**
+   * Saves the checkpoints if they changed (or `force`). A failure (a full or read-only data_dir) is said
+   * once, counted and shown on /health until a save works again; what was not saved stays to be saved.
+   */
+  private async saveCheckpoints(force = false): Promise<void> {
     try {
-      await this.store.save();
+      await this.store.save(force);
+      this.saveFailure.succeeded();
     } catch (err) {
-      this.ctx.metrics.add('errors_total');
-      this.ctx.logger.error({ err }, 'cannot save checkpoints');
+      this.saveFailure.failed(err);
     }
   }
 
@@ -364,7 +391,7 @@ export class FileInput implements TailerHost {
       keep = true;
       // Saved at once: if driftlock dies before the next save and the file is rotated away meanwhile, its
       // checkpoint is what lets the next start find it.
-      if (!atStart) await this.store.save().catch(() => undefined);
+      if (!atStart) await this.saveCheckpoints();
       // Found only after its name was found empty at a rotation (see `vacated`): nobody read it meanwhile,
       // and it may have been rotated already (copied and truncated, or renamed, with a new file in its
       // place). Copies written after the rotated file was last found unchanged, whose content is not known,
