@@ -15,6 +15,7 @@ import { byteSize, duration } from '../config/schema.js';
 import { encodeEvents } from './encoding.js';
 import { Backoff, sleep } from './delivery/backoff.js';
 import { makeFolder } from '../make-folder.js';
+import { FailureReport } from '../engine/failure-report.js';
 
 export const fileConfig = z.object({
   path: z.string().min(1).describe('File to append to. A relative path resolves against the working directory of the daemon; missing parent folders are created.'),
@@ -66,7 +67,8 @@ class AppendFile {
   constructor(
     private readonly file: string,
     private readonly rotation: Rotation | undefined,
-    private readonly onSyncError: (err: unknown) => void,
+    /** Background fsyncs (the timer's): told when one fails and when one works. */
+    private readonly syncs: Pick<FailureReport, 'failed' | 'succeeded'>,
     private readonly onTornEnd: (size: number) => void = () => undefined,
   ) {}
 
@@ -106,10 +108,13 @@ class AppendFile {
     this.dirty = false;
     this.syncing = handle
       .sync()
-      .catch((err: unknown) => {
-        this.dirty = true;
-        this.onSyncError(err);
-      })
+      .then(
+        () => this.syncs.succeeded(),
+        (err: unknown) => {
+          this.dirty = true;
+          this.syncs.failed(err);
+        },
+      )
       .finally(() => {
         this.syncing = undefined;
       });
@@ -247,13 +252,15 @@ export const fileOutput = defineOutput({
 
     return {
       async consume(batches: Batches, ctx: ComponentContext): Promise<void> {
+        // A write that fails (a full disk) is retried until it works: said once, not at every retry (every
+        // 5 s at most, for as long as the disk stayed full), counted each time, and on /health meanwhile.
+        const writes = new FailureReport(ctx, { what: `cannot write ${target}`, recovered: 'writing to the output file works again', fields: { path: target } });
+        // Background fsyncs, said the same way; not on /health (a write that works would say ok meanwhile).
+        const syncs = new FailureReport({ logger: ctx.logger, metrics: ctx.metrics }, { what: 'cannot fsync the output file', recovered: 'fsync of the output file works again', fields: { path: target } });
         const file = new AppendFile(
           target,
           rotation,
-          (err) => {
-            ctx.metrics.add('errors_total');
-            ctx.logger.error({ err, path: target }, 'cannot fsync the output file');
-          },
+          syncs,
           (size) => ctx.logger.warn({ path: target, size }, 'the output file ended inside a line (a write cut short, such as by a full disk at the last stop): a newline was added, so the next record starts a line of its own'),
         );
         const timer = syncEachWrite ? undefined : setInterval(() => file.syncInBackground(), config.fsync_interval);
@@ -310,21 +317,14 @@ export const fileOutput = defineOutput({
                   throw err;
                 }
               }
-              if (attempt > 0) {
-                ctx.logger.info({ path: target, attempts: attempt + 1 }, 'writing to the output file works again');
-                ctx.health?.ok();
-              }
+              writes.succeeded({ attempts: attempt + 1 });
               for (const batch of group) ackBatch(batch);
               return true;
             } catch (err) {
-              ctx.metrics.add('errors_total');
-              ctx.health?.failing(`cannot write ${target}: ${(err as Error).message}`);
+              writes.failed(err, { events });
               await file.discard();
               const delay = backoff.next();
-              if (!ctx.signal.aborted) {
-                ctx.logger.error({ err, path: target, events, retry_in_ms: delay }, 'cannot write to the output file; retrying');
-                await sleep(delay, ctx.signal);
-              }
+              if (!ctx.signal.aborted) await sleep(delay, ctx.signal);
               if (ctx.signal.aborted) {
                 ctx.logger.error({ err, path: target, events }, 'cannot write to the output file; stopping, events not written');
                 for (const batch of group) ackBatch(batch, 'abandoned');
