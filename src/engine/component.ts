@@ -118,6 +118,11 @@ export interface BuildContext {
    * the daemon is stopping (absent outside a pipeline).
    */
   stopping?: AbortSignal;
+  /**
+   * Tells `/health` the component cannot do its job (a transform's state it cannot save) until `ok()`, as
+   * `ComponentContext.health` (absent outside a pipeline).
+   */
+  health?: ComponentContext['health'];
 }
 
 export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S extends z.ZodType = z.ZodType> {

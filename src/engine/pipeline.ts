@@ -212,6 +212,20 @@ interface RunningComponent {
   lastBatchError?: string;
 }
 
+/** How a component tells `/health` it cannot do its job, and that it can again (see ComponentContext.health). */
+function healthOf(c: RunningComponent): NonNullable<ComponentContext['health']> {
+  return {
+    failing(reason: string) {
+      c.failingSince ??= Date.now();
+      c.failingReason = reason;
+    },
+    ok() {
+      c.failingSince = undefined;
+      c.failingReason = undefined;
+    },
+  };
+}
+
 /** A component that crashed within this long is reported by `health()` (longer than the longest backoff). */
 export const HEALTH_WINDOW_MS = 60_000;
 
@@ -387,16 +401,7 @@ export class Pipeline {
       stopping: c.stopper?.signal ?? this.stopInputs.signal,
       // The pipeline's it belongs to now: an input kept through a reload hears the new one's stop.
       stopDeadline: () => c.owner.stopDeadline,
-      health: {
-        failing(reason: string) {
-          c.failingSince ??= Date.now();
-          c.failingReason = reason;
-        },
-        ok() {
-          c.failingSince = undefined;
-          c.failingReason = undefined;
-        },
-      },
+      health: healthOf(c),
     };
   }
 
@@ -410,6 +415,7 @@ export class Pipeline {
       metrics: c.metrics,
       upstreamBlocked: () => upstream.some((u) => u.fanout.blocked),
       stopping: c.stopper?.signal ?? this.stopInputs.signal,
+      health: healthOf(c),
     })) as T;
   }
 

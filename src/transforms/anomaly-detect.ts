@@ -19,6 +19,7 @@ import { checkSnapshotHeader, describeRestore, isSnapshotHeader, restoreDetector
 import { durationText, type LiveState, type SilenceEnd, type StreamSnapshot } from '../detector/stream.js';
 import { parseTransform } from './parse.js';
 import { writeFileAtomic } from '../atomic-write.js';
+import { FailureReport } from '../engine/failure-report.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
 import { ellipsize } from '../detector/strings.js';
 
@@ -255,9 +256,12 @@ export async function loadDetectorState(detector: Detector, file: string): Promi
   }
 }
 
-/** Saves a detector's state to a file, atomically, one stream at a time. */
+/**
+ * Saves a detector's state to a file, atomically, one stream at a time; fsynced before the rename, so that a
+ * power cut leaves the old state or the new one, not an empty file (ext4 without auto_da_alloc, xfs).
+ */
 export function saveDetectorState(detector: Detector, file: string): Promise<void> {
-  return writeFileAtomic(file, snapshotLines(detector));
+  return writeFileAtomic(file, snapshotLines(detector), { fsync: true });
 }
 
 export function anomalyAttribute(a: Anomaly): Attributes {
@@ -522,6 +526,9 @@ export const anomalyDetectTransform = defineTransform({
     let saving: Promise<void> | null = null;
     let dirty = false;
     const save = () => saveDetectorState(detector, snapshotFile);
+    // A save that fails (a full data_dir) is said once, counted, on /health, and tried again at the next
+    // interval. Before, it was a warning at each interval, not counted, /health ok.
+    const saveFailure = new FailureReport(ctx, { what: 'cannot save detector state', recovered: 'detector state can be saved again', fields: { file: snapshotFile } });
     // On a timer, not on the next batch: a burst followed by silence must be saved too (the file input has
     // checkpointed those lines; after a SIGKILL they would not be read again, and the baseline would be lost).
     const timer = snapshots
@@ -529,10 +536,13 @@ export const anomalyDetectTransform = defineTransform({
         if (!dirty || saving) return;
         dirty = false;
         saving = save()
-          .catch((err: unknown) => {
-            dirty = true;
-            ctx.logger.warn({ err }, 'cannot save detector state');
-          })
+          .then(
+            () => saveFailure.succeeded(),
+            (err: unknown) => {
+              dirty = true;
+              saveFailure.failed(err);
+            },
+          )
           .finally(() => (saving = null));
       }, config.snapshot_interval)
       : undefined;
@@ -679,8 +689,12 @@ export const anomalyDetectTransform = defineTransform({
               if (state) live.set(id, state);
             }
             liveAcrossReload.set(snapshotFile, live);
+            saveFailure.succeeded();
           } catch (err) {
-            ctx.logger.warn({ err }, 'cannot save detector state');
+            const before = saveFailure.failing;
+            saveFailure.failed(err);
+            // Said whatever the reminder's pace: what was learned since the last save is lost at this stop.
+            if (before) ctx.logger.error({ err, file: snapshotFile }, 'cannot save detector state at the stop either: the next start restores the last state saved, or starts a new warm-up');
           }
         }
         return rest;

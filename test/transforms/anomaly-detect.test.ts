@@ -1,4 +1,7 @@
 /** The anomaly_detect transform's own line reading (format: auto), apart from the detector. */
+import { existsSync } from 'node:fs';
+import { readFile, symlink, unlink } from 'node:fs/promises';
+import path from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Finalizer, type Batch } from '../../src/engine/acknowledgement.js';
@@ -348,5 +351,44 @@ describe('anomaly_detect silenceEvent', () => {
     // A lone surrogate: a terminal shows U+FFFD, JSON.stringify writes `\ud83d`.
     expect(body).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
     expect(body).toBe(`stream api silent: no events for 40 s (pattern "${'x'.repeat(78)}…" stopped)`);
+  });
+});
+
+describe('anomaly_detect state snapshots on a full disk', () => {
+  it.skipIf(!existsSync('/dev/full'))('says a failed save once, counts each, shows it on /health, and saves once there is room', async () => {
+    const dataDir = await tempDir('driftlock-ad-full-');
+    // The snapshot's temp file is /dev/full: every save fails with ENOSPC, as on a full disk.
+    await symlink('/dev/full', path.join(dataDir, 'detector.json.tmp'));
+    const metrics = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
+    const logs: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const health: string[] = [];
+    const config = anomalyDetectConfig.parse({ stream_id: 'app', snapshot_interval: '20ms' });
+    const stage = (await anomalyDetectTransform.build(config, {
+      id: 'detect', logger, dataDir, configDir: dataDir, metrics,
+      health: { failing: (r) => health.push(`failing: ${r}`), ok: () => health.push('ok') },
+    })) as { map(e: LogEvent[]): Promise<LogEvent[]>; flush(): Promise<LogEvent[]> };
+    const until = async (check: () => boolean, what: string) => {
+      const started = Date.now();
+      while (!check()) {
+        if (Date.now() - started > 10_000) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    // Events keep coming: every interval has something to save.
+    for (let i = 0; metrics.get('errors_total') < 5; i++) {
+      await stage.map([event(`user ${i % 7} logged in`)]);
+      await new Promise((r) => setTimeout(r, 10));
+      if (i > 2000) throw new Error('no failed save');
+    }
+    expect(logs.filter((l) => (l.level as number) >= 40).map((l) => l.msg)).toEqual([expect.stringMatching(/^cannot save detector state; retrying/)]);
+    expect(health).toEqual([expect.stringMatching(/^failing: cannot save detector state: ENOSPC/)]);
+
+    await unlink(path.join(dataDir, 'detector.json.tmp'));
+    await stage.map([event('user 1 logged in')]);
+    await until(() => logs.some((l) => l.msg === 'detector state can be saved again'), 'the recovery');
+    expect(health.at(-1)).toBe('ok');
+    expect((await readFile(path.join(dataDir, 'detector.json'), 'utf8')).split('\n')[0]).toContain('detector-state');
+    await stage.flush();
   });
 });
