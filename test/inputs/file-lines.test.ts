@@ -1,6 +1,6 @@
 import { appendFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { compileGlob, PathMatcher } from '../../src/inputs/file/glob.js';
 import { goRule } from '../../src/inputs/file/multiline.js';
 import { startedFileInputs, tempDir, type RunningFileInput } from '../helpers/file-input.js';
@@ -247,5 +247,48 @@ describe('globs', () => {
     expect(m.matches('/a/b/c.log')).toBe(true);
     expect(m.matches('/a/b/debug.log')).toBe(false);
     expect(m.roots()).toEqual([{ dir: '/a', depth: Infinity }, { dir: '/c', depth: 0 }]);
+  });
+});
+
+describe('file input timeouts and the wall clock', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** Waits on the monotonic clock: Date.now() is the one these tests move. */
+  async function within(ms: number, check: () => boolean): Promise<boolean> {
+    const started = performance.now();
+    while (!check()) {
+      if (performance.now() - started > ms) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
+  }
+
+  it('passes a multiline event on after its timeout though the wall clock stepped back an hour meanwhile (NTP)', async () => {
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    const input = await readWith('first event\n  its continuation\nsecond event\n', { multiline: { start_pattern: '^\\S', timeout: '200ms' } }, 1);
+    // The first event went out when the second began; the second waits for its timeout. The clock steps back.
+    step = -3_600_000;
+    expect(await within(3000, () => input.events.length === 2)).toBe(true);
+    expect(input.bodies()).toEqual(['first event\n  its continuation', 'second event']);
+  });
+
+  it('does not cut a multiline event at once when the wall clock steps forward an hour', async () => {
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, 'first event\n');
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', multiline: { start_pattern: '^\\S', timeout: '2s' } } });
+    await new Promise((r) => setTimeout(r, 300)); // read, waiting for its continuation
+    step = 3_600_000;
+    await new Promise((r) => setTimeout(r, 300));
+    await appendFile(log, '  its continuation\nsecond event\n');
+    expect(await within(5000, () => input.events.length >= 1)).toBe(true);
+    expect(input.bodies()[0]).toBe('first event\n  its continuation');
   });
 });

@@ -126,6 +126,14 @@ const CHANGE_QUIET_MS = 60;
 /** File times lag the wall clock (coarse timestamps; 1 s on some file systems). */
 const UNREAD_SLACK_MS = 1000;
 
+/**
+ * The clock of the tailer's timeouts (multiline, partial lines, rotate_wait): monotonic, so that a step of
+ * the wall clock (NTP, a VM resumed) neither holds an event back for as long as the clock went back (a
+ * trace waited an hour after a one-hour step back) nor lets the timeouts fall due at once when it went
+ * forward. The wall clock stays for what is compared with file times and for the events' timestamps.
+ */
+const monotonic = (): number => performance.now();
+
 export interface TailerHost {
   readonly ctx: InputContext;
   readonly options: TailerOptions;
@@ -180,9 +188,11 @@ export class Tailer {
   private events: LogEvent[] = [];
   private batchEnd = 0;
   private malformed = 0;
+  /** Wall time of the last read: the events' observed timestamp. */
   private now = Date.now();
-  private lastGrowth = Date.now();
-  private lastLine = Date.now();
+  /** Monotonic times (see `monotonic`) of the last growth of the file and of the last line read. */
+  private lastGrowth = monotonic();
+  private lastLine = monotonic();
   private letGo = false;
   private closing = false;
   private wakeUp: (() => void) | undefined;
@@ -210,7 +220,7 @@ export class Tailer {
     this.splitter = new LineSplitter(this.opts.maxLineBytes, offset);
     const ml = this.opts.multiline;
     this.joiner = ml && new MultilineJoiner(ml.rule, ml.maxLines, this.opts.maxLineBytes);
-    if (state !== 'live') this.lastGrowth = Date.now();
+    if (state !== 'live') this.lastGrowth = monotonic();
   }
 
   get position(): number {
@@ -227,7 +237,7 @@ export class Tailer {
     this.state = 'live';
     this.lastPath = file;
     this.letGo = false;
-    this.lastGrowth = Date.now();
+    this.lastGrowth = monotonic();
     this.wake();
   }
 
@@ -296,7 +306,7 @@ export class Tailer {
   markGone(deleted: boolean): void {
     if (this.state === 'live') {
       this.state = deleted ? 'deleted' : 'rotated';
-      this.lastGrowth = Date.now();
+      this.lastGrowth = monotonic();
       this.path = null;
     } else if (deleted) this.state = 'deleted';
     this.wake();
@@ -324,7 +334,7 @@ export class Tailer {
       };
       this.wakeUp = done;
       const due = this.nextDeadline();
-      if (due !== undefined) timer = setTimeout(done, Math.max(10, due - Date.now()));
+      if (due !== undefined) timer = setTimeout(done, Math.max(10, due - monotonic()));
     });
   }
 
@@ -372,8 +382,8 @@ export class Tailer {
         if (unreadSince !== undefined) await this.host.changedUnread(this, unreadSince);
         this.readOffset += bytesRead;
         this.now = Date.now();
-        this.lastGrowth = this.now;
-        this.lastLine = this.now;
+        this.lastGrowth = monotonic();
+        this.lastLine = this.lastGrowth;
         // In slices, each emitted before the next is split (see SLICE_BYTES); the read is checked and
         // accounted for as a whole above, and a line cut between two slices is joined by the splitter.
         for (let at = 0; at < chunk.length; at += SLICE_BYTES) {
@@ -394,8 +404,8 @@ export class Tailer {
 
   /** At the end of the file: timeouts, rotation and deletion, closing. */
   private async atEnd(): Promise<boolean> {
-    const now = Date.now();
-    this.now = now;
+    this.now = Date.now();
+    const now = monotonic();
     // Not while a last line waits for its newline: that line may continue the event (a trace written by a
     // block-buffered writer stops anywhere). The event waits with it: for its newline, partial_line_timeout,
     // or the moment the file is let go, when both go out together (flushAll).
