@@ -17,6 +17,7 @@ import { post } from './delivery/http.js';
 import { QueuedOutput } from './delivery/queued-output.js';
 import { digest, SIGNATURE_HEADER, sign } from './delivery/signature.js';
 import { alertEntry, readAnomaly } from './delivery/alert.js';
+import { payloadProblems, renderPayload, type Json } from './delivery/payload-template.js';
 
 export const webhookConfig = z
   .object({
@@ -37,6 +38,15 @@ export const webhookConfig = z
       .describe('Authentication.'),
     signing_secret: secret(z.string().min(16)).optional().describe(`Signs every request: header \`${SIGNATURE_HEADER}: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">\` (see "Slack and webhook outputs" for how to verify it). At least 16 characters.`),
     min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not sent. Events without `attributes.anomaly` are always sent.'),
+    payload: z
+      .json()
+      .optional()
+      .superRefine((value, ctx) => {
+        for (const message of payloadProblems(value)) ctx.addIssue({ code: 'custom', message });
+      })
+      // Secret as a whole (as `secret()` marks one): it may hold a routing key or a token.
+      .meta({ secret: true, expected: 'a JSON object (YAML) whose strings may hold {placeholders}' })
+      .describe('Your own body for each event instead of the standard one, for receivers that want theirs (PagerDuty, Opsgenie, Teams): JSON written as YAML, whose strings may hold `{stream}`, `{kind}`, `{confidence}`, `{confidence_percent}`, `{score}`, `{reason}`, `{field}`, `{pattern}`, `{entry}`, `{time}`, `{id}`, `{group}` (stream/kind/field: a key to deduplicate incidents on), `{resolved}`, or a field of the event (`{body.status}`, `{resource.service.name}`). A string that is one placeholder alone keeps the value\'s type. Batches of several events send an array of them.'),
     batch: z
       .strictObject({
         max_events: z.number().int().min(1).default(100).describe('Events per request at most. With 1 the body is one JSON object; otherwise a JSON array (even of one).'),
@@ -108,7 +118,9 @@ export const webhookOutput = defineOutput({
           batch: { maxItems: config.batch.max_events, maxBytes: config.batch.max_bytes, lingerMs: config.batch.timeout },
           send: (records, signal) => {
             const alerts = records.map((r) => r.data);
-            const body = single ? JSON.stringify(alerts[0]) : JSON.stringify(alerts);
+            const payload = config.payload as Json | undefined;
+            const bodies = payload === undefined ? alerts : alerts.map((a) => renderPayload(payload, a.event, a.id, a.time));
+            const body = single ? JSON.stringify(bodies[0]) : JSON.stringify(bodies);
             const headers = { ...baseHeaders };
             headers['idempotency-key'] = alerts.length === 1 ? alerts[0]!.id : `batch_${digest(alerts.map((a) => a.id))}`;
             if (config.signing_secret) headers[SIGNATURE_HEADER.toLowerCase()] = sign(config.signing_secret, body);

@@ -74,7 +74,7 @@ describe('driftlock CLI', () => {
     const examples = (await readdir(path.join(ROOT, 'examples/pipelines'))).filter((f) => f.endsWith('.yaml'));
     expect(examples.length).toBeGreaterThanOrEqual(2);
     // The signing secret of the webhook example has no default: a public one would sign with a known key.
-    const secret = { ALERT_WEBHOOK_SECRET: 'a-secret-of-at-least-16-chars' };
+    const secret = { ALERT_WEBHOOK_SECRET: 'a-secret-of-at-least-16-chars', PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0123456789' };
     for (const example of examples) {
       const r = await runCli(['validate', '-c', `examples/pipelines/${example}`], { env: secret });
       expect(r.code, `${example}: ${r.stderr}`).toBe(0);

@@ -8,7 +8,7 @@ import type { AnyComponentDefinition } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { webhookOutput, type WebhookAlert } from '../../src/outputs/webhook.js';
 import { createRegistry } from '../../src/components.js';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig, secretValuesOf } from '../../src/config/load.js';
 import { Pipeline } from '../../src/engine/pipeline.js';
 import { numbersInput, silentLogger } from '../helpers/components.js';
 import { hang, notFound, ok, outage, rateLimited, startReceiver, type Receiver } from '../helpers/http-receiver.js';
@@ -85,6 +85,77 @@ describe('webhook output', () => {
     expect(bodies[0]!.entry).toContain('"response_time":4.8');
     // The same event always gets the same id (a re-read after a crash is recognisable).
     expect(bodies[0]!.id).toMatch(/^dl_[0-9a-f]{32}$/);
+  });
+
+  it('payload: sends the body a receiver wants (PagerDuty Events v2 here), placeholders filled, a lone one keeping its type', async () => {
+    receiver = await startReceiver(ok);
+    const payload = {
+      routing_key: 'R0UTINGKEY0123456789',
+      event_action: 'trigger',
+      dedup_key: '{group}',
+      payload: {
+        summary: '{stream}: {reason}',
+        source: '{stream}',
+        severity: 'error',
+        custom_details: { confidence: '{confidence}', shown: '{confidence_percent} sure', status: '{body.status}', missing: '{body.nope}', note: 'status {body.status}, n={body.n}{body.nope}', entry: '{entry}', kinds: ['{kind}', '{field}'], resolved: '{resolved}' },
+      },
+      links: [{ href: 'https://runbooks.example/{stream}', text: 'runbook' }],
+      retries: 3,
+      page: true,
+    };
+    const run = await runOutput(def, { url: receiver.url, signing_secret: SECRET, payload, batch: { max_events: 1 } }, dir);
+    const [one] = events(1);
+    expect(await run.push([one!])).toBe('delivered');
+    await receiver.waitFor(() => receiver!.accepted().length >= 1, 10_000, '1 request');
+    const first = receiver.requests[0]!;
+    const why = (one!.attributes.anomaly as { why: string }).why;
+    expect(JSON.parse(first.body)).toEqual({
+      routing_key: 'R0UTINGKEY0123456789',
+      event_action: 'trigger',
+      dedup_key: 'nginx-logs/field_value/response_time',
+      payload: {
+        summary: `nginx-logs: ${why}`,
+        source: 'nginx-logs',
+        severity: 'error',
+        custom_details: { confidence: 0.995, shown: '99.5% sure', status: 200, missing: null, note: `status 200, n=${(one!.body as { n: number }).n}`, entry: expect.stringContaining('"response_time":4.8') as string, kinds: ['field_value', 'response_time'], resolved: false },
+      },
+      links: [{ href: 'https://runbooks.example/nginx-logs', text: 'runbook' }],
+      retries: 3,
+      page: true,
+    });
+    // Signed and keyed as the standard body is.
+    expect(verify(SECRET, first.body, first.headers['x-driftlock-signature'] as string)).toBe(true);
+    expect(first.headers['idempotency-key']).toMatch(/^dl_[0-9a-f]{32}$/);
+    // Batched: an array of them.
+    await run.end();
+    receiver.requests.length = 0;
+    const run2 = await runOutput(def, { url: receiver.url, payload: { text: '{reason}' }, batch: { max_events: 10, timeout: '300ms' } }, path.join(dir, 'two'));
+    void run2.push(events(3));
+    await receiver.waitFor(() => receiver!.accepted().length >= 1, 10_000, 'a batch');
+    await run2.end();
+    const batch = JSON.parse(receiver.requests[0]!.body) as Array<{ text: string }>;
+    expect(batch).toHaveLength(3);
+    expect(batch[0]!.text).toMatch(/^response_time 4\.8 is 107x/);
+  });
+
+  it('payload: an unknown placeholder is a config error naming where it is and what there is; the payload is a secret', async () => {
+    const parsed = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: { payload: { summary: '{stream} {reasn}', source: '{body}' } } });
+    expect(parsed.success).toBe(false);
+    const messages = parsed.error!.issues.map((i) => i.message);
+    expect(messages).toEqual([
+      expect.stringMatching(/^payload\.payload\.summary: unknown placeholder \{reasn\}: use one of \{stream\}, .*\{reason\}.*, or a field of the event \(\{source\.…\}, \{attributes\.…\}, \{resource\.…\}, \{body\.…\}\)$/),
+      expect.stringMatching(/^payload\.payload\.source: unknown placeholder \{body\}/),
+    ]);
+    const cfg = await parseConfig(`inputs:
+  app: { type: stdin }
+outputs:
+  pd:
+    type: webhook
+    inputs: [app]
+    url: https://events.example.com/v2/enqueue
+    payload: { routing_key: R0UTINGKEY0123456789, summary: "{reason}" }
+`, 'pipeline.yaml', createRegistry(), { env: {} });
+    expect(secretValuesOf(cfg.components.find((c) => c.id === 'pd')!)).toContain('R0UTINGKEY0123456789');
   });
 
   it('batches by count and by bytes (JSON arrays), and waits batch.timeout for a batch to fill', async () => {
