@@ -208,24 +208,45 @@ program
   .option('-n, --limit <n>', 'events to show, 0 for no limit', number('--limit', 0, 1e9, true), 100)
   .addOption(new Option('--format <format>', 'json: one line per event as the API sends it; pretty: a line for people').choices(['json', 'pretty']).default(process.stdout.isTTY ? 'pretty' : 'json'))
   .action(async (components: string[], opts: { api?: string; config?: string; limit: number; format: 'json' | 'pretty' }) => {
-    let api = opts.api;
-    if (api === undefined && opts.config !== undefined) {
-      try {
-        const cfg = await loadConfigFile(opts.config, createRegistry());
-        if (!cfg.api.enabled) {
-          process.stderr.write(`driftlock tap: ${opts.config} does not enable the API (api.enabled: true), which the tap is read from\n`);
-          process.exit(EXIT.usage);
-        }
-        api = cfg.api.address;
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        process.stderr.write(`${err.message}\n`);
-        process.exit(EXIT.config);
-      }
-    }
+    const api = await apiAddressOf(opts, 'tap');
     const { runTap } = await import('./tap.js');
-    process.exit(await runTap(components, { api: api ?? '127.0.0.1:8686', limit: opts.limit, format: opts.format }, { stdout: process.stdout, stderr: process.stderr }));
+    process.exit(await runTap(components, { api, limit: opts.limit, format: opts.format }, { stdout: process.stdout, stderr: process.stderr }));
   });
+
+program
+  .command('top')
+  .description('a live table of a running daemon\'s components: events in and out per second, buffers, errors, drops (needs api.enabled: true)')
+  .addOption(new Option('--api <host:port>', 'the daemon\'s api.address (default: read from --config, else 127.0.0.1:8686)'))
+  .addOption(configOption())
+  .option('-i, --interval <duration>', 'how often to read the metrics (at least 100ms)', durationMs('--interval', 100), 1000)
+  .option('-n, --count <n>', 'tables to print before exiting, 0 for no end', number('--count', 0, 1e9, true), 0)
+  .action(async (opts: { api?: string; config?: string; interval: number; count: number }) => {
+    const api = await apiAddressOf(opts, 'top');
+    const { runTop } = await import('./top.js');
+    const redraw = process.stdout.isTTY === true && process.env.TERM !== 'dumb';
+    process.exit(await runTop({ api, intervalMs: opts.interval, count: opts.count, redraw }, { stdout: process.stdout, stderr: process.stderr }));
+  });
+
+/**
+ * The API address a client command (`tap`, `top`) reads from: `--api`, else the `api.address` of the
+ * pipeline file given with `-c` (or DRIFTLOCK_CONFIG), else the default. A pipeline without the API is an error.
+ */
+async function apiAddressOf(opts: { api?: string; config?: string }, command: string): Promise<string> {
+  if (opts.api !== undefined) return opts.api;
+  if (opts.config === undefined) return '127.0.0.1:8686';
+  try {
+    const cfg = await loadConfigFile(opts.config, createRegistry());
+    if (!cfg.api.enabled) {
+      process.stderr.write(`driftlock ${command}: ${opts.config} does not enable the API (api.enabled: true), which ${command} reads from\n`);
+      process.exit(EXIT.usage);
+    }
+    return cfg.api.address;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(EXIT.config);
+  }
+}
 
 program
   .command('docs')

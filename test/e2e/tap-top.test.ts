@@ -1,4 +1,7 @@
-/** `driftlock tap` against a running daemon, both the real CLI: what a parse made of the lines, live, through a reload. */
+/**
+ * `driftlock tap` and `driftlock top` against a running daemon, all the real CLI: what a parse made of the
+ * lines, live, through a reload; and the components' rates.
+ */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +16,7 @@ transforms:
 outputs: { out: { type: file, inputs: [parse_access], path: "${dir}/out.log" } }
 `;
 
-describe('driftlock tap', () => {
+describe('driftlock tap and top', () => {
   it('prints what a transform sends on, goes on through a reload, and says clearly when it cannot tap', async () => {
     const dir = await tempDir('dl-tap-');
     const file = path.join(dir, 'pipeline.yaml');
@@ -41,6 +44,23 @@ describe('driftlock tap', () => {
     daemon.child.kill('SIGHUP');
     await live.waitFor(/"log\.original"/, 'stdout', 20_000);
     live.child.kill('SIGINT');
+
+    // top: two readings 300 ms apart; the second has rates. The demo makes 50 lines a second.
+    const top = await runCli(['top', '--api', api, '-n', '2', '-i', '300ms']);
+    expect(top.code, top.stderr).toBe(0);
+    const tables = top.stdout.split(/^driftlock at /m).filter(Boolean);
+    expect(tables).toHaveLength(2);
+    expect(tables[0]).toMatch(/^127\.0\.0\.1:\d+ {2}ok {2}up \d+ s {2}RSS \d+ MiB/);
+    const rows = (t: string) => Object.fromEntries(t.split('\n').filter((l) => /^(web|parse_access|out) /.test(l)).map((l) => [l.split(/\s+/)[0]!, l.split(/\s+/)]));
+    const second = rows(tables[1]!);
+    expect(Object.keys(second)).toEqual(['web', 'parse_access', 'out']);
+    expect(second['web']!.slice(1, 3)).toEqual(['input', 'demo']);
+    expect(second['out']!.slice(1, 3)).toEqual(['output', 'file']);
+    // IN/S of the parse: about 50 a second (the demo's rate), read from its counters 300 ms apart.
+    const parseRate = Number(second['parse_access']![3]!.replace(/,/g, ''));
+    expect(parseRate).toBeGreaterThan(10);
+    expect(parseRate).toBeLessThan(500);
+    expect(rows(tables[0]!)['parse_access']![3]).toBe('…');
 
     const none = await runCli(['tap', '--api', api, 'detect']);
     expect(none.code).toBe(2);
