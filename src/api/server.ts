@@ -65,6 +65,11 @@ function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonN
   let shown = 0;
   let missed = 0;
   const close = tap.taps.watch(matches, (component: string, events: readonly LogEvent[]) => {
+    // A reader gone whose 'close' has not come yet: nothing more is written (a write after the end is an error).
+    if (res.destroyed || res.writableEnded) {
+      close();
+      return;
+    }
     for (const event of events) {
       if (res.writableLength > TAP_MAX_BEHIND) {
         missed += 1;
@@ -85,6 +90,7 @@ function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonN
     }
   });
   res.on('close', close);
+  res.on('error', close);
 }
 
 /** `api.address` as the network inputs read theirs (`:8686` is every interface); the config checked it. */
