@@ -38,7 +38,7 @@ import { sharedBucket } from './delivery/rate-limit.js';
 
 export const slackConfig = z.object({
   webhook_url: secret(httpUrl('an https:// URL (a Slack incoming webhook)')).describe('The Slack incoming webhook URL, usually `${SLACK_WEBHOOK_URL}` (the URL itself is the credential).'),
-  min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not posted (they count as delivered).'),
+  min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not posted (they count as delivered, and in `skipped_events_total`).'),
   mention: z
     .strictObject({
       text: z.string().min(1).default('<!here>').describe('What to put at the top of the message: `<!here>`, `<!channel>`, `<@U012AB3CD>` (a user), `<!subteam^S012AB3CD>` (a user group).'),

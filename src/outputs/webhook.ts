@@ -37,7 +37,7 @@ export const webhookConfig = z
       .optional()
       .describe('Authentication.'),
     signing_secret: secret(z.string().min(16)).optional().describe(`Signs every request: header \`${SIGNATURE_HEADER}: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">\` (see "Slack and webhook outputs" for how to verify it). At least 16 characters.`),
-    min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not sent. Events without `attributes.anomaly` are always sent.'),
+    min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not sent (they count as delivered, and in `skipped_events_total`). Events without `attributes.anomaly` are always sent.'),
     payload: z
       .json()
       .optional()
@@ -134,6 +134,7 @@ export const webhookOutput = defineOutput({
               const a = readAnomaly(e);
               return !a || a.confidence >= config.min_confidence;
             });
+            if (events.length < batch.events.length) ctx.metrics.add('skipped_events_total', batch.events.length - events.length);
             const settles = splitAck(batch, events.length);
             await out.enqueue(events.map((e) => toWebhookAlert(e, id)), settles.map((s) => [s]));
           }

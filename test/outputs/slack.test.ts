@@ -349,6 +349,15 @@ describe('slack output', () => {
     expect(run.logs.some((l) => String(l.msg).includes('without attributes.anomaly'))).toBe(true);
   });
 
+  it('exports skipped_events_total from the start, at 0, as every counter', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { webhook_url: receiver.url, min_confidence: 0.99, group_window: '0s' }, dir);
+    expect(await run.push([anomalyEvent({ confidence: 0.995 })])).toBe('delivered');
+    await run.end();
+    // Before, the series appeared only at the first skipped event: increase() and absent() saw nothing.
+    expect(run.metrics.samples().find((s) => s.name === 'driftlock_skipped_events_total')?.value).toBe(0);
+  });
+
   it('messages queued while Slack is down are delivered by the next instance', async () => {
     receiver = await startReceiver(() => ({ status: 500, body: 'internal_error' }));
     const config = { webhook_url: receiver.url, group_window: '0s', retry: { initial_backoff: '50ms', max_backoff: '100ms' } };

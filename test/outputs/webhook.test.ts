@@ -325,6 +325,16 @@ outputs: { hook: { type: webhook, inputs: [src], url: "${receiver.url}", acknowl
     expect(bodies[0]!.anomaly!.confidence).toBe(0.999);
     expect(bodies[1]!.anomaly).toBeUndefined();
     expect(bodies[1]!.entry).toBe('hello');
+    // Left out on purpose, counted as Slack counts them (before, nothing said how many were left out).
+    expect(run.metrics.get('skipped_events_total')).toBe(1);
+  });
+
+  it('exports skipped_events_total from the start, at 0, as every counter', async () => {
+    receiver = await startReceiver(ok);
+    const run = await runOutput(def, { url: receiver.url, min_confidence: 0.99, batch: { max_events: 1 } }, dir);
+    expect(await run.push([anomalyEvent({ confidence: 0.999 })])).toBe('delivered');
+    await run.end();
+    expect(run.metrics.samples().find((s) => s.name === 'driftlock_skipped_events_total')?.value).toBe(0);
   });
 
   it('rejects bad config: auth without its credentials, a short signing secret, a URL that is not http(s)', () => {

@@ -73,7 +73,8 @@ export class QueuedOutput<T> {
     const queue = await DiskQueue.open<T>({ dir: path.join(ctx.dataDir, 'queue'), maxBytes: config.queue.max_bytes, onFull, onMarkError });
     ctx.metrics.gauge('queue_records', () => queue.pending);
     ctx.metrics.gauge('queue_bytes', () => queue.pendingBytes);
-    ctx.metrics.declare('delivery_requests_total', 'delivery_retries_total', 'delivery_rejected_total', 'delivered_records_total');
+    // skipped_events_total: what the output leaves out on purpose (below min_confidence), counted by it.
+    ctx.metrics.declare('delivery_requests_total', 'delivery_retries_total', 'delivery_rejected_total', 'delivered_records_total', 'skipped_events_total');
     if (queue.pending > 0) ctx.logger.info({ target: options.target, queued: queue.pending }, `${queue.pending} undelivered record(s) found in the on-disk queue; sending them first`);
     // A push waiting for room in a full queue gives up once the daemon is stopping *and* no room will come
     // before the shutdown timeout: the receiver fails (the worker leaves the rest on disk at the first
