@@ -22,7 +22,7 @@ export const fileConfig = z.object({
   encoding: z.enum(['json', 'text']).default('json').describe('`json`: the whole event as one JSON object per line; `text`: the body per line (as JSON if it is structured).'),
   rotate: z
     .strictObject({
-      max_bytes: byteSize().prefault('100MiB').describe('Start a new file when a write would make the current one larger than this (default 100MiB). A batch of events is written whole and a line is never split across files, so a file can pass this by up to one batch (at most the size of one read of the input, 1 MiB by default).'),
+      max_bytes: byteSize().prefault('100MiB').describe('Start a new file when a write would make the current one larger than this (default 100MiB). A batch of events is written whole and a line is never split across files, so a file can pass this by up to one batch as written: a file input sends the lines of 256 KiB of a read as one batch, and as JSON lines 256 KiB of short lines can be many times that (12-byte lines made files of 3.4 MB with `max_bytes: 64KiB`).'),
       max_files: z.number().int().min(1).default(5).describe('Rotated files to keep, `path.1` (newest) to `path.N`; older ones are deleted.'),
     })
     .optional()
