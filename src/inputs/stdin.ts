@@ -87,7 +87,7 @@ export async function readLinesInto(stream: Readable, ctx: InputContext, maxLine
 
 export const stdinInput = defineInput({
   type: 'stdin',
-  description: 'Reads standard input, one event per line (`\\n` or `\\r\\n`). The pipeline stops when standard input ends. A file redirected to it (`< access.log`) is read 256 KiB at a time; a pipe as it comes.',
+  description: 'Reads standard input, one event per line (`\\n` or `\\r\\n`). At its end the input ends, and the pipeline drains and stops once every input has ended (with stdin alone, at its end; beside an input that goes on, a file or a listener, the daemon runs on). A file redirected to it (`< access.log`) is read 256 KiB at a time; a pipe as it comes.',
   config: stdinConfig,
   example: { type: 'stdin' },
   build(config) {
