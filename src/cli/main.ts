@@ -61,8 +61,11 @@ program
   .action(async (opts: { config: string }) => {
     try {
       const cfg = await loadConfigFile(opts.config, createRegistry());
-      const n = (kind: string) => cfg.components.filter((c) => c.kind === kind).length;
-      process.stdout.write(`${opts.config}: valid (${n('input')} inputs, ${n('transform')} transforms, ${n('output')} outputs)\n`);
+      const n = (kind: string) => {
+        const count = cfg.components.filter((c) => c.kind === kind).length;
+        return `${count} ${kind}${count === 1 ? '' : 's'}`;
+      };
+      process.stdout.write(`${opts.config}: valid (${n('input')}, ${n('transform')}, ${n('output')})\n`);
       process.exitCode = EXIT.ok;
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;

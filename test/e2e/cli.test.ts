@@ -69,7 +69,7 @@ describe('driftlock CLI', () => {
 
   it('validate accepts the embedded default config and every example pipeline', async () => {
     const result = await runCli(['validate', '-c', 'config/driftlock.yaml']);
-    expect(result.stdout).toMatch(/valid \(1 inputs, 2 transforms, 1 outputs\)/);
+    expect(result.stdout).toMatch(/valid \(1 input, 2 transforms, 1 output\)/);
     expect(result.code).toBe(0);
     const examples = (await readdir(path.join(ROOT, 'examples/pipelines'))).filter((f) => f.endsWith('.yaml'));
     expect(examples.length).toBeGreaterThanOrEqual(2);
@@ -91,12 +91,12 @@ describe('driftlock CLI', () => {
     const env = { DRIFTLOCK_CONFIG: file };
     const validated = await runCli(['validate'], { env });
     expect(validated.code, validated.stderr).toBe(0);
-    expect(validated.stdout).toContain('valid (1 inputs, 0 transforms, 1 outputs)');
+    expect(validated.stdout).toContain('valid (1 input, 0 transforms, 1 output)');
     const ran = await runCli(['run'], { env, input: 'one\ntwo\n' });
     expect(ran.code, ran.stderr).toBe(0);
     expect((await readJsonLines(`${dir}/out.log`)).map((e) => e.body)).toEqual(['one', 'two']);
     const flag = await runCli(['validate', '-c', 'config/driftlock.yaml'], { env });
-    expect(flag.stdout).toContain('valid (1 inputs, 2 transforms, 1 outputs)');
+    expect(flag.stdout).toContain('valid (1 input, 2 transforms, 1 output)');
     const missing = await runCli(['validate'], { env: { DRIFTLOCK_CONFIG: path.join(dir, 'nope.yaml') } });
     expect(missing.code).toBe(78);
     expect(missing.stderr).toContain('nope.yaml');

@@ -76,7 +76,7 @@ outputs: { out: { type: file, inputs: [app], path: "\${OUT_FILE}" } }
       return args;
     };
     const pre = await execFileForTest(process.execPath, [CLI, ...run(unit.get('ExecStartPre')![0]!)], { env: { ...process.env, ...env, ...(await fileEnv()) } });
-    expect(pre.stdout).toContain('valid (1 inputs, 0 transforms, 1 outputs)');
+    expect(pre.stdout).toContain('valid (1 input, 0 transforms, 1 output)');
 
     const daemon = startCli(run(unit.get('ExecStart')![0]!), { env: { ...env, ...(await fileEnv()) }, cwd: dir });
     try {
