@@ -240,10 +240,12 @@ outputs: { out: { type: file, inputs: [count.it], path: ${dir}/out.jsonl } }
   }, 30_000);
 
   it('a build() or an input\'s `ready` that never settles holds the start, named in a warning every 10 s; the process does not end at once, exit 0, without a word', async () => {
-    for (const [what, stage, message] of [
+    // The two daemons wait out the 10 s side by side, not one after the other.
+    const cases = [
       ['ready', `({ ready: new Promise(() => {}), run: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true })) })`, 'input not ready yet (its `ready` has not resolved): the start waits for it, /health says starting'],
       ['build', 'new Promise(() => {})', 'build() has not finished yet: the start waits for it, /health says starting'],
-    ] as const) {
+    ] as const;
+    await Promise.all(cases.map(async ([what, stage, message]) => {
       const dir = await tempDir('dl-plugin-stages-');
       await writeFile(path.join(dir, 'never.mjs'), `export default ({ z, defineInput }) => [
   defineInput({ type: 'never_${what}', description: 'a test input', config: z.object({}), build: () => ${stage} }),
@@ -264,7 +266,7 @@ outputs: { out: { type: file, inputs: [n], path: ${dir}/out.jsonl } }
       expect(warned, what).toMatchObject({ level: 'warn', component: 'n', component_type: `never_${what}` });
       cli.child.kill('SIGKILL');
       await cli.exited;
-    }
+    }));
   }, 60_000);
 
   it('a plugin that failed to load at a SIGHUP loads at the next one once it is fixed (Node kept its error: refused until a restart)', async () => {
