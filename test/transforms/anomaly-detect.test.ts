@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Finalizer, type Batch } from '../../src/engine/acknowledgement.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
-import { BACK_GATHER_MS, anomalyDetectConfig, anomalyDetectTransform, groupSilences, lineParser, missingFieldHint, resolveStreamId, silenceEvent, streamIdProblem, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
+import { BACK_GATHER_MS, SILENCE_CHECK_MS, anomalyDetectConfig, anomalyDetectTransform, groupSilences, lineParser, missingFieldHint, resolveStreamId, silenceEvent, streamIdProblem, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
 import type { Anomaly } from '../../src/detector/index.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -193,26 +193,40 @@ describe('anomaly_detect stream(): silences while they last', () => {
 
 describe('anomaly_detect: no silence while the daemon stops', () => {
   it('passes on no silence once a graceful stop or reload has begun, however long the inputs take to end', async () => {
-    const dataDir = await tempDir('driftlock-ad-');
-    const stopping = new AbortController();
-    const config = anomalyDetectConfig.parse({ stream_id: 'api', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s' });
-    const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, stopping: stopping.signal });
     const now = Date.now();
     const events: LogEvent[] = [];
     for (let t = now - 40_000; t <= now; t += 50) events.push({ observedTimestamp: now, timestamp: t, body: { msg: 'GET /api', status: 200 }, attributes: {}, source: { input: 'app' } });
-    let release!: () => void;
-    const ended = new Promise<void>((resolve) => (release = resolve));
-    async function* input(): AsyncIterable<Batch> {
-      yield { events, finalizers: [] };
-      // The daemon stops: an input (an OTLP server waiting for its calls) takes 12 s to end.
-      stopping.abort();
-      await ended;
-    }
-    const out = stage.stream!(input())[Symbol.asyncIterator]();
-    const next = out.next();
+    /**
+     * A stage fed 40 s of a live stream at 20/s in one batch, after which its input waits until it is released;
+     * `stopping`: the daemon begins to stop then.
+     */
+    const stageAfter = async (stopping?: AbortController) => {
+      const dataDir = await tempDir('driftlock-ad-');
+      const config = anomalyDetectConfig.parse({ stream_id: 'api', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s' });
+      const signal = (stopping ?? new AbortController()).signal;
+      const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir, stopping: signal });
+      let release!: () => void;
+      const ended = new Promise<void>((resolve) => (release = resolve));
+      async function* input(): AsyncIterable<Batch> {
+        yield { events, finalizers: [] };
+        // The daemon stops: an input (an OTLP server waiting for its calls) takes its time to end.
+        stopping?.abort();
+        await ended;
+      }
+      return { out: stage.stream!(input())[Symbol.asyncIterator](), release };
+    };
+    const stopped = await stageAfter(new AbortController());
+    const next = stopped.out.next();
+    // The same stream in a stage that is not stopping, side by side: its silence is told; two checks more go
+    // by, in which the stopping one would have told its own, before its input ends.
+    const control = await stageAfter();
+    const told = await control.out.next();
+    expect(told.value!.events.map((e: LogEvent) => String(e.body))).toEqual([expect.stringMatching(/^stream api silent: no events for \d+ s/)]);
+    setTimeout(stopped.release, 2 * SILENCE_CHECK_MS);
     // Before: "stream api silent" after 9 s, while the daemon was only stopping.
-    setTimeout(release, 12_000);
     expect((await next).done).toBe(true);
+    control.release();
+    for (let got = await control.out.next(); !got.done; got = await control.out.next());
   }, 20_000);
 });
 
