@@ -185,15 +185,14 @@ describe('driftlock stream', () => {
     const state = path.join(dir, 'state', 'detector.json');
     const gen = new NginxLines(11);
     const running = startCli(['stream', '--format', 'nginx', '--state', state, '--stream-id', 'web']);
-    running.child.stdin!.write(gen.lines(1500).join('\n') + '\n');
-    await running.waitFor(/events 1,500/, 'stderr', 20_000).catch(() => undefined);
-    // Wait for the lines to be read before the signal (the status line appears every 10 s off a TTY, so
-    // poll the state of the process instead: the summary after SIGINT says how many were read).
-    await new Promise((r) => setTimeout(r, 1500));
+    // 1,500 lines, then one whose alert says it was read, and every line before it (the status line would
+    // say so only every 10 s off a terminal).
+    running.child.stdin!.write(gen.lines(1500).join('\n') + '\n' + gen.line({ http_user_agent: SQL_INJECTION }) + '\n');
+    await running.waitFor(/"line":1501,/, 'stdout', 20_000);
     running.child.kill('SIGINT');
     const first = await running.exited;
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr).toMatch(/1,500 events in/);
+    expect(first.stderr).toMatch(/1,501 events in/);
     expect(existsSync(state)).toBe(true);
 
     // A second run with only 20 lines (fewer than the warm-up of 100) still flags the slow response:
