@@ -5,7 +5,7 @@
  */
 import { afterEach } from 'vitest';
 import { pino } from 'pino';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AckStatus } from '../../src/engine/acknowledgement.js';
 import type { InputContext } from '../../src/engine/component.js';
@@ -147,4 +147,14 @@ export function startedFileInputs(): (options: StartOptions) => RunningFileInput
     running.push(r);
     return r;
   };
+}
+
+/** Descriptors this process holds open on files under `dir` (Linux). */
+export async function openFilesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith(dir)) out.push(target);
+  }
+  return out;
 }

@@ -3,27 +3,17 @@
  * once, and lets go of its files.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readlink, symlink, unlink, writeFile, appendFile } from 'node:fs/promises';
+import { mkdir, symlink, unlink, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Discovery } from '../../src/inputs/file/discovery.js';
-import { numbered, readCheckpoints, startFileInput, startedFileInputs, tempDir } from '../helpers/file-input.js';
+import { numbered, openFilesUnder, readCheckpoints, startFileInput, startedFileInputs, tempDir } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-/** Descriptors this process holds open on files under `dir` (Linux). */
-async function openFilesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-    if (target.startsWith(dir)) out.push(target);
-  }
-  return out;
-}
 
 describe('file input: checkpoints that cannot be saved', () => {
   it.skipIf(!existsSync('/dev/full'))('reads on with data_dir full from the start, says it once, shows it on /health, and saves once there is room', async () => {

@@ -1,20 +1,10 @@
-import { appendFile, copyFile, mkdir, readdir, readFile, readlink, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readFile, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { appendFileSync, copyFileSync, existsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { numbered, readCheckpoints, startedFileInputs, tempDir } from '../helpers/file-input.js';
+import { numbered, openFilesUnder, readCheckpoints, startedFileInputs, tempDir } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
-
-/** Descriptors this process holds open on files under `dir` (Linux). */
-async function openFilesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-    if (target.startsWith(dir)) out.push(target);
-  }
-  return out;
-}
 
 /**
  * An input that has read a new file of `count` numbered lines whole (from the beginning), still running:
