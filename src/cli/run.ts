@@ -14,7 +14,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, secretValuesOf, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
-import { lockDataDir } from '../engine/data-dir-lock.js';
+import { lockDataDir, LockWaitStopped } from '../engine/data-dir-lock.js';
 import { TlsMaterials, tlsSettingsOf } from '../inputs/net/tls.js';
 import { createLogger, SecretMask } from '../logging.js';
 import type { Logger } from 'pino';
@@ -30,20 +30,64 @@ function secretsOf(config: PipelineConfig): string[] {
   return [...config.secretsFromEnv.map((name) => process.env[name] ?? ''), ...config.components.flatMap(secretValuesOf)].filter(Boolean);
 }
 
-export async function runDaemon(options: RunOptions): Promise<number> {
-  // Until the pipeline runs, a SIGHUP (logrotate's postrotate) must not end the daemon, as it does by
-  // default: it is ignored, said once there is a logger to say it.
-  const early: { logger?: Logger } = {};
-  const earlyHangUp = () => {
-    if (early.logger) early.logger.warn('SIGHUP while starting: ignored (send it again once driftlock is running to reload the config)');
-    else process.stderr.write('driftlock: SIGHUP while starting: ignored\n');
+type State = 'starting' | 'running' | 'reloading' | 'stopping';
+
+/**
+ * What the daemon is doing, and its signals from the very start: a SIGTERM or SIGINT while it waits for the
+ * data_dir lock or while components build is a stop (before, the default action ended it with 143, nothing
+ * drained nor said), and a SIGHUP then (logrotate's postrotate) must not end it either.
+ */
+class Lifecycle {
+  state: State = 'starting';
+  logger?: Logger;
+  pipeline?: Pipeline;
+  /** Open taps (`GET /tap`) watch whichever pipeline runs: they go on through reloads. */
+  readonly taps = new Taps();
+  /** Aborted by the first SIGTERM or SIGINT. */
+  readonly stopping = new AbortController();
+  /** Set by the run loop once the pipeline runs: what a stop or a SIGHUP does then. */
+  onStop?: (signal: NodeJS.Signals) => void;
+  onHangUp?: () => void;
+  /** Once the pipeline has stopped, signals are ignored until the process exits (after the lock is let go): their default action would kill a daemon that stopped cleanly (exit 129 or 143 instead of 0). */
+  finished = false;
+  private signals = 0;
+
+  constructor() {
+    process.on('SIGTERM', this.signal);
+    process.on('SIGINT', this.signal);
+    process.on('SIGHUP', this.hangUp);
+  }
+
+  private say(level: 'info' | 'warn', fields: object, message: string): void {
+    if (this.logger) this.logger[level](fields, message);
+    else process.stderr.write(`driftlock: ${message}\n`);
+  }
+
+  private readonly signal = (signal: NodeJS.Signals) => {
+    if (this.finished) return;
+    this.signals += 1;
+    if (this.signals > 1) {
+      this.say('warn', { signal }, 'second signal: exiting now without draining');
+      process.exit(130);
+    }
+    if (this.onStop) this.onStop(signal);
+    else this.say('info', { signal }, `${signal} while starting: stopping (send the signal again to exit at once)`);
+    this.stopping.abort();
   };
-  process.on('SIGHUP', earlyHangUp);
+
+  private readonly hangUp = () => {
+    if (this.finished) return;
+    if (this.onHangUp) this.onHangUp();
+    else this.say('warn', {}, 'SIGHUP while starting: ignored (send it again once driftlock is running to reload the config)');
+  };
+}
+
+export async function runDaemon(options: RunOptions): Promise<number> {
+  const life = new Lifecycle();
   let config: PipelineConfig;
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
   } catch (err) {
-    process.off('SIGHUP', earlyHangUp);
     if (err instanceof ConfigError) {
       process.stderr.write(`driftlock: ${err.message}\n`);
       return 78;
@@ -52,7 +96,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   }
   const secrets = new SecretMask(secretsOf(config));
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets });
-  early.logger = logger;
+  life.logger = logger;
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception; exiting');
     process.exit(70);
@@ -61,110 +105,126 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     logger.fatal({ err }, 'unhandled promise rejection; exiting');
     process.exit(70);
   });
+  if (life.stopping.signal.aborted) return stoppedWhileStarting(life, logger);
+
+  // The API answers from the start, while the daemon waits for a held lock too: /livez 200 (a liveness
+  // probe must not kill a daemon that waits for a killed one's lock to go stale), /health 503 starting.
+  // One that cannot listen yet (a daemon on the same data_dir and port) is tried again once the lock is
+  // taken, so that a second daemon is told the data_dir is in use, not that the port is.
+  let api: Server | undefined;
+  let apiError: unknown;
+  const startApi = () => startApiServer({ address: config.api.address, logger, metrics: () => life.pipeline?.metrics() ?? [], state: () => life.state, trouble: () => life.pipeline?.health() ?? [], mask: secrets.mask,
+    tap: { taps: life.taps, producers: () => life.pipeline?.config.components.filter((c) => c.kind !== 'output').map((c) => c.id) ?? [] } });
+  if (config.api.enabled) api = await startApi().catch((err: unknown) => void (apiError = err));
 
   let unlock: () => Promise<void>;
   try {
     // Named as the config's own errors name it (the file as given, line, column).
     const setAt = config.dataDirAt ? `${options.configFile}:${config.dataDirAt.line}:${config.dataDirAt.column}` : `the default; ${options.configFile} sets none`;
-    unlock = await lockDataDir(config.dataDir, logger, setAt);
+    unlock = await lockDataDir(config.dataDir, logger, setAt, life.stopping.signal);
   } catch (err) {
+    api?.close();
+    if (err instanceof LockWaitStopped) return stoppedWhileStarting(life, logger);
     logger.error({ err, data_dir: config.dataDir }, 'cannot start: data_dir');
     process.stderr.write(secrets.mask(`driftlock: ${(err as Error).message}\n`));
-    process.off('SIGHUP', earlyHangUp);
     return 78;
   }
   try {
-    return await runLocked(config, logger, options, secrets, () => process.off('SIGHUP', earlyHangUp));
+    if (config.api.enabled && !api) {
+      try {
+        api = await startApi();
+      } catch (err) {
+        const cause = apiError ?? err;
+        logger.error({ err: cause }, 'cannot start the pipeline');
+        process.stderr.write(secrets.mask(`driftlock: cannot start: the API cannot listen on ${config.api.address}: ${(cause as Error).message}\n`));
+        return 78;
+      }
+    }
+    return await runLocked(config, logger, options, secrets, life);
   } finally {
+    api?.close();
     await unlock().catch(() => undefined);
   }
 }
 
+/** A stop that came before anything ran: nothing to drain. */
+function stoppedWhileStarting(life: Lifecycle, logger: Logger): number {
+  life.finished = true;
+  logger.info({ drained: true }, 'stopped before the pipeline started');
+  return 0;
+}
+
 type Wake = { why: 'done' } | { why: 'failed'; err: unknown } | { why: 'stop' } | { why: 'reload' };
 
-async function runLocked(first: PipelineConfig, logger: Logger, options: RunOptions, secrets: SecretMask, running: () => void): Promise<number> {
+async function runLocked(first: PipelineConfig, logger: Logger, options: RunOptions, secrets: SecretMask, life: Lifecycle): Promise<number> {
   let config = first;
-  // Open taps (`GET /tap`) watch whichever pipeline runs: they go on through reloads.
-  const taps = new Taps();
-  let pipeline = new Pipeline(config, { logger, taps });
+  let pipeline = new Pipeline(config, { logger, taps: life.taps });
+  life.pipeline = pipeline;
   // The TLS certificates and keys the running pipeline was built with, read once: its components rebuilt
   // after a crash, and the previous config started again after a failed reload, use them, not the files,
   // which may have changed since (a renewal half done).
   let tlsMaterials = new TlsMaterials();
   // Counters of the pipelines a reload replaced: the summary at exit covers the whole run.
   const carried: Summary = {};
-  let state: 'starting' | 'running' | 'reloading' | 'stopping' = 'starting';
-  let api: Server | undefined;
-  try {
-    if (config.api.enabled) {
-      try {
-        api = await startApiServer({ address: config.api.address, logger, metrics: () => pipeline.metrics(), state: () => state, trouble: () => pipeline.health(), mask: secrets.mask,
-          tap: { taps, producers: () => pipeline.config.components.filter((c) => c.kind !== 'output').map((c) => c.id) } });
-      } catch (err) {
-        throw new Error(`the API cannot listen on ${config.api.address}: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    await tlsMaterials.use(() => pipeline.start());
-  } catch (err) {
-    logger.error({ err }, 'cannot start the pipeline');
-    process.stderr.write(secrets.mask(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}\n`));
-    api?.close();
-    return 78;
-  }
-  state = 'running';
-  logger.info({ config: config.file, data_dir: config.dataDir }, 'driftlock running');
-  // A daemon runs until it is told to stop: Node would end the process as soon as nothing keeps its event
-  // loop busy (a plugin input waiting for events on a promise alone), silently, with exit code 0.
-  const keepAlive = setInterval(() => undefined, 1 << 30);
-
-  let signals = 0;
   let stopped: Promise<boolean> | null = null;
   let stopRequested = false;
   let wake: (w: Wake) => void = () => undefined;
   const next = () => new Promise<Wake>((resolve) => (wake = resolve));
-  // Once the pipeline has stopped, signals are ignored until the process exits (after the lock is let go):
-  // their default action would kill a daemon that stopped cleanly (exit 129 or 143 instead of 0).
-  let finished = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (finished) return;
-    signals += 1;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now without draining');
-      process.exit(130);
-    }
-    logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'stopping: draining in-flight events (send the signal again to exit at once)');
+    const starting = life.state === 'starting' ? ' (while starting: nothing more is started, a build() under way is waited for within the timeout)' : '';
+    logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, `stopping: draining in-flight events${starting} (send the signal again to exit at once)`);
     // During a reload, the reload stops what runs when it can (the drain under way); the inputs it holds
     // stop reading now (what they hold is not delivered), not when the drain is over.
-    if (state !== 'reloading') stopped = pipeline.stop();
+    if (life.state !== 'reloading') stopped = pipeline.stop();
     else pipeline.stopHandingOver();
-    state = 'stopping';
+    life.state = 'stopping';
     stopRequested = true;
     wake({ why: 'stop' });
   };
+  // A stop that comes while the pipeline starts stops it there (see Pipeline.stop), and is waited for.
+  life.onStop = onSignal;
+  const starting = tlsMaterials.use(() => pipeline.start());
+  try {
+    await Promise.race([starting, new Promise<void>((resolve) => life.stopping.signal.addEventListener('abort', () => resolve(), { once: true }))]);
+  } catch (err) {
+    if (!stopRequested) {
+      logger.error({ err }, 'cannot start the pipeline');
+      process.stderr.write(secrets.mask(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}\n`));
+      life.finished = true;
+      return 78;
+    }
+  }
+  // Observed, whatever comes of it now: a start cut short by a stop may still fail.
+  starting.catch((err: unknown) => logger.warn({ err }, 'the start cut short by the stop failed'));
+  if (!stopRequested) {
+    life.state = 'running';
+    logger.info({ config: config.file, data_dir: config.dataDir }, 'driftlock running');
+  }
+  // A daemon runs until it is told to stop: Node would end the process as soon as nothing keeps its event
+  // loop busy (a plugin input waiting for events on a promise alone), silently, with exit code 0.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+
   let reloadAsked = false;
   // A SIGHUP during a reload: the file may have changed again since it was read; read once more after.
   let reloadAgain = false;
   const onHangUp = () => {
-    if (finished) return;
-    if (state === 'reloading') {
+    if (life.state === 'reloading') {
       if (!reloadAgain) logger.warn('SIGHUP during a reload: the config will be read again once this reload is done');
       reloadAgain = true;
     } else if (reloadAsked) logger.warn('SIGHUP: a reload is already under way');
-    else if (state === 'running') {
+    else if (life.state === 'running') {
       reloadAsked = true;
       wake({ why: 'reload' });
     }
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  process.on('SIGHUP', onHangUp);
-  running();
+  life.onHangUp = onHangUp;
   const ignoreSignals = () => {
-    finished = true;
+    life.finished = true;
     clearInterval(keepAlive);
   };
 
-  for (;;) {
+  // Not entered when a stop came while the pipeline started: it drains below.
+  while (!stopRequested) {
     const woke = next();
     const current = pipeline;
     // Only the pipeline running now may end the loop: one replaced by a reload ends as it is replaced.
@@ -175,7 +235,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
     const w = await woke;
     if (w.why === 'reload') {
       // /health says 503 "reloading" while the old pipeline drains and the new one starts.
-      state = 'reloading';
+      life.state = 'reloading';
       reloadAsked = false;
       // Inputs unchanged in the new config go on running through the reload (their sockets stay open, files
       // stay open at their offsets); their events wait while the old pipeline drains and the new one starts.
@@ -194,11 +254,12 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             break;
           }
           carryTotals(carried, current);
-          const replacement = new Pipeline(fresh, { logger, taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
+          const replacement = new Pipeline(fresh, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
           try {
             // Built with the TLS material checked before the running pipeline stopped, not the files again.
             await prepared.tls.use(() => replacement.start());
             [pipeline, config, tlsMaterials] = [replacement, fresh, prepared.tls];
+            life.pipeline = pipeline;
             current.dispose();
             // What was kept in the end: not an input that had ended, nor one the drain abandoned events of.
             logger.info({ config: config.file, drained, kept_running: held.ids }, 'config reloaded: the new pipeline is running');
@@ -208,9 +269,10 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             // with, whatever its files hold now. The inputs kept running are held again, and go on into it.
             logger.error({ err }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
             await replacement.stop(1_000).catch(() => false);
-            const previous = new Pipeline(config, { logger, taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
+            const previous = new Pipeline(config, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
             await tlsMaterials.use(() => previous.start());
             pipeline = previous;
+            life.pipeline = pipeline;
             current.dispose();
             replacement.dispose();
           }
@@ -222,15 +284,14 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
         // Neither config could start: the daemon cannot do its job.
         logger.fatal({ err }, 'SIGHUP: the previous config cannot start again either; exiting');
         process.stderr.write(secrets.mask(`driftlock: the pipeline cannot start after a reload: ${(err as Error).message}\n`));
-        state = 'stopping';
+        life.state = 'stopping';
         await held?.stop(config.shutdownTimeoutMs);
-        api?.close();
         ignoreSignals();
         return 78;
       }
       // A SIGTERM while the config was read (nothing was stopped for the reload): the pipeline stops now.
       if (stopRequested) stopped ??= pipeline.stop();
-      if (!stopRequested) state = 'running';
+      if (!stopRequested) life.state = 'running';
       if (reloadAgain && !stopRequested) {
         reloadAgain = false;
         reloadAsked = true;
@@ -243,17 +304,15 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       // A failure the engine could not contain: stop what still runs and exit, rather than stay alive doing
       // nothing (the data_dir lock released, /health still ok).
       logger.fatal({ err: w.err }, 'the pipeline failed; stopping');
-      state = 'stopping';
+      life.state = 'stopping';
       await pipeline.stop().catch(() => false);
-      api?.close();
       ignoreSignals();
       return 70;
     }
     break;
   }
   const drained = stopped ? await stopped : true;
-  state = 'stopping';
-  api?.close();
+  life.state = 'stopping';
   const summary = exitSummary(pipeline, carried);
   logger.info({ drained, components: summary, max_rss_bytes: process.resourceUsage().maxRSS * 1024 }, stopped ? 'stopped' : 'all inputs finished; stopped');
   // A stage given up on (it kept crashing after its input ended) abandoned what it held: not a clean run.

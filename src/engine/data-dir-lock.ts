@@ -9,6 +9,7 @@
 import { constants } from 'node:fs';
 import { access, lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { makeFolder } from '../make-folder.js';
 import type { Logger } from 'pino';
@@ -17,11 +18,21 @@ export const LOCK_NAME = 'driftlock.lock';
 /** Exit code of a daemon that lost its data_dir lock (EX_TEMPFAIL: start it again once the other is gone). */
 export const LOCK_LOST_EXIT_CODE = 75;
 const STALE_MS = 5_000;
+/** How long a start waits for a held lock to go stale, trying every second. */
+const WAIT_MS = STALE_MS + 2_000;
 
 export class DataDirInUse extends Error {
   constructor(readonly dataDir: string) {
     super(`data_dir ${dataDir} is in use by another driftlock (the lock ${path.join(dataDir, LOCK_NAME)} is held and kept fresh); give each daemon its own data_dir`);
     this.name = 'DataDirInUse';
+  }
+}
+
+/** The start was stopped (SIGTERM) while it waited for a held lock to go stale. */
+export class LockWaitStopped extends Error {
+  constructor(readonly dataDir: string) {
+    super(`stopped while waiting for the lock of data_dir ${dataDir}`);
+    this.name = 'LockWaitStopped';
   }
 }
 
@@ -38,9 +49,10 @@ export class DataDirUnusable extends Error {
 
 /**
  * Takes the lock of `dataDir` (creating the folder), waiting up to about `STALE_MS` for a stale one.
- * `setAt` says where the config set data_dir, for the error when the folder cannot be used.
+ * `setAt` says where the config set data_dir, for the error when the folder cannot be used. `signal`
+ * aborted (a SIGTERM) ends the wait at once, with `LockWaitStopped`.
  */
-export async function lockDataDir(dataDir: string, logger: Logger, setAt?: string): Promise<() => Promise<void>> {
+export async function lockDataDir(dataDir: string, logger: Logger, setAt?: string, signal?: AbortSignal): Promise<() => Promise<void>> {
   try {
     await makeFolder(dataDir);
     // proper-lockfile retries any error for its whole wait (7 s): one that waiting cannot cure (a read-only
@@ -52,30 +64,47 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
   const lockfilePath = path.join(dataDir, LOCK_NAME);
   // Held: by a running daemon (refused), or by one that was killed (stale soon). Said before the wait.
   if (await lockfile.check(dataDir, { lockfilePath, stale: STALE_MS, realpath: false }).catch(() => false)) {
-    logger.info({ data_dir: dataDir }, `the data_dir lock is held; waiting up to ${(STALE_MS + 2_000) / 1000} s in case its daemon was killed (its lock then goes stale)`);
+    logger.info({ data_dir: dataDir }, `the data_dir lock is held; waiting up to ${WAIT_MS / 1000} s in case its daemon was killed (its lock then goes stale)`);
   }
-  try {
-    return await lockfile.lock(dataDir, {
-      lockfilePath,
-      stale: STALE_MS,
-      update: STALE_MS / 2,
-      retries: { retries: 7, factor: 1, minTimeout: 1_000, maxTimeout: 1_000 },
-      realpath: false,
-      // The lock was not refreshed in time (the process was paused: Ctrl-Z, docker pause, a debugger, a
-      // frozen VM) or was removed: another daemon may own the folder now. Going on would write over its
-      // checkpoints and queues, and saving anything at shutdown would too; so the daemon exits at once, as
-      // after a crash: what it had not delivered is read again or resent (delivery is at-least-once).
-      onCompromised: (err) => {
-        logger.fatal({ err, data_dir: dataDir }, `lost the data_dir lock (not refreshed in time, or removed): another daemon may own ${dataDir} now; exiting at once without saving (${LOCK_LOST_EXIT_CODE})`);
-        process.stderr.write(`driftlock: lost the lock of data_dir ${dataDir}; exiting at once without saving, so as not to write over the daemon that may own it now\n`);
-        process.exit(LOCK_LOST_EXIT_CODE);
-      },
-    });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw new DataDirInUse(dataDir);
-    if (typeof (err as NodeJS.ErrnoException).code === 'string') throw new DataDirUnusable(dataDir, await whyUnusable(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
-    throw err;
+  const giveUpAt = Date.now() + WAIT_MS;
+  for (;;) {
+    try {
+      return await takeLock(dataDir, lockfilePath, logger);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Tried every second (proper-lockfile's own retries cannot be cut short by a stop).
+      if (code === 'ELOCKED' && Date.now() < giveUpAt) {
+        try {
+          await sleep(1_000, undefined, signal ? { signal } : {});
+        } catch {
+          throw new LockWaitStopped(dataDir);
+        }
+        continue;
+      }
+      if (code === 'ELOCKED') throw new DataDirInUse(dataDir);
+      if (typeof code === 'string') throw new DataDirUnusable(dataDir, await whyUnusable(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
+      throw err;
+    }
   }
+}
+
+function takeLock(dataDir: string, lockfilePath: string, logger: Logger): Promise<() => Promise<void>> {
+  return lockfile.lock(dataDir, {
+    lockfilePath,
+    stale: STALE_MS,
+    update: STALE_MS / 2,
+    retries: 0,
+    realpath: false,
+    // The lock was not refreshed in time (the process was paused: Ctrl-Z, docker pause, a debugger, a
+    // frozen VM) or was removed: another daemon may own the folder now. Going on would write over its
+    // checkpoints and queues, and saving anything at shutdown would too; so the daemon exits at once, as
+    // after a crash: what it had not delivered is read again or resent (delivery is at-least-once).
+    onCompromised: (err) => {
+      logger.fatal({ err, data_dir: dataDir }, `lost the data_dir lock (not refreshed in time, or removed): another daemon may own ${dataDir} now; exiting at once without saving (${LOCK_LOST_EXIT_CODE})`);
+      process.stderr.write(`driftlock: lost the lock of data_dir ${dataDir}; exiting at once without saving, so as not to write over the daemon that may own it now\n`);
+      process.exit(LOCK_LOST_EXIT_CODE);
+    },
+  });
 }
 
 /** Why `dataDir` could not be created or written, in words: what is in the way, or what forbids it. */

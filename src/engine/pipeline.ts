@@ -325,6 +325,11 @@ export class Pipeline {
   /** When a graceful stop gives up (performance.now()), once one has begun. */
   private stopDeadline: number | undefined;
   private started = false;
+  /** `start()`'s work while it is under way (a stop during the start waits for it, within the timeout). */
+  private startup: Promise<void> | undefined;
+  private startSettled = false;
+  /** The component whose build() the start waits for, if any. */
+  private building: RunningComponent | undefined;
   private finished: Promise<void> | null = null;
   private readonly restartBackoffMs: readonly number[];
   private readonly readyWarnMs: number;
@@ -440,19 +445,23 @@ export class Pipeline {
     // A component whose build() or whose `ready` does not settle (a plugin's) is named while the start waits
     // for it. The timer also keeps Node running meanwhile: one that holds no handle (a promise alone) let
     // the process end at once, exit 0, without a word.
-    let building: RunningComponent | undefined;
     const notReady = new Set<RunningComponent>();
     const waitingSince = Date.now();
     const waiting = setInterval(() => {
       const waited_ms = Date.now() - waitingSince;
-      building?.logger.warn({ waited_ms }, 'build() has not finished yet: the start waits for it, /health says starting');
+      this.building?.logger.warn({ waited_ms }, 'build() has not finished yet: the start waits for it, /health says starting');
       for (const c of notReady) c.logger.warn({ waited_ms }, 'input not ready yet (its `ready` has not resolved): the start waits for it, /health says starting');
     }, this.readyWarnMs);
+    this.startup = this.startStages(order, notReady, (c) => (this.building = c));
     try {
-      await this.startStages(order, notReady, (c) => (building = c));
+      await this.startup;
     } finally {
+      this.startSettled = true;
       clearInterval(waiting);
     }
+    // Stopped while it started (a SIGTERM during a slow build or ready): what was built is not run, and
+    // what runs already is drained by that stop.
+    if (this.stopInputs.signal.aborted) return;
     // Everything downstream runs: the events an adopted input held through the reload go on, into this one.
     for (const c of this.adopted) c.fanout.open();
     this.logger.info(
@@ -470,6 +479,8 @@ export class Pipeline {
       building(c);
       try {
         stages.set(c.config.id, await this.build(c));
+        // A stop during the build: nothing runs yet, and nothing more is built or run.
+        if (this.stopInputs.signal.aborted) return;
       } catch (err) {
         // Nothing runs yet but the inputs adopted from a reload: held again, for the pipeline started instead.
         await this.handOver(new Set(this.adopted.map((a) => a.config.id)));
@@ -509,8 +520,10 @@ export class Pipeline {
     }
     // An input's end through `untilEnded` (this pipeline's own), not its `done` (see `tellEnded`).
     this.finished = Promise.all(order.map((c) => (c.config.kind === 'input' ? this.untilEnded(c) : c.done))).then(() => undefined);
+    // A stop while inputs are not ready yet ends the wait: what runs drains (a stop's work).
+    const stopping = new Promise<void>((resolve) => this.stopInputs.signal.addEventListener('abort', () => resolve(), { once: true }));
     try {
-      await Promise.all(waits);
+      await Promise.race([Promise.all(waits), stopping]);
     } catch (err) {
       // Inputs adopted from a reload are held again, for the pipeline that is started instead.
       await this.handOver(new Set(this.adopted.map((c) => c.config.id)));
@@ -577,6 +590,25 @@ export class Pipeline {
    * true when everything drained within the shutdown timeout, false when it had to give up.
    */
   async stop(timeoutMs = this.config.shutdownTimeoutMs): Promise<boolean> {
+    if (this.startup && !this.startSettled) {
+      // Stopped while starting: no more is built, and inputs not ready are not waited for; a build() under
+      // way cannot be cut short, so it is waited for, within the timeout, before what runs drains.
+      const since = performance.now();
+      this.stopDeadline ??= since + timeoutMs;
+      this.stopInputs.abort();
+      let timer: NodeJS.Timeout | undefined;
+      const settled = await Promise.race([
+        this.startup.then(() => true, () => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (!settled) {
+        this.hardStop.abort();
+        this.logger.error({ timeout_ms: timeoutMs, ...(this.building ? { component: this.building.config.id } : {}) }, `shutdown timeout reached while starting${this.building ? ': its build() had not finished' : ''}; exiting without it`);
+        return false;
+      }
+      timeoutMs = Math.max(0, timeoutMs - (performance.now() - since));
+    }
     return this.stopHolding([], timeoutMs);
   }
 

@@ -1,0 +1,139 @@
+/**
+ * The daemon's start and stop as a service manager drives them (systemd, Kubernetes): signals that come
+ * while it starts (waiting for the data_dir lock, a slow build, an input not ready yet), the API while it
+ * starts, and a second daemon on the same data_dir. The real CLI, real files and sockets.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { logLines, startCli, type RunningCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
+
+/** A plugin: `slow_out` (an output whose build() takes `build_ms`, or never ends with -1) and `late` (an input ready after `ready_ms`). */
+const SLOW_PLUGIN = `export default ({ z, defineOutput, defineInput, ackBatch }) => [
+  defineOutput({ type: 'slow_out', description: 'slow build', config: z.object({ build_ms: z.number() }),
+    async build(config) {
+      await new Promise((r) => { if (config.build_ms >= 0) setTimeout(r, config.build_ms); });
+      return { async consume(batches) { for await (const b of batches) ackBatch(b); } };
+    } }),
+  defineInput({ type: 'late', description: 'ready late', config: z.object({ ready_ms: z.number() }),
+    build(config) {
+      return {
+        ready: new Promise((r) => setTimeout(r, config.ready_ms)),
+        async run(ctx) { await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true })); },
+      };
+    } }),
+];
+`;
+
+async function pipelineFile(dir: string, body: string): Promise<string> {
+  await writeFile(path.join(dir, 'slow.mjs'), SLOW_PLUGIN);
+  const file = path.join(dir, 'pipeline.yaml');
+  await writeFile(file, `data_dir: ${dir}/data\nplugins: [./slow.mjs]\n${body}`);
+  return file;
+}
+
+function apiAddress(cli: RunningCli): string {
+  return logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function exitsWithin(cli: RunningCli, ms: number) {
+  const started = Date.now();
+  const result = await cli.exited;
+  expect(Date.now() - started, result.stderr.slice(-2000)).toBeLessThan(ms);
+  return result;
+}
+
+describe('daemon lifecycle', () => {
+  it('while it waits for a held data_dir lock, /livez answers 200 and /health 503 starting; a SIGTERM then exits 0 at once', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { demo: { type: demo, rate: 5 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
+`);
+    // A lock left fresh by a daemon just killed: the start waits up to 7 s for it to go stale.
+    await mkdir(path.join(dir, 'data', 'driftlock.lock'), { recursive: true });
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/the data_dir lock is held; waiting/);
+    await cli.waitFor(/API listening/);
+    const live = await fetch(`http://${apiAddress(cli)}/livez`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: 'alive', state: 'starting' });
+    const ready = await fetch(`http://${apiAddress(cli)}/health`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: 'starting' });
+    cli.child.kill('SIGTERM');
+    const result = await exitsWithin(cli, 2_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+    expect(result.stderr).toContain('stopped before the pipeline started');
+  }, 20_000);
+
+  it('a SIGTERM during a slow build() exits 0 once it is built, runs nothing, and lets the lock go', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 50 } }
+outputs: { out: { type: slow_out, inputs: [demo], build_ms: 2000 } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    // The lock is taken just before the components are built.
+    await until(() => existsSync(path.join(dir, 'data', 'driftlock.lock')));
+    await new Promise((r) => setTimeout(r, 500));
+    cli.child.kill('SIGTERM');
+    const result = await exitsWithin(cli, 5_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+    expect(result.stderr).toContain('while starting: nothing more is started');
+    expect(result.stderr).not.toContain('driftlock running');
+    // Let go: the next daemon on the folder starts at once, not after the 5 s a stale lock takes.
+    const next = startCli(['run', '-c', file]);
+    await next.waitFor(/driftlock running/, 'stderr', 4_000);
+    next.child.kill('SIGTERM');
+    expect((await next.exited).code).toBe(0);
+  }, 20_000);
+
+  it('a SIGTERM while an input is not ready yet drains what the other inputs sent, and exits 0', async () => {
+    const dir = await tempDir('dl-life-');
+    const out = path.join(dir, 'out.log');
+    const file = await pipelineFile(dir, `inputs:
+  demo: { type: demo, rate: 200 }
+  late: { type: late, ready_ms: 60000 }
+outputs: { out: { type: file, inputs: [demo, late], path: ${out} } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    // The demo input runs while the start waits for the other one.
+    await until(async () => (await readFile(out, 'utf8').catch(() => '')).split('\n').length > 20);
+    cli.child.kill('SIGTERM');
+    const result = await exitsWithin(cli, 5_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+    const stopped = logLines(result.stderr).find((l) => l.msg === 'stopped')!;
+    expect(stopped.drained).toBe(true);
+    const summary = stopped.components as Record<string, Record<string, number>>;
+    // Everything the demo input sent reached the file.
+    const lines = (await readFile(out, 'utf8')).split('\n').filter(Boolean).length;
+    expect(summary.demo!.sent_events_total).toBeGreaterThan(20);
+    expect(lines).toBe(summary.demo!.sent_events_total);
+  }, 20_000);
+
+  it('a build() that never ends does not hold a SIGTERM past shutdown_timeout: exit 1, naming it', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `shutdown_timeout: 1s
+inputs: { demo: { type: demo, rate: 5 } }
+outputs: { stuck: { type: slow_out, inputs: [demo], build_ms: -1 } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await until(() => existsSync(path.join(dir, 'data', 'driftlock.lock')));
+    await new Promise((r) => setTimeout(r, 300));
+    cli.child.kill('SIGTERM');
+    const result = await exitsWithin(cli, 3_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 1, signal: null });
+    const line = logLines(result.stderr).find((l) => String(l.msg).startsWith('shutdown timeout reached while starting'))!;
+    expect(line.component).toBe('stuck');
+  }, 20_000);
+});
