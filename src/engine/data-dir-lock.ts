@@ -7,23 +7,38 @@
  * own lock taken over (it was paused for longer than that) exits at once.
  */
 import { constants } from 'node:fs';
-import { access, lstat, stat } from 'node:fs/promises';
+import { access, lstat, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
+import { writeFileAtomic } from '../atomic-write.js';
 import { makeFolder } from '../make-folder.js';
 import type { Logger } from 'pino';
 
 export const LOCK_NAME = 'driftlock.lock';
 /** Exit code of a daemon that lost its data_dir lock (EX_TEMPFAIL: start it again once the other is gone). */
 export const LOCK_LOST_EXIT_CODE = 75;
+/**
+ * Who holds the lock, written beside it once taken (the lock itself is a folder that proper-lockfile removes
+ * with rmdir, so it must stay empty): said to a second daemon. Only said: whether the lock is held is its
+ * freshness alone, so a PID reused by another process, or one of another container sharing the folder,
+ * changes nothing.
+ */
+export const OWNER_NAME = 'driftlock.lock.owner';
 const STALE_MS = 5_000;
 /** How long a start waits for a held lock to go stale, trying every second. */
 const WAIT_MS = STALE_MS + 2_000;
 
+interface LockOwner {
+  pid: number;
+  host: string;
+  since: string;
+}
+
 export class DataDirInUse extends Error {
-  constructor(readonly dataDir: string) {
-    super(`data_dir ${dataDir} is in use by another driftlock (the lock ${path.join(dataDir, LOCK_NAME)} is held and kept fresh); give each daemon its own data_dir`);
+  constructor(readonly dataDir: string, owner?: LockOwner) {
+    super(`data_dir ${dataDir} is in use by another driftlock${owner ? ` (${describeOwner(owner)})` : ''} (the lock ${path.join(dataDir, LOCK_NAME)} is held and kept fresh); give each daemon its own data_dir`);
     this.name = 'DataDirInUse';
   }
 }
@@ -33,6 +48,28 @@ export class LockWaitStopped extends Error {
   constructor(readonly dataDir: string) {
     super(`stopped while waiting for the lock of data_dir ${dataDir}`);
     this.name = 'LockWaitStopped';
+  }
+}
+
+function describeOwner(owner: LockOwner): string {
+  const here = owner.host === os.hostname();
+  let alive = true;
+  if (here) {
+    try {
+      process.kill(owner.pid, 0);
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  }
+  return `PID ${owner.pid} on ${here ? 'this host' : `host ${owner.host}`}${alive ? '' : ' (no such process here: another container or PID namespace sharing the folder)'}, running since ${owner.since}`;
+}
+
+async function readOwner(dataDir: string): Promise<LockOwner | undefined> {
+  try {
+    const owner = JSON.parse(await readFile(path.join(dataDir, OWNER_NAME), 'utf8')) as Partial<LockOwner>;
+    return typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.since === 'string' ? (owner as LockOwner) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -64,12 +101,19 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
   const lockfilePath = path.join(dataDir, LOCK_NAME);
   // Held: by a running daemon (refused), or by one that was killed (stale soon). Said before the wait.
   if (await lockfile.check(dataDir, { lockfilePath, stale: STALE_MS, realpath: false }).catch(() => false)) {
-    logger.info({ data_dir: dataDir }, `the data_dir lock is held; waiting up to ${WAIT_MS / 1000} s in case its daemon was killed (its lock then goes stale)`);
+    const owner = await readOwner(dataDir);
+    logger.info({ data_dir: dataDir, ...(owner ? { held_by: owner } : {}) }, `the data_dir lock is held; waiting up to ${WAIT_MS / 1000} s in case its daemon was killed (its lock then goes stale)`);
   }
   const giveUpAt = Date.now() + WAIT_MS;
   for (;;) {
     try {
-      return await takeLock(dataDir, lockfilePath, logger);
+      const release = await takeLock(dataDir, lockfilePath, logger);
+      const ownerFile = path.join(dataDir, OWNER_NAME);
+      await writeFileAtomic(ownerFile, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`).catch(() => undefined);
+      return async () => {
+        await rm(ownerFile, { force: true }).catch(() => undefined);
+        await release();
+      };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       // Tried every second (proper-lockfile's own retries cannot be cut short by a stop).
@@ -81,7 +125,7 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
         }
         continue;
       }
-      if (code === 'ELOCKED') throw new DataDirInUse(dataDir);
+      if (code === 'ELOCKED') throw new DataDirInUse(dataDir, await readOwner(dataDir));
       if (typeof code === 'string') throw new DataDirUnusable(dataDir, await whyUnusable(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
       throw err;
     }

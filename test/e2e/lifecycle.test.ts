@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, startCli, type RunningCli } from '../helpers/cli.js';
@@ -136,4 +137,43 @@ outputs: { stuck: { type: slow_out, inputs: [demo], build_ms: -1 } }
     const line = logLines(result.stderr).find((l) => String(l.msg).startsWith('shutdown timeout reached while starting'))!;
     expect(line.component).toBe('stuck');
   }, 20_000);
+});
+
+describe('one daemon per data_dir', () => {
+  it('a second daemon is refused (78) naming the PID that holds the lock; the lock is let go, its owner file too, at a clean exit', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 5 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
+`);
+    const first = startCli(['run', '-c', file]);
+    await first.waitFor(/driftlock running/);
+    const second = startCli(['run', '-c', file]);
+    const refused = await second.exited;
+    expect(refused.code, refused.stderr).toBe(78);
+    expect(refused.stderr).toContain(`driftlock: data_dir ${dir}/data is in use by another driftlock (PID ${first.child.pid} on this host, running since `);
+    // Said while it waited, too.
+    const waited = logLines(refused.stderr).find((l) => String(l.msg).startsWith('the data_dir lock is held'))!;
+    expect((waited.held_by as { pid: number }).pid).toBe(first.child.pid);
+    first.child.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    expect(existsSync(path.join(dir, 'data', 'driftlock.lock'))).toBe(false);
+    expect(existsSync(path.join(dir, 'data', 'driftlock.lock.owner'))).toBe(false);
+  }, 30_000);
+
+  it('a lock whose owner PID is now another live process is still taken over once stale: only its freshness counts', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 5 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
+`);
+    // A daemon SIGKILLed just now, whose PID was given since to another process (this test's own).
+    await mkdir(path.join(dir, 'data', 'driftlock.lock'), { recursive: true });
+    await writeFile(path.join(dir, 'data', 'driftlock.lock.owner'), JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+    const started = Date.now();
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/, 'stderr', 15_000);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(JSON.parse(await readFile(path.join(dir, 'data', 'driftlock.lock.owner'), 'utf8')).pid).toBe(cli.child.pid);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  }, 30_000);
 });
