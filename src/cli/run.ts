@@ -35,7 +35,8 @@ type State = 'starting' | 'running' | 'reloading' | 'stopping';
 /**
  * What the daemon is doing, and its signals from the very start: a SIGTERM or SIGINT while it waits for the
  * data_dir lock or while components build is a stop (before, the default action ended it with 143, nothing
- * drained nor said), and a SIGHUP then (logrotate's postrotate) must not end it either.
+ * drained nor said), and a SIGHUP then (logrotate's postrotate) must not end it either: it is a reload once
+ * the pipeline runs.
  */
 class Lifecycle {
   state: State = 'starting';
@@ -50,6 +51,8 @@ class Lifecycle {
   onHangUp?: () => void;
   /** Once the pipeline has stopped, signals are ignored until the process exits (after the lock is let go): their default action would kill a daemon that stopped cleanly (exit 129 or 143 instead of 0). */
   finished = false;
+  /** A SIGHUP came before the pipeline ran: the config is read again once it runs. */
+  hangUpWhileStarting = false;
   private signals = 0;
 
   constructor() {
@@ -78,7 +81,12 @@ class Lifecycle {
   private readonly hangUp = () => {
     if (this.finished) return;
     if (this.onHangUp) this.onHangUp();
-    else this.say('warn', {}, 'SIGHUP while starting: ignored (send it again once driftlock is running to reload the config)');
+    else if (!this.hangUpWhileStarting) {
+      // The file may have changed since it was read (a `systemctl reload` right after a start, a config
+      // tool that writes then reloads): ignored, that change never ran, and nothing said so but a warning.
+      this.hangUpWhileStarting = true;
+      this.say('warn', {}, 'SIGHUP while starting: the config will be read again once the pipeline runs');
+    }
   };
 }
 
@@ -218,6 +226,11 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
     }
   };
   life.onHangUp = onHangUp;
+  if (life.hangUpWhileStarting && !stopRequested) {
+    reloadAsked = true;
+    // The loop's first wait: woken at once, for the SIGHUP that came while the pipeline started.
+    setImmediate(() => wake({ why: 'reload' }));
+  }
   const ignoreSignals = () => {
     life.finished = true;
     clearInterval(keepAlive);

@@ -526,21 +526,26 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
     expect(result.stderr).toContain('"msg":"stopped"');
   });
 
-  it('a SIGHUP before the pipeline runs (waiting for the data_dir lock) is ignored, not fatal', async () => {
+  it('a SIGHUP before the pipeline runs (waiting for the data_dir lock) is not fatal: the config is read again once it runs', async () => {
     const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
-    await writeFile(file, `data_dir: ${dir}/data
-inputs: { demo: { type: demo, rate: 5 } }
-outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
-`);
+    const config = (out: string) => `data_dir: ${dir}/data
+inputs: { demo: { type: demo, rate: 20 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/${out} } }
+`;
+    await writeFile(file, config('a.log'));
     // A lock left fresh by a daemon just killed: the start waits for it to go stale (about 5 s).
     await mkdir(path.join(dir, 'data', 'driftlock.lock'), { recursive: true });
     const cli = startCli(['run', '-c', file]);
     try {
       await cli.waitFor(/the data_dir lock is held; waiting/);
+      // Edited and reloaded while the daemon starts (a config tool's write, then `systemctl reload`): the
+      // file was read before the edit. Before, the SIGHUP was ignored and the edit never ran.
+      await writeFile(file, config('b.log'));
       cli.child.kill('SIGHUP');
-      await cli.waitFor(/SIGHUP while starting: ignored/);
-      await cli.waitFor(/driftlock running/, 'stderr', 20_000);
+      await cli.waitFor(/SIGHUP while starting: the config will be read again once the pipeline runs/);
+      await cli.waitFor(/config reloaded/, 'stderr', 20_000);
+      await until(async () => existsSync(path.join(dir, 'b.log')) && (await readFile(path.join(dir, 'b.log'), 'utf8')).length > 0);
     } finally {
       cli.child.kill('SIGTERM');
     }
