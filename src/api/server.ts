@@ -14,6 +14,13 @@ import { tapPattern, type Taps } from '../engine/tap.js';
 import { parseListenAddress } from '../inputs/net/address.js';
 import { encodeEvents } from '../outputs/encoding.js';
 
+/** The config reloads (SIGHUP) so far: how many took effect, how many did not, and why the last one did not (while no later one took effect). */
+export interface ReloadStatus {
+  succeeded: number;
+  failed: number;
+  lastFailure?: { at: string; error: string };
+}
+
 export interface ApiServerOptions {
   address: string;
   logger: Logger;
@@ -21,6 +28,7 @@ export interface ApiServerOptions {
   state: () => 'starting' | 'running' | 'reloading' | 'stopping';
   /** Components in trouble (crashed recently); none when healthy. */
   trouble?: () => unknown[];
+  reloads?: () => ReloadStatus;
   /** Masks secret values in what `/health` says (an error message can quote a substituted secret). */
   mask?: (text: string) => string;
   /** The daemon's taps, and the ids of the components that send events on (inputs and transforms). */
@@ -122,7 +130,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       const failing = state === 'running' ? (options.trouble?.() ?? []) : [];
       const status = state !== 'running' ? state : failing.length ? 'degraded' : 'ok';
       res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
-      const body = JSON.stringify(failing.length ? { status, failing } : { status });
+      // A reload that did not take effect leaves the previous config running: still ready (200 when all
+      // else is), but said, so that `systemctl reload` or a config rollout that changed nothing is seen.
+      const lastFailure = options.reloads?.().lastFailure;
+      const body = JSON.stringify({ status, ...(failing.length ? { failing } : {}), ...(lastFailure ? { reload: { result: 'failed', ...lastFailure } } : {}) });
       res.end(options.mask ? options.mask(body) : body);
       return;
     }
@@ -131,7 +142,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       const mem = process.memoryUsage();
       const body = renderPrometheus(samples) +
         `# HELP driftlock_process_resident_memory_bytes Resident set size.\n# TYPE driftlock_process_resident_memory_bytes gauge\ndriftlock_process_resident_memory_bytes ${mem.rss}\n` +
-        `# HELP driftlock_process_uptime_seconds Seconds since the daemon started.\n# TYPE driftlock_process_uptime_seconds gauge\ndriftlock_process_uptime_seconds ${process.uptime().toFixed(1)}\n`;
+        `# HELP driftlock_process_uptime_seconds Seconds since the daemon started.\n# TYPE driftlock_process_uptime_seconds gauge\ndriftlock_process_uptime_seconds ${process.uptime().toFixed(1)}\n` +
+        reloadMetrics(options.reloads?.());
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
       return;
     }
@@ -146,4 +158,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
   });
   options.logger.info({ address: `${host}:${(server.address() as { port: number }).port}` }, 'API listening (/health, /livez, /readyz, /metrics)');
   return server;
+}
+
+/** Config reloads in Prometheus text, named as Prometheus names its own (`..._config_last_reload_successful`). */
+function reloadMetrics(reloads: ReloadStatus | undefined): string {
+  if (!reloads) return '';
+  return '# HELP driftlock_config_reloads_total Config reloads (SIGHUP), by result: failed ones left the previous config running.\n# TYPE driftlock_config_reloads_total counter\n' +
+    `driftlock_config_reloads_total{result="succeeded"} ${reloads.succeeded}\ndriftlock_config_reloads_total{result="failed"} ${reloads.failed}\n` +
+    '# HELP driftlock_config_last_reload_successful 0 when the last config reload failed (the previous config runs), 1 otherwise.\n# TYPE driftlock_config_last_reload_successful gauge\n' +
+    `driftlock_config_last_reload_successful ${reloads.lastFailure ? 0 : 1}\n`;
 }

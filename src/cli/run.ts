@@ -8,7 +8,7 @@
  * process exit code.
  */
 import type { Server } from 'node:http';
-import { startApiServer } from '../api/server.js';
+import { startApiServer, type ReloadStatus } from '../api/server.js';
 import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, secretValuesOf, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
@@ -51,6 +51,8 @@ class Lifecycle {
   onHangUp?: () => void;
   /** Once the pipeline has stopped, signals are ignored until the process exits (after the lock is let go): their default action would kill a daemon that stopped cleanly (exit 129 or 143 instead of 0). */
   finished = false;
+  /** Reloads (SIGHUP) that took effect and that did not, and the last one's failure: /metrics and /health say them. */
+  readonly reloads: ReloadStatus = { succeeded: 0, failed: 0 };
   /** A SIGHUP came before the pipeline ran: the config is read again once it runs. */
   hangUpWhileStarting = false;
   private signals = 0;
@@ -59,6 +61,17 @@ class Lifecycle {
     process.on('SIGTERM', this.signal);
     process.on('SIGINT', this.signal);
     process.on('SIGHUP', this.hangUp);
+  }
+
+  /** Counts a reload: one that took effect (no `failure`), or one that did not (the previous config goes on). */
+  reloaded(failure?: string): void {
+    if (failure === undefined) {
+      this.reloads.succeeded += 1;
+      delete this.reloads.lastFailure;
+    } else {
+      this.reloads.failed += 1;
+      this.reloads.lastFailure = { at: new Date().toISOString(), error: failure };
+    }
   }
 
   private say(level: 'info' | 'warn', fields: object, message: string): void {
@@ -121,7 +134,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   // taken, so that a second daemon is told the data_dir is in use, not that the port is.
   let api: Server | undefined;
   let apiError: unknown;
-  const startApi = () => startApiServer({ address: config.api.address, logger, metrics: () => life.pipeline?.metrics() ?? [], state: () => life.state, trouble: () => life.pipeline?.health() ?? [], mask: secrets.mask,
+  const startApi = () => startApiServer({ address: config.api.address, logger, metrics: () => life.pipeline?.metrics() ?? [], state: () => life.state, trouble: () => life.pipeline?.health() ?? [], reloads: () => life.reloads, mask: secrets.mask,
     tap: { taps: life.taps, producers: () => life.pipeline?.config.components.filter((c) => c.kind !== 'output').map((c) => c.id) ?? [] } });
   if (config.api.enabled) api = await startApi().catch((err: unknown) => void (apiError = err));
 
@@ -255,7 +268,8 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       let held: HeldInputs | undefined;
       try {
         const prepared = await prepareReload(options, config, tlsMaterials, logger, secrets);
-        if (prepared && !stopRequested) {
+        if ('refused' in prepared) life.reloaded(prepared.refused);
+        else if (!stopRequested) {
           const fresh = prepared.config;
           logger.info({ config: fresh.file, timeout_ms: config.shutdownTimeoutMs, kept_running: [...prepared.keep] }, 'SIGHUP: reloading the config: draining the running pipeline');
           const handed = await current.handOver(prepared.keep);
@@ -273,6 +287,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             await prepared.tls.use(() => replacement.start());
             [pipeline, config, tlsMaterials] = [replacement, fresh, prepared.tls];
             life.pipeline = pipeline;
+            life.reloaded();
             current.dispose();
             // What was kept in the end: not an input that had ended, nor one the drain abandoned events of.
             logger.info({ config: config.file, drained, kept_running: held.ids }, 'config reloaded: the new pipeline is running');
@@ -286,6 +301,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             await tlsMaterials.use(() => previous.start());
             pipeline = previous;
             life.pipeline = pipeline;
+            life.reloaded(`the new pipeline cannot start, the previous config runs again: ${(err as Error).message}`);
             current.dispose();
             replacement.dispose();
           }
@@ -358,13 +374,13 @@ function exitSummary(last: Pipeline, carried: Summary): Summary {
 
 /**
  * The config to reload to, with its TLS material read and checked and the inputs that go on running through
- * the reload (`keep`), or undefined (said in the log) when it cannot be: it does not load, it moves data_dir
+ * the reload (`keep`), or why not (`refused`, also said in the log) when it cannot be: it does not load, it moves data_dir
  * (the lock is this one's), it changes or removes an input that reads standard input (what was read cannot
  * be read again), or a component's TLS files cannot be used (missing, not PEM, a certificate that does not
  * match its key: a renewal half done). An API change is said and left for a restart. All of it is checked
  * while the running pipeline runs, which goes on unchanged if it fails.
  */
-async function prepareReload(options: RunOptions, running: PipelineConfig, runningTls: TlsMaterials, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials; keep: Set<string> } | undefined> {
+async function prepareReload(options: RunOptions, running: PipelineConfig, runningTls: TlsMaterials, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials; keep: Set<string> } | { refused: string }> {
   let config: PipelineConfig;
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
@@ -372,11 +388,11 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
     // A config with errors, or a file that cannot be read (gone, no permission): nothing changes.
     if (err instanceof ConfigError) logger.error({ config: options.configFile, problems: err.issues.length }, `SIGHUP: the config does not load; the running pipeline goes on unchanged\n${err.message}`);
     else logger.error({ err, config: options.configFile }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
-    return undefined;
+    return { refused: `the config does not load: ${(err as Error).message}` };
   }
   if (config.dataDir !== running.dataDir) {
     logger.error({ data_dir: running.dataDir, new_data_dir: config.dataDir }, 'SIGHUP: data_dir cannot change on a reload (restart driftlock for that); the running pipeline goes on unchanged');
-    return undefined;
+    return { refused: `data_dir cannot change on a reload (${running.dataDir} to ${config.dataDir}): restart driftlock for that` };
   }
   // Masked from now on, before anything of the new config can be logged (its components' errors).
   secrets.add(secretsOf(config));
@@ -394,13 +410,13 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
   }
   if (problems.length) {
     logger.error({ config: options.configFile, problems: problems.length }, `SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged\n${problems.join('\n')}`);
-    return undefined;
+    return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}` };
   }
   const keep = await unchangedInputs(running, config, runningTls, tls);
   const stdin = running.components.find((c) => c.kind === 'input' && c.type === 'stdin' && !keep.has(c.id));
   if (stdin) {
     logger.error({ input: stdin.id }, 'SIGHUP: the new config changes or removes the input that reads standard input (what was read cannot be read again; it can only go on unchanged); the running pipeline goes on unchanged');
-    return undefined;
+    return { refused: `the new config changes or removes the stdin input ${JSON.stringify(stdin.id)}` };
   }
   if (config.api.enabled !== running.api.enabled || config.api.address !== running.api.address) {
     logger.warn({ api: running.api, new_api: config.api }, 'SIGHUP: api settings change only at a restart; the API keeps running as it is');

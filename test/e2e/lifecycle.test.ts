@@ -177,3 +177,41 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
     expect((await cli.exited).code).toBe(0);
   }, 30_000);
 });
+
+describe('reload outcome', () => {
+  it('a SIGHUP with a broken config is said on /health (still 200: the previous config runs) and in /metrics, until a reload takes effect', async () => {
+    const dir = await tempDir('dl-life-');
+    const good = `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs: { demo: { type: demo, rate: 20 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
+`;
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, good);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    const api = `http://${apiAddress(cli)}`;
+    const reloadMetrics = async () => (await (await fetch(`${api}/metrics`)).text()).split('\n').filter((l) => l.startsWith('driftlock_config_'));
+    expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 0', 'driftlock_config_reloads_total{result="failed"} 0', 'driftlock_config_last_reload_successful 1']);
+
+    await writeFile(file, good.replace('type: file', 'type: fil'));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/SIGHUP: the config does not load/);
+    const health = await fetch(`${api}/health`);
+    expect(health.status).toBe(200);
+    const body = (await health.json()) as { status: string; reload: { result: string; at: string; error: string } };
+    expect(body.status).toBe('ok');
+    expect(body.reload.result).toBe('failed');
+    expect(body.reload.error).toContain('pipeline.yaml:4:');
+    expect(body.reload.error).toContain('did you mean "file"?');
+    expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 0', 'driftlock_config_reloads_total{result="failed"} 1', 'driftlock_config_last_reload_successful 0']);
+
+    await writeFile(file, good);
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/config reloaded/);
+    expect(await (await fetch(`${api}/health`)).json()).toEqual({ status: 'ok' });
+    expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 1', 'driftlock_config_reloads_total{result="failed"} 1', 'driftlock_config_last_reload_successful 1']);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  }, 30_000);
+});
