@@ -1,7 +1,7 @@
 /**
  * examples/systemd/driftlock.service: systemd's own check of the unit, then its commands run as systemd
- * runs them (the unit's Environment= and EnvironmentFile=, ExecStartPre=, ExecStart=, ExecReload= with
- * $MAINPID, SIGTERM within TimeoutStopSec=), with `driftlock` standing for the installed binary.
+ * runs them (the unit's Environment= and EnvironmentFile=, ExecStartPre=, ExecStart=, ExecReload= (validate,
+ * then kill -HUP $MAINPID), SIGTERM within TimeoutStopSec=), with `driftlock` standing for the installed binary.
  */
 import { spawnSync } from 'node:child_process';
 import { chmod, readFile, writeFile, appendFile } from 'node:fs/promises';
@@ -81,10 +81,27 @@ outputs: { out: { type: file, inputs: [app], path: "\${OUT_FILE}" } }
     const daemon = startCli(run(unit.get('ExecStart')![0]!), { env: { ...env, ...(await fileEnv()) }, cwd: dir });
     try {
       await daemon.waitFor(/driftlock running/);
-      // ExecReload: kill -HUP $MAINPID. The pipeline's output moves to out-2.log; the lines go on.
-      await writeFile(pipeline, (await readFile(pipeline, 'utf8')).replace('${OUT_FILE}', path.join(dir, 'out-2.log')));
-      const [kill, ...killArgs] = command(unit.get('ExecReload')![0]!, daemon.child.pid);
-      expect(spawnSync(kill!, killArgs).status).toBe(0);
+      // ExecReload= lines, run in turn as systemd runs them: the first that fails fails the reload, and
+      // the rest are not run.
+      const reload = async () => {
+        for (const line of unit.get('ExecReload')!) {
+          const [bin, ...args] = command(line, daemon.child.pid);
+          const ran = bin === BINARY ? spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, ...(await fileEnv()) }, encoding: 'utf8' }) : spawnSync(bin!, args, { encoding: 'utf8' });
+          if (ran.status !== 0) return { status: ran.status, stderr: ran.stderr };
+        }
+        return { status: 0, stderr: '' };
+      };
+      // A broken edit: `systemctl reload` fails with the config's errors, and the daemon is not signalled.
+      const good = await readFile(pipeline, 'utf8');
+      await writeFile(pipeline, good.replace('type: file, inputs', 'type: fil, inputs'));
+      const refused = await reload();
+      expect(refused.status).toBe(EXIT_CONFIG);
+      expect(refused.stderr).toContain('driftlock.yaml:3:');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(daemon.stderr()).not.toContain('SIGHUP');
+      // The pipeline's output moves to out-2.log; the lines go on.
+      await writeFile(pipeline, good.replace('${OUT_FILE}', path.join(dir, 'out-2.log')));
+      expect((await reload()).status).toBe(0);
       await daemon.waitFor(/config reloaded/);
       await appendFile(log, 'three\n');
       for (let i = 0; i < 100 && !(await readFile(path.join(dir, 'out-2.log'), 'utf8').catch(() => '')).includes('three'); i++) await new Promise((r) => setTimeout(r, 50));
