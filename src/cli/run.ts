@@ -202,21 +202,38 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
     stopRequested = true;
     wake({ why: 'stop' });
   };
+  /**
+   * Starts `p`, or gives up waiting for it at a stop (a build() under way may never end): 'stopped' then,
+   * and the stop (Pipeline.stop) is what waits for it, within the shutdown timeout.
+   */
+  const startUnlessStopped = async (p: Pipeline, tls: TlsMaterials): Promise<'started' | 'stopped'> => {
+    const starting = tls.use(() => p.start());
+    const stop = new Promise<'stopped'>((resolve) => {
+      if (life.stopping.signal.aborted) resolve('stopped');
+      else life.stopping.signal.addEventListener('abort', () => resolve('stopped'), { once: true });
+    });
+    try {
+      return await Promise.race([starting.then(() => 'started' as const), stop]);
+    } catch (err) {
+      if (!stopRequested) throw err;
+      return 'stopped';
+    } finally {
+      // Observed, whatever comes of it now: a start cut short by a stop may still fail.
+      starting.catch((err: unknown) => stopRequested && logger.warn({ err }, 'the start cut short by the stop failed'));
+    }
+  };
+  // A stop that came while the lock was taken: nothing was built.
+  if (life.stopping.signal.aborted) return stoppedWhileStarting(life, logger);
   // A stop that comes while the pipeline starts stops it there (see Pipeline.stop), and is waited for.
   life.onStop = onSignal;
-  const starting = tlsMaterials.use(() => pipeline.start());
   try {
-    await Promise.race([starting, new Promise<void>((resolve) => life.stopping.signal.addEventListener('abort', () => resolve(), { once: true }))]);
+    await startUnlessStopped(pipeline, tlsMaterials);
   } catch (err) {
-    if (!stopRequested) {
-      logger.error({ err }, 'cannot start the pipeline');
-      process.stderr.write(secrets.mask(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}\n`));
-      life.finished = true;
-      return 78;
-    }
+    logger.error({ err }, 'cannot start the pipeline');
+    process.stderr.write(secrets.mask(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}\n`));
+    life.finished = true;
+    return 78;
   }
-  // Observed, whatever comes of it now: a start cut short by a stop may still fail.
-  starting.catch((err: unknown) => logger.warn({ err }, 'the start cut short by the stop failed'));
   if (!stopRequested) {
     life.state = 'running';
     logger.info({ config: config.file, data_dir: config.dataDir }, 'driftlock running');
@@ -284,7 +301,14 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
           const replacement = new Pipeline(fresh, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
           try {
             // Built with the TLS material checked before the running pipeline stopped, not the files again.
-            await prepared.tls.use(() => replacement.start());
+            if ((await startUnlessStopped(replacement, prepared.tls)) === 'stopped') {
+              // A SIGTERM while it started: it stops there, the inputs it kept with it, within the timeout
+              // (before, a build() that never ended held the daemon for ever, SIGTERM or not).
+              stopped = replacement.stop(config.shutdownTimeoutMs).then((clean) => drained && clean);
+              [pipeline, life.pipeline] = [replacement, replacement];
+              current.dispose();
+              break;
+            }
             [pipeline, config, tlsMaterials] = [replacement, fresh, prepared.tls];
             life.pipeline = pipeline;
             life.reloaded();
@@ -295,8 +319,14 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             // The new pipeline cannot start (a port still in use, a file it cannot open): the old config
             // runs again, so that a bad edit does not take the daemon down; with the TLS material it ran
             // with, whatever its files hold now. The inputs kept running are held again, and go on into it.
-            logger.error({ err }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
             await replacement.stop(1_000).catch(() => false);
+            if (stopRequested) {
+              // Stopping: the previous config is not started again; the inputs kept stop.
+              logger.error({ err }, 'SIGHUP: the new pipeline cannot start; stopping');
+              stopped = held.stop(config.shutdownTimeoutMs).then(() => false);
+              break;
+            }
+            logger.error({ err }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
             const previous = new Pipeline(config, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
             await tlsMaterials.use(() => previous.start());
             pipeline = previous;

@@ -460,8 +460,11 @@ export class Pipeline {
       clearInterval(waiting);
     }
     // Stopped while it started (a SIGTERM during a slow build or ready): what was built is not run, and
-    // what runs already is drained by that stop.
-    if (this.stopInputs.signal.aborted) return;
+    // what runs already is drained by that stop, with what the inputs kept through a reload held for it.
+    if (this.stopInputs.signal.aborted) {
+      if (this.finished) for (const c of this.adopted) c.fanout.open();
+      return;
+    }
     // Everything downstream runs: the events an adopted input held through the reload go on, into this one.
     for (const c of this.adopted) c.fanout.open();
     this.logger.info(
@@ -604,10 +607,13 @@ export class Pipeline {
       clearTimeout(timer);
       if (!settled) {
         this.hardStop.abort();
+        for (const c of this.adopted) halt(c);
         this.logger.error({ timeout_ms: timeoutMs, ...(this.building ? { component: this.building.config.id } : {}) }, `shutdown timeout reached while starting${this.building ? ': its build() had not finished' : ''}; exiting without it`);
         return false;
       }
       timeoutMs = Math.max(0, timeoutMs - (performance.now() - since));
+      // Nothing was run: the inputs kept through a reload, which run still, are all there is to stop.
+      if (!this.finished && this.adopted.length) return stopInputsNow(this.adopted, timeoutMs, 'stopped during a reload');
     }
     return this.stopHolding([], timeoutMs);
   }

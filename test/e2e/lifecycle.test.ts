@@ -139,6 +139,30 @@ outputs: { stuck: { type: slow_out, inputs: [demo], build_ms: -1 } }
   }, 20_000);
 });
 
+describe('stop during a reload', () => {
+  it('a SIGTERM while the reloaded pipeline waits for a build() that never ends exits within shutdown_timeout (1), not never', async () => {
+    const dir = await tempDir('dl-life-');
+    const config = (buildMs: number) => `shutdown_timeout: 1s
+inputs: { demo: { type: demo, rate: 20 } }
+outputs: { out: { type: slow_out, inputs: [demo], build_ms: ${buildMs} } }
+`;
+    const file = await pipelineFile(dir, config(0));
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    // The demo input is unchanged: kept running through the reload, its events held for the new pipeline.
+    await writeFile(file, (await readFile(file, 'utf8')).replace('build_ms: 0', 'build_ms: -1'));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/SIGHUP: reloading the config/);
+    await new Promise((r) => setTimeout(r, 500));
+    cli.child.kill('SIGTERM');
+    const result = await exitsWithin(cli, 4_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 1, signal: null });
+    const line = logLines(result.stderr).find((l) => String(l.msg).startsWith('shutdown timeout reached while starting'))!;
+    expect(line.component).toBe('out');
+    expect(logLines(result.stderr).find((l) => l.msg === 'stopped')!.drained).toBe(false);
+  }, 20_000);
+});
+
 describe('one daemon per data_dir', () => {
   it('a second daemon is refused (78) naming the PID that holds the lock; the lock is let go, its owner file too, at a clean exit', async () => {
     const dir = await tempDir('dl-life-');
