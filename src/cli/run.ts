@@ -61,7 +61,16 @@ class Lifecycle {
     process.on('SIGTERM', this.signal);
     process.on('SIGINT', this.signal);
     process.on('SIGHUP', this.hangUp);
+    // Meaningless to driftlock, but not harmless by default: SIGUSR1 starts Node's inspector on
+    // 127.0.0.1:9229 (any local user could then run code as the daemon: read its secrets, its logs), and
+    // SIGUSR2 ends it without a drain. A `kill -USR1` copied from another daemon's logrotate is ignored.
+    process.on('SIGUSR1', this.ignore);
+    process.on('SIGUSR2', this.ignore);
   }
+
+  private readonly ignore = (signal: NodeJS.Signals) => {
+    this.say('warn', { signal }, `${signal} ignored: driftlock has nothing to reopen (SIGHUP reloads the config, SIGTERM stops)`);
+  };
 
   /** Counts a reload: one that took effect (no `failure`), or one that did not (the previous config goes on). */
   reloaded(failure?: string): void {

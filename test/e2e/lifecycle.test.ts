@@ -239,3 +239,24 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
     expect((await cli.exited).code).toBe(0);
   }, 30_000);
 });
+
+describe('other signals', () => {
+  it('SIGUSR1 and SIGUSR2 are ignored with a warning: no inspector is opened, no exit without a drain', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 20 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    cli.child.kill('SIGUSR1');
+    await cli.waitFor(/SIGUSR1 ignored/);
+    cli.child.kill('SIGUSR2');
+    await cli.waitFor(/SIGUSR2 ignored/);
+    // Before, SIGUSR1 started Node's inspector ("Debugger listening on ws://127.0.0.1:9229/...", or its
+    // failure when the port was taken) and SIGUSR2 killed the daemon.
+    expect(cli.stderr()).not.toMatch(/Debugger listening|inspector/i);
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+  }, 20_000);
+});
