@@ -198,6 +198,8 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   const carried: Summary = {};
   let stopped: Promise<boolean> | null = null;
   let stopRequested = false;
+  /** Every input ended by itself: the drain that follows is a stop's, with its deadline. */
+  let inputsFinished = false;
   let wake: (w: Wake) => void = () => undefined;
   const next = () => new Promise<Wake>((resolve) => (wake = resolve));
   const onSignal = (signal: NodeJS.Signals) => {
@@ -279,6 +281,17 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   while (!stopRequested) {
     const woke = next();
     const current = pipeline;
+    // Every input ended by itself (stdin at EOF): the drain is a stop's, within shutdown_timeout (before,
+    // an output that never finished held the daemon for ever after the end of its input).
+    current.inputsEnded.then(() => {
+      if (pipeline !== current || stopRequested || life.state !== 'running') return;
+      logger.info({ timeout_ms: config.shutdownTimeoutMs }, 'every input has ended: draining in-flight events, within shutdown_timeout');
+      life.state = 'stopping';
+      inputsFinished = true;
+      stopped = current.stop();
+      // The exit waits for that stop, not for the components: one stuck past the deadline does not hold it.
+      wake({ why: 'stop' });
+    }, () => undefined);
     // Only the pipeline running now may end the loop: one replaced by a reload ends as it is replaced.
     current.done.then(
       () => pipeline === current && wake({ why: 'done' }),
@@ -382,7 +395,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   const drained = stopped ? await stopped : true;
   life.state = 'stopping';
   const summary = exitSummary(pipeline, carried);
-  logger.info({ drained, components: summary, max_rss_bytes: process.resourceUsage().maxRSS * 1024 }, stopped ? 'stopped' : 'all inputs finished; stopped');
+  logger.info({ drained, components: summary, max_rss_bytes: process.resourceUsage().maxRSS * 1024 }, stopped && !inputsFinished ? 'stopped' : 'all inputs finished; stopped');
   // A stage given up on (it kept crashing after its input ended) abandoned what it held: not a clean run.
   if (pipeline.gaveUp.length) logger.error({ components: pipeline.gaveUp }, 'exiting 1: events were abandoned by components that kept crashing after their input ended');
   ignoreSignals();

@@ -331,6 +331,8 @@ export class Pipeline {
   /** The component whose build() the start waits for, if any. */
   private building: RunningComponent | undefined;
   private finished: Promise<void> | null = null;
+  /** Resolves once every input has ended (by itself, or stopped), once started; rejects as `done` does when one failed. */
+  inputsEnded: Promise<void> = new Promise(() => undefined);
   private readonly restartBackoffMs: readonly number[];
   private readonly readyWarnMs: number;
   /** Components given up on after crashing `RESTARTS_AFTER_END` times in a row once their input had ended. */
@@ -522,7 +524,10 @@ export class Pipeline {
       else c.done = this.runInput(c, stage as InputStage);
     }
     // An input's end through `untilEnded` (this pipeline's own), not its `done` (see `tellEnded`).
-    this.finished = Promise.all(order.map((c) => (c.config.kind === 'input' ? this.untilEnded(c) : c.done))).then(() => undefined);
+    const ends = new Map(order.filter((c) => c.config.kind === 'input').map((c) => [c, this.untilEnded(c)] as const));
+    this.finished = Promise.all(order.map((c) => ends.get(c) ?? c.done)).then(() => undefined);
+    this.inputsEnded = Promise.all(ends.values()).then(() => undefined);
+    this.inputsEnded.catch(() => undefined); // a failure is `done`'s to tell
     // A stop while inputs are not ready yet ends the wait: what runs drains (a stop's work).
     const stopping = new Promise<void>((resolve) => this.stopInputs.signal.addEventListener('abort', () => resolve(), { once: true }));
     try {

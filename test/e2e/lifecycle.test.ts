@@ -240,6 +240,44 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
   }, 30_000);
 });
 
+describe('inputs that end by themselves (stdin at EOF)', () => {
+  it('the drain that follows has shutdown_timeout too: an output that never finishes does not hold the exit (1)', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `shutdown_timeout: 1s
+inputs: { app: { type: stdin } }
+outputs:
+  stuck: { type: slow_out, inputs: [app], build_ms: 0 }
+  archive: { type: file, inputs: [app], path: ${dir}/out.log }
+`);
+    // slow_out acknowledges what it takes; this one never finishes a batch.
+    await writeFile(path.join(dir, 'slow.mjs'), SLOW_PLUGIN.replace('for await (const b of batches) ackBatch(b);', 'for await (const b of batches) await new Promise(() => {});'));
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    cli.child.stdin!.end('one\ntwo\nthree\n');
+    const result = await exitsWithin(cli, 5_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 1, signal: null });
+    const lines = logLines(result.stderr);
+    expect(lines.some((l) => String(l.msg).startsWith('every input has ended: draining'))).toBe(true);
+    expect(lines.some((l) => String(l.msg).startsWith('shutdown timeout reached'))).toBe(true);
+    expect(lines.find((l) => l.msg === 'all inputs finished; stopped')!.drained).toBe(false);
+    // The other output drained.
+    expect((await readFile(path.join(dir, 'out.log'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(3);
+  }, 20_000);
+
+  it('with outputs that finish, the drain is clean: every line written, exit 0', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `inputs: { app: { type: stdin } }
+outputs: { archive: { type: file, inputs: [app], path: ${dir}/out.log } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    cli.child.stdin!.end(Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n') + '\n');
+    const result = await exitsWithin(cli, 10_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+    expect((await readFile(path.join(dir, 'out.log'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(5000);
+  }, 20_000);
+});
+
 describe('other signals', () => {
   it('SIGUSR1 and SIGUSR2 are ignored with a warning: no inspector is opened, no exit without a drain', async () => {
     const dir = await tempDir('dl-life-');
