@@ -6,7 +6,7 @@
  * killed) is taken over. A daemon restarted right after a SIGKILL waits for that. A daemon that finds its
  * own lock taken over (it was paused for longer than that) exits at once.
  */
-import { constants } from 'node:fs';
+import { constants, rmSync } from 'node:fs';
 import { access, lstat, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -107,10 +107,15 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
   const giveUpAt = Date.now() + WAIT_MS;
   for (;;) {
     try {
-      const release = await takeLock(dataDir, lockfilePath, logger);
       const ownerFile = path.join(dataDir, OWNER_NAME);
+      // At an exit without the release (a second signal, a fatal error), proper-lockfile removes the lock
+      // as the process exits; the owner file goes with it. Not once the lock was lost: it may be another's.
+      const removeOwner = () => rmSync(ownerFile, { force: true });
+      const release = await takeLock(dataDir, lockfilePath, logger, () => process.off('exit', removeOwner));
       await writeFileAtomic(ownerFile, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`).catch(() => undefined);
+      process.on('exit', removeOwner);
       return async () => {
+        process.off('exit', removeOwner);
         await rm(ownerFile, { force: true }).catch(() => undefined);
         await release();
       };
@@ -132,7 +137,7 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
   }
 }
 
-function takeLock(dataDir: string, lockfilePath: string, logger: Logger): Promise<() => Promise<void>> {
+function takeLock(dataDir: string, lockfilePath: string, logger: Logger, lost: () => void): Promise<() => Promise<void>> {
   return lockfile.lock(dataDir, {
     lockfilePath,
     stale: STALE_MS,
@@ -144,6 +149,7 @@ function takeLock(dataDir: string, lockfilePath: string, logger: Logger): Promis
     // checkpoints and queues, and saving anything at shutdown would too; so the daemon exits at once, as
     // after a crash: what it had not delivered is read again or resent (delivery is at-least-once).
     onCompromised: (err) => {
+      lost();
       logger.fatal({ err, data_dir: dataDir }, `lost the data_dir lock (not refreshed in time, or removed): another daemon may own ${dataDir} now; exiting at once without saving (${LOCK_LOST_EXIT_CODE})`);
       process.stderr.write(`driftlock: lost the lock of data_dir ${dataDir}; exiting at once without saving, so as not to write over the daemon that may own it now\n`);
       process.exit(LOCK_LOST_EXIT_CODE);

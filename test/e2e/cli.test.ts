@@ -640,6 +640,8 @@ outputs: { hook: { type: webhook, inputs: [app], url: "${receiver.url}", batch: 
       expect(gone.r.code).toBe(75);
       expect(gone.r.stderr).toContain(`driftlock: lost the lock of data_dir ${dir}/data; exiting at once without saving`);
       const survivor = gone.who === 'first' ? second : first;
+      // The one that lost the lock left the survivor's owner file alone (it names who holds the folder).
+      expect(JSON.parse(await readFile(path.join(dir, 'data', 'driftlock.lock.owner'), 'utf8')).pid).toBe(survivor.child.pid);
       // The one that exited writes no more; the other runs on.
       const out = path.join(dir, gone.who === 'first' ? 'a.log' : 'b.log');
       const size = existsSync(out) ? (await stat(out)).size : 0;

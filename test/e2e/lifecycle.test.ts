@@ -28,6 +28,9 @@ const SLOW_PLUGIN = `export default ({ z, defineOutput, defineInput, ackBatch })
 ];
 `;
 
+/** The same plugin, but its `slow_out` never finishes a batch (nor its stop). */
+const STUCK_PLUGIN = SLOW_PLUGIN.replace('for await (const b of batches) ackBatch(b);', 'for await (const b of batches) await new Promise(() => {});');
+
 async function pipelineFile(dir: string, body: string): Promise<string> {
   await writeFile(path.join(dir, 'slow.mjs'), SLOW_PLUGIN);
   const file = path.join(dir, 'pipeline.yaml');
@@ -184,6 +187,25 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
     expect(existsSync(path.join(dir, 'data', 'driftlock.lock.owner'))).toBe(false);
   }, 30_000);
 
+  it('a second signal exits at once (130), and neither the lock nor its owner file is left behind', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 50 } }
+outputs: { out: { type: slow_out, inputs: [demo], build_ms: 0 } }
+`);
+    // An output that never finishes: the first SIGTERM's drain waits for it.
+    await writeFile(path.join(dir, 'slow.mjs'), STUCK_PLUGIN);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    expect(existsSync(path.join(dir, 'data', 'driftlock.lock.owner'))).toBe(true);
+    cli.child.kill('SIGTERM');
+    await cli.waitFor(/stopping: draining/);
+    cli.child.kill('SIGINT');
+    const result = await exitsWithin(cli, 2_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 130, signal: null });
+    expect(existsSync(path.join(dir, 'data', 'driftlock.lock'))).toBe(false);
+    expect(existsSync(path.join(dir, 'data', 'driftlock.lock.owner'))).toBe(false);
+  }, 20_000);
+
   it('a lock whose owner PID is now another live process is still taken over once stale: only its freshness counts', async () => {
     const dir = await tempDir('dl-life-');
     const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 5 } }
@@ -249,8 +271,7 @@ outputs:
   stuck: { type: slow_out, inputs: [app], build_ms: 0 }
   archive: { type: file, inputs: [app], path: ${dir}/out.log }
 `);
-    // slow_out acknowledges what it takes; this one never finishes a batch.
-    await writeFile(path.join(dir, 'slow.mjs'), SLOW_PLUGIN.replace('for await (const b of batches) ackBatch(b);', 'for await (const b of batches) await new Promise(() => {});'));
+    await writeFile(path.join(dir, 'slow.mjs'), STUCK_PLUGIN);
     const cli = startCli(['run', '-c', file]);
     await cli.waitFor(/driftlock running/);
     cli.child.stdin!.end('one\ntwo\nthree\n');
