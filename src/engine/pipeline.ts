@@ -339,12 +339,15 @@ export class Pipeline {
   readonly gaveUp: string[] = [];
   /** Inputs running already, kept from the pipeline this one replaces. */
   private readonly adopted: RunningComponent[] = [];
+  /** It replaces a running pipeline (a reload): its metrics go on from that one's. */
+  private readonly replacing: boolean;
 
   constructor(config: PipelineConfig, options: PipelineOptions) {
     this.config = config;
     this.logger = options.logger;
     this.restartBackoffMs = options.restartBackoffMs?.length ? options.restartBackoffMs : RESTART_BACKOFF_MS;
     this.readyWarnMs = options.readyWarnMs ?? READY_WARN_MS;
+    this.replacing = options.carryMetricsFrom !== undefined || options.adopt !== undefined;
     // Every component listens on these (a pipeline of 7 inputs passed Node's 10 and it warned of a leak).
     setMaxListeners(0, this.stopInputs.signal, this.hardStop.signal);
     for (const c of config.components) {
@@ -449,10 +452,12 @@ export class Pipeline {
     // the process end at once, exit 0, without a word.
     const notReady = new Set<RunningComponent>();
     const waitingSince = Date.now();
+    // What /health answers meanwhile: a pipeline that replaces another (a reload) is started while it says `reloading`.
+    const health = this.replacing ? 'reloading' : 'starting';
     const waiting = setInterval(() => {
       const waited_ms = Date.now() - waitingSince;
-      this.building?.logger.warn({ waited_ms }, 'build() has not finished yet: the start waits for it, /health says starting');
-      for (const c of notReady) c.logger.warn({ waited_ms }, 'input not ready yet (its `ready` has not resolved): the start waits for it, /health says starting');
+      this.building?.logger.warn({ waited_ms }, `build() has not finished yet: the start waits for it, /health says ${health}`);
+      for (const c of notReady) c.logger.warn({ waited_ms }, `input not ready yet (its \`ready\` has not resolved): the start waits for it, /health says ${health}`);
     }, this.readyWarnMs);
     this.startup = this.startStages(order, notReady, (c) => (this.building = c));
     try {

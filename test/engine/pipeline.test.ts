@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { defineInput, defineOutput, defineTransform, type AnyComponentDefinition } from '../../src/engine/component.js';
 import { parseConfig } from '../../src/config/load.js';
 import { Pipeline, RESTARTS_AFTER_END } from '../../src/engine/pipeline.js';
+import { pino } from 'pino';
 import { hooks, numbersOf, silentLogger, testPipeline, testRegistry } from '../helpers/components.js';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -619,5 +620,25 @@ outputs:
     // ...and counted on the output that held them (the batch it was stuck on, those queued behind it, and the
     // one that waited for room in its buffer).
     expect(pipeline.metrics().find((m) => m.id === 'stuck')!.get('abandoned_events_total')).toBe(emitted + 5);
+  });
+});
+
+describe('a start that waits', () => {
+  it('names the component whose build() has not finished, and says what /health answers: starting, or reloading for a pipeline that replaces another', async () => {
+    const registry = testRegistry();
+    registry.register(defineInput({ type: 'stall', description: 'a build() that never ends', config: z.object({}), build: () => new Promise<never>(() => undefined) }));
+    const said = async (options: { carryMetricsFrom?: [] }): Promise<string[]> => {
+      const lines: string[] = [];
+      const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push((JSON.parse(line) as { msg: string }).msg) });
+      const config = await parseConfig('inputs: { slow: { type: stall } }\noutputs: { out: { type: collect, inputs: [slow] } }\n', 'test.yaml', registry, { env: {} });
+      const pipeline = new Pipeline(config, { logger, readyWarnMs: 30, ...options });
+      void pipeline.start().catch(() => undefined);
+      for (let i = 0; i < 100 && lines.length === 0; i++) await sleep(10);
+      await pipeline.stop(100).catch(() => undefined);
+      return lines;
+    };
+    expect((await said({}))[0]).toBe('build() has not finished yet: the start waits for it, /health says starting');
+    // Before, a reload's pipeline said "starting" too, while /health said "reloading".
+    expect((await said({ carryMetricsFrom: [] }))[0]).toBe('build() has not finished yet: the start waits for it, /health says reloading');
   });
 });
