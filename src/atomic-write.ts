@@ -34,7 +34,10 @@ export async function writeFileAtomic(file: string, data: string | Buffer | Iter
       }
       if (batch.length > 0) await handle.writeFile(batch.join(''));
     }
-    if (options.fsync) await handle.sync();
+    // EINVAL: a file that cannot be synced (a FIFO, a socket; fsync(2)): there is nothing to make durable.
+    if (options.fsync) await handle.sync().catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EINVAL') throw err;
+    });
   } finally {
     await handle.close();
   }

@@ -32,7 +32,9 @@ outputs: { out: { type: file, inputs: [in], path: "${out}", encoding: text } }
     await cli.waitFor(/API listening/);
     const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
     const lines = Array.from({ length: 1000 }, (_, i) => `line ${i}`);
-    cli.child.stdin!.end(lines.join('\n') + '\n');
+    // Standard input stays open until there is room: once every input has ended the daemon is stopping
+    // (draining), and /health says that rather than what fails.
+    cli.child.stdin!.write(lines.join('\n') + '\n');
     // Retries at 100 ms, 200 ms, 400 ms, ... (with jitter): several failed writes.
     const errors = async () => Number(/driftlock_errors_total\{component_id="out"[^}]*\} (\d+)/.exec(await (await fetch(`http://${address}/metrics`)).text())?.[1] ?? 0);
     await until(async () => (await errors()) >= 5, '5 failed writes');
@@ -44,6 +46,7 @@ outputs: { out: { type: file, inputs: [in], path: "${out}", encoding: text } }
 
     // Room again: the output reopens its path, now a regular file.
     await unlink(out);
+    cli.child.stdin!.end();
     const result = await cli.exited;
     expect(result.code, result.stderr).toBe(0);
     expect((await readFile(out, 'utf8')).split('\n').filter(Boolean)).toEqual(lines);
