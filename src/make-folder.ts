@@ -1,5 +1,5 @@
 /** Creating a folder and its parents, safely where Node's own recursive mkdir is not. */
-import { mkdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -22,4 +22,38 @@ export async function makeFolder(dir: string): Promise<void> {
   await mkdir(dir).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST' || !(await stat(dir).then((s) => s.isDirectory(), () => false))) throw err;
   });
+}
+
+/**
+ * Why a folder (`data_dir`, an output file's folder) could not be created or written, in words: what is in
+ * the way, or what forbids it ("/var/log/app is a file, not a folder"), for a system error that says it
+ * cryptically (`EEXIST: file already exists, mkdir`). `self`: how the folder itself is named (`it`).
+ */
+export async function whyNoFolder(dataDir: string, err: NodeJS.ErrnoException, self = 'it'): Promise<string> {
+  switch (err.code) {
+    case 'EROFS':
+      return 'it is on a read-only filesystem';
+    case 'EACCES':
+      return 'permission denied';
+    case 'EPERM':
+      return 'not permitted';
+    case 'EEXIST':
+    case 'ENOTDIR':
+    case 'ENOENT': {
+      // The deepest part of the path that exists is what is in the way.
+      for (let at = dataDir; ; at = path.dirname(at)) {
+        const link = await lstat(at).catch(() => undefined);
+        const named = at === dataDir ? self : at;
+        if (link) {
+          const target = await stat(at).catch(() => undefined);
+          if (!target) return `${named} is a symbolic link to nothing`;
+          if (!target.isDirectory()) return `${named} is a file, not a folder`;
+          return err.code === 'ENOENT' ? `${named} does not take new folders` : 'it cannot be created';
+        }
+        if (path.dirname(at) === at) return 'it cannot be created';
+      }
+    }
+    default:
+      return 'it cannot be created or written';
+  }
 }

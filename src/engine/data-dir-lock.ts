@@ -7,13 +7,13 @@
  * own lock taken over (it was paused for longer than that) exits at once.
  */
 import { constants, rmSync } from 'node:fs';
-import { access, lstat, readFile, rm, stat } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { writeFileAtomic } from '../atomic-write.js';
-import { makeFolder } from '../make-folder.js';
+import { makeFolder, whyNoFolder } from '../make-folder.js';
 import type { Logger } from 'pino';
 
 export const LOCK_NAME = 'driftlock.lock';
@@ -96,7 +96,7 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
     // filesystem, no permission) is found here, at once.
     await access(dataDir, constants.W_OK);
   } catch (err) {
-    throw new DataDirUnusable(dataDir, await whyUnusable(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
+    throw new DataDirUnusable(dataDir, await whyNoFolder(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
   }
   const lockfilePath = path.join(dataDir, LOCK_NAME);
   // Held: by a running daemon (refused), or by one that was killed (stale soon). Said before the wait.
@@ -131,7 +131,7 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
         continue;
       }
       if (code === 'ELOCKED') throw new DataDirInUse(dataDir, await readOwner(dataDir));
-      if (typeof code === 'string') throw new DataDirUnusable(dataDir, await whyUnusable(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
+      if (typeof code === 'string') throw new DataDirUnusable(dataDir, await whyNoFolder(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
       throw err;
     }
   }
@@ -157,32 +157,3 @@ function takeLock(dataDir: string, lockfilePath: string, logger: Logger, lost: (
   });
 }
 
-/** Why `dataDir` could not be created or written, in words: what is in the way, or what forbids it. */
-async function whyUnusable(dataDir: string, err: NodeJS.ErrnoException): Promise<string> {
-  switch (err.code) {
-    case 'EROFS':
-      return 'it is on a read-only filesystem';
-    case 'EACCES':
-      return 'permission denied';
-    case 'EPERM':
-      return 'not permitted';
-    case 'EEXIST':
-    case 'ENOTDIR':
-    case 'ENOENT': {
-      // The deepest part of the path that exists is what is in the way.
-      for (let at = dataDir; ; at = path.dirname(at)) {
-        const link = await lstat(at).catch(() => undefined);
-        const named = at === dataDir ? 'it' : at;
-        if (link) {
-          const target = await stat(at).catch(() => undefined);
-          if (!target) return `${named} is a symbolic link to nothing`;
-          if (!target.isDirectory()) return `${named} is a file, not a folder`;
-          return err.code === 'ENOENT' ? `${named} does not take new folders` : 'it cannot be created';
-        }
-        if (path.dirname(at) === at) return 'it cannot be created';
-      }
-    }
-    default:
-      return 'it cannot be created or written';
-  }
-}

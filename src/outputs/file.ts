@@ -14,7 +14,7 @@ import { defineOutput, type Batches, type ComponentContext } from '../engine/com
 import { byteSize, duration } from '../config/schema.js';
 import { encodeEvents } from './encoding.js';
 import { Backoff, sleep } from './delivery/backoff.js';
-import { makeFolder } from '../make-folder.js';
+import { makeFolder, whyNoFolder } from '../make-folder.js';
 import { FailureReport } from '../engine/failure-report.js';
 
 export const fileConfig = z.object({
@@ -181,7 +181,11 @@ class AppendFile {
    * glued to the fragment.
    */
   private async open(now = Date.now(), repair = false): Promise<void> {
-    await makeFolder(path.dirname(this.file));
+    const folder = path.dirname(this.file);
+    await makeFolder(folder).catch(async (err: NodeJS.ErrnoException) => {
+      // Said in words (`/var/log/app is a file, not a folder`), the code kept for what reads it.
+      throw Object.assign(new Error(`cannot make the folder of ${this.file}: ${await whyNoFolder(folder, err, folder)} (${err.code})`, { cause: err }), { code: err.code });
+    });
     const handle = await open(this.file, 'a');
     try {
       const st = await handle.stat();

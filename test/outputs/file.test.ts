@@ -414,10 +414,14 @@ describe('file output', () => {
     await writeFile(blocker, 'a regular file, not a folder');
     const out = await build({ path: path.join(blocker, 'out.log') });
     const { ctx, controller, metrics } = context();
+    const said: Array<Record<string, unknown>> = [];
+    ctx.logger = pino({ level: 'error' }, { write: (line: string) => said.push(JSON.parse(line) as Record<string, unknown>) });
     const statuses: AckStatus[] = [];
     const done = out.consume(each([makeBatch([makeEvent(1)], (s) => statuses.push(s)), makeBatch([makeEvent(2)], (s) => statuses.push(s))]), ctx);
     await until(() => metrics.get('errors_total') >= 2);
     expect(statuses).toEqual([]);
+    // In words, not a bare "ENOTDIR: not a directory, mkdir".
+    expect((said[0]!.err as { message: string }).message).toMatch(new RegExp(`^cannot make the folder of ${blocker}/out\\.log: ${blocker} is a file, not a folder \\(EEXIST\\)`));
     controller.abort();
     await expect(done).resolves.toBeUndefined();
     // The first batch is abandoned (not refused for good: its input may offer it again); the second was
