@@ -229,14 +229,15 @@ class IssueCollector {
         if (near && editDistanceOk(key, near)) suggested.add([...issue.path, near].join('.'));
       }
     }
+    const secrets = secretPaths(schema);
     for (const issue of error.issues) {
       const segs = issue.path as PathSegment[];
       if (issue.code !== 'unrecognized_keys' && suggested.has(segs.join('.')) && valueAt(data, segs) === undefined) continue;
       const full = [...base, ...segs];
       const found = valueAt(data, segs);
-      const at = schemaAt(schema, segs);
-      // The mark sits on the inner schema of an optional or described key (`secret(z.string()).optional()`).
-      const secret = at !== undefined && (isSecretSchema(at) || isSecretSchema(unwrap(at)));
+      // Secret at the key itself or at a map or list it lies in: a value of the secret `headers:` map
+      // (`X-Api-Key: 12345678`, a number in YAML) is no less a credential than a value marked secret itself.
+      const secret = secrets.some((p) => underSecret(segs, p));
       if (issue.code === 'unrecognized_keys') {
         const objectSchema = unwrap(schemaAt(schema, segs));
         const valid = [

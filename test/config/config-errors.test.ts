@@ -230,6 +230,17 @@ outputs:
     expect(issues[0]!.message).toBe('expected at least 16 characters; found a string (value hidden: secret)');
   });
 
+  it('a value of a map marked secret as a whole (webhook headers) is not shown when it is of the wrong type', async () => {
+    // Unquoted in YAML, an API key of digits is a number: "expected a string" must not quote it.
+    const yaml = VALID.replace('    type: console\n    inputs: [parse_app]\n', '    type: webhook\n    inputs: [parse_app]\n    url: http://127.0.0.1:9009/x\n    headers:\n      X-Api-Key: 918273645501\n      X-Flags: [a1b2c3d4e5]\n');
+    const issues = await issuesOf(yaml);
+    expect(issues.map((i) => [i.path, i.message])).toEqual([
+      ['headers.X-Api-Key', 'expected a string; found a number (value hidden: secret)'],
+      ['headers.X-Flags', 'expected a string; found a list'],
+    ]);
+    expect(JSON.stringify(issues)).not.toMatch(/918273645501|a1b2c3d4e5/);
+  });
+
   it('a webhook URL that can never be sent to (credentials in it, a port out of range) is a config error that does not show it', async () => {
     const withUrl = (url: string) => VALID.replace('    type: console\n    inputs: [parse_app]\n', `    type: webhook\n    inputs: [parse_app]\n    url: "${url}"\n`);
     const credentials = await issuesOf(withUrl('http://user:pa55word@127.0.0.1:8080/hook'));
