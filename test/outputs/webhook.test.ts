@@ -249,6 +249,21 @@ outputs:
     expect(JSON.stringify(run.logs)).not.toContain('secret-token-xyz');
   });
 
+  it('a receiver whose answer quotes the request (path, query token) does not bring the URL into the logs', async () => {
+    // Express answers an unknown route "Cannot POST <path>"; gateways quote the query too, raw or decoded.
+    receiver = await startReceiver((req, n) => ({ status: n === 0 ? 404 : 500, body: `Cannot POST ${req.path} (${decodeURIComponent(req.path)})` }));
+    const url = `${receiver.url}?token=q%2Fs3cr3t-query-v4lue&team=sre`;
+    const run = await runOutput(def, { url, batch: { max_events: 1 }, retry: { initial_backoff: '10ms', max_backoff: '10ms' } }, dir);
+    await run.push(events(2));
+    await receiver.waitFor(() => receiver!.requests.length >= 3, 10_000, 'a 404 and a retried 500');
+    await run.end();
+    const reasons = run.logs.map((l) => String(l.reason ?? ''));
+    expect(reasons).toContain('HTTP 404: Cannot POST <redacted> (<redacted>)');
+    expect(reasons).toContain('HTTP 500: Cannot POST <redacted> (<redacted>)');
+    const logged = JSON.stringify(run.logs);
+    for (const part of ['secret-token-xyz', 's3cr3t-query-v4lue', 'T000/B000']) expect(logged).not.toContain(part);
+  });
+
   it('a refusal is counted once in rejected_events_total, in either acknowledgement mode (the engine and the worker)', async () => {
     receiver = await startReceiver(notFound);
     for (const mode of ['queued', 'delivered']) {

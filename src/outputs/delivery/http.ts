@@ -76,7 +76,9 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
           : `more than ${MAX_REDIRECTS} redirects`;
     return { ok: false, retry: false, reason: `HTTP ${status}: the receiver redirects${where} (${why})`, status };
   }
-  const said = text.trim().slice(0, 200);
+  // A receiver's answer can quote the request (`Cannot POST /services/T0/B0/xyz?token=...`): what it
+  // says is logged, so the URL's path and query, the secret of a webhook URL, are taken out of it first.
+  const said = scrubUrl(text, [request.url, url]).trim().slice(0, 200);
   const reason = `HTTP ${status}${said ? `: ${said}` : ''}`;
   if (isRetryableStatus(status)) {
     const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
@@ -92,6 +94,36 @@ function resolveLocation(location: string | null, base: string): URL | undefined
     return new URL(location, base);
   } catch {
     return undefined;
+  }
+}
+
+/** Secret parts of a URL shorter than this are left in a receiver's answer (`/`, `hook`): only longer ones can be a credential. */
+const MIN_URL_PART = 8;
+
+/**
+ * `text` without the parts of the given URLs that can hold their secret: the whole URL, its path and query,
+ * and each path segment and query value of 8 characters or more (a Slack webhook's `T0/B0/xyz`, a
+ * `?token=`), as written and percent-decoded.
+ */
+export function scrubUrl(text: string, urls: readonly string[]): string {
+  const parts = new Set<string>();
+  for (const href of urls) {
+    const u = new URL(href);
+    const pieces = [u.href, u.pathname + u.search, u.pathname, u.search.slice(1), ...u.pathname.split('/'), ...u.search.slice(1).split('&').flatMap((kv) => kv.split('='))];
+    for (const piece of pieces) {
+      for (const form of [piece, safeDecode(piece)]) if (form.length >= MIN_URL_PART || (form === u.pathname && form.length > 1)) parts.add(form);
+    }
+  }
+  let out = text;
+  for (const part of [...parts].sort((a, b) => b.length - a.length)) out = out.split(part).join('<redacted>');
+  return out;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return text;
   }
 }
 
