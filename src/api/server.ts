@@ -39,6 +39,12 @@ export interface ApiServerOptions {
 const TAP_DEFAULT_LIMIT = 100;
 /** Bytes a tap's reader may fall behind by before events are left out for it (and counted). */
 const TAP_MAX_BEHIND = 1 << 20;
+/**
+ * Taps open at once, at most: each may hold TAP_MAX_BEHIND for a reader that does not read (and costs an
+ * encoding of every event it watches), so without a bound a local client opening taps by the hundred
+ * takes the daemon's memory (300 that never read: 1.7 GB). People debugging need a few.
+ */
+export const TAP_MAX_OPEN = 16;
 
 /** A peer on this machine (or in this pod): 127.0.0.0/8 or ::1, also as IPv4-mapped IPv6. */
 export function isLoopback(address: string | undefined): boolean {
@@ -54,7 +60,7 @@ export function isLoopback(address: string | undefined): boolean {
  * the API listens on for probes. A reader that falls behind by more than 1 MiB misses events: a line
  * `{"missed": n}` says how many, and the pipeline never waits for a tap.
  */
-function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonNullable<ApiServerOptions['tap']>): void {
+function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonNullable<ApiServerOptions['tap']>, open: Set<http.ServerResponse>): void {
   const json = (status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
   };
@@ -68,6 +74,8 @@ function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonN
   const producers = tap.producers();
   const watched = producers.filter(matches);
   if (watched.length === 0) return json(404, { error: `no input or transform matches ${patterns.join(', ')}`, components: producers });
+  if (open.size >= TAP_MAX_OPEN) return json(429, { error: `${open.size} taps are open already, the most the daemon serves at once; close one (or wait for one to end) and try again` });
+  open.add(res);
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-driftlock-tap-components': watched.join(',') });
   res.flushHeaders();
   let shown = 0;
@@ -97,7 +105,10 @@ function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonN
       }
     }
   });
-  res.on('close', close);
+  res.on('close', () => {
+    open.delete(res);
+    close();
+  });
   res.on('error', close);
 }
 
@@ -110,10 +121,11 @@ function parseAddress(address: string): { host: string; port: number } {
 
 export async function startApiServer(options: ApiServerOptions): Promise<http.Server> {
   const { host, port } = parseAddress(options.address);
+  const openTaps = new Set<http.ServerResponse>();
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (url === '/tap' && options.tap && req.method === 'GET') {
-      serveTap(req, res, options.tap);
+      serveTap(req, res, options.tap, openTaps);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isLoopback, startApiServer } from '../../src/api/server.js';
+import { isLoopback, startApiServer, TAP_MAX_OPEN } from '../../src/api/server.js';
 import { createEvent, type Attributes } from '../../src/engine/event.js';
 import { Taps, tapPattern } from '../../src/engine/tap.js';
 
@@ -99,6 +99,38 @@ describe('GET /tap', () => {
     expect(missed[0]!.missed).toBeGreaterThan(1000);
     // Every event is either shown or counted as missed.
     expect(shown + missed[0]!.missed!).toBe(4001);
+  });
+
+  it('serves at most TAP_MAX_OPEN taps at once: one more is refused (429, saying why) until one closes', async () => {
+    const taps = new Taps();
+    const base = await start(taps);
+    // Readers that never read: each may hold up to 1 MiB of events, so their number is what bounds memory.
+    const open = await Promise.all(Array.from({ length: TAP_MAX_OPEN }, () => openTap(`${base}/tap?limit=0`)));
+    for (const tap of open) tap.res.pause();
+    expect(open.map((t) => t.res.statusCode)).toEqual(Array(TAP_MAX_OPEN).fill(200));
+    const refused = await fetch(`${base}/tap?limit=0`);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({ error: `${TAP_MAX_OPEN} taps are open already, the most the daemon serves at once; close one (or wait for one to end) and try again` });
+    // The server learns of a client gone a moment after it goes: ask again until then.
+    const openOnceFree = async (url: string) => {
+      for (let i = 0; i < 100; i++) {
+        const tap = await openTap(url);
+        if (tap.res.statusCode !== 429) return tap;
+        tap.res.resume();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error('no tap place came free');
+    };
+    open[0]!.res.destroy();
+    const again = await openOnceFree(`${base}/tap?limit=1`);
+    expect(again.res.statusCode).toBe(200);
+    taps.offer('web', [event(1)]);
+    await again.done;
+    // A tap that ended at its limit frees its place too.
+    const last = await openOnceFree(`${base}/tap?limit=0`);
+    expect(last.res.statusCode).toBe(200);
+    for (const tap of [...open.slice(1), last]) tap.res.destroy();
+    await until(() => !taps.active);
   });
 
   it('is served to clients on this machine only', () => {
