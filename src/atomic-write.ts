@@ -5,7 +5,7 @@
  */
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { makeFolder } from './make-folder.js';
+import { makeFolder, STATE_FILE_MODE, STATE_FOLDER_MODE } from './make-folder.js';
 
 /** Pieces of text written in turn are gathered into writes of about this many characters. */
 const WRITE_CHARS = 1 << 20;
@@ -15,9 +15,9 @@ const WRITE_CHARS = 1 << 20;
  * piece at a time (each write lets other work run).
  */
 export async function writeFileAtomic(file: string, data: string | Buffer | Iterable<string>, options: { fsync?: boolean } = {}): Promise<void> {
-  await makeFolder(path.dirname(path.resolve(file)));
+  await makeFolder(path.dirname(path.resolve(file)), STATE_FOLDER_MODE);
   const tmp = `${file}.tmp`;
-  const handle = await open(tmp, 'w');
+  const handle = await open(tmp, 'w', STATE_FILE_MODE);
   try {
     if (typeof data === 'string' || Buffer.isBuffer(data)) await handle.writeFile(data);
     else {

@@ -3,13 +3,22 @@ import { lstat, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
+ * Modes of what driftlock creates in `data_dir`: queued alerts (which quote log lines), detector snapshots
+ * (templates and values of the logs), checkpoints (the paths it tails). Readable by the daemon's user only,
+ * whatever the umask (022 gave every local user read access). Folders that were there already keep their
+ * modes.
+ */
+export const STATE_FOLDER_MODE = 0o700;
+export const STATE_FILE_MODE = 0o600;
+
+/**
  * `mkdir -p`. Not `mkdir(dir, { recursive: true })`: Node's steps back to the parent on ENOENT and forward
  * again on EEXIST, forever, at 100% CPU, where a parent exists but cannot hold the child (under /proc, or
  * a symbolic link to nothing): the daemon hung at start, saying nothing.
  */
-export async function makeFolder(dir: string): Promise<void> {
+export async function makeFolder(dir: string, mode?: number): Promise<void> {
   try {
-    await mkdir(dir);
+    await mkdir(dir, mode);
     return;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -17,9 +26,9 @@ export async function makeFolder(dir: string): Promise<void> {
     if (code === 'EEXIST' && (await stat(dir).then((s) => s.isDirectory(), () => false))) return;
     if (code !== 'ENOENT' || path.dirname(dir) === dir) throw err;
   }
-  await makeFolder(path.dirname(dir));
+  await makeFolder(path.dirname(dir), mode);
   // The parent is there now: a second ENOENT is final (the parent cannot hold folders).
-  await mkdir(dir).catch(async (err: NodeJS.ErrnoException) => {
+  await mkdir(dir, mode).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST' || !(await stat(dir).then((s) => s.isDirectory(), () => false))) throw err;
   });
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { writeFileAtomic } from '../atomic-write.js';
-import { makeFolder, whyNoFolder } from '../make-folder.js';
+import { makeFolder, STATE_FOLDER_MODE, whyNoFolder } from '../make-folder.js';
 import type { Logger } from 'pino';
 
 export const LOCK_NAME = 'driftlock.lock';
@@ -91,7 +91,7 @@ export class DataDirUnusable extends Error {
  */
 export async function lockDataDir(dataDir: string, logger: Logger, setAt?: string, signal?: AbortSignal): Promise<() => Promise<void>> {
   try {
-    await makeFolder(dataDir);
+    await makeFolder(dataDir, STATE_FOLDER_MODE);
     // proper-lockfile retries any error for its whole wait (7 s): one that waiting cannot cure (a read-only
     // filesystem, no permission) is found here, at once.
     await access(dataDir, constants.W_OK);

@@ -216,6 +216,38 @@ outputs: { out: { type: file, inputs: [detect], path: ${dir}/out.jsonl } }
     expect(state.streams.map((s) => [s.id, s.events])).toEqual([['app', 500]]);
   });
 
+  it('what it keeps in data_dir (checkpoints, snapshots, queued alerts) is readable by its user only, whatever the umask', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, Array.from({ length: 300 }, (_, i) => JSON.stringify({ msg: 'login failed for alice', n: i })).join('\n') + '\n');
+    // A receiver that is down: alerts stay queued in data_dir, quoting the log lines.
+    const receiver = await startReceiver(() => ({ status: 503, body: 'down' }));
+    const file = path.join(dir, 'pipeline.yaml');
+    const out = path.join(dir, 'out.jsonl');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { app: { type: file, include: [${log}], start_at: beginning, checkpoint_interval: 100ms } }
+transforms: { detect: { type: anomaly_detect, inputs: [app], format: json, stream_id: app, snapshot_interval: 1s, emit: all } }
+outputs:
+  out: { type: file, inputs: [detect], path: ${out} }
+  hook: { type: webhook, inputs: [app], url: "${receiver.url}", batch: { max_events: 1 } }
+`);
+    const cli = startCli(['run', '-c', file], { stdin: 'ignore' });
+    const data = path.join(dir, 'data');
+    const kept = [path.join(data, 'app', 'checkpoints.json'), path.join(data, 'detect', 'detector.json'), path.join(data, 'hook', 'queue')];
+    await until(async () => kept.every((f) => existsSync(f)) && receiver.requests.length > 0);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+    await receiver.close();
+    const modes: Array<[string, string]> = [];
+    const walk = async (at: string): Promise<void> => {
+      modes.push([path.relative(dir, at), ((await stat(at)).mode & 0o777).toString(8)]);
+      if ((await stat(at)).isDirectory()) for (const name of await readdir(at)) await walk(path.join(at, name));
+    };
+    await walk(data);
+    expect(modes.map(([f]) => f)).toEqual(expect.arrayContaining(['data/app/checkpoints.json', 'data/detect/detector.json', expect.stringMatching(/^data\/hook\/queue\/\d+\.log$/)]));
+    expect(modes.filter(([, mode]) => mode !== '700' && mode !== '600')).toEqual([]);
+  });
+
   it('SIGTERM stops inputs, drains in-flight events to the output, and exits 0', async () => {
     const dir = await tempDir('dl-e2e-');
     const out = path.join(dir, 'demo.jsonl');

@@ -8,6 +8,7 @@ import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Fingerprint } from './fingerprint.js';
 import { writeFileAtomic } from '../../atomic-write.js';
+import { STATE_FILE_MODE, STATE_FOLDER_MODE } from '../../make-folder.js';
 
 export interface Checkpoint {
   /** Last path the file was read under (rotated files: the name they had). */
@@ -147,9 +148,9 @@ export class CheckpointStore {
   saveSync(): void {
     if (!this.dirty) return;
     this.dirty = false;
-    mkdirSync(path.dirname(this.file), { recursive: true });
+    mkdirSync(path.dirname(this.file), { recursive: true, mode: STATE_FOLDER_MODE });
     const tmp = `${this.file}.tmp-sync`;
-    const fd = openSync(tmp, 'w');
+    const fd = openSync(tmp, 'w', STATE_FILE_MODE);
     try {
       writeFileSync(fd, this.serialize());
       fsyncSync(fd);

@@ -18,7 +18,7 @@ import { open, readdir, readFile, truncate, unlink, type FileHandle } from 'node
 import path from 'node:path';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import { writeFileAtomic } from '../../atomic-write.js';
-import { makeFolder } from '../../make-folder.js';
+import { makeFolder, STATE_FILE_MODE, STATE_FOLDER_MODE } from '../../make-folder.js';
 
 /** A push given up on while the queue was full (see `push`'s `giveUp`). */
 export class QueueFullError extends Error {
@@ -126,7 +126,7 @@ export class DiskQueue<T> {
 
   private async recover(): Promise<void> {
     const dir = this.options.dir;
-    await makeFolder(dir);
+    await makeFolder(dir, STATE_FOLDER_MODE);
     try {
       const text = (await readFile(path.join(dir, ACKED_FILE), 'utf8')).trim();
       const n = Number(text);
@@ -325,13 +325,13 @@ export class DiskQueue<T> {
     let seg = this.segments.at(-1);
     if (seg && this.handle && seg.size < this.segmentBytes) return seg;
     if (seg && !this.handle && seg.size < this.segmentBytes) {
-      this.handle = await open(seg.file, 'a');
+      this.handle = await open(seg.file, 'a', STATE_FILE_MODE);
       return seg;
     }
     await this.handle?.close();
     this.handle = undefined;
     seg = { file: path.join(this.options.dir, segmentName(seq)), firstSeq: seq, lastSeq: seq - 1, size: 0 };
-    this.handle = await open(seg.file, 'a');
+    this.handle = await open(seg.file, 'a', STATE_FILE_MODE);
     this.segments.push(seg);
     return seg;
   }
