@@ -33,7 +33,21 @@ export interface ApiServerOptions {
   mask?: (text: string) => string;
   /** The daemon's taps, and the ids of the components that send events on (inputs and transforms). */
   tap?: { taps: Taps; producers: () => string[] };
+  /** How long a client may take to send a request's headers (default API_HEADERS_TIMEOUT_MS); tests shorten it. */
+  headersTimeoutMs?: number;
 }
+
+/**
+ * Connections the API keeps open at once, and from one address: a probe, a scrape or a tap is one or two.
+ * Without a bound, clients that open connections and send nothing (or headers a byte at a time) held one file
+ * descriptor each for 90 s (Node's 60 s header timeout, checked every 30 s): 8,000 of them from one address
+ * held 8,000 of the daemon's descriptors, which its inputs and outputs share. One address cannot take
+ * the places of the others (the kubelet's probes, Prometheus).
+ */
+export const API_MAX_CONNECTIONS = 1024;
+export const API_MAX_CONNECTIONS_PER_ADDRESS = 64;
+/** A client's request headers must be in within this long (a probe's take a millisecond). */
+export const API_HEADERS_TIMEOUT_MS = 10_000;
 
 /** Events a tap shows when the request names no `limit`. */
 const TAP_DEFAULT_LIMIT = 100;
@@ -122,7 +136,9 @@ function parseAddress(address: string): { host: string; port: number } {
 export async function startApiServer(options: ApiServerOptions): Promise<http.Server> {
   const { host, port } = parseAddress(options.address);
   const openTaps = new Set<http.ServerResponse>();
-  const server = http.createServer((req, res) => {
+  const headersTimeout = options.headersTimeoutMs ?? API_HEADERS_TIMEOUT_MS;
+  // The timeouts are checked every connectionsCheckingInterval: at a tenth of it, a slow client is closed on time.
+  const server = http.createServer({ headersTimeout, requestTimeout: headersTimeout * 3, connectionsCheckingInterval: Math.max(100, Math.round(headersTimeout / 10)) }, (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (url === '/tap' && options.tap && req.method === 'GET') {
       serveTap(req, res, options.tap, openTaps);
@@ -160,6 +176,22 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health, /livez, /readyz, /metrics or /tap\n');
+  });
+  server.maxConnections = API_MAX_CONNECTIONS;
+  const perAddress = new Map<string, number>();
+  server.on('connection', (socket: net.Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const open = perAddress.get(address) ?? 0;
+    if (open >= API_MAX_CONNECTIONS_PER_ADDRESS) {
+      socket.destroy();
+      return;
+    }
+    perAddress.set(address, open + 1);
+    socket.once('close', () => {
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,12 +1,15 @@
 /** The HTTP API server on its own: the address it binds, and its routes, asked over 127.0.0.1. */
-import type { AddressInfo } from 'node:net';
-import type http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import http from 'node:http';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startApiServer } from '../../src/api/server.js';
+import { API_MAX_CONNECTIONS_PER_ADDRESS, startApiServer } from '../../src/api/server.js';
+import { createEvent } from '../../src/engine/event.js';
+import { Taps } from '../../src/engine/tap.js';
 
 let server: http.Server | undefined;
 afterEach(async () => {
+  server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
   server = undefined;
 });
@@ -35,5 +38,61 @@ describe('API server', () => {
       await new Promise((resolve) => s.close(resolve));
       server = undefined;
     }
+  });
+
+  /** A connection from `localAddress` that sends the start of a request and no more; `closed` resolves when the server closes it. */
+  const stalled = (port: number, localAddress = '127.0.0.1') =>
+    new Promise<{ socket: net.Socket; closed: Promise<number> }>((resolve, reject) => {
+      const started = performance.now();
+      const socket = net.connect({ port, host: '127.0.0.1', localAddress }, () => {
+        socket.write('GET /health HTTP/1.1\r\nHost: x\r\n');
+        resolve({ socket, closed: new Promise((done) => socket.on('close', () => done(performance.now() - started))) });
+      });
+      socket.on('error', () => undefined);
+      socket.once('error', reject);
+      // Read what the server says (a 408), or its closing is never seen.
+      socket.resume();
+    });
+
+  it('keeps at most API_MAX_CONNECTIONS_PER_ADDRESS connections from one address: more are closed at once, other addresses are served', async () => {
+    const port = ((await start('127.0.0.1:0')).address() as AddressInfo).port;
+    const held = await Promise.all(Array.from({ length: API_MAX_CONNECTIONS_PER_ADDRESS }, () => stalled(port)));
+    const extra = await stalled(port);
+    expect(await Promise.race([extra.closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 2000))])).toBe('closed');
+    // The kubelet's probe comes from elsewhere: answered while one address holds all its places.
+    const probe = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/health', localAddress: '127.0.0.2', agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).on('error', reject);
+    });
+    expect(probe).toBe(200);
+    for (const { socket } of held) socket.destroy();
+    await Promise.all(held.map((h) => h.closed));
+    // Places come free when connections close (once the server has seen them go).
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      status = await fetch(`http://127.0.0.1:${port}/livez`).then((r) => r.status, () => 0);
+      if (status !== 200) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(status).toBe(200);
+  });
+
+  it('closes a connection whose request headers do not come within the headers timeout; an open tap is not cut by it', async () => {
+    const taps = new Taps();
+    server = await startApiServer({ address: '127.0.0.1:0', logger: pino({ level: 'silent' }), metrics: () => [], state: () => 'running', tap: { taps, producers: () => ['web'] }, headersTimeoutMs: 500 });
+    const port = (server.address() as AddressInfo).port;
+    const tapped: string[] = [];
+    const tap = await new Promise<http.IncomingMessage>((resolve) => http.get(`http://127.0.0.1:${port}/tap?limit=0`, { agent: false }, resolve));
+    tap.setEncoding('utf8').on('data', (d: string) => tapped.push(d));
+    const slow = await stalled(port);
+    // Before: Node's 60 s header timeout, checked every 30 s, held such a connection for up to 90 s.
+    expect(await slow.closed).toBeLessThan(1500);
+    // A tap is one request whose answer goes on: well past the request timeout (3 x 500 ms), it still shows events.
+    await new Promise((r) => setTimeout(r, 2000));
+    taps.offer('web', [createEvent('still here', { input: 'web' })]);
+    for (let i = 0; i < 100 && !tapped.join('').includes('still here'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(tapped.join('')).toContain('still here');
+    tap.destroy();
   });
 });
