@@ -10,7 +10,7 @@ import type { AckStatus } from '../../src/engine/acknowledgement.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { Backoff, backoffDelay, parseRetryAfter } from '../../src/outputs/delivery/backoff.js';
 import { DiskQueue, QueueFullError } from '../../src/outputs/delivery/disk-queue.js';
-import { post, type SendOutcome } from '../../src/outputs/delivery/http.js';
+import { MAX_ANSWER_BYTES, post, type SendOutcome } from '../../src/outputs/delivery/http.js';
 import { QueuedOutput } from '../../src/outputs/delivery/queued-output.js';
 import { TokenBucket } from '../../src/outputs/delivery/rate-limit.js';
 import { sign, verifySignature } from '../../src/outputs/delivery/signature.js';
@@ -432,6 +432,35 @@ describe('queued output: the delivered mark cannot be written', () => {
     await out.enqueue(['alert 3'], [[]]);
     while (sent.length < 3) await new Promise((r) => setTimeout(r, 10));
     await out.close();
+  });
+});
+
+describe('http post: the answer', () => {
+  it('reads at most MAX_ANSWER_BYTES of an answer that never ends, and says what it began with', async () => {
+    // A receiver that answers 500 and then sends for ever, as fast as it is read.
+    let written = 0;
+    let gone = false;
+    const chunk = Buffer.alloc(64 * 1024, 'e');
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      const pump = () => {
+        while (!gone && res.write(chunk)) written += chunk.length;
+        if (!gone) res.once('drain', pump);
+      };
+      res.on('close', () => (gone = true));
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const outcome = await post({ url: `http://127.0.0.1:${port}/hook`, headers: {}, body: '{}', timeoutMs: 5000 });
+    // Before: read until the timeout (some GB at loopback speed), and then only "no answer within 5000 ms".
+    expect(outcome).toMatchObject({ ok: false, retry: true, status: 500, reason: `HTTP 500: ${'e'.repeat(200)}` });
+    for (let i = 0; i < 100 && !gone; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(gone).toBe(true);
+    expect(written).toBeLessThan(MAX_ANSWER_BYTES + 16 * 1024 * 1024);
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
   });
 });
 

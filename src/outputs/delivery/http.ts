@@ -49,7 +49,7 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
   try {
     for (let hops = 0; ; hops++) {
       res = await fetch(url, { method: 'POST', headers: request.headers, body: request.body, signal, redirect: 'manual' });
-      text = await res.text();
+      text = await readAnswer(res);
       const next = resolveLocation(res.headers.get('location'), url);
       // Only within the origin: the request carries credentials (Authorization, the configured headers, the
       // signature) that must not go to another host on a receiver's say-so.
@@ -85,6 +85,31 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
     return retryAfterMs === undefined ? { ok: false, retry: true, reason, status } : { ok: false, retry: true, reason, status, retryAfterMs };
   }
   return { ok: false, retry: false, reason, status };
+}
+
+/**
+ * Bytes of a receiver's answer read at most: only its start is logged (200 characters). Read whole, an
+ * answer that never ends (a broken or hostile receiver) was held in memory until the request timeout.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** The start of the answer's body, as text; the rest is not read (the connection is closed). */
+async function readAnswer(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    bytes += value.byteLength;
+    text += decoder.decode(value.subarray(0, Math.max(0, value.byteLength - Math.max(0, bytes - MAX_ANSWER_BYTES))), { stream: true });
+    if (bytes >= MAX_ANSWER_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      return text + decoder.decode();
+    }
+  }
 }
 
 /** A redirect's target, or undefined when there is none or it is not a URL. */
