@@ -68,6 +68,16 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /**
+ * Whether a connection is one from this machine to this machine: both its ends on loopback. The peer's
+ * address alone is not enough where a proxy beside the daemon forwards outside clients from a loopback
+ * address (Istio's sidecar connects to the pod's own address from 127.0.0.6): such a connection arrives
+ * at the address the daemon has on the network, while `driftlock tap` connects to loopback.
+ */
+export function isLocalConnection(remoteAddress: string | undefined, localAddress: string | undefined): boolean {
+  return isLoopback(remoteAddress) && isLoopback(localAddress);
+}
+
+/**
  * `GET /tap?components=parse_access,detect_*&limit=100`: the events the named inputs and transforms send on,
  * as they go by, one JSON line each (`{"component": id, "event": {...}}`), until `limit` events (default 100;
  * 0: until the client goes). Only for clients on the machine itself: events are the logs, whatever `address`
@@ -78,7 +88,7 @@ function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonN
   const json = (status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
   };
-  if (!isLoopback(req.socket.remoteAddress)) return json(403, { error: 'the tap is served to clients on this machine only (run driftlock tap beside the daemon, e.g. with kubectl exec)' });
+  if (!isLocalConnection(req.socket.remoteAddress, req.socket.localAddress)) return json(403, { error: 'the tap is served to clients on this machine only (run driftlock tap beside the daemon, e.g. with kubectl exec)' });
   const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
   const patterns = (query.get('components') ?? '*').split(',').map((p) => p.trim()).filter(Boolean);
   const limitText = query.get('limit');

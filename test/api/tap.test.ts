@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isLoopback, startApiServer, TAP_MAX_OPEN } from '../../src/api/server.js';
+import { isLocalConnection, isLoopback, startApiServer, TAP_MAX_OPEN } from '../../src/api/server.js';
 import { createEvent, type Attributes } from '../../src/engine/event.js';
 import { Taps, tapPattern } from '../../src/engine/tap.js';
 
@@ -136,6 +136,19 @@ describe('GET /tap', () => {
   it('is served to clients on this machine only', () => {
     for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) expect(isLoopback(a), a).toBe(true);
     for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '192.168.1.20', 'fe80::1', '::', undefined]) expect(isLoopback(a), String(a)).toBe(false);
+  });
+
+  it('is served on connections whose both ends are on loopback: not to a proxy forwarding outside clients from a loopback address', async () => {
+    // `driftlock tap` beside the daemon, on IPv4, IPv6 and IPv4-mapped IPv6 (an API on `::`).
+    for (const [remote, local] of [['127.0.0.1', '127.0.0.1'], ['::1', '::1'], ['::ffff:127.0.0.1', '::ffff:127.0.0.1']]) expect(isLocalConnection(remote, local)).toBe(true);
+    // Istio's sidecar hands an outside client's connection to the pod's address from 127.0.0.6.
+    for (const [remote, local] of [['127.0.0.6', '10.244.1.17'], ['::ffff:127.0.0.6', '::ffff:10.244.1.17'], ['10.0.0.1', '127.0.0.1'], ['127.0.0.1', undefined]]) expect(isLocalConnection(remote, local), `${remote} -> ${local}`).toBe(false);
+    // And through the server: a client on loopback is served.
+    const taps = new Taps();
+    const base = await start(taps);
+    const tap = await openTap(`${base}/tap?limit=0`);
+    expect(tap.res.statusCode).toBe(200);
+    tap.res.destroy();
   });
 });
 
