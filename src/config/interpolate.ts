@@ -16,10 +16,11 @@ const PATTERN = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{([^}]*)\}
 export function interpolate(text: string, env: NodeJS.ProcessEnv): InterpolationResult {
   const errors: string[] = [];
   const used: string[] = [];
-  const value = text.replace(PATTERN, (match, name: string | undefined, fallback: string | undefined) => {
+  const value = text.replace(PATTERN, (match: string, name: string | undefined, fallback: string | undefined, _invalid: string | undefined, offset: number) => {
     if (match === '$$') return '$';
     if (name === undefined) {
-      errors.push(`invalid variable reference "${match}" (expected \${NAME} or \${NAME:-default})`);
+      // Not quoted: the text after `${` is often a secret written in the config (a password with a `$`).
+      errors.push(`invalid variable reference at character ${offset + 1} of the value (expected \${NAME} or \${NAME:-default}; a literal "$" is written "$$")`);
       return match;
     }
     const found = env[name];

@@ -230,6 +230,15 @@ outputs:
     expect(issues[0]!.message).toBe('expected at least 16 characters; found a string (value hidden: secret)');
   });
 
+  it('a "$" that begins no variable in a secret written in the config is pointed at, not quoted', async () => {
+    const yaml = VALID.replace('    type: console\n    inputs: [parse_app]\n', '    type: webhook\n    inputs: [parse_app]\n    url: http://127.0.0.1:9009/x\n    signing_secret: "Xy7${q9Zs3cretR3st-of-it"\n');
+    const issues = await issuesOf(yaml);
+    expect(issues.map((i) => [i.line, i.column, i.message])).toEqual([
+      [14, 21, 'invalid variable reference at character 4 of the value (expected ${NAME} or ${NAME:-default}; a literal "$" is written "$$")'],
+    ]);
+    expect(JSON.stringify(issues)).not.toContain('q9Zs3cret');
+  });
+
   it('a value of a map marked secret as a whole (webhook headers) is not shown when it is of the wrong type', async () => {
     // Unquoted in YAML, an API key of digits is a number: "expected a string" must not quote it.
     const yaml = VALID.replace('    type: console\n    inputs: [parse_app]\n', '    type: webhook\n    inputs: [parse_app]\n    url: http://127.0.0.1:9009/x\n    headers:\n      X-Api-Key: 918273645501\n      X-Flags: [a1b2c3d4e5]\n');
