@@ -38,6 +38,13 @@ async function pipelineFile(dir: string, body: string): Promise<string> {
   return file;
 }
 
+/** A new folder with a pipeline of the demo input (`rate` lines/s) into `out.log` there. */
+async function demoToFile(rate: number): Promise<{ dir: string; file: string }> {
+  const dir = await tempDir('dl-life-');
+  const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: ${rate} } }\noutputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }\n`);
+  return { dir, file };
+}
+
 function apiAddress(cli: RunningCli): string {
   return logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
 }
@@ -168,10 +175,7 @@ outputs: { out: { type: slow_out, inputs: [demo], build_ms: ${buildMs} } }
 
 describe('one daemon per data_dir', () => {
   it('a second daemon is refused (78) naming the PID that holds the lock; the lock is let go, its owner file too, at a clean exit', async () => {
-    const dir = await tempDir('dl-life-');
-    const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 5 } }
-outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
-`);
+    const { dir, file } = await demoToFile(5);
     const first = startCli(['run', '-c', file]);
     await first.waitFor(/driftlock running/);
     const second = startCli(['run', '-c', file]);
@@ -207,10 +211,7 @@ outputs: { out: { type: slow_out, inputs: [demo], build_ms: 0 } }
   }, 20_000);
 
   it('a lock whose owner PID is now another live process is still taken over once stale: only its freshness counts', async () => {
-    const dir = await tempDir('dl-life-');
-    const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 5 } }
-outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
-`);
+    const { dir, file } = await demoToFile(5);
     // A daemon SIGKILLed just now, whose PID was given since to another process (this test's own).
     await mkdir(path.join(dir, 'data', 'driftlock.lock'), { recursive: true });
     await writeFile(path.join(dir, 'data', 'driftlock.lock.owner'), JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
@@ -301,10 +302,7 @@ outputs: { archive: { type: file, inputs: [app], path: ${dir}/out.log } }
 
 describe('other signals', () => {
   it('SIGUSR1 and SIGUSR2 are ignored with a warning: no inspector is opened, no exit without a drain', async () => {
-    const dir = await tempDir('dl-life-');
-    const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 20 } }
-outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
-`);
+    const { file } = await demoToFile(20);
     const cli = startCli(['run', '-c', file]);
     await cli.waitFor(/driftlock running/);
     cli.child.kill('SIGUSR1');
