@@ -30,3 +30,20 @@ export function makeSelfSignedCert(): TestCert | undefined {
   if (r.status !== 0) return undefined;
   return { dir, certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
 }
+
+/**
+ * A client certificate signed by `ca` (its key signs) that expired a day ago: `openssl x509 -days -1`.
+ * Undefined if openssl cannot make one.
+ */
+export function makeExpiredCertSignedBy(ca: TestCert): TestCert | undefined {
+  const dir = tempDirSync('dl-tls-');
+  const certFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  const csr = path.join(dir, 'req.csr');
+  const steps = [
+    ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=expired-client', '-keyout', keyFile, '-out', csr],
+    ['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-CAserial', path.join(dir, 'ca.srl'), '-days', '-1', '-out', certFile],
+  ];
+  for (const args of steps) if (spawnSync('openssl', args, { stdio: 'ignore' }).status !== 0) return undefined;
+  return { dir, certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
+}

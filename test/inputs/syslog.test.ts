@@ -8,7 +8,7 @@ import { syslogConfig } from '../../src/inputs/syslog/index.js';
 import { startSyslog, type InputHarness } from '../helpers/network-input.js';
 import { handshakeTimeout } from '../../src/inputs/net/stream-server.js';
 import { LOGGER, RSYSLOGD, runLogger, startRsyslog, type PrivateRsyslog } from '../helpers/syslog-senders.js';
-import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
+import { HAVE_OPENSSL, makeExpiredCertSignedBy, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
 const running: InputHarness[] = [];
 const daemons: PrivateRsyslog[] = [];
@@ -158,6 +158,21 @@ describe('syslog input', () => {
       peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
       error: expect.stringMatching(/CERT|SIGNATURE|ISSUER/),
     });
+  });
+
+  it.skipIf(!HAVE_OPENSSL)('TLS with ca_file: an expired client certificate signed by the CA is refused as expired, not as "not signed by ca_file"', async () => {
+    const server = makeSelfSignedCert()!;
+    const ca = makeSelfSignedCert()!;
+    const expired = makeExpiredCertSignedBy(ca)!;
+    const { h, port } = await start({ mode: 'tls', tls: { cert_file: server.certFile, key_file: server.keyFile, ca_file: ca.certFile } });
+    await new Promise<void>((resolve) => {
+      const s = tls.connect({ port, host: '127.0.0.1', ca: server.cert, cert: expired.cert, key: expired.key }, () => s.write('<13>1 - host app - - - expired\n', () => s.end()));
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(h.events).toEqual([]);
+    expect(h.logs.find((l) => l.problem === 'tls_handshake_failed')).toMatchObject({ msg: 'syslog TLS client refused: its certificate has expired', error: 'CERT_HAS_EXPIRED' });
   });
 
   it.skipIf(!HAVE_OPENSSL)('TLS: a client that connects and never finishes its handshake is closed after idle_timeout (at most 10 s), logged with its peer', async () => {

@@ -249,7 +249,7 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
       if (required && !socket.authorized) {
         ctx.metrics.add('errors_total');
         const shown = Object.keys(socket.getPeerCertificate()).length > 0;
-        const why = shown ? 'its certificate is not signed by ca_file' : 'it sent no certificate, and ca_file requires one';
+        const why = shown ? certificateProblem(socket.authorizationError) : 'it sent no certificate, and ca_file requires one';
         problems.report('tls_handshake_failed', `${options.name} TLS client refused: ${why}`, { peer: peerOf(socket.remoteAddress, socket.remotePort), error: String(socket.authorizationError ?? 'not authorized') });
         socket.destroy();
         return;
@@ -277,4 +277,28 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
   }
   await Promise.allSettled([...connections]);
   await closed;
+}
+
+/**
+ * Why a client's certificate was refused, from OpenSSL's verification code (`socket.authorizationError`):
+ * an expired one is not "not signed by ca_file" (which it said whatever the reason).
+ */
+export function certificateProblem(code: unknown): string {
+  switch (String(code ?? '')) {
+    case 'CERT_HAS_EXPIRED':
+      return 'its certificate has expired';
+    case 'CERT_NOT_YET_VALID':
+      return 'its certificate is not valid yet (check the clocks)';
+    case 'CERT_REVOKED':
+      return 'its certificate is revoked';
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_SIGNATURE_FAILURE':
+      return 'its certificate is not signed by ca_file';
+    default:
+      return `its certificate does not verify against ca_file (${String(code ?? 'not authorized')})`;
+  }
 }
