@@ -15,7 +15,7 @@ import { loadConfigFile, secretValuesOf, type LOG_LEVELS, type PipelineConfig } 
 import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
 import { lockDataDir, LockWaitStopped } from '../engine/data-dir-lock.js';
-import { TlsMaterials, tlsSettingsOf } from '../inputs/net/tls.js';
+import { TlsMaterials, tlsProblemsOf, tlsSettingsOf } from '../inputs/net/tls.js';
 import { createLogger, SecretMask } from '../logging.js';
 import type { Logger } from 'pino';
 import { isDeepStrictEqual } from 'node:util';
@@ -450,16 +450,7 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
   secrets.add(secretsOf(config));
   // Read now, the running pipeline still serving with its own: the new pipeline is built from these.
   const tls = new TlsMaterials();
-  const problems: string[] = [];
-  for (const c of config.components) {
-    const settings = tlsSettingsOf(c.options);
-    if (!settings) continue;
-    try {
-      await tls.load(settings);
-    } catch (err) {
-      problems.push(`${c.kind} ${JSON.stringify(c.id)} cannot start: ${(err as Error).message}`);
-    }
-  }
+  const problems = await tlsProblemsOf(config.components, tls);
   if (problems.length) {
     logger.error({ config: options.configFile, problems: problems.length }, `SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged\n${problems.join('\n')}`);
     return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}` };

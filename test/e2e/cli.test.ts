@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { exitSummary, logLines, readDetectorState, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { startReceiver } from '../helpers/http-receiver.js';
 import { tempDir } from '../helpers/temp.js';
+import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
 /** Runs the daemon on the demo input with the API on a free port, writing to `outPath`; resolves once the API listens. */
 async function startDemoWithApi(dir: string, rate: number, outPath: string, env?: NodeJS.ProcessEnv): Promise<{ cli: RunningCli; address: string }> {
@@ -82,6 +83,28 @@ describe('driftlock CLI', () => {
     const unset = await runCli(['validate', '-c', 'examples/pipelines/nginx-file-to-webhook.yaml']);
     expect(unset.code).toBe(78);
     expect(unset.stderr).toContain('environment variable ALERT_WEBHOOK_SECRET is not set');
+  });
+
+  it.skipIf(!HAVE_OPENSSL)('validate reads the TLS files as run does: a missing file or a key of another certificate is a problem (78)', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
+    const file = path.join(dir, 'tls.yaml');
+    const pipeline = (cert: string, key: string) => `data_dir: ${dir}/data
+inputs:
+  syslog_tls: { type: syslog, mode: tls, address: "127.0.0.1:0", tls: { cert_file: ${cert}, key_file: ${key} } }
+outputs: { out: { type: file, inputs: [syslog_tls], path: ${dir}/out.log } }
+`;
+    await writeFile(file, pipeline(a.certFile, a.keyFile));
+    expect((await runCli(['validate', '-c', file])).code).toBe(0);
+    // Before, both passed validate and run then refused to start (78).
+    await writeFile(file, pipeline(a.certFile, b.keyFile));
+    const mismatch = await runCli(['validate', '-c', file]);
+    expect(mismatch.code).toBe(78);
+    expect(mismatch.stderr).toContain(`${file}: 1 problem with TLS files:\n  input "syslog_tls" cannot start:`);
+    await writeFile(file, pipeline(path.join(dir, 'nope.pem'), a.keyFile));
+    const missing = await runCli(['validate', '-c', file]);
+    expect(missing.code).toBe(78);
+    expect(missing.stderr).toContain(`cannot read TLS certificate ${dir}/nope.pem`);
   });
 
   it('DRIFTLOCK_CONFIG names the pipeline when --config is not given (run and validate); --config wins over it', async () => {

@@ -69,6 +69,25 @@ export function tlsSettingsOf(options: unknown): TlsConfig | undefined {
 }
 
 /** The material of `config`: from the pipeline's `TlsMaterials` when one is in use, else read and checked now. */
+/**
+ * Reads and checks the TLS files of every component that has some, into `tls`: what cannot be used, one
+ * line a component (`input "syslog_tls" cannot start: cannot read TLS key ...`). For a reload, and for
+ * `driftlock validate`, which would otherwise pass a config that `run` then refuses.
+ */
+export async function tlsProblemsOf(components: ReadonlyArray<{ kind: string; id: string; options: unknown }>, tls: TlsMaterials = new TlsMaterials()): Promise<string[]> {
+  const problems: string[] = [];
+  for (const c of components) {
+    const settings = tlsSettingsOf(c.options);
+    if (!settings) continue;
+    try {
+      await tls.load(settings);
+    } catch (err) {
+      problems.push(`${c.kind} ${JSON.stringify(c.id)} cannot start: ${(err as Error).message}`);
+    }
+  }
+  return problems;
+}
+
 export async function loadTls(config: TlsConfig): Promise<TlsMaterial> {
   const materials = inUse.getStore();
   return materials ? materials.load(config) : readTls(config);
