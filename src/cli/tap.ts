@@ -70,11 +70,17 @@ export function runTap(patterns: readonly string[], o: TapOptions, io: { stdout:
           io.stdout.write(o.format === 'json' ? `${line}\n` : `${item.component}  ${prettyLine(item.event!)}\n`);
         }
       });
-      res.on('end', () => {
+      // The daemon's end: a response ended, or a connection cut before its end (a daemon that exits does not
+      // end its taps' responses: the reader saw 'aborted', and was left without a word).
+      let over = false;
+      const ended = (): void => {
+        if (over) return;
+        over = true;
         if (o.limit === 0 || shown < o.limit) io.stderr.write(`driftlock tap: the daemon ended the tap after ${shown} events (it stopped or reloaded its API)\n`);
         resolve(0);
-      });
-      res.on('error', () => resolve(0));
+      };
+      res.on('end', ended);
+      res.on('error', ended);
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       io.stderr.write(`driftlock tap: cannot reach the API at ${where} (${err.code ?? err.message}): is the daemon running with api.enabled: true, and is --api its api.address?\n`);

@@ -66,8 +66,14 @@ describe('driftlock tap and top', () => {
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('no input or transform matches detect (inputs and transforms: web, parse_access)');
 
+    // A tap open while the daemon stops: its reader is told, not left with a silent exit.
+    const open = startCli(['tap', '--api', api, 'parse_access', '-n', '0', '--format', 'json']);
+    await open.waitFor(/"component":"parse_access"/, 'stdout');
     daemon.child.kill('SIGTERM');
     expect((await daemon.exited).code).toBe(0);
+    const ended = await open.exited;
+    expect(ended.code).toBe(0);
+    expect(ended.stderr).toMatch(/the daemon ended the tap after [1-9]\d* events/);
     const gone = await runCli(['tap', '--api', api]);
     expect(gone.code).toBe(2);
     expect(gone.stderr).toMatch(/cannot reach the API at 127\.0\.0\.1:\d+ \(ECONNREFUSED\): is the daemon running with api\.enabled: true/);
