@@ -74,7 +74,8 @@ export function renderTop(rows: readonly Row[], previous: readonly Row[] | undef
     const now = r.metrics.get(name);
     if (now === undefined) return '-';
     if (was === undefined || seconds <= 0) return '…';
-    return number(Math.max(0, now - was) / seconds);
+    // A counter below its last reading started again from 0 (a daemon restarted): what it counted since then.
+    return number((now >= was ? now - was : now) / seconds);
   };
   const total = (r: Row, ...names: string[]): string => number(names.reduce((sum, n) => sum + (r.metrics.get(n) ?? 0), 0));
   const head = ['COMPONENT', 'KIND', 'TYPE', 'IN/S', 'OUT/S', 'IN', 'OUT', 'BUFFER', 'ERRORS', 'DROPPED', 'RESTARTS'];
@@ -118,6 +119,7 @@ export async function runTop(o: TopOptions, io: { stdout: Writable; stderr: Writ
   const where = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
   let previous: Row[] | undefined;
   let previousAt = 0;
+  let previousUptime: number | undefined;
   for (let shown = 0; o.count === 0 || shown < o.count; shown++) {
     if (shown > 0) await new Promise((r) => setTimeout(r, o.intervalMs));
     let metrics: { status: number; body: string };
@@ -145,10 +147,18 @@ export async function runTop(o: TopOptions, io: { stdout: Writable; stderr: Writ
     const rss = of('driftlock_process_resident_memory_bytes');
     const uptime = of('driftlock_process_uptime_seconds');
     const header = `driftlock at ${where}${state ? `  ${state}` : ''}${uptime !== undefined ? `  up ${Math.round(uptime)} s` : ''}${rss !== undefined ? `  RSS ${Math.round(rss / 1048576)} MiB` : ''}  (every ${o.intervalMs / 1000} s; Ctrl-C to stop)`;
-    const table = renderTop(rows, previous, (at - previousAt) / 1000, header);
+    let seconds = (at - previousAt) / 1000;
+    if (previous && uptime !== undefined && previousUptime !== undefined && uptime < previousUptime) {
+      // The daemon restarted between the readings: its counters began at 0 `uptime` seconds ago, whatever
+      // the last reading said (they may have passed its values already).
+      previous = rows.map((r) => ({ ...r, metrics: new Map([...r.metrics.keys()].map((k) => [k, 0])) }));
+      seconds = Math.min(seconds, uptime);
+    }
+    const table = renderTop(rows, previous, seconds, header);
     io.stdout.write(o.redraw ? `\x1b[H\x1b[2J${table}` : table);
     previous = rows;
     previousAt = at;
+    previousUptime = uptime;
   }
   return 0;
 }
