@@ -9,7 +9,8 @@
  *   of the incident: one last message says so (if there were repeats). The incidents still open at a
  *   graceful stop (a reload, a restart) are kept in `data_dir/<id>/groups.json` and go on after it: no
  *   second page, and the end counts them all. At most one mention goes out per `mention.cooldown`: a storm
- *   of incidents at once (many streams failing together) pages once.
+ *   of incidents at once (many streams failing together) pages once; the time of the last mention is kept at
+ *   such a stop too (`data_dir/<id>/mention.json`), so that a reload in a storm does not page again.
  * - **Rate limit.** At most one message per second per webhook URL (Slack's limit), with a short burst;
  *   a `429` pauses every sender to that webhook for its `Retry-After`.
  * - **Delivery** is the shared piece (`./delivery`): an fsynced on-disk queue in `data_dir/<id>/queue`,
@@ -419,6 +420,20 @@ export class Grouper {
     }
   }
 
+  /**
+   * When the last mention went out (ms, wall clock), while it still holds the next ones back: for the next
+   * instance (a reload or a restart in a storm pages no more than one instance would have).
+   */
+  lastMention(now = Date.now()): number | undefined {
+    const ago = performance.now() - this.mentionedAt;
+    return Number.isFinite(ago) && ago < (this.options.mention?.cooldown ?? 0) ? now - ago : undefined;
+  }
+
+  /** Takes the last mention of a previous instance (`lastMention()`); a time ahead of the clock is now. */
+  restoreMention(at: number, now = Date.now()): void {
+    this.mentionedAt = Math.max(this.mentionedAt, performance.now() - Math.max(0, now - at));
+  }
+
   /** The incidents still open, for the next instance (after `flush()`, their repeats already sent). */
   saved(): SavedGroup[] {
     return this.open.slice(-MAX_SAVED_GROUPS).map((g) => ({ first: keepable(g.first), latest: keepable(g.latest), total: g.total, since: g.since }));
@@ -460,24 +475,42 @@ function keepable(a: SlackAlert): SlackAlert {
   return a.entry.length <= MAX_SAVED_ENTRY ? a : { ...a, entry: cutWhole(a.entry, MAX_SAVED_ENTRY) };
 }
 
-/** The incidents a previous instance saved at its stop; the file is removed once read (a crash saves none). */
-async function takeSavedGroups(file: string, ctx: ComponentContext): Promise<SavedGroup[]> {
+/**
+ * What a previous instance saved at its stop in `file` (`what` it is, for the log), as `read` takes it from
+ * the JSON; the file is removed once read (a crash saves none).
+ */
+async function takeSaved<T>(file: string, ctx: ComponentContext, what: string, read: (parsed: unknown) => T, none: T): Promise<T> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') ctx.logger.warn({ err, file }, 'cannot read the incidents saved at the last stop; they start afresh');
-    return [];
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') ctx.logger.warn({ err, file }, `cannot read ${what} saved at the last stop; they start afresh`);
+    return none;
   }
   await rm(file, { force: true });
   try {
-    const parsed: unknown = JSON.parse(text);
+    return read(JSON.parse(text));
+  } catch (err) {
+    ctx.logger.warn({ err, file }, `${what} saved at the last stop cannot be read; they start afresh`);
+    return none;
+  }
+}
+
+/** The incidents a previous instance saved at its stop. */
+function takeSavedGroups(file: string, ctx: ComponentContext): Promise<SavedGroup[]> {
+  return takeSaved(file, ctx, 'the incidents', (parsed) => {
     if (!Array.isArray(parsed)) throw new Error('not an array');
     return parsed.filter(isSavedGroup);
-  } catch (err) {
-    ctx.logger.warn({ err, file }, 'the incidents saved at the last stop cannot be read; they start afresh');
-    return [];
-  }
+  }, []);
+}
+
+/** When the previous instance's last mention went out, if it still held mentions back at its stop. */
+function takeLastMention(file: string, ctx: ComponentContext): Promise<number | undefined> {
+  return takeSaved(file, ctx, 'the last mention', (parsed) => {
+    const at = (parsed as { at?: unknown } | null)?.at;
+    if (typeof at !== 'number' || !Number.isFinite(at)) throw new Error('no time');
+    return at;
+  }, undefined);
 }
 
 function isSavedGroup(g: unknown): g is SavedGroup {
@@ -511,6 +544,10 @@ export const slackOutput = defineOutput({
         const grouper = new Grouper(config.group_window, messageOptions, (message, settles) => out.enqueue([message], [settles]));
         const groupsFile = path.join(ctx.dataDir, 'groups.json');
         grouper.restore(await takeSavedGroups(groupsFile, ctx));
+        // The mention cooldown goes on through a reload or a restart, as the incidents do.
+        const mentionFile = path.join(ctx.dataDir, 'mention.json');
+        const mentioned = await takeLastMention(mentionFile, ctx);
+        if (mentioned !== undefined) grouper.restoreMention(mentioned);
         let warnedPlain = false;
         let ended = false;
         try {
@@ -538,6 +575,8 @@ export const slackOutput = defineOutput({
           await grouper.flush();
           const open = grouper.saved();
           if (open.length) await writeFileAtomic(groupsFile, JSON.stringify(open), { fsync: true });
+          const lastMention = grouper.lastMention();
+          if (lastMention !== undefined) await writeFileAtomic(mentionFile, JSON.stringify({ at: lastMention }), { fsync: true });
         } finally {
           if (!ended) grouper.dispose();
           await out.close(ended);

@@ -215,6 +215,33 @@ describe('slack output', () => {
     expect(texts(lowMessage)).not.toContain('<!here>');
   });
 
+  it('keeps mention.cooldown through a graceful stop: a reload in a storm does not page again, and the cooldown still ends on time', async () => {
+    receiver = await startReceiver(ok);
+    const config = { webhook_url: receiver.url, group_window: '30s', mention: { text: '<!here>', min_confidence: 0.99, cooldown: '2s' }, rate_limit: { per_second: 10, burst: 20 } };
+    const first = await runOutput(def, config, dir);
+    expect(await first.push([anomalyEvent({ stream: 'service-0' })])).toBe('delivered');
+    await receiver.waitFor(() => receiver!.accepted().length >= 1, 10_000, 'the first message');
+    const pagedAt = performance.now();
+    await first.end();
+    // A reload or restart: the next instance on the same data_dir, another stream of the same storm.
+    const second = await runOutput(def, config, dir);
+    expect(await second.push([anomalyEvent({ stream: 'service-1' })])).toBe('delivered');
+    await receiver.waitFor(() => messages(receiver!).some((m) => m.text.includes('service-1')), 10_000, 'the second incident');
+    await second.end();
+    let got = messages(receiver);
+    // Before, the second instance paged again: '<!here>' on both.
+    expect(got.filter((m) => m.text.startsWith('<!here>')).map((m) => m.text)).toEqual([expect.stringContaining('service-0') as string]);
+    expect(texts(got.find((m) => m.text.includes('service-1'))!)).toMatch(/_No mention: the last went out \d+ s ago \(mention cooldown\)_/);
+    // Two seconds after the first mention (not after the restart), the next incident pages.
+    await new Promise((r) => setTimeout(r, Math.max(0, 2100 - (performance.now() - pagedAt))));
+    const third = await runOutput(def, config, dir);
+    expect(await third.push([anomalyEvent({ stream: 'service-2' })])).toBe('delivered');
+    await receiver.waitFor(() => messages(receiver!).some((m) => m.text.includes('service-2')), 10_000, 'the third incident');
+    await third.end();
+    got = messages(receiver);
+    expect(got.find((m) => m.text.includes('service-2'))!.text).toMatch(/^<!here> /);
+  });
+
   it('mentions every incident with mention.cooldown 0s', async () => {
     receiver = await startReceiver(ok);
     const run = await runOutput(def, { webhook_url: receiver.url, group_window: '30s', mention: { text: '<!here>', min_confidence: 0.99, cooldown: '0s' }, rate_limit: { per_second: 10, burst: 20 } }, dir);
