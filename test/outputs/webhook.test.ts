@@ -9,6 +9,7 @@ import type { LogEvent } from '../../src/engine/event.js';
 import { webhookOutput, type WebhookAlert } from '../../src/outputs/webhook.js';
 import { createRegistry } from '../../src/components.js';
 import { parseConfig, secretValuesOf } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/errors.js';
 import { Pipeline } from '../../src/engine/pipeline.js';
 import { numbersInput, silentLogger } from '../helpers/components.js';
 import { hang, notFound, ok, outage, rateLimited, startReceiver, type Receiver } from '../helpers/http-receiver.js';
@@ -156,6 +157,20 @@ outputs:
     payload: { routing_key: R0UTINGKEY0123456789, summary: "{reason}" }
 `, 'pipeline.yaml', createRegistry(), { env: {} });
     expect(secretValuesOf(cfg.components.find((c) => c.id === 'pd')!)).toContain('R0UTINGKEY0123456789');
+    // `payload:` with nothing under it (the body commented out): before, valid, and every alert was posted as `null`.
+    const empty = `inputs:
+  app: { type: stdin }
+outputs:
+  pd:
+    type: webhook
+    inputs: [app]
+    url: https://events.example.com/v2/enqueue
+    payload:
+    #  routing_key: R0UTINGKEY0123456789
+`;
+    const error = await parseConfig(empty, 'pipeline.yaml', createRegistry(), { env: {} }).then(() => undefined, (err: unknown) => err as ConfigError);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.issues.map((i) => i.message)).toEqual([expect.stringContaining('payload: empty: write the body as a YAML map under it, or leave payload out for the standard body') as string]);
   });
 
   it('batches by count and by bytes (JSON arrays), and waits batch.timeout for a batch to fill', async () => {

@@ -42,6 +42,9 @@ interface Values {
 
 /** The problems of a template: unknown placeholders, with where they are (for the config's error). */
 export function payloadProblems(template: unknown, at = 'payload'): string[] {
+  // `payload:` with nothing after it (its body commented out, or indented under the wrong key) is YAML's null:
+  // it was taken as the body, and every alert was posted as the four bytes `null`.
+  if (template === null) return [`${at}: empty: write the body as a YAML map under it, or leave ${at} out for the standard body`];
   const problems: string[] = [];
   const walk = (t: unknown, where: string): void => {
     if (typeof t === 'string') {
