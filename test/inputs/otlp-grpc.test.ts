@@ -766,6 +766,41 @@ describe('otlp_grpc input', () => {
     await h.waitForEvents(20);
   });
 
+  it('OTLP/HTTP over HTTP/2: does not take a request whose client reset its stream while it waited for a full pipeline', async () => {
+    const { h, port } = await start();
+    h.block();
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    const send = (text: string) => {
+      const req = session.request({ ':method': 'POST', ':path': '/v1/logs', 'content-type': 'application/x-protobuf' });
+      req.on('error', () => undefined);
+      req.resume();
+      req.end(Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(10, (i) => `${text} ${i}`))));
+      return { req, status: new Promise<number>((resolve) => req.on('response', (hd) => resolve(Number(hd[':status'])))) };
+    };
+    try {
+      const first = send('first');
+      await new Promise((r) => setTimeout(r, 100));
+      // An exporter whose timeout ends the request (Go's otlphttp cancels its context: RST_STREAM CANCEL).
+      const cancelled = send('cancelled');
+      await new Promise((r) => setTimeout(r, 100));
+      cancelled.req.close(http2.constants.NGHTTP2_CANCEL);
+      await new Promise((r) => setTimeout(r, 100));
+      h.unblock();
+      expect(await first.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 200));
+      // Before: its 10 records went into the pipeline once it had room (HTTP/1.1 left them out already), and
+      // the client's retry made them twice.
+      expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(Array(10).fill('first'));
+      expect(h.metrics.get('refused_requests_total')).toBe(1);
+      expect(h.logs.some((l) => l.problem === 'client_gave_up')).toBe(true);
+      expect(await send('retry').status).toBe(200);
+      await h.waitForEvents(20);
+    } finally {
+      session.close();
+    }
+  });
+
   it('refuses with UNAVAILABLE, before taking it, a request that cannot be answered before its deadline', async () => {
     const { h, port } = await start();
     h.ackWith = 'manual';

@@ -185,9 +185,13 @@ function http2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingH
       stream.end(body, close ? () => stream.close(http2.constants.NGHTTP2_NO_ERROR) : undefined);
     },
     answered: () => stream.headersSent,
-    onGone: (listener) => stream.on('close', () => {
-      if (!stream.writableFinished) listener();
-    }),
+    // 'aborted': the stream ended (RST_STREAM from the client, its connection lost) before the answer did.
+    // Not writableFinished at 'close', as for HTTP/1.1: an HTTP/2 stream reset by its client says true there,
+    // and one answered in full says false (Node 20), so a client that gave up was never seen as gone.
+    onGone: (listener) => {
+      if (stream.aborted) queueMicrotask(listener);
+      else stream.once('aborted', listener);
+    },
   };
 }
 
