@@ -157,6 +157,14 @@ outputs:
     payload: { routing_key: R0UTINGKEY0123456789, summary: "{reason}" }
 `, 'pipeline.yaml', createRegistry(), { env: {} });
     expect(secretValuesOf(cfg.components.find((c) => c.id === 'pd')!)).toContain('R0UTINGKEY0123456789');
+    // A placeholder in a key: keys are sent as written. Before, valid, and the receiver got the key `{field}`.
+    const keyed = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: { details: { '{field}': '{body.status}', 'a {stream} b': [{ '{kind}': 1 }] } } });
+    expect(keyed.success).toBe(false);
+    expect(keyed.error!.issues.map((i) => i.message)).toEqual([
+      'payload.details.{field}: the key holds {field}, which is not filled (keys are sent as written; placeholders are filled in values only)',
+      'payload.details.a {stream} b: the key holds {stream}, which is not filled (keys are sent as written; placeholders are filled in values only)',
+      'payload.details.a {stream} b[0].{kind}: the key holds {kind}, which is not filled (keys are sent as written; placeholders are filled in values only)',
+    ]);
     // `payload:` with nothing under it (the body commented out): before, valid, and every alert was posted as `null`.
     const empty = `inputs:
   app: { type: stdin }

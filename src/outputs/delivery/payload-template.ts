@@ -8,7 +8,7 @@
  * of the event by its path (`{body.status}`, `{attributes.syslog.appname}`, `{resource.service.name}`,
  * `{source.file}`). A string that is one placeholder and nothing else takes the value's own type (a
  * number stays a number); inside a longer string it is written as text. A missing value is `null` alone and
- * empty inside text. Keys are taken as they are.
+ * empty inside text. Keys are taken as they are: a placeholder in a key is a config error.
  */
 import type { LogEvent } from '../../engine/event.js';
 import { compileField, FIELD_ROOTS } from '../../engine/field-path.js';
@@ -53,7 +53,15 @@ export function payloadProblems(template: unknown, at = 'payload'): string[] {
         if (typeof r === 'string') problems.push(`${where}: ${r}`);
       }
     } else if (Array.isArray(t)) t.forEach((x, i) => walk(x, `${where}[${i}]`));
-    else if (t !== null && typeof t === 'object') for (const [k, x] of Object.entries(t)) walk(x, `${where}.${k}`);
+    else if (t !== null && typeof t === 'object') {
+      for (const [k, x] of Object.entries(t)) {
+        // Keys are sent as written: a placeholder there would reach the receiver as `{stream}`, unsaid.
+        const m = PLACEHOLDER.exec(k);
+        PLACEHOLDER.lastIndex = 0;
+        if (m) problems.push(`${where}.${k}: the key holds ${m[0]}, which is not filled (keys are sent as written; placeholders are filled in values only)`);
+        walk(x, `${where}.${k}`);
+      }
+    }
     else if (t !== null && typeof t !== 'number' && typeof t !== 'boolean') problems.push(`${where}: not a JSON value`);
   };
   walk(template, at);
