@@ -84,7 +84,7 @@ export function isLocalConnection(remoteAddress: string | undefined, localAddres
  * the API listens on for probes. A reader that falls behind by more than 1 MiB misses events: a line
  * `{"missed": n}` says how many, and the pipeline never waits for a tap.
  */
-function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonNullable<ApiServerOptions['tap']>, open: Set<http.ServerResponse>): void {
+function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonNullable<ApiServerOptions['tap']>, open: Set<http.ServerResponse>, state: string): void {
   const json = (status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
   };
@@ -96,6 +96,9 @@ function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonN
   if (!Number.isInteger(limit) || limit < 0) return json(400, { error: `limit must be a whole number of events, 0 for no limit, not ${JSON.stringify(limitText)}` });
   const matches = tapPattern(patterns.length ? patterns : ['*']);
   const producers = tap.producers();
+  // No pipeline yet (the daemon waits for its data_dir lock): not that nothing
+  // matches, which it said before, listing no components at all.
+  if (producers.length === 0) return json(503, { error: `the daemon is ${state}: no pipeline runs yet; try again once /health answers ok` });
   const watched = producers.filter(matches);
   if (watched.length === 0) return json(404, { error: `no input or transform matches ${patterns.join(', ')}`, components: producers });
   if (open.size >= TAP_MAX_OPEN) return json(429, { error: `${open.size} taps are open already, the most the daemon serves at once; close one (or wait for one to end) and try again` });
@@ -151,7 +154,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
   const server = http.createServer({ headersTimeout, requestTimeout: headersTimeout * 3, connectionsCheckingInterval: Math.max(100, Math.round(headersTimeout / 10)) }, (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (url === '/tap' && options.tap && req.method === 'GET') {
-      serveTap(req, res, options.tap, openTaps);
+      serveTap(req, res, options.tap, openTaps, options.state());
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

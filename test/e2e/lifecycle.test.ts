@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, startCli, type RunningCli } from '../helpers/cli.js';
+import { logLines, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** A plugin: `slow_out` (an output whose build() takes `build_ms`, or never ends with -1) and `late` (an input ready after `ready_ms`). */
@@ -82,6 +82,10 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
     const ready = await fetch(`http://${apiAddress(cli)}/health`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'starting' });
+    // A tap then is told the daemon is starting; before: 'no input or transform matches * (inputs and transforms: )'.
+    const tap = await runCli(['tap', '--api', apiAddress(cli), '-n', '1']);
+    expect(tap.code).toBe(2);
+    expect(tap.stderr).toContain('answered 503: the daemon is starting: no pipeline runs yet; try again once /health answers ok');
     cli.child.kill('SIGTERM');
     const result = await exitsWithin(cli, 2_000);
     expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
