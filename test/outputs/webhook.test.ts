@@ -147,15 +147,17 @@ describe('webhook output', () => {
       expect.stringMatching(/^payload\.payload\.summary: unknown placeholder \{reasn\}: use one of \{stream\}, .*\{reason\}.*, or a field of the event \(\{source\.…\}, \{attributes\.…\}, \{resource\.…\}, \{body\.…\}\)$/),
       expect.stringMatching(/^payload\.payload\.source: unknown placeholder \{body\}/),
     ]);
-    const cfg = await parseConfig(`inputs:
+    /** A pipeline whose webhook output `pd` has `payload` written as given (YAML, after `payload:`). */
+    const withPayload = (payload: string) => `inputs:
   app: { type: stdin }
 outputs:
   pd:
     type: webhook
     inputs: [app]
     url: https://events.example.com/v2/enqueue
-    payload: { routing_key: R0UTINGKEY0123456789, summary: "{reason}" }
-`, 'pipeline.yaml', createRegistry(), { env: {} });
+    payload:${payload}
+`;
+    const cfg = await parseConfig(withPayload(' { routing_key: R0UTINGKEY0123456789, summary: "{reason}" }'), 'pipeline.yaml', createRegistry(), { env: {} });
     expect(secretValuesOf(cfg.components.find((c) => c.id === 'pd')!)).toContain('R0UTINGKEY0123456789');
     // A placeholder in a key: keys are sent as written. Before, valid, and the receiver got the key `{field}`.
     const keyed = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: { details: { '{field}': '{body.status}', 'a {stream} b': [{ '{kind}': 1 }] } } });
@@ -166,16 +168,7 @@ outputs:
       'payload.details.a {stream} b[0].{kind}: the key holds {kind}, which is not filled (keys are sent as written; placeholders are filled in values only)',
     ]);
     // `payload:` with nothing under it (the body commented out): before, valid, and every alert was posted as `null`.
-    const empty = `inputs:
-  app: { type: stdin }
-outputs:
-  pd:
-    type: webhook
-    inputs: [app]
-    url: https://events.example.com/v2/enqueue
-    payload:
-    #  routing_key: R0UTINGKEY0123456789
-`;
+    const empty = withPayload('\n    #  routing_key: R0UTINGKEY0123456789');
     const error = await parseConfig(empty, 'pipeline.yaml', createRegistry(), { env: {} }).then(() => undefined, (err: unknown) => err as ConfigError);
     expect(error).toBeInstanceOf(ConfigError);
     expect(error!.issues.map((i) => i.message)).toEqual([expect.stringContaining('payload: empty: write the body as a YAML map under it, or leave payload out for the standard body') as string]);
