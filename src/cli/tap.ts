@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { Writable } from 'node:stream';
 import type { LogEvent } from '../engine/event.js';
-import { parseListenAddress } from '../inputs/net/address.js';
+import { formatAddress, parseListenAddress } from '../inputs/net/address.js';
 import { prettyLine } from '../outputs/encoding.js';
 
 export interface TapOptions {
@@ -17,12 +17,17 @@ export interface TapOptions {
   format: 'json' | 'pretty';
 }
 
-/** Where to connect for an API listening on `address`. */
-export function apiTarget(address: string): { host: string; port: number } | undefined {
+/** Where to connect for an API listening on `address`, and that place as messages write it (`where`). */
+export function apiTarget(address: string): { host: string; port: number; where: string } | undefined {
   const parsed = parseListenAddress(address);
   if (!parsed) return undefined;
   const host = parsed.host === '0.0.0.0' || parsed.host === '' ? '127.0.0.1' : parsed.host === '::' ? '::1' : parsed.host;
-  return { host, port: parsed.port };
+  return { host, port: parsed.port, where: formatAddress(host, parsed.port) };
+}
+
+/** What `tap` and `top` say when the API cannot be reached at `where`. */
+export function apiUnreachable(command: string, where: string, err: NodeJS.ErrnoException): string {
+  return `driftlock ${command}: cannot reach the API at ${where} (${err.code ?? err.message}): is the daemon running with api.enabled: true, and is --api its api.address?\n`;
 }
 
 /** Runs the tap until its limit, the daemon's end, or Ctrl-C; returns the exit code (0, or 2 when it cannot tap). */
@@ -33,7 +38,7 @@ export function runTap(patterns: readonly string[], o: TapOptions, io: { stdout:
     return Promise.resolve(2);
   }
   const query = new URLSearchParams({ components: patterns.length ? patterns.join(',') : '*', limit: String(o.limit) });
-  const where = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  const { where } = target;
   return new Promise((resolve) => {
     const req = http.get({ host: target.host, port: target.port, path: `/tap?${query}`, agent: false }, (res) => {
       res.setEncoding('utf8');
@@ -83,7 +88,7 @@ export function runTap(patterns: readonly string[], o: TapOptions, io: { stdout:
       res.on('error', ended);
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
-      io.stderr.write(`driftlock tap: cannot reach the API at ${where} (${err.code ?? err.message}): is the daemon running with api.enabled: true, and is --api its api.address?\n`);
+      io.stderr.write(apiUnreachable('tap', where, err));
       resolve(2);
     });
   });

@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import type { Writable } from 'node:stream';
-import { apiTarget } from './tap.js';
+import { apiTarget, apiUnreachable } from './tap.js';
 
 export interface TopOptions {
   api: string;
@@ -116,7 +116,7 @@ export async function runTop(o: TopOptions, io: { stdout: Writable; stderr: Writ
     io.stderr.write(`driftlock top: --api ${JSON.stringify(o.api)} is not host:port\n`);
     return 2;
   }
-  const where = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  const { where } = target;
   let previous: Row[] | undefined;
   let previousAt = 0;
   let previousUptime: number | undefined;
@@ -127,7 +127,7 @@ export async function runTop(o: TopOptions, io: { stdout: Writable; stderr: Writ
     try {
       [metrics, health] = await Promise.all([get(target, '/metrics'), get(target, '/health').catch(() => undefined)]);
     } catch (err) {
-      io.stderr.write(`driftlock top: cannot read the API at ${where} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): is the daemon running with api.enabled: true, and is --api its api.address?\n`);
+      io.stderr.write(apiUnreachable('top', where, err as NodeJS.ErrnoException));
       return 2;
     }
     if (metrics.status !== 200) {

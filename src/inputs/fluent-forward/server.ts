@@ -4,7 +4,7 @@ import os from 'node:os';
 import { Decoder, encode } from '@msgpack/msgpack';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
-import type { ListenAddress } from '../net/address.js';
+import { formatAddress, type ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import { serveStream, type ConnectionChunks } from '../net/stream-server.js';
@@ -42,7 +42,7 @@ export class FluentForwardInput implements InputStage {
     const options = { name: 'fluent_forward', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout };
     try {
       await serveStream(options, ctx, problems, (socket, peer, chunks) => this.readConnection(socket, peer, chunks, ctx, problems), (port) => {
-        ctx.logger.info({ address: host, port, tls: this.tls !== undefined }, `fluent forward listening on ${host.includes(':') ? `[${host}]` : host}:${port}`);
+        ctx.logger.info({ address: host, port, tls: this.tls !== undefined }, `fluent forward listening on ${formatAddress(host, port)}`);
         this.bound.resolve({ host, port });
       });
     } catch (err) {

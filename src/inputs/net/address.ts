@@ -36,6 +36,10 @@ export function listenAddress(defaultValue: string) {
 
 /** `ip:port` of a remote peer, for `source.peer`. */
 export function peerOf(address: string | undefined, port: number | undefined): string | undefined {
-  if (address === undefined) return undefined;
-  return address.includes(':') ? `[${address}]:${port ?? 0}` : `${address}:${port ?? 0}`;
+  return address === undefined ? undefined : formatAddress(address, port ?? 0);
+}
+
+/** `host:port`, an IPv6 host in brackets (`[::1]:8686`), as logs, errors and URLs write an address. */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

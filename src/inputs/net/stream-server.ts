@@ -7,7 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { InputContext } from '../../engine/component.js';
-import { peerOf, type ListenAddress } from './address.js';
+import { formatAddress, peerOf, type ListenAddress } from './address.js';
 import type { ProblemLog } from './problems.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -159,9 +159,6 @@ export class ConnectionChunks implements AsyncIterable<Buffer> {
   }
 }
 
-export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /**
  * How long a TLS client may take to finish its handshake: 10 s, or `idle_timeout` when that is shorter. A

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
-import { peerOf, type ListenAddress } from '../net/address.js';
+import { formatAddress, peerOf, type ListenAddress } from '../net/address.js';
 import { handshakeTimeout, listenWithLimit } from '../net/stream-server.js';
 import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
@@ -288,7 +288,7 @@ export class OtlpGrpcInput implements InputStage {
       this.bound.reject(err as Error);
       throw err;
     }
-    ctx.logger.info({ address: host, port: boundPort, tls: this.tls !== undefined }, `OTLP gRPC listening on ${host.includes(':') ? `[${host}]` : host}:${boundPort}`);
+    ctx.logger.info({ address: host, port: boundPort, tls: this.tls !== undefined }, `OTLP gRPC listening on ${formatAddress(host, boundPort)}`);
     this.bound.resolve({ host, port: boundPort });
 
     if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));

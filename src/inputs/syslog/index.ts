@@ -19,12 +19,12 @@ import { z } from 'zod';
 import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
 import type { LogEvent } from '../../engine/event.js';
-import { listenAddress, peerOf, type ListenAddress } from '../net/address.js';
+import { formatAddress, listenAddress, peerOf, type ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
 import { syslogEvent } from './event.js';
 import { SyslogFramer } from './framing.js';
 import { ProblemLog } from '../net/problems.js';
-import { formatAddress, serveStream, type ConnectionChunks } from '../net/stream-server.js';
+import { serveStream, type ConnectionChunks } from '../net/stream-server.js';
 import { loadTls, tlsConfig, type TlsMaterial } from '../net/tls.js';
 
 export const syslogConfig = z
