@@ -10,6 +10,30 @@ export const FIELD_ROOTS = ['source', 'attributes', 'resource', 'body'];
 /** The parts of an event whose names hold dots themselves (`syslog.appname`, `service.name`). */
 export const DOTTED_ROOTS = new Set(['attributes', 'resource']);
 
+/**
+ * Whether `ref` is a path to a field of an event: one of FIELD_ROOTS, then at least one name, and no empty
+ * name on the way (`body.`, `body..status` and `.status` name nothing: every event would lack them).
+ */
+export function isFieldPath(ref: string): boolean {
+  const parts = ref.split('.');
+  return parts.length > 1 && FIELD_ROOTS.includes(parts[0]!) && parts.every((p) => p !== '');
+}
+
+/**
+ * The path most likely meant by `ref`, which is no field path, for an error's "e.g.": `.status` (Vector's
+ * path) or `status` is the body's field, `Body.status` is body.status, `body.` and `body..status` lose the
+ * empty names, a bare root gets an example name (not `body` where the body as a whole is a field: `wholeBody`).
+ */
+export function fieldPathMeant(ref: string, wholeBody = false): string {
+  const bare = ref.replace(/^\.+/, '').replace(/\.+$/, '').replace(/\.{2,}/g, '.');
+  const first = bare.split('.')[0]!.toLowerCase();
+  const example: Record<string, string> = { body: 'body.status', attributes: 'attributes.syslog.appname', resource: 'resource.service.name', source: 'source.file' };
+  if (bare === '') return 'body.request';
+  if (wholeBody && bare.toLowerCase() === 'body') return 'body';
+  if (bare.toLowerCase() in example) return example[bare.toLowerCase()]!;
+  return FIELD_ROOTS.includes(first) || first === 'severity' ? first + bare.slice(first.length) : `body.${bare}`;
+}
+
 /** The part of an event a field's path starts with, or undefined for any other name. */
 export function eventPart(event: LogEvent, root: string | undefined): unknown {
   switch (root) {

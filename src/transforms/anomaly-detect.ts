@@ -13,7 +13,7 @@ import { defineTransform, type TransformStage } from '../engine/component.js';
 import { releaseAll, type Batch } from '../engine/acknowledgement.js';
 import { MAX_NESTING, setOwn, severityFloor, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
-import { DOTTED_ROOTS, eventPart, FIELD_ROOTS, lookupField } from '../engine/field-path.js';
+import { DOTTED_ROOTS, eventPart, FIELD_ROOTS, fieldPathMeant, isFieldPath, lookupField } from '../engine/field-path.js';
 import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { checkSnapshotHeader, describeRestore, isSnapshotHeader, restoreDetector, restoreStream, snapshotLines, type DetectorSnapshot, type RestoreResult } from '../detector/snapshot.js';
 import { durationText, type LiveState, type SilenceEnd, type StreamSnapshot } from '../detector/stream.js';
@@ -66,9 +66,8 @@ export function streamIdProblem(template: string): string | undefined {
   if (rest.includes('{') || rest.includes('}')) return `"${template}" has a brace without its pair: a field is written in braces, as {body.service}`;
   for (const m of template.matchAll(STREAM_REF)) {
     const ref = m[1]!.trim();
-    const root = ref.split('.')[0]!;
-    if (!FIELD_ROOTS.includes(root) || ref === root) {
-      return `{${ref}} names no field of an event: a field starts with ${FIELD_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. {body.${ref === root && FIELD_ROOTS.includes(root) ? 'service' : ref}})`;
+    if (!isFieldPath(ref)) {
+      return `{${ref}} names no field of an event: a field starts with ${FIELD_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. {${fieldPathMeant(ref)}})`;
     }
   }
   return undefined;

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { defineTransform } from '../engine/component.js';
 import { bodyText, SEVERITY_NAMES, severityFloor, severityName, severityNumberFromText, type LogEvent } from '../engine/event.js';
-import { compileField, FIELD_ROOTS } from '../engine/field-path.js';
+import { compileField, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '../engine/field-path.js';
 import { compileUserRegex } from '../engine/user-regex.js';
 
 const TESTS = ['equals', 'matches', 'contains', 'exists'] as const;
@@ -65,15 +65,8 @@ export type FilterConfig = z.output<typeof filterConfig>;
 /** Why `field` names no field of any event, with the path meant, or undefined. */
 function fieldProblem(field: string): string | undefined {
   if (field === 'severity' || field === 'body') return undefined;
-  const parts = field.split('.');
-  const root = parts[0]!;
-  if (FIELD_ROOTS.includes(root) && parts.length > 1 && parts.every((p) => p !== '')) return undefined;
-  // What was meant: `.status` (Vector's path) or `status` is the body's field; `Body.status` is body.status.
-  const bare = field.replace(/^\.+/, '').replace(/\.+$/, '').replace(/\.{2,}/g, '.');
-  const first = bare.split('.')[0]!.toLowerCase();
-  const example: Record<string, string> = { attributes: 'attributes.syslog.appname', resource: 'resource.service.name', source: 'source.file' };
-  const meant = bare === '' ? 'body.request' : bare.toLowerCase() in example ? example[bare.toLowerCase()]! : FIELD_ROOTS.includes(first) || first === 'severity' ? first + bare.slice(first.length) : `body.${bare}`;
-  return `"${field}" names no field of an event: write body, severity, or a path starting with ${FIELD_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. ${meant})`;
+  if (isFieldPath(field)) return undefined;
+  return `"${field}" names no field of an event: write body, severity, or a path starting with ${FIELD_ROOTS.map((r) => `${r}.`).join(', ')} (e.g. ${fieldPathMeant(field, true)})`;
 }
 type Condition = z.output<typeof condition>;
 

@@ -140,12 +140,14 @@ describe('webhook output', () => {
   });
 
   it('payload: an unknown placeholder is a config error naming where it is and what there is; the payload is a secret', async () => {
-    const parsed = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: { payload: { summary: '{stream} {reasn}', source: '{body}' } } });
+    const parsed = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: { payload: { summary: '{stream} {reasn}', source: '{body}', status: '{body.}' } } });
     expect(parsed.success).toBe(false);
     const messages = parsed.error!.issues.map((i) => i.message);
     expect(messages).toEqual([
       expect.stringMatching(/^payload\.payload\.summary: unknown placeholder \{reasn\}: use one of \{stream\}, .*\{reason\}.*, or a field of the event \(\{source\.…\}, \{attributes\.…\}, \{resource\.…\}, \{body\.…\}\)$/),
       expect.stringMatching(/^payload\.payload\.source: unknown placeholder \{body\}/),
+      // A path with an empty name was taken: every alert went out with `"status": null`, unsaid.
+      expect.stringMatching(/^payload\.payload\.status: unknown placeholder \{body\.\}/),
     ]);
     /** A pipeline whose webhook output `pd` has `payload` written as given (YAML, after `payload:`). */
     const withPayload = (payload: string) => `inputs:

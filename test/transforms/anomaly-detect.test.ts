@@ -102,6 +102,9 @@ describe('anomaly_detect stream_id', () => {
     expect(streamIdProblem('body.service}')).toMatch(/brace without its pair/);
     expect(streamIdProblem('{service}')).toMatch(/\{service\} names no field of an event: .*\(e\.g\. \{body\.service\}\)/);
     expect(streamIdProblem('{body}')).toMatch(/names no field/);
+    // An empty name on the way names nothing either: every event would lack it, and its stream id be "".
+    expect(streamIdProblem('{body.}')).toMatch(/\{body\.\} names no field of an event: .*\(e\.g\. \{body\.status\}\)/);
+    expect(streamIdProblem('{body..service}')).toMatch(/\(e\.g\. \{body\.service\}\)/);
     const bad = anomalyDetectConfig.safeParse({ stream_id: '{body.service' });
     expect(bad.success).toBe(false);
     expect(bad.error?.issues[0]?.message).toMatch(/brace without its pair/);

@@ -11,7 +11,7 @@
  * empty inside text. Keys are taken as they are: a placeholder in a key is a config error.
  */
 import type { LogEvent } from '../../engine/event.js';
-import { FIELD_ROOTS, lookupField } from '../../engine/field-path.js';
+import { FIELD_ROOTS, isFieldPath, lookupField } from '../../engine/field-path.js';
 import { percent } from '../alert-format.js';
 import { alertEntry, readAnomaly } from './alert.js';
 
@@ -27,9 +27,8 @@ const ALONE = /^\{([A-Za-z_][\w.-]*)\}$/;
 /** What `{name}` means, or why it means nothing. */
 function reader(name: string): ((v: Values) => unknown) | string {
   if ((NAMES as readonly string[]).includes(name)) return (v) => v.named[name as Name];
-  const root = name.split('.')[0]!;
   // lookupField compiles a path once and keeps it: this runs for each placeholder of each alert sent.
-  if (FIELD_ROOTS.includes(root) && name.includes('.')) return (v) => lookupField(v.event, name);
+  if (isFieldPath(name)) return (v) => lookupField(v.event, name);
   return `unknown placeholder {${name}}: use one of ${NAMES.map((n) => `{${n}}`).join(', ')}, or a field of the event (${FIELD_ROOTS.map((r) => `{${r}.…}`).join(', ')})`;
 }
 
