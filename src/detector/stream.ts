@@ -625,6 +625,8 @@ export interface LiveState {
   silenceConfidence?: number;
   /** The silence was told in one alert with other streams' (see `markSilenceGrouped`). */
   silenceGrouped?: boolean;
+  /** The pattern the silence was told of (a stopped pattern), absent when it was the stream's volume. */
+  silenceTemplate?: string;
 }
 
 /** The end of a silence `tick()` reported while it lasted: the stream has an event again. */
@@ -635,6 +637,11 @@ export interface SilenceEnd {
   since: number;
   /** The confidence the silence was reported with. */
   confidence: number;
+  /**
+   * The pattern it was reported of (a stopped pattern), as the alert's `template`; absent when it was the
+   * stream's volume. The notice of its end carries it, so that an output finds the incident it closes.
+   */
+  template?: string;
   /** The silence was told in one alert with other streams' (see `StreamDetector.markSilenceGrouped`). */
   grouped?: boolean;
 }
@@ -713,6 +720,8 @@ export class StreamDetector {
    */
   private silenceReported = false;
   private silenceConfidence = 0;
+  /** The `template` of the told silence's alert: '' for the stream's volume. */
+  private silenceTemplate = '';
   /** The told silence was one alert with other streams' (`markSilenceGrouped`): its end is told with theirs. */
   private silenceGrouped = false;
   /** Set by the event that ends a silence `tick()` reported, until `takeSilenceEnd()`. */
@@ -869,7 +878,7 @@ export class StreamDetector {
     const reportedSilenceEnds = timed && this.silenceReported && Math.floor(now / 1000) > lastSecond;
     if (reportedSilenceEnds) {
       this.silenceReported = false;
-      this.silenceEnd = { silentSeconds: Math.max(0, (now - previous) / 1000), since: this.clock.sourceTime(previous), confidence: this.silenceConfidence, ...(this.silenceGrouped ? { grouped: true } : {}) };
+      this.silenceEnd = { silentSeconds: Math.max(0, (now - previous) / 1000), since: this.clock.sourceTime(previous), confidence: this.silenceConfidence, ...(this.silenceTemplate ? { template: this.silenceTemplate } : {}), ...(this.silenceGrouped ? { grouped: true } : {}) };
       this.silenceGrouped = false;
     }
     // Volume, in event time.
@@ -1213,6 +1222,7 @@ export class StreamDetector {
     this.anomalies += 1;
     const told = this.anomalyOf(found, about ? unmask(templateText(about)) : '', about ? about.id : -1);
     this.silenceConfidence = told.confidence;
+    this.silenceTemplate = told.template;
     return told;
   }
 
@@ -1234,13 +1244,18 @@ export class StreamDetector {
     if (this.silenceReported) this.silenceGrouped = true;
   }
 
+  /** The told silence's pattern, as state keeps it: nothing for the stream's volume. */
+  private silencePattern(): { silenceTemplate?: string } {
+    return this.silenceTemplate ? { silenceTemplate: this.silenceTemplate } : {};
+  }
+
   /**
    * What a reload hands to this stream's next detector in the same process (`adoptLive`): its link to the
    * caller's clock and whether its current silence was told. Undefined for a stream never live.
    */
   liveState(): LiveState | undefined {
     const link = this.link.state();
-    return link === undefined ? undefined : { link, silenceReported: this.silenceReported, silenceConfidence: this.silenceConfidence, ...(this.silenceGrouped ? { silenceGrouped: true } : {}) };
+    return link === undefined ? undefined : { link, silenceReported: this.silenceReported, silenceConfidence: this.silenceConfidence, ...this.silencePattern(), ...(this.silenceGrouped ? { silenceGrouped: true } : {}) };
   }
 
   /** Takes `liveState()` of the detector a reload replaced, for a stream restored from its snapshot. */
@@ -1250,6 +1265,7 @@ export class StreamDetector {
     this.silenceReported = state.silenceReported;
     this.silenceConfidence = state.silenceConfidence ?? this.o.threshold;
     this.silenceGrouped = state.silenceReported && state.silenceGrouped === true;
+    this.silenceTemplate = (state.silenceReported && state.silenceTemplate) || '';
     this.liveAcrossReload = true;
   }
 
@@ -1862,7 +1878,7 @@ export class StreamDetector {
       alerted: [...this.alerted],
       normalSignatures: [...this.normalSignatures],
       alertedValues: [...this.alertedValues.values()],
-      ...(this.silenceReported ? { silenceReported: true, silenceConfidence: this.silenceConfidence, ...(this.silenceGrouped ? { silenceGrouped: true } : {}) } : {}),
+      ...(this.silenceReported ? { silenceReported: true, silenceConfidence: this.silenceConfidence, ...this.silencePattern(), ...(this.silenceGrouped ? { silenceGrouped: true } : {}) } : {}),
       fields: [...this.fields].map(([name, f]) => ({
         name,
         firstEvent: f.firstEvent,
@@ -1901,6 +1917,7 @@ export class StreamDetector {
       s.silenceReported = true;
       s.silenceConfidence = Number.isFinite(data.silenceConfidence) ? data.silenceConfidence! : options.threshold;
       s.silenceGrouped = data.silenceGrouped === true;
+      s.silenceTemplate = typeof data.silenceTemplate === 'string' ? data.silenceTemplate : '';
     }
     if (data.templateRates) s.templateRates.restore(data.templateRates, data.lastSeen);
     for (const [signature, a] of data.alerted ?? []) s.alerted.set(signature, a);
@@ -1991,6 +2008,8 @@ export interface StreamSnapshot {
   silenceConfidence?: number;
   /** That silence was told in one alert with other streams'. */
   silenceGrouped?: boolean;
+  /** The pattern that silence was told of; absent for the stream's volume and in older snapshots. */
+  silenceTemplate?: string;
   fields: Array<{
     name: string;
     firstEvent?: number;

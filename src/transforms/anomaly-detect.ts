@@ -399,7 +399,9 @@ export function backAnomaly(ends: ReadonlyArray<{ streamId: string; end: Silence
       ? `stream ${one.streamId} back: events again after ${durationText(Math.round(one.end.silentSeconds))} of silence (its last event before was at ${new Date(one.end.since).toISOString()})`
       : `${ends.length} stream${ends.length === 1 ? '' : 's'} back${grouped ? ' (of those that went silent at once)' : ''}: events again after ${ends.length === 1 ? '' : 'up to '}${durationText(most)} of silence (${streamList(ends.map((e) => e.streamId), ends.length)})`,
     stream_id: one ? one.streamId : MANY_STREAMS,
-    template: '',
+    // The silence's own pattern (a stopped pattern's), so that an output finds the incident this closes: the
+    // alerts of one stream, kind and pattern are one incident (Slack's group, a webhook's `{group}`).
+    template: one?.end.template ?? '',
     template_id: -1,
     baseline: { silent_seconds: most, ...(one ? {} : { streams: ends.length, stream_ids: ends.slice(0, 100).map((e) => e.streamId) }) },
   };

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Detector, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
 import { restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
 import { NginxTraffic, T0 } from './baseline.js';
+import { backAnomaly } from '../../src/transforms/anomaly-detect.js';
 
 /** Feeds `n` events, each received `lagMs` after its own time (or at `receivedAt(input)`). */
 function feed(detector: Detector, id: string, n: number, next: () => DetectorInput, receivedAt: (input: DetectorInput) => number): Anomaly[] {
@@ -260,7 +261,17 @@ describe('a silence told while it lasts (checkSilence)', () => {
     expect(a.template).toBe('INFO heartbeat ok from worker-<num>');
     expect(a.why).toMatch(/^pattern "INFO heartbeat ok from worker-<num>" stopped: not seen for 31 s, after coming every 10 s .*; no events for 30 s so far \(still silent\)$/);
     t += 600_000 - 10_000;
+    // Its end carries the pattern it was told of, as the silence's alert did: the notice that closes it is
+    // then of the same stream, kind and pattern (one incident for Slack's groups and a webhook's `{group}`).
+    const restored = new Detector();
+    restoreDetector(restored, JSON.parse(JSON.stringify(snapshotDetector(detector))) as DetectorSnapshot);
     const back = feed(detector, 'hb', 30, beat, (e) => e.time! + 100);
     expect(back).toEqual([]);
+    expect(detector.takeSilenceEnd('hb')).toMatchObject({ template: a.template });
+    // Told before a stop, ended after the restart: the snapshot keeps the pattern too.
+    feed(restored, 'hb', 1, beat, (e) => e.time! + 100);
+    const end = restored.takeSilenceEnd('hb');
+    expect(end).toMatchObject({ template: a.template });
+    expect(backAnomaly([{ streamId: 'hb', end: end! }])).toMatchObject({ resolved: true, kind: a.kind, template: a.template });
   });
 });
