@@ -19,6 +19,19 @@ import { digest, SIGNATURE_HEADER, sign } from './delivery/signature.js';
 import { alertEntry, readAnomaly } from './delivery/alert.js';
 import { payloadProblems, renderPayload, type Json } from './delivery/payload-template.js';
 
+/** A body template setting (`payload`, `resolved_payload`): checked as `payloadProblems` says, a secret as a whole. */
+function payloadSetting(description: string, at = 'payload') {
+  return z
+    .json()
+    .optional()
+    .superRefine((value, ctx) => {
+      for (const message of payloadProblems(value, at)) ctx.addIssue({ code: 'custom', message });
+    })
+    // Secret as a whole (as `secret()` marks one): it may hold a routing key or a token.
+    .meta({ secret: true, expected: 'a JSON object (YAML) whose strings may hold {placeholders}' })
+    .describe(description);
+}
+
 export const webhookConfig = z
   .object({
     url: secret(httpUrl('an http:// or https:// URL')).describe('Where to POST, usually `${WEBHOOK_URL}`.'),
@@ -38,15 +51,8 @@ export const webhookConfig = z
       .describe('Authentication.'),
     signing_secret: secret(z.string().min(16)).optional().describe(`Signs every request: header \`${SIGNATURE_HEADER}: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">\` (see "Slack and webhook outputs" for how to verify it). At least 16 characters.`),
     min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not sent (they count as delivered, and in `skipped_events_total`). Events without `attributes.anomaly` are always sent.'),
-    payload: z
-      .json()
-      .optional()
-      .superRefine((value, ctx) => {
-        for (const message of payloadProblems(value)) ctx.addIssue({ code: 'custom', message });
-      })
-      // Secret as a whole (as `secret()` marks one): it may hold a routing key or a token.
-      .meta({ secret: true, expected: 'a JSON object (YAML) whose strings may hold {placeholders}' })
-      .describe('Your own body for each event instead of the standard one, for receivers that want theirs (PagerDuty, Opsgenie, Teams): JSON written as YAML, whose strings may hold `{stream}`, `{kind}`, `{confidence}`, `{confidence_percent}`, `{score}`, `{reason}`, `{field}`, `{pattern}`, `{entry}`, `{time}`, `{id}`, `{group}` (stream/kind/field: a key to deduplicate incidents on), `{resolved}`, or a field of the event (`{body.status}`, `{resource.service.name}`). A string that is one placeholder alone keeps the value\'s type. Batches of several events send an array of them.'),
+    payload: payloadSetting('Your own body for each event instead of the standard one, for receivers that want theirs (PagerDuty, Opsgenie, Teams): JSON written as YAML, whose strings may hold `{stream}`, `{kind}`, `{confidence}`, `{confidence_percent}`, `{score}`, `{reason}`, `{field}`, `{pattern}`, `{entry}`, `{time}`, `{id}`, `{group}` (stream/kind/field: a key to deduplicate incidents on), `{resolved}`, or a field of the event (`{body.status}`, `{resource.service.name}`). A string that is one placeholder alone keeps the value\'s type. Batches of several events send an array of them.'),
+    resolved_payload: payloadSetting('The body, with the same placeholders, of the notice that closes an incident (`{resolved}` is true: a silent stream is back), for receivers that close by another body than they open with: PagerDuty\'s `event_action: resolve` with the same `dedup_key: "{group}"`. Without it, `payload` is used for those notices too. Needs `payload`.', 'resolved_payload'),
     batch: z
       .strictObject({
         max_events: z.number().int().min(1).default(100).describe('Events per request at most. With 1 the body is one JSON object; otherwise a JSON array (even of one).'),
@@ -59,6 +65,11 @@ export const webhookConfig = z
     retry: retrySchema('500ms', '60s'),
     queue: queueSchema('64MiB'),
     acknowledgements: acknowledgementsSchema(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.resolved_payload !== undefined && c.payload === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['resolved_payload'], message: 'resolved_payload is the body of the notices that close what `payload` opened: set payload too (the standard body says `resolved` itself)' });
+    }
   });
 
 export type WebhookConfig = z.output<typeof webhookConfig>;
@@ -119,7 +130,8 @@ export const webhookOutput = defineOutput({
           send: (records, signal) => {
             const alerts = records.map((r) => r.data);
             const payload = config.payload as Json | undefined;
-            const bodies = payload === undefined ? alerts : alerts.map((a) => renderPayload(payload, a.event, a.id, a.time));
+            const closing = (config.resolved_payload ?? payload) as Json | undefined;
+            const bodies = payload === undefined ? alerts : alerts.map((a) => renderPayload(a.anomaly?.resolved === true ? closing! : payload, a.event, a.id, a.time));
             const body = single ? JSON.stringify(bodies[0]) : JSON.stringify(bodies);
             const headers = { ...baseHeaders };
             headers['idempotency-key'] = alerts.length === 1 ? alerts[0]!.id : `batch_${digest(alerts.map((a) => a.id))}`;

@@ -139,6 +139,37 @@ describe('webhook output', () => {
     expect(batch[0]!.text).toMatch(/^response_time 4\.8 is 107x/);
   });
 
+  it('resolved_payload: the notice that closes an incident goes with its own body (PagerDuty resolve, same dedup_key); without it, with payload', async () => {
+    receiver = await startReceiver(ok);
+    const open = { event_action: 'trigger', dedup_key: '{group}', summary: '{stream}: {reason}' };
+    const close = { event_action: 'resolve', dedup_key: '{group}' };
+    // A stream silent, then back: the silence's alert and the notice that closes it (as anomaly_detect gives them).
+    const silent = anomalyEvent({ kind: 'volume_drop', why: 'volume dropped: no events for 2 min so far vs typical 20/s (still silent)', template: '' });
+    const back = anomalyEvent({ kind: 'volume_drop', why: 'stream nginx-logs back: events again after 3 min of silence', template: '' });
+    Object.assign(back.attributes.anomaly as object, { resolved: true, score: 0 });
+    const run = await runOutput(def, { url: receiver.url, payload: open, resolved_payload: close, batch: { max_events: 1 } }, dir);
+    expect(await run.push([silent])).toBe('delivered');
+    expect(await run.push([back])).toBe('delivered');
+    await receiver.waitFor(() => receiver!.accepted().length >= 2, 10_000, '2 requests');
+    await run.end();
+    expect(receiver.requests.map((r) => JSON.parse(r.body) as unknown)).toEqual([
+      { event_action: 'trigger', dedup_key: 'nginx-logs/volume_drop/', summary: 'nginx-logs: volume dropped: no events for 2 min so far vs typical 20/s (still silent)' },
+      { event_action: 'resolve', dedup_key: 'nginx-logs/volume_drop/' },
+    ]);
+    // Without resolved_payload, `payload` serves both (as before): `{resolved}` tells them apart.
+    receiver.requests.length = 0;
+    const run2 = await runOutput(def, { url: receiver.url, payload: { resolved: '{resolved}' }, batch: { max_events: 10, timeout: '300ms' } }, path.join(dir, 'two'));
+    void run2.push([anomalyEvent(), back]);
+    await receiver.waitFor(() => receiver!.accepted().length >= 1, 10_000, 'a batch');
+    await run2.end();
+    expect(JSON.parse(receiver.requests[0]!.body)).toEqual([{ resolved: false }, { resolved: true }]);
+    // Alone, it is a config error: the standard body says `resolved` itself.
+    const alone = webhookOutput.config.safeParse({ url: 'https://x.example/hook', resolved_payload: close });
+    expect(alone.error?.issues.map((i) => i.message)).toEqual([expect.stringMatching(/^resolved_payload is the body of the notices that close what `payload` opened: set payload too/)]);
+    const bad = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: open, resolved_payload: { key: '{reasn}' } });
+    expect(bad.error?.issues.map((i) => i.message)).toEqual([expect.stringMatching(/^resolved_payload\.key: unknown placeholder \{reasn\}/)]);
+  });
+
   it('payload: an unknown placeholder is a config error naming where it is and what there is; the payload is a secret', async () => {
     const parsed = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: { payload: { summary: '{stream} {reasn}', source: '{body}', status: '{body.}' } } });
     expect(parsed.success).toBe(false);
