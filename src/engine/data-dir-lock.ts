@@ -3,11 +3,21 @@
  * other's checkpoints and queue files, and deliver everything twice (Vector refuses this too). The lock is
  * proper-lockfile's: a `driftlock.lock` folder in `data_dir` (mkdir is atomic, also on network
  * filesystems) whose mtime the holder refreshes; a lock not refreshed for `STALE_MS` (its daemon was
- * killed) is taken over. A daemon restarted right after a SIGKILL waits for that. A daemon that finds its
- * own lock taken over (it was paused for longer than that) exits at once.
+ * killed) is taken over. A daemon that finds its own lock taken over (it was paused for longer than that)
+ * exits at once.
+ *
+ * A daemon restarted right after a SIGKILL (an OOM kill, which systemd or the kubelet answers with a restart
+ * at once) need not wait for that when the holder is provably dead: the holder listens on a Unix socket in
+ * `data_dir` for as long as it holds the lock, and records with the lock the machine's boot id, the lock
+ * folder's and the socket's identities. On the same kernel (same boot id: this host, whatever container or
+ * PID namespace), a socket that refuses connections has no process left that holds it open: the holder is
+ * gone, whatever became of its PID. Not a PID check: a container restarted by the kubelet has a PID
+ * namespace of its own, where the dead holder's PID means nothing. What cannot be proved (another host on a
+ * shared volume, no /proc, no birth time, an older daemon's lock) waits for the lock to go stale.
  */
-import { constants, rmSync } from 'node:fs';
-import { access, readFile, rm } from 'node:fs/promises';
+import { constants, rmSync, type Stats } from 'node:fs';
+import { access, lstat, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,11 +31,13 @@ export const LOCK_NAME = 'driftlock.lock';
 export const LOCK_LOST_EXIT_CODE = 75;
 /**
  * Who holds the lock, written beside it once taken (the lock itself is a folder that proper-lockfile removes
- * with rmdir, so it must stay empty): said to a second daemon. Only said: whether the lock is held is its
- * freshness alone, so a PID reused by another process, or one of another container sharing the folder,
- * changes nothing.
+ * with rmdir, so it must stay empty): said to a second daemon, and, with its `proof`, what lets a daemon on
+ * the same kernel find the holder dead (see `deadHolder`). Not its PID: one reused by another process, or
+ * one of another PID namespace sharing the folder, proves nothing either way.
  */
 export const OWNER_NAME = 'driftlock.lock.owner';
+/** The Unix socket the holder listens on while it holds the lock: one that refuses connections has no holder left. */
+export const SOCKET_NAME = 'driftlock.lock.sock';
 const STALE_MS = 5_000;
 /** How long a start waits for a held lock to go stale, trying every second. */
 const WAIT_MS = STALE_MS + 2_000;
@@ -34,6 +46,12 @@ interface LockOwner {
   pid: number;
   host: string;
   since: string;
+  /**
+   * What proves the holder dead, when it is (see `deadHolder`): the kernel's boot id, the lock folder's
+   * inode and birth time (so that the record is known to be this lock's, not a previous holder's left
+   * behind), and the inode of the socket it listens on. Absent when one could not be had.
+   */
+  proof?: { boot_id: string; lock: { ino: number; birth_ms: number }; socket_ino: number };
 }
 
 export class DataDirInUse extends Error {
@@ -73,6 +91,78 @@ async function readOwner(dataDir: string): Promise<LockOwner | undefined> {
   }
 }
 
+/** This kernel's boot id: equal on two processes only when they run on the same kernel (host) since the same boot. */
+async function bootId(): Promise<string | undefined> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim() || undefined;
+}
+
+/** A folder's identity: its inode and birth time (0 where the filesystem keeps none). */
+function identityOf(st: Stats): { ino: number; birth_ms: number } {
+  return { ino: st.ino, birth_ms: st.birthtimeMs };
+}
+
+/**
+ * Listens on `socketPath` for as long as the lock is held (connections are closed at once): the kernel
+ * answers a connection to it while this process lives, also paused or with its event loop blocked, and
+ * refuses one once the process is gone. Undefined when it cannot listen (a path too long for a socket, a
+ * filesystem without sockets): a restart after a kill then waits for the lock to go stale.
+ */
+async function listenWhileHeld(socketPath: string): Promise<net.Server | undefined> {
+  // A previous holder's, left by a kill: this one holds the lock now.
+  await rm(socketPath, { force: true }).catch(() => undefined);
+  const server = net.createServer((socket) => socket.destroy());
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(undefined));
+    server.listen(socketPath, () => resolve(server.unref()));
+  });
+}
+
+/** Whether a connection to the Unix socket `socketPath` is refused (nobody listens on it); not when it is accepted, or fails otherwise. */
+function refused(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    const done = (result: boolean) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('connect', () => done(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * Why the holder of the lock is dead, or undefined when that cannot be proved: the record is this lock's
+ * (the lock folder's inode and birth time), written on this kernel (the boot id), and the socket it names
+ * (by inode, still a socket) refuses connections.
+ */
+async function deadHolder(dataDir: string, lockfilePath: string, owner: LockOwner | undefined): Promise<string | undefined> {
+  const proof = owner?.proof;
+  if (!proof || proof.lock.birth_ms <= 0 || proof.boot_id !== (await bootId())) return undefined;
+  const lock = await stat(lockfilePath).catch(() => undefined);
+  if (!lock || lock.ino !== proof.lock.ino || lock.birthtimeMs !== proof.lock.birth_ms) return undefined;
+  const socketPath = path.join(dataDir, SOCKET_NAME);
+  const socket = await lstat(socketPath).catch(() => undefined);
+  if (!socket?.isSocket() || socket.ino !== proof.socket_ino || !(await refused(socketPath))) return undefined;
+  return `its lock socket ${socketPath} refuses connections on this host: no process holds it any more`;
+}
+
+/**
+ * Removes the lock of a holder proved dead (see `deadHolder`), saying so: true when it did. The lock is
+ * checked again just before (a daemon that took it over since is not the dead one). Two daemons that
+ * start at once may both remove it: as with a stale lock, the one whose lock is then replaced finds it at
+ * its next refresh and exits 75.
+ */
+async function takeOverIfDead(dataDir: string, lockfilePath: string, logger: Logger): Promise<boolean> {
+  const owner = await readOwner(dataDir);
+  const why = await deadHolder(dataDir, lockfilePath, owner);
+  if (!why) return false;
+  const lock = await stat(lockfilePath).catch(() => undefined);
+  if (!lock || lock.ino !== owner!.proof!.lock.ino || lock.birthtimeMs !== owner!.proof!.lock.birth_ms) return false;
+  logger.warn({ data_dir: dataDir, held_by: { pid: owner!.pid, host: owner!.host, since: owner!.since } }, `the data_dir lock is held by PID ${owner!.pid}, which is dead (${why}): taking the lock over at once, without waiting for it to go stale`);
+  return rmdir(lockfilePath).then(() => true, () => false);
+}
+
 /**
  * `data_dir` cannot be created or written: says which folder, where the config set it, and why in words
  * before the system's message (a bare `EEXIST: file already exists, mkdir ...` did not say it was data_dir).
@@ -99,8 +189,9 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
     throw new DataDirUnusable(dataDir, await whyNoFolder(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
   }
   const lockfilePath = path.join(dataDir, LOCK_NAME);
-  // Held: by a running daemon (refused), or by one that was killed (stale soon). Said before the wait.
-  if (await lockfile.check(dataDir, { lockfilePath, stale: STALE_MS, realpath: false }).catch(() => false)) {
+  // Held: by a running daemon (refused), or by one that was killed (stale soon, or proved dead: taken at
+  // once). Said before the wait.
+  if (await lockfile.check(dataDir, { lockfilePath, stale: STALE_MS, realpath: false }).catch(() => false) && !(await takeOverIfDead(dataDir, lockfilePath, logger))) {
     const owner = await readOwner(dataDir);
     logger.info({ data_dir: dataDir, ...(owner ? { held_by: owner } : {}) }, `the data_dir lock is held; waiting up to ${WAIT_MS / 1000} s in case its daemon was killed (its lock then goes stale)`);
   }
@@ -108,19 +199,32 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
   for (;;) {
     try {
       const ownerFile = path.join(dataDir, OWNER_NAME);
+      const socketPath = path.join(dataDir, SOCKET_NAME);
       // At an exit without the release (a second signal, a fatal error), proper-lockfile removes the lock
-      // as the process exits; the owner file goes with it. Not once the lock was lost: it may be another's.
-      const removeOwner = () => rmSync(ownerFile, { force: true });
+      // as the process exits; the owner file and the socket go with it. Not once the lock was lost: they
+      // may be another's.
+      const removeOwner = () => {
+        rmSync(ownerFile, { force: true });
+        rmSync(socketPath, { force: true });
+      };
       const release = await takeLock(dataDir, lockfilePath, logger, () => process.off('exit', removeOwner));
-      await writeFileAtomic(ownerFile, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`).catch(() => undefined);
+      const alive = await listenWhileHeld(socketPath);
+      const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+      const [boot, lock, socket] = await Promise.all([bootId(), stat(lockfilePath).catch(() => undefined), alive && lstat(socketPath).catch(() => undefined)]);
+      if (boot && lock && socket) owner.proof = { boot_id: boot, lock: identityOf(lock), socket_ino: socket.ino };
+      await writeFileAtomic(ownerFile, `${JSON.stringify(owner)}\n`).catch(() => undefined);
       process.on('exit', removeOwner);
       return async () => {
         process.off('exit', removeOwner);
         await rm(ownerFile, { force: true }).catch(() => undefined);
+        // Closing it removes the socket file.
+        await new Promise<void>((resolve) => (alive ? alive.close(() => resolve()) : resolve()));
         await release();
       };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // Its holder was killed while this one waited: taken at once.
+      if (code === 'ELOCKED' && (await takeOverIfDead(dataDir, lockfilePath, logger))) continue;
       // Tried every second (proper-lockfile's own retries cannot be cut short by a stop).
       if (code === 'ELOCKED' && Date.now() < giveUpAt) {
         try {

@@ -195,7 +195,7 @@ describe('one daemon per data_dir', () => {
     expect(existsSync(path.join(dir, 'data', 'driftlock.lock.owner'))).toBe(false);
   }, 30_000);
 
-  it('a second signal exits at once (130), and neither the lock nor its owner file is left behind', async () => {
+  it('a second signal exits at once (130), and neither the lock nor its owner file nor its socket is left behind', async () => {
     const dir = await tempDir('dl-life-');
     const file = await pipelineFile(dir, `inputs: { demo: { type: demo, rate: 50 } }
 outputs: { out: { type: slow_out, inputs: [demo], build_ms: 0 } }
@@ -212,6 +212,7 @@ outputs: { out: { type: slow_out, inputs: [demo], build_ms: 0 } }
     expect({ code: result.code, signal: result.signal }).toEqual({ code: 130, signal: null });
     expect(existsSync(path.join(dir, 'data', 'driftlock.lock'))).toBe(false);
     expect(existsSync(path.join(dir, 'data', 'driftlock.lock.owner'))).toBe(false);
+    expect(existsSync(path.join(dir, 'data', 'driftlock.lock.sock'))).toBe(false);
   }, 20_000);
 
   it('a lock whose owner PID is now another live process is still taken over once stale: only its freshness counts', async () => {
@@ -226,6 +227,53 @@ outputs: { out: { type: slow_out, inputs: [demo], build_ms: 0 } }
     expect(JSON.parse(await readFile(path.join(dir, 'data', 'driftlock.lock.owner'), 'utf8')).pid).toBe(cli.child.pid);
     cli.child.kill('SIGTERM');
     expect((await cli.exited).code).toBe(0);
+  }, 30_000);
+});
+
+describe('restart after a SIGKILL', () => {
+  /** A daemon on a new folder, running, then killed with SIGKILL (an OOM kill): its lock is left fresh. */
+  async function killedDaemon() {
+    const { dir, file } = await demoToFile(5);
+    const first = startCli(['run', '-c', file]);
+    await first.waitFor(/driftlock running/);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(existsSync(path.join(dir, 'data', 'driftlock.lock'))).toBe(true);
+    return { dir, file, pid: first.child.pid! };
+  }
+
+  it('takes the lock at once when its holder is provably dead on this host (its lock socket refuses connections), and says so', async () => {
+    const { dir, file, pid } = await killedDaemon();
+    const started = Date.now();
+    const next = startCli(['run', '-c', file]);
+    await next.waitFor(/driftlock running/, 'stderr', 15_000);
+    // Before: about 5 to 6 s, waiting for the lock to go stale.
+    expect(Date.now() - started).toBeLessThan(3_500);
+    const took = logLines(next.stderr()).find((l) => String(l.msg).startsWith('the data_dir lock is held by PID'))!;
+    expect(took.msg).toContain(`PID ${pid}, which is dead`);
+    expect(took.held_by).toMatchObject({ pid });
+    expect(next.stderr()).not.toContain('waiting up to');
+    expect(JSON.parse(await readFile(path.join(dir, 'data', 'driftlock.lock.owner'), 'utf8')).pid).toBe(next.child.pid);
+    next.child.kill('SIGTERM');
+    expect((await next.exited).code).toBe(0);
+    // Let go at a clean exit: the lock, its owner file and its socket.
+    for (const name of ['driftlock.lock', 'driftlock.lock.owner', 'driftlock.lock.sock']) expect(existsSync(path.join(dir, 'data', name))).toBe(false);
+  }, 30_000);
+
+  it('waits for the lock to go stale when the holder\'s death cannot be proved (its record is from another host: another boot id)', async () => {
+    const { dir, file } = await killedDaemon();
+    const ownerFile = path.join(dir, 'data', 'driftlock.lock.owner');
+    const owner = JSON.parse(await readFile(ownerFile, 'utf8')) as { proof: { boot_id: string } };
+    owner.proof.boot_id = '00000000-0000-0000-0000-000000000000';
+    await writeFile(ownerFile, JSON.stringify(owner));
+    const started = Date.now();
+    const next = startCli(['run', '-c', file]);
+    await next.waitFor(/driftlock running/, 'stderr', 15_000);
+    expect(Date.now() - started).toBeGreaterThan(2_000);
+    expect(next.stderr()).toContain('the data_dir lock is held; waiting up to 7 s');
+    expect(next.stderr()).not.toContain('which is dead');
+    next.child.kill('SIGTERM');
+    expect((await next.exited).code).toBe(0);
   }, 30_000);
 });
 
