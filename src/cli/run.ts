@@ -215,10 +215,11 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   };
   /**
    * Starts `p`, or gives up waiting for it at a stop (a build() under way may never end): 'stopped' then,
-   * and the stop (Pipeline.stop) is what waits for it, within the shutdown timeout.
+   * and the stop (Pipeline.stop) is what waits for it, within the shutdown timeout. With `timeoutMs`, a
+   * start not done by then fails (a StartError naming the component: see Pipeline.start).
    */
-  const startUnlessStopped = async (p: Pipeline, tls: TlsMaterials): Promise<'started' | 'stopped'> => {
-    const starting = tls.use(() => p.start());
+  const startUnlessStopped = async (p: Pipeline, tls: TlsMaterials, timeoutMs?: number): Promise<'started' | 'stopped'> => {
+    const starting = tls.use(() => p.start(timeoutMs === undefined ? {} : { timeoutMs }));
     const stop = new Promise<'stopped'>((resolve) => {
       if (life.stopping.signal.aborted) resolve('stopped');
       else life.stopping.signal.addEventListener('abort', () => resolve('stopped'), { once: true });
@@ -323,7 +324,9 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
           const replacement = new Pipeline(fresh, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
           try {
             // Built with the TLS material checked before the running pipeline stopped, not the files again.
-            if ((await startUnlessStopped(replacement, prepared.tls)) === 'stopped') {
+            // Within the new config's shutdown_timeout: a build() or an input's `ready` that never ends is a
+            // start that failed (the previous config runs again), not a daemon that says 'reloading' for ever.
+            if ((await startUnlessStopped(replacement, prepared.tls, fresh.shutdownTimeoutMs)) === 'stopped') {
               // A SIGTERM while it started: it stops there, the inputs it kept with it, within the timeout
               // (before, a build() that never ended held the daemon for ever, SIGTERM or not).
               stopped = replacement.stop(config.shutdownTimeoutMs).then((clean) => drained && clean);
@@ -338,9 +341,10 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             // What was kept in the end: not an input that had ended, nor one the drain abandoned events of.
             logger.info({ config: config.file, drained, kept_running: held.ids }, 'config reloaded: the new pipeline is running');
           } catch (err) {
-            // The new pipeline cannot start (a port still in use, a file it cannot open): the old config
-            // runs again, so that a bad edit does not take the daemon down; with the TLS material it ran
-            // with, whatever its files hold now. The inputs kept running are held again, and go on into it.
+            // The new pipeline cannot start (a port still in use, a file it cannot open, a build() that did
+            // not finish within shutdown_timeout): the old config runs again, so that a bad edit does not
+            // take the daemon down; with the TLS material it ran with, whatever its files hold now. The
+            // inputs kept running are held again, and go on into it.
             await replacement.stop(1_000).catch(() => false);
             if (stopRequested) {
               // Stopping: the previous config is not started again; the inputs kept stop.

@@ -25,7 +25,7 @@ const SECTIONS = Object.keys(SECTION_KIND) as Section[];
 export const topLevelSchema = z.strictObject({
   data_dir: z.string().min(1).default('.driftlock-data').describe('Folder for state: checkpoints, queues, detector snapshots. Relative paths resolve against the working directory.'),
   log_level: z.enum(LOG_LEVELS).default('info').describe('Minimum level of the daemon\'s own logs (`--log-level` overrides it).'),
-  shutdown_timeout: duration().prefault('30s').describe('How long a graceful stop may take to drain in-flight events before the daemon exits anyway.'),
+  shutdown_timeout: duration().prefault('30s').describe('How long a graceful stop may take to drain in-flight events before the daemon exits anyway; also how long a reload\'s new pipeline may take to start (its builds, its inputs\' `ready`) before the previous config runs again.'),
   plugins: z.array(z.string().min(1)).default([]).describe('Extra components to load: npm package names, or paths relative to this file.'),
   api: z
     .strictObject({

@@ -442,8 +442,14 @@ export class Pipeline {
     return [...found];
   }
 
-  /** Builds all components (so that a bad port or path fails before anything runs), then starts them. */
-  async start(): Promise<void> {
+  /**
+   * Builds all components (so that a bad port or path fails before anything runs), then starts them. With
+   * `timeoutMs` (a reload's new pipeline: its shutdown_timeout), a start that has not finished by then (a build() or an input's
+   * `ready` that never settles) is given up on: nothing more is built or run, what runs drains, the inputs
+   * adopted from a reload are held again (for the pipeline started instead), and it throws a `StartError`
+   * naming the component it waited for.
+   */
+  async start(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.started) throw new Error('pipeline already started');
     this.started = true;
     const order = [...this.components.values()].sort((a, b) => rank(a) - rank(b));
@@ -460,10 +466,15 @@ export class Pipeline {
       for (const c of notReady) c.logger.warn({ waited_ms }, `input not ready yet (its \`ready\` has not resolved): the start waits for it, /health says ${health}`);
     }, this.readyWarnMs);
     this.startup = this.startStages(order, notReady, (c) => (this.building = c));
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.startup;
+      const timedOut = options.timeoutMs === undefined ? undefined : new Promise<'timed out'>((resolve) => (timer = setTimeout(() => resolve('timed out'), options.timeoutMs)));
+      if ((await (timedOut ? Promise.race([this.startup, timedOut]) : this.startup)) === 'timed out') {
+        throw await this.giveUpStart(options.timeoutMs!, notReady);
+      }
     } finally {
       this.startSettled = true;
+      clearTimeout(timer);
       clearInterval(waiting);
     }
     // Stopped while it started (a SIGTERM during a slow build or ready): what was built is not run, and
@@ -478,6 +489,23 @@ export class Pipeline {
       { inputs: count(order, 'input'), transforms: count(order, 'transform'), outputs: count(order, 'output'), ...(this.adopted.length ? { kept_running: this.adopted.map((c) => c.config.id) } : {}) },
       'pipeline started',
     );
+  }
+
+  /**
+   * A start that did not finish within `timeoutMs`: nothing more is built or run (a build() under way
+   * cannot be cut short: what it builds, if it ever ends, is not run), the inputs not ready stop, what runs
+   * drains (within the timeout again), and the inputs adopted from a reload are held again. Returns the
+   * error naming what the start waited for.
+   */
+  private async giveUpStart(timeoutMs: number, notReady: ReadonlySet<RunningComponent>): Promise<StartError> {
+    const stuck = this.building ? [this.building] : [...notReady];
+    const what = `${this.building ? 'its build() did not finish' : 'its `ready` did not resolve'} within shutdown_timeout (${timeoutMs} ms)`;
+    this.stopInputs.abort();
+    await this.handOver(new Set(this.adopted.map((c) => c.config.id)), timeoutMs);
+    const first = stuck[0];
+    const others = stuck.length > 1 ? ` (nor did that of ${stuck.slice(1).map((c) => JSON.stringify(c.config.id)).join(', ')})` : '';
+    for (const c of stuck) c.logger.error({ timeout_ms: timeoutMs }, `the start gave up on it: ${what}`);
+    return new StartError(first?.config.id ?? '?', new Error(`${what}${others}; given up on`), first?.config.kind ?? 'component');
   }
 
   /** `start()`'s work: builds (`building` says which it waits for), runs, and waits for the inputs' `ready`. */

@@ -315,6 +315,60 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
   }, 30_000);
 });
 
+describe('a reload whose new pipeline never finishes starting', () => {
+  it('is given up on after shutdown_timeout: the previous config runs again, /health and /metrics say the reload failed, the log names the component', async () => {
+    const dir = await tempDir('dl-life-');
+    const out = path.join(dir, 'out.log');
+    const file = await pipelineFile(dir, `shutdown_timeout: 1s
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs:
+  demo: { type: demo, rate: 50 }
+outputs:
+  out: { type: file, inputs: [demo], path: ${out} }
+  slow: { type: slow_out, inputs: [demo], build_ms: 0 }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    const api = `http://${apiAddress(cli)}`;
+    const lines = async () => (await readFile(out, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+    const reloadMetrics = async () => (await (await fetch(`${api}/metrics`)).text()).split('\n').filter((l) => l.startsWith('driftlock_config_'));
+
+    // An output whose build() never ends. Before: /health said 503 reloading for ever, nothing was written.
+    await writeFile(file, (await readFile(file, 'utf8')).replace('build_ms: 0', 'build_ms: -1'));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/SIGHUP: reloading the config/);
+    expect((await fetch(`${api}/health`)).status).toBe(503);
+    await cli.waitFor(/SIGHUP: the new pipeline cannot start; starting the previous config again/, 'stderr', 6_000);
+    const failed = logLines(cli.stderr()).find((l) => l.msg === 'SIGHUP: the new pipeline cannot start; starting the previous config again')!;
+    expect((failed.err as { message: string }).message).toBe('output "slow" cannot start: its build() did not finish within shutdown_timeout (1000 ms); given up on');
+    // Once the previous config has started again.
+    await until(async () => (await fetch(`${api}/health`)).status === 200);
+    const said = (await (await fetch(`${api}/health`)).json()) as { status: string; reload: { result: string; error: string } };
+    expect(said.status).toBe('ok');
+    expect(said.reload.result).toBe('failed');
+    expect(said.reload.error).toContain('output "slow" cannot start: its build() did not finish within shutdown_timeout');
+    expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 0', 'driftlock_config_reloads_total{result="failed"} 1', 'driftlock_config_last_reload_successful 0']);
+    // The previous config runs: the demo input, kept through the reload, goes on into its file output.
+    const before = await lines();
+    await until(async () => (await lines()) > before + 10);
+
+    // An input whose \`ready\` never resolves: the same.
+    await writeFile(file, (await readFile(file, 'utf8')).replace('build_ms: -1', 'build_ms: 0').replace('outputs:', '  late: { type: late, ready_ms: 600000 }\noutputs:').replace('inputs: [demo], path', 'inputs: [demo, late], path'));
+    cli.child.kill('SIGHUP');
+    await until(() => logLines(cli.stderr()).filter((l) => l.msg === 'SIGHUP: the new pipeline cannot start; starting the previous config again').length === 2, 6_000);
+    const second = logLines(cli.stderr()).filter((l) => l.msg === 'SIGHUP: the new pipeline cannot start; starting the previous config again')[1]!;
+    expect((second.err as { message: string }).message).toBe('input "late" cannot start: its `ready` did not resolve within shutdown_timeout (1000 ms); given up on');
+    await until(async () => (await fetch(`${api}/health`)).status === 200);
+    expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 0', 'driftlock_config_reloads_total{result="failed"} 2', 'driftlock_config_last_reload_successful 0']);
+    const after = await lines();
+    await until(async () => (await lines()) > after + 10);
+
+    cli.child.kill('SIGTERM');
+    const result = await exitsWithin(cli, 4_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+  }, 40_000);
+});
+
 describe('inputs that end by themselves (stdin at EOF)', () => {
   it('the drain that follows has shutdown_timeout too: an output that never finishes does not hold the exit (1)', async () => {
     const dir = await tempDir('dl-life-');
