@@ -2,7 +2,8 @@
  * `driftlock run`: load the config, start the pipeline, and stop it gracefully on SIGTERM/SIGINT (a second
  * signal exits at once). SIGHUP reloads the config: what can be checked of the new config while the running
  * pipeline runs is checked first (it loads; its TLS files are read and go together), and a failure there
- * leaves the running pipeline as it is. Then the running pipeline drains and stops, and one built from the
+ * leaves the running pipeline as it is, as does a config that is the running one (nothing to rebuild).
+ * Then the running pipeline drains and stops, and one built from the
  * new config starts on the same data_dir (checkpoints and queues carry over); if that one cannot start (a
  * port still taken), the previous config starts again, with the TLS material it had loaded. Returns the
  * process exit code.
@@ -11,7 +12,7 @@ import type { Server } from 'node:http';
 import { startApiServer, type ReloadStatus } from '../api/server.js';
 import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
-import { loadConfigFile, secretValuesOf, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
+import { loadConfigFile, secretValuesOf, type ComponentConfig, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
 import { lockDataDir, LockWaitStopped } from '../engine/data-dir-lock.js';
@@ -309,7 +310,11 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       try {
         const prepared = await prepareReload(options, config, tlsMaterials, logger, secrets);
         if ('refused' in prepared) life.reloaded(prepared.refused);
-        else if (!stopRequested) {
+        else if ('unchanged' in prepared) {
+          // Taken effect: what runs is what the file says (also after a failed reload, once the file is as the running config again).
+          logger.info({ config: config.file }, 'SIGHUP: config unchanged (after ${VAR} interpolation, with the same TLS files): nothing to reload; the running pipeline goes on');
+          life.reloaded();
+        } else if (!stopRequested) {
           const fresh = prepared.config;
           logger.info({ config: fresh.file, timeout_ms: config.shutdownTimeoutMs, kept_running: [...prepared.keep] }, 'SIGHUP: reloading the config: draining the running pipeline');
           const handed = await current.handOver(prepared.keep);
@@ -434,9 +439,10 @@ function exitSummary(last: Pipeline, carried: Summary): Summary {
  * (the lock is this one's), it changes or removes an input that reads standard input (what was read cannot
  * be read again), or a component's TLS files cannot be used (missing, not PEM, a certificate that does not
  * match its key: a renewal half done). An API change is said and left for a restart. All of it is checked
- * while the running pipeline runs, which goes on unchanged if it fails.
+ * while the running pipeline runs, which goes on unchanged if it fails. `unchanged` when the new config is
+ * the running one (`sameConfig`): nothing to do.
  */
-async function prepareReload(options: RunOptions, running: PipelineConfig, runningTls: TlsMaterials, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials; keep: Set<string> } | { refused: string }> {
+async function prepareReload(options: RunOptions, running: PipelineConfig, runningTls: TlsMaterials, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials; keep: Set<string> } | { refused: string } | { unchanged: true }> {
   let config: PipelineConfig;
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
@@ -459,6 +465,9 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
     logger.error({ config: options.configFile, problems: problems.length }, `SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged\n${problems.join('\n')}`);
     return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}` };
   }
+  // Nothing to rebuild (a SIGHUP with the file as it was, or its TLS files): the running pipeline goes on,
+  // undrained, as Vector leaves unchanged components be. A renewed certificate differs, and is taken below.
+  if (await sameConfig(running, config, runningTls, tls)) return { unchanged: true };
   const keep = await unchangedInputs(running, config, runningTls, tls);
   const stdin = running.components.find((c) => c.kind === 'input' && c.type === 'stdin' && !keep.has(c.id));
   if (stdin) {
@@ -473,28 +482,47 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
 }
 
 /**
- * The inputs a reload keeps running: those the new config has with the same id, type and settings (and, for
- * TLS, the same certificate, key and CA bytes: a renewed certificate is taken by rebuilding the input).
- * Their listeners stay open and their files stay open where they are, so a reload loses nothing of them; any
- * other input is stopped with the old pipeline and built anew.
+ * Whether component `c` of the new config is the running one's of the same id unchanged: the same kind,
+ * type, inputs, buffer and settings (after `${VAR}` interpolation), and, for TLS, the same certificate, key
+ * and CA bytes (a renewed certificate is taken by rebuilding it).
+ */
+async function sameComponent(running: PipelineConfig, c: ComponentConfig, runningTls: TlsMaterials, freshTls: TlsMaterials): Promise<boolean> {
+  const old = running.components.find((o) => o.id === c.id);
+  // By type, not by definition object: a plugin's factory makes new ones at each load of the config.
+  if (!old || old.kind !== c.kind || old.type !== c.type || !isDeepStrictEqual([old.inputs, old.buffer, old.options], [c.inputs, c.buffer, c.options])) return false;
+  const settings = tlsSettingsOf(c.options);
+  if (!settings) return true;
+  try {
+    const [before, now] = await Promise.all([runningTls.load(settings), freshTls.load(settings)]);
+    return isDeepStrictEqual(before, now);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The inputs a reload keeps running: those the new config has unchanged (`sameComponent`), unless their
+ * definition says otherwise (`keepOnReload: false`). Their listeners stay open and their files stay open
+ * where they are, so a reload loses nothing of them; any other input is stopped with the old pipeline and
+ * built anew.
  */
 async function unchangedInputs(running: PipelineConfig, fresh: PipelineConfig, runningTls: TlsMaterials, freshTls: TlsMaterials): Promise<Set<string>> {
   const keep = new Set<string>();
   for (const c of fresh.components) {
-    if (c.kind !== 'input') continue;
-    const old = running.components.find((o) => o.id === c.id);
-    // By type, not by definition object: a plugin's factory makes new ones at each load of the config.
-    if (!old || old.kind !== 'input' || old.type !== c.type || c.definition.keepOnReload === false || !isDeepStrictEqual(old.options, c.options)) continue;
-    const settings = tlsSettingsOf(c.options);
-    if (settings) {
-      try {
-        const [before, now] = await Promise.all([runningTls.load(settings), freshTls.load(settings)]);
-        if (!isDeepStrictEqual(before, now)) continue;
-      } catch {
-        continue;
-      }
-    }
-    keep.add(c.id);
+    if (c.kind === 'input' && c.definition.keepOnReload !== false && (await sameComponent(running, c, runningTls, freshTls))) keep.add(c.id);
   }
   return keep;
+}
+
+/**
+ * Whether the new config is the running one: the same top-level settings and the same components, each
+ * unchanged (`sameComponent`: after interpolation, with the same TLS bytes). Plugins are compared by the
+ * list of them: a reload does not load a plugin again (its module is Node's, kept), so its file changed on
+ * disk would change nothing of a rebuild either.
+ */
+async function sameConfig(running: PipelineConfig, fresh: PipelineConfig, runningTls: TlsMaterials, freshTls: TlsMaterials): Promise<boolean> {
+  const top = (c: PipelineConfig) => [c.dataDir, c.logLevel, c.shutdownTimeoutMs, c.api, c.plugins, c.components.length];
+  if (!isDeepStrictEqual(top(running), top(fresh))) return false;
+  for (const c of fresh.components) if (!(await sameComponent(running, c, runningTls, freshTls))) return false;
+  return true;
 }

@@ -631,6 +631,8 @@ outputs: { out: { type: stuck, inputs: [demo] } }
     const cli = startCli(['run', '-c', file]);
     try {
       await cli.waitFor(/driftlock running/);
+      // A change (an unchanged config is not rebuilt): the stuck output is drained and built anew.
+      await writeFile(file, (await readFile(file, 'utf8')).replace('inputs: [demo] }', 'inputs: [demo], buffer: { max_events: 5000 } }'));
       cli.child.kill('SIGHUP');
       await cli.waitFor(/reloading the config: draining/);
       const stopAt = performance.now();
@@ -659,6 +661,8 @@ outputs: { hook: { type: webhook, inputs: [app], url: "${receiver.url}", batch: 
       await cli.waitFor(/API listening/);
       const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
       await receiver.waitFor(() => receiver.requests.length >= 1, 10_000, 'the first request');
+      // A change (an unchanged config is not rebuilt): the webhook output drains and is built anew.
+      await writeFile(file, (await readFile(file, 'utf8')).replace('batch: { max_events: 1 }', 'batch: { max_events: 1 }, buffer: { max_events: 5000 }'));
       cli.child.kill('SIGHUP');
       const seen: string[] = [];
       const liveSeen: string[] = [];

@@ -351,6 +351,8 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/out.jsonl } }
       for (let i = 0; i < 100 && (await sent(address, 'out')) < 100; i++) await new Promise((r) => setTimeout(r, 100));
       expect(await sent(address, 'app')).toBe(100);
       expect(await sent(address, 'out')).toBe(100);
+      // The output changes (an unchanged config is not rebuilt at all): the input is kept, the output built anew.
+      await writeFile(file, (await readFile(file, 'utf8')).replace('/out.jsonl }', '/out.jsonl, buffer: { max_events: 5000 } }'));
       cli.child.kill('SIGHUP');
       await cli.waitFor(/config reloaded/);
       // The file input resumes from its checkpoint: the new pipeline sends nothing more.

@@ -168,6 +168,8 @@ outputs:
       }
     })();
     await sleep(1000);
+    // The output changes (its buffer), the input does not: it is kept running, its backlog held.
+    await writeFile(config, (await readFile(config, 'utf8')).replace('max_events: 200', 'max_events: 201'));
     first.child.kill('SIGHUP');
     await first.waitFor(/SIGHUP: reloading the config/);
     await sleep(50);

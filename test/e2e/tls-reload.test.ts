@@ -109,6 +109,49 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
   }, 60_000);
 
+  it('a SIGHUP with nothing changed (the file as it was, or only a comment added, the same TLS files) rebuilds nothing; a certificate renewed under the same file names is still taken', async () => {
+    const dir = await tempDir('dl-tls-reload-');
+    const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
+    await copyFile(a.certFile, path.join(dir, 'server.crt'));
+    await copyFile(a.keyFile, path.join(dir, 'server.key'));
+    const { cli, file, sysPort, out } = await start(dir);
+    const unchanged = () => logLines(cli.stderr()).filter((l) => String(l.msg).startsWith('SIGHUP: config unchanged')).length;
+    try {
+      // A client connected before the SIGHUPs: an unchanged config does not disconnect it.
+      const client = tls.connect({ host: '127.0.0.1', port: sysPort, rejectUnauthorized: false });
+      await new Promise((resolve) => client.once('secureConnect', resolve));
+      client.write('<11>1 2026-01-01T00:00:00Z host app 1 - - first\n');
+      await until(() => received(out, 'first'));
+
+      cli.child.kill('SIGHUP');
+      await until(() => unchanged() === 1);
+      // Only a comment and spacing: the same config once read.
+      await writeFile(file, `# edited, to no effect\n${(await readFile(file, 'utf8')).replace('outputs:', '\noutputs:')}`);
+      cli.child.kill('SIGHUP');
+      await until(() => unchanged() === 2);
+      // Before: each drained the pipeline and built it again (otlp_grpc was stopped and started, the syslog
+      // connection handed over to a new pipeline).
+      expect(cli.stderr()).not.toMatch(/SIGHUP: reloading the config|config reloaded/);
+      expect(cli.stderr().split('"msg":"pipeline started"').length - 1).toBe(1);
+      client.write('<11>1 2026-01-01T00:00:00Z host app 1 - - second\n');
+      await until(() => received(out, 'second'));
+      client.destroy();
+
+      // cert-manager renewed the pair in place: the file is unchanged, its TLS files are not, so it reloads.
+      await copyFile(b.certFile, path.join(dir, 'server.crt'));
+      await copyFile(b.keyFile, path.join(dir, 'server.key'));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded: the new pipeline is running/);
+      expect(unchanged()).toBe(2);
+      expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - renewed\n' })).toBe(fingerprintOf(b));
+      await until(() => received(out, 'renewed'));
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+  }, 60_000);
+
   it('a reload whose new pipeline cannot start (a port taken) starts the previous config again with the TLS material it had, though its files changed since', async () => {
     const dir = await tempDir('dl-tls-reload-');
     const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
