@@ -260,6 +260,16 @@ async function apiAddressOf(opts: { api?: string; config?: string }, command: st
 }
 
 program
+  .command('test-alert')
+  .description('send one sample alert to the Slack and webhook outputs of a pipeline file now, and say what each receiver answered (no queue, no retry, no mention)')
+  .argument('[outputs...]', 'ids of outputs to send to; default every slack and webhook output')
+  .addOption(configOption().makeOptionMandatory())
+  .action(async (outputs: string[], opts: { config: string }) => {
+    const { runTestAlert } = await import('./test-alert.js');
+    process.exit(await runTestAlert(opts.config, outputs, { stdout: process.stdout, stderr: process.stderr }));
+  });
+
+program
   .command('docs')
   .description('print the config reference generated from the component schemas')
   .option('--write <readme>', 'replace the reference section of this README instead of printing')

@@ -12,7 +12,7 @@ import type { Server } from 'node:http';
 import { startApiServer, type ReloadStatus } from '../api/server.js';
 import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
-import { loadConfigFile, secretValuesOf, type ComponentConfig, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
+import { loadConfigFile, secretsOf, type ComponentConfig, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
 import { lockDataDir, LockWaitStopped } from '../engine/data-dir-lock.js';
@@ -24,11 +24,6 @@ import { isDeepStrictEqual } from 'node:util';
 export interface RunOptions {
   configFile: string;
   logLevel?: (typeof LOG_LEVELS)[number];
-}
-
-/** Values substituted from variables where secrets go (or named like secrets), and secrets written in the config itself. */
-function secretsOf(config: PipelineConfig): string[] {
-  return [...config.secretsFromEnv.map((name) => process.env[name] ?? ''), ...config.components.flatMap(secretValuesOf)].filter(Boolean);
 }
 
 type State = 'starting' | 'running' | 'reloading' | 'stopping';

@@ -718,3 +718,8 @@ function dropUnresolved(list: ConfigIssue[], unresolved: Set<string>): ConfigIss
   if (unresolved.size === 0) return list;
   return list.filter((i) => i.line === undefined || !unresolved.has(`${i.line}:${i.column}`) || /^environment variable |^invalid variable reference/.test(i.message));
 }
+
+/** Values substituted from variables where secrets go (or named like secrets), and secrets written in the config itself. */
+export function secretsOf(config: PipelineConfig): string[] {
+  return [...config.secretsFromEnv.map((name) => process.env[name] ?? ''), ...config.components.flatMap(secretValuesOf)].filter(Boolean);
+}

@@ -149,6 +149,13 @@ export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S 
    * it is stopped and built anew, as a changed input is.
    */
   keepOnReload?: boolean;
+  /**
+   * Outputs: sends `event` (a sample alert) to the receiver now, once: no queue, no retry, no grouping, no
+   * mention, nothing saved. For `driftlock test-alert`, which tells whether the receiver is reached and takes
+   * what it is sent. `id` is the component's, as `build()` gets it. Resolves with what the receiver answered
+   * (`HTTP 200`); rejects with why it did not take it.
+   */
+  sendTest?(config: z.output<S>, event: LogEvent, ctx: { id: string; signal: AbortSignal }): Promise<string>;
 }
 
 export interface ListenPort {

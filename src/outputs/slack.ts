@@ -33,7 +33,7 @@ import { cutWhole } from '../detector/strings.js';
 import { splitAck, type Settle } from './delivery/acks.js';
 import { alertEntry, groupKey, readAnomaly, type AlertAnomaly } from './delivery/alert.js';
 import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
-import { post } from './delivery/http.js';
+import { post, postOnce, type HttpPost } from './delivery/http.js';
 import { QueuedOutput } from './delivery/queued-output.js';
 import { sharedBucket } from './delivery/rate-limit.js';
 
@@ -522,13 +522,22 @@ function isSavedGroup(g: unknown): g is SavedGroup {
   return typeof o === 'object' && o !== null && alertOk(o.first) && alertOk(o.latest) && Number.isFinite(o.total) && Number.isFinite(o.since);
 }
 
+function messageOptionsOf(config: SlackConfig): MessageOptions {
+  return { maxEntryChars: config.max_entry_chars, mention: config.mention, template: config.template };
+}
+
+/** The request that posts `message` to the configured incoming webhook. */
+function slackRequest(config: SlackConfig, message: SlackMessage, signal: AbortSignal): HttpPost {
+  return { url: config.webhook_url, headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'driftlock' }, body: JSON.stringify(message), timeoutMs: config.request.timeout, signal };
+}
+
 export const slackOutput = defineOutput({
   type: 'slack',
   description: 'Posts anomalies to a Slack incoming webhook as Block Kit messages (stream, confidence, kind, reason, the log entry, when), grouping repeats into one follow-up per `group_window` and an update when the incident ends, at most one message per second. Undelivered messages wait in an on-disk queue (they survive restarts); 429 `Retry-After`, 5xx and network errors are retried with backoff.',
   config: slackConfig,
   example: { type: 'slack', inputs: ['detect'], webhook_url: '${SLACK_WEBHOOK_URL}', min_confidence: 0.95, mention: { text: '<!here>', min_confidence: 0.999 }, group_window: '60s' },
   build(config) {
-    const messageOptions: MessageOptions = { maxEntryChars: config.max_entry_chars, mention: config.mention, template: config.template };
+    const messageOptions = messageOptionsOf(config);
     return {
       async consume(batches: AsyncIterable<Batch>, ctx: ComponentContext): Promise<void> {
         const out = await QueuedOutput.open<SlackMessage>({
@@ -538,8 +547,7 @@ export const slackOutput = defineOutput({
           // One message per request: that is what an incoming webhook takes.
           batch: { maxItems: 1, maxBytes: Infinity, lingerMs: 0 },
           rateLimit: sharedBucket(config.webhook_url, { perSecond: config.rate_limit.per_second, burst: config.rate_limit.burst }),
-          send: (records, signal) =>
-            post({ url: config.webhook_url, headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'driftlock' }, body: JSON.stringify(records[0]!.data), timeoutMs: config.request.timeout, signal }),
+          send: (records, signal) => post(slackRequest(config, records[0]!.data, signal)),
         });
         const grouper = new Grouper(config.group_window, messageOptions, (message, settles) => out.enqueue([message], [settles]));
         const groupsFile = path.join(ctx.dataDir, 'groups.json');
@@ -583,5 +591,11 @@ export const slackOutput = defineOutput({
         }
       },
     };
+  },
+  sendTest(config, event, { signal }) {
+    // The message an alert opens an incident with, as configured (template, entry length), without the
+    // mention: a test pages nobody.
+    const alert = toSlackAlert(event, readAnomaly(event)!);
+    return postOnce(slackRequest(config, alertMessage(alert, { ...messageOptionsOf(config), mention: undefined }), signal));
   },
 });

@@ -13,7 +13,7 @@ import type { LogEvent } from '../engine/event.js';
 import { byteSize, duration, httpUrl, secret } from '../config/schema.js';
 import { splitAck } from './delivery/acks.js';
 import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
-import { post } from './delivery/http.js';
+import { post, postOnce, type HttpPost } from './delivery/http.js';
 import { QueuedOutput } from './delivery/queued-output.js';
 import { digest, SIGNATURE_HEADER, sign } from './delivery/signature.js';
 import { alertEntry, readAnomaly } from './delivery/alert.js';
@@ -108,17 +108,35 @@ export function basicAuth(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
 
+/**
+ * How alerts are posted: the request of one batch (one alert alone when `batch.max_events` is 1), its body
+ * the standard alerts or the `payload` filled in, signed, with an idempotency key.
+ */
+function webhookRequest(config: WebhookConfig): (alerts: WebhookAlert[], signal: AbortSignal) => HttpPost {
+  const baseHeaders: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'driftlock' };
+  for (const [k, v] of Object.entries(config.headers)) baseHeaders[k.toLowerCase()] = v;
+  if (config.auth?.strategy === 'bearer') baseHeaders.authorization = `Bearer ${config.auth.token!}`;
+  if (config.auth?.strategy === 'basic') baseHeaders.authorization = basicAuth(config.auth.user!, config.auth.password!);
+  const single = config.batch.max_events === 1;
+  const payload = config.payload as Json | undefined;
+  const closing = (config.resolved_payload ?? payload) as Json | undefined;
+  return (alerts, signal) => {
+    const bodies = payload === undefined ? alerts : alerts.map((a) => renderPayload(a.anomaly?.resolved === true ? closing! : payload, a.event, a.id, a.time));
+    const body = single ? JSON.stringify(bodies[0]) : JSON.stringify(bodies);
+    const headers = { ...baseHeaders };
+    headers['idempotency-key'] = alerts.length === 1 ? alerts[0]!.id : `batch_${digest(alerts.map((a) => a.id))}`;
+    if (config.signing_secret) headers[SIGNATURE_HEADER.toLowerCase()] = sign(config.signing_secret, body);
+    return { url: config.url, headers, body, timeoutMs: config.request.timeout, signal };
+  };
+}
+
 export const webhookOutput = defineOutput({
   type: 'webhook',
   description: 'POSTs events (usually anomalies) as JSON to a URL, one per request or batched, with headers, bearer or basic auth, an idempotency key per alert and an HMAC-SHA256 signature. Undelivered events wait in an on-disk queue (they survive restarts); retries 408, 429 (`Retry-After`), 5xx and network errors with backoff and jitter.',
   config: webhookConfig,
   example: { type: 'webhook', inputs: ['detect'], url: '${ALERT_WEBHOOK_URL}', signing_secret: '${ALERT_WEBHOOK_SECRET}', batch: { max_events: 50, timeout: '1s' } },
   build(config, { id }) {
-    const baseHeaders: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'driftlock' };
-    for (const [k, v] of Object.entries(config.headers)) baseHeaders[k.toLowerCase()] = v;
-    if (config.auth?.strategy === 'bearer') baseHeaders.authorization = `Bearer ${config.auth.token!}`;
-    if (config.auth?.strategy === 'basic') baseHeaders.authorization = basicAuth(config.auth.user!, config.auth.password!);
-    const single = config.batch.max_events === 1;
+    const request = webhookRequest(config);
 
     return {
       async consume(batches: AsyncIterable<Batch>, ctx: ComponentContext): Promise<void> {
@@ -127,17 +145,7 @@ export const webhookOutput = defineOutput({
           config,
           target: 'the webhook',
           batch: { maxItems: config.batch.max_events, maxBytes: config.batch.max_bytes, lingerMs: config.batch.timeout },
-          send: (records, signal) => {
-            const alerts = records.map((r) => r.data);
-            const payload = config.payload as Json | undefined;
-            const closing = (config.resolved_payload ?? payload) as Json | undefined;
-            const bodies = payload === undefined ? alerts : alerts.map((a) => renderPayload(a.anomaly?.resolved === true ? closing! : payload, a.event, a.id, a.time));
-            const body = single ? JSON.stringify(bodies[0]) : JSON.stringify(bodies);
-            const headers = { ...baseHeaders };
-            headers['idempotency-key'] = alerts.length === 1 ? alerts[0]!.id : `batch_${digest(alerts.map((a) => a.id))}`;
-            if (config.signing_secret) headers[SIGNATURE_HEADER.toLowerCase()] = sign(config.signing_secret, body);
-            return post({ url: config.url, headers, body, timeoutMs: config.request.timeout, signal });
-          },
+          send: (records, signal) => post(request(records.map((r) => r.data), signal)),
         });
         let ended = false;
         try {
@@ -156,5 +164,8 @@ export const webhookOutput = defineOutput({
         }
       },
     };
+  },
+  sendTest(config, event, { id, signal }) {
+    return postOnce(webhookRequest(config)([toWebhookAlert(event, id)], signal));
   },
 });

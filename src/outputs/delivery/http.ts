@@ -88,6 +88,16 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
 }
 
 /**
+ * One request and no retry (`driftlock test-alert`): resolves with the receiver's status (`HTTP 200`),
+ * rejects with what went wrong and whether a running daemon would retry it.
+ */
+export async function postOnce(request: HttpPost): Promise<string> {
+  const outcome = await post(request);
+  if (outcome.ok) return `HTTP ${outcome.status}`;
+  throw new Error(`${outcome.reason} (${outcome.retry ? 'a running daemon retries this: the alert would wait in its queue' : 'refused for good: a running daemon drops such an alert'})`);
+}
+
+/**
  * Bytes of a receiver's answer read at most: only its start is logged (200 characters). Read whole, an
  * answer that never ends (a broken or hostile receiver) was held in memory until the request timeout.
  */

@@ -1,0 +1,120 @@
+/** `driftlock test-alert`, the real CLI against real HTTP receivers on 127.0.0.1 (stand-ins for Slack and PagerDuty). */
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { startReceiver, type Receiver } from '../helpers/http-receiver.js';
+import { tempDir } from '../helpers/temp.js';
+
+async function receivers(): Promise<{ slack: Receiver; pd: Receiver; close: () => Promise<void> }> {
+  const slack = await startReceiver();
+  const pd = await startReceiver();
+  return { slack, pd, close: async () => Promise.all([slack.close(), pd.close()]).then(() => undefined) };
+}
+
+function pipeline(dir: string, slackUrl: string, pdUrl: string): string {
+  return `data_dir: ${path.join(dir, 'state')}
+inputs:
+  app: { type: stdin }
+outputs:
+  team_slack:
+    type: slack
+    inputs: [app]
+    webhook_url: ${slackUrl}/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXX
+    mention: { text: "<!here>", min_confidence: 0.9 }
+  pd:
+    type: webhook
+    inputs: [app]
+    url: ${pdUrl}/v2/enqueue/S3CRETPATHTOKEN42
+    batch: { max_events: 1 }
+    payload: { routing_key: "\${PD_KEY}", event_action: trigger, dedup_key: "{group}", payload: { summary: "{stream}: {reason}" } }
+  archive:
+    type: file
+    inputs: [app]
+    path: ${path.join(dir, 'alerts.jsonl')}
+`;
+}
+
+describe('driftlock test-alert', () => {
+  it('sends the sample alert once to each slack and webhook output as configured (payload filled, no mention), and writes no state', async () => {
+    const dir = await tempDir('driftlock-test-alert-');
+    const r = await receivers();
+    try {
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, pipeline(dir, r.slack.url, r.pd.url));
+      const run = await runCli(['test-alert', '-c', file], { env: { PD_KEY: 'R0UTINGKEY0123456789' } });
+      expect(run.stderr).toBe('2 of 2 outputs took the test alert\n');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^ok {6}team_slack \(slack\): the receiver took the test alert \(HTTP 200, \d+ ms\)\nok {6}pd \(webhook\): the receiver took the test alert \(HTTP 200, \d+ ms\)\n$/);
+      expect(r.slack.requests).toHaveLength(1);
+      const slack = JSON.parse(r.slack.requests[0]!.body) as { text: string; blocks: unknown[] };
+      // The message a real alert opens with, saying it is a test; the mention is left out: a test pages nobody.
+      expect(slack.text).toMatch(/^:rotating_light: Log anomaly in driftlock-test-alert \(field_content, confidence 99\.9%\): TEST ALERT from driftlock test-alert \(output team_slack\): nothing is wrong/);
+      expect(r.slack.requests[0]!.body).not.toContain('<!here>');
+      expect(JSON.stringify(slack.blocks)).toContain('UNION SELECT');
+      expect(r.pd.requests).toHaveLength(1);
+      expect(JSON.parse(r.pd.requests[0]!.body)).toEqual({
+        routing_key: 'R0UTINGKEY0123456789',
+        event_action: 'trigger',
+        dedup_key: 'driftlock-test-alert/field_content/http_user_agent',
+        payload: { summary: expect.stringMatching(/^driftlock-test-alert: TEST ALERT from driftlock test-alert \(output pd\)/) as string },
+      });
+      expect(r.pd.requests[0]!.headers['idempotency-key']).toMatch(/^dl_[0-9a-f]{32}$/);
+      // Nothing of a daemon: no data_dir, no queue, no file output written.
+      expect(existsSync(path.join(dir, 'state'))).toBe(false);
+      expect(existsSync(path.join(dir, 'alerts.jsonl'))).toBe(false);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('says what a receiver refused, without the secret URL, and exits 1; names only the outputs asked for', async () => {
+    const dir = await tempDir('driftlock-test-alert-');
+    const r = await receivers();
+    try {
+      // PagerDuty-like refusal that quotes the request's path (the URL's secret part).
+      r.pd.behave = (req) => ({ status: 404, body: `Cannot POST ${req.path}` });
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, pipeline(dir, r.slack.url, r.pd.url));
+      const env = { PD_KEY: 'R0UTINGKEY0123456789' };
+      const run = await runCli(['test-alert', '-c', file, 'pd'], { env });
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(/^FAILED {2}pd \(webhook\): HTTP 404: Cannot POST .* \(refused for good: a running daemon drops such an alert\) \(\d+ ms\)\n$/);
+      expect(run.stdout + run.stderr).not.toContain('S3CRETPATHTOKEN42');
+      expect(run.stderr).toBe('0 of 1 output took the test alert\n');
+      expect(r.slack.requests).toHaveLength(0);
+      // A receiver that is down: what a daemon would retry.
+      await r.slack.close();
+      const down = await runCli(['test-alert', '-c', file, 'team_slack'], { env });
+      expect(down.code).toBe(1);
+      expect(down.stdout).toMatch(/^FAILED {2}team_slack \(slack\): .*ECONNREFUSED.* \(a running daemon retries this: the alert would wait in its queue\)/);
+      expect(down.stdout).not.toContain('XXXXXXXXXXXXXXXXXXXX');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('refuses an id that is no output, an output with no receiver, and a config that does not load', async () => {
+    const dir = await tempDir('driftlock-test-alert-');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, pipeline(dir, 'http://127.0.0.1:39999', 'http://127.0.0.1:39999'));
+    const env = { PD_KEY: 'R0UTINGKEY0123456789' };
+    const unknown = await runCli(['test-alert', '-c', file, 'pagerduty'], { env });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe(`driftlock test-alert: ${file} has no output "pagerduty"; its outputs: team_slack (slack), pd (webhook), archive (file)\n`);
+    const fileOutput = await runCli(['test-alert', '-c', file, 'archive'], { env });
+    expect(fileOutput.code).toBe(2);
+    expect(fileOutput.stderr).toMatch(/output "archive" is of type file, which has no test to send/);
+    const broken = path.join(dir, 'broken.yaml');
+    await writeFile(broken, 'inputs:\n  app: { type: stdin }\noutputs:\n  s: { type: slack, inputs: [app] }\n');
+    const bad = await runCli(['test-alert', '-c', broken], { env });
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toMatch(/webhook_url/);
+    const none = path.join(dir, 'none.yaml');
+    await writeFile(none, `inputs:\n  app: { type: stdin }\noutputs:\n  out: { type: console, inputs: [app] }\n`);
+    const nothing = await runCli(['test-alert', '-c', none], { env });
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toBe(`driftlock test-alert: ${none} has no output that posts to a receiver (slack, webhook); its outputs: out (console)\n`);
+  });
+});
