@@ -29,9 +29,15 @@ export interface RunningCli {
   waitFor: (pattern: RegExp, stream?: 'stdout' | 'stderr', timeoutMs?: number) => Promise<void>;
 }
 
-/** `stdin`: a pipe (default), nothing, or an open file descriptor (standard input redirected from a file). */
-export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'pipe' | 'ignore' | number } = {}): RunningCli {
-  const child = spawnForTest(process.execPath, [CLI, ...args], {
+/**
+ * `stdin`: a pipe (default), nothing, or an open file descriptor (standard input redirected from a file).
+ * `openFilesLimit`: run it under `ulimit -n` (through sh, which execs node).
+ */
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'pipe' | 'ignore' | number; openFilesLimit?: number } = {}): RunningCli {
+  const [command, argv] = options.openFilesLimit === undefined
+    ? [process.execPath, [CLI, ...args]]
+    : ['sh', ['-c', `ulimit -n ${options.openFilesLimit} && exec "$0" "$@"`, process.execPath, CLI, ...args]];
+  const child = spawnForTest(command, argv, {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe'],

@@ -6,13 +6,14 @@
  */
 import { watch, type FSWatcher } from 'chokidar';
 import type { Stats } from 'node:fs';
-import type { Logger } from 'pino';
 import type { PathMatcher } from './glob.js';
 
 export interface DiscoveryEvents {
   added(file: string): void;
   changed(file: string): void;
   removed(file: string): void;
+  /** The watcher failed (it goes on; the periodic scan finds what it misses). */
+  error(err: unknown): void;
 }
 
 export interface WatchOptions {
@@ -23,13 +24,11 @@ export interface WatchOptions {
 export class Discovery {
   private watcher: FSWatcher | undefined;
 
-  constructor(
-    private readonly matcher: PathMatcher,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly matcher: PathMatcher) {}
 
-  scan(): Promise<string[]> {
-    return this.matcher.scan();
+  /** The matching files; `onError` hears of folders that could not be listed for want of a descriptor. */
+  scan(onError?: (err: unknown, dir: string) => void): Promise<string[]> {
+    return this.matcher.scan(onError);
   }
 
   /** Starts watching the include roots; resolves once the watcher is ready. */
@@ -50,7 +49,7 @@ export class Discovery {
     watcher.on('add', (f) => events.added(f));
     watcher.on('change', (f) => events.changed(f));
     watcher.on('unlink', (f) => events.removed(f));
-    watcher.on('error', (err) => this.logger.warn({ err }, 'file watcher error; the periodic scan keeps finding files'));
+    watcher.on('error', (err) => events.error(err));
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   }
 

@@ -6,6 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isDescriptorLimit } from './descriptors.js';
 
 export interface CompiledGlob {
   pattern: string;
@@ -110,15 +111,21 @@ export class PathMatcher {
     return out;
   }
 
-  /** Every regular file (or link to one) that matches, found by walking the roots. Missing folders are skipped. */
-  async scan(): Promise<string[]> {
+  /**
+   * Every regular file (or link to one) that matches, found by walking the roots. Missing folders are
+   * skipped; `onError` hears of a folder that could not be listed for want of a file descriptor (EMFILE,
+   * ENFILE), which is not the same as an empty one.
+   */
+  async scan(onError?: (err: unknown, dir: string) => void): Promise<string[]> {
     const found = new Set<string>();
     const walk = async (dir: string, depth: number): Promise<void> => {
       let entries;
       try {
         entries = await readdir(dir, { withFileTypes: true });
-      } catch {
-        return; // gone, not yet created, or unreadable: the next scan tries again
+      } catch (err) {
+        // Gone, not yet created, or unreadable: the next scan tries again.
+        if (isDescriptorLimit(err)) onError?.(err, dir);
+        return;
       }
       for (const e of entries) {
         const full = dir === '/' ? `/${e.name}` : `${dir}/${e.name}`;

@@ -16,6 +16,11 @@
  * (renamed) or by fingerprint (a copytruncate copy); and reads whole the rotated copies of content it never
  * saw (written while it was stopped, rotated more than once between two looks, or a new file rotated before
  * it was found under the name its predecessor left empty).
+ *
+ * And it keeps the files it holds open within `max_open_files` (see `waiting`), closes those read to their end
+ * and idle (see `resting`), and finds what happened to a
+ * closed file (renamed, copied and truncated, deleted) as it does at a restart. An open that fails for want
+ * of descriptors (EMFILE, ENFILE) is said in words, counted, and retried (see `limitHit`).
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
@@ -26,6 +31,7 @@ import { defineInput, type InputContext } from '../../engine/component.js';
 import { FailureReport } from '../../engine/failure-report.js';
 import { compileUserRegex } from '../../engine/user-regex.js';
 import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
+import { defaultMaxOpenFiles, descriptorLimitError, isDescriptorLimit, openFileLimit } from './descriptors.js';
 import { Discovery } from './discovery.js';
 import { EMPTY_FINGERPRINT, fingerprintOf, readPrefix, startsWith } from './fingerprint.js';
 import { PathMatcher } from './glob.js';
@@ -69,6 +75,8 @@ export const fileInputConfig = z.object({
   check_interval: duration().prefault('1s').describe('How often open files are checked for growth, rotation and truncation when no change notification arrived.'),
   scan_interval: duration().prefault('10s').describe('How often the globs are walked again, in case the watcher missed a new file.'),
   use_polling: z.boolean().default(false).describe('Poll for changes instead of relying on change notifications (inotify); for network filesystems (NFS, SMB) where notifications do not arrive.'),
+  close_inactive: duration().prefault('5m').describe('A file read to its end, with every line acknowledged, that did not grow for this long is closed: its checkpoint stays, and it is opened again (resuming there) when it changes. `0s`: files are closed only to give way to files waiting for a descriptor (see `max_open_files`). The risk: lines written to a closed file that is then rotated and deleted before driftlock looks (the `check_interval` after the write at most) are lost.'),
+  max_open_files: z.union([z.enum(['auto']), z.number().int().min(1)]).default('auto').describe('Files this input holds open at most; matched files beyond wait, and files read to their end give way to them. `auto`: half the process\'s open-files limit (`ulimit -n`, read from /proc/self/limits), no cap where it cannot be read. Rotated files being read to their end are opened over the cap.'),
 });
 
 export type FileInputConfig = z.output<typeof fileInputConfig>;
@@ -83,6 +91,16 @@ interface Found {
   file: string;
   st: Stats;
 }
+
+/** A file under an included name that is not held open: its identity, and its size and time when last looked at. */
+interface Resting {
+  key: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** How many closed files are looked at (stat) at once in the periodic check. */
+const RESTING_CHECKS_AT_ONCE = 64;
 
 /** The running input: decides where each file starts, owns the tailers and the checkpoints. */
 export class FileInput implements TailerHost {
@@ -116,6 +134,32 @@ export class FileInput implements TailerHost {
   private readonly vacated = new Map<string, { since: number; checkedMtimeMs: number }>();
   /** Checkpoints that cannot be saved (a full or read-only data_dir): said once, on /health, retried. */
   private readonly saveFailure: FailureReport;
+  /**
+   * Files under included names held closed: read to their end and closed (close_inactive, or to give way to
+   * files waiting). Each has a checkpoint, and is opened again when it
+   * changes (a notification, the periodic check of these files, or the scan).
+   */
+  private readonly resting = new Map<string, Resting>();
+  /**
+   * Files found while `max_open_files` were open, or that could not be opened (the open-files limit): each
+   * has a checkpoint (where it is to be read from), and is opened in turn, in the order found.
+   */
+  private readonly waiting = new Map<string, Resting>();
+  /** Waiting files taken in turn and not yet opened. */
+  private readonly admitted = new Set<string>();
+  /**
+   * Files held open at most: `max_open_files`, lowered when the open-files limit is hit below it (to three
+   * quarters of the files open then, leaving descriptors to the rest of the process: the API, checkpoint
+   * saves, outputs).
+   */
+  private maxOpen: number;
+  /** The open-files limit (`ulimit -n`), read at start (reading it needs a descriptor too). */
+  private readonly openLimit: number | undefined;
+  /** Opens that fail with EMFILE/ENFILE: said once, on /health, retried. */
+  private readonly limitFailure: FailureReport;
+  private checkingResting = false;
+  private nudging = false;
+  private saidWaiting = false;
 
   constructor(
     private readonly config: FileInputConfig,
@@ -127,13 +171,14 @@ export class FileInput implements TailerHost {
       fingerprintBytes: config.fingerprint_bytes,
       partialLineTimeoutMs: config.partial_line_timeout,
       rotateWaitMs: config.rotate_wait,
+      closeInactiveMs: config.close_inactive,
       ...(config.multiline
         ? { multiline: { rule: multilineRule(config.multiline), timeoutMs: config.multiline.timeout, maxLines: config.multiline.max_lines } }
         : {}),
     };
     this.store = new CheckpointStore(ctx.dataDir);
     this.matcher = new PathMatcher(config.include, config.exclude);
-    this.discovery = new Discovery(this.matcher, ctx.logger);
+    this.discovery = new Discovery(this.matcher);
     this.policy = new AckPolicy(
       () => this.advanced(),
       (status, events, file, counted) => {
@@ -150,8 +195,12 @@ export class FileInput implements TailerHost {
       recovered: 'checkpoints can be saved again',
       fields: { file: this.store.file },
     });
+    this.openLimit = openFileLimit();
+    this.maxOpen = config.max_open_files === 'auto' ? defaultMaxOpenFiles(this.openLimit) : config.max_open_files;
+    this.limitFailure = new FailureReport(ctx, { what: 'too many open files', recovered: 'files can be opened again' });
     ctx.metrics.gauge('files_open', () => this.tailers.size);
-    ctx.metrics.declare('file_rotations_total', 'file_truncations_total', 'ack_dropped_events_total', 'ack_rejected_events_total');
+    ctx.metrics.gauge('files_waiting', () => this.waiting.size);
+    ctx.metrics.declare('file_rotations_total', 'file_truncations_total', 'ack_dropped_events_total', 'ack_rejected_events_total', 'too_many_open_files_total');
   }
 
   /**
@@ -188,7 +237,7 @@ export class FileInput implements TailerHost {
       ctx.logger.error({ moved_to: loaded.corrupt }, `checkpoint file unreadable; moved aside, files start per start_at (${this.config.start_at})`);
     }
     const firstRun = this.store.size === 0;
-    const found = await this.discovery.scan();
+    const found = await this.scan();
     await this.exclusive(async () => {
       for (const file of found) await this.consider(file, true);
       await this.recoverOrphans(loaded.savedAt);
@@ -196,7 +245,12 @@ export class FileInput implements TailerHost {
     // A save that fails (a full data_dir) is retried by the timer: the lines are read meanwhile, and only
     // their checkpoints wait. Before, it was a crash, and a full disk at start was a crash loop.
     await this.saveCheckpoints(true);
-    ctx.logger.info({ files: this.tailers.size, checkpoints: this.store.size, first_run: firstRun }, 'file input started');
+    ctx.logger.info({
+      files: this.tailers.size, checkpoints: this.store.size, first_run: firstRun,
+      ...(this.waiting.size > 0 ? { waiting: this.waiting.size, max_open_files: this.maxOpen } : {}),
+      ...(this.resting.size > 0 ? { closed: this.resting.size } : {}),
+    }, 'file input started');
+    this.admitWaiting();
     // A wrong path is the commonest mistake, and looks like a quiet log: say so (files that appear later
     // are still picked up).
     if (found.length === 0) ctx.logger.warn({ include: this.config.include }, 'no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
@@ -209,7 +263,15 @@ export class FileInput implements TailerHost {
         // file as a `change` too. The tailer looks at its name (see Tailer.lookAtName).
         added: (f) => this.notified(f),
         changed: (f) => this.notified(f),
-        removed: (f) => this.byPath.get(f)?.lookAtName(),
+        removed: (f) => {
+          const t = this.byPath.get(f);
+          if (t) t.lookAtName();
+          else if (this.resting.has(f) || this.waiting.has(f)) this.enqueue(f);
+        },
+        error: (err) => {
+          if (isDescriptorLimit(err)) this.limitHit(err, 'watch the include folders');
+          else ctx.logger.warn({ err }, 'file watcher error; the periodic scan keeps finding files');
+        },
       },
       { usePolling: this.config.use_polling, pollIntervalMs: Math.max(100, Math.min(this.config.check_interval, 1000)) },
     ).then(
@@ -222,9 +284,11 @@ export class FileInput implements TailerHost {
       setInterval(() => {
         for (const t of this.tailers.values()) t.lookAtName();
         this.lookAtVacated();
+        void this.lookAtResting();
+        this.admitWaiting();
       }, this.config.check_interval),
       setInterval(() => {
-        void this.discovery.scan().then((files) => files.forEach((f) => this.byPath.has(f) || this.enqueue(f)), () => undefined);
+        void this.scan().then((files) => files.forEach((f) => this.byPath.has(f) || this.waiting.has(f) || this.enqueue(f)), () => undefined);
       }, this.config.scan_interval),
     ];
     await new Promise<void>((resolve) => {
@@ -257,7 +321,7 @@ export class FileInput implements TailerHost {
       this.store.saveSync();
       this.saveFailure.succeeded();
     } catch (err) {
-      this.saveFailure.failed(err);
+      this.saveFailure.failed(this.explained(err, 'save checkpoints'));
     }
   }
 
@@ -313,12 +377,23 @@ export class FileInput implements TailerHost {
   private touchSeen(): void {
     const now = Date.now();
     for (const t of this.tailers.values()) t.tracker.entry.seen = now;
+    for (const key of this.parkedKeys()) {
+      const entry = this.store.get(key);
+      if (entry) entry.seen = now;
+    }
+  }
+
+  /** The checkpoints of files under included names that are not held open (see `resting` and `waiting`). */
+  private parkedKeys(): Set<string> {
+    const keys = new Set<string>();
+    for (const parked of [this.resting, this.waiting]) for (const r of parked.values()) keys.add(r.key);
+    return keys;
   }
 
   private async saveNow(): Promise<void> {
     const now = Date.now();
     this.touchSeen();
-    const live = new Set<string>();
+    const live = this.parkedKeys();
     for (const t of this.tailers.values()) live.add(fileKey(t.tracker.entry.dev, t.tracker.entry.ino));
     const forgotten = this.store.expire(now, this.config.checkpoint_ttl, (key) => live.has(key));
     if (forgotten) this.ctx.logger.info({ checkpoints: forgotten }, 'forgot checkpoints of files gone for longer than checkpoint_ttl');
@@ -334,64 +409,88 @@ export class FileInput implements TailerHost {
       await this.store.save(force);
       this.saveFailure.succeeded();
     } catch (err) {
-      this.saveFailure.failed(err);
+      this.saveFailure.failed(this.explained(err, 'save checkpoints'));
     }
   }
 
-  /** A file matched the globs: start reading it unless it is read already. */
+  /** An error for the log: the open-files limit said in words (and counted), others as they are. */
+  private explained(err: unknown, doing: string): unknown {
+    if (!isDescriptorLimit(err)) return err;
+    this.ctx.metrics.add('too_many_open_files_total');
+    return descriptorLimitError(err, doing, this.tailers.size, this.openLimit);
+  }
+
+  /**
+   * A file matched the globs: start reading it unless it is read already, or held closed and unchanged since
+   * (see `resting`). One found while `max_open_files` are open waits its turn (see `waiting`).
+   */
   private async consider(file: string, atStart: boolean): Promise<void> {
     if (this.ctx.signal.aborted || this.byPath.has(file)) return;
+    const found = await stat(file).catch(() => undefined);
+    const foundKey = found && fileKey(found.dev, found.ino);
+    // A file held closed under this name may have been renamed away, deleted or replaced meanwhile: its
+    // rest is looked for as at a rotation. Unchanged, it stays closed.
+    const parked = this.resting.get(file) ?? this.waiting.get(file);
+    let restedSince: number | undefined;
+    if (parked) {
+      const resting = this.resting.get(file) === parked;
+      if (resting && foundKey === parked.key && found!.size === parked.size && found!.mtimeMs === parked.mtimeMs) return;
+      this.resting.delete(file);
+      if (foundKey !== parked.key) {
+        this.waiting.delete(file);
+        await this.parkedMoved(file, parked, found === undefined);
+      } else if (resting) restedSince = parked.mtimeMs;
+    }
+    if (!found?.isFile() || this.takenBack(file, foundKey!)) return;
+    if (this.tailers.size >= this.maxOpen) return this.wait(file, found, atStart);
+    this.waiting.delete(file);
     let handle: FileHandle;
     try {
       handle = await open(file, 'r');
-    } catch {
+    } catch (err) {
+      if (isDescriptorLimit(err)) {
+        this.limitHit(err, `open ${file}`);
+        this.wait(file, found, atStart);
+      }
       return; // gone again, or not readable; the next scan tries again
     }
+    // Said once the files that waited for descriptors are all open (not at each open that works meanwhile).
+    if (this.waiting.size === 0) this.limitFailure.succeeded();
     let keep = false;
     try {
       const st = await handle.stat();
       if (!st.isFile()) return;
       const key = fileKey(st.dev, st.ino);
-      const existing = this.tailers.get(key);
-      if (existing) {
-        // The same file under an included name again (renamed back, or a hard link): keep one reader.
-        if (existing.state !== 'deleted' && existing.path === null) {
-          existing.takeBack(file);
-          this.byPath.set(file, existing);
-        }
-        return;
-      }
+      if (this.takenBack(file, key)) return;
       const now = Date.now();
       const entry = this.store.get(key);
-      if (entry && (await startsWith(handle, entry.fingerprint)) && entry.offset <= st.size) {
+      const matches = entry !== undefined && (await startsWith(handle, entry.fingerprint)) && entry.offset <= st.size;
+      if (entry && matches) {
         entry.path = file;
         entry.seen = now;
         this.ctx.logger.debug({ file, ino: st.ino, offset: entry.offset, size: st.size }, 'resuming file from its checkpoint');
         this.startTailer(handle, file, st, entry.offset, new AckTracker(entry, this.policy), 'live');
-        keep = true;
-        return;
+      } else {
+        if (entry) {
+          // The inode now holds other content: reused by a new file, or truncated while we were not looking.
+          // Its checkpoint stays until the fresh one replaces it below: saved meanwhile, it still leads the
+          // next start to the copy.
+          this.ctx.logger.info({ file, checkpoint_offset: entry.offset, size: st.size }, 'file does not match its checkpoint (inode reused, or truncated): reading it from the start');
+          await this.recover(entry, key);
+        }
+        const { offset, successor } = this.startOffset(file, key, st, atStart, entry);
+        const fresh: Checkpoint = {
+          path: file, dev: st.dev, ino: st.ino, offset,
+          fingerprint: offset > 0 ? await fingerprintOf(handle, this.config.fingerprint_bytes) : EMPTY_FINGERPRINT, seen: now,
+        };
+        this.store.set(key, fresh);
+        this.ctx.logger.debug({ file, ino: st.ino, offset, size: st.size, successor }, 'reading new file');
+        this.startTailer(handle, file, st, offset, new AckTracker(fresh, this.policy), 'live');
+        // Saved at once: if driftlock dies before the next save and the file is rotated away meanwhile,
+        // its checkpoint is what lets the next start find it.
+        if (!atStart) await this.saveCheckpoints();
       }
-      if (entry) {
-        // The inode now holds other content: reused by a new file, or truncated while we were not looking.
-        // Its checkpoint stays until the fresh one replaces it below: saved meanwhile, it still leads the
-        // next start to the copy.
-        this.ctx.logger.info({ file, checkpoint_offset: entry.offset, size: st.size }, 'file does not match its checkpoint (inode reused, or truncated): reading it from the start');
-        await this.recover(entry, key);
-      }
-      const successor = atStart && [...this.store.all()].some(([k, e]) => e.path === file && k !== key);
-      const fromEnd = atStart && !entry && !successor && this.config.start_at === 'end';
-      const offset = fromEnd ? st.size : 0;
-      const fresh: Checkpoint = {
-        path: file, dev: st.dev, ino: st.ino, offset,
-        fingerprint: offset > 0 ? await fingerprintOf(handle, this.config.fingerprint_bytes) : EMPTY_FINGERPRINT, seen: now,
-      };
-      this.store.set(key, fresh);
-      this.ctx.logger.debug({ file, ino: st.ino, offset, size: st.size, successor }, 'reading new file');
-      this.startTailer(handle, file, st, offset, new AckTracker(fresh, this.policy), 'live');
       keep = true;
-      // Saved at once: if driftlock dies before the next save and the file is rotated away meanwhile, its
-      // checkpoint is what lets the next start find it.
-      if (!atStart) await this.saveCheckpoints();
       // Found only after its name was found empty at a rotation (see `vacated`): nobody read it meanwhile,
       // and it may have been rotated already (copied and truncated, or renamed, with a new file in its
       // place). Copies written after the rotated file was last found unchanged, whose content is not known,
@@ -399,12 +498,156 @@ export class FileInput implements TailerHost {
       const vacated = this.vacated.get(file);
       if (vacated) {
         this.vacated.delete(file);
-        const origins = new Map([[path.dirname(file), new Set([path.basename(file)])]]);
-        await this.readUnseen(origins, (mtimeMs) => mtimeMs >= vacated.checkedMtimeMs, new Map(), 'reading a rotated file never seen (the file was rotated before it was found)');
+        await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
+      }
+      // Opened again after it was closed, and truncated meanwhile (its first bytes changed, or nothing had
+      // been read from it): copies made since are read whole unless their content is known (the one holding
+      // the rest of what was read is being read from its checkpoint by now, see `recover`).
+      if (restedSince !== undefined && (!matches || entry.fingerprint.length === 0)) {
+        await this.readCopiesSince(file, restedSince, 'reading a rotated file never seen (the file was copied and truncated while it was closed)');
       }
     } finally {
       if (!keep) await handle.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * The file is read already, under another name (renamed back to an included name, or a hard link): one
+   * reader is kept, and it takes this name if it had none.
+   */
+  private takenBack(file: string, key: string): boolean {
+    const existing = this.tailers.get(key);
+    if (!existing) return false;
+    if (existing.state !== 'deleted' && existing.path === null) {
+      existing.takeBack(file);
+      this.byPath.set(file, existing);
+    }
+    return true;
+  }
+
+  /**
+   * Where a file without a checkpoint starts: `start_at` for files found at start, unless it took the place
+   * of a checkpointed file (rotated while driftlock was stopped: a `successor`); its start otherwise.
+   */
+  private startOffset(file: string, key: string, st: Stats, atStart: boolean, entry: Checkpoint | undefined): { offset: number; successor: boolean } {
+    const successor = atStart && [...this.store.all()].some(([k, e]) => e.path === file && k !== key);
+    const fromEnd = atStart && !entry && !successor && this.config.start_at === 'end';
+    return { offset: fromEnd ? st.size : 0, successor };
+  }
+
+  /**
+   * `max_open_files` are open, or the file could not be opened (the open-files limit): it waits its turn.
+   * Where it is to be read from is decided now, in a checkpoint (`start_at` applies to files found at start,
+   * and the lines written while it waits are read); without its first bytes, which would take a descriptor:
+   * they are taken when it is opened.
+   */
+  private wait(file: string, st: Stats, atStart: boolean): void {
+    const key = fileKey(st.dev, st.ino);
+    if (!this.store.get(key)) {
+      const { offset } = this.startOffset(file, key, st, atStart, undefined);
+      this.store.set(key, { path: file, dev: st.dev, ino: st.ino, offset, fingerprint: EMPTY_FINGERPRINT, seen: Date.now() });
+    }
+    if (!this.saidWaiting && !this.limitFailure.failing) {
+      this.saidWaiting = true;
+      this.ctx.logger.info({ max_open_files: this.maxOpen, file }, 'max_open_files files are open: more files wait, and are read in turn as open ones reach their end (files_waiting says how many wait)');
+    }
+    this.waiting.set(file, { key, size: st.size, mtimeMs: st.mtimeMs });
+    this.nudgeIdle();
+  }
+
+  /** Files wait for a descriptor: tailers asleep at the end of their file are woken, to give way (see `mayRest`). */
+  private nudgeIdle(): void {
+    if (this.nudging) return;
+    this.nudging = true;
+    setImmediate(() => {
+      this.nudging = false;
+      for (const t of this.tailers.values()) if (t.asleep && t.state === 'live') t.wake();
+    });
+  }
+
+  /**
+   * Takes waiting files in turn while fewer than `max_open_files` are open. While opens fail for want of
+   * descriptors, one at a time: each file closed frees one.
+   */
+  private admitWaiting(): void {
+    if (this.stopped || this.ctx.signal.aborted) return;
+    let budget = this.limitFailure.failing ? 1 : Infinity;
+    for (const file of this.waiting.keys()) {
+      if (budget <= 0 || this.tailers.size + this.admitted.size >= this.maxOpen) break;
+      if (this.admitted.has(file)) continue;
+      budget -= 1;
+      this.admitted.add(file);
+      this.exclusive(() => this.consider(file, false))
+        .catch((err: unknown) => {
+          this.ctx.metrics.add('errors_total');
+          this.ctx.logger.error({ err, file }, 'cannot open file');
+        })
+        .finally(() => this.admitted.delete(file));
+    }
+  }
+
+  /**
+   * Looks at the files held closed (see `resting`) at every `check_interval`: one that changed, moved or is
+   * gone is considered again (a change notification does the same at once, when one comes).
+   */
+  private async lookAtResting(): Promise<void> {
+    if (this.checkingResting || this.resting.size === 0) return;
+    this.checkingResting = true;
+    try {
+      const all = [...this.resting];
+      for (let i = 0; i < all.length && !this.ctx.signal.aborted; i += RESTING_CHECKS_AT_ONCE) {
+        await Promise.all(all.slice(i, i + RESTING_CHECKS_AT_ONCE).map(async ([file, r]) => {
+          const st = await stat(file).catch(() => undefined);
+          if (this.resting.get(file) !== r) return;
+          if (!st || fileKey(st.dev, st.ino) !== r.key || st.size !== r.size || st.mtimeMs !== r.mtimeMs) this.enqueue(file);
+        }));
+      }
+    } finally {
+      this.checkingResting = false;
+    }
+  }
+
+  /**
+   * A file held closed is no longer under its name: renamed away (rotation), deleted, or replaced. What it
+   * holds past its checkpoint is read as a rotated file's would be: found by inode in its folder, read from
+   * the checkpoint, and kept `rotate_wait` for a writer that has not reopened yet. Rotated copies written
+   * since it was last looked at, whose content is not known, are read whole (rotated more than once
+   * meanwhile). With no file under the name now, the name is looked at as after a rotation (see `vacated`).
+   */
+  private async parkedMoved(file: string, parked: Resting, gone: boolean): Promise<void> {
+    const entry = this.store.get(parked.key);
+    if (entry && !this.tailers.has(parked.key) && (await this.recover(entry, parked.key, new Map(), undefined, true))) {
+      this.ctx.metrics.add('file_rotations_total');
+    }
+    await this.readCopiesSince(file, parked.mtimeMs, 'reading a rotated file never seen (rotated while the file was closed)');
+    if (gone) this.vacated.set(file, { since: Date.now(), checkedMtimeMs: parked.mtimeMs });
+  }
+
+  /** Reads whole the rotated copies of `file` written since `sinceMtimeMs` whose content is not known (see `readUnseen`). */
+  private readCopiesSince(file: string, sinceMtimeMs: number, why: string): Promise<void> {
+    const origins = new Map([[path.dirname(file), new Set([path.basename(file)])]]);
+    return this.readUnseen(origins, (mtimeMs) => mtimeMs >= sinceMtimeMs, new Map(), why);
+  }
+
+  /**
+   * The open-files limit was hit: said (with what to do) once, on /health, counted; what could not be opened
+   * is retried. The input holds fewer files open from now on (see `maxOpen`).
+   */
+  private limitHit(err: unknown, doing: string): void {
+    this.ctx.metrics.add('too_many_open_files_total');
+    const open = this.tailers.size;
+    const lowered = Math.max(1, Math.floor((open * 3) / 4));
+    const fields: Record<string, unknown> = { files_open: open };
+    if (lowered < this.maxOpen) {
+      this.maxOpen = lowered;
+      fields.max_open_files_now = lowered;
+    }
+    this.limitFailure.failed(descriptorLimitError(err, doing, open, this.openLimit), fields);
+  }
+
+  /** The walk of the include globs, with folders that could not be listed for want of a descriptor said. */
+  private scan(): Promise<string[]> {
+    return this.discovery.scan((err, dir) => this.limitHit(err, `list ${dir}`));
   }
 
   private startTailer(handle: FileHandle, file: string, st: Stats, offset: number, tracker: AckTracker, state: 'live' | 'rotated'): Tailer {
@@ -417,7 +660,8 @@ export class FileInput implements TailerHost {
 
   /** Checkpoints whose file was not found under an included name: look for it (renamed, or copied) nearby. */
   private async recoverOrphans(savedAt: number | undefined): Promise<void> {
-    const orphans = [...this.store.all()].filter(([key]) => !this.tailers.has(key));
+    const parked = this.parkedKeys();
+    const orphans = [...this.store.all()].filter(([key]) => !this.tailers.has(key) && !parked.has(key));
     this.ctx.logger.debug({ orphans: orphans.map(([k, e]) => `${k} ${e.path} ${e.offset}`) }, 'checkpoints of files not found under an included name');
     const listings = new Map<string, Found[]>();
     const missed: Array<[string, Checkpoint]> = [];
@@ -474,7 +718,9 @@ export class FileInput implements TailerHost {
           if (!written(f.st.mtimeMs)) continue;
           if (this.matcher.matches(f.file) || this.matcher.excluded(f.file)) continue;
           if (![...names].some((name) => isRotationOf(path.basename(f.file), name))) continue;
-          const handle = await open(f.file, 'r').catch(() => undefined);
+          const handle = await open(f.file, 'r').catch((err: unknown) => {
+            if (isDescriptorLimit(err)) this.limitHit(err, `open ${f.file}`);
+          });
           if (!handle) {
             shifted = true; // gone since the listing: renamed on
             continue;
@@ -516,14 +762,19 @@ export class FileInput implements TailerHost {
    * from there to its end, then lets it go. True if the content was found: being read, or a copy of it
    * already read whole (remembered as read).
    */
-  private async recover(entry: Checkpoint, key: string, listings = new Map<string, Found[]>(), resume?: { tracker: AckTracker; at: number }): Promise<boolean> {
-    if (await this.recoverFrom(entry, key, listings, resume)) return true;
+  private async recover(entry: Checkpoint, key: string, listings = new Map<string, Found[]>(), resume?: { tracker: AckTracker; at: number }, followRenamed = false): Promise<boolean> {
+    if (await this.recoverFrom(entry, key, listings, resume, followRenamed)) return true;
     // Names may have moved since the folder was listed (a rotation running right now): look once more.
     listings.delete(path.dirname(entry.path));
-    return this.recoverFrom(entry, key, listings, resume);
+    return this.recoverFrom(entry, key, listings, resume, followRenamed);
   }
 
-  private async recoverFrom(entry: Checkpoint, key: string, listings: Map<string, Found[]>, resume?: { tracker: AckTracker; at: number }): Promise<boolean> {
+  /**
+   * `followRenamed`: the file itself (same inode) is taken even when it holds nothing unread yet, and kept
+   * `rotate_wait`: it was closed (see `resting`) when it was renamed away, and its writer may not have
+   * reopened yet.
+   */
+  private async recoverFrom(entry: Checkpoint, key: string, listings: Map<string, Found[]>, resume?: { tracker: AckTracker; at: number }, followRenamed = false): Promise<boolean> {
     const dir = path.dirname(entry.path);
     let listing = listings.get(dir);
     if (!listing) {
@@ -542,7 +793,7 @@ export class FileInput implements TailerHost {
         if (this.tailers.has(k) || f.st.size < entry.fingerprint.length) return false;
         // The file itself (same inode) only if it holds more than was read; a copy at any size: a copy of
         // what was already read whole is remembered (below), so that it is not taken for a new file later.
-        if (k === key) return f.st.size > at;
+        if (k === key) return f.st.size > at || (followRenamed && f.st.size === at);
         return known && path.basename(f.file).startsWith(stem);
       })
       .sort((a, b) => Number(fileKey(b.st.dev, b.st.ino) === key) - Number(fileKey(a.st.dev, a.st.ino) === key));
@@ -551,7 +802,8 @@ export class FileInput implements TailerHost {
       let handle: FileHandle;
       try {
         handle = await open(c.file, 'r');
-      } catch {
+      } catch (err) {
+        if (isDescriptorLimit(err)) this.limitHit(err, `open ${c.file}`);
         continue;
       }
       const st = await handle.stat().catch(() => undefined);
@@ -563,7 +815,7 @@ export class FileInput implements TailerHost {
       // Acknowledged so far: a tracker still running (truncation while reading) may have moved on since
       // `entry` was copied from its checkpoint.
       const acked = resume?.tracker.entry.offset ?? entry.offset;
-      if (st.size <= at) {
+      if (st.size < at || (st.size === at && !(followRenamed && cKey === key))) {
         // A copy holding nothing unread (copytruncate after everything was read): remember it as read, or
         // the next start takes it for a rotated file never seen and reads it again. An entry of the copy's
         // inode with other first bytes is a deleted file's whose inode the copy reuses (copies come and go
@@ -623,22 +875,32 @@ export class FileInput implements TailerHost {
       // the copies in between were never seen. A copy is modified after its original was last found
       // unchanged (a copy made then, or keeping the modification time of lines written after), and the
       // same clock stamps both: older rotated files are not taken.
-      const origins = new Map([[path.dirname(old.path), new Set([path.basename(old.path)])]]);
-      await this.readUnseen(origins, (mtimeMs) => mtimeMs >= old.checkedMtimeMs, new Map(), 'reading a rotated file never seen (rotated more than once since the file was last read)');
+      await this.readCopiesSince(old.path, old.checkedMtimeMs, 'reading a rotated file never seen (rotated more than once since the file was last read)');
       this.store.set(tailer.key, tailer.tracker.entry);
     });
   }
 
   async changedUnread(tailer: Tailer, sinceMtimeMs: number): Promise<void> {
     await this.exclusive(async () => {
-      const origins = new Map([[path.dirname(tailer.lastPath), new Set([path.basename(tailer.lastPath)])]]);
-      await this.readUnseen(origins, (mtimeMs) => mtimeMs >= sinceMtimeMs, new Map(), 'reading a rotated file never seen (the file was copied and truncated before anything in it was read)');
+      await this.readCopiesSince(tailer.lastPath, sinceMtimeMs, 'reading a rotated file never seen (the file was copied and truncated before anything in it was read)');
     });
+  }
+
+  mayRest(_tailer: Tailer, idleMs: number): boolean {
+    if (this.stopped || this.ctx.signal.aborted) return false;
+    // Files wait for a descriptor: one read to its end gives way at once, so that all are read in turn.
+    if (this.waiting.size > this.admitted.size) return true;
+    return this.config.close_inactive > 0 && idleMs >= this.config.close_inactive;
   }
 
   closed(tailer: Tailer): void {
     if (this.tailers.get(tailer.key) === tailer) this.tailers.delete(tailer.key);
     for (const [p, t] of this.byPath) if (t === tailer) this.byPath.delete(p);
+    if (tailer.rested && tailer.path !== null && !this.byPath.has(tailer.path)) {
+      this.resting.set(tailer.path, { key: tailer.key, ...tailer.rested });
+      this.ctx.logger.debug({ file: tailer.path, offset: tailer.tracker.entry.offset }, 'file read to its end and idle: closed until it changes');
+    }
+    this.admitWaiting();
   }
 }
 

@@ -12,6 +12,10 @@
  * no newline, waits for every batch to be acknowledged, and only then closes. When the file shrinks below
  * what was read, or its first bytes change (copytruncate, or truncated and rewritten), the tailer starts
  * again from offset 0; its host looks for a copy holding the part that was not read yet.
+ *
+ * A live file read to its end, with every batch acknowledged, may be closed while its name still holds it
+ * (`close_inactive`, or to give way to files waiting for a descriptor: see TailerHost.mayRest). Its
+ * checkpoint is then exactly where its events end, and its host opens it again from there when it changes.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
@@ -32,6 +36,8 @@ export interface TailerOptions {
   /** 0: a last line without newline waits until the file is let go. */
   partialLineTimeoutMs: number;
   rotateWaitMs: number;
+  /** 0: a file is not closed for being idle (only to give way to files waiting; see TailerHost.mayRest). */
+  closeInactiveMs: number;
   multiline?: { rule: MultilineRule; timeoutMs: number; maxLines: number };
 }
 
@@ -156,6 +162,11 @@ export interface TailerHost {
    * it was last found unchanged) whose content is not known.
    */
   changedUnread(tailer: Tailer, sinceMtimeMs: number): Promise<void>;
+  /**
+   * The file is read to its end, everything read was acknowledged, and it was idle for `idleMs`: may it be
+   * closed? Its checkpoint then stays, and it is opened again (from there) when it changes.
+   */
+  mayRest(tailer: Tailer, idleMs: number): boolean;
   closed(tailer: Tailer): void;
 }
 
@@ -200,6 +211,11 @@ export class Tailer {
   private lookingAtName = false;
   /** The wake that follows a change notification (see `changed`). */
   private trailingWake: NodeJS.Timeout | undefined;
+  /**
+   * Set when the file was closed while live, read to its end (see TailerHost.mayRest): its size and
+   * modification time then, to tell when it changes.
+   */
+  rested: { size: number; mtimeMs: number } | undefined;
   done: Promise<void> = Promise.resolve();
 
   constructor(host: TailerHost, handle: FileHandle, file: string, st: { dev: number; ino: number; mtimeMs: number }, offset: number, tracker: AckTracker, state: TailerState = 'live') {
@@ -225,6 +241,11 @@ export class Tailer {
 
   get position(): number {
     return this.readOffset;
+  }
+
+  /** Whether the loop sleeps, waiting for a change or a timeout. */
+  get asleep(): boolean {
+    return this.wakeUp !== undefined;
   }
 
   /**
@@ -345,6 +366,9 @@ export class Tailer {
     if (this.joiner?.pending && !this.splitter.inLine) at(this.lastLine + this.opts.multiline!.timeoutMs);
     if (this.opts.partialLineTimeoutMs > 0 && this.splitter.pendingBytes > 0) at(this.lastGrowth + this.opts.partialLineTimeoutMs);
     if (this.state === 'rotated' && !this.letGo) at(this.lastGrowth + this.opts.rotateWaitMs);
+    // Only while it is ahead: one that passed while the file could not rest would wake the loop at once, again and again.
+    const inactive = this.lastGrowth + this.opts.closeInactiveMs;
+    if (this.state === 'live' && this.opts.closeInactiveMs > 0 && inactive > monotonic()) at(inactive);
     return due;
   }
 
@@ -399,11 +423,11 @@ export class Tailer {
       this.checkedMtimeMs = st.mtimeMs;
       await this.host.changedUnread(this, unreadSince);
     }
-    return this.atEnd();
+    return this.atEnd(st);
   }
 
   /** At the end of the file: timeouts, rotation and deletion, closing. */
-  private async atEnd(): Promise<boolean> {
+  private async atEnd(st: { size: number; mtimeMs: number }): Promise<boolean> {
     this.now = Date.now();
     const now = monotonic();
     // Not while a last line waits for its newline: that line may continue the event (a trace written by a
@@ -418,7 +442,14 @@ export class Tailer {
       return true;
     }
     if (this.state === 'live' && this.path) await this.checkName(this.path);
-    if (this.state === 'live') return false;
+    if (this.state === 'live') {
+      if (this.mayRest(st) && this.host.mayRest(this, now - this.lastGrowth)) {
+        this.rested = { size: st.size, mtimeMs: st.mtimeMs };
+        this.closing = true;
+        return true;
+      }
+      return false;
+    }
     if (!this.letGo && (this.state === 'deleted' || now - this.lastGrowth >= this.opts.rotateWaitMs)) {
       // Nobody will complete a last line without newline now: hand it on, and stop reading.
       this.letGo = true;
@@ -430,6 +461,19 @@ export class Tailer {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Whether the file could be closed now and opened again later at its checkpoint with nothing lost or
+   * repeated: all of it read, every batch acknowledged (so the checkpoint is where the events end), no event
+   * waiting in the joiner. A last line without newline may wait: it is after the checkpoint, and read again
+   * (not when partial_line_timeout would pass it on: its timeout would start again at each opening).
+   */
+  private mayRest(st: { size: number }): boolean {
+    return (
+      this.state === 'live' && this.path !== null && !this.letGo && st.size === this.readOffset && this.events.length === 0 &&
+      this.tracker.outstanding === 0 && !this.joiner?.pending && (!this.splitter.inLine || this.opts.partialLineTimeoutMs === 0)
+    );
   }
 
   /** Whether the name still points at this file; if not, the file was renamed away or deleted. */

@@ -1,0 +1,112 @@
+/**
+ * The file input on a host with many log files and few descriptors, on the real daemon: 1,000 matching files
+ * under `ulimit -n 128`. Before, every file was held open: about 107 were read, the others never were, and
+ * the API could not accept a connection (EMFILE). Now files beyond `max_open_files` (half the limit by
+ * default) wait and are read in turn; above the limit, the input says so once, in words, and reads on.
+ */
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { logLines, startCli, type RunningCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/file-input.js';
+import { freePort, scrape } from '../helpers/metrics.js';
+
+const FILES = 1000;
+const LIMIT = 128;
+
+async function outputLines(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text === '' ? [] : text.trimEnd().split('\n');
+}
+
+/** Waits until the output holds `count` lines, sampling the input's files_open meanwhile; returns the highest. */
+async function untilLines(cli: RunningCli, out: string, count: number, port: number): Promise<number> {
+  let maxOpen = 0;
+  const started = Date.now();
+  for (;;) {
+    maxOpen = Math.max(maxOpen, (await scrape(port)).get('files_open/app') ?? 0);
+    const lines = await outputLines(out);
+    if (lines.length >= count) return maxOpen;
+    if (Date.now() - started > 30_000 || cli.child.exitCode !== null) {
+      throw new Error(`${lines.length} of ${count} lines after ${Date.now() - started} ms\n${cli.stderr().slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function setUp(input: string): Promise<{ dir: string; out: string; config: string; port: number; expected: string[] }> {
+  const dir = await tempDir('dl-many-');
+  const logs = path.join(dir, 'logs');
+  const out = path.join(dir, 'out.log');
+  const port = await freePort();
+  const expected: string[] = [];
+  await mkdir(logs);
+  for (let i = 0; i < FILES; i++) {
+    const lines = [`file ${i} line 0`, `file ${i} line 1`];
+    await writeFile(path.join(logs, `f${i}.log`), lines.join('\n') + '\n');
+    expected.push(...lines);
+  }
+  const config = path.join(dir, 'pipeline.yaml');
+  await writeFile(config, `data_dir: ${path.join(dir, 'data')}
+api: { enabled: true, address: "127.0.0.1:${port}" }
+inputs:
+  app: { type: file, include: [${logs}/*.log], start_at: beginning${input} }
+outputs:
+  out: { type: file, inputs: [app], path: ${out}, encoding: text }
+`);
+  return { dir, out, config, port, expected };
+}
+
+async function health(port: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/health`);
+  await res.text();
+  return res.status;
+}
+
+describe('file input: 1,000 files under ulimit -n 128', () => {
+  it('by default every line of every file is read once, at most half the limit open, and /health answers', async () => {
+    const { dir, out, config, port, expected } = await setUp('');
+    const cli = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
+    await cli.waitFor(/driftlock running/);
+    const maxOpen = await untilLines(cli, out, expected.length, port);
+    expect(await health(port)).toBe(200);
+    // Every file once more: the closed ones are opened again at their checkpoints.
+    for (let i = 0; i < FILES; i++) {
+      const line = `file ${i} line 2`;
+      await appendFile(path.join(dir, 'logs', `f${i}.log`), `${line}\n`);
+      expected.push(line);
+    }
+    const maxOpenAfter = await untilLines(cli, out, expected.length, port);
+    await new Promise((r) => setTimeout(r, 500)); // a line read twice would show up by now
+    expect(await health(port)).toBe(200);
+    const lines = await outputLines(out);
+    expect(lines.length).toBe(expected.length);
+    expect(new Set(lines)).toEqual(new Set(expected));
+    expect(Math.max(maxOpen, maxOpenAfter)).toBeLessThanOrEqual(LIMIT / 2);
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    expect(logLines(result.stderr).filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
+  }, 90_000);
+
+  it('with max_open_files above the limit: one error that says what to do, counted; every line is still read once', async () => {
+    const { out, config, port, expected } = await setUp(', max_open_files: 1000');
+    const cli = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
+    await cli.waitFor(/driftlock running/);
+    await untilLines(cli, out, expected.length, port);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await health(port)).toBe(200);
+    expect((await scrape(port)).get('too_many_open_files_total/app')).toBeGreaterThanOrEqual(1);
+    const lines = await outputLines(out);
+    expect(lines.length).toBe(expected.length);
+    expect(new Set(lines)).toEqual(new Set(expected));
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    const errors = logLines(result.stderr).filter((l) => l.level === 'error' || l.level === 'fatal');
+    expect(errors.map((l) => l.msg)).toEqual(['too many open files; retrying (said again every 10 min while it lasts, counted in errors_total)']);
+    const message = (errors[0]!.err as { message: string }).message;
+    expect(message).toMatch(/too many open files \(EMFILE\); this input holds \d+ files open and the process may have 128 open \(ulimit -n\)/);
+    expect(message).toMatch(/Raise the limit .*narrow include, or set max_open_files lower/);
+  }, 90_000);
+});

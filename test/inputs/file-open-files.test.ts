@@ -1,0 +1,207 @@
+/**
+ * Many files, few descriptors: `max_open_files` (files beyond wait and are read in turn), `close_inactive`
+ * (a file read to its end and idle is closed, and opened again at its checkpoint when it changes, through
+ * rotation while it was closed too). Real files, the real input.
+ */
+import { appendFileSync, copyFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { numbered, openFilesUnder, startedFileInputs, tempDir, type RunningFileInput } from '../helpers/file-input.js';
+
+const start = startedFileInputs();
+
+/** Samples `files_open` every 5 ms until stopped; returns the highest value seen. */
+function watchOpen(input: RunningFileInput): () => number {
+  let max = 0;
+  const timer = setInterval(() => (max = Math.max(max, input.metrics.get('files_open'))), 5);
+  return () => {
+    clearInterval(timer);
+    return Math.max(max, input.metrics.get('files_open'));
+  };
+}
+
+/** Waits until the input holds no file of `dir` open, by its metric and by the process's descriptors. */
+async function allClosed(input: RunningFileInput, dir: string): Promise<void> {
+  await input.until(() => input.logs.includes('file input started') && input.metrics.get('files_open') === 0, 'every file closed');
+  const fds = await openFilesUnder(dir);
+  expect(fds.filter((f) => !f.includes('/data/'))).toEqual([]);
+}
+
+const sorted = (lines: string[]) => [...lines].sort();
+const linesOf = (text: string) => text.trimEnd().split('\n');
+
+describe('file input: max_open_files', () => {
+  it('200 files with max_open_files 10: every line once, never more than 10 open; appends and a restart too', async () => {
+    const dir = await tempDir();
+    const data = path.join(dir, 'data');
+    const expected: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const text = numbered(`f${i}`, 0, 2);
+      await writeFile(path.join(dir, `f${i}.log`), text);
+      expected.push(...linesOf(text));
+    }
+    const config = { include: [path.join(dir, '*.log')], start_at: 'beginning', max_open_files: 10 };
+    const input = start({ dataDir: data, config });
+    const maxOpen = watchOpen(input);
+    await input.until(() => input.events.length >= 400, '400 lines', 20_000);
+    for (let i = 0; i < 200; i++) {
+      const text = numbered(`f${i}`, 2, 1);
+      await appendFile(path.join(dir, `f${i}.log`), text);
+      expected.push(...linesOf(text));
+    }
+    await input.until(() => input.events.length >= 600, '600 lines', 20_000);
+    await new Promise((r) => setTimeout(r, 300)); // a line read twice would show up by now
+    expect(sorted(input.bodies())).toEqual(sorted(expected));
+    expect(maxOpen()).toBeLessThanOrEqual(10);
+    expect(input.metrics.get('files_waiting')).toBe(0);
+    await input.stop();
+
+    // The files closed to give way kept their checkpoints: nothing is read again.
+    const again = start({ dataDir: data, config });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(again.bodies()).toEqual([]);
+    await appendFile(path.join(dir, 'f7.log'), 'after the restart\n');
+    await again.until(() => again.events.length >= 1, 'the new line');
+    expect(again.bodies()).toEqual(['after the restart']);
+  }, 60_000);
+
+  it('a file waiting its turn that is rotated before it is opened: its lines and the new file\'s are read, once', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.log'), numbered('a', 0, 3));
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, '*.log')], start_at: 'beginning', max_open_files: 1 } });
+    const release = input.block(); // a.log is held in its first emit: b.log waits
+    try {
+      await input.until(() => input.waiting > 0 && input.logs.includes('watching for file changes'), 'a.log held');
+      const b = path.join(dir, 'b.log');
+      await writeFile(b, numbered('b', 0, 2));
+      await input.until(() => input.metrics.get('files_waiting') === 1, 'b.log waiting');
+      appendFileSync(b, numbered('b', 2, 1));
+      renameSync(b, `${b}.1`);
+      writeFileSync(b, numbered('c', 0, 2));
+    } finally {
+      release();
+    }
+    await input.until(() => input.events.length >= 8, 'every line');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 3)), ...linesOf(numbered('b', 0, 3)), ...linesOf(numbered('c', 0, 2))]));
+  });
+});
+
+describe('file input: close_inactive', () => {
+  const config = (dir: string) => ({ include: [path.join(dir, '*.log')], start_at: 'beginning', close_inactive: '300ms' });
+
+  /** Starts an input on app.log holding `first`, and waits until it is read and the file closed. */
+  async function readAndClosed(first: string): Promise<{ dir: string; log: string; input: RunningFileInput }> {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, first);
+    const input = start({ dataDir: path.join(dir, 'data'), config: config(dir) });
+    await input.until(() => input.events.length >= (first === '' ? 0 : linesOf(first).length), 'the first lines');
+    await allClosed(input, dir);
+    return { dir, log, input };
+  }
+
+  it('a file read to its end and idle is closed, opened again at its checkpoint when it grows, and closed again', async () => {
+    const { dir, log, input } = await readAndClosed(numbered('a', 0, 3));
+    await appendFile(log, numbered('a', 3, 2));
+    await input.until(() => input.events.length >= 5, 'the appended lines');
+    await allClosed(input, dir);
+    await appendFile(log, numbered('a', 5, 1));
+    await input.until(() => input.events.length >= 6, 'one more line');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(input.bodies()).toEqual(linesOf(numbered('a', 0, 6)));
+  });
+
+  it('renamed while closed, the writer still appending to it, a new file in its place: every line once', async () => {
+    const { log, input } = await readAndClosed(numbered('a', 0, 3));
+    // In one go, before any notification is handled: lines, the rotation, the new file.
+    appendFileSync(log, numbered('a', 3, 2));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('b', 0, 2));
+    await new Promise((r) => setTimeout(r, 100));
+    appendFileSync(`${log}.1`, numbered('a', 5, 1)); // a writer that has not reopened yet (rotate_wait)
+    await input.until(() => input.events.length >= 8, 'every line');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 6)), ...linesOf(numbered('b', 0, 2))]));
+  });
+
+  it('renamed while closed with nothing new in it, then written to by a writer that has not reopened yet: read (rotate_wait)', async () => {
+    const { log, input } = await readAndClosed(numbered('a', 0, 3));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('b', 0, 2));
+    await input.until(() => input.events.length >= 5, 'the new file');
+    appendFileSync(`${log}.1`, numbered('a', 3, 1));
+    await input.until(() => input.events.length >= 6, 'the line written to the renamed file');
+    expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 4)), ...linesOf(numbered('b', 0, 2))]));
+  });
+
+  it('rotated twice while closed (the rotated file rotated on, a second file rotated too): every line once', async () => {
+    const { log, input } = await readAndClosed(numbered('a', 0, 3));
+    appendFileSync(log, numbered('a', 3, 2));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('b', 0, 2));
+    renameSync(`${log}.1`, `${log}.2`);
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('c', 0, 2));
+    await input.until(() => input.events.length >= 9, 'every line');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 5)), ...linesOf(numbered('b', 0, 2)), ...linesOf(numbered('c', 0, 2))]));
+  });
+
+  it('renamed while closed with no file in its place yet: the rest is read, and the file created later too', async () => {
+    const { log, input } = await readAndClosed(numbered('a', 0, 3));
+    appendFileSync(log, numbered('a', 3, 2));
+    renameSync(log, `${log}.1`);
+    await input.until(() => input.events.length >= 5, 'the rest of the renamed file');
+    await new Promise((r) => setTimeout(r, 300));
+    await writeFile(log, numbered('b', 0, 2));
+    await input.until(() => input.events.length >= 7, 'the new file');
+    expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 5)), ...linesOf(numbered('b', 0, 2))]));
+  });
+
+  it('copied and truncated while closed (copytruncate): the rest from the copy, the new lines from the start', async () => {
+    const { log, input } = await readAndClosed(numbered('a', 0, 3));
+    appendFileSync(log, numbered('a', 3, 2));
+    copyFileSync(log, `${log}.1`);
+    truncateSync(log, 0);
+    appendFileSync(log, numbered('b', 0, 2));
+    await input.until(() => input.events.length >= 7, 'every line');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 5)), ...linesOf(numbered('b', 0, 2))]));
+  });
+
+  it('empty when closed, then written, copied and truncated before it was opened again: the copy is read', async () => {
+    const { dir, log, input } = await readAndClosed('');
+    expect(input.events).toEqual([]);
+    await allClosed(input, dir);
+    appendFileSync(log, numbered('a', 0, 3));
+    copyFileSync(log, `${log}.1`);
+    truncateSync(log, 0);
+    appendFileSync(log, numbered('b', 0, 1));
+    await input.until(() => input.events.length >= 4, 'every line');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 3)), 'b-000000']));
+  });
+
+  it('deleted while closed and created again: the new file is read whole, once', async () => {
+    const { log, input } = await readAndClosed(numbered('a', 0, 3));
+    unlinkSync(log);
+    writeFileSync(log, numbered('b', 0, 2));
+    await input.until(() => input.events.length >= 5, 'the new file');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(input.bodies()).toEqual([...linesOf(numbered('a', 0, 3)), ...linesOf(numbered('b', 0, 2))]);
+  });
+
+  it('with use_polling (no notifications), a closed file is opened again when it grows', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, numbered('a', 0, 2));
+    const input = start({ dataDir: path.join(dir, 'data'), config: { ...config(dir), use_polling: true } });
+    await input.until(() => input.events.length >= 2, 'the first lines');
+    await allClosed(input, dir);
+    await appendFile(log, numbered('a', 2, 2));
+    await input.until(() => input.events.length >= 4, 'the appended lines');
+    expect(input.bodies()).toEqual(linesOf(numbered('a', 0, 4)));
+  });
+});
