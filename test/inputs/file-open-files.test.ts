@@ -1,10 +1,11 @@
 /**
  * Many files, few descriptors: `max_open_files` (files beyond wait and are read in turn), `close_inactive`
  * (a file read to its end and idle is closed, and opened again at its checkpoint when it changes, through
- * rotation while it was closed too). Real files, the real input.
+ * rotation while it was closed too) and `ignore_older` (old files are not opened; written to later, only the
+ * new lines are read). Real files, the real input.
  */
 import { appendFileSync, copyFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import { appendFile, writeFile } from 'node:fs/promises';
+import { appendFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { numbered, openFilesUnder, startedFileInputs, tempDir, type RunningFileInput } from '../helpers/file-input.js';
@@ -203,5 +204,57 @@ describe('file input: close_inactive', () => {
     await appendFile(log, numbered('a', 2, 2));
     await input.until(() => input.events.length >= 4, 'the appended lines');
     expect(input.bodies()).toEqual(linesOf(numbered('a', 0, 4)));
+  });
+});
+
+describe('file input: ignore_older', () => {
+  const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000);
+
+  it('old files are not opened nor read; written to later, only their new lines are read; a restart repeats nothing', async () => {
+    const dir = await tempDir();
+    const data = path.join(dir, 'data');
+    for (let i = 0; i < 20; i++) {
+      const file = path.join(dir, `old${i}.log`);
+      await writeFile(file, numbered(`old${i}`, 0, 3));
+      await utimes(file, hoursAgo(2), hoursAgo(2));
+    }
+    await writeFile(path.join(dir, 'new.log'), numbered('new', 0, 2));
+    const config = { include: [path.join(dir, '*.log')], start_at: 'beginning', ignore_older: '1h', close_inactive: '0s' };
+    const input = start({ dataDir: data, config });
+    await input.until(() => input.events.length >= 2, 'the new file');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(input.bodies()).toEqual(linesOf(numbered('new', 0, 2)));
+    expect(input.metrics.get('files_open')).toBe(1);
+    expect((await openFilesUnder(dir)).filter((f) => f.includes('/old'))).toEqual([]);
+
+    await appendFile(path.join(dir, 'old3.log'), 'old3 written again\n');
+    await input.until(() => input.events.length >= 3, 'the new line of old3.log');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(input.bodies().slice(2)).toEqual(['old3 written again']);
+    await input.stop();
+
+    const again = start({ dataDir: data, config });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(again.bodies()).toEqual([]);
+  });
+
+  it('an old file with a checkpoint resumes from it when written to: the lines it had not read come too', async () => {
+    const dir = await tempDir();
+    const data = path.join(dir, 'data');
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, numbered('a', 0, 2));
+    const config = { include: [log], start_at: 'beginning' };
+    const first = start({ dataDir: data, config });
+    await first.until(() => first.events.length >= 2, 'the first lines');
+    await first.stop();
+    await appendFile(log, numbered('a', 2, 1)); // written while stopped
+    await utimes(log, hoursAgo(2), hoursAgo(2));
+    const second = start({ dataDir: data, config: { ...config, ignore_older: '1h' } });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(second.bodies()).toEqual([]);
+    expect(second.metrics.get('files_open')).toBe(0);
+    await appendFile(log, numbered('a', 3, 1));
+    await second.until(() => second.events.length >= 2, 'the unread and the new line');
+    expect(second.bodies()).toEqual(linesOf(numbered('a', 2, 2)));
   });
 });

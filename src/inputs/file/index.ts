@@ -18,7 +18,7 @@
  * it was found under the name its predecessor left empty).
  *
  * And it keeps the files it holds open within `max_open_files` (see `waiting`), closes those read to their end
- * and idle (see `resting`), and finds what happened to a
+ * and idle (see `resting`), leaves closed the files older than `ignore_older`, and finds what happened to a
  * closed file (renamed, copied and truncated, deleted) as it does at a restart. An open that fails for want
  * of descriptors (EMFILE, ENFILE) is said in words, counted, and retried (see `limitHit`).
  */
@@ -75,6 +75,7 @@ export const fileInputConfig = z.object({
   check_interval: duration().prefault('1s').describe('How often open files are checked for growth, rotation and truncation when no change notification arrived.'),
   scan_interval: duration().prefault('10s').describe('How often the globs are walked again, in case the watcher missed a new file.'),
   use_polling: z.boolean().default(false).describe('Poll for changes instead of relying on change notifications (inotify); for network filesystems (NFS, SMB) where notifications do not arrive.'),
+  ignore_older: duration().optional().describe('Files last modified longer ago than this are not opened (off by default). Such a file with a checkpoint keeps it; one without is taken as read to its end (as Filebeat and Vector do), whatever `start_at` says. Written to later, it is opened and read from there: only the new lines.'),
   close_inactive: duration().prefault('5m').describe('A file read to its end, with every line acknowledged, that did not grow for this long is closed: its checkpoint stays, and it is opened again (resuming there) when it changes. `0s`: files are closed only to give way to files waiting for a descriptor (see `max_open_files`). The risk: lines written to a closed file that is then rotated and deleted before driftlock looks (the `check_interval` after the write at most) are lost.'),
   max_open_files: z.union([z.enum(['auto']), z.number().int().min(1)]).default('auto').describe('Files this input holds open at most; matched files beyond wait, and files read to their end give way to them. `auto`: half the process\'s open-files limit (`ulimit -n`, read from /proc/self/limits), no cap where it cannot be read. Rotated files being read to their end are opened over the cap.'),
 });
@@ -136,7 +137,7 @@ export class FileInput implements TailerHost {
   private readonly saveFailure: FailureReport;
   /**
    * Files under included names held closed: read to their end and closed (close_inactive, or to give way to
-   * files waiting). Each has a checkpoint, and is opened again when it
+   * files waiting), or not opened at all (ignore_older). Each has a checkpoint, and is opened again when it
    * changes (a notification, the periodic check of these files, or the scan).
    */
   private readonly resting = new Map<string, Resting>();
@@ -422,7 +423,8 @@ export class FileInput implements TailerHost {
 
   /**
    * A file matched the globs: start reading it unless it is read already, or held closed and unchanged since
-   * (see `resting`). One found while `max_open_files` are open waits its turn (see `waiting`).
+   * (see `resting`). A file older than `ignore_older` is not read, and one found while `max_open_files` are
+   * open waits its turn (see `waiting`).
    */
   private async consider(file: string, atStart: boolean): Promise<void> {
     if (this.ctx.signal.aborted || this.byPath.has(file)) return;
@@ -442,7 +444,8 @@ export class FileInput implements TailerHost {
       } else if (resting) restedSince = parked.mtimeMs;
     }
     if (!found?.isFile() || this.takenBack(file, foundKey!)) return;
-    if (this.tailers.size >= this.maxOpen) return this.wait(file, found, atStart);
+    const old = this.config.ignore_older !== undefined && Date.now() - found.mtimeMs > this.config.ignore_older;
+    if (!old && this.tailers.size >= this.maxOpen) return this.wait(file, found, atStart);
     this.waiting.delete(file);
     let handle: FileHandle;
     try {
@@ -465,11 +468,14 @@ export class FileInput implements TailerHost {
       const now = Date.now();
       const entry = this.store.get(key);
       const matches = entry !== undefined && (await startsWith(handle, entry.fingerprint)) && entry.offset <= st.size;
+      let tailer: Tailer | undefined;
       if (entry && matches) {
         entry.path = file;
         entry.seen = now;
-        this.ctx.logger.debug({ file, ino: st.ino, offset: entry.offset, size: st.size }, 'resuming file from its checkpoint');
-        this.startTailer(handle, file, st, entry.offset, new AckTracker(entry, this.policy), 'live');
+        if (!old) {
+          this.ctx.logger.debug({ file, ino: st.ino, offset: entry.offset, size: st.size }, 'resuming file from its checkpoint');
+          tailer = this.startTailer(handle, file, st, entry.offset, new AckTracker(entry, this.policy), 'live');
+        }
       } else {
         if (entry) {
           // The inode now holds other content: reused by a new file, or truncated while we were not looking.
@@ -478,17 +484,25 @@ export class FileInput implements TailerHost {
           this.ctx.logger.info({ file, checkpoint_offset: entry.offset, size: st.size }, 'file does not match its checkpoint (inode reused, or truncated): reading it from the start');
           await this.recover(entry, key);
         }
-        const { offset, successor } = this.startOffset(file, key, st, atStart, entry);
+        // A file too old to be read is taken as read to its end: written to later, only the new lines are read.
+        const { offset, successor } = old ? { offset: st.size, successor: false } : this.startOffset(file, key, st, atStart, entry);
         const fresh: Checkpoint = {
           path: file, dev: st.dev, ino: st.ino, offset,
           fingerprint: offset > 0 ? await fingerprintOf(handle, this.config.fingerprint_bytes) : EMPTY_FINGERPRINT, seen: now,
         };
         this.store.set(key, fresh);
-        this.ctx.logger.debug({ file, ino: st.ino, offset, size: st.size, successor }, 'reading new file');
-        this.startTailer(handle, file, st, offset, new AckTracker(fresh, this.policy), 'live');
-        // Saved at once: if driftlock dies before the next save and the file is rotated away meanwhile,
-        // its checkpoint is what lets the next start find it.
-        if (!atStart) await this.saveCheckpoints();
+        if (!old) {
+          this.ctx.logger.debug({ file, ino: st.ino, offset, size: st.size, successor }, 'reading new file');
+          tailer = this.startTailer(handle, file, st, offset, new AckTracker(fresh, this.policy), 'live');
+          // Saved at once: if driftlock dies before the next save and the file is rotated away meanwhile,
+          // its checkpoint is what lets the next start find it.
+          if (!atStart) await this.saveCheckpoints();
+        }
+      }
+      if (!tailer) {
+        this.resting.set(file, { key, size: st.size, mtimeMs: st.mtimeMs });
+        this.ctx.logger.debug({ file, mtime: new Date(st.mtimeMs).toISOString(), checkpoint: this.store.get(key)!.offset }, 'file older than ignore_older: not opened until it changes');
+        return;
       }
       keep = true;
       // Found only after its name was found empty at a rotation (see `vacated`): nobody read it meanwhile,
