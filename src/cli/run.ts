@@ -216,9 +216,10 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
    */
   const startUnlessStopped = async (p: Pipeline, tls: TlsMaterials, timeoutMs?: number): Promise<'started' | 'stopped'> => {
     const starting = tls.use(() => p.start(timeoutMs === undefined ? {} : { timeoutMs }));
+    let onStop: (() => void) | undefined;
     const stop = new Promise<'stopped'>((resolve) => {
       if (life.stopping.signal.aborted) resolve('stopped');
-      else life.stopping.signal.addEventListener('abort', () => resolve('stopped'), { once: true });
+      else life.stopping.signal.addEventListener('abort', (onStop = () => resolve('stopped')), { once: true });
     });
     try {
       return await Promise.race([starting.then(() => 'started' as const), stop]);
@@ -226,6 +227,9 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       if (!stopRequested) throw err;
       return 'stopped';
     } finally {
+      // Taken off once the start is decided: left on, each reload added one to the signal for the life of
+      // the process (Node warned of a leak at the eleventh: MaxListenersExceededWarning on stderr).
+      if (onStop) life.stopping.signal.removeEventListener('abort', onStop);
       // Observed, whatever comes of it now: a start cut short by a stop may still fail.
       starting.catch((err: unknown) => stopRequested && logger.warn({ err }, 'the start cut short by the stop failed'));
     }

@@ -192,4 +192,31 @@ ${extra}`;
     cli.child.kill('SIGTERM');
     expect((await cli.exited).code).toBe(0);
   }, 40_000);
+
+  it('reloads add nothing that stays: after 12 of them Node reports no listener leak on stderr', async () => {
+    const dir = await tempDir('dl-reload-listeners-');
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (rate: number) => `data_dir: ${dir}/data
+inputs:
+  gen: { type: demo, rate: ${rate} }
+outputs:
+  out: { type: file, inputs: [gen], path: ${dir}/out.jsonl }
+`;
+    await writeFile(config, pipeline(10));
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await cli.waitFor(/driftlock running/);
+    const reloaded = () => logLines(cli.stderr()).filter((l) => l.msg === 'config reloaded: the new pipeline is running').length;
+    for (let i = 1; i <= 12; i++) {
+      // A change each time (the demo input is rebuilt), as a config rollout that alternates would make.
+      await writeFile(config, pipeline(i % 2 === 0 ? 10 : 20));
+      cli.child.kill('SIGHUP');
+      for (let j = 0; j < 500 && reloaded() < i; j++) await sleep(20);
+      expect(reloaded()).toBe(i);
+    }
+    cli.child.kill('SIGTERM');
+    const exit = await cli.exited;
+    expect(exit.code, exit.stderr).toBe(0);
+    // Before: each reload left a listener on the daemon's stop signal, and Node said so at the eleventh.
+    expect(exit.stderr).not.toMatch(/MaxListenersExceededWarning|memory leak/);
+  }, 60_000);
 });

@@ -52,4 +52,47 @@ outputs:
     expect(alive).toBe(0);
     expect(detectorsAlive).toBe(0);
   }, 60_000);
+
+  it('the daemon itself (runDaemon, SIGHUP): after 6 reloads only the pipeline running and the first (whose run the kept input still is) are reachable', async () => {
+    const dir = await tempDir('dl-reload-daemon-memory-');
+    const script = `
+      const { writeFileSync } = await import('node:fs');
+      const http = await import('node:http');
+      const { Pipeline } = await import(${builtModule('dist/src/engine/pipeline.js')});
+      const { runDaemon } = await import(${builtModule('dist/src/cli/run.js')});
+      // Each pipeline the daemon starts, held weakly.
+      const refs = [];
+      const start = Pipeline.prototype.start;
+      Pipeline.prototype.start = function (...args) { refs.push(new WeakRef(this)); return start.apply(this, args); };
+      const server = http.createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(200).end()); });
+      await new Promise((r) => server.listen(0, '127.0.0.1', r));
+      const config = (n) => \`data_dir: ${dir}/data
+log_level: error
+inputs:
+  gen: { type: demo, rate: 200 }
+outputs:
+  hook: { type: webhook, inputs: [gen], url: http://127.0.0.1:\${server.address().port}/h, batch: { max_events: \${n % 2 ? 5 : 10} } }
+\`;
+      writeFileSync('${dir}/p.yaml', config(0));
+      const done = runDaemon({ configFile: '${dir}/p.yaml' });
+      for (let j = 0; j < 200 && refs.length < 1; j++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 1; i <= 6; i++) {
+        writeFileSync('${dir}/p.yaml', config(i));
+        process.kill(process.pid, 'SIGHUP');
+        for (let j = 0; j < 400 && refs.length < i + 1; j++) await new Promise((r) => setTimeout(r, 25));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
+      const alive = refs.map((r, i) => (r.deref() === undefined ? -1 : i)).filter((i) => i >= 0);
+      process.kill(process.pid, 'SIGTERM');
+      await done;
+      server.close();
+      process.stdout.write(JSON.stringify({ started: refs.length, alive }));
+      process.exit(0);`;
+    const { started, alive } = JSON.parse(runWithGc(script)) as { started: number; alive: number[] };
+    expect(started).toBe(7);
+    // Before: all 7 (each reload's wait for its start left a listener on the daemon's stop signal that held it).
+    expect(alive).toEqual([0, 6]);
+  }, 60_000);
 });
+
