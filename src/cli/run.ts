@@ -316,7 +316,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
         } else if (!stopRequested) {
           const fresh = prepared.config;
           logger.info({ config: fresh.file, timeout_ms: config.shutdownTimeoutMs, kept_running: [...prepared.keep] }, 'SIGHUP: reloading the config: draining the running pipeline');
-          const handed = await current.handOver(prepared.keep);
+          const handed = await current.handOver(prepared.keep, undefined, successorsOf(config, fresh));
           held = handed.held;
           const drained = handed.drained;
           // A SIGTERM during the drain: the inputs held stop too, and the exit waits for them.
@@ -430,6 +430,15 @@ function exitSummary(last: Pipeline, carried: Summary): Summary {
     for (const [name, value] of Object.entries(sums)) into[name] = (into[name] ?? 0) + value;
   }
   return summary;
+}
+
+/**
+ * The components of `running` that `fresh` has too, with the same id, kind and type: their state in data_dir
+ * (an output's on-disk queue) goes on in the new pipeline, so the old one need not drain it.
+ */
+function successorsOf(running: PipelineConfig, fresh: PipelineConfig): Set<string> {
+  const next = new Map(fresh.components.map((c) => [c.id, c]));
+  return new Set(running.components.filter((c) => next.get(c.id)?.kind === c.kind && next.get(c.id)?.type === c.type).map((c) => c.id));
 }
 
 /**

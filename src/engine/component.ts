@@ -49,6 +49,12 @@ export interface ComponentContext {
    * until `ok()`; the daemon's own failure, not a peer's (a receiver that is down is not one).
    */
   health?: { failing(reason: string): void; ok(): void };
+  /**
+   * Optional: whether the stop under way is a reload whose new pipeline has this component too (same id
+   * and type), which takes over its state in `dataDir`. An output with an on-disk queue then leaves its
+   * backlog there for that one instead of draining it while the reload waits. Read once the stop began.
+   */
+  succeeded?: () => boolean;
 }
 
 export interface InputContext extends ComponentContext {

@@ -324,6 +324,11 @@ export class Pipeline {
   private readonly hardStop = new AbortController();
   /** When a graceful stop gives up (performance.now()), once one has begun. */
   private stopDeadline: number | undefined;
+  /**
+   * Components the pipeline a reload builds next has too (same id and type), taking over their state in
+   * data_dir (see `ComponentContext.succeeded`); set by `handOver`.
+   */
+  private successors: ReadonlySet<string> = new Set();
   private started = false;
   /** `start()`'s work while it is under way (a stop during the start waits for it, within the timeout). */
   private startup: Promise<void> | undefined;
@@ -412,6 +417,7 @@ export class Pipeline {
       // The pipeline's it belongs to now: an input kept through a reload hears the new one's stop.
       stopDeadline: () => c.owner.stopDeadline,
       health: healthOf(c),
+      succeeded: () => c.owner.successors.has(c.config.id),
     };
   }
 
@@ -660,8 +666,10 @@ export class Pipeline {
    * A reload's stop: as `stop`, but the inputs in `keep` (unchanged in the new config) go on running. Their
    * sends are held (they wait) and the buffers they fed are let go, so that this pipeline drains; the
    * pipeline built with `adopt: held` takes them over. Resolves when this one has drained (or timed out).
+   * `successors`: the components the next pipeline has too, by id (see `ComponentContext.succeeded`).
    */
-  async handOver(keep: ReadonlySet<string>, timeoutMs = this.config.shutdownTimeoutMs): Promise<{ drained: boolean; held: HeldInputs }> {
+  async handOver(keep: ReadonlySet<string>, timeoutMs = this.config.shutdownTimeoutMs, successors: ReadonlySet<string> = new Set()): Promise<{ drained: boolean; held: HeldInputs }> {
+    this.successors = successors;
     const held = this.owned().filter((c) => c.config.kind === 'input' && keep.has(c.config.id) && c.endedWith === undefined);
     for (const c of held) c.handedOver = true;
     const abandonedBefore = held.map((c) => c.abandonedAcks);

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { logLines, startCli } from '../helpers/cli.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
 import { freePort } from '../helpers/syslog-senders.js';
+import { startReceiver } from '../helpers/http-receiver.js';
 import { tempDir } from '../helpers/temp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -58,6 +59,48 @@ ${extra}`;
     expect(got.size).toBeGreaterThanOrEqual(1500);
     expect(got.has(last), cli.stderr().slice(-6000)).toBe(true);
   }, 60_000);
+
+  it('an output the new config has too leaves its backlog on disk for it: the reload does not wait for a slow receiver to take it', async () => {
+    const dir = await tempDir('dl-reload-backlog-');
+    // A slow receiver: 1.5 s an answer. 12 alerts queued are 18 s of sending.
+    const receiver = await startReceiver(() => ({ status: 200, body: 'ok', delayMs: 1500 }));
+    try {
+      const log = path.join(dir, 'app.log');
+      await writeFile(log, '');
+      const config = path.join(dir, 'pipeline.yaml');
+      const pipeline = (team: string) => `data_dir: ${dir}/data
+shutdown_timeout: 30s
+inputs:
+  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
+outputs:
+  hook: { type: webhook, inputs: [tail], url: "${receiver.url}", headers: { x-team: ${team} }, batch: { max_events: 1 } }
+`;
+      await writeFile(config, pipeline('a'));
+      const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+      await cli.waitFor(/driftlock running/);
+      await appendFile(log, Array.from({ length: 12 }, (_, i) => `alert ${i}\n`).join(''));
+      await receiver.waitFor(() => receiver.requests.length >= 1, 10_000, 'the first request');
+      // The webhook's own settings change (same id and type): its queue goes on in the new pipeline.
+      await writeFile(config, pipeline('b'));
+      const hup = performance.now();
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded: the new pipeline is running/, 'stderr', 30_000);
+      const took = performance.now() - hup;
+      // Before: the old pipeline sent its whole backlog first (18 s here; up to most of shutdown_timeout).
+      expect(took, cli.stderr().slice(-3000)).toBeLessThan(6_000);
+      await receiver.waitFor(() => receiver.accepted().length >= 12, 40_000, '12 alerts');
+      cli.child.kill('SIGTERM');
+      await cli.exited;
+      const bodies = receiver.accepted().map((r) => (JSON.parse(r.body) as { event: { body: string } }).event.body);
+      // Each once, in order; the new instance sends the backlog with its own settings.
+      expect(bodies).toEqual(Array.from({ length: 12 }, (_, i) => `alert ${i}`));
+      expect(receiver.accepted().at(-1)!.headers['x-team']).toBe('b');
+      const logs = logLines(cli.stderr());
+      expect(logs.some((l) => /^reload: \d+ queued record\(s\) wait on disk for the new pipeline's hook/.test(String(l.msg))), cli.stderr().slice(-3000)).toBe(true);
+    } finally {
+      await receiver.close();
+    }
+  }, 90_000);
 
   it('an OTLP request held past its client\'s deadline is not written as well as its retry: otlp_grpc is rebuilt by a reload, not kept', async () => {
     const dir = await tempDir('dl-reload-otlp-');

@@ -52,6 +52,8 @@ export class QueuedOutput<T> {
   /** Ends the drain before the shutdown timeout (armed when the stop begins). */
   private deadline: NodeJS.Timeout | undefined;
   private deadlineArmed = false;
+  /** A reload's new pipeline takes the queue over: the worker stopped after its request in flight. */
+  private handedOff = false;
   private readonly onStop = () => this.stopBegan();
 
   static async open<T>(options: QueuedOutputOptions<T>): Promise<QueuedOutput<T>> {
@@ -113,6 +115,15 @@ export class QueuedOutput<T> {
    * queue, or a request in flight to a receiver that does not answer).
    */
   private stopBegan(): void {
+    // A reload whose new pipeline has this output takes its queue over: the backlog waits on disk for it
+    // instead of being drained here while the reload waits (up to most of the shutdown timeout for a slow or
+    // rate-limited receiver, with the rebuilt inputs closed meanwhile). Not with the queue full: events
+    // still coming through the pipeline wait for room, which only this worker's sending makes.
+    if (this.ctx.succeeded?.() && this.full.since === undefined) {
+      this.handedOff = true;
+      void this.worker.handOff();
+      return;
+    }
     this.worker.beginStop();
     if (this.worker.isFailing || this.worker.error) this.giveUp.abort();
     this.armDeadline();
@@ -215,7 +226,10 @@ export class QueuedOutput<T> {
    */
   async close(drain = true): Promise<void> {
     try {
-      if (!drain) await this.worker.stop();
+      if (this.handedOff) {
+        await this.worker.handOff();
+        if (this.queue.pending > 0) this.ctx.logger.info({ queued: this.queue.pending }, `reload: ${this.queue.pending} queued record(s) wait on disk for the new pipeline's ${this.ctx.id}, which sends them first`);
+      } else if (!drain) await this.worker.stop();
       else {
         this.armDeadline();
         await this.worker.finish();

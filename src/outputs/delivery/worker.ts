@@ -58,6 +58,8 @@ export class DeliveryWorker<T> {
   private stopping = false;
   /** The input has ended too: the loop ends once the queue is empty. */
   private draining = false;
+  /** A successor takes the queue over (a reload): the loop ends after the request in flight. */
+  private handingOff = false;
   /** Interrupts waits (linger, backoff, rate limit) when the stop begins. */
   private readonly wake = new AbortController();
   /** Interrupts the wait for records when draining begins (at the stop the pipeline may still queue some). */
@@ -140,6 +142,7 @@ export class DeliveryWorker<T> {
     const waits = AbortSignal.any([hardStop, this.wake.signal]);
     const idle = AbortSignal.any([hardStop, this.drained.signal]);
     while (!hardStop.aborted) {
+      if (this.handingOff) return;
       if (queue.pending === 0) {
         if (this.draining) return;
         await queue.waitForRecords(idle);
@@ -203,6 +206,19 @@ export class DeliveryWorker<T> {
     return limiter.take(hardStop);
   }
 
+  /**
+   * A reload whose new pipeline has this output (same id and type) takes its queue over: no more requests
+   * after the one in flight (whose outcome is recorded, so the successor neither loses nor repeats it). What
+   * the pipeline still queues waits on disk for the successor. Resolves when the loop has ended.
+   */
+  async handOff(): Promise<void> {
+    this.handingOff = true;
+    this.beginStop();
+    this.drained.abort();
+    await this.running;
+    this.logRefusalsLeft();
+  }
+
   /** Sends one batch until it is delivered or given up on. False: stop the loop (draining or hard stop). */
   private async deliver(records: Array<QueuedRecord<T>>, hardStop: AbortSignal, waits: AbortSignal): Promise<boolean> {
     const { queue, metrics, logger, target } = this.options;
@@ -253,7 +269,7 @@ export class DeliveryWorker<T> {
       }
       logger.warn({ ...fields, retry_in_ms: delay }, `cannot deliver to ${target}; retrying`);
       await sleep(delay, waits);
-      if (hardStop.aborted) return false;
+      if (hardStop.aborted || this.handingOff) return false;
       // Woken early because the stop began: try once more right away (the loop stops at the next failure).
     }
   }
