@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { LogEvent } from '../engine/event.js';
+import { acceptWatch } from '../engine/descriptors.js';
 import { renderPrometheus, type ComponentMetrics } from '../engine/metrics.js';
 import { tapPattern, type Taps } from '../engine/tap.js';
 import { parseListenAddress } from '../inputs/net/address.js';
@@ -184,6 +185,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       const body = renderPrometheus(samples) +
         `# HELP driftlock_process_resident_memory_bytes Resident set size.\n# TYPE driftlock_process_resident_memory_bytes gauge\ndriftlock_process_resident_memory_bytes ${mem.rss}\n` +
         `# HELP driftlock_process_uptime_seconds Seconds since the daemon started.\n# TYPE driftlock_process_uptime_seconds gauge\ndriftlock_process_uptime_seconds ${process.uptime().toFixed(1)}\n` +
+        `# HELP driftlock_process_too_many_open_files_total Times the process was out of file descriptors (EMFILE, ENFILE) while it listened: the API and the network inputs could not accept connections (once each time, however long).\n# TYPE driftlock_process_too_many_open_files_total counter\ndriftlock_process_too_many_open_files_total ${acceptWatch.episodes}\n` +
         reloadMetrics(options.reloads?.());
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
       return;
@@ -192,6 +194,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
   });
   server.maxConnections = API_MAX_CONNECTIONS;
   const perAddress = new Map<string, number>();
+  let connections = 0;
   server.on('connection', (socket: net.Socket) => {
     const address = socket.remoteAddress ?? '';
     const open = perAddress.get(address) ?? 0;
@@ -200,7 +203,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       return;
     }
     perAddress.set(address, open + 1);
+    connections += 1;
     socket.once('close', () => {
+      connections -= 1;
       const left = (perAddress.get(address) ?? 1) - 1;
       if (left > 0) perAddress.set(address, left);
       else perAddress.delete(address);
@@ -213,6 +218,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       resolve();
     });
   });
+  // Out of file descriptors, probes' connections are closed as they come: told once by the watch. An accept
+  // that fails with EMFILE reaches here as an 'error' (libuv could not keep its spare descriptor), which,
+  // without this listener, was an uncaught exception: the daemon exited 70.
+  server.on('error', (err) => acceptWatch.acceptFailed(err) || options.logger.warn({ err }, 'API server error'));
+  const unwatch = acceptWatch.listen({ name: 'the API', connections: () => connections }, options.logger);
+  server.once('close', unwatch);
   options.logger.info({ address: `${host}:${(server.address() as { port: number }).port}` }, 'API listening (/health, /livez, /readyz, /metrics)');
   return server;
 }

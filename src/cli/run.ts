@@ -15,6 +15,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, secretsOf, type ComponentConfig, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
+import { acceptWatch } from '../engine/descriptors.js';
 import { lockDataDir, LockWaitStopped } from '../engine/data-dir-lock.js';
 import { TlsMaterials, tlsProblemsOf, tlsSettingsOf } from '../inputs/net/tls.js';
 import { createLogger, SecretMask } from '../logging.js';
@@ -123,6 +124,9 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   const secrets = new SecretMask(secretsOf(config));
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets });
   life.logger = logger;
+  // Out of file descriptors while listening: said once, in the daemon's log, with what holds them.
+  acceptWatch.logger = logger;
+  acceptWatch.otherHolders = () => (life.pipeline?.metrics() ?? []).filter((m) => m.type === 'file' && m.kind === 'input').map((m) => `file input "${m.id}": ${m.get('files_open')} files`);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception; exiting');
     process.exit(70);

@@ -20,6 +20,8 @@ export interface FailureReportOptions {
   /** Fields added to every line (the file concerned). */
   fields?: Record<string, unknown>;
   remindMs?: number;
+  /** Where the failures are counted, as the first line says it (default: `counted in errors_total`). */
+  counted?: string;
   /** Monotonic milliseconds (injected by tests). */
   now?: () => number;
 }
@@ -60,7 +62,7 @@ export class FailureReport {
       this.lastSaid = now;
       this.unsaid = 0;
       this.ctx.health?.failing(`${what}: ${errorMessage(err)}`);
-      this.ctx.logger.error({ err, ...this.options.fields, ...fields }, `${what}; retrying (said again every ${Math.round((this.options.remindMs ?? FAILURE_REMINDER_MS) / 60_000)} min while it lasts, counted in errors_total)`);
+      this.ctx.logger.error({ err, ...this.options.fields, ...fields }, `${what}; retrying (said again every ${Math.round((this.options.remindMs ?? FAILURE_REMINDER_MS) / 60_000)} min while it lasts, ${this.options.counted ?? 'counted in errors_total'})`);
       return;
     }
     if (now - this.lastSaid < (this.options.remindMs ?? FAILURE_REMINDER_MS)) {

@@ -1,29 +1,9 @@
 /**
  * The process's limit on open files, and what to say when it is hit. A file input holds a descriptor for each
  * file it reads; past the limit (`ulimit -n`) every open fails with EMFILE (ENFILE: the whole system's limit),
- * files, checkpoint saves, folder walks and the API's accepted connections alike.
+ * files, checkpoint saves, folder walks and the API's accepted connections alike. Whether an
+ * error is that limit, and the limit itself, are in engine/descriptors.ts.
  */
-import { readFileSync } from 'node:fs';
-
-/** Whether an error is the process (EMFILE) or the system (ENFILE) out of file descriptors. */
-export function isDescriptorLimit(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
-}
-
-/**
- * The soft limit on open files (`ulimit -n`), from /proc/self/limits (Linux); undefined where it cannot be
- * read, or when it is unlimited. Node raises the soft limit to the hard one as it starts: this is the limit
- * the process really has.
- */
-export function openFileLimit(limitsFile = '/proc/self/limits'): number | undefined {
-  try {
-    const match = /^Max open files\s+(\d+)\s/m.exec(readFileSync(limitsFile, 'utf8'));
-    return match ? Number(match[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The default `max_open_files`: half the limit, leaving the other half to the rest of the process (outputs,

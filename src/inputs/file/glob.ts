@@ -6,7 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { isDescriptorLimit } from './descriptors.js';
+import { isDescriptorLimit } from '../../engine/descriptors.js';
 
 export interface CompiledGlob {
   pattern: string;

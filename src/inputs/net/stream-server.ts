@@ -7,6 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { InputContext } from '../../engine/component.js';
+import { acceptWatch } from '../../engine/descriptors.js';
 import { formatAddress, peerOf, type ListenAddress } from './address.js';
 import type { ProblemLog } from './problems.js';
 import type { TlsMaterial } from './tls.js';
@@ -173,11 +174,13 @@ const TLS_HANDSHAKE_TIMEOUT = 10_000;
 /**
  * Listens on `options.address` with at most `options.maxConnections` connections open (more are refused,
  * counted in `errors_total` and logged with the peer); resolves with the bound port. A listen failure
- * rejects with `<name> cannot listen on <address>: <reason>`; later server errors are logged.
+ * rejects with `<name> cannot listen on <address>: <reason>`; later server errors are logged. While it
+ * listens, the process being out of file descriptors is told by `acceptWatch`, naming it.
  */
 export async function listenWithLimit(server: net.Server, options: Pick<StreamServerOptions, 'name' | 'address' | 'maxConnections'>, ctx: InputContext, problems: ProblemLog): Promise<number> {
   const { host, port } = options.address;
   server.maxConnections = options.maxConnections;
+  ctx.metrics.declare('too_many_open_files_total');
   server.on('drop', (data) => {
     ctx.metrics.add('errors_total');
     problems.report('too_many_connections', `${options.name} connection refused: max_connections (${options.maxConnections}) reached`, { peer: peerOf(data?.remoteAddress, data?.remotePort) });
@@ -193,7 +196,16 @@ export async function listenWithLimit(server: net.Server, options: Pick<StreamSe
   } catch (err) {
     throw new Error(`${options.name} cannot listen on ${formatAddress(host, port)}: ${(err as Error).message}`, { cause: err });
   }
-  server.on('error', (err) => problems.report('server_error', `${options.name} server error`, { error: err.message }));
+  // Out of file descriptors, connections are closed as they come, which the process-wide watch tells once
+  // (and counts in this input's too_many_open_files_total); an accept error for it is that too, not a line each.
+  let open = 0;
+  server.on('connection', (socket: net.Socket) => {
+    open += 1;
+    socket.once('close', () => (open -= 1));
+  });
+  const unwatch = acceptWatch.listen({ name: `${options.name} "${ctx.id}"`, connections: () => open, metrics: ctx.metrics }, ctx.logger);
+  server.once('close', unwatch);
+  server.on('error', (err) => acceptWatch.acceptFailed(err) || problems.report('server_error', `${options.name} server error`, { error: err.message }));
   return (server.address() as net.AddressInfo).port;
 }
 

@@ -1,0 +1,91 @@
+/**
+ * The daemon out of file descriptors while it listens, on the real daemon under `ulimit -n 128`: fluent
+ * forward clients take every descriptor. Before, libuv closed each new connection as it came (the API's
+ * probes read 'connection reset by peer') and the daemon said nothing and counted nothing. Now it says so once, in
+ * words (the limit, what holds the descriptors), counts it, says when descriptors are free again, and accepts
+ * again by itself; it neither exits nor spins meanwhile.
+ */
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { logLines, startCli } from '../helpers/cli.js';
+import { freePort, scrape } from '../helpers/metrics.js';
+import { tempDir } from '../helpers/temp.js';
+
+const LIMIT = 128;
+const CLIENTS = 200;
+
+/** GET `path` of the API: its status, or the error that ended the request. */
+function get(port: number, urlPath: string): Promise<{ status?: number; error?: string }> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+  });
+}
+
+/** CPU time (user and system) the process has used, in ms, from /proc. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks (100 a second).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+describe('out of file descriptors while listening', () => {
+  it('says so once with the limit and what holds them, counts it, and accepts again once they are free', async () => {
+    const dir = await tempDir('dl-fd-');
+    const api = await freePort();
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(config, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:${api}" }
+inputs:
+  fwd: { type: fluent_forward, address: "127.0.0.1:0" }
+  sys: { type: syslog, mode: tcp, address: "127.0.0.1:0" }
+outputs: { out: { type: file, inputs: [fwd, sys], path: "${dir}/out.log" } }
+`);
+    const daemon = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
+    await daemon.waitFor(/driftlock running/);
+    const forward = logLines(daemon.stderr()).find((l) => l.component === 'fwd' && typeof l.port === 'number')!.port as number;
+    expect((await get(api, '/health')).status).toBe(200);
+
+    const clients: net.Socket[] = [];
+    for (let i = 0; i < CLIENTS; i++) clients.push(net.connect(forward, '127.0.0.1').on('error', () => undefined));
+    await daemon.waitFor(/cannot accept connections/, 'stderr', 10_000);
+    const told = logLines(daemon.stderr()).find((l) => String(l.msg).startsWith('cannot accept connections'))!;
+    expect(told.level).toBe('error');
+    expect(told.msg).toContain(`EMFILE: ${LIMIT}, ulimit -n`);
+    expect(told.msg).toMatch(/connections to the API, fluent_forward "fwd", syslog "sys" are closed as soon as they come/);
+    expect(told.msg).toMatch(/fluent_forward "fwd": \d{2,3} connections/);
+    expect(told.msg).toContain('Raise the limit (ulimit -n, LimitNOFILE=');
+
+    // Meanwhile: the probes' connections are closed, the daemon neither exits nor spins, and says it no more.
+    const before = cpuMs(daemon.child.pid!);
+    const started = Date.now();
+    for (let i = 0; i < 5; i++) {
+      expect((await get(api, '/health')).status).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    const busy = (cpuMs(daemon.child.pid!) - before) / (Date.now() - started);
+    expect(busy).toBeLessThan(0.5);
+    expect(daemon.child.exitCode).toBeNull();
+    expect(daemon.stderr().match(/cannot accept connections/g)).toHaveLength(1);
+
+    for (const c of clients) c.destroy();
+    await daemon.waitFor(/file descriptors are free again: connections are accepted again/, 'stderr', 10_000);
+    expect((await get(api, '/health')).status).toBe(200);
+    const metrics = await scrape(api);
+    expect(metrics.get('too_many_open_files_total/fwd')).toBe(1);
+    expect(metrics.get('too_many_open_files_total/sys')).toBe(1);
+    const text = await (await fetch(`http://127.0.0.1:${api}/metrics`)).text();
+    expect(text).toMatch(/^driftlock_process_too_many_open_files_total 1$/m);
+
+    daemon.child.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+  }, 60_000);
+});
