@@ -2,7 +2,8 @@
  * `driftlock run`: load the config, start the pipeline, and stop it gracefully on SIGTERM/SIGINT (a second
  * signal exits at once). SIGHUP reloads the config: what can be checked of the new config while the running
  * pipeline runs is checked first (it loads; its TLS files are read and go together), and a failure there
- * leaves the running pipeline as it is, as does a config that is the running one (nothing to rebuild).
+ * leaves the running pipeline as it is, as does a config that is the running one (nothing to rebuild) or
+ * that differs from it only in log_level (the logger's level is set in place).
  * Then the running pipeline drains and stops, and one built from the
  * new config starts on the same data_dir (checkpoints and queues carry over); if that one cannot start (a
  * port still taken), the previous config starts again, with the TLS material it had loaded. Returns the
@@ -315,7 +316,19 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
         if ('refused' in prepared) life.reloaded(prepared.refused);
         else if ('unchanged' in prepared) {
           // Taken effect: what runs is what the file says (also after a failed reload, once the file is as the running config again).
-          logger.info({ config: config.file }, 'SIGHUP: config unchanged (after ${VAR} interpolation, with the same TLS files): nothing to reload; the running pipeline goes on');
+          const level = prepared.logLevel;
+          if (level === undefined) logger.info({ config: config.file }, 'SIGHUP: config unchanged (after ${VAR} interpolation, with the same TLS files): nothing to reload; the running pipeline goes on');
+          else {
+            // Only log_level changed: the logger's level, in place (pino's component loggers follow theirs);
+            // before, a drain and a rebuild of the whole pipeline.
+            const from = config.logLevel;
+            config = { ...config, logLevel: level };
+            if (options.logLevel) logger.info({ config: config.file, log_level: options.logLevel, file_log_level: level }, `SIGHUP: only log_level changed (${from} to ${level}), and --log-level ${options.logLevel} overrides it: nothing to reload; the running pipeline goes on`);
+            else {
+              logger.level = level;
+              logger.info({ config: config.file, log_level: level, previous_log_level: from }, `SIGHUP: only log_level changed (${from} to ${level}): applied in place; nothing drained or rebuilt, the running pipeline goes on`);
+            }
+          }
           life.reloaded();
         } else if (!stopRequested) {
           const fresh = prepared.config;
@@ -452,9 +465,9 @@ function successorsOf(running: PipelineConfig, fresh: PipelineConfig): Set<strin
  * be read again), or a component's TLS files cannot be used (missing, not PEM, a certificate that does not
  * match its key: a renewal half done). An API change is said and left for a restart. All of it is checked
  * while the running pipeline runs, which goes on unchanged if it fails. `unchanged` when the new config is
- * the running one (`sameConfig`): nothing to do.
+ * the running one (`configChange`): nothing to do, or, with `logLevel`, only the logger's level to set.
  */
-async function prepareReload(options: RunOptions, running: PipelineConfig, runningTls: TlsMaterials, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials; keep: Set<string> } | { refused: string } | { unchanged: true }> {
+async function prepareReload(options: RunOptions, running: PipelineConfig, runningTls: TlsMaterials, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials; keep: Set<string> } | { refused: string } | { unchanged: true; logLevel?: PipelineConfig['logLevel'] }> {
   let config: PipelineConfig;
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
@@ -477,9 +490,12 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
     logger.error({ config: options.configFile, problems: problems.length }, `SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged\n${problems.join('\n')}`);
     return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}` };
   }
-  // Nothing to rebuild (a SIGHUP with the file as it was, or its TLS files): the running pipeline goes on,
-  // undrained, as Vector leaves unchanged components be. A renewed certificate differs, and is taken below.
-  if (await sameConfig(running, config, runningTls, tls)) return { unchanged: true };
+  // Nothing to rebuild (a SIGHUP with the file as it was, or its TLS files, or only log_level changed): the
+  // running pipeline goes on, undrained, as Vector leaves unchanged components be. A renewed certificate
+  // differs, and is taken below.
+  const change = await configChange(running, config, runningTls, tls);
+  if (change === 'none') return { unchanged: true };
+  if (change === 'log_level') return { unchanged: true, logLevel: config.logLevel };
   const keep = await unchangedInputs(running, config, runningTls, tls);
   const stdin = running.components.find((c) => c.kind === 'input' && c.type === 'stdin' && !keep.has(c.id));
   if (stdin) {
@@ -527,14 +543,15 @@ async function unchangedInputs(running: PipelineConfig, fresh: PipelineConfig, r
 }
 
 /**
- * Whether the new config is the running one: the same top-level settings and the same components, each
- * unchanged (`sameComponent`: after interpolation, with the same TLS bytes). Plugins are compared by the
- * list of them: a reload does not load a plugin again (its module is Node's, kept), so its file changed on
- * disk would change nothing of a rebuild either.
+ * What a reload changes of the running config: nothing (`none`: the same top-level settings and the same
+ * components, each unchanged: `sameComponent`, after interpolation, with the same TLS bytes), only
+ * `log_level` (applied to the logger in place), or more (`rebuild`). Plugins are compared by the list of
+ * them: a reload does not load a plugin again (its module is Node's, kept), so its file changed on disk would
+ * change nothing of a rebuild either.
  */
-async function sameConfig(running: PipelineConfig, fresh: PipelineConfig, runningTls: TlsMaterials, freshTls: TlsMaterials): Promise<boolean> {
-  const top = (c: PipelineConfig) => [c.dataDir, c.logLevel, c.shutdownTimeoutMs, c.api, c.plugins, c.components.length];
-  if (!isDeepStrictEqual(top(running), top(fresh))) return false;
-  for (const c of fresh.components) if (!(await sameComponent(running, c, runningTls, freshTls))) return false;
-  return true;
+async function configChange(running: PipelineConfig, fresh: PipelineConfig, runningTls: TlsMaterials, freshTls: TlsMaterials): Promise<'none' | 'log_level' | 'rebuild'> {
+  const top = (c: PipelineConfig) => [c.dataDir, c.shutdownTimeoutMs, c.api, c.plugins, c.components.length];
+  if (!isDeepStrictEqual(top(running), top(fresh))) return 'rebuild';
+  for (const c of fresh.components) if (!(await sameComponent(running, c, runningTls, freshTls))) return 'rebuild';
+  return running.logLevel === fresh.logLevel ? 'none' : 'log_level';
 }

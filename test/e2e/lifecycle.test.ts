@@ -317,6 +317,45 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
   }, 30_000);
 });
 
+describe('a reload that changes only log_level', () => {
+  it('sets the level in place: nothing drained or rebuilt, and the components log at the new level', async () => {
+    const dir = await tempDir('dl-life-');
+    await mkdir(path.join(dir, 'logs'));
+    const config = (level: string) => `log_level: ${level}
+data_dir: ${dir}/data
+inputs: { app: { type: file, include: ["${dir}/logs/*.log"] } }
+outputs: { out: { type: file, inputs: [app], path: ${dir}/out.log } }
+`;
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, config('info'));
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+
+    await writeFile(file, config('debug'));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/SIGHUP: only log_level changed \(info to debug\): applied in place; nothing drained or rebuilt/);
+    // The file input, kept running, logs at debug now: a new file is said.
+    await writeFile(path.join(dir, 'logs', 'new.log'), 'one\n');
+    await cli.waitFor(/"component":"app".*"msg":"reading new file"/);
+
+    await writeFile(file, config('info'));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/SIGHUP: only log_level changed \(debug to info\)/);
+    await writeFile(path.join(dir, 'logs', 'other.log'), 'two\n');
+    // Read (it reaches the output), and not said at info.
+    for (let i = 0; i < 100 && !(await readFile(path.join(dir, 'out.log'), 'utf8').catch(() => '')).includes('two'); i++) await new Promise((r) => setTimeout(r, 100));
+    cli.child.kill('SIGTERM');
+    const { code, stderr } = await cli.exited;
+    expect(code).toBe(0);
+    const lines = logLines(stderr);
+    expect(lines.filter((l) => l.msg === 'reading new file').map((l) => l.file)).toEqual([path.join(dir, 'logs', 'new.log')]);
+    // One pipeline from start to end: never drained, never built again.
+    expect(lines.filter((l) => l.msg === 'pipeline started')).toHaveLength(1);
+    expect(stderr).not.toContain('SIGHUP: reloading the config');
+    expect(await readFile(path.join(dir, 'out.log'), 'utf8')).toMatch(/one[\s\S]*two/);
+  }, 30_000);
+});
+
 describe('a reload whose new pipeline never finishes starting', () => {
   it('is given up on after shutdown_timeout: the previous config runs again, /health and /metrics say the reload failed, the log names the component', async () => {
     const dir = await tempDir('dl-life-');
