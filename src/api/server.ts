@@ -83,7 +83,8 @@ export function isLocalConnection(remoteAddress: string | undefined, localAddres
  * as they go by, one JSON line each (`{"component": id, "event": {...}}`), until `limit` events (default 100;
  * 0: until the client goes). Only for clients on the machine itself: events are the logs, whatever `address`
  * the API listens on for probes. A reader that falls behind by more than 1 MiB misses events: a line
- * `{"missed": n}` says how many, and the pipeline never waits for a tap.
+ * `{"missed": n}` says how many, and the pipeline never waits for a tap. A reload after which no producer
+ * matches the patterns any more, and one that brings one back, are said in a line `{"notice": "..."}`.
  */
 function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonNullable<ApiServerOptions['tap']>, open: Set<http.ServerResponse>, state: string): void {
   const json = (status: number, body: unknown): void => {
@@ -108,6 +109,17 @@ function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonN
   res.flushHeaders();
   let shown = 0;
   let missed = 0;
+  let watching: readonly string[] = watched;
+  // After a reload that removed or renamed every component it watched, the tap is told (before, it stayed
+  // open and silent for ever), and waits, as `vector tap` does, for a reload that brings one back.
+  const producersNow = (now: readonly string[]): void => {
+    if (res.destroyed || res.writableEnded) return;
+    const notice = now.length === 0 && watching.length > 0
+      ? `the daemon reloaded its config: no input or transform matches ${patterns.join(', ')} any more (inputs and transforms now: ${tap.producers().join(', ')}); the tap stays open and shows their events again if a reload brings one back`
+      : now.length > 0 && watching.length === 0 ? `the daemon reloaded its config: watching ${now.join(', ')} again` : undefined;
+    watching = now;
+    if (notice !== undefined) res.write(`${JSON.stringify({ notice })}\n`);
+  };
   const close = tap.taps.watch(matches, (component: string, events: readonly LogEvent[]) => {
     // A reader gone whose 'close' has not come yet: nothing more is written (a write after the end is an error).
     if (res.destroyed || res.writableEnded) {
@@ -132,7 +144,7 @@ function serveTap(req: http.IncomingMessage, res: http.ServerResponse, tap: NonN
         return;
       }
     }
-  });
+  }, producersNow);
   res.on('close', () => {
     open.delete(res);
     close();

@@ -39,9 +39,25 @@ type State = 'starting' | 'running' | 'reloading' | 'stopping';
 class Lifecycle {
   state: State = 'starting';
   logger?: Logger;
-  pipeline?: Pipeline;
   /** Open taps (`GET /tap`) watch whichever pipeline runs: they go on through reloads. */
   readonly taps = new Taps();
+  private running?: Pipeline;
+
+  /** The pipeline that runs (another after a reload: the open taps hear which producers they watch now). */
+  get pipeline(): Pipeline | undefined {
+    return this.running;
+  }
+
+  set pipeline(p: Pipeline | undefined) {
+    const replaced = this.running !== undefined && this.running !== p;
+    this.running = p;
+    if (replaced) this.taps.producersChanged(this.producers());
+  }
+
+  /** The ids of the running pipeline's inputs and transforms: what a tap can watch. */
+  producers(): string[] {
+    return this.running?.config.components.filter((c) => c.kind !== 'output').map((c) => c.id) ?? [];
+  }
   /** Aborted by the first SIGTERM or SIGINT. */
   readonly stopping = new AbortController();
   /** Set by the run loop once the pipeline runs: what a stop or a SIGHUP does then. */
@@ -145,7 +161,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   let api: Server | undefined;
   let apiError: unknown;
   const startApi = () => startApiServer({ address: config.api.address, logger, metrics: () => life.pipeline?.metrics() ?? [], state: () => life.state, trouble: () => life.pipeline?.health() ?? [], reloads: () => life.reloads, mask: secrets.mask,
-    tap: { taps: life.taps, producers: () => life.pipeline?.config.components.filter((c) => c.kind !== 'output').map((c) => c.id) ?? [] } });
+    tap: { taps: life.taps, producers: () => life.producers() } });
   if (config.api.enabled) api = await startApi().catch((err: unknown) => void (apiError = err));
 
   let unlock: () => Promise<void>;

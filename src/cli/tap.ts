@@ -66,9 +66,14 @@ export function runTap(patterns: readonly string[], o: TapOptions, io: { stdout:
         rest = lines.pop()!;
         for (const line of lines) {
           if (!line) continue;
-          const item = JSON.parse(line) as { component?: string; event?: LogEvent; missed?: number };
+          const item = JSON.parse(line) as { component?: string; event?: LogEvent; missed?: number; notice?: string };
           if (item.missed !== undefined) {
             io.stderr.write(`driftlock tap: ${item.missed} events not shown (this reader fell behind)\n`);
+            continue;
+          }
+          // What the daemon says of the tap (a reload removed what it watched): words on stderr, in either format.
+          if (item.notice !== undefined) {
+            io.stderr.write(`driftlock tap: ${item.notice}\n`);
             continue;
           }
           shown += 1;

@@ -11,9 +11,13 @@ import type { LogEvent } from './event.js';
 /** Takes the events a watched component sends, and its id; called synchronously as the batch goes by. */
 export type TapSink = (component: string, events: readonly LogEvent[]) => void;
 
+/** Hears, after a reload, the producers a tap's patterns match in the new pipeline (none: all gone or renamed). */
+export type TapProducers = (watched: readonly string[]) => void;
+
 interface Tap {
   matches: (component: string) => boolean;
   sink: TapSink;
+  producers?: TapProducers;
 }
 
 /**
@@ -34,11 +38,19 @@ export class Taps {
     return this.open.size > 0;
   }
 
-  /** Opens a tap on the components `matches` accepts; returns the function that closes it. */
-  watch(matches: (component: string) => boolean, sink: TapSink): () => void {
-    const tap: Tap = { matches, sink };
+  /**
+   * Opens a tap on the components `matches` accepts; returns the function that closes it. `producers` hears
+   * which of them run after each reload (see `producersChanged`).
+   */
+  watch(matches: (component: string) => boolean, sink: TapSink, producers?: TapProducers): () => void {
+    const tap: Tap = { matches, sink, producers };
     this.open.add(tap);
     return () => this.open.delete(tap);
+  }
+
+  /** Another pipeline runs (a reload): each tap hears which of these producers its patterns match. */
+  producersChanged(ids: readonly string[]): void {
+    for (const tap of this.open) tap.producers?.(ids.filter(tap.matches));
   }
 
   /** A producer's batch, before it goes downstream (where a transform may change its events). */

@@ -79,6 +79,46 @@ describe('driftlock tap and top', () => {
     expect(gone.stderr).toMatch(/cannot reach the API at 127\.0\.0\.1:\d+ \(ECONNREFUSED\): is the daemon running with api\.enabled: true/);
   });
 
+  it('tells a tap whose component a reload removed, keeps it open, and shows the events again when a reload brings it back', async () => {
+    const dir = await tempDir('dl-tap-');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, pipeline(dir, false));
+    const daemon = startCli(['run', '-c', file]);
+    await daemon.waitFor(/driftlock running/);
+    const api = logLines(daemon.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+    const json = startCli(['tap', '--api', api, 'parse_access', '-n', '0', '--format', 'json']);
+    const pretty = startCli(['tap', '--api', api, 'parse_access', '-n', '0', '--format', 'pretty']);
+    await json.waitFor(/"component":"parse_access"/, 'stdout');
+    await pretty.waitFor(/^parse_access {2}/m, 'stdout');
+
+    // Renamed: the taps are told, in words on stderr, and stay open.
+    await writeFile(file, pipeline(dir, false).replaceAll('parse_access', 'parse_web'));
+    daemon.child.kill('SIGHUP');
+    await daemon.waitFor(/config reloaded/);
+    const gone = /driftlock tap: the daemon reloaded its config: no input or transform matches parse_access any more \(inputs and transforms now: web, parse_web\); the tap stays open/;
+    await json.waitFor(gone, 'stderr');
+    await pretty.waitFor(gone, 'stderr');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(json.child.exitCode).toBeNull();
+    expect(pretty.child.exitCode).toBeNull();
+
+    // Back under its name: said, and its events flow again.
+    const before = json.stdout().length;
+    await writeFile(file, pipeline(dir, false));
+    daemon.child.kill('SIGHUP');
+    await json.waitFor(/driftlock tap: the daemon reloaded its config: watching parse_access again/, 'stderr');
+    await pretty.waitFor(/driftlock tap: the daemon reloaded its config: watching parse_access again/, 'stderr');
+    for (let i = 0; i < 100 && !json.stdout().slice(before).includes('"component":"parse_access"'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(json.stdout().slice(before)).toContain('"component":"parse_access"');
+    // Standard output holds the events alone: each line is one.
+    for (const line of json.stdout().trim().split('\n')) expect(JSON.parse(line)).toMatchObject({ component: 'parse_access' });
+
+    json.child.kill('SIGINT');
+    pretty.child.kill('SIGINT');
+    daemon.child.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+  }, 60_000);
+
   it('reads the API address from --config, and refuses a config without the API', async () => {
     const dir = await tempDir('dl-tap-');
     const file = path.join(dir, 'pipeline.yaml');
