@@ -299,26 +299,37 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
     clearInterval(keepAlive);
   };
 
-  // Not entered when a stop came while the pipeline started: it drains below.
-  while (!stopRequested) {
-    const woke = next();
-    const current = pipeline;
+  /** Listens for the end of `p`: its inputs ending by themselves (then a drain), or all of it (the loop ends). */
+  const watchEnd = (p: Pipeline) => {
     // Every input ended by itself (stdin at EOF): the drain is a stop's, within shutdown_timeout (before,
     // an output that never finished held the daemon for ever after the end of its input).
-    current.inputsEnded.then(() => {
-      if (pipeline !== current || stopRequested || life.state !== 'running') return;
+    p.inputsEnded.then(() => {
+      if (pipeline !== p || stopRequested || life.state !== 'running') return;
       logger.info({ timeout_ms: config.shutdownTimeoutMs }, 'every input has ended: draining in-flight events, within shutdown_timeout');
       life.state = 'stopping';
       inputsFinished = true;
-      stopped = current.stop();
+      stopped = p.stop();
       // The exit waits for that stop, not for the components: one stuck past the deadline does not hold it.
       wake({ why: 'stop' });
     }, () => undefined);
     // Only the pipeline running now may end the loop: one replaced by a reload ends as it is replaced.
-    current.done.then(
-      () => pipeline === current && wake({ why: 'done' }),
-      (err: unknown) => pipeline === current && wake({ why: 'failed', err }),
+    p.done.then(
+      () => pipeline === p && wake({ why: 'done' }),
+      (err: unknown) => pipeline === p && wake({ why: 'failed', err }),
     );
+  };
+  // The pipeline whose end is listened for: once each. A refused reload, an unchanged config or a log_level
+  // applied in place go round the loop with the same one (before, each added two listeners to it).
+  let watched: Pipeline | undefined;
+
+  // Not entered when a stop came while the pipeline started: it drains below.
+  while (!stopRequested) {
+    const woke = next();
+    const current = pipeline;
+    if (watched !== current) {
+      watched = current;
+      watchEnd(current);
+    }
     const w = await woke;
     if (w.why === 'reload') {
       // /health says 503 "reloading" while the old pipeline drains and the new one starts.
