@@ -1,5 +1,5 @@
 import { appendFile, copyFile, mkdir, readFile, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
-import { appendFileSync, copyFileSync, existsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { numbered, openFilesUnder, readCheckpoints, startedFileInputs, tempDir } from '../helpers/file-input.js';
@@ -226,6 +226,32 @@ describe('file input: rotation and truncation', () => {
     await second.until(() => second.events.length >= 10, 'the 10 new lines');
     await new Promise((r) => setTimeout(r, 300));
     expectEachOnce([...first.bodies(), ...second.bodies()], 'k', 310);
+  });
+
+  // The second: the name is first looked at again after scan_interval, the last look.
+  it.each([{ check_interval: '100ms' }, { check_interval: '2s' }])('rotated, then a new file created and rotated on before the input looked, no file in its place after: every line once (%o)', async (checks) => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    await writeFile(log, numbered('k', 0, 100));
+    const input = start({ dataDir: data, config: { include: [log], start_at: 'beginning', scan_interval: '500ms', ...checks } });
+    await input.until(() => input.events.length === 100, 'the first 100 lines');
+    // In one go (synchronous calls: the input cannot run in between, as behind a busy host): a rotation, a
+    // new file, and its rotation too (logrotate run twice, or a writer that rotates by size). The writer is
+    // done: no file comes under the name again, or only after scan_interval. Before, app.log.2 was never
+    // read: its name was looked at and found empty until scan_interval passed, and then forgotten.
+    appendFileSync(log, numbered('k', 100, 100));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('k', 200, 100));
+    renameSync(log, `${log}.2`);
+    await input.until(() => input.events.length >= 300, 'all 300 lines');
+    await new Promise((r) => setTimeout(r, 2500)); // past scan_interval: the last look at the name is over
+    // A file under the name later on is read whole, and nothing again.
+    await writeFile(log, numbered('k', 300, 10));
+    await input.until(() => input.events.length >= 310, 'the 10 lines of the new file');
+    await new Promise((r) => setTimeout(r, 300)); // a line read twice would show up by now
+    expectEachOnce(input.bodies(), 'k', 310);
+    expect(input.events.some((e) => e.source.file === `${log}.2`)).toBe(true);
   });
 
   it('a rotated file let go (acks still out) and then renamed back under an included name is read on', async () => {

@@ -131,9 +131,11 @@ export class FileInput implements TailerHost {
    * in that window, is reported by no event at all. Such a name is looked at again at every
    * `check_interval` until a file is found there, for `scan_interval` at most (the periodic walk looks at
    * it by then). Kept: when the rotation was seen, and the rotated file's modification time when it was
-   * last found unchanged (see `consider`).
+   * last found unchanged (see `consider`). A look that finds a file there reads the files created under
+   * the name and rotated on before they were found (see `consider`), and so does a last look once
+   * `scan_interval` has passed (`ending`), whatever it finds.
    */
-  private readonly vacated = new Map<string, { since: number; checkedMtimeMs: number }>();
+  private readonly vacated = new Map<string, { since: number; checkedMtimeMs: number; ending?: boolean }>();
   /** Checkpoints that cannot be saved (a full or read-only data_dir): said once, on /health, retried. */
   private readonly saveFailure: FailureReport;
   /**
@@ -361,8 +363,14 @@ export class FileInput implements TailerHost {
   private lookAtVacated(): void {
     const now = Date.now();
     for (const [file, v] of this.vacated) {
-      if (this.byPath.has(file) || now - v.since >= this.config.scan_interval) this.vacated.delete(file);
-      else this.enqueue(file);
+      if (this.byPath.has(file)) this.vacated.delete(file);
+      else if (v.ending) continue;
+      else if (now - v.since < this.config.scan_interval) this.enqueue(file);
+      else {
+        // The last look: forgotten once it is done, not before (see `consider`).
+        v.ending = true;
+        this.enqueue(file, () => this.vacated.get(file) === v && this.vacated.delete(file));
+      }
     }
   }
 
@@ -444,6 +452,15 @@ export class FileInput implements TailerHost {
         await this.parkedMoved(file, parked, found === undefined);
       } else if (resting) restedSince = parked.mtimeMs;
     }
+    // Rotated away with nothing in its place (see `vacated`), and still nothing there at its last look: a
+    // file created under the name meanwhile may have been rotated on already, before anything looked (a
+    // rotation run twice in a row, or an input held up): its copy is read now. Before, only a file found
+    // under the name led to its copies, and with none there (the writer done, or its next file later than
+    // scan_interval) their lines were never read. At the last look only: a walk of the folder at each
+    // check_interval, for each name deleted or rotated with no successor, would cost more than the lines
+    // come sooner.
+    const vacated = this.vacated.get(file);
+    if (!found && !parked && vacated?.ending) await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
     if (!found?.isFile() || this.takenBack(file, foundKey!)) return;
     const old = this.config.ignore_older !== undefined && Date.now() - found.mtimeMs > this.config.ignore_older;
     if (!old && this.tailers.size >= this.maxOpen) return this.wait(file, found, atStart);
@@ -510,7 +527,6 @@ export class FileInput implements TailerHost {
       // and it may have been rotated already (copied and truncated, or renamed, with a new file in its
       // place). Copies written after the rotated file was last found unchanged, whose content is not known,
       // are read whole, as after a truncation seen late.
-      const vacated = this.vacated.get(file);
       if (vacated) {
         this.vacated.delete(file);
         await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
