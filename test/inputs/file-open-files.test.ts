@@ -185,6 +185,28 @@ describe('file input: close_inactive', () => {
     expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 3)), 'b-000000']));
   });
 
+  it.each([{ third: true }, { third: false }])('renamed while closed, and the file found in its place renamed on too before it was opened: every line once (%o)', async ({ third }) => {
+    const { dir, log, input } = await readAndClosed(numbered('a', 0, 3));
+    // 10,000 other files in the folder: looking for the rest of the closed file (two walks of the folder, a
+    // stat per file) takes a while, between the look at the name and the open of what is there.
+    for (let i = 0; i < 10_000; i++) writeFileSync(path.join(dir, `other-${i}.txt`), '');
+    appendFileSync(log, numbered('a', 3, 2));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('b', 0, 2));
+    await input.until(() => input.logs.includes('reading the rest of a rotated file'), 'the rest of the closed file found', 20_000);
+    // The second walk has listed the folder and is taking its stats: the file it found under the name is
+    // rotated on, and a third one takes its place or none does. Before, the input opened the third one (or
+    // found nothing to open), and the second (app.log.2) was never read: looked at under its name, then
+    // never looked for.
+    await new Promise((r) => setTimeout(r, 150));
+    renameSync(log, `${log}.2`);
+    if (third) writeFileSync(log, numbered('c', 0, 2));
+    const expected = [...linesOf(numbered('a', 0, 5)), ...linesOf(numbered('b', 0, 2)), ...(third ? linesOf(numbered('c', 0, 2)) : [])];
+    await input.until(() => input.events.length >= expected.length, 'every line', 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sorted(input.bodies())).toEqual(sorted(expected));
+  }, 60_000);
+
   it('deleted while closed and created again: the new file is read whole, once', async () => {
     const { log, input } = await readAndClosed(numbered('a', 0, 3));
     unlinkSync(log);

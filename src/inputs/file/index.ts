@@ -473,7 +473,9 @@ export class FileInput implements TailerHost {
         this.limitHit(err, `open ${file}`);
         this.wait(file, found, atStart);
       }
-      return; // gone again, or not readable; the next scan tries again
+      // Renamed away or deleted since it was found: what it holds is looked for (see `parkedMoved`).
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') await this.parkedMoved(file, { key: foundKey!, size: found.size, mtimeMs: found.mtimeMs }, true);
+      return; // not readable; the next scan tries again
     }
     // Said once the files that waited for descriptors are all open (not at each open that works meanwhile).
     if (this.waiting.size === 0) this.limitFailure.succeeded();
@@ -482,6 +484,10 @@ export class FileInput implements TailerHost {
       const st = await handle.stat();
       if (!st.isFile()) return;
       const key = fileKey(st.dev, st.ino);
+      // The name holds another file than the one found there (looking for a closed file's rest takes two
+      // walks of its folder meanwhile): that one was renamed on, and what it holds is looked for, as a
+      // closed file's would be. Before, it was never read (the next file under the name was).
+      if (key !== foundKey) await this.parkedMoved(file, { key: foundKey!, size: found.size, mtimeMs: found.mtimeMs }, false);
       if (this.takenBack(file, key)) return;
       const now = Date.now();
       const entry = this.store.get(key);
@@ -639,7 +645,8 @@ export class FileInput implements TailerHost {
   }
 
   /**
-   * A file held closed is no longer under its name: renamed away (rotation), deleted, or replaced. What it
+   * A file held closed (or found under the name and not opened yet) is no longer under its name: renamed
+   * away (rotation), deleted, or replaced. What it
    * holds past its checkpoint is read as a rotated file's would be: found by inode in its folder, read from
    * the checkpoint, and kept `rotate_wait` for a writer that has not reopened yet. Rotated copies written
    * since it was last looked at, whose content is not known, are read whole (rotated more than once
