@@ -254,6 +254,25 @@ describe('file input: rotation and truncation', () => {
     expect(input.events.some((e) => e.source.file === `${log}.2`)).toBe(true);
   });
 
+  it('rotated, then a new file created and rotated on before the input looked, a third file in its place: every line once', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, numbered('k', 0, 100));
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning' } });
+    await input.until(() => input.events.length === 100, 'the first 100 lines');
+    // In one go, before the input looks: the read file rotated, a second file created and rotated too, a
+    // third in its place. Before, the input found the third file under the name and read it, and the
+    // second (app.log.2) was never read: its copies were looked for only when the name was found empty.
+    appendFileSync(log, numbered('k', 100, 100));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('k', 200, 100));
+    renameSync(log, `${log}.2`);
+    writeFileSync(log, numbered('k', 300, 100));
+    await input.until(() => input.events.length >= 400, 'all 400 lines');
+    await new Promise((r) => setTimeout(r, 300)); // a line read twice would show up by now
+    expectEachOnce(input.bodies(), 'k', 400);
+  });
+
   it('a rotated file let go (acks still out) and then renamed back under an included name is read on', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'a.log'), 'one\n');

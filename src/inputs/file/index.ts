@@ -124,7 +124,7 @@ export class FileInput implements TailerHost {
   private lastSyncSave = 0;
   private readonly abandoned = new Map<string, number>();
   /**
-   * Names whose file was rotated away when nothing had taken its place yet. The writer creates the new file
+   * Names whose file was rotated away (or deleted), until a file is found in its place. The writer creates the new file
    * a moment later, and the watcher may never say so: chokidar reports a name unlinked and created again
    * within 100 ms as one `change` (atomic mode), and drops a `change` that comes within 50 ms of the last
    * one for that name, so a file created right after the rename, while the `change` of the last append is
@@ -891,12 +891,14 @@ export class FileInput implements TailerHost {
   rotated(tailer: Tailer, previousPath: string, checkedMtimeMs: number, deleted: boolean): void {
     if (this.byPath.get(previousPath) === tailer) this.byPath.delete(previousPath);
     this.ctx.logger.debug({ file: previousPath }, deleted ? 'file deleted; reading it to its end' : 'file rotated away; reading it to its end');
-    const since = Date.now();
+    // Before the name is looked at: whatever is found there then, files created under it and rotated on
+    // before that are read (see `vacated`). Before, only a name found empty led to them, and a second
+    // file rotated away before the look, with a third one in its place by then, was never read.
+    const earlier = this.vacated.get(previousPath);
+    this.vacated.set(previousPath, { since: Date.now(), checkedMtimeMs: Math.min(checkedMtimeMs, earlier?.checkedMtimeMs ?? Infinity) });
     this.enqueue(previousPath, () => {
       // No file under the name yet: a notification of the one to come may never arrive (see `vacated`).
-      if (this.byPath.has(previousPath)) return;
-      this.vacated.set(previousPath, { since, checkedMtimeMs });
-      this.ctx.logger.debug({ file: previousPath }, 'no file in its place yet; looking at the name at every check_interval');
+      if (!this.byPath.has(previousPath)) this.ctx.logger.debug({ file: previousPath }, 'no file in its place yet; looking at the name at every check_interval');
     });
   }
 
