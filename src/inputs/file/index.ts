@@ -494,7 +494,7 @@ export class FileInput implements TailerHost {
       const matches = entry !== undefined && (await startsWith(handle, entry.fingerprint)) && entry.offset <= st.size;
       let tailer: Tailer | undefined;
       if (entry && matches) {
-        entry.path = file;
+        this.store.setPath(key, file);
         entry.seen = now;
         if (!old) {
           this.ctx.logger.debug({ file, ino: st.ino, offset: entry.offset, size: st.size }, 'resuming file from its checkpoint');
@@ -567,7 +567,7 @@ export class FileInput implements TailerHost {
    * of a checkpointed file (rotated while driftlock was stopped: a `successor`); its start otherwise.
    */
   private startOffset(file: string, key: string, st: Stats, atStart: boolean, entry: Checkpoint | undefined): { offset: number; successor: boolean } {
-    const successor = atStart && [...this.store.all()].some(([k, e]) => e.path === file && k !== key);
+    const successor = atStart && this.store.heldByAnother(file, key);
     const fromEnd = atStart && !entry && !successor && this.config.start_at === 'end';
     return { offset: fromEnd ? st.size : 0, successor };
   }
