@@ -102,12 +102,20 @@ function identityOf(st: Stats): { ino: number; birth_ms: number } {
 }
 
 /**
+ * The longest path a Unix socket can have: its address holds 108 bytes on Linux, 104 on macOS and the BSDs,
+ * the final NUL included. Node (libuv 1.46) does not refuse a longer path: it cuts it there and listens at
+ * the path cut short, a socket file outside data_dir (in one of its parent folders) that nothing removes.
+ */
+const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
+
+/**
  * Listens on `socketPath` for as long as the lock is held (connections are closed at once): the kernel
  * answers a connection to it while this process lives, also paused or with its event loop blocked, and
  * refuses one once the process is gone. Undefined when it cannot listen (a path too long for a socket, a
  * filesystem without sockets): a restart after a kill then waits for the lock to go stale.
  */
 async function listenWhileHeld(socketPath: string): Promise<net.Server | undefined> {
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) return undefined;
   // A previous holder's, left by a kill: this one holds the lock now.
   await rm(socketPath, { force: true }).catch(() => undefined);
   const server = net.createServer((socket) => socket.destroy());

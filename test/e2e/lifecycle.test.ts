@@ -4,7 +4,7 @@
  * starts, and a second daemon on the same data_dir. The real CLI, real files and sockets.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -258,6 +258,38 @@ describe('restart after a SIGKILL', () => {
     expect((await next.exited).code).toBe(0);
     // Let go at a clean exit: the lock, its owner file and its socket.
     for (const name of ['driftlock.lock', 'driftlock.lock.owner', 'driftlock.lock.sock']) expect(existsSync(path.join(dir, 'data', name))).toBe(false);
+  }, 30_000);
+
+  it('a data_dir too long for a Unix socket path: runs, leaves no socket anywhere, and a restart after a SIGKILL waits for the lock to go stale', async () => {
+    const dir = await tempDir('dl-life-');
+    // The socket's path would be 140-odd bytes, past the 107 a Unix socket can have. Before, Node cut it at
+    // 107 and listened there: a socket file named like a piece of data_dir, left in one of its parent
+    // folders for good (not removed at a clean exit either).
+    const parent = path.join(dir, 'p'.repeat(60));
+    const dataDir = path.join(parent, 'd'.repeat(140 - parent.length));
+    await mkdir(dataDir, { recursive: true });
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dataDir}\ninputs: { demo: { type: demo, rate: 5 } }\noutputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }\n`);
+    const sockets = async () => {
+      const found: string[] = [];
+      for (const folder of [dir, parent, dataDir]) {
+        for (const name of await readdir(folder)) if ((await lstat(path.join(folder, name))).isSocket()) found.push(path.join(folder, name));
+      }
+      return found;
+    };
+    const first = startCli(['run', '-c', file]);
+    await first.waitFor(/driftlock running/);
+    expect(await sockets()).toEqual([]);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const started = Date.now();
+    const next = startCli(['run', '-c', file]);
+    await next.waitFor(/driftlock running/, 'stderr', 15_000);
+    expect(Date.now() - started).toBeGreaterThan(2_000);
+    expect(next.stderr()).toContain('the data_dir lock is held; waiting up to 7 s');
+    next.child.kill('SIGTERM');
+    expect((await next.exited).code).toBe(0);
+    expect(await sockets()).toEqual([]);
   }, 30_000);
 
   it('waits for the lock to go stale when the holder\'s death cannot be proved (its record is from another host: another boot id)', async () => {
