@@ -207,6 +207,30 @@ describe('file input: close_inactive', () => {
     expect(sorted(input.bodies())).toEqual(sorted(expected));
   }, 60_000);
 
+  it('rotated twice while closed, then a stop before the input looked: the next start reads the file rotated in between', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    // Polling once a second: nothing is noticed between the rotations and the stop.
+    const cfg = { ...config(dir), use_polling: true, check_interval: '5s' };
+    await writeFile(log, numbered('a', 0, 3));
+    const first = start({ dataDir: data, config: cfg });
+    await first.until(() => first.events.length >= 3, 'the first lines');
+    await allClosed(first, dir);
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('b', 0, 2));
+    renameSync(log, `${log}.2`);
+    writeFileSync(log, numbered('c', 0, 2));
+    // A stop now saves the checkpoints (as one every checkpoint_interval would before a SIGKILL): written
+    // after app.log.2, they know nothing of it. Before, the next start read only files rotated after that
+    // save, and the 2 lines of app.log.2 were never read.
+    await first.stop();
+    const second = start({ dataDir: data, config: cfg });
+    await second.until(() => second.events.length >= 4, 'the lines of b and c');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sorted([...first.bodies(), ...second.bodies()])).toEqual(sorted([...linesOf(numbered('a', 0, 3)), ...linesOf(numbered('b', 0, 2)), ...linesOf(numbered('c', 0, 2))]));
+  });
+
   it('deleted while closed and created again: the new file is read whole, once', async () => {
     const { log, input } = await readAndClosed(numbered('a', 0, 3));
     unlinkSync(log);

@@ -25,6 +25,12 @@ export interface Checkpoint {
 interface CheckpointFile {
   version: 1;
   saved_at: number;
+  /**
+   * Included names not looked at since their file was last found unchanged (closed, waiting, rotated away,
+   * or read up to its last change): that file's modification time then. Files created under such a name and
+   * rotated away since are not known to the checkpoints, however long before the save (see `unseenSince`).
+   */
+  unseen_since?: Record<string, number>;
   files: Array<{ path: string; dev: number; ino: number; fp_len: number; fp_hash: string; offset: number; seen: number }>;
 }
 
@@ -42,13 +48,15 @@ export class CheckpointStore {
   private readonly keysByPath = new Map<string, Set<string>>();
   private dirty = false;
   private saving: Promise<void> | undefined;
+  /** Asked at each save: what goes into `unseen_since`. */
+  unseenSince: () => Map<string, number> = () => new Map();
 
   constructor(dir: string) {
     this.file = path.join(dir, 'checkpoints.json');
   }
 
   /** Loads the saved checkpoints; a missing file is an empty store, a corrupt one is moved aside (and reported). */
-  async load(): Promise<{ corrupt?: string; savedAt?: number }> {
+  async load(): Promise<{ corrupt?: string; savedAt?: number; unseenSince?: Map<string, number> }> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
@@ -64,7 +72,8 @@ export class CheckpointStore {
           path: f.path, dev: f.dev, ino: f.ino, fingerprint: { length: f.fp_len, hash: f.fp_hash }, offset: f.offset, seen: f.seen,
         });
       }
-      return { savedAt: data.saved_at };
+      const unseenSince = new Map(Object.entries(data.unseen_since ?? {}).filter(([, v]) => typeof v === 'number'));
+      return { savedAt: data.saved_at, unseenSince };
     } catch {
       const aside = `${this.file}.corrupt-${Date.now()}`;
       await rename(this.file, aside).catch(() => undefined);
@@ -155,6 +164,8 @@ export class CheckpointStore {
 
   private serialize(): string {
     const data: CheckpointFile = { version: 1, saved_at: Date.now(), files: [] };
+    const unseen = this.unseenSince();
+    if (unseen.size > 0) data.unseen_since = Object.fromEntries(unseen);
     for (const e of this.entries.values()) {
       data.files.push({ path: e.path, dev: e.dev, ino: e.ino, fp_len: e.fingerprint.length, fp_hash: e.fingerprint.hash, offset: e.offset, seen: e.seen });
     }

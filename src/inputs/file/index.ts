@@ -181,6 +181,7 @@ export class FileInput implements TailerHost {
         : {}),
     };
     this.store = new CheckpointStore(ctx.dataDir);
+    this.store.unseenSince = () => this.unseenSince();
     this.matcher = new PathMatcher(config.include, config.exclude);
     this.discovery = new Discovery(this.matcher);
     this.policy = new AckPolicy(
@@ -244,7 +245,7 @@ export class FileInput implements TailerHost {
     const found = await this.scan();
     await this.exclusive(async () => {
       for (const file of found) await this.consider(file, true);
-      await this.recoverOrphans(loaded.savedAt);
+      await this.recoverOrphans(loaded.savedAt, loaded.unseenSince);
     });
     // A save that fails (a full data_dir) is retried by the timer: the lines are read meanwhile, and only
     // their checkpoints wait. Before, it was a crash, and a full disk at start was a crash loop.
@@ -697,7 +698,7 @@ export class FileInput implements TailerHost {
   }
 
   /** Checkpoints whose file was not found under an included name: look for it (renamed, or copied) nearby. */
-  private async recoverOrphans(savedAt: number | undefined): Promise<void> {
+  private async recoverOrphans(savedAt: number | undefined, unseenSince = new Map<string, number>()): Promise<void> {
     const parked = this.parkedKeys();
     const orphans = [...this.store.all()].filter(([key]) => !this.tailers.has(key) && !parked.has(key));
     this.ctx.logger.debug({ orphans: orphans.map(([k, e]) => `${k} ${e.path} ${e.offset}`) }, 'checkpoints of files not found under an included name');
@@ -718,7 +719,7 @@ export class FileInput implements TailerHost {
         await this.recoverFrom(entry, key, listings);
       }
     }
-    if (savedAt !== undefined) await this.recoverUnseen(savedAt, listings);
+    if (savedAt !== undefined) await this.recoverUnseen(savedAt, unseenSince, listings);
   }
 
   /**
@@ -727,23 +728,51 @@ export class FileInput implements TailerHost {
    * (`app.log.1`, `app.log-20250101`, `app.1.log`), is not excluded, is not compressed, has no checkpoint,
    * and was written to after the last save, is read from its start.
    */
-  private async recoverUnseen(savedAt: number, listings: Map<string, Found[]>): Promise<void> {
+  private async recoverUnseen(savedAt: number, unseenSince: Map<string, number>, listings: Map<string, Found[]>): Promise<void> {
     const origins = new Map<string, Set<string>>();
-    for (const [, e] of this.store.all()) {
-      const dir = path.dirname(e.path);
+    for (const file of [...[...this.store.all()].map(([, e]) => e.path), ...unseenSince.keys()]) {
+      const dir = path.dirname(file);
       if (!origins.has(dir)) origins.set(dir, new Set());
-      origins.get(dir)!.add(path.basename(e.path));
+      origins.get(dir)!.add(path.basename(file));
     }
-    await this.readUnseen(origins, (mtimeMs) => mtimeMs > savedAt, listings, 'reading a rotated file written while driftlock was stopped');
+    // A name not looked at since before the save: from when it was last looked at (see `unseenSince`).
+    // Without a name: whether any name could have it (a first sieve, before the names are matched).
+    let earliest = savedAt;
+    for (const since of unseenSince.values()) earliest = Math.min(earliest, since);
+    const written = (mtimeMs: number, file?: string) => {
+      const since = file === undefined ? earliest : unseenSince.get(file);
+      return since !== undefined && since <= savedAt ? mtimeMs >= since : mtimeMs > savedAt;
+    };
+    await this.readUnseen(origins, written, listings, 'reading a rotated file written while driftlock was stopped');
+  }
+
+  /**
+   * Saved with the checkpoints (`unseen_since`): the included names whose file may have been rotated away
+   * since it was last looked at, and that file's modification time then. The next start reads the unseen
+   * rotated copies of such a name written since then, not only those written after the save: a file
+   * created under the name and rotated on before the input looked is known to no checkpoint. Before, a
+   * closed file rotated twice before a save was followed, and the file rotated in between was never read.
+   */
+  private unseenSince(): Map<string, number> {
+    const since = new Map<string, number>();
+    const add = (file: string, mtimeMs: number) => since.set(file, Math.min(mtimeMs, since.get(file) ?? Infinity));
+    for (const t of this.tailers.values()) if (t.path !== null) add(t.path, t.checkedMtime);
+    for (const parked of [this.resting, this.waiting]) for (const [file, r] of parked) add(file, r.mtimeMs);
+    for (const [file, v] of this.vacated) add(file, v.checkedMtimeMs);
+    return since;
   }
 
   /**
    * Reads whole the files in `origins`' folders that are named as a rotation of one of its names, are not
-   * read already, and were written when `written` says: unless their first bytes are those of a known file.
+   * read already, and were written when `written` says for that name (given no name: for any of them):
+   * unless their first bytes are those of a known file.
    */
-  private async readUnseen(origins: Map<string, Set<string>>, written: (mtimeMs: number) => boolean, listings: Map<string, Found[]>, why: string): Promise<void> {
+  private async readUnseen(origins: Map<string, Set<string>>, written: (mtimeMs: number, origin?: string) => boolean, listings: Map<string, Found[]>, why: string): Promise<void> {
     const entries = [...this.store.all()].map(([, e]) => e);
     for (const [dir, names] of origins) {
+      // Named as a rotation of one of the names, and written when `written` says for that name.
+      const rotationOf = (file: string, mtimeMs: number) =>
+        [...names].some((name) => isRotationOf(path.basename(file), name) && written(mtimeMs, path.join(dir, name)));
       // A rotation running while the listing is walked shifts names: a file listed as app.log.2 may be
       // app.log.3 by the time it is opened, and the walk would never open it. A name found holding another
       // file than listed says so; the folder is then listed and walked again (files already started are
@@ -755,7 +784,7 @@ export class FileInput implements TailerHost {
           if (this.tailers.has(fileKey(f.st.dev, f.st.ino)) || f.st.size === 0) continue;
           if (!written(f.st.mtimeMs)) continue;
           if (this.matcher.matches(f.file) || this.matcher.excluded(f.file)) continue;
-          if (![...names].some((name) => isRotationOf(path.basename(f.file), name))) continue;
+          if (!rotationOf(f.file, f.st.mtimeMs)) continue;
           const handle = await open(f.file, 'r').catch((err: unknown) => {
             if (isDescriptorLimit(err)) this.limitHit(err, `open ${f.file}`);
           });
@@ -768,7 +797,7 @@ export class FileInput implements TailerHost {
           const st = await handle.stat().catch(() => undefined);
           if (st && (st.dev !== f.st.dev || st.ino !== f.st.ino)) shifted = true;
           const key = st && fileKey(st.dev, st.ino);
-          if (!st || !key || this.tailers.has(key) || st.size === 0 || !written(st.mtimeMs) || (await isCompressed(handle))) {
+          if (!st || !key || this.tailers.has(key) || st.size === 0 || !rotationOf(f.file, st.mtimeMs) || (await isCompressed(handle))) {
             await handle.close().catch(() => undefined);
             continue;
           }

@@ -239,6 +239,11 @@ export class Tailer {
     if (state !== 'live') this.lastGrowth = monotonic();
   }
 
+  /** The file's modification time when its content was last found unchanged. */
+  get checkedMtime(): number {
+    return this.checkedMtimeMs;
+  }
+
   get position(): number {
     return this.readOffset;
   }
