@@ -4,7 +4,7 @@
  * rotation while it was closed too) and `ignore_older` (old files are not opened; written to later, only the
  * new lines are read). Real files, the real input.
  */
-import { appendFileSync, copyFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { appendFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -230,6 +230,45 @@ describe('file input: close_inactive', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(sorted([...first.bodies(), ...second.bodies()])).toEqual(sorted([...linesOf(numbered('a', 0, 3)), ...linesOf(numbered('b', 0, 2)), ...linesOf(numbered('c', 0, 2))]));
   });
+
+  it('copied and truncated before anything in it was read, the input killed while it looks for the copy: the next start reads the copy', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    const busy = path.join(dir, 'busy.log');
+    const cfg = { include: [log, busy], start_at: 'beginning', checkpoint_interval: '50ms' };
+    // 10,000 other files in the folder: the look for the copy walks it (a stat per file) for a while.
+    for (let i = 0; i < 10_000; i++) writeFileSync(path.join(dir, `other-${i}.txt`), '');
+    await writeFile(log, '');
+    await writeFile(busy, '');
+    const first = start({ dataDir: data, config: cfg });
+    // Another file, written all along: its checkpoint changes, so the checkpoints are saved every 50 ms.
+    let n = 0;
+    const writer = setInterval(() => appendFileSync(busy, `busy ${n++}\n`), 10);
+    await first.until(() => first.logs.includes('watching for file changes'), 'the start');
+    await new Promise((r) => setTimeout(r, 200));
+    // Written, copied and truncated, and written again, before the input read anything of it.
+    appendFileSync(log, numbered('a', 0, 3));
+    copyFileSync(log, `${log}.1`);
+    // Later than the copy by more than a tick of the file clock (the input cannot run meanwhile: the wait blocks).
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
+    truncateSync(log, 0);
+    appendFileSync(log, numbered('b', 0, 2));
+    // While the input walks the folder for the copy, its checkpoints are saved: what they are then is what a
+    // SIGKILL would leave. Before, they said the name was looked at up to the write of b, and the next start
+    // took app.log.1 (older than that) as seen: its 3 lines were never read.
+    await new Promise((r) => setTimeout(r, 300));
+    const killedWith = readFileSync(path.join(data, 'checkpoints.json'));
+    clearInterval(writer);
+    expect(first.bodies().filter((b) => !b.startsWith('busy'))).toEqual([]);
+    await first.stop();
+    writeFileSync(path.join(data, 'checkpoints.json'), killedWith);
+    const second = start({ dataDir: data, config: cfg });
+    const mine = () => second.bodies().filter((b) => !b.startsWith('busy'));
+    await second.until(() => mine().length >= 5, 'the lines of a and b', 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sorted(mine())).toEqual(sorted([...linesOf(numbered('a', 0, 3)), ...linesOf(numbered('b', 0, 2))]));
+  }, 60_000);
 
   it('deleted while closed and created again: the new file is read whole, once', async () => {
     const { log, input } = await readAndClosed(numbered('a', 0, 3));

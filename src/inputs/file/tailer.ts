@@ -407,8 +407,11 @@ export class Tailer {
           await this.restartAfterTruncation(st.size);
           return true;
         }
-        this.checkedMtimeMs = st.mtimeMs;
+        // Found unchanged from here on once the copies made before are looked for: until then, a save of the
+        // checkpoints (`unseen_since`, see FileInput.unseenSince) says the name was last looked at before
+        // they were made, and a start after a crash meanwhile reads them.
         if (unreadSince !== undefined) await this.host.changedUnread(this, unreadSince);
+        this.checkedMtimeMs = st.mtimeMs;
         this.readOffset += bytesRead;
         this.now = Date.now();
         this.lastGrowth = monotonic();
@@ -425,8 +428,8 @@ export class Tailer {
     }
     if (unreadSince !== undefined && st.size === 0) {
       // Still empty: written and truncated since the last look, or only touched.
-      this.checkedMtimeMs = st.mtimeMs;
       await this.host.changedUnread(this, unreadSince);
+      this.checkedMtimeMs = st.mtimeMs;
     }
     return this.atEnd(st);
   }
