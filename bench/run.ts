@@ -14,7 +14,9 @@
  * `bench/detector.ts`. BENCH_ONLY=latency runs only the alert latency of issue 5 (`bench/alert-latency.ts`: a line
  * written to a file until the webhook receiver has its alert, p50/p99 at 1,000 and 10,000 lines/s).
  * BENCH_ONLY=network runs only the network inputs of issue 6 (`bench/network.ts`: OTLP gRPC -> file in batches
- * of 1,000 records, target >= 100,000 events/s on one core; syslog TCP -> file), with a local load generator.
+ * of 1,000 records, target >= 100,000 events/s on one core; syslog TCP -> file), with a local load generator;
+ * BENCH_ONLY=otlp the OTLP gRPC row of those alone. The nginx JSON input is generated only for the groups that
+ * read it (pipelines, detector).
  * BENCH_CPU: the core the daemons and detector runs are pinned to (default 0).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -34,8 +36,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const DETECTOR_BENCH = path.join(ROOT, 'dist/bench/detector.js');
 const LINES = Number(process.env.BENCH_LINES ?? 1_000_000);
-const GROUPS = ['pipelines', 'detector', 'latency', 'network'] as const;
-const ONLY = (process.env.BENCH_ONLY ?? GROUPS.join(',')).split(',').map((g) => g.trim()).filter(Boolean);
+const GROUPS = ['pipelines', 'detector', 'latency', 'network', 'otlp'] as const;
+const ONLY = (process.env.BENCH_ONLY ?? GROUPS.filter((g) => g !== 'otlp').join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`BENCH_ONLY: unknown group ${g} (expected ${GROUPS.join(', ')})`);
 const run = (group: (typeof GROUPS)[number]) => ONLY.includes(group);
 
@@ -283,8 +285,9 @@ async function main(): Promise<void> {
   for (const s of fatal) process.on(s, onSignal);
   try {
     const input = path.join(dir, 'nginx.jsonl');
-    await generateNginxJson(input, LINES);
-    console.log(`driftlock bench: ${LINES.toLocaleString('en-US')} nginx JSON lines (${(statSync(input).size / 2 ** 20).toFixed(0)} MiB), node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}, ${haveTaskset ? `pinned to one core (taskset -c ${BENCH_CPU})` : 'not pinned (no taskset)'}`);
+    const readsInput = run('pipelines') || run('detector');
+    if (readsInput) await generateNginxJson(input, LINES);
+    console.log(`driftlock bench: ${LINES.toLocaleString('en-US')} ${readsInput ? `nginx JSON lines (${(statSync(input).size / 2 ** 20).toFixed(0)} MiB)` : 'records or lines'}, node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}, ${haveTaskset ? `pinned to one core (taskset -c ${BENCH_CPU})` : 'not pinned (no taskset)'}`);
     console.log(`time includes start-up and the final flush; the input is read from a file through stdin; each pipeline case runs ${RUNS} time${RUNS === 1 ? '' : 's'} from a clean data_dir (BENCH_RUNS) and the row is the median run (network cases: one run)\n`);
     const rows: Row[] = [];
     if (run('pipelines')) {
@@ -340,10 +343,11 @@ transforms:
 outputs: { out: { type: file, inputs: [detect], path: ${dir}/out-detect.jsonl } }
 `, input, LINES, dir, `${dir}/out-detect.jsonl`, TARGET_EVENTS_PER_SECOND));
     }
-    if (run('network')) {
-      // Issue 6: the network inputs fed by a local load generator (bench/network.ts); BENCH_ONLY=network.
+    if (run('network') || run('otlp')) {
+      // Issue 6: the network inputs fed by a local load generator (bench/network.ts); BENCH_ONLY=network,
+      // or BENCH_ONLY=otlp for the OTLP row alone.
       rows.push(await otlpGrpcCase(CLI, dir, LINES, haveTaskset));
-      rows.push(await syslogTcpCase(CLI, dir, LINES, haveTaskset));
+      if (run('network')) rows.push(await syslogTcpCase(CLI, dir, LINES, haveTaskset));
     }
     if (rows.length) printTable(rows);
     if (run('detector')) {
