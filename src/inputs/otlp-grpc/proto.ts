@@ -1,7 +1,7 @@
 /**
  * The OTLP logs service messages, loaded with protobufjs from the `.proto` files in `proto/` (written from the
- * OpenTelemetry specification; shipped with the package). protobufjs generates a decoder per message type at
- * load time, which is what makes decoding 1,000-record batches fast.
+ * OpenTelemetry specification; shipped with the package). Export requests are decoded by wire.ts first; this
+ * codec decodes those it leaves (see there), and encodes OTLP/JSON requests and the responses.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';

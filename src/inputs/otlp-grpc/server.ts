@@ -18,6 +18,7 @@ import { ProblemLog } from '../net/problems.js';
 import type { TlsMaterial } from '../net/tls.js';
 import type { OtlpGrpcConfig } from './index.js';
 import { requestToEvents } from './mapping.js';
+import { decodeEvents } from './wire.js';
 import { EXPORT_LOGS_PATH, logsServiceCodec, type ExportLogsServiceResponse, type LogsServiceCodec } from './proto.js';
 
 type Raw = Buffer;
@@ -544,25 +545,29 @@ export class OtlpGrpcInput implements InputStage {
         refuse('UNAVAILABLE', `driftlock cannot answer within this call's deadline (${Math.round(left)} ms; about ${Math.round(expected)} ms needed); retry later`);
         return;
       }
-      let decoded;
-      try {
-        decoded = this.codec.decodeRequest(request.bytes);
-      } catch (err) {
-        // Invalid UTF-8 in a string: decoded again with the bad bytes replaced, and the records that hold
-        // them marked (as the line inputs mark theirs), rather than refusing every record of the request.
-        if (!/utf-?8/i.test((err as Error).message)) throw err;
-        decoded = this.codec.decodeRequestLenient(request.bytes);
-        invalidUtf8 = true;
+      // Straight from the wire to events (wire.ts); what that decoder leaves (bytes that are not a valid
+      // request, invalid UTF-8, values nested too deep...) goes through protobufjs and mapping.ts.
+      events = decodeEvents(request.bytes, ctx.id, peer);
+      if (!events) {
+        let decoded;
+        try {
+          decoded = this.codec.decodeRequest(request.bytes);
+        } catch (err) {
+          // Invalid UTF-8 in a string: decoded again with the bad bytes replaced, and the records that hold
+          // them marked (as the line inputs mark theirs), rather than refusing every record of the request.
+          if (!/utf-?8/i.test((err as Error).message)) throw err;
+          decoded = this.codec.decodeRequestLenient(request.bytes);
+          invalidUtf8 = true;
+        }
+        events = requestToEvents(decoded, ctx.id, peer);
       }
-      let records = 0;
-      for (const rl of decoded.resourceLogs) for (const sl of rl.scopeLogs) records += sl.logRecords.length;
+      const records = events.length;
       if (records > this.config.max_records_per_request) {
         ctx.metrics.add('rejected_events_total', records);
         problems.report('too_many_records', 'OTLP request refused: more log records than max_records_per_request', { peer, records });
         refuse('INVALID_ARGUMENT', `${records} log records in one request; at most ${this.config.max_records_per_request} are accepted`);
         return;
       }
-      events = requestToEvents(decoded, ctx.id, peer);
       if (invalidUtf8) {
         let marked = 0;
         for (const e of events) {
