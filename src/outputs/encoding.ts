@@ -24,28 +24,32 @@ export function prettyLine(event: LogEvent): string {
 }
 
 /**
- * Encodes events as newline-terminated lines, in one string so that an output can write a batch at once.
- * Text bodies are written as they are, so a body that contains newlines spans several lines.
+ * One event as a newline-terminated line (`alert`: a few lines). Text bodies are written as they are, so a
+ * body that contains newlines spans several lines.
  */
-export function encodeEvents(events: readonly LogEvent[], encoding: EventEncoding, color = false): string {
-  let out = '';
-  if (encoding === 'alert') {
-    for (const event of events) {
+export function encodeEvent(event: LogEvent, encoding: EventEncoding, color = false): string {
+  switch (encoding) {
+    case 'json':
+      return JSON.stringify(event) + '\n';
+    case 'text':
+      return bodyText(event) + '\n';
+    case 'pretty':
+      return prettyLine(event) + '\n';
+    case 'alert': {
       const anomaly = event.attributes.anomaly;
       if (anomaly && typeof anomaly === 'object' && !Array.isArray(anomaly) && typeof anomaly.why === 'string') {
         const view: AlertView = { anomaly: anomaly as unknown as AlertView['anomaly'], entry: alertEntry(event), time: event.timestamp ?? event.observedTimestamp };
         if (event.source.file) view.location = event.source.offset !== undefined ? `${event.source.file} @${event.source.offset}` : event.source.file;
-        out += renderAlertText(view, color);
-      } else out += prettyLine(event) + '\n';
+        return renderAlertText(view, color);
+      }
+      return prettyLine(event) + '\n';
     }
-    return out;
   }
-  if (encoding === 'json') {
-    for (const event of events) out += JSON.stringify(event) + '\n';
-  } else if (encoding === 'text') {
-    for (const event of events) out += bodyText(event) + '\n';
-  } else {
-    for (const event of events) out += prettyLine(event) + '\n';
-  }
+}
+
+/** Encodes events as encodeEvent does, in one string so that an output can write a batch at once. */
+export function encodeEvents(events: readonly LogEvent[], encoding: EventEncoding, color = false): string {
+  let out = '';
+  for (const event of events) out += encodeEvent(event, encoding, color);
   return out;
 }

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { ackBatch, type Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type Batches, type ComponentContext } from '../engine/component.js';
 import { byteSize, duration } from '../config/schema.js';
-import { encodeEvents } from './encoding.js';
+import { encodeEvent } from './encoding.js';
 import { Backoff, sleep } from './delivery/backoff.js';
 import { makeFolder, whyNoFolder } from '../make-folder.js';
 import { FailureReport } from '../engine/failure-report.js';
@@ -35,10 +35,13 @@ export type FileOutputConfig = z.output<typeof fileConfig>;
 /** How often, at most, to check whether the file was deleted or moved away (logrotate). */
 const REOPEN_CHECK_MS = 1000;
 /**
- * Batches already queued behind the one being written go with it, in one write, up to this much text
- * (about 1 MiB): a backlog is written in few large writes instead of one write per batch.
+ * Batches already queued behind the one being written go with it, in one write, up to this many bytes
+ * (1 MiB): a backlog is written in few large writes instead of one write per batch.
  */
-const COALESCE_CHARS = 1 << 20;
+const COALESCE_BYTES = 1 << 20;
+/** A LineBuffer starts this large, and keeps what it grew to up to LINE_BUFFER_KEEP between writes. */
+const LINE_BUFFER_START = 64 * 1024;
+const LINE_BUFFER_KEEP = 4 << 20;
 /** Retries of a failed write: the shared backoff (with jitter) of every output that can fail. */
 const RETRY = { initialMs: 100, maxMs: 5000 };
 
@@ -52,6 +55,40 @@ interface WriteProgress {
   offset: number;
   dev: number;
   ino: number;
+}
+
+/**
+ * The bytes of one write, encoded into a buffer line by line and kept from write to write. Before, a write's
+ * lines were joined into one string and made bytes with Buffer.from: V8 first copied the joined string into a
+ * flat one as large as the write, and Node's Buffer.from then allocated three bytes a character and shrank
+ * that, fresh memory both times, for every write (a third of the daemon's CPU time in the otlp_grpc -> file bench).
+ */
+class LineBuffer {
+  private buf = Buffer.allocUnsafe(LINE_BUFFER_START);
+  /** Bytes in use. */
+  length = 0;
+
+  append(text: string): void {
+    // At most three bytes of UTF-8 for each UTF-16 unit (a lone surrogate becomes U+FFFD, three bytes).
+    const need = this.length + text.length * 3;
+    if (need > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(bigger, 0, 0, this.length);
+      this.buf = bigger;
+    }
+    this.length += this.buf.write(text, this.length);
+  }
+
+  /** The bytes in use, valid until the next reset. */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+
+  /** Empties it for the next write; one grown past LINE_BUFFER_KEEP (a huge batch) is let go. */
+  reset(): void {
+    this.length = 0;
+    if (this.buf.length > LINE_BUFFER_KEEP) this.buf = Buffer.allocUnsafe(LINE_BUFFER_START);
+  }
 }
 
 /** One append-only file; the caller serialises write/sync/close, only the fsync timer runs alongside. */
@@ -270,41 +307,44 @@ export const fileOutput = defineOutput({
         const timer = syncEachWrite ? undefined : setInterval(() => file.syncInBackground(), config.fsync_interval);
         timer?.unref();
 
-        /** A batch's lines, or undefined when it cannot be encoded: it is then rejected. */
-        const encode = (batch: Batch): string | undefined => {
+        // Written one write at a time (writeBatches is awaited before the next batch is taken).
+        const lines = new LineBuffer();
+
+        /** Appends a batch's lines to `lines`; false when it cannot be encoded: it is then rejected, none of its lines kept. */
+        const encode = (batch: Batch): boolean => {
+          const start = lines.length;
           try {
-            return encodeEvents(batch.events, config.encoding);
+            for (const event of batch.events) lines.append(encodeEvent(event, config.encoding));
+            return true;
           } catch (err) {
+            lines.length = start;
             // Cannot happen with well-formed events (JSON values only); retrying would not help either.
             ctx.metrics.add('errors_total');
             ctx.logger.error({ err, path: target, events: batch.events.length }, 'cannot encode events; rejecting them');
             ackBatch(batch, 'rejected');
-            return undefined;
+            return false;
           }
         };
 
         /**
-         * Writes `first` and the batches queued behind it (up to COALESCE_CHARS of text) with one write,
+         * Writes `first` and the batches queued behind it (up to COALESCE_BYTES) with one write,
          * retrying until it is written or the daemon stops; false when it gave up. Each batch is
          * acknowledged once the write that holds it is done. With rotation, one batch a write, so that files
          * are cut between the same batches as ever.
          */
         const writeBatches = async (first: Batch): Promise<boolean> => {
-          const text = encode(first);
-          if (text === undefined) return true;
+          lines.reset();
+          if (!encode(first)) return true;
           const group = [first];
-          let lines = text;
           let events = first.events.length;
-          while (!rotation && lines.length < COALESCE_CHARS) {
+          while (!rotation && lines.length < COALESCE_BYTES) {
             const batch = batches.takeQueued?.();
             if (!batch) break;
-            const more = encode(batch);
-            if (more === undefined) continue;
+            if (!encode(batch)) continue;
             group.push(batch);
-            lines += more;
             events += batch.events.length;
           }
-          const buf = Buffer.from(lines);
+          const buf = lines.bytes();
           const progress: WriteProgress = { offset: 0, dev: 0, ino: 0 };
           const backoff = new Backoff(RETRY);
           for (let attempt = 0; ; attempt++) {

@@ -254,6 +254,37 @@ describe('file output', () => {
     expect(lines(await readFile(file, 'utf8')).map((l) => JSON.parse(l).body)).toEqual(['line 0', 'line 2']);
   });
 
+  it('rejects a batch whose event in the middle cannot be encoded: none of its lines are written, the next batch\'s are', async () => {
+    const file = path.join(dir, 'out.jsonl');
+    const out = await build({ path: file });
+    const statuses: Array<[number, AckStatus]> = [];
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const batches = [0, 1, 2].map((b) => makeBatch([makeEvent(b * 10), makeEvent(b * 10 + 1, b === 1 ? (cyclic as LogEvent['body']) : 'x'), makeEvent(b * 10 + 2)], (s) => statuses.push([b, s])));
+    await out.consume(queued(batches), context().ctx);
+    expect(statuses.sort()).toEqual([[0, 'delivered'], [1, 'rejected'], [2, 'delivered']]);
+    expect(lines(await readFile(file, 'utf8')).map((l) => JSON.parse(l).attributes.seq)).toEqual([0, 1, 2, 20, 21, 22]);
+  });
+
+  it('writes the bytes of the encoded lines, whatever their characters and however large a batch, before and after one', async () => {
+    const file = path.join(dir, 'out.log');
+    const out = await build({ path: file, encoding: 'text' });
+    const bodies = ['ascii', 'ünïcödé ✓ 🚀', 'lone \uD800 surrogate and \uDC00', '\u0000 nul', 'ключ'.repeat(1000)];
+    const batches = [
+      makeBatch(bodies.map((b, i) => makeEvent(i, b))),
+      // 6 MiB in one batch: past what the output keeps between writes.
+      makeBatch(Array.from({ length: 96 }, (_, i) => makeEvent(i, `${'é'.repeat(32_000)}${i}`))),
+      makeBatch(bodies.map((b, i) => makeEvent(i, { text: b }))),
+    ];
+    const expected = Buffer.concat(batches.map((b) => Buffer.from(encodeEvents(b.events, 'text'))));
+    const ch = batchChannel();
+    const done = out.consume(ch, context().ctx);
+    for (const b of batches) await pushAndWait(ch, b.events);
+    ch.end();
+    await done;
+    expect((await readFile(file)).equals(expected)).toBe(true);
+  });
+
   it('with rotation writes one batch a write, so that files are cut between the same batches', async () => {
     const proto = await fileHandleProto();
     const write = vi.spyOn(proto, 'write');
