@@ -102,6 +102,53 @@ outputs:
     }
   }, 90_000);
 
+  it('an output handing its queue on gives up a request that hangs before the shutdown timeout, as a drain does: the reload ends in time, the kept input is not made to read again', async () => {
+    const dir = await tempDir('dl-reload-handoff-hang-');
+    // A receiver that hangs (request.timeout longer than shutdown_timeout), then answers once it is back.
+    let hanging = true;
+    const receiver = await startReceiver(() => (hanging ? 'hang' : { status: 200, body: 'ok' }));
+    try {
+      const log = path.join(dir, 'app.log');
+      await writeFile(log, '');
+      const config = path.join(dir, 'pipeline.yaml');
+      const pipeline = (team: string) => `data_dir: ${dir}/data
+shutdown_timeout: 4s
+inputs:
+  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
+outputs:
+  hook: { type: webhook, inputs: [tail], url: "${receiver.url}", headers: { x-team: ${team} }, batch: { max_events: 1 }, request: { timeout: 60s }, acknowledgements: delivered }
+`;
+      await writeFile(config, pipeline('a'));
+      const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+      await cli.waitFor(/driftlock running/);
+      await appendFile(log, Array.from({ length: 5 }, (_, i) => `alert ${i}\n`).join(''));
+      await receiver.waitFor(() => receiver.requests.length >= 1, 10_000, 'the first request');
+      await writeFile(config, pipeline('b'));
+      const hup = performance.now();
+      cli.child.kill('SIGHUP');
+      // The request in flight hangs on; the ones after it are answered.
+      hanging = false;
+      await cli.waitFor(/config reloaded: the new pipeline is running/, 'stderr', 30_000);
+      const took = performance.now() - hup;
+      await receiver.waitFor(() => receiver.accepted().length >= 5, 20_000, '5 alerts');
+      await sleep(1000);
+      cli.child.kill('SIGTERM');
+      await cli.exited;
+      const logs = logLines(cli.stderr());
+      // Before: the request in flight held the old pipeline until the shutdown timeout ('shutdown timeout
+      // reached', drained false), the kept file input was restarted for the acknowledgements it lost, and it
+      // read its 5 lines again, which the queue handed on held too: each alert was delivered twice.
+      expect(logs.some((l) => /shutdown timeout reached/.test(String(l.msg))), cli.stderr().slice(-4000)).toBe(false);
+      expect(logs.find((l) => l.msg === 'config reloaded: the new pipeline is running')).toMatchObject({ drained: true, kept_running: ['tail'] });
+      expect(took).toBeLessThan(4_000);
+      const bodies = receiver.accepted().map((r) => (JSON.parse(r.body) as { event: { body: string } }).event.body);
+      expect(bodies).toEqual(Array.from({ length: 5 }, (_, i) => `alert ${i}`));
+      expect(logs.some((l) => /^stopping before the shutdown timeout: \d+ queued record\(s\) wait on disk for the new pipeline's hook/.test(String(l.msg))), cli.stderr().slice(-4000)).toBe(true);
+    } finally {
+      await receiver.close();
+    }
+  }, 60_000);
+
   it('an OTLP request held past its client\'s deadline is not written as well as its retry: otlp_grpc is rebuilt by a reload, not kept', async () => {
     const dir = await tempDir('dl-reload-otlp-');
     const port = await freePort();

@@ -118,14 +118,17 @@ export class QueuedOutput<T> {
     // A reload whose new pipeline has this output takes its queue over: the backlog waits on disk for it
     // instead of being drained here while the reload waits (up to most of the shutdown timeout for a slow or
     // rate-limited receiver, with the rebuilt inputs closed meanwhile). Not with the queue full: events
-    // still coming through the pipeline wait for room, which only this worker's sending makes.
+    // still coming through the pipeline wait for room, which only this worker's sending makes. The request
+    // in flight is waited for within the same deadline as a drain: one that hangs (a request.timeout longer
+    // than the shutdown timeout) held the reload to its shutdown timeout, whose inputs then lost their
+    // acknowledgements and read again what the queue hands on too.
     if (this.ctx.succeeded?.() && this.full.since === undefined) {
       this.handedOff = true;
       void this.worker.handOff();
-      return;
+    } else {
+      this.worker.beginStop();
+      if (this.worker.isFailing || this.worker.error) this.giveUp.abort();
     }
-    this.worker.beginStop();
-    if (this.worker.isFailing || this.worker.error) this.giveUp.abort();
     this.armDeadline();
   }
 
@@ -147,7 +150,7 @@ export class QueuedOutput<T> {
     this.deadline = setTimeout(() => {
       // A worker that already left the rest on disk (a failure while stopping) has said so.
       if (this.worker.ended) return;
-      this.ctx.logger.warn({ queued: this.queue.pending, drained_ms: Math.round(budget) }, `stopping before the shutdown timeout: ${this.queue.pending} queued record(s) stay on disk and are sent at the next start`);
+      this.ctx.logger.warn({ queued: this.queue.pending, drained_ms: Math.round(budget) }, `stopping before the shutdown timeout: ${this.queue.pending} queued record(s) ${this.handedOff ? `wait on disk for the new pipeline's ${this.ctx.id}` : 'stay on disk and are sent at the next start'}`);
       this.giveUp.abort();
       void this.worker.stop();
     }, budget);
