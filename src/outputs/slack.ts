@@ -543,6 +543,7 @@ export const slackOutput = defineOutput({
         const out = await QueuedOutput.open<SlackMessage>({
           ctx,
           config,
+          format: 'slack',
           target: 'Slack',
           // One message per request: that is what an incoming webhook takes.
           batch: { maxItems: 1, maxBytes: Infinity, lingerMs: 0 },

@@ -143,6 +143,7 @@ export const webhookOutput = defineOutput({
         const out = await QueuedOutput.open<WebhookAlert>({
           ctx,
           config,
+          format: 'webhook',
           target: 'the webhook',
           batch: { maxItems: config.batch.max_events, maxBytes: config.batch.max_bytes, lingerMs: config.batch.timeout },
           send: (records, signal) => post(request(records.map((r) => r.data), signal)),

@@ -3,7 +3,7 @@
  * drain that abandons what a kept file input sent, an OTLP client whose deadline passes while its request
  * waits, a SIGTERM during the reload with an input that never stops.
  */
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, startCli } from '../helpers/cli.js';
@@ -146,6 +146,51 @@ outputs:
       expect(logs.some((l) => /^stopping before the shutdown timeout: \d+ queued record\(s\) wait on disk for the new pipeline's hook/.test(String(l.msg))), cli.stderr().slice(-4000)).toBe(true);
     } finally {
       await receiver.close();
+    }
+  }, 60_000);
+
+  it('an output whose type a reload changes (same id) does not send what the other type left in its queue: it is kept aside and said', async () => {
+    const dir = await tempDir('dl-reload-type-');
+    const deadPort = await freePort(); // the webhook's receiver is down: its alerts stay queued
+    const slack = await startReceiver();
+    try {
+      const log = path.join(dir, 'app.log');
+      await writeFile(log, '');
+      const config = path.join(dir, 'pipeline.yaml');
+      const head = `data_dir: ${dir}/data
+shutdown_timeout: 2s
+inputs:
+  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
+outputs:
+`;
+      await writeFile(config, `${head}  alerts: { type: webhook, inputs: [tail], url: "http://127.0.0.1:${deadPort}/x", batch: { max_events: 1 } }\n`);
+      const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+      await cli.waitFor(/driftlock running/);
+      await appendFile(log, 'alert 0\nalert 1\nalert 2\n');
+      await cli.waitFor(/cannot deliver to the webhook; retrying/);
+      // Moved to Slack under the same id: the webhook drains what it can (nothing) and leaves the rest on disk.
+      await writeFile(config, `${head}  alerts: { type: slack, inputs: [tail], webhook_url: "${slack.url}/services/T0/B0/X" }\n`);
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded: the new pipeline is running/);
+      await cli.waitFor(/undelivered record\(s\) in the on-disk queue were left by a webhook output/);
+      await sleep(1000);
+      cli.child.kill('SIGTERM');
+      await cli.exited;
+      // Before: the slack output sent the webhook's three records as they were ({"id", "entry", "event"}),
+      // which Slack refuses for good (no text): three requests here, each a webhook alert.
+      expect(slack.requests.map((r) => r.body)).toEqual([]);
+      const said = logLines(cli.stderr()).find((l) => /left by a webhook output/.test(String(l.msg)))!;
+      expect(said).toMatchObject({ component: 'alerts', queued: 3, queue_format: 'webhook', format: 'slack' });
+      expect(String(said.msg)).toMatch(/^3 undelivered record\(s\) in the on-disk queue were left by a webhook output with this id: not sent to Slack, which would get them in a webhook output's shape; kept in .*queue\.webhook-/);
+      const aside = String(said.folder);
+      const kept = (await readdir(aside)).filter((f) => f.endsWith('.log'));
+      const bodies = (await Promise.all(kept.map((f) => readFile(path.join(aside, f), 'utf8')))).join('').split('\n').filter(Boolean)
+        .map((l) => (JSON.parse(l) as { d: { event: { body: string } } }).d.event.body);
+      expect(bodies).toEqual(['alert 0', 'alert 1', 'alert 2']);
+      // The slack output's own queue says what it holds: a restart with the same type goes on as before.
+      expect((await readFile(path.join(dir, 'data', 'alerts', 'queue', 'format'), 'utf8')).trim()).toBe('slack');
+    } finally {
+      await slack.close();
     }
   }, 60_000);
 

@@ -3,7 +3,9 @@
  * and the acknowledgement of upstream batches (at the durable enqueue, or at delivery). The output itself
  * only turns events into records and records into a request.
  */
+import { readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../../atomic-write.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import type { ComponentContext } from '../../engine/component.js';
 import type { Settle } from './acks.js';
@@ -22,10 +24,50 @@ const DRAIN_MARGIN_MS = 1000;
 export interface QueuedOutputOptions<T> {
   ctx: ComponentContext;
   config: QueuedOutputConfig;
+  /**
+   * What its records are, written beside them (`queue/format`): the output's type. A queue another format
+   * left under the same id is not sent by this one (see `claimQueue`). Default: queues written before the
+   * format was kept, taken as this one's.
+   */
+  format?: string;
   target: string;
   batch: BatchOptions;
   rateLimit?: TokenBucket | undefined;
   send: (records: Array<QueuedRecord<T>>, signal: AbortSignal) => Promise<SendOutcome>;
+}
+
+/** The file in the queue's folder that says what its records are (`QueuedOutputOptions.format`). */
+const FORMAT_FILE = 'format';
+
+/**
+ * Makes `dir` the queue of records of `format`. Records another format left there are moved aside with their
+ * folder, not sent: the id's type changed (a slack output become a webhook, by a reload or a restart) while
+ * some were undelivered, and sent they would go out in the other type's shape (a webhook's alert posted to
+ * Slack, which refuses it for good; a Slack message as a PagerDuty event). Said in a warning with where they
+ * are kept. A queue without the file is one written before it was kept: taken as this format's.
+ */
+async function claimQueue(dir: string, format: string, ctx: ComponentContext, target: string): Promise<void> {
+  const file = path.join(dir, FORMAT_FILE);
+  let wrote: string | undefined;
+  try {
+    wrote = (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (wrote === format) return;
+  if (wrote !== undefined) {
+    const left = await DiskQueue.open<unknown>({ dir, maxBytes: Infinity });
+    const pending = left.pending;
+    await left.close();
+    if (pending === 0) await rm(dir, { recursive: true, force: true });
+    else {
+      const aside = `${dir}.${wrote.replace(/[^\w-]/g, '_')}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      await rename(dir, aside);
+      ctx.logger.warn({ queued: pending, folder: aside, queue_format: wrote, format },
+        `${pending} undelivered record(s) in the on-disk queue were left by a ${wrote} output with this id: not sent to ${target}, which would get them in a ${wrote} output's shape; kept in ${aside} (delete it when they are no longer needed)`);
+    }
+  }
+  await writeFileAtomic(file, `${format}\n`);
 }
 
 export class QueuedOutput<T> {
@@ -72,7 +114,9 @@ export class QueuedOutput<T> {
       markFailing = true;
       ctx.logger.error({ err }, 'cannot write the on-disk queue\'s delivered mark; delivering on (records delivered since may be sent again after a restart)');
     };
-    const queue = await DiskQueue.open<T>({ dir: path.join(ctx.dataDir, 'queue'), maxBytes: config.queue.max_bytes, onFull, onMarkError });
+    const dir = path.join(ctx.dataDir, 'queue');
+    if (options.format !== undefined) await claimQueue(dir, options.format, ctx, options.target);
+    const queue = await DiskQueue.open<T>({ dir, maxBytes: config.queue.max_bytes, onFull, onMarkError });
     ctx.metrics.gauge('queue_records', () => queue.pending);
     ctx.metrics.gauge('queue_bytes', () => queue.pendingBytes);
     // skipped_events_total: what the output leaves out on purpose (below min_confidence), counted by it.
