@@ -264,9 +264,10 @@ program
   .description('send one sample alert to the Slack and webhook outputs of a pipeline file now, and say what each receiver answered (no queue, no retry, no mention)')
   .argument('[outputs...]', 'ids of outputs to send to; default every slack and webhook output')
   .addOption(configOption().makeOptionMandatory())
-  .action(async (outputs: string[], opts: { config: string }) => {
+  .option('--timeout <duration>', 'how long one output\'s test may take before it counts as failed (default 30s)', durationMs('--timeout', 1))
+  .action(async (outputs: string[], opts: { config: string; timeout?: number }) => {
     const { runTestAlert } = await import('./test-alert.js');
-    process.exit(await runTestAlert(opts.config, outputs, { stdout: process.stdout, stderr: process.stderr }));
+    process.exit(await runTestAlert(opts.config, outputs, { stdout: process.stdout, stderr: process.stderr }, opts.timeout));
   });
 
 program

@@ -11,6 +11,7 @@ import { createRegistry } from '../components.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, secretsOf, type ComponentConfig } from '../config/load.js';
 import type { LogEvent } from '../engine/event.js';
+import { errorMessage } from '../engine/failure-report.js';
 import { SecretMask } from '../logging.js';
 
 export interface TestAlertIo {
@@ -56,12 +57,37 @@ export function sampleAlert(outputId: string, now = Date.now()): LogEvent {
   };
 }
 
+/** How long one output's test may take by default (`--timeout`): past it, it is a failure. */
+export const TEST_ALERT_TIMEOUT_MS = 30_000;
+
+/**
+ * The output's `sendTest`, within `timeoutMs`: past it, the test fails saying so and `signal` is aborted.
+ * Before, a plugin's `sendTest` that never settled left nothing for Node to wait on: the command printed
+ * nothing and exited 0, "every receiver took it".
+ */
+async function sendWithin(c: ComponentConfig, timeoutMs: number): Promise<unknown> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Said before the abort: a sendTest that ends on it would otherwise say why it ended ("aborted").
+      reject(new Error(`no answer within ${timeoutMs} ms: its test had not ended (driftlock test-alert --timeout)`));
+      controller.abort();
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(() => c.definition.sendTest!(c.options, sampleAlert(c.id), { id: c.id, signal: controller.signal })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Sends the sample alert to each output named in `ids` (all that can take one when none is named), one
- * after the other. Exit code: 0 every receiver took it, 1 one did not, 2 an id that is no such output, 78 the
- * config does not load.
+ * after the other, each within `timeoutMs`. Exit code: 0 every receiver took it, 1 one did not, 2 an id that
+ * is no such output, 78 the config does not load.
  */
-export async function runTestAlert(configFile: string, ids: readonly string[], io: TestAlertIo): Promise<number> {
+export async function runTestAlert(configFile: string, ids: readonly string[], io: TestAlertIo, timeoutMs = TEST_ALERT_TIMEOUT_MS): Promise<number> {
   let outputs: ComponentConfig[];
   let secrets: SecretMask;
   try {
@@ -98,12 +124,13 @@ export async function runTestAlert(configFile: string, ids: readonly string[], i
     const started = performance.now();
     const took = () => `${Math.round(performance.now() - started)} ms`;
     try {
-      // The request's own timeout (`request.timeout`) bounds it; the signal is for the API's shape.
-      const answer = await c.definition.sendTest!(c.options, sampleAlert(c.id), { id: c.id, signal: new AbortController().signal });
-      io.stdout.write(`ok      ${c.id} (${c.type}): the receiver took the test alert (${answer}, ${took()})\n`);
+      const answer = await sendWithin(c, timeoutMs);
+      const said = typeof answer === 'string' && answer !== '' ? `${answer}, ` : '';
+      io.stdout.write(secrets.mask(`ok      ${c.id} (${c.type}): the receiver took the test alert (${said}${took()})\n`));
     } catch (err) {
       failed += 1;
-      io.stdout.write(secrets.mask(`FAILED  ${c.id} (${c.type}): ${(err as Error).message} (${took()})\n`));
+      // A plugin may reject with anything (a string, an object): said as it is, not as 'undefined'.
+      io.stdout.write(secrets.mask(`FAILED  ${c.id} (${c.type}): ${errorMessage(err)} (${took()})\n`));
     }
   }
   io.stderr.write(`${chosen.length - failed} of ${chosen.length} output${chosen.length === 1 ? '' : 's'} took the test alert\n`);

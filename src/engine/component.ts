@@ -159,7 +159,8 @@ export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S 
    * Outputs: sends `event` (a sample alert) to the receiver now, once: no queue, no retry, no grouping, no
    * mention, nothing saved. For `driftlock test-alert`, which tells whether the receiver is reached and takes
    * what it is sent. `id` is the component's, as `build()` gets it. Resolves with what the receiver answered
-   * (`HTTP 200`); rejects with why it did not take it.
+   * (`HTTP 200`); rejects with why it did not take it. `signal` aborts when the test gives up waiting
+   * (`driftlock test-alert --timeout`, 30 s by default): the test then fails, saying so.
    */
   sendTest?(config: z.output<S>, event: LogEvent, ctx: { id: string; signal: AbortSignal }): Promise<string>;
 }

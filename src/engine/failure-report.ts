@@ -87,6 +87,7 @@ export class FailureReport {
   }
 }
 
-function errorMessage(err: unknown): string {
+/** What went wrong, in words: an Error's message, or anything else thrown (a string) as text. */
+export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

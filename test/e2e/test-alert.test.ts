@@ -118,3 +118,39 @@ describe('driftlock test-alert', () => {
     expect(nothing.stderr).toBe(`driftlock test-alert: ${none} has no output that posts to a receiver (slack, webhook); its outputs: out (console)\n`);
   });
 });
+
+describe('driftlock test-alert with a plugin output', () => {
+  it('fails a test that never ends (after --timeout, its signal aborted) and says what a plugin rejected with, whatever it is', async () => {
+    const dir = await tempDir('driftlock-test-alert-plugin-');
+    const aborted = path.join(dir, 'aborted');
+    await writeFile(path.join(dir, 'pager.js'), `import { writeFileSync } from 'node:fs';
+export default ({ z, defineOutput, secret }) => [defineOutput({
+  type: 'pager',
+  description: 'a stand-in receiver client',
+  config: z.object({ mode: z.string(), api_key: secret(z.string()) }),
+  build: () => ({ async consume(batches) { for await (const b of batches) void b; } }),
+  async sendTest(config, event, { signal }) {
+    if (config.mode === 'hang') return new Promise(() => signal.addEventListener('abort', () => writeFileSync(${JSON.stringify(aborted)}, 'yes')));
+    if (config.mode === 'string') throw 'login refused for key ' + config.api_key;
+    return 'HTTP 202';
+  },
+})];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `plugins: [./pager.js]
+inputs:
+  app: { type: stdin }
+outputs:
+  hung: { type: pager, inputs: [app], mode: hang, api_key: "\${PAGER_KEY}" }
+  refused: { type: pager, inputs: [app], mode: string, api_key: "\${PAGER_KEY}" }
+  fine: { type: pager, inputs: [app], mode: ok, api_key: "\${PAGER_KEY}" }
+`);
+    const run = await runCli(['test-alert', '-c', file, '--timeout', '1s'], { env: { PAGER_KEY: 'PAGERKEY0123456789' } });
+    // Before: a test that never settled left Node nothing to wait on; it printed nothing and exited 0. A
+    // string thrown was said as 'undefined'.
+    expect(run.stdout).toMatch(/^FAILED {2}hung \(pager\): no answer within 1000 ms: its test had not ended \(driftlock test-alert --timeout\) \(1\d{3} ms\)\nFAILED {2}refused \(pager\): login refused for key <redacted> \(\d+ ms\)\nok {6}fine \(pager\): the receiver took the test alert \(HTTP 202, \d+ ms\)\n$/);
+    expect(run.stderr).toBe('1 of 3 outputs took the test alert\n');
+    expect(run.code).toBe(1);
+    expect(existsSync(aborted)).toBe(true);
+  });
+});
