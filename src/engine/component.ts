@@ -51,10 +51,12 @@ export interface ComponentContext {
   health?: { failing(reason: string): void; ok(): void };
   /**
    * Optional: whether the stop under way is a reload whose new pipeline has this component too (same id
-   * and type), which takes over its state in `dataDir`. An output with an on-disk queue then leaves its
-   * backlog there for that one instead of draining it while the reload waits. Read once the stop began.
+   * and type), which takes over its state in `dataDir` (true), a reload whose new pipeline has no such
+   * component (false: what it leaves in `dataDir` nothing takes over), or no reload (undefined). An output
+   * with an on-disk queue leaves its backlog there for its successor instead of draining it while the reload
+   * waits, and says where what it could not deliver goes. Read once the stop began.
    */
-  succeeded?: () => boolean;
+  succeeded?: () => boolean | undefined;
 }
 
 export interface InputContext extends ComponentContext {

@@ -326,9 +326,9 @@ export class Pipeline {
   private stopDeadline: number | undefined;
   /**
    * Components the pipeline a reload builds next has too (same id and type), taking over their state in
-   * data_dir (see `ComponentContext.succeeded`); set by `handOver`.
+   * data_dir (see `ComponentContext.succeeded`); set by `handOver`, undefined for a stop that is no reload.
    */
-  private successors: ReadonlySet<string> = new Set();
+  private successors: ReadonlySet<string> | undefined;
   private started = false;
   /** `start()`'s work while it is under way (a stop during the start waits for it, within the timeout). */
   private startup: Promise<void> | undefined;
@@ -417,7 +417,7 @@ export class Pipeline {
       // The pipeline's it belongs to now: an input kept through a reload hears the new one's stop.
       stopDeadline: () => c.owner.stopDeadline,
       health: healthOf(c),
-      succeeded: () => c.owner.successors.has(c.config.id),
+      succeeded: () => c.owner.successors?.has(c.config.id),
     };
   }
 

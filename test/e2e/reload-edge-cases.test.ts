@@ -194,6 +194,37 @@ outputs:
     }
   }, 60_000);
 
+  it('an output a reload renames leaves its undelivered records on disk, and says that no output of the new config sends them (not "sent at the next start")', async () => {
+    const dir = await tempDir('dl-reload-rename-');
+    const deadPort = await freePort(); // the receiver is down: the records stay queued
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, '');
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (id: string) => `data_dir: ${dir}/data
+shutdown_timeout: 2s
+inputs:
+  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
+outputs:
+  ${id}: { type: webhook, inputs: [tail], url: "http://127.0.0.1:${deadPort}/x", batch: { max_events: 1 } }
+`;
+    await writeFile(config, pipeline('alerts'));
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await cli.waitFor(/driftlock running/);
+    await appendFile(log, 'alert 0\nalert 1\nalert 2\n');
+    await cli.waitFor(/cannot deliver to the webhook; retrying/);
+    await writeFile(config, pipeline('pager'));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/config reloaded: the new pipeline is running/);
+    cli.child.kill('SIGTERM');
+    await cli.exited;
+    const logs = logLines(cli.stderr());
+    const left = logs.find((l) => l.component === 'alerts' && /while stopping/.test(String(l.msg)))!;
+    // Before: '... 3 queued record(s) stay on disk and are sent at the next start': no output of the new
+    // config is called alerts, so nothing would ever send them, and nothing said so.
+    expect(String(left.msg), cli.stderr().slice(-3000)).toBe(`cannot deliver to the webhook while stopping; 3 queued record(s) stay on disk in ${dir}/data/alerts/queue, which no output of the new config sends (it has no such output: removed, renamed, or of another type); give one that id and type again to send them, or delete the folder`);
+    expect(logs.some((l) => /are sent at the next start/.test(String(l.msg)))).toBe(false);
+  }, 60_000);
+
   it('an OTLP request held past its client\'s deadline is not written as well as its retry: otlp_grpc is rebuilt by a reload, not kept', async () => {
     const dir = await tempDir('dl-reload-otlp-');
     const port = await freePort();

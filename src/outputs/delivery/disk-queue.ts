@@ -110,6 +110,11 @@ export class DiskQueue<T> {
     return q;
   }
 
+  /** The folder it keeps its records in. */
+  get dir(): string {
+    return this.options.dir;
+  }
+
   /** Records waiting to be acked. */
   get pending(): number {
     return this.records.length - this.head;

@@ -142,8 +142,9 @@ export class QueuedOutput<T> {
       },
       // Nothing makes room after the loop has ended (a push then raises the worker's error, if it died).
       onEnded: () => giveUp.abort(),
+      leftOnDisk: (): string => out.leftOnDisk(),
     });
-    const out = new QueuedOutput(queue, worker, config.acknowledgements, ctx, full, config.queue.max_bytes, giveUp);
+    const out: QueuedOutput<T> = new QueuedOutput(queue, worker, config.acknowledgements, ctx, full, config.queue.max_bytes, giveUp);
     worker.start(ctx.signal);
     if (ctx.stopping?.aborted) out.stopBegan();
     else ctx.stopping?.addEventListener('abort', out.onStop, { once: true });
@@ -177,6 +178,19 @@ export class QueuedOutput<T> {
   }
 
   /**
+   * What becomes of the records a stop leaves queued, as the end of a sentence on them: the new
+   * pipeline's instance sends them (a reload that hands the queue on), none does (a reload whose config has
+   * no such output: before, they were said to be 'sent at the next start', which no start would do), or the
+   * next start does.
+   */
+  leftOnDisk(): string {
+    const succeeded = this.ctx.succeeded?.();
+    if (this.handedOff) return `wait on disk for the new pipeline's ${this.ctx.id}`;
+    if (succeeded === false) return `stay on disk in ${this.queue.dir}, which no output of the new config sends (it has no such output: removed, renamed, or of another type); give one that id and type again to send them, or delete the folder`;
+    return 'stay on disk and are sent at the next start';
+  }
+
+  /**
    * Drains while the receiver accepts, but not into the shutdown timeout: what is on disk is safe there,
    * and a daemon that hits the timeout exits 1 and, with acknowledgements: delivered, leaves its inputs
    * unacknowledged (they would read it all again). Kept before the deadline: a fifth of what is left, at
@@ -194,7 +208,7 @@ export class QueuedOutput<T> {
     this.deadline = setTimeout(() => {
       // A worker that already left the rest on disk (a failure while stopping) has said so.
       if (this.worker.ended) return;
-      this.ctx.logger.warn({ queued: this.queue.pending, drained_ms: Math.round(budget) }, `stopping before the shutdown timeout: ${this.queue.pending} queued record(s) ${this.handedOff ? `wait on disk for the new pipeline's ${this.ctx.id}` : 'stay on disk and are sent at the next start'}`);
+      this.ctx.logger.warn({ queued: this.queue.pending, drained_ms: Math.round(budget) }, `stopping before the shutdown timeout: ${this.queue.pending} queued record(s) ${this.leftOnDisk()}`);
       this.giveUp.abort();
       void this.worker.stop();
     }, budget);

@@ -42,6 +42,11 @@ export interface WorkerOptions<T> {
   onFailing?: () => void;
   /** Told when the loop has ended, whatever the reason (nothing makes room in the queue after that). */
   onEnded?: () => void;
+  /**
+   * What becomes of the records left queued when a stop ends the loop, as the end of a sentence on them
+   * ('stay on disk and are sent at the next start', the default).
+   */
+  leftOnDisk?: () => string;
 }
 
 /**
@@ -130,6 +135,10 @@ export class DeliveryWorker<T> {
     this.logRefusalsLeft();
   }
 
+  private leftOnDisk(): string {
+    return this.options.leftOnDisk?.() ?? 'stay on disk and are sent at the next start';
+  }
+
   /** Refusals counted since the last line that said so: said once more, so that none goes unlogged. */
   private logRefusalsLeft(): void {
     if (this.refusedUnlogged === 0) return;
@@ -200,7 +209,7 @@ export class DeliveryWorker<T> {
     const wait = limiter.waitTime();
     if (wait > DRAIN_MAX_WAIT_MS) {
       const { logger, target, queue } = this.options;
-      logger.warn({ target, wait_ms: wait, queued: queue.pending }, `not waiting ${Math.round(wait / 1000)} s for ${target}'s rate limit while stopping; ${queue.pending} queued record(s) stay on disk and are sent at the next start`);
+      logger.warn({ target, wait_ms: wait, queued: queue.pending }, `not waiting ${Math.round(wait / 1000)} s for ${target}'s rate limit while stopping; ${queue.pending} queued record(s) ${this.leftOnDisk()}`);
       return false;
     }
     return limiter.take(hardStop);
@@ -264,7 +273,7 @@ export class DeliveryWorker<T> {
       this.failing = true;
       const fields = { target, reason: outcome.reason, status: outcome.status, attempt: backoff.attempts, queued: queue.pending, took_ms: Math.round(performance.now() - started) };
       if (this.stopping) {
-        logger.warn({ ...fields }, `cannot deliver to ${target} while stopping; ${queue.pending} queued record(s) stay on disk and are sent at the next start`);
+        logger.warn({ ...fields }, `cannot deliver to ${target} while stopping; ${queue.pending} queued record(s) ${this.leftOnDisk()}`);
         return false;
       }
       logger.warn({ ...fields, retry_in_ms: delay }, `cannot deliver to ${target}; retrying`);
