@@ -634,8 +634,9 @@ function checkTopology(components: TopologyNode[], seen: Map<string, Section>, i
 /** A copy of a component's options with secret values replaced, for logging. */
 /**
  * The values a component's options hold at its secret keys (written in the config itself, not through a
- * variable): masked in the logs and /health like variables substituted there, so that an error message
- * that quotes one (a plugin's "login failed: <password>") does not show it.
+ * variable), and those it derives from them to send (`derivedSecrets`: a basic auth header): masked in the
+ * logs and /health like variables substituted there, so that an error message that quotes one (a plugin's
+ * "login failed: <password>", a receiver quoting the Authorization header it got) does not show it.
  */
 export function secretValuesOf(component: ComponentConfig): string[] {
   const out: string[] = [];
@@ -655,7 +656,7 @@ export function secretValuesOf(component: ComponentConfig): string[] {
     }
   };
   forEachSecret(component.options, component.secretKeys, (o, key) => collect(o[key]));
-  return out;
+  return [...out, ...(component.definition.derivedSecrets?.(component.options) ?? [])];
 }
 
 export function redactOptions(component: ComponentConfig): unknown {

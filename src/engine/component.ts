@@ -158,6 +158,12 @@ export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S 
    */
   keepOnReload?: boolean;
   /**
+   * Secrets the component makes of its options and sends (a basic auth header: the base64 of user and
+   * password), which a receiver may quote back: masked in the logs, /health and `driftlock test-alert` as
+   * the options marked secret are. Those are masked as written; these as sent.
+   */
+  derivedSecrets?(config: z.output<S>): string[];
+  /**
    * Outputs: sends `event` (a sample alert) to the receiver now, once: no queue, no retry, no grouping, no
    * mention, nothing saved. For `driftlock test-alert`, which tells whether the receiver is reached and takes
    * what it is sent. `id` is the component's, as `build()` gets it. Resolves with what the receiver answered

@@ -105,7 +105,11 @@ export function toWebhookAlert(event: LogEvent, outputId: string): WebhookAlert 
 }
 
 export function basicAuth(user: string, password: string): string {
-  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  return `Basic ${basicCredentials(user, password)}`;
+}
+
+function basicCredentials(user: string, password: string): string {
+  return Buffer.from(`${user}:${password}`).toString('base64');
 }
 
 /**
@@ -166,6 +170,8 @@ export const webhookOutput = defineOutput({
       },
     };
   },
+  // The Authorization header as sent: the password as written is masked, its base64 would not be.
+  derivedSecrets: (config) => (config.auth?.strategy === 'basic' ? [basicCredentials(config.auth.user!, config.auth.password!)] : []),
   sendTest(config, event, { id, signal }) {
     return postOnce(webhookRequest(config)([toWebhookAlert(event, id)], signal));
   },

@@ -154,3 +154,26 @@ outputs:
     expect(existsSync(aborted)).toBe(true);
   });
 });
+
+describe('driftlock test-alert and credentials a receiver quotes back', () => {
+  it('masks a basic auth header as sent (base64 of user:password), not only the password as written', async () => {
+    const dir = await tempDir('driftlock-test-alert-basic-');
+    // A receiver that refuses and quotes the request's Authorization header (a debugging proxy, an echo).
+    const r = await startReceiver((req) => ({ status: 401, body: `bad credentials: ${String(req.headers.authorization)}` }));
+    try {
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, `inputs:
+  app: { type: stdin }
+outputs:
+  hook: { type: webhook, inputs: [app], url: "${r.url}/hook", auth: { strategy: basic, user: alerts, password: "\${HOOK_PASSWORD}" } }
+`);
+      const run = await runCli(['test-alert', '-c', file], { env: { HOOK_PASSWORD: 'BASICPASS12345' } });
+      expect(run.code).toBe(1);
+      // Before: 'HTTP 401: bad credentials: Basic YWxlcnRzOkJBU0lDUEFTUzEyMzQ1': the password, decodable.
+      expect(run.stdout).toMatch(/^FAILED {2}hook \(webhook\): HTTP 401: bad credentials: Basic <redacted> \(refused for good/);
+      expect(run.stdout).not.toContain(Buffer.from('alerts:BASICPASS12345').toString('base64'));
+    } finally {
+      await r.close();
+    }
+  });
+});
