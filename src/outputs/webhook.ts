@@ -25,7 +25,7 @@ function payloadSetting(description: string, at = 'payload') {
     .json()
     .optional()
     .superRefine((value, ctx) => {
-      for (const message of payloadProblems(value, at)) ctx.addIssue({ code: 'custom', message });
+      for (const { path, message } of payloadProblems(value, at)) ctx.addIssue({ code: 'custom', message, path });
     })
     // Secret as a whole (as `secret()` marks one): it may hold a routing key or a token.
     .meta({ secret: true, expected: 'a JSON object (YAML) whose strings may hold {placeholders}' })

@@ -167,13 +167,14 @@ describe('webhook output', () => {
     const alone = webhookOutput.config.safeParse({ url: 'https://x.example/hook', resolved_payload: close });
     expect(alone.error?.issues.map((i) => i.message)).toEqual([expect.stringMatching(/^resolved_payload is the body of the notices that close what `payload` opened: set payload too/)]);
     const bad = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: open, resolved_payload: { key: '{reasn}' } });
-    expect(bad.error?.issues.map((i) => i.message)).toEqual([expect.stringMatching(/^resolved_payload\.key: unknown placeholder \{reasn\}/)]);
+    expect(bad.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([expect.stringMatching(/^resolved_payload\.key: unknown placeholder \{reasn\}/)]);
   });
 
   it('payload: an unknown placeholder is a config error naming where it is and what there is; the payload is a secret', async () => {
     const parsed = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: { payload: { summary: '{stream} {reasn}', source: '{body}', status: '{body.}' } } });
     expect(parsed.success).toBe(false);
-    const messages = parsed.error!.issues.map((i) => i.message);
+    // Each at its place in the payload (the config's error points there).
+    const messages = parsed.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     expect(messages).toEqual([
       expect.stringMatching(/^payload\.payload\.summary: unknown placeholder \{reasn\}: use one of \{stream\}, .*\{reason\}.*, or a field of the event \(\{source\.…\}, \{attributes\.…\}, \{resource\.…\}, \{body\.…\}\)$/),
       expect.stringMatching(/^payload\.payload\.source: unknown placeholder \{body\}/),
@@ -195,16 +196,27 @@ outputs:
     // A placeholder in a key: keys are sent as written. Before, valid, and the receiver got the key `{field}`.
     const keyed = webhookOutput.config.safeParse({ url: 'https://x.example/hook', payload: { details: { '{field}': '{body.status}', 'a {stream} b': [{ '{kind}': 1 }] } } });
     expect(keyed.success).toBe(false);
-    expect(keyed.error!.issues.map((i) => i.message)).toEqual([
+    expect(keyed.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
       'payload.details.{field}: the key holds {field}, which is not filled (keys are sent as written; placeholders are filled in values only)',
       'payload.details.a {stream} b: the key holds {stream}, which is not filled (keys are sent as written; placeholders are filled in values only)',
-      'payload.details.a {stream} b[0].{kind}: the key holds {kind}, which is not filled (keys are sent as written; placeholders are filled in values only)',
+      'payload.details.a {stream} b.0.{kind}: the key holds {kind}, which is not filled (keys are sent as written; placeholders are filled in values only)',
     ]);
     // `payload:` with nothing under it (the body commented out): before, valid, and every alert was posted as `null`.
     const empty = withPayload('\n    #  routing_key: R0UTINGKEY0123456789');
     const error = await parseConfig(empty, 'pipeline.yaml', createRegistry(), { env: {} }).then(() => undefined, (err: unknown) => err as ConfigError);
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error!.issues.map((i) => i.message)).toEqual([expect.stringContaining('payload: empty: write the body as a YAML map under it, or leave payload out for the standard body') as string]);
+    expect(error!.issues.map((i) => i.message)).toEqual([expect.stringContaining('empty: write the body as a YAML map under it, or leave payload out for the standard body') as string]);
+    // A variable not set in the payload is the one problem said of it, at its place. Before, the payload was
+    // also judged with the variable's `${NAME}` in it: "unknown placeholder {PD_KEY}" at the payload's line,
+    // once for payload and once for resolved_payload (the PagerDuty example run without its routing key).
+    const unset = await parseConfig(withPayload(` { routing_key: "\${PD_KEY}", summary: "{reason}" }
+    resolved_payload: { routing_key: "\${PD_KEY}", event_action: resolve, dedup_key: "{group}", x: "{reasn}" }`), 'pipeline.yaml', createRegistry(), { env: {} })
+      .then(() => undefined, (err: unknown) => err as ConfigError);
+    expect(unset!.issues.map((i) => `${i.line}:${i.column} ${i.path ?? ''} ${i.message.slice(0, 60)}`)).toEqual([
+      '8:29  environment variable PD_KEY is not set (write ${PD_KEY:-defa',
+      '9:38  environment variable PD_KEY is not set (write ${PD_KEY:-defa',
+      '9:99 resolved_payload.x unknown placeholder {reasn}: use one of {stream}, {kind}, {c',
+    ]);
   });
 
   it('batches by count and by bytes (JSON arrays), and waits batch.timeout for a batch to fill', async () => {

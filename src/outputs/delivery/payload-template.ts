@@ -37,31 +37,43 @@ interface Values {
   event: LogEvent;
 }
 
-/** The problems of a template: unknown placeholders, with where they are (for the config's error). */
-export function payloadProblems(template: unknown, at = 'payload'): string[] {
+/** A problem of a template, at `path` below it (a key, a list index): where the config's error points. */
+export interface PayloadProblem {
+  path: Array<string | number>;
+  message: string;
+}
+
+/**
+ * The problems of a template: unknown placeholders, placeholders in keys, values that are not JSON, each at
+ * its place in the template. At its place, not at the template's: the config's error then points at the
+ * value itself, and one whose `${VAR}` is not set is not judged (the unset variable is the problem said;
+ * before, the PagerDuty example run without its routing key also said "unknown placeholder
+ * {PAGERDUTY_ROUTING_KEY}" of `payload` and of `resolved_payload`).
+ */
+export function payloadProblems(template: unknown, at = 'payload'): PayloadProblem[] {
   // `payload:` with nothing after it (its body commented out, or indented under the wrong key) is YAML's null:
   // it was taken as the body, and every alert was posted as the four bytes `null`.
-  if (template === null) return [`${at}: empty: write the body as a YAML map under it, or leave ${at} out for the standard body`];
-  const problems: string[] = [];
-  const walk = (t: unknown, where: string): void => {
+  if (template === null) return [{ path: [], message: `empty: write the body as a YAML map under it, or leave ${at} out for the standard body` }];
+  const problems: PayloadProblem[] = [];
+  const walk = (t: unknown, where: Array<string | number>): void => {
     if (typeof t === 'string') {
       for (const m of t.matchAll(PLACEHOLDER)) {
         const r = reader(m[1]!);
-        if (typeof r === 'string') problems.push(`${where}: ${r}`);
+        if (typeof r === 'string') problems.push({ path: where, message: r });
       }
-    } else if (Array.isArray(t)) t.forEach((x, i) => walk(x, `${where}[${i}]`));
+    } else if (Array.isArray(t)) t.forEach((x, i) => walk(x, [...where, i]));
     else if (t !== null && typeof t === 'object') {
       for (const [k, x] of Object.entries(t)) {
         // Keys are sent as written: a placeholder there would reach the receiver as `{stream}`, unsaid.
         const m = PLACEHOLDER.exec(k);
         PLACEHOLDER.lastIndex = 0;
-        if (m) problems.push(`${where}.${k}: the key holds ${m[0]}, which is not filled (keys are sent as written; placeholders are filled in values only)`);
-        walk(x, `${where}.${k}`);
+        if (m) problems.push({ path: [...where, k], message: `the key holds ${m[0]}, which is not filled (keys are sent as written; placeholders are filled in values only)` });
+        walk(x, [...where, k]);
       }
     }
-    else if (t !== null && typeof t !== 'number' && typeof t !== 'boolean') problems.push(`${where}: not a JSON value`);
+    else if (t !== null && typeof t !== 'number' && typeof t !== 'boolean') problems.push({ path: where, message: 'not a JSON value' });
   };
-  walk(template, at);
+  walk(template, []);
   return problems;
 }
 
