@@ -84,6 +84,12 @@ describe('driftlock test-alert', () => {
       expect(run.stdout + run.stderr).not.toContain('S3CRETPATHTOKEN42');
       expect(run.stderr).toBe('0 of 1 output took the test alert\n');
       expect(r.slack.requests).toHaveLength(0);
+      // Rate limited: what the receiver asked is said with what a daemon would do.
+      r.pd.behave = () => ({ status: 429, headers: { 'retry-after': '30' }, body: 'rate_limited' });
+      const limited = await runCli(['test-alert', '-c', file, 'pd'], { env });
+      expect(limited.code).toBe(1);
+      // Before: '... HTTP 429: rate_limited (a running daemon retries this: ...)', the 30 s left out.
+      expect(limited.stdout).toMatch(/^FAILED {2}pd \(webhook\): HTTP 429: rate_limited \(Retry-After: 30 s; a running daemon retries this: the alert would wait in its queue\) \(\d+ ms\)\n$/);
       // A receiver that is down: what a daemon would retry.
       await r.slack.close();
       const down = await runCli(['test-alert', '-c', file, 'team_slack'], { env });
