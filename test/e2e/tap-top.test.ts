@@ -16,14 +16,20 @@ transforms:
 outputs: { out: { type: file, inputs: [parse_access], path: "${dir}/out.log" } }
 `;
 
+/** A daemon running `pipeline` (the API on), with its folder, config file and API address. */
+async function startDaemon() {
+  const dir = await tempDir('dl-tap-');
+  const file = path.join(dir, 'pipeline.yaml');
+  await writeFile(file, pipeline(dir, false));
+  const daemon = startCli(['run', '-c', file]);
+  await daemon.waitFor(/driftlock running/);
+  const api = logLines(daemon.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+  return { dir, file, daemon, api };
+}
+
 describe('driftlock tap and top', () => {
   it('prints what a transform sends on, goes on through a reload, and says clearly when it cannot tap', async () => {
-    const dir = await tempDir('dl-tap-');
-    const file = path.join(dir, 'pipeline.yaml');
-    await writeFile(file, pipeline(dir, false));
-    const daemon = startCli(['run', '-c', file]);
-    await daemon.waitFor(/driftlock running/);
-    const api = logLines(daemon.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+    const { dir, file, daemon, api } = await startDaemon();
 
     const three = await runCli(['tap', '--api', api, 'parse_*', '-n', '3', '--format', 'json']);
     expect(three.code).toBe(0);
@@ -80,12 +86,7 @@ describe('driftlock tap and top', () => {
   });
 
   it('tells a tap whose component a reload removed, keeps it open, and shows the events again when a reload brings it back', async () => {
-    const dir = await tempDir('dl-tap-');
-    const file = path.join(dir, 'pipeline.yaml');
-    await writeFile(file, pipeline(dir, false));
-    const daemon = startCli(['run', '-c', file]);
-    await daemon.waitFor(/driftlock running/);
-    const api = logLines(daemon.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+    const { dir, file, daemon, api } = await startDaemon();
     const json = startCli(['tap', '--api', api, 'parse_access', '-n', '0', '--format', 'json']);
     const pretty = startCli(['tap', '--api', api, 'parse_access', '-n', '0', '--format', 'pretty']);
     await json.waitFor(/"component":"parse_access"/, 'stdout');
