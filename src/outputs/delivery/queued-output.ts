@@ -14,7 +14,7 @@ import { DiskQueue, QueueFullError, type QueuedRecord } from './disk-queue.js';
 import type { SendOutcome } from './http.js';
 import type { TokenBucket } from './rate-limit.js';
 import { sleep } from './backoff.js';
-import { DeliveryWorker, type BatchOptions } from './worker.js';
+import { DeliveryWorker, SENT_AT_NEXT_START, type BatchOptions } from './worker.js';
 
 /** How often a push is tried again while the disk under the queue is full. */
 const DISK_FULL_RETRY_MS = 1000;
@@ -187,7 +187,7 @@ export class QueuedOutput<T> {
     const succeeded = this.ctx.succeeded?.();
     if (this.handedOff) return `wait on disk for the new pipeline's ${this.ctx.id}`;
     if (succeeded === false) return `stay on disk in ${this.queue.dir}, which no output of the new config sends (it has no such output: removed, renamed, or of another type); give one that id and type again to send them, or delete the folder`;
-    return 'stay on disk and are sent at the next start';
+    return SENT_AT_NEXT_START;
   }
 
   /**
@@ -289,7 +289,7 @@ export class QueuedOutput<T> {
     try {
       if (this.handedOff) {
         await this.worker.handOff();
-        if (this.queue.pending > 0) this.ctx.logger.info({ queued: this.queue.pending }, `reload: ${this.queue.pending} queued record(s) wait on disk for the new pipeline's ${this.ctx.id}, which sends them first`);
+        if (this.queue.pending > 0) this.ctx.logger.info({ queued: this.queue.pending }, `reload: ${this.queue.pending} queued record(s) ${this.leftOnDisk()}, which sends them first`);
       } else if (!drain) await this.worker.stop();
       else {
         this.armDeadline();

@@ -44,10 +44,13 @@ export interface WorkerOptions<T> {
   onEnded?: () => void;
   /**
    * What becomes of the records left queued when a stop ends the loop, as the end of a sentence on them
-   * ('stay on disk and are sent at the next start', the default).
+   * (`SENT_AT_NEXT_START`, the default).
    */
   leftOnDisk?: () => string;
 }
+
+/** What becomes of records a stop leaves queued, when nothing else takes them over. */
+export const SENT_AT_NEXT_START = 'stay on disk and are sent at the next start';
 
 /**
  * While stopping, the longest the worker waits for the rate limiter before it leaves the rest on disk: a
@@ -136,7 +139,7 @@ export class DeliveryWorker<T> {
   }
 
   private leftOnDisk(): string {
-    return this.options.leftOnDisk?.() ?? 'stay on disk and are sent at the next start';
+    return this.options.leftOnDisk?.() ?? SENT_AT_NEXT_START;
   }
 
   /** Refusals counted since the last line that said so: said once more, so that none goes unlogged. */
