@@ -159,6 +159,19 @@ function parseAddress(address: string): { host: string; port: number } {
   return parsed;
 }
 
+/**
+ * The process's resident set size, or undefined when it cannot be read: Node reads it from /proc, and out of
+ * file descriptors (EMFILE) `process.memoryUsage()` throws. Thrown in a request's handler, that was an
+ * uncaught exception and the daemon exited (seen in CI: 1,000 files under `ulimit -n 128`, /metrics scraped).
+ */
+function residentMemory(): number | undefined {
+  try {
+    return process.memoryUsage().rss;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startApiServer(options: ApiServerOptions): Promise<http.Server> {
   const { host, port } = parseAddress(options.address);
   const openTaps = new Set<http.ServerResponse>();
@@ -193,9 +206,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
     }
     if (url === '/metrics') {
       const samples = options.metrics().flatMap((m) => m.samples());
-      const mem = process.memoryUsage();
+      const rss = residentMemory();
       const body = renderPrometheus(samples) +
-        `# HELP driftlock_process_resident_memory_bytes Resident set size.\n# TYPE driftlock_process_resident_memory_bytes gauge\ndriftlock_process_resident_memory_bytes ${mem.rss}\n` +
+        (rss === undefined ? '' : `# HELP driftlock_process_resident_memory_bytes Resident set size.\n# TYPE driftlock_process_resident_memory_bytes gauge\ndriftlock_process_resident_memory_bytes ${rss}\n`) +
         `# HELP driftlock_process_uptime_seconds Seconds since the daemon started.\n# TYPE driftlock_process_uptime_seconds gauge\ndriftlock_process_uptime_seconds ${process.uptime().toFixed(1)}\n` +
         `# HELP driftlock_process_too_many_open_files_total Times the process was out of file descriptors (EMFILE, ENFILE) while it listened: the API and the network inputs could not accept connections (once each time, however long).\n# TYPE driftlock_process_too_many_open_files_total counter\ndriftlock_process_too_many_open_files_total ${acceptWatch.episodes}\n` +
         reloadMetrics(options.reloads?.());

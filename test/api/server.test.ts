@@ -2,7 +2,7 @@
 import net, { type AddressInfo } from 'node:net';
 import http from 'node:http';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { API_MAX_CONNECTIONS_PER_ADDRESS, startApiServer } from '../../src/api/server.js';
 import { createEvent } from '../../src/engine/event.js';
 import { Taps } from '../../src/engine/tap.js';
@@ -18,6 +18,25 @@ const start = async (address: string, state: 'starting' | 'running' | 'reloading
   (server = await startApiServer({ address, logger: pino({ level: 'silent' }), metrics: () => [], state: () => state }));
 
 describe('API server', () => {
+  it('/metrics answers without the resident memory when it cannot be read (out of file descriptors), instead of the daemon exiting', async () => {
+    const s = await start('127.0.0.1:0');
+    const base = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^driftlock_process_resident_memory_bytes \d+$/m);
+    // Node reads it from /proc: with every descriptor in use, it throws EMFILE (uv_resident_set_memory).
+    const rss = vi.spyOn(process, 'memoryUsage').mockImplementation(() => {
+      throw Object.assign(new Error('EMFILE: too many open files, uv_resident_set_memory'), { code: 'EMFILE' });
+    });
+    try {
+      const res = await fetch(`${base}/metrics`);
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).not.toContain('driftlock_process_resident_memory_bytes');
+      expect(text).toMatch(/^driftlock_process_uptime_seconds /m);
+    } finally {
+      rss.mockRestore();
+    }
+  });
+
   it('reads api.address as the network inputs read theirs: ":port" is every interface, a host is that host', async () => {
     // Before: ":port" bound 127.0.0.1 here, while the same text in an input's address means every interface.
     expect((await start(':0')).address()).toMatchObject({ address: '0.0.0.0' });
