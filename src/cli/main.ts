@@ -265,9 +265,10 @@ program
   .argument('[outputs...]', 'ids of outputs to send to; default every slack and webhook output')
   .addOption(configOption().makeOptionMandatory())
   .option('--timeout <duration>', 'how long one output\'s test may take before it counts as failed (default 30s)', durationMs('--timeout', 1))
-  .action(async (outputs: string[], opts: { config: string; timeout?: number }) => {
+  .option('--keep-open', 'leave open the incident a test opens (a webhook with resolved_payload, e.g. PagerDuty, is otherwise sent the notice that closes it right after the alert)')
+  .action(async (outputs: string[], opts: { config: string; timeout?: number; keepOpen?: boolean }) => {
     const { runTestAlert } = await import('./test-alert.js');
-    process.exit(await runTestAlert(opts.config, outputs, { stdout: process.stdout, stderr: process.stderr }, opts.timeout));
+    process.exit(await runTestAlert(opts.config, outputs, { stdout: process.stdout, stderr: process.stderr }, opts.timeout, opts.keepOpen === true));
   });
 
 program

@@ -57,6 +57,18 @@ export function sampleAlert(outputId: string, now = Date.now()): LogEvent {
   };
 }
 
+/**
+ * The notice that closes the incident the sample alert opened: its anomaly as a stream's "back" notice has
+ * it (`resolved: true`), with the same stream, kind and field (so the same `{group}`: PagerDuty's
+ * `dedup_key`).
+ */
+export function sampleResolved(outputId: string, now = Date.now()): LogEvent {
+  const event = sampleAlert(outputId, now);
+  const anomaly = event.attributes.anomaly as Record<string, unknown>;
+  event.attributes.anomaly = { ...anomaly, resolved: true, why: `TEST ALERT resolved by driftlock test-alert (output ${outputId}): the test is over, nothing was wrong` };
+  return event;
+}
+
 /** How long one output's test may take by default (`--timeout`): past it, it is a failure. */
 export const TEST_ALERT_TIMEOUT_MS = 30_000;
 
@@ -65,7 +77,7 @@ export const TEST_ALERT_TIMEOUT_MS = 30_000;
  * Before, a plugin's `sendTest` that never settled left nothing for Node to wait on: the command printed
  * nothing and exited 0, "every receiver took it".
  */
-async function sendWithin(c: ComponentConfig, timeoutMs: number): Promise<unknown> {
+async function sendWithin(c: ComponentConfig, timeoutMs: number, keepOpen: boolean): Promise<unknown> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
@@ -76,7 +88,7 @@ async function sendWithin(c: ComponentConfig, timeoutMs: number): Promise<unknow
     }, timeoutMs);
   });
   try {
-    return await Promise.race([Promise.resolve().then(() => c.definition.sendTest!(c.options, sampleAlert(c.id), { id: c.id, signal: controller.signal })), late]);
+    return await Promise.race([Promise.resolve().then(() => c.definition.sendTest!(c.options, sampleAlert(c.id), { id: c.id, signal: controller.signal, ...(keepOpen ? {} : { resolved: sampleResolved(c.id) }) })), late]);
   } finally {
     clearTimeout(timer);
   }
@@ -84,10 +96,11 @@ async function sendWithin(c: ComponentConfig, timeoutMs: number): Promise<unknow
 
 /**
  * Sends the sample alert to each output named in `ids` (all that can take one when none is named), one
- * after the other, each within `timeoutMs`. Exit code: 0 every receiver took it, 1 one did not, 2 an id that
+ * after the other, each within `timeoutMs`; an output that closes incidents by another body closes the
+ * test's at once, unless `keepOpen`. Exit code: 0 every receiver took it, 1 one did not, 2 an id that
  * is no such output, 78 the config does not load.
  */
-export async function runTestAlert(configFile: string, ids: readonly string[], io: TestAlertIo, timeoutMs = TEST_ALERT_TIMEOUT_MS): Promise<number> {
+export async function runTestAlert(configFile: string, ids: readonly string[], io: TestAlertIo, timeoutMs = TEST_ALERT_TIMEOUT_MS, keepOpen = false): Promise<number> {
   let outputs: ComponentConfig[];
   let secrets: SecretMask;
   try {
@@ -124,7 +137,7 @@ export async function runTestAlert(configFile: string, ids: readonly string[], i
     const started = performance.now();
     const took = () => `${Math.round(performance.now() - started)} ms`;
     try {
-      const answer = await sendWithin(c, timeoutMs);
+      const answer = await sendWithin(c, timeoutMs, keepOpen);
       const said = typeof answer === 'string' && answer !== '' ? `${answer}, ` : '';
       io.stdout.write(secrets.mask(`ok      ${c.id} (${c.type}): the receiver took the test alert (${said}${took()})\n`));
     } catch (err) {

@@ -168,9 +168,12 @@ export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S 
    * mention, nothing saved. For `driftlock test-alert`, which tells whether the receiver is reached and takes
    * what it is sent. `id` is the component's, as `build()` gets it. Resolves with what the receiver answered
    * (`HTTP 200`); rejects with why it did not take it. `signal` aborts when the test gives up waiting
-   * (`driftlock test-alert --timeout`, 30 s by default): the test then fails, saying so.
+   * (`driftlock test-alert --timeout`, 30 s by default): the test then fails, saying so. `resolved`, when
+   * given, is the notice that closes the incident `event` opens (its anomaly `resolved: true`, same stream,
+   * kind and field): an output whose receiver keeps incidents open until told (a webhook with
+   * `resolved_payload`: PagerDuty) sends it after the alert, so that a test leaves no incident open.
    */
-  sendTest?(config: z.output<S>, event: LogEvent, ctx: { id: string; signal: AbortSignal }): Promise<string>;
+  sendTest?(config: z.output<S>, event: LogEvent, ctx: { id: string; signal: AbortSignal; resolved?: LogEvent }): Promise<string>;
 }
 
 export interface ListenPort {

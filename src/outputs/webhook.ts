@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { type Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
 import type { LogEvent } from '../engine/event.js';
+import { errorMessage } from '../engine/failure-report.js';
 import { byteSize, duration, httpUrl, secret } from '../config/schema.js';
 import { splitAck } from './delivery/acks.js';
 import { acknowledgementsSchema, queueSchema, requestSchema, retrySchema } from './delivery/config.js';
@@ -172,7 +173,16 @@ export const webhookOutput = defineOutput({
   },
   // The Authorization header as sent: the password as written is masked, its base64 would not be.
   derivedSecrets: (config) => (config.auth?.strategy === 'basic' ? [basicCredentials(config.auth.user!, config.auth.password!)] : []),
-  sendTest(config, event, { id, signal }) {
-    return postOnce(webhookRequest(config)([toWebhookAlert(event, id)], signal));
+  async sendTest(config, event, { id, signal, resolved }) {
+    const request = webhookRequest(config);
+    const opened = await postOnce(request([toWebhookAlert(event, id)], signal));
+    // A receiver that closes incidents by another body (PagerDuty's resolve) is told at once that the test's
+    // is over: a test must not leave an incident open, paging on and on, to be closed by hand.
+    if (config.resolved_payload === undefined || resolved === undefined) return opened;
+    try {
+      return `${opened}; closed with resolved_payload: ${await postOnce(request([toWebhookAlert(resolved, id)], signal))}`;
+    } catch (err) {
+      throw new Error(`the test alert was taken (${opened}) but the notice that closes it (resolved_payload) was not: ${errorMessage(err)}; close the test incident by hand`, { cause: err });
+    }
   },
 });

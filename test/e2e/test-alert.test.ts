@@ -101,6 +101,40 @@ describe('driftlock test-alert', () => {
     }
   });
 
+  it('closes the incident it opened on a webhook with resolved_payload (PagerDuty), unless --keep-open; a close that fails is a failure saying the incident is open', async () => {
+    const dir = await tempDir('driftlock-test-alert-');
+    const r = await receivers();
+    try {
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, pipeline(dir, r.slack.url, r.pd.url).replace('payload: { summary: "{stream}: {reason}" } }',
+        'payload: { summary: "{stream}: {reason}" } }\n    resolved_payload: { routing_key: "${PD_KEY}", event_action: resolve, dedup_key: "{group}" }'));
+      const env = { PD_KEY: 'R0UTINGKEY0123456789' };
+      const run = await runCli(['test-alert', '-c', file, 'pd'], { env });
+      expect(run.stdout).toMatch(/^ok {6}pd \(webhook\): the receiver took the test alert \(HTTP 200; closed with resolved_payload: HTTP 200, \d+ ms\)\n$/);
+      expect(run.code).toBe(0);
+      // The trigger, then the resolve of the same incident (its dedup_key), each a request of its own.
+      expect(r.pd.requests.map((q) => JSON.parse(q.body) as unknown)).toEqual([
+        expect.objectContaining({ event_action: 'trigger', dedup_key: 'driftlock-test-alert/field_content/http_user_agent' }),
+        { routing_key: 'R0UTINGKEY0123456789', event_action: 'resolve', dedup_key: 'driftlock-test-alert/field_content/http_user_agent' },
+      ]);
+      expect(r.pd.requests[1]!.headers['idempotency-key']).not.toBe(r.pd.requests[0]!.headers['idempotency-key']);
+
+      const kept = await runCli(['test-alert', '-c', file, 'pd', '--keep-open'], { env });
+      expect(kept.code).toBe(0);
+      expect(kept.stdout).toMatch(/^ok {6}pd \(webhook\): the receiver took the test alert \(HTTP 200, \d+ ms\)\n$/);
+      expect(r.pd.requests).toHaveLength(3);
+      expect(JSON.parse(r.pd.requests[2]!.body)).toMatchObject({ event_action: 'trigger' });
+
+      // The receiver takes the trigger and refuses the resolve: the incident stays open, and the test says so.
+      r.pd.behave = (req) => (req.body.includes('"resolve"') ? { status: 400, body: 'Invalid event' } : { status: 202, body: '{"status":"success"}' });
+      const half = await runCli(['test-alert', '-c', file, 'pd'], { env });
+      expect(half.code).toBe(1);
+      expect(half.stdout).toMatch(/^FAILED {2}pd \(webhook\): the test alert was taken \(HTTP 202\) but the notice that closes it \(resolved_payload\) was not: HTTP 400: Invalid event .*; close the test incident by hand \(\d+ ms\)\n$/);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('refuses an id that is no output, an output with no receiver, and a config that does not load', async () => {
     const dir = await tempDir('driftlock-test-alert-');
     const file = path.join(dir, 'pipeline.yaml');
