@@ -55,7 +55,9 @@ export function componentRows(samples: readonly Sample[]): Row[] {
     if (id === undefined) continue;
     let row = rows.get(id);
     if (!row) rows.set(id, (row = { id, kind: s.labels['component_kind'] ?? '', type: s.labels['component_type'] ?? '', metrics: new Map() }));
-    row.metrics.set(s.name.replace(/^driftlock_/, ''), s.value);
+    // A family with labels of its own (`anomalies_total` by `kind`) is its sum.
+    const name = s.name.replace(/^driftlock_/, '');
+    row.metrics.set(name, (row.metrics.get(name) ?? 0) + s.value);
   }
   return [...rows.values()];
 }

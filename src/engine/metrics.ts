@@ -21,7 +21,7 @@ const HELP: Record<string, string> = {
   restarts_total: 'Times the engine restarted the component after it crashed.',
   abandoned_events_total: 'Events a transform or output gave up on: the shutdown timeout cut its drain short, an output could not queue them at a stop (its on-disk queue full), or it kept crashing after its input ended (inputs that can offer them again do).',
   buffer_events: 'Events waiting in the buffer in front of the component.',
-  anomalies_total: 'Events the anomaly detector flagged.',
+  anomalies_total: 'Events the anomaly detector flagged, by the kind of anomaly (sum() for all).',
   filtered_events_total: 'Events a filter dropped by its conditions (acknowledged as delivered).',
   stream_id_unresolved_events_total: 'Events the anomaly detector put in the stream `-` because they lack a field its `stream_id` names.',
   delivery_requests_total: 'HTTP requests an output sent (first tries and retries).',
@@ -47,11 +47,31 @@ const HELP: Record<string, string> = {
 /** Counters every component exports from the start. */
 export const COMMON_COUNTERS = ['received_events_total', 'sent_events_total', 'rejected_events_total', 'malformed_events_total', 'errors_total', 'restarts_total'];
 
+/**
+ * The key of a counter: its name alone, or with the labels it adds to the component's (`anomalies_total`
+ * by `kind`) after a NUL, in the order given.
+ */
+function counterKey(name: string, labels: Readonly<Record<string, string>> | undefined): string {
+  if (labels === undefined) return name;
+  let key = name;
+  for (const k in labels) key += `\u0000${k}=${labels[k]}`;
+  return key;
+}
+
+/** The name of a counter's key (see `counterKey`). */
+function nameOf(key: string): string {
+  const i = key.indexOf('\u0000');
+  return i < 0 ? key : key.slice(0, i);
+}
+
 export class ComponentMetrics {
   readonly id: string;
   readonly kind: string;
   readonly type: string;
+  /** By `counterKey`. */
   private readonly counters = new Map<string, number>();
+  /** The labels of the counters that add some to the component's, by key. */
+  private readonly extraLabels = new Map<string, Readonly<Record<string, string>>>();
   /** Values kept elsewhere, read when metrics are scraped, with the type Prometheus is told. */
   private readonly readers = new Map<string, { read: () => number; type: MetricSample['type'] }>();
   /** Counts of the same component in the pipelines a reload replaced, added to its counters on `/metrics`. */
@@ -72,12 +92,35 @@ export class ComponentMetrics {
     return this;
   }
 
-  add(name: string, value = 1): void {
-    this.counters.set(name, (this.counters.get(name) ?? 0) + value);
+  /**
+   * Declares one counter per value of a label (`anomalies_total` by `kind`: every kind the detector can
+   * report), each at 0 from the start, as `declare` does for counters without one.
+   */
+  declareEach(name: string, label: string, values: readonly string[]): this {
+    for (const v of values) this.add(name, 0, { [label]: v });
+    return this;
   }
 
-  get(name: string): number {
-    return this.counters.get(name) ?? this.readers.get(name)?.read() ?? 0;
+  /**
+   * Adds to a counter; `labels` (a few values, known in advance: never an id from the data) make a series of
+   * its own beside the component's labels, e.g. `anomalies_total{kind="field_value"}`. A name is counted
+   * with labels or without, not both: `sum()` over the family is then its total.
+   */
+  add(name: string, value = 1, labels?: Readonly<Record<string, string>>): void {
+    const key = counterKey(name, labels);
+    const had = this.counters.get(key);
+    if (had === undefined && labels !== undefined) this.extraLabels.set(key, { ...labels });
+    this.counters.set(key, (had ?? 0) + value);
+  }
+
+  /** A counter's value: with `labels`, that series'; without, the sum of every series of the name. */
+  get(name: string, labels?: Readonly<Record<string, string>>): number {
+    if (labels !== undefined) return this.counters.get(counterKey(name, labels)) ?? 0;
+    const plain = this.counters.get(name) ?? this.readers.get(name)?.read();
+    if (plain !== undefined) return plain;
+    let sum = 0;
+    for (const [key, value] of this.counters) if (nameOf(key) === name) sum += value;
+    return sum;
   }
 
   /**
@@ -104,37 +147,52 @@ export class ComponentMetrics {
   carryOver(previous: ComponentMetrics): void {
     if (previous.id !== this.id || previous.kind !== this.kind || previous.type !== this.type) return;
     for (const s of previous.samples()) {
-      if (s.type === 'counter') this.carried.set(s.name.slice('driftlock_'.length), s.value);
+      if (s.type !== 'counter') continue;
+      const extra: Record<string, string> = {};
+      for (const k in s.labels) if (k !== 'component_id' && k !== 'component_kind' && k !== 'component_type') extra[k] = s.labels[k]!;
+      const key = counterKey(s.name.slice('driftlock_'.length), Object.keys(extra).length ? extra : undefined);
+      this.carried.set(key, s.value);
+      if (key !== nameOf(key)) this.extraLabels.set(key, extra);
     }
   }
 
   samples(): MetricSample[] {
     const labels = { component_id: this.id, component_kind: this.kind, component_type: this.type };
+    const labelsOf = (key: string) => {
+      const extra = this.extraLabels.get(key);
+      return extra ? { ...labels, ...extra } : labels;
+    };
     const out: MetricSample[] = [];
-    const counter = (name: string, value: number) => (this.carried.get(name) ?? 0) + value;
-    for (const [name, value] of this.counters) {
+    const counter = (key: string, value: number) => (this.carried.get(key) ?? 0) + value;
+    for (const [key, value] of this.counters) {
+      const name = nameOf(key);
       // A value read elsewhere under the same name (the engine's buffer_events) is the one exported.
       if (this.readers.has(name)) continue;
-      out.push({ name: `driftlock_${name}`, labels, value: counter(name, value), help: HELP[name] ?? name, type: 'counter' });
+      out.push({ name: `driftlock_${name}`, labels: labelsOf(key), value: counter(key, value), help: HELP[name] ?? name, type: 'counter' });
     }
     for (const [name, { read, type }] of this.readers) {
       const value = read();
       out.push({ name: `driftlock_${name}`, labels, value: type === 'counter' ? counter(name, value) : value, help: HELP[name] ?? name, type });
     }
     // A counter the replaced pipeline had and this one has not (yet): it does not vanish.
-    for (const [name, value] of this.carried) {
-      if (!this.counters.has(name) && !this.readers.has(name)) out.push({ name: `driftlock_${name}`, labels, value, help: HELP[name] ?? name, type: 'counter' });
+    for (const [key, value] of this.carried) {
+      const name = nameOf(key);
+      if (!this.counters.has(key) && !this.readers.has(name)) out.push({ name: `driftlock_${name}`, labels: labelsOf(key), value, help: HELP[name] ?? name, type: 'counter' });
     }
     return out;
   }
 
   /**
    * Values for the summary logged at exit; those at 0 (counters and gauges: an empty buffer at exit is the
-   * rule) are left out, to keep it short. `/metrics` still exports them.
+   * rule) are left out, to keep it short. `/metrics` still exports them. A counter with labels of its own is
+   * summed over them (`anomalies_total`, whatever their kind).
    */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [name, value] of this.counters) if (value !== 0) out[name] = value;
+    for (const [key, value] of this.counters) {
+      const name = nameOf(key);
+      if (value !== 0) out[name] = (out[name] ?? 0) + value;
+    }
     for (const [name, { read }] of this.readers) {
       const value = read();
       if (value !== 0) out[name] = value;

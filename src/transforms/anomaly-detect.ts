@@ -14,7 +14,7 @@ import { releaseAll, type Batch } from '../engine/acknowledgement.js';
 import { MAX_NESTING, setOwn, severityFloor, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
 import { DOTTED_ROOTS, eventPart, FIELD_ROOTS, fieldPathMeant, isFieldPath, lookupField } from '../engine/field-path.js';
-import { Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
+import { ANOMALY_KINDS, Detector, type Anomaly, type DetectorInput, type DetectorOptions } from '../detector/index.js';
 import { checkSnapshotHeader, describeRestore, isSnapshotHeader, restoreDetector, restoreStream, snapshotLines, type DetectorSnapshot, type RestoreResult } from '../detector/snapshot.js';
 import { durationText, type LiveState, type SilenceEnd, type StreamSnapshot } from '../detector/stream.js';
 import { parseTransform } from './parse.js';
@@ -481,7 +481,8 @@ export const anomalyDetectTransform = defineTransform({
       coldTold = cold;
       coldToldAt = Date.now();
     };
-    ctx.metrics?.declare('anomalies_total');
+    // By kind: a dashboard tells a flood of new patterns from slow responses; sum() is the total.
+    ctx.metrics?.declareEach('anomalies_total', 'kind', ANOMALY_KINDS);
     if (config.stream_id.includes('{')) ctx.metrics?.declare('stream_id_unresolved_events_total');
     // A field of stream_id that an event lacks (a typo, a format that does not give it): the event goes to
     // the stream `-`, counted, and said once per field with what the event has instead.
@@ -571,7 +572,7 @@ export const anomalyDetectTransform = defineTransform({
         // Stopping (or reloading): the inputs stop, and the quiet that follows is the daemon's own.
         if (ctx.stopping?.aborted || now - heldUpAt < minSilenceMs) return gatheredDue(now);
         const found = tellSilences(detector, now);
-        for (let i = 0; i < found.length; i++) ctx.metrics?.add('anomalies_total');
+        for (const a of found) ctx.metrics?.add('anomalies_total', 1, { kind: a.kind });
         // Streams back that are gathered are told before a new silence (of them, or of others).
         return [...gatheredDue(now, found.length > 0), ...found.map((a) => silenceEvent(a, detector.peek(a.stream_id)?.sourceTimeAt(now), ctx.id))];
       } catch (err) {
@@ -620,7 +621,7 @@ export const anomalyDetectTransform = defineTransform({
           }
           if (!anomaly) continue;
           event.attributes.anomaly = anomalyAttribute(anomaly);
-          ctx.metrics?.add('anomalies_total');
+          ctx.metrics?.add('anomalies_total', 1, { kind: anomaly.kind });
           if (config.emit === 'anomalies') out.push(event);
         }
         dirty = true;

@@ -16,7 +16,8 @@ export async function scrape(port: number): Promise<Map<string, number>> {
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     for (const line of (await res.text()).split('\n')) {
       const m = /^driftlock_(\w+)\{component_id="([^"]+)"[^}]*\} (\S+)$/.exec(line);
-      if (m) out.set(`${m[1]}/${m[2]}`, Number(m[3]));
+      // A family with labels of its own (`anomalies_total` by `kind`): its sum, per component.
+      if (m) out.set(`${m[1]}/${m[2]}`, (out.get(`${m[1]}/${m[2]}`) ?? 0) + Number(m[3]));
     }
   } catch {
     // not up yet

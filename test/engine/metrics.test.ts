@@ -1,0 +1,42 @@
+/** Counters of a component: a family with labels of its own, as `/metrics` writes it, through a reload and in the exit summary. */
+import { describe, expect, it } from 'vitest';
+import { ComponentMetrics, renderPrometheus } from '../../src/engine/metrics.js';
+import { componentRows, parsePrometheus } from '../../src/cli/top.js';
+
+describe('ComponentMetrics with labelled counters', () => {
+  it('writes one series per label value beside the component labels, each from 0, and sums them where one number is asked for', () => {
+    const m = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
+    m.declare('received_events_total');
+    m.declareEach('anomalies_total', 'kind', ['field_value', 'new_pattern']);
+    m.add('anomalies_total', 2, { kind: 'field_value' });
+    m.add('anomalies_total', 1, { kind: 'volume_spike' });
+    m.add('received_events_total', 10);
+    const text = renderPrometheus(m.samples());
+    expect(text).toContain('driftlock_anomalies_total{component_id="detect",component_kind="transform",component_type="anomaly_detect",kind="field_value"} 2\n');
+    expect(text).toContain('driftlock_anomalies_total{component_id="detect",component_kind="transform",component_type="anomaly_detect",kind="new_pattern"} 0\n');
+    expect(text).toContain('driftlock_anomalies_total{component_id="detect",component_kind="transform",component_type="anomaly_detect",kind="volume_spike"} 1\n');
+    // One HELP and TYPE for the family.
+    expect(text.match(/# TYPE driftlock_anomalies_total counter/g)).toHaveLength(1);
+    expect(m.get('anomalies_total')).toBe(3);
+    expect(m.get('anomalies_total', { kind: 'field_value' })).toBe(2);
+    expect(m.get('anomalies_total', { kind: 'content' })).toBe(0);
+    // The exit summary and `driftlock top` say the total.
+    expect(m.snapshot()).toEqual({ anomalies_total: 3, received_events_total: 10 });
+    expect(componentRows(parsePrometheus(text))[0]!.metrics.get('anomalies_total')).toBe(3);
+  });
+
+  it('carries each series over a reload, a kind the new pipeline has not counted yet too', () => {
+    const before = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
+    before.declareEach('anomalies_total', 'kind', ['field_value']);
+    before.add('anomalies_total', 5, { kind: 'field_value' });
+    before.add('anomalies_total', 2, { kind: 'volume_drop' });
+    const after = new ComponentMetrics('detect', 'transform', 'anomaly_detect');
+    after.declareEach('anomalies_total', 'kind', ['field_value']);
+    after.carryOver(before);
+    after.add('anomalies_total', 1, { kind: 'field_value' });
+    const series = after.samples().filter((s) => s.name === 'driftlock_anomalies_total').map((s) => [s.labels.kind, s.value]);
+    expect(series).toEqual([['field_value', 6], ['volume_drop', 2]]);
+    // No series without the label beside them (sum() would count twice).
+    expect(after.samples().some((s) => s.name === 'driftlock_anomalies_total' && s.labels.kind === undefined)).toBe(false);
+  });
+});
