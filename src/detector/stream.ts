@@ -332,6 +332,15 @@ function valueKey(field: string, value: string): string {
 const MAX_ALERTED = 256;
 /** Field values remembered as alerted, at most, over all fields of a stream (the least recently alerted go first). */
 const MAX_ALERTED_VALUES = 256;
+/** Field names a stream remembers having carried (see `fieldNames`). */
+const MAX_FIELD_NAMES = 256;
+/** How fast the share of events that bring a new field forgets: a running average over some 1,000 events. */
+const NEW_FIELD_DECAY = 0.999;
+/**
+ * The weight (see `fieldWeight`) before which no field is news: some 700 events with fields. A field that is
+ * news needs a stream that has kept to its fields for a while.
+ */
+const NEW_FIELD_MIN_WEIGHT = 0.5;
 /**
  * A field's value that alerted becomes normal once it has come back on this many separate occasions, the
  * first and the last at least `learnAfterMs` apart. An occasion begins with an alert at least half of
@@ -708,6 +717,20 @@ export class StreamDetector {
    */
   private newTemplateShare = 0;
   private seenWeight = 0;
+  /**
+   * Names of the fields the stream has carried, the oldest forgotten first past `MAX_FIELD_NAMES`: a field
+   * whose slot was freed for another (see `evictStaleField`) is no new field when it comes back.
+   */
+  private readonly fieldNames = new Set<string>();
+  /**
+   * The share of structured events that brought a field never seen before (an `exception` or `stack_trace`
+   * that only errors carry), over about the last 1,000, and the weight of that average, as for templates: a
+   * new field is news in a stream that keeps to its fields, not in one whose keys are made of data.
+   */
+  private newFieldShare = 0;
+  private fieldWeight = 0;
+  /** The event's fields that no event of the stream carried before (indexes into `scanNames`). */
+  private readonly newFields: number[] = [];
   events = 0;
   anomalies = 0;
   lastSeen = 0;
@@ -964,11 +987,12 @@ export class StreamDetector {
         this.scanValues[fieldCount] = value;
         fieldCount += 1;
       }
+      this.newFields.length = 0;
       if (unknown > 0) {
         // Fields seen for the first time get their states now, the message field first: a wide event
         // (more fields than the stream keeps) must not crowd out its message.
-        if (messageIndex >= 0) this.scanStates[messageIndex] ??= this.fieldState(this.scanNames[messageIndex]!);
-        for (let k = 0; k < fieldCount; k++) this.scanStates[k] ??= this.fieldState(this.scanNames[k]!);
+        if (messageIndex >= 0 && this.scanStates[messageIndex] === undefined) this.scanStates[messageIndex] = this.firstSight(messageIndex);
+        for (let k = 0; k < fieldCount; k++) if (this.scanStates[k] === undefined) this.scanStates[k] = this.firstSight(k);
       }
       if (messageIndex >= 0) messageField = this.scanStates[messageIndex];
       this.kindMessage = messageRank < KIND_MESSAGE_RANK;
@@ -1086,6 +1110,15 @@ export class StreamDetector {
       if (state === undefined) continue;
       const c = this.scoreField(this.scanNames[k]!, state, this.scanValues[k]!, warm, timed, now);
       if (c) candidates.push(c);
+    }
+    if (fields) {
+      const fresh = this.newFields.length > 0;
+      if (fresh && warm) {
+        const c = this.newFieldCandidate();
+        if (c) candidates.push(c);
+      }
+      this.newFieldShare = this.newFieldShare * NEW_FIELD_DECAY + (fresh ? 1 - NEW_FIELD_DECAY : 0);
+      this.fieldWeight = this.fieldWeight * NEW_FIELD_DECAY + (1 - NEW_FIELD_DECAY);
     }
 
     // Decide.
@@ -1436,6 +1469,47 @@ export class StreamDetector {
     this.alertedValues.set(key, a);
     if (this.alertedValues.size > MAX_ALERTED_VALUES) this.alertedValues.delete(this.alertedValues.keys().next().value!);
     return undefined;
+  }
+
+  /**
+   * The state of the event's field `k`, which has none yet: made now (when the stream has a slot for it),
+   * and the field noted as new (`newFields`) if the stream never carried it. Not a name made of data
+   * (`req_8213`, a name with a number or an id in it: masking changes it), which comes once each.
+   */
+  private firstSight(k: number): FieldState | undefined {
+    const name = this.scanNames[k]!;
+    if (!this.fieldNames.has(name)) {
+      if (this.fieldNames.size >= MAX_FIELD_NAMES) this.fieldNames.delete(this.fieldNames.values().next().value!);
+      this.fieldNames.add(name);
+      if (maskVolatile(name) === name) this.newFields.push(k);
+    }
+    return this.fieldState(name);
+  }
+
+  /**
+   * A field never seen in the stream, in a stream that keeps to its fields: the first `exception` or
+   * `stack_trace` in a service's JSON logs, whatever its level or message say. Its confidence is one less
+   * the share of recent events that brought a new field.
+   */
+  private newFieldCandidate(): Candidate | undefined {
+    if (this.fieldWeight < NEW_FIELD_MIN_WEIGHT) return undefined;
+    const rate = this.newFieldShare / this.fieldWeight;
+    // Rarer than a rare category value: a stream whose keys are made of data brings new ones far more often.
+    if (rate >= this.o.rareShare) return undefined;
+    const names = this.newFields.map((k) => this.scanNames[k]!);
+    // The value shown: the first new field's that says something (text before numbers).
+    const shown = this.newFields.find((k) => typeof this.scanValues[k] === 'string' && this.scanValues[k] !== '') ?? this.newFields[0]!;
+    const value = this.scanValues[shown]!;
+    const listed = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+    return {
+      kind: 'new_field',
+      score: -Math.log2(Math.max(rate, 1e-4)),
+      confidence: 1 - Math.max(rate, 1e-4),
+      field: names[0]!,
+      why: `new field${names.length > 1 ? 's' : ''} ${listed}, in none of this stream's ${fmt(this.events - 1)} events before: ${names.length > 1 ? `${this.scanNames[shown]!} ` : ''}${typeof value === 'string' ? quote(value, 100) : String(value)}`,
+      brief: `new field${names.length > 1 ? 's' : ''} ${listed}${typeof value === 'string' ? ` (${names.length > 1 ? `${this.scanNames[shown]!} ` : ''}${quote(value, 48)})` : ''}`,
+      baseline: { new_field_share: Number(rate.toFixed(6)) },
+    };
   }
 
   private fieldState(name: string): FieldState | undefined {
@@ -1847,6 +1921,8 @@ export class StreamDetector {
   get memoryBytes(): number {
     let bytes = (this.contentWindow?.memoryBytes ?? 0) + 200 * this.templates.size + this.templates.cacheBytes + 16 * 1024;
     for (const a of this.alertedValues.values()) bytes += 2 * (a.field.length + a.value.length) + 120;
+    // A name of a field kept shares its string with the field's key; one not kept any more holds its own.
+    bytes += 48 * this.fieldNames.size;
     for (const f of this.fields.values()) {
       bytes += (f.text?.memoryBytes ?? 0) + 2 * (f.maskChars ?? 0) + 8 * 1024 + (f.byTemplate?.size ?? 0) * (16 * TEMPLATE_NUMBERS_CAPACITY + 200);
       if (f.drift) bytes += DriftTracker.memoryBytes;
@@ -1869,6 +1945,9 @@ export class StreamDetector {
       newTemplateRate: this.priorTemplateRate,
       newTemplateShare: this.newTemplateShare,
       seenWeight: this.seenWeight,
+      fieldNames: [...this.fieldNames],
+      newFieldShare: this.newFieldShare,
+      fieldWeight: this.fieldWeight,
       content: this.contentWindow?.text() ?? '',
       contentCal: this.contentCal.toJSON(),
       templates: this.templates.templates(),
@@ -1906,6 +1985,15 @@ export class StreamDetector {
     const weighted = typeof data.seenWeight === 'number' && data.seenWeight > 0 && typeof data.newTemplateShare === 'number';
     s.newTemplateShare = weighted ? data.newTemplateShare! : data.newTemplateRate;
     s.seenWeight = weighted ? data.seenWeight! : 1;
+    // Older snapshots have no field names: those of the fields kept stand for them, and no field is news
+    // until the share of new ones has its weight again (`NEW_FIELD_MIN_WEIGHT`).
+    for (const name of Array.isArray(data.fieldNames) ? data.fieldNames.slice(-MAX_FIELD_NAMES) : data.fields.map((f) => f.name)) {
+      if (typeof name === 'string') s.fieldNames.add(name);
+    }
+    if (Number.isFinite(data.newFieldShare) && Number.isFinite(data.fieldWeight) && data.fieldWeight! > 0 && data.fieldWeight! <= 1) {
+      s.newFieldShare = Math.min(Math.max(data.newFieldShare!, 0), data.fieldWeight!);
+      s.fieldWeight = data.fieldWeight!;
+    }
     if (data.content) s.content.restore(data.content);
     for (const v of data.contentCal) s.contentCal.add(v);
     s.templates.restore(data.templates);
@@ -1992,6 +2080,10 @@ export interface StreamSnapshot {
   newTemplateRate: number;
   newTemplateShare?: number;
   seenWeight?: number;
+  /** Absent in older snapshots (see `fromJSON`). */
+  fieldNames?: string[];
+  newFieldShare?: number;
+  fieldWeight?: number;
   content: string;
   contentCal: number[];
   templates: Template[];

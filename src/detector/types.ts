@@ -1,6 +1,6 @@
 /** What the detector reads and what it says. */
 /** Every kind of anomaly the detector reports (`/metrics` counts each from the start). */
-export const ANOMALY_KINDS = ['new_pattern', 'content', 'field_value', 'field_category', 'field_content', 'field_drift', 'volume_spike', 'volume_drop'] as const;
+export const ANOMALY_KINDS = ['new_pattern', 'content', 'field_value', 'field_category', 'field_content', 'field_drift', 'new_field', 'volume_spike', 'volume_drop'] as const;
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
 
 export interface DetectorInput {

@@ -723,6 +723,47 @@ describe('structured nginx-like events', () => {
     expect(detector.observe('app', { time: (t += STEP_MS), text: '', fields: { message: 'request done', status: 200, latency: 9000 } })?.field).toBe('latency');
   });
 
+  it('flags a field the stream never carried (an exception on a routine error), naming it and quoting its value; not in a young stream, not twice', () => {
+    const rnd = mulberry32(5);
+    let t = T0;
+    const next = (extra: Record<string, string> = {}): DetectorInput => {
+      const error = rnd() < 0.02;
+      return { time: (t += STEP_MS), text: '', fields: { level: error ? 'ERROR' : 'INFO', message: error ? 'Payment gateway timeout, retrying' : pick(rnd, ['User alice logged in', 'Cache refreshed', 'Order 17 shipped']), ...extra } };
+    };
+    const exception = 'javax.net.ssl.SSLHandshakeException: PKIX path building failed';
+    // A young stream (300 events) has not kept to its fields long enough for a new one to be news.
+    const young = new Detector();
+    expect(feed(young, 'app', 300, () => next())).toEqual([]);
+    expect(young.observe('app', next({ exception }))).toBeUndefined();
+
+    const detector = new Detector();
+    expect(feed(detector, 'app', BASELINE_EVENTS, () => next())).toEqual([]);
+    const a = detector.observe('app', next({ exception }));
+    expect(a).toMatchObject({ kind: 'new_field', field: 'exception' });
+    expectWellFormed(a!, 'app');
+    expect(a!.why).toBe(`new field exception, in none of this stream's 3,000 events before: "${exception}"`);
+    expect(a!.confidence).toBeGreaterThan(0.999);
+    // Known from then on: its next value is judged as the field's, not as a new field.
+    expect(detector.observe('app', next({ exception: 'java.io.IOException: Broken pipe' }))?.kind).not.toBe('new_field');
+    // Beside another signal it is named: a new level with a stack trace field says both.
+    const both = detector.observe('app', { time: (t += STEP_MS), text: '', fields: { level: 'FATAL', message: 'Cache refreshed', stack_trace: 'java.lang.OutOfMemoryError: Java heap space' } });
+    expect(both!.why).toMatch(/new field stack_trace \("java\.lang\.OutOfMemoryError: Java heap space"\)/);
+  });
+
+  it('does not flag new fields in a stream whose keys are made of data: names with ids in them, or new names every few dozen events', () => {
+    const rnd = mulberry32(8);
+    let t = T0;
+    const words = ['amber', 'basil', 'cedar', 'delta', 'ember', 'fjord', 'gamma', 'haze', 'iris', 'jade', 'kilo', 'lumen', 'maple', 'nova', 'onyx', 'pine', 'quartz', 'rune', 'sage', 'tide'];
+    const detector = new Detector();
+    const flagged = feed(detector, 'quota', 6000, () => {
+      // A per-tenant counter flattened into its key: a name made of a word pair (a new one about every 30th
+      // event) or of an id.
+      const key = rnd() < 0.5 ? `quota.tenant_${Math.floor(rnd() * 1e6)}` : `quota.${pick(rnd, words)}_${pick(rnd, words)}`;
+      return { time: (t += STEP_MS), text: '', fields: { message: 'quota checked', [key]: 1 + Math.floor(rnd() * 9) } };
+    });
+    expect(flagged.filter((a) => a.kind === 'new_field')).toEqual([]);
+  });
+
   it('a wide event does not crowd out its message: the message field is kept first when the limit is reached', () => {
     // maxFields 2, and the message comes last of three fields: message and host are kept, not host and status.
     const detector = new Detector({ overrides: { maxFields: 2 } });

@@ -5,7 +5,7 @@ import { Detector, type Anomaly, type DetectorInput } from '../../src/detector/i
 import { SNAPSHOT_VERSION, describeRestore, restoreDetector, snapshotDetector, type DetectorSnapshot } from '../../src/detector/snapshot.js';
 import { loadDetectorState, saveDetectorState } from '../../src/transforms/anomaly-detect.js';
 import {
-  FEED_READER_USER_AGENT, LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, T0, STEP_MS, expectWellFormed, mulberry32,
+  FEED_READER_USER_AGENT, LoginLines, MANY_USER_AGENTS, NginxTraffic, SQL_INJECTION, T0, STEP_MS, expectWellFormed, mulberry32, pick,
 } from './baseline.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -134,6 +134,24 @@ describe('snapshotDetector / restoreDetector', () => {
     const kinds = new Set(fromRestored.filter(Boolean).map((a) => a!.kind));
     for (const k of ['field_content', 'field_category', 'field_value', 'volume_spike'] as const) expect(kinds).toContain(k);
     expectSameAnomalies(fromRestored, fromOriginal);
+  });
+
+  it('restores the fields a stream carried: a field never seen is news at once after restore, one seen before (even no longer kept) is not', () => {
+    const rnd = mulberry32(13);
+    let t = T0;
+    const next = (extra: Record<string, string | number> = {}): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { level: 'INFO', message: pick(rnd, ['User alice logged in', 'Cache refreshed']), ...extra } });
+    // maxFields 3: `region`, carried by the first 20 events only, loses its slot to `trace` later on.
+    const original = new Detector({ overrides: { maxFields: 3 } });
+    for (let i = 0; i < 20; i++) original.observe('app', next({ region: 'eu-west-1' }));
+    for (let i = 0; i < 3000; i++) original.observe('app', next());
+    // `trace` takes region's slot (gone 3,000 events); as the stream's first trace, it is news.
+    expect(original.observe('app', next({ trace: 'abc' }))?.kind).toBe('new_field');
+    for (let i = 0; i < 200; i++) original.observe('app', next({ trace: 'abc' }));
+    const r = restored(viaJson(original), { overrides: { maxFields: 3 } });
+    // region is not kept any more, but the stream carried it: no new field.
+    expect(r.observe('app', next({ region: 'eu-west-1', trace: 'abc' }))?.kind).not.toBe('new_field');
+    const a = r.observe('app', next({ trace: 'abc', error: 'connection reset by peer' }));
+    expect(a).toMatchObject({ kind: 'new_field', field: 'error' });
   });
 
   it('restores a text stream: a new error is flagged at once, and a learned pattern stays learned', () => {

@@ -297,7 +297,7 @@ describe('anomaly_detect: many streams silent at once', () => {
     // Counted by kind, every kind exported from the start at 0.
     expect(metrics.get('anomalies_total', { kind: 'volume_drop' })).toBe(1);
     const byKind = metrics.samples().filter((x) => x.name === 'driftlock_anomalies_total');
-    expect(byKind.map((x) => [x.labels.kind, x.value])).toEqual([['new_pattern', 0], ['content', 0], ['field_value', 0], ['field_category', 0], ['field_content', 0], ['field_drift', 0], ['volume_spike', 0], ['volume_drop', 1]]);
+    expect(byKind.map((x) => [x.labels.kind, x.value])).toEqual([['new_pattern', 0], ['content', 0], ['field_value', 0], ['field_category', 0], ['field_content', 0], ['field_drift', 0], ['new_field', 0], ['volume_spike', 0], ['volume_drop', 1]]);
     release();
     expect((await out.next()).done).toBe(true);
   });
