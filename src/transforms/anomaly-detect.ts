@@ -37,7 +37,7 @@ export const anomalyDetectConfig = z.object({
     'Preset thresholds: `sensitive` flags more (and sooner), `strict` fewer.',
   ),
   fields: z.union([z.literal('auto'), z.array(z.string().min(1)).min(1)]).default('auto').describe(
-    'Fields of structured events to watch: `auto` (a body\'s own fields and those up to three objects down: `http.response.status_code`), or a list of names, dotted for nested fields at any depth (`kubernetes.labels.app`).',
+    'Fields of structured events to watch: `auto` (a body\'s own fields and those up to three objects down: `http.response.status_code`), or a list of names, dotted for nested fields at any depth (`kubernetes.labels.app`). A name `attributes.NAME` watches the event\'s attribute NAME as its input set it (an OTLP record\'s `exception.type`, `http.response.status_code`): an event whose body is text is then judged as a structured one, its body the `message` field beside the attributes watched.',
   ),
   emit: z.enum(['anomalies', 'all']).default('anomalies').describe(
     '`anomalies` passes on only flagged events; `all` passes every event, flagged ones with `attributes.anomaly`.',
@@ -115,17 +115,48 @@ export function resolveStreamId(template: string, event: LogEvent, missed?: (ref
 
 /** The fields an `anomaly_detect` watches (`fields: [...]`), and the objects on the way to them. */
 export interface WatchedFields {
+  /** Fields of the body. */
   names: Set<string>;
   /** Every dotted prefix of a watched name (`kubernetes`, `kubernetes.labels` for `kubernetes.labels.app`). */
   prefixes: Set<string>;
+  /** Attributes of the event (`attributes.exception.type` watches `exception.type`), keys as the input set them. */
+  attributes: string[];
 }
+
+const ATTRIBUTES_PREFIX = 'attributes.';
 
 export function watchedFields(names: readonly string[]): WatchedFields {
   const prefixes = new Set<string>();
+  const body: string[] = [];
+  const attributes: string[] = [];
   for (const name of names) {
+    if (name.startsWith(ATTRIBUTES_PREFIX) && name.length > ATTRIBUTES_PREFIX.length) {
+      attributes.push(name.slice(ATTRIBUTES_PREFIX.length));
+      continue;
+    }
+    body.push(name);
     for (let i = name.indexOf('.'); i > 0; i = name.indexOf('.', i + 1)) prefixes.add(name.slice(0, i));
   }
-  return { names: new Set(names), prefixes };
+  return { names: new Set(body), prefixes, attributes };
+}
+
+/**
+ * The fields the detector sees of an event with watched attributes: the body's (a text body is the field
+ * `message`) and, named `attributes.NAME`, the watched attributes the event has that hold a value (not an
+ * object or a list). Every event of such a stream is structured, whether it has them or not: an OTLP stream
+ * whose errors alone carry `exception.type` is not judged two ways.
+ */
+function withAttributes(event: LogEvent, watch: WatchedFields): Record<string, unknown> {
+  const body = event.body;
+  const out: Record<string, unknown> = typeof body === 'string' ? { message: body } : flattenFields(body, watch);
+  const attributes = event.attributes;
+  for (const key of watch.attributes) {
+    if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
+    const value = attributes[key];
+    if (value === null || value === undefined || typeof value === 'object') continue;
+    setOwn(out, ATTRIBUTES_PREFIX + key, value);
+  }
+  return out;
 }
 
 /**
@@ -173,9 +204,11 @@ export function toDetectorInput(event: LogEvent, watch: WatchedFields | null, ar
   if (time === undefined && typeof body === 'string') time = leadingTimestamp(body);
   const arrived = time === undefined && arrivalTime;
   if (arrived) time = event.observedTimestamp;
-  const input: DetectorInput = typeof body === 'string'
-    ? { text: body }
-    : { text: '', fields: !watch && isFlat(body) ? body : flattenFields(body, watch) };
+  const input: DetectorInput = watch !== null && watch.attributes.length > 0
+    ? { text: '', fields: withAttributes(event, watch) }
+    : typeof body === 'string'
+      ? { text: body }
+      : { text: '', fields: !watch && isFlat(body) ? body : flattenFields(body, watch) };
   if (time !== undefined) input.time = time;
   if (arrived) input.arrivalTime = true;
   if (event.severityNumber !== undefined) input.severity = event.severityNumber;

@@ -74,6 +74,30 @@ describe('anomaly_detect fields', () => {
   });
 });
 
+describe('anomaly_detect watching attributes (fields: [attributes.NAME])', () => {
+  const otlpEvent = (body: LogEvent['body'], attributes: LogEvent['attributes']): LogEvent => ({ observedTimestamp: 0, body, attributes, source: { input: 'otlp' } });
+
+  it('judges a text body as the field message beside the watched attributes the event has (values only, keys as set, dots and all)', () => {
+    const watch = watchedFields(['attributes.http.response.status_code', 'attributes.exception.type', 'attributes.db', 'attributes.absent']);
+    const attributes = { 'http.response.status_code': 503, 'exception.type': 'java.net.SocketTimeoutException', db: { system: 'postgresql' }, 'otlp.scope.name': 'io.opentelemetry.jdbc' };
+    expect(toDetectorInput(otlpEvent('request handled', attributes), watch)).toMatchObject({
+      text: '',
+      fields: { message: 'request handled', 'attributes.http.response.status_code': 503, 'attributes.exception.type': 'java.net.SocketTimeoutException' },
+    });
+    expect(Object.keys(toDetectorInput(otlpEvent('request handled', attributes), watch).fields!)).toHaveLength(3);
+    // An event without any of them is structured too: one stream is not judged two ways.
+    expect(toDetectorInput(otlpEvent('request handled', {}), watch).fields).toEqual({ message: 'request handled' });
+  });
+
+  it('reads the body\'s watched fields and the attributes of a structured event; without attributes watched, a text body stays text', () => {
+    const watch = watchedFields(['status', 'attributes.tenant']);
+    expect(toDetectorInput(otlpEvent({ status: 200, path: '/x' }, { tenant: 'acme' }), watch).fields).toEqual({ status: 200, 'attributes.tenant': 'acme' });
+    const input = toDetectorInput(otlpEvent('plain line', { tenant: 'acme' }), watchedFields(['status']));
+    expect(input.fields).toBeUndefined();
+    expect(input.text).toBe('plain line');
+  });
+});
+
 describe('anomaly_detect on an event the detector fails on', () => {
   it('passes that event on unscored, scores the rest of the batch, and counts the error', async () => {
     const dataDir = await tempDir('driftlock-ad-');
