@@ -14,9 +14,17 @@
  * gone, whatever became of its PID. Not a PID check: a container restarted by the kubelet has a PID
  * namespace of its own, where the dead holder's PID means nothing. What cannot be proved (another host on a
  * shared volume, no /proc, no birth time, an older daemon's lock) waits for the lock to go stale.
+ *
+ * Taking the lock over is two steps (the dead holder's lock removed, a new one made), and daemons started
+ * together after a kill all find the holder dead: so every daemon takes the lock holding a short-lived
+ * mutex, `driftlock.lock.takeover` (mkdir again), and finds the holder dead under it. One of them removes
+ * the dead lock and makes its own; the others then find a live holder. Before, others could come between
+ * the two steps: two could both say they took the lock over (the one whose new lock the other removed exited
+ * 75 at its next refresh), or one said so and exited 78 while another, which had made its lock in between
+ * without a word, ran.
  */
-import { constants, rmSync, type Stats } from 'node:fs';
-import { access, lstat, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { constants, rmdirSync, rmSync, type Stats } from 'node:fs';
+import { access, lstat, mkdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +46,11 @@ export const LOCK_LOST_EXIT_CODE = 75;
 export const OWNER_NAME = 'driftlock.lock.owner';
 /** The Unix socket the holder listens on while it holds the lock: one that refuses connections has no holder left. */
 export const SOCKET_NAME = 'driftlock.lock.sock';
+/**
+ * The mutex a daemon holds while it takes the lock (see the top of this file): a folder, made with mkdir and
+ * removed once the lock is taken or found held, a few milliseconds later.
+ */
+export const TAKEOVER_NAME = 'driftlock.lock.takeover';
 const STALE_MS = 5_000;
 /** How long a start waits for a held lock to go stale, trying every second. */
 const WAIT_MS = STALE_MS + 2_000;
@@ -156,22 +169,6 @@ async function deadHolder(dataDir: string, lockfilePath: string, owner: LockOwne
 }
 
 /**
- * Removes the lock of a holder proved dead (see `deadHolder`), saying so: true when it did. The lock is
- * checked again just before (a daemon that took it over since is not the dead one). Two daemons that
- * start at once may both remove it: as with a stale lock, the one whose lock is then replaced finds it at
- * its next refresh and exits 75.
- */
-async function takeOverIfDead(dataDir: string, lockfilePath: string, logger: Logger): Promise<boolean> {
-  const owner = await readOwner(dataDir);
-  const why = await deadHolder(dataDir, lockfilePath, owner);
-  if (!why) return false;
-  const lock = await stat(lockfilePath).catch(() => undefined);
-  if (!lock || lock.ino !== owner!.proof!.lock.ino || lock.birthtimeMs !== owner!.proof!.lock.birth_ms) return false;
-  logger.warn({ data_dir: dataDir, held_by: { pid: owner!.pid, host: owner!.host, since: owner!.since } }, `the data_dir lock is held by PID ${owner!.pid}, which is dead (${why}): taking the lock over at once, without waiting for it to go stale`);
-  return rmdir(lockfilePath).then(() => true, () => false);
-}
-
-/**
  * `data_dir` cannot be created or written: says which folder, where the config set it, and why in words
  * before the system's message (a bare `EEXIST: file already exists, mkdir ...` did not say it was data_dir).
  */
@@ -197,13 +194,8 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
     throw new DataDirUnusable(dataDir, await whyNoFolder(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
   }
   const lockfilePath = path.join(dataDir, LOCK_NAME);
-  // Held: by a running daemon (refused), or by one that was killed (stale soon, or proved dead: taken at
-  // once). Said before the wait.
-  if (await lockfile.check(dataDir, { lockfilePath, stale: STALE_MS, realpath: false }).catch(() => false) && !(await takeOverIfDead(dataDir, lockfilePath, logger))) {
-    const owner = await readOwner(dataDir);
-    logger.info({ data_dir: dataDir, ...(owner ? { held_by: owner } : {}) }, `the data_dir lock is held; waiting up to ${WAIT_MS / 1000} s in case its daemon was killed (its lock then goes stale)`);
-  }
   const giveUpAt = Date.now() + WAIT_MS;
+  let saidHeld = false;
   for (;;) {
     try {
       const ownerFile = path.join(dataDir, OWNER_NAME);
@@ -215,7 +207,7 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
         rmSync(ownerFile, { force: true });
         rmSync(socketPath, { force: true });
       };
-      const release = await takeLock(dataDir, lockfilePath, logger, () => process.off('exit', removeOwner));
+      const release = await takeLockAlone(dataDir, lockfilePath, logger, () => process.off('exit', removeOwner));
       const alive = await listenWhileHeld(socketPath);
       const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
       const [boot, lock, socket] = await Promise.all([bootId(), stat(lockfilePath).catch(() => undefined), alive && lstat(socketPath).catch(() => undefined)]);
@@ -231,9 +223,15 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
       };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      // Its holder was killed while this one waited: taken at once.
-      if (code === 'ELOCKED' && (await takeOverIfDead(dataDir, lockfilePath, logger))) continue;
-      // Tried every second (proper-lockfile's own retries cannot be cut short by a stop).
+      // Held: by a running daemon (refused), or by one that was killed whose death cannot be proved (stale
+      // soon). Said once, before the wait.
+      if (code === 'ELOCKED' && !saidHeld) {
+        saidHeld = true;
+        const owner = await readOwner(dataDir);
+        logger.info({ data_dir: dataDir, ...(owner ? { held_by: owner } : {}) }, `the data_dir lock is held; waiting up to ${WAIT_MS / 1000} s in case its daemon was killed (its lock then goes stale)`);
+      }
+      // Tried every second (proper-lockfile's own retries cannot be cut short by a stop); its holder killed
+      // while this one waits is found dead at the next try.
       if (code === 'ELOCKED' && Date.now() < giveUpAt) {
         try {
           await sleep(1_000, undefined, signal ? { signal } : {});
@@ -246,6 +244,62 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
       if (typeof code === 'string') throw new DataDirUnusable(dataDir, await whyNoFolder(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
       throw err;
     }
+  }
+}
+
+function lockedError(message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code: 'ELOCKED' });
+}
+
+/**
+ * Takes the lock holding the takeover mutex, so that no other daemon removes or makes the lock meanwhile:
+ * a holder proved dead (see `deadHolder`) has its lock removed and replaced by this one's, and that is
+ * said once it is done. ELOCKED when the lock is held, or another daemon holds the mutex (it is taking the
+ * lock now). A mutex older than `STALE_MS` was left by a daemon killed while it held it, and is removed.
+ */
+async function takeLockAlone(dataDir: string, lockfilePath: string, logger: Logger, lost: () => void): Promise<() => Promise<void>> {
+  const mutex = path.join(dataDir, TAKEOVER_NAME);
+  if (!(await enterMutex(mutex))) throw lockedError(`another daemon is taking the lock of ${dataDir}`);
+  // Left with the process at an exit meanwhile (a second signal): the next start need not wait for it to go stale.
+  const leaveAtExit = () => {
+    try {
+      rmdirSync(mutex);
+    } catch {
+      // gone already
+    }
+  };
+  process.on('exit', leaveAtExit);
+  try {
+    try {
+      return await takeLock(dataDir, lockfilePath, logger, lost);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      const owner = await readOwner(dataDir);
+      const why = await deadHolder(dataDir, lockfilePath, owner);
+      if (!why || !(await rmdir(lockfilePath).then(() => true, () => false))) throw err;
+      const release = await takeLock(dataDir, lockfilePath, logger, lost);
+      logger.warn({ data_dir: dataDir, held_by: { pid: owner!.pid, host: owner!.host, since: owner!.since } }, `the data_dir lock was held by PID ${owner!.pid}, which is dead (${why}): took the lock over at once, without waiting for it to go stale`);
+      return release;
+    }
+  } finally {
+    process.off('exit', leaveAtExit);
+    await rmdir(mutex).catch(() => undefined);
+  }
+}
+
+/** Makes the mutex folder: false when another holds it (made less than `STALE_MS` ago). */
+async function enterMutex(mutex: string): Promise<boolean> {
+  for (let tries = 0; ; tries++) {
+    try {
+      await mkdir(mutex, STATE_FOLDER_MODE);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (tries > 0) return false;
+    }
+    const made = await stat(mutex).catch(() => undefined);
+    if (made && Date.now() - made.mtimeMs < STALE_MS) return false;
+    await rmdir(mutex).catch(() => undefined);
   }
 }
 

@@ -249,16 +249,44 @@ describe('restart after a SIGKILL', () => {
     await next.waitFor(/driftlock running/, 'stderr', 15_000);
     // Before: about 5 to 6 s, waiting for the lock to go stale.
     expect(Date.now() - started).toBeLessThan(3_500);
-    const took = logLines(next.stderr()).find((l) => String(l.msg).startsWith('the data_dir lock is held by PID'))!;
+    const took = logLines(next.stderr()).find((l) => String(l.msg).startsWith('the data_dir lock was held by PID'))!;
     expect(took.msg).toContain(`PID ${pid}, which is dead`);
+    expect(took.msg).toContain('took the lock over at once');
     expect(took.held_by).toMatchObject({ pid });
     expect(next.stderr()).not.toContain('waiting up to');
     expect(JSON.parse(await readFile(path.join(dir, 'data', 'driftlock.lock.owner'), 'utf8')).pid).toBe(next.child.pid);
     next.child.kill('SIGTERM');
     expect((await next.exited).code).toBe(0);
     // Let go at a clean exit: the lock, its owner file and its socket.
-    for (const name of ['driftlock.lock', 'driftlock.lock.owner', 'driftlock.lock.sock']) expect(existsSync(path.join(dir, 'data', name))).toBe(false);
+    for (const name of ['driftlock.lock', 'driftlock.lock.owner', 'driftlock.lock.sock', 'driftlock.lock.takeover']) expect(existsSync(path.join(dir, 'data', name))).toBe(false);
   }, 30_000);
+
+  it('of 4 daemons started together after it, exactly one takes the lock over and says so; the others are refused (78), naming it', async () => {
+    const { dir, file, pid } = await killedDaemon();
+    const daemons = Array.from({ length: 4 }, () => startCli(['run', '-c', file]));
+    const tookOver = (cli: RunningCli) => logLines(cli.stderr()).some((l) => String(l.msg).includes(`PID ${pid}, which is dead`));
+    // The refused ones exit after waiting up to 7 s for the lock to go stale.
+    await until(() => daemons.filter((cli) => cli.child.exitCode !== null).length >= 3, 20_000);
+    // Over two refreshes of the lock (every 2.5 s) later, the one left still runs: its lock was not removed by another.
+    await new Promise((r) => setTimeout(r, 6_000));
+    const running = daemons.filter((cli) => cli.child.exitCode === null);
+    const summary = daemons.map((cli) => `PID ${cli.child.pid}: exit ${cli.child.exitCode}, took over: ${tookOver(cli)}\n${cli.stderr().slice(-1500)}`).join('\n');
+    expect(running, summary).toHaveLength(1);
+    const [winner] = running as [RunningCli];
+    expect(tookOver(winner), summary).toBe(true);
+    expect(winner.stderr()).toMatch(/driftlock running/);
+    for (const cli of daemons.filter((d) => d !== winner)) {
+      const result = await cli.exited;
+      expect(result.code, summary).toBe(78);
+      expect(tookOver(cli), summary).toBe(false);
+      expect(result.stderr).toContain(`is in use by another driftlock (PID ${winner.child.pid} on this host`);
+    }
+    expect(JSON.parse(await readFile(path.join(dir, 'data', 'driftlock.lock.owner'), 'utf8')).pid).toBe(winner.child.pid);
+    // The mutex taken while taking the lock is let go.
+    expect(existsSync(path.join(dir, 'data', 'driftlock.lock.takeover'))).toBe(false);
+    winner.child.kill('SIGTERM');
+    expect((await winner.exited).code).toBe(0);
+  }, 40_000);
 
   it('a data_dir too long for a Unix socket path: runs, leaves no socket anywhere, and a restart after a SIGKILL waits for the lock to go stale', async () => {
     const dir = await tempDir('dl-life-');
