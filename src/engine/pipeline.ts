@@ -329,6 +329,8 @@ export class Pipeline {
    * data_dir (see `ComponentContext.succeeded`); set by `handOver`, undefined for a stop that is no reload.
    */
   private successors: ReadonlySet<string> | undefined;
+  /** A stop (SIGTERM) came during the reload's hand-off: no new pipeline starts (see `stopHandingOver`). */
+  private handOverStopped = false;
   private started = false;
   /** `start()`'s work while it is under way (a stop during the start waits for it, within the timeout). */
   private startup: Promise<void> | undefined;
@@ -417,7 +419,7 @@ export class Pipeline {
       // The pipeline's it belongs to now: an input kept through a reload hears the new one's stop.
       stopDeadline: () => c.owner.stopDeadline,
       health: healthOf(c),
-      succeeded: () => c.owner.successors?.has(c.config.id),
+      succeeded: () => c.owner.succeeded(c.config.id),
     };
   }
 
@@ -624,7 +626,19 @@ export class Pipeline {
    * they stop reading at once rather than after the drain, and what they hold is answered `abandoned`.
    */
   stopHandingOver(): void {
+    this.handOverStopped = true;
     for (const c of this.components.values()) if (c.owner === this && c.handedOver) halt(c);
+  }
+
+  /**
+   * Whether the stop under way hands component `id`'s state on (see `ComponentContext.succeeded`). Once a
+   * stop came during the reload, no new pipeline starts: what it would have taken over waits for the next
+   * start (undefined, as at a stop), which reads the new config; one the new config has no such component
+   * for stays false (the next start, reading that config, has none either).
+   */
+  private succeeded(id: string): boolean | undefined {
+    const next = this.successors?.has(id);
+    return next && this.handOverStopped ? undefined : next;
   }
 
   /** Its components, but inputs handed over to the next pipeline by a reload (and since adopted by it). */

@@ -149,6 +149,51 @@ outputs:
     }
   }, 60_000);
 
+  it('a SIGTERM during the hand-off of a queue says its records wait for the next start (no new pipeline starts), and the next start sends them', async () => {
+    const dir = await tempDir('dl-reload-handoff-stop-');
+    // A receiver that hangs, so that the hand-off waits on the request in flight while the SIGTERM comes.
+    let hanging = true;
+    const receiver = await startReceiver(() => (hanging ? 'hang' : { status: 200, body: 'ok' }));
+    try {
+      const log = path.join(dir, 'app.log');
+      await writeFile(log, '');
+      const config = path.join(dir, 'pipeline.yaml');
+      const pipeline = (team: string) => `data_dir: ${dir}/data
+shutdown_timeout: 4s
+inputs:
+  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
+outputs:
+  hook: { type: webhook, inputs: [tail], url: "${receiver.url}", headers: { x-team: ${team} }, batch: { max_events: 1 }, request: { timeout: 60s } }
+`;
+      await writeFile(config, pipeline('a'));
+      const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+      await cli.waitFor(/driftlock running/);
+      await appendFile(log, Array.from({ length: 5 }, (_, i) => `alert ${i}\n`).join(''));
+      await receiver.waitFor(() => receiver.requests.length >= 1, 10_000, 'the first request');
+      await writeFile(config, pipeline('b'));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/SIGHUP: reloading the config: draining the running pipeline/);
+      cli.child.kill('SIGTERM');
+      await cli.exited;
+      const said = logLines(cli.stderr()).map((l) => String(l.msg)).filter((m) => /queued record\(s\)/.test(m));
+      // Before: 'reload: 5 queued record(s) wait on disk for the new pipeline's hook, which sends them first'
+      // (and the drain's deadline said so too), though the SIGTERM left no new pipeline to start.
+      expect(said.filter((m) => m.includes('new pipeline')), cli.stderr().slice(-4000)).toEqual([]);
+      expect(said).toContainEqual(expect.stringMatching(/^stopped during a reload: \d+ queued record\(s\) stay on disk and are sent at the next start$/));
+      // And the next start does send them, with the config the reload had read.
+      hanging = false;
+      const next = startCli(['run', '-c', config], { stdin: 'ignore' });
+      await receiver.waitFor(() => new Set(receiver.accepted().map((r) => r.body)).size >= 5, 20_000, '5 alerts');
+      next.child.kill('SIGTERM');
+      expect((await next.exited).code).toBe(0);
+      const bodies = new Set(receiver.accepted().map((r) => (JSON.parse(r.body) as { event: { body: string } }).event.body));
+      expect(bodies).toEqual(new Set(Array.from({ length: 5 }, (_, i) => `alert ${i}`)));
+      expect(receiver.accepted().at(-1)!.headers['x-team']).toBe('b');
+    } finally {
+      await receiver.close();
+    }
+  }, 60_000);
+
   it('an output whose type a reload changes (same id) does not send what the other type left in its queue: it is kept aside and said', async () => {
     const dir = await tempDir('dl-reload-type-');
     const deadPort = await freePort(); // the webhook's receiver is down: its alerts stay queued

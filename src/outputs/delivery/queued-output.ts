@@ -181,11 +181,12 @@ export class QueuedOutput<T> {
    * What becomes of the records a stop leaves queued, as the end of a sentence on them: the new
    * pipeline's instance sends them (a reload that hands the queue on), none does (a reload whose config has
    * no such output: before, they were said to be 'sent at the next start', which no start would do), or the
-   * next start does.
+   * next start does (also after a hand-off that a SIGTERM cut short: no new pipeline starts then; before,
+   * they were said to wait for it).
    */
   leftOnDisk(): string {
     const succeeded = this.ctx.succeeded?.();
-    if (this.handedOff) return `wait on disk for the new pipeline's ${this.ctx.id}`;
+    if (this.handedOff && succeeded) return `wait on disk for the new pipeline's ${this.ctx.id}, which sends them first`;
     if (succeeded === false) return `stay on disk in ${this.queue.dir}, which no output of the new config sends (it has no such output: removed, renamed, or of another type); give one that id and type again to send them, or delete the folder`;
     return SENT_AT_NEXT_START;
   }
@@ -289,7 +290,7 @@ export class QueuedOutput<T> {
     try {
       if (this.handedOff) {
         await this.worker.handOff();
-        if (this.queue.pending > 0) this.ctx.logger.info({ queued: this.queue.pending }, `reload: ${this.queue.pending} queued record(s) ${this.leftOnDisk()}, which sends them first`);
+        if (this.queue.pending > 0) this.ctx.logger.info({ queued: this.queue.pending }, `${this.ctx.succeeded?.() ? 'reload' : 'stopped during a reload'}: ${this.queue.pending} queued record(s) ${this.leftOnDisk()}`);
       } else if (!drain) await this.worker.stop();
       else {
         this.armDeadline();
