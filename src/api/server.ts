@@ -10,6 +10,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { LogEvent } from '../engine/event.js';
 import { acceptWatch } from '../engine/descriptors.js';
+import { errorMessage } from '../engine/failure-report.js';
 import { renderPrometheus, type ComponentMetrics } from '../engine/metrics.js';
 import { tapPattern, type Taps } from '../engine/tap.js';
 import { parseListenAddress } from '../inputs/net/address.js';
@@ -160,24 +161,61 @@ function parseAddress(address: string): { host: string; port: number } {
 }
 
 /**
- * The process's resident set size, or undefined when it cannot be read: Node reads it from /proc, and out of
- * file descriptors (EMFILE) `process.memoryUsage()` throws. Thrown in a request's handler, that was an
- * uncaught exception and the daemon exited (seen in CI: 1,000 files under `ulimit -n 128`, /metrics scraped).
+ * The process's resident set size, or why it cannot be read: Node reads it from /proc, and out of file
+ * descriptors (EMFILE) `process.memoryUsage()` throws. Thrown in a request's handler, that was an uncaught
+ * exception and the daemon exited (seen in CI: 1,000 files under `ulimit -n 128`, /metrics scraped).
  */
-function residentMemory(): number | undefined {
+function residentMemory(): { rss: number } | { error: unknown } {
   try {
-    return process.memoryUsage().rss;
-  } catch {
-    return undefined;
+    return { rss: process.memoryUsage().rss };
+  } catch (error) {
+    return { error };
   }
+}
+
+/**
+ * `/metrics` in Prometheus text. What cannot be read (the resident memory, or a component's gauge, out of
+ * file descriptors) is left out and said in a comment line (`# driftlock could not read ...`), which
+ * Prometheus ignores: the rest of the scrape is served.
+ */
+function metricsText(options: ApiServerOptions): string {
+  const unreadable: string[] = [];
+  const samples = options.metrics().flatMap((m) => m.samples((name, err) => unreadable.push(`${name}{component_id="${m.id}"}: ${errorMessage(err)}`)));
+  const memory = residentMemory();
+  if ('error' in memory) unreadable.push(`driftlock_process_resident_memory_bytes: ${errorMessage(memory.error)}`);
+  return renderPrometheus(samples) +
+    ('rss' in memory ? `# HELP driftlock_process_resident_memory_bytes Resident set size.\n# TYPE driftlock_process_resident_memory_bytes gauge\ndriftlock_process_resident_memory_bytes ${memory.rss}\n` : '') +
+    `# HELP driftlock_process_uptime_seconds Seconds since the daemon started.\n# TYPE driftlock_process_uptime_seconds gauge\ndriftlock_process_uptime_seconds ${process.uptime().toFixed(1)}\n` +
+    `# HELP driftlock_process_too_many_open_files_total Times the process was out of file descriptors (EMFILE, ENFILE) while it listened: the API and the network inputs could not accept connections (once each time, however long).\n# TYPE driftlock_process_too_many_open_files_total counter\ndriftlock_process_too_many_open_files_total ${acceptWatch.episodes}\n` +
+    reloadMetrics(options.reloads?.()) +
+    unreadable.map((what) => `# driftlock could not read ${what.replace(/\s+/g, ' ')}\n`).join('');
 }
 
 export async function startApiServer(options: ApiServerOptions): Promise<http.Server> {
   const { host, port } = parseAddress(options.address);
   const openTaps = new Set<http.ServerResponse>();
   const headersTimeout = options.headersTimeoutMs ?? API_HEADERS_TIMEOUT_MS;
-  // The timeouts are checked every connectionsCheckingInterval: at a tenth of it, a slow client is closed on time.
-  const server = http.createServer({ headersTimeout, requestTimeout: headersTimeout * 3, connectionsCheckingInterval: Math.max(100, Math.round(headersTimeout / 10)) }, (req, res) => {
+  // A request the API cannot answer (something it reads throws) is answered 500, saying what it could not do,
+  // and said in the log, once until a request is answered again; before, the throw was an uncaught
+  // exception: the daemon exited.
+  let unanswered = false;
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    try {
+      answer(req, res);
+      if (unanswered) options.logger.info('the API answers requests again');
+      unanswered = false;
+    } catch (err) {
+      const what = `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0]}`;
+      if (!unanswered) options.logger.error({ err, request: what }, `the API could not answer ${what}: answered 500, saying why; the daemon goes on (said once until a request is answered again)`);
+      unanswered = true;
+      if (res.headersSent) res.destroy();
+      else {
+        const text = `could not answer ${what}: ${errorMessage(err)}\n`;
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(options.mask ? options.mask(text) : text);
+      }
+    }
+  };
+  const answer = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = (req.url ?? '/').split('?')[0];
     if (url === '/tap' && options.tap && req.method === 'GET') {
       serveTap(req, res, options.tap, openTaps, options.state());
@@ -196,27 +234,22 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
       const state = options.state();
       const failing = state === 'running' ? (options.trouble?.() ?? []) : [];
       const status = state !== 'running' ? state : failing.length ? 'degraded' : 'ok';
-      res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
       // A reload that did not take effect leaves the previous config running: still ready (200 when all
       // else is), but said, so that `systemctl reload` or a config rollout that changed nothing is seen.
       const lastFailure = options.reloads?.().lastFailure;
       const body = JSON.stringify({ status, ...(failing.length ? { failing } : {}), ...(lastFailure ? { reload: { result: 'failed', ...lastFailure } } : {}) });
-      res.end(options.mask ? options.mask(body) : body);
+      res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(options.mask ? options.mask(body) : body);
       return;
     }
     if (url === '/metrics') {
-      const samples = options.metrics().flatMap((m) => m.samples());
-      const rss = residentMemory();
-      const body = renderPrometheus(samples) +
-        (rss === undefined ? '' : `# HELP driftlock_process_resident_memory_bytes Resident set size.\n# TYPE driftlock_process_resident_memory_bytes gauge\ndriftlock_process_resident_memory_bytes ${rss}\n`) +
-        `# HELP driftlock_process_uptime_seconds Seconds since the daemon started.\n# TYPE driftlock_process_uptime_seconds gauge\ndriftlock_process_uptime_seconds ${process.uptime().toFixed(1)}\n` +
-        `# HELP driftlock_process_too_many_open_files_total Times the process was out of file descriptors (EMFILE, ENFILE) while it listened: the API and the network inputs could not accept connections (once each time, however long).\n# TYPE driftlock_process_too_many_open_files_total counter\ndriftlock_process_too_many_open_files_total ${acceptWatch.episodes}\n` +
-        reloadMetrics(options.reloads?.());
+      const body = metricsText(options);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health, /livez, /readyz, /metrics or /tap\n');
-  });
+  };
+  // The timeouts are checked every connectionsCheckingInterval: at a tenth of it, a slow client is closed on time.
+  const server = http.createServer({ headersTimeout, requestTimeout: headersTimeout * 3, connectionsCheckingInterval: Math.max(100, Math.round(headersTimeout / 10)) }, serve);
   server.maxConnections = API_MAX_CONNECTIONS;
   const perAddress = new Map<string, number>();
   let connections = 0;

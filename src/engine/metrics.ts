@@ -156,7 +156,12 @@ export class ComponentMetrics {
     }
   }
 
-  samples(): MetricSample[] {
+  /**
+   * Its samples. A value that cannot be read is left out, and `unreadable` hears which and why: a plugin's
+   * gauge that reads /proc throws EMFILE when the process is out of file descriptors, and thrown in the
+   * API's handler that ended the daemon (an uncaught exception).
+   */
+  samples(unreadable?: (name: string, err: unknown) => void): MetricSample[] {
     const labels = { component_id: this.id, component_kind: this.kind, component_type: this.type };
     const labelsOf = (key: string) => {
       const extra = this.extraLabels.get(key);
@@ -171,7 +176,8 @@ export class ComponentMetrics {
       out.push({ name: `driftlock_${name}`, labels: labelsOf(key), value: counter(key, value), help: HELP[name] ?? name, type: 'counter' });
     }
     for (const [name, { read, type }] of this.readers) {
-      const value = read();
+      const value = readValue(read, (err) => unreadable?.(`driftlock_${name}`, err));
+      if (value === undefined) continue;
       out.push({ name: `driftlock_${name}`, labels, value: type === 'counter' ? counter(name, value) : value, help: HELP[name] ?? name, type });
     }
     // A counter the replaced pipeline had and this one has not (yet): it does not vanish.
@@ -194,10 +200,20 @@ export class ComponentMetrics {
       if (value !== 0) out[name] = (out[name] ?? 0) + value;
     }
     for (const [name, { read }] of this.readers) {
-      const value = read();
-      if (value !== 0) out[name] = value;
+      const value = readValue(read);
+      if (value !== undefined && value !== 0) out[name] = value;
     }
     return out;
+  }
+}
+
+/** A reader's value, or undefined (and `failed` hears why) when it throws. */
+function readValue(read: () => number, failed?: (err: unknown) => void): number | undefined {
+  try {
+    return read();
+  } catch (err) {
+    failed?.(err);
+    return undefined;
   }
 }
 

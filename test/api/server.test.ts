@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { API_MAX_CONNECTIONS_PER_ADDRESS, startApiServer } from '../../src/api/server.js';
 import { createEvent } from '../../src/engine/event.js';
+import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { Taps } from '../../src/engine/tap.js';
 
 let server: http.Server | undefined;
@@ -30,11 +31,66 @@ describe('API server', () => {
       const res = await fetch(`${base}/metrics`);
       expect(res.status).toBe(200);
       const text = await res.text();
-      expect(text).not.toContain('driftlock_process_resident_memory_bytes');
+      expect(text).not.toMatch(/^driftlock_process_resident_memory_bytes/m);
       expect(text).toMatch(/^driftlock_process_uptime_seconds /m);
+      // Said in the scrape, as a comment Prometheus ignores.
+      expect(text).toMatch(/^# driftlock could not read driftlock_process_resident_memory_bytes: EMFILE: too many open files, uv_resident_set_memory$/m);
     } finally {
       rss.mockRestore();
     }
+  });
+
+  it('/metrics leaves out a gauge that cannot be read (a plugin\'s that reads /proc, out of file descriptors) and says so; the rest is served, the daemon goes on', async () => {
+    const metrics = new ComponentMetrics('fds', 'output', 'fd_count').declare('errors_total');
+    metrics.gauge('open_descriptors', () => {
+      throw Object.assign(new Error("EMFILE: too many open files, scandir '/proc/self/fd'"), { code: 'EMFILE' });
+    });
+    metrics.gauge('buffer_events', () => 3);
+    server = await startApiServer({ address: '127.0.0.1:0', logger: pino({ level: 'silent' }), metrics: () => [metrics], state: () => 'running' });
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Before: the throw in the handler was an uncaught exception (the daemon exited 70).
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('driftlock_buffer_events{component_id="fds",component_kind="output",component_type="fd_count"} 3');
+    expect(text).toContain('driftlock_errors_total{component_id="fds"');
+    expect(text).not.toMatch(/^driftlock_open_descriptors/m);
+    expect(text).toMatch(/^# driftlock could not read driftlock_open_descriptors\{component_id="fds"\}: EMFILE: too many open files, scandir '\/proc\/self\/fd'$/m);
+    // And the exit summary leaves it out too.
+    expect(metrics.snapshot()).toEqual({ buffer_events: 3 });
+  });
+
+  it('a request whose answer throws is answered 500 saying what it could not do, said once in the log; the server goes on', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    let broken = true;
+    server = await startApiServer({
+      address: '127.0.0.1:0',
+      logger,
+      metrics: () => {
+        if (broken) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+        return [];
+      },
+      trouble: () => {
+        if (broken) throw new Error('cannot read the components');
+        return [];
+      },
+      state: () => 'running',
+    });
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Before: each was an uncaught exception (the daemon exited 70).
+    const metrics = await fetch(`${base}/metrics`);
+    expect([metrics.status, await metrics.text()]).toEqual([500, 'could not answer GET /metrics: EMFILE: too many open files\n']);
+    const health = await fetch(`${base}/health`);
+    expect([health.status, await health.text()]).toEqual([500, 'could not answer GET /health: cannot read the components\n']);
+    expect((await fetch(`${base}/livez`)).status).toBe(200);
+    broken = false;
+    expect((await fetch(`${base}/metrics`)).status).toBe(200);
+    const said = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => !l.msg.startsWith('API listening'));
+    expect(said.map((l) => [l.level, l.msg])).toEqual([
+      [50, 'the API could not answer GET /metrics: answered 500, saying why; the daemon goes on (said once until a request is answered again)'],
+      [30, 'the API answers requests again'],
+    ]);
   });
 
   it('reads api.address as the network inputs read theirs: ":port" is every interface, a host is that host', async () => {

@@ -18,12 +18,13 @@ import { tempDir } from '../helpers/temp.js';
 const LIMIT = 128;
 const CLIENTS = 200;
 
-/** GET `path` of the API: its status, or the error that ended the request. */
-function get(port: number, urlPath: string): Promise<{ status?: number; error?: string }> {
+/** GET `path` of the API: its status and body, or the error that ended the request; on a connection of its own unless `agent` says. */
+function get(port: number, urlPath: string, agent: http.Agent | false = false): Promise<{ status?: number; body?: string; error?: string }> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: 2000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode }));
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
@@ -85,6 +86,55 @@ outputs: { out: { type: file, inputs: [fwd, sys], path: "${dir}/out.log" } }
     const text = await (await fetch(`http://127.0.0.1:${api}/metrics`)).text();
     expect(text).toMatch(/^driftlock_process_too_many_open_files_total 1$/m);
 
+    daemon.child.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+  }, 60_000);
+
+  it('a scrape on a connection opened before: /metrics leaves out what it cannot read (a plugin gauge that reads /proc) and says so; the daemon goes on', async () => {
+    const dir = await tempDir('dl-fd-');
+    const api = await freePort();
+    // A plugin output whose gauge counts the process's descriptors, as a plugin might: listing /proc/self/fd
+    // takes a descriptor, and throws EMFILE when there is none (as process.memoryUsage() does).
+    await writeFile(path.join(dir, 'fds.mjs'), `import { readdirSync } from 'node:fs';
+export default ({ z, defineOutput, ackBatch }) => [defineOutput({ type: 'fd_count', description: 'counts descriptors', config: z.object({}),
+  build(config, ctx) {
+    ctx.metrics?.gauge('open_descriptors', () => readdirSync('/proc/self/fd').length);
+    return { async consume(batches) { for await (const b of batches) ackBatch(b); } };
+  } })];
+`);
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(config, `data_dir: ${dir}/data
+plugins: [./fds.mjs]
+api: { enabled: true, address: "127.0.0.1:${api}" }
+inputs:
+  fwd: { type: fluent_forward, address: "127.0.0.1:0" }
+outputs: { fds: { type: fd_count, inputs: [fwd] } }
+`);
+    const daemon = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
+    await daemon.waitFor(/driftlock running/);
+    const forward = logLines(daemon.stderr()).find((l) => l.component === 'fwd' && typeof l.port === 'number')!.port as number;
+    // Prometheus keeps its connection open between scrapes: it is served when no new one can be accepted.
+    const scraper = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const before = await get(api, '/metrics', scraper);
+    expect(before.body).toMatch(/^driftlock_open_descriptors\{component_id="fds",component_kind="output",component_type="fd_count"\} \d+$/m);
+
+    const clients: net.Socket[] = [];
+    for (let i = 0; i < CLIENTS; i++) clients.push(net.connect(forward, '127.0.0.1').on('error', () => undefined));
+    await daemon.waitFor(/cannot accept connections/, 'stderr', 10_000);
+    // Before: the gauge's EMFILE was an uncaught exception in the handler: the daemon exited 70.
+    const scraped = await get(api, '/metrics', scraper);
+    expect(scraped.status, `${scraped.error}\n${daemon.stderr().slice(-2000)}`).toBe(200);
+    expect(scraped.body).not.toMatch(/^driftlock_open_descriptors/m);
+    expect(scraped.body).toMatch(/^# driftlock could not read driftlock_open_descriptors\{component_id="fds"\}: EMFILE: too many open files, scandir '\/proc\/self\/fd'$/m);
+    expect(scraped.body).toMatch(/^driftlock_received_events_total\{component_id="fwd"/m);
+    expect((await get(api, '/health', scraper)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(daemon.child.exitCode).toBeNull();
+
+    for (const c of clients) c.destroy();
+    await daemon.waitFor(/file descriptors are free again/, 'stderr', 10_000);
+    expect((await get(api, '/metrics', scraper)).body).toMatch(/^driftlock_open_descriptors\{component_id="fds"/m);
+    scraper.destroy();
     daemon.child.kill('SIGTERM');
     expect((await daemon.exited).code).toBe(0);
   }, 60_000);
