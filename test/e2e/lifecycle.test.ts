@@ -4,7 +4,7 @@
  * starts, and a second daemon on the same data_dir. The real CLI, real files and sockets.
  */
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -286,6 +286,32 @@ describe('restart after a SIGKILL', () => {
     expect(existsSync(path.join(dir, 'data', 'driftlock.lock.takeover'))).toBe(false);
     winner.child.kill('SIGTERM');
     expect((await winner.exited).code).toBe(0);
+  }, 40_000);
+
+  it('a takeover mutex left by a daemon killed while it took the lock is taken over once 5 s old: at once if it is, after waiting if not', async () => {
+    const { dir, file } = await demoToFile(5);
+    const mutex = path.join(dir, 'data', 'driftlock.lock.takeover');
+    await mkdir(mutex, { recursive: true });
+    const old = new Date(Date.now() - 10_000);
+    await utimes(mutex, old, old);
+    let started = Date.now();
+    const first = startCli(['run', '-c', file]);
+    await first.waitFor(/driftlock running/, 'stderr', 15_000);
+    expect(Date.now() - started).toBeLessThan(3_500);
+    expect(first.stderr()).not.toContain('waiting up to');
+    first.child.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    expect(existsSync(mutex)).toBe(false);
+    // Made just now: another daemon may be taking the lock; waited for until it is 5 s old.
+    await mkdir(mutex);
+    started = Date.now();
+    const next = startCli(['run', '-c', file]);
+    await next.waitFor(/driftlock running/, 'stderr', 15_000);
+    expect(Date.now() - started).toBeGreaterThan(4_000);
+    expect(next.stderr()).toContain('the data_dir lock is held; waiting up to 7 s');
+    next.child.kill('SIGTERM');
+    expect((await next.exited).code).toBe(0);
+    expect(existsSync(mutex)).toBe(false);
   }, 40_000);
 
   it('a data_dir too long for a Unix socket path: runs, leaves no socket anywhere, and a restart after a SIGKILL waits for the lock to go stale', async () => {
