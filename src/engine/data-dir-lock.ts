@@ -127,14 +127,20 @@ const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
  * refuses one once the process is gone. Undefined when it cannot listen (a path too long for a socket, a
  * filesystem without sockets): a restart after a kill then waits for the lock to go stale.
  */
-async function listenWhileHeld(socketPath: string): Promise<net.Server | undefined> {
+export async function listenWhileHeld(socketPath: string): Promise<net.Server | undefined> {
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) return undefined;
   // A previous holder's, left by a kill: this one holds the lock now.
   await rm(socketPath, { force: true }).catch(() => undefined);
   const server = net.createServer((socket) => socket.destroy());
   return new Promise((resolve) => {
     server.once('error', () => resolve(undefined));
-    server.listen(socketPath, () => resolve(server.unref()));
+    server.listen(socketPath, () => {
+      // Once listening, an error is one connection it could not accept (EMFILE, out of file descriptors):
+      // nothing to do (the caller sees no refusal, so it still takes this process for alive). Unheard, the
+      // second such error was an uncaught exception that ended the daemon.
+      server.on('error', () => undefined);
+      resolve(server.unref());
+    });
   });
 }
 
