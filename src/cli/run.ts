@@ -160,7 +160,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   // taken, so that a second daemon is told the data_dir is in use, not that the port is.
   let api: Server | undefined;
   let apiError: unknown;
-  const startApi = () => startApiServer({ address: config.api.address, logger, metrics: () => life.pipeline?.metrics() ?? [], state: () => life.state, trouble: () => life.pipeline?.health() ?? [], reloads: () => life.reloads, mask: secrets.mask,
+  const startApi = () => startApiServer({ address: config.api.address, logger, metrics: () => life.pipeline?.metrics() ?? [], state: () => life.state, trouble: () => [...(life.pipeline?.health() ?? []), ...acceptWatch.trouble()], reloads: () => life.reloads, mask: secrets.mask,
     tap: { taps: life.taps, producers: () => life.producers() } });
   if (config.api.enabled) api = await startApi().catch((err: unknown) => void (apiError = err));
 

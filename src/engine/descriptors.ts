@@ -16,6 +16,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { FailureReport } from './failure-report.js';
 import type { ComponentMetrics } from './metrics.js';
+import type { ComponentTrouble } from './pipeline.js';
 
 /** Whether an error is the process (EMFILE) or the system (ENFILE) out of file descriptors. */
 export function isDescriptorLimit(err: unknown): boolean {
@@ -69,6 +70,9 @@ export class AcceptWatch {
   /** `ulimit -n`, read when the first listener comes: out of descriptors, /proc/self/limits cannot be read. */
   private limit: number | undefined;
   private limitRead = false;
+  /** While it lasts: since when (epoch ms), and what /health says of it. */
+  private exhaustedSince: number | undefined;
+  private exhaustedWhy = '';
 
   constructor(private readonly intervalMs = ACCEPT_WATCH_INTERVAL_MS) {}
 
@@ -132,6 +136,8 @@ export class AcceptWatch {
       // hold is the daemon's own (its modules' files, pipes, outputs' connections, the logs).
       const known = held.reduce((sum, h) => sum + Number(/: (\d+) \w+$/.exec(h)?.[1] ?? 0), 0);
       if (!enfile && limit !== undefined && limit > known) held.push(`the rest of the daemon (outputs' connections, files, pipes): ${limit - known}`);
+      this.exhaustedSince = Date.now();
+      this.exhaustedWhy = `cannot accept connections to ${listeners.map((l) => l.name).join(', ')}: ${which}`;
       this.report = new FailureReport({ logger }, {
         what: `cannot accept connections: ${which}; connections to ${listeners.map((l) => l.name).join(', ')} are closed as soon as they come. ` +
           `Holding descriptors: ${held.join(', ')}. Raise the limit (ulimit -n, LimitNOFILE= in a systemd unit), or lower max_connections (or max_open_files)`,
@@ -150,6 +156,16 @@ export class AcceptWatch {
   private recovered(): void {
     this.report?.succeeded();
     this.report = undefined;
+    this.exhaustedSince = undefined;
+  }
+
+  /**
+   * For `/health` while the process is out of descriptors: senders' connections are closed as they come,
+   * so the daemon is not doing its job (before, a scrape on a connection opened earlier read `ok`).
+   */
+  trouble(now = Date.now()): ComponentTrouble[] {
+    if (this.exhaustedSince === undefined) return [];
+    return [{ component: 'process', kind: 'process', last_error: this.exhaustedWhy, seconds_ago: Math.round((now - this.exhaustedSince) / 1000), restarts: 0 }];
   }
 }
 

@@ -127,13 +127,20 @@ outputs: { fds: { type: fd_count, inputs: [fwd] } }
     expect(scraped.body).not.toMatch(/^driftlock_open_descriptors/m);
     expect(scraped.body).toMatch(/^# driftlock could not read driftlock_open_descriptors\{component_id="fds"\}: EMFILE: too many open files, scandir '\/proc\/self\/fd'$/m);
     expect(scraped.body).toMatch(/^driftlock_received_events_total\{component_id="fwd"/m);
-    expect((await get(api, '/health', scraper)).status).toBe(200);
+    // /health says the daemon is not doing its job (senders' connections are closed as they come); before, 200 ok.
+    const health = await get(api, '/health', scraper);
+    expect(health.status).toBe(503);
+    expect(JSON.parse(health.body!)).toMatchObject({
+      status: 'degraded',
+      failing: [{ component: 'process', kind: 'process', last_error: `cannot accept connections to the API, fluent_forward "fwd": the process has every file descriptor it may open in use (EMFILE: ${LIMIT}, ulimit -n)` }],
+    });
     await new Promise((r) => setTimeout(r, 500));
     expect(daemon.child.exitCode).toBeNull();
 
     for (const c of clients) c.destroy();
     await daemon.waitFor(/file descriptors are free again/, 'stderr', 10_000);
     expect((await get(api, '/metrics', scraper)).body).toMatch(/^driftlock_open_descriptors\{component_id="fds"/m);
+    expect((await get(api, '/health', scraper)).status).toBe(200);
     scraper.destroy();
     daemon.child.kill('SIGTERM');
     expect((await daemon.exited).code).toBe(0);
