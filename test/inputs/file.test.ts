@@ -162,7 +162,7 @@ describe('file input: reading and checkpoints', () => {
 
 describe('file input: rotation and truncation', () => {
   it('rename-and-create rotation: the old file is read to its end, the new one from its start', async () => {
-    const { dir, log, input } = await readWhole('r', 100);
+    const { dir, log, data, input } = await readWhole('r', 100);
     // A writer that has not reopened yet appends to the renamed file after the rotation.
     await rename(log, `${log}.1`);
     await writeFile(log, numbered('r', 150, 50));
@@ -170,7 +170,7 @@ describe('file input: rotation and truncation', () => {
     await input.until(() => input.events.length === 200, 'all 200');
     expectEachOnce(input.bodies(), 'r', 200);
     await input.until(() => input.metrics.get('files_open') === 1, 'the rotated file closed');
-    expect(await openFilesUnder(dir)).toEqual([log]);
+    expect(await openFilesUnder(dir, data)).toEqual([log]);
   });
 
   it('a new file created right after a rename rotation is read without waiting for the periodic scan (20 rounds)', async () => {
@@ -479,11 +479,17 @@ describe('file input: rotation and truncation', () => {
     const dir = await tempDir();
     const files = Array.from({ length: 20 }, (_, i) => path.join(dir, `f${i}.log`));
     for (const f of files) await writeFile(f, 'line\n');
-    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, '*.log')], start_at: 'beginning' } });
+    const data = path.join(dir, 'data');
+    const input = start({ dataDir: data, config: { include: [path.join(dir, '*.log')], start_at: 'beginning' } });
     await input.until(() => input.events.length === 20, '20 lines');
-    expect(await openFilesUnder(dir)).toHaveLength(20);
+    // The log files only: the start-up checkpoint save may still hold data/checkpoints.json.tmp open here
+    // (it runs beside the first reads), and counted, it failed this test 5 runs in 30 under load.
+    expect((await openFilesUnder(dir, data)).sort()).toEqual([...files].sort());
     for (const f of files) await rm(f);
     await input.until(() => input.metrics.get('files_open') === 0, 'every file closed');
+    expect(await openFilesUnder(dir, data)).toEqual([]);
+    // Stopped, with its last save done, the input holds nothing open, checkpoints included.
+    await input.stop();
     expect(await openFilesUnder(dir)).toEqual([]);
   });
 });
