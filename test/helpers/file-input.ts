@@ -5,6 +5,7 @@
  */
 import { afterEach } from 'vitest';
 import { pino } from 'pino';
+import { statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AckStatus } from '../../src/engine/acknowledgement.js';
@@ -162,4 +163,18 @@ export async function openFilesUnder(dir: string, except?: string): Promise<stri
     if (target.startsWith(dir) && !(except !== undefined && target.startsWith(except + path.sep))) out.push(target);
   }
   return out;
+}
+
+/**
+ * Deletes `file` and writes `content` under its name as a new file with the deleted file's inode, as the file
+ * system hands out a freed inode to the next file created (ext4, xfs, tmpfs, overlay do). Returns the inode;
+ * throws if the new file got another one (another process took it first, or a file system that does not).
+ */
+export function replaceReusingInode(file: string, content: string): number {
+  const { ino } = statSync(file);
+  unlinkSync(file);
+  writeFileSync(file, content);
+  const now = statSync(file).ino;
+  if (now !== ino) throw new Error(`the new ${file} got inode ${now}, not the deleted file's ${ino}: no inode reuse to test here`);
+  return ino;
 }

@@ -4,11 +4,11 @@
  * rotation while it was closed too) and `ignore_older` (old files are not opened; written to later, only the
  * new lines are read). Real files, the real input.
  */
-import { appendFileSync, copyFileSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import { appendFile, utimes, writeFile } from 'node:fs/promises';
+import { appendFileSync, copyFileSync, readFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFile, mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { numbered, openFilesUnder, startedFileInputs, tempDir, type RunningFileInput } from '../helpers/file-input.js';
+import { numbered, openFilesUnder, readCheckpoints, replaceReusingInode, startedFileInputs, tempDir, type RunningFileInput } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
 
@@ -85,6 +85,53 @@ describe('file input: max_open_files', () => {
     await input.until(() => input.events.length >= 8, 'every line');
     await new Promise((r) => setTimeout(r, 300));
     expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 3)), ...linesOf(numbered('b', 0, 3)), ...linesOf(numbered('c', 0, 2))]));
+  });
+
+  it('a file that waited its turn, deleted while stopped and its inode reused by a new file: the new file is read whole', async () => {
+    const dir = await tempDir();
+    const data = path.join(dir, 'data');
+    await writeFile(path.join(dir, 'a.log'), numbered('a', 0, 3));
+    await writeFile(path.join(dir, 'b.log'), numbered('b', 0, 3));
+    // start_at end: the file that waits is to be read from its end, a checkpoint saved before it is opened.
+    const config = { include: [path.join(dir, '*.log')], max_open_files: 1 };
+    const first = start({ dataDir: data, config });
+    await first.until(() => first.logs.includes('file input started'), 'the start');
+    const waited = first.logRecords.find((r) => typeof r.msg === 'string' && r.msg.startsWith('max_open_files files are open'))?.file as string;
+    await first.stop();
+    const saved = (await readCheckpoints(data)).find((c) => c.path === waited)!;
+    expect(saved.offset).toBe(numbered('b', 0, 3).length);
+    // Its first bytes identify it, as for an open file: a new file with its inode and other content is new.
+    expect(saved.fp_len).toBeGreaterThan(0);
+    const ino = replaceReusingInode(waited, numbered('new', 0, 5));
+    expect(ino).toBe(saved.ino);
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.events.length >= 5, 'the new file\'s 5 lines');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(second.bodies()).toEqual(linesOf(numbered('new', 0, 5)));
+  });
+
+  it('a checkpoint without first bytes (an older version\'s, for a file that waited) gets them once the file is opened: a reused inode is known after', async () => {
+    const dir = await tempDir();
+    const data = path.join(dir, 'data');
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, numbered('old', 0, 3));
+    const st = statSync(log);
+    await mkdir(data);
+    // What a run before this fix saved for a file found at start (start_at end) that waited for a descriptor.
+    await writeFile(path.join(data, 'checkpoints.json'), JSON.stringify({
+      version: 1, saved_at: Date.now(),
+      files: [{ path: log, dev: st.dev, ino: st.ino, fp_len: 0, fp_hash: '', offset: st.size, seen: Date.now() }],
+    }));
+    const config = { include: [log], close_inactive: '300ms' };
+    const input = start({ dataDir: data, config });
+    await allClosed(input, dir);
+    expect(input.events).toEqual([]);
+    replaceReusingInode(log, numbered('new', 0, 5));
+    await input.until(() => input.events.length >= 5, 'the new file\'s 5 lines');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(input.bodies()).toEqual(linesOf(numbered('new', 0, 5)));
+    await input.stop();
+    expect((await readCheckpoints(data))[0]).toMatchObject({ offset: numbered('new', 0, 5).length, fp_len: numbered('new', 0, 5).length });
   });
 });
 

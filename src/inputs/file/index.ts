@@ -34,7 +34,7 @@ import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
 import { isDescriptorLimit, openFileLimit } from '../../engine/descriptors.js';
 import { defaultMaxOpenFiles, descriptorLimitError } from './descriptors.js';
 import { Discovery } from './discovery.js';
-import { EMPTY_FINGERPRINT, fingerprintOf, readPrefix, startsWith } from './fingerprint.js';
+import { EMPTY_FINGERPRINT, fingerprintOf, readPrefix, startsWith, type Fingerprint } from './fingerprint.js';
 import { PathMatcher } from './glob.js';
 import { continuationPatternRule, PRESETS, startPatternRule, type MultilineRule } from './multiline.js';
 import { AckPolicy, AckTracker, Tailer, type TailerHost, type TailerOptions } from './tailer.js';
@@ -464,7 +464,7 @@ export class FileInput implements TailerHost {
     if (!found && !parked && vacated?.ending) await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
     if (!found?.isFile() || this.takenBack(file, foundKey!)) return;
     const old = this.config.ignore_older !== undefined && Date.now() - found.mtimeMs > this.config.ignore_older;
-    if (!old && this.tailers.size >= this.maxOpen) return this.wait(file, found, atStart);
+    if (!old && this.tailers.size >= this.maxOpen) return await this.wait(file, found, atStart);
     this.waiting.delete(file);
     let handle: FileHandle;
     try {
@@ -472,7 +472,7 @@ export class FileInput implements TailerHost {
     } catch (err) {
       if (isDescriptorLimit(err)) {
         this.limitHit(err, `open ${file}`);
-        this.wait(file, found, atStart);
+        await this.wait(file, found, atStart);
       }
       // Renamed away or deleted since it was found: what it holds is looked for (see `parkedMoved`).
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') await this.parkedMoved(file, { key: foundKey!, size: found.size, mtimeMs: found.mtimeMs }, true);
@@ -497,6 +497,13 @@ export class FileInput implements TailerHost {
       if (entry && matches) {
         this.store.setPath(key, file);
         entry.seen = now;
+        // A checkpoint past the file's start without its first bytes (the file waited and could not be opened
+        // to take them, see `wait`; or an older version saved it so): taken now, so that once it is closed
+        // again (close_inactive, or giving way) a new file reusing its inode is not resumed at its offset.
+        if (entry.offset > 0 && entry.fingerprint.length === 0) {
+          entry.fingerprint = await this.fingerprintAt(handle, entry.offset);
+          this.store.touch();
+        }
         if (!old) {
           this.ctx.logger.debug({ file, ino: st.ino, offset: entry.offset, size: st.size }, 'resuming file from its checkpoint');
           tailer = this.startTailer(handle, file, st, entry.offset, new AckTracker(entry, this.policy), 'live');
@@ -513,7 +520,7 @@ export class FileInput implements TailerHost {
         const { offset, successor } = old ? { offset: st.size, successor: false } : this.startOffset(file, key, st, atStart, entry);
         const fresh: Checkpoint = {
           path: file, dev: st.dev, ino: st.ino, offset,
-          fingerprint: offset > 0 ? await fingerprintOf(handle, this.config.fingerprint_bytes) : EMPTY_FINGERPRINT, seen: now,
+          fingerprint: await this.fingerprintAt(handle, offset), seen: now,
         };
         this.store.set(key, fresh);
         if (!old) {
@@ -576,14 +583,19 @@ export class FileInput implements TailerHost {
   /**
    * `max_open_files` are open, or the file could not be opened (the open-files limit): it waits its turn.
    * Where it is to be read from is decided now, in a checkpoint (`start_at` applies to files found at start,
-   * and the lines written while it waits are read); without its first bytes, which would take a descriptor:
-   * they are taken when it is opened.
+   * and the lines written while it waits are read), with the file's first bytes when that is past its start,
+   * as for a file opened at once: the file is opened for a moment to take them. Before, the checkpoint had
+   * none, and a new file that took the inode of a waiting file deleted meanwhile (while waiting, or while
+   * driftlock was stopped) was resumed at the old file's offset: its first lines were lost, and it was read
+   * from the middle of a line. Only an open that fails for want of descriptors leaves them out: they are
+   * taken when the file is opened (see `consider`).
    */
-  private wait(file: string, st: Stats, atStart: boolean): void {
+  private async wait(file: string, st: Stats, atStart: boolean): Promise<void> {
     const key = fileKey(st.dev, st.ino);
     if (!this.store.get(key)) {
       const { offset } = this.startOffset(file, key, st, atStart, undefined);
-      this.store.set(key, { path: file, dev: st.dev, ino: st.ino, offset, fingerprint: EMPTY_FINGERPRINT, seen: Date.now() });
+      const fingerprint = offset > 0 ? await this.fingerprintOfFile(file, key, offset) : EMPTY_FINGERPRINT;
+      this.store.set(key, { path: file, dev: st.dev, ino: st.ino, offset, fingerprint, seen: Date.now() });
     }
     if (!this.saidWaiting && !this.limitFailure.failing) {
       this.saidWaiting = true;
@@ -591,6 +603,31 @@ export class FileInput implements TailerHost {
     }
     this.waiting.set(file, { key, size: st.size, mtimeMs: st.mtimeMs });
     this.nudgeIdle();
+  }
+
+  /**
+   * The fingerprint of a checkpoint at `offset`: the file's first bytes once any of it is behind the offset;
+   * none at its start (the tailer takes them as it reads, and none says that nothing was read yet).
+   */
+  private async fingerprintAt(handle: FileHandle, offset: number): Promise<Fingerprint> {
+    return offset > 0 ? fingerprintOf(handle, this.config.fingerprint_bytes) : EMPTY_FINGERPRINT;
+  }
+
+  /**
+   * The same for a file not held open: opened for the moment it takes, if `file` is still the file of `key`.
+   * None if it cannot be opened (out of descriptors, or gone: what is under the name then is looked at anew).
+   */
+  private async fingerprintOfFile(file: string, key: string, offset: number): Promise<Fingerprint> {
+    const handle = await open(file, 'r').catch(() => undefined);
+    if (!handle) return EMPTY_FINGERPRINT;
+    try {
+      const st = await handle.stat();
+      return fileKey(st.dev, st.ino) === key ? await this.fingerprintAt(handle, offset) : EMPTY_FINGERPRINT;
+    } catch {
+      return EMPTY_FINGERPRINT;
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
   }
 
   /** Files wait for a descriptor: tailers asleep at the end of their file are woken, to give way (see `mayRest`). */
