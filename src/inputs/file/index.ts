@@ -34,7 +34,7 @@ import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
 import { isDescriptorLimit, openFileLimit } from '../../engine/descriptors.js';
 import { defaultMaxOpenFiles, descriptorLimitError } from './descriptors.js';
 import { Discovery } from './discovery.js';
-import { EMPTY_FINGERPRINT, fingerprintOf, readPrefix, startsWith, type Fingerprint } from './fingerprint.js';
+import { EMPTY_FINGERPRINT, FingerprintSet, fingerprintOf, readPrefix, startsWith, type Fingerprint } from './fingerprint.js';
 import { PathMatcher } from './glob.js';
 import { continuationPatternRule, PRESETS, startPatternRule, type MultilineRule } from './multiline.js';
 import { AckPolicy, AckTracker, Tailer, type TailerHost, type TailerOptions } from './tailer.js';
@@ -807,6 +807,9 @@ export class FileInput implements TailerHost {
   private async readUnseen(origins: Map<string, Set<string>>, written: (mtimeMs: number, origin?: string) => boolean, listings: Map<string, Found[]>, why: string): Promise<void> {
     const entries = [...this.store.all()].map(([, e]) => e);
     for (const [dir, names] of origins) {
+      // The first bytes of the files checkpointed in this folder: what is known content here.
+      const knownHere = new FingerprintSet();
+      for (const e of entries) if (path.dirname(e.path) === dir) knownHere.add(e.fingerprint);
       // Named as a rotation of one of the names, and written when `written` says for that name.
       const rotationOf = (file: string, mtimeMs: number) =>
         [...names].some((name) => isRotationOf(path.basename(file), name) && written(mtimeMs, path.join(dir, name)));
@@ -839,15 +842,7 @@ export class FileInput implements TailerHost {
             continue;
           }
           // Known content (its own checkpoint, or a copy of a checkpointed file) is not read again.
-          let known = false;
-          for (const e of entries) {
-            if (e.fingerprint.length === 0 || path.dirname(e.path) !== dir) continue;
-            if (await startsWith(handle, e.fingerprint).catch(() => false)) {
-              known = true;
-              break;
-            }
-          }
-          if (known) {
+          if (await knownHere.matches(handle).catch(() => false)) {
             await handle.close().catch(() => undefined);
             continue;
           }
