@@ -14,6 +14,20 @@ import { tempDir } from '../helpers/temp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A file input feeding a webhook whose requests may take 60 s (a receiver that hangs), shutdown_timeout 4 s:
+ * the reloads below change its `x-team` header.
+ */
+function hangingHookPipeline(dir: string, log: string, url: string, team: string, more = ''): string {
+  return `data_dir: ${dir}/data
+shutdown_timeout: 4s
+inputs:
+  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
+outputs:
+  hook: { type: webhook, inputs: [tail], url: "${url}", headers: { x-team: ${team} }, batch: { max_events: 1 }, request: { timeout: 60s }${more} }
+`;
+}
+
 describe('a reload that keeps inputs running, at its edges', () => {
   it('a kept file input whose lines the old pipeline\'s drain abandoned is restarted, and offers them to the new pipeline', async () => {
     const dir = await tempDir('dl-reload-abandon-');
@@ -111,13 +125,7 @@ outputs:
       const log = path.join(dir, 'app.log');
       await writeFile(log, '');
       const config = path.join(dir, 'pipeline.yaml');
-      const pipeline = (team: string) => `data_dir: ${dir}/data
-shutdown_timeout: 4s
-inputs:
-  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
-outputs:
-  hook: { type: webhook, inputs: [tail], url: "${receiver.url}", headers: { x-team: ${team} }, batch: { max_events: 1 }, request: { timeout: 60s }, acknowledgements: delivered }
-`;
+      const pipeline = (team: string) => hangingHookPipeline(dir, log, receiver.url, team, ', acknowledgements: delivered');
       await writeFile(config, pipeline('a'));
       const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
       await cli.waitFor(/driftlock running/);
@@ -158,13 +166,7 @@ outputs:
       const log = path.join(dir, 'app.log');
       await writeFile(log, '');
       const config = path.join(dir, 'pipeline.yaml');
-      const pipeline = (team: string) => `data_dir: ${dir}/data
-shutdown_timeout: 4s
-inputs:
-  tail: { type: file, include: [${log}], start_at: beginning, check_interval: 100ms }
-outputs:
-  hook: { type: webhook, inputs: [tail], url: "${receiver.url}", headers: { x-team: ${team} }, batch: { max_events: 1 }, request: { timeout: 60s } }
-`;
+      const pipeline = (team: string) => hangingHookPipeline(dir, log, receiver.url, team);
       await writeFile(config, pipeline('a'));
       const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
       await cli.waitFor(/driftlock running/);
