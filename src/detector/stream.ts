@@ -718,8 +718,10 @@ export class StreamDetector {
   private newTemplateShare = 0;
   private seenWeight = 0;
   /**
-   * Names of the fields the stream has carried, the oldest forgotten first past `MAX_FIELD_NAMES`: a field
-   * whose slot was freed for another (see `evictStaleField`) is no new field when it comes back.
+   * Names of the fields the stream has carried, in the order it last carried them (see `carries`), the
+   * least recently carried forgotten first past `MAX_FIELD_NAMES`: a field whose slot was freed for another
+   * (see `evictStaleField`) is no new field when it comes back, nor is one that every event carries beyond
+   * the fields the stream keeps (`maxFields`), however many names came and went since it was first seen.
    */
   private readonly fieldNames = new Set<string>();
   /**
@@ -731,6 +733,8 @@ export class StreamDetector {
   private fieldWeight = 0;
   /** The event's fields that no event of the stream carried before (indexes into `scanNames`). */
   private readonly newFields: number[] = [];
+  /** The event's fields without a state that the stream carried before (indexes into `scanNames`). */
+  private readonly knownAgain: number[] = [];
   events = 0;
   anomalies = 0;
   lastSeen = 0;
@@ -988,11 +992,16 @@ export class StreamDetector {
         fieldCount += 1;
       }
       this.newFields.length = 0;
+      this.knownAgain.length = 0;
       if (unknown > 0) {
         // Fields seen for the first time get their states now, the message field first: a wide event
         // (more fields than the stream keeps) must not crowd out its message.
         if (messageIndex >= 0 && this.scanStates[messageIndex] === undefined) this.scanStates[messageIndex] = this.firstSight(messageIndex);
         for (let k = 0; k < fieldCount; k++) if (this.scanStates[k] === undefined) this.scanStates[k] = this.firstSight(k);
+        // The names it knew are the most recently carried once its new ones are in: an event that brought more
+        // names than the stream remembers (a dump of settings, flattened) must not push out those that every
+        // event carries beyond the fields kept.
+        for (const k of this.knownAgain) this.carries(this.scanNames[k]!);
       }
       if (messageIndex >= 0) messageField = this.scanStates[messageIndex];
       this.kindMessage = messageRank < KIND_MESSAGE_RANK;
@@ -1478,12 +1487,27 @@ export class StreamDetector {
    */
   private firstSight(k: number): FieldState | undefined {
     const name = this.scanNames[k]!;
-    if (!this.fieldNames.has(name)) {
-      if (this.fieldNames.size >= MAX_FIELD_NAMES) this.fieldNames.delete(this.fieldNames.values().next().value!);
-      this.fieldNames.add(name);
-      if (maskVolatile(name) === name) this.newFields.push(k);
-    }
+    if (this.fieldNames.has(name)) this.knownAgain.push(k);
+    else if (this.carries(name)) this.newFields.push(k);
     return this.fieldState(name);
+  }
+
+  /**
+   * Notes that the stream carries the field `name` now: it becomes the most recently carried of the names
+   * remembered (`fieldNames`), the least recently carried forgotten past `MAX_FIELD_NAMES`. Whether the
+   * stream never carried it (as far as it remembers). A name made of data (`req_8213`: masking changes it)
+   * is never new, and not remembered: keys made of ids, one per event, would push out the names worth
+   * remembering.
+   */
+  private carries(name: string): boolean {
+    if (this.fieldNames.delete(name)) {
+      this.fieldNames.add(name);
+      return false;
+    }
+    if (maskVolatile(name) !== name) return false;
+    if (this.fieldNames.size >= MAX_FIELD_NAMES) this.fieldNames.delete(this.fieldNames.values().next().value!);
+    this.fieldNames.add(name);
+    return true;
   }
 
   /**
@@ -1552,6 +1576,8 @@ export class StreamDetector {
     this.templateNumbersKept -= gone.byTemplate?.size ?? 0;
     this.fields.delete(stalest);
     this.fieldsVersion += 1;
+    // Remembered by name from now on, as the most recently carried: it is no new field when it comes back.
+    this.carries(stalest);
     return true;
   }
 

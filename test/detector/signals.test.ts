@@ -764,6 +764,32 @@ describe('structured nginx-like events', () => {
     expect(flagged.filter((a) => a.kind === 'new_field')).toEqual([]);
   });
 
+  it('does not flag a field that every event carries beyond the fields kept once more names than the stream remembers have come (a settings dump flattened), nor a name of that dump when it comes back', () => {
+    const letters = 'abcdefghijklmnopqrstuvwxyz';
+    const word = (prefix: string, k: number) => `${prefix}${letters[k % 26]}${letters[Math.floor(k / 26) % 26]}`;
+    let t = T0;
+    const messages = ['User alice logged in', 'Cache refreshed', 'Order shipped'];
+    // 80 fields an event (a wide ECS event): 16 of them beyond the 64 the stream keeps, carried by every event.
+    let i = 0;
+    const next = (extra: Record<string, string> = {}): DetectorInput => {
+      const fields: Record<string, string | number> = { level: 'INFO', message: messages[i++ % 3]! };
+      for (let k = 0; k < 78; k++) fields[word('core_', k)] = k % 3;
+      return { time: (t += STEP_MS), text: '', fields: { ...fields, ...extra } };
+    };
+    const detector = new Detector();
+    expect(feed(detector, 'app', BASELINE_EVENTS, () => next())).toEqual([]);
+    // One event brings 300 names at once: news, once.
+    const dump: Record<string, string> = {};
+    for (let k = 0; k < 300; k++) dump[word('settings.', k)] = 'on';
+    expect(detector.observe('app', next(dump))).toMatchObject({ kind: 'new_field', field: 'settings.aa' });
+    // The fields every event carries are no news after it (before, the 16 beyond the kept ones were, "in none
+    // of this stream's 3,001 events before").
+    expect(feed(detector, 'app', 200, () => next()).filter((a) => a.kind === 'new_field')).toEqual([]);
+    // Much later, a setting of the dump again (one that got no slot), beside the core fields: no news either.
+    const later = feed(detector, 'app', 3000, () => next()).concat(feed(detector, 'app', 1, () => next({ 'settings.kl': 'on' })));
+    expect(later.filter((a) => a.kind === 'new_field')).toEqual([]);
+  });
+
   it('a wide event does not crowd out its message: the message field is kept first when the limit is reached', () => {
     // maxFields 2, and the message comes last of three fields: message and host are kept, not host and status.
     const detector = new Detector({ overrides: { maxFields: 2 } });
