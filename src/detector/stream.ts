@@ -958,7 +958,12 @@ export class StreamDetector {
       for (const name in fields) {
         const value = fields[name];
         place += 1;
-        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+          // A field carried without a value (`"user_id": null` on an anonymous request) is carried all the
+          // same: its first value is no new field.
+          if (value === null && !this.fields.has(name)) this.carries(name);
+          continue;
+        }
         let f: FieldState | undefined;
         if (name === this.seenNames[place]) {
           f = this.seenStates[place];

@@ -764,6 +764,16 @@ describe('structured nginx-like events', () => {
     expect(flagged.filter((a) => a.kind === 'new_field')).toEqual([]);
   });
 
+  it('does not flag as new a field that every event carried as null (user_id on anonymous requests) at its first value', () => {
+    const rnd = mulberry32(21);
+    let t = T0;
+    const next = (user: string | null): DetectorInput => ({ time: (t += STEP_MS), text: '', fields: { level: 'INFO', message: pick(rnd, ['GET /api/items', 'GET /api/cart', 'Cache refreshed']), user_id: user } });
+    const detector = new Detector();
+    expect(feed(detector, 'app', BASELINE_EVENTS, () => next(null))).toEqual([]);
+    // Before, "new field user_id, in none of this stream's 3,000 events before": every one of them had it.
+    expect(detector.observe('app', next('u-alice'))?.kind).not.toBe('new_field');
+  });
+
   it('does not flag a field that every event carries beyond the fields kept once more names than the stream remembers have come (a settings dump flattened), nor a name of that dump when it comes back', () => {
     const letters = 'abcdefghijklmnopqrstuvwxyz';
     const word = (prefix: string, k: number) => `${prefix}${letters[k % 26]}${letters[Math.floor(k / 26) % 26]}`;
