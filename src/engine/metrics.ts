@@ -47,9 +47,31 @@ const HELP: Record<string, string> = {
 /** Counters every component exports from the start. */
 export const COMMON_COUNTERS = ['received_events_total', 'sent_events_total', 'rejected_events_total', 'malformed_events_total', 'errors_total', 'restarts_total'];
 
+/** The labels every sample of a component has: a counter's own labels cannot take their place. */
+const COMPONENT_LABELS = new Set(['component_id', 'component_kind', 'component_type']);
+
+/**
+ * A counter's own labels as they are exported: names made valid for Prometheus (`[a-zA-Z_][a-zA-Z0-9_]*`,
+ * anything else `_`: one invalid name makes it reject the whole scrape), one that is a component label
+ * renamed `exported_NAME` (as Prometheus renames a target's label it would overwrite), values as text, in
+ * the order of their names (so that `{a, b}` and `{b, a}` are one series). Undefined for no labels.
+ */
+function ownLabels(labels: Readonly<Record<string, unknown>> | undefined): Record<string, string> | undefined {
+  if (labels === undefined) return undefined;
+  const named: Array<[string, string]> = [];
+  for (const k in labels) {
+    let name = k.replace(/[^a-zA-Z0-9_]/g, '_').replace(/^(?=[0-9]|$)/, '_');
+    if (COMPONENT_LABELS.has(name)) name = `exported_${name}`;
+    named.push([name, String(labels[k])]);
+  }
+  if (named.length === 0) return undefined;
+  named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(named);
+}
+
 /**
  * The key of a counter: its name alone, or with the labels it adds to the component's (`anomalies_total`
- * by `kind`) after a NUL, in the order given.
+ * by `kind`, as `ownLabels` gives them) after a NUL.
  */
 function counterKey(name: string, labels: Readonly<Record<string, string>> | undefined): string {
   if (labels === undefined) return name;
@@ -103,19 +125,22 @@ export class ComponentMetrics {
 
   /**
    * Adds to a counter; `labels` (a few values, known in advance: never an id from the data) make a series of
-   * its own beside the component's labels, e.g. `anomalies_total{kind="field_value"}`. A name is counted
-   * with labels or without, not both: `sum()` over the family is then its total.
+   * its own beside the component's labels, e.g. `anomalies_total{kind="field_value"}`, exported as
+   * `ownLabels` says (a plugin's `status-code` is `status_code`, its `component_id` `exported_component_id`,
+   * in any order one series). A name is counted with labels or without, not both: `sum()` over the family is
+   * then its total.
    */
   add(name: string, value = 1, labels?: Readonly<Record<string, string>>): void {
-    const key = counterKey(name, labels);
+    const own = ownLabels(labels);
+    const key = counterKey(name, own);
     const had = this.counters.get(key);
-    if (had === undefined && labels !== undefined) this.extraLabels.set(key, { ...labels });
+    if (had === undefined && own !== undefined) this.extraLabels.set(key, own);
     this.counters.set(key, (had ?? 0) + value);
   }
 
   /** A counter's value: with `labels`, that series'; without, the sum of every series of the name. */
   get(name: string, labels?: Readonly<Record<string, string>>): number {
-    if (labels !== undefined) return this.counters.get(counterKey(name, labels)) ?? 0;
+    if (labels !== undefined) return this.counters.get(counterKey(name, ownLabels(labels))) ?? 0;
     const plain = this.counters.get(name) ?? this.readers.get(name)?.read();
     if (plain !== undefined) return plain;
     let sum = 0;
@@ -149,10 +174,11 @@ export class ComponentMetrics {
     for (const s of previous.samples()) {
       if (s.type !== 'counter') continue;
       const extra: Record<string, string> = {};
-      for (const k in s.labels) if (k !== 'component_id' && k !== 'component_kind' && k !== 'component_type') extra[k] = s.labels[k]!;
-      const key = counterKey(s.name.slice('driftlock_'.length), Object.keys(extra).length ? extra : undefined);
+      for (const k in s.labels) if (!COMPONENT_LABELS.has(k)) extra[k] = s.labels[k]!;
+      const own = ownLabels(extra);
+      const key = counterKey(s.name.slice('driftlock_'.length), own);
       this.carried.set(key, s.value);
-      if (key !== nameOf(key)) this.extraLabels.set(key, extra);
+      if (own !== undefined) this.extraLabels.set(key, own);
     }
   }
 

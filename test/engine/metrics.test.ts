@@ -39,4 +39,35 @@ describe('ComponentMetrics with labelled counters', () => {
     // No series without the label beside them (sum() would count twice).
     expect(after.samples().some((s) => s.name === 'driftlock_anomalies_total' && s.labels.kind === undefined)).toBe(false);
   });
+
+  it("writes a plugin's labels so that Prometheus takes the scrape: names made valid, its component_id not taking the component's place, one series whatever their order, values escaped, also after a reload", () => {
+    const counts = (m: ComponentMetrics) => {
+      // A plugin written in JavaScript passes what it likes.
+      m.add('hits_total', 1, { route: '/a "b"\nc', code: '200' });
+      m.add('hits_total', 1, { code: '200', route: '/a "b"\nc' });
+      m.add('errors_by_code_total', 1, { 'status-code': '500', '2xx': 'no' });
+      m.add('spoofed_total', 1, { component_id: 'other' });
+      m.add('typed_total', 1, { code: 404 } as unknown as Record<string, string>);
+    };
+    const before = new ComponentMetrics('plug', 'transform', 'my_plugin');
+    counts(before);
+    const after = new ComponentMetrics('plug', 'transform', 'my_plugin');
+    after.carryOver(before);
+    counts(after);
+    for (const [m, n] of [[before, 1], [after, 2]] as const) {
+      const lines = renderPrometheus(m.samples()).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+      const component = 'component_id="plug",component_kind="transform",component_type="my_plugin"';
+      expect(lines).toEqual([
+        `driftlock_hits_total{${component},code="200",route="/a \\"b\\"\\nc"} ${2 * n}`,
+        `driftlock_errors_by_code_total{${component},_2xx="no",status_code="500"} ${n}`,
+        `driftlock_spoofed_total{${component},exported_component_id="other"} ${n}`,
+        `driftlock_typed_total{${component},code="404"} ${n}`,
+      ]);
+      // Every label name is one Prometheus takes.
+      for (const l of lines) for (const [, name] of l.matchAll(/[{,]([^=]+)=/g)) expect(name).toMatch(/^[a-zA-Z_][a-zA-Z0-9_]*$/);
+      // This pipeline's own count, asked with the labels in either order.
+      expect(m.get('hits_total', { route: '/a "b"\nc', code: '200' })).toBe(2);
+      expect(componentRows(parsePrometheus(renderPrometheus(m.samples())))[0]!.metrics.get('hits_total')).toBe(2 * n);
+    }
+  });
 });
