@@ -72,26 +72,38 @@ export function sampleResolved(outputId: string, now = Date.now()): LogEvent {
 /** How long one output's test may take by default (`--timeout`): past it, it is a failure. */
 export const TEST_ALERT_TIMEOUT_MS = 30_000;
 
+/** How long a test given up on (`--timeout`) may take to say how it ended on the abort. */
+const ABORT_GRACE_MS = 200;
+
 /**
- * The output's `sendTest`, within `timeoutMs`: past it, the test fails saying so and `signal` is aborted.
- * Before, a plugin's `sendTest` that never settled left nothing for Node to wait on: the command printed
- * nothing and exited 0, "every receiver took it".
+ * The output's `sendTest`, within `timeoutMs`: past it, the test fails saying so and `signal` is aborted
+ * with that reason. Before, a plugin's `sendTest` that never settled left nothing for Node to wait on: the
+ * command printed nothing and exited 0, "every receiver took it". What the test says as it ends on the
+ * abort, within `ABORT_GRACE_MS`, is said too when it is more than the abort (a webhook: the alert was
+ * taken and the notice that closes it was not, so the test incident is open).
  */
 async function sendWithin(c: ComponentConfig, timeoutMs: number, keepOpen: boolean): Promise<unknown> {
   const controller = new AbortController();
+  const sending = Promise.resolve().then(() => c.definition.sendTest!(c.options, sampleAlert(c.id), { id: c.id, signal: controller.signal, ...(keepOpen ? {} : { resolved: sampleResolved(c.id) }) }));
+  const late = Symbol('late');
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      // Said before the abort: a sendTest that ends on it would otherwise say why it ended ("aborted").
-      reject(new Error(`no answer within ${timeoutMs} ms: its test had not ended (driftlock test-alert --timeout)`));
-      controller.abort();
-    }, timeoutMs);
-  });
+  let first: unknown;
   try {
-    return await Promise.race([Promise.resolve().then(() => c.definition.sendTest!(c.options, sampleAlert(c.id), { id: c.id, signal: controller.signal, ...(keepOpen ? {} : { resolved: sampleResolved(c.id) }) })), late]);
+    first = await Promise.race([sending, new Promise<typeof late>((resolve) => (timer = setTimeout(() => resolve(late), timeoutMs)))]);
   } finally {
     clearTimeout(timer);
   }
+  if (first !== late) return first;
+  const gaveUp = new Error(`no answer within ${timeoutMs} ms: its test had not ended (driftlock test-alert --timeout)`);
+  controller.abort(gaveUp);
+  let grace: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([
+    sending.then(() => gaveUp, (err: unknown) => err),
+    new Promise<Error>((resolve) => (grace = setTimeout(() => resolve(gaveUp), ABORT_GRACE_MS))),
+  ]);
+  clearTimeout(grace);
+  if (ended === gaveUp || (ended instanceof Error && ended.name === 'AbortError')) throw gaveUp;
+  throw new Error(`${gaveUp.message}; ${errorMessage(ended)}`, { cause: ended });
 }
 
 /**

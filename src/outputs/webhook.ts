@@ -182,7 +182,8 @@ export const webhookOutput = defineOutput({
     try {
       return `${opened}; closed with resolved_payload: ${await postOnce(request([toWebhookAlert(resolved, id)], signal))}`;
     } catch (err) {
-      throw new Error(`the test alert was taken (${opened}) but the notice that closes it (resolved_payload) was not: ${errorMessage(err)}; close the test incident by hand`, { cause: err });
+      const why = signal.aborted && err === signal.reason ? ' answered before the test gave up' : `: ${errorMessage(err)}`;
+      throw new Error(`the test alert was taken (${opened}) but the notice that closes it (resolved_payload) was not${why}; close the test incident by hand`, { cause: err });
     }
   },
 });

@@ -135,6 +135,31 @@ describe('driftlock test-alert', () => {
     }
   });
 
+  it('a test given up on (--timeout) after the alert was taken, its close unanswered, says that the test incident is open', async () => {
+    const dir = await tempDir('driftlock-test-alert-');
+    const r = await receivers();
+    try {
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, pipeline(dir, r.slack.url, r.pd.url).replace('payload: { summary: "{stream}: {reason}" } }',
+        'payload: { summary: "{stream}: {reason}" } }\n    resolved_payload: { routing_key: "${PD_KEY}", event_action: resolve, dedup_key: "{group}" }'));
+      const env = { PD_KEY: 'R0UTINGKEY0123456789' };
+      // The trigger is taken; the resolve has no answer.
+      r.pd.behave = (req) => (req.body.includes('"resolve"') ? 'hang' : { status: 202, body: '{"status":"success"}' });
+      const half = await runCli(['test-alert', '-c', file, 'pd', '--timeout', '1s'], { env });
+      expect(half.code).toBe(1);
+      // Before, only "no answer within 1000 ms: its test had not ended", the incident left open unsaid.
+      expect(half.stdout).toMatch(/^FAILED {2}pd \(webhook\): no answer within 1000 ms: its test had not ended \(driftlock test-alert --timeout\); the test alert was taken \(HTTP 202\) but the notice that closes it \(resolved_payload\) was not answered before the test gave up; close the test incident by hand \(\d+ ms\)\n$/);
+      expect(r.pd.requests.map((q) => (JSON.parse(q.body) as { event_action: string }).event_action)).toEqual(['trigger', 'resolve']);
+      // The trigger itself unanswered: the timeout alone, no word of a daemon stopping.
+      r.pd.behave = () => 'hang';
+      const none = await runCli(['test-alert', '-c', file, 'pd', '--timeout', '1s'], { env });
+      expect(none.code).toBe(1);
+      expect(none.stdout).toMatch(/^FAILED {2}pd \(webhook\): no answer within 1000 ms: its test had not ended \(driftlock test-alert --timeout\) \(\d+ ms\)\n$/);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('refuses an id that is no output, an output with no receiver, and a config that does not load', async () => {
     const dir = await tempDir('driftlock-test-alert-');
     const file = path.join(dir, 'pipeline.yaml');

@@ -110,6 +110,9 @@ export async function post(request: HttpPost): Promise<SendOutcome> {
 export async function postOnce(request: HttpPost): Promise<string> {
   const outcome = await post(request);
   if (outcome.ok) return `HTTP ${outcome.status}`;
+  // Its caller gave up (driftlock test-alert --timeout): rejected with the caller's reason, not as a daemon
+  // that stops would say it.
+  if (request.signal?.aborted && request.signal.reason !== undefined) throw request.signal.reason;
   // What the receiver asked of a retry is said too: a 429 whose Retry-After is an hour is not 'try again'.
   const asked = outcome.retry && outcome.retryAfterMs !== undefined ? `Retry-After: ${Math.ceil(outcome.retryAfterMs / 1000)} s; ` : '';
   throw new Error(`${outcome.reason} (${asked}${outcome.retry ? 'a running daemon retries this: the alert would wait in its queue' : 'refused for good: a running daemon drops such an alert'})`);
