@@ -23,6 +23,18 @@ import { FailureReport } from '../engine/failure-report.js';
 import { leadingTimestamp } from '../formats/leading-timestamp.js';
 import { ellipsize } from '../detector/strings.js';
 
+/**
+ * A name in `fields`: `attributes` or `attributes.` alone, or a name with an empty part (`a..b`, `.x`),
+ * watches nothing, silently; refused when the file loads.
+ */
+const watchedName = z.string().min(1).superRefine((name, ctx) => {
+  if (name === 'attributes' || name === 'attributes.') {
+    ctx.addIssue({ code: 'custom', message: `"${name}" names no field: an attribute of the event is watched by its name, attributes.NAME (attributes.exception.type)` });
+  } else if (name.split('.').includes('')) {
+    ctx.addIssue({ code: 'custom', message: `"${name}" has an empty part: nested fields are named with one dot between names (kubernetes.labels.app)` });
+  }
+});
+
 export const anomalyDetectConfig = z.object({
   stream_id: z.string().min(1).default('{source.input}').superRefine((value, ctx) => {
     const problem = streamIdProblem(value);
@@ -36,8 +48,8 @@ export const anomalyDetectConfig = z.object({
   profile: z.enum(['sensitive', 'balanced', 'strict']).default('balanced').describe(
     'Preset thresholds: `sensitive` flags more (and sooner), `strict` fewer.',
   ),
-  fields: z.union([z.literal('auto'), z.array(z.string().min(1)).min(1)]).default('auto').describe(
-    'Fields of structured events to watch: `auto` (a body\'s own fields and those up to three objects down: `http.response.status_code`), or a list of names, dotted for nested fields at any depth (`kubernetes.labels.app`). A name `attributes.NAME` watches the event\'s attribute NAME as its input set it (an OTLP record\'s `exception.type`, `http.response.status_code`): an event whose body is text is then judged as a structured one, its body the `message` field beside the attributes watched.',
+  fields: z.union([z.literal('auto'), z.array(watchedName).min(1)]).default('auto').describe(
+    'Fields of structured events to watch: `auto` (a body\'s own fields and those up to three objects down: `http.response.status_code`), or a list of names, dotted for nested fields at any depth (`kubernetes.labels.app`). A name `attributes.NAME` watches the event\'s attribute NAME as its input set it (an OTLP record\'s `exception.type`, `http.response.status_code`): an event whose body is text is then judged as a structured one, its body the `message` field beside the attributes watched. A name that watches nothing (`attributes` alone, an empty part: `http..status`) is refused.',
   ),
   emit: z.enum(['anomalies', 'all']).default('anomalies').describe(
     '`anomalies` passes on only flagged events; `all` passes every event, flagged ones with `attributes.anomaly`.',

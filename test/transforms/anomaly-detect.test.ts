@@ -89,6 +89,16 @@ describe('anomaly_detect watching attributes (fields: [attributes.NAME])', () =>
     expect(toDetectorInput(otlpEvent('request handled', {}), watch).fields).toEqual({ message: 'request handled' });
   });
 
+  it('refuses names that watch nothing: attributes or attributes. alone, a name with an empty part', () => {
+    for (const name of ['attributes', 'attributes.', 'attributes..type', 'http..status', '.status', 'status.']) {
+      const r = anomalyDetectConfig.safeParse({ stream_id: 's', fields: ['status', name] });
+      expect(r.success, name).toBe(false);
+      expect(r.error?.issues[0]?.path).toEqual(['fields', 1]);
+      expect(r.error?.issues[0]?.message).toMatch(name.startsWith('attributes') && !name.includes('..') ? /names no field: .* attributes\.NAME/ : /has an empty part/);
+    }
+    expect(anomalyDetectConfig.safeParse({ stream_id: 's', fields: ['attributes.exception.type', 'kubernetes.labels.app'] }).success).toBe(true);
+  });
+
   it('reads the body\'s watched fields and the attributes of a structured event; without attributes watched, a text body stays text', () => {
     const watch = watchedFields(['status', 'attributes.tenant']);
     expect(toDetectorInput(otlpEvent({ status: 200, path: '/x' }, { tenant: 'acme' }), watch).fields).toEqual({ status: 200, 'attributes.tenant': 'acme' });
