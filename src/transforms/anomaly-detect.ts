@@ -29,7 +29,9 @@ import { ellipsize } from '../detector/strings.js';
  */
 const watchedName = z.string().min(1).superRefine((name, ctx) => {
   if (name === 'attributes' || name === 'attributes.') {
-    ctx.addIssue({ code: 'custom', message: `"${name}" names no field: an attribute of the event is watched by its name, attributes.NAME (attributes.exception.type)` });
+    ctx.addIssue({ code: 'custom', message: `"${name}" names no field: an attribute of the event is watched by its name, attributes.NAME (attributes.exception.type); a field of the body called attributes by body.attributes.NAME` });
+  } else if (name === 'body.') {
+    ctx.addIssue({ code: 'custom', message: `"${name}" names no field: a field of the body is watched by its name, or body.NAME (body.status)` });
   } else if (name.split('.').includes('')) {
     ctx.addIssue({ code: 'custom', message: `"${name}" has an empty part: nested fields are named with one dot between names (kubernetes.labels.app)` });
   }
@@ -49,7 +51,7 @@ export const anomalyDetectConfig = z.object({
     'Preset thresholds: `sensitive` flags more (and sooner), `strict` fewer.',
   ),
   fields: z.union([z.literal('auto'), z.array(watchedName).min(1)]).default('auto').describe(
-    'Fields of structured events to watch: `auto` (a body\'s own fields and those up to three objects down: `http.response.status_code`), or a list of names, dotted for nested fields at any depth (`kubernetes.labels.app`). A name `attributes.NAME` watches the event\'s attribute NAME as its input set it (an OTLP record\'s `exception.type`, `http.response.status_code`): an event whose body is text is then judged as a structured one, its body the `message` field beside the attributes watched. A name that watches nothing (`attributes` alone, an empty part: `http..status`) is refused.',
+    'Fields of structured events to watch: `auto` (a body\'s own fields and those up to three objects down: `http.response.status_code`), or a list of names, dotted for nested fields at any depth (`kubernetes.labels.app`). A name `attributes.NAME` watches the event\'s attribute NAME as its input set it (an OTLP record\'s `exception.type`, `http.response.status_code`): an event whose body is text is then judged as a structured one, its body the `message` field beside the attributes watched. A name `body.NAME` is the body\'s field NAME, as in `stream_id` (`body.attributes.user` for a body that has an `attributes` object of its own, as OpenTelemetry\'s JSON file exporter writes). A name that watches nothing (`attributes` alone, an empty part: `http..status`) is refused.',
   ),
   emit: z.enum(['anomalies', 'all']).default('anomalies').describe(
     '`anomalies` passes on only flagged events; `all` passes every event, flagged ones with `attributes.anomaly`.',
@@ -136,6 +138,7 @@ export interface WatchedFields {
 }
 
 const ATTRIBUTES_PREFIX = 'attributes.';
+const BODY_PREFIX = 'body.';
 
 export function watchedFields(names: readonly string[]): WatchedFields {
   const prefixes = new Set<string>();
@@ -146,8 +149,10 @@ export function watchedFields(names: readonly string[]): WatchedFields {
       attributes.push(name.slice(ATTRIBUTES_PREFIX.length));
       continue;
     }
-    body.push(name);
-    for (let i = name.indexOf('.'); i > 0; i = name.indexOf('.', i + 1)) prefixes.add(name.slice(0, i));
+    // `body.NAME`, as in stream_id: the body's NAME (a body with an `attributes` object of its own).
+    const field = name.startsWith(BODY_PREFIX) && name.length > BODY_PREFIX.length ? name.slice(BODY_PREFIX.length) : name;
+    body.push(field);
+    for (let i = field.indexOf('.'); i > 0; i = field.indexOf('.', i + 1)) prefixes.add(field.slice(0, i));
   }
   return { names: new Set(body), prefixes, attributes };
 }

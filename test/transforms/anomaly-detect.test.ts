@@ -102,6 +102,11 @@ describe('anomaly_detect watching attributes (fields: [attributes.NAME])', () =>
   it('reads the body\'s watched fields and the attributes of a structured event; without attributes watched, a text body stays text', () => {
     const watch = watchedFields(['status', 'attributes.tenant']);
     expect(toDetectorInput(otlpEvent({ status: 200, path: '/x' }, { tenant: 'acme' }), watch).fields).toEqual({ status: 200, 'attributes.tenant': 'acme' });
+    // body.NAME is the body's field, as in stream_id: a body with an attributes object of its own (OpenTelemetry's
+    // JSON file exporter) is watched so; attributes.NAME stays the event's.
+    const fileExport = { body: 'login failed', attributes: { user: 'bob' } };
+    expect(toDetectorInput(otlpEvent(fileExport, { user: 'event-level' }), watchedFields(['body.attributes.user', 'body.body'])).fields).toEqual({ 'attributes.user': 'bob', body: 'login failed' });
+    expect(anomalyDetectConfig.safeParse({ fields: ['body.'] }).success).toBe(false);
     const input = toDetectorInput(otlpEvent('plain line', { tenant: 'acme' }), watchedFields(['status']));
     expect(input.fields).toBeUndefined();
     expect(input.text).toBe('plain line');
