@@ -18,7 +18,7 @@ import { post, postOnce, type HttpPost } from './delivery/http.js';
 import { QueuedOutput } from './delivery/queued-output.js';
 import { digest, SIGNATURE_HEADER, sign } from './delivery/signature.js';
 import { alertEntry, readAnomaly } from './delivery/alert.js';
-import { payloadProblems, renderPayload, type Json } from './delivery/payload-template.js';
+import { payloadProblems, renderPayload, usesPlaceholder, type Json } from './delivery/payload-template.js';
 
 /** A body template setting (`payload`, `resolved_payload`): checked as `payloadProblems` says, a secret as a whole. */
 function payloadSetting(description: string, at = 'payload') {
@@ -178,12 +178,14 @@ export const webhookOutput = defineOutput({
     const opened = await postOnce(request([toWebhookAlert(event, id)], signal));
     // A receiver that closes incidents by another body (PagerDuty's resolve) is told at once that the test's
     // is over: a test must not leave an incident open, paging on and on, to be closed by hand.
-    if (config.resolved_payload === undefined || resolved === undefined) return opened;
+    // So is one whose payload says which it is by `{resolved}` (Opsgenie-like: one body, an action field).
+    const closing = config.resolved_payload !== undefined ? 'resolved_payload' : config.payload !== undefined && usesPlaceholder(config.payload, 'resolved') ? 'payload with {resolved} true' : undefined;
+    if (closing === undefined || resolved === undefined) return opened;
     try {
-      return `${opened}; closed with resolved_payload: ${await postOnce(request([toWebhookAlert(resolved, id)], signal))}`;
+      return `${opened}; closed with ${closing}: ${await postOnce(request([toWebhookAlert(resolved, id)], signal))}`;
     } catch (err) {
       const why = signal.aborted && err === signal.reason ? ' answered before the test gave up' : `: ${errorMessage(err)}`;
-      throw new Error(`the test alert was taken (${opened}) but the notice that closes it (resolved_payload) was not${why}; close the test incident by hand`, { cause: err });
+      throw new Error(`the test alert was taken (${opened}) but the notice that closes it (${closing}) was not${why}; close the test incident by hand`, { cause: err });
     }
   },
 });

@@ -135,6 +135,30 @@ describe('driftlock test-alert', () => {
     }
   });
 
+  it('closes the incident on a webhook whose one payload says which it is by {resolved} (no resolved_payload); one without {resolved} is sent the alert alone', async () => {
+    const dir = await tempDir('driftlock-test-alert-');
+    const r = await receivers();
+    try {
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, pipeline(dir, r.slack.url, r.pd.url).replace('event_action: trigger,', 'resolved: "{resolved}",'));
+      const env = { PD_KEY: 'R0UTINGKEY0123456789' };
+      const run = await runCli(['test-alert', '-c', file, 'pd'], { env });
+      expect(run.stdout).toMatch(/^ok {6}pd \(webhook\): the receiver took the test alert \(HTTP 200; closed with payload with \{resolved\} true: HTTP 200, \d+ ms\)\n$/);
+      expect(run.code).toBe(0);
+      expect(r.pd.requests.map((q) => (JSON.parse(q.body) as { resolved: boolean; dedup_key: string }))).toEqual([
+        expect.objectContaining({ resolved: false, dedup_key: 'driftlock-test-alert/field_content/http_user_agent' }),
+        expect.objectContaining({ resolved: true, dedup_key: 'driftlock-test-alert/field_content/http_user_agent' }),
+      ]);
+      // The first test's payload has no {resolved}: nothing to close by (as before).
+      const plain = path.join(dir, 'plain.yaml');
+      await writeFile(plain, pipeline(dir, r.slack.url, r.pd.url));
+      expect((await runCli(['test-alert', '-c', plain, 'pd'], { env })).code).toBe(0);
+      expect(r.pd.requests).toHaveLength(3);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('a test given up on (--timeout) after the alert was taken, its close unanswered, says that the test incident is open', async () => {
     const dir = await tempDir('driftlock-test-alert-');
     const r = await receivers();

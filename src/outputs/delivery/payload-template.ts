@@ -82,6 +82,14 @@ function asText(v: unknown): string {
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
+/** Whether a template uses the placeholder `name` anywhere (`{resolved}`: it tells opening from closing). */
+export function usesPlaceholder(template: unknown, name: string): boolean {
+  if (typeof template === 'string') return [...template.matchAll(PLACEHOLDER)].some((m) => m[1] === name);
+  if (Array.isArray(template)) return template.some((t) => usesPlaceholder(t, name));
+  if (template !== null && typeof template === 'object') return Object.values(template).some((t) => usesPlaceholder(t, name));
+  return false;
+}
+
 /** Fills `template` for one event (its `id` and `time` as the webhook's standard body gives them). */
 export function renderPayload(template: Json, event: LogEvent, id: string, time: string): Json {
   const a = readAnomaly(event);
