@@ -36,6 +36,12 @@ outputs:
 `;
 }
 
+/** The pipeline with a PagerDuty-like `resolved_payload` on its webhook output `pd`. */
+function withResolvedPayload(config: string): string {
+  return config.replace('payload: { summary: "{stream}: {reason}" } }',
+    'payload: { summary: "{stream}: {reason}" } }\n    resolved_payload: { routing_key: "${PD_KEY}", event_action: resolve, dedup_key: "{group}" }');
+}
+
 describe('driftlock test-alert', () => {
   it('sends the sample alert once to each slack and webhook output as configured (payload filled, no mention), and writes no state', async () => {
     const dir = await tempDir('driftlock-test-alert-');
@@ -106,8 +112,7 @@ describe('driftlock test-alert', () => {
     const r = await receivers();
     try {
       const file = path.join(dir, 'pipeline.yaml');
-      await writeFile(file, pipeline(dir, r.slack.url, r.pd.url).replace('payload: { summary: "{stream}: {reason}" } }',
-        'payload: { summary: "{stream}: {reason}" } }\n    resolved_payload: { routing_key: "${PD_KEY}", event_action: resolve, dedup_key: "{group}" }'));
+      await writeFile(file, withResolvedPayload(pipeline(dir, r.slack.url, r.pd.url)));
       const env = { PD_KEY: 'R0UTINGKEY0123456789' };
       const run = await runCli(['test-alert', '-c', file, 'pd'], { env });
       expect(run.stdout).toMatch(/^ok {6}pd \(webhook\): the receiver took the test alert \(HTTP 200; closed with resolved_payload: HTTP 200, \d+ ms\)\n$/);
@@ -164,8 +169,7 @@ describe('driftlock test-alert', () => {
     const r = await receivers();
     try {
       const file = path.join(dir, 'pipeline.yaml');
-      await writeFile(file, pipeline(dir, r.slack.url, r.pd.url).replace('payload: { summary: "{stream}: {reason}" } }',
-        'payload: { summary: "{stream}: {reason}" } }\n    resolved_payload: { routing_key: "${PD_KEY}", event_action: resolve, dedup_key: "{group}" }'));
+      await writeFile(file, withResolvedPayload(pipeline(dir, r.slack.url, r.pd.url)));
       const env = { PD_KEY: 'R0UTINGKEY0123456789' };
       // The trigger is taken; the resolve has no answer.
       r.pd.behave = (req) => (req.body.includes('"resolve"') ? 'hang' : { status: 202, body: '{"status":"success"}' });
