@@ -141,8 +141,10 @@ export class ComponentMetrics {
   /** A counter's value: with `labels`, that series'; without, the sum of every series of the name. */
   get(name: string, labels?: Readonly<Record<string, string>>): number {
     if (labels !== undefined) return this.counters.get(counterKey(name, ownLabels(labels))) ?? 0;
-    const plain = this.counters.get(name) ?? this.readers.get(name)?.read();
-    if (plain !== undefined) return plain;
+    // A value read elsewhere under the name is the one exported (see `samples`); otherwise every series of
+    // the name, with labels or without, as the exit summary sums them.
+    const read = this.readers.get(name)?.read;
+    if (read !== undefined) return read();
     let sum = 0;
     for (const [key, value] of this.counters) if (nameOf(key) === name) sum += value;
     return sum;

@@ -20,6 +20,12 @@ describe('ComponentMetrics with labelled counters', () => {
     expect(m.get('anomalies_total')).toBe(3);
     expect(m.get('anomalies_total', { kind: 'field_value' })).toBe(2);
     expect(m.get('anomalies_total', { kind: 'content' })).toBe(0);
+    // A name counted both with and without labels (a plugin's): get() says what the exit summary says.
+    const mixed = new ComponentMetrics('p', 'output', 'plugin');
+    mixed.add('sent_batches_total', 2);
+    mixed.add('sent_batches_total', 2, { route: 'a' });
+    expect(mixed.get('sent_batches_total')).toBe(4);
+    expect(mixed.snapshot()).toEqual({ sent_batches_total: 4 });
     // The exit summary and `driftlock top` say the total.
     expect(m.snapshot()).toEqual({ anomalies_total: 3, received_events_total: 10 });
     expect(componentRows(parsePrometheus(text))[0]!.metrics.get('anomalies_total')).toBe(3);
