@@ -365,6 +365,9 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
           const drained = handed.drained;
           // A SIGTERM during the drain: the inputs held stop too, and the exit waits for them.
           if (stopRequested) {
+            // Said once for every output: one that finished handing its queue on before the signal said its
+            // records wait for the new pipeline, which is not started now.
+            logger.info({ config: fresh.file }, 'stopped during the reload: the reloaded config is not started; records the outputs handed on stay queued on disk and are sent at the next start');
             stopped = held.stop(config.shutdownTimeoutMs).then((clean) => drained && clean);
             break;
           }

@@ -182,6 +182,8 @@ outputs:
       // (and the drain's deadline said so too), though the SIGTERM left no new pipeline to start.
       expect(said.filter((m) => m.includes('new pipeline')), cli.stderr().slice(-4000)).toEqual([]);
       expect(said).toContainEqual(expect.stringMatching(/^stopped during a reload: \d+ queued record\(s\) stay on disk and are sent at the next start$/));
+      // Said once for all outputs, also for one that had finished handing its queue on before the signal.
+      expect(logLines(cli.stderr()).map((l) => l.msg)).toContain('stopped during the reload: the reloaded config is not started; records the outputs handed on stay queued on disk and are sent at the next start');
       // And the next start does send them, with the config the reload had read.
       hanging = false;
       const next = startCli(['run', '-c', config], { stdin: 'ignore' });
