@@ -332,6 +332,17 @@ function valueKey(field: string, value: string): string {
 const MAX_ALERTED = 256;
 /** Field values remembered as alerted, at most, over all fields of a stream (the least recently alerted go first). */
 const MAX_ALERTED_VALUES = 256;
+/**
+ * Whether a field name is made of data, one per request or tenant (`req_8213`, `user_5f3a9c1e`, `10.0.0.1`,
+ * `2025-06-01`): a run of four digits or more, a hex id of eight characters or more with a digit in it, or
+ * numbers joined by dots, colons or dashes. Not a name with a short number of its own (`s3_bucket`, `http2`,
+ * `ipv4`, `k8s_namespace`, `log4j_logger`, `sha256`): before, any digit made a name data, and such a field was
+ * never new.
+ */
+export function madeOfData(name: string): boolean {
+  return /\d{4}/.test(name) || /(?<![0-9a-z])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}(?![0-9a-z])/i.test(name) || /\d[.:-]\d+[.:-]\d/.test(name);
+}
+
 /** Field names a stream remembers having carried (see `fieldNames`). */
 const MAX_FIELD_NAMES = 256;
 /** How fast the share of events that bring a new field forgets: a running average over some 1,000 events. */
@@ -1488,7 +1499,7 @@ export class StreamDetector {
   /**
    * The state of the event's field `k`, which has none yet: made now (when the stream has a slot for it),
    * and the field noted as new (`newFields`) if the stream never carried it. Not a name made of data
-   * (`req_8213`, a name with a number or an id in it: masking changes it), which comes once each.
+   * (`req_8213`, see `madeOfData`), which comes once each.
    */
   private firstSight(k: number): FieldState | undefined {
     const name = this.scanNames[k]!;
@@ -1500,7 +1511,7 @@ export class StreamDetector {
   /**
    * Notes that the stream carries the field `name` now: it becomes the most recently carried of the names
    * remembered (`fieldNames`), the least recently carried forgotten past `MAX_FIELD_NAMES`. Whether the
-   * stream never carried it (as far as it remembers). A name made of data (`req_8213`: masking changes it)
+   * stream never carried it (as far as it remembers). A name made of data (`req_8213`, see `madeOfData`)
    * is never new, and not remembered: keys made of ids, one per event, would push out the names worth
    * remembering.
    */
@@ -1509,7 +1520,7 @@ export class StreamDetector {
       this.fieldNames.add(name);
       return false;
     }
-    if (maskVolatile(name) !== name) return false;
+    if (madeOfData(name)) return false;
     if (this.fieldNames.size >= MAX_FIELD_NAMES) this.fieldNames.delete(this.fieldNames.values().next().value!);
     this.fieldNames.add(name);
     return true;

@@ -4,7 +4,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { Detector, PROFILES, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
-import { StreamDetector, durationSeconds, durationValue, levelOf, messageSignature, type StreamSnapshot } from '../../src/detector/stream.js';
+import { StreamDetector, durationSeconds, durationValue, levelOf, madeOfData, messageSignature, type StreamSnapshot } from '../../src/detector/stream.js';
 import {
   FEED_READER_USER_AGENT, FEW_USER_AGENTS, LoginLines, MANY_USER_AGENTS, NginxTraffic, PHONE_USER_AGENT, SQL_INJECTION, STEP_MS, T0,
   expectWellFormed, gaussian, mulberry32, pick,
@@ -748,6 +748,18 @@ describe('structured nginx-like events', () => {
     // Beside another signal it is named: a new level with a stack trace field says both.
     const both = detector.observe('app', { time: (t += STEP_MS), text: '', fields: { level: 'FATAL', message: 'Cache refreshed', stack_trace: 'java.lang.OutOfMemoryError: Java heap space' } });
     expect(both!.why).toMatch(/new field stack_trace \("java\.lang\.OutOfMemoryError: Java heap space"\)/);
+  });
+
+  it('tells a name with a short number of its own (s3_bucket, k8s_namespace) from one made of data (req_8213, a hex id, an address): only the first can be a new field', () => {
+    for (const name of ['s3_bucket', 'http2', 'ipv4', 'k8s_namespace', 'log4j_logger', 'sha256', 'utf8', 'id_5']) expect(madeOfData(name), name).toBe(false);
+    for (const name of ['req_8213', 'user_5f3a9c1e', '10.0.0.1', '2025-06-01', 'quota.tenant_123456', 'v1.2.3']) expect(madeOfData(name), name).toBe(true);
+    const rnd = mulberry32(6);
+    let t = T0;
+    const detector = new Detector();
+    expect(feed(detector, 'app', BASELINE_EVENTS, () => ({ time: (t += STEP_MS), text: '', fields: { level: 'INFO', message: pick(rnd, ['upload done', 'cache refreshed']) } }))).toEqual([]);
+    // Before: any digit made a name data, and this first s3_bucket was never news.
+    const a = detector.observe('app', { time: (t += STEP_MS), text: '', fields: { level: 'INFO', message: 'upload done', s3_bucket: 'prod-backups-eu' } });
+    expect(a).toMatchObject({ kind: 'new_field', field: 's3_bucket' });
   });
 
   it('does not flag new fields in a stream whose keys are made of data: names with ids in them, or new names every few dozen events', () => {
