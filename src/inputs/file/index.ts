@@ -542,9 +542,7 @@ export class FileInput implements TailerHost {
       // place). Copies written after the rotated file was last found unchanged, whose content is not known,
       // are read whole, as after a truncation seen late.
       if (vacated) {
-        // Only the look read before the awaits above: the file opened now may have been rotated meanwhile,
-        // and the look that rotation asked for is its own (deleted, the files after it were never looked for).
-        if (this.vacated.get(file) === vacated) this.vacated.delete(file);
+        this.vacated.delete(file);
         await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
       }
       // Opened again after it was closed, and truncated meanwhile (its first bytes changed, or nothing had
