@@ -95,7 +95,11 @@ export interface WebhookAlert {
 export function alertId(event: LogEvent, outputId: string): string {
   const where = event.source.offset !== undefined ? [event.source.file ?? '', event.source.offset] : [event.observedTimestamp];
   const a = event.attributes.anomaly as Record<string, unknown> | undefined;
-  return `dl_${digest([outputId, event.source.input, ...where, event.timestamp ?? null, event.body, a?.kind ?? null, a?.field ?? null])}`;
+  // A notice that closes an incident is never its opening alert, whatever they share (test-alert makes both of
+  // one sample in the same millisecond: same time and body, and so the same Idempotency-Key, which a receiver
+  // could drop the close by). Left out otherwise, so that ids of alerts are as they were.
+  const closing = a?.resolved === true ? ['resolved'] : [];
+  return `dl_${digest([outputId, event.source.input, ...where, event.timestamp ?? null, event.body, a?.kind ?? null, a?.field ?? null, ...closing])}`;
 }
 
 export function toWebhookAlert(event: LogEvent, outputId: string): WebhookAlert {

@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { startReceiver, type Receiver } from '../helpers/http-receiver.js';
 import { tempDir } from '../helpers/temp.js';
+import { sampleAlert, sampleResolved } from '../../src/cli/test-alert.js';
+import { alertId } from '../../src/outputs/webhook.js';
 
 async function receivers(): Promise<{ slack: Receiver; pd: Receiver; close: () => Promise<void> }> {
   const slack = await startReceiver();
@@ -209,6 +211,15 @@ describe('driftlock test-alert', () => {
     const nothing = await runCli(['test-alert', '-c', none], { env });
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toBe(`driftlock test-alert: ${none} has no output that posts to a receiver (slack, webhook); its outputs: out (console)\n`);
+  });
+});
+
+describe('test-alert samples', () => {
+  it('the notice that closes the sample incident has an id of its own, also when both are made in the same millisecond', () => {
+    // Before: the same time and body gave the same Idempotency-Key, and a receiver could drop the close.
+    const now = Date.parse('2026-11-27T11:00:00Z');
+    expect(alertId(sampleResolved('pd', now), 'pd')).not.toBe(alertId(sampleAlert('pd', now), 'pd'));
+    expect(alertId(sampleAlert('pd', now), 'pd')).toBe(alertId(sampleAlert('pd', now), 'pd'));
   });
 });
 
