@@ -1540,14 +1540,17 @@ export class StreamDetector {
     // The value shown: the first new field's that says something (text before numbers).
     const shown = this.newFields.find((k) => typeof this.scanValues[k] === 'string' && this.scanValues[k] !== '') ?? this.newFields[0]!;
     const value = this.scanValues[shown]!;
-    const listed = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+    const several = names.length > 1;
+    const listed = `new field${several ? 's' : ''} ${names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`}`;
+    // With several new fields, the value shown says whose it is.
+    const whose = several ? `${this.scanNames[shown]!} ` : '';
     return {
       kind: 'new_field',
       score: -Math.log2(Math.max(rate, 1e-4)),
       confidence: 1 - Math.max(rate, 1e-4),
       field: names[0]!,
-      why: `new field${names.length > 1 ? 's' : ''} ${listed}, in none of this stream's ${fmt(this.events - 1)} events before: ${names.length > 1 ? `${this.scanNames[shown]!} ` : ''}${typeof value === 'string' ? quote(value, 100) : String(value)}`,
-      brief: `new field${names.length > 1 ? 's' : ''} ${listed}${typeof value === 'string' ? ` (${names.length > 1 ? `${this.scanNames[shown]!} ` : ''}${quote(value, 48)})` : ''}`,
+      why: `${listed}, in none of this stream's ${fmt(this.events - 1)} events before: ${whose}${typeof value === 'string' ? quote(value, 100) : String(value)}`,
+      brief: `${listed}${typeof value === 'string' ? ` (${whose}${quote(value, 48)})` : ''}`,
       baseline: { new_field_share: Number(rate.toFixed(6)) },
     };
   }

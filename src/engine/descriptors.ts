@@ -136,10 +136,11 @@ export class AcceptWatch {
       // hold is the daemon's own (its modules' files, pipes, outputs' connections, the logs).
       const known = held.reduce((sum, h) => sum + Number(/: (\d+) \w+$/.exec(h)?.[1] ?? 0), 0);
       if (!enfile && limit !== undefined && limit > known) held.push(`the rest of the daemon (outputs' connections, files, pipes): ${limit - known}`);
+      const names = listeners.map((l) => l.name).join(', ');
       this.exhaustedSince = Date.now();
-      this.exhaustedWhy = `cannot accept connections to ${listeners.map((l) => l.name).join(', ')}: ${which}`;
+      this.exhaustedWhy = `cannot accept connections to ${names}: ${which}`;
       this.report = new FailureReport({ logger }, {
-        what: `cannot accept connections: ${which}; connections to ${listeners.map((l) => l.name).join(', ')} are closed as soon as they come. ` +
+        what: `cannot accept connections: ${which}; connections to ${names} are closed as soon as they come. ` +
           `Holding descriptors: ${held.join(', ')}. Raise the limit (ulimit -n, LimitNOFILE= in a systemd unit), or lower max_connections (or max_open_files)`,
         recovered: 'file descriptors are free again: connections are accepted again',
         counted: 'counted once in too_many_open_files_total',
