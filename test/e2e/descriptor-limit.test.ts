@@ -11,7 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, startCli } from '../helpers/cli.js';
+import { listeningPort, logLines, startCli } from '../helpers/cli.js';
 import { freePort, scrape } from '../helpers/metrics.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -52,7 +52,7 @@ outputs: { out: { type: file, inputs: [fwd, sys], path: "${dir}/out.log" } }
 `);
     const daemon = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
     await daemon.waitFor(/driftlock running/);
-    const forward = logLines(daemon.stderr()).find((l) => l.component === 'fwd' && typeof l.port === 'number')!.port as number;
+    const forward = listeningPort(daemon.stderr(), 'fwd');
     expect((await get(api, '/health')).status).toBe(200);
 
     const clients: net.Socket[] = [];
@@ -112,7 +112,7 @@ outputs: { fds: { type: fd_count, inputs: [fwd] } }
 `);
     const daemon = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
     await daemon.waitFor(/driftlock running/);
-    const forward = logLines(daemon.stderr()).find((l) => l.component === 'fwd' && typeof l.port === 'number')!.port as number;
+    const forward = listeningPort(daemon.stderr(), 'fwd');
     // Prometheus keeps its connection open between scrapes: it is served when no new one can be accepted.
     const scraper = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const before = await get(api, '/metrics', scraper);

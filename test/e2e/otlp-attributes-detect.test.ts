@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, startCli } from '../helpers/cli.js';
+import { listeningPort, startCli } from '../helpers/cli.js';
 import { RawOtlpClient } from '../helpers/otlp-client.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -31,7 +31,7 @@ outputs:
     const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
     try {
       await cli.waitFor(/OTLP gRPC listening/);
-      const port = logLines(cli.stderr()).find((l) => l.component === 'otlp' && typeof l.port === 'number')!.port as number;
+      const port = listeningPort(cli.stderr(), 'otlp');
       const client = new RawOtlpClient(port);
       // 20 records a second of event time, ending now.
       const count = 1500;

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, startCli } from '../helpers/cli.js';
+import { listeningPort, startCli } from '../helpers/cli.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -40,7 +40,7 @@ outputs:
     const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
     try {
       await cli.waitFor(/OTLP gRPC listening/);
-      const port = logLines(cli.stderr()).find((l) => l.component === 'otlp' && typeof l.port === 'number')!.port as number;
+      const port = listeningPort(cli.stderr(), 'otlp');
       const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00', 'latin1');
       // Before, both stayed open for good (measured: 5,000 of them, 5,000 descriptors and ~100 MB).
       const [silent, http2] = await Promise.all([closedWithin(port, Buffer.alloc(0), 8000), closedWithin(port, preface, 8000)]);

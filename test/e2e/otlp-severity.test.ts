@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { logLines, startCli } from '../helpers/cli.js';
+import { listeningPort, startCli } from '../helpers/cli.js';
 import { RawOtlpClient } from '../helpers/otlp-client.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -18,7 +18,7 @@ outputs:
     const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
     try {
       await cli.waitFor(/OTLP gRPC listening/);
-      const port = logLines(cli.stderr()).find((l) => l.component === 'otlp' && typeof l.port === 'number')!.port as number;
+      const port = listeningPort(cli.stderr(), 'otlp');
       const client = new RawOtlpClient(port);
       // SeverityNumber is an open proto3 enum: any int32 arrives as it was sent.
       const record = (severityNumber: number, text: string) => ({ severityNumber, body: { stringValue: text } });

@@ -90,6 +90,13 @@ export function logLines(stderr: string): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** The port a daemon's input `component` listens on, from its log (an address with port 0 picks a free one and logs it). */
+export function listeningPort(stderr: string, component: string): number {
+  const line = logLines(stderr).find((l) => l.component === component && typeof l.port === 'number');
+  if (!line) throw new Error(`no port logged for ${component}`);
+  return line.port as number;
+}
+
 /** A detector state file (JSON lines: a header, then a stream a line): the header and the streams. */
 export async function readDetectorState(file: string): Promise<{ header: Record<string, unknown>; streams: Array<{ id: string; events: number }> }> {
   const [header, ...streams] = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
