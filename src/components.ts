@@ -9,6 +9,7 @@ import { fluentForwardInput } from './inputs/fluent-forward/index.js';
 import { filterTransform } from './transforms/filter.js';
 import { parseTransform } from './transforms/parse.js';
 import { anomalyDetectTransform } from './transforms/anomaly-detect.js';
+import { redactTransform } from './transforms/redact.js';
 import { consoleOutput } from './outputs/console.js';
 import { fileOutput } from './outputs/file.js';
 import { slackOutput } from './outputs/slack.js';
@@ -25,6 +26,7 @@ export const builtinComponents: AnyComponentDefinition[] = [
   parseTransform,
   filterTransform,
   anomalyDetectTransform,
+  redactTransform,
   consoleOutput,
   fileOutput,
   slackOutput,

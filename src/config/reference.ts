@@ -56,7 +56,9 @@ function typeOf(s: JsonSchema): string {
 function formatDefault(s: JsonSchema, required: boolean): string {
   if (s.default === undefined) return required ? '**required**' : '';
   if (typeof s.default === 'object' && s.default !== null) {
-    return Array.isArray(s.default) && s.default.length === 0 ? '`[]`' : '';
+    // A list of names or numbers is written as YAML would take it (`[credentials, email]`); maps are not.
+    if (!Array.isArray(s.default) || !s.default.every((v) => typeof v === 'string' || typeof v === 'number')) return '';
+    return `\`[${s.default.join(', ')}]\``;
   }
   // An empty string is written as one: an empty code span reads as nothing (or as two backquotes).
   return s.default === '' ? '`""`' : `\`${String(s.default)}\``;

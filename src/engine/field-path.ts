@@ -62,18 +62,41 @@ export function eventPart(event: LogEvent, root: string | undefined): unknown {
  * no field), and an array's items are named by their index (`body.tags.0`).
  */
 export function compileField(ref: string): (event: LogEvent) => unknown {
+  const locate = compileFieldLocation(ref);
+  return (event) => locate(event)?.value;
+}
+
+/** Where a field is: the object or array that holds it, under which key, and its value (never undefined). */
+export interface FieldLocation {
+  holder: Record<string, unknown> | unknown[];
+  key: string;
+  value: unknown;
+}
+
+/**
+ * A field's path compiled once, as a finder of where that field is in any event (see `compileField` for how
+ * the path is read), so that it can be changed or removed: the `redact` transform's `fields` and `remove`.
+ * A bare root (`body`, `attributes`, `resource`, `source`) is found in the event itself.
+ */
+export function compileFieldLocation(ref: string): (event: LogEvent) => FieldLocation | undefined {
   const [root, ...parts] = ref.split('.');
   const n = parts.length;
+  if (n === 0) {
+    return (event) => {
+      const value = eventPart(event, root);
+      return value === undefined ? undefined : { holder: event as unknown as Record<string, unknown>, key: root!, value };
+    };
+  }
   // names[i][j]: parts i..j joined, the key tried for the parts from i on, longest (j = n - 1) first.
   const names = parts.map((_, i) => parts.map((__, j) => (j < i ? '' : parts.slice(i, j + 1).join('.'))));
-  const from = (v: unknown, i: number): unknown => {
-    if (i === n) return v;
+  const from = (v: unknown, i: number): FieldLocation | undefined => {
     if (v === null || typeof v !== 'object') return undefined;
     const row = names[i]!;
     for (let j = n - 1; j >= i; j--) {
       const key = row[j]!;
       if (!Object.hasOwn(v, key)) continue;
-      const found = from((v as Record<string, unknown>)[key], j + 1);
+      const value = (v as Record<string, unknown>)[key];
+      const found = j + 1 === n ? (value === undefined ? undefined : { holder: v as Record<string, unknown>, key, value }) : from(value, j + 1);
       if (found !== undefined) return found;
     }
     return undefined;

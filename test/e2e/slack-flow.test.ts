@@ -57,11 +57,14 @@ describe('nginx lines appended to a file -> parse -> anomaly_detect -> Slack', (
       written.push(...baseline.flat());
       // Kubernetes probes, new to the stream: the example's filter drops them before the detector.
       const probes = Array.from({ length: 30 }, (_, i) => gen.line(i % 2 ? { request: 'GET /healthz HTTP/1.1', http_user_agent: 'kube-probe/1.29' } : { request: 'GET /readyz?verbose HTTP/1.1', http_user_agent: 'Mozilla/5.0' }));
-      const rest = [gen.line({ response_time: 5.2 }), ...probes, ...gen.lines(100), gen.line({ http_user_agent: SQL_INJECTION }), ...gen.lines(100)];
+      // A new request that carries a token and an e-mail address: the example's redact stage takes them out.
+      const leaky = gen.line({ request: 'GET /api/v1/users?token=s3cr3t-abcdef&contact=jane.doe@example.com HTTP/1.1' });
+      const rest = [gen.line({ response_time: 5.2 }), ...probes, ...gen.lines(100), gen.line({ http_user_agent: SQL_INJECTION }), ...gen.lines(100), leaky, ...gen.lines(20)];
       written.push(...rest);
       await appendFile(log, rest.join('\n') + '\n');
       await slack.waitFor(() => slack.accepted().some((r) => r.body.includes('response_time 5.2')), 30_000, 'the slow-response alert');
       await slack.waitFor(() => slack.accepted().some((r) => r.body.includes('UNION SELECT')), 30_000, 'the injection alert');
+      await slack.waitFor(() => slack.accepted().some((r) => r.body.includes('/users?token=')), 30_000, 'the alert on the request with a token');
     } finally {
       cli.child.kill('SIGTERM');
     }
@@ -90,6 +93,12 @@ describe('nginx lines appended to a file -> parse -> anomaly_detect -> Slack', (
     expect(exitSummary(result.stderr).drop_probes!.filtered_events_total).toBe(written.filter(probe).length);
     expect(messages.some((m) => /healthz|readyz|kube-probe/.test(JSON.stringify(m)))).toBe(false);
     expect(result.stderr).not.toContain('secret-token-xyz');
+    // Redacted before Slack: the entry shows where the token and the address were, and neither is in any message.
+    const leak = fieldsOf(messages.find((m) => m.text.includes('/users?token='))!);
+    expect(leak.Reason).toContain('token=&lt;redacted&gt;');
+    expect(leak['Log entry']).toContain('token=&lt;redacted&gt;&amp;contact=&lt;redacted&gt;');
+    expect(messages.some((m) => /s3cr3t-abcdef|jane\.doe@example\.com/.test(JSON.stringify(m)))).toBe(false);
+    expect(exitSummary(result.stderr).scrub!.redacted_events_total).toBeGreaterThanOrEqual(1);
   });
 
   it('shows a combined-format access line as it was written, not as the parsed record', async () => {

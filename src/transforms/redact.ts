@@ -1,0 +1,349 @@
+/**
+ * `redact`: takes secrets and personal data out of events before they leave the host. An alert carries the
+ * log entry, and the `why` quotes from it; put in front of a Slack or webhook output, this keeps passwords,
+ * tokens, card numbers and e-mail addresses out of a chat channel. Vector's `redact()` and Fluent Bit's
+ * `modify` filter do the same work.
+ *
+ * Every string of the event (body, attributes, resource; or only the `fields` named) is searched for the
+ * built-in `patterns` and the `custom` regular expressions, and what they match is replaced. A field whose
+ * *name* says it holds a secret (`password`, `api_key`, `Authorization`, `Set-Cookie`, ...) has its whole
+ * value replaced with the `credentials` pattern. `remove` deletes fields outright. Names are kept: only
+ * values change.
+ *
+ * It fails closed: an event that cannot be redacted (none is known) is dropped, logged and counted
+ * (`redaction_failed_events_total`), never passed on as it was. Events with something replaced are counted
+ * in `redacted_events_total`, and each replacement in `redactions_total` by `pattern`.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { defineTransform } from '../engine/component.js';
+import type { LogEvent } from '../engine/event.js';
+import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '../engine/field-path.js';
+import { compileUserRegex } from '../engine/user-regex.js';
+
+/** A field named so holds a secret: its whole value is replaced (the name as a whole, in any case). */
+const SECRET_NAME = String.raw`[A-Za-z0-9_.-]*(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature)`;
+const SECRET_FIELD = new RegExp(`^${SECRET_NAME}$`, 'i');
+
+/** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
+const MIN_ECHO = 4;
+
+/** A replacement inside a string: the whole match, or the groups that hold the secret (the rest is kept). */
+interface Rule {
+  pattern: string;
+  regex: RegExp;
+  /** The text that replaces a match (given its groups), or undefined to leave it as it is. */
+  replace: (match: string, groups: Array<string | undefined>, named: Record<string, string | undefined> | undefined) => string | undefined;
+  /** The part of a match that is the secret, when the rest is kept (a key, a scheme): group `secret`. */
+  secret?: number;
+}
+
+/**
+ * The built-in patterns. Each regex starts only where the text it looks for can start (a lookbehind for a
+ * character of the same kind), so a long run of letters or digits is scanned once, not from each of its
+ * characters: the time is linear in the line.
+ */
+function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
+  const keep = (...parts: Array<string | undefined>) => parts.map((p) => p ?? '').join('');
+  switch (name) {
+    case 'credentials':
+      return [
+        // key=value, key: value, "key":"value", with an auth scheme kept: password=hunter2, "api_key": "abc",
+        // Authorization: Bearer abc. The value runs to a space, quote, & , ; } or ].
+        {
+          pattern: name,
+          regex: new RegExp(String.raw`(?<![A-Za-z0-9_.-])(${SECRET_NAME})(["']?\s*[:=]\s*["']?)((?:bearer|basic|token|digest)\s+)?([^\s"'&,;}\]]+)`, 'gi'),
+          replace: (_m, [key, sep, scheme]) => keep(key, sep, scheme, replacement),
+          secret: 3,
+        },
+        // An auth scheme's credentials without a key before it: "... Bearer eyJhbGciOi...".
+        { pattern: name, regex: /(?<![A-Za-z])((?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]{8,})/gi, replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
+        // A password in a URL: https://user:secret@host/.
+        { pattern: name, regex: /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\s:@]+:)([^/\s@]+)(@)/g, replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
+        // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and
+        // Google API keys, and PEM private keys.
+        { pattern: name, regex: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, replace: () => replacement },
+        { pattern: name, regex: /(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}(?![A-Za-z0-9])/g, replace: () => replacement },
+        { pattern: name, regex: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|xox[abprs]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|AIza[A-Za-z0-9_-]{35})/g, replace: () => replacement },
+        { pattern: name, regex: /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9/]+/g, replace: () => replacement },
+        { pattern: name, regex: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, replace: () => replacement },
+      ];
+    case 'credit_card':
+      // 13 to 19 digits, in groups separated by a space or a dash, starting as card numbers do (Visa 4, Mastercard
+      // 2 and 5, Amex 34 and 37, Diners 30, 36 and 38, Discover and others 6), that pass the Luhn check: an epoch
+      // in milliseconds (13 digits from 1) or an id of 16 digits fails one or the other.
+      return [
+        {
+          pattern: name,
+          regex: /(?<![0-9])(?<![0-9][ -])(?:4|5[1-5]|2[2-7]|3[04678]|6)(?:[ -]?[0-9]){11,17}(?![0-9])(?![ -][0-9])/g,
+          replace: (m) => (luhn(m.replace(/[ -]/g, '')) ? replacement : undefined),
+        },
+      ];
+    case 'email':
+      return [{ pattern: name, regex: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])/g, replace: () => replacement }];
+    case 'ip':
+      return [
+        { pattern: name, regex: /(?<![0-9.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?!\.?[0-9])/g, replace: () => replacement },
+        // IPv6: a run of hex digits, colons (and dots, for an embedded IPv4) that Node reads as an address.
+        { pattern: name, regex: /(?<![0-9A-Za-z:.])[0-9A-Fa-f:.]{2,45}(?![0-9A-Za-z:.])/g, replace: (m) => (isIP(m) === 6 ? replacement : undefined) },
+      ];
+  }
+}
+
+function luhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = digits.length - 1, double = false; i >= 0; i--, double = !double) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double && (d *= 2) > 9) d -= 9;
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * A replacement written as for JavaScript's `String.replace`: `$1` to `$99` and `$<name>` stand for a group's
+ * text, `$&` for the match, `$$` for a dollar. (`replace` itself is not used: the count of replacements is
+ * taken as they are made.)
+ */
+export function expand(replacement: string, match: string, groups: Array<string | undefined>, named?: Record<string, string | undefined>): string {
+  if (!replacement.includes('$')) return replacement;
+  return replacement.replace(/\$(?:\$|&|<([^>]*)>|([0-9]{1,2}))/g, (ref, name: string | undefined, index: string | undefined) => {
+    if (ref === '$$') return '$';
+    if (ref === '$&') return match;
+    if (name !== undefined) return named === undefined ? ref : (named[name] ?? '');
+    const i = Number(index);
+    if (i >= 1 && i <= groups.length) return groups[i - 1] ?? '';
+    // `$12` with 1 group: `$1` then `2`, as `replace` reads it.
+    if (index!.length === 2 && Number(index![0]) >= 1 && Number(index![0]) <= groups.length) return (groups[Number(index![0]) - 1] ?? '') + index![1];
+    return ref;
+  });
+}
+
+export const BUILT_IN_PATTERNS = ['credentials', 'credit_card', 'email', 'ip'] as const;
+type BuiltInPattern = (typeof BUILT_IN_PATTERNS)[number];
+
+/** `body`, `attributes`, `resource`, or a path in one of them. */
+function fieldProblem(field: string): string | undefined {
+  if (field === 'body' || field === 'attributes' || field === 'resource') return undefined;
+  if (isFieldPath(field) && !field.startsWith('source.')) return undefined;
+  return `"${field}" names no field redact can change: write body, attributes, resource, or a path starting with ${FIELD_ROOTS.filter((r) => r !== 'source').map((r) => `${r}.`).join(', ')} (e.g. ${fieldPathMeant(field, true)})`;
+}
+
+const fieldName = z.string().superRefine((f, ctx) => {
+  const problem = fieldProblem(f);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const customRule = z.union([
+  z.string(),
+  z.strictObject({
+    pattern: z.string().describe('The regular expression (JavaScript syntax, linear time: no lookarounds nor backreferences).'),
+    replacement: z.string().optional().describe('What replaces a match: `$1` or `$<name>` keep a group (`(session=)[^&]+` with `$1<redacted>`). Default: the transform\'s `replacement`.'),
+    ignore_case: z.boolean().default(false).describe('Match without regard to case.'),
+  }),
+]);
+
+export const redactConfig = z
+  .object({
+    patterns: z
+      .array(z.enum(BUILT_IN_PATTERNS))
+      .default(['credentials', 'credit_card', 'email'])
+      .describe('Built-in patterns: `credentials` (values of fields and `key=value` pairs named like password, secret, token, api_key, auth, cookie or session id; `Bearer` and `Basic` credentials; passwords in URLs; JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and Google API keys, Slack webhook URLs, PEM private keys), `credit_card` (card numbers that pass the Luhn check), `email`, `ip` (IPv4 and IPv6 addresses). `[]` for none.'),
+    custom: z.array(customRule).default([]).describe('Your own regular expressions: a string (its matches are replaced by `replacement`) or `{pattern, replacement, ignore_case}`.'),
+    fields: z.array(fieldName).min(1).optional().describe('Where to look: `body`, `attributes`, `resource` or paths in them (`body.request`, `attributes.anomaly.why`). Default: the whole event but `source`. Names are never changed, only values.'),
+    remove: z.array(fieldName).default([]).describe('Fields deleted from every event (`body.cookie`, `attributes.http.request.header.authorization`).'),
+    replacement: z.string().default('<redacted>').describe('What replaces a secret.'),
+  })
+  .superRefine((c, ctx) => {
+    c.custom.forEach((r, i) => {
+      const { pattern, ignore_case } = typeof r === 'string' ? { pattern: r, ignore_case: false } : r;
+      try {
+        compileUserRegex(pattern, { ignoreCase: ignore_case });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['custom', i, ...(typeof r === 'string' ? [] : ['pattern'])], message: `not a regular expression driftlock can use: ${(err as Error).message}` });
+      }
+    });
+    if (c.patterns.length === 0 && c.custom.length === 0 && c.remove.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'a redact transform needs `patterns`, `custom` or `remove`: as it is, it changes nothing' });
+    }
+  });
+
+export type RedactConfig = z.output<typeof redactConfig>;
+
+/** Counts of one event's replacements, by pattern. */
+type Tally = Map<string, number>;
+
+/**
+ * A redactor of events, built from a config: pure code, used by the transform and its tests. It changes the
+ * event in place, adds its replacements to `tally` by pattern, and returns how many it made.
+ */
+export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: Tally) => number {
+  const rules: Rule[] = config.patterns.flatMap((p) => builtIn(p, config.replacement));
+  config.custom.forEach((r) => {
+    const { pattern, replacement = config.replacement, ignore_case } = typeof r === 'string' ? { pattern: r, replacement: config.replacement, ignore_case: false } : r;
+    const re = compileUserRegex(pattern, { ignoreCase: ignore_case });
+    rules.push({ pattern: 'custom', regex: new RegExp(re.source, `${re.flags}g`), replace: (m, groups, named) => expand(replacement, m, groups, named) });
+  });
+  const secretNames = config.patterns.includes('credentials');
+  let made = 0;
+  // The secrets taken out of this event, by pattern: their copies elsewhere in it go too (see `echoes`).
+  let secrets = new Map<string, string>();
+  const count = (tally: Tally, pattern: string, secret?: string) => {
+    made += 1;
+    tally.set(pattern, (tally.get(pattern) ?? 0) + 1);
+    if (secret !== undefined && secret.length >= MIN_ECHO && !secrets.has(secret)) secrets.set(secret, pattern);
+  };
+
+  const text = (s: string, tally: Tally): string => {
+    let out = s;
+    for (const rule of rules) {
+      rule.regex.lastIndex = 0;
+      if (!rule.regex.test(out)) continue;
+      rule.regex.lastIndex = 0;
+      out = out.replace(rule.regex, (...args: unknown[]) => {
+        // (match, group 1, ..., group n, offset, whole string[, named groups])
+        const match = args[0] as string;
+        const at = args.findIndex((a, i) => i > 0 && typeof a === 'number');
+        const groups = args.slice(1, at) as Array<string | undefined>;
+        const named = args[at + 2] as Record<string, string | undefined> | undefined;
+        const replaced = rule.replace(match, groups, named);
+        if (replaced === undefined || replaced === match) return match;
+        count(tally, rule.pattern, rule.secret === undefined ? match : groups[rule.secret]);
+        return replaced;
+      });
+    }
+    return out;
+  };
+
+  /** A value with its strings redacted; a scalar under a secret's name is replaced whole. */
+  const value = (v: unknown, tally: Tally, secretName: boolean): unknown => {
+    if (typeof v === 'string') {
+      if (secretName && v !== '') {
+        count(tally, 'credentials', v);
+        return config.replacement;
+      }
+      return text(v, tally);
+    }
+    if (typeof v === 'number' || typeof v === 'bigint') {
+      if (secretName) {
+        count(tally, 'credentials', String(v));
+        return config.replacement;
+      }
+      if (config.patterns.includes('credit_card') && Number.isInteger(v as number) && String(v).length >= 13) {
+        const s = text(String(v), tally);
+        return s === String(v) ? v : s;
+      }
+      return v;
+    }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = value(v[i], tally, secretName);
+      return v;
+    }
+    if (v !== null && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      for (const k of Object.keys(o)) o[k] = value(o[k], tally, secretNames && SECRET_FIELD.test(k));
+      return o;
+    }
+    return v;
+  };
+
+  const targets = (config.fields ?? ['body', 'attributes', 'resource']).map(compileFieldLocation);
+  const removals = config.remove.map(compileFieldLocation);
+  /**
+   * Copies of the secrets found, left elsewhere in the event: an alert's `why` quotes the text the baseline
+   * could not explain, and that is often the secret alone (`new text "hunter2"`), without the `password=`
+   * before it that the patterns look for.
+   */
+  const echoes = (v: unknown, tally: Tally): unknown => {
+    if (typeof v === 'string') {
+      let out = v;
+      for (const [secret, pattern] of secrets) {
+        if (!out.includes(secret)) continue;
+        const parts = out.split(secret);
+        for (let i = 1; i < parts.length; i++) count(tally, pattern);
+        out = parts.join(config.replacement);
+      }
+      return out;
+    }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = echoes(v[i], tally);
+    } else if (v !== null && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      for (const k of Object.keys(o)) o[k] = echoes(o[k], tally);
+    }
+    return v;
+  };
+
+  return (event, tally) => {
+    made = 0;
+    secrets = new Map();
+    for (const remove of removals) {
+      const at = remove(event);
+      if (at === undefined) continue;
+      if (Array.isArray(at.holder)) at.holder.splice(Number(at.key), 1);
+      else delete at.holder[at.key];
+      count(tally, 'remove');
+    }
+    for (const target of targets) {
+      const at = target(event);
+      if (at === undefined) continue;
+      const secretName = secretNames && at.holder !== (event as unknown) && SECRET_FIELD.test(at.key);
+      (at.holder as Record<string, unknown>)[at.key] = value(at.value, tally, secretName);
+    }
+    if (secrets.size > 0) {
+      for (const target of targets) {
+        const at = target(event);
+        if (at !== undefined) (at.holder as Record<string, unknown>)[at.key] = echoes(at.value, tally);
+      }
+    }
+    return made;
+  };
+}
+
+export const redactTransform = defineTransform({
+  type: 'redact',
+  description:
+    'Replaces secrets and personal data in events before they leave the host (as Vector\'s `redact()`): passwords, tokens, API keys and cookies (by field name, `key=value`, `Bearer` and known token forms), card numbers, e-mail addresses, optionally IP addresses, your own regular expressions; and deletes the fields named in `remove`. Put it in front of a Slack or webhook output: the alert\'s entry and its `why` are redacted too. Fails closed: an event it cannot redact is dropped and counted, never sent as it was.',
+  config: redactConfig,
+  example: {
+    type: 'redact',
+    inputs: ['detect'],
+    patterns: ['credentials', 'credit_card', 'email'],
+    custom: [{ pattern: '(customer_id=)[0-9]+', replacement: '$1<redacted>' }],
+    remove: ['body.http_cookie'],
+  },
+  build(config, ctx) {
+    const redact = compileRedactor(config);
+    ctx.metrics?.declare('redacted_events_total');
+    ctx.metrics?.declare('redaction_failed_events_total');
+    for (const p of [...config.patterns, ...(config.custom.length > 0 ? ['custom'] : []), ...(config.remove.length > 0 ? ['remove'] : [])]) ctx.metrics?.add('redactions_total', 0, { pattern: p });
+    let failuresSaid = 0;
+    return {
+      map(events) {
+        const out: LogEvent[] = [];
+        const tally: Tally = new Map();
+        let redacted = 0;
+        let failed = 0;
+        for (const event of events) {
+          try {
+            if (redact(event, tally) > 0) redacted += 1;
+          } catch (err) {
+            // Fails closed: what could not be redacted is not sent on as it was.
+            failed += 1;
+            const now = Date.now();
+            if (now - failuresSaid >= 10_000) {
+              failuresSaid = now;
+              ctx.logger?.error({ err: (err as Error).message }, 'could not redact an event: dropped it rather than send it unredacted');
+            }
+            continue;
+          }
+          out.push(event);
+        }
+        if (redacted > 0) ctx.metrics?.add('redacted_events_total', redacted);
+        if (failed > 0) ctx.metrics?.add('redaction_failed_events_total', failed);
+        for (const [pattern, n] of tally) ctx.metrics?.add('redactions_total', n, { pattern });
+        return out;
+      },
+    };
+  },
+});

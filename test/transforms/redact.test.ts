@@ -1,0 +1,146 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createRegistry } from '../../src/components.js';
+import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createEvent, type Attributes, type LogEvent } from '../../src/engine/event.js';
+import { ComponentMetrics } from '../../src/engine/metrics.js';
+import type { TransformStage } from '../../src/engine/component.js';
+import { expand } from '../../src/transforms/redact.js';
+
+/** A pipeline whose only transform is the redact given (its YAML lines, indented under `r:`). */
+function pipeline(redact: string): string {
+  return `inputs: { app: { type: stdin } }
+transforms:
+  r:
+    type: redact
+    inputs: [app]
+${redact.trim().split('\n').map((l) => `    ${l}`).join('\n')}
+outputs: { out: { type: console, inputs: [r] } }
+`;
+}
+
+/** Builds the transform as the daemon does: from YAML through the config loader. */
+async function redact(yaml = '{}'): Promise<{ stage: TransformStage; metrics: ComponentMetrics }> {
+  const config = await parseConfig(yaml === '{}' ? pipeline('') : pipeline(yaml), 'pipeline.yaml', createRegistry(), { env: {} });
+  const c = config.components.find((x) => x.id === 'r')!;
+  const metrics = new ComponentMetrics('r', 'transform', 'redact');
+  const stage = (await c.definition.build(c.options, { id: 'r', logger: pino({ level: 'silent' }), dataDir: '/tmp', configDir: '/tmp', metrics })) as TransformStage;
+  return { stage, metrics };
+}
+
+async function issuesOf(yaml: string): Promise<ConfigIssue[]> {
+  try {
+    await parseConfig(pipeline(yaml), 'pipeline.yaml', createRegistry(), { env: {} });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).issues;
+  }
+  throw new Error('config was accepted but should have been rejected');
+}
+
+const event = (body: string | Attributes, attributes: Attributes = {}): LogEvent => ({ ...createEvent(body, { input: 'app' }, 1_700_000_000_000), attributes });
+const one = async (stage: TransformStage, e: LogEvent): Promise<LogEvent> => (await stage.map!([e]))[0]!;
+
+describe('redact', () => {
+  it('by default replaces credentials, card numbers and e-mail addresses in text, and leaves the rest as it was', async () => {
+    const { stage } = await redact();
+    const lines: Array<[string, string]> = [
+      ['GET /login?user=bob&password=hunter2&next=/ HTTP/1.1', 'GET /login?user=bob&password=<redacted>&next=/ HTTP/1.1'],
+      ['{"api_key": "abc123def", "user": "bob"}', '{"api_key": "<redacted>", "user": "bob"}'],
+      ['Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl', 'Authorization: Bearer <redacted>'],
+      ['proxy said: basic dXNlcjpwYXNzd29yZA== refused', 'proxy said: basic <redacted> refused'],
+      ['connecting to postgres://app:s3cr3t@db.internal:5432/orders', 'connecting to postgres://app:<redacted>@db.internal:5432/orders'],
+      ['token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl expired', 'token <redacted> expired'],
+      ['key AKIAIOSFODNN7EXAMPLE used', 'key <redacted> used'],
+      ['ghp_0123456789abcdefghijABCDEFGHIJ012345 pushed', '<redacted> pushed'],
+      ['paid with 4111 1111 1111 1111 on 2025-01-01', 'paid with <redacted> on 2025-01-01'],
+      ['card 5500-0000-0000-0004 declined', 'card <redacted> declined'],
+      ['mail to jane.doe+alerts@mail.example.co.uk bounced', 'mail to <redacted> bounced'],
+      // Not secrets: an epoch in milliseconds, an order id of 16 digits that fails the Luhn check, a key named
+      // author or tokens, an IP address (not a default pattern), a time, C++'s scope operator.
+      ['order 4111111111111112 at 1700000000000 by author=bob tokens=5 from 10.0.0.1 at 12:34:56 in std::vector', 'order 4111111111111112 at 1700000000000 by author=bob tokens=5 from 10.0.0.1 at 12:34:56 in std::vector'],
+    ];
+    for (const [line, want] of lines) expect((await one(stage, event(line))).body, line).toBe(want);
+  });
+
+  it('replaces the whole value of a field named like a secret, in bodies, attributes and resources, at any depth', async () => {
+    const { stage } = await redact();
+    const e = await one(
+      stage,
+      { ...event({ user: 'bob', password: 'hunter2', headers: { Authorization: 'Basic dXNlcjpw', 'Set-Cookie': 'sid=1; HttpOnly', 'X-Api-Key': 42 }, db_password: '', tokens: 3 }, { 'http.request.header.cookie': ['a=1', 'b=2'] }), resource: { 'service.name': 'api', client_secret: 'xyz' } },
+    );
+    expect(e.body).toEqual({ user: 'bob', password: '<redacted>', headers: { Authorization: '<redacted>', 'Set-Cookie': '<redacted>', 'X-Api-Key': '<redacted>' }, db_password: '', tokens: 3 });
+    expect(e.attributes).toEqual({ 'http.request.header.cookie': ['<redacted>', '<redacted>'] });
+    expect(e.resource).toEqual({ 'service.name': 'api', client_secret: '<redacted>' });
+  });
+
+  it("takes a secret out of the alert's why too, where it is quoted without the key the patterns look for", async () => {
+    const { stage } = await redact();
+    const anomaly = { kind: 'field_content', why: 'new text "hunter2-xyz" in request', field: 'request', confidence: 0.999 };
+    const e = await one(stage, event({ request: 'GET /login?password=hunter2-xyz HTTP/1.1' }, { anomaly }));
+    expect(e.body).toEqual({ request: 'GET /login?password=<redacted> HTTP/1.1' });
+    expect(e.attributes.anomaly).toEqual({ ...anomaly, why: 'new text "<redacted>" in request' });
+    // A short secret is not looked for elsewhere: "ab" would take words apart.
+    const short = await one(stage, event({ password: 'ab', msg: 'about' }));
+    expect(short.body).toEqual({ password: '<redacted>', msg: 'about' });
+  });
+
+  it('takes ip, custom patterns with kept groups, only the fields named, and removes fields', async () => {
+    const { stage } = await redact(`
+patterns: [ip]
+custom:
+  - '\\bcustomer-[0-9]+\\b'
+  - { pattern: '(order=)[0-9]+', replacement: '$1#' }
+  - { pattern: 'ssn:[0-9-]+', ignore_case: true, replacement: '[ssn]' }
+fields: [body.msg, attributes.peer]
+remove: [body.cookie, attributes.tags.1]
+replacement: '***'`);
+    const e = await one(stage, event({ msg: 'from 10.1.2.3 and 2001:db8::7 for customer-17 order=991 SSN:123-45-6789 password=x', other: '10.9.9.9', cookie: 'a=b' }, { peer: '[::1]:5000', tags: ['a', 'b', 'c'] }));
+    expect(e.body).toEqual({ msg: 'from *** and *** for *** order=# [ssn] password=x', other: '10.9.9.9' });
+    expect(e.attributes).toEqual({ peer: '[***]:5000', tags: ['a', 'c'] });
+  });
+
+  it('counts events redacted and replacements by pattern', async () => {
+    const { stage, metrics } = await redact();
+    await stage.map!([event('password=a1b2c3 and jane@example.com'), event('nothing here'), event('card 4111111111111111')]);
+    expect(metrics.get('redacted_events_total')).toBe(2);
+    expect(metrics.get('redactions_total', { pattern: 'credentials' })).toBe(1);
+    expect(metrics.get('redactions_total', { pattern: 'email' })).toBe(1);
+    expect(metrics.get('redactions_total', { pattern: 'credit_card' })).toBe(1);
+    expect(metrics.get('redaction_failed_events_total')).toBe(0);
+  });
+
+  it('fails closed: an event it cannot redact is dropped and counted, and the others go on', async () => {
+    const { stage, metrics } = await redact();
+    // A getter that throws stands for anything that breaks the walk of an event (a plugin's odd object).
+    const broken = event({ msg: 'x' });
+    Object.defineProperty(broken.body, 'password', { enumerable: true, get: () => { throw new Error('no'); }, set: () => undefined });
+    const out = await stage.map!([event('password=a1b2c3'), broken, event('fine')]);
+    expect(out.map((e) => e.body)).toEqual(['password=<redacted>', 'fine']);
+    expect(metrics.get('redaction_failed_events_total')).toBe(1);
+  });
+
+  it('takes linear time on hostile lines (1 MB each), built-in and custom patterns alike', async () => {
+    const { stage } = await redact(`
+patterns: [credentials, credit_card, email, ip]
+custom: ['(a+)+$']`);
+    const hostile = ['a'.repeat(1e6) + '!', ':'.repeat(1e6) + 'x', 'a@' + 'b.'.repeat(3e5) + 'c1', 'password' + '='.repeat(1e5), 'https://' + 'a'.repeat(1e6), ' 4'.repeat(3e5), 'a.'.repeat(5e5) + '@', 'Bearer '.repeat(1e5), '1'.repeat(1e6), 'a:'.repeat(3e5) + 'g'];
+    // A regex that backtracks runs for hours on these; linear ones take milliseconds. (Not a speed target: the
+    // test's own timeout is the bound.)
+    for (const line of hostile) expect(typeof (await one(stage, event(line))).body).toBe('string');
+  }, 60_000);
+
+  it('refuses configs that would redact nothing, name no field, or use a regex that can backtrack', async () => {
+    expect((await issuesOf('patterns: []')).map((i) => i.message).join('\n')).toMatch(/needs `patterns`, `custom` or `remove`/);
+    expect((await issuesOf('fields: [source.file]')).map((i) => i.message).join('\n')).toMatch(/names no field redact can change/);
+    expect((await issuesOf('fields: [request]')).map((i) => i.message).join('\n')).toMatch(/e\.g\. body\.request/);
+    expect((await issuesOf("custom: ['(a)\\1']")).map((i) => i.message).join('\n')).toMatch(/backreference/);
+    expect((await issuesOf('patterns: [ssn]')).map((i) => `${i.path} ${i.message}`).join('\n')).toMatch(/patterns/);
+  });
+
+  it('expands $ references as String.replace does', () => {
+    expect(expand('$1<x>$2', 'ab', ['a', 'b'])).toBe('a<x>b');
+    expect(expand('[$&] $$ $<k> $3 $12', 'm', ['g1'], { k: 'K' })).toBe('[m] $ K $3 g12');
+  });
+});
