@@ -300,6 +300,15 @@ inputs: { in: { type: stdin } }
 transforms: { parse_json: { type: parse, inputs: [in], format: json } }
 outputs: { out: { type: file, inputs: [parse_json], path: ${dir}/out-json.jsonl } }
 `, input, LINES, dir, `${dir}/out-json.jsonl`, TARGET_PARSE_LINES_PER_SECOND));
+      // Every event redacted (the default patterns), as when redact sits before anomaly_detect or an archive;
+      // after anomaly_detect it sees the alerts only. No target: the row says what a stage of it costs.
+      rows.push(await runCase('stdin -> parse(json) -> redact -> file', `data_dir: ${dir}/data
+inputs: { in: { type: stdin } }
+transforms:
+  parse_json: { type: parse, inputs: [in], format: json }
+  scrub: { type: redact, inputs: [parse_json] }
+outputs: { out: { type: file, inputs: [scrub], path: ${dir}/out-redact.jsonl } }
+`, input, LINES, dir, `${dir}/out-redact.jsonl`));
     }
     if (run('pipelines')) {
       // The file input reads the same lines from a file (start_at: beginning); the daemon is stopped with

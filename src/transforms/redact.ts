@@ -21,9 +21,10 @@ import type { LogEvent } from '../engine/event.js';
 import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '../engine/field-path.js';
 import { compileUserRegex } from '../engine/user-regex.js';
 
+/** The words that end the name of a field or key holding a secret (`password`, `db_password`, `X-Api-Key`). */
+const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature)`;
 /** A field named so holds a secret: its whole value is replaced (the name as a whole, in any case). */
-const SECRET_NAME = String.raw`[A-Za-z0-9_.-]*(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature)`;
-const SECRET_FIELD = new RegExp(`^${SECRET_NAME}$`, 'i');
+const SECRET_FIELD = new RegExp(`^[A-Za-z0-9_.-]*${SECRET_WORD}$`, 'i');
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -36,6 +37,8 @@ interface Rule {
   replace: (match: string, groups: Array<string | undefined>, named: Record<string, string | undefined> | undefined) => string | undefined;
   /** The part of a match that is the secret, when the rest is kept (a key, a scheme): group `secret`. */
   secret?: number;
+  /** Text every match holds: a string without it is not searched (cheaper than the regex). */
+  needs?: string;
 }
 
 /**
@@ -49,24 +52,26 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
     case 'credentials':
       return [
         // key=value, key: value, "key":"value", with an auth scheme kept: password=hunter2, "api_key": "abc",
-        // Authorization: Bearer abc. The value runs to a space, quote, & , ; } or ].
+        // Authorization: Bearer abc. The value runs to a space, quote, & , ; } or ]. The regex starts at the
+        // word that ends the key (whatever comes before it stays as it is): starting at the key's first
+        // character, it cost four times as much on lines with no secret.
         {
           pattern: name,
-          regex: new RegExp(String.raw`(?<![A-Za-z0-9_.-])(${SECRET_NAME})(["']?\s*[:=]\s*["']?)((?:bearer|basic|token|digest)\s+)?([^\s"'&,;}\]]+)`, 'gi'),
+          regex: new RegExp(String.raw`(${SECRET_WORD})(["']?\s*[:=]\s*["']?)((?:bearer|basic|token|digest)\s+)?([^\s"'&,;}\]]+)`, 'gi'),
           replace: (_m, [key, sep, scheme]) => keep(key, sep, scheme, replacement),
           secret: 3,
         },
         // An auth scheme's credentials without a key before it: "... Bearer eyJhbGciOi...".
         { pattern: name, regex: /(?<![A-Za-z])((?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]{8,})/gi, replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
         // A password in a URL: https://user:secret@host/.
-        { pattern: name, regex: /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\s:@]+:)([^/\s@]+)(@)/g, replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
+        { pattern: name, needs: '://', regex: /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\s:@]+:)([^/\s@]+)(@)/g, replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
         // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and
         // Google API keys, and PEM private keys.
         { pattern: name, regex: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, replace: () => replacement },
         { pattern: name, regex: /(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}(?![A-Za-z0-9])/g, replace: () => replacement },
         { pattern: name, regex: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|xox[abprs]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|AIza[A-Za-z0-9_-]{35})/g, replace: () => replacement },
         { pattern: name, regex: /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9/]+/g, replace: () => replacement },
-        { pattern: name, regex: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, replace: () => replacement },
+        { pattern: name, needs: '-----BEGIN ', regex: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, replace: () => replacement },
       ];
     case 'credit_card':
       // 13 to 19 digits, in groups separated by a space or a dash, starting as card numbers do (Visa 4, Mastercard
@@ -80,7 +85,7 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
         },
       ];
     case 'email':
-      return [{ pattern: name, regex: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])/g, replace: () => replacement }];
+      return [{ pattern: name, needs: '@', regex: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])/g, replace: () => replacement }];
     case 'ip':
       return [
         { pattern: name, regex: /(?<![0-9.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?!\.?[0-9])/g, replace: () => replacement },
@@ -197,6 +202,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
   const text = (s: string, tally: Tally): string => {
     let out = s;
     for (const rule of rules) {
+      if (rule.needs !== undefined && !out.includes(rule.needs)) continue;
       rule.regex.lastIndex = 0;
       if (!rule.regex.test(out)) continue;
       rule.regex.lastIndex = 0;
