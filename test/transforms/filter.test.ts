@@ -1,42 +1,10 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createRegistry } from '../../src/components.js';
-import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
-import { parseConfig } from '../../src/config/load.js';
 import { createEvent, type Attributes, type LogEvent } from '../../src/engine/event.js';
-import { ComponentMetrics } from '../../src/engine/metrics.js';
 import type { TransformStage } from '../../src/engine/component.js';
+import { buildTransform, transformIssues } from '../helpers/transform-config.js';
 
-/** A pipeline whose only transform is the filter given (its YAML lines, indented under `f:`). */
-function pipeline(filter: string): string {
-  return `inputs: { app: { type: stdin } }
-transforms:
-  f:
-    type: filter
-    inputs: [app]
-${filter.trim().split('\n').map((l) => `    ${l}`).join('\n')}
-outputs: { out: { type: console, inputs: [f] } }
-`;
-}
-
-/** Builds the filter as the daemon does: from YAML through the config loader. */
-async function filter(yaml: string): Promise<{ stage: TransformStage; metrics: ComponentMetrics }> {
-  const config = await parseConfig(pipeline(yaml), 'pipeline.yaml', createRegistry(), { env: {} });
-  const c = config.components.find((x) => x.id === 'f')!;
-  const metrics = new ComponentMetrics('f', 'transform', 'filter');
-  const stage = (await c.definition.build(c.options, { id: 'f', logger: pino({ level: 'silent' }), dataDir: '/tmp', configDir: '/tmp', metrics })) as TransformStage;
-  return { stage, metrics };
-}
-
-async function issuesOf(yaml: string): Promise<ConfigIssue[]> {
-  try {
-    await parseConfig(pipeline(yaml), 'pipeline.yaml', createRegistry(), { env: {} });
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).issues;
-  }
-  throw new Error('config was accepted but should have been rejected');
-}
+const filter = (yaml: string) => buildTransform('filter', yaml);
+const issuesOf = (yaml: string) => transformIssues('filter', yaml);
 
 function access(request: string, status: number, extra: Partial<LogEvent> = {}, body: Attributes = {}): LogEvent {
   return { ...createEvent({ request, status, http_user_agent: 'Mozilla/5.0', ...body }, { input: 'app', file: '/var/log/nginx/access.log' }, 1_700_000_000_000), ...extra };
@@ -117,7 +85,7 @@ include:
 
   it('clear config errors: a bad regex, no test or two tests, a field no event has, a filter that filters nothing', async () => {
     const bad = await issuesOf(`exclude: [{ field: body.request, matches: 'GET /(a' }]`);
-    expect(bad[0]).toMatchObject({ component: 'f' });
+    expect(bad[0]).toMatchObject({ component: 't' });
     expect(bad[0]!.path).toMatch(/exclude\.0\.matches/);
     expect(bad[0]!.message).toMatch(/not a regular expression driftlock can use: .*Unterminated group/);
     expect((await issuesOf(`exclude: [{ field: body.request }]`))[0]!.message).toMatch(/a condition needs one test: equals, matches, contains, exists/);

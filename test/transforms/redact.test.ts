@@ -1,43 +1,11 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createRegistry } from '../../src/components.js';
-import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
-import { parseConfig } from '../../src/config/load.js';
 import { createEvent, type Attributes, type LogEvent } from '../../src/engine/event.js';
-import { ComponentMetrics } from '../../src/engine/metrics.js';
 import type { TransformStage } from '../../src/engine/component.js';
+import { buildTransform, transformIssues } from '../helpers/transform-config.js';
 import { expand } from '../../src/transforms/redact.js';
 
-/** A pipeline whose only transform is the redact given (its YAML lines, indented under `r:`). */
-function pipeline(redact: string): string {
-  return `inputs: { app: { type: stdin } }
-transforms:
-  r:
-    type: redact
-    inputs: [app]
-${redact.trim().split('\n').map((l) => `    ${l}`).join('\n')}
-outputs: { out: { type: console, inputs: [r] } }
-`;
-}
-
-/** Builds the transform as the daemon does: from YAML through the config loader. */
-async function redact(yaml = '{}'): Promise<{ stage: TransformStage; metrics: ComponentMetrics }> {
-  const config = await parseConfig(yaml === '{}' ? pipeline('') : pipeline(yaml), 'pipeline.yaml', createRegistry(), { env: {} });
-  const c = config.components.find((x) => x.id === 'r')!;
-  const metrics = new ComponentMetrics('r', 'transform', 'redact');
-  const stage = (await c.definition.build(c.options, { id: 'r', logger: pino({ level: 'silent' }), dataDir: '/tmp', configDir: '/tmp', metrics })) as TransformStage;
-  return { stage, metrics };
-}
-
-async function issuesOf(yaml: string): Promise<ConfigIssue[]> {
-  try {
-    await parseConfig(pipeline(yaml), 'pipeline.yaml', createRegistry(), { env: {} });
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).issues;
-  }
-  throw new Error('config was accepted but should have been rejected');
-}
+const redact = (yaml = '') => buildTransform('redact', yaml);
+const issuesOf = (yaml: string) => transformIssues('redact', yaml);
 
 const event = (body: string | Attributes, attributes: Attributes = {}): LogEvent => ({ ...createEvent(body, { input: 'app' }, 1_700_000_000_000), attributes });
 const one = async (stage: TransformStage, e: LogEvent): Promise<LogEvent> => (await stage.map!([e]))[0]!;
