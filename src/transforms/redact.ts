@@ -1,8 +1,7 @@
 /**
  * `redact`: takes secrets and personal data out of events before they leave the host. An alert carries the
  * log entry, and the `why` quotes from it; put in front of a Slack or webhook output, this keeps passwords,
- * tokens, card numbers and e-mail addresses out of a chat channel. Vector's `redact()` and Fluent Bit's
- * `modify` filter do the same work.
+ * tokens, card numbers and e-mail addresses out of a chat channel, as Vector's `redact()` does.
  *
  * Every string of the event (body, attributes, resource; or only the `fields` named) is searched for the
  * built-in `patterns` and the `custom` regular expressions, and what they match is replaced. A field whose
@@ -52,12 +51,13 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
     case 'credentials':
       return [
         // key=value, key: value, "key":"value", with an auth scheme kept: password=hunter2, "api_key": "abc",
-        // Authorization: Bearer abc. The value runs to a space, quote, & , ; } or ]. The regex starts at the
+        // Authorization: Bearer abc. The value runs to a space, quote, & , ; or a bracket (a map or list
+        // after the key is left whole: its fields are judged by their own names). The regex starts at the
         // word that ends the key (whatever comes before it stays as it is): starting at the key's first
         // character, it cost four times as much on lines with no secret.
         {
           pattern: name,
-          regex: new RegExp(String.raw`(${SECRET_WORD})(["']?\s*[:=]\s*["']?)((?:bearer|basic|token|digest)\s+)?([^\s"'&,;}\]]+)`, 'gi'),
+          regex: new RegExp(String.raw`(${SECRET_WORD})(["']?\s*[:=]\s*["']?)((?:bearer|basic|token|digest)\s+)?([^\s"'&,;{}[\]]+)`, 'gi'),
           replace: (_m, [key, sep, scheme]) => keep(key, sep, scheme, replacement),
           secret: 3,
         },

@@ -16,6 +16,8 @@ describe('redact', () => {
     const lines: Array<[string, string]> = [
       ['GET /login?user=bob&password=hunter2&next=/ HTTP/1.1', 'GET /login?user=bob&password=<redacted>&next=/ HTTP/1.1'],
       ['{"api_key": "abc123def", "user": "bob"}', '{"api_key": "<redacted>", "user": "bob"}'],
+      // A map after a secret's key is left whole, its own fields judged by their names.
+      ['{"auth": {"user": "bob", "password": "x1y2"}, "tokens": [1]}', '{"auth": {"user": "bob", "password": "<redacted>"}, "tokens": [1]}'],
       ['Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl', 'Authorization: Bearer <redacted>'],
       ['proxy said: basic dXNlcjpwYXNzd29yZA== refused', 'proxy said: basic <redacted> refused'],
       ['connecting to postgres://app:s3cr3t@db.internal:5432/orders', 'connecting to postgres://app:<redacted>@db.internal:5432/orders'],
