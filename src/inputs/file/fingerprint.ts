@@ -67,10 +67,18 @@ export class FingerprintSet {
     else this.byLength.set(fp.length, new Set([fp.hash]));
   }
 
+  /** The length of the longest fingerprint: the first bytes of a file that `has` needs (0 when empty). */
+  get longest(): number {
+    return this.byLength.size === 0 ? 0 : Math.max(...this.byLength.keys());
+  }
+
   /** Whether the file starts with the bytes of one of the fingerprints. */
   async matches(handle: FileHandle): Promise<boolean> {
-    if (this.byLength.size === 0) return false;
-    const prefix = await readPrefix(handle, Math.max(...this.byLength.keys()));
+    return this.byLength.size > 0 && this.has(await readPrefix(handle, this.longest));
+  }
+
+  /** Whether `prefix` (a file's first bytes, `longest` of them or all the file has) starts with one of the fingerprints. */
+  has(prefix: Buffer): boolean {
     for (const [length, hashes] of this.byLength) {
       if (prefix.length >= length && hashes.has(hashBytes(prefix.subarray(0, length)))) return true;
     }

@@ -805,11 +805,12 @@ export class FileInput implements TailerHost {
    * unless their first bytes are those of a known file.
    */
   private async readUnseen(origins: Map<string, Set<string>>, written: (mtimeMs: number, origin?: string) => boolean, listings: Map<string, Found[]>, why: string): Promise<void> {
-    const entries = [...this.store.all()].map(([, e]) => e);
     for (const [dir, names] of origins) {
       // The first bytes of the files checkpointed in this folder: what is known content here.
-      const knownHere = new FingerprintSet();
-      for (const e of entries) if (path.dirname(e.path) === dir) knownHere.add(e.fingerprint);
+      const knownHere = this.knownIn(dir);
+      // Enough of a file's first bytes for any fingerprint: those known now, and those the tailers take
+      // while the folder is walked (fingerprint_bytes at most).
+      const prefixBytes = Math.max(knownHere.longest, this.config.fingerprint_bytes);
       // Named as a rotation of one of the names, and written when `written` says for that name.
       const rotationOf = (file: string, mtimeMs: number) =>
         [...names].some((name) => isRotationOf(path.basename(file), name) && written(mtimeMs, path.join(dir, name)));
@@ -841,8 +842,14 @@ export class FileInput implements TailerHost {
             await handle.close().catch(() => undefined);
             continue;
           }
-          // Known content (its own checkpoint, or a copy of a checkpointed file) is not read again.
-          if (await knownHere.matches(handle).catch(() => false)) {
+          // Known content (its own checkpoint, or a copy of a checkpointed file) is not read again: known by
+          // the checkpoints as they are when the tailer starts, with no wait in between. The walk waits on
+          // each file it opens, and meanwhile a tailer may have read a file whose first bytes were not taken
+          // yet when the walk began, seen it rotated and let it go: by the fingerprints of then, such a file
+          // was unknown and read whole a second time. (Checked first against those of then, which answer for
+          // most files without going through the checkpoints again.)
+          const prefix = await readPrefix(handle, prefixBytes).catch(() => undefined);
+          if (!prefix || knownHere.has(prefix) || this.tailers.has(key) || this.knownIn(dir).has(prefix)) {
             await handle.close().catch(() => undefined);
             continue;
           }
@@ -853,6 +860,16 @@ export class FileInput implements TailerHost {
         }
       }
     }
+  }
+
+  /**
+   * The first bytes of the content checkpointed in `dir`: every file read there (a tailer takes its first
+   * bytes before it hands on a line of it), and every copy known to hold what was read (see `recover`).
+   */
+  private knownIn(dir: string): FingerprintSet {
+    const known = new FingerprintSet();
+    for (const [, e] of this.store.all()) if (path.dirname(e.path) === dir) known.add(e.fingerprint);
+    return known;
   }
 
   /**
