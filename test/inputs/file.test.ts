@@ -1,5 +1,6 @@
 import { appendFile, copyFile, mkdir, readFile, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { appendFileSync, copyFileSync, existsSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { numbered, openFilesUnder, readCheckpoints, startedFileInputs, tempDir } from '../helpers/file-input.js';
@@ -271,6 +272,41 @@ describe('file input: rotation and truncation', () => {
     await input.until(() => input.events.length >= 400, 'all 400 lines');
     await new Promise((r) => setTimeout(r, 300)); // a line read twice would show up by now
     expectEachOnce(input.bodies(), 'k', 400);
+  });
+
+  it('a new file rotated while the input saves its checkpoint, then a file created and rotated on before the input looked: every line once', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    await writeFile(log, numbered('k', 0, 100));
+    const input = start({ dataDir: data, config: { include: [log], start_at: 'beginning', scan_interval: '2s', checkpoint_interval: '1h' } });
+    await input.until(() => input.events.length === 100 && input.logs.includes('file input started'), 'the first 100 lines');
+    const logged = (msg: string) => input.logs.filter((m) => m === msg).length;
+    // The next checkpoint save opens a FIFO where it writes: it waits there until the test reads it. That
+    // save is the one made when a new file is found under the name (nothing else saves here: the
+    // checkpoint_interval is an hour), between the file's start and the end of its look for rotated files.
+    const fifo = path.join(data, 'checkpoints.json.tmp');
+    execFileSync('mkfifo', [fifo]);
+    // Rotated: the new file under the name is found, and its checkpoint saved, held at the FIFO...
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('k', 100, 100));
+    await input.until(() => logged('reading new file') === 2, 'the new file found');
+    // ...while that file is rotated too (its tailer sees it), with nothing in its place.
+    renameSync(log, `${log}.2`);
+    await input.until(() => logged('file rotated away; reading it to its end') === 2, 'the second rotation seen');
+    await input.until(() => input.events.length === 200, 'the lines of the second file');
+    const drained = readFile(fifo);
+    await drained;
+    await new Promise((r) => setTimeout(r, 200)); // the decisions queued behind the save are made by now
+    // Then a file created under the name and rotated on before the input looked (the writer is done). Its
+    // name is looked at again until scan_interval has passed, and the last look reads it. Before, the look
+    // at the new file took the second rotation's look for its own and forgot it once the save was done:
+    // app.log.3 was never read.
+    writeFileSync(log, numbered('k', 200, 100));
+    renameSync(log, `${log}.3`);
+    await input.until(() => input.events.length >= 300, 'the lines of the file rotated before the input looked', 5000);
+    await new Promise((r) => setTimeout(r, 300)); // a line read twice would show up by now
+    expectEachOnce(input.bodies(), 'k', 300);
   });
 
   it('a rotated file let go (acks still out) and then renamed back under an included name is read on', async () => {

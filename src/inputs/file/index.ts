@@ -542,7 +542,11 @@ export class FileInput implements TailerHost {
       // place). Copies written after the rotated file was last found unchanged, whose content is not known,
       // are read whole, as after a truncation seen late.
       if (vacated) {
-        this.vacated.delete(file);
+        // Only the look read before the awaits above (the checkpoint save): the file opened now may have been
+        // rotated meanwhile, with nothing in its place, and the look that rotation asked for is its own.
+        // Before, it was forgotten here, and a file created under the name and rotated on after this look
+        // was never read.
+        if (this.vacated.get(file) === vacated) this.vacated.delete(file);
         await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
       }
       // Opened again after it was closed, and truncated meanwhile (its first bytes changed, or nothing had
