@@ -21,9 +21,15 @@ import type { DetectOptions } from './detect.js';
 
 export const EXIT = { ok: 0, notDrained: 1, usage: 2, internal: 70, config: 78, forced: 130 } as const;
 
+/** Set by `run`: the daemon's stdout is its console outputs' alone. */
+let daemonRuns = false;
+
 // A reader that goes away (`driftlock scan ... | head`) is not an error: `stream` and `scan` stop as on
-// Ctrl-C (their state saved, their summary on stderr); anything else stops quietly.
+// Ctrl-C (their state saved, their summary on stderr); `run` goes on (a console output to stdout says so
+// and rejects what follows: before, `driftlock run | head` exited 0 at once, its other outputs not drained,
+// its checkpoints and detector state not saved); anything else stops quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (daemonRuns) return;
   if (err.code !== 'EPIPE') throw err;
   if (!detectSession.active) process.exit(0);
   detectSession.readerGone.abort();
@@ -50,6 +56,7 @@ program
   .addOption(configOption().default(defaultConfigPath()))
   .addOption(logLevelOption())
   .action(async (opts: { config: string; logLevel?: (typeof LOG_LEVELS)[number] }) => {
+    daemonRuns = true;
     // Exit explicitly: an open stdin or a client socket must not keep a stopped daemon alive.
     process.exit(await runDaemon({ configFile: opts.config, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) }));
   });

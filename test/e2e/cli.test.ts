@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exitSummary, logLines, readDetectorState, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
+import { CLI, exitSummary, logLines, readDetectorState, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { startReceiver } from '../helpers/http-receiver.js';
 import { tempDir } from '../helpers/temp.js';
 import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
@@ -364,6 +365,28 @@ outputs: { out: { type: console, inputs: [${ids.join(', ')}] } }
     const result = await cli.exited;
     expect(result.code, result.stderr.slice(-2000)).toBe(0);
     expect(result.stderr).not.toContain('MaxListenersExceededWarning');
+  });
+
+  it('run | head: the reader of stdout going away stops only the console output; the file output gets every line and the daemon drains', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const out = path.join(dir, 'all.jsonl');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { app: { type: stdin } }
+outputs:
+  screen: { type: console, inputs: [app] }
+  archive: { type: file, inputs: [app], path: ${out} }
+`);
+    const input = path.join(dir, 'input.log');
+    await writeFile(input, Array.from({ length: 20_000 }, (_, i) => `line ${i} ${'x'.repeat(60)}`).join('\n') + '\n');
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const shell = `${q(process.execPath)} ${q(CLI)} run -c ${q(file)} < ${q(input)} | head -1 > /dev/null; echo "exit \${PIPESTATUS[0]}"`;
+    const r = spawnSync('bash', ['-c', shell], { encoding: 'utf8' });
+    // Before: exit 0 at the first write after head had gone, nothing drained, no summary.
+    expect(r.stdout.trim(), r.stderr).toBe('exit 0');
+    expect(r.stderr).toContain('cannot write to stdout; further events are rejected');
+    expect(exitSummary(r.stderr, 'all inputs finished; stopped').archive!.sent_events_total).toBe(20_000);
+    expect((await readFile(out, 'utf8')).split('\n').filter(Boolean)).toHaveLength(20_000);
   });
 
   it('exits 78 when an input cannot listen (the port is taken), instead of restarting it forever', async () => {
