@@ -67,6 +67,32 @@ export class SecretMask {
   readonly mask = (text: string): string => this.masker(text);
 }
 
+/**
+ * Errors whose message says all there is to say, a user's mistake or the system's answer, not driftlock's
+ * bug: a config that does not load, a component that cannot start, a data_dir in use or unusable
+ * (config/errors.ts, engine/pipeline.ts, engine/data-dir-lock.ts), the system's own errors (a port in
+ * use, a folder it may not write, a reader gone: those with a `syscall`), and errors made to say one of those
+ * in words (their `cause`). Logged without their stack trace,
+ * which pointed into driftlock's or Node's code for something to fix in the config or on the host. A bug's
+ * error keeps it, also as the cause of one of these (a plugin's build() that throws a TypeError).
+ */
+const USER_ERRORS = new Set(['ConfigError', 'StartError', 'DataDirInUse', 'DataDirUnusable']);
+
+function isUserError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  // A message of driftlock's around one of these (`syslog cannot listen on ...: listen EADDRINUSE ...`) is one too.
+  return USER_ERRORS.has(err.name) || typeof (err as NodeJS.ErrnoException).syscall === 'string' || (err.cause !== undefined && isUserError(err.cause));
+}
+
+/** pino's error serializer (with the causes nested), without the stack traces of users' errors. */
+function serializeError(err: Error): ReturnType<typeof pino.stdSerializers.errWithCause> {
+  const out = pino.stdSerializers.errWithCause(err);
+  for (let e: unknown = err, o: Record<string, unknown> | undefined = out; e instanceof Error && o; e = e.cause, o = o.cause as Record<string, unknown> | undefined) {
+    if (isUserError(e)) delete o.stack;
+  }
+  return out;
+}
+
 export function createLogger(options: LoggingOptions): Logger {
   const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
   const secrets = options.secrets instanceof SecretMask ? options.secrets : new SecretMask(options.secrets ?? []);
@@ -77,7 +103,7 @@ export function createLogger(options: LoggingOptions): Logger {
     formatters: { level: (label) => ({ level: label }) },
     // An error's cause as a nested object: the default appends each cause's message to the error's own,
     // which already says it ("cannot listen on ...: listen EADDRINUSE ...: listen EADDRINUSE ...").
-    serializers: { err: pino.stdSerializers.errWithCause },
+    serializers: { err: serializeError },
   };
   let stream: pino.DestinationStream = usePretty
     ? loadPretty()({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })

@@ -39,6 +39,11 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
   return { dir, first };
 }
 
+/** The daemon's log lines that carry a stack trace: none for a user's mistake or the host's answer (a port in use, a data_dir it cannot use). */
+function stackTraces(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.includes('"stack":'));
+}
+
 async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const started = Date.now();
   while (!(await check())) {
@@ -409,6 +414,8 @@ outputs: { out: { type: console, inputs: [net] } }
       // Logged as what it is, not as a crash of a running input about to be restarted.
       const logged = logLines(result.stderr).filter((l) => l.component === 'net').map((l) => [l.level, l.msg, l.restart_in_ms]);
       expect(logged).toEqual([['error', 'input cannot start', undefined]]);
+      // Said in words, without a stack trace pointing into driftlock's code (before: two, one a line).
+      expect(stackTraces(result.stderr)).toEqual([]);
       // The API's own port taken: the same, said in one line.
       await writeFile(file, `data_dir: ${dir}/data
 api: { enabled: true, address: "127.0.0.1:${port}" }
@@ -418,6 +425,7 @@ outputs: { out: { type: console, inputs: [in] } }
       const api = await runCli(['run', '-c', file], { input: '' });
       expect(api.code, api.stderr).toBe(78);
       expect(api.stderr).toContain(`driftlock: cannot start: the API cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
+      expect(stackTraces(api.stderr)).toEqual([]);
     } finally {
       holder.close();
     }
@@ -456,6 +464,7 @@ outputs: { out: { type: console, inputs: [in] } }
     const second = await runCli(['run', '-c', path.join(dir, 'b.yaml')]);
     expect(second.code, second.stderr).toBe(78);
     expect(second.stderr).toContain(`driftlock: data_dir ${dir}/data is in use by another driftlock`);
+    expect(stackTraces(second.stderr)).toEqual([]);
     // The wait before that was said, not silent.
     expect(second.stderr).toContain('the data_dir lock is held; waiting up to 7 s in case its daemon was killed');
     // Killed without a chance to let go: the lock goes stale and the next daemon takes it over.
@@ -523,6 +532,7 @@ outputs: { o: { type: console, inputs: [g], encoding: text } }
       const result = await cli.exited;
       clearTimeout(timer);
       expect(result.code, result.stderr).toBe(78);
+      expect(stackTraces(result.stderr)).toEqual([]);
       return result.stderr.split('\n').filter((l) => l.startsWith('driftlock: '));
     };
     const file = path.join(dir, 'pipeline.yaml');
@@ -755,6 +765,10 @@ outputs: { out: { type: backend, inputs: [in] } }
     const result = await runCli(['run', '-c', file], { input: 'x\n' });
     expect(result.code).toBe(78);
     expect(result.stderr).toContain('driftlock: output "out" cannot start: cannot connect to backend X');
+    // A plugin's own error may be its bug: its stack is kept (the start error around it, driftlock's words, has none).
+    const logged = logLines(result.stderr).find((l) => l.msg === 'cannot start the pipeline')!.err as { stack?: string; cause: { stack?: string } };
+    expect(logged.stack).toBeUndefined();
+    expect(logged.cause.stack).toContain('plugin.mjs');
   });
 
   it('never writes the value of a substituted environment variable to its logs', async () => {
