@@ -236,7 +236,8 @@ program
   .description('a live table of a running daemon\'s components: events in and out per second, buffers, errors, drops (needs api.enabled: true)')
   .addOption(new Option('--api <host:port>', 'the daemon\'s api.address (default: read from --config, else 127.0.0.1:8686)'))
   .addOption(configOption())
-  .option('-i, --interval <duration>', 'how often to read the metrics (at least 100ms)', durationMs('--interval', 100), 1000)
+  // The default shown as a duration: shown as 1000, it read as milliseconds, but `-i 1000` is 1000 seconds.
+  .addOption(new Option('-i, --interval <duration>', 'how often to read the metrics: 500ms, 2s, or a number of seconds (at least 100ms)').argParser(durationMs('--interval', 100)).default(1000, '1s'))
   .option('-n, --count <n>', 'tables to print before exiting, 0 for no end', number('--count', 0, 1e9, true), 0)
   .action(async (opts: { api?: string; config?: string; interval: number; count: number }) => {
     const api = await apiAddressOf(opts, 'top');

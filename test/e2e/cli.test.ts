@@ -68,6 +68,20 @@ describe('driftlock CLI', () => {
     for (const cmd of ['run', 'validate', 'docs']) expect(help.stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
   });
 
+  it('top --help shows the default --interval as a duration (1s): a bare number is seconds, not milliseconds', async () => {
+    const help = await runCli(['top', '--help']);
+    expect(help.code).toBe(0);
+    // Before: "(default: 1000)", which reads as milliseconds; `-i 1000` is 1000 seconds.
+    expect(help.stdout.replace(/\s+/g, ' ')).toMatch(/-i, --interval <duration> [^-]*\(default: 1s\)/);
+    const dir = await tempDir('dl-e2e-');
+    const { cli, address } = await startDemoWithApi(dir, 10, path.join(dir, 'out.jsonl'));
+    const top = await runCli(['top', '--api', address, '-n', '1']);
+    expect(top.code, top.stderr).toBe(0);
+    expect(top.stdout).toContain('(every 1 s;');
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  });
+
   it('an unknown command is a usage error (exit 2)', async () => {
     const result = await runCli(['frobnicate']);
     expect(result.code).toBe(2);
