@@ -41,6 +41,8 @@ program
   .description('A log pipeline daemon that finds anomalies in application logs without regex rules.')
   .version(packageVersion(), '-V, --version')
   .showHelpAfterError('(run driftlock --help for usage)')
+  // Each command as its own usage line says it (`run [options]`, not the `[file]` it only refuses).
+  .configureHelp({ subcommandTerm: (cmd) => `${cmd.name()} ${cmd.usage()}` })
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
   });
@@ -48,14 +50,28 @@ program
 /** `--config`, or the DRIFTLOCK_CONFIG environment variable (a container image sets it once, as Vector's VECTOR_CONFIG). */
 const configOption = () => new Option('-c, --config <file>', 'pipeline YAML file').env('DRIFTLOCK_CONFIG');
 
+/**
+ * `run FILE`, `validate FILE` (as `vector validate FILE` takes it): a file given without -c is refused with
+ * the command to type (before, `run` said "too many arguments" and `validate` that -c was missing, neither
+ * what to write). Declared as an argument without a description: the help does not list it.
+ */
+function refuseFileWithoutC(cmd: Command, file: string | undefined): void {
+  if (file === undefined) return;
+  if (cmd.getOptionValueSource('config') === 'cli') cmd.error(`error: too many arguments for '${cmd.name()}': ${file} (the pipeline file is the one given with -c)`);
+  cmd.error(`error: the pipeline file is given with -c: driftlock ${cmd.name()} -c ${file}`);
+}
+
 const logLevelOption = () => new Option('--log-level <level>', 'minimum level of the daemon\'s own logs (overrides log_level)').choices(LOG_LEVELS);
 
 program
   .command('run')
   .description('run a pipeline (the embedded default pipeline when neither --config nor DRIFTLOCK_CONFIG is given)')
+  .usage('[options]')
+  .argument('[file]')
   .addOption(configOption().default(defaultConfigPath()))
   .addOption(logLevelOption())
-  .action(async (opts: { config: string; logLevel?: (typeof LOG_LEVELS)[number] }) => {
+  .action(async (file: string | undefined, opts: { config: string; logLevel?: (typeof LOG_LEVELS)[number] }, cmd: Command) => {
+    refuseFileWithoutC(cmd, file);
     daemonRuns = true;
     // Exit explicitly: an open stdin or a client socket must not keep a stopped daemon alive.
     process.exit(await runDaemon({ configFile: opts.config, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) }));
@@ -64,8 +80,13 @@ program
 program
   .command('validate')
   .description('check a pipeline file: syntax, component configs, topology; prints every problem found')
-  .addOption(configOption().makeOptionMandatory())
-  .action(async (opts: { config: string }) => {
+  .usage('[options]')
+  .argument('[file]')
+  // Not mandatory to commander: a file given without -c is said first (refuseFileWithoutC).
+  .addOption(configOption())
+  .action(async (file: string | undefined, opts: { config?: string }, cmd: Command) => {
+    refuseFileWithoutC(cmd, file);
+    if (opts.config === undefined) cmd.error("error: required option '-c, --config <file>' not specified");
     try {
       const cfg = await loadConfigFile(opts.config, createRegistry());
       // The TLS files too, as `run` reads them: a key that does not match its certificate is found here.

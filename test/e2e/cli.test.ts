@@ -82,6 +82,27 @@ describe('driftlock CLI', () => {
     expect((await cli.exited).code).toBe(0);
   });
 
+  it('run FILE and validate FILE (as vector validate takes it) say to give the file with -c, and the command to type (exit 2)', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, 'inputs: { in: { type: stdin } }\noutputs: { out: { type: console, inputs: [in] } }\n');
+    for (const command of ['run', 'validate']) {
+      const r = await runCli([command, file], { input: '' });
+      // Before: run "too many arguments for 'run'. Expected 0 arguments but got 1."; validate "required option '-c, --config <file>' not specified".
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`error: the pipeline file is given with -c: driftlock ${command} -c ${file}`);
+    }
+    const extra = await runCli(['run', '-c', file, 'other.yaml'], { input: '' });
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toContain("error: too many arguments for 'run': other.yaml (the pipeline file is the one given with -c)");
+    const none = await runCli(['validate'], { env: { DRIFTLOCK_CONFIG: undefined } });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("error: required option '-c, --config <file>' not specified");
+    // The help does not offer the argument it refuses.
+    expect((await runCli(['--help'])).stdout).toMatch(/^ {2}run \[options\] +run a pipeline/m);
+    expect((await runCli(['validate', '--help'])).stdout).toMatch(/^Usage: driftlock validate \[options\]$/m);
+  });
+
   it('an unknown command is a usage error (exit 2)', async () => {
     const result = await runCli(['frobnicate']);
     expect(result.code).toBe(2);
