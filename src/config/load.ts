@@ -54,6 +54,15 @@ export const bufferSchema = z
 /** The ids of the components that feed a transform or output. */
 const inputsSchema = z.array(z.string().min(1)).min(1);
 
+/** Whether `key` is a key a component of this kind written as `component` (a map with a known `type`) takes. */
+function isKeyOf(registry: ComponentRegistry, kind: ComponentKind, component: unknown, key: string): boolean {
+  if (component === null || typeof component !== 'object' || Array.isArray(component)) return false;
+  const type = (component as Record<string, unknown>).type;
+  const definition = typeof type === 'string' ? registry.get(kind, type) : undefined;
+  if (!definition) return false;
+  return ENGINE_KEYS[kind].includes(key) || (definition.config instanceof z.ZodObject && key in (definition.config.shape as object));
+}
+
 const ENGINE_KEYS: Record<ComponentKind, string[]> = {
   input: ['type'],
   transform: ['type', 'inputs', 'buffer'],
@@ -436,8 +445,14 @@ export async function parseConfig(text: string, file: string, registry: Componen
     if (section !== 'transforms' && entries.length === 0) {
       issues.add([section], `at least one ${kind} is required`, { at: 'key' });
     }
+    let previous: [string, unknown] | undefined;
     for (const [id, value] of entries) {
+      const above = previous;
+      previous = [id, value];
       const base: PathSegment[] = [section, id];
+      // A key of the component above, indented one level too little (`format: json` level with `parse_app:`),
+      // reads as a component of its own: said so where it is, as well as the key missing above.
+      const indentHint = above !== undefined && isKeyOf(registry, kind, above[1], id) ? ` (if ${id} is a key of "${above[0]}", indent it as far as that component's type:)` : '';
       const at = { component: id, pathFrom: 2 };
       if (seen.has(id)) {
         issues.add(base, `duplicate component id: "${id}" is also defined under ${seen.get(id)}`, { ...at, at: 'key' });
@@ -448,7 +463,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
         issues.add(base, `invalid component id "${id}": use letters, digits, "_", "-" and "."`, { ...at, at: 'key' });
       }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        issues.add(base, `expected a map with a "type" key; found ${describeFound(value, false)}`, at);
+        issues.add(base, `expected a map with a "type" key; found ${describeFound(value, false)}${indentHint}`, at);
         continue;
       }
       const record = value as Record<string, unknown>;
@@ -456,7 +471,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
       nodes.push({ id, kind, inputs: kind === 'input' ? [] : (inputsSchema.safeParse(record.inputs).data ?? []) });
       const type = record.type;
       if (typeof type !== 'string') {
-        issues.add([...base, 'type'], type === undefined ? `missing required key "type" (one of: ${typeNames(registry, kind)})` : `expected a component type name; found ${describeFound(type, false)}`, at);
+        issues.add([...base, 'type'], type === undefined ? `missing required key "type" (one of: ${typeNames(registry, kind)})${indentHint}` : `expected a component type name; found ${describeFound(type, false)}`, at);
         continue;
       }
       const definition = registry.get(kind, type);

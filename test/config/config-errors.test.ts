@@ -170,6 +170,20 @@ outputs:
     expect(issues[0]!.message).toContain('"out" is an output');
   });
 
+  it('19. a key of a component indented one level too little: said where it is, with which component it belongs to', async () => {
+    // `format: json` level with `parse_app:`; `buffer:` (a map) level with `out:`.
+    const yaml = VALID.replace('    format: json', '  format: json') + '  buffer:\n    max_events: 100\n';
+    const issues = await issuesOf(yaml);
+    const at = (component: string) => issues.find((i) => i.component === component)!;
+    expect(at('format')).toMatchObject({ line: 8, column: 11 });
+    expect(at('format').message).toBe('expected a map with a "type" key; found "json" (if format is a key of "parse_app", indent it as far as that component\'s type:)');
+    expect(at('buffer')).toMatchObject({ line: 14, path: 'type' });
+    expect(at('buffer').message).toContain('missing required key "type" (one of: console, file, slack, webhook) (if buffer is a key of "out", indent it as far as that component\'s type:)');
+    // Not a key of the component above (console takes no format): no such hint.
+    const other = await issuesOf(VALID + '  format: json\n');
+    expect(other.find((i) => i.component === 'format')!.message).toBe('expected a map with a "type" key; found "json"');
+  });
+
   it('reports every problem at once, and the formatted message names file:line:column', async () => {
     try {
       await parseConfig(VALID.replace('format: json', 'format: jsn').replace('type: console', 'type: consol'), 'pipeline.yaml', createRegistry(), { env: {} });
