@@ -18,6 +18,7 @@ import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
 import { acceptWatch } from '../engine/descriptors.js';
 import { lockDataDir, LockWaitStopped } from '../engine/data-dir-lock.js';
+import { listenAdvice } from '../inputs/net/address.js';
 import { TlsMaterials, tlsProblemsOf, tlsSettingsOf } from '../inputs/net/tls.js';
 import { createLogger, SecretMask } from '../logging.js';
 import type { Logger } from 'pino';
@@ -183,7 +184,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
       } catch (err) {
         const cause = apiError ?? err;
         logger.error({ err: cause }, 'cannot start the pipeline');
-        process.stderr.write(secrets.mask(`driftlock: cannot start: the API cannot listen on ${config.api.address}: ${(cause as Error).message}\n`));
+        process.stderr.write(secrets.mask(`driftlock: cannot start: the API cannot listen on ${config.api.address}: ${(cause as Error).message}${listenAdvice(cause, 'api.address')}\n`));
         return 78;
       }
     }

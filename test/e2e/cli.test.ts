@@ -444,6 +444,8 @@ outputs: { out: { type: console, inputs: [net] } }
       const result = await runCli(['run', '-c', file]);
       expect(result.code, result.stderr).toBe(78);
       expect(result.stderr).toContain(`driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
+      // And what to do about it (before, the system's words alone).
+      expect(result.stderr).toContain(`EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change its address)\n`);
       // The cause is said once, not appended again by the logger.
       expect(result.stderr.split('\n').filter((l) => l.includes('EADDRINUSE: address already in use 127.0.0.1:' + port + ': listen EADDRINUSE'))).toEqual([]);
       // Logged as what it is, not as a crash of a running input about to be restarted.
@@ -459,7 +461,7 @@ outputs: { out: { type: console, inputs: [in] } }
 `);
       const api = await runCli(['run', '-c', file], { input: '' });
       expect(api.code, api.stderr).toBe(78);
-      expect(api.stderr).toContain(`driftlock: cannot start: the API cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
+      expect(api.stderr).toContain(`driftlock: cannot start: the API cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change api.address)\n`);
       expect(stackTraces(api.stderr)).toEqual([]);
     } finally {
       holder.close();

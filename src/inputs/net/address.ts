@@ -43,3 +43,21 @@ export function peerOf(address: string | undefined, port: number | undefined): s
 export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/**
+ * What to do about a listen that failed, for the errors that are the host's answer (a port taken, a
+ * privileged port, an address of another host): ` (...)`, or '' for others. `key` is the setting to change
+ * (`its address`, `api.address`).
+ */
+export function listenAdvice(err: unknown, key: string): string {
+  switch ((err as NodeJS.ErrnoException | undefined)?.code) {
+    case 'EADDRINUSE':
+      return ` (another process listens there, perhaps another driftlock: stop it, or change ${key})`;
+    case 'EACCES':
+      return ` (ports below 1024 need root or CAP_NET_BIND_SERVICE: change ${key} to a port from 1024, or grant the capability)`;
+    case 'EADDRNOTAVAIL':
+      return ` (no interface of this host has that address: change ${key} to 127.0.0.1, 0.0.0.0 for every interface, or one of this host's addresses)`;
+    default:
+      return '';
+  }
+}

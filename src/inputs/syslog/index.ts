@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
 import type { LogEvent } from '../../engine/event.js';
-import { formatAddress, listenAddress, peerOf, type ListenAddress } from '../net/address.js';
+import { formatAddress, listenAddress, listenAdvice, peerOf, type ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
 import { syslogEvent } from './event.js';
 import { SyslogFramer } from './framing.js';
@@ -128,7 +128,7 @@ export class SyslogInput implements InputStage {
       });
     } catch (err) {
       socket.close();
-      throw this.failed(new Error(`syslog cannot listen on udp ${formatAddress(host, port)}: ${(err as Error).message}`, { cause: err }));
+      throw this.failed(new Error(`syslog cannot listen on udp ${formatAddress(host, port)}: ${(err as Error).message}${listenAdvice(err, 'its address')}`, { cause: err }));
     }
     socket.on('error', (err) => problems.report('socket_error', 'syslog UDP socket error', { error: err.message }));
     // rmem_max caps the request; Linux reports twice what it grants (the other half is its bookkeeping).
