@@ -30,10 +30,13 @@ export const topLevelSchema = z.strictObject({
   api: z
     .strictObject({
       enabled: z.boolean().default(false).describe('Serve `/health` (`/readyz`), `/livez`, `/metrics` (Prometheus text) and `/tap` (for `driftlock tap`, to local clients only).'),
+      // A port alone (`address: 8686`, a number to YAML) is told the form to write, as the inputs' addresses are.
       address: z
-        .string()
-        .refine((value) => parseListenAddress(value) !== undefined, 'expected host:port, such as 127.0.0.1:8686, 0.0.0.0:8686 or [::1]:8686 (port 0: any free port)')
-        .default('127.0.0.1:8686')
+        .union([z.string(), z.number()])
+        .refine((value) => typeof value === 'string' && parseListenAddress(value) !== undefined, 'expected host:port, such as 127.0.0.1:8686, 0.0.0.0:8686 or [::1]:8686 (port 0: any free port)')
+        .transform(String)
+        .prefault('127.0.0.1:8686')
+        .meta({ format: 'listen_address' })
         .describe('`host:port` to listen on (`:8686` or `0.0.0.0:8686`: every interface, for probes from outside a container).'),
     })
     .default({ enabled: false, address: '127.0.0.1:8686' })

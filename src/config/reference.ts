@@ -31,6 +31,7 @@ interface JsonSchema {
 function typeOf(s: JsonSchema): string {
   if (s.format === 'duration') return 'duration';
   if (s.format === 'size') return 'size';
+  if (s.format === 'listen_address') return 'string';
   if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   if (s.anyOf) return s.anyOf.map(typeOf).join(' \\| ');
   if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'values'}`;

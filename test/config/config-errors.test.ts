@@ -170,6 +170,18 @@ outputs:
     expect(issues[0]!.message).toContain('"out" is an output');
   });
 
+  it('20. a port alone where host:port goes (a number to YAML) is told the form to write, not "expected a string"', async () => {
+    const issues = await issuesOf('api: { enabled: true, address: 8686 }\ninputs:\n  sys: { type: syslog, address: 5514 }\noutputs:\n  out: { type: console, inputs: [sys] }\n');
+    expect(issues.map((i) => [i.line, i.path, i.message])).toEqual([
+      [1, 'api.address', 'expected host:port, such as 127.0.0.1:8686, 0.0.0.0:8686 or [::1]:8686 (port 0: any free port); found number 8686'],
+      [3, 'address', 'expected host:port, such as 127.0.0.1:5514, 0.0.0.0:5514 or [::1]:5514 (port 0: any free port); found number 5514'],
+    ]);
+    // The forms that were right still are, and read the same.
+    const cfg = await parseConfig('api: { enabled: true, address: ":8687" }\ninputs:\n  sys: { type: syslog, address: "0.0.0.0:5514" }\noutputs:\n  out: { type: console, inputs: [sys] }\n', 'pipeline.yaml', createRegistry(), { env: {} });
+    expect(cfg.api.address).toBe(':8687');
+    expect(cfg.components[0]!.options).toMatchObject({ address: { host: '0.0.0.0', port: 5514 } });
+  });
+
   it('19. a key of a component indented one level too little: said where it is, with which component it belongs to', async () => {
     // `format: json` level with `parse_app:`; `buffer:` (a map) level with `out:`.
     const yaml = VALID.replace('    format: json', '  format: json') + '  buffer:\n    max_events: 100\n';

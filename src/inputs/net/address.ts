@@ -19,19 +19,24 @@ export function parseListenAddress(value: string): ListenAddress | undefined {
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
+const LISTEN_FORM = 'host:port, such as 127.0.0.1:5514, 0.0.0.0:5514 or [::1]:5514 (port 0: any free port)';
+
 /** A `host:port` config value (loopback by default in every network input). */
 export function listenAddress(defaultValue: string) {
   return z
-    .string()
+    // A port alone (`address: 5514`, a number to YAML) is told the form to write, not "expected a string";
+    // documented as the string it must be.
+    .union([z.string(), z.number()])
     .transform((value, ctx) => {
-      const parsed = parseListenAddress(value);
+      const parsed = typeof value === 'string' ? parseListenAddress(value) : undefined;
       if (!parsed) {
-        ctx.addIssue({ code: 'custom', message: 'expected host:port, such as 127.0.0.1:5514, 0.0.0.0:5514 or [::1]:5514 (port 0: any free port)' });
+        ctx.addIssue({ code: 'custom', message: `expected ${LISTEN_FORM}` });
         return z.NEVER;
       }
       return parsed;
     })
-    .prefault(defaultValue);
+    .prefault(defaultValue)
+    .meta({ format: 'listen_address', expected: LISTEN_FORM });
 }
 
 /** `ip:port` of a remote peer, for `source.peer`. */
