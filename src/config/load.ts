@@ -268,7 +268,7 @@ class IssueCollector {
         case 'invalid_type':
           message = found === undefined
             ? `missing required key (expected ${EXPECTED_TYPE[issue.expected] ?? issue.expected})`
-            : `expected ${EXPECTED_TYPE[issue.expected] ?? issue.expected}; found ${describeFound(found, secret)}`;
+            : `expected ${EXPECTED_TYPE[issue.expected] ?? issue.expected}; found ${describeFound(found, secret)}${issue.expected === 'array' && typeof found === 'string' && !secret ? ` (one item is a list too: write [${JSON.stringify(found)}])` : ''}`;
           break;
         case 'invalid_value': {
           const values = issue.values.map(String);

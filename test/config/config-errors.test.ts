@@ -170,6 +170,14 @@ outputs:
     expect(issues[0]!.message).toContain('"out" is an output');
   });
 
+  it('21. one item where a list goes (inputs: app, include: a path) is told how to write it as a list', async () => {
+    const issues = await issuesOf('inputs:\n  f: { type: file, include: /var/log/nginx/access.log }\noutputs:\n  o: { type: console, inputs: f }\n');
+    expect(issues.map((i) => [i.line, i.component, i.path, i.message])).toEqual([
+      [2, 'f', 'include', 'expected a list; found "/var/log/nginx/access.log" (one item is a list too: write ["/var/log/nginx/access.log"])'],
+      [4, 'o', 'inputs', 'expected a list; found "f" (one item is a list too: write ["f"])'],
+    ]);
+  });
+
   it('20. a port alone where host:port goes (a number to YAML) is told the form to write, not "expected a string"', async () => {
     const issues = await issuesOf('api: { enabled: true, address: 8686 }\ninputs:\n  sys: { type: syslog, address: 5514 }\noutputs:\n  out: { type: console, inputs: [sys] }\n');
     expect(issues.map((i) => [i.line, i.path, i.message])).toEqual([
