@@ -147,6 +147,8 @@ function describeFound(value: unknown, secret: boolean): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a map';
+  // Hides nothing: most often a variable set to nothing (`SLACK_WEBHOOK_URL=` in an environment file).
+  if (value === '') return 'an empty string';
   if (secret) return `a ${typeof value} (value hidden: secret)`;
   if (typeof value === 'string') return `"${value.length > 60 ? value.slice(0, 57) + '...' : value}"`;
   return `${typeof value} ${String(value)}`;

@@ -38,7 +38,7 @@ import { QueuedOutput } from './delivery/queued-output.js';
 import { sharedBucket } from './delivery/rate-limit.js';
 
 export const slackConfig = z.object({
-  webhook_url: secret(httpUrl('an https:// URL (a Slack incoming webhook)')).describe('The Slack incoming webhook URL, usually `${SLACK_WEBHOOK_URL}` (the URL itself is the credential).'),
+  webhook_url: secret(httpUrl('a Slack incoming webhook URL (https://hooks.slack.com/services/...)')).describe('The Slack incoming webhook URL, usually `${SLACK_WEBHOOK_URL}` (the URL itself is the credential).'),
   min_confidence: z.number().min(0).max(1).default(0).describe('Anomalies below this confidence are not posted (they count as delivered, and in `skipped_events_total`).'),
   mention: z
     .strictObject({

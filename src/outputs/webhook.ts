@@ -35,7 +35,7 @@ function payloadSetting(description: string, at = 'payload') {
 
 export const webhookConfig = z
   .object({
-    url: secret(httpUrl('an http:// or https:// URL')).describe('Where to POST, usually `${WEBHOOK_URL}`.'),
+    url: secret(httpUrl('a URL')).describe('Where to POST, usually `${WEBHOOK_URL}`.'),
     headers: secret(z.record(z.string(), z.string())).default({}).describe('Extra request headers, a map of name to value, e.g. `{ X-Team: sre }`.'),
     auth: z
       .strictObject({

@@ -126,6 +126,28 @@ describe('driftlock CLI', () => {
     expect(unset.stderr).toContain('environment variable ALERT_WEBHOOK_SECRET is not set');
   });
 
+  it('validate: a Slack URL variable set to nothing (SLACK_WEBHOOK_URL= in an environment file) is said to be empty', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const file = path.join(dir, 'slack.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { in: { type: stdin } }
+outputs:
+  slack:
+    type: slack
+    inputs: [in]
+    webhook_url: \${SLACK_WEBHOOK_URL}
+`);
+    const empty = await runCli(['validate', '-c', file], { env: { SLACK_WEBHOOK_URL: '' } });
+    expect(empty.code).toBe(78);
+    // Before: "expected an https:// URL (a Slack incoming webhook): http:// or https://, ...; found a string (value hidden: secret)".
+    expect(empty.stderr).toContain(`${file}:7:18: component "slack", key webhook_url: expected a Slack incoming webhook URL (https://hooks.slack.com/services/...): http:// or https://, a host, and a port from 1 to 65535 if one is given; found an empty string\n`);
+    // A value that is not empty is still never quoted.
+    const wrong = await runCli(['validate', '-c', file], { env: { SLACK_WEBHOOK_URL: 'hooks.slack.com/services/T0/B0/secretpart' } });
+    expect(wrong.code).toBe(78);
+    expect(wrong.stderr).toContain('found a string (value hidden: secret)');
+    expect(wrong.stderr).not.toContain('secretpart');
+  });
+
   it.skipIf(!HAVE_OPENSSL)('validate reads the TLS files as run does: a missing file or a key of another certificate is a problem (78)', async () => {
     const dir = await tempDir('dl-e2e-');
     const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
