@@ -283,3 +283,20 @@ describe('webhook output: a graceful stop with the on-disk queue full', () => {
     expect(entries(receiver)).toEqual(lines(0, 26).trim().split('\n'));
   });
 });
+
+describe('webhook output: refused for good while stopping', () => {
+  it('the stop says how many queued records it leaves on disk untried (before: "drained", and nothing said)', async () => {
+    // A wrong URL: 404, answered once the stdin input has ended and the drain has begun.
+    const hook = await startReceiver(() => ({ status: 404, body: 'no_service', delayMs: 200 }));
+    receiver = hook;
+    const config = await pipeline();
+    const stopped = await runCli(['run', '-c', config], { input: lines(0, 20), env: { HOOK_URL: hook.url, HOOK_SECRET: 's'.repeat(16) } });
+    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    expect(hook.requests).toHaveLength(1);
+    const said = /the webhook refused an alert for good while stopping; not trying the rest: (\d+) queued record\(s\) stay on disk and are sent at the next start/.exec(stopped.stderr);
+    expect(said, stopped.stderr.slice(-2000)).not.toBeNull();
+    const summary = exitSummary(stopped.stderr, 'all inputs finished; stopped').hook!;
+    expect(summary.queue_records).toBe(Number(said![1]));
+    expect(summary.delivery_rejected_total! + summary.queue_records!).toBe(20);
+  });
+});

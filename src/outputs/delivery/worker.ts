@@ -261,8 +261,11 @@ export class DeliveryWorker<T> {
         this.logRejection(outcome.status, outcome.reason, records);
         await queue.ack(records.length, 'rejected');
         // While stopping, a refusal ends the drain like any failure: a wrong URL or revoked token refuses
-        // the rest too, and kept on disk they can still go out once the config is fixed.
-        return !this.stopping;
+        // the rest too, and kept on disk they can still go out once the config is fixed. Said, as for a
+        // failure (before, the stop said "drained" with them left there, and nothing else did).
+        if (!this.stopping) return true;
+        if (queue.pending > 0) logger.warn({ target, status: outcome.status, queued: queue.pending }, `${target} refused an alert for good while stopping; not trying the rest: ${queue.pending} queued record(s) ${this.leftOnDisk()}`);
+        return false;
       }
       metrics.add('delivery_retries_total');
       const maxRetryAfter = this.options.maxRetryAfterMs ?? 600_000;
