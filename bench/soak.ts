@@ -391,7 +391,10 @@ async function scrape(apiPort: number): Promise<Map<string, number>> {
     const res = await fetch(`http://127.0.0.1:${apiPort}/metrics`, { signal: AbortSignal.timeout(5000) });
     for (const line of (await res.text()).split('\n')) {
       const m = /^driftlock_(\w+)(?:\{component_id="([^"]+)"[^}]*\}|\{([^}]*)\})? (\S+)$/.exec(line);
-      if (m) out.set(m[2] ? `${m[1]}/${m[2]}` : m[3] ? `${m[1]}{${m[3]}}` : m[1]!, Number(m[4]));
+      if (!m) continue;
+      // A component's series of one name (anomalies_total by kind) are summed: the total is what is checked.
+      const key = m[2] ? `${m[1]}/${m[2]}` : m[3] ? `${m[1]}{${m[3]}}` : m[1]!;
+      out.set(key, (out.get(key) ?? 0) + Number(m[4]));
     }
   } catch {
     // reloading, or busy writing a heap snapshot
