@@ -68,8 +68,9 @@ interface LockOwner {
 }
 
 export class DataDirInUse extends Error {
-  constructor(readonly dataDir: string, owner?: LockOwner) {
-    super(`data_dir ${dataDir} is in use by another driftlock${owner ? ` (${describeOwner(owner)})` : ''} (the lock ${path.join(dataDir, LOCK_NAME)} is held and kept fresh); give each daemon its own data_dir`);
+  constructor(readonly dataDir: string, owner?: LockOwner, setAt?: string, answered = false) {
+    const held = answered ? `its daemon answers on ${path.join(dataDir, SOCKET_NAME)}` : `the lock ${path.join(dataDir, LOCK_NAME)} is held and kept fresh`;
+    super(`data_dir ${dataDir}${setAt ? ` (${setAt})` : ''} is in use by another driftlock${owner ? ` (${describeOwner(owner)})` : ''} (${held}); give each daemon its own data_dir`);
     this.name = 'DataDirInUse';
   }
 }
@@ -121,17 +122,26 @@ function identityOf(st: Stats): { ino: number; birth_ms: number } {
  */
 const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 
+/** What the holder writes to each connection to its socket, from its event loop (see `answering`). */
+const ANSWER = 'driftlock\n';
+
 /**
- * Listens on `socketPath` for as long as the lock is held (connections are closed at once): the kernel
- * answers a connection to it while this process lives, also paused or with its event loop blocked, and
- * refuses one once the process is gone. Undefined when it cannot listen (a path too long for a socket, a
- * filesystem without sockets): a restart after a kill then waits for the lock to go stale.
+ * Listens on `socketPath` for as long as the lock is held: the kernel accepts a connection to it while this
+ * process lives, also paused or with its event loop blocked, and refuses one once the process is gone.
+ * Each connection is answered `ANSWER` and closed: only a process whose event loop runs answers (one
+ * paused, Ctrl-Z or docker pause, does not: its lock may still be taken over once stale). Undefined when it
+ * cannot listen (a path too long for a socket, a filesystem without sockets): a restart after a kill then
+ * waits for the lock to go stale.
  */
 export async function listenWhileHeld(socketPath: string): Promise<net.Server | undefined> {
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) return undefined;
   // A previous holder's, left by a kill: this one holds the lock now.
   await rm(socketPath, { force: true }).catch(() => undefined);
-  const server = net.createServer((socket) => socket.destroy());
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined); // the asker gone first
+    // Closed once written, whether or not the asker reads: one that never does holds no descriptor here.
+    socket.end(ANSWER, () => socket.destroy());
+  });
   return new Promise((resolve) => {
     server.once('error', () => resolve(undefined));
     server.listen(socketPath, () => {
@@ -155,6 +165,30 @@ function refused(socketPath: string): Promise<boolean> {
     socket.setTimeout(1_000, () => done(false));
     socket.once('connect', () => done(false));
     socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * Whether the holder answers on its socket from a running event loop, within a second: it is running, so a
+ * second daemon is refused at once instead of waiting for a lock that will not go stale. Not when paused
+ * (the kernel takes the connection, nobody answers), nor a holder of a version that closed connections
+ * without a word: those are waited for, as before.
+ */
+function answering(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    let heard = '';
+    const done = (result: boolean) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.on('data', (chunk: Buffer) => {
+      heard += chunk.toString('latin1');
+      if (heard.length >= ANSWER.length) done(heard.startsWith(ANSWER));
+    });
+    socket.once('end', () => done(heard === ANSWER));
+    socket.once('error', () => done(false));
   });
 }
 
@@ -234,6 +268,8 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
       if (code === 'ELOCKED' && !saidHeld) {
         saidHeld = true;
         const owner = await readOwner(dataDir);
+        // Its daemon runs (it answers on its lock socket): refused now, not after a wait for nothing.
+        if (await answering(path.join(dataDir, SOCKET_NAME))) throw new DataDirInUse(dataDir, owner, setAt, true);
         logger.info({ data_dir: dataDir, ...(owner ? { held_by: owner } : {}) }, `the data_dir lock is held; waiting up to ${WAIT_MS / 1000} s in case its daemon was killed (its lock then goes stale)`);
       }
       // Tried every second (proper-lockfile's own retries cannot be cut short by a stop); its holder killed
@@ -246,7 +282,7 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
         }
         continue;
       }
-      if (code === 'ELOCKED') throw new DataDirInUse(dataDir, await readOwner(dataDir));
+      if (code === 'ELOCKED') throw new DataDirInUse(dataDir, await readOwner(dataDir), setAt);
       if (typeof code === 'string') throw new DataDirUnusable(dataDir, await whyNoFolder(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
       throw err;
     }
