@@ -179,7 +179,9 @@ function http2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingH
       stream.resume();
     },
     respond: (status, responseHeaders, body, close) => {
-      if (stream.headersSent || stream.destroyed) return;
+      // Closed: its client reset it (RST_STREAM, NO_ERROR too), and Node destroys it only after its 'end';
+      // respond() on it throws, which in an event listener (discardBody's) exited the daemon.
+      if (stream.headersSent || stream.destroyed || stream.closed) return;
       stream.respond({ ':status': status, ...responseHeaders });
       // The client may still be sending: once the answer is out, the stream is reset (NO_ERROR), which
       // tells it to stop (RFC 9113, 8.1).
