@@ -77,4 +77,31 @@ describe('network inputs against hostile clients (real daemon)', () => {
     await stillServes(otlp, out, 'after the resets');
     expect((await scrape(api)).get('errors_total/otlp')).toBe(10);
   });
+
+  it('gRPC: a call to a method that is not served, reset by its client in the same breath, does not stop the daemon; such calls are counted', async () => {
+    const { cli, otlp, api, out } = await startDaemon();
+    // grpc-js answers a path it does not serve with UNIMPLEMENTED when the stream's 'stream' event comes,
+    // a tick after its HEADERS were read: a RST_STREAM read with them has closed the stream by then, and
+    // grpc-js's respond() threw ERR_HTTP2_INVALID_STREAM, uncaught: the daemon exited 70.
+    for (let i = 0; i < 10; i++) {
+      const session = http2.connect(`http://127.0.0.1:${otlp}`);
+      session.on('error', () => undefined);
+      await new Promise<void>((resolve) => {
+        session.once('connect', () => resolve());
+        session.once('close', () => resolve());
+      });
+      expect(cli.child.exitCode, cli.stderr().slice(-2000)).toBeNull();
+      const req = session.request({ ':method': 'POST', ':path': '/unknown.Service/Method', 'content-type': 'application/grpc', te: 'trailers' });
+      req.on('error', () => undefined);
+      req.close(i % 2 ? http2.constants.NGHTTP2_CANCEL : http2.constants.NGHTTP2_NO_ERROR);
+      await new Promise((r) => setTimeout(r, 50));
+      session.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(cli.child.exitCode, cli.stderr().slice(-2000)).toBeNull();
+    await stillServes(otlp, out, 'after the unserved calls');
+    // Counted and logged (grpc-js's UNIMPLEMENTED was neither).
+    expect((await scrape(api)).get('errors_total/otlp')).toBe(10);
+    expect(cli.stderr()).toContain('"problem":"grpc_unimplemented"');
+  });
 });

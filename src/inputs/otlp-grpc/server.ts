@@ -369,10 +369,27 @@ export class OtlpGrpcInput implements InputStage {
    * answered by grpc-js with a bare 415; it is served here instead. grpc-js checks the content type in an
    * internal method (`_verifyContentType`, after it counted the stream for the idle timeout), which is
    * wrapped: should a grpc-js release rename it, such streams get grpc-js's 415 again, and nothing else changes.
+   * So is the one that answers calls to other methods (`_respondWithError`); renamed, those calls go uncounted
+   * and a client that resets one at once can stop the daemon again.
    */
   private serveHttp2(server: grpc.Server, ctx: InputContext, problems: ProblemLog): void {
     type Verify = (this: unknown, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
-    const internal = server as unknown as { _verifyContentType?: Verify };
+    type RespondWithError = (this: unknown, err: Partial<grpc.StatusObject>, stream: http2.ServerHttp2Stream, ...rest: unknown[]) => void;
+    const internal = server as unknown as { _verifyContentType?: Verify; _respondWithError?: RespondWithError };
+    // A gRPC call to a method not served here (any path but LogsService/Export) is answered UNIMPLEMENTED by
+    // grpc-js, in an internal method, a tick after its HEADERS were read. A RST_STREAM read with them has
+    // closed the stream by then, and its respond() threw ERR_HTTP2_INVALID_STREAM, uncaught: one such call
+    // made the daemon exit 70. A closed stream is not answered now; each such call is counted and logged.
+    const respondWithError = internal._respondWithError;
+    if (typeof respondWithError === 'function') {
+      internal._respondWithError = function (err, stream, ...rest) {
+        ctx.metrics.add('errors_total');
+        const socket = stream.session?.socket;
+        problems.report('grpc_unimplemented', `gRPC call refused: ${(err.details ?? 'not served').slice(0, 200)} (driftlock serves ${EXPORT_LOGS_PATH})`, { peer: socket ? peerOf(socket.remoteAddress, socket.remotePort) : undefined });
+        if (stream.destroyed || stream.closed) return;
+        respondWithError.call(this, err, stream, ...rest);
+      };
+    }
     const verify = internal._verifyContentType;
     if (typeof verify !== 'function') return;
     const serve = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.serveHttpExchange(http2Exchange(stream, headers), ctx, problems);
