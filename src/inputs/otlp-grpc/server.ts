@@ -776,10 +776,15 @@ const HTTP2_PREFACE = 'PRI * HTTP/2.0';
 function sniffHttp1(socket: net.Socket, grpcSide: (socket: net.Socket) => void, http1: (socket: net.Socket) => void): void {
   // Until its new owner listens, an error (a reset) must not go unheard: that would crash the daemon.
   const ignore = () => undefined;
-  const handOver = () => {
+  let late: NodeJS.Immediate | undefined;
+  const stopWaiting = () => {
     clearTimeout(timer);
+    clearImmediate(late);
+  };
+  const handOver = () => {
+    stopWaiting();
     socket.off('data', first);
-    socket.off('close', gone);
+    socket.off('close', stopWaiting);
     socket.off('error', ignore);
   };
   const first = (chunk: Buffer) => {
@@ -792,14 +797,19 @@ function sniffHttp1(socket: net.Socket, grpcSide: (socket: net.Socket) => void, 
       socket.resume();
     } else grpcSide(socket);
   };
-  const gone = () => clearTimeout(timer);
+  // The wait ends after the loop has read its sockets once more (an immediate runs after that): when this
+  // process was busy past SNIFF_MS (a large request decoded, a batch encoded), its timers come due before it
+  // reads again, and a request that had come meanwhile was handed to gRPC unread. Its client, speaking
+  // HTTP/1.1, got an HTTP/2 GOAWAY, and the request was lost.
   const timer = setTimeout(() => {
-    handOver();
-    socket.pause();
-    grpcSide(socket);
+    late = setImmediate(() => {
+      handOver();
+      socket.pause();
+      grpcSide(socket);
+    });
   }, SNIFF_MS);
   socket.once('data', first);
-  socket.once('close', gone);
+  socket.once('close', stopWaiting);
   socket.on('error', ignore);
 }
 
