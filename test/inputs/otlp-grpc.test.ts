@@ -212,6 +212,40 @@ describe('otlp_grpc input', () => {
     expect(h.logs.some((l) => l.problem === 'invalid_protobuf')).toBe(true);
   });
 
+  it('bytes that are neither HTTP/1.1 nor HTTP/2 are answered (400 for what looks like HTTP/1.1), counted and logged, and the port keeps serving', async () => {
+    const { h, port } = await start();
+    /** Sends `data` on a new connection; what came back before the input closed it. */
+    const send = (data: string | Buffer) => new Promise<string>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(data));
+      let answer = '';
+      socket.setEncoding('latin1').on('data', (d: string) => (answer += d));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(answer));
+    });
+    // Refused by Node's HTTP/1.1 parser: before, the socket was destroyed, unanswered, uncounted, unlogged.
+    expect(await send('GET \xff\xff garbage\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(await send('POST /v1/logs HTTP/1.1\r\nHost x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(await send(`POST /v1/logs HTTP/1.1\r\nHost: x\r\nX-A: ${'b'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+    // Handed to gRPC (not HTTP/1.1), where Node's HTTP/2 server closed them with a GOAWAY, uncounted.
+    await send('hello, this is not HTTP at all\n');
+    await send(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.alloc(16, 0xff)]));
+    await vi.waitFor(() => expect(h.metrics.get('errors_total')).toBe(5));
+    // Logged the first time at once (then at most a line every 10 s per kind, with the count).
+    expect(h.logs.find((l) => l.problem === 'http_bad_request')).toMatchObject({ error: 'HPE_INVALID_URL', peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(h.logs.find((l) => l.problem === 'not_http2')).toMatchObject({ error: expect.stringMatching(/magic/), peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    // A client that resets its connection went away: not counted.
+    const reset = net.connect(port, '127.0.0.1');
+    reset.on('error', () => undefined);
+    await new Promise<void>((resolve) => reset.once('connect', () => resolve()));
+    reset.write('POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\nabc');
+    await new Promise((r) => setTimeout(r, 50));
+    reset.resetAndDestroy();
+    const good = await client(port).export(simpleRequest(1));
+    expect(good.error).toBeNull();
+    await h.waitForEvents(1);
+    expect(h.metrics.get('errors_total')).toBe(5);
+  });
+
   it('receives OTLP/HTTP from the OpenTelemetry JS exporters (http/protobuf and http/json) on the gRPC port', async () => {
     const { h, port } = await start();
     // Before: an HTTP/1.1 client (these exporters; Fluent Bit's opentelemetry output without `grpc on`, its

@@ -274,6 +274,7 @@ export class OtlpGrpcInput implements InputStage {
     const injector = server.createConnectionInjector(credentials);
     const http1 = this.http1Server(ctx, problems);
     this.serveHttp2(server, ctx, problems);
+    this.watchSessionErrors(server, ctx, problems);
     if (this.tls) this.watchTlsFailures(server, ctx, problems, http1);
     const sockets = new Set<net.Socket>();
     const listener = net.createServer((socket) => {
@@ -322,6 +323,27 @@ export class OtlpGrpcInput implements InputStage {
   }
 
   /**
+   * A connection that does not speak HTTP/2 once it is grpc-js's (bytes that are not the HTTP/2 preface, or
+   * frames that are not HTTP/2) is closed by Node's HTTP/2 server with a GOAWAY; before, it was neither
+   * counted nor logged. Counted in `errors_total` and logged now; a client that resets its connection is not
+   * (it went away, as one that closes its connection in the middle of a request). grpc-js's HTTP/2 servers
+   * are found as in watchTlsFailures.
+   */
+  private watchSessionErrors(server: grpc.Server, ctx: InputContext, problems: ProblemLog): void {
+    for (const http2Server of grpcHttp2Servers(server)) {
+      if (!(http2Server instanceof net.Server)) continue;
+      // The peer is read at the start: at the error, the socket is closed and no longer says.
+      const peers = new WeakMap<http2.ServerHttp2Session, string | undefined>();
+      http2Server.on('session', (session: http2.ServerHttp2Session) => peers.set(session, peerOf(session.socket.remoteAddress, session.socket.remotePort)));
+      http2Server.on('sessionError', (err: NodeJS.ErrnoException, session: http2.ServerHttp2Session) => {
+        if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return;
+        ctx.metrics.add('errors_total');
+        problems.report('not_http2', 'closing an OTLP connection that does not speak HTTP/2 (gRPC) or HTTP/1.1', { peer: peers.get(session), error: err.message });
+      });
+    }
+  }
+
+  /**
    * Failed TLS handshakes (plain text to a TLS port, no or a wrong client certificate with `ca_file`, a
    * handshake timeout) are counted in `errors_total` and logged, as the syslog input does. grpc-js keeps the
    * HTTP/2 server it made for the connection injector to itself: it is found among its `http2Servers`
@@ -329,9 +351,7 @@ export class OtlpGrpcInput implements InputStage {
    * grpc-js release rename that field, they go uncounted again, as before, and nothing else changes.
    */
   private watchTlsFailures(server: grpc.Server, ctx: InputContext, problems: ProblemLog, http1: http.Server): void {
-    const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-    if (!(servers instanceof Map)) return;
-    for (const http2Server of servers.keys() as IterableIterator<unknown>) {
+    for (const http2Server of grpcHttp2Servers(server)) {
       if (!(http2Server instanceof tls.Server)) continue;
       // A TLS client that offered no protocol (ALPN) at all: Node's HTTP/2 server answered it 403 Forbidden,
       // with no word in the log; it is answered as an HTTP/1.1 client on the plain port is, and counted.
@@ -360,7 +380,18 @@ export class OtlpGrpcInput implements InputStage {
     const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: this.config.idle_timeout }, (req, res) => {
       this.serveHttpExchange(http1Exchange(req, res), ctx, problems);
     });
-    server.on('clientError', (_err, socket) => socket.destroy());
+    // A request Node's parser refuses (not HTTP/1.1, headers too large, too slow) is answered with a status
+    // line when nothing was sent on the connection yet, as Node does without this listener, and counted and
+    // logged (it was neither); a client that reset its connection is not.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') {
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+        ctx.metrics.add('errors_total');
+        problems.report('http_bad_request', `OTLP/HTTP request refused (${status}): not a request Node's HTTP/1.1 parser takes`, { peer: peerOf(socket.remoteAddress, socket.remotePort), error: err.code ?? err.message });
+        if (socket.writable && socket.bytesWritten === 0) socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
+      }
+      socket.destroy();
+    });
     return server;
   }
 
@@ -811,6 +842,12 @@ function sniffHttp1(socket: net.Socket, grpcSide: (socket: net.Socket) => void, 
   socket.once('data', first);
   socket.once('close', stopWaiting);
   socket.on('error', ignore);
+}
+
+/** The HTTP/2 servers grpc-js made for its connection injector (internal: none if a release renames the field). */
+function grpcHttp2Servers(server: grpc.Server): unknown[] {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  return servers instanceof Map ? [...(servers.keys() as IterableIterator<unknown>)] : [];
 }
 
 /** Waits for `promise`, `ms` at most. */
