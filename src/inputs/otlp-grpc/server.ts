@@ -281,7 +281,7 @@ export class OtlpGrpcInput implements InputStage {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
       if (this.tls) injector.injectConnection(socket);
-      else sniffHttp1(socket, (s) => injector.injectConnection(s), (s) => http1.emit('connection', s));
+      else sniffHttp1(socket, handshakeTimeout(this.config.idle_timeout), (s) => injector.injectConnection(s), (s) => http1.emit('connection', s));
     });
     let boundPort: number;
     try {
@@ -795,16 +795,18 @@ function responseJson(response: ExportLogsServiceResponse): Record<string, unkno
   return p ? { partialSuccess: { rejectedLogRecords: String(p.rejectedLogRecords), errorMessage: p.errorMessage } } : {};
 }
 
-/** How long a new plain-text connection may take to send its first bytes before it is handed to gRPC unread. */
-const SNIFF_MS = 250;
 const HTTP2_PREFACE = 'PRI * HTTP/2.0';
 
 /**
  * Hands a new connection to gRPC, or to `http1` if its first bytes are an HTTP/1.x request line (a method
  * and a space; HTTP/2's preface starts with `PRI *`). The bytes read to decide are put back first. A client
- * that sends nothing within SNIFF_MS goes to gRPC as it is (gRPC's idle and keepalive rules apply to it).
+ * that sends nothing within `waitMs` goes to gRPC as it is (gRPC's idle and keepalive rules apply to it).
+ * Clients of both protocols speak first, at once; the wait is for a client that is slow to (a busy process:
+ * an SDK in an application whose event loop is held). It is a TLS client's handshake limit (10 s, or
+ * idle_timeout when shorter). It was 250 ms: an HTTP/1.1 client that sent its request 300 ms after it
+ * connected was handed to gRPC and read an HTTP/2 GOAWAY, its request lost.
  */
-function sniffHttp1(socket: net.Socket, grpcSide: (socket: net.Socket) => void, http1: (socket: net.Socket) => void): void {
+function sniffHttp1(socket: net.Socket, waitMs: number, grpcSide: (socket: net.Socket) => void, http1: (socket: net.Socket) => void): void {
   // Until its new owner listens, an error (a reset) must not go unheard: that would crash the daemon.
   const ignore = () => undefined;
   let late: NodeJS.Immediate | undefined;
@@ -829,7 +831,7 @@ function sniffHttp1(socket: net.Socket, grpcSide: (socket: net.Socket) => void, 
     } else grpcSide(socket);
   };
   // The wait ends after the loop has read its sockets once more (an immediate runs after that): when this
-  // process was busy past SNIFF_MS (a large request decoded, a batch encoded), its timers come due before it
+  // process was busy past the wait (a large request decoded, a batch encoded), its timers come due before it
   // reads again, and a request that had come meanwhile was handed to gRPC unread. Its client, speaking
   // HTTP/1.1, got an HTTP/2 GOAWAY, and the request was lost.
   const timer = setTimeout(() => {
@@ -838,7 +840,7 @@ function sniffHttp1(socket: net.Socket, grpcSide: (socket: net.Socket) => void, 
       socket.pause();
       grpcSide(socket);
     });
-  }, SNIFF_MS);
+  }, waitMs);
   socket.once('data', first);
   socket.once('close', stopWaiting);
   socket.on('error', ignore);
