@@ -89,7 +89,7 @@ outputs: { out: { type: console, inputs: [up] } }
     expect((err as ConfigError).issues[0]).toMatchObject({ line: 1, column: 11, path: 'plugins.0' });
     expect((err as ConfigError).issues[0]!.message).toMatch(/^cannot load plugin "\.\/missing-plugin\.js"/);
     // The type it would have brought is unknown: said so, not only the built-ins listed.
-    expect((err as ConfigError).issues[1]!.message).toBe('unknown transform type "uppercase"; known transforms: parse, filter, anomaly_detect; plugin "./missing-plugin.js" did not load (above)');
+    expect((err as ConfigError).issues[1]!.message).toBe('unknown transform type "uppercase"; known transforms: parse, filter, anomaly_detect, redact; plugin "./missing-plugin.js" did not load (above)');
   });
 
   it('a definition without a zod config schema, or one clashing with a built-in, is a config error; none of the plugin is registered', async () => {
