@@ -12,7 +12,7 @@ import type { AnyComponentDefinition, ComponentKind, ListenPort } from '../engin
 import { loadPlugin, pluginLoadError, type ComponentRegistry } from '../engine/registry.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { interpolate } from './interpolate.js';
-import { duration, isSecretSchema } from './schema.js';
+import { byteSize, duration, isSecretSchema } from './schema.js';
 import { parseListenAddress } from '../inputs/net/address.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -50,9 +50,10 @@ export const topLevelSchema = z.strictObject({
 export const bufferSchema = z
   .strictObject({
     max_events: z.number().int().min(1).default(10_000).describe('Capacity of the buffer, in events (batches are taken whole: an empty buffer takes a larger one).'),
+    max_bytes: byteSize().prefault('64MiB').describe('Capacity of the buffer, in bytes of its events, estimated: their text (a character as a byte) and 100 bytes an event, counted where they enter the pipeline and carried through transforms. The buffer is full at `max_events` or `max_bytes`, whichever comes first (an empty buffer still takes a larger batch). The default holds 10,000 events of up to 6.6 KB: it bounds big lines (bounded in events only, 10,000 syslog messages of 64 KiB in front of a file output took the daemon to 1.4 GB), not ordinary ones.'),
     when_full: z.enum(['block', 'drop_newest']).default('block').describe('`block` applies backpressure upstream; `drop_newest` discards new events and counts them.'),
   })
-  .default({ max_events: 10_000, when_full: 'block' });
+  .prefault({});
 
 /** The ids of the components that feed a transform or output. */
 const inputsSchema = z.array(z.string().min(1)).min(1);

@@ -52,6 +52,12 @@ export class Finalizer {
 export interface Batch {
   events: LogEvent[];
   finalizers: Finalizer[];
+  /**
+   * An estimate of the memory its events hold (`batchBytes`), for the buffers' `max_bytes`: made once, where
+   * the events enter the pipeline, and carried on by the transforms (in proportion to the events they pass
+   * on). Absent, the buffer that takes the batch makes it.
+   */
+  bytes?: number;
 }
 
 export function retainAll(finalizers: readonly Finalizer[], count = 1): void {

@@ -21,6 +21,7 @@ const HELP: Record<string, string> = {
   restarts_total: 'Times the engine restarted the component after it crashed.',
   abandoned_events_total: 'Events a transform or output gave up on: the shutdown timeout cut its drain short, an output could not queue them at a stop (its on-disk queue full), or it kept crashing after its input ended (inputs that can offer them again do).',
   buffer_events: 'Events waiting in the buffer in front of the component.',
+  buffer_bytes: 'Bytes of the events waiting in the buffer in front of the component, as estimated for buffer.max_bytes.',
   anomalies_total: 'Events the anomaly detector flagged, by the kind of anomaly (sum() for all).',
   filtered_events_total: 'Events a filter dropped by its conditions (acknowledged as delivered).',
   stream_id_unresolved_events_total: 'Events the anomaly detector put in the stream `-` because they lack a field its `stream_id` names.',

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { ackBatch, Finalizer, releaseAll, retainAll, type AckStatus, type Batch } from './acknowledgement.js';
-import { BatchBuffer } from './buffer.js';
+import { BatchBuffer, bytesOf, carriedBytes } from './buffer.js';
 import type { Batches, ComponentContext, ComponentKind, InputStage, OutputStage, TransformStage } from './component.js';
 import type { LogEvent } from './event.js';
 import { COMMON_COUNTERS, ComponentMetrics } from './metrics.js';
@@ -121,10 +121,12 @@ class Fanout {
     const copies: LogEvent[][] = [];
     for (let i = 0; i < n - 1; i++) copies.push(copyEvents(batch.events));
     retainAll(batch.finalizers, n - 1);
+    // Estimated once for every copy.
+    const bytes = bytesOf(batch);
     const sends: Promise<boolean>[] = [];
     for (let i = 0; i < n; i++) {
       const events = i === n - 1 ? batch.events : copies[i]!;
-      sends.push(this.targets[i]!.buffer.send({ events, finalizers: batch.finalizers }));
+      sends.push(this.targets[i]!.buffer.send({ events, finalizers: batch.finalizers, bytes }));
     }
     await Promise.all(sends);
   }
@@ -378,11 +380,12 @@ export class Pipeline {
         abandonedAcks: 0,
       };
       if (c.kind !== 'input') {
-        const buffer = new BatchBuffer({ maxEvents: c.buffer.max_events, whenFull: c.buffer.when_full });
+        const buffer = new BatchBuffer({ maxEvents: c.buffer.max_events, maxBytes: c.buffer.max_bytes, whenFull: c.buffer.when_full });
         running.buffer = buffer;
         // What the component gave up on (`abandoned`), plus what was sent to its sealed buffer.
         metrics.counter('abandoned_events_total', () => running.abandoned + buffer.stats.abandonedEvents);
         metrics.gauge('buffer_events', () => buffer.stats.queuedEvents);
+        metrics.gauge('buffer_bytes', () => buffer.stats.queuedBytes);
         metrics.counter('discarded_events_total', () => buffer.stats.droppedEvents);
       }
       const previous = options.carryMetricsFrom?.find((m) => m.id === c.id);
@@ -860,7 +863,7 @@ export class Pipeline {
             releaseAll(upstream, status);
           });
           held.set(own, b);
-          return { events: b.events, finalizers: [own] };
+          return { events: b.events, finalizers: [own], bytes: b.bytes };
         };
         // A completed wrapper has left `held` already: what is there is what the transform still holds.
         const takeBack = (): Batch[] => {
@@ -909,7 +912,7 @@ export class Pipeline {
             continue;
           }
           c.metrics.add('sent_events_total', out.length);
-          await c.fanout.send({ events: out, finalizers: batch.finalizers });
+          await c.fanout.send({ events: out, finalizers: batch.finalizers, bytes: carriedBytes(batch, out) });
         }
       }
       if (current.flush) {

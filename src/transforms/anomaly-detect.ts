@@ -11,6 +11,7 @@ import { closest } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { defineTransform, type TransformStage } from '../engine/component.js';
 import { releaseAll, type Batch } from '../engine/acknowledgement.js';
+import { carriedBytes } from '../engine/buffer.js';
 import { MAX_NESTING, setOwn, severityFloor, type AttributeValue, type Attributes, type LogEvent } from '../engine/event.js';
 import { duration } from '../config/schema.js';
 import { DOTTED_ROOTS, eventPart, FIELD_ROOTS, fieldPathMeant, isFieldPath, lookupField } from '../engine/field-path.js';
@@ -718,7 +719,7 @@ export const anomalyDetectTransform = defineTransform({
               ctx.logger.error({ err, events: batch.events.length }, 'transform failed on a batch; passing its events on unchanged');
               out = batch.events;
             }
-            if (out.length) yield { events: out, finalizers: batch.finalizers };
+            if (out.length) yield { events: out, finalizers: batch.finalizers, bytes: carriedBytes(batch, out) };
             else releaseAll(batch.finalizers);
             next = source.next();
           }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Finalizer, type AckStatus, type Batch } from '../../src/engine/acknowledgement.js';
-import { BatchBuffer } from '../../src/engine/buffer.js';
+import { BatchBuffer, batchBytes } from '../../src/engine/buffer.js';
+import type { LogEvent } from '../../src/engine/event.js';
 
 function batch(n: number, tag: string, statuses?: AckStatus[]): Batch {
   const events = Array.from({ length: n }, (_, i) => ({ observedTimestamp: 0, body: `${tag}${i}`, attributes: {}, source: { input: tag } }));
@@ -79,6 +80,55 @@ describe('BatchBuffer', () => {
     expect(await buffer.send(batch(3, 'lost', statuses))).toBe(false);
     expect(buffer.stats.droppedEvents).toBe(3);
     expect(statuses).toEqual(['dropped']);
+  });
+
+  it('max_bytes: full at its bytes before its events, blocks or drops the next batch, and still takes a bigger batch when empty', async () => {
+    const line = (n: number, tag: string): Batch => ({ events: Array.from({ length: n }, () => ({ observedTimestamp: 0, body: tag.padEnd(10_000, 'x'), attributes: {}, source: { input: tag } })), finalizers: [] });
+    const blocking = new BatchBuffer({ maxEvents: 10_000, maxBytes: 35_000, whenFull: 'block' });
+    const close = blocking.addProducer();
+    await blocking.send(line(3, 'a')); // 3 x (10,000 + 100) bytes
+    expect(blocking.stats).toMatchObject({ queuedEvents: 3, queuedBytes: 30_300 });
+    let sent = false;
+    const second = blocking.send(line(1, 'b')).then(() => (sent = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sent).toBe(false);
+    expect(blocking.stats.blockedSends).toBe(1);
+    expect((await blocking.next())!.events).toHaveLength(3);
+    await second;
+    expect(blocking.stats).toMatchObject({ queuedEvents: 1, queuedBytes: 10_100 });
+    close();
+    expect((await blocking.next())!.events[0]!.body).toMatch(/^b/);
+    expect(blocking.stats.queuedBytes).toBe(0);
+
+    const dropping = new BatchBuffer({ maxEvents: 10_000, maxBytes: 35_000, whenFull: 'drop_newest' });
+    dropping.addProducer();
+    const statuses: AckStatus[] = [];
+    expect(await dropping.send(line(10, 'big'))).toBe(true); // larger than the bound, into an empty buffer
+    expect(dropping.stats.queuedBytes).toBe(101_000);
+    expect(await dropping.send({ ...batch(1, 'small'), finalizers: [new Finalizer((s) => statuses.push(s))] })).toBe(false);
+    expect(dropping.stats.droppedEvents).toBe(1);
+    expect(statuses).toEqual(['dropped']);
+  });
+
+  it('batchBytes counts the text of body, attributes and resource, nested values too, and 100 bytes an event', () => {
+    const event = (e: Partial<LogEvent>): LogEvent => ({ observedTimestamp: 0, body: '', attributes: {}, source: { input: 'x' }, ...e });
+    expect(batchBytes([event({ body: 'x'.repeat(1000) })])).toBe(1100);
+    // key "a" (1) + "bc" (2) + 500 + key "n" (1) + a number (8)
+    expect(batchBytes([event({ body: { a: { bc: ['y'.repeat(500)] }, n: 1 } })])).toBe(100 + 1 + 2 + 500 + 1 + 8);
+    expect(batchBytes([event({ attributes: { k: 'v'.repeat(99) }, resource: { s: 'w' } })])).toBe(100 + 1 + 99 + 1 + 1);
+  });
+
+  it('a batch that says its bytes (carried from upstream) is taken at its word, not walked again', async () => {
+    const buffer = new BatchBuffer({ maxEvents: 10, maxBytes: 1000, whenFull: 'drop_newest' });
+    buffer.addProducer();
+    expect(await buffer.send({ ...batch(1, 'a'), bytes: 900 })).toBe(true);
+    expect(buffer.stats.queuedBytes).toBe(900);
+    expect(await buffer.send(batch(1, 'b'))).toBe(false); // its ~102 bytes do not fit beside 900
+    // What is not a size (a plugin's batch) is estimated instead: NaN would have made the buffer never full.
+    const other = new BatchBuffer({ maxEvents: 10, maxBytes: 1000, whenFull: 'drop_newest' });
+    other.addProducer();
+    expect(await other.send({ ...batch(1, 'a'), bytes: Number.NaN })).toBe(true);
+    expect(other.stats.queuedBytes).toBe(102);
   });
 
   it('an empty batch is acknowledged at once and not queued', async () => {

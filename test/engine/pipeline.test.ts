@@ -576,6 +576,40 @@ outputs:
   });
 });
 
+describe('buffer.max_bytes', () => {
+  it('bytes are estimated where events enter and carried through map and stream transforms in proportion to the events passed on; a buffer is full at its bytes', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    hooks.beforeAck.set('out', () => gate);
+    // An event of numbers is { n } in its body: 100 + 1 + 8 = 109 bytes, 1,090 a batch of 10; `even` passes
+    // on 5 of them (545 bytes). Walked again after `tag` (an attribute `tagged: true` more), it would be 615.
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 1000, batch_size: 10 }
+transforms:
+  even: { type: even, inputs: [src] }
+  tag: { type: tag, inputs: [even] }
+  held: { type: hold, inputs: [tag] }
+outputs:
+  out: { type: collect, inputs: [held], buffer: { max_bytes: 2000 } }
+`);
+    await pipeline.start();
+    const metric = (id: string, name: string) => pipeline.metrics().find((x) => x.id === id)!.get(name);
+    for (let i = 0; i < 200 && metric('out', 'buffer_bytes') < 1635; i++) await sleep(5);
+    await sleep(50);
+    // out took one batch (held at its ack) and queued 3 more: 1,635 bytes; a fourth (2,180) does not fit.
+    expect(metric('out', 'buffer_events')).toBe(15);
+    expect(metric('out', 'buffer_bytes')).toBe(3 * 545);
+    // The transform in front waits with the next batch (counted as sent when it is handed on): 4 batches in
+    // out, 1 waiting for room; its own buffer takes the rest (109 KB in all).
+    expect(metric('held', 'sent_events_total')).toBe(25);
+    release();
+    await pipeline.done;
+    expect(hooks.received.get('out')).toHaveLength(500);
+    expect(metric('out', 'buffer_bytes')).toBe(0);
+  });
+});
+
 describe('lifecycle', () => {
   it('stop() ends inputs and drains in-flight events through to the outputs', async () => {
     hooks.beforeAck.set('out', async () => { await sleep(1); });
