@@ -47,6 +47,27 @@ describe('syslog input', () => {
     expect(warning).toMatchObject({ asked, receive_buffer_bytes: max });
   });
 
+  it('UDP: while the pipeline is full, max_pending_bytes of datagrams wait (those being handed on included) and the rest are dropped and counted', async () => {
+    // 10,000 datagrams of 64 KiB waited before (max_pending_events alone): 640 MB, beside the pipeline's buffers.
+    const { h, port } = await start({ mode: 'udp', max_pending_bytes: 102_400 });
+    h.block();
+    const socket = dgram.createSocket('udp4');
+    const datagram = (i: number) => Buffer.from(`<13>1 2026-11-27T00:00:00Z host app - - - ${i} `.padEnd(10_000, 'x'));
+    const send = (b: Buffer) => new Promise<void>((r) => socket.send(b, port, '127.0.0.1', () => r()));
+    for (let i = 0; i < 20; i++) await send(datagram(i));
+    for (let i = 0; i < 200 && h.metrics.get('discarded_events_total') < 10; i++) await new Promise((r) => setTimeout(r, 10));
+    // 10 of 10,000 bytes fit in 102,400 (the first is the batch emit() holds); the 11th does not.
+    expect(h.metrics.get('discarded_events_total')).toBe(10);
+    h.unblock();
+    const events = await h.waitForEvents(10);
+    expect(events.map((e) => (e.body as string).split(' ')[0])).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    // Handed on, they no longer count: the next datagram is taken.
+    await send(datagram(20));
+    expect((await h.waitForEvents(11))[10]!.body).toMatch(/^20 /);
+    expect(h.metrics.get('discarded_events_total')).toBe(10);
+    socket.close();
+  });
+
   it('UDP: one message per datagram, RFC 5424 and RFC 3164 parsed into syslog.* attributes', async () => {
     const { h, port } = await start({ mode: 'udp' });
     const socket = dgram.createSocket('udp4');

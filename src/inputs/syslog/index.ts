@@ -2,8 +2,8 @@
  * `syslog`: receives syslog messages over UDP, TCP or TLS (rsyslog, syslog-ng, `logger`, network devices).
  *
  * - UDP: one message per datagram. UDP cannot slow a sender down, so while the pipeline is full up to
- *   `max_pending_events` messages wait; beyond that new datagrams are dropped and counted
- *   (`discarded_events_total`).
+ *   `max_pending_events` messages, and `max_pending_bytes` of them, wait; beyond that new datagrams are
+ *   dropped and counted (`discarded_events_total`).
  * - TCP and TLS: RFC 6587 octet counting or newline framing, detected per frame (see `framing.ts`). Each
  *   connection is read only as fast as the pipeline takes its events, so a full pipeline slows the senders (TCP
  *   flow control) instead of growing memory. At most `max_connections` at once (more are refused and counted);
@@ -37,6 +37,7 @@ export const syslogConfig = z
     max_connections: z.number().int().min(1).default(1000).describe('TCP/TLS connections open at once; more are refused (counted in `errors_total`).'),
     idle_timeout: duration().prefault('5m').describe('Close a TCP/TLS connection that sent nothing for this long; `0` never closes idle connections. A TLS handshake must finish within 10 s, or this when shorter.'),
     max_pending_events: z.number().int().min(1).default(10_000).describe('UDP only: messages that may wait while the pipeline is full; beyond that datagrams are dropped and counted (`discarded_events_total`).'),
+    max_pending_bytes: byteSize().prefault('32MiB').describe('UDP only: bytes of messages (as received, cut at `max_message_bytes`) that may wait while the pipeline is full, those being handed to it included; beyond that datagrams are dropped and counted (`discarded_events_total`). 10,000 messages of 64 KiB were 640 MB: the default holds 10,000 messages of up to 3.3 KB.'),
     receive_buffer_bytes: byteSize().prefault('4MiB').describe('UDP only: the socket\'s receive buffer (SO_RCVBUF), which holds a burst while driftlock reads. Datagrams that overflow it are dropped by the kernel, unseen by driftlock (`RcvbufErrors` in /proc/net/snmp). The kernel caps it at `net.core.rmem_max`; the size it granted is logged at start.'),
     tls: tlsConfig.optional(),
   })
@@ -90,24 +91,37 @@ export class SyslogInput implements InputStage {
     const { host, port } = this.config.address;
     const maxBytes = this.config.max_message_bytes;
     const maxPending = this.config.max_pending_events;
+    const maxPendingBytes = this.config.max_pending_bytes;
     const problems = new ProblemLog(ctx.logger, ctx.signal);
     const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
     let queue: LogEvent[] = [];
+    // Bytes of the messages queued, and of those plus the ones being handed on (emit waits while the pipeline is full).
+    let queueBytes = 0;
+    let pendingBytes = 0;
     let draining: Promise<void> | null = null;
     const drain = async () => {
       while (queue.length > 0) {
         const batch = queue;
+        const bytes = queueBytes;
         queue = [];
-        await ctx.emit(batch);
+        queueBytes = 0;
+        try {
+          await ctx.emit(batch);
+        } finally {
+          pendingBytes -= bytes;
+        }
       }
       draining = null;
     };
     socket.on('message', (msg, rinfo) => {
-      if (queue.length >= maxPending) {
+      const size = Math.min(msg.length, maxBytes);
+      if (queue.length >= maxPending || (pendingBytes > 0 && pendingBytes + size > maxPendingBytes)) {
         ctx.metrics.add('discarded_events_total');
-        problems.report('udp_dropped', 'pipeline is not taking events (full, or a reload is under way): dropping syslog UDP datagrams beyond max_pending_events', { peer: peerOf(rinfo.address, rinfo.port), max_pending_events: maxPending });
+        problems.report('udp_dropped', 'pipeline is not taking events (full, or a reload is under way): dropping syslog UDP datagrams beyond max_pending_events or max_pending_bytes', { peer: peerOf(rinfo.address, rinfo.port), max_pending_events: maxPending, max_pending_bytes: maxPendingBytes });
         return;
       }
+      pendingBytes += size;
+      queueBytes += size;
       const truncated = msg.length > maxBytes;
       const { event, malformed } = syslogEvent(truncated ? msg.subarray(0, maxBytes) : msg, truncated, ctx.id, peerOf(rinfo.address, rinfo.port), Date.now(), this.config.parse_header);
       ctx.metrics.add('received_events_total');
