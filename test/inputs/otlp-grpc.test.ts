@@ -430,6 +430,26 @@ describe('otlp_grpc input', () => {
     expect(h.events.every((e) => String(e.body).startsWith('first'))).toBe(true);
   });
 
+  it('max_pending_bytes: while the pipeline is full, requests beyond its bytes are refused with UNAVAILABLE, however few their records; one larger than it is taken when none waits', async () => {
+    // Bounded by events alone (10,000), 300 clients each sending one record of 1 MB waited: an RSS of 990 MB.
+    const { h, port } = await start({ max_pending_bytes: '64KiB' });
+    h.block();
+    const body = (text: string, chars: number) => Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => `${text} `.padEnd(chars, 'x'))));
+    const post = (b: Buffer) => httpPost(port, '/v1/logs', b, { 'content-type': 'application/x-protobuf' });
+    const first = post(body('first', 100_000)); // larger than 64 KiB, taken: nothing waits
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await post(body('refused', 1_000));
+    expect(refused.status).toBe(503);
+    expect(decodeRpcStatus(refused.body).code).toBe(grpc.status.UNAVAILABLE);
+    h.unblock();
+    expect((await first).status).toBe(200);
+    await h.waitForEvents(1);
+    // Handed on, its bytes no longer count.
+    expect((await post(body('second', 40_000))).status).toBe(200);
+    expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(['first', 'second']);
+    expect(h.metrics.get('refused_requests_total')).toBe(1);
+  });
+
   it.skipIf(!HAVE_OPENSSL)('serves OTLP/HTTP over HTTP/2 (TLS with ALPN h2, as Go clients send it; and h2c), beside gRPC on the same session', async () => {
     const cert = makeSelfSignedCert()!;
     const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile }, max_receive_message_bytes: '64KiB' });

@@ -8,7 +8,7 @@
  * request's events (`delivered`); `queued` answers as soon as the events are in the pipeline's buffers. Events
  * that a `drop_newest` buffer discarded or an output rejected for good are reported in `partial_success`
  * (the client logs them and does not retry). When the pipeline is full (this input already has
- * `max_pending_events` waiting for buffer space) a request is refused with `UNAVAILABLE` before anything of it
+ * `max_pending_events`, or `max_pending_bytes` of requests, waiting for buffer space) a request is refused with `UNAVAILABLE` before anything of it
  * is taken, so the client retries later: nothing is accepted and then dropped. So is a request this input
  * expects not to answer before its deadline; one whose client gives up while it waits for the pipeline is
  * not taken (its retry would be a duplicate). A request that is not a valid
@@ -39,6 +39,7 @@ export const otlpGrpcConfig = z.object({
     .min(1)
     .default(10_000)
     .describe('Events of accepted requests that may wait for room in a full pipeline; beyond that, requests are refused with `UNAVAILABLE` (the client retries).'),
+  max_pending_bytes: byteSize().prefault('32MiB').describe('Bytes of accepted requests (as received, decompressed) that may wait for room in a full pipeline, the one being handed to it included; beyond that, requests are refused with `UNAVAILABLE` (the client retries). A request larger than this is still taken when none waits. Bounded by events alone, 300 clients each sending one record of 1 MB held 990 MB of RSS behind a held-up output.'),
   max_records_per_request: z
     .number()
     .int()

@@ -205,6 +205,8 @@ export class OtlpGrpcInput implements InputStage {
   private readonly expectedAuth: Buffer | undefined;
   private readonly emptyResponse: Buffer;
   private pendingEvents = 0;
+  /** Bytes of the requests of `pendingEvents`, as received. */
+  private pendingBytes = 0;
   private readonly inflight = new Set<Promise<void>>();
   /**
    * Accepted requests waiting for their turn to emit, first come first served: one request at a time waits
@@ -568,9 +570,9 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     // Full already: answer before decoding anything (decoding is where a request costs memory).
-    if (this.pendingEvents >= this.config.max_pending_events) {
+    if (this.pendingEvents >= this.config.max_pending_events || this.pendingBytes >= this.config.max_pending_bytes) {
       ctx.metrics.add('refused_requests_total');
-      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes });
       refuse('UNAVAILABLE', 'driftlock pipeline is full; retry later');
       return;
     }
@@ -641,13 +643,15 @@ export class OtlpGrpcInput implements InputStage {
       request.answer({ response: {} });
       return;
     }
-    if (this.pendingEvents > 0 && this.pendingEvents + n > this.config.max_pending_events) {
+    const bytes = request.bytes.length;
+    if (this.pendingEvents > 0 && (this.pendingEvents + n > this.config.max_pending_events || this.pendingBytes + bytes > this.config.max_pending_bytes)) {
       ctx.metrics.add('refused_requests_total');
-      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents });
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes });
       refuse('UNAVAILABLE', 'driftlock pipeline is full; retry later');
       return;
     }
     this.pendingEvents += n;
+    this.pendingBytes += bytes;
     const key = {};
     this.unanswered.set(key, { start: Date.now(), n });
     this.unansweredEvents += n;
@@ -656,6 +660,7 @@ export class OtlpGrpcInput implements InputStage {
       // The client is gone (or will not read the answer): its records never entered the pipeline, so its
       // retry is no duplicate. At a stop, requests still in line are answered UNAVAILABLE instead.
       this.pendingEvents -= n;
+      this.pendingBytes -= bytes;
       if (turn) this.nextTurn();
       this.answered(key, false);
       ctx.metrics.add('refused_requests_total');
@@ -676,6 +681,7 @@ export class OtlpGrpcInput implements InputStage {
         });
       } finally {
         this.pendingEvents -= n;
+        this.pendingBytes -= bytes;
         this.nextTurn();
       }
       status = this.config.acknowledge === 'delivered' ? await acked : ackStatus ?? 'delivered';
