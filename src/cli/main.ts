@@ -324,7 +324,29 @@ program
     await writeFile(opts.write, spliceReference(await readFile(opts.write, 'utf8'), reference));
   });
 
+/**
+ * `driftlock -c pipeline.yaml`: an option of a command given before the command (or without one) is refused
+ * with the command to type (before: "unknown option '-c'", which said neither that a command was missing nor
+ * which). The command is the one named later on the line, else `run`; an option no command has is left to
+ * commander's "unknown option".
+ */
+function optionBeforeCommand(args: string[]): string | undefined {
+  const has = (cmd: Command, flag: string) => cmd.options.some((o) => o.short === flag || o.long === flag);
+  const first = args[0];
+  if (first === undefined || !first.startsWith('-') || has(program, first)) return undefined;
+  const flag = first.startsWith('--') ? first.split('=')[0]! : first.slice(0, 2);
+  const named = args.findIndex((a) => program.commands.some((c) => c.name() === a));
+  const command = program.commands.find((c) => c.name() === (named >= 0 ? args[named] : 'run'))!;
+  if (!has(command, flag)) return undefined;
+  const shell = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
+  const line = (name: string) => ['driftlock', name, ...args.filter((_, i) => i !== named)].map(shell).join(' ');
+  const validate = named < 0 && has(program.commands.find((c) => c.name() === 'validate')!, flag);
+  return `error: unknown option '${flag}' before a command; the command comes first: ${line(command.name())}${validate ? ` (or ${line('validate')} to check the file)` : ''}`;
+}
+
 try {
+  const misplaced = optionBeforeCommand(process.argv.slice(2));
+  if (misplaced !== undefined) program.error(misplaced);
   await program.parseAsync(process.argv);
 } catch (err) {
   process.stderr.write(`driftlock: ${(err as Error).stack ?? String(err)}\n`);

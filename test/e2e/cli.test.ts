@@ -103,6 +103,27 @@ describe('driftlock CLI', () => {
     expect((await runCli(['validate', '--help'])).stdout).toMatch(/^Usage: driftlock validate \[options\]$/m);
   });
 
+  it('driftlock -c FILE (no command) says the command to type: run, or the command named after the option (exit 2)', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, 'inputs: { in: { type: stdin } }\noutputs: { out: { type: console, inputs: [in] } }\n');
+    const none = await runCli(['-c', file], { input: '' });
+    // Before: "error: unknown option '-c'", neither that a command was missing nor which.
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(`error: unknown option '-c' before a command; the command comes first: driftlock run -c ${file} (or driftlock validate -c ${file} to check the file)\n`);
+    const long = await runCli([`--config=${file}`, '--log-level', 'debug'], { input: '' });
+    expect(long.code).toBe(2);
+    expect(long.stderr).toContain(`the command comes first: driftlock run --config=${file} --log-level debug (or driftlock validate`);
+    const after = await runCli(['-c', file, 'validate']);
+    expect(after.code).toBe(2);
+    expect(after.stderr).toContain(`error: unknown option '-c' before a command; the command comes first: driftlock validate -c ${file}\n`);
+    // An option no command has is still just unknown; the top-level help is as it was.
+    const unknown = await runCli(['--frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("error: unknown option '--frobnicate'\n");
+    expect((await runCli(['--help'])).stdout).not.toContain('-c, --config');
+  });
+
   it('an unknown command is a usage error (exit 2)', async () => {
     const result = await runCli(['frobnicate']);
     expect(result.code).toBe(2);
