@@ -195,6 +195,25 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   }
 }
 
+/** The system calls of a listen that failed: the port (listen, UDP's bind) or the host (getaddrinfo). */
+const LISTEN_CALLS = new Set(['listen', 'bind', 'getaddrinfo']);
+
+/**
+ * What a pipeline's failed start is logged with, once (the component that failed: `component`, as the
+ * components' own log lines name it; before, a listen that failed was logged by the input and again around
+ * it), and, for a listen that failed, where `configFile` sets that address (`config_at`, `file:line:column`,
+ * as config errors say it; `where`: the same, for the line on stderr).
+ */
+function startFailure(err: unknown, config: PipelineConfig, configFile: string): { fields: { component?: string; config_at?: string }; where: string } {
+  if (!(err instanceof StartError)) return { fields: {}, where: '' };
+  const set = config.listenAt[err.componentId];
+  let listen = false;
+  for (let e: unknown = err; e instanceof Error && !listen; e = e.cause) listen = LISTEN_CALLS.has(String((e as NodeJS.ErrnoException).syscall));
+  if (!set || !listen) return { fields: { component: err.componentId }, where: '' };
+  const at = `${configFile}:${set.line}:${set.column}`;
+  return { fields: { component: err.componentId, config_at: at }, where: `; ${set.key} set at ${at}` };
+}
+
 /** A stop that came before anything ran: nothing to drain. */
 function stoppedWhileStarting(life: Lifecycle, logger: Logger): number {
   life.finished = true;
@@ -263,8 +282,9 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   try {
     await startUnlessStopped(pipeline, tlsMaterials);
   } catch (err) {
-    logger.error({ err }, 'cannot start the pipeline');
-    process.stderr.write(secrets.mask(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}\n`));
+    const failed = startFailure(err, config, options.configFile);
+    logger.error({ err, ...failed.fields }, 'cannot start the pipeline');
+    process.stderr.write(secrets.mask(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}${failed.where}\n`));
     life.finished = true;
     return 78;
   }
@@ -400,11 +420,11 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             await replacement.stop(1_000).catch(() => false);
             if (stopRequested) {
               // Stopping: the previous config is not started again; the inputs kept stop.
-              logger.error({ err }, 'SIGHUP: the new pipeline cannot start; stopping');
+              logger.error({ err, ...startFailure(err, fresh, options.configFile).fields }, 'SIGHUP: the new pipeline cannot start; stopping');
               stopped = held.stop(config.shutdownTimeoutMs).then(() => false);
               break;
             }
-            logger.error({ err }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
+            logger.error({ err, ...startFailure(err, fresh, options.configFile).fields }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
             const previous = new Pipeline(config, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), adopt: held });
             await tlsMaterials.use(() => previous.start());
             pipeline = previous;

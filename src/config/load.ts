@@ -93,6 +93,12 @@ export interface PipelineConfig {
   dataDir: string;
   /** Where the file sets `data_dir` (unset when it takes the default), for errors about that folder. */
   dataDirAt?: { line: number; column: number };
+  /**
+   * Where the file sets the address each listening component listens on, by component id (none for one
+   * that takes its default), for an error of a listen that fails at start: the config's errors name
+   * positions, the running daemon's otherwise could not.
+   */
+  listenAt: Record<string, { key: string; line: number; column: number }>;
   logLevel: (typeof LOG_LEVELS)[number];
   shutdownTimeoutMs: number;
   api: { enabled: boolean; address: string };
@@ -525,7 +531,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
     if (c?.secretKeys.some((k) => underSecret(at.slice(2), k))) for (const name of names) secretsFromEnv.add(name);
   }
 
-  checkPorts(components, cfg.api, issues);
+  const listening = checkPorts(components, cfg.api, issues);
   // "Feeds nothing" is only meaningful once every component was understood.
   checkTopology(nodes, seen, issues, issues.issues.length === 0);
   if (issues.issues.length) throw new ConfigError(shownFile, dropUnresolved(issues.issues, unresolved));
@@ -535,6 +541,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
     dir,
     dataDir: path.resolve(cfg.data_dir),
     ...dataDirAt(raw, locator),
+    listenAt: listenAt(listening, raw, locator),
     logLevel: cfg.log_level,
     shutdownTimeoutMs: cfg.shutdown_timeout,
     api: cfg.api,
@@ -549,7 +556,8 @@ export async function parseConfig(text: string, file: string, registry: Componen
  * rather than by `run` (exit 78 at start). A wildcard host (`0.0.0.0`, `::`) takes the port on every address.
  * Port 0 is any free port, never a clash.
  */
-function checkPorts(components: ComponentConfig[], api: { enabled: boolean; address: string }, issues: IssueCollector): void {
+function checkPorts(components: ComponentConfig[], api: { enabled: boolean; address: string }, issues: IssueCollector): Array<{ id: string; at: PathSegment[] }> {
+  const listening: Array<{ id: string; at: PathSegment[] }> = [];
   const taken: Array<ListenPort & { who: string; at: Array<string | number> }> = [];
   const apiAddress = api.enabled ? parseListenAddress(api.address) : undefined;
   if (apiAddress) taken.push({ protocol: 'tcp', ...apiAddress, key: 'address', who: 'the API', at: ['api', 'address'] });
@@ -568,11 +576,24 @@ function checkPorts(components: ComponentConfig[], api: { enabled: boolean; addr
     }
     for (const p of ports) {
       const at = [`${c.kind}s`, c.id, p.key];
+      listening.push({ id: c.id, at });
       const clash = p.port !== 0 && taken.find((t) => t.protocol === p.protocol && t.port === p.port && (t.host === p.host || wildcard(t.host) || wildcard(p.host)));
       if (clash) issues.add(at, `${p.protocol.toUpperCase()} port ${p.port} is also ${clash.who}'s (${clash.at.join('.')}): two listeners cannot share a port`, { component: c.id, pathFrom: 2 });
       else taken.push({ ...p, who: `component "${c.id}"`, at });
     }
   }
+  return listening;
+}
+
+/** `PipelineConfig.listenAt`: the listen keys the file writes (a default has no position). */
+function listenAt(listening: Array<{ id: string; at: PathSegment[] }>, raw: object, locator: Locator): PipelineConfig['listenAt'] {
+  const found: PipelineConfig['listenAt'] = {};
+  for (const { id, at } of listening) {
+    if (valueAt(raw, at) === undefined) continue;
+    const { line, column } = locator.locate(at);
+    if (line !== undefined && column !== undefined) found[id] ??= { key: String(at.at(-1)), line, column };
+  }
+  return found;
 }
 
 function isListenPort(p: unknown): p is ListenPort {

@@ -1048,8 +1048,8 @@ export class Pipeline {
         c.metrics.add('errors_total');
         if (c.starting) {
           // It never received (its port is taken, its address does not resolve): start() fails with this, and
-          // the daemon exits 78. Said as a restart, it read as a crash of a running input.
-          c.logger.error({ err }, `${c.config.kind} cannot start`);
+          // the daemon exits 78. Said as a restart, it read as a crash of a running input. Not logged here:
+          // the StartError naming it is, once, by what started the pipeline (before, it was said twice).
           c.starting.fail(err);
           return;
         }

@@ -488,12 +488,15 @@ outputs: { out: { type: console, inputs: [net] } }
       expect(result.code, result.stderr).toBe(78);
       expect(result.stderr).toContain(`driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
       // And what to do about it (before, the system's words alone).
-      expect(result.stderr).toContain(`EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change its address)\n`);
+      expect(result.stderr).toContain(`EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change its address)`);
       // The cause is said once, not appended again by the logger.
       expect(result.stderr.split('\n').filter((l) => l.includes('EADDRINUSE: address already in use 127.0.0.1:' + port + ': listen EADDRINUSE'))).toEqual([]);
-      // Logged as what it is, not as a crash of a running input about to be restarted.
-      const logged = logLines(result.stderr).filter((l) => l.component === 'net').map((l) => [l.level, l.msg, l.restart_in_ms]);
-      expect(logged).toEqual([['error', 'input cannot start', undefined]]);
+      // Logged as what it is, not as a crash of a running input about to be restarted; once (before, twice:
+      // "input cannot start" by the input, then "cannot start the pipeline" around it), naming the input and
+      // where the file sets its address, as config errors name positions.
+      const logged = logLines(result.stderr).filter((l) => l.level === 'error').map((l) => [l.msg, l.component, l.config_at, l.restart_in_ms]);
+      expect(logged).toEqual([['cannot start the pipeline', 'net', `${file}:3:52`, undefined]]);
+      expect(result.stderr).toContain(`change its address); address set at ${file}:3:52\n`);
       // Said in words, without a stack trace pointing into driftlock's code (before: two, one a line).
       expect(stackTraces(result.stderr)).toEqual([]);
       // The API's own port taken: the same, said in one line.
@@ -506,6 +509,34 @@ outputs: { out: { type: console, inputs: [in] } }
       expect(api.code, api.stderr).toBe(78);
       expect(api.stderr).toContain(`driftlock: cannot start: the API cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change api.address)\n`);
       expect(stackTraces(api.stderr)).toEqual([]);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('a reload whose new input cannot listen logs it once, naming the input and where its address is set', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const dir = await tempDir('dl-e2e-');
+      const file = path.join(dir, 'pipeline.yaml');
+      const pipeline = (extra: string) => `data_dir: ${dir}/data
+inputs:
+  demo: { type: demo, rate: 20 }${extra}
+outputs: { out: { type: file, inputs: [demo${extra ? ', net' : ''}], path: ${dir}/out.log } }
+`;
+      await writeFile(file, pipeline(''));
+      const cli = startCli(['run', '-c', file]);
+      await cli.waitFor(/driftlock running/);
+      await writeFile(file, pipeline(`\n  net:\n    type: syslog\n    address: "127.0.0.1:${port}"`));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/SIGHUP: the new pipeline cannot start; starting the previous config again/);
+      // Before: "input cannot start" by the input, then the reload's line around the same error.
+      const errors = logLines(cli.stderr()).filter((l) => l.level === 'error').map((l) => [l.msg, l.component, l.config_at]);
+      expect(errors).toEqual([['SIGHUP: the new pipeline cannot start; starting the previous config again', 'net', `${file}:6:14`]]);
+      cli.child.kill('SIGTERM');
+      expect((await cli.exited).code).toBe(0);
     } finally {
       holder.close();
     }
