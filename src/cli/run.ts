@@ -12,7 +12,7 @@
 import type { Server } from 'node:http';
 import { startApiServer, type ReloadStatus } from '../api/server.js';
 import { createRegistry } from '../components.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, formatIssue } from '../config/errors.js';
 import { loadConfigFile, secretsOf, type ComponentConfig, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
@@ -524,7 +524,9 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
     config = await loadConfigFile(options.configFile, createRegistry());
   } catch (err) {
     // A config with errors, or a file that cannot be read (gone, no permission): nothing changes.
-    if (err instanceof ConfigError) logger.error({ config: options.configFile, problems: err.issues.length }, `SIGHUP: the config does not load; the running pipeline goes on unchanged\n${err.message}`);
+    // The problems as a list, each one line (file:line:column: ...), as `validate` prints them: before, the
+    // message was several lines in one `msg`, which jq and log UIs showed as one escaped string.
+    if (err instanceof ConfigError) logger.error({ config: options.configFile, problems: err.issues.map((i) => formatIssue(err.file, i)) }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
     else logger.error({ err, config: options.configFile }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
     return { refused: `the config does not load: ${(err as Error).message}` };
   }
@@ -538,7 +540,7 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
   const tls = new TlsMaterials();
   const problems = await tlsProblemsOf(config.components, tls);
   if (problems.length) {
-    logger.error({ config: options.configFile, problems: problems.length }, `SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged\n${problems.join('\n')}`);
+    logger.error({ config: options.configFile, problems }, 'SIGHUP: the new config\'s TLS files cannot be used; the running pipeline goes on unchanged');
     return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}` };
   }
   // Nothing to rebuild (a SIGHUP with the file as it was, or its TLS files, or only log_level changed): the

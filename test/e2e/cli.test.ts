@@ -692,6 +692,11 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/${out}, encoding: text
       await writeFile(file, config('c.log').replace('type: file, include', 'type: fiel, include'));
       cli.child.kill('SIGHUP');
       await cli.waitFor(/SIGHUP: the config does not load; the running pipeline goes on unchanged/);
+      // One line of msg, the problems a list of one-line items (before: "...unchanged\ninvalid configuration\n  <file>:2:...", one msg).
+      const refused = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('SIGHUP: the config does not load'))!;
+      expect(refused.msg).toBe('SIGHUP: the config does not load; the running pipeline goes on unchanged');
+      expect(refused.problems).toEqual([expect.stringContaining(`${file}:2:`)]);
+      expect((refused.problems as string[])[0]).toContain('component "app", key type: unknown input type "fiel"');
       await appendFile(log, 'four\n');
       await until(async () => (await lines('b.log')).length === 2);
       expect(existsSync(path.join(dir, 'c.log'))).toBe(false);

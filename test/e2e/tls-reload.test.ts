@@ -77,8 +77,12 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
       cli.child.kill('SIGHUP');
       await cli.waitFor(/SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged/);
       const refused = logLines(cli.stderr()).find((l) => String(l.msg).startsWith("SIGHUP: the new config's TLS files"))!;
-      expect(refused.msg).toContain(`input "sys_tls" cannot start: TLS certificate ${dir}/server.crt does not match the key ${dir}/server.key`);
-      expect(refused.msg).toContain(`input "otlp" cannot start: TLS certificate ${dir}/server.crt does not match the key ${dir}/server.key`);
+      // One problem a list item, the message one line (before: all in one multi-line msg).
+      expect(refused.msg).toBe("SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged");
+      expect(refused.problems).toEqual(expect.arrayContaining([
+        expect.stringContaining(`input "sys_tls" cannot start: TLS certificate ${dir}/server.crt does not match the key ${dir}/server.key`),
+        expect.stringContaining(`input "otlp" cannot start: TLS certificate ${dir}/server.crt does not match the key ${dir}/server.key`),
+      ]));
       expect(cli.stderr()).not.toMatch(/draining the running pipeline|starting the previous config again/);
       // Still serving, with the certificate it has in memory, on both inputs.
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - mismatched\n' })).toBe(fingerprintOf(a));
@@ -90,7 +94,7 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
       const before = cli.stderr().length;
       cli.child.kill('SIGHUP');
       await until(() => cli.stderr().slice(before).includes("SIGHUP: the new config's TLS files cannot be used"));
-      expect(logLines(cli.stderr().slice(before)).map((l) => String(l.msg)).join('\n')).toContain(`input "sys_tls" cannot start: cannot read TLS certificate ${dir}/server.crt: ENOENT`);
+      expect(logLines(cli.stderr().slice(before)).flatMap((l) => (l.problems as string[] | undefined) ?? []).join('\n')).toContain(`input "sys_tls" cannot start: cannot read TLS certificate ${dir}/server.crt: ENOENT`);
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - missing\n' })).toBe(fingerprintOf(a));
       await until(() => received(out, 'missing'));
 
