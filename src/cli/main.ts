@@ -175,7 +175,8 @@ function detectOptions(cmd: Command, streamHelp: string): Command {
     .option('--warmup <events>', 'events per stream to learn from before flagging (overrides the profile)', number('--warmup', 0, 1e9, true))
     .option('--min-silence <duration>', 'how long a stream of 1+ events/s must be silent to be a volume_drop (default 30s)', durationSeconds('--min-silence'))
     .option('--state <file>', 'restore detector state from this file at start and save it at the end (no new warm-up)')
-    .option('--max-line-bytes <size>', 'longer lines are cut to this size and marked (64KiB, 1MiB or bytes)', size('--max-line-bytes', 64, 1 << 30), 1 << 20)
+    // The default shown as the size it is written as (before: 1048576), its value unchanged.
+    .addOption(new Option('--max-line-bytes <size>', 'longer lines are cut to this size and marked (64KiB, 1MiB or bytes)').argParser(size('--max-line-bytes', 64, 1 << 30)).default(1 << 20, '1MiB'))
     .option('--max-streams <n>', 'streams kept at most (the least recently seen is evicted; default 1000)', number('--max-streams', 1, 1e6, true))
     .addOption(new Option('--multiline <preset>', 'join stack traces into one event, as the file input\'s multiline.preset does: java, python or go').choices(['java', 'python', 'go']))
     .option('--group-window <duration>', 'readable output: the repeats of an alert (same stream, kind, and field or pattern) are one line per window, not each in full (stream: wall time; scan: the log\'s time); 0 shows every one (default 10s; JSON output has every one)', durationMs('--group-window'));

@@ -164,6 +164,20 @@ describe('driftlock stream', () => {
     expect(jsonLines(redirected.stdout)).toEqual(jsonLines(result.stdout));
   });
 
+  it('stream and scan --help show the default --max-line-bytes as a size (1MiB), as the docs write sizes', async () => {
+    for (const command of ['stream', 'scan']) {
+      const help = await runCli([command, '--help']);
+      expect(help.code).toBe(0);
+      // Before: "(default: 1048576)".
+      expect(help.stdout.replace(/\s+/g, ' ')).toMatch(/--max-line-bytes <size> [^-]*\(default: 1MiB\)/);
+    }
+    // The default is still 1 MiB: a line of 1 MiB is whole, one byte more is cut (and counted as malformed).
+    const whole = await runCli(['stream', '--format', 'text'], { input: 'y'.repeat(1 << 20) + '\n' });
+    expect(whole.stderr).not.toMatch(/malformed/);
+    const cut = await runCli(['stream', '--format', 'text'], { input: 'y'.repeat((1 << 20) + 1) + '\n' });
+    expect(cut.stderr).toMatch(/1 malformed line/);
+  });
+
   it('keeps going through invalid UTF-8 and over-long lines, and counts them', async () => {
     const gen = new NginxLines(3);
     const parts: Buffer[] = [];
