@@ -1,5 +1,6 @@
 /** Creating a folder and its parents, safely where Node's own recursive mkdir is not. */
 import { lstat, mkdir, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 
 /**
@@ -43,7 +44,7 @@ export async function whyNoFolder(dataDir: string, err: NodeJS.ErrnoException, s
     case 'EROFS':
       return 'it is on a read-only filesystem';
     case 'EACCES':
-      return 'permission denied';
+      return noPermission(dataDir, err, self);
     case 'EPERM':
       return 'not permitted';
     case 'EEXIST':
@@ -65,4 +66,37 @@ export async function whyNoFolder(dataDir: string, err: NodeJS.ErrnoException, s
     default:
       return 'it cannot be created or written';
   }
+}
+
+/** The user the process runs as, as `ls -l` and `id` name it: `user nobody (uid 65534)`, or `uid 1234` without a name. */
+function processUser(): { said: string; short: string } {
+  const uid = process.getuid?.();
+  const name = (() => {
+    try {
+      return os.userInfo().username;
+    } catch {
+      // A uid with no entry in /etc/passwd (a container run with --user 1234).
+      return undefined;
+    }
+  })();
+  if (name) return { said: `user ${name}${uid === undefined ? '' : ` (uid ${uid})`}`, short: name };
+  return { said: `uid ${uid ?? '?'}`, short: `uid ${uid ?? '?'}` };
+}
+
+/** System calls whose EACCES is the refusal of the path they name; for the others (mkdir, open), its folder's. */
+const REFUSED_BY_PATH = new Set(['access', 'scandir', 'opendir']);
+
+/**
+ * EACCES, said with the folder that refused (before: only "permission denied", the system's message naming
+ * the folder not made yet, not its parent that refused), the user the daemon runs as, and what to do.
+ */
+function noPermission(dir: string, err: NodeJS.ErrnoException, self: string): string {
+  const target = err.path ?? dir;
+  const refusing = err.path === undefined || REFUSED_BY_PATH.has(err.syscall ?? '') ? target : path.dirname(target);
+  const user = processUser();
+  const named = refusing === dir ? self : refusing;
+  const todo = refusing === dir
+    ? `give ${user.short} write access to ${dir}`
+    : `create ${dir} and give ${user.short} write access to it`;
+  return `${named} does not let ${user.said} ${refusing === dir ? 'write in it' : 'create folders in it'} (${todo}, or choose a folder ${user.short} can write)`;
 }

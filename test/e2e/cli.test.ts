@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -664,6 +664,40 @@ outputs: { o: { type: console, inputs: [g], encoding: text } }
       `driftlock: data_dir ${dir}/.driftlock-data (the default; ${file} sets none) cannot be used: it is a file, not a folder: EEXIST: file already exists, mkdir '${dir}/.driftlock-data'`,
     ]);
   }, 60_000);
+
+  // Root may write anywhere: the CLI is run as nobody (uid 65534), where setpriv can and that user can run it.
+  const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+  const nobodyRuns = process.getuid?.() === 0 && spawnSync(asNobody[0]!, [...asNobody.slice(1), process.execPath, CLI, '--version']).status === 0;
+  it.skipIf(!nobodyRuns)('a data_dir its user may not create names the folder that refuses, the user, and what to do (exit 78)', async () => {
+    const dir = await tempDir('dl-e2e-');
+    await mkdir(path.join(dir, 'parent'));
+    const file = path.join(dir, 'pipeline.yaml');
+    const dataDir = path.join(dir, 'parent/sub/data');
+    await writeFile(file, `data_dir: ${dataDir}\ninputs: { in: { type: stdin } }\noutputs: { out: { type: console, inputs: [in] } }\n`);
+    // Readable by nobody; `parent` (root's, 755) refuses it new folders.
+    for (const folder of [dir, path.join(dir, 'parent')]) await chmod(folder, 0o755);
+    await chmod(file, 0o644);
+    const name = spawnSync('id', ['-nu', '65534'], { encoding: 'utf8' }).stdout.trim();
+    const run = () => spawnSync(asNobody[0]!, [...asNobody.slice(1), process.execPath, CLI, 'run', '-c', file], { encoding: 'utf8', input: '', timeout: 15_000 });
+    const refused = run();
+    expect(refused.status, refused.stderr).toBe(78);
+    // Before: "cannot be used: permission denied: EACCES: permission denied, mkdir '<dir>/parent/sub'", naming the
+    // folder not made yet, neither the one that refused, nor the user, nor what to do.
+    expect(refused.stderr).toContain(`driftlock: data_dir ${dataDir} (${file}:1:11) cannot be used: ${dir}/parent does not let user ${name} (uid 65534) create folders in it (create ${dataDir} and give ${name} write access to it, or choose a folder ${name} can write): EACCES: permission denied, mkdir '${dir}/parent/sub'\n`);
+    // The folder that refuses is data_dir's own parent: the same.
+    await writeFile(file, `data_dir: ${dir}/parent/data\ninputs: { in: { type: stdin } }\noutputs: { out: { type: console, inputs: [in] } }\n`);
+    const child = run();
+    expect(child.status, child.stderr).toBe(78);
+    expect(child.stderr).toContain(`cannot be used: ${dir}/parent does not let user ${name} (uid 65534) create folders in it (create ${dir}/parent/data and give ${name} write access to it, or choose a folder ${name} can write): EACCES: permission denied, mkdir '${dir}/parent/data'\n`);
+    await writeFile(file, `data_dir: ${dataDir}\ninputs: { in: { type: stdin } }\noutputs: { out: { type: console, inputs: [in] } }\n`);
+    // There, but not writable by it: the folder itself is named so.
+    await mkdir(dataDir, { recursive: true });
+    await chmod(dataDir, 0o755);
+    const notWritable = run();
+    expect(notWritable.status, notWritable.stderr).toBe(78);
+    expect(notWritable.stderr).toContain(`cannot be used: it does not let user ${name} (uid 65534) write in it (give ${name} write access to ${dataDir}, or choose a folder ${name} can write): EACCES`);
+    expect(stackTraces(refused.stderr + notWritable.stderr)).toEqual([]);
+  });
 
   it('SIGHUP reloads the config: the new pipeline runs on the same data_dir; a broken config leaves it running', async () => {
     const dir = await tempDir('dl-e2e-');
