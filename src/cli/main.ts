@@ -97,6 +97,9 @@ program
         process.exitCode = EXIT.config;
         return;
       }
+      // A file input that reads nothing now (a mistyped path looks like a quiet log): said, exit code unchanged.
+      const { includeWarnings } = await import('./include-warnings.js');
+      for (const warning of await includeWarnings(cfg.components)) process.stderr.write(`${opts.config}: warning: ${warning}\n`);
       const n = (kind: string) => {
         const count = cfg.components.filter((c) => c.kind === kind).length;
         return `${count} ${kind}${count === 1 ? '' : 's'}`;

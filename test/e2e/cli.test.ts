@@ -209,6 +209,25 @@ outputs: { out: { type: file, inputs: [syslog_tls], path: ${dir}/out.log } }
     expect(missing.stderr).toContain('nope.yaml');
   });
 
+  it('validate warns of a file input whose include matches no file now, its folder missing or empty (exit 0)', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(path.join(dir, 'app.log'), 'x\n');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs:
+  app: { type: file, include: [${dir}/nope/*.log, ${dir}/*.txt, ${dir}/*.log] }
+  other: { type: file, include: [${dir}/app.log] }
+outputs: { out: { type: console, inputs: [app, other] } }
+`);
+    const result = await runCli(['validate', '-c', file]);
+    // Before: only "valid", and a daemon that then read nothing.
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(`${file}: valid (2 inputs, 0 transforms, 1 output)\n`);
+    expect(result.stderr).toBe(`${file}: warning: input "app": include "${dir}/nope/*.log" matches no file now: the folder ${dir}/nope does not exist (files that appear there later are read)
+${file}: warning: input "app": include "${dir}/*.txt" matches no file now (files that appear later are read)
+`);
+  });
+
   it('validate reports a broken config with file:line:column and exits 78', async () => {
     const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'broken.yaml');

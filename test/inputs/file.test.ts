@@ -66,9 +66,15 @@ describe('file input: reading and checkpoints', () => {
 
   it('says when no file matches include at start, and still reads one that appears later', async () => {
     const dir = await tempDir();
+    // Its folder there, no file in it: said so.
+    const empty = start({ dataDir: path.join(dir, 'data-empty'), config: { include: [path.join(dir, '*.log')] } });
+    await empty.until(() => empty.logs.some((l) => l.startsWith('no file matches include yet')), 'the warning');
+    expect(empty.logs).toContain('no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
+    await empty.stop();
+    // Its folder not there: said as such (before, the same words as above).
     const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, 'later', '*.log')], start_at: 'beginning', scan_interval: '200ms' } });
-    await input.until(() => input.logs.includes('file input started'), 'the start');
-    expect(input.logs).toContain('no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
+    await input.until(() => input.logs.some((l) => l.startsWith('no file matches include yet')), 'the warning');
+    expect(input.logs).toContain(`no file matches include yet: the folder ${path.join(dir, 'later')} does not exist; waiting for a file to appear (check the path if this is unexpected)`);
     await mkdir(path.join(dir, 'later'));
     await writeFile(path.join(dir, 'later', 'app.log'), 'late line\n');
     await input.until(() => input.events.length === 1, 'the line of the file that appeared');

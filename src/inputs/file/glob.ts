@@ -73,6 +73,16 @@ function segmentToRegex(seg: string): string {
   return out;
 }
 
+/**
+ * The folders holding the matches of `globs` (their `base`) that are not there, or not folders: a glob
+ * under one matches nothing until it is made, which is worth saying as such.
+ */
+export async function missingFolders(globs: CompiledGlob[]): Promise<string[]> {
+  const bases = [...new Set(globs.map((g) => g.base))];
+  const there = await Promise.all(bases.map((b) => stat(b).then((s) => s.isDirectory(), () => false)));
+  return bases.filter((_, i) => !there[i]);
+}
+
 /** Include and exclude globs together: which files the input reads. */
 export class PathMatcher {
   readonly include: CompiledGlob[];

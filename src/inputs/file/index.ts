@@ -35,7 +35,7 @@ import { isDescriptorLimit, openFileLimit } from '../../engine/descriptors.js';
 import { defaultMaxOpenFiles, descriptorLimitError } from './descriptors.js';
 import { Discovery } from './discovery.js';
 import { EMPTY_FINGERPRINT, FingerprintSet, fingerprintOf, readPrefix, startsWith, type Fingerprint } from './fingerprint.js';
-import { PathMatcher } from './glob.js';
+import { missingFolders, PathMatcher } from './glob.js';
 import { continuationPatternRule, PRESETS, startPatternRule, type MultilineRule } from './multiline.js';
 import { AckPolicy, AckTracker, Tailer, type TailerHost, type TailerOptions } from './tailer.js';
 
@@ -257,8 +257,10 @@ export class FileInput implements TailerHost {
     }, 'file input started');
     this.admitWaiting();
     // A wrong path is the commonest mistake, and looks like a quiet log: say so (files that appear later
-    // are still picked up).
-    if (found.length === 0) ctx.logger.warn({ include: this.config.include }, 'no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
+    // are still picked up). A folder that is not there is said as such.
+    const missing = found.length === 0 ? await missingFolders(this.matcher.include) : [];
+    if (missing.length > 0) ctx.logger.warn({ include: this.config.include, missing_folders: missing }, `no file matches include yet: ${missing.length === 1 ? `the folder ${missing[0]} does not exist` : `the folders ${missing.join(', ')} do not exist`}; waiting for a file to appear (check the path if this is unexpected)`);
+    else if (found.length === 0) ctx.logger.warn({ include: this.config.include }, 'no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
     if (ctx.signal.aborted) return this.shutdown();
 
     await this.discovery.watch(
