@@ -39,6 +39,13 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/${name}.log } }
   return { dir, first };
 }
 
+/** A port on 127.0.0.1 that another server holds, for listen failures. */
+async function takenPort(): Promise<{ holder: net.Server; port: number }> {
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  return { holder, port: (holder.address() as net.AddressInfo).port };
+}
+
 /** The daemon's log lines that carry a stack trace: none for a user's mistake or the host's answer (a port in use, a data_dir it cannot use). */
 function stackTraces(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.includes('"stack":'));
@@ -492,9 +499,7 @@ outputs:
   });
 
   it('exits 78 when an input cannot listen (the port is taken), instead of restarting it forever', async () => {
-    const holder = net.createServer();
-    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
-    const port = (holder.address() as net.AddressInfo).port;
+    const { holder, port } = await takenPort();
     try {
       const dir = await tempDir('dl-e2e-');
       const file = path.join(dir, 'pipeline.yaml');
@@ -534,9 +539,7 @@ outputs: { out: { type: console, inputs: [in] } }
   });
 
   it('a reload whose new input cannot listen logs it once, naming the input and where its address is set', async () => {
-    const holder = net.createServer();
-    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
-    const port = (holder.address() as net.AddressInfo).port;
+    const { holder, port } = await takenPort();
     try {
       const dir = await tempDir('dl-e2e-');
       const file = path.join(dir, 'pipeline.yaml');

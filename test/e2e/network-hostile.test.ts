@@ -48,6 +48,17 @@ async function stillServes(port: number, out: string, text: string): Promise<voi
   expect(await readFile(out, 'utf8')).toContain(text);
 }
 
+/** An HTTP/2 session to the port, once connected (or closed: the daemon may refuse it). */
+async function h2Session(port: number): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => undefined);
+  await new Promise<void>((resolve) => {
+    session.once('connect', () => resolve());
+    session.once('close', () => resolve());
+  });
+  return session;
+}
+
 describe('network inputs against hostile clients (real daemon)', () => {
   it('OTLP/HTTP over HTTP/2: a stream refused before its body ended, then reset by its client with NO_ERROR, does not stop the daemon', async () => {
     const { cli, otlp, api, out } = await startDaemon();
@@ -56,12 +67,7 @@ describe('network inputs against hostile clients (real daemon)', () => {
     // stream is already closed. Answering it there threw ERR_HTTP2_INVALID_STREAM: the daemon exited 70.
     for (const headers of [{ ':path': '/v1/traces', 'content-type': 'application/x-protobuf' }, { ':path': '/v1/logs', 'content-type': 'text/plain' }]) {
       for (let i = 0; i < 5; i++) {
-        const session = http2.connect(`http://127.0.0.1:${otlp}`);
-        session.on('error', () => undefined);
-        await new Promise<void>((resolve) => {
-          session.once('connect', () => resolve());
-          session.once('close', () => resolve());
-        });
+        const session = await h2Session(otlp);
         expect(cli.child.exitCode, cli.stderr().slice(-2000)).toBeNull();
         const req = session.request({ ':method': 'POST', ...headers });
         req.on('error', () => undefined);
@@ -84,12 +90,7 @@ describe('network inputs against hostile clients (real daemon)', () => {
     // a tick after its HEADERS were read: a RST_STREAM read with them has closed the stream by then, and
     // grpc-js's respond() threw ERR_HTTP2_INVALID_STREAM, uncaught: the daemon exited 70.
     for (let i = 0; i < 10; i++) {
-      const session = http2.connect(`http://127.0.0.1:${otlp}`);
-      session.on('error', () => undefined);
-      await new Promise<void>((resolve) => {
-        session.once('connect', () => resolve());
-        session.once('close', () => resolve());
-      });
+      const session = await h2Session(otlp);
       expect(cli.child.exitCode, cli.stderr().slice(-2000)).toBeNull();
       const req = session.request({ ':method': 'POST', ':path': '/unknown.Service/Method', 'content-type': 'application/grpc', te: 'trailers' });
       req.on('error', () => undefined);
