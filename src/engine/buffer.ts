@@ -40,9 +40,8 @@ export class BatchBuffer implements AsyncIterable<Batch> {
   private readonly maxEvents: number;
   private readonly maxBytes: number;
   private readonly whenFull: WhenFull;
+  /** Batches queued, each with its `bytes` set (by `bytesOf`, when it was sent). */
   private queue: Batch[] = [];
-  /** The estimated bytes of each batch in `queue`, at the same index. */
-  private queueBytes: number[] = [];
   private head = 0;
   private openProducers = 0;
   private sealed = false;
@@ -122,7 +121,6 @@ export class BatchBuffer implements AsyncIterable<Batch> {
       return false;
     }
     this.queue.push(batch);
-    this.queueBytes.push(bytes);
     this.stats.queuedEvents += batch.events.length;
     this.stats.queuedBytes += bytes;
     this.wakeConsumer();
@@ -150,11 +148,10 @@ export class BatchBuffer implements AsyncIterable<Batch> {
   private take(): Batch {
     const batch = this.queue[this.head]!;
     this.queue[this.head] = undefined as unknown as Batch;
-    this.stats.queuedBytes -= this.queueBytes[this.head]!;
+    this.stats.queuedBytes -= batch.bytes!;
     this.head += 1;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
-      this.queueBytes = this.queueBytes.slice(this.head);
       this.head = 0;
     }
     this.stats.queuedEvents -= batch.events.length;
@@ -166,7 +163,6 @@ export class BatchBuffer implements AsyncIterable<Batch> {
   drainQueued(): Batch[] {
     const rest = this.queue.slice(this.head);
     this.queue = [];
-    this.queueBytes = [];
     this.head = 0;
     this.stats.queuedEvents = 0;
     this.stats.queuedBytes = 0;
