@@ -122,7 +122,7 @@ function identityOf(st: Stats): { ino: number; birth_ms: number } {
  */
 const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 
-/** What the holder writes to each connection to its socket, from its event loop (see `answering`). */
+/** What the holder writes to each connection to its socket, from its event loop (see `probe`). */
 const ANSWER = 'driftlock\n';
 
 /**
@@ -154,41 +154,30 @@ export async function listenWhileHeld(socketPath: string): Promise<net.Server | 
   });
 }
 
-/** Whether a connection to the Unix socket `socketPath` is refused (nobody listens on it); not when it is accepted, or fails otherwise. */
-function refused(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(socketPath);
-    const done = (result: boolean) => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('connect', () => done(false));
-    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
-  });
-}
-
 /**
- * Whether the holder answers on its socket from a running event loop, within a second: it is running, so a
- * second daemon is refused at once instead of waiting for a lock that will not go stale. Not when paused
- * (the kernel takes the connection, nobody answers), nor a holder of a version that closed connections
- * without a word: those are waited for, as before.
+ * What a connection to the lock socket `socketPath` finds: `refused` (nobody listens on it: no process holds it
+ * any more), `answered` (the holder answered `ANSWER` from a running event loop, within a second), or `other`
+ * (accepted, and not asked or not answered: paused, blocked, an older driftlock that closes without a word;
+ * or another failure). With `hear` false the outcome is known at the connection, without waiting for words.
  */
-function answering(socketPath: string): Promise<boolean> {
+function probe(socketPath: string, hear: boolean): Promise<'refused' | 'answered' | 'other'> {
   return new Promise((resolve) => {
     const socket = net.connect(socketPath);
     let heard = '';
-    const done = (result: boolean) => {
+    const done = (result: 'refused' | 'answered' | 'other') => {
       socket.destroy();
       resolve(result);
     };
-    socket.setTimeout(1_000, () => done(false));
+    socket.setTimeout(1_000, () => done('other'));
+    socket.once('connect', () => {
+      if (!hear) done('other');
+    });
     socket.on('data', (chunk: Buffer) => {
       heard += chunk.toString('latin1');
-      if (heard.length >= ANSWER.length) done(heard.startsWith(ANSWER));
+      if (heard.length >= ANSWER.length) done(heard.startsWith(ANSWER) ? 'answered' : 'other');
     });
-    socket.once('end', () => done(heard === ANSWER));
-    socket.once('error', () => done(false));
+    socket.once('end', () => done(heard === ANSWER ? 'answered' : 'other'));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'other'));
   });
 }
 
@@ -204,7 +193,7 @@ async function deadHolder(dataDir: string, lockfilePath: string, owner: LockOwne
   if (!lock || lock.ino !== proof.lock.ino || lock.birthtimeMs !== proof.lock.birth_ms) return undefined;
   const socketPath = path.join(dataDir, SOCKET_NAME);
   const socket = await lstat(socketPath).catch(() => undefined);
-  if (!socket?.isSocket() || socket.ino !== proof.socket_ino || !(await refused(socketPath))) return undefined;
+  if (!socket?.isSocket() || socket.ino !== proof.socket_ino || (await probe(socketPath, false)) !== 'refused') return undefined;
   return `its lock socket ${socketPath} refuses connections on this host: no process holds it any more`;
 }
 
@@ -269,7 +258,7 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
         saidHeld = true;
         const owner = await readOwner(dataDir);
         // Its daemon runs (it answers on its lock socket): refused now, not after a wait for nothing.
-        if (await answering(path.join(dataDir, SOCKET_NAME))) throw new DataDirInUse(dataDir, owner, setAt, true);
+        if ((await probe(path.join(dataDir, SOCKET_NAME), true)) === 'answered') throw new DataDirInUse(dataDir, owner, setAt, true);
         logger.info({ data_dir: dataDir, ...(owner ? { held_by: owner } : {}) }, `the data_dir lock is held; waiting up to ${WAIT_MS / 1000} s in case its daemon was killed (its lock then goes stale)`);
       }
       // Tried every second (proper-lockfile's own retries cannot be cut short by a stop); its holder killed
