@@ -190,16 +190,19 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
     rules.push({ pattern: 'custom', regex: new RegExp(re.source, `${re.flags}g`), replace: (m, groups, named) => expand(replacement, m, groups, named) });
   });
   const secretNames = config.patterns.includes('credentials');
+  const cardNumbers = config.patterns.includes('credit_card');
+  // The state of one call: its replacements (counted, and by pattern in the caller's tally), and the secrets
+  // taken out of the event, by pattern, whose copies elsewhere in it go too (see `echoes`).
   let made = 0;
-  // The secrets taken out of this event, by pattern: their copies elsewhere in it go too (see `echoes`).
+  let tally: Tally = new Map();
   let secrets = new Map<string, string>();
-  const count = (tally: Tally, pattern: string, secret?: string) => {
+  const count = (pattern: string, secret?: string) => {
     made += 1;
     tally.set(pattern, (tally.get(pattern) ?? 0) + 1);
     if (secret !== undefined && secret.length >= MIN_ECHO && !secrets.has(secret)) secrets.set(secret, pattern);
   };
 
-  const text = (s: string, tally: Tally): string => {
+  const text = (s: string): string => {
     let out = s;
     for (const rule of rules) {
       if (rule.needs !== undefined && !out.includes(rule.needs)) continue;
@@ -214,7 +217,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
         const named = args[at + 2] as Record<string, string | undefined> | undefined;
         const replaced = rule.replace(match, groups, named);
         if (replaced === undefined || replaced === match) return match;
-        count(tally, rule.pattern, rule.secret === undefined ? match : groups[rule.secret]);
+        count(rule.pattern, rule.secret === undefined ? match : groups[rule.secret]);
         return replaced;
       });
     }
@@ -222,32 +225,32 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
   };
 
   /** A value with its strings redacted; a scalar under a secret's name is replaced whole. */
-  const value = (v: unknown, tally: Tally, secretName: boolean): unknown => {
+  const value = (v: unknown, secretName: boolean): unknown => {
     if (typeof v === 'string') {
       if (secretName && v !== '') {
-        count(tally, 'credentials', v);
+        count('credentials', v);
         return config.replacement;
       }
-      return text(v, tally);
+      return text(v);
     }
     if (typeof v === 'number' || typeof v === 'bigint') {
       if (secretName) {
-        count(tally, 'credentials', String(v));
+        count('credentials', String(v));
         return config.replacement;
       }
-      if (config.patterns.includes('credit_card') && Number.isInteger(v as number) && String(v).length >= 13) {
-        const s = text(String(v), tally);
+      if (cardNumbers && Number.isInteger(v as number) && String(v).length >= 13) {
+        const s = text(String(v));
         return s === String(v) ? v : s;
       }
       return v;
     }
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) v[i] = value(v[i], tally, secretName);
+      for (let i = 0; i < v.length; i++) v[i] = value(v[i], secretName);
       return v;
     }
     if (v !== null && typeof v === 'object') {
       const o = v as Record<string, unknown>;
-      for (const k of Object.keys(o)) o[k] = value(o[k], tally, secretNames && SECRET_FIELD.test(k));
+      for (const k of Object.keys(o)) o[k] = value(o[k], secretNames && SECRET_FIELD.test(k));
       return o;
     }
     return v;
@@ -260,46 +263,47 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
    * could not explain, and that is often the secret alone (`new text "hunter2"`), without the `password=`
    * before it that the patterns look for.
    */
-  const echoes = (v: unknown, tally: Tally): unknown => {
+  const echoes = (v: unknown): unknown => {
     if (typeof v === 'string') {
       let out = v;
       for (const [secret, pattern] of secrets) {
         if (!out.includes(secret)) continue;
         const parts = out.split(secret);
-        for (let i = 1; i < parts.length; i++) count(tally, pattern);
+        for (let i = 1; i < parts.length; i++) count(pattern);
         out = parts.join(config.replacement);
       }
       return out;
     }
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) v[i] = echoes(v[i], tally);
+      for (let i = 0; i < v.length; i++) v[i] = echoes(v[i]);
     } else if (v !== null && typeof v === 'object') {
       const o = v as Record<string, unknown>;
-      for (const k of Object.keys(o)) o[k] = echoes(o[k], tally);
+      for (const k of Object.keys(o)) o[k] = echoes(o[k]);
     }
     return v;
   };
 
-  return (event, tally) => {
+  return (event, into) => {
     made = 0;
+    tally = into;
     secrets = new Map();
     for (const remove of removals) {
       const at = remove(event);
       if (at === undefined) continue;
       if (Array.isArray(at.holder)) at.holder.splice(Number(at.key), 1);
       else delete at.holder[at.key];
-      count(tally, 'remove');
+      count('remove');
     }
     for (const target of targets) {
       const at = target(event);
       if (at === undefined) continue;
       const secretName = secretNames && at.holder !== (event as unknown) && SECRET_FIELD.test(at.key);
-      (at.holder as Record<string, unknown>)[at.key] = value(at.value, tally, secretName);
+      (at.holder as Record<string, unknown>)[at.key] = value(at.value, secretName);
     }
     if (secrets.size > 0) {
       for (const target of targets) {
         const at = target(event);
-        if (at !== undefined) (at.holder as Record<string, unknown>)[at.key] = echoes(at.value, tally);
+        if (at !== undefined) (at.holder as Record<string, unknown>)[at.key] = echoes(at.value);
       }
     }
     return made;
