@@ -18,6 +18,7 @@ import { DriftTracker, RECENT_MINUTES, type DriftAlert, type DriftSnapshot } fro
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
 import { VolumeBaseline, type VolumeOptions } from './volume.js';
 import { StreamClock, WallLink, type WallLinkState } from './stream-clock.js';
+import { SECRET_FIELD } from '../secret-names.js';
 import { headOf } from './strings.js';
 import { TextFieldBaseline } from './text-field.js';
 import { TemplateRates, type TemplateSilence } from './template-volume.js';
@@ -1505,7 +1506,14 @@ export class StreamDetector {
     const name = this.scanNames[k]!;
     if (this.fieldNames.has(name)) this.knownAgain.push(k);
     else if (this.carries(name)) this.newFields.push(k);
-    return this.fieldState(name);
+    const f = this.fieldState(name);
+    if (f && this.secretField(name)) f.ignored = true;
+    return f;
+  }
+
+  /** A field named like a secret, whose values the stream does not keep or show (see `watchSecretFields`). */
+  private secretField(name: string): boolean {
+    return !this.o.watchSecretFields && SECRET_FIELD.test(name);
   }
 
   /**
@@ -1538,18 +1546,21 @@ export class StreamDetector {
     if (rate >= this.o.rareShare) return undefined;
     const names = this.newFields.map((k) => this.scanNames[k]!);
     // The value shown: the first new field's that says something (text before numbers).
-    const shown = this.newFields.find((k) => typeof this.scanValues[k] === 'string' && this.scanValues[k] !== '') ?? this.newFields[0]!;
-    const value = this.scanValues[shown]!;
+    // Not a secret's (a new `password` field is told by its name alone).
+    const showable = this.newFields.filter((k) => !this.secretField(this.scanNames[k]!));
+    const shown = showable.find((k) => typeof this.scanValues[k] === 'string' && this.scanValues[k] !== '') ?? showable[0];
+    const value = shown === undefined ? undefined : this.scanValues[shown]!;
     const several = names.length > 1;
     const listed = `new field${several ? 's' : ''} ${names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`}`;
     // With several new fields, the value shown says whose it is.
-    const whose = several ? `${this.scanNames[shown]!} ` : '';
+    const whose = several && shown !== undefined ? `${this.scanNames[shown]!} ` : '';
+    const before = `${listed}, in none of this stream's ${fmt(this.events - 1)} events before`;
     return {
       kind: 'new_field',
       score: -Math.log2(Math.max(rate, 1e-4)),
       confidence: 1 - Math.max(rate, 1e-4),
       field: names[0]!,
-      why: `${listed}, in none of this stream's ${fmt(this.events - 1)} events before: ${whose}${typeof value === 'string' ? quote(value, 100) : String(value)}`,
+      why: value === undefined ? before : `${before}: ${whose}${typeof value === 'string' ? quote(value, 100) : String(value)}`,
       brief: `${listed}${typeof value === 'string' ? ` (${whose}${quote(value, 48)})` : ''}`,
       baseline: { new_field_share: Number(rate.toFixed(6)) },
     };
@@ -2060,7 +2071,7 @@ export class StreamDetector {
     }
     // Older snapshots have none: their flagged field values start counting again.
     for (const a of data.alertedValues ?? []) {
-      if (typeof a?.field !== 'string' || typeof a.value !== 'string') continue;
+      if (typeof a?.field !== 'string' || typeof a.value !== 'string' || s.secretField(a.field)) continue;
       const { field, value } = a;
       const count = Number.isFinite(a.count) ? a.count : 1;
       const first = Number.isFinite(a.first) ? a.first : 0;
@@ -2074,6 +2085,13 @@ export class StreamDetector {
       const lastEvent = Number.isFinite(f.lastEvent) ? f.lastEvent! : s.events;
       const state: FieldState = { messageRank: messageRankOf(f.name), firstEvent: Number.isFinite(f.firstEvent) ? f.firstEvent! : lastEvent - 2, lastEvent };
       if (f.ignored) state.ignored = true;
+      if (s.secretField(f.name)) {
+        // Kept by a detector that watched it (an older driftlock, or `fields:` naming it): its values go.
+        state.ignored = true;
+        s.fields.set(f.name, state);
+        s.fieldsVersion += 1;
+        continue;
+      }
       if (f.otherShare !== undefined) state.otherShare = f.otherShare;
       if (f.duration === true) state.duration = true;
       // Older snapshots have none: a run of numbers going on at the stop starts again. A malformed one is left out.

@@ -94,6 +94,12 @@ export interface DetectorOptions {
   maxFields: number;
   /** Free-text fields (each with a `fieldWindowChars` window) per stream at most; more are not scored. */
   maxTextFields: number;
+  /**
+   * Watch fields named like a secret (`password`, `api_key`, `session_id`, see secret-names.ts) too. Without
+   * it (the default) their values are neither kept (in the baseline, nor in a snapshot) nor quoted in a why:
+   * such a field counts as carried, and a new one is told without its value.
+   */
+  watchSecretFields?: boolean;
 }
 
 export const PROFILES: Record<Profile, DetectorOptions> = {

@@ -52,7 +52,7 @@ export const anomalyDetectConfig = z.object({
     'Preset thresholds: `sensitive` flags more (and sooner), `strict` fewer.',
   ),
   fields: z.union([z.literal('auto'), z.array(watchedName).min(1)]).default('auto').describe(
-    'Fields of structured events to watch: `auto` (a body\'s own fields and those up to three objects down: `http.response.status_code`), or a list of names, dotted for nested fields at any depth (`kubernetes.labels.app`). A name `attributes.NAME` watches the event\'s attribute NAME as its input set it (an OTLP record\'s `exception.type`, `http.response.status_code`): an event whose body is text is then judged as a structured one, its body the `message` field beside the attributes watched. A name `body.NAME` is the body\'s field NAME, as in `stream_id` (`body.attributes.user` for a body that has an `attributes` object of its own, as OpenTelemetry\'s JSON file exporter writes). A name that watches nothing (`attributes` alone, an empty part: `http..status`) is refused.',
+    'Fields of structured events to watch: `auto` (a body\'s own fields and those up to three objects down: `http.response.status_code`; not those named like a secret, `password`, `api_key`, `token`, `authorization`, `cookie`, `session_id`, whose values would be kept in the baseline and in `data_dir`, and quoted in alerts), or a list of names, dotted for nested fields at any depth (`kubernetes.labels.app`). A name `attributes.NAME` watches the event\'s attribute NAME as its input set it (an OTLP record\'s `exception.type`, `http.response.status_code`): an event whose body is text is then judged as a structured one, its body the `message` field beside the attributes watched. A name `body.NAME` is the body\'s field NAME, as in `stream_id` (`body.attributes.user` for a body that has an `attributes` object of its own, as OpenTelemetry\'s JSON file exporter writes). A name that watches nothing (`attributes` alone, an empty part: `http..status`) is refused.',
   ),
   emit: z.enum(['anomalies', 'all']).default('anomalies').describe(
     '`anomalies` passes on only flagged events; `all` passes every event, flagged ones with `attributes.anomaly`.',
@@ -239,6 +239,8 @@ export function detectorOptions(config: AnomalyDetectConfig): Partial<DetectorOp
   if (config.warmup !== undefined) o.warmup = config.warmup;
   if (config.learn_after !== undefined) o.learnAfterMs = config.learn_after;
   if (config.min_silence !== undefined) o.minSilenceSeconds = Math.ceil(config.min_silence / 1000);
+  // Fields named in the config are watched whatever their names; `auto` leaves out those named like a secret.
+  if (config.fields !== 'auto') o.watchSecretFields = true;
   return o;
 }
 

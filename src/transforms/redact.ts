@@ -19,14 +19,28 @@ import { defineTransform } from '../engine/component.js';
 import type { LogEvent } from '../engine/event.js';
 import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '../engine/field-path.js';
 import { compileUserRegex } from '../engine/user-regex.js';
-
-/** The words that end the name of a field or key holding a secret (`password`, `db_password`, `X-Api-Key`). */
-const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature)`;
-/** A field named so holds a secret: its whole value is replaced (the name as a whole, in any case). */
-const SECRET_FIELD = new RegExp(`^[A-Za-z0-9_.-]*${SECRET_WORD}$`, 'i');
+import { maskVolatile, unmask } from '../detector/mask.js';
+import { SECRET_FIELD, SECRET_WORD } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
+/**
+ * A quote (`"..."`) elsewhere in the event that shares this many characters in a row with a secret found,
+ * as written or as the detector shows it (numbers as `<num>`), is replaced whole: a `why` quotes a cut
+ * piece of what the baseline could not explain, which may start or end inside the secret.
+ */
+const FRAGMENT = 8;
+/** A secret from a URL as the detector reads it (`%21` as `!`); as it is when it is no valid escape. */
+function percentDecoded(text: string): string {
+  if (!text.includes('%')) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+/** A quoted span in a string (JSON-escaped quotes inside it allowed), as a `why` writes them. */
+const QUOTED = /"((?:[^"\\]|\\.)*)"/g;
 
 /** A replacement inside a string: the whole match, or the groups that hold the secret (the rest is kept). */
 interface Rule {
@@ -272,7 +286,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
         for (let i = 1; i < parts.length; i++) count(pattern);
         out = parts.join(config.replacement);
       }
-      return out;
+      return out.includes('"') ? quotedPieces(out) : out;
     }
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) v[i] = echoes(v[i]);
@@ -282,6 +296,21 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
     }
     return v;
   };
+
+  /** The secrets found, as written and as a `why` shows them (masked, `<num>` for numbers), by pattern. */
+  let shown: Array<[string, string]> = [];
+  const quotedPieces = (s: string): string =>
+    s.replace(QUOTED, (whole: string, inside: string) => {
+      const text = inside.endsWith('…') ? inside.slice(0, -1) : inside;
+      for (let i = 0; i + FRAGMENT <= text.length; i++) {
+        const piece = text.slice(i, i + FRAGMENT);
+        const from = shown.find(([form]) => form.includes(piece));
+        if (from === undefined) continue;
+        count(from[1]);
+        return `"${config.replacement}"`;
+      }
+      return whole;
+    });
 
   return (event, into) => {
     made = 0;
@@ -301,6 +330,15 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
       (at.holder as Record<string, unknown>)[at.key] = value(at.value, secretName);
     }
     if (secrets.size > 0) {
+      shown = [];
+      for (const [secret, pattern] of secrets) {
+        if (secret.length < FRAGMENT) continue;
+        for (const form of new Set([secret, percentDecoded(secret)])) {
+          shown.push([form, pattern]);
+          const masked = unmask(maskVolatile(form));
+          if (masked !== form) shown.push([masked, pattern]);
+        }
+      }
       for (const target of targets) {
         const at = target(event);
         if (at !== undefined) (at.holder as Record<string, unknown>)[at.key] = echoes(at.value);

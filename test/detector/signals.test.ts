@@ -750,6 +750,43 @@ describe('structured nginx-like events', () => {
     expect(both!.why).toMatch(/new field stack_trace \("java\.lang\.OutOfMemoryError: Java heap space"\)/);
   });
 
+  it('neither keeps nor quotes the values of fields named like a secret (password, session_id, a nested authorization header) unless told to watch them', () => {
+    const users = ['alice', 'bob', 'carol', 'dave'];
+    const passwords = ['letmein', 'dragon1', 'monkey22', 'qwerty'];
+    const run = (overrides: ConstructorParameters<typeof Detector>[0]) => {
+      const rnd = mulberry32(9);
+      let t = T0;
+      const next = (extra: Record<string, string> = {}): DetectorInput => ({
+        time: (t += STEP_MS), text: '', fields: { level: 'INFO', message: 'login ok', user: pick(rnd, users), password: pick(rnd, passwords), 'headers.authorization': `Basic ${pick(rnd, ['YWxpY2U6', 'Ym9iOnh4'])}`, ...extra },
+      });
+      const detector = new Detector(overrides);
+      const baseline = feed(detector, 'app', BASELINE_EVENTS, () => next());
+      const secret = 'Zq7Wv2Kx9Pm4Tb8RnYh3';
+      const odd = detector.observe('app', next({ password: secret }));
+      const fresh = detector.observe('app', next({ session_id: 'sess-4f9a2c7e1b' }));
+      return { baseline, odd, fresh, snapshot: detector.peek('app')!.toJSON(), next, secret };
+    };
+    const quiet = run({});
+    expect(quiet.baseline).toEqual([]);
+    // Before, `password "Zq7Wv2Kx9Pm4Tb8RnYh3" never seen before ... (typical: letmein 26%, ...)`: other
+    // users' passwords in the alert, and all of them in the snapshot written to data_dir.
+    expect(quiet.odd).toBeUndefined();
+    const state = JSON.stringify(quiet.snapshot);
+    for (const p of passwords) expect(state).not.toContain(p);
+    expect(state).not.toContain('YWxpY2U6');
+    // A new field named like a secret is told by its name alone.
+    expect(quiet.fresh).toMatchObject({ kind: 'new_field', field: 'session_id' });
+    expect(quiet.fresh!.why).toBe("new field session_id, in none of this stream's 3,001 events before");
+    // Told to watch them (`fields:` listing them), the detector judges them like any other field.
+    const watched = run({ overrides: { watchSecretFields: true } });
+    expect(watched.odd).toMatchObject({ kind: 'field_category', field: 'password' });
+    expect(JSON.stringify(watched.snapshot)).toContain('letmein');
+    // A snapshot that kept them (an older driftlock's) restored without watching them: they are dropped.
+    const restored = StreamDetector.fromJSON(watched.snapshot, PROFILES.balanced);
+    expect(restored.observe(watched.next({ password: `${watched.secret}x` }))).toBeUndefined();
+    expect(JSON.stringify(restored.toJSON())).not.toContain('letmein');
+  });
+
   it('tells a name with a short number of its own (s3_bucket, k8s_namespace) from one made of data (req_8213, a hex id, an address): only the first can be a new field', () => {
     for (const name of ['s3_bucket', 'http2', 'ipv4', 'k8s_namespace', 'log4j_logger', 'sha256', 'utf8', 'id_5']) expect(madeOfData(name), name).toBe(false);
     for (const name of ['req_8213', 'user_5f3a9c1e', '10.0.0.1', '2025-06-01', 'quota.tenant_123456', 'v1.2.3']) expect(madeOfData(name), name).toBe(true);

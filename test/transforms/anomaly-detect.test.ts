@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Finalizer, type Batch } from '../../src/engine/acknowledgement.js';
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
-import { BACK_GATHER_MS, SILENCE_CHECK_MS, anomalyDetectConfig, anomalyDetectTransform, groupSilences, lineParser, missingFieldHint, resolveStreamId, silenceEvent, streamIdProblem, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
+import { BACK_GATHER_MS, SILENCE_CHECK_MS, anomalyDetectConfig, anomalyDetectTransform, detectorOptions, groupSilences, lineParser, missingFieldHint, resolveStreamId, silenceEvent, streamIdProblem, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
 import type { Anomaly } from '../../src/detector/index.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -61,6 +61,12 @@ describe('anomaly_detect fields', () => {
     expect(Object.keys(fields)).toEqual(['message', '__proto__', 'meta.x']);
     expect(Object.getOwnPropertyDescriptor(fields, '__proto__')?.value).toBe('alice');
     expect(Object.getPrototypeOf(fields)).toBe(Object.prototype);
+  });
+
+  it('leaves out fields named like a secret with auto, and watches them when the list names them', () => {
+    // The detector leaves them out by name (see its tests); the transform says when it must not.
+    expect(detectorOptions(anomalyDetectConfig.parse({ stream_id: 's' })).watchSecretFields).toBeUndefined();
+    expect(detectorOptions(anomalyDetectConfig.parse({ stream_id: 's', fields: ['user', 'password'] })).watchSecretFields).toBe(true);
   });
 
   it('a watch list reads exactly the watched names, at any depth, and keys that hold dots themselves', () => {
