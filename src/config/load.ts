@@ -416,7 +416,21 @@ export async function parseConfig(text: string, file: string, registry: Componen
     },
   });
 
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // The yaml library refuses aliases that expand to too much (a "billion laughs" file): a config error,
+    // at the first alias, not a crash.
+    let at: { line: number; col: number } | undefined;
+    YAML.visit(doc, {
+      Alias(_key, node) {
+        if (node.range) at = lines.linePos(node.range[0]);
+        return YAML.visit.BREAK;
+      },
+    });
+    throw new ConfigError(shownFile, [{ line: at?.line ?? 1, column: at?.col ?? 1, message: `cannot expand the YAML aliases (*name): ${(err as Error).message}` }]);
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(shownFile, [{ line: 1, column: 1, message: 'expected a map with inputs, transforms and outputs at the top level' }]);
   }

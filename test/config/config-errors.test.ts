@@ -152,6 +152,21 @@ outputs:
     expect(issues[0]!.line).toBeGreaterThanOrEqual(3);
   });
 
+  it('15b. aliases that expand to too much (a "billion laughs" file) are a config error at the first alias, not a crash', async () => {
+    // Nine levels of nine aliases each: 9^9 strings if expanded. Before, the yaml library's refusal came out of
+    // the loader as an internal error, a stack trace and exit 70.
+    let bomb = 'l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n';
+    for (let i = 1; i < 10; i++) bomb += `l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]\n`;
+    const issues = await issuesOf(`${bomb}${VALID}`);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ line: 2, column: 10 });
+    expect(issues[0]!.message).toMatch(/^cannot expand the YAML aliases \(\*name\): Excessive alias count/);
+    // Aliases in reason still work: one buffer's settings used again by another component.
+    const shared = VALID.replace('    format: json', '    format: json\n    buffer: &b { max_events: 50 }').replace('    inputs: [parse_app]', '    inputs: [parse_app]\n    buffer: *b');
+    const config = await parseConfig(shared, 'pipeline.yaml', createRegistry(), { env: {} });
+    expect(config.components.find((c) => c.id === 'out')!.buffer.max_events).toBe(50);
+  });
+
   it('16. an unknown top-level key', async () => {
     const issues = await issuesOf(`log_levle: debug\n${VALID}`);
     expect(issues[0]).toMatchObject({ line: 1, column: 1, path: 'log_levle' });
