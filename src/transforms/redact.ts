@@ -30,6 +30,8 @@ const MIN_ECHO = 4;
  * piece of what the baseline could not explain, which may start or end inside the secret.
  */
 const FRAGMENT = 8;
+/** Longer quotes are not searched for pieces: a `why` quotes at most 100 characters (exact copies go anyway). */
+const FRAGMENT_QUOTE = 128;
 /** A secret from a URL as the detector reads it (`%21` as `!`); as it is when it is no valid escape. */
 function percentDecoded(text: string): string {
   if (!text.includes('%')) return text;
@@ -297,16 +299,19 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
     return v;
   };
 
-  /** The secrets found, as written and as a `why` shows them (masked, `<num>` for numbers), by pattern. */
-  let shown: Array<[string, string]> = [];
+  /**
+   * Every run of `FRAGMENT` characters of the secrets found, as written and as a `why` shows them
+   * (percent-decoded, numbers as `<num>`), with the pattern that found the secret.
+   */
+  let pieces = new Map<string, string>();
   const quotedPieces = (s: string): string =>
     s.replace(QUOTED, (whole: string, inside: string) => {
+      if (inside.length > FRAGMENT_QUOTE) return whole;
       const text = inside.endsWith('…') ? inside.slice(0, -1) : inside;
       for (let i = 0; i + FRAGMENT <= text.length; i++) {
-        const piece = text.slice(i, i + FRAGMENT);
-        const from = shown.find(([form]) => form.includes(piece));
-        if (from === undefined) continue;
-        count(from[1]);
+        const pattern = pieces.get(text.slice(i, i + FRAGMENT));
+        if (pattern === undefined) continue;
+        count(pattern);
         return `"${config.replacement}"`;
       }
       return whole;
@@ -330,13 +335,11 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
       (at.holder as Record<string, unknown>)[at.key] = value(at.value, secretName);
     }
     if (secrets.size > 0) {
-      shown = [];
+      pieces = new Map();
       for (const [secret, pattern] of secrets) {
-        if (secret.length < FRAGMENT) continue;
-        for (const form of new Set([secret, percentDecoded(secret)])) {
-          shown.push([form, pattern]);
-          const masked = unmask(maskVolatile(form));
-          if (masked !== form) shown.push([masked, pattern]);
+        const decoded = percentDecoded(secret);
+        for (const form of [secret, decoded, unmask(maskVolatile(secret)), unmask(maskVolatile(decoded))]) {
+          for (let i = 0; i + FRAGMENT <= form.length; i++) pieces.set(form.slice(i, i + FRAGMENT), pattern);
         }
       }
       for (const target of targets) {
