@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
+import { ByteBudget } from '../byte-budget.js';
 import { formatAddress, peerOf, type ListenAddress } from '../net/address.js';
 import { handshakeTimeout, listenWithLimit } from '../net/stream-server.js';
 import { Listening } from '../net/listening.js';
@@ -205,8 +206,8 @@ export class OtlpGrpcInput implements InputStage {
   private readonly expectedAuth: Buffer | undefined;
   private readonly emptyResponse: Buffer;
   private pendingEvents = 0;
-  /** Bytes of the requests of `pendingEvents`, as received. */
-  private pendingBytes = 0;
+  /** Bytes of the requests of `pendingEvents`, as received (max_pending_bytes). */
+  private readonly pendingBytes: ByteBudget;
   private readonly inflight = new Set<Promise<void>>();
   /**
    * Accepted requests waiting for their turn to emit, first come first served: one request at a time waits
@@ -238,6 +239,7 @@ export class OtlpGrpcInput implements InputStage {
   constructor(config: OtlpGrpcConfig, tls: TlsMaterial | undefined) {
     this.config = config;
     this.tls = tls;
+    this.pendingBytes = new ByteBudget(config.max_pending_bytes);
     this.codec = logsServiceCodec();
     this.expectedAuth = config.bearer_token === undefined ? undefined : Buffer.from(config.bearer_token);
     this.emptyResponse = Buffer.from(this.codec.encodeResponse({}));
@@ -570,9 +572,9 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     // Full already: answer before decoding anything (decoding is where a request costs memory).
-    if (this.pendingEvents >= this.config.max_pending_events || this.pendingBytes >= this.config.max_pending_bytes) {
+    if (this.pendingEvents >= this.config.max_pending_events || this.pendingBytes.spent) {
       ctx.metrics.add('refused_requests_total');
-      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes });
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes.used });
       refuse('UNAVAILABLE', 'driftlock pipeline is full; retry later');
       return;
     }
@@ -644,14 +646,14 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     const bytes = request.bytes.length;
-    if (this.pendingEvents > 0 && (this.pendingEvents + n > this.config.max_pending_events || this.pendingBytes + bytes > this.config.max_pending_bytes)) {
+    if (this.pendingEvents > 0 && (this.pendingEvents + n > this.config.max_pending_events || !this.pendingBytes.fits(bytes))) {
       ctx.metrics.add('refused_requests_total');
-      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes });
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes.used });
       refuse('UNAVAILABLE', 'driftlock pipeline is full; retry later');
       return;
     }
     this.pendingEvents += n;
-    this.pendingBytes += bytes;
+    this.pendingBytes.take(bytes);
     const key = {};
     this.unanswered.set(key, { start: Date.now(), n });
     this.unansweredEvents += n;
@@ -660,7 +662,7 @@ export class OtlpGrpcInput implements InputStage {
       // The client is gone (or will not read the answer): its records never entered the pipeline, so its
       // retry is no duplicate. At a stop, requests still in line are answered UNAVAILABLE instead.
       this.pendingEvents -= n;
-      this.pendingBytes -= bytes;
+      this.pendingBytes.give(bytes);
       if (turn) this.nextTurn();
       this.answered(key, false);
       ctx.metrics.add('refused_requests_total');
@@ -681,7 +683,7 @@ export class OtlpGrpcInput implements InputStage {
         });
       } finally {
         this.pendingEvents -= n;
-        this.pendingBytes -= bytes;
+        this.pendingBytes.give(bytes);
         this.nextTurn();
       }
       status = this.config.acknowledge === 'delivered' ? await acked : ackStatus ?? 'delivered';

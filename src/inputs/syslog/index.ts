@@ -21,6 +21,7 @@ import { defineInput, type InputContext, type InputStage } from '../../engine/co
 import type { LogEvent } from '../../engine/event.js';
 import { formatAddress, listenAddress, listenAdvice, peerOf, type ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
+import { ByteBudget } from '../byte-budget.js';
 import { syslogEvent } from './event.js';
 import { SyslogFramer } from './framing.js';
 import { ProblemLog } from '../net/problems.js';
@@ -91,13 +92,12 @@ export class SyslogInput implements InputStage {
     const { host, port } = this.config.address;
     const maxBytes = this.config.max_message_bytes;
     const maxPending = this.config.max_pending_events;
-    const maxPendingBytes = this.config.max_pending_bytes;
     const problems = new ProblemLog(ctx.logger, ctx.signal);
     const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
     let queue: LogEvent[] = [];
     // Bytes of the messages queued, and of those plus the ones being handed on (emit waits while the pipeline is full).
     let queueBytes = 0;
-    let pendingBytes = 0;
+    const pendingBytes = new ByteBudget(this.config.max_pending_bytes);
     let draining: Promise<void> | null = null;
     const drain = async () => {
       while (queue.length > 0) {
@@ -108,19 +108,19 @@ export class SyslogInput implements InputStage {
         try {
           await ctx.emit(batch);
         } finally {
-          pendingBytes -= bytes;
+          pendingBytes.give(bytes);
         }
       }
       draining = null;
     };
     socket.on('message', (msg, rinfo) => {
       const size = Math.min(msg.length, maxBytes);
-      if (queue.length >= maxPending || (pendingBytes > 0 && pendingBytes + size > maxPendingBytes)) {
+      if (queue.length >= maxPending || !pendingBytes.fits(size)) {
         ctx.metrics.add('discarded_events_total');
-        problems.report('udp_dropped', 'pipeline is not taking events (full, or a reload is under way): dropping syslog UDP datagrams beyond max_pending_events or max_pending_bytes', { peer: peerOf(rinfo.address, rinfo.port), max_pending_events: maxPending, max_pending_bytes: maxPendingBytes });
+        problems.report('udp_dropped', 'pipeline is not taking events (full, or a reload is under way): dropping syslog UDP datagrams beyond max_pending_events or max_pending_bytes', { peer: peerOf(rinfo.address, rinfo.port), max_pending_events: maxPending, max_pending_bytes: pendingBytes.max });
         return;
       }
-      pendingBytes += size;
+      pendingBytes.take(size);
       queueBytes += size;
       const truncated = msg.length > maxBytes;
       const { event, malformed } = syslogEvent(truncated ? msg.subarray(0, maxBytes) : msg, truncated, ctx.id, peerOf(rinfo.address, rinfo.port), Date.now(), this.config.parse_header);
