@@ -1,11 +1,11 @@
 /**
  * `max_pending_bytes`: the bytes an input holds for a pipeline that is not taking them yet (syslog UDP's
- * datagrams, otlp_grpc's requests), those being handed to it included. The pipeline's buffers bound what they
- * hold; this bounds what waits in front of them, which a count of events alone does not (one event may be
- * megabytes).
+ * datagrams, otlp_grpc's requests, fluent_forward's chunks), those being handed to it included. The
+ * pipeline's buffers bound what they hold; this bounds what waits in front of them, which a count of events
+ * alone does not (one event may be megabytes).
  *
- * What does not fit is refused (otlp_grpc: UNAVAILABLE, the client retries) or dropped (syslog UDP: nothing
- * can slow a UDP sender).
+ * What does not fit is refused (otlp_grpc: UNAVAILABLE, the client retries), dropped (syslog UDP: nothing
+ * can slow a UDP sender) or, where TCP can slow the sender, not read yet (ReadBudget).
  */
 export class ByteBudget {
   readonly max: number;
@@ -35,5 +35,149 @@ export class ByteBudget {
 
   give(bytes: number): void {
     this.used -= bytes;
+  }
+}
+
+/**
+ * A ByteBudget shared by the connections of a stream input that can slow its senders (TCP): every byte a
+ * connection has read counts from the read until it is handed to the pipeline (`Reader.give`). While the
+ * budget is spent, a connection that would read more waits here instead (its socket is not read: the kernel's
+ * receive buffer and then the sender's TCP window fill, and the sender buffers on its side); when bytes come
+ * back, every connection waiting goes on, in the order they came, so none is left behind for ever.
+ *
+ * The bytes held may be messages not yet complete, which only more reading completes: when the budget is
+ * spent and no connection is handing anything to the pipeline (so nothing will come back), the first
+ * connection waiting that holds bytes may read past the budget until it hands on what it holds (or gives it
+ * up). So a single message larger than the budget still passes, one at a time, as in the other inputs. What
+ * is held is then at most the budget, one message, and what the connections woken together read at once
+ * (one read each).
+ */
+export class ReadBudget {
+  readonly bytes: ByteBudget;
+  private readonly line: Array<{ reader: Reader; go: () => void }> = [];
+  /** Readers inside the pipeline's emit. */
+  private handing = 0;
+  /** The reader allowed past the budget (see the class). */
+  private exempt: Reader | undefined;
+  private opened = false;
+
+  constructor(max: number) {
+    this.bytes = new ByteBudget(max);
+  }
+
+  /** A connection's share of the budget; `leave()` it when the connection ends. */
+  reader(): Reader {
+    return new Reader(this);
+  }
+
+  /** Lets everyone through from now on (the input stops: the last bytes read are passed on as before). */
+  open(): void {
+    this.opened = true;
+    this.wake();
+  }
+
+  /** @internal Whether `reader` may read (or unpack) more now. */
+  may(reader: Reader): boolean {
+    return this.opened || reader === this.exempt || (!this.bytes.spent && this.line.length === 0);
+  }
+
+  /** @internal Resolves once `reader` may go on; see the class. */
+  async wait(reader: Reader): Promise<void> {
+    while (!this.may(reader)) {
+      await new Promise<void>((go) => {
+        this.line.push({ reader, go });
+        this.wake();
+      });
+    }
+  }
+
+  /** @internal */
+  handOver(reader: Reader, start: boolean): void {
+    if (start) {
+      this.handing += 1;
+      if (this.exempt === reader) this.exempt = undefined;
+    } else {
+      this.handing -= 1;
+      this.wake();
+    }
+  }
+
+  /** @internal Bytes `reader` no longer holds. */
+  give(reader: Reader, bytes: number): void {
+    this.bytes.give(bytes);
+    if (this.exempt === reader) this.exempt = undefined;
+    this.wake();
+  }
+
+  /** @internal `reader` is gone; what it held comes back (`give`). */
+  leave(reader: Reader): void {
+    const at = this.line.findIndex((w) => w.reader === reader);
+    if (at >= 0) this.line.splice(at, 1);
+    if (this.exempt === reader) this.exempt = undefined;
+    this.wake();
+  }
+
+  private wake(): void {
+    if (this.line.length === 0) return;
+    if (this.opened || !this.bytes.spent) {
+      for (const waiting of this.line.splice(0)) waiting.go();
+    } else if (this.handing === 0 && this.exempt === undefined) {
+      // Only a reader that holds bytes can end the wait by reading on (to the end of its chunk); one that
+      // holds none could wait for its sender for ever while the others' half chunks hold the budget.
+      const at = this.line.findIndex((w) => w.reader.held > 0);
+      if (at < 0) return;
+      const [first] = this.line.splice(at, 1);
+      this.exempt = first!.reader;
+      first!.go();
+    }
+  }
+}
+
+/** One connection's share of a ReadBudget. */
+export class Reader {
+  private readonly budget: ReadBudget;
+  /** Bytes this connection read and has not handed on or given up yet. */
+  held = 0;
+
+  constructor(budget: ReadBudget) {
+    this.budget = budget;
+  }
+
+  /** Whether the connection may read (or unpack) more now, without waiting. */
+  get may(): boolean {
+    return this.budget.may(this);
+  }
+
+  /** Resolves once the connection may read (or unpack) more. */
+  wait(): Promise<void> {
+    return this.budget.wait(this);
+  }
+
+  /** `bytes` were read (or made, say by decompressing). */
+  take(bytes: number): void {
+    this.held += bytes;
+    this.budget.bytes.take(bytes);
+  }
+
+  /** `bytes` were handed on, or given up. */
+  give(bytes: number): void {
+    this.held -= bytes;
+    this.budget.give(this, bytes);
+  }
+
+  /** Runs `emit` (handing events to the pipeline): the budget knows that bytes will come back. */
+  async handOver(emit: () => Promise<void>): Promise<void> {
+    this.budget.handOver(this, true);
+    try {
+      await emit();
+    } finally {
+      this.budget.handOver(this, false);
+    }
+  }
+
+  /** The connection ended: what it held comes back. */
+  leave(): void {
+    if (this.held) this.give(this.held);
+    this.budget.leave(this);
   }
 }

@@ -32,6 +32,8 @@ export interface ForwardMessage {
   skipped: number;
   /** The tag's bytes were not valid UTF-8 (replaced with U+FFFD). */
   invalidTag?: boolean;
+  /** CompressedPackedForward: the bytes gunzip made of the chunk's entries. */
+  inflated?: number;
 }
 
 /** What is wrong with a message; `chunk` when its ack id could be read (it is acked: resending cannot help). */
@@ -241,7 +243,9 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardM
       broken = 1;
     }
     const good = goodEntries(raws);
-    return { tag, entries: good.entries, skipped: good.skipped + broken, chunk, mode };
+    const unpacked: ForwardMessage = { tag, entries: good.entries, skipped: good.skipped + broken, chunk, mode };
+    if (packed !== second) unpacked.inflated = packed.length;
+    return unpacked;
   }
   // Message mode: [tag, time, record, option?]
   if (message.length < 3) throw new ForwardProtocolError('a Message must be [tag, time, record, option?]');

@@ -9,6 +9,7 @@ import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
 import { serveStream, type ConnectionChunks } from '../net/stream-server.js';
 import type { TlsMaterial } from '../net/tls.js';
+import { ReadBudget, type Reader } from '../byte-budget.js';
 import { PendingBytes } from '../pending-bytes.js';
 import type { FluentForwardConfig } from './index.js';
 import { MessageBoundaries } from './framing.js';
@@ -40,8 +41,12 @@ export class FluentForwardInput implements InputStage {
     const problems = new ProblemLog(ctx.logger, ctx.signal);
     const { host } = this.config.address;
     const options = { name: 'fluent_forward', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout };
+    // Shared by every connection: what they read counts until it is handed to the pipeline (see ReadBudget).
+    // At the stop it opens: each connection passes on what it reads in its last second, as before.
+    const budget = new ReadBudget(this.config.max_pending_bytes);
+    ctx.signal.addEventListener('abort', () => budget.open(), { once: true });
     try {
-      await serveStream(options, ctx, problems, (socket, peer, chunks) => this.readConnection(socket, peer, chunks, ctx, problems), (port) => {
+      await serveStream(options, ctx, problems, (socket, peer, chunks) => this.readConnection(socket, peer, chunks, budget.reader(), ctx, problems), (port) => {
         ctx.logger.info({ address: host, port, tls: this.tls !== undefined }, `fluent forward listening on ${formatAddress(host, port)}`);
         this.bound.resolve({ host, port });
       });
@@ -51,7 +56,15 @@ export class FluentForwardInput implements InputStage {
     }
   }
 
-  private async readConnection(socket: net.Socket, peer: string | undefined, connection: ConnectionChunks, ctx: InputContext, problems: ProblemLog): Promise<void> {
+  private async readConnection(socket: net.Socket, peer: string | undefined, connection: ConnectionChunks, budget: Reader, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    try {
+      await this.readMessages(socket, peer, connection, budget, ctx, problems);
+    } finally {
+      budget.leave();
+    }
+  }
+
+  private async readMessages(socket: net.Socket, peer: string | undefined, connection: ConnectionChunks, budget: Reader, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const max = this.config.max_message_bytes;
     const boundaries = new MessageBoundaries();
     // Every chunk read from the socket, also after a reset and at the stop (see ConnectionChunks).
@@ -78,6 +91,11 @@ export class FluentForwardInput implements InputStage {
       }
       if (shook.rest.length) first = shook.rest;
     }
+    // While max_pending_bytes is spent, the socket is not read (TCP slows the sender) until room returns.
+    const pause = async () => {
+      problems.report('paused', 'max_pending_bytes of fluent forward chunks wait for a full pipeline: not reading from the connections (their senders are slowed by TCP) until it has room', { peer, max_pending_bytes: this.config.max_pending_bytes });
+      await budget.wait();
+    };
     // The bytes of an unfinished message are held here until the walker finds its end; the decoder is given
     // only whole messages. Given the reads as they came, it joined all the bytes it had not decoded yet with
     // each read, so a large message in small reads was copied over and over: 8 MiB in 1 KiB writes took the
@@ -85,8 +103,10 @@ export class FluentForwardInput implements InputStage {
     // and copies nothing.
     const held = new PendingBytes();
     async function* wholeMessages(): AsyncGenerator<Uint8Array> {
-      for (let next = first ? { done: false as const, value: first } : await chunks.next(); !next.done; next = await chunks.next()) {
+      const read = () => (budget.may ? chunks.next() : pause().then(() => chunks.next()));
+      for (let next = first ? { done: false as const, value: first } : await read(); !next.done; next = await read()) {
         const chunk = next.value;
+        budget.take(chunk.length);
         boundaries.push(chunk);
         // Where the last message complete in this read ends (not after its start if none is). After a byte
         // that is not msgpack the walker knows no more ends: everything goes to the decoder, which fails there.
@@ -101,7 +121,11 @@ export class FluentForwardInput implements InputStage {
         // (strings are read as bytes) are then plain too, which decodes small messages about 10% faster.
         // The messages before one that is too large are read first, as the decoder read them before it came
         // to that one's header.
-        if (whole) yield new Uint8Array(whole.buffer, whole.byteOffset, whole.length);
+        if (whole) {
+          yield new Uint8Array(whole.buffer, whole.byteOffset, whole.length);
+          // Every message in it was handed to the pipeline (or skipped): its bytes are no longer held.
+          budget.give(whole.length);
+        }
         if (tooLarge) throw new ForwardProtocolError(`a message larger than max_message_bytes (${max})`);
       }
     }
@@ -115,6 +139,8 @@ export class FluentForwardInput implements InputStage {
     const decoder = new Decoder(decoderOptions(max));
     try {
       for await (const raw of decoder.decodeStream(wholeMessages())) {
+        // Its events take memory too: a message read while there was room waits for room again to be unpacked.
+        if (!budget.may) await pause();
         let message;
         try {
           message = unpackMessage(raw, max);
@@ -155,7 +181,14 @@ export class FluentForwardInput implements InputStage {
             }
           : undefined;
         if (onAck) awaitingAcks += 1;
-        await ctx.emit(events, onAck);
+        // What gunzip made counts too (a chunk of a few KiB may inflate to max_message_bytes) until handed on.
+        const inflated = message.inflated ?? 0;
+        budget.take(inflated);
+        try {
+          await budget.handOver(() => ctx.emit(events, onAck));
+        } finally {
+          budget.give(inflated);
+        }
         if (chunk !== undefined && !delivered) ack(chunk);
       }
     } catch (err) {
