@@ -101,6 +101,20 @@ interface Resting {
   mtimeMs: number;
 }
 
+/**
+ * Work that could not open a file for want of descriptors (see `FileInput.deferred`): done again at each
+ * `check_interval` until it can.
+ */
+interface Deferred {
+  /**
+   * A walk for rotated files never seen (see `readUnseen`): the names whose rotated files it reads, each with
+   * the modification time from which they are read. Saved with the checkpoints (`unseen_since`), so that a
+   * start before the walk could be done reads them.
+   */
+  since?: Map<string, number>;
+  retry: () => Promise<void>;
+}
+
 /** How many closed files are looked at (stat) at once in the periodic check. */
 const RESTING_CHECKS_AT_ONCE = 64;
 
@@ -161,6 +175,15 @@ export class FileInput implements TailerHost {
   private readonly openLimit: number | undefined;
   /** Opens that fail with EMFILE/ENFILE: said once, on /health, retried. */
   private readonly limitFailure: FailureReport;
+  /**
+   * Walks for rotated files never seen that could not open one of them for want of descriptors (EMFILE,
+   * ENFILE), by what they do: each is done again at every `check_interval`, in the decisions' queue, until
+   * it opened what it needed (meanwhile files read to their end give way, see `mayRest`). Before, such a
+   * file was passed over and never read. Keyed by what they look for, so that one failing again replaces
+   * itself.
+   */
+  private readonly deferred = new Map<string, Deferred>();
+  private retryingDeferred = false;
   private checkingResting = false;
   private nudging = false;
   private saidWaiting = false;
@@ -293,6 +316,7 @@ export class FileInput implements TailerHost {
         this.lookAtVacated();
         void this.lookAtResting();
         this.admitWaiting();
+        this.retryDeferred();
       }, this.config.check_interval),
       setInterval(() => {
         void this.scan().then((files) => files.forEach((f) => this.byPath.has(f) || this.waiting.has(f) || this.enqueue(f)), () => undefined);
@@ -481,7 +505,7 @@ export class FileInput implements TailerHost {
       return; // not readable; the next scan tries again
     }
     // Said once the files that waited for descriptors are all open (not at each open that works meanwhile).
-    if (this.waiting.size === 0) this.limitFailure.succeeded();
+    this.limitOver();
     let keep = false;
     try {
       const st = await handle.stat();
@@ -707,8 +731,7 @@ export class FileInput implements TailerHost {
 
   /** Reads whole the rotated copies of `file` written since `sinceMtimeMs` whose content is not known (see `readUnseen`). */
   private readCopiesSince(file: string, sinceMtimeMs: number, why: string): Promise<void> {
-    const origins = new Map([[path.dirname(file), new Set([path.basename(file)])]]);
-    return this.readUnseen(origins, (mtimeMs) => mtimeMs >= sinceMtimeMs, new Map(), why);
+    return this.readUnseen(new Map([[path.dirname(file), new Map([[path.basename(file), sinceMtimeMs]])]]), new Map(), why);
   }
 
   /**
@@ -772,21 +795,17 @@ export class FileInput implements TailerHost {
    * and was written to after the last save, is read from its start.
    */
   private async recoverUnseen(savedAt: number, unseenSince: Map<string, number>, listings: Map<string, Found[]>): Promise<void> {
-    const origins = new Map<string, Set<string>>();
+    const origins = new Map<string, Map<string, number>>();
     for (const file of [...[...this.store.all()].map(([, e]) => e.path), ...unseenSince.keys()]) {
       const dir = path.dirname(file);
-      if (!origins.has(dir)) origins.set(dir, new Set());
-      origins.get(dir)!.add(path.basename(file));
+      const name = path.basename(file);
+      const names = origins.get(dir) ?? new Map<string, number>();
+      origins.set(dir, names);
+      // A name not looked at since before the save: from when it was last looked at (see `unseenSince`).
+      const since = unseenSince.get(file);
+      names.set(name, since !== undefined && since <= savedAt ? since : savedAt);
     }
-    // A name not looked at since before the save: from when it was last looked at (see `unseenSince`).
-    // Without a name: whether any name could have it (a first sieve, before the names are matched).
-    let earliest = savedAt;
-    for (const since of unseenSince.values()) earliest = Math.min(earliest, since);
-    const written = (mtimeMs: number, file?: string) => {
-      const since = file === undefined ? earliest : unseenSince.get(file);
-      return since !== undefined && since <= savedAt ? mtimeMs >= since : mtimeMs > savedAt;
-    };
-    await this.readUnseen(origins, written, listings, 'reading a rotated file written while driftlock was stopped');
+    await this.readUnseen(origins, listings, 'reading a rotated file written while driftlock was stopped');
   }
 
   /**
@@ -802,42 +821,58 @@ export class FileInput implements TailerHost {
     for (const t of this.tailers.values()) if (t.path !== null) add(t.path, t.checkedMtime);
     for (const parked of [this.resting, this.waiting]) for (const [file, r] of parked) add(file, r.mtimeMs);
     for (const [file, v] of this.vacated) add(file, v.checkedMtimeMs);
+    for (const d of this.deferred.values()) for (const [file, from] of d.since ?? []) add(file, from);
     return since;
   }
 
   /**
-   * Reads whole the files in `origins`' folders that are named as a rotation of one of its names, are not
-   * read already, and were written when `written` says for that name (given no name: for any of them):
-   * unless their first bytes are those of a known file.
+   * Reads whole the files in `origins`' folders (folder -> name -> modification time) that are named as a
+   * rotation of one of its names, are not read already, and were modified at or after that name's time:
+   * unless their first bytes are those of a known file. A file it cannot open for want of descriptors
+   * (EMFILE, ENFILE) is not passed over: the folder's walk is done again later (see `deferred`).
    */
-  private async readUnseen(origins: Map<string, Set<string>>, written: (mtimeMs: number, origin?: string) => boolean, listings: Map<string, Found[]>, why: string): Promise<void> {
+  private async readUnseen(origins: Map<string, Map<string, number>>, listings: Map<string, Found[]>, why: string): Promise<void> {
     for (const [dir, names] of origins) {
       // The first bytes of the files checkpointed in this folder: what is known content here.
       const knownHere = this.knownIn(dir);
       // Enough of a file's first bytes for any fingerprint: those known now, and those the tailers take
       // while the folder is walked (fingerprint_bytes at most).
       const prefixBytes = Math.max(knownHere.longest, this.config.fingerprint_bytes);
-      // Named as a rotation of one of the names, and written when `written` says for that name.
+      // Named as a rotation of one of the names, and modified at or after that name's time (and, a first sieve
+      // before the names are matched, after the earliest of them).
       const rotationOf = (file: string, mtimeMs: number) =>
-        [...names].some((name) => isRotationOf(path.basename(file), name) && written(mtimeMs, path.join(dir, name)));
+        [...names].some(([name, since]) => isRotationOf(path.basename(file), name) && mtimeMs >= since);
+      const earliest = Math.min(...names.values());
+      let short = false;
       // A rotation running while the listing is walked shifts names: a file listed as app.log.2 may be
       // app.log.3 by the time it is opened, and the walk would never open it. A name found holding another
       // file than listed says so; the folder is then listed and walked again (files already started are
       // skipped), a few times at most.
-      for (let pass = 0, shifted = true; shifted && pass < 5; pass++) {
+      for (let pass = 0, shifted = true; shifted && !short && pass < 5; pass++) {
         shifted = false;
-        const listing = (pass === 0 && listings.get(dir)) || (await listFolder(dir));
+        const listing = await this.listed(dir, listings, pass > 0);
+        if (!listing) {
+          short = true;
+          break;
+        }
         for (const f of listing) {
           if (this.tailers.has(fileKey(f.st.dev, f.st.ino)) || f.st.size === 0) continue;
-          if (!written(f.st.mtimeMs)) continue;
+          if (f.st.mtimeMs < earliest) continue;
           if (this.matcher.matches(f.file) || this.matcher.excluded(f.file)) continue;
           if (!rotationOf(f.file, f.st.mtimeMs)) continue;
-          const handle = await open(f.file, 'r').catch((err: unknown) => {
-            if (isDescriptorLimit(err)) this.limitHit(err, `open ${f.file}`);
-          });
-          if (!handle) {
-            shifted = true; // gone since the listing: renamed on
-            continue;
+          let handle: FileHandle;
+          try {
+            handle = await open(f.file, 'r');
+          } catch (err) {
+            if (!isDescriptorLimit(err)) {
+              shifted = true; // gone since the listing: renamed on
+              continue;
+            }
+            // Out of descriptors: the walk is done again later, whole (the opens after this one would fail
+            // too, and so would walking the folder again now).
+            this.limitHit(err, `open ${f.file}`);
+            short = true;
+            break;
           }
           // The name may point at another file than when the folder was listed (a rotation running now):
           // what counts is the file opened.
@@ -865,6 +900,74 @@ export class FileInput implements TailerHost {
           this.startTailer(handle, f.file, st, 0, new AckTracker(fresh, this.policy), 'rotated');
         }
       }
+      if (short) this.deferUnseen(dir, names, why);
+    }
+  }
+
+  /**
+   * A walk for rotated files never seen that could not open one (see `readUnseen`): done again later (see
+   * `deferred`), for the names it walked for and any a walk of the same folder deferred before it, each from
+   * the earlier of their times.
+   */
+  private deferUnseen(dir: string, names: Map<string, number>, why: string): void {
+    const id = `unseen ${dir}`;
+    const since = new Map(this.deferred.get(id)?.since);
+    for (const [name, from] of names) {
+      const file = path.join(dir, name);
+      since.set(file, Math.min(from, since.get(file) ?? Infinity));
+    }
+    this.ctx.logger.debug({ folder: dir, names: [...names.keys()] }, 'out of descriptors: the walk for rotated files never seen is done again at check_interval');
+    const walk = new Map([...since].map(([file, from]) => [path.basename(file), from]));
+    this.deferred.set(id, { since, retry: () => this.readUnseen(new Map([[dir, walk]]), new Map(), why) });
+    this.nudgeIdle();
+  }
+
+  /**
+   * Does again the work that could not open a file for want of descriptors (see `deferred`), at each
+   * `check_interval`, one after the other in the decisions' queue. One that cannot open it again defers
+   * itself anew.
+   */
+  private retryDeferred(): void {
+    if (this.deferred.size === 0 || this.retryingDeferred || this.stopped || this.ctx.signal.aborted) return;
+    this.retryingDeferred = true;
+    this.exclusive(async () => {
+      for (const [id, d] of [...this.deferred]) {
+        if (this.ctx.signal.aborted) return;
+        await d.retry();
+        if (this.deferred.get(id) === d) this.deferred.delete(id);
+      }
+      this.limitOver();
+    })
+      .catch((err: unknown) => {
+        this.ctx.metrics.add('errors_total');
+        this.ctx.logger.error({ err }, 'cannot look for rotated files');
+      })
+      .finally(() => (this.retryingDeferred = false));
+  }
+
+  /**
+   * Out of descriptors no more: said once the files that waited for them are all open and the work that
+   * could not open a file is done (not at each open that works meanwhile).
+   */
+  private limitOver(): void {
+    if (this.waiting.size === 0 && this.deferred.size === 0) this.limitFailure.succeeded();
+  }
+
+  /**
+   * The files in `dir`, listed once for all the looks that share `listings` (listed anew if `again`). None
+   * when the folder cannot be listed for want of a descriptor (said, see `limitHit`): before, that was taken
+   * for an empty folder, and what the look was for was never found.
+   */
+  private async listed(dir: string, listings: Map<string, Found[]>, again = false): Promise<Found[] | undefined> {
+    const known = again ? undefined : listings.get(dir);
+    if (known) return known;
+    try {
+      const listing = await listFolder(dir);
+      listings.set(dir, listing);
+      return listing;
+    } catch (err) {
+      this.limitHit(err, `list ${dir}`);
+      return undefined;
     }
   }
 
@@ -898,11 +1001,7 @@ export class FileInput implements TailerHost {
    */
   private async recoverFrom(entry: Checkpoint, key: string, listings: Map<string, Found[]>, resume?: { tracker: AckTracker; at: number }, followRenamed = false): Promise<boolean> {
     const dir = path.dirname(entry.path);
-    let listing = listings.get(dir);
-    if (!listing) {
-      listing = await listFolder(dir);
-      listings.set(dir, listing);
-    }
+    const listing = (await this.listed(dir, listings)) ?? [];
     const at = resume?.at ?? entry.offset;
     // A copy is recognised by its first bytes, and only under a name derived from the original (app.log ->
     // app.log.1, app.log-20250101, app.1.log): an unrelated file can start with the same lines (the file
@@ -1012,8 +1111,9 @@ export class FileInput implements TailerHost {
 
   mayRest(_tailer: Tailer, idleMs: number): boolean {
     if (this.stopped || this.ctx.signal.aborted) return false;
-    // Files wait for a descriptor: one read to its end gives way at once, so that all are read in turn.
-    if (this.waiting.size > this.admitted.size) return true;
+    // Files wait for a descriptor, or work waits to open one (see `deferred`): one read to its end gives way
+    // at once, so that all are read in turn.
+    if (this.waiting.size > this.admitted.size || this.deferred.size > 0) return true;
     return this.config.close_inactive > 0 && idleMs >= this.config.close_inactive;
   }
 
@@ -1060,11 +1160,13 @@ function stemOf(file: string): string {
   return dot > 0 ? base.slice(0, dot) : base;
 }
 
+/** The files in `dir`; none if it cannot be listed, unless for want of a descriptor (thrown: see `FileInput.listed`). */
 async function listFolder(dir: string): Promise<Found[]> {
   let names: string[];
   try {
     names = await readdir(dir);
-  } catch {
+  } catch (err) {
+    if (isDescriptorLimit(err)) throw err;
     return [];
   }
   const out: Found[] = [];
