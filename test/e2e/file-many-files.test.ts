@@ -126,13 +126,13 @@ describe('file input: 1,000 files under ulimit -n 128', () => {
 });
 
 describe('file input: rotated files under ulimit -n 128', () => {
+  const FILES_ROTATED = 150;
+
   /**
-   * 150 files read and checkpointed; while driftlock is stopped each is rotated twice (logrotate's rename and
-   * create): the file read goes to .2, a file written after it to .1 (never seen: no checkpoint), and a third
-   * file takes the name. At the restart under `ulimit -n 128`, the files never seen are opened over
-   * max_open_files (rotated files are), and the descriptors run out.
+   * A daemon reading `FILES_ROTATED` files of 2 lines each, f0.log...: it reads them all, checkpoints them and
+   * stops. `expected` holds the lines written, and `write` writes more (kept in `expected`).
    */
-  it('files rotated away while stopped, never seen: every line is read once, though descriptors ran out', async () => {
+  async function readAndStopped(input = ''): Promise<{ logs: string; out: string; config: string; expected: string[]; write: (file: string, lines: string[]) => Promise<void> }> {
     const dir = await tempDir('dl-rot-fd-');
     const logs = path.join(dir, 'logs');
     const out = path.join(dir, 'out.log');
@@ -140,22 +140,31 @@ describe('file input: rotated files under ulimit -n 128', () => {
     await mkdir(logs);
     await writeFile(config, `data_dir: ${path.join(dir, 'data')}
 inputs:
-  app: { type: file, include: [${logs}/*.log], start_at: beginning }
+  app: { type: file, include: [${logs}/*.log], start_at: beginning${input} }
 outputs:
   out: { type: file, inputs: [app], path: ${out}, encoding: text }
 `);
     const expected: string[] = [];
     const write = async (file: string, lines: string[]) => {
-      await writeFile(file, lines.join('\n') + '\n');
+      await appendFile(file, lines.join('\n') + '\n');
       expected.push(...lines);
     };
-    const FILES_ROTATED = 150;
     for (let i = 0; i < FILES_ROTATED; i++) await write(path.join(logs, `f${i}.log`), [`f${i} a1`, `f${i} a2`]);
     const first = startCli(['run', '-c', config]);
     expect(missing(await linesWithin(out, expected.length, 15_000), expected)).toEqual([]);
     first.child.kill('SIGTERM');
     expect((await first.exited).code).toBe(0);
+    return { logs, out, config, expected, write };
+  }
 
+  /**
+   * Each file rotated twice while driftlock is stopped (logrotate's rename and create): the file read goes
+   * to .2, a file written after it to .1 (never seen: no checkpoint), and a third file takes the name. At
+   * the restart under `ulimit -n 128`, the files never seen are opened over max_open_files (rotated files
+   * are), and the descriptors run out.
+   */
+  it('files rotated away while stopped, never seen: every line is read once, though descriptors ran out', async () => {
+    const { logs, out, config, expected, write } = await readAndStopped();
     for (let i = 0; i < FILES_ROTATED; i++) {
       const file = path.join(logs, `f${i}.log`);
       await rename(file, `${file}.1`);
@@ -176,5 +185,34 @@ outputs:
     expect(result.stderr).toMatch(/too many open files \(EMFILE\)/);
     expect(missing(lines, expected)).toEqual([]);
     expect(lines.length).toBe(expected.length);
+  }, 90_000);
+
+  /**
+   * Each file renamed away while driftlock is stopped, with a line it had not read, and no file in its
+   * place. At the restart under `ulimit -n 128` the renamed files are read from their checkpoints, opened
+   * over max_open_files and held rotate_wait (3 s) after their end: the descriptors run out before the
+   * watcher of the folder is ready.
+   */
+  it('out of descriptors before its watcher is ready: the input goes on (a file created then is read) and stops at once', async () => {
+    const { logs, out, config, expected, write } = await readAndStopped(', rotate_wait: 3s');
+    for (let i = 0; i < FILES_ROTATED; i++) {
+      const file = path.join(logs, `f${i}.log`);
+      await write(file, [`f${i} a3`]);
+      await rename(file, `${file}.1`);
+    }
+    const second = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
+    await second.waitFor(/driftlock running/);
+    await write(path.join(logs, 'new.log'), ['new 1']);
+    const lines = await linesWithin(out, expected.length, 15_000);
+    const stopping = Date.now();
+    second.child.kill('SIGTERM');
+    const result = await second.exited;
+    const stopMs = Date.now() - stopping;
+    // Before, the input waited for its watcher, which ran out of descriptors and was never ready: no timer was
+    // set, new.log was never found, and the stop waited for the shutdown timeout (30 s, exit 1).
+    expect(result.stderr).toMatch(/too many open files \(EMFILE\)/);
+    expect(lines).toContain('new 1');
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    expect(stopMs).toBeLessThan(10_000);
   }, 90_000);
 });

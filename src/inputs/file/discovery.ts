@@ -6,6 +6,7 @@
  */
 import { watch, type FSWatcher } from 'chokidar';
 import type { Stats } from 'node:fs';
+import { isDescriptorLimit } from '../../engine/descriptors.js';
 import type { PathMatcher } from './glob.js';
 
 export interface DiscoveryEvents {
@@ -23,6 +24,8 @@ export interface WatchOptions {
 
 export class Discovery {
   private watcher: FSWatcher | undefined;
+  /** Ends the wait of a watcher being started (see `watch`): closed meanwhile, it is never ready. */
+  private starting: (() => void) | undefined;
 
   constructor(private readonly matcher: PathMatcher) {}
 
@@ -31,8 +34,13 @@ export class Discovery {
     return this.matcher.scan(onError);
   }
 
-  /** Starts watching the include roots; resolves once the watcher is ready. */
+  /**
+   * Starts watching the include roots; resolves once the watcher is ready (or closed before). Rejects if it
+   * runs out of file descriptors before it is ready (its first walk cannot list a folder): chokidar says so
+   * and is never ready. That watcher is closed; start another one later.
+   */
   async watch(events: DiscoveryEvents, options: WatchOptions): Promise<void> {
+    await this.close();
     const roots = this.matcher.roots();
     const depth = Math.max(...roots.map((r) => r.depth));
     const watcher = watch(roots.map((r) => r.dir), {
@@ -49,11 +57,25 @@ export class Discovery {
     watcher.on('add', (f) => events.added(f));
     watcher.on('change', (f) => events.changed(f));
     watcher.on('unlink', (f) => events.removed(f));
-    watcher.on('error', (err) => events.error(err));
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    let ready = false;
+    await new Promise<void>((resolve, reject) => {
+      this.starting = resolve;
+      watcher.once('ready', () => {
+        ready = true;
+        resolve();
+      });
+      watcher.on('error', (err) => {
+        if (ready || !isDescriptorLimit(err)) return events.error(err);
+        ready = true; // its later errors are its own: it is closed
+        if (this.watcher === watcher) this.watcher = undefined;
+        void watcher.close().catch(() => undefined);
+        reject(err as Error);
+      });
+    }).finally(() => (this.starting = undefined));
   }
 
   async close(): Promise<void> {
+    this.starting?.();
     await this.watcher?.close();
     this.watcher = undefined;
   }

@@ -286,7 +286,43 @@ export class FileInput implements TailerHost {
     else if (found.length === 0) ctx.logger.warn({ include: this.config.include }, 'no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
     if (ctx.signal.aborted) return this.shutdown();
 
-    await this.discovery.watch(
+    // Not waited for: the timers below (checkpoint saves, the checks of open, closed, waiting and rotated
+    // files, the scan) must run whatever the watcher does (see `watchFiles`).
+    void this.watchFiles();
+
+    const timers = [
+      setInterval(() => void this.saveNow(), this.config.checkpoint_interval),
+      setInterval(() => {
+        for (const t of this.tailers.values()) t.lookAtName();
+        this.lookAtVacated();
+        void this.lookAtResting();
+        this.admitWaiting();
+        this.retryDeferred();
+      }, this.config.check_interval),
+      setInterval(() => this.rescan(), this.config.scan_interval),
+    ];
+    await new Promise<void>((resolve) => {
+      if (ctx.signal.aborted) return resolve();
+      ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    for (const t of timers) clearInterval(t);
+    for (const t of this.tailers.values()) t.wake();
+    await this.shutdown();
+  }
+
+  /**
+   * Starts the watcher of the include folders (change notifications). One that cannot start for want of
+   * descriptors (its first walk cannot list a folder) is started again at a later `check_interval` (see
+   * `deferred`); meanwhile the periodic checks and the scan find what it would have told. Before, the input
+   * waited for the watcher to be ready before it set its timers, and a watcher that ran out of descriptors
+   * is never ready (chokidar says so and stops): no checkpoint was saved from then on, open files were read
+   * only as far as their last notification, files created later were never found, and a stop waited for
+   * the shutdown timeout and saved no checkpoint. Started again, it tells nothing of the files created
+   * before it was ready: the globs are walked then.
+   */
+  private watchFiles(again = false): Promise<void> {
+    const { ctx } = this;
+    return this.discovery.watch(
       {
         // A name being read may now hold another file, whatever the event says: a name deleted and created
         // again within 100 ms comes as one `change` (chokidar's atomic mode), and polling reports a replaced
@@ -305,30 +341,21 @@ export class FileInput implements TailerHost {
       },
       { usePolling: this.config.use_polling, pollIntervalMs: Math.max(100, Math.min(this.config.check_interval, 1000)) },
     ).then(
-      () => ctx.logger.debug({ use_polling: this.config.use_polling }, 'watching for file changes'),
-      (err: unknown) => ctx.logger.warn({ err }, 'cannot watch for file changes; relying on periodic checks'),
+      () => {
+        ctx.logger.debug({ use_polling: this.config.use_polling }, 'watching for file changes');
+        if (again) this.rescan();
+      },
+      (err: unknown) => {
+        if (!isDescriptorLimit(err)) return ctx.logger.warn({ err }, 'cannot watch for file changes; relying on periodic checks');
+        this.limitHit(err, 'watch the include folders');
+        this.deferred.set('watch', { retry: () => this.watchFiles(true) });
+      },
     );
+  }
 
-    const timers = [
-      setInterval(() => void this.saveNow(), this.config.checkpoint_interval),
-      setInterval(() => {
-        for (const t of this.tailers.values()) t.lookAtName();
-        this.lookAtVacated();
-        void this.lookAtResting();
-        this.admitWaiting();
-        this.retryDeferred();
-      }, this.config.check_interval),
-      setInterval(() => {
-        void this.scan().then((files) => files.forEach((f) => this.byPath.has(f) || this.waiting.has(f) || this.enqueue(f)), () => undefined);
-      }, this.config.scan_interval),
-    ];
-    await new Promise<void>((resolve) => {
-      if (ctx.signal.aborted) return resolve();
-      ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
-    for (const t of timers) clearInterval(t);
-    for (const t of this.tailers.values()) t.wake();
-    await this.shutdown();
+  /** Walks the globs, and considers the files found that are not read or waiting already. */
+  private rescan(): void {
+    void this.scan().then((files) => files.forEach((f) => this.byPath.has(f) || this.waiting.has(f) || this.enqueue(f)), () => undefined);
   }
 
   private async shutdown(): Promise<void> {
