@@ -107,12 +107,31 @@ interface Resting {
  */
 interface Deferred {
   /**
+   * A look for the rest of a rotated file (see `FileInput.deferRecovery`) whose checkpoint stays under this
+   * key, where a file of other content is read meanwhile (truncated, or its inode reused): that file is not
+   * closed to rest until the look is done.
+   */
+  holds?: string;
+  /**
    * A walk for rotated files never seen (see `readUnseen`): the names whose rotated files it reads, each with
    * the modification time from which they are read. Saved with the checkpoints (`unseen_since`), so that a
    * start before the walk could be done reads them.
    */
   since?: Map<string, number>;
   retry: () => Promise<void>;
+}
+
+/**
+ * What a look for the rest of a rotated file found (see `FileInput.recover`): it, nothing, or a file it could not
+ * open (or list the folder of) for want of descriptors.
+ */
+type Recovered = 'found' | 'none' | 'short';
+
+interface RecoverOptions {
+  /** A truncation seen while reading: the tracker of what was read, and where its events end. */
+  resume?: { tracker: AckTracker; at: number };
+  /** See `recoverFrom`. */
+  followRenamed?: boolean;
 }
 
 /** How many closed files are looked at (stat) at once in the periodic check. */
@@ -176,11 +195,11 @@ export class FileInput implements TailerHost {
   /** Opens that fail with EMFILE/ENFILE: said once, on /health, retried. */
   private readonly limitFailure: FailureReport;
   /**
-   * Walks for rotated files never seen that could not open one of them for want of descriptors (EMFILE,
-   * ENFILE), by what they do: each is done again at every `check_interval`, in the decisions' queue, until
-   * it opened what it needed (meanwhile files read to their end give way, see `mayRest`). Before, such a
-   * file was passed over and never read. Keyed by what they look for, so that one failing again replaces
-   * itself.
+   * Looks for the rest of rotated files (see `recover`) and walks for rotated files never seen (see
+   * `readUnseen`) that could not open a file, or list its folder, for want of descriptors (EMFILE, ENFILE):
+   * each is done again at every `check_interval`, in the decisions' queue, until it opened what it needed
+   * (meanwhile files read to their end give way, see `mayRest`). Before, such a file was passed over and
+   * its lines never read. Keyed by what they look for, so that one failing again replaces itself.
    */
   private readonly deferred = new Map<string, Deferred>();
   private retryingDeferred = false;
@@ -562,12 +581,13 @@ export class FileInput implements TailerHost {
           tailer = this.startTailer(handle, file, st, entry.offset, new AckTracker(entry, this.policy), 'live');
         }
       } else {
+        // The inode now holds other content: reused by a new file, or truncated while we were not looking.
+        // Its checkpoint stays until the fresh one replaces it below: saved meanwhile, it still leads the
+        // next start to the copy. Not found for want of descriptors, it stays until it is (see `deferRecovery`).
+        let recovered: Recovered = 'none';
         if (entry) {
-          // The inode now holds other content: reused by a new file, or truncated while we were not looking.
-          // Its checkpoint stays until the fresh one replaces it below: saved meanwhile, it still leads the
-          // next start to the copy.
           this.ctx.logger.info({ file, checkpoint_offset: entry.offset, size: st.size }, 'file does not match its checkpoint (inode reused, or truncated): reading it from the start');
-          await this.recover(entry, key);
+          recovered = await this.recover(entry, key);
         }
         // A file too old to be read is taken as read to its end: written to later, only the new lines are read.
         const { offset, successor } = old ? { offset: st.size, successor: false } : this.startOffset(file, key, st, atStart, entry);
@@ -575,7 +595,12 @@ export class FileInput implements TailerHost {
           path: file, dev: st.dev, ino: st.ino, offset,
           fingerprint: await this.fingerprintAt(handle, offset), seen: now,
         };
-        this.store.set(key, fresh);
+        if (entry && recovered === 'short') {
+          this.deferRecovery(entry, key, {}, () => {
+            const held = this.store.get(key);
+            if (held === undefined || held === entry) this.store.set(key, tailer?.tracker.entry ?? fresh);
+          });
+        } else this.store.set(key, fresh);
         if (!old) {
           this.ctx.logger.debug({ file, ino: st.ino, offset, size: st.size, successor }, 'reading new file');
           tailer = this.startTailer(handle, file, st, offset, new AckTracker(fresh, this.policy), 'live');
@@ -749,8 +774,11 @@ export class FileInput implements TailerHost {
    */
   private async parkedMoved(file: string, parked: Resting, gone: boolean): Promise<void> {
     const entry = this.store.get(parked.key);
-    if (entry && !this.tailers.has(parked.key) && (await this.recover(entry, parked.key, new Map(), undefined, true))) {
-      this.ctx.metrics.add('file_rotations_total');
+    if (entry && !this.tailers.has(parked.key)) {
+      const counted = (found: boolean) => found && this.ctx.metrics.add('file_rotations_total');
+      const recovered = await this.recover(entry, parked.key, new Map(), { followRenamed: true });
+      if (recovered === 'short') this.deferRecovery(entry, parked.key, { followRenamed: true }, counted);
+      else counted(recovered === 'found');
     }
     await this.readCopiesSince(file, parked.mtimeMs, 'reading a rotated file never seen (rotated while the file was closed)');
     if (gone) this.vacated.set(file, { since: Date.now(), checkedMtimeMs: parked.mtimeMs });
@@ -799,7 +827,9 @@ export class FileInput implements TailerHost {
     const missed: Array<[string, Checkpoint]> = [];
     for (const [key, entry] of orphans) {
       if (this.store.get(key) !== entry) continue;
-      if (!(await this.recoverFrom(entry, key, listings))) missed.push([key, entry]);
+      const recovered = await this.recoverFrom(entry, key, listings);
+      if (recovered === 'none') missed.push([key, entry]);
+      else if (recovered === 'short') this.deferRecovery(entry, key, {});
     }
     // Names may have moved while the folders were listed (a rotation running right now): the ones not found
     // look once more, in folders listed again once for all of them. Not once per checkpoint: checkpoints of
@@ -809,7 +839,7 @@ export class FileInput implements TailerHost {
       for (const [, entry] of missed) listings.delete(path.dirname(entry.path));
       for (const [key, entry] of missed) {
         if (this.store.get(key) !== entry) continue;
-        await this.recoverFrom(entry, key, listings);
+        if ((await this.recoverFrom(entry, key, listings)) === 'short') this.deferRecovery(entry, key, {});
       }
     }
     if (savedAt !== undefined) await this.recoverUnseen(savedAt, unseenSince, listings);
@@ -1011,14 +1041,42 @@ export class FileInput implements TailerHost {
   /**
    * Finds the unread rest of a checkpointed file in its folder: the same inode under another name (renamed
    * by rotation), or a copy with the same first bytes (copytruncate), longer than what was read. Reads it
-   * from there to its end, then lets it go. True if the content was found: being read, or a copy of it
-   * already read whole (remembered as read).
+   * from there to its end, then lets it go. `found` if the content was found: being read, or a copy of it
+   * already read whole (remembered as read); `short` if a file that may hold it could not be opened, or its
+   * folder listed, for want of descriptors (the caller looks again later: see `deferRecovery`).
    */
-  private async recover(entry: Checkpoint, key: string, listings = new Map<string, Found[]>(), resume?: { tracker: AckTracker; at: number }, followRenamed = false): Promise<boolean> {
-    if (await this.recoverFrom(entry, key, listings, resume, followRenamed)) return true;
+  private async recover(entry: Checkpoint, key: string, listings = new Map<string, Found[]>(), options: RecoverOptions = {}): Promise<Recovered> {
+    const first = await this.recoverFrom(entry, key, listings, options);
+    if (first !== 'none') return first;
     // Names may have moved since the folder was listed (a rotation running right now): look once more.
     listings.delete(path.dirname(entry.path));
-    return this.recoverFrom(entry, key, listings, resume, followRenamed);
+    return this.recoverFrom(entry, key, listings, options);
+  }
+
+  /**
+   * A look for the rest of `entry`'s content (see `recover`) that could not open a file, or list its folder,
+   * for want of descriptors: done again at every `check_interval` until it can (see `deferred`), then
+   * `settled` with whether the content was found. Meanwhile its checkpoint stays in the store under `key`
+   * (the caller leaves it there), so that it is saved, its first bytes stay known (a copy holding it is not
+   * taken for a rotated file never seen and read whole), and a start before the look is done looks again.
+   * Before, the look was given up: the rest was never read, and when the file under `key` had been truncated
+   * or its inode reused, its fresh checkpoint took the place of the old one, first bytes and all, and no
+   * later start looked for the rest either. Not done again if the checkpoint was taken over meanwhile
+   * (the file found again under its name and resumed from it, or the checkpoint replaced), unless
+   * a tracker still running waits for it (`resume`: a truncation seen while reading).
+   */
+  private deferRecovery(entry: Checkpoint, key: string, options: RecoverOptions, settled?: (found: boolean) => void): void {
+    this.deferred.set(`recover ${key} ${entry.fingerprint.hash}`, {
+      holds: key,
+      retry: async () => {
+        if (!options.resume && this.store.get(key) !== entry) return;
+        const recovered = await this.recover(entry, key, new Map(), options);
+        if (recovered === 'short') this.deferRecovery(entry, key, options, settled);
+        else settled?.(recovered === 'found');
+      },
+    });
+    this.ctx.logger.debug({ file: entry.path, offset: entry.offset }, 'out of descriptors: the rest of a rotated file is looked for again at check_interval');
+    this.nudgeIdle();
   }
 
   /**
@@ -1026,9 +1084,11 @@ export class FileInput implements TailerHost {
    * `rotate_wait`: it was closed (see `resting`) when it was renamed away, and its writer may not have
    * reopened yet.
    */
-  private async recoverFrom(entry: Checkpoint, key: string, listings: Map<string, Found[]>, resume?: { tracker: AckTracker; at: number }, followRenamed = false): Promise<boolean> {
+  private async recoverFrom(entry: Checkpoint, key: string, listings: Map<string, Found[]>, options: RecoverOptions = {}): Promise<Recovered> {
+    const { resume, followRenamed = false } = options;
     const dir = path.dirname(entry.path);
-    const listing = (await this.listed(dir, listings)) ?? [];
+    const listing = await this.listed(dir, listings);
+    if (!listing) return 'short';
     const at = resume?.at ?? entry.offset;
     // A copy is recognised by its first bytes, and only under a name derived from the original (app.log ->
     // app.log.1, app.log-20250101, app.1.log): an unrelated file can start with the same lines (the file
@@ -1051,8 +1111,10 @@ export class FileInput implements TailerHost {
       try {
         handle = await open(c.file, 'r');
       } catch (err) {
-        if (isDescriptorLimit(err)) this.limitHit(err, `open ${c.file}`);
-        continue;
+        if (!isDescriptorLimit(err)) continue;
+        // Out of descriptors: looked for again later (the opens after this one would fail too).
+        this.limitHit(err, `open ${c.file}`);
+        return 'short';
       }
       const st = await handle.stat().catch(() => undefined);
       if (!st || !(await startsWith(handle, entry.fingerprint).catch(() => false))) {
@@ -1085,15 +1147,16 @@ export class FileInput implements TailerHost {
         continue;
       }
       const moved: Checkpoint = { ...entry, path: c.file, dev: st.dev, ino: st.ino, offset: acked, seen: Date.now() };
-      if (cKey !== key) this.store.delete(key);
+      // Only its own: a look done again later (see `deferRecovery`) may find the key holding another file's now.
+      if (cKey !== key && this.store.get(key) === entry) this.store.delete(key);
       this.store.set(cKey, moved);
       const tracker = resume?.tracker ?? new AckTracker(moved, this.policy);
       tracker.entry = moved;
       this.ctx.logger.info({ file: c.file, was: entry.path, from_offset: at, size: st.size, how: cKey === key ? 'renamed' : 'copied' }, 'reading the rest of a rotated file');
       this.startTailer(handle, c.file, st, at, tracker, 'rotated');
-      return true;
+      return 'found';
     }
-    return remembered;
+    return remembered ? 'found' : 'none';
   }
 
   // TailerHost
@@ -1117,16 +1180,23 @@ export class FileInput implements TailerHost {
       // The checkpoint of what was read stays under the file's key until it moves to the copy: saved
       // meanwhile, it leads the next start to the copy; and the content stays known, so that nothing takes
       // the copy for a rotated file never seen.
+      // Not found for want of descriptors, it stays there until it is (see `deferRecovery`).
       const oldEntry = old.tracker.entry;
-      let found = false;
-      if (old.resumeAt >= 0) found = await this.recover({ ...oldEntry, path: old.path }, tailer.key, new Map(), { tracker: old.tracker, at: old.resumeAt });
-      if (!found) old.tracker.entry = { ...oldEntry }; // detached: its late acknowledgements change nothing saved
+      const entry = { ...oldEntry, path: old.path };
+      const options: RecoverOptions = { resume: { tracker: old.tracker, at: old.resumeAt } };
+      const recovered = old.resumeAt >= 0 ? await this.recover(entry, tailer.key, new Map(), options) : 'none';
+      const settled = (found: boolean) => {
+        if (!found) old.tracker.entry = { ...oldEntry }; // detached: its late acknowledgements change nothing saved
+        const held = this.store.get(tailer.key);
+        if (held === undefined || held === oldEntry) this.store.set(tailer.key, tailer.tracker.entry);
+      };
+      if (recovered === 'short') this.deferRecovery(entry, tailer.key, options, settled);
       // Rotated again before this tailer looked (it was held up by a full pipeline, or by the start-up):
       // the copies in between were never seen. A copy is modified after its original was last found
       // unchanged (a copy made then, or keeping the modification time of lines written after), and the
       // same clock stamps both: older rotated files are not taken.
       await this.readCopiesSince(old.path, old.checkedMtimeMs, 'reading a rotated file never seen (rotated more than once since the file was last read)');
-      this.store.set(tailer.key, tailer.tracker.entry);
+      if (recovered !== 'short') settled(recovered === 'found');
     });
   }
 
@@ -1136,8 +1206,11 @@ export class FileInput implements TailerHost {
     });
   }
 
-  mayRest(_tailer: Tailer, idleMs: number): boolean {
+  mayRest(tailer: Tailer, idleMs: number): boolean {
     if (this.stopped || this.ctx.signal.aborted) return false;
+    // Its checkpoint holds the content it replaced until that is found (see `deferRecovery`): closed, it would
+    // be opened again as a file that does not match its checkpoint, and read again from its start.
+    for (const d of this.deferred.values()) if (d.holds === tailer.key) return false;
     // Files wait for a descriptor, or work waits to open one (see `deferred`): one read to its end gives way
     // at once, so that all are read in turn.
     if (this.waiting.size > this.admitted.size || this.deferred.size > 0) return true;
