@@ -450,6 +450,126 @@ describe('otlp_grpc input', () => {
     expect(h.metrics.get('refused_requests_total')).toBe(1);
   });
 
+  describe('max_pending_bytes counts the requests being received', () => {
+    /** A raw gRPC Export stream that announces a message of `size` bytes and sends `sent` of them, then holds. */
+    function stalledExport(session: http2.ClientHttp2Session, size: number, sent: number): http2.ClientHttp2Stream {
+      const req = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+      req.on('error', () => undefined);
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(size, 1);
+      req.write(Buffer.concat([prefix, Buffer.alloc(sent)]));
+      return req;
+    }
+    /** The answer to a stream: its status (`:status`, and `grpc-status` from headers or trailers). */
+    function answerOf(req: http2.ClientHttp2Stream): Promise<{ status: number; grpcStatus?: string; retryAfter?: string; body: Buffer }> {
+      return new Promise((resolve) => {
+        let headers: http2.IncomingHttpHeaders = {};
+        let trailers: http2.IncomingHttpHeaders = {};
+        const chunks: Buffer[] = [];
+        req.on('response', (hd) => (headers = hd));
+        req.on('trailers', (t) => (trailers = t));
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('close', () => resolve({ status: Number(headers[':status'] ?? 0), grpcStatus: (trailers['grpc-status'] ?? headers['grpc-status']) as string | undefined, retryAfter: headers['retry-after'] as string | undefined, body: Buffer.concat(chunks) }));
+      });
+    }
+
+    it('gRPC: a request that does not fit beside one being received is refused UNAVAILABLE at its length prefix; with none left, before any of it is read', async () => {
+      const { h, port } = await start({ max_pending_bytes: '256KiB' });
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on('error', () => undefined);
+      try {
+        // 200 KB announced, 1 KB of it sent: grpc-js holds what came, and waits for the rest.
+        const stalled = stalledExport(session, 200_000, 1000);
+        await new Promise((r) => setTimeout(r, 200));
+        // Before: taken and passed on, whatever was being received (nothing waited for the pipeline).
+        const big = await client(port).export(simpleRequest(1, () => 'big '.padEnd(100_000, 'x')));
+        expect(big.error?.code).toBe(grpc.status.UNAVAILABLE);
+        expect(big.error?.details).toMatch(/max_pending_bytes/);
+        // A small one fits beside it.
+        expect((await client(port).export(simpleRequest(1, () => 'small'))).error).toBeNull();
+        stalled.close(http2.constants.NGHTTP2_CANCEL);
+        await new Promise((r) => setTimeout(r, 200));
+        // One larger than max_pending_bytes is taken when nothing else is held; while it is being received,
+        // nothing more fits: a new stream is answered at its headers, before it sends a byte of its request
+        // (before, it was read whole first).
+        const huge = stalledExport(session, 300_000, 1000);
+        await new Promise((r) => setTimeout(r, 200));
+        const next = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+        next.on('error', () => undefined);
+        const refused = await answerOf(next);
+        expect(refused.grpcStatus).toBe(String(grpc.status.UNAVAILABLE));
+        expect(h.metrics.get('refused_requests_total')).toBe(2);
+        expect(h.logs.some((l) => l.problem === 'too_many_bytes')).toBe(true);
+        // Reset, its bytes are given back: a large request is taken again.
+        huge.close(http2.constants.NGHTTP2_CANCEL);
+        await new Promise((r) => setTimeout(r, 200));
+        expect((await client(port).export(simpleRequest(1, () => 'big again '.padEnd(100_000, 'x')))).error).toBeNull();
+        expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(['small', 'big']);
+      } finally {
+        session.destroy();
+      }
+    });
+
+    it('OTLP/HTTP: a request whose Content-Length does not fit beside one being received gets 503 with Retry-After before its body is sent (HTTP/1.1 and HTTP/2); the connection stays usable', async () => {
+      const { h, port } = await start({ max_pending_bytes: '256KiB' });
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on('error', () => undefined);
+      try {
+        const stalled = stalledExport(session, 200_000, 1000);
+        await new Promise((r) => setTimeout(r, 200));
+        // HTTP/1.1: headers alone; the answer comes without the body (before, the server waited for it).
+        const status = await new Promise<{ status: number; retryAfter?: string; body: Buffer }>((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/logs', agent: false, headers: { 'content-type': 'application/x-protobuf', 'content-length': '100000' } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: Buffer.concat(chunks) });
+              req.destroy();
+            });
+          });
+          req.on('error', reject);
+          req.flushHeaders();
+        });
+        expect(status.status).toBe(503);
+        expect(status.retryAfter).toBe('1');
+        expect(decodeRpcStatus(status.body)).toMatchObject({ code: grpc.status.UNAVAILABLE, message: expect.stringMatching(/max_pending_bytes/) });
+        // HTTP/2: answered before the body is sent too; what the client sends after is read and dropped.
+        const h2 = session.request({ ':method': 'POST', ':path': '/v1/logs', 'content-type': 'application/json', 'content-length': '100000' });
+        h2.on('error', () => undefined);
+        const h2Done = answerOf(h2);
+        const h2Headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => h2.once('response', resolve));
+        expect(h2Headers[':status']).toBe(503);
+        h2.end(Buffer.alloc(100_000, 0x20));
+        const h2Answer = await h2Done;
+        expect(h2Answer.retryAfter).toBe('1');
+        expect(JSON.parse(h2Answer.body.toString())).toMatchObject({ code: grpc.status.UNAVAILABLE });
+        expect(h.metrics.get('refused_requests_total')).toBe(2);
+        // Without a Content-Length, refused once what came outgrows the room; the rest is read and dropped, so
+        // the connection stays usable (reset instead, each left its unread data counted against the
+        // connection's flow-control window: the eleventh such request on one connection hung).
+        const unsized = Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'unsized '.padEnd(100_000, 'x'))));
+        for (let i = 0; i < 12; i++) {
+
+          const req = session.request({ ':method': 'POST', ':path': '/v1/logs', 'content-type': 'application/x-protobuf' });
+          req.on('error', () => undefined);
+          const answer = answerOf(req);
+          req.end(unsized);
+          expect((await answer).status, `request ${i}`).toBe(503);
+        }
+        // One that fits is taken.
+        const small = await httpPost(port, '/v1/logs', Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'fits'))), { 'content-type': 'application/x-protobuf' });
+        expect(small.status).toBe(200);
+        stalled.close(http2.constants.NGHTTP2_CANCEL);
+        await new Promise((r) => setTimeout(r, 200));
+        const large = await httpPost(port, '/v1/logs', Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'large '.padEnd(100_000, 'x')))), { 'content-type': 'application/x-protobuf' });
+        expect(large.status).toBe(200);
+        expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(['fits', 'large']);
+      } finally {
+        session.destroy();
+      }
+    });
+  });
+
   it.skipIf(!HAVE_OPENSSL)('serves OTLP/HTTP over HTTP/2 (TLS with ALPN h2, as Go clients send it; and h2c), beside gRPC on the same session', async () => {
     const cert = makeSelfSignedCert()!;
     const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile }, max_receive_message_bytes: '64KiB' });

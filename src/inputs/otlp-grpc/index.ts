@@ -9,7 +9,8 @@
  * that a `drop_newest` buffer discarded or an output rejected for good are reported in `partial_success`
  * (the client logs them and does not retry). When the pipeline is full (this input already has
  * `max_pending_events`, or `max_pending_bytes` of requests, waiting for buffer space) a request is refused with `UNAVAILABLE` before anything of it
- * is taken, so the client retries later: nothing is accepted and then dropped. So is a request this input
+ * is taken, so the client retries later: nothing is accepted and then dropped. Requests being received count
+ * in `max_pending_bytes` too: past it, a new one is refused before its body is read (server.ts, admitGrpc). So is a request this input
  * expects not to answer before its deadline; one whose client gives up while it waits for the pipeline is
  * not taken (its retry would be a duplicate). A request that is not a valid
  * protobuf gets `INVALID_ARGUMENT` (invalid UTF-8 in a string does not: it is replaced and the record marked); a
@@ -39,7 +40,7 @@ export const otlpGrpcConfig = z.object({
     .min(1)
     .default(10_000)
     .describe('Events of accepted requests that may wait for room in a full pipeline; beyond that, requests are refused with `UNAVAILABLE` (the client retries).'),
-  max_pending_bytes: byteSize().prefault('32MiB').describe('Bytes of accepted requests (as received, decompressed) that may wait for room in a full pipeline, the one being handed to it included; beyond that, requests are refused with `UNAVAILABLE` (the client retries). A request larger than this is still taken when none waits. Bounded by events alone, 300 clients each sending one record of 1 MB held 990 MB of RSS behind a held-up output.'),
+  max_pending_bytes: byteSize().prefault('32MiB').describe('Bytes of requests being received (a gRPC message\'s announced length, an HTTP Content-Length, or what has arrived) and of accepted requests waiting for room in a full pipeline (as received, decompressed; the one being handed to it included), together; beyond that, new requests are refused with `UNAVAILABLE` (HTTP 503, the client retries) before their bodies are read. A request larger than this is still taken when nothing else is held. Bounded by events alone, 300 clients each sending one record of 1 MB held 990 MB of RSS behind a held-up output; counting only waiting requests, 570 MB (grpc-js gathered every request whole first); now about 200 MB.'),
   max_records_per_request: z
     .number()
     .int()

@@ -11,7 +11,6 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
-import { ByteBudget } from '../byte-budget.js';
 import { formatAddress, peerOf, type ListenAddress } from '../net/address.js';
 import { handshakeTimeout, listenWithLimit } from '../net/stream-server.js';
 import { Listening } from '../net/listening.js';
@@ -26,6 +25,9 @@ type Raw = Buffer;
 /** At a stop, how long answered calls' responses may take to reach their clients before connections are cut. */
 const ANSWER_FLUSH_MS = 1000;
 const identity = (b: Raw) => b;
+/** The answers to a request refused for want of room: the pipeline is full, or max_pending_bytes are being received and wait. */
+const PIPELINE_FULL_MESSAGE = 'driftlock pipeline is full; retry later';
+const BUSY_MESSAGE = 'driftlock is receiving or holding as many request bytes as it takes (max_pending_bytes); retry later';
 
 /** The LogsService with raw bytes in and out: decoding happens in the handler so that bad bytes get INVALID_ARGUMENT. */
 const LOGS_SERVICE: grpc.ServiceDefinition = {
@@ -42,6 +44,33 @@ const LOGS_SERVICE: grpc.ServiceDefinition = {
 
 function grpcError(code: grpc.status, details: string): Partial<grpc.StatusObject> {
   return { code, details, metadata: new grpc.Metadata() };
+}
+
+/**
+ * An Export request's share of `max_pending_bytes` while its body is being received (grpc-js gathers a
+ * gRPC message whole before its handler runs; OTLP/HTTP bodies are read whole): what it announced (the gRPC
+ * message's length prefix, an HTTP Content-Length) or what has arrived, whichever is more. Given back when the
+ * request is handed to `export` (which counts it among the waiting ones if it waits) or its stream ends.
+ */
+interface Receipt {
+  bytes: number;
+  released: boolean;
+  /** A gRPC stream's: its key in `receipts`. */
+  id?: string;
+}
+
+/**
+ * The metadata key under which a gRPC Export call finds its stream's receipt: the handler gets the call, not
+ * its HTTP/2 stream, and grpc-js builds the call's metadata from the stream's headers, where it is written.
+ * Whatever a client sends under this name is overwritten.
+ */
+const RECEIPT_KEY = 'x-driftlock-receipt';
+
+/** Answers a gRPC stream itself (trailers only) and resets it (NO_ERROR): the client stops sending its request (RFC 9113, 8.1). */
+function refuseGrpcStream(stream: http2.ServerHttp2Stream, code: grpc.status, details: string): void {
+  if (stream.destroyed || stream.closed) return;
+  if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-status': String(code), 'grpc-message': encodeURI(details) }, { endStream: true });
+  stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
 
 /** Why an Export request was refused, in gRPC's terms (OTLP/HTTP maps each to a status code). */
@@ -116,7 +145,7 @@ interface HttpExchange {
   method: string;
   /** The request's path, without its query. */
   path: string;
-  header(name: 'content-type' | 'content-encoding' | 'authorization' | 'user-agent'): string | undefined;
+  header(name: 'content-type' | 'content-encoding' | 'content-length' | 'authorization' | 'user-agent'): string | undefined;
   /** The request body's chunks as they come. */
   body: AsyncIterable<Buffer>;
   /** The body was read to its end. */
@@ -125,6 +154,12 @@ interface HttpExchange {
   discardBody(then: () => void): void;
   /** Sends the answer; nothing once one was sent. With `close`, the body is not read further: the connection (HTTP/1.1) or the stream (HTTP/2) is closed after the answer. */
   respond(status: number, headers: Record<string, string>, body: string | Buffer, close?: boolean): void;
+  /**
+   * Answers now, before the body was read whole, and reads the rest of it only to drop it: the connection
+   * stays usable. (An HTTP/2 stream reset while its body still came in left that data counted against the
+   * connection's flow-control window for good: ten such on one connection, and its next request hung.)
+   */
+  respondDiscarding(status: number, headers: Record<string, string>, body: string | Buffer): void;
   answered(): boolean;
   /** Calls `listener` once if the client goes before its answer is sent. */
   onGone(listener: () => void): void;
@@ -139,7 +174,8 @@ function http1Exchange(req: http.IncomingMessage, res: http.ServerResponse): Htt
       const v = req.headers[name];
       return Array.isArray(v) ? v.join(', ') : v;
     },
-    body: req,
+    // Not destroyed when the reading stops early (a refusal for room): the connection carries the answer.
+    body: { [Symbol.asyncIterator]: () => req.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer> },
     complete: () => req.complete,
     discardBody: (then) => {
       req.on('end', then);
@@ -149,6 +185,10 @@ function http1Exchange(req: http.IncomingMessage, res: http.ServerResponse): Htt
       if (res.headersSent) return;
       res.writeHead(status, close ? { ...headers, connection: 'close' } : headers).end(body);
       if (close) req.socket.destroySoon();
+    },
+    respondDiscarding(status, headers, body) {
+      this.respond(status, headers, body);
+      req.resume();
     },
     answered: () => res.headersSent,
     onGone: (listener) => res.on('close', () => {
@@ -188,6 +228,10 @@ function http2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingH
       // tells it to stop (RFC 9113, 8.1).
       stream.end(body, close ? () => stream.close(http2.constants.NGHTTP2_NO_ERROR) : undefined);
     },
+    respondDiscarding(status, headers, body) {
+      this.respond(status, headers, body);
+      stream.resume();
+    },
     answered: () => stream.headersSent,
     // 'aborted': the stream ended (RST_STREAM from the client, its connection lost) before the answer did.
     // Not writableFinished at 'close', as for HTTP/1.1: an HTTP/2 stream reset by its client says true there,
@@ -206,8 +250,13 @@ export class OtlpGrpcInput implements InputStage {
   private readonly expectedAuth: Buffer | undefined;
   private readonly emptyResponse: Buffer;
   private pendingEvents = 0;
-  /** Bytes of the requests of `pendingEvents`, as received (max_pending_bytes). */
-  private readonly pendingBytes: ByteBudget;
+  /** Bytes of the requests of `pendingEvents`, as received. */
+  private pendingBytes = 0;
+  /** Bytes of the requests being received (see Receipt): with pendingBytes, bounded by max_pending_bytes. */
+  private receivingBytes = 0;
+  /** The receipts of gRPC streams being received, by the id written in their headers (RECEIPT_KEY). */
+  private readonly receipts = new Map<string, Receipt>();
+  private lastReceipt = 0;
   private readonly inflight = new Set<Promise<void>>();
   /**
    * Accepted requests waiting for their turn to emit, first come first served: one request at a time waits
@@ -239,7 +288,6 @@ export class OtlpGrpcInput implements InputStage {
   constructor(config: OtlpGrpcConfig, tls: TlsMaterial | undefined) {
     this.config = config;
     this.tls = tls;
-    this.pendingBytes = new ByteBudget(config.max_pending_bytes);
     this.codec = logsServiceCodec();
     this.expectedAuth = config.bearer_token === undefined ? undefined : Buffer.from(config.bearer_token);
     this.emptyResponse = Buffer.from(this.codec.encodeResponse({}));
@@ -260,6 +308,10 @@ export class OtlpGrpcInput implements InputStage {
     });
     server.addService(LOGS_SERVICE, {
       Export: (call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>) => {
+        // Its bytes are export's to count from here (in the same turn: none goes uncounted between).
+        const id = call.metadata.get(RECEIPT_KEY)[0];
+        const receipt = typeof id === 'string' ? this.receipts.get(id) : undefined;
+        if (receipt) this.release(receipt);
         this.handle(grpcRequest(call, callback, this.codec, this.emptyResponse), ctx, problems);
       },
     });
@@ -405,7 +457,8 @@ export class OtlpGrpcInput implements InputStage {
    * internal method (`_verifyContentType`, after it counted the stream for the idle timeout), which is
    * wrapped: should a grpc-js release rename it, such streams get grpc-js's 415 again, and nothing else changes.
    * So is the one that answers calls to other methods (`_respondWithError`); renamed, those calls go uncounted
-   * and a client that resets one at once can stop the daemon again.
+   * and a client that resets one at once can stop the daemon again. `_verifyContentType` is also where gRPC
+   * Export calls are admitted (admitGrpc): renamed, requests being received would go uncounted again.
    */
   private serveHttp2(server: grpc.Server, ctx: InputContext, problems: ProblemLog): void {
     type Verify = (this: unknown, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
@@ -428,12 +481,93 @@ export class OtlpGrpcInput implements InputStage {
     const verify = internal._verifyContentType;
     if (typeof verify !== 'function') return;
     const serve = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.serveHttpExchange(http2Exchange(stream, headers), ctx, problems);
+    const admit = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.admitGrpc(stream, headers, ctx, problems);
     internal._verifyContentType = function (stream, headers) {
       const type = headers['content-type'];
-      if (typeof type === 'string' && type.startsWith('application/grpc')) return verify.call(this, stream, headers);
+      if (typeof type === 'string' && type.startsWith('application/grpc')) return verify.call(this, stream, headers) && admit(stream, headers);
       serve(stream, headers);
       return false;
     };
+  }
+
+  /**
+   * A gRPC Export call is admitted before grpc-js reads its request, which it gathers whole in memory before
+   * the handler runs (and export can count it): refused at once with `UNAVAILABLE` when the budget is spent,
+   * and when its message's length prefix arrives (the first 5 bytes), if that does not fit beside the bytes
+   * being received and waiting. Refused, the stream is answered and reset, so its client stops sending and
+   * nothing of it is kept. Before, every request was received whole first: 300 clients sending 1 MB each,
+   * over and over, held 390 MB of request bytes in grpc-js and an RSS of 570 MB, whatever max_pending_bytes.
+   * Calls to other methods are left to grpc-js (UNIMPLEMENTED, their bodies not read).
+   */
+  private admitGrpc(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ctx: InputContext, problems: ProblemLog): boolean {
+    if (headers[':path'] !== EXPORT_LOGS_PATH) return true;
+    const peer = () => peerOf(stream.session?.socket?.remoteAddress, stream.session?.socket?.remotePort);
+    if (this.full()) {
+      refuseGrpcStream(stream, grpc.status.UNAVAILABLE, this.refusedForRoom(ctx, problems, peer()));
+      return false;
+    }
+    const receipt: Receipt = { bytes: 0, released: false, id: String(++this.lastReceipt) };
+    this.receipts.set(receipt.id!, receipt);
+    headers[RECEIPT_KEY] = receipt.id;
+    const prefix = Buffer.alloc(5);
+    let received = 0;
+    const onData = (chunk: Buffer) => {
+      if (received < 5) chunk.copy(prefix, received, 0, 5 - received);
+      received += chunk.length;
+      if (received < 5) return;
+      stream.off('data', onData);
+      if (this.reserve(receipt, 5 + prefix.readUInt32BE(1))) return;
+      this.release(receipt);
+      refuseGrpcStream(stream, grpc.status.UNAVAILABLE, this.refusedForRoom(ctx, problems, peer()));
+    };
+    // Before grpc-js's own listener (it is added after this returns), which pauses the stream until it reads.
+    stream.on('data', onData);
+    stream.once('close', () => this.release(receipt));
+    return true;
+  }
+
+  /** Nothing more may be taken now: max_pending_events wait, or max_pending_bytes are being received or wait. */
+  private full(): boolean {
+    return this.pendingEvents >= this.config.max_pending_events || this.receivingBytes + this.pendingBytes >= this.config.max_pending_bytes;
+  }
+
+  /**
+   * Reserves bytes for a request being received, up to `total` in all; false, with nothing more reserved,
+   * when they do not fit in max_pending_bytes beside the bytes of the other requests being received and
+   * waiting. When nothing else is held, a request is taken whatever its size (max_receive_message_bytes
+   * bounds it).
+   */
+  private reserve(receipt: Receipt, total: number): boolean {
+    const more = total - receipt.bytes;
+    if (more <= 0) return true;
+    const others = this.receivingBytes + this.pendingBytes - receipt.bytes;
+    if (others > 0 && others + total > this.config.max_pending_bytes) return false;
+    this.receivingBytes += more;
+    receipt.bytes = total;
+    return true;
+  }
+
+  /** Gives back what a request being received reserved (once). */
+  private release(receipt: Receipt): void {
+    if (receipt.released) return;
+    receipt.released = true;
+    this.receivingBytes -= receipt.bytes;
+    if (receipt.id !== undefined) this.receipts.delete(receipt.id);
+  }
+
+  /**
+   * Counts and logs a request refused for want of room: the pipeline is full (max_pending_events or
+   * max_pending_bytes wait), or the requests being received and waiting leave none. Returns what to tell its client.
+   */
+  private refusedForRoom(ctx: InputContext, problems: ProblemLog, peer: string | undefined): string {
+    ctx.metrics.add('refused_requests_total');
+    const fields = { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes, receiving_bytes: this.receivingBytes };
+    if (this.pendingEvents >= this.config.max_pending_events || this.pendingBytes >= this.config.max_pending_bytes) {
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', fields);
+      return PIPELINE_FULL_MESSAGE;
+    }
+    problems.report('too_many_bytes', 'OTLP requests being received and waiting reached max_pending_bytes: refusing new ones with UNAVAILABLE before reading them', fields);
+    return BUSY_MESSAGE;
   }
 
   private serveHttpExchange(x: HttpExchange, ctx: InputContext, problems: ProblemLog): void {
@@ -467,73 +601,96 @@ export class OtlpGrpcInput implements InputStage {
     const encoding = String(x.header('content-encoding') ?? 'identity').trim().toLowerCase();
     if (encoding !== 'identity' && encoding !== 'gzip') return refuseHttp(415, 'http_bad_content_encoding', `Content-Encoding ${encoding.slice(0, 40)} is not supported (gzip is)`);
 
-    const limit = this.config.max_receive_message_bytes;
-    const tooLarge = () => refuseHttp(413, 'http_too_large', `request larger than ${limit} bytes (max_receive_message_bytes)`, {}, false);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of x.body) {
-        size += chunk.length;
-        if (size > limit) {
-          tooLarge();
-          return;
-        }
-        chunks.push(chunk);
-      }
-    } catch {
-      return; // the client went away while it sent its request: nothing was taken
-    }
-    let body = Buffer.concat(chunks, size);
-    if (encoding === 'gzip') {
-      try {
-        body = await gunzip(body, { maxOutputLength: limit });
-      } catch (err) {
-        if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge();
-        return refuseHttp(400, 'http_bad_gzip', `the body is not valid gzip: ${(err as Error).message}`);
-      }
-    }
     const json = type === JSON_TYPE;
-    let bytes = body;
-    let invalidUtf8 = false;
-    if (json) {
-      invalidUtf8 = !isUtf8(body);
+    /** A refusal in the request's own encoding: a google.rpc.Status, 503 with Retry-After to retry. */
+    const refusal = (why: Refusal, message: string) => {
+      const code = grpc.status[why];
+      const body = json ? JSON.stringify({ code, message }) : encodeRpcStatus(code, message);
+      return { status: HTTP_STATUS[why], headers: { 'content-type': type, ...(why === 'UNAVAILABLE' ? { 'retry-after': '1' } : {}) }, body };
+    };
+    // No room (see admitGrpc): refused as export refuses when the pipeline is full, before the body is read,
+    // or once one without a Content-Length outgrows the room; what still comes of it is dropped.
+    const busy = () => {
+      const { status, headers, body } = refusal('UNAVAILABLE', this.refusedForRoom(ctx, problems, peer));
+      x.respondDiscarding(status, headers, body);
+    };
+    if (this.full()) return busy();
+    const receipt: Receipt = { bytes: 0, released: false };
+    try {
+      const declared = Number(x.header('content-length'));
+      if (declared > 0 && !this.reserve(receipt, declared)) return busy();
+      const limit = this.config.max_receive_message_bytes;
+      const tooLarge = () => refuseHttp(413, 'http_too_large', `request larger than ${limit} bytes (max_receive_message_bytes)`, {}, false);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let outgrown = false;
       try {
-        bytes = Buffer.from(this.codec.encodeJsonRequest(JSON.parse(body.toString('utf8'))));
-      } catch (err) {
-        return refuseHttp(400, 'invalid_json', `not a valid OTLP/JSON ExportLogsServiceRequest: ${(err as Error).message.slice(0, 200)}`);
-      }
-    }
-
-    let gone = false;
-    const onGone = new Set<() => void>();
-    x.onGone(() => {
-      gone = true;
-      for (const listener of onGone) listener();
-    });
-    this.handle({
-      peer,
-      authorization: x.header('authorization'),
-      bytes,
-      invalidUtf8,
-      deadline: Infinity,
-      cancelled: () => gone,
-      onCancel: (listener) => {
-        onGone.add(listener);
-        return () => onGone.delete(listener);
-      },
-      // Answered in the request's own encoding.
-      answer: (a) => {
-        if (gone) return;
-        if ('refusal' in a) {
-          const code = grpc.status[a.refusal];
-          const status = json ? JSON.stringify({ code, message: a.message }) : encodeRpcStatus(code, a.message);
-          x.respond(HTTP_STATUS[a.refusal], { 'content-type': type, ...(a.refusal === 'UNAVAILABLE' ? { 'retry-after': '1' } : {}) }, status);
-          return;
+        for await (const chunk of x.body) {
+          size += chunk.length;
+          if (size > limit) return tooLarge();
+          outgrown = !this.reserve(receipt, size);
+          if (outgrown) break;
+          chunks.push(chunk);
         }
-        const answer = json ? JSON.stringify(responseJson(a.response)) : Buffer.from(this.codec.encodeResponse(a.response));
-        x.respond(200, { 'content-type': type }, answer);
-      },
-    }, ctx, problems);
+      } catch {
+        return; // the client went away while it sent its request: nothing was taken
+      }
+      // Once the reading has stopped: the rest of the body is read (and dropped) only then.
+      if (outgrown) return busy();
+      let body = Buffer.concat(chunks, size);
+      if (encoding === 'gzip') {
+        try {
+          body = await gunzip(body, { maxOutputLength: limit });
+        } catch (err) {
+          if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge();
+          return refuseHttp(400, 'http_bad_gzip', `the body is not valid gzip: ${(err as Error).message}`);
+        }
+      }
+      let bytes = body;
+      let invalidUtf8 = false;
+      if (json) {
+        invalidUtf8 = !isUtf8(body);
+        try {
+          bytes = Buffer.from(this.codec.encodeJsonRequest(JSON.parse(body.toString('utf8'))));
+        } catch (err) {
+          return refuseHttp(400, 'invalid_json', `not a valid OTLP/JSON ExportLogsServiceRequest: ${(err as Error).message.slice(0, 200)}`);
+        }
+      }
+
+      let gone = false;
+      const onGone = new Set<() => void>();
+      x.onGone(() => {
+        gone = true;
+        for (const listener of onGone) listener();
+      });
+      // Its bytes are export's to count from here (in the same turn: none goes uncounted between).
+      this.release(receipt);
+      this.handle({
+        peer,
+        authorization: x.header('authorization'),
+        bytes,
+        invalidUtf8,
+        deadline: Infinity,
+        cancelled: () => gone,
+        onCancel: (listener) => {
+          onGone.add(listener);
+          return () => onGone.delete(listener);
+        },
+        // Answered in the request's own encoding.
+        answer: (a) => {
+          if (gone) return;
+          if ('refusal' in a) {
+            const { status, headers, body: reason } = refusal(a.refusal, a.message);
+            x.respond(status, headers, reason);
+            return;
+          }
+          const answer = json ? JSON.stringify(responseJson(a.response)) : Buffer.from(this.codec.encodeResponse(a.response));
+          x.respond(200, { 'content-type': type }, answer);
+        },
+      }, ctx, problems);
+    } finally {
+      this.release(receipt);
+    }
   }
 
   /** Runs one Export request; what goes wrong unexpectedly is answered INTERNAL, counted and logged. */
@@ -572,10 +729,8 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     // Full already: answer before decoding anything (decoding is where a request costs memory).
-    if (this.pendingEvents >= this.config.max_pending_events || this.pendingBytes.spent) {
-      ctx.metrics.add('refused_requests_total');
-      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes.used });
-      refuse('UNAVAILABLE', 'driftlock pipeline is full; retry later');
+    if (this.pendingEvents >= this.config.max_pending_events || this.pendingBytes >= this.config.max_pending_bytes) {
+      refuse('UNAVAILABLE', this.refusedForRoom(ctx, problems, peer));
       return;
     }
     let events;
@@ -646,14 +801,14 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     const bytes = request.bytes.length;
-    if (this.pendingEvents > 0 && (this.pendingEvents + n > this.config.max_pending_events || !this.pendingBytes.fits(bytes))) {
+    if (this.pendingEvents > 0 && (this.pendingEvents + n > this.config.max_pending_events || this.pendingBytes + bytes > this.config.max_pending_bytes)) {
       ctx.metrics.add('refused_requests_total');
-      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes.used });
-      refuse('UNAVAILABLE', 'driftlock pipeline is full; retry later');
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes, receiving_bytes: this.receivingBytes });
+      refuse('UNAVAILABLE', PIPELINE_FULL_MESSAGE);
       return;
     }
     this.pendingEvents += n;
-    this.pendingBytes.take(bytes);
+    this.pendingBytes += bytes;
     const key = {};
     this.unanswered.set(key, { start: Date.now(), n });
     this.unansweredEvents += n;
@@ -662,7 +817,7 @@ export class OtlpGrpcInput implements InputStage {
       // The client is gone (or will not read the answer): its records never entered the pipeline, so its
       // retry is no duplicate. At a stop, requests still in line are answered UNAVAILABLE instead.
       this.pendingEvents -= n;
-      this.pendingBytes.give(bytes);
+      this.pendingBytes -= bytes;
       if (turn) this.nextTurn();
       this.answered(key, false);
       ctx.metrics.add('refused_requests_total');
@@ -683,7 +838,7 @@ export class OtlpGrpcInput implements InputStage {
         });
       } finally {
         this.pendingEvents -= n;
-        this.pendingBytes.give(bytes);
+        this.pendingBytes -= bytes;
         this.nextTurn();
       }
       status = this.config.acknowledge === 'delivered' ? await acked : ackStatus ?? 'delivered';
