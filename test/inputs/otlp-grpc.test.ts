@@ -65,6 +65,28 @@ function decodeRpcStatus(bytes: Buffer): { code?: number; message?: string } {
   return out;
 }
 
+/** A raw gRPC Export stream that announces a message of `size` bytes and sends `sent` of them, then holds. */
+function stalledExport(session: http2.ClientHttp2Session, size: number, sent: number): http2.ClientHttp2Stream {
+  const req = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+  req.on('error', () => undefined);
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(size, 1);
+  req.write(Buffer.concat([prefix, Buffer.alloc(sent)]));
+  return req;
+}
+/** The answer to a stream: its status (`:status`, and `grpc-status` from headers or trailers). */
+function answerOf(req: http2.ClientHttp2Stream): Promise<{ status: number; grpcStatus?: string; retryAfter?: string; body: Buffer }> {
+  return new Promise((resolve) => {
+    let headers: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    req.on('response', (hd) => (headers = hd));
+    req.on('trailers', (t) => (trailers = t));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('close', () => resolve({ status: Number(headers[':status'] ?? 0), grpcStatus: (trailers['grpc-status'] ?? headers['grpc-status']) as string | undefined, retryAfter: headers['retry-after'] as string | undefined, body: Buffer.concat(chunks) }));
+  });
+}
+
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await Promise.all(running.splice(0).map((h) => h.stop()));
@@ -450,29 +472,35 @@ describe('otlp_grpc input', () => {
     expect(h.metrics.get('refused_requests_total')).toBe(1);
   });
 
-  describe('max_pending_bytes counts the requests being received', () => {
-    /** A raw gRPC Export stream that announces a message of `size` bytes and sends `sent` of them, then holds. */
-    function stalledExport(session: http2.ClientHttp2Session, size: number, sent: number): http2.ClientHttp2Stream {
-      const req = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
-      req.on('error', () => undefined);
+  it('max_concurrent_streams: announced to clients in SETTINGS_MAX_CONCURRENT_STREAMS; a call beyond them waits for a stream to end', async () => {
+    const { h, port } = await start({ max_concurrent_streams: 10 });
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    try {
+      // Before: Node's unlimited default (4294967295): one connection with 50,000 streams that sent headers
+      // alone took the daemon to 446 MB of RSS.
+      const settings = await new Promise<http2.Settings>((resolve) => session.once('remoteSettings', resolve));
+      expect(settings.maxConcurrentStreams).toBe(10);
+      const stalled = Array.from({ length: 10 }, () => stalledExport(session, 100, 10));
+      await new Promise((r) => setTimeout(r, 200));
+      const payload = Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'queued')));
       const prefix = Buffer.alloc(5);
-      prefix.writeUInt32BE(size, 1);
-      req.write(Buffer.concat([prefix, Buffer.alloc(sent)]));
-      return req;
+      prefix.writeUInt32BE(payload.length, 1);
+      const queued = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+      queued.on('error', () => undefined);
+      const answer = answerOf(queued);
+      queued.end(Buffer.concat([prefix, payload]));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(h.events).toHaveLength(0);
+      stalled[0]!.close(http2.constants.NGHTTP2_CANCEL);
+      expect((await answer).grpcStatus).toBe('0');
+      expect(h.events.map((e) => e.body)).toEqual(['queued']);
+    } finally {
+      session.destroy();
     }
-    /** The answer to a stream: its status (`:status`, and `grpc-status` from headers or trailers). */
-    function answerOf(req: http2.ClientHttp2Stream): Promise<{ status: number; grpcStatus?: string; retryAfter?: string; body: Buffer }> {
-      return new Promise((resolve) => {
-        let headers: http2.IncomingHttpHeaders = {};
-        let trailers: http2.IncomingHttpHeaders = {};
-        const chunks: Buffer[] = [];
-        req.on('response', (hd) => (headers = hd));
-        req.on('trailers', (t) => (trailers = t));
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('close', () => resolve({ status: Number(headers[':status'] ?? 0), grpcStatus: (trailers['grpc-status'] ?? headers['grpc-status']) as string | undefined, retryAfter: headers['retry-after'] as string | undefined, body: Buffer.concat(chunks) }));
-      });
-    }
+  });
 
+  describe('max_pending_bytes counts the requests being received', () => {
     it('gRPC: a request that does not fit beside one being received is refused UNAVAILABLE at its length prefix; with none left, before any of it is read', async () => {
       const { h, port } = await start({ max_pending_bytes: '256KiB' });
       const session = http2.connect(`http://127.0.0.1:${port}`);
@@ -507,6 +535,33 @@ describe('otlp_grpc input', () => {
         expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(['small', 'big']);
       } finally {
         session.destroy();
+      }
+    });
+
+    it('each open call counts 8 KiB before its request comes: streams that send only headers are refused past max_pending_bytes, across connections', async () => {
+      const { h, port } = await start({ max_pending_bytes: '64KiB' });
+      const sessions = Array.from({ length: 3 }, () => http2.connect(`http://127.0.0.1:${port}`));
+      const open = (session: http2.ClientHttp2Session) => {
+        const req = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+        req.on('error', () => undefined);
+        return req;
+      };
+      try {
+        for (const s of sessions) s.on('error', () => undefined);
+        // 8 of 8 KiB fill 64 KiB: 4 on each of two connections.
+        const held = Array.from({ length: 8 }, (_, i) => open(sessions[i % 2]!));
+        await new Promise((r) => setTimeout(r, 300));
+        // Before: the 9th was taken too, and so was every other (each some 7 KB of the daemon's memory).
+        const ninth = await Promise.race([answerOf(open(sessions[2]!)), new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+        expect(ninth?.grpcStatus).toBe(String(grpc.status.UNAVAILABLE));
+        expect(h.metrics.get('refused_requests_total')).toBe(1);
+        // Two reset: their share is given back, and a request (8 KiB and its bytes) is taken.
+        held[0]!.close(http2.constants.NGHTTP2_CANCEL);
+        held[1]!.close(http2.constants.NGHTTP2_CANCEL);
+        await new Promise((r) => setTimeout(r, 200));
+        expect((await client(port).export(simpleRequest(1, () => 'after'))).error).toBeNull();
+      } finally {
+        for (const s of sessions) s.destroy();
       }
     });
 

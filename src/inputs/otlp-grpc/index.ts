@@ -40,7 +40,7 @@ export const otlpGrpcConfig = z.object({
     .min(1)
     .default(10_000)
     .describe('Events of accepted requests that may wait for room in a full pipeline; beyond that, requests are refused with `UNAVAILABLE` (the client retries).'),
-  max_pending_bytes: byteSize().prefault('32MiB').describe('Bytes of requests being received (a gRPC message\'s announced length, an HTTP Content-Length, or what has arrived) and of accepted requests waiting for room in a full pipeline (as received, decompressed; the one being handed to it included), together; beyond that, new requests are refused with `UNAVAILABLE` (HTTP 503, the client retries) before their bodies are read. A request larger than this is still taken when nothing else is held. Bounded by events alone, 300 clients each sending one record of 1 MB held 990 MB of RSS behind a held-up output; counting only waiting requests, 570 MB (grpc-js gathered every request whole first); now about 200 MB.'),
+  max_pending_bytes: byteSize().prefault('32MiB').describe('Bytes of requests being received (a gRPC message\'s announced length, an HTTP Content-Length, or what has arrived) and of accepted requests waiting for room in a full pipeline (as received, decompressed; the one being handed to it included), together; beyond that, new requests are refused with `UNAVAILABLE` (HTTP 503, the client retries) before their bodies are read. A request larger than this is still taken when nothing else is held. Each call being received counts 8 KiB more (what it costs before any of its request comes), so this bounds how many are open too. Bounded by events alone, 300 clients each sending one record of 1 MB held 990 MB of RSS behind a held-up output; counting only waiting requests, 570 MB (grpc-js gathered every request whole first); now about 200 MB.'),
   max_records_per_request: z
     .number()
     .int()
@@ -48,6 +48,12 @@ export const otlpGrpcConfig = z.object({
     .default(100_000)
     .describe('An Export request with more log records is refused with INVALID_ARGUMENT (a small request can hold millions of empty records; each would become an event in memory). They are counted on the wire, before anything is decoded.'),
   max_receive_message_bytes: byteSize().prefault('4MiB').describe('Largest request, after decompression; larger ones get `RESOURCE_EXHAUSTED`.'),
+  max_concurrent_streams: z
+    .number()
+    .int()
+    .min(1)
+    .default(100)
+    .describe('Calls (HTTP/2 streams, gRPC or OTLP/HTTP) one connection may have open at once, announced to clients in HTTP/2\'s SETTINGS_MAX_CONCURRENT_STREAMS (clients queue the others); 100 is the least HTTP/2 recommends. Unlimited before: one connection holding 50,000 streams that sent only headers took the daemon to 446 MB of RSS.'),
   max_connections: z.number().int().min(1).default(1000).describe('Connections open at once; more are refused (counted in `errors_total`). grpc-js has no such limit of its own: driftlock accepts the connections and hands them to it.'),
   idle_timeout: duration().prefault('5m').describe('Close a connection that has had no call running for this long (gRPC\'s `max_connection_idle`: a GOAWAY, after which clients reconnect when they next export); also a connection that never sent a request. `0` never closes idle connections. A TLS handshake must finish within 10 s, or this when shorter.'),
   bearer_token: secret(z.string().min(1)).optional().describe('When set, requests must carry `authorization: Bearer <token>`; others get `UNAUTHENTICATED`.'),
