@@ -685,6 +685,28 @@ describe('otlp_grpc input', () => {
     }
   });
 
+  it('OTLP/HTTP over HTTP/2: a connection keeps serving after many requests refused 413 for their size', async () => {
+    const { h, port } = await start({ max_receive_message_bytes: '64KiB' });
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    const post = (body: Buffer) => {
+      const req = session.request({ ':method': 'POST', ':path': '/v1/logs', 'content-type': 'application/x-protobuf' });
+      req.on('error', () => undefined);
+      const answer = answerOf(req);
+      req.end(body);
+      return answer;
+    };
+    try {
+      // Before: each was answered and its stream reset while its body still came; the data in flight stayed
+      // counted against the connection's flow-control window, and the eleventh request on it hung.
+      for (let i = 0; i < 15; i++) expect((await post(Buffer.alloc(1_000_000, 0x0a))).status, `request ${i}`).toBe(413);
+      expect((await post(Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'fits'))))).status).toBe(200);
+      expect((await h.waitForEvents(1)).map((e) => e.body)).toEqual(['fits']);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it.skipIf(!HAVE_OPENSSL)('with TLS, serves OTLP/HTTP to a client that offers no ALPN, and names one that offers only http/1.1', async () => {
     const cert = makeSelfSignedCert()!;
     const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile } });

@@ -159,7 +159,7 @@ interface HttpExchange {
   complete(): boolean;
   /** Reads the rest of the body and drops it, then calls `then`. */
   discardBody(then: () => void): void;
-  /** Sends the answer; nothing once one was sent. With `close`, the body is not read further: the connection (HTTP/1.1) or the stream (HTTP/2) is closed after the answer. */
+  /** Sends the answer; nothing once one was sent. With `close`, the body is not read further: the connection (HTTP/1.1) is closed after the answer; an HTTP/2 stream's is read and dropped (the connection is shared). Called once the body's reading stopped. */
   respond(status: number, headers: Record<string, string>, body: string | Buffer, close?: boolean): void;
   /**
    * Answers now, before the body was read whole, and reads the rest of it only to drop it: the connection
@@ -231,13 +231,15 @@ function http2Exchange(stream: http2.ServerHttp2Stream, headers: http2.IncomingH
       // respond() on it throws, which in an event listener (discardBody's) exited the daemon.
       if (stream.headersSent || stream.destroyed || stream.closed) return;
       stream.respond({ ':status': status, ...responseHeaders });
-      // The client may still be sending: once the answer is out, the stream is reset (NO_ERROR), which
-      // tells it to stop (RFC 9113, 8.1).
-      stream.end(body, close ? () => stream.close(http2.constants.NGHTTP2_NO_ERROR) : undefined);
+      stream.end(body);
+      // The client may still be sending: what comes is read and dropped. It was reset (RST_STREAM NO_ERROR,
+      // RFC 9113 8.1) once the answer was out: each such stream left the data it had in flight counted
+      // against the connection's flow-control window for good (Node 20), and after ten 413s on one
+      // connection its next request hung. (Clients that see the answer stop sending: Go's among them.)
+      if (close) stream.resume();
     },
     respondDiscarding(status, headers, body) {
-      this.respond(status, headers, body);
-      stream.resume();
+      this.respond(status, headers, body, true);
     },
     answered: () => stream.headersSent,
     // 'aborted': the stream ended (RST_STREAM from the client, its connection lost) before the answer did.
@@ -638,20 +640,20 @@ export class OtlpGrpcInput implements InputStage {
       const tooLarge = () => refuseHttp(413, 'http_too_large', `request larger than ${limit} bytes (max_receive_message_bytes)`, {}, false);
       const chunks: Buffer[] = [];
       let size = 0;
-      let outgrown = false;
+      let refused: (() => void) | undefined;
       try {
         for await (const chunk of x.body) {
           size += chunk.length;
-          if (size > limit) return tooLarge();
-          outgrown = !this.reserve(receipt, CALL_BYTES + size);
-          if (outgrown) break;
+          if (size > limit) refused = tooLarge;
+          else if (!this.reserve(receipt, CALL_BYTES + size)) refused = busy;
+          if (refused) break;
           chunks.push(chunk);
         }
       } catch {
         return; // the client went away while it sent its request: nothing was taken
       }
-      // Once the reading has stopped: the rest of the body is read (and dropped) only then.
-      if (outgrown) return busy();
+      // Answered once the reading has stopped: an HTTP/2 stream's rest can be read (and dropped) only then.
+      if (refused) return refused();
       let body = Buffer.concat(chunks, size);
       if (encoding === 'gzip') {
         try {
