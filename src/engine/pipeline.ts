@@ -515,8 +515,9 @@ export class Pipeline {
     await this.handOver(new Set(this.adopted.map((c) => c.config.id)), timeoutMs);
     const first = stuck[0];
     const others = stuck.length > 1 ? ` (nor did that of ${stuck.slice(1).map((c) => JSON.stringify(c.config.id)).join(', ')})` : '';
-    for (const c of stuck) c.logger.error({ timeout_ms: timeoutMs }, `the start gave up on it: ${what}`);
-    return new StartError(first?.config.id ?? '?', new Error(`${what}${others}; given up on`), first?.config.kind ?? 'component');
+    // Not logged here: the error names them, and is logged once by what started the pipeline (before, each
+    // component was also said here, with the same words; a stop under way says it once more itself).
+    return new StartError(first?.config.id ?? '?', `${what}${others}; given up on`, first?.config.kind ?? 'component', { timedOut: true });
   }
 
   /** `start()`'s work: builds (`building` says which it waits for), runs, and waits for the inputs' `ready`. */
@@ -1203,10 +1204,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** A component could not start (its build threw, or an input's `ready` rejected): names it and says why. */
+/**
+ * A component could not start (its build threw, or an input's `ready` rejected; `cause`, the error), or was
+ * given up on (`cause`, a reason in words: not kept as a cause, it would repeat the message): names it and
+ * says why.
+ */
 export class StartError extends Error {
-  constructor(readonly componentId: string, cause: unknown, kind: string) {
-    super(`${kind} ${JSON.stringify(componentId)} cannot start: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  /** Given up on after the start's timeout (see `Pipeline.start`): a stop under way says that itself. */
+  declare readonly timedOut: boolean;
+
+  constructor(readonly componentId: string, cause: unknown, kind: string, options: { timedOut?: boolean } = {}) {
+    super(`${kind} ${JSON.stringify(componentId)} cannot start: ${cause instanceof Error ? cause.message : String(cause)}`, typeof cause === 'string' ? {} : { cause });
     this.name = 'StartError';
+    // Not enumerable: not a field of the error as the log shows it.
+    Object.defineProperty(this, 'timedOut', { value: options.timedOut === true });
   }
 }

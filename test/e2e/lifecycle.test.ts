@@ -174,6 +174,10 @@ outputs: { out: { type: slow_out, inputs: [demo], build_ms: ${buildMs} } }
     const line = logLines(result.stderr).find((l) => String(l.msg).startsWith('shutdown timeout reached while starting'))!;
     expect(line.component).toBe('out');
     expect(logLines(result.stderr).find((l) => l.msg === 'stopped')!.drained).toBe(false);
+    // Said once, by the stop. Before, three times: the start's own give-up (its timeout, the new config's,
+    // passed first) by the component ('the start gave up on it'), then as 'the start cut short by the stop failed'.
+    const troubles = logLines(result.stderr).filter((l) => l.level === 'error' || l.level === 'warn').map((l) => l.msg);
+    expect(troubles).toEqual(['shutdown timeout reached while starting: its build() had not finished; exiting without it']);
   }, 20_000);
 });
 
@@ -487,6 +491,8 @@ outputs:
     expect((second.err as { message: string }).message).toBe('input "late" cannot start: its `ready` did not resolve within shutdown_timeout (1000 ms); given up on');
     await until(async () => (await fetch(`${api}/health`)).status === 200);
     expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 0', 'driftlock_config_reloads_total{result="failed"} 2', 'driftlock_config_last_reload_successful 0']);
+    // Each said once (before, the component first said 'the start gave up on it' with the same words).
+    expect(logLines(cli.stderr()).filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(Array(2).fill('SIGHUP: the new pipeline cannot start; starting the previous config again'));
     const after = await lines();
     await until(async () => (await lines()) > after + 10);
 
