@@ -84,13 +84,41 @@ function isUserError(err: unknown): boolean {
   return USER_ERRORS.has(err.name) || typeof (err as NodeJS.ErrnoException).syscall === 'string' || (err.cause !== undefined && isUserError(err.cause));
 }
 
-/** pino's error serializer (with the causes nested), without the stack traces of users' errors. */
+/** pino's error serializer (with the causes nested), without the stack traces of users' errors, nor what repeats. */
 function serializeError(err: Error): ReturnType<typeof pino.stdSerializers.errWithCause> {
   const out = pino.stdSerializers.errWithCause(err);
   for (let e: unknown = err, o: Record<string, unknown> | undefined = out; e instanceof Error && o; e = e.cause, o = o.cause as Record<string, unknown> | undefined) {
     if (isUserError(e)) delete o.stack;
   }
+  withoutRepeats(out);
   return out;
+}
+
+type SerializedError = Record<string, unknown> & { cause?: unknown };
+
+/**
+ * Takes out of a serialized error what it says twice. driftlock's errors say their cause in their own words
+ * (`input "net" cannot start: syslog cannot listen on 127.0.0.1:5514: listen EADDRINUSE: ...`): a cause's
+ * message the error's already holds is not written again, and a cause left with nothing else to say (no
+ * code, no syscall, no stack: a wrapper of driftlock's) is left out, its own cause in its place. What the
+ * system said beside its message (code, errno, syscall, address) and a bug's stack stay. `name` too, when it
+ * is the `type` (errors that set their name: StartError, DataDirUnusable). Before, a port in use logged its
+ * message three times, each cause repeating the one around it.
+ */
+function withoutRepeats(out: SerializedError): void {
+  const said = typeof out.message === 'string' ? out.message : '';
+  for (let o: SerializedError | undefined = out; o; o = o.cause as SerializedError | undefined) {
+    if (o.name === o.type) delete o.name;
+    let cause = o.cause as SerializedError | undefined;
+    while (cause !== null && typeof cause === 'object') {
+      if (typeof cause.message === 'string' && said.includes(cause.message)) delete cause.message;
+      if (cause.name === cause.type) delete cause.name;
+      if (Object.keys(cause).some((k) => k !== 'type' && k !== 'cause')) break;
+      cause = cause.cause as SerializedError | undefined;
+    }
+    if (cause === undefined) delete o.cause;
+    else o.cause = cause;
+  }
 }
 
 export function createLogger(options: LoggingOptions): Logger {

@@ -523,6 +523,16 @@ outputs: { out: { type: console, inputs: [net] } }
       expect(result.stderr).toContain(`change its address); address set at ${file}:3:52\n`);
       // Said in words, without a stack trace pointing into driftlock's code (before: two, one a line).
       expect(stackTraces(result.stderr)).toEqual([]);
+      // The logged error says its message once, its cause only what the system said beside it (before, the
+      // message three times: the StartError's, its cause's, that cause's cause's; and "name" as "type").
+      const err = logLines(result.stderr).find((l) => l.msg === 'cannot start the pipeline')!.err as Record<string, unknown>;
+      expect(JSON.stringify(err).split('address already in use').length - 1).toBe(1);
+      expect(err).toEqual({
+        type: 'StartError',
+        message: `input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change its address)`,
+        componentId: 'net',
+        cause: { type: 'Error', code: 'EADDRINUSE', errno: expect.any(Number), syscall: 'listen', address: '127.0.0.1', port },
+      });
       // The API's own port taken: the same, said in one line.
       await writeFile(file, `data_dir: ${dir}/data
 api: { enabled: true, address: "127.0.0.1:${port}" }
@@ -940,9 +950,11 @@ outputs: { out: { type: backend, inputs: [in] } }
     expect(result.code).toBe(78);
     expect(result.stderr).toContain('driftlock: output "out" cannot start: cannot connect to backend X');
     // A plugin's own error may be its bug: its stack is kept (the start error around it, driftlock's words, has none).
-    const logged = logLines(result.stderr).find((l) => l.msg === 'cannot start the pipeline')!.err as { stack?: string; cause: { stack?: string } };
+    const logged = logLines(result.stderr).find((l) => l.msg === 'cannot start the pipeline')!.err as { stack?: string; cause: { message?: string; stack?: string } };
     expect(logged.stack).toBeUndefined();
     expect(logged.cause.stack).toContain('plugin.mjs');
+    // Its message is the start error's already: not written again (its stack, which begins with it, says it).
+    expect(logged.cause.message).toBeUndefined();
   });
 
   it('never writes the value of a substituted environment variable to its logs', async () => {
