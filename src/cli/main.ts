@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { createRegistry } from '../components.js';
 import { loadPlugin, pluginLoadError } from '../engine/registry.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, formatIssue } from '../config/errors.js';
 import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
 import { parseByteSize, parseDuration } from '../config/schema.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
@@ -97,9 +97,10 @@ program
         process.exitCode = EXIT.config;
         return;
       }
-      // A file input that reads nothing now (a mistyped path looks like a quiet log): said, exit code unchanged.
+      // A file input that reads nothing now (a mistyped path looks like a quiet log): said, exit code unchanged;
+      // at the file:line:column of the value, as errors are (before, the file alone).
       const { includeWarnings } = await import('./include-warnings.js');
-      for (const warning of await includeWarnings(cfg.components)) process.stderr.write(`${opts.config}: warning: ${warning}\n`);
+      for (const { at, message } of await includeWarnings(cfg.components)) process.stderr.write(`${formatIssue(opts.config, { ...cfg.positionOf(at), message: `warning: ${message}` })}\n`);
       const n = (kind: string) => {
         const count = cfg.components.filter((c) => c.kind === kind).length;
         return `${count} ${kind}${count === 1 ? '' : 's'}`;

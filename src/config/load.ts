@@ -92,13 +92,19 @@ export interface PipelineConfig {
   dir: string;
   dataDir: string;
   /** Where the file sets `data_dir` (unset when it takes the default), for errors about that folder. */
-  dataDirAt?: { line: number; column: number };
+  dataDirAt?: Position;
   /**
    * Where the file sets the address each listening component listens on, by component id (none for one
    * that takes its default), for an error of a listen that fails at start: the config's errors name
    * positions, the running daemon's otherwise could not.
    */
   listenAt: Record<string, { key: string; line: number; column: number }>;
+  /**
+   * Where the file writes the value at `at` (`['inputs', 'app', 'include', 0]`), or undefined for one it does
+   * not write (a default): for what is said about the config after it loaded (`validate`'s warnings), at a
+   * `file:line:column` as its errors are.
+   */
+  positionOf: (at: PathSegment[]) => Position | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
   shutdownTimeoutMs: number;
   api: { enabled: boolean; address: string };
@@ -108,7 +114,13 @@ export interface PipelineConfig {
   secretsFromEnv: string[];
 }
 
-type PathSegment = string | number;
+export type PathSegment = string | number;
+
+/** A place in the config file (1-based). */
+export interface Position {
+  line: number;
+  column: number;
+}
 
 /** Finds where a path points in the YAML, falling back to the deepest part that exists. */
 class Locator {
@@ -556,6 +568,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
     dataDir: path.resolve(cfg.data_dir),
     ...dataDirAt(raw, locator),
     listenAt: listenAt(listening, raw, locator),
+    positionOf: (at) => positionOf(raw, locator, at),
     logLevel: cfg.log_level,
     shutdownTimeoutMs: cfg.shutdown_timeout,
     api: cfg.api,
@@ -599,13 +612,19 @@ function checkPorts(components: ComponentConfig[], api: { enabled: boolean; addr
   return listening;
 }
 
+/** Where the file writes the value at `at`: none for one it does not write (a default). */
+function positionOf(raw: object, locator: Locator, at: PathSegment[]): Position | undefined {
+  if (valueAt(raw, at) === undefined) return undefined;
+  const { line, column } = locator.locate(at);
+  return line !== undefined && column !== undefined ? { line, column } : undefined;
+}
+
 /** `PipelineConfig.listenAt`: the listen keys the file writes (a default has no position). */
 function listenAt(listening: Array<{ id: string; at: PathSegment[] }>, raw: object, locator: Locator): PipelineConfig['listenAt'] {
   const found: PipelineConfig['listenAt'] = {};
   for (const { id, at } of listening) {
-    if (valueAt(raw, at) === undefined) continue;
-    const { line, column } = locator.locate(at);
-    if (line !== undefined && column !== undefined) found[id] ??= { key: String(at.at(-1)), line, column };
+    const pos = positionOf(raw, locator, at);
+    if (pos) found[id] ??= { key: String(at.at(-1)), ...pos };
   }
   return found;
 }
@@ -616,9 +635,8 @@ function isListenPort(p: unknown): p is ListenPort {
 }
 
 function dataDirAt(raw: object, locator: Locator): Pick<PipelineConfig, 'dataDirAt'> {
-  if (!('data_dir' in raw)) return {};
-  const { line, column } = locator.locate(['data_dir']);
-  return line !== undefined && column !== undefined ? { dataDirAt: { line, column } } : {};
+  const at = positionOf(raw, locator, ['data_dir']);
+  return at ? { dataDirAt: at } : {};
 }
 
 function typeNames(registry: ComponentRegistry, kind: ComponentKind): string {

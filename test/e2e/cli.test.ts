@@ -220,9 +220,10 @@ outputs: { out: { type: file, inputs: [syslog_tls], path: ${dir}/out.log } }
     const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(path.join(dir, 'app.log'), 'x\n');
+    const app = `  app: { type: file, include: [${dir}/nope/*.log, ${dir}/*.txt, ${dir}/*.log] }`;
     await writeFile(file, `data_dir: ${dir}/data
 inputs:
-  app: { type: file, include: [${dir}/nope/*.log, ${dir}/*.txt, ${dir}/*.log] }
+${app}
   other: { type: file, include: [${dir}/app.log] }
 outputs: { out: { type: console, inputs: [app, other] } }
 `);
@@ -230,8 +231,10 @@ outputs: { out: { type: console, inputs: [app, other] } }
     // Before: only "valid", and a daemon that then read nothing.
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toBe(`${file}: valid (2 inputs, 0 transforms, 1 output)\n`);
-    expect(result.stderr).toBe(`${file}: warning: input "app": include "${dir}/nope/*.log" matches no file now: the folder ${dir}/nope does not exist (files that appear there later are read)
-${file}: warning: input "app": include "${dir}/*.txt" matches no file now (files that appear later are read)
+    // Each at the file:line:column of its glob, as errors are (before, the file alone).
+    const at = (glob: string) => `${file}:3:${app.indexOf(glob) + 1}`;
+    expect(result.stderr).toBe(`${at(`${dir}/nope/*.log`)}: warning: input "app": include "${dir}/nope/*.log" matches no file now: the folder ${dir}/nope does not exist (files that appear there later are read)
+${at(`${dir}/*.txt`)}: warning: input "app": include "${dir}/*.txt" matches no file now (files that appear later are read)
 `);
   });
 
