@@ -311,7 +311,7 @@ program
   .option('--write <readme>', 'replace the reference section of this README instead of printing')
   .option('--plugin <plugin>', 'document this plugin\'s components too: an npm package name or a path, from the current folder (repeatable)', (spec: string, specs: string[]) => [...specs, spec], [] as string[])
   .action(async (opts: { write?: string; plugin: string[] }) => {
-    const { configReference, spliceReference } = await import('../config/reference.js');
+    const { configReference, spliceReference, REFERENCE_END, REFERENCE_START } = await import('../config/reference.js');
     const registry = createRegistry();
     for (const spec of opts.plugin) {
       try {
@@ -326,7 +326,16 @@ program
       process.stdout.write(reference);
       return;
     }
-    await writeFile(opts.write, spliceReference(await readFile(opts.write, 'utf8'), reference));
+    // A file that cannot be read or written, or that has no place for the reference, is said in a line (exit
+    // 2); before, a stack trace into main.js and exit 70, an internal error.
+    function refuse(why: string): never {
+      process.stderr.write(`driftlock docs: --write ${opts.write}: ${why}\n`);
+      process.exit(EXIT.usage);
+    }
+    const readme = await readFile(opts.write, 'utf8').catch((err: Error) => refuse(`cannot read it: ${err.message}`));
+    const written = spliceReference(readme, reference);
+    if (written === undefined) refuse(`it has no place for the reference: a line ${REFERENCE_START} and, below it, a line ${REFERENCE_END}, between which the reference is written`);
+    await writeFile(opts.write, written).catch((err: Error) => refuse(`cannot write it: ${err.message}`));
   });
 
 /**

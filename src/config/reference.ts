@@ -128,10 +128,10 @@ export function configReference(registry: ComponentRegistry): string {
   return parts.join('\n\n') + '\n';
 }
 
-/** Replaces the generated part of a README with the current reference. */
-export function spliceReference(readme: string, reference: string): string {
+/** Replaces the generated part of a README with the current reference; undefined when it has no markers for it. */
+export function spliceReference(readme: string, reference: string): string | undefined {
   const start = readme.indexOf(REFERENCE_START);
   const end = readme.indexOf(REFERENCE_END);
-  if (start < 0 || end < start) throw new Error('README has no config reference markers');
+  if (start < 0 || end < start) return undefined;
   return readme.slice(0, start + REFERENCE_START.length) + '\n\n' + reference + '\n' + readme.slice(end);
 }
