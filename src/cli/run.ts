@@ -240,6 +240,14 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
   let wake: (w: Wake) => void = () => undefined;
   const next = () => new Promise<Wake>((resolve) => (wake = resolve));
   const onSignal = (signal: NodeJS.Signals) => {
+    if (inputsFinished) {
+      // Every input had ended: the drain under way is already a stop's, with its deadline. Before, it was
+      // announced again ('stopping: draining in-flight events') and run a second time, which said its end
+      // twice ('shutdown timeout reached...', then 'stopped before every event reached its outputs...').
+      logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, `${signal}: the drain under way (every input has ended) goes on, within shutdown_timeout (send the signal again to exit at once)`);
+      stopRequested = true;
+      return;
+    }
     const starting = life.state === 'starting' ? ' (while starting: nothing more is started, a build() under way is waited for within the timeout)' : '';
     logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, `stopping: draining in-flight events${starting} (send the signal again to exit at once)`);
     // During a reload, the reload stops what runs when it can (the drain under way); the inputs it holds

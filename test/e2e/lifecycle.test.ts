@@ -503,6 +503,30 @@ outputs:
 });
 
 describe('inputs that end by themselves (stdin at EOF)', () => {
+  it('a SIGTERM during that drain lets it go on, and its end is said once', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = await pipelineFile(dir, `shutdown_timeout: 2s
+inputs: { app: { type: stdin } }
+outputs:
+  stuck: { type: slow_out, inputs: [app], build_ms: 0 }
+`);
+    await writeFile(path.join(dir, 'slow.mjs'), STUCK_PLUGIN);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    cli.child.stdin!.end('one\ntwo\n');
+    await cli.waitFor(/every input has ended: draining/);
+    cli.child.kill('SIGTERM');
+    const result = await exitsWithin(cli, 5_000);
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 1, signal: null });
+    const lines = logLines(result.stderr);
+    // Before: 'stopping: draining in-flight events' as if the drain began then, a second stop of the same
+    // pipeline, and its end said twice: the timeout, then 'stopped before every event reached its outputs'.
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['shutdown timeout reached before all events drained; unacknowledged events will be read again where the input supports it']);
+    expect(lines.some((l) => String(l.msg).startsWith('stopping: draining'))).toBe(false);
+    expect(lines.find((l) => l.signal === 'SIGTERM')!.msg).toBe('SIGTERM: the drain under way (every input has ended) goes on, within shutdown_timeout (send the signal again to exit at once)');
+    expect(lines.find((l) => l.msg === 'all inputs finished; stopped')!.drained).toBe(false);
+  }, 20_000);
+
   it('the drain that follows has shutdown_timeout too: an output that never finishes does not hold the exit (1)', async () => {
     const dir = await tempDir('dl-life-');
     const file = await pipelineFile(dir, `shutdown_timeout: 1s
