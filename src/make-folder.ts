@@ -83,6 +83,15 @@ function processUser(): { said: string; short: string } {
   return { said: `uid ${uid ?? '?'}`, short: `uid ${uid ?? '?'}` };
 }
 
+/**
+ * A folder this process may not list (a file input's include folder), in words: who it refuses and what to
+ * do (before, a glob under it was said to match no file yet, as if files might still come).
+ */
+export function folderUnreadable(dir: string): string {
+  const user = processUser();
+  return `the folder ${dir} cannot be read by ${user.said}: no file in it is read until it can be (give ${user.short} read access to it, or run driftlock as a user who can read it)`;
+}
+
 /** System calls whose EACCES is the refusal of the path they name; for the others (mkdir, open), its folder's. */
 const REFUSED_BY_PATH = new Set(['access', 'scandir', 'opendir']);
 

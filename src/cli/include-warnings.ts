@@ -4,7 +4,8 @@
  * are read (`run` says it too, when it starts).
  */
 import type { ComponentConfig, PathSegment } from '../config/load.js';
-import { missingFolders, PathMatcher } from '../inputs/file/glob.js';
+import { missingFolders, PathMatcher, unreadableFolders } from '../inputs/file/glob.js';
+import { folderUnreadable } from '../make-folder.js';
 
 /** A warning, and the value of the config it is about (`at`), to say where the file writes it. */
 export interface ConfigWarning {
@@ -23,7 +24,9 @@ export async function includeWarnings(components: ComponentConfig[]): Promise<Co
     for (const [i, glob] of matcher.include.entries()) {
       const at = ['inputs', c.id, 'include', i];
       const [missing] = await missingFolders([glob]);
-      if (missing !== undefined) warnings.push({ at, message: `input "${c.id}": include "${glob.pattern}" matches no file now: the folder ${missing} does not exist (files that appear there later are read)` });
+      const [unreadable] = await unreadableFolders([glob]);
+      if (unreadable !== undefined) warnings.push({ at, message: `input "${c.id}": include "${glob.pattern}" matches no file it can read: ${folderUnreadable(unreadable.dir)} (${unreadable.err.code})` });
+      else if (missing !== undefined) warnings.push({ at, message: `input "${c.id}": include "${glob.pattern}" matches no file now: the folder ${missing} does not exist (files that appear there later are read)` });
       else if (!found.some((f) => glob.regex.test(f))) warnings.push({ at, message: `input "${c.id}": include "${glob.pattern}" matches no file now (files that appear later are read)` });
     }
   }

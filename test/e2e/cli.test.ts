@@ -753,6 +753,32 @@ outputs: { o: { type: console, inputs: [g], encoding: text } }
     expect(stackTraces(refused.stderr + notWritable.stderr)).toEqual([]);
   });
 
+  it.skipIf(!nobodyRuns)('an include folder its user may not read is said so, with the user and what to do (validate and run), not as a glob that matches no file yet', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const logs = path.join(dir, 'logs');
+    await mkdir(logs);
+    await writeFile(path.join(logs, 'app.log'), 'one\n');
+    await mkdir(path.join(dir, 'data'));
+    // The pipeline and data_dir nobody's; the logs folder root's alone (700).
+    spawnSync('chown', ['65534', path.join(dir, 'data')]);
+    for (const folder of [dir, path.join(dir, 'data')]) await chmod(folder, 0o755);
+    await chmod(logs, 0o700);
+    const file = path.join(dir, 'pipeline.yaml');
+    const line = `inputs: { app: { type: file, include: [${logs}/*.log] } }`;
+    await writeFile(file, `data_dir: ${dir}/data\n${line}\noutputs: { out: { type: console, inputs: [app] } }\n`);
+    await chmod(file, 0o644);
+    const name = spawnSync('id', ['-nu', '65534'], { encoding: 'utf8' }).stdout.trim();
+    const said = `the folder ${logs} cannot be read by user ${name} (uid 65534): no file in it is read until it can be (give ${name} read access to it, or run driftlock as a user who can read it)`;
+    // Before: 'include "<logs>/*.log" matches no file now (files that appear later are read)'.
+    const validate = spawnSync(asNobody[0]!, [...asNobody.slice(1), process.execPath, CLI, 'validate', '-c', file], { encoding: 'utf8', timeout: 15_000 });
+    expect(validate.status, validate.stderr).toBe(0);
+    expect(validate.stderr).toBe(`${file}:2:${line.indexOf(logs) + 1}: warning: input "app": include "${logs}/*.log" matches no file it can read: ${said} (EACCES)\n`);
+    // Before: 'no file matches include yet; waiting for one to appear', then 'file watcher error; the periodic scan keeps finding files'.
+    const run = spawnSync(asNobody[0]!, [...asNobody.slice(1), process.execPath, CLI, 'run', '-c', file], { encoding: 'utf8', input: '', timeout: 5_000, killSignal: 'SIGTERM' });
+    const warned = logLines(run.stderr).filter((l) => l.level === 'warn' || l.level === 'error');
+    expect(warned.map((l) => [l.msg, l.folder])).toEqual([[`cannot read an include folder: ${said}`, logs]]);
+  });
+
   it('SIGHUP reloads the config: the new pipeline runs on the same data_dir; a broken config leaves it running', async () => {
     const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');

@@ -75,12 +75,23 @@ function segmentToRegex(seg: string): string {
 
 /**
  * The folders holding the matches of `globs` (their `base`) that are not there, or not folders: a glob
- * under one matches nothing until it is made, which is worth saying as such.
+ * under one matches nothing until it is made, which is worth saying as such. One this process may not look
+ * into (EACCES) is not said missing: see `unreadableFolders`.
  */
 export async function missingFolders(globs: CompiledGlob[]): Promise<string[]> {
   const bases = [...new Set(globs.map((g) => g.base))];
-  const there = await Promise.all(bases.map((b) => stat(b).then((s) => s.isDirectory(), () => false)));
+  const there = await Promise.all(bases.map((b) => stat(b).then((s) => s.isDirectory(), (err: NodeJS.ErrnoException) => err.code === 'EACCES')));
   return bases.filter((_, i) => !there[i]);
+}
+
+/**
+ * The folders holding the matches of `globs` that this process may not list (EACCES: the folder, or one on
+ * the way to it), with the error: nothing in them is ever found, until their permissions change.
+ */
+export async function unreadableFolders(globs: CompiledGlob[]): Promise<Array<{ dir: string; err: NodeJS.ErrnoException }>> {
+  const bases = [...new Set(globs.map((g) => g.base))];
+  const errors = await Promise.all(bases.map((b) => readdir(b).then(() => undefined, (err: NodeJS.ErrnoException) => (err.code === 'EACCES' ? err : undefined))));
+  return bases.flatMap((dir, i) => (errors[i] ? [{ dir, err: errors[i] }] : []));
 }
 
 /** Include and exclude globs together: which files the input reads. */

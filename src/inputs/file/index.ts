@@ -30,12 +30,13 @@ import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext } from '../../engine/component.js';
 import { FailureReport } from '../../engine/failure-report.js';
 import { compileUserRegex } from '../../engine/user-regex.js';
+import { folderUnreadable } from '../../make-folder.js';
 import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
 import { isDescriptorLimit, openFileLimit } from '../../engine/descriptors.js';
 import { defaultMaxOpenFiles, descriptorLimitError } from './descriptors.js';
 import { Discovery } from './discovery.js';
 import { EMPTY_FINGERPRINT, FingerprintSet, fingerprintOf, readPrefix, startsWith, type Fingerprint } from './fingerprint.js';
-import { missingFolders, PathMatcher } from './glob.js';
+import { missingFolders, PathMatcher, unreadableFolders } from './glob.js';
 import { continuationPatternRule, PRESETS, startPatternRule, type MultilineRule } from './multiline.js';
 import { AckPolicy, AckTracker, Tailer, type TailerHost, type TailerOptions } from './tailer.js';
 
@@ -202,6 +203,8 @@ export class FileInput implements TailerHost {
    * its lines never read. Keyed by what they look for, so that one failing again replaces itself.
    */
   private readonly deferred = new Map<string, Deferred>();
+  /** Include folders its user may not list, said at the start (the watcher's errors for them are not said again). */
+  private unreadable: Array<{ dir: string; err: NodeJS.ErrnoException }> = [];
   private retryingDeferred = false;
   private checkingResting = false;
   private nudging = false;
@@ -300,9 +303,14 @@ export class FileInput implements TailerHost {
     this.admitWaiting();
     // A wrong path is the commonest mistake, and looks like a quiet log: say so (files that appear later
     // are still picked up). A folder that is not there is said as such.
-    const missing = found.length === 0 ? await missingFolders(this.matcher.include) : [];
+    // A folder it may not list is said whatever else is found: nothing in it will ever be (before, it was
+    // "no file matches include yet; waiting for one to appear", then a watcher error said the scan goes on).
+    const unreadable = (this.unreadable = await unreadableFolders(this.matcher.include));
+    for (const { dir, err } of unreadable) ctx.logger.warn({ include: this.config.include, folder: dir, err }, `cannot read an include folder: ${folderUnreadable(dir)}`);
+    const unseen = found.length === 0 && unreadable.length === 0;
+    const missing = unseen ? await missingFolders(this.matcher.include) : [];
     if (missing.length > 0) ctx.logger.warn({ include: this.config.include, missing_folders: missing }, `no file matches include yet: ${missing.length === 1 ? `the folder ${missing[0]} does not exist` : `the folders ${missing.join(', ')} do not exist`}; waiting for a file to appear (check the path if this is unexpected)`);
-    else if (found.length === 0) ctx.logger.warn({ include: this.config.include }, 'no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
+    else if (unseen) ctx.logger.warn({ include: this.config.include }, 'no file matches include yet; waiting for one to appear (check the path if this is unexpected)');
     if (ctx.signal.aborted) return this.shutdown();
 
     // Not waited for: the timers below (checkpoint saves, the checks of open, closed, waiting and rotated
@@ -355,6 +363,8 @@ export class FileInput implements TailerHost {
         },
         error: (err) => {
           if (isDescriptorLimit(err)) this.limitHit(err, 'watch the include folders');
+          // A folder said unreadable at the start: not said again as the watcher's.
+          else if ((err as NodeJS.ErrnoException).code === 'EACCES' && this.unreadable.some((u) => u.dir === (err as NodeJS.ErrnoException).path)) return;
           else ctx.logger.warn({ err }, 'file watcher error; the periodic scan keeps finding files');
         },
       },
