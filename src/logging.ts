@@ -121,8 +121,13 @@ function withoutRepeats(out: SerializedError): void {
   }
 }
 
+/** Whether the logs are for a person (pino-pretty) unless told otherwise: stderr is a terminal. */
+export function prettyByDefault(): boolean {
+  return Boolean(process.stderr.isTTY);
+}
+
 export function createLogger(options: LoggingOptions): Logger {
-  const usePretty = options.pretty ?? Boolean(process.stderr.isTTY);
+  const usePretty = options.pretty ?? prettyByDefault();
   const secrets = options.secrets instanceof SecretMask ? options.secrets : new SecretMask(options.secrets ?? []);
   const base: pino.LoggerOptions = {
     level: options.level,

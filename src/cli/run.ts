@@ -20,7 +20,7 @@ import { acceptWatch } from '../engine/descriptors.js';
 import { lockDataDir, LockWaitStopped } from '../engine/data-dir-lock.js';
 import { listenAdvice } from '../inputs/net/address.js';
 import { TlsMaterials, tlsProblemsOf, tlsSettingsOf } from '../inputs/net/tls.js';
-import { createLogger, SecretMask } from '../logging.js';
+import { createLogger, prettyByDefault, SecretMask } from '../logging.js';
 import type { Logger } from 'pino';
 import { isDeepStrictEqual } from 'node:util';
 
@@ -173,8 +173,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   } catch (err) {
     api?.close();
     if (err instanceof LockWaitStopped) return stoppedWhileStarting(life, logger);
-    logger.error({ err, data_dir: config.dataDir }, 'cannot start: data_dir');
-    process.stderr.write(secrets.mask(`driftlock: ${(err as Error).message}\n`));
+    sayFailure(logger, secrets, { err, data_dir: config.dataDir }, 'cannot start: data_dir', (err as Error).message);
     return 78;
   }
   try {
@@ -183,8 +182,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
         api = await startApi();
       } catch (err) {
         const cause = apiError ?? err;
-        logger.error({ err: cause }, 'cannot start the pipeline');
-        process.stderr.write(secrets.mask(`driftlock: cannot start: the API cannot listen on ${config.api.address}: ${(cause as Error).message}${listenAdvice(cause, 'api.address')}\n`));
+        sayFailure(logger, secrets, { err: cause }, 'cannot start the pipeline', `cannot start: the API cannot listen on ${config.api.address}: ${(cause as Error).message}${listenAdvice(cause, 'api.address')}`);
         return 78;
       }
     }
@@ -193,6 +191,18 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     api?.close();
     await unlock().catch(() => undefined);
   }
+}
+
+/**
+ * A failure that ends the daemon, said to the log (`fields`, `msg`) and in a line to a person (`line`, after
+ * `driftlock: `). As JSON lines (a service manager, a pipe), both: the JSON line for what collects the log,
+ * the line for whoever reads it. On a terminal, where the log is for a person too, the line alone: before,
+ * the log line (its error's message in full, and its cause) and then the line said it twice, one under the
+ * other.
+ */
+function sayFailure(logger: Logger, secrets: SecretMask, fields: object, msg: string, line: string, level: 'error' | 'fatal' = 'error'): void {
+  if (!prettyByDefault()) logger[level](fields, msg);
+  process.stderr.write(secrets.mask(`driftlock: ${line}\n`));
 }
 
 /** The system calls of a listen that failed: the port (listen, UDP's bind) or the host (getaddrinfo). */
@@ -293,8 +303,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
     await startUnlessStopped(pipeline, tlsMaterials);
   } catch (err) {
     const failed = startFailure(err, config, options.configFile);
-    logger.error({ err, ...failed.fields }, 'cannot start the pipeline');
-    process.stderr.write(secrets.mask(`driftlock: ${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}${failed.where}\n`));
+    sayFailure(logger, secrets, { err, ...failed.fields }, 'cannot start the pipeline', `${err instanceof StartError ? err.message : `cannot start: ${(err as Error).message}`}${failed.where}`);
     life.finished = true;
     return 78;
   }
@@ -449,8 +458,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
         }
       } catch (err) {
         // Neither config could start: the daemon cannot do its job.
-        logger.fatal({ err }, 'SIGHUP: the previous config cannot start again either; exiting');
-        process.stderr.write(secrets.mask(`driftlock: the pipeline cannot start after a reload: ${(err as Error).message}\n`));
+        sayFailure(logger, secrets, { err }, 'SIGHUP: the previous config cannot start again either; exiting', `the pipeline cannot start after a reload: ${(err as Error).message}`, 'fatal');
         life.state = 'stopping';
         await held?.stop(config.shutdownTimeoutMs);
         ignoreSignals();

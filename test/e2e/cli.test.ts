@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, exitSummary, logLines, readDetectorState, ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { startReceiver } from '../helpers/http-receiver.js';
+import { spawnForTest } from '../helpers/processes.js';
 import { tempDir } from '../helpers/temp.js';
 import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
@@ -565,6 +566,31 @@ outputs: { out: { type: console, inputs: [in] } }
       expect(api.code, api.stderr).toBe(78);
       expect(api.stderr).toContain(`driftlock: cannot start: the API cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change api.address)\n`);
       expect(stackTraces(api.stderr)).toEqual([]);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it.skipIf(!existsSync('/usr/bin/script'))('on a terminal, a start that fails is said once, in its line (the readable log does not say it again above)', async () => {
+    const { holder, port } = await takenPort();
+    try {
+      const dir = await tempDir('dl-e2e-');
+      const file = path.join(dir, 'pipeline.yaml');
+      const inputs = `inputs: { net: { type: syslog, mode: tcp, address: "127.0.0.1:${port}" } }`;
+      await writeFile(file, `data_dir: ${dir}/data\n${inputs}\noutputs: { out: { type: console, inputs: [net] } }\n`);
+      // util-linux `script` gives the daemon a pseudo-terminal: its logs are pino-pretty's.
+      const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawnForTest('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} run -c ${JSON.stringify(file)}`, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        child.on('close', (code) => resolve({ code, out }));
+      });
+      // eslint-disable-next-line no-control-regex
+      const plain = result.out.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
+      expect(result.code, plain).toBe(78);
+      // Before: the readable log's 'ERROR: cannot start the pipeline' with its err (the message in full),
+      // then this line: twice, one under the other.
+      expect(plain).toBe(`driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change its address); address set at ${file}:2:${inputs.indexOf('"127') + 1}\n`);
     } finally {
       holder.close();
     }
