@@ -130,6 +130,11 @@ function anomaliesText(n: number): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? 'anomaly' : 'anomalies'}`;
 }
 
+/** `1 event`, `2,202 events` (before, `1 events`). */
+function eventsText(n: number): string {
+  return `${n.toLocaleString('en-US')} event${n === 1 ? '' : 's'}`;
+}
+
 /** The detector, the parser and the per-line bookkeeping that both commands share. */
 export class LineDetector {
   readonly detector: Detector;
@@ -486,7 +491,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
   if (!options.quiet) {
     const seconds = (Date.now() - started) / 1000;
     io.stderr.write(
-      `driftlock: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s, ${anomaliesText(ld.anomalies)}` +
+      `driftlock: ${eventsText(ld.events)} in ${seconds.toFixed(1)} s, ${anomaliesText(ld.anomalies)}` +
         `${ld.anomalies ? ` (${ld.kindSummary()})` : ''}${ld.lineNotes()}\n`,
     );
   }
@@ -659,7 +664,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
       const now = Date.now();
       if (!final && now - lastDraw < 200) return;
       lastDraw = now;
-      const counts = `${ld.events.toLocaleString('en-US')} events, ${anomaliesText(ld.anomalies)}`;
+      const counts = `${eventsText(ld.events)}, ${anomaliesText(ld.anomalies)}`;
       // Standard input has no size to measure a bar against: only the counts.
       if (stdin) {
         io.stderr.write(`\r\x1b[K${fitStatus(io.stderr.columns, 'standard input', `  ${counts}`)}`);
@@ -760,7 +765,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
 
   const seconds = (Date.now() - started) / 1000;
   let summary =
-    `\n${signalled ? `Interrupted (${signalled}). ` : ''}Scanned ${scanned} of ${files.length} file${files.length === 1 ? '' : 's'}: ${ld.events.toLocaleString('en-US')} events in ${seconds.toFixed(1)} s (${rate(ld.events, seconds)}), ` +
+    `\n${signalled ? `Interrupted (${signalled}). ` : ''}Scanned ${scanned} of ${files.length} file${files.length === 1 ? '' : 's'}: ${eventsText(ld.events)} in ${seconds.toFixed(1)} s (${rate(ld.events, seconds)}), ` +
     `${anomaliesText(ld.anomalies)}${ld.lineNotes()}\n`;
   if (ld.anomalies) {
     summary += `By kind: ${ld.kindSummary()}\nTop anomalies:\n`;

@@ -125,6 +125,15 @@ describe('driftlock stream', () => {
     expect(told).toEqual(['driftlock: --stream-id: line 1 has no {body.servce} (body has no servce; did you mean {body.service}?); such lines share the stream "-"']);
   });
 
+  it('one line read is counted as 1 event, not 1 events (stream and scan summaries)', async () => {
+    const stream = await runCli(['stream'], { input: 'hello\n' });
+    expect(stream.code).toBe(0);
+    expect(stream.stderr).toMatch(/^driftlock: 1 event in [\d.]+ s, 0 anomalies\n$/m);
+    const scan = await runCli(['scan', '--no-progress', '-'], { input: 'hello\n' });
+    expect(scan.code).toBe(0);
+    expect(scan.stdout).toMatch(/^Scanned 1 of 1 file: 1 event in [\d.]+ s /m);
+  });
+
   it('reads the combined access format with --format nginx', async () => {
     const lines = incidentLog('combined');
     const result = await runCli(['stream', '--format', 'nginx', '--quiet'], { input: lines.join('\n') + '\n' });
