@@ -91,7 +91,7 @@ program
       const cfg = await loadConfigFile(opts.config, createRegistry());
       // The TLS files too, as `run` reads them: a key that does not match its certificate is found here.
       const { tlsProblemsOf } = await import('../inputs/net/tls.js');
-      const tls = await tlsProblemsOf(cfg.components);
+      const tls = await tlsProblemsOf(cfg, opts.config);
       if (tls.length > 0) {
         process.stderr.write(`${opts.config}: ${tls.length} problem${tls.length === 1 ? '' : 's'} with TLS files:\n${tls.map((t) => `  ${t}`).join('\n')}\n`);
         process.exitCode = EXIT.config;

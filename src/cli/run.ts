@@ -556,7 +556,7 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
   secrets.add(secretsOf(config));
   // Read now, the running pipeline still serving with its own: the new pipeline is built from these.
   const tls = new TlsMaterials();
-  const problems = await tlsProblemsOf(config.components, tls);
+  const problems = await tlsProblemsOf(config, options.configFile, tls);
   if (problems.length) {
     logger.error({ config: options.configFile, problems }, 'SIGHUP: the new config\'s TLS files cannot be used; the running pipeline goes on unchanged');
     return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}` };

@@ -200,9 +200,10 @@ outputs:
     const dir = await tempDir('dl-e2e-');
     const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
     const file = path.join(dir, 'tls.yaml');
+    const input = (cert: string, key: string) => `  syslog_tls: { type: syslog, mode: tls, address: "127.0.0.1:0", tls: { cert_file: ${cert}, key_file: ${key} } }`;
     const pipeline = (cert: string, key: string) => `data_dir: ${dir}/data
 inputs:
-  syslog_tls: { type: syslog, mode: tls, address: "127.0.0.1:0", tls: { cert_file: ${cert}, key_file: ${key} } }
+${input(cert, key)}
 outputs: { out: { type: file, inputs: [syslog_tls], path: ${dir}/out.log } }
 `;
     await writeFile(file, pipeline(a.certFile, a.keyFile));
@@ -211,7 +212,8 @@ outputs: { out: { type: file, inputs: [syslog_tls], path: ${dir}/out.log } }
     await writeFile(file, pipeline(a.certFile, b.keyFile));
     const mismatch = await runCli(['validate', '-c', file]);
     expect(mismatch.code).toBe(78);
-    expect(mismatch.stderr).toContain(`${file}: 1 problem with TLS files:\n  input "syslog_tls" cannot start:`);
+    // At the file:line:column of its tls, as config errors are (before, the file alone).
+    expect(mismatch.stderr).toContain(`${file}: 1 problem with TLS files:\n  ${file}:3:${input(a.certFile, b.keyFile).indexOf('{ cert_file') + 1}: input "syslog_tls" cannot start:`);
     await writeFile(file, pipeline(path.join(dir, 'nope.pem'), a.keyFile));
     const missing = await runCli(['validate', '-c', file]);
     expect(missing.code).toBe(78);

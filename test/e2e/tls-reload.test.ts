@@ -67,7 +67,7 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
     const [a, b] = [makeSelfSignedCert()!, makeSelfSignedCert()!];
     await copyFile(a.certFile, path.join(dir, 'server.crt'));
     await copyFile(a.keyFile, path.join(dir, 'server.key'));
-    const { cli, sysPort, otlpPort, out } = await start(dir);
+    const { cli, file, sysPort, otlpPort, out, config } = await start(dir);
     try {
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - before\n' })).toBe(fingerprintOf(a));
       await until(() => received(out, 'before'));
@@ -79,10 +79,13 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
       const refused = logLines(cli.stderr()).find((l) => String(l.msg).startsWith("SIGHUP: the new config's TLS files"))!;
       // One problem a list item, the message one line (before: all in one multi-line msg).
       expect(refused.msg).toBe("SIGHUP: the new config's TLS files cannot be used; the running pipeline goes on unchanged");
-      expect(refused.problems).toEqual(expect.arrayContaining([
-        expect.stringContaining(`input "sys_tls" cannot start: TLS certificate ${dir}/server.crt does not match the key ${dir}/server.key`),
-        expect.stringContaining(`input "otlp" cannot start: TLS certificate ${dir}/server.crt does not match the key ${dir}/server.key`),
-      ]));
+      // Each at the file:line:column of its input's tls, as config errors are (before, without).
+      const tlsAt = (line: number) => `${file}:${line}:${config().split('\n')[line - 1]!.indexOf('{ cert_file') + 1}`;
+      expect((refused.problems as string[]).map((p) => p.slice(0, p.indexOf(': input "')))).toEqual([tlsAt(3), tlsAt(4)]);
+      expect(refused.problems).toEqual([
+        expect.stringContaining(`: input "sys_tls" cannot start: TLS certificate ${dir}/server.crt does not match the key ${dir}/server.key`),
+        expect.stringContaining(`: input "otlp" cannot start: TLS certificate ${dir}/server.crt does not match the key ${dir}/server.key`),
+      ]);
       expect(cli.stderr()).not.toMatch(/draining the running pipeline|starting the previous config again/);
       // Still serving, with the certificate it has in memory, on both inputs.
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - mismatched\n' })).toBe(fingerprintOf(a));

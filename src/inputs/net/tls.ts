@@ -16,6 +16,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
 import { z } from 'zod';
+import { formatIssue } from '../../config/errors.js';
+import type { PipelineConfig } from '../../config/load.js';
 
 export const tlsConfig = z
   .object({
@@ -68,26 +70,28 @@ export function tlsSettingsOf(options: unknown): TlsConfig | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-/** The material of `config`: from the pipeline's `TlsMaterials` when one is in use, else read and checked now. */
 /**
- * Reads and checks the TLS files of every component that has some, into `tls`: what cannot be used, one
- * line a component (`input "syslog_tls" cannot start: cannot read TLS key ...`). For a reload, and for
- * `driftlock validate`, which would otherwise pass a config that `run` then refuses.
+ * Reads and checks the TLS files of every component of `config` that has some, into `tls`: what cannot be
+ * used, one line a component, at the file:line:column of its `tls` in `file` as config errors are
+ * (`pipeline.yaml:3:60: input "syslog_tls" cannot start: cannot read TLS key ...`; before, without the
+ * position). For a reload, and for `driftlock validate`, which would otherwise pass a config that `run` then
+ * refuses.
  */
-export async function tlsProblemsOf(components: ReadonlyArray<{ kind: string; id: string; options: unknown }>, tls: TlsMaterials = new TlsMaterials()): Promise<string[]> {
+export async function tlsProblemsOf(config: Pick<PipelineConfig, 'components' | 'positionOf'>, file: string, tls: TlsMaterials = new TlsMaterials()): Promise<string[]> {
   const problems: string[] = [];
-  for (const c of components) {
+  for (const c of config.components) {
     const settings = tlsSettingsOf(c.options);
     if (!settings) continue;
     try {
       await tls.load(settings);
     } catch (err) {
-      problems.push(`${c.kind} ${JSON.stringify(c.id)} cannot start: ${(err as Error).message}`);
+      problems.push(formatIssue(file, { ...config.positionOf([`${c.kind}s`, c.id, 'tls']), message: `${c.kind} ${JSON.stringify(c.id)} cannot start: ${(err as Error).message}` }));
     }
   }
   return problems;
 }
 
+/** The material of `config`: from the pipeline's `TlsMaterials` when one is in use, else read and checked now. */
 export async function loadTls(config: TlsConfig): Promise<TlsMaterial> {
   const materials = inUse.getStore();
   return materials ? materials.load(config) : readTls(config);
