@@ -1,6 +1,6 @@
 /**
- * `max_pending_bytes`: the bytes an input holds for a pipeline that is not taking them yet (syslog UDP's
- * datagrams, otlp_grpc's requests, fluent_forward's chunks), those being handed to it included. The
+ * `max_pending_bytes`: the bytes an input holds for a pipeline that is not taking them yet (syslog's datagrams
+ * and TCP/TLS messages, otlp_grpc's requests, fluent_forward's chunks), those being handed to it included. The
  * pipeline's buffers bound what they hold; this bounds what waits in front of them, which a count of events
  * alone does not (one event may be megabytes).
  *

@@ -253,6 +253,56 @@ describe('syslog input', () => {
   });
 });
 
+describe('syslog input, TCP: max_pending_bytes', () => {
+  /** Waits `ms`; what the input took by then is what it holds while the pipeline is held. */
+  const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  /** A connected TCP client. */
+  function connect(port: number): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(s));
+      s.on('error', reject);
+    });
+  }
+
+  /** An octet-counted RFC 5424 frame whose message is `id`, a space and `size` bytes in all. */
+  function frame(id: string, size: number): Buffer {
+    const head = `<13>1 - host app - - - ${id} `;
+    const message = head.padEnd(size, 'x');
+    return Buffer.from(`${message.length} ${message}`);
+  }
+
+  it('while the pipeline is held, connections stop being read once max_pending_bytes is held (their senders stall); once it takes events again every message arrives once', async () => {
+    const { h, port } = await start({ max_pending_bytes: '1MiB', max_message_bytes: '1MiB' });
+    h.block();
+    // 4 senders of 12 messages of 1 MB: more than the kernel's socket buffers take unread, so what the input
+    // does not read stays (in part) in its sender's buffer.
+    const senders = await Promise.all([0, 1, 2, 3].map(() => connect(port)));
+    senders.forEach((s, n) => {
+      for (let k = 0; k < 12; k++) s.write(frame(`${n}.${k}`, 1_000_000));
+    });
+    await settle(1500);
+    // One message was taken (read past the budget, alone: nothing else was being handed on) and waits in the
+    // held pipeline; the others were read up to the budget and no further. Before, each connection read to
+    // the end of its first message and held it: 4 of them waited.
+    expect(h.metrics.get('received_events_total')).toBe(1);
+    const unsent = () => senders.reduce((sum, s) => sum + s.writableLength, 0);
+    const stalled = unsent();
+    expect(stalled).toBeGreaterThanOrEqual(24_000_000);
+    await settle(500);
+    expect(unsent()).toBe(stalled);
+    expect(h.logs.some((l) => l.problem === 'paused')).toBe(true);
+    h.unblock();
+    const events = await h.waitForEvents(48, 30_000);
+    await settle(200);
+    const ids = events.map((e) => (e.body as string).split(' ')[0]);
+    expect(ids).toHaveLength(48);
+    expect(new Set(ids).size).toBe(48);
+    expect(unsent()).toBe(0);
+    for (const s of senders) s.destroy();
+  }, 60_000);
+});
+
 describe.skipIf(!LOGGER)('syslog input with util-linux logger', () => {
   it('receives logger over UDP and TCP, with --octet-count, RFC 3164 and RFC 5424', async () => {
     const udp = await start({ mode: 'udp' });

@@ -54,6 +54,11 @@ export class SyslogFramer {
     return this.state === State.Octets || (this.state === State.Line && this.kept > 0) || this.pending !== null;
   }
 
+  /** Bytes held for the frame not complete yet (those of it kept, and an undecided length prefix). */
+  get held(): number {
+    return this.kept + (this.pending?.length ?? 0);
+  }
+
   push(chunk: Buffer, onFrame: FrameHandler): void {
     let buf = chunk;
     if (this.pending) {

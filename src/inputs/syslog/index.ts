@@ -6,8 +6,11 @@
  *   dropped and counted (`discarded_events_total`).
  * - TCP and TLS: RFC 6587 octet counting or newline framing, detected per frame (see `framing.ts`). Each
  *   connection is read only as fast as the pipeline takes its events, so a full pipeline slows the senders (TCP
- *   flow control) instead of growing memory. At most `max_connections` at once (more are refused and counted);
- *   a connection silent for `idle_timeout` is closed.
+ *   flow control) instead of growing memory; and what all connections hold for the pipeline (bytes read, a
+ *   frame half received included, until their messages are handed on) is bounded by `max_pending_bytes`: past
+ *   it no connection is read until the pipeline takes some (ReadBudget in `../byte-budget.ts`), so many
+ *   senders of large messages cannot hold `max_connections` times `max_message_bytes` between them. At most
+ *   `max_connections` at once (more are refused and counted); a connection silent for `idle_timeout` is closed.
  *
  * Whatever arrives is counted and logged (rate-limited), never fatal: garbage becomes events marked
  * `parse.error`/`log.invalid_utf8`, over-long frames are cut (`log.truncated`), a frame cut short by a
@@ -21,7 +24,7 @@ import { defineInput, type InputContext, type InputStage } from '../../engine/co
 import type { LogEvent } from '../../engine/event.js';
 import { formatAddress, listenAddress, listenAdvice, peerOf, type ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
-import { ByteBudget } from '../byte-budget.js';
+import { ByteBudget, ReadBudget, type Reader } from '../byte-budget.js';
 import { syslogEvent } from './event.js';
 import { SyslogFramer } from './framing.js';
 import { ProblemLog } from '../net/problems.js';
@@ -38,7 +41,7 @@ export const syslogConfig = z
     max_connections: z.number().int().min(1).default(1000).describe('TCP/TLS connections open at once; more are refused (counted in `errors_total`).'),
     idle_timeout: duration().prefault('5m').describe('Close a TCP/TLS connection that sent nothing for this long; `0` never closes idle connections. A TLS handshake must finish within 10 s, or this when shorter.'),
     max_pending_events: z.number().int().min(1).default(10_000).describe('UDP only: messages that may wait while the pipeline is full; beyond that datagrams are dropped and counted (`discarded_events_total`).'),
-    max_pending_bytes: byteSize().prefault('32MiB').describe('UDP only: bytes of messages (as received, cut at `max_message_bytes`) that may wait while the pipeline is full, those being handed to it included; beyond that datagrams are dropped and counted (`discarded_events_total`). 10,000 messages of 64 KiB were 640 MB: the default holds 10,000 messages of up to 3.3 KB.'),
+    max_pending_bytes: byteSize().prefault('32MiB').describe('Bytes of messages that may wait while the pipeline is full, those being handed to it included. UDP: messages as received, cut at `max_message_bytes`; beyond this, datagrams are dropped and counted (`discarded_events_total`); 10,000 messages of 64 KiB were 640 MB: the default holds 10,000 messages of up to 3.3 KB. TCP and TLS: the bytes all connections read and have not handed to the pipeline yet, a frame half received included; once they reach this, no connection is read until the pipeline takes some: the senders are slowed by TCP and keep their messages; nothing is dropped. A message larger than this is still taken when none is being handed on. Bounded by the connections alone, 200 senders of 1 MiB messages behind a held-up webhook took the daemon to 495 MB of RSS (out of memory within 8 s under 192 MB of heap), 900 senders to 1.3 GB; now 262 and 342 MB, and it runs on under 192 MB of heap.'),
     receive_buffer_bytes: byteSize().prefault('4MiB').describe('UDP only: the socket\'s receive buffer (SO_RCVBUF), which holds a burst while driftlock reads. Datagrams that overflow it are dropped by the kernel, unseen by driftlock (`RcvbufErrors` in /proc/net/snmp). The kernel caps it at `net.core.rmem_max`; the size it granted is logged at start.'),
     tls: tlsConfig.optional(),
   })
@@ -165,12 +168,24 @@ export class SyslogInput implements InputStage {
   private runStream(ctx: InputContext): Promise<void> {
     const problems = new ProblemLog(ctx.logger, ctx.signal);
     const options = { name: 'syslog', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout, endOnStop: true };
-    return serveStream(options, ctx, problems, (_socket, peer, chunks) => this.readConnection(peer, chunks, ctx, problems), (port) => this.listened(ctx, port)).catch((err: unknown) => {
+    // Shared by every connection: what they read counts until it is handed to the pipeline (see ReadBudget).
+    // At the stop it opens: each connection passes on what it reads in its last second, as before.
+    const budget = new ReadBudget(this.config.max_pending_bytes);
+    ctx.signal.addEventListener('abort', () => budget.open(), { once: true });
+    return serveStream(options, ctx, problems, (_socket, peer, chunks) => this.readConnection(peer, chunks, budget.reader(), ctx, problems), (port) => this.listened(ctx, port)).catch((err: unknown) => {
       throw this.failed(err as Error);
     });
   }
 
-  private async readConnection(peer: string | undefined, chunks: ConnectionChunks, ctx: InputContext, problems: ProblemLog): Promise<void> {
+  private async readConnection(peer: string | undefined, chunks: ConnectionChunks, budget: Reader, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    try {
+      await this.readFrames(peer, chunks, budget, ctx, problems);
+    } finally {
+      budget.leave();
+    }
+  }
+
+  private async readFrames(peer: string | undefined, chunks: ConnectionChunks, budget: Reader, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const input = ctx.id;
     const framer = new SyslogFramer(this.config.max_message_bytes, this.config.framing);
     let events: LogEvent[] = [];
@@ -183,21 +198,36 @@ export class SyslogInput implements InputStage {
       }
       events.push(result.event);
     };
+    // The bytes read count against max_pending_bytes until their messages are handed to the pipeline; those
+    // of a frame not complete yet go on counting (the framer holds them), those skipped of an over-long frame
+    // do not.
     const flush = async () => {
       if (malformed) {
         ctx.metrics.add('malformed_events_total', malformed);
         malformed = 0;
       }
-      if (events.length === 0) return;
-      const batch = events;
-      events = [];
-      ctx.metrics.add('received_events_total', batch.length);
-      await ctx.emit(batch);
+      if (events.length > 0) {
+        const batch = events;
+        events = [];
+        ctx.metrics.add('received_events_total', batch.length);
+        await budget.handOver(() => ctx.emit(batch));
+      }
+      const done = budget.held - framer.held;
+      if (done > 0) budget.give(done);
     };
     // Every chunk read from the socket is framed and passed on, also after a reset and at the stop (see
-    // ConnectionChunks): Node's own iterator dropped what it had read but not yielded yet.
-    for await (const chunk of chunks) {
-      framer.push(chunk, onFrame);
+    // ConnectionChunks): Node's own iterator dropped what it had read but not yielded yet. While
+    // max_pending_bytes is spent the socket is not read (TCP slows the sender) until the pipeline takes some.
+    const reads = chunks[Symbol.asyncIterator]();
+    for (;;) {
+      if (!budget.may) {
+        problems.report('paused', 'max_pending_bytes of syslog messages wait for a full pipeline: not reading from the connections (their senders are slowed by TCP) until it has room', { peer, max_pending_bytes: this.config.max_pending_bytes });
+        await budget.wait();
+      }
+      const next = await reads.next();
+      if (next.done) break;
+      budget.take(next.value.length);
+      framer.push(next.value, onFrame);
       await flush();
     }
     if (chunks.error) {
