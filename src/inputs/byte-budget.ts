@@ -48,21 +48,35 @@ export class ByteBudget {
  * The bytes held may be messages not yet complete, which only more reading completes: when the budget is
  * spent and no connection is handing anything to the pipeline (so nothing will come back), the first
  * connection waiting that holds bytes may read past the budget until it hands on what it holds (or gives it
- * up). So a single message larger than the budget still passes, one at a time, as in the other inputs. What
- * is held is then at most the budget, one message, and what the connections woken together read at once
- * (one read each).
+ * up). So a single message larger than the budget still passes, one at a time, as in the other inputs.
+ *
+ * That connection's sender may stop in the middle of its message: once it has read nothing for `stallMs`
+ * (a second), the turn passes to the next connection waiting that holds bytes, and the stalled one waits in
+ * line like the others when it reads again. Before, every other connection waited for that sender to go on or
+ * for idle_timeout (5 minutes) to close it. What stalled connections passed over go on holding is bounded:
+ * the turn is passed on only while it stays within the budget, past that it waits for them as before. What
+ * is held is then at most twice the budget, one message, and what the connections woken together read at
+ * once (one read each).
  */
 export class ReadBudget {
   readonly bytes: ByteBudget;
+  /** How long the reader allowed past the budget may read nothing before its turn passes on (see the class). */
+  readonly stallMs: number;
   private readonly line: Array<{ reader: Reader; go: () => void }> = [];
   /** Readers inside the pipeline's emit. */
   private handing = 0;
   /** The reader allowed past the budget (see the class). */
   private exempt: Reader | undefined;
+  /** When the exempt reader was let past the budget, or last read. */
+  private exemptRead = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** Readers whose turn passed on while they held half a message; until they hold nothing. */
+  private readonly passedOver = new Set<Reader>();
   private opened = false;
 
-  constructor(max: number) {
+  constructor(max: number, stallMs = EXEMPT_STALL_MS) {
     this.bytes = new ByteBudget(max);
+    this.stallMs = stallMs;
   }
 
   /** A connection's share of the budget; `leave()` it when the connection ends. */
@@ -73,6 +87,7 @@ export class ReadBudget {
   /** Lets everyone through from now on (the input stops: the last bytes read are passed on as before). */
   open(): void {
     this.opened = true;
+    this.setExempt(undefined);
     this.wake();
   }
 
@@ -91,11 +106,16 @@ export class ReadBudget {
     }
   }
 
+  /** @internal `reader` read (or made) bytes. */
+  took(reader: Reader): void {
+    if (reader === this.exempt) this.exemptRead = performance.now();
+  }
+
   /** @internal */
   handOver(reader: Reader, start: boolean): void {
     if (start) {
       this.handing += 1;
-      if (this.exempt === reader) this.exempt = undefined;
+      this.done(reader);
     } else {
       this.handing -= 1;
       this.wake();
@@ -105,7 +125,7 @@ export class ReadBudget {
   /** @internal Bytes `reader` no longer holds. */
   give(reader: Reader, bytes: number): void {
     this.bytes.give(bytes);
-    if (this.exempt === reader) this.exempt = undefined;
+    this.done(reader);
     this.wake();
   }
 
@@ -113,7 +133,45 @@ export class ReadBudget {
   leave(reader: Reader): void {
     const at = this.line.findIndex((w) => w.reader === reader);
     if (at >= 0) this.line.splice(at, 1);
-    if (this.exempt === reader) this.exempt = undefined;
+    this.done(reader);
+    this.wake();
+  }
+
+  /**
+   * `reader` handed on (or gave up) bytes: its turn past the budget, if it had one, is over; once it holds
+   * nothing it no longer counts among those passed over (a part given back, say the skipped end of an
+   * over-long message, leaves the rest counted).
+   */
+  private done(reader: Reader): void {
+    if (this.exempt === reader) this.setExempt(undefined);
+    if (reader.held === 0) this.passedOver.delete(reader);
+  }
+
+  private setExempt(reader: Reader | undefined): void {
+    this.exempt = reader;
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    if (reader === undefined) return;
+    this.exemptRead = performance.now();
+    this.watchStall(this.stallMs);
+  }
+
+  private watchStall(ms: number): void {
+    this.stallTimer = setTimeout(() => this.checkStall(), ms);
+    this.stallTimer.unref();
+  }
+
+  /** The exempt reader's sender may have stopped in the middle of its message: see the class. */
+  private checkStall(): void {
+    const stalled = this.exempt;
+    if (stalled === undefined) return;
+    const idle = performance.now() - this.exemptRead;
+    if (idle < this.stallMs) return this.watchStall(this.stallMs - idle);
+    let held = stalled.held;
+    for (const r of this.passedOver) held += r.held;
+    if (held > this.bytes.max || !this.line.some((w) => w.reader.held > 0)) return this.watchStall(this.stallMs);
+    this.passedOver.add(stalled);
+    this.setExempt(undefined);
     this.wake();
   }
 
@@ -127,7 +185,7 @@ export class ReadBudget {
       const at = this.line.findIndex((w) => w.reader.held > 0);
       if (at < 0) return;
       const [first] = this.line.splice(at, 1);
-      this.exempt = first!.reader;
+      this.setExempt(first!.reader);
       first!.go();
     }
   }
@@ -157,6 +215,7 @@ export class Reader {
   take(bytes: number): void {
     this.held += bytes;
     this.budget.bytes.take(bytes);
+    this.budget.took(this);
   }
 
   /** `bytes` were handed on, or given up. */
@@ -181,3 +240,6 @@ export class Reader {
     this.budget.leave(this);
   }
 }
+
+/** How long a connection let past the budget may read nothing before its turn passes on (see ReadBudget). */
+const EXEMPT_STALL_MS = 1000;

@@ -401,6 +401,25 @@ describe('fluent_forward input: max_pending_bytes', () => {
     h.unblock();
     await allArrivedOnce(h, senders, 1, 20);
   }, 30_000);
+  it('a sender that stops in the middle of a chunk while half chunks hold the budget does not keep another from finishing its own', async () => {
+    const { h, port } = await startForward(running, { max_pending_bytes: '64KiB' });
+    const whole = encode(['whole', [[1, { log: `whole ${'w'.repeat(1_000_000)}` }]], { chunk: 'w' }]);
+    const stalled = encode(['stalled', [[1, { log: `stalled ${'s'.repeat(100_000)}` }]], { chunk: 's' }]);
+    const a = await client(port);
+    a.socket.write(whole.subarray(0, 50_000));
+    await settle(200);
+    // Half of this one spends the budget; its connection gets the turn past it, and its sender stops.
+    const b = await client(port);
+    b.socket.write(stalled.subarray(0, 50_000));
+    await settle(300);
+    // Before, `whole` waited for the stalled sender to go on, or for idle_timeout (5 minutes).
+    a.socket.write(whole.subarray(50_000));
+    await a.waitForAck('w', 5000);
+    expect(h.events.map((e) => e.attributes['fluent.tag'])).toEqual(['whole']);
+    b.socket.write(stalled.subarray(50_000));
+    await b.waitForAck('s', 5000);
+    expect(h.events.map((e) => e.attributes['fluent.tag'])).toEqual(['whole', 'stalled']);
+  }, 30_000);
 });
 
 describe('fluent_forward input: shared-key handshake (security)', () => {

@@ -301,6 +301,34 @@ describe('syslog input, TCP: max_pending_bytes', () => {
     expect(unsent()).toBe(0);
     for (const s of senders) s.destroy();
   }, 60_000);
+
+  it('a sender that stops in the middle of a message while half messages hold the budget does not keep another from finishing its own', async () => {
+    const { h, port } = await start({ max_pending_bytes: '64KiB', max_message_bytes: '1MiB' });
+    const [whole, stalled] = [frame('whole', 1_000_000), frame('stalled', 100_000)];
+    // `whole` sends a twentieth of its message and is read (the budget is not spent yet).
+    const a = await connect(port);
+    a.write(whole.subarray(0, 50_000));
+    await settle(200);
+    // `stalled` sends half of its message, which spends the budget: only half messages hold it and nothing is
+    // being handed on, so the first connection waiting with bytes (this one) may read on to the end of its
+    // message; its sender stops there.
+    const b = await connect(port);
+    b.write(stalled.subarray(0, 50_000));
+    await settle(300);
+    // The rest of `whole` comes, more than one read: its connection waits for the budget, and the stalled one
+    // had the turn. Before, it kept it until its sender went on or idle_timeout (5 minutes) closed it.
+    a.write(whole.subarray(50_000));
+    const [first] = await h.waitForEvents(1, 5000);
+    expect((first!.body as string).split(' ')[0]).toBe('whole');
+    expect(h.events).toHaveLength(1);
+    b.write(stalled.subarray(50_000));
+    await h.waitForEvents(2, 5000);
+    await settle(200);
+    expect(h.events.map((e) => (e.body as string).split(' ')[0])).toEqual(['whole', 'stalled']);
+    expect(h.events.map((e) => e.attributes['log.truncated'])).toEqual([undefined, undefined]);
+    a.destroy();
+    b.destroy();
+  }, 30_000);
 });
 
 describe.skipIf(!LOGGER)('syslog input with util-linux logger', () => {
