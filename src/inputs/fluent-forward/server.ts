@@ -93,7 +93,7 @@ export class FluentForwardInput implements InputStage {
     }
     // While max_pending_bytes is spent, the socket is not read (TCP slows the sender) until room returns.
     const pause = async () => {
-      problems.report('paused', 'max_pending_bytes of fluent forward chunks wait for a full pipeline: not reading from the connections (their senders are slowed by TCP) until it has room', { peer, max_pending_bytes: this.config.max_pending_bytes });
+      problems.report('paused', 'max_pending_bytes of fluent forward chunks are held (waiting for the pipeline, or not whole yet): not reading from the connections (TCP slows their senders) until some are handed on', { peer, max_pending_bytes: this.config.max_pending_bytes });
       await budget.wait();
     };
     // The bytes of an unfinished message are held here until the walker finds its end; the decoder is given

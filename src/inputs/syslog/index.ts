@@ -221,7 +221,7 @@ export class SyslogInput implements InputStage {
     const reads = chunks[Symbol.asyncIterator]();
     for (;;) {
       if (!budget.may) {
-        problems.report('paused', 'max_pending_bytes of syslog messages wait for a full pipeline: not reading from the connections (their senders are slowed by TCP) until it has room', { peer, max_pending_bytes: this.config.max_pending_bytes });
+        problems.report('paused', 'max_pending_bytes of syslog messages are held (waiting for the pipeline, or not whole yet): not reading from the connections (TCP slows their senders) until some are handed on', { peer, max_pending_bytes: this.config.max_pending_bytes });
         await budget.wait();
       }
       const next = await reads.next();
