@@ -74,9 +74,12 @@ export class ReadBudget {
   private readonly passedOver = new Set<Reader>();
   private opened = false;
 
-  constructor(max: number, stallMs = EXEMPT_STALL_MS) {
+  /** `stop`: the input's stop, at which the budget opens (see `open`). */
+  constructor(max: number, stop: AbortSignal, stallMs = EXEMPT_STALL_MS) {
     this.bytes = new ByteBudget(max);
     this.stallMs = stallMs;
+    if (stop.aborted) this.opened = true;
+    else stop.addEventListener('abort', () => this.open(), { once: true });
   }
 
   /** A connection's share of the budget; `leave()` it when the connection ends. */
@@ -85,7 +88,7 @@ export class ReadBudget {
   }
 
   /** Lets everyone through from now on (the input stops: the last bytes read are passed on as before). */
-  open(): void {
+  private open(): void {
     this.opened = true;
     this.setExempt(undefined);
     this.wake();

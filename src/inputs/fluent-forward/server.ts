@@ -43,8 +43,7 @@ export class FluentForwardInput implements InputStage {
     const options = { name: 'fluent_forward', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout };
     // Shared by every connection: what they read counts until it is handed to the pipeline (see ReadBudget).
     // At the stop it opens: each connection passes on what it reads in its last second, as before.
-    const budget = new ReadBudget(this.config.max_pending_bytes);
-    ctx.signal.addEventListener('abort', () => budget.open(), { once: true });
+    const budget = new ReadBudget(this.config.max_pending_bytes, ctx.signal);
     try {
       await serveStream(options, ctx, problems, (socket, peer, chunks) => this.readConnection(socket, peer, chunks, budget.reader(), ctx, problems), (port) => {
         ctx.logger.info({ address: host, port, tls: this.tls !== undefined }, `fluent forward listening on ${formatAddress(host, port)}`);

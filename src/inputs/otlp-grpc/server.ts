@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
+import { ByteBudget } from '../byte-budget.js';
 import { formatAddress, peerOf, type ListenAddress } from '../net/address.js';
 import { handshakeTimeout, listenWithLimit } from '../net/stream-server.js';
 import { Listening } from '../net/listening.js';
@@ -259,8 +260,8 @@ export class OtlpGrpcInput implements InputStage {
   private readonly expectedAuth: Buffer | undefined;
   private readonly emptyResponse: Buffer;
   private pendingEvents = 0;
-  /** Bytes of the requests of `pendingEvents`, as received. */
-  private pendingBytes = 0;
+  /** Bytes of the requests of `pendingEvents`, as received (max_pending_bytes, with `receivingBytes`). */
+  private readonly pendingBytes: ByteBudget;
   /** Bytes of the requests being received (see Receipt): with pendingBytes, bounded by max_pending_bytes. */
   private receivingBytes = 0;
   /** The receipts of gRPC streams being received, by the id written in their headers (RECEIPT_KEY). */
@@ -297,6 +298,7 @@ export class OtlpGrpcInput implements InputStage {
   constructor(config: OtlpGrpcConfig, tls: TlsMaterial | undefined) {
     this.config = config;
     this.tls = tls;
+    this.pendingBytes = new ByteBudget(config.max_pending_bytes);
     this.codec = logsServiceCodec();
     this.expectedAuth = config.bearer_token === undefined ? undefined : Buffer.from(config.bearer_token);
     this.emptyResponse = Buffer.from(this.codec.encodeResponse({}));
@@ -543,9 +545,14 @@ export class OtlpGrpcInput implements InputStage {
     return true;
   }
 
+  /** The pipeline is full: max_pending_events, or max_pending_bytes, wait for it. */
+  private pipelineFull(): boolean {
+    return this.pendingEvents >= this.config.max_pending_events || this.pendingBytes.spent;
+  }
+
   /** Nothing more may be taken now: max_pending_events wait, or max_pending_bytes are being received or wait. */
   private full(): boolean {
-    return this.pendingEvents >= this.config.max_pending_events || this.receivingBytes + this.pendingBytes >= this.config.max_pending_bytes;
+    return this.pendingEvents >= this.config.max_pending_events || this.receivingBytes + this.pendingBytes.used >= this.pendingBytes.max;
   }
 
   /**
@@ -557,8 +564,8 @@ export class OtlpGrpcInput implements InputStage {
   private reserve(receipt: Receipt, total: number): boolean {
     const more = total - receipt.bytes;
     if (more <= 0) return true;
-    const others = this.receivingBytes + this.pendingBytes - receipt.bytes;
-    if (others > 0 && others + total > this.config.max_pending_bytes) return false;
+    const others = this.receivingBytes + this.pendingBytes.used - receipt.bytes;
+    if (others > 0 && others + total > this.pendingBytes.max) return false;
     this.receivingBytes += more;
     receipt.bytes = total;
     return true;
@@ -578,8 +585,8 @@ export class OtlpGrpcInput implements InputStage {
    */
   private refusedForRoom(ctx: InputContext, problems: ProblemLog, peer: string | undefined): string {
     ctx.metrics.add('refused_requests_total');
-    const fields = { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes, receiving_bytes: this.receivingBytes };
-    if (this.pendingEvents >= this.config.max_pending_events || this.pendingBytes >= this.config.max_pending_bytes) {
+    const fields = { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes.used, receiving_bytes: this.receivingBytes };
+    if (this.pipelineFull()) {
       problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', fields);
       return PIPELINE_FULL_MESSAGE;
     }
@@ -746,7 +753,7 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     // Full already: answer before decoding anything (decoding is where a request costs memory).
-    if (this.pendingEvents >= this.config.max_pending_events || this.pendingBytes >= this.config.max_pending_bytes) {
+    if (this.pipelineFull()) {
       refuse('UNAVAILABLE', this.refusedForRoom(ctx, problems, peer));
       return;
     }
@@ -818,14 +825,14 @@ export class OtlpGrpcInput implements InputStage {
       return;
     }
     const bytes = request.bytes.length;
-    if (this.pendingEvents > 0 && (this.pendingEvents + n > this.config.max_pending_events || this.pendingBytes + bytes > this.config.max_pending_bytes)) {
+    if (this.pendingEvents > 0 && (this.pendingEvents + n > this.config.max_pending_events || !this.pendingBytes.fits(bytes))) {
       ctx.metrics.add('refused_requests_total');
-      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes, receiving_bytes: this.receivingBytes });
+      problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes.used, receiving_bytes: this.receivingBytes });
       refuse('UNAVAILABLE', PIPELINE_FULL_MESSAGE);
       return;
     }
     this.pendingEvents += n;
-    this.pendingBytes += bytes;
+    this.pendingBytes.take(bytes);
     const key = {};
     this.unanswered.set(key, { start: Date.now(), n });
     this.unansweredEvents += n;
@@ -834,7 +841,7 @@ export class OtlpGrpcInput implements InputStage {
       // The client is gone (or will not read the answer): its records never entered the pipeline, so its
       // retry is no duplicate. At a stop, requests still in line are answered UNAVAILABLE instead.
       this.pendingEvents -= n;
-      this.pendingBytes -= bytes;
+      this.pendingBytes.give(bytes);
       if (turn) this.nextTurn();
       this.answered(key, false);
       ctx.metrics.add('refused_requests_total');
@@ -855,7 +862,7 @@ export class OtlpGrpcInput implements InputStage {
         });
       } finally {
         this.pendingEvents -= n;
-        this.pendingBytes -= bytes;
+        this.pendingBytes.give(bytes);
         this.nextTurn();
       }
       status = this.config.acknowledge === 'delivered' ? await acked : ackStatus ?? 'delivered';

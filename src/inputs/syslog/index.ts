@@ -170,8 +170,7 @@ export class SyslogInput implements InputStage {
     const options = { name: 'syslog', address: this.config.address, tls: this.tls, maxConnections: this.config.max_connections, idleTimeout: this.config.idle_timeout, endOnStop: true };
     // Shared by every connection: what they read counts until it is handed to the pipeline (see ReadBudget).
     // At the stop it opens: each connection passes on what it reads in its last second, as before.
-    const budget = new ReadBudget(this.config.max_pending_bytes);
-    ctx.signal.addEventListener('abort', () => budget.open(), { once: true });
+    const budget = new ReadBudget(this.config.max_pending_bytes, ctx.signal);
     return serveStream(options, ctx, problems, (_socket, peer, chunks) => this.readConnection(peer, chunks, budget.reader(), ctx, problems), (port) => this.listened(ctx, port)).catch((err: unknown) => {
       throw this.failed(err as Error);
     });
