@@ -20,6 +20,7 @@ import type { LogEvent } from '../engine/event.js';
 import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '../engine/field-path.js';
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
+import { percentDecode } from '../detector/stream.js';
 import { SECRET_FIELD, SECRET_WORD } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
@@ -32,15 +33,6 @@ const MIN_ECHO = 4;
 const FRAGMENT = 8;
 /** Longer quotes are not searched for pieces: a `why` quotes at most 100 characters (exact copies go anyway). */
 const FRAGMENT_QUOTE = 128;
-/** A secret from a URL as the detector reads it (`%21` as `!`); as it is when it is no valid escape. */
-function percentDecoded(text: string): string {
-  if (!text.includes('%')) return text;
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
 /** A quoted span in a string (JSON-escaped quotes inside it allowed), as a `why` writes them. */
 const QUOTED = /"((?:[^"\\]|\\.)*)"/g;
 
@@ -337,7 +329,8 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
     if (secrets.size > 0) {
       pieces = new Map();
       for (const [secret, pattern] of secrets) {
-        const decoded = percentDecoded(secret);
+        // As the detector reads a field (`%21` as `!`), and shows it.
+        const decoded = percentDecode(secret);
         for (const form of [secret, decoded, unmask(maskVolatile(secret)), unmask(maskVolatile(decoded))]) {
           for (let i = 0; i + FRAGMENT <= form.length; i++) pieces.set(form.slice(i, i + FRAGMENT), pattern);
         }
