@@ -4,6 +4,8 @@
  * the leaf if enough tokens agree; differing positions become `<*>`. Bounded: a leaf keeps at most
  * `maxClusters` templates, and the whole miner at most `maxTemplates` (least recently seen evicted).
  */
+import { MASK_FIRST, MASK_LAST } from './mask.js';
+
 export interface Template {
   id: number;
   tokens: string[];
@@ -35,7 +37,7 @@ const WHITESPACE = /\s/;
 function hasDigitOrMask(token: string): boolean {
   for (let i = 0; i < token.length; i++) {
     const c = token.charCodeAt(i);
-    if ((c >= 48 && c <= 57) || (c >= 0xe000 && c <= 0xe004)) return true;
+    if ((c >= 48 && c <= 57) || (c >= MASK_FIRST && c <= MASK_LAST)) return true;
   }
   return false;
 }

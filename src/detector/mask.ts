@@ -2,14 +2,25 @@
  * Masks volatile tokens (timestamps, UUIDs, IPs, long hex ids, numbers) so that two events that differ
  * only in those compare as alike. Each kind becomes one private-use character: short, so it costs the
  * compressor little, and impossible to confuse with log text. `unmask` renders them readably for a `why`.
+ * Secrets written after their key (`password=hunter2`, `Authorization: Bearer ...`) are masked too, before
+ * the rest: what the detector keeps (its windows, templates, categories, the snapshot in `data_dir`) and
+ * quotes in a `why` is masked text, so the secret is in none of them.
  */
+import { SCHEME_CREDENTIALS, SECRET_PAIR } from '../secret-names.js';
+
 export const MASK = {
   timestamp: '\uE000',
   uuid: '\uE001',
   ip: '\uE002',
   hex: '\uE003',
   number: '\uE004',
+  secret: '\uE005',
 } as const;
+
+/** The mask characters' codes, first and last, and as the inside of a regex character class. */
+export const MASK_FIRST = 0xe000;
+export const MASK_LAST = 0xe005;
+export const MASK_CLASS = String.raw`\uE000-\uE005`;
 
 const NAMES: Record<string, string> = {
   [MASK.timestamp]: '<ts>',
@@ -18,7 +29,30 @@ const NAMES: Record<string, string> = {
   // Long hex ids and long runs of digits (ids, epochs) alike: "<hex>" misnamed the decimal ones.
   [MASK.hex]: '<id>',
   [MASK.number]: '<num>',
+  [MASK.secret]: '<secret>',
 };
+
+/**
+ * The secrets of `SECRET_PAIR` and `SCHEME_CREDENTIALS` (the `redact` transform's `credentials` patterns),
+ * in one pass: the key, separator and auth scheme are kept (a new key may be news), the value is masked.
+ */
+const SECRETS = new RegExp(`${SECRET_PAIR.source}|${SCHEME_CREDENTIALS.source}`, 'gi');
+
+function secretReplacer(_m: string, key: string | undefined, sep: string, scheme: string | undefined, _value: string, bareScheme: string): string {
+  return key !== undefined ? key + sep + (scheme ?? '') + MASK.secret : bareScheme + MASK.secret;
+}
+
+/**
+ * The text with the value of every secret written after its key masked: `password=\uE005`, `Authorization:
+ * Bearer \uE005`. `maskVolatile` does it first; a field's value is masked so before it is percent-decoded
+ * too, so that an escaped `&` in the secret (`%26`) does not end it early.
+ */
+export function maskSecrets(text: string): string {
+  SECRETS.lastIndex = 0;
+  if (!SECRETS.test(text)) return text;
+  SECRETS.lastIndex = 0;
+  return text.replace(SECRETS, secretReplacer as (substring: string, ...args: unknown[]) => string);
+}
 
 // One pass, alternatives in priority order: the longest, most specific shapes first.
 const VOLATILE = new RegExp(
@@ -70,14 +104,16 @@ function classAt(text: string, i: number): number {
 }
 
 /**
- * Masks the volatile tokens of a text. Equivalent to `text.replace(VOLATILE, replacer)`, but the pattern
+ * Masks the secrets (`maskSecrets`), then the volatile tokens of a text. Equivalent to
+ * `maskSecrets(text).replace(VOLATILE, replacer)` (`maskVolatileReference`), but the pattern
  * is only tried at positions where one of its alternatives can begin: a digit; a letter that starts a
  * word (hex ids, month names); a hex letter inside a word only when a UUID's first dash follows 8 places
  * on. Everywhere else (spaces, punctuation, the inside of ordinary words) no alternative can match, and
  * skipping those positions makes masking several times faster than a global replace. Most numbers do not
  * need the pattern either (see below).
  */
-export function maskVolatile(text: string): string {
+export function maskVolatile(raw: string): string {
+  const text = maskSecrets(raw);
   const n = text.length;
   let out = '';
   let copied = 0;
@@ -151,12 +187,14 @@ export function maskVolatile(text: string): string {
   return copied === 0 ? text : out + text.slice(copied);
 }
 
+const MASKED = new RegExp(`[${MASK_CLASS}]`, 'g');
+
 /** Renders masked text for people: placeholders become `<num>`, `<ip>`, ... */
 export function unmask(masked: string): string {
-  return masked.replace(/[\uE000-\uE004]/g, (c) => NAMES[c] ?? c);
+  return masked.replace(MASKED, (c) => NAMES[c] ?? c);
 }
 
 /** The plain global replace that `maskVolatile` is equivalent to (for tests). */
 export function maskVolatileReference(text: string): string {
-  return text.replace(VOLATILE, replacer as (substring: string, ...args: unknown[]) => string);
+  return maskSecrets(text).replace(VOLATILE, replacer as (substring: string, ...args: unknown[]) => string);
 }

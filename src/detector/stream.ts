@@ -12,7 +12,7 @@ import { CategoricalBaseline, type ValueHistory } from './categorical.js';
 import { ScoreCalibrator } from './calibration.js';
 import { TemplateMiner, templateText, type Template } from './drain.js';
 import { LzWindow } from './lz-window.js';
-import { maskVolatile, unmask } from './mask.js';
+import { MASK, MASK_CLASS, MASK_FIRST, MASK_LAST, maskSecrets, maskVolatile, unmask } from './mask.js';
 import { NumericBaseline } from './numeric.js';
 import { DriftTracker, RECENT_MINUTES, type DriftAlert, type DriftSnapshot } from './drift.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
@@ -235,6 +235,15 @@ function maskEntry(f: FieldState, text: string): MaskEntry | undefined {
   return e;
 }
 
+/**
+ * A field's value as the detector reads it before masking: URL escapes undone (`percentDecode`), its secrets
+ * masked before that (`maskSecrets`: an escaped `&` inside one, `%26`, must not end it) as well as after, by
+ * `maskVolatile` (an escaped key, `password%3Dhunter2`).
+ */
+function fieldText(head: string): string {
+  return head.includes('%') ? percentDecode(maskSecrets(head)) : head;
+}
+
 /** The masked form of a field's value (see `maskEntry`). */
 function maskField(f: FieldState, text: string): string {
   return maskEntry(f, text)?.masked ?? maskVolatile(text);
@@ -389,7 +398,7 @@ export function messageSignature(tokens: readonly string[]): string | undefined 
     let letter = false;
     for (let i = 0; i < t.length; i++) {
       const c = t.charCodeAt(i);
-      if ((c >= 48 && c <= 57) || (c >= 0xe000 && c <= 0xe004)) {
+      if ((c >= 48 && c <= 57) || (c >= MASK_FIRST && c <= MASK_LAST)) {
         constant = false;
         break;
       }
@@ -590,6 +599,8 @@ function fmt(n: number): string {
 }
 
 const WORD_CHAR = /[\p{L}\p{N}_]/u;
+/** Text that is more than spaces and masks. */
+const SAYS_SOMETHING = new RegExp(`[^\\s${MASK_CLASS}]`);
 
 /**
  * The unexplained parts of a text, as a short quoted list for a `why`. A literal run of the compression
@@ -598,7 +609,7 @@ const WORD_CHAR = /[\p{L}\p{N}_]/u;
  */
 function newText(text: string, runs: Array<[number, number]>, max = 2): string {
   const parts = runs
-    .filter(([a, b]) => b - a >= 3 && /[^\s\uE000-\uE004]/.test(text.slice(a, b)))
+    .filter(([a, b]) => b - a >= 3 && SAYS_SOMETHING.test(text.slice(a, b)))
     .slice(0, max)
     .sort((x, y) => x[0] - y[0])
     .map(([a, b]) => {
@@ -1560,8 +1571,8 @@ export class StreamDetector {
       score: -Math.log2(Math.max(rate, 1e-4)),
       confidence: 1 - Math.max(rate, 1e-4),
       field: names[0]!,
-      why: value === undefined ? before : `${before}: ${whose}${typeof value === 'string' ? quote(value, 100) : String(value)}`,
-      brief: `${listed}${typeof value === 'string' ? ` (${whose}${quote(value, 48)})` : ''}`,
+      why: value === undefined ? before : `${before}: ${whose}${typeof value === 'string' ? quote(maskSecrets(headOf(value, MAX_FIELD_TEXT)), 100) : String(value)}`,
+      brief: `${listed}${typeof value === 'string' ? ` (${whose}${quote(maskSecrets(headOf(value, MAX_FIELD_TEXT)), 48)})` : ''}`,
       baseline: { new_field_share: Number(rate.toFixed(6)) },
     };
   }
@@ -1834,7 +1845,7 @@ export class StreamDetector {
     }
     const raw = typeof value === 'boolean' ? String(value) : value;
     const head = headOf(raw, MAX_FIELD_TEXT);
-    const text = head.includes('%') ? percentDecode(head) : head;
+    const text = fieldText(head);
     const masked = maskField(f, text);
     pending.masked = masked;
     if (!f.categorical && !f.text) {
@@ -1849,7 +1860,8 @@ export class StreamDetector {
     }
     let category: Candidate | undefined;
     if (f.categorical && !f.categorical.overflow) {
-      category = this.scoreCategory(name, masked, f, warm, timed, now, text);
+      // The value as the event has it is quoted only when it holds no secret (`token=<secret>` is).
+      category = this.scoreCategory(name, masked, f, warm, timed, now, masked.includes(MASK.secret) ? undefined : text);
       // A value the category knows, and does not find rare, is not news; a new or rare one is judged as
       // text too when the field has a text model beside its category: its why (the new text, quoted) says
       // more than "never seen", so it is preferred when both fire. A field with a text model has many
@@ -1947,7 +1959,7 @@ export class StreamDetector {
         if (!cat || cat.overflow || !f.numeric!.isInteger) this.learnTemplateNumber(f, value);
         continue;
       }
-      const masked = p.masked ?? maskField(f, percentDecode(String(value)));
+      const masked = p.masked ?? maskField(f, fieldText(String(value)));
       if (f.categorical && !f.categorical.overflow) {
         if (f.categoricalCal!.takes()) f.categoricalCal!.keep(f.categorical.surprisal(masked));
         f.categorical.add(masked, timed ? now : undefined, this.o.learnAfterMs / 2);

@@ -17,6 +17,7 @@
  * Values seen recently, exactly, score 0 at once (a cheap map lookup before any compression).
  */
 import { LzWindow } from './lz-window.js';
+import { MASK_CLASS } from './mask.js';
 
 const RECENT_VALUES = 512;
 /** ...and at most this many characters of them: 512 values of a kilobyte would take a megabyte a field. */
@@ -24,7 +25,7 @@ const RECENT_CHARS = 32_768;
 /** The shape length at which the new-trigram count is taken as it is (shorter ones weigh more). */
 const REFERENCE_SHAPE = 25;
 const MAX_GRAMS = 8192;
-const ALNUM_RUN = /[\p{L}\p{N}\uE000-\uE004_]+/gu;
+const ALNUM_RUN = new RegExp(`[\\p{L}\\p{N}${MASK_CLASS}_]+`, 'gu');
 const SPACE_RUN = /\s+/g;
 
 /** The value's syntax: runs of letters and digits become `a`, whitespace runs one space. */

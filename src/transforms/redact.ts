@@ -21,7 +21,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { SECRET_FIELD, SECRET_WORD } from '../secret-names.js';
+import { SCHEME_CREDENTIALS, SECRET_FIELD, SECRET_PAIR } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -59,18 +59,10 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
     case 'credentials':
       return [
         // key=value, key: value, "key":"value", with an auth scheme kept: password=hunter2, "api_key": "abc",
-        // Authorization: Bearer abc. The value runs to a space, quote, & , ; or a bracket (a map or list
-        // after the key is left whole: its fields are judged by their own names). The regex starts at the
-        // word that ends the key (whatever comes before it stays as it is): starting at the key's first
-        // character, it cost four times as much on lines with no secret.
-        {
-          pattern: name,
-          regex: new RegExp(String.raw`(${SECRET_WORD})(["']?\s*[:=]\s*["']?)((?:bearer|basic|token|digest)\s+)?([^\s"'&,;{}[\]]+)`, 'gi'),
-          replace: (_m, [key, sep, scheme]) => keep(key, sep, scheme, replacement),
-          secret: 3,
-        },
+        // Authorization: Bearer abc (the detector masks the same values: see `maskSecrets`).
+        { pattern: name, regex: new RegExp(SECRET_PAIR), replace: (_m, [key, sep, scheme]) => keep(key, sep, scheme, replacement), secret: 3 },
         // An auth scheme's credentials without a key before it: "... Bearer eyJhbGciOi...".
-        { pattern: name, regex: /(?<![A-Za-z])((?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]{8,})/gi, replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
+        { pattern: name, regex: new RegExp(SCHEME_CREDENTIALS), replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
         // A password in a URL: https://user:secret@host/.
         { pattern: name, needs: '://', regex: /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\s:@]+:)([^/\s@]+)(@)/g, replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
         // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { maskVolatile, unmask } from '../../src/detector/index.js';
-import { MASK, maskVolatileReference } from '../../src/detector/mask.js';
+import { MASK, maskSecrets, maskVolatileReference } from '../../src/detector/mask.js';
 import { mulberry32 } from './baseline.js';
 
 const render = (text: string) => unmask(maskVolatile(text));
@@ -80,6 +80,23 @@ describe('unmask', () => {
   });
 });
 
+describe('maskVolatile masks secrets written after their key', () => {
+  it('masks the value of key=value, key: value, JSON in text and auth schemes, keeping the key', () => {
+    expect(render('GET /login?user=bob&password=hunter2&next=/home HTTP/1.1')).toBe('GET /login?user=bob&password=<secret>&next=/home HTTP/<num>');
+    expect(render('db_password: s3cret! ok')).toBe('db_password: <secret> ok');
+    expect(render('config {"api_key": "abcXYZ", "client_secret":"qwerty", "retries": 3}')).toBe('config {"api_key": "<secret>", "client_secret":"<secret>", "retries": <num>}');
+    expect(render('upstream Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig sent')).toBe('upstream Authorization: Bearer <secret> sent');
+    expect(render('curl -H "authorization: Basic YWxpY2U6cGFzcw=="')).toBe('curl -H "authorization: Basic <secret>"');
+    expect(render('retrying with bearer abcdefghijklmnop')).toBe('retrying with bearer <secret>');
+    expect(render('Cookie: session_id=xyzzy; theme=dark')).toBe('Cookie: <secret>; theme=dark');
+    // The same secrets as the redact transform's `credentials`; words that only contain a secret's name are no key.
+    expect(render('sshd: Failed password for root from 10.0.0.1 port 22')).toBe('sshd: Failed password for root from <ip> port <num>');
+    expect(render('authentication failure; tokens left 3')).toBe('authentication failure; tokens left <num>');
+    expect(maskSecrets('plain text')).toBe('plain text');
+    expect(maskVolatile('token=a')).toBe(`token=${MASK.secret}`);
+  });
+});
+
 describe('maskVolatile is the global replace, faster', () => {
   it('gives exactly what the plain regex replace gives, on awkward inputs', () => {
     const samples = [
@@ -92,6 +109,7 @@ describe('maskVolatile is the global replace, faster', () => {
       '',
       'no digits at all here',
       '１２３ non-ASCII digits and ünïcödé 42',
+      'GET /a?id=7&token=ab12cd34ef&x=10.0.0.1 password=2024-05-01T12:00:00Z Authorization: Bearer 550e8400-e29b-41d4-a716-446655440000 z9',
     ];
     for (const s of samples) expect(maskVolatile(s), s).toBe(maskVolatileReference(s));
   });

@@ -787,6 +787,54 @@ describe('structured nginx-like events', () => {
     expect(JSON.stringify(restored.toJSON())).not.toContain('letmein');
   });
 
+  it('masks a secret written after its key in text (query string, message, Bearer): not kept, not quoted, the event still scored', () => {
+    const rnd = mulberry32(21);
+    // Secrets of letters only: masking numbers and hex ids alone would leave them whole.
+    const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    const secret = (n = 14) => Array.from({ length: n }, () => letters[Math.floor(rnd() * letters.length)]).join('');
+    const used: string[] = [];
+    const fresh = () => {
+      const s = secret();
+      used.push(s);
+      return s;
+    };
+    let t = T0;
+    const next = (extra: Record<string, string> = {}): DetectorInput => ({
+      time: (t += STEP_MS),
+      text: '',
+      fields: {
+        level: 'INFO',
+        message: pick(rnd, [`login ok password=${fresh()}`, `called billing with Authorization: Bearer ${fresh()}`, 'cache refreshed']),
+        path: pick(rnd, ['/api/orders', '/api/users', '/cart']),
+        query: `page=${Math.floor(rnd() * 9)}&token=${fresh()}`,
+        agent: pick(rnd, ['web', 'ios', 'android']),
+        ...extra,
+      },
+    });
+    const detector = new Detector();
+    expect(feed(detector, 'app', BASELINE_EVENTS, () => next())).toEqual([]);
+    // A new field's value is quoted masked; the new name is news as before.
+    const redirect = `/callback?session_id=${fresh()}`;
+    const a = detector.observe('app', next({ redirect }));
+    expect(a).toMatchObject({ kind: 'new_field', field: 'redirect' });
+    expect(a!.why).toBe(`new field redirect, in none of this stream's 3,000 events before: "/callback?session_id=<secret>"`);
+    // A category's new value is quoted masked, without the value as the event has it beside it.
+    const b = detector.observe('app', next({ agent: `curl/8.1 api_key=${fresh()}` }));
+    expect(b).toMatchObject({ kind: 'field_category', field: 'agent' });
+    expect(b!.why).toMatch(/^agent "curl\/<num> api_key=<secret>" never seen before in this stream/);
+    // An escaped `&` (`%26`) does not end the secret early, though the value is read decoded.
+    const tail = secret();
+    used.push(tail);
+    detector.observe('app', next({ query: `page=2&token=${fresh()}%26${tail}` }));
+    const state = JSON.stringify(detector.peek('app')!.toJSON());
+    const kept = used.filter((s) => state.includes(s));
+    // Before: every one of them in the query's and the message's windows, templates and categories.
+    expect(kept).toEqual([]);
+    for (const why of [a!.why, b!.why]) for (const s of used) expect(why).not.toContain(s);
+    // Masked, the value is one character (`<secret>` in a why).
+    expect(state.includes('page=\uE004&token=\uE005')).toBe(true);
+  });
+
   it('tells a name with a short number of its own (s3_bucket, k8s_namespace) from one made of data (req_8213, a hex id, an address): only the first can be a new field', () => {
     for (const name of ['s3_bucket', 'http2', 'ipv4', 'k8s_namespace', 'log4j_logger', 'sha256', 'utf8', 'id_5']) expect(madeOfData(name), name).toBe(false);
     for (const name of ['req_8213', 'user_5f3a9c1e', '10.0.0.1', '2025-06-01', 'quota.tenant_123456', 'v1.2.3']) expect(madeOfData(name), name).toBe(true);

@@ -12,6 +12,7 @@ import { CLI, exitSummary, readDetectorState, runCli, startCli } from '../helper
 import { spawnForTest } from '../helpers/processes.js';
 import { NginxLines, SQL_INJECTION } from '../helpers/nginx-lines.js';
 import { tempDir } from '../helpers/temp.js';
+import { seededRandom } from '../../eval/random.js';
 
 function jsonLines(text: string): Array<Record<string, unknown>> {
   return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -228,6 +229,43 @@ describe('driftlock stream', () => {
 
     const fresh = await runCli(['stream', '--format', 'nginx', '--stream-id', 'web'], { input: next.join('\n') + '\n' });
     expect(jsonLines(fresh.stdout)).toEqual([]);
+  });
+
+  it('--state: a secret written after its key in a text line (token=, password=, Bearer, JSON) is in neither the state file nor a why', async () => {
+    const dir = await tempDir('dl-detect-');
+    const state = path.join(dir, 'detector.json');
+    const rnd = seededRandom(3);
+    const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    const secrets: string[] = [];
+    // Letters only: masking numbers and hex ids alone would leave them whole.
+    const secret = () => {
+      const s = Array.from({ length: 16 }, () => letters[Math.floor(rnd() * letters.length)]).join('');
+      secrets.push(s);
+      return s;
+    };
+    let t = Date.parse('2026-01-05T10:00:00Z');
+    const at = () => new Date((t += 1000)).toISOString();
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      lines.push([
+        () => `${at()} INFO GET /api/orders?page=${i % 9}&token=${secret()} 200`,
+        () => `${at()} INFO login ok user=u${i % 20} password=${secret()}`,
+        () => `${at()} INFO called billing with Authorization: Bearer ${secret()}`,
+        () => `${at()} INFO config loaded {"db":"orders","api_key":"${secret()}"}`,
+      ][i % 4]!());
+    }
+    // A new error that quotes its own secret: still news, its why quoting the key but not the value.
+    lines.push(`${at()} ERROR payment refused: client_secret=${secret()} rejected by gateway`);
+    const r = await runCli(['stream', '--format', 'text', '--state', state, '--stream-id', 'app'], { input: lines.join('\n') + '\n' });
+    expect(r.code, r.stderr).toBe(0);
+    const saved = await readFile(state, 'utf8');
+    expect((await readDetectorState(state)).streams).toMatchObject([{ id: 'app', events: 401 }]);
+    // Before: all 401 of them in the state file, and the last in the why.
+    expect(secrets.filter((s) => saved.includes(s))).toEqual([]);
+    const alert = jsonLines(r.stdout).find((a) => a.line === 401);
+    expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR payment refused: client_secret=<secret> rejected by gateway' });
+    expect(alert!.why).toContain('"<ts> ERROR payment refused: client_secret=<secret> rejected by gateway"');
+    expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
   });
 });
 
