@@ -39,6 +39,7 @@ const HELP: Record<string, string> = {
   file_truncations_total: 'Truncations the file input saw (copytruncate, or a file emptied in place).',
   files_open: 'Files the file input holds open.',
   files_waiting: 'Files the file input found but has not opened yet: max_open_files are open, or the open-files limit was hit; they are read in turn.',
+  max_open_files_now: 'Files the file input holds open at most now: max_open_files, lower for a while after the process ran out of file descriptors (raised back a step per check_interval once opens work again).',
   too_many_open_files_total: 'Times the file input could not open a file, list a folder or save its checkpoints, or a network input could not accept connections (once each time, however long), because the process (EMFILE) or the system (ENFILE) had too many open files.',
   refused_requests_total: 'Requests an input did not take into the pipeline: it was full, or too slow to answer before the call\'s deadline, or the client gave up while its request waited (the client retries: backpressure, not loss).',
   ack_dropped_events_total: 'Events the input emitted that a full drop_newest buffer downstream discarded.',

@@ -49,14 +49,14 @@ function missing(lines: string[], expected: string[]): string[] {
   return expected.filter((l) => !got.has(l));
 }
 
-async function setUp(input: string): Promise<{ dir: string; out: string; config: string; port: number; expected: string[] }> {
+async function setUp(input: string, files = FILES): Promise<{ dir: string; out: string; config: string; port: number; expected: string[] }> {
   const dir = await tempDir('dl-many-');
   const logs = path.join(dir, 'logs');
   const out = path.join(dir, 'out.log');
   const port = await freePort();
   const expected: string[] = [];
   await mkdir(logs);
-  for (let i = 0; i < FILES; i++) {
+  for (let i = 0; i < files; i++) {
     const lines = [`file ${i} line 0`, `file ${i} line 1`];
     await writeFile(path.join(logs, `f${i}.log`), lines.join('\n') + '\n');
     expected.push(...lines);
@@ -123,6 +123,78 @@ describe('file input: 1,000 files under ulimit -n 128', () => {
     const message = (errors[0]!.err as { message: string }).message;
     expect(message).toMatch(/too many open files \(EMFILE\); this input holds \d+ files open and the process may have 128 open \(ulimit -n\)/);
     expect(message).toMatch(/Raise the limit .*narrow include, or set max_open_files lower/);
+  }, 90_000);
+});
+
+describe('file input: a spell out of descriptors under ulimit -n 128', () => {
+  const SPIKE_FILES = 100;
+
+  /**
+   * 100 files read and closed (idle for close_inactive), then a burst of 200 connections to the API (from 4 addresses) takes
+   * every descriptor the process may open while each file is written to: the input cannot open them, and
+   * lowers its cap (three quarters of the files it held: none, so 1). The connections go, and the files are
+   * written to again and again: the cap climbs back to max_open_files (half the limit, 64), a step per
+   * check_interval, with no open failing again. Before, it stayed at 1 for the life of the process: one file
+   * read at a time, the others waiting.
+   */
+  it('the cap lowered by a burst of connections rises back to max_open_files once descriptors are free, with no line lost or read twice', async () => {
+    const { dir, out, config, port, expected } = await setUp(', close_inactive: 1s, check_interval: 250ms', SPIKE_FILES);
+    const appendAll = async (round: string) => {
+      for (let i = 0; i < SPIKE_FILES; i++) {
+        const line = `file ${i} ${round}`;
+        await appendFile(path.join(dir, 'logs', `f${i}.log`), `${line}\n`);
+        expected.push(line);
+      }
+    };
+    const cli = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
+    await cli.waitFor(/driftlock running/);
+    await untilLines(cli, out, expected.length, port);
+    const idle = Date.now();
+    while ((await scrape(port)).get('files_open/app') !== 0) {
+      expect(Date.now() - idle, 'every file closed after close_inactive').toBeLessThan(10_000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // The burst: every descriptor taken, while every file is written to.
+    const clients: net.Socket[] = [];
+    // From 4 addresses: the API takes 64 connections from one at most.
+    for (let i = 0; i < 200; i++) clients.push(net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 4)}` }).on('error', () => undefined));
+    await cli.waitFor(/cannot accept connections/, 'stderr', 10_000);
+    await appendAll('spike');
+    await cli.waitFor(/too many open files; retrying/, 'stderr', 10_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const c of clients) c.destroy();
+    await cli.waitFor(/file descriptors are free again/, 'stderr', 10_000);
+    const lowered = await scrape(port);
+    const failuresAfterSpike = lowered.get('too_many_open_files_total/app')!;
+
+    // Every file written to every 300 ms, for 6 s at least and until the cap is back (15 s at most): more
+    // files want a descriptor than the cap allows.
+    let peak = 0;
+    const started = Date.now();
+    for (let round = 0, back = false; Date.now() - started < (back ? 6000 : 15_000); round++) {
+      await appendAll(`after ${round}`);
+      const metrics = await scrape(port);
+      peak = Math.max(peak, metrics.get('files_open/app') ?? 0);
+      back ||= metrics.get('max_open_files_now/app') === LIMIT / 2;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const lines = await linesWithin(out, expected.length, 20_000);
+    const after = await scrape(port);
+    console.log(`spike: max_open_files_now ${lowered.get('max_open_files_now/app')} after the burst, ${after.get('max_open_files_now/app')} at the end; files_open peak ${peak} after; too_many_open_files_total ${failuresAfterSpike} -> ${after.get('too_many_open_files_total/app')}; lines ${lines.length} of ${expected.length}`);
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    const at = (msg: string) => Date.parse(String(logLines(result.stderr).find((l) => String(l.msg).startsWith(msg))?.time));
+    console.log(`spike: back at max_open_files ${at('opens work again: as many') - at('file descriptors are free again')} ms after descriptors were free`);
+    expect(missing(lines, expected)).toEqual([]);
+    expect(lines.length).toBe(expected.length);
+    // Before, the cap stayed where the burst left it: files_open never went above 1 again.
+    expect(peak).toBeGreaterThan(LIMIT / 4);
+    expect(lowered.get('max_open_files_now/app')).toBeLessThan(LIMIT / 2);
+    expect(after.get('max_open_files_now/app')).toBe(LIMIT / 2);
+    // Raised back without running out again.
+    expect(after.get('too_many_open_files_total/app')).toBe(failuresAfterSpike);
   }, 90_000);
 });
 

@@ -8,6 +8,7 @@ import { appendFileSync, copyFileSync, readFileSync, renameSync, statSync, trunc
 import { appendFile, mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MAX_RAISE_BACKOFF, OpenFilesCap } from '../../src/inputs/file/descriptors.js';
 import { numbered, openFilesUnder, readCheckpoints, replaceReusingInode, startedFileInputs, tempDir, type RunningFileInput } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
@@ -132,6 +133,62 @@ describe('file input: max_open_files', () => {
     expect(input.bodies()).toEqual(linesOf(numbered('new', 0, 5)));
     await input.stop();
     expect((await readCheckpoints(data))[0]).toMatchObject({ offset: numbered('new', 0, 5).length, fp_len: numbered('new', 0, 5).length });
+  });
+});
+
+/**
+ * The cap after running out of descriptors (the real daemon: test/e2e/file-many-files.test.ts): lowered to
+ * three quarters of the files open, raised back a step per check_interval in which files waited for it, more
+ * slowly past where it ran out while such raises run out again. Before, it was only ever lowered.
+ */
+describe('file input: the cap lowered by running out of descriptors', () => {
+  /** Intervals in which files wait, until it is raised; how many it took. */
+  const untilRaised = (cap: OpenFilesCap) => {
+    for (let n = 1; n <= MAX_RAISE_BACKOFF + 1; n++) if (cap.interval(true) !== undefined) return n;
+    throw new Error('never raised');
+  };
+
+  it('rises back to max_open_files a sixteenth a check_interval, only while files wait for it', () => {
+    const cap = new OpenFilesCap(64);
+    expect(cap.ranOut(40)).toBe(30);
+    expect(cap.ranOut(40)).toBeUndefined(); // not raised by running out
+    expect(cap.ranOut(0)).toBe(1); // held nothing: something else holds the descriptors
+    expect(cap.interval(false)).toBeUndefined(); // no file waits: nothing says more would work
+    const steps: number[] = [];
+    for (let raised = cap.interval(true); raised !== undefined; raised = cap.interval(true)) steps.push(raised);
+    expect(steps).toEqual([5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61, 64]);
+    expect(cap.lowered).toBe(false);
+  });
+
+  it('a raise past where it ran out that runs out again makes the next such raise wait twice as long; one that holds lets it rise', () => {
+    const cap = new OpenFilesCap(64);
+    expect(cap.ranOut(40)).toBe(30);
+    // Up to the 40 files open when it ran out: a raise at each interval.
+    expect([untilRaised(cap), cap.current, untilRaised(cap), cap.current]).toEqual([1, 34, 1, 38]);
+    const waits: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      waits.push(untilRaised(cap)); // to 42: past 40
+      expect(cap.ranOut(40)).toBe(30); // too much, at once (something else holds the descriptors)
+      expect([untilRaised(cap), untilRaised(cap)]).toEqual([1, 1]); // back to 38
+    }
+    expect(waits).toEqual([1, 2, 4, 8, 16, 32, 64, 64]);
+    // Descriptors free again: the probe holds (said two intervals after it), and the rest of the way is a
+    // raise at each interval.
+    const back: number[] = [];
+    while (cap.lowered) back.push(untilRaised(cap));
+    expect(back).toEqual([64, 2, 1, 1, 1, 1, 1]);
+    expect(cap.current).toBe(64);
+    // Back at max_open_files, the wait is forgotten: lowered again later, its first probe waits one interval.
+    cap.ranOut(40);
+    untilRaised(cap);
+    untilRaised(cap);
+    expect(untilRaised(cap)).toBe(1);
+  });
+
+  it('without a limit to read (no cap), it is lowered all the same and rises by 64', () => {
+    const cap = new OpenFilesCap(Infinity);
+    expect(cap.ranOut(100)).toBe(75);
+    expect(cap.interval(true)).toBe(139);
   });
 });
 

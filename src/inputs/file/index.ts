@@ -33,7 +33,7 @@ import { compileUserRegex } from '../../engine/user-regex.js';
 import { folderUnreadable } from '../../make-folder.js';
 import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
 import { isDescriptorLimit, openFileLimit } from '../../engine/descriptors.js';
-import { defaultMaxOpenFiles, descriptorLimitError } from './descriptors.js';
+import { defaultMaxOpenFiles, descriptorLimitError, OpenFilesCap } from './descriptors.js';
 import { Discovery } from './discovery.js';
 import { EMPTY_FINGERPRINT, FingerprintSet, fingerprintOf, readPrefix, startsWith, type Fingerprint } from './fingerprint.js';
 import { missingFolders, PathMatcher, unreadableFolders } from './glob.js';
@@ -79,7 +79,7 @@ export const fileInputConfig = z.object({
   use_polling: z.boolean().default(false).describe('Poll for changes instead of relying on change notifications (inotify); for network filesystems (NFS, SMB) where notifications do not arrive.'),
   ignore_older: duration().optional().describe('Files last modified longer ago than this are not opened (off by default). Such a file with a checkpoint keeps it; one without is taken as read to its end (as Filebeat and Vector do), whatever `start_at` says. Written to later, it is opened and read from there: only the new lines.'),
   close_inactive: duration().prefault('5m').describe('A file read to its end, with every line acknowledged, that did not grow for this long is closed: its checkpoint stays, and it is opened again (resuming there) when it changes. `0s`: files are closed only to give way to files waiting for a descriptor (see `max_open_files`). The risk: lines written to a closed file that is then rotated and deleted before driftlock looks (the `check_interval` after the write at most) are lost.'),
-  max_open_files: z.union([z.enum(['auto']), z.number().int().min(1)]).default('auto').describe('Files this input holds open at most; matched files beyond wait, and files read to their end give way to them. `auto`: half the process\'s open-files limit (`ulimit -n`, read from /proc/self/limits), no cap where it cannot be read. Rotated files being read to their end are opened over the cap.'),
+  max_open_files: z.union([z.enum(['auto']), z.number().int().min(1)]).default('auto').describe('Files this input holds open at most; matched files beyond wait, and files read to their end give way to them. `auto`: half the process\'s open-files limit (`ulimit -n`, read from /proc/self/limits), no cap where it cannot be read. Rotated files being read to their end are opened over the cap. Out of descriptors, the input holds fewer for a while (the `max_open_files_now` gauge), raised back a sixteenth of this at each `check_interval` once opens work again.'),
 });
 
 export type FileInputConfig = z.output<typeof fileInputConfig>;
@@ -188,9 +188,11 @@ export class FileInput implements TailerHost {
   /**
    * Files held open at most: `max_open_files`, lowered when the open-files limit is hit below it (to three
    * quarters of the files open then, leaving descriptors to the rest of the process: the API, checkpoint
-   * saves, outputs).
+   * saves, outputs), and raised back once opens work again (see OpenFilesCap).
    */
-  private maxOpen: number;
+  private readonly cap: OpenFilesCap;
+  /** Files waited for the cap (not for descriptors) since the last `check_interval`: the cap may rise. */
+  private capWanted = false;
   /** The open-files limit (`ulimit -n`), read at start (reading it needs a descriptor too). */
   private readonly openLimit: number | undefined;
   /** Opens that fail with EMFILE/ENFILE: said once, on /health, retried. */
@@ -246,10 +248,11 @@ export class FileInput implements TailerHost {
       fields: { file: this.store.file },
     });
     this.openLimit = openFileLimit();
-    this.maxOpen = config.max_open_files === 'auto' ? defaultMaxOpenFiles(this.openLimit) : config.max_open_files;
+    this.cap = new OpenFilesCap(config.max_open_files === 'auto' ? defaultMaxOpenFiles(this.openLimit) : config.max_open_files);
     this.limitFailure = new FailureReport(ctx, { what: 'too many open files', recovered: 'files can be opened again' });
     ctx.metrics.gauge('files_open', () => this.tailers.size);
     ctx.metrics.gauge('files_waiting', () => this.waiting.size);
+    if (Number.isFinite(this.cap.ceiling)) ctx.metrics.gauge('max_open_files_now', () => this.cap.current);
     ctx.metrics.declare('file_rotations_total', 'file_truncations_total', 'ack_dropped_events_total', 'ack_rejected_events_total', 'too_many_open_files_total');
   }
 
@@ -297,7 +300,7 @@ export class FileInput implements TailerHost {
     await this.saveCheckpoints(true);
     ctx.logger.info({
       files: this.tailers.size, checkpoints: this.store.size, first_run: firstRun,
-      ...(this.waiting.size > 0 ? { waiting: this.waiting.size, max_open_files: this.maxOpen } : {}),
+      ...(this.waiting.size > 0 ? { waiting: this.waiting.size, max_open_files: this.cap.current } : {}),
       ...(this.resting.size > 0 ? { closed: this.resting.size } : {}),
     }, 'file input started');
     this.admitWaiting();
@@ -323,6 +326,7 @@ export class FileInput implements TailerHost {
         for (const t of this.tailers.values()) t.lookAtName();
         this.lookAtVacated();
         void this.lookAtResting();
+        this.raiseCap();
         this.admitWaiting();
         this.retryDeferred();
       }, this.config.check_interval),
@@ -546,7 +550,10 @@ export class FileInput implements TailerHost {
     if (!found && !parked && vacated?.ending) await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
     if (!found?.isFile() || this.takenBack(file, foundKey!)) return;
     const old = this.config.ignore_older !== undefined && Date.now() - found.mtimeMs > this.config.ignore_older;
-    if (!old && this.tailers.size >= this.maxOpen) return await this.wait(file, found, atStart);
+    if (!old && this.tailers.size >= this.cap.current) {
+      this.capWanted = true;
+      return await this.wait(file, found, atStart);
+    }
     this.waiting.delete(file);
     let handle: FileHandle;
     try {
@@ -691,7 +698,7 @@ export class FileInput implements TailerHost {
     }
     if (!this.saidWaiting && !this.limitFailure.failing) {
       this.saidWaiting = true;
-      this.ctx.logger.info({ max_open_files: this.maxOpen, file }, 'max_open_files files are open: more files wait, and are read in turn as open ones reach their end (files_waiting says how many wait)');
+      this.ctx.logger.info({ max_open_files: this.cap.current, file }, 'max_open_files files are open: more files wait, and are read in turn as open ones reach their end (files_waiting says how many wait)');
     }
     this.waiting.set(file, { key, size: st.size, mtimeMs: st.mtimeMs });
     this.nudgeIdle();
@@ -740,8 +747,12 @@ export class FileInput implements TailerHost {
     if (this.stopped || this.ctx.signal.aborted) return;
     let budget = this.limitFailure.failing ? 1 : Infinity;
     for (const file of this.waiting.keys()) {
-      if (budget <= 0 || this.tailers.size + this.admitted.size >= this.maxOpen) break;
       if (this.admitted.has(file)) continue;
+      if (this.tailers.size + this.admitted.size >= this.cap.current) {
+        this.capWanted = true;
+        break;
+      }
+      if (budget <= 0) break;
       budget -= 1;
       this.admitted.add(file);
       this.exclusive(() => this.consider(file, false))
@@ -801,18 +812,28 @@ export class FileInput implements TailerHost {
 
   /**
    * The open-files limit was hit: said (with what to do) once, on /health, counted; what could not be opened
-   * is retried. The input holds fewer files open from now on (see `maxOpen`).
+   * is retried. The input holds fewer files open for a while (see `cap`).
    */
   private limitHit(err: unknown, doing: string): void {
     this.ctx.metrics.add('too_many_open_files_total');
     const open = this.tailers.size;
-    const lowered = Math.max(1, Math.floor((open * 3) / 4));
+    const lowered = this.cap.ranOut(open);
     const fields: Record<string, unknown> = { files_open: open };
-    if (lowered < this.maxOpen) {
-      this.maxOpen = lowered;
-      fields.max_open_files_now = lowered;
-    }
+    if (lowered !== undefined) fields.max_open_files_now = lowered;
     this.limitFailure.failed(descriptorLimitError(err, doing, open, this.openLimit), fields);
+  }
+
+  /**
+   * At each `check_interval`: the cap lowered by running out of descriptors rises a step if files waited for
+   * it and nothing ran out meanwhile (see OpenFilesCap); said when it is back at `max_open_files`.
+   */
+  private raiseCap(): void {
+    const wanted = this.capWanted;
+    this.capWanted = false;
+    const raised = this.cap.interval(wanted);
+    if (raised === undefined) return;
+    if (this.cap.lowered) this.ctx.logger.debug({ max_open_files_now: raised }, 'opens work again: more files held open');
+    else this.ctx.logger.info({ max_open_files: raised }, 'opens work again: as many files held open as max_open_files allows');
   }
 
   /** The walk of the include globs, with folders that could not be listed for want of a descriptor said. */
