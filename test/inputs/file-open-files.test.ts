@@ -88,6 +88,30 @@ describe('file input: max_open_files', () => {
     expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 3)), ...linesOf(numbered('b', 0, 3)), ...linesOf(numbered('c', 0, 2))]));
   });
 
+  /**
+   * logrotate renames every file at once: the rotated files are read to their end and kept rotate_wait (5 s)
+   * for writers that have not reopened yet, one still writing to its old file. Before, they counted against
+   * max_open_files, and the new files waited behind them for rotate_wait: their lines came 5 s late.
+   */
+  it('files rotated away and kept rotate_wait do not hold the new files under their names back', async () => {
+    const dir = await tempDir();
+    const names = ['a', 'b', 'c', 'd'];
+    for (const n of names) await writeFile(path.join(dir, `${n}.log`), numbered(n, 0, 2));
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, '*.log')], start_at: 'beginning', max_open_files: 4, rotate_wait: '5s' } });
+    await input.until(() => input.events.length >= 8 && input.logs.includes('watching for file changes'), 'the first lines');
+    for (const n of names) renameSync(path.join(dir, `${n}.log`), path.join(dir, `${n}.log.1`));
+    const rotated = Date.now();
+    for (const n of names) writeFileSync(path.join(dir, `${n}.log`), numbered(`${n}new`, 0, 2));
+    appendFileSync(path.join(dir, 'a.log.1'), numbered('a', 2, 1)); // a writer that has not reopened yet
+    await input.until(() => input.events.length >= 17, 'the new files\' lines and the late line', 10_000);
+    const tookMs = Date.now() - rotated;
+    await new Promise((r) => setTimeout(r, 300));
+    const expected = names.flatMap((n) => [...linesOf(numbered(n, 0, 2)), ...linesOf(numbered(`${n}new`, 0, 2))]);
+    expect(sorted(input.bodies())).toEqual(sorted([...expected, ...linesOf(numbered('a', 2, 1))]));
+    expect(input.metrics.get('files_waiting')).toBe(0);
+    expect(tookMs).toBeLessThan(2000);
+  });
+
   it('a file that waited its turn, deleted while stopped and its inode reused by a new file: the new file is read whole', async () => {
     const dir = await tempDir();
     const data = path.join(dir, 'data');

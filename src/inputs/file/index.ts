@@ -79,7 +79,7 @@ export const fileInputConfig = z.object({
   use_polling: z.boolean().default(false).describe('Poll for changes instead of relying on change notifications (inotify); for network filesystems (NFS, SMB) where notifications do not arrive.'),
   ignore_older: duration().optional().describe('Files last modified longer ago than this are not opened (off by default). Such a file with a checkpoint keeps it; one without is taken as read to its end (as Filebeat and Vector do), whatever `start_at` says. Written to later, it is opened and read from there: only the new lines.'),
   close_inactive: duration().prefault('5m').describe('A file read to its end, with every line acknowledged, that did not grow for this long is closed: its checkpoint stays, and it is opened again (resuming there) when it changes. `0s`: files are closed only to give way to files waiting for a descriptor (see `max_open_files`). The risk: lines written to a closed file that is then rotated and deleted before driftlock looks (the `check_interval` after the write at most) are lost.'),
-  max_open_files: z.union([z.enum(['auto']), z.number().int().min(1)]).default('auto').describe('Files this input holds open at most; matched files beyond wait, and files read to their end give way to them. `auto`: half the process\'s open-files limit (`ulimit -n`, read from /proc/self/limits), no cap where it cannot be read. Rotated files being read to their end are opened over the cap. Out of descriptors, the input holds fewer for a while (the `max_open_files_now` gauge), raised back a sixteenth of this at each `check_interval` once opens work again.'),
+  max_open_files: z.union([z.enum(['auto']), z.number().int().min(1)]).default('auto').describe('Files this input holds open at most; matched files beyond wait, and files read to their end give way to them. `auto`: half the process\'s open-files limit (`ulimit -n`, read from /proc/self/limits), no cap where it cannot be read. Rotated files being read to their end are opened over the cap; they count against it, but never take its last eighth (one file at least) from the files under `include`. Out of descriptors, the input holds fewer for a while (the `max_open_files_now` gauge), raised back a sixteenth of this at each `check_interval` once opens work again.'),
 });
 
 export type FileInputConfig = z.output<typeof fileInputConfig>;
@@ -550,7 +550,7 @@ export class FileInput implements TailerHost {
     if (!found && !parked && vacated?.ending) await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
     if (!found?.isFile() || this.takenBack(file, foundKey!)) return;
     const old = this.config.ignore_older !== undefined && Date.now() - found.mtimeMs > this.config.ignore_older;
-    if (!old && this.tailers.size >= this.cap.current) {
+    if (!old && !this.roomForLive()) {
       this.capWanted = true;
       return await this.wait(file, found, atStart);
     }
@@ -740,6 +740,25 @@ export class FileInput implements TailerHost {
   }
 
   /**
+   * Whether a file under an included name may be opened, with `admitting` more being opened already: while
+   * fewer than the cap are open, rotated files too; and whatever the rotated files hold, while fewer than an
+   * eighth of the cap (one at least) are live files. Rotated files are kept `rotate_wait` after their last
+   * growth, for writers that have not reopened yet, and cannot give way as a live file read to its end does
+   * (their name is gone, and lines written to them after they were closed could not be found again once
+   * deleted: logrotate's `compress` deletes them at once). Before, when they held the whole cap (every file
+   * rotated at once, as many files as the cap), the new files under the names waited behind them, for
+   * `rotate_wait`, however idle they were; now the new files are read in turn through that eighth (live files
+   * read to their end give way while others wait, see `mayRest`). Not more: opened over the cap, live files
+   * take descriptors the cap leaves to the rest of the process.
+   */
+  private roomForLive(admitting = 0): boolean {
+    if (this.tailers.size + admitting < this.cap.current) return true;
+    let live = admitting;
+    for (const t of this.tailers.values()) if (t.state === 'live') live += 1;
+    return live < Math.max(1, Math.floor(this.cap.current / 8));
+  }
+
+  /**
    * Takes waiting files in turn while fewer than `max_open_files` are open. While opens fail for want of
    * descriptors, one at a time: each file closed frees one.
    */
@@ -748,7 +767,7 @@ export class FileInput implements TailerHost {
     let budget = this.limitFailure.failing ? 1 : Infinity;
     for (const file of this.waiting.keys()) {
       if (this.admitted.has(file)) continue;
-      if (this.tailers.size + this.admitted.size >= this.cap.current) {
+      if (!this.roomForLive(this.admitted.size)) {
         this.capWanted = true;
         break;
       }
