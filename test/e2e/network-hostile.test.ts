@@ -8,6 +8,7 @@ import http2 from 'node:http2';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listeningPort, startCli, type RunningCli } from '../helpers/cli.js';
+import { ForwardClient } from '../helpers/forward-client.js';
 import { freePort, scrape } from '../helpers/metrics.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
 import { tempDir } from '../helpers/temp.js';
@@ -18,8 +19,8 @@ afterEach(() => {
   for (const cli of running.splice(0)) if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
 });
 
-/** The daemon with an otlp_grpc input writing to a file, and its API; the ports it listens on. */
-async function startDaemon(): Promise<{ cli: RunningCli; otlp: number; api: number; out: string }> {
+/** The daemon with these inputs (id: YAML flow map) writing to a file, and its API; the ports they listen on. */
+async function startPipeline(inputs: Record<string, string>): Promise<{ cli: RunningCli; ports: Record<string, number>; api: number; out: string }> {
   const dir = await tempDir('dl-e2e-hostile-');
   const out = path.join(dir, 'events.jsonl');
   const config = path.join(dir, 'pipeline.yaml');
@@ -27,14 +28,29 @@ async function startDaemon(): Promise<{ cli: RunningCli; otlp: number; api: numb
   await writeFile(config, `data_dir: ${dir}/data
 api: { enabled: true, address: 127.0.0.1:${api} }
 inputs:
-  otlp: { type: otlp_grpc, address: 127.0.0.1:0 }
+${Object.entries(inputs).map(([id, yaml]) => `  ${id}: ${yaml}`).join('\n')}
 outputs:
-  out: { type: file, inputs: [otlp], path: ${out} }
+  out: { type: file, inputs: [${Object.keys(inputs).join(', ')}], path: ${out} }
 `);
   const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
   running.push(cli);
-  await cli.waitFor(/OTLP gRPC listening/);
-  return { cli, otlp: listeningPort(cli.stderr(), 'otlp'), api, out };
+  const ports: Record<string, number> = {};
+  for (const id of Object.keys(inputs)) {
+    await cli.waitFor(new RegExp(`"component":"${id}".*"port":\\d+`));
+    ports[id] = listeningPort(cli.stderr(), id);
+  }
+  return { cli, ports, api, out };
+}
+
+/** The daemon with an otlp_grpc input writing to a file, and its API; the ports it listens on. */
+async function startDaemon(): Promise<{ cli: RunningCli; otlp: number; api: number; out: string }> {
+  const { cli, ports, api, out } = await startPipeline({ otlp: '{ type: otlp_grpc, address: 127.0.0.1:0 }' });
+  return { cli, otlp: ports.otlp!, api, out };
+}
+
+/** The events the daemon wrote to its output file. */
+async function written(out: string): Promise<Array<{ body: unknown; attributes: Record<string, unknown> }>> {
+  return (await readFile(out, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { body: unknown; attributes: Record<string, unknown> });
 }
 
 /** Sends one OTLP record over gRPC and waits for it in the output file. */
@@ -104,5 +120,27 @@ describe('network inputs against hostile clients (real daemon)', () => {
     // Counted and logged (grpc-js's UNIMPLEMENTED was neither).
     expect((await scrape(api)).get('errors_total/otlp')).toBe(10);
     expect(cli.stderr()).toContain('"problem":"grpc_unimplemented"');
+  });
+  it('fluent_forward: a record with a "__proto__" key is kept, its chunk acked, and the connection read on (was: closed, unacked, resent for ever)', async () => {
+    const { cli, ports, api, out } = await startPipeline({ fwd: '{ type: fluent_forward, address: 127.0.0.1:0 }' });
+    const client = await ForwardClient.connect(ports.fwd!);
+    try {
+      // A log line's JSON can hold any key: Fluent Bit's json parser packs {"__proto__": ...} as it is. The
+      // decoder refused it ("The key __proto__ is not allowed"): the connection was closed without an ack, so
+      // the sender sent the chunk again on its next connection, and again, and the chunks after it waited.
+      const hostile = JSON.parse('{"__proto__":{"admin":true},"msg":"hostile"}') as Record<string, unknown>;
+      client.send(['app', [[1_700_000_000, { msg: 'before' }], [1_700_000_001, hostile]], { chunk: 'c1' }]);
+      client.send(['app', [[1_700_000_002, { msg: 'after' }]], { chunk: 'c2' }]);
+      await client.waitForAck('c2');
+      expect(client.acks).toEqual(['c1', 'c2']);
+      const events = await written(out);
+      expect(events.map((e) => JSON.stringify(e.body))).toEqual(['{"msg":"before"}', '{"__proto__":{"admin":true},"msg":"hostile"}', '{"msg":"after"}']);
+      // Kept as data: an own key, no prototype set.
+      expect(Object.getPrototypeOf(events[1]!.body)).toBe(Object.prototype);
+      expect((await scrape(api)).get('errors_total/fwd')).toBe(0);
+      expect(cli.child.exitCode).toBeNull();
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -10,7 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import type { AttributeValue, Attributes, LogEvent } from '../../engine/event.js';
 import { MAX_NESTING, setOwn, severityNumberFromText, TOO_DEEP } from '../../engine/event.js';
 import { EventTime } from './event-time.js';
-import { INVALID_KEY, type ForwardMessage } from './protocol.js';
+import { INVALID_KEY, PROTO_KEY, type ForwardMessage } from './protocol.js';
 
 const SEVERITY_FIELDS = ['level', 'severity', 'log_level'];
 
@@ -52,7 +52,7 @@ function toAttributes(record: Record<string, unknown>, depth: number): Attribute
     if (key.startsWith(INVALID_KEY)) {
       key = key.slice(INVALID_KEY.length);
       invalidUtf8 = true;
-    }
+    } else if (key === PROTO_KEY) key = '__proto__';
     setOwn(out, key, value);
   }
   return out;

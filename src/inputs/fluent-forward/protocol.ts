@@ -69,6 +69,14 @@ export const MAX_ELEMENTS = 65_536;
  */
 export const INVALID_KEY = '\uDFFF';
 
+/**
+ * Stands for a map key `__proto__`, which the decoder refuses ("The key __proto__ is not allowed"): that failed
+ * the whole message and closed the connection, unacked, so a sender resent the chunk for ever, each time
+ * losing the chunks behind it, for one record whose JSON had such a key (any user can write one into a
+ * log line). `mapping.ts` writes the key back as an own property. A lone surrogate, as INVALID_KEY.
+ */
+export const PROTO_KEY = '\uDFFE';
+
 const CACHED_KEY_BYTES = 16;
 const CACHED_KEYS_PER_LENGTH = 16;
 
@@ -97,7 +105,8 @@ class CheckedKeys {
       }
     }
     const raw = Buffer.from(bytes.buffer, bytes.byteOffset + offset, length);
-    const key = isUtf8(raw) ? raw.toString('utf8') : INVALID_KEY + escapeInvalidUtf8(raw);
+    let key = isUtf8(raw) ? raw.toString('utf8') : INVALID_KEY + escapeInvalidUtf8(raw);
+    if (key === '__proto__') key = PROTO_KEY;
     if (cached) {
       // A copy: `raw` is a view of the read's buffer.
       const entry = { bytes: new Uint8Array(raw), key };
