@@ -143,4 +143,33 @@ describe('network inputs against hostile clients (real daemon)', () => {
       await client.close();
     }
   });
+  it('fluent_forward: a whole message the decoder refuses (a key that is not a string, an ext over 64 bytes) is skipped, counted and acked; the connection is read on', async () => {
+    const { cli, ports, api, out } = await startPipeline({ fwd: '{ type: fluent_forward, address: 127.0.0.1:0 }' });
+    const client = await ForwardClient.connect(ports.fwd!);
+    try {
+      const str = (s: string) => Buffer.concat([Buffer.from([0xa0 | s.length]), Buffer.from(s)]);
+      const option = (chunk: string) => Buffer.concat([Buffer.from([0x81]), str('chunk'), str(chunk)]);
+      // Packed by hand, the encoder writes neither. [tag, [[time, {bin "k": 1}]], {chunk: c2}]: a map key that is a bin.
+      const binKey = Buffer.concat([Buffer.from([0x93]), str('app'), Buffer.from([0x91, 0x92, 0x01, 0x81, 0xc4, 0x01, 0x6b, 0x01]), option('c2')]);
+      // [tag, time, {e: ext8 of 100 bytes}, {chunk: c3}]: Message mode, an ext the decoder refuses (over 64 bytes).
+      const bigExt = Buffer.concat([Buffer.from([0x94]), str('app'), Buffer.from([0x01, 0x81]), str('e'), Buffer.from([0xc7, 100, 0x05]), Buffer.alloc(100, 1), option('c3')]);
+      // [tag, [[time, {a: 1}]], {nil: 1}]: the option's own key is nil, so its chunk cannot be read: not acked.
+      const nilKey = Buffer.concat([Buffer.from([0x93]), str('app'), Buffer.from([0x91, 0x92, 0x01, 0x81]), str('a'), Buffer.from([0x01, 0x81, 0xc0, 0x01])]);
+      client.send(['app', [[1_700_000_000, { msg: 'first' }]], { chunk: 'c1' }]);
+      // One write: the refused messages come in the same read as the good ones around them.
+      client.socket.write(Buffer.concat([binKey, bigExt, nilKey]));
+      client.send(['app', [[1_700_000_001, { msg: 'last' }]], { chunk: 'c5' }]);
+      await client.waitForAck('c5');
+      await new Promise((r) => setTimeout(r, 200));
+      // Before: the connection was closed at the first of them ("The type of key must be string or number"),
+      // c1 alone acked; the sender resent c2 on every new connection, and it closed that one too.
+      expect([...client.acks].sort()).toEqual(['c1', 'c2', 'c3', 'c5']);
+      expect((await written(out)).map((e) => e.body)).toEqual([{ msg: 'first' }, { msg: 'last' }]);
+      expect((await scrape(api)).get('errors_total/fwd')).toBe(3);
+      expect(cli.stderr()).toMatch(/"problem":"bad_message".*The type of key must be string or number/);
+      expect(client.socket.destroyed).toBe(false);
+    } finally {
+      await client.close();
+    }
+  });
 });

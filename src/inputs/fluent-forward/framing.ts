@@ -53,6 +53,22 @@ export class MessageBoundaries {
   }
 
   push(chunk: Uint8Array): void {
+    const lastEnd = this.walk(chunk, false);
+    this.pending = lastEnd === -1 || this.lost ? this.pending + chunk.length : chunk.length - lastEnd;
+  }
+
+  /**
+   * Where the first value in `bytes` ends (its length in bytes), or -1 when it does not end in them (cut
+   * short, or at a byte that is not msgpack).
+   */
+  static firstEnd(bytes: Uint8Array): number {
+    const walker = new MessageBoundaries();
+    const end = walker.walk(bytes, true);
+    return walker.lost ? -1 : end;
+  }
+
+  /** Walks the bytes; returns where the last value complete in them ends (the first, with `first`), -1 if none. */
+  private walk(chunk: Uint8Array, first: boolean): number {
     const n = chunk.length;
     let lastEnd = -1;
     let i = 0;
@@ -67,9 +83,12 @@ export class MessageBoundaries {
       } else {
         this.head(chunk[i++]!);
       }
-      if (this.values === 0 && this.skip === 0 && this.lengthBytes === 0) lastEnd = i;
+      if (this.values === 0 && this.skip === 0 && this.lengthBytes === 0) {
+        lastEnd = i;
+        if (first) break;
+      }
     }
-    this.pending = lastEnd === -1 || this.lost ? this.pending + n : n - lastEnd;
+    return lastEnd;
   }
 
   private head(b: number): void {

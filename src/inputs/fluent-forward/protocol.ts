@@ -14,6 +14,7 @@ import { isUtf8 } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { Decoder } from '@msgpack/msgpack';
 import { EventTime, forwardExtensions } from './event-time.js';
+import { MessageBoundaries } from './framing.js';
 
 export interface ForwardEntry {
   /** Epoch ms, if the entry has a usable time. */
@@ -205,6 +206,70 @@ function chunkId(option: Record<string, unknown>): string | undefined {
   const id = text(chunk, 'latin1');
   if (id === undefined) throw new ForwardProtocolError('option.chunk must be a string');
   return id;
+}
+
+/** Called for a whole message the decoder refused: why, and its chunk id when that could be read (to ack it). */
+export type RefusedMessage = (error: Error, chunk: string | undefined) => void;
+
+/**
+ * Decodes the messages in `bytes`, which holds whole ones (MessageBoundaries found where each ends). A message
+ * whose bytes are whole msgpack and which the decoder still refuses (a map key that is not a string, an ext
+ * over 64 bytes, more than MAX_ELEMENTS elements in an array or map) is skipped and given to `refused`, and the
+ * messages after it are decoded: the decoder read them all as one stream, so such a message failed the
+ * connection, unacked, and its sender resent it on every new connection. Bytes that are not msgpack end the
+ * stream (where the next message starts is not known): that error is thrown.
+ */
+export function* decodeMessages(decoder: Decoder<unknown>, bytes: Uint8Array, maxBytes: number, refused: RefusedMessage): Generator<unknown, void, undefined> {
+  let start = 0;
+  while (start < bytes.length) {
+    let decoded = 0;
+    try {
+      for (const value of decoder.decodeMulti(start === 0 ? bytes : bytes.subarray(start))) {
+        decoded += 1;
+        yield value;
+      }
+      return;
+    } catch (err) {
+      // The messages before the refused one were decoded: it starts where they end.
+      for (let i = 0; i < decoded; i++) start += MessageBoundaries.firstEnd(bytes.subarray(start));
+      const length = MessageBoundaries.firstEnd(bytes.subarray(start));
+      if (length < 0) throw err;
+      const message = bytes.subarray(start, start + length);
+      refused(err as Error, refusedChunk(message, maxBytes));
+      start += length;
+    }
+  }
+}
+
+/** Whether a msgpack head byte starts an array, a bin or a str: the entries of Forward or PackedForward. */
+function startsEntries(head: number): boolean {
+  return (head >= 0x90 && head <= 0xbf) || head === 0xdc || head === 0xdd || (head >= 0xc4 && head <= 0xc6) || (head >= 0xd9 && head <= 0xdb);
+}
+
+/**
+ * The chunk id in the option of a message the decoder refused, read from the option's bytes alone (the option
+ * is the last element of [tag, entries, option] and [tag, time, record, option]); undefined when there is none
+ * or it cannot be read either. Such a chunk is acked as others that cannot be read: resending cannot help.
+ */
+function refusedChunk(message: Uint8Array, maxBytes: number): string | undefined {
+  const head = message[0]!;
+  const count = head >= 0x90 && head <= 0x9f ? head - 0x90 : head === 0xdc && message.length > 2 ? message[1]! * 256 + message[2]! : -1;
+  if (count !== 3 && count !== 4) return undefined;
+  let at = head === 0xdc ? 3 : 1;
+  const starts: number[] = [];
+  for (let i = 0; i < count; i++) {
+    starts.push(at);
+    const length = MessageBoundaries.firstEnd(message.subarray(at));
+    if (length < 0) return undefined;
+    at += length;
+  }
+  const option = count === 4 ? 3 : startsEntries(message[starts[1]!]!) ? 2 : -1;
+  if (option < 0) return undefined;
+  try {
+    return chunkId(options(new Decoder(decoderOptions(maxBytes)).decode(message.subarray(starts[option]!, at))));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Unpacks one decoded top-level forward message. Throws ForwardProtocolError on anything else. */

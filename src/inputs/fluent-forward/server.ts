@@ -15,7 +15,7 @@ import type { FluentForwardConfig } from './index.js';
 import { MessageBoundaries } from './framing.js';
 import { serverHandshake } from './handshake.js';
 import { forwardEvents } from './mapping.js';
-import { decoderOptions, ForwardProtocolError, unpackMessage } from './protocol.js';
+import { decodeMessages, decoderOptions, ForwardProtocolError, unpackMessage } from './protocol.js';
 
 export class FluentForwardInput implements InputStage {
   private readonly config: FluentForwardConfig;
@@ -136,59 +136,64 @@ export class FluentForwardInput implements InputStage {
     let awaitingAcks = 0;
     let acksSettled: (() => void) | undefined;
     const decoder = new Decoder(decoderOptions(max));
+    const skip = (err: Error, chunk: string | undefined) => {
+      ctx.metrics.add('errors_total');
+      problems.report('bad_message', 'skipping a msgpack value that is not a forward message', { peer, error: err.message });
+      // A chunk that cannot be read is acked all the same: the sender would resend it for ever.
+      if (chunk !== undefined) ack(chunk);
+    };
     try {
-      for await (const raw of decoder.decodeStream(wholeMessages())) {
-        // Its events take memory too: a message read while there was room waits for room again to be unpacked.
-        if (!budget.may) await pause();
-        let message;
-        try {
-          message = unpackMessage(raw, max);
-        } catch (err) {
-          ctx.metrics.add('errors_total');
-          problems.report('bad_message', 'skipping a msgpack value that is not a forward message', { peer, error: (err as Error).message });
-          // A chunk that cannot be read is acked all the same: the sender would resend it for ever.
-          if (err instanceof ForwardProtocolError && err.chunk !== undefined) ack(err.chunk);
-          continue;
+      for await (const whole of wholeMessages()) {
+        for (const raw of decodeMessages(decoder, whole, max, skip)) {
+          // Its events take memory too: a message read while there was room waits for room again to be unpacked.
+          if (!budget.may) await pause();
+          let message;
+          try {
+            message = unpackMessage(raw, max);
+          } catch (err) {
+            skip(err as Error, err instanceof ForwardProtocolError ? err.chunk : undefined);
+            continue;
+          }
+          if (message.skipped > 0) {
+            ctx.metrics.add('errors_total');
+            ctx.metrics.add('rejected_events_total', message.skipped);
+            problems.report('bad_entries', 'skipping entries that are not [time, record]; the rest of the chunk is kept', { peer, tag: message.tag, skipped: message.skipped, kept: message.entries.length });
+          }
+          const events = forwardEvents(message, ctx.id, peer, Date.now());
+          const chunk = message.chunk;
+          if (events.length === 0) {
+            if (chunk !== undefined) ack(chunk);
+            continue;
+          }
+          ctx.metrics.add('received_events_total', events.length);
+          let marked = 0;
+          for (const e of events) if (e.attributes['log.invalid_utf8'] === true) marked += 1;
+          if (marked) {
+            ctx.metrics.add('malformed_events_total', marked);
+            problems.report('invalid_utf8', 'forward records with invalid UTF-8 in strings: replaced with U+FFFD, records marked log.invalid_utf8', { peer, records: marked });
+          }
+          const delivered = chunk !== undefined && this.config.acknowledge === 'delivered';
+          const onAck = delivered
+            ? (status: AckStatus) => {
+                awaitingAcks -= 1;
+                if (awaitingAcks === 0) acksSettled?.();
+                // Abandoned (the daemon stopped first): no ack, so the client sends the chunk again.
+                if (status === 'abandoned') return;
+                if (status !== 'delivered') problems.report(`chunk_${status}`, `acknowledging a chunk whose events were ${status} downstream (resending cannot help)`, { peer, events: events.length });
+                ack(chunk);
+              }
+            : undefined;
+          if (onAck) awaitingAcks += 1;
+          // What gunzip made counts too (a chunk of a few KiB may inflate to max_message_bytes) until handed on.
+          const inflated = message.inflated ?? 0;
+          budget.take(inflated);
+          try {
+            await budget.handOver(() => ctx.emit(events, onAck));
+          } finally {
+            budget.give(inflated);
+          }
+          if (chunk !== undefined && !delivered) ack(chunk);
         }
-        if (message.skipped > 0) {
-          ctx.metrics.add('errors_total');
-          ctx.metrics.add('rejected_events_total', message.skipped);
-          problems.report('bad_entries', 'skipping entries that are not [time, record]; the rest of the chunk is kept', { peer, tag: message.tag, skipped: message.skipped, kept: message.entries.length });
-        }
-        const events = forwardEvents(message, ctx.id, peer, Date.now());
-        const chunk = message.chunk;
-        if (events.length === 0) {
-          if (chunk !== undefined) ack(chunk);
-          continue;
-        }
-        ctx.metrics.add('received_events_total', events.length);
-        let marked = 0;
-        for (const e of events) if (e.attributes['log.invalid_utf8'] === true) marked += 1;
-        if (marked) {
-          ctx.metrics.add('malformed_events_total', marked);
-          problems.report('invalid_utf8', 'forward records with invalid UTF-8 in strings: replaced with U+FFFD, records marked log.invalid_utf8', { peer, records: marked });
-        }
-        const delivered = chunk !== undefined && this.config.acknowledge === 'delivered';
-        const onAck = delivered
-          ? (status: AckStatus) => {
-              awaitingAcks -= 1;
-              if (awaitingAcks === 0) acksSettled?.();
-              // Abandoned (the daemon stopped first): no ack, so the client sends the chunk again.
-              if (status === 'abandoned') return;
-              if (status !== 'delivered') problems.report(`chunk_${status}`, `acknowledging a chunk whose events were ${status} downstream (resending cannot help)`, { peer, events: events.length });
-              ack(chunk);
-            }
-          : undefined;
-        if (onAck) awaitingAcks += 1;
-        // What gunzip made counts too (a chunk of a few KiB may inflate to max_message_bytes) until handed on.
-        const inflated = message.inflated ?? 0;
-        budget.take(inflated);
-        try {
-          await budget.handOver(() => ctx.emit(events, onAck));
-        } finally {
-          budget.give(inflated);
-        }
-        if (chunk !== undefined && !delivered) ack(chunk);
       }
     } catch (err) {
       ctx.metrics.add('errors_total');
