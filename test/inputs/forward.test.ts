@@ -80,6 +80,44 @@ describe('fluent_forward input', () => {
     expect(events[101]!.attributes['fluent.metadata']).toBeUndefined();
   });
 
+  it('a chunk of many entries is handed on 10,000 events at a time, as the pipeline takes them, and acked once all are delivered', async () => {
+    const { h, port } = await startForward(running);
+    h.ackWith = 'manual';
+    const c = await client(port);
+    // 25,000 entries of 3 bytes ([0, {}]): 75 KB, 285 bytes gzipped. 16 MiB of them (or a 16 KB gzip) are 5.6
+    // million events: decoded and handed on at once they took the daemon to 2.6 GB of RSS, and its event loop
+    // (the API's /livez included) answered nothing for more than 120 s.
+    const packed = Buffer.alloc(25_000 * 3);
+    for (let i = 0; i < 25_000; i++) packed.set([0x92, 0x00, 0x80], i * 3);
+    c.send(['tiny', gzipSync(packed), { chunk: 'many', compressed: 'gzip' }]);
+    await h.waitForEvents(25_000);
+    expect(h.batches.map((b) => b.events.length)).toEqual([10_000, 10_000, 5_000]);
+    expect(h.metrics.get('received_events_total')).toBe(25_000);
+    // One ack for the chunk, once the last of its batches is delivered.
+    h.batches[2]!.ack!('delivered');
+    h.batches[0]!.ack!('delivered');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(c.acks).toEqual([]);
+    h.batches[1]!.ack!('delivered');
+    await c.waitForAck('many');
+    expect(c.acks).toEqual(['many']);
+  });
+
+  it('a chunk handed on in batches is not acked when one of them was abandoned (the daemon stopped first): the sender resends it', async () => {
+    const { h, port } = await startForward(running);
+    h.ackWith = 'manual';
+    const c = await client(port);
+    c.send(['app', packEntries(Array.from({ length: 15_000 }, (_, i) => [1, { i }])), { chunk: 'half' }]);
+    await h.waitForEvents(15_000);
+    h.batches[0]!.ack!('delivered');
+    h.batches[1]!.ack!('abandoned');
+    c.send(['app', [[1, { after: true }]], { chunk: 'next' }]);
+    await h.waitForEvents(15_001);
+    h.batches[2]!.ack!('delivered');
+    await c.waitForAck('next');
+    expect(c.acks).toEqual(['next']);
+  });
+
   it('reads Fluentd out_forward chunks marked compressed: "text" as uncompressed, and acks them', async () => {
     const { h, port } = await startForward(running);
     const c = await client(port);

@@ -10,7 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import type { AttributeValue, Attributes, LogEvent } from '../../engine/event.js';
 import { MAX_NESTING, setOwn, severityNumberFromText, TOO_DEEP } from '../../engine/event.js';
 import { EventTime } from './event-time.js';
-import { INVALID_KEY, PROTO_KEY, type ForwardMessage } from './protocol.js';
+import { INVALID_KEY, PROTO_KEY, type ForwardEntry, type ForwardMessage } from './protocol.js';
 
 const SEVERITY_FIELDS = ['level', 'severity', 'log_level'];
 
@@ -58,10 +58,13 @@ function toAttributes(record: Record<string, unknown>, depth: number): Attribute
   return out;
 }
 
-export function forwardEvents(message: ForwardMessage, input: string, peer: string | undefined, now: number): LogEvent[] {
-  const events: LogEvent[] = new Array(message.entries.length);
-  for (let i = 0; i < message.entries.length; i++) {
-    const e = message.entries[i]!;
+/** The events of the next `count` entries of `message`, read from `entries` (its entries' iterator): fewer at their end. */
+export function forwardEvents(message: ForwardMessage, entries: Iterator<ForwardEntry>, count: number, input: string, peer: string | undefined, now: number): LogEvent[] {
+  const events: LogEvent[] = [];
+  for (let i = 0; i < count; i++) {
+    const next = entries.next();
+    if (next.done) break;
+    const e = next.value;
     invalidUtf8 = false;
     const value = toAttributeValue(e.record);
     const body: string | Attributes = typeof value === 'object' && value !== null && !Array.isArray(value) ? value : typeof value === 'string' ? value : JSON.stringify(value);
@@ -81,7 +84,7 @@ export function forwardEvents(message: ForwardMessage, input: string, peer: stri
         }
       }
     }
-    events[i] = event;
+    events.push(event);
   }
   return events;
 }

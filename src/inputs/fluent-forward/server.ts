@@ -3,7 +3,7 @@ import type net from 'node:net';
 import os from 'node:os';
 import { Decoder, encode } from '@msgpack/msgpack';
 import type { InputContext, InputStage } from '../../engine/component.js';
-import type { AckStatus } from '../../engine/acknowledgement.js';
+import { Finalizer, type AckStatus } from '../../engine/acknowledgement.js';
 import { formatAddress, type ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
 import { ProblemLog } from '../net/problems.js';
@@ -154,44 +154,53 @@ export class FluentForwardInput implements InputStage {
             skip(err as Error, err instanceof ForwardProtocolError ? err.chunk : undefined);
             continue;
           }
-          if (message.skipped > 0) {
-            ctx.metrics.add('errors_total');
-            ctx.metrics.add('rejected_events_total', message.skipped);
-            problems.report('bad_entries', 'skipping entries that are not [time, record]; the rest of the chunk is kept', { peer, tag: message.tag, skipped: message.skipped, kept: message.entries.length });
-          }
-          const events = forwardEvents(message, ctx.id, peer, Date.now());
           const chunk = message.chunk;
-          if (events.length === 0) {
-            if (chunk !== undefined) ack(chunk);
-            continue;
-          }
-          ctx.metrics.add('received_events_total', events.length);
-          let marked = 0;
-          for (const e of events) if (e.attributes['log.invalid_utf8'] === true) marked += 1;
-          if (marked) {
-            ctx.metrics.add('malformed_events_total', marked);
-            problems.report('invalid_utf8', 'forward records with invalid UTF-8 in strings: replaced with U+FFFD, records marked log.invalid_utf8', { peer, records: marked });
-          }
           const delivered = chunk !== undefined && this.config.acknowledge === 'delivered';
-          const onAck = delivered
-            ? (status: AckStatus) => {
+          // One ack for the chunk, once every batch of its events is done with (the worst status of them).
+          const settled = delivered
+            ? new Finalizer((status: AckStatus) => {
                 awaitingAcks -= 1;
                 if (awaitingAcks === 0) acksSettled?.();
                 // Abandoned (the daemon stopped first): no ack, so the client sends the chunk again.
                 if (status === 'abandoned') return;
-                if (status !== 'delivered') problems.report(`chunk_${status}`, `acknowledging a chunk whose events were ${status} downstream (resending cannot help)`, { peer, events: events.length });
+                if (status !== 'delivered') problems.report(`chunk_${status}`, `acknowledging a chunk whose events were ${status} downstream (resending cannot help)`, { peer, events: taken });
                 ack(chunk);
-              }
+              })
             : undefined;
-          if (onAck) awaitingAcks += 1;
+          if (settled) awaitingAcks += 1;
+          const onAck = settled && ((status: AckStatus) => settled.release(status));
           // What gunzip made counts too (a chunk of a few KiB may inflate to max_message_bytes) until handed on.
           const inflated = message.inflated ?? 0;
           budget.take(inflated);
+          let taken = 0;
           try {
-            await budget.handOver(() => ctx.emit(events, onAck));
+            // Handed on EVENTS_PER_BATCH at a time, each batch made once the pipeline took the one before: a
+            // chunk's entries may be millions (see ForwardMessage.entries).
+            const entries = message.entries[Symbol.iterator]();
+            for (;;) {
+              const events = forwardEvents(message, entries, EVENTS_PER_BATCH, ctx.id, peer, Date.now());
+              if (events.length === 0) break;
+              taken += events.length;
+              ctx.metrics.add('received_events_total', events.length);
+              let marked = 0;
+              for (const e of events) if (e.attributes['log.invalid_utf8'] === true) marked += 1;
+              if (marked) {
+                ctx.metrics.add('malformed_events_total', marked);
+                problems.report('invalid_utf8', 'forward records with invalid UTF-8 in strings: replaced with U+FFFD, records marked log.invalid_utf8', { peer, records: marked });
+              }
+              settled?.retain();
+              await budget.handOver(() => ctx.emit(events, onAck));
+            }
           } finally {
             budget.give(inflated);
           }
+          if (message.skipped > 0) {
+            ctx.metrics.add('errors_total');
+            ctx.metrics.add('rejected_events_total', message.skipped);
+            problems.report('bad_entries', 'skipping entries that are not [time, record]; the rest of the chunk is kept', { peer, tag: message.tag, skipped: message.skipped, kept: taken });
+          }
+          // A chunk with no events to hand on is acked at once.
+          settled?.release();
           if (chunk !== undefined && !delivered) ack(chunk);
         }
       }
@@ -252,6 +261,12 @@ export class FluentForwardInput implements InputStage {
     });
   }
 }
+
+/**
+ * Events handed to the pipeline at once from one chunk: a buffer's default `max_events`, so that a chunk of
+ * millions of tiny entries goes on as the pipeline takes them, not all in memory at once.
+ */
+const EVENTS_PER_BATCH = 10_000;
 
 /** How long a stopping connection waits for its acks when the pipeline gives no shutdown deadline. */
 const ACK_WAIT_MS = 5000;
