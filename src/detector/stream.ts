@@ -7,7 +7,7 @@
  * and its absolute floor becomes the anomaly. Flagged events are not learned into the baselines; a pattern
  * that keeps recurring for `learnAfterMs` is then accepted as normal, and its last alert says so.
  */
-import { severityNumberFromText } from '../engine/event.js';
+import { MAX_TIME_MS, severityNumberFromText } from '../engine/event.js';
 import { CategoricalBaseline, type ValueHistory } from './categorical.js';
 import { ScoreCalibrator } from './calibration.js';
 import { TemplateMiner, templateText, type Template } from './drain.js';
@@ -519,9 +519,6 @@ function clip(text: string, max: number): string {
 function quote(text: string, max = 60): string {
   return JSON.stringify(clip(text, max));
 }
-
-/** The latest time a JavaScript Date can hold (ms): an event stamped later is untimed. */
-const MAX_TIME_MS = 8.64e15;
 
 /** A clock time as an ISO 8601 date for a why (a time no Date can hold, which no event gives, as ms). */
 function isoTime(ms: number): string {

@@ -18,6 +18,9 @@ export const MAX_NESTING = 64;
 /** What stands in for a value nested deeper than MAX_NESTING. */
 export const TOO_DEEP = `[nested deeper than ${MAX_NESTING} levels: cut]`;
 
+/** The latest time a JavaScript Date can hold (ms; the earliest is its negative): a `timestamp` beyond it is no time. */
+export const MAX_TIME_MS = 8.64e15;
+
 /**
  * Stores a field under any key, `__proto__` too: a plain assignment to `__proto__` would set the object's
  * prototype instead and drop the field (JSON.parse, logfmt, syslog parameters and OTLP or msgpack maps can

@@ -4,7 +4,7 @@
  * Parsers never throw on bad input: they return `{ ok: false, error }` with a short message that says what
  * is wrong, so a hot loop over 150k lines/s does not pay for exceptions and callers need no try/catch.
  */
-import { MAX_NESTING, type Attributes } from '../engine/event.js';
+import { MAX_NESTING, MAX_TIME_MS, type Attributes } from '../engine/event.js';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -90,7 +90,7 @@ export function epochToMs(n: number): number | undefined {
   else if (n < 1e17) ms = n / 1e3;
   else ms = n / 1e6;
   // Up to the latest time a Date holds: beyond it, no date (a number too large for any epoch unit).
-  return ms >= YEAR_2000_MS && ms <= 8.64e15 ? ms : undefined;
+  return ms >= YEAR_2000_MS && ms <= MAX_TIME_MS ? ms : undefined;
 }
 
 const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];

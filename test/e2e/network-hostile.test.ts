@@ -19,8 +19,8 @@ afterEach(() => {
   for (const cli of running.splice(0)) if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
 });
 
-/** The daemon with these inputs (id: YAML flow map) writing to a file, and its API; the ports they listen on. */
-async function startPipeline(inputs: Record<string, string>): Promise<{ cli: RunningCli; ports: Record<string, number>; api: number; out: string }> {
+/** The daemon with these inputs (id: YAML flow map) writing to a file (and `outputs`, more YAML lines), and its API; the ports they listen on. */
+async function startPipeline(inputs: Record<string, string>, outputs = ''): Promise<{ cli: RunningCli; ports: Record<string, number>; api: number; out: string }> {
   const dir = await tempDir('dl-e2e-hostile-');
   const out = path.join(dir, 'events.jsonl');
   const config = path.join(dir, 'pipeline.yaml');
@@ -31,7 +31,7 @@ inputs:
 ${Object.entries(inputs).map(([id, yaml]) => `  ${id}: ${yaml}`).join('\n')}
 outputs:
   out: { type: file, inputs: [${Object.keys(inputs).join(', ')}], path: ${out} }
-`);
+${outputs}`);
   const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
   running.push(cli);
   const ports: Record<string, number> = {};
@@ -168,6 +168,23 @@ describe('network inputs against hostile clients (real daemon)', () => {
       expect((await scrape(api)).get('errors_total/fwd')).toBe(3);
       expect(cli.stderr()).toMatch(/"problem":"bad_message".*The type of key must be string or number/);
       expect(client.socket.destroyed).toBe(false);
+    } finally {
+      await client.close();
+    }
+  });
+  it('fluent_forward: a time no Date can hold (1e20 s) leaves its record untimed; an output that writes dates does not crash on it (was: in a loop, the chunk and those after it never acked)', async () => {
+    const { cli, ports, out } = await startPipeline({ fwd: '{ type: fluent_forward, address: 127.0.0.1:0 }' }, '  con: { type: console, inputs: [fwd], encoding: pretty }\n');
+    const client = await ForwardClient.connect(ports.fwd!);
+    try {
+      client.send(['app', [[1e20, { msg: 'far future' }]], { chunk: 'c1' }]);
+      client.send(['app', 1e300, { msg: 'a Message too' }, { chunk: 'c2' }]);
+      client.send(['app', [[1_700_000_000, { msg: 'after' }]], { chunk: 'c3' }]);
+      await client.waitForAck('c3');
+      expect(client.acks).toEqual(['c1', 'c2', 'c3']);
+      const events = await written(out);
+      expect(events.map((e) => [e.body, (e as { timestamp?: number }).timestamp])).toEqual([[{ msg: 'far future' }, undefined], [{ msg: 'a Message too' }, undefined], [{ msg: 'after' }, 1_700_000_000_000]]);
+      expect(cli.stdout()).toContain('"msg":"after"');
+      expect(cli.stderr()).not.toContain('Invalid time value');
     } finally {
       await client.close();
     }

@@ -13,6 +13,7 @@
 import { isUtf8 } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { Decoder } from '@msgpack/msgpack';
+import { MAX_TIME_MS } from '../../engine/event.js';
 import { EventTime, forwardExtensions } from './event-time.js';
 import { MessageBoundaries } from './framing.js';
 
@@ -190,11 +191,15 @@ export function decoderOptions(maxBytes: number) {
   };
 }
 
+/**
+ * An entry's time as epoch ms; undefined when it is none a Date can hold (a number of seconds such as 1e20, a
+ * uint64): such a timestamp made every output that writes the time as a date throw ("Invalid time value")
+ * and, restarted, throw again on the same batch: the chunk and every one after it waited for ever.
+ */
 function toMillis(time: unknown): number | undefined {
   if (time instanceof EventTime) return time.toMillis();
-  if (typeof time === 'number' && Number.isFinite(time)) return time * 1000;
-  if (typeof time === 'bigint') return Number(time) * 1000;
-  return undefined;
+  const ms = typeof time === 'number' ? time * 1000 : typeof time === 'bigint' ? Number(time) * 1000 : NaN;
+  return Math.abs(ms) <= MAX_TIME_MS ? ms : undefined;
 }
 
 function entry(raw: unknown): ForwardEntry {
@@ -335,12 +340,12 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardM
   if (message.length < 3) throw new ForwardProtocolError('a Message must be [tag, time, record, option?]');
   const option = options(message[3]);
   const chunk = chunkId(option);
-  const time = toMillis(second);
-  if (time === undefined) {
+  // A number a Date cannot hold is a time still (the record is kept, untimed, as in the other modes).
+  if (!(second instanceof EventTime) && typeof second !== 'number' && typeof second !== 'bigint') {
     // Acked like other chunks that cannot be read: resending the same bytes cannot help.
     const e = new ForwardProtocolError('the time of a Message must be an EventTime or a number');
     e.chunk = chunk;
     throw e;
   }
-  return { tag, entries: [{ time, record: message[2], metadata: undefined }], chunk, mode: 'message', skipped: 0 };
+  return { tag, entries: [{ time: toMillis(second), record: message[2], metadata: undefined }], chunk, mode: 'message', skipped: 0 };
 }
