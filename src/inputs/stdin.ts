@@ -6,9 +6,10 @@ import { defineInput, type InputContext } from '../engine/component.js';
 import type { LogEvent } from '../engine/event.js';
 import { byteSize } from '../config/schema.js';
 import { LineSplitter, type LineFlags } from './line-splitter.js';
+import { ProblemLog } from './net/problems.js';
 
 export const stdinConfig = z.object({
-  max_line_bytes: byteSize().prefault('1MiB').describe('Longer lines are cut to this size and marked `log.truncated`; the next line is unaffected.'),
+  max_line_bytes: byteSize().prefault('1MiB').describe('Longer lines are cut to this size and marked `log.truncated`; the next line is unaffected. Cut lines, and lines that are not valid UTF-8 (marked `log.invalid_utf8`), are counted in `malformed_events_total` and logged with their line number: the first of each at once, then a sum at most every 10 s.'),
 });
 
 /**
@@ -45,14 +46,21 @@ export function markLine(event: LogEvent, flags: LineFlags): void {
  */
 export async function readLinesInto(stream: Readable, ctx: InputContext, maxLineBytes: number): Promise<void> {
   const splitter = new LineSplitter(maxLineBytes);
+  // Said in the log (the first of each kind at once, then a sum at most every 10 s), not only counted: before,
+  // a cut or mangled line was known only from malformed_events_total.
+  const problems = new ProblemLog(ctx.logger, ctx.signal);
   let events: LogEvent[] = [];
   const input = ctx.id;
   let malformed = 0;
+  let lineNumber = 0;
   const onLine = (text: string, flags: LineFlags) => {
+    lineNumber += 1;
     const event: LogEvent = { observedTimestamp: Date.now(), body: text, attributes: {}, source: { input } };
     if (flags.truncated || flags.invalidUtf8) {
       markLine(event, flags);
       malformed += 1;
+      if (flags.truncated) problems.report('line_truncated', `a line longer than max_line_bytes (${maxLineBytes}) was cut to it and marked log.truncated; its rest was skipped`, { line: lineNumber, max_line_bytes: maxLineBytes });
+      if (flags.invalidUtf8) problems.report('invalid_utf8', 'a line that is not valid UTF-8: its invalid bytes were replaced with U+FFFD and it was marked log.invalid_utf8', { line: lineNumber });
     }
     events.push(event);
   };
@@ -79,6 +87,9 @@ export async function readLinesInto(stream: Readable, ctx: InputContext, maxLine
     ctx.signal.removeEventListener('abort', stop);
   }
   splitter.flush(onLine);
+  // The last line, without a newline, may be malformed too (it was not counted).
+  if (malformed) ctx.metrics.add('malformed_events_total', malformed);
+  problems.flush();
   if (events.length) {
     ctx.metrics.add('received_events_total', events.length);
     await ctx.emit(events);

@@ -352,6 +352,34 @@ outputs:
     }
   });
 
+  it('stdin: lines cut at max_line_bytes or not UTF-8 are logged, the first at once and then as sums (not a line each), and all counted, the last line too', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const file = path.join(dir, 'pipeline.yaml');
+    const out = path.join(dir, 'out.jsonl');
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { in: { type: stdin, max_line_bytes: 100 } }
+outputs: { out: { type: file, inputs: [in], path: ${out} } }
+`);
+    const invalid = Buffer.from([0x62, 0x61, 0x64, 0x20, 0xe2, 0x82, 0x20, 0x78]); // "bad " and a 3-byte sequence cut after 2
+    const lines: Buffer[] = [];
+    for (let i = 0; i < 1000; i++) lines.push(Buffer.from(`good ${i}\n`), invalid, Buffer.from('\n'), Buffer.from(`${'y'.repeat(300)}\n`));
+    lines.push(invalid); // the last line, with no newline
+    const result = await runCli(['run', '-c', file], { input: Buffer.concat(lines) });
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    expect(await readJsonLines(out)).toHaveLength(3001);
+    // Before: nothing in the log, and the last line not counted (2000).
+    expect(exitSummary(result.stderr, 'all inputs finished; stopped').in!.malformed_events_total).toBe(2001);
+    const said = (problem: string) => logLines(result.stderr).filter((l) => l.problem === problem);
+    for (const [problem, first, times] of [['invalid_utf8', 2, 1001], ['line_truncated', 3, 1000]] as const) {
+      const lines = said(problem);
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines.length).toBeLessThanOrEqual(3);
+      expect(lines[0]).toMatchObject({ component: 'in', line: first, level: 'warn' });
+      // The first is logged at once, the others summed.
+      expect(1 + lines.slice(1).reduce((n, l) => n + (l.occurrences as number), 0)).toBe(times);
+    }
+  });
+
   it('anomaly_detect saves its state after a burst followed by silence, so a SIGKILL then loses no baseline', async () => {
     const dir = await tempDir('dl-e2e-');
     const log = path.join(dir, 'app.log');
