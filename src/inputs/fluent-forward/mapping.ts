@@ -58,13 +58,11 @@ function toAttributes(record: Record<string, unknown>, depth: number): Attribute
   return out;
 }
 
-/** The events of the next `count` entries of `message`, read from `entries` (its entries' iterator): fewer at their end. */
-export function forwardEvents(message: ForwardMessage, entries: Iterator<ForwardEntry>, count: number, input: string, peer: string | undefined, now: number): LogEvent[] {
-  const events: LogEvent[] = [];
-  for (let i = 0; i < count; i++) {
-    const next = entries.next();
-    if (next.done) break;
-    const e = next.value;
+/** The events of `entries`, taken from `message`. */
+export function forwardEvents(message: ForwardMessage, entries: ForwardEntry[], input: string, peer: string | undefined, now: number): LogEvent[] {
+  const events: LogEvent[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
     invalidUtf8 = false;
     const value = toAttributeValue(e.record);
     const body: string | Attributes = typeof value === 'object' && value !== null && !Array.isArray(value) ? value : typeof value === 'string' ? value : JSON.stringify(value);
@@ -84,7 +82,7 @@ export function forwardEvents(message: ForwardMessage, entries: Iterator<Forward
         }
       }
     }
-    events.push(event);
+    events[i] = event;
   }
   return events;
 }

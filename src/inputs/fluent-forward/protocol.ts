@@ -27,15 +27,15 @@ export interface ForwardEntry {
 export interface ForwardMessage {
   tag: string;
   /**
-   * The entries that are [time, record], decoded as they are taken: a PackedForward chunk may hold millions
-   * (16 MiB of 3-byte entries, or a 16 KiB gzip of them, is 5.6 million), which decoded at once took 2.6 GB and
-   * held the event loop for minutes. Read them once.
+   * The next `count` entries that are [time, record] (fewer at the end, none once all were taken), decoded as
+   * they are taken: a PackedForward chunk may hold millions (16 MiB of 3-byte entries, or a 16 KB gzip of
+   * them, is 5.6 million), which decoded at once took 2.6 GB and held the event loop for minutes.
    */
-  entries: Iterable<ForwardEntry>;
+  take(count: number): ForwardEntry[];
   /** The chunk id to acknowledge, when the sender asked for one. */
   chunk: string | undefined;
   mode: 'message' | 'forward' | 'packed_forward' | 'compressed_packed_forward';
-  /** Entries that were not [time, record] (or could not be decoded): skipped, the others kept. Counted as `entries` are read. */
+  /** Entries that were not [time, record] (or could not be decoded): skipped, the others kept. Counted as they are taken. */
   skipped: number;
   /** The tag's bytes were not valid UTF-8 (replaced with U+FFFD). */
   invalidTag?: boolean;
@@ -48,30 +48,37 @@ export class ForwardProtocolError extends Error {
   chunk: string | undefined;
 }
 
-/** Entries that are [time, record]; the others are counted in `message.skipped`, not allowed to sink the chunk they came in. */
-function* goodEntries(raws: Iterable<unknown>, message: ForwardMessage): Generator<ForwardEntry, void, undefined> {
-  for (const raw of raws) {
-    let good;
-    try {
-      good = entry(raw);
-    } catch {
-      message.skipped += 1;
-      continue;
-    }
-    yield good;
-  }
-}
-
 /**
- * The values of a PackedForward stream of entries, up to bytes that cannot be decoded: what follows them is
- * lost (the stream has no framing to find the next entry) and counted as one skipped entry.
+ * `ForwardMessage.take` over decoded values: those that are not [time, record] are counted in
+ * `message.skipped`, not allowed to sink the chunk they came in. A PackedForward stream is read up to bytes
+ * that cannot be decoded: what follows them is lost (the stream has no framing to find the next entry) and
+ * counted as one skipped entry.
  */
-function* packedValues(packed: Uint8Array, maxBytes: number, message: ForwardMessage): Generator<unknown, void, undefined> {
-  try {
-    yield* new Decoder(decoderOptions(maxBytes)).decodeMulti(packed);
-  } catch {
-    message.skipped += 1;
-  }
+function entriesOf(raws: Iterator<unknown>, message: { skipped: number }): (count: number) => ForwardEntry[] {
+  let done = false;
+  return (count) => {
+    const entries: ForwardEntry[] = [];
+    while (!done && entries.length < count) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = raws.next();
+      } catch {
+        message.skipped += 1;
+        done = true;
+        break;
+      }
+      if (next.done === true) {
+        done = true;
+        break;
+      }
+      try {
+        entries.push(entry(next.value));
+      } catch {
+        message.skipped += 1;
+      }
+    }
+    return entries;
+  };
 }
 
 /**
@@ -310,8 +317,8 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardM
 
   if (Array.isArray(second)) {
     const option = options(message[2]);
-    const unpacked: ForwardMessage = { tag, entries: [], skipped: 0, chunk: chunkId(option), mode: 'forward' };
-    unpacked.entries = goodEntries(second, unpacked);
+    const unpacked: ForwardMessage = { tag, take: () => [], skipped: 0, chunk: chunkId(option), mode: 'forward' };
+    unpacked.take = entriesOf(second[Symbol.iterator](), unpacked);
     return unpacked;
   }
   if (second instanceof Uint8Array) {
@@ -331,8 +338,8 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardM
       }
       mode = 'compressed_packed_forward';
     }
-    const unpacked: ForwardMessage = { tag, entries: [], skipped: 0, chunk, mode };
-    unpacked.entries = goodEntries(packedValues(packed, maxBytes, unpacked), unpacked);
+    const unpacked: ForwardMessage = { tag, take: () => [], skipped: 0, chunk, mode };
+    unpacked.take = entriesOf(new Decoder(decoderOptions(maxBytes)).decodeMulti(packed), unpacked);
     if (packed !== second) unpacked.inflated = packed.length;
     return unpacked;
   }
@@ -347,5 +354,7 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardM
     e.chunk = chunk;
     throw e;
   }
-  return { tag, entries: [{ time: toMillis(second), record: message[2], metadata: undefined }], chunk, mode: 'message', skipped: 0 };
+  const unpacked: ForwardMessage = { tag, take: () => [], chunk, mode: 'message', skipped: 0 };
+  unpacked.take = entriesOf([[second, message[2]]][Symbol.iterator](), unpacked);
+  return unpacked;
 }

@@ -196,11 +196,11 @@ export class FluentForwardInput implements InputStage {
           let taken = 0;
           try {
             // Handed on EVENTS_PER_BATCH at a time, each batch made once the pipeline took the one before: a
-            // chunk's entries may be millions (see ForwardMessage.entries).
-            const entries = message.entries[Symbol.iterator]();
+            // chunk's entries may be millions (see ForwardMessage.take).
             for (;;) {
-              const events = forwardEvents(message, entries, EVENTS_PER_BATCH, ctx.id, peer, Date.now());
-              if (events.length === 0) break;
+              const entries = message.take(EVENTS_PER_BATCH);
+              if (entries.length === 0) break;
+              const events = forwardEvents(message, entries, ctx.id, peer, Date.now());
               taken += events.length;
               ctx.metrics.add('received_events_total', events.length);
               let marked = 0;
