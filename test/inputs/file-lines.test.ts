@@ -155,6 +155,25 @@ describe('file input: lines', () => {
     expect(input.events[1]!.attributes['log.truncated']).toBe(true);
     expect(input.bodies()[2]).toBe('after');
     expect(input.metrics.get('malformed_events_total')).toBe(1);
+    // Said in the log with its file and where the line starts, not only counted.
+    const said = input.logRecords.filter((r) => r.problem === 'line_truncated');
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatchObject({ file: input.events[1]!.source.file, offset: 7, max_line_bytes: 1024 });
+    expect(said[0]!.msg).toMatch(/cut .*log\.truncated/);
+  });
+
+  it('cut and invalid lines in a flood are logged rate-limited: the first of each kind at once, the rest summed', async () => {
+    const lines: Buffer[] = [];
+    for (let i = 0; i < 300; i++) lines.push(Buffer.from(`${'x'.repeat(2000)}\n`), Buffer.from([0x61, 0xff, 0x0a]));
+    const input = await readWith(Buffer.concat(lines), { max_line_bytes: '1KiB' }, 600);
+    expect(input.metrics.get('malformed_events_total')).toBe(600);
+    // 600 problems, two log lines now (one per kind); their sums follow within 10 s, or at the stop.
+    expect(input.logRecords.filter((r) => r.problem === 'line_truncated')).toHaveLength(1);
+    expect(input.logRecords.filter((r) => r.problem === 'invalid_utf8')).toHaveLength(1);
+    expect(input.logRecords.find((r) => r.problem === 'invalid_utf8')).toMatchObject({ offset: 2001 });
+    await input.stop();
+    const sums = input.logRecords.filter((r) => r.problem !== undefined && r.occurrences !== undefined);
+    expect(sums.map((r) => [r.problem, r.occurrences]).sort()).toEqual([['invalid_utf8', 299], ['line_truncated', 299]]);
   });
 
   it('an over-long line still being written when the input stops is read once, whole, after the restart', async () => {

@@ -39,6 +39,7 @@ import { EMPTY_FINGERPRINT, FingerprintSet, fingerprintOf, readPrefix, startsWit
 import { missingFolders, PathMatcher, unreadableFolders } from './glob.js';
 import { continuationPatternRule, PRESETS, startPatternRule, type MultilineRule } from './multiline.js';
 import { AckPolicy, AckTracker, Tailer, type TailerHost, type TailerOptions } from './tailer.js';
+import { ProblemLog } from '../net/problems.js';
 
 function regex() {
   return z.string().min(1).superRefine((value, ctx) => {
@@ -54,7 +55,7 @@ export const fileInputConfig = z.object({
   include: z.array(z.string().min(1)).min(1).describe('Files to read: paths or globs (`*`, `?`, `**`, `[abc]`, `{a,b}`). Relative paths resolve against the working directory. Match the live names (`/var/log/app/*.log`), not the rotated ones: rotated files are followed by the input itself.'),
   exclude: z.array(z.string().min(1)).default([]).describe('Globs of files not to read, even if `include` matches them. A glob starting with `**` matches anywhere (`**/*.gz`).'),
   start_at: z.enum(['beginning', 'end']).default('end').describe('Where to start in a file seen for the first time when the input starts: `end` reads only what is written from now on, `beginning` reads what is there. Files that appear later, or that replaced a checkpointed file while driftlock was stopped, are always read from their start; checkpointed files resume from their checkpoint.'),
-  max_line_bytes: byteSize().prefault('1MiB').describe('Longer lines (and joined multiline events) are cut to this size and marked `log.truncated`; the next line is unaffected.'),
+  max_line_bytes: byteSize().prefault('1MiB').describe('Longer lines (and joined multiline events) are cut to this size and marked `log.truncated`; the next line is unaffected. Cut lines, and lines that are not valid UTF-8 (marked `log.invalid_utf8`), are counted in `malformed_events_total` and logged with their file and byte offset: the first of each at once, then a sum at most every 10 s.'),
   max_read_bytes: byteSize().prefault('1MiB').describe('Bytes read from a file at once; its lines go downstream in batches, one for each 256 KiB of the read.'),
   partial_line_timeout: duration().prefault('0s').describe('How long a last line without newline waits for the rest before it is passed on as it is. `0s`: it waits until the file is let go (rotated or deleted).'),
   multiline: z
@@ -141,6 +142,7 @@ const RESTING_CHECKS_AT_ONCE = 64;
 /** The running input: decides where each file starts, owns the tailers and the checkpoints. */
 export class FileInput implements TailerHost {
   readonly options: TailerOptions;
+  readonly problems: ProblemLog;
   private readonly tailers = new Map<string, Tailer>();
   private readonly byPath = new Map<string, Tailer>();
   private readonly store: CheckpointStore;
@@ -227,6 +229,7 @@ export class FileInput implements TailerHost {
         ? { multiline: { rule: multilineRule(config.multiline), timeoutMs: config.multiline.timeout, maxLines: config.multiline.max_lines } }
         : {}),
     };
+    this.problems = new ProblemLog(ctx.logger, ctx.signal);
     this.store = new CheckpointStore(ctx.dataDir);
     this.store.unseenSince = () => this.unseenSince();
     this.matcher = new PathMatcher(config.include, config.exclude);

@@ -23,6 +23,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { AckStatus } from '../../engine/acknowledgement.js';
 import type { InputContext } from '../../engine/component.js';
 import type { LogEvent } from '../../engine/event.js';
+import type { ProblemLog } from '../net/problems.js';
 import { LineSplitter, type LineFlags } from '../line-splitter.js';
 import type { Checkpoint } from './checkpoints.js';
 import { fileKey } from './checkpoints.js';
@@ -143,6 +144,8 @@ const monotonic = (): number => performance.now();
 export interface TailerHost {
   readonly ctx: InputContext;
   readonly options: TailerOptions;
+  /** Where cut lines and lines that are not UTF-8 are said (rate-limited), beside `malformed_events_total`. */
+  readonly problems: ProblemLog;
   /**
    * The file's name now points at another file or at nothing (the file was renamed away, or `deleted`): look
    * at the name again. `checkedMtimeMs` is the file's modification time when its content was last found
@@ -563,8 +566,18 @@ export class Tailer {
   private readonly onEvent = (text: string, flags: LineFlags, start: number, end: number): void => {
     const event: LogEvent = { observedTimestamp: this.now, body: text, attributes: {}, source: { input: this.host.ctx.id, file: this.lastPath, offset: start } };
     if (flags.truncated || flags.invalidUtf8) {
-      if (flags.truncated) event.attributes['log.truncated'] = true;
-      if (flags.invalidUtf8) event.attributes['log.invalid_utf8'] = true;
+      // Said in the log, not only counted: before, a cut or mangled line was known only from
+      // malformed_events_total, with no clue which file or where.
+      const where = { file: this.lastPath, offset: start };
+      if (flags.truncated) {
+        event.attributes['log.truncated'] = true;
+        const limits = this.opts.multiline ? `max_line_bytes (${this.opts.maxLineBytes}) or multiline.max_lines (${this.opts.multiline.maxLines})` : `max_line_bytes (${this.opts.maxLineBytes})`;
+        this.host.problems.report('line_truncated', `a line or event over ${limits} was cut there and marked log.truncated; its rest was skipped`, { ...where, max_line_bytes: this.opts.maxLineBytes });
+      }
+      if (flags.invalidUtf8) {
+        event.attributes['log.invalid_utf8'] = true;
+        this.host.problems.report('invalid_utf8', 'a line that is not valid UTF-8: its invalid bytes were replaced with U+FFFD and it was marked log.invalid_utf8', where);
+      }
       this.malformed += 1;
     }
     this.events.push(event);
