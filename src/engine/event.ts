@@ -22,6 +22,19 @@ export const TOO_DEEP = `[nested deeper than ${MAX_NESTING} levels: cut]`;
 export const MAX_TIME_MS = 8.64e15;
 
 /**
+ * The time to show or send for an event: its `timestamp` when a Date can hold it, else when it was observed
+ * (else now). An input or plugin may hand on any number (`1e20`, `NaN`); outputs that wrote it as a date
+ * threw "Invalid time value" on every retry of the batch, a crash loop.
+ */
+export function eventTime(event: Pick<LogEvent, 'timestamp' | 'observedTimestamp'>): number {
+  return dateable(event.timestamp) ?? dateable(event.observedTimestamp) ?? Date.now();
+}
+
+function dateable(ms: number | undefined): number | undefined {
+  return ms !== undefined && Math.abs(ms) <= MAX_TIME_MS ? ms : undefined;
+}
+
+/**
  * Stores a field under any key, `__proto__` too: a plain assignment to `__proto__` would set the object's
  * prototype instead and drop the field (JSON.parse, logfmt, syslog parameters and OTLP or msgpack maps can
  * all carry that key).

@@ -1,5 +1,5 @@
 /** How outputs turn events into lines; shared so that `file` and `console` write the same formats. */
-import { bodyText, severityName, type LogEvent } from '../engine/event.js';
+import { bodyText, eventTime, severityName, type LogEvent } from '../engine/event.js';
 import { renderAlertText, type AlertView } from './alert-format.js';
 import { alertEntry } from './delivery/alert.js';
 
@@ -11,7 +11,7 @@ export type EventEncoding = 'json' | 'text' | 'pretty' | 'alert';
 
 /** A one-line, human-readable rendering: time, severity, input id, body, then attributes. */
 export function prettyLine(event: LogEvent): string {
-  const time = new Date(event.timestamp ?? event.observedTimestamp).toISOString();
+  const time = new Date(eventTime(event)).toISOString();
   // OTLP's SeverityNumber is an open enum: a client may send any int32 (-5, 0, 1000). Below 1 there is no
   // name to give, and indexing the table with a negative number crashed the output on every retry.
   const n = event.severityNumber;
@@ -38,7 +38,7 @@ export function encodeEvent(event: LogEvent, encoding: EventEncoding, color = fa
     case 'alert': {
       const anomaly = event.attributes.anomaly;
       if (anomaly && typeof anomaly === 'object' && !Array.isArray(anomaly) && typeof anomaly.why === 'string') {
-        const view: AlertView = { anomaly: anomaly as unknown as AlertView['anomaly'], entry: alertEntry(event), time: event.timestamp ?? event.observedTimestamp };
+        const view: AlertView = { anomaly: anomaly as unknown as AlertView['anomaly'], entry: alertEntry(event), time: eventTime(event) };
         if (event.source.file) view.location = event.source.offset !== undefined ? `${event.source.file} @${event.source.offset}` : event.source.file;
         return renderAlertText(view, color);
       }

@@ -26,7 +26,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
-import type { LogEvent } from '../engine/event.js';
+import { eventTime, type LogEvent } from '../engine/event.js';
 import { duration, httpUrl, secret } from '../config/schema.js';
 import { percent } from './alert-format.js';
 import { cutWhole } from '../detector/strings.js';
@@ -84,7 +84,7 @@ export interface SlackAlert extends AlertAnomaly {
 }
 
 export function toSlackAlert(event: LogEvent, anomaly: AlertAnomaly): SlackAlert {
-  return { ...anomaly, entry: alertEntry(event), time: event.timestamp ?? event.observedTimestamp };
+  return { ...anomaly, entry: alertEntry(event), time: eventTime(event) };
 }
 
 // Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they reorder what follows, so a

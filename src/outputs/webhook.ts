@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { type Batch } from '../engine/acknowledgement.js';
 import { defineOutput, type ComponentContext } from '../engine/component.js';
-import type { LogEvent } from '../engine/event.js';
+import { eventTime, type LogEvent } from '../engine/event.js';
 import { errorMessage } from '../engine/failure-report.js';
 import { byteSize, duration, httpUrl, secret } from '../config/schema.js';
 import { splitAck } from './delivery/acks.js';
@@ -103,7 +103,7 @@ export function alertId(event: LogEvent, outputId: string): string {
 }
 
 export function toWebhookAlert(event: LogEvent, outputId: string): WebhookAlert {
-  const alert: WebhookAlert = { id: alertId(event, outputId), time: new Date(event.timestamp ?? event.observedTimestamp).toISOString(), entry: alertEntry(event), event };
+  const alert: WebhookAlert = { id: alertId(event, outputId), time: new Date(eventTime(event)).toISOString(), entry: alertEntry(event), event };
   const a = event.attributes.anomaly;
   if (a && typeof a === 'object' && !Array.isArray(a)) alert.anomaly = a;
   return alert;

@@ -6,6 +6,7 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exitSummary, logLines, runCli, startCli } from '../helpers/cli.js';
+import { startReceiver } from '../helpers/http-receiver.js';
 import { tempDir } from '../helpers/temp.js';
 
 /**
@@ -109,6 +110,49 @@ outputs:
       expect((failed?.err as { message: string }).message).toMatch(/^map\(\) must return an array of events/);
     }, 30_000);
   }
+
+  it('events whose timestamp no Date can hold (a plugin sets 1e20) reach every output, shown at their observed time; the outputs crashed on each retry', async () => {
+    // Before, console (pretty, alert), webhook and Slack called toISOString() on the timestamp: "Invalid time
+    // value" at every retry of the batch, so nothing reached them and the stop waited out their crash loop.
+    const dir = await tempDir('dl-plugin-stages-');
+    const hook = await startReceiver();
+    const slack = await startReceiver();
+    try {
+      await writeFile(path.join(dir, 'future.mjs'), `export default ({ z, defineTransform }) => [
+  defineTransform({ type: 'far_future', description: 'stamps events with a time no Date can hold', config: z.object({}), build: () => ({
+    map: (events) => events.map((e) => ({ ...e, timestamp: 1e20, attributes: { ...e.attributes, anomaly: { kind: 'new_pattern', score: 9, confidence: 0.999, why: 'new text', stream_id: 'plugin', template: 'x' } } })),
+  }) }),
+];
+`);
+      const file = path.join(dir, 'pipeline.yaml');
+      await writeFile(file, `data_dir: ${dir}/data
+plugins: [./future.mjs]
+inputs: { in: { type: stdin } }
+transforms:
+  future: { type: far_future, inputs: [in] }
+outputs:
+  pretty: { type: console, inputs: [future], encoding: pretty }
+  alerts: { type: console, inputs: [future], encoding: alert }
+  hook: { type: webhook, inputs: [future], url: "${hook.url}", batch: { max_events: 1 } }
+  slack: { type: slack, inputs: [future], webhook_url: "${slack.url}/services/T0/B0/X" }
+`);
+      const before = Date.now();
+      const result = await runCli(['run', '-c', file], { input: 'one\ntwo\nthree\n' });
+      expect(result.code, result.stderr.slice(-3000)).toBe(0);
+      const summary = exitSummary(result.stderr, 'all inputs finished; stopped');
+      for (const id of ['pretty', 'alerts', 'hook', 'slack']) expect(summary[id]!.errors_total ?? 0, id).toBe(0);
+      const year = String(new Date(before).getUTCFullYear());
+      const out = result.stdout.split('\n');
+      expect(out.filter((l) => l.startsWith(`${year}-`) && / \[in\] (one|two|three) /.test(l))).toHaveLength(3);
+      expect(out.filter((l) => l.includes('new_pattern  plugin') && l.includes(` ${year}-`))).toHaveLength(3);
+      expect(hook.accepted()).toHaveLength(3);
+      for (const r of hook.accepted()) expect(Date.parse((JSON.parse(r.body) as { time: string }).time)).toBeGreaterThanOrEqual(before - 1000);
+      expect(slack.accepted().length).toBeGreaterThan(0);
+    } finally {
+      await hook.close();
+      await slack.close();
+    }
+  }, 30_000);
 
   it('a stream transform that crashes at the end of stdin, holding what it aggregated, is restarted: every line written, none abandoned', async () => {
     // It holds the batches it reads until it has min_events; its first instance throws once its input has
