@@ -1212,11 +1212,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class StartError extends Error {
   /** Given up on after the start's timeout (see `Pipeline.start`): a stop under way says that itself. */
   declare readonly timedOut: boolean;
+  /** The component that failed: logged beside the error as `component`, as components' own lines name it. */
+  declare readonly componentId: string;
 
-  constructor(readonly componentId: string, cause: unknown, kind: string, options: { timedOut?: boolean } = {}) {
+  constructor(componentId: string, cause: unknown, kind: string, options: { timedOut?: boolean } = {}) {
     super(`${kind} ${JSON.stringify(componentId)} cannot start: ${cause instanceof Error ? cause.message : String(cause)}`, typeof cause === 'string' ? {} : { cause });
     this.name = 'StartError';
-    // Not enumerable: not a field of the error as the log shows it.
+    // Not enumerable: not fields of the error as the log shows it (before, `componentId` was, inside `err`,
+    // beside the line's own `component`: one id under two names).
     Object.defineProperty(this, 'timedOut', { value: options.timedOut === true });
+    Object.defineProperty(this, 'componentId', { value: componentId });
   }
 }

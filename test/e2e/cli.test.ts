@@ -577,13 +577,13 @@ outputs: { out: { type: console, inputs: [net] } }
       // Said in words, without a stack trace pointing into driftlock's code (before: two, one a line).
       expect(stackTraces(result.stderr)).toEqual([]);
       // The logged error says its message once, its cause only what the system said beside it (before, the
-      // message three times: the StartError's, its cause's, that cause's cause's; and "name" as "type").
+      // message three times: the StartError's, its cause's, that cause's cause's; and "name" as "type"). The
+      // component is the line's `component` alone (before, also `componentId` in here: one id, two names).
       const err = logLines(result.stderr).find((l) => l.msg === 'cannot start the pipeline')!.err as Record<string, unknown>;
       expect(JSON.stringify(err).split('address already in use').length - 1).toBe(1);
       expect(err).toEqual({
         type: 'StartError',
         message: `input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change its address)`,
-        componentId: 'net',
         cause: { type: 'Error', code: 'EADDRINUSE', errno: expect.any(Number), syscall: 'listen', address: '127.0.0.1', port },
       });
       // The API's own port taken: the same, said in one line.
