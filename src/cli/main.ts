@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { createRegistry } from '../components.js';
 import { loadPlugin, pluginLoadError } from '../engine/registry.js';
-import { ConfigError, formatIssue } from '../config/errors.js';
+import { ConfigError, configErrorText, formatIssue } from '../config/errors.js';
 import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
 import { parseByteSize, parseDuration } from '../config/schema.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
@@ -93,7 +93,7 @@ program
       const { tlsProblemsOf } = await import('../inputs/net/tls.js');
       const tls = await tlsProblemsOf(cfg, opts.config);
       if (tls.length > 0) {
-        process.stderr.write(`${opts.config}: ${tls.length} problem${tls.length === 1 ? '' : 's'} with TLS files:\n${tls.map((t) => `  ${t}`).join('\n')}\n`);
+        process.stderr.write(`driftlock: ${opts.config}: ${tls.length} problem${tls.length === 1 ? '' : 's'} with TLS files:\n${tls.map((t) => `  ${t}`).join('\n')}\n`);
         process.exitCode = EXIT.config;
         return;
       }
@@ -109,7 +109,7 @@ program
       process.exitCode = EXIT.ok;
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(`${err.message}\n`);
+      process.stderr.write(configErrorText(err));
       process.exitCode = EXIT.config;
     }
   });
@@ -288,7 +288,7 @@ async function apiAddressOf(opts: { api?: string; config?: string }, command: st
     return cfg.api.address;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
+    process.stderr.write(configErrorText(err));
     process.exit(EXIT.config);
   }
 }

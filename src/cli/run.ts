@@ -12,7 +12,7 @@
 import type { Server } from 'node:http';
 import { startApiServer, type ReloadStatus } from '../api/server.js';
 import { createRegistry } from '../components.js';
-import { ConfigError, formatIssue } from '../config/errors.js';
+import { ConfigError, configErrorText, formatIssue } from '../config/errors.js';
 import { loadConfigFile, secretsOf, type ComponentConfig, type LOG_LEVELS, type PipelineConfig } from '../config/load.js';
 import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
@@ -134,7 +134,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     config = await loadConfigFile(options.configFile, createRegistry());
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`driftlock: ${err.message}\n`);
+      process.stderr.write(configErrorText(err));
       return 78;
     }
     throw err;

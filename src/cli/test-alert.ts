@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import { createRegistry } from '../components.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, configErrorText } from '../config/errors.js';
 import { loadConfigFile, secretsOf, type ComponentConfig } from '../config/load.js';
 import type { LogEvent } from '../engine/event.js';
 import { errorMessage } from '../engine/failure-report.js';
@@ -121,7 +121,7 @@ export async function runTestAlert(configFile: string, ids: readonly string[], i
     outputs = config.components.filter((c) => c.kind === 'output');
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    io.stderr.write(`${err.message}\n`);
+    io.stderr.write(configErrorText(err));
     return 78;
   }
   const able = outputs.filter((c) => c.definition.sendTest !== undefined);

@@ -21,6 +21,15 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * A config that does not load, as every command says it on stderr: `driftlock: invalid configuration ...`
+ * (before, `run` alone had the prefix; `validate`, `test-alert`, `tap` and `top` began with `invalid
+ * configuration`, unlike their other errors and unlike `run`'s).
+ */
+export function configErrorText(err: ConfigError): string {
+  return `driftlock: ${err.message}\n`;
+}
+
 export function formatIssue(file: string, issue: ConfigIssue): string {
   const where = issue.line !== undefined ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
   const what = [issue.component !== undefined ? `component "${issue.component}"` : '', issue.path ? `key ${issue.path}` : '']

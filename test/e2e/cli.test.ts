@@ -213,7 +213,7 @@ outputs: { out: { type: file, inputs: [syslog_tls], path: ${dir}/out.log } }
     const mismatch = await runCli(['validate', '-c', file]);
     expect(mismatch.code).toBe(78);
     // At the file:line:column of its tls, as config errors are (before, the file alone).
-    expect(mismatch.stderr).toContain(`${file}: 1 problem with TLS files:\n  ${file}:3:${input(a.certFile, b.keyFile).indexOf('{ cert_file') + 1}: input "syslog_tls" cannot start:`);
+    expect(mismatch.stderr).toContain(`driftlock: ${file}: 1 problem with TLS files:\n  ${file}:3:${input(a.certFile, b.keyFile).indexOf('{ cert_file') + 1}: input "syslog_tls" cannot start:`);
     await writeFile(file, pipeline(path.join(dir, 'nope.pem'), a.keyFile));
     const missing = await runCli(['validate', '-c', file]);
     expect(missing.code).toBe(78);
@@ -278,7 +278,14 @@ ${at(`${dir}/*.txt`)}: warning: input "app": include "${dir}/*.txt" matches no f
     await writeFile(file, 'inputs:\n  app: { type: stdin }\ntransforms:\n  parse_app: { type: parse, inputs: [app], format: json }\noutputs:\n  out: { type: console, inputs: [parse_app] }\n  out2: { type: file, inputs: [parse_ap], path: 123 }\n');
     const result = await runCli(['validate', '-c', file]);
     expect(result.code).toBe(78);
-    expect(result.stderr).toContain('invalid configuration (2 problems)');
+    // Headed as run heads it, and as the other commands that load a pipeline file do (before, `run` alone
+    // said `driftlock: `; the others began with `invalid configuration`).
+    expect(result.stderr).toMatch(/^driftlock: invalid configuration \(2 problems\)\n/);
+    for (const command of [['run'], ['test-alert'], ['tap'], ['top']]) {
+      const other = await runCli([...command, '-c', file], { input: '' });
+      expect(other.code, command[0]).toBe(78);
+      expect(other.stderr, command[0]).toBe(result.stderr);
+    }
     expect(result.stderr).toContain(`${file}:7:49: component "out2", key path: expected a string; found number 123`);
     expect(result.stderr).toContain(`${file}:7:32: component "out2", key inputs.0: unknown input "parse_ap" (did you mean "parse_app"?)`);
   });
