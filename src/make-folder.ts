@@ -1,5 +1,6 @@
 /** Creating a folder and its parents, safely where Node's own recursive mkdir is not. */
-import { lstat, mkdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, lstat, mkdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -32,6 +33,23 @@ export async function makeFolder(dir: string, mode?: number): Promise<void> {
   await mkdir(dir, mode).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST' || !(await stat(dir).then((s) => s.isDirectory(), () => false))) throw err;
   });
+}
+
+/**
+ * A folder driftlock keeps state in (`data_dir`, the folder of `scan`/`stream --state`): made with its
+ * parents when it is not there (`STATE_FOLDER_MODE`), and checked to be writable now, not when the state is
+ * first saved. `created`: it was not there; else why it cannot be used, in words (`whyNoFolder`), with the
+ * system's error.
+ */
+export async function stateFolder(dir: string): Promise<{ created: boolean } | { reason: string; err: NodeJS.ErrnoException }> {
+  const existed = await stat(dir).then(() => true, () => false);
+  try {
+    await makeFolder(dir, STATE_FOLDER_MODE);
+    await access(dir, constants.W_OK);
+    return { created: !existed };
+  } catch (err) {
+    return { reason: await whyNoFolder(dir, err as NodeJS.ErrnoException), err: err as NodeJS.ErrnoException };
+  }
 }
 
 /**

@@ -20,6 +20,7 @@ import { percent, printable, renderAlertText, renderRepeatsText } from '../outpu
 import { RepeatFolder } from './repeat-folder.js';
 import { SILENCE_CHECK_MS, BackGatherer, backAnomaly, lineParser, tellSilences, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
+import { stateFolder } from '../make-folder.js';
 
 import { detectSession } from './detect-session.js';
 
@@ -173,14 +174,26 @@ export class LineDetector {
     });
   }
 
-  async init(): Promise<string | undefined> {
+  /**
+   * Reads `--state`: a note to say (what was restored, or that there is none yet), or `refused` when its
+   * folder cannot be made or written. The folder is made when missing, as `run` makes `data_dir` (mode 0700,
+   * with its parents), and said; before, it was made silently at the end, so that a mistyped path saved the
+   * baseline where no one looked, and a folder that could not be written failed the command (exit 2) only
+   * after the whole scan.
+   */
+  async init(): Promise<{ note?: string; refused?: string }> {
     this.parse = await lineParser(this.options.format);
-    if (!this.options.state) return undefined;
+    const file = this.options.state;
+    if (!file) return {};
+    const dir = path.dirname(path.resolve(file));
+    const folder = await stateFolder(dir);
+    if ('reason' in folder) return { refused: `--state ${file}: its folder ${dir} cannot be used: ${folder.reason}: ${folder.err.message}` };
     try {
-      const r = await loadDetectorState(this.detector, this.options.state);
-      return r === undefined ? undefined : `restored ${describeRestore(r)} from ${this.options.state}`;
+      const r = await loadDetectorState(this.detector, file);
+      if (r !== undefined) return { note: `restored ${describeRestore(r)} from ${file}` };
+      return { note: `no state in ${file} yet: a new warm-up, saved there at the end${folder.created ? ` (its folder ${dir} did not exist: created it)` : ''}` };
     } catch (err) {
-      return `cannot restore ${this.options.state} (${(err as Error).message}); starting a new warm-up`;
+      return { note: `cannot restore ${file} (${(err as Error).message}); starting a new warm-up` };
     }
   }
 
@@ -369,7 +382,11 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
     clearStatus();
     io.stderr.write(`driftlock: ${message}\n`);
   });
-  const note = await ld.init();
+  const { note, refused } = await ld.init();
+  if (refused) {
+    io.stderr.write(`driftlock: ${refused}\n`);
+    return 2;
+  }
   if (note && !options.quiet) io.stderr.write(`driftlock: ${note}\n`);
   const json = !io.stdout.isTTY;
   const color = colorWanted(io.stdout);
@@ -597,7 +614,11 @@ export function streamOfFile(file: string): string {
 export async function runScan(files: string[], options: ScanOptions, io: Omit<StreamIo, 'stdin'> & { stdin?: Readable }): Promise<number> {
   // Said on a line of its own: the progress bar is redrawn after it.
   const ld = new LineDetector(options, (message) => io.stderr.write(`${showProgress ? '\r\x1b[K' : ''}driftlock: ${message}\n`));
-  const note = await ld.init();
+  const { note, refused } = await ld.init();
+  if (refused) {
+    io.stderr.write(`driftlock: ${refused}\n`);
+    return 2;
+  }
   if (note) io.stderr.write(`driftlock: ${note}\n`);
   const color = colorWanted(io.stdout);
   const showProgress = options.progress && ansiTerminal(io.stderr);

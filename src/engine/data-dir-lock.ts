@@ -23,15 +23,15 @@
  * 75 at its next refresh), or one said so and exited 78 while another, which had made its lock in between
  * without a word, ran.
  */
-import { constants, rmdirSync, rmSync, type Stats } from 'node:fs';
-import { access, lstat, mkdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { rmdirSync, rmSync, type Stats } from 'node:fs';
+import { lstat, mkdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { writeFileAtomic } from '../atomic-write.js';
-import { makeFolder, STATE_FOLDER_MODE, whyNoFolder } from '../make-folder.js';
+import { STATE_FOLDER_MODE, stateFolder, whyNoFolder } from '../make-folder.js';
 import type { Logger } from 'pino';
 
 export const LOCK_NAME = 'driftlock.lock';
@@ -214,14 +214,10 @@ export class DataDirUnusable extends Error {
  * aborted (a SIGTERM) ends the wait at once, with `LockWaitStopped`.
  */
 export async function lockDataDir(dataDir: string, logger: Logger, setAt?: string, signal?: AbortSignal): Promise<() => Promise<void>> {
-  try {
-    await makeFolder(dataDir, STATE_FOLDER_MODE);
-    // proper-lockfile retries any error for its whole wait (7 s): one that waiting cannot cure (a read-only
-    // filesystem, no permission) is found here, at once.
-    await access(dataDir, constants.W_OK);
-  } catch (err) {
-    throw new DataDirUnusable(dataDir, await whyNoFolder(dataDir, err as NodeJS.ErrnoException), err as Error, setAt);
-  }
+  // proper-lockfile retries any error for its whole wait (7 s): one that waiting cannot cure (a read-only
+  // filesystem, no permission) is found here, at once.
+  const folder = await stateFolder(dataDir);
+  if ('reason' in folder) throw new DataDirUnusable(dataDir, folder.reason, folder.err, setAt);
   const lockfilePath = path.join(dataDir, LOCK_NAME);
   const giveUpAt = Date.now() + WAIT_MS;
   let saidHeld = false;

@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -436,6 +436,31 @@ describe('driftlock scan', () => {
     const flags = jsonLines(second.stdout).filter((o) => 'line' in o);
     expect(flags.map((f) => f.line)).toEqual([51]);
     expect(flags[0]!.stream_id).toBe(path.join(dir, 'app.log'));
+  });
+
+  it('--state in a folder that is not there: made (0700) and said, as run makes data_dir; one that cannot be made is refused before anything is read (exit 2)', async () => {
+    const dir = await tempDir('dl-detect-');
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, incidentLog().join('\n') + '\n');
+    const folder = path.join(dir, 'states', 'nginx');
+    const state = path.join(folder, 'state.json');
+    // Before: made silently at the end, so that a mistyped folder kept the baseline where no one looked.
+    const first = await runCli(['scan', '--no-progress', '--output', 'json', '--state', state, log]);
+    expect(first.code, first.stderr).toBe(1);
+    expect(first.stderr).toContain(`driftlock: no state in ${state} yet: a new warm-up, saved there at the end (its folder ${folder} did not exist: created it)\n`);
+    expect((await stat(folder)).mode & 0o777).toBe(0o700);
+    const again = await runCli(['stream', '--state', state], { input: '' });
+    expect(again.stderr).toMatch(/^driftlock: restored 1 stream from /);
+
+    // A folder that cannot be made (a file where its parent should be): said at once, with why, and nothing
+    // scanned. Before, the whole scan ran, its alerts printed, and only then 'cannot save state ... ENOTDIR'.
+    const blocked = path.join(dir, 'app.log', 'state.json');
+    for (const args of [['scan', '--no-progress', '--state', blocked, log], ['stream', '--state', blocked]]) {
+      const refused = await runCli(args, { input: '' });
+      expect(refused.code, args[0]).toBe(2);
+      expect(refused.stdout, args[0]).toBe('');
+      expect(refused.stderr, args[0]).toBe(`driftlock: --state ${blocked}: its folder ${log} cannot be used: it is a file, not a folder: EEXIST: file already exists, mkdir '${log}'\n`);
+    }
   });
 
   it('scan | head -1: the reader going away ends the scan as Ctrl-C would: state saved, exit code kept', async () => {
