@@ -144,6 +144,8 @@ export class LineDetector {
   malformed = 0;
   /** Lines that did not parse in the `--format` asked for (json, nginx, logfmt, syslog): read as text. */
   unparsed = 0;
+  /** Events their stream judged: past its warm-up (learned from before, or restored from `--state`). */
+  judged = 0;
   private formatWarned = false;
   readonly byKind = new Map<AnomalyKind, number>();
   private parse!: (events: LogEvent[]) => LogEvent[] | Promise<LogEvent[]>;
@@ -235,6 +237,7 @@ export class LineDetector {
       if (receivedAt !== undefined) input.receivedAt = receivedAt;
       this.events += 1;
       const anomaly = this.detector.observe(streamId, input);
+      if ((this.detector.peek(streamId)?.events ?? 0) > this.detector.options.warmup) this.judged += 1;
       // A stream whose silence was told while it lasted is back: said before this line's own verdict (not
       // counted as an anomaly).
       const end = this.detector.takeSilenceEnd(streamId);
@@ -289,6 +292,17 @@ export class LineDetector {
     let notes = this.malformed ? `, ${this.malformed.toLocaleString('en-US')} malformed line${this.malformed === 1 ? '' : 's'} (cut or invalid UTF-8)` : '';
     if (this.unparsed) notes += `, ${this.unparsed.toLocaleString('en-US')} line${this.unparsed === 1 ? '' : 's'} not ${this.options.format} (read as text)`;
     return notes;
+  }
+
+  /**
+   * Events were read but none was judged (every stream still in its warm-up, or evicted before its end): the
+   * summary says so, for "0 anomalies" then means nothing was looked at, not nothing found; `scan` exits 2.
+   * Lines cut, not valid UTF-8 or not in the format asked for are judged (as text): they change no exit code.
+   */
+  noneJudged(): string | undefined {
+    if (this.events === 0 || this.judged > 0) return undefined;
+    const evicted = this.detector.evictedColdStreams > 0 ? ` or evicted before its end (more streams than --max-streams ${this.options.maxStreams ?? 1000})` : '';
+    return `no event was judged: every stream was still in its warm-up (its first ${this.detector.options.warmup.toLocaleString('en-US')} events)${evicted}; give it more lines, a lower --warmup, or the baseline of an earlier run with --state`;
   }
 
   kindSummary(): string {
@@ -511,6 +525,8 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
       `driftlock: ${eventsText(ld.events)} in ${seconds.toFixed(1)} s, ${anomaliesText(ld.anomalies)}` +
         `${ld.anomalies ? ` (${ld.kindSummary()})` : ''}${ld.lineNotes()}\n`,
     );
+    const unjudged = ld.noneJudged();
+    if (unjudged) io.stderr.write(`driftlock: ${unjudged}\n`);
   }
   return code;
 }
@@ -788,6 +804,8 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   let summary =
     `\n${signalled ? `Interrupted (${signalled}). ` : ''}Scanned ${scanned} of ${files.length} file${files.length === 1 ? '' : 's'}: ${eventsText(ld.events)} in ${seconds.toFixed(1)} s (${rate(ld.events, seconds)}), ` +
     `${anomaliesText(ld.anomalies)}${ld.lineNotes()}\n`;
+  const unjudged = ld.noneJudged();
+  if (unjudged) summary += `Not a clean result: ${unjudged}.\n`;
   if (ld.anomalies) {
     summary += `By kind: ${ld.kindSummary()}\nTop anomalies:\n`;
     for (const f of top.list(options.top)) {
@@ -801,7 +819,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   process.off('SIGTERM', onSignal);
   detectSession.readerGone.signal.removeEventListener('abort', onGone);
   if (signalled) return signalled === 'SIGINT' ? 130 : 143;
-  if (failed) return 2;
+  if (failed || unjudged) return 2;
   return ld.anomalies ? 1 : 0;
 }
 

@@ -127,12 +127,40 @@ describe('driftlock stream', () => {
   });
 
   it('one line read is counted as 1 event, not 1 events (stream and scan summaries)', async () => {
-    const stream = await runCli(['stream'], { input: 'hello\n' });
+    const stream = await runCli(['stream', '--warmup', '0'], { input: 'hello\n' });
     expect(stream.code).toBe(0);
     expect(stream.stderr).toMatch(/^driftlock: 1 event in [\d.]+ s, 0 anomalies\n$/m);
-    const scan = await runCli(['scan', '--no-progress', '-'], { input: 'hello\n' });
+    // --warmup 0: a line learned from without being judged is said after the summary, and makes scan exit 2 (below).
+    const scan = await runCli(['scan', '--no-progress', '--warmup', '0', '-'], { input: 'hello\n' });
     expect(scan.code).toBe(0);
     expect(scan.stdout).toMatch(/^Scanned 1 of 1 file: 1 event in [\d.]+ s /m);
+  });
+
+  it('a scan that judged no line (all in the warm-up) says so and exits 2, not 0 "nothing found"; lines read as text or cut change no exit code', async () => {
+    const dir = await tempDir('dl-detect-');
+    const short = path.join(dir, 'short.log');
+    await writeFile(short, incidentLog().slice(0, 50).join('\n') + '\n');
+    // Before: 'Scanned 1 of 1 file: 50 events ..., 0 anomalies' and exit 0, a clean result though no line was looked at.
+    const scan = await runCli(['scan', '--no-progress', short]);
+    expect(scan.code, scan.stdout).toBe(2);
+    expect(scan.stdout).toContain('0 anomalies\nNot a clean result: no event was judged: every stream was still in its warm-up (its first 100 events); give it more lines, a lower --warmup, or the baseline of an earlier run with --state.\n');
+    // A stream id per line: every stream evicted in its warm-up.
+    const many = path.join(dir, 'many.log');
+    await writeFile(many, Array.from({ length: 30 }, (_, i) => JSON.stringify({ rid: `r${i}`, ms: 5 })).join('\n') + '\n');
+    const evicted = await runCli(['scan', '--no-progress', '--output', 'json', '--max-streams', '10', '--stream-id', '{body.rid}', many]);
+    expect(evicted.code).toBe(2);
+    expect(evicted.stderr).toContain('or evicted before its end (more streams than --max-streams 10)');
+    // stream's exit code says whether it ran, not what it found: 0, with the same words after its summary.
+    const stream = await runCli(['stream'], { input: 'hello\n' });
+    expect(stream.code).toBe(0);
+    expect(stream.stderr).toContain('driftlock: no event was judged: every stream was still in its warm-up');
+    // Lines cut or not in the --format asked for are judged, as text: counted in the summary, exit code as usual.
+    const mixed = path.join(dir, 'mixed.log');
+    await writeFile(mixed, [...incidentLog().slice(0, 300), 'not json at all', 'x'.repeat(100_000)].join('\n') + '\n');
+    const partial = await runCli(['scan', '--no-progress', '--format', 'json', '--max-line-bytes', '64KiB', mixed]);
+    expect(partial.code, partial.stdout).toBe(0);
+    expect(partial.stdout).toContain('0 anomalies, 1 malformed line (cut or invalid UTF-8), 2 lines not json (read as text)\n');
+    expect(partial.stdout).not.toContain('Not a clean result');
   });
 
   it('reads the combined access format with --format nginx', async () => {
