@@ -561,6 +561,14 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
     logger.error({ config: options.configFile, problems }, 'SIGHUP: the new config\'s TLS files cannot be used; the running pipeline goes on unchanged');
     return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}` };
   }
+  // The API is not rebuilt: the new config runs with the running API's settings, so that what the log says
+  // of it later is what listens, and an api change alone rebuilds nothing. Before, the new address was taken
+  // as the running one: a reload back to the address still served was warned of as a change (the warning
+  // naming as running the address nothing listened on), and one of api alone drained the whole pipeline.
+  if (config.api.enabled !== running.api.enabled || config.api.address !== running.api.address) {
+    logger.warn({ api: running.api, new_api: config.api }, 'SIGHUP: api settings change only at a restart; the API keeps running as it is');
+    config = { ...config, api: running.api };
+  }
   // Nothing to rebuild (a SIGHUP with the file as it was, or its TLS files, or only log_level changed): the
   // running pipeline goes on, undrained, as Vector leaves unchanged components be. A renewed certificate
   // differs, and is taken below.
@@ -572,9 +580,6 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
   if (stdin) {
     logger.error({ input: stdin.id }, 'SIGHUP: the new config changes or removes the input that reads standard input (what was read cannot be read again; it can only go on unchanged); the running pipeline goes on unchanged');
     return { refused: `the new config changes or removes the stdin input ${JSON.stringify(stdin.id)}` };
-  }
-  if (config.api.enabled !== running.api.enabled || config.api.address !== running.api.address) {
-    logger.warn({ api: running.api, new_api: config.api }, 'SIGHUP: api settings change only at a restart; the API keeps running as it is');
   }
   if (!options.logLevel && config.logLevel !== running.logLevel) logger.level = config.logLevel;
   return { config, tls, keep };

@@ -434,4 +434,37 @@ outputs:
     // Before: each reload left a listener on the daemon's stop signal, and Node said so at the eleventh.
     expect(exit.stderr).not.toMatch(/MaxListenersExceededWarning|memory leak/);
   }, 60_000);
+
+  it('an api change is left for a restart: the reload keeps the API that listens as the running one (no drain for it; going back to it is no change)', async () => {
+    const dir = await tempDir('dl-reload-api-');
+    const [a, b] = [await freePort(), await freePort()];
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (port: number) => `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:${port}" }
+inputs:
+  gen: { type: demo, rate: 10 }
+outputs:
+  out: { type: file, inputs: [gen], path: ${dir}/out.jsonl }
+`;
+    await writeFile(config, pipeline(a));
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await cli.waitFor(/driftlock running/);
+    const said = (msg: RegExp) => logLines(cli.stderr()).filter((l) => msg.test(String(l.msg)));
+    const unchanged = /^SIGHUP: config unchanged/;
+    await writeFile(config, pipeline(b));
+    cli.child.kill('SIGHUP');
+    for (let i = 0; i < 250 && said(unchanged).length < 1; i++) await sleep(20);
+    // Back to the address that is served: nothing to say, nothing to do.
+    await writeFile(config, pipeline(a));
+    cli.child.kill('SIGHUP');
+    for (let i = 0; i < 250 && said(unchanged).length < 2; i++) await sleep(20);
+    expect((await fetch(`http://127.0.0.1:${a}/health`)).status).toBe(200);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+    // Before: the first reload drained and rebuilt the pipeline for an api it did not apply, took ${b} as the
+    // running API, and the second warned of a change from ${b} (where nothing listened) back to ${a}.
+    expect(said(/^SIGHUP: api settings change/).map((l) => [l.api, l.new_api])).toEqual([[{ enabled: true, address: `127.0.0.1:${a}` }, { enabled: true, address: `127.0.0.1:${b}` }]]);
+    expect(said(unchanged)).toHaveLength(2);
+    expect(said(/^SIGHUP: reloading the config/)).toEqual([]);
+  }, 30_000);
 });
