@@ -67,8 +67,9 @@ interface LockOwner {
   proof?: { boot_id: string; lock: { ino: number; birth_ms: number }; socket_ino: number };
 }
 
+/** The folder is in the message, and beside the error as `data_dir` where it is logged: not a field of its own. */
 export class DataDirInUse extends Error {
-  constructor(readonly dataDir: string, owner?: LockOwner, setAt?: string, answered = false) {
+  constructor(dataDir: string, owner?: LockOwner, setAt?: string, answered = false) {
     const held = answered ? `its daemon answers on ${path.join(dataDir, SOCKET_NAME)}` : `the lock ${path.join(dataDir, LOCK_NAME)} is held and kept fresh`;
     super(`data_dir ${dataDir}${setAt ? ` (${setAt})` : ''} is in use by another driftlock${owner ? ` (${describeOwner(owner)})` : ''} (${held}); give each daemon its own data_dir`);
     this.name = 'DataDirInUse';
@@ -202,7 +203,7 @@ async function deadHolder(dataDir: string, lockfilePath: string, owner: LockOwne
  * before the system's message (a bare `EEXIST: file already exists, mkdir ...` did not say it was data_dir).
  */
 export class DataDirUnusable extends Error {
-  constructor(readonly dataDir: string, reason: string, cause: Error, setAt?: string) {
+  constructor(dataDir: string, reason: string, cause: Error, setAt?: string) {
     super(`data_dir ${dataDir}${setAt ? ` (${setAt})` : ''} cannot be used: ${reason}: ${cause.message}`, { cause });
     this.name = 'DataDirUnusable';
   }

@@ -763,6 +763,10 @@ outputs: { o: { type: console, inputs: [g], encoding: text } }
       clearTimeout(timer);
       expect(result.code, result.stderr).toBe(78);
       expect(stackTraces(result.stderr)).toEqual([]);
+      // The folder is the line's data_dir alone (before, also the error's own `dataDir`: one path, two names).
+      const logged = logLines(result.stderr).find((l) => l.msg === 'cannot start: data_dir')!;
+      expect(logged.data_dir).toEqual(expect.any(String));
+      expect(Object.keys(logged.err as object)).toEqual(['type', 'message', 'cause']);
       return result.stderr.split('\n').filter((l) => l.startsWith('driftlock: '));
     };
     const file = path.join(dir, 'pipeline.yaml');

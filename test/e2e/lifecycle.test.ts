@@ -191,6 +191,10 @@ describe('one daemon per data_dir', () => {
     expect(refused.code, refused.stderr).toBe(78);
     expect(refused.stderr).toContain(`driftlock: data_dir ${dir}/data (${file}:`);
     expect(refused.stderr).toContain(`is in use by another driftlock (PID ${first.child.pid} on this host, running since `);
+    // Logged with the folder once, as the line's data_dir (before, also as the error's dataDir).
+    const logged = logLines(refused.stderr).find((l) => l.msg === 'cannot start: data_dir')!;
+    expect(logged.data_dir).toBe(`${dir}/data`);
+    expect(Object.keys(logged.err as object)).toEqual(['type', 'message']);
     // The first answers on its lock socket, so the second does not wait for a lock that will not go stale.
     expect(logLines(refused.stderr).some((l) => String(l.msg).startsWith('the data_dir lock is held'))).toBe(false);
     first.child.kill('SIGTERM');
