@@ -183,7 +183,7 @@ export class LineDetector {
    * baseline where no one looked, and a folder that could not be written failed the command (exit 2) only
    * after the whole scan.
    */
-  async init(): Promise<{ note?: string; refused?: string }> {
+  async init(): Promise<{ note?: string; warning?: string; refused?: string }> {
     this.parse = await lineParser(this.options.format);
     const file = this.options.state;
     if (!file) return {};
@@ -195,7 +195,7 @@ export class LineDetector {
       if (r !== undefined) return { note: `restored ${describeRestore(r)} from ${file}` };
       return { note: `no state in ${file} yet: a new warm-up, saved there at the end${folder.created ? ` (its folder ${dir} did not exist: created it)` : ''}` };
     } catch (err) {
-      return { note: `cannot restore ${file} (${(err as Error).message}); starting a new warm-up` };
+      return { warning: `cannot restore ${file} (${(err as Error).message}); starting a new warm-up` };
     }
   }
 
@@ -396,11 +396,14 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
     clearStatus();
     io.stderr.write(`driftlock: ${message}\n`);
   });
-  const { note, refused } = await ld.init();
+  const { note, warning, refused } = await ld.init();
   if (refused) {
     io.stderr.write(`driftlock: ${refused}\n`);
     return 2;
   }
+  // --quiet leaves out the status and the summary, not a warning: a state that cannot be restored is said
+  // (before, it was not, and a quiet stream began a new warm-up without a word).
+  if (warning) io.stderr.write(`driftlock: ${warning}\n`);
   if (note && !options.quiet) io.stderr.write(`driftlock: ${note}\n`);
   const json = !io.stdout.isTTY;
   const color = colorWanted(io.stdout);
@@ -630,12 +633,12 @@ export function streamOfFile(file: string): string {
 export async function runScan(files: string[], options: ScanOptions, io: Omit<StreamIo, 'stdin'> & { stdin?: Readable }): Promise<number> {
   // Said on a line of its own: the progress bar is redrawn after it.
   const ld = new LineDetector(options, (message) => io.stderr.write(`${showProgress ? '\r\x1b[K' : ''}driftlock: ${message}\n`));
-  const { note, refused } = await ld.init();
+  const { note, warning, refused } = await ld.init();
   if (refused) {
     io.stderr.write(`driftlock: ${refused}\n`);
     return 2;
   }
-  if (note) io.stderr.write(`driftlock: ${note}\n`);
+  for (const said of [warning, note]) if (said) io.stderr.write(`driftlock: ${said}\n`);
   const color = colorWanted(io.stdout);
   const showProgress = options.progress && ansiTerminal(io.stderr);
   const started = Date.now();

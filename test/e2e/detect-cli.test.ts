@@ -136,6 +136,17 @@ describe('driftlock stream', () => {
     expect(scan.stdout).toMatch(/^Scanned 1 of 1 file: 1 event in [\d.]+ s /m);
   });
 
+  it('--quiet leaves out the status and the summary, not a --state it cannot restore', async () => {
+    const dir = await tempDir('dl-detect-');
+    const state = path.join(dir, 'state.json');
+    // A state of another version of driftlock: its own, not to be read, replaced by this run's.
+    await writeFile(state, '{"driftlock":"detector-state","version":99}\n');
+    // Before: nothing on stderr, and a new warm-up that no one was told of.
+    const quiet = await runCli(['stream', '--quiet', '--state', state], { input: 'hello\n' });
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toMatch(new RegExp(`^driftlock: cannot restore ${state} \\(.+\\); starting a new warm-up\n$`));
+  });
+
   it('a scan that judged no line (all in the warm-up) says so and exits 2, not 0 "nothing found"; lines read as text or cut change no exit code', async () => {
     const dir = await tempDir('dl-detect-');
     const short = path.join(dir, 'short.log');
