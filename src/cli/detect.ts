@@ -18,7 +18,7 @@ import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
 import { markLine } from '../inputs/stdin.js';
 import { percent, printable, renderAlertText, renderRepeatsText } from '../outputs/alert-format.js';
 import { RepeatFolder } from './repeat-folder.js';
-import { SILENCE_CHECK_MS, BackGatherer, backAnomaly, lineParser, tellSilences, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
+import { SILENCE_CHECK_MS, BackGatherer, NotDetectorState, backAnomaly, lineParser, tellSilences, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
 import { stateFolder } from '../make-folder.js';
 
@@ -195,6 +195,11 @@ export class LineDetector {
       if (r !== undefined) return { note: `restored ${describeRestore(r)} from ${file}` };
       return { note: `no state in ${file} yet: a new warm-up, saved there at the end${folder.created ? ` (its folder ${dir} did not exist: created it)` : ''}` };
     } catch (err) {
+      // Not ours (a log named by mistake: `--state app.log.1`): refused rather than replaced at the end by the
+      // new state. Before, it was replaced: the log was lost.
+      if (err instanceof NotDetectorState || (err as NodeJS.ErrnoException).code === 'EISDIR') {
+        return { refused: `--state ${file}: ${err instanceof NotDetectorState ? err.message : 'it is a folder'}; it is not replaced: name another file (one not there yet starts a new warm-up)` };
+      }
       return { warning: `cannot restore ${file} (${(err as Error).message}); starting a new warm-up` };
     }
   }

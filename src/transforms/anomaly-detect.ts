@@ -268,7 +268,18 @@ export async function lineParser(format: AnomalyDetectConfig['format']): Promise
   return (events) => stage.map!(events);
 }
 
-/** Restores a detector from a state file; what was restored, or undefined when there is no file yet. */
+/** A state file whose first line is no detector state's (a log, another program's file): not ours to replace. */
+export class NotDetectorState extends Error {
+  constructor(file: string, why: string) {
+    super(`${file} is not a detector state (${why})`);
+    this.name = 'NotDetectorState';
+  }
+}
+
+/**
+ * Restores a detector from a state file; what was restored, or undefined when there is no file yet. A file
+ * whose first line is not a detector state's throws `NotDetectorState`.
+ */
 export async function loadDetectorState(detector: Detector, file: string): Promise<RestoreResult | undefined> {
   let handle: FileHandle;
   try {
@@ -283,9 +294,17 @@ export async function loadDetectorState(detector: Detector, file: string): Promi
     let result: RestoreResult | undefined;
     for await (const line of lines) {
       if (result === undefined) {
-        const first: unknown = JSON.parse(line);
+        let first: unknown;
+        try {
+          first = JSON.parse(line);
+        } catch {
+          throw new NotDetectorState(file, 'its first line is not JSON');
+        }
         // A snapshot written before they were lines: one JSON text, on one line.
-        if (!isSnapshotHeader(first)) return restoreDetector(detector, first as DetectorSnapshot);
+        if (!isSnapshotHeader(first)) {
+          if (typeof first !== 'object' || first === null || !('streams' in first)) throw new NotDetectorState(file, 'its first line is not a detector state header');
+          return restoreDetector(detector, first as DetectorSnapshot);
+        }
         checkSnapshotHeader(first);
         result = { streams: 0, failed: [] };
         continue;

@@ -136,6 +136,20 @@ describe('driftlock stream', () => {
     expect(scan.stdout).toMatch(/^Scanned 1 of 1 file: 1 event in [\d.]+ s /m);
   });
 
+  it('--state naming a file that is no detector state (a log, by mistake) is refused, and the file left as it was', async () => {
+    const dir = await tempDir('dl-detect-');
+    const log = path.join(dir, 'app.log.1');
+    const text = incidentLog().slice(0, 300).join('\n') + '\n';
+    await writeFile(log, text);
+    for (const args of [['scan', '--no-progress', '--state', log, '-'], ['stream', '--state', log]]) {
+      // Before: 'cannot restore ...; starting a new warm-up', and at the end the log replaced by the state.
+      const refused = await runCli(args, { input: 'hello\n' });
+      expect(refused.code, args[0]).toBe(2);
+      expect(refused.stderr, args[0]).toBe(`driftlock: --state ${log}: ${log} is not a detector state (its first line is not a detector state header); it is not replaced: name another file (one not there yet starts a new warm-up)\n`);
+      expect(await readFile(log, 'utf8')).toBe(text);
+    }
+  });
+
   it('--quiet leaves out the status and the summary, not a --state it cannot restore', async () => {
     const dir = await tempDir('dl-detect-');
     const state = path.join(dir, 'state.json');
