@@ -186,6 +186,8 @@ describe('driftlock stream', () => {
     expect(partial.code, partial.stdout).toBe(0);
     expect(partial.stdout).toContain('0 anomalies, 1 malformed line (cut or invalid UTF-8), 2 lines not json (read as text)\n');
     expect(partial.stdout).not.toContain('Not a clean result');
+    // And the help says what 2 means.
+    expect((await runCli(['scan', '--help'])).stdout.replace(/\s+/g, ' ')).toContain('2 error (a file not read, --state not saved, or no line judged: all in the warm-up)');
   });
 
   it('reads the combined access format with --format nginx', async () => {
