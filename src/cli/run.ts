@@ -544,8 +544,8 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
     // A config with errors, or a file that cannot be read (gone, no permission): nothing changes.
     // The problems as a list, each one line (file:line:column: ...), as `validate` prints them: before, the
     // message was several lines in one `msg`, which jq and log UIs showed as one escaped string.
-    if (err instanceof ConfigError) logger.error({ config: options.configFile, problems: err.issues.map((i) => formatIssue(err.file, i)) }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
-    else logger.error({ err, config: options.configFile }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
+    if (err instanceof ConfigError) logger.error({ config: running.file, problems: err.issues.map((i) => formatIssue(err.file, i)) }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
+    else logger.error({ err, config: running.file }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
     return { refused: `the config does not load: ${(err as Error).message}` };
   }
   if (config.dataDir !== running.dataDir) {
@@ -558,7 +558,7 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
   const tls = new TlsMaterials();
   const problems = await tlsProblemsOf(config, options.configFile, tls);
   if (problems.length) {
-    logger.error({ config: options.configFile, problems }, 'SIGHUP: the new config\'s TLS files cannot be used; the running pipeline goes on unchanged');
+    logger.error({ config: running.file, problems }, 'SIGHUP: the new config\'s TLS files cannot be used; the running pipeline goes on unchanged');
     return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}` };
   }
   // The API is not rebuilt: the new config runs with the running API's settings, so that what the log says

@@ -467,4 +467,30 @@ outputs:
     expect(said(unchanged)).toHaveLength(2);
     expect(said(/^SIGHUP: reloading the config/)).toEqual([]);
   }, 30_000);
+
+  it('every SIGHUP line names the config file the same way (its absolute path), also for a -c given relative', async () => {
+    const dir = await tempDir('dl-reload-name-');
+    const config = path.join(dir, 'pipeline.yaml');
+    const pipeline = (rate: string) => `data_dir: ${dir}/data
+inputs:
+  gen: { type: demo, rate: ${rate} }
+outputs:
+  out: { type: file, inputs: [gen], path: ${dir}/out.jsonl }
+`;
+    await writeFile(config, pipeline('10'));
+    const cli = startCli(['run', '-c', 'pipeline.yaml'], { stdin: 'ignore', cwd: dir });
+    await cli.waitFor(/driftlock running/);
+    await writeFile(config, pipeline('ten'));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/SIGHUP: the config does not load/);
+    await writeFile(config, pipeline('20'));
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/config reloaded/);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+    const named = logLines(cli.stderr()).filter((l) => /^(driftlock running|SIGHUP|config reloaded)/.test(String(l.msg))).map((l) => [l.msg, l.config]);
+    // Before: the refusal said "pipeline.yaml", the other lines the absolute path: one file, two names to search by.
+    expect(named.map(([, c]) => c)).toEqual(named.map(() => config));
+    expect(named).toHaveLength(4);
+  }, 30_000);
 });
