@@ -23,6 +23,7 @@ import { describeRestore } from '../detector/snapshot.js';
 import { stateFolder } from '../make-folder.js';
 
 import { detectSession } from './detect-session.js';
+import { eventsText } from './counts.js';
 
 export { DETECT_FORMATS, PROFILE_NAMES, detectSession } from './detect-session.js';
 
@@ -131,10 +132,6 @@ function anomaliesText(n: number): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? 'anomaly' : 'anomalies'}`;
 }
 
-/** `1 event`, `2,202 events` (before, `1 events`). */
-function eventsText(n: number): string {
-  return `${n.toLocaleString('en-US')} event${n === 1 ? '' : 's'}`;
-}
 
 /** The detector, the parser and the per-line bookkeeping that both commands share. */
 export class LineDetector {

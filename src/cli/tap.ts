@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import type { LogEvent } from '../engine/event.js';
 import { formatAddress, parseListenAddress } from '../inputs/net/address.js';
 import { prettyLine } from '../outputs/encoding.js';
+import { eventsText } from './counts.js';
 
 export interface TapOptions {
   /** The API's `host:port`; a wildcard host (`0.0.0.0`, `::`, empty) is reached on loopback. */
@@ -58,7 +59,8 @@ export function runTap(patterns: readonly string[], o: TapOptions, io: { stdout:
         });
         return;
       }
-      io.stderr.write(`driftlock tap: watching ${String(res.headers['x-driftlock-tap-components'] ?? patterns.join(', '))} at ${where}${o.limit > 0 ? ` (the next ${o.limit} events)` : ''}; Ctrl-C to stop\n`);
+      const watched = res.headers['x-driftlock-tap-components'];
+      io.stderr.write(`driftlock tap: watching ${typeof watched === 'string' ? watched.split(',').join(', ') : patterns.join(', ')} at ${where}${o.limit > 0 ? ` (the next ${eventsText(o.limit)})` : ''}; Ctrl-C to stop\n`);
       let shown = 0;
       let rest = '';
       res.on('data', (chunk: string) => {

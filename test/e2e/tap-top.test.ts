@@ -42,6 +42,10 @@ describe('driftlock tap and top', () => {
       expect(l.event.attributes['log.original']).toBeUndefined();
     }
     expect(three.stderr).toContain('watching parse_access');
+    // More than one: listed as the 404 lists them, a comma and a space apart (before: 'web,parse_access');
+    // one event is '1 event' (before: '1 events').
+    const both = await runCli(['tap', '--api', api, '-n', '1', '--format', 'json']);
+    expect(both.stderr).toContain(`driftlock tap: watching web, parse_access at ${api} (the next 1 event);`);
 
     // A tap with no limit, open through a reload that changes the transform: it shows the new pipeline's events.
     const live = startCli(['tap', '--api', api, 'parse_access', '-n', '0', '--format', 'json']);
