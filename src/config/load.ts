@@ -23,7 +23,7 @@ const SECTIONS = Object.keys(SECTION_KIND) as Section[];
 
 /** The engine's own top-level keys. Component keys are checked by each component's schema. */
 export const topLevelSchema = z.strictObject({
-  data_dir: z.string().min(1).default('.driftlock-data').describe('Folder for state: checkpoints, queues, detector snapshots. Relative paths resolve against the working directory.'),
+  data_dir: z.string().min(1).default('.driftlock-data').describe('Folder for state: checkpoints, queues, detector snapshots. Relative paths resolve against the working directory. Made at the start when missing, with its parents (mode 0700), as `stream`/`scan --state` make the folder of their file; one that cannot be made or written stops the start (exit 78).'),
   log_level: z.enum(LOG_LEVELS).default('info').describe('Minimum level of the daemon\'s own logs (`--log-level` overrides it).'),
   shutdown_timeout: duration().prefault('30s').describe('How long a graceful stop may take to drain in-flight events before the daemon exits anyway; also how long a reload\'s new pipeline may take to start (its builds, its inputs\' `ready`) before the previous config runs again.'),
   plugins: z.array(z.string().min(1)).default([]).describe('Extra components to load: npm package names, or paths relative to this file.'),
