@@ -94,9 +94,26 @@ export class NumericBaseline {
 
   score(value: number): NumericVerdict {
     if (this.sinceUpdate > 0 && this.window.size < 64) this.update();
-    const positive = this.positive && value > 0;
-    const z = positive ? Math.abs(Math.log(value + 1e-9) - this.center) / this.scale : Math.abs(value - this.median) / this.scale;
+    let z: number;
+    if (!this.positive) z = Math.abs(value - this.median) / this.scale;
+    else {
+      // 0 where every value was positive has no place in log space: it counts as half the field's step (1 for
+      // whole numbers, 0.001 for values written to three decimals), whatever the unit; a sign the field never
+      // showed (a -1 sentinel) as far below anything. Before, both were measured in linear units against the
+      // log-space spread: a 0 in milliseconds of 1 to 49 scored 28 (an alert at 0.9999), the same 0 in
+      // seconds of 0.001 to 0.049 scored 0.03 (never one), a -1 there 1.1.
+      const v = value > 0 ? value : value === 0 ? this.step() / 2 : 0;
+      z = Math.abs(Math.log(v + 1e-9) - this.center) / this.scale;
+    }
     return { score: z, ratio: this.median !== 0 ? value / this.median : Infinity, median: this.median, p99: this.p99, p01: this.p01 };
+  }
+
+  /** The field's step: 1 for whole numbers, else the decimal place of its smallest value (at most 1e-9). */
+  private step(): number {
+    if (this.isInteger) return 1;
+    const least = this.window.size > 0 ? this.window.at(0) : 0;
+    for (let p = 1; p <= 1e9; p *= 10) if (Math.abs(Math.round(least * p) - least * p) < 1e-6) return 1 / p;
+    return 1e-9;
   }
 
   toJSON(): { values: number[]; positive: boolean; integer: boolean } {

@@ -26,6 +26,28 @@ describe('NumericBaseline', () => {
     expect(b.score(119).score).toBeLessThan(1.5);
   });
 
+  it('judges a first 0 in a field of positive values as half its step below its smallest, the same in any unit; a negative as far', () => {
+    const rnd = mulberry32(3);
+    const ms = new NumericBaseline();
+    const seconds = new NumericBaseline();
+    const narrow = new NumericBaseline();
+    for (let i = 0; i < 2000; i++) {
+      const v = 1 + Math.floor(rnd() * 49);
+      ms.add(v);
+      seconds.add(v / 1000);
+      narrow.add(100 + Math.floor(rnd() * 40));
+    }
+    // Before, 0 ms scored 28 (far beyond the 1 ms that the field shows every fiftieth value), and 0 s 0.03.
+    expect(ms.score(0).score).toBeLessThan(ms.score(1).score * 1.5);
+    expect(seconds.score(0).score).toBeCloseTo(ms.score(0).score, 1);
+    // Where the field never comes near 0, a 0 is still far.
+    expect(narrow.score(0).score).toBeGreaterThan(5);
+    expect(narrow.score(100).score).toBeLessThan(3);
+    // A sign the field never showed is far, in any unit (before: 1.1 in seconds).
+    expect(seconds.score(-1).score).toBeGreaterThan(10);
+    expect(ms.score(-1).score).toBeGreaterThan(10);
+  });
+
   it('keeps the last values offered, and notices a fraction or a value of 0 at once', () => {
     const b = new NumericBaseline(8);
     for (let v = 1; v <= 14; v++) b.add(v);
