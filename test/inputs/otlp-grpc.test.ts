@@ -18,6 +18,7 @@ import { EXPORT_LOGS_PATH, logsServiceCodec } from '../../src/inputs/otlp-grpc/p
 import { TOO_DEEP } from '../../src/engine/event.js';
 import { runInput, type InputHarness } from '../helpers/network-input.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
+import { builtModule } from '../helpers/gc-child.js';
 import { spawnForTest } from '../helpers/processes.js';
 import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
@@ -470,6 +471,59 @@ describe('otlp_grpc input', () => {
     expect((await post(body('second', 40_000))).status).toBe(200);
     expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(['first', 'second']);
     expect(h.metrics.get('refused_requests_total')).toBe(1);
+  });
+
+  it('acknowledge: delivered: a request waiting for its answer no longer holds its bytes once its records are in the pipeline (gRPC and OTLP/HTTP)', async () => {
+    // In a child with --expose-gc, on the built code: the input, its pipeline taking every request at once
+    // and never acknowledging it (an output slow to deliver); then a full GC, and the Buffers still held.
+    const script = `
+      import { createInterface } from 'node:readline';
+      import pino from 'pino';
+      const { otlpGrpcConfig, otlpGrpcInput } = await import(${builtModule('dist/src/inputs/otlp-grpc/index.js')});
+      const { ComponentMetrics } = await import(${builtModule('dist/src/engine/metrics.js')});
+      const stage = await otlpGrpcInput.build(otlpGrpcConfig.parse({ address: '127.0.0.1:0' }), { id: 'otlp', logger: undefined, dataDir: '', configDir: '.' });
+      let emitted = 0;
+      const ctx = { id: 'otlp', logger: pino({ level: 'silent' }), dataDir: '/nonexistent', metrics: new ComponentMetrics('otlp', 'input', 'test'), signal: new AbortController().signal,
+        async emit(events) { emitted += events.length; } };
+      void stage.run(ctx);
+      console.log(JSON.stringify({ port: (await stage.listening).port }));
+      for await (const line of createInterface({ input: process.stdin })) {
+        globalThis.gc(); globalThis.gc();
+        console.log(JSON.stringify({ emitted, arrayBuffers: process.memoryUsage().arrayBuffers }));
+      }
+    `;
+    const child = spawnForTest(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines: string[] = [];
+    let wake = () => undefined as void;
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      lines.push(...d.split('\n').filter(Boolean));
+      wake();
+    });
+    const next = async () => {
+      while (lines.length === 0) await new Promise<void>((r) => (wake = r));
+      return JSON.parse(lines.shift()!) as { port: number; emitted: number; arrayBuffers: number };
+    };
+    const { port } = await next();
+    const request = (i: number) => Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => `waits ${i} `.padEnd(1_000_000, 'x'))));
+    // 20 of 1 MB over gRPC and 20 over HTTP/1.1, none answered.
+    const grpcClient = client(port);
+    for (let i = 0; i < 20; i++) void grpcClient.exportBytes(request(i));
+    const posts = Array.from({ length: 20 }, (_, i) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/logs', agent: false, headers: { 'content-type': 'application/x-protobuf' } });
+      req.on('error', () => undefined);
+      req.end(request(20 + i));
+      return req;
+    });
+    let held = { emitted: 0, arrayBuffers: 0 };
+    for (let tries = 0; held.emitted < 40 && tries < 200; tries++) {
+      await new Promise((r) => setTimeout(r, 100));
+      child.stdin!.write('measure\n');
+      held = await next();
+    }
+    for (const req of posts) req.destroy();
+    expect(held.emitted).toBe(40);
+    // Before: 40 MB and more, every request's bytes held by grpc-js and the exchange until the answer.
+    expect(held.arrayBuffers).toBeLessThan(8_000_000);
   });
 
   it('max_concurrent_streams: announced to clients in SETTINGS_MAX_CONCURRENT_STREAMS; a call beyond them waits for a stream to end', async () => {

@@ -23,6 +23,17 @@ import { decodeEvents } from './wire.js';
 import { EXPORT_LOGS_PATH, logsServiceCodec, type ExportLogsServiceResponse, type LogsServiceCodec } from './proto.js';
 
 type Raw = Buffer;
+/**
+ * An Export request's bytes, in a box that export empties once they are decoded (to events, which copy what
+ * they keep). grpc-js keeps the request it handed to the handler (in its call, and in its unary handler's
+ * closure), and an OTLP/HTTP exchange its request, until the answer: with `acknowledge: delivered`, until
+ * the outputs wrote the records, while max_pending_bytes no longer counts them. Those bytes were held all
+ * that time: 100 requests of 1 MB waiting for a slow webhook held 100 MB beside their events.
+ */
+interface RequestBody {
+  bytes: Buffer;
+}
+const NO_BYTES = Buffer.alloc(0);
 /** At a stop, how long answered calls' responses may take to reach their clients before connections are cut. */
 const ANSWER_FLUSH_MS = 1000;
 const identity = (b: Raw) => b;
@@ -37,7 +48,7 @@ const LOGS_SERVICE: grpc.ServiceDefinition = {
     requestStream: false,
     responseStream: false,
     requestSerialize: identity,
-    requestDeserialize: identity,
+    requestDeserialize: (bytes: Buffer): RequestBody => ({ bytes }),
     responseSerialize: identity,
     responseDeserialize: identity,
   },
@@ -92,8 +103,8 @@ interface ExportRequest {
   peer: string | undefined;
   /** The `authorization` header or metadata. */
   authorization: string | undefined;
-  /** The request as protobuf bytes (an OTLP/JSON one is encoded first). */
-  bytes: Buffer;
+  /** The request as protobuf bytes (an OTLP/JSON one is encoded first); emptied once decoded (see RequestBody). */
+  body: RequestBody;
   /** Its JSON held invalid UTF-8 (replaced when it was read): records with U+FFFD are marked. */
   invalidUtf8?: boolean;
   /** When the client gives up on it (ms since the epoch), Infinity without a deadline. */
@@ -106,12 +117,12 @@ interface ExportRequest {
 }
 
 /** An Export call of grpc-js as an ExportRequest. */
-function grpcRequest(call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>, codec: LogsServiceCodec, emptyResponse: Buffer): ExportRequest {
+function grpcRequest(call: grpc.ServerUnaryCall<RequestBody, Raw>, callback: grpc.sendUnaryData<Raw>, codec: LogsServiceCodec, emptyResponse: Buffer): ExportRequest {
   const authorization = call.metadata.get('authorization')[0];
   return {
     peer: peerName(call),
     authorization: typeof authorization === 'string' ? authorization : undefined,
-    bytes: call.request,
+    body: call.request,
     deadline: deadlineOf(call),
     cancelled: () => call.cancelled,
     onCancel: (listener) => {
@@ -125,8 +136,24 @@ function grpcRequest(call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUn
   };
 }
 
+/**
+ * grpc-js's message decoder keeps the frames of the last message it read (slices of them: as many bytes as
+ * the request) until its next message, which a unary call never gets: until the call is answered, which
+ * with `acknowledge: delivered` is when the outputs wrote its records (see RequestBody). The request was
+ * joined from them before the handler ran, so they are dropped here. Internal (`call.decoder`, as in
+ * serveHttp2): should a grpc-js release rename it, those bytes are held until the answer again, and nothing
+ * else changes.
+ */
+function forgetReceivedFrames(call: grpc.ServerUnaryCall<RequestBody, Raw>): void {
+  const decoder = (call as unknown as { call?: { decoder?: { readPartialMessage?: unknown; readCompressFlag?: unknown } } }).call?.decoder;
+  if (!decoder || !Array.isArray(decoder.readPartialMessage)) return;
+  decoder.readPartialMessage = [];
+  // A one-byte slice of a frame, which holds the whole frame.
+  if (Buffer.isBuffer(decoder.readCompressFlag)) decoder.readCompressFlag = Buffer.from(decoder.readCompressFlag);
+}
+
 /** `ip:port`, `[ipv6]:port` as the other network inputs write it (grpc-js gives `::1:51508`). */
-function peerName(call: grpc.ServerUnaryCall<Raw, Raw>): string | undefined {
+function peerName(call: grpc.ServerUnaryCall<RequestBody, Raw>): string | undefined {
   let peer: string;
   try {
     peer = call.getPeer().replace(/^ipv[46]:/, '');
@@ -141,7 +168,7 @@ function peerName(call: grpc.ServerUnaryCall<Raw, Raw>): string | undefined {
 }
 
 /** When the client gives up on the call (ms since the epoch), Infinity without a deadline. */
-function deadlineOf(call: grpc.ServerUnaryCall<Raw, Raw>): number {
+function deadlineOf(call: grpc.ServerUnaryCall<RequestBody, Raw>): number {
   const d = call.getDeadline();
   const ms = d instanceof Date ? d.getTime() : d;
   return Number.isFinite(ms) ? ms : Infinity;
@@ -322,11 +349,12 @@ export class OtlpGrpcInput implements InputStage {
       ...(this.config.keepalive_interval > 0 ? { 'grpc.keepalive_time_ms': this.config.keepalive_interval, 'grpc.keepalive_timeout_ms': Math.min(20_000, this.config.keepalive_interval) } : {}),
     });
     server.addService(LOGS_SERVICE, {
-      Export: (call: grpc.ServerUnaryCall<Raw, Raw>, callback: grpc.sendUnaryData<Raw>) => {
+      Export: (call: grpc.ServerUnaryCall<RequestBody, Raw>, callback: grpc.sendUnaryData<Raw>) => {
         // Its bytes are export's to count from here (in the same turn: none goes uncounted between).
         const id = call.metadata.get(RECEIPT_KEY)[0];
         const receipt = typeof id === 'string' ? this.receipts.get(id) : undefined;
         if (receipt) this.release(receipt);
+        forgetReceivedFrames(call);
         this.handle(grpcRequest(call, callback, this.codec, this.emptyResponse), ctx, problems);
       },
     });
@@ -692,7 +720,7 @@ export class OtlpGrpcInput implements InputStage {
       this.handle({
         peer,
         authorization: x.header('authorization'),
-        bytes,
+        body: { bytes },
         invalidUtf8,
         deadline: Infinity,
         cancelled: () => gone,
@@ -761,7 +789,7 @@ export class OtlpGrpcInput implements InputStage {
     let invalidUtf8 = request.invalidUtf8 === true;
     try {
       // Counted on the wire first: decoded, 4 MiB of empty records are two million objects (hundreds of MB).
-      const counted = this.codec.countRecords(request.bytes);
+      const counted = this.codec.countRecords(request.body.bytes);
       if (counted > this.config.max_records_per_request) {
         ctx.metrics.add('rejected_events_total', counted);
         problems.report('too_many_records', 'OTLP request refused: more log records than max_records_per_request', { peer, records: counted });
@@ -780,16 +808,16 @@ export class OtlpGrpcInput implements InputStage {
       }
       // Straight from the wire to events (wire.ts); what that decoder leaves (bytes that are not a valid
       // request, invalid UTF-8, values nested too deep...) goes through protobufjs and mapping.ts.
-      events = decodeEvents(request.bytes, ctx.id, peer);
+      events = decodeEvents(request.body.bytes, ctx.id, peer);
       if (!events) {
         let decoded;
         try {
-          decoded = this.codec.decodeRequest(request.bytes);
+          decoded = this.codec.decodeRequest(request.body.bytes);
         } catch (err) {
           // Invalid UTF-8 in a string: decoded again with the bad bytes replaced, and the records that hold
           // them marked (as the line inputs mark theirs), rather than refusing every record of the request.
           if (!/utf-?8/i.test((err as Error).message)) throw err;
-          decoded = this.codec.decodeRequestLenient(request.bytes);
+          decoded = this.codec.decodeRequestLenient(request.body.bytes);
           invalidUtf8 = true;
         }
         events = requestToEvents(decoded, ctx.id, peer);
@@ -815,16 +843,18 @@ export class OtlpGrpcInput implements InputStage {
       }
     } catch (err) {
       ctx.metrics.add('errors_total');
-      problems.report('invalid_protobuf', 'OTLP request is not a valid ExportLogsServiceRequest', { peer, bytes: request.bytes.length, error: (err as Error).message });
+      problems.report('invalid_protobuf', 'OTLP request is not a valid ExportLogsServiceRequest', { peer, bytes: request.body.bytes.length, error: (err as Error).message });
       refuse('INVALID_ARGUMENT', `not a valid ExportLogsServiceRequest: ${(err as Error).message}`);
       return;
     }
+    // Counted as received (max_pending_bytes) while the request waits for the pipeline; not held after that.
+    const bytes = request.body.bytes.length;
+    request.body.bytes = NO_BYTES;
     const n = events.length;
     if (n === 0) {
       request.answer({ response: {} });
       return;
     }
-    const bytes = request.bytes.length;
     if (this.pendingEvents > 0 && (this.pendingEvents + n > this.config.max_pending_events || !this.pendingBytes.fits(bytes))) {
       ctx.metrics.add('refused_requests_total');
       problems.report('pipeline_full', 'pipeline is full: refusing OTLP requests with UNAVAILABLE until it drains', { peer, pending_events: this.pendingEvents, pending_bytes: this.pendingBytes.used, receiving_bytes: this.receivingBytes });
