@@ -619,6 +619,49 @@ describe('otlp_grpc input', () => {
       }
     });
 
+    it('a compressed request counts what it inflates to: one that inflates past the room beside one being received is refused (gRPC gzip and deflate, OTLP/HTTP gzip); bytes that do not inflate are counted and logged', async () => {
+      const { h, port } = await start({ max_pending_bytes: '256KiB' });
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on('error', () => undefined);
+      // 150 KB of records, 1 KB once gzipped: counted at 1 KB while it came, it was taken beside anything.
+      const plain = (text: string) => Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => `${text} `.padEnd(150_000, 'x'))));
+      const post = (text: string) => httpPost(port, '/v1/logs', gzipSync(plain(text)), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
+      const gzipClient = client(port, { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip });
+      const deflateClient = client(port, { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.deflate, 'grpc.use_local_subchannel_pool': 1 });
+      try {
+        const stalled = stalledExport(session, 150_000, 1000);
+        await new Promise((r) => setTimeout(r, 200));
+        // Before: all three taken, 150 KB each beside the 150 KB being received, in a budget of 256 KiB.
+        const refusedGzip = await gzipClient.exportBytes(plain('grpc-gzip'));
+        expect(refusedGzip.error?.code).toBe(grpc.status.UNAVAILABLE);
+        expect(refusedGzip.error?.details).toMatch(/max_pending_bytes/);
+        expect((await deflateClient.exportBytes(plain('grpc-deflate'))).error?.code).toBe(grpc.status.UNAVAILABLE);
+        const refusedHttp = await post('http-gzip');
+        expect(refusedHttp.status).toBe(503);
+        expect(refusedHttp.headers['retry-after']).toBe('1');
+        expect(h.metrics.get('refused_requests_total')).toBe(3);
+        expect(h.events).toHaveLength(0);
+        // With nothing else held, each is taken, inflated.
+        stalled.close(http2.constants.NGHTTP2_CANCEL);
+        await new Promise((r) => setTimeout(r, 200));
+        expect((await gzipClient.exportBytes(plain('grpc-gzip'))).error).toBeNull();
+        expect((await deflateClient.exportBytes(plain('grpc-deflate'))).error).toBeNull();
+        expect((await post('http-gzip')).status).toBe(200);
+        expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(['grpc-gzip', 'grpc-deflate', 'http-gzip']);
+        expect(String(h.events[0]!.body)).toHaveLength(150_000);
+        // A message flagged compressed that is not gzip: INTERNAL, as grpc-js answered it, and now counted and logged.
+        const bad = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', 'grpc-encoding': 'gzip', te: 'trailers' });
+        bad.on('error', () => undefined);
+        const badAnswer = answerOf(bad);
+        bad.end(Buffer.from([1, 0, 0, 0, 4, 1, 2, 3, 4]));
+        expect((await badAnswer).grpcStatus).toBe(String(grpc.status.INTERNAL));
+        expect(h.metrics.get('errors_total')).toBe(1);
+        expect(h.logs.find((l) => l.problem === 'bad_compression')).toMatchObject({ peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+      } finally {
+        session.destroy();
+      }
+    });
+
     it('OTLP/HTTP: a request whose Content-Length does not fit beside one being received gets 503 with Retry-After before its body is sent (HTTP/1.1 and HTTP/2); the connection stays usable', async () => {
       const { h, port } = await start({ max_pending_bytes: '256KiB' });
       const session = http2.connect(`http://127.0.0.1:${port}`);

@@ -17,8 +17,9 @@
  * missing or wrong bearer token `UNAUTHENTICATED`.
  *
  * grpc-js does not require the `te: trailers` header that gRPC's HTTP/2 mapping asks for, which Fluent Bit
- * does not send; gzip request compression (`grpc-encoding: gzip`) is decompressed by grpc-js, and
- * `max_receive_message_bytes` caps the decompressed size too (`RESOURCE_EXHAUSTED` beyond it).
+ * does not send; gzip request compression (`grpc-encoding: gzip`, or deflate) is decompressed by driftlock
+ * (server.ts, inflateGrpc), which counts what it makes in max_pending_bytes, and `max_receive_message_bytes`
+ * caps the decompressed size too (`RESOURCE_EXHAUSTED` beyond it).
  */
 import { z } from 'zod';
 import { byteSize, duration, secret } from '../../config/schema.js';
@@ -40,7 +41,7 @@ export const otlpGrpcConfig = z.object({
     .min(1)
     .default(10_000)
     .describe('Events of accepted requests that may wait for room in a full pipeline; beyond that, requests are refused with `UNAVAILABLE` (the client retries).'),
-  max_pending_bytes: byteSize().prefault('32MiB').describe('Bytes of requests being received (a gRPC message\'s announced length, an HTTP Content-Length, or what has arrived) and of accepted requests waiting for room in a full pipeline (as received, decompressed; the one being handed to it included), together; beyond that, new requests are refused with `UNAVAILABLE` (HTTP 503, the client retries) before their bodies are read. A request larger than this is still taken when nothing else is held. Each call being received counts 8 KiB more (what it costs before any of its request comes), so this bounds how many are open too. Bounded by events alone, 300 clients each sending one record of 1 MB held 990 MB of RSS behind a held-up output; counting only waiting requests, 570 MB (grpc-js gathered every request whole first); now about 200 MB.'),
+  max_pending_bytes: byteSize().prefault('32MiB').describe('Bytes of requests being received (a gRPC message\'s announced length, an HTTP Content-Length, or what has arrived; and what a compressed one inflates to) and of accepted requests waiting for room in a full pipeline (as received, decompressed; the one being handed to it included), together; beyond that, new requests are refused with `UNAVAILABLE` (HTTP 503, the client retries) before their bodies are read. A request larger than this is still taken when nothing else is held. Each call being received counts 8 KiB more (what it costs before any of its request comes), so this bounds how many are open too. Bounded by events alone, 300 clients each sending one record of 1 MB held 990 MB of RSS behind a held-up output; counting only waiting requests, 570 MB (grpc-js gathered every request whole first); now about 200 MB.'),
   max_records_per_request: z
     .number()
     .int()

@@ -5,7 +5,6 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
@@ -69,6 +68,10 @@ interface Receipt {
   released: boolean;
   /** A gRPC stream's: its key in `receipts`. */
   id?: string;
+  /** A gRPC stream's `grpc-encoding`, when driftlock inflates its message itself (see admitGrpc). */
+  encoding?: Compression;
+  /** Its message came compressed (the flag in its length prefix). */
+  compressed?: boolean;
 }
 
 /**
@@ -93,7 +96,7 @@ function refuseGrpcStream(stream: http2.ServerHttp2Stream, code: grpc.status, de
 }
 
 /** Why an Export request was refused, in gRPC's terms (OTLP/HTTP maps each to a status code). */
-type Refusal = 'UNAUTHENTICATED' | 'UNAVAILABLE' | 'INVALID_ARGUMENT' | 'INTERNAL';
+type Refusal = 'UNAUTHENTICATED' | 'UNAVAILABLE' | 'INVALID_ARGUMENT' | 'RESOURCE_EXHAUSTED' | 'INTERNAL';
 
 /** How an Export request is answered: its response, or a refusal and why. */
 type ExportAnswer = { response: ExportLogsServiceResponse } | { refusal: Refusal; message: string };
@@ -353,9 +356,14 @@ export class OtlpGrpcInput implements InputStage {
         // Its bytes are export's to count from here (in the same turn: none goes uncounted between).
         const id = call.metadata.get(RECEIPT_KEY)[0];
         const receipt = typeof id === 'string' ? this.receipts.get(id) : undefined;
-        if (receipt) this.release(receipt);
         forgetReceivedFrames(call);
-        this.handle(grpcRequest(call, callback, this.codec, this.emptyResponse), ctx, problems);
+        const request = grpcRequest(call, callback, this.codec, this.emptyResponse);
+        if (receipt?.encoding && receipt.compressed) {
+          void this.inflateGrpc(request, receipt, receipt.encoding, ctx, problems);
+          return;
+        }
+        if (receipt) this.release(receipt);
+        this.handle(request, ctx, problems);
       },
     });
     const credentials = this.tls
@@ -556,6 +564,14 @@ export class OtlpGrpcInput implements InputStage {
     }
     this.receipts.set(receipt.id!, receipt);
     headers[RECEIPT_KEY] = receipt.id;
+    // A compressed message is inflated by the handler (inflateGrpc), each byte it makes counted: grpc-js
+    // inflates it out of sight, so a request counted at its compressed size (its length prefix) could make
+    // up to max_receive_message_bytes once inflated. Without its grpc-encoding, grpc-js hands it on as it came.
+    const encoding = String(headers['grpc-encoding'] ?? '').toLowerCase();
+    if (encoding === 'gzip' || encoding === 'deflate') {
+      receipt.encoding = encoding;
+      delete headers['grpc-encoding'];
+    }
     const prefix = Buffer.alloc(5);
     let received = 0;
     const onData = (chunk: Buffer) => {
@@ -563,6 +579,7 @@ export class OtlpGrpcInput implements InputStage {
       received += chunk.length;
       if (received < 5) return;
       stream.off('data', onData);
+      receipt.compressed = prefix[0] === 1;
       if (this.reserve(receipt, CALL_BYTES + 5 + prefix.readUInt32BE(1))) return;
       this.release(receipt);
       refuseGrpcStream(stream, grpc.status.UNAVAILABLE, this.refusedForRoom(ctx, problems, peer()));
@@ -597,6 +614,37 @@ export class OtlpGrpcInput implements InputStage {
     this.receivingBytes += more;
     receipt.bytes = total;
     return true;
+  }
+
+  /**
+   * Inflates a gRPC request its client compressed (see admitGrpc), then hands it to export. What it makes is
+   * counted as it comes, beside its compressed bytes: past max_pending_bytes (beside the other requests) it
+   * is refused UNAVAILABLE, past max_receive_message_bytes RESOURCE_EXHAUSTED (as grpc-js did), and bytes
+   * that do not inflate get INTERNAL (as grpc-js did); the last two are counted in errors_total and logged.
+   */
+  private async inflateGrpc(request: ExportRequest, receipt: Receipt, encoding: Compression, ctx: InputContext, problems: ProblemLog): Promise<void> {
+    const limit = this.config.max_receive_message_bytes;
+    const received = receipt.bytes;
+    try {
+      const inflated = await inflate(request.body.bytes, encoding, limit, (bytes) => this.reserve(receipt, received + bytes));
+      if ('bytes' in inflated) {
+        request.body.bytes = inflated.bytes;
+        this.release(receipt);
+        this.handle(request, ctx, problems);
+      } else if ('invalid' in inflated) {
+        ctx.metrics.add('errors_total');
+        problems.report('bad_compression', `OTLP request refused: its ${encoding} bytes do not inflate`, { peer: request.peer, error: inflated.invalid });
+        request.answer({ refusal: 'INTERNAL', message: 'Failed to decompress message' });
+      } else if (inflated.refused === 'no_room') {
+        request.answer({ refusal: 'UNAVAILABLE', message: this.refusedForRoom(ctx, problems, request.peer) });
+      } else {
+        ctx.metrics.add('errors_total');
+        problems.report('too_large', 'OTLP request refused: larger than max_receive_message_bytes once inflated', { peer: request.peer, limit });
+        request.answer({ refusal: 'RESOURCE_EXHAUSTED', message: `Received message that decompresses to a size larger than ${limit}` });
+      }
+    } finally {
+      this.release(receipt);
+    }
   }
 
   /** Gives back what a request being received reserved (once). */
@@ -689,14 +737,13 @@ export class OtlpGrpcInput implements InputStage {
       }
       // Answered once the reading has stopped: an HTTP/2 stream's rest can be read (and dropped) only then.
       if (refused) return refused();
-      let body = Buffer.concat(chunks, size);
+      let body: Buffer = Buffer.concat(chunks, size);
       if (encoding === 'gzip') {
-        try {
-          body = await gunzip(body, { maxOutputLength: limit });
-        } catch (err) {
-          if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge();
-          return refuseHttp(400, 'http_bad_gzip', `the body is not valid gzip: ${(err as Error).message}`);
-        }
+        // What it inflates to is counted as it comes, beside its compressed bytes (see inflateGrpc).
+        const inflated = await inflate(body, 'gzip', limit, (bytes) => this.reserve(receipt, CALL_BYTES + size + bytes));
+        if ('invalid' in inflated) return refuseHttp(400, 'http_bad_gzip', `the body is not valid gzip: ${inflated.invalid}`);
+        if ('refused' in inflated) return inflated.refused === 'too_large' ? tooLarge() : busy();
+        body = inflated.bytes;
       }
       let bytes = body;
       let invalidUtf8 = false;
@@ -996,10 +1043,43 @@ export class OtlpGrpcInput implements InputStage {
 const OTLP_HTTP_LOGS_PATH = '/v1/logs';
 const PROTOBUF_TYPE = 'application/x-protobuf';
 const JSON_TYPE = 'application/json';
-const gunzip = promisify(zlib.gunzip);
+
+/** The compressions a request may come in: gzip (gRPC and OTLP/HTTP), deflate (gRPC). */
+type Compression = 'gzip' | 'deflate';
+
+type Inflated = { bytes: Buffer } | { refused: 'too_large' | 'no_room' } | { invalid: string };
+
+/**
+ * Inflates a compressed request, `limit` bytes at most, asking `room(bytes)` as it grows whether that many
+ * inflated bytes may be held (max_pending_bytes): a request of 40 KB can inflate to megabytes.
+ */
+function inflate(compressed: Buffer, encoding: Compression, limit: number, room: (bytes: number) => boolean): Promise<Inflated> {
+  return new Promise((resolve) => {
+    const z = encoding === 'gzip' ? zlib.createGunzip() : zlib.createInflate();
+    const parts: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (result: Inflated) => {
+      if (settled) return;
+      settled = true;
+      if (!('bytes' in result)) z.destroy();
+      resolve(result);
+    };
+    z.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.length;
+      if (size > limit) settle({ refused: 'too_large' });
+      else if (!room(size)) settle({ refused: 'no_room' });
+      else parts.push(chunk);
+    });
+    z.on('error', (err) => settle({ invalid: err.message }));
+    z.on('end', () => settle({ bytes: Buffer.concat(parts, size) }));
+    z.end(compressed);
+  });
+}
 
 /** OTLP/HTTP's status for each refusal: 503 (with Retry-After) is retried by clients, 400 and 401 are not. */
-const HTTP_STATUS: Record<Refusal, number> = { UNAUTHENTICATED: 401, UNAVAILABLE: 503, INVALID_ARGUMENT: 400, INTERNAL: 500 };
+const HTTP_STATUS: Record<Refusal, number> = { UNAUTHENTICATED: 401, UNAVAILABLE: 503, INVALID_ARGUMENT: 400, RESOURCE_EXHAUSTED: 413, INTERNAL: 500 };
 
 /** A `google.rpc.Status` (code = 1, message = 2), the body OTLP/HTTP gives a refusal. */
 function encodeRpcStatus(code: number, message: string): Buffer {
