@@ -269,6 +269,28 @@ describe('otlp_grpc input', () => {
     expect(h.metrics.get('errors_total')).toBe(5);
   });
 
+  it('a client that closes its HTTP/2 connection with an error code (streams open) is not counted or logged as not speaking HTTP/2', async () => {
+    const { h, port } = await start();
+    for (const [path, type] of [[EXPORT_LOGS_PATH, 'application/grpc'], ['/v1/logs', 'application/x-protobuf']] as const) {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on('error', () => undefined);
+      await new Promise((resolve) => session.once('remoteSettings', resolve));
+      for (let i = 0; i < 3; i++) stalledExport(session, 100, 10);
+      const other = session.request({ ':method': 'POST', ':path': path, 'content-type': type });
+      other.on('error', () => undefined);
+      other.write(Buffer.alloc(10));
+      await new Promise((r) => setTimeout(r, 200));
+      // Node's client sends GOAWAY INTERNAL_ERROR when destroyed with an error (PROTOCOL_ERROR when told to).
+      if (path === EXPORT_LOGS_PATH) session.destroy(new Error('client gives up'));
+      else session.destroy(undefined, http2.constants.NGHTTP2_PROTOCOL_ERROR);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    // Before: each counted in errors_total and logged as not_http2 ("Session closed with error code 2").
+    expect(h.logs.filter((l) => l.problem === 'not_http2')).toEqual([]);
+    expect(h.metrics.get('errors_total')).toBe(0);
+    expect((await client(port).export(simpleRequest(1))).error).toBeNull();
+  });
+
   it('receives OTLP/HTTP from the OpenTelemetry JS exporters (http/protobuf and http/json) on the gRPC port', async () => {
     const { h, port } = await start();
     // Before: an HTTP/1.1 client (these exporters; Fluent Bit's opentelemetry output without `grpc on`, its

@@ -444,6 +444,13 @@ export class OtlpGrpcInput implements InputStage {
       http2Server.on('session', (session: http2.ServerHttp2Session) => peers.set(session, peerOf(session.socket.remoteAddress, session.socket.remotePort)));
       http2Server.on('sessionError', (err: NodeJS.ErrnoException, session: http2.ServerHttp2Session) => {
         if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return;
+        // The client ended its session with an error code in its GOAWAY (Node's client does when it is
+        // destroyed with an error, its streams still open): it spoke HTTP/2 and went away, as one that resets
+        // its connection. It was logged as not_http2 and counted.
+        if (err.code === 'ERR_HTTP2_SESSION_ERROR') {
+          ctx.logger.debug({ peer: peers.get(session), error: err.message }, 'an OTLP client closed its HTTP/2 connection with an error code');
+          return;
+        }
         ctx.metrics.add('errors_total');
         problems.report('not_http2', 'closing an OTLP connection that does not speak HTTP/2 (gRPC) or HTTP/1.1', { peer: peers.get(session), error: err.message });
       });
