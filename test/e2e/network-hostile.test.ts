@@ -8,12 +8,23 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { encode } from '@msgpack/msgpack';
 import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { logsServiceCodec } from '../../src/inputs/otlp-grpc/proto.js';
 import { listeningPort, startCli, type RunningCli } from '../helpers/cli.js';
 import { ForwardClient } from '../helpers/forward-client.js';
 import { freePort, scrape } from '../helpers/metrics.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
 import { tempDir } from '../helpers/temp.js';
+
+/** Bytes of one field: its key and, for wire type 2, its length. */
+const field = (n: number, wire: number, value: Uint8Array | number): Buffer => {
+  const w = protobuf.Writer.create().uint32((n << 3) | wire);
+  return Buffer.from((typeof value !== 'number' ? w.bytes(value) : wire === 1 ? w.fixed64(value) : w.uint64(value)).finish());
+};
+/** An ExportLogsServiceRequest of one record made of `record`'s bytes. */
+const requestOf = (record: Buffer): Buffer => field(1, 2, field(2, 2, field(2, 2, record)));
 
 const running: RunningCli[] = [];
 
@@ -226,6 +237,56 @@ describe('network inputs against hostile clients (real daemon)', () => {
       expect(received).toBe(100 * ack);
     } finally {
       socket.destroy();
+    }
+  });
+
+  it('OTLP requests that are not what they should be (bad protobuf, wrong wire types, invalid UTF-8, values nested thousands deep, 150,000 attributes, OTLP/JSON of the wrong shape) are refused or taken as documented, counted; the daemon serves the next', async () => {
+    const { cli, otlp, api, out } = await startDaemon();
+    const client = new RawOtlpClient(otlp);
+    const post = async (body: string | Buffer, type: string) => {
+      const res = await fetch(`http://127.0.0.1:${otlp}/v1/logs`, { method: 'POST', headers: { 'content-type': type }, body });
+      return { status: res.status, text: await res.text() };
+    };
+    const json = (body: string) => post(body, 'application/json');
+    try {
+      const code = async (bytes: Buffer) => (await client.exportBytes(bytes)).error?.code ?? grpc.status.OK;
+      // A value nested 5,000 levels (AnyValue.array_value -> ArrayValue.values): past protobufjs's 100.
+      let deep = field(1, 2, Buffer.from('leaf'));
+      for (let i = 0; i < 5000; i++) deep = field(5, 2, field(1, 2, deep));
+      const bad = requestOf(field(5, 2, field(1, 2, Buffer.from([0x61, 0xff, 0xfe]))));
+      const many = Buffer.from(logsServiceCodec().encodeRequest({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'many' }, attributes: Array.from({ length: 150_000 }, (_, i) => ({ key: `k${i}`, value: { intValue: i } })) }] }] }] }));
+      expect(await code(Buffer.from('not protobuf \xff\xff'))).toBe(grpc.status.INVALID_ARGUMENT);
+      expect((await post(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), 'application/x-protobuf')).status).toBe(400);
+      // A known field in another wire type is skipped as an unknown one (as protobufjs and Go do): taken, empty.
+      expect(await code(field(1, 0, 5))).toBe(grpc.status.OK);
+      expect(await code(requestOf(field(5, 1, 7)))).toBe(grpc.status.OK);
+      expect(await code(bad)).toBe(grpc.status.OK);
+      expect(await code(requestOf(field(5, 2, deep)))).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(await post(requestOf(field(5, 2, deep)), 'application/x-protobuf')).toMatchObject({ status: 400, text: expect.stringContaining('max depth exceeded') });
+      expect(await code(many)).toBe(grpc.status.OK);
+      const deepJson = `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":${'{"arrayValue":{"values":['.repeat(5000)}{"stringValue":"x"}${']}}'.repeat(5000)}}]}]}]}`;
+      for (const body of ['{"resourceLogs":', 'null', '[1,2]', '{"resourceLogs":{"a":1}}', '{"resourceLogs":[{"scopeLogs":[{"logRecords":"nope"}]}]}', '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":42}]}]}]}', '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"zz"}]}]}]}', '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":{"a":1}}]}]}]}', deepJson]) {
+        const answer = await json(body);
+        expect(answer.status, body.slice(0, 80)).toBe(400);
+        expect(answer.text, body.slice(0, 80)).toMatch(/not a valid OTLP\/JSON ExportLogsServiceRequest: \S/);
+      }
+      // Values of the wrong kind where protobufjs converts them: taken (a time that is not a number: none).
+      expect((await json('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"abc","severityNumber":"LOUD","attributes":[{"key":"n","value":{"intValue":"xyz"}}],"body":{"stringValue":"lenient"}}]}]}]}')).status).toBe(200);
+      await stillServes(otlp, out, 'after the hostile requests');
+      expect(cli.child.exitCode, cli.stderr().slice(-2000)).toBeNull();
+      const metrics = await scrape(api);
+      // 2 bad protobuf, 2 too deep, 9 bad JSON.
+      expect(metrics.get('errors_total/otlp')).toBe(13);
+      expect(metrics.get('malformed_events_total/otlp')).toBe(1);
+      for (const problem of ['invalid_protobuf', 'invalid_json', 'invalid_utf8']) expect(cli.stderr()).toContain(`"problem":"${problem}"`);
+      const events = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { body: unknown; attributes: Record<string, unknown>; timestamp?: number });
+      expect(events.find((e) => e.body === 'many')?.attributes.k149999).toBe(149_999);
+      expect(events.find((e) => e.attributes['log.invalid_utf8'] === true)?.body).toBe('a\uFFFD\uFFFD');
+      const lenient = events.find((e) => e.body === 'lenient');
+      expect(lenient?.timestamp).toBeUndefined();
+      expect(lenient?.attributes.n).toBe(0);
+    } finally {
+      client.close();
     }
   });
 });
