@@ -3,8 +3,9 @@
  * `headers.authorization`. The `redact` transform replaces their values; `anomaly_detect` (with `fields:
  * auto`) does not watch them, so that their values are neither kept in its baseline (nor in `data_dir`)
  * nor quoted in an alert's `why`. Both find the same names in text too, as `key=value`, `key: value`,
- * `"key": "value"` and `Authorization: Bearer ...` (`SECRET_PAIR`, `SCHEME_CREDENTIALS`): `redact` replaces
- * the value, the detector masks it before anything keeps the text (see `maskSecrets`).
+ * `"key": "value with spaces"`, `{\"key\":\"value\"}`, `--key value`, `key: >-` blocks, `Cookie: ...` and
+ * `Authorization: Bearer ...` (`SECRET_PAIR`, `SCHEME_CREDENTIALS`): `redact` replaces the value, the detector
+ * masks it before anything keeps the text (see `maskSecrets`).
  */
 
 /** The words that end the name of a field or key holding a secret (`password`, `db_password`, `X-Api-Key`). */
@@ -13,15 +14,58 @@ export const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|t
 /** A field named so holds a secret (the name as a whole, in any case; dotted names of nested fields too). */
 export const SECRET_FIELD = new RegExp(`^[A-Za-z0-9_.-]*${SECRET_WORD}$`, 'i');
 
+/** Auth schemes whose name is kept before the credentials: `Authorization: Bearer <secret>`. */
+const SCHEME = String.raw`(?:bearer|basic|token|digest)\s+`;
+
+/**
+ * Words that, after `key: `, begin a sentence rather than a secret: `Invalid password: too short`, `auth:
+ * failed for bob`. Such a value is kept only when the separator is a colon and a space, the value is not quoted,
+ * and another word follows it (`password: expired` alone, `password=too short`, `"password": "too short"` are
+ * still redacted: a secret may be any word, and redact fails closed).
+ */
+const PROSE = String.raw`(?:too|is|are|was|were|be|must|should|not|no|does|did|doesn't|isn't|cannot|can't|has|had|expired|invalid|incorrect|wrong|required|missing|mismatch|empty|changed|reset|updated|accepted|rejected|denied|failed|length|contains|for|of|the)`;
+
+/**
+ * A value written as an unescaped quote opens it: JSON's rules (`\"` inside), to the closing quote or the line's end
+ * (unrolled, `[^"\\]*(?:\\.[^"\\]*)*`: `(?:[^"\\]|\\.)+` took 60 times as long on a long value).
+ */
+const QUOTED_VALUE = String.raw`(?<=(?<!\\)")(?=[^"\\\r\n]|\\.)[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*|(?<=(?<!\\)')(?=[^'\\\r\n]|\\.)[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*`;
+/**
+ * A value in JSON escaped inside a string (`{\"password\":\"hunter2\"}`, `\\\"` and deeper): to the next quote
+ * of its kind, its backslashes kept (unrolled: each character is read once; never empty).
+ */
+const ESCAPED_VALUE = String.raw`(?<=\\")(?=\\*[^"\\\r\n])[^"\\\r\n]*(?:\\+[^"\\\r\n]+)*|(?<=\\')(?=\\*[^'\\\r\n])[^'\\\r\n]*(?:\\+[^'\\\r\n]+)*`;
+/** A YAML block scalar (`password: >-` then the value on the lines below, indented): those lines. */
+const BLOCK_OPEN = String.raw`[|>][-+]?[0-9]?[ \t]*\r?\n[ \t]*`;
+const BLOCK_VALUE = String.raw`(?<=[|>][-+]?[0-9]?[ \t]{0,8}\n[ \t]{0,64})[^\r\n]+(?:\r?\n[ \t]+[^\r\n]*)*`;
+/**
+ * A header whose whole value is the secret, without a known scheme (`Cookie: sid=abc; theme=dark`, `Set-Cookie:
+ * ...`, `Authorization: SSWS abc`): to the line's end or a quote.
+ */
+const HEADER_VALUE = String.raw`(?<=(?:authorization|cookie)[ \t]{0,8}:[ \t]{0,8})[^\r\n"'\\]+`;
+/** A command line's option: `--password hunter2`, `-token abc`, `--db-password "a b"` (the `=` form is a pair). */
+const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0,64})[ \t]+(?:["'])?`;
+
 /**
  * A secret after its key in text: `password=hunter2`, `token: abc`, `"api_key": "abc"`, `Authorization:
- * Bearer abc`. Groups: the word that ends the key (1), the separator (2), an auth scheme, kept (3), the
- * secret (4). The value runs to a space, quote, `&`, `,`, `;` or a bracket (a map or list after the key is
- * left whole: its fields are judged by their own names). It starts at the word that ends the key (whatever
- * comes before it stays as it is): starting at the key's first character cost four times as much on lines
- * with no secret. Global: copy it (`new RegExp(SECRET_PAIR)`) where `lastIndex` could be shared.
+ * Bearer abc`, `--password hunter2`, `PGPASSWORD='a b'`. Groups: the word that ends the key (1), the
+ * separator (2), an auth scheme, kept (3), the secret (4). A quoted value runs to its closing quote, spaces
+ * and all (`"password": "correct horse battery"`), in JSON escaped inside a string too (`{\"password\":
+ * \"hunter2\"}`); a YAML block scalar (`password: >-`) is the indented lines below; a `Cookie:`,
+ * `Set-Cookie:` or `Authorization:` header without a known scheme runs to the line's end. Any other value
+ * runs to a space, quote, `&`, `,`, `;` or a bracket (a map or list after the key is left whole: its fields
+ * are judged by their own names). A sentence after `key: ` is no value (see `PROSE`). It starts at the word
+ * that ends the key (whatever comes before it stays as it is): starting at the key's first character cost four
+ * times as much on lines with no secret. Every alternative reads each character once from where it starts
+ * (a lookbehind looks back at most a few characters: `[ \t]{0,8}`, not `[ \t]*`, which read a
+ * megabyte of spaces back again at each of its characters), so a hostile line costs linear time. Global: copy it (`new
+ * RegExp(SECRET_PAIR)`) where `lastIndex` could be shared.
  */
-export const SECRET_PAIR = new RegExp(String.raw`(${SECRET_WORD})(["']?\s*[:=]\s*["']?)((?:bearer|basic|token|digest)\s+)?([^\s"'&,;{}[\]]+)`, 'gi');
+export const SECRET_PAIR = new RegExp(
+  String.raw`(${SECRET_WORD})((?:\\*["'])?\s*[:=]\s*(?:\\*["']|${BLOCK_OPEN})?|${OPTION_SEPARATOR})(${SCHEME})?` +
+    String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|[^\s"'&,;{}[\]]+))`,
+  'gi',
+);
 
 /** An auth scheme's credentials without a key before it: `... Bearer eyJhbGciOi...`. Groups: the scheme (1), the secret (2). */
 export const SCHEME_CREDENTIALS = /(?<![A-Za-z])((?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]{8,})/gi;

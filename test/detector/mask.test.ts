@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { maskVolatile, unmask } from '../../src/detector/index.js';
 import { MASK, maskSecrets, maskVolatileReference } from '../../src/detector/mask.js';
 import { mulberry32 } from './baseline.js';
+import { HOSTILE_SECRET_LINES } from '../helpers/hostile-secrets.js';
 
 const render = (text: string) => unmask(maskVolatile(text));
 
@@ -88,13 +89,39 @@ describe('maskVolatile masks secrets written after their key', () => {
     expect(render('upstream Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig sent')).toBe('upstream Authorization: Bearer <secret> sent');
     expect(render('curl -H "authorization: Basic YWxpY2U6cGFzcw=="')).toBe('curl -H "authorization: Basic <secret>"');
     expect(render('retrying with bearer abcdefghijklmnop')).toBe('retrying with bearer <secret>');
-    expect(render('Cookie: session_id=xyzzy; theme=dark')).toBe('Cookie: <secret>; theme=dark');
+    // A cookie header is all secret: before, `; theme=dark` and any cookie after the first was kept.
+    expect(render('Cookie: session_id=xyzzy; theme=dark')).toBe('Cookie: <secret>');
     // The same secrets as the redact transform's `credentials`; words that only contain a secret's name are no key.
     expect(render('sshd: Failed password for root from 10.0.0.1 port 22')).toBe('sshd: Failed password for root from <ip> port <num>');
     expect(render('authentication failure; tokens left 3')).toBe('authentication failure; tokens left <num>');
     expect(maskSecrets('plain text')).toBe('plain text');
     expect(maskVolatile('token=a')).toBe(`token=${MASK.secret}`);
   });
+
+  it('masks the whole of a quoted value, JSON escaped in a string, headers, command lines, YAML blocks and env, and keeps prose', () => {
+    const cases: Array<[string, string]> = [
+      // Before, a quoted value was masked up to its first space: "horse battery" was kept in the windows.
+      ['login {"password": "correct horse battery", "user": "bob"}', 'login {"password": "<secret>", "user": "bob"}'],
+      ["login password='my secret phrase' user=bob", "login password='<secret>' user=bob"],
+      // JSON escaped inside a string, once and twice: before, not masked at all.
+      ['msg="{\\"password\\":\\"hunter two\\",\\"user\\":\\"bob\\"}"', 'msg="{\\"password\\":\\"<secret>\\",\\"user\\":\\"bob\\"}"'],
+      ['{\\\\\\"token\\\\\\":\\\\\\"abcXYZ\\\\\\"}', '{\\\\\\"token\\\\\\":\\\\\\"<secret>\\\\\\"}'],
+      ['< Set-Cookie: sid=abc; Path=/; HttpOnly', '< Set-Cookie: <secret>'],
+      ['Authorization: SSWS abcXYZ-QQ', 'Authorization: <secret>'],
+      ['exec mysqldump --password hunter2 --user bob', 'exec mysqldump --password <secret> --user bob'],
+      ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <secret>\n'],
+      ["export PGPASSWORD='a b c' && psql", "export PGPASSWORD='<secret>' && psql"],
+      // Prose after `key: ` is kept (before, "too" was masked); a lone word after it is a secret.
+      ['Invalid password: too short', 'Invalid password: too short'],
+      ['token: expired', 'token: <secret>'],
+    ];
+    for (const [line, want] of cases) expect.soft(render(line), line).toBe(want);
+  });
+
+  it('masks secrets in linear time on hostile lines (1 MB each)', () => {
+    // A regex that backtracks runs for minutes on these; linear ones take milliseconds (the test's timeout is the bound).
+    for (const line of HOSTILE_SECRET_LINES) expect(maskSecrets(line).length).toBeLessThanOrEqual(line.length);
+  }, 30_000);
 });
 
 describe('maskVolatile is the global replace, faster', () => {

@@ -1,0 +1,22 @@
+/**
+ * Hostile lines (about 1 MB each) for the patterns of a secret after its key (`SECRET_PAIR`), in each of its
+ * forms: quoted, JSON escaped in a string, YAML blocks, command-line options, headers, prose after `key: `. A
+ * pattern that backtracks, or a lookbehind that reads a long run back again at each of its characters, takes
+ * minutes on one of them; the linear ones take milliseconds. Used by the `redact` and the detector's tests.
+ */
+export const HOSTILE_SECRET_LINES: readonly string[] = [
+  '"password": "' + 'a '.repeat(5e5),
+  '\\"password\\":\\"' + '\\a'.repeat(5e5),
+  '\\"password\\":\\"'.repeat(7e4),
+  "password='".repeat(1e5),
+  'password: |\n' + ' a\n'.repeat(3e5),
+  'password: |\n'.repeat(8e4),
+  '--password' + ' '.repeat(1e6),
+  '--password '.repeat(1e5),
+  '-' + 'password-'.repeat(1e5) + ' x',
+  'Cookie: ' + 'a=b; '.repeat(2e5),
+  'cookie:'.repeat(1.4e5),
+  'password: ' + 'too '.repeat(2.5e5),
+  'password:' + ' '.repeat(1e6) + 'x',
+  'authorization' + ' '.repeat(1e6) + ':',
+];
