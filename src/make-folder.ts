@@ -87,7 +87,7 @@ export async function whyNoFolder(dataDir: string, err: NodeJS.ErrnoException, s
 }
 
 /** The user the process runs as, as `ls -l` and `id` name it: `user nobody (uid 65534)`, or `uid 1234` without a name. */
-function processUser(): { said: string; short: string } {
+export function processUser(): { said: string; short: string } {
   const uid = process.getuid?.();
   const name = (() => {
     try {

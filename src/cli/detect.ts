@@ -20,7 +20,7 @@ import { percent, printable, renderAlertText, renderRepeatsText } from '../outpu
 import { RepeatFolder } from './repeat-folder.js';
 import { SILENCE_CHECK_MS, BackGatherer, NotDetectorState, backAnomaly, lineParser, tellSilences, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
-import { stateFolder } from '../make-folder.js';
+import { processUser, stateFolder } from '../make-folder.js';
 
 import { detectSession } from './detect-session.js';
 import { eventsText } from './counts.js';
@@ -59,6 +59,18 @@ interface Found {
   time: number | undefined;
 }
 
+
+
+/**
+ * Why a file could not be read, in words: a missing file or a refused one said plainly (before: the system's
+ * message, `ENOENT: no such file or directory, stat '/var/log/x'`, after the file's name already said).
+ */
+function readProblem(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') return 'no such file';
+  if (e.code === 'EACCES') return `permission denied to ${processUser().said}`;
+  return e.message;
+}
 
 /**
  * Writes to a stream, waiting for it to drain when its buffer is full (a slow pipe reader). `halt`: the
@@ -696,7 +708,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
         gzip = kind === 'gzip';
       } else piped = true;
     } catch (err) {
-      io.stderr.write(`driftlock: cannot read ${file}: ${(err as Error).message}\n`);
+      io.stderr.write(`driftlock: cannot read ${file}: ${readProblem(err)}\n`);
       failed += 1;
       continue;
     }
@@ -792,7 +804,7 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
     } catch (err) {
       if (showProgress) io.stderr.write('\n');
       if (gone.aborted) break;
-      io.stderr.write(`driftlock: cannot read ${file}: ${(err as Error).message}\n`);
+      io.stderr.write(`driftlock: cannot read ${file}: ${readProblem(err)}\n`);
       failed += 1;
     }
   }
