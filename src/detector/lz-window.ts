@@ -42,6 +42,37 @@ function matchBits(distance: number, length: number): number {
   return 1 + log2(distance) + 1 + 2 * log2(length - MIN_MATCH + 1) + 1;
 }
 
+/**
+ * Scratch for an event's own hash chains (its matches within itself), shared by every window: a call
+ * (`cost`, `selfBits`) uses it from start to end without yielding, and marks what it wrote with a stamp of
+ * its own. Before, each window had its own (36 KB: a stream's half-dozen windows took some 220 KB of it).
+ */
+const Local = {
+  head: new Int32Array(1 << LOCAL_HASH_BITS),
+  stamps: new Int32Array(1 << LOCAL_HASH_BITS),
+  prev: new Int32Array(1024),
+  stamp: 0,
+  /**
+   * A new stamp for a call on a text of `n` characters. Stamps are stored in an Int32Array: past 2^31 - 1
+   * they were stored wrapped, never equal to the counter again, and every event lost its matches within
+   * itself for good (after some 2 billion calls: 12 days of one stream at 1,000 events/s). They start again
+   * at 1 instead, with the old marks cleared.
+   */
+  begin(n: number): number {
+    if (this.prev.length < n) this.prev = new Int32Array(n * 2);
+    if (this.stamp >= 0x7fffffff) {
+      this.stamps.fill(0);
+      this.stamp = 0;
+    }
+    return ++this.stamp;
+  },
+};
+
+/** For tests: sets the shared stamp counter (to reach its wrap). */
+export function setLocalStamp(stamp: number): void {
+  Local.stamp = stamp;
+}
+
 export class LzWindow {
   readonly size: number;
   private readonly mask: number;
@@ -52,11 +83,6 @@ export class LzWindow {
   private prev: Int32Array;
   /** Absolute count of characters ever appended. */
   private total = 0;
-  // Scratch for the event's own hash chains, reused across calls.
-  private localHead: Int32Array;
-  private localStamp: Int32Array;
-  private stamp = 0;
-  private localPrev = new Int32Array(1024);
   // The result of localMatch, kept in fields to avoid an allocation per position.
   private matchLen = 0;
   private matchDist = 0;
@@ -80,8 +106,6 @@ export class LzWindow {
     this.buf = new Uint16Array(size);
     this.head = new Int32Array(1 << this.hashBits).fill(-1);
     this.prev = new Int32Array(size).fill(-1);
-    this.localHead = new Int32Array(1 << 12);
-    this.localStamp = new Int32Array(1 << 12);
   }
 
   /** Characters currently in the window. */
@@ -128,8 +152,7 @@ export class LzWindow {
     }
     const m = this.mask;
     const lowest = this.total - this.size;
-    if (this.localPrev.length < n) this.localPrev = new Int32Array(n * 2);
-    const stamp = ++this.stamp;
+    const stamp = Local.begin(n);
     let conditional = 0;
     const runs: Array<[number, number]> = [];
     let runStart = -1;
@@ -186,8 +209,7 @@ export class LzWindow {
   /** Code length of the text on its own: literals and matches within the text only. */
   selfBits(text: string): number {
     const n = text.length;
-    const stamp = ++this.stamp;
-    if (this.localPrev.length < n) this.localPrev = new Int32Array(n * 2);
+    const stamp = Local.begin(n);
     let bits = 0;
     let i = 0;
     while (i < n) {
@@ -211,9 +233,9 @@ export class LzWindow {
   private insertLocal(text: string, p: number, n: number, stamp: number): void {
     if (p + 4 > n) return;
     const h = hash4(text.charCodeAt(p), text.charCodeAt(p + 1), text.charCodeAt(p + 2), text.charCodeAt(p + 3), LOCAL_HASH_BITS);
-    this.localPrev[p] = this.localStamp[h] === stamp ? this.localHead[h]! : -1;
-    this.localHead[h] = p;
-    this.localStamp[h] = stamp;
+    Local.prev[p] = Local.stamps[h] === stamp ? Local.head[h]! : -1;
+    Local.head[h] = p;
+    Local.stamps[h] = stamp;
   }
 
   /**
@@ -222,7 +244,7 @@ export class LzWindow {
    */
   private localMatch(text: string, i: number, n: number, stamp: number): void {
     const lh = hash4(text.charCodeAt(i), text.charCodeAt(i + 1), text.charCodeAt(i + 2), text.charCodeAt(i + 3), LOCAL_HASH_BITS);
-    let q = this.localStamp[lh] === stamp ? this.localHead[lh]! : -1;
+    let q = Local.stamps[lh] === stamp ? Local.head[lh]! : -1;
     const limit = Math.min(n - i, MAX_MATCH);
     for (let chain = 0; q >= 0 && chain < 4; chain++) {
       let len = 0;
@@ -231,7 +253,7 @@ export class LzWindow {
         this.matchLen = len;
         this.matchDist = i - q;
       }
-      q = this.localPrev[q]!;
+      q = Local.prev[q]!;
     }
   }
 
@@ -252,6 +274,6 @@ export class LzWindow {
   get memoryBytes(): number {
     let recent = 0;
     for (const k of this.recent.keys()) recent += 2 * k.length + 64;
-    return this.buf.byteLength + this.head.byteLength + this.prev.byteLength + this.localHead.byteLength * 2 + this.localPrev.byteLength + recent;
+    return this.buf.byteLength + this.head.byteLength + this.prev.byteLength + recent;
   }
 }

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { LzWindow } from '../../src/detector/index.js';
+import { setLocalStamp } from '../../src/detector/lz-window.js';
 import { mulberry32 } from './baseline.js';
 
 const FOX = 'the quick brown fox jumps over the lazy dog';
@@ -73,6 +74,29 @@ describe('LzWindow', () => {
     const w = new LzWindow(1 << 10);
     const once = noise(3, 40);
     expect(w.selfBits(once.repeat(4))).toBeLessThan(2 * w.selfBits(once));
+  });
+
+  it('still finds repetition inside the event after two billion calls (its stamps wrap around, not break)', () => {
+    const once = noise(3, 40);
+    const text = once.repeat(4);
+    const w = windowWith([FOX, noise(4, 200)]);
+    const before = { self: w.selfBits(text), cost: w.cost(text).conditionalBits };
+    // Past 2^31 - 1 the stamps were stored wrapped in an Int32Array, never equal to the counter again: every
+    // later event lost its matches within itself (self bits of 4 repeats up from those of about 1.3 to 4).
+    setLocalStamp(0x7fffffff - 3);
+    for (let k = 0; k < 8; k++) {
+      expect(w.selfBits(text), `call ${k}`).toBe(before.self);
+      expect(w.cost(text).conditionalBits, `call ${k}`).toBe(before.cost);
+    }
+  });
+
+  it('windows share nothing between calls: scoring in one does not change another\'s costs', () => {
+    const a = windowWith([FOX, 'alpha beta gamma delta']);
+    const b = windowWith(['lorem ipsum dolor sit amet', noise(5, 100)]);
+    const text = `${FOX} ${noise(6, 30)} ${FOX}`;
+    const alone = b.cost(text);
+    for (let k = 0; k < 5; k++) a.cost(`${noise(7 + k, 50)}${noise(7 + k, 50)}`);
+    expect(b.cost(text)).toEqual(alone);
   });
 
   it('ranks near-duplicates of the baseline below unrelated text', () => {
