@@ -20,6 +20,8 @@ const MAX_MATCH = 258;
 const LITERAL_BITS = 8;
 /** Hash bits of the per-event index of self-matches. */
 const LOCAL_HASH_BITS = 12;
+/** Characters appended after which positions are moved back (see `rebase`); well below 2^31. */
+export const REBASE_AT = 2 ** 30;
 
 export interface CompressionCost {
   conditionalBits: number;
@@ -120,6 +122,7 @@ export class LzWindow {
       if (this.recent.size >= this.recentTexts) this.recent.delete(this.recent.keys().next().value!);
       this.recent.set(text, { at: this.total, self: this.lastCost.self });
     }
+    if (this.total + n + 1 > REBASE_AT) this.rebase();
     for (let i = 0; i <= n; i++) {
       const pos = this.total;
       this.buf[pos & this.mask] = i < n ? text.charCodeAt(i) : 10;
@@ -131,6 +134,30 @@ export class LzWindow {
         this.prev[start & m] = this.head[h]!;
         this.head[h] = start;
       }
+    }
+  }
+
+  /**
+   * Moves every position back by a multiple of the window's size (so each keeps its slot in `buf`), keeping the
+   * window's text and matches as they are. Positions are kept in Int32Arrays: before, past 2^31 characters
+   * appended (some 2.4 hours of one stream at 1,000 events of 250 characters a second) they were stored as
+   * negative numbers, no match was found in the window again, and every event scored as wholly new.
+   */
+  private rebase(): void {
+    const shift = Math.floor((this.total - this.size) / this.size) * this.size;
+    if (shift <= 0) return;
+    const move = (a: Int32Array) => {
+      for (let k = 0; k < a.length; k++) {
+        const p = a[k]!;
+        a[k] = p >= shift ? p - shift : -1;
+      }
+    };
+    move(this.head);
+    move(this.prev);
+    this.total -= shift;
+    for (const [text, r] of this.recent) {
+      if (r.at >= shift) r.at -= shift;
+      else this.recent.delete(text);
     }
   }
 
