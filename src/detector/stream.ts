@@ -7,7 +7,7 @@
  * and its absolute floor becomes the anomaly. Flagged events are not learned into the baselines; a pattern
  * that keeps recurring for `learnAfterMs` is then accepted as normal, and its last alert says so.
  */
-import { MAX_TIME_MS, severityNumberFromText } from '../engine/event.js';
+import { dateable, severityNumberFromText } from '../engine/event.js';
 import { CategoricalBaseline, type ValueHistory } from './categorical.js';
 import { ScoreCalibrator } from './calibration.js';
 import { TemplateMiner, templateText, type Template } from './drain.js';
@@ -522,7 +522,7 @@ function quote(text: string, max = 60): string {
 
 /** A clock time as an ISO 8601 date for a why (a time no Date can hold, which no event gives, as ms). */
 function isoTime(ms: number): string {
-  return Math.abs(ms) <= MAX_TIME_MS ? new Date(ms).toISOString() : `${ms} ms`;
+  return dateable(ms) !== undefined ? new Date(ms).toISOString() : `${ms} ms`;
 }
 
 /**
@@ -880,7 +880,7 @@ export class StreamDetector {
     // A stream whose events carry their own time must not mix in arrival times (a line whose timestamp
     // could not be read): the jump would look like a silence or a spike. Such an event is untimed.
     // A time no Date can hold (a nanosecond epoch read as one in ms, NaN) is no time at all.
-    const time = input.time !== undefined && Math.abs(input.time) <= MAX_TIME_MS ? input.time : undefined;
+    const time = dateable(input.time);
     if (time !== undefined && !input.arrivalTime) this.eventTimed = true;
     let timed = time !== undefined && !(input.arrivalTime && this.eventTimed);
     const previous = this.lastSeen;
@@ -1557,7 +1557,9 @@ export class StreamDetector {
     // Not a secret's (a new `password` field is told by its name alone).
     const showable = this.newFields.filter((k) => !this.secretField(this.scanNames[k]!));
     const shown = showable.find((k) => typeof this.scanValues[k] === 'string' && this.scanValues[k] !== '') ?? showable[0];
-    const value = shown === undefined ? undefined : this.scanValues[shown]!;
+    const raw = shown === undefined ? undefined : this.scanValues[shown]!;
+    // A text value as it may be quoted: its head, secrets after their keys masked (`token=<secret>`).
+    const value = typeof raw === 'string' ? maskSecrets(headOf(raw, MAX_FIELD_TEXT)) : raw;
     const several = names.length > 1;
     const listed = `new field${several ? 's' : ''} ${names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`}`;
     // With several new fields, the value shown says whose it is.
@@ -1568,8 +1570,8 @@ export class StreamDetector {
       score: -Math.log2(Math.max(rate, 1e-4)),
       confidence: 1 - Math.max(rate, 1e-4),
       field: names[0]!,
-      why: value === undefined ? before : `${before}: ${whose}${typeof value === 'string' ? quote(maskSecrets(headOf(value, MAX_FIELD_TEXT)), 100) : String(value)}`,
-      brief: `${listed}${typeof value === 'string' ? ` (${whose}${quote(maskSecrets(headOf(value, MAX_FIELD_TEXT)), 48)})` : ''}`,
+      why: value === undefined ? before : `${before}: ${whose}${typeof value === 'string' ? quote(value, 100) : String(value)}`,
+      brief: `${listed}${typeof value === 'string' ? ` (${whose}${quote(value, 48)})` : ''}`,
       baseline: { new_field_share: Number(rate.toFixed(6)) },
     };
   }

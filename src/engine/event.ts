@@ -30,7 +30,8 @@ export function eventTime(event: Pick<LogEvent, 'timestamp' | 'observedTimestamp
   return dateable(event.timestamp) ?? dateable(event.observedTimestamp) ?? Date.now();
 }
 
-function dateable(ms: number | undefined): number | undefined {
+/** `ms` when a Date can hold it (|ms| <= MAX_TIME_MS), else undefined (NaN and beyond-range numbers included). */
+export function dateable(ms: number | undefined): number | undefined {
   return ms !== undefined && Math.abs(ms) <= MAX_TIME_MS ? ms : undefined;
 }
 

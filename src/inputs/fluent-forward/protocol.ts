@@ -13,7 +13,7 @@
 import { isUtf8 } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { Decoder } from '@msgpack/msgpack';
-import { MAX_TIME_MS } from '../../engine/event.js';
+import { dateable } from '../../engine/event.js';
 import { EventTime, forwardExtensions } from './event-time.js';
 import { MessageBoundaries } from './framing.js';
 
@@ -206,7 +206,7 @@ export function decoderOptions(maxBytes: number) {
 function toMillis(time: unknown): number | undefined {
   if (time instanceof EventTime) return time.toMillis();
   const ms = typeof time === 'number' ? time * 1000 : typeof time === 'bigint' ? Number(time) * 1000 : NaN;
-  return Math.abs(ms) <= MAX_TIME_MS ? ms : undefined;
+  return dateable(ms);
 }
 
 function entry(raw: unknown): ForwardEntry {
