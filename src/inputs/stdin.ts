@@ -41,6 +41,17 @@ export function markLine(event: LogEvent, flags: LineFlags): void {
 }
 
 /**
+ * Marks an event as `markLine` does, and says it in the log through `problems` (the first of each kind at once,
+ * then sums): `cut` says which limit a cut line went over, `where` where the line is (its number, or its file
+ * and offset). Before, such lines were only counted in malformed_events_total, with no clue which or where.
+ */
+export function markAndSayLine(event: LogEvent, flags: LineFlags, problems: ProblemLog, cut: string, maxLineBytes: number, where: Record<string, unknown>): void {
+  markLine(event, flags);
+  if (flags.truncated) problems.report('line_truncated', `${cut} and marked log.truncated; its rest was skipped`, { ...where, max_line_bytes: maxLineBytes });
+  if (flags.invalidUtf8) problems.report('invalid_utf8', 'a line that is not valid UTF-8: its invalid bytes were replaced with U+FFFD and it was marked log.invalid_utf8', where);
+}
+
+/**
  * Reads lines from a stream into batches, one batch per chunk read, waiting on `emit` (backpressure) before
  * reading on. Returns at end of stream or when the signal aborts.
  */
@@ -57,10 +68,8 @@ export async function readLinesInto(stream: Readable, ctx: InputContext, maxLine
     lineNumber += 1;
     const event: LogEvent = { observedTimestamp: Date.now(), body: text, attributes: {}, source: { input } };
     if (flags.truncated || flags.invalidUtf8) {
-      markLine(event, flags);
       malformed += 1;
-      if (flags.truncated) problems.report('line_truncated', `a line longer than max_line_bytes (${maxLineBytes}) was cut to it and marked log.truncated; its rest was skipped`, { line: lineNumber, max_line_bytes: maxLineBytes });
-      if (flags.invalidUtf8) problems.report('invalid_utf8', 'a line that is not valid UTF-8: its invalid bytes were replaced with U+FFFD and it was marked log.invalid_utf8', { line: lineNumber });
+      markAndSayLine(event, flags, problems, `a line longer than max_line_bytes (${maxLineBytes}) was cut to it`, maxLineBytes, { line: lineNumber });
     }
     events.push(event);
   };

@@ -25,6 +25,7 @@ import type { InputContext } from '../../engine/component.js';
 import type { LogEvent } from '../../engine/event.js';
 import type { ProblemLog } from '../net/problems.js';
 import { LineSplitter, type LineFlags } from '../line-splitter.js';
+import { markAndSayLine } from '../stdin.js';
 import type { Checkpoint } from './checkpoints.js';
 import { fileKey } from './checkpoints.js';
 import { EMPTY_FINGERPRINT, hashBytes, readPrefix } from './fingerprint.js';
@@ -566,18 +567,8 @@ export class Tailer {
   private readonly onEvent = (text: string, flags: LineFlags, start: number, end: number): void => {
     const event: LogEvent = { observedTimestamp: this.now, body: text, attributes: {}, source: { input: this.host.ctx.id, file: this.lastPath, offset: start } };
     if (flags.truncated || flags.invalidUtf8) {
-      // Said in the log, not only counted: before, a cut or mangled line was known only from
-      // malformed_events_total, with no clue which file or where.
-      const where = { file: this.lastPath, offset: start };
-      if (flags.truncated) {
-        event.attributes['log.truncated'] = true;
-        const limits = this.opts.multiline ? `max_line_bytes (${this.opts.maxLineBytes}) or multiline.max_lines (${this.opts.multiline.maxLines})` : `max_line_bytes (${this.opts.maxLineBytes})`;
-        this.host.problems.report('line_truncated', `a line or event over ${limits} was cut there and marked log.truncated; its rest was skipped`, { ...where, max_line_bytes: this.opts.maxLineBytes });
-      }
-      if (flags.invalidUtf8) {
-        event.attributes['log.invalid_utf8'] = true;
-        this.host.problems.report('invalid_utf8', 'a line that is not valid UTF-8: its invalid bytes were replaced with U+FFFD and it was marked log.invalid_utf8', where);
-      }
+      const limits = this.opts.multiline ? `max_line_bytes (${this.opts.maxLineBytes}) or multiline.max_lines (${this.opts.multiline.maxLines})` : `max_line_bytes (${this.opts.maxLineBytes})`;
+      markAndSayLine(event, flags, this.host.problems, `a line or event over ${limits} was cut there`, this.opts.maxLineBytes, { file: this.lastPath, offset: start });
       this.malformed += 1;
     }
     this.events.push(event);
