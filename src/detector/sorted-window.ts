@@ -3,15 +3,33 @@
  * ranks and quantiles at once). Adding costs two binary searches and one block move (a memmove) of the
  * values between the leaving value's rank and the new one's, instead of re-sorting a copy every few updates.
  */
+const FIRST_ALLOCATION = 8;
+
 export class SortedWindow {
-  private readonly ring: Float64Array;
-  private readonly sorted: Float64Array;
+  private ring: Float64Array;
+  private sorted: Float64Array;
   private count = 0;
   private next = 0;
 
+  /**
+   * The arrays start small and grow fourfold as values come, up to `capacity`: a stream that sees a few
+   * events (a `stream_id` of high cardinality) does not allocate and zero every window whole.
+   */
   constructor(readonly capacity: number) {
-    this.ring = new Float64Array(capacity);
-    this.sorted = new Float64Array(capacity);
+    const first = Math.min(capacity, FIRST_ALLOCATION);
+    this.ring = new Float64Array(first);
+    this.sorted = new Float64Array(first);
+  }
+
+  /** Room for one more value before the window is full: until then `ring` holds the values in order from 0. */
+  private grow(): void {
+    const length = Math.min(this.capacity, this.ring.length * 4);
+    const ring = new Float64Array(length);
+    ring.set(this.ring);
+    const sorted = new Float64Array(length);
+    sorted.set(this.sorted);
+    this.ring = ring;
+    this.sorted = sorted;
   }
 
   get size(): number {
@@ -47,6 +65,7 @@ export class SortedWindow {
 
   add(x: number): void {
     const v = Number.isNaN(x) ? 0 : x;
+    if (this.count === this.ring.length && this.count < this.capacity) this.grow();
     const s = this.sorted;
     if (this.count === this.capacity) {
       // Full: the new value takes the place of the oldest, and slides to its rank. Only the values between

@@ -41,6 +41,22 @@ describe('SortedWindow', () => {
     }
   });
 
+  it('keeps its values across each growth of its arrays, up to a capacity that is not a power of four', () => {
+    // The arrays start at 8 values and grow fourfold (32, 128, 512) to the capacity (1,000 here).
+    const rnd = mulberry32(8);
+    const w = new SortedWindow(1000);
+    const all: number[] = [];
+    for (let k = 0; k < 2600; k++) {
+      const v = Math.round(rnd() * 300) - 100;
+      w.add(v);
+      all.push(v);
+      if ([7, 8, 9, 31, 32, 33, 127, 128, 129, 511, 512, 513, 999, 1000, 1001, 2599].includes(k)) {
+        expect(contents(w), `after ${k + 1} values`).toEqual(all.slice(-1000).sort((a, b) => a - b));
+        expect(w.values()).toEqual(all.slice(-1000));
+      }
+    }
+  });
+
   it('counts NaN as 0', () => {
     const w = new SortedWindow(4);
     for (const v of [3, Number.NaN, -1, 2, Number.NaN]) w.add(v);
