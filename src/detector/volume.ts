@@ -127,7 +127,7 @@ export class VolumeBaseline {
     this.append(n);
     if (++this.sinceUpdate >= 10 || this.history.length < 30) {
       this.sinceUpdate = 0;
-      this.typicalCache = median([...this.history]);
+      this.typicalCache = median(this.history);
     }
   }
 
@@ -370,9 +370,8 @@ export class VolumeBaseline {
     let typical = this.typicalCache;
     // `push` would take the current second in, and update the median if it is due (as `observe` does).
     if (!this.keptOut(options) && (this.sinceUpdate + 1 >= 10 || this.history.length + 1 < 30)) {
-      const s = [...this.history, this.count];
-      if (s.length > this.capacity) s.shift();
-      typical = median(s);
+      // The history as closing the second would leave it: the oldest second leaves when it is full.
+      typical = median(this.history.length + 1 > this.capacity ? this.history.slice(1) : this.history, this.count);
     }
     if (typical < 1) return undefined;
     return { kind: 'volume_drop', rate: 0, typical, factor: silent, seconds: silent };
@@ -430,10 +429,44 @@ export interface VolumeSnapshot {
   normalPeriod?: number;
 }
 
-/** The lower median of `values` (sorted in place), as the typical count of a second. */
-function median(values: number[]): number {
-  values.sort((a, b) => a - b);
-  return values[Math.floor((values.length - 1) / 2)]!;
+/** Scratch for `median`, shared: a call uses it from start to end. */
+let medianScratch = new Float64Array(1024);
+
+/**
+ * The lower median of `values` and then `last` (when given), as the typical count of a second: found by
+ * selection (Hoare's quickselect) in a shared scratch array, in O(n). Before, a copy of the history was
+ * sorted: a stream with an event every few seconds takes it at each event, and sorting 600 numbers with a
+ * comparator was a fifth of the time of 500 such streams.
+ */
+export function median(values: readonly number[], last?: number): number {
+  const n = values.length + (last === undefined ? 0 : 1);
+  if (medianScratch.length < n) medianScratch = new Float64Array(n * 2);
+  const a = medianScratch;
+  for (let i = 0; i < values.length; i++) a[i] = values[i]!;
+  if (last !== undefined) a[n - 1] = last;
+  const k = Math.floor((n - 1) / 2);
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k]!;
 }
 
 /** How far off its beat a burst may start: 2% of the period or 10 s, but never over a tenth of the period. */
