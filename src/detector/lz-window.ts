@@ -75,10 +75,20 @@ export function setLocalStamp(stamp: number): void {
   Local.stamp = stamp;
 }
 
+/** Characters a window's arrays hold at first; they grow fourfold as text comes, up to the window's size. */
+const FIRST_SLOTS = 1 << 10;
+
+function hashBitsFor(slots: number): number {
+  return Math.max(10, Math.min(16, log2(slots)));
+}
+
 export class LzWindow {
+  /** Characters the window holds at most. */
   readonly size: number;
-  private readonly mask: number;
-  private readonly hashBits: number;
+  /** Characters its arrays hold now: `size`, or less while all the text appended so far fits in less. */
+  private slots: number;
+  private mask: number;
+  private hashBits: number;
   private readonly maxChain: number;
   private buf: Uint16Array;
   private head: Int32Array;
@@ -102,12 +112,38 @@ export class LzWindow {
   constructor(size = 1 << 16, maxChain = 16, private readonly recentTexts = 0) {
     if ((size & (size - 1)) !== 0) throw new RangeError('window size must be a power of two');
     this.size = size;
-    this.mask = size - 1;
-    this.hashBits = Math.max(10, Math.min(16, log2(size)));
+    this.slots = Math.min(size, FIRST_SLOTS);
+    this.mask = this.slots - 1;
+    this.hashBits = hashBitsFor(this.slots);
     this.maxChain = maxChain;
-    this.buf = new Uint16Array(size);
+    this.buf = new Uint16Array(this.slots);
     this.head = new Int32Array(1 << this.hashBits).fill(-1);
-    this.prev = new Int32Array(size).fill(-1);
+    this.prev = new Int32Array(this.slots).fill(-1);
+  }
+
+  /**
+   * Makes room for `chars` characters in all while the arrays are smaller than the window: a stream that
+   * sees a few events (a `stream_id` of high cardinality, or a quiet field) does not allocate the whole window
+   * (640 KB for the default 64K characters: a new text stream's time went into allocating and collecting it).
+   * Until the arrays are full nothing in them has been overwritten, so position p is at index p in the old
+   * arrays as in the new; the hash table is sized to the arrays, so its chains are rebuilt.
+   */
+  private grow(chars: number): void {
+    let slots = this.slots;
+    while (slots < chars && slots < this.size) slots = Math.min(this.size, slots * 4);
+    const buf = new Uint16Array(slots);
+    buf.set(this.buf.subarray(0, this.total));
+    this.buf = buf;
+    this.slots = slots;
+    this.mask = slots - 1;
+    this.hashBits = hashBitsFor(slots);
+    this.head = new Int32Array(1 << this.hashBits).fill(-1);
+    this.prev = new Int32Array(slots).fill(-1);
+    for (let start = 0; start + 3 < this.total; start++) {
+      const h = hash4(buf[start]!, buf[start + 1]!, buf[start + 2]!, buf[start + 3]!, this.hashBits);
+      this.prev[start] = this.head[h]!;
+      this.head[h] = start;
+    }
   }
 
   /** Characters currently in the window. */
@@ -122,6 +158,7 @@ export class LzWindow {
       if (this.recent.size >= this.recentTexts) this.recent.delete(this.recent.keys().next().value!);
       this.recent.set(text, { at: this.total, self: this.lastCost.self });
     }
+    if (this.total + n + 1 > this.slots && this.slots < this.size) this.grow(this.total + n + 1);
     if (this.total + n + 1 > REBASE_AT) this.rebase();
     for (let i = 0; i <= n; i++) {
       const pos = this.total;

@@ -105,6 +105,8 @@ describe('LzWindow', () => {
     // events of 250 characters a second.
     const fresh = new LzWindow(1 << 12, 16, 8);
     const late = new LzWindow(1 << 12, 16, 8);
+    // A window that has run that long has grown its arrays to its size; an empty one starts smaller.
+    (late as unknown as { grow(chars: number): void }).grow(1 << 12);
     (late as unknown as { total: number }).total = 2 ** 31 - 3000;
     const rnd = mulberry32(9);
     const lines = ['GET /api/v1/users HTTP/1.1 200 1024 Mozilla/5.0', 'GET /api/v1/orders?page=2 HTTP/1.1 200 2048 curl/8.0', 'POST /login HTTP/1.1 302 0 Mozilla/5.0'];
@@ -190,5 +192,29 @@ describe('LzWindow', () => {
     const long = noise(7, 1500);
     small.append(long);
     expect(small.text()).toBe(`${long}\n`.slice(-1024));
+  });
+});
+
+describe('LzWindow arrays', () => {
+  it('start small and grow to the window as text comes, keeping every match and the text', () => {
+    const w = new LzWindow(1 << 16);
+    const full = 2 * (1 << 16) + 4 * (1 << 16) + 4 * (1 << 16);
+    // Empty, a 64K-character window holds 10 KB, not the 640 KB of its full arrays.
+    expect(w.memoryBytes).toBeLessThan(16 * 1024);
+    const lines = Array.from({ length: 900 }, (_, k) => `${k} ${noise(k, 40 + (k % 50))}`);
+    let appended = '';
+    for (let k = 0; k < lines.length; k++) {
+      // Every earlier line still in the window is found whole, across each growth of the arrays.
+      if (k > 0 && k % 37 === 0) expect(w.cost(lines[k - 1]!).ratio, `line ${k - 1} after ${k} lines`).toBeLessThan(0.15);
+      w.append(lines[k]!);
+      appended += `${lines[k]!}\n`;
+      if (k % 50 === 0) expect(w.text()).toBe(appended.slice(-Math.min(appended.length, 1 << 16)));
+    }
+    expect(w.cost(lines[0]!).ratio).toBeLessThan(0.15);
+    expect(w.memoryBytes).toBeGreaterThanOrEqual(full);
+    // Once full it slides as before: the first line leaves after 64K more characters.
+    for (let k = 0; k < 1200; k++) w.append(noise(10_000 + k, 60));
+    expect(w.cost(lines[0]!).ratio).toBeGreaterThan(0.8);
+    expect(w.text().length).toBe(1 << 16);
   });
 });
