@@ -79,6 +79,11 @@ export function parseSyslog(line: string, now: number = Date.now()): ParseResult
     pri = Number(digits);
     if (pri > 191) return failure(`invalid PRI <${digits}>: the highest is 191`);
     p = close + 1;
+    // A PRI and nothing else (or only blanks) made an event with an empty body and no mark: nothing was sent
+    // but a priority.
+    let rest = p;
+    while (rest < text.length && (text.charCodeAt(rest) === 32 || text.charCodeAt(rest) === 9)) rest++;
+    if (rest === text.length) return failure(`nothing after <${digits}>: no header and no message`);
   }
   // RFC 5424 puts VERSION (digits, then a space) right after PRI; RFC 3164 puts a time there.
   let v = p;

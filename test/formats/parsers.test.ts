@@ -640,6 +640,10 @@ describe('parseSyslog (RFC 3164)', () => {
     expect(err(parseSyslog('Foo 14 10:16:01 combo app: x'))).toBe("invalid timestamp 'Foo 14 10:16:01'");
     expect(err(parseSyslog(''))).toBe('empty line');
     expect(err(parseSyslog('\r\n'))).toBe('empty line');
+    // A PRI and nothing after it, or only blanks: no header and no message (was an empty message, unmarked).
+    expect(err(parseSyslog('<13>'))).toBe('nothing after <13>: no header and no message');
+    expect(err(parseSyslog('<13>  \t \r\n'))).toBe('nothing after <13>: no header and no message');
+    expect(ok(parseSyslog('<13> x')).message).toBe('x');
     expect(err(parseSyslog(Buffer.from('<13>x') as unknown as string))).toBe('expected a string, got object');
   });
 

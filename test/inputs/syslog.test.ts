@@ -96,6 +96,29 @@ describe('syslog input', () => {
     expect(h.logs.find((l) => l.problem === 'unparseable')).toMatchObject({ peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/), error: expect.any(String) });
   });
 
+  it('a bare PRI (or a PRI and only spaces) is kept marked parse.error and counted malformed, over UDP and TCP', async () => {
+    for (const mode of ['udp', 'tcp'] as const) {
+      const { h, port } = await start({ mode });
+      const bare = ['<13>', '<13>   '];
+      if (mode === 'udp') {
+        const socket = dgram.createSocket('udp4');
+        for (const text of [...bare, '<14>1 - host app - - - after']) await new Promise<void>((r) => socket.send(text, port, '127.0.0.1', () => r()));
+        socket.close();
+      } else {
+        await sendTcp(port, `${bare.join('\n')}\n<14>1 - host app - - - after\n`);
+      }
+      const events = await h.waitForEvents(3);
+      // Before: two events with an empty body and no mark, not counted.
+      expect(events.map((e) => [e.body, e.attributes['parse.error']])).toEqual([
+        ['<13>', 'nothing after <13>: no header and no message'],
+        ['<13>   ', 'nothing after <13>: no header and no message'],
+        ['after', undefined],
+      ]);
+      expect(h.metrics.get('malformed_events_total')).toBe(2);
+      expect(h.logs.find((l) => l.problem === 'unparseable')).toMatchObject({ error: 'nothing after <13>: no header and no message' });
+    }
+  });
+
   it('TCP: NUL ends a newline-framed message, as LF does: msg1\\0msg2\\0 is two messages (was one, NULs inside)', async () => {
     const { h, port } = await start();
     await sendTcp(port, '<13>1 - host app - - - msg1\0<13>1 - host app - - - msg2\0<14>Oct 11 22:14:15 host su: msg3\0\n');
