@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SyslogFramer, type Framing } from '../../src/inputs/syslog/framing.js';
 
-function frames(chunks: Buffer[], maxBytes = 1024, framing?: Framing): { out: Array<[string, boolean]>; incomplete: boolean } {
-  const framer = new SyslogFramer(maxBytes, framing);
+function frames(chunks: Buffer[], maxBytes = 1024, framing?: Framing, badCounts: number[] = []): { out: Array<[string, boolean]>; incomplete: boolean } {
+  const framer = new SyslogFramer(maxBytes, framing, (count) => badCounts.push(count));
   const out: Array<[string, boolean]> = [];
   const on = (b: Buffer, t: boolean) => out.push([b.toString('latin1'), t]);
   for (const c of chunks) framer.push(c, on);
@@ -51,6 +51,47 @@ describe('syslog TCP framing (RFC 6587)', () => {
     const body = '<14>' + 'y'.repeat(2996);
     const { out } = frames([Buffer.from(`${body.length} ${body}12 <14>next one`)], 100);
     expect(out).toEqual([['<14>' + 'y'.repeat(96), true], ['<14>next one', false]]);
+  });
+
+  it('a count above max bytes is no count when a line end within max bytes is followed by a frame (or the end): the messages after it are not swallowed, however chunked', () => {
+    const data = Buffer.from('99999999 <13>bogus\r\n<13>next\n9999999999 <13>ten digits\n500 <14>nul\0<15>after\n12 <14>counted!');
+    for (const split of everySplit(data)) {
+      const bad: number[] = [];
+      expect(frames(split, 100, 'auto', bad).out).toEqual([['<13>bogus', false], ['<13>next', false], ['<13>ten digits', false], ['<14>nul', false], ['<15>after', false], ['<14>counted!', false]]);
+      expect(bad).toEqual([99999999, 9999999999, 500]);
+    }
+    // framing: octet_counting the same (its messages need not start with a PRI).
+    const bad: number[] = [];
+    expect(frames([Buffer.from('99999 {"a":1}\n7 {"b":2}')], 100, 'octet_counting', bad).out).toEqual([['{"a":1}', false], ['{"b":2}', false]]);
+    expect(bad).toEqual([99999]);
+  });
+
+  it('a count above max bytes stands when no line end within max bytes is followed by a frame: cut there, the rest of the count skipped', () => {
+    // A line end ends a line only where a line would end untruncated (max bytes before it); here the connection ends after it.
+    const exact = '<14>' + 'y'.repeat(96);
+    const bad: number[] = [];
+    expect(frames([Buffer.from(`3000 ${exact}\n`)], 100, 'auto', bad).out).toEqual([[exact, false]]);
+    expect(bad).toEqual([3000]);
+    // Past max bytes, a line end followed by a PRI is part of the message.
+    const body = `<14>${'y'.repeat(97)}\n<${'z'.repeat(197)}`;
+    const data = Buffer.from(`${body.length} ${body}12 <14>next one`);
+    for (const split of everySplit(data)) {
+      const none: number[] = [];
+      expect(frames(split, 100, 'auto', none).out).toEqual([[`<14>${'y'.repeat(96)}`, true], ['<14>next one', false]]);
+      expect(none).toEqual([]);
+    }
+    // Cut short by the end of the connection before it was decided: passed on marked, reported incomplete.
+    expect(frames([Buffer.from('5000 <13>part')], 100)).toEqual({ out: [['<13>part', true]], incomplete: true });
+  });
+
+  it('a line end inside an over-long octet-counted message (a stack trace) is data when no frame starts after it', () => {
+    const trace = `<11>java.lang.IllegalStateException: boom\n\tat App.run(App.java:10)\n\tat App.main(App.java:3)\n${'\tat x\n'.repeat(100)}`;
+    const data = Buffer.from(`${trace.length} ${trace}12 <14>next one16 <14>and the next`);
+    for (const split of everySplit(data)) {
+      const bad: number[] = [];
+      expect(frames(split, 100, 'auto', bad).out).toEqual([[trace.slice(0, 100), true], ['<14>next one', false], ['<14>and the next', false]]);
+      expect(bad).toEqual([]);
+    }
   });
 
   it('a plain line that starts with a number and a space is a line, not an octet count swallowing the next ones', () => {

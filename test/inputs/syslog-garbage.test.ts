@@ -75,6 +75,26 @@ describe('syslog input under garbage', () => {
     await stillServes(h, port);
   });
 
+  it('a bogus octet count far above max_message_bytes does not swallow the messages after it: counted, logged, each good message arrives', async () => {
+    const { h, port } = await start({ max_message_bytes: '1KiB' });
+    const good = (i: number) => `<14>1 - host app - - - good ${i}\n`;
+    const counted = '<14>1 - host app - - - good 3';
+    // On one connection: bogus counts, each followed by good messages (one of them octet-counted).
+    await sendAndClose(port, ['99999999 <13>hi\n', good(0), '99999999999 <13>eleven digits\n', good(1), `5000 <13>${'x'.repeat(900)}\n`, good(2), `${counted.length} ${counted}`, good(4)].join(''));
+    const events = await h.waitForEvents(8);
+    await new Promise((r) => setTimeout(r, 100));
+    // Before: one event, '<13>hi' and the messages after it cut to 1 KiB, marked log.truncated; nothing else.
+    expect(events.map((e) => e.body)).toEqual(['hi', 'good 0', '99999999999 <13>eleven digits', 'good 1', 'x'.repeat(900), 'good 2', 'good 3', 'good 4']);
+    expect(events.filter((e) => e.attributes['log.truncated'])).toEqual([]);
+    // Eleven digits are more than any count: a line that does not parse (as before), marked and counted malformed.
+    expect(events[2]!.attributes['parse.error']).toBeDefined();
+    expect(h.metrics.get('malformed_events_total')).toBe(1);
+    // The two counts read as no count: errors_total, and a line in the log with the count.
+    expect(h.metrics.get('errors_total')).toBe(2);
+    expect(h.logs.find((l) => l.problem === 'bad_octet_count')).toMatchObject({ count: 99999999, max_message_bytes: 1024, peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    await stillServes(h, port);
+  });
+
   it('1,000 connections at once are all served', async () => {
     const { h, port } = await start();
     await Promise.all(Array.from({ length: 1000 }, (_, i) => sendAndClose(port, `<13>1 - host app - - - conn ${i}\n`)));

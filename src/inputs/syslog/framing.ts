@@ -9,6 +9,14 @@
  * Memory stays bounded whatever a client sends: a frame longer than `maxBytes` is cut to its first `maxBytes`
  * (the rest skipped as it arrives) and flagged `truncated`, and at most a 10-digit length prefix is held back
  * while undecided.
+ *
+ * A count above `maxBytes` is not trusted at once: a bogus one (`99999999 <13>hi\n`) made every message after
+ * it on the connection the body of that one frame, skipped. Its message is taken as an octet-counted frame (cut,
+ * the rest of the count skipped) unless, within its first `maxBytes`, a line end (LF or NUL) is followed by
+ * the start of a frame (`<` or a count's first digit), or by the end of the connection: that ends it as a
+ * line, as rsyslog falls back to LF framing for a count it cannot accept (the count itself is dropped), and
+ * `onBadCount` is told. A line end followed by anything else is part of the message (a long stack trace's).
+ * The framer holds no more either way: `maxBytes`.
  */
 
 const LF = 0x0a;
@@ -27,10 +35,15 @@ export type Framing = 'auto' | 'octet_counting' | 'newline';
 /** Receives one message: its bytes (without framing) and whether it was cut to `maxBytes`. */
 export type FrameHandler = (bytes: Buffer, truncated: boolean) => void;
 
+/** Told of an octet count above `maxBytes` whose message ended at a line end first: it was read as a line. */
+export type BadCountHandler = (count: number) => void;
+
 const enum State {
   Start,
   Line,
   Octets,
+  /** An octet count above maxBytes, its first maxBytes bytes not all here yet: a line end first makes it a line. */
+  Unconfirmed,
   SkipLine,
 }
 
@@ -44,14 +57,18 @@ export class SyslogFramer {
   private truncated = false;
   /** Bytes still to come of the current octet-counted frame. */
   private remaining = 0;
+  /** The count of the Unconfirmed frame, for onBadCount. */
+  private count = 0;
+  /** Unconfirmed: the line end (LF or NUL) that ended the last read, held until the byte after it decides; -1: none. */
+  private heldEnd = -1;
 
-  constructor(maxBytes: number, private readonly framing: Framing = 'auto') {
+  constructor(maxBytes: number, private readonly framing: Framing = 'auto', private readonly onBadCount?: BadCountHandler) {
     this.maxBytes = maxBytes;
   }
 
   /** True while part of a frame has been received (a client that disconnects now leaves it incomplete). */
   get midFrame(): boolean {
-    return this.state === State.Octets || (this.state === State.Line && this.kept > 0) || this.pending !== null;
+    return this.state === State.Octets || this.state === State.Unconfirmed || (this.state === State.Line && this.kept > 0) || this.pending !== null;
   }
 
   /** Bytes held for the frame not complete yet (those of it kept, and an undecided length prefix). */
@@ -88,7 +105,7 @@ export class SyslogFramer {
             let q = p + 1;
             while (q < n && q - p < MAX_LENGTH_DIGITS && buf[q]! >= 0x30 && buf[q]! <= 0x39) q++;
             // Cannot tell yet: wait for the bytes after the digits (the space, and what follows it).
-            if ((q === n && q - p < MAX_LENGTH_DIGITS) || (q + 1 === n && buf[q] === SP)) {
+            if ((q === n && q - p <= MAX_LENGTH_DIGITS) || (q + 1 === n && buf[q] === SP)) {
               this.pending = Buffer.from(buf.subarray(p));
               return;
             }
@@ -97,7 +114,8 @@ export class SyslogFramer {
             // swallow the messages after it.
             if (buf[q] === SP && (buf[q + 1] === LT || this.framing === 'octet_counting')) {
               this.remaining = Number(buf.toString('latin1', p, q));
-              this.state = State.Octets;
+              this.count = this.remaining;
+              this.state = this.remaining > this.maxBytes ? State.Unconfirmed : State.Octets;
               p = q + 1;
               if (this.remaining === 0) this.finish(onFrame);
               break;
@@ -131,6 +149,46 @@ export class SyslogFramer {
           if (this.remaining === 0) this.finish(onFrame);
           break;
         }
+        case State.Unconfirmed: {
+          if (this.heldEnd >= 0) {
+            const end = this.heldEnd;
+            this.heldEnd = -1;
+            if (startsFrame(buf[p]!)) {
+              this.endAsLine(onFrame);
+              break;
+            }
+            this.keep(Buffer.of(end), 0, 1);
+            this.remaining -= 1;
+            if (this.truncated) {
+              this.state = State.Octets;
+              break;
+            }
+          }
+          // The count exceeds maxBytes: what is kept is the same as a line's or a cut frame's, up to maxBytes.
+          const room = this.maxBytes - this.kept;
+          let nl = lineEnd(p);
+          let decided = false;
+          while (nl >= 0 && nl - p <= room) {
+            if (nl + 1 === n || startsFrame(buf[nl + 1]!)) {
+              this.keep(buf, p, nl);
+              this.remaining -= nl - p;
+              if (nl + 1 === n) this.heldEnd = buf[nl]!;
+              else this.endAsLine(onFrame);
+              p = nl + 1;
+              decided = true;
+              break;
+            }
+            nl = lineEnd(nl + 1);
+          }
+          if (decided) break;
+          const stop = Math.min(n, p + room);
+          this.keep(buf, p, stop);
+          this.remaining -= stop - p;
+          p = stop;
+          // A byte past maxBytes that ends no line: the count stands, and Octets cuts the frame there.
+          if (p < n) this.state = State.Octets;
+          break;
+        }
         case State.SkipLine: {
           const nl = lineEnd(p);
           if (nl < 0) {
@@ -158,7 +216,11 @@ export class SyslogFramer {
       this.pending = null;
       this.state = State.Line;
     }
-    if (this.state === State.Octets) {
+    if (this.state === State.Unconfirmed && this.heldEnd >= 0) {
+      // Its line end was the last byte the client sent: a line.
+      this.heldEnd = -1;
+      this.endAsLine(onFrame);
+    } else if (this.state === State.Octets || this.state === State.Unconfirmed) {
       incomplete = true;
       this.truncated = true;
       this.finish(onFrame);
@@ -171,6 +233,13 @@ export class SyslogFramer {
     }
     this.state = State.Start;
     return incomplete;
+  }
+
+  /** Ends an Unconfirmed frame at the line end before its first maxBytes: a line, its count no count. */
+  private endAsLine(onFrame: FrameHandler): void {
+    this.state = State.Line;
+    this.finish(onFrame);
+    this.onBadCount?.(this.count);
   }
 
   private keep(buf: Buffer, start: number, end: number): void {
@@ -197,4 +266,9 @@ export class SyslogFramer {
     this.state = State.Start;
     if (bytes.length > 0 || truncated) onFrame(bytes, truncated);
   }
+}
+
+/** Whether a byte can start a frame: a message's PRI (`<`) or an octet count's first digit. */
+function startsFrame(c: number): boolean {
+  return c === LT || (c >= 0x31 && c <= 0x39);
 }

@@ -14,7 +14,8 @@
  *
  * Whatever arrives is counted and logged (rate-limited), never fatal: garbage becomes events marked
  * `parse.error`/`log.invalid_utf8`, over-long frames are cut (`log.truncated`), a frame cut short by a
- * disconnect is passed on marked `log.truncated`.
+ * disconnect is passed on marked `log.truncated`, an octet count above `max_message_bytes` whose message has
+ * a line end and then the next frame before that is no count (`bad_octet_count`, see `framing.ts`).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -37,7 +38,7 @@ export const syslogConfig = z
     parse_header: z.boolean().default(true).describe('Read each message\'s syslog header (PRI, time, host, app name) into `syslog.*` attributes; a message without one is kept with `parse.error` and counted malformed. `false`: the message is the body as sent, for templates that send none (rsyslog\'s JSON): parse it with a `parse` transform.'),
     framing: z.enum(['auto', 'octet_counting', 'newline']).default('auto').describe('How `tcp` and `tls` tell messages apart: `auto` detects it per frame (`LEN SP` followed by `<`, the PRI, is a count; anything else is a line); `octet_counting` takes every `LEN SP` as a count, for senders whose messages do not start with a PRI (rsyslog with a JSON or file-format template); `newline` only ends messages at LF or NUL, for lines that start with a number and a space.'),
     address: listenAddress('127.0.0.1:5514').describe('`host:port` to listen on (`0.0.0.0:514` for every interface; ports below 1024 need privileges; port 0 picks a free port and logs it).'),
-    max_message_bytes: byteSize().prefault('64KiB').describe('Longer messages are cut to this size and marked `log.truncated`; the rest of the frame is skipped.'),
+    max_message_bytes: byteSize().prefault('64KiB').describe('Longer messages are cut to this size and marked `log.truncated`; the rest of the frame is skipped. An octet count above it is no count when, within this much of its message, an LF or NUL is followed by `<` or a digit (the next frame) or ends the connection: the message is read as a line (counted in `errors_total`, logged as `bad_octet_count`), so a bogus count does not make the messages after it its body.'),
     max_connections: z.number().int().min(1).default(1000).describe('TCP/TLS connections open at once; more are refused (counted in `errors_total`).'),
     idle_timeout: duration().prefault('5m').describe('Close a TCP/TLS connection that sent nothing for this long; `0` never closes idle connections. A TLS handshake must finish within 10 s, or this when shorter.'),
     max_pending_events: z.number().int().min(1).default(10_000).describe('UDP only: messages that may wait while the pipeline is full; beyond that datagrams are dropped and counted (`discarded_events_total`).'),
@@ -186,7 +187,11 @@ export class SyslogInput implements InputStage {
 
   private async readFrames(peer: string | undefined, chunks: ConnectionChunks, budget: Reader, ctx: InputContext, problems: ProblemLog): Promise<void> {
     const input = ctx.id;
-    const framer = new SyslogFramer(this.config.max_message_bytes, this.config.framing);
+    const maxBytes = this.config.max_message_bytes;
+    const framer = new SyslogFramer(maxBytes, this.config.framing, (count) => {
+      ctx.metrics.add('errors_total');
+      problems.report('bad_octet_count', 'syslog octet count above max_message_bytes, and within that its message had a line end followed by the next frame: not a count, the message read as a line (the messages after it are not taken for its body)', { peer, count, max_message_bytes: maxBytes });
+    });
     let events: LogEvent[] = [];
     let malformed = 0;
     const onFrame = (bytes: Buffer, truncated: boolean) => {
