@@ -103,6 +103,48 @@ describe('fluent_forward input', () => {
     expect(c.acks).toEqual(['many']);
   });
 
+  it('a gzip bomb of millions of tiny entries: the first max_records_per_message are taken, the rest refused and counted; the chunk is acked and the connection read on', async () => {
+    const { h, port } = await startForward(running, { max_records_per_message: 25_000 });
+    const c = await client(port);
+    // 16 MiB of 3-byte entries ([0, {}]) gzipped to 16 KB: 5,592,405 entries. Before, every one became an
+    // event (17 s of CPU for the daemon with a file output).
+    const entries = Math.floor((16 * 1024 * 1024) / 3);
+    const packed = Buffer.alloc(entries * 3);
+    for (let i = 0; i < entries; i++) packed.set([0x92, 0x00, 0x80], i * 3);
+    const bomb = gzipSync(packed);
+    expect(bomb.length).toBeLessThan(20_000);
+    c.send(['bomb', bomb, { chunk: 'bomb', compressed: 'gzip' }]);
+    await c.waitForAck('bomb');
+    expect(h.metrics.get('received_events_total')).toBe(25_000);
+    expect(h.batches.map((b) => b.events.length)).toEqual([10_000, 10_000, 5_000]);
+    expect(h.metrics.get('rejected_events_total')).toBe(entries - 25_000);
+    expect(h.metrics.get('errors_total')).toBe(1);
+    expect(h.logs.find((l) => l.problem === 'too_many_records')).toMatchObject({ tag: 'bomb', kept: 25_000, refused: entries - 25_000, max_records_per_message: 25_000 });
+    // The same connection is read on: the next chunk is taken and acked.
+    c.send(['after', [[1, { after: 'bomb' }]], { chunk: 'after' }]);
+    await c.waitForAck('after');
+    expect(h.events.at(-1)!.body).toEqual({ after: 'bomb' });
+    expect(h.metrics.get('received_events_total')).toBe(25_001);
+  });
+
+  it('max_records_per_message counts every entry read, those skipped as malformed too, in every mode', async () => {
+    const { h, port } = await startForward(running, { max_records_per_message: 2 });
+    const c = await client(port);
+    c.send(['fwd', [[1, { n: 1 }], 'bad', [1, { n: 3 }], [1, { n: 4 }]], { chunk: 'f' }]);
+    await c.waitForAck('f');
+    c.send(['packed', packEntries([[1, { n: 5 }], [1, { n: 6 }], [1, { n: 7 }]]), { chunk: 'p' }]);
+    await c.waitForAck('p');
+    // A chunk of exactly the limit refuses nothing.
+    c.send(['exact', packEntries([[1, { n: 8 }], [1, { n: 9 }]]), { chunk: 'e' }]);
+    c.send(['message', 1, { n: 10 }, { chunk: 'm' }]);
+    await c.waitForAck('m');
+    expect(h.events.map((e) => (e.body as { n: number }).n)).toEqual([1, 5, 6, 8, 9, 10]);
+    expect(h.metrics.get('rejected_events_total')).toBe(1 + 2 + 1);
+    expect(h.metrics.get('errors_total')).toBe(3);
+    // Skipped (1) and refused (2 + 1): rejected_events_total; errors_total once for each chunk.
+    expect(h.logs.find((l) => l.problem === 'too_many_records')).toMatchObject({ tag: 'fwd', kept: 1, refused: 2 });
+  });
+
   it('a chunk handed on in batches is not acked when one of them was abandoned (the daemon stopped first): the sender resends it', async () => {
     const { h, port } = await startForward(running);
     h.ackWith = 'manual';

@@ -42,6 +42,8 @@ export class MessageBoundaries {
   private counts = Counts.Bytes;
   /** Set at a byte that is not msgpack (0xc1): the decoder fails there and closes the connection. */
   lost = false;
+  /** Top-level values complete so far. */
+  private complete = 0;
 
   /**
    * Bytes the unfinished top-level value is known to take at least: those received, the rest of a body begun,
@@ -67,6 +69,13 @@ export class MessageBoundaries {
     return walker.lost ? -1 : end;
   }
 
+  /** How many whole values `bytes` holds, up to a byte that is not msgpack (the entries of a PackedForward chunk). */
+  static count(bytes: Uint8Array): number {
+    const walker = new MessageBoundaries();
+    walker.walk(bytes, false);
+    return walker.complete;
+  }
+
   /** Walks the bytes; returns where the last value complete in them ends (the first, with `first`), -1 if none. */
   private walk(chunk: Uint8Array, first: boolean): number {
     const n = chunk.length;
@@ -85,6 +94,7 @@ export class MessageBoundaries {
       }
       if (this.values === 0 && this.skip === 0 && this.lengthBytes === 0) {
         lastEnd = i;
+        this.complete += 1;
         if (first) break;
       }
     }

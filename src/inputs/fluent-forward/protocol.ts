@@ -37,6 +37,11 @@ export interface ForwardMessage {
   mode: 'message' | 'forward' | 'packed_forward' | 'compressed_packed_forward';
   /** Entries that were not [time, record] (or could not be decoded): skipped, the others kept. Counted as they are taken. */
   skipped: number;
+  /**
+   * Entries past the message's first `maxRecords` (see unpackMessage): not read, only counted, once `take` has
+   * come to them.
+   */
+  refused: number;
   /** The tag's bytes were not valid UTF-8 (replaced with U+FFFD). */
   invalidTag?: boolean;
   /** CompressedPackedForward: the bytes gunzip made of the chunk's entries. */
@@ -52,13 +57,20 @@ export class ForwardProtocolError extends Error {
  * `ForwardMessage.take` over decoded values: those that are not [time, record] are counted in
  * `message.skipped`, not allowed to sink the chunk they came in. A PackedForward stream is read up to bytes
  * that cannot be decoded: what follows them is lost (the stream has no framing to find the next entry) and
- * counted as one skipped entry.
+ * counted as one skipped entry. At most `maxRecords` values are read, skipped ones included; those after them
+ * (`total` counts them all) are counted in `message.refused`.
  */
-function entriesOf(raws: Iterator<unknown>, message: { skipped: number }): (count: number) => ForwardEntry[] {
+function entriesOf(raws: Iterator<unknown>, message: { skipped: number; refused: number }, maxRecords: number, total: () => number): (count: number) => ForwardEntry[] {
   let done = false;
+  let read = 0;
   return (count) => {
     const entries: ForwardEntry[] = [];
     while (!done && entries.length < count) {
+      if (read === maxRecords) {
+        message.refused = Math.max(0, total() - read);
+        done = true;
+        break;
+      }
       let next: IteratorResult<unknown>;
       try {
         next = raws.next();
@@ -71,6 +83,7 @@ function entriesOf(raws: Iterator<unknown>, message: { skipped: number }): (coun
         done = true;
         break;
       }
+      read += 1;
       try {
         entries.push(entry(next.value));
       } catch {
@@ -301,24 +314,28 @@ function refusedChunk(message: Uint8Array, maxBytes: number): string | undefined
   }
 }
 
-/** Unpacks one decoded top-level forward message. Throws ForwardProtocolError on anything else. */
-export function unpackMessage(message: unknown, maxBytes: number): ForwardMessage {
+/**
+ * Unpacks one decoded top-level forward message, of which `take` reads at most `maxRecords` entries (see
+ * `ForwardMessage.refused`): a 16 KB gzip of 3-byte entries is 5.6 million of them. Throws
+ * ForwardProtocolError on anything else.
+ */
+export function unpackMessage(message: unknown, maxBytes: number, maxRecords: number): ForwardMessage {
   if (!Array.isArray(message) || message.length < 2) throw new ForwardProtocolError('a forward message must be an array [tag, ...]');
   const tag = text(message[0]);
   if (tag === undefined) throw new ForwardProtocolError('the tag must be a string');
   const invalidTag = message[0] instanceof Uint8Array && !isUtf8(message[0]);
-  const unpacked = unpackBody(message, tag, maxBytes);
+  const unpacked = unpackBody(message, tag, maxBytes, maxRecords);
   if (invalidTag) unpacked.invalidTag = true;
   return unpacked;
 }
 
-function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardMessage {
+function unpackBody(message: unknown[], tag: string, maxBytes: number, maxRecords: number): ForwardMessage {
   const second: unknown = message[1];
 
   if (Array.isArray(second)) {
     const option = options(message[2]);
-    const unpacked: ForwardMessage = { tag, take: () => [], skipped: 0, chunk: chunkId(option), mode: 'forward' };
-    unpacked.take = entriesOf(second[Symbol.iterator](), unpacked);
+    const unpacked: ForwardMessage = { tag, take: () => [], skipped: 0, refused: 0, chunk: chunkId(option), mode: 'forward' };
+    unpacked.take = entriesOf(second[Symbol.iterator](), unpacked, maxRecords, () => second.length);
     return unpacked;
   }
   if (second instanceof Uint8Array) {
@@ -338,8 +355,8 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardM
       }
       mode = 'compressed_packed_forward';
     }
-    const unpacked: ForwardMessage = { tag, take: () => [], skipped: 0, chunk, mode };
-    unpacked.take = entriesOf(new Decoder(decoderOptions(maxBytes)).decodeMulti(packed), unpacked);
+    const unpacked: ForwardMessage = { tag, take: () => [], skipped: 0, refused: 0, chunk, mode };
+    unpacked.take = entriesOf(new Decoder(decoderOptions(maxBytes)).decodeMulti(packed), unpacked, maxRecords, () => MessageBoundaries.count(packed));
     if (packed !== second) unpacked.inflated = packed.length;
     return unpacked;
   }
@@ -354,7 +371,7 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number): ForwardM
     e.chunk = chunk;
     throw e;
   }
-  const unpacked: ForwardMessage = { tag, take: () => [], chunk, mode: 'message', skipped: 0 };
-  unpacked.take = entriesOf([[second, message[2]]][Symbol.iterator](), unpacked);
+  const unpacked: ForwardMessage = { tag, take: () => [], chunk, mode: 'message', skipped: 0, refused: 0 };
+  unpacked.take = entriesOf([[second, message[2]]][Symbol.iterator](), unpacked, maxRecords, () => 1);
   return unpacked;
 }

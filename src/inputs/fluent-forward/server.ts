@@ -170,7 +170,7 @@ export class FluentForwardInput implements InputStage {
           if (!budget.may) await pause();
           let message;
           try {
-            message = unpackMessage(raw, max);
+            message = unpackMessage(raw, max, this.config.max_records_per_message);
           } catch (err) {
             skip(err as Error, err instanceof ForwardProtocolError ? err.chunk : undefined);
             continue;
@@ -219,6 +219,11 @@ export class FluentForwardInput implements InputStage {
             ctx.metrics.add('errors_total');
             ctx.metrics.add('rejected_events_total', message.skipped);
             problems.report('bad_entries', 'skipping entries that are not [time, record]; the rest of the chunk is kept', { peer, tag: message.tag, skipped: message.skipped, kept: taken });
+          }
+          if (message.refused > 0) {
+            ctx.metrics.add('errors_total');
+            ctx.metrics.add('rejected_events_total', message.refused);
+            problems.report('too_many_records', 'refusing the entries of a fluent forward chunk past max_records_per_message (the chunk is acked: resending it cannot help)', { peer, tag: message.tag, refused: message.refused, kept: taken, max_records_per_message: this.config.max_records_per_message });
           }
           // A chunk with no events to hand on is acked at once.
           settled?.release();
