@@ -91,3 +91,23 @@ export class FailureReport {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * One component's `/health` shared by things that fail apart (a file input's checkpoint saves and its opens):
+ * failing while any of them is, with each one's reason; ok once none is. Before, each told `/health` itself,
+ * and the one that worked again said ok while the other still failed.
+ */
+export function sharedHealth(health: ComponentContext['health']): (part: string) => ComponentContext['health'] {
+  if (!health) return () => undefined;
+  const reasons = new Map<string, string>();
+  const tell = () => (reasons.size === 0 ? health.ok() : health.failing([...reasons.values()].join('; ')));
+  return (part) => ({
+    failing(reason: string) {
+      reasons.set(part, reason);
+      tell();
+    },
+    ok() {
+      if (reasons.delete(part)) tell();
+    },
+  });
+}

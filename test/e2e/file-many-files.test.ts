@@ -109,8 +109,13 @@ describe('file input: 1,000 files under ulimit -n 128', () => {
     const cli = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
     await cli.waitFor(/driftlock running/);
     await untilLines(cli, out, expected.length, port);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await health(port)).toBe(200);
+    // Over once a check_interval (1 s) passed with no open running out and every file put off opened.
+    const read = Date.now();
+    while ((await health(port)) !== 200) {
+      expect(Date.now() - read, '/health ok once every line is read').toBeLessThan(5000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    console.log(`above the limit: /health ok ${Date.now() - read} ms after the last line was read`);
     expect((await scrape(port)).get('too_many_open_files_total/app')).toBeGreaterThanOrEqual(1);
     const lines = await outputLines(out);
     expect(lines.length).toBe(expected.length);
@@ -195,6 +200,105 @@ describe('file input: a spell out of descriptors under ulimit -n 128', () => {
     expect(after.get('max_open_files_now/app')).toBe(LIMIT / 2);
     // Raised back without running out again.
     expect(after.get('too_many_open_files_total/app')).toBe(failuresAfterSpike);
+  }, 90_000);
+
+  /**
+   * Four files whose last line has no newline yet (partial_line_timeout 1h: each holds its descriptor until
+   * the line is done) fill max_open_files: a fifth file waits for the cap, for good. A burst of connections
+   * takes every descriptor while the folder is walked (scan_interval 500ms): the walk runs out. Before, the
+   * input's failure was over only once no file waited at all: /health said 503 for as long as the fifth
+   * file waited, here for ever, opens working; as while more files than the cap are written to, when some
+   * always wait (measured: 300 files written round after round, 503 for 8 s after descriptors were free).
+   */
+  it('/health is ok again after a spell out of descriptors though files still wait for the cap', async () => {
+    const dir = await tempDir('dl-capped-');
+    const logs = path.join(dir, 'logs');
+    const port = await freePort();
+    await mkdir(logs);
+    for (let i = 0; i < 5; i++) await writeFile(path.join(logs, `f${i}.log`), `file ${i} line 0\nfile ${i} partial`);
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(config, `data_dir: ${path.join(dir, 'data')}
+api: { enabled: true, address: "127.0.0.1:${port}" }
+inputs:
+  app: { type: file, include: [${logs}/*.log], start_at: beginning, max_open_files: 4, partial_line_timeout: 1h, check_interval: 250ms, scan_interval: 500ms }
+outputs:
+  out: { type: file, inputs: [app], path: ${path.join(dir, 'out.log')}, encoding: text }
+`);
+    const cli = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
+    await cli.waitFor(/driftlock running/);
+    const held = async () => {
+      const m = await scrape(port);
+      return m.get('files_open/app') === 4 && m.get('files_waiting/app') === 1;
+    };
+    for (const started = Date.now(); !(await held()); await new Promise((r) => setTimeout(r, 100))) {
+      expect(Date.now() - started, 'four files open, one waiting').toBeLessThan(10_000);
+    }
+    expect(await health(port)).toBe(200);
+    const clients: net.Socket[] = [];
+    for (let i = 0; i < 200; i++) clients.push(net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 4)}` }).on('error', () => undefined));
+    await cli.waitFor(/cannot accept connections/, 'stderr', 10_000);
+    await cli.waitFor(/too many open files; retrying/, 'stderr', 10_000);
+    for (const c of clients) c.destroy();
+    await cli.waitFor(/file descriptors are free again/, 'stderr', 10_000);
+    const free = Date.now();
+    let status = await health(port);
+    while (status !== 200 && Date.now() - free < 10_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await health(port);
+    }
+    const okAfter = Date.now() - free;
+    const metrics = await scrape(port);
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    console.log(`capped: /health ${status} ${okAfter} ms after descriptors were free, files_waiting ${metrics.get('files_waiting/app')}`);
+    expect(status).toBe(200);
+    expect(metrics.get('files_waiting/app')).toBe(1);
+    expect(logLines(result.stderr).map((l) => l.msg)).toContain('files can be opened again');
+  }, 60_000);
+
+  /**
+   * Checkpoints that cannot be saved (a folder in the way of the temporary file) and, meanwhile, a spell out of
+   * descriptors: /health says the input is failing until both are over. Before, each told /health on its
+   * own, and the spell's end said ok while no checkpoint could be saved (said again 10 minutes later).
+   */
+  it('the end of a spell out of descriptors leaves /health failing while checkpoints still cannot be saved', async () => {
+    const FILES_HERE = 20;
+    const { dir, out, config, port, expected } = await setUp(', close_inactive: 1s, check_interval: 250ms, checkpoint_interval: 250ms', FILES_HERE);
+    const appendAll = async (round: string) => {
+      for (let i = 0; i < FILES_HERE; i++) {
+        const line = `file ${i} ${round}`;
+        await appendFile(path.join(dir, 'logs', `f${i}.log`), `${line}\n`);
+        expected.push(line);
+      }
+    };
+    const cli = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
+    await cli.waitFor(/driftlock running/);
+    await untilLines(cli, out, expected.length, port);
+    await mkdir(path.join(dir, 'data', 'app', 'checkpoints.json.tmp'));
+    await appendAll('unsaved');
+    await cli.waitFor(/cannot save checkpoints; retrying/, 'stderr', 10_000);
+    const idle = Date.now();
+    while ((await scrape(port)).get('files_open/app') !== 0) {
+      expect(Date.now() - idle, 'every file closed after close_inactive').toBeLessThan(10_000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const clients: net.Socket[] = [];
+    for (let i = 0; i < 200; i++) clients.push(net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 4)}` }).on('error', () => undefined));
+    await cli.waitFor(/cannot accept connections/, 'stderr', 10_000);
+    await appendAll('spike');
+    await cli.waitFor(/too many open files; retrying/, 'stderr', 10_000);
+    for (const c of clients) c.destroy();
+    await cli.waitFor(/files can be opened again/, 'stderr', 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const res = await fetch(`http://127.0.0.1:${port}/health`);
+    const body = (await res.json()) as { failing?: Array<{ component: string; last_error: string }> };
+    const lines = await linesWithin(out, expected.length, 10_000);
+    cli.child.kill('SIGTERM');
+    await cli.exited;
+    expect(res.status).toBe(503);
+    expect(body.failing?.find((f) => f.component === 'app')?.last_error).toMatch(/^cannot save checkpoints: .*EISDIR/);
+    expect(missing(lines, expected)).toEqual([]);
   }, 90_000);
 });
 

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext } from '../../engine/component.js';
-import { FailureReport } from '../../engine/failure-report.js';
+import { FailureReport, sharedHealth } from '../../engine/failure-report.js';
 import { compileUserRegex } from '../../engine/user-regex.js';
 import { folderUnreadable } from '../../make-folder.js';
 import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
@@ -197,8 +197,21 @@ export class FileInput implements TailerHost {
   private capWanted = false;
   /** The open-files limit (`ulimit -n`), read at start (reading it needs a descriptor too). */
   private readonly openLimit: number | undefined;
-  /** Opens that fail with EMFILE/ENFILE: said once, on /health, retried. */
+  /**
+   * Opens that fail with EMFILE/ENFILE: said once, on /health, retried; over once the files and work they
+   * put off are done (see `checkLimit`).
+   */
   private readonly limitFailure: FailureReport;
+  /** What /health says of the input: the checkpoint saves' failure and the opens' (see `limitFailure`). */
+  private readonly health: ReturnType<typeof sharedHealth>;
+  /** An open (or a folder's listing) ran out of descriptors since the last `check_interval`; or in the interval before. */
+  private ranOutSinceCheck = false;
+  private ranOutLastInterval = false;
+  /**
+   * Files that could not be opened for want of descriptors, waiting (see `waiting`) and not opened since.
+   * Not the files that merely wait for the cap: while more files than it are written to, some always wait.
+   */
+  private readonly starved = new Set<string>();
   /**
    * Looks for the rest of rotated files (see `recover`) and walks for rotated files never seen (see
    * `readUnseen`) that could not open a file, or list its folder, for want of descriptors (EMFILE, ENFILE):
@@ -245,14 +258,15 @@ export class FileInput implements TailerHost {
         if (status === 'rejected') ctx.logger.warn({ file, events, checkpointed: counted }, 'an output rejected lines for good; they are not read again');
       },
     );
-    this.saveFailure = new FailureReport(ctx, {
+    this.health = sharedHealth(ctx.health);
+    this.saveFailure = new FailureReport({ logger: ctx.logger, metrics: ctx.metrics, health: this.health('save') }, {
       what: 'cannot save checkpoints',
       recovered: 'checkpoints can be saved again',
       fields: { file: this.store.file },
     });
     this.openLimit = openFileLimit();
     this.cap = new OpenFilesCap(config.max_open_files === 'auto' ? defaultMaxOpenFiles(this.openLimit) : config.max_open_files);
-    this.limitFailure = new FailureReport(ctx, { what: 'too many open files', recovered: 'files can be opened again' });
+    this.limitFailure = new FailureReport({ logger: ctx.logger, metrics: ctx.metrics, health: this.health('open') }, { what: 'too many open files', recovered: 'files can be opened again' });
     ctx.metrics.gauge('files_open', () => this.tailers.size);
     ctx.metrics.gauge('files_waiting', () => this.waiting.size);
     if (Number.isFinite(this.cap.ceiling)) ctx.metrics.gauge('max_open_files_now', () => this.cap.current);
@@ -330,6 +344,7 @@ export class FileInput implements TailerHost {
         this.lookAtVacated();
         void this.lookAtResting();
         this.raiseCap();
+        this.checkLimit();
         this.admitWaiting();
         this.retryDeferred();
       }, this.config.check_interval),
@@ -539,6 +554,7 @@ export class FileInput implements TailerHost {
       this.resting.delete(file);
       if (foundKey !== parked.key) {
         this.waiting.delete(file);
+        this.starved.delete(file);
         await this.parkedMoved(file, parked, found === undefined);
       } else if (resting) restedSince = parked.mtimeMs;
     }
@@ -564,14 +580,15 @@ export class FileInput implements TailerHost {
     } catch (err) {
       if (isDescriptorLimit(err)) {
         this.limitHit(err, `open ${file}`);
-        await this.wait(file, found, atStart);
+        this.starved.add(file);
+        return await this.wait(file, found, atStart);
       }
+      this.starved.delete(file);
       // Renamed away or deleted since it was found: what it holds is looked for (see `parkedMoved`).
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') await this.parkedMoved(file, { key: foundKey!, size: found.size, mtimeMs: found.mtimeMs }, true);
       return; // not readable; the next scan tries again
     }
-    // Said once the files that waited for descriptors are all open (not at each open that works meanwhile).
-    this.limitOver();
+    this.starved.delete(file);
     let keep = false;
     try {
       const st = await handle.stat();
@@ -763,11 +780,13 @@ export class FileInput implements TailerHost {
 
   /**
    * Takes waiting files in turn while fewer than `max_open_files` are open. While opens fail for want of
-   * descriptors, one at a time: each file closed frees one.
+   * descriptors (one ran out in this `check_interval` or the last), one at a time: each file closed frees
+   * one. Not for as long as files it put off wait (see `checkLimit`): opens work by then, and one at a time
+   * held them back behind the files waiting for the cap.
    */
   private admitWaiting(): void {
     if (this.stopped || this.ctx.signal.aborted) return;
-    let budget = this.limitFailure.failing ? 1 : Infinity;
+    let budget = this.ranOutSinceCheck || this.ranOutLastInterval ? 1 : Infinity;
     for (const file of this.waiting.keys()) {
       if (this.admitted.has(file)) continue;
       if (!this.roomForLive(this.admitted.size)) {
@@ -837,6 +856,7 @@ export class FileInput implements TailerHost {
    * is retried. The input holds fewer files open for a while (see `cap`).
    */
   private limitHit(err: unknown, doing: string): void {
+    this.ranOutSinceCheck = true;
     this.ctx.metrics.add('too_many_open_files_total');
     const open = this.tailers.size;
     const lowered = this.cap.ranOut(open);
@@ -1046,7 +1066,6 @@ export class FileInput implements TailerHost {
         await d.retry();
         if (this.deferred.get(id) === d) this.deferred.delete(id);
       }
-      this.limitOver();
     })
       .catch((err: unknown) => {
         this.ctx.metrics.add('errors_total');
@@ -1056,11 +1075,28 @@ export class FileInput implements TailerHost {
   }
 
   /**
-   * Out of descriptors no more: said once the files that waited for them are all open and the work that
-   * could not open a file is done (not at each open that works meanwhile).
+   * At each `check_interval` while out of descriptors: over (said once, /health ok) once a whole interval
+   * passed with no open running out, the files that could not be opened are open (see `starved`) and the
+   * work put off is done (see `deferred`); not at each open that works meanwhile, which would make one spell
+   * many. Until then, once opens work again, /health says what is still put off. Before, it was over only
+   * once no file waited at all: while more files than the cap were written to, some always waited for it,
+   * and /health said the first failed open's error (`cannot open f108.log ... holds 103 files open`) for as
+   * long as the writes went on, opens working and every line read.
    */
-  private limitOver(): void {
-    if (this.waiting.size === 0 && this.deferred.size === 0) this.limitFailure.succeeded();
+  private checkLimit(): void {
+    const ranOut = this.ranOutSinceCheck;
+    this.ranOutLastInterval = ranOut;
+    this.ranOutSinceCheck = false;
+    if (!this.limitFailure.failing) return;
+    // Read under another name meanwhile (a hard link, renamed back), or gone from `waiting` some other way.
+    for (const file of this.starved) if (this.byPath.has(file) || !(this.waiting.has(file) || this.admitted.has(file))) this.starved.delete(file);
+    if (ranOut) return;
+    if (this.starved.size === 0 && this.deferred.size === 0) return this.limitFailure.succeeded();
+    const putOff = [
+      ...(this.starved.size > 0 ? [`${this.starved.size} ${this.starved.size === 1 ? 'file' : 'files'} that could not be opened wait their turn, read as open files reach their end (${this.tailers.size} open${Number.isFinite(this.cap.current) ? `, max_open_files_now ${this.cap.current}` : ''})`] : []),
+      ...(this.deferred.size > 0 ? [`${this.deferred.size} ${this.deferred.size === 1 ? 'look' : 'looks'} for rotated files done again at every check_interval`] : []),
+    ];
+    this.health('open')?.failing(`too many open files earlier, opens work again: ${putOff.join('; ')}`);
   }
 
   /**
