@@ -266,11 +266,16 @@ export class FileInput implements TailerHost {
     });
     this.openLimit = openFileLimit();
     this.cap = new OpenFilesCap(config.max_open_files === 'auto' ? defaultMaxOpenFiles(this.openLimit) : config.max_open_files);
-    this.limitFailure = new FailureReport({ logger: ctx.logger, metrics: ctx.metrics, health: this.health('open') }, { what: 'too many open files', recovered: 'files can be opened again' });
+    // Counted by `limitHit`, once a spell: not through the report, which counts each failure.
+    this.limitFailure = new FailureReport({ logger: ctx.logger, health: this.health('open') }, {
+      what: 'too many open files',
+      recovered: 'files can be opened again',
+      counted: 'counted once in errors_total and too_many_open_files_total, each open put off in deferred_opens_total',
+    });
     ctx.metrics.gauge('files_open', () => this.tailers.size);
     ctx.metrics.gauge('files_waiting', () => this.waiting.size);
     if (Number.isFinite(this.cap.ceiling)) ctx.metrics.gauge('max_open_files_now', () => this.cap.current);
-    ctx.metrics.declare('file_rotations_total', 'file_truncations_total', 'ack_dropped_events_total', 'ack_rejected_events_total', 'too_many_open_files_total');
+    ctx.metrics.declare('file_rotations_total', 'file_truncations_total', 'ack_dropped_events_total', 'ack_rejected_events_total', 'too_many_open_files_total', 'deferred_opens_total');
   }
 
   /**
@@ -528,10 +533,14 @@ export class FileInput implements TailerHost {
     }
   }
 
-  /** An error for the log: the open-files limit said in words (and counted), others as they are. */
+  /**
+   * An error for the log: the open-files limit said in words, others as they are. Counted in
+   * `too_many_open_files_total` once, not at each save that fails again, nor during a spell of opens
+   * running out (see `limitHit`).
+   */
   private explained(err: unknown, doing: string): unknown {
     if (!isDescriptorLimit(err)) return err;
-    this.ctx.metrics.add('too_many_open_files_total');
+    if (!this.saveFailure.failing && !this.limitFailure.failing) this.ctx.metrics.add('too_many_open_files_total');
     return descriptorLimitError(err, doing, this.tailers.size, this.openLimit);
   }
 
@@ -852,12 +861,19 @@ export class FileInput implements TailerHost {
   }
 
   /**
-   * The open-files limit was hit: said (with what to do) once, on /health, counted; what could not be opened
-   * is retried. The input holds fewer files open for a while (see `cap`).
+   * The open-files limit was hit: said (with what to do) once, on /health; what could not be opened is
+   * retried. Counted in `errors_total` and `too_many_open_files_total` once a spell (see `checkLimit`), as
+   * the network inputs count theirs, and each open put off in `deferred_opens_total`. Before, each open
+   * retried counted in both: 105 to 112 in a 2 s burst of connections taking every descriptor while 100 files
+   * were written to, 971 and 1,821 with 300. The input holds fewer files open for a while (see `cap`).
    */
   private limitHit(err: unknown, doing: string): void {
     this.ranOutSinceCheck = true;
-    this.ctx.metrics.add('too_many_open_files_total');
+    this.ctx.metrics.add('deferred_opens_total');
+    if (!this.limitFailure.failing) {
+      this.ctx.metrics.add('errors_total');
+      this.ctx.metrics.add('too_many_open_files_total');
+    }
     const open = this.tailers.size;
     const lowered = this.cap.ranOut(open);
     const fields: Record<string, unknown> = { files_open: open };
