@@ -9,9 +9,13 @@
  * - `text`: nginx combined access lines as text inputs (`{ time, text }`), timed the same way.
  * - `memory`: many streams of nginx JSON, each fed enough events to fill its windows; reports the heap
  *   (plus the typed arrays outside it) they hold after a full GC, per stream, and the detector's own estimate.
+ * - `streams`: nginx JSON events spread over many streams, timed: 1,000 streams taking turns (each a quiet
+ *   stream: an event every 10 s of event time, all within `max_streams`), then 5,000 stream ids taking turns
+ *   in `max_streams` 1,000 (a `stream_id` of too high a cardinality: every event opens a stream and evicts one).
  *
  * Settings (environment): BENCH_DETECTOR_EVENTS (events of the timed cases, default 200,000),
- * BENCH_DETECTOR_STREAMS (default 200) and BENCH_DETECTOR_STREAM_EVENTS (events per stream, default 3,000).
+ * BENCH_DETECTOR_STREAMS (default 200) and BENCH_DETECTOR_STREAM_EVENTS (events per stream, default 3,000) for
+ * `memory`; BENCH_DETECTOR_SPREAD_EVENTS (default 100,000) for `streams`.
  * BENCH_DETECTOR_PROFILE=<dir>: profile the timed pass of `json` and `text` (sampling every 100 µs; the
  * profiler slows it down, so its events/s are not comparable), write `<dir>/detector-<case>.cpuprofile`
  * (open it in Chrome DevTools or speedscope) and print the top functions by self time on stderr.
@@ -38,6 +42,11 @@ export interface ThroughputResult {
   profiled: boolean;
   /** Events/s of every run, slowest first, when `npm run bench` ran the case more than once. */
   runs?: number[];
+}
+
+export interface StreamsResult {
+  case: 'streams';
+  rows: Array<{ name: string; ids: number; maxStreams: number; events: number; seconds: number; rssBytes: number }>;
 }
 
 export interface MemoryResult {
@@ -180,6 +189,31 @@ function memoryResult(kind: MemoryResult['case'], detector: Detector, streams: n
   };
 }
 
+/** Events spread over many streams (see the file's comment), each spread timed on a fresh detector. */
+async function manyStreams(): Promise<StreamsResult> {
+  const events = envInt('BENCH_DETECTOR_SPREAD_EVENTS', 100_000);
+  const inputs = await jsonInputs(7, events);
+  const spreads = [
+    { name: '1,000 quiet streams', ids: 1_000, maxStreams: 1_000, events },
+    // Every event makes a stream here: a quarter of the events is plenty to time it.
+    { name: '5,000 ids in max_streams 1,000', ids: 5_000, maxStreams: 1_000, events: Math.ceil(events / 4) },
+  ];
+  const rows: StreamsResult['rows'] = [];
+  for (const spread of spreads) {
+    const observe = (detector: Detector, prefix: string, count: number) => {
+      for (let i = 0; i < count; i++) detector.observe(`${prefix}${i % spread.ids}`, inputs[i]!);
+    };
+    observe(new Detector({ maxStreams: spread.maxStreams }), 'warmup-', Math.min(spread.events, 20_000));
+    globalThis.gc?.();
+    const detector = new Detector({ maxStreams: spread.maxStreams });
+    const started = process.hrtime.bigint();
+    observe(detector, 's', spread.events);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    rows.push({ ...spread, seconds, rssBytes: process.memoryUsage().rss });
+  }
+  return { case: 'streams', rows };
+}
+
 /**
  * The worst case a stream can reach: every structure per stream filled. Events with 64 fields (a message of
  * twelve kinds, so that numbers are also kept per template; 8 free text with values of about a kilobyte never
@@ -218,11 +252,12 @@ async function memoryWorst(): Promise<MemoryResult> {
 
 async function main(): Promise<void> {
   const which = process.argv[2];
-  let result: ThroughputResult | MemoryResult;
+  let result: ThroughputResult | MemoryResult | StreamsResult;
   if (which === 'json' || which === 'text') result = await throughput(which);
   else if (which === 'memory') result = await memory();
   else if (which === 'memory-worst') result = await memoryWorst();
-  else throw new Error(`usage: node --expose-gc dist/bench/detector.js json|text|memory|memory-worst (got ${which ?? 'nothing'})`);
+  else if (which === 'streams') result = await manyStreams();
+  else throw new Error(`usage: node --expose-gc dist/bench/detector.js json|text|memory|memory-worst|streams (got ${which ?? 'nothing'})`);
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 

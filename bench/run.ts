@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AccessLogGenerator } from '../src/inputs/demo.js';
-import type { MemoryResult, ThroughputResult } from './detector.js';
+import type { MemoryResult, StreamsResult, ThroughputResult } from './detector.js';
 import { BENCH_CPU, countLines, killDaemons, peakRss, tracked, type Row } from './measure.js';
 import { alertLatency, type LatencyResult } from './alert-latency.js';
 import { otlpGrpcCase, syslogTcpCase } from './network.js';
@@ -186,7 +186,7 @@ function printMarkdown(header: string[], body: string[][]): void {
 }
 
 /** Runs one case of `bench/detector.ts` in its own process (pinned like the pipelines) and reads its result. */
-function detectorCase<T>(which: 'json' | 'text' | 'memory' | 'memory-worst'): T {
+function detectorCase<T>(which: 'json' | 'text' | 'memory' | 'memory-worst' | 'streams'): T {
   const args = ['--expose-gc', DETECTOR_BENCH, which];
   const r = haveTaskset
     ? spawnSync('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
@@ -258,6 +258,23 @@ function printDetectorTables(throughput: ThroughputResult[], memory: MemoryResul
         `<= ${TARGET_MIB_PER_STREAM} ${verdict(measured <= TARGET_MIB_PER_STREAM * 2 ** 20)}`,
       ];
     }),
+  );
+}
+
+function printStreamsTable(result: StreamsResult): void {
+  console.log(`\nmany streams (Detector.observe, nginx JSON as above, one run, 20,000 events on a throwaway detector first): the events of one stream spread over many, taking turns; a stream's first events cost more than a steady stream's (its structures are made, and warm-up scores every event into its calibrators)\n`);
+  printMarkdown(
+    ['streams', 'stream ids', 'max_streams', 'events', 'seconds', 'events/s', 'µs/event', 'process RSS MiB'],
+    result.rows.map((r) => [
+      r.name,
+      fmtInt(r.ids),
+      fmtInt(r.maxStreams),
+      fmtInt(r.events),
+      r.seconds.toFixed(2),
+      fmtInt(r.events / r.seconds),
+      ((r.seconds / r.events) * 1e6).toFixed(1),
+      fmtInt(r.rssBytes / 2 ** 20),
+    ]),
   );
 }
 
@@ -362,6 +379,7 @@ outputs: { out: { type: file, inputs: [detect], path: ${dir}/out-detect.jsonl } 
     if (run('detector')) {
       const throughput = (['json', 'text'] as const).map((which) => medianDetectorRun(which));
       printDetectorTables(throughput, [detectorCase<MemoryResult>('memory'), detectorCase<MemoryResult>('memory-worst')]);
+      printStreamsTable(detectorCase<StreamsResult>('streams'));
     }
     if (run('latency')) {
       const latency: LatencyResult[] = [];
