@@ -11,7 +11,7 @@ import { createGunzip } from 'node:zlib';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import stringWidth from 'string-width';
-import { Detector, type Anomaly, type AnomalyKind, type Profile } from '../detector/index.js';
+import { Detector, saysNothing, type Anomaly, type AnomalyKind, type Profile } from '../detector/index.js';
 import type { LogEvent } from '../engine/event.js';
 import { MultilineJoiner, PRESETS, type LineOut } from '../inputs/file/multiline.js';
 import { LineSplitter, type LineFlags } from '../inputs/line-splitter.js';
@@ -155,6 +155,8 @@ export class LineDetector {
   unparsed = 0;
   /** Events their stream judged: past its warm-up (learned from before, or restored from `--state`). */
   judged = 0;
+  /** Blank lines (spaces, tabs): counted as events, but the detector neither judges nor learns them. */
+  blank = 0;
   private formatWarned = false;
   readonly byKind = new Map<AnomalyKind, number>();
   private parse!: (events: LogEvent[]) => LogEvent[] | Promise<LogEvent[]>;
@@ -251,7 +253,9 @@ export class LineDetector {
       if (receivedAt !== undefined) input.receivedAt = receivedAt;
       this.events += 1;
       const anomaly = this.detector.observe(streamId, input);
-      if ((this.detector.peek(streamId)?.events ?? 0) > this.detector.options.warmup) this.judged += 1;
+      // A blank line after the warm-up is not judged either: a --state baseline and a file of blank lines judged nothing.
+      if (saysNothing(input)) this.blank += 1;
+      else if ((this.detector.peek(streamId)?.events ?? 0) > this.detector.options.warmup) this.judged += 1;
       // A stream whose silence was told while it lasted is back: said before this line's own verdict (not
       // counted as an anomaly).
       const end = this.detector.takeSilenceEnd(streamId);
@@ -309,12 +313,19 @@ export class LineDetector {
   }
 
   /**
-   * Events were read but none was judged (every stream still in its warm-up, or evicted before its end): the
-   * summary says so, for "0 anomalies" then means nothing was looked at, not nothing found; `scan` exits 2.
-   * Lines cut, not valid UTF-8 or not in the format asked for are judged (as text): they change no exit code.
+   * No event was judged: what was read (`read`: `app.log`, `the 3 files read`, `standard input`; undefined
+   * when nothing could be read, which is said otherwise) was empty or blank lines, or every stream was still
+   * in its warm-up or evicted before its end. The summary says so, for "0 anomalies" then means nothing was
+   * looked at, not nothing found; `scan` exits 2. Lines cut, not valid UTF-8 or not in the format asked for
+   * are judged (as text): they change no exit code.
    */
-  noneJudged(): string | undefined {
-    if (this.events === 0 || this.judged > 0) return undefined;
+  noneJudged(read: string | undefined, several = false): string | undefined {
+    if (this.judged > 0) return undefined;
+    if (this.events === this.blank) {
+      if (read === undefined) return undefined;
+      const what = this.events === 0 ? (several ? 'are empty' : 'is empty') : `${several ? 'hold' : 'holds'} only blank lines`;
+      return `no event was judged: ${read} ${what}, nothing to look at`;
+    }
     const evicted = this.detector.evictedColdStreams > 0 ? ` or evicted before its end (more streams than --max-streams ${this.options.maxStreams ?? 1000})` : '';
     return `no event was judged: every stream was still in its warm-up (its first ${this.detector.options.warmup.toLocaleString('en-US')} events)${evicted}; give it more lines, a lower --warmup, or the baseline of an earlier run with --state`;
   }
@@ -542,7 +553,7 @@ export async function runStream(options: DetectOptions & { quiet: boolean }, io:
       `driftlock: ${eventsText(ld.events)} in ${seconds.toFixed(1)} s, ${anomaliesText(ld.anomalies)}` +
         `${ld.anomalies ? ` (${ld.kindSummary()})` : ''}${ld.lineNotes()}\n`,
     );
-    const unjudged = ld.noneJudged();
+    const unjudged = ld.noneJudged('standard input');
     if (unjudged) io.stderr.write(`driftlock: ${unjudged}\n`);
   }
   return code;
@@ -688,6 +699,8 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let scanned = 0;
+  // The last file read to its end: named when an empty file is all that was read.
+  let lastScanned = '';
   for (const file of files) {
     if (gone.aborted) break; // stopped: save the state, summarise
     let size = 0;
@@ -800,7 +813,10 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
         io.stderr.write('\n');
       }
       // A file whose reading was stopped half-way is not counted as scanned.
-      if (!gone.aborted) scanned += 1;
+      if (!gone.aborted) {
+        scanned += 1;
+        lastScanned = stdin ? 'standard input' : file;
+      }
     } catch (err) {
       if (showProgress) io.stderr.write('\n');
       if (gone.aborted) break;
@@ -821,7 +837,8 @@ export async function runScan(files: string[], options: ScanOptions, io: Omit<St
   let summary =
     `\n${signalled ? `Interrupted (${signalled}). ` : ''}Scanned ${scanned} of ${files.length} file${files.length === 1 ? '' : 's'}: ${eventsText(ld.events)} in ${seconds.toFixed(1)} s (${rate(ld.events, seconds)}), ` +
     `${anomaliesText(ld.anomalies)}${ld.lineNotes()}\n`;
-  const unjudged = ld.noneJudged();
+  const read = scanned === 0 ? undefined : scanned === 1 ? printable(lastScanned) : `the ${scanned} files read`;
+  const unjudged = ld.noneJudged(read, scanned > 1);
   if (unjudged) summary += `Not a clean result: ${unjudged}.\n`;
   if (ld.anomalies) {
     summary += `By kind: ${ld.kindSummary()}\nTop anomalies:\n`;

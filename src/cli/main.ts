@@ -230,7 +230,7 @@ detectOptions(
 detectOptions(
   program
     .command('scan')
-    .description('run log files through the detector and summarise; exit 0 nothing found, 1 anomalies found, 2 error (a file not read, --state not saved, or no line judged: all in the warm-up)')
+    .description('run log files through the detector and summarise; exit 0 nothing found, 1 anomalies found, 2 error (a file not read, --state not saved, or no line judged: the files empty or blank, or all in the warm-up)')
     .argument('<file...>', 'log files, read in order (- for standard input)')
     .addOption(new Option('-o, --output <output>', 'text for people, json for one object per flagged line').choices(['text', 'json']).default('text'))
     .option('--top <n>', 'anomalies listed in the summary', number('--top', 0, 1000, true), 10)

@@ -413,6 +413,11 @@ export function messageSignature(tokens: readonly string[]): string | undefined 
 }
 
 const BLANK = /^\s*$/;
+
+/** A blank line (spaces, tabs): it says nothing, and is neither scored, learned nor counted. */
+export function saysNothing(input: DetectorInput): boolean {
+  return !input.fields && BLANK.test(input.text);
+}
 const NUMBER_TEXT = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
 /** A duration with its unit, as Go prints one: `150ms`, `2.1s`, `1m30.5s`, `1h2m0s`, `350µs`, `0s`. */
 const DURATION_TEXT = /^-?(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))+$/;
@@ -875,7 +880,7 @@ export class StreamDetector {
   /** Scores one event, learns from it unless it is flagged, and returns the anomaly if there is one. */
   observe(input: DetectorInput): Anomaly | undefined {
     // A blank line (spaces, tabs) says nothing: not scored, not learned, not counted.
-    if (!input.fields && BLANK.test(input.text)) return undefined;
+    if (saysNothing(input)) return undefined;
     this.events += 1;
     // A stream whose events carry their own time must not mix in arrival times (a line whose timestamp
     // could not be read): the jump would look like a silence or a spike. Such an event is untimed.

@@ -187,7 +187,45 @@ describe('driftlock stream', () => {
     expect(partial.stdout).toContain('0 anomalies, 1 malformed line (cut or invalid UTF-8), 2 lines not json (read as text)\n');
     expect(partial.stdout).not.toContain('Not a clean result');
     // And the help says what 2 means.
-    expect((await runCli(['scan', '--help'])).stdout.replace(/\s+/g, ' ')).toContain('2 error (a file not read, --state not saved, or no line judged: all in the warm-up)');
+    expect((await runCli(['scan', '--help'])).stdout.replace(/\s+/g, ' ')).toContain('2 error (a file not read, --state not saved, or no line judged: the files empty or blank, or all in the warm-up)');
+  });
+
+  it('an empty file, or one of blank lines only, judged nothing: said with why, exit 2 as for a scan all in the warm-up', async () => {
+    const dir = await tempDir('dl-detect-');
+    const empty = path.join(dir, 'empty.log');
+    const blank = path.join(dir, 'blank.log');
+    await writeFile(empty, '');
+    await writeFile(blank, '\n  \n\t\n');
+    // Before: 'Scanned 1 of 1 file: 0 events ..., 0 anomalies' and exit 0, nothing found where there was nothing to look at.
+    const none = await runCli(['scan', '--no-progress', empty]);
+    expect(none.code, none.stdout).toBe(2);
+    expect(none.stdout).toContain(`0 anomalies\nNot a clean result: no event was judged: ${empty} is empty, nothing to look at.\n`);
+    // Before: 'every stream was still in its warm-up (its first 0 events)' with --warmup 0, though no line was one to judge.
+    const blanks = await runCli(['scan', '--no-progress', '--warmup', '0', blank]);
+    expect(blanks.code, blanks.stdout).toBe(2);
+    expect(blanks.stdout).toContain(`Not a clean result: no event was judged: ${blank} holds only blank lines, nothing to look at.\n`);
+    const both = await runCli(['scan', '--no-progress', '--output', 'json', empty, blank]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('no event was judged: the 2 files read hold only blank lines');
+    const stdin = await runCli(['scan', '--no-progress', '-'], { input: '' });
+    expect(stdin.code).toBe(2);
+    expect(stdin.stdout).toContain('no event was judged: standard input is empty');
+    // A baseline from --state judges the next line; a blank one is not judged (before: counted, exit 0).
+    const state = path.join(dir, 'state.json');
+    const base = path.join(dir, 'base.log');
+    await writeFile(base, Array.from({ length: 300 }, (_, i) => `GET /item/${i} 200 in 5ms`).join('\n') + '\n');
+    expect((await runCli(['scan', '--no-progress', '--stream-id', 'app', '--state', state, base])).code).toBe(0);
+    const restored = await runCli(['scan', '--no-progress', '--stream-id', 'app', '--state', state, blank]);
+    expect(restored.code, restored.stdout).toBe(2);
+    expect(restored.stdout).toContain('holds only blank lines');
+    // A file not read is said as such, not as empty.
+    const missing = await runCli(['scan', '--no-progress', path.join(dir, 'nope.log')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).not.toContain('Not a clean result');
+    // stream exits 0 whatever it read, and says it.
+    const stream = await runCli(['stream'], { input: '' });
+    expect(stream.code).toBe(0);
+    expect(stream.stderr).toContain('driftlock: no event was judged: standard input is empty, nothing to look at\n');
   });
 
   it('reads the combined access format with --format nginx', async () => {
