@@ -247,7 +247,7 @@ program
   .command('tap')
   .description('print the events that inputs and transforms of a running daemon send on, as they go by (needs api.enabled: true)')
   .argument('[components...]', 'ids of inputs and transforms, * for any characters (parse_*); default all of them')
-  .addOption(new Option('--api <host:port>', 'the daemon\'s api.address (default: read from --config, else 127.0.0.1:8686)'))
+  .addOption(new Option('--api <address>', 'the daemon\'s api.address, host:port or http://host:port (default: read from --config, else 127.0.0.1:8686)'))
   .addOption(configOption())
   .option('-n, --limit <n>', 'events to show, 0 for no limit', number('--limit', 0, 1e9, true), 100)
   .addOption(new Option('--format <format>', 'json: one line per event as the API sends it; pretty: a line for people').choices(['json', 'pretty']).default(process.stdout.isTTY ? 'pretty' : 'json'))
@@ -260,7 +260,7 @@ program
 program
   .command('top')
   .description('a live table of a running daemon\'s components: events in and out per second, buffers, errors, drops (needs api.enabled: true)')
-  .addOption(new Option('--api <host:port>', 'the daemon\'s api.address (default: read from --config, else 127.0.0.1:8686)'))
+  .addOption(new Option('--api <address>', 'the daemon\'s api.address, host:port or http://host:port (default: read from --config, else 127.0.0.1:8686)'))
   .addOption(configOption())
   // The default shown as a duration: shown as 1000, it read as milliseconds, but `-i 1000` is 1000 seconds.
   .addOption(new Option('-i, --interval <duration>', 'how often to read the metrics: 500ms, 2s, or a number of seconds (at least 100ms)').argParser(durationMs('--interval', 100)).default(1000, '1s'))

@@ -18,12 +18,32 @@ export interface TapOptions {
   format: 'json' | 'pretty';
 }
 
-/** Where to connect for an API listening on `address`, and that place as messages write it (`where`). */
-export function apiTarget(address: string): { host: string; port: number; where: string } | undefined {
-  const parsed = parseListenAddress(address);
-  if (!parsed) return undefined;
+/**
+ * Where to connect for an API at `address` (`host:port`, as `api.address` is written, or the API's URL,
+ * `http://host:port`), and that place as messages write it (`where`); or why `address` is neither, for
+ * `--api` to say.
+ */
+export function apiTarget(address: string): { host: string; port: number; where: string } | { problem: string } {
+  const url = /^[a-z][a-z\d+.-]*:\/\//i.test(address.trim()) ? urlAddress(address.trim()) : undefined;
+  if (url !== undefined && 'problem' in url) return url;
+  const parsed = url ?? parseListenAddress(address);
+  if (!parsed) return { problem: 'is not host:port or http://host:port (such as 127.0.0.1:8686)' };
   const host = parsed.host === '0.0.0.0' || parsed.host === '' ? '127.0.0.1' : parsed.host === '::' ? '::1' : parsed.host;
   return { host, port: parsed.port, where: formatAddress(host, parsed.port) };
+}
+
+/** `http://host:port` (a trailing `/` allowed; port 80 when none, as in any URL): the API serves plain HTTP alone. */
+function urlAddress(value: string): { host: string; port: number } | { problem: string } {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { problem: 'is not a URL that can be read, nor host:port (such as http://127.0.0.1:8686 or 127.0.0.1:8686)' };
+  }
+  if (url.protocol === 'https:') return { problem: 'is https, which the API does not serve (it serves plain HTTP): use http:// or host:port' };
+  if (url.protocol !== 'http:') return { problem: `is a URL of ${url.protocol.slice(0, -1)}, not http: the API is reached at http://host:port or host:port` };
+  if (url.pathname !== '/' || url.search || url.hash) return { problem: `has a path (${url.pathname}${url.search}${url.hash}): --api is the API's address alone, such as http://${url.host}` };
+  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port === '' ? 80 : Number(url.port) };
 }
 
 /** What `tap` and `top` say when the API cannot be reached at `where`. */
@@ -34,8 +54,8 @@ export function apiUnreachable(command: string, where: string, err: NodeJS.Errno
 /** Runs the tap until its limit, the daemon's end, or Ctrl-C; returns the exit code (0, or 2 when it cannot tap). */
 export function runTap(patterns: readonly string[], o: TapOptions, io: { stdout: Writable; stderr: Writable }): Promise<number> {
   const target = apiTarget(o.api);
-  if (!target) {
-    io.stderr.write(`driftlock tap: --api ${JSON.stringify(o.api)} is not host:port\n`);
+  if ('problem' in target) {
+    io.stderr.write(`driftlock tap: --api ${JSON.stringify(o.api)} ${target.problem}\n`);
     return Promise.resolve(2);
   }
   const query = new URLSearchParams({ components: patterns.length ? patterns.join(',') : '*', limit: String(o.limit) });

@@ -114,8 +114,8 @@ function get(target: { host: string; port: number }, path: string): Promise<{ st
 /** Runs until `count` tables were printed, or Ctrl-C; returns the exit code (2 when the API cannot be read). */
 export async function runTop(o: TopOptions, io: { stdout: Writable; stderr: Writable }): Promise<number> {
   const target = apiTarget(o.api);
-  if (!target) {
-    io.stderr.write(`driftlock top: --api ${JSON.stringify(o.api)} is not host:port\n`);
+  if ('problem' in target) {
+    io.stderr.write(`driftlock top: --api ${JSON.stringify(o.api)} ${target.problem}\n`);
     return 2;
   }
   const { where } = target;

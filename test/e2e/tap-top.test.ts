@@ -124,6 +124,26 @@ describe('driftlock tap and top', () => {
     expect((await daemon.exited).code).toBe(0);
   }, 60_000);
 
+  it('takes --api as the API\'s URL (http://host:port) as well as host:port, and says that https is not served', async () => {
+    const { daemon, api } = await startDaemon();
+    // Before: '--api "http://127.0.0.1:PORT" is not host:port', exit 2.
+    const tap = await runCli(['tap', '--api', `http://${api}/`, 'web', '-n', '1', '--format', 'json']);
+    expect(tap.code, tap.stderr).toBe(0);
+    expect(tap.stderr).toContain(`driftlock tap: watching web at ${api} (the next 1 event);`);
+    expect(JSON.parse(tap.stdout.trim())).toMatchObject({ component: 'web' });
+    const top = await runCli(['top', '--api', `http://${api}`, '-n', '1']);
+    expect(top.code, top.stderr).toBe(0);
+    expect(top.stdout).toMatch(/^driftlock at 127\.0\.0\.1:\d+ {2}ok/);
+    const https = await runCli(['tap', '--api', `https://${api}`]);
+    expect(https.code).toBe(2);
+    expect(https.stderr).toBe(`driftlock tap: --api "https://${api}" is https, which the API does not serve (it serves plain HTTP): use http:// or host:port\n`);
+    const withPath = await runCli(['top', '--api', `http://${api}/metrics`]);
+    expect(withPath.code).toBe(2);
+    expect(withPath.stderr).toBe(`driftlock top: --api "http://${api}/metrics" has a path (/metrics): --api is the API's address alone, such as http://${api}\n`);
+    daemon.child.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+  }, 60_000);
+
   it('reads the API address from --config, and refuses a config without the API', async () => {
     const dir = await tempDir('dl-tap-');
     const file = path.join(dir, 'pipeline.yaml');
