@@ -220,11 +220,11 @@ detectOptions(
   program
     .command('stream')
     .description('read log lines from standard input and print alerts as they happen (e.g. tail -f access.log | driftlock stream --format nginx)')
-    .option('-q, --quiet', 'no status line or summary on stderr', false),
+    .option('-q, --quiet', 'no status line or summary on stderr'),
   'baseline name: fixed (nginx-logs) or a field in braces ({body.service}); default "stdin"',
-).action(async (opts: DetectCliOptions & { quiet: boolean }) => {
+).action(async (opts: DetectCliOptions & { quiet?: boolean }) => {
   const { runStream } = await import('./detect.js');
-  process.exit(await runStream({ ...toDetectOptions(opts), quiet: opts.quiet }, { stdin: standardInput(), stdout: process.stdout, stderr: process.stderr }));
+  process.exit(await runStream({ ...toDetectOptions(opts), quiet: opts.quiet === true }, { stdin: standardInput(), stdout: process.stdout, stderr: process.stderr }));
 });
 
 detectOptions(
@@ -250,7 +250,8 @@ program
   .addOption(new Option('--api <address>', 'the daemon\'s api.address, host:port or http://host:port (default: read from --config, else 127.0.0.1:8686)'))
   .addOption(configOption())
   .option('-n, --limit <n>', 'events to show, 0 for no limit', number('--limit', 0, 1e9, true), 100)
-  .addOption(new Option('--format <format>', 'json: one line per event as the API sends it; pretty: a line for people').choices(['json', 'pretty']).default(process.stdout.isTTY ? 'pretty' : 'json'))
+  // The default said as the rule it is: shown as the value, it was the one of the terminal the help went to.
+  .addOption(new Option('--format <format>', 'json: one line per event as the API sends it; pretty: a line for people').choices(['json', 'pretty']).default(process.stdout.isTTY ? 'pretty' : 'json', 'pretty on a terminal, else json'))
   .action(async (components: string[], opts: { api?: string; config?: string; limit: number; format: 'json' | 'pretty' }) => {
     const api = await apiAddressOf(opts, 'tap');
     const { runTap } = await import('./tap.js');
@@ -309,11 +310,12 @@ program
   .command('docs')
   .description('print the config reference generated from the component schemas')
   .option('--write <readme>', 'replace the reference section of this README instead of printing')
-  .option('--plugin <plugin>', 'document this plugin\'s components too: an npm package name or a path, from the current folder (repeatable)', (spec: string, specs: string[]) => [...specs, spec], [] as string[])
-  .action(async (opts: { write?: string; plugin: string[] }) => {
+  // No default value: commander's help showed it as "(default: [])".
+  .option('--plugin <plugin>', 'document this plugin\'s components too: an npm package name or a path, from the current folder (repeatable)', (spec: string, specs: string[] | undefined) => [...(specs ?? []), spec])
+  .action(async (opts: { write?: string; plugin?: string[] }) => {
     const { configReference, spliceReference, REFERENCE_END, REFERENCE_START } = await import('../config/reference.js');
     const registry = createRegistry();
-    for (const spec of opts.plugin) {
+    for (const spec of opts.plugin ?? []) {
       try {
         await loadPlugin(registry, spec, process.cwd());
       } catch (err) {

@@ -76,6 +76,21 @@ describe('driftlock CLI', () => {
     for (const cmd of ['run', 'validate', 'docs']) expect(help.stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
   });
 
+  it('no --help shows a default that means nothing: [] for a list, false for a flag, or the value of the terminal the help went to', async () => {
+    const commands = ['run', 'validate', 'stream', 'scan', 'tap', 'top', 'test-alert', 'docs'];
+    const helps = await Promise.all(commands.map(async (cmd) => ({ cmd, help: await runCli([cmd, '--help']) })));
+    for (const { cmd, help } of helps) {
+      expect(help.code, cmd).toBe(0);
+      // Before: docs --plugin "(default: [])", stream --quiet "(default: false)".
+      expect(help.stdout.replace(/\s+/g, ' '), cmd).not.toMatch(/default: (\[\]|false|true)\)/);
+    }
+    const flat = (cmd: string) => helps.find((h) => h.cmd === cmd)!.help.stdout.replace(/\s+/g, ' ');
+    expect(flat('docs')).toContain('or a path, from the current folder (repeatable) -h');
+    expect(flat('stream')).toContain('-q, --quiet no status line or summary on stderr -f');
+    // Before: 'default: "json"' off a terminal, 'default: "pretty"' on one.
+    expect(flat('tap')).toContain('(choices: "json", "pretty", default: pretty on a terminal, else json)');
+  });
+
   it('top --help shows the default --interval as a duration (1s): a bare number is seconds, not milliseconds', async () => {
     const help = await runCli(['top', '--help']);
     expect(help.code).toBe(0);
