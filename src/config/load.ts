@@ -430,7 +430,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
 
   let raw: unknown;
   try {
-    raw = doc.toJS() ?? {};
+    raw = doc.toJS();
   } catch (err) {
     // The yaml library refuses aliases that expand to too much (a "billion laughs" file): a config error,
     // at the first alias, not a crash.
@@ -442,6 +442,12 @@ export async function parseConfig(text: string, file: string, registry: Componen
       },
     });
     throw new ConfigError(shownFile, [{ line: at?.line ?? 1, column: at?.col ?? 1, message: `cannot expand the YAML aliases (*name): ${(err as Error).message}` }]);
+  }
+  // Nothing in it (a file truncated, or emptied by an editor before it writes): said as such, at start and on
+  // a reload alike; before, it was read as a map without keys, and said as inputs and outputs missing.
+  if (doc.contents === null || (YAML.isScalar(doc.contents) && doc.contents.source === '')) {
+    const what = text.trim() === '' ? 'the file is empty' : text.split('\n').every((line) => /^\s*(#.*)?$/.test(line)) ? 'the file holds only comments' : 'the file holds an empty YAML document';
+    throw new ConfigError(shownFile, [{ message: `${what}: a pipeline has inputs and outputs at the top level` }]);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(shownFile, [{ line: 1, column: 1, message: 'expected a map with inputs, transforms and outputs at the top level' }]);

@@ -411,6 +411,38 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
   }, 30_000);
 });
 
+describe('an empty config file', () => {
+  it('is said to be empty by validate, at the start and on a reload (before: inputs and outputs "missing required key")', async () => {
+    const dir = await tempDir('dl-life-');
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, '');
+    const said = `${file}: the file is empty: a pipeline has inputs and outputs at the top level`;
+    const validate = await runCli(['validate', '-c', file]);
+    expect(validate.code).toBe(78);
+    expect(validate.stderr).toBe(`driftlock: invalid configuration\n  ${said}\n`);
+    const start = await runCli(['run', '-c', file]);
+    expect(start.code).toBe(78);
+    expect(start.stderr).toContain(said);
+    await writeFile(file, '# inputs: to come\n\n');
+    expect((await runCli(['validate', '-c', file])).stderr).toContain(`${file}: the file holds only comments: a pipeline has`);
+
+    await writeFile(file, `data_dir: ${dir}/data
+inputs: { demo: { type: demo, rate: 20 } }
+outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    // Truncated, as an editor may leave it for a moment, when the SIGHUP comes.
+    await writeFile(file, '');
+    cli.child.kill('SIGHUP');
+    await cli.waitFor(/SIGHUP: the config does not load/);
+    const refused = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('SIGHUP: the config does not load'))!;
+    expect(refused.problems).toEqual([said]);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  }, 30_000);
+});
+
 describe('a reload that changes only log_level', () => {
   it('sets the level in place: nothing drained or rebuilt, and the components log at the new level', async () => {
     const dir = await tempDir('dl-life-');
