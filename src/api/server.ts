@@ -20,7 +20,8 @@ import { encodeEvents } from '../outputs/encoding.js';
 export interface ReloadStatus {
   succeeded: number;
   failed: number;
-  lastFailure?: { at: string; error: string };
+  /** `error` is one line; `problems`, when there are several things wrong (a config's), each of them, one line each. */
+  lastFailure?: { at: string; error: string; problems?: string[] };
 }
 
 export interface ApiServerOptions {

@@ -87,14 +87,19 @@ class Lifecycle {
     this.say('warn', { signal }, `${signal} ignored: driftlock has nothing to reopen (SIGHUP reloads the config, SIGTERM stops)`);
   };
 
-  /** Counts a reload: one that took effect (no `failure`), or one that did not (the previous config goes on). */
-  reloaded(failure?: string): void {
+  /**
+   * Counts a reload: one that took effect (no `failure`), or one that did not (the previous config goes on),
+   * with its `problems` when there are several. /health shows the failure in one line: a message of several
+   * lines (a config's problems, an error from a plugin's build()) was one JSON string with `\n`s in it, which
+   * monitoring tools show escaped or cut at the first line.
+   */
+  reloaded(failure?: string, problems?: string[]): void {
     if (failure === undefined) {
       this.reloads.succeeded += 1;
       delete this.reloads.lastFailure;
     } else {
       this.reloads.failed += 1;
-      this.reloads.lastFailure = { at: new Date().toISOString(), error: failure };
+      this.reloads.lastFailure = { at: new Date().toISOString(), error: oneLine(failure), ...(problems?.length ? { problems: problems.map(oneLine) } : {}) };
     }
   }
 
@@ -380,7 +385,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
       let held: HeldInputs | undefined;
       try {
         const prepared = await prepareReload(options, config, tlsMaterials, logger, secrets);
-        if ('refused' in prepared) life.reloaded(prepared.refused);
+        if ('refused' in prepared) life.reloaded(prepared.refused, prepared.problems);
         else if ('unchanged' in prepared) {
           // Taken effect: what runs is what the file says (also after a failed reload, once the file is as the running config again).
           const level = prepared.logLevel;
@@ -536,7 +541,7 @@ function successorsOf(running: PipelineConfig, fresh: PipelineConfig): Set<strin
  * while the running pipeline runs, which goes on unchanged if it fails. `unchanged` when the new config is
  * the running one (`configChange`): nothing to do, or, with `logLevel`, only the logger's level to set.
  */
-async function prepareReload(options: RunOptions, running: PipelineConfig, runningTls: TlsMaterials, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials; keep: Set<string> } | { refused: string } | { unchanged: true; logLevel?: PipelineConfig['logLevel'] }> {
+async function prepareReload(options: RunOptions, running: PipelineConfig, runningTls: TlsMaterials, logger: Logger, secrets: SecretMask): Promise<{ config: PipelineConfig; tls: TlsMaterials; keep: Set<string> } | { refused: string; problems?: string[] } | { unchanged: true; logLevel?: PipelineConfig['logLevel'] }> {
   let config: PipelineConfig;
   try {
     config = await loadConfigFile(options.configFile, createRegistry());
@@ -544,8 +549,12 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
     // A config with errors, or a file that cannot be read (gone, no permission): nothing changes.
     // The problems as a list, each one line (file:line:column: ...), as `validate` prints them: before, the
     // message was several lines in one `msg`, which jq and log UIs showed as one escaped string.
-    if (err instanceof ConfigError) logger.error({ config: running.file, problems: err.issues.map((i) => formatIssue(err.file, i)) }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
-    else logger.error({ err, config: running.file }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
+    if (err instanceof ConfigError) {
+      const problems = err.issues.map((i) => formatIssue(err.file, i));
+      logger.error({ config: running.file, problems }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
+      return { refused: `the config does not load: ${problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.join('; ')}`}`, problems };
+    }
+    logger.error({ err, config: running.file }, 'SIGHUP: the config does not load; the running pipeline goes on unchanged');
     return { refused: `the config does not load: ${(err as Error).message}` };
   }
   if (config.dataDir !== running.dataDir) {
@@ -559,7 +568,7 @@ async function prepareReload(options: RunOptions, running: PipelineConfig, runni
   const problems = await tlsProblemsOf(config, options.configFile, tls);
   if (problems.length) {
     logger.error({ config: running.file, problems }, 'SIGHUP: the new config\'s TLS files cannot be used; the running pipeline goes on unchanged');
-    return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}` };
+    return { refused: `the new config's TLS files cannot be used: ${problems.join('; ')}`, problems };
   }
   // The API is not rebuilt: the new config runs with the running API's settings, so that what the log says
   // of it later is what listens, and an api change alone rebuilds nothing. Before, the new address was taken
@@ -630,4 +639,9 @@ async function configChange(running: PipelineConfig, fresh: PipelineConfig, runn
   if (!isDeepStrictEqual(top(running), top(fresh))) return 'rebuild';
   for (const c of fresh.components) if (!(await sameComponent(running, c, runningTls, freshTls))) return 'rebuild';
   return running.logLevel === fresh.logLevel ? 'none' : 'log_level';
+}
+
+/** A message as one line: its lines joined with `; ` (their indentation and blank lines dropped). */
+function oneLine(message: string): string {
+  return message.split('\n').map((line) => line.trim()).filter(Boolean).join('; ');
 }

@@ -387,16 +387,19 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/out.log } }
     const reloadMetrics = async () => (await (await fetch(`${api}/metrics`)).text()).split('\n').filter((l) => l.startsWith('driftlock_config_'));
     expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 0', 'driftlock_config_reloads_total{result="failed"} 0', 'driftlock_config_last_reload_successful 1']);
 
-    await writeFile(file, good.replace('type: file', 'type: fil'));
+    await writeFile(file, good.replace('type: file', 'type: fil').replace('rate: 20', 'rate: x'));
     cli.child.kill('SIGHUP');
     await cli.waitFor(/SIGHUP: the config does not load/);
     const health = await fetch(`${api}/health`);
     expect(health.status).toBe(200);
-    const body = (await health.json()) as { status: string; reload: { result: string; at: string; error: string } };
+    const body = (await health.json()) as { status: string; reload: { result: string; at: string; error: string; problems: string[] } };
     expect(body.status).toBe('ok');
     expect(body.reload.result).toBe('failed');
-    expect(body.reload.error).toContain('pipeline.yaml:4:');
-    expect(body.reload.error).toContain('did you mean "file"?');
+    // One line, the problems also a list of one-line items, as the log has them (before: 'the config does
+    // not load: invalid configuration (2 problems)\n  <file>:3:...\n  <file>:4:...', with no list).
+    expect(body.reload.problems).toEqual([`${file}:3:37: component "demo", key rate: expected a number; found "x"`, expect.stringMatching(new RegExp(`^${file}:4:`))]);
+    expect(body.reload.problems[1]).toContain('did you mean "file"?');
+    expect(body.reload.error).toBe(`the config does not load: 2 problems: ${body.reload.problems.join('; ')}`);
     expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 0', 'driftlock_config_reloads_total{result="failed"} 1', 'driftlock_config_last_reload_successful 0']);
 
     // The file as the running config again: nothing to rebuild, and the reload has taken effect.
