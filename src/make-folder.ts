@@ -102,6 +102,18 @@ export function processUser(): { said: string; short: string } {
 }
 
 /**
+ * Why a file could not be read, in words: a missing file or a refused one said plainly (before: the system's
+ * message, `ENOENT: no such file or directory, stat '/var/log/x'`, after the file's name already said).
+ */
+export function readProblem(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') return 'no such file';
+  if (e.code === 'EACCES') return `permission denied to ${processUser().said}`;
+  if (e.code === 'EISDIR') return 'it is a folder';
+  return e.message;
+}
+
+/**
  * A folder this process may not list (a file input's include folder), in words: who it refuses and what to
  * do (before, a glob under it was said to match no file yet, as if files might still come).
  */

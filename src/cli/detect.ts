@@ -20,7 +20,7 @@ import { percent, printable, renderAlertText, renderRepeatsText } from '../outpu
 import { RepeatFolder } from './repeat-folder.js';
 import { SILENCE_CHECK_MS, BackGatherer, NotDetectorState, backAnomaly, lineParser, tellSilences, loadDetectorState, missingFieldHint, receiverClock, resolveStreamId, saveDetectorState, silenceText, toDetectorInput, type AnomalyDetectConfig } from '../transforms/anomaly-detect.js';
 import { describeRestore } from '../detector/snapshot.js';
-import { processUser, stateFolder } from '../make-folder.js';
+import { readProblem, stateFolder } from '../make-folder.js';
 
 import { detectSession } from './detect-session.js';
 import { eventsText } from './counts.js';
@@ -60,17 +60,6 @@ interface Found {
 }
 
 
-
-/**
- * Why a file could not be read, in words: a missing file or a refused one said plainly (before: the system's
- * message, `ENOENT: no such file or directory, stat '/var/log/x'`, after the file's name already said).
- */
-function readProblem(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === 'ENOENT') return 'no such file';
-  if (e.code === 'EACCES') return `permission denied to ${processUser().said}`;
-  return e.message;
-}
 
 /**
  * Writes to a stream, waiting for it to drain when its buffer is full (a slow pipe reader). `halt`: the

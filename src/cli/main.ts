@@ -13,6 +13,7 @@ import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
 import { parseByteSize, parseDuration } from '../config/schema.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
+import { readProblem } from '../make-folder.js';
 import { standardInput } from '../inputs/stdin.js';
 import { streamIdProblem } from '../transforms/anomaly-detect.js';
 // `stream`, `scan` and `docs` load their modules when they run: `run` starts without them.
@@ -334,10 +335,10 @@ program
       process.stderr.write(`driftlock docs: --write ${opts.write}: ${why}\n`);
       process.exit(EXIT.usage);
     }
-    const readme = await readFile(opts.write, 'utf8').catch((err: Error) => refuse(`cannot read it: ${err.message}`));
+    const readme = await readFile(opts.write, 'utf8').catch((err: unknown) => refuse(`cannot read it: ${readProblem(err)}`));
     const written = spliceReference(readme, reference);
     if (written === undefined) refuse(`it has no place for the reference: a line ${REFERENCE_START} and, below it, a line ${REFERENCE_END}, between which the reference is written`);
-    await writeFile(opts.write, written).catch((err: Error) => refuse(`cannot write it: ${err.message}`));
+    await writeFile(opts.write, written).catch((err: unknown) => refuse(`cannot write it: ${readProblem(err)}`));
   });
 
 /**

@@ -14,6 +14,7 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { interpolate } from './interpolate.js';
 import { byteSize, duration, isSecretSchema } from './schema.js';
 import { parseListenAddress } from '../inputs/net/address.js';
+import { readProblem } from '../make-folder.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -361,7 +362,7 @@ export async function loadConfigFile(file: string, registry: ComponentRegistry, 
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(options.displayName ?? file, [{ message: `cannot read config file: ${(err as Error).message}` }]);
+    throw new ConfigError(options.displayName ?? file, [{ message: `cannot read config file: ${readProblem(err)}` }]);
   }
   return parseConfig(text, file, registry, options);
 }
@@ -445,7 +446,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
   }
   // Nothing in it (a file truncated, or emptied by an editor before it writes): said as such, at start and on
   // a reload alike; before, it was read as a map without keys, and said as inputs and outputs missing.
-  if (doc.contents === null || (YAML.isScalar(doc.contents) && doc.contents.source === '')) {
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.source === '')) {
     const what = text.trim() === '' ? 'the file is empty' : text.split('\n').every((line) => /^\s*(#.*)?$/.test(line)) ? 'the file holds only comments' : 'the file holds an empty YAML document';
     throw new ConfigError(shownFile, [{ message: `${what}: a pipeline has inputs and outputs at the top level` }]);
   }

@@ -158,7 +158,8 @@ describe('driftlock CLI', () => {
     const readme = path.join(dir, 'README.md');
     // Before: "driftlock: Error: ENOENT: ..." and a stack trace into main.js, exit 70 (an internal error).
     const missing = await runCli(['docs', '--write', readme]);
-    expect({ code: missing.code, stderr: missing.stderr }).toEqual({ code: 2, stderr: `driftlock docs: --write ${readme}: cannot read it: ENOENT: no such file or directory, open '${readme}'\n` });
+    // Said plainly, as scan says it (before: '... cannot read it: ENOENT: no such file or directory, open '<file>'').
+    expect({ code: missing.code, stderr: missing.stderr }).toEqual({ code: 2, stderr: `driftlock docs: --write ${readme}: cannot read it: no such file\n` });
     // Before: "driftlock: Error: README has no config reference markers" and a stack trace, exit 70.
     await writeFile(readme, '# my project\n');
     const unmarked = await runCli(['docs', '--write', readme]);
@@ -273,6 +274,19 @@ outputs: { out: { type: console, inputs: [app, other] } }
     expect(result.stderr).toBe(`${at(`${dir}/nope/*.log`)}: warning: input "app": include "${dir}/nope/*.log" matches no file now: the folder ${dir}/nope does not exist (files that appear there later are read)
 ${at(`${dir}/*.txt`)}: warning: input "app": include "${dir}/*.txt" matches no file now (files that appear later are read)
 `);
+  });
+
+  it('a pipeline file that is not there, or a folder, is said plainly by validate, run, tap and test-alert (exit 78)', async () => {
+    const dir = await tempDir('dl-e2e-');
+    const missing = path.join(dir, 'pipeline.yml');
+    // Before: 'cannot read config file: ENOENT: no such file or directory, open '<file>'', the name said twice.
+    for (const args of [['validate', '-c', missing], ['run', '-c', missing], ['tap', '-c', missing], ['test-alert', '-c', missing]]) {
+      const result = await runCli(args);
+      expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 78, stderr: `driftlock: invalid configuration\n  ${missing}: cannot read config file: no such file\n` });
+    }
+    // Before: 'EISDIR: illegal operation on a directory, read'.
+    const folder = await runCli(['validate', '-c', dir]);
+    expect(folder.stderr).toBe(`driftlock: invalid configuration\n  ${dir}: cannot read config file: it is a folder\n`);
   });
 
   it('validate reports a broken config with file:line:column and exits 78', async () => {
