@@ -361,6 +361,9 @@ function optionBeforeCommand(args: string[]): string | undefined {
   return `error: unknown option '${flag}' before a command; the command comes first: ${line(command.name())}${validate ? ` (or ${line('validate')} to check the file)` : ''}`;
 }
 
+// A command's mistake points to that command's help, which lists its options (before: `driftlock --help`, which lists commands only).
+for (const cmd of program.commands) cmd.showHelpAfterError(`(run driftlock ${cmd.name()} --help for usage)`);
+
 try {
   const misplaced = optionBeforeCommand(process.argv.slice(2));
   if (misplaced !== undefined) program.error(misplaced);

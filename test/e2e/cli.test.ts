@@ -91,6 +91,16 @@ describe('driftlock CLI', () => {
     expect(flat('tap')).toContain('(choices: "json", "pretty", default: pretty on a terminal, else json)');
   });
 
+  it('a command\'s usage error points to that command\'s --help, which lists its options; one without a command to driftlock --help', async () => {
+    // Before: '(run driftlock --help for usage)', whose help lists the commands, not scan's options.
+    const scan = await runCli(['scan', '--bogus', 'x.log']);
+    expect({ code: scan.code, stderr: scan.stderr }).toEqual({ code: 2, stderr: "error: unknown option '--bogus'\n(run driftlock scan --help for usage)\n" });
+    const validate = await runCli(['validate']);
+    expect(validate.stderr).toBe("error: required option '-c, --config <file>' not specified\n(run driftlock validate --help for usage)\n");
+    const top = await runCli(['--bogus']);
+    expect({ code: top.code, stderr: top.stderr }).toEqual({ code: 2, stderr: "error: unknown option '--bogus'\n(run driftlock --help for usage)\n" });
+  });
+
   it('top --help shows the default --interval as a duration (1s): a bare number is seconds, not milliseconds', async () => {
     const help = await runCli(['top', '--help']);
     expect(help.code).toBe(0);
