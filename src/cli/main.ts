@@ -221,9 +221,22 @@ detectOptions(
   program
     .command('stream')
     .description('read log lines from standard input and print alerts as they happen (e.g. tail -f access.log | driftlock stream --format nginx)')
+    .usage('[options]')
+    // Declared to be refused with what to type (before: "too many arguments for 'stream'. Expected 0 arguments
+    // but got 1."); without a description, the help does not list it.
+    .argument('[files...]')
     .option('-q, --quiet', 'no status line or summary on stderr'),
   'baseline name: fixed (nginx-logs) or a field in braces ({body.service}); default "stdin"',
-).action(async (opts: DetectCliOptions & { quiet?: boolean }) => {
+).action(async (files: string[], opts: DetectCliOptions & { quiet?: boolean }, cmd: Command) => {
+  if (files.length > 0) {
+    // The line to type, with the options given: the files taken out of the arguments (the last of each name).
+    const args = process.argv.slice(process.argv.indexOf('stream') + 1);
+    for (const file of files) args.splice(args.lastIndexOf(file), 1);
+    const named = files.map(shell).join(' ');
+    const options = (list: string[]) => list.map((a) => ` ${shell(a)}`).join('');
+    const scanOptions = options(args.filter((a) => a !== '-q' && a !== '--quiet')); // stream's alone
+    cmd.error(`error: stream reads standard input, not files: tail -f ${named} | driftlock stream${options(args)} (or driftlock scan${scanOptions} ${named} to read ${files.length === 1 ? 'it' : 'them'} through once)`);
+  }
   const { runStream } = await import('./detect.js');
   process.exit(await runStream({ ...toDetectOptions(opts), quiet: opts.quiet === true }, { stdin: standardInput(), stdout: process.stdout, stderr: process.stderr }));
 });
@@ -341,6 +354,11 @@ program
     await writeFile(opts.write, written).catch((err: unknown) => refuse(`cannot write it: ${readProblem(err)}`));
   });
 
+/** An argument as a shell takes it: quoted when it has to be. */
+function shell(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
+}
+
 /**
  * `driftlock -c pipeline.yaml`: an option of a command given before the command (or without one) is refused
  * with the command to type (before: "unknown option '-c'", which said neither that a command was missing nor
@@ -355,7 +373,6 @@ function optionBeforeCommand(args: string[]): string | undefined {
   const named = args.findIndex((a) => program.commands.some((c) => c.name() === a));
   const command = program.commands.find((c) => c.name() === (named >= 0 ? args[named] : 'run'))!;
   if (!has(command, flag)) return undefined;
-  const shell = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
   const line = (name: string) => ['driftlock', name, ...args.filter((_, i) => i !== named)].map(shell).join(' ');
   const validate = named < 0 && has(program.commands.find((c) => c.name() === 'validate')!, flag);
   return `error: unknown option '${flag}' before a command; the command comes first: ${line(command.name())}${validate ? ` (or ${line('validate')} to check the file)` : ''}`;

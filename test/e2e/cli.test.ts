@@ -101,6 +101,19 @@ describe('driftlock CLI', () => {
     expect({ code: top.code, stderr: top.stderr }).toEqual({ code: 2, stderr: "error: unknown option '--bogus'\n(run driftlock --help for usage)\n" });
   });
 
+  it('stream FILE says that stream reads standard input, with the lines to type (its options kept; scan without stream\'s -q)', async () => {
+    // Before: "too many arguments for 'stream'. Expected 0 arguments but got 1."
+    const one = await runCli(['stream', '--format', 'nginx', 'access.log']);
+    expect({ code: one.code, stderr: one.stderr }).toEqual({
+      code: 2,
+      stderr: 'error: stream reads standard input, not files: tail -f access.log | driftlock stream --format nginx (or driftlock scan --format nginx access.log to read it through once)\n(run driftlock stream --help for usage)\n',
+    });
+    const two = await runCli(['stream', '-q', 'a.log', 'my app.log']);
+    expect(two.stderr).toContain("tail -f a.log 'my app.log' | driftlock stream -q (or driftlock scan a.log 'my app.log' to read them through once)");
+    // The help does not list the argument it refuses.
+    expect((await runCli(['stream', '--help'])).stdout).toMatch(/^Usage: driftlock stream \[options\]$/m);
+  });
+
   it('top --help shows the default --interval as a duration (1s): a bare number is seconds, not milliseconds', async () => {
     const help = await runCli(['top', '--help']);
     expect(help.code).toBe(0);
