@@ -55,8 +55,9 @@ export function componentRows(samples: readonly Sample[]): Row[] {
     if (id === undefined) continue;
     let row = rows.get(id);
     if (!row) rows.set(id, (row = { id, kind: s.labels['component_kind'] ?? '', type: s.labels['component_type'] ?? '', metrics: new Map() }));
-    // A family with labels of its own (`anomalies_total` by `kind`) is its sum.
-    const name = s.name.replace(/^driftlock_/, '');
+    // A family with labels of its own (`anomalies_total` by `kind`) is its sum; but a transform's failed
+    // events by outcome: those it dropped count as dropped, those it passed on do not.
+    const name = s.name.replace(/^driftlock_/, '') + (s.name === 'driftlock_failed_events_total' ? `{${s.labels['outcome'] ?? ''}}` : '');
     row.metrics.set(name, (row.metrics.get(name) ?? 0) + s.value);
   }
   return [...rows.values()];
@@ -88,7 +89,7 @@ export function renderTop(rows: readonly Row[], previous: readonly Row[] | undef
     total(r, 'received_events_total'), total(r, 'sent_events_total'),
     r.metrics.has('buffer_events') ? total(r, 'buffer_events') : '-',
     total(r, 'errors_total'),
-    total(r, 'discarded_events_total', 'rejected_events_total', 'abandoned_events_total'),
+    total(r, 'discarded_events_total', 'rejected_events_total', 'abandoned_events_total', 'failed_events_total{dropped}'),
     total(r, 'restarts_total'),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));

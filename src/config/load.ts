@@ -8,7 +8,7 @@ import path from 'node:path';
 import { closest } from 'fastest-levenshtein';
 import YAML, { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
-import type { AnyComponentDefinition, ComponentKind, ListenPort } from '../engine/component.js';
+import { ON_ERROR, type AnyComponentDefinition, type ComponentKind, type ListenPort, type OnError } from '../engine/component.js';
 import { loadPlugin, pluginLoadError, type ComponentRegistry } from '../engine/registry.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { interpolate } from './interpolate.js';
@@ -56,6 +56,19 @@ export const bufferSchema = z
   })
   .prefault({});
 
+/**
+ * A transform's `on_error`, defaulting to what its definition says (`redact`: `drop`). The engine's key: it
+ * means the same for every transform, built-in or plugin.
+ */
+export function onErrorSchema(fallback: OnError = 'pass') {
+  return z
+    .enum(ON_ERROR)
+    .default(fallback)
+    .describe(
+      'What becomes of the events of a batch the transform fails on (throws): `pass` sends them on as they came in; `drop` drops them, counted in `failed_events_total{outcome="dropped"}` and acknowledged to their input as `dropped` (a file input checkpoints past them and does not read them again). Either way the error is logged (at most every 10 s), counted in `errors_total` and on `/health` for a minute. A transform that runs as a stream (`anomaly_detect`) and throws is restarted instead: `on_error` does not apply to it.',
+    );
+}
+
 /** The ids of the components that feed a transform or output. */
 const inputsSchema = z.array(z.string().min(1)).min(1);
 
@@ -70,7 +83,7 @@ function isKeyOf(registry: ComponentRegistry, kind: ComponentKind, component: un
 
 const ENGINE_KEYS: Record<ComponentKind, string[]> = {
   input: ['type'],
-  transform: ['type', 'inputs', 'buffer'],
+  transform: ['type', 'inputs', 'buffer', 'on_error'],
   output: ['type', 'inputs', 'buffer'],
 };
 
@@ -82,6 +95,8 @@ export interface ComponentConfig {
   /** Ids of the components that feed this one (empty for inputs). */
   inputs: string[];
   buffer: z.output<typeof bufferSchema>;
+  /** A transform's `on_error` (absent: its definition's default, else `pass`). */
+  onError?: OnError;
   /** The component's own keys, validated and with defaults applied. */
   options: unknown;
   /** Dotted paths of secret values, for redaction. */
@@ -534,15 +549,18 @@ export async function parseConfig(text: string, file: string, registry: Componen
       const engineKeys = ENGINE_KEYS[kind];
       let inputs: string[] = [];
       let buffer = bufferSchema.parse(undefined);
+      let onError: OnError | undefined;
       if (kind !== 'input') {
         const engineSchema = z.object({
           inputs: inputsSchema,
           buffer: bufferSchema,
+          ...(kind === 'transform' ? { on_error: onErrorSchema(definition.onError) } : {}),
         });
-        const parsed = engineSchema.safeParse({ inputs: record.inputs, buffer: record.buffer });
+        const parsed = engineSchema.safeParse({ inputs: record.inputs, buffer: record.buffer, ...(kind === 'transform' ? { on_error: record.on_error } : {}) });
         if (parsed.success) {
           inputs = parsed.data.inputs;
           buffer = parsed.data.buffer;
+          onError = (parsed.data as { on_error?: OnError }).on_error;
         } else {
           issues.addZod(parsed.error, base, record, engineSchema, at);
         }
@@ -555,7 +573,7 @@ export async function parseConfig(text: string, file: string, registry: Componen
         issues.addZod(parsed.error, base, own, schema, { ...at, extraKeys: engineKeys });
         continue;
       }
-      components.push({ id, kind, type, definition, inputs, buffer, options: parsed.data, secretKeys: secretPaths(schema) });
+      components.push({ id, kind, type, definition, inputs, buffer, ...(onError ? { onError } : {}), options: parsed.data, secretKeys: secretPaths(schema) });
     }
   }
 

@@ -9,7 +9,8 @@
  *
  * Statuses, from best to worst:
  * - `delivered`: every output that the events reached accepted them (or a transform filtered them out).
- * - `dropped`:   a buffer with `when_full: drop_newest` discarded them; the user chose this; inputs move on.
+ * - `dropped`:   a buffer with `when_full: drop_newest` discarded them, or a transform with `on_error: drop`
+ *                failed on them; the config chose this; inputs move on (the same events would fail again).
  * - `rejected`:  an output refused them for good (a permanent error); counted and logged; inputs move on.
  * - `abandoned`: the daemon stopped (shutdown timeout, or the pipeline closing) before every output was
  *                done with them. Not a verdict on the events: inputs that can offer them again should (the

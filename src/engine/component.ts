@@ -23,6 +23,10 @@ import type { ComponentMetrics } from './metrics.js';
 
 export type ComponentKind = 'input' | 'transform' | 'output';
 
+/** What the engine does with the events of a batch a transform's `map()` throws on (see `ComponentDefinition.onError`). */
+export const ON_ERROR = ['pass', 'drop'] as const;
+export type OnError = (typeof ON_ERROR)[number];
+
 export interface ComponentContext {
   /** The component id from the config (the key under `inputs:`, `transforms:` or `outputs:`). */
   id: string;
@@ -144,6 +148,12 @@ export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S 
   /** Example config, shown in the config reference. */
   example?: Record<string, unknown>;
   build(config: z.output<S>, ctx: BuildContext): StageByKind[K] | Promise<StageByKind[K]>;
+  /**
+   * Transforms: what becomes of the events of a batch its `map()` throws on when the config does not say
+   * (`on_error`, validated by the engine for every transform): `pass` (the default) sends them on as they
+   * were, `drop` drops them. `drop` for a transform whose events must not go on unchanged (`redact`).
+   */
+  onError?: OnError;
   /**
    * The ports the component will listen on, from its parsed config, so that `validate` can refuse two
    * components (or one and the API) on one port before `run` finds it taken. `key`: the config key that

@@ -23,6 +23,7 @@ const HELP: Record<string, string> = {
   buffer_events: 'Events waiting in the buffer in front of the component.',
   buffer_bytes: 'Bytes of the events waiting in the buffer in front of the component, as estimated for buffer.max_bytes.',
   anomalies_total: 'Events the anomaly detector flagged, by the kind of anomaly (sum() for all).',
+  failed_events_total: 'Events of the batches a transform failed on (threw), by what its on_error did with them: outcome="passed" (sent on unchanged) or "dropped".',
   filtered_events_total: 'Events a filter dropped by its conditions (acknowledged as delivered).',
   stream_id_unresolved_events_total: 'Events the anomaly detector put in the stream `-` because they lack a field its `stream_id` names.',
   delivery_requests_total: 'HTTP requests an output sent (first tries and retries).',
@@ -42,7 +43,7 @@ const HELP: Record<string, string> = {
   max_open_files_now: 'Files the file input holds open at most now: max_open_files, lower for a while after the process ran out of file descriptors (raised back a step per check_interval once opens work again).',
   too_many_open_files_total: 'Times the file input could not open a file, list a folder or save its checkpoints, or a network input could not accept connections (once each time, however long), because the process (EMFILE) or the system (ENFILE) had too many open files.',
   refused_requests_total: 'Requests an input did not take into the pipeline: it was full, or too slow to answer before the call\'s deadline, or the client gave up while its request waited (the client retries: backpressure, not loss).',
-  ack_dropped_events_total: 'Events the input emitted that a full drop_newest buffer downstream discarded.',
+  ack_dropped_events_total: 'Events the input emitted that a full drop_newest buffer downstream discarded, or a transform dropped when it failed on them (on_error: drop).',
   ack_rejected_events_total: 'Events the input emitted that an output downstream refused for good.',
 };
 

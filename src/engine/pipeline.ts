@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import { ackBatch, Finalizer, releaseAll, retainAll, type AckStatus, type Batch } from './acknowledgement.js';
 import { BatchBuffer, bytesOf, carriedBytes } from './buffer.js';
-import type { Batches, ComponentContext, ComponentKind, InputStage, OutputStage, TransformStage } from './component.js';
+import type { Batches, ComponentContext, ComponentKind, InputStage, OnError, OutputStage, TransformStage } from './component.js';
 import type { LogEvent } from './event.js';
 import { COMMON_COUNTERS, ComponentMetrics } from './metrics.js';
 import type { Taps } from './tap.js';
@@ -207,11 +207,14 @@ interface RunningComponent {
   failingSince?: number;
   failingReason?: string;
   /**
-   * When a transform last failed on a batch (its events passed on unchanged), and why: `health()` reports
-   * it for `HEALTH_WINDOW_MS`, as a crash. A redaction that fails open lets through what it should remove.
+   * When a transform last failed on a batch (its events passed on unchanged, or dropped: `on_error`), and
+   * why: `health()` reports it for `HEALTH_WINDOW_MS`, as a crash.
    */
   lastFailedBatchAt?: number;
   lastBatchError?: string;
+  /** When a failed batch was last logged, and the failures since that were not (see `BATCH_ERROR_LOG_MS`). */
+  batchErrorLoggedAt?: number;
+  batchErrorsUnlogged?: number;
 }
 
 /** How a component tells `/health` it cannot do its job, and that it can again (see ComponentContext.health). */
@@ -226,6 +229,17 @@ function healthOf(c: RunningComponent): NonNullable<ComponentContext['health']> 
       c.failingReason = undefined;
     },
   };
+}
+
+/**
+ * A transform that fails on batch after batch logs the first failure, then at most one line this often
+ * (saying how many went unlogged): each is counted still. Before, every batch wrote a line.
+ */
+const BATCH_ERROR_LOG_MS = 10_000;
+
+/** What `on_error` a transform runs with: its config's, else its definition's default, else `pass`. */
+function onErrorOf(config: ComponentConfig): OnError {
+  return config.onError ?? config.definition.onError ?? 'pass';
 }
 
 /** A component that crashed within this long is reported by `health()` (longer than the longest backoff). */
@@ -387,6 +401,8 @@ export class Pipeline {
         metrics.gauge('buffer_events', () => buffer.stats.queuedEvents);
         metrics.gauge('buffer_bytes', () => buffer.stats.queuedBytes);
         metrics.counter('discarded_events_total', () => buffer.stats.droppedEvents);
+        // From 0, by what its `on_error` does with them: alertable before the first failure.
+        if (c.kind === 'transform') metrics.add('failed_events_total', 0, { outcome: onErrorOf(c) === 'drop' ? 'dropped' : 'passed' });
       }
       const previous = options.carryMetricsFrom?.find((m) => m.id === c.id);
       if (previous) metrics.carryOver(previous);
@@ -900,12 +916,17 @@ export class Pipeline {
           try {
             out = checkMapped(await map(batch.events), 'map()');
           } catch (err) {
-            // Fail open: the events pass on unchanged rather than being lost, and the error is loud: logged,
-            // counted, and on /health (degraded) for a minute after the last failure.
-            c.metrics.add('errors_total');
-            c.lastFailedBatchAt = Date.now();
-            c.lastBatchError = `failed on a batch, its events passed on unchanged: ${err instanceof Error ? err.message : String(err)}`;
-            c.logger.error({ err, events: batch.events.length }, 'transform failed on a batch; passing its events on unchanged');
+            // `on_error: pass` (fail open): the events pass on unchanged rather than being lost. `drop` (fail
+            // closed: redact's default, which must not send on what it could not clean): they go no further,
+            // acknowledged `dropped`, so that their input moves on (a file input checkpoints past them:
+            // `abandoned` would hold its checkpoint there and read them again, and fail again, at every
+            // start). Either way the error is loud: logged, counted, and on /health for a minute.
+            const drop = onErrorOf(c.config) === 'drop';
+            this.batchFailed(c, err, batch.events.length, drop);
+            if (drop) {
+              releaseAll(batch.finalizers, 'dropped');
+              continue;
+            }
             out = batch.events;
           }
           if (out.length === 0) {
@@ -931,6 +952,28 @@ export class Pipeline {
     } finally {
       c.fanout.close();
     }
+  }
+
+  /**
+   * Counts and tells a batch transform `c` failed on (`dropped`: its events go no further): on /health for a
+   * minute, logged with the error at the first failure and then at most every `BATCH_ERROR_LOG_MS`.
+   */
+  private batchFailed(c: RunningComponent, err: unknown, events: number, dropped: boolean): void {
+    c.metrics.add('errors_total');
+    c.metrics.add('failed_events_total', events, { outcome: dropped ? 'dropped' : 'passed' });
+    const now = Date.now();
+    const what = dropped ? 'its events dropped (on_error: drop)' : 'its events passed on unchanged';
+    c.lastFailedBatchAt = now;
+    c.lastBatchError = `failed on a batch, ${what}: ${err instanceof Error ? err.message : String(err)}`;
+    if (c.batchErrorLoggedAt !== undefined && now - c.batchErrorLoggedAt < BATCH_ERROR_LOG_MS) {
+      c.batchErrorsUnlogged = (c.batchErrorsUnlogged ?? 0) + 1;
+      return;
+    }
+    const unlogged = c.batchErrorsUnlogged ?? 0;
+    c.batchErrorLoggedAt = now;
+    c.batchErrorsUnlogged = 0;
+    const fields = { err, events, ...(unlogged > 0 ? { unlogged_failures: unlogged } : {}) };
+    c.logger.error(fields, dropped ? 'transform failed on a batch; dropped its events (on_error: drop)' : 'transform failed on a batch; passing its events on unchanged');
   }
 
   private async *counted(c: RunningComponent, buffer: BatchBuffer): AsyncIterable<Batch> {
@@ -1096,7 +1139,7 @@ function finishedWith(buffer: BatchBuffer, holding: number): boolean {
  * other than an array of events (undefined, one event, nulls) would otherwise fail further on, in the
  * engine (`undefined` stopped the daemon, exit 70) or in an innocent stage downstream (a file output
  * rejected the batch for good, and a buffer counted NaN events and never drained). Thrown, it is the
- * transform's own failure: its events pass on unchanged, logged and counted on it.
+ * transform's own failure: its events pass on unchanged or are dropped (its `on_error`), logged and counted on it.
  */
 function checkMapped(out: unknown, what: string, must = `${what} must return an array of events`): LogEvent[] {
   if (!Array.isArray(out)) throw new Error(`${must}; it returned ${describe(out)}`);

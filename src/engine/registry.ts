@@ -4,7 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve as resolveImport } from 'import-meta-resolve';
-import type { AnyComponentDefinition, ComponentKind } from './component.js';
+import { ON_ERROR, type AnyComponentDefinition, type ComponentKind } from './component.js';
 import { pluginApi } from '../plugin-api.js';
 
 /** The registry's key of a component type: a type name is unique per kind. */
@@ -34,6 +34,9 @@ export class ComponentRegistry {
     }
     if (typeof (def.config as { safeParse?: unknown } | undefined)?.safeParse !== 'function') {
       throw new Error(`${origin}: component "${def.type}" needs a config schema made with the z it is handed (z.object({...})); found ${def.config === undefined ? 'none' : typeof def.config}`);
+    }
+    if (def.kind === 'transform' && def.onError !== undefined && !(ON_ERROR as readonly unknown[]).includes(def.onError)) {
+      throw new Error(`${origin}: transform "${def.type}" has onError ${JSON.stringify(def.onError)}; expected ${ON_ERROR.map((v) => `"${v}"`).join(' or ')}`);
     }
     const first = this.originOf.get(keyOf(def.kind, def.type));
     if (first !== undefined) {

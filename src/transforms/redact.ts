@@ -10,7 +10,8 @@
  * values change.
  *
  * It fails closed: an event that cannot be redacted (none is known) is dropped, logged and counted
- * (`redaction_failed_events_total`), never passed on as it was. Events with something replaced are counted
+ * (`redaction_failed_events_total`), never passed on as it was; and a batch it fails on as a whole is
+ * dropped by the engine (`on_error` defaults to `drop` here). Events with something replaced are counted
  * in `redacted_events_total`, and each replacement in `redactions_total` by `pattern`.
  */
 import { isIP } from 'node:net';
@@ -339,8 +340,10 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
 export const redactTransform = defineTransform({
   type: 'redact',
   description:
-    'Replaces secrets and personal data in events before they leave the host (as Vector\'s `redact()`): passwords, tokens, API keys and cookies (by field name, `key=value`, `Bearer` and known token forms), card numbers, e-mail addresses, optionally IP addresses, your own regular expressions; and deletes the fields named in `remove`. Put it in front of a Slack or webhook output: the alert\'s entry and its `why` are redacted too. Fails closed: an event it cannot redact is dropped and counted, never sent as it was.',
+    'Replaces secrets and personal data in events before they leave the host (as Vector\'s `redact()`): passwords, tokens, API keys and cookies (by field name, `key=value`, `Bearer` and known token forms), card numbers, e-mail addresses, optionally IP addresses, your own regular expressions; and deletes the fields named in `remove`. Put it in front of a Slack or webhook output: the alert\'s entry and its `why` are redacted too. Fails closed: an event it cannot redact is dropped and counted, never sent as it was; so is a batch it fails on as a whole (`on_error` defaults to `drop`).',
   config: redactConfig,
+  // What it could not redact must not reach a chat channel as it was: a batch it fails on is dropped.
+  onError: 'drop',
   example: {
     type: 'redact',
     inputs: ['detect'],

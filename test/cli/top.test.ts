@@ -46,6 +46,17 @@ describe('driftlock top', () => {
     expect(renderTop(first, undefined, 0, 'h').split('\n')[3]).toMatch(/^app "logs"\\n\s+input\s+file\s+…\s+…\s+100/);
   });
 
+  it('counts in DROPPED the events a transform dropped when it failed on them (on_error: drop), not those it passed on', () => {
+    const drops = new ComponentMetrics('scrub', 'transform', 'redact');
+    drops.add('failed_events_total', 6, { outcome: 'dropped' });
+    const passes = new ComponentMetrics('tag', 'transform', 'tagger');
+    passes.add('failed_events_total', 4, { outcome: 'passed' });
+    const rows = componentRows(parsePrometheus(renderPrometheus([...drops.samples(), ...passes.samples()])));
+    const lines = renderTop(rows, undefined, 0, 'h').split('\n');
+    expect(lines[3]).toMatch(/^scrub\s+transform\s+redact(\s+\S+){6}\s+6\s+0$/);
+    expect(lines[4]).toMatch(/^tag\s+transform\s+tagger(\s+\S+){6}\s+0\s+0$/);
+  });
+
   it('counts from 0 again when the daemon restarted between two readings (its counters began again)', async () => {
     // A daemon at 10,000 events, then one started 0.05 s before the second reading, at 300: 6,000 a second.
     // Before, the negative difference was shown as 0/s.

@@ -3,7 +3,7 @@ import { createRegistry } from '../../src/components.js';
 import { ConfigError, type ConfigIssue } from '../../src/config/errors.js';
 import { parseConfig, redactOptions, secretValuesOf } from '../../src/config/load.js';
 import { FETCH_BAD_PORTS, secret, z } from '../../src/config/schema.js';
-import { defineOutput } from '../../src/engine/component.js';
+import { defineOutput, defineTransform } from '../../src/engine/component.js';
 
 /** Parses a config that must fail, and returns its issues. */
 async function issuesOf(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<ConfigIssue[]> {
@@ -347,6 +347,47 @@ outputs:
   it('a ${VAR} unquoted inside { } gets a hint with the YAML syntax error', async () => {
     const issues = await issuesOf(VALID.replace('    type: console\n', '    type: console\n    buffer: { max_events: ${MAX} }\n'), { MAX: '5' });
     expect(issues[0]!.message).toMatch(/^YAML syntax error: .*write that map one key per line/);
+  });
+});
+
+describe('on_error: a key of every transform, built-in or plugin, with the default its definition gives', () => {
+  const withPlugin = () => {
+    const registry = createRegistry();
+    for (const onError of [undefined, 'drop'] as const) {
+      registry.register(defineTransform({ type: `plugin_${onError ?? 'plain'}`, description: 'a plugin', config: z.object({}), ...(onError ? { onError } : {}), build: () => ({ map: (events) => events }) }));
+    }
+    return registry;
+  };
+  const yaml = (extra = '') => `inputs: { app: { type: stdin } }
+transforms:
+  scrub: { type: redact, inputs: [app]${extra} }
+  parse_app: { type: parse, inputs: [app], format: json${extra} }
+  plain: { type: plugin_plain, inputs: [app]${extra} }
+  closed: { type: plugin_drop, inputs: [app]${extra} }
+outputs:
+  out: { type: console, inputs: [scrub, parse_app, plain, closed] }
+`;
+
+  it('defaults to drop for redact and a plugin whose definition says so, to pass for the others; the config overrides it', async () => {
+    const onErrors = async (text: string) => Object.fromEntries((await parseConfig(text, 'pipeline.yaml', withPlugin(), { env: {} })).components.filter((c) => c.kind === 'transform').map((c) => [c.id, c.onError]));
+    expect(await onErrors(yaml())).toEqual({ scrub: 'drop', parse_app: 'pass', plain: 'pass', closed: 'drop' });
+    expect(await onErrors(yaml(', on_error: pass'))).toEqual({ scrub: 'pass', parse_app: 'pass', plain: 'pass', closed: 'pass' });
+    expect(await onErrors(yaml(', on_error: drop'))).toEqual({ scrub: 'drop', parse_app: 'drop', plain: 'drop', closed: 'drop' });
+  });
+
+  it('a value other than pass or drop is refused where it is written, for a plugin transform too', async () => {
+    let issues: ConfigIssue[] = [];
+    try {
+      await parseConfig(yaml(', on_error: skip'), 'pipeline.yaml', withPlugin(), { env: {} });
+    } catch (err) {
+      issues = (err as ConfigError).issues;
+    }
+    expect(issues.map((i) => [i.component, i.path, i.line])).toEqual([['scrub', 'on_error', 3], ['parse_app', 'on_error', 4], ['plain', 'on_error', 5], ['closed', 'on_error', 6]]);
+    expect(issues[2]!.message).toBe('expected one of pass, drop; found "skip"');
+  });
+
+  it('a plugin definition whose onError is neither is refused when it registers', () => {
+    expect(() => createRegistry().register(defineTransform({ type: 'odd', description: 'x', config: z.object({}), onError: 'skip' as 'drop', build: () => ({}) }))).toThrow('transform "odd" has onError "skip"; expected "pass" or "drop"');
   });
 });
 

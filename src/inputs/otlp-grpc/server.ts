@@ -1038,7 +1038,7 @@ export class OtlpGrpcInput implements InputStage {
       partialSuccess: {
         rejectedLogRecords: n,
         errorMessage: status === 'dropped'
-          ? 'driftlock dropped these records: a buffer is full and set to when_full: drop_newest'
+          ? 'driftlock dropped these records: a buffer is full and set to when_full: drop_newest, or a transform failed on them and is set to on_error: drop (see the daemon log)'
           : 'driftlock rejected these records: an output refused them for good (see the daemon log)',
       },
     };

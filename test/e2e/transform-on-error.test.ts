@@ -1,0 +1,116 @@
+/**
+ * A transform that throws on a batch, through the real daemon: `on_error` says what becomes of its events.
+ * Before, every transform failed open (the events passed on unchanged), `redact` too: what it should have
+ * taken out went on to the outputs.
+ */
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { exitSummary, logLines, runCli, startCli } from '../helpers/cli.js';
+import { readCheckpoints, tempDir } from '../helpers/file-input.js';
+import { freePort } from '../helpers/metrics.js';
+
+async function lines(file: string): Promise<string[]> {
+  return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+}
+
+/** The value of `driftlock_<name>{component_id="<id>",...,<label>}` on /metrics, or undefined when it is not there. */
+function sample(text: string, name: string, id: string, label: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`driftlock_${name}{component_id="${id}",`) && l.includes(label));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('transform on_error', () => {
+  it('a plugin transform that throws: with on_error: drop its events are dropped, counted and acknowledged so that the file input checkpoints past them; with pass they go on', async () => {
+    const dir = await tempDir('dl-on-error-');
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    // Enough lines for several batches: the failures after the first are counted, not each logged.
+    const LINES = 20_000;
+    await writeFile(log, Array.from({ length: LINES }, (_, i) => `line ${i} ${'x'.repeat(40)}\n`).join(''));
+    await writeFile(path.join(dir, 'throws.mjs'), `export default ({ z, defineTransform }) => [
+  defineTransform({ type: 'throws', description: 'fails on every batch', config: z.object({}), build: () => ({
+    map: (events) => { throw new Error('cannot map ' + events.length + ' events'); },
+  }) }),
+];
+`);
+    const api = await freePort();
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(config, `data_dir: ${data}
+api: { enabled: true, address: 127.0.0.1:${api} }
+plugins: [./throws.mjs]
+inputs:
+  app: { type: file, include: [${log}], start_at: beginning }
+transforms:
+  drops: { type: throws, inputs: [app], on_error: drop }
+  passes: { type: throws, inputs: [app] }
+outputs:
+  after_drop: { type: file, inputs: [drops], path: ${dir}/after-drop.jsonl }
+  after_pass: { type: file, inputs: [passes], path: ${dir}/after-pass.jsonl }
+`);
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await cli.waitFor(/driftlock running/);
+    let metrics = '';
+    for (let i = 0; i < 300 && sample(metrics, 'ack_dropped_events_total', 'app', '') !== LINES; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      metrics = await fetch(`http://127.0.0.1:${api}/metrics`).then((r) => r.text()).catch(() => '');
+    }
+    expect(sample(metrics, 'failed_events_total', 'drops', 'outcome="dropped"')).toBe(LINES);
+    expect(sample(metrics, 'failed_events_total', 'passes', 'outcome="passed"')).toBe(LINES);
+    expect(sample(metrics, 'failed_events_total', 'drops', 'outcome="passed"')).toBeUndefined();
+    // Acknowledged `dropped` (the worst of its branches): counted on the input, not `abandoned`.
+    expect(sample(metrics, 'ack_dropped_events_total', 'app', '')).toBe(LINES);
+    const health = await fetch(`http://127.0.0.1:${api}/health`);
+    expect(health.status).toBe(503);
+    const failing = ((await health.json()) as { failing: Array<{ component: string; last_error: string }> }).failing;
+    expect(failing.find((f) => f.component === 'drops')?.last_error).toMatch(/^failed on a batch, its events dropped \(on_error: drop\): cannot map \d+ events$/);
+    expect(failing.find((f) => f.component === 'passes')?.last_error).toMatch(/^failed on a batch, its events passed on unchanged: cannot map \d+ events$/);
+
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    expect(await lines(path.join(dir, 'after-drop.jsonl'))).toEqual([]);
+    expect((await lines(path.join(dir, 'after-pass.jsonl'))).length).toBe(LINES);
+    // The dropped lines are not read again at the next start: the checkpoint is at the end of the file.
+    expect((await readCheckpoints(path.join(data, 'app')))[0]!.offset).toBe((await stat(log)).size);
+
+    const summary = exitSummary(result.stderr);
+    const batches = summary.drops!.errors_total!;
+    expect(batches).toBeGreaterThan(1);
+    const said = logLines(result.stderr).filter((l) => l.component === 'drops' && l.msg === 'transform failed on a batch; dropped its events (on_error: drop)');
+    expect((said[0]?.err as { message: string }).message).toMatch(/^cannot map \d+ events$/);
+    // Logged at the first failure, then at most every 10 s: not a line a batch.
+    expect(said.length).toBeLessThan(batches);
+  }, 60_000);
+
+  it('redact drops a batch it fails on by default; on_error: pass sends it on', async () => {
+    // `remove: [body]` leaves events without a body, which the engine refuses as map()'s result: a failure of
+    // the real redact on every batch, no plugin needed.
+    const dir = await tempDir('dl-on-error-redact-');
+    const run = async (onError: string) => {
+      const out = path.join(dir, `out-${onError || 'default'}.jsonl`);
+      const config = path.join(dir, `pipeline-${onError || 'default'}.yaml`);
+      await writeFile(config, `data_dir: ${dir}/data-${onError || 'default'}
+inputs: { in: { type: stdin } }
+transforms:
+  scrub: { type: redact, inputs: [in], remove: [body]${onError ? `, on_error: ${onError}` : ''} }
+outputs:
+  out: { type: file, inputs: [scrub], path: ${out} }
+`);
+      const result = await runCli(['run', '-c', config], { input: 'password=hunter2\nuser=bob token=abc\n' });
+      expect(result.code, result.stderr.slice(-3000)).toBe(0);
+      return { result, written: await lines(out), summary: exitSummary(result.stderr, 'all inputs finished; stopped') };
+    };
+
+    const byDefault = await run('');
+    expect(byDefault.written).toEqual([]);
+    expect(byDefault.summary.scrub!.failed_events_total).toBe(2);
+    expect(byDefault.summary.scrub!.sent_events_total ?? 0).toBe(0);
+    const said = logLines(byDefault.result.stderr).find((l) => l.component === 'scrub' && l.msg === 'transform failed on a batch; dropped its events (on_error: drop)');
+    expect((said?.err as { message: string }).message).toMatch(/^map\(\) must return an array of events; item 0 is an object without a body/);
+
+    const passing = await run('pass');
+    expect(passing.written).toHaveLength(2);
+    expect(passing.summary.scrub!.failed_events_total).toBe(2);
+  }, 60_000);
+});
