@@ -157,7 +157,7 @@ export const redactConfig = z
       .describe('Built-in patterns: `credentials` (values of fields and `key=value` pairs named like password, secret, token, api_key, auth, cookie or session id, a quoted value whole, in JSON escaped inside a string too, `--password x` options, YAML `password: >-` blocks, `Cookie:` and `Set-Cookie:` headers to the line\'s end; `Bearer` and `Basic` credentials; passwords in URLs; JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and Google API keys, Slack webhook URLs, PEM private keys), `credit_card` (card numbers that pass the Luhn check), `email`, `ip` (IPv4 and IPv6 addresses). `[]` for none.'),
     custom: z.array(customRule).default([]).describe('Your own regular expressions: a string (its matches are replaced by `replacement`) or `{pattern, replacement, ignore_case}`.'),
     fields: z.array(fieldName).min(1).optional().describe('Where to look: `body`, `attributes`, `resource` or paths in them (`body.request`, `attributes.anomaly.why`). Default: the whole event but `source`. Names are never changed, only values.'),
-    remove: z.array(fieldName).default([]).describe('Fields deleted from every event (`body.cookie`, `attributes.http.request.header.authorization`).'),
+    remove: z.array(fieldName).default([]).describe('Fields deleted from every event (`body.cookie`, `attributes.http.request.header.authorization`); not a whole `body`, `attributes` or `resource` (use a `filter` transform to drop events).'),
     replacement: z.string().default('<redacted>').describe('What replaces a secret.'),
   })
   .superRefine((c, ctx) => {
@@ -167,6 +167,13 @@ export const redactConfig = z
         compileUserRegex(pattern, { ignoreCase: ignore_case });
       } catch (err) {
         ctx.addIssue({ code: 'custom', path: ['custom', i, ...(typeof r === 'string' ? [] : ['pattern'])], message: `not a regular expression driftlock can use: ${(err as Error).message}` });
+      }
+    });
+    c.remove.forEach((f, i) => {
+      // Deleting a whole part left events without a body (refused by the engine: every batch failed, and with
+      // `on_error: drop` was dropped) or without the attributes every stage reads.
+      if (f === 'body' || f === 'attributes' || f === 'resource') {
+        ctx.addIssue({ code: 'custom', path: ['remove', i], message: `\`${f}\` is a whole part of every event, not a field: name the fields in it to delete (\`${f}.cookie\`), or drop events with a \`filter\` transform` });
       }
     });
     if (c.patterns.length === 0 && c.custom.length === 0 && c.remove.length === 0) {

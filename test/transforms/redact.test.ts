@@ -178,6 +178,12 @@ custom: ['(a+)+$']`);
     expect((await issuesOf('fields: [request]')).map((i) => i.message).join('\n')).toMatch(/e\.g\. body\.request/);
     expect((await issuesOf("custom: ['(a)\\1']")).map((i) => i.message).join('\n')).toMatch(/backreference/);
     expect((await issuesOf('patterns: [ssn]')).map((i) => `${i.path} ${i.message}`).join('\n')).toMatch(/patterns/);
+    // A whole part of the event: without a body, every batch failed in the engine (and was dropped).
+    for (const root of ['body', 'attributes', 'resource']) {
+      expect((await issuesOf(`remove: [body.cookie, ${root}]`)).map((i) => `${i.path} ${i.message}`), root).toEqual([
+        `remove.1 \`${root}\` is a whole part of every event, not a field: name the fields in it to delete (\`${root}.cookie\`), or drop events with a \`filter\` transform; found "${root}"`,
+      ]);
+    }
   });
 
   it('expands $ references as String.replace does', () => {
