@@ -2,11 +2,12 @@
  * Masks volatile tokens (timestamps, UUIDs, IPs, long hex ids, numbers) so that two events that differ
  * only in those compare as alike. Each kind becomes one private-use character: short, so it costs the
  * compressor little, and impossible to confuse with log text. `unmask` renders them readably for a `why`.
- * Secrets written after their key (`password=hunter2`, `Authorization: Bearer ...`) are masked too, before
+ * Secrets written after their key (`password=hunter2`, `Authorization: Bearer ...`) or in a URL
+ * (`postgres://app:s3cr3t@db`) are masked too, before
  * the rest: what the detector keeps (its windows, templates, categories, the snapshot in `data_dir`) and
  * quotes in a `why` is masked text, so the secret is in none of them.
  */
-import { SCHEME_CREDENTIALS, SECRET_PAIR } from '../secret-names.js';
+import { SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS } from '../secret-names.js';
 
 export const MASK = {
   timestamp: '\uE000',
@@ -42,16 +43,31 @@ function secretReplacer(_m: string, key: string | undefined, sep: string, scheme
   return key !== undefined ? key + sep + (scheme ?? '') + MASK.secret : bareScheme + MASK.secret;
 }
 
+/** The `redact` transform's pattern of a password in a URL, its own copy (`lastIndex`). */
+const URL_SECRET = new RegExp(URL_CREDENTIALS);
+
+function urlSecretReplacer(_m: string, before: string, _secret: string, at: string): string {
+  return before + MASK.secret + at;
+}
+
 /**
- * The text with the value of every secret written after its key masked: `password=\uE005`, `Authorization:
- * Bearer \uE005`. `maskVolatile` does it first; a field's value is masked so before it is percent-decoded
- * too, so that an escaped `&` in the secret (`%26`) does not end it early.
+ * The text with the value of every secret written after its key masked, and every password in a URL:
+ * `password=\uE005`, `Authorization: Bearer \uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
+ * a field's value is masked so before it is percent-decoded too, so that an escaped `&` in the secret (`%26`)
+ * does not end it early.
  */
-export function maskSecrets(text: string): string {
+export function maskSecrets(raw: string): string {
+  let text = raw;
   SECRETS.lastIndex = 0;
-  if (!SECRETS.test(text)) return text;
-  SECRETS.lastIndex = 0;
-  return text.replace(SECRETS, secretReplacer as (substring: string, ...args: unknown[]) => string);
+  if (SECRETS.test(text)) {
+    SECRETS.lastIndex = 0;
+    text = text.replace(SECRETS, secretReplacer as (substring: string, ...args: unknown[]) => string);
+  }
+  if (text.includes('://')) {
+    URL_SECRET.lastIndex = 0;
+    text = text.replace(URL_SECRET, urlSecretReplacer as (substring: string, ...args: unknown[]) => string);
+  }
+  return text;
 }
 
 // One pass, alternatives in priority order: the longest, most specific shapes first.

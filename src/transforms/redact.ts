@@ -22,7 +22,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { SCHEME_CREDENTIALS, SECRET_FIELD, SECRET_PAIR } from '../secret-names.js';
+import { SCHEME_CREDENTIALS, SECRET_FIELD, SECRET_PAIR, URL_CREDENTIALS } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -65,7 +65,7 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
         // An auth scheme's credentials without a key before it: "... Bearer eyJhbGciOi...".
         { pattern: name, regex: new RegExp(SCHEME_CREDENTIALS), replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
         // A password in a URL: https://user:secret@host/.
-        { pattern: name, needs: '://', regex: /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\s:@]+:)([^/\s@]+)(@)/g, replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
+        { pattern: name, needs: '://', regex: new RegExp(URL_CREDENTIALS), replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
         // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and
         // Google API keys, and PEM private keys.
         { pattern: name, regex: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, replace: () => replacement },

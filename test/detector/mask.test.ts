@@ -118,6 +118,16 @@ describe('maskVolatile masks secrets written after their key', () => {
     for (const [line, want] of cases) expect.soft(render(line), line).toBe(want);
   });
 
+  it("masks a password in a URL by redact's own pattern, the user and host kept", () => {
+    // Before, only redact took them out: the detector kept them in its windows and quoted them in a why.
+    expect(render('connecting to postgres://app:s3cr3t@db.internal:5432/orders')).toBe('connecting to postgres://app:<secret>@db.internal:<num>/orders');
+    expect(render('GET /fetch?from=https://bob:hunter@files.example.com/ HTTP/1.1')).toBe('GET /fetch?from=https://bob:<secret>@files.example.com/ HTTP/<num>');
+    // Redis writes no user: before, not even redact took that one out.
+    expect(render('redis://:pw@cache:6379 token=abc')).toBe('redis://:<secret>@cache:<num> token=<secret>');
+    // No password: nothing to mask.
+    expect(render('https://user@host/x and https://host:8443/y')).toBe('https://user@host/x and https://host:<num>/y');
+  });
+
   it('masks secrets in linear time on hostile lines (1 MB each)', () => {
     // A regex that backtracks runs for minutes on these; linear ones take milliseconds (the test's timeout is the bound).
     for (const line of HOSTILE_SECRET_LINES) expect(maskSecrets(line).length).toBeLessThanOrEqual(line.length);

@@ -1,6 +1,7 @@
 /**
  * Hostile lines (about 1 MB each) for the patterns of a secret after its key (`SECRET_PAIR`), in each of its
- * forms: quoted, JSON escaped in a string, YAML blocks, command-line options, headers, prose after `key: `. A
+ * forms: quoted, JSON escaped in a string, YAML blocks, command-line options, headers, prose after `key: `; and
+ * for a password in a URL (`URL_CREDENTIALS`). A
  * pattern that backtracks, or a lookbehind that reads a long run back again at each of its characters, takes
  * minutes on one of them; the linear ones take milliseconds. Used by the `redact` and the detector's tests.
  */
@@ -19,4 +20,6 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   'password: ' + 'too '.repeat(2.5e5),
   'password:' + ' '.repeat(1e6) + 'x',
   'authorization' + ' '.repeat(1e6) + ':',
+  'https://u:' + 'a'.repeat(1e6),
+  'a://b:'.repeat(1.6e5),
 ];

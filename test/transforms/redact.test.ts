@@ -59,6 +59,8 @@ describe('redact', () => {
       ['PGPASSWORD=hunter2 psql -h db', 'PGPASSWORD=<redacted> psql -h db'],
       ["export PGPASSWORD='a b c' && psql", "export PGPASSWORD='<redacted>' && psql"],
       ['postgres://app:s3cr3t@db:5432/x', 'postgres://app:<redacted>@db:5432/x'],
+      // A URL without a user: before, kept.
+      ['redis://:s3cr3t@cache:6379/0', 'redis://:<redacted>@cache:6379/0'],
       // Prose after `key: ` is kept (before, "too" went); a lone word, `=` or a quote is still a value.
       ['Invalid password: too short', 'Invalid password: too short'],
       ['auth: failed for user bob', 'auth: failed for user bob'],
@@ -100,9 +102,10 @@ describe('redact', () => {
     const { stage: detect } = await buildTransform('anomaly_detect', 'stream_id: web\nprofile: sensitive');
     const { stage } = await redact();
     const words = ['hunter', 'letmein', 'qwerty', 'dragon', 'monkey'];
-    // A password in a URL: the detector masks a secret after its key (`password=`), not this one.
-    const fetch = (i: number, password: string): LogEvent => ({
-      ...createEvent({ request: `GET /fetch?from=https://u${i % 50}:${password}@files.example.com/ HTTP/1.1`, status: 200 }, { input: 'app' }, 1_700_000_000_000 + i * 100),
+    // A share link's token, without a key before it in the request: the detector masks a secret after its key
+    // (`password=`) or in a URL (`https://u:pw@host`), not this one; redact knows it by the field `share_token`.
+    const fetch = (i: number, token: string): LogEvent => ({
+      ...createEvent({ request: `GET /share/${token}/file HTTP/1.1`, status: 200, share_token: token }, { input: 'app' }, 1_700_000_000_000 + i * 100),
       attributes: {},
     });
     const baseline: LogEvent[] = [];
@@ -119,7 +122,7 @@ describe('redact', () => {
     const why = (alert!.attributes.anomaly as { why: string }).why;
     expect(why).toContain('Xk$Tr<num>!mQ<num>~zP');
     const e = await one(stage, alert!);
-    expect((e.body as { request: string }).request).toBe('GET /fetch?from=https://u0:<redacted>@files.example.com/ HTTP/1.1');
+    expect((e.body as { request: string }).request).toBe('GET /share/<redacted>/file HTTP/1.1');
     // Before, the why went on as it was: the password, but for its digits.
     expect((e.attributes.anomaly as { why: string }).why).toBe(why.replace(/"[^"]*Xk\$Tr<num>!mQ<num>~zP[^"]*"/, '"<redacted>"'));
     expect((e.attributes.anomaly as { why: string }).why).not.toContain('Tr<num>!mQ');
