@@ -9,8 +9,12 @@
  * `maskSecrets`).
  */
 
-/** The words that end the name of a field or key holding a secret (`password`, `db_password`, `X-Api-Key`). */
-export const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature)`;
+/**
+ * The words that end the name of a field or key holding a secret (`password`, `db_password`, `X-Api-Key`). `pass`
+ * and `psw` (`DB_PASS`, Jenkins' `CREDS_PSW`) only as a word of their own, after no letter or digit: `bypass`,
+ * `compass` are none (nor `passed`, `passenger`: the name ends at the word).
+ */
+export const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature|pass(?<![A-Za-z0-9]pass)|psw(?<![A-Za-z0-9]psw))`;
 
 /** A field named so holds a secret (the name as a whole, in any case; dotted names of nested fields too). */
 export const SECRET_FIELD = new RegExp(`^[A-Za-z0-9_.-]*${SECRET_WORD}$`, 'i');

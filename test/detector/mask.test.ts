@@ -94,6 +94,8 @@ describe('maskVolatile masks secrets written after their key', () => {
     // The same secrets as the redact transform's `credentials`; words that only contain a secret's name are no key.
     expect(render('sshd: Failed password for root from 10.0.0.1 port 22')).toBe('sshd: Failed password for root from <ip> port <num>');
     expect(render('authentication failure; tokens left 3')).toBe('authentication failure; tokens left <num>');
+    // `pass` and `psw` as a word of their own (before, kept); `bypass`, `passed` are no key.
+    expect(render('MYSQL_PWD=a1 DB_PASS=hunter pass: xyz JENKINS_PSW=abc bypass=on passed=ok')).toBe('MYSQL_PWD=<secret> DB_PASS=<secret> pass: <secret> JENKINS_PSW=<secret> bypass=on passed=ok');
     expect(maskSecrets('plain text')).toBe('plain text');
     expect(maskVolatile('token=a')).toBe(`token=${MASK.secret}`);
   });

@@ -20,6 +20,8 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   'password: ' + 'too '.repeat(2.5e5),
   'password:' + ' '.repeat(1e6) + 'x',
   'authorization' + ' '.repeat(1e6) + ':',
+  '-' + 'pass-'.repeat(2e5) + ' x',
+  'xpass='.repeat(1.6e5),
   'https://u:' + 'a'.repeat(1e6),
   'a://b:'.repeat(1.6e5),
 ];

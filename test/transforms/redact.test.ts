@@ -68,6 +68,9 @@ describe('redact', () => {
       ['password=too short', 'password=<redacted> short'],
       ['"password": "too short"', '"password": "<redacted>"'],
       ['the password hunter2 and the reset-password link', 'the password hunter2 and the reset-password link'],
+      // `pass` and `psw` as a word of their own: before, not a secret's name. Words that hold or begin with them are none.
+      ['DB_PASS=hunter2 smtp.pass: s3cret --pass x1 {"pass": "a b"} CREDS_PSW=abc', 'DB_PASS=<redacted> smtp.pass: <redacted> --pass <redacted> {"pass": "<redacted>"} CREDS_PSW=<redacted>'],
+      ['bypass=true compass: north passenger=3 passed: 3 passing=1 the tests pass fine', 'bypass=true compass: north passenger=3 passed: 3 passing=1 the tests pass fine'],
     ];
     for (const [line, want] of lines) expect.soft((await one(stage, event(line))).body, line).toBe(want);
     // The secret found in a quoted value with spaces goes wherever else the event holds it.
@@ -85,6 +88,9 @@ describe('redact', () => {
     expect(e.body).toEqual({ user: 'bob', password: '<redacted>', headers: { Authorization: '<redacted>', 'Set-Cookie': '<redacted>', 'X-Api-Key': '<redacted>' }, db_password: '', tokens: 3 });
     expect(e.attributes).toEqual({ 'http.request.header.cookie': ['<redacted>', '<redacted>'] });
     expect(e.resource).toEqual({ 'service.name': 'api', client_secret: '<redacted>' });
+    // `pass` as a word of its own names a secret; `bypass`, `compass`, `passenger` do not.
+    const named = await one(stage, event({ pass: 'x1', DB_PASS: 'x2', 'smtp.pass': 'x3', bypass: 'on', compass: 'N', passenger: 'bob' }));
+    expect(named.body).toEqual({ pass: '<redacted>', DB_PASS: '<redacted>', 'smtp.pass': '<redacted>', bypass: 'on', compass: 'N', passenger: 'bob' });
   });
 
   it("takes a secret out of the alert's why too, where it is quoted without the key the patterns look for", async () => {
