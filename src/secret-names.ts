@@ -48,6 +48,13 @@ const BLOCK_VALUE = String.raw`(?<=[|>][-+]?[0-9]?[ \t]{0,8}\n[ \t]{0,64})[^\r\n
  * ...`, `Authorization: SSWS abc`): to the line's end or a quote.
  */
 const HEADER_VALUE = String.raw`(?<=(?:authorization|cookie)[ \t]{0,8}:[ \t]{0,8})[^\r\n"'\\]+`;
+/**
+ * The parameters of `Authorization: Digest username="bob", ..., response="6629fae4..."`, all of them (its
+ * `response` is a hash of the password, which a dictionary attack recovers): `key=value`, the value quoted,
+ * quoted with `\"` inside a JSON string, or bare, to the last parameter.
+ */
+const DIGEST_PARAM = String.raw`[\w-]+=(?:"[^"\r\n]*"|\\"[^"\\\r\n]*\\"|[^\s,"'\\]*)`;
+const DIGEST_VALUE = String.raw`(?<=digest\s{1,8})${DIGEST_PARAM}(?:[ \t]*,[ \t]*${DIGEST_PARAM})*`;
 /** A command line's option: `--password hunter2`, `-token abc`, `--db-password "a b"` (the `=` form is a pair). */
 const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0,64})[ \t]+(?:["'])?`;
 
@@ -57,7 +64,8 @@ const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0
  * separator (2), an auth scheme, kept (3), the secret (4). A quoted value runs to its closing quote, spaces
  * and all (`"password": "correct horse battery"`), in JSON escaped inside a string too (`{\"password\":
  * \"hunter2\"}`); a YAML block scalar (`password: >-`) is the indented lines below; a `Cookie:`,
- * `Set-Cookie:` or `Authorization:` header without a known scheme runs to the line's end. Any other value
+ * `Set-Cookie:` or `Authorization:` header without a known scheme runs to the line's end, a `Digest` one's
+ * value is all its parameters (`username="bob", ..., response="..."`). Any other value
  * runs to a space, quote, `&`, `,`, `;` or a bracket (a map or list after the key is left whole: its fields
  * are judged by their own names). A sentence after `key: ` is no value (see `PROSE`). It starts at the word
  * that ends the key (whatever comes before it stays as it is): starting at the key's first character cost four
@@ -68,7 +76,7 @@ const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0
  */
 export const SECRET_PAIR = new RegExp(
   String.raw`(${SECRET_WORD})((?:\\*["'])?\s*[:=]\s*(?:\\*["']|${BLOCK_OPEN})?|${OPTION_SEPARATOR})(${SCHEME})?` +
-    String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|[^\s"'&,;{}[\]]+))`,
+    String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|[^\s"'&,;{}[\]]+))`,
   'gi',
 );
 

@@ -110,6 +110,9 @@ describe('maskVolatile masks secrets written after their key', () => {
       ['{\\\\\\"token\\\\\\":\\\\\\"abcXYZ\\\\\\"}', '{\\\\\\"token\\\\\\":\\\\\\"<secret>\\\\\\"}'],
       ['< Set-Cookie: sid=abc; Path=/; HttpOnly', '< Set-Cookie: <secret>'],
       ['Authorization: SSWS abcXYZ-QQ', 'Authorization: <secret>'],
+      // Digest: all its parameters (before, the response hash was kept; a challenge has no secret).
+      ['Authorization: Digest username="bob", realm="api", nonce="dcd98b", response="6629fae49393a05397450978507c4ef1", opaque="5ccc"', 'Authorization: Digest <secret>'],
+      ['WWW-Authenticate: Digest realm="api", nonce="dcdxyb"', 'WWW-Authenticate: Digest realm="api", nonce="dcdxyb"'],
       ['exec mysqldump --password hunter2 --user bob', 'exec mysqldump --password <secret> --user bob'],
       ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <secret>\n'],
       ["export PGPASSWORD='a b c' && psql", "export PGPASSWORD='<secret>' && psql"],

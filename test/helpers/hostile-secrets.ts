@@ -1,6 +1,6 @@
 /**
  * Hostile lines (about 1 MB each) for the patterns of a secret after its key (`SECRET_PAIR`), in each of its
- * forms: quoted, JSON escaped in a string, YAML blocks, command-line options, headers, prose after `key: `; and
+ * forms: quoted, JSON escaped in a string, YAML blocks, command-line options, headers (`Digest` ones too), prose after `key: `; and
  * for a password in a URL (`URL_CREDENTIALS`). A
  * pattern that backtracks, or a lookbehind that reads a long run back again at each of its characters, takes
  * minutes on one of them; the linear ones take milliseconds. Used by the `redact` and the detector's tests.
@@ -22,6 +22,10 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   'authorization' + ' '.repeat(1e6) + ':',
   '-' + 'pass-'.repeat(2e5) + ' x',
   'xpass='.repeat(1.6e5),
+  'Authorization: Digest ' + 'a="b", '.repeat(1.4e5),
+  'Authorization: Digest a="' + 'b'.repeat(1e6),
+  'Authorization: Digest ' + 'a=,'.repeat(3e5),
+  'authorization: digest a='.repeat(4e4),
   'https://u:' + 'a'.repeat(1e6),
   'a://b:'.repeat(1.6e5),
 ];

@@ -50,6 +50,9 @@ describe('redact', () => {
       ['< Set-Cookie: sid=abc; Path=/; HttpOnly', '< Set-Cookie: <redacted>'],
       ['Authorization: SSWS 00QCjAl4MlV-WPXM', 'Authorization: <redacted>'],
       ['Authorization: Basic dXNlcjpwYXNzd29yZA==', 'Authorization: Basic <redacted>'],
+      // Digest: all its parameters, the response hash among them (before, only `username=` went).
+      ['Authorization: Digest username="bob", realm="api", nonce="dcd98b", uri="/x", response="6629fae49393a05397450978507c4ef1", opaque="5ccc" sent', 'Authorization: Digest <redacted> sent'],
+      ['{"msg":"Proxy-Authorization: Digest username=\\"bob\\", response=\\"6629fae4\\", qop=auth","user":"bob"}', '{"msg":"Proxy-Authorization: Digest <redacted>","user":"bob"}'],
       // Command lines: before, `--password hunter2` was left whole.
       ['exec: mysqldump --password hunter2 --user bob orders', 'exec: mysqldump --password <redacted> --user bob orders'],
       ['exec: tool --db-password "two words" -v', 'exec: tool --db-password "<redacted>" -v'],
