@@ -36,10 +36,21 @@ const PROSE = String.raw`(?:too|is|are|was|were|be|must|should|not|no|does|did|d
  */
 const QUOTED_VALUE = String.raw`(?<=(?<!\\)")(?=[^"\\\r\n]|\\.)[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*|(?<=(?<!\\)')(?=[^'\\\r\n]|\\.)[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*`;
 /**
- * A value in JSON escaped inside a string (`{\"password\":\"hunter2\"}`, `\\\"` and deeper): to the next quote
- * of its kind, its backslashes kept (unrolled: each character is read once; never empty).
+ * The quote that closes a value of JSON escaped inside a string whose opening quote has the backslashes `esc`
+ * before it: as many, after pairs of escaped backslashes. Once escaped (`\"`), a quote of the value is `\\\"` (3)
+ * and a backslash at its end `\\\\\"` (5, closing); in general, with k backslashes to open, a run of m closes iff
+ * m = k mod 2(k+1).
  */
-const ESCAPED_VALUE = String.raw`(?<=\\")(?=\\*[^"\\\r\n])[^"\\\r\n]*(?:\\+[^"\\\r\n]+)*|(?<=\\')(?=\\*[^'\\\r\n])[^'\\\r\n]*(?:\\+[^'\\\r\n]+)*`;
+const ESCAPED_CLOSE = String.raw`(?:\k<esc>\\\k<esc>\\)*\k<esc>"`;
+/**
+ * A value in JSON escaped inside a string (`{\"password\":\"hunter2\"}`, `\\\"` and deeper): to the quote that
+ * closes it (`ESCAPED_CLOSE`: a quote of the value, `\"pa\\\"ss\"`, does not), its backslashes kept (unrolled:
+ * each character is read once, a run of backslashes before a quote a few times; never empty). Quoted by `\'`: to
+ * the next quote.
+ */
+const ESCAPED_VALUE =
+  String.raw`(?<=(?<!\\)(?<esc>\\{1,64})")(?!${ESCAPED_CLOSE})(?=\\*[^"\\\r\n]|\\+")[^"\\\r\n]*(?:(?:\\+(?=[^"\\\r\n])|(?!${ESCAPED_CLOSE})\\+")[^"\\\r\n]*)*` +
+  String.raw`|(?<=\\')(?=\\*[^'\\\r\n])[^'\\\r\n]*(?:\\+[^'\\\r\n]+)*`;
 /** A YAML block scalar (`password: >-` then the value on the lines below, indented): those lines. */
 const BLOCK_OPEN = String.raw`[|>][-+]?[0-9]?[ \t]*\r?\n[ \t]*`;
 const BLOCK_VALUE = String.raw`(?<=[|>][-+]?[0-9]?[ \t]{0,8}\n[ \t]{0,64})[^\r\n]+(?:\r?\n[ \t]+[^\r\n]*)*`;

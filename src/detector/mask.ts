@@ -39,8 +39,13 @@ const NAMES: Record<string, string> = {
  */
 const SECRETS = new RegExp(`${SECRET_PAIR.source}|${SCHEME_CREDENTIALS.source}`, 'gi');
 
-function secretReplacer(_m: string, key: string | undefined, sep: string, scheme: string | undefined, _value: string, bareScheme: string): string {
-  return key !== undefined ? key + sep + (scheme ?? '') + MASK.secret : bareScheme + MASK.secret;
+/** How many groups `SECRET_PAIR` has: those of `SCHEME_CREDENTIALS` come after them in `SECRETS`. */
+const PAIR_GROUPS = new RegExp(`${SECRET_PAIR.source}|`).exec('')!.length - 1;
+
+/** (match, key, separator, scheme, secret, the pair's other groups, bare scheme, its secret, offset, ...) */
+function secretReplacer(...args: unknown[]): string {
+  const [, key, sep, scheme] = args as Array<string | undefined>;
+  return key !== undefined ? key + sep! + (scheme ?? '') + MASK.secret : (args[PAIR_GROUPS + 1] as string) + MASK.secret;
 }
 
 /** The `redact` transform's pattern of a password in a URL, its own copy (`lastIndex`). */
@@ -61,7 +66,7 @@ export function maskSecrets(raw: string): string {
   SECRETS.lastIndex = 0;
   if (SECRETS.test(text)) {
     SECRETS.lastIndex = 0;
-    text = text.replace(SECRETS, secretReplacer as (substring: string, ...args: unknown[]) => string);
+    text = text.replace(SECRETS, secretReplacer);
   }
   if (text.includes('://')) {
     URL_SECRET.lastIndex = 0;

@@ -108,6 +108,9 @@ describe('maskVolatile masks secrets written after their key', () => {
       // JSON escaped inside a string, once and twice: before, not masked at all.
       ['msg="{\\"password\\":\\"hunter two\\",\\"user\\":\\"bob\\"}"', 'msg="{\\"password\\":\\"<secret>\\",\\"user\\":\\"bob\\"}"'],
       ['{\\\\\\"token\\\\\\":\\\\\\"abcXYZ\\\\\\"}', '{\\\\\\"token\\\\\\":\\\\\\"<secret>\\\\\\"}'],
+      // A quote or a backslash inside the escaped value: before, a quote ended it and the rest was kept.
+      [JSON.stringify({ msg: JSON.stringify({ password: 'pa"ss word', user: 'bob' }) }), '{"msg":"{\\"password\\":\\"<secret>\\",\\"user\\":\\"bob\\"}"}'],
+      [JSON.stringify({ msg: JSON.stringify({ password: 'a\\"b c', user: 'bob' }) }), '{"msg":"{\\"password\\":\\"<secret>\\",\\"user\\":\\"bob\\"}"}'],
       ['< Set-Cookie: sid=abc; Path=/; HttpOnly', '< Set-Cookie: <secret>'],
       ['Authorization: SSWS abcXYZ-QQ', 'Authorization: <secret>'],
       // Digest: all its parameters (before, the response hash was kept; a challenge has no secret).

@@ -45,6 +45,9 @@ describe('redact', () => {
       // JSON escaped inside a string, once and twice: before, not matched at all.
       ['msg="{\\"password\\":\\"hunter 2\\",\\"user\\":\\"bob\\"}"', 'msg="{\\"password\\":\\"<redacted>\\",\\"user\\":\\"bob\\"}"'],
       ['{\\\\\\"api_key\\\\\\":\\\\\\"abc123\\\\\\",\\\\\\"n\\\\\\":1}', '{\\\\\\"api_key\\\\\\":\\\\\\"<redacted>\\\\\\",\\\\\\"n\\\\\\":1}'],
+      // A quote inside the escaped value (`pa"ss word`, escaped once and twice): before, it ended the value and "ss word" went on.
+      [JSON.stringify({ msg: JSON.stringify({ password: 'pa"ss word', user: 'bob' }) }), '{"msg":"{\\"password\\":\\"<redacted>\\",\\"user\\":\\"bob\\"}"}'],
+      [JSON.stringify({ m: JSON.stringify({ msg: JSON.stringify({ password: 'pa"ss word', user: 'bob' }) }) }), '{"m":"{\\"msg\\":\\"{\\\\\\"password\\\\\\":\\\\\\"<redacted>\\\\\\",\\\\\\"user\\\\\\":\\\\\\"bob\\\\\\"}\\"}"}'],
       // Headers: a cookie header is all secret (before, only its first cookie went); a scheme driftlock does not know.
       ['Cookie: session=abc123; remember=def456', 'Cookie: <redacted>'],
       ['< Set-Cookie: sid=abc; Path=/; HttpOnly', '< Set-Cookie: <redacted>'],
