@@ -51,9 +51,15 @@ const ESCAPED_CLOSE = String.raw`(?:\k<esc>\\\k<esc>\\)*\k<esc>"`;
 const ESCAPED_VALUE =
   String.raw`(?<=(?<!\\)(?<esc>\\{1,64})")(?!${ESCAPED_CLOSE})(?=\\*[^"\\\r\n]|\\+")[^"\\\r\n]*(?:(?:\\+(?=[^"\\\r\n])|(?!${ESCAPED_CLOSE})\\+")[^"\\\r\n]*)*` +
   String.raw`|(?<=\\')(?=\\*[^'\\\r\n])[^'\\\r\n]*(?:\\+[^'\\\r\n]+)*`;
-/** A YAML block scalar (`password: >-` then the value on the lines below, indented): those lines. */
+/**
+ * A YAML block scalar (`password: >-` then the value on the lines below, indented): its first line and the lines
+ * after it indented as much or more (named group `ind`: its indentation, at most 64); a line indented less is the
+ * next key. A first line not indented at all is taken alone.
+ */
 const BLOCK_OPEN = String.raw`[|>][-+]?[0-9]?[ \t]*\r?\n[ \t]*`;
-const BLOCK_VALUE = String.raw`(?<=[|>][-+]?[0-9]?[ \t]{0,8}\n[ \t]{0,64})[^\r\n]+(?:\r?\n[ \t]+[^\r\n]*)*`;
+const BLOCK_VALUE =
+  String.raw`(?<=[|>][-+]?[0-9]?[ \t]{0,8}\n(?<ind>[ \t]{1,64}))[^\r\n]+(?:\r?\n\k<ind>[^\r\n]*)*` +
+  String.raw`|(?<=[|>][-+]?[0-9]?[ \t]{0,8}\n)[^\r\n]+`;
 /**
  * A header whose whole value is the secret, without a known scheme (`Cookie: sid=abc; theme=dark`, `Set-Cookie:
  * ...`, `Authorization: SSWS abc`): to the line's end or a quote.

@@ -118,6 +118,8 @@ describe('maskVolatile masks secrets written after their key', () => {
       ['WWW-Authenticate: Digest realm="api", nonce="dcdxyb"', 'WWW-Authenticate: Digest realm="api", nonce="dcdxyb"'],
       ['exec mysqldump --password hunter2 --user bob', 'exec mysqldump --password <secret> --user bob'],
       ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <secret>\n'],
+      // The next key, indented less than the block: before, it was masked too.
+      ['config:\n  password: |\n    s3cr3t\n      more\n  user: bob\n', 'config:\n  password: |\n    <secret>\n  user: bob\n'],
       ["export PGPASSWORD='a b c' && psql", "export PGPASSWORD='<secret>' && psql"],
       // Prose after `key: ` is kept (before, "too" was masked); a lone word after it is a secret.
       ['Invalid password: too short', 'Invalid password: too short'],

@@ -61,6 +61,8 @@ describe('redact', () => {
       ['exec: tool --db-password "two words" -v', 'exec: tool --db-password "<redacted>" -v'],
       // A YAML block scalar: before, `>-` was replaced and the secret below it kept.
       ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <redacted>\n'],
+      // The next key, indented less than the block: before, it went too.
+      ['config:\n  password: |\n    s3cr3t\n      more\n  user: bob\nport: 1', 'config:\n  password: |\n    <redacted>\n  user: bob\nport: 1'],
       // Environment variables.
       ['PGPASSWORD=hunter2 psql -h db', 'PGPASSWORD=<redacted> psql -h db'],
       ["export PGPASSWORD='a b c' && psql", "export PGPASSWORD='<redacted>' && psql"],
