@@ -72,6 +72,15 @@ const HEADER_VALUE = String.raw`(?<=(?:authorization|cookie)[ \t]{0,8}:[ \t]{0,8
  */
 const DIGEST_PARAM = String.raw`[\w-]+=(?:"[^"\r\n]*"|\\"[^"\\\r\n]*\\"|[^\s,"'\\]*)`;
 const DIGEST_VALUE = String.raw`(?<=digest\s{1,8})${DIGEST_PARAM}(?:[ \t]*,[ \t]*${DIGEST_PARAM})*`;
+/** An unquoted value's word: to a space, quote, `&`, `,`, `;` or a bracket. */
+const WORD_VALUE = String.raw`[^\s"'&,;{}[\]]+`;
+/**
+ * A password's unquoted value after `key: ` may have spaces (`password: correct horse battery`): its words to the
+ * line's end, or to a quote, `&`, `,`, `;`, a bracket, or a word that looks like the next key (`user=bob`,
+ * `host:`, `--user`). Only after the names of a password or a secret (`db_password`, `passphrase`, `DB_PASS`,
+ * `client_secret`): a token, a key or a session id has no spaces, and the text after it is the log's own.
+ */
+const PHRASE_VALUE = String.raw`(?<=(?:pass(?:wd|word|phrase)?|pwd|psw|secret)["']?[ \t]{0,8}:[ \t]{1,8})${WORD_VALUE}(?:[ \t]+(?![A-Za-z_][\w.-]*[:=]|--?[A-Za-z])${WORD_VALUE})*`;
 /** A command line's option: `--password hunter2`, `-token abc`, `--db-password "a b"` (the `=` form is a pair). */
 const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0,64})[ \t]+(?:["'])?`;
 
@@ -82,9 +91,9 @@ const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0
  * and all (`"password": "correct horse battery"`), in JSON escaped inside a string too (`{\"password\":
  * \"hunter2\"}`); a YAML block scalar (`password: >-`) is the indented lines below; a `Cookie:`,
  * `Set-Cookie:` or `Authorization:` header without a known scheme runs to the line's end, a `Digest` one's
- * value is all its parameters (`username="bob", ..., response="..."`). Any other value
- * runs to a space, quote, `&`, `,`, `;` or a bracket (a map or list after the key is left whole: its fields
- * are judged by their own names). A sentence after `key: ` is no value (see `PROSE`). It starts at the word
+ * value is all its parameters (`username="bob", ..., response="..."`); a password's after `key: ` is its words
+ * (`PHRASE_VALUE`). Any other value runs to a space, quote, `&`, `,`, `;` or a bracket (a map or list after the
+ * key is left whole: its fields are judged by their own names). A sentence after `key: ` is no value (see `PROSE`). It starts at the word
  * that ends the key (whatever comes before it stays as it is): starting at the key's first character cost four
  * times as much on lines with no secret. Every alternative reads each character once from where it starts
  * (a lookbehind looks back at most a few characters: `[ \t]{0,8}`, not `[ \t]*`, which read a
@@ -93,7 +102,7 @@ const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0
  */
 export const SECRET_PAIR = new RegExp(
   String.raw`(${SECRET_WORD})((?:\\*["'])?\s*[:=]\s*(?:\\*["']|${BLOCK_OPEN})?|${OPTION_SEPARATOR})(${SCHEME})?` +
-    String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|[^\s"'&,;{}[\]]+))`,
+    String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|${PHRASE_VALUE}|${WORD_VALUE}))`,
   'gi',
 );
 

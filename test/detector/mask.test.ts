@@ -84,7 +84,8 @@ describe('unmask', () => {
 describe('maskVolatile masks secrets written after their key', () => {
   it('masks the value of key=value, key: value, JSON in text and auth schemes, keeping the key', () => {
     expect(render('GET /login?user=bob&password=hunter2&next=/home HTTP/1.1')).toBe('GET /login?user=bob&password=<secret>&next=/home HTTP/<num>');
-    expect(render('db_password: s3cret! ok')).toBe('db_password: <secret> ok');
+    // A password's unquoted words after `key: ` to the next key (before, only `s3cret!` was masked and `ok` kept).
+    expect(render('db_password: s3cret! ok user=bob')).toBe('db_password: <secret> user=bob');
     expect(render('config {"api_key": "abcXYZ", "client_secret":"qwerty", "retries": 3}')).toBe('config {"api_key": "<secret>", "client_secret":"<secret>", "retries": <num>}');
     expect(render('upstream Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig sent')).toBe('upstream Authorization: Bearer <secret> sent');
     expect(render('curl -H "authorization: Basic YWxpY2U6cGFzcw=="')).toBe('curl -H "authorization: Basic <secret>"');
@@ -124,6 +125,13 @@ describe('maskVolatile masks secrets written after their key', () => {
       // Prose after `key: ` is kept (before, "too" was masked); a lone word after it is a secret.
       ['Invalid password: too short', 'Invalid password: too short'],
       ['token: expired', 'token: <secret>'],
+      // A password unquoted with spaces after `key: `, to the line's end, a comma or the next key: before, only its
+      // first word was masked. A token's value is one word: what follows it is the log's own.
+      ['password: correct horse battery', 'password: <secret>'],
+      ['login passphrase: one two three, user=bob', 'login passphrase: <secret>, user=bob'],
+      ['DB_PASS: a b c host: db', 'DB_PASS: <secret> host: db'],
+      ['token: abcXYZ expires soon', 'token: <secret> expires soon'],
+      ['password=abc def', 'password=<secret> def'],
     ];
     for (const [line, want] of cases) expect.soft(render(line), line).toBe(want);
   });

@@ -1,6 +1,6 @@
 /**
  * Hostile lines (about 1 MB each) for the patterns of a secret after its key (`SECRET_PAIR`), in each of its
- * forms: quoted, JSON escaped in a string, YAML blocks, command-line options, headers (`Digest` ones too), prose after `key: `; and
+ * forms: quoted, JSON escaped in a string, YAML blocks, command-line options, headers (`Digest` ones too), prose after `key: `, a password's words after `key: `; and
  * for a password in a URL (`URL_CREDENTIALS`). A
  * pattern that backtracks, or a lookbehind that reads a long run back again at each of its characters, takes
  * minutes on one of them; the linear ones take milliseconds. Used by the `redact` and the detector's tests.
@@ -25,6 +25,10 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   'cookie:'.repeat(1.4e5),
   'password: ' + 'too '.repeat(2.5e5),
   'password:' + ' '.repeat(1e6) + 'x',
+  'password: ' + 'a '.repeat(5e5),
+  'password: a' + ' '.repeat(1e6) + ',',
+  'password: a ' + 'b'.repeat(1e6) + '=',
+  'password: x '.repeat(9e4),
   'authorization' + ' '.repeat(1e6) + ':',
   '-' + 'pass-'.repeat(2e5) + ' x',
   'xpass='.repeat(1.6e5),

@@ -73,6 +73,11 @@ describe('redact', () => {
       ['Invalid password: too short', 'Invalid password: too short'],
       ['auth: failed for user bob', 'auth: failed for user bob'],
       ['password: expired', 'password: <redacted>'],
+      // A password unquoted with spaces after `key: `: its words to the line's end, a comma or the next key
+      // (before, only the first word went). After `=` (a query string, logfmt) a value is one word.
+      ['password: correct horse battery', 'password: <redacted>'],
+      ['db_password: s3cret! ok user=bob host: db', 'db_password: <redacted> user=bob host: db'],
+      ['token: abc123 expires in 3600s', 'token: <redacted> expires in 3600s'],
       ['password=too short', 'password=<redacted> short'],
       ['"password": "too short"', '"password": "<redacted>"'],
       ['the password hunter2 and the reset-password link', 'the password hunter2 and the reset-password link'],
