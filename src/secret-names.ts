@@ -4,8 +4,8 @@
  * auto`) does not watch them, so that their values are neither kept in its baseline (nor in `data_dir`)
  * nor quoted in an alert's `why`. Both find the same names in text too, as `key=value`, `key: value`,
  * `"key": "value with spaces"`, `{\"key\":\"value\"}`, `--key value`, `key: >-` blocks, `Cookie: ...` and
- * `Authorization: Bearer ...` (`SECRET_PAIR`, `SCHEME_CREDENTIALS`), and a password in a URL
- * (`URL_CREDENTIALS`): `redact` replaces the value, the detector masks it before anything keeps the text (see
+ * `Authorization: Bearer ...` (`SECRET_PAIR`, `SCHEME_CREDENTIALS`), `mysql -u root -p hunter2`
+ * (`PASSWORD_OPTION`), and a password in a URL (`URL_CREDENTIALS`): `redact` replaces the value, the detector masks it before anything keeps the text (see
  * `maskSecrets`).
  */
 
@@ -104,6 +104,28 @@ export const SECRET_PAIR = new RegExp(
   String.raw`(${SECRET_WORD})((?:\\*["'])?\s*[:=]\s*(?:\\*["']|${BLOCK_OPEN})?|${OPTION_SEPARATOR})(${SCHEME})?` +
     String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|${PHRASE_VALUE}|${WORD_VALUE}))`,
   'gi',
+);
+
+/** A user option and its value, before `-p`: `-u root`, `-uroot`, `--user=bob`, `--username bob`. */
+const USER_OPTION = String.raw`(?:^|[\s"'])(?:-u|-{1,2}user(?:name)?)(?:[ \t]{1,8}|=)?[^\s"'=-][^\s"']{0,63}`;
+/** A port or a port mapping (`5432`, `8080:80`, `127.0.0.1:80:80/tcp`): `-p`'s value in most tools. */
+const PORT = String.raw`[0-9.:]+(?:\/[A-Za-z]+)?(?![^\s"'&,;{}[\]])`;
+/**
+ * `-p` where it is a password's option (for most tools it is a port or a path): right after a user option (`mysql
+ * -u root -p hunter2`, `-uroot -phunter2`, `docker login -u bob -p s3cret`), glued right after a MySQL or MariaDB
+ * client's name (`mysqldump -phunter2`), or glued right before a user option (`-phunter2 -u root`). Never a value
+ * that begins with `-` (`mysql -u root -p -h db` prompts), nor a port (`docker run -u 1000 -p 8080:80`): a
+ * password of digits alone is missed. Case counts, as in the options themselves (`-P 3306` is MySQL's port, `-U`
+ * psql's user). Groups: `-p` (1), the spaces or quote after it (2), the secret (3). Its own regex, not a key of
+ * `SECRET_PAIR`: only a text holding `-p` can match (callers test that first), and a `-` that could start a key
+ * made that pattern a third slower on lines without one. Global: copy it where `lastIndex` could be shared.
+ */
+export const PASSWORD_OPTION = new RegExp(
+  String.raw`(-p(?:(?<=${USER_OPTION}[ \t]{1,8}-p)(?=[ \t]{0,8}(?!${PORT})[^\s-])` +
+    String.raw`|(?<=(?:^|[\s/"'])(?:mysql|mariadb)[a-z-]{0,12}[ \t]{1,8}-p)(?=(?!${PORT})[^\s-])` +
+    String.raw`|(?<=(?:^|[\s"'])-p)(?=(?!${PORT})[^\s"'-][^\s"']{0,63}[ \t]{1,8}(?:-u|-{1,2}user))))` +
+    String.raw`([ \t]{0,8}["']?)(${QUOTED_VALUE}|${WORD_VALUE})`,
+  'g',
 );
 
 /** An auth scheme's credentials without a key before it: `... Bearer eyJhbGciOi...`. Groups: the scheme (1), the secret (2). */

@@ -22,7 +22,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { SCHEME_CREDENTIALS, SECRET_FIELD, SECRET_PAIR, URL_CREDENTIALS } from '../secret-names.js';
+import { PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_FIELD, SECRET_PAIR, URL_CREDENTIALS } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -64,6 +64,8 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
         { pattern: name, regex: new RegExp(SECRET_PAIR), replace: (_m, [key, sep, scheme]) => keep(key, sep, scheme, replacement), secret: 3 },
         // An auth scheme's credentials without a key before it: "... Bearer eyJhbGciOi...".
         { pattern: name, regex: new RegExp(SCHEME_CREDENTIALS), replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
+        // A password's `-p` option where one is plausible: mysql -u root -p hunter2.
+        { pattern: name, needs: '-p', regex: new RegExp(PASSWORD_OPTION), replace: (_m, [option, sep]) => keep(option, sep, replacement), secret: 2 },
         // A password in a URL: https://user:secret@host/.
         { pattern: name, needs: '://', regex: new RegExp(URL_CREDENTIALS), replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
         // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and

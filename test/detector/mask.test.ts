@@ -118,6 +118,11 @@ describe('maskVolatile masks secrets written after their key', () => {
       ['Authorization: Digest username="bob", realm="api", nonce="dcd98b", response="6629fae49393a05397450978507c4ef1", opaque="5ccc"', 'Authorization: Digest <secret>'],
       ['WWW-Authenticate: Digest realm="api", nonce="dcdxyb"', 'WWW-Authenticate: Digest realm="api", nonce="dcdxyb"'],
       ['exec mysqldump --password hunter2 --user bob', 'exec mysqldump --password <secret> --user bob'],
+      // `-p` where a password is plausible (before, kept); a port, a flag or a prompt stays.
+      ['exec mysql -u root -p hunter two', 'exec mysql -u root -p <secret> two'],
+      ['mysqldump -uroot -phunter2 db && mysql -pxyz', 'mysqldump -uroot -p<secret> db && mysql -p<secret>'],
+      ["mysql --user bob -p 'a b'", "mysql --user bob -p '<secret>'"],
+      ['psql -U app -p s5432 && docker run -u app -p 8080:80/tcp x && cp -p a b && mysql -u root -p -h db && mysql -u root -P a3306', 'psql -U app -p s<num> && docker run -u app -p <num>:<num>/tcp x && cp -p a b && mysql -u root -p -h db && mysql -u root -P a<num>'],
       ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <secret>\n'],
       // The next key, indented less than the block: before, it was masked too.
       ['config:\n  password: |\n    s3cr3t\n      more\n  user: bob\n', 'config:\n  password: |\n    <secret>\n  user: bob\n'],

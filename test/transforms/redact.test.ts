@@ -59,6 +59,12 @@ describe('redact', () => {
       // Command lines: before, `--password hunter2` was left whole.
       ['exec: mysqldump --password hunter2 --user bob orders', 'exec: mysqldump --password <redacted> --user bob orders'],
       ['exec: tool --db-password "two words" -v', 'exec: tool --db-password "<redacted>" -v'],
+      // `-p` right after a user option, glued after a MySQL client's name or before a user option: before, kept.
+      ['exec: mysql -u root -p hunter2 orders', 'exec: mysql -u root -p <redacted> orders'],
+      ['mysqldump -uroot -phunter2 orders; mysql -phunter3 x; mysql -h db -phunter4 --user=bob', 'mysqldump -uroot -p<redacted> orders; mysql -p<redacted> x; mysql -h db -p<redacted> --user=bob'],
+      ['docker login -u bob -p s3cret registry.example.com', 'docker login -u bob -p <redacted> registry.example.com'],
+      // `-p` as a port, a port mapping (`-P` and `-U` too: case is ignored), a flag, a prompt without a value: kept.
+      ['psql -h db -U postgres -p 5432 -d app; docker run -u 1000 -p 8080:80 nginx; mysql -u root -P 3306; mkdir -p /tmp/x; mysql -u root -p -h db', 'psql -h db -U postgres -p 5432 -d app; docker run -u 1000 -p 8080:80 nginx; mysql -u root -P 3306; mkdir -p /tmp/x; mysql -u root -p -h db'],
       // A YAML block scalar: before, `>-` was replaced and the secret below it kept.
       ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <redacted>\n'],
       // The next key, indented less than the block: before, it went too.
