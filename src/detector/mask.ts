@@ -77,7 +77,8 @@ export function maskSecrets(raw: string): string {
     OPTION_SECRET.lastIndex = 0;
     text = text.replace(OPTION_SECRET, optionSecretReplacer as (substring: string, ...args: unknown[]) => string);
   }
-  if (text.includes('://')) {
+  // Most URLs hold no `@` (and most texts no `@`: the cheaper search first); the pattern costs far more.
+  if (text.includes('@') && text.includes('://')) {
     URL_SECRET.lastIndex = 0;
     text = text.replace(URL_SECRET, urlSecretReplacer as (substring: string, ...args: unknown[]) => string);
   }
