@@ -360,6 +360,44 @@ describe('driftlock stream', () => {
     expect(alert!.why).toContain('"<ts> ERROR payment refused: client_secret=<secret> rejected by gateway"');
     expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
   });
+
+  it('--state: a secret in a URL, after `-u root -p`, `DB_PASS=`, in a Digest header, with spaces after `password: ` or an escaped quote is in neither the state file nor a why', async () => {
+    const dir = await tempDir('dl-detect-');
+    const state = path.join(dir, 'detector.json');
+    const rnd = seededRandom(5);
+    const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    const secrets: string[] = [];
+    const secret = () => {
+      const s = Array.from({ length: 16 }, () => letters[Math.floor(rnd() * letters.length)]).join('');
+      secrets.push(s);
+      return s;
+    };
+    let t = Date.parse('2026-01-05T10:00:00Z');
+    const at = () => new Date((t += 1000)).toISOString();
+    const lines: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      lines.push([
+        () => `${at()} INFO fetching https://u${i % 20}:${secret()}@files.example.com/export`,
+        () => `${at()} INFO backup ran mysqldump -u root -p ${secret()} orders`,
+        () => `${at()} INFO env DB_PASS=${secret()} loaded`,
+        () => `${at()} INFO sent Authorization: Digest username="u${i % 20}", realm="api", response="${secret()}"`,
+        () => `${at()} INFO user u${i % 20} set password: ${secret()} ${secret()}`,
+        () => `${at()} INFO config ${JSON.stringify(JSON.stringify({ password: `q"${secret()}`, user: `u${i % 20}` }))}`,
+      ][i % 6]!());
+    }
+    // A new error that quotes a URL's password: news, its why quoting the URL but not the password.
+    lines.push(`${at()} ERROR replica refused postgres://replicator:${secret()}@db-2.internal/orders`);
+    const r = await runCli(['stream', '--format', 'text', '--state', state, '--stream-id', 'app'], { input: lines.join('\n') + '\n' });
+    expect(r.code, r.stderr).toBe(0);
+    const saved = await readFile(state, 'utf8');
+    expect((await readDetectorState(state)).streams).toMatchObject([{ id: 'app', events: 601 }]);
+    // Before: 601 of the 701 secrets were in the state file (all but the first word of each `password: a b`), and
+    // the URL's password in the alert's why and template.
+    expect(secrets.filter((s) => saved.includes(s))).toEqual([]);
+    const alert = jsonLines(r.stdout).find((a) => a.line === 601);
+    expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR replica refused postgres://replicator:<secret>@db-<num>.internal/orders' });
+    expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
+  });
 });
 
 describe('driftlock scan', () => {
