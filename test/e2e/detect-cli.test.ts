@@ -42,6 +42,27 @@ function slowIncidentLog(): string[] {
   return lines;
 }
 
+
+/**
+ * Secrets for the `--state` tests: `secret()` makes one (16 letters: masking numbers and hex ids alone would
+ * leave it whole) and keeps it in `secrets`; `at()` is a line's time, a second after the last.
+ */
+function secretLines(seed: number): { secrets: string[]; secret: () => string; at: () => string } {
+  const rnd = seededRandom(seed);
+  const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  const secrets: string[] = [];
+  let t = Date.parse('2026-01-05T10:00:00Z');
+  return {
+    secrets,
+    secret: () => {
+      const s = Array.from({ length: 16 }, () => letters[Math.floor(rnd() * letters.length)]).join('');
+      secrets.push(s);
+      return s;
+    },
+    at: () => new Date((t += 1000)).toISOString(),
+  };
+}
+
 describe('driftlock stream', () => {
   it('prints one JSON alert per anomaly for piped nginx JSON lines, naming the field, and a summary on stderr', async () => {
     const lines = incidentLog();
@@ -327,17 +348,7 @@ describe('driftlock stream', () => {
   it('--state: a secret written after its key in a text line (token=, password=, Bearer, JSON) is in neither the state file nor a why', async () => {
     const dir = await tempDir('dl-detect-');
     const state = path.join(dir, 'detector.json');
-    const rnd = seededRandom(3);
-    const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
-    const secrets: string[] = [];
-    // Letters only: masking numbers and hex ids alone would leave them whole.
-    const secret = () => {
-      const s = Array.from({ length: 16 }, () => letters[Math.floor(rnd() * letters.length)]).join('');
-      secrets.push(s);
-      return s;
-    };
-    let t = Date.parse('2026-01-05T10:00:00Z');
-    const at = () => new Date((t += 1000)).toISOString();
+    const { secrets, secret, at } = secretLines(3);
     const lines: string[] = [];
     for (let i = 0; i < 400; i++) {
       lines.push([
@@ -364,16 +375,7 @@ describe('driftlock stream', () => {
   it('--state: a secret in a URL, after `-u root -p`, `DB_PASS=`, in a Digest header, with spaces after `password: ` or an escaped quote is in neither the state file nor a why', async () => {
     const dir = await tempDir('dl-detect-');
     const state = path.join(dir, 'detector.json');
-    const rnd = seededRandom(5);
-    const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
-    const secrets: string[] = [];
-    const secret = () => {
-      const s = Array.from({ length: 16 }, () => letters[Math.floor(rnd() * letters.length)]).join('');
-      secrets.push(s);
-      return s;
-    };
-    let t = Date.parse('2026-01-05T10:00:00Z');
-    const at = () => new Date((t += 1000)).toISOString();
+    const { secrets, secret, at } = secretLines(5);
     const lines: string[] = [];
     for (let i = 0; i < 600; i++) {
       lines.push([

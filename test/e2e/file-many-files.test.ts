@@ -137,6 +137,35 @@ describe('file input: 1,000 files under ulimit -n 128', () => {
   }, 90_000);
 });
 
+/** Waits until the file input holds no file open (each closed after close_inactive). */
+async function untilEveryFileClosed(port: number): Promise<void> {
+  const idle = Date.now();
+  while ((await scrape(port)).get('files_open/app') !== 0) {
+    expect(Date.now() - idle, 'every file closed after close_inactive').toBeLessThan(10_000);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** 200 connections to the API, until the daemon says it cannot accept more: every descriptor it may open is taken. */
+async function takeEveryDescriptor(cli: ReturnType<typeof startCli>, port: number): Promise<net.Socket[]> {
+  const clients: net.Socket[] = [];
+  // From 4 addresses: the API takes 64 connections from one at most.
+  for (let i = 0; i < 200; i++) clients.push(net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 4)}` }).on('error', () => undefined));
+  await cli.waitFor(/cannot accept connections/, 'stderr', 10_000);
+  return clients;
+}
+
+/** Appends a line naming `round` to each of the first `files` logs (`logs/f<i>.log`), and expects it. */
+function appender(dir: string, files: number, expected: string[]): (round: string) => Promise<void> {
+  return async (round) => {
+    for (let i = 0; i < files; i++) {
+      const line = `file ${i} ${round}`;
+      await appendFile(path.join(dir, 'logs', `f${i}.log`), `${line}\n`);
+      expected.push(line);
+    }
+  };
+}
+
 describe('file input: a spell out of descriptors under ulimit -n 128', () => {
   const SPIKE_FILES = 100;
 
@@ -150,27 +179,14 @@ describe('file input: a spell out of descriptors under ulimit -n 128', () => {
    */
   it('the cap lowered by a burst of connections rises back to max_open_files once descriptors are free, with no line lost or read twice', async () => {
     const { dir, out, config, port, expected } = await setUp(', close_inactive: 1s, check_interval: 250ms', SPIKE_FILES);
-    const appendAll = async (round: string) => {
-      for (let i = 0; i < SPIKE_FILES; i++) {
-        const line = `file ${i} ${round}`;
-        await appendFile(path.join(dir, 'logs', `f${i}.log`), `${line}\n`);
-        expected.push(line);
-      }
-    };
+    const appendAll = appender(dir, SPIKE_FILES, expected);
     const cli = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
     await cli.waitFor(/driftlock running/);
     await untilLines(cli, out, expected.length, port);
-    const idle = Date.now();
-    while ((await scrape(port)).get('files_open/app') !== 0) {
-      expect(Date.now() - idle, 'every file closed after close_inactive').toBeLessThan(10_000);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await untilEveryFileClosed(port);
 
     // The burst: every descriptor taken, while every file is written to.
-    const clients: net.Socket[] = [];
-    // From 4 addresses: the API takes 64 connections from one at most.
-    for (let i = 0; i < 200; i++) clients.push(net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 4)}` }).on('error', () => undefined));
-    await cli.waitFor(/cannot accept connections/, 'stderr', 10_000);
+    const clients = await takeEveryDescriptor(cli, port);
     await appendAll('spike');
     await cli.waitFor(/too many open files; retrying/, 'stderr', 10_000);
     await new Promise((r) => setTimeout(r, 1000));
@@ -244,9 +260,7 @@ outputs:
       expect(Date.now() - started, 'four files open, one waiting').toBeLessThan(10_000);
     }
     expect(await health(port)).toBe(200);
-    const clients: net.Socket[] = [];
-    for (let i = 0; i < 200; i++) clients.push(net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 4)}` }).on('error', () => undefined));
-    await cli.waitFor(/cannot accept connections/, 'stderr', 10_000);
+    const clients = await takeEveryDescriptor(cli, port);
     await cli.waitFor(/too many open files; retrying/, 'stderr', 10_000);
     for (const c of clients) c.destroy();
     await cli.waitFor(/file descriptors are free again/, 'stderr', 10_000);
@@ -275,27 +289,15 @@ outputs:
   it('the end of a spell out of descriptors leaves /health failing while checkpoints still cannot be saved', async () => {
     const FILES_HERE = 20;
     const { dir, out, config, port, expected } = await setUp(', close_inactive: 1s, check_interval: 250ms, checkpoint_interval: 250ms', FILES_HERE);
-    const appendAll = async (round: string) => {
-      for (let i = 0; i < FILES_HERE; i++) {
-        const line = `file ${i} ${round}`;
-        await appendFile(path.join(dir, 'logs', `f${i}.log`), `${line}\n`);
-        expected.push(line);
-      }
-    };
+    const appendAll = appender(dir, FILES_HERE, expected);
     const cli = startCli(['run', '-c', config], { openFilesLimit: LIMIT });
     await cli.waitFor(/driftlock running/);
     await untilLines(cli, out, expected.length, port);
     await mkdir(path.join(dir, 'data', 'app', 'checkpoints.json.tmp'));
     await appendAll('unsaved');
     await cli.waitFor(/cannot save checkpoints; retrying/, 'stderr', 10_000);
-    const idle = Date.now();
-    while ((await scrape(port)).get('files_open/app') !== 0) {
-      expect(Date.now() - idle, 'every file closed after close_inactive').toBeLessThan(10_000);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const clients: net.Socket[] = [];
-    for (let i = 0; i < 200; i++) clients.push(net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 4)}` }).on('error', () => undefined));
-    await cli.waitFor(/cannot accept connections/, 'stderr', 10_000);
+    await untilEveryFileClosed(port);
+    const clients = await takeEveryDescriptor(cli, port);
     await appendAll('spike');
     await cli.waitFor(/too many open files; retrying/, 'stderr', 10_000);
     for (const c of clients) c.destroy();
