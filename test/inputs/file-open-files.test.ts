@@ -4,7 +4,7 @@
  * rotation while it was closed too) and `ignore_older` (old files are not opened; written to later, only the
  * new lines are read). Real files, the real input.
  */
-import { appendFileSync, copyFileSync, readFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, linkSync, readFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -86,6 +86,33 @@ describe('file input: max_open_files', () => {
     await input.until(() => input.events.length >= 8, 'every line');
     await new Promise((r) => setTimeout(r, 300));
     expect(sorted(input.bodies())).toEqual(sorted([...linesOf(numbered('a', 0, 3)), ...linesOf(numbered('b', 0, 3)), ...linesOf(numbered('c', 0, 2))]));
+  });
+
+  /**
+   * A waiting file found to be read already under another name (its inode taken back from a rotated reader)
+   * leaves the wait. Before, it stayed in `files_waiting` for good (every later look at the name returned at
+   * once, as the name was read), and while it waited every file read to its end was closed to give way.
+   */
+  it('a waiting file that turns out to be read already under another name stops waiting', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.log'), numbered('a', 0, 2));
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [path.join(dir, '*.log')], start_at: 'beginning', max_open_files: 1 }, hold: true });
+    await input.until(() => input.held.length === 1 && input.logs.includes('watching for file changes'), 'a.log read, its lines not acknowledged');
+    const b = path.join(dir, 'b.log');
+    const c = path.join(dir, 'c.log');
+    await writeFile(b, numbered('b', 0, 2));
+    await input.until(() => input.metrics.get('files_waiting') === 1, 'b.log waiting');
+    linkSync(b, c); // the same file under a second name: it waits too
+    await input.until(() => input.metrics.get('files_waiting') === 2, 'c.log waiting');
+    input.held[0]!.ack('delivered'); // a.log gives way to b.log, whose lines stay unacknowledged
+    await input.until(() => input.held.length === 2, 'b.log read');
+    unlinkSync(b); // its reader goes on as a rotated file's, and c.log, taken in turn, is that file
+    await input.until(() => input.logs.includes('file rotated away; reading it to its end'), 'b.log gone from its name');
+    appendFileSync(c, numbered('c', 0, 1));
+    await input.until(() => input.held.length === 3, 'the line appended under c.log');
+    for (const h of input.held.slice(1)) h.ack('delivered');
+    await input.until(() => input.metrics.get('files_waiting') === 0, 'no file waiting', 3000);
+    expect(sorted(input.bodies())).toEqual(sorted(linesOf(numbered('a', 0, 2) + numbered('b', 0, 2) + numbered('c', 0, 1))));
   });
 
   /**

@@ -550,7 +550,8 @@ export class FileInput implements TailerHost {
    * open waits its turn (see `waiting`).
    */
   private async consider(file: string, atStart: boolean): Promise<void> {
-    if (this.ctx.signal.aborted || this.byPath.has(file)) return;
+    if (this.ctx.signal.aborted) return;
+    if (this.byPath.has(file)) return this.stopWaiting(file);
     const found = await stat(file).catch(() => undefined);
     const foundKey = found && fileKey(found.dev, found.ino);
     // A file held closed under this name may have been renamed away, deleted or replaced meanwhile: its
@@ -576,7 +577,8 @@ export class FileInput implements TailerHost {
     // come sooner.
     const vacated = this.vacated.get(file);
     if (!found && !parked && vacated?.ending) await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
-    if (!found?.isFile() || this.takenBack(file, foundKey!)) return;
+    if (!found?.isFile()) return;
+    if (this.takenBack(file, foundKey!)) return this.stopWaiting(file);
     const old = this.config.ignore_older !== undefined && Date.now() - found.mtimeMs > this.config.ignore_older;
     if (!old && !this.roomForLive()) {
       this.capWanted = true;
@@ -682,6 +684,16 @@ export class FileInput implements TailerHost {
     } finally {
       if (!keep) await handle.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * A waiting file is read already (under this name, or another: see `takenBack`): it waits no more. Before,
+   * it stayed in `waiting` for good (each look at the name returned at once, the name being read), and while
+   * it did, every file read to its end was closed at once to give way to it.
+   */
+  private stopWaiting(file: string): void {
+    this.waiting.delete(file);
+    this.starved.delete(file);
   }
 
   /**
