@@ -89,3 +89,27 @@ describe('file input: copytruncate before anything was read', () => {
     expectEachOnce(input.bodies(), numbered('r', 0, 15));
   });
 });
+
+/**
+ * copytruncate after the input had read part of the file, then as many bytes written again as it had read:
+ * the file neither shrank below what was read nor grew past it, and only its first bytes tell it is another.
+ * Before, the truncation went unseen at that size: the rest in the copy and the new lines were lost (the
+ * rotation stress run lost 45 lines so: 14 lines read, then copied and truncated, then 14 lines of the same
+ * length written, then renamed away).
+ */
+describe('file input: copytruncate, then written again to the size that was read', () => {
+  it('the rest of the old content is read from the copy and the new lines from the file, each once', async () => {
+    const { log, input } = await onEmptyFile();
+    await appendFile(log, numbered('a', 0, 3));
+    await input.until(() => input.events.length >= 3, 'the first 3 lines');
+    await sleep(50); // past the granularity of file times: the rewrite gets a modification time of its own
+    // Synchronous calls: the input cannot read in between.
+    appendFileSync(log, numbered('a', 3, 2));
+    copyFileSync(log, `${log}.1`);
+    truncateSync(log, 0);
+    appendFileSync(log, numbered('b', 0, 3)); // as many bytes as were read: 3 lines of the same length
+    await input.until(() => input.events.length >= 8, 'the copy\'s rest and the new lines', 3000).catch(() => undefined);
+    await sleep(300); // a line read twice would show up by now
+    expectEachOnce(input.bodies(), numbered('a', 0, 5) + numbered('b', 0, 3));
+  });
+});

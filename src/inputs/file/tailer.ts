@@ -430,6 +430,17 @@ export class Tailer {
         return true;
       }
     }
+    // Written since it was last found unchanged, and no longer than what was read: truncated and written
+    // again to exactly that size (copytruncate, then as many bytes as were read) shows neither as a shrink
+    // nor as growth to read. Only its first bytes tell. Before, the rest in the copy and the new lines were lost.
+    if (st.size === this.readOffset && fp.length > 0 && st.mtimeMs !== this.checkedMtimeMs) {
+      const prefix = await readPrefix(this.handle, fp.length);
+      if (prefix.length < fp.length || hashBytes(prefix) !== fp.hash) {
+        await this.restartAfterTruncation(st.size);
+        return true;
+      }
+      this.checkedMtimeMs = st.mtimeMs;
+    }
     if (unreadSince !== undefined && st.size === 0) {
       // Still empty: written and truncated since the last look, or only touched.
       await this.host.changedUnread(this, unreadSince);
