@@ -113,3 +113,32 @@ describe('file input: copytruncate, then written again to the size that was read
     expectEachOnce(input.bodies(), numbered('a', 0, 5) + numbered('b', 0, 3));
   });
 });
+
+/**
+ * A truncation with no copy (in place, or the copy compressed or deleted at once) while the input is behind:
+ * what it had seen of the file past the last line read is lost, and said: counted in file_lost_bytes_total
+ * and logged with the file and the bytes. Before, the loss was silent.
+ */
+describe('file input: a truncation before the file was read to its end, with no copy', () => {
+  it('counts and says the bytes that could not be read', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    await writeFile(log, numbered('x', 0, 1000)); // 9,000 bytes: more than one read (max_read_bytes 4 KiB)
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', max_read_bytes: '4KiB' } });
+    const release = input.block(); // the first read's lines are held: the input reads no further
+    try {
+      await input.until(() => input.waiting > 0, 'the first read held');
+      truncateSync(log, 0);
+      appendFileSync(log, numbered('y', 0, 1));
+    } finally {
+      release();
+    }
+    await input.until(() => input.bodies().includes('y-000000'), 'the line written after the truncation');
+    const read = input.bodies().filter((b) => b.startsWith('x-')).length;
+    expect(read).toBe(455); // 4,096 bytes read: 455 whole lines of 9 bytes
+    await input.until(() => input.metrics.get('file_lost_bytes_total') > 0, 'the loss counted');
+    expect(input.metrics.get('file_lost_bytes_total')).toBe(9000 - 455 * 9);
+    const said = input.logRecords.find((r) => r.problem === 'file_lines_lost');
+    expect(said).toMatchObject({ file: log, lost_bytes: 9000 - 455 * 9 });
+  });
+});

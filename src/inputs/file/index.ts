@@ -278,7 +278,7 @@ export class FileInput implements TailerHost {
     ctx.metrics.gauge('files_open', () => this.tailers.size);
     ctx.metrics.gauge('files_waiting', () => this.waiting.size);
     if (Number.isFinite(this.cap.ceiling)) ctx.metrics.gauge('max_open_files_now', () => this.cap.current);
-    ctx.metrics.declare('file_rotations_total', 'file_truncations_total', 'ack_dropped_events_total', 'ack_rejected_events_total', 'too_many_open_files_total', 'deferred_opens_total');
+    ctx.metrics.declare('file_rotations_total', 'file_truncations_total', 'ack_dropped_events_total', 'ack_rejected_events_total', 'too_many_open_files_total', 'deferred_opens_total', 'file_lost_bytes_total');
   }
 
   /**
@@ -1304,7 +1304,7 @@ export class FileInput implements TailerHost {
     });
   }
 
-  async truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; path: string; checkedMtimeMs: number }): Promise<void> {
+  async truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; seenSize: number; path: string; checkedMtimeMs: number }): Promise<void> {
     await this.exclusive(async () => {
       // The checkpoint of what was read stays under the file's key until it moves to the copy: saved
       // meanwhile, it leads the next start to the copy; and the content stays known, so that nothing takes
@@ -1326,7 +1326,21 @@ export class FileInput implements TailerHost {
       // same clock stamps both: older rotated files are not taken.
       await this.readCopiesSince(old.path, old.checkedMtimeMs, 'reading a rotated file never seen (rotated more than once since the file was last read)');
       if (recovered !== 'short') settled(recovered === 'found');
+      // No copy holds the rest: what the file was seen holding past the last line read is gone (at least: more
+      // may have been written after that look).
+      if (recovered === 'none' && old.seenSize > old.resumeAt) {
+        this.lost(old.path, old.seenSize - old.resumeAt, 'the file was truncated before it was read to its end, and no copy holding the rest was found (copytruncate with the copy compressed or deleted at once, or a truncation in place)');
+      }
     });
+  }
+
+  /**
+   * Bytes of a file that can no longer be read: counted in `file_lost_bytes_total` and said, which file, how
+   * many bytes and why (the first at once, then a sum at most every 10 s). Before, such a loss was silent.
+   */
+  private lost(file: string, bytes: number, why: string): void {
+    this.ctx.metrics.add('file_lost_bytes_total', bytes);
+    this.problems.report('file_lines_lost', `lines lost: ${bytes} bytes of ${file} were not read: ${why}`, { file, lost_bytes: bytes });
   }
 
   async changedUnread(tailer: Tailer, sinceMtimeMs: number): Promise<void> {

@@ -158,7 +158,7 @@ export interface TailerHost {
    * of what was written and rotated away after `checkedMtimeMs` (the file's modification time when it was
    * last found holding the old content): rotated more than once in between, they were never seen.
    */
-  truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; path: string; checkedMtimeMs: number }): Promise<void>;
+  truncated(tailer: Tailer, old: { tracker: AckTracker; resumeAt: number; seenSize: number; path: string; checkedMtimeMs: number }): Promise<void>;
   /**
    * The file changed while nothing had been read from it yet (offset 0, no fingerprint): if it was written,
    * copied and truncated in between (copytruncate right after a burst), the truncation cannot be seen on the
@@ -198,6 +198,8 @@ export class Tailer {
   private lookedAtMs = Date.now();
   /** End of the last line handed on as an event (what a copy resumes from after truncation). */
   private consumedEnd: number;
+  /** The size the file was last found at holding what was read: past `consumedEnd`, what a truncation may lose. */
+  private seenSize = 0;
   private splitter: LineSplitter;
   private readonly joiner: MultilineJoiner | undefined;
   private events: LogEvent[] = [];
@@ -416,6 +418,7 @@ export class Tailer {
         // they were made, and a start after a crash meanwhile reads them.
         if (unreadSince !== undefined) await this.host.changedUnread(this, unreadSince);
         this.checkedMtimeMs = st.mtimeMs;
+        this.seenSize = st.size;
         this.readOffset += bytesRead;
         this.now = Date.now();
         this.lastGrowth = monotonic();
@@ -550,7 +553,8 @@ export class Tailer {
   }
 
   private async restartAfterTruncation(size: number): Promise<void> {
-    const old = { tracker: this.tracker, resumeAt: this.consumedEnd, path: this.lastPath, checkedMtimeMs: this.checkedMtimeMs };
+    const old = { tracker: this.tracker, resumeAt: this.consumedEnd, seenSize: this.seenSize, path: this.lastPath, checkedMtimeMs: this.checkedMtimeMs };
+    this.seenSize = 0;
     this.host.ctx.metrics.add('file_truncations_total');
     this.host.ctx.logger.info({ file: this.lastPath, size, read_up_to: this.readOffset }, 'file truncated or replaced in place (copytruncate?): reading it again from the start');
     this.events = [];
