@@ -4,7 +4,7 @@
  * With `use_polling` and the periodic checks and scans set to an hour, the input hears of the name only from
  * the poll after all of it happened (a poll a second, the changes made within a millisecond), so the order
  * is fixed: the first file is never seen under the name. Before, its lines were lost (the rotation stress
- * run lost 25 to 420 lines a seed this way, the first files of each name). A rotated copy written before the
+ * run lost up to 450 lines a seed this way, the first files of each name). A rotated copy written before the
  * input started is not read.
  */
 import { appendFileSync, copyFileSync, renameSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';

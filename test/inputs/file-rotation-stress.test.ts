@@ -5,7 +5,9 @@
  * renamed away (`wN.log` -> `wN.log.<seq>`, a name of its own: nothing deleted) after 0-60 ms; the input
  * (in this process) reads `*.log`. At the end every line written is looked for among the events: lines
  * lost, and lines read more than once (which must be none: nothing is restarted here). The README's
- * rotation loss table comes from this run.
+ * rotation loss figures come from this run. The files that lost lines are printed (name, how rotated,
+ * inode, line range, when written); with DRIFTLOCK_STRESS_LOG=<folder>, each seed's files and the input's
+ * whole log (debug level) are written there too, to tell what the input did with them.
  *
  *   DRIFTLOCK_STRESS=1 npx vitest run test/inputs/file-rotation-stress.test.ts
  *
@@ -26,9 +28,22 @@ const MAX_MS = Number(env.DRIFTLOCK_STRESS_MAX_MS ?? 60);
 const MODE = env.DRIFTLOCK_STRESS_MODE ?? 'rename';
 const WRITERS = 4;
 
+/** A file a writer rotated (or the one it left under its name), and the lines it was given. */
+interface WrittenFile {
+  w: number;
+  name: string;
+  how: 'renamed' | 'copied' | 'live';
+  ino: number;
+  from: number;
+  until: number;
+  /** Milliseconds after the writers started. */
+  bornMs: number;
+  rotatedMs: number;
+}
+
 /**
  * The writers: argv dir, seed, seconds, max_ms, mode, writers. Each appends 1-3 lines every 1-3 ms and
- * rotates its file once it is 0-max_ms old; prints {written: [...], rotations} at the end.
+ * rotates its file once it is 0-max_ms old; prints {written: [...], rotations, files, startedAt} at the end.
  */
 const WRITER = String.raw`
 const fs = require('node:fs');
@@ -43,11 +58,19 @@ const random = () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 const pad = 'x'.repeat(40);
-const end = Date.now() + Number(secondsText) * 1000;
+const startedAt = Date.now();
+const end = startedAt + Number(secondsText) * 1000;
 const writers = Array.from({ length: Number(writersText) }, (_, i) => {
   const file = path.join(dir, 'w' + i + '.log');
-  return { i, file, fd: fs.openSync(file, 'a'), n: 0, seq: 0, rotateAt: Date.now() + random() * Number(maxText) };
+  const fd = fs.openSync(file, 'a');
+  return { i, file, fd, ino: fs.fstatSync(fd).ino, n: 0, from: 0, bornMs: 0, seq: 0, rotateAt: Date.now() + random() * Number(maxText) };
 });
+const files = [];
+const done = (w, name, how) => {
+  files.push({ w: w.i, name, how, ino: w.ino, from: w.from, until: w.n, bornMs: w.bornMs, rotatedMs: Date.now() - startedAt });
+  w.from = w.n;
+  w.bornMs = Date.now() - startedAt;
+};
 let rotations = 0;
 const tick = () => {
   const now = Date.now();
@@ -60,10 +83,13 @@ const tick = () => {
       if (mode === 'mixed' && w.seq % 2 === 0) {
         fs.copyFileSync(w.file, to);
         fs.ftruncateSync(w.fd, 0);
+        done(w, path.basename(to), 'copied');
       } else {
         fs.closeSync(w.fd);
         fs.renameSync(w.file, to);
+        done(w, path.basename(to), 'renamed');
         w.fd = fs.openSync(w.file, 'a');
+        w.ino = fs.fstatSync(w.fd).ino;
       }
       rotations++;
       w.rotateAt = now + random() * Number(maxText);
@@ -71,8 +97,11 @@ const tick = () => {
   }
   if (now < end) setTimeout(tick, 1 + Math.floor(random() * 3));
   else {
-    for (const w of writers) fs.closeSync(w.fd);
-    process.stdout.write(JSON.stringify({ written: writers.map((w) => w.n), rotations }));
+    for (const w of writers) {
+      fs.closeSync(w.fd);
+      done(w, path.basename(w.file), 'live');
+    }
+    process.stdout.write(JSON.stringify({ written: writers.map((w) => w.n), rotations, files, startedAt }));
   }
 };
 tick();
@@ -97,7 +126,7 @@ describe.skipIf(!env.DRIFTLOCK_STRESS)(`file input stress: files rotated every 0
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       await new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      const { written, rotations } = JSON.parse(out) as { written: number[]; rotations: number };
+      const { written, rotations, files, startedAt } = JSON.parse(out) as { written: number[]; rotations: number; files: WrittenFile[]; startedAt: number };
       const total = written.reduce((a, b) => a + b, 0);
       // Until every line came, or nothing new came for 5 s (rotate_wait, scan_interval and a margin).
       let last = -1;
@@ -121,6 +150,14 @@ describe.skipIf(!env.DRIFTLOCK_STRESS)(`file input stress: files rotated every 0
         }
       }
       console.log(`stress seed ${seed} (${MODE}, 0-${MAX_MS} ms, ${SECONDS} s): ${total} lines written, ${rotations} rotations, ${lost} lost, ${twice} read twice`);
+      const losing = files.map((f) => ({ ...f, lost: seen[f.w]!.subarray(f.from, f.until).filter((c) => c === 0).length })).filter((f) => f.lost > 0);
+      for (const f of losing.slice(0, 20)) {
+        console.log(`  ${f.name} (${f.how}, inode ${f.ino}, lines ${f.from}-${f.until - 1}, written ${f.bornMs}-${f.rotatedMs} ms after the writers started): ${f.lost} lost`);
+      }
+      if (losing.length > 20) console.log(`  ... and ${losing.length - 20} more files`);
+      if (env.DRIFTLOCK_STRESS_LOG) {
+        await writeFile(path.join(env.DRIFTLOCK_STRESS_LOG, `stress-${MODE}-${seed}.json`), JSON.stringify({ startedAt, files, losing, log: input.logRecords }));
+      }
       expect(twice, 'lines read more than once').toBe(0);
     }, (SECONDS + 60) * 1000);
   }

@@ -584,7 +584,7 @@ export class FileInput implements TailerHost {
     // and no reader followed the name to find them. It is looked at as a name rotated away (see `vacated`),
     // with the rotated copies written since the start-up scan as its unread ones. Before, they were lost:
     // the first files of each name under rotations faster than the input first found the name (in the
-    // rotation stress run, 25 to 420 lines of each seed, every one of them in the first 0.3 to 0.7 s).
+    // rotation stress run, up to 450 lines a seed, every one of them in the first 0.3 to 0.7 s).
     if (!atStart && !parked && !this.namesFound.has(file) && !this.vacated.has(file)) this.vacated.set(file, { since: Date.now(), checkedMtimeMs: this.startedAtMs });
     this.namesFound.add(file);
     const vacated = this.vacated.get(file);
