@@ -448,6 +448,10 @@ export class Tailer {
       // Still empty: written and truncated since the last look, or only touched.
       await this.host.changedUnread(this, unreadSince);
       this.checkedMtimeMs = st.mtimeMs;
+      // The search waits its turn among the input's decisions, and the file may have been written to and
+      // renamed away meanwhile: looked at again, not let go at rotate_wait by the size found before it.
+      // Before, those lines were lost.
+      return true;
     }
     return this.atEnd(st);
   }
