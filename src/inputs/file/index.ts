@@ -140,6 +140,9 @@ interface RecoverOptions {
 const RESTING_CHECKS_AT_ONCE = 64;
 
 /** The running input: decides where each file starts, owns the tailers and the checkpoints. */
+/** Names remembered as found since the start (see `namesFound`), the first found forgotten first. */
+const MAX_NAMES_FOUND = 10_000;
+
 export class FileInput implements TailerHost {
   readonly options: TailerOptions;
   readonly problems: ProblemLog;
@@ -587,6 +590,9 @@ export class FileInput implements TailerHost {
     // rotation stress run, up to 450 lines a seed, every one of them in the first 0.3 to 0.7 s).
     if (!atStart && !parked && !this.namesFound.has(file) && !this.vacated.has(file)) this.vacated.set(file, { since: Date.now(), checkedMtimeMs: this.startedAtMs });
     this.namesFound.add(file);
+    // Bounded (names made of dates or pod ids come and go): a name forgotten and found again is looked at
+    // as new, and its rotated copies already read hold known content, so none is read twice.
+    if (this.namesFound.size > MAX_NAMES_FOUND) this.namesFound.delete(this.namesFound.values().next().value!);
     const vacated = this.vacated.get(file);
     if (!found && !parked && vacated?.ending) await this.readCopiesSince(file, vacated.checkedMtimeMs, 'reading a rotated file never seen (the file was rotated before it was found)');
     if (!found?.isFile()) return;
