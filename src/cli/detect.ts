@@ -59,8 +59,6 @@ interface Found {
   time: number | undefined;
 }
 
-
-
 /**
  * Writes to a stream, waiting for it to drain when its buffer is full (a slow pipe reader). `halt`: the
  * command was told to stop (Ctrl-C): the wait ends then, so that a reader that does not read (`| less`
@@ -132,7 +130,6 @@ function colorWanted(stream: NodeJS.WriteStream): boolean {
 function anomaliesText(n: number): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? 'anomaly' : 'anomalies'}`;
 }
-
 
 /** The detector, the parser and the per-line bookkeeping that both commands share. */
 export class LineDetector {

@@ -139,10 +139,10 @@ interface RecoverOptions {
 /** How many closed files are looked at (stat) at once in the periodic check. */
 const RESTING_CHECKS_AT_ONCE = 64;
 
-/** The running input: decides where each file starts, owns the tailers and the checkpoints. */
 /** Names remembered as found since the start (see `namesFound`), the first found forgotten first. */
 const MAX_NAMES_FOUND = 10_000;
 
+/** The running input: decides where each file starts, owns the tailers and the checkpoints. */
 export class FileInput implements TailerHost {
   readonly options: TailerOptions;
   readonly problems: ProblemLog;

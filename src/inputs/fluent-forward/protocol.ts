@@ -314,6 +314,13 @@ function refusedChunk(message: Uint8Array, maxBytes: number): string | undefined
   }
 }
 
+/** A message whose `take` reads its entries from `raws` (see `entriesOf`), none skipped or refused yet. */
+function withEntries(base: Pick<ForwardMessage, 'tag' | 'chunk' | 'mode'>, raws: Iterator<unknown>, maxRecords: number, total: () => number): ForwardMessage {
+  const message: ForwardMessage = { ...base, take: () => [], skipped: 0, refused: 0 };
+  message.take = entriesOf(raws, message, maxRecords, total);
+  return message;
+}
+
 /**
  * Unpacks one decoded top-level forward message, of which `take` reads at most `maxRecords` entries (see
  * `ForwardMessage.refused`): a 16 KB gzip of 3-byte entries is 5.6 million of them. Throws
@@ -334,9 +341,7 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number, maxRecord
 
   if (Array.isArray(second)) {
     const option = options(message[2]);
-    const unpacked: ForwardMessage = { tag, take: () => [], skipped: 0, refused: 0, chunk: chunkId(option), mode: 'forward' };
-    unpacked.take = entriesOf(second[Symbol.iterator](), unpacked, maxRecords, () => second.length);
-    return unpacked;
+    return withEntries({ tag, chunk: chunkId(option), mode: 'forward' }, second[Symbol.iterator](), maxRecords, () => second.length);
   }
   if (second instanceof Uint8Array) {
     const option = options(message[2]);
@@ -355,8 +360,7 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number, maxRecord
       }
       mode = 'compressed_packed_forward';
     }
-    const unpacked: ForwardMessage = { tag, take: () => [], skipped: 0, refused: 0, chunk, mode };
-    unpacked.take = entriesOf(new Decoder(decoderOptions(maxBytes)).decodeMulti(packed), unpacked, maxRecords, () => MessageBoundaries.count(packed));
+    const unpacked = withEntries({ tag, chunk, mode }, new Decoder(decoderOptions(maxBytes)).decodeMulti(packed), maxRecords, () => MessageBoundaries.count(packed));
     if (packed !== second) unpacked.inflated = packed.length;
     return unpacked;
   }
@@ -371,7 +375,5 @@ function unpackBody(message: unknown[], tag: string, maxBytes: number, maxRecord
     e.chunk = chunk;
     throw e;
   }
-  const unpacked: ForwardMessage = { tag, take: () => [], chunk, mode: 'message', skipped: 0, refused: 0 };
-  unpacked.take = entriesOf([[second, message[2]]][Symbol.iterator](), unpacked, maxRecords, () => 1);
-  return unpacked;
+  return withEntries({ tag, chunk, mode: 'message' }, [[second, message[2]]][Symbol.iterator](), maxRecords, () => 1);
 }
