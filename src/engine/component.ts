@@ -23,7 +23,7 @@ import type { ComponentMetrics } from './metrics.js';
 
 export type ComponentKind = 'input' | 'transform' | 'output';
 
-/** What the engine does with the events of a batch a transform's `map()` throws on (see `ComponentDefinition.onError`). */
+/** What the engine does with the events of a batch a transform fails on (see `ComponentDefinition.onError`). */
 export const ON_ERROR = ['pass', 'drop'] as const;
 export type OnError = (typeof ON_ERROR)[number];
 
@@ -135,6 +135,14 @@ export interface BuildContext {
    * `ComponentContext.health` (absent outside a pipeline).
    */
   health?: ComponentContext['health'];
+  /**
+   * Transforms that run as a `stream()`: a batch it failed on (threw while handling it), told here rather
+   * than thrown out of `stream()`, which ends the stream and restarts the transform. The engine applies its
+   * `on_error` as to a batch a `map()` throws on (logged, counted, on `/health`) and returns the batch to
+   * yield (`pass`: its events as they are) or undefined (`drop`: answered `dropped` already). Absent outside
+   * a pipeline.
+   */
+  failedBatch?(batch: Batch, err: unknown): Batch | undefined;
 }
 
 export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S extends z.ZodType = z.ZodType> {
@@ -149,9 +157,10 @@ export interface ComponentDefinition<K extends ComponentKind = ComponentKind, S 
   example?: Record<string, unknown>;
   build(config: z.output<S>, ctx: BuildContext): StageByKind[K] | Promise<StageByKind[K]>;
   /**
-   * Transforms: what becomes of the events of a batch its `map()` throws on when the config does not say
-   * (`on_error`, validated by the engine for every transform): `pass` (the default) sends them on as they
-   * were, `drop` drops them. `drop` for a transform whose events must not go on unchanged (`redact`).
+   * Transforms: what becomes of the events of a batch it fails on when the config does not say (`on_error`,
+   * validated by the engine for every transform): a batch its `map()` throws on, one a `stream()` tells
+   * (`BuildContext.failedBatch`) or throws on twice in a row. `pass` (the default) sends them on, `drop`
+   * drops them. `drop` for a transform whose events must not go on unchanged (`redact`).
    */
   onError?: OnError;
   /**

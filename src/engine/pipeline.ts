@@ -453,6 +453,7 @@ export class Pipeline {
       upstreamBlocked: () => upstream.some((u) => u.fanout.blocked),
       stopping: c.stopper?.signal ?? this.stopInputs.signal,
       health: healthOf(c),
+      ...(c.config.kind === 'transform' ? { failedBatch: (batch: Batch, err: unknown) => this.failedOn(c, batch, err) } : {}),
     })) as T;
   }
 
@@ -888,23 +889,55 @@ export class Pipeline {
           held.clear();
           return left;
         };
+        // The batch last fed, until the transform asks for the next one: a throw meanwhile is a failure on
+        // it. `suspect`: the one it had in hand at the crash before (fed again once); `thrown`: what it threw.
+        let inHand: { wrapped: Batch; batch: Batch } | undefined;
+        let suspect: Batch | undefined;
+        let thrown: unknown;
         const feed = async function* (source: AsyncIterable<Batch>): AsyncIterable<Batch> {
           // All wrapped (held) at once: a second crash while they are fed again must find every one.
-          for (const b of redeliver.splice(0).map(wrap)) yield b;
-          for await (const b of source) yield wrap(b);
+          const again = redeliver.splice(0).map((batch) => ({ wrapped: wrap(batch), batch }));
+          for (const fed of again) {
+            inHand = fed;
+            yield fed.wrapped;
+            inHand = undefined;
+          }
+          for await (const batch of source) {
+            inHand = { wrapped: wrap(batch), batch };
+            yield inHand.wrapped;
+            inHand = undefined;
+          }
         };
         await this.supervise(c, async (attempt) => {
           if (attempt > 0) {
+            // A batch it crashed on twice in a row is the batch's fault, not a passing one's: fed a third time
+            // it would crash it again, and again, the pipeline held up behind it. Its `on_error` applies instead.
+            const failed = inHand && held.has(inHand.wrapped.finalizers[0]!) ? inHand : undefined;
+            inHand = undefined;
+            suspect = failed && failed.batch !== suspect ? failed.batch : undefined;
+            if (failed && suspect === undefined) {
+              const passed = this.failedOn(c, failed.wrapped, thrown, true);
+              if (passed) {
+                held.delete(passed.finalizers[0]!);
+                c.metrics.add('sent_events_total', passed.events.length);
+                await c.fanout.send(passed);
+              }
+            }
             redeliver.push(...takeBack());
             current = await this.build<TransformStage>(c);
           }
-          for await (const yielded of current.stream!(feed(this.counted(c, buffer)))) {
-            const out = checkYielded(yielded);
-            for (const f of out.finalizers) held.delete(f);
-            c.metrics.add('sent_events_total', out.events.length);
-            await c.fanout.send(out);
+          try {
+            for await (const yielded of current.stream!(feed(this.counted(c, buffer)))) {
+              const out = checkYielded(yielded);
+              for (const f of out.finalizers) held.delete(f);
+              c.metrics.add('sent_events_total', out.events.length);
+              await c.fanout.send(out);
+            }
+            this.endedEarly(c, buffer, 'stream()');
+          } catch (err) {
+            thrown = err;
+            throw err;
           }
-          this.endedEarly(c, buffer, 'stream()');
         }, () => finishedWith(buffer, held.size + redeliver.length), () => buffer.closed);
         const left = [...redeliver.splice(0), ...takeBack()];
         c.abandoned += left.reduce((n, b) => n + b.events.length, 0);
@@ -916,18 +949,9 @@ export class Pipeline {
           try {
             out = checkMapped(await map(batch.events), 'map()');
           } catch (err) {
-            // `on_error: pass` (fail open): the events pass on unchanged rather than being lost. `drop` (fail
-            // closed: redact's default, which must not send on what it could not clean): they go no further,
-            // acknowledged `dropped`, so that their input moves on (a file input checkpoints past them:
-            // `abandoned` would hold its checkpoint there and read them again, and fail again, at every
-            // start). Either way the error is loud: logged, counted, and on /health for a minute.
-            const drop = onErrorOf(c.config) === 'drop';
-            this.batchFailed(c, err, batch.events.length, drop);
-            if (drop) {
-              releaseAll(batch.finalizers, 'dropped');
-              continue;
-            }
-            out = batch.events;
+            const passed = this.failedOn(c, batch, err);
+            if (!passed) continue;
+            out = passed.events;
           }
           if (out.length === 0) {
             releaseAll(batch.finalizers);
@@ -955,11 +979,27 @@ export class Pipeline {
   }
 
   /**
+   * Applies a transform's `on_error` to a batch it failed on, told and counted (`batchFailed`; `crashed`: a
+   * stream() whose throw counted as its crash already). `pass` (fail open) gives the batch back, for its
+   * events to go on unchanged rather than be lost. `drop` (fail closed: redact's default, which must not
+   * send on what it could not clean) answers it `dropped`, so that its input moves on (a file input
+   * checkpoints past it: `abandoned` would hold its checkpoint there, to read it again, and fail again, at
+   * every start), and gives undefined.
+   */
+  private failedOn(c: RunningComponent, batch: Batch, err: unknown, crashed = false): Batch | undefined {
+    const drop = onErrorOf(c.config) === 'drop';
+    this.batchFailed(c, err, batch.events.length, drop, crashed);
+    if (!drop) return batch;
+    releaseAll(batch.finalizers, 'dropped');
+    return undefined;
+  }
+
+  /**
    * Counts and tells a batch transform `c` failed on (`dropped`: its events go no further): on /health for a
    * minute, logged with the error at the first failure and then at most every `BATCH_ERROR_LOG_MS`.
    */
-  private batchFailed(c: RunningComponent, err: unknown, events: number, dropped: boolean): void {
-    c.metrics.add('errors_total');
+  private batchFailed(c: RunningComponent, err: unknown, events: number, dropped: boolean, counted = false): void {
+    if (!counted) c.metrics.add('errors_total');
     c.metrics.add('failed_events_total', events, { outcome: dropped ? 'dropped' : 'passed' });
     const now = Date.now();
     const what = dropped ? 'its events dropped (on_error: drop)' : 'its events passed on unchanged';

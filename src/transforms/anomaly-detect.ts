@@ -621,6 +621,11 @@ export const anomalyDetectTransform = defineTransform({
       }, config.snapshot_interval)
       : undefined;
     timer?.unref();
+    const failOpen = (batch: Batch, err: unknown): Batch => {
+      ctx.metrics?.add('errors_total');
+      ctx.logger.error({ err, events: batch.events.length }, 'transform failed on a batch; passing its events on unchanged');
+      return batch;
+    };
     let lastErrorLog = -Infinity;
     let lastSilenceErrorLog = -Infinity;
     let unlogged = 0;
@@ -735,10 +740,12 @@ export const anomalyDetectTransform = defineTransform({
             try {
               out = await stage.map(batch.events);
             } catch (err) {
-              // Fail open, as the engine does for a transform's map: the events pass on unchanged.
-              ctx.metrics?.add('errors_total');
-              ctx.logger.error({ err, events: batch.events.length }, 'transform failed on a batch; passing its events on unchanged');
-              out = batch.events;
+              // Its `on_error`, applied by the engine as to a map()'s batch; thrown, it would restart the
+              // transform, and the batch be fed again. Outside a pipeline it fails open.
+              const passed = ctx.failedBatch ? ctx.failedBatch(batch, err) : failOpen(batch, err);
+              if (passed) yield passed;
+              next = source.next();
+              continue;
             }
             if (out.length) yield { events: out, finalizers: batch.finalizers, bytes: carriedBytes(batch, out) };
             else releaseAll(batch.finalizers);

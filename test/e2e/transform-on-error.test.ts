@@ -82,4 +82,88 @@ outputs:
     // Logged at the first failure, then at most every 10 s: not a line a batch.
     expect(said.length).toBeLessThan(batches);
   }, 60_000);
+
+  it('a stream transform that fails on a batch, a plugin\'s or anomaly_detect: its on_error applies to that batch too', async () => {
+    // Before, on_error did not apply to a stream transform: a plugin's that threw on a batch was restarted
+    // and fed the batch again, for ever (it threw each time), and anomaly_detect passed such a batch on
+    // whatever its on_error said.
+    const dir = await tempDir('dl-on-error-stream-');
+    const log = path.join(dir, 'app.log');
+    const LINES = 2_000;
+    // Long enough lines for several batches (one per 256 KiB read): the poison line's is one of them.
+    const pad = 'x'.repeat(400);
+    await writeFile(log, Array.from({ length: LINES }, (_, i) => `${JSON.stringify(i === 1_000 ? { n: i, pad, poison: true } : { n: i, pad })}\n`).join(''));
+    // `fails_on_poison` fails on a batch with a poison line: it throws out of stream(), or (`tell`) tells
+    // the engine (ctx.failedBatch). `bare` hands on events without their attributes (a careless plugin):
+    // anomaly_detect then fails on every batch of JSON lines (it marks what does not parse in them).
+    await writeFile(path.join(dir, 'plugin.mjs'), `export default ({ z, defineTransform }) => [
+  defineTransform({ type: 'fails_on_poison', description: 'fails on a poison line', config: z.object({ tell: z.boolean().default(false) }),
+    build: (config, ctx) => ({
+      async *stream(batches) {
+        for await (const batch of batches) {
+          if (!batch.events.some((e) => e.body.includes('poison'))) { yield batch; continue; }
+          const err = new Error('poison in ' + batch.events.length + ' events');
+          if (!config.tell) throw err;
+          const passed = ctx.failedBatch(batch, err);
+          if (passed) yield passed;
+        }
+      },
+    }) }),
+  defineTransform({ type: 'bare', description: 'drops attributes', config: z.object({}),
+    build: () => ({ map: (events) => events.map((e) => ({ observedTimestamp: e.observedTimestamp, body: e.body, source: e.source })) }) }),
+];
+`);
+    const api = await freePort();
+    const config = path.join(dir, 'pipeline.yaml');
+    await writeFile(config, `data_dir: ${dir}/data
+api: { enabled: true, address: 127.0.0.1:${api} }
+plugins: [./plugin.mjs]
+inputs:
+  app: { type: file, include: [${log}], start_at: beginning }
+transforms:
+  thrower: { type: fails_on_poison, inputs: [app], on_error: drop }
+  teller: { type: fails_on_poison, tell: true, inputs: [app], on_error: drop }
+  bare: { type: bare, inputs: [app] }
+  detect: { type: anomaly_detect, inputs: [bare], emit: all, on_error: drop }
+outputs:
+  after_thrower: { type: file, inputs: [thrower], path: ${dir}/after-thrower.jsonl }
+  after_teller: { type: file, inputs: [teller], path: ${dir}/after-teller.jsonl }
+  after_detect: { type: file, inputs: [detect], path: ${dir}/after-detect.jsonl }
+`);
+    const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
+    await cli.waitFor(/driftlock running/);
+    // Every line through each branch: written, or dropped.
+    let metrics = '';
+    const through = async () => {
+      let n = sample(metrics, 'failed_events_total', 'detect', 'outcome="dropped"') ?? 0;
+      for (const id of ['thrower', 'teller']) n += (sample(metrics, 'failed_events_total', id, 'outcome="dropped"') ?? 0) + (await lines(path.join(dir, `after-${id}.jsonl`))).length;
+      return n;
+    };
+    for (let i = 0; i < 400 && (await through()) < 3 * LINES; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      metrics = await fetch(`http://127.0.0.1:${api}/metrics`).then((r) => r.text()).catch(() => '');
+    }
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    const summary = exitSummary(result.stderr);
+
+    for (const id of ['thrower', 'teller']) {
+      const dropped = sample(metrics, 'failed_events_total', id, 'outcome="dropped"')!;
+      const after = await lines(path.join(dir, `after-${id}.jsonl`));
+      // The poison line's batch, and it alone, dropped.
+      expect(dropped, id).toBeGreaterThan(0);
+      expect(dropped, id).toBeLessThan(LINES);
+      expect(after.length, id).toBe(LINES - dropped);
+      expect(after.some((l) => l.includes('poison')), id).toBe(false);
+    }
+    // Fed again once after its crash, it threw again: then the batch was dropped, not fed a third time.
+    expect(summary.thrower!.restarts_total).toBe(2);
+    // Told, not thrown: not restarted.
+    expect(summary.teller!.restarts_total ?? 0).toBe(0);
+    expect(sample(metrics, 'failed_events_total', 'detect', 'outcome="dropped"')).toBe(LINES);
+    expect(await lines(path.join(dir, 'after-detect.jsonl'))).toEqual([]);
+    const said = logLines(result.stderr).find((l) => l.component === 'detect' && l.msg === 'transform failed on a batch; dropped its events (on_error: drop)');
+    expect((said?.err as { message: string } | undefined)?.message).toMatch(/^Cannot read properties of undefined/);
+  }, 60_000);
 });

@@ -26,7 +26,7 @@ function expectEveryBatchDelivered(batches: number): void {
 }
 
 /** numbers (`count` of them, 0: until stopped, in batches of 10) -> the stream transform `hold` with `options` -> collect. */
-function holdPipeline(count: number, options: Record<string, number | boolean>, restartBackoffMs?: number[]): ReturnType<typeof testPipeline> {
+function holdPipeline(count: number, options: Record<string, number | boolean | string>, restartBackoffMs?: number[]): ReturnType<typeof testPipeline> {
   const hold = Object.entries(options).map(([k, v]) => `${k}: ${v}, `).join('');
   return testPipeline(`
 inputs:
@@ -521,6 +521,56 @@ outputs:
     // Before, only errors_total told it.
     expect(pipeline.health()).toEqual([expect.objectContaining({ component: 'tagger', kind: 'transform', last_error: expect.stringMatching(/^failed on a batch, its events passed on unchanged: /) })]);
     expect(pipeline.health(Date.now() + 61_000)).toEqual([]);
+  });
+});
+
+describe('a stream transform that fails on a batch', () => {
+  /** The run of `holdPipeline(50, options)`, which must end within 10 s (a crash loop does not). */
+  async function failingOn25(options: Record<string, number | boolean | string>) {
+    const { pipeline } = await holdPipeline(50, { fails_on: 25, ...options }, [1]);
+    await pipeline.start();
+    const ended = await Promise.race([pipeline.done.then(() => 'ended'), sleep(10_000).then(() => 'still running')]);
+    if (ended !== 'ended') await pipeline.stop(100);
+    const t = pipeline.metrics().find((m) => m.id === 't')!;
+    const acks = hooks.acks.get('src')!.sort(([a], [b]) => a - b);
+    return { ended, t, acks, received: numbersOf(hooks.received.get('out')).sort((x, y) => x - y), pipeline };
+  }
+  const without20s = range(50).filter((n) => n < 20 || n >= 30);
+  const acksWith20s = (status: string) => range(5).map((i) => [i * 10, i === 2 ? status : 'delivered']);
+
+  it('thrown out of stream() at the same batch after its restart: its on_error applies to that batch, not fed a third time (pass: its events go on)', async () => {
+    // Before, the batch was fed again to each restarted instance, which threw on it again: restarted for ever,
+    // the pipeline held up behind it.
+    const { ended, t, acks, received } = await failingOn25({});
+    expect(ended).toBe('ended');
+    expect(hooks.instances.get('t')).toBe(3);
+    expect(t.get('restarts_total')).toBe(2);
+    expect(t.get('failed_events_total', { outcome: 'passed' })).toBe(10);
+    expect(received).toEqual(range(50));
+    expect(acks).toEqual(acksWith20s('delivered'));
+  });
+
+  it('thrown out of stream() at the same batch after its restart, with on_error: drop: that batch is answered dropped, the rest delivered', async () => {
+    const { ended, t, acks, received } = await failingOn25({ on_error: 'drop' });
+    expect(ended).toBe('ended');
+    expect(t.get('failed_events_total', { outcome: 'dropped' })).toBe(10);
+    expect(received).toEqual(without20s);
+    expect(acks).toEqual(acksWith20s('dropped'));
+  });
+
+  it('told to the engine (failedBatch): its on_error applies and the transform goes on, not restarted', async () => {
+    for (const onError of ['pass', 'drop'] as const) {
+      hooks.reset();
+      const { ended, t, acks, received, pipeline } = await failingOn25({ tells_failures: true, on_error: onError });
+      expect(ended).toBe('ended');
+      expect(hooks.instances.get('t')).toBe(1);
+      expect(t.get('restarts_total')).toBe(0);
+      expect(t.get('errors_total')).toBe(1);
+      expect(t.get('failed_events_total', { outcome: onError === 'pass' ? 'passed' : 'dropped' })).toBe(10);
+      expect(received).toEqual(onError === 'pass' ? range(50) : without20s);
+      expect(acks).toEqual(acksWith20s(onError === 'pass' ? 'delivered' : 'dropped'));
+      expect(pipeline.health()).toEqual([expect.objectContaining({ component: 't', last_error: expect.stringMatching(/^failed on a batch, its events (passed on unchanged|dropped \(on_error: drop\)): cannot handle 25$/) })]);
+    }
   });
 });
 

@@ -112,7 +112,9 @@ export const tagTransform = defineTransform({
  * first instance throws on the `crash_on`-th batch it sees, and the second on its `crash_again_on`-th.
  * With `crash_at_end`, the first instance throws once its input has ended, holding its last batch (with
  * `crash_at_end_always`, every instance does); the build of instance `build_fails_on` throws; the first
- * instance returns after `quit_after` batches, holding the last. Its flush() is recorded in `hooks.flushed`.
+ * instance returns after `quit_after` batches, holding the last. Every instance fails on a batch with the
+ * number `fails_on`: it throws, or with `tells_failures` tells the engine (`failedBatch`) and goes on. Its
+ * flush() is recorded in `hooks.flushed`.
  */
 export const holdTransform = defineTransform({
   type: 'hold',
@@ -124,8 +126,10 @@ export const holdTransform = defineTransform({
     crash_at_end_always: z.boolean().default(false),
     build_fails_on: z.number().int().default(-1),
     quit_after: z.number().int().default(-1),
+    fails_on: z.number().int().default(-1),
+    tells_failures: z.boolean().default(false),
   }),
-  build(config, { id }) {
+  build(config, { id, failedBatch }) {
     const attempt = (hooks.instances.get(id) ?? 0) + 1;
     hooks.instances.set(id, attempt);
     if (attempt === config.build_fails_on) throw new Error('plugin cannot build');
@@ -136,6 +140,13 @@ export const holdTransform = defineTransform({
         for await (const b of batches) {
           seen += 1;
           if ((attempt === 1 && seen === config.crash_on) || (attempt === 2 && seen === config.crash_again_on)) throw new Error('plugin bug');
+          if (b.events.some((e) => (e.body as { n: number }).n === config.fails_on)) {
+            const err = new Error(`cannot handle ${config.fails_on}`);
+            if (!config.tells_failures || !failedBatch) throw err;
+            const passed = failedBatch(b, err);
+            if (passed) yield passed;
+            continue;
+          }
           if (held) yield held;
           held = b;
           // A plugin bug: the first instance stops reading (returns) after `quit_after` batches, holding one.
