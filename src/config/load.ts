@@ -65,7 +65,7 @@ export function onErrorSchema(fallback: OnError = 'pass') {
     .enum(ON_ERROR)
     .default(fallback)
     .describe(
-      'What becomes of the events of a batch the transform fails on (throws): `pass` sends them on as they came in; `drop` drops them, counted in `failed_events_total{outcome="dropped"}` and acknowledged to their input as `dropped` (a file input checkpoints past them and does not read them again). Either way the error is logged (at most every 10 s), counted in `errors_total` and on `/health` for a minute. It applies as well to a transform that runs as a stream (`anomaly_detect`); one whose `stream()` throws out is restarted and fed the batch again, and `on_error` applies to a batch it throws on twice in a row. Not to `flush()` at the stop, which has no batch: what it would have passed on is lost when it throws.',
+      'What becomes of the events of a batch the transform fails on (throws): `pass` sends them on as the transform left them (what its `map()` changed in them before it threw stays changed: they are not copied before each batch); `drop` drops them, counted in `failed_events_total{outcome="dropped"}` and acknowledged to their input as `dropped` (a file input checkpoints past them and does not read them again). Either way the error is logged (at most every 10 s), counted in `errors_total` and on `/health` for a minute. It applies as well to a transform that runs as a stream (`anomaly_detect`); one whose `stream()` throws out is restarted and fed the batch again, and `on_error` applies to a batch it throws on twice in a row. Not to `flush()` at the stop, which has no batch: what it would have passed on is lost when it throws.',
     );
 }
 

@@ -23,7 +23,7 @@ const HELP: Record<string, string> = {
   buffer_events: 'Events waiting in the buffer in front of the component.',
   buffer_bytes: 'Bytes of the events waiting in the buffer in front of the component, as estimated for buffer.max_bytes.',
   anomalies_total: 'Events the anomaly detector flagged, by the kind of anomaly (sum() for all).',
-  failed_events_total: 'Events of the batches a transform failed on (threw), by what its on_error did with them: outcome="passed" (sent on unchanged) or "dropped".',
+  failed_events_total: 'Events of the batches a transform failed on (threw), by what its on_error did with them: outcome="passed" (sent on as it left them) or "dropped".',
   filtered_events_total: 'Events a filter dropped by its conditions (acknowledged as delivered).',
   stream_id_unresolved_events_total: 'Events the anomaly detector put in the stream `-` because they lack a field its `stream_id` names.',
   delivery_requests_total: 'HTTP requests an output sent (first tries and retries).',

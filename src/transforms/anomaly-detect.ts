@@ -623,7 +623,7 @@ export const anomalyDetectTransform = defineTransform({
     timer?.unref();
     const failOpen = (batch: Batch, err: unknown): Batch => {
       ctx.metrics?.add('errors_total');
-      ctx.logger.error({ err, events: batch.events.length }, 'transform failed on a batch; passing its events on unchanged');
+      ctx.logger.error({ err, events: batch.events.length }, 'transform failed on a batch; passing its events on as it left them');
       return batch;
     };
     let lastErrorLog = -Infinity;

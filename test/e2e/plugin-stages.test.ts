@@ -105,7 +105,7 @@ outputs:
       expect((await lines(path.join(dir, 'raw.jsonl'))).length).toBe(50);
       const after = (await lines(path.join(dir, 'after-bad.jsonl'))).map((l) => JSON.parse(l) as { body: string });
       expect(after.map((e) => e.body)).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i}`));
-      const failed = logLines(result.stderr).find((l) => l.msg === 'transform failed on a batch; passing its events on unchanged');
+      const failed = logLines(result.stderr).find((l) => l.msg === 'transform failed on a batch; passing its events on as it left them');
       expect(failed?.component).toBe('bad');
       expect((failed?.err as { message: string }).message).toMatch(/^map\(\) must return an array of events/);
     }, 30_000);

@@ -64,7 +64,7 @@ outputs:
     expect(health.status).toBe(503);
     const failing = ((await health.json()) as { failing: Array<{ component: string; last_error: string }> }).failing;
     expect(failing.find((f) => f.component === 'drops')?.last_error).toMatch(/^failed on a batch, its events dropped \(on_error: drop\): cannot map \d+ events$/);
-    expect(failing.find((f) => f.component === 'passes')?.last_error).toMatch(/^failed on a batch, its events passed on unchanged: cannot map \d+ events$/);
+    expect(failing.find((f) => f.component === 'passes')?.last_error).toMatch(/^failed on a batch, its events passed on as the transform left them: cannot map \d+ events$/);
 
     cli.child.kill('SIGTERM');
     const result = await cli.exited;

@@ -503,7 +503,7 @@ outputs:
     }
   });
 
-  it('a transform that throws fails open: its events pass on unchanged and the error is counted', async () => {
+  it('a transform that throws fails open: its events pass on as it left them and the error is counted', async () => {
     const { pipeline } = await testPipeline(`
 inputs:
   src: { type: numbers, count: 30, batch_size: 10 }
@@ -516,10 +516,13 @@ outputs:
     await pipeline.done;
     const got = hooks.received.get('out')!;
     expect(numbersOf(got)).toEqual(range(30));
+    // Not copied before map() (15% of the CPU of parse -> anomaly_detect, measured): what it changed in
+    // place before it threw on 15 (10-14 tagged) goes on changed, as the README says.
+    expect(got.filter((e) => e.attributes.tagged).map((e) => (e.body as { n: number }).n)).toEqual([...range(10), 10, 11, 12, 13, 14, 20, ...range(9).map((i) => 21 + i)]);
     expect(pipeline.metrics().find((m) => m.id === 'tagger')!.get('errors_total')).toBe(1);
     // And /health says so for a minute: a redaction that fails open lets through what it should remove.
     // Before, only errors_total told it.
-    expect(pipeline.health()).toEqual([expect.objectContaining({ component: 'tagger', kind: 'transform', last_error: expect.stringMatching(/^failed on a batch, its events passed on unchanged: /) })]);
+    expect(pipeline.health()).toEqual([expect.objectContaining({ component: 'tagger', kind: 'transform', last_error: expect.stringMatching(/^failed on a batch, its events passed on as the transform left them: /) })]);
     expect(pipeline.health(Date.now() + 61_000)).toEqual([]);
   });
 });
@@ -569,7 +572,7 @@ describe('a stream transform that fails on a batch', () => {
       expect(t.get('failed_events_total', { outcome: onError === 'pass' ? 'passed' : 'dropped' })).toBe(10);
       expect(received).toEqual(onError === 'pass' ? range(50) : without20s);
       expect(acks).toEqual(acksWith20s(onError === 'pass' ? 'delivered' : 'dropped'));
-      expect(pipeline.health()).toEqual([expect.objectContaining({ component: 't', last_error: expect.stringMatching(/^failed on a batch, its events (passed on unchanged|dropped \(on_error: drop\)): cannot handle 25$/) })]);
+      expect(pipeline.health()).toEqual([expect.objectContaining({ component: 't', last_error: expect.stringMatching(/^failed on a batch, its events (passed on as the transform left them|dropped \(on_error: drop\)): cannot handle 25$/) })]);
     }
   });
 });
