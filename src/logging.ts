@@ -111,7 +111,7 @@ function withoutRepeats(out: SerializedError): void {
     if (o.name === o.type) delete o.name;
     let cause = o.cause as SerializedError | undefined;
     while (cause !== null && typeof cause === 'object') {
-      if (typeof cause.message === 'string' && said.includes(cause.message)) delete cause.message;
+      if (typeof cause.message === 'string' && (said.includes(cause.message) || saysCode(said, cause))) delete cause.message;
       if (cause.name === cause.type) delete cause.name;
       if (Object.keys(cause).some((k) => k !== 'type' && k !== 'cause')) break;
       cause = cause.cause as SerializedError | undefined;
@@ -119,6 +119,14 @@ function withoutRepeats(out: SerializedError): void {
     if (cause === undefined) delete o.cause;
     else o.cause = cause;
   }
+}
+
+/**
+ * Whether `said` names the code of `cause`, an error of the system (`(EADDRINUSE)`): its message says the
+ * same again (`listen EADDRINUSE: address already in use 127.0.0.1:8686`), its code, call and address stay.
+ */
+function saysCode(said: string, cause: SerializedError): boolean {
+  return typeof cause.code === 'string' && typeof cause.syscall === 'string' && said.includes(`(${cause.code})`);
 }
 
 /** Whether the logs are for a person (pino-pretty) unless told otherwise: stderr is a terminal. */

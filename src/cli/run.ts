@@ -18,7 +18,7 @@ import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
 import { acceptWatch } from '../engine/descriptors.js';
 import { lockDataDir, LockWaitStopped } from '../engine/data-dir-lock.js';
-import { listenAdvice } from '../inputs/net/address.js';
+import { listenFailure } from '../inputs/net/address.js';
 import { TlsMaterials, tlsProblemsOf, tlsSettingsOf } from '../inputs/net/tls.js';
 import { createLogger, prettyByDefault, SecretMask } from '../logging.js';
 import type { Logger } from 'pino';
@@ -187,7 +187,9 @@ export async function runDaemon(options: RunOptions): Promise<number> {
         api = await startApi();
       } catch (err) {
         const cause = apiError ?? err;
-        sayFailure(logger, secrets, { err: cause }, 'cannot start the pipeline', `cannot start: the API cannot listen on ${config.api.address}: ${(cause as Error).message}${listenAdvice(cause, 'api.address')}`);
+        // Logged in the same words as the line (the system's error as its cause), as an input's is.
+        const failed = new Error(`the API cannot listen on ${config.api.address}: ${listenFailure(cause, 'api.address')}`, { cause });
+        sayFailure(logger, secrets, { err: failed }, 'cannot start the pipeline', `cannot start: ${failed.message}`);
         return 78;
       }
     }

@@ -622,27 +622,26 @@ outputs: { out: { type: console, inputs: [net] } }
 `);
       const result = await runCli(['run', '-c', file]);
       expect(result.code, result.stderr).toBe(78);
-      expect(result.stderr).toContain(`driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
-      // And what to do about it (before, the system's words alone).
-      expect(result.stderr).toContain(`EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change its address)`);
-      // The cause is said once, not appended again by the logger.
-      expect(result.stderr.split('\n').filter((l) => l.includes('EADDRINUSE: address already in use 127.0.0.1:' + port + ': listen EADDRINUSE'))).toEqual([]);
+      // What it means and what to do, the address once (before, the system's words after ours said it again:
+      // "cannot listen on 127.0.0.1:P: listen EADDRINUSE: address already in use 127.0.0.1:P (another ...)").
+      const said = `driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE), perhaps by another driftlock: stop that process, or change its address`;
+      expect(result.stderr).toContain(said);
+      expect(result.stderr.split('\n').filter((l) => l.startsWith('driftlock: ')).map((l) => l.split(`127.0.0.1:${port}`).length - 1)).toEqual([1]);
       // Logged as what it is, not as a crash of a running input about to be restarted; once (before, twice:
       // "input cannot start" by the input, then "cannot start the pipeline" around it), naming the input and
       // where the file sets its address, as config errors name positions.
       const logged = logLines(result.stderr).filter((l) => l.level === 'error').map((l) => [l.msg, l.component, l.config_at, l.restart_in_ms]);
       expect(logged).toEqual([['cannot start the pipeline', 'net', `${file}:3:52`, undefined]]);
-      expect(result.stderr).toContain(`change its address); address set at ${file}:3:52\n`);
+      expect(result.stderr).toContain(`change its address; address set at ${file}:3:52\n`);
       // Said in words, without a stack trace pointing into driftlock's code (before: two, one a line).
       expect(stackTraces(result.stderr)).toEqual([]);
       // The logged error says its message once, its cause only what the system said beside it (before, the
       // message three times: the StartError's, its cause's, that cause's cause's; and "name" as "type"). The
       // component is the line's `component` alone (before, also `componentId` in here: one id, two names).
       const err = logLines(result.stderr).find((l) => l.msg === 'cannot start the pipeline')!.err as Record<string, unknown>;
-      expect(JSON.stringify(err).split('address already in use').length - 1).toBe(1);
       expect(err).toEqual({
         type: 'StartError',
-        message: `input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change its address)`,
+        message: `input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE), perhaps by another driftlock: stop that process, or change its address`,
         cause: { type: 'Error', code: 'EADDRINUSE', errno: expect.any(Number), syscall: 'listen', address: '127.0.0.1', port },
       });
       // The API's own port taken: the same, said in one line.
@@ -653,7 +652,14 @@ outputs: { out: { type: console, inputs: [in] } }
 `);
       const api = await runCli(['run', '-c', file], { input: '' });
       expect(api.code, api.stderr).toBe(78);
-      expect(api.stderr).toContain(`driftlock: cannot start: the API cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change api.address)\n`);
+      expect(api.stderr).toContain(`driftlock: cannot start: the API cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE), perhaps by another driftlock: stop that process, or change api.address\n`);
+      // Logged in the same words, the system's error as its cause (before, its message alone: "listen
+      // EADDRINUSE: address already in use 127.0.0.1:P", without what to do).
+      expect(logLines(api.stderr).find((l) => l.msg === 'cannot start the pipeline')!.err).toEqual({
+        type: 'Error',
+        message: `the API cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE), perhaps by another driftlock: stop that process, or change api.address`,
+        cause: { type: 'Error', code: 'EADDRINUSE', errno: expect.any(Number), syscall: 'listen', address: '127.0.0.1', port },
+      });
       expect(stackTraces(api.stderr)).toEqual([]);
     } finally {
       holder.close();
@@ -679,7 +685,7 @@ outputs: { out: { type: console, inputs: [in] } }
       expect(result.code, plain).toBe(78);
       // Before: the readable log's 'ERROR: cannot start the pipeline' with its err (the message in full),
       // then this line: twice, one under the other.
-      expect(plain).toBe(`driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (another process listens there, perhaps another driftlock: stop it, or change its address); address set at ${file}:2:${inputs.indexOf('"127') + 1}\n`);
+      expect(plain).toBe(`driftlock: input "net" cannot start: syslog cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE), perhaps by another driftlock: stop that process, or change its address; address set at ${file}:2:${inputs.indexOf('"127') + 1}\n`);
     } finally {
       holder.close();
     }

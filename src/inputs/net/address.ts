@@ -50,19 +50,21 @@ export function formatAddress(host: string, port: number): string {
 }
 
 /**
- * What to do about a listen that failed, for the errors that are the host's answer (a port taken, a
- * privileged port, an address of another host): ` (...)`, or '' for others. `key` is the setting to change
- * (`its address`, `api.address`).
+ * Why a listen failed, to follow `cannot listen on <address>: `. For the errors that are the host's answer
+ * (a port taken, a privileged port, an address of another host), what it means and what to do, with the
+ * code; Node's own message for others. Not Node's message for those: it says the address again
+ * (`listen EADDRINUSE: address already in use 127.0.0.1:8686`). `key` is the setting to change (`its
+ * address`, `api.address`).
  */
-export function listenAdvice(err: unknown, key: string): string {
+export function listenFailure(err: unknown, key: string): string {
   switch ((err as NodeJS.ErrnoException | undefined)?.code) {
     case 'EADDRINUSE':
-      return ` (another process listens there, perhaps another driftlock: stop it, or change ${key})`;
+      return `the port is in use (EADDRINUSE), perhaps by another driftlock: stop that process, or change ${key}`;
     case 'EACCES':
-      return ` (ports below 1024 need root or CAP_NET_BIND_SERVICE: change ${key} to a port from 1024, or grant the capability)`;
+      return `permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE; change ${key} to a port from 1024, or grant the capability`;
     case 'EADDRNOTAVAIL':
-      return ` (no interface of this host has that address: change ${key} to 127.0.0.1, 0.0.0.0 for every interface, or one of this host's addresses)`;
+      return `no interface of this host has that address (EADDRNOTAVAIL): change ${key} to 127.0.0.1, 0.0.0.0 for every interface, or one of this host's addresses`;
     default:
-      return '';
+      return err instanceof Error ? err.message : String(err);
   }
 }

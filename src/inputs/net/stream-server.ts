@@ -8,7 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { InputContext } from '../../engine/component.js';
 import { acceptWatch } from '../../engine/descriptors.js';
-import { formatAddress, listenAdvice, peerOf, type ListenAddress } from './address.js';
+import { formatAddress, listenFailure, peerOf, type ListenAddress } from './address.js';
 import type { ProblemLog } from './problems.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -194,7 +194,7 @@ export async function listenWithLimit(server: net.Server, options: Pick<StreamSe
       });
     });
   } catch (err) {
-    throw new Error(`${options.name} cannot listen on ${formatAddress(host, port)}: ${(err as Error).message}${listenAdvice(err, 'its address')}`, { cause: err });
+    throw new Error(`${options.name} cannot listen on ${formatAddress(host, port)}: ${listenFailure(err, 'its address')}`, { cause: err });
   }
   // Out of file descriptors, connections are closed as they come, which the process-wide watch tells once
   // (and counts in this input's too_many_open_files_total); an accept error for it is that too, not a line each.

@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { byteSize, duration } from '../../config/schema.js';
 import { defineInput, type InputContext, type InputStage } from '../../engine/component.js';
 import type { LogEvent } from '../../engine/event.js';
-import { formatAddress, listenAddress, listenAdvice, peerOf, type ListenAddress } from '../net/address.js';
+import { formatAddress, listenAddress, listenFailure, peerOf, type ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
 import { ByteBudget, ReadBudget, type Reader } from '../byte-budget.js';
 import { syslogEvent } from './event.js';
@@ -146,7 +146,7 @@ export class SyslogInput implements InputStage {
       });
     } catch (err) {
       socket.close();
-      throw this.failed(new Error(`syslog cannot listen on udp ${formatAddress(host, port)}: ${(err as Error).message}${listenAdvice(err, 'its address')}`, { cause: err }));
+      throw this.failed(new Error(`syslog cannot listen on udp ${formatAddress(host, port)}: ${listenFailure(err, 'its address')}`, { cause: err }));
     }
     socket.on('error', (err) => problems.report('socket_error', 'syslog UDP socket error', { error: err.message }));
     // rmem_max caps the request; Linux reports twice what it grants (the other half is its bookkeeping).
