@@ -51,6 +51,11 @@ program
 /** `--config`, or the DRIFTLOCK_CONFIG environment variable (a container image sets it once, as Vector's VECTOR_CONFIG). */
 const configOption = () => new Option('-c, --config <file>', 'pipeline YAML file').env('DRIFTLOCK_CONFIG');
 
+/** `DRIFTLOCK_CONFIG` when the pipeline file is the one it names (not `-c`), for the errors about that file. */
+function configFrom(cmd: Command): string | undefined {
+  return cmd.getOptionValueSource('config') === 'env' ? 'DRIFTLOCK_CONFIG' : undefined;
+}
+
 /**
  * `run FILE`, `validate FILE` (as `vector validate FILE` takes it): a file given without -c is refused with
  * the command to type (before, `run` said "too many arguments" and `validate` that -c was missing, neither
@@ -75,7 +80,8 @@ program
     refuseFileWithoutC(cmd, file);
     daemonRuns = true;
     // Exit explicitly: an open stdin or a client socket must not keep a stopped daemon alive.
-    process.exit(await runDaemon({ configFile: opts.config, ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) }));
+    const from = configFrom(cmd);
+    process.exit(await runDaemon({ configFile: opts.config, ...(from ? { configFrom: from } : {}), ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) }));
   });
 
 program
@@ -110,7 +116,7 @@ program
       process.exitCode = EXIT.ok;
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(configErrorText(err));
+      process.stderr.write(configErrorText(err, configFrom(cmd)));
       process.exitCode = EXIT.config;
     }
   });
@@ -266,8 +272,8 @@ program
   .option('-n, --limit <n>', 'events to show, 0 for no limit', number('--limit', 0, 1e9, true), 100)
   // The default said as the rule it is: shown as the value, it was the one of the terminal the help went to.
   .addOption(new Option('--format <format>', 'json: one line per event as the API sends it; pretty: a line for people').choices(['json', 'pretty']).default(process.stdout.isTTY ? 'pretty' : 'json', 'pretty on a terminal, else json'))
-  .action(async (components: string[], opts: { api?: string; config?: string; limit: number; format: 'json' | 'pretty' }) => {
-    const api = await apiAddressOf(opts, 'tap');
+  .action(async (components: string[], opts: { api?: string; config?: string; limit: number; format: 'json' | 'pretty' }, cmd: Command) => {
+    const api = await apiAddressOf(opts, 'tap', configFrom(cmd));
     const { runTap } = await import('./tap.js');
     process.exit(await runTap(components, { api, limit: opts.limit, format: opts.format }, { stdout: process.stdout, stderr: process.stderr }));
   });
@@ -280,8 +286,8 @@ program
   // The default shown as a duration: shown as 1000, it read as milliseconds, but `-i 1000` is 1000 seconds.
   .addOption(new Option('-i, --interval <duration>', 'how often to read the metrics: 500ms, 2s, or a number of seconds (at least 100ms)').argParser(durationMs('--interval', 100)).default(1000, '1s'))
   .option('-n, --count <n>', 'tables to print before exiting, 0 for no end', number('--count', 0, 1e9, true), 0)
-  .action(async (opts: { api?: string; config?: string; interval: number; count: number }) => {
-    const api = await apiAddressOf(opts, 'top');
+  .action(async (opts: { api?: string; config?: string; interval: number; count: number }, cmd: Command) => {
+    const api = await apiAddressOf(opts, 'top', configFrom(cmd));
     const { runTop } = await import('./top.js');
     const redraw = process.stdout.isTTY === true && process.env.TERM !== 'dumb';
     process.exit(await runTop({ api, intervalMs: opts.interval, count: opts.count, redraw }, { stdout: process.stdout, stderr: process.stderr }));
@@ -289,9 +295,9 @@ program
 
 /**
  * The API address a client command (`tap`, `top`) reads from: `--api`, else the `api.address` of the
- * pipeline file given with `-c` (or DRIFTLOCK_CONFIG), else the default. A pipeline without the API is an error.
+ * pipeline file given with `-c` (or DRIFTLOCK_CONFIG: `from`), else the default. A pipeline without the API is an error.
  */
-async function apiAddressOf(opts: { api?: string; config?: string }, command: string): Promise<string> {
+async function apiAddressOf(opts: { api?: string; config?: string }, command: string, from: string | undefined): Promise<string> {
   if (opts.api !== undefined) return opts.api;
   if (opts.config === undefined) return '127.0.0.1:8686';
   try {
@@ -303,7 +309,7 @@ async function apiAddressOf(opts: { api?: string; config?: string }, command: st
     return cfg.api.address;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(configErrorText(err));
+    process.stderr.write(configErrorText(err, from));
     process.exit(EXIT.config);
   }
 }
@@ -315,9 +321,9 @@ program
   .addOption(configOption().makeOptionMandatory())
   .option('--timeout <duration>', 'how long one output\'s test may take before it counts as failed (default 30s)', durationMs('--timeout', 1))
   .option('--keep-open', 'leave open the incident a test opens (a webhook with resolved_payload, e.g. PagerDuty, is otherwise sent the notice that closes it right after the alert)')
-  .action(async (outputs: string[], opts: { config: string; timeout?: number; keepOpen?: boolean }) => {
+  .action(async (outputs: string[], opts: { config: string; timeout?: number; keepOpen?: boolean }, cmd: Command) => {
     const { runTestAlert } = await import('./test-alert.js');
-    process.exit(await runTestAlert(opts.config, outputs, { stdout: process.stdout, stderr: process.stderr }, opts.timeout, opts.keepOpen === true));
+    process.exit(await runTestAlert(opts.config, outputs, { stdout: process.stdout, stderr: process.stderr }, opts.timeout, opts.keepOpen === true, configFrom(cmd)));
   });
 
 program

@@ -26,6 +26,8 @@ import { isDeepStrictEqual } from 'node:util';
 
 export interface RunOptions {
   configFile: string;
+  /** The environment variable that named `configFile` (DRIFTLOCK_CONFIG), said when it does not load. */
+  configFrom?: string;
   logLevel?: (typeof LOG_LEVELS)[number];
 }
 
@@ -139,7 +141,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     config = await loadConfigFile(options.configFile, createRegistry());
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(configErrorText(err));
+      process.stderr.write(configErrorText(err, options.configFrom));
       return 78;
     }
     throw err;

@@ -110,9 +110,9 @@ async function sendWithin(c: ComponentConfig, timeoutMs: number, keepOpen: boole
  * Sends the sample alert to each output named in `ids` (all that can take one when none is named), one
  * after the other, each within `timeoutMs`; an output that closes incidents by another body closes the
  * test's at once, unless `keepOpen`. Exit code: 0 every receiver took it, 1 one did not, 2 an id that
- * is no such output, 78 the config does not load.
+ * is no such output, 78 the config does not load (`configFrom`: the variable that named it, said then).
  */
-export async function runTestAlert(configFile: string, ids: readonly string[], io: TestAlertIo, timeoutMs = TEST_ALERT_TIMEOUT_MS, keepOpen = false): Promise<number> {
+export async function runTestAlert(configFile: string, ids: readonly string[], io: TestAlertIo, timeoutMs = TEST_ALERT_TIMEOUT_MS, keepOpen = false, configFrom?: string): Promise<number> {
   let outputs: ComponentConfig[];
   let secrets: SecretMask;
   try {
@@ -121,7 +121,7 @@ export async function runTestAlert(configFile: string, ids: readonly string[], i
     outputs = config.components.filter((c) => c.kind === 'output');
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    io.stderr.write(configErrorText(err));
+    io.stderr.write(configErrorText(err, configFrom));
     return 78;
   }
   const able = outputs.filter((c) => c.definition.sendTest !== undefined);

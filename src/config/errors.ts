@@ -24,10 +24,12 @@ export class ConfigError extends Error {
 /**
  * A config that does not load, as every command says it on stderr: `driftlock: invalid configuration ...`
  * (before, `run` alone had the prefix; `validate`, `test-alert`, `tap` and `top` began with `invalid
- * configuration`, unlike their other errors and unlike `run`'s).
+ * configuration`, unlike their other errors and unlike `run`'s). `from`: the environment variable that
+ * named the file (DRIFTLOCK_CONFIG), said in the first line: a path no one typed on the command line (a
+ * container image's, a unit's) is otherwise a mystery.
  */
-export function configErrorText(err: ConfigError): string {
-  return `driftlock: ${err.message}\n`;
+export function configErrorText(err: ConfigError, from?: string): string {
+  return `driftlock: ${from === undefined ? err.message : formatIssues(err.file, err.issues, from)}\n`;
 }
 
 export function formatIssue(file: string, issue: ConfigIssue): string {
@@ -38,7 +40,8 @@ export function formatIssue(file: string, issue: ConfigIssue): string {
   return `${where}: ${what ? `${what}: ` : ''}${issue.message}`;
 }
 
-function formatIssues(file: string, issues: ConfigIssue[]): string {
-  const head = issues.length === 1 ? 'invalid configuration' : `invalid configuration (${issues.length} problems)`;
+function formatIssues(file: string, issues: ConfigIssue[], from?: string): string {
+  const notes = [issues.length === 1 ? '' : `${issues.length} problems`, from === undefined ? '' : `from ${from}`].filter(Boolean);
+  const head = notes.length === 0 ? 'invalid configuration' : `invalid configuration (${notes.join('; ')})`;
   return `${head}\n${issues.map((i) => `  ${formatIssue(file, i)}`).join('\n')}`;
 }

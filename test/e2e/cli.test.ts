@@ -277,6 +277,27 @@ outputs: { out: { type: file, inputs: [syslog_tls], path: ${dir}/out.log } }
     expect(missing.stderr).toContain('nope.yaml');
   });
 
+  it('a pipeline file from DRIFTLOCK_CONFIG that is missing or broken is said to come from it, by every command that reads it', async () => {
+    // Before, nothing said where the path came from: a container's or a unit's, no one had typed it.
+    const dir = await tempDir('dl-e2e-');
+    const nope = path.join(dir, 'nope.yaml');
+    const broken = path.join(dir, 'broken.yaml');
+    await writeFile(broken, 'inputs: { a: { type: demo }\n');
+    for (const args of [['run'], ['validate'], ['test-alert'], ['top', '-n', '1'], ['tap', '-n', '1']]) {
+      const r = await runCli(args, { env: { DRIFTLOCK_CONFIG: nope }, input: '' });
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(78);
+      expect(r.stderr, args[0]).toBe(`driftlock: invalid configuration (from DRIFTLOCK_CONFIG)\n  ${nope}: cannot read config file: no such file\n`);
+    }
+    for (const args of [['run'], ['validate']]) {
+      const r = await runCli(args, { env: { DRIFTLOCK_CONFIG: broken }, input: '' });
+      expect(r.code, r.stderr).toBe(78);
+      expect(r.stderr).toMatch(new RegExp(`^driftlock: invalid configuration \\(from DRIFTLOCK_CONFIG\\)\n  ${broken}:2:1: YAML syntax error`));
+    }
+    // Given with -c, it is not.
+    const given = await runCli(['validate', '-c', nope], { env: { DRIFTLOCK_CONFIG: broken } });
+    expect(given.stderr).toBe(`driftlock: invalid configuration\n  ${nope}: cannot read config file: no such file\n`);
+  });
+
   it('validate warns of a file input whose include matches no file now, its folder missing or empty (exit 0)', async () => {
     const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
