@@ -5,11 +5,11 @@
  * error; 70 internal error; 78 configuration error; 130 forced stop by a second signal.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRegistry } from '../components.js';
 import { loadPlugin, pluginLoadError } from '../engine/registry.js';
 import { ConfigError, configErrorText, formatIssue } from '../config/errors.js';
-import { LOG_LEVELS, loadConfigFile } from '../config/load.js';
+import { LOG_LEVELS, loadConfigFile, meant } from '../config/load.js';
 import { parseByteSize, parseDuration } from '../config/schema.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
@@ -48,6 +48,18 @@ program
     process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
   });
 
+/**
+ * `option` limited to `values`, as commander's choices() (listed in the help), saying which one a misspelt
+ * value was likely meant as: `--profile sensitiv`, did you mean "sensitive"? (before, the list alone).
+ */
+function oneOf(option: Option, values: readonly string[]): Option {
+  return option.choices(values).argParser((value: string) => {
+    if (values.includes(value)) return value;
+    const near = meant(value, values);
+    throw new InvalidArgumentError(`Allowed choices are ${values.join(', ')}.${near ? ` Did you mean "${near}"?` : ''}`);
+  });
+}
+
 /** `--config`, or the DRIFTLOCK_CONFIG environment variable (a container image sets it once, as Vector's VECTOR_CONFIG). */
 const configOption = () => new Option('-c, --config <file>', 'pipeline YAML file').env('DRIFTLOCK_CONFIG');
 
@@ -67,7 +79,7 @@ function refuseFileWithoutC(cmd: Command, file: string | undefined): void {
   cmd.error(`error: the pipeline file is given with -c: driftlock ${cmd.name()} -c ${file}`);
 }
 
-const logLevelOption = () => new Option('--log-level <level>', 'minimum level of the daemon\'s own logs (overrides log_level)').choices(LOG_LEVELS);
+const logLevelOption = () => oneOf(new Option('--log-level <level>', 'minimum level of the daemon\'s own logs (overrides log_level)'), LOG_LEVELS);
 
 program
   .command('run')
@@ -179,8 +191,8 @@ function durationSeconds(name: string) {
 /** Options shared by `stream` and `scan`. */
 function detectOptions(cmd: Command, streamHelp: string): Command {
   return cmd
-    .addOption(new Option('-f, --format <format>', 'how to read lines (auto: JSON objects as JSON, the rest as text)').choices(DETECT_FORMATS).default('auto'))
-    .addOption(new Option('-p, --profile <profile>', 'sensitivity preset').choices(PROFILE_NAMES).default('balanced'))
+    .addOption(oneOf(new Option('-f, --format <format>', 'how to read lines (auto: JSON objects as JSON, the rest as text)'), DETECT_FORMATS).default('auto'))
+    .addOption(oneOf(new Option('-p, --profile <profile>', 'sensitivity preset'), PROFILE_NAMES).default('balanced'))
     .option('-s, --stream-id <id>', streamHelp, streamIdOption)
     .option('--threshold <confidence>', 'minimum calibrated confidence to flag, 0..0.9999 (overrides the profile)', number('--threshold', 0, 0.9999, false))
     .option('--warmup <events>', 'events per stream to learn from before flagging (overrides the profile)', number('--warmup', 0, 1e9, true))
@@ -189,7 +201,7 @@ function detectOptions(cmd: Command, streamHelp: string): Command {
     // The default shown as the size it is written as (before: 1048576), its value unchanged.
     .addOption(new Option('--max-line-bytes <size>', 'longer lines are cut to this size and marked (64KiB, 1MiB or bytes)').argParser(size('--max-line-bytes', 64, 1 << 30)).default(1 << 20, '1MiB'))
     .option('--max-streams <n>', 'streams kept at most (the least recently seen is evicted; default 1000)', number('--max-streams', 1, 1e6, true))
-    .addOption(new Option('--multiline <preset>', 'join stack traces into one event, as the file input\'s multiline.preset does: java, python or go').choices(['java', 'python', 'go']))
+    .addOption(oneOf(new Option('--multiline <preset>', 'join stack traces into one event, as the file input\'s multiline.preset does: java, python or go'), ['java', 'python', 'go']))
     .option('--group-window <duration>', 'readable output: the repeats of an alert (same stream, kind, and field or pattern) are one line per window, not each in full (stream: wall time; scan: the log\'s time); 0 shows every one (default 10s; JSON output has every one)', durationMs('--group-window'));
 }
 
@@ -252,7 +264,7 @@ detectOptions(
     .command('scan')
     .description('run log files through the detector and summarise; exit 0 nothing found, 1 anomalies found, 2 error (a file not read, --state not saved, or no line judged: the files empty or blank, or all in the warm-up)')
     .argument('<file...>', 'log files, read in order (- for standard input)')
-    .addOption(new Option('-o, --output <output>', 'text for people, json for one object per flagged line').choices(['text', 'json']).default('text'))
+    .addOption(oneOf(new Option('-o, --output <output>', 'text for people, json for one object per flagged line'), ['text', 'json']).default('text'))
     .option('--top <n>', 'anomalies listed in the summary', number('--top', 0, 1000, true), 10)
     .option('--no-progress', 'no progress bar on stderr'),
   'baseline name: fixed, or a field in braces; default one stream per log file (app.log.1 and app.log are one)',
@@ -271,7 +283,7 @@ program
   .addOption(configOption())
   .option('-n, --limit <n>', 'events to show, 0 for no limit', number('--limit', 0, 1e9, true), 100)
   // The default said as the rule it is: shown as the value, it was the one of the terminal the help went to.
-  .addOption(new Option('--format <format>', 'json: one line per event as the API sends it; pretty: a line for people').choices(['json', 'pretty']).default(process.stdout.isTTY ? 'pretty' : 'json', 'pretty on a terminal, else json'))
+  .addOption(oneOf(new Option('--format <format>', 'json: one line per event as the API sends it; pretty: a line for people'), ['json', 'pretty']).default(process.stdout.isTTY ? 'pretty' : 'json', 'pretty on a terminal, else json'))
   .action(async (components: string[], opts: { api?: string; config?: string; limit: number; format: 'json' | 'pretty' }, cmd: Command) => {
     const api = await apiAddressOf(opts, 'tap', configFrom(cmd));
     const { runTap } = await import('./tap.js');

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import { createRegistry } from '../components.js';
 import { ConfigError, configErrorText } from '../config/errors.js';
-import { loadConfigFile, secretsOf, type ComponentConfig } from '../config/load.js';
+import { loadConfigFile, meant, secretsOf, type ComponentConfig } from '../config/load.js';
 import type { LogEvent } from '../engine/event.js';
 import { errorMessage } from '../engine/failure-report.js';
 import { SecretMask } from '../logging.js';
@@ -130,7 +130,8 @@ export async function runTestAlert(configFile: string, ids: readonly string[], i
   for (const id of ids) {
     const c = outputs.find((o) => o.id === id);
     if (c === undefined) {
-      io.stderr.write(`driftlock test-alert: ${configFile} has no output "${id}"; its outputs: ${list(outputs) || 'none'}\n`);
+      const near = meant(id, outputs.map((o) => o.id));
+      io.stderr.write(`driftlock test-alert: ${configFile} has no output "${id}"${near ? ` (did you mean "${near}"?)` : ''}; its outputs: ${list(outputs) || 'none'}\n`);
       return 2;
     }
     if (c.definition.sendTest === undefined) {

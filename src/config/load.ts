@@ -274,8 +274,8 @@ class IssueCollector {
       const objectSchema = unwrap(schemaAt(schema, issue.path as PathSegment[]));
       const valid = objectSchema instanceof z.ZodObject ? Object.keys(objectSchema.shape as object) : [];
       for (const key of issue.keys) {
-        const near = valid.length ? closest(key, valid) : undefined;
-        if (near && editDistanceOk(key, near)) suggested.add([...issue.path, near].join('.'));
+        const near = meant(key, valid);
+        if (near) suggested.add([...issue.path, near].join('.'));
       }
     }
     const secrets = secretPaths(schema);
@@ -294,8 +294,8 @@ class IssueCollector {
           ...(segs.length === 0 ? (opts.extraKeys ?? []) : []),
         ];
         for (const key of issue.keys) {
-          const near = valid.length ? closest(key, valid) : undefined;
-          const hint = near && editDistanceOk(key, near) ? ` (did you mean "${near}"?)` : '';
+          const near = meant(key, valid);
+          const hint = near ? ` (did you mean "${near}"?)` : '';
           this.add([...full, key], `unknown key "${key}"${hint}; valid keys: ${valid.join(', ')}`, { ...opts, at: 'key' });
         }
         continue;
@@ -309,8 +309,8 @@ class IssueCollector {
           break;
         case 'invalid_value': {
           const values = issue.values.map(String);
-          const near = typeof found === 'string' && values.length ? closest(found, values) : undefined;
-          const hint = near && typeof found === 'string' && editDistanceOk(found, near) ? ` (did you mean "${near}"?)` : '';
+          const near = typeof found === 'string' ? meant(found, values) : undefined;
+          const hint = near ? ` (did you mean "${near}"?)` : '';
           message = found === undefined
             ? `missing required key (expected one of ${values.join(', ')})`
             : `expected one of ${values.join(', ')}; found ${describeFound(found, secret)}${hint}`;
@@ -348,6 +348,16 @@ function describeUnion(schema: z.ZodType | undefined): string {
 }
 
 /** Only suggest a near key when it is plausibly a typo. */
+/**
+ * The one of `candidates` that `value` was likely meant as (a typo: the closest, near enough), or undefined:
+ * for the "did you mean" of config keys, values and ids, and of the command line's.
+ */
+export function meant(value: string, candidates: readonly string[]): string | undefined {
+  if (candidates.length === 0) return undefined;
+  const near = closest(value, candidates as string[]);
+  return editDistanceOk(value, near) ? near : undefined;
+}
+
 function editDistanceOk(a: string, b: string): boolean {
   return levenshtein(a, b) <= Math.max(2, Math.floor(Math.max(a.length, b.length) / 3));
 }
@@ -538,10 +548,10 @@ export async function parseConfig(text: string, file: string, registry: Componen
       if (!definition) {
         const kinds = registry.kindsOf(type);
         const names = registry.list(kind).map((d) => d.type);
-        const near = names.length ? closest(type, names) : undefined;
+        const near = meant(type, names);
         const message = kinds.length
           ? `"${type}" is ${kinds[0] === 'transform' ? 'a' : 'an'} ${kinds.join('/')}, not ${kind === 'transform' ? 'a' : 'an'} ${kind}: move it under ${kinds.map((k) => `${k}s`).join(' or ')}`
-          : `unknown ${kind} type "${type}"${near && editDistanceOk(type, near) ? ` (did you mean "${near}"?)` : ''}; known ${kind}s: ${names.join(', ')}${unloaded.length ? `; ${unloaded.length === 1 ? 'plugin' : 'plugins'} ${unloaded.map((p) => `"${p}"`).join(', ')} did not load (above)` : ''}`;
+          : `unknown ${kind} type "${type}"${near ? ` (did you mean "${near}"?)` : ''}; known ${kind}s: ${names.join(', ')}${unloaded.length ? `; ${unloaded.length === 1 ? 'plugin' : 'plugins'} ${unloaded.map((p) => `"${p}"`).join(', ')} did not load (above)` : ''}`;
         issues.add([...base, 'type'], message, at);
         continue;
       }
@@ -690,8 +700,8 @@ function checkTopology(components: TopologyNode[], seen: Map<string, Section>, i
       }
       const refSection = seen.get(ref);
       if (refSection === undefined) {
-        const near = producers.length ? closest(ref, producers) : undefined;
-        issues.add(where, `unknown input "${ref}"${near && editDistanceOk(ref, near) ? ` (did you mean "${near}"?)` : ''}; known inputs and transforms: ${producers.join(', ') || 'none'}`, at);
+        const near = meant(ref, producers);
+        issues.add(where, `unknown input "${ref}"${near ? ` (did you mean "${near}"?)` : ''}; known inputs and transforms: ${producers.join(', ') || 'none'}`, at);
         return;
       }
       if (refSection === 'outputs') {

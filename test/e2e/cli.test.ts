@@ -170,6 +170,22 @@ describe('driftlock CLI', () => {
     expect((await runCli(['--help'])).stdout).not.toContain('-c, --config');
   });
 
+  it('a misspelt value of an option with choices (--format, --profile) gets which one was meant (exit 2); a value far from all, the list alone', async () => {
+    // Before, the list alone: "Allowed choices are sensitive, balanced, strict."
+    const usage = (command: string, option: string, value: string, choices: string, meant?: string) =>
+      `error: option '${option}' argument '${value}' is invalid. Allowed choices are ${choices}.${meant ? ` Did you mean "${meant}"?` : ''}\n(run driftlock ${command} --help for usage)\n`;
+    const profile = await runCli(['scan', '--profile', 'sensitiv', 'x.log']);
+    expect({ code: profile.code, stderr: profile.stderr }).toEqual({ code: 2, stderr: usage('scan', '-p, --profile <profile>', 'sensitiv', 'sensitive, balanced, strict', 'sensitive') });
+    const format = await runCli(['stream', '-f', 'jsn']);
+    expect({ code: format.code, stderr: format.stderr }).toEqual({ code: 2, stderr: usage('stream', '-f, --format <format>', 'jsn', 'auto, json, nginx, logfmt, syslog, text', 'json') });
+    const tap = await runCli(['tap', '--format', 'prety']);
+    expect(tap.stderr).toBe(usage('tap', '--format <format>', 'prety', 'json, pretty', 'pretty'));
+    const far = await runCli(['tap', '--format', 'xyzzy']);
+    expect(far.stderr).toBe(usage('tap', '--format <format>', 'xyzzy', 'json, pretty'));
+    // The help still lists them.
+    expect((await runCli(['scan', '--help'])).stdout).toMatch(/--profile <profile> +sensitivity preset \(choices: "sensitive",\s+"balanced", "strict"/);
+  });
+
   it('an unknown command is a usage error (exit 2)', async () => {
     const result = await runCli(['frobnicate']);
     expect(result.code).toBe(2);

@@ -198,6 +198,10 @@ describe('driftlock test-alert', () => {
     const unknown = await runCli(['test-alert', '-c', file, 'pagerduty'], { env });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe(`driftlock test-alert: ${file} has no output "pagerduty"; its outputs: team_slack (slack), pd (webhook), archive (file)\n`);
+    // A misspelt id: which output was meant (before, the list alone).
+    const misspelt = await runCli(['test-alert', '-c', file, 'team_slak'], { env });
+    expect(misspelt.code).toBe(2);
+    expect(misspelt.stderr).toBe(`driftlock test-alert: ${file} has no output "team_slak" (did you mean "team_slack"?); its outputs: team_slack (slack), pd (webhook), archive (file)\n`);
     const fileOutput = await runCli(['test-alert', '-c', file, 'archive'], { env });
     expect(fileOutput.code).toBe(2);
     expect(fileOutput.stderr).toMatch(/output "archive" is of type file, which has no test to send/);
