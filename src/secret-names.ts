@@ -54,12 +54,13 @@ const ESCAPED_VALUE =
 /**
  * A YAML block scalar (`password: >-` then the value on the lines below, indented): its first line and the lines
  * after it indented as much or more (named group `ind`: its indentation, at most 64); a line indented less is the
- * next key. A first line not indented at all is taken alone.
+ * next key. A first line not indented at all is taken alone. Lines end in LF or CRLF alike (a file written on
+ * Windows: before, its block's first word alone was masked).
  */
 const BLOCK_OPEN = String.raw`[|>][-+]?[0-9]?[ \t]*\r?\n[ \t]*`;
 const BLOCK_VALUE =
-  String.raw`(?<=[|>][-+]?[0-9]?[ \t]{0,8}\n(?<ind>[ \t]{1,64}))[^\r\n]+(?:\r?\n\k<ind>[^\r\n]*)*` +
-  String.raw`|(?<=[|>][-+]?[0-9]?[ \t]{0,8}\n)[^\r\n]+`;
+  String.raw`(?<=[|>][-+]?[0-9]?[ \t]{0,8}\r?\n(?<ind>[ \t]{1,64}))[^\r\n]+(?:\r?\n\k<ind>[^\r\n]*)*` +
+  String.raw`|(?<=[|>][-+]?[0-9]?[ \t]{0,8}\r?\n)[^\r\n]+`;
 /**
  * A header whose whole value is the secret, without a known scheme (`Cookie: sid=abc; theme=dark`, `Set-Cookie:
  * ...`, `Authorization: SSWS abc`): to the line's end or a quote.

@@ -126,6 +126,9 @@ describe('maskVolatile masks secrets written after their key', () => {
       ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <secret>\n'],
       // The next key, indented less than the block: before, it was masked too.
       ['config:\n  password: |\n    s3cr3t\n      more\n  user: bob\n', 'config:\n  password: |\n    <secret>\n  user: bob\n'],
+      // CRLF line ends as LF: before, the block's first word alone was masked (`s3cr3t two` kept `two` and `more`).
+      ['config:\r\n  password: |\r\n    s3cr3t two\r\n      more\r\n  user: bob\r\n', 'config:\r\n  password: |\r\n    <secret>\r\n  user: bob\r\n'],
+      ['password: >-\r\n  one two\r\nuser: bob', 'password: >-\r\n  <secret>\r\nuser: bob'],
       ["export PGPASSWORD='a b c' && psql", "export PGPASSWORD='<secret>' && psql"],
       // Prose after `key: ` is kept (before, "too" was masked); a lone word after it is a secret.
       ['Invalid password: too short', 'Invalid password: too short'],

@@ -18,6 +18,8 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   'password: |\n' + '    a\n'.repeat(1.6e5) + '  b: 1',
   'password: |\n' + ' '.repeat(1e6) + 'a',
   'password: |\n  a\n '.repeat(6e4),
+  'password: |\r\n' + ' a\r\n'.repeat(2.5e5),
+  'password: |\r\n  a\r\n '.repeat(6e4),
   '--password' + ' '.repeat(1e6),
   '--password '.repeat(1e5),
   '-' + 'password-'.repeat(1e5) + ' x',

@@ -69,6 +69,8 @@ describe('redact', () => {
       ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <redacted>\n'],
       // The next key, indented less than the block: before, it went too.
       ['config:\n  password: |\n    s3cr3t\n      more\n  user: bob\nport: 1', 'config:\n  password: |\n    <redacted>\n  user: bob\nport: 1'],
+      // CRLF line ends as LF: before, the block's first word alone went.
+      ['config:\r\n  password: |\r\n    s3cr3t two\r\n      more\r\n  user: bob\r\nport: 1', 'config:\r\n  password: |\r\n    <redacted>\r\n  user: bob\r\nport: 1'],
       // Environment variables.
       ['PGPASSWORD=hunter2 psql -h db', 'PGPASSWORD=<redacted> psql -h db'],
       ["export PGPASSWORD='a b c' && psql", "export PGPASSWORD='<redacted>' && psql"],
