@@ -82,8 +82,12 @@ const WORD_VALUE = String.raw`[^\s"'&,;{}[\]]+`;
  * `client_secret`): a token, a key or a session id has no spaces, and the text after it is the log's own.
  */
 const PHRASE_VALUE = String.raw`(?<=(?:pass(?:wd|word|phrase)?|pwd|psw|secret)["']?[ \t]{0,8}:[ \t]{1,8})${WORD_VALUE}(?:[ \t]+(?![A-Za-z_][\w.-]*[:=]|--?[A-Za-z])${WORD_VALUE})*`;
-/** A command line's option: `--password hunter2`, `-token abc`, `--db-password "a b"` (the `=` form is a pair). */
-const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0,64})[ \t]+(?:["'])?`;
+/**
+ * A command line's option: `--password hunter2`, `-token abc`, `--db-password "a b"` (the `=` form is a pair). A word
+ * that begins with `-` is the next option, not the value (`mysqldump --password --user bob` prompts for the
+ * password; before, `--user` was masked as it and `bob` kept), unless quoted (`--password "-x y"`).
+ */
+const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0,64})[ \t]+(?:["']|(?![\s-]))`;
 
 /**
  * A secret after its key in text: `password=hunter2`, `token: abc`, `"api_key": "abc"`, `Authorization:

@@ -118,6 +118,9 @@ describe('maskVolatile masks secrets written after their key', () => {
       ['Authorization: Digest username="bob", realm="api", nonce="dcd98b", response="6629fae49393a05397450978507c4ef1", opaque="5ccc"', 'Authorization: Digest <secret>'],
       ['WWW-Authenticate: Digest realm="api", nonce="dcdxyb"', 'WWW-Authenticate: Digest realm="api", nonce="dcdxyb"'],
       ['exec mysqldump --password hunter2 --user bob', 'exec mysqldump --password <secret> --user bob'],
+      // An option without a value before the next one (a prompt): before, `--user` was masked as the password.
+      ['exec mysqldump --password --user bob && tool --token -v && gpg --passphrase - x', 'exec mysqldump --password --user bob && tool --token -v && gpg --passphrase - x'],
+      ['exec mysqldump --user bob --password hunter2 db && tool --password "-x y" -v', 'exec mysqldump --user bob --password <secret> db && tool --password "<secret>" -v'],
       // `-p` where a password is plausible (before, kept); a port, a flag or a prompt stays.
       ['exec mysql -u root -p hunter two', 'exec mysql -u root -p <secret> two'],
       ['mysqldump -uroot -phunter2 db && mysql -pxyz', 'mysqldump -uroot -p<secret> db && mysql -p<secret>'],

@@ -59,6 +59,9 @@ describe('redact', () => {
       // Command lines: before, `--password hunter2` was left whole.
       ['exec: mysqldump --password hunter2 --user bob orders', 'exec: mysqldump --password <redacted> --user bob orders'],
       ['exec: tool --db-password "two words" -v', 'exec: tool --db-password "<redacted>" -v'],
+      // An option without a value before the next one (a prompt): before, `--user` went as the password and `bob` stayed.
+      ['exec: mysqldump --password --user bob orders', 'exec: mysqldump --password --user bob orders'],
+      ['exec: mysqldump --user bob --password hunter2 orders; tool --password "-x y" -v', 'exec: mysqldump --user bob --password <redacted> orders; tool --password "<redacted>" -v'],
       // `-p` right after a user option, glued after a MySQL client's name or before a user option: before, kept.
       ['exec: mysql -u root -p hunter2 orders', 'exec: mysql -u root -p <redacted> orders'],
       ['mysqldump -uroot -phunter2 orders; mysql -phunter3 x; mysql -h db -phunter4 --user=bob', 'mysqldump -uroot -p<redacted> orders; mysql -p<redacted> x; mysql -h db -p<redacted> --user=bob'],
