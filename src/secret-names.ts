@@ -5,7 +5,7 @@
  * nor quoted in an alert's `why`. Both find the same names in text too, as `key=value`, `key: value`,
  * `"key": "value with spaces"`, `{\"key\":\"value\"}`, `--key value`, `key: >-` blocks, `Cookie: ...` and
  * `Authorization: Bearer ...` (`SECRET_PAIR`, `SCHEME_CREDENTIALS`), `mysql -u root -p hunter2`
- * (`PASSWORD_OPTION`), and a password in a URL (`URL_CREDENTIALS`): `redact` replaces the value, the detector masks it before anything keeps the text (see
+ * (`PASSWORD_OPTION`), `curl -u bob:hunter2` (`USER_PASSWORD_OPTION`), and a password in a URL (`URL_CREDENTIALS`): `redact` replaces the value, the detector masks it before anything keeps the text (see
  * `maskSecrets`).
  */
 
@@ -130,6 +130,22 @@ export const PASSWORD_OPTION = new RegExp(
     String.raw`|(?<=(?:^|[\s/"'])(?:mysql|mariadb)[a-z-]{0,12}[ \t]{1,8}-p)(?=(?!${PORT})[^\s-])` +
     String.raw`|(?<=(?:^|[\s"'])-p)(?=(?!${PORT})[^\s"'-][^\s"']{0,63}[ \t]{1,8}(?:-u|-{1,2}user))))` +
     String.raw`([ \t]{0,8}["']?)(${QUOTED_VALUE}|${WORD_VALUE})`,
+  'g',
+);
+
+/** A user option's user, to its colon, after an optional quote (escaped too, in JSON): `bob:`, `"bob:`, `\\"bob:`. */
+const OPTION_USER = String.raw`[^\s"':\\]{0,64}:`;
+/**
+ * A password after the user's colon in a user option: curl's `-u bob:hunter2`, `-ubob:hunter2`, `--user bob:hunter2`,
+ * `--proxy-user bob:hunter2`, `-u "bob:a b"`. The user is kept, as in a URL. Quoted, the value runs to the closing
+ * quote; else to a space or a quote. Not a value of digits alone: a group id (`docker run -u 1000:1000`; a password
+ * of digits alone is missed). A group's name is masked (`docker exec -u app:app` gives `app:<secret>`): it fails
+ * closed. Case counts (`-U` is psql's user). Groups: the option, its user and the colon (1), the secret (2). Only a
+ * text holding `-u` can match (callers test that first). Global: copy it where `lastIndex` could be shared.
+ */
+export const USER_PASSWORD_OPTION = new RegExp(
+  String.raw`((?<![^\s"'])(?:-u|--(?:proxy-)?user)(?:(?:[ \t]{1,8}|=)(?:\\?["'])?)?(?!-)${OPTION_USER})(?![0-9]+(?![^\s"'\\]))` +
+    String.raw`((?<=\\["']${OPTION_USER})[^"'\\\r\n]+|(?<="${OPTION_USER})[^"\r\n]+|(?<='${OPTION_USER})[^'\r\n]+|[^\s"']+)`,
   'g',
 );
 

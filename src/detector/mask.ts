@@ -7,7 +7,7 @@
  * the rest: what the detector keeps (its windows, templates, categories, the snapshot in `data_dir`) and
  * quotes in a `why` is masked text, so the secret is in none of them.
  */
-import { PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS } from '../secret-names.js';
+import { PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 export const MASK = {
   timestamp: '\uE000',
@@ -48,12 +48,20 @@ function secretReplacer(...args: unknown[]): string {
   return key !== undefined ? key + sep! + (scheme ?? '') + MASK.secret : (args[PAIR_GROUPS + 1] as string) + MASK.secret;
 }
 
-/** The `redact` transform's patterns of `-u root -p hunter2` and of a password in a URL, own copies (`lastIndex`). */
+/**
+ * The `redact` transform's patterns of `-u root -p hunter2`, `-u bob:hunter2` and of a password in a URL, own
+ * copies (`lastIndex`).
+ */
 const OPTION_SECRET = new RegExp(PASSWORD_OPTION);
+const USER_OPTION_SECRET = new RegExp(USER_PASSWORD_OPTION);
 const URL_SECRET = new RegExp(URL_CREDENTIALS);
 
 function optionSecretReplacer(_m: string, option: string, sep: string): string {
   return option + sep + MASK.secret;
+}
+
+function userOptionSecretReplacer(_m: string, optionAndUser: string): string {
+  return optionAndUser + MASK.secret;
 }
 
 function urlSecretReplacer(_m: string, before: string, _secret: string, at: string): string {
@@ -62,7 +70,7 @@ function urlSecretReplacer(_m: string, before: string, _secret: string, at: stri
 
 /**
  * The text with the value of every secret written after its key masked, and every password in a URL:
- * `password=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
+ * `password=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `-u bob:\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
  * a field's value is masked so before it is percent-decoded too, so that an escaped `&` in the secret (`%26`)
  * does not end it early.
  */
@@ -76,6 +84,10 @@ export function maskSecrets(raw: string): string {
   if (text.includes('-p')) {
     OPTION_SECRET.lastIndex = 0;
     text = text.replace(OPTION_SECRET, optionSecretReplacer as (substring: string, ...args: unknown[]) => string);
+  }
+  if (text.includes('-u')) {
+    USER_OPTION_SECRET.lastIndex = 0;
+    text = text.replace(USER_OPTION_SECRET, userOptionSecretReplacer as (substring: string, ...args: unknown[]) => string);
   }
   // Most URLs hold no `@` (and most texts no `@`: the cheaper search first); the pattern costs far more.
   if (text.includes('@') && text.includes('://')) {

@@ -125,6 +125,9 @@ describe('maskVolatile masks secrets written after their key', () => {
       ['exec mysql -u root -p hunter two', 'exec mysql -u root -p <secret> two'],
       ['mysqldump -uroot -phunter2 db && mysql -pxyz', 'mysqldump -uroot -p<secret> db && mysql -p<secret>'],
       ["mysql --user bob -p 'a b'", "mysql --user bob -p '<secret>'"],
+      // A password after the user in a user option, the user kept (before, kept whole); no password, a uid:gid or a branch stays.
+      ['curl -u bob:hunter2 https://api && curl --user me@example.com:tok3n -ubob:pw2 -u "bob:a b" x', 'curl -u bob:<secret> https://api && curl --user me@example.com:<secret> -ubob:<secret> -u "bob:<secret>" x'],
+      ['curl -u bob https://api && docker run -u 1000:1000 img && git push -u origin main:main && curl --user-agent a:b x', 'curl -u bob https://api && docker run -u <num>:<num> img && git push -u origin main:main && curl --user-agent a:b x'],
       ['psql -U app -p s5432 && docker run -u app -p 8080:80/tcp x && cp -p a b && mysql -u root -p -h db && mysql -u root -P a3306', 'psql -U app -p s<num> && docker run -u app -p <num>:<num>/tcp x && cp -p a b && mysql -u root -p -h db && mysql -u root -P a<num>'],
       ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <secret>\n'],
       // The next key, indented less than the block: before, it was masked too.
