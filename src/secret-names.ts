@@ -102,7 +102,8 @@ const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0
  * that ends the key (whatever comes before it stays as it is): starting at the key's first character cost four
  * times as much on lines with no secret. Every alternative reads each character once from where it starts
  * (a lookbehind looks back at most a few characters: `[ \t]{0,8}`, not `[ \t]*`, which read a
- * megabyte of spaces back again at each of its characters), so a hostile line costs linear time. Global: copy it (`new
+ * megabyte of spaces back again at each of its characters), so a hostile line costs linear time. A match is a
+ * secret only if `isSecretPair` says so (what the regex cannot tell: case). Global: copy it (`new
  * RegExp(SECRET_PAIR)`) where `lastIndex` could be shared.
  */
 export const SECRET_PAIR = new RegExp(
@@ -110,6 +111,25 @@ export const SECRET_PAIR = new RegExp(
     String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|${PHRASE_VALUE}|${WORD_VALUE}))`,
   'gi',
 );
+
+/** A character of a key's name: a name that ends in `PWD` after one (`MYSQL_PWD`) is not the shell's. */
+const NAME_CHAR = /[A-Za-z0-9_.-]/;
+/** `=`, and the quote a value may open with (`PWD="/home/bob"`, escaped in JSON too). */
+const ASSIGNMENT = /^=\\*["']?$/;
+
+/**
+ * Whether a match of `SECRET_PAIR` (its groups 1, 2 and 4: `key`, the word that ends the key, at `at` in `text`;
+ * `sep`; `secret`) holds a secret. Not the shell's working directory, `PWD=/home/bob` or `OLDPWD=/srv/app` (sudo
+ * logs `TTY=pts/0 ; PWD=/home/bob ; USER=root`, environment dumps show them): the name in upper case and of its own,
+ * `=` and a path. `pwd=hunter2`, `db_pwd: x`, `"pwd":"x"`, `MYSQL_PWD=/x`, `PWD=hunter2` are still secrets.
+ */
+export function isSecretPair(text: string, at: number, key: string, sep: string, secret: string): boolean {
+  if (key === 'PWD' && secret.startsWith('/') && ASSIGNMENT.test(sep)) {
+    const name = at >= 3 && text.startsWith('OLD', at - 3) ? at - 3 : at;
+    if (name === 0 || !NAME_CHAR.test(text[name - 1]!)) return false;
+  }
+  return true;
+}
 
 /** A user option and its value, before `-p`: `-u root`, `-uroot`, `--user=bob`, `--username bob`. */
 const USER_OPTION = String.raw`(?:^|[\s"'])(?:-u|-{1,2}user(?:name)?)(?:[ \t]{1,8}|=)?[^\s"'=-][^\s"']{0,63}`;

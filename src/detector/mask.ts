@@ -7,7 +7,7 @@
  * the rest: what the detector keeps (its windows, templates, categories, the snapshot in `data_dir`) and
  * quotes in a `why` is masked text, so the secret is in none of them.
  */
-import { PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { isSecretPair, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 export const MASK = {
   timestamp: '\uE000',
@@ -41,11 +41,15 @@ const SECRETS = new RegExp(`${SECRET_PAIR.source}|${SCHEME_CREDENTIALS.source}`,
 
 /** How many groups `SECRET_PAIR` has: those of `SCHEME_CREDENTIALS` come after them in `SECRETS`. */
 const PAIR_GROUPS = new RegExp(`${SECRET_PAIR.source}|`).exec('')!.length - 1;
+/** How many groups `SECRETS` has: the offset and the text come after them in a replacer's arguments. */
+const ALL_GROUPS = new RegExp(`${SECRETS.source}|`).exec('')!.length - 1;
 
-/** (match, key, separator, scheme, secret, the pair's other groups, bare scheme, its secret, offset, ...) */
+/** (match, key, separator, scheme, secret, the pair's other groups, bare scheme, its secret, offset, text, named groups) */
 function secretReplacer(...args: unknown[]): string {
-  const [, key, sep, scheme] = args as Array<string | undefined>;
-  return key !== undefined ? key + sep! + (scheme ?? '') + MASK.secret : (args[PAIR_GROUPS + 1] as string) + MASK.secret;
+  const [match, key, sep, scheme, secret] = args as Array<string | undefined>;
+  if (key === undefined) return (args[PAIR_GROUPS + 1] as string) + MASK.secret;
+  if (!isSecretPair(args[ALL_GROUPS + 2] as string, args[ALL_GROUPS + 1] as number, key, sep!, secret!)) return match!;
+  return key + sep! + (scheme ?? '') + MASK.secret;
 }
 
 /**

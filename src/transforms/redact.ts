@@ -22,7 +22,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_FIELD, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { isSecretPair, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_FIELD, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -41,8 +41,8 @@ const QUOTED = /"((?:[^"\\]|\\.)*)"/g;
 interface Rule {
   pattern: string;
   regex: RegExp;
-  /** The text that replaces a match (given its groups), or undefined to leave it as it is. */
-  replace: (match: string, groups: Array<string | undefined>, named: Record<string, string | undefined> | undefined) => string | undefined;
+  /** The text that replaces a match (given its groups, where it is and the text searched), or undefined to leave it as it is. */
+  replace: (match: string, groups: Array<string | undefined>, named: Record<string, string | undefined> | undefined, at: number, text: string) => string | undefined;
   /** The part of a match that is the secret, when the rest is kept (a key, a scheme): group `secret`. */
   secret?: number;
   /** Text every match holds: a string without it is not searched (cheaper than the regex). */
@@ -61,7 +61,12 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
       return [
         // key=value, key: value, "key":"value", with an auth scheme kept: password=hunter2, "api_key": "abc",
         // Authorization: Bearer abc (the detector masks the same values: see `maskSecrets`).
-        { pattern: name, regex: new RegExp(SECRET_PAIR), replace: (_m, [key, sep, scheme]) => keep(key, sep, scheme, replacement), secret: 3 },
+        {
+          pattern: name,
+          regex: new RegExp(SECRET_PAIR),
+          replace: (_m, [key, sep, scheme, secret], _n, at, text) => (isSecretPair(text, at, key!, sep!, secret!) ? keep(key, sep, scheme, replacement) : undefined),
+          secret: 3,
+        },
         // An auth scheme's credentials without a key before it: "... Bearer eyJhbGciOi...".
         { pattern: name, regex: new RegExp(SCHEME_CREDENTIALS), replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
         // A password's `-p` option where one is plausible: mysql -u root -p hunter2.
@@ -227,7 +232,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
         const at = args.findIndex((a, i) => i > 0 && typeof a === 'number');
         const groups = args.slice(1, at) as Array<string | undefined>;
         const named = args[at + 2] as Record<string, string | undefined> | undefined;
-        const replaced = rule.replace(match, groups, named);
+        const replaced = rule.replace(match, groups, named, args[at] as number, args[at + 1] as string);
         if (replaced === undefined || replaced === match) return match;
         count(rule.pattern, rule.secret === undefined ? match : groups[rule.secret]);
         return replaced;

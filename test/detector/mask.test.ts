@@ -136,6 +136,10 @@ describe('maskVolatile masks secrets written after their key', () => {
       ['config:\r\n  password: |\r\n    s3cr3t two\r\n      more\r\n  user: bob\r\n', 'config:\r\n  password: |\r\n    <secret>\r\n  user: bob\r\n'],
       ['password: >-\r\n  one two\r\nuser: bob', 'password: >-\r\n  <secret>\r\nuser: bob'],
       ["export PGPASSWORD='a b c' && psql", "export PGPASSWORD='<secret>' && psql"],
+      // The shell's working directory is no password (before, masked): upper case, a name of its own, `=` and a path.
+      ['sudo:  bob : TTY=pts/ ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls', 'sudo:  bob : TTY=pts/ ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls'],
+      ['declare -x OLDPWD="/srv/app" PWD=\'/tmp/a b\' {"env":["PWD=/root"]}', 'declare -x OLDPWD="/srv/app" PWD=\'/tmp/a b\' {"env":["PWD=/root"]}'],
+      ['pwd=hunter2 db_pwd: x {"pwd":"x"} PWD=hunter MYSQL_PWD=/x pwd=/home/bob XOLDPWD=/y', 'pwd=<secret> db_pwd: <secret> {"pwd":"<secret>"} PWD=<secret> MYSQL_PWD=<secret> pwd=<secret> XOLDPWD=<secret>'],
       // Prose after `key: ` is kept (before, "too" was masked); a lone word after it is a secret.
       ['Invalid password: too short', 'Invalid password: too short'],
       ['token: expired', 'token: <secret>'],

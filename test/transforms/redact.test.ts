@@ -81,6 +81,9 @@ describe('redact', () => {
       // Environment variables.
       ['PGPASSWORD=hunter2 psql -h db', 'PGPASSWORD=<redacted> psql -h db'],
       ["export PGPASSWORD='a b c' && psql", "export PGPASSWORD='<redacted>' && psql"],
+      // The shell's working directory is no password (before, replaced): upper case, a name of its own, `=` and a path.
+      ['sudo:  bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls; OLDPWD="/srv/app"', 'sudo:  bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls; OLDPWD="/srv/app"'],
+      ['pwd=hunter2 db_pwd: x {"pwd":"x"} PWD=hunter2 MYSQL_PWD=/x pwd=/home/bob', 'pwd=<redacted> db_pwd: <redacted> {"pwd":"<redacted>"} PWD=<redacted> MYSQL_PWD=<redacted> pwd=<redacted>'],
       ['postgres://app:s3cr3t@db:5432/x', 'postgres://app:<redacted>@db:5432/x'],
       // A URL without a user: before, kept.
       ['redis://:s3cr3t@cache:6379/0', 'redis://:<redacted>@cache:6379/0'],
