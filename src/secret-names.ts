@@ -12,12 +12,24 @@
 /**
  * The words that end the name of a field or key holding a secret (`password`, `db_password`, `X-Api-Key`). `pass`
  * and `psw` (`DB_PASS`, Jenkins' `CREDS_PSW`) only as a word of their own, after no letter or digit: `bypass`,
- * `compass` are none (nor `passed`, `passenger`: the name ends at the word).
+ * `compass` are none (nor `passed`, `passenger`: the name ends at the word). `Pass` at a camelCase boundary
+ * (`dbPass`) is one too, but that is case, which this regex (flag `i`) cannot see: see `CAMEL_PASS`.
  */
 export const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature|pass(?<![A-Za-z0-9]pass)|psw(?<![A-Za-z0-9]psw))`;
 
-/** A field named so holds a secret (the name as a whole, in any case; dotted names of nested fields too). */
-export const SECRET_FIELD = new RegExp(`^[A-Za-z0-9_.-]*${SECRET_WORD}$`, 'i');
+/** A name ending in a secret's word (the name as a whole, in any case; dotted names of nested fields too). */
+const SECRET_NAME = new RegExp(`^[A-Za-z0-9_.-]*${SECRET_WORD}$`, 'i');
+/**
+ * `Pass` ending a name at a camelCase boundary, after a lower-case letter or a digit: `dbPass`, `smtpPass`, `db2Pass`
+ * (not `bypass`, `compass`, `DBPASS`). `firstPass` and `ByPass` too: a name can say no more, and it fails closed.
+ */
+const CAMEL_PASS = String.raw`(?<=[a-z0-9])Pass`;
+const CAMEL_PASS_NAME = new RegExp(`^[A-Za-z0-9_.-]*${CAMEL_PASS}$`);
+
+/** A field named so holds a secret: `password`, `headers.authorization`, `DB_PASS`, `dbPass`; not `bypass`. */
+export function isSecretField(name: string): boolean {
+  return SECRET_NAME.test(name) || CAMEL_PASS_NAME.test(name);
+}
 
 /** Auth schemes whose name is kept before the credentials: `Authorization: Bearer <secret>`. */
 const SCHEME = String.raw`(?:bearer|basic|token|digest)\s+`;
@@ -79,9 +91,10 @@ const WORD_VALUE = String.raw`[^\s"'&,;{}[\]]+`;
  * A password's unquoted value after `key: ` may have spaces (`password: correct horse battery`): its words to the
  * line's end, or to a quote, `&`, `,`, `;`, a bracket, or a word that looks like the next key (`user=bob`,
  * `host:`, `--user`). Only after the names of a password or a secret (`db_password`, `passphrase`, `DB_PASS`,
- * `client_secret`): a token, a key or a session id has no spaces, and the text after it is the log's own.
+ * `client_secret`): a token, a key or a session id has no spaces, and the text after it is the log's own. (`[Pp]ass`:
+ * the same under the flag `i`, and `dbPass: a b` in `CAMEL_PASS_PAIR`, which has none.)
  */
-const PHRASE_VALUE = String.raw`(?<=(?:pass(?:wd|word|phrase)?|pwd|psw|secret)["']?[ \t]{0,8}:[ \t]{1,8})${WORD_VALUE}(?:[ \t]+(?![A-Za-z_][\w.-]*[:=]|--?[A-Za-z])${WORD_VALUE})*`;
+const PHRASE_VALUE = String.raw`(?<=(?:[Pp]ass(?:wd|word|phrase)?|pwd|psw|secret)["']?[ \t]{0,8}:[ \t]{1,8})${WORD_VALUE}(?:[ \t]+(?![A-Za-z_][\w.-]*[:=]|--?[A-Za-z])${WORD_VALUE})*`;
 /**
  * A command line's option: `--password hunter2`, `-token abc`, `--db-password "a b"` (the `=` form is a pair). A word
  * that begins with `-` is the next option, not the value (`mysqldump --password --user bob` prompts for the
@@ -106,11 +119,18 @@ const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0
  * secret only if `isSecretPair` says so (what the regex cannot tell: case). Global: copy it (`new
  * RegExp(SECRET_PAIR)`) where `lastIndex` could be shared.
  */
-export const SECRET_PAIR = new RegExp(
-  String.raw`(${SECRET_WORD})((?:\\*["'])?\s*[:=]\s*(?:\\*["']|${BLOCK_OPEN})?|${OPTION_SEPARATOR})(${SCHEME})?` +
-    String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|${PHRASE_VALUE}|${WORD_VALUE}))`,
-  'gi',
-);
+const AFTER_KEY =
+  String.raw`((?:\\*["'])?\s*[:=]\s*(?:\\*["']|${BLOCK_OPEN})?|${OPTION_SEPARATOR})(${SCHEME})?` +
+  String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|${PHRASE_VALUE}|${WORD_VALUE}))`;
+export const SECRET_PAIR = new RegExp(`(${SECRET_WORD})${AFTER_KEY}`, 'gi');
+
+/**
+ * `SECRET_PAIR` of a key whose last word is `Pass` at a camelCase boundary (`dbPass=hunter2`, `"smtpPass": "a b"`,
+ * `--dbPass x`), its groups the same. Case counts, so it is a regex of its own; after it, in that case, a sentence
+ * is told only by words in lower case (`dbPass: Too short` is masked: fails closed). Only a text holding `Pass` can
+ * match (callers test that first: lines without it cost one search). Global: copy it where `lastIndex` could be shared.
+ */
+export const CAMEL_PASS_PAIR = new RegExp(`(${CAMEL_PASS})${AFTER_KEY}`, 'g');
 
 /** A character of a key's name: a name that ends in `PWD` after one (`MYSQL_PWD`) is not the shell's. */
 const NAME_CHAR = /[A-Za-z0-9_.-]/;

@@ -7,7 +7,7 @@
  * the rest: what the detector keeps (its windows, templates, categories, the snapshot in `data_dir`) and
  * quotes in a `why` is masked text, so the secret is in none of them.
  */
-import { isSecretPair, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, isSecretPair, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 export const MASK = {
   timestamp: '\uE000',
@@ -52,6 +52,13 @@ function secretReplacer(...args: unknown[]): string {
   return key + sep! + (scheme ?? '') + MASK.secret;
 }
 
+/** `SECRET_PAIR` after a camelCase key (`dbPass=hunter2`), its own copy (`lastIndex`). */
+const CAMEL_SECRETS = new RegExp(CAMEL_PASS_PAIR);
+
+function camelSecretReplacer(_m: string, key: string, sep: string, scheme: string | undefined): string {
+  return key + sep + (scheme ?? '') + MASK.secret;
+}
+
 /**
  * The `redact` transform's patterns of `-u root -p hunter2`, `-u bob:hunter2` and of a password in a URL, own
  * copies (`lastIndex`).
@@ -74,7 +81,7 @@ function urlSecretReplacer(_m: string, before: string, _secret: string, at: stri
 
 /**
  * The text with the value of every secret written after its key masked, and every password in a URL:
- * `password=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `-u bob:\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
+ * `password=\uE005`, `dbPass=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `-u bob:\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
  * a field's value is masked so before it is percent-decoded too, so that an escaped `&` in the secret (`%26`)
  * does not end it early.
  */
@@ -84,6 +91,10 @@ export function maskSecrets(raw: string): string {
   if (SECRETS.test(text)) {
     SECRETS.lastIndex = 0;
     text = text.replace(SECRETS, secretReplacer);
+  }
+  if (text.includes('Pass')) {
+    CAMEL_SECRETS.lastIndex = 0;
+    text = text.replace(CAMEL_SECRETS, camelSecretReplacer as (substring: string, ...args: unknown[]) => string);
   }
   if (text.includes('-p')) {
     OPTION_SECRET.lastIndex = 0;

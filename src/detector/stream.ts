@@ -18,7 +18,7 @@ import { DriftTracker, RECENT_MINUTES, type DriftAlert, type DriftSnapshot } fro
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
 import { VolumeBaseline, type VolumeOptions } from './volume.js';
 import { StreamClock, WallLink, type WallLinkState } from './stream-clock.js';
-import { SECRET_FIELD } from '../secret-names.js';
+import { isSecretField } from '../secret-names.js';
 import { headOf } from './strings.js';
 import { TextFieldBaseline } from './text-field.js';
 import { TemplateRates, type TemplateSilence } from './template-volume.js';
@@ -1526,7 +1526,7 @@ export class StreamDetector {
 
   /** A field named like a secret, whose values the stream does not keep or show (see `watchSecretFields`). */
   private secretField(name: string): boolean {
-    return !this.o.watchSecretFields && SECRET_FIELD.test(name);
+    return !this.o.watchSecretFields && isSecretField(name);
   }
 
   /**

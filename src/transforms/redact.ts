@@ -22,7 +22,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { isSecretPair, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_FIELD, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, isSecretField, isSecretPair, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -56,17 +56,16 @@ interface Rule {
  */
 function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
   const keep = (...parts: Array<string | undefined>) => parts.map((p) => p ?? '').join('');
+  const pair: Rule['replace'] = (_m, [key, sep, scheme, secret], _n, at, text) =>
+    isSecretPair(text, at, key!, sep!, secret!) ? keep(key, sep, scheme, replacement) : undefined;
   switch (name) {
     case 'credentials':
       return [
         // key=value, key: value, "key":"value", with an auth scheme kept: password=hunter2, "api_key": "abc",
         // Authorization: Bearer abc (the detector masks the same values: see `maskSecrets`).
-        {
-          pattern: name,
-          regex: new RegExp(SECRET_PAIR),
-          replace: (_m, [key, sep, scheme, secret], _n, at, text) => (isSecretPair(text, at, key!, sep!, secret!) ? keep(key, sep, scheme, replacement) : undefined),
-          secret: 3,
-        },
+        { pattern: name, regex: new RegExp(SECRET_PAIR), replace: pair, secret: 3 },
+        // The same after a camelCase key: dbPass=hunter2.
+        { pattern: name, needs: 'Pass', regex: new RegExp(CAMEL_PASS_PAIR), replace: pair, secret: 3 },
         // An auth scheme's credentials without a key before it: "... Bearer eyJhbGciOi...".
         { pattern: name, regex: new RegExp(SCHEME_CREDENTIALS), replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
         // A password's `-p` option where one is plausible: mysql -u root -p hunter2.
@@ -267,7 +266,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
     }
     if (v !== null && typeof v === 'object') {
       const o = v as Record<string, unknown>;
-      for (const k of Object.keys(o)) o[k] = value(o[k], secretNames && SECRET_FIELD.test(k));
+      for (const k of Object.keys(o)) o[k] = value(o[k], secretNames && isSecretField(k));
       return o;
     }
     return v;
@@ -332,7 +331,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
     for (const target of targets) {
       const at = target(event);
       if (at === undefined) continue;
-      const secretName = secretNames && at.holder !== (event as unknown) && SECRET_FIELD.test(at.key);
+      const secretName = secretNames && at.holder !== (event as unknown) && isSecretField(at.key);
       (at.holder as Record<string, unknown>)[at.key] = value(at.value, secretName);
     }
     if (secrets.size > 0) {

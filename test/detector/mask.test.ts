@@ -97,6 +97,12 @@ describe('maskVolatile masks secrets written after their key', () => {
     expect(render('authentication failure; tokens left 3')).toBe('authentication failure; tokens left <num>');
     // `pass` and `psw` as a word of their own (before, kept); `bypass`, `passed` are no key.
     expect(render('MYSQL_PWD=a1 DB_PASS=hunter pass: xyz JENKINS_PSW=abc bypass=on passed=ok')).toBe('MYSQL_PWD=<secret> DB_PASS=<secret> pass: <secret> JENKINS_PSW=<secret> bypass=on passed=ok');
+    // camelCase keys: `Pass` at a camelCase boundary (before, `dbPass` was kept); the other words are found in any
+    // name that ends with them. A word that merely holds or begins with one is no key.
+    expect(render('dbPass=a smtpPass: b {"userPass":"c d"} --dbPass e dbPassword=f userPwd=g apiToken=h clientSecret=i x-api-key: j')).toBe(
+      'dbPass=<secret> smtpPass: <secret> {"userPass":"<secret>"} --dbPass <secret> dbPassword=<secret> userPwd=<secret> apiToken=<secret> clientSecret=<secret> x-api-key: <secret>',
+    );
+    expect(render('bypass=on compass: north passenger=a tokenizer=bert encompass=x DBPASS=y passwordHash=z')).toBe('bypass=on compass: north passenger=a tokenizer=bert encompass=x DBPASS=y passwordHash=z');
     expect(maskSecrets('plain text')).toBe('plain text');
     expect(maskVolatile('token=a')).toBe(`token=${MASK.secret}`);
   });

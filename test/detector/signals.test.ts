@@ -787,6 +787,22 @@ describe('structured nginx-like events', () => {
     expect(JSON.stringify(restored.toJSON())).not.toContain('letmein');
   });
 
+  it('tells a camelCase secret field by its name (dbPass) but watches a word that ends in pass (bypass)', () => {
+    const passwords = ['letmein', 'dragon1', 'monkey22', 'qwerty'];
+    const rnd = mulberry32(9);
+    let t = T0;
+    const next = (extra: Record<string, string> = {}): DetectorInput => ({
+      time: (t += STEP_MS), text: '', fields: { level: 'INFO', message: 'login ok', dbPass: pick(rnd, passwords), bypass: pick(rnd, ['on', 'off']), ...extra },
+    });
+    const detector = new Detector({});
+    expect(feed(detector, 'app', BASELINE_EVENTS, () => next())).toEqual([]);
+    // Before, `dbPass` was watched: its values kept, a new one quoted with the others as typical.
+    expect(detector.observe('app', next({ dbPass: 'Zq7Wv2Kx9Pm4Tb8RnYh3' }))).toBeUndefined();
+    const state = JSON.stringify(detector.peek('app')!.toJSON());
+    for (const p of passwords) expect(state).not.toContain(p);
+    expect(detector.observe('app', next({ bypass: 'maybe' }))).toMatchObject({ field: 'bypass' });
+  });
+
   it('masks a secret written after its key in text (query string, message, Bearer): not kept, not quoted, the event still scored', () => {
     const rnd = mulberry32(21);
     // Secrets of letters only: masking numbers and hex ids alone would leave them whole.

@@ -43,6 +43,8 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   'authorization' + ' '.repeat(1e6) + ':',
   '-' + 'pass-'.repeat(2e5) + ' x',
   'xpass='.repeat(1.6e5),
+  'aPass='.repeat(1.6e5),
+  'aPass: ' + 'a '.repeat(5e5),
   'Authorization: Digest ' + 'a="b", '.repeat(1.4e5),
   'Authorization: Digest a="' + 'b'.repeat(1e6),
   'Authorization: Digest ' + 'a=,'.repeat(3e5),

@@ -102,6 +102,8 @@ describe('redact', () => {
       // `pass` and `psw` as a word of their own: before, not a secret's name. Words that hold or begin with them are none.
       ['DB_PASS=hunter2 smtp.pass: s3cret --pass x1 {"pass": "a b"} CREDS_PSW=abc', 'DB_PASS=<redacted> smtp.pass: <redacted> --pass <redacted> {"pass": "<redacted>"} CREDS_PSW=<redacted>'],
       ['bypass=true compass: north passenger=3 passed: 3 passing=1 the tests pass fine', 'bypass=true compass: north passenger=3 passed: 3 passing=1 the tests pass fine'],
+      // `Pass` at a camelCase boundary: before, kept. `tokenizer`, `DBPASS` are no keys.
+      ['dbPass=hunter2 {"smtpPass": "a b"} --dbPass x1 userPwd=x2 apiToken=x3 clientSecret=x4 tokenizer=bert DBPASS=x5', 'dbPass=<redacted> {"smtpPass": "<redacted>"} --dbPass <redacted> userPwd=<redacted> apiToken=<redacted> clientSecret=<redacted> tokenizer=bert DBPASS=x5'],
     ];
     for (const [line, want] of lines) expect.soft((await one(stage, event(line))).body, line).toBe(want);
     // The secret found in a quoted value with spaces goes wherever else the event holds it.
@@ -120,8 +122,8 @@ describe('redact', () => {
     expect(e.attributes).toEqual({ 'http.request.header.cookie': ['<redacted>', '<redacted>'] });
     expect(e.resource).toEqual({ 'service.name': 'api', client_secret: '<redacted>' });
     // `pass` as a word of its own names a secret; `bypass`, `compass`, `passenger` do not.
-    const named = await one(stage, event({ pass: 'x1', DB_PASS: 'x2', 'smtp.pass': 'x3', bypass: 'on', compass: 'N', passenger: 'bob' }));
-    expect(named.body).toEqual({ pass: '<redacted>', DB_PASS: '<redacted>', 'smtp.pass': '<redacted>', bypass: 'on', compass: 'N', passenger: 'bob' });
+    const named = await one(stage, event({ pass: 'x1', DB_PASS: 'x2', 'smtp.pass': 'x3', dbPass: 'x4', bypass: 'on', compass: 'N', passenger: 'bob', tokenizer: 'bert' }));
+    expect(named.body).toEqual({ pass: '<redacted>', DB_PASS: '<redacted>', 'smtp.pass': '<redacted>', dbPass: '<redacted>', bypass: 'on', compass: 'N', passenger: 'bob', tokenizer: 'bert' });
   });
 
   it("takes a secret out of the alert's why too, where it is quoted without the key the patterns look for", async () => {
