@@ -566,6 +566,12 @@ export class Tailer {
     this.joiner?.reset();
     this.readOffset = 0;
     this.consumedEnd = 0;
+    // Let go at rotate_wait but still open (batches unacknowledged): truncated and written again, it is written
+    // to after all, and what it holds now is read (rotate_wait runs anew). Before, it was closed unread.
+    if (this.letGo) {
+      this.letGo = false;
+      this.lastGrowth = monotonic();
+    }
     const entry: Checkpoint = { path: this.lastPath, dev: this.dev, ino: this.ino, fingerprint: EMPTY_FINGERPRINT, offset: 0, seen: Date.now() };
     old.tracker.onIdle = undefined;
     this.tracker = new AckTracker(entry, old.tracker.policy);
