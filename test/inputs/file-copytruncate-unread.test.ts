@@ -4,7 +4,7 @@
  * to, copied and truncated before the input read it (logrotate right after a burst) lost those lines: at
  * offset 0 with no fingerprint the truncation is invisible, so the copy was never looked for.
  */
-import { appendFileSync, copyFileSync, truncateSync } from 'node:fs';
+import { appendFileSync, copyFileSync, truncateSync, utimesSync } from 'node:fs';
 import { appendFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -140,5 +140,27 @@ describe('file input: a truncation before the file was read to its end, with no 
     expect(input.metrics.get('file_lost_bytes_total')).toBe(9000 - 455 * 9);
     const said = input.logRecords.find((r) => r.problem === 'file_lines_lost');
     expect(said).toMatchObject({ file: log, lost_bytes: 9000 - 455 * 9 });
+  });
+
+  /**
+   * The same with the modification time set back to what it was when the input last looked (`touch -d`, or a
+   * file system whose times are too coarse to tell two writes apart): its change time still moves. Before,
+   * only the modification time led to the first bytes, and the truncation went unseen.
+   */
+  it('with the modification time set back as it was: the change time tells', async () => {
+    const { log, input } = await onEmptyFile();
+    await appendFile(log, numbered('a', 0, 3));
+    const mtime = Math.floor(Date.now() / 1000) - 60; // whole seconds: the same to the nanosecond when set again
+    utimesSync(log, mtime, mtime);
+    await input.until(() => input.events.length >= 3, 'the first 3 lines');
+    await sleep(300); // the input has looked at the file with its time set back
+    appendFileSync(log, numbered('a', 3, 2));
+    copyFileSync(log, `${log}.1`);
+    truncateSync(log, 0);
+    appendFileSync(log, numbered('b', 0, 3));
+    utimesSync(log, mtime, mtime);
+    await input.until(() => input.events.length >= 8, 'the copy\'s rest and the new lines', 3000).catch(() => undefined);
+    await sleep(300);
+    expectEachOnce(input.bodies(), numbered('a', 0, 5) + numbered('b', 0, 3));
   });
 });

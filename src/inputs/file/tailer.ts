@@ -191,6 +191,11 @@ export class Tailer {
   /** The file's modification time when its content was last found unchanged (see TailerHost.truncated). */
   private checkedMtimeMs: number;
   /**
+   * Its change time then: the modification time may be set back (`touch -d`, a writer that restores it)
+   * after the file was truncated and written again; the change time cannot be.
+   */
+  private checkedCtimeMs: number;
+  /**
    * Wall time (ms) of the last look that found the file unchanged. A copy of what was written since is made
    * after it: rotated files older than that (written before the file was found: an old app.log.1 beside an
    * empty app.log at start) are not its content (see TailerHost.changedUnread).
@@ -224,7 +229,7 @@ export class Tailer {
   rested: { size: number; mtimeMs: number } | undefined;
   done: Promise<void> = Promise.resolve();
 
-  constructor(host: TailerHost, handle: FileHandle, file: string, st: { dev: number; ino: number; mtimeMs: number }, offset: number, tracker: AckTracker, state: TailerState = 'live') {
+  constructor(host: TailerHost, handle: FileHandle, file: string, st: { dev: number; ino: number; mtimeMs: number; ctimeMs: number }, offset: number, tracker: AckTracker, state: TailerState = 'live') {
     this.host = host;
     this.handle = handle;
     this.opts = host.options;
@@ -232,6 +237,7 @@ export class Tailer {
     this.dev = st.dev;
     this.ino = st.ino;
     this.checkedMtimeMs = st.mtimeMs;
+    this.checkedCtimeMs = st.ctimeMs;
     this.path = state === 'live' ? file : null;
     this.lastPath = file;
     this.state = state;
@@ -418,6 +424,7 @@ export class Tailer {
         // they were made, and a start after a crash meanwhile reads them.
         if (unreadSince !== undefined) await this.host.changedUnread(this, unreadSince);
         this.checkedMtimeMs = st.mtimeMs;
+        this.checkedCtimeMs = st.ctimeMs;
         this.seenSize = st.size;
         this.readOffset += bytesRead;
         this.now = Date.now();
@@ -436,18 +443,21 @@ export class Tailer {
     // Written since it was last found unchanged, and no longer than what was read: truncated and written
     // again to exactly that size (copytruncate, then as many bytes as were read) shows neither as a shrink
     // nor as growth to read. Only its first bytes tell. Before, the rest in the copy and the new lines were lost.
-    if (st.size === this.readOffset && fp.length > 0 && st.mtimeMs !== this.checkedMtimeMs) {
+    // Written: its modification or its change time moved (the first may have been set back, see checkedCtimeMs).
+    if (st.size === this.readOffset && fp.length > 0 && (st.mtimeMs !== this.checkedMtimeMs || st.ctimeMs !== this.checkedCtimeMs)) {
       const prefix = await readPrefix(this.handle, fp.length);
       if (prefix.length < fp.length || hashBytes(prefix) !== fp.hash) {
         await this.restartAfterTruncation(st.size);
         return true;
       }
       this.checkedMtimeMs = st.mtimeMs;
+      this.checkedCtimeMs = st.ctimeMs;
     }
     if (unreadSince !== undefined && st.size === 0) {
       // Still empty: written and truncated since the last look, or only touched.
       await this.host.changedUnread(this, unreadSince);
       this.checkedMtimeMs = st.mtimeMs;
+      this.checkedCtimeMs = st.ctimeMs;
       // The search waits its turn among the input's decisions, and the file may have been written to and
       // renamed away meanwhile: looked at again, not let go at rotate_wait by the size found before it.
       // Before, those lines were lost.
