@@ -8,7 +8,7 @@ import { appendFileSync, copyFileSync, linkSync, readFileSync, renameSync, statS
 import { appendFile, mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_RAISE_BACKOFF, OpenFilesCap } from '../../src/inputs/file/descriptors.js';
+import { MAX_RAISE_BACKOFF, maxOpenFiles, OpenFilesCap } from '../../src/inputs/file/descriptors.js';
 import { numbered, openFilesUnder, readCheckpoints, replaceReusingInode, startedFileInputs, tempDir, type RunningFileInput } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
@@ -184,6 +184,21 @@ describe('file input: max_open_files', () => {
     expect(input.bodies()).toEqual(linesOf(numbered('new', 0, 5)));
     await input.stop();
     expect((await readCheckpoints(data))[0]).toMatchObject({ offset: numbered('new', 0, 5).length, fp_len: numbered('new', 0, 5).length });
+  });
+});
+
+/** `max_open_files` against the open-files limit (the real daemon under `ulimit -n 128`: test/e2e/file-many-files.test.ts). */
+describe('file input: max_open_files and the open-files limit', () => {
+  it('below the limit as set; at or above it half the limit, with a warning; auto half the limit', () => {
+    expect(maxOpenFiles(127, 128)).toEqual({ max: 127 });
+    expect(maxOpenFiles(1000, undefined)).toEqual({ max: 1000 });
+    expect(maxOpenFiles('auto', 128)).toEqual({ max: 64 });
+    expect(maxOpenFiles('auto', undefined)).toEqual({ max: Infinity });
+    for (const set of [128, 1000]) {
+      const { max, warning } = maxOpenFiles(set, 128);
+      expect(max).toBe(64);
+      expect(warning).toMatch(new RegExp(`^max_open_files \\(${set}\\) is not below the process's open-files limit \\(128, ulimit -n\\): at most 64 files`));
+    }
   });
 });
 

@@ -13,6 +13,25 @@ export function defaultMaxOpenFiles(limit: number | undefined): number {
   return limit === undefined ? Infinity : Math.max(1, Math.floor(limit / 2));
 }
 
+/**
+ * The `max_open_files` an input holds to: the configured one, unless it is not below the limit (it could never
+ * be held: the process needs descriptors of its own), when it is `auto`'s (half the limit), with the warning
+ * to log once. Clamped rather than refused: the limit belongs to where the daemon runs (a shell, a unit's
+ * `LimitNOFILE=`, a container's default), not to the config, and the same config must not stop the daemon on
+ * a host with a lower one. Before, the input took it as it was, ran out of descriptors (a spell: an error,
+ * `/health` 503) and fell back to a cap it lowered itself.
+ */
+export function maxOpenFiles(configured: number | 'auto', limit: number | undefined): { max: number; warning?: string } {
+  if (configured === 'auto') return { max: defaultMaxOpenFiles(limit) };
+  if (limit === undefined || configured < limit) return { max: configured };
+  const max = defaultMaxOpenFiles(limit);
+  return {
+    max,
+    warning: `max_open_files (${configured}) is not below the process's open-files limit (${limit}, ulimit -n): at most ${max} files are held open (half the limit, as with auto). ` +
+      'Raise the limit (ulimit -n, LimitNOFILE= in a systemd unit) to hold more',
+  };
+}
+
 /** The error said when the limit is hit: what happened, how many files are open, the limit, what to do. */
 export function descriptorLimitError(err: unknown, doing: string, open: number, limit: number | undefined): Error {
   const code = (err as NodeJS.ErrnoException).code;

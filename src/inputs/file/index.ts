@@ -33,7 +33,7 @@ import { compileUserRegex } from '../../engine/user-regex.js';
 import { folderUnreadable } from '../../make-folder.js';
 import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
 import { isDescriptorLimit, openFileLimit } from '../../engine/descriptors.js';
-import { defaultMaxOpenFiles, descriptorLimitError, OpenFilesCap } from './descriptors.js';
+import { descriptorLimitError, maxOpenFiles, OpenFilesCap } from './descriptors.js';
 import { Discovery } from './discovery.js';
 import { EMPTY_FINGERPRINT, FingerprintSet, fingerprintOf, readPrefix, startsWith, type Fingerprint } from './fingerprint.js';
 import { missingFolders, PathMatcher, unreadableFolders } from './glob.js';
@@ -80,7 +80,7 @@ export const fileInputConfig = z.object({
   use_polling: z.boolean().default(false).describe('Poll for changes instead of relying on change notifications (inotify); for network filesystems (NFS, SMB) where notifications do not arrive.'),
   ignore_older: duration().optional().describe('Files last modified longer ago than this are not opened (off by default). Such a file with a checkpoint keeps it; one without is taken as read to its end (as Filebeat and Vector do), whatever `start_at` says. Written to later, it is opened and read from there: only the new lines.'),
   close_inactive: duration().prefault('5m').describe('A file read to its end, with every line acknowledged, that did not grow for this long is closed: its checkpoint stays, and it is opened again (resuming there) when it changes. `0s`: files are closed only to give way to files waiting for a descriptor (see `max_open_files`). The risk: lines written to a closed file that is then rotated and deleted before driftlock looks (the `check_interval` after the write at most) are lost.'),
-  max_open_files: z.union([z.enum(['auto']), z.number().int().min(1)]).default('auto').describe('Files this input holds open at most; matched files beyond wait, and files read to their end give way to them. `auto`: half the process\'s open-files limit (`ulimit -n`, read from /proc/self/limits), no cap where it cannot be read. Rotated files being read to their end are opened over the cap; they count against it, but never take its last eighth (one file at least) from the files under `include`. Out of descriptors, the input holds fewer for a while (the `max_open_files_now` gauge), raised back a sixteenth of this at each `check_interval` once opens work again.'),
+  max_open_files: z.union([z.enum(['auto']), z.number().int().min(1)]).default('auto').describe('Files this input holds open at most; matched files beyond wait, and files read to their end give way to them. `auto`: half the process\'s open-files limit (`ulimit -n`, read from /proc/self/limits), no cap where it cannot be read. A number not below that limit cannot be held: it is taken as `auto`, with a warning. Rotated files being read to their end are opened over the cap; they count against it, but never take its last eighth (one file at least) from the files under `include`. Out of descriptors, the input holds fewer for a while (the `max_open_files_now` gauge), raised back a sixteenth of this at each `check_interval` once opens work again.'),
 });
 
 export type FileInputConfig = z.output<typeof fileInputConfig>;
@@ -271,7 +271,9 @@ export class FileInput implements TailerHost {
       fields: { file: this.store.file },
     });
     this.openLimit = openFileLimit();
-    this.cap = new OpenFilesCap(config.max_open_files === 'auto' ? defaultMaxOpenFiles(this.openLimit) : config.max_open_files);
+    const { max, warning } = maxOpenFiles(config.max_open_files, this.openLimit);
+    if (warning) ctx.logger.warn({ max_open_files: config.max_open_files, open_files_limit: this.openLimit, max_open_files_now: max }, warning);
+    this.cap = new OpenFilesCap(max);
     // Counted by `limitHit`, once a spell: not through the report, which counts each failure.
     this.limitFailure = new FailureReport({ logger: ctx.logger, health: this.health('open') }, {
       what: 'too many open files',
