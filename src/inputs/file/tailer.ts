@@ -135,6 +135,17 @@ const CHANGE_QUIET_MS = 60;
 const UNREAD_SLACK_MS = 1000;
 
 /**
+ * How long a file system with times in whole seconds (ext2/ext3 with small inodes, FAT, some NFS servers) may
+ * leave a file's times unmoved by a write: a tick (2 s on FAT).
+ */
+const COARSE_TICK_MS = 2000;
+
+/** Whether a file's times are in whole seconds: a file system whose times cannot tell two writes within one apart. */
+function coarseTimes(st: { mtimeMs: number; ctimeMs: number }): boolean {
+  return st.mtimeMs % 1000 === 0 && st.ctimeMs % 1000 === 0;
+}
+
+/**
  * The clock of the tailer's timeouts (multiline, partial lines, rotate_wait): monotonic, so that a step of
  * the wall clock (NTP, a VM resumed) neither holds an event back for as long as the clock went back (a
  * trace waited an hour after a one-hour step back) nor lets the timeouts fall due at once when it went
@@ -196,6 +207,15 @@ export class Tailer {
    */
   private checkedCtimeMs: number;
   /**
+   * Whether a write since those times would have moved them: always with fine times; with times in whole
+   * seconds, only once the file was found unchanged a tick (`COARSE_TICK_MS`) after them. Until then each look
+   * compares the first bytes: before, a file truncated and written again within the second it was read in
+   * kept its times, and the truncation went unseen (the rest in the copy and the new lines were lost).
+   */
+  private checkedSettled: boolean;
+  /** Its size then. */
+  private checkedSize: number;
+  /**
    * Wall time (ms) of the last look that found the file unchanged. A copy of what was written since is made
    * after it: rotated files older than that (written before the file was found: an old app.log.1 beside an
    * empty app.log at start) are not its content (see TailerHost.changedUnread).
@@ -229,7 +249,7 @@ export class Tailer {
   rested: { size: number; mtimeMs: number } | undefined;
   done: Promise<void> = Promise.resolve();
 
-  constructor(host: TailerHost, handle: FileHandle, file: string, st: { dev: number; ino: number; mtimeMs: number; ctimeMs: number }, offset: number, tracker: AckTracker, state: TailerState = 'live') {
+  constructor(host: TailerHost, handle: FileHandle, file: string, st: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }, offset: number, tracker: AckTracker, state: TailerState = 'live') {
     this.host = host;
     this.handle = handle;
     this.opts = host.options;
@@ -238,6 +258,8 @@ export class Tailer {
     this.ino = st.ino;
     this.checkedMtimeMs = st.mtimeMs;
     this.checkedCtimeMs = st.ctimeMs;
+    this.checkedSettled = this.settledAt(st, Date.now());
+    this.checkedSize = st.size;
     this.path = state === 'live' ? file : null;
     this.lastPath = file;
     this.state = state;
@@ -249,6 +271,24 @@ export class Tailer {
     const ml = this.opts.multiline;
     this.joiner = ml && new MultilineJoiner(ml.rule, ml.maxLines, this.opts.maxLineBytes);
     if (state !== 'live') this.lastGrowth = monotonic();
+  }
+
+  /** Whether times found at wall time `lookedAt` would be moved by any later write (see `checkedSettled`). */
+  private settledAt(st: { mtimeMs: number; ctimeMs: number }, lookedAt: number): boolean {
+    return !coarseTimes(st) || lookedAt >= Math.max(st.mtimeMs, st.ctimeMs) + COARSE_TICK_MS;
+  }
+
+  /** The file was found holding what was read, at wall time `lookedAt`, with these times. */
+  private checked(st: { size: number; mtimeMs: number; ctimeMs: number }, lookedAt: number): void {
+    this.checkedMtimeMs = st.mtimeMs;
+    this.checkedCtimeMs = st.ctimeMs;
+    this.checkedSettled = this.settledAt(st, lookedAt);
+    this.checkedSize = st.size;
+  }
+
+  /** Whether its modification or change time moved since it was last found holding what was read (see `checkedCtimeMs`). */
+  private timesMoved(st: { mtimeMs: number; ctimeMs: number }): boolean {
+    return st.mtimeMs !== this.checkedMtimeMs || st.ctimeMs !== this.checkedCtimeMs;
   }
 
   /** The file's modification time when its content was last found unchanged. */
@@ -404,10 +444,16 @@ export class Tailer {
     // between may have been copied and truncated away already (see TailerHost.changedUnread). Looked for
     // after the read below: a copy made before it is there by then; one made after it starts with what was
     // read (the fingerprint), a copy the truncation path finds.
-    const unreadSince = this.state === 'live' && this.readOffset === 0 && fp.length === 0 && st.mtimeMs !== this.checkedMtimeMs
+    // Times that cannot tell yet (see `checkedSettled`) count when the file is empty or its size changed:
+    // not a search before the first read of every file found within a tick of its last write. Not the change
+    // time, which a rename moves: a search at each rename of a file nothing was read from yet.
+    const mtimeMoved = st.mtimeMs !== this.checkedMtimeMs;
+    const unsure = !this.checkedSettled;
+    const written = mtimeMoved || (unsure && (st.size === 0 || st.size !== this.checkedSize));
+    const unreadSince = this.state === 'live' && this.readOffset === 0 && fp.length === 0 && written
       ? Math.max(this.checkedMtimeMs, this.lookedAtMs - UNREAD_SLACK_MS)
       : undefined;
-    if (st.mtimeMs === this.checkedMtimeMs) this.lookedAtMs = lookedAt;
+    if (!written) this.lookedAtMs = lookedAt;
     if (st.size > this.readOffset && !this.letGo) {
       const want = Math.min(this.opts.maxReadBytes, st.size - this.readOffset);
       const buf = Buffer.allocUnsafe(want);
@@ -423,8 +469,7 @@ export class Tailer {
         // checkpoints (`unseen_since`, see FileInput.unseenSince) says the name was last looked at before
         // they were made, and a start after a crash meanwhile reads them.
         if (unreadSince !== undefined) await this.host.changedUnread(this, unreadSince);
-        this.checkedMtimeMs = st.mtimeMs;
-        this.checkedCtimeMs = st.ctimeMs;
+        this.checked(st, lookedAt);
         this.seenSize = st.size;
         this.readOffset += bytesRead;
         this.now = Date.now();
@@ -443,25 +488,23 @@ export class Tailer {
     // Written since it was last found unchanged, and no longer than what was read: truncated and written
     // again to exactly that size (copytruncate, then as many bytes as were read) shows neither as a shrink
     // nor as growth to read. Only its first bytes tell. Before, the rest in the copy and the new lines were lost.
-    // Written: its modification or its change time moved (the first may have been set back, see checkedCtimeMs).
-    if (st.size === this.readOffset && fp.length > 0 && (st.mtimeMs !== this.checkedMtimeMs || st.ctimeMs !== this.checkedCtimeMs)) {
+    if (st.size === this.readOffset && fp.length > 0 && (this.timesMoved(st) || unsure)) {
       const prefix = await readPrefix(this.handle, fp.length);
       if (prefix.length < fp.length || hashBytes(prefix) !== fp.hash) {
         await this.restartAfterTruncation(st.size);
         return true;
       }
-      this.checkedMtimeMs = st.mtimeMs;
-      this.checkedCtimeMs = st.ctimeMs;
+      this.checked(st, lookedAt);
     }
     if (unreadSince !== undefined && st.size === 0) {
       // Still empty: written and truncated since the last look, or only touched.
       await this.host.changedUnread(this, unreadSince);
-      this.checkedMtimeMs = st.mtimeMs;
-      this.checkedCtimeMs = st.ctimeMs;
+      this.checked(st, lookedAt);
       // The search waits its turn among the input's decisions, and the file may have been written to and
       // renamed away meanwhile: looked at again, not let go at rotate_wait by the size found before it.
-      // Before, those lines were lost.
-      return true;
+      // Before, those lines were lost. Only at the next wake when its times did not move (whole seconds that
+      // cannot tell yet, see `checkedSettled`): not a search at each turn of the loop until they can.
+      return mtimeMoved;
     }
     return this.atEnd(st);
   }
