@@ -928,7 +928,7 @@ export class Pipeline {
           }
           try {
             for await (const yielded of current.stream!(feed(this.counted(c, buffer)))) {
-              const out = checkYielded(yielded);
+              const out = checkYielded(yielded, c.config.id);
               for (const f of out.finalizers) held.delete(f);
               c.metrics.add('sent_events_total', out.events.length);
               await c.fanout.send(out);
@@ -947,7 +947,7 @@ export class Pipeline {
         for await (const batch of this.counted(c, buffer)) {
           let out: LogEvent[];
           try {
-            out = checkMapped(await map(batch.events), 'map()');
+            out = checkMapped(await map(batch.events), 'map()', c.config.id);
           } catch (err) {
             const passed = this.failedOn(c, batch, err);
             if (!passed) continue;
@@ -963,7 +963,7 @@ export class Pipeline {
       }
       if (current.flush) {
         try {
-          const rest = checkMapped(await current.flush(), 'flush()');
+          const rest = checkMapped(await current.flush(), 'flush()', c.config.id);
           if (rest.length) {
             c.metrics.add('sent_events_total', rest.length);
             await c.fanout.send({ events: rest, finalizers: [] });
@@ -1181,14 +1181,29 @@ function finishedWith(buffer: BatchBuffer, holding: number): boolean {
  * engine (`undefined` stopped the daemon, exit 70) or in an innocent stage downstream (a file output
  * rejected the batch for good, and a buffer counted NaN events and never drained). Thrown, it is the
  * transform's own failure: its events pass on or are dropped (its `on_error`), logged and counted on it.
+ * What the engine and the stages after it rely on besides a body is filled in where the transform (`id`)
+ * left it out, as for an input's events (see `completeEvent`).
  */
-function checkMapped(out: unknown, what: string, must = `${what} must return an array of events`): LogEvent[] {
+function checkMapped(out: unknown, what: string, id: string, must = `${what} must return an array of events`): LogEvent[] {
   if (!Array.isArray(out)) throw new Error(`${must}; it returned ${describe(out)}`);
   for (let i = 0; i < out.length; i++) {
     const not = notAnEvent(out[i]);
     if (not !== undefined) throw new Error(`${must}; item ${i} is ${not}`);
+    completeEvent(out[i] as Partial<LogEvent>, id);
   }
   return out as LogEvent[];
+}
+
+/**
+ * Fills in what the engine and other stages rely on besides a body (`attributes`, `source`,
+ * `observedTimestamp`) where an event lacks it, `origin` (the input, or the transform that made it) as its
+ * source. A plugin transform that built new events of a body alone made `anomaly_detect` after it fail on
+ * every batch (it reads and marks their attributes), blamed on the detector, not on the plugin.
+ */
+function completeEvent(event: Partial<LogEvent>, origin: string): void {
+  if (event.attributes === null || typeof event.attributes !== 'object') event.attributes = {};
+  if (event.source === null || typeof event.source !== 'object') event.source = { input: origin };
+  if (typeof event.observedTimestamp !== 'number') event.observedTimestamp = Date.now();
 }
 
 /** What `e` is when it is not an event (one needs a body: a string or an object), or undefined when it is one. */
@@ -1218,12 +1233,12 @@ function checkStage(kind: ComponentKind, stage: unknown): unknown {
  * A batch a stream transform yielded, checked as map()'s results are: events alone (`yield batch.events`)
  * crashed it with "out.finalizers is not iterable", and what is not an event failed in a stage downstream.
  */
-function checkYielded(out: unknown): Batch {
+function checkYielded(out: unknown, id: string): Batch {
   const b = out as Partial<Batch> | null;
   if (b === null || typeof b !== 'object' || Array.isArray(b) || !Array.isArray(b.finalizers)) {
     throw new Error(`stream() must yield batches, { events, finalizers } (the finalizers of the batches its events come from); it yielded ${Array.isArray(out) ? 'an array (events alone?)' : b !== null && typeof b === 'object' ? 'an object without a finalizers list' : describe(out)}`);
   }
-  checkMapped(b.events, 'stream()', 'the events of a batch stream() yields must be an array of events');
+  checkMapped(b.events, 'stream()', id, 'the events of a batch stream() yields must be an array of events');
   return b as Batch;
 }
 
@@ -1247,11 +1262,8 @@ function checkEmitted(emitted: unknown, input: string): { events: LogEvent[]; re
       refused.count += 1;
       continue;
     }
-    const event = e as Partial<LogEvent>;
-    if (event.attributes === null || typeof event.attributes !== 'object') event.attributes = {};
-    if (event.source === null || typeof event.source !== 'object') event.source = { input };
-    if (typeof event.observedTimestamp !== 'number') event.observedTimestamp = Date.now();
-    if (refused) events.push(event as LogEvent);
+    completeEvent(e as Partial<LogEvent>, input);
+    if (refused) events.push(e as LogEvent);
   }
   return refused ? { events, refused } : { events };
 }
