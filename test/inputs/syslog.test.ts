@@ -274,6 +274,29 @@ describe('syslog input', () => {
     await h.waitForEvents(1);
     expect(h.logs.some((l) => l.problem === 'idle_timeout')).toBe(true);
   });
+
+  it('a sender whose bytes wait in the kernel while the process is held up past idle_timeout is not closed as idle', async () => {
+    const { h, port } = await start({ idle_timeout: '200ms' });
+    const s = await new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1', () => resolve(c));
+      c.on('error', reject);
+    });
+    let closed = false;
+    s.on('close', () => (closed = true));
+    s.write('<13>1 - h a - - - first\n');
+    await h.waitForEvents(1);
+    // Written to the kernel at once; the input reads it only when the process runs again.
+    s.write('<13>1 - h a - - - sent while the process was held up\n');
+    // Held up (a GC pause, a stopped container) for two idle timeouts: the input's idle timer is due before its reads.
+    const until = performance.now() + 400;
+    while (performance.now() < until);
+    while (h.events.length < 2 && !closed) await new Promise((r) => setTimeout(r, 10));
+    // Before: closed as idle with the line unread in the kernel (the client saw a reset, the line was lost).
+    expect(h.logs.filter((l) => l.problem === 'idle_timeout')).toEqual([]);
+    expect(closed).toBe(false);
+    expect(h.events.map((e) => e.body)).toEqual(['first', 'sent while the process was held up']);
+    s.end();
+  });
 });
 
 describe('syslog input, TCP: max_pending_bytes', () => {

@@ -231,8 +231,16 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
         // Data waiting to be read means the sender is not idle: driftlock is (its pipeline is full and the
         // connection is paused). Such a connection stays open.
         if (socket.readableLength > 0) return;
-        problems.report('idle_timeout', `closing an idle ${options.name} connection`, { peer, idle_timeout_ms: options.idleTimeout });
-        socket.destroy();
+        // A process held up past idle_timeout (a long pause, a stopped container, a starved CPU) runs its due
+        // timers before it reads what came meanwhile: bytes waiting in the kernel did not count, and a sender
+        // that was sending was closed. Judged after this turn's reads (setImmediate runs after them); bytes
+        // read then also start the timer again.
+        const read = socket.bytesRead;
+        setImmediate(() => {
+          if (socket.destroyed || socket.bytesRead !== read || socket.readableLength > 0) return;
+          problems.report('idle_timeout', `closing an idle ${options.name} connection`, { peer, idle_timeout_ms: options.idleTimeout });
+          socket.destroy();
+        });
       });
     }
     const done = read(socket, peer, chunks)
