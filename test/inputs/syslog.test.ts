@@ -23,6 +23,13 @@ function sendTcp(port: number, data: string | Buffer): Promise<void> {
   });
 }
 
+/** Whether `closed()` became true within `ms` (polled). */
+async function closedWithin(closed: () => boolean, ms: number): Promise<boolean> {
+  const started = Date.now();
+  while (!closed() && Date.now() - started < ms) await new Promise((r) => setTimeout(r, 10));
+  return closed();
+}
+
 afterEach(async () => {
   await Promise.all(daemons.splice(0).map((d) => d.stop()));
   await Promise.all(running.splice(0).map((h) => h.stop()));
@@ -295,7 +302,32 @@ describe('syslog input', () => {
     expect(h.logs.filter((l) => l.problem === 'idle_timeout')).toEqual([]);
     expect(closed).toBe(false);
     expect(h.events.map((e) => e.body)).toEqual(['first', 'sent while the process was held up']);
-    s.end();
+    // Silent from then on: closed as idle, said once (before, never: the timer's one-time listener was spent).
+    expect(await closedWithin(() => closed, 5_000)).toBe(true);
+    expect(h.logs.filter((l) => l.problem === 'idle_timeout')).toHaveLength(1);
+  });
+
+  it('a connection kept open while its bytes wait for a held pipeline is closed as idle once they are read, if its client says nothing more', async () => {
+    const { h, port } = await start({ idle_timeout: '200ms' });
+    h.block();
+    const s = await new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1', () => resolve(c));
+      c.on('error', reject);
+    });
+    let closed = false;
+    s.on('close', () => (closed = true));
+    s.write('<13>1 - h a - - - one\n');
+    // The input has read it and is handing it to the held pipeline; the next line waits in its socket.
+    while (h.metrics.get('received_events_total') < 1) await new Promise((r) => setTimeout(r, 10));
+    s.write('<13>1 - h a - - - two\n');
+    // Two idle timeouts with a line waiting to be read: not idle.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(closed).toBe(false);
+    h.unblock();
+    expect((await h.waitForEvents(2)).map((e) => e.body)).toEqual(['one', 'two']);
+    // All it sent is read and it says nothing more: closed as idle. Before, never (nothing came to start its timer again).
+    expect(await closedWithin(() => closed, 5_000)).toBe(true);
+    expect(h.logs.filter((l) => l.problem === 'idle_timeout')).toHaveLength(1);
   });
 });
 

@@ -227,17 +227,22 @@ export async function serveStream(options: StreamServerOptions, ctx: InputContex
     // A reset is seen by the reader (ConnectionChunks.error), after the bytes that came before it.
     socket.on('error', () => undefined);
     if (options.idleTimeout > 0) {
-      socket.setTimeout(options.idleTimeout, () => {
+      // Not setTimeout's callback, a one-time listener: a connection kept open when its timer was due was
+      // never closed as idle afterwards.
+      socket.setTimeout(options.idleTimeout);
+      // Bytes coming start the timer again; bytes waiting to be read do not, and may be all the client sent.
+      const again = () => void socket.setTimeout(options.idleTimeout);
+      socket.on('timeout', () => {
         // Data waiting to be read means the sender is not idle: driftlock is (its pipeline is full and the
-        // connection is paused). Such a connection stays open.
-        if (socket.readableLength > 0) return;
+        // connection is paused). Such a connection stays open, and is looked at again after idle_timeout.
+        if (socket.readableLength > 0) return again();
         // A process held up past idle_timeout (a long pause, a stopped container, a starved CPU) runs its due
         // timers before it reads what came meanwhile: bytes waiting in the kernel did not count, and a sender
-        // that was sending was closed. Judged after this turn's reads (setImmediate runs after them); bytes
-        // read then also start the timer again.
+        // that was sending was closed. Judged after this turn's reads (setImmediate runs after them).
         const read = socket.bytesRead;
         setImmediate(() => {
-          if (socket.destroyed || socket.bytesRead !== read || socket.readableLength > 0) return;
+          if (socket.destroyed) return;
+          if (socket.bytesRead !== read || socket.readableLength > 0) return again();
           problems.report('idle_timeout', `closing an idle ${options.name} connection`, { peer, idle_timeout_ms: options.idleTimeout });
           socket.destroy();
         });
