@@ -44,8 +44,9 @@ describe('file input: checkpoints of deleted files', () => {
     for (const f of live) await writeFile(f, numbered(path.basename(f), 2, 1), { flag: 'a' });
     await second.until(() => second.events.length === live.length, 'the new line of every live file');
     const listingsOfLogs = listed.filter((d) => d === logs).length;
-    // Before: 151 (the folder listed again for each checkpoint of a deleted file).
-    expect(listingsOfLogs).toBeLessThanOrEqual(4);
+    // Before: 151 (the folder listed again for each checkpoint of a deleted file). One of the 5 is the walk
+    // once the watcher is ready (for files created while it started).
+    expect(listingsOfLogs).toBeLessThanOrEqual(5);
     expect(second.bodies().sort()).toEqual(live.map((f) => `${path.basename(f)}-000002`).sort());
     // The checkpoints themselves stay (until checkpoint_ttl): only the search is cheaper.
     expect((await readCheckpoints(data)).length).toBe(live.length + gone.length);

@@ -389,10 +389,10 @@ export class FileInput implements TailerHost {
    * waited for the watcher to be ready before it set its timers, and a watcher that ran out of descriptors
    * is never ready (chokidar says so and stops): no checkpoint was saved from then on, open files were read
    * only as far as their last notification, files created later were never found, and a stop waited for
-   * the shutdown timeout and saved no checkpoint. Started again, it tells nothing of the files created
-   * before it was ready: the globs are walked then.
+   * the shutdown timeout and saved no checkpoint. A watcher tells nothing of the files created before it
+   * was ready: the globs are walked then, also at the start (the start's walk came before it).
    */
-  private watchFiles(again = false): Promise<void> {
+  private watchFiles(): Promise<void> {
     const { ctx } = this;
     return this.discovery.watch(
       {
@@ -417,12 +417,13 @@ export class FileInput implements TailerHost {
     ).then(
       () => {
         ctx.logger.debug({ use_polling: this.config.use_polling }, 'watching for file changes');
-        if (again) this.rescan();
+        // Before, at the start, a file created between the start's walk and this waited for the next scan.
+        this.rescan();
       },
       (err: unknown) => {
         if (!isDescriptorLimit(err)) return ctx.logger.warn({ err }, 'cannot watch for file changes; relying on periodic checks');
         this.limitHit(err, 'watch the include folders');
-        this.deferred.set('watch', { retry: () => this.watchFiles(true) });
+        this.deferred.set('watch', { retry: () => this.watchFiles() });
       },
     );
   }
