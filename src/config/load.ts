@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { closest } from 'fastest-levenshtein';
+import { closest, distance } from 'fastest-levenshtein';
 import YAML, { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { ON_ERROR, type AnyComponentDefinition, type ComponentKind, type ListenPort, type OnError } from '../engine/component.js';
@@ -347,7 +347,6 @@ function describeUnion(schema: z.ZodType | undefined): string {
   return 'one of the accepted forms';
 }
 
-/** Only suggest a near key when it is plausibly a typo. */
 /**
  * The one of `candidates` that `value` was likely meant as (a typo: the closest, near enough), or undefined:
  * for the "did you mean" of config keys, values and ids, and of the command line's.
@@ -355,25 +354,7 @@ function describeUnion(schema: z.ZodType | undefined): string {
 export function meant(value: string, candidates: readonly string[]): string | undefined {
   if (candidates.length === 0) return undefined;
   const near = closest(value, candidates as string[]);
-  return editDistanceOk(value, near) ? near : undefined;
-}
-
-function editDistanceOk(a: string, b: string): boolean {
-  return levenshtein(a, b) <= Math.max(2, Math.floor(Math.max(a.length, b.length) / 3));
-}
-
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
+  return distance(value, near) <= Math.max(2, Math.floor(Math.max(value.length, near.length) / 3)) ? near : undefined;
 }
 
 export interface LoadOptions {
