@@ -9,7 +9,8 @@
  * A tailer follows its file by descriptor, not by name. When the name comes to point at another file
  * (rename rotation) or at nothing (deleted), the tailer keeps reading its descriptor to the end, waits
  * `rotate_wait` for a writer that has not reopened yet (not for a deleted file), emits a last line that had
- * no newline, waits for every batch to be acknowledged, and only then closes. When the file shrinks below
+ * no newline, waits for every batch to be acknowledged, and only then closes (what it grows by meanwhile is
+ * read, and `rotate_wait` starts again). When the file shrinks below
  * what was read, or its first bytes change (copytruncate, or truncated and rewritten), the tailer starts
  * again from offset 0; its host looks for a copy holding the part that was not read yet.
  *
@@ -454,7 +455,8 @@ export class Tailer {
       ? Math.max(this.checkedMtimeMs, this.lookedAtMs - UNREAD_SLACK_MS)
       : undefined;
     if (!written) this.lookedAtMs = lookedAt;
-    if (st.size > this.readOffset && !this.letGo) {
+    // Read also when let go at rotate_wait but still open (batches unacknowledged): see below.
+    if (st.size > this.readOffset) {
       const want = Math.min(this.opts.maxReadBytes, st.size - this.readOffset);
       const buf = Buffer.allocUnsafe(want);
       const { bytesRead } = await this.handle.read(buf, 0, want, this.readOffset);
@@ -475,6 +477,10 @@ export class Tailer {
         this.now = Date.now();
         this.lastGrowth = monotonic();
         this.lastLine = this.lastGrowth;
+        // Grown after it was let go at rotate_wait, while still open for its unacknowledged batches: its writer
+        // had not reopened yet after all. Read on, and let go again once rotate_wait passes with nothing new.
+        // Before, the growth was left unread and the file closed at the acknowledgement: those lines were lost.
+        this.letGo = false;
         // In slices, each emitted before the next is split (see SLICE_BYTES); the read is checked and
         // accounted for as a whole above, and a line cut between two slices is joined by the splitter.
         for (let at = 0; at < chunk.length; at += SLICE_BYTES) {
