@@ -62,4 +62,23 @@ describe('file input: a rotated file appended to after it was let go', () => {
     await sleep(300); // a line read twice would show up by now
     expect(input.bodies()).toEqual([...lines(numbered('a', 0, 3)), ...lines(numbered('b', 0, 2)), ...lines(numbered('c', 0, 1))]);
   });
+
+  it('reads what it grew by while the last line passed on at rotate_wait waited for a full pipeline', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    writeFileSync(log, '');
+    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning' } });
+    await input.until(() => input.logs.includes('watching for file changes'), 'the watcher');
+    appendFileSync(log, `${numbered('a', 0, 3)}cut`);
+    await input.until(() => input.events.length === 3, 'the first lines');
+    const release = input.block();
+    renameSync(log, `${log}.1`);
+    await input.until(() => input.waiting === 1, 'the last line without newline, passed on at rotate_wait and held');
+    appendFileSync(`${log}.1`, numbered('b', 0, 2));
+    release(); // acknowledged at once: nothing outstanding
+    await input.until(() => input.events.length >= 6, 'the appended lines', 3000).catch(() => undefined);
+    await input.until(() => input.metrics.get('files_open') === 0, 'the rotated file closed');
+    await sleep(300); // a line read twice would show up by now
+    expect(input.bodies()).toEqual([...lines(numbered('a', 0, 3)), 'cut', ...lines(numbered('b', 0, 2))]);
+  });
 });

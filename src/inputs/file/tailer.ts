@@ -544,6 +544,9 @@ export class Tailer {
       this.letGo = true;
       this.flushAll();
       await this.emitPending();
+      // Looked at again before it is closed: the emit may have waited for a full pipeline while the file grew,
+      // and its batch be acknowledged at once. Before, it was closed with what it grew by unread.
+      return true;
     }
     if (this.letGo && this.tracker.outstanding === 0) {
       this.closing = true;
