@@ -25,14 +25,22 @@ import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 const running: InputHarness[] = [];
 const clients: RawOtlpClient[] = [];
 
-async function start(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number }> {
+async function start(options: Record<string, unknown> = {}): Promise<{ h: InputHarness; port: number; stage: OtlpGrpcInput }> {
   const config = otlpGrpcConfig.parse({ address: '127.0.0.1:0', ...options });
   const stage = (await otlpGrpcInput.build(config, { id: 'otlp', logger: undefined as never, dataDir: '', configDir: '.' })) as OtlpGrpcInput;
   const h = runInput(stage, 'otlp');
   running.push(h);
   const { port } = await stage.listening;
-  return { h, port };
+  return { h, port, stage };
 }
+
+/** Requests accepted and waiting in line for their turn behind the one held in the pipeline's emit. */
+function waitingInLine(stage: OtlpGrpcInput): number {
+  return (stage as unknown as { line: unknown[] }).line.length;
+}
+
+/** For vi.waitFor: room for a loaded machine, checked often. */
+const SOON = { timeout: 10_000, interval: 10 };
 
 function client(port: number, options?: grpc.ClientOptions, credentials?: grpc.ChannelCredentials): RawOtlpClient {
   const c = new RawOtlpClient(port, options, credentials);
@@ -464,7 +472,8 @@ describe('otlp_grpc input', () => {
     h.block();
     const body = (n: number, text: string) => Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(n, (i) => `${text} ${i}`)));
     const first = httpPost(port, '/v1/logs', body(100, 'first'), { 'content-type': 'application/x-protobuf' });
-    await new Promise((r) => setTimeout(r, 100));
+    // Taken, and held in the pipeline's emit.
+    await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(100), SOON);
     const refused = await httpPost(port, '/v1/logs', body(100, 'refused'), { 'content-type': 'application/x-protobuf' });
     expect(refused.status).toBe(503);
     expect(refused.headers['retry-after']).toBe('1');
@@ -482,7 +491,7 @@ describe('otlp_grpc input', () => {
     const body = (text: string, chars: number) => Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => `${text} `.padEnd(chars, 'x'))));
     const post = (b: Buffer) => httpPost(port, '/v1/logs', b, { 'content-type': 'application/x-protobuf' });
     const first = post(body('first', 100_000)); // larger than 64 KiB, taken: nothing waits
-    await new Promise((r) => setTimeout(r, 100));
+    await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(1), SOON);
     const refused = await post(body('refused', 1_000));
     expect(refused.status).toBe(503);
     expect(decodeRpcStatus(refused.body).code).toBe(grpc.status.UNAVAILABLE);
@@ -990,7 +999,7 @@ describe('otlp_grpc input', () => {
     h.block();
     const c = client(port);
     const first = c.export(simpleRequest(100, (i) => `first ${i}`));
-    await new Promise((r) => setTimeout(r, 100));
+    await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(100), SOON);
     const refused = await c.export(simpleRequest(100, (i) => `refused ${i}`));
     expect(refused.error?.code).toBe(grpc.status.UNAVAILABLE);
     expect(h.events).toHaveLength(0);
@@ -1162,36 +1171,41 @@ describe('otlp_grpc input', () => {
   }, 20_000);
 
   it('does not take a request whose client gave up (deadline passed, or cancelled) while it waited for a full pipeline', async () => {
-    const { h, port } = await start();
+    const { h, port, stage } = await start();
     h.block();
     const c = client(port);
     const first = c.export(simpleRequest(10, (i) => `first ${i}`));
-    await new Promise((r) => setTimeout(r, 100));
-    // An exporter with a 300 ms deadline: it gives up, and will send the same records again.
-    const late = await c.export(simpleRequest(10, (i) => `late ${i}`), undefined, { deadline: Date.now() + 300 });
+    await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(10), SOON);
+    // An exporter with a 1 s deadline: it gives up, and will send the same records again. (Its deadline is
+    // longer than the wait of the request before it when it comes, else it is refused at once as too_slow.)
+    const late = await c.export(simpleRequest(10, (i) => `late ${i}`), undefined, { deadline: Date.now() + 1000 });
     expect(late.error?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    await vi.waitFor(() => expect(h.metrics.get('refused_requests_total')).toBe(1), SOON);
+    expect(h.logs.some((l) => l.problem === 'client_gave_up')).toBe(true);
     let call: grpc.ClientUnaryCall | undefined;
     const cancelled = c.export(simpleRequest(10, (i) => `cancelled ${i}`), undefined, {}, (x) => (call = x));
-    await new Promise((r) => setTimeout(r, 100));
+    // Cancelled once it waits in line.
+    await vi.waitFor(() => expect(waitingInLine(stage)).toBe(1), SOON);
     call!.cancel();
     expect((await cancelled).error?.code).toBe(grpc.status.CANCELLED);
-    await new Promise((r) => setTimeout(r, 100));
+    await vi.waitFor(() => expect(h.metrics.get('refused_requests_total')).toBe(2), SOON);
+    // Nobody waits any more: nothing but `first` can go into the pipeline once it has room.
+    expect(waitingInLine(stage)).toBe(0);
     h.unblock();
     expect((await first).error).toBeNull();
-    await new Promise((r) => setTimeout(r, 200));
     // Before: both waited in emit all the same and went into the pipeline once it had room (30 events): each
     // retry a duplicate, 31 copies of a record under a long overload (measured with an exporter-like client).
     expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(Array(10).fill('first'));
     expect(h.metrics.get('received_events_total')).toBe(10);
-    expect(h.metrics.get('refused_requests_total')).toBe(2);
-    expect(h.logs.some((l) => l.problem === 'client_gave_up')).toBe(true);
-    // Its retry is taken.
+    // Its retry is taken, and is all that came after `first`.
     expect((await c.export(simpleRequest(10, (i) => `late ${i}`), undefined, { deadline: Date.now() + 2000 })).error).toBeNull();
     await h.waitForEvents(20);
+    expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual([...Array(10).fill('first'), ...Array(10).fill('late')]);
+    expect(h.metrics.get('refused_requests_total')).toBe(2);
   });
 
   it('OTLP/HTTP over HTTP/2: does not take a request whose client reset its stream while it waited for a full pipeline', async () => {
-    const { h, port } = await start();
+    const { h, port, stage } = await start();
     h.block();
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on('error', () => undefined);
@@ -1204,22 +1218,24 @@ describe('otlp_grpc input', () => {
     };
     try {
       const first = send('first');
-      await new Promise((r) => setTimeout(r, 100));
-      // An exporter whose timeout ends the request (Go's otlphttp cancels its context: RST_STREAM CANCEL).
+      await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(10), SOON);
+      // An exporter whose timeout ends the request (Go's otlphttp cancels its context: RST_STREAM CANCEL),
+      // while it waits in line.
       const cancelled = send('cancelled');
-      await new Promise((r) => setTimeout(r, 100));
+      await vi.waitFor(() => expect(waitingInLine(stage)).toBe(1), SOON);
       cancelled.req.close(http2.constants.NGHTTP2_CANCEL);
-      await new Promise((r) => setTimeout(r, 100));
+      await vi.waitFor(() => expect(h.metrics.get('refused_requests_total')).toBe(1), SOON);
+      expect(waitingInLine(stage)).toBe(0);
       h.unblock();
       expect(await first.status).toBe(200);
-      await new Promise((r) => setTimeout(r, 200));
       // Before: its 10 records went into the pipeline once it had room (HTTP/1.1 left them out already), and
       // the client's retry made them twice.
       expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(Array(10).fill('first'));
-      expect(h.metrics.get('refused_requests_total')).toBe(1);
       expect(h.logs.some((l) => l.problem === 'client_gave_up')).toBe(true);
       expect(await send('retry').status).toBe(200);
       await h.waitForEvents(20);
+      expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual([...Array(10).fill('first'), ...Array(10).fill('retry')]);
+      expect(h.metrics.get('refused_requests_total')).toBe(1);
     } finally {
       session.close();
     }
@@ -1231,9 +1247,12 @@ describe('otlp_grpc input', () => {
     const c = client(port);
     const first = c.export(simpleRequest(5, (i) => `first ${i}`));
     await h.waitForEvents(5);
-    await new Promise((r) => setTimeout(r, 600));
-    // The request before it has waited 600 ms for delivery already: 400 ms are not enough.
-    const hurried = await c.export(simpleRequest(5, (i) => `hurried ${i}`), undefined, { deadline: Date.now() + 400 });
+    // A deadline long enough for an answer on a loaded machine (a 400 ms one ran out on its way there and
+    // back), and the request before it waiting longer than that.
+    const deadlineMs = 800;
+    await new Promise((r) => setTimeout(r, deadlineMs));
+    // The request before it has waited 800 ms for delivery already: 800 ms are not enough.
+    const hurried = await c.export(simpleRequest(5, (i) => `hurried ${i}`), undefined, { deadline: Date.now() + deadlineMs });
     // Before: taken, and answered DEADLINE_EXCEEDED once written (the client sends it again: a duplicate).
     expect(hurried.error?.code).toBe(grpc.status.UNAVAILABLE);
     expect(hurried.error?.details).toMatch(/deadline/);
@@ -1241,16 +1260,18 @@ describe('otlp_grpc input', () => {
     expect(h.metrics.get('refused_requests_total')).toBe(1);
     expect(h.logs.some((l) => l.problem === 'too_slow')).toBe(true);
     // A client that can wait is taken; no deadline, or a long one.
+    const patientSent = Date.now();
     const patient = c.export(simpleRequest(5, (i) => `patient ${i}`), undefined, { deadline: Date.now() + 10_000 });
     await h.waitForEvents(10);
     h.batches[0]!.ack!('delivered');
     h.batches[1]!.ack!('delivered');
     expect((await first).error).toBeNull();
     expect((await patient).error).toBeNull();
-    // Caught up (the last answer's wait, less the time since, is past): a short deadline is served again.
-    await new Promise((r) => setTimeout(r, 500));
+    // Caught up: the last answer's wait (patient's, at most what its client saw), less the time since, is past.
+    await new Promise((r) => setTimeout(r, Date.now() - patientSent + 10));
     h.ackWith = 'delivered';
-    expect((await c.export(simpleRequest(5), undefined, { deadline: Date.now() + 400 })).error).toBeNull();
+    // The deadline refused before is served again.
+    expect((await c.export(simpleRequest(5), undefined, { deadline: Date.now() + deadlineMs })).error).toBeNull();
     await h.waitForEvents(15);
   });
 
