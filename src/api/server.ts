@@ -29,7 +29,7 @@ export interface ApiServerOptions {
   logger: Logger;
   metrics: () => ComponentMetrics[];
   state: () => 'starting' | 'running' | 'reloading' | 'stopping';
-  /** Components in trouble (crashed recently); none when healthy. */
+  /** Components in trouble (crashed recently, failing, ...: each with every problem it has); none when healthy. */
   trouble?: () => unknown[];
   reloads?: () => ReloadStatus;
   /** Masks secret values in what `/health` says (an error message can quote a substituted secret). */

@@ -166,7 +166,8 @@ export class AcceptWatch {
    */
   trouble(now = Date.now()): ComponentTrouble[] {
     if (this.exhaustedSince === undefined) return [];
-    return [{ component: 'process', kind: 'process', last_error: this.exhaustedWhy, seconds_ago: Math.round((now - this.exhaustedSince) / 1000), restarts: 0 }];
+    const seconds_ago = Math.round((now - this.exhaustedSince) / 1000);
+    return [{ component: 'process', kind: 'process', last_error: this.exhaustedWhy, seconds_ago, restarts: 0, problems: [{ problem: 'failing', last_error: this.exhaustedWhy, seconds_ago }] }];
   }
 }
 

@@ -245,12 +245,29 @@ function onErrorOf(config: ComponentConfig): OnError {
 /** A component that crashed within this long is reported by `health()` (longer than the longest backoff). */
 export const HEALTH_WINDOW_MS = 60_000;
 
+/**
+ * A component in trouble, as `/health` lists it. `last_error` and `seconds_ago` are those of the first of its
+ * `problems` (a crash before what it says it cannot do, before a failed batch), as they were before the list:
+ * `problems` says every trouble it is in (an output that crashed while it cannot write, say).
+ */
 export interface ComponentTrouble {
   component: string;
   kind: string;
   last_error: string;
   seconds_ago: number;
   restarts: number;
+  problems: ComponentProblem[];
+}
+
+export interface ComponentProblem {
+  /**
+   * `crashed` (within `HEALTH_WINDOW_MS`; seconds since the last crash), `failing` (it says it cannot do its
+   * job; seconds since it began), `failed_batch` (a transform failed on a batch within `HEALTH_WINDOW_MS`;
+   * seconds since the last).
+   */
+  problem: 'crashed' | 'failing' | 'failed_batch';
+  last_error: string;
+  seconds_ago: number;
 }
 
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 15000, 30000];
@@ -603,22 +620,27 @@ export class Pipeline {
 
   /**
    * Components that crashed within the last `HEALTH_WINDOW_MS` (one restarted in a loop stays listed: its
-   * backoff is shorter), or that say they cannot do their job. Empty when all is well; `/health` answers
-   * 503 while it is not.
+   * backoff is shorter), that say they cannot do their job, or (transforms) failed on a batch within it: one
+   * entry a component, listing each of these that is true of it (before, one in more than one trouble
+   * showed its crash alone). Empty when all is well; `/health` answers 503 while it is not.
    */
   health(now = Date.now()): ComponentTrouble[] {
     const out: ComponentTrouble[] = [];
     for (const c of this.components.values()) {
-      const crashed = c.lastCrashAt !== undefined && now - c.lastCrashAt <= HEALTH_WINDOW_MS;
-      const failedBatch = c.lastFailedBatchAt !== undefined && now - c.lastFailedBatchAt <= HEALTH_WINDOW_MS;
-      if (!crashed && c.failingSince === undefined && !failedBatch) continue;
-      const since = crashed ? c.lastCrashAt! : c.failingSince ?? c.lastFailedBatchAt!;
+      const problems: ComponentProblem[] = [];
+      const add = (problem: ComponentProblem['problem'], since: number, error: string | undefined) => problems.push({ problem, last_error: error ?? '', seconds_ago: Math.round((now - since) / 1000) });
+      if (c.lastCrashAt !== undefined && now - c.lastCrashAt <= HEALTH_WINDOW_MS) add('crashed', c.lastCrashAt, c.lastError);
+      if (c.failingSince !== undefined) add('failing', c.failingSince, c.failingReason);
+      if (c.lastFailedBatchAt !== undefined && now - c.lastFailedBatchAt <= HEALTH_WINDOW_MS) add('failed_batch', c.lastFailedBatchAt, c.lastBatchError);
+      const first = problems[0];
+      if (!first) continue;
       out.push({
         component: c.config.id,
         kind: c.config.kind,
-        last_error: (crashed ? c.lastError : c.failingSince !== undefined ? c.failingReason : c.lastBatchError) ?? '',
-        seconds_ago: Math.round((now - since) / 1000),
+        last_error: first.last_error,
+        seconds_ago: first.seconds_ago,
         restarts: c.metrics.get('restarts_total'),
+        problems,
       });
     }
     return out;

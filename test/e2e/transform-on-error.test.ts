@@ -62,8 +62,9 @@ outputs:
     expect(sample(metrics, 'ack_dropped_events_total', 'app', '')).toBe(LINES);
     const health = await fetch(`http://127.0.0.1:${api}/health`);
     expect(health.status).toBe(503);
-    const failing = ((await health.json()) as { failing: Array<{ component: string; last_error: string }> }).failing;
+    const failing = ((await health.json()) as { failing: Array<{ component: string; last_error: string; problems: Array<{ problem: string }> }> }).failing;
     expect(failing.find((f) => f.component === 'drops')?.last_error).toMatch(/^failed on a batch, its events dropped \(on_error: drop\): cannot map \d+ events$/);
+    expect(failing.find((f) => f.component === 'drops')?.problems).toEqual([{ problem: 'failed_batch', last_error: expect.stringMatching(/^failed on a batch, its events dropped/), seconds_ago: expect.any(Number) }]);
     expect(failing.find((f) => f.component === 'passes')?.last_error).toMatch(/^failed on a batch, its events passed on as the transform left them: cannot map \d+ events$/);
 
     cli.child.kill('SIGTERM');

@@ -254,7 +254,7 @@ outputs:
     expect(metrics.get('errors_total')).toBe(1);
     // /health lists it for a minute after its crash, then no more.
     const trouble = pipeline.health();
-    expect(trouble).toEqual([{ component: 'flaky', kind: 'output', last_error: 'output crashed', seconds_ago: expect.any(Number), restarts: 1 }]);
+    expect(trouble).toEqual([{ component: 'flaky', kind: 'output', last_error: 'output crashed', seconds_ago: expect.any(Number), restarts: 1, problems: [{ problem: 'crashed', last_error: 'output crashed', seconds_ago: expect.any(Number) }] }]);
     expect(pipeline.health(Date.now() + 61_000)).toEqual([]);
   });
 
@@ -574,6 +574,50 @@ describe('a stream transform that fails on a batch', () => {
       expect(acks).toEqual(acksWith20s(onError === 'pass' ? 'delivered' : 'dropped'));
       expect(pipeline.health()).toEqual([expect.objectContaining({ component: 't', last_error: expect.stringMatching(/^failed on a batch, its events (passed on as the transform left them|dropped \(on_error: drop\)): cannot handle 25$/) })]);
     }
+  });
+});
+
+describe('/health', () => {
+  it('a component in more than one trouble lists each: an output that crashed while it cannot write, a transform that crashed and failed on a batch', async () => {
+    // Before, the crash alone was said (one last_error, one seconds_ago): what it says it cannot do, or the
+    // batch the transform failed on, was not, for as long as the crash was listed.
+    hooks.beforeAck.set('out', (batch, attempt) => {
+      if (attempt === 1 && numbersOf(batch.events).includes(40)) throw new Error('output crashed');
+    });
+    const { pipeline } = await testPipeline(`
+inputs:
+  src: { type: numbers, count: 100, batch_size: 10 }
+transforms:
+  t: { type: hold, fails_on: 15, tells_failures: true, crash_on: 5, inputs: [src] }
+outputs:
+  out: { type: collect, failing: 'cannot write out.log: ENOSPC', inputs: [t] }
+`, { restartBackoffMs: [1] });
+    await pipeline.start();
+    await pipeline.done;
+    expect(numbersOf(hooks.received.get('out')).sort((x, y) => x - y)).toEqual(range(100));
+    const trouble = pipeline.health();
+    const seconds_ago = expect.any(Number);
+    // The fields from before the list are its first problem's: the crash.
+    expect(trouble).toEqual([
+      {
+        component: 't', kind: 'transform', last_error: 'plugin bug', seconds_ago, restarts: 1,
+        problems: [
+          { problem: 'crashed', last_error: 'plugin bug', seconds_ago },
+          { problem: 'failed_batch', last_error: 'failed on a batch, its events passed on as the transform left them: cannot handle 15', seconds_ago },
+        ],
+      },
+      {
+        component: 'out', kind: 'output', last_error: 'output crashed', seconds_ago, restarts: 1,
+        problems: [
+          { problem: 'crashed', last_error: 'output crashed', seconds_ago },
+          { problem: 'failing', last_error: 'cannot write out.log: ENOSPC', seconds_ago },
+        ],
+      },
+    ]);
+    // A minute on, the crashes and the failed batch are over; what the output says it cannot do is not.
+    expect(pipeline.health(Date.now() + 61_000)).toEqual([
+      { component: 'out', kind: 'output', last_error: 'cannot write out.log: ENOSPC', seconds_ago: 61, restarts: 1, problems: [{ problem: 'failing', last_error: 'cannot write out.log: ENOSPC', seconds_ago: 61 }] },
+    ]);
   });
 });
 

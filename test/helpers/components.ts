@@ -183,7 +183,8 @@ export const collectOutput = defineOutput({
   description: 'test output',
   // take_queued: after each batch of the iteration, also takes those queued behind it (takeQueued()).
   // quit_after: the first instance returns from consume() after that many batches (a plugin bug).
-  config: z.object({ take_queued: z.boolean().default(false), quit_after: z.number().int().default(-1) }),
+  // failing: tells /health it cannot do its job (ctx.health.failing) with this reason, before its first batch.
+  config: z.object({ take_queued: z.boolean().default(false), quit_after: z.number().int().default(-1), failing: z.string().optional() }),
   build(config, { id }) {
     const attempt = (hooks.instances.get(id) ?? 0) + 1;
     hooks.instances.set(id, attempt);
@@ -195,7 +196,8 @@ export const collectOutput = defineOutput({
       ackBatch(batch);
     };
     return {
-      async consume(batches) {
+      async consume(batches, ctx) {
+        if (config.failing !== undefined) ctx.health?.failing(config.failing);
         let taken = 0;
         for await (const batch of batches) {
           await take(batch);
