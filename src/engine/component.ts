@@ -87,8 +87,18 @@ export interface TransformStage {
   map?(events: LogEvent[]): LogEvent[] | Promise<LogEvent[]>;
   /** Full control of the stream; the transform must carry each batch's finalizers to what it emits. */
   stream?(batches: AsyncIterable<Batch>): AsyncIterable<Batch>;
-  /** Called once after the last batch (shutdown); may return final events to pass on. */
+  /**
+   * Called once after the last batch (a stop, a reload, the end of its input); may return final events to
+   * pass on (those it held back: a merge waiting for its next line). Their input was told they were
+   * delivered when they went in: if it throws, they are lost (counted in `flush_failures_total`, logged, on
+   * `/health`; the stop is not a clean one), whatever `on_error` says.
+   */
   flush?(): LogEvent[] | Promise<LogEvent[]>;
+  /**
+   * Optional: how many events it holds back for `flush()` now. Read just before `flush()`: if that fails,
+   * the log says how many were lost, and `abandoned_events_total` counts them.
+   */
+  pending?(): number;
 }
 
 /**

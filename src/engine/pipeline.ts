@@ -212,6 +212,8 @@ interface RunningComponent {
    */
   lastFailedBatchAt?: number;
   lastBatchError?: string;
+  /** Events lost when its `flush()` failed, as many as it said it held back (`TransformStage.pending`). */
+  flushLost: number;
   /** When a failed batch was last logged, and the failures since that were not (see `BATCH_ERROR_LOG_MS`). */
   batchErrorLoggedAt?: number;
   batchErrorsUnlogged?: number;
@@ -263,11 +265,20 @@ export interface ComponentProblem {
   /**
    * `crashed` (within `HEALTH_WINDOW_MS`; seconds since the last crash), `failing` (it says it cannot do its
    * job; seconds since it began), `failed_batch` (a transform failed on a batch within `HEALTH_WINDOW_MS`;
-   * seconds since the last).
+   * seconds since the last), `flush_failed` (a transform's `flush()` failed within `HEALTH_WINDOW_MS`, what it
+   * held back lost: at a reload, said by the pipeline that replaced it).
    */
-  problem: 'crashed' | 'failing' | 'failed_batch';
+  problem: 'crashed' | 'failing' | 'failed_batch' | 'flush_failed';
   last_error: string;
   seconds_ago: number;
+}
+
+/** A transform's `flush()` that failed (see `Pipeline.flushFailed`): at a stop, the end of its input, or a reload. */
+export interface FlushFailure {
+  component: string;
+  kind: string;
+  at: number;
+  error: string;
 }
 
 const RESTART_BACKOFF_MS = [250, 1000, 5000, 15000, 30000];
@@ -297,6 +308,11 @@ export interface PipelineOptions {
   adopt?: HeldInputs;
   /** The daemon's taps (`GET /tap`): what each producer sends is offered to them. */
   taps?: Taps;
+  /**
+   * The flushes that failed in the pipeline this one replaces (a reload: see `recentFlushFailures`), said on
+   * this one's `/health` for the rest of `HEALTH_WINDOW_MS`: they failed at the reload, while /health said reloading.
+   */
+  flushFailuresBefore?: readonly FlushFailure[];
 }
 
 /** Tells a held input to stop reading, and answers what it holds or sends from now on `abandoned`. */
@@ -381,6 +397,10 @@ export class Pipeline {
   private readonly adopted: RunningComponent[] = [];
   /** It replaces a running pipeline (a reload): its metrics go on from that one's. */
   private readonly replacing: boolean;
+  /** Its transforms' flushes that failed (see `flushFailed`): a stop after one is not a clean one. */
+  readonly flushFailures: FlushFailure[] = [];
+  /** Those of the pipelines a reload replaced, for /health (see `PipelineOptions.flushFailuresBefore`). */
+  private readonly flushFailuresBefore: readonly FlushFailure[];
 
   constructor(config: PipelineConfig, options: PipelineOptions) {
     this.config = config;
@@ -388,6 +408,7 @@ export class Pipeline {
     this.restartBackoffMs = options.restartBackoffMs?.length ? options.restartBackoffMs : RESTART_BACKOFF_MS;
     this.readyWarnMs = options.readyWarnMs ?? READY_WARN_MS;
     this.replacing = options.carryMetricsFrom !== undefined || options.adopt !== undefined;
+    this.flushFailuresBefore = options.flushFailuresBefore ?? [];
     // Every component listens on these (a pipeline of 7 inputs passed Node's 10 and it warned of a leak).
     setMaxListeners(0, this.stopInputs.signal, this.hardStop.signal);
     for (const c of config.components) {
@@ -409,17 +430,21 @@ export class Pipeline {
         fanout: new Fanout(c.id, options.taps),
         abandoned: 0,
         abandonedAcks: 0,
+        flushLost: 0,
       };
       if (c.kind !== 'input') {
         const buffer = new BatchBuffer({ maxEvents: c.buffer.max_events, maxBytes: c.buffer.max_bytes, whenFull: c.buffer.when_full });
         running.buffer = buffer;
         // What the component gave up on (`abandoned`), plus what was sent to its sealed buffer.
-        metrics.counter('abandoned_events_total', () => running.abandoned + buffer.stats.abandonedEvents);
+        metrics.counter('abandoned_events_total', () => running.abandoned + running.flushLost + buffer.stats.abandonedEvents);
         metrics.gauge('buffer_events', () => buffer.stats.queuedEvents);
         metrics.gauge('buffer_bytes', () => buffer.stats.queuedBytes);
         metrics.counter('discarded_events_total', () => buffer.stats.droppedEvents);
         // From 0, by what its `on_error` does with them: alertable before the first failure.
-        if (c.kind === 'transform') metrics.add('failed_events_total', 0, { outcome: onErrorOf(c) === 'drop' ? 'dropped' : 'passed' });
+        if (c.kind === 'transform') {
+          metrics.add('failed_events_total', 0, { outcome: onErrorOf(c) === 'drop' ? 'dropped' : 'passed' });
+          metrics.declare('flush_failures_total');
+        }
       }
       const previous = options.carryMetricsFrom?.find((m) => m.id === c.id);
       if (previous) metrics.carryOver(previous);
@@ -622,28 +647,34 @@ export class Pipeline {
    * Components that crashed within the last `HEALTH_WINDOW_MS` (one restarted in a loop stays listed: its
    * backoff is shorter), that say they cannot do their job, or (transforms) failed on a batch within it: one
    * entry a component, listing each of these that is true of it (before, one in more than one trouble
-   * showed its crash alone). Empty when all is well; `/health` answers 503 while it is not.
+   * showed its crash alone); and transforms whose `flush()` failed within it, here or at the reload this
+   * pipeline came from. Empty when all is well; `/health` answers 503 while it is not.
    */
   health(now = Date.now()): ComponentTrouble[] {
     const out: ComponentTrouble[] = [];
+    // The last failed flush of each transform.
+    const flushes = new Map(this.recentFlushFailures(now).map((f) => [f.component, f]));
+    const problem = (problem: ComponentProblem['problem'], since: number, error: string | undefined): ComponentProblem => ({ problem, last_error: error ?? '', seconds_ago: Math.round((now - since) / 1000) });
+    const entry = (component: string, kind: string, restarts: number, problems: ComponentProblem[]): ComponentTrouble => ({ component, kind, last_error: problems[0]!.last_error, seconds_ago: problems[0]!.seconds_ago, restarts, problems });
     for (const c of this.components.values()) {
       const problems: ComponentProblem[] = [];
-      const add = (problem: ComponentProblem['problem'], since: number, error: string | undefined) => problems.push({ problem, last_error: error ?? '', seconds_ago: Math.round((now - since) / 1000) });
-      if (c.lastCrashAt !== undefined && now - c.lastCrashAt <= HEALTH_WINDOW_MS) add('crashed', c.lastCrashAt, c.lastError);
-      if (c.failingSince !== undefined) add('failing', c.failingSince, c.failingReason);
-      if (c.lastFailedBatchAt !== undefined && now - c.lastFailedBatchAt <= HEALTH_WINDOW_MS) add('failed_batch', c.lastFailedBatchAt, c.lastBatchError);
-      const first = problems[0];
-      if (!first) continue;
-      out.push({
-        component: c.config.id,
-        kind: c.config.kind,
-        last_error: first.last_error,
-        seconds_ago: first.seconds_ago,
-        restarts: c.metrics.get('restarts_total'),
-        problems,
-      });
+      if (c.lastCrashAt !== undefined && now - c.lastCrashAt <= HEALTH_WINDOW_MS) problems.push(problem('crashed', c.lastCrashAt, c.lastError));
+      if (c.failingSince !== undefined) problems.push(problem('failing', c.failingSince, c.failingReason));
+      if (c.lastFailedBatchAt !== undefined && now - c.lastFailedBatchAt <= HEALTH_WINDOW_MS) problems.push(problem('failed_batch', c.lastFailedBatchAt, c.lastBatchError));
+      const flushed = flushes.get(c.config.id);
+      if (flushed) problems.push(problem('flush_failed', flushed.at, flushed.error));
+      if (problems.length) out.push(entry(c.config.id, c.config.kind, c.metrics.get('restarts_total'), problems));
+    }
+    // A transform a reload removed, whose flush failed at that reload: said as it was.
+    for (const f of flushes.values()) {
+      if (!this.components.has(f.component)) out.push(entry(f.component, f.kind, 0, [problem('flush_failed', f.at, f.error)]));
     }
     return out;
+  }
+
+  /** The flushes that failed within `HEALTH_WINDOW_MS`, in this pipeline and the ones it replaced, oldest first. */
+  recentFlushFailures(now = Date.now()): FlushFailure[] {
+    return [...this.flushFailuresBefore, ...this.flushFailures].filter((f) => now - f.at <= HEALTH_WINDOW_MS);
   }
 
   /** Resolves (or rejects) when input `c`'s run is over: told to the pipeline that owns it now, not to those before. */
@@ -774,11 +805,11 @@ export class Pipeline {
     // Finished in time, but not everything reached its outputs: one gave up on some (a full on-disk queue
     // at the stop). Not a clean stop either: inputs that cannot offer them again (syslog) lost them.
     const abandoned = this.abandonedEvents() - abandonedBefore;
-    if (abandoned > 0) {
-      this.logger.error({ abandoned_events: abandoned }, 'stopped before every event reached its outputs: some were abandoned (see abandoned_events_total); inputs that can offer them again will');
-      return false;
-    }
-    return true;
+    if (abandoned > 0) this.logger.error({ abandoned_events: abandoned }, 'stopped before every event reached its outputs: some were abandoned (see abandoned_events_total); inputs that can offer them again will');
+    // Said by each when it failed: this says that the stop is not a clean one (before, it said drained).
+    const flushFailed = [...new Set(this.flushFailures.map((f) => f.component))];
+    if (flushFailed.length) this.logger.error({ components: flushFailed }, 'stopped, but what transforms held back for their flush() was lost: it failed (see flush_failures_total)');
+    return abandoned === 0 && flushFailed.length === 0;
   }
 
   /** Events transforms and outputs gave up on so far. */
@@ -984,6 +1015,7 @@ export class Pipeline {
         }
       }
       if (current.flush) {
+        const pending = pendingOf(current);
         try {
           const rest = checkMapped(await current.flush(), 'flush()', c.config.id);
           if (rest.length) {
@@ -991,13 +1023,28 @@ export class Pipeline {
             await c.fanout.send({ events: rest, finalizers: [] });
           }
         } catch (err) {
-          c.metrics.add('errors_total');
-          c.logger.error({ err }, 'transform failed to flush');
+          this.flushFailed(c, err, pending);
         }
       }
     } finally {
       c.fanout.close();
     }
+  }
+
+  /**
+   * A transform's `flush()` that failed: what it held back for it is lost, whatever its `on_error` (there is no
+   * batch to pass on or drop, and its inputs were told those events were delivered when they went in). Counted
+   * (`flush_failures_total`; the events, when it says how many it held, `pending`, in `abandoned_events_total`),
+   * logged, on `/health` for `HEALTH_WINDOW_MS` (also after the reload it failed at), and the stop under way is
+   * not a clean one (exit 1). Before, it was logged and counted in `errors_total` alone: the stop said drained.
+   */
+  private flushFailed(c: RunningComponent, err: unknown, pending: number | undefined): void {
+    c.metrics.add('errors_total');
+    c.metrics.add('flush_failures_total');
+    if (pending !== undefined) c.flushLost += pending;
+    const lost = pending === undefined ? 'what it held back is lost (how many events, it does not say: see pending() under Plugins)' : `the ${pending} events it held back are lost`;
+    c.owner.flushFailures.push({ component: c.config.id, kind: c.config.kind, at: Date.now(), error: `flush() failed, ${lost}: ${err instanceof Error ? err.message : String(err)}` });
+    c.logger.error({ err, ...(pending !== undefined ? { lost_events: pending } : {}) }, `transform's flush() failed: ${lost}`);
   }
 
   /**
@@ -1182,6 +1229,19 @@ export class Pipeline {
         if (c.config.kind === 'input' && stopping.aborted) return;
       }
     }
+  }
+}
+
+/**
+ * How many events a transform says it holds back for its `flush()` (`pending()`), or undefined when it does
+ * not say (or what it says is no count: a plugin's bug is not to hide the failed flush it is asked for).
+ */
+function pendingOf(stage: TransformStage): number | undefined {
+  try {
+    const n: unknown = stage.pending?.();
+    return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+  } catch {
+    return undefined;
   }
 }
 

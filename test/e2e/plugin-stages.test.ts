@@ -373,6 +373,80 @@ outputs: { out: { type: file, inputs: [once, gen], path: ${dir}/out.jsonl } }
     expect(logLines(result.stderr).filter((l) => String(l.msg).startsWith('input ended by itself'))).toHaveLength(1);
   }, 30_000);
 
+  /** A plugin transform `merge` that holds back every line for its flush(), which does `flush` (`ok`, `throw`, `hang`); it says how many it holds (`pending()`). */
+  async function mergePlugin(dir: string): Promise<void> {
+    await writeFile(path.join(dir, 'merge.mjs'), `export default ({ z, defineTransform }) => [
+  defineTransform({ type: 'merge', description: 'holds every line for its flush()', config: z.object({ flush: z.enum(['ok', 'throw', 'hang']) }), build: (config) => {
+    const held = [];
+    return {
+      map: (events) => { held.push(...events); return []; },
+      pending: () => held.length,
+      flush: () => {
+        if (config.flush === 'throw') throw new Error('cannot merge ' + held.length + ' lines');
+        if (config.flush === 'hang') return new Promise(() => {});
+        return held;
+      },
+    };
+  } }),
+];
+`);
+  }
+
+  it('a transform whose flush() throws at the end of stdin: the lines it held are counted lost, said, and the exit is 1, not drained', async () => {
+    // Before: exit 0, "drained": true, the 20 lines gone with only errors_total to tell it.
+    const dir = await tempDir('dl-plugin-stages-');
+    await mergePlugin(dir);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+plugins: [./merge.mjs]
+inputs: { in: { type: stdin } }
+transforms: { m: { type: merge, flush: throw, inputs: [in] } }
+outputs: { out: { type: file, inputs: [m], path: ${dir}/out.jsonl } }
+`);
+    const result = await runCli(['run', '-c', file], { input: Array.from({ length: 20 }, (_, i) => `line ${i}`).join('\n') + '\n' });
+    expect(result.code, result.stderr.slice(-3000)).toBe(1);
+    const log = logLines(result.stderr);
+    expect(log.find((l) => l.component === 'm' && l.level === 'error')).toMatchObject({ msg: "transform's flush() failed: the 20 events it held back are lost", lost_events: 20, err: { message: 'cannot merge 20 lines' } });
+    expect(log.find((l) => String(l.msg).startsWith('stopped, but what transforms held back'))).toMatchObject({ components: ['m'] });
+    expect(log.at(-1)).toMatchObject({ drained: false });
+    expect(exitSummary(result.stderr, 'all inputs finished; stopped').m).toMatchObject({ flush_failures_total: 1, abandoned_events_total: 20, errors_total: 1 });
+  }, 30_000);
+
+  it('a transform whose flush() throws at a SIGHUP reload: /health says so once the new pipeline runs', async () => {
+    const dir = await tempDir('dl-plugin-stages-');
+    await mergePlugin(dir);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+plugins: [./merge.mjs]
+inputs: { in: { type: stdin } }
+transforms: { m: { type: merge, flush: throw, inputs: [in] } }
+outputs: { out: { type: file, inputs: [m], path: ${dir}/out.jsonl } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/API listening/);
+      const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+      cli.child.stdin!.write('line 0\nline 1\nline 2\n');
+      for (let i = 0; i < 100 && !/^driftlock_received_events_total\{component_id="m"[^}]*\} 3$/m.test(await (await fetch(`http://${address}/metrics`)).text()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect((await fetch(`http://${address}/health`)).status).toBe(200);
+      await writeFile(file, (await readFile(file, 'utf8')).replace('flush: throw', 'flush: ok'));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded/);
+      expect(logLines(cli.stderr()).find((l) => l.msg === 'config reloaded: the new pipeline is running')).toMatchObject({ drained: false });
+      const health = await fetch(`http://${address}/health`);
+      // Before, 200 {"status":"ok"}: what the reload lost was said in the log alone.
+      expect(health.status).toBe(503);
+      const last_error = 'flush() failed, the 3 events it held back are lost: cannot merge 3 lines';
+      expect(await health.json()).toEqual({ status: 'degraded', failing: [{ component: 'm', kind: 'transform', last_error, seconds_ago: expect.any(Number), restarts: 0, problems: [{ problem: 'flush_failed', last_error, seconds_ago: expect.any(Number) }] }] });
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const result = await cli.exited;
+    // The new pipeline's own stop is clean.
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+  }, 30_000);
+
   it('counters on /metrics go on growing across a SIGHUP reload (they restarted at 0 while the exit summary added them up)', async () => {
     const dir = await tempDir('dl-plugin-stages-');
     const log = path.join(dir, 'app.log');

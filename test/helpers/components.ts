@@ -163,6 +163,32 @@ export const holdTransform = defineTransform({
   },
 });
 
+/**
+ * A map transform that holds back every event for its flush(), as a merge waiting for its next line does;
+ * `flush` says what its flush() does: return them (`ok`), throw, or never return (`hang`). With `says_pending`
+ * it tells how many it holds (`pending()`).
+ */
+export const holdBackTransform = defineTransform({
+  type: 'hold_back',
+  description: 'test transform',
+  config: z.object({ flush: z.enum(['ok', 'throw', 'hang']).default('ok'), says_pending: z.boolean().default(false) }),
+  build(config) {
+    const held: LogEvent[] = [];
+    return {
+      map(events) {
+        held.push(...events);
+        return [];
+      },
+      ...(config.says_pending ? { pending: () => held.length } : {}),
+      flush() {
+        if (config.flush === 'throw') throw new Error(`cannot merge the ${held.length} lines held`);
+        if (config.flush === 'hang') return new Promise<LogEvent[]>(() => undefined);
+        return held;
+      },
+    };
+  },
+});
+
 /** A stream transform that passes on the first event of each batch, as anomaly_detect passes on the few anomalies. */
 export const firstTransform = defineTransform({
   type: 'first',
@@ -302,7 +328,7 @@ export const yieldEventsTransform = defineTransform({
 
 export function testRegistry(): ComponentRegistry {
   const registry = new ComponentRegistry();
-  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, firstTransform, collectOutput, crashyInput, reconnectInput, junkInput, yieldEventsTransform]) registry.register(def);
+  for (const def of [numbersInput, evenTransform, tagTransform, holdTransform, holdBackTransform, firstTransform, collectOutput, crashyInput, reconnectInput, junkInput, yieldEventsTransform]) registry.register(def);
   return registry;
 }
 
