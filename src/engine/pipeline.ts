@@ -214,6 +214,11 @@ interface RunningComponent {
   lastBatchError?: string;
   /** Events lost when its `flush()` failed, as many as it said it held back (`TransformStage.pending`). */
   flushLost: number;
+  /**
+   * Set while a transform's `flush()` runs: what it said it held back then (`pending`), and whether the
+   * shutdown timeout passed first (`given up`: counted as failed, and what it returns after is not sent on).
+   */
+  flushing?: { pending: number | undefined; givenUp: boolean };
   /** When a failed batch was last logged, and the failures since that were not (see `BATCH_ERROR_LOG_MS`). */
   batchErrorLoggedAt?: number;
   batchErrorsUnlogged?: number;
@@ -792,6 +797,9 @@ export class Pipeline {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
     const finished = Promise.all([detached, ...stopping.map((c) => c.done)]);
+    // The components the timeout finds still at work, named in its line (before, none was).
+    const unfinished = new Set(stopping);
+    for (const c of stopping) void c.done?.then(() => unfinished.delete(c), () => unfinished.delete(c));
     const drained = await Promise.race([finished.then(() => true), timedOut]);
     clearTimeout(timer);
     if (!drained) {
@@ -799,7 +807,14 @@ export class Pipeline {
       let pending = 0;
       for (const c of stopping) pending += c.buffer?.stats.queuedEvents ?? 0;
       this.hardStop.abort();
-      this.logger.error({ timeout_ms: timeoutMs, queued_events: pending }, 'shutdown timeout reached before all events drained; unacknowledged events will be read again where the input supports it');
+      const waitingFor = [...unfinished].map((c) => c.config.id);
+      this.logger.error({ timeout_ms: timeoutMs, queued_events: pending, ...(waitingFor.length ? { waiting_for: waitingFor } : {}) }, 'shutdown timeout reached before all events drained; unacknowledged events will be read again where the input supports it');
+      // A flush() still running is one that failed: what it held back was acknowledged already, so no input offers it again.
+      for (const c of stopping) {
+        if (!c.flushing) continue;
+        c.flushing.givenUp = true;
+        this.flushFailed(c, new Error(`it had not returned when shutdown_timeout (${timeoutMs} ms) passed`), c.flushing.pending);
+      }
       return false;
     }
     // Finished in time, but not everything reached its outputs: one gave up on some (a full on-disk queue
@@ -1015,15 +1030,20 @@ export class Pipeline {
         }
       }
       if (current.flush) {
-        const pending = pendingOf(current);
+        const flushing = { pending: pendingOf(current), givenUp: false };
+        c.flushing = flushing;
+        let rest: LogEvent[] = [];
         try {
-          const rest = checkMapped(await current.flush(), 'flush()', c.config.id);
-          if (rest.length) {
-            c.metrics.add('sent_events_total', rest.length);
-            await c.fanout.send({ events: rest, finalizers: [] });
-          }
+          rest = checkMapped(await current.flush(), 'flush()', c.config.id);
         } catch (err) {
-          this.flushFailed(c, err, pending);
+          if (!flushing.givenUp) this.flushFailed(c, err, flushing.pending);
+        } finally {
+          // Its flush() is over: a send that waits for room below is the output's delay, not the flush's failure.
+          c.flushing = undefined;
+        }
+        if (rest.length && !flushing.givenUp) {
+          c.metrics.add('sent_events_total', rest.length);
+          await c.fanout.send({ events: rest, finalizers: [] });
         }
       }
     } finally {

@@ -412,6 +412,34 @@ outputs: { out: { type: file, inputs: [m], path: ${dir}/out.jsonl } }
     expect(exitSummary(result.stderr, 'all inputs finished; stopped').m).toMatchObject({ flush_failures_total: 1, abandoned_events_total: 20, errors_total: 1 });
   }, 30_000);
 
+  it('a transform whose flush() never returns at a SIGTERM: shutdown_timeout ends the stop, exit 1, the transform named and its lines counted lost', async () => {
+    // Before: exit 1 after the timeout too, but the line said `queued_events: 0` and that unacknowledged events
+    // would be read again; nothing named the transform, and nothing counted the 5 lines it held.
+    const dir = await tempDir('dl-plugin-stages-');
+    await mergePlugin(dir);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+shutdown_timeout: 1s
+api: { enabled: true, address: "127.0.0.1:0" }
+plugins: [./merge.mjs]
+inputs: { in: { type: stdin } }
+transforms: { m: { type: merge, flush: hang, inputs: [in] } }
+outputs: { out: { type: file, inputs: [m], path: ${dir}/out.jsonl } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+    cli.child.stdin!.write('line 0\nline 1\nline 2\nline 3\nline 4\n');
+    for (let i = 0; i < 100 && !/^driftlock_received_events_total\{component_id="m"[^}]*\} 5$/m.test(await (await fetch(`http://${address}/metrics`)).text()); i++) await new Promise((r) => setTimeout(r, 50));
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-3000)).toBe(1);
+    const log = logLines(result.stderr);
+    expect(log.find((l) => String(l.msg).startsWith('shutdown timeout reached'))).toMatchObject({ timeout_ms: 1000, waiting_for: ['m', 'out'] });
+    expect(log.find((l) => l.component === 'm' && l.level === 'error')).toMatchObject({ msg: "transform's flush() failed: the 5 events it held back are lost", lost_events: 5, err: { message: 'it had not returned when shutdown_timeout (1000 ms) passed' } });
+    expect(exitSummary(result.stderr).m).toMatchObject({ received_events_total: 5, flush_failures_total: 1, abandoned_events_total: 5 });
+  }, 30_000);
+
   it('a transform whose flush() throws at a SIGHUP reload: /health says so once the new pipeline runs', async () => {
     const dir = await tempDir('dl-plugin-stages-');
     await mergePlugin(dir);

@@ -664,6 +664,30 @@ outputs:
     }
   });
 
+  it('that never returns: the shutdown timeout ends the stop, names the transform, and counts its flush as failed', async () => {
+    // Before, the timeout ended the stop (exit 1) but said only `queued_events: 0` and that unacknowledged
+    // events would be read again: nothing named the transform, and what it held (acknowledged) was not counted.
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const pipeline = new Pipeline(await parseConfig(`
+inputs:
+  src: { type: numbers, count: 30, batch_size: 10 }
+transforms:
+  t: { type: hold_back, flush: hang, says_pending: true, inputs: [src] }
+outputs:
+  out: { type: collect, inputs: [t] }
+`, 'test.yaml', testRegistry(), { env: {} }), { logger });
+    await pipeline.start();
+    await pipeline.inputsEnded;
+    expect(await pipeline.stop(300)).toBe(false);
+    expect(lines.find((l) => String(l.msg).startsWith('shutdown timeout reached'))).toMatchObject({ timeout_ms: 300, waiting_for: ['t', 'out'] });
+    expect(lines.find((l) => l.component === 't' && l.level === 50)).toMatchObject({ msg: "transform's flush() failed: the 30 events it held back are lost", lost_events: 30, err: { message: 'it had not returned when shutdown_timeout (300 ms) passed' } });
+    const t = pipeline.metrics().find((m) => m.id === 't')!;
+    expect(t.get('flush_failures_total')).toBe(1);
+    expect(t.get('abandoned_events_total')).toBe(30);
+    expect(pipeline.health()).toEqual([expect.objectContaining({ component: 't', problems: [expect.objectContaining({ problem: 'flush_failed', last_error: 'flush() failed, the 30 events it held back are lost: it had not returned when shutdown_timeout (300 ms) passed' })] })]);
+  });
+
   it('at a reload: the drain is not clean, and it is said on the /health of the pipeline that replaces it, the transform kept or removed', async () => {
     for (const next of ['t: { type: hold_back }', 'other: { type: even }']) {
       hooks.reset();
