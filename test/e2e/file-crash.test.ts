@@ -62,8 +62,12 @@ async function checkpointedNumbers(dataDir: string, log: string): Promise<(n: nu
   const ranges: Array<[number, number]> = [];
   let oldest = Infinity;
   for (const name of [log, `${log}.1`, `${log}.2`, `${log}.3`]) {
-    if (!existsSync(name)) continue;
-    const content = await readFile(name);
+    // Renamed on by a rotation running now, between two names: looked for under the others.
+    const content = await readFile(name).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!content) continue;
     const first = Number(/^L(\d{6})-/.exec(content.subarray(0, WIDTH).toString('utf8'))?.[1]);
     if (!Number.isFinite(first)) continue;
     oldest = Math.min(oldest, first);
