@@ -12,10 +12,11 @@
 /**
  * The words that end the name of a field or key holding a secret (`password`, `db_password`, `X-Api-Key`). `pass`
  * and `psw` (`DB_PASS`, Jenkins' `CREDS_PSW`) only as a word of their own, after no letter or digit: `bypass`,
- * `compass` are none (nor `passed`, `passenger`: the name ends at the word). `Pass` at a camelCase boundary
- * (`dbPass`) is one too, but that is case, which this regex (flag `i`) cannot see: see `CAMEL_PASS`.
+ * `compass` are none (nor `passed`, `passenger`: the name ends at the word); but `storepass` and `keypass`, the
+ * Java keytool's and jarsigner's (`-storepass`, `-srcstorepass`, `-deststorepass`, `-keypass`), are. `Pass` at a
+ * camelCase boundary (`dbPass`) is one too, but that is case, which this regex (flag `i`) cannot see: see `CAMEL_PASS`.
  */
-export const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature|pass(?<![A-Za-z0-9]pass)|psw(?<![A-Za-z0-9]psw))`;
+export const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature|pass(?:(?<![A-Za-z0-9]pass)|(?<=(?:store|key)pass))|psw(?<![A-Za-z0-9]psw))`;
 
 /** A name ending in a secret's word (the name as a whole, in any case; dotted names of nested fields too). */
 const SECRET_NAME = new RegExp(`^[A-Za-z0-9_.-]*${SECRET_WORD}$`, 'i');

@@ -127,6 +127,8 @@ describe('maskVolatile masks secrets written after their key', () => {
       // An option without a value before the next one (a prompt): before, `--user` was masked as the password.
       ['exec mysqldump --password --user bob && tool --token -v && gpg --passphrase - x', 'exec mysqldump --password --user bob && tool --token -v && gpg --passphrase - x'],
       ['exec mysqldump --user bob --password hunter2 db && tool --password "-x y" -v', 'exec mysqldump --user bob --password <secret> db && tool --password "<secret>" -v'],
+      // The Java keytool's and jarsigner's store and key passwords (before, kept: `storepass` is no word of its own).
+      ['keytool -importkeystore -srcstorepass s3cret -deststorepass "d st" -srckeypass kp -destkeypass=kq && jarsigner -keypass kr -storepass ss a.jar', 'keytool -importkeystore -srcstorepass <secret> -deststorepass "<secret>" -srckeypass <secret> -destkeypass=<secret> && jarsigner -keypass <secret> -storepass <secret> a.jar'],
       // `-p` where a password is plausible (before, kept); a port, a flag or a prompt stays.
       ['exec mysql -u root -p hunter two', 'exec mysql -u root -p <secret> two'],
       ['mysqldump -uroot -phunter2 db && mysql -pxyz', 'mysqldump -uroot -p<secret> db && mysql -p<secret>'],
