@@ -178,14 +178,16 @@ export const PASSWORD_OPTION = new RegExp(
 const OPTION_USER = String.raw`[^\s"':\\]{0,64}:`;
 /**
  * A password after the user's colon in a user option: curl's `-u bob:hunter2`, `-ubob:hunter2`, `--user bob:hunter2`,
- * `--proxy-user bob:hunter2`, `-u "bob:a b"`. The user is kept, as in a URL. Quoted, the value runs to the closing
- * quote; else to a space or a quote. Not a value of digits alone: a group id (`docker run -u 1000:1000`; a password
- * of digits alone is missed). A group's name is masked (`docker exec -u app:app` gives `app:<secret>`): it fails
- * closed. Case counts (`-U` is psql's user). Groups: the option, its user and the colon (1), the secret (2). Only a
- * text holding `-u` can match (callers test that first). Global: copy it where `lastIndex` could be shared.
+ * `-U bob:hunter2`, `--proxy-user bob:hunter2`, `-u "bob:a b"`. The user is kept, as in a URL. Quoted, the value
+ * runs to the closing quote; else to a space or a quote. Not a value of digits alone: a group id (`docker run -u
+ * 1000:1000`; a password of digits alone is missed). Not a URL's `//` (`pip install -U git+https://...`: a password
+ * in a URL is `URL_CREDENTIALS`'). A group's name is masked (`docker exec -u app:app` gives `app:<secret>`): it
+ * fails closed. `-U` is psql's user too, whose value has no colon. Groups: the option, its user and the colon (1),
+ * the secret (2). Only a text holding `-u` or `-U` can match (callers test that first). Global: copy it where
+ * `lastIndex` could be shared.
  */
 export const USER_PASSWORD_OPTION = new RegExp(
-  String.raw`((?<![^\s"'])(?:-u|--(?:proxy-)?user)(?:(?:[ \t]{1,8}|=)(?:\\?["'])?)?(?!-)${OPTION_USER})(?![0-9]+(?![^\s"'\\]))` +
+  String.raw`((?<![^\s"'])(?:-[uU]|--(?:proxy-)?user)(?:(?:[ \t]{1,8}|=)(?:\\?["'])?)?(?!-)${OPTION_USER})(?![0-9]+(?![^\s"'\\])|\/\/)` +
     String.raw`((?<=\\["']${OPTION_USER})[^"'\\\r\n]+|(?<="${OPTION_USER})[^"\r\n]+|(?<='${OPTION_USER})[^'\r\n]+|[^\s"']+)`,
   'g',
 );

@@ -81,7 +81,7 @@ function urlSecretReplacer(_m: string, before: string, _secret: string, at: stri
 
 /**
  * The text with the value of every secret written after its key masked, and every password in a URL:
- * `password=\uE005`, `dbPass=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `-u bob:\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
+ * `password=\uE005`, `dbPass=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `-u bob:\uE005`, `-U bob:\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
  * a field's value is masked so before it is percent-decoded too, so that an escaped `&` in the secret (`%26`)
  * does not end it early.
  */
@@ -100,7 +100,7 @@ export function maskSecrets(raw: string): string {
     OPTION_SECRET.lastIndex = 0;
     text = text.replace(OPTION_SECRET, optionSecretReplacer as (substring: string, ...args: unknown[]) => string);
   }
-  if (text.includes('-u')) {
+  if (text.includes('-u') || text.includes('-U')) {
     USER_OPTION_SECRET.lastIndex = 0;
     text = text.replace(USER_OPTION_SECRET, userOptionSecretReplacer as (substring: string, ...args: unknown[]) => string);
   }

@@ -45,8 +45,8 @@ interface Rule {
   replace: (match: string, groups: Array<string | undefined>, named: Record<string, string | undefined> | undefined, at: number, text: string) => string | undefined;
   /** The part of a match that is the secret, when the rest is kept (a key, a scheme): group `secret`. */
   secret?: number;
-  /** Text every match holds: a string without it is not searched (cheaper than the regex). */
-  needs?: string;
+  /** Text every match holds (one of them, for a list): a string without it is not searched (cheaper than the regex). */
+  needs?: string | readonly string[];
 }
 
 /**
@@ -70,8 +70,8 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
         { pattern: name, regex: new RegExp(SCHEME_CREDENTIALS), replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
         // A password's `-p` option where one is plausible: mysql -u root -p hunter2.
         { pattern: name, needs: '-p', regex: new RegExp(PASSWORD_OPTION), replace: (_m, [option, sep]) => keep(option, sep, replacement), secret: 2 },
-        // A password after the user in a user option: curl -u bob:hunter2.
-        { pattern: name, needs: '-u', regex: new RegExp(USER_PASSWORD_OPTION), replace: (_m, [optionAndUser]) => keep(optionAndUser, replacement), secret: 1 },
+        // A password after the user in a user option: curl -u bob:hunter2, -U bob:hunter2 (a proxy's).
+        { pattern: name, needs: ['-u', '-U'], regex: new RegExp(USER_PASSWORD_OPTION), replace: (_m, [optionAndUser]) => keep(optionAndUser, replacement), secret: 1 },
         // A password in a URL: https://user:secret@host/.
         { pattern: name, needs: '://', regex: new RegExp(URL_CREDENTIALS), replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
         // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and
@@ -221,7 +221,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
   const text = (s: string): string => {
     let out = s;
     for (const rule of rules) {
-      if (rule.needs !== undefined && !out.includes(rule.needs)) continue;
+      if (rule.needs !== undefined && !(typeof rule.needs === 'string' ? out.includes(rule.needs) : rule.needs.some((n) => out.includes(n)))) continue;
       rule.regex.lastIndex = 0;
       if (!rule.regex.test(out)) continue;
       rule.regex.lastIndex = 0;

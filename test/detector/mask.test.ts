@@ -135,6 +135,8 @@ describe('maskVolatile masks secrets written after their key', () => {
       ["mysql --user bob -p 'a b'", "mysql --user bob -p '<secret>'"],
       // A password after the user in a user option, the user kept (before, kept whole); no password, a uid:gid or a branch stays.
       ['curl -u bob:hunter2 https://api && curl --user me@example.com:tok3n -ubob:pw2 -u "bob:a b" x', 'curl -u bob:<secret> https://api && curl --user me@example.com:<secret> -ubob:<secret> -u "bob:<secret>" x'],
+      // curl's proxy user, `-U` (before, kept) and `--proxy-user`; psql's `-U` has no colon, pip's is a URL.
+      ['curl -U bob:pw1 -x proxy https://api && curl --proxy-user bob:pw2 -Ubob:pw3 -U "bob:a b" x && psql -U app && pip install -U git+https://github.com/a/b', 'curl -U bob:<secret> -x proxy https://api && curl --proxy-user bob:<secret> -Ubob:<secret> -U "bob:<secret>" x && psql -U app && pip install -U git+https://github.com/a/b'],
       ['curl -u bob https://api && docker run -u 1000:1000 img && git push -u origin main:main && curl --user-agent a:b x', 'curl -u bob https://api && docker run -u <num>:<num> img && git push -u origin main:main && curl --user-agent a:b x'],
       ['psql -U app -p s5432 && docker run -u app -p 8080:80/tcp x && cp -p a b && mysql -u root -p -h db && mysql -u root -P a3306', 'psql -U app -p s<num> && docker run -u app -p <num>:<num>/tcp x && cp -p a b && mysql -u root -p -h db && mysql -u root -P a<num>'],
       ['config:\n  password: >-\n    s3cr3t-value\n', 'config:\n  password: >-\n    <secret>\n'],
