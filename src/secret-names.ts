@@ -135,14 +135,19 @@ export const CAMEL_PASS_PAIR = new RegExp(`(${CAMEL_PASS})${AFTER_KEY}`, 'g');
 
 /** A character of a key's name: a name that ends in `PWD` after one (`MYSQL_PWD`) is not the shell's. */
 const NAME_CHAR = /[A-Za-z0-9_.-]/;
-/** `=`, and the quote a value may open with (`PWD="/home/bob"`, escaped in JSON too). */
-const ASSIGNMENT = /^=\\*["']?$/;
+/**
+ * `=` or `:`, after the quote that may close the key and before the one that may open the value (`PWD="/home/bob"`,
+ * `"PWD": "/home/bob"`, `PWD: /home/bob`, escaped in JSON too); not a YAML block.
+ */
+const ASSIGNMENT = /^(?:\\*["'])?[ \t]*[:=][ \t]*(?:\\*["'])?$/;
 
 /**
  * Whether a match of `SECRET_PAIR` (its groups 1, 2 and 4: `key`, the word that ends the key, at `at` in `text`;
  * `sep`; `secret`) holds a secret. Not the shell's working directory, `PWD=/home/bob` or `OLDPWD=/srv/app` (sudo
- * logs `TTY=pts/0 ; PWD=/home/bob ; USER=root`, environment dumps show them): the name in upper case and of its own,
- * `=` and a path. `pwd=hunter2`, `db_pwd: x`, `"pwd":"x"`, `MYSQL_PWD=/x`, `PWD=hunter2` are still secrets.
+ * logs `TTY=pts/0 ; PWD=/home/bob ; USER=root`, environment dumps show them), nor the same in JSON or YAML, `"PWD":
+ * "/home/bob"` (a process's environment logged as an object): the name in upper case and of its own, `=` or `:`, and
+ * a path (see `isWorkingDirectoryField` for a field so named). `pwd=hunter2`, `db_pwd: x`, `"pwd":"/x"`, `MYSQL_PWD=/x`,
+ * `PWD=hunter2` are still secrets.
  */
 export function isSecretPair(text: string, at: number, key: string, sep: string, secret: string): boolean {
   if (key === 'PWD' && secret.startsWith('/') && ASSIGNMENT.test(sep)) {
@@ -150,6 +155,14 @@ export function isSecretPair(text: string, at: number, key: string, sep: string,
     if (name === 0 || !NAME_CHAR.test(text[name - 1]!)) return false;
   }
   return true;
+}
+
+/**
+ * A field that holds the shell's working directory, not a password: its own name (a nested one's last, `PWD` of
+ * `env.PWD`) `PWD` or `OLDPWD`, in upper case as the shell's variables, its value a path. As `isSecretPair` in text.
+ */
+export function isWorkingDirectoryField(name: string, value: unknown): boolean {
+  return typeof value === 'string' && value.startsWith('/') && (name === 'PWD' || name === 'OLDPWD');
 }
 
 /** A user option and its value, before `-p`: `-u root`, `-uroot`, `--user=bob`, `--username bob`. */

@@ -22,7 +22,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { CAMEL_PASS_PAIR, isSecretField, isSecretPair, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, isSecretField, isSecretPair, isWorkingDirectoryField, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -266,7 +266,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
     }
     if (v !== null && typeof v === 'object') {
       const o = v as Record<string, unknown>;
-      for (const k of Object.keys(o)) o[k] = value(o[k], secretNames && isSecretField(k));
+      for (const k of Object.keys(o)) o[k] = value(o[k], secretNames && isSecretField(k) && !isWorkingDirectoryField(k, o[k]));
       return o;
     }
     return v;
@@ -331,7 +331,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
     for (const target of targets) {
       const at = target(event);
       if (at === undefined) continue;
-      const secretName = secretNames && at.holder !== (event as unknown) && isSecretField(at.key);
+      const secretName = secretNames && at.holder !== (event as unknown) && isSecretField(at.key) && !isWorkingDirectoryField(at.key, at.value);
       (at.holder as Record<string, unknown>)[at.key] = value(at.value, secretName);
     }
     if (secrets.size > 0) {

@@ -150,6 +150,9 @@ describe('maskVolatile masks secrets written after their key', () => {
       ['sudo:  bob : TTY=pts/ ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls', 'sudo:  bob : TTY=pts/ ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls'],
       ['declare -x OLDPWD="/srv/app" PWD=\'/tmp/a b\' {"env":["PWD=/root"]}', 'declare -x OLDPWD="/srv/app" PWD=\'/tmp/a b\' {"env":["PWD=/root"]}'],
       ['pwd=hunter2 db_pwd: x {"pwd":"x"} PWD=hunter MYSQL_PWD=/x pwd=/home/bob XOLDPWD=/y', 'pwd=<secret> db_pwd: <secret> {"pwd":"<secret>"} PWD=<secret> MYSQL_PWD=<secret> pwd=<secret> XOLDPWD=<secret>'],
+      // The same in JSON, escaped JSON and YAML (before, masked there while `PWD=/home/bob` was not); a password still is.
+      ['env {"PWD": "/home/bob", "OLDPWD":"/srv"} {\\"PWD\\":\\"/root\\"} PWD: /tmp', 'env {"PWD": "/home/bob", "OLDPWD":"/srv"} {\\"PWD\\":\\"/root\\"} PWD: /tmp'],
+      ['{"PWD": "hunter2", "pwd":"/x", "DB_PWD": "/y"} PWD: |\n  /z\n', '{"PWD": "<secret>", "pwd":"<secret>", "DB_PWD": "<secret>"} PWD: |\n  <secret>\n'],
       // Prose after `key: ` is kept (before, "too" was masked); a lone word after it is a secret.
       ['Invalid password: too short', 'Invalid password: too short'],
       ['token: expired', 'token: <secret>'],

@@ -86,6 +86,8 @@ describe('redact', () => {
       // The shell's working directory is no password (before, replaced): upper case, a name of its own, `=` and a path.
       ['sudo:  bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls; OLDPWD="/srv/app"', 'sudo:  bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls; OLDPWD="/srv/app"'],
       ['pwd=hunter2 db_pwd: x {"pwd":"x"} PWD=hunter2 MYSQL_PWD=/x pwd=/home/bob', 'pwd=<redacted> db_pwd: <redacted> {"pwd":"<redacted>"} PWD=<redacted> MYSQL_PWD=<redacted> pwd=<redacted>'],
+      // The same in JSON (before, replaced there while `PWD=/home/bob` was not).
+      ['env {"PWD": "/home/bob", "OLDPWD":"/srv"} {"PWD": "hunter2", "pwd":"/x"}', 'env {"PWD": "/home/bob", "OLDPWD":"/srv"} {"PWD": "<redacted>", "pwd":"<redacted>"}'],
       ['postgres://app:s3cr3t@db:5432/x', 'postgres://app:<redacted>@db:5432/x'],
       // A URL without a user: before, kept.
       ['redis://:s3cr3t@cache:6379/0', 'redis://:<redacted>@cache:6379/0'],
@@ -126,6 +128,10 @@ describe('redact', () => {
     // `pass` as a word of its own names a secret; `bypass`, `compass`, `passenger` do not.
     const named = await one(stage, event({ pass: 'x1', DB_PASS: 'x2', 'smtp.pass': 'x3', dbPass: 'x4', bypass: 'on', compass: 'N', passenger: 'bob', tokenizer: 'bert' }));
     expect(named.body).toEqual({ pass: '<redacted>', DB_PASS: '<redacted>', 'smtp.pass': '<redacted>', dbPass: '<redacted>', bypass: 'on', compass: 'N', passenger: 'bob', tokenizer: 'bert' });
+    // A field holding the shell's working directory, as a process's environment logged as an object has it (before,
+    // replaced); named so, a value that is no path is still a secret, and so is a `pwd` in lower case.
+    const env = await one(stage, event({ env: { PWD: '/home/bob', OLDPWD: '/srv/app', pwd: '/x' }, PWD: 'hunter2' }));
+    expect(env.body).toEqual({ env: { PWD: '/home/bob', OLDPWD: '/srv/app', pwd: '<redacted>' }, PWD: '<redacted>' });
   });
 
   it("takes a secret out of the alert's why too, where it is quoted without the key the patterns look for", async () => {
