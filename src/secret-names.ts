@@ -15,8 +15,10 @@
  * `compass` are none (nor `passed`, `passenger`: the name ends at the word); but `storepass` and `keypass`, the
  * Java keytool's and jarsigner's (`-storepass`, `-srcstorepass`, `-deststorepass`, `-keypass`), are. `Pass` at a
  * camelCase boundary (`dbPass`) is one too, but that is case, which this regex (flag `i`) cannot see: see `CAMEL_PASS`.
+ * A password's hash or digest (`passwordHash`, `password_hash`, Rails' `password_digest`: a bcrypt `$2b$12$...`)
+ * is one too: whoever has it can try a dictionary against it offline; a hash of anything else is none (`commit_hash`).
  */
-export const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature|pass(?:(?<![A-Za-z0-9]pass)|(?<=(?:store|key)pass))|psw(?<![A-Za-z0-9]psw))`;
+export const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|token|api[_-]?key|apikey|(?:access|secret|private|client|signing|encryption|master)[_-]?key|auth|authorization|credentials?|cookie|session[_-]?id|sessionid|signature|pass(?:(?<![A-Za-z0-9]pass)|(?<=(?:store|key)pass))|psw(?<![A-Za-z0-9]psw)|(?:passw(?:or)?d|pwd|pass(?<![A-Za-z0-9]pass))[_-]?(?:hash|digest))`;
 
 /** A name ending in a secret's word (the name as a whole, in any case; dotted names of nested fields too). */
 const SECRET_NAME = new RegExp(`^[A-Za-z0-9_.-]*${SECRET_WORD}$`, 'i');

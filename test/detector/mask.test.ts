@@ -102,7 +102,13 @@ describe('maskVolatile masks secrets written after their key', () => {
     expect(render('dbPass=a smtpPass: b {"userPass":"c d"} --dbPass e dbPassword=f userPwd=g apiToken=h clientSecret=i x-api-key: j')).toBe(
       'dbPass=<secret> smtpPass: <secret> {"userPass":"<secret>"} --dbPass <secret> dbPassword=<secret> userPwd=<secret> apiToken=<secret> clientSecret=<secret> x-api-key: <secret>',
     );
-    expect(render('bypass=on compass: north passenger=a tokenizer=bert encompass=x DBPASS=y passwordHash=z')).toBe('bypass=on compass: north passenger=a tokenizer=bert encompass=x DBPASS=y passwordHash=z');
+    expect(render('bypass=on compass: north passenger=a tokenizer=bert encompass=x DBPASS=y')).toBe('bypass=on compass: north passenger=a tokenizer=bert encompass=x DBPASS=y');
+    // A password's hash is cracked offline by a dictionary: masked (before, kept, a bcrypt hash's cost and salt too).
+    // A hash of anything else, or a setting of the hashing, is no secret.
+    expect(render('passwordHash=$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW password_hash: z {"password_digest":"$2a$10$x"} pwd_hash=y')).toBe(
+      'passwordHash=<secret> password_hash: <secret> {"password_digest":"<secret>"} pwd_hash=<secret>',
+    );
+    expect(render('commit_hash=abcdef passwordHashAlgorithm=bcrypt hash=abc')).toBe('commit_hash=abcdef passwordHashAlgorithm=bcrypt hash=abc');
     expect(maskSecrets('plain text')).toBe('plain text');
     expect(maskVolatile('token=a')).toBe(`token=${MASK.secret}`);
   });
