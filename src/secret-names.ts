@@ -38,12 +38,18 @@ export function isSecretField(name: string): boolean {
 const SCHEME = String.raw`(?:bearer|basic|token|digest)\s+`;
 
 /**
- * Words that, after `key: `, begin a sentence rather than a secret: `Invalid password: too short`, `auth:
- * failed for bob`. Such a value is kept only when the separator is a colon and a space, the value is not quoted,
- * and another word follows it (`password: expired` alone, `password=too short`, `"password": "too short"` are
- * still redacted: a secret may be any word, and redact fails closed).
+ * Words that, after `key: ` or an option, begin a sentence rather than a secret: `Invalid password: too short`,
+ * `auth: failed for bob`, `option --password requires a value`, `the --token option is deprecated`, `--pass is
+ * provided several times`, `--cookie and -c`. Such a value is kept only when the separator is a colon and a space
+ * or, after an option (`--password`, `-storepass`), spaces, the value is not quoted, and another word or an option
+ * follows it (`password: expired`
+ * alone, `password=too short`, `"password": "too short"`, `--password is` are still redacted: a secret may be any
+ * word, and redact fails closed). None of these words is among the 30,000 common passwords of zxcvbn's list, and a
+ * password of two or three letters is refused by most systems.
  */
-const PROSE = String.raw`(?:too|is|are|was|were|be|must|should|not|no|does|did|doesn't|isn't|cannot|can't|has|had|expired|invalid|incorrect|wrong|required|missing|mismatch|empty|changed|reset|updated|accepted|rejected|denied|failed|length|contains|for|of|the)`;
+const PROSE = String.raw`(?:too|is|are|was|were|be|must|should|not|no|does|did|doesn't|isn't|cannot|can't|can|has|had|expired|invalid|incorrect|wrong|required|requires|needs|expects|expected|missing|mismatch|empty|changed|reset|updated|accepted|rejected|denied|failed|length|contains|for|of|the|and|or|but|also|option|options|flag|argument|multiple|will|may|only|given|takes)`;
+/** The separator of an option and its value, spaces: where `PROSE` is looked for after an option. */
+const AFTER_OPTION = String.raw`(?:^|[\s"'])--?[A-Za-z0-9_.-]{0,64}[ \t]{1,8}`;
 
 /**
  * A value written as an unescaped quote opens it: JSON's rules (`\"` inside), to the closing quote or the line's end
@@ -114,7 +120,7 @@ const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0
  * `Set-Cookie:` or `Authorization:` header without a known scheme runs to the line's end, a `Digest` one's
  * value is all its parameters (`username="bob", ..., response="..."`); a password's after `key: ` is its words
  * (`PHRASE_VALUE`). Any other value runs to a space, quote, `&`, `,`, `;` or a bracket (a map or list after the
- * key is left whole: its fields are judged by their own names). A sentence after `key: ` is no value (see `PROSE`). It starts at the word
+ * key is left whole: its fields are judged by their own names). A sentence after `key: ` or an option is no value (see `PROSE`). It starts at the word
  * that ends the key (whatever comes before it stays as it is): starting at the key's first character cost four
  * times as much on lines with no secret. Every alternative reads each character once from where it starts
  * (a lookbehind looks back at most a few characters: `[ \t]{0,8}`, not `[ \t]*`, which read a
@@ -124,7 +130,7 @@ const OPTION_SEPARATOR = String.raw`(?=[ \t])(?<=(?:^|[\s"'])--?[A-Za-z0-9_.-]{0
  */
 const AFTER_KEY =
   String.raw`((?:\\*["'])?\s*[:=]\s*(?:\\*["']|${BLOCK_OPEN})?|${OPTION_SEPARATOR})(${SCHEME})?` +
-  String.raw`((?!(?<=:[ \t]{1,8})${PROSE}[ \t]+[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|${PHRASE_VALUE}|${WORD_VALUE}))`;
+  String.raw`((?!(?<=:[ \t]{1,8}|${AFTER_OPTION})${PROSE}[ \t]+-{0,2}[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|${PHRASE_VALUE}|${WORD_VALUE}))`;
 export const SECRET_PAIR = new RegExp(`(${SECRET_WORD})${AFTER_KEY}`, 'gi');
 
 /**

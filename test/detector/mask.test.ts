@@ -159,6 +159,10 @@ describe('maskVolatile masks secrets written after their key', () => {
       // The same in JSON, escaped JSON and YAML (before, masked there while `PWD=/home/bob` was not); a password still is.
       ['env {"PWD": "/home/bob", "OLDPWD":"/srv"} {\\"PWD\\":\\"/root\\"} PWD: /tmp', 'env {"PWD": "/home/bob", "OLDPWD":"/srv"} {\\"PWD\\":\\"/root\\"} PWD: /tmp'],
       ['{"PWD": "hunter2", "pwd":"/x", "DB_PWD": "/y"} PWD: |\n  /z\n', '{"PWD": "<secret>", "pwd":"<secret>", "DB_PWD": "<secret>"} PWD: |\n  <secret>\n'],
+      // Prose after an option is kept too (before, `requires`, `option`, `is`, `and` were masked); a lone word, a quoted one,
+      // or a word not among those that begin a sentence is still a secret.
+      ['error: option --password requires a value && the --token option is deprecated: --pass is given twice, --cookie and -c clash', 'error: option --password requires a value && the --token option is deprecated: --pass is given twice, --cookie and -c clash'],
+      ['tool --password is && tool --password "is a" x && tool --password hunter2 is x && tool --token requires2 x', 'tool --password <secret> && tool --password "<secret>" x && tool --password <secret> is x && tool --token <secret> x'],
       // Prose after `key: ` is kept (before, "too" was masked); a lone word after it is a secret.
       ['Invalid password: too short', 'Invalid password: too short'],
       ['token: expired', 'token: <secret>'],

@@ -1,6 +1,6 @@
 /**
  * Hostile lines (about 1 MB each) for the patterns of a secret after its key (`SECRET_PAIR`), in each of its
- * forms: quoted, JSON escaped in a string, YAML blocks, command-line options (`-u root -p x`, `-u bob:x` too), headers (`Digest` ones too), prose after `key: `, a password's words after `key: `; and
+ * forms: quoted, JSON escaped in a string, YAML blocks, command-line options (`-u root -p x`, `-u bob:x` too), headers (`Digest` ones too), prose after `key: ` and after an option, a password's words after `key: `; and
  * for a password in a URL (`URL_CREDENTIALS`). A
  * pattern that backtracks, or a lookbehind that reads a long run back again at each of its characters, takes
  * minutes on one of them; the linear ones take milliseconds. Used by the `redact` and the detector's tests.
@@ -35,6 +35,8 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   'Cookie: ' + 'a=b; '.repeat(2e5),
   'cookie:'.repeat(1.4e5),
   'password: ' + 'too '.repeat(2.5e5),
+  '--password ' + 'is '.repeat(3e5),
+  '-' + 'a'.repeat(1e6) + '-token is x',
   'password:' + ' '.repeat(1e6) + 'x',
   'password: ' + 'a '.repeat(5e5),
   'password: a' + ' '.repeat(1e6) + ',',

@@ -95,6 +95,8 @@ describe('redact', () => {
       ['Invalid password: too short', 'Invalid password: too short'],
       ['auth: failed for user bob', 'auth: failed for user bob'],
       ['password: expired', 'password: <redacted>'],
+      // After an option too (before, `requires` went); alone, it is still a value.
+      ['error: option --password requires a value; tool --password is', 'error: option --password requires a value; tool --password <redacted>'],
       // A password unquoted with spaces after `key: `: its words to the line's end, a comma or the next key
       // (before, only the first word went). After `=` (a query string, logfmt) a value is one word.
       ['password: correct horse battery', 'password: <redacted>'],
