@@ -133,6 +133,10 @@ describe('maskVolatile masks secrets written after their key', () => {
       // An option without a value before the next one (a prompt): before, `--user` was masked as the password.
       ['exec mysqldump --password --user bob && tool --token -v && gpg --passphrase - x', 'exec mysqldump --password --user bob && tool --token -v && gpg --passphrase - x'],
       ['exec mysqldump --user bob --password hunter2 db && tool --password "-x y" -v', 'exec mysqldump --user bob --password <secret> db && tool --password "<secret>" -v'],
+      // A password that begins with `-` and holds a character no option holds (before, kept as the next option); an
+      // option, glued value and all, a short one, `-` alone and `--user` stay.
+      ['tool --password -x9Fq! db && tool --token -Ab$c@d x && -storepass -k~ey? y', 'tool --password <secret> db && tool --token <secret> x && -storepass <secret> y'],
+      ['mysql -u root --password -hdb -P3306 -S/tmp/m.sock && tool --password -? x && curl --pass -# y && mysqldump --password --user bob', 'mysql -u root --password -hdb -P<num> -S/tmp/m.sock && tool --password -? x && curl --pass -# y && mysqldump --password --user bob'],
       // The Java keytool's and jarsigner's store and key passwords (before, kept: `storepass` is no word of its own).
       ['keytool -importkeystore -srcstorepass s3cret -deststorepass "d st" -srckeypass kp -destkeypass=kq && jarsigner -keypass kr -storepass ss a.jar', 'keytool -importkeystore -srcstorepass <secret> -deststorepass "<secret>" -srckeypass <secret> -destkeypass=<secret> && jarsigner -keypass <secret> -storepass <secret> a.jar'],
       // `-p` where a password is plausible (before, kept); a port, a flag or a prompt stays.

@@ -23,6 +23,8 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   '--password' + ' '.repeat(1e6),
   '--password '.repeat(1e5),
   '--password' + ' -'.repeat(5e5),
+  '--password -' + 'a'.repeat(1e6),
+  '--password -aa '.repeat(6e4),
   '-' + 'password-'.repeat(1e5) + ' x',
   '-u a -p '.repeat(1.2e5),
   '-u ' + 'a'.repeat(1e6) + ' -p x',

@@ -61,6 +61,8 @@ describe('redact', () => {
       ['exec: tool --db-password "two words" -v', 'exec: tool --db-password "<redacted>" -v'],
       // An option without a value before the next one (a prompt): before, `--user` went as the password and `bob` stayed.
       ['exec: mysqldump --password --user bob orders', 'exec: mysqldump --password --user bob orders'],
+      // A password that begins with `-` and holds a character no option holds: before, kept as the next option.
+      ['exec: tool --password -x9Fq! orders; mysql --password -hdb -P3306', 'exec: tool --password <redacted> orders; mysql --password -hdb -P3306'],
       ['exec: mysqldump --user bob --password hunter2 orders; tool --password "-x y" -v', 'exec: mysqldump --user bob --password <redacted> orders; tool --password "<redacted>" -v'],
       // `-p` right after a user option, glued after a MySQL client's name or before a user option: before, kept.
       ['exec: mysql -u root -p hunter2 orders', 'exec: mysql -u root -p <redacted> orders'],
