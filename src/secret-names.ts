@@ -213,16 +213,53 @@ const OPTION_USER = String.raw`[^\s"':\\]{0,64}:`;
  * `-U bob:hunter2`, `--proxy-user bob:hunter2`, `-u "bob:a b"`. The user is kept, as in a URL. Quoted, the value
  * runs to the closing quote; else to a space or a quote. Not a value of digits alone: a group id (`docker run -u
  * 1000:1000`; a password of digits alone is missed). Not a URL's `//` (`pip install -U git+https://...`: a password
- * in a URL is `URL_CREDENTIALS`'). A group's name is masked (`docker exec -u app:app` gives `app:<secret>`): it
- * fails closed. `-U` is psql's user too, whose value has no colon. Groups: the option, its user and the colon (1),
- * the secret (2). Only a text holding `-u` or `-U` can match (callers test that first). Global: copy it where
- * `lastIndex` could be shared.
+ * in a URL is `URL_CREDENTIALS`'). Not a container tool's or sudo's own `-u user:group` (`docker exec -u app:app`):
+ * a match is a secret only if `isUserPasswordOption` says so. `-U` is psql's user too, whose value has no colon.
+ * Groups: the option, its user and the colon (1), the secret (2). Only a text holding `-u` or `-U` can match
+ * (callers test that first). Global: copy it where `lastIndex` could be shared.
  */
 export const USER_PASSWORD_OPTION = new RegExp(
   String.raw`((?<![^\s"'])(?:-[uU]|--(?:proxy-)?user)(?:(?:[ \t]{1,8}|=)(?:\\?["'])?)?(?!-)${OPTION_USER})(?![0-9]+(?![^\s"'\\])|\/\/)` +
     String.raw`((?<=\\["']${OPTION_USER})[^"'\\\r\n]+|(?<="${OPTION_USER})[^"\r\n]+|(?<='${OPTION_USER})[^'\r\n]+|[^\s"']+)`,
   'g',
 );
+
+/**
+ * Commands whose `-u`/`--user` is a user and group (`docker exec -u app:app`), never a password, and the words
+ * that may stand between one and the option: its subcommands, options (`-it`, `--rm`), and an option's value
+ * that holds `=`, `:` or `.` or is a number (`-e A=b`, `-v /data:/data`, `-f compose.yml`, `--cpus 2`). Any other
+ * word (`docker exec web curl -u bob:pw`: a container's name, then its command; `sudo -E curl -u bob:pw`) ends
+ * the command's own options.
+ */
+const USER_GROUP_COMMAND = /[\s"'/;|&(](?:docker|docker-compose|podman|podman-compose|nerdctl|sudo|runuser)(?=[ \t])/g;
+const USER_GROUP_SUBCOMMAND = /^(?:container|compose|run|exec|create)$/;
+const OPTION_VALUE = /[=:.]|^[0-9]+$/;
+/** How far back from a user option its command is looked for: a command line's own options fit. */
+const COMMAND_REACH = 256;
+
+/**
+ * Whether a match of `USER_PASSWORD_OPTION` at `at` in `text` holds a password: curl's `-u bob:hunter2` and any
+ * tool's but a container tool's or sudo's own (`docker run -u app:app`, `podman exec --user app:app`, `sudo -u
+ * app:app`; after `docker`, `podman`, `nerdctl`, their compose tools, `sudo` or `runuser`, in the same command,
+ * see `USER_GROUP_COMMAND`). A command not known, or read with a word it cannot place (`docker run -w /app -u
+ * app:app`: `/app` may be the image), still has its group masked: it fails closed.
+ */
+export function isUserPasswordOption(text: string, at: number): boolean {
+  // One character before the reach, to tell a command's name from the end of a longer word.
+  const window = at > COMMAND_REACH ? text.slice(at - COMMAND_REACH - 1, at) : ` ${text.slice(0, at)}`;
+  let after = -1;
+  USER_GROUP_COMMAND.lastIndex = 0;
+  for (let m = USER_GROUP_COMMAND.exec(window); m !== null; m = USER_GROUP_COMMAND.exec(window)) after = m.index + m[0].length;
+  if (after === -1) return true;
+  let option = false;
+  for (const word of window.slice(after).split(/[ \t]+/)) {
+    if (word === '') continue;
+    if (word.startsWith('-')) option = !word.includes('=');
+    else if (USER_GROUP_SUBCOMMAND.test(word) || (option && OPTION_VALUE.test(word))) option = false;
+    else return true;
+  }
+  return false;
+}
 
 /** An auth scheme's credentials without a key before it: `... Bearer eyJhbGciOi...`. Groups: the scheme (1), the secret (2). */
 export const SCHEME_CREDENTIALS = /(?<![A-Za-z])((?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]{8,})/gi;

@@ -7,7 +7,7 @@
  * the rest: what the detector keeps (its windows, templates, categories, the snapshot in `data_dir`) and
  * quotes in a `why` is masked text, so the secret is in none of them.
  */
-import { CAMEL_PASS_PAIR, isSecretPair, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, isSecretPair, isUserPasswordOption, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 export const MASK = {
   timestamp: '\uE000',
@@ -71,8 +71,8 @@ function optionSecretReplacer(_m: string, option: string, sep: string): string {
   return option + sep + MASK.secret;
 }
 
-function userOptionSecretReplacer(_m: string, optionAndUser: string): string {
-  return optionAndUser + MASK.secret;
+function userOptionSecretReplacer(match: string, optionAndUser: string, _secret: string, at: number, text: string): string {
+  return isUserPasswordOption(text, at) ? optionAndUser + MASK.secret : match;
 }
 
 function urlSecretReplacer(_m: string, before: string, _secret: string, at: string): string {

@@ -22,7 +22,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { CAMEL_PASS_PAIR, isSecretField, isSecretPair, isWorkingDirectoryField, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, isSecretField, isSecretPair, isUserPasswordOption, isWorkingDirectoryField, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -70,8 +70,8 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
         { pattern: name, regex: new RegExp(SCHEME_CREDENTIALS), replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
         // A password's `-p` option where one is plausible: mysql -u root -p hunter2.
         { pattern: name, needs: '-p', regex: new RegExp(PASSWORD_OPTION), replace: (_m, [option, sep]) => keep(option, sep, replacement), secret: 2 },
-        // A password after the user in a user option: curl -u bob:hunter2, -U bob:hunter2 (a proxy's).
-        { pattern: name, needs: ['-u', '-U'], regex: new RegExp(USER_PASSWORD_OPTION), replace: (_m, [optionAndUser]) => keep(optionAndUser, replacement), secret: 1 },
+        // A password after the user in a user option: curl -u bob:hunter2, -U bob:hunter2 (a proxy's); not docker's -u app:app.
+        { pattern: name, needs: ['-u', '-U'], regex: new RegExp(USER_PASSWORD_OPTION), replace: (_m, [optionAndUser], _n, at, text) => (isUserPasswordOption(text, at) ? keep(optionAndUser, replacement) : undefined), secret: 1 },
         // A password in a URL: https://user:secret@host/.
         { pattern: name, needs: '://', regex: new RegExp(URL_CREDENTIALS), replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
         // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and

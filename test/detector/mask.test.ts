@@ -145,6 +145,10 @@ describe('maskVolatile masks secrets written after their key', () => {
       ["mysql --user bob -p 'a b'", "mysql --user bob -p '<secret>'"],
       // A password after the user in a user option, the user kept (before, kept whole); no password, a uid:gid or a branch stays.
       ['curl -u bob:hunter2 https://api && curl --user me@example.com:tok3n -ubob:pw2 -u "bob:a b" x', 'curl -u bob:<secret> https://api && curl --user me@example.com:<secret> -ubob:<secret> -u "bob:<secret>" x'],
+      // A container tool's or sudo's own user and group is no password (before, the group was masked); curl's after it, or
+      // after a word the tool's options cannot hold (a container's name, a path), is.
+      ['docker exec -u app:app web ls && docker compose -f c.yml run --rm -e A=b -v /d:/d --user=www-data:www-data w && /usr/bin/podman run -it --user app:grp i && sudo -u app:app ls', 'docker exec -u app:app web ls && docker compose -f c.yml run --rm -e A=b -v /d:/d --user=www-data:www-data w && /usr/bin/podman run -it --user app:grp i && sudo -u app:app ls'],
+      ['docker exec -u app:app web curl -u bob:pw1 x && sudo -E curl -u bob:pw2 y && docker run -w /app -u app:grp i && docker ps; curl -u bob:pw3 z', 'docker exec -u app:app web curl -u bob:<secret> x && sudo -E curl -u bob:<secret> y && docker run -w /app -u app:<secret> i && docker ps; curl -u bob:<secret> z'],
       // curl's proxy user, `-U` (before, kept) and `--proxy-user`; psql's `-U` has no colon, pip's is a URL.
       ['curl -U bob:pw1 -x proxy https://api && curl --proxy-user bob:pw2 -Ubob:pw3 -U "bob:a b" x && psql -U app && pip install -U git+https://github.com/a/b', 'curl -U bob:<secret> -x proxy https://api && curl --proxy-user bob:<secret> -Ubob:<secret> -U "bob:<secret>" x && psql -U app && pip install -U git+https://github.com/a/b'],
       ['curl -u bob https://api && docker run -u 1000:1000 img && git push -u origin main:main && curl --user-agent a:b x', 'curl -u bob https://api && docker run -u <num>:<num> img && git push -u origin main:main && curl --user-agent a:b x'],

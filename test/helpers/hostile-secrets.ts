@@ -32,6 +32,7 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   ' -p ' + '1:'.repeat(5e5),
   'mysql -p'.repeat(1.2e5),
   '-u a:'.repeat(2e5),
+  ' docker -u a:b'.repeat(7e4),
   '-u "a:' + 'b '.repeat(5e5),
   '-u a:' + '1'.repeat(1e6) + 'x',
   'Cookie: ' + 'a=b; '.repeat(2e5),

@@ -71,6 +71,8 @@ describe('redact', () => {
       // A password after the user in a user option, the user kept (before, kept whole); no password, a uid:gid or a branch stays.
       ['curl -u bob:hunter2 https://api; curl --user deploy:tok3n -ubob:pw2 -u "bob:a b" x', 'curl -u bob:<redacted> https://api; curl --user deploy:<redacted> -ubob:<redacted> -u "bob:<redacted>" x'],
       ['{"cmd":"curl -u \\"bob:pw d\\" https://api"}', '{"cmd":"curl -u \\"bob:<redacted>\\" https://api"}'],
+      // docker's own user and group is no password (before, the group went); curl's after it is.
+      ['{"cmd":"docker exec -u \\"app:app\\" web curl -u bob:pw1 x"}', '{"cmd":"docker exec -u \\"app:app\\" web curl -u bob:<redacted> x"}'],
       // curl's proxy user, `-U` (before, kept, and a line without `-u` was not searched at all); a URL after `-U` is no user.
       ['curl -U bob:pw1 -x proxy https://api; pip install -U git+https://github.com/a/b', 'curl -U bob:<redacted> -x proxy https://api; pip install -U git+https://github.com/a/b'],
       ['curl -u bob https://api; docker run -u 1000:1000 img; git push -u origin main:main; curl --user-agent a:b x', 'curl -u bob https://api; docker run -u 1000:1000 img; git push -u origin main:main; curl --user-agent a:b x'],
