@@ -400,6 +400,32 @@ describe('driftlock stream', () => {
     expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR replica refused postgres://replicator:<secret>@db-<num>.internal/orders' });
     expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
   });
+
+  it("--state: keytool's store and key passwords, curl's -U proxy password, a password's hash and a password that begins with `-` are in neither the state file nor a why", async () => {
+    const dir = await tempDir('dl-detect-');
+    const state = path.join(dir, 'detector.json');
+    const { secrets, secret, at } = secretLines(7);
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      lines.push([
+        () => `${at()} INFO import ran keytool -importkeystore -srcstorepass ${secret()} -deststorepass ${secret()} -srckeypass ${secret()}`,
+        () => `${at()} INFO sync ran curl -U proxy${i % 20}:${secret()} -x http://proxy:3128 https://files.example.com/export`,
+        () => `${at()} INFO user u${i % 20} updated passwordHash=$2b$12$${secret()}`,
+        () => `${at()} INFO job ran tool --password -${secret()}! --user u${i % 20}`,
+      ][i % 4]!());
+    }
+    // A new error that quotes a key password: news, its why quoting the option but not the password.
+    lines.push(`${at()} ERROR signing refused: jarsigner -keypass ${secret()} could not open the keystore`);
+    const r = await runCli(['stream', '--format', 'text', '--state', state, '--stream-id', 'app'], { input: lines.join('\n') + '\n' });
+    expect(r.code, r.stderr).toBe(0);
+    const saved = await readFile(state, 'utf8');
+    expect((await readDetectorState(state)).streams).toMatchObject([{ id: 'app', events: 401 }]);
+    // Before (the code of c13c347): 600 of the 601 in the state file.
+    expect(secrets.filter((s) => saved.includes(s))).toEqual([]);
+    const alert = jsonLines(r.stdout).find((a) => a.line === 401);
+    expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR signing refused: jarsigner -keypass <secret> could not open the keystore' });
+    expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
+  });
 });
 
 describe('driftlock scan', () => {
