@@ -30,6 +30,18 @@ async function outputNumbers(file: string): Promise<number[]> {
   return out;
 }
 
+/** `numbers` as runs of consecutive numbers, in their order: `0-45999, 40000-59999, ...`. */
+function runsOf(numbers: number[]): string[] {
+  const runs: string[] = [];
+  for (let i = 0; i < numbers.length; ) {
+    let j = i;
+    while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
+    runs.push(`${numbers[i]}-${numbers[j]}`);
+    i = j + 1;
+  }
+  return runs;
+}
+
 /** The number of the first line of a file, if it exists. */
 async function firstLine(file: string): Promise<number | undefined> {
   const handle = await open(file, 'r').catch(() => undefined);
@@ -175,6 +187,8 @@ outputs:
   for (let i = 0; i < TOTAL && missing.length < 10; i++) if (!unique.has(i)) missing.push(i);
   const duplicates = numbers.length - unique.size;
   console.log(`${mode}: ${TOTAL} lines written, ${unique.size} delivered, ${missing.length} missing, ${duplicates} duplicates (bound: ${bound} delivered but not checkpointed at the kills: ${bounds.join(' + ')})`);
+  // For a failure's diagnosis: what was read in what order (a whole file missing or read again stands out).
+  if (missing.length > 0 || duplicates > bound) console.log(`${mode}: the output as runs of consecutive lines: ${runsOf(numbers).join(', ')}`);
   expect(missing, 'lines lost').toEqual([]);
   expect(unique.size).toBe(TOTAL);
   expect(duplicates).toBeLessThanOrEqual(bound);

@@ -148,6 +148,9 @@ interface RecoverOptions {
 /** How many closed files are looked at (stat) at once in the periodic check, and files of a folder in a look for copies. */
 const RESTING_CHECKS_AT_ONCE = 64;
 
+/** The files a walk for rotated files never seen names in its debug line, at most (a folder may hold thousands). */
+const WALK_LOG_FILES = 20;
+
 /** Names remembered as found since the start (see `namesFound`), the first found forgotten first. */
 const MAX_NAMES_FOUND = 10_000;
 
@@ -1037,6 +1040,7 @@ export class FileInput implements TailerHost {
         return !this.matcher.matches(file) && !this.matcher.excluded(file) && [...names.keys()].some((n) => isRotationOf(name, n));
       };
       let short = false;
+      const logWalk = this.ctx.logger.isLevelEnabled('debug');
       // A rotation running while the listing is walked shifts names: a file listed as app.log.2 may be
       // app.log.3 by the time it is opened, and the walk would never open it. A name found holding another
       // file than listed says so; the folder is then listed and walked again (files already started are
@@ -1048,15 +1052,24 @@ export class FileInput implements TailerHost {
           short = true;
           break;
         }
+        // What became of each file, for the debug log: why a file was not read is otherwise nowhere.
+        const seen: string[] = [];
+        const passed = (f: Found, why: string) => logWalk && seen.length < WALK_LOG_FILES && seen.push(`${path.basename(f.file)} (inode ${f.st.ino}, ${f.st.size} bytes, modified ${new Date(f.st.mtimeMs).toISOString()}): ${why}`);
         for (const f of listing) {
-          if (this.tailers.has(fileKey(f.st.dev, f.st.ino)) || f.st.size === 0) continue;
-          if (f.st.mtimeMs < earliest) continue;
-          if (!rotationOf(f.file, f.st.mtimeMs)) continue;
+          const skip = this.tailers.has(fileKey(f.st.dev, f.st.ino)) ? 'being read'
+            : f.st.size === 0 ? 'empty'
+            : f.st.mtimeMs < earliest || !rotationOf(f.file, f.st.mtimeMs) ? 'modified before'
+            : undefined;
+          if (skip) {
+            passed(f, skip);
+            continue;
+          }
           let handle: FileHandle;
           try {
             handle = await open(f.file, 'r');
           } catch (err) {
             if (!isDescriptorLimit(err)) {
+              passed(f, `gone (${(err as NodeJS.ErrnoException).code})`);
               shifted = true; // gone since the listing: renamed on
               continue;
             }
@@ -1072,6 +1085,7 @@ export class FileInput implements TailerHost {
           if (st && (st.dev !== f.st.dev || st.ino !== f.st.ino)) shifted = true;
           const key = st && fileKey(st.dev, st.ino);
           if (!st || !key || this.tailers.has(key) || st.size === 0 || !rotationOf(f.file, st.mtimeMs) || (await isCompressed(handle))) {
+            passed(f, st && key ? `opened as inode ${st.ino}, ${st.size} bytes: ${this.tailers.has(key) ? 'being read' : st.size === 0 ? 'empty' : !rotationOf(f.file, st.mtimeMs) ? 'modified before' : 'compressed'}` : 'cannot stat');
             await handle.close().catch(() => undefined);
             continue;
           }
@@ -1083,14 +1097,17 @@ export class FileInput implements TailerHost {
           // most files without going through the checkpoints again.)
           const prefix = await readPrefix(handle, prefixBytes).catch(() => undefined);
           if (!prefix || knownHere.has(prefix) || this.tailers.has(key) || this.knownIn(dir).has(prefix)) {
+            passed(f, !prefix ? 'cannot read' : this.tailers.has(key) ? 'being read' : 'known content');
             await handle.close().catch(() => undefined);
             continue;
           }
           const fresh: Checkpoint = { path: f.file, dev: st.dev, ino: st.ino, offset: 0, fingerprint: EMPTY_FINGERPRINT, seen: Date.now() };
           this.store.set(key, fresh);
+          passed(f, 'read whole');
           this.ctx.logger.info({ file: f.file, size: st.size }, why);
           this.startTailer(handle, f.file, st, 0, new AckTracker(fresh, this.policy), 'rotated');
         }
+        if (logWalk) this.ctx.logger.debug({ folder: dir, pass, since: Object.fromEntries([...names].map(([n, t]) => [n, new Date(t).toISOString()])), files: seen }, 'looked for rotated files never seen');
       }
       if (short) this.deferUnseen(dir, names, why);
     }
