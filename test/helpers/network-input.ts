@@ -2,8 +2,11 @@
  * Runs one input stage outside the engine with a fake InputContext: records emitted events, lets a test hold
  * `emit` (a full pipeline) and decide each batch's acknowledgement, and captures the input's log lines.
  */
+import diagnostics from 'node:diagnostics_channel';
+import type net from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { onTestFinished } from 'vitest';
 import type { AckStatus } from '../../src/engine/acknowledgement.js';
 import type { InputContext, InputStage } from '../../src/engine/component.js';
 import type { LogEvent } from '../../src/engine/event.js';
@@ -99,6 +102,29 @@ export function runInput(stage: InputStage, id = 'net'): InputHarness {
   harness.done = stage.run(ctx);
   harness.done.catch(() => undefined);
   return harness;
+}
+
+/**
+ * The connections a server of this process (the input under test) accepts on `port` from now on, until the
+ * test ends: how many it accepted, and how many of those it still has open. A test waits on these to know
+ * that its input has accepted a connection, or seen one close, where nothing else says (Node's
+ * `net.server.socket` diagnostics channel; a connection refused at max_connections is not accepted).
+ */
+export function watchConnections(port: number): { accepted: () => number; open: () => number } {
+  let accepted = 0;
+  let open = 0;
+  const onSocket = (message: unknown) => {
+    const { socket } = message as { socket: net.Socket };
+    if (socket.localPort !== port) return;
+    accepted += 1;
+    open += 1;
+    socket.once('close', () => (open -= 1));
+  };
+  diagnostics.subscribe('net.server.socket', onSocket);
+  onTestFinished(() => {
+    diagnostics.unsubscribe('net.server.socket', onSocket);
+  });
+  return { accepted: () => accepted, open: () => open };
 }
 
 /** Builds a syslog input on 127.0.0.1 (a free port) with `options`, runs it, and notes it in `running`. */

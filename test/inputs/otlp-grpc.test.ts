@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { otlpGrpcConfig, otlpGrpcInput, type OtlpGrpcInput } from '../../src/inputs/otlp-grpc/index.js';
 import { EXPORT_LOGS_PATH, logsServiceCodec } from '../../src/inputs/otlp-grpc/proto.js';
 import { TOO_DEEP } from '../../src/engine/event.js';
-import { runInput, type InputHarness } from '../helpers/network-input.js';
+import { runInput, watchConnections, type InputHarness } from '../helpers/network-input.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
 import { builtModule } from '../helpers/gc-child.js';
 import { spawnForTest } from '../helpers/processes.js';
@@ -38,6 +38,17 @@ async function start(options: Record<string, unknown> = {}): Promise<{ h: InputH
 function waitingInLine(stage: OtlpGrpcInput): number {
   return (stage as unknown as { line: unknown[] }).line.length;
 }
+
+/** Bytes of the requests being received (8 KiB a call open, and what its request announced or sent so far). */
+function receivingBytes(stage: OtlpGrpcInput): number {
+  return (stage as unknown as { receivingBytes: number }).receivingBytes;
+}
+
+/** What a call being received counts in max_pending_bytes before any of its request comes (server.ts). */
+const CALL_BYTES = 8 * 1024;
+
+/** What a gRPC call being received counts once its length prefix (5 bytes) announced `announced` bytes. */
+const grpcCallBytes = (announced: number) => CALL_BYTES + 5 + announced;
 
 /** For vi.waitFor: room for a loaded machine, checked often. */
 const SOON = { timeout: 10_000, interval: 10 };
@@ -244,7 +255,7 @@ describe('otlp_grpc input', () => {
   });
 
   it('bytes that are neither HTTP/1.1 nor HTTP/2 are answered (400 for what looks like HTTP/1.1), counted and logged, and the port keeps serving', async () => {
-    const { h, port } = await start();
+    const { h, port, stage } = await start();
     /** Sends `data` on a new connection; what came back before the input closed it. */
     const send = (data: string | Buffer) => new Promise<string>((resolve) => {
       const socket = net.connect(port, '127.0.0.1', () => socket.write(data));
@@ -269,7 +280,8 @@ describe('otlp_grpc input', () => {
     reset.on('error', () => undefined);
     await new Promise<void>((resolve) => reset.once('connect', () => resolve()));
     reset.write('POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\nabc');
-    await new Promise((r) => setTimeout(r, 50));
+    // Reset in the middle of its request: once the input has read its headers (and counts its 100 bytes).
+    await vi.waitFor(() => expect(receivingBytes(stage)).toBe(CALL_BYTES + 100), SOON);
     reset.resetAndDestroy();
     const good = await client(port).export(simpleRequest(1));
     expect(good.error).toBeNull();
@@ -278,7 +290,7 @@ describe('otlp_grpc input', () => {
   });
 
   it('a client that closes its HTTP/2 connection with an error code (streams open) is not counted or logged as not speaking HTTP/2', async () => {
-    const { h, port } = await start();
+    const { h, port, stage } = await start();
     for (const [path, type] of [[EXPORT_LOGS_PATH, 'application/grpc'], ['/v1/logs', 'application/x-protobuf']] as const) {
       const session = http2.connect(`http://127.0.0.1:${port}`);
       session.on('error', () => undefined);
@@ -287,12 +299,15 @@ describe('otlp_grpc input', () => {
       const other = session.request({ ':method': 'POST', ':path': path, 'content-type': type });
       other.on('error', () => undefined);
       other.write(Buffer.alloc(10));
-      await new Promise((r) => setTimeout(r, 200));
+      // Its 4 streams open at the input (gRPC's: 3 stalled and one announcing 0 bytes; OTLP/HTTP's: 10 bytes come).
+      const open = 3 * grpcCallBytes(100) + (path === EXPORT_LOGS_PATH ? grpcCallBytes(0) : CALL_BYTES + 10);
+      await vi.waitFor(() => expect(receivingBytes(stage)).toBe(open), SOON);
       // Node's client sends GOAWAY INTERNAL_ERROR when destroyed with an error (PROTOCOL_ERROR when told to).
       if (path === EXPORT_LOGS_PATH) session.destroy(new Error('client gives up'));
       else session.destroy(undefined, http2.constants.NGHTTP2_PROTOCOL_ERROR);
+      // The input has seen the session end: its streams are closed (and a session error, if any, emitted with them).
+      await vi.waitFor(() => expect(receivingBytes(stage)).toBe(0), SOON);
     }
-    await new Promise((r) => setTimeout(r, 300));
     // Before: each counted in errors_total and logged as not_http2 ("Session closed with error code 2").
     expect(h.logs.filter((l) => l.problem === 'not_http2')).toEqual([]);
     expect(h.metrics.get('errors_total')).toBe(0);
@@ -327,7 +342,8 @@ describe('otlp_grpc input', () => {
     expect((await client(port).export(simpleRequest(1))).error).toBeNull();
     const slow = net.connect(port, '127.0.0.1');
     slow.on('error', () => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Silent for longer than the input once waited for a connection's first bytes (250 ms).
+    await new Promise((resolve) => setTimeout(resolve, 300));
     const late = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => slow });
     try {
       const stream = late.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc' });
@@ -384,7 +400,8 @@ describe('otlp_grpc input', () => {
 
     h.block();
     const held = proto(request(1, 'held'));
-    await new Promise((r) => setTimeout(r, 100));
+    // Taken, and held in the pipeline's emit.
+    await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(7), SOON);
     h.unblock();
     expect((await held).status).toBe(200);
 
@@ -438,6 +455,7 @@ describe('otlp_grpc input', () => {
     const request = Buffer.concat([Buffer.from(`POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body]);
     // The client is another process, so that its request arrives while this one is busy: it connects, and
     // sends the request when told to (a line on its standard input), then prints the answer.
+    const connections = watchConnections(port);
     const client = spawnForTest(process.execPath, ['-e', `
       const s = require('node:net').connect(${port}, '127.0.0.1', () => process.stdout.write('connected\\n'));
       let answer = '';
@@ -449,7 +467,7 @@ describe('otlp_grpc input', () => {
     const exited = new Promise<void>((resolve) => client.once('exit', () => resolve()));
     await vi.waitFor(() => expect(out).toBe('connected\n'));
     // The input has accepted the connection and waits for its first bytes (250 ms, its idle_timeout).
-    await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(() => expect(connections.accepted()).toBe(1), SOON);
     client.stdin!.write('go\n');
     // This process is held (a large request decoded, a batch encoded...) past that wait, in an I/O callback:
     // the request comes meanwhile, and after such a callback the loop runs its due timers before it reads.
@@ -558,7 +576,7 @@ describe('otlp_grpc input', () => {
   });
 
   it('max_concurrent_streams: announced to clients in SETTINGS_MAX_CONCURRENT_STREAMS; a call beyond them waits for a stream to end', async () => {
-    const { h, port } = await start({ max_concurrent_streams: 10 });
+    const { h, port, stage } = await start({ max_concurrent_streams: 10 });
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on('error', () => undefined);
     try {
@@ -567,7 +585,7 @@ describe('otlp_grpc input', () => {
       const settings = await new Promise<http2.Settings>((resolve) => session.once('remoteSettings', resolve));
       expect(settings.maxConcurrentStreams).toBe(10);
       const stalled = Array.from({ length: 10 }, () => stalledExport(session, 100, 10));
-      await new Promise((r) => setTimeout(r, 200));
+      await vi.waitFor(() => expect(receivingBytes(stage)).toBe(10 * grpcCallBytes(100)), SOON);
       const payload = Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'queued')));
       const prefix = Buffer.alloc(5);
       prefix.writeUInt32BE(payload.length, 1);
@@ -575,6 +593,7 @@ describe('otlp_grpc input', () => {
       queued.on('error', () => undefined);
       const answer = answerOf(queued);
       queued.end(Buffer.concat([prefix, payload]));
+      // Nothing comes of it while the 10 are open: a call let through would be taken within milliseconds.
       await new Promise((r) => setTimeout(r, 300));
       expect(h.events).toHaveLength(0);
       stalled[0]!.close(http2.constants.NGHTTP2_CANCEL);
@@ -587,13 +606,13 @@ describe('otlp_grpc input', () => {
 
   describe('max_pending_bytes counts the requests being received', () => {
     it('gRPC: a request that does not fit beside one being received is refused UNAVAILABLE at its length prefix; with none left, before any of it is read', async () => {
-      const { h, port } = await start({ max_pending_bytes: '256KiB' });
+      const { h, port, stage } = await start({ max_pending_bytes: '256KiB' });
       const session = http2.connect(`http://127.0.0.1:${port}`);
       session.on('error', () => undefined);
       try {
         // 200 KB announced, 1 KB of it sent: grpc-js holds what came, and waits for the rest.
         const stalled = stalledExport(session, 200_000, 1000);
-        await new Promise((r) => setTimeout(r, 200));
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(grpcCallBytes(200_000)), SOON);
         // Before: taken and passed on, whatever was being received (nothing waited for the pipeline).
         const big = await client(port).export(simpleRequest(1, () => 'big '.padEnd(100_000, 'x')));
         expect(big.error?.code).toBe(grpc.status.UNAVAILABLE);
@@ -601,12 +620,12 @@ describe('otlp_grpc input', () => {
         // A small one fits beside it.
         expect((await client(port).export(simpleRequest(1, () => 'small'))).error).toBeNull();
         stalled.close(http2.constants.NGHTTP2_CANCEL);
-        await new Promise((r) => setTimeout(r, 200));
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(0), SOON);
         // One larger than max_pending_bytes is taken when nothing else is held; while it is being received,
         // nothing more fits: a new stream is answered at its headers, before it sends a byte of its request
         // (before, it was read whole first).
         const huge = stalledExport(session, 300_000, 1000);
-        await new Promise((r) => setTimeout(r, 200));
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(grpcCallBytes(300_000)), SOON);
         const next = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
         next.on('error', () => undefined);
         const refused = await answerOf(next);
@@ -615,7 +634,7 @@ describe('otlp_grpc input', () => {
         expect(h.logs.some((l) => l.problem === 'too_many_bytes')).toBe(true);
         // Reset, its bytes are given back: a large request is taken again.
         huge.close(http2.constants.NGHTTP2_CANCEL);
-        await new Promise((r) => setTimeout(r, 200));
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(0), SOON);
         expect((await client(port).export(simpleRequest(1, () => 'big again '.padEnd(100_000, 'x')))).error).toBeNull();
         expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(['small', 'big']);
       } finally {
@@ -624,7 +643,7 @@ describe('otlp_grpc input', () => {
     });
 
     it('each open call counts 8 KiB before its request comes: streams that send only headers are refused past max_pending_bytes, across connections', async () => {
-      const { h, port } = await start({ max_pending_bytes: '64KiB' });
+      const { h, port, stage } = await start({ max_pending_bytes: '64KiB' });
       const sessions = Array.from({ length: 3 }, () => http2.connect(`http://127.0.0.1:${port}`));
       const open = (session: http2.ClientHttp2Session) => {
         const req = session.request({ ':method': 'POST', ':path': EXPORT_LOGS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
@@ -634,16 +653,16 @@ describe('otlp_grpc input', () => {
       try {
         for (const s of sessions) s.on('error', () => undefined);
         // 8 of 8 KiB fill 64 KiB: 4 on each of two connections.
-        const held = Array.from({ length: 8 }, (_, i) => open(sessions[i % 2]!));
-        await new Promise((r) => setTimeout(r, 300));
+        const open8 = Array.from({ length: 8 }, (_, i) => open(sessions[i % 2]!));
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(8 * CALL_BYTES), SOON);
         // Before: the 9th was taken too, and so was every other (each some 7 KB of the daemon's memory).
         const ninth = await Promise.race([answerOf(open(sessions[2]!)), new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
         expect(ninth?.grpcStatus).toBe(String(grpc.status.UNAVAILABLE));
         expect(h.metrics.get('refused_requests_total')).toBe(1);
         // Two reset: their share is given back, and a request (8 KiB and its bytes) is taken.
-        held[0]!.close(http2.constants.NGHTTP2_CANCEL);
-        held[1]!.close(http2.constants.NGHTTP2_CANCEL);
-        await new Promise((r) => setTimeout(r, 200));
+        open8[0]!.close(http2.constants.NGHTTP2_CANCEL);
+        open8[1]!.close(http2.constants.NGHTTP2_CANCEL);
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(6 * CALL_BYTES), SOON);
         expect((await client(port).export(simpleRequest(1, () => 'after'))).error).toBeNull();
       } finally {
         for (const s of sessions) s.destroy();
@@ -651,7 +670,7 @@ describe('otlp_grpc input', () => {
     });
 
     it('a compressed request counts what it inflates to: one that inflates past the room beside one being received is refused (gRPC gzip and deflate, OTLP/HTTP gzip); bytes that do not inflate are counted and logged', async () => {
-      const { h, port } = await start({ max_pending_bytes: '256KiB' });
+      const { h, port, stage } = await start({ max_pending_bytes: '256KiB' });
       const session = http2.connect(`http://127.0.0.1:${port}`);
       session.on('error', () => undefined);
       // 150 KB of records, 1 KB once gzipped: counted at 1 KB while it came, it was taken beside anything.
@@ -661,7 +680,7 @@ describe('otlp_grpc input', () => {
       const deflateClient = client(port, { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.deflate, 'grpc.use_local_subchannel_pool': 1 });
       try {
         const stalled = stalledExport(session, 150_000, 1000);
-        await new Promise((r) => setTimeout(r, 200));
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(grpcCallBytes(150_000)), SOON);
         // Before: all three taken, 150 KB each beside the 150 KB being received, in a budget of 256 KiB.
         const refusedGzip = await gzipClient.exportBytes(plain('grpc-gzip'));
         expect(refusedGzip.error?.code).toBe(grpc.status.UNAVAILABLE);
@@ -674,7 +693,7 @@ describe('otlp_grpc input', () => {
         expect(h.events).toHaveLength(0);
         // With nothing else held, each is taken, inflated.
         stalled.close(http2.constants.NGHTTP2_CANCEL);
-        await new Promise((r) => setTimeout(r, 200));
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(0), SOON);
         expect((await gzipClient.exportBytes(plain('grpc-gzip'))).error).toBeNull();
         expect((await deflateClient.exportBytes(plain('grpc-deflate'))).error).toBeNull();
         expect((await post('http-gzip')).status).toBe(200);
@@ -694,12 +713,12 @@ describe('otlp_grpc input', () => {
     });
 
     it('OTLP/HTTP: a request whose Content-Length does not fit beside one being received gets 503 with Retry-After before its body is sent (HTTP/1.1 and HTTP/2); the connection stays usable', async () => {
-      const { h, port } = await start({ max_pending_bytes: '256KiB' });
+      const { h, port, stage } = await start({ max_pending_bytes: '256KiB' });
       const session = http2.connect(`http://127.0.0.1:${port}`);
       session.on('error', () => undefined);
       try {
         const stalled = stalledExport(session, 200_000, 1000);
-        await new Promise((r) => setTimeout(r, 200));
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(grpcCallBytes(200_000)), SOON);
         // HTTP/1.1: headers alone; the answer comes without the body (before, the server waited for it).
         const status = await new Promise<{ status: number; retryAfter?: string; body: Buffer }>((resolve, reject) => {
           const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/logs', agent: false, headers: { 'content-type': 'application/x-protobuf', 'content-length': '100000' } }, (res) => {
@@ -743,7 +762,7 @@ describe('otlp_grpc input', () => {
         const small = await httpPost(port, '/v1/logs', Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'fits'))), { 'content-type': 'application/x-protobuf' });
         expect(small.status).toBe(200);
         stalled.close(http2.constants.NGHTTP2_CANCEL);
-        await new Promise((r) => setTimeout(r, 200));
+        await vi.waitFor(() => expect(receivingBytes(stage)).toBe(0), SOON);
         const large = await httpPost(port, '/v1/logs', Buffer.from(logsServiceCodec().encodeRequest(simpleRequest(1, () => 'large '.padEnd(100_000, 'x')))), { 'content-type': 'application/x-protobuf' });
         expect(large.status).toBe(200);
         expect(h.events.map((e) => String(e.body).split(' ')[0])).toEqual(['fits', 'large']);
@@ -1023,6 +1042,7 @@ describe('otlp_grpc input', () => {
       return r;
     });
     await h.waitForEvents(3);
+    // No answer comes while its batch is not acknowledged (one sent at once would be here within milliseconds).
     await new Promise((r) => setTimeout(r, 100));
     expect(answered).toBe(false);
     h.batches[0]!.ack!('delivered');
@@ -1089,10 +1109,11 @@ describe('otlp_grpc input', () => {
       s.once('close', () => resolve(true));
       setTimeout(() => resolve(false), ms).unref();
     });
-    // Two connections that say nothing (idle_timeout is minutes): they hold both slots.
+    // Two connections that say nothing (idle_timeout is minutes): they hold both slots, once accepted.
+    const connections = watchConnections(port);
     const a = await open();
     const b = await open();
-    await new Promise((r) => setTimeout(r, 100));
+    await vi.waitFor(() => expect(connections.open()).toBe(2), SOON);
     // Before: grpc-js took every connection (5,000 silent ones held 5,000 descriptors).
     const third = await open();
     expect(await closedWithin(third, 3000)).toBe(true);
@@ -1104,7 +1125,8 @@ describe('otlp_grpc input', () => {
     expect(await closedWithin(a, 200)).toBe(false);
     a.destroy();
     b.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    // The input has seen both close: their slots are free.
+    await vi.waitFor(() => expect(connections.open()).toBe(0), SOON);
     expect((await client(port).export(simpleRequest(2))).error).toBeNull();
     await h.waitForEvents(2);
   });
@@ -1112,9 +1134,11 @@ describe('otlp_grpc input', () => {
   it.skipIf(!HAVE_OPENSSL)('stops promptly with a TLS connection still in its handshake', async () => {
     const cert = makeSelfSignedCert()!;
     const { h, port } = await start({ tls: { cert_file: cert.certFile, key_file: cert.keyFile }, shutdown_grace: '1s' });
+    const connections = watchConnections(port);
     const stalled = net.connect(port, '127.0.0.1');
     stalled.on('error', () => undefined);
-    await new Promise((r) => setTimeout(r, 200));
+    // Accepted by the input, its handshake not begun.
+    await vi.waitFor(() => expect(connections.accepted()).toBe(1), SOON);
     const started = Date.now();
     await h.stop();
     expect(Date.now() - started).toBeLessThan(5000);
@@ -1157,11 +1181,13 @@ describe('otlp_grpc input', () => {
 
   it('stops promptly with a client that connected and never sent a byte, and lets a running call finish', async () => {
     const { h, port } = await start({ shutdown_grace: '10s' });
+    const connections = watchConnections(port);
     const silent = net.connect(port, '127.0.0.1');
     silent.on('error', () => undefined);
     // A real client that has exported: its connection stays open, idle.
     expect((await client(port).export(simpleRequest(1))).error).toBeNull();
-    await new Promise((r) => setTimeout(r, 200));
+    // Both connections open at the input.
+    await vi.waitFor(() => expect(connections.open()).toBe(2), SOON);
     const started = Date.now();
     await h.stop();
     // Before: grpc-js waited on the silent connection for shutdown_grace (10 s here, 35 s by default, past
@@ -1276,7 +1302,7 @@ describe('otlp_grpc input', () => {
   });
 
   it('stops without waiting for a stream whose request never arrived whole; a call waiting for delivery is still answered', async () => {
-    const { h, port } = await start({ shutdown_grace: '10s' });
+    const { h, port, stage } = await start({ shutdown_grace: '10s' });
     h.ackWith = 'manual';
     // A client that announces a 1000-byte message and sends 10 bytes of it, then nothing.
     const session = http2.connect(`http://127.0.0.1:${port}`);
@@ -1293,9 +1319,11 @@ describe('otlp_grpc input', () => {
     const c = client(port);
     const waiting = c.export(simpleRequest(3));
     await h.waitForEvents(3);
-    await new Promise((r) => setTimeout(r, 200));
+    // The stalled stream is being received (its 10 bytes came after its length prefix).
+    await vi.waitFor(() => expect(receivingBytes(stage)).toBe(grpcCallBytes(1000)), SOON);
     const started = Date.now();
     const stopped = h.stop();
+    // The stop waits for the call while its records are being delivered; delivered a while after it began.
     await new Promise((r) => setTimeout(r, 300));
     h.batches[0]!.ack!('delivered');
     expect((await waiting).error).toBeNull();
@@ -1323,8 +1351,7 @@ describe('otlp_grpc input', () => {
     plain.on('error', () => undefined);
     plain.resume();
     await new Promise((resolve) => plain.on('close', resolve));
-    await new Promise((r) => setTimeout(r, 100));
-    expect(h.metrics.get('errors_total')).toBe(1);
+    await vi.waitFor(() => expect(h.metrics.get('errors_total')).toBe(1), SOON);
     expect(h.logs.find((l) => l.problem === 'tls_handshake_failed')).toMatchObject({ peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
     const secure = await client(port, {}, grpc.credentials.createSsl(cert.cert)).export(simpleRequest(1));
     expect(secure.error).toBeNull();
