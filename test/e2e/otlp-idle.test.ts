@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { describe, expect, it, vi } from 'vitest';
 import { listeningPort, startCli } from '../helpers/cli.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
 import { tempDir } from '../helpers/temp.js';
@@ -48,8 +49,10 @@ outputs:
       expect(http2).not.toBe('open');
       const client = new RawOtlpClient(port);
       expect((await client.export(simpleRequest(3))).error).toBeNull();
-      // The client's connection is closed when idle too; its next export reconnects.
-      await new Promise((r) => setTimeout(r, 2500));
+      // The client's connection is closed when idle too (a GOAWAY: its channel leaves READY); its next export reconnects.
+      const channel = client.client.getChannel();
+      expect(channel.getConnectivityState(false)).toBe(grpc.connectivityState.READY);
+      await vi.waitFor(() => expect(channel.getConnectivityState(false)).not.toBe(grpc.connectivityState.READY), { timeout: 10_000, interval: 20 });
       expect((await client.export(simpleRequest(2))).error).toBeNull();
       client.close();
       cli.child.kill('SIGTERM');
