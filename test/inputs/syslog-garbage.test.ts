@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { builtModule, runWithGc } from '../helpers/gc-child.js';
-import { startSyslog, type InputHarness } from '../helpers/network-input.js';
+import { startSyslog, watchConnections, type InputHarness } from '../helpers/network-input.js';
 
 const running: InputHarness[] = [];
 
@@ -78,10 +78,11 @@ describe('syslog input under garbage', () => {
     const { h, port } = await start({ max_message_bytes: '1KiB' });
     const good = (i: number) => `<14>1 - host app - - - good ${i}\n`;
     const counted = '<14>1 - host app - - - good 3';
-    // On one connection: bogus counts, each followed by good messages (one of them octet-counted).
-    await sendAndClose(port, ['99999999 <13>hi\n', good(0), '99999999999 <13>eleven digits\n', good(1), `5000 <13>${'x'.repeat(900)}\n`, good(2), `${counted.length} ${counted}`, good(4)].join(''));
-    const events = await h.waitForEvents(8);
-    await new Promise((r) => setTimeout(r, 100));
+    // On one connection: bogus counts, each followed by good messages (one of them octet-counted); the last
+    // one's event says that all before it are in.
+    await sendAndClose(port, ['99999999 <13>hi\n', good(0), '99999999999 <13>eleven digits\n', good(1), `5000 <13>${'x'.repeat(900)}\n`, good(2), `${counted.length} ${counted}`, good(4), good(5)].join(''));
+    await vi.waitFor(() => expect(h.events.at(-1)?.body).toBe('good 5'), { timeout: 10_000, interval: 10 });
+    const events = h.events.slice(0, -1);
     // Before: one event, '<13>hi' and the messages after it cut to 1 KiB, marked log.truncated; nothing else.
     expect(events.map((e) => e.body)).toEqual(['hi', 'good 0', '99999999999 <13>eleven digits', 'good 1', 'x'.repeat(900), 'good 2', 'good 3', 'good 4']);
     expect(events.filter((e) => e.attributes['log.truncated'])).toEqual([]);
@@ -104,6 +105,7 @@ describe('syslog input under garbage', () => {
 
   it('connections beyond max_connections are refused, counted and logged; later clients get through', async () => {
     const { h, port } = await start({ max_connections: 10 });
+    const connections = watchConnections(port);
     const held = await Promise.all(Array.from({ length: 10 }, () => connect(port)));
     const refused = await Promise.all(Array.from({ length: 20 }, () => new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => s.write('<13>1 - h a - - - refused?\n'));
@@ -114,7 +116,8 @@ describe('syslog input under garbage', () => {
     expect(h.metrics.get('errors_total')).toBe(20);
     expect(h.logs.some((l) => l.problem === 'too_many_connections')).toBe(true);
     for (const s of held) s.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    // The input has seen them close: their slots are free.
+    await vi.waitFor(() => expect(connections.open()).toBe(0), { timeout: 10_000, interval: 10 });
     await stillServes(h, port);
     expect(h.events.some((e) => e.body === 'refused?')).toBe(false);
   });
@@ -132,7 +135,8 @@ describe('syslog input under garbage', () => {
     for (let i = 0; i < 40; i++) s.write(chunk);
     // Held back: the input has read and is handing its first messages to the held pipeline.
     while (h.metrics.get('received_events_total') < 1) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 800)); // four idle timeouts
+    // Two idle timeouts, held back all along: not idle (closed at the first when unread bytes did not count).
+    await new Promise((r) => setTimeout(r, 400));
     expect(closed).toBe(false);
     expect(h.logs.some((l) => l.problem === 'idle_timeout')).toBe(false);
     expect(s.writableLength).toBeGreaterThan(0);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { LogEvent } from '../../src/engine/event.js';
 import { syslogConfig } from '../../src/inputs/syslog/index.js';
 import { startSyslog, type InputHarness } from '../helpers/network-input.js';
@@ -62,7 +62,8 @@ describe('syslog input', () => {
     const datagram = (i: number) => Buffer.from(`<13>1 2026-11-27T00:00:00Z host app - - - ${i} `.padEnd(10_000, 'x'));
     const send = (b: Buffer) => new Promise<void>((r) => socket.send(b, port, '127.0.0.1', () => r()));
     for (let i = 0; i < 20; i++) await send(datagram(i));
-    for (let i = 0; i < 200 && h.metrics.get('discarded_events_total') < 10; i++) await new Promise((r) => setTimeout(r, 10));
+    // All 20 read: at most 10 can be dropped.
+    await vi.waitFor(() => expect(h.metrics.get('discarded_events_total')).toBeGreaterThanOrEqual(10), { timeout: 10_000, interval: 10 });
     // 10 of 10,000 bytes fit in 102,400 (the first is the batch emit() holds); the 11th does not.
     expect(h.metrics.get('discarded_events_total')).toBe(10);
     h.unblock();
@@ -128,10 +129,10 @@ describe('syslog input', () => {
 
   it('TCP: NUL ends a newline-framed message, as LF does: msg1\\0msg2\\0 is two messages (was one, NULs inside)', async () => {
     const { h, port } = await start();
-    await sendTcp(port, '<13>1 - host app - - - msg1\0<13>1 - host app - - - msg2\0<14>Oct 11 22:14:15 host su: msg3\0\n');
-    const events = await h.waitForEvents(3);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(events.map((e) => e.body)).toEqual(['msg1', 'msg2', 'msg3']);
+    // A last message after them on the same connection: once it is in, all before it are.
+    await sendTcp(port, '<13>1 - host app - - - msg1\0<13>1 - host app - - - msg2\0<14>Oct 11 22:14:15 host su: msg3\0\n<13>1 - host app - - - last\n');
+    const events = await h.waitForEvents(4);
+    expect(events.map((e) => e.body)).toEqual(['msg1', 'msg2', 'msg3', 'last']);
     expect(events.every((e) => e.attributes['parse.error'] === undefined)).toBe(true);
   });
 
@@ -197,7 +198,8 @@ describe('syslog input', () => {
     await send(false, 'without a certificate');
     await send(true, 'with a certificate');
     const events = await h.waitForEvents(1);
-    await new Promise((r) => setTimeout(r, 200));
+    // Both refusals seen (each client was done before the next began).
+    await vi.waitFor(() => expect(h.metrics.get('errors_total')).toBe(2), { timeout: 10_000, interval: 10 });
     expect(h.events.map((e) => e.body)).toEqual(['with a certificate']);
     expect(events[0]!.body).toBe('with a certificate');
     // Each refusal is counted, and logged with the client's address and the reason (before: "socket hang up",
@@ -221,7 +223,7 @@ describe('syslog input', () => {
       s.on('error', () => resolve());
       s.on('close', () => resolve());
     });
-    await new Promise((r) => setTimeout(r, 200));
+    await vi.waitFor(() => expect(h.logs.find((l) => l.problem === 'tls_handshake_failed')).toBeDefined(), { timeout: 10_000, interval: 10 });
     expect(h.events).toEqual([]);
     expect(h.logs.find((l) => l.problem === 'tls_handshake_failed')).toMatchObject({ msg: 'syslog TLS client refused: its certificate has expired', error: 'CERT_HAS_EXPIRED' });
   });
