@@ -106,17 +106,18 @@ export function runInput(stage: InputStage, id = 'net'): InputHarness {
 
 /**
  * The connections a server of this process (the input under test) accepts on `port` from now on, until the
- * test ends: how many it accepted, and how many of those it still has open. A test waits on these to know
- * that its input has accepted a connection, or seen one close, where nothing else says (Node's
- * `net.server.socket` diagnostics channel; a connection refused at max_connections is not accepted).
+ * test ends: how many it accepted, how many of those it still has open, and its ends of them (what it has
+ * read: `bytesRead`). A test waits on these to know that its input has accepted a connection, read what
+ * was sent, or seen one close, where nothing else says (Node's `net.server.socket` diagnostics channel; a
+ * connection refused at max_connections is not accepted).
  */
-export function watchConnections(port: number): { accepted: () => number; open: () => number } {
-  let accepted = 0;
+export function watchConnections(port: number): { accepted: () => number; open: () => number; sockets: net.Socket[] } {
+  const sockets: net.Socket[] = [];
   let open = 0;
   const onSocket = (message: unknown) => {
     const { socket } = message as { socket: net.Socket };
     if (socket.localPort !== port) return;
-    accepted += 1;
+    sockets.push(socket);
     open += 1;
     socket.once('close', () => (open -= 1));
   };
@@ -124,7 +125,7 @@ export function watchConnections(port: number): { accepted: () => number; open: 
   onTestFinished(() => {
     diagnostics.unsubscribe('net.server.socket', onSocket);
   });
-  return { accepted: () => accepted, open: () => open };
+  return { accepted: () => sockets.length, open: () => open, sockets };
 }
 
 /** Builds a syslog input on 127.0.0.1 (a free port) with `options`, runs it, and notes it in `running`. */

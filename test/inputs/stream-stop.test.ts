@@ -5,9 +5,9 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ForwardClient } from '../helpers/forward-client.js';
-import { startForward, startSyslog, type InputHarness } from '../helpers/network-input.js';
+import { startForward, startSyslog, watchConnections, type InputHarness } from '../helpers/network-input.js';
 import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
 const running: InputHarness[] = [];
@@ -19,6 +19,12 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** For vi.waitFor: room for a loaded machine, checked often. */
+const SOON = { timeout: 10_000, interval: 10 };
+
+/** Resolves when the client is sent FIN: the syslog input does so when its stop begins. */
+const finOf = (client: net.Socket) => new Promise<void>((resolve) => client.once('end', () => resolve()));
 
 /**
  * A client connection. With `halfOpen`, it does not close when the server sends FIN (a Node client closes
@@ -33,6 +39,17 @@ function connect(port: number, halfOpen = false): Promise<net.Socket> {
 }
 
 const lines = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `<13>1 - host app - - - victim ${tag}${i}\n`).join('');
+
+/** Whether a connection to `port` is refused (nothing listens there any more). */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('error', () => resolve(true));
+  });
+}
 
 /** Bytes the kernel holds unread for the server's end of the connection whose client is `client` (ss Recv-Q). */
 async function serverRecvQ(client: net.Socket): Promise<number> {
@@ -51,14 +68,18 @@ describe('syslog TCP: what was read from a connection is never lost', () => {
   it('at the stop: lines read while the pipeline was full are passed on after the stop begins (were lost: B 0/20)', async () => {
     const { h, port } = await startSyslog(running);
     h.block();
+    const connections = watchConnections(port);
     const victim = await connect(port);
+    const fin = finOf(victim);
     victim.write(lines('A', 20));
-    await sleep(200); // A is read, framed and held in emit (a full pipeline)
+    // A is read, framed and held in emit (a full pipeline)
+    await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(20), SOON);
     victim.write(lines('B', 20));
-    await sleep(200); // B is read by Node into the socket's buffer: the kernel holds nothing
+    // B is read by Node into the socket's buffer: the kernel holds nothing
+    await vi.waitFor(() => expect(connections.sockets[0]!.bytesRead).toBe(victim.bytesWritten), SOON);
     expect(await serverRecvQ(victim)).toBe(0);
     h.abort();
-    await sleep(100);
+    await fin; // the stop has begun
     h.unblock();
     await h.done;
     const bodies = h.events.map((e) => e.body);
@@ -83,17 +104,20 @@ describe('syslog TCP: what was read from a connection is never lost', () => {
   it('a client reset: the lines read before it are passed on (were lost: B 0/20), and the reset is counted', async () => {
     const { h, port } = await startSyslog(running);
     h.block();
+    const connections = watchConnections(port);
     const victim = await connect(port);
     victim.write(lines('A', 20));
-    await sleep(200);
+    await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(20), SOON);
     victim.write(lines('B', 20));
-    await sleep(200);
+    await vi.waitFor(() => expect(connections.sockets[0]!.bytesRead).toBe(victim.bytesWritten), SOON);
     expect(await serverRecvQ(victim)).toBe(0);
     victim.resetAndDestroy();
-    await sleep(200);
+    // The input's end has the reset (and is closed) before the pipeline takes anything more.
+    await vi.waitFor(() => expect(connections.open()).toBe(0), SOON);
     h.unblock();
     await h.waitForEvents(40);
-    await sleep(100);
+    // The reset is seen after the bytes before it.
+    await vi.waitFor(() => expect(h.metrics.get('errors_total')).toBe(1), SOON);
     expect(h.events.filter((e) => String(e.body).startsWith('victim B'))).toHaveLength(20);
     expect(h.metrics.get('received_events_total')).toBe(40);
     expect(h.metrics.get('errors_total')).toBe(1);
@@ -102,10 +126,12 @@ describe('syslog TCP: what was read from a connection is never lost', () => {
 
   it('a line cut by the stop (no LF, the client still connected) is passed on marked log.truncated', async () => {
     const { h, port } = await startSyslog(running);
+    const connections = watchConnections(port);
     const client = await connect(port, true);
     client.write('<13>1 - host app - - - complete\n<13>1 2026-01-01T00:00:00Z host app - - - this message is cut he');
     await h.waitForEvents(1);
-    await sleep(100);
+    // The cut line is read too, before the stop.
+    await vi.waitFor(() => expect(connections.sockets[0]!.bytesRead).toBe(client.bytesWritten), SOON);
     await h.stop();
     expect(h.events.map((e) => e.body)).toEqual(['complete', 'this message is cut he']);
     expect(h.events[0]!.attributes['log.truncated']).toBeUndefined();
@@ -146,15 +172,18 @@ describe('syslog TCP: what was read from a connection is never lost', () => {
       sockets.push(s);
     });
     client.on('error', () => undefined);
+    const fin = finOf(client);
     client.write(lines('A', 20));
-    await sleep(200);
+    // A is read, framed and held in emit (a full pipeline)
+    await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(20), SOON);
     client.write(lines('B', 20));
+    // B is read meanwhile: nothing outside the input says when (its TLS socket is the input's alone).
     await sleep(200);
     const timer = setInterval(() => {
       if (!client.destroyed) client.write(lines('C', 1));
     }, 5);
     h.abort();
-    await sleep(100);
+    await fin; // the stop has begun
     h.unblock();
     await h.done;
     clearInterval(timer);
@@ -190,16 +219,24 @@ describe('fluent_forward: the stop and resets', () => {
     for (const how of ['stop', 'reset'] as const) {
       const { h, port } = await startForward(running);
       h.block();
+      const connections = watchConnections(port);
       const c = await ForwardClient.connect(port);
       c.socket.on('error', () => undefined);
       c.send(['app', [[1_700_000_000, { msg: 'A' }]]]);
-      await sleep(200);
+      // A is read and held in emit (a full pipeline)
+      await vi.waitFor(() => expect(h.metrics.get('received_events_total')).toBe(1), SOON);
       for (let i = 0; i < 20; i++) c.send(['app', [[1_700_000_000, { msg: `B${i}` }]]]);
-      await sleep(200);
+      // The B messages are read by Node into the socket's buffer: the kernel holds nothing
+      await vi.waitFor(() => expect(connections.sockets[0]!.bytesRead).toBe(c.socket.bytesWritten), SOON);
       expect(await serverRecvQ(c.socket)).toBe(0);
-      if (how === 'stop') h.abort();
-      else c.socket.resetAndDestroy();
-      await sleep(100);
+      if (how === 'stop') {
+        h.abort();
+        // The stop has begun: the input's port takes no more connections.
+        await vi.waitFor(async () => expect(await refused(port)).toBe(true), SOON);
+      } else {
+        c.socket.resetAndDestroy();
+        await vi.waitFor(() => expect(connections.open()).toBe(0), SOON);
+      }
       h.unblock();
       if (how === 'stop') await h.done;
       else await h.waitForEvents(21);
