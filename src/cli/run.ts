@@ -421,7 +421,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
             break;
           }
           carryTotals(carried, current);
-          const replacement = new Pipeline(fresh, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), flushFailuresBefore: current.recentFlushFailures(), adopt: held });
+          const replacement = new Pipeline(fresh, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), flushFailuresBefore: current.recentFlushFailures(), troubleBefore: current.recentTrouble(), adopt: held });
           try {
             // Built with the TLS material checked before the running pipeline stopped, not the files again.
             // Within the new config's shutdown_timeout: a build() or an input's `ready` that never ends is a
@@ -453,7 +453,7 @@ async function runLocked(first: PipelineConfig, logger: Logger, options: RunOpti
               break;
             }
             logger.error({ err, ...startFailure(err, fresh, options.configFile).fields }, 'SIGHUP: the new pipeline cannot start; starting the previous config again');
-            const previous = new Pipeline(config, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), flushFailuresBefore: current.recentFlushFailures(), adopt: held });
+            const previous = new Pipeline(config, { logger, taps: life.taps, carryMetricsFrom: current.metrics({ handedOver: false }), flushFailuresBefore: current.recentFlushFailures(), troubleBefore: current.recentTrouble(), adopt: held });
             await tlsMaterials.use(() => previous.start());
             pipeline = previous;
             life.pipeline = pipeline;

@@ -155,6 +155,14 @@ export class ComponentMetrics {
   }
 
   /**
+   * A counter of no labels as `/metrics` exports it: with what the same component counted in the pipelines a
+   * reload replaced (`carryOver`), which `get` leaves out.
+   */
+  total(name: string): number {
+    return this.get(name) + (this.carried.get(counterKey(name, undefined)) ?? 0);
+  }
+
+  /**
    * A value read when metrics are scraped (e.g. buffer depth), exposed as a gauge. A name ending in
    * `_total` is a count that only grows and is exposed as a counter all the same (`counter()` says so).
    */

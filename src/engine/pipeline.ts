@@ -278,6 +278,19 @@ export interface ComponentProblem {
   seconds_ago: number;
 }
 
+/**
+ * A component's crash and failed batch within `HEALTH_WINDOW_MS` (see `Pipeline.recentTrouble`), handed to the
+ * pipeline a reload builds next (`PipelineOptions.troubleBefore`).
+ */
+export interface RecentTrouble {
+  component: string;
+  kind: ComponentKind;
+  crashedAt?: number;
+  crashError?: string;
+  failedBatchAt?: number;
+  batchError?: string;
+}
+
 /** A transform's `flush()` that failed (see `Pipeline.flushFailed`): at a stop, the end of its input, or a reload. */
 export interface FlushFailure {
   component: string;
@@ -318,6 +331,13 @@ export interface PipelineOptions {
    * this one's `/health` for the rest of `HEALTH_WINDOW_MS`: they failed at the reload, while /health said reloading.
    */
   flushFailuresBefore?: readonly FlushFailure[];
+  /**
+   * The recent crashes and failed batches of the pipeline this one replaces (a reload: see `recentTrouble`):
+   * its component of the same id and kind takes them on, said on `/health` for the rest of `HEALTH_WINDOW_MS`,
+   * whether its config changed or not (the trouble was real, and a reload during an incident must not hide
+   * it). Those of a component the new config removes (or makes of another kind) are not: it is gone.
+   */
+  troubleBefore?: readonly RecentTrouble[];
 }
 
 /** Tells a held input to stop reading, and answers what it holds or sends from now on `abandoned`. */
@@ -426,6 +446,7 @@ export class Pipeline {
         continue;
       }
       const metrics = new ComponentMetrics(c.id, c.kind, c.type).declare(...COMMON_COUNTERS);
+      const before = options.troubleBefore?.find((t) => t.component === c.id && t.kind === c.kind);
       const running: RunningComponent = {
         config: c,
         metrics,
@@ -436,6 +457,8 @@ export class Pipeline {
         abandoned: 0,
         abandonedAcks: 0,
         flushLost: 0,
+        ...(before?.crashedAt !== undefined ? { lastCrashAt: before.crashedAt, lastError: before.crashError } : {}),
+        ...(before?.failedBatchAt !== undefined ? { lastFailedBatchAt: before.failedBatchAt, lastBatchError: before.batchError } : {}),
       };
       if (c.kind !== 'input') {
         const buffer = new BatchBuffer({ maxEvents: c.buffer.max_events, maxBytes: c.buffer.max_bytes, whenFull: c.buffer.when_full });
@@ -668,11 +691,33 @@ export class Pipeline {
       if (c.lastFailedBatchAt !== undefined && now - c.lastFailedBatchAt <= HEALTH_WINDOW_MS) problems.push(problem('failed_batch', c.lastFailedBatchAt, c.lastBatchError));
       const flushed = flushes.get(c.config.id);
       if (flushed) problems.push(problem('flush_failed', flushed.at, flushed.error));
-      if (problems.length) out.push(entry(c.config.id, c.config.kind, c.metrics.get('restarts_total'), problems));
+      // Its restarts in the pipelines a reload replaced too, as /metrics counts them: a crash carried over said 0.
+      if (problems.length) out.push(entry(c.config.id, c.config.kind, c.metrics.total('restarts_total'), problems));
     }
     // A transform a reload removed, whose flush failed at that reload: said as it was.
     for (const f of flushes.values()) {
       if (!this.components.has(f.component)) out.push(entry(f.component, f.kind, 0, [problem('flush_failed', f.at, f.error)]));
+    }
+    return out;
+  }
+
+  /**
+   * Its components' crashes and failed batches within `HEALTH_WINDOW_MS` (those it carried from the pipeline it
+   * replaced too), for the pipeline a reload builds next (`PipelineOptions.troubleBefore`). Before, a component
+   * a reload rebuilt started with none: a crash 10 s before a SIGHUP vanished from `/health` with it.
+   */
+  recentTrouble(now = Date.now()): RecentTrouble[] {
+    const out: RecentTrouble[] = [];
+    for (const c of this.components.values()) {
+      const crashed = c.lastCrashAt !== undefined && now - c.lastCrashAt <= HEALTH_WINDOW_MS;
+      const failed = c.lastFailedBatchAt !== undefined && now - c.lastFailedBatchAt <= HEALTH_WINDOW_MS;
+      if (!crashed && !failed) continue;
+      out.push({
+        component: c.config.id,
+        kind: c.config.kind,
+        ...(crashed ? { crashedAt: c.lastCrashAt, crashError: c.lastError } : {}),
+        ...(failed ? { failedBatchAt: c.lastFailedBatchAt, batchError: c.lastBatchError } : {}),
+      });
     }
     return out;
   }

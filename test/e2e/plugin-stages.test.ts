@@ -475,6 +475,74 @@ outputs: { out: { type: file, inputs: [m], path: ${dir}/out.jsonl } }
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
   }, 30_000);
 
+  it('a crash and a failed batch just before a SIGHUP reload stay on /health after it, for the components the new config has (changed or not); not for one it removed', async () => {
+    // Before, /health said 200 ok as soon as the new pipeline ran: what was wrong 1 s before the reload vanished.
+    const dir = await tempDir('dl-plugin-stages-');
+    await writeFile(path.join(dir, 'trouble.mjs'), `import { appendFile } from 'node:fs/promises';
+const crashed = new Set();
+export default ({ z, defineTransform, defineOutput, ackBatch, bodyText }) => [
+  defineTransform({ type: 'picky', description: 'fails on the line bad', config: z.object({}), build: () => ({
+    map: (events) => { if (events.some((e) => bodyText(e) === 'bad')) throw new Error('cannot take bad'); return events; },
+  }) }),
+  defineOutput({ type: 'fragile', description: 'crashes once on the line boom, then writes', config: z.object({ path: z.string(), tag: z.string().default('') }), build: (config, ctx) => ({
+    async consume(batches, cctx) {
+      for await (const b of batches) {
+        if (!crashed.has(cctx.id) && b.events.some((e) => bodyText(e) === 'boom')) { crashed.add(cctx.id); throw new Error(cctx.id + ' crashed on boom'); }
+        await appendFile(config.path, b.events.map((e) => config.tag + bodyText(e) + '\\n').join(''));
+        ackBatch(b);
+      }
+    },
+  }) }),
+];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    const config = (outputs: string) => `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+plugins: [./trouble.mjs]
+inputs: { in: { type: stdin } }
+transforms: { t: { type: picky, inputs: [in] } }
+outputs:
+${outputs}`;
+    await writeFile(file, config(`  out: { type: fragile, inputs: [t], path: ${dir}/out.txt }
+  spare: { type: fragile, inputs: [in], path: ${dir}/spare.txt }
+`));
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/driftlock running/);
+      const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+      const health = async () => {
+        const res = await fetch(`http://${address}/health`);
+        return { status: res.status, body: (await res.json()) as { status: string; failing?: Array<{ component: string; restarts: number; problems: Array<{ problem: string; last_error: string }> }> } };
+      };
+      cli.child.stdin!.write('boom\nbad\nok\n');
+      let before = await health();
+      for (let i = 0; i < 200 && (before.body.failing?.length ?? 0) < 3; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        before = await health();
+      }
+      expect(before.body.failing?.map((f) => f.component).sort()).toEqual(['out', 'spare', 't']);
+      // out's config changes, t's does not (rebuilt all the same: only inputs are kept), spare is removed.
+      await writeFile(file, config(`  out: { type: fragile, inputs: [t], path: ${dir}/out.txt, tag: "v2 " }
+`));
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/config reloaded/);
+      const after = await health();
+      expect(after.status).toBe(503);
+      expect(after.body.status).toBe('degraded');
+      expect(after.body.failing).toEqual([
+        { component: 't', kind: 'transform', last_error: expect.stringMatching(/^failed on a batch, its events passed on as the transform left them: cannot take bad$/), seconds_ago: expect.any(Number), restarts: 0, problems: [{ problem: 'failed_batch', last_error: expect.any(String), seconds_ago: expect.any(Number) }] },
+        { component: 'out', kind: 'output', last_error: 'out crashed on boom', seconds_ago: expect.any(Number), restarts: 1, problems: [{ problem: 'crashed', last_error: 'out crashed on boom', seconds_ago: expect.any(Number) }] },
+      ]);
+      // The new pipeline runs: a line goes through the new out.
+      cli.child.stdin!.write('after\n');
+      for (let i = 0; i < 100 && !(await readFile(path.join(dir, 'out.txt'), 'utf8')).includes('v2 after'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await readFile(path.join(dir, 'out.txt'), 'utf8')).toContain('v2 after');
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    expect((await cli.exited).code).toBe(0);
+  }, 30_000);
+
   it('counters on /metrics go on growing across a SIGHUP reload (they restarted at 0 while the exit summary added them up)', async () => {
     const dir = await tempDir('dl-plugin-stages-');
     const log = path.join(dir, 'app.log');

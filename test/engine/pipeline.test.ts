@@ -621,6 +621,53 @@ outputs:
   });
 });
 
+describe('/health across a reload', () => {
+  it('a crash and a failed batch within the minute are carried to the pipeline that replaces it: the component kept by id, its config changed or not; not one the new config removed', async () => {
+    // Before, a component the reload rebuilt started with none: the new pipeline's /health said ok at once.
+    hooks.beforeAck.set('out', (batch, attempt) => {
+      if (attempt === 1 && numbersOf(batch.events).includes(40)) throw new Error('output crashed');
+    });
+    hooks.beforeAck.set('gone', (batch, attempt) => {
+      if (attempt === 1 && numbersOf(batch.events).includes(40)) throw new Error('gone crashed');
+    });
+    const config = (yaml: string) => parseConfig(yaml, 'test.yaml', testRegistry(), { env: {} });
+    const old = new Pipeline(await config(`
+inputs:
+  src: { type: numbers, count: 0, batch_size: 10 }
+transforms:
+  t: { type: hold, fails_on: 15, tells_failures: true, inputs: [src] }
+outputs:
+  out: { type: collect, inputs: [t] }
+  gone: { type: collect, inputs: [src] }
+`), { logger: silentLogger, restartBackoffMs: [1] });
+    await old.start();
+    for (let i = 0; i < 2000 && old.health().length < 3; i++) await sleep(1);
+    expect(old.health().map((h) => [h.component, h.problems.map((p) => p.problem)])).toEqual([['t', ['failed_batch']], ['out', ['crashed']], ['gone', ['crashed']]]);
+    const { drained } = await old.handOver(new Set());
+    expect(drained).toBe(true);
+    // t's config is the same, out's changed (take_queued), gone is removed.
+    const replacement = new Pipeline(await config(`
+inputs:
+  src: { type: numbers, count: 0, batch_size: 10 }
+transforms:
+  t: { type: hold, inputs: [src] }
+outputs:
+  out: { type: collect, take_queued: true, inputs: [t] }
+`), { logger: silentLogger, carryMetricsFrom: old.metrics(), troubleBefore: old.recentTrouble() });
+    const seconds_ago = expect.any(Number);
+    const batchError = 'failed on a batch, its events passed on as the transform left them: cannot handle 15';
+    expect(replacement.health()).toEqual([
+      { component: 't', kind: 'transform', last_error: batchError, seconds_ago, restarts: 0, problems: [{ problem: 'failed_batch', last_error: batchError, seconds_ago }] },
+      { component: 'out', kind: 'output', last_error: 'output crashed', seconds_ago, restarts: 1, problems: [{ problem: 'crashed', last_error: 'output crashed', seconds_ago }] },
+    ]);
+    // For the rest of the minute only, and on to the pipeline after it, once more within it.
+    expect(replacement.health(Date.now() + 61_000)).toEqual([]);
+    expect(new Pipeline(replacement.config, { logger: silentLogger, troubleBefore: replacement.recentTrouble() }).health().map((h) => h.component)).toEqual(['t', 'out']);
+    await replacement.start();
+    expect(await replacement.stop(5_000)).toBe(true);
+  });
+});
+
 describe('a transform\'s flush() that fails', () => {
   /** numbers (30, in batches of 10) -> hold_back with `options` (it holds every event for its flush()) -> collect; run to the end and stopped. */
   async function holdBack(options: string) {
