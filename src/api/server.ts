@@ -1,7 +1,7 @@
 /**
  * The HTTP API (`api.enabled: true`): `GET /health` (also `/readyz`) for readiness probes (200 while running, 503
- * while starting, reloading or stopping, or while a component crashed within the last minute, listing it, as Fluent Bit's
- * health check does), `GET /livez` for liveness probes (200 whenever the daemon answers at all) and `GET /metrics` in
+ * while starting, reloading or stopping, or while a component crashed within the last minute, listing it in every
+ * state, as Fluent Bit's health check does), `GET /livez` for liveness probes (200 whenever the daemon answers at all) and `GET /metrics` in
  * Prometheus text format, and `GET /tap` (see `serveTap`) for `driftlock tap`. Plain node:http: five routes need
  * no framework.
  */
@@ -233,7 +233,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<http.Se
     }
     if (url === '/health' || url === '/readyz') {
       const state = options.state();
-      const failing = state === 'running' ? (options.trouble?.() ?? []) : [];
+      // Listed in every state: while stopping (or reloading) the drain can fail too (a flush, a crash), and
+      // said in the log alone it was not seen where the probes look. The status stays the state's, and 503.
+      const failing = options.trouble?.() ?? [];
       const status = state !== 'running' ? state : failing.length ? 'degraded' : 'ok';
       // A reload that did not take effect leaves the previous config running: still ready (200 when all
       // else is), but said, so that `systemctl reload` or a config rollout that changed nothing is seen.

@@ -115,6 +115,25 @@ describe('API server', () => {
     }
   });
 
+  it('/health lists the components in trouble in every state: stopping, reloading and starting stay 503 with their status; running is degraded', async () => {
+    // Before, only while running: during a stop's drain /health said {"status":"stopping"}, and a flush that
+    // failed or a crash then showed only in the log and the exit code.
+    const failing = [{ component: 'm', kind: 'transform', last_error: 'flush() failed', seconds_ago: 0, restarts: 0, problems: [{ problem: 'flush_failed', last_error: 'flush() failed', seconds_ago: 0 }] }];
+    for (const state of ['starting', 'running', 'reloading', 'stopping'] as const) {
+      for (const trouble of [[], failing]) {
+        const s = (server = await startApiServer({ address: '127.0.0.1:0', logger: pino({ level: 'silent' }), metrics: () => [], state: () => state, trouble: () => trouble }));
+        const base = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+        for (const path of ['/readyz', '/health']) {
+          const res = await fetch(`${base}${path}`);
+          const status = state !== 'running' ? state : trouble.length ? 'degraded' : 'ok';
+          expect([res.status, await res.json()], `${state} ${trouble.length}`).toEqual([status === 'ok' ? 200 : 503, { status, ...(trouble.length ? { failing } : {}) }]);
+        }
+        await new Promise((resolve) => s.close(resolve));
+        server = undefined;
+      }
+    }
+  });
+
   /** A connection from `localAddress` that sends the start of a request and no more; `closed` resolves when the server closes it. */
   const stalled = (port: number, localAddress = '127.0.0.1') =>
     new Promise<{ socket: net.Socket; closed: Promise<number> }>((resolve, reject) => {

@@ -440,6 +440,45 @@ outputs: { out: { type: file, inputs: [m], path: ${dir}/out.jsonl } }
     expect(exitSummary(result.stderr).m).toMatchObject({ received_events_total: 5, flush_failures_total: 1, abandoned_events_total: 5 });
   }, 30_000);
 
+  it('a transform whose flush() throws during the drain of a SIGTERM: /health, still 503 stopping, lists it while the drain goes on', async () => {
+    // Before: {"status":"stopping"} and nothing else until the exit; the failed flush was in the log alone.
+    const dir = await tempDir('dl-plugin-stages-');
+    await mergePlugin(dir);
+    // An output that, once its input has ended, waits for the file `open` before it returns: the drain goes on until then.
+    await writeFile(path.join(dir, 'gate.mjs'), `import { existsSync } from 'node:fs';
+export default ({ z, defineOutput, ackBatch }) => [defineOutput({ type: 'gate', description: 'x', config: z.object({ open: z.string() }),
+  build: (config) => ({ async consume(batches) {
+    for await (const b of batches) ackBatch(b);
+    while (!existsSync(config.open)) await new Promise((r) => setTimeout(r, 20));
+  } }) })];
+`);
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+plugins: [./merge.mjs, ./gate.mjs]
+inputs: { in: { type: stdin } }
+transforms: { m: { type: merge, flush: throw, inputs: [in] } }
+outputs: { out: { type: gate, inputs: [m], open: ${dir}/open } }
+`);
+    const cli = startCli(['run', '-c', file]);
+    try {
+      await cli.waitFor(/driftlock running/);
+      const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+      cli.child.stdin!.write('line 0\nline 1\n');
+      for (let i = 0; i < 100 && !/^driftlock_received_events_total\{component_id="m"[^}]*\} 2$/m.test(await (await fetch(`http://${address}/metrics`)).text()); i++) await new Promise((r) => setTimeout(r, 50));
+      cli.child.kill('SIGTERM');
+      await cli.waitFor(/transform's flush\(\) failed/);
+      const health = await fetch(`http://${address}/health`);
+      expect(health.status).toBe(503);
+      const last_error = 'flush() failed, the 2 events it held back are lost: cannot merge 2 lines';
+      expect(await health.json()).toEqual({ status: 'stopping', failing: [{ component: 'm', kind: 'transform', last_error, seconds_ago: expect.any(Number), restarts: 0, problems: [{ problem: 'flush_failed', last_error, seconds_ago: expect.any(Number) }] }] });
+    } finally {
+      await writeFile(path.join(dir, 'open'), '');
+    }
+    const result = await cli.exited;
+    expect(result.code, result.stderr.slice(-3000)).toBe(1);
+  }, 30_000);
+
   it('a transform whose flush() throws at a SIGHUP reload: /health says so once the new pipeline runs', async () => {
     const dir = await tempDir('dl-plugin-stages-');
     await mergePlugin(dir);
