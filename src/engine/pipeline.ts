@@ -1107,7 +1107,9 @@ export class Pipeline {
     c.metrics.add('errors_total');
     c.metrics.add('flush_failures_total');
     if (pending !== undefined) c.flushLost += pending;
-    const lost = pending === undefined ? 'what it held back is lost (how many events, it does not say: see pending() under Plugins)' : `the ${pending} events it held back are lost`;
+    const lost = pending === undefined ? 'what it held back is lost (how many events, it does not say: see pending() under Plugins)'
+      : pending === 0 ? 'it held back no events, none is lost'
+      : pending === 1 ? 'the 1 event it held back is lost' : `the ${pending} events it held back are lost`;
     c.owner.flushFailures.push({ component: c.config.id, kind: c.config.kind, at: Date.now(), error: `flush() failed, ${lost}: ${err instanceof Error ? err.message : String(err)}` });
     c.logger.error({ err, ...(pending !== undefined ? { lost_events: pending } : {}) }, `transform's flush() failed: ${lost}`);
   }

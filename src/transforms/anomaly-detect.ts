@@ -511,6 +511,11 @@ export class BackGatherer {
     this.pending.push({ streamId, end });
   }
 
+  /** Whether ends are gathered for a notice not told yet. */
+  get gathering(): boolean {
+    return this.pending.length > 0;
+  }
+
   /** The notice of the ends gathered, when their time has come at `now` (or at once with `force`). */
   take(now: number, force = false): { anomaly: Anomaly; time: number | undefined } | undefined {
     if (this.pending.length === 0 || (!force && now < this.due)) return undefined;
@@ -754,6 +759,14 @@ export const anomalyDetectTransform = defineTransform({
         } finally {
           clearInterval(ticker);
         }
+      },
+      /**
+       * What its flush() would pass on, for the engine to count if that fails (the shutdown timeout passes while
+       * it saves the state to a data_dir that hangs): the notice of streams back still gathering, one event, or
+       * none. It holds back no event of its input: each batch is scored and passed on (or released) as it comes.
+       */
+      pending(): number {
+        return gathered.gathering ? 1 : 0;
       },
       async flush() {
         clearInterval(timer);

@@ -402,6 +402,47 @@ describe('anomaly_detect: many streams silent at once', () => {
     for (let got = await next; !got.done; got = await out.next());
   }, 30_000);
 
+  it('says it holds back one event, pending(), while the notice of streams back gathers; none before, nor once flush() has passed it on', async () => {
+    // It holds back no event of its input; before, it had no pending(), and a flush() of it that failed said
+    // that how many events it lost was not known.
+    const dataDir = await tempDir('driftlock-ad-');
+    const config = anomalyDetectConfig.parse({ stream_id: '{body.svc}', min_silence: '1s', threshold: 0.5, snapshot_interval: '0s' });
+    const stage = await anomalyDetectTransform.build(config, { id: 'detect', logger: pino({ level: 'silent' }), dataDir, configDir: dataDir });
+    const record = (t: number, k: number): LogEvent => ({ observedTimestamp: t, timestamp: t, body: { svc: `svc-${k}`, msg: 'GET /api', status: 200 }, attributes: {}, source: { input: 'fwd' } });
+    const now = Date.now();
+    const history: LogEvent[] = [];
+    for (let t = now - 40_000; t <= now; t += 50) for (let k = 0; k < 12; k++) history.push(record(t, k));
+    let silenceTold!: () => void;
+    const told = new Promise<void>((resolve) => (silenceTold = resolve));
+    let scored!: () => void;
+    const backScored = new Promise<void>((resolve) => (scored = resolve));
+    let release!: () => void;
+    const ended = new Promise<void>((resolve) => (release = resolve));
+    async function* input(): AsyncIterable<Batch> {
+      yield { events: history, finalizers: [] };
+      await told;
+      // One of the streams of that alert back: its end is gathered (BACK_GATHER_MS) for one notice.
+      const t = Date.now();
+      yield { events: [record(t - 50, 0), record(t, 0)], finalizers: [] };
+      // Asked for the next batch: it has scored that one.
+      scored();
+      await ended;
+    }
+    const out = stage.stream!(input())[Symbol.asyncIterator]();
+    const silence = (await out.next()).value!.events;
+    expect(silence.map((e: LogEvent) => (e.attributes.anomaly as { stream_id: string }).stream_id)).toEqual(['many streams']);
+    expect(stage.pending!()).toBe(0);
+    silenceTold();
+    const next = out.next();
+    await backScored;
+    expect(stage.pending!()).toBe(1);
+    release();
+    expect((await next).done).toBe(true);
+    const rest = await stage.flush!();
+    expect(rest.map((e) => (e.attributes.anomaly as { resolved?: boolean }).resolved)).toEqual([true]);
+    expect(stage.pending!()).toBe(0);
+  }, 30_000);
+
   it('keeps one alert a stream for five or fewer', () => {
     const one = (id: string): Anomaly => ({ kind: 'volume_drop', score: 9, confidence: 0.9, why: 'x', stream_id: id, template: '', template_id: -1, baseline: { silent_seconds: 9 } });
     expect(groupSilences(['a', 'b', 'c', 'd', 'e'].map(one))).toHaveLength(5);
