@@ -1,0 +1,83 @@
+/**
+ * A rotation (logrotate `rotate 3`, rename-and-create) that runs while the input lists the folder of a name
+ * to look for its rotated copies: the listing is torn, part of it taken before a rename and part after, and a
+ * file renamed from app.log.1 to app.log.2 in between is under neither name in it. The file-crash e2e test
+ * lost a whole rotated file this way, once in about 150 runs: a restart's look for the files rotated while
+ * driftlock was stopped raced the writer's next rotation. Here the rotation runs inside the listing itself
+ * (readdir), at each of the start's listings in turn.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+
+/** Runs once, inside the listing of the folder (namesIn's readdir, with no options) numbered `at`. */
+const torn: { dir?: string; at: number; listings: number; during?: { before: () => void; after: () => void } } = { at: 0, listings: 0 };
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const original = await importOriginal<typeof import('node:fs/promises')>();
+  const readdir = (async (dir: unknown, ...rest: unknown[]) => {
+    const during = rest.length === 0 && String(dir) === torn.dir && ++torn.listings === torn.at ? torn.during : undefined;
+    during?.before();
+    const names = await (original.readdir as (...a: unknown[]) => Promise<unknown>)(dir, ...rest);
+    during?.after();
+    return names;
+  }) as typeof original.readdir;
+  return { ...original, readdir, default: { ...original, readdir } };
+});
+
+const { numbered, startedFileInputs, tempDir } = await import('../helpers/file-input.js');
+const start = startedFileInputs();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('file input: a rotation while the folder is listed', () => {
+  for (const at of [1, 2, 3]) {
+    it(`a rotation during listing ${at} of the start loses no rotated file`, async () => {
+      const dir = await tempDir();
+      const log = path.join(dir, 'app.log');
+      const data = path.join(dir, 'data');
+      const config = { include: [log], start_at: 'beginning' };
+      await writeFile(log, numbered('a', 0, 50));
+      const first = start({ dataDir: data, config });
+      await first.until(() => first.events.length === 50, 'app.log read');
+      await first.stop();
+
+      // While stopped: rotated twice. b, never seen, is in app.log.1; c, written after it (a modification time
+      // after b's: file times are coarse), is in app.log.
+      await sleep(30);
+      renameSync(log, `${log}.1`);
+      writeFileSync(log, numbered('b', 0, 50));
+      await sleep(30);
+      renameSync(`${log}.1`, `${log}.2`);
+      renameSync(log, `${log}.1`);
+      writeFileSync(log, numbered('c', 0, 50));
+
+      // The next rotation, torn by the listing: app.log.2 -> app.log.3 before it, the rest after.
+      torn.dir = dir;
+      torn.at = at;
+      torn.listings = 0;
+      let ran = false;
+      torn.during = {
+        before: () => renameSync(`${log}.2`, `${log}.3`),
+        after: () => {
+          renameSync(`${log}.1`, `${log}.2`);
+          renameSync(log, `${log}.1`);
+          writeFileSync(log, numbered('d', 0, 50));
+          ran = true;
+        },
+      };
+      const second = start({ dataDir: data, config });
+      await second.until(() => second.logs.includes('file input started'), 'the start');
+      expect(ran, 'the rotation ran during a listing').toBe(true);
+      const prefixes = ['b', 'c', 'd'];
+      const read = () => new Set(second.bodies().filter((b) => prefixes.includes(b[0]!)));
+      await second.until(() => read().size === 150, 'b, c and d read', 5000).catch(() => undefined);
+      await second.stop();
+      const missing = prefixes.map((p) => `${p}: ${50 - [...read()].filter((b) => b[0] === p).length} missing`);
+      const walks = second.logRecords.filter((r) => r.msg === 'looked for rotated files never seen').map((r) => JSON.stringify(r.files));
+      expect(missing, `the walks for rotated files never seen:\n${walks.join('\n')}`).toEqual(['b: 0 missing', 'c: 0 missing', 'd: 0 missing']);
+      // Nothing read twice either (a, read before, is known content).
+      expect(second.bodies().filter((b) => b[0] === 'a')).toEqual([]);
+      expect(second.bodies()).toHaveLength(150);
+    }, 30_000);
+  }
+});
