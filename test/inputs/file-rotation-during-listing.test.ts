@@ -6,21 +6,25 @@
  * driftlock was stopped raced the writer's next rotation. Here the rotation runs inside the listing itself
  * (readdir), at each of the start's listings in turn.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 
-/** Runs once, inside the listing of the folder (namesIn's readdir, with no options) numbered `at`. */
-const torn: { dir?: string; at: number; listings: number; during?: { before: () => void; after: () => void } } = { at: 0, listings: 0 };
+/**
+ * `during` runs once, inside the listing of the folder (namesIn's readdir, with no options) numbered `at`;
+ * `hidden` is left out of every listing of the folder while it is set.
+ */
+const torn: { dir?: string; at: number; listings: number; during?: { before: () => void; after: () => void }; hidden?: string } = { at: 0, listings: 0 };
 vi.mock('node:fs/promises', async (importOriginal) => {
   const original = await importOriginal<typeof import('node:fs/promises')>();
   const readdir = (async (dir: unknown, ...rest: unknown[]) => {
     const during = rest.length === 0 && String(dir) === torn.dir && ++torn.listings === torn.at ? torn.during : undefined;
     during?.before();
-    const names = await (original.readdir as (...a: unknown[]) => Promise<unknown>)(dir, ...rest);
+    const names = await (original.readdir as (...a: unknown[]) => Promise<Array<string | { name: string }>>)(dir, ...rest);
     during?.after();
-    return names;
+    if (String(dir) !== torn.dir || torn.hidden === undefined) return names;
+    return names.filter((n) => (typeof n === 'string' ? n : n.name) !== torn.hidden);
   }) as typeof original.readdir;
   return { ...original, readdir, default: { ...original, readdir } };
 });
@@ -80,4 +84,71 @@ describe('file input: a rotation while the folder is listed', () => {
       expect(second.bodies()).toHaveLength(150);
     }, 30_000);
   }
+});
+
+describe('file input: a rotated file the start missed', () => {
+  /** app.log read by a first run; then, while stopped, rotated twice: b in app.log.1, c in app.log. */
+  const setUp = async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    const config = { include: [log], start_at: 'beginning' };
+    await writeFile(log, numbered('a', 0, 50));
+    const first = start({ dataDir: data, config });
+    await first.until(() => first.events.length === 50, 'app.log read');
+    await first.stop();
+    await sleep(30);
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('b', 0, 50));
+    await sleep(30);
+    renameSync(`${log}.1`, `${log}.2`);
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('c', 0, 50));
+    // The start's look misses b (for whatever reason: here app.log.1 is left out of its listings).
+    torn.dir = dir;
+    torn.at = 0;
+    torn.during = undefined;
+    torn.hidden = 'app.log.1';
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.logs.includes('file input started'), 'the start');
+    torn.hidden = undefined;
+    await second.until(() => second.bodies().filter((b) => b[0] === 'c').length === 50, 'c read');
+    expect(second.bodies().filter((b) => b[0] === 'b'), 'b missed by the start').toEqual([]);
+    return { log, data, config, second };
+  };
+  const count = (bodies: string[], p: string) => bodies.filter((b) => b[0] === p).length;
+
+  it('is read at the next rotation of the name', async () => {
+    const { log, second } = await setUp();
+    renameSync(`${log}.2`, `${log}.3`);
+    renameSync(`${log}.1`, `${log}.2`);
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, numbered('d', 0, 50));
+    await second.until(() => count(second.bodies(), 'b') === 50 && count(second.bodies(), 'd') === 50, 'b and d read', 5000).catch(() => undefined);
+    await second.stop();
+    expect(['a', 'b', 'c', 'd'].map((p) => `${p}: ${count(second.bodies(), p)}`)).toEqual(['a: 0', 'b: 50', 'c: 50', 'd: 50']);
+  }, 30_000);
+
+  it('is read at the next copy and truncation of the name', async () => {
+    const { log, second } = await setUp();
+    renameSync(`${log}.2`, `${log}.3`);
+    renameSync(`${log}.1`, `${log}.2`);
+    copyFileSync(log, `${log}.1`);
+    truncateSync(log, 0);
+    appendFileSync(log, numbered('d', 0, 50));
+    await second.until(() => count(second.bodies(), 'b') === 50 && count(second.bodies(), 'd') === 50, 'b and d read', 5000).catch(() => undefined);
+    await second.stop();
+    expect(['a', 'b', 'c', 'd'].map((p) => `${p}: ${count(second.bodies(), p)}`)).toEqual(['a: 0', 'b: 50', 'c: 50', 'd: 50']);
+  }, 30_000);
+
+  it('is read at the next start', async () => {
+    const { data, config, second } = await setUp();
+    await second.stop();
+    const third = start({ dataDir: data, config });
+    await third.until(() => third.logs.includes('file input started'), 'the start');
+    await third.until(() => count(third.bodies(), 'b') === 50, 'b read', 5000).catch(() => undefined);
+    await sleep(300);
+    await third.stop();
+    expect(['a', 'b', 'c'].map((p) => `${p}: ${count(third.bodies(), p)}`)).toEqual(['a: 0', 'b: 50', 'c: 0']);
+  }, 30_000);
 });
