@@ -24,9 +24,10 @@ export const SECRET_WORD = String.raw`(?:passwd|password|pwd|passphrase|secret|t
 const SECRET_NAME = new RegExp(`^[A-Za-z0-9_.-]*${SECRET_WORD}$`, 'i');
 /**
  * `Pass` ending a name at a camelCase boundary, after a lower-case letter or a digit: `dbPass`, `smtpPass`, `db2Pass`
- * (not `bypass`, `compass`, `DBPASS`). `firstPass` and `ByPass` too: a name can say no more, and it fails closed.
+ * (not `bypass`, `compass`, `DBPASS`). `firstPass` and `ByPass` too: a name can say no more, and it fails closed. Its
+ * hash or digest as `SECRET_WORD`'s: `dbPassHash`, `dbPass_hash`, `userPassDigest` (not `dbPassHashAlgorithm`).
  */
-const CAMEL_PASS = String.raw`(?<=[a-z0-9])Pass`;
+const CAMEL_PASS = String.raw`(?<=[a-z0-9])Pass(?:Hash|Digest|[_-]?(?:hash|digest))?`;
 const CAMEL_PASS_NAME = new RegExp(`^[A-Za-z0-9_.-]*${CAMEL_PASS}$`);
 
 /** A field named so holds a secret: `password`, `headers.authorization`, `DB_PASS`, `dbPass`; not `bypass`. */

@@ -109,6 +109,8 @@ describe('maskVolatile masks secrets written after their key', () => {
       'passwordHash=<secret> password_hash: <secret> {"password_digest":"<secret>"} pwd_hash=<secret>',
     );
     expect(render('commit_hash=abcdef passwordHashAlgorithm=bcrypt hash=abc')).toBe('commit_hash=abcdef passwordHashAlgorithm=bcrypt hash=abc');
+    // The same after a camelCase `Pass` (before, kept); a setting of its hashing is none.
+    expect(render('dbPassHash=x1 {"userPassDigest":"x2"} smtpPass_hash: x3 dbPassHashAlgorithm=bcrypt')).toBe('dbPassHash=<secret> {"userPassDigest":"<secret>"} smtpPass_hash: <secret> dbPassHashAlgorithm=bcrypt');
     expect(maskSecrets('plain text')).toBe('plain text');
     expect(maskVolatile('token=a')).toBe(`token=${MASK.secret}`);
   });

@@ -135,8 +135,8 @@ describe('redact', () => {
     const named = await one(stage, event({ pass: 'x1', DB_PASS: 'x2', 'smtp.pass': 'x3', dbPass: 'x4', bypass: 'on', compass: 'N', passenger: 'bob', tokenizer: 'bert' }));
     expect(named.body).toEqual({ pass: '<redacted>', DB_PASS: '<redacted>', 'smtp.pass': '<redacted>', dbPass: '<redacted>', bypass: 'on', compass: 'N', passenger: 'bob', tokenizer: 'bert' });
     // A password's hash (before, kept): a dictionary cracks it offline. A hash of anything else is none.
-    const hashes = await one(stage, event({ password_hash: '$2b$12$R9h/cIPz0gi.URNNX3kh2O', passwordDigest: 'x', commit_hash: 'abcdef' }));
-    expect(hashes.body).toEqual({ password_hash: '<redacted>', passwordDigest: '<redacted>', commit_hash: 'abcdef' });
+    const hashes = await one(stage, event({ password_hash: '$2b$12$R9h/cIPz0gi.URNNX3kh2O', passwordDigest: 'x', commit_hash: 'abcdef', dbPassHash: 'y', dbPassHashAlgorithm: 'bcrypt' }));
+    expect(hashes.body).toEqual({ password_hash: '<redacted>', passwordDigest: '<redacted>', commit_hash: 'abcdef', dbPassHash: '<redacted>', dbPassHashAlgorithm: 'bcrypt' });
     // A field holding the shell's working directory, as a process's environment logged as an object has it (before,
     // replaced); named so, a value that is no path is still a secret, and so is a `pwd` in lower case.
     const env = await one(stage, event({ env: { PWD: '/home/bob', OLDPWD: '/srv/app', pwd: '/x' }, PWD: 'hunter2' }));
