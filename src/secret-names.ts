@@ -167,15 +167,24 @@ const ASSIGNMENT = /^(?:\\*["'])?[ \t]*[:=][ \t]*(?:\\*["'])?$/;
  * logs `TTY=pts/0 ; PWD=/home/bob ; USER=root`, environment dumps show them), nor the same in JSON or YAML, `"PWD":
  * "/home/bob"` (a process's environment logged as an object): the name in upper case and of its own, `=` or `:`, and
  * a path (see `isWorkingDirectoryField` for a field so named). `pwd=hunter2`, `db_pwd: x`, `"pwd":"/x"`, `MYSQL_PWD=/x`,
- * `PWD=hunter2` are still secrets.
+ * `PWD=hunter2` are still secrets. Nor keytool's and jarsigner's `-storepass:env STOREPASS`, `-keypass:file /run/kp`:
+ * `:env` and `:file` say where the password is (a variable's name, a file), and what follows is no password either.
  */
 export function isSecretPair(text: string, at: number, key: string, sep: string, secret: string): boolean {
   if (key === 'PWD' && secret.startsWith('/') && ASSIGNMENT.test(sep)) {
     const name = at >= 3 && text.startsWith('OLD', at - 3) ? at - 3 : at;
     if (name === 0 || !NAME_CHAR.test(text[name - 1]!)) return false;
   }
+  if (sep === ':' && (secret === 'env' || secret === 'file') && PASSWORD_SOURCE_END.test(text.charAt(at + key.length + 1 + secret.length))) {
+    if (JAVA_PASSWORD_OPTION.test(text.slice(Math.max(0, at - 12), at + key.length))) return false;
+  }
   return true;
 }
+
+/** keytool's and jarsigner's password options, to the end of the text (`-storepass`, `-srckeypass`). */
+const JAVA_PASSWORD_OPTION = /(?:^|[\s"'])-(?:src|dest)?(?:store|key)pass$/;
+/** What follows `:env` or `:file` there: a space, then the variable's name or the file. */
+const PASSWORD_SOURCE_END = /^[ \t]$/;
 
 /**
  * A field that holds the shell's working directory, not a password: its own name (a nested one's last, `PWD` of

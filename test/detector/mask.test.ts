@@ -141,6 +141,10 @@ describe('maskVolatile masks secrets written after their key', () => {
       ['mysql -u root --password -hdb -P3306 -S/tmp/m.sock && tool --password -? x && curl --pass -# y && mysqldump --password --user bob', 'mysql -u root --password -hdb -P<num> -S/tmp/m.sock && tool --password -? x && curl --pass -# y && mysqldump --password --user bob'],
       // The Java keytool's and jarsigner's store and key passwords (before, kept: `storepass` is no word of its own).
       ['keytool -importkeystore -srcstorepass s3cret -deststorepass "d st" -srckeypass kp -destkeypass=kq && jarsigner -keypass kr -storepass ss a.jar', 'keytool -importkeystore -srcstorepass <secret> -deststorepass "<secret>" -srckeypass <secret> -destkeypass=<secret> && jarsigner -keypass <secret> -storepass <secret> a.jar'],
+      // `:env` and `:file` name where the password is, a variable or a file: nothing to mask (before, `env` and `file`
+      // were masked as the password); `env:` in any other place, or a password `env` after a space, still is.
+      ['keytool -list -storepass:env STOREPASS -keystore k.jks && jarsigner -keypass:file /run/kp -srcstorepass:env SP a.jar', 'keytool -list -storepass:env STOREPASS -keystore k.jks && jarsigner -keypass:file /run/kp -srcstorepass:env SP a.jar'],
+      ['keytool -storepass env -keypass:envx y && pass:env z && token:file w', 'keytool -storepass <secret> -keypass:<secret> y && pass:<secret> z && token:<secret> w'],
       // `-p` where a password is plausible (before, kept); a port, a flag or a prompt stays.
       ['exec mysql -u root -p hunter two', 'exec mysql -u root -p <secret> two'],
       ['mysqldump -uroot -phunter2 db && mysql -pxyz', 'mysqldump -uroot -p<secret> db && mysql -p<secret>'],
