@@ -43,12 +43,25 @@ const SCHEME = String.raw`(?:bearer|basic|token|digest)\s+`;
  * `auth: failed for bob`, `option --password requires a value`, `the --token option is deprecated`, `--pass is
  * provided several times`, `--cookie and -c`. Such a value is kept only when the separator is a colon and a space
  * or, after an option (`--password`, `-storepass`), spaces, the value is not quoted, and another word or an option
- * follows it (`password: expired`
+ * follows it, or a stop, comma or colon ends it (`Use the --password option.`: see `PROSE_END`) (`password: expired`
  * alone, `password=too short`, `"password": "too short"`, `--password is` are still redacted: a secret may be any
  * word, and redact fails closed). None of these words is among the 30,000 common passwords of zxcvbn's list, and a
  * password of two or three letters is refused by most systems.
  */
 const PROSE = String.raw`(?:too|is|are|was|were|be|must|should|not|no|does|did|doesn't|isn't|cannot|can't|can|has|had|expired|invalid|incorrect|wrong|required|requires|needs|expects|expected|missing|mismatch|empty|changed|reset|updated|accepted|rejected|denied|failed|length|contains|for|of|the|and|or|but|also|option|options|flag|argument|multiple|will|may|only|given|takes)`;
+/**
+ * What ends a sentence's word (`Use the --password option.`, `see --token argument, or`): a stop, a comma, a colon, ...
+ * and a space or the text's end after it. After `PROSE`, as a word or an option after it, it tells a sentence.
+ */
+const PROSE_END = String.raw`[.,;:!?](?![^\s])`;
+/**
+ * A PAM configuration line's module type whose name is a secret's (`password`, `auth`), written with the `-` that
+ * says "no log if the module is missing" (`-password sufficient pam_unix.so`), and its control: one of the keywords,
+ * then the module. Without the `-` it is no key at all (no separator); with it, it is an option whose value
+ * `sufficient` is no password. The bracketed control (`[success=1 default=ignore]`) is no value either (a bracket).
+ */
+const PAM_TYPE = String.raw`(?:^|[\s"'])-(?:password|auth)[ \t]{1,8}`;
+const PAM_CONTROL = String.raw`(?:required|requisite|sufficient|optional|include|substack)[ \t]+[^\s]`;
 /** The separator of an option and its value, spaces: where `PROSE` is looked for after an option. */
 const AFTER_OPTION = String.raw`(?:^|[\s"'])--?[A-Za-z0-9_.-]{0,64}[ \t]{1,8}`;
 
@@ -142,7 +155,7 @@ const OPTION_SEPARATOR =
  */
 const AFTER_KEY =
   String.raw`((?:\\*["'])?\s*[:=]\s*(?:\\*["']|${BLOCK_OPEN})?|${OPTION_SEPARATOR})(${SCHEME})?` +
-  String.raw`((?!(?<=:[ \t]{1,8}|${AFTER_OPTION})${PROSE}[ \t]+-{0,2}[A-Za-z])(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|${PHRASE_VALUE}|${WORD_VALUE}))`;
+  String.raw`((?!(?<=:[ \t]{1,8}|${AFTER_OPTION})${PROSE}(?:[ \t]+-{0,2}[A-Za-z]|${PROSE_END})|(?<=${PAM_TYPE})${PAM_CONTROL})(?:${QUOTED_VALUE}|${ESCAPED_VALUE}|${BLOCK_VALUE}|${HEADER_VALUE}|${DIGEST_VALUE}|${PHRASE_VALUE}|${WORD_VALUE}))`;
 export const SECRET_PAIR = new RegExp(`(${SECRET_WORD})${AFTER_KEY}`, 'gi');
 
 /**

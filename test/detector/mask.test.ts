@@ -177,6 +177,14 @@ describe('maskVolatile masks secrets written after their key', () => {
       // or a word not among those that begin a sentence is still a secret.
       ['error: option --password requires a value && the --token option is deprecated: --pass is given twice, --cookie and -c clash', 'error: option --password requires a value && the --token option is deprecated: --pass is given twice, --cookie and -c clash'],
       ['tool --password is && tool --password "is a" x && tool --password hunter2 is x && tool --token requires2 x', 'tool --password <secret> && tool --password "<secret>" x && tool --password <secret> is x && tool --token <secret> x'],
+      // A sentence's word closed by a stop or a comma is prose too (before, `option.` and `argument,` were masked); an
+      // option closed by one has no value (as before). A password with a stop in it, or not among those words, still is.
+      ['Use the --password option. It is read from stdin, see the -pass argument, or set --token.  Then restart.', 'Use the --password option. It is read from stdin, see the -pass argument, or set --token.  Then restart.'],
+      ['tool --password hunter2. && tool --password option.x y && tool --token o.k. z', 'tool --password <secret> && tool --password <secret> y && tool --token <secret> z'],
+      // A PAM line's `password` or `auth` type with the `-` before it, and its control word: no password (before,
+      // `sufficient` was masked); without the `-` it was never a key. A control word alone after it still is masked.
+      ['-password sufficient pam_unix.so sha512\n-auth  optional pam_gnome_keyring.so\n-password [success=1 default=ignore] pam_unix.so\npassword include common-password', '-password sufficient pam_unix.so sha<num>\n-auth  optional pam_gnome_keyring.so\n-password [success=<num> default=ignore] pam_unix.so\npassword include common-password'],
+      ['tool --password sufficient x && tool -password substack', 'tool --password <secret> x && tool -password <secret>'],
       // Prose after `key: ` is kept (before, "too" was masked); a lone word after it is a secret.
       ['Invalid password: too short', 'Invalid password: too short'],
       ['token: expired', 'token: <secret>'],

@@ -64,6 +64,8 @@ describe('redact', () => {
       // A password that begins with `-` and holds a character no option holds: before, kept as the next option.
       ['exec: tool --password -x9Fq! orders; mysql --password -hdb -P3306', 'exec: tool --password <redacted> orders; mysql --password -hdb -P3306'],
       ['exec: mysqldump --user bob --password hunter2 orders; tool --password "-x y" -v', 'exec: mysqldump --user bob --password <redacted> orders; tool --password "<redacted>" -v'],
+      // A sentence's word closed by a stop, a PAM line's control word: no password (before, replaced).
+      ['Use the --password option. It is read from stdin.\n-password   requisite pam_pwquality.so retry=3', 'Use the --password option. It is read from stdin.\n-password   requisite pam_pwquality.so retry=3'],
       // keytool's `-storepass:env VAR` names where the password is: before, `env` was replaced as the password.
       ['exec: keytool -list -storepass:env STOREPASS -keypass:file /run/kp -keystore k.jks', 'exec: keytool -list -storepass:env STOREPASS -keypass:file /run/kp -keystore k.jks'],
       // `-p` right after a user option, glued after a MySQL client's name or before a user option: before, kept.
