@@ -54,6 +54,19 @@ function nestingDepth(text: string): number {
   return deepest;
 }
 
+/**
+ * The text of the line that V8 quotes in a JSON.parse error (`Unexpected token 'p', "password=h"... is not valid
+ * JSON`: the whole of a short line, ten characters either side of the error in a long one). The error goes to the
+ * daemon's own log (the parse transform's warning, a syslog input's) and to `parse.error`: the line's secrets did
+ * too, none masked. The position-only messages (`... in JSON at position 23`) hold none.
+ */
+const QUOTED_SOURCE = /(?:, |^)(?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/;
+
+/** A JSON.parse error's message without the text of the line it quotes: `Unexpected token 'p'`. */
+function withoutSource(message: string): string {
+  return message.replace(QUOTED_SOURCE, '') || 'not JSON';
+}
+
 /** Parses one line holding a JSON object. Arrays, strings and other top-level values are errors. */
 export function parseJson(line: string): ParseResult<Attributes> {
   if (typeof line !== 'string') return failure(`expected a string, got ${typeName(line)}`);
@@ -63,7 +76,7 @@ export function parseJson(line: string): ParseResult<Attributes> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return failure(text.trim() === '' ? 'empty line' : `invalid JSON: ${(err as Error).message}`);
+    return failure(text.trim() === '' ? 'empty line' : `invalid JSON: ${withoutSource((err as Error).message)}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return failure(`expected a JSON object, found ${typeName(value)}`);

@@ -283,6 +283,21 @@ describe('parse transform: failure reporting', () => {
     expect(warnings).toHaveLength(2);
   });
 
+  it("quotes none of a line's text in its error, in the log or in parse.error: the line may hold a secret", async () => {
+    // V8 quotes a short line whole and ten characters either side of the error in a long one: before, the warning
+    // (the daemon's log) and parse.error said `Unexpected token 'p', "password=hunter2" is not valid JSON`.
+    const { stage, warnings } = await build({ format: 'json' });
+    const lines = ['password=hunter2', `{"user":"bob","pad":"${'x'.repeat(40)}","token": TOKENVALUE123}`, 'hunter2-alone', 'undefined'];
+    const out = await stage.map!(lines.map((l) => event(l)));
+    const errors = out.map((e) => String(e.attributes['parse.error']));
+    expect(errors.slice(0, 3)).toEqual(["json: invalid JSON: Unexpected token 'p'", "json: invalid JSON: Unexpected token 'T'", "json: invalid JSON: Unexpected token 'h'"]);
+    expect(errors[3]).toMatch(/^json: invalid JSON: /);
+    expect(warnings[0]!.fields.first_error).toBe("json: invalid JSON: Unexpected token 'p'");
+    for (const said of [...errors, JSON.stringify(warnings)]) {
+      for (const secret of ['hunter2', 'TOKENVALUE', 'undefined', 'assword']) expect(said).not.toContain(secret);
+    }
+  });
+
   it('reports what is left on flush, and nothing when all is well', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(2_000_000);
