@@ -7,7 +7,7 @@
  * the rest: what the detector keeps (its windows, templates, categories, the snapshot in `data_dir`) and
  * quotes in a `why` is masked text, so the secret is in none of them.
  */
-import { CAMEL_PASS_PAIR, isSecretPair, isUserPasswordOption, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, isCommandPasswordOption, isSecretPair, isUserPasswordOption, mayHoldCommandPasswordOption, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 export const MASK = {
   timestamp: '\uE000',
@@ -64,11 +64,16 @@ function camelSecretReplacer(_m: string, key: string, sep: string, scheme: strin
  * copies (`lastIndex`).
  */
 const OPTION_SECRET = new RegExp(PASSWORD_OPTION);
+const COMMAND_OPTION_SECRET = new RegExp(COMMAND_PASSWORD_OPTION);
 const USER_OPTION_SECRET = new RegExp(USER_PASSWORD_OPTION);
 const URL_SECRET = new RegExp(URL_CREDENTIALS);
 
 function optionSecretReplacer(_m: string, option: string, sep: string): string {
   return option + sep + MASK.secret;
+}
+
+function commandOptionSecretReplacer(match: string, option: string, sep: string, _secret: string, at: number, text: string): string {
+  return isCommandPasswordOption(text, at, option) ? option + sep + MASK.secret : match;
 }
 
 function userOptionSecretReplacer(match: string, optionAndUser: string, _secret: string, at: number, text: string): string {
@@ -81,7 +86,7 @@ function urlSecretReplacer(_m: string, before: string, _secret: string, at: stri
 
 /**
  * The text with the value of every secret written after its key masked, and every password in a URL:
- * `password=\uE005`, `dbPass=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `-u bob:\uE005`, `-U bob:\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
+ * `password=\uE005`, `dbPass=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `sqlcmd -U sa -P \uE005`, `-u bob:\uE005`, `-U bob:\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
  * a field's value is masked so before it is percent-decoded too, so that an escaped `&` in the secret (`%26`)
  * does not end it early.
  */
@@ -99,6 +104,10 @@ export function maskSecrets(raw: string): string {
   if (text.includes('-p')) {
     OPTION_SECRET.lastIndex = 0;
     text = text.replace(OPTION_SECRET, optionSecretReplacer as (substring: string, ...args: unknown[]) => string);
+  }
+  if (mayHoldCommandPasswordOption(text)) {
+    COMMAND_OPTION_SECRET.lastIndex = 0;
+    text = text.replace(COMMAND_OPTION_SECRET, commandOptionSecretReplacer as (substring: string, ...args: unknown[]) => string);
   }
   if (text.includes('-u') || text.includes('-U')) {
     USER_OPTION_SECRET.lastIndex = 0;

@@ -145,6 +145,11 @@ describe('maskVolatile masks secrets written after their key', () => {
       // were masked as the password); `env:` in any other place, or a password `env` after a space, still is.
       ['keytool -list -storepass:env STOREPASS -keystore k.jks && jarsigner -keypass:file /run/kp -srcstorepass:env SP a.jar', 'keytool -list -storepass:env STOREPASS -keystore k.jks && jarsigner -keypass:file /run/kp -srcstorepass:env SP a.jar'],
       ['keytool -storepass env -keypass:envx y && pass:env z && token:file w', 'keytool -storepass <secret> -keypass:<secret> y && pass:<secret> z && token:<secret> w'],
+      // `-P` of SQL Server's and Sybase's clients and ipmitool, keytool's `-new` (before, kept): only in their command
+      // line. MySQL's port, grep's, scp's and rsync's `-P`, another command's `-new`, `-new:env`, stay.
+      ["sqlcmd -S db -U sa -P hunter2 -Q \"select 1\" && /opt/mssql-tools/bin/sqlcmd -U SA -P 'Passw0rd! x' && bcp t out t.dat -S db -U sa -Phunter3 -c && OSQL.EXE -U sa -P pw4 && ipmitool -I lanplus -H bmc -U admin -P calvin power status", "sqlcmd -S db -U sa -P <secret> -Q \"select <num>\" && /opt/mssql-tools/bin/sqlcmd -U SA -P '<secret>' && bcp t out t.dat -S db -U sa -P<secret> -c && OSQL.EXE -U sa -P <secret> && ipmitool -I lanplus -H bmc -U admin -P <secret> power status"],
+      ['keytool -storepasswd -new newpass -storepass old -keystore k.jks && keytool -keypasswd -alias a -new:env NEWPW -keypass:env KP', 'keytool -storepasswd -new <secret> -storepass <secret> -keystore k.jks && keytool -keypasswd -alias a -new:env NEWPW -keypass:env KP'],
+      ["mysql -u root -P 3306 -h db && grep -P 'a+b' f && scp -P 2222 f h:/x && rsync -P a b && sqlcmd -E -S db; grep -P x y && mysqlcmd -P z && tool -new thing", "mysql -u root -P <num> -h db && grep -P 'a+b' f && scp -P <num> f h:/x && rsync -P a b && sqlcmd -E -S db; grep -P x y && mysqlcmd -P z && tool -new thing"],
       // `-p` where a password is plausible (before, kept); a port, a flag or a prompt stays.
       ['exec mysql -u root -p hunter two', 'exec mysql -u root -p <secret> two'],
       ['mysqldump -uroot -phunter2 db && mysql -pxyz', 'mysqldump -uroot -p<secret> db && mysql -p<secret>'],
