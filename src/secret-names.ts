@@ -296,6 +296,23 @@ export const USER_PASSWORD_OPTION = new RegExp(
   'g',
 );
 
+/** Samba's user, to its `%`, after the option and an optional quote: no `:` (a URL), not beginning with `-`, `+`, `%`. */
+const SAMBA_USER = String.raw`(?![-+%])[^\s"'%:]{1,64}%`;
+/**
+ * A password after the user's `%` in Samba's user option: `smbclient //srv/share -U bob%hunter2`, `rpcclient -U
+ * "CORP\bob%a b" srv`, `net rpc ... -Ubob%pw`, `samba-tool ... --user=bob%pw`, `--username bob%pw` (smbclient,
+ * rpcclient, net, smbcacls, smbget, samba-tool, winexe). The user is kept, as in a URL. Quoted, the value runs to the
+ * closing quote; else to a space or a quote. Only `-U` (glued or spaced), `--user` and `--username` (spaced or `=`):
+ * lower-case `-u`'s `%` is no such thing (`date -u +%Y-%m-%d`), nor a user with a `:` (`pip install -U
+ * https://h/a%20b`: a URL). Groups: the option, its user and the `%` (1), the secret (2). Only a text holding `-U` or
+ * `-u` and `%` can match (callers test that first). Global: copy it where `lastIndex` could be shared.
+ */
+export const SAMBA_USER_PASSWORD_OPTION = new RegExp(
+  String.raw`((?<![^\s"'])(?:-U(?:[ \t]{1,8})?|--user(?:name)?(?:[ \t]{1,8}|=))(?:\\?["'])?${SAMBA_USER})` +
+    String.raw`((?<=\\["']${SAMBA_USER})[^"'\\\r\n]+|(?<="${SAMBA_USER})[^"\r\n]+|(?<='${SAMBA_USER})[^'\r\n]+|[^\s"']+)`,
+  'g',
+);
+
 /**
  * Commands whose `-u`/`--user` is a user and group (`docker exec -u app:app`), never a password, and the words
  * that may stand between one and the option: its subcommands, options (`-it`, `--rm`), and an option's value

@@ -22,7 +22,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, isCommandPasswordOption, isSecretField, isSecretPair, isUserPasswordOption, isWorkingDirectoryField, PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, isCommandPasswordOption, isSecretField, isSecretPair, isUserPasswordOption, isWorkingDirectoryField, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -74,6 +74,8 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
         { pattern: name, needs: ['-P', '-new'], regex: new RegExp(COMMAND_PASSWORD_OPTION), replace: (_m, [option, sep], _n, at, text) => (isCommandPasswordOption(text, at, option!) ? keep(option, sep, replacement) : undefined), secret: 2 },
         // A password after the user in a user option: curl -u bob:hunter2, -U bob:hunter2 (a proxy's); not docker's -u app:app.
         { pattern: name, needs: ['-u', '-U'], regex: new RegExp(USER_PASSWORD_OPTION), replace: (_m, [optionAndUser], _n, at, text) => (isUserPasswordOption(text, at) ? keep(optionAndUser, replacement) : undefined), secret: 1 },
+        // A password after the user in Samba's user option: smbclient -U bob%hunter2.
+        { pattern: name, needs: '%', regex: new RegExp(SAMBA_USER_PASSWORD_OPTION), replace: (_m, [optionAndUser]) => keep(optionAndUser, replacement), secret: 1 },
         // A password in a URL: https://user:secret@host/.
         { pattern: name, needs: '://', regex: new RegExp(URL_CREDENTIALS), replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
         // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and
@@ -164,7 +166,7 @@ export const redactConfig = z
     patterns: z
       .array(z.enum(BUILT_IN_PATTERNS))
       .default(['credentials', 'credit_card', 'email'])
-      .describe('Built-in patterns: `credentials` (values of fields and `key=value` pairs named like password, pass, secret, token, api_key, auth, cookie, session id or a password\'s hash, a quoted value whole, in JSON escaped inside a string too, a password\'s words after `password: `, `--password x`, `-u root -p x`, `sqlcmd -P x` and `curl -u bob:x` options, YAML `password: >-` blocks, `Cookie:` and `Set-Cookie:` headers to the line\'s end, a `Digest` header\'s parameters; `Bearer` and `Basic` credentials; passwords in URLs; JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and Google API keys, Slack webhook URLs, PEM private keys), `credit_card` (card numbers that pass the Luhn check), `email`, `ip` (IPv4 and IPv6 addresses). `[]` for none.'),
+      .describe('Built-in patterns: `credentials` (values of fields and `key=value` pairs named like password, pass, secret, token, api_key, auth, cookie, session id or a password\'s hash, a quoted value whole, in JSON escaped inside a string too, a password\'s words after `password: `, `--password x`, `-u root -p x`, `sqlcmd -P x`, `curl -u bob:x` and `smbclient -U bob%x` options, YAML `password: >-` blocks, `Cookie:` and `Set-Cookie:` headers to the line\'s end, a `Digest` header\'s parameters; `Bearer` and `Basic` credentials; passwords in URLs; JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and Google API keys, Slack webhook URLs, PEM private keys), `credit_card` (card numbers that pass the Luhn check), `email`, `ip` (IPv4 and IPv6 addresses). `[]` for none.'),
     custom: z.array(customRule).default([]).describe('Your own regular expressions: a string (its matches are replaced by `replacement`) or `{pattern, replacement, ignore_case}`.'),
     fields: z.array(fieldName).min(1).optional().describe('Where to look: `body`, `attributes`, `resource` or paths in them (`body.request`, `attributes.anomaly.why`). Default: the whole event but `source`. Names are never changed, only values.'),
     remove: z.array(fieldName).default([]).describe('Fields deleted from every event (`body.cookie`, `attributes.http.request.header.authorization`); not a whole `body`, `attributes` or `resource` (use a `filter` transform to drop events).'),

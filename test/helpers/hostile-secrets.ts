@@ -1,6 +1,6 @@
 /**
  * Hostile lines (about 1 MB each) for the patterns of a secret after its key (`SECRET_PAIR`), in each of its
- * forms: quoted, JSON escaped in a string, YAML blocks, command-line options (`-u root -p x`, `-u bob:x`, `sqlcmd -P x` too), headers (`Digest` ones too), prose after `key: ` and after an option, a password's words after `key: `; and
+ * forms: quoted, JSON escaped in a string, YAML blocks, command-line options (`-u root -p x`, `-u bob:x`, `sqlcmd -P x`, `-U bob%x` too), headers (`Digest` ones too), prose after `key: ` and after an option, a password's words after `key: `; and
  * for a password in a URL (`URL_CREDENTIALS`). A
  * pattern that backtracks, or a lookbehind that reads a long run back again at each of its characters, takes
  * minutes on one of them; the linear ones take milliseconds. Used by the `redact` and the detector's tests.
@@ -35,6 +35,9 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   'x'.repeat(255) + ' -P '.repeat(2.5e5),
   'keytool -new ' + 'a'.repeat(1e6),
   '-u a:'.repeat(2e5),
+  ' -U a%'.repeat(1.6e5),
+  '-U "a%' + 'b '.repeat(5e5),
+  '-U ' + 'a'.repeat(1e6) + '%x',
   ' docker -u a:b'.repeat(7e4),
   '-u "a:' + 'b '.repeat(5e5),
   '-u a:' + '1'.repeat(1e6) + 'x',

@@ -66,6 +66,8 @@ describe('redact', () => {
       ['exec: mysqldump --user bob --password hunter2 orders; tool --password "-x y" -v', 'exec: mysqldump --user bob --password <redacted> orders; tool --password "<redacted>" -v'],
       // A sentence's word closed by a stop, a PAM line's control word: no password (before, replaced).
       ['Use the --password option. It is read from stdin.\n-password   requisite pam_pwquality.so retry=3', 'Use the --password option. It is read from stdin.\n-password   requisite pam_pwquality.so retry=3'],
+      // Samba's `-U user%password`: before, kept. date's `%` stays.
+      ['exec: smbclient //srv/share -U bob%hunter2 -c ls; rpcclient -U \\"CORP\\\\bob%pw x\\" srv; date -u +%Y', 'exec: smbclient //srv/share -U bob%<redacted> -c ls; rpcclient -U \\"CORP\\\\bob%<redacted>\\" srv; date -u +%Y'],
       // sqlcmd's and ipmitool's `-P`, keytool's `-new`: before, kept; MySQL's `-P` and grep's stay.
       ['exec: sqlcmd -S db -U sa -P hunter2 -Q x; ipmitool -U admin -P calvin; keytool -storepasswd -new newpass; mysql -P 3306; grep -P a+ f', 'exec: sqlcmd -S db -U sa -P <redacted> -Q x; ipmitool -U admin -P <redacted>; keytool -storepasswd -new <redacted>; mysql -P 3306; grep -P a+ f'],
       // keytool's `-storepass:env VAR` names where the password is: before, `env` was replaced as the password.
