@@ -350,6 +350,31 @@ export function isUserPasswordOption(text: string, at: number): boolean {
   return false;
 }
 
+/** The alphabet of crypt(3)'s salts and hashes, and what may not follow a hash of fixed length. */
+const CRYPT64 = String.raw`[./A-Za-z0-9]`;
+const CRYPT_END = String.raw`(?![./A-Za-z0-9])`;
+/**
+ * A password's hash with no key before it, known by its form: crypt(3)'s bcrypt (`$2b$12$` and 53 characters),
+ * md5crypt and Apache's apr1 (`$1$`, `$apr1$`), sha256-crypt and sha512-crypt (`$5$`, `$6$`, `rounds=` too),
+ * yescrypt (`$y$`, `$gy$`: Debian's and Fedora's `/etc/shadow` now), and Argon2 in the PHC form (`$argon2id$v=19$
+ * m=65536,t=3,p=4$salt$hash`). A line of `/etc/shadow` or `.htpasswd`, or an ORM's log of a row, puts one there
+ * without a `password` before it; whoever has it can try a dictionary against it offline. The forms are
+ * unambiguous: an id between `$`s and a salt and hash of crypt's alphabet of a fixed length (Argon2's: its
+ * parameters), so `$6 each`, `$1$2` of a shell, `$2b$12$short` are not taken. Groups: the scheme and its parameters,
+ * kept (1), the salt and hash (2). Only a text holding `$` can match (callers test that first). Global: copy it
+ * where `lastIndex` could be shared.
+ */
+export const PASSWORD_HASH = new RegExp(
+  String.raw`(?<![\w$])(\$2[abxy]\$[0-9]{2}\$(?=${CRYPT64}{53}${CRYPT_END})` +
+    String.raw`|\$(?:1|apr1)\$(?=${CRYPT64}{0,8}\$${CRYPT64}{22}${CRYPT_END})` +
+    String.raw`|\$5\$(?:rounds=[0-9]{1,9}\$)?(?=${CRYPT64}{0,16}\$${CRYPT64}{43}${CRYPT_END})` +
+    String.raw`|\$6\$(?:rounds=[0-9]{1,9}\$)?(?=${CRYPT64}{0,16}\$${CRYPT64}{86}${CRYPT_END})` +
+    String.raw`|\$g?y\$${CRYPT64}{1,32}\$(?=${CRYPT64}{1,86}\$${CRYPT64}{43}${CRYPT_END})` +
+    String.raw`|\$argon2(?:id|i|d)\$(?:v=[0-9]{1,3}\$)?m=[0-9]{1,10},t=[0-9]{1,10},p=[0-9]{1,3}\$(?=[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}))` +
+    String.raw`([./A-Za-z0-9+]*(?:\$[./A-Za-z0-9+]+)?)`,
+  'g',
+);
+
 /** An auth scheme's credentials without a key before it: `... Bearer eyJhbGciOi...`. Groups: the scheme (1), the secret (2). */
 export const SCHEME_CREDENTIALS = /(?<![A-Za-z])((?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]{8,})/gi;
 

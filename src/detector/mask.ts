@@ -7,7 +7,7 @@
  * the rest: what the detector keeps (its windows, templates, categories, the snapshot in `data_dir`) and
  * quotes in a `why` is masked text, so the secret is in none of them.
  */
-import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, isCommandPasswordOption, isSecretPair, isUserPasswordOption, mayHoldCommandPasswordOption, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, isCommandPasswordOption, isSecretPair, isUserPasswordOption, mayHoldCommandPasswordOption, PASSWORD_HASH, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 export const MASK = {
   timestamp: '\uE000',
@@ -68,6 +68,7 @@ const COMMAND_OPTION_SECRET = new RegExp(COMMAND_PASSWORD_OPTION);
 const USER_OPTION_SECRET = new RegExp(USER_PASSWORD_OPTION);
 const SAMBA_USER_SECRET = new RegExp(SAMBA_USER_PASSWORD_OPTION);
 const URL_SECRET = new RegExp(URL_CREDENTIALS);
+const HASH_SECRET = new RegExp(PASSWORD_HASH);
 
 function optionSecretReplacer(_m: string, option: string, sep: string): string {
   return option + sep + MASK.secret;
@@ -81,8 +82,9 @@ function userOptionSecretReplacer(match: string, optionAndUser: string, _secret:
   return isUserPasswordOption(text, at) ? optionAndUser + MASK.secret : match;
 }
 
-function sambaUserSecretReplacer(_m: string, optionAndUser: string): string {
-  return optionAndUser + MASK.secret;
+/** What a match's first group holds is kept (Samba's option and user, a hash's scheme), the rest masked. */
+function keptPrefixSecretReplacer(_m: string, kept: string): string {
+  return kept + MASK.secret;
 }
 
 function urlSecretReplacer(_m: string, before: string, _secret: string, at: string): string {
@@ -91,7 +93,7 @@ function urlSecretReplacer(_m: string, before: string, _secret: string, at: stri
 
 /**
  * The text with the value of every secret written after its key masked, and every password in a URL:
- * `password=\uE005`, `dbPass=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `sqlcmd -U sa -P \uE005`, `-u bob:\uE005`, `-U bob:\uE005`, `-U bob%\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
+ * `password=\uE005`, `dbPass=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `sqlcmd -U sa -P \uE005`, `-u bob:\uE005`, `-U bob:\uE005`, `-U bob%\uE005`, `$2b$12$\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
  * a field's value is masked so before it is percent-decoded too, so that an escaped `&` in the secret (`%26`)
  * does not end it early.
  */
@@ -119,8 +121,12 @@ export function maskSecrets(raw: string): string {
     text = text.replace(USER_OPTION_SECRET, userOptionSecretReplacer as (substring: string, ...args: unknown[]) => string);
     if (text.includes('%')) {
       SAMBA_USER_SECRET.lastIndex = 0;
-      text = text.replace(SAMBA_USER_SECRET, sambaUserSecretReplacer as (substring: string, ...args: unknown[]) => string);
+      text = text.replace(SAMBA_USER_SECRET, keptPrefixSecretReplacer as (substring: string, ...args: unknown[]) => string);
     }
+  }
+  if (text.includes('$')) {
+    HASH_SECRET.lastIndex = 0;
+    text = text.replace(HASH_SECRET, keptPrefixSecretReplacer as (substring: string, ...args: unknown[]) => string);
   }
   // Most URLs hold no `@` (and most texts no `@`: the cheaper search first); the pattern costs far more.
   if (text.includes('@') && text.includes('://')) {

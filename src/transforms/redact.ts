@@ -22,7 +22,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, isCommandPasswordOption, isSecretField, isSecretPair, isUserPasswordOption, isWorkingDirectoryField, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, isCommandPasswordOption, isSecretField, isSecretPair, isUserPasswordOption, isWorkingDirectoryField, PASSWORD_HASH, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -78,6 +78,8 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
         { pattern: name, needs: '%', regex: new RegExp(SAMBA_USER_PASSWORD_OPTION), replace: (_m, [optionAndUser]) => keep(optionAndUser, replacement), secret: 1 },
         // A password in a URL: https://user:secret@host/.
         { pattern: name, needs: '://', regex: new RegExp(URL_CREDENTIALS), replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
+        // A password's hash known by its form, its scheme kept: $2b$12$..., $6$salt$..., $argon2id$v=19$...
+        { pattern: name, needs: '$', regex: new RegExp(PASSWORD_HASH), replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
         // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and
         // Google API keys, and PEM private keys.
         { pattern: name, regex: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, replace: () => replacement },
@@ -166,7 +168,7 @@ export const redactConfig = z
     patterns: z
       .array(z.enum(BUILT_IN_PATTERNS))
       .default(['credentials', 'credit_card', 'email'])
-      .describe('Built-in patterns: `credentials` (values of fields and `key=value` pairs named like password, pass, secret, token, api_key, auth, cookie, session id or a password\'s hash, a quoted value whole, in JSON escaped inside a string too, a password\'s words after `password: `, `--password x`, `-u root -p x`, `sqlcmd -P x`, `curl -u bob:x` and `smbclient -U bob%x` options, YAML `password: >-` blocks, `Cookie:` and `Set-Cookie:` headers to the line\'s end, a `Digest` header\'s parameters; `Bearer` and `Basic` credentials; passwords in URLs; JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and Google API keys, Slack webhook URLs, PEM private keys), `credit_card` (card numbers that pass the Luhn check), `email`, `ip` (IPv4 and IPv6 addresses). `[]` for none.'),
+      .describe('Built-in patterns: `credentials` (values of fields and `key=value` pairs named like password, pass, secret, token, api_key, auth, cookie, session id or a password\'s hash, a quoted value whole, in JSON escaped inside a string too, a password\'s words after `password: `, `--password x`, `-u root -p x`, `sqlcmd -P x`, `curl -u bob:x` and `smbclient -U bob%x` options, YAML `password: >-` blocks, `Cookie:` and `Set-Cookie:` headers to the line\'s end, a `Digest` header\'s parameters; `Bearer` and `Basic` credentials; passwords in URLs; password hashes by their form, `$2b$12$...`, `$6$...`, `$argon2id$...`; JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and Google API keys, Slack webhook URLs, PEM private keys), `credit_card` (card numbers that pass the Luhn check), `email`, `ip` (IPv4 and IPv6 addresses). `[]` for none.'),
     custom: z.array(customRule).default([]).describe('Your own regular expressions: a string (its matches are replaced by `replacement`) or `{pattern, replacement, ignore_case}`.'),
     fields: z.array(fieldName).min(1).optional().describe('Where to look: `body`, `attributes`, `resource` or paths in them (`body.request`, `attributes.anomaly.why`). Default: the whole event but `source`. Names are never changed, only values.'),
     remove: z.array(fieldName).default([]).describe('Fields deleted from every event (`body.cookie`, `attributes.http.request.header.authorization`); not a whole `body`, `attributes` or `resource` (use a `filter` transform to drop events).'),

@@ -109,6 +109,15 @@ describe('maskVolatile masks secrets written after their key', () => {
       'passwordHash=<secret> password_hash: <secret> {"password_digest":"<secret>"} pwd_hash=<secret>',
     );
     expect(render('commit_hash=abcdef passwordHashAlgorithm=bcrypt hash=abc')).toBe('commit_hash=abcdef passwordHashAlgorithm=bcrypt hash=abc');
+    // A password's hash with no key before it, known by its form (before, kept): its scheme and parameters stay.
+    expect(render('row {"h":"$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"} bob:$6$saltsalt$8iYtNHxjWRl.NF6oNZ5tF.iKFlQREaXBLlSmZKP6dy9l5z3vsooWNW0/GZ6Nej73/TFug6pIPSqbJoCT6dfnj.:19000:0:99999:7:::')).toBe(
+      'row {"h":"$<num>b$<num>$<secret>"} bob:$<num>$<secret>:<num>:<num>:<num>:<num>:::',
+    );
+    expect(render('alice:$apr1$saltsalt$r/QcFGT5pNL28bNkeDMHR. x $5$rounds=5000$saltsalt$OIdfjX.u4Y3SJ4I2bX8w5BMf1VAUhHABNUirScDzZi3 $y$j9T$saltsaltsaltsaltsalt12$OIdfjX.u4Y3SJ4I2bX8w5BMf1VAUhHABNUirScDzZi3 $argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG end')).toBe(
+      'alice:$apr<num>$<secret> x $<num>$rounds=<num>$<secret> $y$j<num>T$<secret> $argon<num>id$v=<num>$m=<num>,t=<num>,p=<num>$<secret> end',
+    );
+    // Not the form of one: a price, a shell's `$1$2`, a bcrypt prefix with a short tail, a hash glued to a word.
+    expect(render('cost $6 each, $2b$12$short, echo $1$2$3, x$1$saltsalt$ZliGyAN3DciDHEkDboonh/')).toBe('cost $<num> each, $<num>b$<num>$short, echo $<num>$<num>$<num>, x$<num>$saltsalt$ZliGyAN<num>DciDHEkDboonh/');
     // The same after a camelCase `Pass` (before, kept); a setting of its hashing is none.
     expect(render('dbPassHash=x1 {"userPassDigest":"x2"} smtpPass_hash: x3 dbPassHashAlgorithm=bcrypt')).toBe('dbPassHash=<secret> {"userPassDigest":"<secret>"} smtpPass_hash: <secret> dbPassHashAlgorithm=bcrypt');
     expect(maskSecrets('plain text')).toBe('plain text');

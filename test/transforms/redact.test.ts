@@ -66,6 +66,8 @@ describe('redact', () => {
       ['exec: mysqldump --user bob --password hunter2 orders; tool --password "-x y" -v', 'exec: mysqldump --user bob --password <redacted> orders; tool --password "<redacted>" -v'],
       // A sentence's word closed by a stop, a PAM line's control word: no password (before, replaced).
       ['Use the --password option. It is read from stdin.\n-password   requisite pam_pwquality.so retry=3', 'Use the --password option. It is read from stdin.\n-password   requisite pam_pwquality.so retry=3'],
+      // A password's hash with no key before it, known by its form: before, kept. A price stays.
+      ['bob:$6$saltsalt$8iYtNHxjWRl.NF6oNZ5tF.iKFlQREaXBLlSmZKP6dy9l5z3vsooWNW0/GZ6Nej73/TFug6pIPSqbJoCT6dfnj.:19000:: hash "$2y$10$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW" $6 each', 'bob:$6$<redacted>:19000:: hash "$2y$10$<redacted>" $6 each'],
       // Samba's `-U user%password`: before, kept. date's `%` stays.
       ['exec: smbclient //srv/share -U bob%hunter2 -c ls; rpcclient -U \\"CORP\\\\bob%pw x\\" srv; date -u +%Y', 'exec: smbclient //srv/share -U bob%<redacted> -c ls; rpcclient -U \\"CORP\\\\bob%<redacted>\\" srv; date -u +%Y'],
       // sqlcmd's and ipmitool's `-P`, keytool's `-new`: before, kept; MySQL's `-P` and grep's stay.
