@@ -426,6 +426,33 @@ describe('driftlock stream', () => {
     expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR signing refused: jarsigner -keypass <secret> could not open the keystore' });
     expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
   });
+
+  it("--state: sqlcmd's -P, Samba's -U user%password, keytool's -new, a bcrypt hash without a key and dbPassHash are in neither the state file nor a why", async () => {
+    const dir = await tempDir('dl-detect-');
+    const state = path.join(dir, 'detector.json');
+    const { secrets, secret, at } = secretLines(11);
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      lines.push([
+        () => `${at()} INFO export ran sqlcmd -S db -U sa -P ${secret()} -Q "exec nightly"`,
+        () => `${at()} INFO backup ran smbclient //files/share -U svc${i % 20}%${secret()} -c ls`,
+        () => `${at()} INFO rotate ran keytool -storepasswd -new ${secret()} -storepass:env STOREPASS -keystore k.jks`,
+        () => `${at()} INFO user u${i % 20} saved {"hash":"$2b$12$${secret()}${secret()}${secret()}abcde"} dbPassHash=${secret()}`,
+      ][i % 4]!());
+    }
+    // A new error that quotes ipmitool's password: news, its why quoting the option but not the password.
+    lines.push(`${at()} ERROR power cycle refused: ipmitool -H bmc -U admin -P ${secret()} could not open a session`);
+    const r = await runCli(['stream', '--format', 'text', '--state', state, '--stream-id', 'app'], { input: lines.join('\n') + '\n' });
+    expect(r.code, r.stderr).toBe(0);
+    const saved = await readFile(state, 'utf8');
+    expect((await readDetectorState(state)).streams).toMatchObject([{ id: 'app', events: 401 }]);
+    expect(secrets.filter((s) => saved.includes(s))).toEqual([]);
+    // keytool's `:env` names a variable: kept as it is.
+    expect(saved).toContain('-storepass:env STOREPASS');
+    const alert = jsonLines(r.stdout).find((a) => a.line === 401);
+    expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR power cycle refused: ipmitool -H bmc -U admin -P <secret> could not open a session' });
+    expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
+  });
 });
 
 describe('driftlock scan', () => {
