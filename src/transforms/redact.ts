@@ -204,6 +204,12 @@ type Tally = Map<string, number>;
  * A redactor of events, built from a config: pure code, used by the transform and its tests. It changes the
  * event in place, adds its replacements to `tally` by pattern, and returns how many it made.
  */
+/** Whether `text` holds one of `needs`. */
+function holdsOne(text: string, needs: readonly string[]): boolean {
+  for (let i = 0; i < needs.length; i++) if (text.includes(needs[i]!)) return true;
+  return false;
+}
+
 export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: Tally) => number {
   const rules: Rule[] = config.patterns.flatMap((p) => builtIn(p, config.replacement));
   config.custom.forEach((r) => {
@@ -211,6 +217,10 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
     const re = compileUserRegex(pattern, { ignoreCase: ignore_case });
     rules.push({ pattern: 'custom', regex: new RegExp(re.source, `${re.flags}g`), replace: (m, groups, named) => expand(replacement, m, groups, named) });
   });
+  // Each rule's `needs` as a list, made once: asking `some()` of a list with a new closure for each string
+  // of each event cost the parse -> redact -> file pipeline a third more CPU (2.9 s against 3.9 s for 300,000
+  // nginx JSON lines) once one rule had a list.
+  const needed = rules.map((rule) => (rule.needs === undefined ? undefined : typeof rule.needs === 'string' ? [rule.needs] : [...rule.needs]));
   const secretNames = config.patterns.includes('credentials');
   const cardNumbers = config.patterns.includes('credit_card');
   // The state of one call: its replacements (counted, and by pattern in the caller's tally), and the secrets
@@ -226,8 +236,10 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
 
   const text = (s: string): string => {
     let out = s;
-    for (const rule of rules) {
-      if (rule.needs !== undefined && !(typeof rule.needs === 'string' ? out.includes(rule.needs) : rule.needs.some((n) => out.includes(n)))) continue;
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r]!;
+      const needs = needed[r];
+      if (needs !== undefined && !holdsOne(out, needs)) continue;
       rule.regex.lastIndex = 0;
       if (!rule.regex.test(out)) continue;
       rule.regex.lastIndex = 0;
