@@ -63,6 +63,23 @@ function secretLines(seed: number): { secrets: string[]; secret: () => string; a
   };
 }
 
+/**
+ * `driftlock stream --state` over `lines`: none of `secrets` reaches the state file, nor the why or template of
+ * the alert on the last line (a new error quoting one of them); returns the state file's text and that alert.
+ */
+async function streamKeepsSecretsOut(lines: string[], secrets: string[]): Promise<{ saved: string; alert: Record<string, unknown> | undefined }> {
+  const state = path.join(await tempDir('dl-detect-'), 'detector.json');
+  const r = await runCli(['stream', '--format', 'text', '--state', state, '--stream-id', 'app'], { input: lines.join('\n') + '\n' });
+  expect(r.code, r.stderr).toBe(0);
+  const saved = await readFile(state, 'utf8');
+  expect((await readDetectorState(state)).streams).toMatchObject([{ id: 'app', events: lines.length }]);
+  expect(secrets.filter((s) => saved.includes(s))).toEqual([]);
+  const alert = jsonLines(r.stdout).find((a) => a.line === lines.length);
+  expect(alert, 'the alert on the last line').toBeDefined();
+  expect(secrets.filter((s) => String(alert?.why).includes(s) || String(alert?.template).includes(s))).toEqual([]);
+  return { saved, alert };
+}
+
 describe('driftlock stream', () => {
   it('prints one JSON alert per anomaly for piped nginx JSON lines, naming the field, and a summary on stderr', async () => {
     const lines = incidentLog();
@@ -346,8 +363,6 @@ describe('driftlock stream', () => {
   });
 
   it('--state: a secret written after its key in a text line (token=, password=, Bearer, JSON) is in neither the state file nor a why', async () => {
-    const dir = await tempDir('dl-detect-');
-    const state = path.join(dir, 'detector.json');
     const { secrets, secret, at } = secretLines(3);
     const lines: string[] = [];
     for (let i = 0; i < 400; i++) {
@@ -360,21 +375,13 @@ describe('driftlock stream', () => {
     }
     // A new error that quotes its own secret: still news, its why quoting the key but not the value.
     lines.push(`${at()} ERROR payment refused: client_secret=${secret()} rejected by gateway`);
-    const r = await runCli(['stream', '--format', 'text', '--state', state, '--stream-id', 'app'], { input: lines.join('\n') + '\n' });
-    expect(r.code, r.stderr).toBe(0);
-    const saved = await readFile(state, 'utf8');
-    expect((await readDetectorState(state)).streams).toMatchObject([{ id: 'app', events: 401 }]);
     // Before: all 401 of them in the state file, and the last in the why.
-    expect(secrets.filter((s) => saved.includes(s))).toEqual([]);
-    const alert = jsonLines(r.stdout).find((a) => a.line === 401);
+    const { alert } = await streamKeepsSecretsOut(lines, secrets);
     expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR payment refused: client_secret=<secret> rejected by gateway' });
     expect(alert!.why).toContain('"<ts> ERROR payment refused: client_secret=<secret> rejected by gateway"');
-    expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
   });
 
   it('--state: a secret in a URL, after `-u root -p`, `DB_PASS=`, in a Digest header, with spaces after `password: ` or an escaped quote is in neither the state file nor a why', async () => {
-    const dir = await tempDir('dl-detect-');
-    const state = path.join(dir, 'detector.json');
     const { secrets, secret, at } = secretLines(5);
     const lines: string[] = [];
     for (let i = 0; i < 600; i++) {
@@ -389,21 +396,13 @@ describe('driftlock stream', () => {
     }
     // A new error that quotes a URL's password: news, its why quoting the URL but not the password.
     lines.push(`${at()} ERROR replica refused postgres://replicator:${secret()}@db-2.internal/orders`);
-    const r = await runCli(['stream', '--format', 'text', '--state', state, '--stream-id', 'app'], { input: lines.join('\n') + '\n' });
-    expect(r.code, r.stderr).toBe(0);
-    const saved = await readFile(state, 'utf8');
-    expect((await readDetectorState(state)).streams).toMatchObject([{ id: 'app', events: 601 }]);
     // Before: 601 of the 701 secrets were in the state file (all but the first word of each `password: a b`), and
     // the URL's password in the alert's why and template.
-    expect(secrets.filter((s) => saved.includes(s))).toEqual([]);
-    const alert = jsonLines(r.stdout).find((a) => a.line === 601);
+    const { alert } = await streamKeepsSecretsOut(lines, secrets);
     expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR replica refused postgres://replicator:<secret>@db-<num>.internal/orders' });
-    expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
   });
 
   it("--state: keytool's store and key passwords, curl's -U proxy password, a password's hash and a password that begins with `-` are in neither the state file nor a why", async () => {
-    const dir = await tempDir('dl-detect-');
-    const state = path.join(dir, 'detector.json');
     const { secrets, secret, at } = secretLines(7);
     const lines: string[] = [];
     for (let i = 0; i < 400; i++) {
@@ -416,20 +415,12 @@ describe('driftlock stream', () => {
     }
     // A new error that quotes a key password: news, its why quoting the option but not the password.
     lines.push(`${at()} ERROR signing refused: jarsigner -keypass ${secret()} could not open the keystore`);
-    const r = await runCli(['stream', '--format', 'text', '--state', state, '--stream-id', 'app'], { input: lines.join('\n') + '\n' });
-    expect(r.code, r.stderr).toBe(0);
-    const saved = await readFile(state, 'utf8');
-    expect((await readDetectorState(state)).streams).toMatchObject([{ id: 'app', events: 401 }]);
     // Before (the code of c13c347): 600 of the 601 in the state file.
-    expect(secrets.filter((s) => saved.includes(s))).toEqual([]);
-    const alert = jsonLines(r.stdout).find((a) => a.line === 401);
+    const { alert } = await streamKeepsSecretsOut(lines, secrets);
     expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR signing refused: jarsigner -keypass <secret> could not open the keystore' });
-    expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
   });
 
   it("--state: sqlcmd's -P, Samba's -U user%password, keytool's -new, a bcrypt hash without a key and dbPassHash are in neither the state file nor a why", async () => {
-    const dir = await tempDir('dl-detect-');
-    const state = path.join(dir, 'detector.json');
     const { secrets, secret, at } = secretLines(11);
     const lines: string[] = [];
     for (let i = 0; i < 400; i++) {
@@ -442,16 +433,10 @@ describe('driftlock stream', () => {
     }
     // A new error that quotes ipmitool's password: news, its why quoting the option but not the password.
     lines.push(`${at()} ERROR power cycle refused: ipmitool -H bmc -U admin -P ${secret()} could not open a session`);
-    const r = await runCli(['stream', '--format', 'text', '--state', state, '--stream-id', 'app'], { input: lines.join('\n') + '\n' });
-    expect(r.code, r.stderr).toBe(0);
-    const saved = await readFile(state, 'utf8');
-    expect((await readDetectorState(state)).streams).toMatchObject([{ id: 'app', events: 401 }]);
-    expect(secrets.filter((s) => saved.includes(s))).toEqual([]);
+    const { saved, alert } = await streamKeepsSecretsOut(lines, secrets);
     // keytool's `:env` names a variable: kept as it is.
     expect(saved).toContain('-storepass:env STOREPASS');
-    const alert = jsonLines(r.stdout).find((a) => a.line === 401);
     expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR power cycle refused: ipmitool -H bmc -U admin -P <secret> could not open a session' });
-    expect(secrets.filter((s) => String(alert!.why).includes(s) || String(alert!.template).includes(s))).toEqual([]);
   });
 });
 
