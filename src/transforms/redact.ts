@@ -220,7 +220,7 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
   // Each rule's `needs` as a list, made once: asking `some()` of a list with a new closure for each string
   // of each event cost the parse -> redact -> file pipeline a third more CPU (2.9 s against 3.9 s for 300,000
   // nginx JSON lines) once one rule had a list.
-  const needed = rules.map((rule) => (rule.needs === undefined ? undefined : typeof rule.needs === 'string' ? [rule.needs] : [...rule.needs]));
+  const compiled = rules.map((rule) => ({ ...rule, needs: typeof rule.needs === 'string' ? [rule.needs] : rule.needs }));
   const secretNames = config.patterns.includes('credentials');
   const cardNumbers = config.patterns.includes('credit_card');
   // The state of one call: its replacements (counted, and by pattern in the caller's tally), and the secrets
@@ -236,10 +236,8 @@ export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: 
 
   const text = (s: string): string => {
     let out = s;
-    for (let r = 0; r < rules.length; r++) {
-      const rule = rules[r]!;
-      const needs = needed[r];
-      if (needs !== undefined && !holdsOne(out, needs)) continue;
+    for (const rule of compiled) {
+      if (rule.needs !== undefined && !holdsOne(out, rule.needs)) continue;
       rule.regex.lastIndex = 0;
       if (!rule.regex.test(out)) continue;
       rule.regex.lastIndex = 0;

@@ -1126,8 +1126,14 @@ export class FileInput implements TailerHost {
           const st = await handle.stat().catch(() => undefined);
           if (st && (st.dev !== f.st.dev || st.ino !== f.st.ino)) shifted = true;
           const key = st && fileKey(st.dev, st.ino);
-          if (!st || !key || this.tailers.has(key) || st.size === 0 || !rotationOf(f.file, st.mtimeMs) || (await isCompressed(handle))) {
-            passed(f, st && key ? `opened as inode ${st.ino}, ${st.size} bytes: ${this.tailers.has(key) ? 'being read' : st.size === 0 ? 'empty' : !rotationOf(f.file, st.mtimeMs) ? 'modified before' : 'compressed'}` : 'cannot stat');
+          const passOver = !st || !key ? undefined
+            : this.tailers.has(key) ? 'being read'
+            : st.size === 0 ? 'empty'
+            : !rotationOf(f.file, st.mtimeMs) ? 'modified before'
+            : (await isCompressed(handle)) ? 'compressed'
+            : undefined;
+          if (!st || !key || passOver) {
+            passed(f, st && key ? `opened as inode ${st.ino}, ${st.size} bytes: ${passOver}` : 'cannot stat');
             await handle.close().catch(() => undefined);
             continue;
           }
