@@ -1342,15 +1342,17 @@ export class FileInput implements TailerHost {
     if (!listing) return 'short';
     const at = resume?.at ?? entry.offset;
     const known = entry.fingerprint.length > 0;
+    // Whether the file of `st` may hold the rest: asked of the listing, and again of the file opened.
+    const mayHold = (st: Stats) => {
+      const k = fileKey(st.dev, st.ino);
+      if (this.tailers.has(k) || st.size < entry.fingerprint.length) return false;
+      // The file itself (same inode) only if it holds more than was read; a copy at any size: a copy of
+      // what was already read whole is remembered (below), so that it is not taken for a new file later.
+      if (k === key) return st.size > at || (followRenamed && st.size === at);
+      return known;
+    };
     const candidates = listing
-      .filter((f) => {
-        const k = fileKey(f.st.dev, f.st.ino);
-        if (this.tailers.has(k) || f.st.size < entry.fingerprint.length) return false;
-        // The file itself (same inode) only if it holds more than was read; a copy at any size: a copy of
-        // what was already read whole is remembered (below), so that it is not taken for a new file later.
-        if (k === key) return f.st.size > at || (followRenamed && f.st.size === at);
-        return known;
-      })
+      .filter((f) => mayHold(f.st))
       .sort((a, b) => Number(fileKey(b.st.dev, b.st.ino) === key) - Number(fileKey(a.st.dev, a.st.ino) === key));
     let remembered = false;
     for (const c of candidates) {
@@ -1363,8 +1365,13 @@ export class FileInput implements TailerHost {
         this.limitHit(err, `open ${c.file}`);
         return 'short';
       }
+      // The name may hold another file than when the folder was listed (a rotation running now), and a
+      // tailer may have taken the file since: what counts is the file opened. Before, it was taken on the
+      // listed file's merits. A checkpoint with no first bytes yet (saved as its file was first opened,
+      // then SIGKILL) passes any file's, and the file-crash test read a whole rotated file twice: under its
+      // name, and as the "copy" of such a checkpoint, renamed onto the listed name before the open.
       const st = await handle.stat().catch(() => undefined);
-      if (!st || !(await startsWith(handle, entry.fingerprint).catch(() => false))) {
+      if (!st || !mayHold(st) || !(await startsWith(handle, entry.fingerprint).catch(() => false))) {
         await handle.close().catch(() => undefined);
         continue;
       }
