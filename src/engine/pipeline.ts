@@ -252,6 +252,9 @@ function onErrorOf(config: ComponentConfig): OnError {
 /** A component that crashed within this long is reported by `health()` (longer than the longest backoff). */
 export const HEALTH_WINDOW_MS = 60_000;
 
+/** Whether something that happened `at` (ms) is still said on `/health` `now`. */
+const recent = (at: number | undefined, now: number): at is number => at !== undefined && now - at <= HEALTH_WINDOW_MS;
+
 /**
  * A component in trouble, as `/health` lists it. `last_error` and `seconds_ago` are those of the first of its
  * `problems` (a crash before what it says it cannot do, before a failed batch), as they were before the list:
@@ -686,9 +689,9 @@ export class Pipeline {
     const entry = (component: string, kind: string, restarts: number, problems: ComponentProblem[]): ComponentTrouble => ({ component, kind, last_error: problems[0]!.last_error, seconds_ago: problems[0]!.seconds_ago, restarts, problems });
     for (const c of this.components.values()) {
       const problems: ComponentProblem[] = [];
-      if (c.lastCrashAt !== undefined && now - c.lastCrashAt <= HEALTH_WINDOW_MS) problems.push(problem('crashed', c.lastCrashAt, c.lastError));
+      if (recent(c.lastCrashAt, now)) problems.push(problem('crashed', c.lastCrashAt, c.lastError));
       if (c.failingSince !== undefined) problems.push(problem('failing', c.failingSince, c.failingReason));
-      if (c.lastFailedBatchAt !== undefined && now - c.lastFailedBatchAt <= HEALTH_WINDOW_MS) problems.push(problem('failed_batch', c.lastFailedBatchAt, c.lastBatchError));
+      if (recent(c.lastFailedBatchAt, now)) problems.push(problem('failed_batch', c.lastFailedBatchAt, c.lastBatchError));
       const flushed = flushes.get(c.config.id);
       if (flushed) problems.push(problem('flush_failed', flushed.at, flushed.error));
       // Its restarts in the pipelines a reload replaced too, as /metrics counts them: a crash carried over said 0.
@@ -709,8 +712,8 @@ export class Pipeline {
   recentTrouble(now = Date.now()): RecentTrouble[] {
     const out: RecentTrouble[] = [];
     for (const c of this.components.values()) {
-      const crashed = c.lastCrashAt !== undefined && now - c.lastCrashAt <= HEALTH_WINDOW_MS;
-      const failed = c.lastFailedBatchAt !== undefined && now - c.lastFailedBatchAt <= HEALTH_WINDOW_MS;
+      const crashed = recent(c.lastCrashAt, now);
+      const failed = recent(c.lastFailedBatchAt, now);
       if (!crashed && !failed) continue;
       out.push({
         component: c.config.id,
@@ -724,7 +727,7 @@ export class Pipeline {
 
   /** The flushes that failed within `HEALTH_WINDOW_MS`, in this pipeline and the ones it replaced, oldest first. */
   recentFlushFailures(now = Date.now()): FlushFailure[] {
-    return [...this.flushFailuresBefore, ...this.flushFailures].filter((f) => now - f.at <= HEALTH_WINDOW_MS);
+    return [...this.flushFailuresBefore, ...this.flushFailures].filter((f) => recent(f.at, now));
   }
 
   /** Resolves (or rejects) when input `c`'s run is over: told to the pipeline that owns it now, not to those before. */
