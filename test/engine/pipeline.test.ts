@@ -870,6 +870,8 @@ outputs:
 
   it('stop() gives up after the timeout when an output hangs, and still releases the inputs', async () => {
     hooks.beforeAck.set('stuck', () => new Promise<void>(() => undefined));
+    let offered = 0;
+    hooks.emitted.set('src', () => (offered += 1));
     const { pipeline } = await testPipeline(`
 inputs:
   src: { type: numbers, count: 0, batch_size: 5 }
@@ -877,7 +879,10 @@ outputs:
   stuck: { type: collect, inputs: [src], buffer: { max_events: 10 } }
 `);
     await pipeline.start();
-    await sleep(50);
+    // Until the fourth batch waits for room (a fixed 50 ms was too short on a loaded machine: 3 batches, 15
+    // events answered against 20).
+    for (let i = 0; i < 500 && offered < 4; i++) await sleep(10);
+    expect(offered, 'the input offered its fourth batch').toBe(4);
     expect(await pipeline.stop(300)).toBe(false);
     // Every batch the input emitted is answered: abandoned (the daemon gave up on it), not rejected (an
     // output refused it for good), so an input that can offer its events again knows it should.
