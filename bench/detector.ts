@@ -36,6 +36,8 @@ export interface ThroughputResult {
   case: 'json' | 'text';
   events: number;
   seconds: number;
+  /** User + system CPU seconds of the timed pass (process.cpuUsage: every thread of the process, GC's too). */
+  cpuSeconds: number;
   anomalies: number;
   warmupEvents: number;
   memoryBytes: number;
@@ -111,6 +113,7 @@ async function throughput(kind: 'json' | 'text'): Promise<ThroughputResult> {
   const detector = new Detector();
   const profileDir = process.env.BENCH_DETECTOR_PROFILE;
   const started = process.hrtime.bigint();
+  const cpuStarted = process.cpuUsage();
   let anomalies: number;
   if (profileDir) {
     await mkdir(profileDir, { recursive: true });
@@ -122,7 +125,8 @@ async function throughput(kind: 'json' | 'text'): Promise<ThroughputResult> {
     anomalies = observeAll(detector, 'nginx', inputs);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { case: kind, events, seconds, anomalies, warmupEvents, memoryBytes: detector.stream('nginx').memoryBytes, profiled: Boolean(profileDir) };
+  const cpu = process.cpuUsage(cpuStarted);
+  return { case: kind, events, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, anomalies, warmupEvents, memoryBytes: detector.stream('nginx').memoryBytes, profiled: Boolean(profileDir) };
 }
 
 function printHotFunctions(title: string, hot: ReturnType<typeof hotFunctions>): void {

@@ -25,6 +25,45 @@ export interface Row {
   target?: number;
   /** Lines/s of every run, slowest first, when the case ran more than once (the row is the median run). */
   runs?: number[];
+  /** User + system CPU seconds of the daemon over the same span as `seconds`; absent without /proc. */
+  cpuSeconds?: number;
+}
+
+/** Units of the CPU times in /proc (USER_HZ, sysconf CLK_TCK): 100 a second on Linux. */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds (user + system, all threads) from /proc/<pid>/stat: the process's own, or those of the children
+ * it has reaped (the kernel adds a child's to its parent's when the parent reaps it); undefined without /proc.
+ */
+function statCpu(pid: number | 'self', whose: 'own' | 'reaped children'): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields from the 3rd on follow the command name's ')': utime and stime are the 14th and 15th,
+    // cutime and cstime the 16th and 17th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const at = whose === 'own' ? 11 : 13;
+    return (Number(fields[at]) + Number(fields[at + 1])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds a running process has used so far (exact to a clock tick, 10 ms). */
+export const processCpu = (pid: number) => statCpu(pid, 'own');
+
+/**
+ * Starts measuring a daemon's CPU time up to its exit; call the function it returns once 'exit' was emitted
+ * (Node has reaped the child by then). Exact to a clock tick, where the last poll of /proc/<pid>/stat before
+ * the exit missed what ran after it (polls every 20 ms came up to 80 ms apart on this busy host). Counts
+ * every child reaped meanwhile, so only one may run at a time (the bench runs its cases in turn).
+ */
+export function reapedCpuSince(): () => number | undefined {
+  const before = statCpu('self', 'reaped children');
+  return () => {
+    const after = statCpu('self', 'reaped children');
+    return before === undefined || after === undefined ? undefined : after - before;
+  };
 }
 
 /** Peak resident set size of a running process (VmHWM), in bytes; 0 when it cannot be read. */
