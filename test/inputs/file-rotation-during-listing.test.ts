@@ -15,12 +15,13 @@ import { describe, expect, it, vi } from 'vitest';
  * `during` runs once, inside the listing of the folder (namesIn's readdir, with no options) numbered `at`;
  * `hidden` is left out of every listing of the folder while it is set.
  */
-const torn: { dir?: string; at: number; listings: number; during?: { before: () => void; after: () => void }; hidden?: string } = { at: 0, listings: 0 };
+const torn: { dir?: string; at: number; listings: number; during?: { before: () => void; after: () => void }; hidden?: string; each?: () => void } = { at: 0, listings: 0 };
 vi.mock('node:fs/promises', async (importOriginal) => {
   const original = await importOriginal<typeof import('node:fs/promises')>();
   const readdir = (async (dir: unknown, ...rest: unknown[]) => {
     const during = rest.length === 0 && String(dir) === torn.dir && ++torn.listings === torn.at ? torn.during : undefined;
     during?.before();
+    if (rest.length === 0 && String(dir) === torn.dir) torn.each?.();
     const names = await (original.readdir as (...a: unknown[]) => Promise<Array<string | { name: string }>>)(dir, ...rest);
     during?.after();
     if (String(dir) !== torn.dir || torn.hidden === undefined) return names;
@@ -150,5 +151,51 @@ describe('file input: a rotated file the start missed', () => {
     await sleep(300);
     await third.stop();
     expect(['a', 'b', 'c'].map((p) => `${p}: ${count(third.bodies(), p)}`)).toEqual(['a: 0', 'b: 50', 'c: 0']);
+  }, 30_000);
+});
+
+describe('file input: a folder whose names shift at every listing', () => {
+  it('the look gives up after a few walks and says so; what it did not walk is read at the next start', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const data = path.join(dir, 'data');
+    const config = { include: [log], start_at: 'beginning' };
+    await writeFile(log, numbered('a', 0, 50));
+    const first = start({ dataDir: data, config });
+    await first.until(() => first.events.length === 50, 'app.log read');
+    await first.stop();
+    // Each listing of the folder finds one more rotated file (r1, r2, ...) than the one before.
+    let made = 0;
+    torn.dir = dir;
+    torn.at = 0;
+    torn.during = undefined;
+    torn.each = () => {
+      made += 1;
+      writeFileSync(`${log}.${made}`, numbered(`r${made}-`, 0, 10));
+    };
+    const second = start({ dataDir: data, config });
+    await second.until(() => second.logs.includes('file input started'), 'the start');
+    torn.each = undefined;
+    const gaveUp = second.logRecords.filter((r) => String(r.msg).startsWith('gave up looking for rotated files never seen'));
+    expect(gaveUp.map((r) => r.msg)).toEqual(['gave up looking for rotated files never seen: names still shifting after 5 walks of the folder']);
+    const files = (bodies: string[]) => [...new Set(bodies.map((b) => b.split('-')[0]))].sort();
+    // The walks read the files they found (as their debug lines say); a file made by a listing no walk went
+    // through (the check after the last walk) is not read by this start.
+    const readWhole = second.logRecords
+      .filter((r) => r.msg === 'looked for rotated files never seen')
+      .flatMap((r) => r.files as string[])
+      .filter((f) => f.endsWith(': read whole')).length;
+    expect(readWhole).toBeGreaterThan(0);
+    expect(readWhole).toBeLessThan(made);
+    await second.until(() => second.bodies().length === 10 * readWhole, 'the files walked read');
+    await second.stop();
+    expect(files(second.bodies())).toHaveLength(readWhole);
+    // The next start reads the others (the start's look time is saved: `unseen_since`), and nothing twice.
+    const third = start({ dataDir: data, config });
+    await third.until(() => third.bodies().length === 10 * (made - readWhole), 'the files not walked read', 5000).catch(() => undefined);
+    await third.stop();
+    const all = [...second.bodies(), ...third.bodies()];
+    expect(files(all)).toEqual(Array.from({ length: made }, (_, i) => `r${i + 1}`).sort());
+    expect(all.length, 'nothing read twice').toBe(10 * made);
   }, 30_000);
 });

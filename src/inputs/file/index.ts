@@ -151,6 +151,9 @@ const RESTING_CHECKS_AT_ONCE = 64;
 /** The files a walk for rotated files never seen names in its debug line, at most (a folder may hold thousands). */
 const WALK_LOG_FILES = 20;
 
+/** The walks of a folder one look for rotated files never seen makes at most while its names shift (see `readUnseen`). */
+const WALK_PASSES = 5;
+
 /** Names remembered as found since the start (see `namesFound`), the first found forgotten first. */
 const MAX_NAMES_FOUND = 10_000;
 
@@ -1088,7 +1091,7 @@ export class FileInput implements TailerHost {
       // `unseenSince`); the file-crash test lost a whole rotated file this way, once in about 150 runs.
       let listing = await this.listed(dir, listings, wanted);
       let shifted = true;
-      for (let pass = 0; shifted && !short && pass < 5; pass++) {
+      for (let pass = 0; shifted && !short && pass < WALK_PASSES; pass++) {
         shifted = false;
         if (!listing) {
           short = true;
@@ -1164,7 +1167,8 @@ export class FileInput implements TailerHost {
       }
       if (short) this.deferUnseen(dir, names, why);
       // Done, unless names still shifted at the last pass: the start's time is kept for the next look then.
-      else if (!shifted) {
+      else if (shifted) this.ctx.logger.debug({ folder: dir, names: [...names.keys()] }, `gave up looking for rotated files never seen: names still shifting after ${WALK_PASSES} walks of the folder`);
+      else {
         for (const [name, since] of names) {
           const file = path.join(dir, name);
           if (since <= (this.startSince.get(file) ?? -Infinity)) this.startSince.delete(file);
