@@ -9,8 +9,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, startCli } from '../helpers/cli.js';
+import { scrape } from '../helpers/metrics.js';
 import { freePort } from '../helpers/syslog-senders.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -42,6 +44,7 @@ ${extra}`;
     const cli = startCli(['run', '-c', config], { stdin: 'ignore' });
     const udp = dgram.createSocket('udp4');
     let tcp: net.Socket | undefined;
+    let sending = true;
     try {
       await cli.waitFor(/driftlock running/);
       tcp = net.connect({ port: tcpPort, host: '127.0.0.1' });
@@ -51,25 +54,29 @@ ${extra}`;
       tcp.on('error', () => undefined);
       // Three senders, one message each every 2 ms, from before the SIGHUP until after the new pipeline runs.
       const sent = { udp: 0, tcp: 0, file: 0 };
-      let sending = true;
       const senders = (async () => {
         while (sending) {
           udp.send(`<13>1 - host app - - - udp ${sent.udp++}`, udpPort, '127.0.0.1');
           if (!tcpClosed) tcp!.write(`<13>1 - host app - - - tcp ${sent.tcp++}\n`);
           await appendFile(log, `file ${sent.file++}\n`);
-          await sleep(2);
+          await sleep(2); // the senders' pace
         }
       })();
-      await sleep(400);
+      // The output has 50 messages of each sender, and again 50 sent after the new pipeline runs.
+      const arrived = async (prefix: string, n: number) => (await readLines(out)).some((l) => l.includes(`"${prefix} ${n}"`));
+      const allArrived = async (n: number) => (await arrived('udp', n)) && (await arrived('tcp', n)) && (await arrived('file', n));
+      const state = () => `sent: ${JSON.stringify(sent)}, TCP connection closed: ${tcpClosed}\n${cli.stderr().slice(-3000)}`;
+      await until(() => allArrived(50), 'message 50 of each sender (udp, tcp, file) in the output before the reload', { detail: state });
       // The new config adds an output: the pipeline changes, the inputs do not.
       await writeFile(config, pipeline(`  copy: { type: file, inputs: [udp], path: ${dir}/copy.jsonl }\n`));
       cli.child.kill('SIGHUP');
       await cli.waitFor(/config reloaded: the new pipeline is running/);
-      await sleep(400);
+      const atReload = Math.max(sent.udp, sent.tcp, sent.file);
+      await until(() => allArrived(atReload + 50), `message ${atReload + 50} of each sender in the output, 50 after the reload`, { detail: state });
       sending = false;
       await senders;
       const expected = sent.udp + sent.tcp + sent.file;
-      for (let i = 0; i < 300 && (await readLines(out)).length < expected; i++) await sleep(20);
+      await until(async () => (await readLines(out)).length >= expected, `all ${expected} messages sent in the output`, { detail: state });
       expect(tcpClosed).toBe(false);
       cli.child.kill('SIGTERM');
       const exit = await cli.exited;
@@ -86,6 +93,7 @@ ${extra}`;
       expect(numbered('file ')).toEqual(range(sent.file));
       expect(sent.udp).toBeGreaterThan(100);
     } finally {
+      sending = false;
       udp.close();
       tcp?.destroy();
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
@@ -107,13 +115,13 @@ ${extra}`;
     try {
       await cli.waitFor(/driftlock running/);
       cli.child.stdin!.write('one\ntwo\n');
-      for (let i = 0; i < 200 && (await readLines(out)).length < 2; i++) await sleep(10);
+      await until(async () => (await readLines(out)).length >= 2, 'lines one and two in the output');
       // A changed stdin input: refused, the running pipeline goes on.
       await writeFile(config, pipeline(', max_line_bytes: 2KiB', ''));
       cli.child.kill('SIGHUP');
       await cli.waitFor(/changes or removes the input that reads standard input/);
       cli.child.stdin!.write('three\n');
-      for (let i = 0; i < 200 && (await readLines(out)).length < 3; i++) await sleep(10);
+      await until(async () => (await readLines(out)).length >= 3, 'line three in the output, after the refused reload');
       // Unchanged, with an output added: reloaded, and standard input goes on being read.
       await writeFile(config, pipeline('', `  copy: { type: file, inputs: [in], path: ${dir}/copy.jsonl }\n`));
       cli.child.kill('SIGHUP');
@@ -149,7 +157,9 @@ export default ({ z, defineOutput, ackBatch }) => [defineOutput({
 })];
 `);
     const config = path.join(dir, 'pipeline.yaml');
+    const api = await freePort();
     await writeFile(config, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:${api}" }
 plugins: [./slow.mjs]
 inputs:
   tail: { type: file, include: [${log}], start_at: beginning }
@@ -164,15 +174,16 @@ outputs:
     const writer = (async () => {
       while (writing) {
         await appendFile(log, Array.from({ length: 10 }, () => `line ${written++}\n`).join(''));
-        await sleep(10);
+        await sleep(10); // the writer's pace
       }
     })();
-    await sleep(1000);
+    // The output's buffer full: the reload's drain takes a while (200 events at 2 ms each).
+    await until(async () => ((await scrape(api)).get('buffer_events/out') ?? 0) >= 200, 'the output\'s buffer to fill (200 events)', { detail: () => first.stderr().slice(-3000) });
     // The output changes (its buffer), the input does not: it is kept running, its backlog held.
     await writeFile(config, (await readFile(config, 'utf8')).replace('max_events: 200', 'max_events: 201'));
     first.child.kill('SIGHUP');
+    // Logged as the drain starts, the kept input held already: the SIGTERM comes during the drain.
     await first.waitFor(/SIGHUP: reloading the config/);
-    await sleep(50);
     first.child.kill('SIGTERM');
     const stopped = await first.exited;
     writing = false;
@@ -187,7 +198,7 @@ outputs:
     // The next start resumes from the checkpoint: every line arrives (at least once).
     const second = startCli(['run', '-c', config], { stdin: 'ignore' });
     await second.waitFor(/driftlock running/);
-    for (let i = 0; i < 1000 && new Set(await readLines(out)).size < written; i++) await sleep(20);
+    await until(async () => new Set(await readLines(out)).size >= written, `all ${written} lines in the output after the next start`, { detail: () => second.stderr().slice(-3000) });
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
     const lines = await readLines(out);
