@@ -4,8 +4,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exitSummary, logLines, startCli } from '../helpers/cli.js';
 import { ForwardClient } from '../helpers/forward-client.js';
+import { freePort, scrape } from '../helpers/metrics.js';
 import { RawOtlpClient, simpleRequest } from '../helpers/otlp-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 describe('network inputs through the real CLI', () => {
   it('syslog (tcp), otlp_grpc and fluent_forward on port 0 -> file; the bound ports are logged; SIGTERM drains and exits 0', async () => {
@@ -78,8 +80,10 @@ export default ({ z, defineOutput, ackBatch }) => [defineOutput({
 })];
 `);
     const config = path.join(dir, 'pipeline.yaml');
+    const api = await freePort();
     await writeFile(config, `data_dir: ${dir}/data
 shutdown_timeout: 60s
+api: { enabled: true, address: "127.0.0.1:${api}" }
 plugins: [./slow.mjs]
 inputs:
   sys: { type: syslog, mode: tcp, address: 127.0.0.1:0 }
@@ -104,11 +108,14 @@ outputs:
       flood.write(Array.from({ length: 3000 }, (_, i) => line(`flood ${i}`)).join(''));
       const victim = await connect();
       victim.write(Array.from({ length: 20 }, (_, i) => line(`victim A${i}`)).join(''));
+      // For A to be read and handed on (its connection then waits for the full pipeline) before B comes:
+      // nothing tells one connection's lines from the flood's (received_events_total counts both).
       await new Promise((r) => setTimeout(r, 500));
       victim.write(Array.from({ length: 20 }, (_, i) => line(`victim B${i}`)).join(''));
       const fwd = await ForwardClient.connect(ports.get('fwd')!);
       fwd.send(['app.web', [[1_700_000_000, { msg: 'forwarded at the stop' }]], { chunk: 'stop-1' }]);
-      await new Promise((r) => setTimeout(r, 300));
+      // The chunk taken (counted as it is handed on): sent after B, it was read after B.
+      await until(async () => ((await scrape(api)).get('received_events_total/fwd') ?? 0) >= 1, 'the forward chunk taken (received_events_total/fwd 1)', { detail: () => cli.stderr().slice(-3000) });
       // Both inputs change (max_connections), so that the reload stops them.
       if (signal === 'SIGHUP') await writeFile(config, (await readFile(config, 'utf8')).replaceAll('address: 127.0.0.1:0', 'address: 127.0.0.1:0, max_connections: 999'));
       cli.child.kill(signal);
