@@ -2,12 +2,13 @@
  * Masks volatile tokens (timestamps, UUIDs, IPs, long hex ids, numbers) so that two events that differ
  * only in those compare as alike. Each kind becomes one private-use character: short, so it costs the
  * compressor little, and impossible to confuse with log text. `unmask` renders them readably for a `why`.
- * Secrets written after their key (`password=hunter2`, `Authorization: Bearer ...`) or in a URL
- * (`postgres://app:s3cr3t@db`) are masked too, before
+ * Secrets written after their key (`password=hunter2`, `Authorization: Bearer ...`), in a URL
+ * (`postgres://app:s3cr3t@db`) or known by their form with no key (a JSON Web Token, an AWS access key id) are
+ * masked too, before
  * the rest: what the detector keeps (its windows, templates, categories, the snapshot in `data_dir`) and
  * quotes in a `why` is masked text, so the secret is in none of them.
  */
-import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, isCommandPasswordOption, isSecretPair, isUserPasswordOption, mayHoldCommandPasswordOption, PASSWORD_HASH, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, holdsOne, isCommandPasswordOption, isSecretPair, isUserPasswordOption, MAY_HOLD_TOKEN, mayHoldCommandPasswordOption, PASSWORD_HASH, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, TOKEN_SHAPES, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 export const MASK = {
   timestamp: '\uE000',
@@ -87,13 +88,17 @@ function keptPrefixSecretReplacer(_m: string, kept: string): string {
   return kept + MASK.secret;
 }
 
+/** `TOKEN_SHAPES`, own copies (`lastIndex`). */
+const TOKEN_SECRETS = TOKEN_SHAPES.map((shape) => ({ needs: shape.needs, regex: new RegExp(shape.regex) }));
+
 function urlSecretReplacer(_m: string, before: string, _secret: string, at: string): string {
   return before + MASK.secret + at;
 }
 
 /**
  * The text with the value of every secret written after its key masked, and every password in a URL:
- * `password=\uE005`, `dbPass=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `sqlcmd -U sa -P \uE005`, `-u bob:\uE005`, `-U bob:\uE005`, `-U bob%\uE005`, `$2b$12$\uE005`, `postgres://app:\uE005@db`. `maskVolatile` does it first;
+ * `password=\uE005`, `dbPass=\uE005`, `Authorization: Bearer \uE005`, `-u root -p \uE005`, `sqlcmd -U sa -P \uE005`, `-u bob:\uE005`, `-U bob:\uE005`, `-U bob%\uE005`, `$2b$12$\uE005`, `postgres://app:\uE005@db`; and every token known by its form, whole (`TOKEN_SHAPES`: `eyJ...` JSON Web
+ * Tokens, `AKIA...` AWS access key ids, `ghp_...`, PEM private keys). `maskVolatile` does it first;
  * a field's value is masked so before it is percent-decoded too, so that an escaped `&` in the secret (`%26`)
  * does not end it early.
  */
@@ -127,6 +132,13 @@ export function maskSecrets(raw: string): string {
   if (text.includes('$')) {
     HASH_SECRET.lastIndex = 0;
     text = text.replace(HASH_SECRET, keptPrefixSecretReplacer as (substring: string, ...args: unknown[]) => string);
+  }
+  if (MAY_HOLD_TOKEN.test(text)) {
+    for (const shape of TOKEN_SECRETS) {
+      if (!holdsOne(text, shape.needs)) continue;
+      shape.regex.lastIndex = 0;
+      text = text.replace(shape.regex, MASK.secret);
+    }
   }
   // Most URLs hold no `@` (and most texts no `@`: the cheaper search first); the pattern costs far more.
   if (text.includes('@') && text.includes('://')) {

@@ -22,7 +22,7 @@ import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
 import { percentDecode } from '../detector/stream.js';
-import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, isCommandPasswordOption, isSecretField, isSecretPair, isUserPasswordOption, isWorkingDirectoryField, PASSWORD_HASH, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
+import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, holdsOne, isCommandPasswordOption, isSecretField, isSecretPair, isUserPasswordOption, isWorkingDirectoryField, PASSWORD_HASH, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, TOKEN_SHAPES, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */
 const MIN_ECHO = 4;
@@ -80,13 +80,9 @@ function builtIn(name: BuiltInPattern, replacement: string): Rule[] {
         { pattern: name, needs: '://', regex: new RegExp(URL_CREDENTIALS), replace: (_m, [before, , at]) => keep(before, replacement, at), secret: 1 },
         // A password's hash known by its form, its scheme kept: $2b$12$..., $6$salt$..., $argon2id$v=19$...
         { pattern: name, needs: '$', regex: new RegExp(PASSWORD_HASH), replace: (_m, [scheme]) => keep(scheme, replacement), secret: 1 },
-        // Tokens recognisable by their form: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe and
-        // Google API keys, and PEM private keys.
-        { pattern: name, regex: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, replace: () => replacement },
-        { pattern: name, regex: /(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}(?![A-Za-z0-9])/g, replace: () => replacement },
-        { pattern: name, regex: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|xox[abprs]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|AIza[A-Za-z0-9_-]{35})/g, replace: () => replacement },
-        { pattern: name, regex: /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9/]+/g, replace: () => replacement },
-        { pattern: name, needs: '-----BEGIN ', regex: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, replace: () => replacement },
+        // Tokens recognisable by their form, with no key: JSON Web Tokens, AWS access key ids, GitHub, Slack, Stripe
+        // and Google API keys, Slack webhook URLs, PEM private keys (the detector masks the same: see `maskSecrets`).
+        ...TOKEN_SHAPES.map((shape): Rule => ({ pattern: name, needs: shape.needs, regex: new RegExp(shape.regex), replace: () => replacement })),
       ];
     case 'credit_card':
       // 13 to 19 digits, in groups separated by a space or a dash, starting as card numbers do (Visa 4, Mastercard
@@ -204,12 +200,6 @@ type Tally = Map<string, number>;
  * A redactor of events, built from a config: pure code, used by the transform and its tests. It changes the
  * event in place, adds its replacements to `tally` by pattern, and returns how many it made.
  */
-/** Whether `text` holds one of `needs`. */
-function holdsOne(text: string, needs: readonly string[]): boolean {
-  for (let i = 0; i < needs.length; i++) if (text.includes(needs[i]!)) return true;
-  return false;
-}
-
 export function compileRedactor(config: RedactConfig): (event: LogEvent, tally: Tally) => number {
   const rules: Rule[] = config.patterns.flatMap((p) => builtIn(p, config.replacement));
   config.custom.forEach((r) => {

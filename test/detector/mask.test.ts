@@ -226,6 +226,36 @@ describe('maskVolatile masks secrets written after their key', () => {
     expect(render('https://user@host/x and https://host:8443/y')).toBe('https://user@host/x and https://host:<num>/y');
   });
 
+  it('masks tokens known by their form with no key before them, whole; near misses are kept', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl';
+    const pem = '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17\n\nMIIEpAIBAAKCAQEA-x/y+z==\n-----END RSA PRIVATE KEY-----';
+    // Before, all kept: the detector knew a secret only by its key.
+    const masked: Array<[string, string]> = [
+      [`session opened with ${jwt} for bob`, 'session opened with <secret> for bob'],
+      ['uploaded by AKIAIOSFODNN7EXAMPLE and ASIAY34FZKBOKMUTVV7A', 'uploaded by <secret> and <secret>'],
+      ['pushed with ghp_0123456789abcdefghijABCDEFGHIJ012345 ok', 'pushed with <secret> ok'],
+      ['bot xoxb-1234567890-abcdefghijkl posted', 'bot <secret> posted'],
+      ['charged with sk_live_abcdefghijklmnop1234', 'charged with <secret>'],
+      ['maps key AIzaSyA-1234567890abcdefghijklmnopqrstu used', 'maps key <secret> used'],
+      ['posting to https://hooks.slack.com/services/T0001/B0002/XXXXXXXXXXXXXXXXXXXXXXXX now', 'posting to <secret> now'],
+      [`loaded ${pem} from disk`, 'loaded <secret> from disk'],
+      // After its key, as before: the key kept.
+      [`token=${jwt}`, 'token=<secret>'],
+    ];
+    for (const [line, want] of masked) expect.soft(render(line), line).toBe(want);
+    // Near misses: a JWT's header alone, or a payload that is no JSON object; a key id one short or one long, in
+    // lower case or glued to a word; a GitHub prefix that is none, or too short; `xoxo`; a public key.
+    const kept = [
+      'header eyJhbGciOiJIUzI1NiJ9 alone',
+      'eyJhbGciOiJIUzI1NiJ9.c2lnbmF0dXJl.c2ln',
+      'AKIAIOSFODNN7EXAMPL AKIAIOSFODNN7EXAMPLEX akiaiosfodnn7example MYAKIAIOSFODNN7EXAMPLE',
+      'ghx_0123456789abcdefghijABCDEFGHIJ012345 ghp_0123456789abcdef',
+      'xoxo-1234567890-abcdefghijkl',
+      '-----BEGIN PUBLIC KEY-----\nMFkwEwYH\n-----END PUBLIC KEY-----',
+    ];
+    for (const line of kept) expect.soft(maskSecrets(line), line).toBe(line);
+  });
+
   it('masks secrets in linear time on hostile lines (1 MB each)', () => {
     // A regex that backtracks runs for minutes on these; linear ones take milliseconds (the test's timeout is the bound).
     for (const line of HOSTILE_SECRET_LINES) expect(maskSecrets(line).length).toBeLessThanOrEqual(line.length);

@@ -438,6 +438,28 @@ describe('driftlock stream', () => {
     expect(saved).toContain('-storepass:env STOREPASS');
     expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR power cycle refused: ipmitool -H bmc -U admin -P <secret> could not open a session' });
   });
+
+  it('--state: a JSON Web Token and an AWS access key id with no key before them are in neither the state file nor a why', async () => {
+    const { secrets, secret, at } = secretLines(13);
+    const jwt = () => `eyJ${secret()}.eyJ${secret()}.${secret()}`;
+    const awsKeyId = () => {
+      const id = `AKIA${secret().toUpperCase()}`;
+      secrets.push(id);
+      return id;
+    };
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      lines.push([
+        () => `${at()} INFO session opened for u${i % 20} with ${jwt()}`,
+        () => `${at()} INFO report uploaded by ${awsKeyId()} to the archive`,
+      ][i % 2]!());
+    }
+    // A new error that quotes both: news, its why quoting the line with neither.
+    lines.push(`${at()} ERROR upload refused for ${awsKeyId()}: ${jwt()} expired`);
+    // Before: all 804 of them (the JWTs' parts, the key ids) were in the state file.
+    const { alert } = await streamKeepsSecretsOut(lines, secrets);
+    expect(alert).toMatchObject({ kind: 'new_pattern', template: '<ts> ERROR upload refused for <secret>: <secret> expired' });
+  });
 });
 
 describe('driftlock scan', () => {

@@ -1,7 +1,7 @@
 /**
  * Hostile lines (about 1 MB each) for the patterns of a secret after its key (`SECRET_PAIR`), in each of its
  * forms: quoted, JSON escaped in a string, YAML blocks, command-line options (`-u root -p x`, `-u bob:x`, `sqlcmd -P x`, `-U bob%x` too), headers (`Digest` ones too), prose after `key: ` and after an option, a password's words after `key: `; and
- * for a password in a URL (`URL_CREDENTIALS`). A
+ * for a password in a URL (`URL_CREDENTIALS`); and for the tokens known by their form (`TOKEN_SHAPES`). A
  * pattern that backtracks, or a lookbehind that reads a long run back again at each of its characters, takes
  * minutes on one of them; the linear ones take milliseconds. Used by the `redact` and the detector's tests.
  */
@@ -65,4 +65,11 @@ export const HOSTILE_SECRET_LINES: readonly string[] = [
   'authorization: digest a='.repeat(4e4),
   'https://u:' + 'a'.repeat(1e6),
   'a://b:'.repeat(1.6e5),
+  // Tokens known by their form (`TOKEN_SHAPES`): a PEM block's body read again from each `BEGIN` took 24 s on 800 KB.
+  '-----BEGIN PRIVATE KEY-----'.repeat(4e4),
+  'eyJ' + 'a'.repeat(1e6),
+  'eyJaaaaa.'.repeat(1.1e5),
+  'AKIA'.repeat(2.5e5),
+  'xoxb-'.repeat(2e5),
+  'ghp_' + 'a'.repeat(1e6) + '!',
 ];
