@@ -4,6 +4,7 @@
  * Parsers never throw on bad input: they return `{ ok: false, error }` with a short message that says what
  * is wrong, so a hot loop over 150k lines/s does not pay for exceptions and callers need no try/catch.
  */
+import { maskSecrets, unmask } from '../detector/mask.js';
 import { MAX_NESTING, MAX_TIME_MS, type Attributes } from '../engine/event.js';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -19,6 +20,42 @@ export function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
   return typeof value;
+}
+
+/**
+ * What a piece of the line is like, without its text: `7 characters: letters, digits`, `5 characters: digits, .`.
+ * An error about a value that does not read (`$status is not a number`) says this rather than quote it: the error
+ * goes to the daemon's log, and a line whose fields are shifted puts any of its text there, a password or a token,
+ * which no masking knows without its key (as a JSON error quotes none of the line). Its punctuation is named (up to
+ * eight marks), which tells most shifted fields apart (`"`, `-`, `/`).
+ */
+export function shapeOf(piece: string): string {
+  if (piece === '') return 'empty';
+  let letters = false;
+  let digits = false;
+  let spaces = false;
+  let other = false;
+  let marks = '';
+  for (let i = 0; i < piece.length; i++) {
+    const c = piece.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) letters = true;
+    else if (c >= 48 && c <= 57) digits = true;
+    else if (c === 32 || c === 9) spaces = true;
+    else if (c > 32 && c < 127) {
+      if (marks.length < 8 && !marks.includes(piece[i]!)) marks += piece[i];
+    } else other = true;
+  }
+  const kinds = [letters && 'letters', digits && 'digits', spaces && 'spaces', other && 'other characters', ...marks].filter((k) => k !== false);
+  return `${piece.length} character${piece.length === 1 ? '' : 's'}: ${kinds.join(', ')}`;
+}
+
+/**
+ * A name read from the line (a logfmt key, a syslog SD-ID or PARAM-NAME) as an error quotes it: with the secrets
+ * the detector masks shown `<secret>` (a token known by its form, a URL's password, `key=value`), so that it still
+ * says which name, as the detector's own `why` does.
+ */
+export function shownName(name: string): string {
+  return unmask(maskSecrets(name));
 }
 
 /** Drops one trailing line end (`\n`, `\r\n` or `\r`): files written on Windows, or split on `\n` only. */
@@ -63,7 +100,7 @@ function nestingDepth(text: string): number {
 const QUOTED_SOURCE = /(?:, |^)(?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/;
 
 /** A JSON.parse error's message without the text of the line it quotes: `Unexpected token 'p'`. */
-function withoutSource(message: string): string {
+export function withoutSource(message: string): string {
   return message.replace(QUOTED_SOURCE, '') || 'not JSON';
 }
 

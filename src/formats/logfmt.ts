@@ -7,7 +7,7 @@
  * Quoted values take the escapes Go's strconv.Quote writes (`\"`, `\\`, `\n`, `\t`, `\r`, `\uXXXX`).
  */
 import { setOwn } from '../engine/event.js';
-import { failure, stripLineEnd, typeName, type ParseResult } from './json.js';
+import { failure, shownName, stripLineEnd, typeName, type ParseResult } from './json.js';
 
 export type LogfmtRecord = Record<string, string | true>;
 
@@ -77,11 +77,11 @@ export function parseLogfmt(line: string): ParseResult<LogfmtRecord> {
         if ((backslashes & 1) === 0) break;
         close = text.indexOf('"', close + 1);
       }
-      if (close === -1) return failure(`unterminated quoted value for key '${key}'`);
+      if (close === -1) return failure(`unterminated quoted value for key '${shownName(key)}'`);
       const raw = text.slice(i + 1, close);
       setOwn(record, key, raw.includes('\\') ? unescape(text, i + 1, close) : raw);
       i = close + 1;
-      if (i < n && text.charCodeAt(i) > 32) return failure(`expected a space after the quoted value of '${key}' at position ${i}`);
+      if (i < n && text.charCodeAt(i) > 32) return failure(`expected a space after the quoted value of '${shownName(key)}' at position ${i}`);
     } else {
       const valueStart = i;
       while (i < n && text.charCodeAt(i) > 32) i++;

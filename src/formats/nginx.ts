@@ -6,7 +6,7 @@
  * nginx's own `\xHH` escapes are kept as written, since decoding them byte by byte would garble UTF-8.
  */
 import type { AttributeValue, Attributes } from '../engine/event.js';
-import { failure, parseJson, parseTimestamp, stripLineEnd, typeName, utcMs, validDateTime, type ParseResult } from './json.js';
+import { failure, parseJson, parseTimestamp, shapeOf, stripLineEnd, typeName, utcMs, validDateTime, type ParseResult } from './json.js';
 
 export interface NginxAccess {
   record: Attributes;
@@ -126,12 +126,12 @@ function parseCombined(text: string): ParseResult<NginxAccess> {
   if (text.charCodeAt(p) !== 32) return failure(`expected a space after "$request" at position ${p}`);
   const statusEnd = text.indexOf(' ', p + 1);
   const statusText = text.slice(p + 1, statusEnd === -1 ? text.length : statusEnd);
-  if (!INTEGER.test(statusText)) return failure(`$status is not a number: '${statusText.slice(0, 40)}'`);
+  if (!INTEGER.test(statusText)) return failure(`$status is not a number (${shapeOf(statusText)})`);
   if (statusEnd === -1) return failure('missing $body_bytes_sent after $status');
   const bytesEnd = text.indexOf(' ', statusEnd + 1);
   const bytesText = text.slice(statusEnd + 1, bytesEnd === -1 ? text.length : bytesEnd);
   // Apache's %b writes "-" for zero bytes.
-  if (bytesText !== '-' && !INTEGER.test(bytesText)) return failure(`$body_bytes_sent is not a number: '${bytesText.slice(0, 40)}'`);
+  if (bytesText !== '-' && !INTEGER.test(bytesText)) return failure(`$body_bytes_sent is not a number (${shapeOf(bytesText)})`);
 
   const record: Attributes = { remote_addr: remoteAddr };
   if (ident !== '-') record.remote_ident = ident;

@@ -5,7 +5,7 @@
  * can reuse it.
  */
 import { setOwn, severityNumberFromText, type LogEvent } from '../engine/event.js';
-import { failure, impossibleIsoDay, localMs, stripLineEnd, typeName, validDateTime, type ParseResult } from './json.js';
+import { failure, impossibleIsoDay, localMs, shapeOf, shownName, stripLineEnd, typeName, validDateTime, type ParseResult } from './json.js';
 import { MONTHS } from './nginx.js';
 
 export const SYSLOG_FACILITIES: readonly string[] = [
@@ -117,7 +117,7 @@ function parse5424(text: string, pri: number, versionStart: number, versionEnd: 
   const [time, hostname, appname, procid, msgid] = values;
   if (time !== undefined) {
     const ms = RFC3339.test(time) && !impossibleIsoDay(time) ? Date.parse(time) : NaN;
-    if (Number.isNaN(ms)) return failure(`invalid RFC 5424 timestamp '${time.slice(0, 40)}'`);
+    if (Number.isNaN(ms)) return failure(`invalid RFC 5424 timestamp (${shapeOf(time)})`);
     out.timestamp = ms;
   }
   out.hostname = hostname;
@@ -157,8 +157,8 @@ function parseStructuredData(text: string, p: number, sd: StructuredData): numbe
     while (text.charCodeAt(i) === 32) {
       const nameStart = ++i;
       while (i < n && !isSdDelimiter(text.charCodeAt(i))) i++;
-      if (i === nameStart) return `empty PARAM-NAME in [${id}] at position ${i}`;
-      if (text.charCodeAt(i) !== 61 || text.charCodeAt(i + 1) !== 34) return `expected '="' after PARAM-NAME in [${id}] at position ${i}`;
+      if (i === nameStart) return `empty PARAM-NAME in [${shownName(id)}] at position ${i}`;
+      if (text.charCodeAt(i) !== 61 || text.charCodeAt(i + 1) !== 34) return `expected '="' after PARAM-NAME in [${shownName(id)}] at position ${i}`;
       const name = text.slice(nameStart, i);
       const valueStart = i + 2;
       let escaped = false;
@@ -172,12 +172,12 @@ function parseStructuredData(text: string, p: number, sd: StructuredData): numbe
           break;
         }
       }
-      if (j >= n) return `unterminated PARAM-VALUE for ${id}.${name}`;
+      if (j >= n) return `unterminated PARAM-VALUE for ${shownName(`${id}.${name}`)}`;
       const raw = text.slice(valueStart, j);
       setOwn(params, name, escaped ? raw.replace(SD_UNESCAPE, '$1') : raw);
       i = j + 1;
     }
-    if (text.charCodeAt(i) !== 93) return `expected ']' to close [${id}] at position ${i}`;
+    if (text.charCodeAt(i) !== 93) return `expected ']' to close [${shownName(id)}] at position ${i}`;
     setOwn(sd, id, params);
     p = i + 1;
   }

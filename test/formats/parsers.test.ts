@@ -385,9 +385,9 @@ describe('parseNginx (combined format)', () => {
     expect(err(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700 "GET / HTTP/1.1" 200 5'))).toBe('unterminated [$time_local]');
     expect(err(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] GET / 200 5'))).toBe(`expected ' "' after [$time_local] at position 40`);
     expect(err(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1 200 5'))).toBe('unterminated quoted $request');
-    expect(err(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" OK 5'))).toBe("$status is not a number: 'OK'");
+    expect(err(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" OK 5'))).toBe('$status is not a number (2 characters: letters)');
     expect(err(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200'))).toBe('missing $body_bytes_sent after $status');
-    expect(err(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 lots'))).toBe("$body_bytes_sent is not a number: 'lots'");
+    expect(err(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 lots'))).toBe('$body_bytes_sent is not a number (4 characters: letters)');
     expect(err(parseNginx('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "never closed'))).toBe('unterminated quoted $http_referer');
     expect(err(parseNginx(''))).toBe('empty line');
     expect(err(parseNginx(' \r\n'))).toBe('empty line');
@@ -511,13 +511,31 @@ describe('parseSyslog (RFC 5424)', () => {
     expect(ok(parseSyslog('<27>1 - - - - - - x'))).toMatchObject({ facility: 3, facility_name: 'daemon', severity: 3, severity_name: 'err' });
   });
 
+  it("quotes no secret of the line in its errors: a value's shape only, a name with the detector's secrets masked", () => {
+    // A line whose fields are shifted puts any of its text where a number or a time was expected: before, the
+    // error (in the daemon's log and parse.error) quoted up to 40 characters of it, `$status is not a number:
+    // 'hunter2'`, `invalid RFC 5424 timestamp 's3cr3t-Passw0rd'`.
+    const access = '1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1"';
+    expect(err(parseNginx(`${access} hunter2 5`))).toBe('$status is not a number (7 characters: letters, digits)');
+    expect(err(parseNginx(`${access} 200 AKIAIOSFODNN7EXAMPLE`))).toBe('$body_bytes_sent is not a number (20 characters: letters, digits)');
+    expect(err(parseNginx(`${access} "-" 5`))).toBe('$status is not a number (3 characters: ", -)');
+    expect(err(parseSyslog('<14>1 s3cr3t-Passw0rd host app - - - msg'))).toBe('invalid RFC 5424 timestamp (15 characters: letters, digits, -)');
+    // Names are quoted, with what the detector masks shown as it shows it: a token known by its form, a URL's password.
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl';
+    expect(err(parseLogfmt(`${jwt}="never closed`))).toBe("unterminated quoted value for key '<secret>'");
+    expect(err(parseLogfmt('db=postgres://app:s3cr3t@db/x url="a"b'))).toBe("expected a space after the quoted value of 'url' at position 37");
+    expect(err(parseLogfmt('postgres://app:s3cr3t@db/x="a"b'))).toBe("expected a space after the quoted value of 'postgres://app:<secret>@db/x' at position 30");
+    expect(err(parseSyslog(`<14>1 - h a p m [${jwt} a=b] x`))).toBe(`expected '="' after PARAM-NAME in [<secret>] at position ${19 + jwt.length}`);
+    expect(err(parseSyslog(`<14>1 - h a p m [id ${jwt}="b] x`))).toBe('unterminated PARAM-VALUE for id.<secret>');
+  });
+
   it('explains malformed lines', () => {
     expect(err(parseSyslog('<192>1 - - - - - - x'))).toBe('invalid PRI <192>: the highest is 191');
     expect(err(parseSyslog('<abc>1 - - - - - - x'))).toBe('invalid PRI: expected <0> to <191> at the start');
     expect(err(parseSyslog('<>x'))).toBe('invalid PRI: expected <0> to <191> at the start');
     expect(err(parseSyslog('<13'))).toBe('invalid PRI: expected <0> to <191> at the start');
-    expect(err(parseSyslog('<14>1 yesterday host app - - - msg'))).toBe("invalid RFC 5424 timestamp 'yesterday'");
-    expect(err(parseSyslog('<14>1 2025-01-01T00:00:00 host app - - - msg'))).toBe("invalid RFC 5424 timestamp '2025-01-01T00:00:00'");
+    expect(err(parseSyslog('<14>1 yesterday host app - - - msg'))).toBe('invalid RFC 5424 timestamp (9 characters: letters)');
+    expect(err(parseSyslog('<14>1 2025-01-01T00:00:00 host app - - - msg'))).toBe('invalid RFC 5424 timestamp (19 characters: letters, digits, -, :)');
     expect(err(parseSyslog('<14>1 2025-01-01T00:00:00Z host'))).toMatch(/^truncated RFC 5424 header/);
     expect(err(parseSyslog('<14>1 - h  a p m - x'))).toBe("empty APP-NAME at position 10: RFC 5424 writes '-' for a missing field");
     expect(err(parseSyslog('<14>1 - h a p m'))).toBe('truncated RFC 5424 header: missing STRUCTURED-DATA after MSGID');

@@ -387,6 +387,15 @@ describe('otlp_grpc input', () => {
     expect((await proto(request(1), { 'content-encoding': 'br' })).status).toBe(415);
     expect((await httpPost(port, '/v1/logs', request(1), { 'content-type': 'text/plain', ...auth })).status).toBe(415);
     expect((await httpPost(port, '/v1/traces', request(1), { 'content-type': 'application/x-protobuf', ...auth })).status).toBe(404);
+    // The answer, and the daemon's log that says the same, quote none of the request's text: V8's JSON error quoted
+    // it (`Unexpected token 'p', "password=hunter2" is not valid JSON`), a trace or span id's error 40 characters of it.
+    const quoting = await httpPost(port, '/v1/logs', Buffer.from('password=hunter2'), { 'content-type': 'application/json', ...auth });
+    expect(quoting.status).toBe(400);
+    expect(quoting.body.toString()).toContain("ExportLogsServiceRequest: Unexpected token 'p'");
+    expect(quoting.body.toString()).not.toContain('hunter2');
+    const idQuoting = await httpPost(port, '/v1/logs', Buffer.from('{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"spanId": "AKIAIOSFODNN7EXAMPLE hunter2"}]}]}]}'), { 'content-type': 'application/json', ...auth });
+    expect(idQuoting.body.toString()).toContain('spanId is not hex (28 characters: letters, digits, spaces)');
+    for (const answer of [quoting, idQuoting]) for (const secret of ['hunter2', 'AKIA']) expect(answer.body.toString()).not.toContain(secret);
     const json = await httpPost(port, '/v1/logs', Buffer.from('{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "not-hex"}]}]}]}'), { 'content-type': 'application/json', ...auth });
     expect(json.status).toBe(400);
     expect(json.body.toString()).toContain('traceId');
@@ -410,8 +419,11 @@ describe('otlp_grpc input', () => {
     expect(dropped.status).toBe(200);
     expect(JSON.parse(dropped.body.toString())).toEqual({ partialSuccess: { rejectedLogRecords: '2', errorMessage: expect.stringContaining('drop_newest') } });
     // Each refusal is counted and logged with what to change.
-    expect(h.metrics.get('errors_total')).toBe(8);
+    expect(h.metrics.get('errors_total')).toBe(10);
     expect(h.logs.find((l) => l.problem === 'http_not_found')).toMatchObject({ path: '/v1/traces' });
+    // The first of a kind is logged (the rest counted): the password's.
+    expect(h.logs.find((l) => l.problem === 'invalid_json')).toMatchObject({ msg: expect.stringContaining("ExportLogsServiceRequest: Unexpected token 'p'") });
+    for (const secret of ['hunter2', 'AKIA']) expect(JSON.stringify(h.logs)).not.toContain(secret);
   });
 
   it('OTLP/HTTP: a keep-alive connection is closed after idle_timeout between requests, not Node\'s 5 s', async () => {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { shapeOf } from '../../formats/json.js';
 
 export const EXPORT_LOGS_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
@@ -147,7 +148,7 @@ function hexIdsToBase64(json: Record<string, unknown>): Record<string, unknown> 
         for (const key of ['traceId', 'spanId'] as const) {
           const id = record[key];
           if (typeof id !== 'string' || id === '') continue;
-          if (!/^(?:[0-9a-fA-F]{2})+$/.test(id)) throw new Error(`${key} "${id.slice(0, 40)}" is not hex`);
+          if (!/^(?:[0-9a-fA-F]{2})+$/.test(id)) throw new Error(`${key} is not hex (${shapeOf(id)})`);
           record[key] = Buffer.from(id, 'hex').toString('base64');
         }
       }

@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { InputContext, InputStage } from '../../engine/component.js';
 import type { AckStatus } from '../../engine/acknowledgement.js';
+import { withoutSource } from '../../formats/json.js';
 import { ByteBudget } from '../byte-budget.js';
 import { formatAddress, peerOf, type ListenAddress } from '../net/address.js';
 import { handshakeTimeout, listenWithLimit } from '../net/stream-server.js';
@@ -759,7 +760,7 @@ export class OtlpGrpcInput implements InputStage {
         try {
           bytes = Buffer.from(this.codec.encodeJsonRequest(JSON.parse(body.toString('utf8'))));
         } catch (err) {
-          return refuseHttp(400, 'invalid_json', `not a valid OTLP/JSON ExportLogsServiceRequest: ${(err as Error).message.slice(0, 200)}`);
+          return refuseHttp(400, 'invalid_json', `not a valid OTLP/JSON ExportLogsServiceRequest: ${withoutSource((err as Error).message).slice(0, 200)}`);
         }
       }
 
