@@ -38,6 +38,11 @@ export function printable(text: string): string {
   return text.replace(CONTROL, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** As `printable`, on one line: a line end shown as `\x0a` (a daemon's log line or an HTTP answer that quotes a client's text). */
+export function printableLine(text: string): string {
+  return printable(text).replace(/\n/g, '\\x0a');
+}
+
 export function percent(confidence: number): string {
   const p = confidence * 100;
   return `${p >= 99.95 ? '99.9+' : p.toFixed(1)}%`;

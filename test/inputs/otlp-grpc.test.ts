@@ -426,6 +426,36 @@ describe('otlp_grpc input', () => {
     for (const secret of ['hunter2', 'AKIA']) expect(JSON.stringify(h.logs)).not.toContain(secret);
   });
 
+  it('OTLP/HTTP: a refusal quotes the path and headers cut to 100 characters, control characters shown, the query not at all', async () => {
+    const { h, port } = await start();
+    /** One HTTP/1.1 request written as bytes (Latin-1: a header byte 0x9b is what Node's parser passes on as U+009B). */
+    const raw = (head: string) => new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.end(Buffer.from(`${head}Content-Length: 0\r\nConnection: close\r\n\r\n`, 'latin1')));
+      const answer: Buffer[] = [];
+      socket.on('data', (d: Buffer) => answer.push(d));
+      socket.on('end', () => resolve(Buffer.concat(answer).toString('utf8')));
+      socket.on('error', reject);
+    });
+    // A User-Agent of 7,000 characters with a C1 CSI (`\x9b2J` clears a terminal that obeys it) and a secret past
+    // the cap; a path of 7,000 (a control byte there is refused by Node's parser) with its own; a query with a token. Node's header limit (16 KB) allows these.
+    const userAgent = `probe\x9b2J${'u'.repeat(7000)} hunter2`;
+    const notFound = await raw(`POST /v1/traces/${'p'.repeat(7000)}/hunter2?token=s3cr3t-token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nUser-Agent: ${userAgent}\r\n`);
+    const badType = await raw(`POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: text/\x9b2J${'t'.repeat(7000)}hunter2\r\nUser-Agent: ${userAgent}\r\n`);
+    const badEncoding = await raw(`POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: br\x9b2J${'e'.repeat(7000)}hunter2\r\n`);
+    expect(notFound).toMatch(/^HTTP\/1\.1 404 /);
+    expect(badType).toMatch(/^HTTP\/1\.1 415 /);
+    expect(badEncoding).toMatch(/^HTTP\/1\.1 415 /);
+    const problems = ['http_not_found', 'http_bad_content_type', 'http_bad_content_encoding'].map((kind) => h.logs.find((l) => l.problem === kind));
+    expect(problems[0]).toMatchObject({ path: expect.stringMatching(/^\/v1\/traces\/p+… \(6,9\d\d more characters\)$/), user_agent: expect.stringMatching(/^probe\\x9b2Ju+… \(/) });
+    expect(problems[1]).toMatchObject({ msg: expect.stringContaining('not "text/\\x9b2jttt'), content_type: expect.stringMatching(/^text\/\\x9b2Jt+… \(/) });
+    expect(problems[2]).toMatchObject({ msg: expect.stringContaining('Content-Encoding br\\x9b2jeee') });
+    for (const text of [notFound, badType, badEncoding, ...problems.map((p) => JSON.stringify(p))]) {
+      expect(text.length).toBeLessThan(1500);
+      for (const secret of ['hunter2', 's3cr3t']) expect(text).not.toContain(secret);
+      expect(text).not.toMatch(/[\x80-\x9f]/);
+    }
+  });
+
   it('OTLP/HTTP: a keep-alive connection is closed after idle_timeout between requests, not Node\'s 5 s', async () => {
     const { h, port } = await start({ idle_timeout: '1s' });
     const socket = net.connect(port, '127.0.0.1');

@@ -5,6 +5,7 @@
  * 10 s, and when the input stops).
  */
 import type { Logger } from 'pino';
+import { printableLine, truncate } from '../../outputs/alert-format.js';
 
 const INTERVAL_MS = 10_000;
 
@@ -13,6 +14,16 @@ interface Pending {
   lastLogged: number;
   message: string;
   example: Record<string, unknown>;
+}
+
+/**
+ * What a client says of itself or its request (a path, a User-Agent, a Content-Type) as a problem's log line or
+ * the answer quotes it: cut to `max` characters (a 15 KB User-Agent was logged whole), control characters shown
+ * as `\x9b`, a line end as `\x0a`. Node's HTTP/1.1 parser lets C1 controls through (a Latin-1 byte 0x9b, CSI to
+ * a terminal), which neither pino's JSON nor the pretty log escapes, and the pretty log writes a message as it is.
+ */
+export function shownClientText(text: string | undefined, max = 100): string | undefined {
+  return text === undefined ? undefined : printableLine(truncate(text, max));
 }
 
 export class ProblemLog {

@@ -15,7 +15,7 @@ import { ByteBudget } from '../byte-budget.js';
 import { formatAddress, peerOf, type ListenAddress } from '../net/address.js';
 import { handshakeTimeout, listenWithLimit } from '../net/stream-server.js';
 import { Listening } from '../net/listening.js';
-import { ProblemLog } from '../net/problems.js';
+import { ProblemLog, shownClientText } from '../net/problems.js';
 import type { TlsMaterial } from '../net/tls.js';
 import type { OtlpGrpcConfig } from './index.js';
 import { requestToEvents } from './mapping.js';
@@ -693,21 +693,21 @@ export class OtlpGrpcInput implements InputStage {
     // (HTTP/2: its stream) is closed.
     const refuseHttp = (status: number, problem: string, message: string, headers: Record<string, string> = {}, drain = true) => {
       ctx.metrics.add('errors_total');
-      problems.report(problem, `OTLP/HTTP request refused (${status}): ${message}`, { peer, method: x.method, path, content_type: x.header('content-type'), user_agent: x.header('user-agent') });
+      problems.report(problem, `OTLP/HTTP request refused (${status}): ${message}`, { peer, method: shownClientText(x.method, 20), path: shownClientText(path), content_type: shownClientText(x.header('content-type')), user_agent: shownClientText(x.header('user-agent')) });
       const reply = () => x.respond(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }, `driftlock: ${message}\n`, !drain);
       if (x.complete() || !drain) reply();
       else x.discardBody(reply);
     };
     if (path !== OTLP_HTTP_LOGS_PATH) {
-      return refuseHttp(404, 'http_not_found', `OTLP/HTTP logs are received at POST ${OTLP_HTTP_LOGS_PATH}; ${path.slice(0, 100)} is not served (driftlock takes logs, not traces or metrics; Fluent Bit before 5.0 posts to / unless its opentelemetry output sets \`logs_uri /v1/logs\`)`);
+      return refuseHttp(404, 'http_not_found', `OTLP/HTTP logs are received at POST ${OTLP_HTTP_LOGS_PATH}; ${shownClientText(path)} is not served (driftlock takes logs, not traces or metrics; Fluent Bit before 5.0 posts to / unless its opentelemetry output sets \`logs_uri /v1/logs\`)`);
     }
-    if (x.method !== 'POST') return refuseHttp(405, 'http_bad_method', `send logs with POST, not ${x.method}`, { allow: 'POST' });
+    if (x.method !== 'POST') return refuseHttp(405, 'http_bad_method', `send logs with POST, not ${shownClientText(x.method, 20)}`, { allow: 'POST' });
     const type = String(x.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== PROTOBUF_TYPE && type !== JSON_TYPE) {
-      return refuseHttp(415, 'http_bad_content_type', `Content-Type must be ${PROTOBUF_TYPE} or ${JSON_TYPE}, not "${type.slice(0, 100)}"`);
+      return refuseHttp(415, 'http_bad_content_type', `Content-Type must be ${PROTOBUF_TYPE} or ${JSON_TYPE}, not "${shownClientText(type)}"`);
     }
     const encoding = String(x.header('content-encoding') ?? 'identity').trim().toLowerCase();
-    if (encoding !== 'identity' && encoding !== 'gzip') return refuseHttp(415, 'http_bad_content_encoding', `Content-Encoding ${encoding.slice(0, 40)} is not supported (gzip is)`);
+    if (encoding !== 'identity' && encoding !== 'gzip') return refuseHttp(415, 'http_bad_content_encoding', `Content-Encoding ${shownClientText(encoding, 40)} is not supported (gzip is)`);
 
     const json = type === JSON_TYPE;
     /** A refusal in the request's own encoding: a google.rpc.Status, 503 with Retry-After to retry. */
