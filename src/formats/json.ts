@@ -6,6 +6,7 @@
  */
 import { maskSecrets, unmask } from '../detector/mask.js';
 import { MAX_NESTING, MAX_TIME_MS, type Attributes } from '../engine/event.js';
+import { printableLine, truncate } from '../outputs/alert-format.js';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -52,10 +53,12 @@ export function shapeOf(piece: string): string {
 /**
  * A name read from the line (a logfmt key, a syslog SD-ID or PARAM-NAME) as an error quotes it: with the secrets
  * the detector masks shown `<secret>` (a token known by its form, a URL's password, `key=value`), so that it still
- * says which name, as the detector's own `why` does.
+ * says which name, as the detector's own `why` does. Cut to 64 characters, control characters shown as `\x1b`:
+ * a name runs to the next `=`, space, `]` or `"`, so it can be a whole 64 KiB frame, a line end or an escape
+ * sequence, and the syslog input and the parse transform log the error.
  */
 export function shownName(name: string): string {
-  return unmask(maskSecrets(name));
+  return printableLine(truncate(unmask(maskSecrets(name)), 64));
 }
 
 /** Drops one trailing line end (`\n`, `\r\n` or `\r`): files written on Windows, or split on `\n` only. */

@@ -127,6 +127,24 @@ describe('syslog input', () => {
     }
   });
 
+  it('a malformed message\'s logged error quotes its SD-ID cut to 64 characters, control characters and line ends shown, not the whole frame', async () => {
+    const { h, port } = await start({ mode: 'tcp' });
+    // An SD-ID runs to the next space, `=`, `]` or `"`: here 60,000 characters with an escape sequence, a C1 CSI and
+    // (octet-counted, so inside the frame) a line end that would start a forged line of the pretty log.
+    const id = `id\x1b[2J\x9b2J\nFAKE-LINE${'s'.repeat(60_000)}hunter2`;
+    const message = Buffer.from(`<14>1 2026-01-02T03:04:05Z host app - - [${id} x=1] after`);
+    await sendTcp(port, Buffer.concat([Buffer.from(`${message.length} `), message]));
+    const [event] = await h.waitForEvents(1);
+    expect(event!.attributes['parse.error']).toMatch(/^expected '="' after PARAM-NAME in \[id\\x1b\[2J\\x9b2J\\x0aFAKE-LINEs+… \(59,9\d\d more characters\)\] at position \d+$/);
+    const logged = h.logs.find((l) => l.problem === 'unparseable');
+    expect(logged).toMatchObject({ error: event!.attributes['parse.error'] });
+    const line = JSON.stringify(logged);
+    expect(line.length).toBeLessThan(500);
+    expect(line).not.toContain('hunter2');
+    // eslint-disable-next-line no-control-regex
+    expect(String(logged!.error)).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+  });
+
   it('TCP: NUL ends a newline-framed message, as LF does: msg1\\0msg2\\0 is two messages (was one, NULs inside)', async () => {
     const { h, port } = await start();
     // A last message after them on the same connection: once it is in, all before it are.
