@@ -188,6 +188,22 @@ describe('fluent_forward input', () => {
     expect(events[0]!.attributes['fluent.tag']).toBe('fluentd.app');
   });
 
+  it('a problem\'s log line quotes the tag cut to 100 characters, control characters and line ends shown', async () => {
+    const { h, port } = await startForward(running);
+    const c = await client(port);
+    // The tag is the sender's routing label: kept whole on the event, not in the daemon's log.
+    const tag = `app\x1b[2J\x9b2J\nFAKE LINE ${'t'.repeat(60_000)} hunter2`;
+    c.send([tag, [[1_700_000_000, { log: 'good' }], 'not-an-entry'], { chunk: 'tag1' }]);
+    await c.waitForAck('tag1');
+    expect(h.events[0]!.attributes['fluent.tag']).toBe(tag);
+    const logged = h.logs.find((l) => l.problem === 'bad_entries');
+    expect(logged).toMatchObject({ tag: expect.stringMatching(/^app\\x1b\[2J\\x9b2J\\x0aFAKE LINE t+… \(59,9\d\d more characters\)$/) });
+    expect(JSON.stringify(logged).length).toBeLessThan(500);
+    expect(JSON.stringify(logged)).not.toContain('hunter2');
+    // eslint-disable-next-line no-control-regex
+    expect(String(logged!.tag)).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+  });
+
   it('a chunk with a malformed entry keeps its good entries and is acked; the bad one is counted', async () => {
     const { h, port } = await startForward(running);
     const c = await client(port);

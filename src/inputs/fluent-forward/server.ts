@@ -6,7 +6,7 @@ import type { InputContext, InputStage } from '../../engine/component.js';
 import { Finalizer, type AckStatus } from '../../engine/acknowledgement.js';
 import { formatAddress, type ListenAddress } from '../net/address.js';
 import { Listening } from '../net/listening.js';
-import { ProblemLog } from '../net/problems.js';
+import { ProblemLog, shownClientText } from '../net/problems.js';
 import { serveStream, type ConnectionChunks } from '../net/stream-server.js';
 import type { TlsMaterial } from '../net/tls.js';
 import { ReadBudget, type Reader } from '../byte-budget.js';
@@ -75,7 +75,7 @@ export class FluentForwardInput implements InputStage {
       if (!shook.ok) {
         if (ctx.signal.aborted) return; // the daemon is stopping: a handshake cut short is not the client's fault
         ctx.metrics.add('errors_total');
-        problems.report('handshake_failed', 'refusing a fluent forward connection: its handshake failed', { peer, reason: shook.reason, ...(shook.hostname !== undefined ? { hostname: shook.hostname } : {}) });
+        problems.report('handshake_failed', 'refusing a fluent forward connection: its handshake failed', { peer, reason: shook.reason, ...(shook.hostname !== undefined ? { hostname: shownClientText(shook.hostname) } : {}) });
         // The refusal (PONG false) reaches the client before the connection closes.
         if (!socket.destroyed) {
           await new Promise<void>((resolve) => {
@@ -218,12 +218,12 @@ export class FluentForwardInput implements InputStage {
           if (message.skipped > 0) {
             ctx.metrics.add('errors_total');
             ctx.metrics.add('rejected_events_total', message.skipped);
-            problems.report('bad_entries', 'skipping entries that are not [time, record]; the rest of the chunk is kept', { peer, tag: message.tag, skipped: message.skipped, kept: taken });
+            problems.report('bad_entries', 'skipping entries that are not [time, record]; the rest of the chunk is kept', { peer, tag: shownClientText(message.tag), skipped: message.skipped, kept: taken });
           }
           if (message.refused > 0) {
             ctx.metrics.add('errors_total');
             ctx.metrics.add('rejected_events_total', message.refused);
-            problems.report('too_many_records', 'refusing the entries of a fluent forward chunk past max_records_per_message (the chunk is acked: resending it cannot help)', { peer, tag: message.tag, refused: message.refused, kept: taken, max_records_per_message: this.config.max_records_per_message });
+            problems.report('too_many_records', 'refusing the entries of a fluent forward chunk past max_records_per_message (the chunk is acked: resending it cannot help)', { peer, tag: shownClientText(message.tag), refused: message.refused, kept: taken, max_records_per_message: this.config.max_records_per_message });
           }
           // A chunk with no events to hand on is acked at once.
           settled?.release();
