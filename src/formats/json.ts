@@ -6,7 +6,7 @@
  */
 import { maskSecrets, unmask } from '../detector/mask.js';
 import { MAX_NESTING, MAX_TIME_MS, type Attributes } from '../engine/event.js';
-import { printableLine, truncate } from '../outputs/alert-format.js';
+import { printableLine, truncate } from '../printable.js';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 

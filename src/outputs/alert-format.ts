@@ -3,7 +3,7 @@
  * alerts as text), so that an alert looks the same wherever it appears.
  */
 import type { Anomaly } from '../detector/index.js';
-import { cutWhole } from '../detector/strings.js';
+import { printable, truncate } from '../printable.js';
 
 export interface AlertView {
   anomaly: Pick<Anomaly, 'kind' | 'score' | 'confidence' | 'why' | 'stream_id' | 'template'> & { field?: string | undefined; resolved?: boolean | undefined };
@@ -17,31 +17,6 @@ export interface AlertView {
 
 const ANSI = { bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', green: '\x1b[32m', cyan: '\x1b[36m', reset: '\x1b[0m' };
 const PLAIN: typeof ANSI = { bold: '', dim: '', red: '', yellow: '', green: '', cyan: '', reset: '' };
-
-/** Cuts text to `max` characters, saying how much was left out. */
-export function truncate(text: string, max: number): string {
-  if (text.length <= max) return text;
-  // Not between the halves of a surrogate pair: half an emoji is no character, and a terminal shows U+FFFD.
-  const head = cutWhole(text, max);
-  return `${head}… (${(text.length - head.length).toLocaleString('en-US')} more characters)`;
-}
-
-// C0 controls but tab and newline, DEL and C1 controls: what a terminal would obey rather than show.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
-
-/**
- * Text from a log line made safe for a terminal: control characters (an escape sequence that would set
- * the window title, clear the screen or hide what follows) are shown as `\x1b`, never sent as they are.
- */
-export function printable(text: string): string {
-  return text.replace(CONTROL, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
-/** As `printable`, on one line: a line end shown as `\x0a` (a daemon's log line or an HTTP answer that quotes a client's text). */
-export function printableLine(text: string): string {
-  return printable(text).replace(/\n/g, '\\x0a');
-}
 
 export function percent(confidence: number): string {
   const p = confidence * 100;

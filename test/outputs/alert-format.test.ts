@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { renderAlertText, truncate } from '../../src/outputs/alert-format.js';
+import { renderAlertText } from '../../src/outputs/alert-format.js';
+import { truncate } from '../../src/printable.js';
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

@@ -5,7 +5,7 @@
  * 10 s, and when the input stops).
  */
 import type { Logger } from 'pino';
-import { printableLine, truncate } from '../../outputs/alert-format.js';
+import { printableLine, truncate } from '../../printable.js';
 
 const INTERVAL_MS = 10_000;
 
