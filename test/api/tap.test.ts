@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isLocalConnection, isLoopback, startApiServer, TAP_MAX_OPEN } from '../../src/api/server.js';
 import { createEvent, type Attributes } from '../../src/engine/event.js';
 import { Taps, tapPattern } from '../../src/engine/tap.js';
+import { until } from '../helpers/wait.js';
 
 let server: http.Server | undefined;
 afterEach(async () => {
@@ -36,11 +37,6 @@ function openTap(url: string): Promise<{ res: http.IncomingMessage; lines: () =>
   });
 }
 
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(check()).toBe(true);
-}
-
 describe('GET /tap', () => {
   it('shows the events of the components it names (globs too) until its limit, then ends and closes its tap', async () => {
     const taps = new Taps();
@@ -49,7 +45,7 @@ describe('GET /tap', () => {
     expect(tap.res.statusCode).toBe(200);
     expect(tap.res.headers['content-type']).toBe('application/x-ndjson');
     expect(tap.res.headers['x-driftlock-tap-components']).toBe('parse_access,parse_app');
-    await until(() => taps.active);
+    await until(() => taps.active, 'the tap to open (taps.active)', { timeoutMs: 5_000 });
     taps.offer('web', [event(1)]);
     taps.offer('parse_access', [event(2), event(3)]);
     taps.offer('detect', [event(4)]);
@@ -67,9 +63,9 @@ describe('GET /tap', () => {
     const taps = new Taps();
     const base = await start(taps);
     const tap = await openTap(`${base}/tap?limit=0`);
-    await until(() => taps.active);
+    await until(() => taps.active, 'the tap to open (taps.active)', { timeoutMs: 5_000 });
     tap.res.destroy();
-    await until(() => !taps.active);
+    await until(() => !taps.active, 'the tap to close after its client went', { timeoutMs: 5_000 });
     const none = await fetch(`${base}/tap?components=nope,pars`);
     expect(none.status).toBe(404);
     expect(await none.json()).toEqual({ error: 'no input or transform matches nope, pars', components: PRODUCERS });
@@ -82,7 +78,7 @@ describe('GET /tap', () => {
     const base = await start(taps);
     const tap = await openTap(`${base}/tap?components=web&limit=0`);
     tap.res.pause();
-    await until(() => taps.active);
+    await until(() => taps.active, 'the tap to open (taps.active)', { timeoutMs: 5_000 });
     // 4,000 events of 2 KB (8 MB) offered while the reader reads nothing: each offer returns at once.
     const big = 'x'.repeat(2000);
     const started = performance.now();
@@ -91,7 +87,10 @@ describe('GET /tap', () => {
     tap.res.resume();
     await new Promise((r) => setTimeout(r, 200));
     taps.offer('web', [event(4000, 'after')]);
-    await until(() => tap.lines().some((l) => (l as { event?: { body?: unknown } }).event?.body === 'after'));
+    await until(() => tap.lines().some((l) => (l as { event?: { body?: unknown } }).event?.body === 'after'), 'the tap reader getting the "after" event', {
+      timeoutMs: 5_000,
+      detail: () => `${tap.lines().length} lines read`,
+    });
     const lines = tap.lines() as Array<{ missed?: number; event?: unknown }>;
     const missed = lines.filter((l) => l.missed !== undefined);
     expect(missed).toHaveLength(1);
@@ -130,7 +129,7 @@ describe('GET /tap', () => {
     const last = await openOnceFree(`${base}/tap?limit=0`);
     expect(last.res.statusCode).toBe(200);
     for (const tap of [...open.slice(1), last]) tap.res.destroy();
-    await until(() => !taps.active);
+    await until(() => !taps.active, 'every tap to close after their clients went', { timeoutMs: 5_000 });
   });
 
   it('is served to clients on this machine only', () => {

@@ -8,6 +8,7 @@ import { CLI, exitSummary, logLines, readDetectorState, ROOT, runCli, startCli, 
 import { startReceiver } from '../helpers/http-receiver.js';
 import { spawnForTest } from '../helpers/processes.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 import { HAVE_OPENSSL, makeSelfSignedCert } from '../helpers/tls-cert.js';
 
 /** Runs the daemon on the demo input with the API on a free port, writing to `outPath`; resolves once the API listens. */
@@ -50,14 +51,6 @@ async function takenPort(): Promise<{ holder: net.Server; port: number }> {
 /** The daemon's log lines that carry a stack trace: none for a user's mistake or the host's answer (a port in use, a data_dir it cannot use). */
 function stackTraces(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.includes('"stack":'));
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function readJsonLines(file: string): Promise<Array<Record<string, unknown>>> {
@@ -516,7 +509,7 @@ outputs:
     const cli = startCli(['run', '-c', file], { stdin: 'ignore' });
     const data = path.join(dir, 'data');
     const kept = [path.join(data, 'app', 'checkpoints.json'), path.join(data, 'detect', 'detector.json'), path.join(data, 'hook', 'queue')];
-    await until(async () => kept.every((f) => existsSync(f)) && receiver.requests.length > 0);
+    await until(async () => kept.every((f) => existsSync(f)) && receiver.requests.length > 0, 'the checkpoints, snapshot and alert queue in data_dir, and a webhook request', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
     cli.child.kill('SIGTERM');
     expect((await cli.exited).code).toBe(0);
     await receiver.close();
@@ -955,13 +948,13 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/${out}, encoding: text
     try {
       await cli.waitFor(/driftlock running/);
       const lines = async (name: string) => (existsSync(path.join(dir, name)) ? (await readFile(path.join(dir, name), 'utf8')).split('\n').filter(Boolean) : []);
-      await until(async () => (await lines('a.log')).length === 2);
+      await until(async () => (await lines('a.log')).length === 2, 'a.log holding 2 lines', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
       // The output moves to b.log: what the file input reads after the reload goes there, from its checkpoint.
       await writeFile(file, config('b.log'));
       cli.child.kill('SIGHUP');
       await cli.waitFor(/config reloaded: the new pipeline is running/);
       await appendFile(log, 'three\n');
-      await until(async () => (await lines('b.log')).length === 1);
+      await until(async () => (await lines('b.log')).length === 1, 'b.log holding 1 line after the reload', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
       expect(await lines('a.log')).toEqual(['one', 'two']);
       expect(await lines('b.log')).toEqual(['three']);
       // A config that does not load: said, and the running pipeline goes on.
@@ -974,7 +967,7 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/${out}, encoding: text
       expect(refused.problems).toEqual([expect.stringContaining(`${file}:2:`)]);
       expect((refused.problems as string[])[0]).toContain('component "app", key type: unknown input type "fiel"');
       await appendFile(log, 'four\n');
-      await until(async () => (await lines('b.log')).length === 2);
+      await until(async () => (await lines('b.log')).length === 2, 'b.log holding 2 lines after the refused reload', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
       expect(existsSync(path.join(dir, 'c.log'))).toBe(false);
     } finally {
       cli.child.kill('SIGTERM');
@@ -1027,7 +1020,10 @@ outputs: { out: { type: file, inputs: [demo], path: ${dir}/${out} } }
       cli.child.kill('SIGHUP');
       await cli.waitFor(/SIGHUP while starting: the config will be read again once the pipeline runs/);
       await cli.waitFor(/config reloaded/, 'stderr', 20_000);
-      await until(async () => existsSync(path.join(dir, 'b.log')) && (await readFile(path.join(dir, 'b.log'), 'utf8')).length > 0);
+      await until(async () => existsSync(path.join(dir, 'b.log')) && (await readFile(path.join(dir, 'b.log'), 'utf8')).length > 0, 'b.log, the reloaded config\'s output, getting lines', {
+        timeoutMs: 15_000,
+        detail: () => cli.stderr().slice(-2000),
+      });
     } finally {
       cli.child.kill('SIGTERM');
     }

@@ -8,14 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
-
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from '../helpers/wait.js';
 
 describe('driftlock run: file output on a full disk', () => {
   it.skipIf(!existsSync('/dev/full'))('says the failure once however often it retries, shows it on /health, and writes every line once when there is room', async () => {
@@ -37,7 +30,7 @@ outputs: { out: { type: file, inputs: [in], path: "${out}", encoding: text } }
     cli.child.stdin!.write(lines.join('\n') + '\n');
     // Retries at 100 ms, 200 ms, 400 ms, ... (with jitter): several failed writes.
     const errors = async () => Number(/driftlock_errors_total\{component_id="out"[^}]*\} (\d+)/.exec(await (await fetch(`http://${address}/metrics`)).text())?.[1] ?? 0);
-    await until(async () => (await errors()) >= 5, '5 failed writes');
+    await until(async () => (await errors()) >= 5, '5 failed writes to /dev/full on driftlock_errors_total', { detail: () => cli.stderr().slice(-2000) });
     const health = await fetch(`http://${address}/health`);
     expect(health.status).toBe(503);
     expect(JSON.stringify(await health.json())).toContain('ENOSPC');

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 /** A plugin: `slow_out` (an output whose build() takes `build_ms`, or never ends with -1) and `late` (an input ready after `ready_ms`). */
 const SLOW_PLUGIN = `export default ({ z, defineOutput, defineInput, ackBatch }) => [
@@ -48,14 +49,6 @@ async function demoToFile(rate: number): Promise<{ dir: string; file: string }> 
 
 function apiAddress(cli: RunningCli): string {
   return logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function exitsWithin(cli: RunningCli, ms: number) {
@@ -141,7 +134,7 @@ outputs: { out: { type: file, inputs: [demo, late], path: ${out} } }
 `);
     const cli = startCli(['run', '-c', file]);
     // The demo input runs while the start waits for the other one.
-    await until(async () => (await readFile(out, 'utf8').catch(() => '')).split('\n').length > 20);
+    await until(async () => (await readFile(out, 'utf8').catch(() => '')).split('\n').length > 20, 'out.log holding over 20 lines from the demo input', { timeoutMs: 10_000, detail: () => cli.stderr().slice(-2000) });
     cli.child.kill('SIGTERM');
     const result = await exitsWithin(cli, 5_000);
     expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
@@ -297,7 +290,10 @@ describe('restart after a SIGKILL', () => {
     const daemons = Array.from({ length: 4 }, () => startCli(['run', '-c', file]));
     const tookOver = (cli: RunningCli) => logLines(cli.stderr()).some((l) => String(l.msg).includes(`PID ${pid}, which is dead`));
     // The refused ones exit after waiting up to 7 s for the lock to go stale.
-    await until(() => daemons.filter((cli) => cli.child.exitCode !== null).length >= 3, 20_000);
+    await until(() => daemons.filter((cli) => cli.child.exitCode !== null).length >= 3, '3 of the 4 daemons exiting', {
+      timeoutMs: 20_000,
+      detail: () => daemons.map((cli) => `PID ${cli.child.pid}: exit ${cli.child.exitCode}\n${cli.stderr().slice(-1000)}`).join('\n'),
+    });
     // Over two refreshes of the lock (every 2.5 s) later, the one left still runs: its lock was not removed by another.
     await new Promise((r) => setTimeout(r, 6_000));
     const running = daemons.filter((cli) => cli.child.exitCode === null);
@@ -535,7 +531,7 @@ outputs:
     const failed = logLines(cli.stderr()).find((l) => l.msg === 'SIGHUP: the new pipeline cannot start; starting the previous config again')!;
     expect((failed.err as { message: string }).message).toBe('output "slow" cannot start: its build() did not finish within shutdown_timeout (1000 ms); given up on');
     // Once the previous config has started again.
-    await until(async () => (await fetch(`${api}/health`)).status === 200);
+    await until(async () => (await fetch(`${api}/health`)).status === 200, 'GET /health answering 200 once the previous config runs again', { timeoutMs: 10_000, detail: () => cli.stderr().slice(-2000) });
     const said = (await (await fetch(`${api}/health`)).json()) as { status: string; reload: { result: string; error: string } };
     expect(said.status).toBe('ok');
     expect(said.reload.result).toBe('failed');
@@ -543,20 +539,20 @@ outputs:
     expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 0', 'driftlock_config_reloads_total{result="failed"} 1', 'driftlock_config_last_reload_successful 0']);
     // The previous config runs: the demo input, kept through the reload, goes on into its file output.
     const before = await lines();
-    await until(async () => (await lines()) > before + 10);
+    await until(async () => (await lines()) > before + 10, 'out.log getting 10 more lines after the first failed reload', { timeoutMs: 10_000, detail: () => cli.stderr().slice(-2000) });
 
     // An input whose \`ready\` never resolves: the same.
     await writeFile(file, (await readFile(file, 'utf8')).replace('build_ms: -1', 'build_ms: 0').replace('outputs:', '  late: { type: late, ready_ms: 600000 }\noutputs:').replace('inputs: [demo], path', 'inputs: [demo, late], path'));
     cli.child.kill('SIGHUP');
-    await until(() => logLines(cli.stderr()).filter((l) => l.msg === 'SIGHUP: the new pipeline cannot start; starting the previous config again').length === 2, 6_000);
+    await until(() => logLines(cli.stderr()).filter((l) => l.msg === 'SIGHUP: the new pipeline cannot start; starting the previous config again').length === 2, 'a second "SIGHUP: the new pipeline cannot start" line', { timeoutMs: 6_000, detail: () => cli.stderr().slice(-2000) });
     const second = logLines(cli.stderr()).filter((l) => l.msg === 'SIGHUP: the new pipeline cannot start; starting the previous config again')[1]!;
     expect((second.err as { message: string }).message).toBe('input "late" cannot start: its `ready` did not resolve within shutdown_timeout (1000 ms); given up on');
-    await until(async () => (await fetch(`${api}/health`)).status === 200);
+    await until(async () => (await fetch(`${api}/health`)).status === 200, 'GET /health answering 200 once the previous config runs again', { timeoutMs: 10_000, detail: () => cli.stderr().slice(-2000) });
     expect(await reloadMetrics()).toEqual(['driftlock_config_reloads_total{result="succeeded"} 0', 'driftlock_config_reloads_total{result="failed"} 2', 'driftlock_config_last_reload_successful 0']);
     // Each said once (before, the component first said 'the start gave up on it' with the same words).
     expect(logLines(cli.stderr()).filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(Array(2).fill('SIGHUP: the new pipeline cannot start; starting the previous config again'));
     const after = await lines();
-    await until(async () => (await lines()) > after + 10);
+    await until(async () => (await lines()) > after + 10, 'out.log getting 10 more lines after the second failed reload', { timeoutMs: 10_000, detail: () => cli.stderr().slice(-2000) });
 
     cli.child.kill('SIGTERM');
     const result = await exitsWithin(cli, 4_000);

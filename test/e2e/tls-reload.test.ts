@@ -14,15 +14,8 @@ import { logLines, runCli, startCli, type RunningCli } from '../helpers/cli.js';
 import { HAVE_OPENSSL, makeSelfSignedCert, type TestCert } from '../helpers/tls-cert.js';
 import { freePort } from '../helpers/metrics.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The SHA-256 fingerprint of the certificate a TLS server presents; `line`, when given, is sent (syslog). */
 function servedCert(port: number, options: { alpn?: string[]; line?: string } = {}): Promise<string> {
@@ -70,7 +63,7 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
     const { cli, file, sysPort, otlpPort, out, config } = await start(dir);
     try {
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - before\n' })).toBe(fingerprintOf(a));
-      await until(() => received(out, 'before'));
+      await until(() => received(out, 'before'), 'out.log holding the "before" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
 
       // The new certificate is in place, its key not yet: the reload is refused before anything stops.
       await copyFile(b.certFile, path.join(dir, 'server.crt'));
@@ -90,16 +83,16 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
       // Still serving, with the certificate it has in memory, on both inputs.
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - mismatched\n' })).toBe(fingerprintOf(a));
       expect(await servedCert(otlpPort, { alpn: ['h2'] })).toBe(fingerprintOf(a));
-      await until(() => received(out, 'mismatched'));
+      await until(() => received(out, 'mismatched'), 'out.log holding the "mismatched" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
 
       // The certificate file gone (moved aside): the same.
       await rename(path.join(dir, 'server.crt'), path.join(dir, 'server.crt.bak'));
       const before = cli.stderr().length;
       cli.child.kill('SIGHUP');
-      await until(() => cli.stderr().slice(before).includes("SIGHUP: the new config's TLS files cannot be used"));
+      await until(() => cli.stderr().slice(before).includes("SIGHUP: the new config's TLS files cannot be used"), 'the daemon\'s "TLS files cannot be used" line for the missing certificate', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
       expect(logLines(cli.stderr().slice(before)).flatMap((l) => (l.problems as string[] | undefined) ?? []).join('\n')).toContain(`input "sys_tls" cannot start: cannot read TLS certificate ${dir}/server.crt: ENOENT`);
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - missing\n' })).toBe(fingerprintOf(a));
-      await until(() => received(out, 'missing'));
+      await until(() => received(out, 'missing'), 'out.log holding the "missing" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
 
       // The renewal finished: the next SIGHUP reloads, and the new certificate is served.
       await copyFile(b.certFile, path.join(dir, 'server.crt'));
@@ -108,7 +101,7 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
       await cli.waitFor(/config reloaded: the new pipeline is running/);
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - renewed\n' })).toBe(fingerprintOf(b));
       expect(await servedCert(otlpPort, { alpn: ['h2'] })).toBe(fingerprintOf(b));
-      await until(() => received(out, 'renewed'));
+      await until(() => received(out, 'renewed'), 'out.log holding the "renewed" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
     } finally {
       cli.child.kill('SIGTERM');
     }
@@ -128,20 +121,20 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
       const client = tls.connect({ host: '127.0.0.1', port: sysPort, rejectUnauthorized: false });
       await new Promise((resolve) => client.once('secureConnect', resolve));
       client.write('<11>1 2026-01-01T00:00:00Z host app 1 - - first\n');
-      await until(() => received(out, 'first'));
+      await until(() => received(out, 'first'), 'out.log holding the "first" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
 
       cli.child.kill('SIGHUP');
-      await until(() => unchanged() === 1);
+      await until(() => unchanged() === 1, 'the daemon\'s first "SIGHUP: config unchanged" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
       // Only a comment and spacing: the same config once read.
       await writeFile(file, `# edited, to no effect\n${(await readFile(file, 'utf8')).replace('outputs:', '\noutputs:')}`);
       cli.child.kill('SIGHUP');
-      await until(() => unchanged() === 2);
+      await until(() => unchanged() === 2, 'the daemon\'s second "SIGHUP: config unchanged" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
       // Before: each drained the pipeline and built it again (otlp_grpc was stopped and started, the syslog
       // connection handed over to a new pipeline).
       expect(cli.stderr()).not.toMatch(/SIGHUP: reloading the config|config reloaded/);
       expect(cli.stderr().split('"msg":"pipeline started"').length - 1).toBe(1);
       client.write('<11>1 2026-01-01T00:00:00Z host app 1 - - second\n');
-      await until(() => received(out, 'second'));
+      await until(() => received(out, 'second'), 'out.log holding the "second" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
       client.destroy();
 
       // cert-manager renewed the pair in place: the file is unchanged, its TLS files are not, so it reloads.
@@ -151,7 +144,7 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
       await cli.waitFor(/config reloaded: the new pipeline is running/);
       expect(unchanged()).toBe(2);
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - renewed\n' })).toBe(fingerprintOf(b));
-      await until(() => received(out, 'renewed'));
+      await until(() => received(out, 'renewed'), 'out.log holding the "renewed" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
     } finally {
       cli.child.kill('SIGTERM');
     }
@@ -177,10 +170,14 @@ ${extraPort === undefined ? '' : `  extra: { type: syslog, mode: tcp, address: 1
       cli.child.kill('SIGHUP');
       await cli.waitFor(/reloading the config: draining the running pipeline/);
       await cli.waitFor(/starting the previous config again/);
-      await until(() => cli.stderr().includes('"msg":"pipeline started"') && cli.stderr().lastIndexOf('"msg":"pipeline started"') > cli.stderr().indexOf('starting the previous config again'));
+      await until(
+        () => cli.stderr().includes('"msg":"pipeline started"') && cli.stderr().lastIndexOf('"msg":"pipeline started"') > cli.stderr().indexOf('starting the previous config again'),
+        'the daemon\'s "pipeline started" line after "starting the previous config again"',
+        { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) },
+      );
       expect(cli.child.exitCode).toBeNull();
       expect(await servedCert(sysPort, { line: '<11>1 2026-01-01T00:00:00Z host app 1 - - fallback\n' })).toBe(fingerprintOf(a));
-      await until(() => received(out, 'fallback'));
+      await until(() => received(out, 'fallback'), 'out.log holding the "fallback" line', { timeoutMs: 15_000, detail: () => cli.stderr().slice(-2000) });
     } finally {
       cli.child.kill('SIGTERM');
       taken.close();

@@ -9,6 +9,7 @@ import type { Batches, BuildContext, ComponentContext, OutputStage } from '../..
 import type { LogEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { batchChannel, type BatchChannel } from '../helpers/batch-channel.js';
+import { until } from '../helpers/wait.js';
 import { encodeEvents } from '../../src/outputs/encoding.js';
 import { fileOutput } from '../../src/outputs/file.js';
 
@@ -69,14 +70,6 @@ async function build(config: Record<string, unknown>): Promise<OutputStage> {
 /** Pushes a batch and resolves with its ack status. */
 function pushAndWait(ch: BatchChannel, events: LogEvent[]): Promise<AckStatus> {
   return new Promise((resolve) => ch.push(makeBatch(events, resolve)));
-}
-
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function lines(text: string): string[] {
@@ -364,7 +357,7 @@ describe('file output', () => {
     const done = out.consume(ch, context().ctx);
     for (let i = 0; i < 20; i++) await pushAndWait(ch, [makeEvent(i)]);
     const afterWrites = sync.mock.calls.length;
-    await until(() => sync.mock.calls.length > afterWrites); // the timer flushes what is left while idle
+    await until(() => sync.mock.calls.length > afterWrites, 'an fsync by the idle timer', { timeoutMs: 5_000 }); // the timer flushes what is left while idle
     const afterIdle = sync.mock.calls.length;
     await new Promise((r) => setTimeout(r, 150));
     expect(sync.mock.calls.length).toBe(afterIdle); // nothing new written, nothing to fsync
@@ -397,7 +390,7 @@ describe('file output', () => {
     const { ctx, metrics } = context();
     const statuses: AckStatus[] = [];
     const done = out.consume(each([makeBatch([makeEvent(1)], (s) => statuses.push(s))]), ctx);
-    await until(() => metrics.get('errors_total') >= 2);
+    await until(() => metrics.get('errors_total') >= 2, '2 failed writes on errors_total', { timeoutMs: 5_000 });
     expect(statuses).toEqual([]);
     await unlink(blocker); // the parent can now be created
     await done;
@@ -413,7 +406,7 @@ describe('file output', () => {
     const controller = new AbortController();
     const statuses: AckStatus[] = [];
     const done = out.consume(each([makeBatch([makeEvent(1)], (s) => statuses.push(s))]), { ...ctx, signal: controller.signal });
-    await until(() => metrics.get('errors_total') >= 2);
+    await until(() => metrics.get('errors_total') >= 2, '2 failed writes on errors_total', { timeoutMs: 5_000 });
     controller.abort();
     await done;
     expect(statuses).toEqual(['abandoned']);
@@ -449,7 +442,7 @@ describe('file output', () => {
     ctx.logger = pino({ level: 'error' }, { write: (line: string) => said.push(JSON.parse(line) as Record<string, unknown>) });
     const statuses: AckStatus[] = [];
     const done = out.consume(each([makeBatch([makeEvent(1)], (s) => statuses.push(s)), makeBatch([makeEvent(2)], (s) => statuses.push(s))]), ctx);
-    await until(() => metrics.get('errors_total') >= 2);
+    await until(() => metrics.get('errors_total') >= 2, '2 failed writes on errors_total', { timeoutMs: 5_000 });
     expect(statuses).toEqual([]);
     // In words, not a bare "ENOTDIR: not a directory, mkdir".
     expect((said[0]!.err as { message: string }).message).toMatch(new RegExp(`^cannot make the folder of ${blocker}/out\\.log: ${blocker} is a file, not a folder \\(EEXIST\\)`));

@@ -10,6 +10,7 @@ import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { BACK_GATHER_MS, SILENCE_CHECK_MS, anomalyDetectConfig, anomalyDetectTransform, detectorOptions, groupSilences, lineParser, missingFieldHint, resolveStreamId, silenceEvent, streamIdProblem, toDetectorInput, watchedFields } from '../../src/transforms/anomaly-detect.js';
 import type { Anomaly } from '../../src/detector/index.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 const event = (body: string, attributes: LogEvent['attributes'] = {}): LogEvent => ({ observedTimestamp: 0, body, attributes, source: { input: 't' } });
 
@@ -475,13 +476,6 @@ describe('anomaly_detect state snapshots on a full disk', () => {
       id: 'detect', logger, dataDir, configDir: dataDir, metrics,
       health: { failing: (r) => health.push(`failing: ${r}`), ok: () => health.push('ok') },
     })) as { map(e: LogEvent[]): Promise<LogEvent[]>; flush(): Promise<LogEvent[]> };
-    const until = async (check: () => boolean, what: string) => {
-      const started = Date.now();
-      while (!check()) {
-        if (Date.now() - started > 10_000) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    };
     // Events keep coming: every interval has something to save.
     for (let i = 0; metrics.get('errors_total') < 5; i++) {
       await stage.map([event(`user ${i % 7} logged in`)]);
@@ -493,7 +487,10 @@ describe('anomaly_detect state snapshots on a full disk', () => {
 
     await unlink(path.join(dataDir, 'detector.json.tmp'));
     await stage.map([event('user 1 logged in')]);
-    await until(() => logs.some((l) => l.msg === 'detector state can be saved again'), 'the recovery');
+    await until(() => logs.some((l) => l.msg === 'detector state can be saved again'), 'the "detector state can be saved again" log line', {
+      timeoutMs: 10_000,
+      detail: () => logs.slice(-5).map((l) => JSON.stringify(l)).join('\n'),
+    });
     expect(health.at(-1)).toBe('ok');
     expect((await readFile(path.join(dataDir, 'detector.json'), 'utf8')).split('\n')[0]).toContain('detector-state');
     await stage.flush();
