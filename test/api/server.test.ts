@@ -7,6 +7,7 @@ import { API_MAX_CONNECTIONS_PER_ADDRESS, startApiServer } from '../../src/api/s
 import { createEvent } from '../../src/engine/event.js';
 import { ComponentMetrics } from '../../src/engine/metrics.js';
 import { Taps } from '../../src/engine/tap.js';
+import { until } from '../helpers/wait.js';
 
 let server: http.Server | undefined;
 afterEach(async () => {
@@ -185,7 +186,7 @@ describe('API server', () => {
     // A tap is one request whose answer goes on: well past the request timeout (3 x 500 ms), it still shows events.
     await new Promise((r) => setTimeout(r, 2000));
     taps.offer('web', [createEvent('still here', { input: 'web' })]);
-    for (let i = 0; i < 100 && !tapped.join('').includes('still here'); i++) await new Promise((r) => setTimeout(r, 20));
+    await until(() => tapped.join('').includes('still here'), 'the tap showing the "still here" event', { timeoutMs: 2_000, detail: () => `tapped: ${tapped.join('').slice(-500)}` });
     expect(tapped.join('')).toContain('still here');
     tap.destroy();
   });

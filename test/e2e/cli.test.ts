@@ -481,10 +481,10 @@ outputs: { out: { type: file, inputs: [detect], path: ${dir}/out.jsonl } }
 `);
     const cli = startCli(['run', '-c', file], { stdin: 'ignore' });
     const out = path.join(dir, 'out.jsonl');
-    for (let i = 0; i < 200 && !(existsSync(out) && (await readFile(out, 'utf8')).split('\n').length > 500); i++) await new Promise((r) => setTimeout(r, 50));
+    await until(async () => existsSync(out) && (await readFile(out, 'utf8')).split('\n').length > 500, 'out.jsonl holding the 500 events of the burst', { timeoutMs: 10_000, detail: () => cli.stderr().slice(-2000) });
     // The burst is over; nothing more comes. Before, state was saved only when the next batch arrived.
     const snapshot = path.join(dir, 'data', 'detect', 'detector.json');
-    for (let i = 0; i < 60 && !existsSync(snapshot); i++) await new Promise((r) => setTimeout(r, 100));
+    await until(() => existsSync(snapshot), 'the detector state saved to data/detect/detector.json after the burst', { timeoutMs: 6_000, detail: () => cli.stderr().slice(-2000) });
     cli.child.kill('SIGKILL');
     await cli.exited;
     const state = await readDetectorState(snapshot);

@@ -491,7 +491,7 @@ outputs: { out: { type: file, inputs: [app], path: ${dir}/out.log } }
     await cli.waitFor(/SIGHUP: only log_level changed \(debug to info\)/);
     await writeFile(path.join(dir, 'logs', 'other.log'), 'two\n');
     // Read (it reaches the output), and not said at info.
-    for (let i = 0; i < 100 && !(await readFile(path.join(dir, 'out.log'), 'utf8').catch(() => '')).includes('two'); i++) await new Promise((r) => setTimeout(r, 100));
+    await until(async () => (await readFile(path.join(dir, 'out.log'), 'utf8').catch(() => '')).includes('two'), 'out.log holding the line "two" of other.log', { timeoutMs: 10_000, detail: () => cli.stderr().slice(-2000) });
     cli.child.kill('SIGTERM');
     const { code, stderr } = await cli.exited;
     expect(code).toBe(0);

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { listeningPort, startCli } from '../helpers/cli.js';
 import { RawOtlpClient } from '../helpers/otlp-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 interface Flagged { body: string; attributes: { anomaly: { kind: string; field?: string; why: string } } }
 
@@ -52,9 +53,14 @@ outputs:
       client.close();
       // The two flagged records, once written (the file output writes each batch as it comes).
       let flagged: Flagged[] = [];
-      for (const until = Date.now() + 15_000; flagged.length < 2 && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
-        flagged = (await readFile(out, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Flagged);
-      }
+      await until(
+        async () => {
+          flagged = (await readFile(out, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Flagged);
+          return flagged.length >= 2;
+        },
+        'out.log holding the 2 flagged records',
+        { timeoutMs: 15_000, detail: () => `${flagged.length} flagged so far\n${cli.stderr().slice(-2000)}` },
+      );
       const byField = new Map(flagged.map((f) => [f.attributes.anomaly.field, f.attributes.anomaly]));
       expect(byField.get('attributes.http.response.status_code')).toMatchObject({ kind: 'field_category', why: expect.stringMatching(/^attributes\.http\.response\.status_code "503" never seen before/) as string });
       expect(byField.get('attributes.exception.type')).toMatchObject({ kind: 'new_field', why: expect.stringMatching(/^new field attributes\.exception\.type, in none of this stream's 1,499 events before: "java\.net\.SocketTimeoutException"$/) as string });

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { CLI, ROOT, startCli } from '../helpers/cli.js';
 import { execFileForTest } from '../helpers/processes.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 const UNIT = path.join(ROOT, 'examples/systemd/driftlock.service');
 const BINARY = '/usr/local/bin/driftlock';
@@ -104,7 +105,10 @@ outputs: { out: { type: file, inputs: [app], path: "\${OUT_FILE}" } }
       expect((await reload()).status).toBe(0);
       await daemon.waitFor(/config reloaded/);
       await appendFile(log, 'three\n');
-      for (let i = 0; i < 100 && !(await readFile(path.join(dir, 'out-2.log'), 'utf8').catch(() => '')).includes('three'); i++) await new Promise((r) => setTimeout(r, 50));
+      await until(async () => (await readFile(path.join(dir, 'out-2.log'), 'utf8').catch(() => '')).includes('three'), 'out-2.log holding the line "three" after the reload', {
+        timeoutMs: 5_000,
+        detail: () => daemon.stderr().slice(-2000),
+      });
     } finally {
       daemon.child.kill('SIGTERM'); // systemd's KillSignal= default
     }

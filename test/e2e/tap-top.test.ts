@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, runCli, startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 const pipeline = (dir: string, keepOriginal: boolean) => `data_dir: ${dir}/data
 api: { enabled: true, address: "127.0.0.1:0" }
@@ -113,7 +114,7 @@ describe('driftlock tap and top', () => {
     daemon.child.kill('SIGHUP');
     await json.waitFor(/driftlock tap: the daemon reloaded its config: watching parse_access again/, 'stderr');
     await pretty.waitFor(/driftlock tap: the daemon reloaded its config: watching parse_access again/, 'stderr');
-    for (let i = 0; i < 100 && !json.stdout().slice(before).includes('"component":"parse_access"'); i++) await new Promise((r) => setTimeout(r, 50));
+    await until(() => json.stdout().slice(before).includes('"component":"parse_access"'), 'driftlock tap showing a parse_access event after the reload', { timeoutMs: 5_000, detail: () => json.stderr().slice(-2000) });
     expect(json.stdout().slice(before)).toContain('"component":"parse_access"');
     // Standard output holds the events alone: each line is one.
     for (const line of json.stdout().trim().split('\n')) expect(JSON.parse(line)).toMatchObject({ component: 'parse_access' });

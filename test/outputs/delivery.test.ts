@@ -15,6 +15,7 @@ import { QueuedOutput } from '../../src/outputs/delivery/queued-output.js';
 import { TokenBucket } from '../../src/outputs/delivery/rate-limit.js';
 import { sign, verifySignature } from '../../src/outputs/delivery/signature.js';
 import { DeliveryWorker, type WorkerOptions } from '../../src/outputs/delivery/worker.js';
+import { until } from '../helpers/wait.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -456,7 +457,7 @@ describe('http post: the answer', () => {
     const outcome = await post({ url: `http://127.0.0.1:${port}/hook`, headers: {}, body: '{}', timeoutMs: 5000 });
     // Before: read until the timeout (some GB at loopback speed), and then only "no answer within 5000 ms".
     expect(outcome).toMatchObject({ ok: false, retry: true, status: 500, reason: `HTTP 500: ${'e'.repeat(200)}` });
-    for (let i = 0; i < 100 && !gone; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => gone, 'the client to close the connection of the endless 500 answer', { timeoutMs: 1_000 });
     expect(gone).toBe(true);
     expect(written).toBeLessThan(MAX_ANSWER_BYTES + 16 * 1024 * 1024);
     server.closeAllConnections();
