@@ -34,17 +34,23 @@ const { numbered, startedFileInputs, tempDir } = await import('../helpers/file-i
 const start = startedFileInputs();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A folder whose app.log holds 50 lines of a, read by a first run that then stopped (its checkpoints saved). */
+async function aReadByAFirstRun(): Promise<{ dir: string; log: string; data: string; config: { include: string[]; start_at: string } }> {
+  const dir = await tempDir();
+  const log = path.join(dir, 'app.log');
+  const data = path.join(dir, 'data');
+  const config = { include: [log], start_at: 'beginning' };
+  await writeFile(log, numbered('a', 0, 50));
+  const first = start({ dataDir: data, config });
+  await first.until(() => first.events.length === 50, 'app.log read');
+  await first.stop();
+  return { dir, log, data, config };
+}
+
 describe('file input: a rotation while the folder is listed', () => {
   for (const at of [1, 2, 3]) {
     it(`a rotation during listing ${at} of the start loses no rotated file`, async () => {
-      const dir = await tempDir();
-      const log = path.join(dir, 'app.log');
-      const data = path.join(dir, 'data');
-      const config = { include: [log], start_at: 'beginning' };
-      await writeFile(log, numbered('a', 0, 50));
-      const first = start({ dataDir: data, config });
-      await first.until(() => first.events.length === 50, 'app.log read');
-      await first.stop();
+      const { dir, log, data, config } = await aReadByAFirstRun();
 
       // While stopped: rotated twice. b, never seen, is in app.log.1; c, written after it (a modification time
       // after b's: file times are coarse), is in app.log.
@@ -90,14 +96,7 @@ describe('file input: a rotation while the folder is listed', () => {
 describe('file input: a rotated file the start missed', () => {
   /** app.log read by a first run; then, while stopped, rotated twice: b in app.log.1, c in app.log. */
   const setUp = async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    const data = path.join(dir, 'data');
-    const config = { include: [log], start_at: 'beginning' };
-    await writeFile(log, numbered('a', 0, 50));
-    const first = start({ dataDir: data, config });
-    await first.until(() => first.events.length === 50, 'app.log read');
-    await first.stop();
+    const { dir, log, data, config } = await aReadByAFirstRun();
     await sleep(30);
     renameSync(log, `${log}.1`);
     writeFileSync(log, numbered('b', 0, 50));
@@ -156,14 +155,7 @@ describe('file input: a rotated file the start missed', () => {
 
 describe('file input: a folder whose names shift at every listing', () => {
   it('the look gives up after a few walks and says so; what it did not walk is read at the next start', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    const data = path.join(dir, 'data');
-    const config = { include: [log], start_at: 'beginning' };
-    await writeFile(log, numbered('a', 0, 50));
-    const first = start({ dataDir: data, config });
-    await first.until(() => first.events.length === 50, 'app.log read');
-    await first.stop();
+    const { dir, log, data, config } = await aReadByAFirstRun();
     // Each listing of the folder finds one more rotated file (r1, r2, ...) than the one before.
     let made = 0;
     torn.dir = dir;
