@@ -47,20 +47,26 @@ async function aReadByAFirstRun(): Promise<{ dir: string; log: string; data: str
   return { dir, log, data, config };
 }
 
+/**
+ * While driftlock is stopped, app.log rotated twice: b, never seen, is in app.log.1; c, written after it (a
+ * modification time after b's: file times are coarse), is in app.log; a, read before, is in app.log.2.
+ */
+async function rotatedTwiceWhileStopped(log: string): Promise<void> {
+  await sleep(30);
+  renameSync(log, `${log}.1`);
+  writeFileSync(log, numbered('b', 0, 50));
+  await sleep(30);
+  renameSync(`${log}.1`, `${log}.2`);
+  renameSync(log, `${log}.1`);
+  writeFileSync(log, numbered('c', 0, 50));
+}
+
 describe('file input: a rotation while the folder is listed', () => {
   for (const at of [1, 2, 3]) {
     it(`a rotation during listing ${at} of the start loses no rotated file`, async () => {
       const { dir, log, data, config } = await aReadByAFirstRun();
 
-      // While stopped: rotated twice. b, never seen, is in app.log.1; c, written after it (a modification time
-      // after b's: file times are coarse), is in app.log.
-      await sleep(30);
-      renameSync(log, `${log}.1`);
-      writeFileSync(log, numbered('b', 0, 50));
-      await sleep(30);
-      renameSync(`${log}.1`, `${log}.2`);
-      renameSync(log, `${log}.1`);
-      writeFileSync(log, numbered('c', 0, 50));
+      await rotatedTwiceWhileStopped(log);
 
       // The next rotation, torn by the listing: app.log.2 -> app.log.3 before it, the rest after.
       torn.dir = dir;
@@ -97,13 +103,7 @@ describe('file input: a rotated file the start missed', () => {
   /** app.log read by a first run; then, while stopped, rotated twice: b in app.log.1, c in app.log. */
   const setUp = async () => {
     const { dir, log, data, config } = await aReadByAFirstRun();
-    await sleep(30);
-    renameSync(log, `${log}.1`);
-    writeFileSync(log, numbered('b', 0, 50));
-    await sleep(30);
-    renameSync(`${log}.1`, `${log}.2`);
-    renameSync(log, `${log}.1`);
-    writeFileSync(log, numbered('c', 0, 50));
+    await rotatedTwiceWhileStopped(log);
     // The start's look misses b (for whatever reason: here app.log.1 is left out of its listings).
     torn.dir = dir;
     torn.at = 0;
