@@ -189,7 +189,7 @@ const rateVerdict = (target: number, rate: number, perCpuSecond: number | undefi
 const fmtCpu = (cpuSeconds: number | undefined) => (cpuSeconds === undefined ? '' : cpuSeconds.toFixed(2));
 const perCpu = (count: number, cpuSeconds: number | undefined) => (cpuSeconds ? count / cpuSeconds : undefined);
 /** What a rate per CPU second means beside the rate per wall-clock second, printed under the tables that show both. */
-const CPU_NOTE = 'lines/s (events/s): what a user sees on this host now. Per CPU-s: over the user + system CPU seconds of the daemon (the detector alone: of its timed pass), which leave out time it waited for the core while other processes ran on it, or on I/O: compare this across runs for code changes. Targets are on lines/s; "MISSED (CPU: met)": missed, but the CPU rate meets it (the host, not the code).';
+const CPU_NOTE = 'lines/s (events/s): what a user sees on this host now. Per CPU-s: over the user + system CPU seconds of the daemon (the detector alone: of its timed pass), which leave out time it waited for the core while other processes ran on it, or on I/O: compare this across runs for code changes. Targets are on lines/s; "MISSED (CPU: met)": missed, but the CPU rate meets it (most likely the host, not the code).';
 
 /** A markdown table: the first column left-aligned, the others right-aligned. */
 function printMarkdown(header: string[], body: string[][]): void {
