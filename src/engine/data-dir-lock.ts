@@ -234,11 +234,19 @@ export async function lockDataDir(dataDir: string, logger: Logger, setAt?: strin
         rmSync(socketPath, { force: true });
       };
       const release = await takeLockAlone(dataDir, lockfilePath, logger, () => process.off('exit', removeOwner));
-      const alive = await listenWhileHeld(socketPath);
       const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+      const writeOwner = () => writeFileAtomic(ownerFile, `${JSON.stringify(owner)}\n`).catch(() => undefined);
+      // Written before the socket answers, and again with the proof, which needs the socket: a daemon refused
+      // because the socket answered reads who holds the lock from this record. Before, it could still be the
+      // record of the holder killed before (4 daemons started together after a kill: one of the 3 refused
+      // named the dead PID, not the one running).
+      await writeOwner();
+      const alive = await listenWhileHeld(socketPath);
       const [boot, lock, socket] = await Promise.all([bootId(), stat(lockfilePath).catch(() => undefined), alive && lstat(socketPath).catch(() => undefined)]);
-      if (boot && lock && socket) owner.proof = { boot_id: boot, lock: identityOf(lock), socket_ino: socket.ino };
-      await writeFileAtomic(ownerFile, `${JSON.stringify(owner)}\n`).catch(() => undefined);
+      if (boot && lock && socket) {
+        owner.proof = { boot_id: boot, lock: identityOf(lock), socket_ino: socket.ino };
+        await writeOwner();
+      }
       process.on('exit', removeOwner);
       return async () => {
         process.off('exit', removeOwner);
