@@ -14,7 +14,10 @@
  * (comma-separated) to run only the existing pipeline cases or only the detector cases (detector alone,
  * memory per stream, and the pipelines with anomaly_detect); the BENCH_DETECTOR_* settings of
  * `bench/detector.ts`. BENCH_ONLY=latency runs only the alert latency of issue 5 (`bench/alert-latency.ts`: a line
- * written to a file until the webhook receiver has its alert, p50/p99 at 1,000 and 10,000 lines/s).
+ * written to a file until the webhook receiver has its alert, p50/p99 at 1,000 and 10,000 lines/s, in a steady
+ * daemon, and at 10,000 lines/s in a daemon just started). BENCH_ONLY=tail runs only the cost of tailing a file
+ * written a line at a time (`bench/tail-cost.ts`: the daemon's share of a core, the file alone in its folder
+ * or beside 1,000 others).
  * BENCH_ONLY=network runs only the network inputs of issue 6 (`bench/network.ts`: OTLP gRPC -> file in batches
  * of 1,000 records, target >= 100,000 events/s on one core; syslog TCP -> file), with a local load generator;
  * BENCH_ONLY=otlp the OTLP gRPC row of those alone. The nginx JSON input is generated only for the groups that
@@ -32,13 +35,14 @@ import { AccessLogGenerator } from '../src/inputs/demo.js';
 import type { MemoryResult, StreamsResult, ThroughputResult } from './detector.js';
 import { BENCH_CPU, countLines, killDaemons, peakRss, processCpu, reapedCpuSince, tracked, type Row } from './measure.js';
 import { alertLatency, type LatencyResult } from './alert-latency.js';
+import { tailCost, type TailCostResult } from './tail-cost.js';
 import { otlpGrpcCase, syslogTcpCase } from './network.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const DETECTOR_BENCH = path.join(ROOT, 'dist/bench/detector.js');
 const LINES = Number(process.env.BENCH_LINES ?? 1_000_000);
-const GROUPS = ['pipelines', 'detector', 'latency', 'network', 'otlp'] as const;
+const GROUPS = ['pipelines', 'detector', 'latency', 'tail', 'network', 'otlp'] as const;
 const ONLY = (process.env.BENCH_ONLY ?? GROUPS.filter((g) => g !== 'otlp').join(',')).split(',').map((g) => g.trim()).filter(Boolean);
 for (const g of ONLY) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`BENCH_ONLY: unknown group ${g} (expected ${GROUPS.join(', ')})`);
 const run = (group: (typeof GROUPS)[number]) => ONLY.includes(group);
@@ -48,15 +52,35 @@ const TARGET_EVENTS_PER_SECOND = 150_000;
 const TARGET_MIB_PER_STREAM = 4;
 /** Issue 5: p99 from a line written to its alert at the webhook, at 10,000 lines/s. */
 const TARGET_LATENCY_P99_MS = 250;
+/** Lines written before the latency is timed for a daemon in its steady state (see bench/alert-latency.ts). */
+const STEADY_WARM_LINES = 20_000;
 
 function printLatencyTable(results: LatencyResult[]): void {
-  console.log('\nalert latency: line appended to a file -> file input -> parse(nginx) -> anomaly_detect -> webhook (local receiver); a probe line (response_time ~2000x typical) every few hundred lines, timed from just before its write to its arrival at the receiver\n');
+  console.log('\nalert latency: line appended to a file -> file input -> parse(nginx) -> anomaly_detect -> webhook (local receiver); a probe line (response_time ~2000x typical) every few hundred lines, timed from just before its write to its arrival at the receiver; the lines written before timing (read at once by a daemon just started) make it steady, or not yet (the last row: the first seconds of a daemon\'s life)\n');
   printMarkdown(
-    ['rate lines/s', 'seconds', 'probes', 'received', 'p50 ms', 'p99 ms', 'max ms', 'target p99'],
-    results.map((r) => [fmtInt(r.rate), String(r.seconds), fmtInt(r.probes), fmtInt(r.received), r.p50.toFixed(0), r.p99.toFixed(0), r.max.toFixed(0), r.rate >= 10_000 ? `< ${TARGET_LATENCY_P99_MS} ms ${verdict(r.p99 < TARGET_LATENCY_P99_MS && r.received === r.probes)}` : '']),
+    ['rate lines/s', 'lines before', 'seconds', 'probes', 'received', 'p50 ms', 'p99 ms', 'max ms', 'target p99'],
+    results.map((r) => [
+      fmtInt(r.rate),
+      fmtInt(r.warmLines),
+      String(r.seconds),
+      fmtInt(r.probes),
+      fmtInt(r.received),
+      r.p50.toFixed(0),
+      r.p99.toFixed(0),
+      r.max.toFixed(0),
+      // The target is on a daemon in its steady state (issue 5: p99 under 250 ms at 10,000 lines/s).
+      r.rate >= 10_000 && r.warmLines >= STEADY_WARM_LINES ? `< ${TARGET_LATENCY_P99_MS} ms ${verdict(r.p99 < TARGET_LATENCY_P99_MS && r.received === r.probes)}` : '',
+    ]),
   );
 }
 
+function printTailCostTable(results: TailCostResult[]): void {
+  console.log('\ntail cost: one file appended to a line at a time, 100 times a second, alone in its folder or beside other files (never written); file input -> file output; the daemon\'s CPU time over the writing\n');
+  printMarkdown(
+    ['other files in the folder', 'writes/s', 'seconds', 'CPU s', 'share of a core', 'lines out'],
+    results.map((r) => [fmtInt(r.neighbours), fmtInt(r.writesPerSecond), r.seconds.toFixed(1), r.cpuSeconds.toFixed(2), `${((r.cpuSeconds / r.seconds) * 100).toFixed(1)}%`, `${fmtInt(r.linesOut)} of ${fmtInt(r.lines)}`]),
+  );
+}
 
 async function generateNginxJson(file: string, lines: number): Promise<void> {
   const gen = new AccessLogGenerator(7);
@@ -406,9 +430,16 @@ outputs: { out: { type: file, inputs: [detect], path: ${dir}/out-detect.jsonl } 
     }
     if (run('latency')) {
       const latency: LatencyResult[] = [];
-      latency.push(await alertLatency({ cli: CLI, dir, rate: 1_000, seconds: 20, probeEvery: 200, taskset: haveTaskset }));
-      latency.push(await alertLatency({ cli: CLI, dir, rate: 10_000, seconds: 10, probeEvery: 1_000, taskset: haveTaskset }));
+      latency.push(await alertLatency({ cli: CLI, dir, rate: 1_000, seconds: 20, probeEvery: 200, warmLines: STEADY_WARM_LINES, taskset: haveTaskset }));
+      latency.push(await alertLatency({ cli: CLI, dir, rate: 10_000, seconds: 10, probeEvery: 1_000, warmLines: STEADY_WARM_LINES, taskset: haveTaskset }));
+      // Just after the start: the detector past its warm-up, the code not yet optimized.
+      latency.push(await alertLatency({ cli: CLI, dir, rate: 10_000, seconds: 10, probeEvery: 1_000, warmLines: 3_000, taskset: haveTaskset }));
       printLatencyTable(latency);
+    }
+    if (run('tail')) {
+      const tail: TailCostResult[] = [];
+      for (const neighbours of [0, 1_000]) tail.push(await tailCost({ cli: CLI, dir, neighbours, seconds: 10, taskset: haveTaskset }));
+      printTailCostTable(tail);
     }
   } finally {
     for (const s of fatal) process.off(s, onSignal);
