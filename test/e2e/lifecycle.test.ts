@@ -5,7 +5,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -294,8 +294,15 @@ describe('restart after a SIGKILL', () => {
       timeoutMs: 20_000,
       detail: () => daemons.map((cli) => `PID ${cli.child.pid}: exit ${cli.child.exitCode}\n${cli.stderr().slice(-1000)}`).join('\n'),
     });
-    // Over two refreshes of the lock (every 2.5 s) later, the one left still runs: its lock was not removed by another.
-    await new Promise((r) => setTimeout(r, 6_000));
+    // Two refreshes of the lock later (every 2.5 s: its mtime moves twice), the one left still runs: its lock
+    // was not removed by another (a refresh finds that, and the daemon exits 75).
+    const lock = path.join(dir, 'data', 'driftlock.lock');
+    const mtimes = new Set<number>();
+    await until(async () => {
+      const mtime = (await stat(lock).catch(() => undefined))?.mtimeMs;
+      if (mtime !== undefined) mtimes.add(mtime);
+      return mtimes.size >= 3 || daemons.every((cli) => cli.child.exitCode !== null);
+    }, 'two refreshes of the lock by the daemon left', { timeoutMs: 10_000 });
     const running = daemons.filter((cli) => cli.child.exitCode === null);
     const summary = daemons.map((cli) => `PID ${cli.child.pid}: exit ${cli.child.exitCode}, took over: ${tookOver(cli)}\n${cli.stderr().slice(-1500)}`).join('\n');
     expect(running, summary).toHaveLength(1);
