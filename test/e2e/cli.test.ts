@@ -573,8 +573,9 @@ outputs:
 
   it('runs the embedded default pipeline (npm start): the demo stages incidents and readable alerts appear', async () => {
     const dir = await tempDir('dl-e2e-');
-    // Incidents every 4 s (after 8 s of normal traffic) instead of every 30 s, to keep the test short.
-    const cli = startCli(['run'], { cwd: dir, env: { DRIFTLOCK_DEMO_INCIDENTS_EVERY: '4s' } });
+    // Incidents every 3 s (the first after 6 s of normal traffic: 120 events, past the balanced profile's
+    // warm-up of 100) instead of every 30 s, to keep the test short.
+    const cli = startCli(['run'], { cwd: dir, env: { DRIFTLOCK_DEMO_INCIDENTS_EVERY: '3s' } });
     await cli.waitFor(/▲ field_value {2}nginx-logs {2}confidence/, 'stdout', 25_000);
     cli.child.kill('SIGINT');
     const result = await cli.exited;
