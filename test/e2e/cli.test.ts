@@ -167,16 +167,20 @@ describe('driftlock CLI', () => {
     // Before, the list alone: "Allowed choices are sensitive, balanced, strict."
     const usage = (command: string, option: string, value: string, choices: string, meant?: string) =>
       `error: option '${option}' argument '${value}' is invalid. Allowed choices are ${choices}.${meant ? ` Did you mean "${meant}"?` : ''}\n(run driftlock ${command} --help for usage)\n`;
-    const profile = await runCli(['scan', '--profile', 'sensitiv', 'x.log']);
+    // The runs side by side: each is mostly Node loading the CLI.
+    const [profile, format, tap, far, help] = await Promise.all([
+      runCli(['scan', '--profile', 'sensitiv', 'x.log']),
+      runCli(['stream', '-f', 'jsn']),
+      runCli(['tap', '--format', 'prety']),
+      runCli(['tap', '--format', 'xyzzy']),
+      runCli(['scan', '--help']),
+    ]);
     expect({ code: profile.code, stderr: profile.stderr }).toEqual({ code: 2, stderr: usage('scan', '-p, --profile <profile>', 'sensitiv', 'sensitive, balanced, strict', 'sensitive') });
-    const format = await runCli(['stream', '-f', 'jsn']);
     expect({ code: format.code, stderr: format.stderr }).toEqual({ code: 2, stderr: usage('stream', '-f, --format <format>', 'jsn', 'auto, json, nginx, logfmt, syslog, text', 'json') });
-    const tap = await runCli(['tap', '--format', 'prety']);
     expect(tap.stderr).toBe(usage('tap', '--format <format>', 'prety', 'json, pretty', 'pretty'));
-    const far = await runCli(['tap', '--format', 'xyzzy']);
     expect(far.stderr).toBe(usage('tap', '--format <format>', 'xyzzy', 'json, pretty'));
     // The help still lists them.
-    expect((await runCli(['scan', '--help'])).stdout).toMatch(/--profile <profile> +sensitivity preset \(choices: "sensitive",\s+"balanced", "strict"/);
+    expect(help.stdout).toMatch(/--profile <profile> +sensitivity preset \(choices: "sensitive",\s+"balanced", "strict"/);
   });
 
   it('an unknown command is a usage error (exit 2)', async () => {
@@ -293,18 +297,22 @@ outputs: { out: { type: file, inputs: [syslog_tls], path: ${dir}/out.log } }
     const nope = path.join(dir, 'nope.yaml');
     const broken = path.join(dir, 'broken.yaml');
     await writeFile(broken, 'inputs: { a: { type: demo }\n');
-    for (const args of [['run'], ['validate'], ['test-alert'], ['top', '-n', '1'], ['tap', '-n', '1']]) {
-      const r = await runCli(args, { env: { DRIFTLOCK_CONFIG: nope }, input: '' });
+    // The runs side by side: each is mostly Node loading the CLI.
+    const fromNope = [['run'], ['validate'], ['test-alert'], ['top', '-n', '1'], ['tap', '-n', '1']].map((args) => ({ args, result: runCli(args, { env: { DRIFTLOCK_CONFIG: nope }, input: '' }) }));
+    const fromBroken = [['run'], ['validate']].map((args) => ({ args, result: runCli(args, { env: { DRIFTLOCK_CONFIG: broken }, input: '' }) }));
+    // Given with -c, it is not.
+    const givenRun = runCli(['validate', '-c', nope], { env: { DRIFTLOCK_CONFIG: broken } });
+    for (const { args, result } of fromNope) {
+      const r = await result;
       expect(r.code, `${args[0]}: ${r.stderr}`).toBe(78);
       expect(r.stderr, args[0]).toBe(`driftlock: invalid configuration (from DRIFTLOCK_CONFIG)\n  ${nope}: cannot read config file: no such file\n`);
     }
-    for (const args of [['run'], ['validate']]) {
-      const r = await runCli(args, { env: { DRIFTLOCK_CONFIG: broken }, input: '' });
+    for (const { result } of fromBroken) {
+      const r = await result;
       expect(r.code, r.stderr).toBe(78);
       expect(r.stderr).toMatch(new RegExp(`^driftlock: invalid configuration \\(from DRIFTLOCK_CONFIG\\)\n  ${broken}:2:1: YAML syntax error`));
     }
-    // Given with -c, it is not.
-    const given = await runCli(['validate', '-c', nope], { env: { DRIFTLOCK_CONFIG: broken } });
+    const given = await givenRun;
     expect(given.stderr).toBe(`driftlock: invalid configuration\n  ${nope}: cannot read config file: no such file\n`);
   });
 
@@ -334,12 +342,14 @@ ${at(`${dir}/*.txt`)}: warning: input "app": include "${dir}/*.txt" matches no f
     const dir = await tempDir('dl-e2e-');
     const missing = path.join(dir, 'pipeline.yml');
     // Before: 'cannot read config file: ENOENT: no such file or directory, open '<file>'', the name said twice.
-    for (const args of [['validate', '-c', missing], ['run', '-c', missing], ['tap', '-c', missing], ['test-alert', '-c', missing]]) {
-      const result = await runCli(args);
-      expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 78, stderr: `driftlock: invalid configuration\n  ${missing}: cannot read config file: no such file\n` });
-    }
+    // The runs side by side: each is mostly Node loading the CLI.
+    const commands = [['validate', '-c', missing], ['run', '-c', missing], ['tap', '-c', missing], ['test-alert', '-c', missing]];
     // Before: 'EISDIR: illegal operation on a directory, read'.
-    const folder = await runCli(['validate', '-c', dir]);
+    const [folder, ...results] = await Promise.all([runCli(['validate', '-c', dir]), ...commands.map((args) => runCli(args))]);
+    results.forEach((result, i) => {
+      const args = commands[i];
+      expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 78, stderr: `driftlock: invalid configuration\n  ${missing}: cannot read config file: no such file\n` });
+    });
     expect(folder.stderr).toBe(`driftlock: invalid configuration\n  ${dir}: cannot read config file: it is a folder\n`);
   });
 
