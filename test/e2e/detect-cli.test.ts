@@ -203,29 +203,33 @@ describe('driftlock stream', () => {
     const dir = await tempDir('dl-detect-');
     const short = path.join(dir, 'short.log');
     await writeFile(short, incidentLog().slice(0, 50).join('\n') + '\n');
+    const many = path.join(dir, 'many.log');
+    await writeFile(many, Array.from({ length: 30 }, (_, i) => JSON.stringify({ rid: `r${i}`, ms: 5 })).join('\n') + '\n');
+    const mixed = path.join(dir, 'mixed.log');
+    await writeFile(mixed, [...incidentLog().slice(0, 300), 'not json at all', 'x'.repeat(100_000)].join('\n') + '\n');
+    // The runs side by side: they share nothing.
+    const [scan, evicted, stream, partial, help] = await Promise.all([
+      runCli(['scan', '--no-progress', short]),
+      runCli(['scan', '--no-progress', '--output', 'json', '--max-streams', '10', '--stream-id', '{body.rid}', many]),
+      runCli(['stream'], { input: 'hello\n' }),
+      runCli(['scan', '--no-progress', '--format', 'json', '--max-line-bytes', '64KiB', mixed]),
+      runCli(['scan', '--help']),
+    ]);
     // Before: 'Scanned 1 of 1 file: 50 events ..., 0 anomalies' and exit 0, a clean result though no line was looked at.
-    const scan = await runCli(['scan', '--no-progress', short]);
     expect(scan.code, scan.stdout).toBe(2);
     expect(scan.stdout).toContain('0 anomalies\nNot a clean result: no event was judged: every stream was still in its warm-up (its first 100 events); give it more lines, a lower --warmup, or the baseline of an earlier run with --state.\n');
     // A stream id per line: every stream evicted in its warm-up.
-    const many = path.join(dir, 'many.log');
-    await writeFile(many, Array.from({ length: 30 }, (_, i) => JSON.stringify({ rid: `r${i}`, ms: 5 })).join('\n') + '\n');
-    const evicted = await runCli(['scan', '--no-progress', '--output', 'json', '--max-streams', '10', '--stream-id', '{body.rid}', many]);
     expect(evicted.code).toBe(2);
     expect(evicted.stderr).toContain('or evicted before its end (more streams than --max-streams 10)');
     // stream's exit code says whether it ran, not what it found: 0, with the same words after its summary.
-    const stream = await runCli(['stream'], { input: 'hello\n' });
     expect(stream.code).toBe(0);
     expect(stream.stderr).toContain('driftlock: no event was judged: every stream was still in its warm-up');
     // Lines cut or not in the --format asked for are judged, as text: counted in the summary, exit code as usual.
-    const mixed = path.join(dir, 'mixed.log');
-    await writeFile(mixed, [...incidentLog().slice(0, 300), 'not json at all', 'x'.repeat(100_000)].join('\n') + '\n');
-    const partial = await runCli(['scan', '--no-progress', '--format', 'json', '--max-line-bytes', '64KiB', mixed]);
     expect(partial.code, partial.stdout).toBe(0);
     expect(partial.stdout).toContain('0 anomalies, 1 malformed line (cut or invalid UTF-8), 2 lines not json (read as text)\n');
     expect(partial.stdout).not.toContain('Not a clean result');
     // And the help says what 2 means.
-    expect((await runCli(['scan', '--help'])).stdout.replace(/\s+/g, ' ')).toContain('2 error (a file not read, --state not saved, or no line judged: the files empty or blank, or all in the warm-up)');
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('2 error (a file not read, --state not saved, or no line judged: the files empty or blank, or all in the warm-up)');
   });
 
   it('an empty file, or one of blank lines only, judged nothing: said with why, exit 2 as for a scan all in the warm-up', async () => {
@@ -234,34 +238,40 @@ describe('driftlock stream', () => {
     const blank = path.join(dir, 'blank.log');
     await writeFile(empty, '');
     await writeFile(blank, '\n  \n\t\n');
-    // Before: 'Scanned 1 of 1 file: 0 events ..., 0 anomalies' and exit 0, nothing found where there was nothing to look at.
-    const none = await runCli(['scan', '--no-progress', empty]);
-    expect(none.code, none.stdout).toBe(2);
-    expect(none.stdout).toContain(`0 anomalies\nNot a clean result: no event was judged: ${empty} is empty, nothing to look at.\n`);
-    // Before: 'every stream was still in its warm-up (its first 0 events)' with --warmup 0, though no line was one to judge.
-    const blanks = await runCli(['scan', '--no-progress', '--warmup', '0', blank]);
-    expect(blanks.code, blanks.stdout).toBe(2);
-    expect(blanks.stdout).toContain(`Not a clean result: no event was judged: ${blank} holds only blank lines, nothing to look at.\n`);
-    const both = await runCli(['scan', '--no-progress', '--output', 'json', empty, blank]);
-    expect(both.code).toBe(2);
-    expect(both.stderr).toContain('no event was judged: the 2 files read hold only blank lines');
-    const stdin = await runCli(['scan', '--no-progress', '-'], { input: '' });
-    expect(stdin.code).toBe(2);
-    expect(stdin.stdout).toContain('no event was judged: standard input is empty');
-    // A baseline from --state judges the next line; a blank one is not judged (before: counted, exit 0).
     const state = path.join(dir, 'state.json');
     const base = path.join(dir, 'base.log');
     await writeFile(base, Array.from({ length: 300 }, (_, i) => `GET /item/${i} 200 in 5ms`).join('\n') + '\n');
-    expect((await runCli(['scan', '--no-progress', '--stream-id', 'app', '--state', state, base])).code).toBe(0);
-    const restored = await runCli(['scan', '--no-progress', '--stream-id', 'app', '--state', state, blank]);
+    // The runs side by side but for the two that share a --state file, one after the other.
+    const [none, blanks, both, stdin, [saved, restored], missing, stream] = await Promise.all([
+      runCli(['scan', '--no-progress', empty]),
+      runCli(['scan', '--no-progress', '--warmup', '0', blank]),
+      runCli(['scan', '--no-progress', '--output', 'json', empty, blank]),
+      runCli(['scan', '--no-progress', '-'], { input: '' }),
+      (async () => {
+        const saved = await runCli(['scan', '--no-progress', '--stream-id', 'app', '--state', state, base]);
+        return [saved, await runCli(['scan', '--no-progress', '--stream-id', 'app', '--state', state, blank])] as const;
+      })(),
+      runCli(['scan', '--no-progress', path.join(dir, 'nope.log')]),
+      runCli(['stream'], { input: '' }),
+    ]);
+    // Before: 'Scanned 1 of 1 file: 0 events ..., 0 anomalies' and exit 0, nothing found where there was nothing to look at.
+    expect(none.code, none.stdout).toBe(2);
+    expect(none.stdout).toContain(`0 anomalies\nNot a clean result: no event was judged: ${empty} is empty, nothing to look at.\n`);
+    // Before: 'every stream was still in its warm-up (its first 0 events)' with --warmup 0, though no line was one to judge.
+    expect(blanks.code, blanks.stdout).toBe(2);
+    expect(blanks.stdout).toContain(`Not a clean result: no event was judged: ${blank} holds only blank lines, nothing to look at.\n`);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('no event was judged: the 2 files read hold only blank lines');
+    expect(stdin.code).toBe(2);
+    expect(stdin.stdout).toContain('no event was judged: standard input is empty');
+    // A baseline from --state judges the next line; a blank one is not judged (before: counted, exit 0).
+    expect(saved.code).toBe(0);
     expect(restored.code, restored.stdout).toBe(2);
     expect(restored.stdout).toContain('holds only blank lines');
     // A file not read is said as such, not as empty.
-    const missing = await runCli(['scan', '--no-progress', path.join(dir, 'nope.log')]);
     expect(missing.code).toBe(2);
     expect(missing.stdout).not.toContain('Not a clean result');
     // stream exits 0 whatever it read, and says it.
-    const stream = await runCli(['stream'], { input: '' });
     expect(stream.code).toBe(0);
     expect(stream.stderr).toContain('driftlock: no event was judged: standard input is empty, nothing to look at\n');
   });
