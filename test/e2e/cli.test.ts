@@ -278,15 +278,19 @@ outputs: { out: { type: file, inputs: [syslog_tls], path: ${dir}/out.log } }
     const file = path.join(dir, 'from-env.yaml');
     await writeFile(file, `data_dir: ${dir}/data\ninputs: { in: { type: stdin } }\noutputs: { out: { type: file, inputs: [in], path: ${dir}/out.log } }\n`);
     const env = { DRIFTLOCK_CONFIG: file };
-    const validated = await runCli(['validate'], { env });
+    // The validate runs side by side: each is mostly Node loading the CLI. The run after them: were
+    // DRIFTLOCK_CONFIG not read, it would run the embedded demo pipeline until the test's timeout.
+    const [validated, flag, missing] = await Promise.all([
+      runCli(['validate'], { env }),
+      runCli(['validate', '-c', 'config/driftlock.yaml'], { env }),
+      runCli(['validate'], { env: { DRIFTLOCK_CONFIG: path.join(dir, 'nope.yaml') } }),
+    ]);
     expect(validated.code, validated.stderr).toBe(0);
     expect(validated.stdout).toContain('valid (1 input, 0 transforms, 1 output)');
     const ran = await runCli(['run'], { env, input: 'one\ntwo\n' });
     expect(ran.code, ran.stderr).toBe(0);
     expect((await readJsonLines(`${dir}/out.log`)).map((e) => e.body)).toEqual(['one', 'two']);
-    const flag = await runCli(['validate', '-c', 'config/driftlock.yaml'], { env });
     expect(flag.stdout).toContain('valid (1 input, 2 transforms, 1 output)');
-    const missing = await runCli(['validate'], { env: { DRIFTLOCK_CONFIG: path.join(dir, 'nope.yaml') } });
     expect(missing.code).toBe(78);
     expect(missing.stderr).toContain('nope.yaml');
   });
@@ -369,16 +373,17 @@ ${at(`${dir}/*.txt`)}: warning: input "app": include "${dir}/*.txt" matches no f
     const dir = await tempDir('dl-e2e-');
     const file = path.join(dir, 'pipeline.yaml');
     await writeFile(file, 'inputs:\n  app: { type: stdin }\ntransforms:\n  parse_app: { type: parse, inputs: [app], format: json }\noutputs:\n  out: { type: console, inputs: [parse_app] }\n  out2: { type: file, inputs: [parse_ap], path: 123 }\n');
-    const result = await runCli(['validate', '-c', file]);
+    // The runs side by side: each is mostly Node loading the CLI.
+    const commands = [['run'], ['test-alert'], ['tap'], ['top']];
+    const [result, ...others] = await Promise.all([runCli(['validate', '-c', file]), ...commands.map((command) => runCli([...command, '-c', file], { input: '' }))]);
     expect(result.code).toBe(78);
     // Headed as run heads it, and as the other commands that load a pipeline file do (before, `run` alone
     // said `driftlock: `; the others began with `invalid configuration`).
     expect(result.stderr).toMatch(/^driftlock: invalid configuration \(2 problems\)\n/);
-    for (const command of [['run'], ['test-alert'], ['tap'], ['top']]) {
-      const other = await runCli([...command, '-c', file], { input: '' });
-      expect(other.code, command[0]).toBe(78);
-      expect(other.stderr, command[0]).toBe(result.stderr);
-    }
+    others.forEach((other, i) => {
+      expect(other.code, commands[i]![0]).toBe(78);
+      expect(other.stderr, commands[i]![0]).toBe(result.stderr);
+    });
     expect(result.stderr).toContain(`${file}:7:49: component "out2", key path: expected a string; found number 123`);
     expect(result.stderr).toContain(`${file}:7:32: component "out2", key inputs.0: unknown input "parse_ap" (did you mean "parse_app"?)`);
   });
