@@ -73,6 +73,39 @@ interface FieldState {
 }
 
 /**
+ * A field's state with every property in place from the start, in one order: the states of all fields then
+ * share one hidden class, whatever each came to hold. Added as needed (a number field's baselines, a string
+ * field's mask cache), each field took its own path of shapes, and the code reading them went polymorphic,
+ * then megamorphic, and was deoptimized by the shapes each new stream's fields pass through while they fill.
+ */
+function newFieldState(name: string, firstEvent: number, lastEvent: number): FieldState {
+  return {
+    messageRank: messageRankOf(name),
+    numeric: undefined,
+    numericCal: undefined,
+    categorical: undefined,
+    categoricalCal: undefined,
+    text: undefined,
+    textCal: undefined,
+    ignored: undefined,
+    masks: undefined,
+    maskChars: undefined,
+    maskFront: undefined,
+    maskFrontEntries: undefined,
+    lastMaskKey: undefined,
+    lastMask: undefined,
+    firstEvent,
+    lastEvent,
+    otherShare: undefined,
+    duration: undefined,
+    byTemplate: undefined,
+    sampledAt: undefined,
+    shifts: undefined,
+    drift: undefined,
+  };
+}
+
+/**
  * A run of a field's numbers that alerted, all above its baseline or all below (an incident of slow
  * responses). They are not learned while it lasts, so that a flood keeps alerting, however long, until it
  * has lasted `learnAfterMs` (in a stream without event time: `learnMinCount` alerts; in one with, numbers on
@@ -1585,7 +1618,7 @@ export class StreamDetector {
     let f = this.fields.get(name);
     if (!f) {
       if (this.fields.size >= this.o.maxFields && !this.evictStaleField()) return undefined;
-      f = { messageRank: messageRankOf(name), firstEvent: this.events, lastEvent: this.events };
+      f = newFieldState(name, this.events, this.events);
       this.fields.set(name, f);
       this.fieldsVersion += 1;
     }
@@ -2099,7 +2132,7 @@ export class StreamDetector {
     for (const f of data.fields) {
       // Older snapshots have no sightings: such a field counts as one that comes (not a one-off).
       const lastEvent = Number.isFinite(f.lastEvent) ? f.lastEvent! : s.events;
-      const state: FieldState = { messageRank: messageRankOf(f.name), firstEvent: Number.isFinite(f.firstEvent) ? f.firstEvent! : lastEvent - 2, lastEvent };
+      const state = newFieldState(f.name, Number.isFinite(f.firstEvent) ? f.firstEvent! : lastEvent - 2, lastEvent);
       if (f.ignored) state.ignored = true;
       if (s.secretField(f.name)) {
         // Kept by a detector that watched it (an older driftlock, or `fields:` naming it): its values go.
