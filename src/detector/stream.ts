@@ -73,6 +73,19 @@ interface FieldState {
 }
 
 /**
+ * An empty array made for objects (strings, states, candidates) from the start. V8 makes `[]` an array of
+ * small integers, and changes its kind at the first object stored: each new stream's arrays did so after
+ * the code reading them had been optimized for the arrays of streams before, and that code was thrown away
+ * (a new stream's first candidate, thousands of events in, cost `observe` its optimized code for the next
+ * 6,000 events, 2-3x slower).
+ */
+function objectArray<T>(): T[] {
+  const array: unknown[] = [null];
+  array.length = 0;
+  return array as T[];
+}
+
+/**
  * A field's state with every property in place from the start, in one order: the states of all fields then
  * share one hidden class, whatever each came to hold. Added as needed (a number field's baselines, a string
  * field's mask cache), each field took its own path of shapes, and the code reading them went polymorphic,
@@ -754,8 +767,8 @@ export class StreamDetector {
    * state, or undefined for a time field (see `observe`). Events of a stream mostly carry the same fields in
    * the same order: a name found again in its place is found without a map lookup.
    */
-  private readonly seenNames: string[] = [];
-  private readonly seenStates: Array<FieldState | undefined> = [];
+  private readonly seenNames: string[] = objectArray();
+  private readonly seenStates: Array<FieldState | undefined> = objectArray();
   private seenVersion = -1;
   /** Whether any event of the stream carried its own time (then arrival times are not used). */
   private eventTimed = false;
@@ -822,11 +835,11 @@ export class StreamDetector {
   // Scratch of the event being observed (observe runs to its end before the next one), kept between events
   // so that an ordinary event allocates almost nothing: its candidates, its fields to learn (`pendingCount`
   // of the reused `pending` entries), its template and that template's readable text once made.
-  private readonly candidates: Candidate[] = [];
-  private readonly scanNames: string[] = [];
-  private readonly scanStates: Array<FieldState | undefined> = [];
-  private readonly scanValues: Array<string | number | boolean> = [];
-  private readonly pending: PendingField[] = [];
+  private readonly candidates: Candidate[] = objectArray();
+  private readonly scanNames: string[] = objectArray();
+  private readonly scanStates: Array<FieldState | undefined> = objectArray();
+  private readonly scanValues: Array<string | number | boolean> = objectArray();
+  private readonly pending: PendingField[] = objectArray();
   private pendingCount = 0;
   private template: Template | undefined;
   /** The event has no message (only fields): its template is its severity alone, not worth naming. */
@@ -1661,7 +1674,9 @@ export class StreamDetector {
 
   /** The next reused entry of the event's fields to learn. */
   private pendingField(name: string, state: FieldState, value: string | number | boolean): PendingField {
-    let p = this.pending[this.pendingCount];
+    // Not read past its end (a new stream's first fields): a read out of bounds throws away the code optimized
+    // on streams before, whose array was long enough.
+    let p = this.pendingCount < this.pending.length ? this.pending[this.pendingCount] : undefined;
     if (p) {
       p.name = name;
       p.state = state;
