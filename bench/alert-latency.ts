@@ -9,13 +9,12 @@
  * of the 10,000 lines/s that follow still runs slower code (V8 has not optimized the detector yet, and its
  * structures are still filling): probes written then arrived 200-700 ms late, the rest under 100 ms.
  */
-import { spawn } from 'node:child_process';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { AccessLogGenerator } from '../src/inputs/demo.js';
-import { BENCH_CPU, tracked } from './measure.js';
+import { spawnCli } from './measure.js';
 
 export interface LatencyResult {
   rate: number;
@@ -77,7 +76,7 @@ outputs:
   hook: { type: webhook, inputs: [detect], url: 'http://127.0.0.1:${port}/alerts', batch: { max_events: 100, timeout: 0s } }
 `);
   const args = [options.cli, 'run', '-c', config, '--log-level', 'warn'];
-  const child = tracked(options.taskset ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const child = spawnCli(args, options.taskset);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     // Let the daemon start and read the warm-up lines.

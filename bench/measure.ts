@@ -1,5 +1,5 @@
 /** What every pipeline case of `npm run bench` measures, and how. */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 
 /** One row of the pipelines table. */
@@ -94,6 +94,15 @@ export function tracked<T extends ChildProcess>(child: T): T {
   daemons.add(child);
   child.once('exit', () => daemons.delete(child));
   return child;
+}
+
+/**
+ * Starts the CLI (`node <args>`), pinned to `BENCH_CPU` with taskset when `taskset`, registered for
+ * killDaemons; its stdout ignored, its stderr inherited or piped.
+ */
+export function spawnCli(args: string[], taskset: boolean, stderr: 'inherit' | 'pipe' = 'inherit'): ChildProcess {
+  const stdio: ['ignore', 'ignore', 'inherit' | 'pipe'] = ['ignore', 'ignore', stderr];
+  return tracked(taskset ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio }) : spawn(process.execPath, args, { stdio }));
 }
 
 /**

@@ -12,13 +12,13 @@
  * The daemon's CPU time is taken over the same span, from /proc/<pid>/stat at its start: the daemon's start-up
  * (0.65-0.8 s of CPU on this host) is outside it, as it is outside the seconds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EXPORT_LOGS_PATH, logsServiceCodec } from '../src/inputs/otlp-grpc/proto.js';
-import { BENCH_CPU, countLines, peakRss, processCpu, reapedCpuSince, tracked, type Row } from './measure.js';
+import { countLines, peakRss, processCpu, reapedCpuSince, spawnCli, type Row } from './measure.js';
 
 /** A row of the pipelines table. */
 export type NetworkRow = Row;
@@ -41,7 +41,7 @@ interface Daemon {
 async function startDaemon(cli: string, config: string, taskset: boolean): Promise<Daemon> {
   const args = [cli, 'run', '-c', config, '--log-level', 'info'];
   const cpuToExit = reapedCpuSince();
-  const child = tracked(taskset ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const child = spawnCli(args, taskset, 'pipe');
   let peak = 0;
   const poll = setInterval(() => (peak = Math.max(peak, peakRss(child.pid!))), 20);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {

@@ -7,10 +7,9 @@
  * Before the twenty-seventh session, chokidar listed a folder again at every write to any file in it, back to
  * back: 11% of a core alone, 95% beside 1,000 files (see `FOLDER_RELIST_MS` in src/inputs/file/discovery.ts).
  */
-import { spawn } from 'node:child_process';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BENCH_CPU, countLines, processCpu, tracked } from './measure.js';
+import { countLines, processCpu, spawnCli } from './measure.js';
 
 export interface TailCostResult {
   neighbours: number;
@@ -37,7 +36,7 @@ inputs: { tail: { type: file, include: ['${log}'] } }
 outputs: { out: { type: file, inputs: [tail], path: '${out}' } }
 `);
   const args = [options.cli, 'run', '-c', config, '--log-level', 'warn'];
-  const child = tracked(options.taskset ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const child = spawnCli(args, options.taskset);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     // Started, and its watcher ready.
