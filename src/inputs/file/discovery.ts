@@ -41,6 +41,41 @@ export const FOLDER_RELIST_MS = 1000;
 type ReadFolder = (directory: string, initialAdd: boolean, ...rest: unknown[]) => unknown;
 
 /**
+ * Calls per key, at once when the key has no window open; each call run opens a window of `ms`, and the calls
+ * that come within it are gathered into one, the last, run at its end (which opens another). Held calls of a
+ * key are dropped by `clear`. What folder listings and a link's changes are held to.
+ */
+class KeyedThrottle {
+  private readonly windows = new Map<string, { timer: NodeJS.Timeout; next: (() => unknown) | undefined }>();
+
+  constructor(private readonly ms: number) {}
+
+  /** What `run` returned if it ran now; undefined if it waits for the end of the key's window. */
+  call(key: string, run: () => unknown): unknown {
+    const open = this.windows.get(key);
+    if (open === undefined) return this.runNow(key, run);
+    open.next = run;
+    return undefined;
+  }
+
+  clear(): void {
+    for (const { timer } of this.windows.values()) clearTimeout(timer);
+    this.windows.clear();
+  }
+
+  private runNow(key: string, run: () => unknown): unknown {
+    const timer = setTimeout(() => {
+      const next = this.windows.get(key)?.next;
+      this.windows.delete(key);
+      if (next !== undefined) void Promise.resolve(this.runNow(key, next)).catch(() => undefined);
+    }, this.ms);
+    timer.unref();
+    this.windows.set(key, { timer, next: undefined });
+    return run();
+  }
+}
+
+/**
  * Makes a chokidar watcher list each folder again at most once per `ms` after a notification; the listing of
  * a folder not listed yet (found after the start), and the walk at the start, are not held back. The last of
  * the notifications held back gets its listing at the end of the delay. Returns what clears the timers.
@@ -52,37 +87,14 @@ function holdFolderListings(watcher: FSWatcher, ms: number): () => void {
   const handler = (watcher as unknown as { _nodeFsHandler?: { _handleRead?: unknown } })._nodeFsHandler;
   if (handler === undefined || typeof handler._handleRead !== 'function') return () => undefined;
   const read = (handler._handleRead as ReadFolder).bind(handler);
-  const listed = new Map<string, number>();
-  const held = new Map<string, { timer: NodeJS.Timeout; args: Parameters<ReadFolder> }>();
-  const list = (key: string, args: Parameters<ReadFolder>): unknown => {
-    listed.set(key, performance.now());
-    return read(...args);
-  };
+  const listings = new KeyedThrottle(ms);
   handler._handleRead = (...args: Parameters<ReadFolder>): unknown => {
     const [directory, initialAdd, , target] = args;
     if (initialAdd) return read(...args);
     // chokidar's own key: a folder, or a folder watched for one target in it.
-    const key = typeof target === 'string' ? `${directory}:${target}` : directory;
-    const waiting = held.get(key);
-    if (waiting !== undefined) {
-      waiting.args = args;
-      return undefined;
-    }
-    const since = performance.now() - (listed.get(key) ?? -Infinity);
-    if (since >= ms) return list(key, args);
-    const timer = setTimeout(() => {
-      const last = held.get(key);
-      held.delete(key);
-      if (last !== undefined) void Promise.resolve(list(key, last.args)).catch(() => undefined);
-    }, ms - since);
-    timer.unref();
-    held.set(key, { timer, args });
-    return undefined;
+    return listings.call(typeof target === 'string' ? `${directory}:${target}` : directory, () => read(...args));
   };
-  return () => {
-    for (const { timer } of held.values()) clearTimeout(timer);
-    held.clear();
-  };
+  return () => listings.clear();
 }
 
 /** How long the changes of a link's target after one told are gathered into one (see `LinkTargets`). */
@@ -106,8 +118,8 @@ class LinkTargets {
   /** Each link's target: the folder it is in, and its name there. */
   private readonly targets = new Map<string, { folder: string; name: string }>();
   private readonly folders = new Map<string, { watcher: FolderWatcher; links: Set<string> }>();
-  /** The links told of a change less than `LINK_TELL_MS` ago, and whether another came since. */
-  private readonly quiet = new Map<string, { again: boolean; timer: NodeJS.Timeout }>();
+  /** A link's changes: told at once, those within `LINK_TELL_MS` after as one at its end (see `tell`). */
+  private readonly changes = new KeyedThrottle(LINK_TELL_MS);
   private closed = false;
 
   constructor(
@@ -170,19 +182,7 @@ class LinkTargets {
    * end: the input looks at the link at each (a `stat`), and a file is written to many times a second.
    */
   private tell(link: string): void {
-    const quiet = this.quiet.get(link);
-    if (quiet !== undefined) {
-      quiet.again = true;
-      return;
-    }
-    this.told(link);
-    const timer = setTimeout(() => {
-      const last = this.quiet.get(link);
-      this.quiet.delete(link);
-      if (last?.again && !this.closed) this.tell(link);
-    }, LINK_TELL_MS);
-    timer.unref();
-    this.quiet.set(link, { again: false, timer });
+    this.changes.call(link, () => this.told(link));
   }
 
   private forget(file: string): void {
@@ -205,8 +205,7 @@ class LinkTargets {
   close(): void {
     this.closed = true;
     for (const folder of [...this.folders.keys()]) this.unwatch(folder);
-    for (const { timer } of this.quiet.values()) clearTimeout(timer);
-    this.quiet.clear();
+    this.changes.clear();
   }
 }
 
