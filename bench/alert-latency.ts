@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { AccessLogGenerator } from '../src/inputs/demo.js';
-import { spawnCli } from './measure.js';
+import { startRun } from './measure.js';
 
 export interface LatencyResult {
   rate: number;
@@ -75,9 +75,7 @@ transforms:
 outputs:
   hook: { type: webhook, inputs: [detect], url: 'http://127.0.0.1:${port}/alerts', batch: { max_events: 100, timeout: 0s } }
 `);
-  const args = [options.cli, 'run', '-c', config, '--log-level', 'warn'];
-  const child = spawnCli(args, options.taskset);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const { child, exited } = startRun(options.cli, config, options.taskset);
   try {
     // Let the daemon start and read the warm-up lines.
     await new Promise((r) => setTimeout(r, 3000));

@@ -105,6 +105,12 @@ export function spawnCli(args: string[], taskset: boolean, stderr: 'inherit' | '
   return tracked(taskset ? spawn('taskset', ['-c', BENCH_CPU, process.execPath, ...args], { stdio }) : spawn(process.execPath, args, { stdio }));
 }
 
+/** `driftlock run -c config` at log level warn, started as spawnCli does, with the promise of its exit code. */
+export function startRun(cli: string, config: string, taskset: boolean): { child: ChildProcess; exited: Promise<number | null> } {
+  const child = spawnCli([cli, 'run', '-c', config, '--log-level', 'warn'], taskset);
+  return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+}
+
 /**
  * Kills (SIGKILL) the daemons still running: the bench failed or was stopped in the middle of a case (a
  * daemon reading a file input, or listening, would otherwise run on, orphaned, once the bench has exited).

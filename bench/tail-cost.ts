@@ -9,7 +9,7 @@
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { countLines, processCpu, spawnCli } from './measure.js';
+import { countLines, processCpu, startRun } from './measure.js';
 
 export interface TailCostResult {
   neighbours: number;
@@ -35,9 +35,7 @@ export async function tailCost(options: { cli: string; dir: string; neighbours: 
 inputs: { tail: { type: file, include: ['${log}'] } }
 outputs: { out: { type: file, inputs: [tail], path: '${out}' } }
 `);
-  const args = [options.cli, 'run', '-c', config, '--log-level', 'warn'];
-  const child = spawnCli(args, options.taskset);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const { child, exited } = startRun(options.cli, config, options.taskset);
   try {
     // Started, and its watcher ready.
     await new Promise((r) => setTimeout(r, 2500));
