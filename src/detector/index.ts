@@ -1,5 +1,6 @@
 export { Detector, type DetectorConfig } from './detector.js';
-export { StreamDetector, saysNothing } from './stream.js';
+export { StreamDetector } from './stream.js';
+export { saysNothing } from './event-text.js';
 export { LzWindow, type CompressionCost } from './lz-window.js';
 export { maskVolatile, unmask } from './mask.js';
 export { TemplateMiner } from './drain.js';

@@ -7,12 +7,12 @@
  * and its absolute floor becomes the anomaly. Flagged events are not learned into the baselines; a pattern
  * that keeps recurring for `learnAfterMs` is then accepted as normal, and its last alert says so.
  */
-import { dateable, severityNumberFromText } from '../engine/event.js';
+import { dateable } from '../engine/event.js';
 import { CategoricalBaseline, type ValueHistory } from './categorical.js';
 import { ScoreCalibrator } from './calibration.js';
 import { TemplateMiner, templateText, type Template } from './drain.js';
 import { LzWindow } from './lz-window.js';
-import { MASK, MASK_CLASS, MASK_FIRST, MASK_LAST, maskSecrets, maskVolatile, unmask } from './mask.js';
+import { MASK, maskSecrets, maskVolatile, unmask } from './mask.js';
 import { NumericBaseline } from './numeric.js';
 import { DriftTracker, RECENT_MINUTES, type DriftAlert, type DriftSnapshot } from './drift.js';
 import type { Anomaly, AnomalyKind, DetectorInput, DetectorOptions } from './types.js';
@@ -21,6 +21,8 @@ import { StreamClock, WallLink, type WallLinkState } from './stream-clock.js';
 import { isSecretField } from '../secret-names.js';
 import { headOf } from './strings.js';
 import { TextFieldBaseline } from './text-field.js';
+import { durationSeconds, levelOf, madeOfData, messageSignature, percentDecode, saysNothing, severityWeight } from './event-text.js';
+import { clip, durationText, durationValue, fmt, isoTime, newText, percentText, quote, quotePattern, seenSince, severityName, spanText } from './wording.js';
 import { TemplateRates, type TemplateSilence } from './template-volume.js';
 
 interface FieldState {
@@ -203,23 +205,6 @@ const NO_BURSTS = { minCount: Infinity, factor: Infinity, minAgeSeconds: Infinit
 /** Characters of an event's text, and of one field's value, that the detector reads. */
 const MAX_TEXT = 4096;
 const MAX_FIELD_TEXT = 1024;
-const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/;
-const PERCENT_ESCAPES = /%([0-9A-Fa-f]{2})/g;
-
-/**
- * Undoes URL percent-encoding (`%27%20OR%201=1` is `' OR 1=1`), so that a field's words and syntax are
- * judged as the application will read them, not as the client escaped them. Invalid UTF-8 sequences
- * decode byte by byte.
- */
-export function percentDecode(text: string): string {
-  if (!PERCENT_ESCAPE.test(text)) return text;
-  try {
-    return decodeURIComponent(text.replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
-  } catch {
-    return text.replace(PERCENT_ESCAPES, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-  }
-}
-
 /** A value's masked form and, for a message field's value once asked, the level it states (`levelOf`). */
 interface MaskEntry {
   masked: string;
@@ -388,17 +373,6 @@ function valueKey(field: string, value: string): string {
 const MAX_ALERTED = 256;
 /** Field values remembered as alerted, at most, over all fields of a stream (the least recently alerted go first). */
 const MAX_ALERTED_VALUES = 256;
-/**
- * Whether a field name is made of data, one per request or tenant (`req_8213`, `user_5f3a9c1e`, `10.0.0.1`,
- * `2025-06-01`): a run of four digits or more, a hex id of eight characters or more with a digit in it, or
- * numbers joined by dots, colons or dashes. Not a name with a short number of its own (`s3_bucket`, `http2`,
- * `ipv4`, `k8s_namespace`, `log4j_logger`, `sha256`): before, any digit made a name data, and such a field was
- * never new.
- */
-export function madeOfData(name: string): boolean {
-  return /\d{4}/.test(name) || /(?<![0-9a-z])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}(?![0-9a-z])/i.test(name) || /\d[.:-]\d+[.:-]\d/.test(name);
-}
-
 /** Field names a stream remembers having carried (see `fieldNames`). */
 const MAX_FIELD_NAMES = 256;
 /** How fast the share of events that bring a new field forgets: a running average over some 1,000 events. */
@@ -428,67 +402,7 @@ const VALUE_OCCASIONS = 3;
 /** The OpenTelemetry severity number of ERROR. */
 const ERROR_SEVERITY = 17;
 
-/**
- * What stays of a text event when every token holding a digit or a masked value is dropped: `RAS KERNEL
- * FATAL data storage interrupt` for any node, time and address. Finer than a template (which may have
- * merged several messages of the same length) and blind to what changes from one repeat to the next.
- * Undefined when too little stays to tell messages apart: fewer than two words with a letter, or fewer
- * constant tokens than variable ones (an access line keeps only `- - "GET`; a line of numbers nothing).
- */
-export function messageSignature(tokens: readonly string[]): string | undefined {
-  let sig = '';
-  let constants = 0;
-  let words = 0;
-  for (const t of tokens) {
-    let constant = true;
-    let letter = false;
-    for (let i = 0; i < t.length; i++) {
-      const c = t.charCodeAt(i);
-      if ((c >= 48 && c <= 57) || (c >= MASK_FIRST && c <= MASK_LAST)) {
-        constant = false;
-        break;
-      }
-      if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127) letter = true;
-    }
-    if (!constant) continue;
-    constants += 1;
-    if (letter) words += 1;
-    sig += sig ? ` ${t}` : t;
-  }
-  return words >= 2 && constants * 2 >= tokens.length ? sig : undefined;
-}
-
-const BLANK = /^\s*$/;
-
-/** A blank line (spaces, tabs): it says nothing, and is neither scored, learned nor counted. */
-export function saysNothing(input: DetectorInput): boolean {
-  return !input.fields && BLANK.test(input.text);
-}
 const NUMBER_TEXT = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
-/** A duration with its unit, as Go prints one: `150ms`, `2.1s`, `1m30.5s`, `1h2m0s`, `350µs`, `0s`. */
-const DURATION_TEXT = /^-?(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))+$/;
-const DURATION_PART = /(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)/g;
-const UNIT_SECONDS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, μs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
-
-/** A duration text's seconds (`1m30.5s` is 90.5), or undefined when it is none. */
-export function durationSeconds(text: string): number | undefined {
-  if (text.length > 32 || !DURATION_TEXT.test(text)) return undefined;
-  let seconds = 0;
-  for (const m of text.matchAll(DURATION_PART)) seconds += Number(m[1]) * UNIT_SECONDS[m[2]!]!;
-  return text.startsWith('-') ? -seconds : seconds;
-}
-
-/** Seconds as a person reads a duration: `350µs`, `22ms`, `2.1s`, `4.5 min`, `1.2 h`. */
-export function durationValue(seconds: number): string {
-  const a = Math.abs(seconds);
-  if (a === 0) return '0s';
-  if (a < 1e-6) return `${fmt(seconds * 1e9)}ns`;
-  if (a < 1e-3) return `${fmt(seconds * 1e6)}µs`;
-  if (a < 1) return `${fmt(seconds * 1e3)}ms`;
-  if (a < 120) return `${fmt(seconds)}s`;
-  if (a < 7200) return `${fmt(seconds / 60)} min`;
-  return `${fmt(seconds / 3600)} h`;
-}
 const TIME_FIELD = /^(@?timestamp|time|ts|date|datetime|time_local|time_iso8601|@t)$/i;
 const MESSAGE_FIELDS = ['message', 'msg', 'log', 'error', 'err', 'event', 'request', 'url', 'path'];
 /**
@@ -502,108 +416,6 @@ function messageRankOf(name: string): number {
   const i = MESSAGE_FIELDS.indexOf(name);
   return i < 0 ? MESSAGE_FIELDS.length : i;
 }
-// A level written as a word: at the start in any case ("error: ..."), or upper-case anywhere near the start.
-const LEVEL_WORDS = 'trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal|severe|panic';
-const LEVEL_AT_START = new RegExp(`^\\W*(${LEVEL_WORDS})\\b`, 'i');
-// Upper case anywhere: the same words but `ERR`, which is too short to trust in the middle of a line.
-const LEVEL_UPPER = /\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRIT|CRITICAL|ALERT|EMERG|FATAL|SEVERE|PANIC)\b/;
-
-// ...or in any case right after a leading time (`2016-09-28 04:30:30, Error  CBS ...`, `12:00:01 [warning] ...`).
-const LEVEL_AFTER_TIME = new RegExp(`^\\[?(?:\\d{4}[-/.]\\d\\d[-/.]\\d\\d[T ])?\\d\\d:\\d\\d:\\d\\d(?:[.,]\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d)?\\]?[\\s,|:-]*\\[?(${LEVEL_WORDS})\\b`, 'i');
-// Two line formats that write the level as one letter in a fixed place: klog (Kubernetes, glog:
-// `E1125 21:54:40.123456   12345 reflector.go:138] ...`) and Android logcat (`03-17 16:13:46.764  2227  2794 E Tag: ...`).
-const KLOG_LEVEL = /^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\s\]]+:\d+\] /;
-const LOGCAT_LEVEL = /^\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\s+\d+\s+\d+ ([VDIWEFA]) /;
-const LEVEL_LETTER: Record<string, number> = { V: 1, D: 5, I: 9, W: 13, E: 17, F: 21, A: 21 };
-
-/** The severity number a text line states itself, if any: a level letter of klog or logcat, or a level word. */
-export function levelOf(text: string): number | undefined {
-  const letter = KLOG_LEVEL.exec(text) ?? LOGCAT_LEVEL.exec(text);
-  if (letter) return LEVEL_LETTER[letter[1]!];
-  const m = LEVEL_AT_START.exec(text) ?? LEVEL_AFTER_TIME.exec(text) ?? LEVEL_UPPER.exec(text.length > 160 ? text.slice(0, 160) : text);
-  return m ? severityNumberFromText(m[1]!) : undefined;
-}
-
-/**
- * How much more an unexplained event matters for its severity: an error the baseline cannot explain is
- * more likely to be news than an unexplained debug line. INFO and below 1, WARN 1.67, ERROR 2.33, FATAL 3.
- */
-function severityWeight(n: number | undefined): number {
-  return n === undefined ? 1 : 1 + Math.max(0, Math.min(n, 21) - 9) / 6;
-}
-
-/** `45 s`, `12 min`, `2.0 h`, `3.5 days`: a silence as a person says it. */
-export function durationText(seconds: number): string {
-  if (seconds < 120) return `${seconds} s`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
-  return `${(seconds / 86_400).toFixed(1)} days`;
-}
-
-/** Seconds as people read them: `1.5 s`, `65 min`, `2.5 h` (3,900 s read badly at 3 a.m.). */
-function spanText(seconds: number): string {
-  return seconds < 120 ? `${fmt(seconds)} s` : durationText(Math.round(seconds));
-}
-
-function severityName(n: number | undefined): string {
-  if (n === undefined) return '';
-  if (n >= 21) return 'FATAL';
-  if (n >= 17) return 'ERROR';
-  if (n >= 13) return 'WARN';
-  return '';
-}
-
-// Half of a surrogate pair, left by a cut through an emoji or another character beyond the BMP.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/** Text cut for a `why`, without half characters at the cuts. */
-function whole(text: string): string {
-  return text.replace(LONE_SURROGATE, '');
-}
-
-/** Masked text as people read it, cut to `max` characters (an ellipsis marks the cut). */
-function clip(text: string, max: number): string {
-  const t = unmask(text).trim();
-  return whole(t.length > max ? t.slice(0, max - 1) + '…' : t);
-}
-
-function quote(text: string, max = 60): string {
-  return JSON.stringify(clip(text, max));
-}
-
-/** A clock time as an ISO 8601 date for a why (a time no Date can hold, which no event gives, as ms). */
-function isoTime(ms: number): string {
-  return dateable(ms) !== undefined ? new Date(ms).toISOString() : `${ms} ms`;
-}
-
-/**
- * How often a pattern that is not normal yet has come: ` (seen 3 times since 2025-01-01T12:00:00.000Z, not
- * normal yet)`; without the date when the stream has no event times (or had none when the pattern began).
- * The date is in the source's time as it is now (`StreamClock.sourceTime`).
- */
-function seenSince(template: Template, timed: boolean, clock: StreamClock): string {
-  const since = timed && template.firstSeen > 0 ? ` since ${isoTime(clock.sourceTime(template.firstSeen))}` : '';
-  return ` (seen ${template.count} times${since}, not normal yet)`;
-}
-
-/**
- * A pattern, quoted; a long one loses its middle rather than its end: the end is where a log line says
- * what happened, after the timestamp, thread and logger name (`<ts> ERROR [main] org.apache…: Failed to…`).
- */
-export function quotePattern(text: string, max = 100): string {
-  const t = unmask(text).trim();
-  if (t.length <= max) return JSON.stringify(t);
-  const head = Math.floor(max * 0.3);
-  let start = t.slice(0, head);
-  let end = t.slice(t.length - (max - head - 1));
-  // Cut between words where one is near ("Database …failed: timeout", not "Database …ailed: timeout").
-  const lastSpace = start.lastIndexOf(' ');
-  if (lastSpace >= head / 2) start = start.slice(0, lastSpace + 1);
-  const firstSpace = end.indexOf(' ');
-  if (firstSpace >= 0 && firstSpace <= end.length / 3) end = end.slice(firstSpace + 1);
-  return JSON.stringify(whole(`${start}…${end}`));
-}
-
 /**
  * How far a positive value lies beyond its field's tail, in units of the tail's own width (log space):
  * 1 means as far beyond the p99 as the p99 is beyond the median. A heavy-tailed field (response sizes)
@@ -626,54 +438,6 @@ function linearTailDistance(value: number, v: { median: number; p99: number; p01
   return (v.p01 - value) / Math.max(v.median - v.p01, floor);
 }
 
-/** A share as a percentage that does not round a rare value to 0% (or a near-total one to 100%). */
-function percentText(share: number): string {
-  const p = share * 100;
-  if (p >= 1 && p <= 99) return `${Math.round(p)}%`;
-  if (p > 99 && p < 100) return `${Math.min(p, 99.9).toFixed(1)}%`;
-  return p === 0 || p === 100 ? `${p}%` : `${p.toFixed(p < 0.1 ? 2 : 1)}%`;
-}
-
-function fmt(n: number): string {
-  if (!Number.isFinite(n)) return String(n);
-  if (n === 0) return '0';
-  const a = Math.abs(n);
-  // Beyond what digits say to a person (1e308 has 309 of them): powers of ten.
-  if (a >= 1e15) return n.toPrecision(3);
-  if (a >= 1000) return Math.round(n).toLocaleString('en-US');
-  if (a >= 10) return n.toFixed(0);
-  if (a >= 1) return n.toFixed(2).replace(/\.?0+$/, '');
-  return n.toPrecision(2);
-}
-
-const WORD_CHAR = /[\p{L}\p{N}_]/u;
-/** Text that is more than spaces and masks. */
-const SAYS_SOMETHING = new RegExp(`[^\\s${MASK_CLASS}]`);
-
-/**
- * The unexplained parts of a text, as a short quoted list for a `why`. A literal run of the compression
- * starts and ends where the baseline's matches did, often inside a word (`put/out` of `Input/output`):
- * each is widened to whole words (at most 16 characters each way) so that it reads.
- */
-function newText(text: string, runs: Array<[number, number]>, max = 2): string {
-  const parts = runs
-    .filter(([a, b]) => b - a >= 3 && SAYS_SOMETHING.test(text.slice(a, b)))
-    .slice(0, max)
-    .sort((x, y) => x[0] - y[0])
-    .map(([a, b]) => {
-      let s = a;
-      let e = b;
-      while (s > 0 && a - s < 16 && WORD_CHAR.test(text[s - 1]!) && WORD_CHAR.test(text[s]!)) s--;
-      while (e < text.length && e - b < 16 && WORD_CHAR.test(text[e]!) && WORD_CHAR.test(text[e - 1]!)) e++;
-      return quote(text.slice(s, e), 48);
-    });
-  return parts.join(', ');
-}
-
-/**
- * A regular pattern that stopped (see `TemplateRates.silent`) as a candidate. `since`: when it is told while
- * the stream is silent (`tick`), how long the whole stream has had no events.
- */
 /**
  * A silence's confidence: 1 - 1/(1 + the events it is missing), the seconds times the typical rate (at
  * least 1/s, the least a stream judged by its rate has). A stream of 1/s silent for 30 s: 0.968; nginx at
@@ -684,6 +448,10 @@ export function silenceConfidence(seconds: number, typicalPerSecond: number): nu
   return 1 - 1 / (1 + seconds * Math.max(1, typicalPerSecond));
 }
 
+/**
+ * A regular pattern that stopped (see `TemplateRates.silent`) as a candidate. `since`: when it is told while
+ * the stream is silent (`tick`), how long the whole stream has had no events.
+ */
 function stoppedPattern(silence: TemplateSilence, template: Template, since?: number): Candidate {
   return {
     kind: 'volume_drop',

@@ -21,7 +21,7 @@ import type { LogEvent } from '../engine/event.js';
 import { compileFieldLocation, FIELD_ROOTS, fieldPathMeant, isFieldPath } from '../engine/field-path.js';
 import { compileUserRegex } from '../engine/user-regex.js';
 import { maskVolatile, unmask } from '../detector/mask.js';
-import { percentDecode } from '../detector/stream.js';
+import { percentDecode } from '../detector/event-text.js';
 import { CAMEL_PASS_PAIR, COMMAND_PASSWORD_OPTION, holdsOne, isCommandPasswordOption, isSecretField, isSecretPair, isUserPasswordOption, isWorkingDirectoryField, PASSWORD_HASH, PASSWORD_OPTION, SAMBA_USER_PASSWORD_OPTION, SCHEME_CREDENTIALS, SECRET_PAIR, TOKEN_SHAPES, URL_CREDENTIALS, USER_PASSWORD_OPTION } from '../secret-names.js';
 
 /** Secrets shorter than this are not looked for elsewhere in the event: `abc` would take words apart. */

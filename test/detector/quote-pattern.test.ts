@@ -1,6 +1,6 @@
 /** How a long pattern is quoted in a why: cut in the middle, between words where one is near. */
 import { describe, expect, it } from 'vitest';
-import { quotePattern } from '../../src/detector/stream.js';
+import { quotePattern } from '../../src/detector/wording.js';
 
 describe('quotePattern', () => {
   it('cuts a long message between words, keeping its start and its end', () => {

@@ -4,7 +4,9 @@
  */
 import { describe, it, expect } from 'vitest';
 import { Detector, PROFILES, type Anomaly, type DetectorInput } from '../../src/detector/index.js';
-import { StreamDetector, durationSeconds, durationValue, levelOf, madeOfData, messageSignature, type StreamSnapshot } from '../../src/detector/stream.js';
+import { StreamDetector, type StreamSnapshot } from '../../src/detector/stream.js';
+import { durationSeconds, levelOf, madeOfData, messageSignature } from '../../src/detector/event-text.js';
+import { durationValue } from '../../src/detector/wording.js';
 import {
   FEED_READER_USER_AGENT, FEW_USER_AGENTS, LoginLines, MANY_USER_AGENTS, NginxTraffic, PHONE_USER_AGENT, SQL_INJECTION, STEP_MS, T0,
   expectWellFormed, gaussian, mulberry32, pick,

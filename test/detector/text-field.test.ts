@@ -1,4 +1,4 @@
-import { percentDecode } from '../../src/detector/stream.js';
+import { percentDecode } from '../../src/detector/event-text.js';
 import { describe, it, expect } from 'vitest';
 import { maskVolatile } from '../../src/detector/index.js';
 import { TextFieldBaseline, shapeOf } from '../../src/detector/text-field.js';
