@@ -1220,4 +1220,48 @@ outputs: { out: { type: file, inputs: [in], path: "${dir}/\${TOKEN}.log" } }
     cli.child.kill('SIGTERM');
     expect((await cli.exited).code).toBe(0);
   });
+
+  it('describes on /metrics every series of every built-in component type', async () => {
+    // Before, the file input's deferred_opens_total and file_lost_bytes_total and redact's three series had
+    // their own name as their HELP text.
+    const dir = await tempDir('dl-e2e-');
+    await writeFile(path.join(dir, 'app.log'), 'a line\n');
+    const receiver = await startReceiver(() => ({ status: 200, body: 'ok' }));
+    const file = path.join(dir, 'pipeline.yaml');
+    await writeFile(file, `data_dir: ${dir}/data
+api: { enabled: true, address: "127.0.0.1:0" }
+inputs:
+  demo: { type: demo, rate: 20 }
+  files: { type: file, include: ["${dir}/*.log"], start_at: beginning }
+  stdin: { type: stdin }
+  udp: { type: syslog, mode: udp, address: "127.0.0.1:0" }
+  tcp: { type: syslog, mode: tcp, address: "127.0.0.1:0" }
+  otlp: { type: otlp_grpc, address: "127.0.0.1:0" }
+  forward: { type: fluent_forward, address: "127.0.0.1:0" }
+transforms:
+  parse: { type: parse, inputs: [demo], format: nginx }
+  keep: { type: filter, inputs: [parse], min_severity: DEBUG }
+  scrub: { type: redact, inputs: [keep, files, stdin, udp, tcp, otlp, forward], patterns: [credentials, ip], custom: [hunter2], remove: [body.cookie] }
+  detect: { type: anomaly_detect, inputs: [scrub], stream_id: "{body.service}" }
+outputs:
+  screen: { type: console, inputs: [detect] }
+  archive: { type: file, inputs: [detect], path: "${dir}/out.jsonl" }
+  slack: { type: slack, inputs: [detect], webhook_url: "${receiver.url}/slack" }
+  hook: { type: webhook, inputs: [detect], url: "${receiver.url}/hook" }
+`);
+    const cli = startCli(['run', '-c', file]);
+    await cli.waitFor(/driftlock running/);
+    const address = logLines(cli.stderr()).find((l) => String(l.msg).startsWith('API listening'))!.address as string;
+    const metrics = await (await fetch(`http://${address}/metrics`)).text();
+    const types = new Set([...metrics.matchAll(/component_type="(\w+)"/g)].map((m) => m[1]));
+    expect([...types].sort()).toEqual(['anomaly_detect', 'console', 'demo', 'file', 'filter', 'fluent_forward', 'otlp_grpc', 'parse', 'redact', 'slack', 'stdin', 'syslog', 'webhook']);
+    for (const name of ['driftlock_deferred_opens_total', 'driftlock_file_lost_bytes_total', 'driftlock_redacted_events_total', 'driftlock_redactions_total', 'driftlock_redaction_failed_events_total']) {
+      expect(metrics).toContain(`# TYPE ${name} counter`);
+    }
+    const undescribed = [...metrics.matchAll(/^# HELP (\S+) (.*)$/gm)].filter(([, name, help]) => help === name!.replace(/^driftlock_/, '')).map((m) => m[1]);
+    expect(undescribed).toEqual([]);
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+    await receiver.close();
+  });
 });
