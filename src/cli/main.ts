@@ -2,7 +2,8 @@
 /**
  * The `driftlock` command line. Exit codes: 0 success; 1 stopped but could not drain in time, or a component
  * was given up on after crashing again and again once its input had ended; 2 usage
- * error; 70 internal error; 78 configuration error; 130 forced stop by a second signal.
+ * error; 70 internal error; 75 the data_dir lock was lost (`LOCK_LOST_EXIT_CODE`); 78 configuration error; 130
+ * forced stop by a second signal.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
