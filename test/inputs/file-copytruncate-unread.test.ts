@@ -115,7 +115,7 @@ describe('file input: copytruncate, then written again to the size that was read
 });
 
 /**
- * A truncation with no copy (in place, or the copy compressed or deleted at once) while the input is behind:
+ * A truncation with no copy (in place, or the copy deleted at once) while the input is behind:
  * what it had seen of the file past the last line read is lost, and said: counted in file_lost_bytes_total
  * and logged with the file and the bytes. Before, the loss was silent.
  */

@@ -32,6 +32,7 @@ import { FailureReport, sharedHealth } from '../../engine/failure-report.js';
 import { compileUserRegex } from '../../engine/user-regex.js';
 import { folderUnreadable } from '../../make-folder.js';
 import { CheckpointStore, fileKey, type Checkpoint } from './checkpoints.js';
+import { gunzippedRest } from './compressed.js';
 import { isDescriptorLimit, openFileLimit } from '../../engine/descriptors.js';
 import { descriptorLimitError, maxOpenFiles, OpenFilesCap } from './descriptors.js';
 import { Discovery } from './discovery.js';
@@ -1442,7 +1443,8 @@ export class FileInput implements TailerHost {
       const oldEntry = old.tracker.entry;
       const entry = { ...oldEntry, path: old.path };
       const options: RecoverOptions = { resume: { tracker: old.tracker, at: old.resumeAt } };
-      const recovered = old.resumeAt >= 0 ? await this.recover(entry, tailer.key, new Map(), options) : 'none';
+      let recovered = old.resumeAt >= 0 ? await this.recover(entry, tailer.key, new Map(), options) : 'none';
+      if (recovered === 'none' && old.resumeAt >= 0 && (await this.recoverCompressed(entry, options.resume!))) recovered = 'found';
       const settled = (found: boolean) => {
         if (!found) old.tracker.entry = { ...oldEntry }; // detached: its late acknowledgements change nothing saved
         const held = this.store.get(tailer.key);
@@ -1458,9 +1460,40 @@ export class FileInput implements TailerHost {
       // No copy holds the rest: what the file was seen holding past the last line read is gone (at least: more
       // may have been written after that look).
       if (recovered === 'none' && old.seenSize > old.resumeAt) {
-        this.lost(old.path, old.seenSize - old.resumeAt, 'the file was truncated before it was read to its end, and no copy holding the rest was found (copytruncate with the copy compressed or deleted at once, or a truncation in place)');
+        this.lost(old.path, old.seenSize - old.resumeAt, 'the file was truncated before it was read to its end, and no copy holding the rest was found (copytruncate with the copy deleted at once or compressed other than by gzip, or a truncation in place)');
       }
     });
+  }
+
+  /**
+   * The rest of `entry`'s content from a copy compressed at once (logrotate's `copytruncate` with `compress`
+   * and no `delaycompress`: the copy is gzipped and deleted within milliseconds of the truncation, before a
+   * look for it). Looked for among the `.gz` files named as rotations of the file (`app.log.1.gz`), by the
+   * first bytes of what they hold, as a plain copy is, the last modified first. Not only those modified
+   * since the file was last found unchanged: the copy keeps the file's modification time when it was
+   * copied, and the input may look at the file between the copy and the truncation (measured with the real
+   * logrotate: a .gz modified 150 ms before that look, its lines lost). Read from where the lines read end,
+   * by a tailer of the decompressed content (see `gunzippedRest`), whose events name the `.gz`. Before,
+   * those lines were lost, and not counted when the input had not seen them yet (measured with the real
+   * logrotate, 2,500 lines a second, 4 rotations a run: 24, 15 and 40 lines lost in 3 runs of 5;
+   * `test/e2e/file-logrotate.test.ts`). Not checkpointed: after a crash before they are acknowledged, they
+   * are not read again.
+   */
+  private async recoverCompressed(entry: Checkpoint, resume: { tracker: AckTracker; at: number }): Promise<boolean> {
+    if (entry.fingerprint.length === 0) return false;
+    const base = path.basename(entry.path);
+    const found = await this.listed(path.dirname(entry.path), new Map(), (name) => name.endsWith('.gz') && isRotationOf(name.slice(0, -'.gz'.length), base));
+    for (const c of (found ?? []).sort((a, b) => b.st.mtimeMs - a.st.mtimeMs)) {
+      const handle = await gunzippedRest(c.file, entry.fingerprint, resume.at, this.ctx.dataDir);
+      if (!handle) continue;
+      const st = await handle.stat();
+      const moved: Checkpoint = { ...entry, path: c.file, dev: st.dev, ino: st.ino, offset: resume.tracker.entry.offset, seen: Date.now() };
+      resume.tracker.entry = moved;
+      this.ctx.logger.info({ file: c.file, was: entry.path, from_offset: resume.at, size: st.size, how: 'compressed' }, 'reading the rest of a rotated file');
+      this.startTailer(handle, c.file, st, resume.at, resume.tracker, 'rotated');
+      return true;
+    }
+    return false;
   }
 
   /**

@@ -1,0 +1,79 @@
+/**
+ * The rest of a copy that was compressed at once: logrotate's `copytruncate` with `compress` and no
+ * `delaycompress` copies the file, truncates it, gzips the copy and deletes it, all within milliseconds. An
+ * input that had not read the file to its end when it was truncated finds no plain copy by then; the rest
+ * is in the `.gz`. It is decompressed into a file of the input's own, unlinked at once, that a tailer reads
+ * as it would the copy: at the same offsets, so only the first bytes (to check the content) and what lies
+ * past the offset read are written; the part before is left a hole.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { hashBytes, type Fingerprint } from './fingerprint.js';
+
+/**
+ * The content of the gzip file `file` in a new unlinked file made in `dir`, if it starts with the bytes of `fp`
+ * and holds more than `from` bytes; undefined if not (another file's content, nothing past `from`, not gzip,
+ * cut short, or gone).
+ */
+export async function gunzippedRest(file: string, fp: Fingerprint, from: number, dir: string): Promise<FileHandle | undefined> {
+  if (fp.length === 0) return undefined;
+  const input = createReadStream(file);
+  const gunzip = createGunzip();
+  input.on('error', (err) => gunzip.destroy(err));
+  input.pipe(gunzip);
+  let out: FileHandle | undefined;
+  let position = 0;
+  // The chunks before the first bytes could be compared: nothing is written for another file's content.
+  let held: Buffer[] | undefined = [];
+  // Only the first bytes and what lies past `from`.
+  const put = async (buf: Buffer, at: number) => {
+    const end = at + buf.length;
+    const headEnd = Math.min(end, fp.length);
+    if (at < headEnd) await writeAll(out!, buf.subarray(0, headEnd - at), at);
+    const restStart = Math.max(at, from, headEnd);
+    if (restStart < end) await writeAll(out!, buf.subarray(restStart - at), restStart);
+  };
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      if (held) {
+        held.push(chunk);
+        const head = Buffer.concat(held);
+        if (head.length < fp.length) continue;
+        if (hashBytes(head.subarray(0, fp.length)) !== fp.hash) return undefined;
+        held = undefined;
+        out = await unlinkedFile(dir);
+        await put(head, 0);
+        position = head.length;
+        continue;
+      }
+      await put(chunk, position);
+      position += chunk.length;
+    }
+    if (out === undefined || position <= from) return undefined;
+    const handle = out;
+    out = undefined;
+    return handle;
+  } catch {
+    return undefined;
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+    await out?.close().catch(() => undefined);
+  }
+}
+
+async function unlinkedFile(dir: string): Promise<FileHandle> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `gunzipped-${randomUUID()}`);
+  const handle = await open(file, 'wx+');
+  await unlink(file).catch(() => undefined);
+  return handle;
+}
+
+async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) done += (await handle.write(buf, done, buf.length - done, position + done)).bytesWritten;
+}
