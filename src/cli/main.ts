@@ -14,6 +14,7 @@ import { LOG_LEVELS, loadConfigFile, meant } from '../config/load.js';
 import { parseByteSize, parseDuration } from '../config/schema.js';
 import { defaultConfigPath, packageVersion } from './package-root.js';
 import { runDaemon } from './run.js';
+import { exitWhenFileCallsReturn } from './exit.js';
 import { readProblem } from '../make-folder.js';
 import { standardInput } from '../inputs/stdin.js';
 import { streamIdProblem } from '../transforms/anomaly-detect.js';
@@ -92,9 +93,10 @@ program
   .action(async (file: string | undefined, opts: { config: string; logLevel?: (typeof LOG_LEVELS)[number] }, cmd: Command) => {
     refuseFileWithoutC(cmd, file);
     daemonRuns = true;
-    // Exit explicitly: an open stdin or a client socket must not keep a stopped daemon alive.
+    // Exit explicitly: an open stdin or a client socket must not keep a stopped daemon alive; nor a file
+    // system call that does not return (see exit.ts).
     const from = configFrom(cmd);
-    process.exit(await runDaemon({ configFile: opts.config, ...(from ? { configFrom: from } : {}), ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) }));
+    exitWhenFileCallsReturn(await runDaemon({ configFile: opts.config, ...(from ? { configFrom: from } : {}), ...(opts.logLevel ? { logLevel: opts.logLevel } : {}) }));
   });
 
 program

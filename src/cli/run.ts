@@ -9,6 +9,7 @@
  * port still taken), the previous config starts again, with the TLS material it had loaded. Returns the
  * process exit code.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Server } from 'node:http';
 import { startApiServer, type ReloadStatus } from '../api/server.js';
 import { createRegistry } from '../components.js';
@@ -18,6 +19,7 @@ import { HeldInputs, Pipeline, StartError } from '../engine/pipeline.js';
 import { Taps } from '../engine/tap.js';
 import { acceptWatch } from '../engine/descriptors.js';
 import { lockDataDir, LockWaitStopped } from '../engine/data-dir-lock.js';
+import { EXIT_GRACE_MS, exitLogger } from './exit.js';
 import { listenFailure } from '../inputs/net/address.js';
 import { TlsMaterials, tlsProblemsOf, tlsSettingsOf } from '../inputs/net/tls.js';
 import { createLogger, prettyByDefault, SecretMask } from '../logging.js';
@@ -149,6 +151,7 @@ export async function runDaemon(options: RunOptions): Promise<number> {
   const secrets = new SecretMask(secretsOf(config));
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, secrets });
   life.logger = logger;
+  exitLogger(logger);
   // Out of file descriptors while listening: said once, in the daemon's log, with what holds them.
   acceptWatch.logger = logger;
   acceptWatch.otherHolders = () => (life.pipeline?.metrics() ?? []).filter((m) => m.type === 'file' && m.kind === 'input').map((m) => `file input "${m.id}": ${m.get('files_open')} files`);
@@ -198,7 +201,8 @@ export async function runDaemon(options: RunOptions): Promise<number> {
     return await runLocked(config, logger, options, secrets, life);
   } finally {
     api?.close();
-    await unlock().catch(() => undefined);
+    // Not for ever: on a hung mount, the exit that follows says so and ends the process (see exit.ts).
+    await Promise.race([unlock().catch(() => undefined), delay(EXIT_GRACE_MS, undefined, { ref: false })]);
   }
 }
 
