@@ -3,7 +3,7 @@
  * threads (it joins them): a call that never returns (a hung NFS mount under `data_dir` or under a file
  * output, a FIFO where a file was expected) kept a stopped daemon alive for ever, and deaf, since a stopped
  * daemon ignores signals. Measured before: an output stuck in such a call, `shutdown_timeout` passed, the
- * summary logged, and the process still there a minute later, a second SIGTERM ignored; a service manager
+ * summary logged, and the process still there 15 s later, a second SIGTERM ignored; a service manager
  * had to kill it (systemd after `TimeoutStopSec`, 90 s by default; Kubernetes at the end of the grace period).
  * Now the process waits for such calls a while, then says so and kills itself.
  */
