@@ -10,7 +10,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { numbered, startedFileInputs, tempDir } from '../helpers/file-input.js';
+import { numbered, openFilesUnder, startedFileInputs, tempDir } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -74,4 +74,29 @@ describe('file input: copytruncate with the copy compressed at once', () => {
     expectEachOnce(input.bodies(), numbered('x', 0, 1000) + numbered('y', 0, 1));
     expect(input.metrics.get('file_lost_bytes_total')).toBe(0);
   });
+
+  it('a stop while a large .gz is decompressed ends the decompression: no tailer of it starts, its file is closed', async () => {
+    const dir = await tempDir();
+    const log = path.join(dir, 'app.log');
+    const dataDir = path.join(dir, 'data');
+    await writeFile(log, '');
+    const input = start({ dataDir, config: { include: [log], start_at: 'beginning' } });
+    await input.until(() => input.logs.includes('watching for file changes'), 'the watcher');
+    await appendFile(log, numbered('a', 0, 3));
+    await input.until(() => input.events.length >= 3, 'the first 3 lines');
+    // The copy holds 96 MiB more than was read (a few hundred KiB gzipped): decompressed for a while.
+    await writeFile(`${log}.1.gz`, gzipSync(Buffer.concat([Buffer.from(numbered('a', 0, 3)), Buffer.alloc(96 * 1024 * 1024, 'a line the input never read\n')]), { level: 1 }));
+    truncateSync(log, 0);
+    const decompressing = async () => (await openFilesUnder(dataDir)).some((f) => path.basename(f).startsWith('gunzipped-'));
+    const started = Date.now();
+    while (!(await decompressing())) {
+      if (Date.now() - started > 10_000) throw new Error(`the .gz was not decompressed: ${input.logs.join('; ')}`);
+      await new Promise((r) => setImmediate(r));
+    }
+    await input.stop();
+    // Before, the stop waited for the whole file to be decompressed, then a tailer of it started.
+    expect(input.logRecords.filter((r) => r.how === 'compressed')).toEqual([]);
+    expect(await decompressing(), 'the decompressed file still open after the stop').toBe(false);
+    expect(input.events.length).toBe(3);
+  }, 30_000);
 });
