@@ -10,7 +10,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { logLines, startCli, type CliResult, type RunningCli } from '../helpers/cli.js';
+import { freePort, scrape } from '../helpers/metrics.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 /** The daemon's end, or null when it has not ended within `ms` (it is then killed). */
 async function endWithin(cli: RunningCli, ms: number): Promise<CliResult | null> {
@@ -29,14 +31,19 @@ describe('daemon exit with a file system call that does not return', () => {
     await writeFile(log, 'one\ntwo\n');
     const fifo = path.join(dir, 'out.fifo');
     execFileSync('mkfifo', [fifo]);
+    const port = await freePort();
     const config = path.join(dir, 'pipeline.yaml');
     await writeFile(config, `data_dir: ${dir}/data
 shutdown_timeout: 1s
+api: { enabled: true, address: '127.0.0.1:${port}' }
 inputs: { tail: { type: file, include: ['${log}'], start_at: beginning } }
 outputs: { out: { type: file, inputs: [tail], path: '${fifo}' } }
 `);
     const cli = startCli(['run', '-c', config]);
     await cli.waitFor(/driftlock running/);
+    // The lines have reached the output, which is opening the FIFO (and stuck there): a stop before that
+    // has nothing to write, opens nothing, and exits 0.
+    await until(async () => (await scrape(port)).get('received_events_total/out') === 2, 'both lines at the output');
     cli.child.kill('SIGTERM');
     // shutdown_timeout (1 s), then at most 2 s for the stuck call: 3 s and start-up; before, never.
     const result = await endWithin(cli, 15_000);
