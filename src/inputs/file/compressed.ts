@@ -23,8 +23,9 @@ import { hashBytes, type Fingerprint } from './fingerprint.js';
  */
 export async function gunzippedRest(file: string, fp: Fingerprint, from: number, dir: string, signal: AbortSignal): Promise<FileHandle | undefined> {
   if (fp.length === 0 || signal.aborted) return undefined;
-  const input = createReadStream(file);
-  const gunzip = addAbortSignal(signal, createGunzip());
+  // Larger pieces than the defaults (64 KiB read, 16 KiB out): fewer turns of the pipe for the same bytes.
+  const input = createReadStream(file, { highWaterMark: 1 << 20 });
+  const gunzip = addAbortSignal(signal, createGunzip({ chunkSize: 256 << 10 }));
   input.on('error', (err) => gunzip.destroy(err));
   input.pipe(gunzip);
   let out: FileHandle | undefined;
