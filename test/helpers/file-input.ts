@@ -3,7 +3,7 @@
  * acknowledged at once (or held, to test checkpoints). Restarting = stopping and starting another instance
  * with the same data folder, exactly as the daemon does across restarts.
  */
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { pino } from 'pino';
 import { statSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
@@ -135,6 +135,13 @@ export function numbered(prefix: string, from: number, count: number): string {
   let out = '';
   for (let i = from; i < from + count; i++) out += `${prefix}-${String(i).padStart(6, '0')}\n`;
   return out;
+}
+
+/** Every line of `expected` was read once: none missing, none twice, none other. */
+export function expectEachOnce(bodies: string[], expected: string): void {
+  const lines = expected.trimEnd().split('\n');
+  expect(new Set(bodies).size, 'distinct lines').toBe(bodies.length);
+  expect([...bodies].sort()).toEqual([...lines].sort());
 }
 
 /** Starts file inputs for a test file; every one still running is stopped after each test. */

@@ -13,17 +13,11 @@ import { appendFileSync, copyFileSync, statSync, truncateSync } from 'node:fs';
 import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { numbered, startedFileInputs, tempDir } from '../helpers/file-input.js';
+import { expectEachOnce, numbered, startedFileInputs, tempDir } from '../helpers/file-input.js';
 
 const coarseDir = process.env.DRIFTLOCK_COARSE_DIR;
 const start = startedFileInputs();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function expectEachOnce(bodies: string[], expected: string): void {
-  const lines = expected.trimEnd().split('\n');
-  expect(new Set(bodies).size, 'distinct lines').toBe(bodies.length);
-  expect([...bodies].sort()).toEqual([...lines].sort());
-}
 
 describe.skipIf(!coarseDir)('file input: copytruncate with file times in whole seconds', () => {
   const tmp = process.env.TMPDIR;

@@ -10,7 +10,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { numbered, openFilesUnder, startedFileInputs, tempDir } from '../helpers/file-input.js';
+import { expectEachOnce, numbered, openFilesUnder, startedFileInputs, tempDir } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,12 +26,6 @@ function copyTruncateCompress(log: string, copy: string): void {
   writeFileSync(`${copy}.gz`, gzipSync(readFileSync(copy)));
   utimesSync(`${copy}.gz`, atime, new Date(mtime.getTime() - 1000));
   unlinkSync(copy);
-}
-
-function expectEachOnce(bodies: string[], expected: string): void {
-  const lines = expected.trimEnd().split('\n');
-  expect(new Set(bodies).size, 'distinct lines').toBe(bodies.length);
-  expect([...bodies].sort()).toEqual([...lines].sort());
 }
 
 describe('file input: copytruncate with the copy compressed at once', () => {

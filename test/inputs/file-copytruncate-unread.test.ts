@@ -8,7 +8,7 @@ import { appendFileSync, copyFileSync, truncateSync, utimesSync } from 'node:fs'
 import { appendFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { numbered, startedFileInputs, tempDir } from '../helpers/file-input.js';
+import { expectEachOnce, numbered, startedFileInputs, tempDir } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,12 +23,6 @@ async function onEmptyFile(before?: (dir: string) => Promise<void>) {
   await input.until(() => input.logs.includes('watching for file changes'), 'the watcher');
   await sleep(50);
   return { dir, log, input };
-}
-
-function expectEachOnce(bodies: string[], expected: string): void {
-  const lines = expected.trimEnd().split('\n');
-  expect(new Set(bodies).size, 'distinct lines').toBe(bodies.length);
-  expect([...bodies].sort()).toEqual([...lines].sort());
 }
 
 describe('file input: copytruncate before anything was read', () => {
