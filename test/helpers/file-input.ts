@@ -5,7 +5,7 @@
  */
 import { afterEach, expect } from 'vitest';
 import { pino } from 'pino';
-import { statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, statSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AckStatus } from '../../src/engine/acknowledgement.js';
@@ -135,6 +135,26 @@ export function numbered(prefix: string, from: number, count: number): string {
   let out = '';
   for (let i = from; i < from + count; i++) out += `${prefix}-${String(i).padStart(6, '0')}\n`;
   return out;
+}
+
+/**
+ * An input reading `app.log` of 1,000 numbered `x` lines (9,000 bytes, more than one read of 4 KiB) whose first
+ * read's lines are held (a full pipeline: it reads no further); `meanwhile(log)` runs then, and one line `y`
+ * is appended, before the input is let go.
+ */
+export async function whileFirstReadHeld(start: (options: StartOptions) => RunningFileInput, dir: string, meanwhile: (log: string) => void): Promise<{ log: string; input: RunningFileInput }> {
+  const log = path.join(dir, 'app.log');
+  writeFileSync(log, numbered('x', 0, 1000));
+  const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', max_read_bytes: '4KiB' } });
+  const release = input.block();
+  try {
+    await input.until(() => input.waiting > 0, 'the first read held');
+    meanwhile(log);
+    appendFileSync(log, numbered('y', 0, 1));
+  } finally {
+    release();
+  }
+  return { log, input };
 }
 
 /** Every line of `expected` was read once: none missing, none twice, none other. */

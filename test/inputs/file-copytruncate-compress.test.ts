@@ -10,7 +10,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { expectEachOnce, numbered, openFilesUnder, startedFileInputs, tempDir } from '../helpers/file-input.js';
+import { expectEachOnce, numbered, openFilesUnder, startedFileInputs, tempDir, whileFirstReadHeld } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,18 +51,7 @@ describe('file input: copytruncate with the copy compressed at once', () => {
   });
 
   it('behind a full pipeline: the rest it had seen is read from the .gz, not counted lost', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    await writeFile(log, numbered('x', 0, 1000)); // 9,000 bytes: more than one read (max_read_bytes 4 KiB)
-    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', max_read_bytes: '4KiB' } });
-    const release = input.block(); // the first read's lines are held: the input reads no further
-    try {
-      await input.until(() => input.waiting > 0, 'the first read held');
-      copyTruncateCompress(log, `${log}.1`);
-      appendFileSync(log, numbered('y', 0, 1));
-    } finally {
-      release();
-    }
+    const { input } = await whileFirstReadHeld(start, await tempDir(), (log) => copyTruncateCompress(log, `${log}.1`));
     await input.until(() => input.events.length >= 1001, 'every line', 5000).catch(() => undefined);
     await sleep(300);
     expectEachOnce(input.bodies(), numbered('x', 0, 1000) + numbered('y', 0, 1));

@@ -8,7 +8,7 @@ import { appendFileSync, copyFileSync, truncateSync, utimesSync } from 'node:fs'
 import { appendFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectEachOnce, numbered, startedFileInputs, tempDir } from '../helpers/file-input.js';
+import { expectEachOnce, numbered, startedFileInputs, tempDir, whileFirstReadHeld } from '../helpers/file-input.js';
 
 const start = startedFileInputs();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -115,18 +115,7 @@ describe('file input: copytruncate, then written again to the size that was read
  */
 describe('file input: a truncation before the file was read to its end, with no copy', () => {
   it('counts and says the bytes that could not be read', async () => {
-    const dir = await tempDir();
-    const log = path.join(dir, 'app.log');
-    await writeFile(log, numbered('x', 0, 1000)); // 9,000 bytes: more than one read (max_read_bytes 4 KiB)
-    const input = start({ dataDir: path.join(dir, 'data'), config: { include: [log], start_at: 'beginning', max_read_bytes: '4KiB' } });
-    const release = input.block(); // the first read's lines are held: the input reads no further
-    try {
-      await input.until(() => input.waiting > 0, 'the first read held');
-      truncateSync(log, 0);
-      appendFileSync(log, numbered('y', 0, 1));
-    } finally {
-      release();
-    }
+    const { log, input } = await whileFirstReadHeld(start, await tempDir(), (file) => truncateSync(file, 0));
     await input.until(() => input.bodies().includes('y-000000'), 'the line written after the truncation');
     const read = input.bodies().filter((b) => b.startsWith('x-')).length;
     expect(read).toBe(455); // 4,096 bytes read: 455 whole lines of 9 bytes
