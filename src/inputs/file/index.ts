@@ -1442,9 +1442,14 @@ export class FileInput implements TailerHost {
       // Not found for want of descriptors, it stays there until it is (see `deferRecovery`).
       const oldEntry = old.tracker.entry;
       const entry = { ...oldEntry, path: old.path };
-      const options: RecoverOptions = { resume: { tracker: old.tracker, at: old.resumeAt } };
-      let recovered = old.resumeAt >= 0 ? await this.recover(entry, tailer.key, new Map(), options) : 'none';
-      if (recovered === 'none' && old.resumeAt >= 0 && (await this.recoverCompressed(entry, options.resume!))) recovered = 'found';
+      const resume = { tracker: old.tracker, at: old.resumeAt };
+      const options: RecoverOptions = { resume };
+      let recovered: Recovered = 'none';
+      if (old.resumeAt >= 0) {
+        recovered = await this.recover(entry, tailer.key, new Map(), options);
+        // No plain copy: it may have been gzipped at once.
+        if (recovered === 'none' && (await this.recoverCompressed(entry, resume))) recovered = 'found';
+      }
       const settled = (found: boolean) => {
         if (!found) old.tracker.entry = { ...oldEntry }; // detached: its late acknowledgements change nothing saved
         const held = this.store.get(tailer.key);
